@@ -1,0 +1,66 @@
+#pragma once
+// One TCP connection for the protocol drivers (SMTP, LMTP, IMAP, clients and servers alike).
+//
+// Guarantees: every read, write and TLS handshake has a deadline; when it passes the operation
+// fails with asio::error::timed_out. A plain connection can be upgraded to TLS once (STARTTLS)
+// or start in TLS (implicit TLS, mutual-TLS tunnel mode). Errors are thrown as
+// boost::system::system_error; read_some returns 0 at end of stream.
+// Does not: frame lines or know any protocol (that is the codecs' job), retry, or log.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace splitmail::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+
+class connection {
+public:
+    explicit connection(tcp::socket s);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    asio::awaitable<std::size_t> read_some(std::span<char> buf, clock::duration timeout);
+    asio::awaitable<void> write(std::string_view data, clock::duration timeout);
+    asio::awaitable<void> start_tls_server(std::shared_ptr<asio::ssl::context> ctx,
+                                           clock::duration timeout);
+    asio::awaitable<void> start_tls_client(std::shared_ptr<asio::ssl::context> ctx,
+                                           const std::string& sni, clock::duration timeout);
+
+    bool is_tls() const { return tls_ != nullptr; }
+    std::string tls_version() const;
+    std::string tls_cipher() const;
+    // Lower-case hex SHA-256 of the peer's DER certificate, "" when none was presented.
+    std::string peer_cert_sha256() const;
+    const tcp::endpoint& remote() const { return remote_; }
+    const tcp::endpoint& local() const { return local_; }
+    // The remote address as text without port ("192.0.2.1", "2001:db8::1").
+    std::string remote_ip() const;
+    void close() noexcept;
+    asio::any_io_executor get_executor() { return sock_.get_executor(); }
+
+private:
+    tcp::socket sock_;
+    std::shared_ptr<asio::ssl::context> ctx_; // keeps the context alive as long as tls_
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+    tcp::endpoint remote_;
+    tcp::endpoint local_;
+};
+
+// Parses "127.0.0.1:25", "[::1]:25", "host.example:25". Throws std::invalid_argument.
+std::pair<std::string, std::uint16_t> split_host_port(std::string_view host_port);
+
+// Connects (resolving names if needed) with a deadline over all attempts.
+asio::awaitable<std::unique_ptr<connection>> connect(const std::string& host_port,
+                                                     clock::duration timeout);
+
+} // namespace splitmail::net

@@ -1,0 +1,1 @@
+// Intentionally empty: gives every library target at least one source file.

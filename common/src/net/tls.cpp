@@ -1,0 +1,94 @@
+// TLS context construction; see tls.hpp.
+#include "splitmail/net/tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
+
+namespace splitmail::net {
+namespace ssl = boost::asio::ssl;
+namespace {
+
+std::string openssl_reason() {
+    unsigned long e = ERR_get_error();
+    if (!e) return "unknown OpenSSL error";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return buf;
+}
+
+std::expected<void, std::string> load_pair(SSL_CTX* ctx, const std::filesystem::path& cert,
+                                           const std::filesystem::path& key) {
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
+        return std::unexpected(cert.string() + ": cannot load certificate: " + openssl_reason());
+    if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
+        return std::unexpected(key.string() + ": cannot load private key: " + openssl_reason());
+    if (SSL_CTX_check_private_key(ctx) != 1)
+        return std::unexpected(key.string() + ": private key does not match " + cert.string());
+    return {};
+}
+
+// Pinning is done by the caller; accept any certificate at the handshake.
+int accept_any(int, X509_STORE_CTX*) { return 1; }
+
+} // namespace
+
+std::expected<tls_context, std::string> make_server_tls(const std::filesystem::path& cert,
+                                                        const std::filesystem::path& key,
+                                                        bool require_client_cert) {
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+    SSL_CTX* raw = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
+    SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_RENEGOTIATION);
+    if (auto r = load_pair(raw, cert, key); !r) return std::unexpected(r.error());
+    if (require_client_cert)
+        SSL_CTX_set_verify(raw, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+    return ctx;
+}
+
+std::expected<tls_context, std::string> make_client_tls(const std::filesystem::path& cert,
+                                                        const std::filesystem::path& key,
+                                                        bool verify_peer_with_system_cas) {
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX* raw = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
+    SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION);
+    if (!cert.empty()) {
+        if (auto r = load_pair(raw, cert, key); !r) return std::unexpected(r.error());
+    }
+    if (verify_peer_with_system_cas) {
+        SSL_CTX_set_default_verify_paths(raw);
+        SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
+    } else {
+        SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+    }
+    return ctx;
+}
+
+std::string sha256_hex_of_cert_file(const std::filesystem::path& pem) {
+    FILE* f = std::fopen(pem.c_str(), "r");
+    if (!f) return "";
+    X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    if (!x) return "";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    X509_digest(x, EVP_sha256(), md, &len);
+    X509_free(x);
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+        out.push_back(digits[md[i] >> 4]);
+        out.push_back(digits[md[i] & 0xf]);
+    }
+    return out;
+}
+
+} // namespace splitmail::net
