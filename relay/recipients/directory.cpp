@@ -1,0 +1,168 @@
+// Recipient list cache; see directory.hpp.
+#include "recipients/directory.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <unistd.h>
+
+namespace splitmail::relay {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+std::expected<void, std::string> write_durably(const std::filesystem::path& file,
+                                               const std::string& content) {
+    auto tmp = file;
+    tmp += ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return std::unexpected(tmp.string() + ": " + std::strerror(errno));
+    const char* p = content.data();
+    std::size_t left = content.size();
+    while (left) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return std::unexpected(tmp.string() + ": " + std::strerror(e));
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return std::unexpected(tmp.string() + ": fsync: " + std::strerror(e));
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), file.c_str()) != 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        return std::unexpected(file.string() + ": rename: " + std::strerror(e));
+    }
+    int dfd = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
+}
+
+} // namespace
+
+std::expected<directory_snapshot, std::string> parse_xdirectory(
+    const std::vector<std::string>& lines) {
+    directory_snapshot s;
+    bool ended = false;
+    for (const auto& raw : lines) {
+        if (ended) return std::unexpected("XDIRECTORY: text after \"end\"");
+        std::string_view line(raw);
+        auto sp = line.find(' ');
+        std::string_view word = line.substr(0, sp);
+        std::string_view arg = sp == std::string_view::npos ? "" : line.substr(sp + 1);
+        if (word == "end") {
+            ended = true;
+        } else if (word == "version") {
+            s.version = std::string(arg);
+        } else if (word == "delimiter") {
+            s.delimiter = std::string(arg);
+        } else if (word == "domain") {
+            s.domains.insert(lower(arg));
+        } else if (word == "catchall") {
+            s.catchall.insert(lower(arg));
+        } else if (word == "rcpt") {
+            if (arg.find('@') == std::string_view::npos)
+                return std::unexpected("XDIRECTORY: bad recipient \"" + std::string(arg) + "\"");
+            s.recipients.insert(lower(arg));
+        } else if (word.empty()) {
+            continue;
+        } else {
+            // Unknown words are skipped so home can add information without breaking relays.
+            continue;
+        }
+    }
+    if (!ended) return std::unexpected("XDIRECTORY: reply incomplete (no \"end\")");
+    if (s.version.empty()) return std::unexpected("XDIRECTORY: no version");
+    s.fetched_at = static_cast<std::int64_t>(::time(nullptr));
+    return s;
+}
+
+recipient_directory::recipient_directory(std::vector<std::string> relay_domains,
+                                         std::filesystem::path cache_file)
+    : cache_file_(std::move(cache_file)) {
+    for (auto& d : relay_domains) relay_domains_.push_back(lower(d));
+}
+
+std::expected<bool, std::string> recipient_directory::load_cache() {
+    std::error_code ec;
+    if (!std::filesystem::exists(cache_file_, ec)) return false;
+    std::ifstream in(cache_file_);
+    try {
+        auto j = nlohmann::json::parse(in);
+        directory_snapshot s;
+        s.version = j.at("version").get<std::string>();
+        s.delimiter = j.at("delimiter").get<std::string>();
+        s.fetched_at = j.at("fetched_at").get<std::int64_t>();
+        for (auto& d : j.at("domains")) s.domains.insert(lower(d.get<std::string>()));
+        for (auto& d : j.at("catchall")) s.catchall.insert(lower(d.get<std::string>()));
+        for (auto& r : j.at("recipients")) s.recipients.insert(lower(r.get<std::string>()));
+        snap_ = std::move(s);
+        return true;
+    } catch (const std::exception& e) {
+        auto bad = cache_file_;
+        bad += ".corrupt";
+        std::filesystem::rename(cache_file_, bad, ec);
+        return std::unexpected(cache_file_.string() + ": unreadable recipient cache (" + e.what() +
+                               "); moved to " + bad.string());
+    }
+}
+
+std::expected<void, std::string> recipient_directory::update(directory_snapshot snap) {
+    bool same = snap_ && snap_->version == snap.version;
+    snap_ = std::move(snap);
+    if (same) return {}; // nothing new to persist
+    nlohmann::json j;
+    j["version"] = snap_->version;
+    j["delimiter"] = snap_->delimiter;
+    j["fetched_at"] = snap_->fetched_at;
+    j["domains"] = snap_->domains;
+    j["catchall"] = snap_->catchall;
+    j["recipients"] = snap_->recipients;
+    return write_durably(cache_file_, j.dump(1) + "\n");
+}
+
+bool recipient_directory::is_relay_domain(std::string_view domain) const {
+    auto d = lower(domain);
+    return std::ranges::find(relay_domains_, d) != relay_domains_.end();
+}
+
+rcpt_verdict recipient_directory::check(std::string_view local, std::string_view domain) const {
+    auto d = lower(domain);
+    if (!is_relay_domain(d)) return rcpt_verdict::not_local;
+    if (!snap_) return rcpt_verdict::tempfail;
+    auto l = lower(local);
+    if (snap_->recipients.count(l + "@" + d)) return rcpt_verdict::local_ok;
+    // Plus-addressing: user+tag@ is user@ (the same rule home applies when delivering).
+    if (!snap_->delimiter.empty()) {
+        auto pos = l.find(snap_->delimiter);
+        if (pos != std::string::npos && pos > 0 &&
+            snap_->recipients.count(l.substr(0, pos) + "@" + d))
+            return rcpt_verdict::local_ok;
+    }
+    if (snap_->catchall.count(d)) return rcpt_verdict::local_ok;
+    return rcpt_verdict::unknown;
+}
+
+} // namespace splitmail::relay

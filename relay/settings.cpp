@@ -1,0 +1,152 @@
+// The relay's settings table and its conversion into the typed struct; see settings.hpp.
+#include "settings.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace splitmail::relay {
+namespace {
+using config::kind;
+
+constexpr std::array table{
+    config::setting_spec{"relay.hostname", kind::string, "",
+                         "Fully qualified name of the relay (EHLO, banner, `Received:`). Must "
+                         "match the PTR of its public address.",
+                         true},
+    config::setting_spec{"relay.domains", kind::string_list, "",
+                         "Mail domains this relay accepts mail for and forwards to home.", true},
+    config::setting_spec{"smtp.listen", kind::string_list, "[\"0.0.0.0:25\", \"[::]:25\"]",
+                         "Addresses of the MX listener (`ip:port`, IPv6 in brackets)."},
+    config::setting_spec{"smtp.max_message_size", kind::size, "\"25M\"",
+                         "Largest message accepted (advertised as SIZE, RFC 1870); bigger ones "
+                         "get `552 5.3.4`."},
+    config::setting_spec{"smtp.max_recipients", kind::integer, "100",
+                         "Recipients per message; more get `452 4.5.3` (RFC 5321 4.5.3.1.8)."},
+    config::setting_spec{"smtp.max_connections", kind::integer, "500",
+                         "Simultaneous SMTP connections in total; more get `421`."},
+    config::setting_spec{"smtp.max_connections_per_ip", kind::integer, "20",
+                         "Simultaneous SMTP connections from one client address."},
+    config::setting_spec{"smtp.idle_timeout", kind::duration, "\"5m\"",
+                         "A client silent for this long is disconnected with `421 4.4.2` (RFC "
+                         "5321 4.5.3.2.7 asks for at least 5 minutes)."},
+    config::setting_spec{"tls.cert", kind::path, "",
+                         "PEM certificate chain for STARTTLS. Without it STARTTLS is not "
+                         "offered. Re-read on SIGHUP."},
+    config::setting_spec{"tls.key", kind::path, "", "PEM private key for `tls.cert`."},
+    config::setting_spec{"spool.dir", kind::path, "\"/var/spool/splitmail\"",
+                         "Queue directory. Every accepted message is fsync'd here before `250`."},
+    config::setting_spec{"spool.message_lifetime", kind::duration, "\"14d\"",
+                         "How long a message for home is kept while home is unreachable; after "
+                         "that it is returned to the sender (RFC 3464 bounce)."},
+    config::setting_spec{"home.lmtp", kind::string, "",
+                         "LMTP address of splitmail-home through the tunnel (`ip:port`).", true},
+    config::setting_spec{"home.transport", kind::string, "\"plain\"",
+                         "`plain` (TCP inside WireGuard) or `mtls` (TLS with client "
+                         "certificate; home's certificate pinned)."},
+    config::setting_spec{"home.tls_cert", kind::path, "",
+                         "Client certificate presented to home (`mtls`)."},
+    config::setting_spec{"home.tls_key", kind::path, "", "Key of `home.tls_cert`."},
+    config::setting_spec{"home.pin_sha256", kind::string, "",
+                         "SHA-256 (hex) of home's certificate; the connection is refused if "
+                         "home presents another (`mtls`)."},
+    config::setting_spec{"home.connections", kind::integer, "4",
+                         "Parallel LMTP connections to home."},
+    config::setting_spec{"home.recipient_refresh", kind::duration, "\"60s\"",
+                         "How often the relay re-reads the recipient list from home (it keeps "
+                         "the last copy on disk to validate recipients while home is offline)."},
+    config::setting_spec{"retry.initial", kind::duration, "\"1m\"",
+                         "First retry delay after a temporary failure; doubles per attempt."},
+    config::setting_spec{"retry.max", kind::duration, "\"1h\"",
+                         "Longest delay between two attempts (before jitter)."},
+    config::setting_spec{"log.level", kind::string, "\"info\"",
+                         "`debug`, `info`, `warn` or `error`."},
+};
+
+std::string lower(std::string s) {
+    std::ranges::transform(s, s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+bool is_hex64(const std::string& s) {
+    return s.size() == 64 && std::ranges::all_of(s, [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+} // namespace
+
+std::span<const config::setting_spec> settings_table() { return table; }
+
+std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name) {
+    settings s;
+    auto bad = [&](std::string_view key, std::string_view why) {
+        return std::unexpected(std::string(name) + ": " + std::string(key) + ": " + std::string(why));
+    };
+    s.hostname = lower(v.get_string("relay.hostname"));
+    if (s.hostname.find('.') == std::string::npos)
+        return bad("relay.hostname", "must be a fully qualified name such as mx.example.com");
+    for (auto& d : v.get_list("relay.domains")) {
+        if (d.empty() || d.find('.') == std::string::npos || d.find('@') != std::string::npos)
+            return bad("relay.domains", "\"" + d + "\" is not a domain name");
+        s.domains.push_back(lower(d));
+    }
+    if (s.domains.empty()) return bad("relay.domains", "list at least one domain");
+    s.smtp_listen = v.get_list("smtp.listen");
+    s.max_message_size = v.get_size("smtp.max_message_size");
+    if (s.max_message_size < 1024) return bad("smtp.max_message_size", "must be at least 1k");
+    auto rc = v.get_int("smtp.max_recipients");
+    if (rc < 1 || rc > 10000) return bad("smtp.max_recipients", "must be between 1 and 10000");
+    s.max_recipients = static_cast<std::size_t>(rc);
+    auto mc = v.get_int("smtp.max_connections");
+    auto mpi = v.get_int("smtp.max_connections_per_ip");
+    if (mc < 1) return bad("smtp.max_connections", "must be at least 1");
+    if (mpi < 1) return bad("smtp.max_connections_per_ip", "must be at least 1");
+    s.max_connections = static_cast<std::size_t>(mc);
+    s.max_connections_per_ip = static_cast<std::size_t>(mpi);
+    s.idle_timeout = v.get_duration("smtp.idle_timeout");
+    if (s.idle_timeout.count() < 1) return bad("smtp.idle_timeout", "must be at least 1s");
+    s.tls_cert = v.get_path("tls.cert");
+    s.tls_key = v.get_path("tls.key");
+    if (s.tls_cert.empty() != s.tls_key.empty())
+        return bad(s.tls_cert.empty() ? "tls.cert" : "tls.key", "set both tls.cert and tls.key");
+    s.spool_dir = v.get_path("spool.dir");
+    s.message_lifetime = v.get_duration("spool.message_lifetime");
+    s.home_lmtp = v.get_string("home.lmtp");
+    s.home_transport = v.get_string("home.transport");
+    if (s.home_transport != "plain" && s.home_transport != "mtls")
+        return bad("home.transport", "must be \"plain\" or \"mtls\"");
+    s.home_tls_cert = v.get_path("home.tls_cert");
+    s.home_tls_key = v.get_path("home.tls_key");
+    s.home_pin_sha256 = lower(v.get_string("home.pin_sha256"));
+    std::erase(s.home_pin_sha256, ':');
+    if (s.home_transport == "mtls") {
+        if (s.home_tls_cert.empty() || s.home_tls_key.empty())
+            return bad("home.tls_cert", "mtls needs home.tls_cert and home.tls_key");
+        if (!is_hex64(s.home_pin_sha256))
+            return bad("home.pin_sha256", "mtls needs the SHA-256 of home's certificate (64 hex "
+                                          "digits; `openssl x509 -noout -fingerprint -sha256`)");
+    }
+    auto hc = v.get_int("home.connections");
+    if (hc < 1 || hc > 64) return bad("home.connections", "must be between 1 and 64");
+    s.home_connections = static_cast<std::size_t>(hc);
+    s.recipient_refresh = v.get_duration("home.recipient_refresh");
+    if (s.recipient_refresh.count() < 1)
+        return bad("home.recipient_refresh", "must be at least 1s");
+    s.retry_initial = v.get_duration("retry.initial");
+    s.retry_max = v.get_duration("retry.max");
+    if (s.retry_initial.count() < 1) return bad("retry.initial", "must be at least 1s");
+    if (s.retry_max < s.retry_initial) return bad("retry.max", "must not be below retry.initial");
+    s.log_level = v.get_string("log.level");
+    if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
+        s.log_level != "error")
+        return bad("log.level", "must be debug, info, warn or error");
+    return s;
+}
+
+std::expected<settings, std::string> load_settings(const std::filesystem::path& file) {
+    auto v = config::load(file, settings_table());
+    if (!v) return std::unexpected(v.error());
+    return settings_from(*v, file.string());
+}
+
+} // namespace splitmail::relay
