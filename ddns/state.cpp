@@ -1,0 +1,122 @@
+#include "state.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace splitmail::ddns {
+namespace {
+
+using nlohmann::json;
+
+std::int64_t to_ms(time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+time_point from_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+} // namespace
+
+bool damper::snapshot::operator==(const snapshot&) const = default;
+
+std::string state_to_json(const state& s) {
+    json j;
+    j["version"] = 1;
+    j["domain"] = s.domain;
+    j["published"] = s.published;
+    json w = json::array();
+    for (auto t : s.writes) w.push_back(to_ms(t));
+    j["writes_ms"] = w;
+    j["damping"] = {{"penalty", s.damping.penalty},
+                    {"updated_ms", to_ms(s.damping.updated)},
+                    {"suppressed", s.damping.suppressed}};
+    if (s.not_before) j["not_before_ms"] = to_ms(*s.not_before);
+    return j.dump(2) + "\n";
+}
+
+std::expected<state, std::string> state_from_json(std::string_view text) try {
+    json j = json::parse(text.begin(), text.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::unexpected("not a JSON object");
+    if (j.value("version", 0) != 1) return std::unexpected("unknown state version");
+    state s;
+    s.domain = j.value("domain", std::string{});
+    if (auto p = j.find("published"); p != j.end() && p->is_object()) {
+        for (auto it = p->begin(); it != p->end(); ++it) {
+            if (!it.value().is_array()) return std::unexpected("published: not a list");
+            std::vector<std::string> recs;
+            for (const auto& r : it.value()) {
+                if (!r.is_string()) return std::unexpected("published: not a string");
+                recs.push_back(r.get<std::string>());
+            }
+            s.published[it.key()] = std::move(recs);
+        }
+    }
+    if (auto w = j.find("writes_ms"); w != j.end() && w->is_array())
+        for (const auto& t : *w)
+            if (t.is_number_integer()) s.writes.push_back(from_ms(t.get<std::int64_t>()));
+    if (auto d = j.find("damping"); d != j.end() && d->is_object()) {
+        s.damping.penalty = d->value("penalty", 0.0);
+        s.damping.updated = from_ms(d->value("updated_ms", std::int64_t{0}));
+        s.damping.suppressed = d->value("suppressed", false);
+    }
+    if (auto nb = j.find("not_before_ms"); nb != j.end() && nb->is_number_integer())
+        s.not_before = from_ms(nb->get<std::int64_t>());
+    return s;
+} catch (const nlohmann::json::exception& e) {
+    return std::unexpected(std::string("bad state: ") + e.what());
+}
+
+std::expected<state, std::string> load_state(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) return state{};
+        return std::unexpected(errno_text(file.string()));
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto s = state_from_json(ss.str());
+    if (!s) return std::unexpected(file.string() + ": " + s.error());
+    return s;
+}
+
+std::expected<void, std::string> save_state(const std::filesystem::path& file, const state& s) {
+    std::string text = state_to_json(s);
+    auto dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+    auto tmp = file;
+    tmp += ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return std::unexpected(errno_text(tmp.string()));
+    std::size_t off = 0;
+    while (off < text.size()) {
+        ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            auto e = errno_text(tmp.string());
+            ::close(fd);
+            return std::unexpected(e);
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        auto e = errno_text(tmp.string());
+        ::close(fd);
+        return std::unexpected(e);
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), file.c_str()) != 0) return std::unexpected(errno_text(file.string()));
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
+}
+
+} // namespace splitmail::ddns
