@@ -1,0 +1,315 @@
+// Group-commit file committer: see committer.hpp for what it guarantees.
+//
+// Pipeline of one request (every arrow is a task on the pool, never a nested call, so the
+// stack stays flat however many requests share a directory fsync):
+//   write+fsync every file (in parallel) -> rename file 0 -> fsync its dir (shared) ->
+//   rename file 1 -> fsync its dir (shared) -> ... -> unlinks (each + dir fsync) -> done
+// Directory fsyncs: at most one in flight per directory; renames that arrive meanwhile queue
+// up and are all covered by the next fsync of that directory (it starts after their renames).
+#include "splitmail/durable/committer.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fcntl.h>
+#include <future>
+#include <map>
+#include <mutex>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace splitmail::durable {
+
+namespace {
+
+std::error_code errno_code(int e) { return {e, std::generic_category()}; }
+
+// Retries EINTR; returns 0 or an errno.
+int write_all(int fd, const std::string& data) {
+    const char* p = data.data();
+    std::size_t left = data.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
+int fsync_dir(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int rc = 0;
+    if (::fsync(fd) != 0) rc = errno;
+    ::close(fd);
+    return rc;
+}
+
+// rename(2) that refuses to replace an existing target. renameat2 is atomic; on file systems
+// without RENAME_NOREPLACE (EINVAL) fall back to link+unlink, which refuses EEXIST as well.
+int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS) return errno;
+    if (::link(from.c_str(), to.c_str()) != 0) return errno;
+    ::unlink(from.c_str());
+    return 0;
+}
+
+} // namespace
+
+struct committer::impl {
+    struct op {
+        request req;
+        std::function<void(std::error_code)> done;
+        std::vector<std::filesystem::path> tmp;  // temp path per file ("" until created)
+        std::vector<bool> created;               // final path created by us (for rollback)
+        std::atomic<std::size_t> writes_left{0};
+        std::mutex m;
+        std::error_code first_error;
+    };
+    using op_ptr = std::shared_ptr<op>;
+
+    struct dir_state {
+        bool in_flight = false;
+        std::vector<std::function<void(std::error_code)>> waiting;
+    };
+
+    std::mutex m;
+    std::condition_variable cv_work;
+    std::condition_variable cv_dir;
+    std::condition_variable cv_idle;
+    std::deque<std::function<void()>> urgent; // directory fsyncs and what follows them
+    std::deque<std::function<void()>> normal; // file writes
+    bool stopping = false;
+    std::size_t outstanding = 0;
+    std::map<std::string, dir_state> dirs;
+    std::vector<std::thread> threads;
+    stats st;
+    std::atomic<std::uint64_t> tmp_counter{0};
+
+    explicit impl(options opt) {
+        std::size_t n = opt.threads == 0 ? 1 : opt.threads;
+        for (std::size_t i = 0; i < n; ++i) threads.emplace_back([this] { worker(false); });
+        // Directory fsyncs get threads of their own: queued behind file fsyncs they would hold
+        // back every completion (measured: bench/fsync/README.md).
+        std::size_t d = opt.dir_threads == 0 ? 1 : opt.dir_threads;
+        for (std::size_t i = 0; i < d; ++i) threads.emplace_back([this] { worker(true); });
+    }
+
+    ~impl() {
+        {
+            std::unique_lock lk(m);
+            cv_idle.wait(lk, [this] { return outstanding == 0; });
+            stopping = true;
+        }
+        cv_work.notify_all();
+        cv_dir.notify_all();
+        for (auto& t : threads) t.join();
+    }
+
+    void worker(bool dir_worker) {
+        auto& q = dir_worker ? urgent : normal;
+        auto& cv = dir_worker ? cv_dir : cv_work;
+        for (;;) {
+            std::function<void()> task;
+            {
+                std::unique_lock lk(m);
+                cv.wait(lk, [&] { return stopping || !q.empty(); });
+                if (q.empty()) return; // stopping and nothing left
+                task = std::move(q.front());
+                q.pop_front();
+            }
+            task();
+        }
+    }
+
+    void post(std::function<void()> task, bool is_urgent) {
+        {
+            std::lock_guard lk(m);
+            (is_urgent ? urgent : normal).push_back(std::move(task));
+        }
+        (is_urgent ? cv_dir : cv_work).notify_one();
+    }
+
+    void submit(request req, std::function<void(std::error_code)> done) {
+        auto o = std::make_shared<op>();
+        o->req = std::move(req);
+        o->done = std::move(done);
+        const std::size_t n = o->req.files.size();
+        o->tmp.resize(n);
+        o->created.assign(n, false);
+        o->writes_left = n;
+        {
+            std::lock_guard lk(m);
+            ++outstanding;
+            ++st.requests;
+        }
+        if (n == 0) {
+            post([this, o] { unlink_stage(o, 0); }, false);
+            return;
+        }
+        for (std::size_t i = 0; i < n; ++i) post([this, o, i] { write_file(o, i); }, false);
+    }
+
+    void write_file(const op_ptr& o, std::size_t i) {
+        const file& f = o->req.files[i];
+        std::filesystem::path tmp;
+        int fd = -1;
+        int err = 0;
+        // A unique name; O_EXCL makes a collision (another process, a stale file) harmless.
+        for (int tries = 0; tries < 8 && fd < 0; ++tries) {
+            char suffix[64];
+            std::snprintf(suffix, sizeof suffix, ".%ld.%llu.tmp", static_cast<long>(::getpid()),
+                          static_cast<unsigned long long>(tmp_counter.fetch_add(1)));
+            tmp = o->req.tmp_dir / (f.path.filename().string() + suffix);
+            fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            err = fd < 0 ? errno : 0;
+            if (fd < 0 && err != EEXIST) break;
+        }
+        if (fd >= 0) {
+            o->tmp[i] = tmp;
+            for (const auto& c : f.chunks) {
+                if ((err = write_all(fd, c)) != 0) break;
+            }
+            if (err == 0 && ::fsync(fd) != 0) err = errno;
+            if (::close(fd) != 0 && err == 0) err = errno;
+            {
+                std::lock_guard lk(m);
+                ++st.file_fsyncs;
+            }
+        }
+        if (err != 0) {
+            std::lock_guard lk(o->m);
+            if (!o->first_error) o->first_error = errno_code(err);
+        }
+        if (o->writes_left.fetch_sub(1) != 1) return;
+        // Last write of this request finished.
+        std::error_code ec;
+        {
+            std::lock_guard lk(o->m);
+            ec = o->first_error;
+        }
+        if (ec) return fail(o, ec);
+        rename_stage(o, 0);
+    }
+
+    void rename_stage(const op_ptr& o, std::size_t i) {
+        if (i == o->req.files.size()) return unlink_stage(o, 0);
+        const file& f = o->req.files[i];
+        int err = 0;
+        if (f.replace) {
+            if (::rename(o->tmp[i].c_str(), f.path.c_str()) != 0) err = errno;
+        } else {
+            err = rename_noreplace(o->tmp[i], f.path);
+        }
+        if (err != 0) return fail(o, errno_code(err));
+        o->tmp[i].clear();
+        o->created[i] = !f.replace;
+        sync_dir(f.path.parent_path(), [this, o, i](std::error_code ec) {
+            if (ec) return fail(o, ec);
+            rename_stage(o, i + 1);
+        });
+    }
+
+    void unlink_stage(const op_ptr& o, std::size_t i) {
+        if (i == o->req.unlinks.size()) return finish(o, {});
+        const auto& p = o->req.unlinks[i];
+        // ENOENT: already gone (e.g. removed by an administrator); the goal is reached.
+        if (::unlink(p.c_str()) != 0 && errno != ENOENT) return finish(o, errno_code(errno));
+        sync_dir(p.parent_path(), [this, o, i](std::error_code ec) {
+            if (ec) return finish(o, ec);
+            unlink_stage(o, i + 1);
+        });
+    }
+
+    // Undo: temp files go, files this request created in final dirs go.
+    void fail(const op_ptr& o, std::error_code ec) {
+        for (std::size_t j = 0; j < o->req.files.size(); ++j) {
+            if (!o->tmp[j].empty()) ::unlink(o->tmp[j].c_str());
+            if (o->created[j]) ::unlink(o->req.files[j].path.c_str());
+        }
+        finish(o, ec);
+    }
+
+    void finish(const op_ptr& o, std::error_code ec) {
+        try {
+            if (o->done) o->done(ec);
+        } catch (...) {
+            // A completion must not throw; there is no one to report it to here.
+        }
+        o->done = nullptr;
+        {
+            std::lock_guard lk(m);
+            --outstanding;
+        }
+        cv_idle.notify_all();
+    }
+
+    // Calls `cb` (from a pool task, never inline) once an fsync of `dir` that started after
+    // this call has completed.
+    void sync_dir(const std::filesystem::path& dir, std::function<void(std::error_code)> cb) {
+        const std::string key = dir.empty() ? std::string(".") : dir.string();
+        bool start = false;
+        {
+            std::lock_guard lk(m);
+            auto& ds = dirs[key];
+            ds.waiting.push_back(std::move(cb));
+            if (!ds.in_flight) {
+                ds.in_flight = true;
+                start = true;
+            }
+        }
+        if (start) post([this, key] { run_dir_sync(key); }, true);
+    }
+
+    void run_dir_sync(const std::string& key) {
+        std::vector<std::function<void(std::error_code)>> batch;
+        {
+            std::lock_guard lk(m);
+            batch.swap(dirs[key].waiting); // renames done before this point are covered
+        }
+        int err = fsync_dir(key);
+        bool again = false;
+        {
+            std::lock_guard lk(m);
+            ++st.dir_fsyncs;
+            auto it = dirs.find(key);
+            if (it->second.waiting.empty()) {
+                dirs.erase(it);
+            } else {
+                again = true; // keep in_flight: the next fsync covers those who waited
+            }
+        }
+        if (again) post([this, key] { run_dir_sync(key); }, true);
+        const std::error_code ec = err ? errno_code(err) : std::error_code{};
+        for (auto& cb : batch) cb(ec);
+    }
+};
+
+committer::committer(options opt) : impl_(std::make_unique<impl>(opt)) {}
+committer::~committer() = default;
+
+void committer::submit(request req, std::function<void(std::error_code)> done) {
+    impl_->submit(std::move(req), std::move(done));
+}
+
+std::error_code committer::commit(request req) {
+    std::promise<std::error_code> p;
+    auto f = p.get_future();
+    impl_->submit(std::move(req), [&p](std::error_code ec) { p.set_value(ec); });
+    return f.get();
+}
+
+stats committer::counters() const {
+    std::lock_guard lk(impl_->m);
+    return impl_->st;
+}
+
+} // namespace splitmail::durable

@@ -1,0 +1,89 @@
+// Pid file and flush signal: see control.hpp.
+#include "splitmail/queue/control.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+namespace splitmail::queue {
+
+namespace fs = std::filesystem;
+
+fs::path pid_file(const fs::path& spool_root) { return spool_root / "relay.pid"; }
+
+std::error_code write_pid_file(const fs::path& spool_root) {
+    const fs::path final_path = pid_file(spool_root);
+    const fs::path tmp = spool_root / ("relay.pid." + std::to_string(::getpid()) + ".tmp");
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return {errno, std::generic_category()};
+    const std::string text = std::to_string(::getpid()) + "\n";
+    int err = 0;
+    if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        err = errno ? errno : EIO;
+    if (::close(fd) != 0 && err == 0) err = errno;
+    if (err == 0 && ::rename(tmp.c_str(), final_path.c_str()) != 0) err = errno;
+    if (err != 0) {
+        ::unlink(tmp.c_str());
+        return {err, std::generic_category()};
+    }
+    return {};
+}
+
+namespace {
+
+// The pid in the file, or 0 if missing (errno ENOENT) or unreadable/garbled.
+pid_t read_pid(const fs::path& p, int& err) {
+    std::ifstream in(p);
+    if (!in) {
+        err = errno ? errno : ENOENT;
+        return 0;
+    }
+    long pid = 0;
+    if (!(in >> pid) || pid <= 1) {
+        err = EBADMSG;
+        return 0;
+    }
+    err = 0;
+    return static_cast<pid_t>(pid);
+}
+
+} // namespace
+
+void remove_pid_file(const fs::path& spool_root) {
+    int err = 0;
+    if (read_pid(pid_file(spool_root), err) == ::getpid()) ::unlink(pid_file(spool_root).c_str());
+}
+
+flush_outcome signal_flush(const fs::path& spool_root, const std::string& expected_comm) {
+    const fs::path pf = pid_file(spool_root);
+    int err = 0;
+    pid_t pid = read_pid(pf, err);
+    if (pid == 0) {
+        if (err == ENOENT)
+            return {flush_result::no_pid_file, 0,
+                    "no relay is running (no pid file " + pf.string() + ")"};
+        return {flush_result::error, 0, pf.string() + ": " + std::strerror(err)};
+    }
+    if (::kill(pid, 0) != 0 && errno == ESRCH)
+        return {flush_result::not_running, pid,
+                "no relay is running (stale pid file " + pf.string() + ": no process " +
+                    std::to_string(pid) + ")"};
+    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name != expected_comm)
+        return {flush_result::not_a_relay, pid,
+                "process " + std::to_string(pid) + " from " + pf.string() + " is '" + name +
+                    "', not " + expected_comm + ": not signalled (stale pid file?)"};
+    if (::kill(pid, SIGUSR1) != 0)
+        return {flush_result::error, pid,
+                "kill(" + std::to_string(pid) + ", SIGUSR1): " + std::strerror(errno)};
+    return {flush_result::signalled, pid,
+            "flush requested: sent SIGUSR1 to splitmail-relay pid " + std::to_string(pid)};
+}
+
+} // namespace splitmail::queue
