@@ -1,0 +1,61 @@
+#pragma once
+// LMTP client from the relay to splitmail-home (RFC 2033), over plain TCP inside the
+// WireGuard tunnel or over mutual TLS with home's certificate pinned.
+//
+// Guarantees: one reply per recipient in RCPT order (RFC 2033 4.2): a recipient refused at
+// RCPT gets that reply, an accepted one gets its own post-DATA reply. Connection-level
+// failures (refused, timeout, TLS or pin mismatch, malformed replies) throw
+// boost::system::system_error / std::runtime_error; the caller treats every recipient of the
+// transaction as "try again later" (nothing was acknowledged).
+// Does not: decide about retries or bounces, read files, or log per message (the runner does).
+#include "splitmail/net/connection.hpp"
+#include "splitmail/net/tls.hpp"
+#include "splitmail/smtp/reply.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace splitmail::relay {
+
+struct lmtp_options {
+    std::string address;          // "ip:port"
+    bool mtls = false;
+    net::tls_context tls;         // client context (with our certificate) when mtls
+    std::string pin_sha256;       // home's certificate, lower-case hex, when mtls
+    std::string lhlo_name;        // our hostname
+    net::clock::duration timeout = std::chrono::seconds(60);
+};
+
+struct lmtp_transaction {
+    std::string sender;                  // "" for <>
+    std::vector<std::string> recipients; // forward-paths without brackets
+    bool eight_bit = false;              // BODY=8BITMIME
+    bool smtputf8 = false;
+    std::string_view message;            // as stored (CRLF line ends), not yet dot-stuffed
+};
+
+class lmtp_client {
+public:
+    // Connects, checks the pin, reads the greeting and says LHLO.
+    static net::asio::awaitable<std::unique_ptr<lmtp_client>> open(const lmtp_options& opt);
+
+    // One transaction, pipelined (MAIL, RCPT..., DATA in one write). Returns one reply per
+    // recipient, in order.
+    net::asio::awaitable<std::vector<smtp::reply>> deliver(const lmtp_transaction& t);
+    // Sends one command line (without CRLF) and returns its reply.
+    net::asio::awaitable<smtp::reply> command(std::string_view line);
+    net::asio::awaitable<void> quit();
+    bool has_extension(std::string_view keyword) const;
+
+private:
+    explicit lmtp_client(std::unique_ptr<net::connection> c, net::clock::duration timeout);
+    net::asio::awaitable<smtp::reply> read_reply();
+
+    std::unique_ptr<net::connection> conn_;
+    net::clock::duration timeout_;
+    smtp::reply_parser parser_;
+    std::vector<std::string> extensions_;
+};
+
+} // namespace splitmail::relay

@@ -1,0 +1,156 @@
+// Relay wiring; see service.hpp.
+#include "service.hpp"
+
+#include "delivery/runner.hpp"
+#include "recipients/directory.hpp"
+#include "smtp_in/driver.hpp"
+
+#include "splitmail/durable/committer.hpp"
+#include "splitmail/log/log.hpp"
+#include "splitmail/net/server.hpp"
+#include "splitmail/net/tls.hpp"
+#include "splitmail/queue/control.hpp"
+#include "splitmail/queue/spool.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+
+namespace splitmail::relay {
+
+namespace asio = boost::asio;
+
+std::string preflight(const settings& s) {
+    if (!s.tls_cert.empty()) {
+        auto t = net::make_server_tls(s.tls_cert, s.tls_key);
+        if (!t) return "tls.cert/tls.key: " + t.error();
+    }
+    if (s.home_transport == "mtls") {
+        auto t = net::make_client_tls(s.home_tls_cert, s.home_tls_key);
+        if (!t) return "home.tls_cert/home.tls_key: " + t.error();
+    }
+    for (const auto& l : s.smtp_listen) {
+        try {
+            net::split_host_port(l);
+        } catch (const std::exception& e) {
+            return std::string("smtp.listen: ") + e.what();
+        }
+    }
+    try {
+        net::split_host_port(s.home_lmtp);
+    } catch (const std::exception& e) {
+        return std::string("home.lmtp: ") + e.what();
+    }
+    return "";
+}
+
+int run(const settings& s, const std::string& config_path) {
+    std::signal(SIGPIPE, SIG_IGN);
+    // The io_context outlives the committer: pending commits post their completions to it
+    // while the committer drains in its destructor.
+    asio::io_context io(1);
+    durable::committer committer;
+    auto sp = queue::spool::open(s.spool_dir, committer, true);
+    if (!sp) {
+        log::error("relay", "", "cannot open spool", {{"dir", s.spool_dir.string()},
+                                                      {"error", sp.error().message()}});
+        return 73; // EX_CANTCREAT
+    }
+    auto rec = sp->recover();
+    if (!rec) {
+        log::error("relay", "", "spool recovery failed", {{"error", rec.error().message()}});
+        return 74; // EX_IOERR
+    }
+    for (const auto& p : rec->problems) log::warn("queue", "", "moved to corrupt/", {{"what", p}});
+    if (auto ec = queue::write_pid_file(s.spool_dir); ec)
+        log::warn("relay", "", "cannot write pid file", {{"error", ec.message()}});
+
+    recipient_directory directory(s.domains, s.spool_dir / "recipients.json");
+    if (auto c = directory.load_cache(); !c) log::warn("rcpt", "", c.error());
+    else if (*c)
+        log::info("rcpt", "", "recipient cache loaded",
+                  {{"recipients", directory.snapshot()->recipients.size()}});
+
+    net::tls_context tls;
+    if (!s.tls_cert.empty()) tls = *net::make_server_tls(s.tls_cert, s.tls_key);
+    net::tls_context home_tls;
+    if (s.home_transport == "mtls") home_tls = *net::make_client_tls(s.home_tls_cert, s.home_tls_key);
+
+    delivery_runner runner(io, s, *sp, directory, home_tls);
+    runner.start(std::move(rec->envelopes));
+
+    smtp_context ctx;
+    ctx.s = &s;
+    ctx.spool = &*sp;
+    ctx.directory = &directory;
+    ctx.tls = &tls;
+    ctx.on_queued = [&runner](queue::envelope e) { runner.add(std::move(e)); };
+
+    net::server smtp(
+        io, "smtpd", net::limits{s.max_connections, s.max_connections_per_ip},
+        [&ctx](net::connection& c) { return serve_smtp(c, ctx); },
+        [&s](net::connection& c, std::string_view why) -> asio::awaitable<void> {
+            // RFC 5321 3.8: 421 and close when we cannot serve the client now.
+            co_await c.write("421 4.7.0 " + s.hostname + " " + std::string(why) +
+                                 ", try again later\r\n",
+                             std::chrono::seconds(10));
+        });
+    try {
+        for (const auto& l : s.smtp_listen) smtp.listen(l);
+    } catch (const std::exception& e) {
+        log::error("relay", "", e.what());
+        queue::remove_pid_file(s.spool_dir);
+        return 71; // EX_OSERR
+    }
+
+    asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+    asio::signal_set hup(io, SIGHUP);
+    asio::signal_set usr1(io, SIGUSR1);
+    stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        log::info("relay", "", "stopping", {{"signal", sig}});
+        smtp.stop();
+        runner.stop();
+        hup.cancel();
+        usr1.cancel();
+        io.stop();
+    });
+    std::function<void()> arm_hup = [&]() {
+        hup.async_wait([&](boost::system::error_code ec, int) {
+            if (ec) return;
+            if (!s.tls_cert.empty()) {
+                auto t = net::make_server_tls(s.tls_cert, s.tls_key);
+                if (t) {
+                    tls = *t; // new connections use the new certificate
+                    log::info("relay", "", "TLS certificate reloaded", {{"cert", s.tls_cert.string()}});
+                } else {
+                    log::error("relay", "", "TLS reload failed; keeping the old certificate",
+                               {{"error", t.error()}});
+                }
+            }
+            arm_hup();
+        });
+    };
+    arm_hup();
+    std::function<void()> arm_usr1 = [&]() {
+        usr1.async_wait([&](boost::system::error_code ec, int) {
+            if (ec) return;
+            log::info("relay", "", "flush requested: retrying every queued message now");
+            runner.flush_all();
+            arm_usr1();
+        });
+    };
+    arm_usr1();
+
+    log::info("relay", "", "started", {{"hostname", s.hostname}, {"config", config_path},
+                                       {"queued", runner.queued()}});
+    io.run();
+    queue::remove_pid_file(s.spool_dir);
+    log::info("relay", "", "stopped");
+    return 0;
+}
+
+} // namespace splitmail::relay
