@@ -21,42 +21,42 @@ constexpr std::array table{
     config::setting_spec{"ddns.names", kind::string_list, R"(["@"])",
                          "Names to keep current, relative to the domain: `@` (or `\"\"`) is the "
                          "apex, `home` means home.<domain>. All are written in one bulk request."},
-    config::setting_spec{"ddns.families", kind::string, "both",
+    config::setting_spec{"ddns.families", kind::string, "\"both\"",
                          "Which records to maintain: `ipv4` (A), `ipv6` (AAAA) or `both`."},
     config::setting_spec{"ddns.ttl", kind::integer, "0",
                          "TTL of the records in seconds; 0 uses the domain's `minimum_ttl`. "
                          "Raised to `minimum_ttl` if lower, at most 86400."},
-    config::setting_spec{"ddns.interval", kind::duration, "5m",
+    config::setting_spec{"ddns.interval", kind::duration, "\"5m\"",
                          "How often the addresses are checked (at least 1s; sources of kind "
                          "`checkip` are asked at most every 20s, deSEC allows 3/min)."},
-    config::setting_spec{"ddns.refresh_interval", kind::duration, "1h",
+    config::setting_spec{"ddns.refresh_interval", kind::duration, "\"1h\"",
                          "How often the records are re-read from deSEC to notice changes made "
                          "elsewhere (they are always read at start)."},
-    config::setting_spec{"ddns.retry_initial", kind::duration, "10s",
+    config::setting_spec{"ddns.retry_initial", kind::duration, "\"10s\"",
                          "First delay after a network error or 5xx; doubles (with jitter) per "
                          "failure up to `ddns.retry_max`."},
-    config::setting_spec{"ddns.retry_max", kind::duration, "30m",
+    config::setting_spec{"ddns.retry_max", kind::duration, "\"30m\"",
                          "Longest delay between retries after errors."},
     config::setting_spec{"ddns.damping", kind::boolean, "true",
                          "Damp a flapping address (RFC 2439 style): after 4 quick changes further "
                          "changes wait until the penalty has decayed."},
-    config::setting_spec{"ddns.damping_half_life", kind::duration, "15m",
+    config::setting_spec{"ddns.damping_half_life", kind::duration, "\"15m\"",
                          "Half-life of the flap-damping penalty."},
-    config::setting_spec{"ddns.state_file", kind::path, "/var/lib/splitmail-ddns/state.json",
+    config::setting_spec{"ddns.state_file", kind::path, "\"/var/lib/splitmail-ddns/state.json\"",
                          "State kept across restarts: last published values, write history for "
                          "the rate limiter, damping penalty, pending Retry-After."},
-    config::setting_spec{"ipv4.source", kind::string, "checkip",
+    config::setting_spec{"ipv4.source", kind::string, "\"checkip\"",
                          "Where the public IPv4 comes from: `checkip` (deSEC's checkipv4 "
                          "service), `url:https://...` (plain-text answer), `interface:NAME` or "
                          "`off`."},
-    config::setting_spec{"ipv6.source", kind::string, "checkip",
+    config::setting_spec{"ipv6.source", kind::string, "\"checkip\"",
                          "Where the public IPv6 comes from; same forms as `ipv4.source`. "
                          "`interface:NAME` takes the first global address."},
-    config::setting_spec{"ipv4.checkip_url", kind::string, "https://checkipv4.dedyn.io/",
+    config::setting_spec{"ipv4.checkip_url", kind::string, "\"https://checkipv4.dedyn.io/\"",
                          "The URL used by `ipv4.source = \"checkip\"`."},
-    config::setting_spec{"ipv6.checkip_url", kind::string, "https://checkipv6.dedyn.io/",
+    config::setting_spec{"ipv6.checkip_url", kind::string, "\"https://checkipv6.dedyn.io/\"",
                          "The URL used by `ipv6.source = \"checkip\"`."},
-    config::setting_spec{"desec.api_url", kind::string, "https://desec.io/api/v1/",
+    config::setting_spec{"desec.api_url", kind::string, "\"https://desec.io/api/v1/\"",
                          "Base URL of the deSEC REST API (https only)."},
     config::setting_spec{"desec.token_file", kind::path, "",
                          "File holding the deSEC API token. Must not be readable by group or "
@@ -65,9 +65,9 @@ constexpr std::array table{
     config::setting_spec{"desec.ca_file", kind::path, "",
                          "CA bundle to verify the API and HTTPS sources with instead of the "
                          "system store (for tests). Verification itself cannot be turned off."},
-    config::setting_spec{"desec.timeout", kind::duration, "30s",
+    config::setting_spec{"desec.timeout", kind::duration, "\"30s\"",
                          "Total time limit of one HTTPS request."},
-    config::setting_spec{"log.level", kind::string, "info", "debug, info, warn or error."},
+    config::setting_spec{"log.level", kind::string, "\"info\"", "debug, info, warn or error."},
 };
 
 bool valid_subname(std::string_view s) {
