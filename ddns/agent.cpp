@@ -57,7 +57,7 @@ agent::agent(const settings& s, desec::client& api, ip_detector& detector, state
     : s_(s), api_(api), detector_(detector), state_(st), persist_(std::move(persist)),
       random_(std::move(random)), dry_run_(dry_run), writes_(desec_write_limits()),
       reads_(desec_read_limits()),
-      damper_(damping_params{4.0, 2.0, s.damping_half_life, 4 * s.damping_half_life}) {
+      damper_(damping_params{3.5, 2.0, s.damping_half_life, 4 * s.damping_half_life}) {
     if (state_.domain != s_.domain) {
         // Another domain: its history says nothing about this one.
         state_ = state{};

@@ -59,7 +59,7 @@ std::chrono::milliseconds backoff_delay(unsigned attempt, std::chrono::milliseco
 // penalty reaches `suppress` further changes are held back until it has decayed to `reuse`;
 // the penalty is capped so no suppression lasts longer than `max_suppress` (RFC 2439 4.2).
 struct damping_params {
-    double suppress = 4.0;
+    double suppress = 3.5; // i.e. the 4th change within about one half-life
     double reuse = 2.0;
     std::chrono::seconds half_life{900};
     std::chrono::seconds max_suppress{3600};

@@ -394,6 +394,8 @@ class Request(http.server.BaseHTTPRequestHandler):
             if self.take_injection(fake, "checkip"):
                 return
             ip = fake.checkip[m.group(1)]
+            if callable(ip):  # tests may hand out a different address per request
+                ip = ip()
             if ip is None:
                 return self.reply(503, text="no address\n")
             return self.reply(200, text=ip + "\n")
@@ -401,6 +403,8 @@ class Request(http.server.BaseHTTPRequestHandler):
             return self.reply(404, {"detail": "Not found."})
         rest = path[len("/api/v1/"):]
         entry["kind"] = "read" if self.command == "GET" else "write"
+        dm = re.match(r"domains/([^/]+)/", rest)
+        entry["domain"] = dm.group(1) if dm else None
 
         # Authentication first (401), as DRF does before anything else.
         auth = self.headers.get("Authorization")

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""splitmail-ddns against the fake deSEC: what it writes, and when it must not write.
+
+Sub-checks: first run writes both families for all names in one bulk PATCH; unchanged IP gives
+zero writes over many daemon cycles; an IPv4 change gives exactly one write (A only); a restart
+does not rewrite; --dry-run writes nothing; TTL is raised to minimum_ttl; RRset lists are read
+through cursor pagination."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("SPLITMAIL_SRC", "."), "tests/fakes/desec"))
+import harness  # noqa: E402
+from harness import DOMAIN, IP4_A, IP4_B, IP6_A  # noqa: E402
+
+checks = harness.Checks()
+env = harness.Env(minimum_ttl=60)
+
+
+def first_run_one_bulk_patch():
+    env.config(names=("@", "mail"))
+    rc, out = env.run_once()
+    assert rc == 0, out
+    w = env.writes()
+    assert len(w) == 1, w
+    assert w[0]["method"] == "PATCH" and w[0]["status"] == 200, w[0]
+    items = {(i["subname"], i["type"]): i for i in w[0]["body"]}
+    assert set(items) == {("", "A"), ("", "AAAA"), ("mail", "A"), ("mail", "AAAA")}, items
+    assert items[("", "A")]["records"] == [IP4_A]
+    assert items[("mail", "AAAA")]["records"] == [IP6_A]
+    assert all(i["ttl"] == 60 for i in items.values()), items
+    assert env.fake.rrset(DOMAIN, "mail", "A")["records"] == [IP4_A]
+    assert "old=(none) new=" + IP4_A in out, out
+
+
+def unchanged_ip_zero_writes():
+    before_writes = len(env.writes())
+    before_checkip = len(env.fake.requests("checkip"))
+    reads_before = len(env.fake.requests("read"))
+    env.start_daemon()
+    # Ten cycles (each asks checkip for both families).
+    env.wait_for(lambda: len(env.fake.requests("checkip")) >= before_checkip + 20, 30,
+                 "ten cycles")
+    assert len(env.writes()) == before_writes, env.writes()
+    # Reads only at start: domain + A list + AAAA list.
+    assert len(env.fake.requests("read")) - reads_before == 3, env.fake.requests("read")
+
+
+def ipv4_change_one_write():
+    before = len(env.writes())
+    env.fake.checkip["v4"] = IP4_B
+    env.wait_for(lambda: len(env.writes()) > before, 15, "the write")
+    n_checkip = len(env.fake.requests("checkip"))
+    env.wait_for(lambda: len(env.fake.requests("checkip")) >= n_checkip + 10, 20, "5 more cycles")
+    w = env.writes()[before:]
+    assert len(w) == 1, w
+    assert sorted((i["subname"], i["type"]) for i in w[0]["body"]) == [("", "A"), ("mail", "A")]
+    assert env.fake.rrset(DOMAIN, "", "A")["records"] == [IP4_B]
+    assert env.fake.rrset(DOMAIN, "", "AAAA")["records"] == [IP6_A]
+    log = env.log_text()
+    assert "old=" + IP4_A + " new=" + IP4_B in log, log
+
+
+def restart_does_not_rewrite():
+    rc = env.stop_daemon()
+    assert rc == 0, rc
+    assert os.path.exists(env.state_file)
+    before = len(env.writes())
+    n = len(env.fake.requests("checkip"))
+    env.start_daemon()
+    env.wait_for(lambda: len(env.fake.requests("checkip")) >= n + 10, 20, "5 cycles")
+    assert len(env.writes()) == before, env.writes()[before:]
+    assert env.stop_daemon() == 0
+    rc, out = env.run_once()
+    assert rc == 0 and "records are current" in out, out
+    assert len(env.writes()) == before
+
+
+def dry_run_writes_nothing():
+    env.fake.checkip["v4"] = IP4_A
+    before = len(env.writes())
+    state_before = open(env.state_file).read()
+    rc, out = env.run_once("--dry-run")
+    assert rc == 0, out
+    assert "would change" in out and "new=" + IP4_A in out, out
+    assert len(env.writes()) == before
+    assert open(env.state_file).read() == state_before
+    assert env.fake.rrset(DOMAIN, "", "A")["records"] == [IP4_B]
+
+
+def ttl_raised_to_minimum():
+    e = harness.Env(minimum_ttl=300)
+    try:
+        e.config(extra="ttl = 30")
+        rc, out = e.run_once()
+        assert rc == 0, out
+        assert e.fake.rrset(DOMAIN, "", "A")["ttl"] == 300
+        assert "minimum_ttl" in out, out
+    finally:
+        e.close()
+
+
+def pagination_followed():
+    e = harness.Env(page_size=2)
+    try:
+        names = ("@", "a", "b", "c", "d")
+        for n in names:
+            e.fake.set_rrset(DOMAIN, "" if n == "@" else n, "A", [IP4_A], 60)
+            e.fake.set_rrset(DOMAIN, "" if n == "@" else n, "AAAA", [IP6_A], 60)
+        e.config(names=names)
+        rc, out = e.run_once()
+        assert rc == 0, out
+        assert e.writes() == [], e.writes()  # everything matched: all pages were seen
+        a_pages = [r for r in e.fake.requests("read") if "type=A" in r["query"]
+                   and "AAAA" not in r["query"]]
+        assert len(a_pages) == 3, a_pages  # 5 RRsets in pages of 2
+        assert all("cursor=" in r["query"] for r in a_pages)
+    finally:
+        e.close()
+
+
+try:
+    checks.run("first_run_one_bulk_patch_both_families", first_run_one_bulk_patch)
+    checks.run("unchanged_ip_zero_writes_over_ten_cycles", unchanged_ip_zero_writes)
+    checks.run("ipv4_change_exactly_one_write", ipv4_change_one_write)
+    checks.run("restart_does_not_rewrite", restart_does_not_rewrite)
+    checks.run("dry_run_writes_nothing", dry_run_writes_nothing)
+    checks.run("ttl_raised_to_minimum_ttl", ttl_raised_to_minimum)
+    checks.run("rrset_pagination_followed", pagination_followed)
+finally:
+    env.close()
+checks.finish()
