@@ -19,9 +19,19 @@ data_reader::error data_reader::err() const {
 void data_reader::reset() { *this = data_reader(max_size_); }
 
 void data_reader::emit(std::string& out, std::string_view bytes) {
+    if (failed()) {
+        size_ += bytes.size();
+        return;
+    }
+    if (max_size_ != 0 && size_ + bytes.size() > max_size_) {
+        // Keep exactly the first max_size_ octets, however the input was split, so the output
+        // does not depend on read boundaries.
+        out.append(bytes.substr(0, static_cast<std::size_t>(max_size_ - size_)));
+        too_big_ = true;
+    } else {
+        out.append(bytes);
+    }
     size_ += bytes.size();
-    if (max_size_ != 0 && size_ > max_size_) too_big_ = true;
-    if (!failed()) out.append(bytes);
 }
 
 void data_reader::count_line_octets(std::size_t n) {

@@ -9,7 +9,8 @@
 // - A bare LF or bare CR anywhere in the body is recorded (bare_lf / bare_cr); the reader keeps
 //   consuming to the real terminator so the peer's following bytes are not read as commands.
 // - Over the size limit the reader keeps consuming and discarding to the terminator, then
-//   reports too_big. Once any error is recorded nothing more is appended to the output.
+//   reports too_big; the output then holds exactly the first max_size octets. Once any error
+//   is recorded nothing more is appended (the output is for diagnostics only then).
 // - Output is the unstuffed content with CRLF kept and the final "." line excluded; it is never
 //   longer than the input. Correct for any split of the input, byte by byte included.
 // - Lines longer than 998 octets (RFC 5321 4.5.3.1.6) are counted, not refused.

@@ -1,0 +1,505 @@
+// Inbound SMTP session state machine: see session.hpp.
+#include "smtp_in/session.hpp"
+
+#include <array>
+#include <cstdio>
+#include <ctime>
+
+namespace splitmail::relay {
+namespace {
+
+using smtp::make_reply;
+using smtp::reply;
+using smtp::verb;
+
+// The command table (Postfix smtpd.c SMTPD_CMD style).
+//   pre_tls: allowed before STARTTLS when TLS is required (RFC 3207 4);
+//   sync:    the client must wait for our reply before sending more (RFC 2920 3.1: EHLO, DATA
+//            end a pipeline group; HELO, AUTH and STARTTLS likewise, as in Postfix).
+struct command_flags {
+    verb v;
+    bool pre_tls;
+    bool sync;
+};
+constexpr std::array<command_flags, 17> command_table{{
+    {verb::helo, true, true},      {verb::ehlo, true, true},      {verb::lhlo, true, false},
+    {verb::mail, false, false},    {verb::rcpt, false, false},    {verb::data, false, true},
+    {verb::bdat, false, false},    {verb::rset, true, false},     {verb::noop, true, false},
+    {verb::quit, true, false},     {verb::help, true, false},     {verb::vrfy, false, false},
+    {verb::expn, false, false},    {verb::starttls, true, true},  {verb::auth, false, true},
+    {verb::xdirectory, false, false}, {verb::unknown, true, false},
+}};
+
+const command_flags& flags_of(verb v) {
+    for (const auto& f : command_table)
+        if (f.v == v) return f;
+    return command_table.back();
+}
+
+std::string rfc5322_date(std::chrono::system_clock::time_point tp) {
+    // RFC 5322 3.3, always in UTC; written by hand so no locale can change it.
+    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::time_t t = std::chrono::system_clock::to_time_t(tp);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
+                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                  tm.tm_sec);
+    return buf;
+}
+
+// Client-supplied text placed in a header: keep what a domain / literal needs, nothing that
+// could end a clause (";"), open a comment or fold a line.
+std::string header_safe(std::string_view s) {
+    std::string out;
+    for (char c : s.substr(0, 255)) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+        out += ok ? c : '_';
+    }
+    return out.empty() ? "unknown" : out;
+}
+
+bool has_control(std::string_view s) {
+    for (unsigned char c : s)
+        if (c < 32 || c == 127) return true;
+    return false;
+}
+
+queue::dsn_notify to_notify(unsigned n) {
+    queue::dsn_notify out;
+    if (n == 0) return out;
+    out.given = true;
+    out.success = (n & smtp::notify::success) != 0;
+    out.failure = (n & smtp::notify::failure) != 0;
+    out.delay = (n & smtp::notify::delay) != 0;
+    return out;
+}
+
+} // namespace
+
+std::string delivery::received_header(std::string_view queue_id) const {
+    // RFC 5321 4.4: "Received:" FWS "from" ... "by" ... "with" protocol "id" ... "for" ...;
+    // the TLS comment follows Postfix's layout so existing tools recognise it.
+    std::string ip = envelope.client_ip.find(':') != std::string::npos
+                         ? "IPv6:" + envelope.client_ip
+                         : envelope.client_ip;
+    std::string h = "Received: from " + header_safe(envelope.client_helo) + " (" +
+                    (client_host.empty() ? std::string("unknown") : header_safe(client_host)) +
+                    " [" + header_safe(ip) + "])\r\n";
+    if (tls)
+        h += "\t(using " + header_safe(tls->version) + " with cipher " +
+             header_safe(tls->cipher) + ")\r\n";
+    h += "\tby " + hostname + " (splitmail) with " + protocol;
+    if (!queue_id.empty()) h += " id " + std::string(queue_id);
+    // RFC 5321 4.4: "for" only with a single recipient, so one copy never lists the others.
+    if (envelope.recipients.size() == 1) h += "\r\n\tfor <" + envelope.recipients[0].address + ">";
+    h += "; " + rfc5322_date(envelope.arrival) + "\r\n";
+    return h;
+}
+
+smtp_session::smtp_session(session_config cfg, recipient_checker& checker, peer_info peer)
+    : cfg_(std::move(cfg)), checker_(checker), peer_(std::move(peer)), framer_(cfg_.max_line),
+      reader_(cfg_.max_message_size) {
+    if (!cfg_.clock) cfg_.clock = [] { return std::chrono::system_clock::now(); };
+}
+
+void smtp_session::send(std::vector<action>& out, reply r) {
+    action a;
+    a.type = action::kind::send;
+    a.reply = std::move(r);
+    out.push_back(std::move(a));
+}
+
+void smtp_session::close(std::vector<action>& out) {
+    action a;
+    a.type = action::kind::close;
+    out.push_back(std::move(a));
+    state_ = state::closed;
+    framer_.discard_buffered();
+}
+
+void smtp_session::bad(std::vector<action>& out, reply r) {
+    send(out, std::move(r));
+    if (++bad_commands_ >= cfg_.max_bad_commands) {
+        send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many errors"));
+        close(out);
+    }
+}
+
+void smtp_session::reset_transaction() {
+    mail_.reset();
+    rcpts_.clear();
+    body_.clear();
+    reader_ = smtp::data_reader(cfg_.max_message_size);
+}
+
+std::vector<action> smtp_session::greet() {
+    std::vector<action> out;
+    // RFC 2034 3: no enhanced code in the greeting.
+    send(out, make_reply(220, "", cfg_.hostname + " ESMTP"));
+    return out;
+}
+
+std::vector<action> smtp_session::feed(std::string_view bytes) {
+    std::vector<action> out;
+    switch (state_) {
+    case state::closed:
+        return out;
+    case state::wait_tls:
+        // RFC 3207 4.2 / CVE-2011-0411: nothing sent before the handshake may count after it.
+        return out;
+    case state::wait_delivery:
+        framer_.feed(bytes); // answered after delivery_result()
+        return out;
+    default:
+        framer_.feed(bytes);
+        run(out);
+        return out;
+    }
+}
+
+std::vector<action> smtp_session::tls_started(tls_info info) {
+    std::vector<action> out;
+    if (state_ != state::wait_tls) return out;
+    tls_ = std::move(info);
+    // RFC 3207 4.2: discard all knowledge obtained from the client; it must EHLO again.
+    helo_.clear();
+    esmtp_ = false;
+    reset_transaction();
+    framer_.discard_buffered();
+    state_ = state::init;
+    return out;
+}
+
+std::vector<action> smtp_session::delivery_result(reply r) {
+    std::vector<action> out;
+    if (state_ != state::wait_delivery) return out;
+    send(out, std::move(r));
+    reset_transaction();
+    state_ = state::ready;
+    run(out); // commands the client pipelined after end-of-data
+    return out;
+}
+
+std::vector<action> smtp_session::timeout() {
+    std::vector<action> out;
+    if (state_ == state::closed) return out;
+    send(out, make_reply(421, "4.4.2", cfg_.hostname + " Error: timeout exceeded"));
+    close(out);
+    return out;
+}
+
+std::vector<action> smtp_session::shutdown() {
+    std::vector<action> out;
+    if (state_ == state::closed) return out;
+    send(out, make_reply(421, "4.3.2", cfg_.hostname + " Service shutting down"));
+    close(out);
+    return out;
+}
+
+void smtp_session::run(std::vector<action>& out) {
+    while (true) {
+        if (state_ == state::data) {
+            if (framer_.buffered() == 0) return;
+            std::string bytes = framer_.take_buffered();
+            auto r = reader_.feed(bytes, body_);
+            if (!r.done) return;
+            framer_.feed(std::string_view(bytes).substr(r.consumed));
+            on_data_done(out);
+            continue;
+        }
+        if (state_ != state::init && state_ != state::ready && state_ != state::mail &&
+            state_ != state::rcpt)
+            return;
+        auto line = framer_.next();
+        if (line.st == smtp::line_framer::status::need_more) return;
+        on_line(line, out);
+    }
+}
+
+void smtp_session::on_line(const smtp::line_framer::result& line, std::vector<action>& out) {
+    if (line.st == smtp::line_framer::status::too_long) {
+        bad(out, make_reply(500, "5.5.2", "Error: line too long"));
+        return;
+    }
+    // A bare LF ending a command is tolerated (Postfix does too); a CR or NUL inside is not.
+    if (line.line.find_first_of(std::string_view("\r\0", 2)) != std::string::npos) {
+        bad(out, make_reply(500, "5.5.2", "Error: invalid characters in command"));
+        return;
+    }
+    auto cmd = smtp::parse_command(line.line);
+    const auto& fl = flags_of(cmd.v);
+    if (cfg_.require_tls && !tls_ && !fl.pre_tls) {
+        bad(out, make_reply(530, "5.7.0", "Must issue a STARTTLS command first"));
+        return;
+    }
+    if (fl.sync && cmd.v != verb::starttls && cfg_.forbid_improper_pipelining &&
+        framer_.buffered() > 0) {
+        // RFC 2920 3.1: the client had to wait for our reply. Bots that blast a whole session
+        // are refused like Postfix's smtpd_forbid_unauth_pipelining does.
+        send(out, make_reply(554, "5.5.0", "Error: SMTP protocol synchronization"));
+        close(out);
+        return;
+    }
+    switch (cmd.v) {
+    case verb::helo: cmd_helo(cmd, false, out); break;
+    case verb::ehlo: cmd_helo(cmd, true, out); break;
+    case verb::mail: cmd_mail(cmd, out); break;
+    case verb::rcpt: cmd_rcpt(cmd, out); break;
+    case verb::data: cmd_data(cmd, out); break;
+    case verb::starttls: cmd_starttls(cmd, out); break;
+    case verb::rset:
+        if (!cmd.args.empty()) {
+            bad(out, make_reply(501, "5.5.4", "Syntax: RSET"));
+            break;
+        }
+        reset_transaction();
+        if (state_ != state::init) state_ = state::ready;
+        send(out, make_reply(250, "2.0.0", "Ok"));
+        break;
+    case verb::noop: send(out, make_reply(250, "2.0.0", "Ok")); break;
+    case verb::quit:
+        send(out, make_reply(221, "2.0.0", "Bye"));
+        close(out);
+        break;
+    case verb::help: send(out, make_reply(214, "2.0.0", "See RFC 5321")); break;
+    // RFC 5321 3.5.3: 252 when we will not verify; we never disclose the user list.
+    case verb::vrfy: send(out, make_reply(252, "2.5.0", "Cannot VRFY user; try RCPT")); break;
+    case verb::expn: bad(out, make_reply(502, "5.5.1", "Error: EXPN not supported")); break;
+    case verb::bdat:
+        // CHUNKING is not advertised (RFC 3030); the chunk octets that follow will fail as
+        // commands and run into the error limit.
+        bad(out, make_reply(502, "5.5.1", "Error: BDAT not supported"));
+        break;
+    case verb::auth:
+        // Hook for submission (a later issue): port 25 offers no AUTH (RFC 4954 4).
+        bad(out, make_reply(503, "5.5.1", "Error: authentication not enabled"));
+        break;
+    case verb::lhlo:
+    case verb::xdirectory:
+    case verb::unknown:
+        bad(out, make_reply(500, "5.5.2", "Error: command not recognized"));
+        break;
+    }
+}
+
+void smtp_session::cmd_helo(const smtp::command& c, bool extended, std::vector<action>& out) {
+    if (c.args.empty() || c.args.size() > 255 || has_control(c.args)) {
+        bad(out, make_reply(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
+        return;
+    }
+    // RFC 5321 4.1.4: HELO/EHLO in a transaction resets it.
+    reset_transaction();
+    helo_ = c.args;
+    esmtp_ = extended;
+    state_ = state::ready;
+    if (!extended) {
+        send(out, make_reply(250, "", cfg_.hostname));
+        return;
+    }
+    // RFC 2034 3: no enhanced codes on the EHLO reply.
+    std::vector<std::string> lines = {cfg_.hostname, "PIPELINING",
+                                      "SIZE " + std::to_string(cfg_.max_message_size)};
+    if (cfg_.tls_available && !tls_) lines.push_back("STARTTLS");
+    for (const char* ext : {"ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "DSN"})
+        lines.push_back(ext);
+    send(out, make_reply(250, "", std::move(lines)));
+}
+
+void smtp_session::cmd_mail(const smtp::command& c, std::vector<action>& out) {
+    if (state_ == state::init) {
+        bad(out, make_reply(503, "5.5.1", "Error: send HELO/EHLO first"));
+        return;
+    }
+    if (state_ != state::ready) {
+        bad(out, make_reply(503, "5.5.1", "Error: nested MAIL command"));
+        return;
+    }
+    auto mf = smtp::parse_mail_from(c.args);
+    if (!mf) {
+        bad(out, mf.error());
+        return;
+    }
+    if (mf->body == smtp::body_type::binary_mime) {
+        // RFC 3030 3: BINARYMIME needs BDAT, which we do not offer.
+        send(out, make_reply(555, "5.5.4", "Error: BODY=BINARYMIME requires CHUNKING"));
+        return;
+    }
+    if (mf->utf8_address && !mf->smtputf8) {
+        // RFC 6531 3.5: non-ASCII addresses only in an SMTPUTF8 transaction.
+        send(out, make_reply(553, "5.6.7", "Error: non-ASCII address requires SMTPUTF8"));
+        return;
+    }
+    if (mf->size && *mf->size > cfg_.max_message_size) {
+        // RFC 1870 6.1
+        send(out, make_reply(552, "5.3.4", "Error: message size exceeds fixed limit"));
+        return;
+    }
+    mail_ = std::move(mf.value());
+    state_ = state::mail;
+    send(out, make_reply(250, "2.1.0", "Ok"));
+}
+
+void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
+    if (state_ != state::mail && state_ != state::rcpt) {
+        bad(out, make_reply(503, "5.5.1", "Error: need MAIL command"));
+        return;
+    }
+    auto rt = smtp::parse_rcpt_to(c.args);
+    if (!rt) {
+        bad(out, rt.error());
+        return;
+    }
+    if (rt->utf8_address && !mail_->smtputf8) {
+        send(out, make_reply(553, "5.6.7", "Error: non-ASCII address requires SMTPUTF8"));
+        return;
+    }
+    for (const auto& have : rcpts_) {
+        if (have.recipient.canonical() == rt->recipient.canonical()) {
+            send(out, make_reply(250, "2.1.5", "Ok")); // duplicate: one copy is enough
+            return;
+        }
+    }
+    if (rcpts_.size() >= cfg_.max_recipients) {
+        // RFC 5321 4.5.3.1.10: 452 for too many recipients; the client retries the rest later.
+        send(out, make_reply(452, "4.5.3", "Error: too many recipients"));
+        return;
+    }
+    if (cfg_.refuse_routing_local_parts && address::is_routing_trap(rt->recipient)) {
+        // RFC 5321 3.6.1 / Appendix C: no %-hack, no bang paths, no quoted '@' routing.
+        send(out, make_reply(554, "5.7.1", "Relay access denied"));
+        return;
+    }
+    switch (checker_.check_recipient(rt->recipient)) {
+    case rcpt_verdict::local_ok:
+        rcpts_.push_back(std::move(rt.value()));
+        state_ = state::rcpt;
+        send(out, make_reply(250, "2.1.5", "Ok"));
+        return;
+    case rcpt_verdict::unknown:
+        send(out, make_reply(550, "5.1.1", "Error: user unknown"));
+        return;
+    case rcpt_verdict::not_local:
+        send(out, make_reply(554, "5.7.1", "Relay access denied"));
+        return;
+    case rcpt_verdict::tempfail:
+        send(out, make_reply(451, "4.3.0", "Error: temporary recipient lookup failure"));
+        return;
+    }
+}
+
+void smtp_session::cmd_data(const smtp::command& c, std::vector<action>& out) {
+    if (!c.args.empty()) {
+        bad(out, make_reply(501, "5.5.4", "Syntax: DATA"));
+        return;
+    }
+    if (state_ == state::mail) {
+        // RFC 5321 3.3: all recipients were refused.
+        send(out, make_reply(554, "5.5.1", "Error: no valid recipients"));
+        return;
+    }
+    if (state_ != state::rcpt) {
+        bad(out, make_reply(503, "5.5.1", "Error: need RCPT command"));
+        return;
+    }
+    reader_ = smtp::data_reader(cfg_.max_message_size);
+    body_.clear();
+    state_ = state::data;
+    send(out, make_reply(354, "", "End data with <CR><LF>.<CR><LF>"));
+}
+
+void smtp_session::cmd_starttls(const smtp::command& c, std::vector<action>& out) {
+    if (!c.args.empty()) {
+        bad(out, make_reply(501, "5.5.4", "Syntax: STARTTLS"));
+        return;
+    }
+    if (tls_) {
+        bad(out, make_reply(554, "5.5.1", "Error: TLS already active"));
+        return;
+    }
+    if (!cfg_.tls_available) {
+        bad(out, make_reply(502, "5.5.1", "Error: command not implemented"));
+        return;
+    }
+    if (state_ == state::init) {
+        bad(out, make_reply(503, "5.5.1", "Error: send EHLO first"));
+        return;
+    }
+    if (state_ != state::ready) {
+        bad(out, make_reply(503, "5.5.1", "Error: MAIL transaction in progress"));
+        return;
+    }
+    send(out, make_reply(220, "2.0.0", "Ready to start TLS"));
+    // CVE-2011-0411: whatever the client pipelined after STARTTLS is plaintext injection.
+    framer_.discard_buffered();
+    state_ = state::wait_tls;
+    action a;
+    a.type = action::kind::start_tls;
+    out.push_back(std::move(a));
+}
+
+void smtp_session::on_data_done(std::vector<action>& out) {
+    auto err = reader_.err();
+    if (err == smtp::data_reader::error::bare_lf || err == smtp::data_reader::error::bare_cr) {
+        // RFC 5321 2.3.8 / CVE-2023-51764: only CRLF ends a line in SMTP; refuse the whole
+        // message rather than guess where it ends.
+        send(out, make_reply(550, "5.5.2", "Error: bare CR or LF in message; use CRLF"));
+        reset_transaction();
+        state_ = state::ready;
+        return;
+    }
+    if (err == smtp::data_reader::error::too_big) {
+        send(out, make_reply(552, "5.3.4", "Error: message size exceeds fixed limit"));
+        reset_transaction();
+        state_ = state::ready;
+        return;
+    }
+    delivery d;
+    auto& e = d.envelope;
+    e.sender = mail_->null_sender ? std::string() : mail_->sender.to_string();
+    for (const auto& r : rcpts_) {
+        queue::recipient qr;
+        qr.address = r.recipient.to_string();
+        if (!r.orcpt_type.empty()) qr.orcpt = r.orcpt_type + ";" + r.orcpt;
+        qr.notify = to_notify(r.notify);
+        e.recipients.push_back(std::move(qr));
+    }
+    switch (mail_->ret) {
+    case smtp::ret_type::unspecified: e.ret = queue::ret_type::unspecified; break;
+    case smtp::ret_type::full: e.ret = queue::ret_type::full; break;
+    case smtp::ret_type::hdrs: e.ret = queue::ret_type::hdrs; break;
+    }
+    switch (mail_->body) {
+    case smtp::body_type::unspecified: e.body = queue::body_type::unspecified; break;
+    case smtp::body_type::seven_bit: e.body = queue::body_type::seven_bit; break;
+    case smtp::body_type::eight_bit_mime: e.body = queue::body_type::eight_bit_mime; break;
+    case smtp::body_type::binary_mime: e.body = queue::body_type::binary_mime; break;
+    }
+    e.envid = mail_->envid;
+    e.smtputf8 = mail_->smtputf8;
+    e.client_ip = peer_.ip;
+    e.client_helo = helo_;
+    e.arrival = cfg_.clock();
+    d.message = std::move(body_);
+    d.tls = tls_;
+    // RFC 3848 protocol names; RFC 6531 3.7.3 UTF8 variants for SMTPUTF8 transactions.
+    std::string proto = esmtp_ ? "ESMTP" : "SMTP";
+    if (tls_) proto = "ESMTPS";
+    if (mail_->smtputf8) proto = tls_ ? "UTF8SMTPS" : "UTF8SMTP";
+    d.protocol = proto;
+    d.client_host = peer_.host;
+    d.hostname = cfg_.hostname;
+    d.long_lines = reader_.long_lines();
+    body_.clear();
+    state_ = state::wait_delivery;
+    action a;
+    a.type = action::kind::deliver;
+    a.msg = std::move(d);
+    out.push_back(std::move(a));
+}
+
+} // namespace splitmail::relay

@@ -1,0 +1,149 @@
+#pragma once
+// The relay's inbound SMTP session (port 25, MX reception) as a pure state machine.
+//
+// Input: bytes from the client (feed), and events from the driver (greet, tls_started,
+// delivery_result, timeout). Output: a list of actions the driver performs in order:
+//   send     write reply.format() to the client;
+//   start_tls  do the TLS handshake now, then call tls_started() (the session has already
+//            discarded every byte received after STARTTLS: CVE-2011-0411);
+//   deliver  make `msg` durable (spool), then call delivery_result() with the reply for DATA
+//            (250 only when fsync'd; 452 4.3.1 on a full disk). The session answers nothing else
+//            meanwhile; pipelined input stays buffered until then;
+//   close    close the connection (after writing the sends before it).
+// Guarantees: no open relay (recipients are only accepted when the injected checker says
+// local_ok; '%', '!' and quoted '@' in local parts never route; source routes are dropped),
+// no smuggling (DATA ends only at CRLF.CRLF; bare CR/LF refuse the message), every limit has
+// its reply code. Does not do: I/O, TLS, spooling, DNS, AUTH (refused; submission comes later).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "recipients/directory.hpp" // rcpt_verdict
+#include "splitmail/address/address.hpp"
+#include "splitmail/queue/envelope.hpp"
+#include "splitmail/smtp/command.hpp"
+#include "splitmail/smtp/data_reader.hpp"
+#include "splitmail/smtp/line_framer.hpp"
+#include "splitmail/smtp/reply.hpp"
+
+namespace splitmail::relay {
+
+// Decides whether a recipient is ours. {local, ""} for "<Postmaster>" (RFC 5321 4.1.1.3).
+class recipient_checker {
+public:
+    virtual ~recipient_checker() = default;
+    virtual rcpt_verdict check_recipient(const address::mailbox& rcpt) = 0;
+};
+
+struct session_config {
+    std::string hostname;                         // our name in the banner, EHLO and Received
+    std::uint64_t max_message_size = 25u << 20;   // octets of message body (SIZE, DATA)
+    std::size_t max_recipients = 100;             // RFC 5321 4.5.3.1.8: at least 100
+    std::size_t max_bad_commands = 10;            // then 421 4.7.0 and close
+    std::size_t max_line = smtp::line_framer::default_max_line; // RFC 5321 4.5.3.1.4
+    bool tls_available = false;                   // a certificate is configured: offer STARTTLS
+    bool require_tls = false;                     // port 25 is opportunistic (RFC 3207 4)
+    // Postfix 3.9 smtpd_forbid_unauth_pipelining: input after EHLO/HELO/DATA/AUTH sent before
+    // our reply is a protocol violation (RFC 2920 3.1) -> 554 5.5.0 and close.
+    bool forbid_improper_pipelining = true;
+    // Refuse local parts containing '%', '!' or '@' even if the checker would accept them (a
+    // catch-all), so "user%foreign@ours" can never be mistaken for a routing request.
+    bool refuse_routing_local_parts = true;
+    std::function<std::chrono::system_clock::time_point()> clock; // default: system_clock
+};
+
+struct peer_info {
+    std::string ip;   // "192.0.2.1" or "2001:db8::1"
+    std::string host; // verified reverse DNS name, "" if none
+};
+
+struct tls_info {
+    std::string version; // "TLSv1.3"
+    std::string cipher;  // "TLS_AES_256_GCM_SHA384"
+};
+
+// A message the session accepted up to end-of-data; the driver spools it.
+struct delivery {
+    // sender, recipients (address, NOTIFY, ORCPT "type;xtext"), RET, ENVID, BODY, SMTPUTF8,
+    // client_ip, client_helo, arrival are set; id, size and queue are the driver's to fill.
+    queue::envelope envelope;
+    std::string message;               // dot-unstuffed body, CRLF line ends, as received
+    std::optional<tls_info> tls;
+    std::string protocol;              // RFC 3848 / RFC 6531 3.7.3: SMTP, ESMTP, ESMTPS, UTF8SMTPS...
+    std::string client_host;
+    std::string hostname;              // ours
+    std::uint64_t long_lines = 0;      // lines over 998 octets (accepted, worth a log field)
+
+    // The trace header (RFC 5321 4.4) to store as a prefix before `message`, folded, ending
+    // in CRLF; `queue_id` goes in the id clause ("" leaves it out).
+    std::string received_header(std::string_view queue_id) const;
+};
+
+struct action {
+    enum class kind { send, start_tls, deliver, close };
+    kind type = kind::send;
+    smtp::reply reply;             // kind::send
+    std::optional<delivery> msg;   // kind::deliver
+};
+
+enum class state {
+    init,          // greeted, waiting for HELO/EHLO
+    ready,         // HELO/EHLO done, no transaction
+    mail,          // MAIL accepted, no recipient accepted yet
+    rcpt,          // at least one recipient accepted
+    data,          // reading the message after 354
+    wait_delivery, // message handed to the driver, waiting for delivery_result()
+    wait_tls,      // STARTTLS answered, waiting for tls_started()
+    closed,
+};
+
+class smtp_session {
+public:
+    smtp_session(session_config cfg, recipient_checker& checker, peer_info peer);
+
+    std::vector<action> greet();                          // 220 banner
+    std::vector<action> feed(std::string_view bytes);     // client bytes
+    std::vector<action> tls_started(tls_info info);       // after start_tls succeeded
+    std::vector<action> delivery_result(smtp::reply r);   // the reply to DATA
+    std::vector<action> timeout();                        // idle: 421 4.4.2 + close
+    std::vector<action> shutdown();                       // server stopping: 421 4.3.2 + close
+
+    state current() const { return state_; }
+    bool tls_active() const { return tls_.has_value(); }
+    std::size_t bad_commands() const { return bad_commands_; }
+
+private:
+    void run(std::vector<action>& out);
+    void on_line(const smtp::line_framer::result& line, std::vector<action>& out);
+    void on_data_done(std::vector<action>& out);
+    void send(std::vector<action>& out, smtp::reply r);
+    void bad(std::vector<action>& out, smtp::reply r); // error reply counted against the limit
+    void close(std::vector<action>& out);
+    void reset_transaction();
+
+    void cmd_helo(const smtp::command& c, bool extended, std::vector<action>& out);
+    void cmd_mail(const smtp::command& c, std::vector<action>& out);
+    void cmd_rcpt(const smtp::command& c, std::vector<action>& out);
+    void cmd_data(const smtp::command& c, std::vector<action>& out);
+    void cmd_starttls(const smtp::command& c, std::vector<action>& out);
+
+    session_config cfg_;
+    recipient_checker& checker_;
+    peer_info peer_;
+    state state_ = state::init;
+    smtp::line_framer framer_;
+    smtp::data_reader reader_;
+    std::string body_;
+    std::string helo_;
+    bool esmtp_ = false;
+    std::optional<tls_info> tls_;
+    std::optional<smtp::mail_from> mail_;
+    std::vector<smtp::rcpt_to> rcpts_;
+    std::size_t bad_commands_ = 0;
+};
+
+} // namespace splitmail::relay
