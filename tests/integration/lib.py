@@ -1,0 +1,677 @@
+"""Shared harness for the integration tests: real splitmail binaries on loopback, real peers.
+
+What it gives a test:
+  - a temp dir per test, removed at exit; every process started through it is killed and every
+    tmpfs it mounted is unmounted at exit, also when the test fails or is interrupted;
+  - free loopback ports, self-signed certificates (openssl), relay.toml / home.toml written
+    from docs/internal/contracts.md, a users file with real argon2id hashes;
+  - splitmail-home and splitmail-relay started and waited for (port answers, recipient cache
+    filled), stopped cleanly, or killed with SIGKILL;
+  - a raw SMTP/LMTP client (bytes on a socket, for smuggling and limit tests), Maildir helpers;
+  - check()/fail() that print what was expected and what happened, and a summary line.
+
+It only talks to 127.0.0.1 / ::1. Run a test by hand with
+  SPLITMAIL_BIN=build /usr/bin/python3 tests/integration/test_X.py    (KEEP=1 keeps the temp dir)
+"""
+from __future__ import annotations
+
+import atexit
+import email.parser
+import email.policy
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SRC = Path(os.environ.get("SPLITMAIL_SRC", Path(__file__).resolve().parents[2]))
+BIN = Path(os.environ.get("SPLITMAIL_BIN", SRC / "build"))
+RELAY_BIN = BIN / "relay" / "splitmail-relay"
+HOME_BIN = BIN / "homeserver" / "splitmail-home"
+CLI_BIN = BIN / "provision" / "splitmail"
+
+DOMAIN = "example.test"
+DEMO = "demo@example.test"
+
+# Sanitizer builds are several times slower; scale waits rather than flake.
+SLOW = 3.0 if os.environ.get("ASAN_OPTIONS") else 1.0
+
+
+# ---------------------------------------------------------------- results and failure
+
+class Checks:
+    """Counts checks; a failed check prints expected/actual and ends the test (exit 1)."""
+
+    def __init__(self) -> None:
+        self.passed = 0
+        self.name = Path(sys.argv[0]).stem
+
+    def ok(self, cond: bool, what: str, detail: str = "") -> None:
+        if cond:
+            self.passed += 1
+            print(f"  ok   {what}", flush=True)
+            return
+        fail(what + (f"\n       {detail}" if detail else ""))
+
+    def eq(self, actual, expected, what: str) -> None:
+        self.ok(actual == expected, what, f"expected {expected!r}, got {actual!r}")
+
+    def summary(self) -> None:
+        print(f"{self.name}: {self.passed} passed, 0 failed", flush=True)
+
+
+checks = Checks()
+
+
+class TestFailure(Exception):
+    pass
+
+
+def fail(msg: str) -> None:
+    raise TestFailure(msg)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run_main(main) -> None:
+    """Runs a test's main(); prints a loud FAIL with daemon log tails on any error."""
+    try:
+        main()
+    except TestFailure as e:
+        print(f"\nFAIL {checks.name}: {e}", flush=True)
+        _dump_logs()
+        print(f"{checks.name}: {checks.passed} passed, 1 failed", flush=True)
+        sys.exit(1)
+    except Exception as e:  # a crash of the test itself is a failure too
+        import traceback
+        traceback.print_exc()
+        print(f"\nFAIL {checks.name}: {type(e).__name__}: {e}", flush=True)
+        _dump_logs()
+        print(f"{checks.name}: {checks.passed} passed, 1 failed", flush=True)
+        sys.exit(1)
+    checks.summary()
+    sys.exit(0)
+
+
+# ---------------------------------------------------------------- cleanup registry
+
+_procs: list["Daemon"] = []
+_mounts: list[Path] = []
+_tmpdirs: list[Path] = []
+_cleaned = False
+
+
+def _cleanup() -> None:
+    global _cleaned
+    if _cleaned:
+        return
+    _cleaned = True
+    for d in list(_procs):
+        try:
+            d.kill()
+        except Exception:
+            pass
+    for m in reversed(_mounts):
+        subprocess.run(["umount", "-l", str(m)], stderr=subprocess.DEVNULL)
+    if os.environ.get("KEEP"):
+        for t in _tmpdirs:
+            print(f"(KEEP set: temp dir left at {t})", flush=True)
+        return
+    for t in _tmpdirs:
+        shutil.rmtree(t, ignore_errors=True)
+
+
+def _on_signal(signum, frame):
+    _cleanup()
+    sys.exit(128 + signum)
+
+
+atexit.register(_cleanup)
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+
+
+def _dump_logs() -> None:
+    for d in _procs:
+        d.dump_tail()
+
+
+def require_binaries(*paths: Path) -> None:
+    missing = [str(p) for p in paths if not os.access(p, os.X_OK)]
+    if missing:
+        fail("binaries not built (SPLITMAIL_BIN=%s): %s" % (BIN, ", ".join(missing)))
+
+
+def tmpdir(name: str) -> Path:
+    t = Path(tempfile.mkdtemp(prefix=f"splitmail-{name}-"))
+    _tmpdirs.append(t)
+    return t
+
+
+def mount_tmpfs(path: Path, size: str) -> None:
+    """A small tmpfs (root needed), unmounted at exit; for the disk-full tests."""
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                        str(path)], capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"mount tmpfs on {path} failed (the test needs root): {r.stderr.strip()}")
+    _mounts.append(path)
+
+
+def resize_tmpfs(path: Path, size: str) -> None:
+    r = subprocess.run(["mount", "-o", f"remount,size={size}", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"remount {path} size={size} failed: {r.stderr.strip()}")
+
+
+# ---------------------------------------------------------------- ports, certificates, users
+
+_given_ports: set[int] = set()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(100):
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            p = s.getsockname()[1]
+        if p not in _given_ports:
+            _given_ports.add(p)
+            return p
+    fail("no free port")
+    return 0
+
+
+def make_cert(d: Path, name: str, cn: str) -> tuple[Path, Path]:
+    """Self-signed EC certificate + key (PEM) under d; returns (cert, key)."""
+    cert, key = d / f"{name}.crt", d / f"{name}.key"
+    if not cert.exists():
+        r = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "30", "-subj", f"/CN={cn}", "-addext",
+             f"subjectAltName=DNS:{cn},IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+            capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"openssl req failed: {r.stderr}")
+    return cert, key
+
+
+def cert_sha256(cert: Path) -> str:
+    """Lower-case hex SHA-256 of the DER certificate (what home.pin_sha256 holds)."""
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    return hashlib.sha256(der).hexdigest()
+
+
+def argon2id_hash(password: str) -> str:
+    """`{ARGON2ID}$argon2id$...` for the users file.
+
+    Uses `splitmail user add`'s hashing when the CLI can print a hash, otherwise Dovecot's
+    `doveadm pw` (same scheme string; dovecot-core is in scripts/deps)."""
+    r = subprocess.run(["doveadm", "pw", "-s", "ARGON2ID", "-p", password],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.startswith("{ARGON2ID}$argon2id$"):
+        fail(f"doveadm pw failed: {r.stdout} {r.stderr}")
+    return r.stdout.strip()
+
+
+def cli_supports_user_add() -> bool:
+    if not os.access(CLI_BIN, os.X_OK):
+        return False
+    r = subprocess.run([str(CLI_BIN), "user", "--help"], capture_output=True, text=True)
+    return "add" in (r.stdout + r.stderr)
+
+
+# ---------------------------------------------------------------- processes
+
+class Daemon:
+    """One started program: output to a log file, killed at exit."""
+
+    def __init__(self, name: str, argv: list[str], logfile: Path, env: dict | None = None):
+        self.name, self.argv, self.logfile = name, argv, logfile
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Daemon":
+        if self.proc and self.proc.poll() is None:
+            fail(f"{self.name} already running")
+        self._out = open(self.logfile, "ab")
+        self._out.write(f"==== start {' '.join(self.argv)}\n".encode())
+        self._out.flush()
+        self.proc = subprocess.Popen(self.argv, stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=self.env,
+                                     start_new_session=True)
+        if self not in _procs:
+            _procs.append(self)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc
+        return self.proc.pid
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM and wait; a program that does not exit in time is a failure."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            fail(f"{self.name} did not exit within {timeout * SLOW:.0f}s of SIGTERM")
+        return rc
+
+    def kill9(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def log_text(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def dump_tail(self, lines: int = 40) -> None:
+        t = self.log_text().splitlines()[-lines:]
+        print(f"---- last {len(t)} lines of {self.name} log ({self.logfile}):")
+        for line in t:
+            print(f"  | {line}")
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            self.proc.send_signal(sig)
+
+
+def wait_until(cond, timeout: float, what: str, interval: float = 0.05, daemons=()):
+    """Polls cond() until true; fails naming `what` after timeout (scaled under sanitizers)."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = cond()
+        if v:
+            return v
+        for d in daemons:
+            if not d.alive():
+                fail(f"{d.name} exited (status {d.proc.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            fail(f"timed out after {timeout * SLOW:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- home and relay
+
+class Home:
+    """splitmail-home with its config, users file and Maildir root under `root`."""
+
+    def __init__(self, root: Path, port: int | None = None, maildir: Path | None = None,
+                 transport: str = "plain", tls: tuple[Path, Path] | None = None,
+                 client_pin: str = "", users: list[str] = (DEMO,), aliases: str = ""):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.maildir = maildir or (root / "mail")
+        self.maildir.mkdir(parents=True, exist_ok=True)
+        self.users_file = root / "users"
+        self.aliases_file = root / "aliases"
+        self.config = root / "home.toml"
+        self.transport, self.tls, self.client_pin = transport, tls, client_pin
+        self.passwords: dict[str, str] = {}
+        for u in users:
+            self.add_user(u)
+        self.aliases_file.write_text(aliases)
+        self.write_config()
+        self.daemon = Daemon("splitmail-home", [str(HOME_BIN), "--config", str(self.config)],
+                             root / "home.log")
+
+    def add_user(self, address: str, password: str | None = None) -> str:
+        password = password or hashlib.sha256(os.urandom(16)).hexdigest()[:16]
+        if cli_supports_user_add():
+            r = subprocess.run([str(CLI_BIN), "user", "add", "--users", str(self.users_file),
+                                address], input=password + "\n", capture_output=True, text=True)
+            if r.returncode != 0:
+                fail(f"splitmail user add {address} failed: {r.stdout} {r.stderr}")
+        else:
+            with open(self.users_file, "a") as f:
+                f.write(f"{address}:{argon2id_hash(password)}\n")
+        self.passwords[address] = password
+        return password
+
+    def write_config(self) -> None:
+        lines = [
+            "[home]",
+            f'domains = ["{DOMAIN}"]',
+            "[lmtp]",
+            f'listen = ["127.0.0.1:{self.port}"]',
+            f'transport = "{self.transport}"',
+        ]
+        if self.tls:
+            lines += [f'tls_cert = "{self.tls[0]}"', f'tls_key = "{self.tls[1]}"']
+        if self.client_pin:
+            lines += [f'client_pin_sha256 = "{self.client_pin}"']
+        lines += [
+            "[users]",
+            f'file = "{self.users_file}"',
+            f'aliases = "{self.aliases_file}"',
+            "[maildir]",
+            f'root = "{self.maildir}"',
+            "[log]",
+            'level = "info"',
+        ]
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def start(self) -> "Home":
+        self.daemon.start()
+        wait_until(lambda: port_answers("127.0.0.1", self.port), 15,
+                   f"splitmail-home LMTP on 127.0.0.1:{self.port}", daemons=[self.daemon])
+        return self
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+    def mailbox(self, address: str = DEMO) -> Path:
+        local, dom = address.split("@")
+        return self.maildir / dom / local
+
+    def messages(self, address: str = DEMO) -> list[Path]:
+        """Files in new/ and cur/ of the user's Maildir (nothing from tmp/)."""
+        box = self.mailbox(address)
+        out: list[Path] = []
+        for sub in ("new", "cur"):
+            d = box / sub
+            if d.is_dir():
+                out += sorted(p for p in d.iterdir() if p.is_file())
+        return out
+
+    def count(self, address: str = DEMO) -> int:
+        return len(self.messages(address))
+
+    def tmp_files(self, address: str = DEMO) -> list[Path]:
+        d = self.mailbox(address) / "tmp"
+        return sorted(d.iterdir()) if d.is_dir() else []
+
+
+class Relay:
+    """splitmail-relay with config and spool under `root`, delivering to `home`."""
+
+    def __init__(self, root: Path, home: Home, port: int | None = None,
+                 spool: Path | None = None, tls: tuple[Path, Path] | None = None,
+                 max_message_size: str = "10M", transport: str = "plain",
+                 client_tls: tuple[Path, Path] | None = None, pin: str = "",
+                 home_port: int | None = None, extra: dict[str, str] | None = None):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.spool = spool or (root / "spool")
+        self.config = root / "relay.toml"
+        self.home = home
+        self.home_port = home_port or home.port
+        self.tls, self.max_message_size = tls, max_message_size
+        self.transport, self.client_tls, self.pin = transport, client_tls, pin
+        self.extra = extra or {}
+        self.write_config()
+        self.daemon = Daemon("splitmail-relay", [str(RELAY_BIN), "--config", str(self.config)],
+                             root / "relay.log")
+
+    def write_config(self) -> None:
+        sec: dict[str, dict[str, str]] = {
+            "relay": {"hostname": '"mx.example.test"', "domains": f'["{DOMAIN}"]'},
+            "smtp": {"listen": f'["127.0.0.1:{self.port}"]',
+                     "max_message_size": f'"{self.max_message_size}"',
+                     "max_recipients": "100", "max_connections": "200",
+                     "max_connections_per_ip": "100", "idle_timeout": '"60s"'},
+            "spool": {"dir": f'"{self.spool}"'},
+            "home": {"lmtp": f'"127.0.0.1:{self.home_port}"', "transport": f'"{self.transport}"',
+                     "connections": "4", "recipient_refresh": '"2s"'},
+            "retry": {"initial": '"1s"', "max": '"2s"'},
+            "log": {"level": '"info"'},
+        }
+        if self.tls:
+            sec["tls"] = {"cert": f'"{self.tls[0]}"', "key": f'"{self.tls[1]}"'}
+        if self.client_tls:
+            sec["home"]["tls_cert"] = f'"{self.client_tls[0]}"'
+            sec["home"]["tls_key"] = f'"{self.client_tls[1]}"'
+        if self.pin:
+            sec["home"]["pin_sha256"] = f'"{self.pin}"'
+        for k, v in self.extra.items():
+            s, key = k.split(".", 1)
+            sec.setdefault(s, {})[key] = v
+        text = ""
+        for s, kv in sec.items():
+            text += f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in kv.items())
+        self.config.write_text(text)
+
+    def start(self, wait_recipients: bool = True) -> "Relay":
+        self.daemon.start()
+        wait_until(lambda: port_answers("127.0.0.1", self.port), 15,
+                   f"splitmail-relay SMTP on 127.0.0.1:{self.port}", daemons=[self.daemon])
+        if wait_recipients:
+            self.wait_accepts(DEMO)
+        return self
+
+    def wait_accepts(self, rcpt: str, timeout: float = 20) -> None:
+        """Until RCPT TO:<rcpt> gets 250 (the recipient set has reached the relay)."""
+        last = [""]
+
+        def probe() -> bool:
+            try:
+                with SMTP(self.port) as c:
+                    c.ehlo()
+                    c.cmd("MAIL FROM:<probe@sender.test>")
+                    code, text = c.cmd(f"RCPT TO:<{rcpt}>")
+                    last[0] = f"{code} {text}"
+                    c.cmd("QUIT")
+                    return code == 250
+            except OSError as e:
+                last[0] = str(e)
+                return False
+
+        wait_until(probe, timeout, f"relay to accept RCPT {rcpt} (last answer: {last[0]})",
+                   interval=0.2, daemons=[self.daemon])
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+    def queued(self) -> list[Path]:
+        """Envelopes waiting in the spool (incoming/, deferred/, hold/)."""
+        out: list[Path] = []
+        for q in ("incoming", "deferred", "hold"):
+            d = self.spool / q
+            if d.is_dir():
+                out += [p for p in d.iterdir() if p.name.endswith(".json")]
+        return out
+
+
+def start_pair(name: str, relay_kw: dict | None = None, home_kw: dict | None = None):
+    """Temp dir + home + relay, both started and ready; returns (dir, home, relay)."""
+    require_binaries(RELAY_BIN, HOME_BIN)
+    d = tmpdir(name)
+    home = Home(d / "home", **(home_kw or {})).start()
+    relay = Relay(d / "relay", home, **(relay_kw or {})).start()
+    return d, home, relay
+
+
+# ---------------------------------------------------------------- raw SMTP / LMTP client
+
+class SMTP:
+    """Line-level client: send exact bytes, read replies as (code, text of all lines)."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 30.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout * SLOW)
+        self.buf = b""
+        self.banner = self.reply()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection; partial: %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def reply(self) -> tuple[int, str]:
+        lines = []
+        while True:
+            line = self._line().decode("utf-8", "replace")
+            if len(line) < 3 or not line[:3].isdigit():
+                raise ConnectionError(f"malformed reply line {line!r}")
+            lines.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return int(line[:3]), "\n".join(lines)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def cmd(self, line: str | bytes) -> tuple[int, str]:
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+        return self.reply()
+
+    def ehlo(self, name: str = "client.sender.test") -> tuple[int, str]:
+        code, text = self.cmd(f"EHLO {name}")
+        if code != 250:
+            fail(f"EHLO refused: {code} {text}")
+        return code, text
+
+    def lhlo(self, name: str = "relay.test") -> tuple[int, str]:
+        code, text = self.cmd(f"LHLO {name}")
+        if code != 250:
+            fail(f"LHLO refused: {code} {text}")
+        return code, text
+
+
+def send_message(port: int, sender: str, rcpts: list[str], data: bytes) -> tuple[int, str]:
+    """One transaction; `data` is the message with CRLF lines, not dot-stuffed.
+    Returns the reply to the end of DATA (or the first refusal)."""
+    with SMTP(port) as c:
+        c.ehlo()
+        code, text = c.cmd(f"MAIL FROM:<{sender}>")
+        if code != 250:
+            return code, text
+        for r in rcpts:
+            code, text = c.cmd(f"RCPT TO:<{r}>")
+            if code != 250:
+                return code, text
+        code, text = c.cmd("DATA")
+        if code != 354:
+            return code, text
+        body = re.sub(rb"(?m)^\.", b"..", data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        c.send(body + b".\r\n")
+        code, text = c.reply()
+        c.cmd("QUIT")
+        return code, text
+
+
+def make_message(marker: str, size: int = 0, subject: str = "test") -> bytes:
+    """A small RFC 5322 message with CRLF lines and a unique X-Test-Id header."""
+    head = (f"From: <sender@sender.test>\r\nTo: <{DEMO}>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{marker}@sender.test>\r\nX-Test-Id: {marker}\r\n\r\n")
+    body = f"body of {marker}\r\n"
+    line = ("x" * 76 + "\r\n")
+    while len(body) < size:
+        body += line
+    return (head + body).encode()
+
+
+# ---------------------------------------------------------------- reading delivered messages
+
+def split_message(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block, body) at the first empty line, CRLF or LF style (whichever comes first)."""
+    cands = [(i, n) for i, n in ((raw.find(b"\r\n\r\n"), 4), (raw.find(b"\n\n"), 2)) if i >= 0]
+    if not cands:
+        return raw, b""
+    pos, n = min(cands)
+    return raw[:pos], raw[pos + n:]
+
+
+def headers_of(raw: bytes):
+    head, _ = split_message(raw)
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+        head.replace(b"\r\n", b"\n") + b"\n\n")
+
+
+def header_values(path: Path, name: str) -> list[str]:
+    return [str(v) for v in headers_of(path.read_bytes()).get_all(name, [])]
+
+
+def ids_in_maildir(home: Home, header: str = "X-Test-Id", address: str = DEMO) -> dict[str, int]:
+    """How many times each value of `header` occurs among the delivered messages."""
+    seen: dict[str, int] = {}
+    for p in home.messages(address):
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:  # moved new/ -> cur/ meanwhile
+            continue
+        head, _ = split_message(raw)
+        m = re.search(rb"(?im)^" + header.encode() + rb":[ \t]*(\S+)", head)
+        if m:
+            v = m.group(1).decode()
+            seen[v] = seen.get(v, 0) + 1
+    return seen
+
+
+def run_tool(argv: list[str], timeout: float = 120, input: bytes | None = None):
+    return subprocess.run(argv, capture_output=True, timeout=timeout * SLOW, input=input)
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def inc(self) -> int:
+        with self.lock:
+            self.n += 1
+            return self.n
+
+
+def tmp_left(home: Home) -> list[str]:
+    """Files left in any user's Maildir tmp/ (a finished delivery leaves none)."""
+    return sorted(str(p) for p in home.maildir.glob("*/*/tmp/*"))

@@ -1,0 +1,72 @@
+"""Home offline: the relay keeps validating recipients from its cached set and keeps the mail.
+
+Stop splitmail-home; send 50 messages: all get 250 (cached recipient set), an unknown recipient
+still gets 550 5.1.1; restart the relay while home is still down and send 10 more (the cache is
+on disk, not only in memory); nothing is delivered meanwhile and all 60 are queued. Start home
+again: all 60 arrive, each exactly once, within a bounded time (retry.max is 2s here).
+"""
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lib  # noqa: E402
+from lib import DEMO, checks  # noqa: E402
+
+
+def send_batch(relay: lib.Relay, prefix: str, n: int) -> None:
+    codes = []
+    for i in range(n):
+        code, text = lib.send_message(relay.port, "sender@sender.test", [DEMO],
+                                      lib.make_message(f"{prefix}-{i}", size=2000))
+        codes.append(code)
+        if code != 250:
+            lib.fail(f"message {prefix}-{i} not accepted while home is offline: {code} {text}")
+    checks.eq(codes, [250] * n, f"{n} messages ({prefix}) accepted with home offline")
+
+
+def main() -> None:
+    _, home, relay = lib.start_pair("offline")
+    # one message while everything is up, so the path is known to work
+    code, _ = lib.send_message(relay.port, "sender@sender.test", [DEMO],
+                               lib.make_message("before"))
+    checks.eq(code, 250, "message accepted while home is up")
+    lib.wait_until(lambda: "before" in lib.ids_in_maildir(home), 20, "first message delivered")
+
+    home.stop()
+    checks.ok(not lib.port_answers("127.0.0.1", home.port), "home's LMTP port is closed")
+    send_batch(relay, "offline", 50)
+    with lib.SMTP(relay.port) as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<sender@sender.test>")
+        code, text = c.cmd("RCPT TO:<nobody@example.test>")
+        checks.ok(code == 550 and text.startswith("5.1.1"),
+                  "unknown recipient still 550 5.1.1 with home offline", f"{code} {text}")
+
+    relay.stop()
+    relay.start(wait_recipients=False)
+    send_batch(relay, "offline-restarted", 10)
+
+    time.sleep(3)  # more than one retry period: the relay tries and must keep everything
+    checks.eq(sorted(lib.ids_in_maildir(home)), ["before"], "nothing delivered while home is down")
+    checks.eq(len(relay.queued()), 60, "60 messages queued in the relay's spool")
+
+    t0 = time.monotonic()
+    home.start()
+    lib.wait_until(lambda: len(lib.ids_in_maildir(home)) >= 61, 20,
+                   "all 60 queued messages delivered after home came back",
+                   interval=0.1, daemons=[relay.daemon, home.daemon])
+    lib.log(f"queue flushed {time.monotonic() - t0:.1f}s after home started")
+    lib.wait_until(lambda: not relay.queued(), 10, "relay spool to drain")
+    time.sleep(1)
+    ids = lib.ids_in_maildir(home)
+    expected = {"before"} | {f"offline-{i}" for i in range(50)} | \
+        {f"offline-restarted-{i}" for i in range(10)}
+    checks.eq(set(ids), expected, "exactly the 61 sent messages are in the Maildir")
+    checks.eq({k: v for k, v in ids.items() if v != 1}, {}, "each exactly once")
+    relay.stop()
+    home.stop()
+
+
+if __name__ == "__main__":
+    lib.run_main(main)
