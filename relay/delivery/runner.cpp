@@ -169,7 +169,7 @@ asio::awaitable<void> delivery_runner::worker(int n) {
             if (!client) client = co_await lmtp_client::open(opts);
             replies = co_await client->deliver(t);
         } catch (const std::exception& e) {
-            failure = e.what();
+            failure = net::error_text(e);
         }
         if (!failure.empty()) {
             client.reset();
@@ -344,7 +344,7 @@ asio::awaitable<void> delivery_runner::refresh_loop() {
         } catch (const std::exception& e) {
             if (last_ok)
                 log::warn("rcpt", "", "cannot refresh recipient list from home; using the cached copy",
-                          {{"error", e.what()}, {"cached", dir_.snapshot() ? "yes" : "no"}});
+                          {{"error", net::error_text(e)}, {"cached", dir_.snapshot() ? "yes" : "no"}});
             last_ok = false;
         }
         refresh_timer_.expires_after(last_ok ? s_.recipient_refresh

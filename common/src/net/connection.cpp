@@ -170,6 +170,11 @@ void connection::close() noexcept {
     sock_.close(ec);
 }
 
+std::string error_text(const std::exception& e) {
+    if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) return se->code().message();
+    return e.what();
+}
+
 std::pair<std::string, std::uint16_t> split_host_port(std::string_view hp) {
     std::string host;
     std::string_view port;

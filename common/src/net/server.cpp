@@ -100,10 +100,10 @@ asio::awaitable<void> server::run_one(tcp::socket s) {
         }
     } catch (const boost::system::system_error& e) {
         // Peers that vanish or time out are ordinary; the session has logged what matters.
-        log::debug(name_, "", "connection ended", {{"client", ip}, {"error", e.what()}});
+        log::debug(name_, "", "connection ended", {{"client", ip}, {"error", error_text(e)}});
     } catch (const std::exception& e) {
         log::error(name_, "", "connection ended by an internal error",
-                   {{"client", ip}, {"error", e.what()}});
+                   {{"client", ip}, {"error", error_text(e)}});
     }
     conn.close();
     live_.erase(&conn);

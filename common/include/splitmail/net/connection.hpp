@@ -56,6 +56,9 @@ private:
     tcp::endpoint local_;
 };
 
+// A short, readable text for logs: system errors without Boost's source location.
+std::string error_text(const std::exception& e);
+
 // Parses "127.0.0.1:25", "[::1]:25", "host.example:25". Throws std::invalid_argument.
 std::pair<std::string, std::uint16_t> split_host_port(std::string_view host_port);
 

@@ -1,0 +1,163 @@
+// Asio driver of one inbound SMTP connection; see driver.hpp.
+#include "smtp_in/driver.hpp"
+
+#include "smtp_in/session.hpp"
+
+#include "splitmail/log/log.hpp"
+#include "splitmail/net/bridge.hpp"
+#include "splitmail/queue/id.hpp"
+
+#include <array>
+
+namespace splitmail::relay {
+
+namespace asio = net::asio;
+
+namespace {
+
+constexpr auto write_timeout = std::chrono::seconds(60);
+constexpr auto tls_timeout = std::chrono::seconds(30);
+
+class directory_checker final : public recipient_checker {
+public:
+    explicit directory_checker(const smtp_context& ctx) : ctx_(ctx) {}
+    rcpt_verdict check_recipient(const address::mailbox& m) override {
+        // RFC 5321 4.1.1.3: <Postmaster> without a domain must be accepted; it is the
+        // postmaster of our first domain.
+        if (m.domain.empty()) return ctx_.directory->check("postmaster", ctx_.s->domains.front());
+        return ctx_.directory->check(m.local, m.domain);
+    }
+
+private:
+    const smtp_context& ctx_;
+};
+
+// Connection ids in logs: short, unique within a process run.
+std::string next_conn_id() {
+    static std::uint64_t n = 0;
+    static const char* digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    std::uint64_t v = ++n + (static_cast<std::uint64_t>(::time(nullptr)) << 20);
+    std::string s;
+    for (int i = 0; i < 8; ++i) {
+        s.insert(s.begin(), digits[v % 32]);
+        v /= 32;
+    }
+    return s;
+}
+
+smtp::reply spool_error_reply(std::error_code ec) {
+    if (ec == std::errc::no_space_on_device || ec == std::errc::file_too_large ||
+        ec.value() == EDQUOT)
+        // RFC 3463 4.3.1: mail system full.
+        return smtp::make_reply(452, "4.3.1", "Insufficient system storage, try again later");
+    return smtp::make_reply(451, "4.3.0", "Local error in processing, try again later");
+}
+
+struct driver {
+    net::connection& conn;
+    smtp_context& ctx;
+    smtp_session& sess;
+    std::string id;
+    std::string out;
+    bool closed = false;
+
+    asio::awaitable<void> flush() {
+        if (out.empty()) co_return;
+        std::string data;
+        data.swap(out);
+        co_await conn.write(data, write_timeout);
+    }
+
+    asio::awaitable<void> perform(std::vector<action> actions) {
+        for (auto& a : actions) {
+            if (closed) co_return;
+            switch (a.type) {
+            case action::kind::send:
+                out += a.reply.format();
+                break;
+            case action::kind::close:
+                co_await flush();
+                closed = true;
+                co_return;
+            case action::kind::start_tls: {
+                co_await flush();
+                if (!ctx.tls || !*ctx.tls) throw std::runtime_error("STARTTLS without a context");
+                co_await conn.start_tls_server(*ctx.tls, tls_timeout);
+                log::info("smtpd", id, "TLS established",
+                          {{"version", conn.tls_version()}, {"cipher", conn.tls_cipher()}});
+                co_await perform(sess.tls_started({conn.tls_version(), conn.tls_cipher()}));
+                break;
+            }
+            case action::kind::deliver: {
+                co_await flush();
+                co_await perform(sess.delivery_result(co_await spool_it(*a.msg)));
+                break;
+            }
+            }
+        }
+        co_await flush();
+    }
+
+    asio::awaitable<smtp::reply> spool_it(delivery& d) {
+        auto env = std::move(d.envelope);
+        env.id = queue::make_id();
+        env.queue = queue::queue_name::incoming;
+        std::string prefix = d.received_header(env.id);
+        env.size = prefix.size() + d.message.size();
+        auto copy = env;
+        auto ec = co_await net::await_callback(
+            [this, &env, &prefix, &d](std::function<void(std::error_code)> cb) {
+                ctx.spool->enqueue(env, std::move(prefix), std::move(d.message), std::move(cb));
+            });
+        if (ec) {
+            log::error("smtpd", id, "cannot queue message",
+                       {{"error", ec.message()}, {"from", copy.sender}});
+            co_return spool_error_reply(ec);
+        }
+        std::string rcpts;
+        for (const auto& r : copy.recipients) rcpts += (rcpts.empty() ? "" : ",") + r.address;
+        log::info("smtpd", id, "queued",
+                  {{"queue_id", copy.id}, {"from", copy.sender}, {"to", rcpts},
+                   {"size", copy.size}, {"client", copy.client_ip},
+                   {"tls", conn.is_tls() ? conn.tls_version() : std::string("no")}});
+        auto qid = copy.id;
+        ctx.on_queued(std::move(copy));
+        co_return smtp::make_reply(250, "2.0.0", "Ok: queued as " + qid);
+    }
+};
+
+} // namespace
+
+asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
+    directory_checker checker(ctx);
+    session_config cfg;
+    cfg.hostname = ctx.s->hostname;
+    cfg.max_message_size = ctx.s->max_message_size;
+    cfg.max_recipients = ctx.s->max_recipients;
+    cfg.tls_available = ctx.tls && *ctx.tls;
+    smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""});
+    driver d{conn, ctx, sess, next_conn_id(), {}, false};
+    log::info("smtpd", d.id, "connect", {{"client", conn.remote_ip()}});
+    co_await d.perform(sess.greet());
+    std::array<char, 65536> buf;
+    while (!d.closed) {
+        std::size_t n = 0;
+        bool idle = false;
+        try {
+            n = co_await conn.read_some(buf, ctx.s->idle_timeout);
+        } catch (const boost::system::system_error& e) {
+            if (e.code() != asio::error::timed_out) throw;
+            idle = true;
+        }
+        if (idle) {
+            log::info("smtpd", d.id, "idle timeout", {{"client", conn.remote_ip()}});
+            co_await d.perform(sess.timeout());
+            break;
+        }
+        if (n == 0) break;
+        co_await d.perform(sess.feed(std::string_view(buf.data(), n)));
+    }
+    log::info("smtpd", d.id, "disconnect", {{"client", conn.remote_ip()}});
+}
+
+} // namespace splitmail::relay
