@@ -1,0 +1,48 @@
+// splitmail: the admin CLI. Each subcommand lives in commands/<name>.cpp; this file only
+// dispatches.
+#include "commands/queue.hpp"
+#if __has_include("commands/user.hpp")
+#include "commands/user.hpp"
+#define SPLITMAIL_HAVE_USER_COMMANDS 1
+#endif
+
+#include <cstdio>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace {
+void usage(std::FILE* to) {
+    std::fputs("usage: splitmail COMMAND [ARGS]\n"
+               "\n"
+               "commands:\n"
+               "  queue list|show ID|flush|delete ID   inspect and manage the relay's queue\n"
+               "  user add|del|passwd|list ...         manage mail users (home)\n"
+               "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
+               "\n"
+               "Run `splitmail COMMAND --help` for the options of one command.\n",
+               to);
+}
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    std::string cmd = argv[1];
+    std::vector<std::string> args(argv + 2, argv + argc);
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+        usage(stdout);
+        return 0;
+    }
+    using namespace splitmail::provision;
+    if (cmd == "queue") return run_queue(args);
+#ifdef SPLITMAIL_HAVE_USER_COMMANDS
+    if (cmd == "user") return run_user(args);
+    if (cmd == "alias") return run_alias(args);
+#endif
+    std::fprintf(stderr, "splitmail: unknown command \"%s\"\n\n", cmd.c_str());
+    usage(stderr);
+    return 2;
+}
