@@ -230,7 +230,7 @@ def cli_supports_user_add() -> bool:
     if not os.access(CLI_BIN, os.X_OK):
         return False
     r = subprocess.run([str(CLI_BIN), "user", "--help"], capture_output=True, text=True)
-    return "add" in (r.stdout + r.stderr)
+    return r.returncode == 0 and "splitmail user" in r.stdout
 
 
 # ---------------------------------------------------------------- processes
