@@ -107,7 +107,8 @@ cycle_result agent::on_api_error(const desec::error& e, time_point now, std::str
         r.exit_code = exit_code::unknown_domain;
         r.message = "deSEC does not know the domain " + s_.domain + " (" + e.message +
                     ") while " + std::string(what) +
-                    ": check ddns.domain, and that the token belongs to the account owning it";
+                    ": check ddns.domain, and that the token in " + s_.token_file.string() +
+                    " belongs to the account owning it";
         break;
     case error_kind::throttled: {
         // Retry-After is obeyed exactly; without one we fall back to our backoff.
