@@ -1,0 +1,209 @@
+// Maildir names, errno -> reply mapping, and real deliveries into temporary directories
+// (including a full tmpfs and symlink traps).
+#include "maildir/deliver.hpp"
+#include "maildir/errors.hpp"
+#include "maildir/name.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace splitmail::home::maildir;
+namespace fs = std::filesystem;
+
+TEST(MaildirName, MakeAndParse) {
+    unique_name n{1700000000, 123456, 4242, 7, "home.example", 5120, ""};
+    auto s = make_name(n);
+    EXPECT_EQ(s, "1700000000.M123456P4242Q7.home.example,S=5120");
+    auto p = parse_name(s);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(*p, n);
+    n.info = "2,S";
+    auto s2 = make_name(n);
+    EXPECT_EQ(s2, "1700000000.M123456P4242Q7.home.example,S=5120:2,S");
+    EXPECT_EQ(parse_name(s2), n);
+    n.size.reset();
+    n.info.clear();
+    EXPECT_EQ(make_name(n), "1700000000.M123456P4242Q7.home.example");
+    EXPECT_EQ(parse_name(make_name(n)), n);
+}
+
+TEST(MaildirName, HostEscaping) {
+    EXPECT_EQ(escape_host("a/b:c.d"), "a\\057b\\072c.d");
+    unique_name n{1, 2, 3, 4, escape_host("x/y:z"), 9, ""};
+    auto s = make_name(n);
+    EXPECT_EQ(s.find('/'), std::string::npos);
+    EXPECT_EQ(s.find(':'), std::string::npos);
+    EXPECT_EQ(parse_name(s), n);
+}
+
+TEST(MaildirName, ParseRejects) {
+    for (const char* bad : {"", "x.M1P2Q3.h", "1.M1P2.h", "1.M1P2Q3", "1.M1P2Q3.", "1.M1x2P2Q3.h",
+                            "1.M1000000P2Q3.h", "1.M1M1P2Q3.h", "1.P2Q3.h", "1..h"}) {
+        SCOPED_TRACE(bad);
+        EXPECT_FALSE(parse_name(bad));
+    }
+}
+
+TEST(MaildirName, SizeFromAnyName) {
+    EXPECT_EQ(size_from_name("1.M2P3Q4.h,S=77"), 77u);
+    EXPECT_EQ(size_from_name("1.M2P3Q4.h,S=77,W=80:2,RS"), 77u);
+    EXPECT_EQ(size_from_name("1.M2P3Q4.h:2,S=9"), std::nullopt) << "flags are not fields";
+    EXPECT_EQ(size_from_name("1.M2P3Q4.h,S=x"), std::nullopt);
+}
+
+TEST(MaildirErrors, ErrnoToReply) {
+    struct row {
+        int err;
+        int code;
+        const char* enhanced;
+    };
+    const row rows[] = {{ENOSPC, 452, "4.2.2"}, {EDQUOT, 452, "4.2.2"}, {EFBIG, 452, "4.3.4"},
+                        {EIO, 451, "4.3.0"},    {EACCES, 451, "4.3.5"}, {ELOOP, 451, "4.3.5"},
+                        {EROFS, 451, "4.3.5"},  {ENOMEM, 451, "4.3.0"}, {0x7fff, 451, "4.3.0"}};
+    for (const auto& r : rows) {
+        SCOPED_TRACE(r.err);
+        auto rep = reply_for_errno(r.err);
+        EXPECT_EQ(rep.code, r.code);
+        EXPECT_EQ(rep.enhanced, r.enhanced);
+        EXPECT_TRUE(rep.transient()) << "a file-system error must never bounce mail";
+    }
+}
+
+TEST(MaildirTrace, Headers) {
+    EXPECT_EQ(trace_headers("a@b.test", "u@d.test"),
+              "Return-Path: <a@b.test>\r\nDelivered-To: u@d.test\r\n");
+    EXPECT_EQ(trace_headers("", "u@d.test"), "Return-Path: <>\r\nDelivered-To: u@d.test\r\n");
+}
+
+TEST(MaildirPath, RefusesEscapes) {
+    EXPECT_EQ(*maildir_path("/r", "a@d.test"), fs::path("/r/d.test/a"));
+    EXPECT_FALSE(maildir_path("/r", "..@d.test"));
+    EXPECT_FALSE(maildir_path("/r", "a@.."));
+    EXPECT_FALSE(maildir_path("/r", "a/b@d.test"));
+    EXPECT_FALSE(maildir_path("/r", "@d.test"));
+    EXPECT_FALSE(maildir_path("/r", "nodomain"));
+}
+
+class MaildirDelivery : public ::testing::Test {
+protected:
+    void SetUp() override {
+        root_ = fs::temp_directory_path() /
+                ("sm-maildir-" + std::to_string(::getpid()) + "-" +
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(root_);
+        fs::create_directories(root_);
+    }
+    void TearDown() override {
+        ::umount2(root_.c_str(), MNT_DETACH); // only mounted by the tmpfs test
+        fs::remove_all(root_);
+    }
+    delivered deliver(deliverer& d, const std::string& user, std::string headers,
+                      std::string body) {
+        std::promise<delivered> p;
+        d.deliver(user, std::move(headers), std::make_shared<const std::string>(std::move(body)),
+                  [&p](delivered r) { p.set_value(r); });
+        return p.get_future().get();
+    }
+    static std::size_t count(const fs::path& dir) {
+        std::error_code ec;
+        std::size_t n = 0;
+        for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); ++it)
+            ++n;
+        return n;
+    }
+    static std::string slurp(const fs::path& p) {
+        std::ifstream in(p, std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), {});
+    }
+    fs::path root_;
+};
+
+TEST_F(MaildirDelivery, CreatesMaildirAndDelivers) {
+    splitmail::durable::committer c;
+    deliverer d(root_, c, "home/host:1");
+    std::string body = "Subject: hi\r\n\r\nline one\r\n.leading dot\r\n\xff\x00 binary\r\n";
+    body.push_back('\0');
+    auto r = deliver(d, "alice@example.test", trace_headers("s@x.test", "alice@example.test"),
+                     body);
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    auto md = root_ / "example.test" / "alice";
+    for (const char* sub : {"tmp", "new", "cur"}) {
+        struct ::stat st{};
+        ASSERT_EQ(::lstat((md / sub).c_str(), &st), 0) << sub;
+        EXPECT_TRUE(S_ISDIR(st.st_mode));
+        EXPECT_EQ(st.st_mode & 0777, 0700u) << sub;
+    }
+    EXPECT_EQ(r.file.parent_path(), md / "new");
+    EXPECT_EQ(count(md / "new"), 1u);
+    EXPECT_EQ(count(md / "tmp"), 0u);
+    auto content = slurp(r.file);
+    EXPECT_EQ(content, "Return-Path: <s@x.test>\r\nDelivered-To: alice@example.test\r\n" + body);
+    auto name = parse_name(r.file.filename().string());
+    ASSERT_TRUE(name) << r.file;
+    EXPECT_EQ(name->size, content.size());
+    EXPECT_EQ(name->pid, ::getpid());
+    EXPECT_EQ(name->host, "home\\057host\\0721");
+}
+
+TEST_F(MaildirDelivery, ManyConcurrentDeliveriesAllUniqueAndDurable) {
+    splitmail::durable::committer c;
+    deliverer d(root_, c, "h");
+    constexpr int n = 200;
+    std::vector<std::promise<delivered>> ps(n);
+    for (int i = 0; i < n; ++i)
+        d.deliver(i % 2 ? "a@x.test" : "b@x.test", "H: " + std::to_string(i) + "\r\n",
+                  std::make_shared<const std::string>("body\r\n"),
+                  [&ps, i](delivered r) { ps[i].set_value(r); });
+    for (auto& p : ps) EXPECT_FALSE(p.get_future().get().ec);
+    EXPECT_EQ(count(root_ / "x.test" / "a" / "new") + count(root_ / "x.test" / "b" / "new"),
+              std::size_t(n));
+    EXPECT_LT(c.counters().dir_fsyncs, std::size_t(n)) << "directory fsyncs should be shared";
+}
+
+TEST_F(MaildirDelivery, SymlinkedMaildirIsRefused) {
+    splitmail::durable::committer c;
+    deliverer d(root_ / "mail", c, "h");
+    fs::create_directories(root_ / "mail" / "x.test");
+    fs::create_directories(root_ / "outside");
+    fs::create_directory_symlink(root_ / "outside", root_ / "mail" / "x.test" / "evil");
+    auto r = deliver(d, "evil@x.test", "", "body\r\n");
+    // O_DIRECTORY|O_NOFOLLOW on a symlink: ENOTDIR (Linux) or ELOOP.
+    auto refused = [](std::error_code ec) { return ec.value() == ENOTDIR || ec.value() == ELOOP; };
+    EXPECT_TRUE(refused(r.ec)) << r.ec.message();
+    EXPECT_EQ(count(root_ / "outside"), 0u);
+    // A symlinked new/ inside a real Maildir is refused too.
+    fs::create_directories(root_ / "mail" / "x.test" / "ok" / "tmp");
+    fs::create_directories(root_ / "mail" / "x.test" / "ok" / "cur");
+    fs::create_directory_symlink(root_ / "outside", root_ / "mail" / "x.test" / "ok" / "new");
+    r = deliver(d, "ok@x.test", "", "body\r\n");
+    EXPECT_TRUE(refused(r.ec)) << r.ec.message();
+    EXPECT_EQ(count(root_ / "outside"), 0u);
+    EXPECT_EQ(reply_for_error(r.ec).code, 451);
+}
+
+TEST_F(MaildirDelivery, FullDiskLeavesNothingAndSays452) {
+    if (::mount("tmpfs", root_.c_str(), "tmpfs", 0, "size=256k,mode=0700") != 0)
+        GTEST_SKIP() << "SKIPPED LOUDLY: cannot mount a tmpfs (needs root/CAP_SYS_ADMIN): "
+                     << std::strerror(errno);
+    splitmail::durable::committer c;
+    deliverer d(root_, c, "h");
+    auto ok = deliver(d, "a@x.test", "", std::string(10'000, 'a'));
+    ASSERT_FALSE(ok.ec) << ok.ec.message();
+    auto r = deliver(d, "a@x.test", trace_headers("s@x.test", "a@x.test"),
+                     std::string(1'000'000, 'b'));
+    ASSERT_TRUE(r.ec);
+    EXPECT_EQ(r.ec.value(), ENOSPC);
+    auto rep = reply_for_error(r.ec);
+    EXPECT_EQ(rep.code, 452);
+    EXPECT_EQ(rep.enhanced, "4.2.2");
+    EXPECT_EQ(count(root_ / "x.test" / "a" / "new"), 1u) << "only the first message";
+    EXPECT_EQ(count(root_ / "x.test" / "a" / "tmp"), 0u) << "temporary file removed";
+    EXPECT_EQ(slurp(ok.file), std::string(10'000, 'a'));
+}
