@@ -127,6 +127,8 @@ bool valid_address_literal(std::string_view lit) {
     if (inner.size() > 5 && lower_ascii(inner.substr(0, 5)) == "ipv6:") {
         // RFC 5321 4.1.3 IPv6-address-literal; inet_pton implements RFC 4291 2.2 text forms.
         std::string text(inner.substr(5));
+        // inet_pton stops at a NUL: check the alphabet first so nothing can hide behind one.
+        if (text.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) return false;
         unsigned char buf[16];
         return text.size() <= 45 && inet_pton(AF_INET6, text.c_str(), buf) == 1;
     }

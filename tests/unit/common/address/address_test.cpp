@@ -45,6 +45,7 @@ TEST(address, refused) {
         "\"a\x01\"@x", "\"a\\\x01\"@x", "a@[1.2.3]", "a@[1.2.3.4.5]", "a@[256.1.1.1]",
         "a@[1.2.3.4", "a@[IPv6:1::2::3]", "a@[x:1]", "a\xff@x", "a@b\xc3", "a\xc0\x80@x",
         "a@b@c", "a<b@c", "a(b)@c",
+        std::string("a@[IPv6:::1\0\xff]", 14), // fuzz find: inet_pton stopped at the NUL
     };
     for (const auto& in : cases) {
         parse_info info;
