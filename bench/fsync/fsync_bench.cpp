@@ -9,7 +9,8 @@
 //   parallel    one thread per session, each doing the serial steps (no dir-fsync sharing)
 //   srange      parallel, but sync_file_range(WRITE) right after write, then fdatasync
 //   syncfs      sessions write+rename without fsync; one syncfs(2) at a time covers them all
-//   committer   splitmail::durable::committer: pooled file fsyncs + shared dir fsyncs
+//   committer[:T[:K]]  splitmail::durable::committer: T threads for file fsyncs, at most K
+//               directory fsyncs in flight per directory, renames meanwhile share the next one
 //
 // Usage: fsync_bench [DIR] [MESSAGES] [SESSIONS] [STRATEGY...]
 #include "splitmail/durable/committer.hpp"
@@ -135,9 +136,15 @@ double run(const std::string& strategy, const fs::path& root, int messages, int 
             });
         for (auto& t : ts) t.join();
     } else if (strategy.rfind("committer", 0) == 0) {
-        std::size_t threads = 16;
-        if (strategy.size() > 9) threads = std::stoul(strategy.substr(10)); // committer:N
-        splitmail::durable::committer c({.threads = threads});
+        // committer[:THREADS[:DIR_FSYNCS_IN_FLIGHT]]
+        splitmail::durable::options o;
+        if (strategy.size() > 10) {
+            std::string rest = strategy.substr(10);
+            o.threads = std::stoul(rest);
+            if (auto colon = rest.find(':'); colon != std::string::npos)
+                o.dir_fsyncs_in_flight = std::stoul(rest.substr(colon + 1));
+        }
+        splitmail::durable::committer c(o);
         std::vector<std::thread> ts;
         for (int s = 0; s < sessions; ++s)
             ts.emplace_back([&] {
@@ -175,8 +182,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> strategies;
     for (int i = 4; i < argc; ++i) strategies.push_back(argv[i]);
     if (strategies.empty())
-        strategies = {"serial", "parallel", "srange", "syncfs", "committer:4", "committer:16",
-                      "committer:32"};
+        strategies = {"serial",       "parallel",       "srange",        "syncfs",
+                      "committer:8",  "committer:16",   "committer:32",  "committer:16:2",
+                      "committer:16:4", "committer:32:8"};
     std::printf("dir=%s messages=%d sessions=%d (one message = 5 KB file + 600 B envelope, "
                 "ordered, 2 file fsyncs + 2 dir fsyncs when unshared)\n",
                 dir.c_str(), messages, sessions);

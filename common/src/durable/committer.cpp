@@ -8,6 +8,7 @@
 // up and are all covered by the next fsync of that directory (it starts after their renames).
 #include "splitmail/durable/committer.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -77,7 +78,7 @@ struct committer::impl {
     using op_ptr = std::shared_ptr<op>;
 
     struct dir_state {
-        bool in_flight = false;
+        std::size_t in_flight = 0;
         std::vector<std::function<void(std::error_code)>> waiting;
     };
 
@@ -94,7 +95,10 @@ struct committer::impl {
     stats st;
     std::atomic<std::uint64_t> tmp_counter{0};
 
-    explicit impl(options opt) {
+    std::size_t max_in_flight = 1;
+
+    explicit impl(options opt)
+        : max_in_flight(std::max<std::size_t>(1, opt.dir_fsyncs_in_flight)) {
         std::size_t n = opt.threads == 0 ? 1 : opt.threads;
         for (std::size_t i = 0; i < n; ++i) threads.emplace_back([this] { worker(false); });
         // Directory fsyncs get threads of their own: queued behind file fsyncs they would hold
@@ -253,7 +257,8 @@ struct committer::impl {
     }
 
     // Calls `cb` (from a pool task, never inline) once an fsync of `dir` that started after
-    // this call has completed.
+    // this call has completed. At most `dir_fsyncs_in_flight` fsyncs per directory run at once;
+    // callers arriving meanwhile wait and share the next one.
     void sync_dir(const std::filesystem::path& dir, std::function<void(std::error_code)> cb) {
         const std::string key = dir.empty() ? std::string(".") : dir.string();
         bool start = false;
@@ -261,8 +266,8 @@ struct committer::impl {
             std::lock_guard lk(m);
             auto& ds = dirs[key];
             ds.waiting.push_back(std::move(cb));
-            if (!ds.in_flight) {
-                ds.in_flight = true;
+            if (ds.in_flight < max_in_flight) {
+                ++ds.in_flight;
                 start = true;
             }
         }
@@ -275,16 +280,16 @@ struct committer::impl {
             std::lock_guard lk(m);
             batch.swap(dirs[key].waiting); // renames done before this point are covered
         }
-        int err = fsync_dir(key);
+        int err = batch.empty() ? 0 : fsync_dir(key);
         bool again = false;
         {
             std::lock_guard lk(m);
-            ++st.dir_fsyncs;
+            if (!batch.empty()) ++st.dir_fsyncs;
             auto it = dirs.find(key);
             if (it->second.waiting.empty()) {
-                dirs.erase(it);
+                if (--it->second.in_flight == 0) dirs.erase(it);
             } else {
-                again = true; // keep in_flight: the next fsync covers those who waited
+                again = true; // keep our slot: the next fsync covers those who waited
             }
         }
         if (again) post([this, key] { run_dir_sync(key); }, true);

@@ -84,8 +84,9 @@ std::expected<spool, std::error_code> spool::open(const fs::path& root,
                                                    durable::committer& committer, bool create) {
     if (create) {
         std::error_code ec;
-        fs::create_directories(root, ec);
+        if (root.has_parent_path()) fs::create_directories(root.parent_path(), ec);
         if (ec) return std::unexpected(ec);
+        if (auto e = make_dir(root)) return std::unexpected(e); // 0700 when we create it
         for (const char* d : all_dirs)
             if (auto e = make_dir(root / d)) return std::unexpected(e);
         // The directories themselves must survive a crash before anything is queued in them.

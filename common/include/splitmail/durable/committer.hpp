@@ -46,7 +46,8 @@ struct request {
 
 struct options {
     std::size_t threads = 16;    // file write+fsync; I/O, not CPU: more threads than cores
-    std::size_t dir_threads = 4; // directory fsyncs (at most one in flight per directory)
+    std::size_t dir_threads = 8;          // threads for directory fsyncs
+    std::size_t dir_fsyncs_in_flight = 1; // per directory; 1 = classic group commit
 };
 
 // Counters for logs and benchmarks.

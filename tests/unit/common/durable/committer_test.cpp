@@ -234,3 +234,22 @@ TEST(committer, enospc_surfaces_and_leaves_nothing_behind) {
     }
     ::umount2(mnt.c_str(), MNT_DETACH);
 }
+
+TEST(committer, several_dir_fsyncs_in_flight_still_order_and_complete) {
+    temp_dir t;
+    committer c({.threads = 8, .dir_threads = 8, .dir_fsyncs_in_flight = 4});
+    const int n = 120;
+    std::atomic<int> done{0}, bad{0};
+    for (int i = 0; i < n; ++i) {
+        const std::string name = "m" + std::to_string(i);
+        c.submit(two_files(t.path, name, "m", "e"), [&, name](std::error_code ec) {
+            if (ec || !fs::exists(t.path / "a" / name) || !fs::exists(t.path / "b" / (name + ".json")))
+                ++bad;
+            ++done;
+        });
+    }
+    while (done < n) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_EQ(bad, 0);
+    EXPECT_LE(c.counters().dir_fsyncs, static_cast<std::size_t>(2 * n));
+    EXPECT_EQ(count(t.path / "tmp"), 0u);
+}
