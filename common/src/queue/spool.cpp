@@ -80,6 +80,12 @@ std::string envelope_id(const std::string& name) {
 
 } // namespace
 
+bool is_disk_full(std::error_code ec) {
+    return ec == std::errc::no_space_on_device ||
+           (ec.category() == std::generic_category() && ec.value() == EDQUOT) ||
+           (ec.category() == std::system_category() && ec.value() == EDQUOT);
+}
+
 std::expected<spool, std::error_code> spool::open(const fs::path& root,
                                                    durable::committer& committer, bool create) {
     if (create) {

@@ -35,6 +35,10 @@ namespace splitmail::queue {
 
 using completion = std::function<void(std::error_code)>;
 
+// ENOSPC or EDQUOT from any spool operation: the SMTP layer answers 452 4.3.1
+// (RFC 3463 4.3.1 "mail system full") and never 250.
+bool is_disk_full(std::error_code ec);
+
 // What recover() did, for the start-up log.
 struct recovery_report {
     std::vector<envelope> envelopes;           // to schedule, sorted by id (= arrival order)

@@ -255,6 +255,9 @@ TEST(spool_disk_full, enospc_reaches_the_caller_and_nothing_is_queued) {
         auto big = new_envelope();
         auto ec = enqueue_sync(*s, big, "Received: x\r\n", std::string(512 * 1024, 'b'));
         EXPECT_EQ(ec, std::errc::no_space_on_device) << ec.message();
+        EXPECT_TRUE(is_disk_full(ec));
+        EXPECT_FALSE(is_disk_full(std::make_error_code(std::errc::io_error)));
+        EXPECT_TRUE(is_disk_full({EDQUOT, std::generic_category()}));
         EXPECT_FALSE(fs::exists(s->message_path(big.id)));
         EXPECT_FALSE(fs::exists(s->envelope_path(big.id, queue_name::incoming)));
         EXPECT_EQ(count(mnt / "spool" / "tmp"), 0u);
