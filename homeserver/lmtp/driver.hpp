@@ -1,0 +1,95 @@
+#pragma once
+// The Asio driver of one LMTP connection: reads bytes, feeds the pure session, writes its
+// replies, and awaits each delivery job without blocking the io thread (the Maildir work runs
+// on the deliverer's workers and the durable committer; the coroutine resumes on its own
+// executor when every copy is durable).
+//
+// Templated on the stream so protocol tests can drive it over an in-memory stream. A Stream
+// provides, like net::connection:
+//   awaitable<std::size_t> read_some(std::span<char>, clock::duration)  (0 at end of stream)
+//   awaitable<void> write(std::string_view, clock::duration)
+// Guarantees: every read has the idle timeout, every write the write timeout (the stream
+// throws on expiry, ending the connection); replies to DATA are written only after the
+// deliveries they report on are durable. Does not: accept, do TLS or pin certificates
+// (service.cpp does that before calling run_session).
+#include "lmtp/delivery.hpp"
+#include "lmtp/session.hpp"
+#include "users/resolver.hpp"
+
+#include "splitmail/log/log.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace splitmail::home::lmtp {
+
+struct driver_context {
+    session_options opt;
+    recipient_resolver* resolver = nullptr;
+    mailbox_delivery* delivery = nullptr;
+    std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(5);
+    std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
+};
+
+// Runs `job` through the delivery and resumes with the per-recipient replies.
+inline boost::asio::awaitable<std::vector<smtp::reply>> await_delivery(mailbox_delivery& d,
+                                                                       const delivery_job& job,
+                                                                       std::string id) {
+    namespace asio = boost::asio;
+    auto ex = co_await asio::this_coro::executor;
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                            void(std::vector<smtp::reply>)>(
+        [&d, &job, ex, id = std::move(id)](auto handler) mutable {
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            d.deliver(job, std::move(id), [h, ex](std::vector<smtp::reply> replies) {
+                asio::post(ex, [h, replies = std::move(replies)]() mutable {
+                    std::move (*h)(std::move(replies));
+                });
+            });
+        },
+        asio::use_awaitable);
+}
+
+template <class Stream>
+boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, std::string id) {
+    session_hooks hooks;
+    hooks.resolve = [&ctx](const smtp::rcpt_to& r) {
+        return ctx.resolver ? ctx.resolver->resolve(r)
+                            : rcpt_verdict{smtp::make_reply(451, "4.3.0", "No user database"), {}};
+    };
+    hooks.directory = [&ctx]() {
+        return ctx.resolver ? ctx.resolver->directory_lines() : std::vector<std::string>{};
+    };
+    session s(ctx.opt, std::move(hooks));
+    co_await stream.write(s.greeting(), ctx.write_timeout);
+    std::array<char, 16384> buf{};
+    while (true) {
+        auto step = s.advance();
+        while (step.job) {
+            if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
+            log::info("lmtp", id, "message received",
+                      {{"from", "<" + step.job->sender + ">"}, {"rcpts", step.job->rcpts.size()},
+                       {"size", step.job->body->size()}});
+            std::vector<smtp::reply> replies;
+            if (ctx.delivery) replies = co_await await_delivery(*ctx.delivery, *step.job, id);
+            s.delivered(replies);
+            step = s.advance();
+        }
+        if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
+        if (step.close) co_return;
+        std::size_t n = co_await stream.read_some(std::span<char>(buf), ctx.idle_timeout);
+        if (n == 0) co_return; // peer closed; an unfinished transaction is simply dropped
+        s.feed(std::string_view(buf.data(), n));
+    }
+}
+
+} // namespace splitmail::home::lmtp

@@ -1,0 +1,113 @@
+#pragma once
+// The LMTP server session (RFC 2033) as a pure state machine: bytes in, replies and delivery
+// jobs out. No sockets, no files, no clock.
+//
+// Guarantees:
+// - LHLO is the greeting command; HELO and EHLO get 500 (RFC 2033 4.1: "A LMTP server MUST
+//   NOT return a Positive Completion reply code to these commands").
+// - Unknown recipients are refused at RCPT (the injected resolver decides: 550 5.1.1, 451 4.3.0
+//   when the lookup cannot be done now); DATA without an accepted recipient gets 503
+//   (RFC 2033 4.2).
+// - After the final "." exactly one reply per accepted recipient, in RCPT order (RFC 2033
+//   4.2). The session hands out a delivery_job and produces those replies only from
+//   delivered(), i.e. after the caller made each delivery durable; input is not processed
+//   meanwhile (commands pipelined after the data wait, RFC 2920 allows that).
+// - DATA is read by the shared smuggling-safe data_reader: a bare LF or bare CR anywhere
+//   refuses the message (550 5.5.2 for every recipient) and one DATA never becomes two
+//   messages; over the size limit 552 5.3.4 for every recipient.
+// - Correct for any split of the input, byte by byte included; PIPELINING (RFC 2920): replies
+//   are batched until the input runs dry.
+// - Command lines over 1000 octets: 500 5.5.2 (RFC 5321 4.5.3.1.4). Too many errors: 421.
+// Does not: resolve addresses, write Maildirs, time out, or do TLS (the driver does).
+#include "splitmail/smtp/command.hpp"
+#include "splitmail/smtp/data_reader.hpp"
+#include "splitmail/smtp/line_framer.hpp"
+#include "splitmail/smtp/reply.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace splitmail::home::lmtp {
+
+struct session_options {
+    std::string hostname = "localhost";
+    std::uint64_t max_message_size = 64ull << 20; // SIZE (RFC 1870)
+    std::size_t max_recipients = 1000;
+    std::size_t max_errors = 20;
+};
+
+// What the resolver says about one RCPT.
+struct rcpt_verdict {
+    smtp::reply refusal;            // code 0: accepted
+    std::vector<std::string> users; // final mailboxes when accepted (at least one)
+};
+
+struct session_hooks {
+    std::function<rcpt_verdict(const smtp::rcpt_to&)> resolve;
+    // XDIRECTORY reply lines (users::xdirectory_lines); empty -> 454 4.3.0.
+    std::function<std::vector<std::string>()> directory;
+};
+
+struct accepted_rcpt {
+    std::string address;            // forward-path as given, canonical (local part lower-cased)
+    std::vector<std::string> users; // where it goes
+};
+
+struct delivery_job {
+    std::string sender; // reverse-path (wire form), "" for <>
+    std::vector<accepted_rcpt> rcpts;
+    std::shared_ptr<const std::string> body; // unstuffed message, CRLF line ends as received
+};
+
+class session {
+public:
+    session(session_options opt, session_hooks hooks);
+
+    std::string greeting() const; // "220 host LMTP ready\r\n"
+
+    void feed(std::string_view bytes);
+
+    struct step {
+        std::string output;              // write this first
+        std::optional<delivery_job> job; // then deliver and call delivered()
+        bool close = false;              // then close the connection
+    };
+    // Processes buffered input as far as it can: until more input is needed, a delivery job is
+    // ready, or the session ends.
+    step advance();
+    // The results of the last job: one reply per job.rcpts entry, in the same order.
+    void delivered(const std::vector<smtp::reply>& per_rcpt);
+
+    bool awaiting_delivery() const { return state_ == state::delivering; }
+    bool closed() const { return state_ == state::closed; }
+
+private:
+    enum class state { start, ready, mail, data, delivering, closed };
+    void handle_line(const std::string& line, std::string& out);
+    void do_mail(std::string_view args, std::string& out);
+    void do_rcpt(std::string_view args, std::string& out);
+    void do_data(std::string_view args, std::string& out);
+    std::optional<delivery_job> finish_data(std::string& out);
+    void error(std::string& out, const smtp::reply& r);
+    void reset_transaction();
+
+    session_options opt_;
+    session_hooks hooks_;
+    state state_ = state::start;
+    smtp::line_framer framer_;
+    smtp::data_reader reader_;
+    std::string body_;
+    std::optional<smtp::mail_from> mail_;
+    std::vector<accepted_rcpt> rcpts_;
+    std::size_t rcpt_commands_ = 0;
+    std::size_t errors_ = 0;
+    std::size_t expected_replies_ = 0; // replies owed for the job being delivered
+    std::string pending_; // replies produced by delivered(), sent with the next advance()
+};
+
+} // namespace splitmail::home::lmtp

@@ -1,0 +1,85 @@
+// RCPT verdicts and XDIRECTORY from the user database; see resolver.hpp.
+#include "users/resolver.hpp"
+
+#include "splitmail/log/log.hpp"
+
+namespace splitmail::home {
+
+recipient_resolver::recipient_resolver(users::live_database& db,
+                                       std::chrono::milliseconds refresh_interval)
+    : db_(db), interval_(refresh_interval) {}
+
+bool recipient_resolver::reload() {
+    last_check_ = std::chrono::steady_clock::now();
+    auto r = db_.reload();
+    if (!r) {
+        log::error("users", "", "reload failed; keeping the previous user database",
+                   {{"error", r.error()}});
+        return false;
+    }
+    auto db = db_.current();
+    log::info("users", "", "user database loaded",
+              {{"users", db->user_count()}, {"aliases", db->alias_count()},
+               {"version", db->dir().version.substr(0, 12)}});
+    return true;
+}
+
+void recipient_resolver::refresh() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_check_ < interval_) return;
+    last_check_ = now;
+    bool changed = false;
+    if (auto err = db_.refresh(&changed)) {
+        log::error("users", "", "reload failed; keeping the previous user database",
+                   {{"error", *err}});
+    } else if (changed) {
+        auto db = db_.current();
+        log::info("users", "", "user database changed on disk; reloaded",
+                  {{"users", db->user_count()}, {"aliases", db->alias_count()}});
+    }
+}
+
+lmtp::rcpt_verdict recipient_resolver::resolve(const smtp::rcpt_to& r) {
+    refresh();
+    lmtp::rcpt_verdict v;
+    auto db = db_.current();
+    if (!db) {
+        v.refusal = smtp::make_reply(451, "4.3.0", "User database not available, try again later");
+        return v;
+    }
+    std::string address;
+    if (r.postmaster) {
+        if (db->dir().domains.empty()) {
+            v.refusal = smtp::make_reply(550, "5.1.1", "No postmaster here");
+            return v;
+        }
+        address = "postmaster@" + db->dir().domains.front();
+    } else {
+        address = r.recipient.canonical();
+    }
+    auto res = db->lookup(address);
+    switch (res.st) {
+    case users::lookup_result::status::found:
+        v.users = std::move(res.users);
+        return v;
+    case users::lookup_result::status::tempfail:
+        log::error("users", "", "lookup failed", {{"rcpt", address}, {"error", res.reason}});
+        v.refusal = smtp::make_reply(451, "4.3.0", "Recipient lookup failed, try again later");
+        return v;
+    case users::lookup_result::status::unknown: break;
+    }
+    if (!db->is_local_domain(r.recipient.domain) && !r.postmaster)
+        v.refusal = smtp::make_reply(550, "5.1.2", "<" + address + ">: domain not served here");
+    else
+        v.refusal = smtp::make_reply(550, "5.1.1", "<" + address + ">: user unknown");
+    return v;
+}
+
+std::vector<std::string> recipient_resolver::directory_lines() {
+    refresh();
+    auto db = db_.current();
+    if (!db) return {};
+    return users::xdirectory_lines(db->dir());
+}
+
+} // namespace splitmail::home

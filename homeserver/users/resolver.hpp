@@ -1,0 +1,39 @@
+#pragma once
+// Glue between the LMTP session and the user database: RCPT verdicts and the XDIRECTORY
+// lines, from a live_database that is re-checked for changed files at most once per
+// `refresh_interval` (a stat of two files) and reloaded on demand (SIGHUP).
+//
+// Guarantees: unknown recipient -> 550 5.1.1; domain not ours -> 550 5.1.2; database missing
+// or a lookup that cannot be completed -> 451 4.3.0 (the relay retries, nothing bounces).
+// "<Postmaster>" without a domain (RFC 5321 4.1.1.3) is postmaster@ the first local domain.
+// Reload failures keep the previous database and are logged.
+// Not thread-safe by itself: use from the io thread (live_database is safe for other readers).
+#include "lmtp/session.hpp"
+
+#include "splitmail/users/live_database.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace splitmail::home {
+
+class recipient_resolver {
+public:
+    explicit recipient_resolver(users::live_database& db,
+                                std::chrono::milliseconds refresh_interval = std::chrono::seconds(1));
+
+    lmtp::rcpt_verdict resolve(const smtp::rcpt_to& r);
+    std::vector<std::string> directory_lines();
+    // Unconditional reload (SIGHUP); returns false (and logs) when it failed.
+    bool reload();
+    // Reload if the files changed, throttled by refresh_interval.
+    void refresh();
+
+private:
+    users::live_database& db_;
+    std::chrono::milliseconds interval_;
+    std::chrono::steady_clock::time_point last_check_{};
+};
+
+} // namespace splitmail::home
