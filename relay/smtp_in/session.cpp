@@ -8,6 +8,8 @@
 namespace splitmail::relay {
 namespace {
 
+constexpr std::size_t max_pending_input = 64 * 1024;
+
 using smtp::make_reply;
 using smtp::reply;
 using smtp::verb;
@@ -153,7 +155,9 @@ std::vector<action> smtp_session::feed(std::string_view bytes) {
         // RFC 3207 4.2 / CVE-2011-0411: nothing sent before the handshake may count after it.
         return out;
     case state::wait_delivery:
-        framer_.feed(bytes); // answered after delivery_result()
+        // Answered after delivery_result(). A client must wait for the DATA reply (RFC 2920
+        // 3.1), so a little pipelined input is all we keep; a flood is not buffered.
+        if (framer_.buffered() + bytes.size() <= max_pending_input) framer_.feed(bytes);
         return out;
     default:
         framer_.feed(bytes);

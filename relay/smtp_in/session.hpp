@@ -8,7 +8,8 @@
 //            discarded every byte received after STARTTLS: CVE-2011-0411);
 //   deliver  make `msg` durable (spool), then call delivery_result() with the reply for DATA
 //            (250 only when fsync'd; 452 4.3.1 on a full disk). The session answers nothing else
-//            meanwhile; pipelined input stays buffered until then;
+//            meanwhile; pipelined input (up to 64 KiB) stays buffered until then, so the driver
+//            may keep reading or pause reading while a delivery is outstanding;
 //   close    close the connection (after writing the sends before it).
 // Guarantees: no open relay (recipients are only accepted when the injected checker says
 // local_ok; '%', '!' and quoted '@' in local parts never route; source routes are dropped),

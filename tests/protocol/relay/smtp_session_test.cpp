@@ -462,3 +462,19 @@ TEST(smtp_session, ipv6_client_in_received_header) {
     ASSERT_EQ(r.size(), 2u);
     EXPECT_EQ(r[1].reply.format(), "250 2.0.0 Ok\r\n");
 }
+
+TEST(smtp_session, flood_while_waiting_for_spool_is_not_buffered) {
+    fake_checker checker;
+    smtp_session s(test_config(), checker, peer_info{"192.0.2.7", ""});
+    s.greet();
+    s.feed("EHLO c\r\n");
+    s.feed("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+    ASSERT_EQ(s.feed("x\r\n.\r\nNOOP\r\n").size(), 1u); // deliver only
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(s.feed(std::string(4096, 'N')).empty());
+    auto r = s.delivery_result(smtp::make_reply(250, "2.0.0", "Ok"));
+    // The DATA reply, then the NOOP that fit; the flood was dropped, not queued as a line.
+    ASSERT_GE(r.size(), 2u);
+    EXPECT_EQ(r[0].reply.format(), "250 2.0.0 Ok\r\n");
+    EXPECT_EQ(r[1].reply.format(), "250 2.0.0 Ok\r\n");
+    for (std::size_t i = 2; i < r.size(); ++i) EXPECT_NE(r[i].reply.code, 250);
+}
