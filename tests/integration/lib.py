@@ -11,7 +11,8 @@ What it gives a test:
   - check()/fail() that print what was expected and what happened, and a summary line.
 
 It only talks to 127.0.0.1 / ::1. Run a test by hand with
-  SPLITMAIL_BIN=build /usr/bin/python3 tests/integration/test_X.py    (KEEP=1 keeps the temp dir)
+  SPLITMAIL_BIN=build /usr/bin/python3 tests/integration/test_X.py
+(KEEP=1 keeps the temp dir; CONTINUE=1 goes on after a failed check and lists them all at the end)
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class Checks:
 
     def __init__(self) -> None:
         self.passed = 0
+        self.failed: list[str] = []
         self.name = Path(sys.argv[0]).stem
 
     def ok(self, cond: bool, what: str, detail: str = "") -> None:
@@ -59,13 +61,18 @@ class Checks:
             self.passed += 1
             print(f"  ok   {what}", flush=True)
             return
-        fail(what + (f"\n       {detail}" if detail else ""))
+        msg = what + (f"\n       {detail}" if detail else "")
+        if os.environ.get("CONTINUE"):  # for a developer who wants every failure at once
+            self.failed.append(what)
+            print(f"  FAIL {msg}", flush=True)
+            return
+        fail(msg)
 
     def eq(self, actual, expected, what: str) -> None:
         self.ok(actual == expected, what, f"expected {expected!r}, got {actual!r}")
 
     def summary(self) -> None:
-        print(f"{self.name}: {self.passed} passed, 0 failed", flush=True)
+        print(f"{self.name}: {self.passed} passed, {len(self.failed)} failed", flush=True)
 
 
 checks = Checks()
@@ -90,17 +97,22 @@ def run_main(main) -> None:
     except TestFailure as e:
         print(f"\nFAIL {checks.name}: {e}", flush=True)
         _dump_logs()
-        print(f"{checks.name}: {checks.passed} passed, 1 failed", flush=True)
+        print(f"{checks.name}: {checks.passed} passed, {len(checks.failed) + 1} failed",
+              flush=True)
         sys.exit(1)
     except Exception as e:  # a crash of the test itself is a failure too
         import traceback
         traceback.print_exc()
         print(f"\nFAIL {checks.name}: {type(e).__name__}: {e}", flush=True)
         _dump_logs()
-        print(f"{checks.name}: {checks.passed} passed, 1 failed", flush=True)
+        print(f"{checks.name}: {checks.passed} passed, {len(checks.failed) + 1} failed",
+              flush=True)
         sys.exit(1)
     checks.summary()
-    sys.exit(0)
+    if checks.failed:
+        print("failed checks:\n  " + "\n  ".join(checks.failed), flush=True)
+        _dump_logs()
+    sys.exit(1 if checks.failed else 0)
 
 
 # ---------------------------------------------------------------- cleanup registry

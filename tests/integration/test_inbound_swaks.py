@@ -33,7 +33,8 @@ def swaks_send(relay: lib.Relay, marker: str, tls: bool, to: str = DEMO) -> tupl
            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
            f"Content-Transfer-Encoding: 8bit\r\n\r\n" + body).encode()
     f = relay.root / f"{marker}.eml"
-    f.write_bytes(msg)
+    # swaks always appends CRLF "." to --data, so the file leaves out the message's final CRLF
+    f.write_bytes(msg[:-2])
     argv = ["swaks", "--server", "127.0.0.1", "--port", str(relay.port), "--from",
             "sender@sender.test", "--to", to, "--ehlo", "client.sender.test",
             "--data", f"@{f}"]
