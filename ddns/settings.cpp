@@ -20,7 +20,7 @@ constexpr std::array table{
                          true},
     config::setting_spec{"ddns.names", kind::string_list, R"(["@"])",
                          "Names to keep current, relative to the domain: `@` (or `\"\"`) is the "
-                         "apex, `home` means home.<domain>. All are written in one bulk request."},
+                         "apex, `home` means home.example.dedyn.io. All are written in one bulk request."},
     config::setting_spec{"ddns.families", kind::string, "\"both\"",
                          "Which records to maintain: `ipv4` (A), `ipv6` (AAAA) or `both`."},
     config::setting_spec{"ddns.ttl", kind::integer, "0",
