@@ -11,7 +11,7 @@
 
 namespace splitmail::home::lmtp {
 
-void mailbox_delivery::deliver(const delivery_job& job, std::string session_id,
+void mailbox_delivery::deliver(const delivery_job& job, std::string_view session_id,
                                std::function<void(std::vector<smtp::reply>)> done) {
     struct shared {
         std::mutex mu;
@@ -24,7 +24,7 @@ void mailbox_delivery::deliver(const delivery_job& job, std::string session_id,
     auto st = std::make_shared<shared>();
     st->rcpts = job.rcpts;
     st->done = std::move(done);
-    st->id = std::move(session_id);
+    st->id = std::string(session_id);
     std::vector<std::string> users;
     for (const auto& r : job.rcpts)
         for (const auto& u : r.users)

@@ -21,7 +21,7 @@ namespace splitmail::home::lmtp {
 class mailbox_delivery {
 public:
     explicit mailbox_delivery(maildir::deliverer& d) : deliverer_(d) {}
-    void deliver(const delivery_job& job, std::string session_id,
+    void deliver(const delivery_job& job, std::string_view session_id,
                  std::function<void(std::vector<smtp::reply>)> done);
 
 private:

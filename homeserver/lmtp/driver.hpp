@@ -43,20 +43,24 @@ struct driver_context {
 // Runs `job` through the delivery and resumes with the per-recipient replies.
 inline boost::asio::awaitable<std::vector<smtp::reply>> await_delivery(mailbox_delivery& d,
                                                                        const delivery_job& job,
-                                                                       std::string id) {
+                                                                       const std::string& id) {
     namespace asio = boost::asio;
     auto ex = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                            void(std::vector<smtp::reply>)>(
-        [&d, &job, ex, id = std::move(id)](auto handler) mutable {
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            d.deliver(job, std::move(id), [h, ex](std::vector<smtp::reply> replies) {
-                asio::post(ex, [h, replies = std::move(replies)]() mutable {
-                    std::move (*h)(std::move(replies));
-                });
+    // The initiation is a named local, not a temporary inside the co_await expression: g++ 12
+    // mishandles temporaries with non-trivial members there (seen as a double free). It only
+    // captures references, valid because this frame stays suspended until completion.
+    auto initiation = [&d, &job, &id, &ex](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        d.deliver(job, id, [h, ex](std::vector<smtp::reply> replies) {
+            asio::post(ex, [h, replies = std::move(replies)]() mutable {
+                std::move (*h)(std::move(replies));
             });
-        },
-        asio::use_awaitable);
+        });
+    };
+    auto replies = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                                 void(std::vector<smtp::reply>)>(
+        initiation, asio::use_awaitable);
+    co_return replies;
 }
 
 template <class Stream>

@@ -1,0 +1,153 @@
+// splitmail-home wiring; see service.hpp.
+#include "service.hpp"
+
+#include "lmtp/delivery.hpp"
+#include "lmtp/driver.hpp"
+#include "maildir/deliver.hpp"
+#include "users/resolver.hpp"
+
+#include "splitmail/durable/committer.hpp"
+#include "splitmail/log/log.hpp"
+#include "splitmail/net/server.hpp"
+#include "splitmail/net/tls.hpp"
+#include "splitmail/users/live_database.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace splitmail::home {
+
+namespace asio = boost::asio;
+
+namespace {
+
+users::sources sources_of(const settings& s) {
+    return users::sources{s.users_file, s.aliases_file, s.recipient_delimiter, s.domains};
+}
+
+std::string host_name(const settings& s) {
+    if (!s.hostname.empty()) return s.hostname;
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+    return buf;
+}
+
+} // namespace
+
+std::string preflight(const settings& s) {
+    if (s.lmtp_transport == "mtls") {
+        auto t = net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
+        if (!t) return "lmtp.tls_cert/lmtp.tls_key: " + t.error();
+    }
+    for (const auto& l : s.lmtp_listen) {
+        try {
+            net::split_host_port(l);
+        } catch (const std::exception& e) {
+            return std::string("lmtp.listen: ") + e.what();
+        }
+    }
+    auto db = users::database::load(s.users_file, s.aliases_file, s.recipient_delimiter,
+                                    s.domains);
+    if (!db) return "users.file/users.aliases: " + db.error();
+    std::error_code ec;
+    std::filesystem::create_directories(s.maildir_root, ec);
+    if (ec) return "maildir.root: " + s.maildir_root.string() + ": " + ec.message();
+    if (::access(s.maildir_root.c_str(), W_OK | X_OK) != 0)
+        return "maildir.root: " + s.maildir_root.string() + ": not writable";
+    return "";
+}
+
+int run(const settings& s, const std::string& config_path) {
+    std::signal(SIGPIPE, SIG_IGN);
+    // Destruction order matters: the io_context outlives the committer and the deliverer,
+    // whose completions post to it while they drain.
+    asio::io_context io(1);
+    users::live_database live(sources_of(s));
+    recipient_resolver resolver(live);
+    if (!resolver.reload()) return 78; // EX_CONFIG
+
+    std::error_code ec;
+    std::filesystem::create_directories(s.maildir_root, ec);
+    ::chmod(s.maildir_root.c_str(), 0700);
+    auto host = host_name(s);
+    durable::committer committer;
+    maildir::deliverer deliverer(s.maildir_root, committer, host);
+    lmtp::mailbox_delivery delivery(deliverer);
+
+    lmtp::driver_context ctx;
+    ctx.opt.hostname = host;
+    ctx.opt.max_message_size = s.max_message_size;
+    ctx.opt.max_recipients = s.max_recipients;
+    ctx.resolver = &resolver;
+    ctx.delivery = &delivery;
+    ctx.idle_timeout = s.idle_timeout;
+
+    net::tls_context tls;
+    if (s.lmtp_transport == "mtls") tls = *net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
+
+    std::atomic<std::uint64_t> next_id{1};
+    auto handle = [&](net::connection& c) -> asio::awaitable<void> {
+        char idbuf[32];
+        std::snprintf(idbuf, sizeof idbuf, "L%llX",
+                      static_cast<unsigned long long>(next_id.fetch_add(1)));
+        std::string id = idbuf;
+        log::info("lmtp", id, "connect", {{"client", c.remote_ip()}});
+        if (tls) {
+            // Mutual TLS from the first byte; only the pinned relay certificate is accepted.
+            co_await c.start_tls_server(tls, std::chrono::seconds(30));
+            auto pin = c.peer_cert_sha256();
+            if (pin != s.lmtp_client_pin_sha256) {
+                log::warn("lmtp", id, "client certificate not pinned; closing",
+                          {{"client", c.remote_ip()}, {"sha256", pin}});
+                co_return;
+            }
+        }
+        co_await lmtp::run_session(c, ctx, id);
+        log::info("lmtp", id, "disconnect");
+    };
+    net::server server(
+        io, "lmtp", net::limits{s.max_connections, s.max_connections}, handle,
+        [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
+            co_await c.write("421 4.3.2 " + std::string(why) + ", try again later\r\n",
+                             std::chrono::seconds(10));
+        });
+    try {
+        for (const auto& l : s.lmtp_listen) server.listen(l);
+    } catch (const std::exception& e) {
+        log::error("home", "", e.what());
+        return 71; // EX_OSERR
+    }
+
+    asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+    asio::signal_set hup(io, SIGHUP);
+    stop_signals.async_wait([&](boost::system::error_code e, int sig) {
+        if (e) return;
+        log::info("home", "", "stopping", {{"signal", sig}});
+        server.stop();
+        hup.cancel();
+        io.stop();
+    });
+    std::function<void()> arm_hup = [&]() {
+        hup.async_wait([&](boost::system::error_code e, int) {
+            if (e) return;
+            log::info("home", "", "SIGHUP: reloading the user database");
+            resolver.reload();
+            arm_hup();
+        });
+    };
+    arm_hup();
+
+    log::info("home", "", "started",
+              {{"hostname", host}, {"config", config_path}, {"transport", s.lmtp_transport},
+               {"maildir", s.maildir_root.string()}});
+    io.run();
+    log::info("home", "", "stopped");
+    return 0;
+}
+
+} // namespace splitmail::home

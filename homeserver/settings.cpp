@@ -1,0 +1,127 @@
+// The home server's settings table and its conversion into the typed struct; see settings.hpp.
+#include "settings.hpp"
+
+#include "splitmail/address/address.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace splitmail::home {
+namespace {
+using config::kind;
+
+constexpr std::array table{
+    config::setting_spec{"home.domains", kind::string_list, "",
+                         "Mail domains delivered here. Empty: every domain named in the users "
+                         "and aliases files. A user outside these domains is a start-up error."},
+    config::setting_spec{"home.hostname", kind::string, "",
+                         "Name in the LMTP greeting and in Maildir file names. Empty: the "
+                         "system host name."},
+    config::setting_spec{"lmtp.listen", kind::string_list, "[\"127.0.0.1:2424\"]",
+                         "LMTP listener addresses (`ip:port`, IPv6 in brackets). In production "
+                         "the tunnel address only: LMTP has no authentication of its own."},
+    config::setting_spec{"lmtp.transport", kind::string, "\"plain\"",
+                         "`plain` (TCP, inside WireGuard) or `mtls` (TLS from the first byte; "
+                         "the relay must present the certificate pinned in "
+                         "`lmtp.client_pin_sha256`)."},
+    config::setting_spec{"lmtp.tls_cert", kind::path, "",
+                         "PEM certificate chain of the LMTP listener (`mtls`)."},
+    config::setting_spec{"lmtp.tls_key", kind::path, "", "Private key of `lmtp.tls_cert`."},
+    config::setting_spec{"lmtp.client_pin_sha256", kind::string, "",
+                         "SHA-256 (64 hex digits, colons allowed) of the relay's client "
+                         "certificate; any other certificate is refused (`mtls`)."},
+    config::setting_spec{"lmtp.max_message_size", kind::size, "\"64M\"",
+                         "Largest message accepted (advertised as SIZE, RFC 1870); keep it at "
+                         "least the relay's `smtp.max_message_size`."},
+    config::setting_spec{"lmtp.max_recipients", kind::integer, "1000",
+                         "Recipients per LMTP transaction; more get `452 4.5.3`."},
+    config::setting_spec{"lmtp.max_connections", kind::integer, "100",
+                         "Simultaneous LMTP connections; more get `421`."},
+    config::setting_spec{"lmtp.idle_timeout", kind::duration, "\"5m\"",
+                         "A silent LMTP client is disconnected after this long."},
+    config::setting_spec{"users.file", kind::path, "\"/etc/splitmail/users\"",
+                         "The users file: `address:{SCHEME}hash` per line (argon2id; "
+                         "`doveadm pw` schemes accepted). Reloaded on SIGHUP and when it "
+                         "changes on disk."},
+    config::setting_spec{"users.aliases", kind::path, "",
+                         "The aliases file: `alias@dom: a@dom, b@dom`; catch-all `@dom: "
+                         "a@dom`. Empty: no aliases. Reloaded like `users.file`."},
+    config::setting_spec{"maildir.root", kind::path, "\"/var/lib/splitmail/mail\"",
+                         "Mailboxes live in `<root>/<domain>/<local>/` (Maildir: cur new tmp)."},
+    config::setting_spec{"maildir.recipient_delimiter", kind::string, "\"+\"",
+                         "Plus-addressing: `user+tag@dom` is delivered to `user@dom`. Empty "
+                         "disables it."},
+    config::setting_spec{"log.level", kind::string, "\"info\"",
+                         "`debug`, `info`, `warn` or `error`."},
+};
+
+bool is_hex64(const std::string& s) {
+    return s.size() == 64 && std::ranges::all_of(s, [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+} // namespace
+
+std::span<const config::setting_spec> settings_table() { return table; }
+
+std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name) {
+    settings s;
+    auto bad = [&](std::string_view key, std::string_view why) {
+        return std::unexpected(std::string(name) + ": " + std::string(key) + ": " +
+                               std::string(why));
+    };
+    for (auto& d : v.get_list("home.domains")) {
+        if (!address::valid_domain(d) || d.find('.') == std::string::npos)
+            return bad("home.domains", "\"" + d + "\" is not a domain name");
+        s.domains.push_back(address::lower_ascii(d));
+    }
+    s.hostname = v.get_string("home.hostname");
+    s.lmtp_listen = v.get_list("lmtp.listen");
+    if (s.lmtp_listen.empty()) return bad("lmtp.listen", "list at least one address");
+    s.lmtp_transport = v.get_string("lmtp.transport");
+    if (s.lmtp_transport != "plain" && s.lmtp_transport != "mtls")
+        return bad("lmtp.transport", "must be \"plain\" or \"mtls\"");
+    s.lmtp_tls_cert = v.get_path("lmtp.tls_cert");
+    s.lmtp_tls_key = v.get_path("lmtp.tls_key");
+    s.lmtp_client_pin_sha256 = address::lower_ascii(v.get_string("lmtp.client_pin_sha256"));
+    std::erase(s.lmtp_client_pin_sha256, ':');
+    if (s.lmtp_transport == "mtls") {
+        if (s.lmtp_tls_cert.empty() || s.lmtp_tls_key.empty())
+            return bad("lmtp.tls_cert", "mtls needs lmtp.tls_cert and lmtp.tls_key");
+        if (!is_hex64(s.lmtp_client_pin_sha256))
+            return bad("lmtp.client_pin_sha256",
+                       "mtls needs the SHA-256 of the relay's client certificate (64 hex "
+                       "digits; `openssl x509 -noout -fingerprint -sha256`)");
+    }
+    s.max_message_size = v.get_size("lmtp.max_message_size");
+    if (s.max_message_size < 1024) return bad("lmtp.max_message_size", "must be at least 1k");
+    auto mr = v.get_int("lmtp.max_recipients");
+    if (mr < 1 || mr > 100000) return bad("lmtp.max_recipients", "must be between 1 and 100000");
+    s.max_recipients = static_cast<std::size_t>(mr);
+    auto mc = v.get_int("lmtp.max_connections");
+    if (mc < 1) return bad("lmtp.max_connections", "must be at least 1");
+    s.max_connections = static_cast<std::size_t>(mc);
+    s.idle_timeout = v.get_duration("lmtp.idle_timeout");
+    if (s.idle_timeout.count() < 1) return bad("lmtp.idle_timeout", "must be at least 1s");
+    s.users_file = v.get_path("users.file");
+    if (s.users_file.empty()) return bad("users.file", "must be set");
+    s.aliases_file = v.get_path("users.aliases");
+    s.maildir_root = v.get_path("maildir.root");
+    if (s.maildir_root.empty()) return bad("maildir.root", "must be set");
+    s.recipient_delimiter = v.get_string("maildir.recipient_delimiter");
+    if (s.recipient_delimiter.find_first_of("@ \t/") != std::string::npos)
+        return bad("maildir.recipient_delimiter", "must not contain '@', '/' or spaces");
+    s.log_level = v.get_string("log.level");
+    if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
+        s.log_level != "error")
+        return bad("log.level", "must be debug, info, warn or error");
+    return s;
+}
+
+std::expected<settings, std::string> load_settings(const std::filesystem::path& file) {
+    auto v = config::load(file, settings_table());
+    if (!v) return std::unexpected(v.error());
+    return settings_from(*v, file.string());
+}
+
+} // namespace splitmail::home

@@ -1,0 +1,40 @@
+#pragma once
+// splitmail-home settings: the table (key, type, default, doc) home.toml is checked against,
+// and the typed immutable struct the rest of the home server reads. docs/configuration.md is
+// rendered from settings_table() by `splitmail-home --print-config-doc`.
+#include "splitmail/config/settings.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace splitmail::home {
+
+struct settings {
+    std::vector<std::string> domains;     // home.domains (lower-case); empty: from the files
+    std::string hostname;                 // home.hostname; "" -> gethostname()
+    std::vector<std::string> lmtp_listen; // lmtp.listen
+    std::string lmtp_transport = "plain"; // plain | mtls
+    std::filesystem::path lmtp_tls_cert, lmtp_tls_key;
+    std::string lmtp_client_pin_sha256;   // lower-case hex, mtls only
+    std::uint64_t max_message_size = 64ull << 20;
+    std::size_t max_recipients = 1000;
+    std::size_t max_connections = 100;
+    std::chrono::seconds idle_timeout{300};
+    std::filesystem::path users_file;
+    std::filesystem::path aliases_file;   // may be empty
+    std::filesystem::path maildir_root;
+    std::string recipient_delimiter = "+";
+    std::string log_level = "info";
+};
+
+std::span<const config::setting_spec> settings_table();
+// Loads and checks home.toml; errors read "FILE: KEY: REASON".
+std::expected<settings, std::string> load_settings(const std::filesystem::path& file);
+std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name);
+
+} // namespace splitmail::home
