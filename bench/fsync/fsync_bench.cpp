@@ -67,7 +67,8 @@ void one_message(const fs::path& root, const std::string& id, sync_mode mode) {
     if (::rename((root / "tmp" / id).c_str(), (root / "msg" / id).c_str()) != 0) die("rename");
     sync_dir(root / "msg");
     write_file(root / "tmp" / (id + ".json"), envelope, mode);
-    if (::rename((root / "tmp" / (id + ".json")).c_str(), (root / "incoming" / (id + ".json")).c_str()))
+    if (::rename((root / "tmp" / (id + ".json")).c_str(),
+                 (root / "incoming" / (id + ".json")).c_str()))
         die("rename");
     sync_dir(root / "incoming");
 }
@@ -79,7 +80,8 @@ struct syncfs_group {
     std::uint64_t requested = 0, done = 0;
     bool running = false;
     int fd;
-    explicit syncfs_group(const fs::path& root) : fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY)) {}
+    explicit syncfs_group(const fs::path& root)
+        : fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY)) {}
     void wait_durable() {
         std::unique_lock lk(m);
         std::uint64_t my = ++requested;
@@ -109,13 +111,15 @@ double run(const std::string& strategy, const fs::path& root, int messages, int 
     std::atomic<int> next{0};
     auto t0 = clk::now();
     if (strategy == "serial") {
-        for (int i = 0; i < messages; ++i) one_message(root, "m" + std::to_string(i), sync_mode::fsync);
+        for (int i = 0; i < messages; ++i)
+            one_message(root, "m" + std::to_string(i), sync_mode::fsync);
     } else if (strategy == "parallel" || strategy == "srange") {
         auto mode = strategy == "parallel" ? sync_mode::fsync : sync_mode::srange;
         std::vector<std::thread> ts;
         for (int s = 0; s < sessions; ++s)
             ts.emplace_back([&] {
-                for (int i; (i = next++) < messages;) one_message(root, "m" + std::to_string(i), mode);
+                for (int i; (i = next++) < messages;)
+                    one_message(root, "m" + std::to_string(i), mode);
             });
         for (auto& t : ts) t.join();
     } else if (strategy == "syncfs") {
@@ -182,8 +186,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> strategies;
     for (int i = 4; i < argc; ++i) strategies.push_back(argv[i]);
     if (strategies.empty())
-        strategies = {"serial",       "parallel",       "srange",        "syncfs",
-                      "committer:8",  "committer:16",   "committer:32",  "committer:16:2",
+        strategies = {"serial",         "parallel",      "srange",       "syncfs",
+                      "committer:8",    "committer:16",  "committer:32", "committer:16:2",
                       "committer:16:4", "committer:32:8"};
     std::printf("dir=%s messages=%d sessions=%d (one message = 5 KB file + 600 B envelope, "
                 "ordered, 2 file fsyncs + 2 dir fsyncs when unshared)\n",

@@ -34,7 +34,9 @@ std::string utc(queue::time_point t) {
     return buf;
 }
 
-std::string sender_text(const std::string& s) { return s.empty() ? "<> (null sender)" : s; }
+std::string sender_text(const std::string& s) {
+    return s.empty() ? "<> (null sender)" : s;
+}
 
 std::string recipient_line(const queue::recipient& r) {
     std::string s = r.address + "  [" + std::string(queue::to_string(r.state));
@@ -64,7 +66,8 @@ int do_list(const queue::spool& s, std::ostream& out, std::ostream& err) {
         return l.errors.empty() ? 0 : 1;
     }
     out << std::left << std::setw(20) << "-Queue ID-" << std::right << std::setw(10) << "--Size--"
-        << "  " << std::left << std::setw(22) << "--Arrival Time--" << "-Sender/Recipient-\n";
+        << "  " << std::left << std::setw(22) << "--Arrival Time--"
+        << "-Sender/Recipient-\n";
     std::uint64_t bytes = 0;
     for (const auto& e : l.envelopes) {
         bytes += e.size;
@@ -88,8 +91,8 @@ int do_show(const queue::spool& s, const std::string& id, std::ostream& out, std
     if (!e) {
         err << "splitmail queue: " << id << ": "
             << (e.error() == std::errc::no_such_file_or_directory ? "no such message in the queue"
-                : e.error() == std::errc::invalid_argument      ? "not a queue id"
-                                                                : e.error().message())
+                : e.error() == std::errc::invalid_argument        ? "not a queue id"
+                                                                  : e.error().message())
             << "\n";
         return 1;
     }
@@ -101,11 +104,12 @@ int do_show(const queue::spool& s, const std::string& id, std::ostream& out, std
         << "attempts:     " << e->attempts << "\n"
         << "next attempt: " << utc(e->next_attempt) << "\n"
         << "last error:   " << (e->last_error.empty() ? "-" : e->last_error) << "\n"
-        << "client:       " << (e->client_ip.empty() ? "-" : e->client_ip) << " helo="
-        << (e->client_helo.empty() ? "-" : e->client_helo) << "\n"
-        << "dsn:          ret=" << (e->ret == queue::ret_type::full   ? "FULL"
-                                    : e->ret == queue::ret_type::hdrs ? "HDRS"
-                                                                      : "-")
+        << "client:       " << (e->client_ip.empty() ? "-" : e->client_ip)
+        << " helo=" << (e->client_helo.empty() ? "-" : e->client_helo) << "\n"
+        << "dsn:          ret="
+        << (e->ret == queue::ret_type::full   ? "FULL"
+            : e->ret == queue::ret_type::hdrs ? "HDRS"
+                                              : "-")
         << " envid=" << (e->envid.empty() ? "-" : e->envid)
         << " delay_warned=" << (e->delay_warned ? "yes" : "no") << "\n"
         << "smtputf8:     " << (e->smtputf8 ? "yes" : "no") << "\n"
@@ -136,9 +140,10 @@ int do_delete(queue::spool& s, std::span<const std::string> ids, std::ostream& o
         auto where = s.remove_to_deleted(id);
         if (!where) {
             err << "splitmail queue: " << id << ": "
-                << (where.error() == std::errc::no_such_file_or_directory ? "no such message in the queue"
-                    : where.error() == std::errc::invalid_argument        ? "not a queue id"
-                                                                          : where.error().message())
+                << (where.error() == std::errc::no_such_file_or_directory
+                        ? "no such message in the queue"
+                    : where.error() == std::errc::invalid_argument ? "not a queue id"
+                                                                   : where.error().message())
                 << "\n";
             rc = 1;
             continue;
@@ -215,6 +220,8 @@ int run_queue(std::span<const std::string> args, std::ostream& out, std::ostream
     return do_delete(*s, operands, out, err);
 }
 
-int run_queue(std::span<const std::string> args) { return run_queue(args, std::cout, std::cerr); }
+int run_queue(std::span<const std::string> args) {
+    return run_queue(args, std::cout, std::cerr);
+}
 
 } // namespace splitmail::provision

@@ -152,8 +152,8 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
         d += s;
         d += crlf;
     };
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        opt.now.time_since_epoch()).count();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(opt.now.time_since_epoch()).count();
 
     // Header of the notice.
     line("From: Mail Delivery System <MAILER-DAEMON@" + host + ">");

@@ -26,7 +26,9 @@ namespace splitmail::durable {
 
 namespace {
 
-std::error_code errno_code(int e) { return {e, std::generic_category()}; }
+std::error_code errno_code(int e) {
+    return {e, std::generic_category()};
+}
 
 // Retries EINTR; returns 0 or an errno.
 int write_all(int fd, const std::string& data) {
@@ -69,8 +71,8 @@ struct committer::impl {
     struct op {
         request req;
         std::function<void(std::error_code)> done;
-        std::vector<std::filesystem::path> tmp;  // temp path per file ("" until created)
-        std::vector<bool> created;               // final path created by us (for rollback)
+        std::vector<std::filesystem::path> tmp; // temp path per file ("" until created)
+        std::vector<bool> created;              // final path created by us (for rollback)
         std::atomic<std::size_t> writes_left{0};
         std::mutex m;
         std::error_code first_error;
@@ -97,8 +99,7 @@ struct committer::impl {
 
     std::size_t max_in_flight = 1;
 
-    explicit impl(options opt)
-        : max_in_flight(std::max<std::size_t>(1, opt.dir_fsyncs_in_flight)) {
+    explicit impl(options opt) : max_in_flight(std::max<std::size_t>(1, opt.dir_fsyncs_in_flight)) {
         std::size_t n = opt.threads == 0 ? 1 : opt.threads;
         for (std::size_t i = 0; i < n; ++i) threads.emplace_back([this] { worker(false); });
         // Directory fsyncs get threads of their own: queued behind file fsyncs they would hold

@@ -104,10 +104,14 @@ std::optional<dsn_notify> parse_notify(std::string_view value) {
         std::size_t comma = v.find(',', pos);
         if (comma == std::string::npos) comma = v.size();
         std::string_view item(v.data() + pos, comma - pos);
-        if (item == "SUCCESS") n.success = true;
-        else if (item == "FAILURE") n.failure = true;
-        else if (item == "DELAY") n.delay = true;
-        else return std::nullopt; // includes "" and NEVER inside a list (RFC 3461 4.1)
+        if (item == "SUCCESS")
+            n.success = true;
+        else if (item == "FAILURE")
+            n.failure = true;
+        else if (item == "DELAY")
+            n.delay = true;
+        else
+            return std::nullopt; // includes "" and NEVER inside a list (RFC 3461 4.1)
         pos = comma + 1;
     }
     return n;
@@ -136,7 +140,9 @@ std::string_view to_string(rcpt_state s) {
     return "pending";
 }
 
-std::string_view to_string(rcpt_route r) { return r == rcpt_route::remote ? "remote" : "home"; }
+std::string_view to_string(rcpt_route r) {
+    return r == rcpt_route::remote ? "remote" : "home";
+}
 
 std::string_view to_string(queue_name q) {
     switch (q) {
@@ -148,8 +154,8 @@ std::string_view to_string(queue_name q) {
 }
 
 std::optional<rcpt_state> parse_rcpt_state(std::string_view s) {
-    for (auto v : {rcpt_state::pending, rcpt_state::delivered, rcpt_state::failed,
-                   rcpt_state::deferred})
+    for (auto v :
+         {rcpt_state::pending, rcpt_state::delivered, rcpt_state::failed, rcpt_state::deferred})
         if (to_string(v) == s) return v;
     return std::nullopt;
 }
@@ -222,16 +228,24 @@ std::expected<envelope, std::string> from_json(std::string_view text) {
         return std::unexpected(rd.why);
     e.attempts = static_cast<int>(attempts);
     e.size = static_cast<std::uint64_t>(size);
-    if (ret == "HDRS") e.ret = ret_type::hdrs;
-    else if (ret == "FULL") e.ret = ret_type::full;
-    else if (!ret.empty()) return std::unexpected("ret: unknown value");
-    if (body == "7BIT") e.body = body_type::seven_bit;
-    else if (body == "8BITMIME") e.body = body_type::eight_bit_mime;
-    else if (body == "BINARYMIME") e.body = body_type::binary_mime;
-    else if (!body.empty()) return std::unexpected("body: unknown value");
+    if (ret == "HDRS")
+        e.ret = ret_type::hdrs;
+    else if (ret == "FULL")
+        e.ret = ret_type::full;
+    else if (!ret.empty())
+        return std::unexpected("ret: unknown value");
+    if (body == "7BIT")
+        e.body = body_type::seven_bit;
+    else if (body == "8BITMIME")
+        e.body = body_type::eight_bit_mime;
+    else if (body == "BINARYMIME")
+        e.body = body_type::binary_mime;
+    else if (!body.empty())
+        return std::unexpected("body: unknown value");
 
     auto it = j.find("recipients");
-    if (it == j.end() || !it->is_array()) return std::unexpected("recipients: missing or not a list");
+    if (it == j.end() || !it->is_array())
+        return std::unexpected("recipients: missing or not a list");
     if (it->empty()) return std::unexpected("recipients: empty");
     for (const auto& rj : *it) {
         if (!rj.is_object()) return std::unexpected("recipients: item not an object");

@@ -23,11 +23,13 @@ constexpr queue_name all_queues[] = {queue_name::incoming, queue_name::deferred,
 constexpr const char* all_dirs[] = {"tmp",  "msg",     "incoming", "deferred",
                                     "hold", "corrupt", "deleted"};
 
-std::error_code errno_code(int e) { return {e, std::generic_category()}; }
+std::error_code errno_code(int e) {
+    return {e, std::generic_category()};
+}
 
 std::error_code make_dir(const fs::path& p) {
     if (::mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) return errno_code(errno);
-    struct stat st{};
+    struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return errno_code(errno);
     if (!S_ISDIR(st.st_mode)) return errno_code(ENOTDIR);
     return {};
@@ -87,7 +89,7 @@ bool is_disk_full(std::error_code ec) {
 }
 
 std::expected<spool, std::error_code> spool::open(const fs::path& root,
-                                                   durable::committer& committer, bool create) {
+                                                  durable::committer& committer, bool create) {
     if (create) {
         std::error_code ec;
         if (root.has_parent_path()) fs::create_directories(root.parent_path(), ec);
@@ -99,7 +101,7 @@ std::expected<spool, std::error_code> spool::open(const fs::path& root,
         if (auto e = fsync_dir(root)) return std::unexpected(e);
     } else {
         for (const char* d : all_dirs) {
-            struct stat st{};
+            struct stat st {};
             if (::stat((root / d).c_str(), &st) != 0) return std::unexpected(errno_code(errno));
             if (!S_ISDIR(st.st_mode)) return std::unexpected(errno_code(ENOTDIR));
         }
@@ -107,7 +109,9 @@ std::expected<spool, std::error_code> spool::open(const fs::path& root,
     return spool(root, committer);
 }
 
-fs::path spool::message_path(const std::string& id) const { return root_ / "msg" / id; }
+fs::path spool::message_path(const std::string& id) const {
+    return root_ / "msg" / id;
+}
 
 fs::path spool::envelope_path(const std::string& id, queue_name q) const {
     return root_ / std::string(to_string(q)) / (id + ".json");
@@ -165,9 +169,8 @@ void spool::remove(const envelope& env, completion done) {
         r.unlinks.push_back(envelope_path(env.id, env.queue));
         r.unlinks.push_back(message_path(env.id));
     }
-    c_->submit(std::move(r), [ok = is_valid_id(env.id), done = std::move(done)](std::error_code ec) {
-        done(ok ? ec : errno_code(EINVAL));
-    });
+    c_->submit(std::move(r), [ok = is_valid_id(env.id), done = std::move(done)](
+                                 std::error_code ec) { done(ok ? ec : errno_code(EINVAL)); });
 }
 
 std::error_code spool::remove_sync(const envelope& env) {
@@ -239,8 +242,8 @@ std::expected<recovery_report, std::error_code> spool::recover(std::chrono::seco
             if (auto e = to_corrupt(rel, reason)) return std::unexpected(e);
             // The message of an unreadable envelope goes along, so the two stay together.
             if (!id.empty() && !kept.contains(id) && ::access(message_path(id).c_str(), F_OK) == 0)
-                if (auto e = to_corrupt(fs::path("msg") / id, "its envelope " + rel.string() +
-                                                                   " was moved to corrupt/"))
+                if (auto e = to_corrupt(fs::path("msg") / id,
+                                        "its envelope " + rel.string() + " was moved to corrupt/"))
                     return std::unexpected(e);
         }
     }

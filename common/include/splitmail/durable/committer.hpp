@@ -39,13 +39,13 @@ struct file {
 };
 
 struct request {
-    std::filesystem::path tmp_dir;            // where temporary files are created
-    std::vector<file> files;                  // made durable and visible in this order
+    std::filesystem::path tmp_dir;              // where temporary files are created
+    std::vector<file> files;                    // made durable and visible in this order
     std::vector<std::filesystem::path> unlinks; // removed (and dir fsync'd) after the files
 };
 
 struct options {
-    std::size_t threads = 16;    // file write+fsync; I/O, not CPU: more threads than cores
+    std::size_t threads = 16;             // file write+fsync; I/O, not CPU: more threads than cores
     std::size_t dir_threads = 8;          // threads for directory fsyncs
     std::size_t dir_fsyncs_in_flight = 1; // per directory; 1 = classic group commit
 };

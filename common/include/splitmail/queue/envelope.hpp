@@ -25,7 +25,7 @@ using time_point = std::chrono::system_clock::time_point;
 
 enum class rcpt_state { pending, delivered, failed, deferred };
 enum class rcpt_route { home, remote };
-enum class ret_type { unspecified, hdrs, full };                  // RFC 3461 4.3 RET=
+enum class ret_type { unspecified, hdrs, full };                              // RFC 3461 4.3 RET=
 enum class body_type { unspecified, seven_bit, eight_bit_mime, binary_mime }; // RFC 6152, 3030
 enum class queue_name { incoming, deferred, hold };
 
@@ -44,17 +44,21 @@ std::optional<dsn_notify> parse_notify(std::string_view value);
 std::string to_string(const dsn_notify& n);
 // RFC 3461 4.1: without NOTIFY the MTA acts as if FAILURE or FAILURE,DELAY was given; we
 // send both kinds of notice.
-inline bool wants_failure_notice(const dsn_notify& n) { return !n.given || n.failure; }
-inline bool wants_delay_notice(const dsn_notify& n) { return !n.given || n.delay; }
+inline bool wants_failure_notice(const dsn_notify& n) {
+    return !n.given || n.failure;
+}
+inline bool wants_delay_notice(const dsn_notify& n) {
+    return !n.given || n.delay;
+}
 
 struct recipient {
-    std::string address;   // forward-path without angle brackets
-    std::string orcpt;     // RFC 3461 4.2 ORCPT value as received ("rfc822;a+40b"), "" if none
+    std::string address; // forward-path without angle brackets
+    std::string orcpt;   // RFC 3461 4.2 ORCPT value as received ("rfc822;a+40b"), "" if none
     dsn_notify notify;
     rcpt_state state = rcpt_state::pending;
-    int last_code = 0;           // last SMTP/LMTP reply code, 0 if no attempt yet
-    std::string last_enhanced;   // "5.1.1"
-    std::string last_text;       // reply text (without code), for logs and DSNs
+    int last_code = 0;         // last SMTP/LMTP reply code, 0 if no attempt yet
+    std::string last_enhanced; // "5.1.1"
+    std::string last_text;     // reply text (without code), for logs and DSNs
     rcpt_route route = rcpt_route::home;
     bool operator==(const recipient&) const = default;
 };

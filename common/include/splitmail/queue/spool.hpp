@@ -57,9 +57,8 @@ class spool {
 public:
     // Opens (and with create = true makes, mode 0700) the spool directories under `root`.
     // `committer` must outlive the spool; it may be shared with other users of the same disk.
-    static std::expected<spool, std::error_code> open(const std::filesystem::path& root,
-                                                      durable::committer& committer,
-                                                      bool create = true);
+    static std::expected<spool, std::error_code>
+    open(const std::filesystem::path& root, durable::committer& committer, bool create = true);
 
     const std::filesystem::path& root() const { return root_; }
     std::filesystem::path message_path(const std::string& id) const;
@@ -84,8 +83,8 @@ public:
     // Start-up recovery, before the relay accepts mail (see the guarantees above).
     // Message files without an envelope younger than `orphan_age` are left alone: they may
     // belong to a commit still in flight in another process.
-    std::expected<recovery_report, std::error_code> recover(
-        std::chrono::seconds orphan_age = std::chrono::seconds{60});
+    std::expected<recovery_report, std::error_code>
+    recover(std::chrono::seconds orphan_age = std::chrono::seconds{60});
 
     // For the CLI: every envelope in incoming/, deferred/, hold/.
     listing list() const;

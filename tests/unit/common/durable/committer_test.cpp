@@ -63,7 +63,7 @@ TEST(committer, commit_writes_content_mode_0600_and_leaves_tmp_empty) {
     r.files.push_back({t.path / "a" / "m1", {"Received: x\r\n", "body\r\n"}, false});
     ASSERT_FALSE(c.commit(std::move(r)));
     EXPECT_EQ(slurp(t.path / "a" / "m1"), "Received: x\r\nbody\r\n");
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat((t.path / "a" / "m1").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     EXPECT_EQ(count(t.path / "tmp"), 0u);
@@ -74,7 +74,8 @@ TEST(committer, completion_sees_every_file_of_the_request) {
     committer c;
     std::promise<bool> seen;
     c.submit(two_files(t.path, "x", "msg", "env"), [&](std::error_code ec) {
-        seen.set_value(!ec && fs::exists(t.path / "a" / "x") && fs::exists(t.path / "b" / "x.json"));
+        seen.set_value(!ec && fs::exists(t.path / "a" / "x") &&
+                       fs::exists(t.path / "b" / "x.json"));
     });
     EXPECT_TRUE(seen.get_future().get());
 }
@@ -82,13 +83,11 @@ TEST(committer, completion_sees_every_file_of_the_request) {
 TEST(committer, no_replace_refuses_existing_file_and_rolls_back_earlier_files) {
     temp_dir t;
     committer c;
-    {
-        std::ofstream(t.path / "b" / "dup.json") << "old";
-    }
+    { std::ofstream(t.path / "b" / "dup.json") << "old"; }
     auto ec = c.commit(two_files(t.path, "dup", "message", "new"));
     EXPECT_EQ(ec, std::errc::file_exists);
-    EXPECT_EQ(slurp(t.path / "b" / "dup.json"), "old");   // untouched
-    EXPECT_FALSE(fs::exists(t.path / "a" / "dup"));        // file 0 was rolled back
+    EXPECT_EQ(slurp(t.path / "b" / "dup.json"), "old"); // untouched
+    EXPECT_FALSE(fs::exists(t.path / "a" / "dup"));     // file 0 was rolled back
     EXPECT_EQ(count(t.path / "tmp"), 0u);
 }
 
@@ -177,11 +176,10 @@ TEST(committer, concurrent_requests_share_directory_fsyncs) {
     const int n = 200;
     std::atomic<int> done{0};
     for (int i = 0; i < n; ++i)
-        c.submit(two_files(t.path, "m" + std::to_string(i), "m", "e"),
-                 [&](std::error_code ec) {
-                     EXPECT_FALSE(ec);
-                     ++done;
-                 });
+        c.submit(two_files(t.path, "m" + std::to_string(i), "m", "e"), [&](std::error_code ec) {
+            EXPECT_FALSE(ec);
+            ++done;
+        });
     while (done < n) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     auto st = c.counters();
     EXPECT_EQ(st.requests, static_cast<std::size_t>(n));
@@ -196,10 +194,9 @@ TEST(committer, destructor_completes_pending_requests) {
     {
         committer c({.threads = 2, .dir_threads = 1});
         for (int i = 0; i < 40; ++i)
-            c.submit(two_files(t.path, "m" + std::to_string(i), "m", "e"),
-                     [&](std::error_code ec) {
-                         if (!ec) ++done;
-                     });
+            c.submit(two_files(t.path, "m" + std::to_string(i), "m", "e"), [&](std::error_code ec) {
+                if (!ec) ++done;
+            });
     }
     EXPECT_EQ(done, 40);
     EXPECT_EQ(count(t.path / "b"), 40u);
@@ -243,7 +240,8 @@ TEST(committer, several_dir_fsyncs_in_flight_still_order_and_complete) {
     for (int i = 0; i < n; ++i) {
         const std::string name = "m" + std::to_string(i);
         c.submit(two_files(t.path, name, "m", "e"), [&, name](std::error_code ec) {
-            if (ec || !fs::exists(t.path / "a" / name) || !fs::exists(t.path / "b" / (name + ".json")))
+            if (ec || !fs::exists(t.path / "a" / name) ||
+                !fs::exists(t.path / "b" / (name + ".json")))
                 ++bad;
             ++done;
         });

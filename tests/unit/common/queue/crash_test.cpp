@@ -88,7 +88,8 @@ TEST(spool_crash, kill_9_loses_no_acknowledged_message) {
     ::close(p[0]);
 
     std::set<std::string> acked;
-    for (std::size_t pos = 0, nl; (nl = acked_text.find('\n', pos)) != std::string::npos; pos = nl + 1)
+    for (std::size_t pos = 0, nl; (nl = acked_text.find('\n', pos)) != std::string::npos;
+         pos = nl + 1)
         acked.insert(acked_text.substr(pos, nl - pos));
     ASSERT_GE(acked.size(), 50u) << "too few messages before the kill to mean anything";
 
@@ -112,7 +113,8 @@ TEST(spool_crash, kill_9_loses_no_acknowledged_message) {
         EXPECT_FALSE(acked.contains(id)) << "acknowledged message moved aside: " << moved;
     }
     EXPECT_EQ(std::distance(fs::directory_iterator(root / "tmp"), fs::directory_iterator{}), 0);
-    std::printf("  crash: %zu acknowledged, %zu recovered, %zu moved to corrupt/, %zu tmp removed\n",
-                acked.size(), recovered.size(), rep->moved_to_corrupt.size(), rep->tmp_removed);
+    std::printf(
+        "  crash: %zu acknowledged, %zu recovered, %zu moved to corrupt/, %zu tmp removed\n",
+        acked.size(), recovered.size(), rep->moved_to_corrupt.size(), rep->tmp_removed);
     fs::remove_all(dir);
 }

@@ -126,8 +126,8 @@ TEST(envelope_json, rejects_malformed_envelopes) {
     const std::string id = make_id();
     const std::string rc = R"([{"address":"a@b"}])";
     auto doc = [&](const std::string& extra, const std::string& rcpts) {
-        return "{\"id\":\"" + id + "\",\"sender\":\"s@x\",\"arrival\":1700000000,\"recipients\":" +
-               rcpts + extra + "}";
+        return "{\"id\":\"" + id +
+               "\",\"sender\":\"s@x\",\"arrival\":1700000000,\"recipients\":" + rcpts + extra + "}";
     };
     ASSERT_TRUE(from_json(doc("", rc))) << "the base document must parse";
     const std::vector<std::pair<std::string, std::string>> bad = {

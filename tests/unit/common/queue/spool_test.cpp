@@ -37,7 +37,9 @@ std::string slurp(const fs::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void put(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+void put(const fs::path& p, const std::string& s) {
+    std::ofstream(p, std::ios::binary) << s;
+}
 
 std::size_t count(const fs::path& dir) {
     return static_cast<std::size_t>(
@@ -268,7 +270,9 @@ TEST(spool_disk_full, enospc_reaches_the_caller_and_nothing_is_queued) {
 
 namespace {
 std::atomic<int> usr1_count{0};
-void on_usr1(int) { ++usr1_count; }
+void on_usr1(int) {
+    ++usr1_count;
+}
 } // namespace
 
 TEST(queue_control, flush_signals_only_a_live_relay) {

@@ -34,8 +34,8 @@ const std::string original = "Received: from mx.example.org by relay.example.tes
                              "Body line one.\r\n"
                              "Body line two.\r\n";
 
-queue::recipient rcpt(std::string addr, queue::rcpt_state st, int code = 0,
-                      std::string enh = "", std::string text = "") {
+queue::recipient rcpt(std::string addr, queue::rcpt_state st, int code = 0, std::string enh = "",
+                      std::string text = "") {
     queue::recipient r;
     r.address = std::move(addr);
     r.state = st;
@@ -183,8 +183,8 @@ TEST(dsn, failure_notice_parses_as_multipart_report) {
     EXPECT_EQ(j["to"], "<alice@example.org>");
     EXPECT_EQ(j["auto"], "auto-replied");
     EXPECT_EQ(j["defects"].size(), 0u) << j["defects"].dump();
-    EXPECT_EQ(j["parts"], nlohmann::json({"text/plain", "message/delivery-status",
-                                          "text/rfc822-headers"}));
+    EXPECT_EQ(j["parts"],
+              nlohmann::json({"text/plain", "message/delivery-status", "text/rfc822-headers"}));
     EXPECT_NE(j["human"].get<std::string>().find("demo@example.test"), std::string::npos);
     EXPECT_EQ(j["per_message"]["Reporting-MTA"], "dns; relay.example.test");
     EXPECT_EQ(j["per_message"]["Original-Envelope-Id"], "QQ314159");
@@ -219,8 +219,8 @@ TEST(dsn, ret_full_returns_the_whole_message) {
 }
 
 TEST(dsn, delay_notice_fields) {
-    auto e = env_with({rcpt("demo@example.test", queue::rcpt_state::deferred, 451, "4.4.1",
-                            "home unreachable")});
+    auto e = env_with(
+        {rcpt("demo@example.test", queue::rcpt_state::deferred, 451, "4.4.1", "home unreachable")});
     e.ret = queue::ret_type::full; // delay notices carry headers only anyway
     auto d = make_dsn(e, original, dsn_kind::delay, opts());
     ASSERT_TRUE(d);

@@ -17,9 +17,9 @@ const sys_time t0 = sys_time{seconds{1'700'000'000}};
 
 TEST(schedule, base_delay_doubles_and_caps) {
     retry_policy p; // 1m initial, 1h max
-    const std::pair<int, int> table[] = {{0, 60},    {1, 60},    {2, 120},   {3, 240},
-                                         {4, 480},   {5, 960},   {6, 1920},  {7, 3600},
-                                         {8, 3600},  {50, 3600}, {1000000, 3600}};
+    const std::pair<int, int> table[] = {{0, 60},   {1, 60},    {2, 120},       {3, 240},
+                                         {4, 480},  {5, 960},   {6, 1920},      {7, 3600},
+                                         {8, 3600}, {50, 3600}, {1000000, 3600}};
     for (auto [attempts, secs] : table)
         EXPECT_EQ(base_delay(attempts, p), seconds{secs}) << "attempts=" << attempts;
 }
