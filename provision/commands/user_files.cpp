@@ -1,0 +1,99 @@
+// Options and checks shared by the user and alias commands; see user_files.hpp.
+#include "commands/user_files.hpp"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace splitmail::provision {
+
+std::string read_text(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::string> split_lines(std::string_view text) {
+    std::vector<std::string> out;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        out.emplace_back(text.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        text.remove_prefix(nl + 1);
+    }
+    return out;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+}
+
+std::expected<user_files, std::string> parse_user_options(std::span<const std::string> args) {
+    user_files f;
+    std::filesystem::path config, users, aliases;
+    bool have_aliases = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        auto value = [&](std::filesystem::path& out) -> bool {
+            if (i + 1 >= args.size()) return false;
+            out = args[++i];
+            return true;
+        };
+        if (a == "--config") {
+            if (!value(config)) return std::unexpected("--config needs a file");
+        } else if (a == "--users") {
+            if (!value(users)) return std::unexpected("--users needs a file");
+        } else if (a == "--aliases") {
+            if (!value(aliases)) return std::unexpected("--aliases needs a file");
+            have_aliases = true;
+        } else if (a.starts_with("--")) {
+            return std::unexpected("unknown option " + a);
+        } else {
+            f.words.push_back(a);
+        }
+    }
+    std::error_code ec;
+    if (config.empty() && std::filesystem::exists("/etc/splitmail/home.toml", ec))
+        config = "/etc/splitmail/home.toml";
+    if (!config.empty()) {
+        try {
+            auto tbl = toml::parse_file(config.string());
+            if (auto v = tbl.at_path("users.file").value<std::string>()) f.users = *v;
+            else f.users = "/etc/splitmail/users";
+            if (auto v = tbl.at_path("users.aliases").value<std::string>()) f.aliases = *v;
+            if (auto v = tbl.at_path("maildir.recipient_delimiter").value<std::string>())
+                f.delimiter = *v;
+            if (auto arr = tbl.at_path("home.domains").as_array())
+                for (auto& d : *arr)
+                    if (auto s = d.value<std::string>()) f.domains.push_back(*s);
+        } catch (const toml::parse_error& e) {
+            return std::unexpected(config.string() + ": " + std::string(e.description()));
+        }
+    }
+    if (!users.empty()) f.users = users;
+    if (have_aliases) f.aliases = aliases;
+    if (f.users.empty()) f.users = "/etc/splitmail/users";
+    return f;
+}
+
+std::expected<void, std::string> check_database(const user_files& f, std::string_view users_text,
+                                                std::string_view aliases_text) {
+    auto u = users::parse_users(users_text, f.users.string());
+    if (!u) return std::unexpected(u.error().message());
+    std::vector<users::alias_entry> a;
+    if (!f.aliases.empty()) {
+        auto pa = users::parse_aliases(aliases_text, f.aliases.string());
+        if (!pa) return std::unexpected(pa.error().message());
+        a = std::move(*pa);
+    }
+    auto db = users::database::build(std::move(*u), std::move(a), f.delimiter, f.domains,
+                                     f.aliases.empty() ? "aliases" : f.aliases.string());
+    if (!db) return std::unexpected(db.error());
+    return {};
+}
+
+} // namespace splitmail::provision
