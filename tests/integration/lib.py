@@ -229,8 +229,8 @@ def cert_sha256(cert: Path) -> str:
 def argon2id_hash(password: str) -> str:
     """`{ARGON2ID}$argon2id$...` for the users file.
 
-    Uses `splitmail user add`'s hashing when the CLI can print a hash, otherwise Dovecot's
-    `doveadm pw` (same scheme string; dovecot-core is in scripts/deps)."""
+    Only used when `splitmail user` is not built: Dovecot's `doveadm pw` writes the same
+    scheme string (dovecot-core is in scripts/deps)."""
     r = subprocess.run(["doveadm", "pw", "-s", "ARGON2ID", "-p", password],
                        capture_output=True, text=True)
     if r.returncode != 0 or not r.stdout.startswith("{ARGON2ID}$argon2id$"):
@@ -238,11 +238,20 @@ def argon2id_hash(password: str) -> str:
     return r.stdout.strip()
 
 
+_cli_user: bool | None = None
+
+
 def cli_supports_user_add() -> bool:
-    if not os.access(CLI_BIN, os.X_OK):
-        return False
-    r = subprocess.run([str(CLI_BIN), "user", "--help"], capture_output=True, text=True)
-    return r.returncode == 0 and "splitmail user" in r.stdout
+    """True when `splitmail user` is built (it then writes the users file for the tests)."""
+    global _cli_user
+    if _cli_user is None:
+        _cli_user = False
+        if os.access(CLI_BIN, os.X_OK):
+            with tempfile.NamedTemporaryFile() as f:
+                r = subprocess.run([str(CLI_BIN), "user", "list", "--users", f.name],
+                                   capture_output=True, text=True)
+                _cli_user = r.returncode == 0
+    return _cli_user
 
 
 # ---------------------------------------------------------------- processes
@@ -360,6 +369,8 @@ class Home:
         self.config = root / "home.toml"
         self.transport, self.tls, self.client_pin = transport, tls, client_pin
         self.passwords: dict[str, str] = {}
+        self.users_file.touch()
+        self.aliases_file.write_text("")
         for u in users:
             self.add_user(u)
         self.aliases_file.write_text(aliases)
@@ -370,8 +381,9 @@ class Home:
     def add_user(self, address: str, password: str | None = None) -> str:
         password = password or hashlib.sha256(os.urandom(16)).hexdigest()[:16]
         if cli_supports_user_add():
-            r = subprocess.run([str(CLI_BIN), "user", "add", "--users", str(self.users_file),
-                                address], input=password + "\n", capture_output=True, text=True)
+            r = subprocess.run([str(CLI_BIN), "user", "add", address, "--users",
+                                str(self.users_file), "--aliases", str(self.aliases_file)],
+                               input=password + "\n", capture_output=True, text=True)
             if r.returncode != 0:
                 fail(f"splitmail user add {address} failed: {r.stdout} {r.stderr}")
         else:
