@@ -9,6 +9,7 @@
 //   parallel    one thread per session, each doing the serial steps (no dir-fsync sharing)
 //   srange      parallel, but sync_file_range(WRITE) right after write, then fdatasync
 //   syncfs      sessions write+rename without fsync; one syncfs(2) at a time covers them all
+//   inplace[:T[:K]]    the same, the message file written in place (file::in_place)
 //   committer[:T[:K]]  splitmail::durable::committer: T threads for file fsyncs, at most K
 //               directory fsyncs in flight per directory, renames meanwhile share the next one
 //
@@ -139,11 +140,13 @@ double run(const std::string& strategy, const fs::path& root, int messages, int 
                 }
             });
         for (auto& t : ts) t.join();
-    } else if (strategy.rfind("committer", 0) == 0) {
-        // committer[:THREADS[:DIR_FSYNCS_IN_FLIGHT]]
+    } else if (strategy.rfind("committer", 0) == 0 || strategy.rfind("inplace", 0) == 0) {
+        // committer[:THREADS[:DIR_FSYNCS_IN_FLIGHT]], inplace[:...] (message file in place)
+        const bool in_place = strategy[0] == 'i';
+        const std::size_t name_len = in_place ? 7 : 9;
         splitmail::durable::options o;
-        if (strategy.size() > 10) {
-            std::string rest = strategy.substr(10);
+        if (strategy.size() > name_len + 1) {
+            std::string rest = strategy.substr(name_len + 1);
             o.threads = std::stoul(rest);
             if (auto colon = rest.find(':'); colon != std::string::npos)
                 o.dir_fsyncs_in_flight = std::stoul(rest.substr(colon + 1));
@@ -156,7 +159,7 @@ double run(const std::string& strategy, const fs::path& root, int messages, int 
                     std::string id = "m" + std::to_string(i);
                     splitmail::durable::request r;
                     r.tmp_dir = root / "tmp";
-                    r.files.push_back({root / "msg" / id, {message}, false});
+                    r.files.push_back({root / "msg" / id, {message}, false, in_place});
                     r.files.push_back({root / "incoming" / (id + ".json"), {envelope}, false});
                     if (auto ec = c.commit(std::move(r))) {
                         std::fprintf(stderr, "commit: %s\n", ec.message().c_str());
@@ -186,9 +189,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> strategies;
     for (int i = 4; i < argc; ++i) strategies.push_back(argv[i]);
     if (strategies.empty())
-        strategies = {"serial",         "parallel",      "srange",       "syncfs",
-                      "committer:8",    "committer:16",  "committer:32", "committer:16:2",
-                      "committer:16:4", "committer:32:8"};
+        strategies = {"serial",       "parallel",    "srange",         "syncfs",
+                      "committer:16", "inplace:16",  "committer:16:2", "inplace:16:2",
+                      "committer:32", "inplace:32"};
     std::printf("dir=%s messages=%d sessions=%d (one message = 5 KB file + 600 B envelope, "
                 "ordered, 2 file fsyncs + 2 dir fsyncs when unshared)\n",
                 dir.c_str(), messages, sessions);

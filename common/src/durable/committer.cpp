@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <fcntl.h>
@@ -72,7 +73,7 @@ struct committer::impl {
         request req;
         std::function<void(std::error_code)> done;
         std::vector<std::filesystem::path> tmp; // temp path per file ("" until created)
-        std::vector<bool> created;              // final path created by us (for rollback)
+        std::vector<std::uint8_t> created;      // final path created by us (for rollback)
         std::atomic<std::size_t> writes_left{0};
         std::mutex m;
         std::error_code first_error;
@@ -149,8 +150,10 @@ struct committer::impl {
         o->done = std::move(done);
         const std::size_t n = o->req.files.size();
         o->tmp.resize(n);
-        o->created.assign(n, false);
-        o->writes_left = n;
+        o->created.assign(n, 0);
+        std::size_t parts = n;
+        for (const auto& f : o->req.files) parts += f.in_place ? 1 : 0; // + its dir fsync
+        o->writes_left = parts;
         {
             std::lock_guard lk(m);
             ++outstanding;
@@ -163,25 +166,49 @@ struct committer::impl {
         for (std::size_t i = 0; i < n; ++i) post([this, o, i] { write_file(o, i); }, false);
     }
 
+    void note_error(const op_ptr& o, std::error_code ec) {
+        if (!ec) return;
+        std::lock_guard lk(o->m);
+        if (!o->first_error) o->first_error = ec;
+    }
+
+    // Write stage: every file is written and fsync'd in parallel; an in-place file's directory
+    // fsync runs alongside (its entry exists since open). The last one to finish moves on.
     void write_file(const op_ptr& o, std::size_t i) {
         const file& f = o->req.files[i];
-        std::filesystem::path tmp;
         int fd = -1;
         int err = 0;
-        // A unique name; O_EXCL makes a collision (another process, a stale file) harmless.
-        for (int tries = 0; tries < 8 && fd < 0; ++tries) {
-            char suffix[64];
-            std::snprintf(suffix, sizeof suffix, ".%ld.%llu.tmp", static_cast<long>(::getpid()),
-                          static_cast<unsigned long long>(tmp_counter.fetch_add(1)));
-            tmp = o->req.tmp_dir / (f.path.filename().string() + suffix);
-            fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-            err = fd < 0 ? errno : 0;
-            if (fd < 0 && err != EEXIST) break;
+        if (f.in_place) {
+            fd = ::open(f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd < 0) err = errno;
+            else o->created[i] = 1;
+        } else {
+            // A unique name; O_EXCL makes a collision (another process, a stale file) harmless.
+            std::filesystem::path tmp;
+            for (int tries = 0; tries < 8 && fd < 0; ++tries) {
+                char suffix[64];
+                std::snprintf(suffix, sizeof suffix, ".%ld.%llu.tmp",
+                              static_cast<long>(::getpid()),
+                              static_cast<unsigned long long>(tmp_counter.fetch_add(1)));
+                tmp = o->req.tmp_dir / (f.path.filename().string() + suffix);
+                fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            0600);
+                err = fd < 0 ? errno : 0;
+                if (fd < 0 && err != EEXIST) break;
+            }
+            if (fd >= 0) o->tmp[i] = tmp;
         }
+        bool dir_started = false;
         if (fd >= 0) {
-            o->tmp[i] = tmp;
             for (const auto& c : f.chunks) {
                 if ((err = write_all(fd, c)) != 0) break;
+            }
+            if (err == 0 && f.in_place) {
+                dir_started = true;
+                sync_dir(f.path.parent_path(), [this, o](std::error_code ec) {
+                    note_error(o, ec);
+                    write_done(o);
+                });
             }
             if (err == 0 && ::fsync(fd) != 0) err = errno;
             if (::close(fd) != 0 && err == 0) err = errno;
@@ -190,12 +217,14 @@ struct committer::impl {
                 ++st.file_fsyncs;
             }
         }
-        if (err != 0) {
-            std::lock_guard lk(o->m);
-            if (!o->first_error) o->first_error = errno_code(err);
-        }
+        note_error(o, err ? errno_code(err) : std::error_code{});
+        if (f.in_place && !dir_started) write_done(o); // the directory part counts as done
+        write_done(o);
+    }
+
+    void write_done(const op_ptr& o) {
         if (o->writes_left.fetch_sub(1) != 1) return;
-        // Last write of this request finished.
+        // Last part of the write stage finished.
         std::error_code ec;
         {
             std::lock_guard lk(o->m);
@@ -208,6 +237,7 @@ struct committer::impl {
     void rename_stage(const op_ptr& o, std::size_t i) {
         if (i == o->req.files.size()) return unlink_stage(o, 0);
         const file& f = o->req.files[i];
+        if (f.in_place) return rename_stage(o, i + 1); // already durable in place
         int err = 0;
         if (f.replace) {
             if (::rename(o->tmp[i].c_str(), f.path.c_str()) != 0) err = errno;
@@ -216,7 +246,7 @@ struct committer::impl {
         }
         if (err != 0) return fail(o, errno_code(err));
         o->tmp[i].clear();
-        o->created[i] = !f.replace;
+        o->created[i] = f.replace ? 0 : 1;
         sync_dir(f.path.parent_path(), [this, o, i](std::error_code ec) {
             if (ec) return fail(o, ec);
             rename_stage(o, i + 1);

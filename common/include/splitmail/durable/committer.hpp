@@ -6,6 +6,7 @@
 // fsync that directory; only then is the completion called with no error. Files of one request
 // become visible strictly in order: file i+1 is renamed only after file i and its directory are
 // durable (the spool relies on this: the message file is durable before its envelope appears).
+// A file marked in_place skips tmp + rename (see file::in_place) but keeps the ordering.
 // Unlinks listed in a request run after its files, each followed by an fsync of its directory.
 //
 // Why a committer: a disk here does ~1,000-1,400 serial (file fsync + dir fsync) commits/s.
@@ -36,6 +37,12 @@ struct file {
     std::filesystem::path path;      // final path; its directory must exist (same fs as tmp_dir)
     std::vector<std::string> chunks; // content, written in order (e.g. trace prefix + body)
     bool replace = false;            // false: fail with EEXIST if `path` exists (RENAME_NOREPLACE)
+    // Write directly at `path` (O_EXCL) instead of tmp + rename: saves one journal commit per
+    // request because the directory fsync runs alongside the file fsync. The file is visible,
+    // possibly incomplete, before the completion: only for files nobody reads until a later
+    // file of the same request exists (the spool's message file: its envelope comes later).
+    // On failure it is removed like any created file. `replace` is ignored (always O_EXCL).
+    bool in_place = false;
 };
 
 struct request {

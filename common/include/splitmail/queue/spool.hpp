@@ -8,7 +8,9 @@
 // Guarantees:
 //  - enqueue() completes without error only when both files and their directories are fsync'd;
 //    the message file is durable before the envelope appears (durable::committer orders them),
-//    so an envelope never points at a missing message after a crash.
+//    so an envelope never points at a missing message after a crash. The message file is
+//    written in place (O_EXCL in msg/), the envelope via tmp/ + rename: a message file without
+//    an envelope is an unfinished, never acknowledged enqueue (recover() sets it aside).
 //  - update() rewrites an envelope by write-temp + fsync + rename: a reader sees the old or the
 //    new envelope, never a mix. It fails with ENOENT if the envelope is gone (deleted by
 //    `splitmail queue delete` while the relay was delivering) instead of resurrecting it.

@@ -251,3 +251,53 @@ TEST(committer, several_dir_fsyncs_in_flight_still_order_and_complete) {
     EXPECT_LE(c.counters().dir_fsyncs, static_cast<std::size_t>(2 * n));
     EXPECT_EQ(count(t.path / "tmp"), 0u);
 }
+
+TEST(committer, in_place_file_is_durable_first_and_rolled_back_on_failure) {
+    temp_dir t;
+    committer c;
+    request r = two_files(t.path, "ip", "message", "env");
+    r.files[0].in_place = true;
+    ASSERT_FALSE(c.commit(r));
+    EXPECT_EQ(slurp(t.path / "a" / "ip"), "message");
+    EXPECT_EQ(slurp(t.path / "b" / "ip.json"), "env");
+    EXPECT_EQ(count(t.path / "tmp"), 0u);
+    // Same name again: O_EXCL refuses, the existing file is not touched or removed.
+    r.files[0].chunks = {"other"};
+    EXPECT_EQ(c.commit(r), std::errc::file_exists);
+    EXPECT_EQ(slurp(t.path / "a" / "ip"), "message");
+    // A later failure removes the in-place file again.
+    request bad = two_files(t.path, "ip2", "message", "env");
+    bad.files[0].in_place = true;
+    bad.files[1].path = t.path / "nonexistent" / "ip2.json";
+    EXPECT_EQ(c.commit(std::move(bad)), std::errc::no_such_file_or_directory);
+    EXPECT_FALSE(fs::exists(t.path / "a" / "ip2"));
+    EXPECT_EQ(count(t.path / "tmp"), 0u);
+}
+
+TEST(committer, in_place_keeps_request_order_under_load) {
+    temp_dir t;
+    committer c;
+    std::atomic<bool> stop{false};
+    std::atomic<int> violations{0};
+    std::thread watcher([&] {
+        while (!stop)
+            for (const auto& e : fs::directory_iterator(t.path / "b"))
+                if (!fs::exists(t.path / "a" / e.path().stem())) ++violations;
+    });
+    std::atomic<int> done{0}, failed{0};
+    const int n = 200;
+    for (int i = 0; i < n; ++i) {
+        request r = two_files(t.path, "m" + std::to_string(i), std::string(3000, 'x'), "{}");
+        r.files[0].in_place = true;
+        c.submit(std::move(r), [&](std::error_code ec) {
+            if (ec) ++failed;
+            ++done;
+        });
+    }
+    while (done < n) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    stop = true;
+    watcher.join();
+    EXPECT_EQ(failed, 0);
+    EXPECT_EQ(violations, 0);
+    EXPECT_EQ(count(t.path / "b"), static_cast<std::size_t>(n));
+}
