@@ -1,0 +1,44 @@
+// Fuzz target: the LMTP session state machine fed arbitrary client bytes, split at a point
+// chosen by the first input byte. Invariants: no crash; each job has at least one recipient
+// and the session asks for delivered() before it reads further; after delivered() the session
+// is no longer waiting.
+#include "lmtp/session.hpp"
+
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace splitmail::home::lmtp;
+    if (size == 0) return 0;
+    std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+    std::size_t split = data[0] % (in.size() + 1);
+    session_options opt;
+    opt.max_message_size = 4096;
+    opt.max_recipients = 5;
+    session_hooks hooks;
+    hooks.resolve = [](const splitmail::smtp::rcpt_to& r) {
+        rcpt_verdict v;
+        if (r.recipient.local.size() % 2) v.users = {r.recipient.canonical()};
+        else v.refusal = splitmail::smtp::make_reply(550, "5.1.1", "unknown");
+        return v;
+    };
+    hooks.directory = [] { return std::vector<std::string>{"version 1", "end"}; };
+    session s(opt, hooks);
+    auto pump = [&] {
+        auto st = s.advance();
+        while (st.job) {
+            if (st.job->rcpts.empty() || !s.awaiting_delivery()) std::abort();
+            std::vector<splitmail::smtp::reply> r(
+                st.job->rcpts.size(), splitmail::smtp::make_reply(250, "2.0.0", "ok"));
+            s.delivered(r);
+            if (s.awaiting_delivery()) std::abort();
+            st = s.advance();
+        }
+    };
+    s.feed(in.substr(0, split));
+    pump();
+    s.feed(in.substr(split));
+    pump();
+    return 0;
+}
