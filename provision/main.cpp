@@ -1,10 +1,7 @@
 // splitmail: the admin CLI. Each subcommand lives in commands/<name>.cpp; this file only
 // dispatches.
 #include "commands/queue.hpp"
-#if __has_include("commands/user.hpp")
 #include "commands/user.hpp"
-#define SPLITMAIL_HAVE_USER_COMMANDS 1
-#endif
 
 #include <cstdio>
 #include <span>
@@ -38,10 +35,8 @@ int main(int argc, char** argv) {
     }
     using namespace splitmail::provision;
     if (cmd == "queue") return run_queue(args);
-#ifdef SPLITMAIL_HAVE_USER_COMMANDS
     if (cmd == "user") return run_user(args);
     if (cmd == "alias") return run_alias(args);
-#endif
     std::fprintf(stderr, "splitmail: unknown command \"%s\"\n\n", cmd.c_str());
     usage(stderr);
     return 2;

@@ -94,9 +94,9 @@ int run(const settings& s, const std::string& config_path) {
         [&ctx](net::connection& c) { return serve_smtp(c, ctx); },
         [&s](net::connection& c, std::string_view why) -> asio::awaitable<void> {
             // RFC 5321 3.8: 421 and close when we cannot serve the client now.
-            co_await c.write("421 4.7.0 " + s.hostname + " " + std::string(why) +
-                                 ", try again later\r\n",
-                             std::chrono::seconds(10));
+            const std::string line =
+                "421 4.7.0 " + s.hostname + " " + std::string(why) + ", try again later\r\n";
+            co_await c.write(line, std::chrono::seconds(10));
         });
     try {
         for (const auto& l : s.smtp_listen) smtp.listen(l);

@@ -112,6 +112,7 @@ void delivery_runner::schedule(const std::string& id, sys_clock::time_point when
 asio::awaitable<void> delivery_runner::worker(int n) {
     std::unique_ptr<lmtp_client> client;
     auto opts = make_options(s_, home_tls_);
+    const std::string no_error;
     while (!stopped_) {
         if (ready_.empty() || home_down_) {
             boost::system::error_code ec;
@@ -134,7 +135,8 @@ asio::awaitable<void> delivery_runner::worker(int n) {
                 r.last_text = "message expired: home was unreachable for too long" +
                               (env.last_error.empty() ? std::string() : " (" + env.last_error + ")");
             }
-            co_await finish_attempt(env, false, "expired");
+            const std::string why = "expired";
+            co_await finish_attempt(env, false, why);
             continue;
         }
 
@@ -147,7 +149,7 @@ asio::awaitable<void> delivery_runner::worker(int n) {
             t.recipients.push_back(r.address);
         }
         if (idx.empty()) {
-            co_await finish_attempt(env, false, "");
+            co_await finish_attempt(env, false, no_error);
             continue;
         }
         auto msg = spool_.read_message(id);
@@ -179,7 +181,8 @@ asio::awaitable<void> delivery_runner::worker(int n) {
                           {{"home", s_.home_lmtp}, {"error", failure}});
                 if (!probing_) asio::co_spawn(io_, probe_loop(), asio::detached);
             }
-            co_await finish_attempt(env, true, "home unreachable: " + failure);
+            const std::string why = "home unreachable: " + failure;
+            co_await finish_attempt(env, true, why);
             continue;
         }
         for (std::size_t k = 0; k < idx.size(); ++k) {
@@ -202,7 +205,7 @@ asio::awaitable<void> delivery_runner::worker(int n) {
                           {{"to", r.address}, {"reply", std::to_string(rep.code) + " " + r.last_text}});
             }
         }
-        co_await finish_attempt(env, false, "");
+        co_await finish_attempt(env, false, no_error);
         (void)n;
     }
     if (client) co_await client->quit();

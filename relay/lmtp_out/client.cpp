@@ -29,7 +29,8 @@ asio::awaitable<std::unique_ptr<lmtp_client>> lmtp_client::open(const lmtp_optio
     auto greeting = co_await c->read_reply();
     if (greeting.code != 220)
         throw std::runtime_error("home greeted with " + greeting.format());
-    co_await c->conn_->write("LHLO " + opt.lhlo_name + "\r\n", opt.timeout);
+    const std::string lhlo_line = "LHLO " + opt.lhlo_name + "\r\n";
+    co_await c->conn_->write(lhlo_line, opt.timeout);
     auto lhlo = co_await c->read_reply();
     if (lhlo.code != 250) throw std::runtime_error("home refused LHLO: " + lhlo.format());
     for (std::size_t i = 1; i < lhlo.lines.size(); ++i) {

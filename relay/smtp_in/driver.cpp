@@ -46,8 +46,7 @@ std::string next_conn_id() {
 }
 
 smtp::reply spool_error_reply(std::error_code ec) {
-    if (ec == std::errc::no_space_on_device || ec == std::errc::file_too_large ||
-        ec.value() == EDQUOT)
+    if (queue::is_disk_full(ec))
         // RFC 3463 4.3.1: mail system full.
         return smtp::make_reply(452, "4.3.1", "Insufficient system storage, try again later");
     return smtp::make_reply(451, "4.3.0", "Local error in processing, try again later");
@@ -85,12 +84,16 @@ struct driver {
                 co_await conn.start_tls_server(*ctx.tls, tls_timeout);
                 log::info("smtpd", id, "TLS established",
                           {{"version", conn.tls_version()}, {"cipher", conn.tls_cipher()}});
-                co_await perform(sess.tls_started({conn.tls_version(), conn.tls_cipher()}));
+                tls_info info{conn.tls_version(), conn.tls_cipher()};
+                auto next = sess.tls_started(std::move(info));
+                co_await perform(std::move(next));
                 break;
             }
             case action::kind::deliver: {
                 co_await flush();
-                co_await perform(sess.delivery_result(co_await spool_it(*a.msg)));
+                auto result = co_await spool_it(*a.msg);
+                auto next = sess.delivery_result(std::move(result));
+                co_await perform(std::move(next));
                 break;
             }
             }
@@ -138,7 +141,8 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""});
     driver d{conn, ctx, sess, next_conn_id(), {}, false};
     log::info("smtpd", d.id, "connect", {{"client", conn.remote_ip()}});
-    co_await d.perform(sess.greet());
+    auto greeting = sess.greet();
+    co_await d.perform(std::move(greeting));
     std::array<char, 65536> buf;
     while (!d.closed) {
         std::size_t n = 0;
@@ -151,11 +155,13 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
         }
         if (idle) {
             log::info("smtpd", d.id, "idle timeout", {{"client", conn.remote_ip()}});
-            co_await d.perform(sess.timeout());
+            auto bye = sess.timeout();
+            co_await d.perform(std::move(bye));
             break;
         }
         if (n == 0) break;
-        co_await d.perform(sess.feed(std::string_view(buf.data(), n)));
+        auto actions = sess.feed(std::string_view(buf.data(), n));
+        co_await d.perform(std::move(actions));
     }
     log::info("smtpd", d.id, "disconnect", {{"client", conn.remote_ip()}});
 }

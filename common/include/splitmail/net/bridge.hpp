@@ -19,14 +19,19 @@ template <class Start>
 boost::asio::awaitable<std::error_code> await_callback(Start start) {
     namespace asio = boost::asio;
     auto ex = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
-        [ex, start = std::move(start)](auto handler) mutable {
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            start(std::function<void(std::error_code)>([h, ex](std::error_code ec) {
-                asio::post(ex, [h, ec]() mutable { std::move(*h)(ec); });
-            }));
-        },
-        asio::use_awaitable);
+    // The initiation is a named local that captures by reference (this frame stays suspended
+    // until the completion): g++ 12 mishandles temporaries with non-trivial members inside a
+    // co_await expression (double free).
+    auto initiation = [&start, &ex](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto exec = ex;
+        start(std::function<void(std::error_code)>([h, exec](std::error_code ec) {
+            asio::post(exec, [h, ec]() mutable { std::move(*h)(ec); });
+        }));
+    };
+    auto ec = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
+        initiation, asio::use_awaitable);
+    co_return ec;
 }
 
 } // namespace splitmail::net
