@@ -4,7 +4,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace splitmail::ddns {
 
@@ -86,6 +90,48 @@ std::expected<std::vector<ip_address>, std::string> interface_addresses(std::str
     }
     freeifaddrs(list);
     if (!seen) return std::unexpected("no interface named " + std::string(name));
+    if (f == family::v6) {
+        std::ifstream in("/proc/net/if_inet6");
+        if (in) {
+            std::stringstream ss;
+            ss << in.rdbuf();
+            auto stable = stable_ipv6_from_if_inet6(ss.str(), name);
+            std::erase_if(out, [&](const ip_address& a) {
+                return std::find(stable.begin(), stable.end(), a) == stable.end();
+            });
+        }
+    }
+    return out;
+}
+
+std::vector<ip_address> stable_ipv6_from_if_inet6(std::string_view text, std::string_view name) {
+    // Line: 32 hex digits, ifindex, prefix length, scope, flags (hex), interface name.
+    constexpr unsigned temporary = 0x01, dadfailed = 0x08, deprecated = 0x20, tentative = 0x40;
+    std::vector<ip_address> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        std::string line(text.substr(pos, end - pos));
+        pos = end + 1;
+        char hex[33] = {0};
+        char ifname[64] = {0};
+        unsigned idx = 0, plen = 0, scope = 0, flags = 0;
+        if (std::sscanf(line.c_str(), "%32s %x %x %x %x %63s", hex, &idx, &plen, &scope, &flags,
+                        ifname) != 6)
+            continue;
+        if (name != ifname || std::strlen(hex) != 32) continue;
+        if (flags & (temporary | dadfailed | deprecated | tentative)) continue;
+        ip_address a;
+        a.fam = family::v6;
+        bool ok = true;
+        for (int i = 0; i < 16 && ok; ++i) {
+            unsigned byte = 0;
+            ok = std::sscanf(hex + 2 * i, "%2x", &byte) == 1;
+            a.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(byte);
+        }
+        if (ok) out.push_back(a);
+    }
     return out;
 }
 

@@ -41,9 +41,15 @@ struct detect_error {
 std::expected<ip_address, detect_error> choose_address(std::span<const ip_address> candidates,
                                                        family f, std::string_view where);
 
-// Addresses of family `f` on interface `name` (getifaddrs order).
+// Addresses of family `f` on interface `name` (getifaddrs order). For IPv6, addresses that
+// /proc/net/if_inet6 flags as temporary (RFC 8981 privacy addresses rotate within a day),
+// deprecated, tentative or DAD-failed are left out: a server name needs a stable address.
 std::expected<std::vector<ip_address>, std::string> interface_addresses(std::string_view name,
                                                                         family f);
+
+// Parses /proc/net/if_inet6 text: the IPv6 addresses of interface `name` that are not
+// temporary, deprecated, tentative or DAD-failed (flags from linux/if_addr.h).
+std::vector<ip_address> stable_ipv6_from_if_inet6(std::string_view text, std::string_view name);
 
 class ip_detector {
 public:

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -18,7 +19,11 @@ using nlohmann::json;
 std::int64_t to_ms(time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
-time_point from_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
+// Clamped to 1970..2100: a damaged file must not overflow the clock's nanosecond count.
+time_point from_ms(std::int64_t ms) {
+    constexpr std::int64_t year_2100 = 4'102'444'800'000;
+    return time_point(std::chrono::milliseconds(std::clamp<std::int64_t>(ms, 0, year_2100)));
+}
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 

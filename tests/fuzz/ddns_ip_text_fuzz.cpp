@@ -20,5 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (auto a = parse_ip(text)) (void)classify(*a);
     (void)parse_ip_source(text);
+    for (const auto& a : stable_ipv6_from_if_inet6(text, "eth0")) (void)classify(a);
     return 0;
 }

@@ -63,6 +63,25 @@ TEST(DdnsIpSource, LoopbackInterfaceIsRefused) {
     EXPECT_FALSE(interface_addresses("no-such-if0", family::v4));
 }
 
+TEST(DdnsIpSource, StableIpv6FromIfInet6) {
+    const char* text =
+        "2a0100000000000000000000000000aa 02 40 00 00 eth0\n"  // stable global
+        "2a0100000000000000000000000000bb 02 40 00 01 eth0\n"  // temporary (RFC 8981)
+        "2a0100000000000000000000000000cc 02 40 00 20 eth0\n"  // deprecated
+        "2a0100000000000000000000000000dd 02 40 00 40 eth0\n"  // tentative
+        "2a0100000000000000000000000000ee 03 40 00 80 eth1\n"  // other interface
+        "fe8000000000000000fc00fffe000001 02 40 20 80 eth0\n"  // link-local, permanent
+        "garbage line\n";
+    auto v = stable_ipv6_from_if_inet6(text, "eth0");
+    ASSERT_EQ(v.size(), 2u);
+    EXPECT_EQ(v[0].to_string(), "2a01::aa");
+    EXPECT_EQ(v[1].to_string(), "fe80::fc:ff:fe00:1");
+    auto chosen = choose_address(v, family::v6, "interface eth0");
+    ASSERT_TRUE(chosen);
+    EXPECT_EQ(chosen->to_string(), "2a01::aa");
+    EXPECT_TRUE(stable_ipv6_from_if_inet6("", "eth0").empty());
+}
+
 TEST(DdnsIpSource, UrlSourceThroughTransport) {
     desec::testing::scripted_transport t;
     detector_config cfg;
