@@ -3,6 +3,7 @@
 
 #include "lmtp/delivery.hpp"
 #include "lmtp/driver.hpp"
+#include "lmtp/listener.hpp"
 #include "maildir/deliver.hpp"
 #include "users/resolver.hpp"
 
@@ -90,26 +91,11 @@ int run(const settings& s, const std::string& config_path) {
     net::tls_context tls;
     if (s.lmtp_transport == "mtls") tls = *net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
 
-    std::atomic<std::uint64_t> next_id{1};
-    auto handle = [&](net::connection& c) -> asio::awaitable<void> {
-        char idbuf[32];
-        std::snprintf(idbuf, sizeof idbuf, "L%llX",
-                      static_cast<unsigned long long>(next_id.fetch_add(1)));
-        std::string id = idbuf;
-        log::info("lmtp", id, "connect", {{"client", c.remote_ip()}});
-        if (tls) {
-            // Mutual TLS from the first byte; only the pinned relay certificate is accepted.
-            co_await c.start_tls_server(tls, std::chrono::seconds(30));
-            auto pin = c.peer_cert_sha256();
-            if (pin != s.lmtp_client_pin_sha256) {
-                log::warn("lmtp", id, "client certificate not pinned; closing",
-                          {{"client", c.remote_ip()}, {"sha256", pin}});
-                co_return;
-            }
-        }
-        co_await lmtp::run_session(c, ctx, id);
-        log::info("lmtp", id, "disconnect");
-    };
+    lmtp::listener_context lctx;
+    lctx.driver = &ctx;
+    lctx.tls = tls;
+    lctx.client_pin = s.lmtp_client_pin_sha256;
+    auto handle = [&lctx](net::connection& c) { return lmtp::serve_lmtp(c, lctx); };
     net::server server(
         io, "lmtp", net::limits{s.max_connections, s.max_connections}, handle,
         [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
