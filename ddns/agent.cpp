@@ -67,11 +67,14 @@ agent::agent(const settings& s, desec::client& api, ip_detector& detector, state
     damper_.restore(state_.damping);
 }
 
-void agent::note(const std::string& topic, const std::string& message, bool warn) {
-    // Conditions that persist over many cycles are logged when they start or change.
+void agent::note(const std::string& topic, const std::string& message, bool warn,
+                 const std::string& key) {
+    // Conditions that persist over many cycles are logged when they start or change; `key`
+    // (when given) identifies the condition instead of the text, whose numbers change.
     auto& last = notes_[topic];
-    if (last == message) return;
-    last = message;
+    const std::string& id = key.empty() ? message : key;
+    if (last == id) return;
+    last = id;
     if (message.empty()) return;
     if (warn) log::warn(component, "-", message);
     else log::info(component, "-", message);
@@ -270,9 +273,11 @@ cycle_result agent::run_cycle(time_point now) {
 
     if (s_.damping && !damper_.allowed(now)) {
         auto wait = std::max<milliseconds>(damper_.time_to_reuse(now), 1000ms);
-        note("damping", "address is flapping: holding changes back for " +
-                            std::to_string(duration_cast<std::chrono::seconds>(wait).count()) +
-                            "s (flap damping)", true);
+        // Logged once when the hold-down starts, not every cycle.
+        note("damping", "address is flapping: changes are held back by flap damping for about " +
+                            std::to_string(duration_cast<std::chrono::minutes>(wait).count() + 1) +
+                            " min",
+             true, "damping-active");
         cycle_result r = make(cycle_result::status::postponed,
                               std::min(wait, duration_cast<milliseconds>(s_.interval)),
                               "flap damping");
@@ -283,7 +288,7 @@ cycle_result agent::run_cycle(time_point now) {
     if (auto w = writes_.wait_time(now); w > 0ms) {
         note("limit", "deSEC write limit reached: next write in " +
                           std::to_string(duration_cast<std::chrono::seconds>(w).count()) + "s",
-             true);
+             true, "limit-active");
         cycle_result r = make(cycle_result::status::postponed, w, "write limit");
         r.refused = refused;
         return r;

@@ -59,7 +59,8 @@ private:
     cycle_result on_api_error(const desec::error& e, time_point now, std::string_view what);
     std::optional<cycle_result> ensure_remote(time_point now);
     std::optional<ip_address> detect(family f, time_point now, bool& refused, bool& transient);
-    void note(const std::string& topic, const std::string& message, bool warn);
+    void note(const std::string& topic, const std::string& message, bool warn,
+              const std::string& key = {});
     std::chrono::milliseconds backoff();
 
     const settings& s_;
