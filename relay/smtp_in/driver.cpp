@@ -102,10 +102,13 @@ struct driver {
     }
 
     asio::awaitable<smtp::reply> spool_it(delivery& d) {
+        // The Received: header reads d.envelope (client HELO/IP, recipients): build it before
+        // the envelope is moved out.
+        auto qid0 = queue::make_id();
+        std::string prefix = d.received_header(qid0);
         auto env = std::move(d.envelope);
-        env.id = queue::make_id();
+        env.id = qid0;
         env.queue = queue::queue_name::incoming;
-        std::string prefix = d.received_header(env.id);
         env.size = prefix.size() + d.message.size();
         auto copy = env;
         auto ec = co_await net::await_callback(
