@@ -1,11 +1,13 @@
 // Group-commit file committer: see committer.hpp for what it guarantees.
 //
-// Pipeline of one request (every arrow is a task on the pool, never a nested call, so the
-// stack stays flat however many requests share a directory fsync):
+// Pipeline of one request:
 //   write+fsync every file (in parallel) -> rename file 0 -> fsync its dir (shared) ->
 //   rename file 1 -> fsync its dir (shared) -> ... -> unlinks (each + dir fsync) -> done
-// Directory fsyncs: at most one in flight per directory; renames that arrive meanwhile queue
-// up and are all covered by the next fsync of that directory (it starts after their renames).
+// Directory fsyncs: at most `dir_fsyncs_in_flight` (default one) in flight per directory;
+// renames that arrive meanwhile queue up and are all covered by the next fsync of that
+// directory (it starts after their renames). The thread that runs a directory fsync carries one
+// of the waiting requests on to its next stage itself and hands the others to the dir threads.
+// Nesting is bounded by the number of stages of a request, since stages only move forward.
 #include "splitmail/durable/committer.hpp"
 
 #include <algorithm>
@@ -26,6 +28,8 @@
 namespace splitmail::durable {
 
 namespace {
+
+thread_local bool on_pool_thread = false;
 
 std::error_code errno_code(int e) {
     return {e, std::generic_category()};
@@ -121,6 +125,7 @@ struct committer::impl {
     }
 
     void worker(bool dir_worker) {
+        on_pool_thread = true;
         auto& q = dir_worker ? urgent : normal;
         auto& cv = dir_worker ? cv_dir : cv_work;
         for (;;) {
@@ -205,10 +210,14 @@ struct committer::impl {
             }
             if (err == 0 && f.in_place) {
                 dir_started = true;
-                sync_dir(f.path.parent_path(), [this, o](std::error_code ec) {
-                    note_error(o, ec);
-                    write_done(o);
-                });
+                // Not inline: this thread's file fsync is to run alongside.
+                sync_dir(
+                    f.path.parent_path(),
+                    [this, o](std::error_code ec) {
+                        note_error(o, ec);
+                        write_done(o);
+                    },
+                    false);
             }
             if (err == 0 && ::fsync(fd) != 0) err = errno;
             if (::close(fd) != 0 && err == 0) err = errno;
@@ -247,10 +256,13 @@ struct committer::impl {
         if (err != 0) return fail(o, errno_code(err));
         o->tmp[i].clear();
         o->created[i] = f.replace ? 0 : 1;
-        sync_dir(f.path.parent_path(), [this, o, i](std::error_code ec) {
-            if (ec) return fail(o, ec);
-            rename_stage(o, i + 1);
-        });
+        sync_dir(
+            f.path.parent_path(),
+            [this, o, i](std::error_code ec) {
+                if (ec) return fail(o, ec);
+                rename_stage(o, i + 1);
+            },
+            true);
     }
 
     void unlink_stage(const op_ptr& o, std::size_t i) {
@@ -258,10 +270,13 @@ struct committer::impl {
         const auto& p = o->req.unlinks[i];
         // ENOENT: already gone (e.g. removed by an administrator); the goal is reached.
         if (::unlink(p.c_str()) != 0 && errno != ENOENT) return finish(o, errno_code(errno));
-        sync_dir(p.parent_path(), [this, o, i](std::error_code ec) {
-            if (ec) return finish(o, ec);
-            unlink_stage(o, i + 1);
-        });
+        sync_dir(
+            p.parent_path(),
+            [this, o, i](std::error_code ec) {
+                if (ec) return finish(o, ec);
+                unlink_stage(o, i + 1);
+            },
+            true);
     }
 
     // Undo: temp files go, files this request created in final dirs go.
@@ -287,10 +302,13 @@ struct committer::impl {
         cv_idle.notify_all();
     }
 
-    // Calls `cb` (from a pool task, never inline) once an fsync of `dir` that started after
-    // this call has completed. At most `dir_fsyncs_in_flight` fsyncs per directory run at once;
-    // callers arriving meanwhile wait and share the next one.
-    void sync_dir(const std::filesystem::path& dir, std::function<void(std::error_code)> cb) {
+    // Calls `cb` once an fsync of `dir` that started after this call has completed. At most
+    // `dir_fsyncs_in_flight` fsyncs per directory run at once; callers arriving meanwhile wait
+    // and share the next one. With `inline_ok` (the caller is a pool thread with nothing else to
+    // do) a caller that finds a free slot runs the fsync and then its callback itself: thread
+    // hand-offs cost more than the fsync when the CPUs are busy.
+    void sync_dir(const std::filesystem::path& dir, std::function<void(std::error_code)> cb,
+                  bool inline_ok) {
         const std::string key = dir.empty() ? std::string(".") : dir.string();
         bool start = false;
         {
@@ -302,7 +320,9 @@ struct committer::impl {
                 start = true;
             }
         }
-        if (start) post([this, key] { run_dir_sync(key); }, true);
+        if (!start) return;
+        if (inline_ok && on_pool_thread) return run_dir_sync(key);
+        post([this, key] { run_dir_sync(key); }, true);
     }
 
     void run_dir_sync(const std::string& key) {
@@ -325,7 +345,11 @@ struct committer::impl {
         }
         if (again) post([this, key] { run_dir_sync(key); }, true);
         const std::error_code ec = err ? errno_code(err) : std::error_code{};
-        for (auto& cb : batch) cb(ec);
+        if (batch.empty()) return;
+        // The others' next steps run in parallel on the dir threads; the last one runs here.
+        for (std::size_t i = 0; i + 1 < batch.size(); ++i)
+            post([cb = std::move(batch[i]), ec] { cb(ec); }, true);
+        batch.back()(ec);
     }
 };
 
