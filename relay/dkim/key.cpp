@@ -1,0 +1,135 @@
+// DKIM key loading; see key.hpp.
+#include "dkim/key.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace splitmail::relay::dkim {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string openssl_reason() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0) return "unknown OpenSSL error";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+bool valid_labels(std::string_view s, bool allow_underscore) {
+    if (s.empty() || s.size() > 253) return false;
+    std::size_t label = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-') return false;
+            label = 0;
+            continue;
+        }
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || (c == '-' && label > 0) ||
+                        (c == '_' && allow_underscore);
+        if (!ok || ++label > 63) return false;
+    }
+    return label > 0 && s.back() != '-';
+}
+} // namespace
+
+std::string_view algorithm_name(algorithm a) {
+    return a == algorithm::rsa_sha256 ? "rsa-sha256" : "ed25519-sha256";
+}
+
+bool valid_domain(std::string_view d) { return valid_labels(d, true); }
+bool valid_selector(std::string_view s) { return valid_labels(s, true); }
+
+fs::path key_file(const fs::path& dir, std::string_view domain, std::string_view selector) {
+    return dir / std::string(domain) / (std::string(selector) + ".key");
+}
+
+std::expected<signing_key, std::string> key_from_pem(std::string_view pem, std::string domain,
+                                                     std::string selector) {
+    if (!valid_domain(domain)) return std::unexpected("invalid signing domain \"" + domain + "\"");
+    if (!valid_selector(selector))
+        return std::unexpected("invalid selector \"" + selector + "\"");
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+    if (!bio) return std::unexpected("out of memory");
+    EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+    if (raw == nullptr)
+        return std::unexpected("not a PEM private key (" + openssl_reason() + ")");
+    std::shared_ptr<EVP_PKEY> pkey(raw, &EVP_PKEY_free);
+    signing_key k{std::move(domain), std::move(selector), algorithm::rsa_sha256, pkey, {}};
+    if (EVP_PKEY_is_a(raw, "RSA")) {
+        // RFC 8301 3.2: keys below 1024 bits must not be used (and verifiers reject them).
+        if (EVP_PKEY_get_bits(raw) < 1024)
+            return std::unexpected("RSA key of " + std::to_string(EVP_PKEY_get_bits(raw)) +
+                                   " bits is too short (at least 1024, 2048 recommended)");
+        k.alg = algorithm::rsa_sha256;
+    } else if (EVP_PKEY_is_a(raw, "ED25519")) {
+        k.alg = algorithm::ed25519_sha256;
+    } else {
+        return std::unexpected(std::string("unsupported key type ") +
+                               EVP_PKEY_get0_type_name(raw) + " (need RSA or Ed25519)");
+    }
+    return k;
+}
+
+std::expected<signing_key, std::string> load_key(const fs::path& pem, std::string domain,
+                                                 std::string selector) {
+    std::ifstream in(pem, std::ios::binary);
+    if (!in) {
+        std::error_code ec;
+        const bool exists = fs::exists(pem, ec);
+        return std::unexpected("DKIM key " + pem.string() +
+                               (exists ? ": cannot be read" : ": no such file"));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto k = key_from_pem(text.str(), std::move(domain), std::move(selector));
+    if (!k) return std::unexpected("DKIM key " + pem.string() + ": " + k.error());
+    k->file = pem;
+    return k;
+}
+
+std::expected<std::vector<signing_key>, std::string>
+load_keys(const fs::path& dir, std::string_view domain, const std::vector<std::string>& selectors) {
+    std::vector<signing_key> keys;
+    for (const auto& s : selectors) {
+        if (!valid_selector(s)) return std::unexpected("invalid DKIM selector \"" + s + "\"");
+        if (!valid_domain(domain))
+            return std::unexpected("invalid DKIM domain \"" + std::string(domain) + "\"");
+        auto k = load_key(key_file(dir, domain, s), std::string(domain), s);
+        if (!k) return std::unexpected(k.error());
+        keys.push_back(std::move(*k));
+    }
+    return keys;
+}
+
+std::expected<std::vector<signing_key>, std::string>
+load_domain_keys(const fs::path& dir, std::string_view domain) {
+    if (!valid_domain(domain))
+        return std::unexpected("invalid DKIM domain \"" + std::string(domain) + "\"");
+    const fs::path d = dir / std::string(domain);
+    std::error_code ec;
+    std::vector<std::string> selectors;
+    for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec)) {
+        const fs::path& p = it->path();
+        if (p.extension() == ".key") selectors.push_back(p.stem().string());
+    }
+    if (ec) return std::unexpected("DKIM key directory " + d.string() + ": " + ec.message());
+    if (selectors.empty())
+        return std::unexpected("DKIM key directory " + d.string() + ": no <selector>.key file");
+    std::sort(selectors.begin(), selectors.end());
+    return load_keys(dir, domain, selectors);
+}
+
+} // namespace splitmail::relay::dkim

@@ -1,0 +1,138 @@
+// Header section handling for DKIM; see message.hpp.
+#include "dkim/message.hpp"
+
+#include "dkim/canon.hpp"
+
+#include <array>
+
+namespace splitmail::relay::dkim {
+
+namespace {
+bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Length of the line starting at `pos`, including its terminator (CRLF or bare LF); the rest
+// of the text if it has no terminator.
+std::size_t line_length(std::string_view s, std::size_t pos) {
+    const auto lf = s.find('\n', pos);
+    return lf == std::string_view::npos ? s.size() - pos : lf + 1 - pos;
+}
+
+bool is_empty_line(std::string_view line) { return line == "\r\n" || line == "\n"; }
+
+constexpr std::array<std::string_view, 12> fixed_names = {
+    "from",        "to",         "cc",           "subject",
+    "date",        "message-id", "reply-to",     "in-reply-to",
+    "references",  "mime-version", "content-type", "content-transfer-encoding"};
+} // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+std::optional<std::size_t> find_body_offset(std::string_view prefix) {
+    std::size_t pos = 0;
+    while (pos < prefix.size()) {
+        const std::size_t len = line_length(prefix, pos);
+        const std::string_view line = prefix.substr(pos, len);
+        if (line.back() != '\n') return std::nullopt; // incomplete last line
+        if (is_empty_line(line)) return pos + len;
+        pos += len;
+    }
+    return std::nullopt;
+}
+
+message_view split_message(std::string_view message) {
+    const auto body = find_body_offset(message);
+    if (!body) return {message, {}};
+    const std::size_t blank = *body >= 2 && message[*body - 2] == '\r' ? *body - 2 : *body - 1;
+    return {message.substr(0, blank), message.substr(*body)};
+}
+
+std::vector<header_field> parse_header(std::string_view header_section) {
+    std::vector<header_field> fields;
+    std::size_t start = 0;
+    std::size_t pos = 0;
+    bool open = false;
+    auto close = [&](std::size_t end) {
+        if (!open) return;
+        const std::string_view raw = header_section.substr(start, end - start);
+        const std::size_t first_line = line_length(raw, 0);
+        const auto colon = raw.substr(0, first_line).find(':');
+        std::string_view name;
+        if (colon != std::string_view::npos) {
+            name = raw.substr(0, colon);
+            while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
+        }
+        fields.push_back({name, raw});
+        open = false;
+    };
+    while (pos < header_section.size()) {
+        const std::size_t len = line_length(header_section, pos);
+        // RFC 5322 2.2.3: a line starting with WSP continues the field above it.
+        if (!(is_wsp(header_section[pos]) && open)) {
+            close(pos);
+            start = pos;
+            open = true;
+        }
+        pos += len;
+    }
+    close(pos);
+    return fields;
+}
+
+std::optional<std::vector<std::string>> headers_to_sign(std::span<const header_field> fields) {
+    auto count = [&](std::string_view name) {
+        std::size_t n = 0;
+        for (const auto& f : fields) n += iequals(f.name, name) ? 1 : 0;
+        return n;
+    };
+    std::vector<std::string> h;
+    for (std::string_view name : fixed_names) {
+        std::size_t n = count(name);
+        if (name == "from") {
+            if (n == 0) return std::nullopt;
+            ++n; // RFC 6376 8.15: oversign From
+        }
+        for (std::size_t i = 0; i < n; ++i) h.emplace_back(name);
+    }
+    // List-Id, List-Unsubscribe, List-Unsubscribe-Post (RFC 8058), ...: each distinct name, in
+    // the order first seen, once per instance.
+    std::vector<std::string> seen;
+    for (const auto& f : fields) {
+        if (f.name.size() <= 5 || !iequals(f.name.substr(0, 5), "list-")) continue;
+        std::string name;
+        for (char c : f.name) name.push_back(lower(c));
+        bool dup = false;
+        for (const auto& s : seen) dup = dup || s == name;
+        if (dup) continue;
+        seen.push_back(name);
+        for (std::size_t i = 0, n = count(name); i < n; ++i) h.push_back(name);
+    }
+    return h;
+}
+
+std::string header_hash_input(std::span<const header_field> fields,
+                              std::span<const std::string> h, std::string_view signature_field) {
+    std::string out;
+    std::vector<bool> used(fields.size(), false);
+    for (const auto& name : h) {
+        // RFC 6376 5.4.2: repeated names take instances from the bottom of the header up.
+        for (std::size_t i = fields.size(); i-- > 0;) {
+            if (used[i] || !iequals(fields[i].name, name)) continue;
+            used[i] = true;
+            out += relaxed_header(fields[i].raw);
+            break;
+        }
+    }
+    // RFC 6376 3.7: the signature field itself, b= empty, without the trailing CRLF.
+    std::string sig = relaxed_header(signature_field);
+    sig.resize(sig.size() - 2);
+    out += sig;
+    return out;
+}
+
+} // namespace splitmail::relay::dkim
