@@ -1,5 +1,6 @@
 // splitmail: the admin CLI. Each subcommand lives in commands/<name>.cpp; this file only
 // dispatches.
+#include "commands/dkim.hpp"
 #include "commands/queue.hpp"
 #include "commands/user.hpp"
 
@@ -16,6 +17,7 @@ void usage(std::FILE* to) {
                "  queue list|show ID|flush|delete ID   inspect and manage the relay's queue\n"
                "  user add|del|passwd|list ...         manage mail users (home)\n"
                "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
+               "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
                "\n"
                "Run `splitmail COMMAND --help` for the options of one command.\n",
                to);
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
     if (cmd == "queue") return run_queue(args);
     if (cmd == "user") return run_user(args);
     if (cmd == "alias") return run_alias(args);
+    if (cmd == "dkim") return run_dkim(args);
     std::fprintf(stderr, "splitmail: unknown command \"%s\"\n\n", cmd.c_str());
     usage(stderr);
     return 2;
