@@ -1,7 +1,11 @@
 // The relay's settings table and its conversion into the typed struct; see settings.hpp.
 #include "settings.hpp"
 
+#include "splitmail/net/connection.hpp"
+
 #include <algorithm>
+#include <arpa/inet.h>
+#include <charconv>
 #include <array>
 #include <cctype>
 
@@ -61,6 +65,33 @@ constexpr std::array table{
                          "Longest delay between two attempts (before jitter)."},
     config::setting_spec{"log.level", kind::string, "\"info\"",
                          "`debug`, `info`, `warn` or `error`."},
+    config::setting_spec{"relay.trusted_networks", kind::string_list, "[]",
+                         "Client networks (CIDR, e.g. the home tunnel peer `10.8.0.2/32`) that "
+                         "may send mail to any domain without AUTH. Keep it to the tunnel: "
+                         "anything more is an open relay."},
+    config::setting_spec{"outbound.resolver", kind::string, "\"\"",
+                         "Recursive DNS resolver for MX/A/AAAA lookups (`ip:port`); empty uses "
+                         "the name servers of /etc/resolv.conf."},
+    config::setting_spec{"outbound.smtp_port", kind::integer, "25",
+                         "TCP port of remote MX hosts (25; other values are for tests)."},
+    config::setting_spec{"outbound.message_lifetime", kind::duration, "\"5d\"",
+                         "How long a message for another domain is retried before it is "
+                         "returned to the sender (RFC 5321 4.5.4.1: 4-5 days)."},
+    config::setting_spec{"outbound.delay_warning", kind::duration, "\"4h\"",
+                         "Send the sender one \"delayed\" notice (RFC 3464) when a message is "
+                         "still undelivered after this long; `0` sends none."},
+    config::setting_spec{"outbound.retry_initial", kind::duration, "\"5m\"",
+                         "First retry delay after a temporary failure at a remote MX; doubles "
+                         "per attempt (20% jitter)."},
+    config::setting_spec{"outbound.retry_max", kind::duration, "\"1h\"",
+                         "Longest delay between two outbound attempts (before jitter)."},
+    config::setting_spec{"outbound.connections_per_domain", kind::integer, "5",
+                         "Simultaneous SMTP connections to one destination domain."},
+    config::setting_spec{"outbound.max_connections", kind::integer, "50",
+                         "Simultaneous outbound SMTP connections in total."},
+    config::setting_spec{"outbound.starttls", kind::boolean, "true",
+                         "Use STARTTLS when a remote MX offers it (opportunistic, certificate "
+                         "not verified: DANE/MTA-STS are not implemented yet)."},
 };
 
 std::string lower(std::string s) {
@@ -74,6 +105,62 @@ bool is_hex64(const std::string& s) {
            });
 }
 } // namespace
+
+std::optional<ip_network> parse_network(std::string_view text) {
+    ip_network n;
+    std::string addr(text.substr(0, text.find('/')));
+    int max = 32;
+    if (::inet_pton(AF_INET6, addr.c_str(), n.bytes.data()) == 1) {
+        n.v6 = true;
+        max = 128;
+    } else if (::inet_pton(AF_INET, addr.c_str(), n.bytes.data()) != 1) {
+        return std::nullopt;
+    }
+    n.prefix = max;
+    if (auto slash = text.find('/'); slash != std::string_view::npos) {
+        auto p = text.substr(slash + 1);
+        int v = 0;
+        auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+        if (ec != std::errc() || end != p.data() + p.size() || p.empty() || v < 0 || v > max)
+            return std::nullopt;
+        n.prefix = v;
+    }
+    // Keep only the network part so contains() compares prefixes.
+    for (int i = 0; i < 16; ++i) {
+        int keep = std::clamp(n.prefix - i * 8, 0, 8);
+        n.bytes[i] &= static_cast<unsigned char>(0xff << (8 - keep));
+    }
+    return n;
+}
+
+bool ip_network::contains(std::string_view ip_text) const {
+    std::string ip(ip_text);
+    std::array<unsigned char, 16> b{};
+    bool is6 = false;
+    if (::inet_pton(AF_INET6, ip.c_str(), b.data()) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (std::equal(mapped, mapped + 12, b.begin())) {
+            std::copy(b.begin() + 12, b.end(), b.begin()); // ::ffff:a.b.c.d is IPv4
+            std::fill(b.begin() + 4, b.end(), 0);
+        } else {
+            is6 = true;
+        }
+    } else if (::inet_pton(AF_INET, ip.c_str(), b.data()) != 1) {
+        return false;
+    }
+    if (is6 != v6) return false;
+    for (int i = 0; i < 16; ++i) {
+        int keep = std::clamp(prefix - i * 8, 0, 8);
+        auto mask = static_cast<unsigned char>(0xff << (8 - keep));
+        if ((b[i] & mask) != bytes[i]) return false;
+    }
+    return true;
+}
+
+bool settings::is_trusted(std::string_view ip) const {
+    return std::ranges::any_of(trusted_networks,
+                               [&](const ip_network& n) { return n.contains(ip); });
+}
 
 std::span<const config::setting_spec> settings_table() { return table; }
 
@@ -136,6 +223,39 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.retry_max = v.get_duration("retry.max");
     if (s.retry_initial.count() < 1) return bad("retry.initial", "must be at least 1s");
     if (s.retry_max < s.retry_initial) return bad("retry.max", "must not be below retry.initial");
+    for (const auto& t : v.get_list("relay.trusted_networks")) {
+        auto n = parse_network(t);
+        if (!n) return bad("relay.trusted_networks", "\"" + t + "\" is not an address or CIDR block");
+        s.trusted_networks.push_back(*n);
+    }
+    s.outbound_resolver = v.get_string("outbound.resolver");
+    if (!s.outbound_resolver.empty()) {
+        try {
+            net::split_host_port(s.outbound_resolver);
+        } catch (const std::exception& e) {
+            return bad("outbound.resolver", e.what());
+        }
+    }
+    auto port = v.get_int("outbound.smtp_port");
+    if (port < 1 || port > 65535) return bad("outbound.smtp_port", "must be a TCP port");
+    s.outbound_smtp_port = static_cast<std::uint16_t>(port);
+    s.outbound_lifetime = v.get_duration("outbound.message_lifetime");
+    if (s.outbound_lifetime.count() < 1)
+        return bad("outbound.message_lifetime", "must be at least 1s");
+    s.outbound_delay_warning = v.get_duration("outbound.delay_warning");
+    s.outbound_retry_initial = v.get_duration("outbound.retry_initial");
+    s.outbound_retry_max = v.get_duration("outbound.retry_max");
+    if (s.outbound_retry_initial.count() < 1)
+        return bad("outbound.retry_initial", "must be at least 1s");
+    if (s.outbound_retry_max < s.outbound_retry_initial)
+        return bad("outbound.retry_max", "must not be below outbound.retry_initial");
+    auto cpd = v.get_int("outbound.connections_per_domain");
+    if (cpd < 1 || cpd > 100) return bad("outbound.connections_per_domain", "must be 1..100");
+    s.outbound_connections_per_domain = static_cast<std::size_t>(cpd);
+    auto omc = v.get_int("outbound.max_connections");
+    if (omc < 1 || omc > 10000) return bad("outbound.max_connections", "must be 1..10000");
+    s.outbound_max_connections = static_cast<std::size_t>(omc);
+    s.outbound_starttls = v.get_bool("outbound.starttls");
     s.log_level = v.get_string("log.level");
     if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
         s.log_level != "error")

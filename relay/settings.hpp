@@ -4,14 +4,28 @@
 // is rendered from settings_table() by `splitmail-relay --print-config-doc`.
 #include "splitmail/config/settings.hpp"
 
+#include <array>
 #include <chrono>
+#include <optional>
 #include <expected>
 #include <filesystem>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace splitmail::relay {
+
+// One entry of relay.trusted_networks: an address block in CIDR notation.
+struct ip_network {
+    bool v6 = false;
+    std::array<unsigned char, 16> bytes{}; // network address (first 4 used for IPv4)
+    int prefix = 0;
+    // "192.0.2.7", "2001:db8::1", "::ffff:192.0.2.7" (IPv4-mapped counts as IPv4).
+    bool contains(std::string_view ip) const;
+};
+// "10.0.0.0/8", "127.0.0.1" (= /32), "::1" (= /128), "fd00::/8"; nullopt if malformed.
+std::optional<ip_network> parse_network(std::string_view text);
 
 struct settings {
     std::string hostname;                  // relay.hostname: EHLO name, Received: by
@@ -34,6 +48,21 @@ struct settings {
     std::chrono::seconds retry_initial{60};
     std::chrono::seconds retry_max{3600};
     std::string log_level = "info";
+
+    // Clients allowed to send to foreign domains without AUTH (the home tunnel peer).
+    std::vector<ip_network> trusted_networks;
+    bool is_trusted(std::string_view ip) const;
+
+    // Outbound queue (relay/smtp_out).
+    std::string outbound_resolver;               // "ip:port" or "" (system resolv.conf)
+    std::uint16_t outbound_smtp_port = 25;
+    std::chrono::seconds outbound_lifetime{5 * 86400};
+    std::chrono::seconds outbound_delay_warning{4 * 3600}; // 0: no delay notices
+    std::chrono::seconds outbound_retry_initial{300};
+    std::chrono::seconds outbound_retry_max{3600};
+    std::size_t outbound_connections_per_domain = 5;
+    std::size_t outbound_max_connections = 50;
+    bool outbound_starttls = true;
 };
 
 std::span<const config::setting_spec> settings_table();

@@ -4,6 +4,7 @@
 #include "lmtp_out/client.hpp"
 #include "bounce/dsn.hpp"
 #include "queue/schedule.hpp"
+#include "smtp_out/remote_runner.hpp"
 
 #include "splitmail/queue/id.hpp"
 
@@ -42,11 +43,44 @@ delivery_runner::delivery_runner(asio::io_context& io, const settings& s, queue:
     : io_(io), s_(s), spool_(spool), dir_(dir), home_tls_(std::move(home_tls)), wake_(io),
       refresh_timer_(io), rng_(std::random_device{}()) {
     wake_.expires_at(asio::steady_timer::time_point::max());
+    auto res = dns::unbound_resolver::create({s.outbound_resolver, 2});
+    auto tls = net::make_client_tls("", "", false);
+    if (!res || !tls) {
+        log::error("smtp", "", "outbound delivery disabled: cannot set up DNS or TLS",
+                   {{"error", !res ? res.error() : tls.error()}});
+        return;
+    }
+    remote_ = std::make_unique<remote_runner>(io, s, spool, std::move(*res), std::move(*tls),
+                                              [this](queue::envelope e) { add(std::move(e)); });
+}
+
+delivery_runner::~delivery_runner() = default;
+
+std::size_t delivery_runner::queued() const {
+    return envs_.size() + (remote_ ? remote_->queued() : 0);
+}
+
+bool delivery_runner::route_remote(queue::envelope& env) {
+    bool open_home = false, open_remote = false;
+    for (const auto& r : env.recipients) {
+        if (is_final(r.state)) continue;
+        (r.route == queue::rcpt_route::home ? open_home : open_remote) = true;
+    }
+    if (open_home || !open_remote) return false;
+    if (!remote_) {
+        log::warn("queue", env.id, "recipients outside our domains kept in the queue: outbound "
+                                   "delivery is disabled (see the error at start-up)");
+        return true;
+    }
+    remote_->add(std::move(env));
+    return true;
 }
 
 void delivery_runner::start(std::vector<queue::envelope> recovered) {
     auto now = sys_clock::now();
+    if (remote_) remote_->start();
     for (auto& e : recovered) {
+        if (route_remote(e)) continue;
         auto id = e.id;
         auto when = e.next_attempt;
         envs_.emplace(id, std::move(e));
@@ -74,6 +108,7 @@ void delivery_runner::start(std::vector<queue::envelope> recovered) {
 }
 
 void delivery_runner::add(queue::envelope env) {
+    if (route_remote(env)) return;
     auto id = env.id;
     envs_.emplace(id, std::move(env));
     ready_.push_back(id);
@@ -84,10 +119,12 @@ void delivery_runner::flush_all() {
     for (auto& [when, id] : waiting_) ready_.push_back(id);
     waiting_.clear();
     wake();
+    if (remote_) remote_->flush_all();
 }
 
 void delivery_runner::stop() {
     stopped_ = true;
+    if (remote_) remote_->stop();
     wake_.cancel();
     refresh_timer_.cancel();
 }
@@ -235,12 +272,22 @@ asio::awaitable<void> delivery_runner::finish_attempt(queue::envelope& env, bool
         co_return;
     }
     if (all_final && has_remote) {
-        // Recipients for other domains wait for the outbound queue (not part of this release):
-        // the message stays in the spool and `splitmail queue list` shows it.
-        co_await send_bounces(env);
-        log::warn("queue", id, "recipients outside our domains kept in the queue: outbound "
-                               "delivery is not implemented yet");
+        // The home part is done: record it (a crash must not deliver it twice), bounce its
+        // failures, then the outbound queue owns the envelope.
+        if (!co_await send_bounces(env)) {
+            schedule(id, sys_clock::now() + s_.retry_initial);
+            co_return;
+        }
+        auto ec = co_await net::await_callback(
+            [this, &env](std::function<void(std::error_code)> cb) { spool_.update(env, cb); });
+        if (ec == std::errc::no_such_file_or_directory) {
+            envs_.erase(id);
+            co_return;
+        }
+        if (ec) log::error("queue", id, "cannot update envelope", {{"error", ec.message()}});
+        auto moved = std::move(env);
         envs_.erase(id);
+        route_remote(moved);
         co_return;
     }
     ++env.attempts;

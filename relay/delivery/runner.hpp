@@ -10,6 +10,11 @@
 // outage, independent of each message's backoff). Messages older than spool.message_lifetime
 // are returned to the sender. A recipient-list refresh loop keeps the recipient cache current.
 //
+// Recipients with route=remote (other domains, accepted from relay.trusted_networks, and
+// bounces to foreign senders) belong to the outbound queue (smtp_out/remote_runner.hpp): an
+// envelope goes there as soon as it has no open home recipient (after its home part is
+// final and the envelope rewritten), so one envelope is owned by one runner at a time.
+//
 // Guarantees: an envelope leaves the spool only after every recipient is final and any bounce
 // is itself durably queued. A crash at any point leads, at worst, to a repeated delivery.
 // Not thread-safe: runs on the relay's io_context thread.
@@ -25,15 +30,19 @@
 
 #include <deque>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 
 namespace splitmail::relay {
 
+class remote_runner;
+
 class delivery_runner {
 public:
     delivery_runner(boost::asio::io_context& io, const settings& s, queue::spool& spool,
                     recipient_directory& dir, net::tls_context home_tls);
+    ~delivery_runner();
 
     void start(std::vector<queue::envelope> recovered);
     // A freshly accepted message (already durable).
@@ -41,7 +50,7 @@ public:
     // Retry everything now (SIGUSR1 / `splitmail queue flush`).
     void flush_all();
     void stop();
-    std::size_t queued() const { return envs_.size(); }
+    std::size_t queued() const;
     bool home_reachable() const { return !home_down_; }
 
 private:
@@ -54,6 +63,9 @@ private:
     void schedule(const std::string& id, std::chrono::system_clock::time_point when);
     void promote_due();
     void wake();
+    // Hands an envelope without open home recipients to the outbound queue; false if it
+    // has no open remote recipient either.
+    bool route_remote(queue::envelope& env);
 
     boost::asio::io_context& io_;
     const settings& s_;
@@ -69,6 +81,7 @@ private:
     bool probing_ = false;
     bool stopped_ = false;
     std::mt19937_64 rng_;
+    std::unique_ptr<remote_runner> remote_; // null if the resolver could not be set up
 };
 
 } // namespace splitmail::relay

@@ -141,6 +141,7 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
     cfg.max_message_size = ctx.s->max_message_size;
     cfg.max_recipients = ctx.s->max_recipients;
     cfg.tls_available = ctx.tls && *ctx.tls;
+    cfg.relay_allowed = ctx.s->is_trusted(conn.remote_ip());
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""});
     driver d{conn, ctx, sess, next_conn_id(), {}, false};
     log::info("smtpd", d.id, "connect", {{"client", conn.remote_ip()}});

@@ -135,6 +135,7 @@ void smtp_session::bad(std::vector<action>& out, reply r) {
 void smtp_session::reset_transaction() {
     mail_.reset();
     rcpts_.clear();
+    routes_.clear();
     body_.clear();
     reader_ = smtp::data_reader(cfg_.max_message_size);
 }
@@ -381,6 +382,7 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
     switch (checker_.check_recipient(rt->recipient)) {
     case rcpt_verdict::local_ok:
         rcpts_.push_back(std::move(rt.value()));
+        routes_.push_back(queue::rcpt_route::home);
         state_ = state::rcpt;
         send(out, make_reply(250, "2.1.5", "Ok"));
         return;
@@ -388,6 +390,15 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
         send(out, make_reply(550, "5.1.1", "Error: user unknown"));
         return;
     case rcpt_verdict::not_local:
+        if (cfg_.relay_allowed && !rt->recipient.domain.empty()) {
+            // Issue 3: mail from the home server (trusted network) to other domains goes
+            // to the outbound queue without AUTH.
+            rcpts_.push_back(std::move(rt.value()));
+            routes_.push_back(queue::rcpt_route::remote);
+            state_ = state::rcpt;
+            send(out, make_reply(250, "2.1.5", "Ok"));
+            return;
+        }
         send(out, make_reply(554, "5.7.1", "Relay access denied"));
         return;
     case rcpt_verdict::tempfail:
@@ -465,9 +476,11 @@ void smtp_session::on_data_done(std::vector<action>& out) {
     delivery d;
     auto& e = d.envelope;
     e.sender = mail_->null_sender ? std::string() : mail_->sender.to_string();
-    for (const auto& r : rcpts_) {
+    for (std::size_t i = 0; i < rcpts_.size(); ++i) {
+        const auto& r = rcpts_[i];
         queue::recipient qr;
         qr.address = r.recipient.to_string();
+        qr.route = routes_[i];
         if (!r.orcpt_type.empty()) qr.orcpt = r.orcpt_type + ";" + r.orcpt;
         qr.notify = to_notify(r.notify);
         e.recipients.push_back(std::move(qr));

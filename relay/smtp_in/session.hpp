@@ -55,6 +55,9 @@ struct session_config {
     // catch-all), so "user%foreign@ours" can never be mistaken for a routing request.
     bool refuse_routing_local_parts = true;
     std::function<std::chrono::system_clock::time_point()> clock; // default: system_clock
+    // The client is in relay.trusted_networks (the home tunnel peer): recipients outside our
+    // domains are accepted without AUTH and queued with route=remote (outbound delivery).
+    bool relay_allowed = false;
 };
 
 struct peer_info {
@@ -144,6 +147,7 @@ private:
     std::optional<tls_info> tls_;
     std::optional<smtp::mail_from> mail_;
     std::vector<smtp::rcpt_to> rcpts_;
+    std::vector<queue::rcpt_route> routes_; // parallel to rcpts_
     std::size_t bad_commands_ = 0;
 };
 
