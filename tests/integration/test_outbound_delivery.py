@@ -1,0 +1,188 @@
+"""Outbound delivery end to end: real unbound on loopback serves MX/A/AAAA for test domains,
+Postfix's smtp-sink is the receiving MX, splitmail-home receives the bounces.
+
+Cases (issue 3, delivery queue): a trusted client's message to two recipients of one domain
+arrives at the MX in one transaction with its content intact; implicit MX (A only); null MX
+bounces at once into the sender's home Maildir with 5.1.10; the null sender never gets a
+bounce; an MX answering 5xx produces a bounce through the inbound path; an MX answering 4xx
+is retried (visible in `splitmail queue list` with next attempt and last error) and the
+message is delivered when it recovers; MX fallback when the preferred host (IPv6) is down.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import lib
+from lib import DEMO, Home, Relay, checks, log, require_binaries, run_main, send_message, tmpdir, \
+    wait_until
+from outbound_lib import Sink, Unbound, outbound_relay_extra, queue_list
+
+
+def message(marker: str, to: str, sender: str = DEMO, extra: str = "") -> bytes:
+    return (f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: outbound {marker}\r\n"
+            f"Message-ID: <{marker}@example.test>\r\nX-Test-Id: {marker}\r\n{extra}\r\n"
+            f".leading dot line of {marker}\r\nbody of {marker}\r\n").encode()
+
+
+def bounces_with(home: Home, marker: str) -> list[bytes]:
+    out = []
+    for p in home.messages(DEMO):
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            continue
+        if marker.encode() in raw and b"multipart/report" in raw:
+            out.append(raw)
+    return out
+
+
+def main() -> None:
+    require_binaries(lib.RELAY_BIN, lib.HOME_BIN, lib.CLI_BIN)
+    d = tmpdir("outbound")
+    dns = Unbound(d / "dns", {
+        "remote.test": ["remote.test. IN MX 10 mx.remote.test.",
+                        "mx.remote.test. IN A 127.0.0.1"],
+        "implicit.test": ["implicit.test. IN A 127.0.0.1"],
+        "nullmx.test": ["nullmx.test. IN MX 0 ."],
+        # Preferred host only on IPv6 [::1], where nothing listens: fall back to mx2.
+        "fallback.test": ["fallback.test. IN MX 10 mx1.fallback.test.",
+                          "fallback.test. IN MX 20 mx2.fallback.test.",
+                          "mx1.fallback.test. IN AAAA ::1",
+                          "mx2.fallback.test. IN A 127.0.0.1"],
+    }).start()
+    mx_port = lib.free_port()
+    home = Home(d / "home").start()
+    relay = Relay(d / "relay", home, extra=outbound_relay_extra(dns, mx_port)).start()
+    sink = Sink(d / "sink", mx_port).start()
+
+    # 1. Two recipients at one domain: one transaction, content intact.
+    log("delivery to remote.test through the MX")
+    code, text = send_message(relay.port, DEMO, ["alice@remote.test", "bob@remote.test"],
+                              message("OUT1", "alice@remote.test"))
+    checks.eq(code, 250, "trusted client may send to a foreign domain without AUTH")
+    got = wait_until(lambda: sink.with_marker("OUT1"), 30, "OUT1 at the receiving MX",
+                     daemons=[relay.daemon])
+    checks.eq(len(got), 1, "one transaction carries both recipients of remote.test")
+    dump = got[0].decode("utf-8", "replace")
+    rcpts = re.findall(r"(?m)^X-Rcpt-Args: TO:<([^>]+)>", dump)
+    checks.eq(sorted(rcpts), ["alice@remote.test", "bob@remote.test"],
+              "both recipients in the envelope at the MX")
+    checks.ok(re.search(r"(?m)^X-Mail-Args: FROM:<demo@example\.test>", dump) is not None,
+              "envelope sender kept", dump[:400])
+    checks.ok("\n.leading dot line of OUT1" in dump.replace("\r\n", "\n"),
+              "dot-stuffing undone by the MX (line starting with '.' intact)", dump)
+    checks.ok("Subject: outbound OUT1" in dump and "body of OUT1" in dump,
+              "header and body arrive unchanged")
+    checks.ok(re.search(r"(?m)^X-Helo-Args: mx\.example\.test", dump) is not None,
+              "EHLO with relay.hostname", dump[:400])
+    wait_until(lambda: not relay.queued(), 20, "spool empty after delivery")
+
+    # 2. Implicit MX: no MX record, the domain's A record.
+    log("implicit MX")
+    code, _ = send_message(relay.port, DEMO, ["carol@implicit.test"],
+                           message("OUT2", "carol@implicit.test"))
+    checks.eq(code, 250, "accepted for implicit.test")
+    wait_until(lambda: sink.with_marker("OUT2"), 30, "OUT2 (implicit MX) at the MX")
+    checks.ok(True, "implicit MX (A record only) delivered")
+
+    # 3. Null MX: immediate bounce into the sender's home Maildir.
+    log("null MX")
+    t0 = time.monotonic()
+    code, _ = send_message(relay.port, DEMO, ["x@nullmx.test"], message("OUT3", "x@nullmx.test"))
+    checks.eq(code, 250, "accepted for nullmx.test")
+    b = wait_until(lambda: bounces_with(home, "OUT3"), 30, "null MX bounce in demo's Maildir",
+                   daemons=[relay.daemon, home.daemon])
+    checks.ok(time.monotonic() - t0 < 15, "null MX bounces at once (no retries)")
+    raw = b[0].decode("utf-8", "replace")
+    checks.ok("Status: 5.1.10" in raw, "bounce says Status: 5.1.10 (RFC 7505)", raw[:1500])
+    checks.ok("Final-Recipient: rfc822; x@nullmx.test" in raw, "bounce names the recipient")
+    checks.ok("Action: failed" in raw and "message/delivery-status" in raw,
+              "RFC 3464 report")
+    checks.ok(not sink.with_marker("OUT3"), "nothing sent to any MX for a null MX domain")
+
+    # 4. The null sender never gets a bounce.
+    log("null sender to null MX")
+    before = home.count(DEMO)
+    code, _ = send_message(relay.port, "", ["y@nullmx.test"], message("OUT4", "y@nullmx.test"))
+    checks.eq(code, 250, "bounce-like message (MAIL FROM:<>) accepted")
+    wait_until(lambda: "OUT4" not in "".join(p.read_text() for p in relay.queued())
+               and not relay.queued(), 20, "OUT4 settled and removed from the queue")
+    time.sleep(1.5)
+    checks.eq(home.count(DEMO), before, "no bounce for the null sender")
+    checks.ok("no notice sent" in relay.daemon.log_text(), "relay logs that no notice was sent")
+
+    # 5. 5xx at RCPT: bounce through the inbound path to home.
+    log("MX answering 5xx")
+    sink.stop()
+    sink = Sink(d / "sink", mx_port, hard="RCPT").start()
+    code, _ = send_message(relay.port, DEMO, ["dave@remote.test"], message("OUT5", "dave@remote.test"))
+    checks.eq(code, 250, "accepted for dave@remote.test")
+    b = wait_until(lambda: bounces_with(home, "OUT5"), 30, "5xx bounce in demo's Maildir",
+                   daemons=[relay.daemon, home.daemon])
+    raw = b[0].decode("utf-8", "replace")
+    checks.ok(re.search(r"Status: 5\.\d+\.\d+", raw) is not None, "bounce carries a 5.x.x status",
+              raw[:1500])
+    checks.ok(re.search(r"Diagnostic-Code: smtp; 5\d\d", raw) is not None,
+              "bounce quotes the MX's 5xx reply", raw[:2000])
+    checks.ok("mx.remote.test[127.0.0.1]" in raw, "bounce names the remote MX host")
+    checks.ok(re.search(r"(?m)^Auto-Submitted: auto-replied", raw) is not None,
+              "bounce is Auto-Submitted")
+    wait_until(lambda: not relay.queued(), 20, "spool empty after the bounce")
+
+    # 6. 4xx: retried, visible in the queue, delivered when the MX recovers.
+    log("MX answering 4xx, then recovering")
+    sink.stop()
+    sink = Sink(d / "sink", mx_port, soft="RCPT").start()
+    code, _ = send_message(relay.port, DEMO, ["erin@remote.test"], message("OUT6", "erin@remote.test"))
+    checks.eq(code, 250, "accepted for erin@remote.test")
+
+    def deferred_twice() -> str:
+        out = queue_list(relay)
+        m = re.search(r"attempts (\d+)", out)
+        return out if m and int(m.group(1)) >= 2 else ""
+
+    listing = wait_until(deferred_twice, 30, "two failed attempts in `splitmail queue list`")
+    checks.ok("next " in listing, "queue list shows the next attempt", listing)
+    checks.ok(re.search(r"4\d\d", listing) is not None and "mx.remote.test" in listing,
+              "queue list shows the last error (the MX's 4xx)", listing)
+    checks.ok(not bounces_with(home, "OUT6"), "no bounce for a temporary failure")
+    sink.stop()
+    sink = Sink(d / "sink", mx_port).start()
+    wait_until(lambda: sink.with_marker("OUT6"), 30, "OUT6 delivered after the MX recovered",
+               daemons=[relay.daemon])
+    checks.ok(True, "4xx retried, then delivered")
+    wait_until(lambda: not relay.queued(), 20, "spool empty after the retry")
+
+    # 7. Fallback: preferred MX (IPv6 ::1) refuses connections, the next one takes it.
+    log("MX fallback")
+    code, _ = send_message(relay.port, DEMO, ["frank@fallback.test"],
+                           message("OUT7", "frank@fallback.test"))
+    checks.eq(code, 250, "accepted for fallback.test")
+    wait_until(lambda: sink.with_marker("OUT7"), 30, "OUT7 at the second MX",
+               daemons=[relay.daemon])
+    rl = relay.daemon.log_text()
+    checks.ok("mx1.fallback.test[::1]" in rl, "the preferred host (IPv6) was tried first")
+    checks.ok(re.search(r"delivered .*frank@fallback\.test.*mx2\.fallback\.test", rl) is not None,
+              "delivered through mx2", rl[-2000:])
+
+    # 8. Without trust, relaying stays refused (a fresh relay with no trusted networks).
+    log("untrusted client")
+    extra = outbound_relay_extra(dns, mx_port)
+    extra["relay.trusted_networks"] = "[]"
+    r2 = Relay(d / "relay2", home, extra=extra).start()
+    with lib.SMTP(r2.port) as c:
+        c.ehlo()
+        c.cmd(f"MAIL FROM:<{DEMO}>")
+        code, text = c.cmd("RCPT TO:<zed@remote.test>")
+    checks.eq(code, 554, "untrusted client: relaying refused (554 5.7.1)")
+    r2.stop()
+
+    relay.stop()
+    sink.stop()
+    dns.stop()
+    home.stop()
+
+
+if __name__ == "__main__":
+    run_main(main)
