@@ -1,6 +1,7 @@
 // splitmail-home wiring; see service.hpp.
 #include "service.hpp"
 
+#include "imap/listener.hpp"
 #include "lmtp/delivery.hpp"
 #include "lmtp/driver.hpp"
 #include "lmtp/listener.hpp"
@@ -50,6 +51,24 @@ std::string preflight(const settings& s) {
             net::split_host_port(l);
         } catch (const std::exception& e) {
             return std::string("lmtp.listen: ") + e.what();
+        }
+    }
+    if (!s.imap_listen.empty() || !s.imaps_listen.empty()) {
+        auto t = net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false);
+        if (!t) return "imap.tls_cert/imap.tls_key: " + t.error();
+    }
+    for (const auto& l : s.imap_listen) {
+        try {
+            net::split_host_port(l);
+        } catch (const std::exception& e) {
+            return std::string("imap.listen: ") + e.what();
+        }
+    }
+    for (const auto& l : s.imaps_listen) {
+        try {
+            net::split_host_port(l);
+        } catch (const std::exception& e) {
+            return std::string("imaps.listen: ") + e.what();
         }
     }
     auto db = users::database::load(s.users_file, s.aliases_file, s.recipient_delimiter,
@@ -109,12 +128,51 @@ int run(const settings& s, const std::string& config_path) {
         return 71; // EX_OSERR
     }
 
+    // IMAP (STARTTLS and implicit TLS listeners share one context and connection limits).
+    imap::listener_context ictx;
+    ictx.hostname = host;
+    ictx.plaintext_on_loopback = s.imap_plaintext_on_loopback;
+    ictx.users = &live;
+    ictx.maildir_root = s.maildir_root;
+    ictx.driver.idle_timeout = s.imap_idle_timeout;
+    ictx.driver.login_failure_delay = s.imap_login_failure_delay;
+    ictx.limits.max_append_literal = s.max_message_size;
+    std::unique_ptr<net::server> imap_server, imaps_server;
+    auto refuse_imap = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
+        co_await c.write("* BYE " + std::string(why) + ", try again later\r\n",
+                         std::chrono::seconds(10));
+    };
+    try {
+        if (!s.imap_listen.empty() || !s.imaps_listen.empty())
+            ictx.tls = *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false);
+        net::limits il{s.imap_max_connections, s.imap_max_connections_per_ip};
+        if (!s.imap_listen.empty()) {
+            imap_server = std::make_unique<net::server>(
+                io, "imap", il,
+                [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, false); },
+                refuse_imap);
+            for (const auto& l : s.imap_listen) imap_server->listen(l);
+        }
+        if (!s.imaps_listen.empty()) {
+            imaps_server = std::make_unique<net::server>(
+                io, "imaps", il,
+                [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); },
+                refuse_imap);
+            for (const auto& l : s.imaps_listen) imaps_server->listen(l);
+        }
+    } catch (const std::exception& e) {
+        log::error("home", "", e.what());
+        return 71; // EX_OSERR
+    }
+
     asio::signal_set stop_signals(io, SIGTERM, SIGINT);
     asio::signal_set hup(io, SIGHUP);
     stop_signals.async_wait([&](boost::system::error_code e, int sig) {
         if (e) return;
         log::info("home", "", "stopping", {{"signal", sig}});
         server.stop();
+        if (imap_server) imap_server->stop();
+        if (imaps_server) imaps_server->stop();
         hup.cancel();
         io.stop();
     });

@@ -53,6 +53,26 @@ constexpr std::array table{
                          "disables it."},
     config::setting_spec{"log.level", kind::string, "\"info\"",
                          "`debug`, `info`, `warn` or `error`."},
+    config::setting_spec{"imap.listen", kind::string_list, "",
+                         "IMAP listener addresses with STARTTLS (port 143). Empty: no IMAP."},
+    config::setting_spec{"imaps.listen", kind::string_list, "",
+                         "IMAP listener addresses with implicit TLS (port 993)."},
+    config::setting_spec{"imap.tls_cert", kind::path, "",
+                         "PEM certificate chain for IMAP (STARTTLS and implicit TLS); needed "
+                         "when any IMAP listener is set."},
+    config::setting_spec{"imap.tls_key", kind::path, "", "Private key of `imap.tls_cert`."},
+    config::setting_spec{"imap.plaintext_login_on_loopback", kind::boolean, "false",
+                         "Allow LOGIN/AUTHENTICATE without TLS from 127.0.0.1/::1 (otherwise "
+                         "LOGINDISABLED until STARTTLS)."},
+    config::setting_spec{"imap.idle_timeout", kind::duration, "\"30m\"",
+                         "A silent IMAP client (also in IDLE) is logged out after this long "
+                         "(RFC 3501 5.4: at least 30 minutes)."},
+    config::setting_spec{"imap.login_failure_delay", kind::duration, "\"2s\"",
+                         "Wait before answering a failed LOGIN/AUTHENTICATE."},
+    config::setting_spec{"imap.max_connections", kind::integer, "1000",
+                         "Simultaneous IMAP connections; more are refused with `* BYE`."},
+    config::setting_spec{"imap.max_connections_per_ip", kind::integer, "50",
+                         "Simultaneous IMAP connections from one address."},
 };
 
 bool is_hex64(const std::string& s) {
@@ -115,6 +135,23 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
         s.log_level != "error")
         return bad("log.level", "must be debug, info, warn or error");
+    s.imap_listen = v.get_list("imap.listen");
+    s.imaps_listen = v.get_list("imaps.listen");
+    s.imap_tls_cert = v.get_path("imap.tls_cert");
+    s.imap_tls_key = v.get_path("imap.tls_key");
+    if ((!s.imap_listen.empty() || !s.imaps_listen.empty()) &&
+        (s.imap_tls_cert.empty() || s.imap_tls_key.empty()))
+        return bad("imap.tls_cert", "IMAP listeners need imap.tls_cert and imap.tls_key");
+    s.imap_plaintext_on_loopback = v.get_bool("imap.plaintext_login_on_loopback");
+    s.imap_idle_timeout = v.get_duration("imap.idle_timeout");
+    if (s.imap_idle_timeout.count() < 1) return bad("imap.idle_timeout", "must be at least 1s");
+    s.imap_login_failure_delay = v.get_duration("imap.login_failure_delay");
+    auto ic = v.get_int("imap.max_connections");
+    if (ic < 1) return bad("imap.max_connections", "must be at least 1");
+    s.imap_max_connections = static_cast<std::size_t>(ic);
+    auto ip = v.get_int("imap.max_connections_per_ip");
+    if (ip < 1) return bad("imap.max_connections_per_ip", "must be at least 1");
+    s.imap_max_connections_per_ip = static_cast<std::size_t>(ip);
     return s;
 }
 

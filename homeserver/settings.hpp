@@ -30,6 +30,15 @@ struct settings {
     std::filesystem::path maildir_root;
     std::string recipient_delimiter = "+";
     std::string log_level = "info";
+    // IMAP (homeserver/imap/)
+    std::vector<std::string> imap_listen;  // imap.listen: STARTTLS; empty = off
+    std::vector<std::string> imaps_listen; // imaps.listen: implicit TLS
+    std::filesystem::path imap_tls_cert, imap_tls_key;
+    bool imap_plaintext_on_loopback = false;
+    std::chrono::seconds imap_idle_timeout{1800};
+    std::chrono::seconds imap_login_failure_delay{2};
+    std::size_t imap_max_connections = 1000;
+    std::size_t imap_max_connections_per_ip = 50;
 };
 
 std::span<const config::setting_spec> settings_table();

@@ -1,0 +1,133 @@
+#pragma once
+// IMAP command codec (RFC 3501 section 9, RFC 9051 section 9): the incremental command reader
+// (lines, synchronizing and non-synchronizing literals, limits) and the tokenizer that turns one
+// complete command into a tag, a name and an argument tree. Pure: bytes in, values out.
+//
+// Guarantees:
+// - Correct for any split of the input (byte by byte included): the reader only acts on
+//   complete lines and counts literal octets exactly.
+// - A synchronizing literal {n} is reported as `continuation` (the caller writes "+ ...")
+//   before its octets are expected; a non-synchronizing one {n+} (LITERAL+, RFC 7888) is not.
+// - Limits: a line (excluding literal octets) over `max_line` gives BAD and the rest of that
+//   line is skipped; a literal over the cap gives NO [TOOBIG] (synchronizing: the client
+//   sends no octets, reading goes on) or BAD [TOOBIG] + close (non-synchronizing: the octets
+//   are already on their way; RFC 7888 section 4); lists nested deeper than `max_depth` are
+//   BAD. APPEND may carry literals up to `max_append_literal`, other commands `max_literal`.
+// - Bare LF ends a line like CRLF (lenient, as common servers are).
+// Does not: know what commands mean, or write anything.
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace splitmail::home::imap {
+
+struct codec_limits {
+    std::size_t max_line = 64 * 1024;            // octets per line, literals excluded
+    std::uint64_t max_literal = 64 * 1024;       // literals of commands other than APPEND
+    std::uint64_t max_append_literal = 64 << 20; // APPEND message literal (APPENDLIMIT)
+    std::size_t max_depth = 16;                  // nested parenthesised lists
+    std::size_t max_literals = 256;              // literals in one command
+};
+
+// One argument. Atoms keep their text as sent (including any [section]<partial> part);
+// strings are quoted strings or literals with their content.
+struct value {
+    enum class kind { atom, string, list };
+    kind k = kind::atom;
+    std::string text;
+    std::vector<value> items; // list
+    bool literal = false;     // string came as a literal
+
+    bool is_atom() const { return k == kind::atom; }
+    bool is_list() const { return k == kind::list; }
+    bool is_nil() const; // atom NIL
+    // atom or string (astring, RFC 3501 section 9)
+    bool is_astring() const { return k != kind::list; }
+};
+
+struct command {
+    std::string tag;
+    std::string name; // upper case; "UID FETCH" etc. for UID commands
+    std::vector<value> args;
+};
+
+struct parse_error {
+    std::string tag; // "*" when no tag could be read
+    std::string text;
+};
+
+// Tokenizes one complete command as collected by command_reader (line text with each literal
+// written as "{n}\r\n" or "{n+}\r\n" followed by its octets).
+std::expected<command, parse_error> parse_command(std::string_view raw, std::size_t max_depth = 16);
+// Tokenizes arguments only (used for the argument part of a raw command).
+std::expected<std::vector<value>, std::string> parse_arguments(std::string_view raw,
+                                                               std::size_t max_depth = 16);
+
+class command_reader {
+public:
+    enum class event_kind {
+        need_more,    // feed more bytes
+        continuation, // a synchronizing literal was accepted: send "+ ..." now
+        complete,     // text() holds one complete command (or raw line in line mode)
+        error         // error_tag()/error_text() hold the response; fatal() says close
+    };
+
+    explicit command_reader(codec_limits l = {}) : lim_(l) {}
+
+    void feed(std::string_view bytes) { in_.append(bytes); }
+    event_kind next();
+
+    // After `complete`: the command (or, in line mode, the line without its end).
+    const std::string& text() const { return done_; }
+    // After `error`: the response to send ("TAG NO [TOOBIG] ..." style, without CRLF).
+    const std::string& error_response() const { return err_; }
+    bool fatal() const { return fatal_; }
+
+    // The next complete line is returned raw (AUTHENTICATE response, IDLE "DONE").
+    void set_line_mode(bool on) { line_mode_ = on; }
+    // Drops everything buffered (after STARTTLS: RFC 3501 6.2.1, no plaintext injection).
+    void discard_buffered();
+    std::size_t buffered() const { return in_.size() - pos_; }
+    const codec_limits& limits() const { return lim_; }
+
+private:
+    event_kind take_line();
+    void compact();
+
+    codec_limits lim_;
+    std::string in_;
+    std::size_t pos_ = 0;
+    std::string cmd_;            // command being collected
+    std::uint64_t literal_left_ = 0;
+    bool in_literal_ = false;
+    bool skipping_ = false;      // discarding the rest of an over-long line
+    bool line_mode_ = false;
+    bool sync_ = false;
+    std::size_t literals_ = 0;
+    std::uint64_t literal_cap_ = 0;
+    std::string done_, err_;
+    bool fatal_ = false;
+};
+
+// Sequence sets (RFC 3501 9 "sequence-set"); `*` is stored as 0 and means "the largest".
+struct seq_range {
+    std::uint32_t lo = 0, hi = 0;
+};
+struct sequence_set {
+    std::vector<seq_range> ranges;
+    bool saved = false; // "$" (RFC 5182 search result variable)
+    // Does n belong to the set, with `*` meaning `largest`?
+    bool contains(std::uint32_t n, std::uint32_t largest) const;
+};
+std::expected<sequence_set, std::string> parse_sequence_set(std::string_view s);
+
+// Response formatting (RFC 3501 section 9 string/astring/nstring).
+std::string quoted_or_literal(std::string_view s); // quoted if safe, else {n}\r\n literal
+std::string astring(std::string_view s);           // atom when possible
+std::string nstring(const std::string* s);         // NIL when null
+std::string upper(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+
+} // namespace splitmail::home::imap

@@ -1,0 +1,165 @@
+// CAPABILITY, NOOP/CHECK, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN (SASL-IR), ID, ENABLE,
+// NAMESPACE (RFC 3501 6.1-6.2, RFC 4959, RFC 4616, RFC 2971, RFC 5161, RFC 2342).
+#include "imap/session.hpp"
+
+namespace splitmail::home::imap {
+namespace {
+
+std::optional<std::string> base64_decode(std::string_view in) {
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    std::string out;
+    unsigned buf = 0;
+    int bits = 0;
+    std::size_t pad = 0;
+    for (char c : in) {
+        if (c == '=') {
+            ++pad;
+            continue;
+        }
+        if (pad) return std::nullopt;
+        int v = val(c);
+        if (v < 0) return std::nullopt;
+        buf = (buf << 6) | static_cast<unsigned>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((buf >> bits) & 0xff));
+        }
+    }
+    if (pad > 2 || (in.size() % 4) != 0) return std::nullopt;
+    return out;
+}
+
+} // namespace
+
+void session::cmd_capability(const command& c, std::string& out) {
+    out += "* CAPABILITY " + capability() + "\r\n" + ok(c, "CAPABILITY completed");
+}
+
+void session::cmd_noop(const command& c, std::string& out) { out += ok(c, c.name + " completed"); }
+
+void session::cmd_logout(const command& c, std::string& out) {
+    out += "* BYE Logging out\r\n" + ok(c, "LOGOUT completed");
+    state_ = state::logout;
+    sel_.reset();
+    pending_close_ = true;
+}
+
+void session::cmd_starttls(const command& c, std::string& out) {
+    if (!cfg_.starttls_offered || cfg_.tls_active) {
+        out += bad(c, "STARTTLS not available");
+        return;
+    }
+    out += ok(c, "Begin TLS negotiation now");
+    pending_tls_ = true;
+}
+
+void session::login_ok(const std::string& tag, const std::string& user, std::string& out) {
+    user_ = user;
+    state_ = state::authenticated;
+    store_ = std::make_unique<mailbox_store>(hooks_.maildir_of(user), cfg_.hostname);
+    store_->ensure_special_use();
+    out += tag + " OK [CAPABILITY " + capability() + "] Logged in\r\n";
+}
+
+void session::login_failed(const std::string& tag, std::string& out) {
+    ++auth_failures_;
+    pending_delay_ = true; // the driver waits before this reply goes out
+    out += tag + " NO [AUTHENTICATIONFAILED] Authentication failed\r\n";
+    if (auth_failures_ >= cfg_.max_auth_failures) {
+        out += "* BYE Too many authentication failures\r\n";
+        pending_close_ = true;
+    }
+}
+
+void session::cmd_login(const command& c, std::string& out) {
+    if (!auth_allowed()) {
+        out += no(c, "[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS");
+        return;
+    }
+    if (c.args.size() != 2 || !c.args[0].is_astring() || !c.args[1].is_astring()) {
+        out += bad(c, "LOGIN needs a user name and a password");
+        return;
+    }
+    auto user = hooks_.authenticate ? hooks_.authenticate(c.args[0].text, c.args[1].text)
+                                    : std::nullopt;
+    if (!user) return login_failed(c.tag, out);
+    login_ok(c.tag, *user, out);
+}
+
+void session::cmd_authenticate(const command& c, std::string& out) {
+    if (c.args.empty() || !c.args[0].is_astring()) {
+        out += bad(c, "AUTHENTICATE needs a mechanism");
+        return;
+    }
+    if (!iequals(c.args[0].text, "PLAIN")) {
+        out += no(c, "Unsupported authentication mechanism");
+        return;
+    }
+    if (!auth_allowed()) {
+        out += no(c, "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS");
+        return;
+    }
+    if (c.args.size() > 2) {
+        out += bad(c, "Too many arguments");
+        return;
+    }
+    sasl_tag_ = c.tag;
+    if (c.args.size() == 2) { // RFC 4959 3: initial response, "=" for an empty one
+        finish_auth_line(c.args[1].text == "=" ? "" : c.args[1].text, out);
+        return;
+    }
+    reader_.set_line_mode(true);
+    out += "+ \r\n";
+}
+
+void session::finish_auth_line(std::string_view line, std::string& out) {
+    std::string tag = std::move(sasl_tag_);
+    sasl_tag_.clear();
+    reader_.set_line_mode(false);
+    if (line == "*") { // RFC 3501 6.2.2: the client cancels
+        out += tag + " BAD Authentication cancelled\r\n";
+        return;
+    }
+    auto decoded = base64_decode(line);
+    if (!decoded) {
+        out += tag + " BAD Invalid base64\r\n";
+        return;
+    }
+    // RFC 4616 2: [authzid] NUL authcid NUL passwd
+    auto z1 = decoded->find('\0');
+    auto z2 = z1 == std::string::npos ? std::string::npos : decoded->find('\0', z1 + 1);
+    if (z2 == std::string::npos) {
+        out += tag + " BAD Malformed PLAIN response\r\n";
+        return;
+    }
+    std::string authz = decoded->substr(0, z1);
+    std::string authc = decoded->substr(z1 + 1, z2 - z1 - 1);
+    std::string pass = decoded->substr(z2 + 1);
+    auto user = hooks_.authenticate ? hooks_.authenticate(authc, pass) : std::nullopt;
+    if (!user || (!authz.empty() && !iequals(authz, authc) && authz != *user))
+        return login_failed(tag, out);
+    login_ok(tag, *user, out);
+}
+
+void session::cmd_id(const command& c, std::string& out) {
+    out += "* ID (\"name\" \"splitmail\" \"vendor\" \"splitmail\")\r\n" + ok(c, "ID completed");
+}
+
+void session::cmd_enable(const command& c, std::string& out) {
+    // RFC 5161 3.1: extensions we do not know are ignored; none of ours needs enabling.
+    out += "* ENABLED\r\n" + ok(c, "ENABLE completed");
+}
+
+void session::cmd_namespace(const command& c, std::string& out) {
+    out += "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n" + ok(c, "NAMESPACE completed");
+}
+
+} // namespace splitmail::home::imap

@@ -1,0 +1,227 @@
+// FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2): FLAGS, UID, INTERNALDATE, RFC822.SIZE, RFC822,
+// RFC822.HEADER, RFC822.TEXT, ENVELOPE, BODY, BODYSTRUCTURE, BODY[section]<partial> and
+// BODY.PEEK[...]; sections "", HEADER, TEXT, MIME, HEADER.FIELDS[.NOT] (...), part numbers.
+#include "imap/mime.hpp"
+#include "imap/session.hpp"
+
+#include <charconv>
+
+namespace splitmail::home::imap {
+namespace {
+
+struct section_item {
+    std::string label;        // as echoed in the response: "BODY[HEADER]<0>"
+    bool peek = false;
+    std::vector<unsigned> path;
+    std::string what;         // "", HEADER, TEXT, MIME, HEADER.FIELDS, HEADER.FIELDS.NOT
+    std::vector<std::string> fields;
+    bool partial = false;
+    std::uint64_t origin = 0, length = 0;
+};
+
+struct fetch_item {
+    std::string name; // FLAGS, UID, ..., or "SECTION"
+    section_item sec;
+};
+
+std::expected<section_item, std::string> parse_section(std::string_view atom, bool rfc822_alias) {
+    section_item s;
+    std::string u = upper(atom);
+    std::size_t open = u.find('[');
+    std::string head = u.substr(0, open);
+    s.peek = head == "BODY.PEEK";
+    auto close = u.rfind(']');
+    if (close == std::string::npos || close < open) return std::unexpected("bad section");
+    std::string spec(atom.substr(open + 1, close - open - 1));
+    std::string rest(u.substr(close + 1));
+    // part numbers
+    std::size_t p = 0;
+    while (p < spec.size() && spec[p] >= '0' && spec[p] <= '9') {
+        unsigned n = 0;
+        auto r = std::from_chars(spec.data() + p, spec.data() + spec.size(), n);
+        if (r.ec != std::errc() || n == 0) return std::unexpected("bad part number");
+        s.path.push_back(n);
+        p = static_cast<std::size_t>(r.ptr - spec.data());
+        if (p < spec.size() && spec[p] == '.') ++p;
+        else break;
+    }
+    std::string tail = spec.substr(p);
+    std::string tu = upper(tail);
+    std::string label_spec;
+    for (std::size_t i = 0; i < s.path.size(); ++i)
+        label_spec += (i ? "." : "") + std::to_string(s.path[i]);
+    if (tu.starts_with("HEADER.FIELDS")) {
+        bool neg = tu.starts_with("HEADER.FIELDS.NOT");
+        s.what = neg ? "HEADER.FIELDS.NOT" : "HEADER.FIELDS";
+        auto args = parse_arguments(std::string_view(tail).substr(s.what.size()).substr(
+            std::min<std::size_t>(1, tail.size() - s.what.size())));
+        if (!args || args->size() != 1 || !(*args)[0].is_list() || (*args)[0].items.empty())
+            return std::unexpected("bad header field list");
+        std::string names;
+        for (const auto& f : (*args)[0].items) {
+            if (f.is_list()) return std::unexpected("bad header field list");
+            s.fields.push_back(f.text);
+            names += (names.empty() ? "" : " ") + upper(f.text);
+        }
+        label_spec += (label_spec.empty() ? "" : ".") + s.what + " (" + names + ")";
+    } else if (tu == "HEADER" || tu == "TEXT" || tu == "MIME" || tu.empty()) {
+        if (tu == "MIME" && s.path.empty()) return std::unexpected("MIME needs a part number");
+        s.what = tu;
+        if (!tu.empty()) label_spec += (label_spec.empty() ? "" : ".") + tu;
+    } else {
+        return std::unexpected("unknown section");
+    }
+    if (!rest.empty()) {
+        // <origin.length> (RFC 3501 6.4.5)
+        if (rest.front() != '<' || rest.back() != '>') return std::unexpected("bad partial");
+        std::string inner = rest.substr(1, rest.size() - 2);
+        auto dot = inner.find('.');
+        if (dot == std::string::npos) return std::unexpected("bad partial");
+        auto r1 = std::from_chars(inner.data(), inner.data() + dot, s.origin);
+        auto r2 = std::from_chars(inner.data() + dot + 1, inner.data() + inner.size(), s.length);
+        if (r1.ec != std::errc() || r2.ec != std::errc() || s.length == 0 ||
+            r1.ptr != inner.data() + dot || r2.ptr != inner.data() + inner.size())
+            return std::unexpected("bad partial");
+        s.partial = true;
+    }
+    (void)rfc822_alias;
+    s.label = "BODY[" + label_spec + "]";
+    if (s.partial) s.label += "<" + std::to_string(s.origin) + ">";
+    return s;
+}
+
+std::expected<std::vector<fetch_item>, std::string> parse_items(const value& v) {
+    std::vector<fetch_item> out;
+    std::vector<const value*> atoms;
+    if (v.is_list())
+        for (auto& i : v.items) atoms.push_back(&i);
+    else atoms.push_back(&v);
+    for (const value* a : atoms) {
+        if (!a->is_atom()) return std::unexpected("bad fetch item");
+        std::string u = upper(a->text);
+        auto add = [&](std::string n) { out.push_back({std::move(n), {}}); };
+        if (u == "ALL") { add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); add("ENVELOPE"); }
+        else if (u == "FAST") { add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); }
+        else if (u == "FULL") {
+            add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); add("ENVELOPE"); add("BODY");
+        } else if (u == "FLAGS" || u == "UID" || u == "INTERNALDATE" || u == "RFC822.SIZE" ||
+                   u == "ENVELOPE" || u == "BODY" || u == "BODYSTRUCTURE" || u == "RFC822" ||
+                   u == "RFC822.HEADER" || u == "RFC822.TEXT") {
+            add(u);
+        } else if (u.starts_with("BODY[") || u.starts_with("BODY.PEEK[")) {
+            auto s = parse_section(a->text, false);
+            if (!s) return std::unexpected(s.error());
+            out.push_back({"SECTION", std::move(*s)});
+        } else {
+            return std::unexpected("unknown fetch item " + u);
+        }
+    }
+    return out;
+}
+
+std::string literal(std::string_view s) {
+    return "{" + std::to_string(s.size()) + "}\r\n" + std::string(s);
+}
+
+} // namespace
+
+void session::cmd_fetch(const command& c, std::string& out) {
+    bool uid = c.name == "UID FETCH";
+    if (c.args.size() < 2 || !c.args[0].is_atom()) {
+        out += bad(c, "Expected a sequence set and fetch items");
+        return;
+    }
+    auto set = parse_sequence_set(c.args[0].text);
+    if (!set) {
+        out += bad(c, set.error());
+        return;
+    }
+    auto items = parse_items(c.args[1]);
+    if (!items) {
+        out += bad(c, items.error());
+        return;
+    }
+    if (uid && std::none_of(items->begin(), items->end(), [](auto& i) { return i.name == "UID"; }))
+        items->insert(items->begin(), {"UID", {}}); // RFC 3501 6.4.8
+    bool needs_body = std::any_of(items->begin(), items->end(), [](auto& i) {
+        return i.name != "FLAGS" && i.name != "UID" && i.name != "INTERNALDATE" &&
+               i.name != "RFC822.SIZE";
+    });
+    auto idx = resolve_set(*set, uid);
+    if (!uid && !set->saved)
+        for (const auto& r : set->ranges)
+            if ((r.lo > sel_->uids.size()) || (r.hi > sel_->uids.size())) {
+                out += bad(c, "Invalid message sequence number");
+                return;
+            }
+    for (auto i : idx) {
+        auto& s = *sel_;
+        const auto* m = s.f->find(s.uids[i]);
+        if (!m) continue; // expunged by another session, not yet reported (RFC 2180 4.1)
+        std::string content;
+        mime::part tree;
+        if (needs_body) {
+            auto r = s.f->read(m->uid);
+            if (!r) continue;
+            content = std::move(*r);
+            tree = mime::parse(content);
+        }
+        bool set_seen = false;
+        std::string parts;
+        auto add = [&](const std::string& x) { parts += (parts.empty() ? "" : " ") + x; };
+        for (const auto& it : *items) {
+            const std::string& n = it.name;
+            if (n == "UID") add("UID " + std::to_string(m->uid));
+            else if (n == "FLAGS") {} // added at the end, after \Seen may have changed
+            else if (n == "INTERNALDATE") add("INTERNALDATE \"" + format_date(m->internal_date) + "\"");
+            else if (n == "RFC822.SIZE") add("RFC822.SIZE " + std::to_string(m->size));
+            else if (n == "ENVELOPE") add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
+            else if (n == "BODYSTRUCTURE") add("BODYSTRUCTURE " + mime::body_structure(content, tree, true));
+            else if (n == "BODY") add("BODY " + mime::body_structure(content, tree, false));
+            else if (n == "RFC822") { add("RFC822 " + literal(content)); set_seen = true; }
+            else if (n == "RFC822.HEADER") add("RFC822.HEADER " + literal(mime::header_of(content, tree)));
+            else if (n == "RFC822.TEXT") { add("RFC822.TEXT " + literal(mime::body_of(content, tree))); set_seen = true; }
+            else if (n == "SECTION") {
+                const auto& sec = it.sec;
+                if (!sec.peek) set_seen = true;
+                std::string data;
+                const mime::part* p = sec.path.empty() ? &tree : mime::find_part(tree, sec.path);
+                bool found = p != nullptr;
+                if (found) {
+                    // HEADER/TEXT of a part address its message/rfc822 content.
+                    const mime::part* msgp = p;
+                    if (!sec.path.empty() && p->rfc822() && !p->children.empty() &&
+                        (sec.what.starts_with("HEADER") || sec.what == "TEXT"))
+                        msgp = &p->children[0];
+                    if (sec.what.empty())
+                        data = sec.path.empty() ? content : std::string(mime::body_of(content, *p));
+                    else if (sec.what == "HEADER" || sec.what == "MIME")
+                        data = mime::header_of(content, sec.what == "MIME" ? *p : *msgp);
+                    else if (sec.what == "TEXT") data = mime::body_of(content, *msgp);
+                    else
+                        data = mime::select_fields(mime::header_of(content, *msgp), sec.fields,
+                                                   sec.what == "HEADER.FIELDS.NOT");
+                }
+                if (sec.partial) {
+                    data = sec.origin >= data.size() ? std::string()
+                                                     : data.substr(sec.origin, sec.length);
+                }
+                add(sec.label + " " + literal(data));
+            }
+        }
+        if (set_seen && !s.readonly && !(m->flags & flag_seen)) {
+            // RFC 3501 6.4.5: BODY[...] without PEEK sets \Seen; the new flags are returned.
+            s.f->set_flags(m->uid, static_cast<std::uint8_t>(m->flags | flag_seen));
+            m = s.f->find(s.uids[i]);
+            s.flags[i] = m->flags;
+            add("FLAGS " + flags_text(m->flags, s.recent.count(m->uid) > 0));
+        } else if (std::any_of(items->begin(), items->end(), [](auto& x) { return x.name == "FLAGS"; })) {
+            s.flags[i] = m->flags;
+            add("FLAGS " + flags_text(m->flags, s.recent.count(m->uid) > 0));
+        }
+        out += "* " + std::to_string(i + 1) + " FETCH (" + parts + ")\r\n";
+    }
+    out += ok(c, c.name + " completed");
+}
+
+} // namespace splitmail::home::imap

@@ -1,0 +1,161 @@
+// APPEND (RFC 3501 6.3.11, APPENDUID RFC 4315), CLOSE/UNSELECT (6.4.2, RFC 3691),
+// EXPUNGE/UID EXPUNGE (6.4.3, RFC 4315 2.1), COPY/MOVE and their UID forms (6.4.7, RFC 6851,
+// COPYUID RFC 4315), IDLE (RFC 2177).
+#include "imap/session.hpp"
+
+namespace splitmail::home::imap {
+
+void session::cmd_append(const command& c, std::string& out) {
+    // APPEND mailbox [flag-list] [date-time] literal
+    if (c.args.size() < 2 || c.args.size() > 4 || !c.args[0].is_astring() ||
+        c.args.back().k != value::kind::string) {
+        out += bad(c, "Expected APPEND mailbox [flags] [date] literal");
+        return;
+    }
+    std::uint8_t flags = 0;
+    std::optional<std::int64_t> date;
+    for (std::size_t i = 1; i + 1 < c.args.size(); ++i) {
+        const auto& a = c.args[i];
+        if (a.is_list()) {
+            for (const auto& f : a.items) flags |= flag_from_name(f.text);
+        } else if (a.k == value::kind::string) {
+            date = parse_date_time(a.text);
+            if (!date) {
+                out += bad(c, "Invalid date-time");
+                return;
+            }
+        } else {
+            out += bad(c, "Unexpected APPEND argument");
+            return;
+        }
+    }
+    if (!store_->exists(c.args[0].text)) {
+        out += no(c, "[TRYCREATE] No such mailbox");
+        return;
+    }
+    auto f = store_->open(c.args[0].text);
+    if (!f) {
+        out += no(c, "[TRYCREATE] No such mailbox");
+        return;
+    }
+    auto uid = (*f)->add(c.args.back().text, flags, date);
+    if (!uid) {
+        out += no(c, "[SERVERBUG] Could not store the message: " + uid.error().message());
+        return;
+    }
+    out += ok(c, "[APPENDUID " + std::to_string((*f)->uidvalidity()) + " " +
+                     std::to_string(*uid) + "] APPEND completed");
+}
+
+void session::cmd_close(const command& c, std::string& out) {
+    if (c.name == "CLOSE" && !sel_->readonly) {
+        // RFC 3501 6.4.2: remove \Deleted messages silently.
+        for (std::size_t i = 0; i < sel_->uids.size(); ++i) {
+            const auto* m = sel_->f->find(sel_->uids[i]);
+            if (m && (m->flags & flag_deleted)) sel_->f->expunge(m->uid);
+        }
+    }
+    sel_.reset();
+    state_ = state::authenticated;
+    out += ok(c, c.name + " completed");
+}
+
+void session::cmd_expunge(const command& c, std::string& out) {
+    if (sel_->readonly) {
+        out += no(c, "[READ-ONLY] Mailbox is read-only");
+        return;
+    }
+    std::optional<sequence_set> only;
+    if (c.name == "UID EXPUNGE") {
+        if (c.args.size() != 1 || !c.args[0].is_atom()) {
+            out += bad(c, "Expected a UID set");
+            return;
+        }
+        auto s = parse_sequence_set(c.args[0].text);
+        if (!s) {
+            out += bad(c, s.error());
+            return;
+        }
+        only = *s;
+    }
+    sel_->f->sync();
+    std::vector<std::size_t> idx;
+    if (only) idx = resolve_set(*only, true);
+    else
+        for (std::size_t i = 0; i < sel_->uids.size(); ++i) idx.push_back(i);
+    for (auto i : idx) {
+        const auto* m = sel_->f->find(sel_->uids[i]);
+        if (m && (m->flags & flag_deleted)) {
+            if (auto ec = sel_->f->expunge(m->uid)) {
+                out += no(c, "[SERVERBUG] " + ec.message());
+                return;
+            }
+        }
+    }
+    out += ok(c, c.name + " completed"); // the EXPUNGE responses come from sync_view
+}
+
+void session::cmd_copy(const command& c, std::string& out) {
+    bool uid = c.name.starts_with("UID ");
+    bool move = c.name.ends_with("MOVE");
+    if (c.args.size() != 2 || !c.args[0].is_atom() || !c.args[1].is_astring()) {
+        out += bad(c, "Expected a sequence set and a mailbox");
+        return;
+    }
+    auto set = parse_sequence_set(c.args[0].text);
+    if (!set) {
+        out += bad(c, set.error());
+        return;
+    }
+    if (move && sel_->readonly) {
+        out += no(c, "[READ-ONLY] Mailbox is read-only");
+        return;
+    }
+    if (!store_->exists(c.args[1].text)) {
+        out += no(c, "[TRYCREATE] No such mailbox");
+        return;
+    }
+    auto target = store_->open(c.args[1].text);
+    if (!target) {
+        out += no(c, "[TRYCREATE] No such mailbox");
+        return;
+    }
+    std::vector<std::uint32_t> src, dst;
+    for (auto i : resolve_set(*set, uid)) {
+        std::uint32_t u = sel_->uids[i];
+        if (!sel_->f->find(u)) continue;
+        auto r = (*target)->copy_from(*sel_->f, u);
+        if (!r) {
+            out += no(c, "[SERVERBUG] Copy failed: " + r.error().message());
+            return;
+        }
+        src.push_back(u);
+        dst.push_back(*r);
+    }
+    std::string code;
+    if (!src.empty())
+        code = "[COPYUID " + std::to_string((*target)->uidvalidity()) + " " +
+               compact_uid_set(src) + " " + compact_uid_set(dst) + "] ";
+    if (move) {
+        // RFC 6851 3.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
+        if (!code.empty()) out += "* OK " + code + "Moved\r\n";
+        for (auto u : src) sel_->f->expunge(u);
+        out += ok(c, c.name + " completed");
+    } else {
+        out += ok(c, code + c.name + " completed");
+    }
+}
+
+void session::cmd_idle(const command& c, std::string& out) {
+    if (!c.args.empty()) {
+        out += bad(c, "IDLE takes no arguments");
+        return;
+    }
+    if (sel_) sync_view(true, out);
+    out += "+ idling\r\n";
+    idling_ = true;
+    idle_tag_ = c.tag;
+    reader_.set_line_mode(true);
+}
+
+} // namespace splitmail::home::imap

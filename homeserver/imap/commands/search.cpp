@@ -1,0 +1,260 @@
+// SEARCH and UID SEARCH (RFC 3501 6.4.4): flags, NEW/OLD/RECENT, header and text keys,
+// internal-date and sent-date keys, sizes, UID, sequence sets, NOT, OR, parenthesised groups.
+// CHARSET US-ASCII and UTF-8 (substring match, ASCII case-insensitive).
+#include "imap/mime.hpp"
+#include "imap/session.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace splitmail::home::imap {
+namespace {
+
+struct key {
+    std::string op;             // upper-case key name, "AND", "SET", "UIDSET"
+    std::string arg, arg2;      // strings
+    std::int64_t num = 0;
+    sequence_set set;
+    std::vector<key> kids;
+};
+
+bool icontains(std::string_view hay, std::string_view needle) {
+    if (needle.empty()) return true;
+    auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
+        auto l = [](char x) { return (x >= 'A' && x <= 'Z') ? static_cast<char>(x + 32) : x; };
+        return l(a) == l(b);
+    });
+    return it != hay.end();
+}
+
+class parser {
+public:
+    parser(const std::vector<value>& v, std::size_t start) : v_(v), p_(start) {}
+    bool done() const { return p_ >= v_.size(); }
+
+    std::expected<key, std::string> one(int depth = 0) {
+        if (depth > 32) return std::unexpected("search keys nested too deeply");
+        if (done()) return std::unexpected("missing search key");
+        const value& x = v_[p_++];
+        if (x.is_list()) {
+            key k{"AND"};
+            parser sub(x.items, 0);
+            while (!sub.done()) {
+                auto c = sub.one(depth + 1);
+                if (!c) return c;
+                k.kids.push_back(std::move(*c));
+            }
+            if (k.kids.empty()) return std::unexpected("empty search group");
+            return k;
+        }
+        std::string u = upper(x.text);
+        if (x.is_atom() && !u.empty() && (u[0] == '$' || u[0] == '*' || (u[0] >= '0' && u[0] <= '9'))) {
+            auto s = parse_sequence_set(x.text);
+            if (!s) return std::unexpected(s.error());
+            key k{"SET"};
+            k.set = *s;
+            return k;
+        }
+        key k{u};
+        static const char* no_arg[] = {"ALL", "ANSWERED", "DELETED", "FLAGGED", "SEEN", "DRAFT",
+                                       "RECENT", "NEW", "OLD", "UNANSWERED", "UNDELETED",
+                                       "UNFLAGGED", "UNSEEN", "UNDRAFT"};
+        for (auto n : no_arg)
+            if (u == n) return k;
+        static const char* str_arg[] = {"FROM", "TO", "CC", "BCC", "SUBJECT", "BODY", "TEXT",
+                                        "KEYWORD", "UNKEYWORD"};
+        for (auto n : str_arg)
+            if (u == n) {
+                if (done() || v_[p_].is_list()) return std::unexpected(u + " needs a string");
+                k.arg = v_[p_++].text;
+                return k;
+            }
+        if (u == "HEADER") {
+            if (p_ + 1 >= v_.size() + 0 || v_[p_].is_list() || v_[p_ + 1].is_list())
+                return std::unexpected("HEADER needs a field name and a string");
+            k.arg = v_[p_++].text;
+            k.arg2 = v_[p_++].text;
+            return k;
+        }
+        if (u == "BEFORE" || u == "ON" || u == "SINCE" || u == "SENTBEFORE" || u == "SENTON" ||
+            u == "SENTSINCE") {
+            if (done()) return std::unexpected(u + " needs a date");
+            auto d = session::parse_date(v_[p_++].text);
+            if (!d) return std::unexpected("invalid date");
+            k.num = *d;
+            return k;
+        }
+        if (u == "LARGER" || u == "SMALLER") {
+            if (done()) return std::unexpected(u + " needs a number");
+            const std::string& t = v_[p_++].text;
+            std::uint64_t n = 0;
+            auto r = std::from_chars(t.data(), t.data() + t.size(), n);
+            if (r.ec != std::errc() || r.ptr != t.data() + t.size())
+                return std::unexpected("invalid number");
+            k.num = static_cast<std::int64_t>(n);
+            return k;
+        }
+        if (u == "UID") {
+            if (done()) return std::unexpected("UID needs a set");
+            auto s = parse_sequence_set(v_[p_++].text);
+            if (!s) return std::unexpected(s.error());
+            k.set = *s;
+            return k;
+        }
+        if (u == "NOT") {
+            auto c = one(depth + 1);
+            if (!c) return c;
+            k.kids.push_back(std::move(*c));
+            return k;
+        }
+        if (u == "OR") {
+            auto a = one(depth + 1);
+            if (!a) return a;
+            auto b = one(depth + 1);
+            if (!b) return b;
+            k.kids.push_back(std::move(*a));
+            k.kids.push_back(std::move(*b));
+            return k;
+        }
+        return std::unexpected("unknown search key " + u);
+    }
+
+private:
+    const std::vector<value>& v_;
+    std::size_t p_;
+};
+
+std::int64_t day_of(std::int64_t t) { return t - ((t % 86400) + 86400) % 86400; }
+
+} // namespace
+
+void session::cmd_search(const command& c, std::string& out) {
+    bool uid = c.name == "UID SEARCH";
+    std::size_t start = 0;
+    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "CHARSET")) {
+        if (c.args.size() < 2) {
+            out += bad(c, "CHARSET needs a name");
+            return;
+        }
+        if (!iequals(c.args[1].text, "UTF-8") && !iequals(c.args[1].text, "US-ASCII")) {
+            out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+            return;
+        }
+        start = 2;
+    }
+    parser p(c.args, start);
+    key root{"AND"};
+    while (!p.done()) {
+        auto k = p.one();
+        if (!k) {
+            out += bad(c, k.error());
+            return;
+        }
+        root.kids.push_back(std::move(*k));
+    }
+    if (root.kids.empty()) {
+        out += bad(c, "Missing search keys");
+        return;
+    }
+    auto& s = *sel_;
+    auto n = static_cast<std::uint32_t>(s.uids.size());
+    std::uint32_t largest_uid = s.uids.empty() ? 0 : s.uids.back();
+    std::vector<std::uint32_t> hits_uid, hits_seq;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const auto* m = s.f->find(s.uids[i]);
+        if (!m) continue;
+        std::string content;
+        bool loaded = false;
+        mime::part tree;
+        auto load = [&]() {
+            if (loaded) return;
+            loaded = true;
+            if (auto r = s.f->read(m->uid)) content = std::move(*r);
+            tree = mime::parse(content);
+        };
+        bool recent = s.recent.count(m->uid) > 0;
+        std::function<bool(const key&)> eval = [&](const key& k) -> bool {
+            const std::string& o = k.op;
+            if (o == "AND") {
+                for (auto& x : k.kids)
+                    if (!eval(x)) return false;
+                return true;
+            }
+            if (o == "SET") {
+                if (k.set.saved)
+                    return std::binary_search(last_search_.begin(), last_search_.end(), m->uid);
+                return k.set.contains(i + 1, n);
+            }
+            if (o == "UID") {
+                if (k.set.saved)
+                    return std::binary_search(last_search_.begin(), last_search_.end(), m->uid);
+                return k.set.contains(m->uid, largest_uid);
+            }
+            if (o == "NOT") return !eval(k.kids[0]);
+            if (o == "OR") return eval(k.kids[0]) || eval(k.kids[1]);
+            if (o == "ALL") return true;
+            if (o == "ANSWERED") return m->flags & flag_answered;
+            if (o == "DELETED") return m->flags & flag_deleted;
+            if (o == "FLAGGED") return m->flags & flag_flagged;
+            if (o == "SEEN") return m->flags & flag_seen;
+            if (o == "DRAFT") return m->flags & flag_draft;
+            if (o == "UNANSWERED") return !(m->flags & flag_answered);
+            if (o == "UNDELETED") return !(m->flags & flag_deleted);
+            if (o == "UNFLAGGED") return !(m->flags & flag_flagged);
+            if (o == "UNSEEN") return !(m->flags & flag_seen);
+            if (o == "UNDRAFT") return !(m->flags & flag_draft);
+            if (o == "RECENT") return recent;
+            if (o == "OLD") return !recent;
+            if (o == "NEW") return recent && !(m->flags & flag_seen);
+            if (o == "KEYWORD") return false;
+            if (o == "UNKEYWORD") return true;
+            if (o == "LARGER") return m->size > static_cast<std::uint64_t>(k.num);
+            if (o == "SMALLER") return m->size < static_cast<std::uint64_t>(k.num);
+            if (o == "BEFORE") return day_of(m->internal_date) < k.num;
+            if (o == "ON") return day_of(m->internal_date) == k.num;
+            if (o == "SINCE") return day_of(m->internal_date) >= k.num;
+            load();
+            auto header = mime::header_of(content, tree);
+            if (o == "FROM" || o == "TO" || o == "CC" || o == "BCC" || o == "SUBJECT") {
+                std::string name = o == "SUBJECT" ? "Subject" : o;
+                auto v = mime::field(header, name);
+                return v && icontains(*v, k.arg);
+            }
+            if (o == "HEADER") {
+                auto v = mime::field(header, k.arg);
+                return v && icontains(*v, k.arg2);
+            }
+            if (o == "BODY") return icontains(mime::body_of(content, tree), k.arg);
+            if (o == "TEXT") return icontains(content, k.arg);
+            if (o == "SENTBEFORE" || o == "SENTON" || o == "SENTSINCE") {
+                // Date header "[Day, ]DD Mon YYYY ..." (RFC 5322 3.3): compare the day.
+                auto v = mime::field(header, "Date");
+                if (!v) return false;
+                std::string d = *v;
+                auto comma = d.find(',');
+                if (comma != std::string::npos) d = d.substr(comma + 1);
+                int dd = 0, yy = 0;
+                char mon[4] = {};
+                if (std::sscanf(d.c_str(), " %d %3s %d", &dd, mon, &yy) != 3) return false;
+                auto day = session::parse_date(std::to_string(dd) + "-" + mon + "-" +
+                                               std::to_string(yy));
+                if (!day) return false;
+                if (o == "SENTBEFORE") return *day < k.num;
+                if (o == "SENTON") return *day == k.num;
+                return *day >= k.num;
+            }
+            return false;
+        };
+        if (eval(root)) {
+            hits_uid.push_back(m->uid);
+            hits_seq.push_back(i + 1);
+        }
+    }
+    last_search_ = hits_uid;
+    std::sort(last_search_.begin(), last_search_.end());
+    std::string line = "* SEARCH";
+    for (auto x : uid ? hits_uid : hits_seq) line += " " + std::to_string(x);
+    out += line + "\r\n" + ok(c, c.name + " completed");
+}
+
+} // namespace splitmail::home::imap

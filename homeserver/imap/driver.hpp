@@ -1,0 +1,121 @@
+#pragma once
+// The Asio driver of one IMAP connection: writes the greeting, reads bytes into the session,
+// writes its responses, performs STARTTLS through a callback, waits after failed logins, and
+// during IDLE watches the selected folder's new/ and cur/ with inotify so that a delivery or
+// another session's change is reported within a fraction of a second (RFC 2177).
+//
+// Templated on the stream (net::connection or a test stream) providing
+//   awaitable<std::size_t> read_some(std::span<char>, clock::duration)  (0 at end of stream)
+//   awaitable<void> write(std::string_view, clock::duration)
+// and allowing one write while a read is pending (both TCP and Asio SSL streams do).
+// Guarantees: every read has the idle timeout (RFC 3501 5.4: at least 30 minutes), every write
+// the write timeout; an IDLE notifier never outlives the command that started it.
+// Does not: accept connections or decide on TLS (listener.cpp does).
+#include "imap/session.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <span>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+namespace splitmail::home::imap {
+
+struct driver_options {
+    std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(30);
+    std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
+    std::chrono::steady_clock::duration login_failure_delay = std::chrono::seconds(2);
+    std::function<boost::asio::awaitable<void>()> start_tls; // STARTTLS handshake
+};
+
+template <class Stream>
+boost::asio::awaitable<std::size_t> idle_read(Stream& stream, session& s, std::span<char> buf,
+                                              const driver_options& o) {
+    namespace asio = boost::asio;
+    auto ex = co_await asio::this_coro::executor;
+    auto dir = s.selected_dir();
+    int fd = dir ? ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC) : -1;
+    if (fd < 0) co_return co_await stream.read_some(buf, o.idle_timeout);
+    const std::uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB;
+    ::inotify_add_watch(fd, (*dir / "new").c_str(), mask);
+    ::inotify_add_watch(fd, (*dir / "cur").c_str(), mask);
+    asio::posix::stream_descriptor sd(ex, fd);
+    bool done = false, running = true;
+    asio::steady_timer finished(ex, asio::steady_timer::time_point::max());
+    auto notifier = [&]() -> asio::awaitable<void> {
+        std::array<char, 4096> ibuf{};
+        try {
+            while (!done) {
+                boost::system::error_code ec;
+                co_await sd.async_read_some(asio::buffer(ibuf),
+                                            asio::redirect_error(asio::use_awaitable, ec));
+                if (ec || done) break;
+                // A delivery is a create + rename: let the burst settle, then look once.
+                asio::steady_timer settle(ex, std::chrono::milliseconds(30));
+                co_await settle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                if (done) break;
+                std::size_t avail = 0;
+                while (::read(fd, ibuf.data(), ibuf.size()) > 0) ++avail; // drain queued events
+                std::string updates = s.idle_poll();
+                if (!updates.empty() && !done) co_await stream.write(updates, o.write_timeout);
+            }
+        } catch (...) {
+        }
+        running = false;
+        finished.cancel();
+    };
+    asio::co_spawn(ex, notifier, asio::detached);
+    std::size_t n = 0;
+    std::exception_ptr failure;
+    try {
+        n = co_await stream.read_some(buf, o.idle_timeout);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    done = true;
+    boost::system::error_code ignored;
+    sd.cancel(ignored);
+    if (running)
+        co_await finished.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    if (failure) std::rethrow_exception(failure);
+    co_return n;
+}
+
+template <class Stream>
+boost::asio::awaitable<void> run_session(Stream& stream, session& s, const driver_options& o) {
+    namespace asio = boost::asio;
+    co_await stream.write(s.greeting(), o.write_timeout);
+    std::array<char, 16384> buf{};
+    while (true) {
+        auto st = s.advance();
+        if (st.delay) {
+            // A fixed delay after a failed login slows password guessing (RFC 9051 11.2).
+            asio::steady_timer t(co_await asio::this_coro::executor, o.login_failure_delay);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        if (!st.output.empty()) co_await stream.write(st.output, o.write_timeout);
+        if (st.close) co_return;
+        if (st.start_tls) {
+            if (!o.start_tls) co_return;
+            co_await o.start_tls();
+            s.tls_started();
+            continue;
+        }
+        std::size_t n = 0;
+        if (s.idling()) n = co_await idle_read(stream, s, std::span<char>(buf), o);
+        else n = co_await stream.read_some(std::span<char>(buf), o.idle_timeout);
+        if (n == 0) co_return;
+        s.feed(std::string_view(buf.data(), n));
+    }
+}
+
+} // namespace splitmail::home::imap

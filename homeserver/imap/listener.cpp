@@ -1,0 +1,61 @@
+// IMAP connection setup; see listener.hpp.
+#include "imap/listener.hpp"
+
+#include "splitmail/log/log.hpp"
+#include "splitmail/users/password.hpp"
+
+#include <cstdio>
+
+namespace splitmail::home::imap {
+
+std::filesystem::path user_maildir(const std::filesystem::path& root, const std::string& user) {
+    auto at = user.rfind('@');
+    return root / user.substr(at + 1) / user.substr(0, at);
+}
+
+net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
+                                      bool implicit_tls) {
+    char idbuf[32];
+    std::snprintf(idbuf, sizeof idbuf, "I%llX",
+                  static_cast<unsigned long long>(ctx.next_id.fetch_add(1)));
+    std::string id = idbuf;
+    log::info("imap", id, "connect", {{"client", c.remote_ip()}, {"tls", implicit_tls}});
+    if (implicit_tls) co_await c.start_tls_server(ctx.tls, std::chrono::seconds(30));
+    auto addr = c.remote().address();
+    bool loopback = addr.is_loopback() ||
+                    (addr.is_v6() && addr.to_v6().is_v4_mapped() &&
+                     boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, addr.to_v6()).is_loopback());
+    session_config cfg;
+    cfg.hostname = ctx.hostname;
+    cfg.tls_active = implicit_tls;
+    cfg.starttls_offered = !implicit_tls && ctx.tls != nullptr;
+    cfg.plaintext_auth = loopback && ctx.plaintext_on_loopback;
+    cfg.limits = ctx.limits;
+    session_hooks hooks;
+    hooks.authenticate = [&ctx, &id](std::string_view user,
+                                     std::string_view pass) -> std::optional<std::string> {
+        if (!ctx.users) return std::nullopt;
+        ctx.users->refresh();
+        auto db = ctx.users->current();
+        auto norm = users::normalize_address(user);
+        const users::user_entry* u = (db && norm) ? db->find_user(*norm) : nullptr;
+        if (!u || users::verify_password(pass, u->hash) != users::verify_result::match) {
+            log::warn("imap", id, "login failed", {{"user", std::string(user.substr(0, 100))}});
+            return std::nullopt;
+        }
+        log::info("imap", id, "login", {{"user", u->address}});
+        return u->address;
+    };
+    hooks.maildir_of = [&ctx](const std::string& user) {
+        return user_maildir(ctx.maildir_root, user);
+    };
+    session s(cfg, hooks);
+    driver_options o = ctx.driver;
+    o.start_tls = [&c, &ctx]() -> net::asio::awaitable<void> {
+        co_await c.start_tls_server(ctx.tls, std::chrono::seconds(30));
+    };
+    co_await run_session(c, s, o);
+    log::info("imap", id, "disconnect");
+}
+
+} // namespace splitmail::home::imap

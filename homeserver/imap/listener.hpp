@@ -1,0 +1,38 @@
+#pragma once
+// One accepted IMAP connection: implicit TLS (imaps) or plain with STARTTLS, user
+// authentication against the live user database, then the IMAP driver.
+//
+// Guarantees: LOGIN/AUTHENTICATE before TLS only from a loopback peer and only when
+// `plaintext_on_loopback` is set; passwords are never logged.
+// Does not: accept or count connections (net::server does).
+#include "imap/driver.hpp"
+
+#include "splitmail/net/connection.hpp"
+#include "splitmail/net/tls.hpp"
+#include "splitmail/users/live_database.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+
+namespace splitmail::home::imap {
+
+struct listener_context {
+    std::string hostname;
+    net::tls_context tls;             // null: no TLS at all (tests only)
+    bool plaintext_on_loopback = false;
+    users::live_database* users = nullptr;
+    std::filesystem::path maildir_root;
+    driver_options driver;
+    codec_limits limits;
+    std::atomic<std::uint64_t> next_id{1};
+};
+
+// `implicit_tls`: the imaps port (TLS from the first byte).
+net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
+                                      bool implicit_tls);
+
+// The Maildir of `user` (local@domain) below root.
+std::filesystem::path user_maildir(const std::filesystem::path& root, const std::string& user);
+
+} // namespace splitmail::home::imap

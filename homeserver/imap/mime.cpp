@@ -1,0 +1,425 @@
+// MIME part tree, BODYSTRUCTURE and ENVELOPE; see mime.hpp.
+#include "imap/mime.hpp"
+
+#include "imap/codec.hpp"
+
+#include <algorithm>
+
+namespace splitmail::home::imap::mime {
+namespace {
+
+// End of the header block: offset of the body. Handles CRLF and bare LF.
+std::size_t header_end(std::string_view m, std::size_t from) {
+    if (m.substr(from, 2) == "\r\n") return from + 2;
+    if (m.substr(from, 1) == "\n") return from + 1;
+    std::size_t p = from;
+    while (true) {
+        auto lf = m.find('\n', p);
+        if (lf == std::string_view::npos) return m.size();
+        std::size_t next = lf + 1;
+        if (m.substr(next, 2) == "\r\n") return next + 2;
+        if (m.substr(next, 1) == "\n") return next + 1;
+        if (next >= m.size()) return m.size();
+        p = next;
+    }
+}
+
+std::string trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
+                          s.back() == '\n'))
+        s.remove_suffix(1);
+    return std::string(s);
+}
+
+// Strips RFC 5322 comments "( ... )" outside quoted strings.
+std::string strip_comments(std::string_view s) {
+    std::string out;
+    int depth = 0;
+    bool q = false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (q) {
+            out.push_back(c);
+            if (c == '\\' && i + 1 < s.size()) out.push_back(s[++i]);
+            else if (c == '"') q = false;
+            continue;
+        }
+        if (depth > 0) {
+            if (c == '\\') ++i;
+            else if (c == '(') ++depth;
+            else if (c == ')') --depth;
+            continue;
+        }
+        if (c == '(') ++depth;
+        else {
+            if (c == '"') q = true;
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::string unquote(std::string_view s) {
+    std::string t = trim(s);
+    if (t.size() >= 2 && t.front() == '"' && t.back() == '"') {
+        std::string out;
+        for (std::size_t i = 1; i + 1 < t.size(); ++i) {
+            if (t[i] == '\\' && i + 2 < t.size()) ++i;
+            out.push_back(t[i]);
+        }
+        return out;
+    }
+    return t;
+}
+
+// Splits on `sep` outside quotes, comments and angle brackets.
+std::vector<std::string> split_top(std::string_view s, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    bool q = false;
+    int angle = 0, paren = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (q) {
+            cur.push_back(c);
+            if (c == '\\' && i + 1 < s.size()) cur.push_back(s[++i]);
+            else if (c == '"') q = false;
+            continue;
+        }
+        if (c == '"') q = true;
+        else if (c == '<') ++angle;
+        else if (c == '>' && angle > 0) --angle;
+        else if (c == '(') ++paren;
+        else if (c == ')' && paren > 0) --paren;
+        else if (c == sep && angle == 0 && paren == 0) {
+            out.push_back(cur);
+            cur.clear();
+            continue;
+        }
+        cur.push_back(c);
+    }
+    out.push_back(cur);
+    return out;
+}
+
+// "type/subtype; a=b; c="d"" -> value and parameters (names upper-cased).
+void parse_params(std::string_view v, std::string& main,
+                  std::vector<std::pair<std::string, std::string>>& params) {
+    auto items = split_top(strip_comments(v), ';');
+    main = trim(items[0]);
+    for (std::size_t i = 1; i < items.size(); ++i) {
+        auto eq = items[i].find('=');
+        if (eq == std::string::npos) continue;
+        std::string name = upper(trim(std::string_view(items[i]).substr(0, eq)));
+        if (name.empty()) continue;
+        params.emplace_back(name, unquote(std::string_view(items[i]).substr(eq + 1)));
+    }
+}
+
+std::size_t count_lines(std::string_view s) {
+    std::size_t n = static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+    if (!s.empty() && s.back() != '\n') ++n;
+    return n;
+}
+
+void parse_part(std::string_view m, part& p, std::size_t depth, bool digest_child);
+
+void parse_headers_into(std::string_view m, part& p, bool digest_child) {
+    std::string_view h = m.substr(p.begin, p.body_begin - p.begin);
+    if (auto ct = field(h, "Content-Type")) {
+        std::string main;
+        parse_params(*ct, main, p.params);
+        auto slash = main.find('/');
+        if (slash != std::string::npos && slash > 0 && slash + 1 < main.size()) {
+            p.type = upper(trim(main.substr(0, slash)));
+            p.subtype = upper(trim(main.substr(slash + 1)));
+        } else {
+            p.params.clear(); // unusable: RFC 2045 5.2 default
+        }
+    } else if (digest_child) {
+        p.type = "MESSAGE";
+        p.subtype = "RFC822";
+    }
+    if (p.type == "TEXT" && std::none_of(p.params.begin(), p.params.end(),
+                                         [](auto& kv) { return kv.first == "CHARSET"; }))
+        p.params.emplace_back("CHARSET", "us-ascii");
+    if (auto v = field(h, "Content-Transfer-Encoding")) {
+        auto e = upper(trim(strip_comments(*v)));
+        if (!e.empty()) p.encoding = e;
+    }
+    if (auto v = field(h, "Content-ID")) p.id = trim(*v);
+    if (auto v = field(h, "Content-Description")) p.description = trim(*v);
+    if (auto v = field(h, "Content-MD5")) p.md5 = trim(*v);
+    if (auto v = field(h, "Content-Language")) p.language = trim(strip_comments(*v));
+    if (auto v = field(h, "Content-Location")) p.location = trim(*v);
+    if (auto v = field(h, "Content-Disposition")) {
+        std::string main;
+        parse_params(*v, main, p.disposition_params);
+        p.disposition = upper(main);
+    }
+}
+
+void parse_part(std::string_view m, part& p, std::size_t depth, bool digest_child) {
+    p.body_begin = std::min(header_end(m.substr(0, p.end), p.begin), p.end);
+    parse_headers_into(m, p, digest_child);
+    if (depth >= max_depth) return;
+    if (p.multipart()) {
+        std::string boundary;
+        for (auto& [k, v] : p.params)
+            if (k == "BOUNDARY") boundary = v;
+        if (boundary.empty() || boundary.size() > 200) return;
+        std::string delim = "--" + boundary;
+        // RFC 2046 5.1.1: delimiters are lines starting with "--boundary".
+        std::vector<std::pair<std::size_t, std::size_t>> marks; // line start, line end (after LF)
+        bool closed = false;
+        std::size_t pos = p.body_begin;
+        while (pos < p.end) {
+            auto lf = m.find('\n', pos);
+            std::size_t line_end = (lf == std::string_view::npos || lf >= p.end) ? p.end : lf + 1;
+            std::string_view line = m.substr(pos, line_end - pos);
+            if (line.substr(0, delim.size()) == delim) {
+                std::string_view after = line.substr(delim.size());
+                if (after.substr(0, 2) == "--") {
+                    marks.emplace_back(pos, line_end);
+                    closed = true;
+                    break;
+                }
+                std::string t = trim(after);
+                if (t.empty()) marks.emplace_back(pos, line_end);
+            }
+            pos = line_end;
+        }
+        (void)closed;
+        for (std::size_t i = 0; i + 1 <= marks.size(); ++i) {
+            std::size_t b = marks[i].second;
+            std::size_t e = i + 1 < marks.size() ? marks[i + 1].first : p.end;
+            if (i + 1 == marks.size()) {
+                // after the close delimiter nothing; after an open one, a part to the end
+                std::string_view line = m.substr(marks[i].first, marks[i].second - marks[i].first);
+                if (line.substr(delim.size(), 2) == "--") break;
+            }
+            // The CRLF before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
+            if (i + 1 < marks.size()) {
+                if (e > b && m[e - 1] == '\n') --e;
+                if (e > b && m[e - 1] == '\r') --e;
+            }
+            part c;
+            c.begin = b;
+            c.end = std::max(b, e);
+            parse_part(m, c, depth + 1, p.subtype == "DIGEST");
+            p.children.push_back(std::move(c));
+            if (p.children.size() > 1000) break;
+        }
+        if (p.children.empty()) {
+            // No usable part: treat as an opaque leaf of its declared type.
+            return;
+        }
+    } else if (p.rfc822()) {
+        part c;
+        c.begin = p.body_begin;
+        c.end = p.end;
+        parse_part(m, c, depth + 1, false);
+        p.children.push_back(std::move(c));
+    }
+}
+
+std::string params_list(const std::vector<std::pair<std::string, std::string>>& ps) {
+    if (ps.empty()) return "NIL";
+    std::string out = "(";
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+        if (i) out += ' ';
+        out += quoted_or_literal(ps[i].first) + " " + quoted_or_literal(ps[i].second);
+    }
+    return out + ")";
+}
+
+std::string nstr(const std::string& s) { return s.empty() ? "NIL" : quoted_or_literal(s); }
+
+std::string extension(const part& p) {
+    std::string out;
+    if (p.disposition.empty()) out += " NIL";
+    else out += " (" + quoted_or_literal(p.disposition) + " " + params_list(p.disposition_params) + ")";
+    out += " " + nstr(p.language);
+    out += " " + nstr(p.location);
+    return out;
+}
+
+// One address list of ENVELOPE: ((name adl mailbox host) ...) or NIL.
+std::string address_list(const std::optional<std::string>& v) {
+    if (!v) return "NIL";
+    std::string out;
+    auto add_addr = [&](std::string_view item) {
+        std::string s = trim(item);
+        if (s.empty()) return;
+        std::string name, addr;
+        auto lt = s.find('<');
+        auto gt = s.rfind('>');
+        if (lt != std::string::npos && gt != std::string::npos && gt > lt) {
+            name = unquote(strip_comments(std::string_view(s).substr(0, lt)));
+            addr = trim(std::string_view(s).substr(lt + 1, gt - lt - 1));
+            auto colon = addr.find(':'); // source route "@a,@b:user@host"
+            if (!addr.empty() && addr[0] == '@' && colon != std::string::npos)
+                addr = addr.substr(colon + 1);
+        } else {
+            addr = trim(strip_comments(s));
+        }
+        std::string mbox = addr, host;
+        auto at = addr.rfind('@');
+        if (at != std::string::npos) {
+            mbox = addr.substr(0, at);
+            host = addr.substr(at + 1);
+        }
+        mbox = unquote(mbox);
+        out += "(" + nstr(name) + " NIL " + nstr(mbox) + " " +
+               (host.empty() ? std::string("NIL") : quoted_or_literal(host)) + ")";
+    };
+    for (const auto& item : split_top(*v, ',')) {
+        // RFC 5322 3.4 group "name: a, b;" -> (NIL NIL "name" NIL) members (NIL NIL NIL NIL)
+        std::string t = trim(item);
+        auto colon = t.find(':');
+        auto lt = t.find('<');
+        auto q = t.find('"');
+        if (colon != std::string::npos && (lt == std::string::npos || colon < lt) &&
+            (q == std::string::npos || colon < q) && t.find('@') > colon) {
+            out += "(NIL NIL " + quoted_or_literal(trim(t.substr(0, colon))) + " NIL)";
+            std::string members = t.substr(colon + 1);
+            bool ends = !members.empty() && trim(members).ends_with(";");
+            if (ends) members = trim(members).substr(0, trim(members).size() - 1);
+            for (const auto& mm : split_top(members, ',')) add_addr(mm);
+            out += "(NIL NIL NIL NIL)";
+            continue;
+        }
+        if (t.ends_with(";")) t.pop_back();
+        add_addr(t);
+    }
+    return out.empty() ? "NIL" : "(" + out + ")";
+}
+
+} // namespace
+
+part parse(std::string_view msg) {
+    part root;
+    root.begin = 0;
+    root.end = msg.size();
+    parse_part(msg, root, 0, false);
+    return root;
+}
+
+std::string_view header_of(std::string_view msg, const part& p) {
+    return msg.substr(p.begin, p.body_begin - p.begin);
+}
+std::string_view body_of(std::string_view msg, const part& p) {
+    return msg.substr(p.body_begin, p.end - p.body_begin);
+}
+
+std::optional<std::string> field(std::string_view header, std::string_view name) {
+    std::size_t pos = 0;
+    while (pos < header.size()) {
+        auto lf = header.find('\n', pos);
+        std::size_t e = lf == std::string_view::npos ? header.size() : lf + 1;
+        std::string_view line = header.substr(pos, e - pos);
+        auto colon = line.find(':');
+        if (colon != std::string_view::npos && line[0] != ' ' && line[0] != '\t') {
+            std::string_view n = line.substr(0, colon);
+            while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+            if (iequals(n, name)) {
+                std::string v(line.substr(colon + 1));
+                std::size_t q = e;
+                while (q < header.size() && (header[q] == ' ' || header[q] == '\t')) {
+                    auto lf2 = header.find('\n', q);
+                    std::size_t e2 = lf2 == std::string_view::npos ? header.size() : lf2 + 1;
+                    v += header.substr(q, e2 - q);
+                    q = e2;
+                }
+                std::string out; // unfold: drop CR LF (RFC 5322 2.2.3)
+                for (char c : v)
+                    if (c != '\r' && c != '\n') out.push_back(c);
+                return trim(out);
+            }
+        }
+        pos = e;
+    }
+    return std::nullopt;
+}
+
+std::string select_fields(std::string_view header, const std::vector<std::string>& names,
+                          bool negate) {
+    std::string out;
+    std::size_t pos = 0;
+    bool keep = false;
+    while (pos < header.size()) {
+        auto lf = header.find('\n', pos);
+        std::size_t e = lf == std::string_view::npos ? header.size() : lf + 1;
+        std::string_view line = header.substr(pos, e - pos);
+        pos = e;
+        if (line == "\r\n" || line == "\n") break;
+        if (line[0] != ' ' && line[0] != '\t') {
+            auto colon = line.find(':');
+            std::string_view n = colon == std::string_view::npos ? line : line.substr(0, colon);
+            while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+            bool named = std::any_of(names.begin(), names.end(),
+                                     [&](const std::string& x) { return iequals(x, n); });
+            keep = colon != std::string_view::npos && (named != negate);
+        }
+        if (keep) out += line;
+    }
+    out += "\r\n";
+    return out;
+}
+
+std::string body_structure(std::string_view msg, const part& p, bool ext) {
+    if (p.multipart() && !p.children.empty()) {
+        std::string out = "(";
+        for (const auto& c : p.children) out += body_structure(msg, c, ext);
+        out += " " + quoted_or_literal(p.subtype);
+        if (ext) out += " " + params_list(p.params) + extension(p);
+        return out + ")";
+    }
+    std::size_t size = p.end - p.body_begin;
+    std::string out = "(" + quoted_or_literal(p.type) + " " + quoted_or_literal(p.subtype) + " " +
+                      params_list(p.params) + " " + nstr(p.id) + " " + nstr(p.description) +
+                      " " + quoted_or_literal(p.encoding) + " " + std::to_string(size);
+    if (p.type == "TEXT") out += " " + std::to_string(count_lines(body_of(msg, p)));
+    if (p.rfc822() && !p.children.empty()) {
+        const part& inner = p.children[0];
+        out += " " + envelope(header_of(msg, inner)) + " " + body_structure(msg, inner, ext) +
+               " " + std::to_string(count_lines(body_of(msg, p)));
+    }
+    if (ext) out += " " + nstr(p.md5) + extension(p);
+    return out + ")";
+}
+
+std::string envelope(std::string_view h) {
+    auto f = [&](std::string_view n) { return field(h, n); };
+    auto ns = [](const std::optional<std::string>& v) {
+        return v ? quoted_or_literal(*v) : std::string("NIL");
+    };
+    auto from = f("From");
+    auto sender = f("Sender");
+    auto reply_to = f("Reply-To");
+    // RFC 3501 7.4.2: sender and reply-to default to from.
+    if (!sender || sender->empty()) sender = from;
+    if (!reply_to || reply_to->empty()) reply_to = from;
+    return "(" + ns(f("Date")) + " " + ns(f("Subject")) + " " + address_list(from) + " " +
+           address_list(sender) + " " + address_list(reply_to) + " " + address_list(f("To")) +
+           " " + address_list(f("Cc")) + " " + address_list(f("Bcc")) + " " +
+           ns(f("In-Reply-To")) + " " + ns(f("Message-ID")) + ")";
+}
+
+const part* find_part(const part& root, const std::vector<unsigned>& path) {
+    const part* p = &root;
+    for (unsigned n : path) {
+        if (n == 0) return nullptr;
+        if (p->rfc822() && !p->children.empty()) p = &p->children[0];
+        if (p->multipart() && !p->children.empty()) {
+            if (n > p->children.size()) return nullptr;
+            p = &p->children[n - 1];
+        } else {
+            if (n != 1) return nullptr; // a non-multipart's only part is itself
+        }
+    }
+    return p;
+}
+
+} // namespace splitmail::home::imap::mime

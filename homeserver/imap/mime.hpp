@@ -1,0 +1,57 @@
+#pragma once
+// A small MIME parser for IMAP FETCH (RFC 3501 6.4.5 and 7.4.2, RFC 2045/2046, RFC 5322):
+// the part tree of a message (offsets into the original bytes, never copies), header field
+// lookup, BODYSTRUCTURE/BODY and ENVELOPE text, and section addressing ("1.2", "HEADER").
+//
+// Guarantees: any input parses (bad MIME degrades to a text/plain leaf); nesting is capped at
+// `max_depth` (deeper parts are leaves); offsets always lie within the message.
+// Does not: decode transfer encodings or RFC 2047 words (IMAP returns raw values), or follow
+// RFC 2231 parameter continuations.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace splitmail::home::imap::mime {
+
+inline constexpr std::size_t max_depth = 20;
+
+struct part {
+    std::size_t begin = 0;       // start of the part's header
+    std::size_t body_begin = 0;  // start of the body (after the blank line)
+    std::size_t end = 0;         // end of the body
+    std::string type = "TEXT", subtype = "PLAIN"; // upper case
+    std::vector<std::pair<std::string, std::string>> params;
+    std::string id, description, encoding = "7BIT", md5, location, language;
+    std::string disposition;
+    std::vector<std::pair<std::string, std::string>> disposition_params;
+    std::vector<part> children;  // multipart parts, or the one message/rfc822 message
+    bool multipart() const { return type == "MULTIPART"; }
+    bool rfc822() const { return type == "MESSAGE" && subtype == "RFC822"; }
+};
+
+// Parses a whole message (header + body).
+part parse(std::string_view msg);
+
+// The header block of a part, blank line included (RFC 3501 BODY[HEADER]).
+std::string_view header_of(std::string_view msg, const part& p);
+std::string_view body_of(std::string_view msg, const part& p);
+
+// Unfolded value of the first field `name` (case-insensitive) in a header block.
+std::optional<std::string> field(std::string_view header, std::string_view name);
+// The fields named (or, with `negate`, not named) in `names`, plus the blank line
+// (RFC 3501 BODY[HEADER.FIELDS (...)] / HEADER.FIELDS.NOT).
+std::string select_fields(std::string_view header, const std::vector<std::string>& names,
+                          bool negate);
+
+// IMAP "body" (extensible: BODYSTRUCTURE) and "envelope" (RFC 3501 9).
+std::string body_structure(std::string_view msg, const part& p, bool extensible);
+std::string envelope(std::string_view header);
+
+// The part at "1.2.3" (numbers) below `root`; nullptr if there is none. For a non-multipart
+// message, part 1 is the message body itself (RFC 3501 6.4.5).
+const part* find_part(const part& root, const std::vector<unsigned>& path);
+
+} // namespace splitmail::home::imap::mime

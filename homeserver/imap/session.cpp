@@ -1,0 +1,306 @@
+// IMAP session core: reading commands, the command table, untagged updates; see session.hpp.
+// The commands themselves are in commands/*.cpp.
+#include "imap/session.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+namespace splitmail::home::imap {
+namespace {
+constexpr unsigned S_NA = 1u << 0, S_AU = 1u << 1, S_SE = 1u << 2;
+constexpr unsigned S_ANY = S_NA | S_AU | S_SE, S_AUTH = S_AU | S_SE;
+constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+unsigned bit(session::state s) { return 1u << static_cast<unsigned>(s); }
+} // namespace
+
+const std::vector<session::command_spec>& session::table() {
+    static const std::vector<command_spec> t = {
+        {"CAPABILITY", &session::cmd_capability, S_ANY, true},
+        {"NOOP", &session::cmd_noop, S_ANY, true},
+        {"LOGOUT", &session::cmd_logout, S_ANY, true},
+        {"STARTTLS", &session::cmd_starttls, S_NA, true},
+        {"LOGIN", &session::cmd_login, S_NA, true},
+        {"AUTHENTICATE", &session::cmd_authenticate, S_NA, true},
+        {"ID", &session::cmd_id, S_ANY, true},
+        {"ENABLE", &session::cmd_enable, S_AUTH, true},
+        {"NAMESPACE", &session::cmd_namespace, S_AUTH, true},
+        {"SELECT", &session::cmd_select, S_AUTH, true},
+        {"EXAMINE", &session::cmd_select, S_AUTH, true},
+        {"CREATE", &session::cmd_create, S_AUTH, true},
+        {"DELETE", &session::cmd_delete, S_AUTH, true},
+        {"RENAME", &session::cmd_rename, S_AUTH, true},
+        {"SUBSCRIBE", &session::cmd_subscribe, S_AUTH, true},
+        {"UNSUBSCRIBE", &session::cmd_subscribe, S_AUTH, true},
+        {"LIST", &session::cmd_list, S_AUTH, true},
+        {"LSUB", &session::cmd_list, S_AUTH, true},
+        {"STATUS", &session::cmd_status, S_AUTH, true},
+        {"APPEND", &session::cmd_append, S_AUTH, true},
+        {"IDLE", &session::cmd_idle, S_AUTH, true},
+        {"CHECK", &session::cmd_noop, S_SE, true},
+        {"CLOSE", &session::cmd_close, S_SE, true},
+        {"UNSELECT", &session::cmd_close, S_SE, true},
+        {"EXPUNGE", &session::cmd_expunge, S_SE, true},
+        {"UID EXPUNGE", &session::cmd_expunge, S_SE, true},
+        {"FETCH", &session::cmd_fetch, S_SE, false},
+        {"UID FETCH", &session::cmd_fetch, S_SE, true},
+        {"STORE", &session::cmd_store, S_SE, false},
+        {"UID STORE", &session::cmd_store, S_SE, true},
+        {"SEARCH", &session::cmd_search, S_SE, false},
+        {"UID SEARCH", &session::cmd_search, S_SE, true},
+        {"COPY", &session::cmd_copy, S_SE, true},
+        {"UID COPY", &session::cmd_copy, S_SE, true},
+        {"MOVE", &session::cmd_copy, S_SE, true},
+        {"UID MOVE", &session::cmd_copy, S_SE, true},
+    };
+    return t;
+}
+
+session::session(session_config cfg, session_hooks hooks)
+    : cfg_(std::move(cfg)), hooks_(std::move(hooks)), reader_(cfg_.limits) {}
+
+std::string session::capability() const {
+    std::string c = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
+                    "CHILDREN SPECIAL-USE APPENDLIMIT=" +
+                    std::to_string(cfg_.limits.max_append_literal);
+    if (state_ == state::not_authenticated) {
+        if (cfg_.starttls_offered && !cfg_.tls_active) c += " STARTTLS";
+        if (auth_allowed()) c += " AUTH=PLAIN";
+        else c += " LOGINDISABLED";
+    }
+    return c;
+}
+
+std::string session::greeting() const {
+    return "* OK [CAPABILITY " + capability() + "] " + cfg_.hostname + " IMAP ready\r\n";
+}
+
+std::string session::ok(const command& c, std::string_view t) {
+    return c.tag + " OK " + std::string(t) + "\r\n";
+}
+std::string session::no(const command& c, std::string_view t) {
+    return c.tag + " NO " + std::string(t) + "\r\n";
+}
+std::string session::bad(const command& c, std::string_view t) {
+    return c.tag + " BAD " + std::string(t) + "\r\n";
+}
+
+void session::tls_started() {
+    cfg_.tls_active = true;
+    reader_.discard_buffered();
+}
+
+step session::advance() {
+    step st;
+    while (!pending_tls_ && !pending_delay_ && !pending_close_) {
+        auto ev = reader_.next();
+        if (ev == command_reader::event_kind::need_more) break;
+        if (ev == command_reader::event_kind::continuation) {
+            st.output += "+ Ready for literal data\r\n";
+            continue;
+        }
+        if (ev == command_reader::event_kind::error) {
+            st.output += reader_.error_response() + "\r\n";
+            if (reader_.fatal()) {
+                st.output += "* BYE Input error\r\n";
+                pending_close_ = true;
+            }
+            continue;
+        }
+        const std::string& text = reader_.text();
+        if (!sasl_tag_.empty()) {
+            finish_auth_line(text, st.output);
+            continue;
+        }
+        if (idling_) {
+            // RFC 2177 3: the only thing a client may send while idling is "DONE".
+            reader_.set_line_mode(false);
+            idling_ = false;
+            if (iequals(text, "DONE")) {
+                if (sel_) sync_view(true, st.output);
+                st.output += idle_tag_ + " OK IDLE terminated\r\n";
+            } else {
+                st.output += idle_tag_ + " BAD Expected DONE\r\n";
+            }
+            continue;
+        }
+        auto c = parse_command(text, cfg_.limits.max_depth);
+        if (!c) {
+            st.output += c.error().tag + " BAD " + c.error().text + "\r\n";
+            continue;
+        }
+        dispatch(*c, st.output);
+        if (idling_ || !sasl_tag_.empty()) break;
+    }
+    if (pending_tls_) {
+        st.start_tls = true;
+        pending_tls_ = false;
+    }
+    if (pending_delay_) {
+        st.delay = true;
+        pending_delay_ = false;
+    }
+    if (pending_close_) st.close = true;
+    return st;
+}
+
+void session::dispatch(const command& c, std::string& out) {
+    const auto& t = table();
+    auto it = std::find_if(t.begin(), t.end(), [&](auto& s) { return s.name == c.name; });
+    if (it == t.end()) {
+        out += bad(c, "Unknown command");
+        return;
+    }
+    if (!(it->states & bit(state_))) {
+        out += bad(c, state_ == state::not_authenticated ? "Log in first"
+                      : state_ == state::authenticated   ? "No mailbox selected"
+                                                         : "Not allowed now");
+        return;
+    }
+    std::string body;
+    (this->*(it->fn))(c, body);
+    // Untagged updates go just before the tagged completion, which is the last line.
+    if (sel_ && state_ == state::selected && !idling_ && sasl_tag_.empty()) {
+        std::string updates;
+        sync_view(it->expunge_ok, updates);
+        auto pos = body.rfind("\r\n" + c.tag + " ");
+        if (pos != std::string::npos) pos += 2;
+        else if (body.starts_with(c.tag + " ")) pos = 0;
+        else pos = body.size();
+        body.insert(pos, updates);
+    }
+    out += body;
+}
+
+void session::sync_view(bool allow_expunge, std::string& out) {
+    if (!sel_) return;
+    auto& s = *sel_;
+    s.f->sync();
+    if (!s.readonly)
+        for (auto uid : s.f->move_new_to_cur()) s.recent.insert(uid);
+    const auto& msgs = s.f->messages();
+    if (allow_expunge) {
+        for (std::size_t i = s.uids.size(); i-- > 0;) {
+            if (s.f->find(s.uids[i])) continue;
+            out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
+            s.recent.erase(s.uids[i]);
+            s.uids.erase(s.uids.begin() + static_cast<std::ptrdiff_t>(i));
+            s.flags.erase(s.flags.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+    }
+    for (std::size_t i = 0; i < s.uids.size(); ++i) {
+        const auto* m = s.f->find(s.uids[i]);
+        if (!m || m->flags == s.flags[i]) continue;
+        s.flags[i] = m->flags;
+        out += "* " + std::to_string(i + 1) + " FETCH (FLAGS " +
+               flags_text(m->flags, s.recent.count(m->uid) > 0) + ")\r\n";
+    }
+    std::uint32_t last = s.uids.empty() ? 0 : s.uids.back();
+    bool grew = false;
+    for (const auto& m : msgs) {
+        if (m.uid <= last) continue;
+        s.uids.push_back(m.uid);
+        s.flags.push_back(m.flags);
+        if (s.readonly && m.in_new) s.recent.insert(m.uid);
+        grew = true;
+    }
+    if (grew) {
+        out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
+        out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n";
+    }
+}
+
+std::vector<std::size_t> session::resolve_set(const sequence_set& set, bool uid) const {
+    std::vector<std::size_t> out;
+    if (!sel_) return out;
+    const auto& u = sel_->uids;
+    if (set.saved) {
+        for (std::size_t i = 0; i < u.size(); ++i)
+            if (std::binary_search(last_search_.begin(), last_search_.end(), u[i]))
+                out.push_back(i);
+        return out;
+    }
+    if (u.empty()) return out;
+    if (uid) {
+        std::uint32_t largest = u.back();
+        for (std::size_t i = 0; i < u.size(); ++i)
+            if (set.contains(u[i], largest)) out.push_back(i);
+    } else {
+        auto n = static_cast<std::uint32_t>(u.size());
+        for (std::uint32_t i = 1; i <= n; ++i)
+            if (set.contains(i, n)) out.push_back(i - 1);
+    }
+    return out;
+}
+
+std::string session::compact_uid_set(std::vector<std::uint32_t> uids) const {
+    // RFC 4315 3: uid-set in the order of the source messages; ranges only for runs that
+    // ascend in both lists, which holds because we copy in UID order.
+    std::string out;
+    for (std::size_t i = 0; i < uids.size();) {
+        std::size_t j = i;
+        while (j + 1 < uids.size() && uids[j + 1] == uids[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(uids[i]);
+        if (j > i) out += ":" + std::to_string(uids[j]);
+        i = j + 1;
+    }
+    return out;
+}
+
+std::string session::format_date(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm {};
+    gmtime_r(&tt, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday,
+                  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return buf;
+}
+
+std::optional<std::int64_t> session::parse_date(std::string_view s) {
+    // RFC 3501 9 date-text: 1*2DIGIT "-" date-month "-" 4DIGIT
+    int d = 0, y = 0;
+    char mon[4] = {};
+    std::string str(s);
+    if (std::sscanf(str.c_str(), "%2d-%3c-%4d", &d, mon, &y) != 3) return std::nullopt;
+    int m = -1;
+    for (int i = 0; i < 12; ++i)
+        if (iequals(mon, months[i])) m = i;
+    if (m < 0 || d < 1 || d > 31 || y < 1900) return std::nullopt;
+    std::tm tm {};
+    tm.tm_mday = d;
+    tm.tm_mon = m;
+    tm.tm_year = y - 1900;
+    return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::optional<std::int64_t> session::parse_date_time(std::string_view s) {
+    // RFC 3501 9 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz" (day may start with a space)
+    std::string str(s);
+    while (!str.empty() && str[0] == ' ') str.erase(0, 1);
+    int d = 0, y = 0, hh = 0, mm = 0, ss = 0, zone = 0;
+    char mon[4] = {}, sign = '+';
+    if (std::sscanf(str.c_str(), "%2d-%3c-%4d %2d:%2d:%2d %c%4d", &d, mon, &y, &hh, &mm, &ss,
+                    &sign, &zone) != 8)
+        return std::nullopt;
+    auto day = parse_date(std::to_string(d) + "-" + std::string(mon, 3) + "-" + std::to_string(y));
+    if (!day || hh > 23 || mm > 59 || ss > 60 || (sign != '+' && sign != '-')) return std::nullopt;
+    std::int64_t off = (zone / 100) * 3600 + (zone % 100) * 60;
+    return *day + hh * 3600 + mm * 60 + ss - (sign == '+' ? off : -off);
+}
+
+std::optional<fs::path> session::selected_dir() const {
+    if (!sel_) return std::nullopt;
+    return sel_->f->dir();
+}
+
+std::string session::idle_poll() {
+    std::string out;
+    if (idling_ && sel_) sync_view(true, out);
+    return out;
+}
+
+} // namespace splitmail::home::imap

@@ -1,0 +1,157 @@
+#pragma once
+// The IMAP server session (RFC 3501, with IDLE 2177, UIDPLUS 4315, MOVE 6851, UNSELECT 3691,
+// NAMESPACE 2342, ID 2971, ENABLE 5161, LITERAL+ 7888, SASL-IR 4959, SPECIAL-USE 6154,
+// CHILDREN 3348) as a state machine: client bytes in, response bytes and driver actions out.
+// Mailbox work is done synchronously through mailbox_store (store.hpp); authentication through
+// an injected hook. No sockets, no clock, no sleeping: the driver does TLS, the delay after a
+// failed login, timeouts, and wakes the session when the selected folder changes.
+//
+// Guarantees:
+// - States not authenticated / authenticated / selected / logout (RFC 3501 3); each command
+//   runs only in the states that allow it (BAD otherwise).
+// - Before TLS, LOGIN and AUTHENTICATE are refused and LOGINDISABLED is advertised, unless
+//   `plaintext_auth` (trusted network) is set (RFC 3501 6.2.3, RFC 9051 11.1).
+// - After STARTTLS nothing buffered before the handshake is executed (RFC 3501 6.2.1).
+// - Changes by other sessions (new mail, expunges, flags) are reported as untagged EXISTS,
+//   RECENT, EXPUNGE and FETCH FLAGS; EXPUNGE is never sent while FETCH, STORE or SEARCH run
+//   (RFC 3501 7.4.1), only on NOOP, CHECK, IDLE, EXPUNGE, MOVE and other commands.
+// Does not: keywords, CONDSTORE/QRESYNC, ESEARCH, LIST-EXTENDED, IMAP4rev2, MULTIAPPEND.
+#include "imap/codec.hpp"
+#include "imap/store.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace splitmail::home::imap {
+
+struct session_config {
+    std::string hostname = "localhost";
+    bool tls_active = false;     // implicit TLS, or after STARTTLS
+    bool starttls_offered = false;
+    bool plaintext_auth = false; // LOGIN/AUTHENTICATE allowed without TLS (trusted peer)
+    std::size_t max_auth_failures = 5;
+    codec_limits limits;
+};
+
+struct session_hooks {
+    // Checks a user name and password; returns the canonical user address on success.
+    std::function<std::optional<std::string>(std::string_view user, std::string_view password)>
+        authenticate;
+    // The Maildir root of an authenticated user.
+    std::function<fs::path(const std::string& user)> maildir_of;
+};
+
+struct step {
+    std::string output;
+    bool close = false;     // write output, then close
+    bool start_tls = false; // write output, TLS handshake, then tls_started()
+    bool delay = false;     // a login failed: wait before writing output
+};
+
+class session {
+public:
+    session(session_config cfg, session_hooks hooks);
+
+    std::string greeting() const;
+    void feed(std::string_view bytes) { reader_.feed(bytes); }
+    // Runs buffered commands until more input is needed or the driver must act.
+    step advance();
+    void tls_started();
+
+    // IDLE (RFC 2177): while idling() the driver waits for input or a change in
+    // selected_dir()/new, /cur and then calls idle_poll() for untagged updates to send.
+    bool idling() const { return idling_; }
+    std::string idle_poll();
+    std::optional<fs::path> selected_dir() const;
+    const std::string& user() const { return user_; }
+
+    enum class state { not_authenticated, authenticated, selected, logout };
+    state current_state() const { return state_; }
+
+    // ---- used by the command files (commands/*.cpp)
+    struct selected_box {
+        std::string name;
+        bool readonly = false;
+        std::shared_ptr<folder> f;
+        std::vector<std::uint32_t> uids;  // sequence number - 1 -> UID
+        std::vector<std::uint8_t> flags;  // flags last reported, parallel to uids
+        std::set<std::uint32_t> recent;   // \Recent for this session
+    };
+
+private:
+    using handler = void (session::*)(const command&, std::string& out);
+    struct command_spec {
+        std::string_view name;
+        handler fn;
+        unsigned states; // bit per state
+        bool expunge_ok; // untagged EXPUNGE may be sent when it ends (RFC 3501 7.4.1)
+    };
+    static const std::vector<command_spec>& table();
+
+    void dispatch(const command& c, std::string& out);
+    void finish_auth_line(std::string_view line, std::string& out);
+    std::string capability() const;
+    bool auth_allowed() const { return cfg_.tls_active || cfg_.plaintext_auth; }
+    void login_ok(const std::string& tag, const std::string& user, std::string& out);
+    void login_failed(const std::string& tag, std::string& out);
+
+public:
+    // Helpers shared by the command files.
+    void sync_view(bool allow_expunge, std::string& out);
+    std::vector<std::size_t> resolve_set(const sequence_set& set, bool uid) const; // indexes
+    std::string compact_uid_set(std::vector<std::uint32_t> uids) const;
+    static std::string format_date(std::int64_t t);
+    static std::optional<std::int64_t> parse_date_time(std::string_view s); // APPEND
+    static std::optional<std::int64_t> parse_date(std::string_view s);      // SEARCH
+    static std::string ok(const command& c, std::string_view text);
+    static std::string no(const command& c, std::string_view text);
+    static std::string bad(const command& c, std::string_view text);
+
+    // Command handlers (commands/*.cpp).
+    void cmd_capability(const command&, std::string&);
+    void cmd_noop(const command&, std::string&);
+    void cmd_logout(const command&, std::string&);
+    void cmd_starttls(const command&, std::string&);
+    void cmd_login(const command&, std::string&);
+    void cmd_authenticate(const command&, std::string&);
+    void cmd_id(const command&, std::string&);
+    void cmd_enable(const command&, std::string&);
+    void cmd_namespace(const command&, std::string&);
+    void cmd_select(const command&, std::string&);
+    void cmd_create(const command&, std::string&);
+    void cmd_delete(const command&, std::string&);
+    void cmd_rename(const command&, std::string&);
+    void cmd_subscribe(const command&, std::string&);
+    void cmd_list(const command&, std::string&);
+    void cmd_status(const command&, std::string&);
+    void cmd_append(const command&, std::string&);
+    void cmd_close(const command&, std::string&);
+    void cmd_expunge(const command&, std::string&);
+    void cmd_fetch(const command&, std::string&);
+    void cmd_store(const command&, std::string&);
+    void cmd_search(const command&, std::string&);
+    void cmd_copy(const command&, std::string&);
+    void cmd_idle(const command&, std::string&);
+
+    session_config cfg_;
+    session_hooks hooks_;
+    command_reader reader_;
+    state state_ = state::not_authenticated;
+    std::string user_;
+    std::unique_ptr<mailbox_store> store_;
+    std::optional<selected_box> sel_;
+    std::vector<std::uint32_t> last_search_; // UIDs, for "$" (RFC 5182)
+    std::size_t auth_failures_ = 0;
+    bool pending_tls_ = false, pending_delay_ = false, pending_close_ = false;
+    std::string sasl_tag_;   // AUTHENTICATE waiting for the client's response line
+    bool idling_ = false;
+    std::string idle_tag_;
+};
+
+} // namespace splitmail::home::imap
