@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
                       "Subject: benchmark\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
                       "Message-ID: <bench@example.test>\r\nMIME-Version: 1.0\r\n"
                       "Content-Type: text/plain; charset=utf-8\r\n\r\n";
-    for (int i = 0; i < 60; ++i) msg += "A line of body text, about seventy octets long, for hashing.\r\n";
+    for (int i = 0; i < 60; ++i)
+        msg += "A line of body text, about seventy octets long, for hashing.\r\n";
 
     const signing_key rsa = make_key("RSA", algorithm::rsa_sha256, "rsa");
     const signing_key ed = make_key("ED25519", algorithm::ed25519_sha256, "ed");

@@ -80,7 +80,8 @@ TEST(dkim_cli, keygen_both_writes_two_private_keys_and_prints_their_records) {
 
     const std::string rsa_txt = record_value(r.out, "s1-rsa._domainkey.example.test");
     const std::string ed_txt = record_value(r.out, "s1-ed25519._domainkey.example.test");
-    EXPECT_TRUE(rsa_txt.starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"))
+    EXPECT_TRUE(
+        rsa_txt.starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"))
         << rsa_txt; // SubjectPublicKeyInfo of an RSA-2048 key
     EXPECT_GT(rsa_txt.size(), 255u); // so the split into character-strings was exercised
     EXPECT_TRUE(std::regex_match(ed_txt, std::regex("v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=")))

@@ -58,7 +58,8 @@ TEST(dkim_canon, header_table) {
         {"X-Spaces:    \r\n", "x-spaces:\r\n"},
         {"X-Tabs:\t\t\r\n \t\r\n", "x-tabs:\r\n"},
         {"X-Colon: a: b :c\r\n", "x-colon:a: b :c\r\n"}, // only the first colon separates
-        {"Content-TYPE: text/plain ;  charset = x\r\n", "content-type:text/plain ; charset = x\r\n"},
+        {"Content-TYPE: text/plain ;  charset = x\r\n",
+         "content-type:text/plain ; charset = x\r\n"},
         {"From: J\xc3\xbcrgen <j@x>\r\n", "from:J\xc3\xbcrgen <j@x>\r\n"}, // 8-bit kept as is
         {"Subject: bare\nlf\r\n", "subject:barelf\r\n"},
         {"no colon at all\r\n", "no colon at all:\r\n"},
