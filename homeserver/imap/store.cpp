@@ -38,6 +38,9 @@ std::error_code fsync_dir(const fs::path& d) {
 }
 
 std::error_code make_maildir(const fs::path& d) {
+    std::error_code ec;
+    fs::create_directories(d.parent_path(), ec);
+    if (ec) return ec;
     for (auto sub : {"", "cur", "new", "tmp"}) {
         fs::path p = *sub ? d / sub : d;
         if (::mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) return errno_code();
