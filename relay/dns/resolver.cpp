@@ -88,6 +88,10 @@ unbound_resolver::create(const resolver_options& opt) {
             return std::unexpected(addr.error());
         }
         if (int e = ub_ctx_set_fwd(ctx, addr->c_str()); e != 0) return fail(opt.forwarder, e);
+        // libunbound answers RFC 6761 names (.test among them) itself with NXDOMAIN. With an
+        // explicit resolver, that resolver decides about .test (lab setups, the tests).
+        if (int e = ub_ctx_set_option(ctx, "local-zone:", "test. transparent"); e != 0)
+            return fail("local-zone test. transparent", e);
     }
     // A forwarder on loopback (a local unbound, the tests' server) must be allowed:
     // libunbound refuses to send queries to 127.0.0.0/8 and ::1 by default.

@@ -55,7 +55,8 @@ public:
 
 struct resolver_options {
     // "ip:port" ("127.0.0.1:5353", "[::1]:53") of a recursive resolver to forward to;
-    // "" uses the name servers of /etc/resolv.conf.
+    // "" uses the name servers of /etc/resolv.conf. With a forwarder, names under .test are
+    // asked to it too (libunbound otherwise answers them NXDOMAIN itself, RFC 6761).
     std::string forwarder;
     std::size_t threads = 2;
 };

@@ -100,8 +100,11 @@ class Sink:
         root.mkdir(parents=True, exist_ok=True)
         self.dumps = root / "dumps"
         self.dumps.mkdir(exist_ok=True)
+        # smtp-sink drops to `nobody` after binding: it must reach and write the dump dir
+        # (the test's temp dir is 0700 from mkdtemp).
+        os.chmod(root.parent, 0o755)
         os.chmod(root, 0o755)
-        os.chmod(self.dumps, 0o777)  # smtp-sink drops to `nobody` after binding
+        os.chmod(self.dumps, 0o777)
         argv = [SMTP_SINK, "-u", "nobody", "-h", name, "-d", str(self.dumps) + "/%H%M%S."]
         if hard:
             argv += ["-f", hard]
