@@ -160,7 +160,8 @@ double run(const std::string& strategy, const fs::path& root, int messages, int 
                     splitmail::durable::request r;
                     r.tmp_dir = root / "tmp";
                     r.files.push_back({root / "msg" / id, {message}, false, in_place});
-                    r.files.push_back({root / "incoming" / (id + ".json"), {envelope}, false});
+                    r.files.push_back(
+                        {root / "incoming" / (id + ".json"), {envelope}, false, false});
                     if (auto ec = c.commit(std::move(r))) {
                         std::fprintf(stderr, "commit: %s\n", ec.message().c_str());
                         std::exit(1);
@@ -189,8 +190,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> strategies;
     for (int i = 4; i < argc; ++i) strategies.push_back(argv[i]);
     if (strategies.empty())
-        strategies = {"serial",       "parallel",    "srange",         "syncfs",
-                      "committer:16", "inplace:16",  "committer:16:2", "inplace:16:2",
+        strategies = {"serial",       "parallel",   "srange",         "syncfs",
+                      "committer:16", "inplace:16", "committer:16:2", "inplace:16:2",
                       "committer:32", "inplace:32"};
     std::printf("dir=%s messages=%d sessions=%d (one message = 5 KB file + 600 B envelope, "
                 "ordered, 2 file fsyncs + 2 dir fsyncs when unshared)\n",

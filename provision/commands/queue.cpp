@@ -208,7 +208,7 @@ int run_queue(std::span<const std::string> args, std::ostream& out, std::ostream
         return r.result == queue::flush_result::signalled ? 0 : 1;
     }
 
-    durable::committer committer({.threads = 1, .dir_threads = 1});
+    durable::committer committer({.threads = 1, .dir_threads = 1, .dir_fsyncs_in_flight = 1});
     auto s = queue::spool::open(*spool_dir, committer, false);
     if (!s) {
         err << "splitmail queue: " << spool_dir->string() << ": not a spool ("

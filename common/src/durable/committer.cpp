@@ -185,19 +185,20 @@ struct committer::impl {
         int err = 0;
         if (f.in_place) {
             fd = ::open(f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-            if (fd < 0) err = errno;
-            else o->created[i] = 1;
+            if (fd < 0)
+                err = errno;
+            else
+                o->created[i] = 1;
         } else {
             // A unique name; O_EXCL makes a collision (another process, a stale file) harmless.
             std::filesystem::path tmp;
             for (int tries = 0; tries < 8 && fd < 0; ++tries) {
                 char suffix[64];
-                std::snprintf(suffix, sizeof suffix, ".%ld.%llu.tmp",
-                              static_cast<long>(::getpid()),
+                std::snprintf(suffix, sizeof suffix, ".%ld.%llu.tmp", static_cast<long>(::getpid()),
                               static_cast<unsigned long long>(tmp_counter.fetch_add(1)));
                 tmp = o->req.tmp_dir / (f.path.filename().string() + suffix);
-                fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            0600);
+                fd =
+                    ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 err = fd < 0 ? errno : 0;
                 if (fd < 0 && err != EEXIST) break;
             }

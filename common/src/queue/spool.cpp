@@ -131,7 +131,7 @@ void spool::enqueue(envelope env, std::string prefix, std::string body, completi
     // it saves a journal commit per message (bench/fsync/README.md).
     r.files.push_back(
         {message_path(env.id), {std::move(prefix), std::move(body)}, false, /*in_place=*/true});
-    r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false});
+    r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false, false});
     c_->submit(std::move(r), std::move(done));
 }
 
@@ -146,7 +146,7 @@ void spool::update(const envelope& env, completion done) {
     }
     durable::request r;
     r.tmp_dir = root_ / "tmp";
-    r.files.push_back({target, {to_json(env)}, true});
+    r.files.push_back({target, {to_json(env)}, true, false});
     c_->submit(std::move(r), std::move(done));
 }
 

@@ -48,8 +48,8 @@ std::size_t count(const fs::path& dir) {
 request two_files(const fs::path& root, const std::string& name, std::string a, std::string b) {
     request r;
     r.tmp_dir = root / "tmp";
-    r.files.push_back({root / "a" / name, {std::move(a)}, false});
-    r.files.push_back({root / "b" / (name + ".json"), {std::move(b)}, false});
+    r.files.push_back({root / "a" / name, {std::move(a)}, false, false});
+    r.files.push_back({root / "b" / (name + ".json"), {std::move(b)}, false, false});
     return r;
 }
 
@@ -60,7 +60,7 @@ TEST(committer, commit_writes_content_mode_0600_and_leaves_tmp_empty) {
     committer c;
     request r;
     r.tmp_dir = t.path / "tmp";
-    r.files.push_back({t.path / "a" / "m1", {"Received: x\r\n", "body\r\n"}, false});
+    r.files.push_back({t.path / "a" / "m1", {"Received: x\r\n", "body\r\n"}, false, false});
     ASSERT_FALSE(c.commit(std::move(r)));
     EXPECT_EQ(slurp(t.path / "a" / "m1"), "Received: x\r\nbody\r\n");
     struct stat st {};
@@ -117,7 +117,7 @@ TEST(committer, replace_overwrites_atomically) {
     committer c;
     request r;
     r.tmp_dir = t.path / "tmp";
-    r.files.push_back({t.path / "b" / "e.json", {"v1"}, true});
+    r.files.push_back({t.path / "b" / "e.json", {"v1"}, true, false});
     ASSERT_FALSE(c.commit(r));
     r.files[0].chunks = {"version 2"};
     ASSERT_FALSE(c.commit(r));
@@ -192,7 +192,7 @@ TEST(committer, destructor_completes_pending_requests) {
     temp_dir t;
     std::atomic<int> done{0};
     {
-        committer c({.threads = 2, .dir_threads = 1});
+        committer c({.threads = 2, .dir_threads = 1, .dir_fsyncs_in_flight = 1});
         for (int i = 0; i < 40; ++i)
             c.submit(two_files(t.path, "m" + std::to_string(i), "m", "e"), [&](std::error_code ec) {
                 if (!ec) ++done;

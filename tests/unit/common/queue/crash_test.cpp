@@ -40,7 +40,8 @@ std::string body_for(const std::string& id) {
         envelope e;
         e.id = make_id();
         e.sender = "load@example.org";
-        e.recipients.push_back({.address = "demo@example.test"});
+        e.recipients.emplace_back();
+        e.recipients.back().address = "demo@example.test";
         std::string id = e.id;
         ++inflight;
         s->enqueue(std::move(e), "Received: test\r\n", body_for(id),

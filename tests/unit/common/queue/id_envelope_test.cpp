@@ -106,7 +106,8 @@ TEST(envelope_json, round_trip_keeps_every_field) {
     // Defaults round-trip too (null sender, nothing optional set).
     envelope minimal;
     minimal.id = make_id();
-    minimal.recipients.push_back({.address = "x@example.test"});
+    minimal.recipients.emplace_back();
+    minimal.recipients.back().address = "x@example.test";
     auto m = from_json(to_json(minimal));
     ASSERT_TRUE(m) << m.error();
     EXPECT_EQ(*m, minimal);

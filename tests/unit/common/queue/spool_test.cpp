@@ -54,7 +54,8 @@ envelope new_envelope(std::string sender = "alice@example.org") {
     envelope e;
     e.id = make_id();
     e.sender = std::move(sender);
-    e.recipients.push_back({.address = "demo@example.test"});
+    e.recipients.emplace_back();
+    e.recipients.back().address = "demo@example.test";
     e.arrival = std::chrono::system_clock::time_point{std::chrono::seconds{1'700'000'000}};
     return e;
 }

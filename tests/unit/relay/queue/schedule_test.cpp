@@ -25,7 +25,10 @@ TEST(schedule, base_delay_doubles_and_caps) {
 }
 
 TEST(schedule, without_jitter_next_attempt_is_exact) {
-    retry_policy p{.initial = seconds{30}, .max = seconds{300}, .jitter = 0};
+    retry_policy p;
+    p.initial = seconds{30};
+    p.max = seconds{300};
+    p.jitter = 0;
     std::mt19937_64 rng(1);
     EXPECT_EQ(next_attempt(1, t0, p, rng), t0 + seconds{30});
     EXPECT_EQ(next_attempt(3, t0, p, rng), t0 + seconds{120});
@@ -61,11 +64,17 @@ TEST(schedule, same_seed_same_schedule) {
 
 TEST(schedule, degenerate_policies_are_safe) {
     std::mt19937_64 rng(3);
-    retry_policy zero{.initial = seconds{0}, .max = seconds{0}, .jitter = 5.0};
+    retry_policy zero;
+    zero.initial = seconds{0};
+    zero.max = seconds{0};
+    zero.jitter = 5.0;
     auto d = next_attempt(1, t0, zero, rng) - t0;
     EXPECT_GE(d, seconds{1});
     EXPECT_LE(d, seconds{1});
-    retry_policy inverted{.initial = seconds{600}, .max = seconds{60}, .jitter = 0};
+    retry_policy inverted;
+    inverted.initial = seconds{600};
+    inverted.max = seconds{60};
+    inverted.jitter = 0;
     EXPECT_EQ(next_attempt(4, t0, inverted, rng), t0 + seconds{600});
 }
 
@@ -77,6 +86,7 @@ TEST(schedule, expiry_and_delay_warning) {
     EXPECT_TRUE(delay_warning_due(t0, t0 + hours{4}, false, p));
     EXPECT_FALSE(delay_warning_due(t0, t0 + hours{5}, true, p)) << "warn only once";
     EXPECT_FALSE(delay_warning_due(t0, t0 + days{15}, false, p)) << "expired: bounce instead";
-    retry_policy no_warn{.delay_warning = seconds{0}};
+    retry_policy no_warn;
+    no_warn.delay_warning = seconds{0};
     EXPECT_FALSE(delay_warning_due(t0, t0 + days{1}, false, no_warn));
 }
