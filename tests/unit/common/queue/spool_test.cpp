@@ -67,7 +67,7 @@ std::error_code enqueue_sync(spool& s, envelope e, std::string prefix, std::stri
     return p.get_future().get();
 }
 
-struct fixture : ::testing::Test {
+struct spool_test : ::testing::Test {
     temp_dir t;
     durable::committer c;
     spool s = *spool::open(t.path / "spool", c);
@@ -75,7 +75,7 @@ struct fixture : ::testing::Test {
 
 } // namespace
 
-TEST_F(fixture, open_creates_the_layout_private) {
+TEST_F(spool_test, open_creates_the_layout_private) {
     for (auto d : {"tmp", "msg", "incoming", "deferred", "hold", "corrupt", "deleted"}) {
         EXPECT_TRUE(fs::is_directory(t.path / "spool" / d)) << d;
         EXPECT_EQ(fs::status(t.path / "spool" / d).permissions() & fs::perms::all,
@@ -85,7 +85,7 @@ TEST_F(fixture, open_creates_the_layout_private) {
     EXPECT_FALSE(spool::open(t.path / "absent", c, false));
 }
 
-TEST_F(fixture, enqueue_writes_message_then_envelope) {
+TEST_F(spool_test, enqueue_writes_message_then_envelope) {
     auto e = new_envelope();
     ASSERT_FALSE(enqueue_sync(s, e, "Received: from x\r\n", "Subject: hi\r\n\r\nbody\r\n"));
     EXPECT_EQ(slurp(s.message_path(e.id)), "Received: from x\r\nSubject: hi\r\n\r\nbody\r\n");
@@ -99,14 +99,14 @@ TEST_F(fixture, enqueue_writes_message_then_envelope) {
     EXPECT_EQ(count(t.path / "spool" / "tmp"), 0u);
 }
 
-TEST_F(fixture, enqueue_rejects_an_invalid_id_without_writing) {
+TEST_F(spool_test, enqueue_rejects_an_invalid_id_without_writing) {
     auto e = new_envelope();
     e.id = "../escape";
     EXPECT_EQ(enqueue_sync(s, e, "", "x"), std::errc::invalid_argument);
     EXPECT_EQ(count(t.path / "spool" / "msg"), 0u);
 }
 
-TEST_F(fixture, update_move_remove_lifecycle) {
+TEST_F(spool_test, update_move_remove_lifecycle) {
     auto e = new_envelope();
     ASSERT_FALSE(enqueue_sync(s, e, "", "m\r\n"));
     e = *s.load(e.id);
@@ -132,7 +132,7 @@ TEST_F(fixture, update_move_remove_lifecycle) {
     EXPECT_EQ(s.load(e.id).error(), std::errc::no_such_file_or_directory);
 }
 
-TEST_F(fixture, update_does_not_resurrect_a_deleted_envelope) {
+TEST_F(spool_test, update_does_not_resurrect_a_deleted_envelope) {
     auto e = new_envelope();
     ASSERT_FALSE(enqueue_sync(s, e, "", "m\r\n"));
     auto where = s.remove_to_deleted(e.id);
@@ -147,7 +147,7 @@ TEST_F(fixture, update_does_not_resurrect_a_deleted_envelope) {
     EXPECT_EQ(s.remove_to_deleted(e.id).error(), std::errc::no_such_file_or_directory);
 }
 
-TEST_F(fixture, list_is_sorted_and_reports_broken_envelopes) {
+TEST_F(spool_test, list_is_sorted_and_reports_broken_envelopes) {
     std::vector<std::string> ids;
     for (int i = 0; i < 5; ++i) {
         auto e = new_envelope();
@@ -164,7 +164,7 @@ TEST_F(fixture, list_is_sorted_and_reports_broken_envelopes) {
     EXPECT_NE(l.errors[0].find("not valid JSON"), std::string::npos) << l.errors[0];
 }
 
-TEST_F(fixture, recover_on_a_crafted_broken_spool) {
+TEST_F(spool_test, recover_on_a_crafted_broken_spool) {
     const fs::path root = t.path / "spool";
     // Two good messages, one in each queue.
     auto good1 = new_envelope(), good2 = new_envelope();
@@ -231,7 +231,7 @@ TEST_F(fixture, recover_on_a_crafted_broken_spool) {
     EXPECT_EQ(again->envelopes.size(), 2u);
 }
 
-TEST_F(fixture, recover_never_overwrites_in_corrupt) {
+TEST_F(spool_test, recover_never_overwrites_in_corrupt) {
     const fs::path root = t.path / "spool";
     const std::string id = make_id();
     put(root / "corrupt" / id, "earlier");
