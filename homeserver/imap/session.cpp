@@ -132,7 +132,6 @@ step session::advance() {
             continue;
         }
         dispatch(*c, st.output);
-        if (idling_ || !sasl_tag_.empty()) break;
     }
     if (pending_tls_) {
         st.start_tls = true;

@@ -1,0 +1,138 @@
+// IMAP command reader and tokenizer: whole and byte-by-byte feeding, literals, limits.
+#include "imap/codec.hpp"
+
+#include <gtest/gtest.h>
+
+namespace splitmail::home::imap {
+namespace {
+
+struct run_result {
+    std::vector<std::string> commands;
+    std::vector<std::string> errors;
+    int continuations = 0;
+};
+
+run_result run(const std::string& input, bool byte_by_byte, codec_limits l = {}) {
+    command_reader r(l);
+    run_result out;
+    auto pump = [&] {
+        while (true) {
+            auto ev = r.next();
+            if (ev == command_reader::event_kind::need_more) return;
+            if (ev == command_reader::event_kind::continuation) ++out.continuations;
+            if (ev == command_reader::event_kind::complete) out.commands.push_back(r.text());
+            if (ev == command_reader::event_kind::error) out.errors.push_back(r.error_response());
+        }
+    };
+    if (byte_by_byte) {
+        for (char c : input) {
+            r.feed(std::string_view(&c, 1));
+            pump();
+        }
+    } else {
+        r.feed(input);
+        pump();
+    }
+    return out;
+}
+
+TEST(ImapCodec, LinesAndLiteralsWholeAndByteByByte) {
+    std::string in = "a1 NOOP\r\na2 LOGIN {4}\r\nuser {5+}\r\npa ss\r\na3 CAPABILITY\n";
+    for (bool bb : {false, true}) {
+        auto r = run(in, bb);
+        ASSERT_EQ(r.commands.size(), 3u) << bb;
+        EXPECT_EQ(r.continuations, 1) << "only the synchronizing literal asks for '+'";
+        auto c = parse_command(r.commands[1]);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(c->tag, "a2");
+        EXPECT_EQ(c->name, "LOGIN");
+        ASSERT_EQ(c->args.size(), 2u);
+        EXPECT_EQ(c->args[0].text, "user");
+        EXPECT_TRUE(c->args[0].literal);
+        EXPECT_EQ(c->args[1].text, "pa ss");
+    }
+}
+
+TEST(ImapCodec, LiteralMayContainCrlfAndBraces) {
+    auto r = run("x APPEND INBOX {9}\r\na\r\n{3}\r\nb\r\n", true);
+    ASSERT_EQ(r.commands.size(), 1u);
+    auto c = parse_command(r.commands[0]);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->args[1].text, "a\r\n{3}\r\nb");
+}
+
+TEST(ImapCodec, TooLongLineIsBadAndReadingGoesOn) {
+    codec_limits l;
+    l.max_line = 100;
+    for (bool bb : {false, true}) {
+        auto r = run("t1 NOOP " + std::string(300, 'x') + "\r\nt2 NOOP\r\n", bb, l);
+        ASSERT_EQ(r.errors.size(), 1u);
+        EXPECT_NE(r.errors[0].find("BAD [TOOBIG]"), std::string::npos);
+        ASSERT_EQ(r.commands.size(), 1u);
+        EXPECT_EQ(r.commands[0], "t2 NOOP");
+    }
+}
+
+TEST(ImapCodec, LiteralOverTheCap) {
+    codec_limits l;
+    l.max_literal = 10;
+    l.max_append_literal = 100;
+    auto r = run("t1 LOGIN {11}\r\nt2 NOOP\r\n", false, l);
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0], "t1 NO [TOOBIG] Literal too large");
+    ASSERT_EQ(r.commands.size(), 1u) << "the client sent no octets; the next command runs";
+    EXPECT_EQ(r.continuations, 0);
+    auto a = run("t3 APPEND INBOX {50}\r\n" + std::string(50, 'm') + "\r\n", true, l);
+    EXPECT_EQ(a.commands.size(), 1u) << "APPEND has its own, larger cap";
+    command_reader nr(l);
+    nr.feed("t4 LOGIN {11+}\r\n");
+    EXPECT_EQ(nr.next(), command_reader::event_kind::error);
+    EXPECT_TRUE(nr.fatal()) << "a non-synchronizing literal we refuse ends the connection";
+}
+
+TEST(ImapCodec, TokenizerAtomsStringsListsSections) {
+    auto c = parse_command(
+        "f1 UID FETCH 1:*,5 (FLAGS BODY.PEEK[HEADER.FIELDS (From \"To\")]<0.100> \"q\\\"x\")");
+    ASSERT_TRUE(c) << c.error().text;
+    EXPECT_EQ(c->name, "UID FETCH");
+    ASSERT_EQ(c->args.size(), 2u);
+    EXPECT_EQ(c->args[0].text, "1:*,5");
+    ASSERT_TRUE(c->args[1].is_list());
+    ASSERT_EQ(c->args[1].items.size(), 3u);
+    EXPECT_EQ(c->args[1].items[1].text, "BODY.PEEK[HEADER.FIELDS (From \"To\")]<0.100>");
+    EXPECT_EQ(c->args[1].items[2].text, "q\"x");
+}
+
+TEST(ImapCodec, TokenizerErrors) {
+    EXPECT_FALSE(parse_command("NOOP"));
+    EXPECT_FALSE(parse_command("+x NOOP"));
+    EXPECT_EQ(parse_command("a1 LOGIN \"unterminated").error().tag, "a1");
+    EXPECT_FALSE(parse_command("a1 X (a (b)"));
+    std::string deep = "a1 X " + std::string(40, '(') + std::string(40, ')');
+    auto d = parse_command(deep, 16);
+    ASSERT_FALSE(d);
+    EXPECT_NE(d.error().text.find("nested"), std::string::npos);
+}
+
+TEST(ImapCodec, SequenceSets) {
+    auto s = parse_sequence_set("1,3:5,9:*");
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->contains(1, 20));
+    EXPECT_FALSE(s->contains(2, 20));
+    EXPECT_TRUE(s->contains(4, 20));
+    EXPECT_TRUE(s->contains(20, 20));
+    EXPECT_TRUE(parse_sequence_set("*:3")->contains(7, 7));
+    EXPECT_TRUE(parse_sequence_set("$")->saved);
+    for (auto bad : {"", "0", "1:", "a", "1,,2", "01"}) EXPECT_FALSE(parse_sequence_set(bad)) << bad;
+}
+
+TEST(ImapCodec, ResponseStrings) {
+    EXPECT_EQ(astring("Sent"), "Sent");
+    EXPECT_EQ(astring("My Box"), "\"My Box\"");
+    EXPECT_EQ(astring("NIL"), "\"NIL\"");
+    EXPECT_EQ(quoted_or_literal("a\"b"), "\"a\\\"b\"");
+    EXPECT_EQ(quoted_or_literal("a\r\nb"), "{4}\r\na\r\nb");
+}
+
+} // namespace
+} // namespace splitmail::home::imap
