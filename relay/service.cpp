@@ -59,7 +59,8 @@ int run(const settings& s, const std::string& config_path) {
                                                       {"error", sp.error().message()}});
         return 73; // EX_CANTCREAT
     }
-    auto rec = sp->recover();
+    // One relay per spool: nothing else is mid-commit at start, so orphans of any age go aside.
+    auto rec = sp->recover(std::chrono::seconds(0));
     if (!rec) {
         log::error("relay", "", "spool recovery failed", {{"error", rec.error().message()}});
         return 74; // EX_IOERR
