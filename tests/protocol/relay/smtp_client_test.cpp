@@ -9,6 +9,7 @@
 #include "splitmail/net/tls.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -151,7 +152,8 @@ TEST(smtp_client, pipelined_transaction_with_per_recipient_results_and_reset) {
          {"RSET\r\n", "250 2.0.0 ok\r\n"},
          {"QUIT\r\n", "221 bye\r\n"}},
         options(), [](smtp_client& c, outcome& o) -> asio::awaitable<void> {
-            auto t = txn({"a@remote.test", "b@remote.test"}, msg);
+            const std::vector<std::string> to = {"a@remote.test", "b@remote.test"};
+            auto t = txn(to, msg);
             t.body = queue::body_type::eight_bit_mime;
             t.smtputf8 = true;
             t.ret = queue::ret_type::hdrs;
@@ -183,7 +185,8 @@ TEST(smtp_client, helo_fallback_and_command_by_command) {
                     {"DATA\r\n", "354 go\r\n"},
                     {stuffed, "554 5.7.1 looks like spam\r\n"}},
                    options(), [](smtp_client& c, outcome& o) -> asio::awaitable<void> {
-                       auto t = txn({"a@remote.test", "b@remote.test"}, msg);
+                       const std::vector<std::string> to = {"a@remote.test", "b@remote.test"};
+                       auto t = txn(to, msg);
                        t.body = queue::body_type::eight_bit_mime; // no BODY= without 8BITMIME
                        o.replies = co_await c.send(t);
                    });
@@ -202,7 +205,9 @@ TEST(smtp_client, refused_mail_refuses_every_recipient) {
                      "452 4.3.1 full\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n"
                      "503 5.5.1 no valid recipients\r\n"}},
                    options(), [](smtp_client& c, outcome& o) -> asio::awaitable<void> {
-                       o.replies = co_await c.send(txn({"a@remote.test", "b@remote.test"}, msg));
+                       const std::vector<std::string> to = {"a@remote.test", "b@remote.test"};
+                       auto t = txn(to, msg);
+                       o.replies = co_await c.send(t);
                    });
     EXPECT_TRUE(out.server_ok) << out.server_error;
     ASSERT_EQ(out.replies.size(), 2u) << out.error;
@@ -217,7 +222,9 @@ TEST(smtp_client, all_recipients_refused_then_354_gets_empty_terminator) {
                      "250 ok\r\n550 5.1.1 no\r\n354 go anyway\r\n"},
                     {".\r\n", "554 5.5.1 no recipients\r\n"}},
                    options(), [](smtp_client& c, outcome& o) -> asio::awaitable<void> {
-                       o.replies = co_await c.send(txn({"a@remote.test"}, msg));
+                       const std::vector<std::string> to = {"a@remote.test"};
+                       auto t = txn(to, msg);
+                       o.replies = co_await c.send(t);
                    });
     EXPECT_TRUE(out.server_ok) << out.server_error;
     ASSERT_EQ(out.replies.size(), 1u) << out.error;
@@ -247,7 +254,9 @@ TEST(smtp_client, lost_connection_during_data_throws) {
                      "250 ok\r\n250 ok\r\n354 go\r\n"},
                     {stuffed, ""}}, // then the server closes without the final reply
                    options(), [](smtp_client& c, outcome& o) -> asio::awaitable<void> {
-                       o.replies = co_await c.send(txn({"a@remote.test"}, msg));
+                       const std::vector<std::string> to = {"a@remote.test"};
+                       auto t = txn(to, msg);
+                       o.replies = co_await c.send(t);
                    });
     EXPECT_TRUE(out.replies.empty());
     EXPECT_NE(out.error, "");
