@@ -32,6 +32,9 @@ def main() -> None:
                                lib.make_message("before"))
     checks.eq(code, 250, "message accepted while home is up")
     lib.wait_until(lambda: "before" in lib.ids_in_maildir(home), 20, "first message delivered")
+    # ...and the relay has its LMTP 250 (the file appears in new/ just before home replies;
+    # stopping home in between would leave the relay retrying a delivered message)
+    lib.wait_until(lambda: not relay.queued(), 10, "relay to dequeue the first message")
 
     home.stop()
     checks.ok(not lib.port_answers("127.0.0.1", home.port), "home's LMTP port is closed")
