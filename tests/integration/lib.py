@@ -256,6 +256,13 @@ def cli_supports_user_add() -> bool:
 
 # ---------------------------------------------------------------- processes
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it if the test process dies (even by SIGKILL, e.g. a
+    ctest timeout), so no daemon outlives its test. Linux prctl(PR_SET_PDEATHSIG)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 class Daemon:
     """One started program: output to a log file, killed at exit."""
 
@@ -272,7 +279,7 @@ class Daemon:
         self._out.flush()
         self.proc = subprocess.Popen(self.argv, stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         if self not in _procs:
             _procs.append(self)
         return self
