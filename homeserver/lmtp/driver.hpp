@@ -73,6 +73,10 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
     hooks.directory = [&ctx]() {
         return ctx.resolver ? ctx.resolver->directory_lines() : std::vector<std::string>{};
     };
+    hooks.authenticate = [&ctx](std::string_view user, std::string_view password) {
+        return ctx.resolver ? ctx.resolver->authenticate(user, password)
+                            : smtp::make_reply(454, "4.7.0", "No user database");
+    };
     session s(ctx.opt, std::move(hooks));
     co_await stream.write(s.greeting(), ctx.write_timeout);
     std::array<char, 16384> buf{};

@@ -1,9 +1,50 @@
 // LMTP session state machine; see session.hpp.
 #include "lmtp/session.hpp"
 
+#include <algorithm>
+
 namespace splitmail::home::lmtp {
 
 using smtp::make_reply;
+
+namespace {
+
+// RFC 4648 4 base64 with padding; nullopt on any other character or a bad length.
+std::optional<std::string> decode_base64(std::string_view in) {
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    if (in.size() % 4 != 0) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; ++k) {
+            char c = in[i + k];
+            if (c == '=' && i + 4 == in.size() && k >= 2) {
+                v[k] = 0;
+                ++pad;
+                continue;
+            }
+            if (pad) return std::nullopt; // data after '='
+            v[k] = val(c);
+            if (v[k] < 0) return std::nullopt;
+        }
+        unsigned n = (unsigned(v[0]) << 18) | (unsigned(v[1]) << 12) | (unsigned(v[2]) << 6) |
+                     unsigned(v[3]);
+        out += char((n >> 16) & 0xff);
+        if (pad < 2) out += char((n >> 8) & 0xff);
+        if (pad < 1) out += char(n & 0xff);
+    }
+    return out;
+}
+
+} // namespace
 
 session::session(session_options opt, session_hooks hooks)
     : opt_(std::move(opt)), hooks_(std::move(hooks)), reader_(opt_.max_message_size) {}
@@ -130,15 +171,37 @@ void session::handle_line(const std::string& line, std::string& out) {
         out += make_reply(250, "", std::move(lines)).format();
         return;
     }
+    case verb::unknown:
+        if (cmd.name == "XAUTH") {
+            do_xauth(cmd.args, out);
+            return;
+        }
+        break;
     case verb::starttls:
     case verb::auth:
     case verb::bdat:
     case verb::expn:
         error(out, make_reply(502, "5.5.1", "Command not implemented"));
         return;
-    case verb::unknown: break;
     }
     error(out, make_reply(500, "5.5.1", "Command not recognized"));
+}
+
+void session::do_xauth(std::string_view args, std::string& out) {
+    if (state_ == state::start) return error(out, make_reply(503, "5.5.1", "Say LHLO first"));
+    if (state_ != state::ready)
+        return error(out, make_reply(503, "5.5.1", "XAUTH not allowed in a transaction"));
+    if (!hooks_.authenticate)
+        return error(out, make_reply(502, "5.5.1", "Command not implemented"));
+    auto cred = decode_base64(args);
+    auto nul = cred ? cred->find('\0') : std::string::npos;
+    if (!cred || nul == std::string::npos)
+        return error(out, make_reply(501, "5.5.2", "XAUTH needs base64(user NUL password)"));
+    std::string_view c(*cred);
+    auto r = hooks_.authenticate(c.substr(0, nul), c.substr(nul + 1));
+    // Wipe the decoded password before the buffer is freed.
+    std::fill(cred->begin(), cred->end(), '\0');
+    out += r.format();
 }
 
 void session::do_mail(std::string_view args, std::string& out) {

@@ -18,6 +18,9 @@
 // - Correct for any split of the input, byte by byte included; PIPELINING (RFC 2920): replies
 //   are batched until the input runs dry.
 // - Command lines over 1000 octets: 500 5.5.2 (RFC 5321 4.5.3.1.4). Too many errors: 421.
+// - XAUTH <base64(user NUL password)> (private, relay -> home): the decoded credential goes to
+//   hooks.authenticate and is never kept or echoed; malformed base64 or a missing NUL -> 501.
+//   XAUTH is not a LHLO keyword the relay must see: it asks only over the tunnel.
 // Does not: resolve addresses, write Maildirs, time out, or do TLS (the driver does).
 #include "splitmail/smtp/command.hpp"
 #include "splitmail/smtp/data_reader.hpp"
@@ -51,6 +54,11 @@ struct session_hooks {
     std::function<rcpt_verdict(const smtp::rcpt_to&)> resolve;
     // XDIRECTORY reply lines (users::xdirectory_lines); empty -> 454 4.3.0.
     std::function<std::vector<std::string>()> directory;
+    // XAUTH (contracts.md, issue 3): checks a submission credential for the relay. Returns the
+    // whole reply: 235 2.7.0 with the addresses the user may send as, one per line after the
+    // first ("235-2.7.0 ok", "235-2.7.0 user@d", "235 2.7.0 alias@d"), 535 5.7.8 on a bad
+    // credential, 454 4.7.0 when it cannot be checked now. Unset -> 502.
+    std::function<smtp::reply(std::string_view user, std::string_view password)> authenticate;
 };
 
 struct accepted_rcpt {
@@ -92,6 +100,7 @@ private:
     void do_mail(std::string_view args, std::string& out);
     void do_rcpt(std::string_view args, std::string& out);
     void do_data(std::string_view args, std::string& out);
+    void do_xauth(std::string_view args, std::string& out);
     std::optional<delivery_job> finish_data(std::string& out);
     void error(std::string& out, const smtp::reply& r);
     void reset_transaction();

@@ -2,6 +2,9 @@
 #include "users/resolver.hpp"
 
 #include "splitmail/log/log.hpp"
+#include "splitmail/users/password.hpp"
+
+#include <algorithm>
 
 namespace splitmail::home {
 
@@ -80,6 +83,28 @@ std::vector<std::string> recipient_resolver::directory_lines() {
     auto db = db_.current();
     if (!db) return {};
     return users::xdirectory_lines(db->dir());
+}
+
+smtp::reply recipient_resolver::authenticate(std::string_view user, std::string_view password) {
+    refresh();
+    auto db = db_.current();
+    if (!db) return smtp::make_reply(454, "4.7.0", "User database not available, try again later");
+    auto norm = users::normalize_address(user);
+    const users::user_entry* u = norm ? db->find_user(*norm) : nullptr;
+    if (!u || users::verify_password(password, u->hash) != users::verify_result::match) {
+        log::warn("users", "", "XAUTH failed", {{"user", std::string(user.substr(0, 100))}});
+        return smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
+    }
+    std::vector<std::string> lines = {"ok", u->address};
+    for (const auto& r : db->dir().recipients) {
+        if (r == u->address) continue;
+        auto res = db->lookup(r);
+        if (res.st == users::lookup_result::status::found &&
+            std::find(res.users.begin(), res.users.end(), u->address) != res.users.end())
+            lines.push_back(r);
+    }
+    log::info("users", "", "XAUTH ok", {{"user", u->address}, {"addresses", lines.size() - 1}});
+    return smtp::make_reply(235, "2.7.0", std::move(lines));
 }
 
 } // namespace splitmail::home

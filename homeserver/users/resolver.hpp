@@ -25,6 +25,12 @@ public:
 
     lmtp::rcpt_verdict resolve(const smtp::rcpt_to& r);
     std::vector<std::string> directory_lines();
+    // XAUTH for the relay's submission service: the user (exact address, no alias) and the
+    // password are checked with users::verify_password. 235 2.7.0 lists "ok" and then every
+    // address the user may send as: their own and each alias whose expansion contains them
+    // (catch-alls do not count). 535 5.7.8 for an unknown user or a wrong password (one reply
+    // for both, RFC 4954 6), 454 4.7.0 without a database. Logs the user, never the password.
+    smtp::reply authenticate(std::string_view user, std::string_view password);
     // Unconditional reload (SIGHUP); returns false (and logs) when it failed.
     bool reload();
     // Reload if the files changed, throttled by refresh_interval.
