@@ -2,6 +2,7 @@
 #include "smtp_in/session.hpp"
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 
@@ -89,9 +90,15 @@ std::string delivery::received_header(std::string_view queue_id) const {
     std::string ip = envelope.client_ip.find(':') != std::string::npos
                          ? "IPv6:" + envelope.client_ip
                          : envelope.client_ip;
-    std::string h = "Received: from " + header_safe(envelope.client_helo) + " (" +
-                    (client_host.empty() ? std::string("unknown") : header_safe(client_host)) +
-                    " [" + header_safe(ip) + "])\r\n";
+    std::string h;
+    if (hide_client)
+        // Issue 3: a submission's trace names neither the client's address nor its HELO
+        // (often a private name or address); RFC 5321 4.4 makes the from clause optional.
+        h = "Received: (authenticated sender)\r\n";
+    else
+        h = "Received: from " + header_safe(envelope.client_helo) + " (" +
+            (client_host.empty() ? std::string("unknown") : header_safe(client_host)) + " [" +
+            header_safe(ip) + "])\r\n";
     if (tls)
         h += "\t(using " + header_safe(tls->version) + " with cipher " +
              header_safe(tls->cipher) + ")\r\n";
@@ -155,6 +162,7 @@ std::vector<action> smtp_session::feed(std::string_view bytes) {
     case state::wait_tls:
         // RFC 3207 4.2 / CVE-2011-0411: nothing sent before the handshake may count after it.
         return out;
+    case state::wait_auth:
     case state::wait_delivery:
         // Answered after delivery_result(). A client must wait for the DATA reply (RFC 2920
         // 3.1), so a little pipelined input is all we keep; a flood is not buffered.
@@ -172,6 +180,8 @@ std::vector<action> smtp_session::tls_started(tls_info info) {
     if (state_ != state::wait_tls) return out;
     tls_ = std::move(info);
     // RFC 3207 4.2: discard all knowledge obtained from the client; it must EHLO again.
+    auth_user_.clear();
+    auth_addresses_.clear();
     helo_.clear();
     esmtp_ = false;
     reset_transaction();
@@ -187,6 +197,28 @@ std::vector<action> smtp_session::delivery_result(reply r) {
     reset_transaction();
     state_ = state::ready;
     run(out); // commands the client pipelined after end-of-data
+    return out;
+}
+
+std::vector<action> smtp_session::auth_result(auth_outcome r) {
+    std::vector<action> out;
+    if (state_ != state::wait_auth) return out;
+    state_ = state::ready;
+    switch (r.st) {
+    case auth_outcome::status::ok:
+        auth_user_ = std::move(r.user);
+        auth_addresses_ = std::move(r.addresses);
+        send(out, make_reply(235, "2.7.0", "Authentication successful"));
+        break;
+    case auth_outcome::status::bad:
+        // RFC 4954 6: 535 5.7.8 authentication credentials invalid.
+        bad(out, make_reply(535, "5.7.8", "Error: authentication failed"));
+        break;
+    case auth_outcome::status::temporary:
+        send(out, make_reply(454, "4.7.0", "Temporary authentication failure"));
+        break;
+    }
+    if (state_ != state::closed) run(out);
     return out;
 }
 
@@ -218,10 +250,19 @@ void smtp_session::run(std::vector<action>& out) {
             continue;
         }
         if (state_ != state::init && state_ != state::ready && state_ != state::mail &&
-            state_ != state::rcpt)
+            state_ != state::rcpt && state_ != state::auth_line)
             return;
         auto line = framer_.next();
         if (line.st == smtp::line_framer::status::need_more) return;
+        if (state_ == state::auth_line) {
+            if (line.st == smtp::line_framer::status::too_long) {
+                state_ = state::ready;
+                bad(out, make_reply(500, "5.5.2", "Error: line too long"));
+                continue;
+            }
+            auth_response(line.line, out);
+            continue;
+        }
         on_line(line, out);
     }
 }
@@ -281,7 +322,11 @@ void smtp_session::on_line(const smtp::line_framer::result& line, std::vector<ac
         bad(out, make_reply(502, "5.5.1", "Error: BDAT not supported"));
         break;
     case verb::auth:
-        // Hook for submission (a later issue): port 25 offers no AUTH (RFC 4954 4).
+        if (cfg_.submission) {
+            cmd_auth(cmd, out);
+            break;
+        }
+        // Port 25 offers no AUTH (RFC 4954 4; submission is RFC 6409's job).
         bad(out, make_reply(503, "5.5.1", "Error: authentication not enabled"));
         break;
     case verb::lhlo:
@@ -310,6 +355,8 @@ void smtp_session::cmd_helo(const smtp::command& c, bool extended, std::vector<a
     std::vector<std::string> lines = {cfg_.hostname, "PIPELINING",
                                       "SIZE " + std::to_string(cfg_.max_message_size)};
     if (cfg_.tls_available && !tls_) lines.push_back("STARTTLS");
+    // RFC 4954 4 / RFC 8314: mechanisms that send the password in the clear only under TLS.
+    if (cfg_.submission && tls_ && auth_user_.empty()) lines.push_back("AUTH PLAIN LOGIN");
     for (const char* ext : {"ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "DSN"})
         lines.push_back(ext);
     send(out, make_reply(250, "", std::move(lines)));
@@ -324,10 +371,27 @@ void smtp_session::cmd_mail(const smtp::command& c, std::vector<action>& out) {
         bad(out, make_reply(503, "5.5.1", "Error: nested MAIL command"));
         return;
     }
+    if (cfg_.submission && auth_user_.empty()) {
+        // RFC 6409 4.3 / RFC 4954 6
+        bad(out, make_reply(530, "5.7.0", "Authentication required"));
+        return;
+    }
     auto mf = smtp::parse_mail_from(c.args);
     if (!mf) {
         bad(out, mf.error());
         return;
+    }
+    if (!auth_user_.empty()) {
+        // Issue 3: an authenticated user sends only as their own addresses and aliases.
+        std::string from = mf->null_sender ? std::string() : mf->sender.canonical();
+        for (auto& ch : from) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        bool mine = false;
+        for (const auto& a : auth_addresses_) mine = mine || (!from.empty() && a == from);
+        if (!mine) {
+            send(out, make_reply(553, "5.7.1",
+                                 "Error: sender address not owned by user " + auth_user_));
+            return;
+        }
     }
     if (mf->body == smtp::body_type::binary_mime) {
         // RFC 3030 3: BINARYMIME needs BDAT, which we do not offer.
@@ -390,7 +454,7 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
         send(out, make_reply(550, "5.1.1", "Error: user unknown"));
         return;
     case rcpt_verdict::not_local:
-        if (cfg_.relay_allowed && !rt->recipient.domain.empty()) {
+        if ((cfg_.relay_allowed || !auth_user_.empty()) && !rt->recipient.domain.empty()) {
             // Issue 3: mail from the home server (trusted network) to other domains goes
             // to the outbound queue without AUTH.
             rcpts_.push_back(std::move(rt.value()));
@@ -457,6 +521,171 @@ void smtp_session::cmd_starttls(const smtp::command& c, std::vector<action>& out
     out.push_back(std::move(a));
 }
 
+void smtp_session::cmd_auth(const smtp::command& c, std::vector<action>& out) {
+    // require_tls already answered 530 before TLS; this guards a submission config without it.
+    if (!tls_) {
+        bad(out, make_reply(538, "5.7.11", "Encryption required for requested authentication "
+                                           "mechanism"));
+        return;
+    }
+    if (state_ == state::init) {
+        bad(out, make_reply(503, "5.5.1", "Error: send EHLO first"));
+        return;
+    }
+    if (!auth_user_.empty()) {
+        // RFC 4954 4: no AUTH after a successful one.
+        bad(out, make_reply(503, "5.5.1", "Error: already authenticated"));
+        return;
+    }
+    if (state_ != state::ready) {
+        bad(out, make_reply(503, "5.5.1", "Error: MAIL transaction in progress"));
+        return;
+    }
+    std::string_view args = c.args;
+    auto sp = args.find(' ');
+    std::string mech(args.substr(0, sp));
+    for (auto& ch : mech) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::string_view initial = sp == std::string_view::npos ? std::string_view{}
+                                                            : args.substr(sp + 1);
+    if (mech != "PLAIN" && mech != "LOGIN") {
+        bad(out, make_reply(504, "5.5.4", "Error: unsupported authentication mechanism"));
+        return;
+    }
+    auth_mech_ = mech;
+    auth_login_user_.clear();
+    if (initial.empty()) {
+        state_ = state::auth_line;
+        // RFC 4616 / RFC 4954 4: an empty challenge for PLAIN; LOGIN asks "Username:".
+        send(out, make_reply(334, "", mech == "PLAIN" ? "" : "VXNlcm5hbWU6"));
+        return;
+    }
+    state_ = state::auth_line;
+    auth_response(initial, out);
+}
+
+void smtp_session::auth_response(std::string_view line, std::vector<action>& out) {
+    if (line == "*") {
+        // RFC 4954 4: the client cancelled.
+        state_ = state::ready;
+        auth_login_user_.clear();
+        send(out, make_reply(501, "5.0.0", "Authentication cancelled"));
+        return;
+    }
+    std::optional<std::string> decoded =
+        line == "=" ? std::optional<std::string>(std::string()) : decode_base64(line);
+    if (!decoded) {
+        state_ = state::ready;
+        auth_login_user_.clear();
+        bad(out, make_reply(501, "5.5.2", "Error: invalid base64 data"));
+        return;
+    }
+    auth_decoded(*decoded, out);
+}
+
+void smtp_session::auth_decoded(std::string_view response, std::vector<action>& out) {
+    std::string user, password;
+    if (auth_mech_ == "LOGIN") {
+        if (auth_login_user_.empty()) {
+            if (response.empty()) {
+                state_ = state::ready;
+                bad(out, make_reply(501, "5.5.2", "Error: empty user name"));
+                return;
+            }
+            auth_login_user_ = response;
+            state_ = state::auth_line;
+            send(out, make_reply(334, "", "UGFzc3dvcmQ6"));
+            return;
+        }
+        user = std::move(auth_login_user_);
+        auth_login_user_.clear();
+        password = response;
+    } else {
+        // RFC 4616 2: [authzid] NUL authcid NUL passwd; an authzid other than the authcid
+        // (acting as someone else) is refused.
+        auto n1 = response.find('\0');
+        auto n2 = n1 == std::string_view::npos ? n1 : response.find('\0', n1 + 1);
+        if (n2 == std::string_view::npos) {
+            state_ = state::ready;
+            bad(out, make_reply(501, "5.5.2", "Error: malformed PLAIN response"));
+            return;
+        }
+        auto authz = response.substr(0, n1);
+        user = response.substr(n1 + 1, n2 - n1 - 1);
+        password = response.substr(n2 + 1);
+        if (!authz.empty() && authz != user) {
+            state_ = state::ready;
+            bad(out, make_reply(535, "5.7.8", "Error: authentication failed"));
+            return;
+        }
+    }
+    if (user.empty() || user.size() > 320 || password.size() > 1024) {
+        state_ = state::ready;
+        bad(out, make_reply(535, "5.7.8", "Error: authentication failed"));
+        return;
+    }
+    state_ = state::wait_auth;
+    action a;
+    a.type = action::kind::authenticate;
+    a.user = std::move(user);
+    a.password = std::move(password);
+    a.mechanism = auth_mech_;
+    out.push_back(std::move(a));
+}
+
+std::optional<std::string> decode_base64(std::string_view in) {
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    if (in.size() % 4 != 0) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; ++k) {
+            char c = in[i + k];
+            if (c == '=' && i + 4 == in.size() && k >= 2) {
+                v[k] = 0;
+                ++pad;
+                continue;
+            }
+            if (pad) return std::nullopt;
+            v[k] = val(c);
+            if (v[k] < 0) return std::nullopt;
+        }
+        unsigned n = (unsigned(v[0]) << 18) | (unsigned(v[1]) << 12) | (unsigned(v[2]) << 6) |
+                     unsigned(v[3]);
+        out += char((n >> 16) & 0xff);
+        if (pad < 2) out += char((n >> 8) & 0xff);
+        if (pad < 1) out += char(n & 0xff);
+    }
+    return out;
+}
+
+std::string encode_base64(std::string_view in) {
+    static constexpr char t[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        unsigned n = unsigned((unsigned char)in[i]) << 16 |
+                     unsigned((unsigned char)in[i + 1]) << 8 | unsigned((unsigned char)in[i + 2]);
+        out += {t[n >> 18], t[(n >> 12) & 63], t[(n >> 6) & 63], t[n & 63]};
+    }
+    if (in.size() - i == 1) {
+        unsigned n = unsigned((unsigned char)in[i]) << 16;
+        out += {t[n >> 18], t[(n >> 12) & 63], '=', '='};
+    } else if (in.size() - i == 2) {
+        unsigned n = unsigned((unsigned char)in[i]) << 16 | unsigned((unsigned char)in[i + 1]) << 8;
+        out += {t[n >> 18], t[(n >> 12) & 63], t[(n >> 6) & 63], '='};
+    }
+    return out;
+}
+
 void smtp_session::on_data_done(std::vector<action>& out) {
     auto err = reader_.err();
     if (err == smtp::data_reader::error::bare_lf || err == smtp::data_reader::error::bare_cr) {
@@ -507,10 +736,13 @@ void smtp_session::on_data_done(std::vector<action>& out) {
     std::string proto = esmtp_ ? "ESMTP" : "SMTP";
     if (tls_) proto = "ESMTPS";
     if (mail_->smtputf8) proto = tls_ ? "UTF8SMTPS" : "UTF8SMTP";
+    if (!auth_user_.empty()) proto += "A"; // RFC 3848 ESMTPSA, RFC 6531 UTF8SMTPSA
     d.protocol = proto;
     d.client_host = peer_.host;
     d.hostname = cfg_.hostname;
     d.long_lines = reader_.long_lines();
+    d.auth_user = auth_user_;
+    d.hide_client = cfg_.submission && !cfg_.submission_show_client;
     body_.clear();
     state_ = state::wait_delivery;
     action a;

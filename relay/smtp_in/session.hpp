@@ -14,7 +14,15 @@
 // Guarantees: no open relay (recipients are only accepted when the injected checker says
 // local_ok; '%', '!' and quoted '@' in local parts never route; source routes are dropped),
 // no smuggling (DATA ends only at CRLF.CRLF; bare CR/LF refuse the message), every limit has
-// its reply code. Does not do: I/O, TLS, spooling, DNS, AUTH (refused; submission comes later).
+// its reply code. Does not do: I/O, TLS, spooling, DNS, checking credentials (the driver does).
+//
+// Submission (RFC 6409, RFC 8314; cfg.submission): AUTH PLAIN (RFC 4616) and LOGIN are offered
+// only after TLS (before it every command but EHLO/HELO/STARTTLS/RSET/NOOP/QUIT gets 530 5.7.0);
+// MAIL needs a successful AUTH (530 5.7.0 Authentication required); the reverse-path must be one
+// of the addresses the credential check returned (553 5.7.1); an authenticated client may send
+// to any domain (route home for ours, remote otherwise). The decoded credential goes to the
+// driver in an `authenticate` action (the session waits in wait_auth) and comes back as
+// auth_result(); the session never keeps the password after handing it out.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -58,6 +66,20 @@ struct session_config {
     // The client is in relay.trusted_networks (the home tunnel peer): recipients outside our
     // domains are accepted without AUTH and queued with route=remote (outbound delivery).
     bool relay_allowed = false;
+    // Submission port (587 STARTTLS / 465 implicit TLS): AUTH offered after TLS and required
+    // before MAIL. Set require_tls with it.
+    bool submission = false;
+    // Received: of submitted mail names the client's IP and rDNS only when set (issue 3: do
+    // not leak a private or home address).
+    bool submission_show_client = false;
+};
+
+// What the driver learned from checking a credential (relay/submission/authenticator.hpp).
+struct auth_outcome {
+    enum class status { ok, bad, temporary };
+    status st = status::bad;
+    std::string user;                   // canonical login (ok)
+    std::vector<std::string> addresses; // lower-case addresses the user may send as (ok)
 };
 
 struct peer_info {
@@ -81,6 +103,8 @@ struct delivery {
     std::string client_host;
     std::string hostname;              // ours
     std::uint64_t long_lines = 0;      // lines over 998 octets (accepted, worth a log field)
+    std::string auth_user;             // authenticated submission user, "" otherwise
+    bool hide_client = false;          // Received: leaves out the client's IP and host name
 
     // The trace header (RFC 5321 4.4) to store as a prefix before `message`, folded, ending
     // in CRLF; `queue_id` goes in the id clause ("" leaves it out).
@@ -88,10 +112,12 @@ struct delivery {
 };
 
 struct action {
-    enum class kind { send, start_tls, deliver, close };
+    enum class kind { send, start_tls, deliver, close, authenticate };
     kind type = kind::send;
     smtp::reply reply;             // kind::send
     std::optional<delivery> msg;   // kind::deliver
+    std::string user, password;    // kind::authenticate: check, then call auth_result()
+    std::string mechanism;         // kind::authenticate: "PLAIN" / "LOGIN" (for logs)
 };
 
 enum class state {
@@ -102,6 +128,8 @@ enum class state {
     data,          // reading the message after 354
     wait_delivery, // message handed to the driver, waiting for delivery_result()
     wait_tls,      // STARTTLS answered, waiting for tls_started()
+    auth_line,     // AUTH in progress, waiting for the client's next base64 line (334 sent)
+    wait_auth,     // credential handed to the driver, waiting for auth_result()
     closed,
 };
 
@@ -113,11 +141,13 @@ public:
     std::vector<action> feed(std::string_view bytes);     // client bytes
     std::vector<action> tls_started(tls_info info);       // after start_tls succeeded
     std::vector<action> delivery_result(smtp::reply r);   // the reply to DATA
+    std::vector<action> auth_result(auth_outcome r);      // after an authenticate action
     std::vector<action> timeout();                        // idle: 421 4.4.2 + close
     std::vector<action> shutdown();                       // server stopping: 421 4.3.2 + close
 
     state current() const { return state_; }
     bool tls_active() const { return tls_.has_value(); }
+    const std::string& auth_user() const { return auth_user_; }
     std::size_t bad_commands() const { return bad_commands_; }
 
 private:
@@ -134,6 +164,9 @@ private:
     void cmd_rcpt(const smtp::command& c, std::vector<action>& out);
     void cmd_data(const smtp::command& c, std::vector<action>& out);
     void cmd_starttls(const smtp::command& c, std::vector<action>& out);
+    void cmd_auth(const smtp::command& c, std::vector<action>& out);
+    void auth_response(std::string_view line, std::vector<action>& out);
+    void auth_decoded(std::string_view response, std::vector<action>& out);
 
     session_config cfg_;
     recipient_checker& checker_;
@@ -149,6 +182,14 @@ private:
     std::vector<smtp::rcpt_to> rcpts_;
     std::vector<queue::rcpt_route> routes_; // parallel to rcpts_
     std::size_t bad_commands_ = 0;
+    std::string auth_mech_;                 // during AUTH: "PLAIN" or "LOGIN"
+    std::string auth_login_user_;           // LOGIN: user name received, waiting for password
+    std::string auth_user_;                 // after a successful AUTH
+    std::vector<std::string> auth_addresses_;
 };
+
+// RFC 4648 4 base64 (with padding); nullopt for anything else.
+std::optional<std::string> decode_base64(std::string_view in);
+std::string encode_base64(std::string_view in);
 
 } // namespace splitmail::relay
