@@ -4,6 +4,8 @@
 #include "delivery/runner.hpp"
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
+#include "submission/authenticator.hpp"
+#include "submission/outgoing.hpp"
 
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/log/log.hpp"
@@ -38,6 +40,21 @@ std::string preflight(const settings& s) {
         } catch (const std::exception& e) {
             return std::string("smtp.listen: ") + e.what();
         }
+    }
+    for (const auto* list : {&s.submission_listen, &s.submissions_listen}) {
+        for (const auto& l : *list) {
+            try {
+                net::split_host_port(l);
+            } catch (const std::exception& e) {
+                return std::string(list == &s.submission_listen ? "submission.listen: "
+                                                                : "submissions.listen: ") +
+                       e.what();
+            }
+        }
+    }
+    if (!s.dkim_dir.empty()) {
+        auto k = dkim_keyring::load(s.dkim_dir, s.dkim_domains, s.domains, nullptr);
+        if (!k) return k.error();
     }
     try {
         net::split_host_port(s.home_lmtp);
@@ -83,24 +100,60 @@ int run(const settings& s, const std::string& config_path) {
     delivery_runner runner(io, s, *sp, directory, home_tls);
     runner.start(std::move(rec->envelopes));
 
+    // DKIM keys: loaded once here and again on SIGHUP (a failed reload keeps the old keys).
+    auto load_dkim = [&s]() -> std::shared_ptr<const dkim_keyring> {
+        std::vector<std::string> problems;
+        auto k = dkim_keyring::load(s.dkim_dir, s.dkim_domains, s.domains, &problems);
+        for (const auto& p : problems) log::warn("dkim", "", "domain not signed", {{"why", p}});
+        if (!k) {
+            log::error("dkim", "", "cannot load keys", {{"error", k.error()}});
+            return nullptr;
+        }
+        std::string doms;
+        for (const auto& d : k->domains()) doms += (doms.empty() ? "" : ",") + d;
+        if (!s.dkim_dir.empty()) log::info("dkim", "", "signing keys loaded", {{"domains", doms}});
+        return std::make_shared<const dkim_keyring>(std::move(*k));
+    };
+    std::shared_ptr<const dkim_keyring> dkim_keys = load_dkim();
+
+    home_authenticator authenticator(s, home_tls, s.auth_cache_ttl);
+    auth_throttle throttle(auth_throttle::policy{s.auth_max_failures, std::chrono::minutes(15),
+                                                 std::chrono::minutes(15)});
+
     smtp_context ctx;
     ctx.s = &s;
     ctx.spool = &*sp;
     ctx.directory = &directory;
     ctx.tls = &tls;
     ctx.on_queued = [&runner](queue::envelope e) { runner.add(std::move(e)); };
+    ctx.dkim = &dkim_keys;
+    smtp_context sub_ctx = ctx;
+    sub_ctx.submission = true;
+    sub_ctx.auth = &authenticator;
+    sub_ctx.throttle = &throttle;
+    smtp_context subs_ctx = sub_ctx;
+    subs_ctx.implicit_tls = true;
 
+    auto busy = [&s](net::connection& c, std::string_view why) -> asio::awaitable<void> {
+        // RFC 5321 3.8: 421 and close when we cannot serve the client now. (On the implicit-TLS
+        // port this plaintext line is not understood; the client just sees the close.)
+        const std::string line =
+            "421 4.7.0 " + s.hostname + " " + std::string(why) + ", try again later\r\n";
+        co_await c.write(line, std::chrono::seconds(10));
+    };
     net::server smtp(
         io, "smtpd", net::limits{s.max_connections, s.max_connections_per_ip},
-        [&ctx](net::connection& c) { return serve_smtp(c, ctx); },
-        [&s](net::connection& c, std::string_view why) -> asio::awaitable<void> {
-            // RFC 5321 3.8: 421 and close when we cannot serve the client now.
-            const std::string line =
-                "421 4.7.0 " + s.hostname + " " + std::string(why) + ", try again later\r\n";
-            co_await c.write(line, std::chrono::seconds(10));
-        });
+        [&ctx](net::connection& c) { return serve_smtp(c, ctx); }, busy);
+    net::server submission(
+        io, "submission", net::limits{s.max_connections, s.max_connections_per_ip},
+        [&sub_ctx](net::connection& c) { return serve_smtp(c, sub_ctx); }, busy);
+    net::server submissions(
+        io, "submissions", net::limits{s.max_connections, s.max_connections_per_ip},
+        [&subs_ctx](net::connection& c) { return serve_smtp(c, subs_ctx); }, busy);
     try {
         for (const auto& l : s.smtp_listen) smtp.listen(l);
+        for (const auto& l : s.submission_listen) submission.listen(l);
+        for (const auto& l : s.submissions_listen) submissions.listen(l);
     } catch (const std::exception& e) {
         log::error("relay", "", e.what());
         queue::remove_pid_file(s.spool_dir);
@@ -114,6 +167,8 @@ int run(const settings& s, const std::string& config_path) {
         if (ec) return;
         log::info("relay", "", "stopping", {{"signal", sig}});
         smtp.stop();
+        submission.stop();
+        submissions.stop();
         runner.stop();
         hup.cancel();
         usr1.cancel();
@@ -132,6 +187,8 @@ int run(const settings& s, const std::string& config_path) {
                                {{"error", t.error()}});
                 }
             }
+            if (!s.dkim_dir.empty())
+                if (auto k = load_dkim()) dkim_keys = std::move(k); // keep old keys on failure
             arm_hup();
         });
     };

@@ -92,6 +92,33 @@ constexpr std::array table{
     config::setting_spec{"outbound.starttls", kind::boolean, "true",
                          "Use STARTTLS when a remote MX offers it (opportunistic, certificate "
                          "not verified: DANE/MTA-STS are not implemented yet)."},
+    config::setting_spec{"submission.listen", kind::string_list, "[]",
+                         "Addresses of the message submission listener with STARTTLS (RFC "
+                         "6409, usually port 587). AUTH PLAIN/LOGIN only after STARTTLS; "
+                         "credentials are checked by home (XAUTH). Needs `tls.cert`."},
+    config::setting_spec{"submissions.listen", kind::string_list, "[]",
+                         "Addresses of the implicit-TLS submission listener (RFC 8314, usually "
+                         "port 465). Needs `tls.cert`."},
+    config::setting_spec{"submission.show_client_ip", kind::boolean, "false",
+                         "Name the submitting client's address and HELO in the `Received:` "
+                         "header. Off by default so a home or private address does not leak."},
+    config::setting_spec{"submission.auth_cache_ttl", kind::duration, "\"7d\"",
+                         "How long a credential home accepted may be accepted from the relay's "
+                         "in-memory cache (salted SHA-256, never the password) while home is "
+                         "unreachable. Home is always asked first."},
+    config::setting_spec{"submission.auth_failure_delay", kind::duration, "\"2s\"",
+                         "Delay before answering a failed AUTH."},
+    config::setting_spec{"submission.auth_max_failures", kind::integer, "5",
+                         "Failed AUTH attempts from one client address within 15 minutes "
+                         "before it is locked out for 15 minutes (`454 4.7.0`)."},
+    config::setting_spec{"dkim.dir", kind::path, "",
+                         "Directory of DKIM keys, `DIR/<domain>/<selector>.key` (made by "
+                         "`splitmail dkim keygen`). Empty: no signing. Read at start and on "
+                         "SIGHUP."},
+    config::setting_spec{"dkim.domains", kind::string_list, "[]",
+                         "Domains to sign for; empty means every `relay.domains` entry that has "
+                         "keys in `dkim.dir`. Authenticated and trusted-network mail whose "
+                         "`From:` domain is one of them is signed at acceptance."},
 };
 
 std::string lower(std::string s) {
@@ -256,6 +283,17 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     if (omc < 1 || omc > 10000) return bad("outbound.max_connections", "must be 1..10000");
     s.outbound_max_connections = static_cast<std::size_t>(omc);
     s.outbound_starttls = v.get_bool("outbound.starttls");
+    s.submission_listen = v.get_list("submission.listen");
+    s.submissions_listen = v.get_list("submissions.listen");
+    if ((!s.submission_listen.empty() || !s.submissions_listen.empty()) && s.tls_cert.empty())
+        return bad("submission.listen", "submission needs tls.cert and tls.key");
+    s.submission_show_client_ip = v.get_bool("submission.show_client_ip");
+    s.auth_cache_ttl = v.get_duration("submission.auth_cache_ttl");
+    s.auth_failure_delay = v.get_duration("submission.auth_failure_delay");
+    s.auth_max_failures = static_cast<std::size_t>(v.get_int("submission.auth_max_failures"));
+    if (s.auth_max_failures == 0) return bad("submission.auth_max_failures", "must be at least 1");
+    s.dkim_dir = v.get_path("dkim.dir");
+    for (const auto& d : v.get_list("dkim.domains")) s.dkim_domains.push_back(lower(d));
     s.log_level = v.get_string("log.level");
     if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
         s.log_level != "error")

@@ -63,6 +63,16 @@ struct settings {
     std::size_t outbound_connections_per_domain = 5;
     std::size_t outbound_max_connections = 50;
     bool outbound_starttls = true;
+
+    // Submission (relay/submission).
+    std::vector<std::string> submission_listen;  // STARTTLS (587)
+    std::vector<std::string> submissions_listen; // implicit TLS (465)
+    bool submission_show_client_ip = false;
+    std::chrono::seconds auth_cache_ttl{7 * 86400};
+    std::chrono::seconds auth_failure_delay{2};
+    std::size_t auth_max_failures = 5;
+    std::filesystem::path dkim_dir;              // empty: no signing
+    std::vector<std::string> dkim_domains;       // empty: every relay.domains with keys
 };
 
 std::span<const config::setting_spec> settings_table();

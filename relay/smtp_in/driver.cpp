@@ -2,12 +2,18 @@
 #include "smtp_in/driver.hpp"
 
 #include "smtp_in/session.hpp"
+#include "submission/authenticator.hpp"
+#include "submission/outgoing.hpp"
 
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
 #include "splitmail/queue/id.hpp"
 
 #include <array>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 namespace splitmail::relay {
 
@@ -89,6 +95,14 @@ struct driver {
                 co_await perform(std::move(next));
                 break;
             }
+            case action::kind::authenticate: {
+                co_await flush();
+                auto o = co_await authenticate(a);
+                std::fill(a.password.begin(), a.password.end(), '\0');
+                auto next = sess.auth_result(std::move(o));
+                co_await perform(std::move(next));
+                break;
+            }
             case action::kind::deliver: {
                 co_await flush();
                 auto result = co_await spool_it(*a.msg);
@@ -101,11 +115,69 @@ struct driver {
         co_await flush();
     }
 
+    asio::awaitable<auth_outcome> authenticate(const action& a) {
+        auth_outcome o;
+        const std::string ip = conn.remote_ip();
+        if (!ctx.auth || !ctx.throttle) {
+            o.st = auth_outcome::status::temporary;
+            co_return o;
+        }
+        if (ctx.throttle->locked(ip, std::chrono::system_clock::now())) {
+            log::warn("submission", id, "AUTH refused: client locked out after failures",
+                      {{"client", ip}, {"user", a.user.substr(0, 100)}});
+            o.st = auth_outcome::status::temporary;
+            co_return o;
+        }
+        o = co_await ctx.auth->check(a.user, a.password, id);
+        if (o.st == auth_outcome::status::bad) {
+            ctx.throttle->failure(ip, std::chrono::system_clock::now());
+            log::warn("submission", id, "AUTH failed",
+                      {{"client", ip}, {"user", a.user.substr(0, 100)},
+                       {"mechanism", a.mechanism}});
+            // A fixed delay before every failure reply slows guessing on one connection.
+            asio::steady_timer t(co_await asio::this_coro::executor);
+            t.expires_after(ctx.s->auth_failure_delay);
+            co_await t.async_wait(asio::use_awaitable);
+        } else if (o.st == auth_outcome::status::ok) {
+            ctx.throttle->success(ip);
+            log::info("submission", id, "AUTH ok",
+                      {{"client", ip}, {"user", o.user}, {"mechanism", a.mechanism}});
+        }
+        co_return o;
+    }
+
+    // Date/Message-ID for submitted mail and the DKIM signature for outgoing mail of our
+    // domains; all prefix lines, in the order they go in front of the message.
+    std::string outgoing_prefix(const delivery& d) {
+        bool outgoing = !d.auth_user.empty() || ctx.s->is_trusted(d.envelope.client_ip);
+        if (!outgoing) return "";
+        std::string added;
+        if (!d.auth_user.empty())
+            added = missing_headers(d.message, ctx.s->hostname, d.envelope.arrival);
+        std::string sig;
+        const dkim_keyring* ring = ctx.dkim && *ctx.dkim ? ctx.dkim->get() : nullptr;
+        auto dom = ring ? from_domain(d.message) : std::nullopt;
+        const dkim::signer* signer = dom ? ring->for_domain(*dom) : nullptr;
+        if (signer) {
+            // The signature covers the added fields too (they are part of the header block
+            // the receiver sees).
+            auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                d.envelope.arrival.time_since_epoch());
+            auto r = signer->sign(added + d.message, secs.count());
+            if (r) sig = std::move(*r);
+            else
+                log::warn("dkim", id, "cannot sign; sending unsigned",
+                          {{"domain", *dom}, {"error", r.error()}});
+        }
+        return sig + added;
+    }
+
     asio::awaitable<smtp::reply> spool_it(delivery& d) {
         // The Received: header reads d.envelope (client HELO/IP, recipients): build it before
         // the envelope is moved out.
         auto qid0 = queue::make_id();
         std::string prefix = d.received_header(qid0);
+        prefix += outgoing_prefix(d);
         auto env = std::move(d.envelope);
         env.id = qid0;
         env.queue = queue::queue_name::incoming;
@@ -142,9 +214,23 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
     cfg.max_recipients = ctx.s->max_recipients;
     cfg.tls_available = ctx.tls && *ctx.tls;
     cfg.relay_allowed = ctx.s->is_trusted(conn.remote_ip());
+    if (ctx.submission) {
+        cfg.submission = true;
+        cfg.require_tls = true;
+        cfg.submission_show_client = ctx.s->submission_show_client_ip;
+        cfg.tls_available = !ctx.implicit_tls && cfg.tls_available;
+    }
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""});
     driver d{conn, ctx, sess, next_conn_id(), {}, false};
-    log::info("smtpd", d.id, "connect", {{"client", conn.remote_ip()}});
+    log::info("smtpd", d.id, "connect",
+              {{"client", conn.remote_ip()},
+               {"service", ctx.submission ? (ctx.implicit_tls ? "submissions" : "submission")
+                                          : "smtp"}});
+    if (ctx.implicit_tls) {
+        if (!ctx.tls || !*ctx.tls) throw std::runtime_error("implicit TLS without a context");
+        co_await conn.start_tls_server(*ctx.tls, tls_timeout);
+        sess.tls_on_connect(tls_info{conn.tls_version(), conn.tls_cipher()});
+    }
     auto greeting = sess.greet();
     co_await d.perform(std::move(greeting));
     std::array<char, 65536> buf;

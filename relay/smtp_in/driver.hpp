@@ -3,6 +3,9 @@
 // (smtp_in/session.hpp), writes its replies, performs STARTTLS, and hands finished messages to
 // the spool; the reply to DATA is sent only when the spool says the message is durable.
 // Every read has the idle timeout; every write a fixed deadline.
+// Outgoing mail (authenticated, or from relay.trusted_networks) whose From: domain has DKIM keys
+// is signed before the 250; submitted mail gets Date:/Message-ID: when missing. Both are stored
+// as prefix header lines (submission/outgoing.hpp).
 #include "recipients/directory.hpp"
 #include "settings.hpp"
 
@@ -11,8 +14,13 @@
 #include "splitmail/queue/spool.hpp"
 
 #include <functional>
+#include <memory>
 
 namespace splitmail::relay {
+
+class home_authenticator;
+class auth_throttle;
+class dkim_keyring;
 
 struct smtp_context {
     const settings* s = nullptr;
@@ -20,6 +28,13 @@ struct smtp_context {
     recipient_directory* directory = nullptr;
     const net::tls_context* tls = nullptr;           // current STARTTLS context (may be null)
     std::function<void(queue::envelope)> on_queued;  // hands a durable message to the runner
+    // Submission listeners (issue 3): AUTH via `auth`, throttled per IP by `throttle`.
+    bool submission = false;
+    bool implicit_tls = false;                       // RFC 8314: handshake before the banner
+    home_authenticator* auth = nullptr;
+    auth_throttle* throttle = nullptr;
+    // DKIM keys (null or empty: no signing); swapped on SIGHUP, so read per message.
+    const std::shared_ptr<const dkim_keyring>* dkim = nullptr;
 };
 
 net::asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx);

@@ -138,6 +138,9 @@ public:
     smtp_session(session_config cfg, recipient_checker& checker, peer_info peer);
 
     std::vector<action> greet();                          // 220 banner
+    // Implicit TLS (RFC 8314 3.3): the handshake happened before greet(); STARTTLS is not
+    // offered and TLS-only commands are allowed.
+    void tls_on_connect(tls_info info) { tls_ = std::move(info); }
     std::vector<action> feed(std::string_view bytes);     // client bytes
     std::vector<action> tls_started(tls_info info);       // after start_tls succeeded
     std::vector<action> delivery_result(smtp::reply r);   // the reply to DATA
