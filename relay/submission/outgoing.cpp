@@ -95,7 +95,8 @@ dkim_keyring::load(const std::filesystem::path& dir,
     for (const auto& d : domains) {
         auto keys = dkim::load_domain_keys(dir, d);
         if (!keys) {
-            if (!explicit_domains.empty()) return std::unexpected("dkim: " + d + ": " + keys.error());
+            if (!explicit_domains.empty())
+                return std::unexpected("dkim: " + d + ": " + keys.error());
             if (problems) problems->push_back(d + ": " + keys.error());
             continue;
         }

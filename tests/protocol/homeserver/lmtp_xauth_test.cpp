@@ -74,8 +74,8 @@ std::string after_lhlo(const std::string& out) {
 
 TEST(LmtpXauth, GoodCredentialGives235WithAddresses) {
     seen s;
-    auto out = run(std::string(greeting_lhlo) + "XAUTH " + b64(std::string("a@x.test\0secret", 15)) +
-                       "\r\n",
+    auto out = run(std::string(greeting_lhlo) + "XAUTH " +
+                       b64(std::string("a@x.test\0secret", 15)) + "\r\n",
                    s);
     EXPECT_EQ(after_lhlo(out), "235-2.7.0 ok\r\n235 2.7.0 a@x.test\r\n");
     EXPECT_EQ(s.user, "a@x.test");
@@ -93,11 +93,11 @@ TEST(LmtpXauth, WrongPasswordGives535) {
 
 TEST(LmtpXauth, MalformedArgumentsAre501AndNeverReachTheHook) {
     seen s;
-    auto out = run(std::string(greeting_lhlo) + "XAUTH " + b64("no-nul-here") + "\r\nXAUTH !!!!\r\n" +
-                       "XAUTH abc\r\nXAUTH\r\n",
+    auto out = run(std::string(greeting_lhlo) + "XAUTH " + b64("no-nul-here") +
+                       "\r\nXAUTH !!!!\r\nXAUTH abc\r\nXAUTH\r\n",
                    s);
     auto rest = after_lhlo(out);
-    EXPECT_EQ(rest, std::string(4 * 0, ' ') +
+    EXPECT_EQ(rest, std::string() +
                         "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
                         "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
                         "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"

@@ -92,8 +92,8 @@ TEST(outgoing, keyring_skips_domains_without_keys_unless_named) {
 }
 
 TEST(outgoing, keyring_loads_keys_and_signs_with_both) {
-    auto k = dkim_keyring::load(SPLITMAIL_TEST_DATA "/dkim/keys", {}, {"example.test", "other.test"},
-                                nullptr);
+    auto k = dkim_keyring::load(SPLITMAIL_TEST_DATA "/dkim/keys", {},
+                                {"example.test", "other.test"}, nullptr);
     ASSERT_TRUE(k);
     EXPECT_EQ(k->domains(), (std::vector<std::string>{"example.test"}));
     const auto* s = k->for_domain("example.test");
