@@ -7,6 +7,8 @@ PLAIN and LOGIN; credentials are checked by splitmail-home (XAUTH over LMTP).
   `splitmail dkim keygen`) verify with dkimpy, given the TXT records `splitmail dkim txt`
   prints; the relay added Date: and Message-ID:, and the Received: does not show the client.
 - A message to the user's own address lands in their home Maildir, signed.
+- Home offline: a credential home accepted is accepted from the relay's cache; other
+  credentials get 454. After submission.auth_max_failures failures the IP gets 454.
 - Wrong password -> 535; AUTH or MAIL without TLS -> 530; MAIL without AUTH -> 530; sending as
   someone else -> 553; relaying without AUTH from an untrusted IP on port 25 -> 554.
 """
@@ -90,6 +92,7 @@ def main() -> None:
     extra["submission.listen"] = f'["127.0.0.1:{sub_port}"]'
     extra["submissions.listen"] = f'["127.0.0.1:{subs_port}"]'
     extra["submission.auth_failure_delay"] = '"1s"'
+    extra["submission.auth_max_failures"] = "3"
     extra["dkim.dir"] = f'"{keys}"'
     relay = Relay(d / "relay", home, tls=cert, extra=extra).start()
     sink = Sink(d / "sink", mx_port).start()
@@ -185,6 +188,44 @@ def main() -> None:
     checks.ok("AUTH failed" in rl and "AUTH ok" in rl, "AUTH outcomes are logged")
     checks.ok(not sink.with_marker("SUB4") and not sink.with_marker("SUB6"),
               "refused messages never reach the MX")
+
+    # 5. Home offline: a credential home accepted before is accepted from the relay's cache
+    #    (salted hash); anything else gets 454 (temporary), never 535.
+    log("home offline: cached credential")
+    home.stop()
+    rc, out = swaks(sub_port, "--auth", "PLAIN", *auth, "--from", DEMO, "--to",
+                    "carol@remote.test", data=message("SUB7", "carol@remote.test"))
+    checks.ok(rc == 0 and "<~  235" in out and "<~  250 2.0.0 Ok: queued" in out,
+              "home offline: the cached credential is accepted", out)
+    wait_until(lambda: sink.with_marker("SUB7"), 30, "SUB7 at the remote MX",
+               daemons=[relay.daemon])
+    rc, out = swaks(sub_port, "--auth", "PLAIN", "--auth-user", DEMO, "--auth-password",
+                    "other-" + password, "--from", DEMO, "--to", "x@remote.test",
+                    data=message("SUB8", "x@remote.test"))
+    checks.ok(rc != 0 and re.search(r"<[~*]\* 454 4.7.0", out) is not None,
+              "home offline: an uncached password gets 454 4.7.0", out)
+    rc, out = swaks(sub_port, "--auth", "PLAIN", "--auth-user", OTHER, "--auth-password",
+                    home.passwords[OTHER], "--from", OTHER, "--to", "x@remote.test",
+                    data=message("SUB9", "x@remote.test", OTHER))
+    checks.ok(rc != 0 and re.search(r"<[~*]\* 454 4.7.0", out) is not None,
+              "home offline: a user never checked before gets 454 4.7.0", out)
+    checks.ok("accepted from cache" in relay.daemon.log_text(), "the relay logs cache use")
+    home.start()
+
+    # 6. Lockout (last: it locks 127.0.0.1 out): submission.auth_max_failures = 3 failures
+    #    in a row (a success resets the count) -> 454 even for the right password.
+    log("failed-AUTH lockout")
+    for _ in range(3):
+        rc, out = swaks(sub_port, "--auth", "PLAIN", "--auth-user", DEMO, "--auth-password",
+                        "bad", "--from", DEMO, "--to", "x@remote.test",
+                        data=message("SUBX", "x@remote.test"))
+        checks.ok(re.search(r"<[~*]\* 535 5.7.8", out) is not None, "another failure: 535", out)
+    rc, out = swaks(sub_port, "--auth", "PLAIN", *auth, "--from", DEMO, "--to", "x@remote.test",
+                    data=message("SUB10", "x@remote.test"))
+    checks.ok(rc != 0 and re.search(r"<[~*]\* 454 4.7.0", out) is not None,
+              "after 3 failures the IP is locked out: 454 4.7.0 even with the right password",
+              out)
+    checks.ok("locked out" in relay.daemon.log_text(), "the lockout is logged")
 
     relay.stop()
     sink.stop()
