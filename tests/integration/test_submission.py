@@ -182,6 +182,34 @@ def main() -> None:
         code, text = c.cmd("RCPT TO:<zed@remote.test>")
     checks.eq(code, 554, f"relaying without AUTH: 554 ({text})")
 
+    log("inbound mail on port 25 claiming our domain is not signed")
+    before = home.count(DEMO)
+    code, _ = lib.send_message(relay.port, "spoof@elsewhere.test", [DEMO],
+                               message("SUB11", DEMO).encode())
+    checks.eq(code, 250, "port 25 accepts mail for a local user")
+    wait_until(lambda: home.count(DEMO) > before, 30, "SUB11 in demo's Maildir",
+               daemons=[relay.daemon, home.daemon])
+    raw = [p.read_bytes() for p in home.messages(DEMO) if b"SUB11" in p.read_bytes()][0]
+    checks.ok(b"DKIM-Signature" not in raw and b"\r\nMessage-ID:" not in raw,
+              "untrusted port-25 mail gets neither a signature nor added headers", raw[:600])
+
+    log("trusted network (home tunnel peer) mail is signed without AUTH")
+    extra2 = dict(extra)
+    extra2["relay.trusted_networks"] = '["127.0.0.1/32"]'
+    extra2["submission.listen"] = "[]"
+    extra2["submissions.listen"] = "[]"
+    r2 = Relay(d / "relay2", home, tls=cert, extra=extra2).start()
+    code, _ = lib.send_message(r2.port, DEMO, ["dan@remote.test"],
+                               message("SUB12", "dan@remote.test").encode())
+    checks.eq(code, 250, "trusted client relays without AUTH")
+    got = wait_until(lambda: sink.with_marker("SUB12"), 30, "SUB12 at the remote MX",
+                     daemons=[r2.daemon])
+    msg = SINK_TRACE.sub(b"", got[0].replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")
+    res = verify_all(msg, txt)
+    checks.ok(len(res) == 2 and all(ok for _, ok in res),
+              "trusted-network mail carries two valid DKIM signatures", f"{res}")
+    r2.stop()
+
     rl = relay.daemon.log_text()
     checks.ok(password not in rl and ("wrong-" + password) not in rl,
               "the relay log never contains a password")
