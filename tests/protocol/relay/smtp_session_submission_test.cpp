@@ -25,8 +25,10 @@ struct result {
     std::vector<std::pair<std::string, std::string>> checked; // user, password
 };
 
-result play(const std::string& input, bool submission = true, bool tls_first = true) {
+result play(const std::string& input, bool submission = true, bool tls_first = true,
+            bool show_client = false) {
     session_config cfg;
+    cfg.submission_show_client = show_client;
     cfg.hostname = "relay.example.test";
     cfg.tls_available = true;
     cfg.require_tls = submission;
@@ -182,4 +184,20 @@ TEST(smtp_session_submission, port_25_still_offers_no_auth_and_no_relay) {
     EXPECT_TRUE(has(r, "503 5.5.1 Error: authentication not enabled")) << r.replies;
     EXPECT_TRUE(has(r, "554 5.7.1 Relay access denied")) << r.replies;
     EXPECT_TRUE(r.checked.empty());
+}
+
+TEST(smtp_session_submission, show_client_setting_puts_the_address_back) {
+    const std::string in = "EHLO laptop.lan\r\nAUTH PLAIN " +
+                           plain("", "alice@example.test", "pw") +
+                           "\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@remote.test>\r\n" +
+                           msg;
+    auto hidden = play(in);
+    ASSERT_EQ(hidden.delivered.size(), 1u);
+    auto h = hidden.delivered[0].received_header("Q");
+    EXPECT_EQ(h.find("laptop.lan"), std::string::npos) << h;
+    auto shown = play(in, true, true, true);
+    ASSERT_EQ(shown.delivered.size(), 1u);
+    auto s = shown.delivered[0].received_header("Q");
+    EXPECT_NE(s.find("from laptop.lan (client.example.net [198.51.100.7])"), std::string::npos)
+        << s;
 }
