@@ -4,8 +4,9 @@ PLAIN and LOGIN; credentials are checked by splitmail-home (XAUTH over LMTP).
 
 - A message to a remote domain (real unbound on loopback for MX, Postfix's smtp-sink as MX)
   arrives at the sink; both DKIM signatures (RSA-SHA256 and Ed25519-SHA256, keys from
-  `splitmail dkim keygen`) verify with dkimpy, given the TXT records `splitmail dkim txt`
-  prints; the relay added Date: and Message-ID:, and the Received: does not show the client.
+  `splitmail dkim keygen`) verify with dkimpy and with OpenDKIM (`opendkim -t`), given the
+  TXT records `splitmail dkim txt` prints; the relay added Date: and Message-ID:, and the
+  Received: does not show the client.
 - A message to the user's own address lands in their home Maildir, signed.
 - Home offline: a credential home accepted is accepted from the relay's cache; other
   credentials get 454. After submission.auth_max_failures failures the IP gets 454.
@@ -55,6 +56,24 @@ def verify_all(msg: bytes, dns: dict[str, str]) -> list[tuple[str, bool]]:
     return out
 
 
+OPENDKIM = "/usr/sbin/opendkim"
+
+
+def opendkim_results(msg: bytes, records: dict[str, str], work) -> dict[str, str]:
+    """{selector: 'pass'|'fail'|...} from `opendkim -t` (verify mode, keys from a
+    TestPublicKeys file holding the TXT records: no DNS)."""
+    keyfile = work / "testkeys"
+    keyfile.write_text("".join(f"{n} {v}\n" for n, v in records.items()))
+    path = work / "msg.eml"
+    path.write_bytes(msg if msg.endswith(b"\n") else msg + b"\r\n")
+    conf = work / "opendkim.conf"
+    conf.write_text(f"Mode v\nTestPublicKeys {keyfile}\nSyslog no\n")
+    r = lib.run_tool([OPENDKIM, "-x", str(conf), "-vv", "-t", str(path)])
+    text = (r.stdout + r.stderr).decode(errors="replace")
+    return {m.group(2): m.group(1)
+            for m in re.finditer(r"dkim=(\w+)[^;]*?header\.s=(\S+)", text)}
+
+
 def swaks(port: int, *args: str, data: str, tls: str = "--tls") -> tuple[int, str]:
     argv = ["swaks", "--server", "127.0.0.1", "--port", str(port), tls,
             "--helo", "laptop.private.lan", "--timeout", "30", "--data", "-", *args]
@@ -69,7 +88,7 @@ def message(marker: str, to: str, sender: str = DEMO) -> str:
 
 
 def main() -> None:
-    require_binaries(lib.RELAY_BIN, lib.HOME_BIN, lib.CLI_BIN)
+    require_binaries(lib.RELAY_BIN, lib.HOME_BIN, lib.CLI_BIN, lib.Path(OPENDKIM))
     d = tmpdir("submission")
     keys = d / "dkim"
     r = lib.run_tool([str(lib.CLI_BIN), "dkim", "keygen", "--domain", DOMAIN, "--selector",
@@ -121,6 +140,9 @@ def main() -> None:
                   f"{marker}: two DKIM signatures (RSA and Ed25519)")
         checks.ok(res and all(ok for _, ok in res), f"{marker}: both signatures verify with dkimpy",
                   f"{res}\n{msg[:3000]!r}")
+        od = opendkim_results(msg, txt, d)
+        checks.eq(od, {"sub-rsa": "pass", "sub-ed25519": "pass"},
+                  f"{marker}: both signatures verify with OpenDKIM (opendkim -t)")
         head = msg.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
         checks.ok(re.search(r"(?m)^Date: ", head) is not None, f"{marker}: Date: added", head)
         checks.ok(re.search(r"(?m)^Message-ID: <[^>]+@mx\.example\.test>", head) is not None,
