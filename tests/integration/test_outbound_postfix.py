@@ -1,0 +1,310 @@
+"""A real Postfix is the receiving MX (issue 3, "Must show"): a throwaway Postfix
+(`postfix -c DIR`, never the system instance) listens on 127.0.0.1:PORT as mx.remote.test with
+STARTTLS (self-signed cert) and delivers remote.test into Maildirs under the test's temp dir
+(virtual(8)). unbound on loopback serves MX remote.test -> mx.remote.test -> 127.0.0.1; the
+relay's outbound.smtp_port is Postfix's port.
+
+A message submitted with AUTH on the implicit-TLS port (465 role) and on the STARTTLS port
+(587 role) arrives in Postfix's Maildir; both DKIM signatures (RSA-SHA256, Ed25519-SHA256)
+verify with dkimpy and with OpenDKIM (`opendkim -t`); Postfix's Received: and its log show the
+relay's EHLO name (relay.hostname) and that the hop used TLS.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import lib
+from lib import DEMO, Home, Relay, checks, fail, log, require_binaries, run_main, tmpdir
+from lib import wait_until
+from outbound_lib import Unbound, outbound_relay_extra
+from test_submission import OPENDKIM, message, opendkim_results, parse_records, swaks, verify_all
+
+DOMAIN = "example.test"
+RELAY_HOSTNAME = "mx.example.test"  # lib.Relay's relay.hostname: the EHLO name outbound
+MX_NAME = "mx.remote.test"
+POSTFIX = "/usr/sbin/postfix"
+NOBODY = 65534
+
+MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    """A throwaway Postfix under `root` (own config, queue, data dir and log file); delivers
+    `users` of `domain` to root/vmail/<local>/ (Maildir, owned by nobody)."""
+
+    def __init__(self, root: Path, port: int, domain: str, users: list[str],
+                 cert: tuple[Path, Path]):
+        if not os.access(POSTFIX, os.X_OK):
+            fail("postfix is not installed (package postfix, in scripts/deps)")
+        self.root, self.port = root, port
+        self.conf = root / "conf"
+        self.queue = root / "queue"
+        self.vmail = root / "vmail"
+        self.logfile = root / "maillog"
+        for p in (self.conf, self.queue, root / "data", self.vmail):
+            p.mkdir(parents=True, exist_ok=True)
+        os.chmod(root.parent, 0o755)
+        os.chmod(root, 0o755)
+        os.chown(root / "data", _uid("postfix"), -1)
+        os.chown(self.vmail, NOBODY, NOBODY)
+        (self.conf / "vmailbox").write_text(
+            "".join(f"{u}@{domain} {u}/\n" for u in users))
+        (self.conf / "main.cf").write_text(f"""\
+compatibility_level = 3.6
+config_directory = {self.conf}
+queue_directory = {self.queue}
+data_directory = {root / "data"}
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = {MX_NAME}
+mydomain = remote.test
+myorigin = $myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+maillog_file = {self.logfile}
+maillog_file_prefixes = {root}
+virtual_mailbox_domains = {domain}
+virtual_mailbox_maps = texthash:{self.conf / "vmailbox"}
+virtual_mailbox_base = {self.vmail}
+virtual_uid_maps = static:{NOBODY}
+virtual_gid_maps = static:{NOBODY}
+virtual_minimum_uid = 100
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {cert[0]}
+smtpd_tls_key_file = {cert[1]}
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+smtpd_peername_lookup = no
+disable_dns_lookups = yes
+smtp_host_lookup = native
+biff = no
+alias_maps =
+alias_database =
+local_recipient_maps =
+notify_classes =
+""")
+        (self.conf / "master.cf").write_text(MASTER_CF.format(port=port))
+        self._master: int | None = None
+        # lib's cleanup (atexit and SIGTERM/SIGINT/SIGHUP) calls kill() on everything in
+        # lib._procs before it removes the temp dir: Postfix is stopped on every exit path.
+        lib._procs.insert(0, self)
+        atexit.register(self.stop)
+        # postfix prints its fatal errors to a terminal only (else syslog): give it one.
+        r = self._postfix("check")
+        if r.returncode != 0:
+            fail(f"postfix check: {r.stdout}")
+
+    def _postfix(self, cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["script", "-qec", f"{POSTFIX} -c {self.conf} {cmd}", "/dev/null"],
+                              capture_output=True, text=True, timeout=60)
+
+    def start(self) -> "Postfix":
+        r = self._postfix("start")
+        if r.returncode != 0:
+            fail(f"postfix start: {r.stdout} {self.log_text()[-2000:]}")
+        wait_until(lambda: lib.port_answers("127.0.0.1", self.port), 20,
+                   f"Postfix smtpd on 127.0.0.1:{self.port}")
+        self._master = self.master_pid()
+        return self
+
+    def master_pid(self) -> int | None:
+        if self._master:
+            return self._master
+        try:
+            return int((self.queue / "pid" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        """`postfix -c DIR stop`, then SIGKILL the master and its children if any remain."""
+        master = self.master_pid()
+        if master and not _alive(master):
+            master = None
+        kids = _children(master) if master else []
+        if self.conf.exists():
+            try:
+                self._postfix("stop")
+            except (OSError, subprocess.SubprocessError):
+                pass
+        if master:
+            deadline = time.time() + 5
+            while time.time() < deadline and _alive(master):
+                time.sleep(0.1)
+            for pid in [master] + kids + _children(master):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self._master = None
+
+    def kill(self) -> None:
+        self.stop()
+
+    def dump_tail(self, lines: int = 40) -> None:
+        print(f"--- last {lines} lines of Postfix's maillog ---", flush=True)
+        print("\n".join(self.log_text().splitlines()[-lines:]), flush=True)
+
+    def log_text(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def maildir(self, user: str) -> list[bytes]:
+        new = self.vmail / user / "new"
+        if not new.is_dir():
+            return []
+        return [p.read_bytes() for p in sorted(new.iterdir()) if p.is_file()]
+
+    def with_marker(self, user: str, marker: str) -> list[bytes]:
+        return [m for m in self.maildir(user) if f"X-Test-Id: {marker}".encode() in m]
+
+
+def _uid(name: str) -> int:
+    import pwd
+    return pwd.getpwnam(name).pw_uid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def main() -> None:
+    require_binaries(lib.RELAY_BIN, lib.HOME_BIN, lib.CLI_BIN, Path(OPENDKIM), Path(POSTFIX))
+    d = tmpdir("outbound-postfix")
+    keys = d / "dkim"
+    r = lib.run_tool([str(lib.CLI_BIN), "dkim", "keygen", "--domain", DOMAIN, "--selector",
+                      "pf", "--dir", str(keys)])
+    checks.eq(r.returncode, 0, f"dkim keygen ({r.stderr.decode().strip()})")
+    r = lib.run_tool([str(lib.CLI_BIN), "dkim", "txt", "--domain", DOMAIN, "--dir", str(keys)])
+    txt = parse_records(r.stdout.decode())
+    checks.eq(len(txt), 2, "`splitmail dkim txt` prints two records")
+
+    dns = Unbound(d / "dns", {"remote.test": [f"remote.test. IN MX 10 {MX_NAME}.",
+                                              f"{MX_NAME}. IN A 127.0.0.1"]}).start()
+    mx_port = lib.free_port()
+    postfix = Postfix(d / "postfix", mx_port, "remote.test", ["alice", "bob"],
+                      lib.make_cert(d, "postfix", MX_NAME)).start()
+
+    home = Home(d / "home", users=[DEMO]).start()
+    password = home.passwords[DEMO]
+    cert = lib.make_cert(d, "relay", RELAY_HOSTNAME)
+    sub_port, subs_port = lib.free_port(), lib.free_port()
+    extra = outbound_relay_extra(dns, mx_port)
+    extra["relay.trusted_networks"] = "[]"
+    extra["submission.listen"] = f'["127.0.0.1:{sub_port}"]'
+    extra["submissions.listen"] = f'["127.0.0.1:{subs_port}"]'
+    extra["dkim.dir"] = f'"{keys}"'
+    relay = Relay(d / "relay", home, tls=cert, extra=extra).start()
+    auth = ["--auth-user", DEMO, "--auth-password", password]
+
+    log("465 role: implicit TLS + AUTH PLAIN to alice@remote.test")
+    rc, out = swaks(subs_port, "--auth", "PLAIN", *auth, "--from", DEMO, "--to",
+                    "alice@remote.test", data=message("PF465", "alice@remote.test"),
+                    tls="--tls-on-connect")
+    checks.ok(rc == 0 and "<~  235" in out and "<~  250 2.0.0 Ok: queued" in out,
+              "implicit-TLS submission with AUTH accepted", out)
+    log("587 role: STARTTLS + AUTH LOGIN to bob@remote.test")
+    rc, out = swaks(sub_port, "--auth", "LOGIN", *auth, "--from", DEMO, "--to",
+                    "bob@remote.test", data=message("PF587", "bob@remote.test"))
+    checks.ok(rc == 0 and "<~  235" in out and "<~  250 2.0.0 Ok: queued" in out,
+              "STARTTLS submission with AUTH accepted", out)
+
+    for marker, user in (("PF465", "alice"), ("PF587", "bob")):
+        got = wait_until(lambda: postfix.with_marker(user, marker), 30,
+                         f"{marker} in Postfix's Maildir for {user}@remote.test",
+                         daemons=[relay.daemon])
+        checks.eq(len(got), 1, f"{marker}: exactly one copy in {user}'s Maildir")
+        msg = got[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        res = verify_all(msg, txt)
+        checks.eq(sorted(a for a, _ in res), ["ed25519-sha256", "rsa-sha256"],
+                  f"{marker}: two DKIM signatures (RSA and Ed25519)")
+        checks.ok(res and all(ok for _, ok in res),
+                  f"{marker}: both signatures verify with dkimpy", f"{res}\n{msg[:3000]!r}")
+        od = opendkim_results(msg, txt, d)
+        checks.eq(od, {"pf-rsa": "pass", "pf-ed25519": "pass"},
+                  f"{marker}: both signatures verify with OpenDKIM (opendkim -t)")
+        head = msg.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+        received = re.findall(r"(?ms)^Received: .*?(?=^\S)", head + "\r\nX:")
+        theirs = [f for f in received if f"by {MX_NAME} (Postfix)" in f]
+        checks.ok(len(theirs) == 1, f"{marker}: Postfix added one Received:", head)
+        top = theirs[0] if theirs else ""
+        checks.ok(re.search(rf"from {re.escape(RELAY_HOSTNAME)} \(", top) is not None,
+                  f"{marker}: Postfix's Received: names the relay's EHLO ({RELAY_HOSTNAME})",
+                  top)
+        checks.ok("with ESMTPS" in top and re.search(r"using TLSv1\.[23]", top) is not None,
+                  f"{marker}: Postfix's Received: shows the hop used STARTTLS (ESMTPS, TLS)",
+                  top)
+
+    plog = postfix.log_text()
+    checks.ok(re.search(r"TLS connection established from \S*\[127\.0\.0\.1\]: TLSv1\.[23]",
+                        plog) is not None,
+              "Postfix's log shows a TLS connection from the relay", plog[-3000:])
+    checks.ok(re.search(r"client=\S*\[127\.0\.0\.1\]", plog) is not None
+              and len(re.findall(r"status=sent \(delivered to maildir\)", plog)) == 2,
+              "Postfix's log shows both messages delivered to the Maildir", plog[-3000:])
+    relay.stop()
+    home.stop()
+    master = postfix.master_pid()
+    checks.ok(master is not None and _alive(master), "Postfix master was running")
+    postfix.stop()
+    checks.ok(master is not None and not _alive(master), "Postfix master stopped")
+    dns.stop()
+
+
+if __name__ == "__main__":
+    run_main(main)
