@@ -109,8 +109,9 @@ constexpr std::array table{
     config::setting_spec{"submission.auth_failure_delay", kind::duration, "\"2s\"",
                          "Delay before answering a failed AUTH."},
     config::setting_spec{"submission.auth_max_failures", kind::integer, "5",
-                         "Failed AUTH attempts from one client address within 15 minutes "
-                         "before it is locked out for 15 minutes (`454 4.7.0`)."},
+                         "Failed AUTH attempts within 15 minutes before a lockout of 15 "
+                         "minutes (`454 4.7.0`): per client address, and per user name from "
+                         "any address except those the user last logged in from."},
     config::setting_spec{"dkim.dir", kind::path, "",
                          "Directory of DKIM keys, `DIR/<domain>/<selector>.key` (made by "
                          "`splitmail dkim keygen`). Empty: no signing. Read at start and on "

@@ -122,7 +122,7 @@ struct driver {
             o.st = auth_outcome::status::temporary;
             co_return o;
         }
-        if (ctx.throttle->locked(ip, std::chrono::system_clock::now())) {
+        if (ctx.throttle->locked(ip, a.user, std::chrono::system_clock::now())) {
             log::warn("submission", id, "AUTH refused: client locked out after failures",
                       {{"client", ip}, {"user", a.user.substr(0, 100)}});
             o.st = auth_outcome::status::temporary;
@@ -130,7 +130,7 @@ struct driver {
         }
         o = co_await ctx.auth->check(a.user, a.password, id);
         if (o.st == auth_outcome::status::bad) {
-            ctx.throttle->failure(ip, std::chrono::system_clock::now());
+            ctx.throttle->failure(ip, a.user, std::chrono::system_clock::now());
             log::warn("submission", id, "AUTH failed",
                       {{"client", ip}, {"user", a.user.substr(0, 100)},
                        {"mechanism", a.mechanism}});
@@ -139,7 +139,7 @@ struct driver {
             t.expires_after(ctx.s->auth_failure_delay);
             co_await t.async_wait(asio::use_awaitable);
         } else if (o.st == auth_outcome::status::ok) {
-            ctx.throttle->success(ip);
+            ctx.throttle->success(ip, a.user);
             log::info("submission", id, "AUTH ok",
                       {{"client", ip}, {"user", o.user}, {"mechanism", a.mechanism}});
         }

@@ -77,29 +77,66 @@ std::optional<std::vector<std::string>> credential_cache::check(std::string_view
     return e.addresses;
 }
 
-bool auth_throttle::locked(std::string_view ip, sys_time now) {
-    auto it = ips_.find(ip);
-    if (it == ips_.end()) return false;
+bool auth_throttle::is_locked(table& t, std::string_view key, sys_time now) {
+    auto it = t.find(key);
+    if (it == t.end()) return false;
     if (it->second.locked_until > now) return true;
     if (it->second.locked_until != sys_time{} || now - it->second.first > p_.window)
-        ips_.erase(it); // lockout over, or old failures: start afresh
+        t.erase(it); // lockout over, or old failures: start afresh
     return false;
 }
 
-void auth_throttle::failure(std::string_view ip, sys_time now) {
-    auto& st = ips_[std::string(ip)];
+void auth_throttle::add_failure(table& t, std::string_view key, sys_time now) {
+    auto& st = t[std::string(key)];
     if (st.failures == 0 || now - st.first > p_.window) {
         st.failures = 0;
         st.first = now;
     }
     if (++st.failures >= p_.max_failures) st.locked_until = now + p_.lockout;
-    // Bound memory under a spray from many addresses.
-    if (ips_.size() > 100000) ips_.clear();
+    // Bound memory under a spray from many addresses or names.
+    if (t.size() > 100000) t.clear();
 }
+
+bool auth_throttle::locked(std::string_view ip, sys_time now) { return is_locked(ips_, ip, now); }
+
+void auth_throttle::failure(std::string_view ip, sys_time now) { add_failure(ips_, ip, now); }
 
 void auth_throttle::success(std::string_view ip) {
     auto it = ips_.find(ip);
     if (it != ips_.end() && it->second.locked_until == sys_time{}) ips_.erase(it);
+}
+
+namespace {
+std::string user_key(std::string_view user) {
+    std::string k(user.substr(0, 320));
+    for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return k;
+}
+} // namespace
+
+bool auth_throttle::locked(std::string_view ip, std::string_view user, sys_time now) {
+    if (is_locked(ips_, ip, now)) return true;
+    auto key = user_key(user);
+    if (!is_locked(users_, key, now)) return false;
+    auto k = known_.find(key);
+    return k == known_.end() || std::find(k->second.begin(), k->second.end(), ip) == k->second.end();
+}
+
+void auth_throttle::failure(std::string_view ip, std::string_view user, sys_time now) {
+    add_failure(ips_, ip, now);
+    add_failure(users_, user_key(user), now);
+}
+
+void auth_throttle::success(std::string_view ip, std::string_view user) {
+    success(ip);
+    auto key = user_key(user);
+    auto& ips = known_[key];
+    if (std::find(ips.begin(), ips.end(), ip) == ips.end()) {
+        ips.emplace_back(ip);
+        if (ips.size() > 16) ips.erase(ips.begin()); // the most recent addresses only
+    }
+    // A success does not clear the user's failure count: guesses from elsewhere still count.
+    if (known_.size() > 100000) known_.clear();
 }
 
 home_authenticator::home_authenticator(const settings& s, const net::tls_context& home_tls,

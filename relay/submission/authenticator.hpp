@@ -16,9 +16,11 @@
 //    home allowed, and when. Never the password. It lives in memory only (a relay restart while
 //    home is offline means no submission until home is back).
 //  - A credential home has never accepted is never accepted from the cache.
-// Failed-auth throttling is per client IP (auth_throttle): every failure costs a fixed delay
-// before the reply, and after `max_failures` within `window` the IP is locked out (454 4.7.0)
-// for `lockout`. Logs name the user and IP, never the password.
+// Failed-auth throttling (auth_throttle): every failure costs a fixed delay before the reply.
+// After `max_failures` within `window` a client IP is locked out (454 4.7.0) for `lockout`; so is
+// a user name after `max_failures` failures from any addresses (a guessing botnet), except from
+// the addresses that user last authenticated from successfully, so an attacker cannot lock the
+// owner out of their own devices. Logs name the user and IP, never the password.
 // Does not: parse SMTP (smtp_in/session.hpp does), or persist anything.
 #include "settings.hpp"
 #include "smtp_in/session.hpp" // auth_outcome
@@ -70,9 +72,14 @@ public:
     auth_throttle() = default;
     explicit auth_throttle(policy p) : p_(p) {}
 
+    // Per client IP only.
     bool locked(std::string_view ip, sys_time now);
     void failure(std::string_view ip, sys_time now);
     void success(std::string_view ip);
+    // Per client IP and per user (user names compared case-insensitively).
+    bool locked(std::string_view ip, std::string_view user, sys_time now);
+    void failure(std::string_view ip, std::string_view user, sys_time now);
+    void success(std::string_view ip, std::string_view user);
 
 private:
     struct state {
@@ -80,8 +87,14 @@ private:
         sys_time first{};
         sys_time locked_until{};
     };
+    using table = std::map<std::string, state, std::less<>>;
+    bool is_locked(table& t, std::string_view key, sys_time now);
+    void add_failure(table& t, std::string_view key, sys_time now);
     policy p_;
-    std::map<std::string, state, std::less<>> ips_;
+    table ips_;
+    table users_;
+    // user -> the last few addresses it authenticated from (exempt from the user lockout)
+    std::map<std::string, std::vector<std::string>, std::less<>> known_;
 };
 
 // Canonical login: trimmed, lower-cased ASCII.
