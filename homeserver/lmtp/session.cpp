@@ -3,46 +3,15 @@
 
 #include <algorithm>
 
+#include "splitmail/smtp/base64.hpp"
+
 namespace splitmail::home::lmtp {
 
 using smtp::make_reply;
 
 namespace {
 
-// RFC 4648 4 base64 with padding; nullopt on any other character or a bad length.
-std::optional<std::string> decode_base64(std::string_view in) {
-    auto val = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    if (in.size() % 4 != 0) return std::nullopt;
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; ++k) {
-            char c = in[i + k];
-            if (c == '=' && i + 4 == in.size() && k >= 2) {
-                v[k] = 0;
-                ++pad;
-                continue;
-            }
-            if (pad) return std::nullopt; // data after '='
-            v[k] = val(c);
-            if (v[k] < 0) return std::nullopt;
-        }
-        unsigned n = (unsigned(v[0]) << 18) | (unsigned(v[1]) << 12) | (unsigned(v[2]) << 6) |
-                     unsigned(v[3]);
-        out += char((n >> 16) & 0xff);
-        if (pad < 2) out += char((n >> 8) & 0xff);
-        if (pad < 1) out += char(n & 0xff);
-    }
-    return out;
-}
+using smtp::decode_base64;
 
 } // namespace
 

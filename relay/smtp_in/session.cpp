@@ -632,59 +632,6 @@ void smtp_session::auth_decoded(std::string_view response, std::vector<action>& 
     out.push_back(std::move(a));
 }
 
-std::optional<std::string> decode_base64(std::string_view in) {
-    auto val = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    if (in.size() % 4 != 0) return std::nullopt;
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; ++k) {
-            char c = in[i + k];
-            if (c == '=' && i + 4 == in.size() && k >= 2) {
-                v[k] = 0;
-                ++pad;
-                continue;
-            }
-            if (pad) return std::nullopt;
-            v[k] = val(c);
-            if (v[k] < 0) return std::nullopt;
-        }
-        unsigned n = (unsigned(v[0]) << 18) | (unsigned(v[1]) << 12) | (unsigned(v[2]) << 6) |
-                     unsigned(v[3]);
-        out += char((n >> 16) & 0xff);
-        if (pad < 2) out += char((n >> 8) & 0xff);
-        if (pad < 1) out += char(n & 0xff);
-    }
-    return out;
-}
-
-std::string encode_base64(std::string_view in) {
-    static constexpr char t[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        unsigned n = unsigned((unsigned char)in[i]) << 16 |
-                     unsigned((unsigned char)in[i + 1]) << 8 | unsigned((unsigned char)in[i + 2]);
-        out += {t[n >> 18], t[(n >> 12) & 63], t[(n >> 6) & 63], t[n & 63]};
-    }
-    if (in.size() - i == 1) {
-        unsigned n = unsigned((unsigned char)in[i]) << 16;
-        out += {t[n >> 18], t[(n >> 12) & 63], '=', '='};
-    } else if (in.size() - i == 2) {
-        unsigned n = unsigned((unsigned char)in[i]) << 16 | unsigned((unsigned char)in[i + 1]) << 8;
-        out += {t[n >> 18], t[(n >> 12) & 63], t[(n >> 6) & 63], '='};
-    }
-    return out;
-}
 
 void smtp_session::on_data_done(std::vector<action>& out) {
     auto err = reader_.err();

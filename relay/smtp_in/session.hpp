@@ -34,6 +34,7 @@
 #include "recipients/directory.hpp" // rcpt_verdict
 #include "splitmail/address/address.hpp"
 #include "splitmail/queue/envelope.hpp"
+#include "splitmail/smtp/base64.hpp"
 #include "splitmail/smtp/command.hpp"
 #include "splitmail/smtp/data_reader.hpp"
 #include "splitmail/smtp/line_framer.hpp"
@@ -191,8 +192,8 @@ private:
     std::vector<std::string> auth_addresses_;
 };
 
-// RFC 4648 4 base64 (with padding); nullopt for anything else.
-std::optional<std::string> decode_base64(std::string_view in);
-std::string encode_base64(std::string_view in);
+// Base64 lives in the shared codec (splitmail/smtp/base64.hpp).
+using smtp::decode_base64;
+using smtp::encode_base64;
 
 } // namespace splitmail::relay

@@ -2,42 +2,9 @@
 // NAMESPACE (RFC 3501 6.1-6.2, RFC 4959, RFC 4616, RFC 2971, RFC 5161, RFC 2342).
 #include "imap/session.hpp"
 
+#include "splitmail/smtp/base64.hpp"
+
 namespace splitmail::home::imap {
-namespace {
-
-std::optional<std::string> base64_decode(std::string_view in) {
-    auto val = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    std::string out;
-    unsigned buf = 0;
-    int bits = 0;
-    std::size_t pad = 0;
-    for (char c : in) {
-        if (c == '=') {
-            ++pad;
-            continue;
-        }
-        if (pad) return std::nullopt;
-        int v = val(c);
-        if (v < 0) return std::nullopt;
-        buf = (buf << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((buf >> bits) & 0xff));
-        }
-    }
-    if (pad > 2 || (in.size() % 4) != 0) return std::nullopt;
-    return out;
-}
-
-} // namespace
 
 void session::cmd_capability(const command& c, std::string& out) {
     out += "* CAPABILITY " + capability() + "\r\n" + ok(c, "CAPABILITY completed");
@@ -128,7 +95,7 @@ void session::finish_auth_line(std::string_view line, std::string& out) {
         out += tag + " BAD Authentication cancelled\r\n";
         return;
     }
-    auto decoded = base64_decode(line);
+    auto decoded = smtp::decode_base64(line);
     if (!decoded) {
         out += tag + " BAD Invalid base64\r\n";
         return;
