@@ -1,0 +1,38 @@
+#pragma once
+// The DNS records a splitmail installation needs, computed from the site file, the relay's
+// configuration, its DKIM keys and its TLS certificate. `splitmail dns plan|apply|export` print
+// or publish it; `splitmail check` compares what resolvers answer with it.
+//
+// Records per domain D of the site (RRsets of zone D, deSEC presentation format):
+//   MX      @                     "10 <hostname>."
+//   A/AAAA  <hostname rel. to D>  the relay's public addresses (only when hostname is in D)
+//   TXT     @                     "v=spf1 ip4:A ip6:A6 -all"               (RFC 7208)
+//   TXT     <sel>._domainkey      "v=DKIM1; k=rsa|ed25519; p=..." per key (RFC 6376, 8463)
+//   TXT     _dmarc                "v=DMARC1; p=none; rua=<dmarc_rua>"       (RFC 7489)
+//   TXT     _smtp._tls            "v=TLSRPTv1; rua=<tlsrpt_rua>"            (RFC 8460)
+//   SRV     _submissions._tcp / _submission._tcp / _imaps._tcp / _imap._tcp  (RFC 6186, 8314)
+//   TLSA    _25._tcp.<hostname>   "3 1 1 <sha256 of the cert's SubjectPublicKeyInfo>" (RFC 7672)
+// TXT values are quoted and split into strings of at most 255 octets (RFC 1035 3.3.14).
+// Guarantees: deterministic output (RRsets sorted by subname then type, records sorted);
+// errors name the file or setting to fix.
+// Does not: talk to the network; the PTR (set at the VPS hoster) is only a note.
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "site/site.hpp"
+#include "splitmail/desec/types.hpp"
+
+namespace splitmail::provision::dns {
+
+struct plan {
+    std::string domain;                 // the zone, e.g. "example.com"
+    std::vector<desec::rrset> rrsets;   // subname relative to domain, "" = apex
+    std::vector<std::string> notes;     // human reminders (PTR at the hoster, ...)
+};
+
+// Reads s.relay_config (dkim.dir, tls.cert) and the key/cert files it names.
+std::expected<plan, std::string> make_plan(const site& s, const std::string& domain);
+
+} // namespace splitmail::provision::dns
