@@ -1,4 +1,4 @@
-// SELECT/EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE, LIST/LSUB, STATUS
+// CREATE, DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE, LIST/LSUB, STATUS (SELECT/EXAMINE: select.cpp)
 // (RFC 3501 6.3, RFC 6154 SPECIAL-USE attributes, RFC 3348 CHILDREN).
 #include "imap/session.hpp"
 
@@ -18,47 +18,6 @@ std::string why(const std::error_code& ec) {
 }
 
 } // namespace
-
-void session::cmd_select(const command& c, std::string& out) {
-    sel_.reset();
-    state_ = state::authenticated;
-    if (c.args.size() != 1 || !c.args[0].is_astring()) {
-        out += bad(c, "Expected a mailbox name");
-        return;
-    }
-    const std::string& name = c.args[0].text;
-    auto f = store_->open(name);
-    if (!f) {
-        out += no(c, why(f.error()));
-        return;
-    }
-    selected_box b;
-    b.name = mailbox_store::is_inbox(name) ? "INBOX" : name;
-    b.readonly = c.name == "EXAMINE";
-    b.f = *f;
-    sel_ = std::move(b);
-    state_ = state::selected;
-    std::string ignored;
-    sync_view(true, ignored); // fills the view; counts are reported below
-    auto& s = *sel_;
-    std::size_t unseen = 0;
-    for (std::size_t i = 0; i < s.flags.size(); ++i)
-        if (!(s.flags[i] & flag_seen)) {
-            unseen = i + 1;
-            break;
-        }
-    out += "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n";
-    out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
-    out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n";
-    if (unseen) out += "* OK [UNSEEN " + std::to_string(unseen) + "] First unseen\r\n";
-    out += "* OK [UIDVALIDITY " + std::to_string(s.f->uidvalidity()) + "] UIDs valid\r\n";
-    out += "* OK [UIDNEXT " + std::to_string(s.f->uidnext()) + "] Predicted next UID\r\n";
-    if (s.readonly)
-        out += "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n";
-    else
-        out += "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] Limited\r\n";
-    out += ok(c, s.readonly ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed");
-}
 
 void session::cmd_create(const command& c, std::string& out) {
     if (c.args.size() != 1 || !c.args[0].is_astring()) {
