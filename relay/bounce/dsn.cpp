@@ -1,5 +1,6 @@
 // RFC 3464 delivery status notifications: see dsn.hpp.
 #include "bounce/dsn.hpp"
+#include "splitmail/smtp/date.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -94,20 +95,6 @@ std::string xtext_decode(std::string_view s) {
     return out;
 }
 
-std::string rfc5322_date(sys_time t) {
-    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    return buf;
-}
-
 std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view message,
                                     dsn_kind kind, const dsn_options& opt) {
     // RFC 5321 4.5.5: never send a notice about a message from the null reverse-path.
@@ -160,7 +147,7 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
     line("To: <" + one_line(env.sender) + ">");
     line(kind == dsn_kind::failure ? "Subject: Undelivered Mail Returned to Sender"
                                    : "Subject: Delayed Mail (still being retried)");
-    line("Date: " + rfc5322_date(opt.now));
+    line("Date: " + smtp::rfc5322_date(opt.now));
     line("Message-ID: <" + env.id + "." + std::to_string(ms) + ".dsn@" + host + ">");
     line("Auto-Submitted: auto-replied"); // RFC 3834 5
     line("MIME-Version: 1.0");
@@ -182,7 +169,8 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
         line(full ? "It is attached below." : "Its header is attached below.");
     } else {
         line("Your message has not yet been delivered to the recipients below.");
-        line("The mail system will keep trying until " + rfc5322_date(opt.will_retry_until) + ".");
+        line("The mail system will keep trying until " +
+             smtp::rfc5322_date(opt.will_retry_until) + ".");
         line("You do not need to send it again.");
     }
     line("");
@@ -200,7 +188,7 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
     line("");
     line("Reporting-MTA: dns; " + host);
     if (!env.envid.empty()) line("Original-Envelope-Id: " + one_line(xtext_decode(env.envid)));
-    line("Arrival-Date: " + rfc5322_date(env.arrival));
+    line("Arrival-Date: " + smtp::rfc5322_date(env.arrival));
     for (const auto* r : rcpts) {
         line("");
         line("Final-Recipient: " + typed_address(r->address));
@@ -208,9 +196,9 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
         line(kind == dsn_kind::failure ? "Action: failed" : "Action: delayed");
         line("Status: " + status_of(*r, kind));
         if (r->last_code != 0) line("Diagnostic-Code: smtp; " + reply_text(*r));
-        if (env.attempts > 0) line("Last-Attempt-Date: " + rfc5322_date(opt.now));
+        if (env.attempts > 0) line("Last-Attempt-Date: " + smtp::rfc5322_date(opt.now));
         if (kind == dsn_kind::delay)
-            line("Will-Retry-Until: " + rfc5322_date(opt.will_retry_until));
+            line("Will-Retry-Until: " + smtp::rfc5322_date(opt.will_retry_until));
     }
     line("");
 

@@ -61,8 +61,6 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
 // NOTIFY=NEVER so that a notice about the notice is never asked for (RFC 3461 6.2).
 queue::envelope make_notice_envelope(const dsn_message& dsn, std::string id, sys_time now);
 
-// RFC 5322 3.3 date-time in UTC: "Thu, 23 Nov 2026 13:47:00 +0000".
-std::string rfc5322_date(sys_time t);
 
 // RFC 3461 4: decodes xtext ("a+2Bb" -> "a+b"); malformed escapes are kept as they are.
 std::string xtext_decode(std::string_view s);

@@ -1,5 +1,6 @@
 // Inbound SMTP session state machine: see session.hpp.
 #include "smtp_in/session.hpp"
+#include "splitmail/smtp/date.hpp"
 
 #include <array>
 #include <cctype>
@@ -39,20 +40,6 @@ const command_flags& flags_of(verb v) {
     return command_table.back();
 }
 
-std::string rfc5322_date(std::chrono::system_clock::time_point tp) {
-    // RFC 5322 3.3, always in UTC; written by hand so no locale can change it.
-    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::time_t t = std::chrono::system_clock::to_time_t(tp);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    return buf;
-}
 
 // Client-supplied text placed in a header: keep what a domain / literal needs, nothing that
 // could end a clause (";"), open a comment or fold a line.
@@ -106,7 +93,7 @@ std::string delivery::received_header(std::string_view queue_id) const {
     if (!queue_id.empty()) h += " id " + std::string(queue_id);
     // RFC 5321 4.4: "for" only with a single recipient, so one copy never lists the others.
     if (envelope.recipients.size() == 1) h += "\r\n\tfor <" + envelope.recipients[0].address + ">";
-    h += "; " + rfc5322_date(envelope.arrival) + "\r\n";
+    h += "; " + smtp::rfc5322_date(envelope.arrival) + "\r\n";
     return h;
 }
 

@@ -3,6 +3,7 @@
 
 #include "dkim/key.hpp"
 #include "dkim/message.hpp"
+#include "splitmail/smtp/date.hpp"
 
 #include <openssl/rand.h>
 
@@ -11,25 +12,6 @@
 #include <ctime>
 
 namespace splitmail::relay {
-
-namespace {
-
-std::string date_value(std::chrono::system_clock::time_point tp) {
-    // RFC 5322 3.3 in UTC, independent of the locale.
-    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::time_t t = std::chrono::system_clock::to_time_t(tp);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    return buf;
-}
-
-} // namespace
 
 std::string missing_headers(std::string_view message, std::string_view hostname,
                             std::chrono::system_clock::time_point now) {
@@ -40,7 +22,7 @@ std::string missing_headers(std::string_view message, std::string_view hostname,
         has_id = has_id || dkim::iequals(f.name, "Message-ID");
     }
     std::string out;
-    if (!has_date) out += "Date: " + date_value(now) + "\r\n";
+    if (!has_date) out += "Date: " + smtp::rfc5322_date(now) + "\r\n";
     if (!has_id) {
         unsigned char rnd[12];
         if (RAND_bytes(rnd, sizeof rnd) != 1) throw std::runtime_error("RAND_bytes failed");

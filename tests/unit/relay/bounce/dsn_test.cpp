@@ -1,6 +1,7 @@
 // RFC 3464 DSNs: who gets one (null sender, NOTIFY), and the structure, checked by a real MIME
 // parser (Python's email package, /usr/bin/python3) and by direct inspection.
 #include "bounce/dsn.hpp"
+#include "splitmail/smtp/date.hpp"
 
 #include "splitmail/queue/id.hpp"
 
@@ -301,5 +302,5 @@ TEST(dsn, xtext_and_dates) {
     EXPECT_EQ(xtext_decode("a+2Bb+3Dc"), "a+b=c");
     EXPECT_EQ(xtext_decode("plain"), "plain");
     EXPECT_EQ(xtext_decode("bad+zz+2"), "bad+zz+2");
-    EXPECT_EQ(rfc5322_date(sys_time{}), "Thu, 01 Jan 1970 00:00:00 +0000");
+    EXPECT_EQ(splitmail::smtp::rfc5322_date(sys_time{}), "Thu, 01 Jan 1970 00:00:00 +0000");
 }
