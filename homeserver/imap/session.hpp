@@ -45,6 +45,10 @@ struct session_hooks {
         authenticate;
     // The Maildir root of an authenticated user.
     std::function<fs::path(const std::string& user)> maildir_of;
+    // Takes one of the user's connection slots after a successful login; false when the user
+    // already has imap.max_connections_per_user sessions (the login is refused with [LIMIT]).
+    // The listener gives the slot back when the connection ends.
+    std::function<bool(const std::string& user)> claim_user;
 };
 
 struct step {
@@ -152,6 +156,7 @@ public:
     std::string sasl_tag_;   // AUTHENTICATE waiting for the client's response line
     bool idling_ = false;
     std::string idle_tag_;
+    bool rev2_ = false; // ENABLE IMAP4rev2 (RFC 9051): no \Recent, ESEARCH for SEARCH
 };
 
 } // namespace splitmail::home::imap
