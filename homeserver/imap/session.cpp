@@ -62,7 +62,10 @@ session::session(session_config cfg, session_hooks hooks)
     : cfg_(std::move(cfg)), hooks_(std::move(hooks)), reader_(cfg_.limits) {}
 
 std::string session::capability() const {
-    std::string c = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE "
+    // RFC 7888: LITERAL+ (any size) implies LITERAL-, which IMAP4rev2 clients look for.
+    std::string c = "IMAP4rev1 IMAP4rev2 LITERAL+ LITERAL- SASL-IR ID ENABLE IDLE NAMESPACE "
+                    "UNSELECT UIDPLUS MOVE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
+                    "STATUS=SIZE "
                     "CHILDREN SPECIAL-USE APPENDLIMIT=" +
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {
@@ -205,9 +208,10 @@ void session::sync_view(bool allow_expunge, std::string& out) {
         if (s.readonly && m.in_new) s.recent.insert(m.uid);
         grew = true;
     }
+    if (rev2_) s.recent.clear(); // RFC 9051 (appendix E): no \Recent, no RECENT response
     if (grew) {
         out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
-        out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n";
+        if (!rev2_) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n";
     }
 }
 
