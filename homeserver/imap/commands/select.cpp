@@ -37,7 +37,7 @@ void session::cmd_select(const command& c, std::string& out) {
         }
     out += "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n";
     out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
-    out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n";
+    if (!rev2_) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n"; // RFC 9051
     if (unseen) out += "* OK [UNSEEN " + std::to_string(unseen) + "] First unseen\r\n";
     out += "* OK [UIDVALIDITY " + std::to_string(s.f->uidvalidity()) + "] UIDs valid\r\n";
     out += "* OK [UIDNEXT " + std::to_string(s.f->uidnext()) + "] Predicted next UID\r\n";
