@@ -223,6 +223,72 @@ def _children(ppid: int) -> list[int]:
     return out
 
 
+
+def submit_ssl(port: int, password: str, rcpt: str, data: bytes, utf8: bool) -> tuple[int, str]:
+    """AUTH PLAIN on the implicit-TLS port with Python's smtplib; SMTPUTF8 on MAIL when utf8."""
+    import smtplib
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx, timeout=30) as c:
+        c.login(DEMO, password)
+        opts = ["SMTPUTF8"] if utf8 else []
+        code, text = c.mail(DEMO, opts)
+        if code != 250:
+            return code, text.decode()
+        code, text = c.rcpt(rcpt)
+        if code != 250:
+            return code, text.decode()
+        code, text = c.data(data)
+        return code, text.decode()
+
+
+def bounces_for(home: Home, marker: str) -> list[bytes]:
+    out = []
+    for p in home.messages(DEMO):
+        b = p.read_bytes()
+        if marker.encode() in b and b"delivery-status" in b:
+            out.append(b)
+    return out
+
+
+def refusals_by_capabilities(postfix: "Postfix", home: Home, relay: Relay, port: int,
+                             password: str) -> None:
+    """RFC 6531 3.4 and RFC 1870 6: the relay must not hand a message to a peer that cannot take
+    it. Postfix is reconfigured without SMTPUTF8 and with a 40 kB SIZE limit; a message that
+    needs SMTPUTF8 (UTF-8 recipient) and one that is too big are returned to the sender (a DSN
+    with 5.6.7 / 5.3.4 in the sender's home Maildir) and never reach Postfix."""
+    log("Postfix without SMTPUTF8 and with SIZE 40000: the relay returns what it cannot take")
+    for cmd in ("postconf -c {c} -e smtputf8_enable=no", "postconf -c {c} -e message_size_limit=40000"):
+        r = subprocess.run(cmd.format(c=postfix.conf).split(), capture_output=True, text=True)
+        checks.eq(r.returncode, 0, f"{cmd.split()[-1]} ({r.stderr.strip()})")
+    r = postfix._postfix("reload")
+    checks.eq(r.returncode, 0, f"postfix reload ({r.stdout.strip()})")
+    def ehlo_text() -> str | None:
+        with lib.SMTP(postfix.port) as c:
+            text = c.ehlo()[1]
+        return text if "SMTPUTF8" not in text and "SIZE 40000" in text else None
+    wait_until(ehlo_text, 15, "Postfix offers SIZE 40000 and no SMTPUTF8", interval=0.5)
+    utf8 = ("From: <" + DEMO + ">\r\nTo: <j\u00f6rg@remote.test>\r\nSubject: PFUTF8\r\n"
+            "Message-ID: <pfutf8@example.test>\r\n\r\nPFUTF8 body\r\n").encode()
+    code, text = submit_ssl(port, password, "j\u00f6rg@remote.test", utf8, utf8=True)
+    checks.eq(code, 250, f"SMTPUTF8 submission accepted by the relay ({text})")
+    big = ("From: <" + DEMO + ">\r\nTo: <bob@remote.test>\r\nSubject: PFBIG\r\n"
+           "Message-ID: <pfbig@example.test>\r\n\r\n" + "PFBIG " * 12000 + "\r\n").encode()
+    code, text = submit_ssl(port, password, "bob@remote.test", big, utf8=False)
+    checks.eq(code, 250, f"72 kB submission accepted by the relay ({text})")
+    for marker, status in (("PFUTF8", "5.6.7"), ("PFBIG", "5.3.4")):
+        got = wait_until(lambda: bounces_for(home, marker), 40,
+                         f"a DSN for {marker} in the sender's Maildir", daemons=[relay.daemon])
+        checks.eq(len(got), 1, f"{marker}: exactly one DSN to the sender")
+        dsn = got[0].decode("utf-8", "replace") if got else ""
+        checks.ok(f"Status: {status}" in dsn and "Action: failed" in dsn,
+                  f"{marker}: DSN says Action: failed, Status: {status}", dsn[:3000])
+    checks.eq(postfix.with_marker("bob", "PFBIG"), [], "the oversized message never reached Postfix")
+    plog = postfix.log_text()
+    checks.ok("rg@remote.test" not in plog and "message size" not in plog.lower(),
+              "Postfix's log shows no attempt to send either message", plog[-2000:])
+
 def main() -> None:
     require_binaries(lib.RELAY_BIN, lib.HOME_BIN, lib.CLI_BIN, Path(OPENDKIM), Path(POSTFIX))
     d = tmpdir("outbound-postfix")
@@ -297,6 +363,7 @@ def main() -> None:
     checks.ok(re.search(r"client=\S*\[127\.0\.0\.1\]", plog) is not None
               and len(re.findall(r"status=sent \(delivered to maildir\)", plog)) == 2,
               "Postfix's log shows both messages delivered to the Maildir", plog[-3000:])
+    refusals_by_capabilities(postfix, home, relay, subs_port, password)
     relay.stop()
     home.stop()
     master = postfix.master_pid()
