@@ -1,0 +1,233 @@
+// The DNS plan of one mail domain: see plan.hpp.
+#include "dns/plan.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "commands/dkim.hpp"
+
+namespace splitmail::provision::dns {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct relay_files {
+    fs::path dkim_dir;
+    fs::path tls_cert;
+};
+
+// Only the two keys the plan needs are read; the relay checks the whole file itself.
+std::expected<relay_files, std::string> read_relay_config(const fs::path& file) {
+    if (file.empty())
+        return std::unexpected("site.relay_config is empty: the DNS plan needs the relay's "
+                               "configuration (run it on the relay, or set site.relay_config)");
+    toml::table t;
+    try {
+        t = toml::parse_file(file.string());
+    } catch (const toml::parse_error& e) {
+        return std::unexpected(file.string() + ": " + std::string(e.description()));
+    }
+    relay_files r;
+    if (auto v = t.at_path("dkim.dir").value<std::string>()) r.dkim_dir = *v;
+    if (auto v = t.at_path("tls.cert").value<std::string>()) r.tls_cert = *v;
+    if (r.dkim_dir.empty())
+        return std::unexpected(file.string() + ": dkim.dir is not set: the relay does not sign, "
+                               "so there are no DKIM records to publish (set dkim.dir and run "
+                               "`splitmail dkim keygen`)");
+    if (r.tls_cert.empty())
+        return std::unexpected(file.string() + ": tls.cert is not set: the TLSA record needs "
+                               "the relay's certificate");
+    return r;
+}
+
+std::string hex(const unsigned char* p, std::size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * n);
+    for (std::size_t i = 0; i < n; ++i) {
+        out += digits[p[i] >> 4];
+        out += digits[p[i] & 15];
+    }
+    return out;
+}
+
+// RFC 7671 / RFC 7672 3.1.1: DANE-EE(3) SPKI(1) SHA-256(1) of the first certificate in the file
+// (the leaf of the chain the relay presents). The SPKI survives certificate renewals that keep
+// the key.
+std::expected<std::string, std::string> tlsa_3_1_1(const fs::path& cert_file) {
+    std::ifstream in(cert_file, std::ios::binary);
+    if (!in) return std::unexpected(cert_file.string() + ": cannot be read (tls.cert)");
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string pem = text.str();
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, &X509_free);
+    if (!cert) return std::unexpected(cert_file.string() + ": not a PEM certificate (tls.cert)");
+    unsigned char* der = nullptr;
+    const int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.get()), &der);
+    if (n <= 0) return std::unexpected(cert_file.string() + ": cannot encode its public key");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    const int ok = EVP_Digest(der, static_cast<std::size_t>(n), md, &md_len, EVP_sha256(), nullptr);
+    OPENSSL_free(der);
+    if (ok != 1) return std::unexpected("SHA-256 failed");
+    return "3 1 1 " + hex(md, md_len);
+}
+
+// deSEC stores addresses in their canonical text form (RFC 5952 for IPv6); planning the same
+// form keeps `dns apply` from rewriting an unchanged record.
+std::string canonical_ip(const std::string& ip, int family) {
+    unsigned char buf[16];
+    char out[INET6_ADDRSTRLEN];
+    if (inet_pton(family, ip.c_str(), buf) != 1) return ip;
+    if (inet_ntop(family, buf, out, sizeof out) == nullptr) return ip;
+    return out;
+}
+
+// `name` relative to `zone`: "" for the apex, nullopt when it is outside the zone.
+std::optional<std::string> relative(const std::string& name, const std::string& zone) {
+    if (name == zone) return std::string{};
+    if (name.size() > zone.size() + 1 && name.ends_with(zone) &&
+        name[name.size() - zone.size() - 1] == '.')
+        return name.substr(0, name.size() - zone.size() - 1);
+    return std::nullopt;
+}
+
+std::string join(const std::string& label, const std::string& rel) {
+    return rel.empty() ? label : label + "." + rel;
+}
+
+// The host part of a mailto: URI ("mailto:a@b.example" -> "b.example"), "" otherwise.
+std::string mailto_domain(const std::string& uri) {
+    if (!uri.starts_with("mailto:")) return {};
+    const auto at = uri.rfind('@');
+    if (at == std::string::npos) return {};
+    std::string d = uri.substr(at + 1);
+    if (const auto bang = d.find('!'); bang != std::string::npos) d.resize(bang); // size limit
+    for (auto& c : d) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return d;
+}
+
+} // namespace
+
+std::expected<plan, std::string> make_plan(const site& s, const std::string& domain) {
+    if (std::find(s.domains.begin(), s.domains.end(), domain) == s.domains.end())
+        return std::unexpected("\"" + domain + "\" is not one of site.domains");
+    if (s.public_ipv4.empty() && s.public_ipv6.empty())
+        return std::unexpected("site.public_ipv4 and site.public_ipv6 are both empty: the SPF "
+                               "and address records need the relay's public address");
+    auto files = read_relay_config(s.relay_config);
+    if (!files) return std::unexpected(files.error());
+
+    plan p;
+    p.domain = domain;
+    const std::string host = s.hostname + ".";
+    auto add = [&](std::string subname, std::string type, std::vector<std::string> records) {
+        p.rrsets.push_back({std::move(subname), std::move(type), s.ttl, std::move(records)});
+    };
+    const std::string v4 = canonical_ip(s.public_ipv4, AF_INET);
+    const std::string v6 = canonical_ip(s.public_ipv6, AF_INET6);
+
+    // RFC 5321 5.1: mail for D goes to the relay.
+    add("", "MX", {"10 " + host});
+
+    // RFC 7208 5.6: the relay's addresses, and nothing else may send for D.
+    std::string spf = "v=spf1";
+    if (!v4.empty()) spf += " ip4:" + v4;
+    if (!v6.empty()) spf += " ip6:" + v6;
+    spf += " -all";
+    add("", "TXT", {txt_strings(spf)});
+
+    // RFC 6376 3.6.2.1: one TXT record at SEL._domainkey per key the relay signs with.
+    const fs::path key_dir = files->dkim_dir / domain;
+    std::vector<std::string> selectors;
+    std::error_code ec;
+    for (fs::directory_iterator it(key_dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.starts_with(".") || it->path().extension() != ".key") continue;
+        selectors.push_back(it->path().stem().string());
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory)
+        return std::unexpected(key_dir.string() + ": " + ec.message());
+    if (selectors.empty())
+        return std::unexpected("no DKIM key for " + domain + " in " + key_dir.string() +
+                               ": run `splitmail dkim keygen --domain " + domain +
+                               " --selector sm1 --dir " + files->dkim_dir.string() + "`");
+    for (const auto& sel : selectors) {
+        auto v = dkim_txt_value(key_dir / (sel + ".key"));
+        if (!v) return std::unexpected(v.error());
+        add(sel + "._domainkey", "TXT", {txt_strings(*v)});
+    }
+
+    // RFC 7489 6.3: start with p=none and collect aggregate reports.
+    add("_dmarc", "TXT", {txt_strings("v=DMARC1; p=none; rua=" + s.dmarc_rua)});
+    // RFC 7489 7.1: a report address in another domain must be authorised there. When other
+    // site domains send their reports to an address in this zone, publish the authorisation.
+    for (const auto& other : s.domains) {
+        if (other == domain) continue;
+        const std::string rua_domain = mailto_domain(s.dmarc_rua);
+        if (rua_domain.empty() || rua_domain == other) continue;
+        if (auto rel = relative(rua_domain, domain))
+            add(join(other + "._report._dmarc", *rel), "TXT", {txt_strings("v=DMARC1")});
+    }
+    // RFC 8460 3: where TLS reporting goes.
+    add("_smtp._tls", "TXT", {txt_strings("v=TLSRPTv1; rua=" + s.tlsrpt_rua)});
+
+    // RFC 6186 3 and RFC 8314 5.1: submission with implicit TLS preferred (lower priority
+    // value) over STARTTLS on 587. IMAP is announced with implicit TLS only (RFC 8314 3.3
+    // prefers it); RFC 6186 4 / RFC 2782: a target of "." says a service is decidedly not
+    // offered, so clients do not probe for POP3 (never offered) or IMAP without TLS.
+    add("_submissions._tcp", "SRV", {"0 1 465 " + host});
+    add("_submission._tcp", "SRV", {"10 1 587 " + host});
+    if (!s.imap_host.empty()) {
+        add("_imaps._tcp", "SRV", {"0 1 993 " + s.imap_host + "."});
+        add("_imap._tcp", "SRV", {"0 0 0 ."});
+    }
+    add("_pop3s._tcp", "SRV", {"0 0 0 ."});
+    add("_pop3._tcp", "SRV", {"0 0 0 ."});
+
+    // The relay's own name: addresses and DANE, only when it lives in this zone.
+    if (auto rel = relative(s.hostname, domain)) {
+        if (!v4.empty()) add(*rel, "A", {v4});
+        if (!v6.empty()) add(*rel, "AAAA", {v6});
+        auto tlsa = tlsa_3_1_1(files->tls_cert);
+        if (!tlsa) return std::unexpected(tlsa.error());
+        add(join("_25._tcp", *rel), "TLSA", {*tlsa});
+        p.notes.push_back("TLSA pins the key of " + files->tls_cert.string() +
+                          ": when the certificate gets a new key, publish the new TLSA "
+                          "record next to the old one first (RFC 7671 8.1)");
+    } else {
+        p.notes.push_back(s.hostname + " is not in " + domain + ": its A/AAAA and TLSA "
+                          "(_25._tcp." + s.hostname + ") records belong to its own zone");
+    }
+    std::string ptr = "PTR records are set at the VPS hoster, not here: ";
+    if (!v4.empty()) ptr += v4;
+    if (!v6.empty()) ptr += (v4.empty() ? "" : " and ") + v6;
+    p.notes.push_back(ptr + " must resolve back to " + host);
+    if (!s.imap_host.empty() && relative(s.imap_host, domain))
+        p.notes.push_back("the address records of " + s.imap_host +
+                          " are kept up to date by splitmail-ddns");
+
+    for (auto& r : p.rrsets) std::sort(r.records.begin(), r.records.end());
+    std::sort(p.rrsets.begin(), p.rrsets.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.subname, a.type) < std::tie(b.subname, b.type);
+    });
+    return p;
+}
+
+} // namespace splitmail::provision::dns
