@@ -21,6 +21,17 @@ namespace asio = boost::asio;
 using sys_clock = std::chrono::system_clock;
 
 namespace {
+// "5 days", "4 hours", "90 minutes", "6 seconds": the largest unit that divides exactly.
+std::string human_duration(std::chrono::seconds d) {
+    auto n = d.count();
+    auto unit = [](long long v, const char* name) {
+        return std::to_string(v) + " " + name + (v == 1 ? "" : "s");
+    };
+    if (n > 0 && n % 86400 == 0) return unit(n / 86400, "day");
+    if (n > 0 && n % 3600 == 0) return unit(n / 3600, "hour");
+    if (n > 0 && n % 60 == 0) return unit(n / 60, "minute");
+    return unit(n, "second");
+}
 bool is_final(queue::rcpt_state s) {
     return s == queue::rcpt_state::delivered || s == queue::rcpt_state::failed;
 }
@@ -103,8 +114,7 @@ void remote_runner::start_attempt(const std::string& id) {
         // RFC 5321 4.5.4.1: give up after the lifetime; RFC 3463 4.4.7 delivery time expired.
         for (auto& r : env.recipients) {
             if (!open_remote(r)) continue;
-            std::string why = "message expired after " +
-                              std::to_string(s_.outbound_lifetime.count() / 3600) + " hours" +
+            std::string why = "message expired after " + human_duration(s_.outbound_lifetime) +
                               (r.last_text.empty() ? std::string() : "; last error: " + r.last_text);
             r.state = queue::rcpt_state::failed;
             r.last_code = 554;

@@ -6,7 +6,9 @@ arrives at the MX in one transaction with its content intact; implicit MX (A onl
 bounces at once into the sender's home Maildir with 5.1.10; the null sender never gets a
 bounce; an MX answering 5xx produces a bounce through the inbound path; an MX answering 4xx
 is retried (visible in `splitmail queue list` with next attempt and last error) and the
-message is delivered when it recovers; MX fallback when the preferred host (IPv6) is down.
+message is delivered when it recovers; MX fallback when the preferred host (IPv6) is down;
+an MX that answers 4xx until the lifetime ends gives exactly one delay notice, then one
+failure notice that says the message expired.
 """
 from __future__ import annotations
 
@@ -177,6 +179,41 @@ def main() -> None:
         code, text = c.cmd("RCPT TO:<zed@remote.test>")
     checks.eq(code, 554, "untrusted client: relaying refused (554 5.7.1)")
     r2.stop()
+
+    # 9. Delay notice, then expiry (RFC 3464, RFC 5321 4.5.4.1): a relay with a 2 s delay
+    # warning and a 6 s lifetime against an MX that always answers 4xx.
+    log("MX answering 4xx until the lifetime ends: one delay notice, then one failure")
+    soft_port = lib.free_port()
+    soft = Sink(d / "sink-soft", soft_port, soft="RCPT").start()
+    extra = outbound_relay_extra(dns, soft_port)
+    extra["outbound.delay_warning"] = '"2s"'
+    extra["outbound.message_lifetime"] = '"6s"'
+    r3 = Relay(d / "relay3", home, extra=extra).start()
+    code, _ = send_message(r3.port, DEMO, ["gina@remote.test"], message("OUT9", "gina@remote.test"))
+    checks.eq(code, 250, "accepted for gina@remote.test")
+
+    def notices(action: str) -> list[str]:
+        return [b.decode("utf-8", "replace") for b in bounces_with(home, "OUT9")
+                if f"Action: {action}".encode() in b]
+
+    delayed = wait_until(lambda: notices("delayed"), 20, "a delay notice for OUT9",
+                         daemons=[r3.daemon])
+    checks.ok(len(delayed) == 1 and re.search(r"Status: 4\.\d+\.\d+", delayed[0]) is not None,
+              "one delay notice with a 4.x.x status", delayed[0][:2000] if delayed else "")
+    checks.ok("will keep trying" in (delayed[0] if delayed else ""),
+              "the delay notice says the relay keeps trying")
+    failed = wait_until(lambda: notices("failed"), 30, "the expiry bounce for OUT9",
+                        daemons=[r3.daemon])
+    checks.eq(len(failed), 1, "one failure notice after the lifetime")
+    checks.ok("expired after 6 seconds" in (failed[0] if failed else ""),
+              "the failure notice says the message expired (and after how long)",
+              failed[0][:2000] if failed else "")
+    wait_until(lambda: not r3.queued(), 20, "relay3's spool empty after the expiry")
+    time.sleep(1.5 * lib.SLOW)
+    checks.eq(len(notices("delayed")), 1, "still exactly one delay notice")
+    checks.eq(soft.with_marker("OUT9"), [], "the 4xx MX never took OUT9")
+    r3.stop()
+    soft.stop()
 
     relay.stop()
     sink.stop()
