@@ -1,5 +1,6 @@
 // splitmail: the admin CLI. Each subcommand lives in commands/<name>.cpp; this file only
 // dispatches.
+#include "commands/check.hpp"
 #include "commands/dkim.hpp"
 #include "commands/queue.hpp"
 #include "commands/user.hpp"
@@ -18,6 +19,7 @@ void usage(std::FILE* to) {
                "  user add|del|passwd|list ...         manage mail users (home)\n"
                "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
                "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
+               "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
                "\n"
                "Run `splitmail COMMAND --help` for the options of one command.\n",
                to);
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
     if (cmd == "user") return run_user(args);
     if (cmd == "alias") return run_alias(args);
     if (cmd == "dkim") return run_dkim(args);
+    if (cmd == "check") return run_check(args);
     std::fprintf(stderr, "splitmail: unknown command \"%s\"\n\n", cmd.c_str());
     usage(stderr);
     return 2;

@@ -1,0 +1,78 @@
+#pragma once
+// What every check of `splitmail check` reads: the site file, the parts of relay.toml and
+// home.toml the checks need, the resolver, the clock.
+//
+// Guarantees: read_relay_facts()/read_home_facts() read only the keys listed in the structs,
+// with the programs' defaults (relay/settings.cpp, homeserver/settings.cpp); a TOML syntax error
+// or a key of the wrong type is an error "FILE: KEY: REASON". The programs themselves check
+// their whole files at start; `check` does not repeat that.
+// Does not: run a check (checks.hpp).
+#include <chrono>
+#include <ctime>
+#include <expected>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "check/dns_query.hpp"
+#include "check/finding.hpp"
+#include "site/site.hpp"
+
+namespace splitmail::provision::check {
+
+struct relay_facts {
+    std::filesystem::path file;
+    std::vector<std::string> smtp_listen{"0.0.0.0:25", "[::]:25"};
+    std::vector<std::string> submission_listen;
+    std::vector<std::string> submissions_listen;
+    std::filesystem::path tls_cert, tls_key;
+    std::filesystem::path dkim_dir;
+    std::filesystem::path spool_dir{"/var/spool/splitmail"};
+    std::string home_transport{"plain"}; // "plain" (inside WireGuard) or "mtls"
+};
+
+struct home_facts {
+    std::filesystem::path file;
+    std::string hostname;
+    std::vector<std::string> lmtp_listen{"127.0.0.1:2424"};
+    std::vector<std::string> imap_listen, imaps_listen;
+    std::filesystem::path imap_cert, imap_key;
+    std::string lmtp_transport{"plain"};
+};
+
+std::expected<relay_facts, std::string> read_relay_facts(const std::filesystem::path& file);
+std::expected<home_facts, std::string> read_home_facts(const std::filesystem::path& file);
+
+struct context {
+    site s;
+    std::filesystem::path site_file;
+    std::optional<relay_facts> relay; // set on a relay machine
+    std::optional<home_facts> home;   // set on a home machine
+    std::string resolver;             // "ip:port" or "" (/etc/resolv.conf)
+    std::time_t now = 0;
+    std::chrono::milliseconds connect_timeout{2000};
+
+    // The resolver, made on first use; the error says why it could not be (then every DNS
+    // check reports it).
+    std::expected<dns_query*, std::string> dns();
+
+private:
+    std::unique_ptr<dns_query> dns_;
+    std::string dns_error_;
+};
+
+// The zone among the site's domains that holds `name` (equal or a subdomain; the longest
+// wins); "" when none does.
+std::string zone_of(const site& s, const std::string& name);
+
+// "splitmail dns apply --domain D" (with --site FILE unless it is the default).
+std::string dns_apply_fix(const context& c, const std::string& domain);
+
+// Human durations: "45 s", "12 min", "5 h", "3 days".
+std::string age_text(long long seconds);
+// "2026-11-23 17:00 UTC"
+std::string utc_text(std::time_t t);
+
+} // namespace splitmail::provision::check

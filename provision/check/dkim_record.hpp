@@ -1,0 +1,32 @@
+#pragma once
+// DKIM key records for `splitmail check`: is the key published at SEL._domainkey.D the one
+// the relay signs with?
+//
+// Guarantees: compare_dkim() reads both sides as RFC 6376 3.2 tag lists (white space around
+// tags and values ignored, and inside p= as base64 allows it, 3.6.1), so how the value was
+// split into TXT strings or spaced does not matter; it compares k= (default rsa) and p=.
+// An empty p= is a revoked key (RFC 6376 3.6.1).
+// Does not: read key files (commands/dkim.hpp dkim_txt_value does) or query DNS.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace splitmail::provision::check {
+
+// RFC 6376 3.2 tag-list: "v=DKIM1; k=rsa; p=..." -> {v: DKIM1, k: rsa, p: ...}. Values keep
+// inner spaces except that surrounding white space is dropped; nullopt for a malformed list
+// (a tag without '=', a duplicate tag, an empty tag name).
+std::optional<std::map<std::string, std::string>> parse_tag_list(std::string_view text);
+
+enum class dkim_match {
+    same,          // same key type and public key
+    different,     // another key (or key type) is published
+    revoked,       // p= is empty
+    not_dkim,      // not a DKIM key record (no p=, v= other than DKIM1, malformed)
+};
+
+// local: our record value ("v=DKIM1; k=rsa; p=..."); published: the joined TXT value.
+dkim_match compare_dkim(std::string_view local, std::string_view published);
+
+} // namespace splitmail::provision::check

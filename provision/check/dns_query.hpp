@@ -1,0 +1,56 @@
+#pragma once
+// A small blocking DNS client for `splitmail check`, on libunbound: ask a recursive resolver
+// (a forwarder "ip:port", or the name servers of /etc/resolv.conf) for one RRset and get the
+// records in presentation format (records.hpp), so they compare with a plan.
+//
+// Guarantees:
+//  - status tells NXDOMAIN, NOERROR without data, a usable answer, and resolver trouble
+//    (SERVFAIL, timeout, unreachable) apart; `error` says which;
+//  - with a forwarder, names libunbound would otherwise answer itself are asked to it: the
+//    RFC 6761 .test names and the reverse zones of the documentation and private address
+//    ranges (unbound serves those empty by default, RFC 6303); a loopback forwarder is
+//    allowed (libunbound refuses 127.0.0.0/8 and ::1 by default);
+//  - a record whose rdata does not parse is reported in `error`, never silently dropped.
+// Does not: validate DNSSEC, follow CNAMEs for the caller (libunbound does that), cache across
+// runs, or share code with relay/dns (programs do not include each other).
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "check/records.hpp"
+
+struct ub_ctx;
+
+namespace splitmail::provision::check {
+
+enum class dns_status { answer, nodata, nxdomain, error };
+
+struct dns_answer {
+    dns_status status = dns_status::error;
+    std::vector<std::string> records; // presentation format, as the resolver answered
+    std::string error;                // resolver trouble or unparsable records
+};
+
+class dns_query {
+public:
+    // forwarder "ip:port" / "[v6]:port"; "" = /etc/resolv.conf.
+    static std::expected<std::unique_ptr<dns_query>, std::string>
+    create(const std::string& forwarder);
+    ~dns_query();
+    dns_query(const dns_query&) = delete;
+    dns_query& operator=(const dns_query&) = delete;
+
+    dns_answer query(const std::string& name, rr_type type);
+    const std::string& resolver_text() const { return resolver_; } // for messages
+
+private:
+    dns_query(ub_ctx* ctx, std::string resolver) : ctx_(ctx), resolver_(std::move(resolver)) {}
+    ub_ctx* ctx_;
+    std::string resolver_;
+};
+
+// "127.0.0.1:5353" -> "127.0.0.1@5353", "[::1]:53" -> "::1@53"; errors say what is wrong.
+std::expected<std::string, std::string> unbound_forwarder(const std::string& host_port);
+
+} // namespace splitmail::provision::check

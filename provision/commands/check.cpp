@@ -1,0 +1,132 @@
+// `splitmail check`: see check.hpp.
+#include "commands/check.hpp"
+
+#include "check/checks.hpp"
+#include "check/context.hpp"
+#include "check/finding.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <set>
+
+namespace splitmail::provision {
+
+namespace fs = std::filesystem;
+using namespace check;
+
+namespace {
+
+constexpr const char* usage =
+    "usage: splitmail check [--site FILE] [--resolver IP:PORT] [--only CHECK,...] [--json]\n"
+    "checks: dns spf dkim tlsa ptr tls tunnel queue listeners\n"
+    "Exit status: 0 all ok (warnings allowed), 1 something is wrong, 2 usage error.\n";
+
+void emit(const findings& f, bool json, std::ostream& out) {
+    if (json) print_json(f, out);
+    else print_text(f, out);
+}
+
+} // namespace
+
+int run_check(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+    fs::path site_file = "/etc/splitmail/site.toml";
+    std::optional<std::string> resolver;
+    std::set<std::string> only;
+    bool json = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        const bool has_value = i + 1 < args.size();
+        if (a == "--site" && has_value) {
+            site_file = args[++i];
+        } else if (a == "--resolver" && has_value) {
+            resolver = args[++i];
+        } else if (a == "--only" && has_value) {
+            std::string list = args[++i];
+            std::size_t pos = 0;
+            while (pos <= list.size()) {
+                auto comma = list.find(',', pos);
+                std::string name = list.substr(pos, comma - pos);
+                pos = comma == std::string::npos ? list.size() + 1 : comma + 1;
+                if (name.empty()) continue;
+                const auto& all = all_checks();
+                if (std::none_of(all.begin(), all.end(), [&](auto& e) { return e.name == name; })) {
+                    err << "splitmail check: unknown check \"" << name << "\"\n" << usage;
+                    return 2;
+                }
+                only.insert(name);
+            }
+            if (only.empty()) {
+                err << "splitmail check: --only needs a list of checks\n" << usage;
+                return 2;
+            }
+        } else if (a == "--json") {
+            json = true;
+        } else if (a == "-h" || a == "--help") {
+            out << usage;
+            return 0;
+        } else {
+            err << "splitmail check: unknown or incomplete option \"" << a << "\"\n" << usage;
+            return 2;
+        }
+    }
+    if (resolver) {
+        if (auto ok = unbound_forwarder(*resolver); !ok) {
+            err << "splitmail check: --resolver: " << ok.error() << "\n";
+            return 2;
+        }
+    }
+
+    context c;
+    c.site_file = site_file;
+    c.now = std::time(nullptr);
+    auto s = load_site(site_file);
+    if (!s) {
+        emit({fail("site", s.error(),
+                   !fs::exists(site_file)
+                       ? "splitmail provision relay ... writes it (or give --site FILE)"
+                       : "fix " + site_file.string())},
+             json, out);
+        return 1;
+    }
+    c.s = std::move(*s);
+    c.resolver = resolver.value_or(c.s.resolver);
+
+    findings setup;
+    if (!c.s.relay_config.empty() && fs::exists(c.s.relay_config)) {
+        auto r = read_relay_facts(c.s.relay_config);
+        if (r) c.relay = std::move(*r);
+        else setup.push_back(fail("config", r.error(), "fix " + c.s.relay_config.string()));
+    }
+    if (!c.s.home_config.empty()) {
+        if (!fs::exists(c.s.home_config)) {
+            setup.push_back(fail("config", c.s.home_config.string() + " (site.home_config) "
+                                           "does not exist",
+                                 "splitmail provision home --pairing FILE writes it, or fix "
+                                 "site.home_config in " + site_file.string()));
+        } else if (auto h = read_home_facts(c.s.home_config)) {
+            c.home = std::move(*h);
+        } else {
+            setup.push_back(fail("config", h.error(), "fix " + c.s.home_config.string()));
+        }
+    }
+    if (!c.relay && !c.home && setup.empty())
+        setup.push_back(fail("config",
+                             "neither site.relay_config (" + c.s.relay_config.string() +
+                                 ") nor site.home_config exists: nothing to check",
+                             "splitmail provision relay ... (or home ...) writes them, or fix " +
+                                 site_file.string()));
+
+    findings all = setup;
+    for (const auto& e : all_checks()) {
+        if (!only.empty() && !only.contains(std::string(e.name))) continue;
+        if (!((e.relay && c.relay) || (e.home && c.home))) continue;
+        auto f = e.run(c);
+        all.insert(all.end(), f.begin(), f.end());
+    }
+    emit(all, json, out);
+    return exit_status(all);
+}
+
+int run_check(std::span<const std::string> args) { return run_check(args, std::cout, std::cerr); }
+
+} // namespace splitmail::provision
