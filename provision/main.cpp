@@ -2,6 +2,7 @@
 // dispatches.
 #include "commands/check.hpp"
 #include "commands/dkim.hpp"
+#include "commands/dns.hpp"
 #include "commands/queue.hpp"
 #include "commands/user.hpp"
 
@@ -19,6 +20,7 @@ void usage(std::FILE* to) {
                "  user add|del|passwd|list ...         manage mail users (home)\n"
                "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
                "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
+               "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
                "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
                "\n"
                "Run `splitmail COMMAND --help` for the options of one command.\n",
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
     if (cmd == "user") return run_user(args);
     if (cmd == "alias") return run_alias(args);
     if (cmd == "dkim") return run_dkim(args);
+    if (cmd == "dns") return run_dns(args);
     if (cmd == "check") return run_check(args);
     std::fprintf(stderr, "splitmail: unknown command \"%s\"\n\n", cmd.c_str());
     usage(stderr);
