@@ -13,7 +13,10 @@ What it models, after deSEC's documentation:
     errors as a 400 list in request order with {} for good items.
   * /domains/{name}/rrsets/{subname}/{type}/ (apex `@`): GET, PATCH, PUT, DELETE.
   * Validation: type upper case and not SOA/DNSKEY/RRSIG/NSEC3PARAM, subname syntax, TTL within
-    [minimum_ttl, max_ttl], A/AAAA in presentation format, dot-terminated targets, quoted TXT.
+    [minimum_ttl, max_ttl], record contents in presentation format: A/AAAA, MX/SRV fields and
+    dot-terminated targets, TXT as quoted strings of at most 255 octets each, TLSA fields with
+    a digest as long as its matching type says.
+  * A new domain has its apex NS RRset, as at deSEC.
   * Throttling with 429 + Retry-After: per-domain write limits (2/s, 15/min, 100/h, 300/day)
     and per-user read limits (10/s, 50/min) by default, configurable.
 Test helpers (not deSEC): a checkip endpoint (/checkip/v4, /checkip/v6, plain text), injected
@@ -75,6 +78,65 @@ class Window:
         return None
 
 
+def is_u16(text):
+    return text.isdigit() and int(text) <= 65535
+
+
+def target_error(name):
+    """A domain name in record data must be absolute: end with a dot ("." alone is the root)."""
+    if not name.endswith("."):
+        return "Hostname must be fully qualified (end with a dot): %s" % name
+    if name == ".":
+        return None
+    labels = name[:-1].split(".")
+    if len(name) > 254 or any(not re.fullmatch(r"[A-Za-z0-9_*-]{1,63}", lb) for lb in labels):
+        return "Invalid hostname: %s" % name
+    return None
+
+
+def txt_error(rec):
+    """TXT content: one or more quoted character-strings (RFC 1035 3.3.14 and 5.1: backslash
+    escapes \\X and \\DDD), separated by white space, each at most 255 octets."""
+    i, n, count = 0, len(rec), 0
+    while True:
+        while i < n and rec[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        if rec[i] != '"':
+            return "TXT record content must be enclosed in double quotes: %s" % rec
+        i += 1
+        length = 0
+        while True:
+            if i >= n:
+                return "TXT record content has an unterminated string: %s" % rec
+            c = rec[i]
+            if c == '"':
+                i += 1
+                break
+            if c == "\\":
+                if i + 1 >= n:
+                    return "TXT record content has a dangling backslash: %s" % rec
+                if rec[i + 1].isdigit():
+                    if not re.fullmatch(r"\d{3}", rec[i + 1:i + 4]) or int(rec[i + 1:i + 4]) > 255:
+                        return "TXT record content has a bad \\DDD escape: %s" % rec
+                    i += 4
+                else:
+                    i += 2
+                length += 1
+                continue
+            length += len(c.encode("utf-8"))
+            i += 1
+        if length > 255:
+            return "TXT string too long (%d octets; at most 255 per string): %s" % (length, rec)
+        count += 1
+        if i < n and rec[i] not in " \t":
+            return "TXT record content must be enclosed in double quotes: %s" % rec
+    if count == 0:
+        return "TXT record content must be enclosed in double quotes: %s" % rec
+    return None
+
+
 class FakeDesec:
     def __init__(self, cert, key, page_size=500, write_limits=None, read_limits=None,
                  max_ttl=86400):
@@ -95,9 +157,11 @@ class FakeDesec:
 
     # ---- set-up --------------------------------------------------------------------------
     def add_domain(self, name, owner="alice", minimum_ttl=3600):
+        """Like deSEC, a new domain comes with its apex NS RRset (the delegation to deSEC)."""
         with self.lock:
             self.domains[name] = {"owner": owner, "minimum_ttl": minimum_ttl,
                                   "created": now_iso(), "rrsets": {}, "seq": 0}
+        self.set_rrset(name, "", "NS", ["ns1.desec.io.", "ns2.desec.org."], 3600)
 
     def add_token(self, secret, owner="alice", policies=None):
         """policies: None (unrestricted) or a list of dicts with keys domain, subname, type
@@ -124,10 +188,17 @@ class FakeDesec:
             self.injections.append({"status": status, "count": count, "kinds": set(kinds),
                                     "retry_after": retry_after, "body": body})
 
-    def requests(self, kind=None, status=None):
+    def requests(self, kind=None, status=None, domain=None):
         with self.lock:
             return [e for e in self.log if (kind is None or e["kind"] == kind)
-                    and (status is None or e["status"] == status)]
+                    and (status is None or e["status"] == status)
+                    and (domain is None or e["domain"] == domain)]
+
+    def rrsets_of(self, domain):
+        """{(subname, type): {"records": [...], "ttl": n}} of a domain, for assertions."""
+        with self.lock:
+            return {k: {"records": list(r["records"]), "ttl": r["ttl"]}
+                    for k, r in self.domains[domain]["rrsets"].items()}
 
     # ---- server --------------------------------------------------------------------------
     def start(self, port=0):
@@ -188,28 +259,57 @@ class FakeDesec:
         for rec in records:
             if not isinstance(rec, str):
                 return ["Not a valid string."]
-            if rtype == "A":
-                try:
-                    if str(ipaddress.IPv4Address(rec)) != rec:
-                        raise ValueError
-                except ValueError:
-                    errs.append("Record content for type A malformed: %s" % rec)
-            elif rtype == "AAAA":
-                try:
-                    ipaddress.IPv6Address(rec)
-                    if "%" in rec:
-                        raise ValueError
-                except ValueError:
-                    errs.append("Record content for type AAAA malformed: %s" % rec)
-            elif rtype in TARGET_TYPES or rtype in ("MX", "SRV"):
-                if not rec.endswith("."):
-                    errs.append("Hostname must be fully qualified (end with a dot): %s" % rec)
-            elif rtype == "TXT":
-                if not (len(rec) >= 2 and rec.startswith('"') and rec.endswith('"')):
-                    errs.append("TXT record content must be enclosed in double quotes: %s" % rec)
+            why = self.record_error(rtype, rec)
+            if why:
+                errs.append(why)
         if rtype == "CNAME" and len(records) > 1:
             errs.append("RRset of type CNAME cannot have multiple records.")
         return errs
+
+    def record_error(self, rtype, rec):
+        """deSEC parses record contents in presentation format (RFC 1035 5.1 and each type's
+        RFC) and answers 400 for what does not parse; None if `rec` is fine."""
+        bad = "Record content for type %s malformed: %s" % (rtype, rec)
+        fields = rec.split()
+        if rtype == "A":
+            try:
+                if str(ipaddress.IPv4Address(rec)) != rec:
+                    raise ValueError
+            except ValueError:
+                return bad
+        elif rtype == "AAAA":
+            try:
+                ipaddress.IPv6Address(rec)
+                if "%" in rec:
+                    raise ValueError
+            except ValueError:
+                return bad
+        elif rtype in TARGET_TYPES:
+            if len(fields) != 1:
+                return bad
+            return target_error(fields[0])
+        elif rtype == "MX":  # RFC 1035 3.3.9: preference exchange
+            if len(fields) != 2 or not is_u16(fields[0]):
+                return bad
+            return target_error(fields[1])
+        elif rtype == "SRV":  # RFC 2782: priority weight port target ("." = no service)
+            if len(fields) != 4 or not all(is_u16(f) for f in fields[:3]):
+                return bad
+            return target_error(fields[3])
+        elif rtype == "TLSA":  # RFC 6698 2.2: usage selector matching-type hex
+            if len(fields) < 4 or not all(f.isdigit() for f in fields[:3]):
+                return bad
+            usage, selector, mtype = (int(f) for f in fields[:3])
+            data = "".join(fields[3:])
+            if usage > 255 or selector > 255 or mtype > 255:
+                return bad
+            if not re.fullmatch(r"[0-9a-fA-F]+", data) or len(data) % 2:
+                return bad
+            if {1: 64, 2: 128}.get(mtype, len(data)) != len(data):
+                return "%s: digest length does not match matching type %d" % (bad, mtype)
+        elif rtype == "TXT":
+            return txt_error(rec)
+        return None
 
     def validate_item(self, domain, item, method, existing):
         """Stage-1 and content validation of one RRset object; returns an error dict ({} = ok)."""
