@@ -14,6 +14,7 @@
 #include "splitmail/net/tls.hpp"
 #include "splitmail/users/live_database.hpp"
 
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -106,6 +107,10 @@ int run(const settings& s, const std::string& config_path) {
     ctx.resolver = &resolver;
     ctx.delivery = &delivery;
     ctx.idle_timeout = s.idle_timeout;
+    // Password hashes (argon2id) are checked here, never on the io thread. Declared after the
+    // resolver: joined before it goes away.
+    asio::thread_pool auth_pool(2);
+    ctx.auth_pool = &auth_pool;
 
     net::tls_context tls;
     if (s.lmtp_transport == "mtls") tls = *net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
@@ -137,6 +142,7 @@ int run(const settings& s, const std::string& config_path) {
     ictx.driver.idle_timeout = s.imap_idle_timeout;
     ictx.driver.login_failure_delay = s.imap_login_failure_delay;
     ictx.limits.max_append_literal = s.max_message_size;
+    ictx.max_connections_per_user = s.imap_max_connections_per_user;
     std::unique_ptr<net::server> imap_server, imaps_server;
     auto refuse_imap = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
         co_await c.write("* BYE " + std::string(why) + ", try again later\r\n",

@@ -10,18 +10,23 @@
 //   awaitable<void> write(std::string_view, clock::duration)
 // Guarantees: every read has the idle timeout, every write the write timeout (the stream
 // throws on expiry, ending the connection); replies to DATA are written only after the
-// deliveries they report on are durable. Does not: accept, do TLS or pin certificates
+// deliveries they report on are durable; an XAUTH password hash (argon2id: a few hundred ms of
+// CPU) is verified on ctx.auth_pool, never on the io thread, so deliveries on other
+// connections go on meanwhile. Does not: accept, do TLS or pin certificates
 // (service.cpp does that before calling run_session).
 #include "lmtp/delivery.hpp"
 #include "lmtp/session.hpp"
 #include "users/resolver.hpp"
 
 #include "splitmail/log/log.hpp"
+#include "splitmail/net/bridge.hpp"
+#include "splitmail/users/password.hpp"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
@@ -38,7 +43,33 @@ struct driver_context {
     mailbox_delivery* delivery = nullptr;
     std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(5);
     std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
+    // Where XAUTH password hashes are verified; null: on the calling thread (tests).
+    boost::asio::thread_pool* auth_pool = nullptr;
 };
+
+// XAUTH: look the user up on the io thread, verify the hash on ctx.auth_pool, build the reply
+// back on the io thread.
+inline boost::asio::awaitable<smtp::reply> check_xauth(driver_context& ctx,
+                                                       const auth_request& req) {
+    if (!ctx.resolver) co_return smtp::make_reply(454, "4.7.0", "No user database");
+    auto found = ctx.resolver->auth_lookup(req.user);
+    if (found.final) co_return *found.final;
+    bool match = false;
+    if (ctx.auth_pool) {
+        // Named local, references only: this frame stays suspended until the pool is done.
+        auto start = [&ctx, &req, &found, &match](std::function<void(std::error_code)> done) {
+            boost::asio::post(*ctx.auth_pool, [&req, &found, &match, done] {
+                match = users::verify_password(req.password, found.hash) ==
+                        users::verify_result::match;
+                done({});
+            });
+        };
+        co_await net::await_callback(start);
+    } else {
+        match = users::verify_password(req.password, found.hash) == users::verify_result::match;
+    }
+    co_return ctx.resolver->auth_finish(found, match);
+}
 
 // Runs `job` through the delivery and resumes with the per-recipient replies.
 inline boost::asio::awaitable<std::vector<smtp::reply>> await_delivery(mailbox_delivery& d,
@@ -73,16 +104,22 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
     hooks.directory = [&ctx]() {
         return ctx.resolver ? ctx.resolver->directory_lines() : std::vector<std::string>{};
     };
-    hooks.authenticate = [&ctx](std::string_view user, std::string_view password) {
-        return ctx.resolver ? ctx.resolver->authenticate(user, password)
-                            : smtp::make_reply(454, "4.7.0", "No user database");
-    };
-    session s(ctx.opt, std::move(hooks));
+    session_options opt = ctx.opt;
+    opt.defer_auth = true; // check_xauth below, off the io thread
+    session s(opt, std::move(hooks));
     co_await stream.write(s.greeting(), ctx.write_timeout);
     std::array<char, 16384> buf{};
     while (true) {
         auto step = s.advance();
-        while (step.job) {
+        while (step.job || step.auth) {
+            if (step.auth) {
+                if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
+                auto reply = co_await check_xauth(ctx, *step.auth);
+                step.auth.reset();
+                s.authenticated(reply);
+                step = s.advance();
+                continue;
+            }
             if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
             log::info("lmtp", id, "message received",
                       {{"from", "<" + step.job->sender + ">"}, {"rcpts", step.job->rcpts.size()},

@@ -2,6 +2,7 @@
 #include "lmtp/session.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "splitmail/smtp/base64.hpp"
 
@@ -52,6 +53,10 @@ session::step session::advance() {
             return s;
         }
         if (state_ == state::delivering) return s;
+        if (state_ == state::authenticating) {
+            if (auth_) s.auth = std::exchange(auth_, std::nullopt);
+            return s;
+        }
         if (state_ == state::data) {
             if (framer_.buffered() == 0) return s;
             std::string chunk = framer_.take_buffered();
@@ -160,13 +165,19 @@ void session::do_xauth(std::string_view args, std::string& out) {
     if (state_ == state::start) return error(out, make_reply(503, "5.5.1", "Say LHLO first"));
     if (state_ != state::ready)
         return error(out, make_reply(503, "5.5.1", "XAUTH not allowed in a transaction"));
-    if (!hooks_.authenticate)
+    if (!hooks_.authenticate && !opt_.defer_auth)
         return error(out, make_reply(502, "5.5.1", "Command not implemented"));
     auto cred = decode_base64(args);
     auto nul = cred ? cred->find('\0') : std::string::npos;
     if (!cred || nul == std::string::npos)
         return error(out, make_reply(501, "5.5.2", "XAUTH needs base64(user NUL password)"));
     std::string_view c(*cred);
+    if (opt_.defer_auth) {
+        auth_.emplace(std::string(c.substr(0, nul)), std::string(c.substr(nul + 1)));
+        std::fill(cred->begin(), cred->end(), '\0');
+        state_ = state::authenticating;
+        return;
+    }
     auto r = hooks_.authenticate(c.substr(0, nul), c.substr(nul + 1));
     // Wipe the decoded password before the buffer is freed.
     std::fill(cred->begin(), cred->end(), '\0');
@@ -243,6 +254,18 @@ std::optional<delivery_job> session::finish_data(std::string& out) {
     state_ = state::delivering;
     expected_replies_ = job.rcpts.size();
     return job;
+}
+
+void session::authenticated(const smtp::reply& r) {
+    if (state_ != state::authenticating) return;
+    pending_ += r.format();
+    state_ = state::ready;
+}
+
+auth_request::~auth_request() {
+    // Wipe the password before its buffer is freed (volatile: not optimised away).
+    volatile char* p = password.data();
+    for (std::size_t i = 0; i < password.size(); ++i) p[i] = 0;
 }
 
 void session::delivered(const std::vector<smtp::reply>& per_rcpt) {

@@ -21,6 +21,8 @@
 // - XAUTH <base64(user NUL password)> (private, relay -> home): the decoded credential goes to
 //   hooks.authenticate and is never kept or echoed; malformed base64 or a missing NUL -> 501.
 //   XAUTH is not a LHLO keyword the relay must see: it asks only over the tunnel.
+//   With session_options::defer_auth the check is handed to the driver instead (step.auth;
+//   the password hash is verified off the io thread) and input waits until authenticated().
 // Does not: resolve addresses, write Maildirs, time out, or do TLS (the driver does).
 #include "splitmail/smtp/command.hpp"
 #include "splitmail/smtp/data_reader.hpp"
@@ -42,6 +44,19 @@ struct session_options {
     std::uint64_t max_message_size = 64ull << 20; // SIZE (RFC 1870)
     std::size_t max_recipients = 1000;
     std::size_t max_errors = 20;
+    bool defer_auth = false; // XAUTH through step.auth + authenticated(), not hooks.authenticate
+};
+
+// An XAUTH credential for the driver to check (defer_auth). The password is wiped when the
+// request is destroyed.
+struct auth_request {
+    std::string user;
+    std::string password;
+    auth_request() = default;
+    auth_request(std::string u, std::string p) : user(std::move(u)), password(std::move(p)) {}
+    auth_request(auth_request&&) = default;
+    auth_request& operator=(auth_request&&) = default;
+    ~auth_request();
 };
 
 // What the resolver says about one RCPT.
@@ -83,6 +98,7 @@ public:
     struct step {
         std::string output;              // write this first
         std::optional<delivery_job> job; // then deliver and call delivered()
+        std::optional<auth_request> auth; // then check it and call authenticated()
         bool close = false;              // then close the connection
     };
     // Processes buffered input as far as it can: until more input is needed, a delivery job is
@@ -90,12 +106,14 @@ public:
     step advance();
     // The results of the last job: one reply per job.rcpts entry, in the same order.
     void delivered(const std::vector<smtp::reply>& per_rcpt);
+    // The reply to the XAUTH handed out in step.auth (235 / 535 / 454).
+    void authenticated(const smtp::reply& r);
 
     bool awaiting_delivery() const { return state_ == state::delivering; }
     bool closed() const { return state_ == state::closed; }
 
 private:
-    enum class state { start, ready, mail, data, delivering, closed };
+    enum class state { start, ready, mail, data, delivering, authenticating, closed };
     void handle_line(const std::string& line, std::string& out);
     void do_mail(std::string_view args, std::string& out);
     void do_rcpt(std::string_view args, std::string& out);
@@ -117,6 +135,7 @@ private:
     std::size_t errors_ = 0;
     std::size_t expected_replies_ = 0; // replies owed for the job being delivered
     std::string pending_; // replies produced by delivered(), sent with the next advance()
+    std::optional<auth_request> auth_; // XAUTH waiting to be handed out (defer_auth)
 };
 
 } // namespace splitmail::home::lmtp

@@ -86,15 +86,42 @@ std::vector<std::string> recipient_resolver::directory_lines() {
 }
 
 smtp::reply recipient_resolver::authenticate(std::string_view user, std::string_view password) {
+    auto found = auth_lookup(user);
+    if (found.final) return *found.final;
+    return auth_finish(found,
+                       users::verify_password(password, found.hash) == users::verify_result::match);
+}
+
+recipient_resolver::auth_lookup_result recipient_resolver::auth_lookup(std::string_view user) {
     refresh();
+    auth_lookup_result r;
     auto db = db_.current();
-    if (!db) return smtp::make_reply(454, "4.7.0", "User database not available, try again later");
+    if (!db) {
+        r.final = smtp::make_reply(454, "4.7.0", "User database not available, try again later");
+        return r;
+    }
     auto norm = users::normalize_address(user);
     const users::user_entry* u = norm ? db->find_user(*norm) : nullptr;
-    if (!u || users::verify_password(password, u->hash) != users::verify_result::match) {
-        log::warn("users", "", "XAUTH failed", {{"user", std::string(user.substr(0, 100))}});
+    if (!u) {
+        log::warn("users", "", "XAUTH failed", {{"user", std::string(user.substr(0, 100))},
+                                                {"reason", "unknown user"}});
+        r.final = smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
+        return r;
+    }
+    r.address = u->address;
+    r.hash = u->hash;
+    return r;
+}
+
+smtp::reply recipient_resolver::auth_finish(const auth_lookup_result& found, bool matches) {
+    if (!matches) {
+        log::warn("users", "", "XAUTH failed", {{"user", found.address}, {"reason", "password"}});
         return smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
     }
+    auto db = db_.current();
+    const users::user_entry* u = db ? db->find_user(found.address) : nullptr;
+    if (!u) // removed while the hash was being checked
+        return smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
     std::vector<std::string> lines = {"ok", u->address};
     for (const auto& r : db->dir().recipients) {
         if (r == u->address) continue;

@@ -13,6 +13,7 @@
 #include "splitmail/users/live_database.hpp"
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,17 @@ public:
     // (catch-alls do not count). 535 5.7.8 for an unknown user or a wrong password (one reply
     // for both, RFC 4954 6), 454 4.7.0 without a database. Logs the user, never the password.
     smtp::reply authenticate(std::string_view user, std::string_view password);
+    // The same in two halves, so that the slow hash check can run on another thread:
+    // auth_lookup() finds the user (a final reply when there is nothing to verify: 454 without
+    // a database, 535 for an unknown user), the caller runs users::verify_password(password,
+    // hash) anywhere, and auth_finish() builds the reply. Both halves on the io thread.
+    struct auth_lookup_result {
+        std::optional<smtp::reply> final; // set: the answer, no hash to verify
+        std::string address;              // the user's canonical address
+        std::string hash;                 // stored "{SCHEME}..." to verify against
+    };
+    auth_lookup_result auth_lookup(std::string_view user);
+    smtp::reply auth_finish(const auth_lookup_result& found, bool password_matches);
     // Unconditional reload (SIGHUP); returns false (and logs) when it failed.
     bool reload();
     // Reload if the files changed, throttled by refresh_interval.

@@ -169,3 +169,50 @@ TEST(XauthResolverNoDb, NoDatabaseIs454) {
     recipient_resolver r(live);
     EXPECT_EQ(r.authenticate("a@x.test", "secret").code, 454);
 }
+
+// defer_auth (what the driver uses): the credential is handed out in step.auth, nothing after
+// XAUTH is processed until authenticated(), then the reply comes first, in order.
+TEST(LmtpXauth, DeferredCheckHoldsPipelinedCommandsUntilAnswered) {
+    lmtp::session_options o;
+    o.hostname = "home.test";
+    o.defer_auth = true;
+    lmtp::session sess(o, {});
+    std::string input = std::string(greeting_lhlo) + "XAUTH " + b64(std::string("a@x.test\0secret", 15)) +
+                        "\r\nMAIL FROM:<a@x.test>\r\n";
+    std::string out;
+    std::optional<lmtp::auth_request> req;
+    for (char c : input) {
+        sess.feed(std::string_view(&c, 1));
+        auto st = sess.advance();
+        out += st.output;
+        if (st.auth) {
+            ASSERT_FALSE(req) << "the credential is handed out once";
+            req = std::move(st.auth);
+        }
+    }
+    ASSERT_TRUE(req);
+    EXPECT_EQ(req->user, "a@x.test");
+    EXPECT_EQ(req->password, "secret");
+    EXPECT_EQ(after_lhlo(out), "") << "MAIL must wait for the XAUTH answer";
+    EXPECT_FALSE(sess.advance().auth) << "no second hand-out while waiting";
+    sess.authenticated(make_reply(535, "5.7.8", "Authentication credentials invalid"));
+    EXPECT_EQ(sess.advance().output,
+              "535 5.7.8 Authentication credentials invalid\r\n250 2.1.0 Ok\r\n");
+}
+
+TEST_F(XauthResolver, HalvesAgreeWithTheWholeCheck) {
+    splitmail::users::live_database live({dir / "users", dir / "aliases", "+", {}});
+    recipient_resolver r(live);
+    ASSERT_TRUE(r.reload());
+    auto unknown = r.auth_lookup("nobody@x.test");
+    ASSERT_TRUE(unknown.final);
+    EXPECT_EQ(unknown.final->code, 535);
+    auto found = r.auth_lookup("A@x.test");
+    ASSERT_FALSE(found.final);
+    EXPECT_EQ(found.address, "a@x.test");
+    EXPECT_EQ(found.hash, "{PLAIN}secret");
+    EXPECT_EQ(r.auth_finish(found, false).code, 535);
+    auto ok = r.auth_finish(found, true);
+    EXPECT_EQ(ok.code, 235);
+    EXPECT_EQ(ok.lines, r.authenticate("a@x.test", "secret").lines);
+}
