@@ -66,7 +66,7 @@ std::string session::capability() const {
     std::string c = "IMAP4rev1 IMAP4rev2 LITERAL+ LITERAL- SASL-IR ID ENABLE IDLE NAMESPACE "
                     "UNSELECT UIDPLUS MOVE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
                     "STATUS=SIZE "
-                    "CHILDREN SPECIAL-USE APPENDLIMIT=" +
+                    "CHILDREN SPECIAL-USE CONDSTORE QRESYNC APPENDLIMIT=" +
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {
         if (cfg_.starttls_offered && !cfg_.tls_active) c += " STARTTLS";
@@ -183,29 +183,48 @@ void session::sync_view(bool allow_expunge, std::string& out) {
     if (!s.readonly)
         for (auto uid : s.f->move_new_to_cur()) s.recent.insert(uid);
     const auto& msgs = s.f->messages();
-    if (allow_expunge) {
-        for (std::size_t i = s.uids.size(); i-- > 0;) {
-            if (s.f->find(s.uids[i])) continue;
-            out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
-            s.recent.erase(s.uids[i]);
-            s.uids.erase(s.uids.begin() + static_cast<std::ptrdiff_t>(i));
-            s.flags.erase(s.flags.begin() + static_cast<std::ptrdiff_t>(i));
+    if (allow_expunge && s.f->expunge_count() != s.synced_expunges) {
+        std::vector<std::uint32_t> gone;
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < s.uids.size(); ++i) {
+            if (!s.f->find(s.uids[i])) {
+                gone.push_back(s.uids[i]);
+                s.recent.erase(s.uids[i]);
+                // RFC 3501 7.4.1: each EXPUNGE renumbers the messages after it, so the number
+                // sent is the position among the messages still reported.
+                if (!qresync_) out += "* " + std::to_string(kept + 1) + " EXPUNGE\r\n";
+                continue;
+            }
+            s.uids[kept] = s.uids[i];
+            s.modseqs[kept] = s.modseqs[i];
+            ++kept;
         }
+        s.uids.resize(kept);
+        s.modseqs.resize(kept);
+        // RFC 7162 3.2.10: with QRESYNC enabled, VANISHED replaces EXPUNGE.
+        if (qresync_ && !gone.empty()) out += "* VANISHED " + compact_uid_set(gone) + "\r\n";
+        s.synced_expunges = s.f->expunge_count();
     }
-    for (std::size_t i = 0; i < s.uids.size(); ++i) {
-        const auto* m = s.f->find(s.uids[i]);
-        if (!m || m->flags == s.flags[i]) continue;
-        s.flags[i] = m->flags;
-        out += "* " + std::to_string(i + 1) + " FETCH (FLAGS " +
-               flags_text(m->flags, s.recent.count(m->uid) > 0) + ")\r\n";
+    if (s.f->highest_modseq() != s.synced_modseq) {
+        for (std::size_t i = 0; i < s.uids.size(); ++i) {
+            const auto* m = s.f->find(s.uids[i]);
+            if (!m || m->modseq == s.modseqs[i]) continue;
+            s.modseqs[i] = m->modseq;
+            out += "* " + std::to_string(i + 1) + " FETCH (";
+            if (qresync_) out += "UID " + std::to_string(m->uid) + " "; // RFC 7162 3.2.10
+            out += "FLAGS " + s.f->flags_text(*m, s.recent.count(m->uid) > 0);
+            if (condstore_) out += " MODSEQ (" + std::to_string(m->modseq) + ")";
+            out += ")\r\n";
+        }
     }
     std::uint32_t last = s.uids.empty() ? 0 : s.uids.back();
     bool grew = false;
-    for (const auto& m : msgs) {
-        if (m.uid <= last) continue;
-        s.uids.push_back(m.uid);
-        s.flags.push_back(m.flags);
-        if (s.readonly && m.in_new) s.recent.insert(m.uid);
+    auto first_new = std::upper_bound(msgs.begin(), msgs.end(), last,
+                                      [](std::uint32_t u, const message_entry& m) { return u < m.uid; });
+    for (auto it = first_new; it != msgs.end(); ++it) {
+        s.uids.push_back(it->uid);
+        s.modseqs.push_back(it->modseq);
+        if (s.readonly && it->in_new) s.recent.insert(it->uid);
         grew = true;
     }
     if (rev2_) s.recent.clear(); // RFC 9051 (appendix E): no \Recent, no RECENT response
@@ -213,6 +232,7 @@ void session::sync_view(bool allow_expunge, std::string& out) {
         out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
         if (!rev2_) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n";
     }
+    s.synced_modseq = s.f->highest_modseq();
 }
 
 std::vector<std::size_t> session::resolve_set(const sequence_set& set, bool uid) const {

@@ -15,7 +15,8 @@
 // - Changes by other sessions (new mail, expunges, flags) are reported as untagged EXISTS,
 //   RECENT, EXPUNGE and FETCH FLAGS; EXPUNGE is never sent while FETCH, STORE or SEARCH run
 //   (RFC 3501 7.4.1), only on NOOP, CHECK, IDLE, EXPUNGE, MOVE and other commands.
-// Does not: keywords, CONDSTORE/QRESYNC, ESEARCH, LIST-EXTENDED, IMAP4rev2, MULTIAPPEND.
+// - Keywords (per folder, store.hpp), CONDSTORE and QRESYNC (RFC 7162) once enabled.
+// Does not: ESEARCH, LIST-EXTENDED, IMAP4rev2, MULTIAPPEND.
 #include "imap/codec.hpp"
 #include "imap/store.hpp"
 
@@ -84,7 +85,9 @@ public:
         bool readonly = false;
         std::shared_ptr<folder> f;
         std::vector<std::uint32_t> uids;  // sequence number - 1 -> UID
-        std::vector<std::uint8_t> flags;  // flags last reported, parallel to uids
+        std::vector<std::uint64_t> modseqs; // MODSEQ of the flags last reported, parallel
+        std::uint64_t synced_modseq = 0;    // folder HIGHESTMODSEQ at the last sync_view
+        std::size_t synced_expunges = 0;    // folder expunge_count() when last reported
         std::set<std::uint32_t> recent;   // \Recent for this session
     };
 
@@ -142,6 +145,11 @@ public:
     void cmd_search(const command&, std::string&);
     void cmd_copy(const command&, std::string&);
     void cmd_idle(const command&, std::string&);
+    // CONDSTORE/QRESYNC (RFC 7162, commands/condstore.cpp): ENABLE of "CONDSTORE"/"QRESYNC"
+    // (true if `ext` is one of them and was not on yet), and the first CONDSTORE-enabling
+    // command (3.1).
+    bool enable_store_extension(std::string_view ext);
+    void condstore_used(std::string& out);
 
     session_config cfg_;
     session_hooks hooks_;
@@ -157,6 +165,8 @@ public:
     bool idling_ = false;
     std::string idle_tag_;
     bool rev2_ = false; // ENABLE IMAP4rev2 (RFC 9051): no \Recent, ESEARCH for SEARCH
+    bool condstore_ = false; // RFC 7162 3.1: MODSEQ in untagged FETCH from now on
+    bool qresync_ = false;   // RFC 7162 3.2.10: VANISHED instead of EXPUNGE
 };
 
 } // namespace splitmail::home::imap

@@ -1,4 +1,4 @@
-// Maildir++ mailboxes with a persistent UID index; see store.hpp.
+// Maildir++ mailboxes with a persistent UID/MODSEQ index and keywords; see store.hpp.
 #include "imap/store.hpp"
 
 #include "imap/codec.hpp"
@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
@@ -15,16 +17,32 @@
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_map>
 
 namespace splitmail::home::imap {
 namespace {
 
 constexpr const char* index_name = "splitmail-uidlist";
+constexpr const char* keywords_name = "dovecot-keywords";
+constexpr std::size_t keep_loaded = 16; // folders kept after their last session ends
 
 std::int64_t mtime_ns(const fs::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return -1;
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// How far back an mtime must lie before we trust that a later change would alter it: the
+// kernel stamps directories from a coarse clock (a few ms); a file system with whole-second
+// stamps (nanoseconds always 0) needs a second.
+std::int64_t trust_margin(std::int64_t mtime) {
+    return mtime % 1000000000 == 0 ? 1'100'000'000LL : 20'000'000LL;
 }
 
 std::error_code errno_code() { return {errno, std::generic_category()}; }
@@ -48,11 +66,92 @@ std::error_code make_maildir(const fs::path& d) {
     return {};
 }
 
-// Open folders shared by the sessions of this process.
+std::error_code write_all(int fd, std::string_view text) {
+    std::size_t off = 0;
+    while (off < text.size()) {
+        auto n = ::write(fd, text.data() + off, text.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_code();
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    return {};
+}
+
+// Writes `text` to `path` through a temp file: write, fsync, rename.
+std::error_code replace_file(const fs::path& path, std::string_view text) {
+    fs::path tmp = path;
+    tmp += ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return errno_code();
+    auto ec = write_all(fd, text);
+    if (!ec && ::fsync(fd) != 0) ec = errno_code();
+    ::close(fd);
+    if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = errno_code();
+    if (ec) ::unlink(tmp.c_str());
+    return ec;
+}
+
+std::optional<std::string> read_small_file(const fs::path& p) {
+    int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string out;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+    char buf[1 << 16];
+    while (true) {
+        auto n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+// Splits the next space-separated field off `s`.
+std::string_view field(std::string_view& s) {
+    auto sp = s.find(' ');
+    std::string_view f = s.substr(0, sp);
+    s = sp == std::string_view::npos ? std::string_view() : s.substr(sp + 1);
+    return f;
+}
+
+template <class T> bool number(std::string_view s, T& out) {
+    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty();
+}
+
+bool acceptable_file(std::string_view f) {
+    if (f.empty() || f[0] == '.') return false;
+    return f.find_first_of("\n\r/ ") == std::string_view::npos;
+}
+
+// Open folders shared by the sessions of this process, and the most recently opened ones.
 std::mutex registry_mu;
 std::map<std::string, std::weak_ptr<folder>>& registry() {
     static std::map<std::string, std::weak_ptr<folder>> r;
     return r;
+}
+std::deque<std::shared_ptr<folder>>& recently_opened() {
+    static std::deque<std::shared_ptr<folder>> r;
+    return r;
+}
+// Forgets loaded folders at or below `dir` (DELETE, RENAME).
+void forget_loaded(const fs::path& dir) {
+    std::lock_guard lk(registry_mu);
+    std::string key = dir.string();
+    auto& r = registry();
+    for (auto it = r.begin(); it != r.end();) {
+        if (it->first == key || it->first.starts_with(key + "/")) it = r.erase(it);
+        else ++it;
+    }
+    auto& q = recently_opened();
+    std::erase_if(q, [&](const std::shared_ptr<folder>& f) {
+        std::string d = f->dir().string();
+        return d == key || d.starts_with(key + "/");
+    });
 }
 
 std::atomic<std::uint64_t> name_counter{0};
@@ -66,6 +165,16 @@ std::uint8_t flag_from_name(std::string_view n) {
     if (iequals(n, "\\Seen")) return flag_seen;
     if (iequals(n, "\\Draft")) return flag_draft;
     return 0;
+}
+
+bool valid_keyword(std::string_view n) {
+    // RFC 3501 9: flag-keyword = atom; atom-specials are ( ) { SP CTL % * " \ ]
+    if (n.empty() || n.size() > 128) return false;
+    for (unsigned char c : n)
+        if (c <= 0x20 || c >= 0x7f || std::string_view("(){%*\"\\]").find(static_cast<char>(c)) !=
+                                          std::string_view::npos)
+            return false;
+    return true;
 }
 
 std::string flags_text(std::uint8_t f, bool recent) {
@@ -100,165 +209,434 @@ std::uint8_t flags_of_filename(std::string_view file) {
     return f;
 }
 
-std::string with_flags(std::string_view file, std::uint8_t f) {
+std::uint32_t keywords_of_filename(std::string_view file) {
+    auto p = file.find(":2,");
+    if (p == std::string_view::npos) return 0;
+    std::uint32_t k = 0;
+    for (char c : file.substr(p + 3))
+        if (c >= 'a' && c <= 'z') k |= 1u << (c - 'a');
+    return k;
+}
+
+std::string with_flags(std::string_view file, std::uint8_t f, std::uint32_t keywords) {
     std::string base(file.substr(0, file.find(':')));
-    std::string other;
+    std::string letters;
     auto p = file.find(":2,");
     if (p != std::string_view::npos)
         for (char c : file.substr(p + 3))
-            if (std::string_view("DFRST").find(c) == std::string_view::npos) other += c;
-    std::string letters;
+            if (std::string_view("DFRST").find(c) == std::string_view::npos &&
+                !(c >= 'a' && c <= 'z') && c != ',' && c != ':')
+                letters += c;
     if (f & flag_draft) letters += 'D';
     if (f & flag_flagged) letters += 'F';
     if (f & flag_answered) letters += 'R';
     if (f & flag_seen) letters += 'S';
     if (f & flag_deleted) letters += 'T';
-    letters += other;
+    for (unsigned i = 0; i < max_keywords; ++i)
+        if (keywords & (1u << i)) letters += static_cast<char>('a' + i);
     std::sort(letters.begin(), letters.end()); // maildir spec: info letters in ASCII order
     return base + ":2," + letters;
 }
 
+// ---------------------------------------------------------------- folder: index file
+//
+// splitmail-uidlist, version 2 (all numbers decimal, one record per line, "\n" ends a line):
+//   header  = "splitmail-uidlist 2 V" uidvalidity " N" uidnext " M" highestmodseq
+//   added   = "A " uid " " modseq " " size " " date " " ("n" / "c") " " file-name
+//   expunge = "X " uid " " modseq
+//   dirs    = "D " new-mtime-ns " " cur-mtime-ns
+// Later records win; uidnext and highestmodseq are at least one past / the largest value any
+// record names. Unknown record letters are skipped (room for later versions).
+
 folder::folder(fs::path dir, std::string host) : dir_(std::move(dir)), host_(std::move(host)) {
+    load_keywords();
     load_index();
 }
 
+folder::~folder() {
+    if (fd_ >= 0) {
+        if (dirty_) ::fsync(fd_);
+        ::close(fd_);
+    }
+}
+
 std::error_code folder::load_index() {
-    std::ifstream in(dir_ / index_name);
-    if (!in) {
+    fs::path ip = dir_ / index_name;
+    auto text = read_small_file(ip);
+    if (text && text->starts_with("splitmail-uidlist 2 ") && load_v2(*text)) {
+        // A crash may leave a torn last line: cut it so the next record starts a line.
+        auto end = text->rfind('\n');
+        std::size_t keep = end == std::string::npos ? 0 : end + 1;
+        if (keep < text->size()) {
+            if (::truncate(ip.c_str(), static_cast<off_t>(keep)) != 0) index_ok_ = false;
+        }
+        if (index_ok_) fd_ = ::open(ip.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+        if (fd_ < 0) index_ok_ = false;
+        return {};
+    }
+    msgs_.clear();
+    expunged_.clear();
+    if (text && text->starts_with("V1 ")) load_v1(*text);
+    else if (!load_dovecot_uidlist()) {
         // RFC 3501 2.3.1.1: a new UIDVALIDITY must be larger than any earlier one for this
         // name; the clock gives that for folders recreated later.
         uidvalidity_ = static_cast<std::uint32_t>(std::time(nullptr));
         uidnext_ = 1;
-        return {};
     }
+    return {};
+}
+
+bool folder::load_v2(std::string_view text) {
+    std::size_t pos = 0;
+    auto next_line = [&](std::string_view& line) {
+        auto nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) return false; // torn tail
+        line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        return true;
+    };
+    std::string_view line;
+    if (!next_line(line)) return false;
+    field(line);
+    field(line); // "splitmail-uidlist 2"
+    std::uint32_t uv = 0, un = 0;
+    std::uint64_t hm = 0;
+    while (!line.empty()) {
+        auto f = field(line);
+        if (f.size() < 2) continue;
+        if (f[0] == 'V') number(f.substr(1), uv);
+        else if (f[0] == 'N') number(f.substr(1), un);
+        else if (f[0] == 'M') number(f.substr(1), hm);
+    }
+    if (uv == 0 || un == 0) return false;
+    uidvalidity_ = uv;
+    uidnext_ = un;
+    highest_modseq_ = std::max<std::uint64_t>(hm, 1);
+    msgs_.clear();
+    expunged_.clear();
+    std::vector<std::uint32_t> dropped;
+    bool have_d = false;
+    while (next_line(line)) {
+        ++log_records_;
+        auto kind = field(line);
+        if (kind == "A") {
+            message_entry m;
+            char where = 0;
+            auto u = field(line), ms = field(line), sz = field(line), dt = field(line),
+                 wh = field(line);
+            if (!number(u, m.uid) || !number(ms, m.modseq) || !number(sz, m.size) ||
+                !number(dt, m.internal_date) || wh.size() != 1 || !acceptable_file(line) ||
+                m.uid == 0)
+                continue;
+            where = wh[0];
+            m.in_new = where == 'n';
+            m.file = std::string(line);
+            m.flags = flags_of_filename(m.file);
+            m.keywords = keywords_of_filename(m.file);
+            highest_modseq_ = std::max(highest_modseq_, m.modseq);
+            uidnext_ = std::max(uidnext_, m.uid + 1);
+            if (msgs_.empty() || msgs_.back().uid < m.uid) {
+                msgs_.push_back(std::move(m));
+            } else {
+                auto it = std::lower_bound(msgs_.begin(), msgs_.end(), m.uid,
+                                           [](auto& a, std::uint32_t v) { return a.uid < v; });
+                if (it != msgs_.end() && it->uid == m.uid) *it = std::move(m);
+                else msgs_.insert(it, std::move(m));
+            }
+        } else if (kind == "X") {
+            std::uint32_t uid = 0;
+            std::uint64_t ms = 0;
+            auto u = field(line), mv = field(line);
+            if (!number(u, uid) || !number(mv, ms)) continue;
+            highest_modseq_ = std::max(highest_modseq_, ms);
+            uidnext_ = std::max(uidnext_, uid + 1);
+            expunged_.emplace_back(uid, ms);
+            auto it = std::lower_bound(msgs_.begin(), msgs_.end(), uid,
+                                       [](auto& a, std::uint32_t v) { return a.uid < v; });
+            if (it != msgs_.end() && it->uid == uid) it->uid = 0, dropped.push_back(uid);
+        } else if (kind == "D") {
+            auto a = field(line), b = field(line);
+            if (number(a, mtime_[0]) && number(b, mtime_[1])) have_d = true;
+        }
+    }
+    if (!dropped.empty()) std::erase_if(msgs_, [](auto& m) { return m.uid == 0; });
+    trusted_[0] = trusted_[1] = have_d;
+    logged_mtime_[0] = mtime_[0];
+    logged_mtime_[1] = mtime_[1];
+    index_ok_ = true;
+    return true;
+}
+
+void folder::load_v1(std::string_view text) {
+    std::istringstream in{std::string(text)};
     std::string version;
     in >> version >> uidvalidity_ >> uidnext_;
-    if (version != "V1" || uidvalidity_ == 0 || uidnext_ == 0) {
+    if (uidvalidity_ == 0 || uidnext_ == 0) {
         uidvalidity_ = static_cast<std::uint32_t>(std::time(nullptr));
         uidnext_ = 1;
-        return {};
+        return;
     }
     std::uint32_t uid;
     std::string base;
-    while (in >> uid >> base) index_.emplace_back(base, uid);
-    std::sort(index_.begin(), index_.end());
+    while (in >> uid >> base) hints_.emplace_back(base, uid);
+    std::sort(hints_.begin(), hints_.end());
+}
+
+bool folder::load_dovecot_uidlist() {
+    // Dovecot's maildir uidlist, version 3: "3 V<uidvalidity> N<uidnext> G<guid>", then
+    // "<uid> [<ext> ...] :<file name>" per message (extensions are letter+value fields).
+    auto text = read_small_file(dir_ / "dovecot-uidlist");
+    if (!text) return false;
+    std::istringstream in(*text);
+    std::string line;
+    if (!std::getline(in, line)) return false;
+    std::string_view h(line);
+    if (field(h) != "3") return false;
+    std::uint32_t uv = 0, un = 0;
+    while (!h.empty()) {
+        auto f = field(h);
+        if (f.size() < 2) continue;
+        if (f[0] == 'V') number(f.substr(1), uv);
+        else if (f[0] == 'N') number(f.substr(1), un);
+    }
+    if (uv == 0 || un == 0) return false;
+    uidvalidity_ = uv;
+    uidnext_ = un;
+    while (std::getline(in, line)) {
+        std::string_view l(line);
+        std::uint32_t uid = 0;
+        if (!number(field(l), uid) || uid == 0) continue;
+        auto colon = l.find(':');
+        if (colon == std::string_view::npos) continue;
+        if (colon > 0 && l[colon - 1] != ' ') continue;
+        std::string_view file = l.substr(colon + 1);
+        file = file.substr(0, file.find(':'));
+        if (file.empty()) continue;
+        hints_.emplace_back(std::string(file), uid);
+        uidnext_ = std::max(uidnext_, uid + 1);
+    }
+    std::sort(hints_.begin(), hints_.end());
+    // Dovecot keeps MODSEQs in its binary index, which we do not read. Clients may hold a
+    // Dovecot HIGHESTMODSEQ; starting above any counter Dovecot reaches (the clock in
+    // seconds) means a CHANGEDSINCE from such a client reports everything, never too little.
+    highest_modseq_ = static_cast<std::uint64_t>(std::time(nullptr));
+    return true;
+}
+
+void folder::load_keywords() {
+    // Dovecot's dovecot-keywords: "<index> <name>" per line, index 0..25 = letter a..z.
+    keywords_mtime_ = mtime_ns(dir_ / keywords_name);
+    keywords_.clear();
+    auto text = read_small_file(dir_ / keywords_name);
+    if (!text) return;
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::string_view l(line);
+        unsigned idx = 0;
+        if (!number(field(l), idx) || idx >= max_keywords || !valid_keyword(l)) continue;
+        if (keywords_.size() <= idx) keywords_.resize(idx + 1);
+        keywords_[idx] = std::string(l);
+    }
+}
+
+std::error_code folder::save_keywords() {
+    std::string text;
+    for (std::size_t i = 0; i < keywords_.size(); ++i)
+        if (!keywords_[i].empty()) text += std::to_string(i) + " " + keywords_[i] + "\n";
+    auto ec = replace_file(dir_ / keywords_name, text);
+    keywords_mtime_ = mtime_ns(dir_ / keywords_name);
+    return ec;
+}
+
+std::string folder::record_of(const message_entry& m) const {
+    return "A " + std::to_string(m.uid) + " " + std::to_string(m.modseq) + " " +
+           std::to_string(m.size) + " " + std::to_string(m.internal_date) + " " +
+           (m.in_new ? "n " : "c ") + m.file + "\n";
+}
+
+std::error_code folder::append(std::string_view records, bool sync_now) {
+    if (records.empty()) return {};
+    if (!index_ok_) return compact(); // first write: the snapshot has everything
+    std::size_t n = static_cast<std::size_t>(std::count(records.begin(), records.end(), '\n'));
+    if (auto ec = write_all(fd_, records)) return ec;
+    log_records_ += n;
+    dirty_ = true;
+    if (log_records_ > 2 * (msgs_.size() + expunged_.size()) + 1000) return compact();
+    if (sync_now) return flush();
     return {};
 }
 
-std::error_code folder::save_index() {
-    std::string text = "V1 " + std::to_string(uidvalidity_) + " " + std::to_string(uidnext_) + "\n";
-    for (const auto& m : msgs_) text += std::to_string(m.uid) + " " + m.base + "\n";
-    fs::path tmp = dir_ / (std::string(index_name) + ".tmp");
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_code();
-    std::size_t off = 0;
-    while (off < text.size()) {
-        auto n = ::write(fd, text.data() + off, text.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            auto ec = errno_code();
-            ::close(fd);
-            return ec;
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        auto ec = errno_code();
-        ::close(fd);
-        return ec;
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), (dir_ / index_name).c_str()) != 0) return errno_code();
-    index_.clear();
-    for (const auto& m : msgs_) index_.emplace_back(m.base, m.uid);
-    std::sort(index_.begin(), index_.end());
+std::error_code folder::flush() {
+    if (!dirty_ || fd_ < 0) return {};
+    if (::fsync(fd_) != 0) return errno_code();
+    dirty_ = false;
     return {};
 }
+
+std::error_code folder::compact() {
+    std::string text = "splitmail-uidlist 2 V" + std::to_string(uidvalidity_) + " N" +
+                       std::to_string(uidnext_) + " M" + std::to_string(highest_modseq_) + "\n";
+    text.reserve(msgs_.size() * 96 + expunged_.size() * 24);
+    for (const auto& m : msgs_) text += record_of(m);
+    for (auto [uid, ms] : expunged_)
+        text += "X " + std::to_string(uid) + " " + std::to_string(ms) + "\n";
+    if (trusted_[0] && trusted_[1]) {
+        text += "D " + std::to_string(mtime_[0]) + " " + std::to_string(mtime_[1]) + "\n";
+        logged_mtime_[0] = mtime_[0];
+        logged_mtime_[1] = mtime_[1];
+    } else {
+        logged_mtime_[0] = logged_mtime_[1] = -1;
+    }
+    fs::path ip = dir_ / index_name;
+    if (auto ec = replace_file(ip, text)) return ec;
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = ::open(ip.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd_ < 0) {
+        index_ok_ = false;
+        return errno_code();
+    }
+    index_ok_ = true;
+    dirty_ = false;
+    log_records_ = msgs_.size() + expunged_.size() + 1;
+    hints_.clear();
+    hints_.shrink_to_fit();
+    return {};
+}
+
+// ---------------------------------------------------------------- folder: sync
 
 std::error_code folder::sync(bool force) {
+    if (mtime_ns(dir_ / keywords_name) != keywords_mtime_) load_keywords();
     std::int64_t nm = mtime_ns(dir_ / "new"), cm = mtime_ns(dir_ / "cur");
     if (nm < 0 || cm < 0) return std::make_error_code(std::errc::no_such_file_or_directory);
-    auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-    // Directory mtimes have coarse (tick) granularity: a change in the same tick as our last
-    // scan would keep the mtime, so recent mtimes are never trusted.
-    bool recent = now_ns - std::max(nm, cm) < 2'000'000'000LL;
-    if (!force && scanned_ && !recent && nm == new_mtime_ && cm == cur_mtime_) return {};
+    std::int64_t now = now_ns();
+    bool trust_new = now - nm > trust_margin(nm), trust_cur = now - cm > trust_margin(cm);
+    // A directory is read when its mtime moved, or when the last read could not be trusted
+    // and this one can (a change in the tick of the last read is caught now; until the tick
+    // is over a read would prove nothing).
+    bool scan_new = force || nm != mtime_[0] || (!trusted_[0] && trust_new);
+    bool scan_cur = force || cm != mtime_[1] || (!trusted_[1] && trust_cur);
+    if (!scan_new && !scan_cur) return flush();
+    return scan(scan_new, scan_cur, nm, cm, trust_new, trust_cur);
+}
+
+std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
+                             bool trust_new, bool trust_cur) {
+    ++scans_;
     struct found {
-        std::string base, file;
+        std::string file;
         bool in_new;
+        bool matched = false;
     };
     std::vector<found> files;
     for (bool in_new : {true, false}) {
+        if (!(in_new ? scan_new : scan_cur)) continue;
         std::error_code ec;
         for (const auto& e : fs::directory_iterator(dir_ / (in_new ? "new" : "cur"), ec)) {
             std::string f = e.path().filename().string();
-            if (f.empty() || f[0] == '.') continue;
-            files.push_back({f.substr(0, f.find(':')), f, in_new});
+            if (!acceptable_file(f)) continue;
+            files.push_back({std::move(f), in_new});
         }
         if (ec) return ec;
     }
-    std::map<std::string, const message_entry*, std::less<>> known;
-    for (const auto& m : msgs_) known.emplace(m.base, &m);
-    std::vector<message_entry> next;
-    std::vector<found> fresh;
-    bool changed = false;
-    for (auto& f : files) {
-        auto k = known.find(f.base);
-        std::uint32_t uid = 0;
-        if (k != known.end()) {
-            message_entry m = *k->second;
-            m.file = f.file;
-            m.in_new = f.in_new;
-            m.flags = flags_of_filename(f.file);
-            next.push_back(std::move(m));
+    std::unordered_map<std::string_view, std::size_t> by_base;
+    by_base.reserve(files.size());
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        std::string_view f(files[i].file);
+        by_base.emplace(f.substr(0, f.find(':')), i);
+    }
+    std::string records;
+    bool removed = false;
+    for (auto& m : msgs_) {
+        if (!(m.in_new ? scan_new : scan_cur)) continue;
+        auto it = by_base.find(m.base());
+        if (it == by_base.end()) {
+            // Gone: expunged by someone else (RFC 3501 7.4.1 reports it at the next chance).
+            expunged_.emplace_back(m.uid, ++highest_modseq_);
+            ++expunge_count_;
+            records += "X " + std::to_string(m.uid) + " " + std::to_string(highest_modseq_) + "\n";
+            m.uid = 0;
+            removed = true;
             continue;
         }
-        auto ix = std::lower_bound(index_.begin(), index_.end(),
-                                   std::pair<std::string, std::uint32_t>(f.base, 0));
-        if (ix != index_.end() && ix->first == f.base) uid = ix->second;
-        if (uid == 0) {
-            fresh.push_back(f);
-            continue;
-        }
-        message_entry m;
-        m.uid = uid;
-        m.base = f.base;
+        auto& f = files[it->second];
+        f.matched = true;
+        if (f.file == m.file && f.in_new == m.in_new) continue;
+        std::uint8_t fl = flags_of_filename(f.file);
+        std::uint32_t kw = keywords_of_filename(f.file);
+        if (fl != m.flags || kw != m.keywords) m.modseq = ++highest_modseq_;
         m.file = f.file;
         m.in_new = f.in_new;
-        next.push_back(std::move(m));
+        m.flags = fl;
+        m.keywords = kw;
+        records += record_of(m);
     }
-    // New files get UIDs in name order (names start with the delivery time).
-    std::sort(fresh.begin(), fresh.end(), [](auto& a, auto& b) { return a.base < b.base; });
-    for (auto& f : fresh) {
+    if (removed) std::erase_if(msgs_, [](auto& m) { return m.uid == 0; });
+    // Files nobody knew: a UID from the imported list, else the next one, in name order (names
+    // start with the delivery time).
+    std::vector<found*> fresh;
+    for (auto& f : files)
+        if (!f.matched) fresh.push_back(&f);
+    std::sort(fresh.begin(), fresh.end(), [](auto* a, auto* b) { return a->file < b->file; });
+    std::vector<message_entry> added;
+    for (auto* f : fresh) {
         message_entry m;
-        m.uid = uidnext_++;
-        m.base = f.base;
-        m.file = f.file;
-        m.in_new = f.in_new;
-        next.push_back(std::move(m));
-        changed = true;
-    }
-    for (auto& m : next) {
-        if (m.size == 0 && m.internal_date == 0) {
-            struct stat st {};
-            if (::stat(path_of(m).c_str(), &st) == 0) {
-                m.internal_date = st.st_mtim.tv_sec;
-                m.size = static_cast<std::uint64_t>(st.st_size);
-            }
-            if (auto s = maildir::size_from_name(m.file)) m.size = *s;
+        m.file = f->file;
+        m.in_new = f->in_new;
+        std::string_view base = m.base();
+        if (!hints_.empty()) {
+            auto ix = std::lower_bound(hints_.begin(), hints_.end(), base,
+                                       [](auto& a, std::string_view b) { return a.first < b; });
+            if (ix != hints_.end() && ix->first == base && !find(ix->second)) m.uid = ix->second;
         }
+        added.push_back(std::move(m));
+    }
+    // Hinted UIDs first, so new UIDs start above all of them.
+    for (auto& m : added)
+        if (m.uid) uidnext_ = std::max(uidnext_, m.uid + 1);
+    for (auto& m : added) {
+        if (m.uid == 0) m.uid = uidnext_++;
         m.flags = flags_of_filename(m.file);
+        m.keywords = keywords_of_filename(m.file);
+        m.modseq = ++highest_modseq_;
+        struct stat st {};
+        ++stats_;
+        if (::stat(path_of(m).c_str(), &st) == 0) {
+            m.internal_date = st.st_mtim.tv_sec;
+            m.size = static_cast<std::uint64_t>(st.st_size);
+        }
+        if (auto s = maildir::size_from_name(m.file)) m.size = *s;
+        records += record_of(m);
     }
-    std::sort(next.begin(), next.end(), [](auto& a, auto& b) { return a.uid < b.uid; });
-    if (next.size() != msgs_.size()) changed = true;
-    msgs_ = std::move(next);
-    scanned_ = true;
-    new_mtime_ = nm;
-    cur_mtime_ = cm;
-    if (changed || !fs::exists(dir_ / index_name)) return save_index();
-    return {};
+    if (!added.empty()) {
+        bool in_order = msgs_.empty() ||
+                        std::all_of(added.begin(), added.end(),
+                                    [&](auto& m) { return m.uid > msgs_.back().uid; });
+        for (auto& m : added) msgs_.push_back(std::move(m));
+        if (!in_order || !std::is_sorted(msgs_.begin(), msgs_.end(),
+                                         [](auto& a, auto& b) { return a.uid < b.uid; }))
+            std::sort(msgs_.begin(), msgs_.end(), [](auto& a, auto& b) { return a.uid < b.uid; });
+    }
+    if (scan_new) mtime_[0] = nm, trusted_[0] = trust_new;
+    if (scan_cur) mtime_[1] = cm, trusted_[1] = trust_cur;
+    if (trusted_[0] && trusted_[1] &&
+        (mtime_[0] != logged_mtime_[0] || mtime_[1] != logged_mtime_[1])) {
+        records += "D " + std::to_string(mtime_[0]) + " " + std::to_string(mtime_[1]) + "\n";
+        logged_mtime_[0] = mtime_[0];
+        logged_mtime_[1] = mtime_[1];
+    }
+    if (!index_ok_) return compact();
+    return append(records, true);
+}
+
+void folder::note_own_change(int which, std::int64_t before_ns) {
+    // Our own rename/unlink/create moved the directory's mtime. If nobody else had changed it
+    // since the last read, the new mtime is ours; it is recent, so it is not trusted and the
+    // first sync after the clock tick reads the directory once more.
+    if (mtime_[which] != before_ns) return; // someone else changed it: the next sync reads it
+    mtime_[which] = mtime_ns(dir_ / (which == 0 ? "new" : "cur"));
+    trusted_[which] = false;
 }
 
 const message_entry* folder::find(std::uint32_t uid) const {
@@ -276,37 +654,125 @@ fs::path folder::path_of(const message_entry& m) const {
     return dir_ / (m.in_new ? "new" : "cur") / m.file;
 }
 
-std::error_code folder::set_flags(std::uint32_t uid, std::uint8_t flags) {
+std::vector<std::uint32_t> folder::expunged_since(std::uint64_t modseq) const {
+    std::vector<std::uint32_t> out;
+    for (auto [uid, ms] : expunged_)
+        if (ms > modseq) out.push_back(uid);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+// ---------------------------------------------------------------- folder: keywords
+
+std::optional<unsigned> folder::keyword_index(std::string_view name) const {
+    for (std::size_t i = 0; i < keywords_.size(); ++i)
+        if (!keywords_[i].empty() && iequals(keywords_[i], name)) return static_cast<unsigned>(i);
+    return std::nullopt;
+}
+
+std::expected<unsigned, std::error_code> folder::intern_keyword(std::string_view name) {
+    if (!valid_keyword(name)) return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+    if (mtime_ns(dir_ / keywords_name) != keywords_mtime_) load_keywords();
+    if (auto i = keyword_index(name)) return *i;
+    std::size_t slot = keywords_.size();
+    for (std::size_t i = 0; i < keywords_.size(); ++i)
+        if (keywords_[i].empty()) {
+            slot = i;
+            break;
+        }
+    if (slot >= max_keywords) return std::unexpected(std::make_error_code(std::errc::no_space_on_device));
+    if (slot == keywords_.size()) keywords_.emplace_back();
+    keywords_[slot] = std::string(name);
+    if (auto ec = save_keywords()) {
+        keywords_[slot].clear();
+        return std::unexpected(ec);
+    }
+    return static_cast<unsigned>(slot);
+}
+
+bool folder::has_keyword(const message_entry& m, std::string_view name) const {
+    auto i = keyword_index(name);
+    return i && (m.keywords & (1u << *i));
+}
+
+std::string folder::flags_text(const message_entry& m, bool recent) const {
+    std::string out = imap::flags_text(m.flags, false);
+    out.pop_back();
+    for (std::size_t i = 0; i < keywords_.size(); ++i)
+        if ((m.keywords & (1u << i)) && !keywords_[i].empty()) {
+            if (out.size() > 1) out += ' ';
+            out += keywords_[i];
+        }
+    if (recent) out += out.size() > 1 ? " \\Recent" : "\\Recent";
+    return out + ")";
+}
+
+std::string folder::flag_list(bool permanent) const {
+    std::string out = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    for (const auto& k : keywords_)
+        if (!k.empty()) out += " " + k;
+    std::size_t used = static_cast<std::size_t>(
+        std::count_if(keywords_.begin(), keywords_.end(), [](auto& k) { return !k.empty(); }));
+    // RFC 3501 7.1: "\*" = new keywords may be created (while a letter is free).
+    if (permanent && used < max_keywords) out += " \\*";
+    return out + ")";
+}
+
+// ---------------------------------------------------------------- folder: changes
+
+std::error_code folder::set_flags(std::uint32_t uid, std::uint8_t flags, std::uint32_t keywords) {
     auto* m = const_cast<message_entry*>(find(uid));
     if (!m) return std::make_error_code(std::errc::no_such_file_or_directory);
-    if (!m->in_new && m->flags == flags) return {};
-    std::string nf = with_flags(m->file, flags);
+    if (!m->in_new && m->flags == flags && m->keywords == keywords) return {};
+    std::string nf = with_flags(m->file, flags, keywords);
     fs::path to = dir_ / "cur" / nf;
+    std::int64_t before_new = mtime_ns(dir_ / "new"), before_cur = mtime_ns(dir_ / "cur");
     if (::rename(path_of(*m).c_str(), to.c_str()) != 0) return errno_code();
+    bool was_new = m->in_new;
+    bool changed = m->flags != flags || m->keywords != keywords;
     m->file = nf;
     m->in_new = false;
     m->flags = flags;
-    return {};
+    m->keywords = keywords;
+    if (changed) m->modseq = ++highest_modseq_;
+    if (was_new) note_own_change(0, before_new);
+    note_own_change(1, before_cur);
+    return append(record_of(*m), false);
 }
 
 std::error_code folder::expunge(std::uint32_t uid) {
     auto* m = find(uid);
     if (!m) return {};
+    int which = m->in_new ? 0 : 1;
+    std::int64_t before = mtime_ns(dir_ / (which == 0 ? "new" : "cur"));
     if (::unlink(path_of(*m).c_str()) != 0 && errno != ENOENT) return errno_code();
+    note_own_change(which, before);
     msgs_.erase(msgs_.begin() + (m - msgs_.data()));
-    return save_index();
+    expunged_.emplace_back(uid, ++highest_modseq_);
+    ++expunge_count_;
+    return append("X " + std::to_string(uid) + " " + std::to_string(highest_modseq_) + "\n",
+                  false);
 }
 
 std::vector<std::uint32_t> folder::move_new_to_cur() {
     std::vector<std::uint32_t> moved;
+    std::string records;
+    std::int64_t before_new = mtime_ns(dir_ / "new"), before_cur = mtime_ns(dir_ / "cur");
     for (auto& m : msgs_) {
         if (!m.in_new) continue;
-        std::string nf = with_flags(m.file, m.flags);
+        std::string nf = with_flags(m.file, m.flags, m.keywords);
         if (::rename(path_of(m).c_str(), (dir_ / "cur" / nf).c_str()) == 0) {
             m.file = nf;
             m.in_new = false;
             moved.push_back(m.uid);
+            records += record_of(m);
         }
+    }
+    if (!moved.empty()) {
+        note_own_change(0, before_new);
+        note_own_change(1, before_cur);
+        append(records, false);
     }
     return moved;
 }
@@ -330,19 +796,21 @@ std::expected<std::uint32_t, std::error_code> folder::register_file(std::string 
     if (auto ec = fsync_dir(dir_ / "cur")) return std::unexpected(ec);
     message_entry m;
     m.uid = uidnext_++;
-    m.base = file.substr(0, file.find(':'));
     m.file = std::move(file);
     m.flags = flags_of_filename(m.file);
+    m.keywords = keywords_of_filename(m.file);
     m.size = size;
     m.internal_date = date;
+    m.modseq = ++highest_modseq_;
     msgs_.push_back(std::move(m));
-    if (auto ec = save_index()) return std::unexpected(ec);
+    if (auto ec = append(record_of(msgs_.back()), true)) return std::unexpected(ec);
     return msgs_.back().uid;
 }
 
 std::expected<std::uint32_t, std::error_code> folder::add(std::string_view content,
                                                           std::uint8_t flags,
-                                                          std::optional<std::int64_t> date) {
+                                                          std::optional<std::int64_t> date,
+                                                          std::uint32_t keywords) {
     std::string name = unique_name(content.size());
     fs::path tmp = dir_ / "tmp" / name;
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -352,26 +820,20 @@ std::expected<std::uint32_t, std::error_code> folder::add(std::string_view conte
         ::unlink(tmp.c_str());
         return std::unexpected(ec);
     };
-    std::size_t off = 0;
-    while (off < content.size()) {
-        auto n = ::write(fd, content.data() + off, content.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail(errno_code());
-        }
-        off += static_cast<std::size_t>(n);
-    }
+    if (auto ec = write_all(fd, content)) return fail(ec);
     if (::fsync(fd) != 0) return fail(errno_code());
     std::int64_t when = date.value_or(std::time(nullptr));
     struct timespec ts[2] = {{static_cast<time_t>(when), 0}, {static_cast<time_t>(when), 0}};
     ::futimens(fd, ts); // INTERNALDATE is the file's mtime
     ::close(fd);
-    std::string final_name = with_flags(name, flags);
+    std::string final_name = with_flags(name, flags, keywords);
+    std::int64_t before = mtime_ns(dir_ / "cur");
     if (::rename(tmp.c_str(), (dir_ / "cur" / final_name).c_str()) != 0) {
         auto ec = errno_code();
         ::unlink(tmp.c_str());
         return std::unexpected(ec);
     }
+    note_own_change(1, before);
     return register_file(final_name, content.size(), when);
 }
 
@@ -379,13 +841,20 @@ std::expected<std::uint32_t, std::error_code> folder::copy_from(const folder& fr
                                                                 std::uint32_t uid) {
     const auto* m = from.find(uid);
     if (!m) return std::unexpected(std::make_error_code(std::errc::no_such_file_or_directory));
-    std::string name = with_flags(unique_name(m->size), m->flags);
+    std::uint32_t kw = 0;
+    for (std::size_t i = 0; i < from.keywords_.size(); ++i)
+        if ((m->keywords & (1u << i)) && !from.keywords_[i].empty())
+            if (auto k = intern_keyword(from.keywords_[i])) kw |= 1u << *k;
+    std::string name = with_flags(unique_name(m->size), m->flags, kw);
     fs::path to = dir_ / "cur" / name;
-    if (::link(from.path_of(*m).c_str(), to.c_str()) == 0)
+    std::int64_t before = mtime_ns(dir_ / "cur");
+    if (::link(from.path_of(*m).c_str(), to.c_str()) == 0) {
+        note_own_change(1, before);
         return register_file(name, m->size, m->internal_date);
+    }
     auto content = from.read(uid);
     if (!content) return std::unexpected(content.error());
-    return add(*content, m->flags, m->internal_date);
+    return add(*content, m->flags, m->internal_date, kw);
 }
 
 std::expected<std::string, std::error_code> folder::read(std::uint32_t uid) const {
@@ -451,6 +920,11 @@ std::expected<std::shared_ptr<folder>, std::error_code> mailbox_store::open(std:
         f = std::make_shared<folder>(*d, host_);
         slot = f;
     }
+    // Keep the most recently opened folders loaded, so the next SELECT needs no index read.
+    auto& q = recently_opened();
+    std::erase(q, f);
+    q.push_front(f);
+    if (q.size() > keep_loaded) q.pop_back();
     if (auto ec = f->sync()) return std::unexpected(ec);
     return f;
 }
@@ -487,6 +961,7 @@ std::error_code mailbox_store::remove(std::string_view name) {
     for (const auto& other : list())
         if (other.size() > name.size() && other.starts_with(std::string(name) + "."))
             return std::make_error_code(std::errc::directory_not_empty);
+    forget_loaded(*dir_of(name));
     std::error_code ec;
     fs::remove_all(*dir_of(name), ec);
     if (ec) return ec;
@@ -507,6 +982,7 @@ std::error_code mailbox_store::rename(std::string_view from, std::string_view to
     for (const auto& n : moves) {
         std::string target = std::string(to) + n.substr(from.size());
         if (!dir_of(target)) return std::make_error_code(std::errc::invalid_argument);
+        forget_loaded(*dir_of(n));
         if (::rename(dir_of(n)->c_str(), dir_of(target)->c_str()) != 0) return errno_code();
     }
     auto subs = subscriptions();
@@ -518,12 +994,28 @@ std::error_code mailbox_store::rename(std::string_view from, std::string_view to
     return fsync_dir(root_);
 }
 
+namespace {
+// Dovecot 2.3 writes "V\t2\n\n" and then one name per line with '\t' between hierarchy
+// levels; older Dovecot, Courier and we write plain names, one per line.
+constexpr std::string_view dovecot_v2_header = "V\t2\n\n";
+} // namespace
+
 std::vector<std::string> mailbox_store::subscriptions() const {
     std::vector<std::string> out;
-    std::ifstream in(root_ / "subscriptions");
-    std::string line;
-    while (std::getline(in, line))
-        if (!line.empty()) out.push_back(line);
+    auto text = read_small_file(root_ / "subscriptions");
+    if (!text) return out;
+    std::string_view rest(*text);
+    bool v2 = rest.starts_with(dovecot_v2_header);
+    if (v2) rest.remove_prefix(dovecot_v2_header.size());
+    while (!rest.empty()) {
+        auto nl = rest.find('\n');
+        std::string line(rest.substr(0, nl));
+        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+        if (v2) std::replace(line.begin(), line.end(), '\t', '.');
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty() && std::find(out.begin(), out.end(), line) == out.end())
+            out.push_back(line);
+    }
     return out;
 }
 
@@ -534,16 +1026,14 @@ std::error_code mailbox_store::subscribe(std::string_view name, bool on) {
     if (on) subs.emplace_back(name);
     else subs.erase(it);
     if (auto ec = make_maildir(root_)) return ec;
-    std::string text;
-    for (auto& s : subs) text += s + "\n";
-    fs::path tmp = root_ / "subscriptions.tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << text;
-        if (!out) return std::make_error_code(std::errc::io_error);
+    auto old = read_small_file(root_ / "subscriptions");
+    bool v2 = old && std::string_view(*old).starts_with(dovecot_v2_header);
+    std::string text = v2 ? std::string(dovecot_v2_header) : std::string();
+    for (auto s : subs) {
+        if (v2) std::replace(s.begin(), s.end(), '.', '\t');
+        text += s + "\n";
     }
-    if (::rename(tmp.c_str(), (root_ / "subscriptions").c_str()) != 0) return errno_code();
-    return {};
+    return replace_file(root_ / "subscriptions", text);
 }
 
 std::string mailbox_store::special_use(std::string_view name) {

@@ -1,22 +1,46 @@
 #pragma once
 // IMAP mailboxes over Maildir++ (cr.yp.to/proto/maildir.html; Courier/Dovecot Maildir++):
 // INBOX is the user's Maildir root, other mailboxes are ".Name" directories below it, the
-// hierarchy delimiter is ".". Each folder keeps a persistent index `splitmail-uidlist`
-// (UIDVALIDITY, UIDNEXT, UID per base file name) so UIDs are stable (RFC 3501 2.3.1.1).
+// hierarchy delimiter is ".". Each folder keeps a persistent index `splitmail-uidlist` with
+// UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and, per message, UID, MODSEQ, size, INTERNALDATE and the
+// current file name, so UIDs are stable (RFC 3501 2.3.1.1) and CONDSTORE/QRESYNC (RFC 7162)
+// state survives restarts.
+//
+// Index format (text, one record per line; see store.cpp for the grammar):
+//   "splitmail-uidlist 2 V<uidvalidity> N<uidnext> M<highestmodseq>"  header of a snapshot
+//   "A <uid> <modseq> <size> <date> <n|c> <file>"  message added or changed (last one wins)
+//   "X <uid> <modseq>"                              message expunged (kept for VANISHED)
+//   "D <new-mtime-ns> <cur-mtime-ns>"               new/ and cur/ as of the records above
+// Changes are appended; the file is rewritten (temp, fsync, rename) only when the log has
+// grown past twice the live records. The old V1 index ("V1 <uidvalidity> <uidnext>" and
+// "<uid> <base>" lines) and Dovecot's `dovecot-uidlist` (v3) are read when there is no V2
+// index, keeping their UIDVALIDITY and UIDs.
 //
 // Guarantees:
 // - Mailbox names never leave the Maildir: no '/', '\\', control characters, empty
 //   components ("..", leading/trailing '.'), and every folder directory starts with '.', so it
 //   cannot collide with cur/ new/ tmp/ or files of the root.
 // - UIDs are assigned in ascending order as files appear and never reused within a
-//   UIDVALIDITY; the index is replaced atomically (write temp, fsync, rename).
-// - Flags live in the ":2," info of the file name (D F R S T; other letters kept as found).
+//   UIDVALIDITY; MODSEQs only grow (every add, flag change and expunge takes the next one).
+// - Flags live in the ":2," info of the file name: D F R S T for system flags, a..z for
+//   keywords numbered by the folder's `dovecot-keywords` file (Dovecot's format, "<n> <name>"
+//   lines, at most 26 keywords per folder); other info letters are kept as found.
+// - A message's record is in the index (fsync'd) before its UID is returned (APPEND, COPY);
+//   flag changes are written at once and fsync'd by flush() (called at the end of STORE).
+//   A torn last line (crash) is ignored on load.
+// - No per-message stat on open: when new/ and cur/ have the mtimes recorded in the last
+//   "D" record (and those mtimes were older than the scan that recorded them, so a change in
+//   the same clock tick cannot hide), the index is used as is; otherwise new/ and cur/ are
+//   read (readdir only; stat just for files the index does not know).
 // - New messages (APPEND, COPY) are written to tmp/ with O_EXCL|O_NOFOLLOW, fsync'd, then
 //   renamed into cur/ and cur/ is fsync'd before a UID is returned; a failure leaves nothing.
 // - In-process sharing: every session of the process that opens the same folder shares one
-//   `folder` object, so changes are seen by all of them at their next sync().
+//   `folder` object, so changes are seen by all of them at their next sync(); the last few
+//   opened folders stay loaded after their sessions end.
+// - `dovecot-uidlist` is read once (migration) and never written: after migration Dovecot's
+//   own files are stale (see docs/architecture.md, IMAP storage).
 // Does not: lock against other processes writing the same index (one splitmail-home per
-// Maildir), store keywords, or run off the calling thread (all calls block on the disk).
+// Maildir), or run off the calling thread (all calls block on the disk).
 #include <cstdint>
 #include <ctime>
 #include <expected>
@@ -26,6 +50,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace splitmail::home::imap {
@@ -40,65 +65,128 @@ enum flag_bits : std::uint8_t {
     flag_draft = 16,
 };
 
-// "\Seen" etc. -> bit; 0 for anything else (keywords are not stored in this slice).
+constexpr std::size_t max_keywords = 26; // letters a..z (Dovecot Maildir)
+
+// "\Seen" etc. -> bit; 0 for anything else.
 std::uint8_t flag_from_name(std::string_view name);
+// A keyword is an atom (RFC 3501 9 flag-keyword) without '\\'.
+bool valid_keyword(std::string_view name);
 std::string flags_text(std::uint8_t flags, bool recent); // "(\Seen \Recent)"
 std::uint8_t flags_of_filename(std::string_view file);
-// New file name with `flags` in its ":2," info (other info letters of `file` kept).
-std::string with_flags(std::string_view file, std::uint8_t flags);
+std::uint32_t keywords_of_filename(std::string_view file); // bit i = letter 'a'+i
+// New file name with `flags` and `keywords` in its ":2," info (other letters of `file` kept).
+std::string with_flags(std::string_view file, std::uint8_t flags, std::uint32_t keywords);
 
 struct message_entry {
     std::uint32_t uid = 0;
-    std::string base;      // file name before ':'
     std::string file;      // current file name
     bool in_new = false;   // still in new/
     std::uint8_t flags = 0;
+    std::uint32_t keywords = 0; // bit i: keyword i of folder::keywords()
     std::uint64_t size = 0;
     std::int64_t internal_date = 0; // seconds since the epoch (file mtime)
+    std::uint64_t modseq = 1;
+    std::string_view base() const { return std::string_view(file).substr(0, file.find(':')); }
 };
 
 class folder {
 public:
     explicit folder(fs::path dir, std::string host);
-    // Rescans new/ and cur/ when they changed (or always when `force`), assigns UIDs to new
-    // files, forgets vanished ones, persists the index.
+    ~folder();
+    folder(const folder&) = delete;
+    folder& operator=(const folder&) = delete;
+    // Picks up changes made by others (LMTP delivery, other processes): checks the mtimes of
+    // new/ and cur/ and reads them when they changed (or always when `force`), assigns UIDs to
+    // new files, forgets vanished ones, logs everything in the index.
     std::error_code sync(bool force = false);
     const std::vector<message_entry>& messages() const { return msgs_; }
     const message_entry* find(std::uint32_t uid) const;
     std::uint32_t uidvalidity() const { return uidvalidity_; }
     std::uint32_t uidnext() const { return uidnext_; }
+    std::uint64_t highest_modseq() const { return highest_modseq_; }
     std::size_t count_in_new() const;
     const fs::path& dir() const { return dir_; }
 
-    std::error_code set_flags(std::uint32_t uid, std::uint8_t flags);
+    // Keyword table of this folder (index = letter - 'a').
+    const std::vector<std::string>& keywords() const { return keywords_; }
+    std::optional<unsigned> keyword_index(std::string_view name) const; // case-insensitive
+    // Index of `name`, adding it to dovecot-keywords if new; errc::no_space_on_device when
+    // all 26 letters are taken, errc::invalid_argument for a name that is not a keyword.
+    std::expected<unsigned, std::error_code> intern_keyword(std::string_view name);
+    bool has_keyword(const message_entry& m, std::string_view name) const;
+    // "(\Seen $Forwarded \Recent)": system flags, keywords, then \Recent.
+    std::string flags_text(const message_entry& m, bool recent) const;
+    // "(\Answered ... \Draft kw1 kw2)" and the PERMANENTFLAGS list including "\*".
+    std::string flag_list(bool permanent) const;
+
+    std::error_code set_flags(std::uint32_t uid, std::uint8_t flags, std::uint32_t keywords);
+    std::error_code set_flags(std::uint32_t uid, std::uint8_t flags) {
+        auto* m = find(uid);
+        return set_flags(uid, flags, m ? m->keywords : 0);
+    }
     std::error_code expunge(std::uint32_t uid);
+    // fsyncs records written since the last flush (end of STORE/EXPUNGE).
+    std::error_code flush();
+    // UIDs expunged with a MODSEQ above `modseq` (RFC 7162 3.2.5.1, VANISHED (EARLIER)).
+    std::vector<std::uint32_t> expunged_since(std::uint64_t modseq) const;
+    // Grows with every expunge seen by this object (a cheap "anything expunged?" test).
+    std::size_t expunge_count() const { return expunge_count_; }
     // Moves new/ files to cur/ (keeping the base name) and returns their UIDs.
     std::vector<std::uint32_t> move_new_to_cur();
     // Writes a new message; returns its UID.
     std::expected<std::uint32_t, std::error_code> add(std::string_view content,
                                                       std::uint8_t flags,
-                                                      std::optional<std::int64_t> date);
-    // Copies message `uid` of `from` into this folder (hard link when possible).
+                                                      std::optional<std::int64_t> date,
+                                                      std::uint32_t keywords = 0);
+    // Copies message `uid` of `from` into this folder (hard link when possible), with its
+    // flags and keywords (keywords re-numbered for this folder).
     std::expected<std::uint32_t, std::error_code> copy_from(const folder& from,
                                                             std::uint32_t uid);
     std::expected<std::string, std::error_code> read(std::uint32_t uid) const;
     fs::path path_of(const message_entry& m) const;
 
+    // Statistics for tests and benchmarks: directory reads and stat calls done by sync().
+    std::size_t scans() const { return scans_; }
+    std::size_t file_stats() const { return stats_; }
+
 private:
     std::error_code load_index();
-    std::error_code save_index();
+    bool load_v2(std::string_view text);
+    void load_v1(std::string_view text);
+    bool load_dovecot_uidlist();
+    void load_keywords();
+    std::error_code save_keywords();
+    std::error_code append(std::string_view records, bool sync_now);
+    std::error_code compact();
+    std::string record_of(const message_entry& m) const;
     std::string unique_name(std::uint64_t size);
     std::expected<std::uint32_t, std::error_code> register_file(std::string file,
                                                                 std::uint64_t size,
                                                                 std::int64_t date);
+    std::error_code scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
+                         bool trust_new, bool trust_cur);
+    void note_own_change(int which, std::int64_t before_ns);
 
     fs::path dir_;
     std::string host_;
     std::uint32_t uidvalidity_ = 0, uidnext_ = 1;
+    std::uint64_t highest_modseq_ = 1;
     std::vector<message_entry> msgs_; // sorted by uid
-    std::vector<std::pair<std::string, std::uint32_t>> index_; // base -> uid (from the file)
-    std::int64_t new_mtime_ = -1, cur_mtime_ = -1;
-    bool scanned_ = false;
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> expunged_; // uid, modseq
+    std::vector<std::pair<std::string, std::uint32_t>> hints_; // base -> uid (V1, Dovecot)
+    std::vector<std::string> keywords_;
+    std::int64_t keywords_mtime_ = -1;
+    // [0] new/, [1] cur/: mtime as of the last scan, and whether it can be trusted (it was
+    // older than that scan, so any later change gives a different mtime).
+    std::int64_t mtime_[2] = {-1, -1};
+    bool trusted_[2] = {false, false};
+    std::int64_t logged_mtime_[2] = {-1, -1}; // last "D" record
+    int fd_ = -1;               // the index, opened for appending
+    bool index_ok_ = false;     // a V2 index file exists and is the log we append to
+    std::size_t log_records_ = 0;
+    bool dirty_ = false;        // written but not fsync'd
+    std::size_t scans_ = 0, stats_ = 0;
+    std::size_t expunge_count_ = 0;
 };
 
 // The mailboxes of one user.
@@ -118,6 +206,8 @@ public:
     std::error_code create(std::string_view name);
     std::error_code remove(std::string_view name);
     std::error_code rename(std::string_view from, std::string_view to);
+    // The `subscriptions` file: one name per line, or Dovecot's "V\t2" format (names after
+    // the header, '\t' as hierarchy separator), which is kept when found.
     std::vector<std::string> subscriptions() const;
     std::error_code subscribe(std::string_view name, bool on);
     // Creates Drafts, Sent, Trash, Junk, Archive (subscribed) the first time a user logs in.

@@ -1,6 +1,8 @@
 // FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2): FLAGS, UID, INTERNALDATE, RFC822.SIZE, RFC822,
 // RFC822.HEADER, RFC822.TEXT, ENVELOPE, BODY, BODYSTRUCTURE, BODY[section]<partial> and
 // BODY.PEEK[...]; sections "", HEADER, TEXT, MIME, HEADER.FIELDS[.NOT] (...), part numbers.
+// CONDSTORE/QRESYNC (RFC 7162 3.1.4, 3.1.5, 3.2.6): the MODSEQ item and the
+// (CHANGEDSINCE modseq [VANISHED]) modifier.
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -104,7 +106,7 @@ std::expected<std::vector<fetch_item>, std::string> parse_items(const value& v) 
         else if (u == "FAST") { add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); }
         else if (u == "FULL") {
             add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); add("ENVELOPE"); add("BODY");
-        } else if (u == "FLAGS" || u == "UID" || u == "INTERNALDATE" || u == "RFC822.SIZE" ||
+        } else if (u == "MODSEQ" || u == "FLAGS" || u == "UID" || u == "INTERNALDATE" || u == "RFC822.SIZE" ||
                    u == "ENVELOPE" || u == "BODY" || u == "BODYSTRUCTURE" || u == "RFC822" ||
                    u == "RFC822.HEADER" || u == "RFC822.TEXT") {
             add(u);
@@ -127,8 +129,9 @@ std::string literal(std::string_view s) {
 
 void session::cmd_fetch(const command& c, std::string& out) {
     bool uid = c.name == "UID FETCH";
-    if (c.args.size() < 2 || !c.args[0].is_atom()) {
-        out += bad(c, "Expected a sequence set and fetch items");
+    if (c.args.size() < 2 || c.args.size() > 3 || !c.args[0].is_atom() ||
+        (c.args.size() == 3 && !c.args[2].is_list())) {
+        out += bad(c, "Expected a sequence set, fetch items and optional modifiers");
         return;
     }
     auto set = parse_sequence_set(c.args[0].text);
@@ -141,23 +144,66 @@ void session::cmd_fetch(const command& c, std::string& out) {
         out += bad(c, items.error());
         return;
     }
-    if (uid && std::none_of(items->begin(), items->end(), [](auto& i) { return i.name == "UID"; }))
-        items->insert(items->begin(), {"UID", {}}); // RFC 3501 6.4.8
+    // RFC 7162 3.1.4.1 CHANGEDSINCE, 3.2.6 VANISHED (UID FETCH only, QRESYNC enabled).
+    std::optional<std::uint64_t> changed_since;
+    bool vanished = false;
+    if (c.args.size() == 3) {
+        const auto& mods = c.args[2].items;
+        for (std::size_t k = 0; k < mods.size(); ++k) {
+            std::string u = upper(mods[k].text);
+            if (mods[k].is_atom() && u == "CHANGEDSINCE" && k + 1 < mods.size()) {
+                const std::string& t = mods[++k].text;
+                std::uint64_t v = 0;
+                auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+                if (r.ec != std::errc() || r.ptr != t.data() + t.size()) {
+                    out += bad(c, "CHANGEDSINCE needs a mod-sequence");
+                    return;
+                }
+                changed_since = v;
+            } else if (mods[k].is_atom() && u == "VANISHED") {
+                vanished = true;
+            } else {
+                out += bad(c, "Unknown FETCH modifier " + u);
+                return;
+            }
+        }
+        if (vanished && (!uid || !qresync_ || !changed_since)) {
+            out += bad(c, "VANISHED needs UID FETCH, ENABLE QRESYNC and CHANGEDSINCE");
+            return;
+        }
+    }
+    auto has = [&](std::string_view n) {
+        return std::any_of(items->begin(), items->end(), [&](auto& i) { return i.name == n; });
+    };
+    if (changed_since && !has("MODSEQ")) items->push_back({"MODSEQ", {}}); // RFC 7162 3.1.4.1
+    if (has("MODSEQ")) condstore_used(out);
+    if (uid && !has("UID")) items->insert(items->begin(), {"UID", {}}); // RFC 3501 6.4.8
     bool needs_body = std::any_of(items->begin(), items->end(), [](auto& i) {
         return i.name != "FLAGS" && i.name != "UID" && i.name != "INTERNALDATE" &&
-               i.name != "RFC822.SIZE";
+               i.name != "RFC822.SIZE" && i.name != "MODSEQ";
     });
-    auto idx = resolve_set(*set, uid);
+    bool want_flags = has("FLAGS"), want_modseq = has("MODSEQ");
     if (!uid && !set->saved)
         for (const auto& r : set->ranges)
             if ((r.lo > sel_->uids.size()) || (r.hi > sel_->uids.size())) {
                 out += bad(c, "Invalid message sequence number");
                 return;
             }
+    if (vanished) {
+        // RFC 7162 3.2.6: UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
+        std::uint32_t largest = std::max(sel_->uids.empty() ? 0u : sel_->uids.back(),
+                                         sel_->f->uidnext() - 1);
+        std::vector<std::uint32_t> gone;
+        for (auto u : sel_->f->expunged_since(*changed_since))
+            if (set->contains(u, largest)) gone.push_back(u);
+        if (!gone.empty()) out += "* VANISHED (EARLIER) " + compact_uid_set(gone) + "\r\n";
+    }
+    auto idx = resolve_set(*set, uid);
     for (auto i : idx) {
         auto& s = *sel_;
         const auto* m = s.f->find(s.uids[i]);
         if (!m) continue; // expunged by another session, not yet reported (RFC 2180 4.1)
+        if (changed_since && m->modseq <= *changed_since) continue;
         std::string content;
         mime::part tree;
         if (needs_body) {
@@ -168,11 +214,14 @@ void session::cmd_fetch(const command& c, std::string& out) {
         }
         bool set_seen = false;
         std::string parts;
-        auto add = [&](const std::string& x) { parts += (parts.empty() ? "" : " ") + x; };
+        auto add = [&](const std::string& x) {
+            if (!parts.empty()) parts += ' ';
+            parts += x;
+        };
         for (const auto& it : *items) {
             const std::string& n = it.name;
             if (n == "UID") add("UID " + std::to_string(m->uid));
-            else if (n == "FLAGS") {} // added at the end, after \Seen may have changed
+            else if (n == "FLAGS" || n == "MODSEQ") {} // at the end, after \Seen may change
             else if (n == "INTERNALDATE") add("INTERNALDATE \"" + format_date(m->internal_date) + "\"");
             else if (n == "RFC822.SIZE") add("RFC822.SIZE " + std::to_string(m->size));
             else if (n == "ENVELOPE") add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
@@ -209,16 +258,20 @@ void session::cmd_fetch(const command& c, std::string& out) {
                 add(sec.label + " " + literal(data));
             }
         }
+        bool flags_changed = false;
         if (set_seen && !s.readonly && !(m->flags & flag_seen)) {
             // RFC 3501 6.4.5: BODY[...] without PEEK sets \Seen; the new flags are returned.
             s.f->set_flags(m->uid, static_cast<std::uint8_t>(m->flags | flag_seen));
             m = s.f->find(s.uids[i]);
-            s.flags[i] = m->flags;
-            add("FLAGS " + flags_text(m->flags, s.recent.count(m->uid) > 0));
-        } else if (std::any_of(items->begin(), items->end(), [](auto& x) { return x.name == "FLAGS"; })) {
-            s.flags[i] = m->flags;
-            add("FLAGS " + flags_text(m->flags, s.recent.count(m->uid) > 0));
+            flags_changed = true;
         }
+        if (want_flags || flags_changed) {
+            s.modseqs[i] = m->modseq;
+            add("FLAGS " + s.f->flags_text(*m, s.recent.count(m->uid) > 0));
+        }
+        // RFC 7162 3.2.4: once CONDSTORE is on, a flag change reported here carries MODSEQ.
+        if (want_modseq || (flags_changed && condstore_))
+            add("MODSEQ (" + std::to_string(m->modseq) + ")");
         out += "* " + std::to_string(i + 1) + " FETCH (" + parts + ")\r\n";
     }
     out += ok(c, c.name + " completed");

@@ -13,11 +13,23 @@ void session::cmd_append(const command& c, std::string& out) {
         return;
     }
     std::uint8_t flags = 0;
+    std::vector<std::string> keywords;
     std::optional<std::int64_t> date;
     for (std::size_t i = 1; i + 1 < c.args.size(); ++i) {
         const auto& a = c.args[i];
         if (a.is_list()) {
-            for (const auto& f : a.items) flags |= flag_from_name(f.text);
+            for (const auto& f : a.items) {
+                if (!f.is_atom()) {
+                    out += bad(c, "Flags must be atoms");
+                    return;
+                }
+                if (!f.text.empty() && f.text[0] == '\\') flags |= flag_from_name(f.text);
+                else if (valid_keyword(f.text)) keywords.push_back(f.text);
+                else {
+                    out += bad(c, "Invalid keyword " + f.text);
+                    return;
+                }
+            }
         } else if (a.k == value::kind::string) {
             date = parse_date_time(a.text);
             if (!date) {
@@ -38,7 +50,18 @@ void session::cmd_append(const command& c, std::string& out) {
         out += no(c, "[TRYCREATE] No such mailbox");
         return;
     }
-    auto uid = (*f)->add(c.args.back().text, flags, date);
+    std::uint32_t kw = 0;
+    for (const auto& k : keywords) {
+        auto i = (*f)->intern_keyword(k);
+        if (!i) {
+            out += no(c, i.error() == std::errc::no_space_on_device
+                             ? "[LIMIT] The mailbox already has 26 keywords"
+                             : "[SERVERBUG] " + i.error().message());
+            return;
+        }
+        kw |= 1u << *i;
+    }
+    auto uid = (*f)->add(c.args.back().text, flags, date, kw);
     if (!uid) {
         out += no(c, "[SERVERBUG] Could not store the message: " + uid.error().message());
         return;
@@ -54,6 +77,7 @@ void session::cmd_close(const command& c, std::string& out) {
             const auto* m = sel_->f->find(sel_->uids[i]);
             if (m && (m->flags & flag_deleted)) sel_->f->expunge(m->uid);
         }
+        sel_->f->flush();
     }
     sel_.reset();
     state_ = state::authenticated;
@@ -107,6 +131,12 @@ void session::cmd_copy(const command& c, std::string& out) {
         out += bad(c, set.error());
         return;
     }
+    if (!uid && !set->saved)
+        for (const auto& r : set->ranges)
+            if (r.lo > sel_->uids.size() || r.hi > sel_->uids.size() || sel_->uids.empty()) {
+                out += bad(c, "Invalid message sequence number"); // RFC 3501 9 seq-number
+                return;
+            }
     if (move && sel_->readonly) {
         out += no(c, "[READ-ONLY] Mailbox is read-only");
         return;

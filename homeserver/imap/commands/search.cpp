@@ -84,6 +84,19 @@ public:
             k.num = *d;
             return k;
         }
+        if (u == "MODSEQ") {
+            // RFC 7162 3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer; the
+            // entry (per-flag MODSEQ) is accepted and ignored: ours is per message.
+            if (p_ + 2 < v_.size() + 0 && v_[p_].k == value::kind::string) p_ += 2;
+            if (done()) return std::unexpected("MODSEQ needs a mod-sequence");
+            const std::string& t = v_[p_++].text;
+            std::uint64_t n = 0;
+            auto r = std::from_chars(t.data(), t.data() + t.size(), n);
+            if (r.ec != std::errc() || r.ptr != t.data() + t.size())
+                return std::unexpected("invalid mod-sequence");
+            k.num = static_cast<std::int64_t>(n);
+            return k;
+        }
         if (u == "LARGER" || u == "SMALLER") {
             if (done()) return std::unexpected(u + " needs a number");
             const std::string& t = v_[p_++].text;
@@ -160,6 +173,13 @@ void session::cmd_search(const command& c, std::string& out) {
     auto n = static_cast<std::uint32_t>(s.uids.size());
     std::uint32_t largest_uid = s.uids.empty() ? 0 : s.uids.back();
     std::vector<std::uint32_t> hits_uid, hits_seq;
+    // RFC 7162 3.1.5: with a MODSEQ key the answer carries the highest MODSEQ of the matches.
+    std::function<bool(const key&)> uses_modseq = [&](const key& k) {
+        return k.op == "MODSEQ" || std::any_of(k.kids.begin(), k.kids.end(), uses_modseq);
+    };
+    bool with_modseq = uses_modseq(root);
+    if (with_modseq) condstore_used(out);
+    std::uint64_t top_modseq = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
         const auto* m = s.f->find(s.uids[i]);
         if (!m) continue;
@@ -206,8 +226,9 @@ void session::cmd_search(const command& c, std::string& out) {
             if (o == "RECENT") return recent;
             if (o == "OLD") return !recent;
             if (o == "NEW") return recent && !(m->flags & flag_seen);
-            if (o == "KEYWORD") return false;
-            if (o == "UNKEYWORD") return true;
+            if (o == "KEYWORD") return s.f->has_keyword(*m, k.arg);
+            if (o == "UNKEYWORD") return !s.f->has_keyword(*m, k.arg);
+            if (o == "MODSEQ") return m->modseq >= static_cast<std::uint64_t>(k.num);
             if (o == "LARGER") return m->size > static_cast<std::uint64_t>(k.num);
             if (o == "SMALLER") return m->size < static_cast<std::uint64_t>(k.num);
             if (o == "BEFORE") return day_of(m->internal_date) < k.num;
@@ -246,6 +267,7 @@ void session::cmd_search(const command& c, std::string& out) {
             return false;
         };
         if (eval(root)) {
+            top_modseq = std::max(top_modseq, m->modseq);
             hits_uid.push_back(m->uid);
             hits_seq.push_back(i + 1);
         }
@@ -254,6 +276,7 @@ void session::cmd_search(const command& c, std::string& out) {
     std::sort(last_search_.begin(), last_search_.end());
     std::string line = "* SEARCH";
     for (auto x : uid ? hits_uid : hits_seq) line += " " + std::to_string(x);
+    if (with_modseq && !hits_uid.empty()) line += " (MODSEQ " + std::to_string(top_modseq) + ")";
     out += line + "\r\n" + ok(c, c.name + " completed");
 }
 
