@@ -126,6 +126,7 @@ void session::cmd_status(const command& c, std::string& out) {
         else if (n == "RECENT") v = (*f)->count_in_new();
         else if (n == "UIDNEXT") v = (*f)->uidnext();
         else if (n == "UIDVALIDITY") v = (*f)->uidvalidity();
+        else if (n == "HIGHESTMODSEQ") v = (*f)->highest_modseq(); // RFC 7162 3.1.10
         else if (n == "UNSEEN")
             v = static_cast<std::uint64_t>(std::count_if(
                 msgs.begin(), msgs.end(), [](auto& m) { return !(m.flags & flag_seen); }));
