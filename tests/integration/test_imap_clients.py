@@ -2,7 +2,7 @@
 
 - Messages delivered over LMTP are pulled by `mbsync` over STARTTLS (CertificateFile = the
   test certificate) into a local Maildir, byte for byte (modulo line endings).
-- Both ways: a message appended locally appears on the server; a flag set locally (file name
+- Both ways: a message appended locally, also in a new nested folder, appears on the server; a flag set locally (file name
   info) and a local deletion propagate to the server; a new LMTP delivery, a flag set and an
   expunge made by another IMAP client arrive locally; a second run changes nothing.
 - A second mbsync channel pulls the same mailbox over implicit TLS (993 style).
@@ -213,6 +213,12 @@ SyncState *
     loc[deleted].unlink()
     (local / "Archive" / "new" / "1709629201.local2.host").write_bytes(
         new_local.replace(b"local-1", b"local-2").replace(b"written locally", b"archived"))
+    # A new local folder two levels deep: mbsync creates "Projects.2024" on the server (its
+    # delimiter is ".") and uploads the message.
+    for sub in ("cur", "new", "tmp"):
+        (local / "Projects" / "2024" / sub).mkdir(parents=True)
+    (local / "Projects" / "2024" / "cur" / "1709629202.local3.host:2,S").write_bytes(
+        new_local.replace(b"local-1", b"local-3"))
     run(mbsync + ["demo"], env, "mbsync: second sync (local changes)")
     srv = server_messages(imaps_port, pw)
     checks.ok(b"<local-1@example.test>" in srv, "mbsync: locally written message is on the server",
@@ -227,6 +233,11 @@ SyncState *
     arch = server_messages(imaps_port, pw, "Archive")
     checks.ok(b"<local-2@example.test>" in arch, "mbsync: a message in a local subfolder arrives "
               "in the server's Archive", str(list(arch)))
+
+    proj = server_messages(imaps_port, pw, "Projects.2024")
+    checks.ok(b"<local-3@example.test>" in proj and b"\\Seen" in proj[b"<local-3@example.test>"][0],
+              "mbsync: a new local subfolder is created on the server with its message",
+              str(proj))
 
     # server -> local: a delivery, a flag, an expunge by another client
     raw = deliver(home.port, "msg late", "Delivered after the first sync.")
