@@ -15,6 +15,7 @@
 #include "exit_codes.hpp"
 #include "settings.hpp"
 #include "splitmail/log/log.hpp"
+#include "splitmail/sys/notify.hpp"
 
 namespace splitmail::ddns {
 namespace {
@@ -125,6 +126,9 @@ int run(const run_options& o) {
               {{"domain", s->domain}, {"interval_s", s->interval.count()},
                {"dry_run", o.dry_run ? "yes" : "no"}});
 
+    // Type=notify: ready once configuration, token and state are loaded; the first cycle runs
+    // next and its outcome is in the log (a deSEC outage must not fail `systemctl start`).
+    if (!o.once) sys::notify("READY=1");
     using status = cycle_result::status;
     int short_waits = 0;
     int transient_tries = 0;
@@ -165,6 +169,7 @@ int run(const run_options& o) {
         sleep_for(r.next);
     }
     log::info(component, "-", "stopping");
+    sys::notify("STOPPING=1");
     return exit_code::ok;
 }
 

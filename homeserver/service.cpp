@@ -12,6 +12,7 @@
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/server.hpp"
 #include "splitmail/net/tls.hpp"
+#include "splitmail/sys/notify.hpp"
 #include "splitmail/users/live_database.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -176,6 +177,7 @@ int run(const settings& s, const std::string& config_path) {
     stop_signals.async_wait([&](boost::system::error_code e, int sig) {
         if (e) return;
         log::info("home", "", "stopping", {{"signal", sig}});
+        sys::notify("STOPPING=1");
         server.stop();
         if (imap_server) imap_server->stop();
         if (imaps_server) imaps_server->stop();
@@ -195,6 +197,7 @@ int run(const settings& s, const std::string& config_path) {
     log::info("home", "", "started",
               {{"hostname", host}, {"config", config_path}, {"transport", s.lmtp_transport},
                {"maildir", s.maildir_root.string()}});
+    sys::notify("READY=1\nSTATUS=accepting LMTP and IMAP"); // Type=notify: listeners are bound
     io.run();
     log::info("home", "", "stopped");
     return 0;

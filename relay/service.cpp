@@ -13,6 +13,7 @@
 #include "splitmail/net/tls.hpp"
 #include "splitmail/queue/control.hpp"
 #include "splitmail/queue/spool.hpp"
+#include "splitmail/sys/notify.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -166,6 +167,7 @@ int run(const settings& s, const std::string& config_path) {
     stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (ec) return;
         log::info("relay", "", "stopping", {{"signal", sig}});
+        sys::notify("STOPPING=1");
         smtp.stop();
         submission.stop();
         submissions.stop();
@@ -205,6 +207,9 @@ int run(const settings& s, const std::string& config_path) {
 
     log::info("relay", "", "started", {{"hostname", s.hostname}, {"config", config_path},
                                        {"queued", runner.queued()}});
+    // Type=notify units: `systemctl start` returns once the listeners are bound, and fails
+    // when the relay exits before that (bad config, port in use).
+    sys::notify("READY=1\nSTATUS=accepting mail");
     io.run();
     queue::remove_pid_file(s.spool_dir);
     log::info("relay", "", "stopped");

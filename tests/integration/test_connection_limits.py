@@ -4,8 +4,11 @@
   421 4.7.0 and is closed; once one closes, a new one is served again;
 - smtp.idle_timeout = 2s: a silent client gets 421 4.4.2 and the connection is closed (RFC 5321
   4.5.3.2.7 asks for 5 minutes in production; the value is configurable for this test);
-- SIGTERM with a session open: the relay says 421 4.3.2 or closes, and exits promptly.
+- SIGTERM with a session open: the relay says 421 4.3.2 or closes, and exits promptly;
+- systemd readiness (Type=notify units): with NOTIFY_SOCKET set, relay and home send READY=1
+  once at start (after binding their listeners), and STOPPING=1 on SIGTERM.
 """
+import os
 import socket
 import sys
 import time
@@ -16,12 +19,37 @@ import lib  # noqa: E402
 from lib import checks  # noqa: E402
 
 
+def notify_socket(path: Path) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    s.settimeout(0)
+    return s
+
+
+def notices(s: socket.socket) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(s.recv(512).decode())
+        except BlockingIOError:
+            return out
+
+
 def main() -> None:
     lib.require_binaries(lib.RELAY_BIN, lib.HOME_BIN)
     d = lib.tmpdir("connlimits")
-    home = lib.Home(d / "home").start()
+    home_sock, relay_sock = notify_socket(d / "home.notify"), notify_socket(d / "relay.notify")
+    home = lib.Home(d / "home")
+    home.daemon.env = dict(os.environ, NOTIFY_SOCKET=str(d / "home.notify"))
+    home.start()
     relay = lib.Relay(d / "relay", home, extra={"smtp.max_connections_per_ip": "3",
-                                                "smtp.idle_timeout": '"2s"'}).start()
+                                                "smtp.idle_timeout": '"2s"'})
+    relay.daemon.env = dict(os.environ, NOTIFY_SOCKET=str(d / "relay.notify"))
+    relay.start()
+    for name, sock in (("home", home_sock), ("relay", relay_sock)):
+        got = lib.wait_until(lambda: notices(sock), 10, f"{name}'s sd_notify message")
+        checks.ok(len(got) == 1 and got[0].startswith("READY=1"),
+                  f"{name} told systemd READY=1 exactly once", repr(got))
 
     held = [lib.SMTP(relay.port) for _ in range(3)]
     checks.eq([c.banner[0] for c in held], [220, 220, 220], "three sessions greeted with 220")
@@ -68,6 +96,7 @@ def main() -> None:
     rc = relay.daemon.stop()
     checks.ok(time.monotonic() - t0 < 10 * lib.SLOW, "relay exits promptly on SIGTERM")
     checks.eq(rc, 0, "relay exit status 0 after SIGTERM")
+    checks.eq(notices(relay_sock), ["STOPPING=1"], "relay told systemd STOPPING=1")
     try:
         c.sock.settimeout(2)
         data = c.sock.recv(1000)
