@@ -110,7 +110,12 @@ std::expected<cert_facts, std::string> inspect_cert(std::string_view cert_pem,
         const std::string h(hostname);
         f.host_matches = X509_check_host(cert.get(), h.data(), h.size(), 0, nullptr) == 1;
     }
-    f.self_signed = X509_check_issued(cert.get(), cert.get()) == X509_V_OK;
+    // Issuer equals subject and its own key verifies the signature (X509_check_issued would
+    // also demand keyCertSign, which a leaf placeholder need not have).
+    f.self_signed = X509_NAME_cmp(X509_get_subject_name(cert.get()),
+                                  X509_get_issuer_name(cert.get())) == 0 &&
+                    X509_verify(cert.get(), X509_get0_pubkey(cert.get())) == 1;
+    ERR_clear_error();
     if (!key_pem.empty()) {
         auto kb = mem_bio(key_pem);
         pkey_ptr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr),

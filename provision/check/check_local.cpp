@@ -233,7 +233,7 @@ findings check_tunnel(context& c) {
         if (out.find("No such device") != std::string::npos ||
             out.find("Unable to access interface") != std::string::npos)
             return {fail("tunnel",
-                         "WireGuard interface " + iface + " is down (does not exist): the relay "
+                         "WireGuard interface " + iface + " is not up: the relay "
                          "and home cannot reach each other (" + out + ")",
                          "systemctl start wg-quick@" + iface + " (config " +
                              c.s.wg_config.string() + ")")};

@@ -62,7 +62,7 @@ std::expected<std::unique_ptr<dns_query>, std::string> dns_query::create(const s
         }
         if (int e = ub_ctx_set_fwd(ctx, addr->c_str()); e != 0) return fail(fwd, e);
         for (const char* zone : local_defaults) {
-            const std::string arg = std::string(zone) + " nodefault";
+            const std::string arg = std::string(zone) + " transparent";
             if (int e = ub_ctx_set_option(ctx, "local-zone:", arg.c_str()); e != 0)
                 return fail("local-zone " + arg, e);
         }
