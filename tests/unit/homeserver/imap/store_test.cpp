@@ -1,0 +1,233 @@
+// Maildir++ store: keywords in file names and dovecot-keywords, the V2 index log (reload,
+// torn tail, compaction, no directory read or stat when nothing changed), Dovecot migration
+// (dovecot-uidlist v3, dovecot-keywords, subscriptions "V\t2"), MODSEQs and expunge history.
+#include "imap/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+namespace splitmail::home::imap {
+namespace {
+
+struct tmp_maildir {
+    fs::path root;
+    tmp_maildir() {
+        char tmpl[] = "/tmp/imap-store-XXXXXX";
+        root = ::mkdtemp(tmpl);
+        for (auto d : {"cur", "new", "tmp"}) fs::create_directories(root / d);
+    }
+    ~tmp_maildir() { fs::remove_all(root); }
+    void put(const std::string& sub, const std::string& name, const std::string& body = "x\r\n") {
+        std::ofstream(root / sub / name, std::ios::binary) << body;
+    }
+    std::string read(const std::string& name) const {
+        std::ifstream in(root / name);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+    std::vector<std::string> files(const std::string& sub) const {
+        std::vector<std::string> out;
+        for (auto& e : fs::directory_iterator(root / sub)) out.push_back(e.path().filename());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
+// Directory mtimes are trusted once they are older than the coarse clock tick.
+void let_mtimes_settle() { std::this_thread::sleep_for(std::chrono::milliseconds(60)); }
+
+TEST(ImapStoreNames, FlagsAndKeywordLetters) {
+    EXPECT_EQ(with_flags("123.M1P2.h,S=5", flag_seen | flag_flagged, 0b101), "123.M1P2.h,S=5:2,FSac");
+    EXPECT_EQ(with_flags("123.h:2,PSb", flag_answered, 0b10), "123.h:2,PRb") << "P kept, S gone";
+    EXPECT_EQ(flags_of_filename("1.h:2,DFRSTab"),
+              flag_draft | flag_flagged | flag_answered | flag_seen | flag_deleted);
+    EXPECT_EQ(keywords_of_filename("1.h:2,Sbz"), (1u << 1) | (1u << 25));
+    EXPECT_EQ(keywords_of_filename("1.h"), 0u);
+    EXPECT_TRUE(valid_keyword("$Forwarded"));
+    EXPECT_FALSE(valid_keyword("\\Seen"));
+    EXPECT_FALSE(valid_keyword("two words"));
+    EXPECT_FALSE(valid_keyword(""));
+}
+
+TEST(ImapStoreKeywords, StoredLikeDovecotAndLimitedTo26) {
+    tmp_maildir m;
+    m.put("new", "1700000000.M1P1Q1.host");
+    folder f(m.root, "host");
+    ASSERT_FALSE(f.sync());
+    auto fw = f.intern_keyword("$Forwarded");
+    auto work = f.intern_keyword("work");
+    ASSERT_TRUE(fw && work);
+    EXPECT_EQ(*fw, 0u);
+    EXPECT_EQ(*work, 1u);
+    EXPECT_EQ(*f.intern_keyword("WORK"), 1u) << "keywords compare case-insensitively";
+    EXPECT_EQ(m.read("dovecot-keywords"), "0 $Forwarded\n1 work\n");
+    ASSERT_FALSE(f.set_flags(1, flag_seen, (1u << *work)));
+    EXPECT_EQ(m.files("cur"), std::vector<std::string>{"1700000000.M1P1Q1.host:2,Sb"});
+    EXPECT_EQ(f.flags_text(*f.find(1), true), "(\\Seen work \\Recent)");
+    EXPECT_TRUE(f.has_keyword(*f.find(1), "Work"));
+    EXPECT_FALSE(f.has_keyword(*f.find(1), "$Forwarded"));
+    EXPECT_EQ(f.flag_list(true), "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded work \\*)");
+    for (int i = 2; i < 26; ++i) ASSERT_TRUE(f.intern_keyword("k" + std::to_string(i)));
+    auto full = f.intern_keyword("one-too-many");
+    ASSERT_FALSE(full);
+    EXPECT_EQ(full.error(), std::errc::no_space_on_device);
+    EXPECT_EQ(f.flag_list(true).find("\\*"), std::string::npos) << "no \\* when full";
+    EXPECT_FALSE(f.intern_keyword("bad keyword"));
+
+    // A second object (another process, or after a restart) reads the same names.
+    folder g(m.root, "host");
+    ASSERT_FALSE(g.sync());
+    EXPECT_EQ(g.flags_text(*g.find(1), false), "(\\Seen work)");
+}
+
+TEST(ImapStoreIndex, ReloadKeepsUidsModseqsAndSkipsTheDirectories) {
+    tmp_maildir m;
+    for (int i = 0; i < 3000; ++i)
+        m.put("cur", "17000" + std::to_string(10000 + i) + ".M1P1Q" + std::to_string(i) +
+                         ".host,S=3:2,S");
+    std::uint32_t uidvalidity;
+    std::uint64_t hms;
+    {
+        folder f(m.root, "host");
+        ASSERT_FALSE(f.sync());
+        ASSERT_EQ(f.messages().size(), 3000u);
+        EXPECT_EQ(f.file_stats(), 3000u) << "first read: one stat per new file (INTERNALDATE)";
+        uidvalidity = f.uidvalidity();
+        ASSERT_FALSE(f.set_flags(7, flag_flagged));
+        ASSERT_FALSE(f.expunge(9));
+        ASSERT_FALSE(f.flush());
+        hms = f.highest_modseq();
+        EXPECT_GT(f.find(7)->modseq, f.find(8)->modseq);
+        EXPECT_EQ(f.expunged_since(f.find(7)->modseq), std::vector<std::uint32_t>{9});
+        let_mtimes_settle();
+        ASSERT_FALSE(f.sync()); // reads cur/ once more after our own renames, logs "D"
+    }
+    let_mtimes_settle();
+    folder g(m.root, "host");
+    ASSERT_FALSE(g.sync());
+    EXPECT_EQ(g.scans(), 0u) << "mtimes unchanged: the index is used without readdir";
+    EXPECT_EQ(g.file_stats(), 0u);
+    EXPECT_EQ(g.uidvalidity(), uidvalidity);
+    EXPECT_EQ(g.messages().size(), 2999u);
+    EXPECT_EQ(g.highest_modseq(), hms);
+    EXPECT_EQ(g.uidnext(), 3001u);
+    EXPECT_EQ(g.find(7)->flags, flag_flagged);
+    EXPECT_EQ(g.find(9), nullptr);
+    EXPECT_EQ(g.expunged_since(0), std::vector<std::uint32_t>{9});
+    EXPECT_EQ(g.find(3000)->size, 3u);
+
+    // A delivery into new/ is found by reading new/ only, and gets the next UID and MODSEQ.
+    m.put("new", "1800000000.M1P1Q1.host");
+    ASSERT_FALSE(g.sync());
+    EXPECT_EQ(g.scans(), 1u);
+    EXPECT_EQ(g.file_stats(), 1u);
+    ASSERT_NE(g.find(3001), nullptr);
+    EXPECT_EQ(g.find(3001)->modseq, hms + 1);
+}
+
+TEST(ImapStoreIndex, TornTailIgnoredAndCompaction) {
+    tmp_maildir m;
+    m.put("new", "1700000000.M1P1Q1.host");
+    m.put("new", "1700000001.M1P1Q2.host");
+    {
+        folder f(m.root, "host");
+        ASSERT_FALSE(f.sync());
+        ASSERT_EQ(f.messages().size(), 2u);
+    }
+    std::ofstream(m.root / "splitmail-uidlist", std::ios::app) << "A 77 9 1 1 c half-writ";
+    std::uint64_t hms = 0;
+    {
+        folder f(m.root, "host");
+        ASSERT_FALSE(f.sync());
+        EXPECT_EQ(f.messages().size(), 2u);
+        EXPECT_EQ(f.find(77), nullptr);
+        EXPECT_EQ(f.highest_modseq(), 3u);
+        // Enough flag changes to trigger a rewrite; the state survives it.
+        for (int i = 0; i < 1200; ++i)
+            ASSERT_FALSE(f.set_flags(1 + (i % 2),
+                                     static_cast<std::uint8_t>((i / 2) % 2 ? flag_seen : 0)));
+        ASSERT_FALSE(f.flush());
+        hms = f.highest_modseq();
+        EXPECT_EQ(hms, 3u + 1198u) << "every real change takes a MODSEQ, no-ops do not";
+    }
+    auto text = m.read("splitmail-uidlist");
+    EXPECT_LT(std::count(text.begin(), text.end(), '\n'), 700) << "the log was compacted";
+    EXPECT_TRUE(text.starts_with("splitmail-uidlist 2 V")) << text.substr(0, 80);
+    folder f(m.root, "host");
+    ASSERT_FALSE(f.sync());
+    EXPECT_EQ(f.messages().size(), 2u);
+    EXPECT_EQ(f.uidnext(), 3u);
+    EXPECT_EQ(f.highest_modseq(), hms);
+}
+
+TEST(ImapStoreIndex, V1IndexUpgradedKeepingUids) {
+    tmp_maildir m;
+    m.put("cur", "1700000000.M1P1Q1.host:2,S");
+    m.put("cur", "1700000001.M1P1Q2.host:2,");
+    std::ofstream(m.root / "splitmail-uidlist")
+        << "V1 1234 9\n5 1700000000.M1P1Q1.host\n8 1700000001.M1P1Q2.host\n";
+    folder f(m.root, "host");
+    ASSERT_FALSE(f.sync());
+    EXPECT_EQ(f.uidvalidity(), 1234u);
+    EXPECT_EQ(f.uidnext(), 9u);
+    ASSERT_NE(f.find(5), nullptr);
+    ASSERT_NE(f.find(8), nullptr);
+    EXPECT_EQ(f.find(5)->flags, flag_seen);
+    EXPECT_TRUE(m.read("splitmail-uidlist").starts_with("splitmail-uidlist 2 V1234 N9"));
+}
+
+TEST(ImapStoreDovecot, UidlistKeywordsAndSubscriptionsKept) {
+    tmp_maildir m;
+    m.put("cur", "1700000000.M1P1.dove,S=3,W=4:2,Sa");
+    m.put("cur", "1700000001.M2P1.dove,S=3,W=4:2,FSb");
+    m.put("new", "1700000002.M3P1.dove"); // delivered, not yet seen by Dovecot's uidlist
+    std::ofstream(m.root / "dovecot-uidlist")
+        << "3 V1699999999 N13 G0123456789abcdef0123456789abcdef\n"
+        << "10 :1700000000.M1P1.dove,S=3,W=4\n"
+        << "12 G0123 W4 :1700000001.M2P1.dove,S=3,W=4\n";
+    std::ofstream(m.root / "dovecot-keywords") << "0 $Forwarded\n1 project-x\n";
+    std::ofstream(m.root / "subscriptions") << "V\t2\n\nINBOX\nSent\nLists\tdev\n";
+    fs::create_directories(m.root / ".Sent" / "cur");
+    folder f(m.root, "host");
+    ASSERT_FALSE(f.sync());
+    EXPECT_EQ(f.uidvalidity(), 1699999999u);
+    ASSERT_EQ(f.messages().size(), 3u);
+    ASSERT_NE(f.find(10), nullptr);
+    ASSERT_NE(f.find(12), nullptr);
+    ASSERT_NE(f.find(13), nullptr) << "unknown file gets Dovecot's next UID";
+    EXPECT_EQ(f.uidnext(), 14u);
+    EXPECT_EQ(f.flags_text(*f.find(10), false), "(\\Seen $Forwarded)");
+    EXPECT_EQ(f.flags_text(*f.find(12), false), "(\\Flagged \\Seen project-x)");
+    EXPECT_EQ(f.find(12)->size, 3u);
+    EXPECT_GT(f.highest_modseq(), 1'600'000'000u) << "above any MODSEQ Dovecot handed out";
+    mailbox_store st(m.root, "host");
+    EXPECT_EQ(st.subscriptions(), (std::vector<std::string>{"INBOX", "Sent", "Lists.dev"}));
+    ASSERT_FALSE(st.subscribe("Trash", true));
+    EXPECT_EQ(m.read("subscriptions"), "V\t2\n\nINBOX\nSent\nLists\tdev\nTrash\n")
+        << "Dovecot's format is kept";
+    EXPECT_TRUE(fs::exists(m.root / "dovecot-uidlist")) << "left in place, not rewritten";
+}
+
+TEST(ImapStoreCopy, KeywordsRenumberedInTheTarget) {
+    tmp_maildir a, b;
+    a.put("new", "1700000000.M1P1Q1.host");
+    folder fa(a.root, "host"), fb(b.root, "host");
+    ASSERT_FALSE(fa.sync());
+    ASSERT_FALSE(fb.sync());
+    ASSERT_TRUE(fb.intern_keyword("other"));
+    auto k = fa.intern_keyword("invoice");
+    ASSERT_FALSE(fa.set_flags(1, flag_seen, 1u << *k));
+    auto uid = fb.copy_from(fa, 1);
+    ASSERT_TRUE(uid);
+    EXPECT_EQ(fb.flags_text(*fb.find(*uid), false), "(\\Seen invoice)");
+    EXPECT_EQ(b.read("dovecot-keywords"), "0 other\n1 invoice\n");
+}
+
+} // namespace
+} // namespace splitmail::home::imap
