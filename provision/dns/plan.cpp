@@ -209,8 +209,8 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
         if (!tlsa) return std::unexpected(tlsa.error());
         add(join("_25._tcp", *rel), "TLSA", {*tlsa});
         p.notes.push_back("TLSA pins the key of " + files->tls_cert.string() +
-                          ": when the certificate gets a new key, publish the new TLSA "
-                          "record next to the old one first (RFC 7671 8.1)");
+                          ": renew the certificate with the same key, or DANE-checking "
+                          "senders fail until the new hash is published (RFC 7671 8.1)");
     } else {
         p.notes.push_back(s.hostname + " is not in " + domain + ": its A/AAAA and TLSA "
                           "(_25._tcp." + s.hostname + ") records belong to its own zone");
