@@ -3,6 +3,7 @@
 #include "commands/check.hpp"
 #include "commands/dkim.hpp"
 #include "commands/dns.hpp"
+#include "commands/provision.hpp"
 #include "commands/queue.hpp"
 #include "commands/user.hpp"
 
@@ -22,6 +23,7 @@ void usage(std::FILE* to) {
                "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
                "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
                "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
+               "  provision relay|home ...             set up relay or home (configs, keys, units)\n"
                "\n"
                "Run `splitmail COMMAND --help` for the options of one command.\n",
                to);
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
     if (cmd == "dkim") return run_dkim(args);
     if (cmd == "dns") return run_dns(args);
     if (cmd == "check") return run_check(args);
+    if (cmd == "provision") return run_provision(args);
     std::fprintf(stderr, "splitmail: unknown command \"%s\"\n\n", cmd.c_str());
     usage(stderr);
     return 2;

@@ -104,6 +104,14 @@ std::expected<std::string, std::string> pem_of(EVP_PKEY* k) {
     return std::string(data, static_cast<std::size_t>(n));
 }
 
+std::expected<pkey_ptr, std::string> new_key(std::string_view algorithm) {
+    EVP_PKEY* raw = algorithm == "rsa"
+                        ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})
+                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+    if (raw == nullptr) return std::unexpected("key generation failed: " + openssl_reason());
+    return pkey_ptr(raw, &EVP_PKEY_free);
+}
+
 // Writes `content` as `path` (mode 0600): temporary file, fsync, rename, fsync of the directory.
 std::optional<std::string> write_key_file(const fs::path& path, const std::string& content) {
     const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp." +
@@ -225,16 +233,13 @@ int keygen(const options& o, std::ostream& out, std::ostream& err) {
     // Generate everything first, then write: a failure leaves no half-made pair behind.
     std::vector<std::pair<std::string, std::string>> made; // pem, txt value
     for (const auto& j : jobs) {
-        EVP_PKEY* raw = std::string_view(j.type) == "RSA"
-                            ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})
-                            : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-        if (raw == nullptr) {
-            err << "splitmail dkim: key generation failed: " << openssl_reason() << "\n";
+        auto k = new_key(std::string_view(j.type) == "RSA" ? "rsa" : "ed25519");
+        if (!k) {
+            err << "splitmail dkim: " << k.error() << "\n";
             return 1;
         }
-        pkey_ptr k(raw, &EVP_PKEY_free);
-        auto pem = pem_of(k.get());
-        auto txt = txt_value_of(k.get());
+        auto pem = pem_of(k->get());
+        auto txt = txt_value_of(k->get());
         if (!pem || !txt) {
             err << "splitmail dkim: " << (pem ? txt.error() : pem.error()) << "\n";
             return 1;
@@ -297,6 +302,15 @@ std::string txt_strings(std::string_view value) {
         out += '"';
     }
     return out;
+}
+
+std::expected<std::string, std::string> dkim_new_key_pem(std::string_view algorithm) {
+    if (algorithm != "rsa" && algorithm != "ed25519")
+        return std::unexpected("unknown DKIM algorithm \"" + std::string(algorithm) +
+                               "\" (rsa or ed25519)");
+    auto k = new_key(algorithm);
+    if (!k) return std::unexpected(k.error());
+    return pem_of(k->get());
 }
 
 std::expected<std::string, std::string> dkim_txt_value(const fs::path& key_file) {

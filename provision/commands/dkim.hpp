@@ -45,6 +45,10 @@ int run_dkim(std::span<const std::string> args, std::ostream& out, std::ostream&
 // file. For `splitmail dns plan` and `check`.
 std::expected<std::string, std::string> dkim_txt_value(const std::filesystem::path& key_file);
 
+// A new DKIM private key as PKCS#8 PEM text: "rsa" (RSA-2048) or "ed25519". Nothing is
+// written; `splitmail provision relay` stores it with its own idempotent file writer.
+std::expected<std::string, std::string> dkim_new_key_pem(std::string_view algorithm);
+
 // A TXT value as zone-file character-strings: "..." "..." of at most 255 octets each.
 std::string txt_strings(std::string_view value);
 

@@ -1,0 +1,714 @@
+// `splitmail provision relay|home`: see provision.hpp.
+#include "commands/provision.hpp"
+
+#include "commands/dkim.hpp"
+#include "setup/files.hpp"
+#include "setup/keys.hpp"
+#include "setup/pairing.hpp"
+#include "setup/render.hpp"
+#include "site/site.hpp"
+#include "splitmail/address/address.hpp"
+
+#include <arpa/inet.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <functional>
+#include <iostream>
+#include <optional>
+
+namespace splitmail::provision {
+
+namespace fs = std::filesystem;
+using setup::file_writer;
+using setup::layout;
+using setup::owner;
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: splitmail provision relay --domain D [--domain D2 ...] --hostname H\n"
+    "                                 --public-ipv4 A [--public-ipv6 A6] [--imap-host N]\n"
+    "                                 [--wg-port PORT] [--root DIR] [--bindir DIR] [--force]\n"
+    "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
+    "                                [--bindir DIR] [--force]\n"
+    "Writes configurations, keys, certificates, WireGuard and systemd units (see\n"
+    "docs/operations.md). Safe to run again: existing keys are kept, files that differ are\n"
+    "kept unless --force. --root DIR writes below DIR (all paths in the configs carry DIR).\n";
+
+struct usage_error {
+    std::string text;
+};
+
+struct common_options {
+    fs::path root = "/";
+    bool root_given = false;
+    fs::path bindir = "/usr/bin";
+    bool force = false;
+};
+
+struct relay_options : common_options {
+    std::vector<std::string> domains;
+    std::string hostname, ipv4, ipv6, imap_host;
+    std::uint16_t wg_port = 51820;
+};
+
+struct home_options : common_options {
+    fs::path pairing;
+    std::string hostname;
+};
+
+bool is_ipv4(const std::string& s) {
+    in_addr a{};
+    return inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+bool is_ipv6(const std::string& s) {
+    in6_addr a{};
+    return inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
+// ASCII host/domain name with at least two labels.
+bool host_name(const std::string& s) {
+    bool utf8 = false;
+    return address::valid_domain(s, &utf8) && !utf8 && s.find('.') != std::string::npos;
+}
+
+std::string lower(std::string s) { return address::lower_ascii(s); }
+
+// Paths end up in systemd units (ExecStart=, ReadWritePaths=) and TOML: refuse characters that
+// would need quoting there ('%' and '$' are systemd specifiers/variables).
+std::optional<std::string> check_dir_option(const std::string& opt, fs::path& p) {
+    const std::string s = p.string();
+    if (s.empty()) return opt + " needs a directory";
+    for (char c : s)
+        if (c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '\\' ||
+            c == '%' || c == '$' || static_cast<unsigned char>(c) < 0x20)
+            return opt + " \"" + s + "\": use a path without spaces, quotes, '\\', '%' or '$'";
+    std::error_code ec;
+    p = fs::absolute(p, ec).lexically_normal();
+    if (ec) return opt + " \"" + s + "\": " + ec.message();
+    std::string n = p.string();
+    while (n.size() > 1 && n.back() == '/') n.pop_back();
+    p = n;
+    return std::nullopt;
+}
+
+// Parses options of the form --name VALUE (and --force). `value_opts` lists the options that
+// take a value; every option may appear once except those in `repeatable`.
+template <class F>
+std::optional<std::string> parse_args(std::span<const std::string> args,
+                                      std::initializer_list<std::string_view> value_opts,
+                                      F&& take) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string a = args[i];
+        std::string v;
+        bool has_inline = false;
+        if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+            v = a.substr(eq + 1);
+            a = a.substr(0, eq);
+            has_inline = true;
+        }
+        if (a == "--force") {
+            if (has_inline) return "--force takes no value";
+            take(a, "");
+            continue;
+        }
+        bool known = false;
+        for (auto o : value_opts) known = known || a == o;
+        if (!known) return "unknown option \"" + args[i] + "\"";
+        if (!has_inline) {
+            if (i + 1 >= args.size()) return a + " needs a value";
+            v = args[++i];
+        }
+        if (auto e = take(a, v)) return e;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_relay(std::span<const std::string> args, relay_options& o) {
+    bool seen_port = false;
+    auto e = parse_args(
+        args,
+        {"--domain", "--hostname", "--public-ipv4", "--public-ipv6", "--imap-host", "--wg-port",
+         "--root", "--bindir"},
+        [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
+            if (a == "--force") o.force = true;
+            else if (a == "--domain") o.domains.push_back(lower(v));
+            else if (a == "--hostname") o.hostname = lower(v);
+            else if (a == "--public-ipv4") o.ipv4 = v;
+            else if (a == "--public-ipv6") o.ipv6 = v;
+            else if (a == "--imap-host") o.imap_host = lower(v);
+            else if (a == "--root") {
+                o.root = v;
+                o.root_given = true;
+            } else if (a == "--bindir") o.bindir = v;
+            else if (a == "--wg-port") {
+                unsigned p = 0;
+                auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
+                if (ec != std::errc() || end != v.data() + v.size() || p == 0 || p > 65535)
+                    return "--wg-port \"" + v + "\" is not a UDP port (1-65535)";
+                o.wg_port = static_cast<std::uint16_t>(p);
+                seen_port = true;
+            }
+            return std::nullopt;
+        });
+    if (e) return e;
+    (void)seen_port;
+    if (o.domains.empty()) return "--domain is required (the mail domain, e.g. example.com)";
+    for (std::size_t i = 0; i < o.domains.size(); ++i) {
+        if (o.domains[i].ends_with(".")) o.domains[i].pop_back();
+        if (!host_name(o.domains[i]))
+            return "--domain \"" + o.domains[i] +
+                   "\" is not a domain name (ASCII letters, digits, '-' and dots, e.g. "
+                   "example.com; IDNs in their xn-- form)";
+        for (std::size_t j = 0; j < i; ++j)
+            if (o.domains[j] == o.domains[i])
+                return "--domain \"" + o.domains[i] + "\" is given twice";
+    }
+    if (o.hostname.ends_with(".")) o.hostname.pop_back();
+    if (o.hostname.empty())
+        return "--hostname is required (the relay's public name, e.g. mx." + o.domains[0] + ")";
+    if (!host_name(o.hostname))
+        return "--hostname \"" + o.hostname + "\" is not a fully qualified host name (e.g. mx." +
+               o.domains[0] + ")";
+    if (o.ipv4.empty())
+        return "--public-ipv4 is required (the relay's public IPv4 address: A record, SPF and "
+               "the WireGuard endpoint home dials)";
+    if (!is_ipv4(o.ipv4)) return "--public-ipv4 \"" + o.ipv4 + "\" is not an IPv4 address";
+    if (!o.ipv6.empty() && !is_ipv6(o.ipv6))
+        return "--public-ipv6 \"" + o.ipv6 + "\" is not an IPv6 address";
+    if (!o.imap_host.empty() && !host_name(o.imap_host))
+        return "--imap-host \"" + o.imap_host + "\" is not a fully qualified host name";
+    if (auto r = check_dir_option("--root", o.root)) return r;
+    if (auto r = check_dir_option("--bindir", o.bindir)) return r;
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_home(std::span<const std::string> args, home_options& o) {
+    auto take = [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
+        if (a == "--force") o.force = true;
+        else if (a == "--pairing") o.pairing = v;
+        else if (a == "--hostname") o.hostname = lower(v);
+        else if (a == "--root") {
+            o.root = v;
+            o.root_given = true;
+        } else if (a == "--bindir") o.bindir = v;
+        return std::nullopt;
+    };
+    auto e = parse_args(args, {"--pairing", "--hostname", "--root", "--bindir"}, take);
+    if (e) return e;
+    if (o.pairing.empty())
+        return "--pairing is required (the file `splitmail provision relay` wrote as "
+               "/etc/splitmail/pairing-home.toml on the relay; copy it here first)";
+    if (o.hostname.ends_with(".")) o.hostname.pop_back();
+    if (!o.hostname.empty() && !host_name(o.hostname))
+        return "--hostname \"" + o.hostname + "\" is not a fully qualified host name (e.g. "
+               "home.example.com)";
+    if (auto r = check_dir_option("--root", o.root)) return r;
+    if (auto r = check_dir_option("--bindir", o.bindir)) return r;
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Owners
+
+struct owners {
+    std::optional<owner> service;       // splitmail:splitmail (spool, Maildir, DKIM keys)
+    std::optional<owner> root_service;  // root:splitmail (TLS keys, users files: read-only)
+    std::optional<owner> root;          // root:root
+    std::optional<owner> ddns;          // splitmail-ddns:splitmail-ddns
+};
+
+std::expected<void, std::string> ensure_user(const std::string& name, const std::string& home,
+                                             std::ostream& out) {
+    if (::getpwnam(name.c_str()) != nullptr) {
+        out << "unchanged user " << name << "\n";
+        return {};
+    }
+    auto r = setup::run_program({"useradd", "--system", "--user-group", "--home-dir", home,
+                                 "--no-create-home", "--shell", "/usr/sbin/nologin", name},
+                                "");
+    if (!r)
+        return std::unexpected("cannot create the system user " + name + ": " + r.error() +
+                               " (create it with `useradd --system --user-group " + name +
+                               "` and run again)");
+    if (::getpwnam(name.c_str()) == nullptr)
+        return std::unexpected("useradd succeeded but user " + name + " does not exist");
+    out << "created user " << name << "\n";
+    return {};
+}
+
+std::optional<owner> owner_of(const std::string& user, const std::string& group_name) {
+    const passwd* pw = ::getpwnam(user.c_str());
+    const struct group* gr = ::getgrnam(group_name.c_str());
+    if (pw == nullptr || gr == nullptr) return std::nullopt;
+    return owner{pw->pw_uid, gr->gr_gid, user + ":" + group_name};
+}
+
+// Decides whether owners are managed: only as root for the real system (no --root).
+std::expected<owners, std::string> prepare_owners(const common_options& o, bool with_ddns,
+                                                  std::ostream& out) {
+    owners w;
+    if (o.root_given) {
+        out << "note: --root given: no system user is created and no owner is changed\n";
+        return w;
+    }
+    if (::geteuid() != 0)
+        return std::unexpected("writing the system configuration needs root: run as root, or "
+                               "give --root DIR to write the tree into a directory");
+    if (auto r = ensure_user("splitmail", "/var/lib/splitmail", out); !r)
+        return std::unexpected(r.error());
+    if (with_ddns)
+        if (auto r = ensure_user("splitmail-ddns", "/var/lib/splitmail-ddns", out); !r)
+            return std::unexpected(r.error());
+    w.service = owner_of("splitmail", "splitmail");
+    w.root_service = owner_of("root", "splitmail");
+    w.root = owner_of("root", "root");
+    if (with_ddns) w.ddns = owner_of("splitmail-ddns", "splitmail-ddns");
+    if (!w.service || !w.root_service || !w.root || (with_ddns && !w.ddns))
+        return std::unexpected("the users/groups splitmail (and splitmail-ddns) are incomplete; "
+                               "check /etc/passwd and /etc/group");
+    return w;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys on disk
+
+// Keeps a usable existing secret, makes one when absent (or unusable with --force).
+std::expected<std::string, std::string> ensure_secret(
+    file_writer& w, const fs::path& path, mode_t mode, const std::optional<owner>& own,
+    const std::function<bool(const std::string&)>& usable,
+    const std::function<std::expected<std::string, std::string>()>& make, std::string_view what) {
+    auto existing = setup::read_if_exists(path);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing && usable(**existing)) {
+        auto r = w.file(path, **existing, mode, own);
+        if (!r) return std::unexpected(r.error());
+        return **existing;
+    }
+    if (*existing && !w.force())
+        return std::unexpected(path.string() + ": not a usable " + std::string(what) +
+                               "; fix or remove it, or run with --force to replace it with a "
+                               "new one");
+    auto made = make();
+    if (!made) return std::unexpected(made.error());
+    auto r = w.file(path, *made, mode, own);
+    if (!r) return std::unexpected(r.error());
+    return *made;
+}
+
+// The TLS key and certificate: an existing usable pair (also a real certificate that replaced
+// the placeholder) is kept; otherwise a self-signed placeholder for `hostname` is made.
+std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs::path& cert,
+                                                        const fs::path& key,
+                                                        const std::string& hostname,
+                                                        const owners& own) {
+    auto key_pem = ensure_secret(
+        w, key, 0640, own.root_service,
+        [](const std::string& t) { return setup::valid_private_key(t); },
+        [&]() -> std::expected<std::string, std::string> {
+            // A new key invalidates whatever certificate is there: make the pair now.
+            auto p = setup::make_self_signed(hostname);
+            if (!p) return std::unexpected(p.error());
+            return p->key_pem;
+        },
+        "PEM private key");
+    if (!key_pem) return std::unexpected(key_pem.error());
+    auto cert_pem = setup::read_if_exists(cert);
+    if (!cert_pem) return std::unexpected(cert_pem.error());
+    if (*cert_pem) {
+        auto info = setup::inspect_cert(**cert_pem, *key_pem, cert.string());
+        if (info) {
+            auto r = w.file(cert, **cert_pem, 0644, own.root);
+            if (!r) return std::unexpected(r.error());
+            return *info;
+        }
+        if (!w.force())
+            return std::unexpected(info.error() + "; install the matching certificate, or run "
+                                                  "with --force for a new self-signed one");
+    }
+    auto made = setup::self_signed_for_key(*key_pem, hostname);
+    if (!made) return std::unexpected(key.string() + ": " + made.error());
+    auto r = w.file(cert, *made, 0644, own.root);
+    if (!r) return std::unexpected(r.error());
+    return setup::inspect_cert(*made, *key_pem, cert.string());
+}
+
+// Values of an existing site file that provision does not decide (people may edit them).
+void keep_site_edits(const fs::path& file, site& s) {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return;
+    auto old = load_site(file);
+    if (!old) return; // reported as "kept (differs)" by the writer
+    s.dmarc_rua = old->dmarc_rua;
+    s.tlsrpt_rua = old->tlsrpt_rua;
+    s.ttl = old->ttl;
+    s.desec_api = old->desec_api;
+    s.desec_token_file = old->desec_token_file;
+    s.desec_ca_file = old->desec_ca_file;
+    s.resolver = old->resolver;
+    s.cert_warn_days = old->cert_warn_days;
+}
+
+site default_site(const layout& L, const std::vector<std::string>& domains) {
+    site s;
+    s.domains = domains;
+    s.dmarc_rua = "mailto:postmaster@" + domains.front();
+    s.tlsrpt_rua = s.dmarc_rua;
+    s.desec_api = "https://desec.io/api/v1";
+    s.desec_token_file = L.desec_token();
+    return s;
+}
+
+struct step_error {
+    std::string text;
+};
+
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        if (auto r_ = (expr); !r_) throw step_error{r_.error()};                                   \
+    } while (0)
+
+void summary(const file_writer& w, std::ostream& out) {
+    if (w.changes() == 0 && w.kept() == 0)
+        out << "nothing to do: every file is as it should be\n";
+    else if (w.kept() > 0)
+        out << w.kept() << " file(s) kept although they differ from what provision would write "
+            << "(see \"kept\" above; --force replaces them)\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// relay
+
+int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err) {
+    const layout L(o.root);
+    file_writer w(out, o.force);
+    try {
+        auto own = prepare_owners(o, false, out);
+        if (!own) throw step_error{own.error()};
+        setup::tunnel tun;
+        tun.wg_port = o.wg_port;
+
+        TRY(w.directory(L.etc(), 0755, own->root));
+        TRY(w.directory(L.tls_dir(), 0755, own->root));
+        TRY(w.directory(L.dkim_dir(), 0755, own->root));
+        TRY(w.directory(L.wg_dir(), 0700, own->root));
+        TRY(w.directory(L.unit_dir(), 0755));
+        TRY(w.directory(L.spool_dir(), 0750, own->service));
+
+        // TLS placeholder (or the real certificate that replaced it).
+        const fs::path cert = L.tls_dir() / "relay.crt", key = L.tls_dir() / "relay.key";
+        auto tls = ensure_tls(w, cert, key, o.hostname, *own);
+        if (!tls) throw step_error{tls.error()};
+
+        // DKIM: sm1-rsa and sm1-ed25519 per domain, as `splitmail dkim keygen --selector sm1`.
+        for (const auto& d : o.domains) {
+            TRY(w.directory(L.dkim_dir() / d, 0700, own->service));
+            for (const char* alg : {"rsa", "ed25519"}) {
+                const fs::path f = L.dkim_dir() / d / (std::string("sm1-") + alg + ".key");
+                auto k = ensure_secret(
+                    w, f, 0600, own->service,
+                    [&](const std::string&) { return dkim_txt_value(f).has_value(); },
+                    [&] { return dkim_new_key_pem(alg); }, "DKIM private key");
+                if (!k) throw step_error{k.error()};
+            }
+        }
+
+        // WireGuard: keys come from the files on disk when they are there.
+        const fs::path wg_conf = L.wg_dir() / (std::string(setup::relay_interface) + ".conf");
+        auto wg_text = setup::read_if_exists(wg_conf);
+        if (!wg_text) throw step_error{wg_text.error()};
+        setup::wg_keys_found found;
+        if (*wg_text) found = setup::read_wg_keys(**wg_text);
+        std::string relay_priv;
+        if (setup::valid_wg_key(found.private_key)) {
+            relay_priv = found.private_key;
+        } else if (*wg_text && !o.force) {
+            throw step_error{wg_conf.string() + ": no valid PrivateKey in [Interface]; fix it, "
+                                                "or run with --force to make new tunnel keys "
+                                                "(home must then be provisioned again)"};
+        } else {
+            auto kp = setup::wg_generate();
+            if (!kp) throw step_error{kp.error()};
+            relay_priv = kp->private_key;
+        }
+        auto relay_pub = setup::wg_public_key(relay_priv);
+        if (!relay_pub) throw step_error{wg_conf.string() + ": " + relay_pub.error()};
+
+        std::optional<setup::pairing> old_pairing;
+        auto pairing_text = setup::read_if_exists(L.pairing_file());
+        if (!pairing_text) throw step_error{pairing_text.error()};
+        if (*pairing_text) {
+            auto p = setup::parse_pairing(**pairing_text, L.pairing_file().string());
+            if (p) {
+                auto pub = setup::wg_public_key(p->home_private_key);
+                if (pub && *pub == p->home_public_key) old_pairing = std::move(*p);
+                else if (!o.force)
+                    throw step_error{L.pairing_file().string() +
+                                     ": home_public_key does not belong to home_private_key; "
+                                     "remove the file or run with --force for new home keys"};
+            } else if (!o.force) {
+                throw step_error{p.error() + "; remove the file or run with --force to write a "
+                                             "new one (with new home keys)"};
+            }
+        }
+        std::string home_priv, home_pub;
+        if (old_pairing) {
+            home_priv = old_pairing->home_private_key;
+            home_pub = old_pairing->home_public_key;
+        } else if (setup::valid_wg_key(found.peer_public_key) && !o.force) {
+            // The pairing file was deleted after it was copied to home (as it says to): the
+            // tunnel keeps home's public key; there is no private key to put into a new one.
+            home_pub = found.peer_public_key;
+        } else {
+            auto kp = setup::wg_generate();
+            if (!kp) throw step_error{kp.error()};
+            home_priv = kp->private_key;
+            home_pub = kp->public_key;
+        }
+        TRY(w.file(wg_conf, setup::render_relay_wg(tun, relay_priv, home_pub), 0600, own->root));
+
+        if (!home_priv.empty()) {
+            setup::pairing p;
+            p.domains = o.domains;
+            p.relay_hostname = o.hostname;
+            p.relay_endpoint = o.ipv4 + ":" + std::to_string(o.wg_port);
+            p.relay_public_key = *relay_pub;
+            p.home_private_key = home_priv;
+            p.home_public_key = home_pub;
+            p.tunnel_relay = tun.relay_ip;
+            p.tunnel_home = tun.home_ip;
+            p.tunnel_prefix = tun.prefix;
+            p.lmtp_port = tun.lmtp_port;
+            p.relay_tls_sha256 = tls->sha256_hex;
+            p.imap_host = o.imap_host;
+            TRY(w.file(L.pairing_file(), setup::render_pairing(p), 0600, own->root));
+        } else {
+            out << "absent " << L.pairing_file().string()
+                << " (deleted after pairing; home keeps its key. --force makes a new home key "
+                   "pair and pairing file)\n";
+        }
+
+        site s = default_site(L, o.domains);
+        keep_site_edits(L.site_file(), s);
+        s.hostname = o.hostname;
+        s.public_ipv4 = o.ipv4;
+        s.public_ipv6 = o.ipv6;
+        s.imap_host = o.imap_host;
+        s.relay_config = L.relay_toml();
+        s.home_config = "";
+        s.wg_interface = setup::relay_interface;
+        s.wg_config = wg_conf;
+        TRY(w.file(L.site_file(), render_site(s), 0644, own->root));
+
+        setup::relay_params rp;
+        rp.domains = o.domains;
+        rp.hostname = o.hostname;
+        rp.tls_cert = cert;
+        rp.tls_key = key;
+        rp.dkim_dir = L.dkim_dir();
+        rp.spool_dir = L.spool_dir();
+        rp.tun = tun;
+        TRY(w.file(L.relay_toml(), setup::render_relay_toml(rp), 0644, own->root));
+
+        setup::unit_params up;
+        up.bindir = o.bindir;
+        up.config = L.relay_toml();
+        up.writable = {L.spool_dir()};
+        up.wg_interface = setup::relay_interface;
+        TRY(w.file(L.unit_dir() / "splitmail-relay.service", setup::render_relay_unit(up), 0644,
+                   own->root));
+    } catch (const step_error& e) {
+        err << "splitmail provision relay: " << e.text << "\n";
+        return 1;
+    }
+    summary(w, out);
+    if (w.changes() > 0) {
+        out << "next: copy " << L.pairing_file().string()
+            << " to the home machine (scp), run `splitmail provision home --pairing FILE` "
+               "there and delete the copies; publish DNS with `splitmail dns plan`/`apply`; "
+               "then `systemctl enable --now wg-quick@"
+            << setup::relay_interface << " splitmail-relay`\n";
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// home
+
+int provision_home(const home_options& o, std::ostream& out, std::ostream& err) {
+    const layout L(o.root);
+    file_writer w(out, o.force);
+    try {
+        auto text = setup::read_if_exists(o.pairing);
+        if (!text)
+            throw step_error{"cannot read the pairing file " + text.error() +
+                             " (run as a user that may read it)"};
+        if (!*text)
+            throw step_error{"cannot read the pairing file " + o.pairing.string() +
+                             ": no such file; copy /etc/splitmail/pairing-home.toml from the "
+                             "relay (scp) and give its path"};
+        auto p = setup::parse_pairing(**text, o.pairing.string());
+        if (!p) throw step_error{p.error()};
+        auto pub = setup::wg_public_key(p->home_private_key);
+        if (!pub) throw step_error{o.pairing.string() + ": home_private_key: " + pub.error()};
+        if (*pub != p->home_public_key)
+            throw step_error{o.pairing.string() + ": home_public_key does not belong to "
+                                                  "home_private_key (damaged copy? copy it "
+                                                  "again from the relay)"};
+        std::string hostname = o.hostname;
+        if (hostname.empty()) hostname = p->imap_host;
+        if (hostname.empty()) hostname = "home." + p->domains.front();
+
+        auto own = prepare_owners(o, true, out);
+        if (!own) throw step_error{own.error()};
+        setup::tunnel tun;
+        tun.relay_ip = p->tunnel_relay;
+        tun.home_ip = p->tunnel_home;
+        tun.prefix = p->tunnel_prefix;
+        tun.lmtp_port = static_cast<std::uint16_t>(p->lmtp_port);
+        std::string endpoint_host;
+        std::uint16_t endpoint_port = 0;
+        setup::split_endpoint(p->relay_endpoint, endpoint_host, endpoint_port);
+        tun.wg_port = endpoint_port;
+
+        TRY(w.directory(L.etc(), 0755, own->root));
+        TRY(w.directory(L.tls_dir(), 0755, own->root));
+        TRY(w.directory(L.wg_dir(), 0700, own->root));
+        TRY(w.directory(L.unit_dir(), 0755));
+        TRY(w.directory(L.state_dir(), 0750, own->service));
+        TRY(w.directory(L.maildir_root(), 0750, own->service));
+        TRY(w.directory(L.ddns_state_dir(), 0700, own->ddns));
+
+        const fs::path cert = L.tls_dir() / "home.crt", key = L.tls_dir() / "home.key";
+        auto tls = ensure_tls(w, cert, key, hostname, *own);
+        if (!tls) throw step_error{tls.error()};
+
+        // Databases: made empty once, then edited by `splitmail user|alias` only.
+        TRY(w.initial_file(L.users_file(),
+                           "# splitmail users: ADDRESS:{ARGON2ID}HASH per line.\n"
+                           "# Add with `splitmail user add ADDRESS --config " +
+                               L.home_toml().string() + "`.\n",
+                           0640, own->root_service));
+        TRY(w.initial_file(L.aliases_file(),
+                           "# splitmail aliases: `alias@domain: target@domain, ...`; catch-all "
+                           "`@domain: target@domain`.\n# Edit with `splitmail alias add ALIAS "
+                           "TARGET --config " +
+                               L.home_toml().string() + "`.\n",
+                           0640, own->root_service));
+
+        const fs::path wg_conf = L.wg_dir() / (std::string(setup::home_interface) + ".conf");
+        TRY(w.file(wg_conf,
+                   setup::render_home_wg(tun, p->home_private_key, p->relay_public_key,
+                                         p->relay_endpoint),
+                   0600, own->root));
+
+        setup::home_params hp;
+        hp.domains = p->domains;
+        hp.hostname = hostname;
+        hp.tls_cert = cert;
+        hp.tls_key = key;
+        hp.users_file = L.users_file();
+        hp.aliases_file = L.aliases_file();
+        hp.maildir_root = L.maildir_root();
+        hp.config_file = L.home_toml();
+        hp.tun = tun;
+        TRY(w.file(L.home_toml(), setup::render_home_toml(hp), 0644, own->root));
+
+        site s = default_site(L, p->domains);
+        keep_site_edits(L.site_file(), s);
+        s.hostname = p->relay_hostname;
+        (endpoint_host.find(':') == std::string::npos ? s.public_ipv4 : s.public_ipv6) =
+            endpoint_host;
+        s.imap_host = hostname;
+        s.relay_config = "";
+        s.home_config = L.home_toml();
+        s.wg_interface = setup::home_interface;
+        s.wg_config = wg_conf;
+        TRY(w.file(L.site_file(), render_site(s), 0644, own->root));
+
+        // DDNS: the home's name inside one of the mail domains, or a zone of its own.
+        setup::ddns_params dp;
+        dp.domain = hostname;
+        dp.names = {"@"};
+        for (const auto& d : p->domains) {
+            if (hostname.size() > d.size() + 1 && hostname.ends_with("." + d)) {
+                dp.domain = d;
+                dp.names = {hostname.substr(0, hostname.size() - d.size() - 1)};
+                break;
+            }
+        }
+        dp.state_file = L.ddns_state_dir() / "state.json";
+        dp.token_file = L.desec_token();
+        TRY(w.file(L.ddns_toml(), setup::render_ddns_toml(dp), 0644, own->root));
+
+        setup::unit_params up;
+        up.bindir = o.bindir;
+        up.config = L.home_toml();
+        up.writable = {L.state_dir()};
+        up.wg_interface = setup::home_interface;
+        TRY(w.file(L.unit_dir() / "splitmail-home.service", setup::render_home_unit(up), 0644,
+                   own->root));
+        setup::unit_params dup;
+        dup.bindir = o.bindir;
+        dup.config = L.ddns_toml();
+        if (o.root_given) dup.writable = {L.ddns_state_dir()};
+        TRY(w.file(L.unit_dir() / "splitmail-ddns.service", setup::render_ddns_unit(dup), 0644,
+                   own->root));
+    } catch (const step_error& e) {
+        err << "splitmail provision home: " << e.text << "\n";
+        return 1;
+    }
+    summary(w, out);
+    if (w.changes() > 0) {
+        out << "next: delete the pairing file copies; add users with `splitmail user add "
+               "ADDRESS --config "
+            << L.home_toml().string() << "`; put a deSEC token into "
+            << L.desec_token().string()
+            << " (mode 0600, owner splitmail-ddns); then `systemctl enable --now wg-quick@"
+            << setup::home_interface << " splitmail-home splitmail-ddns`\n";
+    }
+    return 0;
+}
+
+} // namespace
+
+int run_provision(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+    if (args.empty()) {
+        err << usage_text;
+        return 2;
+    }
+    for (const auto& a : args)
+        if (a == "--help" || a == "-h") {
+            out << usage_text;
+            return 0;
+        }
+    const std::string& sub = args[0];
+    if (sub == "relay") {
+        relay_options o;
+        if (auto e = parse_relay(args.subspan(1), o)) {
+            err << "splitmail provision relay: " << *e << "\n" << usage_text;
+            return 2;
+        }
+        return provision_relay(o, out, err);
+    }
+    if (sub == "home") {
+        home_options o;
+        if (auto e = parse_home(args.subspan(1), o)) {
+            err << "splitmail provision home: " << *e << "\n" << usage_text;
+            return 2;
+        }
+        return provision_home(o, out, err);
+    }
+    err << "splitmail provision: unknown subcommand \"" << sub << "\" (relay or home)\n"
+        << usage_text;
+    return 2;
+}
+
+int run_provision(std::span<const std::string> args) {
+    return run_provision(args, std::cout, std::cerr);
+}
+
+} // namespace splitmail::provision

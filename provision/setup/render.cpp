@@ -1,0 +1,257 @@
+// Configuration texts written by `splitmail provision`; see render.hpp.
+#include "setup/render.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+namespace splitmail::provision::setup {
+
+namespace fs = std::filesystem;
+
+fs::path layout::at(std::string_view abs) const {
+    std::string rel(abs);
+    while (!rel.empty() && rel.front() == '/') rel.erase(rel.begin());
+    return root / rel;
+}
+
+std::string toml_quote(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+namespace {
+
+std::string list(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + toml_quote(items[i]);
+    return out + "]";
+}
+
+std::string qp(const fs::path& p) { return toml_quote(p.string()); }
+
+std::string hostport(const std::string& ip, unsigned port) {
+    return ip + ":" + std::to_string(port);
+}
+
+// Hardening shared by every unit (systemd.exec(5)); each unit adds what it needs on top.
+constexpr const char* hardening =
+    "NoNewPrivileges=yes\n"
+    "ProtectSystem=strict\n"
+    "ProtectHome=yes\n"
+    "PrivateTmp=yes\n"
+    "PrivateDevices=yes\n"
+    "ProtectKernelTunables=yes\n"
+    "ProtectKernelModules=yes\n"
+    "ProtectKernelLogs=yes\n"
+    "ProtectControlGroups=yes\n"
+    "ProtectClock=yes\n"
+    "ProtectHostname=yes\n"
+    "RestrictNamespaces=yes\n"
+    "RestrictRealtime=yes\n"
+    "RestrictSUIDSGID=yes\n"
+    "LockPersonality=yes\n"
+    "MemoryDenyWriteExecute=yes\n"
+    "SystemCallArchitectures=native\n"
+    "SystemCallFilter=@system-service\n"
+    "SystemCallErrorNumber=EPERM\n";
+
+std::string writable(const unit_params& p) {
+    std::string out;
+    for (const auto& w : p.writable) out += "ReadWritePaths=" + w.string() + "\n";
+    return out;
+}
+
+std::string wg_dependency(const unit_params& p, const char* why) {
+    if (p.wg_interface.empty()) return "After=network-online.target\n";
+    const std::string wg = "wg-quick@" + p.wg_interface + ".service";
+    return std::string("# ") + why + "\nAfter=network-online.target " + wg + "\nRequires=" + wg +
+           "\n";
+}
+
+} // namespace
+
+std::string render_relay_toml(const relay_params& p) {
+    std::ostringstream o;
+    const std::string home_lmtp = hostport(p.tun.home_ip, p.tun.lmtp_port);
+    o << "# splitmail-relay configuration, written by `splitmail provision relay`.\n"
+         "# Keys: docs/configuration.md. A re-run of provision keeps this file when you have\n"
+         "# edited it (it says \"kept ... differs\"); --force puts the generated text back.\n\n"
+         "[relay]\nhostname = "
+      << toml_quote(p.hostname) << "\ndomains = " << list(p.domains)
+      << "\n# Home's tunnel address may send to any domain without AUTH (its outgoing mail).\n"
+         "trusted_networks = "
+      << list({p.tun.home_ip + "/32"})
+      << "\n\n[smtp]\nlisten = [\"0.0.0.0:25\", \"[::]:25\"]\n\n"
+         "[submission]\nlisten = [\"0.0.0.0:587\", \"[::]:587\"]\n\n"
+         "[submissions]\nlisten = [\"0.0.0.0:465\", \"[::]:465\"]\n\n"
+         "# A self-signed placeholder until a real certificate replaces these files.\n"
+         "[tls]\ncert = "
+      << qp(p.tls_cert) << "\nkey = " << qp(p.tls_key) << "\n\n[dkim]\ndir = " << qp(p.dkim_dir)
+      << "\n\n[spool]\ndir = " << qp(p.spool_dir)
+      << "\n\n# splitmail-home through the WireGuard tunnel (wg-smrelay).\n[home]\nlmtp = "
+      << toml_quote(home_lmtp) << "\ntransport = \"plain\"\n";
+    return o.str();
+}
+
+std::string render_home_toml(const home_params& p) {
+    std::ostringstream o;
+    o << "# splitmail-home configuration, written by `splitmail provision home`.\n"
+         "# Keys: docs/configuration.md. Users: `splitmail user add ADDRESS --config "
+      << p.config_file.string() << "`.\n\n[home]\ndomains = "
+      << list(p.domains) << "\nhostname = " << toml_quote(p.hostname)
+      << "\n\n# LMTP from the relay arrives through the tunnel only (wg-smhome).\n[lmtp]\nlisten = "
+      << list({hostport(p.tun.home_ip, p.tun.lmtp_port)})
+      << "\n\n[imap]\nlisten = [\"0.0.0.0:143\"]\ntls_cert = " << qp(p.tls_cert)
+      << "\ntls_key = " << qp(p.tls_key) << "\n\n[imaps]\nlisten = [\"0.0.0.0:993\"]\n\n"
+      << "[users]\nfile = " << qp(p.users_file) << "\naliases = " << qp(p.aliases_file)
+      << "\n\n[maildir]\nroot = " << qp(p.maildir_root) << "\n";
+    return o.str();
+}
+
+std::string render_ddns_toml(const ddns_params& p) {
+    std::ostringstream o;
+    o << "# splitmail-ddns configuration, written by `splitmail provision home`: keeps the\n"
+         "# home's A/AAAA records at deSEC current. Put a deSEC token into desec.token_file\n"
+         "# (owner splitmail-ddns, mode 0600) before starting splitmail-ddns.\n\n"
+         "[ddns]\ndomain = "
+      << toml_quote(p.domain) << "\nnames = " << list(p.names)
+      << "\nstate_file = " << qp(p.state_file) << "\n\n[desec]\ntoken_file = "
+      << qp(p.token_file) << "\n";
+    return o.str();
+}
+
+std::string render_relay_wg(const tunnel& t, const std::string& relay_private_key,
+                            const std::string& home_public_key) {
+    std::ostringstream o;
+    o << "# WireGuard tunnel relay <-> home (wg-quick), written by `splitmail provision relay`.\n"
+         "[Interface]\nAddress = "
+      << t.relay_ip << "/" << t.prefix << "\nListenPort = " << t.wg_port
+      << "\nPrivateKey = " << relay_private_key << "\n\n# home\n[Peer]\nPublicKey = "
+      << home_public_key << "\nAllowedIPs = " << t.home_ip << "/32\n";
+    return o.str();
+}
+
+std::string render_home_wg(const tunnel& t, const std::string& home_private_key,
+                           const std::string& relay_public_key, const std::string& endpoint) {
+    std::ostringstream o;
+    o << "# WireGuard tunnel home <-> relay (wg-quick), written by `splitmail provision home`.\n"
+         "[Interface]\nAddress = "
+      << t.home_ip << "/" << t.prefix << "\nPrivateKey = " << home_private_key
+      << "\n\n# relay\n[Peer]\nPublicKey = " << relay_public_key << "\nEndpoint = " << endpoint
+      << "\nAllowedIPs = " << t.relay_ip
+      << "/32\n# Home is usually behind NAT: keep the mapping open so the relay can reach it.\n"
+         "PersistentKeepalive = 25\n";
+    return o.str();
+}
+
+wg_keys_found read_wg_keys(const std::string& conf_text) {
+    wg_keys_found f;
+    std::istringstream in(conf_text);
+    std::string line, section;
+    bool first_peer_done = false;
+    auto trim = [](std::string s) {
+        const auto b = s.find_first_not_of(" \t\r");
+        const auto e = s.find_last_not_of(" \t\r");
+        return b == std::string::npos ? std::string{} : s.substr(b, e - b + 1);
+    };
+    while (std::getline(in, line)) {
+        line = trim(line.substr(0, line.find('#')));
+        if (line.empty()) continue;
+        if (line.front() == '[') {
+            if (section == "[peer]") first_peer_done = true;
+            section = line;
+            for (auto& c : section)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            continue;
+        }
+        const auto eq = line.find('=');
+        if (eq == std::string::npos) continue;
+        std::string key = trim(line.substr(0, eq));
+        for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const std::string value = trim(line.substr(eq + 1));
+        if (section == "[interface]" && key == "privatekey") f.private_key = value;
+        if (section == "[peer]" && !first_peer_done && key == "publickey" &&
+            f.peer_public_key.empty())
+            f.peer_public_key = value;
+    }
+    return f;
+}
+
+std::string render_relay_unit(const unit_params& p) {
+    std::ostringstream o;
+    const std::string bin = (p.bindir / "splitmail-relay").string();
+    const std::string cfg = p.config.string();
+    o << "# Written by `splitmail provision relay`.\n[Unit]\n"
+         "Description=splitmail relay (internet-facing MX, queue to home)\n"
+         "Documentation=file:///usr/share/doc/splitmail/operations.md\n"
+      << wg_dependency(p, "Mail for home goes through the tunnel.")
+      << "Wants=network-online.target\n\n[Service]\nType=simple\nUser=splitmail\n"
+         "Group=splitmail\nExecStartPre="
+      << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config "
+      << cfg
+      << "\nExecReload=/bin/kill -HUP $MAINPID\nRestart=on-failure\nRestartSec=5s\n"
+         "# A configuration error (exit 78) will not fix itself by restarting.\n"
+         "RestartPreventExitStatus=78\nUMask=0077\n"
+         "# Ports 25, 465 and 587 without root.\n"
+         "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"
+      << hardening << "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
+      << writable(p) << "StateDirectory=splitmail\nLimitNOFILE=65536\n\n"
+         "[Install]\nWantedBy=multi-user.target\n";
+    return o.str();
+}
+
+std::string render_home_unit(const unit_params& p) {
+    std::ostringstream o;
+    const std::string bin = (p.bindir / "splitmail-home").string();
+    const std::string cfg = p.config.string();
+    o << "# Written by `splitmail provision home`.\n[Unit]\n"
+         "Description=splitmail home server (LMTP delivery into Maildir, IMAP)\n"
+         "Documentation=file:///usr/share/doc/splitmail/operations.md\n"
+      << wg_dependency(p, "The LMTP listener is the tunnel address.")
+      << "Wants=network-online.target\n\n[Service]\nType=simple\nUser=splitmail\n"
+         "Group=splitmail\nExecStartPre="
+      << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config "
+      << cfg
+      << "\n# SIGHUP reloads the users and aliases files.\n"
+         "ExecReload=/bin/kill -HUP $MAINPID\nKillSignal=SIGTERM\nTimeoutStopSec=30\n"
+         "Restart=on-failure\nRestartSec=2\nRestartPreventExitStatus=78\nUMask=0077\n"
+         "# LMTP 24, IMAP 143 and 993 without root.\n"
+         "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"
+      << hardening << "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
+      << writable(p) << "StateDirectory=splitmail\nStateDirectoryMode=0750\n\n"
+         "[Install]\nWantedBy=multi-user.target\n";
+    return o.str();
+}
+
+std::string render_ddns_unit(const unit_params& p) {
+    std::ostringstream o;
+    const std::string bin = (p.bindir / "splitmail-ddns").string();
+    o << "# Written by `splitmail provision home`.\n[Unit]\n"
+         "Description=splitmail DDNS agent (deSEC A/AAAA updates)\n"
+         "Documentation=file:///usr/share/doc/splitmail/ddns.md\n"
+         "Wants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=simple\n"
+         "User=splitmail-ddns\nGroup=splitmail-ddns\nExecStart="
+      << bin << " --config " << p.config.string()
+      << "\n# Transient trouble is retried inside the daemon; these exits are configuration\n"
+         "# problems (10 bad token, 11 token not allowed, 12 unknown domain, 78 bad config).\n"
+         "Restart=on-failure\nRestartSec=30s\nRestartPreventExitStatus=2 10 11 12 78\n"
+         "StateDirectory=splitmail-ddns\nStateDirectoryMode=0700\nUMask=0077\n"
+         "CapabilityBoundingSet=\nAmbientCapabilities=\n"
+      << hardening << "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK\n"
+      << writable(p) << "\n[Install]\nWantedBy=multi-user.target\n";
+    return o.str();
+}
+
+} // namespace splitmail::provision::setup

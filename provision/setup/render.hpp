@@ -1,0 +1,107 @@
+#pragma once
+// The text of every configuration `splitmail provision` writes: relay.toml, home.toml,
+// ddns.toml, the wg-quick configurations of both tunnel ends and the hardened systemd units.
+// Pure functions of their inputs, so a re-run with the same inputs renders the same bytes
+// (that is what makes provisioning idempotent).
+//
+// Paths arrive already prefixed with the --root directory; they are written as given.
+// Guarantees: TOML strings are quoted and escaped; the outputs load through the programs' own
+// settings code (tests/unit/provision/provision_config_test.cpp checks that).
+// Does not: validate inputs (provision.cpp does) or write files.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace splitmail::provision::setup {
+
+// Where everything lives below `root` (production: "/").
+struct layout {
+    std::filesystem::path root;
+    explicit layout(std::filesystem::path r) : root(std::move(r)) {}
+    // `abs` is an absolute production path ("/etc/splitmail"); the result carries the root.
+    std::filesystem::path at(std::string_view abs) const;
+
+    std::filesystem::path etc() const { return at("/etc/splitmail"); }
+    std::filesystem::path site_file() const { return at("/etc/splitmail/site.toml"); }
+    std::filesystem::path relay_toml() const { return at("/etc/splitmail/relay.toml"); }
+    std::filesystem::path home_toml() const { return at("/etc/splitmail/home.toml"); }
+    std::filesystem::path ddns_toml() const { return at("/etc/splitmail/ddns.toml"); }
+    std::filesystem::path tls_dir() const { return at("/etc/splitmail/tls"); }
+    std::filesystem::path dkim_dir() const { return at("/etc/splitmail/dkim"); }
+    std::filesystem::path pairing_file() const { return at("/etc/splitmail/pairing-home.toml"); }
+    std::filesystem::path users_file() const { return at("/etc/splitmail/users"); }
+    std::filesystem::path aliases_file() const { return at("/etc/splitmail/aliases"); }
+    std::filesystem::path desec_token() const { return at("/etc/splitmail/desec.token"); }
+    std::filesystem::path wg_dir() const { return at("/etc/wireguard"); }
+    std::filesystem::path unit_dir() const { return at("/etc/systemd/system"); }
+    std::filesystem::path spool_dir() const { return at("/var/spool/splitmail"); }
+    std::filesystem::path state_dir() const { return at("/var/lib/splitmail"); }
+    std::filesystem::path maildir_root() const { return at("/var/lib/splitmail/mail"); }
+    std::filesystem::path ddns_state_dir() const { return at("/var/lib/splitmail-ddns"); }
+};
+
+inline constexpr const char* relay_interface = "wg-smrelay";
+inline constexpr const char* home_interface = "wg-smhome";
+
+struct tunnel {
+    std::string relay_ip = "10.8.0.1";
+    std::string home_ip = "10.8.0.2";
+    int prefix = 24;
+    std::uint16_t wg_port = 51820;
+    std::uint16_t lmtp_port = 24;
+};
+
+struct relay_params {
+    std::vector<std::string> domains;
+    std::string hostname;
+    std::filesystem::path tls_cert, tls_key, dkim_dir, spool_dir;
+    tunnel tun;
+};
+std::string render_relay_toml(const relay_params& p);
+
+struct home_params {
+    std::vector<std::string> domains;
+    std::string hostname; // the home's own name (IMAP certificate, LMTP greeting)
+    std::filesystem::path tls_cert, tls_key, users_file, aliases_file, maildir_root;
+    std::filesystem::path config_file; // home.toml itself (named in a comment)
+    tunnel tun;
+};
+std::string render_home_toml(const home_params& p);
+
+struct ddns_params {
+    std::string domain;              // deSEC zone
+    std::vector<std::string> names;  // relative to it; "@" = apex
+    std::filesystem::path state_file, token_file;
+};
+std::string render_ddns_toml(const ddns_params& p);
+
+// wg-quick configuration of the relay end: listens, knows home's public key.
+std::string render_relay_wg(const tunnel& t, const std::string& relay_private_key,
+                            const std::string& home_public_key);
+// wg-quick configuration of the home end: dials the relay, keeps the NAT mapping open.
+std::string render_home_wg(const tunnel& t, const std::string& home_private_key,
+                           const std::string& relay_public_key, const std::string& endpoint);
+
+// Reads "PrivateKey = ..." of the [Interface] and the first [Peer]'s "PublicKey = ..." out of a
+// wg-quick configuration (either may come back empty).
+struct wg_keys_found {
+    std::string private_key;
+    std::string peer_public_key;
+};
+wg_keys_found read_wg_keys(const std::string& conf_text);
+
+struct unit_params {
+    std::filesystem::path bindir = "/usr/bin";
+    std::filesystem::path config;         // the program's --config file
+    std::vector<std::filesystem::path> writable; // ReadWritePaths
+    std::string wg_interface;             // After/Requires wg-quick@IFACE.service ("" = none)
+};
+std::string render_relay_unit(const unit_params& p);
+std::string render_home_unit(const unit_params& p);
+std::string render_ddns_unit(const unit_params& p);
+
+// TOML basic string with quotes, escaping '"', '\\' and control characters.
+std::string toml_quote(std::string_view s);
+
+} // namespace splitmail::provision::setup
