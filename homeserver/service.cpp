@@ -18,6 +18,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -174,15 +175,37 @@ int run(const settings& s, const std::string& config_path) {
 
     asio::signal_set stop_signals(io, SIGTERM, SIGINT);
     asio::signal_set hup(io, SIGHUP);
+    constexpr auto drain_limit = std::chrono::seconds(10);
+    std::chrono::steady_clock::time_point drain_deadline{};
+    asio::steady_timer drain_timer(io);
+    std::function<void()> drain = [&]() {
+        const bool late = std::chrono::steady_clock::now() >= drain_deadline;
+        if (ctx.replies_owed == 0 || late) {
+            if (late)
+                log::warn("home", "", "stopping with deliveries unacknowledged (the relay will "
+                          "deliver them again)", {{"transactions", ctx.replies_owed}});
+            server.stop();
+            io.stop();
+            return;
+        }
+        drain_timer.expires_after(std::chrono::milliseconds(20));
+        drain_timer.async_wait([&](boost::system::error_code e) {
+            if (!e) drain();
+        });
+    };
     stop_signals.async_wait([&](boost::system::error_code e, int sig) {
         if (e) return;
         log::info("home", "", "stopping", {{"signal", sig}});
         sys::notify("STOPPING=1");
-        server.stop();
+        // Graceful: no new connections; LMTP transactions whose message is in are delivered
+        // and acknowledged first (at most drain_limit), so the relay never redelivers a
+        // message that already landed. Everything else is closed; the relay retries it.
+        server.stop_accepting();
         if (imap_server) imap_server->stop();
         if (imaps_server) imaps_server->stop();
         hup.cancel();
-        io.stop();
+        drain_deadline = std::chrono::steady_clock::now() + drain_limit;
+        drain();
     });
     std::function<void()> arm_hup = [&]() {
         hup.async_wait([&](boost::system::error_code e, int) {

@@ -45,6 +45,19 @@ struct driver_context {
     std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
     // Where XAUTH password hashes are verified; null: on the calling thread (tests).
     boost::asio::thread_pool* auth_pool = nullptr;
+    // Transactions whose message was received in full and whose per-recipient replies are not
+    // yet written: a graceful stop waits for this to reach 0 (service.cpp), so a delivery that
+    // landed in a Maildir is also acknowledged and the relay does not deliver it twice.
+    std::size_t replies_owed = 0;
+};
+
+// Counts one transaction in ctx.replies_owed for as long as it lives.
+struct owed_replies {
+    driver_context& ctx;
+    explicit owed_replies(driver_context& c) : ctx(c) { ++ctx.replies_owed; }
+    ~owed_replies() { --ctx.replies_owed; }
+    owed_replies(const owed_replies&) = delete;
+    owed_replies& operator=(const owed_replies&) = delete;
 };
 
 // XAUTH: look the user up on the io thread, verify the hash on ctx.auth_pool, build the reply
@@ -111,6 +124,7 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
     std::array<char, 16384> buf{};
     while (true) {
         auto step = s.advance();
+        std::optional<owed_replies> owed;
         while (step.job || step.auth) {
             if (step.auth) {
                 if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
@@ -120,6 +134,7 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
                 step = s.advance();
                 continue;
             }
+            if (!owed) owed.emplace(ctx);
             if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
             log::info("lmtp", id, "message received",
                       {{"from", "<" + step.job->sender + ">"}, {"rcpts", step.job->rcpts.size()},

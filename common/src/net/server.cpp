@@ -57,12 +57,16 @@ std::vector<tcp::endpoint> server::bound() const {
     return out;
 }
 
-void server::stop() {
+void server::stop_accepting() {
     stopped_ = true;
     for (auto& a : acceptors_) {
         boost::system::error_code ec;
         a->close(ec);
     }
+}
+
+void server::stop() {
+    stop_accepting();
     for (auto* c : live_) c->close();
 }
 

@@ -4,7 +4,8 @@
 // Guarantees: one coroutine per connection; an exception thrown by a handler ends that
 // connection (and is logged), never the process. The total and per-IP connection limits are
 // enforced before the handler runs: over a limit, `refuse` is called instead (to say 421) and
-// the connection is closed. stop() stops accepting and closes every tracked connection.
+// the connection is closed. stop() stops accepting and closes every tracked connection;
+// stop_accepting() only closes the listeners (for a graceful drain before stop()).
 // Does not: speak any protocol or apply TLS (handlers do, via net::connection).
 #include "splitmail/net/connection.hpp"
 
@@ -32,6 +33,7 @@ public:
     // and the reason (address in use, permission denied ...).
     void listen(const std::string& host_port);
     void stop();
+    void stop_accepting();
     std::size_t active() const { return live_.size(); }
     // Ports actually bound (useful with port 0 in tests).
     std::vector<tcp::endpoint> bound() const;
