@@ -73,6 +73,9 @@ constexpr std::array table{
                          "Simultaneous IMAP connections; more are refused with `* BYE`."},
     config::setting_spec{"imap.max_connections_per_ip", kind::integer, "50",
                          "Simultaneous IMAP connections from one address."},
+    config::setting_spec{"imap.max_connections_per_user", kind::integer, "20",
+                         "Simultaneous logged-in IMAP sessions of one user (all devices "
+                         "together); a further LOGIN/AUTHENTICATE gets `NO [LIMIT]`."},
 };
 
 bool is_hex64(const std::string& s) {
@@ -152,6 +155,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto ip = v.get_int("imap.max_connections_per_ip");
     if (ip < 1) return bad("imap.max_connections_per_ip", "must be at least 1");
     s.imap_max_connections_per_ip = static_cast<std::size_t>(ip);
+    auto iu = v.get_int("imap.max_connections_per_user");
+    if (iu < 1) return bad("imap.max_connections_per_user", "must be at least 1");
+    s.imap_max_connections_per_user = static_cast<std::size_t>(iu);
     return s;
 }
 

@@ -39,6 +39,7 @@ struct settings {
     std::chrono::seconds imap_login_failure_delay{2};
     std::size_t imap_max_connections = 1000;
     std::size_t imap_max_connections_per_ip = 50;
+    std::size_t imap_max_connections_per_user = 20;
 };
 
 std::span<const config::setting_spec> settings_table();

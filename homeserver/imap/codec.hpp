@@ -7,7 +7,9 @@
 // - Correct for any split of the input (byte by byte included): the reader only acts on
 //   complete lines and counts literal octets exactly.
 // - A synchronizing literal {n} is reported as `continuation` (the caller writes "+ ...")
-//   before its octets are expected; a non-synchronizing one {n+} (LITERAL+, RFC 7888) is not.
+//   before its octets are expected; a non-synchronizing one {n+} (LITERAL+ and LITERAL-,
+//   RFC 7888: we accept any size up to the caps, so LITERAL-'s 4096 is no limit) is not.
+//   "{n-}" (no such syntax) is read like "{n+}", so its octets are never taken for commands.
 // - Limits: a line (excluding literal octets) over `max_line` gives BAD and the rest of that
 //   line is skipped; a literal over the cap gives NO [TOOBIG] (synchronizing: the client
 //   sends no octets, reading goes on) or BAD [TOOBIG] + close (non-synchronizing: the octets

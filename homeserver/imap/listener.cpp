@@ -49,6 +49,31 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     hooks.maildir_of = [&ctx](const std::string& user) {
         return user_maildir(ctx.maildir_root, user);
     };
+    // The user slot taken at login is released when this coroutine ends, also by exception.
+    struct user_slot {
+        listener_context& ctx;
+        std::string user;
+        ~user_slot() {
+            if (user.empty()) return;
+            std::lock_guard lock(ctx.users_mutex);
+            auto it = ctx.sessions_per_user.find(user);
+            if (it != ctx.sessions_per_user.end() && --it->second == 0)
+                ctx.sessions_per_user.erase(it);
+        }
+    } slot{ctx, {}};
+    hooks.claim_user = [&ctx, &slot, &id](const std::string& user) {
+        std::lock_guard lock(ctx.users_mutex);
+        if (slot.user == user) return true; // already holds one (cannot log in twice anyway)
+        auto& n = ctx.sessions_per_user[user];
+        if (n >= ctx.max_connections_per_user) {
+            log::warn("imap", id, "per-user connection limit",
+                      {{"user", user}, {"limit", ctx.max_connections_per_user}});
+            return false;
+        }
+        ++n;
+        slot.user = user;
+        return true;
+    };
     session s(cfg, hooks);
     driver_options o = ctx.driver;
     o.start_tls = [&c, &ctx]() -> net::asio::awaitable<void> {

@@ -3,7 +3,9 @@
 // authentication against the live user database, then the IMAP driver.
 //
 // Guarantees: LOGIN/AUTHENTICATE before TLS only from a loopback peer and only when
-// `plaintext_on_loopback` is set; passwords are never logged.
+// `plaintext_on_loopback` is set; passwords are never logged; at most
+// `max_connections_per_user` logged-in sessions per user (the slot is given back when the
+// connection ends, however it ends).
 // Does not: accept or count connections (net::server does).
 #include "imap/driver.hpp"
 
@@ -13,6 +15,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <string>
 
 namespace splitmail::home::imap {
@@ -26,6 +30,11 @@ struct listener_context {
     driver_options driver;
     codec_limits limits;
     std::atomic<std::uint64_t> next_id{1};
+    // Logged-in sessions per user (imap.max_connections_per_user); per-IP and total caps are
+    // net::server's.
+    std::size_t max_connections_per_user = 20;
+    std::mutex users_mutex;
+    std::map<std::string, std::size_t> sessions_per_user;
 };
 
 // `implicit_tls`: the imaps port (TLS from the first byte).

@@ -29,6 +29,12 @@ void session::cmd_starttls(const command& c, std::string& out) {
 }
 
 void session::login_ok(const std::string& tag, const std::string& user, std::string& out) {
+    if (hooks_.claim_user && !hooks_.claim_user(user)) {
+        // RFC 5530 3: [LIMIT], the user has as many sessions as allowed already.
+        out += tag + " NO [LIMIT] Too many IMAP connections for this user; close another "
+                     "client or raise imap.max_connections_per_user\r\n";
+        return;
+    }
     user_ = user;
     state_ = state::authenticated;
     store_ = std::make_unique<mailbox_store>(hooks_.maildir_of(user), cfg_.hostname);
@@ -121,8 +127,31 @@ void session::cmd_id(const command& c, std::string& out) {
 }
 
 void session::cmd_enable(const command& c, std::string& out) {
-    // RFC 5161 3.1: extensions we do not know are ignored; none of ours needs enabling.
-    out += "* ENABLED\r\n" + ok(c, "ENABLE completed");
+    // RFC 5161 3.1: names we do not know, or that need no enabling, are ignored; the
+    // ENABLED response lists what this command newly enabled.
+    if (c.args.empty()) {
+        out += bad(c, "ENABLE needs at least one capability");
+        return;
+    }
+    std::string enabled;
+    for (const auto& a : c.args) {
+        if (!a.is_atom()) {
+            out += bad(c, "ENABLE takes capability names");
+            return;
+        }
+        std::string name = upper(a.text);
+        bool now = false;
+        if (name == "IMAP4REV2") {
+            now = !rev2_;
+            rev2_ = true;
+            if (sel_) sel_->recent.clear(); // RFC 9051: no \Recent from now on
+        } else {
+            now = enable_store_extension(name); // CONDSTORE, QRESYNC (commands/condstore.cpp)
+        }
+        if (now && enabled.find(" " + name) == std::string::npos)
+            enabled += " " + (name == "IMAP4REV2" ? std::string("IMAP4rev2") : name);
+    }
+    out += "* ENABLED" + enabled + "\r\n" + ok(c, "ENABLE completed");
 }
 
 void session::cmd_namespace(const command& c, std::string& out) {

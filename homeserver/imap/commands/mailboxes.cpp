@@ -1,5 +1,10 @@
 // CREATE, DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE, LIST/LSUB, STATUS (SELECT/EXAMINE: select.cpp)
 // (RFC 3501 6.3, RFC 6154 SPECIAL-USE attributes, RFC 3348 CHILDREN).
+// LIST-EXTENDED (RFC 5258): selection options SUBSCRIBED, REMOTE, RECURSIVEMATCH, SPECIAL-USE
+// (RFC 6154 5.1), return options CHILDREN, SUBSCRIBED, SPECIAL-USE, several patterns;
+// LIST-STATUS (RFC 5819): RETURN (STATUS (...)) adds a STATUS response after each selectable
+// mailbox. STATUS items MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN, SIZE (RFC 8438),
+// DELETED (RFC 9051 6.3.11), APPENDLIMIT (RFC 7889 3).
 #include "imap/session.hpp"
 
 #include <algorithm>
@@ -15,6 +20,98 @@ std::string why(const std::error_code& ec) {
     if (ec == std::errc::permission_denied || ec == std::errc::operation_not_supported)
         return "[CANNOT] Not allowed for INBOX";
     return "[SERVERBUG] " + ec.message();
+}
+
+// The "(MESSAGES 3 UNSEEN 1)" part of a STATUS response, or the item that is unknown.
+std::expected<std::string, std::string> status_items(const folder& f, const value& list,
+                                                     bool rev2, std::uint64_t append_limit) {
+    const auto& msgs = f.messages();
+    std::string items;
+    for (const auto& it : list.items) {
+        std::string n = it.is_atom() ? upper(it.text) : std::string("(list)");
+        std::uint64_t v = 0;
+        if (n == "MESSAGES") v = msgs.size();
+        else if (n == "RECENT" && !rev2) v = f.count_in_new(); // RFC 9051: no RECENT
+        else if (n == "UIDNEXT") v = f.uidnext();
+        else if (n == "UIDVALIDITY") v = f.uidvalidity();
+        else if (n == "HIGHESTMODSEQ") v = f.highest_modseq(); // RFC 7162 3.1.10
+        else if (n == "UNSEEN" || n == "DELETED") {
+            std::uint8_t bit = n == "UNSEEN" ? flag_seen : flag_deleted;
+            bool want = n == "DELETED";
+            v = static_cast<std::uint64_t>(std::count_if(msgs.begin(), msgs.end(), [&](auto& m) {
+                return ((m.flags & bit) != 0) == want;
+            }));
+        } else if (n == "SIZE")
+            for (auto& m : msgs) v += m.size;
+        else if (n == "APPENDLIMIT") v = append_limit;
+        else return std::unexpected(n);
+        items += (items.empty() ? "" : " ") + n + " " + std::to_string(v);
+    }
+    return "(" + items + ")";
+}
+
+struct list_request {
+    bool extended = false, lsub = false;
+    bool sel_subscribed = false, sel_remote = false, sel_recursive = false, sel_special = false;
+    bool ret_children = false, ret_subscribed = false, ret_special = false;
+    const value* ret_status = nullptr; // RETURN (STATUS (...))
+    std::string ref;
+    std::vector<std::string> patterns;
+};
+
+// RFC 5258 3: "LIST [(selection-options)] reference (patterns) [RETURN (return-options)]".
+std::expected<list_request, std::string> parse_list(const command& c) {
+    list_request r;
+    r.lsub = c.name == "LSUB";
+    std::size_t i = 0;
+    const auto& a = c.args;
+    if (!r.lsub && !a.empty() && a[0].is_list()) {
+        r.extended = true;
+        for (const auto& o : a[0].items) {
+            std::string u = o.is_atom() ? upper(o.text) : "";
+            if (u == "SUBSCRIBED") r.sel_subscribed = true;
+            else if (u == "REMOTE") r.sel_remote = true; // no remote mailboxes here
+            else if (u == "RECURSIVEMATCH") r.sel_recursive = true;
+            else if (u == "SPECIAL-USE") r.sel_special = true;
+            else return std::unexpected("Unknown LIST selection option " + o.text);
+        }
+        // RFC 5258 3.1: RECURSIVEMATCH alone (or with only REMOTE) is an error.
+        if (r.sel_recursive && !r.sel_subscribed && !r.sel_special)
+            return std::unexpected("RECURSIVEMATCH needs another selection option");
+        ++i;
+    }
+    if (a.size() < i + 2 || !a[i].is_astring())
+        return std::unexpected("Expected a reference and a mailbox pattern");
+    r.ref = a[i].text;
+    if (a[i + 1].is_list() && !r.lsub) {
+        r.extended = true;
+        for (const auto& p : a[i + 1].items) {
+            if (!p.is_astring()) return std::unexpected("Patterns must be strings");
+            r.patterns.push_back(p.text);
+        }
+        if (r.patterns.empty()) return std::unexpected("Empty pattern list");
+    } else if (a[i + 1].is_astring()) {
+        r.patterns.push_back(a[i + 1].text);
+    } else {
+        return std::unexpected("Expected a mailbox pattern");
+    }
+    i += 2;
+    if (i == a.size()) return r;
+    if (r.lsub || a.size() != i + 2 || !a[i].is_atom() || !iequals(a[i].text, "RETURN") ||
+        !a[i + 1].is_list())
+        return std::unexpected("Expected RETURN (options) after the pattern");
+    r.extended = true;
+    const auto& opts = a[i + 1].items;
+    for (std::size_t k = 0; k < opts.size(); ++k) {
+        std::string u = opts[k].is_atom() ? upper(opts[k].text) : "";
+        if (u == "CHILDREN") r.ret_children = true;
+        else if (u == "SUBSCRIBED") r.ret_subscribed = true;
+        else if (u == "SPECIAL-USE") r.ret_special = true;
+        else if (u == "STATUS" && k + 1 < opts.size() && opts[k + 1].is_list()) {
+            r.ret_status = &opts[++k]; // RFC 5819 2
+        } else return std::unexpected("Unknown LIST return option " + opts[k].text);
+    }
+    return r;
 }
 
 } // namespace
@@ -70,39 +167,123 @@ void session::cmd_subscribe(const command& c, std::string& out) {
 }
 
 void session::cmd_list(const command& c, std::string& out) {
-    if (c.args.size() != 2 || !c.args[0].is_astring() || !c.args[1].is_astring()) {
-        out += bad(c, "Expected a reference and a mailbox pattern");
+    auto req = parse_list(c);
+    if (!req) {
+        out += bad(c, req.error());
         return;
     }
-    bool lsub = c.name == "LSUB";
-    const std::string& ref = c.args[0].text;
-    const std::string& pat = c.args[1].text;
-    if (pat.empty() && !lsub) { // RFC 3501 6.3.8: the hierarchy delimiter
-        out += "* LIST (\\Noselect) \".\" \"\"\r\n" + ok(c, "LIST completed");
+    const auto& r = *req;
+    if (!r.extended && r.patterns[0].empty()) { // RFC 3501 6.3.8: the hierarchy delimiter
+        if (!r.lsub) out += "* LIST (\\Noselect) \".\" \"\"\r\n";
+        out += ok(c, c.name + " completed");
         return;
     }
-    std::string full = ref + pat;
     auto all = store_->list();
     auto subs = store_->subscriptions();
-    std::vector<std::string> names = lsub ? subs : all;
-    for (const auto& n : names) {
-        bool match = mailbox_store::is_inbox(n) ? list_match(upper(full), "INBOX")
-                                                : list_match(full, n);
-        if (!match) continue;
-        std::vector<std::string> attrs;
-        bool exists = std::find(all.begin(), all.end(), n) != all.end();
-        if (!exists) attrs.push_back("\\NonExistent");
-        else {
-            bool kids = std::any_of(all.begin(), all.end(), [&](const std::string& o) {
-                return o.size() > n.size() + 1 && o.starts_with(n + ".");
-            });
-            attrs.push_back(kids ? "\\HasChildren" : "\\HasNoChildren");
+    auto is_sub = [&](const std::string& n) {
+        return std::find(subs.begin(), subs.end(), n) != subs.end();
+    };
+    auto exists = [&](const std::string& n) {
+        return std::find(all.begin(), all.end(), n) != all.end();
+    };
+    auto has_kids = [](const std::vector<std::string>& v, const std::string& n) {
+        return std::any_of(v.begin(), v.end(), [&](const std::string& o) {
+            return o.size() > n.size() + 1 && o.starts_with(n + ".");
+        });
+    };
+    // Candidates: existing mailboxes, subscribed names, and the parents of both, which a
+    // pattern without '*' may match as a level of hierarchy (RFC 3501 6.3.8: \Noselect;
+    // RFC 5258 3: \NonExistent).
+    std::vector<std::string> names = all;
+    for (const auto& n : subs)
+        if (!exists(n)) names.push_back(n);
+    bool only_subscribed = r.lsub || r.sel_subscribed;
+    // Levels of hierarchy come from existing mailboxes; with SUBSCRIBED also from
+    // subscriptions (RECURSIVEMATCH reports such a parent, RFC 5258 5 example 5).
+    std::vector<std::string> placeholders;
+    for (const auto& n : only_subscribed ? names : all)
+        for (auto dot = n.find('.'); dot != std::string::npos; dot = n.find('.', dot + 1)) {
+            std::string parent = n.substr(0, dot);
+            if (std::find(names.begin(), names.end(), parent) == names.end() &&
+                std::find(placeholders.begin(), placeholders.end(), parent) == placeholders.end())
+                placeholders.push_back(parent);
         }
+    auto is_placeholder = [&](const std::string& n) {
+        return std::find(placeholders.begin(), placeholders.end(), n) != placeholders.end();
+    };
+    names.insert(names.end(), placeholders.begin(), placeholders.end());
+    std::sort(names.begin(), names.end(), [](const std::string& x, const std::string& y) {
+        if (mailbox_store::is_inbox(x) != mailbox_store::is_inbox(y))
+            return mailbox_store::is_inbox(x);
+        return x < y;
+    });
+    auto matches = [&](const std::string& n) {
+        for (const auto& p : r.patterns) {
+            std::string full = r.ref + p;
+            if (is_placeholder(n) && full.find('*') != std::string::npos) continue;
+            if (mailbox_store::is_inbox(n) ? list_match(upper(full), "INBOX") : list_match(full, n))
+                return true;
+        }
+        return false;
+    };
+    if (r.ret_status) // RFC 5819 2: a bad item makes the whole command BAD, before any output
+        for (const auto& it : r.ret_status->items) {
+            std::string u = it.is_atom() ? upper(it.text) : "(list)";
+            static const char* known[] = {"MESSAGES", "RECENT",  "UIDNEXT",    "UIDVALIDITY",
+                                          "UNSEEN",   "DELETED", "SIZE",       "APPENDLIMIT",
+                                          "HIGHESTMODSEQ"};
+            if (std::none_of(std::begin(known), std::end(known), [&](auto k) { return u == k; })) {
+                out += bad(c, "Unknown STATUS item " + u);
+                return;
+            }
+        }
+    // RFC 6154 5.1: special-use attributes when asked for; plain LIST shows them too (MAY).
+    bool want_special = !r.extended || r.ret_special || r.sel_special;
+    bool want_subscribed_attr = r.ret_subscribed || r.sel_subscribed;
+    for (const auto& n : names) {
+        if (!matches(n)) continue;
+        bool real_box = exists(n), subscribed = is_sub(n);
         auto su = mailbox_store::special_use(n);
-        if (!su.empty()) attrs.push_back(su);
-        std::string a;
-        for (auto& x : attrs) a += (a.empty() ? "" : " ") + x;
-        out += "* " + c.name + " (" + a + ") \".\" " + astring(n) + "\r\n";
+        bool selected = true; // this name itself satisfies the selection options
+        if (only_subscribed && !subscribed) selected = false;
+        if (r.sel_special && (su.empty() || !real_box)) selected = false;
+        if (!only_subscribed && !real_box && !is_placeholder(n)) selected = false; // gone
+        std::string childinfo;
+        if (!selected) {
+            // RFC 5258 3.5 / RFC 6154 5.1: RECURSIVEMATCH also lists a parent with children
+            // that satisfy the selection options, marked with CHILDINFO.
+            if (!r.sel_recursive) continue;
+            bool any = std::any_of(names.begin(), names.end(), [&](const std::string& o) {
+                return o.size() > n.size() + 1 && o.starts_with(n + ".") &&
+                       (!only_subscribed || is_sub(o)) &&
+                       (!r.sel_special || (!mailbox_store::special_use(o).empty() && exists(o)));
+            });
+            if (!any) continue;
+            childinfo = " (\"CHILDINFO\" (";
+            if (only_subscribed) childinfo += "\"SUBSCRIBED\"";
+            if (r.sel_special) childinfo += only_subscribed ? " \"SPECIAL-USE\"" : "\"SPECIAL-USE\"";
+            childinfo += "))";
+        }
+        std::vector<std::string> attrs;
+        bool kids = has_kids(all, n);
+        if (!real_box) {
+            // RFC 5258 3.4: \NonExistent implies \Noselect; IMAP4rev1 clients know \Noselect.
+            attrs.push_back(r.lsub || (!r.extended && !rev2_) ? "\\Noselect" : "\\NonExistent");
+        }
+        if (!r.lsub) attrs.push_back(kids ? "\\HasChildren" : "\\HasNoChildren");
+        if (want_subscribed_attr && subscribed) attrs.push_back("\\Subscribed");
+        if (want_special && !su.empty() && real_box) attrs.push_back(su);
+        std::string at;
+        for (auto& x : attrs) at += (at.empty() ? "" : " ") + x;
+        std::string shown = mailbox_store::is_inbox(n) ? "INBOX" : n;
+        out += "* " + std::string(r.lsub ? "LSUB" : "LIST") + " (" + at + ") \".\" " +
+               astring(shown) + childinfo + "\r\n";
+        if (r.ret_status && real_box && selected) {
+            auto f = store_->open(n);
+            if (!f) continue; // RFC 5819 2: no STATUS for a mailbox that cannot be opened
+            auto st = status_items(**f, *r.ret_status, rev2_, cfg_.limits.max_append_literal);
+            if (st) out += "* STATUS " + astring(shown) + " " + *st + "\r\n";
+        }
     }
     out += ok(c, c.name + " completed");
 }
@@ -117,29 +298,13 @@ void session::cmd_status(const command& c, std::string& out) {
         out += no(c, why(f.error()));
         return;
     }
-    const auto& msgs = (*f)->messages();
-    std::string items;
-    for (const auto& it : c.args[1].items) {
-        std::string n = upper(it.text);
-        std::uint64_t v = 0;
-        if (n == "MESSAGES") v = msgs.size();
-        else if (n == "RECENT") v = (*f)->count_in_new();
-        else if (n == "UIDNEXT") v = (*f)->uidnext();
-        else if (n == "UIDVALIDITY") v = (*f)->uidvalidity();
-        else if (n == "HIGHESTMODSEQ") v = (*f)->highest_modseq(); // RFC 7162 3.1.10
-        else if (n == "UNSEEN")
-            v = static_cast<std::uint64_t>(std::count_if(
-                msgs.begin(), msgs.end(), [](auto& m) { return !(m.flags & flag_seen); }));
-        else if (n == "SIZE")
-            for (auto& m : msgs) v += m.size;
-        else {
-            out += bad(c, "Unknown STATUS item " + n);
-            return;
-        }
-        items += (items.empty() ? "" : " ") + n + " " + std::to_string(v);
+    auto st = status_items(**f, c.args[1], rev2_, cfg_.limits.max_append_literal);
+    if (!st) {
+        out += bad(c, "Unknown STATUS item " + st.error());
+        return;
     }
     std::string name = mailbox_store::is_inbox(c.args[0].text) ? "INBOX" : c.args[0].text;
-    out += "* STATUS " + astring(name) + " (" + items + ")\r\n" + ok(c, "STATUS completed");
+    out += "* STATUS " + astring(name) + " " + *st + "\r\n" + ok(c, "STATUS completed");
 }
 
 } // namespace splitmail::home::imap

@@ -1,6 +1,10 @@
 // SEARCH and UID SEARCH (RFC 3501 6.4.4): flags, NEW/OLD/RECENT, header and text keys,
 // internal-date and sent-date keys, sizes, UID, sequence sets, NOT, OR, parenthesised groups.
 // CHARSET US-ASCII and UTF-8 (substring match, ASCII case-insensitive).
+// ESEARCH (RFC 4731): "SEARCH RETURN (MIN MAX COUNT ALL SAVE)" answers with one ESEARCH
+// response; after ENABLE IMAP4rev2 every SEARCH does (RFC 9051 6.4.4, default RETURN (ALL)).
+// SEARCHRES (RFC 5182): only RETURN (SAVE) replaces the "$" result; with MIN and/or MAX it
+// saves just those messages (RFC 5182 2.1).
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -144,16 +148,46 @@ std::int64_t day_of(std::int64_t t) { return t - ((t % 86400) + 86400) % 86400; 
 void session::cmd_search(const command& c, std::string& out) {
     bool uid = c.name == "UID SEARCH";
     std::size_t start = 0;
-    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "CHARSET")) {
-        if (c.args.size() < 2) {
+    // RFC 4731 3.1 / RFC 4466 2.6: search-return-opts come first.
+    bool extended = rev2_, r_min = false, r_max = false, r_count = false, r_all = false,
+         r_save = false;
+    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
+        if (c.args.size() < 2 || !c.args[1].is_list()) {
+            out += bad(c, "RETURN needs a list of options");
+            return;
+        }
+        extended = true;
+        for (const auto& o : c.args[1].items) {
+            std::string u = upper(o.text);
+            if (!o.is_atom()) u.clear();
+            if (u == "MIN") r_min = true;
+            else if (u == "MAX") r_max = true;
+            else if (u == "COUNT") r_count = true;
+            else if (u == "ALL") r_all = true;
+            else if (u == "SAVE") r_save = true;
+            else {
+                out += bad(c, "Unknown RETURN option " + (u.empty() ? std::string("(list)") : u));
+                return;
+            }
+        }
+        // RFC 4731 3.1: RETURN () means RETURN (ALL).
+        if (!r_min && !r_max && !r_count && !r_all && !r_save) r_all = true;
+        start = 2;
+    } else if (extended) {
+        r_all = true;
+    }
+    if (c.args.size() > start && c.args[start].is_atom() &&
+        iequals(c.args[start].text, "CHARSET")) {
+        if (c.args.size() < start + 2) {
             out += bad(c, "CHARSET needs a name");
             return;
         }
-        if (!iequals(c.args[1].text, "UTF-8") && !iequals(c.args[1].text, "US-ASCII")) {
+        if (!iequals(c.args[start + 1].text, "UTF-8") &&
+            !iequals(c.args[start + 1].text, "US-ASCII")) {
             out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
             return;
         }
-        start = 2;
+        start += 2;
     }
     parser p(c.args, start);
     key root{"AND"};
@@ -272,12 +306,37 @@ void session::cmd_search(const command& c, std::string& out) {
             hits_seq.push_back(i + 1);
         }
     }
-    last_search_ = hits_uid;
-    std::sort(last_search_.begin(), last_search_.end());
-    std::string line = "* SEARCH";
-    for (auto x : uid ? hits_uid : hits_seq) line += " " + std::to_string(x);
-    if (with_modseq && !hits_uid.empty()) line += " (MODSEQ " + std::to_string(top_modseq) + ")";
-    out += line + "\r\n" + ok(c, c.name + " completed");
+    if (!extended) {
+        std::string line = "* SEARCH";
+        for (auto x : uid ? hits_uid : hits_seq) line += " " + std::to_string(x);
+        if (with_modseq && !hits_uid.empty()) line += " (MODSEQ " + std::to_string(top_modseq) + ")";
+        out += line + "\r\n" + ok(c, c.name + " completed");
+        return;
+    }
+    const auto& hits = uid ? hits_uid : hits_seq; // both ascend: messages are in UID order
+    if (r_save) {
+        // RFC 5182 2.1: with MIN/MAX only those are saved; otherwise every match.
+        last_search_.clear();
+        if (!r_min && !r_max) last_search_ = hits_uid;
+        else if (!hits_uid.empty()) {
+            if (r_min) last_search_.push_back(hits_uid.front());
+            if (r_max && (!r_min || hits_uid.size() > 1)) last_search_.push_back(hits_uid.back());
+        }
+        std::sort(last_search_.begin(), last_search_.end());
+    }
+    // RFC 5182 2.1: SAVE alone returns no ESEARCH response.
+    if (r_min || r_max || r_count || r_all) {
+        std::string line = "* ESEARCH (TAG " + quoted_or_literal(c.tag) + ")";
+        if (uid) line += " UID";
+        // RFC 4731 3.1: MIN, MAX and ALL are omitted when nothing matched; COUNT is not.
+        if (r_min && !hits.empty()) line += " MIN " + std::to_string(hits.front());
+        if (r_max && !hits.empty()) line += " MAX " + std::to_string(hits.back());
+        if (r_all && !hits.empty()) line += " ALL " + compact_uid_set(hits);
+        if (r_count) line += " COUNT " + std::to_string(hits.size());
+        if (with_modseq && !hits.empty()) line += " MODSEQ " + std::to_string(top_modseq);
+        out += line + "\r\n";
+    }
+    out += ok(c, c.name + " completed");
 }
 
 } // namespace splitmail::home::imap

@@ -90,6 +90,78 @@ TEST(ImapCodec, LiteralOverTheCap) {
     EXPECT_TRUE(nr.fatal()) << "a non-synchronizing literal we refuse ends the connection";
 }
 
+// Byte-by-byte parser feeding (as Dovecot's test-imap-parser): every input gives the same
+// commands, errors and continuations whether fed whole, byte by byte, or split in two at
+// any point.
+TEST(ImapCodec, SameResultForEverySplit) {
+    codec_limits l;
+    l.max_line = 64;
+    l.max_literal = 32;
+    l.max_append_literal = 4096;
+    const std::vector<std::string> inputs = {
+        "a1 NOOP\r\n",
+        "a1 LOGIN {4}\r\nuser {5+}\r\npa ss\r\na2 NOOP\r\n",
+        "a LOGIN {0}\r\n {0+}\r\n\r\n",                        // empty literals
+        "z APPEND INBOX (\\Seen) {11+}\r\n{3}\r\nabc\r\nx\r\nz2 NOOP\n", // literal looks like one
+        "big APPEND INBOX {4096+}\r\n" + std::string(4096, 'q') + "\r\n", // LITERAL- size
+        "t1 NOOP " + std::string(100, 'x') + "\r\nt2 NOOP\r\n",  // line too long, recovery
+        "t3 LOGIN {33}\r\nt4 NOOP\r\n",                          // literal over the cap
+        "t5 LOGIN {33+}\r\n" + std::string(33, 'p') + "\r\n",    // fatal
+        "bare\nlf NOOP\n\r\n",
+        "m SEARCH {1}\r\n(\r\n",
+    };
+    for (const auto& in : inputs) {
+        auto whole = run(in, false, l);
+        auto bytes = run(in, true, l);
+        EXPECT_EQ(bytes.commands, whole.commands) << in;
+        EXPECT_EQ(bytes.errors, whole.errors) << in;
+        EXPECT_EQ(bytes.continuations, whole.continuations) << in;
+        bool fatal = !whole.errors.empty() && whole.errors.back().find("BAD [TOOBIG] Literal") !=
+                                                  std::string::npos;
+        for (std::size_t cut = 1; cut < in.size() && !fatal; cut += in.size() > 200 ? 97 : 1) {
+            command_reader r(l);
+            run_result out;
+            for (auto part : {in.substr(0, cut), in.substr(cut)}) {
+                r.feed(part);
+                while (true) {
+                    auto ev = r.next();
+                    if (ev == command_reader::event_kind::need_more) break;
+                    if (ev == command_reader::event_kind::continuation) ++out.continuations;
+                    if (ev == command_reader::event_kind::complete) out.commands.push_back(r.text());
+                    if (ev == command_reader::event_kind::error)
+                        out.errors.push_back(r.error_response());
+                }
+            }
+            EXPECT_EQ(out.commands, whole.commands) << "cut " << cut << ": " << in;
+            EXPECT_EQ(out.errors, whole.errors) << "cut " << cut << ": " << in;
+        }
+    }
+    auto big = run(inputs[4], true, l);
+    ASSERT_EQ(big.commands.size(), 1u);
+    auto c = parse_command(big.commands[0]);
+    ASSERT_TRUE(c) << c.error().text;
+    EXPECT_EQ(c->args[1].text, std::string(4096, 'q'));
+    auto empty = parse_command(run(inputs[2], true, l).commands.at(0));
+    ASSERT_TRUE(empty);
+    ASSERT_EQ(empty->args.size(), 2u);
+    EXPECT_EQ(empty->args[0].text, "");
+    EXPECT_TRUE(empty->args[1].literal);
+    auto z = run(inputs[3], true, l);
+    ASSERT_EQ(z.commands.size(), 2u) << "octets inside a literal are never a command";
+    EXPECT_EQ(parse_command(z.commands[0])->args.back().text, "{3}\r\nabc\r\nx");
+    EXPECT_EQ(z.commands[1], "z2 NOOP");
+    auto m = run(inputs[9], true, l);
+    ASSERT_EQ(m.commands.size(), 1u);
+    EXPECT_EQ(parse_command(m.commands[0])->args.at(0).text, "(") << "a literal '(' is a string";
+}
+
+TEST(ImapCodec, LiteralMinusSuffixIsReadAsNonSynchronizing) {
+    // "{n-}" is not RFC 7888 syntax, but its octets must never be taken for commands.
+    auto r = run("a LOGIN {2-}\r\nab x\r\n", true);
+    ASSERT_EQ(r.commands.size(), 1u);
+    EXPECT_EQ(r.continuations, 0);
+}
+
 TEST(ImapCodec, TokenizerAtomsStringsListsSections) {
     auto c = parse_command(
         "f1 UID FETCH 1:*,5 (FLAGS BODY.PEEK[HEADER.FIELDS (From \"To\")]<0.100> \"q\\\"x\")");

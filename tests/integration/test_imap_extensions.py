@@ -1,0 +1,211 @@
+"""IMAP extensions and limits on splitmail-home with python imaplib (raw commands through
+imaplib's _simple_command / xatom where imaplib has no method), against the real binary.
+
+- CAPABILITY lists IMAP4rev2, LITERAL+, LITERAL-, ESEARCH, SEARCHRES, LIST-EXTENDED,
+  LIST-STATUS, APPENDLIMIT=<imap max message size>.
+- ENABLE IMAP4rev2: SELECT without RECENT, FLAGS without \\Recent, SEARCH answered by ESEARCH.
+- ESEARCH RETURN (MIN MAX COUNT ALL) and SAVE + "$" (RFC 4731, RFC 5182).
+- LIST-EXTENDED selection/return options, several patterns, LIST-STATUS.
+- A non-synchronizing literal (LITERAL+) APPEND over a raw TLS socket, and an APPEND over the
+  APPENDLIMIT refused with NO [TOOBIG] without the client sending it.
+- imap.max_connections_per_user = 2: a third login is refused with NO [LIMIT]; after one
+  session logs out a new login succeeds.
+"""
+import imaplib
+import smtplib
+import socket
+import ssl
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lib  # noqa: E402
+from lib import DEMO, checks  # noqa: E402
+
+
+def tls_ctx():
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+
+
+def deliver(port: int, subject: str) -> None:
+    msg = (f"From: Alice <alice@sender.test>\r\nTo: {DEMO}\r\nSubject: {subject}\r\n"
+           f"Message-ID: <{subject.replace(' ', '-')}@sender.test>\r\n\r\nHello.\r\n")
+    with smtplib.LMTP("127.0.0.1", port) as s:
+        s.sendmail("alice@sender.test", [DEMO], msg.encode())
+
+
+def untagged(m: imaplib.IMAP4, name: str) -> list[bytes]:
+    return [x for x in m.untagged_responses.pop(name, []) if x is not None]
+
+
+def raw(m: imaplib.IMAP4, *args: str):
+    """A command imaplib has no method for; returns (typ, data)."""
+    name = args[0]
+    if name not in imaplib.Commands:
+        imaplib.Commands[name] = ("AUTH", "SELECTED")
+    return m._simple_command(*args)
+
+
+class Raw:
+    """A line-level IMAP client on a TLS socket (for literals imaplib would not send)."""
+
+    def __init__(self, port: int):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10 * lib.SLOW)
+        self.s = tls_ctx().wrap_socket(s)
+        self.buf = b""
+        self.line()  # greeting
+
+    def send(self, data: bytes) -> None:
+        self.s.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                out, self.buf = self.buf, b""
+                return out
+            self.buf += chunk
+        out, self.buf = self.buf.split(b"\r\n", 1)
+        return out + b"\r\n"
+
+    def until_tag(self, tag: bytes) -> list[bytes]:
+        lines = []
+        while True:
+            l = self.line()
+            lines.append(l)
+            if not l or l.startswith(tag + b" "):
+                return lines
+
+
+def main() -> None:
+    lib.require_binaries(lib.HOME_BIN)
+    d = lib.tmpdir("imapext")
+    cert, key = lib.make_cert(d, "imap", "localhost")
+    home = lib.Home(d / "home")
+    imaps_port = lib.free_port()
+    with open(home.config, "a") as f:
+        f.write(f'[imap]\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+                f"max_connections_per_user = 2\n"
+                f'[imaps]\nlisten = ["127.0.0.1:{imaps_port}"]\n')
+    home.start()
+    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
+    pw = home.passwords[DEMO]
+    for i in range(1, 6):
+        deliver(home.port, f"message {i}")
+
+    a = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=tls_ctx())
+    caps = a.capabilities
+    for cap in ("IMAP4REV2", "LITERAL+", "LITERAL-", "ESEARCH", "SEARCHRES", "LIST-EXTENDED",
+                "LIST-STATUS", "SPECIAL-USE"):
+        checks.ok(cap in caps, f"capability {cap}", str(caps))
+    limit = [c for c in caps if c.startswith("APPENDLIMIT=")]
+    checks.ok(len(limit) == 1 and int(limit[0].split("=")[1]) > 1000, "APPENDLIMIT=<n>", str(caps))
+    a.login(DEMO, pw)
+
+    # ---- ESEARCH and SEARCHRES (rev1 session)
+    typ, data = a.select("INBOX")
+    checks.eq(data[0], b"5", "SELECT INBOX: 5 messages")
+    checks.ok(untagged(a, "RECENT") == [b"5"], "rev1: RECENT reported", str(a.untagged_responses))
+    a.store("2,4", "+FLAGS", "(\\Flagged)")
+    typ, data = raw(a, "SEARCH", "RETURN", "(MIN", "MAX", "COUNT", "ALL)", "FLAGGED")
+    es = untagged(a, "ESEARCH")
+    checks.ok(typ == "OK" and es and es[0].endswith(b"MIN 2 MAX 4 ALL 2,4 COUNT 2"),
+              "SEARCH RETURN (MIN MAX COUNT ALL) gives one ESEARCH", str(es))
+    typ, data = raw(a, "UID", "SEARCH", "RETURN", "(SAVE)", "SUBJECT", '"message 3"')
+    checks.ok(typ == "OK" and not untagged(a, "ESEARCH"), "SEARCH RETURN (SAVE) answers no ESEARCH")
+    typ, data = a.uid("FETCH", "$", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    checks.ok(typ == "OK" and b"message 3" in data[0][1], "FETCH $ uses the saved result",
+              str(data))
+
+    # ---- LIST-EXTENDED and LIST-STATUS
+    a.create("Lists.ietf")
+    a.create("Lists.other")
+    a.subscribe("Lists.ietf")
+    typ, data = raw(a, "LIST", "(SUBSCRIBED)", '""', "*")
+    lst = b"\n".join(untagged(a, "LIST"))
+    checks.ok(b'(\\HasNoChildren \\Subscribed) "." Lists.ietf' in lst and b"Lists.other" not in lst,
+              "LIST (SUBSCRIBED) lists subscribed mailboxes with \\Subscribed", lst.decode())
+    typ, data = raw(a, "LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', "%")
+    lst = b"\n".join(untagged(a, "LIST"))
+    checks.ok(b'Lists ("CHILDINFO" ("SUBSCRIBED"))' in lst,
+              "RECURSIVEMATCH lists the parent with CHILDINFO", lst.decode())
+    typ, data = raw(a, "LIST", "(SPECIAL-USE)", '""', "*", "RETURN", "(SPECIAL-USE)")
+    lst = b"\n".join(untagged(a, "LIST"))
+    checks.ok(b"\\Sent" in lst and b"INBOX" not in lst and b"Lists" not in lst,
+              "LIST (SPECIAL-USE) lists only special-use mailboxes", lst.decode())
+    typ, data = raw(a, "LIST", '""', "(INBOX Drafts)", "RETURN",
+                    "(CHILDREN STATUS (MESSAGES UNSEEN SIZE))")
+    st = b"\n".join(untagged(a, "STATUS"))
+    lst = b"\n".join(untagged(a, "LIST"))
+    checks.ok(typ == "OK" and b"INBOX (MESSAGES 5 UNSEEN 5 SIZE " in st and
+              b"Drafts (MESSAGES 0 UNSEEN 0 SIZE 0)" in st and lst.count(b"\n") == 1,
+              "LIST ... RETURN (STATUS ...) with two patterns", (lst + b"\n" + st).decode())
+    typ, data = a.status("INBOX", "(MESSAGES DELETED APPENDLIMIT)")
+    checks.ok(typ == "OK" and b"DELETED 0" in data[0] and b"APPENDLIMIT " in data[0],
+              "STATUS DELETED and APPENDLIMIT", str(data))
+    a.logout()
+
+    # ---- ENABLE IMAP4rev2
+    b = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=tls_ctx())
+    b.login(DEMO, pw)
+    typ, data = raw(b, "ENABLE", "IMAP4rev2")
+    checks.ok(typ == "OK" and untagged(b, "ENABLED") == [b"IMAP4rev2"], "ENABLE IMAP4rev2",
+              str(b.untagged_responses))
+    deliver(home.port, "message 6")
+    typ, data = b.select("INBOX")
+    checks.ok(typ == "OK" and data[0] == b"6" and not untagged(b, "RECENT"),
+              "rev2 SELECT: EXISTS without RECENT", str(b.untagged_responses))
+    typ, data = b.fetch("6", "(FLAGS)")
+    checks.ok(b"\\Recent" not in data[0], "rev2 FETCH FLAGS without \\Recent", str(data))
+    typ, data = raw(b, "SEARCH", "FLAGGED")
+    es = untagged(b, "ESEARCH")
+    checks.ok(typ == "OK" and es and es[0].endswith(b"ALL 2,4") and not untagged(b, "SEARCH"),
+              "rev2 SEARCH answers with ESEARCH", str(es))
+
+    # ---- per-user connection cap (b is one session; c the second; the third is refused)
+    c = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=tls_ctx())
+    c.login(DEMO, pw)
+    x = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=tls_ctx())
+    try:
+        x.login(DEMO, pw)
+        checks.ok(False, "third session of the user refused")
+    except imaplib.IMAP4.error as e:
+        checks.ok("[LIMIT]" in str(e), "third session of the user refused with NO [LIMIT]", str(e))
+    c.logout()
+    ok = False
+    for _ in range(50):  # the slot comes back when the server has closed c's connection
+        try:
+            x.login(DEMO, pw)
+            ok = True
+            break
+        except imaplib.IMAP4.error:
+            time.sleep(0.1)
+    checks.ok(ok, "after a logout the user can log in again")
+    x.logout()
+    b.logout()
+
+    # ---- literals on the wire
+    r = Raw(imaps_port)
+    r.send(f"1 LOGIN {{{len(DEMO)}+}}\r\n{DEMO} {{{len(pw)}+}}\r\n{pw}\r\n".encode())
+    checks.ok(r.until_tag(b"1")[-1].startswith(b"1 OK"), "LOGIN with non-synchronizing literals")
+    msg = b"Subject: plus\r\n\r\nNon-synchronizing literal.\r\n"
+    r.send(b"2 APPEND Drafts {%d+}\r\n%s\r\n" % (len(msg), msg))
+    lines = r.until_tag(b"2")
+    checks.ok(lines[-1].startswith(b"2 OK [APPENDUID") and not any(l.startswith(b"+") for l in lines),
+              "APPEND with a LITERAL+ literal, no continuation", str(lines))
+    big = int(limit[0].split("=")[1]) + 1
+    r.send(b"3 APPEND Drafts {%d}\r\n" % big)
+    line = r.line()
+    checks.ok(line.startswith(b"3 NO [TOOBIG]"), "APPEND over APPENDLIMIT: NO [TOOBIG] before "
+              "any octet", str(line))
+    r.send(b"4 NOOP\r\n")
+    checks.ok(r.until_tag(b"4")[-1].startswith(b"4 OK"), "the session goes on after [TOOBIG]")
+    r.send(b"5 LOGOUT\r\n")
+    r.until_tag(b"5")
+
+
+lib.run_main(main)

@@ -1,0 +1,56 @@
+// IMAP session, fetch family: SELECT/EXAMINE counts, FETCH items and sections, \Seen on
+// BODY[] but not BODY.PEEK[], and the MIME parser behind BODYSTRUCTURE and sections.
+#include "session_fixture.hpp"
+
+#include "imap/mime.hpp"
+
+namespace splitmail::home::imap {
+namespace {
+using namespace testing;
+
+TEST(ImapSessionFetch, SelectFetchSections) {
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(msg1.size()), msg1);
+    auto s = f.make();
+    say(s, "a LOGIN demo@example.test secret\r\n");
+    auto r = say(s, "b SELECT INBOX\r\n");
+    EXPECT_TRUE(has(r.output, "* 1 EXISTS")) << r.output;
+    EXPECT_TRUE(has(r.output, "* 1 RECENT"));
+    EXPECT_TRUE(has(r.output, "[UIDNEXT 2]"));
+    EXPECT_TRUE(fs::is_empty(f.root / "demo" / "new")) << "SELECT moved new/ to cur/";
+    r = say(s, "c FETCH 1 (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
+    EXPECT_TRUE(has(r.output, "UID 1 RFC822.SIZE " + std::to_string(msg1.size()))) << r.output;
+    EXPECT_TRUE(has(r.output, "{18}\r\nSubject: hello\r\n\r\n")) << r.output;
+    EXPECT_FALSE(has(r.output, "\\Seen")) << r.output;
+    r = say(s, "d FETCH 1 (BODY[TEXT])\r\ne FETCH 1 (FLAGS)\r\n");
+    EXPECT_TRUE(has(r.output, "{10}\r\nbody one\r\n")) << r.output;
+    EXPECT_TRUE(has(r.output, "\\Seen")) << "BODY[] sets \\Seen: " << r.output;
+    r = say(s, "g FETCH 1 (BOGUS)\r\n");
+    EXPECT_TRUE(has(r.output, "g BAD")) << r.output;
+    r = say(s, "h EXAMINE INBOX\r\n");
+    EXPECT_TRUE(has(r.output, "h OK [READ-ONLY]")) << r.output;
+}
+
+TEST(ImapMime, MultipartBodyStructureAndSections) {
+    std::string m = "Content-Type: multipart/mixed; boundary=\"b1\"\r\nSubject: s\r\n\r\n"
+                    "preamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n"
+                    "--b1\r\nContent-Type: application/pdf; name=x.pdf\r\n"
+                    "Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b1--\r\n";
+    auto t = mime::parse(m);
+    ASSERT_EQ(t.children.size(), 2u);
+    EXPECT_EQ(mime::body_of(m, t.children[0]), "hi");
+    EXPECT_EQ(mime::body_of(m, t.children[1]), "AAAA");
+    EXPECT_EQ(mime::body_structure(m, t, false),
+              "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 2 1)"
+              "(\"APPLICATION\" \"PDF\" (\"NAME\" \"x.pdf\") NIL NIL \"BASE64\" 4) \"MIXED\")");
+    auto* p2 = mime::find_part(t, {2});
+    ASSERT_NE(p2, nullptr);
+    EXPECT_EQ(p2->subtype, "PDF");
+    EXPECT_EQ(mime::find_part(t, {3}), nullptr);
+    EXPECT_EQ(mime::envelope("From: \"B, C\" <b@c.test>\r\n\r\n"),
+              "(NIL NIL ((\"B, C\" NIL \"b\" \"c.test\")) ((\"B, C\" NIL \"b\" \"c.test\")) "
+              "((\"B, C\" NIL \"b\" \"c.test\")) NIL NIL NIL NIL NIL)");
+}
+
+} // namespace
+} // namespace splitmail::home::imap

@@ -1,0 +1,89 @@
+// IMAP session, search family: SEARCH and UID SEARCH keys, ESEARCH (RFC 4731) result options,
+// SEARCHRES (RFC 5182) "$", and ESEARCH as the SEARCH answer after ENABLE IMAP4rev2.
+#include "session_fixture.hpp"
+
+namespace splitmail::home::imap {
+namespace {
+using namespace testing;
+
+// Five messages, UIDs 1..5; 2 and 4 are \Flagged, 5 has subject "other".
+void five(fixture& f) {
+    for (int i = 1; i <= 5; ++i) {
+        std::string subject = i == 5 ? "other" : "hello";
+        std::string m = "From: A <a@x.test>\r\nSubject: " + subject + "\r\n\r\nbody " +
+                        std::to_string(i) + "\r\n";
+        std::string name = "17000000" + std::to_string(10 + i) + ".M1P1Q" + std::to_string(i) +
+                           ".host" + (i % 2 == 0 ? ":2,F" : "");
+        f.deliver(name, m);
+    }
+}
+
+TEST(ImapSessionSearch, KeysAndUidSearch) {
+    fixture f;
+    five(f);
+    auto s = f.selected();
+    auto r = say(s, "a SEARCH FLAGGED\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 2 4\r\na OK")) << r.output;
+    r = say(s, "b SEARCH NOT SUBJECT hello\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 5\r\n")) << r.output;
+    r = say(s, "c UID SEARCH OR FLAGGED UID 5\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 2 4 5\r\n")) << r.output;
+    r = say(s, "d SEARCH CHARSET UTF-8 BODY \"body 3\"\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 3\r\n")) << r.output;
+    r = say(s, "e SEARCH CHARSET KOI8-R ALL\r\nf SEARCH BOGUS\r\ng SEARCH (FLAGGED\r\n");
+    EXPECT_TRUE(has(r.output, "e NO [BADCHARSET")) << r.output;
+    EXPECT_TRUE(has(r.output, "f BAD")) << r.output;
+    EXPECT_TRUE(has(r.output, "g BAD")) << r.output;
+    r = say(s, "h SEARCH 2:4 UNFLAGGED\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 3\r\n")) << r.output;
+}
+
+TEST(ImapSessionSearch, EsearchReturnOptions) {
+    fixture f;
+    five(f);
+    auto s = f.selected();
+    auto r = say(s, "a SEARCH RETURN (MIN MAX COUNT) SUBJECT hello\r\n");
+    EXPECT_EQ(r.output, "* ESEARCH (TAG \"a\") MIN 1 MAX 4 COUNT 4\r\na OK SEARCH completed\r\n");
+    r = say(s, "b UID SEARCH RETURN () FLAGGED\r\n");
+    EXPECT_TRUE(has(r.output, "* ESEARCH (TAG \"b\") UID ALL 2,4\r\n")) << r.output;
+    r = say(s, "c SEARCH RETURN (ALL COUNT) 1:3\r\n");
+    EXPECT_TRUE(has(r.output, "* ESEARCH (TAG \"c\") ALL 1:3 COUNT 3\r\n")) << r.output;
+    r = say(s, "d SEARCH RETURN (MIN MAX ALL COUNT) DELETED\r\n");
+    EXPECT_TRUE(has(r.output, "* ESEARCH (TAG \"d\") COUNT 0\r\n"))
+        << "MIN/MAX/ALL left out when nothing matched: " << r.output;
+    r = say(s, "e SEARCH RETURN (MIN BOGUS) ALL\r\nf SEARCH RETURN MIN ALL\r\n");
+    EXPECT_TRUE(has(r.output, "e BAD")) << r.output;
+    EXPECT_TRUE(has(r.output, "f BAD")) << r.output;
+    r = say(s, "g SEARCH RETURN (COUNT) CHARSET UTF-8 SUBJECT other\r\n");
+    EXPECT_TRUE(has(r.output, "* ESEARCH (TAG \"g\") COUNT 1\r\n")) << r.output;
+}
+
+TEST(ImapSessionSearch, SaveResultUsedAsDollar) {
+    fixture f;
+    five(f);
+    auto s = f.selected();
+    auto r = say(s, "a SEARCH RETURN (SAVE) FLAGGED\r\n");
+    EXPECT_EQ(r.output, "a OK SEARCH completed\r\n") << "SAVE alone: no ESEARCH (RFC 5182 2.1)";
+    r = say(s, "b FETCH $ (UID)\r\n");
+    EXPECT_TRUE(has(r.output, "* 2 FETCH (UID 2)\r\n* 4 FETCH (UID 4)\r\n")) << r.output;
+    r = say(s, "c SEARCH SUBJECT other\r\nd UID SEARCH $\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 2 4\r\nd OK")) << "a plain SEARCH keeps $: " << r.output;
+    r = say(s, "e SEARCH RETURN (SAVE MIN MAX COUNT) ALL\r\n");
+    EXPECT_TRUE(has(r.output, "* ESEARCH (TAG \"e\") MIN 1 MAX 5 COUNT 5\r\n")) << r.output;
+    r = say(s, "f UID SEARCH $\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 1 5\r\n")) << "with MIN/MAX only those are saved: "
+                                                   << r.output;
+}
+
+TEST(ImapSessionSearch, Rev2AnswersWithEsearch) {
+    fixture f;
+    five(f);
+    auto s = f.selected(true);
+    auto r = say(s, "a SEARCH FLAGGED\r\n");
+    EXPECT_EQ(r.output, "* ESEARCH (TAG \"a\") ALL 2,4\r\na OK SEARCH completed\r\n");
+    r = say(s, "b UID SEARCH DELETED\r\n");
+    EXPECT_EQ(r.output, "* ESEARCH (TAG \"b\") UID\r\nb OK UID SEARCH completed\r\n");
+}
+
+} // namespace
+} // namespace splitmail::home::imap
