@@ -50,6 +50,7 @@ WG_ENV = {
 }
 
 CLONE_NEWNET = 0x40000000
+_CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 _namespaces: list["Namespace"] = []
 _wireguards: list["WireGuard"] = []
@@ -80,8 +81,9 @@ def require_root_tools() -> None:
 # ---------------------------------------------------------------- namespaces
 
 def _ns_pids(name: str) -> list[int]:
+    """Processes inside namespace `name`, never this test process itself."""
     r = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
-    return [int(x) for x in r.stdout.split() if x.isdigit()]
+    return [int(x) for x in r.stdout.split() if x.isdigit() and int(x) != os.getpid()]
 
 
 def _kill_ns_processes(name: str, grace: float = 2.0) -> None:
@@ -177,6 +179,9 @@ class Namespace:
         in the block stay in the namespace afterwards, so lib.SMTP & co. work unchanged. Start
         no subprocess inside the block (use run()/daemon() for that)."""
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        # No signal handler may run while this thread is in the namespace (cleanup would then
+        # find the test itself among the namespace's processes): block them until we are back.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)
         own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         target = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
         try:
@@ -193,6 +198,7 @@ class Namespace:
         finally:
             os.close(own)
             os.close(target)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def sysctl(self, key: str, value: str) -> None:
         self.run(["sysctl", "-q", "-w", f"{key}={value}"], check=True)
@@ -326,5 +332,5 @@ def _on_signal(signum, frame):
 
 # atexit runs last-registered first: this runs before lib's cleanup removes the temp dirs.
 atexit.register(cleanup)
-for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+for _sig in _CLEANUP_SIGNALS:
     signal.signal(_sig, _on_signal)
