@@ -27,7 +27,9 @@ tunnel.
    relay's spool (`splitmail queue list --config R1/.../relay.toml`), nothing reaches home. Back
    on: all 3 arrive, each exactly once, with no operator action, and the spool drains.
 6. A user added while home runs can log in over IMAPS (993); a wrong password is refused.
-7. Both daemons exit on SIGTERM; cleanup leaves no namespace, interface socket or process behind.
+7. Both daemons exit on SIGTERM. Provision run again on the used trees (what an administrator
+   does after an upgrade) still reports every path "unchanged": the daemons did not change
+   anything provision owns. Cleanup leaves no namespace, interface socket or process behind.
 """
 import hashlib
 import json
@@ -127,6 +129,31 @@ def tree_diff(before: dict, after: dict) -> list[str]:
             what = [n for n, a, b in zip(names, before[k], after[k]) if a != b]
             d.append(f"changed {k}: {', '.join(what)}")
     return d
+
+
+def rerun_unchanged(relay_args: list[str], home_args: list[str], r1: Path, r2: Path,
+                    what: str, compare_trees: bool) -> None:
+    """Runs both provision commands again: exit 0, every path reported "unchanged" and (when
+    compare_trees) no file or directory of either tree touched."""
+    before = {"R1": tree_state(r1), "R2": tree_state(r2)}
+    time.sleep(0.05)  # a rewrite would now get a visibly different mtime
+    for name, args, root in (("relay", relay_args, r1), ("home", home_args, r2)):
+        rc, out, err = cli(args)
+        checks.ok(rc == 0, f"{what} {name} exits 0", f"exit {rc}\n{out}{err}")
+        # one line per path, each "unchanged PATH"; notes and a summary line may surround them
+        lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+        paths = [ln for ln in lines if str(root) in ln]
+        other = [ln for ln in paths if not ln.startswith("unchanged ")]
+        checks.ok(len(paths) >= 5 and not other,
+                  f"{what} {name}: every path reported 'unchanged' ({len(paths)})",
+                  f"other lines: {other}\nstdout:\n{out}stderr:\n{err}")
+    if not compare_trees:
+        return
+    after = {"R1": tree_state(r1), "R2": tree_state(r2)}
+    diff = [f"{k}: {x}" for k in before for x in tree_diff(before[k], after[k])]
+    checks.ok(not diff, f"{what} changed no file or directory "
+              f"({len(before['R1']) + len(before['R2'])} entries: content, mode, mtime, ctime, "
+              f"inode)", "\n".join(diff[:40]))
 
 
 def file_mode(p: Path) -> str:
@@ -239,23 +266,7 @@ def main() -> None:
 
     # ---- idempotency: a second run of both changes nothing
     lib.log("re-running both provision commands")
-    before = {"R1": tree_state(r1), "R2": tree_state(r2)}
-    time.sleep(0.05)  # a rewrite would now get a visibly different mtime
-    for name, args, root in (("relay", relay_args, r1), ("home", home_args, r2)):
-        rc, out, err = cli(args)
-        checks.ok(rc == 0, f"second provision {name} exits 0", f"exit {rc}\n{out}{err}")
-        # one line per path, each "unchanged PATH"; notes and a summary line may surround them
-        lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
-        paths = [ln for ln in lines if str(root) in ln]
-        other = [ln for ln in paths if not ln.startswith("unchanged ")]
-        checks.ok(len(paths) >= 5 and not other,
-                  f"second provision {name}: every path reported 'unchanged' ({len(paths)})",
-                  f"other lines: {other}\nstdout:\n{out}stderr:\n{err}")
-    after = {"R1": tree_state(r1), "R2": tree_state(r2)}
-    diff = [f"{k}: {x}" for k in before for x in tree_diff(before[k], after[k])]
-    checks.ok(not diff, f"second provision changed no file or directory "
-              f"({len(before['R1']) + len(before['R2'])} entries: content, mode, mtime, ctime, inode)",
-              "\n".join(diff[:40]))
+    rerun_unchanged(relay_args, home_args, r1, r2, "second provision", compare_trees=True)
 
     # ---- 2. a user, added with the CLI through home.toml
     demo_pw = hashlib.sha256(os.urandom(16)).hexdigest()[:20]
@@ -396,6 +407,9 @@ def main() -> None:
     lib.log("stopping")
     checks.eq(relay.stop(), 0, "splitmail-relay exits 0 on SIGTERM")
     checks.eq(home.stop(), 0, "splitmail-home exits 0 on SIGTERM")
+    # an administrator re-running provision on the installed (and used) system
+    lib.log("re-running both provision commands after the daemons ran")
+    rerun_unchanged(relay_args, home_args, r1, r2, "provision after use", compare_trees=False)
     names = [ns.name for ns in (inet, relay_ns, home_ns)]
     socks = [netns_lib.WG_SOCK_DIR / f"{w.ifname}.sock" for w in (wg_relay, wg_home)]
     netns_lib.cleanup()
