@@ -284,6 +284,9 @@ def main() -> None:
     inet.sysctl("net.ipv4.ip_forward", "1")
     relay_ns.ip("route", "add", "default", "via", INET_TO_RELAY)
     home_ns.ip("route", "add", "default", "via", INET_TO_HOME)
+    fwd = [ns.run(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip()
+           for ns in (inet, relay_ns, home_ns)]
+    checks.eq(fwd, ["1", "0", "0"], "forwarding on in the internet namespace only")
 
     t0 = time.monotonic()
     wg_relay = netns_lib.WireGuard(relay_ns, relay_wg, d / "wg", "r").up()
