@@ -71,7 +71,7 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
     }
     if (resolver) {
         if (auto ok = unbound_forwarder(*resolver); !ok) {
-            err << "splitmail check: --resolver: " << ok.error() << "\n";
+            err << "splitmail check: --resolver: " << ok.error() << "\n" << usage;
             return 2;
         }
     }

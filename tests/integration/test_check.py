@@ -303,7 +303,7 @@ def main() -> None:
     t = find(doc["findings"], "tunnel")
     checks.ok(rc == 1 and len(t) == 1 and "is not up" in t[0]["detail"] and
               f"systemctl start wg-quick@{iface}" in t[0]["fix"],
-              "✗ tunnel: missing interface is "not up" with systemctl start wg-quick@IF", raw)
+              "✗ tunnel: missing interface is 'not up' with systemctl start wg-quick@IF", raw)
     empty = d / "empty-bin"
     empty.mkdir()
     rc, doc, raw = run_check(site_t, "--only", "tunnel", env={"PATH": str(empty)})
