@@ -128,7 +128,6 @@ std::optional<std::string> parse_args(std::span<const std::string> args,
 }
 
 std::optional<std::string> parse_relay(std::span<const std::string> args, relay_options& o) {
-    bool seen_port = false;
     auto e = parse_args(
         args,
         {"--domain", "--hostname", "--public-ipv4", "--public-ipv6", "--imap-host", "--wg-port",
@@ -150,12 +149,10 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
                 if (ec != std::errc() || end != v.data() + v.size() || p == 0 || p > 65535)
                     return "--wg-port \"" + v + "\" is not a UDP port (1-65535)";
                 o.wg_port = static_cast<std::uint16_t>(p);
-                seen_port = true;
             }
             return std::nullopt;
         });
     if (e) return e;
-    (void)seen_port;
     if (o.domains.empty()) return "--domain is required (the mail domain, e.g. example.com)";
     for (std::size_t i = 0; i < o.domains.size(); ++i) {
         if (o.domains[i].ends_with(".")) o.domains[i].pop_back();
@@ -305,6 +302,13 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
                                                         const fs::path& key,
                                                         const std::string& hostname,
                                                         const owners& own) {
+    {
+        std::error_code ec;
+        if (!w.force() && fs::exists(cert, ec) && !fs::exists(key, ec))
+            return std::unexpected(cert.string() + " exists but its key " + key.string() +
+                                   " does not; put the key back, or run with --force for a new "
+                                   "self-signed pair");
+    }
     auto key_pem = ensure_secret(
         w, key, 0640, own.root_service,
         [](const std::string& t) { return setup::valid_private_key(t); },
@@ -320,12 +324,22 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
     if (!cert_pem) return std::unexpected(cert_pem.error());
     if (*cert_pem) {
         auto info = setup::inspect_cert(**cert_pem, *key_pem, cert.string());
-        if (info) {
+        const bool covers = info && setup::cert_covers_host(**cert_pem, hostname);
+        // A certificate someone installed (not self-signed) is never replaced by a
+        // placeholder; a placeholder for another name is, with --force.
+        if (info && (covers || !info->self_signed || !w.force())) {
+            if (!covers) {
+                w.report_kept(cert, "certificate is not valid for " + hostname +
+                                        (info->self_signed
+                                             ? "; --force for a new self-signed one"
+                                             : "; install one that is"));
+                return *info;
+            }
             auto r = w.file(cert, **cert_pem, 0644, own.root);
             if (!r) return std::unexpected(r.error());
             return *info;
         }
-        if (!w.force())
+        if (!info && !w.force())
             return std::unexpected(info.error() + "; install the matching certificate, or run "
                                                   "with --force for a new self-signed one");
     }

@@ -114,6 +114,11 @@ void file_writer::line(std::string_view what, const fs::path& path, bool dir,
     out_ << '\n';
 }
 
+void file_writer::report_kept(const fs::path& path, std::string_view reason) {
+    line("kept", path, false, "(" + std::string(reason) + ")");
+    ++kept_;
+}
+
 std::expected<outcome, std::string> file_writer::fix_attributes(const fs::path& path, mode_t mode,
                                                                 const std::optional<owner>& own,
                                                                 bool dir) {

@@ -50,6 +50,9 @@ public:
     std::expected<outcome, std::string> directory(const std::filesystem::path& path, mode_t mode,
                                                   const std::optional<owner>& own = std::nullopt);
 
+    // Reports `path` as kept for `reason` ("kept PATH (REASON)") and counts it as kept.
+    void report_kept(const std::filesystem::path& path, std::string_view reason);
+
     // Number of paths created, replaced or whose mode/owner was changed.
     int changes() const { return changes_; }
     // Number of paths kept although they differ.

@@ -258,6 +258,17 @@ std::expected<std::string, std::string> self_signed_for_key(std::string_view key
 
 bool valid_private_key(std::string_view key_pem) { return static_cast<bool>(read_key(key_pem)); }
 
+bool cert_covers_host(std::string_view cert_pem, std::string_view hostname) {
+    auto b = mem_bio(cert_pem);
+    X509* raw = b ? PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr) : nullptr;
+    if (raw == nullptr) {
+        ERR_clear_error();
+        return false;
+    }
+    x509_ptr cert(raw, &X509_free);
+    return X509_check_host(cert.get(), hostname.data(), hostname.size(), 0, nullptr) == 1;
+}
+
 std::expected<cert_info, std::string> inspect_cert(std::string_view cert_pem,
                                                    std::string_view key_pem,
                                                    std::string_view name) {

@@ -54,6 +54,9 @@ struct cert_info {
 std::expected<cert_info, std::string> inspect_cert(std::string_view cert_pem,
                                                    std::string_view key_pem,
                                                    std::string_view name);
+// Whether the first certificate of `cert_pem` is valid for `hostname` (SAN, or CN without SAN;
+// RFC 6125 matching as done by OpenSSL's X509_check_host).
+bool cert_covers_host(std::string_view cert_pem, std::string_view hostname);
 // Whether `key_pem` holds a private key OpenSSL can read.
 bool valid_private_key(std::string_view key_pem);
 

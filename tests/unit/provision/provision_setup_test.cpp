@@ -1,0 +1,188 @@
+// provision/setup: the pairing file codec, the idempotent file writer, WireGuard key checks and
+// the wg-quick key reader.
+#include "provision_fixture.hpp"
+
+#include "setup/files.hpp"
+#include "setup/keys.hpp"
+#include "setup/pairing.hpp"
+#include "setup/render.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace provision_test;
+namespace setup = splitmail::provision::setup;
+
+namespace {
+
+setup::pairing sample() {
+    setup::pairing p;
+    p.domains = {"example.com", "example.org"};
+    p.relay_hostname = "mx.example.com";
+    p.relay_endpoint = "[2001:db8::5]:51820";
+    p.relay_public_key = "dSV8Jc99F9ZxxSTK9+NLieM/NAYKahk2an53J5xEwgA=";
+    p.home_private_key = "WEs9xqS3NDlRVbfWVBSRqP1dF9h5KMOhIal9R/qLjVo=";
+    p.home_public_key = "h1Elz8Q+KvGMuTcOE2tvb2jVDshmjZ8UZtJUESBgF3Q=";
+    p.relay_tls_sha256 = std::string(64, 'a');
+    p.imap_host = "imap.example.com";
+    return p;
+}
+
+TEST(Pairing, RoundTrip) {
+    const auto p = sample();
+    auto back = setup::parse_pairing(setup::render_pairing(p), "p.toml");
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->domains, p.domains);
+    EXPECT_EQ(back->relay_hostname, p.relay_hostname);
+    EXPECT_EQ(back->relay_endpoint, p.relay_endpoint);
+    EXPECT_EQ(back->relay_public_key, p.relay_public_key);
+    EXPECT_EQ(back->home_private_key, p.home_private_key);
+    EXPECT_EQ(back->home_public_key, p.home_public_key);
+    EXPECT_EQ(back->tunnel_relay, "10.8.0.1");
+    EXPECT_EQ(back->tunnel_home, "10.8.0.2");
+    EXPECT_EQ(back->tunnel_prefix, 24);
+    EXPECT_EQ(back->lmtp_port, 24);
+    EXPECT_EQ(back->relay_tls_sha256, p.relay_tls_sha256);
+    EXPECT_EQ(back->imap_host, p.imap_host);
+    EXPECT_EQ(setup::render_pairing(*back), setup::render_pairing(p));
+}
+
+TEST(Pairing, ErrorsNameFileKeyAndReason) {
+    auto text = setup::render_pairing(sample());
+    auto with = [&](const std::string& from, const std::string& to) {
+        std::string t = text;
+        t.replace(t.find(from), from.size(), to);
+        return setup::parse_pairing(t, "p.toml");
+    };
+    auto v = with("version = 1", "version = 7");
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error(), "p.toml: pairing.version: pairing version 7; this splitmail reads "
+                         "version 1 (run the same splitmail version on relay and home)");
+    auto k = with("home_private_key = \"WEs9", "home_private_key = \"WEs");
+    ASSERT_FALSE(k);
+    EXPECT_EQ(k.error(),
+              "p.toml: pairing.home_private_key: not a WireGuard key (44 characters of base64)");
+    auto d = with("\"example.org\"", "\"not a domain\"");
+    ASSERT_FALSE(d);
+    EXPECT_NE(d.error().find("pairing.domains: \"not a domain\" is not a domain name"),
+              std::string::npos);
+    auto h = with("relay_tls_sha256 = \"aaaa", "relay_tls_sha256 = \"zzzz");
+    ASSERT_FALSE(h);
+    EXPECT_NE(h.error().find("pairing.relay_tls_sha256: must be 64 hex digits"),
+              std::string::npos);
+    auto m = with("relay_hostname = \"mx.example.com\"\n", "");
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error(), "p.toml: pairing.relay_hostname: missing");
+    auto same = with("tunnel_home = \"10.8.0.2\"", "tunnel_home = \"10.8.0.1\"");
+    ASSERT_FALSE(same);
+    EXPECT_NE(same.error().find("must differ from tunnel_relay"), std::string::npos);
+    EXPECT_FALSE(setup::parse_pairing("[pairing]\ndomains = []\n", "x"));
+    EXPECT_FALSE(setup::parse_pairing("", "x"));
+}
+
+TEST(Pairing, Endpoints) {
+    std::string host;
+    std::uint16_t port = 0;
+    EXPECT_TRUE(setup::split_endpoint("203.0.113.5:51820", host, port));
+    EXPECT_EQ(host, "203.0.113.5");
+    EXPECT_EQ(port, 51820);
+    EXPECT_TRUE(setup::split_endpoint("[2001:db8::1]:1", host, port));
+    EXPECT_EQ(host, "2001:db8::1");
+    EXPECT_EQ(port, 1);
+    for (const char* bad : {"", "203.0.113.5", "203.0.113.5:", "203.0.113.5:0",
+                            "203.0.113.5:65536", "2001:db8::1:51820", "[203.0.113.5]:1",
+                            "[2001:db8::1]51820", "host.example:51820", "203.0.113.5:12x"})
+        EXPECT_FALSE(setup::split_endpoint(bad, host, port)) << bad;
+}
+
+TEST(WireGuardKeys, ShapeAndGeneration) {
+    EXPECT_TRUE(setup::valid_wg_key("dSV8Jc99F9ZxxSTK9+NLieM/NAYKahk2an53J5xEwgA="));
+    EXPECT_FALSE(setup::valid_wg_key("dSV8Jc99F9ZxxSTK9+NLieM/NAYKahk2an53J5xEwgA"));
+    EXPECT_FALSE(setup::valid_wg_key("dSV8Jc99F9ZxxSTK9+NLieM/NAYKahk2an53J5xEwgB="))
+        << "last digit has non-zero padding bits";
+    EXPECT_FALSE(setup::valid_wg_key("dSV8Jc99F9ZxxSTK9+NLieM/NAYKahk2an53J5xEw!A="));
+    auto a = setup::wg_generate();
+    auto b = setup::wg_generate();
+    ASSERT_TRUE(a && b);
+    EXPECT_NE(a->private_key, b->private_key);
+    auto pub = setup::wg_public_key(a->private_key);
+    ASSERT_TRUE(pub);
+    EXPECT_EQ(*pub, a->public_key);
+    EXPECT_FALSE(setup::wg_public_key("nonsense"));
+}
+
+TEST(WireGuardKeys, ReadFromWgQuickConfig) {
+    const std::string conf = "[Interface]\n# PrivateKey = commented\nprivatekey=ABC \n"
+                             "Address = 10.8.0.1/24\n\n[Peer]\nPublicKey = P1 # first\n"
+                             "[Peer]\nPublicKey = P2\n";
+    auto k = setup::read_wg_keys(conf);
+    EXPECT_EQ(k.private_key, "ABC");
+    EXPECT_EQ(k.peer_public_key, "P1");
+}
+
+TEST(RunProgram, ReportsFailureWithStderr) {
+    auto ok = setup::run_program({"cat"}, "hello");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(*ok, "hello");
+    auto fail = setup::run_program({"sh", "-c", "echo oops >&2; exit 3"}, "");
+    ASSERT_FALSE(fail);
+    EXPECT_EQ(fail.error(), "sh failed (exit status 3: oops)");
+    auto missing = setup::run_program({"no-such-program-here"}, "");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().find("cannot run no-such-program-here"), std::string::npos);
+}
+
+TEST(FileWriter, CreatesComparesKeepsAndReplaces) {
+    temp_root root;
+    std::ostringstream out;
+    setup::file_writer w(out, false);
+    const fs::path f = root / "a/b/c.conf";
+    ASSERT_TRUE(w.file(f, "one\n", 0600));
+    EXPECT_EQ(slurp(f), "one\n");
+    EXPECT_EQ(mode_of(f), 0600u);
+    EXPECT_EQ(mode_of(root / "a/b"), 0755u);
+    EXPECT_EQ(*w.file(f, "one\n", 0600), setup::outcome::unchanged);
+    EXPECT_EQ(*w.file(f, "two\n", 0600), setup::outcome::kept);
+    EXPECT_EQ(slurp(f), "one\n");
+    EXPECT_EQ(*w.initial_file(f, "two\n", 0600), setup::outcome::unchanged);
+    EXPECT_EQ(w.changes(), 1);
+    EXPECT_EQ(w.kept(), 1);
+    EXPECT_EQ(out.str(), "created " + f.string() + "\nunchanged " + f.string() + "\nkept " +
+                             f.string() + " (differs; --force to replace)\nunchanged " +
+                             f.string() + "\n");
+    std::ostringstream out2;
+    setup::file_writer forced(out2, true);
+    EXPECT_EQ(*forced.file(f, "two\n", 0640), setup::outcome::replaced);
+    EXPECT_EQ(slurp(f), "two\n");
+    EXPECT_EQ(mode_of(f), 0640u);
+    // No temporary files left behind.
+    int entries = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root / "a/b")) ++entries;
+    EXPECT_EQ(entries, 1);
+}
+
+TEST(FileWriter, DirectoriesAndRefusals) {
+    temp_root root;
+    std::ostringstream out;
+    setup::file_writer w(out, false);
+    const fs::path d = root / "x/spool";
+    ASSERT_TRUE(w.directory(d, 0750));
+    EXPECT_EQ(mode_of(d), 0750u);
+    EXPECT_EQ(*w.directory(d, 0750), setup::outcome::unchanged);
+    EXPECT_EQ(*w.directory(d, 0700), setup::outcome::kept);
+    EXPECT_NE(out.str().find("kept " + d.string() + "/ (mode 0750, expected 0700"),
+              std::string::npos)
+        << out.str();
+    auto on_dir = w.file(d, "x", 0644);
+    ASSERT_FALSE(on_dir);
+    EXPECT_NE(on_dir.error().find("is a directory"), std::string::npos);
+    spit(root / "plain", "x");
+    auto on_file = w.directory(root / "plain", 0755);
+    ASSERT_FALSE(on_file);
+    EXPECT_NE(on_file.error().find("exists and is not a directory"), std::string::npos);
+}
+
+TEST(Render, TomlQuoting) {
+    EXPECT_EQ(setup::toml_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+}
+
+} // namespace
