@@ -162,7 +162,18 @@ void session::dispatch(const command& c, std::string& out) {
         return;
     }
     std::string body;
-    (this->*(it->fn))(c, body);
+    if (rev2_) {
+        // RFC 9051 5.1: IMAP4rev2 mailbox names are UTF-8; on disk (and for IMAP4rev1
+        // clients) they are modified UTF-7, so the command files only ever see that form.
+        command conv = c;
+        if (!mailbox_names_from_utf8(conv)) {
+            out += bad(c, "Mailbox name is not valid UTF-8");
+            return;
+        }
+        (this->*(it->fn))(conv, body);
+    } else {
+        (this->*(it->fn))(c, body);
+    }
     // Untagged updates go just before the tagged completion, which is the last line.
     if (sel_ && state_ == state::selected && !idling_ && sasl_tag_.empty()) {
         std::string updates;
@@ -174,6 +185,43 @@ void session::dispatch(const command& c, std::string& out) {
         body.insert(pos, updates);
     }
     out += body;
+}
+
+bool session::mailbox_names_from_utf8(command& c) {
+    auto conv = [](value& v) {
+        if (v.is_list()) return true;
+        auto m = utf8_to_mutf7(v.text);
+        if (!m) return false;
+        v.text = std::move(*m);
+        return true;
+    };
+    auto& a = c.args;
+    const std::string& n = c.name;
+    if (n == "SELECT" || n == "EXAMINE" || n == "CREATE" || n == "DELETE" || n == "SUBSCRIBE" ||
+        n == "UNSUBSCRIBE" || n == "STATUS" || n == "APPEND")
+        return a.empty() || conv(a[0]);
+    if (n == "RENAME") return std::all_of(a.begin(), a.end(), conv);
+    if (n == "COPY" || n == "MOVE" || n == "UID COPY" || n == "UID MOVE")
+        return a.size() < 2 || conv(a[1]);
+    if (n == "LIST" || n == "LSUB") {
+        // [selection options] reference pattern-or-patterns [RETURN (...)]
+        std::size_t i = (!a.empty() && a[0].is_list()) ? 1 : 0;
+        for (std::size_t k = i; k < a.size() && k < i + 2; ++k) {
+            if (a[k].is_list()) {
+                for (auto& p : a[k].items)
+                    if (!conv(p)) return false;
+            } else if (!conv(a[k])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+std::string session::mailbox_name_out(const std::string& stored) const {
+    if (!rev2_) return stored;
+    auto u = mutf7_to_utf8(stored);
+    return u ? *u : stored; // a name not valid as modified UTF-7 is shown as it is on disk
 }
 
 void session::sync_view(bool allow_expunge, std::string& out) {

@@ -111,6 +111,10 @@ private:
 public:
     // Helpers shared by the command files.
     void sync_view(bool allow_expunge, std::string& out);
+    // IMAP4rev2 (RFC 9051 5.1): mailbox-name arguments from UTF-8 to modified UTF-7 (false:
+    // not valid UTF-8), and a stored name as this client must see it.
+    bool mailbox_names_from_utf8(command& c);
+    std::string mailbox_name_out(const std::string& stored) const;
     std::vector<std::size_t> resolve_set(const sequence_set& set, bool uid) const; // indexes
     std::string compact_uid_set(std::vector<std::uint32_t> uids) const;
     static std::string format_date(std::int64_t t);
