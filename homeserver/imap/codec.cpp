@@ -428,6 +428,137 @@ std::expected<sequence_set, std::string> parse_sequence_set(std::string_view s) 
     return out;
 }
 
+namespace {
+constexpr std::string_view mutf7_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+void put_utf8(std::string& out, char32_t cp) {
+    if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+}
+} // namespace
+
+std::optional<std::string> mutf7_to_utf8(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c > 0x7e) return std::nullopt;
+        if (c != '&') {
+            out.push_back(static_cast<char>(c));
+            ++i;
+            continue;
+        }
+        auto end = s.find('-', i + 1);
+        if (end == std::string_view::npos) return std::nullopt;
+        if (end == i + 1) { // "&-" is "&"
+            out.push_back('&');
+            i = end + 1;
+            continue;
+        }
+        // RFC 3501 5.1.3: modified BASE64 of UTF-16BE, ',' for '/', no '=' padding.
+        std::uint32_t bits = 0;
+        int nbits = 0;
+        char16_t high = 0;
+        for (std::size_t k = i + 1; k < end; ++k) {
+            auto v = mutf7_alphabet.find(s[k]);
+            if (v == std::string_view::npos) return std::nullopt;
+            bits = (bits << 6) | static_cast<std::uint32_t>(v);
+            nbits += 6;
+            if (nbits < 16) continue;
+            nbits -= 16;
+            auto unit = static_cast<char16_t>((bits >> nbits) & 0xFFFF);
+            bits &= (1u << nbits) - 1;
+            if (high) {
+                if (unit < 0xDC00 || unit > 0xDFFF) return std::nullopt;
+                put_utf8(out, 0x10000 + ((char32_t(high) - 0xD800) << 10) + (unit - 0xDC00));
+                high = 0;
+            } else if (unit >= 0xD800 && unit <= 0xDBFF) {
+                high = unit;
+            } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+                return std::nullopt;
+            } else {
+                // Printable ASCII must not be encoded (RFC 3501 5.1.3).
+                if (unit >= 0x20 && unit <= 0x7e) return std::nullopt;
+                put_utf8(out, unit);
+            }
+        }
+        if (high || nbits >= 6 || bits != 0) return std::nullopt; // leftover or padding bits
+        i = end + 1;
+    }
+    return out;
+}
+
+std::optional<std::string> utf8_to_mutf7(std::string_view s) {
+    std::string out;
+    std::u16string run; // characters waiting to be encoded
+    auto flush = [&] {
+        if (run.empty()) return;
+        out.push_back('&');
+        std::uint32_t bits = 0;
+        int nbits = 0;
+        for (char16_t u : run) {
+            bits = (bits << 16) | u;
+            nbits += 16;
+            while (nbits >= 6) {
+                nbits -= 6;
+                out.push_back(mutf7_alphabet[(bits >> nbits) & 0x3F]);
+            }
+            bits &= (1u << nbits) - 1;
+        }
+        if (nbits > 0) out.push_back(mutf7_alphabet[(bits << (6 - nbits)) & 0x3F]);
+        out.push_back('-');
+        run.clear();
+    };
+    for (std::size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        char32_t cp = 0;
+        std::size_t len = 0;
+        if (c < 0x80) cp = c, len = 1;
+        else if ((c & 0xE0) == 0xC0) cp = c & 0x1F, len = 2;
+        else if ((c & 0xF0) == 0xE0) cp = c & 0x0F, len = 3;
+        else if ((c & 0xF8) == 0xF0) cp = c & 0x07, len = 4;
+        else return std::nullopt;
+        if (i + len > s.size()) return std::nullopt;
+        for (std::size_t k = 1; k < len; ++k) {
+            auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return std::nullopt;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        static constexpr char32_t min_of_len[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_of_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return std::nullopt;
+        i += len;
+        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xA0)) return std::nullopt;
+        if (cp < 0x7f) {
+            flush();
+            if (cp == '&') out += "&-";
+            else out.push_back(static_cast<char>(cp));
+            continue;
+        }
+        if (cp >= 0x10000) {
+            run.push_back(static_cast<char16_t>(0xD800 + ((cp - 0x10000) >> 10)));
+            run.push_back(static_cast<char16_t>(0xDC00 + ((cp - 0x10000) & 0x3FF)));
+        } else {
+            run.push_back(static_cast<char16_t>(cp));
+        }
+    }
+    flush();
+    return out;
+}
+
 std::string quoted_or_literal(std::string_view s) {
     bool safe = s.size() < 1024;
     for (unsigned char c : s)

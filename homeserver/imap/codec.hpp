@@ -19,6 +19,7 @@
 // Does not: know what commands mean, or write anything.
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +125,14 @@ struct sequence_set {
     bool contains(std::uint32_t n, std::uint32_t largest) const;
 };
 std::expected<sequence_set, std::string> parse_sequence_set(std::string_view s);
+
+// Mailbox names: modified UTF-7 (RFC 3501 5.1.3), the form on disk and on the wire for
+// IMAP4rev1 clients, and UTF-8, the wire form after ENABLE IMAP4rev2 (RFC 9051 5.1).
+// nullopt: not valid modified UTF-7 (unterminated or badly padded "&...-" run, a character
+// outside 0x20..0x7e, an encoded printable ASCII character, a broken surrogate pair) or not
+// valid UTF-8 (overlong, surrogate, above U+10FFFF, truncated; control characters).
+std::optional<std::string> mutf7_to_utf8(std::string_view s);
+std::optional<std::string> utf8_to_mutf7(std::string_view s);
 
 // Response formatting (RFC 3501 section 9 string/astring/nstring).
 std::string quoted_or_literal(std::string_view s); // quoted if safe, else {n}\r\n literal

@@ -8,6 +8,8 @@ imaplib's _simple_command / xatom where imaplib has no method), against the real
 - LIST-EXTENDED selection/return options, several patterns, LIST-STATUS.
 - A non-synchronizing literal (LITERAL+) APPEND over a raw TLS socket, and an APPEND over the
   APPENDLIMIT refused with NO [TOOBIG] without the client sending it.
+- IMAP4rev2 UTF-8 mailbox names stored as modified UTF-7; a disconnect in the middle of an
+  APPEND literal leaves nothing in the mailbox or its tmp/.
 - imap.max_connections_per_user = 2: a third login is refused with NO [LIMIT]; after one
   session logs out a new login succeeds.
 """
@@ -204,8 +206,32 @@ def main() -> None:
               "any octet", str(line))
     r.send(b"4 NOOP\r\n")
     checks.ok(r.until_tag(b"4")[-1].startswith(b"4 OK"), "the session goes on after [TOOBIG]")
-    r.send(b"5 LOGOUT\r\n")
+    # IMAP4rev2 mailbox names are UTF-8 on the wire, modified UTF-7 on disk (as Dovecot's).
+    r.send(b"5 ENABLE IMAP4rev2\r\n")
     r.until_tag(b"5")
+    name = "Entwürfe".encode()
+    r.send(b'6 CREATE "%s"\r\n' % name)
+    checks.ok(r.until_tag(b"6")[-1].startswith(b"6 OK"), "rev2: CREATE with a UTF-8 name")
+    checks.ok((home.mailbox() / ".Entw&APw-rfe" / "cur").is_dir(),
+              "rev2: the folder is stored under its modified UTF-7 name")
+    r.send(b'7 LIST "" "Entw*"\r\n')
+    lines = b"".join(r.until_tag(b"7"))
+    checks.ok(name in lines, "rev2: LIST shows the UTF-8 name", str(lines))
+    # A client that disconnects in the middle of an APPEND leaves nothing behind.
+    drafts = home.mailbox() / ".Drafts"
+    before = sorted(p.name for p in (drafts / "cur").iterdir())
+    r.send(b"8 APPEND Drafts {100000+}\r\nSubject: cut off\r\n\r\n" + b"x" * 5000)
+    time.sleep(0.2 * lib.SLOW)
+    r.s.close()
+    time.sleep(0.3 * lib.SLOW)
+    after = sorted(p.name for p in (drafts / "cur").iterdir())
+    checks.eq(after, before, "disconnect mid-APPEND: no message added")
+    checks.eq(list((drafts / "tmp").iterdir()), [], "disconnect mid-APPEND: nothing left in tmp/")
+    m = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=tls_ctx())
+    m.login(DEMO, pw)
+    typ, data = m.status("Drafts", "(MESSAGES)")
+    checks.ok(b"MESSAGES 1" in data[0], "Drafts still has just the LITERAL+ message", str(data))
+    m.logout()
 
 
 lib.run_main(main)

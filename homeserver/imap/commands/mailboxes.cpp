@@ -275,7 +275,7 @@ void session::cmd_list(const command& c, std::string& out) {
         if (want_special && !su.empty() && real_box) attrs.push_back(su);
         std::string at;
         for (auto& x : attrs) at += (at.empty() ? "" : " ") + x;
-        std::string shown = mailbox_store::is_inbox(n) ? "INBOX" : n;
+        std::string shown = mailbox_store::is_inbox(n) ? "INBOX" : mailbox_name_out(n);
         out += "* " + std::string(r.lsub ? "LSUB" : "LIST") + " (" + at + ") \".\" " +
                astring(shown) + childinfo + "\r\n";
         if (r.ret_status && real_box && selected) {
@@ -303,7 +303,8 @@ void session::cmd_status(const command& c, std::string& out) {
         out += bad(c, "Unknown STATUS item " + st.error());
         return;
     }
-    std::string name = mailbox_store::is_inbox(c.args[0].text) ? "INBOX" : c.args[0].text;
+    std::string name =
+        mailbox_store::is_inbox(c.args[0].text) ? "INBOX" : mailbox_name_out(c.args[0].text);
     out += "* STATUS " + astring(name) + " " + *st + "\r\n" + ok(c, "STATUS completed");
 }
 

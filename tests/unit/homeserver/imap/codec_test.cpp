@@ -198,6 +198,25 @@ TEST(ImapCodec, SequenceSets) {
     for (auto bad : {"", "0", "1:", "a", "1,,2", "01"}) EXPECT_FALSE(parse_sequence_set(bad)) << bad;
 }
 
+TEST(ImapCodec, ModifiedUtf7MailboxNames) {
+    const std::pair<std::string, std::string> both[] = {
+        {"INBOX", "INBOX"},
+        {"Entw&APw-rfe", "Entw\xC3\xBC" "rfe"},                           // Entwürfe
+        {"~peter/mail/&U,BTFw-/&ZeVnLIqe-",                            // RFC 3501 5.1.3
+         "~peter/mail/\xE5\x8F\xB0\xE5\x8C\x97/\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E"},
+        {"Tom &- Jerry", "Tom & Jerry"},
+        {"&2D3eAA-", "\xF0\x9F\x98\x80"},                                  // U+1F600, surrogates
+    };
+    for (const auto& [m7, u8] : both) {
+        EXPECT_EQ(mutf7_to_utf8(m7), u8) << m7;
+        EXPECT_EQ(utf8_to_mutf7(u8), m7) << m7;
+    }
+    for (auto bad : {"&Jjo", "&AGE-", "a\x01b", "&2D0-", "&3gA-", "caf\xC3\xA9", "&Jj!-"})
+        EXPECT_FALSE(mutf7_to_utf8(bad)) << bad;
+    for (auto bad : {"\xC3", "\xC0\xAF", "\xED\xA0\x80", "a\tb", "\xF4\x90\x80\x80"})
+        EXPECT_FALSE(utf8_to_mutf7(bad)) << bad;
+}
+
 TEST(ImapCodec, ResponseStrings) {
     EXPECT_EQ(astring("Sent"), "Sent");
     EXPECT_EQ(astring("My Box"), "\"My Box\"");

@@ -33,6 +33,30 @@ TEST(ImapSessionExtensions, EnableImap4rev2) {
     EXPECT_EQ(r.output, "* ENABLED\r\nk OK ENABLE completed\r\n") << "already enabled";
 }
 
+TEST(ImapSessionExtensions, Rev2MailboxNamesAreUtf8) {
+    fixture f;
+    auto v2 = f.make(), v1 = f.make();
+    say(v2, "a LOGIN demo@example.test secret\r\nb ENABLE IMAP4rev2\r\n");
+    say(v1, "a LOGIN demo@example.test secret\r\n");
+    const std::string utf8 = "Entw\xC3\xBCrfe"; // Entwürfe
+    auto r = say(v2, "c CREATE \"" + utf8 + "\"\r\n");
+    EXPECT_TRUE(has(r.output, "c OK")) << r.output;
+    EXPECT_TRUE(fs::is_directory(f.root / "demo" / ".Entw&APw-rfe" / "cur"))
+        << "stored as modified UTF-7, as Dovecot does";
+    r = say(v2, "d LIST \"\" Entw*\r\n");
+    EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren) \".\" {9}\r\n" + utf8 + "\r\n"))
+        << r.output;
+    r = say(v1, "e LIST \"\" Entw*\r\n");
+    EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren) \".\" Entw&APw-rfe\r\n")) << r.output;
+    r = say(v2, "f STATUS \"" + utf8 + "\" (MESSAGES)\r\ng SELECT \"" + utf8 + "\"\r\n");
+    EXPECT_TRUE(has(r.output, "* STATUS {9}\r\n" + utf8 + " (MESSAGES 0)")) << r.output;
+    EXPECT_TRUE(has(r.output, "g OK")) << r.output;
+    r = say(v2, "h CREATE \"bad\xC3\"\r\n");
+    EXPECT_TRUE(has(r.output, "h BAD Mailbox name is not valid UTF-8")) << r.output;
+    r = say(v1, "i CREATE \"" + utf8 + "\"\r\n");
+    EXPECT_TRUE(has(r.output, "i NO")) << "IMAP4rev1 names are modified UTF-7: " << r.output;
+}
+
 TEST(ImapSessionExtensions, WithoutRev2RecentIsReported) {
     fixture f;
     f.deliver("1700000000.M1P1Q1.host", msg1);
