@@ -697,15 +697,29 @@ bool folder::has_keyword(const message_entry& m, std::string_view name) const {
 }
 
 std::string folder::flags_text(const message_entry& m, bool recent) const {
-    std::string out = imap::flags_text(m.flags, false);
-    out.pop_back();
-    for (std::size_t i = 0; i < keywords_.size(); ++i)
-        if ((m.keywords & (1u << i)) && !keywords_[i].empty()) {
-            if (out.size() > 1) out += ' ';
-            out += keywords_[i];
-        }
-    if (recent) out += out.size() > 1 ? " \\Recent" : "\\Recent";
-    return out + ")";
+    std::string out;
+    append_flags(out, m, recent);
+    return out;
+}
+
+void folder::append_flags(std::string& out, const message_entry& m, bool recent) const {
+    out += '(';
+    bool first = true;
+    auto add = [&](std::string_view s) {
+        if (!first) out += ' ';
+        first = false;
+        out += s;
+    };
+    if (m.flags & flag_answered) add("\\Answered");
+    if (m.flags & flag_flagged) add("\\Flagged");
+    if (m.flags & flag_deleted) add("\\Deleted");
+    if (m.flags & flag_seen) add("\\Seen");
+    if (m.flags & flag_draft) add("\\Draft");
+    if (m.keywords)
+        for (std::size_t i = 0; i < keywords_.size(); ++i)
+            if ((m.keywords & (1u << i)) && !keywords_[i].empty()) add(keywords_[i]);
+    if (recent) add("\\Recent");
+    out += ')';
 }
 
 std::string folder::flag_list(bool permanent) const {

@@ -116,6 +116,7 @@ public:
     bool has_keyword(const message_entry& m, std::string_view name) const;
     // "(\Seen $Forwarded \Recent)": system flags, keywords, then \Recent.
     std::string flags_text(const message_entry& m, bool recent) const;
+    void append_flags(std::string& out, const message_entry& m, bool recent) const;
     // "(\Answered ... \Draft kw1 kw2)" and the PERMANENTFLAGS list including "\*".
     std::string flag_list(bool permanent) const;
 

@@ -213,14 +213,27 @@ void session::cmd_fetch(const command& c, std::string& out) {
             tree = mime::parse(content);
         }
         bool set_seen = false;
-        std::string parts;
-        auto add = [&](const std::string& x) {
-            if (!parts.empty()) parts += ' ';
-            parts += x;
+        // Written straight into `out`: `UID FETCH 1:* (FLAGS)` on 100,000 messages is one of
+        // the hot paths (store.hpp).
+        out += "* ";
+        out += std::to_string(i + 1);
+        out += " FETCH (";
+        bool first = true;
+        auto sep = [&]() {
+            if (!first) out += ' ';
+            first = false;
+        };
+        auto add = [&](std::string_view x) {
+            sep();
+            out += x;
         };
         for (const auto& it : *items) {
             const std::string& n = it.name;
-            if (n == "UID") add("UID " + std::to_string(m->uid));
+            if (n == "UID") {
+                sep();
+                out += "UID ";
+                out += std::to_string(m->uid);
+            }
             else if (n == "FLAGS" || n == "MODSEQ") {} // at the end, after \Seen may change
             else if (n == "INTERNALDATE") add("INTERNALDATE \"" + format_date(m->internal_date) + "\"");
             else if (n == "RFC822.SIZE") add("RFC822.SIZE " + std::to_string(m->size));
@@ -267,12 +280,18 @@ void session::cmd_fetch(const command& c, std::string& out) {
         }
         if (want_flags || flags_changed) {
             s.modseqs[i] = m->modseq;
-            add("FLAGS " + s.f->flags_text(*m, s.recent.count(m->uid) > 0));
+            sep();
+            out += "FLAGS ";
+            s.f->append_flags(out, *m, !s.recent.empty() && s.recent.count(m->uid) > 0);
         }
         // RFC 7162 3.2.4: once CONDSTORE is on, a flag change reported here carries MODSEQ.
-        if (want_modseq || (flags_changed && condstore_))
-            add("MODSEQ (" + std::to_string(m->modseq) + ")");
-        out += "* " + std::to_string(i + 1) + " FETCH (" + parts + ")\r\n";
+        if (want_modseq || (flags_changed && condstore_)) {
+            sep();
+            out += "MODSEQ (";
+            out += std::to_string(m->modseq);
+            out += ')';
+        }
+        out += ")\r\n";
     }
     out += ok(c, c.name + " completed");
 }
