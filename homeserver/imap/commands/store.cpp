@@ -41,6 +41,12 @@ void session::cmd_store(const command& c, std::string& out) {
         out += bad(c, set.error());
         return;
     }
+    if (!uid && !set->saved)
+        for (const auto& r : set->ranges)
+            if (r.lo > sel_->uids.size() || r.hi > sel_->uids.size() || sel_->uids.empty()) {
+                out += bad(c, "Invalid message sequence number"); // RFC 3501 9 seq-number
+                return;
+            }
     std::string item = upper(c.args[a].text);
     bool silent = item.ends_with(".SILENT");
     if (silent) item.resize(item.size() - 7);
