@@ -1,0 +1,838 @@
+#!/usr/bin/python3
+"""bench/imap driver: the same IMAP workloads against splitmail-home and a throwaway Dovecot.
+
+Started by bench/imap/run (as root, ulimit -n raised); see README.md in this directory.
+Both servers get the same users file line (same password hash: the same scheme, parameters and
+salt), the same Maildir contents and plain IMAP on 127.0.0.1 with plaintext LOGIN allowed on
+loopback. The client is python asyncio on raw sockets: it only looks for the tagged completion
+line, it never parses responses (its own CPU share is printed next to each throughput figure).
+
+  (1) cycles   10 clients: connect, LOGIN, SELECT INBOX, UID FETCH 1:* (UID FLAGS), LOGOUT
+  (2) session  10 logged-in clients: FETCH n BODY.PEEK[] of random n, then APPEND to INBOX
+  (3) idle     N connections logged in, INBOX selected, in IDLE: PSS of all server processes
+               (Dovecot also with imap_hibernate_timeout)
+  (4) index    SELECT and UID FETCH 1:* (FLAGS) on a 100,000-message INBOX, cold and warm
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration"))
+import lib  # noqa: E402  (temp dirs, ports, certificates, Daemon, cleanup at exit)
+
+USER = "demo@example.test"
+BIG = "big@example.test"
+PASSWORD = "bench-password-1"
+MAIL_UID = 8  # Debian's "mail" user: Dovecot's mail processes run as it
+
+# ---------------------------------------------------------------- IMAP client
+
+
+class Imap:
+    """One IMAP connection. cmd() sends a tagged command and returns the whole response once the
+    tagged line is in; it raises unless that line says OK. Tags cannot occur in message bodies
+    (`Zq` + number at the start of a line)."""
+
+    def __init__(self, r: asyncio.StreamReader, w: asyncio.StreamWriter):
+        self.r, self.w = r, w
+        self.buf = bytearray()
+        self.n = 0
+
+    @classmethod
+    async def connect(cls, port: int) -> "Imap":
+        r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+        c = cls(r, w)
+        await c._line_starting(b"* OK")
+        return c
+
+    async def _fill(self) -> None:
+        chunk = await self.r.read(1 << 18)
+        if not chunk:
+            raise ConnectionError("server closed the connection: " + bytes(self.buf[-200:]).decode(
+                "latin-1"))
+        self.buf += chunk
+
+    async def _line_starting(self, prefix: bytes) -> bytes:
+        """Consumes lines up to and including the first one starting with prefix."""
+        start = 0
+        while True:
+            i = 0 if self.buf.startswith(prefix) else self.buf.find(b"\r\n" + prefix, start)
+            if i > 0:
+                i += 2
+            if i >= 0 and (self.buf.startswith(prefix) or i > 0):
+                j = self.buf.find(b"\r\n", i)
+                if j >= 0:
+                    out = bytes(self.buf[:j + 2])
+                    del self.buf[:j + 2]
+                    return out
+                start = max(0, i - 2)
+            else:
+                start = max(0, len(self.buf) - len(prefix) - 2)
+            await self._fill()
+
+    def _tag(self) -> bytes:
+        self.n += 1
+        return b"Zq%d" % self.n
+
+    @staticmethod
+    def _check(tag: bytes, out: bytes, what: str) -> bytes:
+        k = out.rfind(b"\r\n" + tag + b" ")
+        last = out[k + 2:] if k >= 0 else out
+        if not last.startswith(tag + b" OK"):
+            raise RuntimeError(f"{what}: {last[:200]!r}")
+        return out
+
+    async def cmd(self, text: str) -> bytes:
+        tag = self._tag()
+        self.w.write(tag + b" " + text.encode() + b"\r\n")
+        out = await self._line_starting(tag + b" ")
+        return self._check(tag, out, text)
+
+    async def append(self, box: str, msg: bytes) -> bytes:
+        tag = self._tag()
+        self.w.write(tag + b" APPEND " + box.encode() + b" {%d}\r\n" % len(msg))
+        await self._line_starting(b"+")  # synchronizing literal, the same for both servers
+        self.w.write(msg + b"\r\n")
+        out = await self._line_starting(tag + b" ")
+        return self._check(tag, out, "APPEND")
+
+    async def idle(self) -> None:
+        tag = self._tag()
+        self.w.write(tag + b" IDLE\r\n")
+        line = await self._line_starting(b"+")
+        if not line.startswith(b"+"):
+            raise RuntimeError(f"IDLE: {line!r}")
+
+    async def login(self, user: str, pw: str) -> None:
+        await self.cmd(f'LOGIN "{user}" "{pw}"')
+
+    async def logout(self) -> None:
+        try:
+            await self.cmd("LOGOUT")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        try:
+            self.w.close()
+        except Exception:
+            pass
+
+
+def exists_of(select_response: bytes) -> int:
+    m = re.search(rb"\* (\d+) EXISTS", select_response)
+    if not m:
+        raise RuntimeError(f"no EXISTS in SELECT response {select_response[:300]!r}")
+    return int(m.group(1))
+
+
+# ---------------------------------------------------------------- messages
+
+
+def message(i: int, size: int) -> bytes:
+    head = (f"From: Sender {i % 97} <sender{i % 97}@sender.test>\r\nTo: {USER}\r\n"
+            f"Subject: bench message {i}\r\nMessage-ID: <bench-{i}@sender.test>\r\n"
+            f"Date: Mon, 4 Mar 2024 10:{i % 60:02d}:00 +0000\r\n"
+            f"Content-Type: text/plain; charset=us-ascii\r\n\r\n").encode()
+    line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod temp\r\n"
+    body = line * max(1, (size - len(head)) // len(line))
+    return head + body
+
+
+def message_set(n: int) -> list[tuple[str, bytes]]:
+    """n (name, bytes) pairs, the same every run: sizes 1-40 KB (median about 5 KB), flags as a
+    mailbox that is mostly read."""
+    rnd = random.Random(6)
+    flags = ["S", "S", "S", "RS", "FS", "", "S", ""]
+    out = []
+    for i in range(n):
+        size = int(min(40000, max(1000, rnd.lognormvariate(8.5, 0.8))))
+        data = message(i, size)
+        name = f"{1700000000 + i}.M{i}P1Q{i}.bench,S={len(data)}:2,{flags[i % len(flags)]}"
+        out.append((name, data))
+    return out
+
+
+def small_message_set(n: int) -> list[tuple[str, bytes]]:
+    """imapstore's bench/imap/index_scale.py messages: tiny, flags and a keyword on some."""
+    body = (b"From: bench@example.test\r\nTo: demo@example.test\r\nSubject: bench\r\n"
+            b"Date: Mon, 4 Mar 2024 10:00:00 +0000\r\n\r\nA small message.\r\n")
+    flags = ["S", "S", "FS", "", "RS", "Sa"]
+    return [(f"{1700000000 + i}.M{i}P1Q{i}.bench,S={len(body)}:2,{flags[i % len(flags)]}", body)
+            for i in range(n)]
+
+
+def write_maildir(box: Path, msgs, owner: int | None, keyword_file: bool) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True, exist_ok=True)
+    for name, data in msgs:
+        p = box / "cur" / name
+        with open(p, "wb") as f:
+            f.write(data)
+        if owner is not None:
+            os.chown(p, owner, owner)
+    if keyword_file:  # keyword letter a = $Forwarded, in the format both servers read
+        (box / "dovecot-keywords").write_text("0 $Forwarded\n")
+    if owner is not None:
+        for p in [box] + [box / s for s in ("cur", "new", "tmp")] + list(box.glob("dovecot-*")):
+            os.chown(p, owner, owner)
+
+
+# ---------------------------------------------------------------- process measurements
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st[st.rfind(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def memory_of(pids: list[int]) -> tuple[int, int, dict[str, int]]:
+    """(sum of Pss, sum of Rss, {process name: count}) in KB over pids (smaps_rollup)."""
+    pss = rss = 0
+    names: dict[str, int] = {}
+    for p in pids:
+        try:
+            text = Path(f"/proc/{p}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        m1 = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+        m2 = re.search(r"^Rss:\s+(\d+) kB", text, re.M)
+        if m1 and m2:
+            pss += int(m1.group(1))
+            rss += int(m2.group(1))
+            n = comm(p)
+            names[n] = names.get(n, 0) + 1
+    return pss, rss, names
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread (tid:name) of pid."""
+    tck = os.sysconf("SC_CLK_TCK")
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            st = Path(f"/proc/{pid}/task/{t}/stat").read_text()
+        except OSError:
+            continue
+        name = st[st.find("(") + 1:st.rfind(")")]
+        f = st[st.rfind(")") + 2:].split()
+        label = "main/io thread" if t == str(pid) else f"thread {t}"
+        out[f"{label} ({name})"] = (int(f[11]) + int(f[12])) / tck
+    return out
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# ---------------------------------------------------------------- the two servers
+
+
+class Splitmail:
+    name = "splitmail"
+
+    def __init__(self, d: Path, build: Path, hash_line: str):
+        self.d = d
+        d.mkdir(parents=True)
+        self.root = d / "mail"
+        self.port = lib.free_port()
+        cert = lib.make_cert(d, "imap", "home.example.test")
+        (d / "users").write_text(f"{USER}:{hash_line}\n{BIG}:{hash_line}\n")
+        (d / "aliases").write_text("")
+        (d / "home.toml").write_text(f"""[home]
+domains = ["example.test"]
+[lmtp]
+listen = ["127.0.0.1:{lib.free_port()}"]
+transport = "plain"
+[users]
+file = "{d}/users"
+aliases = "{d}/aliases"
+[maildir]
+root = "{self.root}"
+[imap]
+listen = ["127.0.0.1:{self.port}"]
+tls_cert = "{cert[0]}"
+tls_key = "{cert[1]}"
+plaintext_login_on_loopback = true
+max_connections = 5000
+max_connections_per_ip = 5000
+max_connections_per_user = 5000
+[log]
+level = "warn"
+""")
+        self.daemon = lib.Daemon("splitmail-home",
+                                 [str(build / "homeserver" / "splitmail-home"), "--config",
+                                  str(d / "home.toml")], d / "home.log")
+
+    def box(self, user: str) -> Path:
+        local, dom = user.split("@")
+        return self.root / dom / local
+
+    def owner(self) -> int | None:
+        return None
+
+    def start(self) -> None:
+        self.daemon.start()
+        lib.wait_until(lambda: lib.port_answers("127.0.0.1", self.port), 15,
+                       f"splitmail-home IMAP on {self.port}", daemons=[self.daemon])
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+    def pids(self) -> list[int]:
+        return [self.daemon.pid]
+
+    def drop_index(self, box: Path) -> list[str]:
+        return []  # splitmail-uidlist is also the UID record: nothing that is only a cache
+
+    def index_files(self, box: Path) -> list[Path]:
+        return [box / "splitmail-uidlist"]
+
+
+class Dovecot:
+    name = "dovecot"
+
+    def __init__(self, d: Path, hash_line: str, hibernate: str = "0"):
+        self.d = d
+        for sub in ("run", "state", "mail"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        os.chown(d / "mail", MAIL_UID, MAIL_UID)
+        self.port = lib.free_port()
+        self.conf = d / "dovecot.conf"
+        self.hibernate = hibernate
+        lines = []
+        for u in (USER, BIG):
+            lines.append(f"{u}:{hash_line}:{MAIL_UID}:{MAIL_UID}::{self.box(u)}::")
+        (d / "users").write_text("\n".join(lines) + "\n")
+        self.write_conf()
+
+    def write_conf(self) -> None:
+        d = self.d
+        self.conf.write_text(f"""base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+info_log_path = /dev/null
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = {MAIL_UID}
+last_valid_uid = {MAIL_UID}
+mail_location = maildir:~/
+default_internal_user = dovecot
+default_login_user = dovenull
+default_process_limit = 5000
+default_client_limit = 10000
+protocol imap {{
+  mail_max_userip_connections = 5000
+}}
+imap_hibernate_timeout = {self.hibernate}
+passdb {{
+  driver = passwd-file
+  args = {d}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = {d}/users
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service imap {{
+  process_limit = 5000
+  unix_listener imap-master {{
+    mode = 0666
+  }}
+}}
+service imap-hibernate {{
+  unix_listener imap-hibernate {{
+    mode = 0666
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+""")
+
+    def box(self, user: str) -> Path:
+        local, dom = user.split("@")
+        return self.d / "mail" / dom / local
+
+    def owner(self) -> int | None:
+        return MAIL_UID
+
+    def master_pid(self) -> int | None:
+        try:
+            return int((self.d / "run" / "master.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def start(self) -> None:
+        # not capture_output: the daemon keeps the pipes open and run() would never return
+        with open(self.d / "start.log", "ab") as out:
+            r = subprocess.run(["dovecot", "-c", str(self.conf)], stdout=out, stderr=out,
+                               stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            lib.fail(f"dovecot -c {self.conf} failed: "
+                     f"{(self.d / 'start.log').read_text(errors='replace')}")
+        lib.wait_until(lambda: lib.port_answers("127.0.0.1", self.port), 15,
+                       f"dovecot IMAP on {self.port}")
+
+    def stop(self) -> None:
+        pid = self.master_pid()
+        subprocess.run(["doveadm", "-c", str(self.conf), "stop"], capture_output=True)
+        if pid:
+            lib.wait_until(lambda: not Path(f"/proc/{pid}").exists(), 20, "dovecot to exit")
+
+    def pids(self) -> list[int]:
+        pid = self.master_pid()
+        return descendants(pid) if pid else []
+
+    def drop_index(self, box: Path) -> list[str]:
+        gone = []
+        for p in list(box.glob("dovecot.index*")) + list(box.glob("dovecot.list.index*")):
+            p.unlink()
+            gone.append(p.name)
+        return gone
+
+    def index_files(self, box: Path) -> list[Path]:
+        return sorted(box.glob("dovecot.index*")) + [box / "dovecot-uidlist"]
+
+
+# ---------------------------------------------------------------- workloads
+
+
+async def timed_loop(clients: int, seconds: float, one, setup=None):
+    """Runs `setup(k)` for each client (logins, not timed), then `one(state)` in `clients`
+    concurrent loops until `seconds` have passed; returns (count, wall s, client CPU share,
+    errors, states). A loop finishes the operation it is in, so wall is slightly over seconds."""
+    if setup:
+        states = await asyncio.gather(*(setup(k) for k in range(clients)))
+    else:
+        states = [None] * clients
+    count = [0]
+    errors: list[str] = []
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    deadline = t0 + seconds
+
+    async def worker(state):
+        while time.perf_counter() < deadline:
+            try:
+                await one(state)
+                count[0] += 1
+            except Exception as e:  # noqa: BLE001 -- counted and reported
+                errors.append(f"{type(e).__name__}: {e}")
+                if len(errors) > 20:
+                    return
+
+    await asyncio.gather(*(worker(st) for st in states))
+    wall = time.perf_counter() - t0
+    cpu = (time.process_time() - cpu0) / wall
+    return count[0], wall, cpu, errors, states
+
+
+async def cycles(port: int, clients: int, seconds: float):
+    async def one(_):
+        c = await Imap.connect(port)
+        try:
+            await c.login(USER, PASSWORD)
+            await c.cmd("SELECT INBOX")
+            await c.cmd("UID FETCH 1:* (UID FLAGS)")
+            await c.logout()
+        finally:
+            c.close()
+
+    return await timed_loop(clients, seconds, one)
+
+
+async def sessions(port: int, clients: int, seconds: float, what: str):
+    rnd = random.Random(7)
+    appended = message(999999, 5000)
+
+    async def setup(k):
+        c = await Imap.connect(port)
+        await c.login(USER, PASSWORD)
+        if what == "append" and k == 0:
+            try:
+                await c.cmd("CREATE Bench")
+            except RuntimeError:
+                pass  # exists from an earlier round
+        n = exists_of(await c.cmd("SELECT INBOX"))
+        return (c, n)
+
+    async def fetch(state):
+        c, n = state
+        await c.cmd(f"FETCH {rnd.randint(1, n)} BODY.PEEK[]")
+
+    async def append(state):  # to a folder of its own, so that INBOX stays the same for (3)
+        await state[0].append("Bench", appended)
+
+    res = await timed_loop(clients, seconds, fetch if what == "fetch" else append, setup)
+    for st in res[4]:
+        if st:
+            await st[0].logout()
+    return res
+
+
+async def idle_conns(port: int, n: int, concurrency: int = 10):
+    conns: list[Imap] = []
+    sem = asyncio.Semaphore(concurrency)
+    errors: list[str] = []
+
+    async def one(k):
+        async with sem:
+            try:
+                c = await Imap.connect(port)
+                await c.login(USER, PASSWORD)
+                await c.cmd("SELECT INBOX")
+                await c.idle()
+                conns.append(c)
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"{type(e).__name__}: {e}")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(n)))
+    return conns, errors, time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------- phases
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.rows: list[tuple[str, float, float, str]] = []  # what, splitmail, dovecot, better
+        self.notes: list[str] = []
+
+    def row(self, what: str, s: float, d: float, better: str) -> None:
+        self.rows.append((what, s, d, better))
+
+    def say(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')} load {loadavg()}] {text}", flush=True)
+
+
+def client_note(b: "Bench", phase: str, server: str, cpu: float) -> None:
+    if cpu > 0.8:
+        b.notes.append(f"{phase} {server}: the client used {cpu * 100:.0f}% of a core: it may be "
+                       f"the bottleneck, treat this figure as a lower bound")
+
+
+def phase_cycles(b: Bench, servers, loop) -> None:
+    res = {}
+    for s in servers:
+        # one warm-up cycle (first SELECT assigns UIDs, page cache)
+        loop.run_until_complete(cycles(s.port, 1, 0.01))
+        cpu0 = thread_cpu(s.pids()[0]) if s.name == "splitmail" else {}
+        n, wall, ccpu, errs, _ = loop.run_until_complete(cycles(s.port, b.a.clients, b.a.seconds))
+        if errs:
+            lib.fail(f"(1) {s.name}: {len(errs)} errors, first: {errs[0]}")
+        res[s.name] = n / wall
+        client_note(b, "(1)", s.name, ccpu)
+        extra = ""
+        if s.name == "splitmail":
+            cpu1 = thread_cpu(s.pids()[0])
+            use = sorted(((cpu1.get(k, 0) - cpu0.get(k, 0)) / wall, k) for k in cpu1)[::-1]
+            busy = ", ".join(f"{k} {u * 100:.0f}%" for u, k in use[:3])
+            extra = "; busiest threads: " + busy
+            b.notes.append(f"(1) splitmail-home CPU per thread while cycling: {busy}")
+        b.say(f"(1) {s.name}: {n} cycles in {wall:.1f}s = {n / wall:.1f}/s "
+              f"(client CPU {ccpu * 100:.0f}%{extra})")
+    b.row(f"(1) login+SELECT+FETCH+LOGOUT/s, {b.a.clients} clients", res["splitmail"],
+          res["dovecot"], "higher")
+
+
+def phase_sessions(b: Bench, servers, loop) -> None:
+    for what in ("fetch", "append"):
+        res = {}
+        for s in servers:
+            n, wall, ccpu, errs, _ = loop.run_until_complete(
+                sessions(s.port, b.a.clients, b.a.seconds, what))
+            if errs:
+                lib.fail(f"(2) {what} {s.name}: {len(errs)} errors, first: {errs[0]}")
+            res[s.name] = n / wall
+            client_note(b, f"(2) {what}", s.name, ccpu)
+            b.say(f"(2) {what} {s.name}: {n} in {wall:.1f}s = {n / wall:.1f}/s "
+                  f"(client CPU {ccpu * 100:.0f}%)")
+        label = ("FETCH n BODY.PEEK[]/s (random n)" if what == "fetch"
+                 else "APPEND/s (5 KB message)")
+        b.row(f"(2) {label}, {b.a.clients} sessions", res["splitmail"], res["dovecot"], "higher")
+
+
+def measure_idle(b: Bench, s, loop, label: str, hibernating: bool = False) -> float:
+    base_pss, _, _ = memory_of(s.pids())
+    conns, errs, took = loop.run_until_complete(idle_conns(s.port, b.a.idle))
+    if errs:
+        lib.fail(f"(3) {label}: {len(errs)} of {b.a.idle} connections failed, first: {errs[0]}")
+    if hibernating:  # until the imap processes have handed their clients to imap-hibernate
+        def few_imap() -> bool:
+            return memory_of(s.pids())[2].get("imap", 0) <= b.a.idle // 50
+        lib.wait_until(few_imap, 120, "Dovecot to hibernate the IDLE connections", interval=0.5)
+    time.sleep(3)
+    pss, rss, names = memory_of(s.pids())
+    # all still connected?
+    loop.run_until_complete(asyncio.sleep(0.1))
+    alive = sum(1 for c in conns if not c.r.at_eof())
+    for c in conns:
+        c.close()
+    loop.run_until_complete(asyncio.sleep(0.5))
+    per = pss / b.a.idle
+    added = (pss - base_pss) / b.a.idle
+    procs = ", ".join(f"{k} x{v}" for k, v in sorted(names.items(), key=lambda kv: -kv[1]))
+    b.say(f"(3) {label}: {b.a.idle} IDLE connections (logged in {took:.0f}s, {alive} open at the "
+          f"end): PSS {pss / 1024:.1f} MB (RSS {rss / 1024:.1f} MB) = {per:.0f} KB/connection; "
+          f"before: PSS {base_pss / 1024:.1f} MB, so {(pss - base_pss) / b.a.idle:.0f} KB/conn "
+          f"added; processes: {procs}")
+    b.notes.append(f"(3) {label}: processes measured: {procs}")
+    if alive < b.a.idle:
+        lib.fail(f"(3) {label}: only {alive} of {b.a.idle} connections still open")
+    return per, added
+
+
+def phase_idle(b: Bench, servers, loop, dovecot_hib) -> None:
+    res = {}
+    for s in servers:
+        res[s.name] = measure_idle(b, s, loop, s.name)
+    S, D = res["splitmail"], res["dovecot"]
+    b.row(f"(3) KB PSS per IDLE conn, {b.a.idle} conns: all server procs / n", S[0], D[0], "lower")
+    b.row("(3) KB PSS per IDLE conn: (with - before) / n", S[1], D[1], "lower")
+    if dovecot_hib:
+        dovecot_hib.start()
+        loop.run_until_complete(cycles(dovecot_hib.port, 1, 0.01))
+        H = measure_idle(b, dovecot_hib, loop, f"dovecot, imap_hibernate_timeout = "
+                         f"{dovecot_hib.hibernate}", hibernating=True)
+        dovecot_hib.stop()
+        b.row(f"(3) all procs / n, Dovecot hibernating ({dovecot_hib.hibernate})", S[0], H[0],
+              "lower")
+        b.row("(3) (with - before) / n, Dovecot hibernating", S[1], H[1], "lower")
+
+
+async def one_command(port: int, user: str, cmds: list[str]) -> list[tuple[float, int]]:
+    c = await Imap.connect(port)
+    await c.login(user, PASSWORD)
+    out = []
+    for cmd in cmds:
+        t0 = time.perf_counter()
+        resp = await c.cmd(cmd)
+        out.append((time.perf_counter() - t0, len(resp)))
+    await c.logout()
+    return out
+
+
+def drop_caches() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def phase_index(b: Bench, servers, loop) -> None:
+    n = b.a.big
+    msgs = small_message_set(n)
+    res: dict[str, dict[str, float]] = {}
+    for s in servers:
+        box = s.box(BIG)
+        t0 = time.perf_counter()
+        write_maildir(box, msgs, s.owner(), keyword_file=True)
+        b.say(f"(4) {s.name}: {n} messages written in {time.perf_counter() - t0:.1f}s")
+    time.sleep(1.1)  # directory mtimes older than splitmail's trust margin (as index_scale.py)
+    for s in servers:
+        r: dict[str, float] = {}
+        box = s.box(BIG)
+        if b.a.drop_caches:
+            drop_caches()
+        (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
+        r["first"] = t
+        s.stop()
+        gone = s.drop_index(box)
+        if b.a.drop_caches:
+            drop_caches()
+        s.start()
+        (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
+        r["cold_dropped"] = t
+        s.stop()
+        if b.a.drop_caches:
+            drop_caches()
+        s.start()
+        (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
+        r["cold_kept"] = t
+        warm = loop.run_until_complete(one_command(
+            s.port, BIG, ["SELECT INBOX", "UID FETCH 1:* (FLAGS)", "UID FETCH 1:* (FLAGS)"]))
+        r["warm"] = warm[0][0]
+        r["fetch"] = warm[1][0]
+        r["fetch2"] = warm[2][0]
+        size = sum(p.stat().st_size for p in s.index_files(box) if p.exists())
+        b.say(f"(4) {s.name}: first {r['first'] * 1000:.0f} ms, cold (restart"
+              f"{', removed ' + ' '.join(gone) if gone else ''}) {r['cold_dropped'] * 1000:.0f} ms,"
+              f" cold (restart, index kept) {r['cold_kept'] * 1000:.0f} ms, warm SELECT "
+              f"{r['warm'] * 1000:.1f} ms, UID FETCH 1:* (FLAGS) {r['fetch'] * 1000:.0f} ms / "
+              f"{r['fetch2'] * 1000:.0f} ms ({warm[1][1] / 1e6:.1f} MB); index files "
+              f"{size / 1e6:.1f} MB")
+        res[s.name] = r
+    S, D = res["splitmail"], res["dovecot"]
+    k = f"{n // 1000}k" if n >= 1000 else str(n)
+    b.row(f"(4) ms first SELECT, {k} msgs, no index at all", S["first"] * 1e3, D["first"] * 1e3,
+          "lower")
+    b.row("(4) ms cold SELECT: restart, Dovecot's dovecot.index* removed", S["cold_dropped"] * 1e3,
+          D["cold_dropped"] * 1e3, "lower")
+    b.row("(4) ms cold SELECT: restart, index files kept", S["cold_kept"] * 1e3,
+          D["cold_kept"] * 1e3, "lower")
+    b.row("(4) ms warm SELECT", S["warm"] * 1e3, D["warm"] * 1e3, "lower")
+    b.row("(4) ms UID FETCH 1:* (FLAGS), warm", S["fetch"] * 1e3, D["fetch"] * 1e3, "lower")
+
+
+# ---------------------------------------------------------------- main
+
+
+def hash_for(scheme: str) -> str:
+    r = subprocess.run(["doveadm", "pw", "-s", scheme, "-p", PASSWORD], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        lib.fail(f"doveadm pw -s {scheme} failed: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def verify_ms(h: str) -> float:
+    """Median wall time of `doveadm pw -t` with this hash minus the same for a {PLAIN} one."""
+    def t(hh: str) -> float:
+        ts = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            subprocess.run(["doveadm", "pw", "-t", hh, "-p", PASSWORD], capture_output=True)
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+    return max(0.0, t(h) - t("{PLAIN}" + PASSWORD)) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--only", default="1,2,3,4")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--scheme", default="ARGON2ID")
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--idle", type=int)
+    ap.add_argument("--messages", type=int, help="INBOX size for (1)-(3)")
+    ap.add_argument("--big", type=int, help="mailbox size for (4)")
+    ap.add_argument("--hibernate", default="1s",
+                    help="Dovecot imap_hibernate_timeout for the second (3) run; 0 = skip it")
+    ap.add_argument("--drop-caches", action="store_true",
+                    help="(4): drop the page cache before each first/cold SELECT")
+    a = ap.parse_args()
+    a.seconds = a.seconds or (3.0 if a.quick else 20.0)
+    a.idle = a.idle or (50 if a.quick else 1000)
+    a.messages = a.messages or (200 if a.quick else 1000)
+    a.big = a.big or (5000 if a.quick else 100_000)
+    only = {int(x) for x in a.only.split(",") if x}
+    build = Path(a.build).resolve()
+    lib.require_binaries(build / "homeserver" / "splitmail-home")
+
+    base = Path(os.environ.get("BENCH_DIR", "/var/tmp"))
+    data = Path(subprocess.check_output(["mktemp", "-d", f"{base}/splitmail-imapbench.XXXXXX"],
+                                        text=True).strip())
+    lib._tmpdirs.append(data)
+    os.chmod(data, 0o755)
+    h = hash_for(a.scheme)
+    vm = verify_ms(h)
+    b = Bench(a)
+    b.say(f"password hash scheme for both: {h.split('$')[0]} "
+          f"{'$'.join(h.split('$')[1:4]) if '$' in h else ''} (one verification about {vm:.0f} ms"
+          f" in doveadm pw -t); same users-file hash on both servers; data in {data}")
+    sm = Splitmail(data / "splitmail", build, h)
+    dv = Dovecot(data / "dovecot", h)
+    dvh = None
+    if 3 in only and a.hibernate not in ("0", "0s", ""):
+        dvh = Dovecot(data / "dovecot-hib", h, hibernate=a.hibernate)
+    servers = [sm, dv]
+
+    msgs = message_set(a.messages)
+    for s in servers + ([dvh] if dvh else []):
+        write_maildir(s.box(USER), msgs, s.owner(), keyword_file=False)
+    import atexit
+
+    def stop_dovecots():  # registered after lib's cleanup, so it runs before the rm -rf
+        for s in (dv, dvh):
+            if s and s.master_pid() and Path(f"/proc/{s.master_pid()}").exists():
+                subprocess.run(["doveadm", "-c", str(s.conf), "stop"], capture_output=True)
+    atexit.register(stop_dovecots)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _f: sys.exit(128 + signum))
+    for s in servers:
+        s.start()
+
+    total = sum(len(m[1]) for m in msgs)
+    b.say(f"INBOX of {USER}: {len(msgs)} messages, {total / 1e6:.1f} MB; plain IMAP on 127.0.0.1; "
+          f"splitmail-home {build}; {subprocess.check_output(['dovecot', '--version'], text=True).strip()}")
+    loop = asyncio.new_event_loop()
+    if 1 in only:
+        phase_cycles(b, servers, loop)
+    if 2 in only:
+        phase_sessions(b, servers, loop)
+    if 3 in only:
+        phase_idle(b, servers, loop, dvh)
+    if 4 in only:
+        phase_index(b, servers, loop)
+    for s in servers:
+        s.stop()
+
+    print()
+    print(f"== splitmail-home vs Dovecot {subprocess.check_output(['dovecot', '--version'], text=True).split()[0]}"
+          f" (same Maildir, {a.scheme} hash on both, plain IMAP on loopback; load {loadavg()})")
+    print(f"{'':62s} {'splitmail':>10s} {'Dovecot':>10s} {'ratio s/D':>10s}")
+    for what, s, d, better in b.rows:
+        ratio = s / d if d else float("nan")
+        adv = ratio if better == "higher" else (1 / ratio if ratio else float("nan"))
+        print(f"{what:62s} {s:10.1f} {d:10.1f} {ratio:9.2f}x  ({better} is better: splitmail "
+              f"{adv:.2f}x {'better' if adv >= 1 else 'worse'})")
+    for note in b.notes:
+        print("  " + note)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except lib.TestFailure as e:
+        print(f"bench/imap: FAILED: {e}", flush=True)
+        lib._dump_logs()
+        sys.exit(1)
