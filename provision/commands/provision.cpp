@@ -593,7 +593,7 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         TRY(w.directory(L.wg_dir(), 0700, own->root));
         TRY(w.directory(L.unit_dir(), 0755));
         TRY(w.directory(L.state_dir(), 0750, own->service));
-        TRY(w.directory(L.maildir_root(), 0750, own->service));
+        TRY(w.directory(L.maildir_root(), 0700, own->service));
         TRY(w.directory(L.ddns_state_dir(), 0700, own->ddns));
 
         const fs::path cert = L.tls_dir() / "home.crt", key = L.tls_dir() / "home.key";

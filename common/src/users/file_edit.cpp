@@ -3,6 +3,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <utility>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -36,12 +38,16 @@ std::expected<void, std::string> rewrite_file(const std::filesystem::path& file,
 
     std::string current;
     ::mode_t mode = new_mode;
+    std::optional<std::pair<::uid_t, ::gid_t>> owner; // of the file being replaced
     {
         fd_guard in{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
         if (in.fd < 0 && errno != ENOENT) return std::unexpected(sys_error(file, "open"));
         if (in.fd >= 0) {
             struct ::stat st{};
-            if (::fstat(in.fd, &st) == 0) mode = st.st_mode & 07777;
+            if (::fstat(in.fd, &st) == 0) {
+                mode = st.st_mode & 07777;
+                owner.emplace(st.st_uid, st.st_gid);
+            }
             char buf[8192];
             for (;;) {
                 ssize_t n = ::read(in.fd, buf, sizeof buf);
@@ -61,6 +67,9 @@ std::expected<void, std::string> rewrite_file(const std::filesystem::path& file,
     ::unlink(tmp.c_str()); // a stale one from a crashed run (we hold the lock)
     fd_guard out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)};
     if (out.fd < 0) return std::unexpected(sys_error(tmp, "create"));
+    // The replacement keeps the owner and group too: root editing a root:splitmail 0640 file
+    // must not make it unreadable for the service (best effort when not root).
+    if (owner) (void)::fchown(out.fd, owner->first, owner->second);
     ::fchmod(out.fd, mode); // umask must not widen or narrow what the file had
     auto fail = [&](std::string_view what) {
         auto msg = sys_error(tmp, what);

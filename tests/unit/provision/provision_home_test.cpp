@@ -53,7 +53,7 @@ TEST_F(ProvisionHome, WritesEveryFileWithItsMode) {
         {"etc/splitmail/ddns.toml", 0644},
         {"etc/systemd/system/splitmail-home.service", 0644},
         {"etc/systemd/system/splitmail-ddns.service", 0644},
-        {"var/lib/splitmail/mail", 0750},
+        {"var/lib/splitmail/mail", 0700},
     };
     for (const auto& [rel, mode] : expected) {
         EXPECT_TRUE(fs::exists(root / rel)) << rel;

@@ -5,7 +5,8 @@
 // replaced by rename, so it cannot carry the lock); the new content is written to a temporary
 // file in the same directory, fsync'd, renamed over FILE and the directory fsync'd, so a reader
 // (splitmail-home reloading) sees either the old or the new file, never a partial one, and a
-// crash leaves one of the two. The mode of an existing file is kept; new files get `new_mode`.
+// crash leaves one of the two. The mode, owner and group of an existing file are kept (owner
+// and group when the caller may set them, i.e. as root); new files get `new_mode`.
 // Does not: parse or validate the content (the caller's `change` does).
 #include <expected>
 #include <filesystem>
