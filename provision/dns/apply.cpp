@@ -149,6 +149,20 @@ int apply_plans(desec::client& api, std::span<const plan> plans, const apply_opt
         }
         out << domain << ": " << items.size() << " RRset" << (items.size() == 1 ? "" : "s")
             << " written in one request\n";
+        // deSEC answers with the RRsets as stored. Stored differently from what was sent (it
+        // normalised a record) means every later apply would rewrite it: say so.
+        for (const auto& stored : *written) {
+            for (const auto& sent : items) {
+                if (sent.subname != stored.subname || sent.type != stored.type) continue;
+                auto a = sent.records, b = stored.records;
+                std::sort(a.begin(), a.end());
+                std::sort(b.begin(), b.end());
+                if (a != b)
+                    err << "splitmail dns apply: warning: deSEC stored "
+                        << absolute_name(stored.subname, domain) << ' ' << stored.type
+                        << " in another form than sent; please report this as a bug\n";
+            }
+        }
     }
     return 0;
 }

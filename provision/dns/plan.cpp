@@ -205,6 +205,9 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
     if (auto rel = relative(s.hostname, domain)) {
         if (!v4.empty()) add(*rel, "A", {v4});
         if (!v6.empty()) add(*rel, "AAAA", {v6});
+        // RFC 7208 2.3: receivers check the HELO name too, and it is the only identity of a
+        // bounce (MAIL FROM:<>), so the relay's name gets the same policy as the domain.
+        if (!rel->empty()) add(*rel, "TXT", {txt_strings(spf)});
         auto tlsa = tlsa_3_1_1(files->tls_cert);
         if (!tlsa) return std::unexpected(tlsa.error());
         add(join("_25._tcp", *rel), "TLSA", {*tlsa});

@@ -7,6 +7,7 @@
 //   MX      @                     "10 <hostname>."
 //   A/AAAA  <hostname rel. to D>  the relay's public addresses (only when hostname is in D)
 //   TXT     @                     "v=spf1 ip4:A ip6:A6 -all"               (RFC 7208)
+//   TXT     <hostname rel. to D>  the same SPF for the HELO name (RFC 7208 2.3; when in D)
 //   TXT     <sel>._domainkey      "v=DKIM1; k=rsa|ed25519; p=..." per key (RFC 6376, 8463)
 //   TXT     _dmarc                "v=DMARC1; p=none; rua=<dmarc_rua>"       (RFC 7489)
 //   TXT     _smtp._tls            "v=TLSRPTv1; rua=<tlsrpt_rua>"            (RFC 8460)

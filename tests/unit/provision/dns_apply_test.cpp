@@ -140,6 +140,18 @@ TEST_F(DnsApply, OnePatchWithOnlyTheChangedRrsets) {
     EXPECT_NE(out.str().find("3 RRsets written in one request"), std::string::npos) << out.str();
 }
 
+TEST_F(DnsApply, WarnsWhenDeSecStoresARecordDifferently) {
+    domain();
+    rrsets(R"([{"subname":"","type":"MX","ttl":3600,"records":["10 mx.example.com."]},
+               {"subname":"","type":"TXT","ttl":3600,"records":["\"v=spf1 ip4:192.0.2.10 -all\""]},
+               {"subname":"_dmarc","type":"TXT","ttl":3600,"records":["\"v=DMARC1; p=none\""]}])");
+    t->push(200, R"([{"subname":"mx","type":"A","ttl":3600,"records":["192.0.2.010"]}])");
+    ASSERT_EQ(run(), 0) << err.str();
+    EXPECT_NE(err.str().find("warning: deSEC stored mx.example.com. A in another form"),
+              std::string::npos)
+        << err.str();
+}
+
 TEST_F(DnsApply, UpToDateWritesNothingEvenWithoutYes) {
     o.yes = false; // nobody could confirm, but nothing needs confirming
     domain();

@@ -52,6 +52,8 @@ TEST(DnsPlan, RecordsOfARelayInTheZone) {
     ASSERT_TRUE(find(*p, "", "TXT"));
     EXPECT_EQ(txt_value(find(*p, "", "TXT")->records.at(0)),
               "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all");
+    ASSERT_TRUE(find(*p, "mx", "TXT")) << "SPF for the HELO name";
+    EXPECT_EQ(find(*p, "mx", "TXT")->records, find(*p, "", "TXT")->records);
     EXPECT_EQ(txt_value(find(*p, "_dmarc", "TXT")->records.at(0)),
               "v=DMARC1; p=none; rua=mailto:postmaster@example.com");
     EXPECT_EQ(txt_value(find(*p, "_smtp._tls", "TXT")->records.at(0)),
