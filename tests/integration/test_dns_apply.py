@@ -2,8 +2,8 @@
 """`splitmail dns plan|export|apply` against the fake deSEC (tests/fakes/desec/), which checks
 record contents in presentation format as deSEC does.
 
-Fixture tree built here: site.toml, relay.toml, DKIM keys from `splitmail dkim keygen`, an
-openssl-made certificate, a 0600 token file. Shows: plan and export list every record (TLSA equal
+Fixture tree: `splitmail provision relay --root` (site.toml, relay.toml, DKIM keys, self-signed
+certificate), the site's [desec] pointed at the fake, a 0600 token file. Shows: plan and export list every record (TLSA equal
 to the SPKI hash openssl computes); apply without --yes on a non-terminal refuses and writes
 nothing; the first apply creates everything with one request per domain, TTL raised to the
 domain's minimum; a second apply writes nothing; a regenerated DKIM key updates only that RRset in
@@ -44,9 +44,11 @@ fake.add_domain(D2, "alice", minimum_ttl=3600)
 fake.add_token(TOKEN, "alice")
 fake.start()
 
-dkim_dir = os.path.join(tmp, "dkim")
-site_file = os.path.join(tmp, "site.toml")
-token_file = os.path.join(tmp, "desec.token")
+root = os.path.join(tmp, "root")
+dkim_dir = os.path.join(root, "etc/splitmail/dkim")
+site_file = os.path.join(root, "etc/splitmail/site.toml")
+cert_file = os.path.join(root, "etc/splitmail/tls/relay.crt")
+token_file = os.path.join(root, "etc/splitmail/desec.token")
 
 
 def run(*args, stdin=subprocess.DEVNULL, timeout=60):
@@ -64,36 +66,20 @@ def writes(domain=None, status=None):
 
 
 def build_tree():
-    os.makedirs(os.path.join(tmp, "tls"))
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", os.path.join(tmp, "tls/relay.key"),
-                    "-out", os.path.join(tmp, "tls/relay.crt"), "-subj", "/CN=" + HOST,
-                    "-addext", "subjectAltName=DNS:" + HOST],
-                   check=True, capture_output=True)
-    with open(os.path.join(tmp, "relay.toml"), "w") as f:
-        f.write('[tls]\ncert = "%s/tls/relay.crt"\nkey = "%s/tls/relay.key"\n'
-                '[dkim]\ndir = "%s"\n' % (tmp, tmp, dkim_dir))
-    for d in (D1, D2):
-        rc, out, err = run("dkim", "keygen", "--domain", d, "--selector", "sm1",
-                           "--dir", dkim_dir)
-        assert rc == 0, err
+    """The relay's tree as `splitmail provision relay --root` writes it (site.toml, relay.toml,
+    DKIM keys, self-signed certificate), pointed at the fake deSEC."""
+    rc, out, err = run("provision", "relay", "--domain", D1, "--domain", D2, "--hostname", HOST,
+                       "--public-ipv4", IP4, "--public-ipv6", IP6, "--imap-host", "home." + D1,
+                       "--root", root, timeout=120)
+    assert rc == 0, out + err
+    with open(site_file) as f:
+        text = f.read()
+    for key, value in (("api", fake.base_url), ("ca_file", ca), ("token_file", token_file),
+                       ("ttl", 300)):
+        text, n = re.subn(r"(?m)^%s = .*$" % key, "%s = %s" % (key, json.dumps(value)), text)
+        assert n == 1, "%s not found once in %s" % (key, site_file)
     with open(site_file, "w") as f:
-        f.write(f'''[site]
-domains = ["{D1}", "{D2}"]
-hostname = "{HOST}"
-public_ipv4 = "{IP4}"
-public_ipv6 = "{IP6}"
-imap_host = "home.{D1}"
-relay_config = "{tmp}/relay.toml"
-
-[dns]
-ttl = 300
-
-[desec]
-api = "{fake.base_url}"
-token_file = "{token_file}"
-ca_file = "{ca}"
-''')
+        f.write(text)
     with open(token_file, "w") as f:
         f.write(TOKEN + "\n")
     os.chmod(token_file, 0o600)
@@ -127,7 +113,7 @@ def at_fake(domain):
 
 
 def spki_sha256():
-    pub = subprocess.run(["openssl", "x509", "-in", os.path.join(tmp, "tls/relay.crt"),
+    pub = subprocess.run(["openssl", "x509", "-in", cert_file,
                           "-pubkey", "-noout"], check=True, capture_output=True).stdout
     der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
                          check=True, capture_output=True).stdout
