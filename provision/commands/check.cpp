@@ -119,7 +119,14 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
     findings all = setup;
     for (const auto& e : all_checks()) {
         if (!only.empty() && !only.contains(std::string(e.name))) continue;
-        if (!((e.relay && c.relay) || (e.home && c.home))) continue;
+        if (!((e.relay && c.relay) || (e.home && c.home))) {
+            if (only.contains(std::string(e.name)) && (c.relay || c.home))
+                all.push_back(warn(std::string(e.name),
+                                   "does not apply on this machine (" +
+                                       std::string(c.home ? "home" : "relay") +
+                                       "): not checked"));
+            continue;
+        }
         auto f = e.run(c);
         all.insert(all.end(), f.begin(), f.end());
     }

@@ -364,6 +364,10 @@ def tunnel_in_namespaces(d: Path, root: Path, site: Path) -> None:
                       "splitmail-home", raw)
             imap = find(doc["findings"], "tls", "IMAP certificate")
             checks.ok(bool(imap), "the IMAP certificate is checked on the home", raw)
+            rc, doc, raw = run_check(copy, "--only", "dns", ns=ns)
+            na = find(doc["findings"], "dns", "does not apply on this machine")
+            checks.ok(rc == 0 and len(na) == 1 and na[0]["status"] == "warn",
+                      "--only dns on a home machine says it does not apply", raw)
     wg_home.down()
     wg_relay.down()
 
