@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -179,6 +180,7 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
     if (!o.imap_host.empty() && !host_name(o.imap_host))
         return "--imap-host \"" + o.imap_host + "\" is not a fully qualified host name";
     if (auto r = check_dir_option("--root", o.root)) return r;
+    if (o.root == "/") o.root_given = false; // `--root /` is the real system
     if (auto r = check_dir_option("--bindir", o.bindir)) return r;
     return std::nullopt;
 }
@@ -204,6 +206,7 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
         return "--hostname \"" + o.hostname + "\" is not a fully qualified host name (e.g. "
                "home.example.com)";
     if (auto r = check_dir_option("--root", o.root)) return r;
+    if (o.root == "/") o.root_given = false; // `--root /` is the real system
     if (auto r = check_dir_option("--bindir", o.bindir)) return r;
     return std::nullopt;
 }
@@ -334,6 +337,18 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
                                              ? "; --force for a new self-signed one"
                                              : "; install one that is"));
                 return *info;
+            }
+            // The placeholder is renewed (same key, so TLSA 3 1 1 stays valid) before it runs
+            // out; a certificate someone installed is theirs to renew.
+            const auto soon = std::chrono::system_clock::now() + std::chrono::days(21);
+            if (info->self_signed && info->not_after < soon) {
+                auto made = setup::self_signed_for_key(*key_pem, hostname);
+                if (!made) return std::unexpected(key.string() + ": " + made.error());
+                if (auto e = w.replace_file(cert, *made, 0644, own.root,
+                                            "self-signed placeholder expires within 21 days");
+                    !e)
+                    return std::unexpected(e.error());
+                return setup::inspect_cert(*made, *key_pem, cert.string());
             }
             auto r = w.file(cert, **cert_pem, 0644, own.root);
             if (!r) return std::unexpected(r.error());

@@ -114,6 +114,18 @@ void file_writer::line(std::string_view what, const fs::path& path, bool dir,
     out_ << '\n';
 }
 
+std::expected<outcome, std::string> file_writer::replace_file(const fs::path& path,
+                                                              std::string_view content,
+                                                              mode_t mode,
+                                                              const std::optional<owner>& own,
+                                                              std::string_view reason) {
+    if (auto e = make_parents(path)) return std::unexpected(*e);
+    if (auto e = atomic_write(path, content, mode, own)) return std::unexpected(*e);
+    line("renewed", path, false, "(" + std::string(reason) + ")");
+    ++changes_;
+    return outcome::replaced;
+}
+
 void file_writer::report_kept(const fs::path& path, std::string_view reason) {
     line("kept", path, false, "(" + std::string(reason) + ")");
     ++kept_;

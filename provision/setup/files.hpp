@@ -4,6 +4,7 @@
 //     created PATH                  absent before
 //     unchanged PATH                same content, mode (and owner when owners are managed)
 //     replaced PATH                 differed, and --force was given
+//     renewed PATH (REASON)         a placeholder provision made and renews on its own
 //     kept PATH (differs; --force to replace)
 //     kept PATH (mode 0644, expected 0600; --force to change)
 // Directories are reported with a trailing '/'.
@@ -50,6 +51,12 @@ public:
     std::expected<outcome, std::string> directory(const std::filesystem::path& path, mode_t mode,
                                                   const std::optional<owner>& own = std::nullopt);
 
+    // Replaces `path` although --force was not given, for a file provision owns outright
+    // (the self-signed placeholder it renews): "renewed PATH (REASON)".
+    std::expected<outcome, std::string> replace_file(const std::filesystem::path& path,
+                                                     std::string_view content, mode_t mode,
+                                                     const std::optional<owner>& own,
+                                                     std::string_view reason);
     // Reports `path` as kept for `reason` ("kept PATH (REASON)") and counts it as kept.
     void report_kept(const std::filesystem::path& path, std::string_view reason);
 

@@ -106,7 +106,7 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
         where << e.source().begin.line;
         return std::unexpected(file + ": line " + where.str() + ": " +
                                std::string(e.description()) +
-                               " (not a pairing file? copy pairing-home.toml from the relay)");
+                               " (not a pairing file written by `splitmail provision relay`)");
     }
     const toml::table* t = doc["pairing"].as_table();
     if (t == nullptr)

@@ -266,7 +266,7 @@ TEST_F(ProvisionHomeErrors, DamagedPairingFilesAreRefused) {
         std::string text, says;
     };
     const std::vector<bad_case> cases = {
-        {"hello", "not a pairing file?"},
+        {"hello", "(not a pairing file written by `splitmail provision relay`)"},
         {"[other]\nx = 1\n", "no [pairing] table"},
         {replace(pairing_text, "relay_endpoint = \"203.0.113.5:51820\"",
                  "relay_endpoint = \"mx.example.com:51820\""),

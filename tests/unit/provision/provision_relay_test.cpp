@@ -360,6 +360,25 @@ TEST_F(ProvisionRelay, PlaceholderForAnotherHostnameIsReplacedOnlyWithForce) {
     EXPECT_EQ(s->hostname, "mx2.example.com");
 }
 
+TEST_F(ProvisionRelay, PlaceholderRunningOutIsRenewedWithTheSameKey) {
+    const fs::path crt = etc() / "tls/relay.crt", key = etc() / "tls/relay.key";
+    auto short_lived = setup::self_signed_for_key(slurp(key), "mx.example.com", 10);
+    ASSERT_TRUE(short_lived) << short_lived.error();
+    spit(crt, *short_lived);
+    auto again = run(relay_args(root.path));
+    ASSERT_EQ(again.code, 0) << again.err;
+    EXPECT_NE(again.out.find("renewed " + crt.string() +
+                             " (self-signed placeholder expires within 21 days)"),
+              std::string::npos)
+        << again.out;
+    auto info = setup::inspect_cert(slurp(crt), slurp(key), "relay.crt");
+    ASSERT_TRUE(info) << info.error();
+    EXPECT_GT(info->not_after, std::chrono::system_clock::now() + std::chrono::days(80));
+    // The renewed one is good for 90 days: the next run leaves it alone.
+    auto third = run(relay_args(root.path));
+    EXPECT_EQ(count_lines(third.out, "renewed "), 0) << third.out;
+}
+
 TEST_F(ProvisionRelay, CertificateWithoutItsKeyIsAnErrorAndNothingIsWritten) {
     const fs::path key = etc() / "tls/relay.key";
     fs::remove(key);
