@@ -18,6 +18,8 @@
 // - Keys (WireGuard, DKIM, TLS) are never regenerated while a usable one exists: configs are
 //   derived from the keys on disk. An unusable key file is an error unless --force, which
 //   replaces it. --force also replaces configs that differ; to rotate a key, delete its file.
+//   The self-signed TLS placeholder (CN/SAN = host name, 90 days) is renewed with the same key
+//   when it expires within 21 days; a certificate that is not self-signed is never replaced.
 // - Run as root without --root: the system users `splitmail` (and `splitmail-ddns` on home)
 //   are created when missing (useradd --system) and spool, Maildir root and the keys the
 //   services read get their owners. With --root no owner is changed (the output says so).
