@@ -2,9 +2,10 @@
 
 - Messages delivered over LMTP are pulled by `mbsync` over STARTTLS (CertificateFile = the
   test certificate) into a local Maildir, byte for byte (modulo line endings).
-- Both ways: a message appended locally, also in a new nested folder, appears on the server; a flag set locally (file name
-  info) and a local deletion propagate to the server; a new LMTP delivery, a flag set and an
-  expunge made by another IMAP client arrive locally; a second run changes nothing.
+- Both ways: a message appended locally, also in a new nested folder, appears on the server;
+  a flag set locally (file name info) and a local deletion propagate to the server; a new LMTP
+  delivery, a flag set and an expunge made by another IMAP client arrive locally; a second run
+  changes nothing.
 - A second mbsync channel pulls the same mailbox over implicit TLS (993 style).
 - `fetchmail` fetches every message over implicit TLS (sslcertck with the test certificate)
   keeping them, then over STARTTLS (fingerprint pinned) without keep, which empties INBOX;
@@ -256,7 +257,8 @@ SyncState *
     m.logout()
     run(mbsync + ["demo"], env, "mbsync: third sync (server changes)")
     loc = local_messages(local / "INBOX")
-    checks.ok(message_id(raw) in loc, "mbsync: a new server message arrives locally", str(list(loc)))
+    checks.ok(message_id(raw) in loc, "mbsync: a new server message arrives locally",
+              str(list(loc)))
     if message_id(raw) in loc:
         late = norm(strip_tuid(loc[message_id(raw)].read_bytes()))
         checks.ok(late.endswith(norm(raw)) and late.startswith(b"Return-Path: "),

@@ -179,7 +179,7 @@ def main() -> None:
         checks.ok("[LIMIT]" in str(e), "third session of the user refused with NO [LIMIT]", str(e))
     c.logout()
     ok = False
-    for _ in range(50):  # the slot comes back when the server has closed c's connection
+    for _ in range(int(50 * lib.SLOW)):  # slot back once c is closed
         try:
             x.login(DEMO, pw)
             ok = True
@@ -197,7 +197,8 @@ def main() -> None:
     msg = b"Subject: plus\r\n\r\nNon-synchronizing literal.\r\n"
     r.send(b"2 APPEND Drafts {%d+}\r\n%s\r\n" % (len(msg), msg))
     lines = r.until_tag(b"2")
-    checks.ok(lines[-1].startswith(b"2 OK [APPENDUID") and not any(l.startswith(b"+") for l in lines),
+    checks.ok(lines[-1].startswith(b"2 OK [APPENDUID") and
+              not any(l.startswith(b"+") for l in lines),
               "APPEND with a LITERAL+ literal, no continuation", str(lines))
     big = int(limit[0].split("=")[1]) + 1
     r.send(b"3 APPEND Drafts {%d}\r\n" % big)

@@ -261,7 +261,8 @@ void session::cmd_list(const command& c, std::string& out) {
             if (!any) continue;
             childinfo = " (\"CHILDINFO\" (";
             if (only_subscribed) childinfo += "\"SUBSCRIBED\"";
-            if (r.sel_special) childinfo += only_subscribed ? " \"SPECIAL-USE\"" : "\"SPECIAL-USE\"";
+            if (r.sel_special)
+                childinfo += only_subscribed ? " \"SPECIAL-USE\"" : "\"SPECIAL-USE\"";
             childinfo += "))";
         }
         std::vector<std::string> attrs;

@@ -127,7 +127,8 @@ TEST(ImapCodec, SameResultForEverySplit) {
                     auto ev = r.next();
                     if (ev == command_reader::event_kind::need_more) break;
                     if (ev == command_reader::event_kind::continuation) ++out.continuations;
-                    if (ev == command_reader::event_kind::complete) out.commands.push_back(r.text());
+                    if (ev == command_reader::event_kind::complete)
+                        out.commands.push_back(r.text());
                     if (ev == command_reader::event_kind::error)
                         out.errors.push_back(r.error_response());
                 }

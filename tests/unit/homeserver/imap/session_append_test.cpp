@@ -70,7 +70,8 @@ TEST(ImapSessionAppend, OverTheLimit) {
     auto r = say(s, "c CAPABILITY\r\n");
     EXPECT_TRUE(has(r.output, " APPENDLIMIT=100")) << r.output;
     r = say(s, "a APPEND INBOX {101}\r\n");
-    EXPECT_EQ(r.output, "a NO [TOOBIG] Literal too large\r\n") << "no '+': the client sends nothing";
+    EXPECT_EQ(r.output, "a NO [TOOBIG] Literal too large\r\n")
+        << "no '+': the client sends nothing";
     EXPECT_FALSE(r.close);
     r = say(s, "b NOOP\r\n");
     EXPECT_EQ(r.output, "b OK NOOP completed\r\n") << "the session goes on";

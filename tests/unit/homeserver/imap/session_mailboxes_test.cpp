@@ -103,9 +103,11 @@ TEST(ImapSessionMailboxes, ListExtendedSelectionAndReturnOptions) {
 TEST(ImapSessionMailboxes, ListStatusAndStatusItems) {
     fixture f;
     f.deliver("1700000000.M1P1Q1.host", msg1);
-    std::ofstream(f.root / "demo" / "cur" / "1700000001.M1P1Q2.host:2,ST", std::ios::binary) << msg1;
+    std::ofstream(f.root / "demo" / "cur" / "1700000001.M1P1Q2.host:2,ST", std::ios::binary)
+        << msg1;
     auto s = logged_in(f);
-    auto r = say(s, "a LIST \"\" (INBOX Drafts) RETURN (STATUS (MESSAGES UNSEEN DELETED SIZE))\r\n");
+    auto r =
+        say(s, "a LIST \"\" (INBOX Drafts) RETURN (STATUS (MESSAGES UNSEEN DELETED SIZE))\r\n");
     auto size = std::to_string(2 * msg1.size());
     EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren) \".\" INBOX\r\n* STATUS INBOX (MESSAGES 2 "
                               "UNSEEN 1 DELETED 1 SIZE " + size + ")\r\n"))
