@@ -474,7 +474,20 @@ async def timed_loop(clients: int, seconds: float, one, setup=None):
     return count[0], wall, cpu, errors, states
 
 
-async def cycles(port: int, clients: int, seconds: float):
+async def cycles(port: int, clients: int, seconds: float, probe: list | None = None):
+    """(1). With `probe` (a list): one more session, logged in before, sends NOOP every 20 ms
+    while the others cycle and appends each NOOP's latency: shows whether a login stalls
+    the sessions that are already open (a password hash checked on an io thread does)."""
+    stop = [False]
+
+    async def prober(c: Imap):
+        while not stop[0]:
+            t0 = time.perf_counter()
+            await c.cmd("NOOP")
+            probe.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.02)
+        await c.logout()
+
     async def one(_):
         c = await Imap.connect(port)
         try:
@@ -485,7 +498,16 @@ async def cycles(port: int, clients: int, seconds: float):
         finally:
             c.close()
 
-    return await timed_loop(clients, seconds, one)
+    if probe is None:
+        return await timed_loop(clients, seconds, one)
+    pc = await Imap.connect(port)
+    await pc.login(USER, PASSWORD)
+    await pc.cmd("SELECT INBOX")
+    task = asyncio.create_task(prober(pc))
+    res = await timed_loop(clients, seconds, one)
+    stop[0] = True
+    await task
+    return res
 
 
 async def sessions(port: int, clients: int, seconds: float, what: str):
@@ -562,11 +584,14 @@ def client_note(b: "Bench", phase: str, server: str, cpu: float) -> None:
 
 def phase_cycles(b: Bench, servers, loop) -> None:
     res = {}
+    noop = {}
     for s in servers:
         # one warm-up cycle (first SELECT assigns UIDs, page cache)
         loop.run_until_complete(cycles(s.port, 1, 0.01))
         cpu0 = thread_cpu(s.pids()[0]) if s.name == "splitmail" else {}
-        n, wall, ccpu, errs, _ = loop.run_until_complete(cycles(s.port, b.a.clients, b.a.seconds))
+        probe: list[float] = []
+        n, wall, ccpu, errs, _ = loop.run_until_complete(
+            cycles(s.port, b.a.clients, b.a.seconds, probe))
         if errs:
             lib.fail(f"(1) {s.name}: {len(errs)} errors, first: {errs[0]}")
         res[s.name] = n / wall
@@ -578,10 +603,23 @@ def phase_cycles(b: Bench, servers, loop) -> None:
             busy = ", ".join(f"{k} {u * 100:.0f}%" for u, k in use[:3])
             extra = "; busiest threads: " + busy
             b.notes.append(f"(1) splitmail-home CPU per thread while cycling: {busy}")
+        if s.name == "dovecot":
+            procs = memory_of(s.pids())[2]
+            extra = "; processes after: " + ", ".join(f"{k} x{v}" for k, v in sorted(procs.items()))
+        probe.sort()
+        med, worst = probe[len(probe) // 2] * 1e3, probe[-1] * 1e3
+        p99 = probe[int(len(probe) * 0.99)] * 1e3
         b.say(f"(1) {s.name}: {n} cycles in {wall:.1f}s = {n / wall:.1f}/s "
               f"(client CPU {ccpu * 100:.0f}%{extra})")
+        b.say(f"(1) {s.name}: NOOP on an open session meanwhile: median {med:.1f} ms, "
+              f"99% {p99:.0f} ms, max {worst:.0f} ms ({len(probe)} NOOPs)")
+        noop[s.name] = (med, p99)
     b.row(f"(1) login+SELECT+FETCH+LOGOUT/s, {b.a.clients} clients", res["splitmail"],
           res["dovecot"], "higher")
+    b.row("(1) ms NOOP on another open session meanwhile, median", noop["splitmail"][0],
+          noop["dovecot"][0], "lower")
+    b.row("(1) ms NOOP on another open session meanwhile, 99th pct", noop["splitmail"][1],
+          noop["dovecot"][1], "lower")
 
 
 def phase_sessions(b: Bench, servers, loop) -> None:
