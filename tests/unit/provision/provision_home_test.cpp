@@ -278,7 +278,8 @@ TEST_F(ProvisionHomeErrors, DamagedPairingFilesAreRefused) {
          "pairing.tunnel_prefix: must be 8..30"},
         {replace(pairing_text, "lmtp_port = 24", "lmtp_port = \"24\""),
          "pairing.lmtp_port: must be an integer"},
-        {replace(pairing_text, "imap_host = \"imap.example.com\"", "imap_host = \"imap.example.com\"\nextra = 1"),
+        {replace(pairing_text, "imap_host = \"imap.example.com\"",
+                 "imap_host = \"imap.example.com\"\nextra = 1"),
          "pairing.extra: unknown key"},
     };
     for (const auto& c : cases) {
