@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 namespace splitmail::provision::check {
 
 namespace fs = std::filesystem;
@@ -168,9 +170,13 @@ findings check_dkim(context& c) {
                                     " --dir " + dir.string() + "`)";
             auto local = dkim_txt_value(k);
             if (!local) {
+                const bool denied = ::access(k.c_str(), R_OK) != 0 && errno == EACCES;
                 out.push_back(fail("dkim", local.error(),
-                                   "splitmail dkim keygen --domain " + d + " --selector " + sel +
-                                       " --dir " + dir.string() + " --force"));
+                                   denied ? std::string("run splitmail check as root (DKIM keys "
+                                                        "are mode 0600)")
+                                          : "splitmail dkim keygen --domain " + d +
+                                                " --selector " + sel + " --dir " + dir.string() +
+                                                " --force"));
                 continue;
             }
             auto a = (*dns)->query(name, rr_type::txt);

@@ -64,8 +64,10 @@ findings check_one_cert(const context& c, const tls_target& t) {
     if (!cert_pem) return {fail("tls", t.what + ": " + err, "fix " + t.cert_key + " in " + t.config.string())};
     auto key_pem = slurp(t.key, err);
     if (!key_pem)
-        return {fail("tls", t.what + ": " + err + (errno == EACCES ? " (run as root)" : ""),
-                     "fix " + t.key_key + " in " + t.config.string())};
+        return {fail("tls", t.what + ": " + err,
+                     err.find(std::strerror(EACCES)) != std::string::npos
+                         ? std::string("run splitmail check as root")
+                         : "fix " + t.key_key + " in " + t.config.string())};
     auto f = inspect_cert(*cert_pem, *key_pem, t.hostname, c.now);
     if (!f)
         return {fail("tls", t.what + " " + t.cert.string() + ": " + f.error(),
