@@ -197,7 +197,7 @@ std::string render_relay_unit(const unit_params& p) {
          "Description=splitmail relay (internet-facing MX, queue to home)\n"
          "Documentation=file:///usr/share/doc/splitmail/operations.md\n"
       << wg_dependency(p, "Mail for home goes through the tunnel.")
-      << "Wants=network-online.target\n\n[Service]\nType=simple\nUser=splitmail\n"
+      << "Wants=network-online.target\n\n[Service]\nType=notify\nUser=splitmail\n"
          "Group=splitmail\nExecStartPre="
       << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config "
       << cfg
@@ -220,7 +220,7 @@ std::string render_home_unit(const unit_params& p) {
          "Description=splitmail home server (LMTP delivery into Maildir, IMAP)\n"
          "Documentation=file:///usr/share/doc/splitmail/operations.md\n"
       << wg_dependency(p, "The LMTP listener is the tunnel address.")
-      << "Wants=network-online.target\n\n[Service]\nType=simple\nUser=splitmail\n"
+      << "Wants=network-online.target\n\n[Service]\nType=notify\nUser=splitmail\n"
          "Group=splitmail\nExecStartPre="
       << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config "
       << cfg
@@ -241,7 +241,7 @@ std::string render_ddns_unit(const unit_params& p) {
     o << "# Written by `splitmail provision home`.\n[Unit]\n"
          "Description=splitmail DDNS agent (deSEC A/AAAA updates)\n"
          "Documentation=file:///usr/share/doc/splitmail/ddns.md\n"
-         "Wants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=simple\n"
+         "Wants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=notify\n"
          "User=splitmail-ddns\nGroup=splitmail-ddns\nExecStart="
       << bin << " --config " << p.config.string()
       << "\n# Transient trouble is retried inside the daemon; these exits are configuration\n"
