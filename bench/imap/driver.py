@@ -324,6 +324,10 @@ level = "warn"
     def index_files(self, box: Path) -> list[Path]:
         return [box / "splitmail-uidlist"]
 
+    def drop_all_indexes(self, box: Path) -> None:
+        for p in box.glob("splitmail-*"):
+            p.unlink()
+
 
 class Dovecot:
     name = "dovecot"
@@ -440,6 +444,10 @@ service anvil {{
 
     def index_files(self, box: Path) -> list[Path]:
         return sorted(box.glob("dovecot.index*")) + [box / "dovecot-uidlist"]
+
+    def drop_all_indexes(self, box: Path) -> None:  # dovecot-keywords is data: it stays
+        for p in list(box.glob("dovecot.*index*")) + [box / "dovecot-uidlist"]:
+            p.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- workloads
@@ -723,6 +731,40 @@ def drop_caches() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
+def index_round(b: Bench, s, loop, box: Path) -> dict[str, float]:
+    r: dict[str, float] = {}
+    if b.a.drop_caches:
+        drop_caches()
+    (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
+    r["first"] = t
+    s.stop()
+    gone = s.drop_index(box)
+    if b.a.drop_caches:
+        drop_caches()
+    s.start()
+    (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
+    r["cold_dropped"] = t
+    s.stop()
+    if b.a.drop_caches:
+        drop_caches()
+    s.start()
+    (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
+    r["cold_kept"] = t
+    warm = loop.run_until_complete(one_command(
+        s.port, BIG, ["SELECT INBOX", "UID FETCH 1:* (FLAGS)", "UID FETCH 1:* (FLAGS)"]))
+    r["warm"] = warm[0][0]
+    r["fetch"] = warm[1][0]
+    r["fetch2"] = warm[2][0]
+    size = sum(p.stat().st_size for p in s.index_files(box) if p.exists())
+    b.say(f"(4) {s.name}: first {r['first'] * 1000:.0f} ms, cold (restart"
+          f"{', removed ' + ' '.join(gone) if gone else ''}) {r['cold_dropped'] * 1000:.0f} ms,"
+          f" cold (restart, index kept) {r['cold_kept'] * 1000:.0f} ms, warm SELECT "
+          f"{r['warm'] * 1000:.1f} ms, UID FETCH 1:* (FLAGS) {r['fetch'] * 1000:.0f} ms / "
+          f"{r['fetch2'] * 1000:.0f} ms ({warm[1][1] / 1e6:.1f} MB); index files "
+          f"{size / 1e6:.1f} MB")
+    return r
+
+
 def phase_index(b: Bench, servers, loop) -> None:
     n = b.a.big
     msgs = small_message_set(n)
@@ -734,37 +776,20 @@ def phase_index(b: Bench, servers, loop) -> None:
         b.say(f"(4) {s.name}: {n} messages written in {time.perf_counter() - t0:.1f}s")
     time.sleep(1.1)  # directory mtimes older than splitmail's trust margin (as index_scale.py)
     for s in servers:
-        r: dict[str, float] = {}
-        box = s.box(BIG)
-        if b.a.drop_caches:
-            drop_caches()
-        (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
-        r["first"] = t
-        s.stop()
-        gone = s.drop_index(box)
-        if b.a.drop_caches:
-            drop_caches()
-        s.start()
-        (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
-        r["cold_dropped"] = t
-        s.stop()
-        if b.a.drop_caches:
-            drop_caches()
-        s.start()
-        (t, _), = loop.run_until_complete(one_command(s.port, BIG, ["SELECT INBOX"]))
-        r["cold_kept"] = t
-        warm = loop.run_until_complete(one_command(
-            s.port, BIG, ["SELECT INBOX", "UID FETCH 1:* (FLAGS)", "UID FETCH 1:* (FLAGS)"]))
-        r["warm"] = warm[0][0]
-        r["fetch"] = warm[1][0]
-        r["fetch2"] = warm[2][0]
-        size = sum(p.stat().st_size for p in s.index_files(box) if p.exists())
-        b.say(f"(4) {s.name}: first {r['first'] * 1000:.0f} ms, cold (restart"
-              f"{', removed ' + ' '.join(gone) if gone else ''}) {r['cold_dropped'] * 1000:.0f} ms,"
-              f" cold (restart, index kept) {r['cold_kept'] * 1000:.0f} ms, warm SELECT "
-              f"{r['warm'] * 1000:.1f} ms, UID FETCH 1:* (FLAGS) {r['fetch'] * 1000:.0f} ms / "
-              f"{r['fetch2'] * 1000:.0f} ms ({warm[1][1] / 1e6:.1f} MB); index files "
-              f"{size / 1e6:.1f} MB")
+        rounds: list[dict[str, float]] = []
+        for rnd in range(b.a.runs):
+            box = s.box(BIG)
+            if rnd > 0:  # back to "never opened": every index file goes, messages stay
+                s.stop()
+                s.drop_all_indexes(box)
+                s.start()
+            rounds.append(index_round(b, s, loop, box))
+        r = {k: statistics.median(x[k] for x in rounds) for k in rounds[0]}
+        if b.a.runs > 1:
+            b.say(f"(4) {s.name}: median of {b.a.runs} rounds: first {r['first'] * 1000:.0f} ms, "
+                  f"cold (index caches removed) {r['cold_dropped'] * 1000:.0f} ms, cold (kept) "
+                  f"{r['cold_kept'] * 1000:.0f} ms, warm SELECT {r['warm'] * 1000:.1f} ms, "
+                  f"UID FETCH {r['fetch'] * 1000:.0f} ms")
         res[s.name] = r
     S, D = res["splitmail"], res["dovecot"]
     k = f"{n // 1000}k" if n >= 1000 else str(n)
@@ -814,6 +839,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, help="mailbox size for (4)")
     ap.add_argument("--hibernate", default="1s",
                     help="Dovecot imap_hibernate_timeout for the second (3) run; 0 = skip it")
+    ap.add_argument("--runs", type=int, help="(4): rounds, median reported (default 3)")
     ap.add_argument("--drop-caches", action="store_true",
                     help="(4): drop the page cache before each first/cold SELECT")
     a = ap.parse_args()
@@ -821,6 +847,7 @@ def main() -> None:
     a.idle = a.idle or (50 if a.quick else 1000)
     a.messages = a.messages or (200 if a.quick else 1000)
     a.big = a.big or (5000 if a.quick else 100_000)
+    a.runs = a.runs or (1 if a.quick else 3)
     only = {int(x) for x in a.only.split(",") if x}
     build = Path(a.build).resolve()
     lib.require_binaries(build / "homeserver" / "splitmail-home")
