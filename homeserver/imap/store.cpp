@@ -561,6 +561,14 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
             continue;
         }
         auto& f = files[it->second];
+        if (f.matched) { // two UIDs for one file (a damaged index): the later one goes
+            expunged_.emplace_back(m.uid, ++highest_modseq_);
+            ++expunge_count_;
+            records += "X " + std::to_string(m.uid) + " " + std::to_string(highest_modseq_) + "\n";
+            m.uid = 0;
+            removed = true;
+            continue;
+        }
         f.matched = true;
         if (f.file == m.file && f.in_new == m.in_new) continue;
         std::uint8_t fl = flags_of_filename(f.file);
@@ -580,6 +588,7 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
         if (!f.matched) fresh.push_back(&f);
     std::sort(fresh.begin(), fresh.end(), [](auto* a, auto* b) { return a->file < b->file; });
     std::vector<message_entry> added;
+    std::vector<std::uint32_t> hinted; // UIDs taken from hints_ in this loop
     for (auto* f : fresh) {
         message_entry m;
         m.file = f->file;
@@ -588,7 +597,11 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
         if (!hints_.empty()) {
             auto ix = std::lower_bound(hints_.begin(), hints_.end(), base,
                                        [](auto& a, std::string_view b) { return a.first < b; });
-            if (ix != hints_.end() && ix->first == base && !find(ix->second)) m.uid = ix->second;
+            if (ix != hints_.end() && ix->first == base && !find(ix->second) &&
+                std::find(hinted.begin(), hinted.end(), ix->second) == hinted.end()) {
+                m.uid = ix->second;
+                hinted.push_back(m.uid);
+            }
         }
         added.push_back(std::move(m));
     }
