@@ -123,6 +123,11 @@ private:
         }
         if (c == '"') return quoted();
         if (c == '{') return literal();
+        // RFC 9051 4.3 / RFC 3516: literal8 "~{n}" (APPEND of a message that may hold NULs).
+        if (c == '~' && p_ + 1 < s_.size() && s_[p_ + 1] == '{') {
+            ++p_;
+            return literal();
+        }
         if (c == ')') return std::unexpected("unexpected ')'");
         // Atom, possibly with "[...]" (section spec, may contain spaces and lists) and
         // "<...>" (partial) parts: BODY.PEEK[HEADER.FIELDS (From To)]<0.100>.

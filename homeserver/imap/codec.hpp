@@ -10,6 +10,7 @@
 //   before its octets are expected; a non-synchronizing one {n+} (LITERAL+ and LITERAL-,
 //   RFC 7888: we accept any size up to the caps, so LITERAL-'s 4096 is no limit) is not.
 //   "{n-}" (no such syntax) is read like "{n+}", so its octets are never taken for commands.
+//   literal8 "~{n}" / "~{n+}" (RFC 9051 4.3) is read like a literal (it may contain NUL).
 // - Limits: a line (excluding literal octets) over `max_line` gives BAD and the rest of that
 //   line is skipped; a literal over the cap gives NO [TOOBIG] (synchronizing: the client
 //   sends no octets, reading goes on) or BAD [TOOBIG] + close (non-synchronizing: the octets

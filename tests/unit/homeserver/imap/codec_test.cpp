@@ -156,6 +156,27 @@ TEST(ImapCodec, SameResultForEverySplit) {
     EXPECT_EQ(parse_command(m.commands[0])->args.at(0).text, "(") << "a literal '(' is a string";
 }
 
+TEST(ImapCodec, Literal8ForAppend) {
+    std::string body("a\0b", 3);
+    for (bool bb : {false, true}) {
+        auto r = run("a APPEND INBOX ~{3}\r\n" + body + "\r\nb APPEND INBOX ~{3+}\r\n" + body +
+                         "\r\n",
+                     bb);
+        ASSERT_EQ(r.commands.size(), 2u) << bb;
+        EXPECT_EQ(r.continuations, 1);
+        for (const auto& text : r.commands) {
+            auto c = parse_command(text);
+            ASSERT_TRUE(c) << c.error().text;
+            ASSERT_EQ(c->args.size(), 2u);
+            EXPECT_TRUE(c->args[1].literal);
+            EXPECT_EQ(c->args[1].text, body);
+        }
+    }
+    auto t = parse_command("a X ~abc");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->args.at(0).text, "~abc") << "'~' without '{' is part of an atom";
+}
+
 TEST(ImapCodec, LiteralMinusSuffixIsReadAsNonSynchronizing) {
     // "{n-}" is not RFC 7888 syntax, but its octets must never be taken for commands.
     auto r = run("a LOGIN {2-}\r\nab x\r\n", true);

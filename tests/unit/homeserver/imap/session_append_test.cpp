@@ -62,6 +62,19 @@ TEST(ImapSessionAppend, ByteByByteLiteralPlusAndMinus) {
         << r.output;
 }
 
+TEST(ImapSessionAppend, Literal8) {
+    fixture f;
+    auto s = logged_in(f);
+    std::string msg("Subject: nul\r\n\r\na\0b\r\n", 21);
+    auto r = say(s, "a APPEND INBOX ~{" + std::to_string(msg.size()) + "+}\r\n" + msg + "\r\n");
+    EXPECT_TRUE(has(r.output, "a OK [APPENDUID")) << r.output;
+    auto cur = f.root / "demo" / "cur";
+    ASSERT_EQ(files_in(cur), 1u);
+    std::ifstream in(fs::directory_iterator(cur)->path(), std::ios::binary);
+    std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(stored, msg) << "the NUL is kept";
+}
+
 TEST(ImapSessionAppend, OverTheLimit) {
     fixture f;
     codec_limits l;
