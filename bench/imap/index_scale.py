@@ -83,6 +83,17 @@ class Raw:
         self.s.close()
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU time used so far by all threads of `pid` (ns, from /proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((t / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def make_messages(cur: Path, n: int) -> None:
     body = (b"From: bench@example.test\r\nTo: demo@example.test\r\nSubject: bench\r\n"
             b"Date: Mon, 4 Mar 2024 10:00:00 +0000\r\n\r\nA small message.\r\n")
@@ -132,10 +143,22 @@ def main() -> None:
         lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
 
     results = []
+
+    class Timed:
+        """Runs commands on `c`, recording wall time and splitmail-home's CPU time."""
+
+        def __init__(self, c: Raw):
+            self.c = c
+
+        def cmd(self, what: str, text: str) -> bytes:
+            before = cpu_ns(home.daemon.pid)
+            dt, out = self.c.cmd(text)
+            results.append((what, dt, (cpu_ns(home.daemon.pid) - before) / 1e9))
+            return out
+
     start()
     c = session()
-    dt, _ = c.cmd("SELECT INBOX")
-    results.append(("index build (first SELECT, no index)", dt))
+    Timed(c).cmd("index build (first SELECT, no index)", "SELECT INBOX")
     c.close()
     home.stop()
     time.sleep(0.1)
@@ -143,31 +166,26 @@ def main() -> None:
         drop_caches()
     start()
     c = session()
-    dt, _ = c.cmd("SELECT INBOX")
-    results.append(("cold SELECT (new process, index on disk)", dt))
+    Timed(c).cmd("cold SELECT (new process, index on disk)", "SELECT INBOX")
     c.close()
     c = session()
-    dt, _ = c.cmd("SELECT INBOX")
-    results.append(("warm SELECT", dt))
-    dt, out = c.cmd("UID FETCH 1:* (FLAGS)")
-    results.append((f"UID FETCH 1:* (FLAGS) ({len(out) / 1e6:.1f} MB)", dt))
-    dt, out = c.cmd("UID FETCH 1:* (FLAGS)")
-    results.append(("UID FETCH 1:* (FLAGS) again", dt))
-    dt, _ = c.cmd("UID STORE 5 +FLAGS (\\Flagged)")
-    results.append(("UID STORE one message (fsync of the index)", dt))
+    t = Timed(c)
+    t.cmd("warm SELECT", "SELECT INBOX")
+    out = t.cmd("UID FETCH 1:* (FLAGS)", "UID FETCH 1:* (FLAGS)")
+    t.cmd(f"UID FETCH 1:* (FLAGS) again ({len(out) / 1e6:.1f} MB)", "UID FETCH 1:* (FLAGS)")
+    t.cmd("UID STORE one message (fsync of the index)", "UID STORE 5 +FLAGS (\\Flagged)")
     time.sleep(0.1)
-    dt, _ = c.cmd("NOOP")
-    results.append(("NOOP after the STORE (re-reads cur/ once)", dt))
+    t.cmd("NOOP after the STORE (re-reads cur/ once)", "NOOP")
     c.close()
     c = session()
-    dt, _ = c.cmd("SELECT INBOX")
-    results.append(("SELECT after that", dt))
+    Timed(c).cmd("SELECT after that", "SELECT INBOX")
     c.close()
     home.stop()
     size = (box / "splitmail-uidlist").stat().st_size
     print(f"splitmail-home {lib.HOME_BIN}, {a.n} messages, index {size / 1e6:.1f} MB")
-    for what, dt in results:
-        print(f"  {what:48s} {dt * 1000:8.1f} ms")
+    print(f"  {'':48s} {'wall':>8s}    {'server CPU':>10s}")
+    for what, dt, cpu in results:
+        print(f"  {what:48s} {dt * 1000:8.1f} ms {cpu * 1000:8.1f} ms")
     if a.keep:
         print(f"kept {d}")
     else:
