@@ -145,6 +145,7 @@ int run(const settings& s, const std::string& config_path) {
     ictx.driver.login_failure_delay = s.imap_login_failure_delay;
     ictx.limits.max_append_literal = s.max_message_size;
     ictx.max_connections_per_user = s.imap_max_connections_per_user;
+    ictx.auth_pool = &auth_pool;
     std::unique_ptr<net::server> imap_server, imaps_server;
     auto refuse_imap = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
         co_await c.write("* BYE " + std::string(why) + ", try again later\r\n",

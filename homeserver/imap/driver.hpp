@@ -35,6 +35,10 @@ struct driver_options {
     std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
     std::chrono::steady_clock::duration login_failure_delay = std::chrono::seconds(2);
     std::function<boost::asio::awaitable<void>()> start_tls; // STARTTLS handshake
+    // Verifies a credential the session handed out (session_config::defer_auth): the
+    // canonical user address, or nullopt. Unset: every deferred login fails.
+    std::function<boost::asio::awaitable<std::optional<std::string>>(const auth_request&)>
+        check_auth;
 };
 
 template <class Stream>
@@ -97,6 +101,14 @@ boost::asio::awaitable<void> run_session(Stream& stream, session& s, const drive
     std::array<char, 16384> buf{};
     while (true) {
         auto st = s.advance();
+        if (st.auth) {
+            if (!st.output.empty()) co_await stream.write(st.output, o.write_timeout);
+            std::optional<std::string> user;
+            if (o.check_auth) user = co_await o.check_auth(*st.auth);
+            st.auth.reset();
+            s.auth_result(user);
+            continue;
+        }
         if (st.delay) {
             // A fixed delay after a failed login slows password guessing (RFC 9051 11.2).
             asio::steady_timer t(co_await asio::this_coro::executor, o.login_failure_delay);

@@ -2,7 +2,10 @@
 #include "imap/listener.hpp"
 
 #include "splitmail/log/log.hpp"
+#include "splitmail/net/bridge.hpp"
 #include "splitmail/users/password.hpp"
+
+#include <boost/asio/post.hpp>
 
 #include <cstdio>
 
@@ -32,20 +35,7 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     cfg.plaintext_auth = loopback && ctx.plaintext_on_loopback;
     cfg.limits = ctx.limits;
     session_hooks hooks;
-    hooks.authenticate = [&ctx, &id](std::string_view user,
-                                     std::string_view pass) -> std::optional<std::string> {
-        if (!ctx.users) return std::nullopt;
-        ctx.users->refresh();
-        auto db = ctx.users->current();
-        auto norm = users::normalize_address(user);
-        const users::user_entry* u = (db && norm) ? db->find_user(*norm) : nullptr;
-        if (!u || users::verify_password(pass, u->hash) != users::verify_result::match) {
-            log::warn("imap", id, "login failed", {{"user", std::string(user.substr(0, 100))}});
-            return std::nullopt;
-        }
-        log::info("imap", id, "login", {{"user", u->address}});
-        return u->address;
-    };
+    cfg.defer_auth = true; // credentials come back through o.check_auth below
     hooks.maildir_of = [&ctx](const std::string& user) {
         return user_maildir(ctx.maildir_root, user);
     };
@@ -76,6 +66,38 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     };
     session s(cfg, hooks);
     driver_options o = ctx.driver;
+    // LOGIN / AUTHENTICATE: the user is looked up here (io thread), the hash is verified on
+    // ctx.auth_pool, the answer is logged back here.
+    o.check_auth = [&ctx, &id](const auth_request& req)
+        -> net::asio::awaitable<std::optional<std::string>> {
+        if (!ctx.users) co_return std::nullopt;
+        ctx.users->refresh();
+        auto db = ctx.users->current();
+        auto norm = users::normalize_address(req.user);
+        const users::user_entry* u = (db && norm) ? db->find_user(*norm) : nullptr;
+        std::string address = u ? u->address : std::string();
+        std::string hash = u ? u->hash : std::string();
+        bool match = false;
+        if (u && ctx.auth_pool) {
+            // Named local, references only: this frame stays suspended until the pool is done.
+            auto start = [&ctx, &req, &hash, &match](std::function<void(std::error_code)> done) {
+                boost::asio::post(*ctx.auth_pool, [&req, &hash, &match, done] {
+                    match = users::verify_password(req.password, hash) ==
+                            users::verify_result::match;
+                    done({});
+                });
+            };
+            co_await net::await_callback(start);
+        } else if (u) {
+            match = users::verify_password(req.password, hash) == users::verify_result::match;
+        }
+        if (!match) {
+            log::warn("imap", id, "login failed", {{"user", req.user.substr(0, 100)}});
+            co_return std::nullopt;
+        }
+        log::info("imap", id, "login", {{"user", address}});
+        co_return address;
+    };
     o.start_tls = [&c, &ctx]() -> net::asio::awaitable<void> {
         co_await c.start_tls_server(ctx.tls, std::chrono::seconds(30));
     };

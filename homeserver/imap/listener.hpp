@@ -5,13 +5,16 @@
 // Guarantees: LOGIN/AUTHENTICATE before TLS only from a loopback peer and only when
 // `plaintext_on_loopback` is set; passwords are never logged; at most
 // `max_connections_per_user` logged-in sessions per user (the slot is given back when the
-// connection ends, however it ends).
+// connection ends, however it ends); the password hash is verified on `auth_pool`, never on
+// the io thread.
 // Does not: accept or count connections (net::server does).
 #include "imap/driver.hpp"
 
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/users/live_database.hpp"
+
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -35,6 +38,9 @@ struct listener_context {
     std::size_t max_connections_per_user = 20;
     std::mutex users_mutex;
     std::map<std::string, std::size_t> sessions_per_user;
+    // Where password hashes (argon2id: a few hundred ms of CPU) are verified, so other
+    // connections are not held up; null: on the io thread (tests).
+    boost::asio::thread_pool* auth_pool = nullptr;
 };
 
 // `implicit_tls`: the imaps port (TLS from the first byte).

@@ -2,6 +2,8 @@
 // The commands themselves are in commands/*.cpp.
 #include "imap/session.hpp"
 
+#include <utility>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -97,7 +99,9 @@ void session::tls_started() {
 
 step session::advance() {
     step st;
-    while (!pending_tls_ && !pending_delay_ && !pending_close_) {
+    st.output = std::move(deferred_out_);
+    deferred_out_.clear();
+    while (!pending_tls_ && !pending_delay_ && !pending_close_ && !authenticating_) {
         auto ev = reader_.next();
         if (ev == command_reader::event_kind::need_more) break;
         if (ev == command_reader::event_kind::continuation) {
@@ -145,6 +149,7 @@ step session::advance() {
         pending_delay_ = false;
     }
     if (pending_close_) st.close = true;
+    if (pending_auth_) st.auth = std::exchange(pending_auth_, std::nullopt);
     return st;
 }
 

@@ -37,6 +37,9 @@ struct session_config {
     bool starttls_offered = false;
     bool plaintext_auth = false; // LOGIN/AUTHENTICATE allowed without TLS (trusted peer)
     std::size_t max_auth_failures = 5;
+    // LOGIN/AUTHENTICATE credentials go out in step.auth for the driver to check (off the io
+    // thread) instead of through hooks.authenticate; auth_result() gives the answer.
+    bool defer_auth = false;
     codec_limits limits;
 };
 
@@ -52,7 +55,20 @@ struct session_hooks {
     std::function<bool(const std::string& user)> claim_user;
 };
 
+// A credential for the driver to verify (session_config::defer_auth). The password is wiped
+// when the request is destroyed.
+struct auth_request {
+    std::string user;
+    std::string password;
+    auth_request() = default;
+    auth_request(std::string u, std::string p) : user(std::move(u)), password(std::move(p)) {}
+    auth_request(auth_request&&) = default;
+    auth_request& operator=(auth_request&&) = default;
+    ~auth_request();
+};
+
 struct step {
+    std::optional<auth_request> auth; // verify, then auth_result(); output is written first
     std::string output;
     bool close = false;     // write output, then close
     bool start_tls = false; // write output, TLS handshake, then tls_started()
@@ -68,6 +84,8 @@ public:
     // Runs buffered commands until more input is needed or the driver must act.
     step advance();
     void tls_started();
+    // The outcome of step.auth: the canonical user address, or nullopt for a failed login.
+    void auth_result(const std::optional<std::string>& user);
 
     // IDLE (RFC 2177): while idling() the driver waits for input or a change in
     // selected_dir()/new, /cur and then calls idle_poll() for untagged updates to send.
@@ -165,6 +183,13 @@ public:
     std::vector<std::uint32_t> last_search_; // UIDs, for "$" (RFC 5182)
     std::size_t auth_failures_ = 0;
     bool pending_tls_ = false, pending_delay_ = false, pending_close_ = false;
+    // defer_auth: the credential handed out next, and what auth_result() needs to answer.
+    void begin_deferred_auth(std::string tag, std::string authz, std::string authc,
+                             std::string password);
+    std::optional<auth_request> pending_auth_;
+    bool authenticating_ = false;
+    std::string auth_tag_, auth_authz_, auth_authc_;
+    std::string deferred_out_; // the login reply, written by the next advance()
     std::string sasl_tag_;   // AUTHENTICATE waiting for the client's response line
     bool idling_ = false;
     std::string idle_tag_;

@@ -4,6 +4,8 @@
 
 #include "splitmail/smtp/base64.hpp"
 
+#include <algorithm>
+
 namespace splitmail::home::imap {
 
 void session::cmd_capability(const command& c, std::string& out) {
@@ -61,10 +63,40 @@ void session::cmd_login(const command& c, std::string& out) {
         out += bad(c, "LOGIN needs a user name and a password");
         return;
     }
+    if (cfg_.defer_auth)
+        return begin_deferred_auth(c.tag, "", c.args[0].text, c.args[1].text);
     auto user = hooks_.authenticate ? hooks_.authenticate(c.args[0].text, c.args[1].text)
                                     : std::nullopt;
     if (!user) return login_failed(c.tag, out);
     login_ok(c.tag, *user, out);
+}
+
+void session::begin_deferred_auth(std::string tag, std::string authz, std::string authc,
+                                  std::string password) {
+    auth_tag_ = std::move(tag);
+    auth_authz_ = std::move(authz);
+    auth_authc_ = authc;
+    pending_auth_.emplace(std::move(authc), std::move(password));
+    authenticating_ = true; // nothing else is read until auth_result()
+}
+
+void session::auth_result(const std::optional<std::string>& user) {
+    if (!authenticating_) return;
+    authenticating_ = false;
+    pending_auth_.reset();
+    std::string tag = std::move(auth_tag_);
+    // RFC 4616 2: an authorization identity other than the user's own is not allowed.
+    bool authz_ok = auth_authz_.empty() || iequals(auth_authz_, auth_authc_) ||
+                    (user && auth_authz_ == *user);
+    if (!user || !authz_ok) login_failed(tag, deferred_out_);
+    else login_ok(tag, *user, deferred_out_);
+    auth_authz_.clear();
+    auth_authc_.clear();
+}
+
+auth_request::~auth_request() {
+    volatile char* p = password.data(); // wiped before the buffer is freed
+    for (std::size_t i = 0; i < password.size(); ++i) p[i] = 0;
 }
 
 void session::cmd_authenticate(const command& c, std::string& out) {
@@ -116,6 +148,10 @@ void session::finish_auth_line(std::string_view line, std::string& out) {
     std::string authz = decoded->substr(0, z1);
     std::string authc = decoded->substr(z1 + 1, z2 - z1 - 1);
     std::string pass = decoded->substr(z2 + 1);
+    std::fill(decoded->begin(), decoded->end(), '\0');
+    if (cfg_.defer_auth)
+        return begin_deferred_auth(std::move(tag), std::move(authz), std::move(authc),
+                                   std::move(pass));
     auto user = hooks_.authenticate ? hooks_.authenticate(authc, pass) : std::nullopt;
     if (!user || (!authz.empty() && !iequals(authz, authc) && authz != *user))
         return login_failed(tag, out);

@@ -81,3 +81,69 @@ TEST(ImapSessionAuth, CapabilityListsTheExtensions) {
 
 } // namespace
 } // namespace splitmail::home::imap
+
+// defer_auth (what the listener uses): the credential goes out in step.auth, commands
+// pipelined behind the login wait for auth_result(), and the login reply comes first.
+namespace {
+splitmail::home::imap::session deferred_session(splitmail::home::imap::testing::fixture& f) {
+    using namespace splitmail::home::imap;
+    session_config cfg;
+    cfg.tls_active = true;
+    cfg.defer_auth = true;
+    session_hooks h;
+    h.maildir_of = [&f](const std::string&) { return f.root / "demo"; };
+    return session(cfg, h);
+}
+} // namespace
+
+TEST(ImapDeferredAuth, LoginWaitsForTheVerdictAndKeepsOrder) {
+    splitmail::home::imap::testing::fixture f;
+    auto s = deferred_session(f);
+    s.greeting();
+    s.feed("a LOGIN demo@example.test secret\r\nb NOOP\r\n");
+    auto st = s.advance();
+    ASSERT_TRUE(st.auth);
+    EXPECT_EQ(st.auth->user, "demo@example.test");
+    EXPECT_EQ(st.auth->password, "secret");
+    EXPECT_EQ(st.output, "") << "NOOP must wait for the login verdict";
+    auto again = s.advance();
+    EXPECT_FALSE(again.auth);
+    EXPECT_EQ(again.output, "");
+    s.auth_result(std::string("demo@example.test"));
+    auto out = s.advance().output;
+    EXPECT_EQ(out.rfind("a OK [CAPABILITY ", 0), 0u) << out;
+    EXPECT_NE(out.find("\r\nb OK NOOP completed\r\n"), std::string::npos) << out;
+    EXPECT_EQ(s.current_state(), splitmail::home::imap::session::state::authenticated);
+}
+
+TEST(ImapDeferredAuth, FailedVerdictDelaysAndAuthenticatePlainChecksAuthz) {
+    splitmail::home::imap::testing::fixture f;
+    auto s = deferred_session(f);
+    s.feed("a LOGIN demo@example.test wrong\r\n");
+    ASSERT_TRUE(s.advance().auth);
+    s.auth_result(std::nullopt);
+    auto st = s.advance();
+    EXPECT_TRUE(st.delay) << "a failed login is answered after the delay";
+    EXPECT_EQ(st.output, "a NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+    // AUTHENTICATE PLAIN with an authorization identity of someone else: refused even when
+    // the password is right.
+    std::string other("other@example.test\0demo@example.test\0secret", 44);
+    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string b64;
+    for (std::size_t i = 0; i < other.size(); i += 3) {
+        unsigned n = (unsigned char)other[i] << 16;
+        if (i + 1 < other.size()) n |= (unsigned char)other[i + 1] << 8;
+        if (i + 2 < other.size()) n |= (unsigned char)other[i + 2];
+        b64 += t[n >> 18];
+        b64 += t[(n >> 12) & 63];
+        b64 += i + 1 < other.size() ? t[(n >> 6) & 63] : '=';
+        b64 += i + 2 < other.size() ? t[n & 63] : '=';
+    }
+    s.feed("c AUTHENTICATE PLAIN " + b64 + "\r\n");
+    auto st2 = s.advance();
+    ASSERT_TRUE(st2.auth);
+    EXPECT_EQ(st2.auth->user, "demo@example.test");
+    s.auth_result(std::string("demo@example.test"));
+    EXPECT_EQ(s.advance().output, "c NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+    EXPECT_EQ(s.current_state(), splitmail::home::imap::session::state::not_authenticated);
+}
