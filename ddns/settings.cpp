@@ -1,5 +1,7 @@
 #include "settings.hpp"
 
+#include "splitmail/desec/token.hpp"
+
 #include <sys/stat.h>
 
 #include <array>
@@ -155,32 +157,7 @@ std::expected<settings, std::string> settings_from(const config::values& v,
 }
 
 std::expected<std::string, std::string> read_token(const std::filesystem::path& file) {
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0)
-        return std::unexpected(file.string() + ": " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) return std::unexpected(file.string() + ": not a regular file");
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return std::unexpected(file.string() + ": token file is accessible by group or others (mode " +
-                               mode + "); refusing to use it: chmod 600 " + file.string());
-    }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return std::unexpected(file.string() + ": " + std::strerror(errno));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string t = ss.str();
-    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-    while (!t.empty() && space(t.back())) t.pop_back();
-    std::size_t b = 0;
-    while (b < t.size() && space(t[b])) ++b;
-    t.erase(0, b);
-    if (t.empty()) return std::unexpected(file.string() + ": token file is empty");
-    // The token goes into an HTTP header: anything but visible ASCII would corrupt the request.
-    for (char c : t)
-        if (c < 0x21 || c > 0x7e)
-            return std::unexpected(file.string() + ": token contains invalid characters");
-    return t;
+    return desec::read_token_file(file); // the same rules as `splitmail dns apply`
 }
 
 } // namespace splitmail::ddns

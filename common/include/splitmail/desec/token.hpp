@@ -1,6 +1,6 @@
 #pragma once
 // Reading the deSEC API token from its file, for every program that talks to deSEC
-// (`splitmail dns apply`; splitmail-ddns has the same rules in ddns/settings.cpp).
+// (`splitmail dns apply`, and splitmail-ddns through ddns::read_token).
 //
 // Guarantees: a file that group or others may access (anything but 0600/0400-like modes) is
 // refused with a message that says how to fix it; surrounding white space is trimmed; the
