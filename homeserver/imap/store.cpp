@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
@@ -532,13 +533,17 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
     std::vector<found> files;
     for (bool in_new : {true, false}) {
         if (!(in_new ? scan_new : scan_cur)) continue;
-        std::error_code ec;
-        for (const auto& e : fs::directory_iterator(dir_ / (in_new ? "new" : "cur"), ec)) {
-            std::string f = e.path().filename().string();
-            if (!acceptable_file(f)) continue;
-            files.push_back({std::move(f), in_new});
+        // Plain readdir: no path object per entry (cur/ may hold 100,000 names).
+        DIR* dp = ::opendir((dir_ / (in_new ? "new" : "cur")).c_str());
+        if (!dp) return errno_code();
+        errno = 0;
+        while (const struct dirent* e = ::readdir(dp)) {
+            std::string_view f(e->d_name);
+            if (acceptable_file(f)) files.push_back({std::string(f), in_new});
         }
-        if (ec) return ec;
+        int err = errno;
+        ::closedir(dp);
+        if (err) return {err, std::generic_category()};
     }
     std::unordered_map<std::string_view, std::size_t> by_base;
     by_base.reserve(files.size());
