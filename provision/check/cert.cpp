@@ -2,6 +2,7 @@
 #include "check/cert.hpp"
 
 #include "check/records.hpp"
+#include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -67,14 +68,7 @@ std::vector<std::uint8_t> digest(const EVP_MD* md, const std::vector<std::uint8_
     return out;
 }
 
-std::string openssl_reason() {
-    unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return "not PEM";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
+using splitmail::net::openssl_error;
 
 } // namespace
 
@@ -84,7 +78,7 @@ std::expected<cert_facts, std::string> inspect_cert(std::string_view cert_pem,
     ERR_clear_error();
     auto bio = mem_bio(cert_pem);
     x509_ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
-    if (!cert) return std::unexpected("no PEM certificate (" + openssl_reason() + ")");
+    if (!cert) return std::unexpected("no PEM certificate (" + openssl_error() + ")");
     cert_facts f;
     f.cert_der = der_of(cert.get());
     f.spki_der = spki_of(cert.get());
@@ -121,7 +115,7 @@ std::expected<cert_facts, std::string> inspect_cert(std::string_view cert_pem,
         pkey_ptr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr),
                      &EVP_PKEY_free);
         if (!key) {
-            f.key_error = "no PEM private key (" + openssl_reason() + ")";
+            f.key_error = "no PEM private key (" + openssl_error() + ")";
         } else {
             f.key_matches = X509_check_private_key(cert.get(), key.get()) == 1;
             ERR_clear_error();

@@ -1,5 +1,6 @@
 // `splitmail dkim`: see dkim.hpp.
 #include "commands/dkim.hpp"
+#include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -36,14 +37,7 @@ constexpr const char* default_dir = "/etc/splitmail/dkim";
 
 using pkey_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 
-std::string openssl_reason() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
+using splitmail::net::openssl_error;
 
 std::string b64(const unsigned char* p, std::size_t n) {
     std::string out(4 * ((n + 2) / 3) + 1, '\0');
@@ -78,7 +72,7 @@ std::expected<std::string, std::string> txt_value_of(EVP_PKEY* k) {
         // RFC 6376 3.6.1: p= for k=rsa is the base64 of the DER SubjectPublicKeyInfo.
         unsigned char* der = nullptr;
         const int n = i2d_PUBKEY(k, &der);
-        if (n <= 0) return std::unexpected("cannot encode the public key: " + openssl_reason());
+        if (n <= 0) return std::unexpected("cannot encode the public key: " + openssl_error());
         std::string v = "v=DKIM1; k=rsa; p=" + b64(der, static_cast<std::size_t>(n));
         OPENSSL_free(der);
         return v;
@@ -88,7 +82,7 @@ std::expected<std::string, std::string> txt_value_of(EVP_PKEY* k) {
         unsigned char raw[32];
         std::size_t n = sizeof raw;
         if (EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != 32)
-            return std::unexpected("cannot read the Ed25519 public key: " + openssl_reason());
+            return std::unexpected("cannot read the Ed25519 public key: " + openssl_error());
         return "v=DKIM1; k=ed25519; p=" + b64(raw, n);
     }
     return std::unexpected(std::string("unsupported key type ") + EVP_PKEY_get0_type_name(k) +
@@ -98,7 +92,7 @@ std::expected<std::string, std::string> txt_value_of(EVP_PKEY* k) {
 std::expected<std::string, std::string> pem_of(EVP_PKEY* k) {
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
     if (!bio || PEM_write_bio_PrivateKey(bio.get(), k, nullptr, nullptr, 0, nullptr, nullptr) != 1)
-        return std::unexpected("cannot encode the private key: " + openssl_reason());
+        return std::unexpected("cannot encode the private key: " + openssl_error());
     char* data = nullptr;
     const long n = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<std::size_t>(n));
@@ -108,7 +102,7 @@ std::expected<pkey_ptr, std::string> new_key(std::string_view algorithm) {
     EVP_PKEY* raw = algorithm == "rsa"
                         ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})
                         : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-    if (raw == nullptr) return std::unexpected("key generation failed: " + openssl_reason());
+    if (raw == nullptr) return std::unexpected("key generation failed: " + openssl_error());
     return pkey_ptr(raw, &EVP_PKEY_free);
 }
 
@@ -324,7 +318,7 @@ std::expected<std::string, std::string> dkim_txt_value(const fs::path& key_file)
     EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
     if (raw == nullptr)
         return std::unexpected(key_file.string() + ": not a PEM private key (" +
-                               openssl_reason() + ")");
+                               openssl_error() + ")");
     pkey_ptr k(raw, &EVP_PKEY_free);
     auto v = txt_value_of(k.get());
     if (!v) return std::unexpected(key_file.string() + ": " + v.error());

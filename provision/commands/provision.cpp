@@ -8,6 +8,7 @@
 #include "setup/render.hpp"
 #include "site/site.hpp"
 #include "splitmail/address/address.hpp"
+#include "splitmail/address/ip.hpp"
 
 #include <arpa/inet.h>
 #include <grp.h>
@@ -61,14 +62,8 @@ struct home_options : common_options {
     std::string hostname;
 };
 
-bool is_ipv4(const std::string& s) {
-    in_addr a{};
-    return inet_pton(AF_INET, s.c_str(), &a) == 1;
-}
-bool is_ipv6(const std::string& s) {
-    in6_addr a{};
-    return inet_pton(AF_INET6, s.c_str(), &a) == 1;
-}
+using address::is_ipv4_text;
+using address::is_ipv6_text;
 
 // ASCII host/domain name with at least two labels.
 bool host_name(const std::string& s) {
@@ -174,8 +169,8 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
     if (o.ipv4.empty())
         return "--public-ipv4 is required (the relay's public IPv4 address: A record, SPF and "
                "the WireGuard endpoint home dials)";
-    if (!is_ipv4(o.ipv4)) return "--public-ipv4 \"" + o.ipv4 + "\" is not an IPv4 address";
-    if (!o.ipv6.empty() && !is_ipv6(o.ipv6))
+    if (!is_ipv4_text(o.ipv4)) return "--public-ipv4 \"" + o.ipv4 + "\" is not an IPv4 address";
+    if (!o.ipv6.empty() && !is_ipv6_text(o.ipv6))
         return "--public-ipv6 \"" + o.ipv6 + "\" is not an IPv6 address";
     if (!o.imap_host.empty() && !host_name(o.imap_host))
         return "--imap-host \"" + o.imap_host + "\" is not a fully qualified host name";

@@ -1,5 +1,6 @@
 // WireGuard keys via `wg`, self-signed TLS certificates via OpenSSL 3; see keys.hpp.
 #include "setup/keys.hpp"
+#include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -28,14 +29,7 @@ namespace splitmail::provision::setup {
 
 namespace {
 
-std::string openssl_reason() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
+using splitmail::net::openssl_error;
 
 using pkey_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 using x509_ptr = std::unique_ptr<X509, decltype(&X509_free)>;
@@ -78,16 +72,16 @@ struct pipe_pair {
 std::expected<std::string, std::string> certificate_for(EVP_PKEY* key, std::string_view hostname,
                                                         int days) {
     x509_ptr cert(X509_new(), &X509_free);
-    if (!cert) return std::unexpected("cannot make a certificate: " + openssl_reason());
+    if (!cert) return std::unexpected("cannot make a certificate: " + openssl_error());
     X509_set_version(cert.get(), 2); // v3
     unsigned char serial[16];
     if (RAND_bytes(serial, sizeof serial) != 1)
-        return std::unexpected("no random serial: " + openssl_reason());
+        return std::unexpected("no random serial: " + openssl_error());
     serial[0] &= 0x7f; // positive (RFC 5280 4.1.2.2)
     std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(BN_bin2bn(serial, sizeof serial, nullptr),
                                                     &BN_free);
     if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())))
-        return std::unexpected("cannot set the serial: " + openssl_reason());
+        return std::unexpected("cannot set the serial: " + openssl_error());
     // Valid from a little in the past so a client whose clock is behind accepts it.
     X509_gmtime_adj(X509_getm_notBefore(cert.get()), -300);
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 86400);
@@ -97,7 +91,7 @@ std::expected<std::string, std::string> certificate_for(EVP_PKEY* key, std::stri
     if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1,
                                    0) != 1)
-        return std::unexpected("cannot set CN=" + host + ": " + openssl_reason());
+        return std::unexpected("cannot set CN=" + host + ": " + openssl_error());
     X509_set_issuer_name(cert.get(), name);
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
@@ -114,15 +108,15 @@ std::expected<std::string, std::string> certificate_for(EVP_PKEY* key, std::stri
         X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
         if (ext == nullptr)
             return std::unexpected(std::string("cannot add extension ") + value + ": " +
-                                   openssl_reason());
+                                   openssl_error());
         X509_add_ext(cert.get(), ext, -1);
         X509_EXTENSION_free(ext);
     }
     if (X509_sign(cert.get(), key, EVP_sha256()) == 0)
-        return std::unexpected("cannot sign the certificate: " + openssl_reason());
+        return std::unexpected("cannot sign the certificate: " + openssl_error());
     bio_ptr out(BIO_new(BIO_s_mem()), &BIO_free);
     if (!out || PEM_write_bio_X509(out.get(), cert.get()) != 1)
-        return std::unexpected("cannot encode the certificate: " + openssl_reason());
+        return std::unexpected("cannot encode the certificate: " + openssl_error());
     return bio_text(out.get());
 }
 
@@ -235,12 +229,12 @@ std::expected<std::string, std::string> wg_public_key(std::string_view private_k
 
 std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname, int days) {
     EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-    if (raw == nullptr) return std::unexpected("cannot make a P-256 key: " + openssl_reason());
+    if (raw == nullptr) return std::unexpected("cannot make a P-256 key: " + openssl_error());
     pkey_ptr key(raw, &EVP_PKEY_free);
     bio_ptr b(BIO_new(BIO_s_mem()), &BIO_free);
     if (!b || PEM_write_bio_PrivateKey(b.get(), key.get(), nullptr, nullptr, 0, nullptr,
                                        nullptr) != 1)
-        return std::unexpected("cannot encode the key: " + openssl_reason());
+        return std::unexpected("cannot encode the key: " + openssl_error());
     tls_pair p;
     p.key_pem = bio_text(b.get());
     auto cert = certificate_for(key.get(), hostname, days);
@@ -284,7 +278,7 @@ std::expected<cert_info, std::string> inspect_cert(std::string_view cert_pem,
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (X509_digest(cert.get(), EVP_sha256(), md, &n) != 1)
-        return std::unexpected(file + ": cannot hash the certificate: " + openssl_reason());
+        return std::unexpected(file + ": cannot hash the certificate: " + openssl_error());
     static constexpr char hex[] = "0123456789abcdef";
     for (unsigned i = 0; i < n; ++i) {
         info.sha256_hex += hex[md[i] >> 4];

@@ -3,6 +3,7 @@
 
 #include "setup/keys.hpp"
 #include "splitmail/address/address.hpp"
+#include "splitmail/address/ip.hpp"
 
 #include <arpa/inet.h>
 
@@ -26,14 +27,8 @@ std::string q(std::string_view s) {
     return out + "\"";
 }
 
-bool is_ipv4(const std::string& s) {
-    in_addr a{};
-    return inet_pton(AF_INET, s.c_str(), &a) == 1;
-}
-bool is_ipv6(const std::string& s) {
-    in6_addr a{};
-    return inet_pton(AF_INET6, s.c_str(), &a) == 1;
-}
+using address::is_ipv4_text;
+using address::is_ipv6_text;
 
 bool host_name(std::string_view s) {
     bool utf8 = false;
@@ -57,13 +52,13 @@ bool split_endpoint(std::string_view endpoint, std::string& host, std::uint16_t&
             return false;
         h = endpoint.substr(1, close - 1);
         p = endpoint.substr(close + 2);
-        if (!is_ipv6(std::string(h))) return false;
+        if (!is_ipv6_text(std::string(h))) return false;
     } else {
         const auto colon = endpoint.rfind(':');
         if (colon == std::string_view::npos) return false;
         h = endpoint.substr(0, colon);
         p = endpoint.substr(colon + 1);
-        if (!is_ipv4(std::string(h))) return false;
+        if (!is_ipv4_text(std::string(h))) return false;
     }
     unsigned v = 0;
     auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
@@ -192,8 +187,8 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
             return fail("pairing." + std::string(key),
                         "not a WireGuard key (44 characters of base64)");
     }
-    if (!is_ipv4(p.tunnel_relay)) return fail("pairing.tunnel_relay", "must be an IPv4 address");
-    if (!is_ipv4(p.tunnel_home)) return fail("pairing.tunnel_home", "must be an IPv4 address");
+    if (!is_ipv4_text(p.tunnel_relay)) return fail("pairing.tunnel_relay", "must be an IPv4 address");
+    if (!is_ipv4_text(p.tunnel_home)) return fail("pairing.tunnel_home", "must be an IPv4 address");
     if (p.tunnel_relay == p.tunnel_home)
         return fail("pairing.tunnel_home", "must differ from tunnel_relay");
     p.relay_tls_sha256 = address::lower_ascii(p.relay_tls_sha256);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "splitmail/address/address.hpp"
+#include "splitmail/address/ip.hpp"
 
 namespace splitmail::provision {
 namespace {
@@ -65,14 +66,8 @@ constexpr std::array table{
                          "days."},
 };
 
-bool is_ipv4(const std::string& s) {
-    in_addr a{};
-    return inet_pton(AF_INET, s.c_str(), &a) == 1;
-}
-bool is_ipv6(const std::string& s) {
-    in6_addr a{};
-    return inet_pton(AF_INET6, s.c_str(), &a) == 1;
-}
+using address::is_ipv4_text;
+using address::is_ipv6_text;
 
 std::string q(const std::string& s) {
     std::string out = "\"";
@@ -107,10 +102,10 @@ std::expected<site, std::string> site_from(const config::values& v, const std::s
     if (!address::valid_domain(s.hostname) || s.hostname.find('.') == std::string::npos)
         return fail("site.hostname", "must be a fully qualified host name (mx.example.com)");
     s.public_ipv4 = v.get_string("site.public_ipv4");
-    if (!s.public_ipv4.empty() && !is_ipv4(s.public_ipv4))
+    if (!s.public_ipv4.empty() && !is_ipv4_text(s.public_ipv4))
         return fail("site.public_ipv4", "\"" + s.public_ipv4 + "\" is not an IPv4 address");
     s.public_ipv6 = v.get_string("site.public_ipv6");
-    if (!s.public_ipv6.empty() && !is_ipv6(s.public_ipv6))
+    if (!s.public_ipv6.empty() && !is_ipv6_text(s.public_ipv6))
         return fail("site.public_ipv6", "\"" + s.public_ipv6 + "\" is not an IPv6 address");
     s.imap_host = v.get_string("site.imap_host");
     if (!s.imap_host.empty() && !address::valid_domain(s.imap_host))

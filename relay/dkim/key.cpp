@@ -1,5 +1,6 @@
 // DKIM key loading; see key.hpp.
 #include "dkim/key.hpp"
+#include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -16,14 +17,7 @@ namespace splitmail::relay::dkim {
 namespace fs = std::filesystem;
 
 namespace {
-std::string openssl_reason() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
+using splitmail::net::openssl_error;
 
 bool valid_labels(std::string_view s, bool allow_underscore) {
     if (s.empty() || s.size() > 253) return false;
@@ -65,7 +59,7 @@ std::expected<signing_key, std::string> key_from_pem(std::string_view pem, std::
     if (!bio) return std::unexpected("out of memory");
     EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
     if (raw == nullptr)
-        return std::unexpected("not a PEM private key (" + openssl_reason() + ")");
+        return std::unexpected("not a PEM private key (" + openssl_error() + ")");
     std::shared_ptr<EVP_PKEY> pkey(raw, &EVP_PKEY_free);
     signing_key k{std::move(domain), std::move(selector), algorithm::rsa_sha256, pkey, {}};
     if (EVP_PKEY_is_a(raw, "RSA")) {

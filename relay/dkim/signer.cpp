@@ -1,5 +1,6 @@
 // DKIM signer; see signer.hpp.
 #include "dkim/signer.hpp"
+#include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -13,14 +14,7 @@ namespace {
 // RFC 5322 2.1.1: lines SHOULD be at most 78 characters; we stay below with room to spare.
 constexpr std::size_t max_line = 76;
 
-std::string openssl_reason() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
+using splitmail::net::openssl_error;
 
 // Builds a folded field: pieces go on the current line while they fit, else on a new
 // continuation line (CRLF SP: FWS, which relaxed canonicalization and the tag-list grammar of
@@ -119,20 +113,20 @@ std::expected<std::string, std::string> sign_data(const signing_key& key, std::s
         unsigned char h[32];
         unsigned int len = 0;
         if (EVP_Digest(data.data(), data.size(), h, &len, EVP_sha256(), nullptr) != 1)
-            return std::unexpected("DKIM: SHA-256 failed: " + openssl_reason());
+            return std::unexpected("DKIM: SHA-256 failed: " + openssl_error());
         input.assign(reinterpret_cast<const char*>(h), len);
     }
     if (EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key.pkey.get()) != 1)
         return std::unexpected("DKIM: cannot sign with " + key.file.string() + ": " +
-                               openssl_reason());
+                               openssl_error());
     const auto* in = reinterpret_cast<const unsigned char*>(input.data());
     std::size_t len = 0;
     if (EVP_DigestSign(ctx.get(), nullptr, &len, in, input.size()) != 1)
-        return std::unexpected("DKIM: signing failed: " + openssl_reason());
+        return std::unexpected("DKIM: signing failed: " + openssl_error());
     std::string sig(len, '\0');
     if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
                        input.size()) != 1)
-        return std::unexpected("DKIM: signing failed: " + openssl_reason());
+        return std::unexpected("DKIM: signing failed: " + openssl_error());
     sig.resize(len);
     return sig;
 }

@@ -1,5 +1,6 @@
 // TLS context construction; see tls.hpp.
 #include "splitmail/net/tls.hpp"
+#include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -13,22 +14,15 @@ namespace splitmail::net {
 namespace ssl = boost::asio::ssl;
 namespace {
 
-std::string openssl_reason() {
-    unsigned long e = ERR_get_error();
-    if (!e) return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    return buf;
-}
+using splitmail::net::openssl_error;
 
 std::expected<void, std::string> load_pair(SSL_CTX* ctx, const std::filesystem::path& cert,
                                            const std::filesystem::path& key) {
     ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
-        return std::unexpected(cert.string() + ": cannot load certificate: " + openssl_reason());
+        return std::unexpected(cert.string() + ": cannot load certificate: " + openssl_error());
     if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
-        return std::unexpected(key.string() + ": cannot load private key: " + openssl_reason());
+        return std::unexpected(key.string() + ": cannot load private key: " + openssl_error());
     if (SSL_CTX_check_private_key(ctx) != 1)
         return std::unexpected(key.string() + ": private key does not match " + cert.string());
     return {};
