@@ -19,6 +19,7 @@
 // Does not: ESEARCH, LIST-EXTENDED, IMAP4rev2, MULTIAPPEND.
 #include "imap/codec.hpp"
 #include "imap/store.hpp"
+#include "splitmail/users/credential.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -55,17 +56,8 @@ struct session_hooks {
     std::function<bool(const std::string& user)> claim_user;
 };
 
-// A credential for the driver to verify (session_config::defer_auth). The password is wiped
-// when the request is destroyed.
-struct auth_request {
-    std::string user;
-    std::string password;
-    auth_request() = default;
-    auth_request(std::string u, std::string p) : user(std::move(u)), password(std::move(p)) {}
-    auth_request(auth_request&&) = default;
-    auth_request& operator=(auth_request&&) = default;
-    ~auth_request();
-};
+// A credential for the driver to verify off the io thread (password wiped on destruction).
+using auth_request = users::credential;
 
 struct step {
     std::optional<auth_request> auth; // verify, then auth_result(); output is written first

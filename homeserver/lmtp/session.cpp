@@ -262,12 +262,6 @@ void session::authenticated(const smtp::reply& r) {
     state_ = state::ready;
 }
 
-auth_request::~auth_request() {
-    // Wipe the password before its buffer is freed (volatile: not optimised away).
-    volatile char* p = password.data();
-    for (std::size_t i = 0; i < password.size(); ++i) p[i] = 0;
-}
-
 void session::delivered(const std::vector<smtp::reply>& per_rcpt) {
     if (state_ != state::delivering) return;
     for (std::size_t i = 0; i < expected_replies_; ++i) {

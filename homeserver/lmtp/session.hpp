@@ -28,6 +28,7 @@
 #include "splitmail/smtp/data_reader.hpp"
 #include "splitmail/smtp/line_framer.hpp"
 #include "splitmail/smtp/reply.hpp"
+#include "splitmail/users/credential.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -47,17 +48,8 @@ struct session_options {
     bool defer_auth = false; // XAUTH through step.auth + authenticated(), not hooks.authenticate
 };
 
-// An XAUTH credential for the driver to check (defer_auth). The password is wiped when the
-// request is destroyed.
-struct auth_request {
-    std::string user;
-    std::string password;
-    auth_request() = default;
-    auth_request(std::string u, std::string p) : user(std::move(u)), password(std::move(p)) {}
-    auth_request(auth_request&&) = default;
-    auth_request& operator=(auth_request&&) = default;
-    ~auth_request();
-};
+// A credential for the driver to verify off the io thread (password wiped on destruction).
+using auth_request = users::credential;
 
 // What the resolver says about one RCPT.
 struct rcpt_verdict {

@@ -94,11 +94,6 @@ void session::auth_result(const std::optional<std::string>& user) {
     auth_authc_.clear();
 }
 
-auth_request::~auth_request() {
-    volatile char* p = password.data(); // wiped before the buffer is freed
-    for (std::size_t i = 0; i < password.size(); ++i) p[i] = 0;
-}
-
 void session::cmd_authenticate(const command& c, std::string& out) {
     if (c.args.empty() || !c.args[0].is_astring()) {
         out += bad(c, "AUTHENTICATE needs a mechanism");
