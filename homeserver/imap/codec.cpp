@@ -272,6 +272,19 @@ void command_reader::compact() {
     }
 }
 
+void command_reader::release_memory() {
+    // Kept below this capacity: a buffer the size of an ordinary command is worth reusing.
+    constexpr std::size_t keep = 2048;
+    if (pos_ > 0) {
+        in_.erase(0, pos_);
+        pos_ = 0;
+    }
+    if (in_.capacity() > keep && in_.size() <= keep) in_.shrink_to_fit();
+    if (cmd_.capacity() > keep && cmd_.size() <= keep) cmd_.shrink_to_fit();
+    if (done_.capacity() > keep) std::string().swap(done_);
+    else done_.clear();
+}
+
 void command_reader::discard_buffered() {
     in_.clear();
     pos_ = 0;

@@ -94,6 +94,9 @@ public:
     // Drops everything buffered (after STARTTLS: RFC 3501 6.2.1, no plaintext injection).
     void discard_buffered();
     std::size_t buffered() const { return in_.size() - pos_; }
+    // Between commands (after need_more, once the last command has run): drops consumed input
+    // and frees buffers a long command or literal left large. text() is invalid afterwards.
+    void release_memory();
     const codec_limits& limits() const { return lim_; }
 
 private:

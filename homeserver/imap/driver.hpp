@@ -23,7 +23,9 @@
 
 #include <array>
 #include <chrono>
+#include <climits>
 #include <functional>
+#include <memory>
 #include <span>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -56,19 +58,20 @@ boost::asio::awaitable<std::size_t> idle_read(Stream& stream, session& s, std::s
     bool done = false, running = true;
     asio::steady_timer finished(ex, asio::steady_timer::time_point::max());
     auto notifier = [&]() -> asio::awaitable<void> {
-        std::array<char, 4096> ibuf{};
+        // Room for one event with the longest name (inotify(7)); the events are only drained.
+        alignas(inotify_event) char ibuf[sizeof(inotify_event) + NAME_MAX + 1];
         try {
             while (!done) {
                 boost::system::error_code ec;
-                co_await sd.async_read_some(asio::buffer(ibuf),
-                                            asio::redirect_error(asio::use_awaitable, ec));
+                co_await sd.async_wait(asio::posix::stream_descriptor::wait_read,
+                                       asio::redirect_error(asio::use_awaitable, ec));
                 if (ec || done) break;
                 // A delivery is a create + rename: let the burst settle, then look once.
                 asio::steady_timer settle(ex, std::chrono::milliseconds(30));
                 co_await settle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
                 if (done) break;
                 std::size_t avail = 0;
-                while (::read(fd, ibuf.data(), ibuf.size()) > 0) ++avail; // drain queued events
+                while (::read(fd, ibuf, sizeof ibuf) > 0) ++avail; // drain queued events
                 std::string updates = s.idle_poll();
                 if (!updates.empty() && !done) co_await stream.write(updates, o.write_timeout);
             }
@@ -94,11 +97,20 @@ boost::asio::awaitable<std::size_t> idle_read(Stream& stream, session& s, std::s
     co_return n;
 }
 
+// Read buffer sizes of run_session: the one every connection has, and the one it takes while
+// a client sends more than that at once.
+inline constexpr std::size_t small_read = 1024;
+inline constexpr std::size_t large_read = 16384;
+
 template <class Stream>
 boost::asio::awaitable<void> run_session(Stream& stream, session& s, const driver_options& o) {
     namespace asio = boost::asio;
     co_await stream.write(s.greeting(), o.write_timeout);
-    std::array<char, 16384> buf{};
+    // Memory per connection (issue #6): commands and IDLE's "DONE" are read through a small
+    // buffer in this frame; only when a read fills it (a literal or a pipelined burst is
+    // streaming) is a large one allocated, and it is freed again once reads are small.
+    std::array<char, small_read> small{};
+    std::unique_ptr<char[]> large;
     while (true) {
         auto st = s.advance();
         if (st.auth) {
@@ -122,11 +134,16 @@ boost::asio::awaitable<void> run_session(Stream& stream, session& s, const drive
             s.tls_started();
             continue;
         }
+        std::string().swap(st.output); // written: free it before waiting
+        std::span<char> buf = large && !s.idling() ? std::span<char>(large.get(), large_read)
+                                                   : std::span<char>(small);
         std::size_t n = 0;
-        if (s.idling()) n = co_await idle_read(stream, s, std::span<char>(buf), o);
-        else n = co_await stream.read_some(std::span<char>(buf), o.idle_timeout);
+        if (s.idling()) n = co_await idle_read(stream, s, buf, o);
+        else n = co_await stream.read_some(buf, o.idle_timeout);
         if (n == 0) co_return;
         s.feed(std::string_view(buf.data(), n));
+        if (n == buf.size() && !large) large = std::make_unique<char[]>(large_read);
+        else if (n < small.size() || s.idling()) large.reset();
     }
 }
 

@@ -103,7 +103,10 @@ step session::advance() {
     deferred_out_.clear();
     while (!pending_tls_ && !pending_delay_ && !pending_close_ && !authenticating_) {
         auto ev = reader_.next();
-        if (ev == command_reader::event_kind::need_more) break;
+        if (ev == command_reader::event_kind::need_more) {
+            reader_.release_memory(); // nothing runs until more input: keep little (issue #6)
+            break;
+        }
         if (ev == command_reader::event_kind::continuation) {
             st.output += "+ Ready for literal data\r\n";
             continue;
@@ -249,20 +252,24 @@ void session::sync_view(bool allow_expunge, std::string& out) {
                 continue;
             }
             s.uids[kept] = s.uids[i];
-            s.modseqs[kept] = s.modseqs[i];
             ++kept;
         }
         s.uids.resize(kept);
-        s.modseqs.resize(kept);
         // RFC 7162 3.2.10: with QRESYNC enabled, VANISHED replaces EXPUNGE.
         if (qresync_ && !gone.empty()) out += "* VANISHED " + compact_uid_set(gone) + "\r\n";
         s.synced_expunges = s.f->expunge_count();
     }
     if (s.f->highest_modseq() != s.synced_modseq) {
+        // Changed since the last sync: MODSEQ above synced_modseq (a folder whose HIGHESTMODSEQ
+        // went down was rebuilt: every message is reported), unless already sent as it is now.
+        bool rebuilt = s.f->highest_modseq() < s.synced_modseq;
+        std::sort(s.reported.begin(), s.reported.end());
         for (std::size_t i = 0; i < s.uids.size(); ++i) {
             const auto* m = s.f->find(s.uids[i]);
-            if (!m || m->modseq == s.modseqs[i]) continue;
-            s.modseqs[i] = m->modseq;
+            if (!m || (!rebuilt && m->modseq <= s.synced_modseq)) continue;
+            if (std::binary_search(s.reported.begin(), s.reported.end(),
+                                   std::pair<std::uint32_t, std::uint64_t>(m->uid, m->modseq)))
+                continue;
             out += "* " + std::to_string(i + 1) + " FETCH (";
             if (qresync_) out += "UID " + std::to_string(m->uid) + " "; // RFC 7162 3.2.10
             out += "FLAGS " + s.f->flags_text(*m, s.recent.count(m->uid) > 0);
@@ -270,13 +277,13 @@ void session::sync_view(bool allow_expunge, std::string& out) {
             out += ")\r\n";
         }
     }
+    std::vector<std::pair<std::uint32_t, std::uint64_t>>().swap(s.reported);
     std::uint32_t last = s.uids.empty() ? 0 : s.uids.back();
     bool grew = false;
     auto first_new = std::upper_bound(msgs.begin(), msgs.end(), last,
                                       [](std::uint32_t u, const message_entry& m) { return u < m.uid; });
     for (auto it = first_new; it != msgs.end(); ++it) {
         s.uids.push_back(it->uid);
-        s.modseqs.push_back(it->modseq);
         if (s.readonly && it->in_new) s.recent.insert(it->uid);
         grew = true;
     }

@@ -28,6 +28,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace splitmail::home::imap {
@@ -95,8 +96,14 @@ public:
         bool readonly = false;
         std::shared_ptr<folder> f;
         std::vector<std::uint32_t> uids;  // sequence number - 1 -> UID
-        std::vector<std::uint64_t> modseqs; // MODSEQ of the flags last reported, parallel
         std::uint64_t synced_modseq = 0;    // folder HIGHESTMODSEQ at the last sync_view
+        // Flags this session sent (FETCH, STORE) of messages changed since the last sync_view,
+        // as (UID, MODSEQ): sync_view reports every other change (MODSEQ above synced_modseq).
+        // Nothing per message is kept between syncs (memory per connection, issue #6).
+        std::vector<std::pair<std::uint32_t, std::uint64_t>> reported;
+        void note_reported(std::uint32_t uid, std::uint64_t modseq) {
+            if (modseq > synced_modseq) reported.emplace_back(uid, modseq);
+        }
         std::size_t synced_expunges = 0;    // folder expunge_count() when last reported
         std::set<std::uint32_t> recent;   // \Recent for this session
     };

@@ -286,7 +286,7 @@ void session::cmd_fetch(const command& c, std::string& out) {
             flags_changed = true;
         }
         if (want_flags || flags_changed) {
-            s.modseqs[i] = m->modseq;
+            s.note_reported(m->uid, m->modseq);
             sep();
             out += "FLAGS ";
             s.f->append_flags(out, *m, !s.recent.empty() && s.recent.count(m->uid) > 0);

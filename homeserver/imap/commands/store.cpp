@@ -117,7 +117,7 @@ void session::cmd_store(const command& c, std::string& out) {
             return;
         }
         m = s.f->find(s.uids[i]);
-        s.modseqs[i] = m->modseq;
+        s.note_reported(m->uid, m->modseq);
         bool changed = m->modseq != before;
         // RFC 7162 3.1.3: with CONDSTORE on, even .SILENT reports the new MODSEQ of changed
         // messages (the client needs it for its next UNCHANGEDSINCE).
