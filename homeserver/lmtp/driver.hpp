@@ -145,6 +145,7 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
             step = s.advance();
         }
         if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
+        owed.reset(); // the replies are written: nothing owed while waiting for the next command
         if (step.close) co_return;
         std::size_t n = co_await stream.read_some(std::span<char>(buf), ctx.idle_timeout);
         if (n == 0) co_return; // peer closed; an unfinished transaction is simply dropped

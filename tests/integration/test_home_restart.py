@@ -5,7 +5,8 @@ in finish its Maildir delivery and write its per-recipient replies, then exits (
 a message that landed in the Maildir is always acknowledged, and the relay never delivers it a
 second time. Checks: smtp-source gets 250 for all 800 messages; after three SIGTERM/restart
 cycles during the load, every Message-Id is in the Maildir exactly once, the relay's spool is
-empty and no Maildir tmp/ file is left; home logged no "unacknowledged" warning.
+empty and no Maildir tmp/ file is left; home logged no "unacknowledged" warning; with the
+relay's LMTP connections open but idle, home stops at once.
 """
 import subprocess
 import sys
@@ -66,8 +67,16 @@ def main() -> None:
     joined = "\n".join(logs)
     checks.ok("unacknowledged" not in joined, "home never stopped with replies owed",
               joined[-2000:])
+    # The relay keeps its LMTP connections open between messages: an idle home must not wait
+    # for them (nothing is owed once the replies are written).
+    t0 = time.monotonic()
+    rc = home.daemon.stop()
+    checks.eq(rc, 0, "idle home exits 0 on SIGTERM")
+    checks.ok(time.monotonic() - t0 < 3 * lib.SLOW, "idle home stops at once (no drain wait)",
+              f"{time.monotonic() - t0:.1f}s")
+    checks.ok("unacknowledged" not in home.daemon.log_text(), "idle stop: nothing owed",
+              home.daemon.log_text()[-1500:])
     relay.stop()
-    home.stop()
 
 
 if __name__ == "__main__":
