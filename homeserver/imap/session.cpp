@@ -241,20 +241,20 @@ void session::sync_view(bool allow_expunge, std::string& out) {
     const auto& msgs = s.f->messages();
     if (allow_expunge && s.f->expunge_count() != s.synced_expunges) {
         std::vector<std::uint32_t> gone;
-        std::size_t kept = 0;
+        uid_list kept;
         for (std::size_t i = 0; i < s.uids.size(); ++i) {
-            if (!s.f->find(s.uids[i])) {
-                gone.push_back(s.uids[i]);
-                s.recent.erase(s.uids[i]);
+            std::uint32_t uid = s.uids[i];
+            if (!s.f->find(uid)) {
+                gone.push_back(uid);
+                s.recent.erase(uid);
                 // RFC 3501 7.4.1: each EXPUNGE renumbers the messages after it, so the number
                 // sent is the position among the messages still reported.
-                if (!qresync_) out += "* " + std::to_string(kept + 1) + " EXPUNGE\r\n";
+                if (!qresync_) out += "* " + std::to_string(kept.size() + 1) + " EXPUNGE\r\n";
                 continue;
             }
-            s.uids[kept] = s.uids[i];
-            ++kept;
+            kept.push_back(uid);
         }
-        s.uids.resize(kept);
+        s.uids = std::move(kept);
         // RFC 7162 3.2.10: with QRESYNC enabled, VANISHED replaces EXPUNGE.
         if (qresync_ && !gone.empty()) out += "* VANISHED " + compact_uid_set(gone) + "\r\n";
         s.synced_expunges = s.f->expunge_count();

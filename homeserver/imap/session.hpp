@@ -21,6 +21,7 @@
 #include "imap/store.hpp"
 #include "splitmail/users/credential.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,6 +69,51 @@ struct step {
     bool delay = false;     // a login failed: wait before writing output
 };
 
+// The UIDs of the selected view by sequence number - 1 (RFC 3501 2.3.1.2), increasing. Kept as
+// runs of consecutive UIDs (8 bytes per run: a mailbox without gaps costs nothing per message),
+// or as a plain array once that is smaller (many gaps). Memory per connection, issue #6.
+class uid_list {
+public:
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    std::uint32_t operator[](std::size_t i) const {
+        if (flat_mode_) return flat_[i];
+        auto it = std::upper_bound(runs_.begin(), runs_.end(), i,
+                                   [](std::size_t k, const run& r) { return k < r.index; });
+        --it;
+        return it->uid + static_cast<std::uint32_t>(i - it->index);
+    }
+    std::uint32_t back() const { return (*this)[size_ - 1]; }
+    // `uid` must be above back().
+    void push_back(std::uint32_t uid) {
+        if (flat_mode_) {
+            flat_.push_back(uid);
+        } else if (size_ > 0 && uid == back() + 1) {
+            // extends the last run
+        } else {
+            runs_.push_back(run{static_cast<std::uint32_t>(size_), uid});
+            if (runs_.size() > 16 && runs_.size() * 2 > size_ + 1) {
+                flat_.reserve(size_ + 1);
+                for (std::size_t i = 0; i < size_; ++i) flat_.push_back((*this)[i]);
+                flat_.push_back(uid);
+                std::vector<run>().swap(runs_);
+                flat_mode_ = true;
+            }
+        }
+        ++size_;
+    }
+
+private:
+    struct run {
+        std::uint32_t index; // sequence number - 1 of its first UID
+        std::uint32_t uid;
+    };
+    std::vector<run> runs_;
+    std::vector<std::uint32_t> flat_;
+    bool flat_mode_ = false;
+    std::size_t size_ = 0;
+};
+
 class session {
 public:
     session(session_config cfg, session_hooks hooks);
@@ -95,7 +141,7 @@ public:
         std::string name;
         bool readonly = false;
         std::shared_ptr<folder> f;
-        std::vector<std::uint32_t> uids;  // sequence number - 1 -> UID
+        uid_list uids;                      // sequence number - 1 -> UID
         std::uint64_t synced_modseq = 0;    // folder HIGHESTMODSEQ at the last sync_view
         // Flags this session sent (FETCH, STORE) of messages changed since the last sync_view,
         // as (UID, MODSEQ): sync_view reports every other change (MODSEQ above synced_modseq).

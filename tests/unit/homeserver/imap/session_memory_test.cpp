@@ -45,6 +45,43 @@ TEST(ImapSessionMemory, FlagChangesReportedOnceToEachSession) {
     EXPECT_FALSE(has(r.output, "\\Flagged")) << r.output;
 }
 
+TEST(ImapUidList, SameAsAnArrayWithAndWithoutGaps) {
+    // No gaps, a few gaps, a gap after every UID (turns into a plain array), runs after that.
+    for (unsigned step : {1u, 7u, 0u}) {
+        uid_list l;
+        std::vector<std::uint32_t> ref;
+        std::uint32_t uid = 3;
+        for (unsigned i = 0; i < 500; ++i) {
+            uid += (step == 0) ? 2 : (i % (step == 1 ? 1000 : step) == 0 ? 5 : 1);
+            if (i > 300) uid += (i % 50 == 0) ? 9 : 0;
+            l.push_back(uid);
+            ref.push_back(uid);
+            ASSERT_EQ(l.size(), ref.size());
+            ASSERT_EQ(l.back(), ref.back()) << "step " << step << " i " << i;
+        }
+        for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(l[i], ref[i]) << step << " " << i;
+    }
+    uid_list e;
+    EXPECT_TRUE(e.empty());
+}
+
+TEST(ImapSessionMemory, ExpungeRenumbersTheView) {
+    fixture f;
+    for (int i = 0; i < 6; ++i)
+        f.deliver("170000000" + std::to_string(i) + ".M1P1Q" + std::to_string(i) + ".host", msg1);
+    auto a = f.selected(), b = f.selected();
+    auto r = say(b, "b1 STORE 2,4:5 +FLAGS.SILENT (\\Deleted)\r\nb2 EXPUNGE\r\n");
+    r = say(a, "a1 NOOP\r\n");
+    EXPECT_TRUE(has(r.output, "* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 3 EXPUNGE\r\n")) << r.output;
+    r = say(a, "a2 FETCH 1:* (UID)\r\n");
+    EXPECT_TRUE(has(r.output, "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 3)\r\n* 3 FETCH (UID 6)\r\n"))
+        << r.output;
+    f.deliver("1700000009.M1P1Q9.host", msg1);
+    r = say(a, "a3 NOOP\r\na4 UID FETCH 7 (UID)\r\n");
+    EXPECT_TRUE(has(r.output, "* 4 EXISTS")) << r.output;
+    EXPECT_TRUE(has(r.output, "* 4 FETCH (UID 7)")) << r.output;
+}
+
 TEST(ImapCodec, ReleaseMemoryKeepsThePartialCommand) {
     command_reader rd;
     rd.feed("a APPEND INBOX {20000}\r\n" + std::string(20000, 'x') + "\r\nb NO");
