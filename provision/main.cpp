@@ -6,6 +6,9 @@
 #include "commands/provision.hpp"
 #include "commands/queue.hpp"
 #include "commands/user.hpp"
+#include "site/site.hpp"
+
+#include "splitmail/config/settings.hpp"
 
 #include <cstdio>
 #include <span>
@@ -25,7 +28,8 @@ void usage(std::FILE* to) {
                "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
                "  provision relay|home ...             set up relay or home (configs, keys, units)\n"
                "\n"
-               "Run `splitmail COMMAND --help` for the options of one command.\n",
+               "Run `splitmail COMMAND --help` for the options of one command.\n"
+               "`splitmail --print-config-doc` prints the reference of the site file (Markdown).\n",
                to);
 }
 } // namespace
@@ -42,6 +46,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     using namespace splitmail::provision;
+    if (cmd == "--print-config-doc") {
+        auto md = splitmail::config::render_markdown("splitmail (site file)",
+                                                     "/etc/splitmail/site.toml", site_table());
+        std::fputs(md.c_str(), stdout);
+        return 0;
+    }
     if (cmd == "queue") return run_queue(args);
     if (cmd == "user") return run_user(args);
     if (cmd == "alias") return run_alias(args);
