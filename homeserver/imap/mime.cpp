@@ -4,6 +4,7 @@
 #include "imap/codec.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace splitmail::home::imap::mime {
 namespace {
@@ -420,6 +421,125 @@ const part* find_part(const part& root, const std::vector<unsigned>& path) {
         }
     }
     return p;
+}
+
+
+namespace {
+
+int base64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+int hex_value(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10; // lower case: RFC 2045 6.7 robustness
+    return -1;
+}
+
+} // namespace
+
+std::string decode_base64(std::string_view in) {
+    std::string out;
+    out.reserve(in.size() / 4 * 3 + 3);
+    std::uint32_t acc = 0;
+    int n = 0; // sextets in `acc`
+    auto flush = [&]() {
+        // A partial group: its whole octets (2 sextets: 1 octet, 3 sextets: 2 octets).
+        if (n == 2) out.push_back(static_cast<char>((acc >> 4) & 0xff));
+        if (n == 3) {
+            out.push_back(static_cast<char>((acc >> 10) & 0xff));
+            out.push_back(static_cast<char>((acc >> 2) & 0xff));
+        }
+        acc = 0;
+        n = 0;
+    };
+    for (unsigned char c : in) {
+        if (c == '=') {
+            flush(); // padding ends the group; a later block starts afresh
+            continue;
+        }
+        int v = base64_value(c);
+        if (v < 0) continue; // RFC 2045 6.8: characters outside the alphabet are ignored
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        if (++n == 4) {
+            out.push_back(static_cast<char>((acc >> 16) & 0xff));
+            out.push_back(static_cast<char>((acc >> 8) & 0xff));
+            out.push_back(static_cast<char>(acc & 0xff));
+            acc = 0;
+            n = 0;
+        }
+    }
+    flush();
+    return out;
+}
+
+std::string decode_quoted_printable(std::string_view in) {
+    std::string out;
+    out.reserve(in.size());
+    std::size_t pos = 0;
+    while (pos < in.size()) {
+        auto lf = in.find('\n', pos);
+        bool has_end = lf != std::string_view::npos;
+        std::size_t e = has_end ? lf : in.size();
+        std::string_view line = in.substr(pos, e - pos);
+        pos = has_end ? lf + 1 : in.size();
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        // RFC 2045 6.7 rule 3: trailing blanks were possibly added in transport; drop them.
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+        bool soft = !line.empty() && line.back() == '=';
+        if (soft) line.remove_suffix(1); // rule 5: soft line break
+        for (std::size_t i = 0; i < line.size(); ++i) {
+            unsigned char c = static_cast<unsigned char>(line[i]);
+            if (c == '=' && i + 2 < line.size()) {
+                int hi = hex_value(static_cast<unsigned char>(line[i + 1]));
+                int lo = hex_value(static_cast<unsigned char>(line[i + 2]));
+                if (hi >= 0 && lo >= 0) {
+                    out.push_back(static_cast<char>(hi * 16 + lo));
+                    i += 2;
+                    continue;
+                }
+            }
+            out.push_back(static_cast<char>(c)); // note 2: a bad "=" is kept as it is
+        }
+        if (has_end && !soft) out += "\r\n";
+    }
+    return out;
+}
+
+std::string to_crlf(std::string_view in) {
+    std::string out;
+    out.reserve(in.size() + in.size() / 32);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '\r') {
+            out += "\r\n";
+            if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+        } else if (c == '\n') {
+            out += "\r\n";
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> decoded_body(std::string_view msg, const part& p) {
+    std::string_view body = body_of(msg, p);
+    std::string out;
+    const std::string& e = p.encoding;
+    if (e == "BASE64") out = decode_base64(body);
+    else if (e == "QUOTED-PRINTABLE") out = decode_quoted_printable(body);
+    else if (e == "7BIT" || e == "8BIT" || e == "BINARY") out.assign(body);
+    else return std::nullopt; // RFC 3516 4.3: the caller says NO [UNKNOWN-CTE]
+    // RFC 9051 7.5.2: textual sections go out with CRLF whatever the storage holds.
+    if (p.type == "TEXT") out = to_crlf(out);
+    return out;
 }
 
 } // namespace splitmail::home::imap::mime

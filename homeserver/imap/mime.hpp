@@ -5,8 +5,10 @@
 //
 // Guarantees: any input parses (bad MIME degrades to a text/plain leaf); nesting is capped at
 // `max_depth` (deeper parts are leaves); offsets always lie within the message.
-// Does not: decode transfer encodings or RFC 2047 words (IMAP returns raw values), or follow
-// RFC 2231 parameter continuations.
+// Content-Transfer-Encoding decoding for FETCH BINARY (RFC 3516, RFC 9051 6.4.5) is here too;
+// it is tolerant (see decode_base64 / decode_quoted_printable) and never fails on bad input.
+// Does not: decode RFC 2047 words (IMAP returns raw values), or follow RFC 2231 parameter
+// continuations.
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -53,5 +55,27 @@ std::string envelope(std::string_view header);
 // The part at "1.2.3" (numbers) below `root`; nullptr if there is none. For a non-multipart
 // message, part 1 is the message body itself (RFC 3501 6.4.5).
 const part* find_part(const part& root, const std::vector<unsigned>& path);
+
+// ---- Content-Transfer-Encoding (RFC 2045 6) for BINARY[section] (RFC 3516, RFC 9051 6.4.5).
+// Both decoders accept any input and never fail; what they do with garbage is what common
+// servers and clients do, so a slightly broken attachment still comes out:
+//
+// base64 (RFC 2045 6.8): characters outside the alphabet (line breaks, spaces, "!", NUL...)
+// are skipped, as 6.8 says. "=" ends the current 4-character group (padding); decoding
+// resumes after it, so concatenated base64 blocks ("QQ==QkM=") decode to their concatenation.
+// A trailing incomplete group yields the whole octets it holds (2 characters: 1 octet,
+// 3 characters: 2 octets); a single leftover character carries no whole octet and is dropped.
+std::string decode_base64(std::string_view in);
+// quoted-printable (RFC 2045 6.7): "=XX" with hex digits of either case is the octet; "=" at
+// the end of a line (after optional trailing blanks) is a soft line break; trailing blanks of
+// a line are removed (rule 3); line ends (CRLF, bare LF) become CRLF. An "=" not followed by
+// two hex digits or a line end is kept literally with what follows (6.7 note 2).
+std::string decode_quoted_printable(std::string_view in);
+// Bare LF and bare CR become CRLF (RFC 9051 7.5.2: textual BINARY data is sent with CRLF).
+std::string to_crlf(std::string_view in);
+// The decoded content of a leaf part's body for BINARY: nullopt when its encoding is not one
+// of 7BIT, 8BIT, BINARY, BASE64, QUOTED-PRINTABLE (the caller answers NO [UNKNOWN-CTE]).
+// TEXT/* parts also get CRLF line ends.
+std::optional<std::string> decoded_body(std::string_view msg, const part& p);
 
 } // namespace splitmail::home::imap::mime

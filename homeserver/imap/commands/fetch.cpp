@@ -3,6 +3,12 @@
 // BODY.PEEK[...]; sections "", HEADER, TEXT, MIME, HEADER.FIELDS[.NOT] (...), part numbers.
 // CONDSTORE/QRESYNC (RFC 7162 3.1.4, 3.1.5, 3.2.6): the MODSEQ item and the
 // (CHANGEDSINCE modseq [VANISHED]) modifier.
+// BINARY (RFC 3516, RFC 9051 6.4.5): BINARY[part]<partial>, BINARY.PEEK[...], BINARY.SIZE[part]
+// return a leaf part decoded from its Content-Transfer-Encoding (mime::decoded_body), as a
+// literal8 "~{n}" when it holds NUL. BINARY[] is the whole message, unchanged. A multipart or
+// message/rfc822 part (not a leaf, RFC 9051 6.4.5) or an unknown encoding (RFC 3516 4.3:
+// [UNKNOWN-CTE]) fails that message: its FETCH response is left out, the other messages are
+// answered, and the command ends NO.
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -14,6 +20,8 @@ namespace {
 struct section_item {
     std::string label;        // as echoed in the response: "BODY[HEADER]<0>"
     bool peek = false;
+    bool binary = false;      // BINARY[...] / BINARY.PEEK[...] (decoded content)
+    bool size_only = false;   // BINARY.SIZE[...]
     std::vector<unsigned> path;
     std::string what;         // "", HEADER, TEXT, MIME, HEADER.FIELDS, HEADER.FIELDS.NOT
     std::vector<std::string> fields;
@@ -31,11 +39,21 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
     std::string u = upper(atom);
     std::size_t open = u.find('[');
     std::string head = u.substr(0, open);
-    s.peek = head == "BODY.PEEK";
+    s.peek = head == "BODY.PEEK" || head == "BINARY.PEEK";
+    s.binary = head.starts_with("BINARY");
+    s.size_only = head == "BINARY.SIZE";
     auto close = u.rfind(']');
     if (close == std::string::npos || close < open) return std::unexpected("bad section");
     std::string spec(atom.substr(open + 1, close - open - 1));
     std::string rest(u.substr(close + 1));
+    if (s.binary) {
+        // RFC 9051 9: section-binary = "[" [section-part] "]"; BINARY.SIZE has no partial.
+        if (!spec.empty() && (spec.front() == '.' || spec.back() == '.' ||
+                              spec.find("..") != std::string::npos ||
+                              spec.find_first_not_of("0123456789.") != std::string::npos))
+            return std::unexpected("BINARY takes only a part number");
+        if (s.size_only && !rest.empty()) return std::unexpected("BINARY.SIZE takes no partial");
+    }
     // part numbers
     std::size_t p = 0;
     while (p < spec.size() && spec[p] >= '0' && spec[p] <= '9') {
@@ -87,6 +105,12 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
         s.partial = true;
     }
     (void)rfc822_alias;
+    if (s.binary) {
+        // RFC 9051 9 msg-att-static: "BINARY" section-binary, with no <origin> (RFC 3516's
+        // grammar makes it optional), so both kinds of client parse it.
+        s.label = (s.size_only ? "BINARY.SIZE[" : "BINARY[") + label_spec + "]";
+        return s;
+    }
     s.label = "BODY[" + label_spec + "]";
     if (s.partial) s.label += "<" + std::to_string(s.origin) + ">";
     return s;
@@ -110,7 +134,9 @@ std::expected<std::vector<fetch_item>, std::string> parse_items(const value& v) 
                    u == "ENVELOPE" || u == "BODY" || u == "BODYSTRUCTURE" || u == "RFC822" ||
                    u == "RFC822.HEADER" || u == "RFC822.TEXT") {
             add(u);
-        } else if (u.starts_with("BODY[") || u.starts_with("BODY.PEEK[")) {
+        } else if (u.starts_with("BODY[") || u.starts_with("BODY.PEEK[") ||
+                   u.starts_with("BINARY[") || u.starts_with("BINARY.PEEK[") ||
+                   u.starts_with("BINARY.SIZE[")) {
             auto s = parse_section(a->text, false);
             if (!s) return std::unexpected(s.error());
             out.push_back({"SECTION", std::move(*s)});
@@ -123,6 +149,31 @@ std::expected<std::vector<fetch_item>, std::string> parse_items(const value& v) 
 
 std::string literal(std::string_view s) {
     return "{" + std::to_string(s.size()) + "}\r\n" + std::string(s);
+}
+
+// RFC 3516 4.3 / RFC 9051 4.3: literal8 only when the data holds NUL (a plain literal tells the
+// client there is none).
+std::string literal_or_literal8(std::string_view s) {
+    if (s.find('\0') == std::string_view::npos) return literal(s);
+    return "~" + literal(s);
+}
+
+// The decoded data of BINARY[sec] (before any partial): nullopt with `err` set when the part
+// is not a leaf or its encoding is unknown. A part that does not exist gives "" (like BODY[]).
+std::optional<std::string> binary_data(std::string_view content, const mime::part& tree,
+                                       const section_item& sec, std::string& err) {
+    if (sec.path.empty()) return std::string(content); // BINARY[]: the message as it is
+    const mime::part* p = mime::find_part(tree, sec.path);
+    if (!p) return std::string();
+    if ((p->multipart() && !p->children.empty()) || p->rfc822()) {
+        // RFC 9051 6.4.5: only leaf parts (not multipart/*, message/rfc822).
+        if (err.empty()) err = "BINARY is only defined for leaf body parts";
+        return std::nullopt;
+    }
+    auto d = mime::decoded_body(content, *p);
+    if (!d && err.empty())
+        err = "[UNKNOWN-CTE] Cannot decode Content-Transfer-Encoding " + p->encoding;
+    return d;
 }
 
 } // namespace
@@ -200,6 +251,7 @@ void session::cmd_fetch(const command& c, std::string& out) {
     }
     auto idx = resolve_set(*set, uid);
     std::string content; // outside the loop: FLAGS-only fetches construct nothing per message
+    std::string binary_error; // the first BINARY failure: the tagged NO
     mime::part tree;
     out.reserve(out.size() + idx.size() * (needs_body ? 256 : 48));
     // `idx` ascends, so do the UIDs: walk the folder's messages once instead of a binary
@@ -219,6 +271,21 @@ void session::cmd_fetch(const command& c, std::string& out) {
             content = std::move(*r);
             tree = mime::parse(content);
         }
+        // BINARY items are decoded first: one that fails leaves this message out entirely
+        // (no partial response, no \Seen) and makes the command end NO (RFC 3516 4.3).
+        std::vector<std::string> decoded;
+        bool binary_failed = false;
+        for (const auto& it : *items) {
+            if (it.name != "SECTION" || !it.sec.binary) continue;
+            auto d = binary_data(content, tree, it.sec, binary_error);
+            if (!d) {
+                binary_failed = true;
+                break;
+            }
+            decoded.push_back(std::move(*d));
+        }
+        if (binary_failed) continue;
+        std::size_t next_decoded = 0;
         bool set_seen = false;
         // Written straight into `out`: `UID FETCH 1:* (FLAGS)` on 100,000 messages is one of
         // the hot paths (store.hpp).
@@ -252,6 +319,19 @@ void session::cmd_fetch(const command& c, std::string& out) {
             else if (n == "RFC822.TEXT") { add("RFC822.TEXT " + literal(mime::body_of(content, tree))); set_seen = true; }
             else if (n == "SECTION") {
                 const auto& sec = it.sec;
+                if (sec.binary) {
+                    std::string& d = decoded[next_decoded++];
+                    if (sec.size_only) {
+                        add(sec.label + " " + std::to_string(d.size()));
+                        continue;
+                    }
+                    if (!sec.peek) set_seen = true;
+                    if (sec.partial) // RFC 3516 4.2: origin and length count decoded octets
+                        d = sec.origin >= d.size() ? std::string()
+                                                   : d.substr(sec.origin, sec.length);
+                    add(sec.label + " " + literal_or_literal8(d));
+                    continue;
+                }
                 if (!sec.peek) set_seen = true;
                 std::string data;
                 const mime::part* p = sec.path.empty() ? &tree : mime::find_part(tree, sec.path);
@@ -299,6 +379,10 @@ void session::cmd_fetch(const command& c, std::string& out) {
             out += ')';
         }
         out += ")\r\n";
+    }
+    if (!binary_error.empty()) {
+        out += no(c, binary_error);
+        return;
     }
     out += ok(c, c.name + " completed");
 }

@@ -1,8 +1,11 @@
 // SELECT and EXAMINE (RFC 3501 6.3.1, 6.3.2) with the CONDSTORE and QRESYNC select parameters
 // (RFC 7162 3.1.8, 3.2.5): "SELECT name (CONDSTORE)" and
 // "SELECT name (QRESYNC (uidvalidity modseq [known-uids [seq-match-data]]))".
+// After ENABLE IMAP4rev2 the responses are those of RFC 9051 6.3.2: no RECENT, no UNSEEN code,
+// and a LIST response with the mailbox name and its attributes.
 #include "imap/session.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace splitmail::home::imap {
@@ -107,13 +110,32 @@ void session::cmd_select(const command& c, std::string& out) {
     out += "* FLAGS " + s.f->flag_list(false) + "\r\n";
     out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
     if (!rev2_) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n"; // RFC 9051
-    if (unseen) out += "* OK [UNSEEN " + std::to_string(unseen) + "] First unseen\r\n";
+    // RFC 9051 6.3.2 / appendix E: UNSEEN is an IMAP4rev1 response code only.
+    if (unseen && !rev2_) out += "* OK [UNSEEN " + std::to_string(unseen) + "] First unseen\r\n";
     out += "* OK [UIDVALIDITY " + std::to_string(s.f->uidvalidity()) + "] UIDs valid\r\n";
     out += "* OK [UIDNEXT " + std::to_string(s.f->uidnext()) + "] Predicted next UID\r\n";
     if (s.readonly)
         out += "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n";
     else
         out += "* OK [PERMANENTFLAGS " + s.f->flag_list(true) + "] Flags permitted\r\n";
+    if (rev2_) {
+        // RFC 9051 6.3.2: REQUIRED "LIST" with the mailbox name; its attributes MUST be
+        // accurate: children (RFC 3348, part of IMAP4rev2), \Subscribed, special use (RFC 6154).
+        std::string stored = c.args[0].text;
+        auto all = store_->list();
+        for (const auto& n : all) // the stored spelling (INBOX is case-insensitive)
+            if (mailbox_store::is_inbox(n) && mailbox_store::is_inbox(stored)) stored = n;
+        bool kids = std::any_of(all.begin(), all.end(), [&](const std::string& o) {
+            return o.size() > stored.size() + 1 && o.starts_with(stored + ".");
+        });
+        auto subs = store_->subscriptions();
+        std::string attrs = kids ? "\\HasChildren" : "\\HasNoChildren";
+        if (std::find(subs.begin(), subs.end(), stored) != subs.end()) attrs += " \\Subscribed";
+        auto su = mailbox_store::special_use(stored);
+        if (!su.empty()) attrs += " " + su;
+        std::string shown = mailbox_store::is_inbox(stored) ? "INBOX" : mailbox_name_out(stored);
+        out += "* LIST (" + attrs + ") \".\" " + astring(shown) + "\r\n";
+    }
     // RFC 7162 3.1.2.1: every SELECT/EXAMINE of a server with persistent MODSEQs.
     out += "* OK [HIGHESTMODSEQ " + std::to_string(s.f->highest_modseq()) + "] Highest\r\n";
     if (qr && qr->uidvalidity == s.f->uidvalidity()) {
