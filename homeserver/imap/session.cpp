@@ -67,7 +67,7 @@ std::string session::capability() const {
     // RFC 7888: LITERAL+ (any size) implies LITERAL-, which IMAP4rev2 clients look for.
     std::string c = "IMAP4rev1 IMAP4rev2 LITERAL+ LITERAL- SASL-IR ID ENABLE IDLE NAMESPACE "
                     "UNSELECT UIDPLUS MOVE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-                    "STATUS=SIZE BINARY "
+                    "STATUS=SIZE BINARY MULTIAPPEND "
                     "CHILDREN SPECIAL-USE CONDSTORE QRESYNC APPENDLIMIT=" +
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {

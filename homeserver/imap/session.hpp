@@ -16,7 +16,8 @@
 //   RECENT, EXPUNGE and FETCH FLAGS; EXPUNGE is never sent while FETCH, STORE or SEARCH run
 //   (RFC 3501 7.4.1), only on NOOP, CHECK, IDLE, EXPUNGE, MOVE and other commands.
 // - Keywords (per folder, store.hpp), CONDSTORE and QRESYNC (RFC 7162) once enabled.
-// Does not: ESEARCH, LIST-EXTENDED, IMAP4rev2, MULTIAPPEND.
+// Also (command files): ESEARCH, LIST-EXTENDED, IMAP4rev2, BINARY (RFC 3516), MULTIAPPEND
+// (RFC 3502).
 #include "imap/codec.hpp"
 #include "imap/store.hpp"
 #include "splitmail/users/credential.hpp"

@@ -12,9 +12,19 @@ imaplib's _simple_command / xatom where imaplib has no method), against the real
   APPEND literal leaves nothing in the mailbox or its tmp/.
 - imap.max_connections_per_user = 2: a third login is refused with NO [LIMIT]; after one
   session logs out a new login succeeds.
+- IMAP4rev2 SELECT answers a LIST response for the mailbox (RFC 9051 6.3.2).
+- MULTIAPPEND (RFC 3502): two messages in one APPEND over the raw socket.
+- BINARY (RFC 3516): a base64 attachment with NUL octets delivered over LMTP comes back from
+  BINARY.PEEK[2] byte for byte (as a literal8), BINARY.SIZE[2] gives its decoded size,
+  BINARY[2]<partial> a slice of the decoded octets, and BINARY[2] sets \Seen.
 """
+import email.policy
+import os
 import imaplib
 import smtplib
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 import socket
 import ssl
 import sys
@@ -159,8 +169,11 @@ def main() -> None:
               str(b.untagged_responses))
     deliver(home.port, "message 6")
     typ, data = b.select("INBOX")
+    lst = untagged(b, "LIST")
     checks.ok(typ == "OK" and data[0] == b"6" and not untagged(b, "RECENT"),
               "rev2 SELECT: EXISTS without RECENT", str(b.untagged_responses))
+    checks.ok(len(lst) == 1 and lst[0].endswith(b'"." INBOX') and b"\\HasNoChildren" in lst[0],
+              "rev2 SELECT: a LIST response with the mailbox name", str(lst))
     typ, data = b.fetch("6", "(FLAGS)")
     checks.ok(b"\\Recent" not in data[0], "rev2 FETCH FLAGS without \\Recent", str(data))
     typ, data = raw(b, "SEARCH", "FLAGGED")
@@ -218,6 +231,17 @@ def main() -> None:
     r.send(b'7 LIST "" "Entw*"\r\n')
     lines = b"".join(r.until_tag(b"7"))
     checks.ok(name in lines, "rev2: LIST shows the UTF-8 name", str(lines))
+    # MULTIAPPEND (RFC 3502): two messages in one command, APPENDUID with both UIDs.
+    m1, m2 = b"Subject: multi 1\r\n\r\none\r\n", b"Subject: multi 2\r\n\r\ntwo\r\n"
+    r.send(b"7a APPEND Lists.other {%d+}\r\n%s (\\Seen) {%d+}\r\n%s\r\n"
+           % (len(m1), m1, len(m2), m2))
+    lines = r.until_tag(b"7a")
+    checks.ok(lines[-1].startswith(b"7a OK [APPENDUID ") and b" 1:2]" in lines[-1],
+              "MULTIAPPEND of two messages: APPENDUID with the UID set", str(lines))
+    r.send(b"7b STATUS Lists.other (MESSAGES UNSEEN)\r\n")
+    lines = b"".join(r.until_tag(b"7b"))
+    checks.ok(b"MESSAGES 2 UNSEEN 1" in lines, "MULTIAPPEND: both stored, the second \\Seen",
+              str(lines))
     # A client that disconnects in the middle of an APPEND leaves nothing behind.
     drafts = home.mailbox() / ".Drafts"
     before = sorted(p.name for p in (drafts / "cur").iterdir())
@@ -232,6 +256,38 @@ def main() -> None:
     m.login(DEMO, pw)
     typ, data = m.status("Drafts", "(MESSAGES)")
     checks.ok(b"MESSAGES 1" in data[0], "Drafts still has just the LITERAL+ message", str(data))
+
+    # ---- BINARY (RFC 3516): a base64 attachment decoded by the server
+    checks.ok("BINARY" in m.capabilities, "capability BINARY", str(m.capabilities))
+    blob = bytes(range(256)) * 7 + os.urandom(1500) + b"\0\r\n\n\r"
+    mm = MIMEMultipart()
+    mm["From"] = "alice@sender.test"
+    mm["To"] = DEMO
+    mm["Subject"] = "binary attachment"
+    mm.attach(MIMEText("See the attachment.\n"))
+    mm.attach(MIMEApplication(blob, Name="blob.bin"))  # base64 by default
+    raw_msg = mm.as_bytes(policy=email.policy.SMTP)
+    checks.ok(b"Content-Transfer-Encoding: base64" in raw_msg, "the attachment is base64")
+    with smtplib.LMTP("127.0.0.1", home.port) as s:
+        s.sendmail("alice@sender.test", [DEMO], raw_msg)
+    typ, data = m.select("INBOX")
+    n = data[0].decode()
+    typ, data = m.fetch(n, "(BINARY.SIZE[2] BINARY.PEEK[2])")
+    got = next((x[1] for x in data if isinstance(x, tuple)), None)
+    head = next((x[0] for x in data if isinstance(x, tuple)), b"")
+    checks.ok(typ == "OK" and got == blob, "BINARY.PEEK[2] returns the attachment byte for byte",
+              f"{len(got or b'')} octets, want {len(blob)}: {str(data)[:300]}")
+    checks.ok(b"BINARY[2] ~{%d}" % len(blob) in head, "with NUL inside: a literal8", str(head))
+    checks.ok(b"BINARY.SIZE[2] %d " % len(blob) in head, "BINARY.SIZE[2] is the decoded size",
+              str(head))
+    typ, data = m.fetch(n, "(FLAGS)")
+    checks.ok(b"\\Seen" not in data[0], "BINARY.PEEK leaves \\Seen alone", str(data))
+    typ, data = m.fetch(n, "(BINARY[2]<256.300>)")
+    got = next((x[1] for x in data if isinstance(x, tuple)), None)
+    checks.ok(typ == "OK" and got == blob[256:556], "BINARY[2]<256.300>: decoded octets 256..555",
+              str(data)[:300])
+    typ, data = m.fetch(n, "(FLAGS)")
+    checks.ok(b"\\Seen" in data[0], "BINARY[2] sets \\Seen", str(data))
     m.logout()
 
 

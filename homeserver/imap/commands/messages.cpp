@@ -1,41 +1,70 @@
-// APPEND (RFC 3501 6.3.11, APPENDUID RFC 4315), CLOSE/UNSELECT (6.4.2, RFC 3691),
-// EXPUNGE/UID EXPUNGE (6.4.3, RFC 4315 2.1), COPY/MOVE and their UID forms (6.4.7, RFC 6851,
-// COPYUID RFC 4315), IDLE (RFC 2177).
+// APPEND (RFC 3501 6.3.11, APPENDUID RFC 4315, MULTIAPPEND RFC 3502), CLOSE/UNSELECT (6.4.2,
+// RFC 3691), EXPUNGE/UID EXPUNGE (6.4.3, RFC 4315 2.1), COPY/MOVE and their UID forms (6.4.7,
+// RFC 6851, COPYUID RFC 4315), IDLE (RFC 2177).
 #include "imap/session.hpp"
 
 namespace splitmail::home::imap {
 
 void session::cmd_append(const command& c, std::string& out) {
-    // APPEND mailbox [flag-list] [date-time] literal
-    if (c.args.size() < 2 || c.args.size() > 4 || !c.args[0].is_astring() ||
+    // APPEND mailbox 1*([flag-list] [date-time] literal): MULTIAPPEND (RFC 3502 6) allows
+    // several messages; they are added all or none (RFC 3502 3).
+    struct one_message {
+        std::uint8_t flags = 0;
+        std::vector<std::string> keywords;
+        std::optional<std::int64_t> date;
+        const std::string* content = nullptr;
+    };
+    if (c.args.size() < 2 || !c.args[0].is_astring() ||
         c.args.back().k != value::kind::string) {
-        out += bad(c, "Expected APPEND mailbox [flags] [date] literal");
+        out += bad(c, "Expected APPEND mailbox [flags] [date] literal ...");
         return;
     }
-    std::uint8_t flags = 0;
-    std::vector<std::string> keywords;
-    std::optional<std::int64_t> date;
-    for (std::size_t i = 1; i + 1 < c.args.size(); ++i) {
+    std::vector<one_message> msgs;
+    one_message cur;
+    bool have_flags = false, have_date = false;
+    for (std::size_t i = 1; i < c.args.size(); ++i) {
         const auto& a = c.args[i];
         if (a.is_list()) {
+            if (have_flags || have_date) {
+                out += bad(c, "Expected [flags] [date] literal");
+                return;
+            }
+            have_flags = true;
             for (const auto& f : a.items) {
                 if (!f.is_atom()) {
                     out += bad(c, "Flags must be atoms");
                     return;
                 }
-                if (!f.text.empty() && f.text[0] == '\\') flags |= flag_from_name(f.text);
-                else if (valid_keyword(f.text)) keywords.push_back(f.text);
+                if (!f.text.empty() && f.text[0] == '\\') cur.flags |= flag_from_name(f.text);
+                else if (valid_keyword(f.text)) cur.keywords.push_back(f.text);
                 else {
                     out += bad(c, "Invalid keyword " + f.text);
                     return;
                 }
             }
         } else if (a.k == value::kind::string) {
-            date = parse_date_time(a.text);
-            if (!date) {
-                out += bad(c, "Invalid date-time");
+            // The message is a literal (RFC 3501 9 append); a quoted string followed by
+            // another string is the date-time. A quoted last argument is still taken as the
+            // message, as before MULTIAPPEND.
+            bool is_date = !a.literal && !have_date && i + 1 < c.args.size() &&
+                           c.args[i + 1].k == value::kind::string;
+            if (is_date) {
+                cur.date = parse_date_time(a.text);
+                if (!cur.date) {
+                    out += bad(c, "Invalid date-time");
+                    return;
+                }
+                have_date = true;
+                continue;
+            }
+            if (!a.literal && (!msgs.empty() || i + 1 < c.args.size())) {
+                out += bad(c, "Each message of a MULTIAPPEND must be a literal");
                 return;
             }
+            cur.content = &a.text;
+            msgs.push_back(std::move(cur));
+            cur = one_message{};
+            have_flags = have_date = false;
         } else {
             out += bad(c, "Unexpected APPEND argument");
             return;
@@ -50,24 +79,38 @@ void session::cmd_append(const command& c, std::string& out) {
         out += no(c, "[TRYCREATE] No such mailbox");
         return;
     }
-    std::uint32_t kw = 0;
-    for (const auto& k : keywords) {
-        auto i = (*f)->intern_keyword(k);
-        if (!i) {
-            out += no(c, i.error() == std::errc::no_space_on_device
-                             ? "[LIMIT] The mailbox already has 26 keywords"
-                             : "[SERVERBUG] " + i.error().message());
+    // Everything that can be refused is checked before the first message is written.
+    std::vector<std::uint32_t> kws;
+    for (const auto& m : msgs) {
+        std::uint32_t kw = 0;
+        for (const auto& k : m.keywords) {
+            auto i = (*f)->intern_keyword(k);
+            if (!i) {
+                out += no(c, i.error() == std::errc::no_space_on_device
+                                 ? "[LIMIT] The mailbox already has 26 keywords"
+                                 : "[SERVERBUG] " + i.error().message());
+                return;
+            }
+            kw |= 1u << *i;
+        }
+        kws.push_back(kw);
+    }
+    std::vector<std::uint32_t> uids;
+    for (std::size_t i = 0; i < msgs.size(); ++i) {
+        auto uid = (*f)->add(*msgs[i].content, msgs[i].flags, msgs[i].date, kws[i]);
+        if (!uid) {
+            // RFC 3502 3: a failure leaves none of the messages in the mailbox.
+            for (auto u : uids) (*f)->expunge(u);
+            if (!uids.empty()) (*f)->flush();
+            out += no(c, "[SERVERBUG] Could not store message " + std::to_string(i + 1) + ": " +
+                             uid.error().message());
             return;
         }
-        kw |= 1u << *i;
+        uids.push_back(*uid);
     }
-    auto uid = (*f)->add(c.args.back().text, flags, date, kw);
-    if (!uid) {
-        out += no(c, "[SERVERBUG] Could not store the message: " + uid.error().message());
-        return;
-    }
+    // RFC 4315 3: APPENDUID with a uid-set for MULTIAPPEND.
     out += ok(c, "[APPENDUID " + std::to_string((*f)->uidvalidity()) + " " +
-                     std::to_string(*uid) + "] APPEND completed");
+                     compact_uid_set(uids) + "] APPEND completed");
 }
 
 void session::cmd_close(const command& c, std::string& out) {
