@@ -4,11 +4,15 @@
 #include "imap/codec.hpp"
 #include "maildir/name.hpp"
 
+#include "splitmail/log/log.hpp"
+
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,6 +20,8 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -80,18 +86,23 @@ std::error_code write_all(int fd, std::string_view text) {
     return {};
 }
 
-// Writes `text` to `path` through a temp file: write, fsync, rename.
-std::error_code replace_file(const fs::path& path, std::string_view text) {
+// Writes `parts` to `path` through a temp file: write, fsync, rename.
+std::error_code replace_file(const fs::path& path, std::initializer_list<std::string_view> parts) {
     fs::path tmp = path;
     tmp += ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return errno_code();
-    auto ec = write_all(fd, text);
+    std::error_code ec;
+    for (auto part : parts)
+        if (!ec) ec = write_all(fd, part);
     if (!ec && ::fsync(fd) != 0) ec = errno_code();
     ::close(fd);
     if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = errno_code();
     if (ec) ::unlink(tmp.c_str());
     return ec;
+}
+std::error_code replace_file(const fs::path& path, std::string_view text) {
+    return replace_file(path, {text});
 }
 
 std::optional<std::string> read_small_file(const fs::path& p) {
@@ -125,7 +136,7 @@ template <class T> bool number(std::string_view s, T& out) {
 }
 
 bool acceptable_file(std::string_view f) {
-    if (f.empty() || f[0] == '.') return false;
+    if (f.empty() || f[0] == '.' || f.size() > 255) return false;
     return f.find_first_of("\n\r/ ") == std::string_view::npos;
 }
 
@@ -156,6 +167,56 @@ void forget_loaded(const fs::path& dir) {
 }
 
 std::atomic<std::uint64_t> name_counter{0};
+
+// One process per folder: an exclusive flock on "splitmail-uidlist.lock", held once per
+// process (folder objects of one process on the same directory share it; a forked child
+// does not inherit the right to use the parent's lock).
+struct held_lock {
+    int fd;
+    pid_t pid;
+    std::size_t users;
+};
+std::mutex locks_mu;
+std::map<std::string, held_lock>& held_locks() {
+    static std::map<std::string, held_lock> m;
+    return m;
+}
+
+std::error_code lock_folder(const fs::path& dir) {
+    std::string key = dir.string();
+    std::lock_guard lk(locks_mu);
+    auto& locks = held_locks();
+    auto it = locks.find(key);
+    if (it != locks.end() && it->second.pid == ::getpid()) {
+        ++it->second.users;
+        return {};
+    }
+    if (it != locks.end()) { // the parent's, inherited through fork()
+        ::close(it->second.fd);
+        locks.erase(it);
+    }
+    fs::path lp = dir / (std::string(index_name) + ".lock");
+    int fd = ::open(lp.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return errno_code();
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        auto ec = errno == EWOULDBLOCK ? std::make_error_code(std::errc::device_or_resource_busy)
+                                       : errno_code();
+        ::close(fd);
+        return ec;
+    }
+    locks.emplace(key, held_lock{fd, ::getpid(), 1});
+    return {};
+}
+
+void unlock_folder(const fs::path& dir) {
+    std::lock_guard lk(locks_mu);
+    auto& locks = held_locks();
+    auto it = locks.find(dir.string());
+    if (it == locks.end() || it->second.pid != ::getpid() || --it->second.users > 0) return;
+    ::close(it->second.fd);
+    locks.erase(it);
+}
 
 } // namespace
 
@@ -241,15 +302,99 @@ std::string with_flags(std::string_view file, std::uint8_t f, std::uint32_t keyw
 
 // ---------------------------------------------------------------- folder: index file
 //
-// splitmail-uidlist, version 2 (all numbers decimal, one record per line, "\n" ends a line):
-//   header  = "splitmail-uidlist 2 V" uidvalidity " N" uidnext " M" highestmodseq
-//   added   = "A " uid " " modseq " " size " " date " " ("n" / "c") " " file-name
-//   expunge = "X " uid " " modseq
-//   dirs    = "D " new-mtime-ns " " cur-mtime-ns
-// Later records win; uidnext and highestmodseq are at least one past / the largest value any
-// record names. Unknown record letters are skipped (room for later versions).
+// splitmail-uidlist, version 3: a snapshot, then a log.
+//   magic   = "splitmail-uidlist 3\n"
+//   header  = snap_header (72 bytes, below)
+//   records = snap_msg x n_msgs (40 bytes each, ascending UID)
+//   expunge = snap_expunge x n_expunged (16 bytes each)
+//   names   = names_bytes bytes: each record's file name followed by "\n", in record order
+//   log     = text lines (all numbers decimal, "\n" ends a line):
+//     added   = "A " uid " " modseq " " size " " (date / "-") " " ("n" / "c") " " file-name
+//     expunge = "X " uid " " modseq
+//     dirs    = "D " new-mtime-ns " " cur-mtime-ns
+// Integers are little-endian. Later records win; uidnext and highestmodseq are at least one
+// past / the largest value any record names. Unknown log record letters are skipped (room for
+// later versions). Version 2 was the header line
+// "splitmail-uidlist 2 V" uidvalidity " N" uidnext " M" highestmodseq followed by the log only.
+
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "the index is stored little-endian");
+
+constexpr std::string_view magic_v3 = "splitmail-uidlist 3\n";
+constexpr std::uint8_t dead = 0xff; // flags of an entry expunged while the log is read
+
+struct snap_header {
+    std::uint32_t uidvalidity, uidnext;
+    std::uint64_t highest_modseq;
+    std::uint64_t pruned_modseq;
+    std::int64_t mtime_new, mtime_cur; // -1 -1: no trusted mtimes (new/ and cur/ are read)
+    std::uint64_t n_msgs, n_expunged, names_bytes;
+    std::uint64_t reserved;
+};
+static_assert(sizeof(snap_header) == 72);
+
+struct snap_msg {
+    std::uint64_t modseq, size;
+    std::int64_t date;
+    std::uint32_t uid, keywords;
+    std::uint32_t name_off;
+    std::uint16_t name_len;
+    std::uint8_t in_new, flags;
+};
+static_assert(sizeof(snap_msg) == 40);
+
+struct snap_expunge {
+    std::uint64_t modseq;
+    std::uint32_t uid, reserved;
+};
+static_assert(sizeof(snap_expunge) == 16);
+
+bool read_at(int fd, char* to, std::size_t n, std::size_t off) {
+    while (n > 0) {
+        auto r = ::pread(fd, to, n, static_cast<off_t>(off));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        to += r, n -= static_cast<std::size_t>(r), off += static_cast<std::size_t>(r);
+    }
+    return true;
+}
+
+// Names must not contain these (a name is a file of new/ or cur/).
+bool names_clean(std::string_view blob, std::size_t lines) {
+    for (char c : {'/', '\r', ' ', '\0'})
+        if (std::memchr(blob.data(), c, blob.size())) return false;
+    std::size_t count = 0;
+    const char* p = blob.data();
+    const char* e = p + blob.size();
+    while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(e - p))))) {
+        ++count;
+        ++p;
+    }
+    return count == lines;
+}
+
+void put_u64(std::string& out, std::uint64_t v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+void put_i64(std::string& out, std::int64_t v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+} // namespace
 
 folder::folder(fs::path dir, std::string host) : dir_(std::move(dir)), host_(std::move(host)) {
+    lock_error_ = lock_folder(dir_);
+    if (lock_error_) {
+        log::error("imap", "-", "folder index in use by another splitmail-home process",
+                   {{"path", (dir_ / index_name).string()}, {"error", lock_error_.message()}});
+        return;
+    }
+    locked_ = true;
     load_keywords();
     load_index();
 }
@@ -259,20 +404,84 @@ folder::~folder() {
         if (dirty_) ::fsync(fd_);
         ::close(fd_);
     }
+    if (locked_) unlock_folder(dir_);
+}
+
+std::string_view folder::keep_name(std::string_view name) {
+    if (name.size() > names_left_) {
+        std::size_t n = std::max<std::size_t>(name.size(), 64 * 1024);
+        names_.push_back(std::make_unique_for_overwrite<char[]>(n));
+        names_pos_ = names_.back().get();
+        names_left_ = n;
+    }
+    std::memcpy(names_pos_, name.data(), name.size());
+    std::string_view out(names_pos_, name.size());
+    names_pos_ += name.size();
+    names_left_ -= name.size();
+    return out;
+}
+
+folder::mapping& folder::mapping::operator=(mapping&& o) noexcept {
+    if (this != &o) {
+        if (addr) ::munmap(addr, len);
+        addr = std::exchange(o.addr, nullptr);
+        len = std::exchange(o.len, 0);
+    }
+    return *this;
+}
+
+folder::mapping::~mapping() {
+    if (addr) ::munmap(addr, len);
 }
 
 std::error_code folder::load_index() {
     fs::path ip = dir_ / index_name;
-    auto text = read_small_file(ip);
-    if (text && text->starts_with("splitmail-uidlist 2 ") && load_v2(*text)) {
-        // A crash may leave a torn last line: cut it so the next record starts a line.
-        auto end = text->rfind('\n');
-        std::size_t keep = end == std::string::npos ? 0 : end + 1;
-        if (keep < text->size()) {
-            if (::truncate(ip.c_str(), static_cast<off_t>(keep)) != 0) index_ok_ = false;
+    int fd = ::open(ip.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st {};
+    if (fd >= 0 && ::fstat(fd, &st) != 0) {
+        ::close(fd);
+        fd = -1;
+    }
+    std::size_t file_size = fd >= 0 ? static_cast<std::size_t>(st.st_size) : 0;
+    char head[32] = {};
+    bool have_head = fd >= 0 && file_size >= magic_v3.size() &&
+                     read_at(fd, head, magic_v3.size(), 0);
+    if (have_head && std::string_view(head, magic_v3.size()) == magic_v3) {
+        std::size_t log_start = 0;
+        bool ok = load_v3(fd, file_size, log_start);
+        ::close(fd);
+        if (ok) {
+            index_ok_ = true;
+            // A crash may leave a torn last line: cut it so the next record starts a line.
+            if (log_start < file_size) {
+                std::string tail(file_size - log_start, '\0');
+                int rfd = ::open(ip.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                bool read_ok = rfd >= 0 && read_at(rfd, tail.data(), tail.size(), log_start);
+                if (rfd >= 0) ::close(rfd);
+                if (read_ok) {
+                    load_log(tail);
+                    auto end = tail.rfind('\n');
+                    std::size_t keep = log_start + (end == std::string::npos ? 0 : end + 1);
+                    if (keep < file_size && ::truncate(ip.c_str(), static_cast<off_t>(keep)) != 0)
+                        index_ok_ = false;
+                } else {
+                    index_ok_ = false; // rewritten at the first change
+                }
+            }
+            if (index_ok_) fd_ = ::open(ip.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+            if (fd_ < 0) index_ok_ = false;
+            return {};
         }
-        if (index_ok_) fd_ = ::open(ip.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-        if (fd_ < 0) index_ok_ = false;
+        msgs_.clear();
+        expunged_.clear();
+        fd = -1;
+    }
+    if (fd >= 0) ::close(fd);
+    auto text = have_head ? read_small_file(ip) : std::nullopt;
+    if (text && text->starts_with("splitmail-uidlist 2 ") && load_v2(*text)) {
+        // Converted to version 3 now; until that succeeds every change rewrites the file.
+        index_ok_ = false;
+        compact();
         return {};
     }
     msgs_.clear();
@@ -287,17 +496,172 @@ std::error_code folder::load_index() {
     return {};
 }
 
-bool folder::load_v2(std::string_view text) {
+bool folder::load_v3(int fd, std::size_t file_size, std::size_t& log_start) {
+    snap_header h{};
+    std::size_t off = magic_v3.size();
+    if (file_size < off + sizeof h || !read_at(fd, reinterpret_cast<char*>(&h), sizeof h, off))
+        return false;
+    off += sizeof h;
+    std::size_t room = file_size - off;
+    if (h.uidvalidity == 0 || h.uidnext == 0 || h.n_msgs > room / sizeof(snap_msg)) return false;
+    std::size_t recs = static_cast<std::size_t>(h.n_msgs) * sizeof(snap_msg);
+    room -= recs;
+    if (h.n_expunged > room / sizeof(snap_expunge)) return false;
+    std::size_t exps = static_cast<std::size_t>(h.n_expunged) * sizeof(snap_expunge);
+    room -= exps;
+    if (h.names_bytes > room || h.names_bytes > 0xffffffffu) return false;
+    std::size_t nb = static_cast<std::size_t>(h.names_bytes);
+    log_start = off + recs + exps + nb;
+    // The snapshot is used where it lies in the page cache: the names stay in this mapping
+    // (it outlives a later rename of the file; only the log after it is ever truncated).
+    void* map = log_start == 0 ? MAP_FAILED
+                               : ::mmap(nullptr, log_start, PROT_READ, MAP_SHARED | MAP_POPULATE,
+                                        fd, 0);
+    if (map == MAP_FAILED) return false;
+    mapping snap{map, log_start};
+    const char* base = static_cast<const char*>(map);
+    const char* rec = base + off;
+    const char* exp = rec + recs;
+    std::string_view names(exp + exps, nb);
+    std::size_t n = static_cast<std::size_t>(h.n_msgs);
+    if (!names_clean(names, n)) return false;
+    uidvalidity_ = h.uidvalidity;
+    uidnext_ = h.uidnext;
+    highest_modseq_ = std::max<std::uint64_t>(h.highest_modseq, 1);
+    pruned_modseq_ = h.pruned_modseq;
+    msgs_.clear();
+    msgs_.reserve(n);
+    std::size_t name_at = 0;
+    bool sorted = true;
+    std::uint32_t last = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        snap_msg r;
+        std::memcpy(&r, rec + i * sizeof r, sizeof r);
+        // Names are laid out in record order, each followed by its "\n": together with the
+        // "\n" count checked above, no name holds a "\n".
+        if (r.name_off != name_at || r.name_len == 0 || std::size_t{r.name_off} + r.name_len >= nb ||
+            names[r.name_off + r.name_len] != '\n' || names[r.name_off] == '.' || r.uid == 0)
+            return false;
+        name_at += r.name_len + 1u;
+        auto& m = msgs_.emplace_back();
+        m.file = std::string_view(names.data() + r.name_off, r.name_len);
+        m.uid = r.uid;
+        m.modseq = r.modseq;
+        m.size = r.size;
+        m.internal_date = r.date;
+        m.in_new = r.in_new != 0;
+        m.flags = r.flags & 0x1f;
+        m.keywords = r.keywords & ((1u << max_keywords) - 1);
+        if (m.uid <= last) sorted = false;
+        last = std::max(last, m.uid);
+        highest_modseq_ = std::max(highest_modseq_, m.modseq);
+    }
+    if (name_at != nb) return false;
+    if (last >= uidnext_) uidnext_ = last + 1;
+    if (!sorted) { // not written by us; keep one entry per UID
+        std::stable_sort(msgs_.begin(), msgs_.end(),
+                         [](auto& a, auto& b) { return a.uid < b.uid; });
+        auto end = std::unique(msgs_.begin(), msgs_.end(),
+                               [](auto& a, auto& b) { return a.uid == b.uid; });
+        msgs_.erase(end, msgs_.end());
+    }
+    expunged_.clear();
+    expunged_.reserve(static_cast<std::size_t>(h.n_expunged));
+    for (std::size_t i = 0; i < h.n_expunged; ++i) {
+        snap_expunge x;
+        std::memcpy(&x, exp + i * sizeof x, sizeof x);
+        if (x.uid == 0) continue;
+        expunged_.emplace_back(x.uid, x.modseq);
+        highest_modseq_ = std::max(highest_modseq_, x.modseq);
+        if (x.uid >= uidnext_) uidnext_ = x.uid + 1;
+    }
+    names_.clear();
+    names_pos_ = nullptr;
+    names_left_ = 0;
+    snapshot_ = std::move(snap);
+    bool have_d = h.mtime_new >= 0 && h.mtime_cur >= 0;
+    mtime_[0] = have_d ? h.mtime_new : -1;
+    mtime_[1] = have_d ? h.mtime_cur : -1;
+    trusted_[0] = trusted_[1] = have_d;
+    logged_mtime_[0] = mtime_[0];
+    logged_mtime_[1] = mtime_[1];
+    log_records_ = msgs_.size() + expunged_.size() + 1;
+    return true;
+}
+
+// Applies the log lines of `text` (a torn last line, without "\n", is ignored).
+void folder::load_log(std::string_view text) {
     std::size_t pos = 0;
-    auto next_line = [&](std::string_view& line) {
+    bool dropped = false;
+    while (true) {
         auto nl = text.find('\n', pos);
-        if (nl == std::string_view::npos) return false; // torn tail
-        line = text.substr(pos, nl - pos);
+        if (nl == std::string_view::npos) break;
+        std::string_view line = text.substr(pos, nl - pos);
         pos = nl + 1;
+        ++log_records_;
+        if (!line.empty() && line[0] == 'X') dropped = true;
+        apply_line(line);
+    }
+    if (dropped) std::erase_if(msgs_, [](auto& m) { return m.flags == dead; });
+}
+
+// One log line; an expunged message is marked `dead` (the caller erases those).
+bool folder::apply_line(std::string_view line) {
+    auto kind = field(line);
+    if (kind == "A") {
+        message_entry m;
+        auto u = field(line), ms = field(line), sz = field(line), dt = field(line),
+             wh = field(line);
+        if (!number(u, m.uid) || !number(ms, m.modseq) || !number(sz, m.size) ||
+            !(dt == "-" || number(dt, m.internal_date)) || wh.size() != 1 ||
+            !acceptable_file(line) || m.uid == 0)
+            return false;
+        if (dt == "-") m.internal_date = date_unknown;
+        m.in_new = wh[0] == 'n';
+        m.file = keep_name(line);
+        m.flags = flags_of_filename(m.file);
+        m.keywords = keywords_of_filename(m.file);
+        highest_modseq_ = std::max(highest_modseq_, m.modseq);
+        uidnext_ = std::max(uidnext_, m.uid + 1);
+        if (msgs_.empty() || msgs_.back().uid < m.uid) {
+            msgs_.push_back(m);
+        } else {
+            auto it = std::lower_bound(msgs_.begin(), msgs_.end(), m.uid,
+                                       [](auto& a, std::uint32_t v) { return a.uid < v; });
+            if (it != msgs_.end() && it->uid == m.uid) *it = m;
+            else msgs_.insert(it, m);
+        }
         return true;
-    };
-    std::string_view line;
-    if (!next_line(line)) return false;
+    }
+    if (kind == "X") {
+        std::uint32_t uid = 0;
+        std::uint64_t ms = 0;
+        auto u = field(line), mv = field(line);
+        if (!number(u, uid) || !number(mv, ms)) return false;
+        highest_modseq_ = std::max(highest_modseq_, ms);
+        uidnext_ = std::max(uidnext_, uid + 1);
+        expunged_.emplace_back(uid, ms);
+        auto it = std::lower_bound(msgs_.begin(), msgs_.end(), uid,
+                                   [](auto& a, std::uint32_t v) { return a.uid < v; });
+        if (it != msgs_.end() && it->uid == uid) it->flags = dead; // keeps the UID order
+        return true;
+    }
+    if (kind == "D") {
+        auto a = field(line), b = field(line);
+        std::int64_t nm = 0, cm = 0;
+        if (!number(a, nm) || !number(b, cm)) return false;
+        mtime_[0] = nm, mtime_[1] = cm;
+        trusted_[0] = trusted_[1] = true;
+        logged_mtime_[0] = nm, logged_mtime_[1] = cm;
+        return true;
+    }
+    return false;
+}
+
+bool folder::load_v2(std::string_view text) {
+    auto nl = text.find('\n');
+    if (nl == std::string_view::npos) return false; // torn header
+    std::string_view line = text.substr(0, nl);
     field(line);
     field(line); // "splitmail-uidlist 2"
     std::uint32_t uv = 0, un = 0;
@@ -315,59 +679,11 @@ bool folder::load_v2(std::string_view text) {
     highest_modseq_ = std::max<std::uint64_t>(hm, 1);
     msgs_.clear();
     expunged_.clear();
-    std::vector<std::uint32_t> dropped;
-    bool have_d = false;
-    while (next_line(line)) {
-        ++log_records_;
-        auto kind = field(line);
-        if (kind == "A") {
-            message_entry m;
-            char where = 0;
-            auto u = field(line), ms = field(line), sz = field(line), dt = field(line),
-                 wh = field(line);
-            if (!number(u, m.uid) || !number(ms, m.modseq) || !number(sz, m.size) ||
-                !number(dt, m.internal_date) || wh.size() != 1 || !acceptable_file(line) ||
-                m.uid == 0)
-                continue;
-            where = wh[0];
-            m.in_new = where == 'n';
-            m.file = std::string(line);
-            m.flags = flags_of_filename(m.file);
-            m.keywords = keywords_of_filename(m.file);
-            highest_modseq_ = std::max(highest_modseq_, m.modseq);
-            uidnext_ = std::max(uidnext_, m.uid + 1);
-            if (msgs_.empty() || msgs_.back().uid < m.uid) {
-                msgs_.push_back(std::move(m));
-            } else {
-                auto it = std::lower_bound(msgs_.begin(), msgs_.end(), m.uid,
-                                           [](auto& a, std::uint32_t v) { return a.uid < v; });
-                if (it != msgs_.end() && it->uid == m.uid) *it = std::move(m);
-                else msgs_.insert(it, std::move(m));
-            }
-        } else if (kind == "X") {
-            std::uint32_t uid = 0;
-            std::uint64_t ms = 0;
-            auto u = field(line), mv = field(line);
-            if (!number(u, uid) || !number(mv, ms)) continue;
-            highest_modseq_ = std::max(highest_modseq_, ms);
-            uidnext_ = std::max(uidnext_, uid + 1);
-            expunged_.emplace_back(uid, ms);
-            auto it = std::lower_bound(msgs_.begin(), msgs_.end(), uid,
-                                       [](auto& a, std::uint32_t v) { return a.uid < v; });
-            if (it != msgs_.end() && it->uid == uid) it->uid = 0, dropped.push_back(uid);
-        } else if (kind == "D") {
-            auto a = field(line), b = field(line);
-            if (number(a, mtime_[0]) && number(b, mtime_[1])) have_d = true;
-        }
-    }
-    if (!dropped.empty()) std::erase_if(msgs_, [](auto& m) { return m.uid == 0; });
-    trusted_[0] = trusted_[1] = have_d;
-    logged_mtime_[0] = mtime_[0];
-    logged_mtime_[1] = mtime_[1];
-    index_ok_ = true;
+    mtime_[0] = mtime_[1] = -1;
+    trusted_[0] = trusted_[1] = false;
+    load_log(text.substr(nl + 1));
     return true;
 }
-
 void folder::load_v1(std::string_view text) {
     std::istringstream in{std::string(text)};
     std::string version;
@@ -450,10 +766,27 @@ std::error_code folder::save_keywords() {
     return ec;
 }
 
-std::string folder::record_of(const message_entry& m) const {
-    return "A " + std::to_string(m.uid) + " " + std::to_string(m.modseq) + " " +
-           std::to_string(m.size) + " " + std::to_string(m.internal_date) + " " +
-           (m.in_new ? "n " : "c ") + m.file + "\n";
+void folder::append_record(std::string& out, const message_entry& m) {
+    out += "A ";
+    put_u64(out, m.uid);
+    out += ' ';
+    put_u64(out, m.modseq);
+    out += ' ';
+    put_u64(out, m.size);
+    out += ' ';
+    if (m.internal_date == date_unknown) out += '-';
+    else put_i64(out, m.internal_date);
+    out += m.in_new ? " n " : " c ";
+    out += m.file;
+    out += '\n';
+}
+
+void folder::append_expunge(std::string& out, std::uint32_t uid, std::uint64_t modseq) {
+    out += "X ";
+    put_u64(out, uid);
+    out += ' ';
+    put_u64(out, modseq);
+    out += '\n';
 }
 
 std::error_code folder::append(std::string_view records, bool sync_now) {
@@ -476,21 +809,80 @@ std::error_code folder::flush() {
 }
 
 std::error_code folder::compact() {
-    std::string text = "splitmail-uidlist 2 V" + std::to_string(uidvalidity_) + " N" +
-                       std::to_string(uidnext_) + " M" + std::to_string(highest_modseq_) + "\n";
-    text.reserve(msgs_.size() * 96 + expunged_.size() * 24);
-    for (const auto& m : msgs_) text += record_of(m);
-    for (auto [uid, ms] : expunged_)
-        text += "X " + std::to_string(uid) + " " + std::to_string(ms) + "\n";
-    if (trusted_[0] && trusted_[1]) {
-        text += "D " + std::to_string(mtime_[0]) + " " + std::to_string(mtime_[1]) + "\n";
-        logged_mtime_[0] = mtime_[0];
-        logged_mtime_[1] = mtime_[1];
-    } else {
-        logged_mtime_[0] = logged_mtime_[1] = -1;
+    if (!locked_) return lock_error_;
+    // Expunges kept for VANISHED: the newest keep_expunged_; the rest is summed up by the
+    // highest MODSEQ forgotten.
+    if (expunged_.size() > keep_expunged_) {
+        std::stable_sort(expunged_.begin(), expunged_.end(),
+                         [](auto& a, auto& b) { return a.second < b.second; });
+        std::size_t drop = expunged_.size() - keep_expunged_;
+        for (std::size_t i = 0; i < drop; ++i)
+            pruned_modseq_ = std::max(pruned_modseq_, expunged_[i].second);
+        expunged_.erase(expunged_.begin(), expunged_.begin() + static_cast<std::ptrdiff_t>(drop));
+    }
+    std::size_t nb = 0;
+    for (const auto& m : msgs_) nb += m.file.size() + 1;
+    if (nb > 0xffffffffu) return std::make_error_code(std::errc::file_too_large);
+    snap_header h{};
+    h.uidvalidity = uidvalidity_;
+    h.uidnext = uidnext_;
+    h.highest_modseq = highest_modseq_;
+    h.pruned_modseq = pruned_modseq_;
+    bool have_d = trusted_[0] && trusted_[1];
+    h.mtime_new = have_d ? mtime_[0] : -1;
+    h.mtime_cur = have_d ? mtime_[1] : -1;
+    h.n_msgs = msgs_.size();
+    h.n_expunged = expunged_.size();
+    h.names_bytes = nb;
+    std::string head;
+    head.resize(magic_v3.size() + sizeof h + msgs_.size() * sizeof(snap_msg) +
+                expunged_.size() * sizeof(snap_expunge));
+    char* p = head.data();
+    std::memcpy(p, magic_v3.data(), magic_v3.size());
+    p += magic_v3.size();
+    std::memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    auto names = std::make_unique_for_overwrite<char[]>(nb + 1);
+    std::size_t at = 0;
+    for (const auto& m : msgs_) {
+        snap_msg r{};
+        r.modseq = m.modseq;
+        r.size = m.size;
+        r.date = m.internal_date;
+        r.uid = m.uid;
+        r.keywords = m.keywords;
+        r.name_off = static_cast<std::uint32_t>(at);
+        r.name_len = static_cast<std::uint16_t>(m.file.size());
+        r.in_new = m.in_new ? 1 : 0;
+        r.flags = m.flags;
+        std::memcpy(p, &r, sizeof r);
+        p += sizeof r;
+        std::memcpy(names.get() + at, m.file.data(), m.file.size());
+        at += m.file.size();
+        names[at++] = '\n';
+    }
+    for (auto [uid, ms] : expunged_) {
+        snap_expunge x{};
+        x.modseq = ms;
+        x.uid = uid;
+        std::memcpy(p, &x, sizeof x);
+        p += sizeof x;
     }
     fs::path ip = dir_ / index_name;
-    if (auto ec = replace_file(ip, text)) return ec;
+    if (auto ec = replace_file(ip, {head, std::string_view(names.get(), nb)})) return ec;
+    // The names now live in the blob just written; the older blocks go.
+    at = 0;
+    for (auto& m : msgs_) {
+        m.file = std::string_view(names.get() + at, m.file.size());
+        at += m.file.size() + 1;
+    }
+    names_.clear();
+    names_.push_back(std::move(names));
+    snapshot_ = {};
+    names_pos_ = nullptr;
+    names_left_ = 0;
+    logged_mtime_[0] = have_d ? mtime_[0] : -1;
+    logged_mtime_[1] = have_d ? mtime_[1] : -1;
     if (fd_ >= 0) ::close(fd_);
     fd_ = ::open(ip.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd_ < 0) {
@@ -508,6 +900,7 @@ std::error_code folder::compact() {
 // ---------------------------------------------------------------- folder: sync
 
 std::error_code folder::sync(bool force) {
+    if (!locked_) return lock_error_;
     if (mtime_ns(dir_ / keywords_name) != keywords_mtime_) load_keywords();
     std::int64_t nm = mtime_ns(dir_ / "new"), cm = mtime_ns(dir_ / "cur");
     if (nm < 0 || cm < 0) return std::make_error_code(std::errc::no_such_file_or_directory);
@@ -526,66 +919,95 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
                              bool trust_new, bool trust_cur) {
     ++scans_;
     struct found {
-        std::string file;
+        std::string_view file;
         bool in_new;
         bool matched = false;
     };
-    std::vector<found> files;
+    // Plain readdir into one buffer: no string or path object per entry (cur/ may hold
+    // 100,000 names).
+    std::string pool;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> spans; // offset, length in pool
+    std::size_t first_cur = 0;
+    int dfd[2] = {-1, -1};
+    struct closer {
+        int* fds;
+        ~closer() {
+            for (int i = 0; i < 2; ++i)
+                if (fds[i] >= 0) ::close(fds[i]);
+        }
+    } close_dirs{dfd};
     for (bool in_new : {true, false}) {
+        if (!in_new) first_cur = spans.size();
         if (!(in_new ? scan_new : scan_cur)) continue;
-        // Plain readdir: no path object per entry (cur/ may hold 100,000 names).
-        DIR* dp = ::opendir((dir_ / (in_new ? "new" : "cur")).c_str());
+        int fd = ::open((dir_ / (in_new ? "new" : "cur")).c_str(),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return errno_code();
+        dfd[in_new ? 0 : 1] = fd;
+        DIR* dp = ::fdopendir(::dup(fd));
         if (!dp) return errno_code();
         errno = 0;
         while (const struct dirent* e = ::readdir(dp)) {
             std::string_view f(e->d_name);
-            if (acceptable_file(f)) files.push_back({std::string(f), in_new});
+            if (!acceptable_file(f)) continue;
+            spans.emplace_back(static_cast<std::uint32_t>(pool.size()),
+                               static_cast<std::uint32_t>(f.size()));
+            pool += f;
         }
         int err = errno;
         ::closedir(dp);
         if (err) return {err, std::generic_category()};
     }
-    std::unordered_map<std::string_view, std::size_t> by_base;
-    by_base.reserve(files.size());
-    for (std::size_t i = 0; i < files.size(); ++i) {
-        std::string_view f(files[i].file);
-        by_base.emplace(f.substr(0, f.find(':')), i);
-    }
+    std::vector<found> files(spans.size());
+    for (std::size_t i = 0; i < spans.size(); ++i)
+        files[i] = {std::string_view(pool).substr(spans[i].first, spans[i].second),
+                    i < first_cur};
     std::string records;
+    const bool logging = index_ok_; // otherwise compact() writes everything below
     bool removed = false;
-    for (auto& m : msgs_) {
-        if (!(m.in_new ? scan_new : scan_cur)) continue;
-        auto it = by_base.find(m.base());
-        if (it == by_base.end()) {
-            // Gone: expunged by someone else (RFC 3501 7.4.1 reports it at the next chance).
+    std::size_t known = 0;
+    for (const auto& m : msgs_)
+        if (m.in_new ? scan_new : scan_cur) ++known;
+    if (known > 0) {
+        std::unordered_map<std::string_view, std::size_t> by_base;
+        by_base.reserve(files.size());
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            std::string_view f(files[i].file);
+            by_base.emplace(f.substr(0, f.find(':')), i);
+        }
+        auto gone = [&](message_entry& m) {
+            // Expunged by someone else (RFC 3501 7.4.1 reports it at the next chance), or two
+            // UIDs for one file (a damaged index): the later one goes.
             expunged_.emplace_back(m.uid, ++highest_modseq_);
             ++expunge_count_;
-            records += "X " + std::to_string(m.uid) + " " + std::to_string(highest_modseq_) + "\n";
-            m.uid = 0;
+            if (logging) append_expunge(records, m.uid, highest_modseq_);
+            m.flags = dead;
             removed = true;
-            continue;
+        };
+        for (auto& m : msgs_) {
+            if (!(m.in_new ? scan_new : scan_cur)) continue;
+            auto it = by_base.find(m.base());
+            if (it == by_base.end()) {
+                gone(m);
+                continue;
+            }
+            auto& f = files[it->second];
+            if (f.matched) {
+                gone(m);
+                continue;
+            }
+            f.matched = true;
+            if (f.file == m.file && f.in_new == m.in_new) continue;
+            std::uint8_t fl = flags_of_filename(f.file);
+            std::uint32_t kw = keywords_of_filename(f.file);
+            if (fl != m.flags || kw != m.keywords) m.modseq = ++highest_modseq_;
+            m.file = keep_name(f.file);
+            m.in_new = f.in_new;
+            m.flags = fl;
+            m.keywords = kw;
+            if (logging) append_record(records, m);
         }
-        auto& f = files[it->second];
-        if (f.matched) { // two UIDs for one file (a damaged index): the later one goes
-            expunged_.emplace_back(m.uid, ++highest_modseq_);
-            ++expunge_count_;
-            records += "X " + std::to_string(m.uid) + " " + std::to_string(highest_modseq_) + "\n";
-            m.uid = 0;
-            removed = true;
-            continue;
-        }
-        f.matched = true;
-        if (f.file == m.file && f.in_new == m.in_new) continue;
-        std::uint8_t fl = flags_of_filename(f.file);
-        std::uint32_t kw = keywords_of_filename(f.file);
-        if (fl != m.flags || kw != m.keywords) m.modseq = ++highest_modseq_;
-        m.file = f.file;
-        m.in_new = f.in_new;
-        m.flags = fl;
-        m.keywords = kw;
-        records += record_of(m);
     }
-    if (removed) std::erase_if(msgs_, [](auto& m) { return m.uid == 0; });
+    if (removed) std::erase_if(msgs_, [](auto& m) { return m.flags == dead; });
     // Files nobody knew: a UID from the imported list, else the next one, in name order (names
     // start with the delivery time).
     std::vector<found*> fresh;
@@ -593,13 +1015,14 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
         if (!f.matched) fresh.push_back(&f);
     std::sort(fresh.begin(), fresh.end(), [](auto* a, auto* b) { return a->file < b->file; });
     std::vector<message_entry> added;
+    added.reserve(fresh.size());
     std::vector<std::uint32_t> hinted; // UIDs taken from hints_ in this loop
     for (auto* f : fresh) {
         message_entry m;
-        m.file = f->file;
+        m.file = f->file; // still in `pool`; kept below
         m.in_new = f->in_new;
-        std::string_view base = m.base();
         if (!hints_.empty()) {
+            std::string_view base = m.base();
             auto ix = std::lower_bound(hints_.begin(), hints_.end(), base,
                                        [](auto& a, std::string_view b) { return a.first < b; });
             if (ix != hints_.end() && ix->first == base && !find(ix->second) &&
@@ -608,7 +1031,7 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
                 hinted.push_back(m.uid);
             }
         }
-        added.push_back(std::move(m));
+        added.push_back(m);
     }
     // Hinted UIDs first, so new UIDs start above all of them.
     for (auto& m : added)
@@ -618,20 +1041,25 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
         m.flags = flags_of_filename(m.file);
         m.keywords = keywords_of_filename(m.file);
         m.modseq = ++highest_modseq_;
-        struct stat st {};
-        ++stats_;
-        if (::stat(path_of(m).c_str(), &st) == 0) {
-            m.internal_date = st.st_mtim.tv_sec;
-            m.size = static_cast<std::uint64_t>(st.st_size);
+        if (auto s = maildir::size_from_name(m.file)) {
+            m.size = *s; // INTERNALDATE: read when asked for (internal_date())
+        } else {
+            struct stat st {};
+            ++stats_;
+            std::string name(m.file);
+            if (::fstatat(dfd[m.in_new ? 0 : 1], name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                m.internal_date = st.st_mtim.tv_sec;
+                m.size = static_cast<std::uint64_t>(st.st_size);
+            }
         }
-        if (auto s = maildir::size_from_name(m.file)) m.size = *s;
-        records += record_of(m);
+        m.file = keep_name(m.file);
+        if (logging) append_record(records, m);
     }
     if (!added.empty()) {
         bool in_order = msgs_.empty() ||
                         std::all_of(added.begin(), added.end(),
                                     [&](auto& m) { return m.uid > msgs_.back().uid; });
-        for (auto& m : added) msgs_.push_back(std::move(m));
+        msgs_.insert(msgs_.end(), added.begin(), added.end());
         if (!in_order || !std::is_sorted(msgs_.begin(), msgs_.end(),
                                          [](auto& a, auto& b) { return a.uid < b.uid; }))
             std::sort(msgs_.begin(), msgs_.end(), [](auto& a, auto& b) { return a.uid < b.uid; });
@@ -640,7 +1068,11 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
     if (scan_cur) mtime_[1] = cm, trusted_[1] = trust_cur;
     if (trusted_[0] && trusted_[1] &&
         (mtime_[0] != logged_mtime_[0] || mtime_[1] != logged_mtime_[1])) {
-        records += "D " + std::to_string(mtime_[0]) + " " + std::to_string(mtime_[1]) + "\n";
+        records += "D ";
+        put_i64(records, mtime_[0]);
+        records += ' ';
+        put_i64(records, mtime_[1]);
+        records += '\n';
         logged_mtime_[0] = mtime_[0];
         logged_mtime_[1] = mtime_[1];
     }
@@ -655,6 +1087,14 @@ void folder::note_own_change(int which, std::int64_t before_ns) {
     if (mtime_[which] != before_ns) return; // someone else changed it: the next sync reads it
     mtime_[which] = mtime_ns(dir_ / (which == 0 ? "new" : "cur"));
     trusted_[which] = false;
+}
+
+std::int64_t folder::internal_date(const message_entry& m) const {
+    if (m.internal_date != date_unknown) return m.internal_date;
+    struct stat st {};
+    if (::stat(path_of(m).c_str(), &st) != 0) return 0; // gone: the next sync tells
+    m.internal_date = st.st_mtim.tv_sec;
+    return m.internal_date;
 }
 
 const message_entry* folder::find(std::uint32_t uid) const {
@@ -674,6 +1114,17 @@ fs::path folder::path_of(const message_entry& m) const {
 
 std::vector<std::uint32_t> folder::expunged_since(std::uint64_t modseq) const {
     std::vector<std::uint32_t> out;
+    if (modseq < pruned_modseq_) {
+        // Some expunges after `modseq` are forgotten: every UID that is not here (RFC 7162
+        // 3.2.5.1: "MAY ... include UIDs of messages that were never present").
+        std::uint32_t next = 1;
+        for (const auto& m : msgs_) {
+            for (std::uint32_t u = next; u < m.uid; ++u) out.push_back(u);
+            next = m.uid + 1;
+        }
+        for (std::uint32_t u = next; u < uidnext_; ++u) out.push_back(u);
+        return out;
+    }
     for (auto [uid, ms] : expunged_)
         if (ms > modseq) out.push_back(uid);
     std::sort(out.begin(), out.end());
@@ -763,14 +1214,16 @@ std::error_code folder::set_flags(std::uint32_t uid, std::uint8_t flags, std::ui
     if (::rename(path_of(*m).c_str(), to.c_str()) != 0) return errno_code();
     bool was_new = m->in_new;
     bool changed = m->flags != flags || m->keywords != keywords;
-    m->file = nf;
+    m->file = keep_name(nf);
     m->in_new = false;
     m->flags = flags;
     m->keywords = keywords;
     if (changed) m->modseq = ++highest_modseq_;
     if (was_new) note_own_change(0, before_new);
     note_own_change(1, before_cur);
-    return append(record_of(*m), false);
+    std::string record;
+    append_record(record, *m);
+    return append(record, false);
 }
 
 std::error_code folder::expunge(std::uint32_t uid) {
@@ -795,10 +1248,10 @@ std::vector<std::uint32_t> folder::move_new_to_cur() {
         if (!m.in_new) continue;
         std::string nf = with_flags(m.file, m.flags, m.keywords);
         if (::rename(path_of(m).c_str(), (dir_ / "cur" / nf).c_str()) == 0) {
-            m.file = nf;
+            m.file = keep_name(nf);
             m.in_new = false;
             moved.push_back(m.uid);
-            records += record_of(m);
+            append_record(records, m);
         }
     }
     if (!moved.empty()) {
@@ -822,20 +1275,22 @@ std::string folder::unique_name(std::uint64_t size) {
     return maildir::make_name(n);
 }
 
-std::expected<std::uint32_t, std::error_code> folder::register_file(std::string file,
+std::expected<std::uint32_t, std::error_code> folder::register_file(std::string_view file,
                                                                     std::uint64_t size,
                                                                     std::int64_t date) {
     if (auto ec = fsync_dir(dir_ / "cur")) return std::unexpected(ec);
     message_entry m;
     m.uid = uidnext_++;
-    m.file = std::move(file);
+    m.file = keep_name(file);
     m.flags = flags_of_filename(m.file);
     m.keywords = keywords_of_filename(m.file);
     m.size = size;
     m.internal_date = date;
     m.modseq = ++highest_modseq_;
-    msgs_.push_back(std::move(m));
-    if (auto ec = append(record_of(msgs_.back()), true)) return std::unexpected(ec);
+    msgs_.push_back(m);
+    std::string record;
+    append_record(record, m);
+    if (auto ec = append(record, true)) return std::unexpected(ec);
     return msgs_.back().uid;
 }
 
@@ -882,11 +1337,11 @@ std::expected<std::uint32_t, std::error_code> folder::copy_from(const folder& fr
     std::int64_t before = mtime_ns(dir_ / "cur");
     if (::link(from.path_of(*m).c_str(), to.c_str()) == 0) {
         note_own_change(1, before);
-        return register_file(name, m->size, m->internal_date);
+        return register_file(name, m->size, from.internal_date(*m));
     }
     auto content = from.read(uid);
     if (!content) return std::unexpected(content.error());
-    return add(*content, m->flags, m->internal_date, kw);
+    return add(*content, m->flags, from.internal_date(*m), kw);
 }
 
 std::expected<std::string, std::error_code> folder::read(std::uint32_t uid) const {

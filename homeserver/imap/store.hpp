@@ -6,15 +6,23 @@
 // current file name, so UIDs are stable (RFC 3501 2.3.1.1) and CONDSTORE/QRESYNC (RFC 7162)
 // state survives restarts.
 //
-// Index format (text, one record per line; see store.cpp for the grammar):
-//   "splitmail-uidlist 2 V<uidvalidity> N<uidnext> M<highestmodseq>"  header of a snapshot
-//   "A <uid> <modseq> <size> <date> <n|c> <file>"  message added or changed (last one wins)
+// Index format: a binary snapshot followed by a text log (store.cpp has the exact layout).
+//   "splitmail-uidlist 3\n", then a fixed header (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the
+//   highest pruned expunge MODSEQ, the new/ and cur/ mtimes the snapshot is exact for, counts),
+//   one fixed 40-byte record per message (UID, MODSEQ, size, INTERNALDATE or "unknown",
+//   new/cur, flags, keywords, name offset and length), 16 bytes per remembered expunge, and
+//   all file names in one blob ("name\n" each, in record order). Little-endian.
+// After the snapshot, changes are appended as text lines, one record per line:
+//   "A <uid> <modseq> <size> <date|-> <n|c> <file>"  message added or changed (last one wins)
 //   "X <uid> <modseq>"                              message expunged (kept for VANISHED)
 //   "D <new-mtime-ns> <cur-mtime-ns>"               new/ and cur/ as of the records above
-// Changes are appended; the file is rewritten (temp, fsync, rename) only when the log has
-// grown past twice the live records. The old V1 index ("V1 <uidvalidity> <uidnext>" and
-// "<uid> <base>" lines) and Dovecot's `dovecot-uidlist` (v3) are read when there is no V2
-// index, keeping their UIDVALIDITY and UIDs.
+// The file is rewritten (temp, fsync, rename) when the log has grown past twice the live
+// records, and once after loading an older format. Loading is one read of the records and one
+// of the name blob (the names stay in that buffer, no string per message). Older indexes are
+// read and converted, keeping UIDVALIDITY, UIDs and MODSEQs: the V2 text index
+// ("splitmail-uidlist 2 V.. N.. M.." header followed by the lines above), the V1 index
+// ("V1 <uidvalidity> <uidnext>" and "<uid> <base>" lines) and Dovecot's `dovecot-uidlist` (v3)
+// when there is no index of ours.
 //
 // Guarantees:
 // - Mailbox names never leave the Maildir: no '/', '\\', control characters, empty
@@ -27,11 +35,21 @@
 //   lines, at most 26 keywords per folder); other info letters are kept as found.
 // - A message's record is in the index (fsync'd) before its UID is returned (APPEND, COPY);
 //   flag changes are written at once and fsync'd by flush() (called at the end of STORE).
-//   A torn last line (crash) is ignored on load.
+//   A torn last log line (crash) is ignored on load; the snapshot is only ever replaced whole.
 // - No per-message stat on open: when new/ and cur/ have the mtimes recorded in the last
 //   "D" record (and those mtimes were older than the scan that recorded them, so a change in
 //   the same clock tick cannot hide), the index is used as is; otherwise new/ and cur/ are
-//   read (readdir only; stat just for files the index does not know).
+//   read (readdir only). New files are not stat'ed either when their name carries the size
+//   (",S=<n>", Maildir++): INTERNALDATE (the file's mtime) is then read on first use by
+//   folder::internal_date() and remembered (persisted at the next rewrite).
+// - Expunges are remembered for VANISHED (RFC 7162) up to a bound (the newest
+//   keep_expunged(), default 10,000, at each rewrite); for a client whose MODSEQ is older than
+//   the forgotten ones, expunged_since() answers with every UID below UIDNEXT that is not
+//   present (RFC 7162 3.2.5.1 allows UIDs that never existed).
+// - One process per folder: while a folder is loaded the process holds an exclusive flock on
+//   `splitmail-uidlist.lock` in its directory; a second splitmail-home process cannot load it
+//   (sync() fails with errc::device_or_resource_busy and a log line names the path). Folder
+//   objects of one process share the lock.
 // - New messages (APPEND, COPY) are written to tmp/ with O_EXCL|O_NOFOLLOW, fsync'd, then
 //   renamed into cur/ and cur/ is fsync'd before a UID is returned; a failure leaves nothing.
 // - In-process sharing: every session of the process that opens the same folder shares one
@@ -39,8 +57,8 @@
 //   opened folders stay loaded after their sessions end.
 // - `dovecot-uidlist` is read once (migration) and never written: after migration Dovecot's
 //   own files are stale (see docs/architecture.md, IMAP storage).
-// Does not: lock against other processes writing the same index (one splitmail-home per
-// Maildir), or run off the calling thread (all calls block on the disk).
+// Does not: run off the calling thread (all calls block on the disk); keep an index readable
+// by older splitmail-home versions (a downgrade finds no index it knows and assigns new UIDs).
 #include <cstdint>
 #include <ctime>
 #include <expected>
@@ -77,16 +95,21 @@ std::uint32_t keywords_of_filename(std::string_view file); // bit i = letter 'a'
 // New file name with `flags` and `keywords` in its ":2," info (other letters of `file` kept).
 std::string with_flags(std::string_view file, std::uint8_t flags, std::uint32_t keywords);
 
+constexpr std::int64_t date_unknown = INT64_MIN; // INTERNALDATE not read yet
+
 struct message_entry {
-    std::uint32_t uid = 0;
-    std::string file;      // current file name
-    bool in_new = false;   // still in new/
-    std::uint8_t flags = 0;
-    std::uint32_t keywords = 0; // bit i: keyword i of folder::keywords()
+    // Current file name; the characters belong to the folder and stay valid while the folder
+    // lives and this entry keeps this name.
+    std::string_view file;
     std::uint64_t size = 0;
-    std::int64_t internal_date = 0; // seconds since the epoch (file mtime)
+    // Seconds since the epoch (file mtime), or date_unknown: use folder::internal_date().
+    mutable std::int64_t internal_date = date_unknown;
     std::uint64_t modseq = 1;
-    std::string_view base() const { return std::string_view(file).substr(0, file.find(':')); }
+    std::uint32_t uid = 0;
+    std::uint32_t keywords = 0; // bit i: keyword i of folder::keywords()
+    bool in_new = false;        // still in new/
+    std::uint8_t flags = 0;
+    std::string_view base() const { return file.substr(0, file.find(':')); }
 };
 
 class folder {
@@ -106,6 +129,8 @@ public:
     std::uint64_t highest_modseq() const { return highest_modseq_; }
     std::size_t count_in_new() const;
     const fs::path& dir() const { return dir_; }
+    // INTERNALDATE of `m`: read from the file's mtime on first use, then remembered.
+    std::int64_t internal_date(const message_entry& m) const;
 
     // Keyword table of this folder (index = letter - 'a').
     const std::vector<std::string>& keywords() const { return keywords_; }
@@ -128,8 +153,13 @@ public:
     std::error_code expunge(std::uint32_t uid);
     // fsyncs records written since the last flush (end of STORE/EXPUNGE).
     std::error_code flush();
-    // UIDs expunged with a MODSEQ above `modseq` (RFC 7162 3.2.5.1, VANISHED (EARLIER)).
+    // UIDs expunged with a MODSEQ above `modseq` (RFC 7162 3.2.5.1, VANISHED (EARLIER)); when
+    // expunges after `modseq` were forgotten: every UID below UIDNEXT that is not present.
     std::vector<std::uint32_t> expunged_since(std::uint64_t modseq) const;
+    // How many expunges the next rewrite keeps (newest first); older ones are forgotten.
+    void keep_expunged(std::size_t n) { keep_expunged_ = n; }
+    // Highest MODSEQ of a forgotten expunge (0: none forgotten).
+    std::uint64_t pruned_modseq() const { return pruned_modseq_; }
     // Grows with every expunge seen by this object (a cheap "anything expunged?" test).
     std::size_t expunge_count() const { return expunge_count_; }
     // Moves new/ files to cur/ (keeping the base name) and returns their UIDs.
@@ -152,6 +182,9 @@ public:
 
 private:
     std::error_code load_index();
+    bool load_v3(int fd, std::size_t file_size, std::size_t& log_start);
+    void load_log(std::string_view text);
+    bool apply_line(std::string_view line);
     bool load_v2(std::string_view text);
     void load_v1(std::string_view text);
     bool load_dovecot_uidlist();
@@ -159,9 +192,11 @@ private:
     std::error_code save_keywords();
     std::error_code append(std::string_view records, bool sync_now);
     std::error_code compact();
-    std::string record_of(const message_entry& m) const;
+    static void append_record(std::string& out, const message_entry& m);
+    static void append_expunge(std::string& out, std::uint32_t uid, std::uint64_t modseq);
+    std::string_view keep_name(std::string_view name);
     std::string unique_name(std::uint64_t size);
-    std::expected<std::uint32_t, std::error_code> register_file(std::string file,
+    std::expected<std::uint32_t, std::error_code> register_file(std::string_view file,
                                                                 std::uint64_t size,
                                                                 std::int64_t date);
     std::error_code scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
@@ -174,6 +209,25 @@ private:
     std::uint64_t highest_modseq_ = 1;
     std::vector<message_entry> msgs_; // sorted by uid
     std::vector<std::pair<std::uint32_t, std::uint64_t>> expunged_; // uid, modseq
+    std::uint64_t pruned_modseq_ = 0;
+    std::size_t keep_expunged_ = 10000;
+    // File names of msgs_: the loaded snapshot (mapped), and blocks that are never moved or
+    // freed until the next rewrite.
+    struct mapping {
+        void* addr = nullptr;
+        std::size_t len = 0;
+        mapping() = default;
+        mapping(void* a, std::size_t l) : addr(a), len(l) {}
+        mapping(mapping&& o) noexcept : addr(std::exchange(o.addr, nullptr)), len(o.len) {}
+        mapping& operator=(mapping&& o) noexcept;
+        ~mapping();
+    };
+    mapping snapshot_;
+    std::vector<std::unique_ptr<char[]>> names_;
+    char* names_pos_ = nullptr;
+    std::size_t names_left_ = 0;
+    std::error_code lock_error_; // another process holds the folder
+    bool locked_ = false;
     std::vector<std::pair<std::string, std::uint32_t>> hints_; // base -> uid (V1, Dovecot)
     std::vector<std::string> keywords_;
     std::int64_t keywords_mtime_ = -1;

@@ -1,9 +1,9 @@
 // Fuzz target: the on-disk formats the IMAP store reads (store.hpp): the first input byte picks
-// the file, the rest is its content: 0 splitmail-uidlist (V2 log or V1), 1 Dovecot's
-// dovecot-uidlist, 2 dovecot-keywords, 3 subscriptions. Invariants: no crash; after sync()
-// the messages are in strictly ascending UID order, every UID is below UIDNEXT, UIDVALIDITY
-// is not 0, HIGHESTMODSEQ is at least every message's MODSEQ, and the two real message files
-// are both present.
+// the file, the rest is its content: 0 splitmail-uidlist (V3 snapshot and log, V2 log or
+// V1), 1 Dovecot's dovecot-uidlist, 2 dovecot-keywords, 3 subscriptions. Invariants: no
+// crash; after sync() the messages are in strictly ascending UID order, every UID is below
+// UIDNEXT, UIDVALIDITY is not 0, HIGHESTMODSEQ is at least every message's MODSEQ, and the
+// two real message files are both present.
 #include "imap/store.hpp"
 
 #include <cstdint>
@@ -43,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 std::abort();
             last = m.uid;
             (void)f.flags_text(m, true);
+            (void)f.internal_date(m);
         }
         if (f.uidvalidity() == 0 || f.messages().size() != 2) std::abort();
         (void)f.flag_list(true);

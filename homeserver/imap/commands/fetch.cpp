@@ -309,7 +309,7 @@ void session::cmd_fetch(const command& c, std::string& out) {
                 out += std::to_string(m->uid);
             }
             else if (n == "FLAGS" || n == "MODSEQ") {} // at the end, after \Seen may change
-            else if (n == "INTERNALDATE") add("INTERNALDATE \"" + format_date(m->internal_date) + "\"");
+            else if (n == "INTERNALDATE") add("INTERNALDATE \"" + format_date(s.f->internal_date(*m)) + "\"");
             else if (n == "RFC822.SIZE") add("RFC822.SIZE " + std::to_string(m->size));
             else if (n == "ENVELOPE") add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
             else if (n == "BODYSTRUCTURE") add("BODYSTRUCTURE " + mime::body_structure(content, tree, true));

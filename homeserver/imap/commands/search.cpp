@@ -265,9 +265,9 @@ void session::cmd_search(const command& c, std::string& out) {
             if (o == "MODSEQ") return m->modseq >= static_cast<std::uint64_t>(k.num);
             if (o == "LARGER") return m->size > static_cast<std::uint64_t>(k.num);
             if (o == "SMALLER") return m->size < static_cast<std::uint64_t>(k.num);
-            if (o == "BEFORE") return day_of(m->internal_date) < k.num;
-            if (o == "ON") return day_of(m->internal_date) == k.num;
-            if (o == "SINCE") return day_of(m->internal_date) >= k.num;
+            if (o == "BEFORE") return day_of(s.f->internal_date(*m)) < k.num;
+            if (o == "ON") return day_of(s.f->internal_date(*m)) == k.num;
+            if (o == "SINCE") return day_of(s.f->internal_date(*m)) >= k.num;
             load();
             auto header = mime::header_of(content, tree);
             if (o == "FROM" || o == "TO" || o == "CC" || o == "BCC" || o == "SUBJECT") {

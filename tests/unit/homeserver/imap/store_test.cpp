@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace splitmail::home::imap {
@@ -97,7 +99,12 @@ TEST(ImapStoreIndex, ReloadKeepsUidsModseqsAndSkipsTheDirectories) {
         folder f(m.root, "host");
         ASSERT_FALSE(f.sync());
         ASSERT_EQ(f.messages().size(), 3000u);
-        EXPECT_EQ(f.file_stats(), 3000u) << "first read: one stat per new file (INTERNALDATE)";
+        EXPECT_EQ(f.file_stats(), 0u) << "first read: sizes from the names, no stat";
+        struct stat st {};
+        ASSERT_EQ(::stat(f.path_of(*f.find(5)).c_str(), &st), 0);
+        EXPECT_EQ(f.find(5)->internal_date, date_unknown);
+        EXPECT_EQ(f.internal_date(*f.find(5)), st.st_mtim.tv_sec) << "read on first use";
+        EXPECT_EQ(f.find(5)->internal_date, st.st_mtim.tv_sec) << "and remembered";
         uidvalidity = f.uidvalidity();
         ASSERT_FALSE(f.set_flags(7, flag_flagged));
         ASSERT_FALSE(f.expunge(9));
@@ -158,12 +165,107 @@ TEST(ImapStoreIndex, TornTailIgnoredAndCompaction) {
     }
     auto text = m.read("splitmail-uidlist");
     EXPECT_LT(std::count(text.begin(), text.end(), '\n'), 700) << "the log was compacted";
-    EXPECT_TRUE(text.starts_with("splitmail-uidlist 2 V")) << text.substr(0, 80);
+    EXPECT_TRUE(text.starts_with("splitmail-uidlist 3\n")) << text.substr(0, 80);
     folder f(m.root, "host");
     ASSERT_FALSE(f.sync());
     EXPECT_EQ(f.messages().size(), 2u);
     EXPECT_EQ(f.uidnext(), 3u);
     EXPECT_EQ(f.highest_modseq(), hms);
+}
+
+TEST(ImapStoreIndex, V2TextIndexConvertedKeepingUidsAndModseqs) {
+    tmp_maildir m;
+    m.put("cur", "1700000000.M1P1Q1.host,S=3:2,S");
+    m.put("cur", "1700000001.M1P1Q2.host,S=3:2,");
+    m.put("new", "1700000002.M1P1Q3.host,S=3");
+    std::ofstream(m.root / "splitmail-uidlist")
+        << "splitmail-uidlist 2 V4321 N20 M50\n"
+        << "A 11 40 3 1700000000 c 1700000000.M1P1Q1.host,S=3:2,\n"
+        << "A 12 41 3 1700000001 c 1700000001.M1P1Q2.host,S=3:2,\n"
+        << "A 13 42 3 1700000002 c 1700000009.M1P1Q9.host,S=3:2,\n"
+        << "A 15 43 3 1700000002 n 1700000002.M1P1Q3.host,S=3\n"
+        << "A 11 44 3 1700000000 c 1700000000.M1P1Q1.host,S=3:2,S\n"
+        << "X 13 45\n"
+        << "A 16 46 3 17"; // torn
+    std::uint64_t hms = 0;
+    {
+        folder f(m.root, "host");
+        ASSERT_FALSE(f.sync());
+        EXPECT_EQ(f.uidvalidity(), 4321u);
+        EXPECT_EQ(f.uidnext(), 20u);
+        ASSERT_EQ(f.messages().size(), 3u);
+        EXPECT_EQ(f.find(11)->modseq, 44u);
+        EXPECT_EQ(f.find(11)->flags, flag_seen);
+        EXPECT_EQ(f.find(11)->internal_date, 1700000000);
+        EXPECT_EQ(f.find(12)->modseq, 41u);
+        EXPECT_TRUE(f.find(15)->in_new);
+        EXPECT_EQ(f.find(16), nullptr);
+        EXPECT_EQ(f.expunged_since(44), std::vector<std::uint32_t>{13});
+        hms = f.highest_modseq();
+        EXPECT_EQ(hms, 50u);
+    }
+    EXPECT_TRUE(m.read("splitmail-uidlist").starts_with("splitmail-uidlist 3\n"))
+        << "converted at once";
+    folder g(m.root, "host");
+    ASSERT_FALSE(g.sync());
+    EXPECT_EQ(g.uidvalidity(), 4321u);
+    ASSERT_EQ(g.messages().size(), 3u);
+    EXPECT_EQ(g.find(11)->modseq, 44u);
+    EXPECT_EQ(g.find(12)->modseq, 41u);
+    EXPECT_EQ(g.find(11)->internal_date, 1700000000);
+    EXPECT_EQ(g.expunged_since(44), std::vector<std::uint32_t>{13});
+    EXPECT_EQ(g.highest_modseq(), hms);
+}
+
+TEST(ImapStoreIndex, ExpungeHistoryBoundedAndAnsweredConservatively) {
+    tmp_maildir m;
+    for (int i = 0; i < 8; ++i)
+        m.put("cur", "17000000" + std::to_string(10 + i) + ".M1P1Q" + std::to_string(i) +
+                         ".host,S=3:2,");
+    folder f(m.root, "host");
+    ASSERT_FALSE(f.sync());
+    f.keep_expunged(2);
+    std::uint64_t before = f.highest_modseq();
+    for (std::uint32_t uid : {2u, 3u, 5u, 6u}) ASSERT_FALSE(f.expunge(uid));
+    // Enough changes to make the log rewrite itself (which prunes).
+    for (int i = 0; i < 1200; ++i)
+        ASSERT_FALSE(f.set_flags(1, static_cast<std::uint8_t>(i % 2 ? flag_seen : 0)));
+    ASSERT_FALSE(f.flush());
+    EXPECT_EQ(f.pruned_modseq(), before + 2) << "the expunges of UIDs 2 and 3 are forgotten";
+    EXPECT_EQ(f.expunged_since(before + 2), (std::vector<std::uint32_t>{5, 6}));
+    EXPECT_EQ(f.expunged_since(before), (std::vector<std::uint32_t>{2, 3, 5, 6}))
+        << "older client: every UID not present";
+    ASSERT_FALSE(f.expunge(8));
+    EXPECT_EQ(f.expunged_since(0), (std::vector<std::uint32_t>{2, 3, 5, 6, 8}));
+    folder g(m.root, "host");
+    ASSERT_FALSE(g.sync());
+    EXPECT_EQ(g.pruned_modseq(), before + 2) << "persisted";
+    EXPECT_EQ(g.expunged_since(1), (std::vector<std::uint32_t>{2, 3, 5, 6, 8}));
+    EXPECT_EQ(g.expunged_since(before + 2), (std::vector<std::uint32_t>{5, 6, 8}));
+}
+
+TEST(ImapStoreLock, SecondProcessCannotLoadTheFolder) {
+    tmp_maildir m;
+    m.put("cur", "1700000000.M1P1Q1.host,S=3:2,");
+    auto child_status = [&] {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            folder g(m.root, "host");
+            auto ec = g.sync();
+            ::_exit(ec == std::errc::device_or_resource_busy ? 10 : ec ? 11 : 12);
+        }
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    };
+    {
+        folder f(m.root, "host");
+        ASSERT_FALSE(f.sync());
+        folder same_process(m.root, "host");
+        EXPECT_FALSE(same_process.sync()) << "objects of one process share the lock";
+        EXPECT_EQ(child_status(), 10) << "another process is refused";
+    }
+    EXPECT_EQ(child_status(), 12) << "free again once the folder is closed";
 }
 
 TEST(ImapStoreIndex, V1IndexUpgradedKeepingUids) {
@@ -179,7 +281,13 @@ TEST(ImapStoreIndex, V1IndexUpgradedKeepingUids) {
     ASSERT_NE(f.find(5), nullptr);
     ASSERT_NE(f.find(8), nullptr);
     EXPECT_EQ(f.find(5)->flags, flag_seen);
-    EXPECT_TRUE(m.read("splitmail-uidlist").starts_with("splitmail-uidlist 2 V1234 N9"));
+    EXPECT_TRUE(m.read("splitmail-uidlist").starts_with("splitmail-uidlist 3\n"));
+    folder g(m.root, "host");
+    ASSERT_FALSE(g.sync());
+    EXPECT_EQ(g.uidvalidity(), 1234u);
+    EXPECT_EQ(g.uidnext(), 9u);
+    EXPECT_NE(g.find(5), nullptr);
+    EXPECT_NE(g.find(8), nullptr);
 }
 
 TEST(ImapStoreDovecot, UidlistKeywordsAndSubscriptionsKept) {
