@@ -6,10 +6,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -126,15 +129,59 @@ verify_result verify_crypt(std::string_view password, std::string_view data,
     return constant_time_equal(out, data) ? verify_result::match : verify_result::mismatch;
 }
 
+// libsodium, set up once for the whole process: sodium_init() picks the AVX2/SSSE3 argon2 code
+// for this CPU (without it libsodium runs its portable code). A function-local static is
+// initialized exactly once even when both auth pool threads arrive at the same time.
+bool sodium_ready() {
+    static const bool ready = ::sodium_init() >= 0;
+    return ready;
+}
+
+// libsodium's decoder reads "$argon2id$v=19$m=M,t=T,p=P$salt$hash" (and "$argon2i$...") for any
+// T >= 1, P >= 1, M >= 8P, salt >= 8 and hash >= 16 bytes; it refuses the "v=16" and version-less
+// forms that libargon2 still reads. Its verifier reports a failed allocation as a mismatch
+// (libargon2: an error, so "malformed"), so memory costs no real hash has (over 4 GiB) stay
+// with libargon2 too. An embedded NUL also stays there (both libraries stop at it anyway).
+constexpr std::uint64_t sodium_max_memory_kib = std::uint64_t{1} << 22;
+
+bool sodium_may_read(std::string_view encoded, bool id) {
+    std::string_view head = id ? "$argon2id$v=19$m=" : "$argon2i$v=19$m=";
+    if (!encoded.starts_with(head) || encoded.find('\0') != std::string_view::npos) return false;
+    encoded.remove_prefix(head.size());
+    std::uint64_t m = 0;
+    std::size_t i = 0;
+    for (; i < encoded.size() && i < 10 && encoded[i] >= '0' && encoded[i] <= '9'; ++i)
+        m = m * 10 + static_cast<std::uint64_t>(encoded[i] - '0');
+    return i > 0 && i < encoded.size() && encoded[i] == ',' && m <= sodium_max_memory_kib;
+}
+
 verify_result verify_argon2(std::string_view password, std::string_view data, bool id) {
-    std::string encoded(data);
     std::string_view want = id ? "$argon2id$" : "$argon2i$";
     if (data.substr(0, want.size()) != want) return verify_result::malformed;
+    if (auto r = detail::verify_argon2_with_libsodium(password, data, id)) return *r;
+    std::string encoded(data);
     int rc = id ? argon2id_verify(encoded.c_str(), password.data(), password.size())
                 : argon2i_verify(encoded.c_str(), password.data(), password.size());
     if (rc == ARGON2_OK) return verify_result::match;
     if (rc == ARGON2_VERIFY_MISMATCH) return verify_result::mismatch;
     return verify_result::malformed;
+}
+
+std::expected<std::string, std::string> hash_with_libargon2(std::string_view password,
+                                                            std::uint32_t t_cost,
+                                                            std::uint32_t m_cost) {
+    constexpr std::uint32_t parallelism = 1;
+    constexpr std::size_t salt_len = 16, hash_len = 32;
+    std::array<unsigned char, salt_len> salt{};
+    if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1)
+        return std::unexpected("cannot get random bytes for the salt");
+    std::size_t enc_len =
+        argon2_encodedlen(t_cost, m_cost, parallelism, salt_len, hash_len, Argon2_id);
+    std::vector<char> enc(enc_len + 1, '\0');
+    int rc = argon2id_hash_encoded(t_cost, m_cost, parallelism, password.data(), password.size(),
+                                   salt.data(), salt.size(), hash_len, enc.data(), enc.size());
+    if (rc != ARGON2_OK) return std::unexpected(std::string("argon2: ") + argon2_error_message(rc));
+    return std::string(enc.data());
 }
 
 } // namespace
@@ -195,20 +242,41 @@ verify_result verify_password(std::string_view password, std::string_view stored
     return verify_result::unsupported;
 }
 
+namespace detail {
+
+std::optional<verify_result> verify_argon2_with_libsodium(std::string_view password,
+                                                          std::string_view encoded, bool id) {
+    if (!sodium_may_read(encoded, id) || !sodium_ready()) return std::nullopt;
+    std::string str(encoded);
+    errno = 0;
+    int rc = id ? crypto_pwhash_argon2id_str_verify(str.c_str(), password.data(), password.size())
+                : crypto_pwhash_argon2i_str_verify(str.c_str(), password.data(), password.size());
+    if (rc == 0) return verify_result::match;
+    // -1 with EINVAL: the string was read and the hash computed, and the digests differ
+    // (compared in constant time). Any other -1 (libsodium cannot read the string): not ours.
+    if (errno == EINVAL) return verify_result::mismatch;
+    return std::nullopt;
+}
+
+} // namespace detail
+
 std::expected<std::string, std::string> hash_password(std::string_view password) {
-    // Dovecot's ARGON2ID defaults (doveadm pw -s ARGON2ID): m=64 MiB, t=3, p=1, 32-byte hash.
-    constexpr std::uint32_t t_cost = 3, m_cost = 65536, parallelism = 1;
-    constexpr std::size_t salt_len = 16, hash_len = 32;
-    std::array<unsigned char, salt_len> salt{};
-    if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1)
-        return std::unexpected("cannot get random bytes for the salt");
-    std::size_t enc_len =
-        argon2_encodedlen(t_cost, m_cost, parallelism, salt_len, hash_len, Argon2_id);
-    std::vector<char> enc(enc_len + 1, '\0');
-    int rc = argon2id_hash_encoded(t_cost, m_cost, parallelism, password.data(), password.size(),
-                                   salt.data(), salt.size(), hash_len, enc.data(), enc.size());
-    if (rc != ARGON2_OK) return std::unexpected(std::string("argon2: ") + argon2_error_message(rc));
-    return "{ARGON2ID}" + std::string(enc.data());
+    // Dovecot's ARGON2ID defaults (doveadm pw -s ARGON2ID): m=64 MiB, t=3, p=1, 32-byte hash,
+    // 16-byte salt -- exactly what crypto_pwhash_argon2id_str writes for these limits.
+    constexpr std::uint32_t t_cost = 3, m_cost = 65536;
+    std::string enc;
+    if (sodium_ready()) {
+        std::array<char, crypto_pwhash_argon2id_STRBYTES> out{};
+        if (crypto_pwhash_argon2id_str(out.data(), password.data(), password.size(), t_cost,
+                                       std::size_t{m_cost} * 1024) != 0)
+            return std::unexpected("libsodium: cannot hash the password (out of memory?)");
+        enc = out.data();
+    } else {
+        auto h = hash_with_libargon2(password, t_cost, m_cost);
+        if (!h) return h;
+        enc = std::move(*h);
+    }
+    return "{ARGON2ID}" + enc;
 }
 
 } // namespace splitmail::users

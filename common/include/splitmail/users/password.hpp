@@ -5,7 +5,9 @@
 // Stored form: "{SCHEME}data", the scheme name case-insensitive, exactly as Dovecot's
 // passdb files write it:
 //   {ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$<salt>$<hash>   (what hash_password makes)
-//   {ARGON2I}$argon2i$...            (libargon2)
+//   {ARGON2I}$argon2i$...
+//   (argon2: libsodium's optimized code for every "$v=19$" string it reads, any t/m/p;
+//   libargon2 for the rest: "$v=16$", no "$v=", memory cost over 4 GiB)
 //   {SHA512-CRYPT}$6$...  {SHA256-CRYPT}$5$...  {BLF-CRYPT}$2y$...   (libxcrypt crypt_r)
 //   {SSHA512}base64(sha512(pw . salt) . salt)   {SHA512}base64(sha512(pw))
 //   (".HEX" / ".B64" suffixes of SHA512 and SSHA512 select the encoding, as in Dovecot)
@@ -14,6 +16,7 @@
 // nothing here logs or keeps the password.
 // Does not: read files, rate-limit attempts, or decide what to do with weak schemes.
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,11 +40,20 @@ bool is_weak(std::string_view stored);
 
 verify_result verify_password(std::string_view password, std::string_view stored);
 
-// A new "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$..." hash with a random 16-byte salt.
-// Costs are Dovecot's defaults for ARGON2ID so hashes are interchangeable.
+// A new "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$..." hash with a random 16-byte salt
+// (libsodium; libargon2 if libsodium cannot start). Costs are Dovecot's defaults for ARGON2ID
+// so hashes are interchangeable.
 std::expected<std::string, std::string> hash_password(std::string_view password);
 
 // Constant-time equality (length is not secret).
 bool constant_time_equal(std::string_view a, std::string_view b);
+
+namespace detail {
+// The libsodium half of {ARGON2ID}/{ARGON2I} verification, exposed for the tests: match or
+// mismatch when libsodium read `encoded` (the data after "{SCHEME}", starting "$argon2id$" when
+// id, else "$argon2i$"); nullopt when it is left to libargon2.
+std::optional<verify_result> verify_argon2_with_libsodium(std::string_view password,
+                                                          std::string_view encoded, bool id);
+} // namespace detail
 
 } // namespace splitmail::users
