@@ -4,11 +4,13 @@
 Makes N message files in INBOX/cur (default 100,000; flags and a keyword on some), starts
 splitmail-home on loopback and times, over a raw TLS socket (no client-side parsing cost):
 
-  index build   first SELECT ever: no index yet (readdir + one stat per file, index written)
+  index build   first SELECT ever: no index yet (readdir, UIDs assigned, index written; no
+                stat: sizes from the ",S=" of the names, INTERNALDATE read when asked for)
   cold SELECT   fresh process, index on disk, page cache warm (unless --drop-caches)
   warm SELECT   second SELECT in a new connection of the same process
   UID FETCH     `UID FETCH 1:* (FLAGS)` after the warm SELECT (response bytes counted)
-  after STORE   SELECT after a STORE changed one flag (cur/ mtime moved: one readdir)
+  after STORE   NOOP and SELECT after a STORE changed one flag (cur/ mtime moved; the
+                folder's inotify watch shows it was our own rename, so no readdir)
 
 Usage: SPLITMAIL_BIN=build-release /usr/bin/python3 bench/imap/index_scale.py [-n 100000]
        [--drop-caches] [--keep]
@@ -175,7 +177,7 @@ def main() -> None:
     t.cmd(f"UID FETCH 1:* (FLAGS) again ({len(out) / 1e6:.1f} MB)", "UID FETCH 1:* (FLAGS)")
     t.cmd("UID STORE one message (fsync of the index)", "UID STORE 5 +FLAGS (\\Flagged)")
     time.sleep(0.1)
-    t.cmd("NOOP after the STORE (re-reads cur/ once)", "NOOP")
+    t.cmd("NOOP after the STORE (own rename: no re-read)", "NOOP")
     c.close()
     c = session()
     Timed(c).cmd("SELECT after that", "SELECT INBOX")

@@ -21,10 +21,12 @@
 #include <mutex>
 #include <sstream>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace splitmail::home::imap {
 namespace {
@@ -218,6 +220,56 @@ void unlock_folder(const fs::path& dir) {
     locks.erase(it);
 }
 
+// One inotify instance per process for the new/ and cur/ of every loaded folder (the
+// per-user limit on instances is small). Each folder object subscribed to a directory learns
+// whether anything but its own renames, links and unlinks happened there since its last read.
+struct watch_sub {
+    bool foreign = false;
+    std::unordered_multiset<std::string> expected; // kind letter + file name
+};
+struct dir_watch {
+    std::map<const void*, watch_sub> subs;
+};
+std::mutex watch_mu;
+int watch_fd = -2; // -2: not tried yet, -1: inotify unavailable
+std::unordered_map<int, dir_watch>& watches() {
+    static std::unordered_map<int, dir_watch> w;
+    return w;
+}
+
+// Reads the pending events (watch_mu held).
+void drain_events() {
+    alignas(struct inotify_event) char buf[16384];
+    while (true) {
+        auto n = ::read(watch_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        for (char* p = buf; p < buf + n;) {
+            auto* ev = reinterpret_cast<struct inotify_event*>(p);
+            p += sizeof(struct inotify_event) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                for (auto& [wd, w] : watches())
+                    for (auto& [who, s] : w.subs) s.foreign = true;
+                continue;
+            }
+            auto it = watches().find(ev->wd);
+            if (it == watches().end()) continue;
+            char kind = ev->mask & IN_MOVED_FROM ? 'F'
+                        : ev->mask & IN_MOVED_TO ? 'T'
+                        : ev->mask & IN_CREATE   ? 'C'
+                        : ev->mask & IN_DELETE   ? 'D'
+                                                 : '?';
+            std::string key(1, kind);
+            if (ev->len > 0) key += ev->name; // NUL-padded
+            for (auto& [who, s] : it->second.subs) {
+                auto e = kind == '?' ? s.expected.end() : s.expected.find(key);
+                if (e != s.expected.end()) s.expected.erase(e);
+                else s.foreign = true;
+            }
+        }
+    }
+}
+
 } // namespace
 
 std::uint8_t flag_from_name(std::string_view n) {
@@ -404,6 +456,7 @@ folder::~folder() {
         if (dirty_) ::fsync(fd_);
         ::close(fd_);
     }
+    drop_watches();
     if (locked_) unlock_folder(dir_);
 }
 
@@ -902,17 +955,45 @@ std::error_code folder::compact() {
 std::error_code folder::sync(bool force) {
     if (!locked_) return lock_error_;
     if (mtime_ns(dir_ / keywords_name) != keywords_mtime_) load_keywords();
+    add_watch(0); // before the mtimes are read: later changes are seen by one or the other
+    add_watch(1);
     std::int64_t nm = mtime_ns(dir_ / "new"), cm = mtime_ns(dir_ / "cur");
     if (nm < 0 || cm < 0) return std::make_error_code(std::errc::no_such_file_or_directory);
     std::int64_t now = now_ns();
-    bool trust_new = now - nm > trust_margin(nm), trust_cur = now - cm > trust_margin(cm);
-    // A directory is read when its mtime moved, or when the last read could not be trusted
-    // and this one can (a change in the tick of the last read is caught now; until the tick
-    // is over a read would prove nothing).
-    bool scan_new = force || nm != mtime_[0] || (!trusted_[0] && trust_new);
-    bool scan_cur = force || cm != mtime_[1] || (!trusted_[1] && trust_cur);
-    if (!scan_new && !scan_cur) return flush();
-    return scan(scan_new, scan_cur, nm, cm, trust_new, trust_cur);
+    bool trust[2] = {now - nm > trust_margin(nm), now - cm > trust_margin(cm)};
+    std::int64_t mt[2] = {nm, cm};
+    bool scan_dir[2];
+    for (int i = 0; i < 2; ++i) {
+        if (established_[i] && !foreign_change(i)) {
+            // Watched since our state was exact, and only our own changes happened: the
+            // directory holds what msgs_ says; its mtime is the one to log.
+            scan_dir[i] = force;
+            if (!force) mtime_[i] = mt[i], trusted_[i] = trust[i];
+            continue;
+        }
+        // A directory is read when its mtime moved, or when the last read could not be
+        // trusted and this one can (a change in the tick of the last read is caught now;
+        // until the tick is over a read would prove nothing).
+        scan_dir[i] = force || mt[i] != mtime_[i] || (!trusted_[i] && trust[i]) ||
+                      (established_[i] && foreign_change(i));
+        // Unchanged since a trusted mtime, and watched since before it was read: exact.
+        if (!scan_dir[i] && trusted_[i] && wd_[i] >= 0) established_[i] = true;
+    }
+    if (!scan_dir[0] && !scan_dir[1]) {
+        if (trusted_[0] && trusted_[1] &&
+            (mtime_[0] != logged_mtime_[0] || mtime_[1] != logged_mtime_[1])) {
+            std::string d = "D ";
+            put_i64(d, mtime_[0]);
+            d += ' ';
+            put_i64(d, mtime_[1]);
+            d += '\n';
+            logged_mtime_[0] = mtime_[0];
+            logged_mtime_[1] = mtime_[1];
+            if (auto ec = append(d, false)) return ec;
+        }
+        return flush();
+    }
+    return scan(scan_dir[0], scan_dir[1], nm, cm, trust[0], trust[1]);
 }
 
 std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
@@ -939,6 +1020,8 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
     for (bool in_new : {true, false}) {
         if (!in_new) first_cur = spans.size();
         if (!(in_new ? scan_new : scan_cur)) continue;
+        reset_watch(in_new ? 0 : 1); // from here on, any other change shows
+        established_[in_new ? 0 : 1] = wd_[in_new ? 0 : 1] >= 0;
         int fd = ::open((dir_ / (in_new ? "new" : "cur")).c_str(),
                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) return errno_code();
@@ -1132,6 +1215,77 @@ std::vector<std::uint32_t> folder::expunged_since(std::uint64_t modseq) const {
     return out;
 }
 
+// ---------------------------------------------------------------- folder: change watch
+
+void folder::add_watch(int which) {
+    if (wd_[which] >= 0) return;
+    std::lock_guard lk(watch_mu);
+    if (watch_fd == -2) {
+        watch_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (watch_fd < 0) watch_fd = -1;
+    }
+    if (watch_fd < 0) return;
+    int wd = ::inotify_add_watch(watch_fd, (dir_ / (which == 0 ? "new" : "cur")).c_str(),
+                                 IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                                     IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+    if (wd < 0) return; // e.g. fs.inotify.max_user_watches: mtimes only
+    watches()[wd].subs[this] = {};
+    wd_[which] = wd;
+    established_[which] = false;
+}
+
+void folder::drop_watches() {
+    std::lock_guard lk(watch_mu);
+    for (int& wd : wd_) {
+        if (wd < 0) continue;
+        auto it = watches().find(wd);
+        if (it != watches().end()) {
+            it->second.subs.erase(this);
+            if (it->second.subs.empty()) {
+                ::inotify_rm_watch(watch_fd, wd);
+                watches().erase(it);
+            }
+        }
+        wd = -1;
+    }
+}
+
+// Whether anything but our own changes happened in new/ (0) or cur/ (1) since the last
+// reset_watch(); true when there is no watch.
+bool folder::foreign_change(int which) {
+    if (wd_[which] < 0) return true;
+    std::lock_guard lk(watch_mu);
+    drain_events();
+    auto it = watches().find(wd_[which]);
+    if (it == watches().end()) return true;
+    auto s = it->second.subs.find(this);
+    return s == it->second.subs.end() || s->second.foreign;
+}
+
+void folder::reset_watch(int which) {
+    if (wd_[which] < 0) return;
+    std::lock_guard lk(watch_mu);
+    drain_events();
+    auto it = watches().find(wd_[which]);
+    if (it == watches().end()) return;
+    it->second.subs[this] = {};
+}
+
+void folder::expect(int which, char kind, std::string_view name, bool on) {
+    if (wd_[which] < 0) return;
+    std::string key(1, kind);
+    key += name;
+    std::lock_guard lk(watch_mu);
+    auto it = watches().find(wd_[which]);
+    if (it == watches().end()) return;
+    auto& s = it->second.subs[this];
+    if (on) {
+        s.expected.insert(std::move(key));
+    } else if (auto e = s.expected.find(key); e != s.expected.end()) {
+        s.expected.erase(e);
+    }
+}
+
 // ---------------------------------------------------------------- folder: keywords
 
 std::optional<unsigned> folder::keyword_index(std::string_view name) const {
@@ -1211,7 +1365,14 @@ std::error_code folder::set_flags(std::uint32_t uid, std::uint8_t flags, std::ui
     std::string nf = with_flags(m->file, flags, keywords);
     fs::path to = dir_ / "cur" / nf;
     std::int64_t before_new = mtime_ns(dir_ / "new"), before_cur = mtime_ns(dir_ / "cur");
-    if (::rename(path_of(*m).c_str(), to.c_str()) != 0) return errno_code();
+    int from_dir = m->in_new ? 0 : 1;
+    bool moves = m->in_new || m->file != nf;
+    if (moves) expect(from_dir, 'F', m->file), expect(1, 'T', nf);
+    if (::rename(path_of(*m).c_str(), to.c_str()) != 0) {
+        auto ec = errno_code();
+        if (moves) expect(from_dir, 'F', m->file, false), expect(1, 'T', nf, false);
+        return ec;
+    }
     bool was_new = m->in_new;
     bool changed = m->flags != flags || m->keywords != keywords;
     m->file = keep_name(nf);
@@ -1231,7 +1392,12 @@ std::error_code folder::expunge(std::uint32_t uid) {
     if (!m) return {};
     int which = m->in_new ? 0 : 1;
     std::int64_t before = mtime_ns(dir_ / (which == 0 ? "new" : "cur"));
-    if (::unlink(path_of(*m).c_str()) != 0 && errno != ENOENT) return errno_code();
+    expect(which, 'D', m->file);
+    if (::unlink(path_of(*m).c_str()) != 0) {
+        auto ec = errno_code();
+        expect(which, 'D', m->file, false);
+        if (ec != std::errc::no_such_file_or_directory) return ec;
+    }
     note_own_change(which, before);
     msgs_.erase(msgs_.begin() + (m - msgs_.data()));
     expunged_.emplace_back(uid, ++highest_modseq_);
@@ -1247,7 +1413,10 @@ std::vector<std::uint32_t> folder::move_new_to_cur() {
     for (auto& m : msgs_) {
         if (!m.in_new) continue;
         std::string nf = with_flags(m.file, m.flags, m.keywords);
-        if (::rename(path_of(m).c_str(), (dir_ / "cur" / nf).c_str()) == 0) {
+        expect(0, 'F', m.file), expect(1, 'T', nf);
+        if (::rename(path_of(m).c_str(), (dir_ / "cur" / nf).c_str()) != 0) {
+            expect(0, 'F', m.file, false), expect(1, 'T', nf, false);
+        } else {
             m.file = keep_name(nf);
             m.in_new = false;
             moved.push_back(m.uid);
@@ -1315,8 +1484,10 @@ std::expected<std::uint32_t, std::error_code> folder::add(std::string_view conte
     ::close(fd);
     std::string final_name = with_flags(name, flags, keywords);
     std::int64_t before = mtime_ns(dir_ / "cur");
+    expect(1, 'T', final_name);
     if (::rename(tmp.c_str(), (dir_ / "cur" / final_name).c_str()) != 0) {
         auto ec = errno_code();
+        expect(1, 'T', final_name, false);
         ::unlink(tmp.c_str());
         return std::unexpected(ec);
     }
@@ -1335,10 +1506,12 @@ std::expected<std::uint32_t, std::error_code> folder::copy_from(const folder& fr
     std::string name = with_flags(unique_name(m->size), m->flags, kw);
     fs::path to = dir_ / "cur" / name;
     std::int64_t before = mtime_ns(dir_ / "cur");
+    expect(1, 'C', name);
     if (::link(from.path_of(*m).c_str(), to.c_str()) == 0) {
         note_own_change(1, before);
         return register_file(name, m->size, from.internal_date(*m));
     }
+    expect(1, 'C', name, false);
     auto content = from.read(uid);
     if (!content) return std::unexpected(content.error());
     return add(*content, m->flags, from.internal_date(*m), kw);

@@ -202,6 +202,13 @@ private:
     std::error_code scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
                          bool trust_new, bool trust_cur);
     void note_own_change(int which, std::int64_t before_ns);
+    void add_watch(int which);
+    void drop_watches();
+    bool foreign_change(int which);
+    void reset_watch(int which);
+    // Registers (on) or withdraws an event our own change of `name` in new/ (0) or cur/ (1)
+    // causes: kind 'F' moved from, 'T' moved to, 'C' created, 'D' deleted.
+    void expect(int which, char kind, std::string_view name, bool on = true);
 
     fs::path dir_;
     std::string host_;
@@ -226,6 +233,10 @@ private:
     std::vector<std::unique_ptr<char[]>> names_;
     char* names_pos_ = nullptr;
     std::size_t names_left_ = 0;
+    int wd_[2] = {-1, -1}; // inotify watches of new/ and cur/ (-1: none, mtimes only)
+    // The watch was in place when msgs_ last matched the directory exactly: without foreign
+    // events, the directory needs no read.
+    bool established_[2] = {false, false};
     std::error_code lock_error_; // another process holds the folder
     bool locked_ = false;
     std::vector<std::pair<std::string, std::uint32_t>> hints_; // base -> uid (V1, Dovecot)

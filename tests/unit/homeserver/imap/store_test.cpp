@@ -244,6 +244,49 @@ TEST(ImapStoreIndex, ExpungeHistoryBoundedAndAnsweredConservatively) {
     EXPECT_EQ(g.expunged_since(before + 2), (std::vector<std::uint32_t>{5, 6, 8}));
 }
 
+TEST(ImapStoreWatch, OwnChangesNeedNoRereadOthersAreSeen) {
+    tmp_maildir m;
+    for (int i = 0; i < 5; ++i)
+        m.put("cur", "170000000" + std::to_string(i) + ".M1P1Q" + std::to_string(i) +
+                         ".host,S=3:2,");
+    let_mtimes_settle();
+    folder f(m.root, "host");
+    ASSERT_FALSE(f.sync());
+    ASSERT_EQ(f.scans(), 1u);
+    ASSERT_FALSE(f.set_flags(2, flag_seen));
+    ASSERT_FALSE(f.expunge(3));
+    auto uid = f.add("new message\r\n", flag_flagged, std::nullopt);
+    ASSERT_TRUE(uid);
+    ASSERT_FALSE(f.sync());
+    let_mtimes_settle();
+    ASSERT_FALSE(f.sync());
+    EXPECT_EQ(f.scans(), 1u) << "own renames, unlinks and adds: no directory read";
+    EXPECT_EQ(f.messages().size(), 5u);
+
+    // Someone else renames a file (a flag change by another program): cur/ is read.
+    fs::rename(m.root / "cur" / "1700000004.M1P1Q4.host,S=3:2,",
+               m.root / "cur" / "1700000004.M1P1Q4.host,S=3:2,T");
+    ASSERT_FALSE(f.sync());
+    EXPECT_EQ(f.scans(), 2u);
+    EXPECT_EQ(f.find(5)->flags, flag_deleted);
+    // ... and a delivery to new/ within the same clock tick as our own change.
+    ASSERT_FALSE(f.set_flags(1, flag_seen));
+    m.put("new", "1800000000.M1P1Q1.host,S=3");
+    ASSERT_FALSE(f.sync());
+    EXPECT_EQ(f.scans(), 3u);
+    EXPECT_NE(f.find(*uid + 1), nullptr);
+    let_mtimes_settle();
+    ASSERT_FALSE(f.sync());
+    EXPECT_EQ(f.scans(), 3u);
+
+    // The "D" record written without a read lets the next process skip the directories.
+    f.flush();
+    folder g(m.root, "host");
+    ASSERT_FALSE(g.sync());
+    EXPECT_EQ(g.scans(), 0u);
+    EXPECT_EQ(g.messages().size(), 6u);
+}
+
 TEST(ImapStoreLock, SecondProcessCannotLoadTheFolder) {
     tmp_maildir m;
     m.put("cur", "1700000000.M1P1Q1.host,S=3:2,");
