@@ -379,6 +379,10 @@ command_reader::event_kind command_reader::take_line() {
             fatal_ = true;
             return event_kind::error;
         }
+        // The cap is a budget for the whole command: the literals of one command (e.g. the
+        // messages of a MULTIAPPEND, RFC 3502) together stay within it, so a command never
+        // holds more than one APPENDLIMIT in memory however many literals it carries.
+        literal_cap_ -= m.n;
         cmd_.append(line);
         cmd_.append("\r\n");
         compact();

@@ -15,7 +15,9 @@
 //   line is skipped; a literal over the cap gives NO [TOOBIG] (synchronizing: the client
 //   sends no octets, reading goes on) or BAD [TOOBIG] + close (non-synchronizing: the octets
 //   are already on their way; RFC 7888 section 4); lists nested deeper than `max_depth` are
-//   BAD. APPEND may carry literals up to `max_append_literal`, other commands `max_literal`.
+//   BAD. APPEND may carry literals up to `max_append_literal`, other commands `max_literal`;
+//   the cap holds for the sum of all literals of one command (a MULTIAPPEND's messages
+//   together), so one command never buffers more than that.
 // - Bare LF ends a line like CRLF (lenient, as common servers are).
 // Does not: know what commands mean, or write anything.
 #include <cstdint>

@@ -90,6 +90,31 @@ TEST(ImapCodec, LiteralOverTheCap) {
     EXPECT_TRUE(nr.fatal()) << "a non-synchronizing literal we refuse ends the connection";
 }
 
+TEST(ImapCodec, LiteralCapIsForTheWholeCommand) {
+    codec_limits l;
+    l.max_literal = 10;
+    l.max_append_literal = 100;
+    // MULTIAPPEND: 60 + 30 octets fit the 100-octet budget; a third literal of 20 does not.
+    auto ok = run("t1 APPEND INBOX {60}\r\n" + std::string(60, 'a') + " {30}\r\n" +
+                      std::string(30, 'b') + "\r\n",
+                  true, l);
+    ASSERT_EQ(ok.commands.size(), 1u);
+    EXPECT_TRUE(ok.errors.empty());
+    for (bool bb : {false, true}) {
+        auto r = run("t2 APPEND INBOX {60}\r\n" + std::string(60, 'a') + " {30}\r\n" +
+                         std::string(30, 'b') + " {20}\r\nt3 NOOP\r\n",
+                     bb, l);
+        ASSERT_EQ(r.errors.size(), 1u) << bb;
+        EXPECT_EQ(r.errors[0], "t2 NO [TOOBIG] Literal too large");
+        ASSERT_EQ(r.commands.size(), 1u) << "the refused command is gone, the next one runs";
+        EXPECT_EQ(r.commands[0], "t3 NOOP");
+    }
+    // Other commands: two literals of 6 exceed the 10-octet budget together.
+    auto s = run("t4 LOGIN {6}\r\nuser12 {6}\r\npass12\r\n", true, l);
+    ASSERT_EQ(s.errors.size(), 1u);
+    EXPECT_EQ(s.errors[0], "t4 NO [TOOBIG] Literal too large");
+}
+
 // Byte-by-byte parser feeding (as Dovecot's test-imap-parser): every input gives the same
 // commands, errors and continuations whether fed whole, byte by byte, or split in two at
 // any point.
