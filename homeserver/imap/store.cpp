@@ -179,27 +179,35 @@ struct held_lock {
     std::size_t users;
 };
 std::mutex locks_mu;
-std::map<std::string, held_lock>& held_locks() {
-    static std::map<std::string, held_lock> m;
+// By device and inode of the lock file, so a folder renamed while loaded is still ours.
+std::map<std::pair<std::uint64_t, std::uint64_t>, held_lock>& held_locks() {
+    static std::map<std::pair<std::uint64_t, std::uint64_t>, held_lock> m;
     return m;
 }
 
-std::error_code lock_folder(const fs::path& dir) {
-    std::string key = dir.string();
+std::error_code lock_folder(const fs::path& dir, std::pair<std::uint64_t, std::uint64_t>& key) {
+    fs::path lp = dir / (std::string(index_name) + ".lock");
+    int fd = ::open(lp.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return errno_code();
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        auto ec = errno_code();
+        ::close(fd);
+        return ec;
+    }
+    key = {st.st_dev, st.st_ino};
     std::lock_guard lk(locks_mu);
     auto& locks = held_locks();
     auto it = locks.find(key);
     if (it != locks.end() && it->second.pid == ::getpid()) {
         ++it->second.users;
+        ::close(fd);
         return {};
     }
     if (it != locks.end()) { // the parent's, inherited through fork()
         ::close(it->second.fd);
         locks.erase(it);
     }
-    fs::path lp = dir / (std::string(index_name) + ".lock");
-    int fd = ::open(lp.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_code();
     while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EINTR) continue;
         auto ec = errno == EWOULDBLOCK ? std::make_error_code(std::errc::device_or_resource_busy)
@@ -211,10 +219,10 @@ std::error_code lock_folder(const fs::path& dir) {
     return {};
 }
 
-void unlock_folder(const fs::path& dir) {
+void unlock_folder(std::pair<std::uint64_t, std::uint64_t> key) {
     std::lock_guard lk(locks_mu);
     auto& locks = held_locks();
-    auto it = locks.find(dir.string());
+    auto it = locks.find(key);
     if (it == locks.end() || it->second.pid != ::getpid() || --it->second.users > 0) return;
     ::close(it->second.fd);
     locks.erase(it);
@@ -440,7 +448,7 @@ void put_i64(std::string& out, std::int64_t v) {
 } // namespace
 
 folder::folder(fs::path dir, std::string host) : dir_(std::move(dir)), host_(std::move(host)) {
-    lock_error_ = lock_folder(dir_);
+    lock_error_ = lock_folder(dir_, lock_key_);
     if (lock_error_) {
         log::error("imap", "-", "folder index in use by another splitmail-home process",
                    {{"path", (dir_ / index_name).string()}, {"error", lock_error_.message()}});
@@ -457,7 +465,7 @@ folder::~folder() {
         ::close(fd_);
     }
     drop_watches();
-    if (locked_) unlock_folder(dir_);
+    if (locked_) unlock_folder(lock_key_);
 }
 
 std::string_view folder::keep_name(std::string_view name) {
@@ -1576,7 +1584,8 @@ std::expected<std::shared_ptr<folder>, std::error_code> mailbox_store::open(std:
     std::lock_guard lk(registry_mu);
     auto& slot = registry()[d->string()];
     auto f = slot.lock();
-    if (!f) {
+    bool created = !f;
+    if (created) {
         f = std::make_shared<folder>(*d, host_);
         slot = f;
     }
@@ -1585,7 +1594,13 @@ std::expected<std::shared_ptr<folder>, std::error_code> mailbox_store::open(std:
     std::erase(q, f);
     q.push_front(f);
     if (q.size() > keep_loaded) q.pop_back();
-    if (auto ec = f->sync()) return std::unexpected(ec);
+    if (auto ec = f->sync()) {
+        if (created) { // e.g. locked by another process: try afresh next time
+            registry().erase(d->string());
+            std::erase(q, f);
+        }
+        return std::unexpected(ec);
+    }
     return f;
 }
 

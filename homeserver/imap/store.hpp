@@ -42,6 +42,11 @@
 //   read (readdir only). New files are not stat'ed either when their name carries the size
 //   (",S=<n>", Maildir++): INTERNALDATE (the file's mtime) is then read on first use by
 //   folder::internal_date() and remembered (persisted at the next rewrite).
+// - Own changes cause no re-read: a loaded folder watches new/ and cur/ (one inotify instance
+//   per process); its own renames, links and unlinks are registered as expected events, so
+//   only another writer's change (LMTP delivery, another program, a queue overflow) makes
+//   sync() read a directory. Without inotify (limits) the mtime rule above applies alone, and
+//   the first sync after our own change re-reads the directory once.
 // - Expunges are remembered for VANISHED (RFC 7162) up to a bound (the newest
 //   keep_expunged(), default 10,000, at each rewrite); for a client whose MODSEQ is older than
 //   the forgotten ones, expunged_since() answers with every UID below UIDNEXT that is not
@@ -239,6 +244,7 @@ private:
     bool established_[2] = {false, false};
     std::error_code lock_error_; // another process holds the folder
     bool locked_ = false;
+    std::pair<std::uint64_t, std::uint64_t> lock_key_; // device, inode of the lock file
     std::vector<std::pair<std::string, std::uint32_t>> hints_; // base -> uid (V1, Dovecot)
     std::vector<std::string> keywords_;
     std::int64_t keywords_mtime_ = -1;

@@ -293,8 +293,14 @@ TEST(ImapStoreLock, SecondProcessCannotLoadTheFolder) {
     auto child_status = [&] {
         pid_t pid = ::fork();
         if (pid == 0) {
-            folder g(m.root, "host");
-            auto ec = g.sync();
+            std::error_code ec;
+            {
+                folder g(m.root, "host");
+                ec = g.sync();
+            }
+            mailbox_store st(m.root, "host"); // the way sessions open it
+            auto f = st.open("INBOX");
+            if (f.has_value() != !ec) ::_exit(13);
             ::_exit(ec == std::errc::device_or_resource_busy ? 10 : ec ? 11 : 12);
         }
         int st = 0;
@@ -306,6 +312,10 @@ TEST(ImapStoreLock, SecondProcessCannotLoadTheFolder) {
         ASSERT_FALSE(f.sync());
         folder same_process(m.root, "host");
         EXPECT_FALSE(same_process.sync()) << "objects of one process share the lock";
+        fs::rename(m.root, m.root.string() + "-renamed");
+        folder after_rename(m.root.string() + "-renamed", "host");
+        EXPECT_FALSE(after_rename.sync()) << "still this process's folder after a RENAME";
+        fs::rename(m.root.string() + "-renamed", m.root);
         EXPECT_EQ(child_status(), 10) << "another process is refused";
     }
     EXPECT_EQ(child_status(), 12) << "free again once the folder is closed";
