@@ -2,6 +2,7 @@
 #include "imap/mime.hpp"
 
 #include "imap/codec.hpp"
+#include "splitmail/smtp/base64.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -426,15 +427,6 @@ const part* find_part(const part& root, const std::vector<unsigned>& path) {
 
 namespace {
 
-int base64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 int hex_value(unsigned char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -464,7 +456,7 @@ std::string decode_base64(std::string_view in) {
             flush(); // padding ends the group; a later block starts afresh
             continue;
         }
-        int v = base64_value(c);
+        int v = smtp::base64_digit(static_cast<char>(c));
         if (v < 0) continue; // RFC 2045 6.8: characters outside the alphabet are ignored
         acc = (acc << 6) | static_cast<std::uint32_t>(v);
         if (++n == 4) {

@@ -3,15 +3,16 @@
 
 namespace splitmail::smtp {
 
+int base64_digit(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
 std::optional<std::string> decode_base64(std::string_view in) {
-    auto val = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
     if (in.size() % 4 != 0) return std::nullopt;
     std::string out;
     for (std::size_t i = 0; i < in.size(); i += 4) {
@@ -25,7 +26,7 @@ std::optional<std::string> decode_base64(std::string_view in) {
                 continue;
             }
             if (pad) return std::nullopt;
-            v[k] = val(c);
+            v[k] = base64_digit(c);
             if (v[k] < 0) return std::nullopt;
         }
         unsigned n = (unsigned(v[0]) << 18) | (unsigned(v[1]) << 12) | (unsigned(v[2]) << 6) |

@@ -1,6 +1,8 @@
 // Password hashing and verification; see users/password.hpp.
 #include "splitmail/users/password.hpp"
 
+#include "splitmail/smtp/base64.hpp"
+
 #include <argon2.h>
 #include <crypt.h>
 #include <openssl/crypto.h>
@@ -58,15 +60,6 @@ scheme_info lookup_scheme(const std::string& name) {
     return {};
 }
 
-int b64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 // Standard base64 (RFC 4648 4), padding optional; nullopt on any other character.
 std::optional<std::string> b64_decode(std::string_view in) {
     while (!in.empty() && in.back() == '=') in.remove_suffix(1);
@@ -74,7 +67,7 @@ std::optional<std::string> b64_decode(std::string_view in) {
     unsigned acc = 0;
     int bits = 0;
     for (char c : in) {
-        int v = b64_value(c);
+        int v = smtp::base64_digit(c);
         if (v < 0) return std::nullopt;
         acc = (acc << 6) | static_cast<unsigned>(v);
         bits += 6;

@@ -9,6 +9,9 @@
 namespace splitmail::smtp {
 
 std::optional<std::string> decode_base64(std::string_view in);
+// Value 0..63 of a base64 alphabet character, -1 for anything else (for the lenient decoders
+// of MIME bodies and password hashes, which build on it).
+int base64_digit(char c);
 std::string encode_base64(std::string_view in);
 
 } // namespace splitmail::smtp
