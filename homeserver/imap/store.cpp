@@ -383,6 +383,8 @@ static_assert(std::endian::native == std::endian::little, "the index is stored l
 
 constexpr std::string_view magic_v3 = "splitmail-uidlist 3\n";
 constexpr std::uint8_t dead = 0xff; // flags of an entry expunged while the log is read
+// Largest UID an index may name (as Dovecot: below 2^31), so UIDNEXT cannot wrap around.
+constexpr std::uint32_t max_uid = 0x7fffffffu;
 
 struct snap_header {
     std::uint32_t uidvalidity, uidnext;
@@ -564,7 +566,9 @@ bool folder::load_v3(int fd, std::size_t file_size, std::size_t& log_start) {
         return false;
     off += sizeof h;
     std::size_t room = file_size - off;
-    if (h.uidvalidity == 0 || h.uidnext == 0 || h.n_msgs > room / sizeof(snap_msg)) return false;
+    if (h.uidvalidity == 0 || h.uidnext == 0 || h.uidnext > max_uid + 1 ||
+        h.n_msgs > room / sizeof(snap_msg))
+        return false;
     std::size_t recs = static_cast<std::size_t>(h.n_msgs) * sizeof(snap_msg);
     room -= recs;
     if (h.n_expunged > room / sizeof(snap_expunge)) return false;
@@ -601,7 +605,8 @@ bool folder::load_v3(int fd, std::size_t file_size, std::size_t& log_start) {
         // Names are laid out in record order, each followed by its "\n": together with the
         // "\n" count checked above, no name holds a "\n".
         if (r.name_off != name_at || r.name_len == 0 || std::size_t{r.name_off} + r.name_len >= nb ||
-            names[r.name_off + r.name_len] != '\n' || names[r.name_off] == '.' || r.uid == 0)
+            names[r.name_off + r.name_len] != '\n' || names[r.name_off] == '.' || r.uid == 0 ||
+            r.uid > max_uid)
             return false;
         name_at += r.name_len + 1u;
         auto& m = msgs_.emplace_back();
@@ -631,7 +636,7 @@ bool folder::load_v3(int fd, std::size_t file_size, std::size_t& log_start) {
     for (std::size_t i = 0; i < h.n_expunged; ++i) {
         snap_expunge x;
         std::memcpy(&x, exp + i * sizeof x, sizeof x);
-        if (x.uid == 0) continue;
+        if (x.uid == 0 || x.uid > max_uid) continue;
         expunged_.emplace_back(x.uid, x.modseq);
         highest_modseq_ = std::max(highest_modseq_, x.modseq);
         if (x.uid >= uidnext_) uidnext_ = x.uid + 1;
@@ -675,7 +680,7 @@ bool folder::apply_line(std::string_view line) {
              wh = field(line);
         if (!number(u, m.uid) || !number(ms, m.modseq) || !number(sz, m.size) ||
             !(dt == "-" || number(dt, m.internal_date)) || wh.size() != 1 ||
-            !acceptable_file(line) || m.uid == 0)
+            !acceptable_file(line) || m.uid == 0 || m.uid > max_uid)
             return false;
         if (dt == "-") m.internal_date = date_unknown;
         m.in_new = wh[0] == 'n';
@@ -698,7 +703,7 @@ bool folder::apply_line(std::string_view line) {
         std::uint32_t uid = 0;
         std::uint64_t ms = 0;
         auto u = field(line), mv = field(line);
-        if (!number(u, uid) || !number(mv, ms)) return false;
+        if (!number(u, uid) || !number(mv, ms) || uid == 0 || uid > max_uid) return false;
         highest_modseq_ = std::max(highest_modseq_, ms);
         uidnext_ = std::max(uidnext_, uid + 1);
         expunged_.emplace_back(uid, ms);
@@ -734,7 +739,7 @@ bool folder::load_v2(std::string_view text) {
         else if (f[0] == 'N') number(f.substr(1), un);
         else if (f[0] == 'M') number(f.substr(1), hm);
     }
-    if (uv == 0 || un == 0) return false;
+    if (uv == 0 || un == 0 || un > max_uid + 1) return false;
     uidvalidity_ = uv;
     uidnext_ = un;
     highest_modseq_ = std::max<std::uint64_t>(hm, 1);
@@ -749,14 +754,15 @@ void folder::load_v1(std::string_view text) {
     std::istringstream in{std::string(text)};
     std::string version;
     in >> version >> uidvalidity_ >> uidnext_;
-    if (uidvalidity_ == 0 || uidnext_ == 0) {
+    if (uidvalidity_ == 0 || uidnext_ == 0 || uidnext_ > max_uid + 1) {
         uidvalidity_ = static_cast<std::uint32_t>(std::time(nullptr));
         uidnext_ = 1;
         return;
     }
     std::uint32_t uid;
     std::string base;
-    while (in >> uid >> base) hints_.emplace_back(base, uid);
+    while (in >> uid >> base)
+        if (uid != 0 && uid <= max_uid) hints_.emplace_back(base, uid);
     std::sort(hints_.begin(), hints_.end());
 }
 
@@ -777,13 +783,13 @@ bool folder::load_dovecot_uidlist() {
         if (f[0] == 'V') number(f.substr(1), uv);
         else if (f[0] == 'N') number(f.substr(1), un);
     }
-    if (uv == 0 || un == 0) return false;
+    if (uv == 0 || un == 0 || un > max_uid + 1) return false;
     uidvalidity_ = uv;
     uidnext_ = un;
     while (std::getline(in, line)) {
         std::string_view l(line);
         std::uint32_t uid = 0;
-        if (!number(field(l), uid) || uid == 0) continue;
+        if (!number(field(l), uid) || uid == 0 || uid > max_uid) continue;
         auto colon = l.find(':');
         if (colon == std::string_view::npos) continue;
         if (colon > 0 && l[colon - 1] != ' ') continue;
