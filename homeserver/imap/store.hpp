@@ -17,9 +17,10 @@
 //   "X <uid> <modseq>"                              message expunged (kept for VANISHED)
 //   "D <new-mtime-ns> <cur-mtime-ns>"               new/ and cur/ as of the records above
 // The file is rewritten (temp, fsync, rename) when the log has grown past twice the live
-// records, and once after loading an older format. Loading is one read of the records and one
-// of the name blob (the names stay in that buffer, no string per message). Older indexes are
-// read and converted, keeping UIDVALIDITY, UIDs and MODSEQs: the V2 text index
+// records, and once after loading an older format. Loading maps the snapshot (mmap) and fills
+// the message table from it; the names stay in the mapping (no string per message). A
+// snapshot that fails its checks (sizes, name characters and layout, UIDs) is not used: the
+// folder then starts as if it had no index. Older indexes are read and converted, keeping UIDVALIDITY, UIDs and MODSEQs: the V2 text index
 // ("splitmail-uidlist 2 V.. N.. M.." header followed by the lines above), the V1 index
 // ("V1 <uidvalidity> <uidnext>" and "<uid> <base>" lines) and Dovecot's `dovecot-uidlist` (v3)
 // when there is no index of ours.
@@ -29,7 +30,8 @@
 //   components ("..", leading/trailing '.'), and every folder directory starts with '.', so it
 //   cannot collide with cur/ new/ tmp/ or files of the root.
 // - UIDs are assigned in ascending order as files appear and never reused within a
-//   UIDVALIDITY; MODSEQs only grow (every add, flag change and expunge takes the next one).
+//   UIDVALIDITY; index entries naming a UID above 2^31-1 are not used (UIDNEXT cannot
+//   wrap). MODSEQs only grow (every add, flag change and expunge takes the next one).
 // - Flags live in the ":2," info of the file name: D F R S T for system flags, a..z for
 //   keywords numbered by the folder's `dovecot-keywords` file (Dovecot's format, "<n> <name>"
 //   lines, at most 26 keywords per folder); other info letters are kept as found.
@@ -63,7 +65,8 @@
 // - `dovecot-uidlist` is read once (migration) and never written: after migration Dovecot's
 //   own files are stale (see docs/architecture.md, IMAP storage).
 // Does not: run off the calling thread (all calls block on the disk); keep an index readable
-// by older splitmail-home versions (a downgrade finds no index it knows and assigns new UIDs).
+// by older splitmail-home versions (a downgrade finds no index it knows and assigns new UIDs);
+// start a new UIDVALIDITY when UIDs run out (after 2^31 deliveries to one folder).
 #include <cstdint>
 #include <ctime>
 #include <expected>
