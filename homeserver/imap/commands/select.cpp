@@ -85,6 +85,9 @@ void session::cmd_select(const command& c, std::string& out) {
                            ? "[NONEXISTENT] No such mailbox"
                            : f.error() == std::errc::invalid_argument
                                ? "[CANNOT] Invalid mailbox name"
+                           // RFC 5530 3: another splitmail-home holds the folder (store.hpp)
+                           : f.error() == std::errc::device_or_resource_busy
+                               ? "[INUSE] Mailbox in use by another server process"
                                : "[SERVERBUG] " + f.error().message());
         return;
     }
