@@ -994,17 +994,9 @@ std::error_code folder::sync(bool force) {
         if (!scan_dir[i] && trusted_[i] && wd_[i] >= 0) established_[i] = true;
     }
     if (!scan_dir[0] && !scan_dir[1]) {
-        if (trusted_[0] && trusted_[1] &&
-            (mtime_[0] != logged_mtime_[0] || mtime_[1] != logged_mtime_[1])) {
-            std::string d = "D ";
-            put_i64(d, mtime_[0]);
-            d += ' ';
-            put_i64(d, mtime_[1]);
-            d += '\n';
-            logged_mtime_[0] = mtime_[0];
-            logged_mtime_[1] = mtime_[1];
-            if (auto ec = append(d, false)) return ec;
-        }
+        std::string d;
+        log_mtimes(d);
+        if (auto ec = append(d, false)) return ec;
         return flush();
     }
     return scan(scan_dir[0], scan_dir[1], nm, cm, trust[0], trust[1]);
@@ -1163,18 +1155,24 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
     }
     if (scan_new) mtime_[0] = nm, trusted_[0] = trust_new;
     if (scan_cur) mtime_[1] = cm, trusted_[1] = trust_cur;
-    if (trusted_[0] && trusted_[1] &&
-        (mtime_[0] != logged_mtime_[0] || mtime_[1] != logged_mtime_[1])) {
-        records += "D ";
-        put_i64(records, mtime_[0]);
-        records += ' ';
-        put_i64(records, mtime_[1]);
-        records += '\n';
-        logged_mtime_[0] = mtime_[0];
-        logged_mtime_[1] = mtime_[1];
-    }
+    log_mtimes(records);
     if (!index_ok_) return compact();
     return append(records, true);
+}
+
+// Adds a "D" record when both directories' mtimes are trusted and differ from the last one
+// logged.
+void folder::log_mtimes(std::string& records) {
+    if (!trusted_[0] || !trusted_[1] ||
+        (mtime_[0] == logged_mtime_[0] && mtime_[1] == logged_mtime_[1]))
+        return;
+    records += "D ";
+    put_i64(records, mtime_[0]);
+    records += ' ';
+    put_i64(records, mtime_[1]);
+    records += '\n';
+    logged_mtime_[0] = mtime_[0];
+    logged_mtime_[1] = mtime_[1];
 }
 
 void folder::note_own_change(int which, std::int64_t before_ns) {

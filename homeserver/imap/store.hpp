@@ -210,6 +210,7 @@ private:
     std::error_code scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
                          bool trust_new, bool trust_cur);
     void note_own_change(int which, std::int64_t before_ns);
+    void log_mtimes(std::string& records);
     void add_watch(int which);
     void drop_watches();
     bool foreign_change(int which);

@@ -7,13 +7,6 @@ namespace splitmail::home::imap {
 namespace {
 using namespace testing;
 
-std::size_t files_in(const fs::path& d) {
-    std::error_code ec;
-    std::size_t n = 0;
-    for (auto it = fs::directory_iterator(d, ec); !ec && it != fs::directory_iterator(); ++it) ++n;
-    return n;
-}
-
 session logged_in(fixture& f, codec_limits l = {}) {
     auto s = f.make(true, false, l);
     say(s, "a LOGIN demo@example.test secret\r\n");

@@ -80,6 +80,14 @@ inline std::string say_bytewise(session& s, const std::string& in) {
     return out;
 }
 
+// Number of entries in directory `d` (0 when it cannot be read).
+inline std::size_t files_in(const fs::path& d) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = fs::directory_iterator(d, ec); !ec && it != fs::directory_iterator(); ++it) ++n;
+    return n;
+}
+
 inline bool has(const std::string& hay, const std::string& needle) {
     return hay.find(needle) != std::string::npos;
 }

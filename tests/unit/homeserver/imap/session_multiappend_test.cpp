@@ -10,13 +10,6 @@ namespace splitmail::home::imap {
 namespace {
 using namespace testing;
 
-std::size_t files_in(const fs::path& d) {
-    std::error_code ec;
-    std::size_t n = 0;
-    for (auto it = fs::directory_iterator(d, ec); !ec && it != fs::directory_iterator(); ++it) ++n;
-    return n;
-}
-
 std::string lit(const std::string& m, bool plus = true) {
     return "{" + std::to_string(m.size()) + (plus ? "+" : "") + "}\r\n" + m;
 }
