@@ -148,9 +148,29 @@ bool sodium_may_read(std::string_view encoded, bool id) {
     return i > 0 && i < encoded.size() && encoded[i] == ',' && m <= sodium_max_memory_kib;
 }
 
+// The "m=" memory cost (KiB) of an argon2 string in any of its forms (UINT64_MAX when it has
+// more digits than fit), nullopt when there is none.
+std::optional<std::uint64_t> argon2_memory_kib(std::string_view encoded) {
+    auto at = encoded.find("$m=");
+    if (at == std::string_view::npos) return std::nullopt;
+    std::uint64_t m = 0;
+    std::size_t i = at + 3, digits = 0;
+    for (; i < encoded.size() && encoded[i] >= '0' && encoded[i] <= '9'; ++i, ++digits) {
+        if (digits == 19) return UINT64_MAX;
+        m = m * 10 + static_cast<std::uint64_t>(encoded[i] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    return m;
+}
+
 verify_result verify_argon2(std::string_view password, std::string_view data, bool id) {
     std::string_view want = id ? "$argon2id$" : "$argon2i$";
     if (data.substr(0, want.size()) != want) return verify_result::malformed;
+    // A memory cost over 4 GiB is refused before either library tries to allocate it: no
+    // real hash has one, and a users-file line with m=4294967295 would otherwise make every
+    // login attempt ask for 4 TiB.
+    if (auto m = argon2_memory_kib(data); m && *m > sodium_max_memory_kib)
+        return verify_result::malformed;
     if (auto r = detail::verify_argon2_with_libsodium(password, data, id)) return *r;
     std::string encoded(data);
     int rc = id ? argon2id_verify(encoded.c_str(), password.data(), password.size())
