@@ -88,7 +88,9 @@ std::error_code write_all(int fd, std::string_view text) {
     return {};
 }
 
-// Writes `parts` to `path` through a temp file: write, fsync, rename.
+// Writes `parts` to `path` through a temp file: write, fsync, rename, fsync of the directory
+// (until then a crash may bring back the old file, and with it lose records appended to the
+// new one after its UIDs were handed out).
 std::error_code replace_file(const fs::path& path, std::initializer_list<std::string_view> parts) {
     fs::path tmp = path;
     tmp += ".tmp";
@@ -100,8 +102,11 @@ std::error_code replace_file(const fs::path& path, std::initializer_list<std::st
     if (!ec && ::fsync(fd) != 0) ec = errno_code();
     ::close(fd);
     if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = errno_code();
-    if (ec) ::unlink(tmp.c_str());
-    return ec;
+    if (ec) {
+        ::unlink(tmp.c_str());
+        return ec;
+    }
+    return fsync_dir(path.parent_path());
 }
 std::error_code replace_file(const fs::path& path, std::string_view text) {
     return replace_file(path, {text});
@@ -1414,8 +1419,9 @@ std::error_code folder::expunge(std::uint32_t uid) {
     msgs_.erase(msgs_.begin() + (m - msgs_.data()));
     expunged_.emplace_back(uid, ++highest_modseq_);
     ++expunge_count_;
-    return append("X " + std::to_string(uid) + " " + std::to_string(highest_modseq_) + "\n",
-                  false);
+    std::string record;
+    append_expunge(record, uid, highest_modseq_);
+    return append(record, false);
 }
 
 std::vector<std::uint32_t> folder::move_new_to_cur() {
@@ -1713,6 +1719,12 @@ std::error_code mailbox_store::subscribe(std::string_view name, bool on) {
         text += s + "\n";
     }
     return replace_file(root_ / "subscriptions", text);
+}
+
+bool mailbox_store::has_children(const std::vector<std::string>& names, std::string_view name) {
+    return std::any_of(names.begin(), names.end(), [&](const std::string& o) {
+        return o.size() > name.size() + 1 && o.starts_with(name) && o[name.size()] == '.';
+    });
 }
 
 std::string mailbox_store::special_use(std::string_view name) {

@@ -289,6 +289,8 @@ public:
     // Creates Drafts, Sent, Trash, Junk, Archive (subscribed) the first time a user logs in.
     void ensure_special_use();
     static std::string special_use(std::string_view name); // "\\Sent" or ""
+    // Whether `names` (list()) holds a mailbox below `name` (RFC 3348 \HasChildren).
+    static bool has_children(const std::vector<std::string>& names, std::string_view name);
     const fs::path& root() const { return root_; }
 
 private:

@@ -186,11 +186,6 @@ void session::cmd_list(const command& c, std::string& out) {
     auto exists = [&](const std::string& n) {
         return std::find(all.begin(), all.end(), n) != all.end();
     };
-    auto has_kids = [](const std::vector<std::string>& v, const std::string& n) {
-        return std::any_of(v.begin(), v.end(), [&](const std::string& o) {
-            return o.size() > n.size() + 1 && o.starts_with(n + ".");
-        });
-    };
     // Candidates: existing mailboxes, subscribed names, and the parents of both, which a
     // pattern without '*' may match as a level of hierarchy (RFC 3501 6.3.8: \Noselect;
     // RFC 5258 3: \NonExistent).
@@ -266,7 +261,7 @@ void session::cmd_list(const command& c, std::string& out) {
             childinfo += "))";
         }
         std::vector<std::string> attrs;
-        bool kids = has_kids(all, n);
+        bool kids = mailbox_store::has_children(all, n);
         if (!real_box) {
             // RFC 5258 3.4: \NonExistent implies \Noselect; IMAP4rev1 clients know \Noselect.
             attrs.push_back(r.lsub || (!r.extended && !rev2_) ? "\\Noselect" : "\\NonExistent");

@@ -124,19 +124,14 @@ void session::cmd_select(const command& c, std::string& out) {
     if (rev2_) {
         // RFC 9051 6.3.2: REQUIRED "LIST" with the mailbox name; its attributes MUST be
         // accurate: children (RFC 3348, part of IMAP4rev2), \Subscribed, special use (RFC 6154).
-        std::string stored = c.args[0].text;
-        auto all = store_->list();
-        for (const auto& n : all) // the stored spelling (INBOX is case-insensitive)
-            if (mailbox_store::is_inbox(n) && mailbox_store::is_inbox(stored)) stored = n;
-        bool kids = std::any_of(all.begin(), all.end(), [&](const std::string& o) {
-            return o.size() > stored.size() + 1 && o.starts_with(stored + ".");
-        });
+        const std::string& stored = s.name; // "INBOX" in any spelling is "INBOX"
         auto subs = store_->subscriptions();
-        std::string attrs = kids ? "\\HasChildren" : "\\HasNoChildren";
+        std::string attrs =
+            mailbox_store::has_children(store_->list(), stored) ? "\\HasChildren" : "\\HasNoChildren";
         if (std::find(subs.begin(), subs.end(), stored) != subs.end()) attrs += " \\Subscribed";
         auto su = mailbox_store::special_use(stored);
         if (!su.empty()) attrs += " " + su;
-        std::string shown = mailbox_store::is_inbox(stored) ? "INBOX" : mailbox_name_out(stored);
+        std::string shown = stored == "INBOX" ? stored : mailbox_name_out(stored);
         out += "* LIST (" + attrs + ") \".\" " + astring(shown) + "\r\n";
     }
     // RFC 7162 3.1.2.1: every SELECT/EXAMINE of a server with persistent MODSEQs.
