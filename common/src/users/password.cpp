@@ -133,20 +133,10 @@ bool sodium_ready() {
 // libsodium's decoder reads "$argon2id$v=19$m=M,t=T,p=P$salt$hash" (and "$argon2i$...") for any
 // T >= 1, P >= 1, M >= 8P, salt >= 8 and hash >= 16 bytes; it refuses the "v=16" and version-less
 // forms that libargon2 still reads. Its verifier reports a failed allocation as a mismatch
-// (libargon2: an error, so "malformed"), so memory costs no real hash has (over 4 GiB) stay
-// with libargon2 too. An embedded NUL also stays there (both libraries stop at it anyway).
+// (libargon2: an error, so "malformed"); memory costs over 4 GiB, which no real hash has, are
+// refused as malformed before either library runs (verify_argon2). An embedded NUL stays with
+// libargon2 (both libraries stop at it anyway).
 constexpr std::uint64_t sodium_max_memory_kib = std::uint64_t{1} << 22;
-
-bool sodium_may_read(std::string_view encoded, bool id) {
-    std::string_view head = id ? "$argon2id$v=19$m=" : "$argon2i$v=19$m=";
-    if (!encoded.starts_with(head) || encoded.find('\0') != std::string_view::npos) return false;
-    encoded.remove_prefix(head.size());
-    std::uint64_t m = 0;
-    std::size_t i = 0;
-    for (; i < encoded.size() && i < 10 && encoded[i] >= '0' && encoded[i] <= '9'; ++i)
-        m = m * 10 + static_cast<std::uint64_t>(encoded[i] - '0');
-    return i > 0 && i < encoded.size() && encoded[i] == ',' && m <= sodium_max_memory_kib;
-}
 
 // The "m=" memory cost (KiB) of an argon2 string in any of its forms (UINT64_MAX when it has
 // more digits than fit), nullopt when there is none.
@@ -161,6 +151,13 @@ std::optional<std::uint64_t> argon2_memory_kib(std::string_view encoded) {
     }
     if (digits == 0) return std::nullopt;
     return m;
+}
+
+bool sodium_may_read(std::string_view encoded, bool id) {
+    std::string_view head = id ? "$argon2id$v=19$m=" : "$argon2i$v=19$m=";
+    if (!encoded.starts_with(head) || encoded.find('\0') != std::string_view::npos) return false;
+    auto m = argon2_memory_kib(encoded);
+    return m && *m <= sodium_max_memory_kib;
 }
 
 verify_result verify_argon2(std::string_view password, std::string_view data, bool id) {

@@ -7,7 +7,7 @@
 //   {ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$<salt>$<hash>   (what hash_password makes)
 //   {ARGON2I}$argon2i$...
 //   (argon2: libsodium's optimized code for every "$v=19$" string it reads, any t/m/p;
-//   libargon2 for the rest: "$v=16$", no "$v=", memory cost over 4 GiB)
+//   libargon2 for the rest: "$v=16$", no "$v="; a memory cost over 4 GiB is malformed)
 //   {SHA512-CRYPT}$6$...  {SHA256-CRYPT}$5$...  {BLF-CRYPT}$2y$...   (libxcrypt crypt_r)
 //   {SSHA512}base64(sha512(pw . salt) . salt)   {SHA512}base64(sha512(pw))
 //   (".HEX" / ".B64" suffixes of SHA512 and SSHA512 select the encoding, as in Dovecot)
