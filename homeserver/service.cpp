@@ -8,6 +8,7 @@
 #include "maildir/deliver.hpp"
 #include "users/resolver.hpp"
 
+#include "splitmail/auth/brake.hpp"
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/server.hpp"
@@ -113,6 +114,15 @@ int run(const settings& s, const std::string& config_path) {
     // resolver: joined before it goes away.
     asio::thread_pool auth_pool(2);
     ctx.auth_pool = &auth_pool;
+    // One login brake for IMAP and the relay's XAUTH (issue 11): failures of a user on either
+    // protocol count together. Used on the io thread only.
+    auth::brake login_brake(s.login_brake);
+    ctx.brake = &login_brake;
+    ctx.opt.relay_secret = s.lmtp_relay_secret;
+    if (s.lmtp_relay_secret.empty() && s.lmtp_transport == "plain")
+        log::warn("home", "", "lmtp.relay_secret is not set: any process that reaches the LMTP "
+                  "port can read the address list, check passwords and deliver mail; run "
+                  "`splitmail provision` again or set it in both configs");
 
     net::tls_context tls;
     if (s.lmtp_transport == "mtls") tls = *net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
@@ -146,6 +156,7 @@ int run(const settings& s, const std::string& config_path) {
     ictx.limits.max_append_literal = s.max_message_size;
     ictx.max_connections_per_user = s.imap_max_connections_per_user;
     ictx.auth_pool = &auth_pool;
+    ictx.brake = &login_brake;
     std::unique_ptr<net::server> imap_server, imaps_server;
     auto refuse_imap = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
         co_await c.write("* BYE " + std::string(why) + ", try again later\r\n",

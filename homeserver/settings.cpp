@@ -2,6 +2,7 @@
 #include "settings.hpp"
 
 #include "splitmail/address/address.hpp"
+#include "splitmail/auth/settings.hpp"
 
 #include <algorithm>
 #include <array>
@@ -30,6 +31,13 @@ constexpr std::array table{
     config::setting_spec{"lmtp.client_pin_sha256", kind::string, "",
                          "SHA-256 (64 hex digits, colons allowed) of the relay's client "
                          "certificate; any other certificate is refused (`mtls`)."},
+    config::setting_spec{"lmtp.relay_secret", kind::string, "",
+                         "Pairing secret the relay presents (`XSECRET`) before XAUTH, "
+                         "XDIRECTORY or MAIL; `splitmail provision` writes the same value into "
+                         "relay.toml `home.lmtp_secret`. Empty: not required (a warning at "
+                         "start-up with `plain` transport: any local process could then read "
+                         "the address list, guess passwords and inject mail). At least 32 "
+                         "characters."},
     config::setting_spec{"lmtp.max_message_size", kind::size, "\"64M\"",
                          "Largest message accepted (advertised as SIZE, RFC 1870); keep it at "
                          "least the relay's `smtp.max_message_size`."},
@@ -67,8 +75,9 @@ constexpr std::array table{
     config::setting_spec{"imap.idle_timeout", kind::duration, "\"30m\"",
                          "A silent IMAP client (also in IDLE) is logged out after this long "
                          "(RFC 3501 5.4: at least 30 minutes)."},
-    config::setting_spec{"imap.login_failure_delay", kind::duration, "\"2s\"",
-                         "Wait before answering a failed LOGIN/AUTHENTICATE."},
+    config::setting_spec{"imap.login_failure_delay", kind::duration, "\"0s\"",
+                         "Extra fixed wait before answering a failed LOGIN/AUTHENTICATE, on "
+                         "top of the login brake's exponential `auth.failure_delay`."},
     config::setting_spec{"imap.max_connections", kind::integer, "1000",
                          "Simultaneous IMAP connections; more are refused with `* BYE`."},
     config::setting_spec{"imap.max_connections_per_ip", kind::integer, "50",
@@ -85,7 +94,10 @@ bool is_hex64(const std::string& s) {
 }
 } // namespace
 
-std::span<const config::setting_spec> settings_table() { return table; }
+std::span<const config::setting_spec> settings_table() {
+    static const auto all = auth::with_brake_settings(table);
+    return all;
+}
 
 std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name) {
     settings s;
@@ -107,6 +119,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.lmtp_tls_cert = v.get_path("lmtp.tls_cert");
     s.lmtp_tls_key = v.get_path("lmtp.tls_key");
     s.lmtp_client_pin_sha256 = address::lower_ascii(v.get_string("lmtp.client_pin_sha256"));
+    s.lmtp_relay_secret = v.get_string("lmtp.relay_secret");
+    if (!s.lmtp_relay_secret.empty() &&
+        (s.lmtp_relay_secret.size() < 32 || s.lmtp_relay_secret.size() > 200 ||
+         s.lmtp_relay_secret.find_first_of(" \t\r\n") != std::string::npos))
+        return bad("lmtp.relay_secret", "must be 32 to 200 characters without white space");
     std::erase(s.lmtp_client_pin_sha256, ':');
     if (s.lmtp_transport == "mtls") {
         if (s.lmtp_tls_cert.empty() || s.lmtp_tls_key.empty())
@@ -149,6 +166,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.imap_idle_timeout = v.get_duration("imap.idle_timeout");
     if (s.imap_idle_timeout.count() < 1) return bad("imap.idle_timeout", "must be at least 1s");
     s.imap_login_failure_delay = v.get_duration("imap.login_failure_delay");
+    auto brake = auth::brake_policy_from(v, name);
+    if (!brake) return std::unexpected(brake.error());
+    s.login_brake = *brake;
     auto ic = v.get_int("imap.max_connections");
     if (ic < 1) return bad("imap.max_connections", "must be at least 1");
     s.imap_max_connections = static_cast<std::size_t>(ic);

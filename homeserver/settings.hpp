@@ -2,6 +2,7 @@
 // splitmail-home settings: the table (key, type, default, doc) home.toml is checked against,
 // and the typed immutable struct the rest of the home server reads. docs/configuration.md is
 // rendered from settings_table() by `splitmail-home --print-config-doc`.
+#include "splitmail/auth/brake.hpp"
 #include "splitmail/config/settings.hpp"
 
 #include <chrono>
@@ -21,6 +22,7 @@ struct settings {
     std::string lmtp_transport = "plain"; // plain | mtls
     std::filesystem::path lmtp_tls_cert, lmtp_tls_key;
     std::string lmtp_client_pin_sha256;   // lower-case hex, mtls only
+    std::string lmtp_relay_secret;        // lmtp.relay_secret; "" = not required
     std::uint64_t max_message_size = 64ull << 20;
     std::size_t max_recipients = 1000;
     std::size_t max_connections = 100;
@@ -36,7 +38,8 @@ struct settings {
     std::filesystem::path imap_tls_cert, imap_tls_key;
     bool imap_plaintext_on_loopback = false;
     std::chrono::seconds imap_idle_timeout{1800};
-    std::chrono::seconds imap_login_failure_delay{2};
+    std::chrono::seconds imap_login_failure_delay{0};
+    auth::brake_policy login_brake; // auth.* (IMAP and XAUTH share one brake)
     std::size_t imap_max_connections = 1000;
     std::size_t imap_max_connections_per_ip = 50;
     std::size_t imap_max_connections_per_user = 20;

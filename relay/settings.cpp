@@ -1,6 +1,8 @@
 // The relay's settings table and its conversion into the typed struct; see settings.hpp.
 #include "settings.hpp"
 
+#include "splitmail/auth/settings.hpp"
+
 #include "splitmail/net/connection.hpp"
 
 #include <algorithm>
@@ -54,6 +56,10 @@ constexpr std::array table{
     config::setting_spec{"home.pin_sha256", kind::string, "",
                          "SHA-256 (hex) of home's certificate; the connection is refused if "
                          "home presents another (`mtls`)."},
+    config::setting_spec{"home.lmtp_secret", kind::string, "",
+                         "Pairing secret presented to home (`XSECRET`) on every LMTP "
+                         "connection; must equal home.toml `lmtp.relay_secret` (`splitmail "
+                         "provision` writes both). Empty: none sent."},
     config::setting_spec{"home.connections", kind::integer, "4",
                          "Parallel LMTP connections to home."},
     config::setting_spec{"home.recipient_refresh", kind::duration, "\"60s\"",
@@ -106,12 +112,11 @@ constexpr std::array table{
                          "How long a credential home accepted may be accepted from the relay's "
                          "in-memory cache (salted SHA-256, never the password) while home is "
                          "unreachable. Home is always asked first."},
-    config::setting_spec{"submission.auth_failure_delay", kind::duration, "\"2s\"",
-                         "Delay before answering a failed AUTH."},
-    config::setting_spec{"submission.auth_max_failures", kind::integer, "5",
-                         "Failed AUTH attempts within 15 minutes before a lockout of 15 "
-                         "minutes (`454 4.7.0`): per client address, and per user name from "
-                         "any address except those the user last logged in from."},
+    config::setting_spec{"submission.auth_failure_delay", kind::duration, "",
+                         "Deprecated: when set, overrides `auth.failure_delay` (the login "
+                         "brake's first delay)."},
+    config::setting_spec{"submission.auth_max_failures", kind::integer, "",
+                         "Deprecated: when set, overrides `auth.max_user_failures`."},
     config::setting_spec{"dkim.dir", kind::path, "",
                          "Directory of DKIM keys, `DIR/<domain>/<selector>.key` (made by "
                          "`splitmail dkim keygen`). Empty: no signing. Read at start and on "
@@ -190,7 +195,10 @@ bool settings::is_trusted(std::string_view ip) const {
                                [&](const ip_network& n) { return n.contains(ip); });
 }
 
-std::span<const config::setting_spec> settings_table() { return table; }
+std::span<const config::setting_spec> settings_table() {
+    static const auto all = auth::with_brake_settings(table);
+    return all;
+}
 
 std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name) {
     settings s;
@@ -228,6 +236,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.message_lifetime = v.get_duration("spool.message_lifetime");
     s.home_lmtp = v.get_string("home.lmtp");
     s.home_transport = v.get_string("home.transport");
+    s.home_lmtp_secret = v.get_string("home.lmtp_secret");
+    if (s.home_lmtp_secret.find_first_of(" \t\r\n") != std::string::npos)
+        return bad("home.lmtp_secret", "must not contain white space");
     if (s.home_transport != "plain" && s.home_transport != "mtls")
         return bad("home.transport", "must be \"plain\" or \"mtls\"");
     s.home_tls_cert = v.get_path("home.tls_cert");
@@ -290,9 +301,18 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         return bad("submission.listen", "submission needs tls.cert and tls.key");
     s.submission_show_client_ip = v.get_bool("submission.show_client_ip");
     s.auth_cache_ttl = v.get_duration("submission.auth_cache_ttl");
-    s.auth_failure_delay = v.get_duration("submission.auth_failure_delay");
-    s.auth_max_failures = static_cast<std::size_t>(v.get_int("submission.auth_max_failures"));
-    if (s.auth_max_failures == 0) return bad("submission.auth_max_failures", "must be at least 1");
+    auto brake = auth::brake_policy_from(v, name);
+    if (!brake) return std::unexpected(brake.error());
+    s.login_brake = *brake;
+    if (v.has("submission.auth_failure_delay")) { // the settings before the shared brake
+        s.login_brake.base_delay = v.get_duration("submission.auth_failure_delay");
+        s.login_brake.max_delay = std::max(s.login_brake.max_delay, s.login_brake.base_delay);
+    }
+    if (v.has("submission.auth_max_failures")) {
+        auto n = v.get_int("submission.auth_max_failures");
+        if (n < 1) return bad("submission.auth_max_failures", "must be at least 1");
+        s.login_brake.max_user_failures = static_cast<std::size_t>(n);
+    }
     s.dkim_dir = v.get_path("dkim.dir");
     for (const auto& d : v.get_list("dkim.domains")) s.dkim_domains.push_back(lower(d));
     s.log_level = v.get_string("log.level");

@@ -2,6 +2,7 @@
 // splitmail-relay settings: the table (key, type, default, doc) that relay.toml is checked
 // against, and the typed immutable struct the rest of the relay reads. docs/configuration.md
 // is rendered from settings_table() by `splitmail-relay --print-config-doc`.
+#include "splitmail/auth/brake.hpp"
 #include "splitmail/config/settings.hpp"
 
 #include <array>
@@ -43,6 +44,7 @@ struct settings {
     std::string home_transport = "plain";   // plain | mtls
     std::filesystem::path home_tls_cert, home_tls_key;
     std::string home_pin_sha256;            // lower-case hex of home's certificate
+    std::string home_lmtp_secret;           // home.lmtp_secret (XSECRET); "" = none
     std::size_t home_connections = 4;
     std::chrono::seconds recipient_refresh{60};
     std::chrono::seconds retry_initial{60};
@@ -69,8 +71,7 @@ struct settings {
     std::vector<std::string> submissions_listen; // implicit TLS (465)
     bool submission_show_client_ip = false;
     std::chrono::seconds auth_cache_ttl{7 * 86400};
-    std::chrono::seconds auth_failure_delay{2};
-    std::size_t auth_max_failures = 5;
+    auth::brake_policy login_brake; // auth.* (+ the deprecated submission.auth_* keys)
     std::filesystem::path dkim_dir;              // empty: no signing
     std::vector<std::string> dkim_domains;       // empty: every relay.domains with keys
 };

@@ -1,6 +1,8 @@
 // IMAP connection setup; see listener.hpp.
 #include "imap/listener.hpp"
 
+#include "users/login.hpp"
+
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
 #include "splitmail/users/password.hpp"
@@ -68,35 +70,17 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     driver_options o = ctx.driver;
     // LOGIN / AUTHENTICATE: the user is looked up here (io thread), the hash is verified on
     // ctx.auth_pool, the answer is logged back here.
-    o.check_auth = [&ctx, &id](const auth_request& req)
+    // LOGIN / AUTHENTICATE: one check for every login path (users/login.hpp): the name is
+    // normalised once, the brake decides before any hash is verified (on ctx.auth_pool),
+    // failures cost its exponential delay. A locked attempt gets the same
+    // NO [AUTHENTICATIONFAILED] as a wrong password (RFC 5530 3), so it reveals nothing.
+    const std::string client = c.remote_ip();
+    o.check_auth = [&ctx, &id, client](const auth_request& req)
         -> net::asio::awaitable<std::optional<std::string>> {
-        if (!ctx.users) co_return std::nullopt;
-        ctx.users->refresh();
-        auto db = ctx.users->current();
-        auto norm = users::normalize_address(req.user);
-        const users::user_entry* u = (db && norm) ? db->find_user(*norm) : nullptr;
-        std::string address = u ? u->address : std::string();
-        std::string hash = u ? u->hash : std::string();
-        bool match = false;
-        if (u && ctx.auth_pool) {
-            // Named local, references only: this frame stays suspended until the pool is done.
-            auto start = [&ctx, &req, &hash, &match](std::function<void(std::error_code)> done) {
-                boost::asio::post(*ctx.auth_pool, [&req, &hash, &match, done] {
-                    match = users::verify_password(req.password, hash) ==
-                            users::verify_result::match;
-                    done({});
-                });
-            };
-            co_await net::await_callback(start);
-        } else if (u) {
-            match = users::verify_password(req.password, hash) == users::verify_result::match;
-        }
-        if (!match) {
-            log::warn("imap", id, "login failed", {{"user", req.user.substr(0, 100)}});
-            co_return std::nullopt;
-        }
-        log::info("imap", id, "login", {{"user", address}});
-        co_return address;
+        login_context lc{ctx.users, ctx.brake, ctx.auth_pool};
+        auto r = co_await check_login(lc, "imap", id, req.user, req.password, client);
+        if (r.st != login_result::status::ok) co_return std::nullopt;
+        co_return r.address;
     };
     o.start_tls = [&c, &ctx]() -> net::asio::awaitable<void> {
         co_await c.start_tls_server(ctx.tls, std::chrono::seconds(30));

@@ -2,7 +2,8 @@
 // One accepted IMAP connection: implicit TLS (imaps) or plain with STARTTLS, user
 // authentication against the live user database, then the IMAP driver.
 //
-// Guarantees: LOGIN/AUTHENTICATE before TLS only from a loopback peer and only when
+// Guarantees: every LOGIN/AUTHENTICATE goes through users/login.hpp (the shared login brake,
+// one normalisation of the name); LOGIN/AUTHENTICATE before TLS only from a loopback peer and only when
 // `plaintext_on_loopback` is set; passwords are never logged; at most
 // `max_connections_per_user` logged-in sessions per user (the slot is given back when the
 // connection ends, however it ends); the password hash is verified on `auth_pool`, never on
@@ -10,6 +11,7 @@
 // Does not: accept or count connections (net::server does).
 #include "imap/driver.hpp"
 
+#include "splitmail/auth/brake.hpp"
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/users/live_database.hpp"
@@ -41,6 +43,8 @@ struct listener_context {
     // Where password hashes (argon2id: a few hundred ms of CPU) are verified, so other
     // connections are not held up; null: on the io thread (tests).
     boost::asio::thread_pool* auth_pool = nullptr;
+    // The login brake shared with LMTP XAUTH (service.cpp); null: no brake (tests).
+    auth::brake* brake = nullptr;
 };
 
 // `implicit_tls`: the imaps port (TLS from the first byte).

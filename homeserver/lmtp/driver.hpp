@@ -16,6 +16,7 @@
 // (service.cpp does that before calling run_session).
 #include "lmtp/delivery.hpp"
 #include "lmtp/session.hpp"
+#include "users/login.hpp"
 #include "users/resolver.hpp"
 
 #include "splitmail/log/log.hpp"
@@ -45,6 +46,8 @@ struct driver_context {
     std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
     // Where XAUTH password hashes are verified; null: on the calling thread (tests).
     boost::asio::thread_pool* auth_pool = nullptr;
+    // XAUTH goes through the login brake shared with IMAP (users/login.hpp); null: no brake.
+    auth::brake* brake = nullptr;
     // Transactions whose message was received in full and whose per-recipient replies are not
     // yet written: a graceful stop waits for this to reach 0 (service.cpp), so a delivery that
     // landed in a Maildir is also acknowledged and the relay does not deliver it twice.
@@ -60,28 +63,28 @@ struct owed_replies {
     owed_replies& operator=(const owed_replies&) = delete;
 };
 
-// XAUTH: look the user up on the io thread, verify the hash on ctx.auth_pool, build the reply
-// back on the io thread.
-inline boost::asio::awaitable<smtp::reply> check_xauth(driver_context& ctx,
-                                                       const auth_request& req) {
+// XAUTH: the shared login check (users/login.hpp: normalisation, login brake, hash verified
+// on ctx.auth_pool, dummy verification for unknown users), then home's reply (contracts.md):
+// 235 with the addresses, 535 5.7.8 for a bad credential, 454 4.7.0 "Locked ..." when the
+// brake refuses (the relay must not fall back to its cache then), 454 4.7.0 without a
+// database. `client` is the submission client (XAUTH CLIENT=), else the LMTP peer.
+inline boost::asio::awaitable<smtp::reply> check_xauth(driver_context& ctx, auth_request& req,
+                                                       std::string client, std::string id) {
     if (!ctx.resolver) co_return smtp::make_reply(454, "4.7.0", "No user database");
-    auto found = ctx.resolver->auth_lookup(req.user);
-    if (found.final) co_return *found.final;
-    bool match = false;
-    if (ctx.auth_pool) {
-        // Named local, references only: this frame stays suspended until the pool is done.
-        auto start = [&ctx, &req, &found, &match](std::function<void(std::error_code)> done) {
-            boost::asio::post(*ctx.auth_pool, [&req, &found, &match, done] {
-                match = users::verify_password(req.password, found.hash) ==
-                        users::verify_result::match;
-                done({});
-            });
-        };
-        co_await net::await_callback(start);
-    } else {
-        match = users::verify_password(req.password, found.hash) == users::verify_result::match;
+    login_context lc{&ctx.resolver->database(), ctx.brake, ctx.auth_pool};
+    auto r = co_await check_login(lc, "submission", std::move(id), std::move(req.user),
+                                  std::move(req.password), std::move(client));
+    switch (r.st) {
+    case login_result::status::ok:
+        co_return ctx.resolver->accepted(r.address);
+    case login_result::status::locked:
+        co_return smtp::make_reply(454, "4.7.0", "Locked: too many authentication failures, "
+                                                 "try again later");
+    case login_result::status::unavailable:
+        co_return smtp::make_reply(454, "4.7.0", "User database not available, try again later");
+    case login_result::status::bad: break;
     }
-    co_return ctx.resolver->auth_finish(found, match);
+    co_return smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
 }
 
 // Runs `job` through the delivery and resumes with the per-recipient replies.
@@ -108,7 +111,8 @@ inline boost::asio::awaitable<std::vector<smtp::reply>> await_delivery(mailbox_d
 }
 
 template <class Stream>
-boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, std::string id) {
+boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, std::string id,
+                                         std::string peer_ip = "") {
     session_hooks hooks;
     hooks.resolve = [&ctx](const smtp::rcpt_to& r) {
         return ctx.resolver ? ctx.resolver->resolve(r)
@@ -128,7 +132,8 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
         while (step.job || step.auth) {
             if (step.auth) {
                 if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
-                auto reply = co_await check_xauth(ctx, *step.auth);
+                std::string client = s.auth_client().empty() ? peer_ip : s.auth_client();
+                auto reply = co_await check_xauth(ctx, *step.auth, std::move(client), id);
                 step.auth.reset();
                 s.authenticated(reply);
                 step = s.advance();

@@ -23,7 +23,7 @@ net::asio::awaitable<void> serve_lmtp(net::connection& c, listener_context& ctx)
             co_return;
         }
     }
-    co_await run_session(c, *ctx.driver, id);
+    co_await run_session(c, *ctx.driver, id, c.remote_ip());
     log::info("lmtp", id, "disconnect");
 }
 

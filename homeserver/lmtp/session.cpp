@@ -5,6 +5,9 @@
 #include <utility>
 
 #include "splitmail/smtp/base64.hpp"
+#include "splitmail/users/password.hpp"
+
+#include <cctype>
 
 namespace splitmail::home::lmtp {
 
@@ -89,6 +92,13 @@ void session::handle_line(const std::string& line, std::string& out) {
     }
     auto cmd = smtp::parse_command(line);
     using smtp::verb;
+    if (cmd.v == verb::unknown && cmd.name == "XSECRET") return do_xsecret(cmd.args, out);
+    // contracts.md: with a pairing secret set, the relay proves itself (XSECRET) before any
+    // command that reads the directory, checks a password or delivers. RFC 4954 6: 530 5.7.0.
+    if (!opt_.relay_secret.empty() && !secret_ok_ &&
+        (cmd.v == verb::mail || cmd.v == verb::rcpt || cmd.v == verb::data ||
+         cmd.v == verb::xdirectory || (cmd.v == verb::unknown && cmd.name == "XAUTH")))
+        return error(out, make_reply(530, "5.7.0", "Pairing secret required (XSECRET)"));
     switch (cmd.v) {
     case verb::lhlo: {
         if (cmd.args.empty()) {
@@ -161,12 +171,44 @@ void session::handle_line(const std::string& line, std::string& out) {
     error(out, make_reply(500, "5.5.1", "Command not recognized"));
 }
 
+void session::do_xsecret(std::string_view args, std::string& out) {
+    if (state_ == state::start) return error(out, make_reply(503, "5.5.1", "Say LHLO first"));
+    if (opt_.relay_secret.empty()) { // nothing to prove: accepted, so a paired relay works
+        secret_ok_ = true;
+        out += make_reply(235, "2.7.0", "No pairing secret needed").format();
+        return;
+    }
+    if (!users::constant_time_equal(args, opt_.relay_secret)) {
+        // A wrong secret ends the connection: no guessing on one connection.
+        out += make_reply(535, "5.7.8", "Pairing secret invalid").format();
+        out += make_reply(421, "4.7.0", opt_.hostname + " closing connection").format();
+        state_ = state::closed;
+        return;
+    }
+    secret_ok_ = true;
+    out += make_reply(235, "2.7.0", "Relay authenticated").format();
+}
+
 void session::do_xauth(std::string_view args, std::string& out) {
     if (state_ == state::start) return error(out, make_reply(503, "5.5.1", "Say LHLO first"));
     if (state_ != state::ready)
         return error(out, make_reply(503, "5.5.1", "XAUTH not allowed in a transaction"));
     if (!hooks_.authenticate && !opt_.defer_auth)
         return error(out, make_reply(502, "5.5.1", "Command not implemented"));
+    // contracts.md: "XAUTH <base64> [CLIENT=<ip>]"; CLIENT is the submission client's address,
+    // for the login brake (counted with IMAP failures of the same user and network).
+    auth_client_.clear();
+    if (auto sp = args.find(' '); sp != std::string_view::npos) {
+        auto param = args.substr(sp + 1);
+        args = args.substr(0, sp);
+        while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
+        if (param.size() < 7 || param.size() > 7 + 64 ||
+            !std::equal(param.begin(), param.begin() + 7, "CLIENT=",
+                        [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; }) ||
+            param.substr(7).find_first_not_of("0123456789abcdefABCDEF.:") != std::string_view::npos)
+            return error(out, make_reply(501, "5.5.4", "XAUTH parameter must be CLIENT=<ip>"));
+        auth_client_ = std::string(param.substr(7));
+    }
     auto cred = decode_base64(args);
     auto nul = cred ? cred->find('\0') : std::string::npos;
     if (!cred || nul == std::string::npos)

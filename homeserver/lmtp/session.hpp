@@ -21,6 +21,11 @@
 // - XAUTH <base64(user NUL password)> (private, relay -> home): the decoded credential goes to
 //   hooks.authenticate and is never kept or echoed; malformed base64 or a missing NUL -> 501.
 //   XAUTH is not a LHLO keyword the relay must see: it asks only over the tunnel.
+//   An optional "CLIENT=<ip>" after the base64 names the submission client (auth_client());
+//   anything else there -> 501.
+// - XSECRET <secret> (private, contracts.md): with session_options::relay_secret set, MAIL,
+//   RCPT, DATA, XAUTH and XDIRECTORY get 530 5.7.0 until XSECRET gave the secret (compared in
+//   constant time); a wrong one gets 535 5.7.8 and the connection is closed.
 //   With session_options::defer_auth the check is handed to the driver instead (step.auth;
 //   the password hash is verified off the io thread) and input waits until authenticated().
 // Does not: resolve addresses, write Maildirs, time out, or do TLS (the driver does).
@@ -46,6 +51,7 @@ struct session_options {
     std::size_t max_recipients = 1000;
     std::size_t max_errors = 20;
     bool defer_auth = false; // XAUTH through step.auth + authenticated(), not hooks.authenticate
+    std::string relay_secret; // lmtp.relay_secret; empty: XSECRET not required
 };
 
 // A credential for the driver to verify off the io thread (password wiped on destruction).
@@ -101,6 +107,10 @@ public:
     // The reply to the XAUTH handed out in step.auth (235 / 535 / 454).
     void authenticated(const smtp::reply& r);
 
+    // The CLIENT= address of the last XAUTH ("" when the relay did not send one).
+    const std::string& auth_client() const { return auth_client_; }
+    bool relay_authenticated() const { return secret_ok_; }
+
     bool awaiting_delivery() const { return state_ == state::delivering; }
     bool closed() const { return state_ == state::closed; }
 
@@ -111,6 +121,7 @@ private:
     void do_rcpt(std::string_view args, std::string& out);
     void do_data(std::string_view args, std::string& out);
     void do_xauth(std::string_view args, std::string& out);
+    void do_xsecret(std::string_view args, std::string& out);
     std::optional<delivery_job> finish_data(std::string& out);
     void error(std::string& out, const smtp::reply& r);
     void reset_transaction();
@@ -128,6 +139,8 @@ private:
     std::size_t expected_replies_ = 0; // replies owed for the job being delivered
     std::string pending_; // replies produced by delivered(), sent with the next advance()
     std::optional<auth_request> auth_; // XAUTH waiting to be handed out (defer_auth)
+    std::string auth_client_;
+    bool secret_ok_ = false;
 };
 
 } // namespace splitmail::home::lmtp

@@ -118,8 +118,12 @@ smtp::reply recipient_resolver::auth_finish(const auth_lookup_result& found, boo
         log::warn("users", "", "XAUTH failed", {{"user", found.address}, {"reason", "password"}});
         return smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
     }
+    return accepted(found.address);
+}
+
+smtp::reply recipient_resolver::accepted(const std::string& address) {
     auto db = db_.current();
-    const users::user_entry* u = db ? db->find_user(found.address) : nullptr;
+    const users::user_entry* u = db ? db->find_user(address) : nullptr;
     if (!u) // removed while the hash was being checked
         return smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
     std::vector<std::string> lines = {"ok", u->address};

@@ -43,6 +43,10 @@ public:
     };
     auth_lookup_result auth_lookup(std::string_view user);
     smtp::reply auth_finish(const auth_lookup_result& found, bool password_matches);
+    // The 235 reply for a user whose password was verified (users/login.hpp did it): "ok",
+    // their own address, and every alias whose expansion contains them; 535 if the user is gone.
+    smtp::reply accepted(const std::string& address);
+    users::live_database& database() { return db_; }
     // Unconditional reload (SIGHUP); returns false (and logs) when it failed.
     bool reload();
     // Reload if the files changed, throttled by refresh_interval.

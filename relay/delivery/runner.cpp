@@ -33,6 +33,7 @@ lmtp_options make_options(const settings& s, const net::tls_context& tls) {
     o.tls = tls;
     o.pin_sha256 = s.home_pin_sha256;
     o.lhlo_name = s.hostname;
+    o.secret = s.home_lmtp_secret;
     o.timeout = std::chrono::seconds(120);
     return o;
 }

@@ -38,6 +38,13 @@ asio::awaitable<std::unique_ptr<lmtp_client>> lmtp_client::open(const lmtp_optio
         std::ranges::transform(word, word.begin(), [](unsigned char ch) { return std::toupper(ch); });
         c->extensions_.push_back(word);
     }
+    if (!opt.secret.empty()) {
+        co_await c->conn_->write("XSECRET " + opt.secret + "\r\n", opt.timeout);
+        auto r = co_await c->read_reply();
+        if (r.code != 235)
+            throw std::runtime_error("home refused the pairing secret (home.lmtp_secret): " +
+                                     std::to_string(r.code) + " " + r.text());
+    }
     co_return c;
 }
 

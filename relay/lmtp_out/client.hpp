@@ -24,6 +24,7 @@ struct lmtp_options {
     net::tls_context tls;         // client context (with our certificate) when mtls
     std::string pin_sha256;       // home's certificate, lower-case hex, when mtls
     std::string lhlo_name;        // our hostname
+    std::string secret;           // home.lmtp_secret: sent as XSECRET after LHLO when set
     net::clock::duration timeout = std::chrono::seconds(60);
 };
 
@@ -37,7 +38,8 @@ struct lmtp_transaction {
 
 class lmtp_client {
 public:
-    // Connects, checks the pin, reads the greeting and says LHLO.
+    // Connects, checks the pin, reads the greeting, says LHLO and, with a pairing secret,
+    // XSECRET (contracts.md; anything but 235 is an error naming home's reply).
     static net::asio::awaitable<std::unique_ptr<lmtp_client>> open(const lmtp_options& opt);
 
     // One transaction, pipelined (MAIL, RCPT..., DATA in one write). Returns one reply per

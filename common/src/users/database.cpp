@@ -101,6 +101,14 @@ std::optional<std::string> normalize_address(std::string_view address) {
     return address::lower_ascii(address);
 }
 
+login_name normalize_login(std::string_view login) {
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!login.empty() && ws(login.front())) login.remove_prefix(1);
+    while (!login.empty() && ws(login.back())) login.remove_suffix(1);
+    if (auto a = normalize_address(login)) return login_name{std::move(*a), true};
+    return login_name{address::lower_ascii(login.substr(0, 320)), false};
+}
+
 std::expected<std::vector<user_entry>, parse_error> parse_users(std::string_view text,
                                                                 std::string_view name) {
     std::vector<user_entry> out;

@@ -59,6 +59,18 @@ std::expected<std::vector<alias_entry>, parse_error> parse_aliases(std::string_v
 // Lower-cases and checks "local@domain" (see the guarantees above); nullopt if unusable.
 std::optional<std::string> normalize_address(std::string_view address);
 
+// The one normalisation of a login name, applied where a credential enters (IMAP LOGIN and
+// AUTHENTICATE, submission AUTH, LMTP XAUTH): ASCII white space around it trimmed, then
+// normalize_address (lower-case local part and domain, as the users file is matched). `key`
+// is what the login brake counts and what the user is looked up by; for a name that is not a
+// usable address (usable = false, it can never log in) it is the trimmed, lower-cased name
+// cut to 320 octets, so such guesses are braked too. No IDNA: non-ASCII domains stay as sent.
+struct login_name {
+    std::string key;
+    bool usable = false;
+};
+login_name normalize_login(std::string_view login);
+
 struct lookup_result {
     enum class status { found, unknown, tempfail };
     status st = status::unknown;
