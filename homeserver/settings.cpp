@@ -31,13 +31,13 @@ constexpr std::array table{
     config::setting_spec{"lmtp.client_pin_sha256", kind::string, "",
                          "SHA-256 (64 hex digits, colons allowed) of the relay's client "
                          "certificate; any other certificate is refused (`mtls`)."},
-    config::setting_spec{"lmtp.relay_secret", kind::string, "",
-                         "Pairing secret the relay presents (`XSECRET`) before XAUTH, "
-                         "XDIRECTORY or MAIL; `splitmail provision` writes the same value into "
-                         "relay.toml `home.lmtp_secret`. Empty: not required (a warning at "
-                         "start-up with `plain` transport: any local process could then read "
-                         "the address list, guess passwords and inject mail). At least 32 "
-                         "characters."},
+    config::setting_spec{"lmtp.relay_secret_file", kind::path, "",
+                         "File holding the pairing secret (32 to 200 characters, no white "
+                         "space) the relay must present (`XSECRET`) before XAUTH, XDIRECTORY "
+                         "or MAIL; `splitmail provision` writes it (0640 root:splitmail) and "
+                         "the same value on the relay (`home.lmtp_secret_file`). Empty: not "
+                         "required, and a start-up warning with `plain` transport (any local "
+                         "process could read the address list, check passwords, inject mail)."},
     config::setting_spec{"lmtp.max_message_size", kind::size, "\"64M\"",
                          "Largest message accepted (advertised as SIZE, RFC 1870); keep it at "
                          "least the relay's `smtp.max_message_size`."},
@@ -119,11 +119,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.lmtp_tls_cert = v.get_path("lmtp.tls_cert");
     s.lmtp_tls_key = v.get_path("lmtp.tls_key");
     s.lmtp_client_pin_sha256 = address::lower_ascii(v.get_string("lmtp.client_pin_sha256"));
-    s.lmtp_relay_secret = v.get_string("lmtp.relay_secret");
-    if (!s.lmtp_relay_secret.empty() &&
-        (s.lmtp_relay_secret.size() < 32 || s.lmtp_relay_secret.size() > 200 ||
-         s.lmtp_relay_secret.find_first_of(" \t\r\n") != std::string::npos))
-        return bad("lmtp.relay_secret", "must be 32 to 200 characters without white space");
+    if (auto f = v.get_path("lmtp.relay_secret_file"); !f.empty()) {
+        auto secret = auth::read_secret_file(f);
+        if (!secret) return bad("lmtp.relay_secret_file", secret.error());
+        s.lmtp_relay_secret = std::move(*secret);
+    }
     std::erase(s.lmtp_client_pin_sha256, ':');
     if (s.lmtp_transport == "mtls") {
         if (s.lmtp_tls_cert.empty() || s.lmtp_tls_key.empty())

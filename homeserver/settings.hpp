@@ -22,7 +22,7 @@ struct settings {
     std::string lmtp_transport = "plain"; // plain | mtls
     std::filesystem::path lmtp_tls_cert, lmtp_tls_key;
     std::string lmtp_client_pin_sha256;   // lower-case hex, mtls only
-    std::string lmtp_relay_secret;        // lmtp.relay_secret; "" = not required
+    std::string lmtp_relay_secret;        // from lmtp.relay_secret_file; "" = not required
     std::uint64_t max_message_size = 64ull << 20;
     std::size_t max_recipients = 1000;
     std::size_t max_connections = 100;

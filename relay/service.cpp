@@ -118,8 +118,7 @@ int run(const settings& s, const std::string& config_path) {
     std::shared_ptr<const dkim_keyring> dkim_keys = load_dkim();
 
     home_authenticator authenticator(s, home_tls, s.auth_cache_ttl);
-    auth_throttle throttle(auth_throttle::policy{s.auth_max_failures, std::chrono::minutes(15),
-                                                 std::chrono::minutes(15)});
+    auth::brake login_brake(s.login_brake); // submission AUTH, online and from the cache
 
     smtp_context ctx;
     ctx.s = &s;
@@ -131,7 +130,7 @@ int run(const settings& s, const std::string& config_path) {
     smtp_context sub_ctx = ctx;
     sub_ctx.submission = true;
     sub_ctx.auth = &authenticator;
-    sub_ctx.throttle = &throttle;
+    sub_ctx.brake = &login_brake;
     smtp_context subs_ctx = sub_ctx;
     subs_ctx.implicit_tls = true;
 

@@ -56,10 +56,11 @@ constexpr std::array table{
     config::setting_spec{"home.pin_sha256", kind::string, "",
                          "SHA-256 (hex) of home's certificate; the connection is refused if "
                          "home presents another (`mtls`)."},
-    config::setting_spec{"home.lmtp_secret", kind::string, "",
-                         "Pairing secret presented to home (`XSECRET`) on every LMTP "
-                         "connection; must equal home.toml `lmtp.relay_secret` (`splitmail "
-                         "provision` writes both). Empty: none sent."},
+    config::setting_spec{"home.lmtp_secret_file", kind::path, "",
+                         "File holding the pairing secret presented to home (`XSECRET`) on "
+                         "every LMTP connection; the same value as home's "
+                         "`lmtp.relay_secret_file` (`splitmail provision` writes both). Empty: "
+                         "none sent."},
     config::setting_spec{"home.connections", kind::integer, "4",
                          "Parallel LMTP connections to home."},
     config::setting_spec{"home.recipient_refresh", kind::duration, "\"60s\"",
@@ -236,9 +237,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.message_lifetime = v.get_duration("spool.message_lifetime");
     s.home_lmtp = v.get_string("home.lmtp");
     s.home_transport = v.get_string("home.transport");
-    s.home_lmtp_secret = v.get_string("home.lmtp_secret");
-    if (s.home_lmtp_secret.find_first_of(" \t\r\n") != std::string::npos)
-        return bad("home.lmtp_secret", "must not contain white space");
+    if (auto f = v.get_path("home.lmtp_secret_file"); !f.empty()) {
+        auto secret = auth::read_secret_file(f);
+        if (!secret) return bad("home.lmtp_secret_file", secret.error());
+        s.home_lmtp_secret = std::move(*secret);
+    }
     if (s.home_transport != "plain" && s.home_transport != "mtls")
         return bad("home.transport", "must be \"plain\" or \"mtls\"");
     s.home_tls_cert = v.get_path("home.tls_cert");

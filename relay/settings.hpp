@@ -44,7 +44,7 @@ struct settings {
     std::string home_transport = "plain";   // plain | mtls
     std::filesystem::path home_tls_cert, home_tls_key;
     std::string home_pin_sha256;            // lower-case hex of home's certificate
-    std::string home_lmtp_secret;           // home.lmtp_secret (XSECRET); "" = none
+    std::string home_lmtp_secret;           // from home.lmtp_secret_file (XSECRET); "" = none
     std::size_t home_connections = 4;
     std::chrono::seconds recipient_refresh{60};
     std::chrono::seconds retry_initial{60};

@@ -9,6 +9,9 @@
 #include "site/site.hpp"
 #include "splitmail/address/address.hpp"
 #include "splitmail/address/ip.hpp"
+#include "splitmail/auth/settings.hpp"
+
+#include <openssl/rand.h>
 
 #include <arpa/inet.h>
 #include <grp.h>
@@ -461,6 +464,25 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         auto relay_pub = setup::wg_public_key(relay_priv);
         if (!relay_pub) throw step_error{wg_conf.string() + ": " + relay_pub.error()};
 
+        // The LMTP pairing secret (contracts.md XSECRET): kept when usable, made once.
+        auto lmtp_secret = ensure_secret(
+            w, L.lmtp_secret(), 0640, own->root_service,
+            [](const std::string& t) { return auth::read_secret_text(t).has_value(); },
+            []() -> std::expected<std::string, std::string> {
+                unsigned char raw[32];
+                if (RAND_bytes(raw, sizeof raw) != 1)
+                    return std::unexpected(std::string("no random bytes for the LMTP secret"));
+                static const char* hex = "0123456789abcdef";
+                std::string t;
+                for (unsigned char c : raw) {
+                    t += hex[c >> 4];
+                    t += hex[c & 15];
+                }
+                return t + "\n";
+            },
+            "LMTP pairing secret");
+        if (!lmtp_secret) throw step_error{lmtp_secret.error()};
+
         std::optional<setup::pairing> old_pairing;
         auto pairing_text = setup::read_if_exists(L.pairing_file());
         if (!pairing_text) throw step_error{pairing_text.error()};
@@ -508,6 +530,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             p.lmtp_port = tun.lmtp_port;
             p.relay_tls_sha256 = tls->sha256_hex;
             p.imap_host = o.imap_host;
+            p.lmtp_secret = *auth::read_secret_text(*lmtp_secret);
             TRY(w.file(L.pairing_file(), setup::render_pairing(p), 0600, own->root));
         } else {
             out << "absent " << L.pairing_file().string()
@@ -534,6 +557,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         rp.tls_key = key;
         rp.dkim_dir = L.dkim_dir();
         rp.spool_dir = L.spool_dir();
+        rp.lmtp_secret_file = L.lmtp_secret();
         rp.tun = tun;
         TRY(w.file(L.relay_toml(), setup::render_relay_toml(rp), 0644, own->root));
 
@@ -639,6 +663,10 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         hp.maildir_root = L.maildir_root();
         hp.config_file = L.home_toml();
         hp.tun = tun;
+        if (!p->lmtp_secret.empty()) { // pairing files from before the secret have none
+            TRY(w.file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service));
+            hp.lmtp_secret_file = L.lmtp_secret();
+        }
         TRY(w.file(L.home_toml(), setup::render_home_toml(hp), 0644, own->root));
 
         site s = default_site(L, p->domains);

@@ -85,6 +85,7 @@ std::string render_pairing(const pairing& p) {
       << "\ntunnel_prefix = " << p.tunnel_prefix << "\nlmtp_port = " << p.lmtp_port
       << "\nrelay_tls_sha256 = " << q(p.relay_tls_sha256) << "\nimap_host = " << q(p.imap_host)
       << "\n";
+    if (!p.lmtp_secret.empty()) o << "lmtp_secret = " << q(p.lmtp_secret) << "\n";
     return o.str();
 }
 
@@ -123,7 +124,7 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
         "version",       "domains",     "relay_hostname",   "relay_endpoint",
         "relay_public_key", "home_private_key", "home_public_key", "tunnel_relay",
         "tunnel_home",   "tunnel_prefix", "lmtp_port",      "relay_tls_sha256",
-        "imap_host"};
+        "imap_host",     "lmtp_secret"};
     for (const auto& [k, v] : *t)
         if (!known.contains(k.str())) return fail("pairing." + std::string(k.str()), "unknown key");
     auto str = [&](std::string_view key, std::string& out, bool required) -> std::string {
@@ -165,7 +166,8 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
                           field{"tunnel_relay", &p.tunnel_relay, true},
                           field{"tunnel_home", &p.tunnel_home, true},
                           field{"relay_tls_sha256", &p.relay_tls_sha256, true},
-                          field{"imap_host", &p.imap_host, false}}) {
+                          field{"imap_host", &p.imap_host, false},
+                          field{"lmtp_secret", &p.lmtp_secret, false}}) {
         if (auto e = str(f.key, *f.out, f.required); !e.empty())
             return fail("pairing." + std::string(f.key), e);
     }
@@ -197,6 +199,10 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
         return fail("pairing.relay_tls_sha256", "must be 64 hex digits (SHA-256)");
     if (!p.imap_host.empty() && !host_name(p.imap_host))
         return fail("pairing.imap_host", "must be a host name or empty");
+    if (!p.lmtp_secret.empty() &&
+        (p.lmtp_secret.size() < 32 || p.lmtp_secret.size() > 200 ||
+         !std::ranges::all_of(p.lmtp_secret, [](unsigned char c) { return c > 0x20 && c < 0x7f; })))
+        return fail("pairing.lmtp_secret", "must be 32 to 200 printable characters");
     return p;
 }
 

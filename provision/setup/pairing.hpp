@@ -13,6 +13,8 @@
 //   lmtp_port = 24
 //   relay_tls_sha256 = "<hex SHA-256 of the relay certificate (DER)>"
 //   imap_host = ""
+//   lmtp_secret = "<relay<->home LMTP pairing secret (XSECRET, contracts.md)>"  (optional:
+//                  files from before it was added have none; home then requires no secret)
 //
 // Guarantees: parse_pairing() accepts exactly what render_pairing() writes for a valid
 // pairing (round trip), checks the version before anything else (a different version is
@@ -44,6 +46,7 @@ struct pairing {
     int lmtp_port = 24;
     std::string relay_tls_sha256;
     std::string imap_host;
+    std::string lmtp_secret;
 };
 
 std::string render_pairing(const pairing& p);

@@ -102,6 +102,10 @@ std::string render_relay_toml(const relay_params& p) {
       << "\n\n[spool]\ndir = " << qp(p.spool_dir)
       << "\n\n# splitmail-home through the WireGuard tunnel (wg-smrelay).\n[home]\nlmtp = "
       << toml_quote(home_lmtp) << "\ntransport = \"plain\"\n";
+    if (!p.lmtp_secret_file.empty())
+        o << "# Pairing secret presented to home on every LMTP connection (XSECRET).\n"
+             "lmtp_secret_file = "
+          << qp(p.lmtp_secret_file) << "\n";
     return o.str();
 }
 
@@ -112,8 +116,13 @@ std::string render_home_toml(const home_params& p) {
       << p.config_file.string() << "`.\n\n[home]\ndomains = "
       << list(p.domains) << "\nhostname = " << toml_quote(p.hostname)
       << "\n\n# LMTP from the relay arrives through the tunnel only (wg-smhome).\n[lmtp]\nlisten = "
-      << list({hostport(p.tun.home_ip, p.tun.lmtp_port)})
-      << "\n\n[imap]\nlisten = [\"0.0.0.0:143\"]\ntls_cert = " << qp(p.tls_cert)
+      << list({hostport(p.tun.home_ip, p.tun.lmtp_port)});
+    if (!p.lmtp_secret_file.empty())
+        o << "\n# The relay proves itself with this pairing secret (XSECRET) before XAUTH,\n"
+             "# XDIRECTORY or MAIL, so other local processes cannot use the LMTP port.\n"
+             "relay_secret_file = "
+          << qp(p.lmtp_secret_file);
+    o << "\n\n[imap]\nlisten = [\"0.0.0.0:143\"]\ntls_cert = " << qp(p.tls_cert)
       << "\ntls_key = " << qp(p.tls_key) << "\n\n[imaps]\nlisten = [\"0.0.0.0:993\"]\n\n"
       << "[users]\nfile = " << qp(p.users_file) << "\naliases = " << qp(p.aliases_file)
       << "\n\n[maildir]\nroot = " << qp(p.maildir_root) << "\n";

@@ -30,6 +30,7 @@ struct layout {
     std::filesystem::path tls_dir() const { return at("/etc/splitmail/tls"); }
     std::filesystem::path dkim_dir() const { return at("/etc/splitmail/dkim"); }
     std::filesystem::path pairing_file() const { return at("/etc/splitmail/pairing-home.toml"); }
+    std::filesystem::path lmtp_secret() const { return at("/etc/splitmail/lmtp-secret"); }
     std::filesystem::path users_file() const { return at("/etc/splitmail/users"); }
     std::filesystem::path aliases_file() const { return at("/etc/splitmail/aliases"); }
     std::filesystem::path desec_token() const { return at("/etc/splitmail/desec.token"); }
@@ -56,6 +57,7 @@ struct relay_params {
     std::vector<std::string> domains;
     std::string hostname;
     std::filesystem::path tls_cert, tls_key, dkim_dir, spool_dir;
+    std::filesystem::path lmtp_secret_file; // "" = none
     tunnel tun;
 };
 std::string render_relay_toml(const relay_params& p);
@@ -65,6 +67,7 @@ struct home_params {
     std::string hostname; // the home's own name (IMAP certificate, LMTP greeting)
     std::filesystem::path tls_cert, tls_key, users_file, aliases_file, maildir_root;
     std::filesystem::path config_file; // home.toml itself (named in a comment)
+    std::filesystem::path lmtp_secret_file; // "" = none
     tunnel tun;
 };
 std::string render_home_toml(const home_params& p);

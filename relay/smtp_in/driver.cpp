@@ -116,34 +116,25 @@ struct driver {
     }
 
     asio::awaitable<auth_outcome> authenticate(const action& a) {
-        auth_outcome o;
-        const std::string ip = conn.remote_ip();
-        if (!ctx.auth || !ctx.throttle) {
+        if (!ctx.auth) {
+            auth_outcome o;
             o.st = auth_outcome::status::temporary;
             co_return o;
         }
-        if (ctx.throttle->locked(ip, a.user, std::chrono::system_clock::now())) {
-            log::warn("submission", id, "AUTH refused: client locked out after failures",
-                      {{"client", ip}, {"user", a.user.substr(0, 100)}});
-            o.st = auth_outcome::status::temporary;
-            co_return o;
-        }
-        o = co_await ctx.auth->check(a.user, a.password, id);
-        if (o.st == auth_outcome::status::bad) {
-            ctx.throttle->failure(ip, a.user, std::chrono::system_clock::now());
-            log::warn("submission", id, "AUTH failed",
-                      {{"client", ip}, {"user", a.user.substr(0, 100)},
-                       {"mechanism", a.mechanism}});
-            // A fixed delay before every failure reply slows guessing on one connection.
+        // The login brake decides first and sets the wait (authenticator.hpp); a locked
+        // attempt and a failure both wait before their reply (RFC 4954 6: 535 5.7.8 for bad
+        // credentials, 454 4.7.0 for temporary failures and lockouts).
+        auto r = co_await ctx.auth->check(a.user, a.password, conn.remote_ip(), id, ctx.brake);
+        if (r.delay.count() > 0) {
             asio::steady_timer t(co_await asio::this_coro::executor);
-            t.expires_after(ctx.s->auth_failure_delay);
+            t.expires_after(r.delay);
             co_await t.async_wait(asio::use_awaitable);
-        } else if (o.st == auth_outcome::status::ok) {
-            ctx.throttle->success(ip, a.user);
-            log::info("submission", id, "AUTH ok",
-                      {{"client", ip}, {"user", o.user}, {"mechanism", a.mechanism}});
         }
-        co_return o;
+        if (r.outcome.st == auth_outcome::status::ok)
+            log::info("submission", id, "AUTH ok",
+                      {{"client", conn.remote_ip()}, {"user", r.outcome.user},
+                       {"mechanism", a.mechanism}});
+        co_return r.outcome;
     }
 
     // Date/Message-ID for submitted mail and the DKIM signature for outgoing mail of our

@@ -16,10 +16,13 @@
 #include <functional>
 #include <memory>
 
+namespace splitmail::auth {
+class brake;
+}
+
 namespace splitmail::relay {
 
 class home_authenticator;
-class auth_throttle;
 class dkim_keyring;
 
 struct smtp_context {
@@ -28,11 +31,11 @@ struct smtp_context {
     recipient_directory* directory = nullptr;
     const net::tls_context* tls = nullptr;           // current STARTTLS context (may be null)
     std::function<void(queue::envelope)> on_queued;  // hands a durable message to the runner
-    // Submission listeners (issue 3): AUTH via `auth`, throttled per IP by `throttle`.
+    // Submission listeners (issue 3): AUTH via `auth`, braked by the login brake `brake`.
     bool submission = false;
     bool implicit_tls = false;                       // RFC 8314: handshake before the banner
     home_authenticator* auth = nullptr;
-    auth_throttle* throttle = nullptr;
+    auth::brake* brake = nullptr;
     // DKIM keys (null or empty: no signing); swapped on SIGHUP, so read per message.
     const std::shared_ptr<const dkim_keyring>* dkim = nullptr;
 };

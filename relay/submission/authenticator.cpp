@@ -3,7 +3,9 @@
 
 #include "lmtp_out/client.hpp"
 
+#include "splitmail/address/address.hpp"
 #include "splitmail/log/log.hpp"
+#include "splitmail/users/database.hpp"
 #include "splitmail/users/password.hpp"
 
 #include <openssl/evp.h>
@@ -31,18 +33,12 @@ std::string sha256(std::string_view salt, std::string_view password) {
 
 } // namespace
 
-std::string canonical_user(std::string_view user) {
-    while (!user.empty() && user.front() == ' ') user.remove_prefix(1);
-    while (!user.empty() && user.back() == ' ') user.remove_suffix(1);
-    std::string out(user);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 std::vector<std::string> addresses_from_reply(const std::vector<std::string>& lines) {
     std::vector<std::string> out;
     for (std::size_t i = 1; i < lines.size(); ++i) {
-        auto a = canonical_user(lines[i]);
+        auto a = address::lower_ascii(lines[i]);
+        while (!a.empty() && a.back() == ' ') a.pop_back();
+        while (!a.empty() && a.front() == ' ') a.erase(a.begin());
         if (!a.empty() && a.find('@') != std::string::npos && a.find(' ') == std::string::npos)
             out.push_back(std::move(a));
     }
@@ -77,83 +73,45 @@ std::optional<std::vector<std::string>> credential_cache::check(std::string_view
     return e.addresses;
 }
 
-bool auth_throttle::is_locked(table& t, std::string_view key, sys_time now) {
-    auto it = t.find(key);
-    if (it == t.end()) return false;
-    if (it->second.locked_until > now) return true;
-    if (it->second.locked_until != sys_time{} || now - it->second.first > p_.window)
-        t.erase(it); // lockout over, or old failures: start afresh
-    return false;
-}
-
-void auth_throttle::add_failure(table& t, std::string_view key, sys_time now) {
-    auto& st = t[std::string(key)];
-    if (st.failures == 0 || now - st.first > p_.window) {
-        st.failures = 0;
-        st.first = now;
-    }
-    if (++st.failures >= p_.max_failures) st.locked_until = now + p_.lockout;
-    // Bound memory under a spray from many addresses or names.
-    if (t.size() > 100000) t.clear();
-}
-
-bool auth_throttle::locked(std::string_view ip, sys_time now) { return is_locked(ips_, ip, now); }
-
-void auth_throttle::failure(std::string_view ip, sys_time now) { add_failure(ips_, ip, now); }
-
-void auth_throttle::success(std::string_view ip) {
-    auto it = ips_.find(ip);
-    if (it != ips_.end() && it->second.locked_until == sys_time{}) ips_.erase(it);
-}
-
-namespace {
-std::string user_key(std::string_view user) {
-    std::string k(user.substr(0, 320));
-    for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return k;
-}
-} // namespace
-
-bool auth_throttle::locked(std::string_view ip, std::string_view user, sys_time now) {
-    if (is_locked(ips_, ip, now)) return true;
-    auto key = user_key(user);
-    if (!is_locked(users_, key, now)) return false;
-    auto k = known_.find(key);
-    return k == known_.end() || std::find(k->second.begin(), k->second.end(), ip) == k->second.end();
-}
-
-void auth_throttle::failure(std::string_view ip, std::string_view user, sys_time now) {
-    add_failure(ips_, ip, now);
-    add_failure(users_, user_key(user), now);
-}
-
-void auth_throttle::success(std::string_view ip, std::string_view user) {
-    success(ip);
-    auto key = user_key(user);
-    auto& ips = known_[key];
-    if (std::find(ips.begin(), ips.end(), ip) == ips.end()) {
-        ips.emplace_back(ip);
-        if (ips.size() > 16) ips.erase(ips.begin()); // the most recent addresses only
-    }
-    // A success does not clear the user's failure count: guesses from elsewhere still count.
-    if (known_.size() > 100000) known_.clear();
-}
-
 home_authenticator::home_authenticator(const settings& s, const net::tls_context& home_tls,
                                        std::chrono::seconds cache_ttl)
     : s_(s), home_tls_(home_tls), cache_(cache_ttl) {}
 
-net::asio::awaitable<auth_outcome> home_authenticator::check(std::string user,
-                                                             std::string password,
-                                                             std::string conn_id) {
-    auth_outcome out;
-    std::string login = canonical_user(user);
+net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
+    std::string user, std::string password, std::string client_ip, std::string conn_id,
+    auth::brake* brake) {
+    checked out;
+    // One normalisation, at the edge: the brake, the cache and home all see this key.
+    const std::string login = users::normalize_login(user).key;
+    auto fail_log = [&](std::string_view reason) {
+        log::warn("auth", conn_id, "login failed",
+                  {{"service", "submission"}, {"client", client_ip}, {"user", login},
+                   {"reason", reason}});
+    };
+    auth::brake::attempt attempt;
+    if (brake) {
+        attempt = brake->begin(login, client_ip, auth::clock::now());
+        if (!attempt.admitted) {
+            log::warn("auth", conn_id, "login refused",
+                      {{"service", "submission"}, {"client", client_ip}, {"user", login},
+                       {"reason", attempt.why == auth::brake::refusal::network_locked
+                                      ? "network locked" : "user locked"}});
+            std::fill(password.begin(), password.end(), '\0');
+            out.outcome.st = auth_outcome::status::temporary;
+            out.delay = attempt.delay;
+            co_return out;
+        }
+    }
+    auto finish = [&](auth::brake::outcome o) {
+        if (brake) out.delay = brake->end(attempt, o, auth::clock::now());
+    };
     lmtp_options o;
     o.address = s_.home_lmtp;
     o.mtls = s_.home_transport == "mtls";
     o.tls = home_tls_;
     o.pin_sha256 = s_.home_pin_sha256;
     o.lhlo_name = s_.hostname;
+    o.secret = s_.home_lmtp_secret;
     o.timeout = std::chrono::seconds(20);
     std::optional<smtp::reply> answer;
     std::string why;
@@ -162,7 +120,10 @@ net::asio::awaitable<auth_outcome> home_authenticator::check(std::string user,
         std::string cred = login;
         cred += '\0';
         cred += password;
-        auto r = co_await c->command("XAUTH " + encode_base64(cred));
+        // contracts.md: CLIENT= lets home's brake count this failure with IMAP's.
+        std::string line = "XAUTH " + encode_base64(cred);
+        if (!client_ip.empty() && client_ip.size() <= 64) line += " CLIENT=" + client_ip;
+        auto r = co_await c->command(line);
         std::fill(cred.begin(), cred.end(), '\0');
         co_await c->quit();
         answer = std::move(r);
@@ -171,31 +132,57 @@ net::asio::awaitable<auth_outcome> home_authenticator::check(std::string user,
     }
     auto now = std::chrono::system_clock::now();
     if (answer && answer->code == 235) {
-        out.st = auth_outcome::status::ok;
-        out.user = login;
-        out.addresses = addresses_from_reply(answer->lines);
-        if (std::find(out.addresses.begin(), out.addresses.end(), login) == out.addresses.end())
-            out.addresses.push_back(login);
-        cache_.remember(login, password, out.addresses, now);
+        out.outcome.st = auth_outcome::status::ok;
+        out.outcome.user = login;
+        out.outcome.addresses = addresses_from_reply(answer->lines);
+        if (std::find(out.outcome.addresses.begin(), out.outcome.addresses.end(), login) ==
+            out.outcome.addresses.end())
+            out.outcome.addresses.push_back(login);
+        cache_.remember(login, password, out.outcome.addresses, now);
+        std::fill(password.begin(), password.end(), '\0');
+        finish(auth::brake::outcome::success);
         co_return out;
     }
     if (answer && answer->code == 535) {
         cache_.forget(login); // home's word is final: a changed password ends the cache entry
-        out.st = auth_outcome::status::bad;
+        std::fill(password.begin(), password.end(), '\0');
+        out.outcome.st = auth_outcome::status::bad;
+        finish(auth::brake::outcome::failure);
+        fail_log("password");
+        co_return out;
+    }
+    if (answer && answer->code == 454 && answer->text().rfind("Locked", 0) == 0) {
+        // Home's brake refused (IMAP or other relays' failures): not a reason to trust the
+        // cache. Counted here too, so the relay stops asking.
+        std::fill(password.begin(), password.end(), '\0');
+        out.outcome.st = auth_outcome::status::temporary;
+        finish(auth::brake::outcome::failure);
+        fail_log("locked at home");
         co_return out;
     }
     if (answer) why = std::to_string(answer->code) + " " + answer->text();
-    if (auto cached = cache_.check(login, password, now)) {
+    auto cached = cache_.check(login, password, now);
+    std::fill(password.begin(), password.end(), '\0');
+    if (cached) {
         log::warn("submission", conn_id, "home cannot check credentials; accepted from cache",
                   {{"user", login}, {"error", why}});
-        out.st = auth_outcome::status::ok;
-        out.user = login;
-        out.addresses = std::move(*cached);
+        log::info("auth", conn_id, "login",
+                  {{"service", "submission"}, {"client", client_ip}, {"user", login},
+                   {"via", "cache"}});
+        out.outcome.st = auth_outcome::status::ok;
+        out.outcome.user = login;
+        out.outcome.addresses = std::move(*cached);
+        finish(auth::brake::outcome::success);
         co_return out;
     }
+    // Home cannot answer and the cache does not confirm the credential: braked like a wrong
+    // password (issue 11 item 2: otherwise the cache is a fast password oracle), answered
+    // 454 because home may know a newer password.
     log::warn("submission", conn_id, "home cannot check credentials",
               {{"user", login}, {"error", why}});
-    out.st = auth_outcome::status::temporary;
+    out.outcome.st = auth_outcome::status::temporary;
+    finish(auth::brake::outcome::failure);
+    fail_log("home unreachable, not confirmed by cache");
     co_return out;
 }
 

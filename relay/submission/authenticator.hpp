@@ -16,15 +16,22 @@
 //    home allowed, and when. Never the password. It lives in memory only (a relay restart while
 //    home is offline means no submission until home is back).
 //  - A credential home has never accepted is never accepted from the cache.
-// Failed-auth throttling (auth_throttle): every failure costs a fixed delay before the reply.
-// After `max_failures` within `window` a client IP is locked out (454 4.7.0) for `lockout`; so is
-// a user name after `max_failures` failures from any addresses (a guessing botnet), except from
-// the addresses that user last authenticated from successfully, so an attacker cannot lock the
-// owner out of their own devices. Logs name the user and IP, never the password.
+// The login brake (common auth/brake.hpp, issue 11): check() normalises the name once
+// (users::normalize_login: the key for the brake, the cache and home), asks the brake before
+// anything else (a locked user or network gets 454 4.7.0 after the brake's delay, without
+// asking home or the cache), and records every verdict: home's 535, home's "locked" 454, and
+// a credential the offline cache cannot confirm (home unreachable) are failures with the
+// brake's exponential delay, exactly as online. The submission client's address goes to home
+// with XAUTH (CLIENT=), so home's brake counts these failures together with IMAP's.
+// Logs (component "auth", fail2ban-friendly, never the password):
+//   warn "login failed"  service=submission client=IP user=KEY reason=password|locked at home|
+//                        home unreachable, not confirmed by cache
+//   warn "login refused" service=submission client=IP user=KEY reason=user locked|network locked
 // Does not: parse SMTP (smtp_in/session.hpp does), or persist anything.
 #include "settings.hpp"
 #include "smtp_in/session.hpp" // auth_outcome
 
+#include "splitmail/auth/brake.hpp"
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 
@@ -62,43 +69,6 @@ private:
     std::map<std::string, entry, std::less<>> entries_;
 };
 
-class auth_throttle {
-public:
-    struct policy {
-        std::size_t max_failures = 5;
-        std::chrono::seconds window{15 * 60};
-        std::chrono::seconds lockout{15 * 60};
-    };
-    auth_throttle() = default;
-    explicit auth_throttle(policy p) : p_(p) {}
-
-    // Per client IP only.
-    bool locked(std::string_view ip, sys_time now);
-    void failure(std::string_view ip, sys_time now);
-    void success(std::string_view ip);
-    // Per client IP and per user (user names compared case-insensitively).
-    bool locked(std::string_view ip, std::string_view user, sys_time now);
-    void failure(std::string_view ip, std::string_view user, sys_time now);
-    void success(std::string_view ip, std::string_view user);
-
-private:
-    struct state {
-        std::size_t failures = 0;
-        sys_time first{};
-        sys_time locked_until{};
-    };
-    using table = std::map<std::string, state, std::less<>>;
-    bool is_locked(table& t, std::string_view key, sys_time now);
-    void add_failure(table& t, std::string_view key, sys_time now);
-    policy p_;
-    table ips_;
-    table users_;
-    // user -> the last few addresses it authenticated from (exempt from the user lockout)
-    std::map<std::string, std::vector<std::string>, std::less<>> known_;
-};
-
-// Canonical login: trimmed, lower-cased ASCII.
-std::string canonical_user(std::string_view user);
 // Parses home's 235 reply lines ("ok", addresses...) into lower-case addresses.
 std::vector<std::string> addresses_from_reply(const std::vector<std::string>& lines);
 
@@ -107,9 +77,15 @@ public:
     home_authenticator(const settings& s, const net::tls_context& home_tls,
                        std::chrono::seconds cache_ttl = std::chrono::hours(24 * 7));
 
-    // Asks home (XAUTH), falls back to the cache when home cannot answer.
-    net::asio::awaitable<auth_outcome> check(std::string user, std::string password,
-                                             std::string conn_id);
+    struct checked {
+        auth_outcome outcome;
+        std::chrono::milliseconds delay{0}; // wait this long before replying
+    };
+    // The brake, then home (XAUTH), then the cache when home cannot answer; see above.
+    // `brake` may be null (no brake: tests).
+    net::asio::awaitable<checked> check(std::string user, std::string password,
+                                        std::string client_ip, std::string conn_id,
+                                        auth::brake* brake);
     credential_cache& cache() { return cache_; }
 
 private:

@@ -2,6 +2,7 @@
 #include "splitmail/auth/settings.hpp"
 
 #include <array>
+#include <fstream>
 
 namespace splitmail::auth {
 
@@ -34,6 +35,32 @@ constexpr std::array table{
 } // namespace
 
 std::span<const config::setting_spec> brake_settings_table() { return table; }
+
+std::expected<std::string, std::string> read_secret_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return std::unexpected(file.string() + ": cannot read");
+    std::string text(4096, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    auto r = read_secret_text(text);
+    if (!r) return std::unexpected(file.string() + ": " + r.error());
+    return r;
+}
+
+std::expected<std::string, std::string> read_secret_text(std::string_view in) {
+    std::string text(in);
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!text.empty() && ws(text.back())) text.pop_back();
+    std::size_t b = 0;
+    while (b < text.size() && ws(text[b])) ++b;
+    text.erase(0, b);
+    if (text.size() < 32 || text.size() > 200)
+        return std::unexpected(std::string("the secret must be 32 to 200 characters"));
+    for (char c : text)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+            return std::unexpected(std::string("the secret must be printable, without white space"));
+    return text;
+}
 
 std::vector<config::setting_spec> with_brake_settings(std::span<const config::setting_spec> own) {
     std::vector<config::setting_spec> all(own.begin(), own.end());

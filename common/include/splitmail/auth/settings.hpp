@@ -7,6 +7,7 @@
 #include "splitmail/config/settings.hpp"
 
 #include <expected>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,6 +19,11 @@ std::span<const config::setting_spec> brake_settings_table();
 // `name` prefixes errors: "FILE: KEY: REASON".
 std::expected<brake_policy, std::string> brake_policy_from(const config::values& v,
                                                            std::string_view name);
+// The relay<->home pairing secret from its file: white space around it trimmed; 32 to 200
+// characters without white space, else an error naming the problem (never the content).
+std::expected<std::string, std::string> read_secret_file(const std::filesystem::path& file);
+// The same check on text already read (provision keeps an existing secret file when usable).
+std::expected<std::string, std::string> read_secret_text(std::string_view text);
 // A program's own table followed by the brake's rows.
 std::vector<config::setting_spec> with_brake_settings(std::span<const config::setting_spec> own);
 
