@@ -115,6 +115,7 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
     o.timeout = std::chrono::seconds(20);
     std::optional<smtp::reply> answer;
     std::string why;
+    const auto asked = std::chrono::steady_clock::now();
     try {
         auto c = co_await lmtp_client::open(o);
         std::string cred = login;
@@ -148,6 +149,11 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
         std::fill(password.begin(), password.end(), '\0');
         out.outcome.st = auth_outcome::status::bad;
         finish(auth::brake::outcome::failure);
+        // Home's brake already waited before its 535: wait only what our delay has left, so a
+        // client sees the longer of the two delays, not their sum.
+        auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - asked);
+        out.delay = out.delay > spent ? out.delay - spent : std::chrono::milliseconds(0);
         fail_log("password");
         co_return out;
     }
@@ -157,6 +163,9 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
         std::fill(password.begin(), password.end(), '\0');
         out.outcome.st = auth_outcome::status::temporary;
         finish(auth::brake::outcome::failure);
+        auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - asked);
+        out.delay = out.delay > spent ? out.delay - spent : std::chrono::milliseconds(0);
         fail_log("locked at home");
         co_return out;
     }

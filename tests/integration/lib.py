@@ -365,7 +365,8 @@ class Home:
 
     def __init__(self, root: Path, port: int | None = None, maildir: Path | None = None,
                  transport: str = "plain", tls: tuple[Path, Path] | None = None,
-                 client_pin: str = "", users: list[str] = (DEMO,), aliases: str = ""):
+                 client_pin: str = "", users: list[str] = (DEMO,), aliases: str = "",
+                 secret: str = "", extra: dict[str, str] | None = None):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -375,6 +376,13 @@ class Home:
         self.aliases_file = root / "aliases"
         self.config = root / "home.toml"
         self.transport, self.tls, self.client_pin = transport, tls, client_pin
+        # Pairing secret (lmtp.relay_secret_file / the relay's home.lmtp_secret_file): a Relay
+        # built for this home presents it. Empty: none (raw LMTP tests talk to home directly).
+        self.secret = secret
+        self.secret_file = root / "lmtp-secret" if secret else None
+        if self.secret_file:
+            self.secret_file.write_text(secret + "\n")
+        self.extra = extra or {}
         self.passwords: dict[str, str] = {}
         self.users_file.touch()
         self.aliases_file.write_text("")
@@ -411,6 +419,17 @@ class Home:
             lines += [f'tls_cert = "{self.tls[0]}"', f'tls_key = "{self.tls[1]}"']
         if self.client_pin:
             lines += [f'client_pin_sha256 = "{self.client_pin}"']
+        if self.secret_file:
+            lines += [f'relay_secret_file = "{self.secret_file}"']
+        sections: dict[str, list[str]] = {}
+        for k, v in self.extra.items():  # "section.key": value (TOML text)
+            sec, key = k.split(".", 1)
+            if sec == "lmtp":
+                lines.append(f"{key} = {v}")
+            else:
+                sections.setdefault(sec, []).append(f"{key} = {v}")
+        for sec, kv in sections.items():
+            lines += [f"[{sec}]"] + kv
         lines += [
             "[users]",
             f'file = "{self.users_file}"',
@@ -495,6 +514,8 @@ class Relay:
             sec["home"]["tls_key"] = f'"{self.client_tls[1]}"'
         if self.pin:
             sec["home"]["pin_sha256"] = f'"{self.pin}"'
+        if getattr(self.home, "secret_file", None):
+            sec["home"]["lmtp_secret_file"] = f'"{self.home.secret_file}"'
         for k, v in self.extra.items():
             s, key = k.split(".", 1)
             sec.setdefault(s, {})[key] = v
