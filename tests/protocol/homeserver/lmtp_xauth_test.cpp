@@ -216,3 +216,72 @@ TEST_F(XauthResolver, HalvesAgreeWithTheWholeCheck) {
     EXPECT_EQ(ok.code, 235);
     EXPECT_EQ(ok.lines, r.authenticate("a@x.test", "secret").lines);
 }
+
+// Issue 11 item 9: with a pairing secret, nothing that reads the directory, checks a password
+// or delivers runs before XSECRET; a wrong secret ends the connection.
+namespace {
+std::string run_with_secret(std::string_view input, bool* closed = nullptr) {
+    lmtp::session_hooks h;
+    h.directory = [] { return std::vector<std::string>{"version x", "end"}; };
+    h.authenticate = [](std::string_view, std::string_view) {
+        return make_reply(535, "5.7.8", "Authentication credentials invalid");
+    };
+    lmtp::session_options o;
+    o.hostname = "home.test";
+    o.relay_secret = std::string(40, 'k');
+    lmtp::session sess(o, h);
+    std::string out;
+    bool close = false;
+    for (char c : input) {
+        sess.feed(std::string_view(&c, 1));
+        auto st = sess.advance();
+        out += st.output;
+        close = close || st.close;
+    }
+    if (closed) *closed = close;
+    return out;
+}
+} // namespace
+
+TEST(LmtpXsecret, EverythingButLhloNeedsTheSecret) {
+    std::string in = std::string(greeting_lhlo) + "XDIRECTORY\r\nXAUTH " +
+                     b64(std::string("a@x.test\0secret", 15)) +
+                     "\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n";
+    EXPECT_EQ(after_lhlo(run_with_secret(in)),
+              "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                  "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                  "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                  "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                  "530 5.7.0 Pairing secret required (XSECRET)\r\n");
+}
+
+TEST(LmtpXsecret, RightSecretOpensWrongSecretCloses) {
+    auto ok = run_with_secret(std::string(greeting_lhlo) + "XSECRET " + std::string(40, 'k') +
+                              "\r\nXDIRECTORY\r\n");
+    EXPECT_EQ(after_lhlo(ok), "235 2.7.0 Relay authenticated\r\n250-version x\r\n250 end\r\n");
+    bool closed = false;
+    auto bad = run_with_secret(std::string(greeting_lhlo) + "XSECRET " + std::string(39, 'k') +
+                                   "\r\nXDIRECTORY\r\n",
+                               &closed);
+    EXPECT_EQ(after_lhlo(bad),
+              "535 5.7.8 Pairing secret invalid\r\n421 4.7.0 home.test closing connection\r\n");
+    EXPECT_TRUE(closed);
+}
+
+TEST(LmtpXauth, ClientParameterNamesTheSubmissionClient) {
+    lmtp::session_options o;
+    o.hostname = "home.test";
+    o.defer_auth = true;
+    lmtp::session sess(o, {});
+    sess.feed(std::string(greeting_lhlo) + "XAUTH " + b64(std::string("a@x.test\0secret", 15)) +
+              " CLIENT=2001:db8::7\r\n");
+    auto st = sess.advance();
+    ASSERT_TRUE(st.auth);
+    EXPECT_EQ(sess.auth_client(), "2001:db8::7");
+    seen s;
+    EXPECT_EQ(after_lhlo(run(std::string(greeting_lhlo) + "XAUTH " +
+                                 b64(std::string("a@x.test\0secret", 15)) + " FOO=1\r\n",
+                             s)),
+              "501 5.5.4 XAUTH parameter must be CLIENT=<ip>\r\n");
+    EXPECT_EQ(s.calls, 0);
+}

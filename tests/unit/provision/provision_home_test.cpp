@@ -6,6 +6,7 @@
 
 #include "../ddns/settings.hpp"
 #include "../homeserver/service.hpp"
+#include "../relay/service.hpp"
 #include "commands/user.hpp"
 #include "setup/keys.hpp"
 #include "setup/pairing.hpp"
@@ -77,6 +78,27 @@ TEST_F(ProvisionHome, HomeTomlLoadsThroughTheHomeSettingsAndPreflight) {
     EXPECT_EQ(s->imap_tls_cert, etc() / "tls/home.crt");
     // preflight: IMAP TLS pair loads, the empty user database loads, the Maildir is usable.
     EXPECT_EQ(splitmail::home::preflight(*s), "");
+}
+
+// Issue 11 item 9: the relay authenticates itself to home's LMTP with one pairing secret that
+// provision writes on both sides (its own file, 0640, not the world-readable configs).
+TEST_F(ProvisionHome, RelayAndHomeShareTheLmtpPairingSecret) {
+    auto h = splitmail::home::load_settings(etc() / "home.toml");
+    ASSERT_TRUE(h) << h.error();
+    auto r = splitmail::relay::load_settings(relay_root / "etc/splitmail/relay.toml");
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(h->lmtp_relay_secret.size(), 64u);
+    EXPECT_EQ(h->lmtp_relay_secret, r->home_lmtp_secret);
+    EXPECT_EQ(mode_of(etc() / "lmtp-secret"), 0640u);
+    EXPECT_EQ(mode_of(relay_root / "etc/splitmail/lmtp-secret"), 0640u);
+    auto p = setup::parse_pairing(slurp(pairing_file), "pairing");
+    ASSERT_TRUE(p) << p.error();
+    EXPECT_EQ(p->lmtp_secret, r->home_lmtp_secret);
+    // A second relay run keeps the secret (home need not be provisioned again).
+    ASSERT_EQ(run(relay_args(relay_root.path)).code, 0);
+    auto r2 = splitmail::relay::load_settings(relay_root / "etc/splitmail/relay.toml");
+    ASSERT_TRUE(r2) << r2.error();
+    EXPECT_EQ(r2->home_lmtp_secret, r->home_lmtp_secret);
 }
 
 TEST_F(ProvisionHome, UserAddAcceptsTheGeneratedConfig) {
