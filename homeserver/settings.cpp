@@ -20,7 +20,8 @@ constexpr std::array table{
                          "system host name."},
     config::setting_spec{"lmtp.listen", kind::string_list, "[\"127.0.0.1:2424\"]",
                          "LMTP listener addresses (`ip:port`, IPv6 in brackets). In production "
-                         "the tunnel address only: LMTP has no authentication of its own."},
+                         "the tunnel address only, with `lmtp.relay_secret_file` set so that only "
+                         "the relay may use it."},
     config::setting_spec{"lmtp.transport", kind::string, "\"plain\"",
                          "`plain` (TCP, inside WireGuard) or `mtls` (TLS from the first byte; "
                          "the relay must present the certificate pinned in "

@@ -2,7 +2,8 @@
 // One accepted LMTP connection, before the protocol: in `mtls` mode the TLS handshake from the
 // first byte and the pin check of the relay's client certificate (SHA-256 of its DER form),
 // then the LMTP driver. A connection whose certificate is not the pinned one is closed before
-// any LMTP byte is sent (and logged with the offered fingerprint).
+// any LMTP byte is sent (and logged with the offered fingerprint). On every transport the
+// pairing secret (session_options::relay_secret, XSECRET) gates XAUTH, XDIRECTORY and mail.
 #include "lmtp/driver.hpp"
 
 #include "splitmail/net/connection.hpp"

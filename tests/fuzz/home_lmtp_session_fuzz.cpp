@@ -1,7 +1,7 @@
 // Fuzz target: the LMTP session state machine fed arbitrary client bytes, split at a point
 // chosen by the first input byte. Invariants: no crash; each job has at least one recipient
 // and the session asks for delivered() before it reads further; after delivered() the session
-// is no longer waiting.
+// is no longer waiting; with a pairing secret set, no job without the right XSECRET.
 #include "lmtp/session.hpp"
 
 #include <cstdint>
@@ -16,6 +16,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     session_options opt;
     opt.max_message_size = 4096;
     opt.max_recipients = 5;
+    // Odd first byte: the pairing secret is required (XSECRET gates MAIL, XAUTH, XDIRECTORY);
+    // no job may come out unless the input holds the right secret.
+    const bool gated = data[0] & 1;
+    if (gated) opt.relay_secret = "0123456789abcdef0123456789abcdef";
+    const bool has_secret =
+        in.find("XSECRET 0123456789abcdef0123456789abcdef") != std::string_view::npos;
     session_hooks hooks;
     hooks.resolve = [](const splitmail::smtp::rcpt_to& r) {
         rcpt_verdict v;
@@ -29,6 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         auto st = s.advance();
         while (st.job) {
             if (st.job->rcpts.empty() || !s.awaiting_delivery()) std::abort();
+            if (gated && !has_secret) std::abort();
             std::vector<splitmail::smtp::reply> r(
                 st.job->rcpts.size(), splitmail::smtp::make_reply(250, "2.0.0", "ok"));
             s.delivered(r);
