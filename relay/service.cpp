@@ -84,6 +84,8 @@ int run(const settings& s, const std::string& config_path) {
         return 74; // EX_IOERR
     }
     for (const auto& p : rec->problems) log::warn("queue", "", "moved to corrupt/", {{"what", p}});
+    // Crash leftovers that were provably not owed (spool.hpp): routine, one line each.
+    for (const auto& p : rec->leftovers) log::info("queue", "", "crash leftover", {{"what", p}});
     if (auto ec = queue::write_pid_file(s.spool_dir); ec)
         log::warn("relay", "", "cannot write pid file", {{"error", ec.message()}});
 
