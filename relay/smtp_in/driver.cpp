@@ -99,6 +99,15 @@ struct driver {
             if (closed) co_return;
             switch (a.type) {
             case action::kind::send:
+                if (a.reply.code == 421 && a.reply.enhanced == "4.7.0")
+                    // The session's abuse limits (junk commands, refused recipients).
+                    log::warn("smtpd", id, "client cut off",
+                              {{"client", conn.remote_ip()}, {"reply", a.reply.text()}});
+                else if (a.reply.enhanced == "5.7.1" && !sess.auth_user().empty())
+                    // A forged envelope sender or From: from an authenticated user (issue 11).
+                    log::warn("submission", id, "refused",
+                              {{"client", conn.remote_ip()}, {"user", sess.auth_user()},
+                               {"reply", a.reply.text()}});
                 out += a.reply.format();
                 break;
             case action::kind::close:
