@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <vector>
 
 namespace splitmail::relay {
 
@@ -33,13 +34,20 @@ std::optional<std::string> network_counter::network_of(std::string_view ip_text)
 void network_counter::make_room(clock::time_point now) {
     std::erase_if(map_, [&](const auto& kv) { return now - kv.second.start >= p_.window; });
     if (map_.size() < p_.max_networks) return;
-    // The lightest entry goes (the earliest of those): a flood of one-probe networks cannot
-    // push out the count of a network that is harvesting.
-    auto victim = std::min_element(map_.begin(), map_.end(), [](const auto& a, const auto& b) {
-        return a.second.count != b.second.count ? a.second.count < b.second.count
-                                                : a.second.start < b.second.start;
-    });
-    map_.erase(victim);
+    // The lightest eighth goes (fewest refusals, earliest first), so a flood of one-probe
+    // networks cannot push out the count of a network that is harvesting, and the O(n) pass
+    // runs once per n/8 inserts, not on every one.
+    using item = std::pair<std::pair<std::size_t, clock::time_point>, const std::string*>;
+    std::vector<item> all;
+    all.reserve(map_.size());
+    for (const auto& [k, e] : map_) all.push_back({{e.count, e.start}, &k});
+    const std::size_t drop = std::max<std::size_t>(1, map_.size() / 8);
+    std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(drop - 1), all.end(),
+                     [](const item& a, const item& b) { return a.first < b.first; });
+    std::vector<std::string> victims;
+    victims.reserve(drop);
+    for (std::size_t i = 0; i < drop; ++i) victims.push_back(*all[i].second);
+    for (const auto& v : victims) map_.erase(v);
 }
 
 void network_counter::add(std::string_view ip, clock::time_point now) {

@@ -5,8 +5,9 @@
 // for a fixed window that starts at the network's first refusal.
 //
 // Guarantees: memory is bounded (at most `max_networks` entries; when full, expired entries
-// go first, then the one with the fewest refusals, earliest first); every call is O(1) except an insert
-// into a full table, which is O(max_networks). Not thread-safe: the relay runs its SMTP
+// go first, then the eighth with the fewest refusals, earliest first); every call is O(1)
+// amortised (an insert into a full table costs O(max_networks) once per max_networks/8
+// inserts). Not thread-safe: the relay runs its SMTP
 // sessions on one io_context thread.
 // Does not do: decide replies (the session does), remember anything across restarts.
 #include <chrono>
