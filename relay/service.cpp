@@ -4,6 +4,7 @@
 #include "delivery/runner.hpp"
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
+#include "smtp_in/network_counter.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
 
@@ -123,8 +124,13 @@ int run(const settings& s, const std::string& config_path) {
     auth_throttle throttle(auth_throttle::policy{s.auth_max_failures, std::chrono::minutes(15),
                                                  std::chrono::minutes(15)});
 
+    // Issue 11 item 8: refused recipients per client network, across all listeners.
+    network_counter rcpt_errors(network_counter::policy{s.network_rcpt_error_limit,
+                                                        s.network_rcpt_error_window, 16384});
+
     smtp_context ctx;
     ctx.s = &s;
+    ctx.rcpt_errors = &rcpt_errors;
     ctx.spool = &*sp;
     ctx.directory = &directory;
     ctx.tls = &tls;
