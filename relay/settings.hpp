@@ -37,6 +37,13 @@ struct settings {
     std::size_t max_connections = 500;
     std::size_t max_connections_per_ip = 20;
     std::chrono::seconds idle_timeout{300};
+    // Issue 11 items 7, 8: chatty and harvesting clients (smtp_in/session.hpp).
+    std::size_t junk_command_limit = 100;
+    std::size_t rcpt_error_delay_after = 5;
+    std::chrono::seconds rcpt_error_delay{2};
+    std::size_t rcpt_error_limit = 20;
+    std::size_t network_rcpt_error_limit = 50;
+    std::chrono::seconds network_rcpt_error_window{3600};
     std::filesystem::path tls_cert, tls_key; // empty: no STARTTLS
     std::filesystem::path spool_dir;
     std::chrono::seconds message_lifetime{14 * 86400};
@@ -70,6 +77,7 @@ struct settings {
     std::vector<std::string> submission_listen;  // STARTTLS (587)
     std::vector<std::string> submissions_listen; // implicit TLS (465)
     bool submission_show_client_ip = false;
+    bool submission_received_auth_user = true;
     std::chrono::seconds auth_cache_ttl{7 * 86400};
     auth::brake_policy login_brake; // auth.* (+ the deprecated submission.auth_* keys)
     std::filesystem::path dkim_dir;              // empty: no signing

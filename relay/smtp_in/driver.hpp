@@ -2,7 +2,8 @@
 // The Asio driver of one inbound SMTP connection: reads bytes, feeds the pure session
 // (smtp_in/session.hpp), writes its replies, performs STARTTLS, and hands finished messages to
 // the spool; the reply to DATA is sent only when the spool says the message is durable.
-// Every read has the idle timeout; every write a fixed deadline.
+// Every read has the idle timeout; every write a fixed deadline. A `delay` action (the session's
+// tarpit for refused recipients) is a timer wait before the next reply.
 // Outgoing mail (authenticated, or from relay.trusted_networks) whose From: domain has DKIM keys
 // is signed before the 250; submitted mail gets Date:/Message-ID: when missing. Both are stored
 // as prefix header lines (submission/outgoing.hpp).
@@ -24,6 +25,7 @@ namespace splitmail::relay {
 
 class home_authenticator;
 class dkim_keyring;
+class network_counter;
 
 struct smtp_context {
     const settings* s = nullptr;
@@ -38,6 +40,8 @@ struct smtp_context {
     auth::brake* brake = nullptr;
     // DKIM keys (null or empty: no signing); swapped on SIGHUP, so read per message.
     const std::shared_ptr<const dkim_keyring>* dkim = nullptr;
+    // Refused RCPTs per client network, shared by every listener (null: not counted).
+    network_counter* rcpt_errors = nullptr;
 };
 
 net::asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx);
