@@ -179,6 +179,15 @@ def main() -> None:
               "locked: the right password from the attacker's IP gets the same NO", r)
     r = imap_login("127.0.4.10", imap_port, BOB, pw[BOB])
     checks.ok("AUTHENTICATIONFAILED" in r, "locked: the right password from a new network: NO", r)
+    m = IMAPFrom("127.0.4.11", imap_port)
+    try:
+        m.authenticate("PLAIN", lambda _: f"\0{BOB}\0{pw[BOB]}".encode())
+        r = "OK"
+    except imaplib.IMAP4.error as e:
+        r = str(e)
+    m.shutdown()
+    checks.ok("AUTHENTICATIONFAILED" in r, "locked: AUTHENTICATE PLAIN with the right password: NO",
+              r)
     checks.eq(imap_login("127.0.1.11", imap_port, BOB, pw[BOB]), "OK",
               "the owner's known network still logs in")
 
