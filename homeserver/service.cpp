@@ -57,7 +57,7 @@ std::string preflight(const settings& s) {
         }
     }
     if (!s.imap_listen.empty() || !s.imaps_listen.empty()) {
-        auto t = net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false);
+        auto t = net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false, s.imap_tls_ciphers);
         if (!t) return "imap.tls_cert/imap.tls_key: " + t.error();
     }
     for (const auto& l : s.imap_listen) {
@@ -143,6 +143,8 @@ int run(const settings& s, const std::string& config_path) {
     ictx.maildir_root = s.maildir_root;
     ictx.driver.idle_timeout = s.imap_idle_timeout;
     ictx.driver.login_failure_delay = s.imap_login_failure_delay;
+    ictx.driver.login_timeout = s.imap_login_timeout;
+    ictx.driver.overload_timeout = s.imap_overload_timeout;
     ictx.limits.max_append_literal = s.max_message_size;
     ictx.max_connections_per_user = s.imap_max_connections_per_user;
     ictx.auth_pool = &auth_pool;
@@ -153,8 +155,13 @@ int run(const settings& s, const std::string& config_path) {
     };
     try {
         if (!s.imap_listen.empty() || !s.imaps_listen.empty())
-            ictx.tls = *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false);
-        net::limits il{s.imap_max_connections, s.imap_max_connections_per_ip};
+            ictx.tls = *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false,
+                                             s.imap_tls_ciphers);
+        // One admission for both ports (net/admission.hpp): logged-in sessions leave the
+        // pre-login pool, so they always find room.
+        auto il = std::make_shared<net::admission>(
+            net::limits{s.imap_max_connections, s.imap_max_connections_per_ip,
+                        s.imap_max_connections_per_network, s.imap_max_unauthenticated});
         if (!s.imap_listen.empty()) {
             imap_server = std::make_unique<net::server>(
                 io, "imap", il,
@@ -163,10 +170,12 @@ int run(const settings& s, const std::string& config_path) {
             for (const auto& l : s.imap_listen) imap_server->listen(l);
         }
         if (!s.imaps_listen.empty()) {
+            // Implicit TLS: an over-limit client is closed without a byte (no plaintext BYE
+            // where the client expects a TLS handshake).
             imaps_server = std::make_unique<net::server>(
                 io, "imaps", il,
                 [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); },
-                refuse_imap);
+                nullptr);
             for (const auto& l : s.imaps_listen) imaps_server->listen(l);
         }
     } catch (const std::exception& e) {
