@@ -122,12 +122,16 @@ int run(const settings& s, const std::string& config_path) {
     lctx.tls = tls;
     lctx.client_pin = s.lmtp_client_pin_sha256;
     auto handle = [&lctx](net::connection& c) { return lmtp::serve_lmtp(c, lctx); };
-    net::server server(
-        io, "lmtp", net::limits{s.max_connections, s.max_connections}, handle,
-        [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
+    net::server::refuser lmtp_busy;
+    // With mtls the LMTP port speaks TLS from the first byte: an over-limit relay is closed
+    // without a plaintext 421 (it retries either way).
+    if (s.lmtp_transport != "mtls")
+        lmtp_busy = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
             co_await c.write("421 4.3.2 " + std::string(why) + ", try again later\r\n",
                              std::chrono::seconds(10));
-        });
+        };
+    net::server server(io, "lmtp", net::limits{s.max_connections, s.max_connections}, handle,
+                       lmtp_busy);
     try {
         for (const auto& l : s.lmtp_listen) server.listen(l);
     } catch (const std::exception& e) {

@@ -8,13 +8,15 @@ home's 993. `tls.ciphers` changes the list (a relay configured with a CBC suite 
 
 Over-limit clients on implicit-TLS ports (item 14): with two connections held from one
 address (max per address 2), a third to 465 or 993 is closed without a plaintext byte (no
-`421`, no `* BYE` where the client expects a TLS handshake); the STARTTLS ports still answer
-in plaintext, as their protocol wants (587: `421 4.7.0`, 143: `* BYE`).
+`421`, no `* BYE` where the client expects a TLS handshake), and so is a connection over
+lmtp.max_connections on home's LMTP port in mtls mode; the STARTTLS ports still answer in
+plaintext, as their protocol wants (587: `421 4.7.0`, 143: `* BYE`).
 """
 import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -128,6 +130,19 @@ def main() -> None:
     for h in held:
         h.close()
     relay.stop()
+
+    # LMTP in mtls mode is implicit TLS too: an over-limit relay connection is just closed.
+    mhome = lib.Home(d / "home-mtls", transport="mtls", tls=ec, client_pin="0" * 64)
+    text = mhome.config.read_text().replace('transport = "mtls"\n',
+                                            'transport = "mtls"\nmax_connections = 1\n')
+    mhome.config.write_text(text)
+    mhome.start()
+    time.sleep(0.5)  # the start-up probe's connection is gone
+    held = socket.create_connection(("127.0.0.1", mhome.port), source_address=("127.31.2.1", 0))
+    data = first_bytes(mhome.port, "127.31.2.2")
+    checks.eq(data, b"", "LMTP (mtls) over lmtp.max_connections: closed without a plaintext 421")
+    held.close()
+    mhome.stop()
 
     # --- tls.ciphers is a setting: a relay configured with a CBC suite offers it
     relay2 = lib.Relay(d / "relay2", home, tls=rsa,
