@@ -23,6 +23,7 @@ IMAP (home, imap.max_connections 500):
 import collections
 import imaplib
 import re
+import resource
 import socket
 import ssl
 import sys
@@ -334,6 +335,10 @@ def imap_scenarios(d: Path) -> None:
 
 def main() -> None:
     lib.require_binaries(lib.RELAY_BIN, lib.HOME_BIN)
+    # 500 sockets here and as many in the daemon (which inherits the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
     d = lib.tmpdir("idleflood")
     home = lib.Home(d / "home").start()
     smtp_scenarios(d, home)
