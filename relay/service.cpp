@@ -94,7 +94,8 @@ int run(const settings& s, const std::string& config_path) {
                   {{"recipients", directory.snapshot()->recipients.size()}});
 
     net::tls_context tls;
-    if (!s.tls_cert.empty()) tls = *net::make_server_tls(s.tls_cert, s.tls_key, false, s.tls_ciphers);
+    if (!s.tls_cert.empty())
+        tls = *net::make_server_tls(s.tls_cert, s.tls_key, false, s.tls_ciphers);
     net::tls_context home_tls;
     if (s.home_transport == "mtls") home_tls = *net::make_client_tls(s.home_tls_cert, s.home_tls_key);
 
