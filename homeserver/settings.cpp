@@ -47,6 +47,10 @@ constexpr std::array table{
     config::setting_spec{"users.aliases", kind::path, "",
                          "The aliases file: `alias@dom: a@dom, b@dom`; catch-all `@dom: "
                          "a@dom`. Empty: no aliases. Reloaded like `users.file`."},
+    config::setting_spec{"users.min_password_length", kind::integer, "12",
+                         "Shortest password `splitmail user add|passwd` accepts (characters). "
+                         "Passwords made only of one repeated character, or equal to the "
+                         "address or its local part, are refused at any length."},
     config::setting_spec{"maildir.root", kind::path, "\"/var/lib/splitmail/mail\"",
                          "Mailboxes live in `<root>/<domain>/<local>/` (Maildir: cur new tmp)."},
     config::setting_spec{"maildir.recipient_delimiter", kind::string, "\"+\"",
@@ -157,6 +161,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.users_file = v.get_path("users.file");
     if (s.users_file.empty()) return bad("users.file", "must be set");
     s.aliases_file = v.get_path("users.aliases");
+    auto mpl = v.get_int("users.min_password_length");
+    if (mpl < 1 || mpl > 1024) return bad("users.min_password_length", "must be 1 to 1024");
+    s.min_password_length = static_cast<std::size_t>(mpl);
     s.maildir_root = v.get_path("maildir.root");
     if (s.maildir_root.empty()) return bad("maildir.root", "must be set");
     s.recipient_delimiter = v.get_string("maildir.recipient_delimiter");

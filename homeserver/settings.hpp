@@ -27,6 +27,7 @@ struct settings {
     std::chrono::seconds idle_timeout{300};
     std::filesystem::path users_file;
     std::filesystem::path aliases_file;   // may be empty
+    std::size_t min_password_length = 12; // read by `splitmail user` (provision/commands/user.cpp)
     std::filesystem::path maildir_root;
     std::string recipient_delimiter = "+";
     std::string log_level = "info";

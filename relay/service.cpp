@@ -4,6 +4,7 @@
 #include "delivery/runner.hpp"
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
+#include "smtp_in/network_counter.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
 
@@ -84,6 +85,8 @@ int run(const settings& s, const std::string& config_path) {
         return 74; // EX_IOERR
     }
     for (const auto& p : rec->problems) log::warn("queue", "", "moved to corrupt/", {{"what", p}});
+    // Crash leftovers that were provably not owed (spool.hpp): routine, one line each.
+    for (const auto& p : rec->leftovers) log::info("queue", "", "crash leftover", {{"what", p}});
     if (auto ec = queue::write_pid_file(s.spool_dir); ec)
         log::warn("relay", "", "cannot write pid file", {{"error", ec.message()}});
 
@@ -122,8 +125,13 @@ int run(const settings& s, const std::string& config_path) {
     auth_throttle throttle(auth_throttle::policy{s.auth_max_failures, std::chrono::minutes(15),
                                                  std::chrono::minutes(15)});
 
+    // Issue 11 item 8: refused recipients per client network, across all listeners.
+    network_counter rcpt_errors(network_counter::policy{s.network_rcpt_error_limit,
+                                                        s.network_rcpt_error_window, 16384});
+
     smtp_context ctx;
     ctx.s = &s;
+    ctx.rcpt_errors = &rcpt_errors;
     ctx.spool = &*sp;
     ctx.directory = &directory;
     ctx.tls = &tls;

@@ -64,6 +64,33 @@ constexpr std::array table{
                          "`smtp.max_unauthenticated`, `smtp.helo_timeout` and `smtp.idle_timeout` "
                          "shrink to this for clients outside `relay.trusted_networks` that have "
                          "not authenticated (Postfix's stress-adaptive timeouts)."},
+    config::setting_spec{"smtp.junk_command_limit", kind::integer, "100",
+                         "Commands that make no progress (NOOP, RSET, VRFY, HELP, EXPN, a "
+                         "repeated HELO/EHLO) a client may send before a message is accepted; "
+                         "one more gets `421 4.7.0` and the connection is closed (Postfix "
+                         "`smtpd_junk_command_limit`). The count restarts with each accepted "
+                         "message. Not applied to `relay.trusted_networks`."},
+    config::setting_spec{"smtp.rcpt_error_delay_after", kind::integer, "5",
+                         "Refused recipients (`550 5.1.1` unknown user, `554 5.7.1` relay "
+                         "denied) in one connection before each further refusal is delayed by "
+                         "`smtp.rcpt_error_delay` (a tarpit for address harvesting; a sender "
+                         "with a typo or two is never slowed)."},
+    config::setting_spec{"smtp.rcpt_error_delay", kind::duration, "\"2s\"",
+                         "Delay before each refusal past `smtp.rcpt_error_delay_after`; `0` "
+                         "turns the tarpit off."},
+    config::setting_spec{"smtp.rcpt_error_limit", kind::integer, "20",
+                         "Refused recipients in one connection after which the client gets "
+                         "`421 4.7.0` and is disconnected (Postfix `smtpd_hard_error_limit`). "
+                         "RSET does not reset the count."},
+    config::setting_spec{"smtp.network_rcpt_error_limit", kind::integer, "50",
+                         "Refused recipients from one client network (/24 for IPv4, /64 for "
+                         "IPv6), over all its connections within "
+                         "`smtp.network_rcpt_error_window`, after which every RCPT from that "
+                         "network gets `421 4.7.0` until the window ends (temporary: a real "
+                         "sender retries). Authenticated and trusted clients are not counted."},
+    config::setting_spec{"smtp.network_rcpt_error_window", kind::duration, "\"1h\"",
+                         "Window of `smtp.network_rcpt_error_limit`; it starts at the network's "
+                         "first refused recipient. At most 16384 networks are tracked."},
     config::setting_spec{"tls.cert", kind::path, "",
                          "PEM certificate chain for STARTTLS. Without it STARTTLS is not "
                          "offered. Re-read on SIGHUP."},
@@ -140,6 +167,11 @@ constexpr std::array table{
     config::setting_spec{"submission.show_client_ip", kind::boolean, "false",
                          "Name the submitting client's address and HELO in the `Received:` "
                          "header. Off by default so a home or private address does not leak."},
+    config::setting_spec{"submission.received_auth_user", kind::boolean, "true",
+                         "Name the authenticated user in the `Received:` header of submitted "
+                         "mail (`(Authenticated sender: user)`, as Postfix's "
+                         "`smtpd_sasl_authenticated_header`), so abuse reports identify the "
+                         "account. Turn off to keep the login name private."},
     config::setting_spec{"submission.auth_cache_ttl", kind::duration, "\"7d\"",
                          "How long a credential home accepted may be accepted from the relay's "
                          "in-memory cache (salted SHA-256, never the password) while home is "
@@ -274,6 +306,23 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto rate = v.get_int("smtp.min_data_rate");
     if (rate < 1) return bad("smtp.min_data_rate", "must be at least 1 (bytes per second)");
     s.min_data_rate = static_cast<std::size_t>(rate);
+    auto positive = [&](std::string_view key) { return v.get_int(key) >= 1; };
+    for (auto key : {"smtp.junk_command_limit", "smtp.rcpt_error_limit",
+                     "smtp.network_rcpt_error_limit"})
+        if (!positive(key)) return bad(key, "must be at least 1");
+    if (v.get_int("smtp.rcpt_error_delay_after") < 0)
+        return bad("smtp.rcpt_error_delay_after", "must not be negative");
+    s.junk_command_limit = static_cast<std::size_t>(v.get_int("smtp.junk_command_limit"));
+    s.rcpt_error_delay_after = static_cast<std::size_t>(v.get_int("smtp.rcpt_error_delay_after"));
+    s.rcpt_error_delay = v.get_duration("smtp.rcpt_error_delay");
+    if (s.rcpt_error_delay > std::chrono::seconds(60))
+        return bad("smtp.rcpt_error_delay", "must not exceed 60s (clients time out)");
+    s.rcpt_error_limit = static_cast<std::size_t>(v.get_int("smtp.rcpt_error_limit"));
+    s.network_rcpt_error_limit =
+        static_cast<std::size_t>(v.get_int("smtp.network_rcpt_error_limit"));
+    s.network_rcpt_error_window = v.get_duration("smtp.network_rcpt_error_window");
+    if (s.network_rcpt_error_window.count() < 1)
+        return bad("smtp.network_rcpt_error_window", "must be at least 1s");
     s.tls_cert = v.get_path("tls.cert");
     s.tls_key = v.get_path("tls.key");
     s.tls_ciphers = v.get_string("tls.ciphers");
@@ -346,6 +395,7 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     if ((!s.submission_listen.empty() || !s.submissions_listen.empty()) && s.tls_cert.empty())
         return bad("submission.listen", "submission needs tls.cert and tls.key");
     s.submission_show_client_ip = v.get_bool("submission.show_client_ip");
+    s.submission_received_auth_user = v.get_bool("submission.received_auth_user");
     s.auth_cache_ttl = v.get_duration("submission.auth_cache_ttl");
     s.auth_failure_delay = v.get_duration("submission.auth_failure_delay");
     s.auth_max_failures = static_cast<std::size_t>(v.get_int("submission.auth_max_failures"));

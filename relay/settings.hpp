@@ -44,6 +44,13 @@ struct settings {
     std::chrono::seconds idle_timeout{300};
     std::chrono::seconds overload_timeout{10};
     std::size_t min_data_rate = 500;              // bytes per second
+    // Issue 11 items 7, 8: chatty and harvesting clients (smtp_in/session.hpp).
+    std::size_t junk_command_limit = 100;
+    std::size_t rcpt_error_delay_after = 5;
+    std::chrono::seconds rcpt_error_delay{2};
+    std::size_t rcpt_error_limit = 20;
+    std::size_t network_rcpt_error_limit = 50;
+    std::chrono::seconds network_rcpt_error_window{3600};
     std::filesystem::path tls_cert, tls_key; // empty: no STARTTLS
     std::string tls_ciphers;                 // TLS 1.2 cipher list ("" = OpenSSL defaults)
     std::filesystem::path spool_dir;
@@ -77,6 +84,7 @@ struct settings {
     std::vector<std::string> submission_listen;  // STARTTLS (587)
     std::vector<std::string> submissions_listen; // implicit TLS (465)
     bool submission_show_client_ip = false;
+    bool submission_received_auth_user = true;
     std::chrono::seconds auth_cache_ttl{7 * 86400};
     std::chrono::seconds auth_failure_delay{2};
     std::size_t auth_max_failures = 5;

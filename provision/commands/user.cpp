@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <iostream>
 #include <termios.h>
 #include <unistd.h>
@@ -86,7 +87,34 @@ long find_user_line(const std::vector<std::string>& lines, const std::string& ad
     return -1;
 }
 
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+// Mode bits a users file may keep: owner read/write, group read (root:splitmail 0640 as
+// provision makes it). Hashes are an offline-guessing target: nobody else may read them.
+constexpr ::mode_t users_file_allowed = 0640;
+
 } // namespace
+
+std::string weak_password_reason(std::string_view password, std::string_view address,
+                                 std::size_t min_length) {
+    std::size_t chars = 0;
+    for (unsigned char c : password) chars += (c & 0xC0) != 0x80; // UTF-8 code points
+    if (chars < min_length)
+        return "password too short: " + std::to_string(chars) + " characters, at least " +
+               std::to_string(min_length) + " needed (users.min_password_length)";
+    if (password.find_first_not_of(password.front()) == std::string_view::npos)
+        return "password is one character repeated";
+    auto pw = lower(password);
+    auto at = address.rfind('@');
+    if (pw == lower(address) || (at != std::string_view::npos && pw == lower(address.substr(0, at))))
+        return "password is the address itself";
+    return "";
+}
 
 int run_user(std::span<const std::string> args) {
     auto f = parse_user_options(args);
@@ -130,6 +158,12 @@ int run_user(std::span<const std::string> args) {
             std::fprintf(stderr, "splitmail user: %s\n", pw.error().c_str());
             return 1;
         }
+        if (auto why = weak_password_reason(*pw, *address, f->min_password_length);
+            !why.empty()) {
+            OPENSSL_cleanse(pw->data(), pw->size());
+            std::fprintf(stderr, "splitmail user: %s: %s\n", address->c_str(), why.c_str());
+            return 1;
+        }
         auto h = users::hash_password(*pw);
         OPENSSL_cleanse(pw->data(), pw->size());
         if (!h) {
@@ -139,6 +173,8 @@ int run_user(std::span<const std::string> args) {
         hash = *h;
     }
     auto aliases_text = f->aliases.empty() ? std::string() : read_text(f->aliases);
+    struct ::stat before {};
+    const bool existed = ::stat(f->users.c_str(), &before) == 0;
     auto r = users::rewrite_file(f->users, [&](std::string_view current)
                                                -> std::expected<std::string, std::string> {
         auto lines = split_lines(current);
@@ -157,10 +193,19 @@ int run_user(std::span<const std::string> args) {
         if (auto ok = check_database(*f, next, aliases_text); !ok)
             return std::unexpected("refused: the result would be invalid: " + ok.error());
         return next;
-    });
+    }, 0600, users_file_allowed);
     if (!r) {
         std::fprintf(stderr, "splitmail user: %s\n", r.error().c_str());
         return 1;
+    }
+    if (existed && (before.st_mode & 07777 & ~users_file_allowed) != 0) {
+        char was[8], now[8];
+        std::snprintf(was, sizeof was, "%04o", before.st_mode & 07777);
+        std::snprintf(now, sizeof now, "%04o", before.st_mode & users_file_allowed);
+        std::fprintf(stderr,
+                     "splitmail user: warning: %s was mode %s (password hashes readable or "
+                     "writable by others); now %s\n",
+                     f->users.c_str(), was, now);
     }
     const char* done = cmd == "add" ? "added" : cmd == "del" ? "deleted" : "password changed";
     std::printf("%s: %s\n", address->c_str(), done);

@@ -67,6 +67,12 @@ std::expected<user_files, std::string> parse_user_options(std::span<const std::s
             if (auto v = tbl.at_path("users.aliases").value<std::string>()) f.aliases = *v;
             if (auto v = tbl.at_path("maildir.recipient_delimiter").value<std::string>())
                 f.delimiter = *v;
+            if (auto v = tbl.at_path("users.min_password_length").value<std::int64_t>()) {
+                if (*v < 1 || *v > 1024)
+                    return std::unexpected(config.string() +
+                                           ": users.min_password_length: must be 1 to 1024");
+                f.min_password_length = static_cast<std::size_t>(*v);
+            }
             if (auto arr = tbl.at_path("home.domains").as_array())
                 for (auto& d : *arr)
                     if (auto s = d.value<std::string>()) f.domains.push_back(*s);

@@ -18,6 +18,7 @@ struct user_files {
     std::string delimiter = "+";
     std::vector<std::string> domains;
     std::vector<std::string> words; // positional arguments left after the options
+    std::size_t min_password_length = 12; // home.toml users.min_password_length
 };
 
 // Parses options out of `args`; errors are usage errors.

@@ -1,6 +1,7 @@
 // Asio driver of one inbound SMTP connection; see driver.hpp.
 #include "smtp_in/driver.hpp"
 
+#include "smtp_in/network_counter.hpp"
 #include "smtp_in/session.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
@@ -36,6 +37,26 @@ public:
 
 private:
     const smtp_context& ctx_;
+};
+
+// The session's view of the shared per-network refusal counter for one client.
+class network_tracker final : public rcpt_error_tracker {
+public:
+    network_tracker(network_counter* c, std::string ip, std::string id)
+        : c_(c), ip_(std::move(ip)), id_(std::move(id)) {}
+    bool over_limit() override {
+        if (!c_ || !c_->over_limit(ip_, network_counter::clock::now())) return false;
+        log::warn("smtpd", id_, "RCPT refused: client network over the refused-recipient limit",
+                  {{"client", ip_}, {"network", network_counter::network_of(ip_).value_or("")}});
+        return true;
+    }
+    void refused() override {
+        if (c_) c_->add(ip_, network_counter::clock::now());
+    }
+
+private:
+    network_counter* c_;
+    std::string ip_, id_;
 };
 
 // Connection ids in logs: short, unique within a process run.
@@ -80,12 +101,29 @@ struct driver {
             if (closed) co_return;
             switch (a.type) {
             case action::kind::send:
+                if (a.reply.code == 421 && a.reply.enhanced == "4.7.0")
+                    // The session's abuse limits (junk commands, refused recipients).
+                    log::warn("smtpd", id, "client cut off",
+                              {{"client", conn.remote_ip()}, {"reply", a.reply.text()}});
+                else if (a.reply.enhanced == "5.7.1" && !sess.auth_user().empty())
+                    // A forged envelope sender or From: from an authenticated user (issue 11).
+                    log::warn("submission", id, "refused",
+                              {{"client", conn.remote_ip()}, {"user", sess.auth_user()},
+                               {"reply", a.reply.text()}});
                 out += a.reply.format();
                 break;
             case action::kind::close:
                 co_await flush();
                 closed = true;
                 co_return;
+            case action::kind::delay: {
+                // Tarpit (issue 11 item 8): earlier replies go out first, the refusal after.
+                co_await flush();
+                asio::steady_timer t(co_await asio::this_coro::executor);
+                t.expires_after(a.delay);
+                co_await t.async_wait(asio::use_awaitable);
+                break;
+            }
             case action::kind::start_tls: {
                 co_await flush();
                 if (!ctx.tls || !*ctx.tls) throw std::runtime_error("STARTTLS without a context");
@@ -155,10 +193,12 @@ struct driver {
         if (!outgoing) return "";
         std::string added;
         if (!d.auth_user.empty())
-            added = missing_headers(d.message, ctx.s->hostname, d.envelope.arrival);
+            added = missing_headers(d.message, ctx.s->hostname, d.envelope.arrival,
+                                    d.add_from ? std::string_view(d.envelope.sender) : "");
         std::string sig;
         const dkim_keyring* ring = ctx.dkim && *ctx.dkim ? ctx.dkim->get() : nullptr;
         auto dom = ring ? from_domain(d.message) : std::nullopt;
+        if (ring && !dom && d.add_from) dom = from_domain(added); // the From: we added
         const dkim::signer* signer = dom ? ring->for_domain(*dom) : nullptr;
         if (signer) {
             // The signature covers the added fields too (they are part of the header block
@@ -216,14 +256,22 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
     cfg.max_recipients = ctx.s->max_recipients;
     cfg.tls_available = ctx.tls && *ctx.tls;
     cfg.relay_allowed = ctx.s->is_trusted(conn.remote_ip());
+    cfg.max_junk_commands = ctx.s->junk_command_limit;
+    cfg.rcpt_errors_before_delay = ctx.s->rcpt_error_delay_after;
+    cfg.rcpt_error_delay = ctx.s->rcpt_error_delay;
+    cfg.max_rcpt_errors = ctx.s->rcpt_error_limit;
+    const std::string conn_id = next_conn_id();
+    network_tracker tracker(ctx.rcpt_errors, conn.remote_ip(), conn_id);
+    cfg.network = &tracker;
     if (ctx.submission) {
         cfg.submission = true;
         cfg.require_tls = true;
         cfg.submission_show_client = ctx.s->submission_show_client_ip;
+        cfg.submission_show_user = ctx.s->submission_received_auth_user;
         cfg.tls_available = !ctx.implicit_tls && cfg.tls_available;
     }
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""});
-    driver d{conn, ctx, sess, next_conn_id(), {}, false, conn.accepted_at()};
+    driver d{conn, ctx, sess, conn_id, {}, false, conn.accepted_at()};
     log::info("smtpd", d.id, "connect",
               {{"client", conn.remote_ip()},
                {"service", ctx.submission ? (ctx.implicit_tls ? "submissions" : "submission")

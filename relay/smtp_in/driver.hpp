@@ -8,6 +8,8 @@
 // trusted nor authenticated; every write has a fixed deadline. The driver reports EHLO/HELO
 // and a successful AUTH to the listener's admission (net::connection::progressed,
 // authenticated).
+// A `delay` action (the session's tarpit for refused recipients) is a timer wait before the
+// next reply.
 // Outgoing mail (authenticated, or from relay.trusted_networks) whose From: domain has DKIM keys
 // is signed before the 250; submitted mail gets Date:/Message-ID: when missing. Both are stored
 // as prefix header lines (submission/outgoing.hpp).
@@ -26,6 +28,7 @@ namespace splitmail::relay {
 class home_authenticator;
 class auth_throttle;
 class dkim_keyring;
+class network_counter;
 
 struct smtp_context {
     const settings* s = nullptr;
@@ -40,6 +43,8 @@ struct smtp_context {
     auth_throttle* throttle = nullptr;
     // DKIM keys (null or empty: no signing); swapped on SIGHUP, so read per message.
     const std::shared_ptr<const dkim_keyring>* dkim = nullptr;
+    // Refused RCPTs per client network, shared by every listener (null: not counted).
+    network_counter* rcpt_errors = nullptr;
 };
 
 net::asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx);

@@ -1,5 +1,6 @@
 // Inbound SMTP session state machine: see session.hpp.
 #include "smtp_in/session.hpp"
+#include "submission/author.hpp"
 #include "splitmail/smtp/date.hpp"
 
 #include <array>
@@ -53,6 +54,15 @@ std::string header_safe(std::string_view s) {
     return out.empty() ? "unknown" : out;
 }
 
+// The authenticated user inside a comment: printable ASCII without what would end the comment
+// or quote (RFC 5322 3.2.2 ctext).
+std::string comment_safe(std::string_view s) {
+    std::string out;
+    for (char c : s.substr(0, 255))
+        out += (c > ' ' && c < 127 && c != '(' && c != ')' && c != '\\') ? c : '_';
+    return out;
+}
+
 bool has_control(std::string_view s) {
     for (unsigned char c : s)
         if (c < 32 || c == 127) return true;
@@ -78,14 +88,21 @@ std::string delivery::received_header(std::string_view queue_id) const {
                          ? "IPv6:" + envelope.client_ip
                          : envelope.client_ip;
     std::string h;
+    // Issue 11: name the authenticated user as Postfix's smtpd_sasl_authenticated_header does,
+    // so an abuse report identifies the account (submission.received_auth_user).
+    const std::string who = show_auth_user && !auth_user.empty()
+                                ? "(Authenticated sender: " + comment_safe(auth_user) + ")"
+                                : std::string("(authenticated sender)");
     if (hide_client)
         // Issue 3: a submission's trace names neither the client's address nor its HELO
         // (often a private name or address); RFC 5321 4.4 makes the from clause optional.
-        h = "Received: (authenticated sender)\r\n";
-    else
+        h = "Received: " + who + "\r\n";
+    else {
         h = "Received: from " + header_safe(envelope.client_helo) + " (" +
             (client_host.empty() ? std::string("unknown") : header_safe(client_host)) + " [" +
             header_safe(ip) + "])\r\n";
+        if (show_auth_user && !auth_user.empty()) h += "\t" + who + "\r\n";
+    }
     if (tls)
         h += "\t(using " + header_safe(tls->version) + " with cipher " +
              header_safe(tls->cipher) + ")\r\n";
@@ -122,6 +139,40 @@ void smtp_session::bad(std::vector<action>& out, reply r) {
     send(out, std::move(r));
     if (++bad_commands_ >= cfg_.max_bad_commands) {
         send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many errors"));
+        close(out);
+    }
+}
+
+bool smtp_session::junk(std::vector<action>& out) {
+    // Postfix smtpd_junk_command_limit: a client that only chats (NOOP/RSET/VRFY loops) holds a
+    // connection slot forever without the error counter ever moving.
+    if (++junk_commands_ <= cfg_.max_junk_commands || cfg_.relay_allowed) return false;
+    send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many commands without a "
+                                                       "message, closing connection"));
+    close(out);
+    return true;
+}
+
+void smtp_session::refuse_rcpt(std::vector<action>& out, reply r) {
+    if (cfg_.relay_allowed) { // the home server: never slowed
+        send(out, std::move(r));
+        return;
+    }
+    ++rcpt_errors_;
+    if (cfg_.network && auth_user_.empty()) cfg_.network->refused();
+    if (rcpt_errors_ > cfg_.rcpt_errors_before_delay && cfg_.rcpt_error_delay.count() > 0) {
+        // Postfix smtpd_soft_error_limit / smtpd_error_sleep_time: a harvester pays in time,
+        // a sender with a typo or two never does.
+        action a;
+        a.type = action::kind::delay;
+        a.delay = cfg_.rcpt_error_delay;
+        out.push_back(std::move(a));
+    }
+    send(out, std::move(r));
+    if (rcpt_errors_ >= cfg_.max_rcpt_errors) {
+        // Postfix smtpd_hard_error_limit; RFC 5321 3.8: 421 and close.
+        send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many refused "
+                                                           "recipients, closing connection"));
         close(out);
     }
 }
@@ -180,6 +231,7 @@ std::vector<action> smtp_session::tls_started(tls_info info) {
 std::vector<action> smtp_session::delivery_result(reply r) {
     std::vector<action> out;
     if (state_ != state::wait_delivery) return out;
+    if (r.positive()) junk_commands_ = 0; // progress: a message was accepted
     send(out, std::move(r));
     reset_transaction();
     state_ = state::ready;
@@ -286,6 +338,7 @@ void smtp_session::on_line(const smtp::line_framer::result& line, std::vector<ac
     case verb::data: cmd_data(cmd, out); break;
     case verb::starttls: cmd_starttls(cmd, out); break;
     case verb::rset:
+        if (junk(out)) break;
         if (!cmd.args.empty()) {
             bad(out, make_reply(501, "5.5.4", "Syntax: RSET"));
             break;
@@ -294,15 +347,23 @@ void smtp_session::on_line(const smtp::line_framer::result& line, std::vector<ac
         if (state_ != state::init) state_ = state::ready;
         send(out, make_reply(250, "2.0.0", "Ok"));
         break;
-    case verb::noop: send(out, make_reply(250, "2.0.0", "Ok")); break;
+    case verb::noop:
+        if (!junk(out)) send(out, make_reply(250, "2.0.0", "Ok"));
+        break;
     case verb::quit:
         send(out, make_reply(221, "2.0.0", "Bye"));
         close(out);
         break;
-    case verb::help: send(out, make_reply(214, "2.0.0", "See RFC 5321")); break;
+    case verb::help:
+        if (!junk(out)) send(out, make_reply(214, "2.0.0", "See RFC 5321"));
+        break;
     // RFC 5321 3.5.3: 252 when we will not verify; we never disclose the user list.
-    case verb::vrfy: send(out, make_reply(252, "2.5.0", "Cannot VRFY user; try RCPT")); break;
-    case verb::expn: bad(out, make_reply(502, "5.5.1", "Error: EXPN not supported")); break;
+    case verb::vrfy:
+        if (!junk(out)) send(out, make_reply(252, "2.5.0", "Cannot VRFY user; try RCPT"));
+        break;
+    case verb::expn:
+        if (!junk(out)) bad(out, make_reply(502, "5.5.1", "Error: EXPN not supported"));
+        break;
     case verb::bdat:
         // CHUNKING is not advertised (RFC 3030); the chunk octets that follow will fail as
         // commands and run into the error limit.
@@ -329,6 +390,8 @@ void smtp_session::cmd_helo(const smtp::command& c, bool extended, std::vector<a
         bad(out, make_reply(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
         return;
     }
+    // A second HELO/EHLO (not the one RFC 3207 4.2 asks for after TLS) makes no progress.
+    if (!helo_.empty() && junk(out)) return;
     // RFC 5321 4.1.4: HELO/EHLO in a transaction resets it.
     reset_transaction();
     helo_ = c.args;
@@ -405,6 +468,14 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
         bad(out, make_reply(503, "5.5.1", "Error: need MAIL command"));
         return;
     }
+    if (!cfg_.relay_allowed && auth_user_.empty() && cfg_.network && cfg_.network->over_limit()) {
+        // Issue 11 item 8: this client network has probed too many unknown recipients lately;
+        // 421 is temporary, so a real sender sharing the network retries later.
+        send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many refused recipients "
+                                                           "from your network, try again later"));
+        close(out);
+        return;
+    }
     auto rt = smtp::parse_rcpt_to(c.args);
     if (!rt) {
         bad(out, rt.error());
@@ -427,7 +498,7 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
     }
     if (cfg_.refuse_routing_local_parts && address::is_routing_trap(rt->recipient)) {
         // RFC 5321 3.6.1 / Appendix C: no %-hack, no bang paths, no quoted '@' routing.
-        send(out, make_reply(554, "5.7.1", "Relay access denied"));
+        refuse_rcpt(out, make_reply(554, "5.7.1", "Relay access denied"));
         return;
     }
     switch (checker_.check_recipient(rt->recipient)) {
@@ -438,7 +509,7 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
         send(out, make_reply(250, "2.1.5", "Ok"));
         return;
     case rcpt_verdict::unknown:
-        send(out, make_reply(550, "5.1.1", "Error: user unknown"));
+        refuse_rcpt(out, make_reply(550, "5.1.1", "Error: user unknown"));
         return;
     case rcpt_verdict::not_local:
         if ((cfg_.relay_allowed || !auth_user_.empty()) && !rt->recipient.domain.empty()) {
@@ -450,7 +521,7 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
             send(out, make_reply(250, "2.1.5", "Ok"));
             return;
         }
-        send(out, make_reply(554, "5.7.1", "Relay access denied"));
+        refuse_rcpt(out, make_reply(554, "5.7.1", "Relay access denied"));
         return;
     case rcpt_verdict::tempfail:
         send(out, make_reply(451, "4.3.0", "Error: temporary recipient lookup failure"));
@@ -636,7 +707,25 @@ void smtp_session::on_data_done(std::vector<action>& out) {
         state_ = state::ready;
         return;
     }
+    bool add_from = false;
+    if (!auth_user_.empty()) {
+        // Issue 11 item 4: the header author is bound to the login as the envelope sender is
+        // (RFC 6409 6.1 lets the MSA enforce its sender policy). Only the header block counts;
+        // the check runs before anything is spooled or signed.
+        auto v = check_authors(body_, auth_addresses_, auth_user_);
+        if (v.st == author_verdict::status::refused) {
+            send(out, make_reply(550, "5.7.1", v.text));
+            reset_transaction();
+            state_ = state::ready;
+            return;
+        }
+        // No From: at all: RFC 5322 3.6 requires one and RFC 6409 8 lets the MSA complete a
+        // submission, so the driver adds From: with the envelope sender, which cmd_mail
+        // already proved is the user's (never the null sender).
+        add_from = v.st == author_verdict::status::missing_from;
+    }
     delivery d;
+    d.add_from = add_from;
     auto& e = d.envelope;
     e.sender = mail_->null_sender ? std::string() : mail_->sender.to_string();
     for (std::size_t i = 0; i < rcpts_.size(); ++i) {
@@ -677,6 +766,7 @@ void smtp_session::on_data_done(std::vector<action>& out) {
     d.long_lines = reader_.long_lines();
     d.auth_user = auth_user_;
     d.hide_client = cfg_.submission && !cfg_.submission_show_client;
+    d.show_auth_user = cfg_.submission_show_user;
     body_.clear();
     state_ = state::wait_delivery;
     action a;

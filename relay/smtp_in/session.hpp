@@ -23,6 +23,20 @@
 // to any domain (route home for ours, remote otherwise). The decoded credential goes to the
 // driver in an `authenticate` action (the session waits in wait_auth) and comes back as
 // auth_result(); the session never keeps the password after handing it out.
+// At end of DATA an authenticated message's From: and Sender: must name only the user's
+// addresses, and From: must appear at most once (submission/author.hpp; else 550 5.7.1, nothing
+// is spooled). A message without From: is accepted and the driver adds one from the (already
+// checked) envelope sender: RFC 6409 8 lets an MSA make a submission compliant, and RFC 5322
+// 3.6 requires From:. Mail from relay.trusted_networks without AUTH is not checked.
+//
+// Abuse limits (issue 11 items 7, 8; Postfix smtpd_junk_command_limit, smtpd_soft/hard_error_
+// limit): commands that make no progress (NOOP, RSET, VRFY, HELP, EXPN, a repeated HELO/EHLO)
+// are counted until a message is accepted; past max_junk_commands: 421 4.7.0 and close.
+// Refused RCPTs (unknown user, relay denied) are counted per session: after
+// rcpt_errors_before_delay each further refusal is preceded by a `delay` action, and at
+// max_rcpt_errors the refusal is followed by 421 4.7.0 and close. The injected
+// rcpt_error_tracker counts refusals per client network across sessions; while it says the
+// network is over its limit, RCPT gets 421 4.7.0 and close. Trusted-network clients are exempt.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -49,6 +63,14 @@ public:
     virtual rcpt_verdict check_recipient(const address::mailbox& rcpt) = 0;
 };
 
+// Refused recipients of the client's network across connections (smtp_in/network_counter.hpp).
+class rcpt_error_tracker {
+public:
+    virtual ~rcpt_error_tracker() = default;
+    virtual bool over_limit() = 0; // too many refusals lately: refuse this client's RCPTs
+    virtual void refused() = 0;    // one more refused RCPT
+};
+
 struct session_config {
     std::string hostname;                         // our name in the banner, EHLO and Received
     std::uint64_t max_message_size = 25u << 20;   // octets of message body (SIZE, DATA)
@@ -73,6 +95,16 @@ struct session_config {
     // Received: of submitted mail names the client's IP and rDNS only when set (issue 3: do
     // not leak a private or home address).
     bool submission_show_client = false;
+    // Received: of submitted mail names the authenticated user (Postfix
+    // smtpd_sasl_authenticated_header): abuse reports can then name the account.
+    bool submission_show_user = true;
+    // Issue 11 item 7: commands that make no progress, per message accepted.
+    std::size_t max_junk_commands = 100;
+    // Issue 11 item 8: recipient harvesting (see the header comment).
+    std::size_t rcpt_errors_before_delay = 5;
+    std::chrono::milliseconds rcpt_error_delay{2000};
+    std::size_t max_rcpt_errors = 20;
+    rcpt_error_tracker* network = nullptr; // null: no per-network counting
 };
 
 // What the driver learned from checking a credential (relay/submission/authenticator.hpp).
@@ -106,6 +138,8 @@ struct delivery {
     std::uint64_t long_lines = 0;      // lines over 998 octets (accepted, worth a log field)
     std::string auth_user;             // authenticated submission user, "" otherwise
     bool hide_client = false;          // Received: leaves out the client's IP and host name
+    bool show_auth_user = false;       // Received: names auth_user
+    bool add_from = false;             // no From: field: the driver adds one (envelope sender)
 
     // The trace header (RFC 5321 4.4) to store as a prefix before `message`, folded, ending
     // in CRLF; `queue_id` goes in the id clause ("" leaves it out).
@@ -113,12 +147,13 @@ struct delivery {
 };
 
 struct action {
-    enum class kind { send, start_tls, deliver, close, authenticate };
+    enum class kind { send, start_tls, deliver, close, authenticate, delay };
     kind type = kind::send;
     smtp::reply reply;             // kind::send
     std::optional<delivery> msg;   // kind::deliver
     std::string user, password;    // kind::authenticate: check, then call auth_result()
     std::string mechanism;         // kind::authenticate: "PLAIN" / "LOGIN" (for logs)
+    std::chrono::milliseconds delay{0}; // kind::delay: wait this long before the next action
 };
 
 enum class state {
@@ -153,6 +188,8 @@ public:
     bool tls_active() const { return tls_.has_value(); }
     const std::string& auth_user() const { return auth_user_; }
     std::size_t bad_commands() const { return bad_commands_; }
+    std::size_t rcpt_errors() const { return rcpt_errors_; }
+    std::size_t junk_commands() const { return junk_commands_; }
 
 private:
     void run(std::vector<action>& out);
@@ -162,6 +199,8 @@ private:
     void bad(std::vector<action>& out, smtp::reply r); // error reply counted against the limit
     void close(std::vector<action>& out);
     void reset_transaction();
+    void refuse_rcpt(std::vector<action>& out, smtp::reply r);
+    bool junk(std::vector<action>& out); // counts one; true when the session was closed
 
     void cmd_helo(const smtp::command& c, bool extended, std::vector<action>& out);
     void cmd_mail(const smtp::command& c, std::vector<action>& out);
@@ -186,6 +225,8 @@ private:
     std::vector<smtp::rcpt_to> rcpts_;
     std::vector<queue::rcpt_route> routes_; // parallel to rcpts_
     std::size_t bad_commands_ = 0;
+    std::size_t junk_commands_ = 0;         // since the last accepted message
+    std::size_t rcpt_errors_ = 0;           // whole session (RSET does not forgive)
     std::string auth_mech_;                 // during AUTH: "PLAIN" or "LOGIN"
     std::string auth_login_user_;           // LOGIN: user name received, waiting for password
     std::string auth_user_;                 // after a successful AUTH

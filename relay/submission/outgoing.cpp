@@ -14,14 +14,16 @@
 namespace splitmail::relay {
 
 std::string missing_headers(std::string_view message, std::string_view hostname,
-                            std::chrono::system_clock::time_point now) {
+                            std::chrono::system_clock::time_point now, std::string_view author) {
     auto view = dkim::split_message(message);
-    bool has_date = false, has_id = false;
+    bool has_date = false, has_id = false, has_from = false;
     for (const auto& f : dkim::parse_header(view.header)) {
         has_date = has_date || dkim::iequals(f.name, "Date");
         has_id = has_id || dkim::iequals(f.name, "Message-ID");
+        has_from = has_from || dkim::iequals(f.name, "From");
     }
     std::string out;
+    if (!has_from && !author.empty()) out += "From: <" + std::string(author) + ">\r\n";
     if (!has_date) out += "Date: " + smtp::rfc5322_date(now) + "\r\n";
     if (!has_id) {
         unsigned char rnd[12];

@@ -2,7 +2,9 @@
 // What the relay adds to an outgoing message at acceptance (issue 3), always as prefix header
 // lines in front of the received bytes, which are never rewritten (RFC 5322 3.6 does not order
 // header fields, so fields in front of the client's are as valid as anywhere in the block):
-//  - Date: and Message-ID: when the submitted message has none (RFC 6409 8.2, 8.3);
+//  - Date: and Message-ID: when the submitted message has none (RFC 6409 8.2, 8.3), and From:
+//    (the envelope sender, which the session checked) when the session found none (RFC 6409
+//    8, RFC 5322 3.6: From: is required);
 //  - DKIM-Signature fields (RFC 6376, RFC 8463) made with the keys of the From: domain.
 // Guarantees: missing_headers() never duplicates a field the message has; the keyring holds
 // only domains whose keys loaded, and a domain is signed only when its keys exist.
@@ -21,9 +23,11 @@
 
 namespace splitmail::relay {
 
-// "Date: ...\r\n" and/or "Message-ID: <...@hostname>\r\n" for the fields `message` lacks.
+// "Date: ...\r\n" and/or "Message-ID: <...@hostname>\r\n" for the fields `message` lacks;
+// "From: <author>\r\n" too when `author` is set and the message has no From:.
 std::string missing_headers(std::string_view message, std::string_view hostname,
-                            std::chrono::system_clock::time_point now);
+                            std::chrono::system_clock::time_point now,
+                            std::string_view author = {});
 
 // Lower-case domain of the first address in the From: field; nullopt without one.
 std::optional<std::string> from_domain(std::string_view message);

@@ -19,6 +19,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Modes of msg/<id> (spool.hpp): written (the committer creates it 0600), queued, finished.
+constexpr mode_t mode_queued = 0700;
+constexpr mode_t mode_finished = 0500;
+
 constexpr queue_name all_queues[] = {queue_name::incoming, queue_name::deferred, queue_name::hold};
 constexpr const char* all_dirs[] = {"tmp",  "msg",     "incoming", "deferred",
                                     "hold", "corrupt", "deleted"};
@@ -132,7 +136,12 @@ void spool::enqueue(envelope env, std::string prefix, std::string body, completi
     r.files.push_back(
         {message_path(env.id), {std::move(prefix), std::move(body)}, false, /*in_place=*/true});
     r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false, false});
-    c_->submit(std::move(r), std::move(done));
+    // Once the envelope is durable the message counts as queued: mark it (see spool.hpp).
+    c_->submit(std::move(r), [msg = message_path(env.id), done = std::move(done)](
+                                 std::error_code ec) {
+        if (!ec) ::chmod(msg.c_str(), mode_queued);
+        done(ec);
+    });
 }
 
 void spool::update(const envelope& env, completion done) {
@@ -169,6 +178,9 @@ std::error_code spool::move(const std::string& id, queue_name from, queue_name t
 void spool::remove(const envelope& env, completion done) {
     durable::request r;
     if (is_valid_id(env.id)) {
+        // Before the envelope goes: a crash between the two unlinks leaves a message that
+        // recover() can tell apart from one still owed.
+        ::chmod(message_path(env.id).c_str(), mode_finished);
         r.unlinks.push_back(envelope_path(env.id, env.queue));
         r.unlinks.push_back(message_path(env.id));
     }
@@ -251,24 +263,57 @@ std::expected<recovery_report, std::error_code> spool::recover(std::chrono::seco
         }
     }
 
-    // 3. Message files without an envelope: a commit that crashed before its envelope appeared
-    //    (never acknowledged), or an envelope lost by hand. Kept for the administrator.
+    // 3. Message files without an envelope. Their mode tells why (spool.hpp): a commit that
+    //    crashed before its envelope appeared (never acknowledged), a removal cut short after
+    //    the envelope went (delivered), a `queue delete` cut short: none is owed, so they go.
+    //    An orphan that was queued and never finished (an envelope lost by hand or by the
+    //    file system) is kept in corrupt/ for the administrator.
     const auto now = fs::file_time_type::clock::now();
     std::vector<std::string> msgs;
     for (const auto& e : fs::directory_iterator(root_ / "msg", ec))
         msgs.push_back(e.path().filename().string());
     if (ec) return std::unexpected(ec);
+    bool msg_dir_changed = false;
     for (const auto& name : msgs) {
         if (kept.contains(name)) continue;
+        const fs::path path = root_ / "msg" / name;
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0) continue; // vanished meanwhile
         std::error_code tec;
-        auto mtime = fs::last_write_time(root_ / "msg" / name, tec);
-        if (tec) continue; // vanished meanwhile
+        auto mtime = fs::last_write_time(path, tec);
+        if (tec) continue;
         if (now - mtime < orphan_age) continue;
-        if (auto e = to_corrupt(fs::path("msg") / name, "message without an envelope"))
+        const fs::path rel = fs::path("msg") / name;
+        const mode_t mode = st.st_mode & 07777;
+        std::string why;
+        if (S_ISREG(st.st_mode) && is_valid_id(name) &&
+            ::access((root_ / "deleted" / (name + ".json")).c_str(), F_OK) == 0) {
+            // `splitmail queue delete` moved the envelope and died before the message.
+            if (rename_noreplace(path, root_ / "deleted" / name) == 0) {
+                touched_dirs.insert("deleted");
+                msg_dir_changed = true;
+                rep.leftovers.push_back(rel.string() +
+                                        ": its envelope was deleted by the administrator; "
+                                        "moved to deleted/");
+                continue;
+            }
+        } else if (S_ISREG(st.st_mode) && is_valid_id(name) && (mode & S_IXUSR) == 0) {
+            why = "enqueue cut short before its envelope existed (never acknowledged)";
+        } else if (S_ISREG(st.st_mode) && is_valid_id(name) && mode == mode_finished) {
+            why = "delivered; removal cut short";
+        }
+        if (!why.empty()) {
+            if (::unlink(path.c_str()) != 0) return std::unexpected(errno_code(errno));
+            msg_dir_changed = true;
+            rep.leftovers.push_back(rel.string() + ": " + why + "; removed");
+            continue;
+        }
+        if (auto e = to_corrupt(rel, "queued message without an envelope"))
             return std::unexpected(e);
     }
+    if (msg_dir_changed) touched_dirs.insert("msg");
 
-    if (!rep.moved_to_corrupt.empty()) {
+    if (!rep.moved_to_corrupt.empty() || msg_dir_changed) {
         if (auto e = fsync_dir(corrupt)) return std::unexpected(e);
         for (const auto& d : touched_dirs)
             if (auto e = fsync_dir(root_ / d)) return std::unexpected(e);

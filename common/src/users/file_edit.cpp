@@ -27,7 +27,8 @@ struct fd_guard {
 } // namespace
 
 std::expected<void, std::string> rewrite_file(const std::filesystem::path& file,
-                                              const file_change& change, ::mode_t new_mode) {
+                                              const file_change& change, ::mode_t new_mode,
+                                              ::mode_t allowed) {
     auto lock_path = file;
     lock_path += ".lock";
     fd_guard lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)};
@@ -45,7 +46,7 @@ std::expected<void, std::string> rewrite_file(const std::filesystem::path& file,
         if (in.fd >= 0) {
             struct ::stat st{};
             if (::fstat(in.fd, &st) == 0) {
-                mode = st.st_mode & 07777;
+                mode = st.st_mode & 07777 & allowed;
                 owner.emplace(st.st_uid, st.st_gid);
             }
             char buf[8192];

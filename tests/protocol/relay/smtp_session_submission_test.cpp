@@ -26,9 +26,10 @@ struct result {
 };
 
 result play(const std::string& input, bool submission = true, bool tls_first = true,
-            bool show_client = false) {
+            bool show_client = false, bool show_user = true) {
     session_config cfg;
     cfg.submission_show_client = show_client;
+    cfg.submission_show_user = show_user;
     cfg.hostname = "relay.example.test";
     cfg.tls_available = true;
     cfg.require_tls = submission;
@@ -59,6 +60,7 @@ result play(const std::string& input, bool submission = true, bool tls_first = t
                 break;
             }
             case action::kind::close: break;
+            case action::kind::delay: break;
             }
         }
     };
@@ -200,4 +202,77 @@ TEST(smtp_session_submission, show_client_setting_puts_the_address_back) {
     auto s = shown.delivered[0].received_header("Q");
     EXPECT_NE(s.find("from laptop.lan (client.example.net [198.51.100.7])"), std::string::npos)
         << s;
+}
+
+// Issue 11 item 4: the header author is bound to the login like the envelope sender.
+TEST(smtp_session_submission, forged_header_from_is_550_and_not_delivered) {
+    const std::string login = "EHLO c\r\nAUTH PLAIN " + plain("", "alice@example.test", "pw") +
+                              "\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<x@remote.test>\r\n"
+                              "DATA\r\n";
+    struct row {
+        std::string header;
+        std::string reply;
+    };
+    for (const row& r : std::vector<row>{
+             {"From: bob@example.test\r\n",
+              "550 5.7.1 Error: From: address bob@example.test not owned by user "
+              "alice@example.test\r\n"},
+             {"From: \"bob@example.test\" <alice@example.test>\r\n",
+              "550 5.7.1 Error: From: display name or comment shows address bob@example.test, "
+              "not owned by user alice@example.test\r\n"},
+             {"From: =?utf-8?Q?bob=40example.test?= <alice@example.test>\r\n",
+              "550 5.7.1 Error: From: display name or comment shows address bob@example.test"},
+             {"From: alice@example.test\r\nFrom: bob@example.test\r\n",
+              "550 5.7.1 Error: more than one From: field (RFC 5322 3.6)\r\n"},
+             {"From: alice@example.test, bob@example.test\r\n",
+              "550 5.7.1 Error: From: address bob@example.test not owned"},
+             {"From: alice@example.test\r\nSender: bob@example.test\r\n",
+              "550 5.7.1 Error: Sender: address bob@example.test not owned"},
+         }) {
+        auto res = play(login + r.header + "Subject: x\r\n\r\nFrom: bob@example.test\r\n.\r\n"
+                                           "MAIL FROM:<alice@example.test>\r\n");
+        EXPECT_TRUE(has(res, "354 End data")) << res.replies;
+        EXPECT_TRUE(has(res, r.reply)) << r.header << res.replies;
+        EXPECT_TRUE(res.delivered.empty()) << r.header;
+        // The session is ready for the next message.
+        EXPECT_TRUE(res.replies.ends_with("250 2.1.0 Ok\r\n")) << res.replies;
+    }
+}
+
+TEST(smtp_session_submission, own_from_and_alias_are_delivered_missing_from_is_added) {
+    const std::string login = "EHLO c\r\nAUTH PLAIN " + plain("", "alice@example.test", "pw") +
+                              "\r\nMAIL FROM:<info@example.test>\r\nRCPT TO:<x@remote.test>\r\n"
+                              "DATA\r\n";
+    for (const char* h : {"From: Alice <ALICE@example.test>\r\n",
+                          "From: \"Info desk\" <info@example.test>\r\nSender: alice@example.test\r\n"}) {
+        auto r = play(login + h + "\r\nhi\r\n.\r\n");
+        ASSERT_EQ(r.delivered.size(), 1u) << h << r.replies;
+        EXPECT_FALSE(r.delivered[0].add_from);
+    }
+    auto r = play(login + "Subject: no author\r\n\r\nhi\r\n.\r\n");
+    ASSERT_EQ(r.delivered.size(), 1u) << r.replies;
+    EXPECT_TRUE(r.delivered[0].add_from);
+    EXPECT_EQ(r.delivered[0].envelope.sender, "info@example.test");
+}
+
+TEST(smtp_session_submission, received_names_the_authenticated_user_unless_turned_off) {
+    const std::string in = "EHLO laptop.lan\r\nAUTH PLAIN " +
+                           plain("", "alice@example.test", "pw") +
+                           "\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@remote.test>\r\n" +
+                           msg;
+    auto on = play(in);
+    ASSERT_EQ(on.delivered.size(), 1u);
+    auto h = on.delivered[0].received_header("Q");
+    EXPECT_TRUE(h.starts_with("Received: (Authenticated sender: alice@example.test)\r\n")) << h;
+    auto shown = play(in, true, true, true);
+    ASSERT_EQ(shown.delivered.size(), 1u);
+    h = shown.delivered[0].received_header("Q");
+    EXPECT_NE(h.find("[198.51.100.7])\r\n\t(Authenticated sender: alice@example.test)\r\n"),
+              std::string::npos)
+        << h;
+    auto off = play(in, true, true, false, false);
+    ASSERT_EQ(off.delivered.size(), 1u);
+    h = off.delivered[0].received_header("Q");
+    EXPECT_EQ(h.find("alice"), std::string::npos) << h;
+    EXPECT_TRUE(h.starts_with("Received: (authenticated sender)\r\n")) << h;
 }

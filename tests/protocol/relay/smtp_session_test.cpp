@@ -49,6 +49,10 @@ session_config test_config() {
     c.max_message_size = 1000;
     c.max_recipients = 3;
     c.max_bad_commands = 5;
+    // The harvesting limits have their own tests (smtp_session_limits_test.cpp); these scripts
+    // refuse many recipients to test other things.
+    c.rcpt_errors_before_delay = 50;
+    c.max_rcpt_errors = 50;
     c.tls_available = true;
     c.clock = [] { return std::chrono::system_clock::from_time_t(1700000000); };
     return c;
@@ -71,6 +75,7 @@ transcript play(const std::vector<step>& steps, bool bytewise, session_config cf
                 want_result = true;
                 break;
             case action::kind::close: t.closed = true; break;
+            case action::kind::delay: out += "[delay]"; break;
             }
         }
     };

@@ -80,3 +80,12 @@ TEST(smtp_session_trusted, untrusted_client_is_still_refused) {
     ASSERT_EQ(r.delivered[0].envelope.recipients.size(), 1u);
     EXPECT_EQ(r.delivered[0].envelope.recipients[0].route, queue::rcpt_route::home);
 }
+
+// Issue 11 item 4: mail the home server relays is not authenticated; its From: is not checked.
+TEST(smtp_session_trusted, header_from_is_not_bound) {
+    auto r = play(true, "EHLO home.example.test\r\nMAIL FROM:<alice@example.test>\r\n"
+                        "RCPT TO:<bob@remote.test>\r\nDATA\r\nFrom: someone@else.test\r\n"
+                        "From: other@else.test\r\n\r\nhi\r\n.\r\n");
+    ASSERT_EQ(r.delivered.size(), 1u) << r.replies;
+    EXPECT_FALSE(r.delivered[0].add_from);
+}

@@ -15,14 +15,25 @@
 //    new envelope, never a mix. It fails with ENOENT if the envelope is gone (deleted by
 //    `splitmail queue delete` while the relay was delivering) instead of resurrecting it.
 //  - remove() unlinks envelope then message, each durable, so a crash in between leaves an
-//    orphan message (moved to corrupt/ by recover), never an envelope without its message.
-//  - recover() never deletes a message: orphans and unreadable envelopes go to corrupt/.
+//    orphan message, never an envelope without its message.
+//  - The mode of msg/<id> says how far a message got (Postfix marks a complete queue file with
+//    its execute bit the same way): 0600 while it is written, 0700 once its envelope is durable
+//    (it may have been acknowledged), 0500 once remove() has started (it is delivered, bounced
+//    or expired). Mode changes are not fsync'd: a lost change makes recover() more cautious,
+//    never less (an orphan then looks acknowledged and goes to corrupt/).
+//  - recover() deletes only what it can prove is not owed to anyone: a message file without an
+//    envelope that never got its envelope (0600: the client never saw 250), one whose removal
+//    had started (0500: delivered), and one whose envelope `splitmail queue delete` already
+//    moved to deleted/ (it follows its envelope there). Everything else it cannot account for
+//    (0700 without envelope, unreadable or misnamed envelopes, stray files) goes to corrupt/.
 //  - Errors carry the errno of the failing system call; ENOSPC surfaces as
 //    std::errc::no_space_on_device (the SMTP layer answers 452 4.3.1).
 // Completions of the asynchronous calls run on a committer thread (see committer.hpp).
 //
 // Does not: schedule, deliver, lock against a second relay on the same spool (the pid file in
 // control.hpp is advisory), or clean deleted/ and corrupt/ (that is the administrator's call).
+// A crash between a delivery and remove() repeats that delivery once (at-least-once, as every
+// MTA): the receiver may see a duplicate, never a loss.
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/queue/envelope.hpp"
 
@@ -47,6 +58,9 @@ struct recovery_report {
     std::vector<std::string> moved_to_corrupt; // file names (relative to the root) moved aside
     std::vector<std::string> problems;         // one line per moved file: path and reason
     std::size_t tmp_removed = 0;
+    // Crash leftovers provably not owed (see the guarantees above): "msg/<id>: reason", one
+    // per message file removed or moved to deleted/.
+    std::vector<std::string> leftovers;
 };
 
 // A listing for the CLI: envelopes that parsed, plus the ones that did not.

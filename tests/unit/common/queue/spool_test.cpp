@@ -174,9 +174,11 @@ TEST_F(spool_test, recover_on_a_crafted_broken_spool) {
     // Stale temporary files of an unfinished commit.
     put(root / "tmp" / "x.123.4.tmp", "half");
     put(root / "tmp" / "y.123.5.tmp", "half");
-    // Old orphan message (crash between message and envelope) and a young one (in flight).
+    // Old orphan message that was queued (mode 0700) but lost its envelope (by hand), and a
+    // young one (in flight).
     const std::string orphan_old = make_id(), orphan_young = make_id();
     put(root / "msg" / orphan_old, "orphan");
+    fs::permissions(root / "msg" / orphan_old, fs::perms::owner_all);
     make_old(root / "msg" / orphan_old);
     put(root / "msg" / orphan_young, "young");
     // Unparsable envelope with its message.
@@ -231,11 +233,63 @@ TEST_F(spool_test, recover_on_a_crafted_broken_spool) {
     EXPECT_EQ(again->envelopes.size(), 2u);
 }
 
+// Issue 11 item 10: routine crash leftovers are removed (or follow a deleted envelope); only
+// what cannot be accounted for goes to corrupt/.
+TEST_F(spool_test, recover_removes_leftovers_that_are_not_owed) {
+    const fs::path root = t.path / "spool";
+    // The modes the spool itself gives: queued after enqueue.
+    auto queued = new_envelope();
+    ASSERT_FALSE(enqueue_sync(s, queued, "", "queued\r\n"));
+    EXPECT_EQ(fs::status(s.message_path(queued.id)).permissions() & fs::perms::all,
+              fs::perms::owner_all)
+        << "a message whose envelope is durable is marked queued (0700)";
+
+    // 1. A commit cut short before its envelope: written 0600, never acknowledged.
+    const std::string unfinished = make_id();
+    put(root / "msg" / unfinished, "half a messa");
+    fs::permissions(root / "msg" / unfinished, fs::perms::owner_read | fs::perms::owner_write);
+    // 2. A removal cut short between the two unlinks: remove() marked it 0500 first. Made
+    //    here by a real enqueue, the mark remove() sets, and the envelope unlink.
+    auto delivered = new_envelope();
+    ASSERT_FALSE(enqueue_sync(s, delivered, "", "delivered\r\n"));
+    fs::permissions(s.message_path(delivered.id),
+                    fs::perms::owner_read | fs::perms::owner_exec);
+    fs::remove(s.envelope_path(delivered.id, queue_name::incoming));
+    // 3. `splitmail queue delete` cut short: envelope in deleted/, message still in msg/.
+    auto deleted = new_envelope();
+    ASSERT_FALSE(enqueue_sync(s, deleted, "", "deleted\r\n"));
+    fs::rename(s.envelope_path(deleted.id, queue_name::incoming),
+               root / "deleted" / (deleted.id + ".json"));
+    // 4. A queued message whose envelope vanished for no reason we know: kept, in corrupt/.
+    auto lost = new_envelope();
+    ASSERT_FALSE(enqueue_sync(s, lost, "", "lost\r\n"));
+    fs::remove(s.envelope_path(lost.id, queue_name::incoming));
+    for (const auto& id : {unfinished, delivered.id, deleted.id, lost.id})
+        make_old(root / "msg" / id);
+
+    auto rep = s.recover();
+    ASSERT_TRUE(rep) << rep.error().message();
+    for (const auto& p : rep->leftovers) std::printf("  leftover: %s\n", p.c_str());
+    ASSERT_EQ(rep->envelopes.size(), 1u);
+    EXPECT_EQ(rep->envelopes[0].id, queued.id);
+    EXPECT_EQ(rep->leftovers.size(), 3u);
+    EXPECT_FALSE(fs::exists(root / "msg" / unfinished));
+    EXPECT_FALSE(fs::exists(root / "msg" / delivered.id));
+    EXPECT_EQ(slurp(root / "deleted" / deleted.id), "deleted\r\n");
+    EXPECT_FALSE(fs::exists(root / "msg" / deleted.id));
+    ASSERT_EQ(rep->moved_to_corrupt.size(), 1u);
+    EXPECT_EQ(rep->moved_to_corrupt[0], "msg/" + lost.id);
+    EXPECT_EQ(slurp(root / "corrupt" / lost.id), "lost\r\n");
+    EXPECT_EQ(slurp(s.message_path(queued.id)), "queued\r\n");
+    EXPECT_EQ(count(root / "msg"), 1u);
+}
+
 TEST_F(spool_test, recover_never_overwrites_in_corrupt) {
     const fs::path root = t.path / "spool";
     const std::string id = make_id();
     put(root / "corrupt" / id, "earlier");
     put(root / "msg" / id, "later");
+    fs::permissions(root / "msg" / id, fs::perms::owner_all); // queued, envelope lost
     make_old(root / "msg" / id);
     ASSERT_TRUE(s.recover());
     EXPECT_EQ(slurp(root / "corrupt" / id), "earlier");

@@ -9,10 +9,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using splitmail::provision::run_alias;
 using splitmail::provision::run_user;
+using splitmail::provision::weak_password_reason;
 namespace fs = std::filesystem;
 
 namespace {
@@ -64,23 +66,23 @@ protected:
 } // namespace
 
 TEST_F(UserCli, AddPasswdDel) {
-    EXPECT_EQ(user({"add", "Alice@Example.test"}, "s3cret\n"), 0);
+    EXPECT_EQ(user({"add", "Alice@Example.test"}, "s3cret-horse-staple\n"), 0);
     auto text = slurp(users_);
     EXPECT_EQ(text.rfind("# our users\nalice@example.test:{ARGON2ID}$argon2id$", 0), 0u) << text;
     auto db = splitmail::users::database::load(users_, aliases_, "+");
     ASSERT_TRUE(db) << db.error();
     auto u = db->find_user("alice@example.test");
     ASSERT_NE(u, nullptr);
-    EXPECT_EQ(splitmail::users::verify_password("s3cret", u->hash),
+    EXPECT_EQ(splitmail::users::verify_password("s3cret-horse-staple", u->hash),
               splitmail::users::verify_result::match);
-    EXPECT_EQ(text.find("s3cret"), std::string::npos);
+    EXPECT_EQ(text.find("s3cret-horse-staple"), std::string::npos);
 
     EXPECT_EQ(user({"add", "alice@example.test"}, "x\n"), 1) << "exists";
     EXPECT_EQ(user({"add", "bob@example.test"}, ""), 1) << "no password";
     EXPECT_EQ(user({"add", "../x@example.test"}, "x\n"), 1);
-    EXPECT_EQ(user({"passwd", "alice@example.test"}, "other\n"), 0);
+    EXPECT_EQ(user({"passwd", "alice@example.test"}, "other-battery-42\n"), 0);
     db = splitmail::users::database::load(users_, aliases_, "+");
-    EXPECT_EQ(splitmail::users::verify_password("other", db->find_user("alice@example.test")->hash),
+    EXPECT_EQ(splitmail::users::verify_password("other-battery-42", db->find_user("alice@example.test")->hash),
               splitmail::users::verify_result::match);
     EXPECT_EQ(user({"passwd", "nobody@example.test"}, "x\n"), 1);
     EXPECT_EQ(user({"del", "alice@example.test"}), 0);
@@ -90,8 +92,8 @@ TEST_F(UserCli, AddPasswdDel) {
 }
 
 TEST_F(UserCli, Aliases) {
-    ASSERT_EQ(user({"add", "a@x.test"}, "pw\n"), 0);
-    ASSERT_EQ(user({"add", "b@x.test"}, "pw\n"), 0);
+    ASSERT_EQ(user({"add", "a@x.test"}, "pw-long-enough-1\n"), 0);
+    ASSERT_EQ(user({"add", "b@x.test"}, "pw-long-enough-2\n"), 0);
     EXPECT_EQ(alias({"add", "team@x.test", "a@x.test"}), 0);
     EXPECT_EQ(alias({"add", "team@x.test", "B@x.test", "a@x.test"}), 0);
     EXPECT_EQ(slurp(aliases_), "# our aliases\nteam@x.test: a@x.test, b@x.test\n");
@@ -109,4 +111,46 @@ TEST_F(UserCli, Aliases) {
     EXPECT_EQ(alias({"del", "@x.test"}), 0);
     EXPECT_EQ(slurp(aliases_), "# our aliases\n");
     EXPECT_EQ(alias({"del", "team@x.test"}), 1);
+}
+
+// Issue 11 item 15: trivial passwords are refused; the minimum comes from home.toml.
+TEST(WeakPassword, Rules) {
+    EXPECT_NE(weak_password_reason("x", "a@x.test", 12), "");
+    EXPECT_NE(weak_password_reason("elevenchars", "a@x.test", 12), "");
+    EXPECT_EQ(weak_password_reason("twelve-chars", "a@x.test", 12), "");
+    EXPECT_NE(weak_password_reason("aaaaaaaaaaaaaaaa", "a@x.test", 12), "") << "one character";
+    EXPECT_NE(weak_password_reason("Alice.Example@X.test", "alice.example@x.test", 12), "");
+    EXPECT_NE(weak_password_reason("ALICE-EXAMPLE1", "alice-example1@x.test", 12), "");
+    // Characters, not bytes: six two-byte letters are six characters.
+    EXPECT_NE(weak_password_reason("\xc3\xa4\xc3\xb6\xc3\xbc\xc3\xa4\xc3\xb6\xc3\xbc", "a@x.test", 7), "");
+    EXPECT_EQ(weak_password_reason("\xc3\xa4\xc3\xb6\xc3\xbc\xc3\xa4\xc3\xb6\xc3\xbc", "a@x.test", 6), "");
+}
+
+TEST_F(UserCli, WeakPasswordRefusedAndNothingWritten) {
+    EXPECT_EQ(user({"add", "bob@example.test"}, "x\n"), 1);
+    EXPECT_EQ(user({"add", "bob@example.test"}, "bob@example.test\n"), 1);
+    EXPECT_EQ(slurp(users_), "# our users\n");
+    // users.min_password_length from home.toml lowers (or raises) the bar.
+    std::ofstream(dir_ / "home.toml") << "[users]\nfile = \"" << users_
+                                      << "\"\nmin_password_length = 4\n";
+    std::vector<std::string> args{"add", "bob@example.test", "--config",
+                                  (dir_ / "home.toml").string(), "--aliases", aliases_};
+    EXPECT_EQ(with_stdin("four\n", [&] { return run_user(args); }), 0);
+    std::ofstream(dir_ / "home.toml") << "[users]\nfile = \"" << users_
+                                      << "\"\nmin_password_length = 0\n";
+    args[1] = "carol@example.test";
+    EXPECT_EQ(with_stdin("whatever-long-one\n", [&] { return run_user(args); }), 2)
+        << "a bad setting is a usage error naming the key";
+}
+
+TEST_F(UserCli, WorldReadableUsersFileIsNarrowed) {
+    ASSERT_EQ(::chmod(users_.c_str(), 0644), 0);
+    ASSERT_EQ(user({"add", "dave@example.test"}, "dave-long-password\n"), 0);
+    struct stat st {};
+    ASSERT_EQ(::stat(users_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0640u) << "others lose read access to the hashes";
+    ASSERT_EQ(::chmod(users_.c_str(), 0600), 0);
+    ASSERT_EQ(user({"del", "dave@example.test"}), 0);
+    ASSERT_EQ(::stat(users_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u) << "a narrower mode is kept";
 }
