@@ -58,7 +58,7 @@ std::string preflight(const settings& s) {
         }
     }
     if (!s.imap_listen.empty() || !s.imaps_listen.empty()) {
-        auto t = net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false);
+        auto t = net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false, s.imap_tls_ciphers);
         if (!t) return "imap.tls_cert/imap.tls_key: " + t.error();
     }
     for (const auto& l : s.imap_listen) {
@@ -132,12 +132,16 @@ int run(const settings& s, const std::string& config_path) {
     lctx.tls = tls;
     lctx.client_pin = s.lmtp_client_pin_sha256;
     auto handle = [&lctx](net::connection& c) { return lmtp::serve_lmtp(c, lctx); };
-    net::server server(
-        io, "lmtp", net::limits{s.max_connections, s.max_connections}, handle,
-        [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
+    net::server::refuser lmtp_busy;
+    // With mtls the LMTP port speaks TLS from the first byte: an over-limit relay is closed
+    // without a plaintext 421 (it retries either way).
+    if (s.lmtp_transport != "mtls")
+        lmtp_busy = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
             co_await c.write("421 4.3.2 " + std::string(why) + ", try again later\r\n",
                              std::chrono::seconds(10));
-        });
+        };
+    net::server server(io, "lmtp", net::limits{s.max_connections, s.max_connections}, handle,
+                       lmtp_busy);
     try {
         for (const auto& l : s.lmtp_listen) server.listen(l);
     } catch (const std::exception& e) {
@@ -153,6 +157,8 @@ int run(const settings& s, const std::string& config_path) {
     ictx.maildir_root = s.maildir_root;
     ictx.driver.idle_timeout = s.imap_idle_timeout;
     ictx.driver.login_failure_delay = s.imap_login_failure_delay;
+    ictx.driver.login_timeout = s.imap_login_timeout;
+    ictx.driver.overload_timeout = s.imap_overload_timeout;
     ictx.limits.max_append_literal = s.max_message_size;
     ictx.max_connections_per_user = s.imap_max_connections_per_user;
     ictx.auth_pool = &auth_pool;
@@ -164,8 +170,13 @@ int run(const settings& s, const std::string& config_path) {
     };
     try {
         if (!s.imap_listen.empty() || !s.imaps_listen.empty())
-            ictx.tls = *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false);
-        net::limits il{s.imap_max_connections, s.imap_max_connections_per_ip};
+            ictx.tls = *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false,
+                                             s.imap_tls_ciphers);
+        // One admission for both ports (net/admission.hpp): logged-in sessions leave the
+        // pre-login pool, so they always find room.
+        auto il = std::make_shared<net::admission>(
+            net::limits{s.imap_max_connections, s.imap_max_connections_per_ip,
+                        s.imap_max_connections_per_network, s.imap_max_unauthenticated});
         if (!s.imap_listen.empty()) {
             imap_server = std::make_unique<net::server>(
                 io, "imap", il,
@@ -174,10 +185,12 @@ int run(const settings& s, const std::string& config_path) {
             for (const auto& l : s.imap_listen) imap_server->listen(l);
         }
         if (!s.imaps_listen.empty()) {
+            // Implicit TLS: an over-limit client is closed without a byte (no plaintext BYE
+            // where the client expects a TLS handshake).
             imaps_server = std::make_unique<net::server>(
                 io, "imaps", il,
                 [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); },
-                refuse_imap);
+                nullptr);
             for (const auto& l : s.imaps_listen) imaps_server->listen(l);
         }
     } catch (const std::exception& e) {

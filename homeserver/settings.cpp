@@ -3,6 +3,7 @@
 
 #include "splitmail/address/address.hpp"
 #include "splitmail/auth/settings.hpp"
+#include "splitmail/net/tls.hpp"
 
 #include <algorithm>
 #include <array>
@@ -74,6 +75,14 @@ constexpr std::array table{
                          "PEM certificate chain for IMAP (STARTTLS and implicit TLS); needed "
                          "when any IMAP listener is set."},
     config::setting_spec{"imap.tls_key", kind::path, "", "Private key of `imap.tls_cert`."},
+    config::setting_spec{"imap.tls_ciphers", kind::string,
+                         "\"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\"",
+                         "OpenSSL cipher list offered with TLS 1.2 on the IMAP ports (TLS 1.3 "
+                         "suites are OpenSSL's, all AEAD). The default is the AEAD suites of "
+                         "Mozilla's \"intermediate\" profile; `\"\"` means OpenSSL's defaults "
+                         "(with CBC suites)."},
     config::setting_spec{"imap.plaintext_login_on_loopback", kind::boolean, "false",
                          "Allow LOGIN/AUTHENTICATE without TLS from 127.0.0.1/::1 (otherwise "
                          "LOGINDISABLED until STARTTLS)."},
@@ -83,10 +92,29 @@ constexpr std::array table{
     config::setting_spec{"imap.login_failure_delay", kind::duration, "\"0s\"",
                          "Extra fixed wait before answering a failed LOGIN/AUTHENTICATE, on "
                          "top of the login brake's exponential `auth.failure_delay`."},
+    config::setting_spec{"imap.login_timeout", kind::duration, "\"60s\"",
+                         "A client must have logged in within this long of connecting (TLS "
+                         "handshakes included), however it trickles its bytes; otherwise "
+                         "`* BYE` and close. After login `imap.idle_timeout` applies."},
+    config::setting_spec{"imap.overload_timeout", kind::duration, "\"10s\"",
+                         "While the IMAP listeners hold 3/4 of `imap.max_connections` or of "
+                         "`imap.max_unauthenticated`, `imap.login_timeout` shrinks to this "
+                         "(logged-in sessions keep theirs)."},
     config::setting_spec{"imap.max_connections", kind::integer, "1000",
-                         "Simultaneous IMAP connections; more are refused with `* BYE`."},
-    config::setting_spec{"imap.max_connections_per_ip", kind::integer, "50",
-                         "Simultaneous IMAP connections from one address."},
+                         "Simultaneous IMAP connections, ports 143 and 993 together; more are "
+                         "refused with `* BYE` (on port 993: closed without a byte)."},
+    config::setting_spec{"imap.max_connections_per_ip", kind::integer, "10",
+                         "Simultaneous IMAP connections from one address that have not logged "
+                         "in (logged-in sessions are limited per user)."},
+    config::setting_spec{"imap.max_connections_per_network", kind::integer, "50",
+                         "The same, for all addresses of one /24 (IPv4) or /64 (IPv6) "
+                         "network together."},
+    config::setting_spec{"imap.max_unauthenticated", kind::integer, "0",
+                         "Connections that have not logged in may hold at most this many of "
+                         "the `imap.max_connections` slots, so logged-in users always find "
+                         "room; `0` means half of `imap.max_connections`. When it is full, a "
+                         "client from a network holding fewer slots takes the place of the "
+                         "oldest not-logged-in connection of the network holding the most."},
     config::setting_spec{"imap.max_connections_per_user", kind::integer, "20",
                          "Simultaneous logged-in IMAP sessions of one user (all devices "
                          "together); a further LOGIN/AUTHENTICATE gets `NO [LIMIT]`."},
@@ -183,6 +211,22 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto ip = v.get_int("imap.max_connections_per_ip");
     if (ip < 1) return bad("imap.max_connections_per_ip", "must be at least 1");
     s.imap_max_connections_per_ip = static_cast<std::size_t>(ip);
+    auto inet = v.get_int("imap.max_connections_per_network");
+    if (inet < 1) return bad("imap.max_connections_per_network", "must be at least 1");
+    s.imap_max_connections_per_network = static_cast<std::size_t>(inet);
+    auto iun = v.get_int("imap.max_unauthenticated");
+    if (iun < 0 || iun > ic)
+        return bad("imap.max_unauthenticated", "must be between 0 and imap.max_connections");
+    s.imap_max_unauthenticated = iun == 0 ? std::max<std::size_t>(1, s.imap_max_connections / 2)
+                                          : static_cast<std::size_t>(iun);
+    s.imap_login_timeout = v.get_duration("imap.login_timeout");
+    if (s.imap_login_timeout.count() < 1) return bad("imap.login_timeout", "must be at least 1s");
+    s.imap_overload_timeout = v.get_duration("imap.overload_timeout");
+    if (s.imap_overload_timeout.count() < 1)
+        return bad("imap.overload_timeout", "must be at least 1s");
+    s.imap_tls_ciphers = v.get_string("imap.tls_ciphers");
+    if (auto why = net::check_cipher_list(s.imap_tls_ciphers); !why.empty())
+        return bad("imap.tls_ciphers", why);
     auto iu = v.get_int("imap.max_connections_per_user");
     if (iu < 1) return bad("imap.max_connections_per_user", "must be at least 1");
     s.imap_max_connections_per_user = static_cast<std::size_t>(iu);

@@ -41,8 +41,14 @@ struct settings {
     std::chrono::seconds imap_idle_timeout{1800};
     std::chrono::seconds imap_login_failure_delay{0};
     auth::brake_policy login_brake; // auth.* (IMAP and XAUTH share one brake)
+    std::string imap_tls_ciphers;          // TLS 1.2 cipher list ("" = OpenSSL defaults)
+    // Admission of ports 143 + 993 together (net/admission.hpp) and the pre-login deadline.
     std::size_t imap_max_connections = 1000;
-    std::size_t imap_max_connections_per_ip = 50;
+    std::size_t imap_max_connections_per_ip = 10;
+    std::size_t imap_max_connections_per_network = 50; // per /24 (IPv4) or /64 (IPv6)
+    std::size_t imap_max_unauthenticated = 500;        // resolved: 0 in the file = half
+    std::chrono::seconds imap_login_timeout{60};
+    std::chrono::seconds imap_overload_timeout{10};
     std::size_t imap_max_connections_per_user = 20;
 };
 

@@ -29,7 +29,7 @@ namespace asio = boost::asio;
 
 std::string preflight(const settings& s) {
     if (!s.tls_cert.empty()) {
-        auto t = net::make_server_tls(s.tls_cert, s.tls_key);
+        auto t = net::make_server_tls(s.tls_cert, s.tls_key, false, s.tls_ciphers);
         if (!t) return "tls.cert/tls.key: " + t.error();
     }
     if (s.home_transport == "mtls") {
@@ -97,7 +97,8 @@ int run(const settings& s, const std::string& config_path) {
                   {{"recipients", directory.snapshot()->recipients.size()}});
 
     net::tls_context tls;
-    if (!s.tls_cert.empty()) tls = *net::make_server_tls(s.tls_cert, s.tls_key);
+    if (!s.tls_cert.empty())
+        tls = *net::make_server_tls(s.tls_cert, s.tls_key, false, s.tls_ciphers);
     net::tls_context home_tls;
     if (s.home_transport == "mtls") home_tls = *net::make_client_tls(s.home_tls_cert, s.home_tls_key);
 
@@ -143,21 +144,28 @@ int run(const settings& s, const std::string& config_path) {
     subs_ctx.implicit_tls = true;
 
     auto busy = [&s](net::connection& c, std::string_view why) -> asio::awaitable<void> {
-        // RFC 5321 3.8: 421 and close when we cannot serve the client now. (On the implicit-TLS
-        // port this plaintext line is not understood; the client just sees the close.)
+        // RFC 5321 3.8: 421 and close when we cannot serve the client now.
         const std::string line =
             "421 4.7.0 " + s.hostname + " " + std::string(why) + ", try again later\r\n";
         co_await c.write(line, std::chrono::seconds(10));
     };
+    // Admission (net/admission.hpp): the MX port counts on its own, the two submission ports
+    // together, so a flood on 25 never locks out users submitting on 587/465.
+    const net::limits caps{s.max_connections, s.max_connections_per_ip,
+                           s.max_connections_per_network, s.max_unauthenticated};
+    auto trusted = [&s](std::string_view ip) { return s.is_trusted(ip); };
+    auto submission_admission = std::make_shared<net::admission>(caps);
     net::server smtp(
-        io, "smtpd", net::limits{s.max_connections, s.max_connections_per_ip},
-        [&ctx](net::connection& c) { return serve_smtp(c, ctx); }, busy);
+        io, "smtpd", caps, [&ctx](net::connection& c) { return serve_smtp(c, ctx); }, busy);
     net::server submission(
-        io, "submission", net::limits{s.max_connections, s.max_connections_per_ip},
+        io, "submission", submission_admission,
         [&sub_ctx](net::connection& c) { return serve_smtp(c, sub_ctx); }, busy);
+    // Implicit TLS (RFC 8314): no refuser, an over-limit client is closed without a byte
+    // rather than sent a plaintext 421 it cannot read.
     net::server submissions(
-        io, "submissions", net::limits{s.max_connections, s.max_connections_per_ip},
-        [&subs_ctx](net::connection& c) { return serve_smtp(c, subs_ctx); }, busy);
+        io, "submissions", submission_admission,
+        [&subs_ctx](net::connection& c) { return serve_smtp(c, subs_ctx); }, nullptr);
+    for (auto* srv : {&smtp, &submission, &submissions}) srv->set_trusted(trusted);
     try {
         for (const auto& l : s.smtp_listen) smtp.listen(l);
         for (const auto& l : s.submission_listen) submission.listen(l);
@@ -187,7 +195,7 @@ int run(const settings& s, const std::string& config_path) {
         hup.async_wait([&](boost::system::error_code ec, int) {
             if (ec) return;
             if (!s.tls_cert.empty()) {
-                auto t = net::make_server_tls(s.tls_cert, s.tls_key);
+                auto t = net::make_server_tls(s.tls_cert, s.tls_key, false, s.tls_ciphers);
                 if (t) {
                     tls = *t; // new connections use the new certificate
                     log::info("relay", "", "TLS certificate reloaded", {{"cert", s.tls_cert.string()}});

@@ -4,6 +4,7 @@
 #include "splitmail/auth/settings.hpp"
 
 #include "splitmail/net/connection.hpp"
+#include "splitmail/net/tls.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -30,12 +31,41 @@ constexpr std::array table{
     config::setting_spec{"smtp.max_recipients", kind::integer, "100",
                          "Recipients per message; more get `452 4.5.3` (RFC 5321 4.5.3.1.8)."},
     config::setting_spec{"smtp.max_connections", kind::integer, "500",
-                         "Simultaneous SMTP connections in total; more get `421`."},
-    config::setting_spec{"smtp.max_connections_per_ip", kind::integer, "20",
-                         "Simultaneous SMTP connections from one client address."},
+                         "Simultaneous connections in total, counted for the MX port and for "
+                         "the submission ports (587 and 465 together) separately; more get "
+                         "`421 4.7.0` (on the implicit-TLS port: closed without a byte)."},
+    config::setting_spec{"smtp.max_connections_per_ip", kind::integer, "10",
+                         "Simultaneous connections from one client address that have not "
+                         "authenticated (clients in `relay.trusted_networks` are exempt)."},
+    config::setting_spec{"smtp.max_connections_per_network", kind::integer, "50",
+                         "The same, for all addresses of one /24 (IPv4) or /64 (IPv6) "
+                         "network together."},
+    config::setting_spec{"smtp.max_unauthenticated", kind::integer, "0",
+                         "Connections that have not authenticated and are not from "
+                         "`relay.trusted_networks` may hold at most this many of the "
+                         "`smtp.max_connections` slots, so the rest stays free for those "
+                         "clients; `0` means 4/5 of `smtp.max_connections`. When it is full, "
+                         "a client from a network holding fewer slots takes the place of the "
+                         "oldest connection that has not yet said EHLO/HELO from the network "
+                         "holding the most."},
+    config::setting_spec{"smtp.helo_timeout", kind::duration, "\"30s\"",
+                         "A client must have sent a valid EHLO/HELO within this long of "
+                         "connecting (TLS handshake on port 465 included), however it trickles "
+                         "its bytes; otherwise `421 4.4.2` and close."},
     config::setting_spec{"smtp.idle_timeout", kind::duration, "\"5m\"",
-                         "A client silent for this long is disconnected with `421 4.4.2` (RFC "
-                         "5321 4.5.3.2.7 asks for at least 5 minutes)."},
+                         "After each reply the client has this long to complete its next "
+                         "command line (a deadline, not reset by each byte; RFC 5321 4.5.3.2.7 "
+                         "asks for at least 5 minutes); otherwise `421 4.4.2` and close. In "
+                         "DATA the deadline grows by one second per `smtp.min_data_rate` bytes "
+                         "received."},
+    config::setting_spec{"smtp.min_data_rate", kind::integer, "500",
+                         "Bytes per second a client must average in DATA after the first "
+                         "`smtp.idle_timeout` (Postfix `smtpd_min_data_rate`)."},
+    config::setting_spec{"smtp.overload_timeout", kind::duration, "\"10s\"",
+                         "While a listener holds 3/4 of `smtp.max_connections` or of "
+                         "`smtp.max_unauthenticated`, `smtp.helo_timeout` and `smtp.idle_timeout` "
+                         "shrink to this for clients outside `relay.trusted_networks` that have "
+                         "not authenticated (Postfix's stress-adaptive timeouts)."},
     config::setting_spec{"smtp.junk_command_limit", kind::integer, "100",
                          "Commands that make no progress (NOOP, RSET, VRFY, HELP, EXPN, a "
                          "repeated HELO/EHLO) a client may send before a message is accepted; "
@@ -67,6 +97,14 @@ constexpr std::array table{
                          "PEM certificate chain for STARTTLS. Without it STARTTLS is not "
                          "offered. Re-read on SIGHUP."},
     config::setting_spec{"tls.key", kind::path, "", "PEM private key for `tls.cert`."},
+    config::setting_spec{"tls.ciphers", kind::string,
+                         "\"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\"",
+                         "OpenSSL cipher list offered with TLS 1.2 on ports 25, 587 and 465 "
+                         "(TLS 1.3 suites are OpenSSL's, all AEAD). The default is the AEAD "
+                         "suites of Mozilla's \"intermediate\" profile; `\"\"` means "
+                         "OpenSSL's defaults (with CBC suites)."},
     config::setting_spec{"spool.dir", kind::path, "\"/var/spool/splitmail\"",
                          "Queue directory. Every accepted message is fsync'd here before `250`."},
     config::setting_spec{"spool.message_lifetime", kind::duration, "\"14d\"",
@@ -259,8 +297,24 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     if (mpi < 1) return bad("smtp.max_connections_per_ip", "must be at least 1");
     s.max_connections = static_cast<std::size_t>(mc);
     s.max_connections_per_ip = static_cast<std::size_t>(mpi);
+    auto mpn = v.get_int("smtp.max_connections_per_network");
+    if (mpn < 1) return bad("smtp.max_connections_per_network", "must be at least 1");
+    s.max_connections_per_network = static_cast<std::size_t>(mpn);
+    auto mu = v.get_int("smtp.max_unauthenticated");
+    if (mu < 0 || mu > mc)
+        return bad("smtp.max_unauthenticated", "must be between 0 and smtp.max_connections");
+    s.max_unauthenticated = mu == 0 ? std::max<std::size_t>(1, s.max_connections * 4 / 5)
+                                    : static_cast<std::size_t>(mu);
     s.idle_timeout = v.get_duration("smtp.idle_timeout");
     if (s.idle_timeout.count() < 1) return bad("smtp.idle_timeout", "must be at least 1s");
+    s.helo_timeout = v.get_duration("smtp.helo_timeout");
+    if (s.helo_timeout.count() < 1) return bad("smtp.helo_timeout", "must be at least 1s");
+    s.overload_timeout = v.get_duration("smtp.overload_timeout");
+    if (s.overload_timeout.count() < 1)
+        return bad("smtp.overload_timeout", "must be at least 1s");
+    auto rate = v.get_int("smtp.min_data_rate");
+    if (rate < 1) return bad("smtp.min_data_rate", "must be at least 1 (bytes per second)");
+    s.min_data_rate = static_cast<std::size_t>(rate);
     auto positive = [&](std::string_view key) { return v.get_int(key) >= 1; };
     for (auto key : {"smtp.junk_command_limit", "smtp.rcpt_error_limit",
                      "smtp.network_rcpt_error_limit"})
@@ -280,6 +334,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         return bad("smtp.network_rcpt_error_window", "must be at least 1s");
     s.tls_cert = v.get_path("tls.cert");
     s.tls_key = v.get_path("tls.key");
+    s.tls_ciphers = v.get_string("tls.ciphers");
+    if (auto why = net::check_cipher_list(s.tls_ciphers); !why.empty())
+        return bad("tls.ciphers", why);
     if (s.tls_cert.empty() != s.tls_key.empty())
         return bad(s.tls_cert.empty() ? "tls.cert" : "tls.key", "set both tls.cert and tls.key");
     s.spool_dir = v.get_path("spool.dir");

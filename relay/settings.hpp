@@ -34,9 +34,17 @@ struct settings {
     std::vector<std::string> smtp_listen;  // smtp.listen
     std::uint64_t max_message_size = 0;
     std::size_t max_recipients = 100;
+    // Admission per listener group (port 25; ports 587+465), see net/admission.hpp.
     std::size_t max_connections = 500;
-    std::size_t max_connections_per_ip = 20;
+    std::size_t max_connections_per_ip = 10;
+    std::size_t max_connections_per_network = 50; // per /24 (IPv4) or /64 (IPv6)
+    std::size_t max_unauthenticated = 400;        // resolved: 0 in the file = 4/5 of the total
+    // Deadlines (smtp_in/driver.cpp): connect -> EHLO/HELO; reply -> next command line; DATA
+    // grows by min_data_rate; under overload both shrink to overload_timeout.
+    std::chrono::seconds helo_timeout{30};
     std::chrono::seconds idle_timeout{300};
+    std::chrono::seconds overload_timeout{10};
+    std::size_t min_data_rate = 500;              // bytes per second
     // Issue 11 items 7, 8: chatty and harvesting clients (smtp_in/session.hpp).
     std::size_t junk_command_limit = 100;
     std::size_t rcpt_error_delay_after = 5;
@@ -45,6 +53,7 @@ struct settings {
     std::size_t network_rcpt_error_limit = 50;
     std::chrono::seconds network_rcpt_error_window{3600};
     std::filesystem::path tls_cert, tls_key; // empty: no STARTTLS
+    std::string tls_ciphers;                 // TLS 1.2 cipher list ("" = OpenSSL defaults)
     std::filesystem::path spool_dir;
     std::chrono::seconds message_lifetime{14 * 86400};
     std::string home_lmtp;                  // "ip:port" through the tunnel

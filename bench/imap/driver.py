@@ -292,6 +292,9 @@ tls_key = "{cert[1]}"
 plaintext_login_on_loopback = true
 max_connections = 5000
 max_connections_per_ip = 5000
+max_connections_per_network = 5000
+max_unauthenticated = 5000
+login_timeout = "5m"
 max_connections_per_user = 5000
 [log]
 level = "warn"

@@ -8,8 +8,12 @@
 //   awaitable<std::size_t> read_some(std::span<char>, clock::duration)  (0 at end of stream)
 //   awaitable<void> write(std::string_view, clock::duration)
 // and allowing one write while a read is pending (both TCP and Asio SSL streams do).
-// Guarantees: every read has the idle timeout (RFC 3501 5.4: at least 30 minutes), every write
-// the write timeout; an IDLE notifier never outlives the command that started it.
+// Guarantees: before login the whole connection has one deadline, login_timeout from
+// connected_at (overload_timeout while overloaded() says the listener is under pressure), that
+// no trickle of bytes extends; after login every read has the idle timeout (RFC 3501 5.4: at
+// least 30 minutes). Either ends with an untagged BYE (RFC 3501 7.1.5) and a close. on_login
+// is called once, at the first read after a successful login. Every write has the write
+// timeout; an IDLE notifier never outlives the command that started it.
 // Does not: accept connections or decide on TLS (listener.cpp does).
 #include "imap/session.hpp"
 
@@ -34,6 +38,12 @@ namespace splitmail::home::imap {
 
 struct driver_options {
     std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(30);
+    // Pre-login deadline (Dovecot's login processes cut pre-auth clients early, too).
+    std::chrono::steady_clock::duration login_timeout = std::chrono::minutes(1);
+    std::chrono::steady_clock::duration overload_timeout = std::chrono::seconds(10);
+    std::chrono::steady_clock::time_point connected_at{}; // default: when run_session starts
+    std::function<bool()> overloaded;                     // unset: never
+    std::function<void()> on_login;                       // leaves the pre-login pool
     std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
     std::chrono::steady_clock::duration login_failure_delay = std::chrono::seconds(2);
     std::function<boost::asio::awaitable<void>()> start_tls; // STARTTLS handshake
@@ -105,6 +115,10 @@ inline constexpr std::size_t large_read = 16384;
 template <class Stream>
 boost::asio::awaitable<void> run_session(Stream& stream, session& s, const driver_options& o) {
     namespace asio = boost::asio;
+    using steady = std::chrono::steady_clock;
+    const auto connected =
+        o.connected_at == steady::time_point{} ? steady::now() : o.connected_at;
+    bool logged_in = false;
     co_await stream.write(s.greeting(), o.write_timeout);
     // Memory per connection (issue #6): commands and IDLE's "DONE" are read through a small
     // buffer in this frame; only when a read fills it (a literal or a pipelined burst is
@@ -137,9 +151,38 @@ boost::asio::awaitable<void> run_session(Stream& stream, session& s, const drive
         std::string().swap(st.output); // written: free it before waiting
         std::span<char> buf = large && !s.idling() ? std::span<char>(large.get(), large_read)
                                                    : std::span<char>(small);
+        // The read's deadline: before login what is left of the login deadline (a trickle of
+        // bytes does not extend it), after it the idle timeout per read.
+        auto timeout = o.idle_timeout;
+        const bool pre_login = s.current_state() == session::state::not_authenticated;
+        if (pre_login) {
+            auto limit = o.overloaded && o.overloaded()
+                             ? std::min(o.login_timeout, o.overload_timeout)
+                             : o.login_timeout;
+            timeout = std::min(timeout, connected + limit - steady::now());
+        } else if (!logged_in) {
+            logged_in = true;
+            if (o.on_login) o.on_login();
+        }
         std::size_t n = 0;
-        if (s.idling()) n = co_await idle_read(stream, s, buf, o);
-        else n = co_await stream.read_some(buf, o.idle_timeout);
+        bool timed_out = timeout <= steady::duration::zero();
+        if (!timed_out) {
+            try {
+                if (s.idling()) n = co_await idle_read(stream, s, buf, o);
+                else n = co_await stream.read_some(buf, timeout);
+            } catch (const boost::system::system_error& e) {
+                if (e.code() != asio::error::timed_out) throw;
+                timed_out = true;
+            }
+        }
+        if (timed_out) {
+            // RFC 3501 7.1.5 / RFC 9051 7.1.5: BYE before closing for an autologout.
+            co_await stream.write(pre_login ? "* BYE Login timeout\r\n"
+                                            : "* BYE Autologout; idle for too long\r\n",
+                                  std::min<steady::duration>(o.write_timeout,
+                                                             std::chrono::seconds(10)));
+            co_return;
+        }
         if (n == 0) co_return;
         s.feed(std::string_view(buf.data(), n));
         if (n == buf.size() && !large) large = std::make_unique<char[]>(large_read);

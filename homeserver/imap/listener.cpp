@@ -9,6 +9,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace splitmail::home::imap {
@@ -18,6 +19,16 @@ std::filesystem::path user_maildir(const std::filesystem::path& root, const std:
     return root / user.substr(at + 1) / user.substr(0, at);
 }
 
+namespace {
+// A TLS handshake (before login, always) within 30 s and within the login deadline.
+net::clock::duration handshake_timeout(const net::connection& c, const driver_options& o) {
+    auto limit = c.overloaded() ? std::min(o.login_timeout, o.overload_timeout) : o.login_timeout;
+    auto left = c.accepted_at() + limit - net::clock::now();
+    return std::clamp<net::clock::duration>(left, std::chrono::milliseconds(1),
+                                            std::chrono::seconds(30));
+}
+} // namespace
+
 net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
                                       bool implicit_tls) {
     char idbuf[32];
@@ -25,7 +36,7 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
                   static_cast<unsigned long long>(ctx.next_id.fetch_add(1)));
     std::string id = idbuf;
     log::info("imap", id, "connect", {{"client", c.remote_ip()}, {"tls", implicit_tls}});
-    if (implicit_tls) co_await c.start_tls_server(ctx.tls, std::chrono::seconds(30));
+    if (implicit_tls) co_await c.start_tls_server(ctx.tls, handshake_timeout(c, ctx.driver));
     auto addr = c.remote().address();
     bool loopback = addr.is_loopback() ||
                     (addr.is_v6() && addr.to_v6().is_v4_mapped() &&
@@ -83,8 +94,13 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
         co_return r.address;
     };
     o.start_tls = [&c, &ctx]() -> net::asio::awaitable<void> {
-        co_await c.start_tls_server(ctx.tls, std::chrono::seconds(30));
+        co_await c.start_tls_server(ctx.tls, handshake_timeout(c, ctx.driver));
     };
+    // Admission (net/admission.hpp): the login deadline counts from the accept, overload
+    // shortens it, and a login moves the connection out of the pre-login pool.
+    o.connected_at = c.accepted_at();
+    o.overloaded = [&c] { return c.overloaded(); };
+    o.on_login = [&c] { c.authenticated(); };
     co_await run_session(c, s, o);
     log::info("imap", id, "disconnect");
 }

@@ -8,7 +8,9 @@
 // `max_connections_per_user` logged-in sessions per user (the slot is given back when the
 // connection ends, however it ends); the password hash is verified on `auth_pool`, never on
 // the io thread.
-// Does not: accept or count connections (net::server does).
+// The login deadline counts from the accept (TLS handshakes included), and a login moves the
+// connection out of the listener's pre-login pool (driver_options::on_login).
+// Does not: accept or count connections (net::server and net::admission do).
 #include "imap/driver.hpp"
 
 #include "splitmail/auth/brake.hpp"

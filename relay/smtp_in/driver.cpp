@@ -86,12 +86,14 @@ struct driver {
     std::string id;
     std::string out;
     bool closed = false;
+    net::clock::time_point last_reply{}; // the next command's deadline counts from here
 
     asio::awaitable<void> flush() {
         if (out.empty()) co_return;
         std::string data;
         data.swap(out);
         co_await conn.write(data, write_timeout);
+        last_reply = net::clock::now();
     }
 
     asio::awaitable<void> perform(std::vector<action> actions) {
@@ -260,14 +262,50 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
         cfg.tls_available = !ctx.implicit_tls && cfg.tls_available;
     }
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""});
-    driver d{conn, ctx, sess, conn_id, {}, false};
+    driver d{conn, ctx, sess, conn_id, {}, false, conn.accepted_at()};
     log::info("smtpd", d.id, "connect",
               {{"client", conn.remote_ip()},
                {"service", ctx.submission ? (ctx.implicit_tls ? "submissions" : "submission")
                                           : "smtp"}});
+    // Deadlines per phase, fixed when the phase starts, because a client trickling a byte now
+    // and then defeats any per-read timeout (issue 11):
+    //   connect -> a valid EHLO/HELO: smtp.helo_timeout (Postfix postscreen style; includes the
+    //     TLS handshake of port 465);
+    //   our reply -> the next complete command line: smtp.idle_timeout (RFC 5321 4.5.3.2.7: the
+    //     server waits at least 5 minutes for a command; a client making progress completes
+    //     its line well within that);
+    //   DATA: smtp.idle_timeout plus one second per smtp.min_data_rate octets received (RFC
+    //     5321 4.5.3.2.6 sets no total, only per-block waits; Postfix smtpd_min_data_rate).
+    // Every read also waits at most smtp.idle_timeout. While the listener is overloaded, a
+    // client that is neither trusted nor authenticated gets smtp.overload_timeout instead
+    // (Postfix's stress-adaptive smtpd_timeout).
+    const bool trusted = cfg.relay_allowed;
+    bool progressed = false, authenticated = false, in_data = false;
+    net::clock::time_point data_start{};
+    std::uint64_t data_bytes = 0;
+    auto limit = [&](std::chrono::seconds normal) -> net::clock::duration {
+        if (!trusted && !authenticated && conn.overloaded())
+            return std::min(normal, ctx.s->overload_timeout);
+        return normal;
+    };
+    auto deadline = [&]() -> net::clock::time_point {
+        if (!progressed) return conn.accepted_at() + limit(ctx.s->helo_timeout);
+        if (sess.current() == state::data) {
+            if (!in_data) {
+                in_data = true;
+                data_start = d.last_reply; // the 354
+                data_bytes = 0;
+            }
+            return data_start + limit(ctx.s->idle_timeout) +
+                   std::chrono::seconds(data_bytes / ctx.s->min_data_rate);
+        }
+        in_data = false;
+        return d.last_reply + limit(ctx.s->idle_timeout);
+    };
     if (ctx.implicit_tls) {
         if (!ctx.tls || !*ctx.tls) throw std::runtime_error("implicit TLS without a context");
-        co_await conn.start_tls_server(*ctx.tls, tls_timeout);
+        auto left = std::min<net::clock::duration>(tls_timeout, deadline() - net::clock::now());
+        co_await conn.start_tls_server(*ctx.tls, std::max(left, net::clock::duration::zero()));
         sess.tls_on_connect(tls_info{conn.tls_version(), conn.tls_cipher()});
     }
     auto greeting = sess.greet();
@@ -276,21 +314,41 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
     while (!d.closed) {
         std::size_t n = 0;
         bool idle = false;
-        try {
-            n = co_await conn.read_some(buf, ctx.s->idle_timeout);
-        } catch (const boost::system::system_error& e) {
-            if (e.code() != asio::error::timed_out) throw;
+        auto left = std::min<net::clock::duration>(deadline() - net::clock::now(),
+                                                   limit(ctx.s->idle_timeout));
+        if (left <= net::clock::duration::zero()) {
             idle = true;
+        } else {
+            try {
+                n = co_await conn.read_some(buf, left);
+            } catch (const boost::system::system_error& e) {
+                if (e.code() != asio::error::timed_out) throw;
+                idle = true;
+            }
         }
         if (idle) {
-            log::info("smtpd", d.id, "idle timeout", {{"client", conn.remote_ip()}});
+            log::info("smtpd", d.id, "timeout",
+                      {{"client", conn.remote_ip()},
+                       {"phase", !progressed ? "before EHLO" : in_data ? "DATA" : "command"},
+                       {"overloaded", conn.overloaded() ? "yes" : "no"}});
             auto bye = sess.timeout();
             co_await d.perform(std::move(bye));
             break;
         }
         if (n == 0) break;
+        if (sess.current() == state::data) data_bytes += n;
         auto actions = sess.feed(std::string_view(buf.data(), n));
         co_await d.perform(std::move(actions));
+        // Tell the admission (net/admission.hpp): after EHLO/HELO the connection is no longer
+        // an idle one that may be closed to make room; after AUTH it leaves the pool.
+        if (!progressed && sess.current() != state::init && sess.current() != state::closed) {
+            progressed = true;
+            conn.progressed();
+        }
+        if (!authenticated && !sess.auth_user().empty()) {
+            authenticated = true;
+            conn.authenticated();
+        }
     }
     log::info("smtpd", d.id, "disconnect", {{"client", conn.remote_ip()}});
 }

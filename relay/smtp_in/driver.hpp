@@ -2,8 +2,14 @@
 // The Asio driver of one inbound SMTP connection: reads bytes, feeds the pure session
 // (smtp_in/session.hpp), writes its replies, performs STARTTLS, and hands finished messages to
 // the spool; the reply to DATA is sent only when the spool says the message is durable.
-// Every read has the idle timeout; every write a fixed deadline. A `delay` action (the session's
-// tarpit for refused recipients) is a timer wait before the next reply.
+// Every phase has a deadline that trickling bytes cannot extend (connect -> EHLO: the HELO
+// timeout; reply -> next command line: the idle timeout; DATA: the idle timeout plus the
+// minimum data rate), shortened while the listener is overloaded for clients that are neither
+// trusted nor authenticated; every write has a fixed deadline. The driver reports EHLO/HELO
+// and a successful AUTH to the listener's admission (net::connection::progressed,
+// authenticated).
+// A `delay` action (the session's tarpit for refused recipients) is a timer wait before the
+// next reply.
 // Outgoing mail (authenticated, or from relay.trusted_networks) whose From: domain has DKIM keys
 // is signed before the 250; submitted mail gets Date:/Message-ID: when missing. Both are stored
 // as prefix header lines (submission/outgoing.hpp).

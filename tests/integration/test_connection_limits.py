@@ -4,12 +4,19 @@
   421 4.7.0 and is closed; once one closes, a new one is served again;
 - smtp.idle_timeout = 2s: a silent client gets 421 4.4.2 and the connection is closed (RFC 5321
   4.5.3.2.7 asks for 5 minutes in production; the value is configurable for this test);
+- deadlines a trickle cannot extend (issue 11): a client sending one byte every 0.5 s (a
+  per-read timeout of 2 s never fires) is cut with 421 4.4.2 before EHLO (smtp.helo_timeout
+  3s), while completing a command (the 2 s smtp.idle_timeout counts from our last reply) and
+  in DATA (smtp.min_data_rate 1000 bytes/s); on IMAP (imap.login_timeout 3s) a trickling
+  client gets `* BYE Login timeout`, while a logged-in session stays past that time;
 - SIGTERM with a session open: the relay says 421 4.3.2 or closes, and exits promptly;
 - systemd readiness (Type=notify units): with NOTIFY_SOCKET set, relay and home send READY=1
   once at start (after binding their listeners), and STOPPING=1 on SIGTERM.
 """
+import imaplib
 import os
 import socket
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -35,15 +42,108 @@ def notices(s: socket.socket) -> list[str]:
             return out
 
 
+def trickle_until_closed(sock: socket.socket, limit: float, byte: bytes = b"N",
+                         every: float = 0.5) -> tuple[bytes, float]:
+    """Sends `byte` every `every` seconds until the server says something or closes;
+    returns (what it said, seconds), or (b"", limit) if it was still open after `limit`."""
+    t0 = time.monotonic()
+    sock.settimeout(every)
+    while time.monotonic() - t0 < limit:
+        try:
+            data = sock.recv(1000)
+            return data, time.monotonic() - t0
+        except socket.timeout:
+            pass
+        except OSError:
+            return b"", time.monotonic() - t0
+        try:
+            sock.send(byte)
+        except OSError:
+            return b"", time.monotonic() - t0
+    return b"(still open)", limit
+
+
+def trickle_checks(relay_port: int, imap_port: int, home: lib.Home) -> None:
+    limit = 8 * lib.SLOW
+    # before EHLO: smtp.helo_timeout counts from the connect
+    c = lib.SMTP(relay_port)
+    said, took = trickle_until_closed(c.sock, limit)
+    checks.ok(said.startswith(b"421 4.4.2"), "trickle before EHLO -> 421 4.4.2",
+              f"got {said!r} after {took:.1f}s")
+    checks.ok(2.5 <= took < limit, f"at the EHLO deadline, not extended by bytes ({took:.1f}s)")
+    c.close()
+    # a command line trickled one byte at a time: the idle timeout counts from our reply
+    c = lib.SMTP(relay_port)
+    c.ehlo()
+    t0 = time.monotonic()
+    sent = b""
+    c.sock.settimeout(0.4)
+    said = b""
+    for b in b"NOOP\r\n":
+        try:
+            said = c.sock.recv(1000)
+            break
+        except socket.timeout:
+            pass
+        c.sock.send(bytes([b]))
+        sent += bytes([b])
+    if not said:
+        c.sock.settimeout(5 * lib.SLOW)
+        try:
+            said = c.sock.recv(1000)
+        except OSError:
+            said = b""
+    checks.ok(said.startswith(b"421 4.4.2"),
+              "a command trickled over more than smtp.idle_timeout -> 421 4.4.2",
+              f"got {said!r} after sending {sent!r} in {time.monotonic() - t0:.1f}s")
+    c.close()
+    # DATA below smtp.min_data_rate
+    c = lib.SMTP(relay_port)
+    c.ehlo()
+    c.cmd("MAIL FROM:<slow@sender.test>")
+    c.cmd(f"RCPT TO:<{lib.DEMO}>")
+    code, _ = c.cmd("DATA")
+    checks.eq(code, 354, "DATA accepted")
+    said, took = trickle_until_closed(c.sock, limit, b"x")
+    checks.ok(said.startswith(b"421 4.4.2"), "DATA trickled below the minimum rate -> 421 4.4.2",
+              f"got {said!r} after {took:.1f}s")
+    c.close()
+    # IMAP before login
+    s = socket.create_connection(("127.0.0.1", imap_port), timeout=5)
+    greeting = s.recv(1000)
+    checks.ok(greeting.startswith(b"* OK"), "IMAP greeting", repr(greeting))
+    said, took = trickle_until_closed(s, limit, b"a")
+    checks.ok(said.startswith(b"* BYE Login timeout"), "IMAP trickle before login -> * BYE",
+              f"got {said!r} after {took:.1f}s")
+    checks.ok(2.5 <= took < limit, f"at the login deadline ({took:.1f}s)")
+    s.close()
+    # ... and a logged-in session is not bound by it
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    m = imaplib.IMAP4("127.0.0.1", imap_port)
+    m.starttls(ssl_context=ctx)
+    m.login(lib.DEMO, home.passwords[lib.DEMO])
+    time.sleep(4)
+    checks.eq(m.noop()[0], "OK", "a logged-in session outlives imap.login_timeout")
+    m.logout()
+
+
 def main() -> None:
     lib.require_binaries(lib.RELAY_BIN, lib.HOME_BIN)
     d = lib.tmpdir("connlimits")
     home_sock, relay_sock = notify_socket(d / "home.notify"), notify_socket(d / "relay.notify")
     home = lib.Home(d / "home")
     home.daemon.env = dict(os.environ, NOTIFY_SOCKET=str(d / "home.notify"))
+    cert = lib.make_cert(d, "imap", "home.example.test")
+    imap_port = lib.free_port()
+    with open(home.config, "a") as f:
+        f.write(f'[imap]\nlisten = ["127.0.0.1:{imap_port}"]\ntls_cert = "{cert[0]}"\n'
+                f'tls_key = "{cert[1]}"\nlogin_timeout = "3s"\n')
     home.start()
     relay = lib.Relay(d / "relay", home, extra={"smtp.max_connections_per_ip": "3",
-                                                "smtp.idle_timeout": '"2s"'})
+                                                "smtp.idle_timeout": '"2s"',
+                                                "smtp.helo_timeout": '"3s"',
+                                                "smtp.min_data_rate": "1000"})
     relay.daemon.env = dict(os.environ, NOTIFY_SOCKET=str(d / "relay.notify"))
     relay.start()
     for name, sock in (("home", home_sock), ("relay", relay_sock)):
@@ -88,6 +188,8 @@ def main() -> None:
         rest = b""
     checks.eq(rest, b"", "connection closed after the timeout reply")
     c.close()
+
+    trickle_checks(relay.port, imap_port, home)
 
     # SIGTERM with a session open
     c = lib.SMTP(relay.port)

@@ -1,5 +1,6 @@
 // net::connection: deadlines on every operation, optional TLS; see connection.hpp.
 #include "splitmail/net/connection.hpp"
+#include "splitmail/net/admission.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -156,6 +157,21 @@ std::string connection::peer_cert_sha256() const {
     X509_free(cert);
     return hex(md, len);
 }
+
+void connection::attach(std::shared_ptr<admission> a, std::uint64_t slot) {
+    admission_ = std::move(a);
+    slot_ = slot;
+}
+
+void connection::progressed() {
+    if (admission_) admission_->progressed(slot_);
+}
+
+void connection::authenticated() {
+    if (admission_) admission_->authenticated(slot_);
+}
+
+bool connection::overloaded() const { return admission_ && admission_->overloaded(); }
 
 std::string connection::remote_ip() const {
     auto a = remote_.address();

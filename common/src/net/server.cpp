@@ -14,8 +14,30 @@
 
 namespace splitmail::net {
 
+refusal_log::decision refusal_log::note(std::string_view ip, clock::time_point now) {
+    decision d;
+    if (now - window_start_ >= window) {
+        window_start_ = now;
+        seen_.clear();
+    }
+    if (seen_.size() < clients_per_window && !seen_.contains(ip)) {
+        seen_.emplace(ip);
+        d.log = true;
+        d.suppressed = suppressed_;
+        suppressed_ = 0;
+    } else {
+        ++suppressed_;
+    }
+    return d;
+}
+
 server::server(asio::io_context& io, std::string name, limits l, handler handle, refuser refuse)
-    : io_(io), name_(std::move(name)), limits_(l), handle_(std::move(handle)),
+    : server(io, std::move(name), std::make_shared<admission>(l), std::move(handle),
+             std::move(refuse)) {}
+
+server::server(asio::io_context& io, std::string name, std::shared_ptr<admission> shared,
+               handler handle, refuser refuse)
+    : io_(io), name_(std::move(name)), admission_(std::move(shared)), handle_(std::move(handle)),
       refuse_(std::move(refuse)) {}
 
 server::~server() { stop(); }
@@ -86,19 +108,30 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acc) {
     }
 }
 
+void server::log_refusal(const std::string& ip, std::string_view what, std::string_view reason) {
+    auto d = refusals_.note(ip, clock::now());
+    if (!d.log) return;
+    if (d.suppressed > 0)
+        log::warn(name_, "", "connection refusals not logged (rate limit)",
+                  {{"count", d.suppressed}});
+    log::warn(name_, "", what, {{"client", ip}, {"reason", reason}});
+}
+
 asio::awaitable<void> server::run_one(tcp::socket s) {
     connection conn(std::move(s));
     std::string ip = conn.remote_ip();
     live_.insert(&conn);
-    auto& count = per_ip_[ip];
-    ++count;
-    std::string why;
-    if (live_.size() > limits_.max_connections) why = "too many connections";
-    else if (count > limits_.max_per_ip) why = "too many connections from your address";
+    const bool trusted = trusted_ && trusted_(ip);
+    // Eviction closes the socket; the handler then fails its pending read and ends as usual.
+    auto v = admission_->admit(ip, trusted, [&conn] { conn.close(); });
+    if (!v.evicted_ip.empty())
+        log_refusal(v.evicted_ip, "idle connection closed to make room",
+                    "too many connections");
+    if (v.slot) conn.attach(admission_, v.slot);
     try {
-        if (!why.empty()) {
-            log::warn(name_, "", "connection refused", {{"client", ip}, {"reason", why}});
-            if (refuse_) co_await refuse_(conn, why);
+        if (!v.slot) {
+            log_refusal(ip, "connection refused", v.reason);
+            if (refuse_) co_await refuse_(conn, v.reason);
         } else {
             co_await handle_(conn);
         }
@@ -111,7 +144,7 @@ asio::awaitable<void> server::run_one(tcp::socket s) {
     }
     conn.close();
     live_.erase(&conn);
-    if (--per_ip_[ip] == 0) per_ip_.erase(ip);
+    if (v.slot) admission_->release(v.slot);
 }
 
 } // namespace splitmail::net

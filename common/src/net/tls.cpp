@@ -33,14 +33,35 @@ int accept_any(int, X509_STORE_CTX*) { return 1; }
 
 } // namespace
 
+std::string check_cipher_list(std::string_view ciphers) {
+    if (ciphers.empty()) return "";
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) return "cannot create a TLS context: " + openssl_error();
+    ERR_clear_error();
+    std::string list(ciphers);
+    std::string why;
+    if (SSL_CTX_set_cipher_list(ctx, list.c_str()) != 1)
+        why = "no usable cipher in \"" + list + "\": " + openssl_error();
+    SSL_CTX_free(ctx);
+    return why;
+}
+
 std::expected<tls_context, std::string> make_server_tls(const std::filesystem::path& cert,
                                                         const std::filesystem::path& key,
-                                                        bool require_client_cert) {
+                                                        bool require_client_cert,
+                                                        std::string_view ciphers) {
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
     SSL_CTX* raw = ctx->native_handle();
     SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
     SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_RENEGOTIATION);
+    if (!ciphers.empty()) {
+        // TLS 1.2 only; TLS 1.3 suites (SSL_CTX_set_ciphersuites) stay OpenSSL's, all AEAD.
+        ERR_clear_error();
+        std::string list(ciphers);
+        if (SSL_CTX_set_cipher_list(raw, list.c_str()) != 1)
+            return std::unexpected("no usable cipher in \"" + list + "\": " + openssl_error());
+    }
     if (auto r = load_pair(raw, cert, key); !r) return std::unexpected(r.error());
     if (require_client_cert)
         SSL_CTX_set_verify(raw, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);

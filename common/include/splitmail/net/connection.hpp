@@ -5,6 +5,10 @@
 // fails with asio::error::timed_out. A plain connection can be upgraded to TLS once (STARTTLS)
 // or start in TLS (implicit TLS, mutual-TLS tunnel mode). Errors are thrown as
 // boost::system::system_error; read_some returns 0 at end of stream.
+// A connection accepted by net::server is attached to its listener's admission: the driver
+// reports progress (progressed: no longer evictable) and a login (authenticated: leaves the
+// pre-authentication pool), and asks overloaded() to choose its short deadlines. Detached
+// connections (outgoing ones, tests) treat these as no-ops and are never overloaded.
 // Does not: frame lines or know any protocol (that is the codecs' job), retry, or log.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,6 +21,8 @@
 #include <string_view>
 
 namespace splitmail::net {
+
+class admission;
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -48,12 +54,22 @@ public:
     void close() noexcept;
     asio::any_io_executor get_executor() { return sock_.get_executor(); }
 
+    // When the connection was made (the start of every whole-connection deadline).
+    clock::time_point accepted_at() const { return accepted_at_; }
+    void attach(std::shared_ptr<admission> a, std::uint64_t slot);
+    void progressed();
+    void authenticated();
+    bool overloaded() const;
+
 private:
     tcp::socket sock_;
     std::shared_ptr<asio::ssl::context> ctx_; // keeps the context alive as long as tls_
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
     tcp::endpoint remote_;
     tcp::endpoint local_;
+    clock::time_point accepted_at_ = clock::now();
+    std::shared_ptr<admission> admission_;
+    std::uint64_t slot_ = 0;
 };
 
 // A short, readable text for logs: system errors without Boost's source location.

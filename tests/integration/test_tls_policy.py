@@ -1,0 +1,164 @@
+"""TLS policy of the listeners, checked with `openssl s_client` against the real binaries.
+
+Ciphers (issue 11, item 13): with TLS 1.2 only AEAD suites are offered by default (Mozilla
+"intermediate"): a client offering only a CBC suite (ECDHE-RSA-AES128-SHA against the relay's
+RSA certificate, ECDHE-ECDSA-AES128-SHA against home's EC certificate) fails the handshake, an
+AEAD suite works, TLS 1.3 works; on the relay's port 25 (STARTTLS), 465 (implicit TLS) and
+home's 993. `tls.ciphers` changes the list (a relay configured with a CBC suite accepts it).
+
+Over-limit clients on implicit-TLS ports (item 14): with two connections held from one
+address (max per address 2), a third to 465 or 993 is closed without a plaintext byte (no
+`421`, no `* BYE` where the client expects a TLS handshake), and so is a connection over
+lmtp.max_connections on home's LMTP port in mtls mode; the STARTTLS ports still answer in
+plaintext, as their protocol wants (587: `421 4.7.0`, 143: `* BYE`).
+"""
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lib  # noqa: E402
+from lib import checks  # noqa: E402
+
+
+def rsa_cert(d: Path) -> tuple[Path, Path]:
+    cert, key = d / "relay-rsa.crt", d / "relay-rsa.key"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                        "-subj", "/CN=mx.example.test", "-keyout", str(key), "-out", str(cert)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        lib.fail(f"openssl req (RSA) failed: {r.stderr}")
+    return cert, key
+
+
+def handshake(port: int, args: list[str], starttls: str = "") -> tuple[bool, str]:
+    """(handshake succeeded, negotiated suite or the error) for one s_client run."""
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-brief"] + args
+    if starttls:
+        argv += ["-starttls", starttls]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=30 * lib.SLOW)
+    out = r.stdout + r.stderr
+    suite = ""
+    for line in out.splitlines():
+        if line.startswith("Ciphersuite:"):
+            suite = line.split(":", 1)[1].strip()
+    return (r.returncode == 0 and bool(suite)), (suite or out.strip()[-300:])
+
+
+def cipher_checks(name: str, port: int, cbc: str, aead: str, starttls: str = "") -> None:
+    ok, what = handshake(port, ["-tls1_2", "-cipher", cbc], starttls)
+    checks.ok(not ok, f"{name}: TLS 1.2 with only {cbc} (CBC) is refused", what)
+    ok, what = handshake(port, ["-tls1_2", "-cipher", aead], starttls)
+    checks.ok(ok and what == aead, f"{name}: TLS 1.2 with {aead} works", what)
+    ok, what = handshake(port, ["-tls1_3"], starttls)
+    checks.ok(ok and what.startswith("TLS_"), f"{name}: TLS 1.3 works ({what})", what)
+
+
+def tls_client(port: int, src: str) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    s = socket.create_connection(("127.0.0.1", port), timeout=10 * lib.SLOW,
+                                 source_address=(src, 0))
+    return ctx.wrap_socket(s, server_hostname="x.test")
+
+
+def first_bytes(port: int, src: str) -> bytes:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10 * lib.SLOW,
+                                 source_address=(src, 0))
+    try:
+        data = s.recv(200)
+    except OSError:
+        data = b""
+    s.close()
+    return data
+
+
+def main() -> None:
+    lib.require_binaries(lib.RELAY_BIN, lib.HOME_BIN)
+    d = lib.tmpdir("tlspolicy")
+    ec = lib.make_cert(d, "home", "home.example.test")
+    home = lib.Home(d / "home")
+    imap_port, imaps_port = lib.free_port(), lib.free_port()
+    with open(home.config, "a") as f:
+        f.write(f'[imap]\nlisten = ["127.0.0.1:{imap_port}"]\ntls_cert = "{ec[0]}"\n'
+                f'tls_key = "{ec[1]}"\nmax_connections_per_ip = 2\n'
+                f'[imaps]\nlisten = ["127.0.0.1:{imaps_port}"]\n')
+    home.start()
+    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
+    rsa = rsa_cert(d)
+    sub_port, subs_port = lib.free_port(), lib.free_port()
+    relay = lib.Relay(d / "relay", home, tls=rsa, extra={
+        "submission.listen": f'["127.0.0.1:{sub_port}"]',
+        "submissions.listen": f'["127.0.0.1:{subs_port}"]',
+        "smtp.max_connections_per_ip": "2"}).start()
+
+    # --- item 13: AEAD only with TLS 1.2
+    cipher_checks("relay port 25 (STARTTLS)", relay.port, "ECDHE-RSA-AES128-SHA",
+                  "ECDHE-RSA-AES128-GCM-SHA256", starttls="smtp")
+    cipher_checks("relay port 465", subs_port, "ECDHE-RSA-AES256-SHA384",
+                  "ECDHE-RSA-CHACHA20-POLY1305")
+    cipher_checks("home port 993", imaps_port, "ECDHE-ECDSA-AES128-SHA",
+                  "ECDHE-ECDSA-AES256-GCM-SHA384")
+
+    # --- item 14: over the limit on implicit-TLS ports: closed, never a plaintext line
+    held = [tls_client(subs_port, "127.31.0.1") for _ in range(2)]
+    for h in held:
+        h.settimeout(10 * lib.SLOW)
+        checks.ok(h.recv(100).startswith(b"220"), "465: a held connection is greeted in TLS")
+    data = first_bytes(subs_port, "127.31.0.1")
+    checks.eq(data, b"", "465: the third connection from the address is closed without a byte")
+    data = first_bytes(sub_port, "127.31.0.1")
+    checks.ok(data.startswith(b"421 4.7.0"),
+              "587 shares the count with 465 and, being STARTTLS, refuses with 421 in plaintext",
+              repr(data))
+    for h in held:
+        h.close()
+
+    held = [tls_client(imaps_port, "127.31.1.1") for _ in range(2)]
+    for h in held:
+        h.settimeout(10 * lib.SLOW)
+        checks.ok(h.recv(100).startswith(b"* OK"), "993: a held connection is greeted in TLS")
+    data = first_bytes(imaps_port, "127.31.1.1")
+    checks.eq(data, b"", "993: the third connection from the address is closed without a byte")
+    data = first_bytes(imap_port, "127.31.1.1")
+    checks.ok(data.startswith(b"* BYE"), "143 (STARTTLS) still answers * BYE in plaintext",
+              repr(data))
+    for h in held:
+        h.close()
+    relay.stop()
+
+    # LMTP in mtls mode is implicit TLS too: an over-limit relay connection is just closed.
+    mhome = lib.Home(d / "home-mtls", transport="mtls", tls=ec, client_pin="0" * 64)
+    text = mhome.config.read_text().replace('transport = "mtls"\n',
+                                            'transport = "mtls"\nmax_connections = 1\n')
+    mhome.config.write_text(text)
+    mhome.start()
+    time.sleep(0.5)  # the start-up probe's connection is gone
+    held = socket.create_connection(("127.0.0.1", mhome.port), source_address=("127.31.2.1", 0))
+    data = first_bytes(mhome.port, "127.31.2.2")
+    checks.eq(data, b"", "LMTP (mtls) over lmtp.max_connections: closed without a plaintext 421")
+    held.close()
+    mhome.stop()
+
+    # --- tls.ciphers is a setting: a relay configured with a CBC suite offers it
+    relay2 = lib.Relay(d / "relay2", home, tls=rsa,
+                       extra={"tls.ciphers": '"ECDHE-RSA-AES128-SHA"'}).start()
+    ok, what = handshake(relay2.port, ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"], "smtp")
+    checks.ok(ok and what == "ECDHE-RSA-AES128-SHA",
+              "tls.ciphers = ECDHE-RSA-AES128-SHA: that suite is offered", what)
+    relay2.stop()
+    bad = lib.Relay(d / "relay3", home, tls=rsa, extra={"tls.ciphers": '"NO-SUCH-SUITE"'})
+    r = subprocess.run([str(lib.RELAY_BIN), "--config", str(bad.config), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    checks.ok(r.returncode != 0 and "tls.ciphers" in out and "NO-SUCH-SUITE" in out,
+              "a bad tls.ciphers is a start-up error naming the key and the list", out[-400:])
+    home.stop()
+
+
+if __name__ == "__main__":
+    lib.run_main(main)
