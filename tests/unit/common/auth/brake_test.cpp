@@ -2,6 +2,7 @@
 // counting, attempts in flight, exponential delay, lockout and its end, the owner's known
 // network, bounded memory; and the one login normalisation.
 #include "splitmail/auth/brake.hpp"
+#include "splitmail/auth/settings.hpp"
 #include "splitmail/users/database.hpp"
 
 #include <gtest/gtest.h>
@@ -147,4 +148,14 @@ TEST(normalize_login, one_key_for_every_spelling) {
     EXPECT_FALSE(bad.usable);
     EXPECT_EQ(bad.key, "nodomain");
     EXPECT_EQ(normalize_login(std::string(1000, 'a')).key.size(), 320u);
+}
+
+TEST(read_secret_text, trims_and_checks_the_pairing_secret) {
+    using splitmail::auth::read_secret_text;
+    const std::string s(64, 'a');
+    EXPECT_EQ(read_secret_text(s + "\n"), s);
+    EXPECT_EQ(read_secret_text("  " + s + "\r\n"), s);
+    EXPECT_FALSE(read_secret_text("short\n"));
+    EXPECT_FALSE(read_secret_text(s.substr(0, 20) + " " + s.substr(0, 20)));
+    EXPECT_FALSE(read_secret_text(std::string(201, 'b')));
 }
