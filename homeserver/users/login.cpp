@@ -38,8 +38,7 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
         if (!a.admitted) {
             log::warn("auth", conn_id, "login refused",
                       {{"service", svc}, {"client", client_ip}, {"user", name.key},
-                       {"reason", a.why == auth::brake::refusal::network_locked
-                                      ? "network locked" : "user locked"}});
+                       {"reason", auth::brake::reason(a.why)}});
             std::fill(password.begin(), password.end(), '\0');
             co_await wait(a.delay);
             out.st = login_result::status::locked;

@@ -14,7 +14,8 @@
 //  4. brake.end(); a failure waits the brake's exponential delay before returning.
 // Logs (fail2ban-friendly, never the password), component "auth":
 //   warn  "login failed"  service=imap|submission client=IP user=KEY reason=password|unknown user
-//   warn  "login refused" service=... client=IP user=KEY reason=user locked|network locked
+//   warn  "login refused" service=... client=IP user=KEY reason=user locked|network locked|
+//                        too many attempts in flight
 //   info  "login"         service=... client=IP user=ADDRESS
 // Does not: build protocol replies (callers map the status), or count connections.
 #include "splitmail/auth/brake.hpp"

@@ -94,8 +94,7 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
         if (!attempt.admitted) {
             log::warn("auth", conn_id, "login refused",
                       {{"service", "submission"}, {"client", client_ip}, {"user", login},
-                       {"reason", attempt.why == auth::brake::refusal::network_locked
-                                      ? "network locked" : "user locked"}});
+                       {"reason", auth::brake::reason(attempt.why)}});
             std::fill(password.begin(), password.end(), '\0');
             out.outcome.st = auth_outcome::status::temporary;
             out.delay = attempt.delay;

@@ -26,7 +26,8 @@
 // Logs (component "auth", fail2ban-friendly, never the password):
 //   warn "login failed"  service=submission client=IP user=KEY reason=password|locked at home|
 //                        home unreachable, not confirmed by cache
-//   warn "login refused" service=submission client=IP user=KEY reason=user locked|network locked
+//   warn "login refused" service=submission client=IP user=KEY reason=user locked|network locked|
+//                        too many attempts in flight
 // Does not: parse SMTP (smtp_in/session.hpp does), or persist anything.
 #include "settings.hpp"
 #include "smtp_in/session.hpp" // auth_outcome

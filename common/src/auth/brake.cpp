@@ -100,7 +100,7 @@ brake::attempt brake::begin(std::string_view user, std::string_view client_ip,
     if (locked(networks_, a.network, p_.max_network_failures, now)) {
         a.why = refusal::network_locked;
     } else if (locked(ut, ukey, p_.max_user_failures, now)) {
-        a.why = refusal::user_locked;
+        a.why = lock_running(ut, ukey, now) ? refusal::user_locked : refusal::in_flight;
     }
     if (a.why != refusal::none) {
         // The same wait a failure at the limit costs, and no verification at all.
@@ -174,6 +174,21 @@ std::chrono::milliseconds brake::end(attempt& a, outcome o, clock::time_point no
         return std::chrono::milliseconds(0);
     }
     return failed ? delay_for(count) : std::chrono::milliseconds(0);
+}
+
+bool brake::lock_running(const table& t, const std::string& key, clock::time_point now) const {
+    auto it = t.find(key);
+    return it != t.end() && it->second.locked_until > now;
+}
+
+const char* brake::reason(refusal r) {
+    switch (r) {
+    case refusal::none: return "none";
+    case refusal::user_locked: return "user locked";
+    case refusal::network_locked: return "network locked";
+    case refusal::in_flight: return "too many attempts in flight";
+    }
+    return "?";
 }
 
 std::size_t brake::entries() const {

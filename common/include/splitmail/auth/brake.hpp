@@ -54,7 +54,8 @@ std::string client_network(std::string_view ip);
 class brake {
 public:
     enum class outcome { success, failure, neutral }; // neutral: could not be decided
-    enum class refusal { none, user_locked, network_locked };
+    // in_flight: the user's slots are all taken by attempts whose verdict is not known yet.
+    enum class refusal { none, user_locked, network_locked, in_flight };
 
     // One attempt between begin() and end().
     struct attempt {
@@ -79,6 +80,7 @@ public:
     const brake_policy& policy() const { return p_; }
     // For tests and metrics.
     std::size_t entries() const;
+    static const char* reason(refusal r); // for logs: "user locked", ...
 
 private:
     struct counter {
@@ -100,6 +102,7 @@ private:
                  clock::time_point now, std::size_t& count);
     bool is_known(const std::string& user, const std::string& net, clock::time_point now) const;
     std::chrono::milliseconds delay_for(std::size_t failures) const;
+    bool lock_running(const table& t, const std::string& key, clock::time_point now) const;
     void expire(table& t, clock::time_point now);
 
     brake_policy p_;

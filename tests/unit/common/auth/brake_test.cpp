@@ -76,6 +76,7 @@ TEST(brake, attempts_in_flight_count_before_their_verdict) {
     ASSERT_TRUE(a1.admitted && a2.admitted && a3.admitted);
     auto right = b.begin("a@x.test", "192.0.2.4", t0);
     EXPECT_FALSE(right.admitted);
+    EXPECT_EQ(right.why, brake::refusal::in_flight);
     b.end(a1, outcome::failure, t0);
     b.end(a2, outcome::failure, t0);
     b.end(a3, outcome::failure, t0);
