@@ -178,6 +178,9 @@ public:
     // IMAP4rev2 (RFC 9051 5.1): mailbox-name arguments from UTF-8 to modified UTF-7 (false:
     // not valid UTF-8), and a stored name as this client must see it.
     bool mailbox_names_from_utf8(command& c);
+    // RFC 3501 5.1.3: false when a mailbox-name argument (in its modified UTF-7 form) is not
+    // canonical modified UTF-7 (mutf7_valid); the command then ends NO [CANNOT].
+    static bool mailbox_names_valid(const command& c);
     std::string mailbox_name_out(const std::string& stored) const;
     std::vector<std::size_t> resolve_set(const sequence_set& set, bool uid) const; // indexes
     std::string compact_uid_set(std::vector<std::uint32_t> uids) const;

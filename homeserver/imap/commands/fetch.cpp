@@ -9,6 +9,9 @@
 // message/rfc822 part (not a leaf, RFC 9051 6.4.5) or an unknown encoding (RFC 3516 4.3:
 // [UNKNOWN-CTE]) fails that message: its FETCH response is left out, the other messages are
 // answered, and the command ends NO.
+// NUL (issue 11): BODY[...], RFC822* and ENVELOPE/BODYSTRUCTURE strings are plain literals or
+// quoted strings, which cannot hold NUL (RFC 3501 9 CHAR8); a stored NUL is sent as 0x80
+// there (same length: sizes and partial offsets unchanged), and only BINARY sends it as is.
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -147,15 +150,17 @@ std::expected<std::vector<fetch_item>, std::string> parse_items(const value& v) 
     return out;
 }
 
-std::string literal(std::string_view s) {
-    return "{" + std::to_string(s.size()) + "}\r\n" + std::string(s);
-}
+// Every non-BINARY item (RFC822, BODY[...], RFC822.HEADER/TEXT, partials): a plain literal,
+// where NUL is sent as 0x80 (codec.hpp plain_literal; RFC 3501 9: CHAR8 excludes NUL). The
+// octet count is unchanged, so RFC822.SIZE (the stored size) and <origin.length> stay
+// consistent with what is sent; BINARY[...] gives the original octets as literal8.
+std::string literal(std::string_view s) { return plain_literal(s); }
 
 // RFC 3516 4.3 / RFC 9051 4.3: literal8 only when the data holds NUL (a plain literal tells the
 // client there is none).
 std::string literal_or_literal8(std::string_view s) {
     if (s.find('\0') == std::string_view::npos) return literal(s);
-    return "~" + literal(s);
+    return "~{" + std::to_string(s.size()) + "}\r\n" + std::string(s); // NUL kept
 }
 
 // The decoded data of BINARY[sec] (before any partial): nullopt with `err` set when the part

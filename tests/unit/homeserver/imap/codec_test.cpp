@@ -264,6 +264,33 @@ TEST(ImapCodec, ModifiedUtf7MailboxNames) {
         EXPECT_FALSE(utf8_to_mutf7(bad)) << bad;
 }
 
+// Issue 11 item 12: names that are not canonical modified UTF-7 (RFC 3501 5.1.3).
+TEST(ImapCodec, ModifiedUtf7Validity) {
+    for (auto good : {"INBOX", "Entw&APw-rfe", "Tom &- Jerry", "&-", "&2D3eAA-",
+                      "~peter/mail/&U,BTFw-/&ZeVnLIqe-", "a.b.c", "&AKA-"})
+        EXPECT_TRUE(mutf7_valid(good)) << good;
+    const char* bad[] = {
+        "&AAA-",       // U+0000
+        "&AAE-",       // U+0001, a control character
+        "&AJ8-",       // U+009F, a C1 control character
+        "&Jjo-bad&",   // unterminated run
+        "&",           // unterminated run
+        "&ZeVnLIqe",   // unterminated run
+        "&AGE-",       // encoded printable ASCII ("a")
+        "&ACY-",       // encoded "&" (must be "&-")
+        "&Jjo-&Jjo-",  // two runs where one is due (non-canonical)
+        "&JjoA-",      // non-shortest: a superfluous base64 octet
+        "&Jjp-",       // non-zero padding bits
+        "&2D0-",       // unpaired high surrogate
+        "&3gA-",       // unpaired low surrogate
+        "&2D3YPQ-",    // high surrogate followed by a high surrogate
+        "caf\xC3\xA9", // 8-bit octets (UTF-8 is not modified UTF-7)
+        "a\x01b",
+    };
+    for (auto b : bad) EXPECT_FALSE(mutf7_valid(b)) << b;
+    EXPECT_FALSE(mutf7_to_utf8("&AAA-")) << "must never decode to NUL";
+}
+
 TEST(ImapCodec, ResponseStrings) {
     EXPECT_EQ(astring("Sent"), "Sent");
     EXPECT_EQ(astring("My Box"), "\"My Box\"");
