@@ -400,13 +400,36 @@ command_reader::event_kind command_reader::take_line() {
 }
 
 bool sequence_set::contains(std::uint32_t n, std::uint32_t largest) const {
-    for (const auto& r : ranges) {
+    auto bounds = [&](const seq_range& r) {
         std::uint32_t a = r.lo == 0 ? largest : r.lo;
         std::uint32_t b = r.hi == 0 ? largest : r.hi;
-        if (a > b) std::swap(a, b);
-        if (n >= a && n <= b) return true;
+        if (a > b) std::swap(a, b); // RFC 3501 9: "4:2" is "2:4"
+        return seq_range{a, b};
+    };
+    if (ranges.size() <= 8) {
+        for (const auto& r : ranges) {
+            auto [a, b] = bounds(r);
+            if (n >= a && n <= b) return true;
+        }
+        return false;
     }
-    return false;
+    if (norm_count_ != ranges.size() || norm_largest_ != largest || norm_.empty()) {
+        std::vector<seq_range> v;
+        v.reserve(ranges.size());
+        for (const auto& r : ranges) v.push_back(bounds(r));
+        std::sort(v.begin(), v.end(), [](auto& x, auto& y) { return x.lo < y.lo; });
+        norm_.clear();
+        for (const auto& r : v) {
+            if (!norm_.empty() && r.lo <= norm_.back().hi) norm_.back().hi = std::max(norm_.back().hi, r.hi);
+            else norm_.push_back(r);
+        }
+        norm_largest_ = largest;
+        norm_count_ = ranges.size();
+    }
+    // The last merged range starting at or before n.
+    auto it = std::upper_bound(norm_.begin(), norm_.end(), n,
+                               [](std::uint32_t k, const seq_range& r) { return k < r.lo; });
+    return it != norm_.begin() && n <= std::prev(it)->hi;
 }
 
 std::expected<sequence_set, std::string> parse_sequence_set(std::string_view s) {
