@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <random>
 
 namespace splitmail::home::imap {
 namespace {
@@ -131,6 +132,116 @@ TEST(ImapSessionHardening, LegacyInvalidNameOnDiskCanBeDeleted) {
     EXPECT_TRUE(has(r.output, "&AGE-")) << r.output;
     r = say(s, "d DELETE &AGE-\r\n");
     EXPECT_TRUE(has(r.output, "d OK")) << r.output;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST(ImapSessionHardening, SearchSubstringIsLinear) {
+    fixture f;
+    std::string big = "Subject: big\r\n\r\n";
+    for (int i = 0; i < 1000; ++i) big += std::string(990, 'a') + "\r\n";
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(big.size()), big);
+    auto s = f.selected();
+    std::string needle = std::string(980, 'a') + "b"; // naive search: ~10^9 comparisons
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = say(s, "s SEARCH TEXT {981+}\r\n" + needle + "\r\nt SEARCH BODY {981+}\r\n" +
+                        needle + "\r\n");
+    EXPECT_LT(seconds_since(t0), cpu_bound());
+    EXPECT_TRUE(has(r.output, "* SEARCH\r\ns OK")) << r.output;
+    EXPECT_TRUE(has(r.output, "* SEARCH\r\nt OK")) << r.output;
+    r = say(s, "u SEARCH TEXT {981+}\r\n" + std::string(981, 'A') + "\r\n");
+    EXPECT_TRUE(has(r.output, "* SEARCH 1\r\nu OK")) << "case-insensitive: " << r.output;
+}
+
+TEST(ImapSessionHardening, SearchSubstringAgreesWithNaiveSearch) {
+    fixture f;
+    std::mt19937 rng(5);
+    std::vector<std::string> bodies;
+    for (int i = 0; i < 40; ++i) {
+        std::string b;
+        for (unsigned k = 0, n = 5 + rng() % 30; k < n; ++k) b += "abAB"[rng() % 4];
+        bodies.push_back(b);
+        std::string m = "Subject: m\r\n\r\n" + b + "\r\n";
+        f.deliver("17000000" + std::to_string(10 + i) + ".M1P1Q1.host,S=" + std::to_string(m.size()),
+                  m);
+    }
+    auto s = f.selected();
+    auto lower = [](std::string x) {
+        for (auto& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return x;
+    };
+    for (int iter = 0; iter < 200; ++iter) {
+        std::string n;
+        for (unsigned k = 0, len = 1 + rng() % 7; k < len; ++k) n += "aAbB"[rng() % 4];
+        auto r = say(s, "s UID SEARCH BODY " + n + "\r\n");
+        // Expected: UIDs (1..40 in delivery-name order) of bodies holding n, ignoring case.
+        std::vector<std::string> names;
+        for (int i = 0; i < 40; ++i) names.push_back("17000000" + std::to_string(10 + i));
+        std::string want = "* SEARCH";
+        for (int i = 0; i < 40; ++i)
+            if (lower(bodies[i]).find(lower(n)) != std::string::npos)
+                want += " " + std::to_string(i + 1);
+        EXPECT_TRUE(has(r.output, want + "\r\n")) << n << ": " << r.output;
+    }
+}
+
+TEST(ImapSessionHardening, SearchKeyCaps) {
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=20", "Subject: x\r\n\r\nbody\r\n");
+    auto s = f.selected();
+    std::string k16, k17;
+    for (int i = 0; i < 16; ++i) k16 += " OR TEXT a" + std::to_string(i);
+    auto r = say(s, "a SEARCH" + k16 + " ALL" + repeat(" ALL", 16) + "\r\n");
+    EXPECT_TRUE(has(r.output, "a OK")) << "16 substring keys are allowed: " << r.output;
+    r = say(s, "b SEARCH" + k16 + " BODY x ALL\r\n");
+    EXPECT_TRUE(r.output.starts_with("b BAD Too many substring search keys (limit 16)"))
+        << r.output;
+    r = say(s, "c SEARCH" + repeat(" NOT SEEN", 128) + " ALL\r\n");
+    EXPECT_TRUE(r.output.starts_with("c BAD Too many search keys (limit 256)")) << r.output;
+    r = say(s, "d SEARCH" + repeat(" (SEEN UNSEEN)", 86) + "\r\n");
+    EXPECT_TRUE(r.output.starts_with("d BAD Too many search keys")) << "groups count: " << r.output;
+}
+
+TEST(ImapSessionHardening, ManyRangeSequenceSetsAreFast) {
+    fixture f;
+    for (int i = 0; i < 300; ++i) {
+        std::string m = "Subject: " + std::to_string(i) + "\r\n\r\nx\r\n";
+        f.deliver("1700000" + std::to_string(100 + i) + ".M1P1Q1.host,S=" + std::to_string(m.size()),
+                  m);
+    }
+    auto s = f.selected();
+    std::string odd;
+    for (int i = 1; i < 20000; i += 2) odd += (odd.empty() ? "" : ",") + std::to_string(i);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = say(s, "a UID FETCH " + odd + " (UID)\r\nb UID SEARCH UID " + odd +
+                        "\r\nc UID STORE " + odd + " +FLAGS (\\Seen)\r\n");
+    EXPECT_LT(seconds_since(t0), cpu_bound());
+    EXPECT_TRUE(has(r.output, "* 299 FETCH (UID 299)\r\n")) << r.output.substr(0, 300);
+    EXPECT_FALSE(has(r.output, "FETCH (UID 300)"));
+    EXPECT_TRUE(has(r.output, "a OK")) << r.output.substr(r.output.size() - 200);
+    EXPECT_TRUE(has(r.output, "b OK")) << r.output.substr(r.output.size() - 200);
+    EXPECT_TRUE(has(r.output, "c OK")) << r.output.substr(r.output.size() - 200);
+}
+
+TEST(ImapSessionHardening, FetchItemAndHeaderFieldCaps) {
+    fixture f;
+    std::string m = "Subject: s\r\nX-b_c: 1\r\nfrom: f@example.test\r\nX-Zed: z\r\n\r\nbody\r\n";
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);
+    auto s = f.selected();
+    auto r = say(s, "a FETCH 1 (" + repeat("UID ", 64) + "FLAGS)\r\n");
+    EXPECT_TRUE(r.output.starts_with("a BAD Too many fetch items (limit 64)")) << r.output;
+    std::string fields;
+    for (int i = 0; i < 257; ++i) fields += " X-F" + std::to_string(i);
+    r = say(s, "b FETCH 1 (BODY.PEEK[HEADER.FIELDS (" + fields.substr(1) + ")])\r\n");
+    EXPECT_TRUE(r.output.starts_with("b BAD Too many header fields (limit 256)")) << r.output;
+    // Fields in any order and case, with '_' (sorts between upper and lower case letters).
+    r = say(s, "c FETCH 1 (BODY.PEEK[HEADER.FIELDS (x-zed FROM x-B_C Nope)])\r\n");
+    EXPECT_TRUE(has(r.output, "X-b_c: 1\r\nfrom: f@example.test\r\nX-Zed: z\r\n\r\n"))
+        << r.output;
+    r = say(s, "d FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (x-zed FROM x-B_C)])\r\n");
+    EXPECT_TRUE(has(r.output, "{14}\r\nSubject: s\r\n\r\n")) << r.output;
 }
 
 // A message stored with a NUL octet in a binary part (LMTP/SMTP DATA or APPEND literal8).
