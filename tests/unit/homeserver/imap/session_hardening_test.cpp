@@ -204,7 +204,9 @@ TEST(ImapSessionHardening, SearchKeyCaps) {
     EXPECT_TRUE(r.output.starts_with("d BAD Too many search keys")) << "groups count: " << r.output;
 }
 
-TEST(ImapSessionHardening, ManyRangeSequenceSetsAreFast) {
+// The merged, binary-searched form of a many-range set (codec_test times it) gives the same
+// messages to FETCH, SEARCH and STORE.
+TEST(ImapSessionHardening, ManyRangeSequenceSetsResolveCorrectly) {
     fixture f;
     for (int i = 0; i < 300; ++i) {
         std::string m = "Subject: " + std::to_string(i) + "\r\n\r\nx\r\n";
@@ -214,12 +216,14 @@ TEST(ImapSessionHardening, ManyRangeSequenceSetsAreFast) {
     auto s = f.selected();
     std::string odd;
     for (int i = 1; i < 20000; i += 2) odd += (odd.empty() ? "" : ",") + std::to_string(i);
-    auto t0 = std::chrono::steady_clock::now();
     auto r = say(s, "a UID FETCH " + odd + " (UID)\r\nb UID SEARCH UID " + odd +
-                        "\r\nc UID STORE " + odd + " +FLAGS (\\Seen)\r\n");
-    EXPECT_LT(seconds_since(t0), cpu_bound());
+                        "\r\nc UID STORE " + odd + " +FLAGS (\\Seen)\r\nd SEARCH SEEN\r\n");
     EXPECT_TRUE(has(r.output, "* 299 FETCH (UID 299)\r\n")) << r.output.substr(0, 300);
     EXPECT_FALSE(has(r.output, "FETCH (UID 300)"));
+    std::string odd_seq = "* SEARCH";
+    for (int i = 1; i < 300; i += 2) odd_seq += " " + std::to_string(i);
+    EXPECT_TRUE(has(r.output, odd_seq + "\r\nb OK")) << "UID SEARCH UID";
+    EXPECT_TRUE(has(r.output, odd_seq + "\r\nd OK")) << "STORE hit the odd messages only";
     EXPECT_TRUE(has(r.output, "a OK")) << r.output.substr(r.output.size() - 200);
     EXPECT_TRUE(has(r.output, "b OK")) << r.output.substr(r.output.size() - 200);
     EXPECT_TRUE(has(r.output, "c OK")) << r.output.substr(r.output.size() - 200);
