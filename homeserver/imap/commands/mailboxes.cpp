@@ -24,6 +24,11 @@ std::string why(const std::error_code& ec) {
     return "[SERVERBUG] " + ec.message();
 }
 
+// STATUS items in one command (issue 11): UNSEEN, DELETED and SIZE each walk every message,
+// so a list repeating them thousands of times would multiply that walk. RFC 3501 6.3.10 and
+// RFC 9051 define fewer than 10 items; repeats within the cap are answered as asked.
+constexpr std::size_t max_status_items = 32;
+
 // The "(MESSAGES 3 UNSEEN 1)" part of a STATUS response, or the item that is unknown.
 std::expected<std::string, std::string> status_items(const folder& f, const value& list,
                                                      bool rev2, std::uint64_t append_limit) {
@@ -241,6 +246,10 @@ void session::cmd_list(const command& c, std::string& out) {
         }
         return false;
     };
+    if (r.ret_status && r.ret_status->items.size() > max_status_items) {
+        out += bad(c, "Too many STATUS items (limit " + std::to_string(max_status_items) + ")");
+        return;
+    }
     if (r.ret_status) // RFC 5819 2: a bad item makes the whole command BAD, before any output
         for (const auto& it : r.ret_status->items) {
             std::string u = it.is_atom() ? upper(it.text) : "(list)";
@@ -310,6 +319,10 @@ void session::cmd_list(const command& c, std::string& out) {
 void session::cmd_status(const command& c, std::string& out) {
     if (c.args.size() != 2 || !c.args[0].is_astring() || !c.args[1].is_list()) {
         out += bad(c, "Expected a mailbox name and a list of items");
+        return;
+    }
+    if (c.args[1].items.size() > max_status_items) {
+        out += bad(c, "Too many STATUS items (limit " + std::to_string(max_status_items) + ")");
         return;
     }
     auto f = store_->open(c.args[0].text);

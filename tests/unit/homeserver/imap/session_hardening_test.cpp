@@ -74,6 +74,17 @@ TEST(ImapSessionHardening, ListPatternCapsGiveTaggedBad) {
     EXPECT_TRUE(has(r.output, "\" INBOX\r\n")) << r.output;
 }
 
+TEST(ImapSessionHardening, StatusItemCap) {
+    fixture f;
+    auto s = logged_in(f);
+    auto r = say(s, "a STATUS INBOX (" + repeat("UNSEEN ", 32) + "MESSAGES)\r\n");
+    EXPECT_TRUE(r.output.starts_with("a BAD Too many STATUS items (limit 32)")) << r.output;
+    r = say(s, "b LIST \"\" INBOX RETURN (STATUS (" + repeat("SIZE ", 33) + "))\r\n");
+    EXPECT_TRUE(r.output.starts_with("b BAD Too many STATUS items (limit 32)")) << r.output;
+    r = say(s, "c STATUS INBOX (" + repeat("UNSEEN ", 31) + "MESSAGES)\r\n");
+    EXPECT_TRUE(has(r.output, "c OK")) << r.output;
+}
+
 TEST(ImapSessionHardening, InvalidModifiedUtf7NamesAreRefused) {
     fixture f;
     auto s = logged_in(f);
