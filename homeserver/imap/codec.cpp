@@ -420,8 +420,10 @@ bool sequence_set::contains(std::uint32_t n, std::uint32_t largest) const {
         std::sort(v.begin(), v.end(), [](auto& x, auto& y) { return x.lo < y.lo; });
         norm_.clear();
         for (const auto& r : v) {
-            if (!norm_.empty() && r.lo <= norm_.back().hi) norm_.back().hi = std::max(norm_.back().hi, r.hi);
-            else norm_.push_back(r);
+            if (!norm_.empty() && r.lo <= norm_.back().hi)
+                norm_.back().hi = std::max(norm_.back().hi, r.hi);
+            else
+                norm_.push_back(r);
         }
         norm_largest_ = largest;
         norm_count_ = ranges.size();

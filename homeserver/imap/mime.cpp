@@ -358,14 +358,15 @@ std::string select_fields(std::string_view header, const std::vector<std::string
                           bool negate) {
     // Names sorted case-insensitively (FETCH sorts them once per command) are binary-searched:
     // O(header lines x log names), not lines x names, for a long list against a long header.
-    bool sorted = std::is_sorted(names.begin(), names.end(),
-                                 [](const std::string& a, const std::string& b) { return iless(a, b); });
+    auto by_name = [](const std::string& a, const std::string& b) { return iless(a, b); };
+    bool sorted = std::is_sorted(names.begin(), names.end(), by_name);
     auto is_named = [&](std::string_view n) {
         if (!sorted)
             return std::any_of(names.begin(), names.end(),
                                [&](const std::string& x) { return iequals(x, n); });
-        auto it = std::lower_bound(names.begin(), names.end(), n,
-                                   [](const std::string& a, std::string_view b) { return iless(a, b); });
+        auto it = std::lower_bound(
+            names.begin(), names.end(), n,
+            [](const std::string& a, std::string_view b) { return iless(a, b); });
         return it != names.end() && iequals(*it, n);
     };
     std::string out;

@@ -16,6 +16,9 @@
 //   RECENT, EXPUNGE and FETCH FLAGS; EXPUNGE is never sent while FETCH, STORE or SEARCH run
 //   (RFC 3501 7.4.1), only on NOOP, CHECK, IDLE, EXPUNGE, MOVE and other commands.
 // - Keywords (per folder, store.hpp), CONDSTORE and QRESYNC (RFC 7162) once enabled.
+// - A mailbox-name argument that is not canonical modified UTF-7 (RFC 3501 5.1.3) ends the
+//   command NO [CANNOT] before it runs (DELETE, UNSUBSCRIBE, RENAME's old name excepted).
+// - No stored NUL octet is sent outside a literal8 (codec.hpp plain_literal).
 // Also (command files): ESEARCH, LIST-EXTENDED, IMAP4rev2, BINARY (RFC 3516), MULTIAPPEND
 // (RFC 3502).
 #include "imap/codec.hpp"

@@ -5,6 +5,9 @@
 // LIST-STATUS (RFC 5819): RETURN (STATUS (...)) adds a STATUS response after each selectable
 // mailbox. STATUS items MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN, SIZE (RFC 8438),
 // DELETED (RFC 9051 6.3.11), APPENDLIMIT (RFC 7889 3).
+// Costs (issue 11): patterns are matched by list_pattern (linear, list_match.hpp) after the
+// caps (pattern octets, wildcards, patterns per LIST, STATUS items) are checked: BAD names the
+// limit. Lookups per name use hash sets and sorted runs, not a scan of every name.
 #include "imap/list_match.hpp"
 #include "imap/session.hpp"
 

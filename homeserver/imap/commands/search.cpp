@@ -5,6 +5,9 @@
 // response; after ENABLE IMAP4rev2 every SEARCH does (RFC 9051 6.4.4, default RETURN (ALL)).
 // SEARCHRES (RFC 5182): only RETURN (SAVE) replaces the "$" result; with MIN and/or MAX it
 // saves just those messages (RFC 5182 2.1).
+// Costs (issue 11): substring keys are found by Knuth-Morris-Pratt (linear in message and
+// needle), keys per command are capped (BAD names the limit), key names are numbers before
+// the per-message loop, and sequence sets are binary-searched (codec.hpp).
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -218,7 +221,8 @@ private:
     counts own_;
     counts* count_ = &own_; // shared by the parsers of nested groups
 public:
-    parser(const std::vector<value>& v, std::size_t start, counts* c) : v_(v), p_(start), count_(c) {}
+    parser(const std::vector<value>& v, std::size_t start, counts* c)
+        : v_(v), p_(start), count_(c) {}
 };
 
 std::int64_t day_of(std::int64_t t) { return t - ((t % 86400) + 86400) % 86400; }

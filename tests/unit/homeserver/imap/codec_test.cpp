@@ -274,7 +274,9 @@ TEST(ImapCodec, SequenceSetManyRangesAgreeWithDefinition) {
     for (int iter = 0; iter < 300; ++iter) {
         std::string text;
         for (unsigned k = 0, n = 1 + rng() % 30; k < n; ++k) {
-            auto num = [&]() { return rng() % 8 == 0 ? std::string("*") : std::to_string(1 + rng() % 60); };
+            auto num = [&]() {
+                return rng() % 8 == 0 ? std::string("*") : std::to_string(1 + rng() % 60);
+            };
             text += (k ? "," : "") + num();
             if (rng() % 2) text += ":" + num();
         }
@@ -288,7 +290,8 @@ TEST(ImapCodec, SequenceSetManyRangesAgreeWithDefinition) {
                     if (a > b) std::swap(a, b);
                     want |= n >= a && n <= b;
                 }
-                ASSERT_EQ(set->contains(n, largest), want) << text << " n=" << n << " * = " << largest;
+                ASSERT_EQ(set->contains(n, largest), want)
+                    << text << " n=" << n << " * = " << largest;
             }
         }
     }

@@ -175,7 +175,8 @@ TEST(ImapSessionHardening, SearchSubstringAgreesWithNaiveSearch) {
         for (unsigned k = 0, n = 5 + rng() % 30; k < n; ++k) b += "abAB"[rng() % 4];
         bodies.push_back(b);
         std::string m = "Subject: m\r\n\r\n" + b + "\r\n";
-        f.deliver("17000000" + std::to_string(10 + i) + ".M1P1Q1.host,S=" + std::to_string(m.size()),
+        f.deliver("17000000" + std::to_string(10 + i) + ".M1P1Q1.host,S=" +
+                      std::to_string(m.size()),
                   m);
     }
     auto s = f.selected();
@@ -221,7 +222,8 @@ TEST(ImapSessionHardening, ManyRangeSequenceSetsResolveCorrectly) {
     fixture f;
     for (int i = 0; i < 300; ++i) {
         std::string m = "Subject: " + std::to_string(i) + "\r\n\r\nx\r\n";
-        f.deliver("1700000" + std::to_string(100 + i) + ".M1P1Q1.host,S=" + std::to_string(m.size()),
+        f.deliver("1700000" + std::to_string(100 + i) + ".M1P1Q1.host,S=" +
+                      std::to_string(m.size()),
                   m);
     }
     auto s = f.selected();
