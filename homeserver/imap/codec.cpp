@@ -400,13 +400,38 @@ command_reader::event_kind command_reader::take_line() {
 }
 
 bool sequence_set::contains(std::uint32_t n, std::uint32_t largest) const {
-    for (const auto& r : ranges) {
+    auto bounds = [&](const seq_range& r) {
         std::uint32_t a = r.lo == 0 ? largest : r.lo;
         std::uint32_t b = r.hi == 0 ? largest : r.hi;
-        if (a > b) std::swap(a, b);
-        if (n >= a && n <= b) return true;
+        if (a > b) std::swap(a, b); // RFC 3501 9: "4:2" is "2:4"
+        return seq_range{a, b};
+    };
+    if (ranges.size() <= 8) {
+        for (const auto& r : ranges) {
+            auto [a, b] = bounds(r);
+            if (n >= a && n <= b) return true;
+        }
+        return false;
     }
-    return false;
+    if (norm_count_ != ranges.size() || norm_largest_ != largest || norm_.empty()) {
+        std::vector<seq_range> v;
+        v.reserve(ranges.size());
+        for (const auto& r : ranges) v.push_back(bounds(r));
+        std::sort(v.begin(), v.end(), [](auto& x, auto& y) { return x.lo < y.lo; });
+        norm_.clear();
+        for (const auto& r : v) {
+            if (!norm_.empty() && r.lo <= norm_.back().hi)
+                norm_.back().hi = std::max(norm_.back().hi, r.hi);
+            else
+                norm_.push_back(r);
+        }
+        norm_largest_ = largest;
+        norm_count_ = ranges.size();
+    }
+    // The last merged range starting at or before n.
+    auto it = std::upper_bound(norm_.begin(), norm_.end(), n,
+                               [](std::uint32_t k, const seq_range& r) { return k < r.lo; });
+    return it != norm_.begin() && n <= std::prev(it)->hi;
 }
 
 std::expected<sequence_set, std::string> parse_sequence_set(std::string_view s) {
@@ -512,8 +537,10 @@ std::optional<std::string> mutf7_to_utf8(std::string_view s) {
             } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
                 return std::nullopt;
             } else {
-                // Printable ASCII must not be encoded (RFC 3501 5.1.3).
-                if (unit >= 0x20 && unit <= 0x7e) return std::nullopt;
+                // Printable ASCII must not be encoded (RFC 3501 5.1.3); control characters
+                // (U+0000 from "&AAA-" included) are no part of a mailbox name (RFC 3501
+                // 5.1 and 9: CHAR excludes NUL, mailbox names are printable).
+                if (unit < 0xA0) return std::nullopt;
                 put_utf8(out, unit);
             }
         }
@@ -521,6 +548,16 @@ std::optional<std::string> mutf7_to_utf8(std::string_view s) {
         i = end + 1;
     }
     return out;
+}
+
+bool mutf7_valid(std::string_view s) {
+    // RFC 3501 5.1.3: a name has one modified UTF-7 spelling; decode and encode again and
+    // compare (as Dovecot's imap_utf7_is_valid does), which refuses what the decoder lets
+    // through: "&Jjo-&Jjo-" (two runs where one is due) and any other non-canonical form.
+    auto u = mutf7_to_utf8(s);
+    if (!u) return false;
+    auto again = utf8_to_mutf7(*u);
+    return again && *again == s;
 }
 
 std::optional<std::string> utf8_to_mutf7(std::string_view s) {
@@ -581,11 +618,24 @@ std::optional<std::string> utf8_to_mutf7(std::string_view s) {
     return out;
 }
 
+std::string plain_literal(std::string_view s) {
+    std::string out = "{" + std::to_string(s.size()) + "}\r\n";
+    std::size_t head = out.size();
+    out.append(s);
+    // RFC 3501 9 / RFC 9051 9: a literal is CHAR8 (%x01-ff), never NUL. A NUL octet in stored
+    // data (a message with Content-Transfer-Encoding: binary, an APPEND literal8) becomes 0x80,
+    // as Dovecot does: one octet for one, so RFC822.SIZE, BODY[...] sizes and <origin.length>
+    // of partial fetches (RFC 3501 6.4.5) count the same octets the client receives. The
+    // original octets are for BINARY[...], sent as literal8 (RFC 3516 4.3).
+    std::replace(out.begin() + static_cast<std::ptrdiff_t>(head), out.end(), '\0', '\x80');
+    return out;
+}
+
 std::string quoted_or_literal(std::string_view s) {
     bool safe = s.size() < 1024;
     for (unsigned char c : s)
         if (c == '\r' || c == '\n' || c == 0 || c >= 0x80) safe = false;
-    if (!safe) return "{" + std::to_string(s.size()) + "}\r\n" + std::string(s);
+    if (!safe) return plain_literal(s);
     std::string out = "\"";
     for (char c : s) {
         if (c == '"' || c == '\\') out.push_back('\\');

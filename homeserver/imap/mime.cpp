@@ -345,8 +345,30 @@ std::optional<std::string> field(std::string_view header, std::string_view name)
     return std::nullopt;
 }
 
+namespace {
+bool iless(std::string_view a, std::string_view b) {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+        auto l = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+        return l(x) < l(y);
+    });
+}
+} // namespace
+
 std::string select_fields(std::string_view header, const std::vector<std::string>& names,
                           bool negate) {
+    // Names sorted case-insensitively (FETCH sorts them once per command) are binary-searched:
+    // O(header lines x log names), not lines x names, for a long list against a long header.
+    auto by_name = [](const std::string& a, const std::string& b) { return iless(a, b); };
+    bool sorted = std::is_sorted(names.begin(), names.end(), by_name);
+    auto is_named = [&](std::string_view n) {
+        if (!sorted)
+            return std::any_of(names.begin(), names.end(),
+                               [&](const std::string& x) { return iequals(x, n); });
+        auto it = std::lower_bound(
+            names.begin(), names.end(), n,
+            [](const std::string& a, std::string_view b) { return iless(a, b); });
+        return it != names.end() && iequals(*it, n);
+    };
     std::string out;
     std::size_t pos = 0;
     bool keep = false;
@@ -360,8 +382,7 @@ std::string select_fields(std::string_view header, const std::vector<std::string
             auto colon = line.find(':');
             std::string_view n = colon == std::string_view::npos ? line : line.substr(0, colon);
             while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
-            bool named = std::any_of(names.begin(), names.end(),
-                                     [&](const std::string& x) { return iequals(x, n); });
+            bool named = is_named(n);
             keep = colon != std::string_view::npos && (named != negate);
         }
         if (keep) out += line;

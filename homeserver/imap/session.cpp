@@ -170,18 +170,22 @@ void session::dispatch(const command& c, std::string& out) {
         return;
     }
     std::string body;
+    std::optional<command> conv;
     if (rev2_) {
         // RFC 9051 5.1: IMAP4rev2 mailbox names are UTF-8; on disk (and for IMAP4rev1
         // clients) they are modified UTF-7, so the command files only ever see that form.
-        command conv = c;
-        if (!mailbox_names_from_utf8(conv)) {
+        conv = c;
+        if (!mailbox_names_from_utf8(*conv)) {
             out += bad(c, "Mailbox name is not valid UTF-8");
             return;
         }
-        (this->*(it->fn))(conv, body);
-    } else {
-        (this->*(it->fn))(c, body);
     }
+    const command& run = conv ? *conv : c;
+    if (!mailbox_names_valid(run)) {
+        out += no(c, "[CANNOT] Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)");
+        return;
+    }
+    (this->*(it->fn))(run, body);
     // Untagged updates go just before the tagged completion, which is the last line.
     if (sel_ && state_ == state::selected && !idling_ && sasl_tag_.empty()) {
         std::string updates;
@@ -223,6 +227,23 @@ bool session::mailbox_names_from_utf8(command& c) {
             }
         }
     }
+    return true;
+}
+
+bool session::mailbox_names_valid(const command& c) {
+    // RFC 3501 5.1.3: a mailbox name is canonical modified UTF-7. Not checked: DELETE,
+    // UNSUBSCRIBE and the old name of RENAME, so a name left on disk or in the subscriptions
+    // file by other software can still be removed or renamed; LIST patterns (a wildcard may
+    // stand inside a "&...-" run).
+    auto ok_name = [](const value& v) { return v.is_list() || mutf7_valid(v.text); };
+    const auto& a = c.args;
+    const std::string& n = c.name;
+    if (n == "SELECT" || n == "EXAMINE" || n == "CREATE" || n == "SUBSCRIBE" || n == "STATUS" ||
+        n == "APPEND")
+        return a.empty() || ok_name(a[0]);
+    if (n == "RENAME") return a.size() < 2 || ok_name(a[1]);
+    if (n == "COPY" || n == "MOVE" || n == "UID COPY" || n == "UID MOVE")
+        return a.size() < 2 || ok_name(a[1]);
     return true;
 }
 

@@ -16,6 +16,9 @@
 //   RECENT, EXPUNGE and FETCH FLAGS; EXPUNGE is never sent while FETCH, STORE or SEARCH run
 //   (RFC 3501 7.4.1), only on NOOP, CHECK, IDLE, EXPUNGE, MOVE and other commands.
 // - Keywords (per folder, store.hpp), CONDSTORE and QRESYNC (RFC 7162) once enabled.
+// - A mailbox-name argument that is not canonical modified UTF-7 (RFC 3501 5.1.3) ends the
+//   command NO [CANNOT] before it runs (DELETE, UNSUBSCRIBE, RENAME's old name excepted).
+// - No stored NUL octet is sent outside a literal8 (codec.hpp plain_literal).
 // Also (command files): ESEARCH, LIST-EXTENDED, IMAP4rev2, BINARY (RFC 3516), MULTIAPPEND
 // (RFC 3502).
 #include "imap/codec.hpp"
@@ -178,6 +181,9 @@ public:
     // IMAP4rev2 (RFC 9051 5.1): mailbox-name arguments from UTF-8 to modified UTF-7 (false:
     // not valid UTF-8), and a stored name as this client must see it.
     bool mailbox_names_from_utf8(command& c);
+    // RFC 3501 5.1.3: false when a mailbox-name argument (in its modified UTF-7 form) is not
+    // canonical modified UTF-7 (mutf7_valid); the command then ends NO [CANNOT].
+    static bool mailbox_names_valid(const command& c);
     std::string mailbox_name_out(const std::string& stored) const;
     std::vector<std::size_t> resolve_set(const sequence_set& set, bool uid) const; // indexes
     std::string compact_uid_set(std::vector<std::uint32_t> uids) const;

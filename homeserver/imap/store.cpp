@@ -1633,6 +1633,8 @@ std::error_code mailbox_store::create(std::string_view name) {
     std::string n(name);
     if (!n.empty() && n.back() == '.') n.pop_back(); // RFC 3501 6.3.3 trailing delimiter
     if (is_inbox(n) || exists(n)) return std::make_error_code(std::errc::file_exists);
+    // RFC 3501 5.1.3: only canonical modified UTF-7 is created (no "&AAA-", "&", ...).
+    if (!mutf7_valid(n)) return std::make_error_code(std::errc::invalid_argument);
     auto d = dir_of(n);
     if (!d) return std::make_error_code(std::errc::invalid_argument);
     if (auto ec = make_maildir(root_)) return ec;
@@ -1658,7 +1660,7 @@ std::error_code mailbox_store::rename(std::string_view from, std::string_view to
     if (is_inbox(from)) return std::make_error_code(std::errc::operation_not_supported);
     if (!exists(from)) return std::make_error_code(std::errc::no_such_file_or_directory);
     if (is_inbox(to) || exists(to)) return std::make_error_code(std::errc::file_exists);
-    if (!dir_of(to)) return std::make_error_code(std::errc::invalid_argument);
+    if (!dir_of(to) || !mutf7_valid(to)) return std::make_error_code(std::errc::invalid_argument);
     // RFC 3501 6.3.5: inferior names are renamed too.
     std::string prefix = std::string(from) + ".";
     std::vector<std::string> moves{std::string(from)};
@@ -1722,9 +1724,12 @@ std::error_code mailbox_store::subscribe(std::string_view name, bool on) {
 }
 
 bool mailbox_store::has_children(const std::vector<std::string>& names, std::string_view name) {
-    return std::any_of(names.begin(), names.end(), [&](const std::string& o) {
-        return o.size() > name.size() + 1 && o.starts_with(name) && o[name.size()] == '.';
-    });
+    // `names` as list() gives them: INBOX, then the rest sorted, where the children of `name`
+    // are one run starting at name + "." (a binary search: LIST asks this for every name).
+    std::string prefix = std::string(name) + ".";
+    auto begin = names.empty() ? names.end() : names.begin() + 1;
+    auto it = std::lower_bound(begin, names.end(), prefix);
+    return it != names.end() && it->size() > prefix.size() && it->starts_with(prefix);
 }
 
 std::string mailbox_store::special_use(std::string_view name) {
@@ -1747,26 +1752,6 @@ void mailbox_store::ensure_special_use() {
         subscribe(n, true);
     }
     std::ofstream(marker) << "created\n";
-}
-
-bool list_match(std::string_view pat, std::string_view name, char delim) {
-    if (pat.empty()) return name.empty();
-    if (pat[0] == '*') {
-        for (std::size_t i = 0; i <= name.size(); ++i)
-            if (list_match(pat.substr(1), name.substr(i), delim)) return true;
-        return false;
-    }
-    if (pat[0] == '%') {
-        for (std::size_t i = 0; i <= name.size(); ++i) {
-            if (list_match(pat.substr(1), name.substr(i), delim)) return true;
-            if (i < name.size() && name[i] == delim) break;
-        }
-        return false;
-    }
-    if (name.empty()) return false;
-    // INBOX is case-insensitive (RFC 3501 5.1); other names are compared exactly.
-    if (pat[0] != name[0]) return false;
-    return list_match(pat.substr(1), name.substr(1), delim);
 }
 
 } // namespace splitmail::home::imap

@@ -279,6 +279,9 @@ public:
     std::expected<std::shared_ptr<folder>, std::error_code> open(std::string_view name);
 
     std::vector<std::string> list() const; // "INBOX" and every folder, sorted
+    // create() and rename()'s new name refuse what is not canonical modified UTF-7
+    // (RFC 3501 5.1.3, mutf7_valid) with invalid_argument; names found on disk are listed and
+    // opened as they are, so a folder made by other software can still be renamed or deleted.
     std::error_code create(std::string_view name);
     std::error_code remove(std::string_view name);
     std::error_code rename(std::string_view from, std::string_view to);
@@ -289,7 +292,8 @@ public:
     // Creates Drafts, Sent, Trash, Junk, Archive (subscribed) the first time a user logs in.
     void ensure_special_use();
     static std::string special_use(std::string_view name); // "\\Sent" or ""
-    // Whether `names` (list()) holds a mailbox below `name` (RFC 3348 \HasChildren).
+    // Whether `names` (as list() returns them: INBOX first, the rest sorted) holds a mailbox
+    // below `name` (RFC 3348 \HasChildren).
     static bool has_children(const std::vector<std::string>& names, std::string_view name);
     const fs::path& root() const { return root_; }
 
@@ -297,8 +301,5 @@ private:
     fs::path root_;
     std::string host_;
 };
-
-// Glob match of a LIST pattern (RFC 3501 6.3.8): '*' anything, '%' anything but the delimiter.
-bool list_match(std::string_view pattern, std::string_view name, char delim = '.');
 
 } // namespace splitmail::home::imap

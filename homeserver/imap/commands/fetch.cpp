@@ -9,13 +9,22 @@
 // message/rfc822 part (not a leaf, RFC 9051 6.4.5) or an unknown encoding (RFC 3516 4.3:
 // [UNKNOWN-CTE]) fails that message: its FETCH response is left out, the other messages are
 // answered, and the command ends NO.
+// NUL (issue 11): BODY[...], RFC822* and ENVELOPE/BODYSTRUCTURE strings are plain literals or
+// quoted strings, which cannot hold NUL (RFC 3501 9 CHAR8); a stored NUL is sent as 0x80
+// there (same length: sizes and partial offsets unchanged), and only BINARY sends it as is.
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace splitmail::home::imap {
 namespace {
+
+// Caps on one FETCH (issue 11): the items are produced for every message of the set, and
+// each BODY[...] item copies message data into the response.
+constexpr std::size_t max_fetch_items = 64;     // after ALL/FAST/FULL are expanded
+constexpr std::size_t max_header_fields = 256; // in one HEADER.FIELDS[.NOT] list
 
 struct section_item {
     std::string label;        // as echoed in the response: "BODY[HEADER]<0>"
@@ -77,12 +86,24 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
             std::min<std::size_t>(1, tail.size() - s.what.size())));
         if (!args || args->size() != 1 || !(*args)[0].is_list() || (*args)[0].items.empty())
             return std::unexpected("bad header field list");
+        if ((*args)[0].items.size() > max_header_fields)
+            return std::unexpected("Too many header fields (limit " +
+                                   std::to_string(max_header_fields) + ")");
         std::string names;
         for (const auto& f : (*args)[0].items) {
             if (f.is_list()) return std::unexpected("bad header field list");
-            s.fields.push_back(f.text);
+            s.fields.push_back(upper(f.text));
             names += (names.empty() ? "" : " ") + upper(f.text);
         }
+        // Sorted once here, so mime::select_fields binary-searches them for every header line
+        // of every message (issue 11).
+        std::sort(s.fields.begin(), s.fields.end(), [](const std::string& a, const std::string& b) {
+            return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                                [](char x, char y) {
+                auto l = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; };
+                return l(x) < l(y);
+            });
+        });
         label_spec += (label_spec.empty() ? "" : ".") + s.what + " (" + names + ")";
     } else if (tu == "HEADER" || tu == "TEXT" || tu == "MIME" || tu.empty()) {
         if (tu == "MIME" && s.path.empty()) return std::unexpected("MIME needs a part number");
@@ -143,19 +164,24 @@ std::expected<std::vector<fetch_item>, std::string> parse_items(const value& v) 
         } else {
             return std::unexpected("unknown fetch item " + u);
         }
+        if (out.size() > max_fetch_items)
+            return std::unexpected("Too many fetch items (limit " +
+                                   std::to_string(max_fetch_items) + ")");
     }
     return out;
 }
 
-std::string literal(std::string_view s) {
-    return "{" + std::to_string(s.size()) + "}\r\n" + std::string(s);
-}
+// Every non-BINARY item (RFC822, BODY[...], RFC822.HEADER/TEXT, partials): a plain literal,
+// where NUL is sent as 0x80 (codec.hpp plain_literal; RFC 3501 9: CHAR8 excludes NUL). The
+// octet count is unchanged, so RFC822.SIZE (the stored size) and <origin.length> stay
+// consistent with what is sent; BINARY[...] gives the original octets as literal8.
+std::string literal(std::string_view s) { return plain_literal(s); }
 
 // RFC 3516 4.3 / RFC 9051 4.3: literal8 only when the data holds NUL (a plain literal tells the
 // client there is none).
 std::string literal_or_literal8(std::string_view s) {
     if (s.find('\0') == std::string_view::npos) return literal(s);
-    return "~" + literal(s);
+    return "~{" + std::to_string(s.size()) + "}\r\n" + std::string(s); // NUL kept
 }
 
 // The decoded data of BINARY[sec] (before any partial): nullopt with `err` set when the part

@@ -5,9 +5,14 @@
 // LIST-STATUS (RFC 5819): RETURN (STATUS (...)) adds a STATUS response after each selectable
 // mailbox. STATUS items MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN, SIZE (RFC 8438),
 // DELETED (RFC 9051 6.3.11), APPENDLIMIT (RFC 7889 3).
+// Costs (issue 11): patterns are matched by list_pattern (linear, list_match.hpp) after the
+// caps (pattern octets, wildcards, patterns per LIST, STATUS items) are checked: BAD names the
+// limit. Lookups per name use hash sets and sorted runs, not a scan of every name.
+#include "imap/list_match.hpp"
 #include "imap/session.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace splitmail::home::imap {
 namespace {
@@ -21,6 +26,11 @@ std::string why(const std::error_code& ec) {
         return "[CANNOT] Not allowed for INBOX";
     return "[SERVERBUG] " + ec.message();
 }
+
+// STATUS items in one command (issue 11): UNSEEN, DELETED and SIZE each walk every message,
+// so a list repeating them thousands of times would multiply that walk. RFC 3501 6.3.10 and
+// RFC 9051 define fewer than 10 items; repeats within the cap are answered as asked.
+constexpr std::size_t max_status_items = 32;
 
 // The "(MESSAGES 3 UNSEEN 1)" part of a STATUS response, or the item that is unknown.
 std::expected<std::string, std::string> status_items(const folder& f, const value& list,
@@ -90,6 +100,9 @@ std::expected<list_request, std::string> parse_list(const command& c) {
             r.patterns.push_back(p.text);
         }
         if (r.patterns.empty()) return std::unexpected("Empty pattern list");
+        if (r.patterns.size() > max_list_patterns)
+            return std::unexpected("Too many mailbox patterns (limit " +
+                                   std::to_string(max_list_patterns) + ")");
     } else if (a[i + 1].is_astring()) {
         r.patterns.push_back(a[i + 1].text);
     } else {
@@ -178,34 +191,49 @@ void session::cmd_list(const command& c, std::string& out) {
         out += ok(c, c.name + " completed");
         return;
     }
+    // Issue 11: every pattern is checked against the caps before any work, and matched by
+    // list_pattern (linear in pattern x name, list_match.hpp), so one LIST cannot hold the
+    // thread the other sessions and LMTP share.
+    for (const auto& p : r.patterns)
+        if (auto why = list_pattern_problem(r.ref + p)) {
+            out += bad(c, *why);
+            return;
+        }
+    std::vector<list_pattern> compiled, compiled_inbox; // INBOX: case-insensitive (RFC 3501 5.1)
+    std::vector<bool> has_star;
+    for (const auto& p : r.patterns) {
+        std::string full = r.ref + p;
+        compiled.emplace_back(full);
+        compiled_inbox.emplace_back(upper(full));
+        has_star.push_back(full.find('*') != std::string::npos);
+    }
     auto all = store_->list();
     auto subs = store_->subscriptions();
-    auto is_sub = [&](const std::string& n) {
-        return std::find(subs.begin(), subs.end(), n) != subs.end();
-    };
-    auto exists = [&](const std::string& n) {
-        return std::find(all.begin(), all.end(), n) != all.end();
-    };
+    // Hash sets: the lookups below run per name (and per level of each name), so a user with
+    // many mailboxes must not make LIST quadratic.
+    std::unordered_set<std::string> all_set(all.begin(), all.end());
+    std::unordered_set<std::string> sub_set(subs.begin(), subs.end());
+    auto is_sub = [&](const std::string& n) { return sub_set.count(n) > 0; };
+    auto exists = [&](const std::string& n) { return all_set.count(n) > 0; };
     // Candidates: existing mailboxes, subscribed names, and the parents of both, which a
     // pattern without '*' may match as a level of hierarchy (RFC 3501 6.3.8: \Noselect;
     // RFC 5258 3: \NonExistent).
     std::vector<std::string> names = all;
     for (const auto& n : subs)
         if (!exists(n)) names.push_back(n);
+    std::unordered_set<std::string> name_set(names.begin(), names.end());
     bool only_subscribed = r.lsub || r.sel_subscribed;
     // Levels of hierarchy come from existing mailboxes; with SUBSCRIBED also from
     // subscriptions (RECURSIVEMATCH reports such a parent, RFC 5258 5 example 5).
     std::vector<std::string> placeholders;
+    std::unordered_set<std::string> placeholder_set;
     for (const auto& n : only_subscribed ? names : all)
         for (auto dot = n.find('.'); dot != std::string::npos; dot = n.find('.', dot + 1)) {
             std::string parent = n.substr(0, dot);
-            if (std::find(names.begin(), names.end(), parent) == names.end() &&
-                std::find(placeholders.begin(), placeholders.end(), parent) == placeholders.end())
+            if (!name_set.count(parent) && placeholder_set.insert(parent).second)
                 placeholders.push_back(parent);
         }
-    auto is_placeholder = [&](const std::string& n) {
-        return std::find(placeholders.begin(), placeholders.end(), n) != placeholders.end();
-    };
+    auto is_placeholder = [&](const std::string& n) { return placeholder_set.count(n) > 0; };
     names.insert(names.end(), placeholders.begin(), placeholders.end());
     std::sort(names.begin(), names.end(), [](const std::string& x, const std::string& y) {
         if (mailbox_store::is_inbox(x) != mailbox_store::is_inbox(y))
@@ -213,14 +241,18 @@ void session::cmd_list(const command& c, std::string& out) {
         return x < y;
     });
     auto matches = [&](const std::string& n) {
-        for (const auto& p : r.patterns) {
-            std::string full = r.ref + p;
-            if (is_placeholder(n) && full.find('*') != std::string::npos) continue;
-            if (mailbox_store::is_inbox(n) ? list_match(upper(full), "INBOX") : list_match(full, n))
+        for (std::size_t k = 0; k < compiled.size(); ++k) {
+            if (is_placeholder(n) && has_star[k]) continue;
+            if (mailbox_store::is_inbox(n) ? compiled_inbox[k].matches("INBOX")
+                                           : compiled[k].matches(n))
                 return true;
         }
         return false;
     };
+    if (r.ret_status && r.ret_status->items.size() > max_status_items) {
+        out += bad(c, "Too many STATUS items (limit " + std::to_string(max_status_items) + ")");
+        return;
+    }
     if (r.ret_status) // RFC 5819 2: a bad item makes the whole command BAD, before any output
         for (const auto& it : r.ret_status->items) {
             std::string u = it.is_atom() ? upper(it.text) : "(list)";
@@ -248,11 +280,14 @@ void session::cmd_list(const command& c, std::string& out) {
             // RFC 5258 3.5 / RFC 6154 5.1: RECURSIVEMATCH also lists a parent with children
             // that satisfy the selection options, marked with CHILDINFO.
             if (!r.sel_recursive) continue;
-            bool any = std::any_of(names.begin(), names.end(), [&](const std::string& o) {
-                return o.size() > n.size() + 1 && o.starts_with(n + ".") &&
-                       (!only_subscribed || is_sub(o)) &&
-                       (!r.sel_special || (!mailbox_store::special_use(o).empty() && exists(o)));
-            });
+            // Descendants of n are one run of the sorted names (INBOX sorts first, but a child
+            // "INBOX.x" is in the sorted rest): no scan of every name per name.
+            std::string prefix = n + ".";
+            auto from = std::lower_bound(names.begin() + 1, names.end(), prefix);
+            bool any = false;
+            for (auto o = from; o != names.end() && o->starts_with(prefix) && !any; ++o)
+                any = o->size() > prefix.size() && (!only_subscribed || is_sub(*o)) &&
+                      (!r.sel_special || (!mailbox_store::special_use(*o).empty() && exists(*o)));
             if (!any) continue;
             childinfo = " (\"CHILDINFO\" (";
             if (only_subscribed) childinfo += "\"SUBSCRIBED\"";
@@ -287,6 +322,10 @@ void session::cmd_list(const command& c, std::string& out) {
 void session::cmd_status(const command& c, std::string& out) {
     if (c.args.size() != 2 || !c.args[0].is_astring() || !c.args[1].is_list()) {
         out += bad(c, "Expected a mailbox name and a list of items");
+        return;
+    }
+    if (c.args[1].items.size() > max_status_items) {
+        out += bad(c, "Too many STATUS items (limit " + std::to_string(max_status_items) + ")");
         return;
     }
     auto f = store_->open(c.args[0].text);

@@ -5,6 +5,9 @@
 // response; after ENABLE IMAP4rev2 every SEARCH does (RFC 9051 6.4.4, default RETURN (ALL)).
 // SEARCHRES (RFC 5182): only RETURN (SAVE) replaces the "$" result; with MIN and/or MAX it
 // saves just those messages (RFC 5182 2.1).
+// Costs (issue 11): substring keys are found by Knuth-Morris-Pratt (linear in message and
+// needle), keys per command are capped (BAD names the limit), key names are numbers before
+// the per-message loop, and sequence sets are binary-searched (codec.hpp).
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -14,21 +17,78 @@
 namespace splitmail::home::imap {
 namespace {
 
+// Caps on one SEARCH (issue 11): every key is evaluated per message, and a substring key
+// reads the message, so the keys of one command are counted. Nesting is capped at 32 levels.
+constexpr std::size_t max_search_keys = 256;          // every key, NOT/OR/groups included
+constexpr std::size_t max_search_substring_keys = 16; // FROM ... HEADER, BODY, TEXT
+
+// A substring needle with its Knuth-Morris-Pratt failure table, ASCII case-insensitive
+// (RFC 3501 6.4.4: substring match; RFC 9051 7.1: case-insensitive for ASCII). Finding it
+// costs O(len(hay) + len(needle)) whatever both hold; the naive search was O(hay x needle),
+// which a 64 KiB needle of "a"s against a large message of "a"s turns into minutes.
+class needle {
+public:
+    needle() = default;
+    explicit needle(std::string_view n) : n_(n) {
+        for (auto& c : n_) c = fold(c);
+        fail_.assign(n_.size() + 1, 0);
+        for (std::size_t i = 1, k = 0; i < n_.size(); ++i) {
+            while (k > 0 && n_[i] != n_[k]) k = fail_[k];
+            if (n_[i] == n_[k]) ++k;
+            fail_[i + 1] = k;
+        }
+    }
+    bool in(std::string_view hay) const {
+        if (n_.empty()) return true;
+        std::size_t k = 0;
+        for (char h : hay) {
+            char c = fold(h);
+            while (k > 0 && c != n_[k]) k = fail_[k];
+            if (c == n_[k] && ++k == n_.size()) return true;
+        }
+        return false;
+    }
+
+private:
+    static char fold(char x) { return (x >= 'A' && x <= 'Z') ? static_cast<char>(x + 32) : x; }
+    std::string n_;
+    std::vector<std::size_t> fail_; // fail_[i]: longest proper border of n_[0, i)
+};
+
+// The keys evaluated without reading the message, as numbers: a SEARCH runs its key tree once
+// per message, and comparing key names there cost more than the work itself.
+enum key_op : unsigned char {
+    op_other, // the keys that read the message (compared by name; capped, see above)
+    op_and, op_set, op_uid, op_not, op_or, op_all, op_answered, op_deleted, op_flagged, op_seen,
+    op_draft, op_unanswered, op_undeleted, op_unflagged, op_unseen, op_undraft, op_recent, op_old,
+    op_new, op_keyword, op_unkeyword, op_modseq, op_larger, op_smaller, op_before, op_on, op_since,
+};
+
+key_op op_code(std::string_view name) {
+    static const char* names[] = {
+        "AND",        "SET",       "UID",       "NOT",     "OR",      "ALL",       "ANSWERED",
+        "DELETED",    "FLAGGED",   "SEEN",      "DRAFT",   "UNANSWERED", "UNDELETED",
+        "UNFLAGGED",  "UNSEEN",    "UNDRAFT",   "RECENT",  "OLD",     "NEW",       "KEYWORD",
+        "UNKEYWORD",  "MODSEQ",    "LARGER",    "SMALLER", "BEFORE",  "ON",        "SINCE"};
+    // Same order as key_op (after op_other).
+    for (std::size_t i = 0; i < std::size(names); ++i)
+        if (name == names[i]) return static_cast<key_op>(i + 1);
+    return op_other;
+}
+
 struct key {
     std::string op;             // upper-case key name, "AND", "SET", "UIDSET"
     std::string arg, arg2;      // strings
     std::int64_t num = 0;
     sequence_set set;
     std::vector<key> kids;
+    needle find;                // substring keys: arg (arg2 for HEADER)
+    key_op code = op_other;     // set by number_keys() once parsed
 };
 
-bool icontains(std::string_view hay, std::string_view needle) {
-    if (needle.empty()) return true;
-    auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
-        auto l = [](char x) { return (x >= 'A' && x <= 'Z') ? static_cast<char>(x + 32) : x; };
-        return l(a) == l(b);
-    });
-    return it != hay.end();
+void number_keys(key& k) {
+    k.code = op_code(k.op);
+    for (auto& c : k.kids) number_keys(c);
 }
 
 class parser {
@@ -39,10 +99,13 @@ public:
     std::expected<key, std::string> one(int depth = 0) {
         if (depth > 32) return std::unexpected("search keys nested too deeply");
         if (done()) return std::unexpected("missing search key");
+        if (++count_->keys > max_search_keys)
+            return std::unexpected("Too many search keys (limit " +
+                                   std::to_string(max_search_keys) + ")");
         const value& x = v_[p_++];
         if (x.is_list()) {
             key k{"AND"};
-            parser sub(x.items, 0);
+            parser sub(x.items, 0, count_);
             while (!sub.done()) {
                 auto c = sub.one(depth + 1);
                 if (!c) return c;
@@ -71,6 +134,10 @@ public:
             if (u == n) {
                 if (done() || v_[p_].is_list()) return std::unexpected(u + " needs a string");
                 k.arg = v_[p_++].text;
+                if (u != "KEYWORD" && u != "UNKEYWORD") {
+                    if (auto e = substring_key()) return std::unexpected(*e);
+                    k.find = needle(k.arg);
+                }
                 return k;
             }
         if (u == "HEADER") {
@@ -78,6 +145,8 @@ public:
                 return std::unexpected("HEADER needs a field name and a string");
             k.arg = v_[p_++].text;
             k.arg2 = v_[p_++].text;
+            if (auto e = substring_key()) return std::unexpected(*e);
+            k.find = needle(k.arg2);
             return k;
         }
         if (u == "BEFORE" || u == "ON" || u == "SINCE" || u == "SENTBEFORE" || u == "SENTON" ||
@@ -136,9 +205,24 @@ public:
         return std::unexpected("unknown search key " + u);
     }
 
+    struct counts {
+        std::size_t keys = 0, substring = 0;
+    };
+
 private:
+    std::optional<std::string> substring_key() {
+        if (++count_->substring > max_search_substring_keys)
+            return "Too many substring search keys (limit " +
+                   std::to_string(max_search_substring_keys) + ")";
+        return std::nullopt;
+    }
     const std::vector<value>& v_;
     std::size_t p_;
+    counts own_;
+    counts* count_ = &own_; // shared by the parsers of nested groups
+public:
+    parser(const std::vector<value>& v, std::size_t start, counts* c)
+        : v_(v), p_(start), count_(c) {}
 };
 
 std::int64_t day_of(std::int64_t t) { return t - ((t % 86400) + 86400) % 86400; }
@@ -203,6 +287,7 @@ void session::cmd_search(const command& c, std::string& out) {
         out += bad(c, "Missing search keys");
         return;
     }
+    number_keys(root);
     auto& s = *sel_;
     auto n = static_cast<std::uint32_t>(s.uids.size());
     std::uint32_t largest_uid = s.uids.empty() ? 0 : s.uids.back();
@@ -229,58 +314,61 @@ void session::cmd_search(const command& c, std::string& out) {
         bool recent = s.recent.count(m->uid) > 0;
         std::function<bool(const key&)> eval = [&](const key& k) -> bool {
             const std::string& o = k.op;
-            if (o == "AND") {
+            switch (k.code) {
+            case op_and:
                 for (auto& x : k.kids)
                     if (!eval(x)) return false;
                 return true;
-            }
-            if (o == "SET") {
+            case op_set: {
                 if (k.set.saved)
                     return std::binary_search(last_search_.begin(), last_search_.end(), m->uid);
                 return k.set.contains(i + 1, n);
             }
-            if (o == "UID") {
+            case op_uid: {
                 if (k.set.saved)
                     return std::binary_search(last_search_.begin(), last_search_.end(), m->uid);
                 return k.set.contains(m->uid, largest_uid);
             }
-            if (o == "NOT") return !eval(k.kids[0]);
-            if (o == "OR") return eval(k.kids[0]) || eval(k.kids[1]);
-            if (o == "ALL") return true;
-            if (o == "ANSWERED") return m->flags & flag_answered;
-            if (o == "DELETED") return m->flags & flag_deleted;
-            if (o == "FLAGGED") return m->flags & flag_flagged;
-            if (o == "SEEN") return m->flags & flag_seen;
-            if (o == "DRAFT") return m->flags & flag_draft;
-            if (o == "UNANSWERED") return !(m->flags & flag_answered);
-            if (o == "UNDELETED") return !(m->flags & flag_deleted);
-            if (o == "UNFLAGGED") return !(m->flags & flag_flagged);
-            if (o == "UNSEEN") return !(m->flags & flag_seen);
-            if (o == "UNDRAFT") return !(m->flags & flag_draft);
-            if (o == "RECENT") return recent;
-            if (o == "OLD") return !recent;
-            if (o == "NEW") return recent && !(m->flags & flag_seen);
-            if (o == "KEYWORD") return s.f->has_keyword(*m, k.arg);
-            if (o == "UNKEYWORD") return !s.f->has_keyword(*m, k.arg);
-            if (o == "MODSEQ") return m->modseq >= static_cast<std::uint64_t>(k.num);
-            if (o == "LARGER") return m->size > static_cast<std::uint64_t>(k.num);
-            if (o == "SMALLER") return m->size < static_cast<std::uint64_t>(k.num);
-            if (o == "BEFORE") return day_of(s.f->internal_date(*m)) < k.num;
-            if (o == "ON") return day_of(s.f->internal_date(*m)) == k.num;
-            if (o == "SINCE") return day_of(s.f->internal_date(*m)) >= k.num;
+            case op_not: return !eval(k.kids[0]);
+            case op_or: return eval(k.kids[0]) || eval(k.kids[1]);
+            case op_all: return true;
+            case op_answered: return m->flags & flag_answered;
+            case op_deleted: return m->flags & flag_deleted;
+            case op_flagged: return m->flags & flag_flagged;
+            case op_seen: return m->flags & flag_seen;
+            case op_draft: return m->flags & flag_draft;
+            case op_unanswered: return !(m->flags & flag_answered);
+            case op_undeleted: return !(m->flags & flag_deleted);
+            case op_unflagged: return !(m->flags & flag_flagged);
+            case op_unseen: return !(m->flags & flag_seen);
+            case op_undraft: return !(m->flags & flag_draft);
+            case op_recent: return recent;
+            case op_old: return !recent;
+            case op_new: return recent && !(m->flags & flag_seen);
+            case op_keyword: return s.f->has_keyword(*m, k.arg);
+            case op_unkeyword: return !s.f->has_keyword(*m, k.arg);
+            case op_modseq: return m->modseq >= static_cast<std::uint64_t>(k.num);
+            case op_larger: return m->size > static_cast<std::uint64_t>(k.num);
+            case op_smaller: return m->size < static_cast<std::uint64_t>(k.num);
+            case op_before: return day_of(s.f->internal_date(*m)) < k.num;
+            case op_on: return day_of(s.f->internal_date(*m)) == k.num;
+            case op_since: return day_of(s.f->internal_date(*m)) >= k.num;
+            case op_other:
+                break;
+            }
             load();
             auto header = mime::header_of(content, tree);
             if (o == "FROM" || o == "TO" || o == "CC" || o == "BCC" || o == "SUBJECT") {
                 std::string name = o == "SUBJECT" ? "Subject" : o;
                 auto v = mime::field(header, name);
-                return v && icontains(*v, k.arg);
+                return v && k.find.in(*v);
             }
             if (o == "HEADER") {
                 auto v = mime::field(header, k.arg);
-                return v && icontains(*v, k.arg2);
+                return v && k.find.in(*v);
             }
-            if (o == "BODY") return icontains(mime::body_of(content, tree), k.arg);
-            if (o == "TEXT") return icontains(content, k.arg);
+            if (o == "BODY") return k.find.in(mime::body_of(content, tree));
+            if (o == "TEXT") return k.find.in(content);
             if (o == "SENTBEFORE" || o == "SENTON" || o == "SENTSINCE") {
                 // Date header "[Day, ]DD Mon YYYY ..." (RFC 5322 3.3): compare the day.
                 auto v = mime::field(header, "Date");

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <random>
+
 namespace splitmail::home::imap {
 namespace {
 
@@ -262,6 +266,72 @@ TEST(ImapCodec, ModifiedUtf7MailboxNames) {
         EXPECT_FALSE(mutf7_to_utf8(bad)) << bad;
     for (auto bad : {"\xC3", "\xC0\xAF", "\xED\xA0\x80", "a\tb", "\xF4\x90\x80\x80"})
         EXPECT_FALSE(utf8_to_mutf7(bad)) << bad;
+}
+
+// Issue 11: many ranges are merged once and binary-searched; same answers as the definition.
+TEST(ImapCodec, SequenceSetManyRangesAgreeWithDefinition) {
+    std::mt19937 rng(3);
+    for (int iter = 0; iter < 300; ++iter) {
+        std::string text;
+        for (unsigned k = 0, n = 1 + rng() % 30; k < n; ++k) {
+            auto num = [&]() {
+                return rng() % 8 == 0 ? std::string("*") : std::to_string(1 + rng() % 60);
+            };
+            text += (k ? "," : "") + num();
+            if (rng() % 2) text += ":" + num();
+        }
+        auto set = parse_sequence_set(text);
+        ASSERT_TRUE(set) << text;
+        for (std::uint32_t largest : {1u, 30u, 70u}) {
+            for (std::uint32_t n = 1; n <= 80; ++n) {
+                bool want = false;
+                for (const auto& r : set->ranges) {
+                    std::uint32_t a = r.lo ? r.lo : largest, b = r.hi ? r.hi : largest;
+                    if (a > b) std::swap(a, b);
+                    want |= n >= a && n <= b;
+                }
+                ASSERT_EQ(set->contains(n, largest), want)
+                    << text << " n=" << n << " * = " << largest;
+            }
+        }
+    }
+    std::string odd;
+    for (int i = 1; i < 60000; i += 2) odd += (odd.empty() ? "" : ",") + std::to_string(i);
+    auto big = parse_sequence_set(odd);
+    ASSERT_TRUE(big);
+    auto t0 = std::chrono::steady_clock::now();
+    std::size_t hits = 0;
+    for (std::uint32_t n = 1; n <= 200000; ++n) hits += big->contains(n, 200000);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(hits, 30000u);
+    EXPECT_LT(secs, std::getenv("ASAN_OPTIONS") ? 1.5 : 0.5) << "30,000 ranges x 200,000 numbers";
+}
+
+// Issue 11 item 12: names that are not canonical modified UTF-7 (RFC 3501 5.1.3).
+TEST(ImapCodec, ModifiedUtf7Validity) {
+    for (auto good : {"INBOX", "Entw&APw-rfe", "Tom &- Jerry", "&-", "&2D3eAA-",
+                      "~peter/mail/&U,BTFw-/&ZeVnLIqe-", "a.b.c", "&AKA-"})
+        EXPECT_TRUE(mutf7_valid(good)) << good;
+    const char* bad[] = {
+        "&AAA-",       // U+0000
+        "&AAE-",       // U+0001, a control character
+        "&AJ8-",       // U+009F, a C1 control character
+        "&Jjo-bad&",   // unterminated run
+        "&",           // unterminated run
+        "&ZeVnLIqe",   // unterminated run
+        "&AGE-",       // encoded printable ASCII ("a")
+        "&ACY-",       // encoded "&" (must be "&-")
+        "&Jjo-&Jjo-",  // two runs where one is due (non-canonical)
+        "&JjoA-",      // non-shortest: a superfluous base64 octet
+        "&Jjp-",       // non-zero padding bits
+        "&2D0-",       // unpaired high surrogate
+        "&3gA-",       // unpaired low surrogate
+        "&2D3YPQ-",    // high surrogate followed by a high surrogate
+        "caf\xC3\xA9", // 8-bit octets (UTF-8 is not modified UTF-7)
+        "a\x01b",
+    };
+    for (auto b : bad) EXPECT_FALSE(mutf7_valid(b)) << b;
+    EXPECT_FALSE(mutf7_to_utf8("&AAA-")) << "must never decode to NUL";
 }
 
 TEST(ImapCodec, ResponseStrings) {
