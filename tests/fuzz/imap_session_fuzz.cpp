@@ -46,11 +46,19 @@ const std::map<std::string, std::string>& messages() {
 
 std::atomic<std::uint64_t> run_counter{0};
 
+fs::path work_dir_path() {
+    fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+    return base / ("splitmail-imapfuzz-" + std::to_string(::getpid()));
+}
+
 fs::path base_dir() {
     static const fs::path dir = [] {
-        fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-        auto d = base / ("splitmail-imapfuzz-" + std::to_string(::getpid()));
+        auto d = work_dir_path();
         fs::create_directories(d);
+        std::atexit([] {
+            std::error_code ec;
+            fs::remove_all(work_dir_path(), ec);
+        });
         return d;
     }();
     return dir;

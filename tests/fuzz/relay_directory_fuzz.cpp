@@ -24,11 +24,19 @@ using namespace splitmail::relay;
 namespace fs = std::filesystem;
 
 namespace {
+fs::path work_dir_path() {
+    fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+    return base / ("splitmail-dirfuzz-" + std::to_string(::getpid()));
+}
+
 const fs::path& work_dir() {
     static const fs::path dir = [] {
-        fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-        auto d = base / ("splitmail-dirfuzz-" + std::to_string(::getpid()));
+        auto d = work_dir_path();
         fs::create_directories(d);
+        std::atexit([] {
+            std::error_code ec;
+            fs::remove_all(work_dir_path(), ec);
+        });
         return d;
     }();
     return dir;
