@@ -246,8 +246,10 @@ struct dir_watch {
 std::mutex watch_mu;
 int watch_fd = -2; // -2: not tried yet, -1: inotify unavailable
 std::unordered_map<int, dir_watch>& watches() {
-    static std::unordered_map<int, dir_watch> w;
-    return w;
+    // Never destroyed: folders kept by recently_opened() (a static made earlier, so destroyed
+    // later) drop their watches in ~folder at exit (imap_session_fuzz, UBSan).
+    static auto* w = new std::unordered_map<int, dir_watch>;
+    return *w;
 }
 
 // Reads the pending events (watch_mu held).

@@ -1,6 +1,8 @@
 // Recipient list cache; see directory.hpp.
 #include "recipients/directory.hpp"
 
+#include "splitmail/address/address.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -68,6 +70,11 @@ std::expected<directory_snapshot, std::string> parse_xdirectory(
     bool ended = false;
     for (const auto& raw : lines) {
         if (ended) return std::unexpected("XDIRECTORY: text after \"end\"");
+        // Addresses are UTF-8 (RFC 6531 3.3) and recipients.json must be valid JSON text
+        // (RFC 8259 8.1: UTF-8): a reply that is not would install a list the cache file can
+        // never hold (found by relay_directory_fuzz).
+        if (!address::valid_utf8(raw))
+            return std::unexpected("XDIRECTORY: line is not UTF-8");
         std::string_view line(raw);
         auto sp = line.find(' ');
         std::string_view word = line.substr(0, sp);

@@ -29,6 +29,9 @@ std::optional<std::string> decode_base64(std::string_view in) {
             v[k] = base64_digit(c);
             if (v[k] < 0) return std::nullopt;
         }
+        // RFC 4648 3.5: the pad bits of the last group are zero in canonical base64; refuse
+        // others so one credential has one encoding (found by home_lmtp_xauth_fuzz).
+        if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15))) return std::nullopt;
         unsigned n = (unsigned(v[0]) << 18) | (unsigned(v[1]) << 12) | (unsigned(v[2]) << 6) |
                      unsigned(v[3]);
         out += char((n >> 16) & 0xff);

@@ -81,4 +81,7 @@ TEST(RecipientDirectory, ParseRejectsIncompleteReplies) {
     EXPECT_FALSE(parse_xdirectory({"version x", "rcpt nodomain", "end"}));   // bad address
     EXPECT_FALSE(parse_xdirectory({"version x", "end", "rcpt a@b.test"}));   // after end
     EXPECT_TRUE(parse_xdirectory({"version x", "future-thing 1", "end"}));   // forward compatible
+    // Not UTF-8: recipients.json could not hold it (found by relay_directory_fuzz).
+    EXPECT_FALSE(parse_xdirectory({"version x", "rcpt \xff@b.test", "end"}));
+    EXPECT_TRUE(parse_xdirectory({"version x", "rcpt j\xc3\xbcrgen@b.test", "end"}));
 }
