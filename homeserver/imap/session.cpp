@@ -354,6 +354,46 @@ std::string session::compact_uid_set(std::vector<std::uint32_t> uids) const {
     return out;
 }
 
+std::string session::vanished_set(const std::vector<folder::uid_range>& gone,
+                                  const sequence_set* within, std::uint32_t largest) {
+    std::vector<folder::uid_range> keep;
+    if (!within) {
+        keep = gone;
+    } else {
+        // The set's ranges with `*` resolved (RFC 3501 9: "4:2" is "2:4"), sorted and merged,
+        // then intersected with `gone` in one walk over both.
+        std::vector<folder::uid_range> want;
+        want.reserve(within->ranges.size());
+        for (const auto& r : within->ranges) {
+            std::uint32_t a = r.lo == 0 ? largest : r.lo, b = r.hi == 0 ? largest : r.hi;
+            if (a > b) std::swap(a, b);
+            want.push_back({a, b});
+        }
+        std::sort(want.begin(), want.end(), [](auto& x, auto& y) { return x.lo < y.lo; });
+        std::vector<folder::uid_range> merged;
+        for (auto r : want) {
+            if (!merged.empty() && r.lo <= merged.back().hi + std::uint64_t{1})
+                merged.back().hi = std::max(merged.back().hi, r.hi);
+            else merged.push_back(r);
+        }
+        std::size_t i = 0, j = 0;
+        while (i < gone.size() && j < merged.size()) {
+            std::uint32_t lo = std::max(gone[i].lo, merged[j].lo);
+            std::uint32_t hi = std::min(gone[i].hi, merged[j].hi);
+            if (lo <= hi) keep.push_back({lo, hi});
+            if (gone[i].hi < merged[j].hi) ++i;
+            else ++j;
+        }
+    }
+    std::string out;
+    for (auto r : keep) {
+        if (!out.empty()) out += ',';
+        out += std::to_string(r.lo);
+        if (r.hi > r.lo) out += ":" + std::to_string(r.hi);
+    }
+    return out;
+}
+
 std::string session::format_date(std::int64_t t) {
     std::time_t tt = static_cast<std::time_t>(t);
     std::tm tm {};

@@ -187,6 +187,11 @@ public:
     std::string mailbox_name_out(const std::string& stored) const;
     std::vector<std::size_t> resolve_set(const sequence_set& set, bool uid) const; // indexes
     std::string compact_uid_set(std::vector<std::uint32_t> uids) const;
+    // VANISHED (EARLIER) uid-set (RFC 7162 3.2.5.1/3.2.6): `gone` (folder::expunged_since)
+    // within `within` (nullptr: all), `*` meaning `largest`; "" when empty. Linear in the
+    // ranges of both, never in the UIDs they span.
+    static std::string vanished_set(const std::vector<folder::uid_range>& gone,
+                                    const sequence_set* within, std::uint32_t largest);
     static std::string format_date(std::int64_t t);
     static std::optional<std::int64_t> parse_date_time(std::string_view s); // APPEND
     static std::optional<std::int64_t> parse_date(std::string_view s);      // SEARCH

@@ -1214,23 +1214,29 @@ fs::path folder::path_of(const message_entry& m) const {
     return dir_ / (m.in_new ? "new" : "cur") / m.file;
 }
 
-std::vector<std::uint32_t> folder::expunged_since(std::uint64_t modseq) const {
-    std::vector<std::uint32_t> out;
+std::vector<folder::uid_range> folder::expunged_since(std::uint64_t modseq) const {
+    std::vector<uid_range> out;
     if (modseq < pruned_modseq_) {
         // Some expunges after `modseq` are forgotten: every UID that is not here (RFC 7162
-        // 3.2.5.1: "MAY ... include UIDs of messages that were never present").
+        // 3.2.5.1: "MAY ... include UIDs of messages that were never present"), as the gaps
+        // between messages: linear in the messages, not in UIDNEXT.
         std::uint32_t next = 1;
         for (const auto& m : msgs_) {
-            for (std::uint32_t u = next; u < m.uid; ++u) out.push_back(u);
+            if (m.uid > next) out.push_back({next, m.uid - 1});
             next = m.uid + 1;
         }
-        for (std::uint32_t u = next; u < uidnext_; ++u) out.push_back(u);
+        if (uidnext_ > next) out.push_back({next, uidnext_ - 1});
         return out;
     }
+    std::vector<std::uint32_t> uids;
     for (auto [uid, ms] : expunged_)
-        if (ms > modseq) out.push_back(uid);
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
+        if (ms > modseq) uids.push_back(uid);
+    std::sort(uids.begin(), uids.end());
+    for (auto u : uids) {
+        if (!out.empty() && out.back().hi >= u) continue; // duplicate
+        if (!out.empty() && out.back().hi + 1 == u) out.back().hi = u;
+        else out.push_back({u, u});
+    }
     return out;
 }
 

@@ -163,7 +163,13 @@ public:
     std::error_code flush();
     // UIDs expunged with a MODSEQ above `modseq` (RFC 7162 3.2.5.1, VANISHED (EARLIER)); when
     // expunges after `modseq` were forgotten: every UID below UIDNEXT that is not present.
-    std::vector<std::uint32_t> expunged_since(std::uint64_t modseq) const;
+    // Ascending, merged ranges (lo <= hi): their count is at most one more than the number of
+    // messages plus remembered expunges, never UIDNEXT (a read index may name 2^31).
+    struct uid_range {
+        std::uint32_t lo, hi;
+        bool operator==(const uid_range&) const = default;
+    };
+    std::vector<uid_range> expunged_since(std::uint64_t modseq) const;
     // How many expunges the next rewrite keeps (newest first); older ones are forgotten.
     void keep_expunged(std::size_t n) { keep_expunged_ = n; }
     // Highest MODSEQ of a forgotten expunge (0: none forgotten).

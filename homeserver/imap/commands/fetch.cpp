@@ -270,10 +270,8 @@ void session::cmd_fetch(const command& c, std::string& out) {
         // RFC 7162 3.2.6: UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
         std::uint32_t largest = std::max(sel_->uids.empty() ? 0u : sel_->uids.back(),
                                          sel_->f->uidnext() - 1);
-        std::vector<std::uint32_t> gone;
-        for (auto u : sel_->f->expunged_since(*changed_since))
-            if (set->contains(u, largest)) gone.push_back(u);
-        if (!gone.empty()) out += "* VANISHED (EARLIER) " + compact_uid_set(gone) + "\r\n";
+        auto gone = vanished_set(sel_->f->expunged_since(*changed_since), &*set, largest);
+        if (!gone.empty()) out += "* VANISHED (EARLIER) " + gone + "\r\n";
     }
     auto idx = resolve_set(*set, uid);
     std::string content; // outside the loop: FLAGS-only fetches construct nothing per message

@@ -140,11 +140,9 @@ void session::cmd_select(const command& c, std::string& out) {
         // RFC 7162 3.2.5.1: expunges since the client's MODSEQ, then changed messages.
         std::uint32_t largest = s.uids.empty() ? 0 : s.uids.back();
         largest = std::max(largest, s.f->uidnext() - 1);
-        std::vector<std::uint32_t> vanished;
-        for (auto u : s.f->expunged_since(qr->modseq))
-            if (!qr->known || qr->known->contains(u, largest)) vanished.push_back(u);
-        if (!vanished.empty())
-            out += "* VANISHED (EARLIER) " + compact_uid_set(vanished) + "\r\n";
+        auto vanished = vanished_set(s.f->expunged_since(qr->modseq),
+                                     qr->known ? &*qr->known : nullptr, largest);
+        if (!vanished.empty()) out += "* VANISHED (EARLIER) " + vanished + "\r\n";
         for (std::size_t i = 0; i < s.uids.size(); ++i) {
             const auto* m = s.f->find(s.uids[i]);
             if (!m || m->modseq <= qr->modseq) continue;
