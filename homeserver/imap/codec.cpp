@@ -130,11 +130,24 @@ private:
         }
         if (c == ')') return std::unexpected("unexpected ')'");
         // Atom, possibly with "[...]" (section spec, may contain spaces and lists) and
-        // "<...>" (partial) parts: BODY.PEEK[HEADER.FIELDS (From To)]<0.100>.
+        // "<...>" (partial) parts: BODY.PEEK[HEADER.FIELDS (From To)]<0.100>. A "[" opens a
+        // section only after a FETCH attribute that takes one (RFC 3501 9 "section", RFC 3516
+        // "section-binary"); elsewhere it is an ATOM-CHAR (RFC 3501 9: atom-specials exclude
+        // only "]"), so "SELECT a[b" names the mailbox "a[b".
         std::size_t b = p_;
+        auto takes_section = [&] {
+            std::string_view head = s_.substr(b, p_ - b);
+            for (std::string_view a : {"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"})
+                if (head.size() == a.size() &&
+                    std::equal(head.begin(), head.end(), a.begin(), [](char x, char y) {
+                        return std::toupper(static_cast<unsigned char>(x)) == y;
+                    }))
+                    return true;
+            return false;
+        };
         while (p_ < s_.size()) {
             unsigned char ch = static_cast<unsigned char>(s_[p_]);
-            if (ch == '[') {
+            if (ch == '[' && takes_section()) {
                 int d = 0;
                 while (p_ < s_.size()) {
                     char x = s_[p_];

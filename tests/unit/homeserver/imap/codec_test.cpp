@@ -226,6 +226,29 @@ TEST(ImapCodec, TokenizerAtomsStringsListsSections) {
     EXPECT_EQ(c->args[1].items[2].text, "q\"x");
 }
 
+// Issue 15 item 2: "[" is an ATOM-CHAR (RFC 3501 9: atom-specials exclude only "]"); it opens
+// a section only after BODY/BODY.PEEK/BINARY/BINARY.PEEK/BINARY.SIZE.
+TEST(ImapCodec, OpenBracketIsAnAtomCharOutsideSections) {
+    std::string in = "a SELECT a[b\r\nb CREATE a[b\r\nc LIST \"\" a[b\r\n"
+                     "d FETCH 1 (body.peek[HEADER.FIELDS (From)]<0.5> BINARY[1] BINARY.SIZE[2])\r\n";
+    for (bool bb : {false, true}) {
+        auto r = run(in, bb);
+        ASSERT_EQ(r.commands.size(), 4u) << bb;
+        for (int i = 0; i < 3; ++i) {
+            auto c = parse_command(r.commands[static_cast<std::size_t>(i)]);
+            ASSERT_TRUE(c) << c.error().text;
+            EXPECT_EQ(c->args.back().text, "a[b") << r.commands[static_cast<std::size_t>(i)];
+        }
+        auto f = parse_command(r.commands[3]);
+        ASSERT_TRUE(f) << f.error().text;
+        ASSERT_EQ(f->args.at(1).items.size(), 3u);
+        EXPECT_EQ(f->args[1].items[0].text, "body.peek[HEADER.FIELDS (From)]<0.5>");
+        EXPECT_EQ(f->args[1].items[1].text, "BINARY[1]");
+        EXPECT_EQ(f->args[1].items[2].text, "BINARY.SIZE[2]");
+    }
+    EXPECT_FALSE(parse_command("f FETCH 1 BODY[HEADER")) << "a section still needs its ']'";
+}
+
 TEST(ImapCodec, TokenizerErrors) {
     EXPECT_FALSE(parse_command("NOOP"));
     EXPECT_FALSE(parse_command("+x NOOP"));

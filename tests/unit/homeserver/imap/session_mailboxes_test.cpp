@@ -32,6 +32,26 @@ TEST(ImapSessionMailboxes, ListShowsSpecialUseAndChildren) {
     EXPECT_EQ(r.output, "* LIST (\\Noselect) \".\" \"\"\r\nl4 OK LIST completed\r\n");
 }
 
+// Issue 15 item 2: "[" is an ATOM-CHAR (RFC 3501 9), so these name the mailbox "a[b".
+TEST(ImapSessionMailboxes, OpenBracketInAnAtomMailboxName) {
+    for (bool bytewise : {false, true}) {
+        fixture f;
+        auto s = logged_in(f);
+        auto talk = [&](const std::string& in) {
+            return bytewise ? say_bytewise(s, in) : say(s, in).output;
+        };
+        auto out = talk("s SELECT a[b\r\n");
+        EXPECT_TRUE(has(out, "s NO ")) << out;
+        out = talk("c CREATE a[b\r\n");
+        EXPECT_TRUE(has(out, "c OK")) << out;
+        out = talk("l LIST \"\" a[b\r\n");
+        EXPECT_TRUE(has(out, "* LIST (\\HasNoChildren) \".\" a[b\r\n")) << out;
+        EXPECT_TRUE(has(out, "l OK")) << out;
+        out = talk("t SELECT a[b\r\n");
+        EXPECT_TRUE(has(out, "t OK [READ-WRITE]")) << out;
+    }
+}
+
 TEST(ImapSessionMailboxes, CreateRenameDeleteSubscribe) {
     fixture f;
     auto s = logged_in(f);
