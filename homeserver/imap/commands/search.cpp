@@ -421,7 +421,17 @@ void session::cmd_search(const command& c, std::string& out) {
         if (r_max && !hits.empty()) line += " MAX " + std::to_string(hits.back());
         if (r_all && !hits.empty()) line += " ALL " + compact_uid_set(hits);
         if (r_count) line += " COUNT " + std::to_string(hits.size());
-        if (with_modseq && !hits.empty()) line += " MODSEQ " + std::to_string(top_modseq);
+        if (with_modseq && !hits.empty()) {
+            // RFC 4731 3.2 / RFC 7162 3.1.5: with MIN alone or MAX alone, MODSEQ is that
+            // message's mod-sequence; otherwise the highest of all matches.
+            std::uint64_t ms = top_modseq;
+            bool only_min = r_min && !r_max && !r_all && !r_count;
+            bool only_max = r_max && !r_min && !r_all && !r_count;
+            if (only_min || only_max)
+                if (const auto* m = s.f->find(only_min ? hits_uid.front() : hits_uid.back()))
+                    ms = m->modseq;
+            line += " MODSEQ " + std::to_string(ms);
+        }
         out += line + "\r\n";
     }
     out += ok(c, c.name + " completed");

@@ -130,6 +130,35 @@ TEST(ImapSessionCondstore, ModseqFetchStoreSearchStatus) {
         << r;
 }
 
+// Issue 15 item 4: RFC 4731 3.2 / RFC 7162 3.1.5: with MIN alone or MAX alone the MODSEQ is
+// that message's; otherwise the highest of all matches.
+TEST(ImapSessionCondstore, EsearchMinOrMaxAloneCarriesThatMessagesModseq) {
+    cs_fixture f;
+    f.deliver("1700000000.M1P1Q1.host");
+    f.deliver("1700000001.M1P1Q2.host");
+    f.deliver("1700000002.M1P1Q3.host");
+    auto s = f.make();
+    say(s, "a LOGIN demo@example.test secret\r\n");
+    auto r = say(s, "b SELECT INBOX (CONDSTORE)\r\n");
+    std::uint64_t hms = number_after(r, "[HIGHESTMODSEQ ");
+    ASSERT_GT(hms, 0u) << r;
+    // MODSEQs: message 1 hms+1, message 3 hms+2, message 2 hms+3 (as 6/8/7 in the issue).
+    say(s, "c STORE 1 +FLAGS.SILENT (\\Seen)\r\nd STORE 3 +FLAGS.SILENT (\\Seen)\r\n"
+           "e STORE 2 +FLAGS.SILENT (\\Seen)\r\n");
+    r = say(s, "f FETCH 1:3 (MODSEQ)\r\n");
+    ASSERT_TRUE(has(r, "* 2 FETCH (MODSEQ (" + std::to_string(hms + 3) + "))")) << r;
+    auto ms = [&](std::uint64_t d) { return " MODSEQ " + std::to_string(hms + d) + "\r\n"; };
+    const std::string key = " 1:3 MODSEQ \"/flags/\\\\seen\" all 1\r\n";
+    r = say(s, "g SEARCH RETURN (MIN)" + key);
+    EXPECT_TRUE(has(r, "* ESEARCH (TAG \"g\") MIN 1" + ms(1))) << r;
+    r = say(s, "h SEARCH RETURN (MAX)" + key);
+    EXPECT_TRUE(has(r, "* ESEARCH (TAG \"h\") MAX 3" + ms(2))) << r;
+    r = say(s, "i SEARCH RETURN (MIN MAX)" + key);
+    EXPECT_TRUE(has(r, "* ESEARCH (TAG \"i\") MIN 1 MAX 3" + ms(3))) << r;
+    r = say(s, "j UID SEARCH RETURN (MAX COUNT)" + key);
+    EXPECT_TRUE(has(r, "* ESEARCH (TAG \"j\") UID MAX 3 COUNT 3" + ms(3))) << r;
+}
+
 TEST(ImapSessionCondstore, QresyncSelectAndVanished) {
     cs_fixture f;
     for (int i = 0; i < 5; ++i) f.deliver("170000000" + std::to_string(i) + ".M1P1Q1.host");
