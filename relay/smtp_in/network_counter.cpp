@@ -1,7 +1,7 @@
 // Refused-recipient counts per client network; see network_counter.hpp.
 #include "smtp_in/network_counter.hpp"
 
-#include <arpa/inet.h>
+#include "splitmail/net/network.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,25 +10,8 @@
 
 namespace splitmail::relay {
 
-std::optional<std::string> network_counter::network_of(std::string_view ip_text) {
-    const std::string ip(ip_text);
-    std::array<unsigned char, 16> b{};
-    char buf[64];
-    if (::inet_pton(AF_INET, ip.c_str(), b.data()) == 1) {
-        std::snprintf(buf, sizeof buf, "4:%u.%u.%u", b[0], b[1], b[2]);
-        return std::string(buf);
-    }
-    if (::inet_pton(AF_INET6, ip.c_str(), b.data()) != 1) return std::nullopt;
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (std::equal(mapped, mapped + 12, b.begin())) { // ::ffff:a.b.c.d is an IPv4 client
-        std::snprintf(buf, sizeof buf, "4:%u.%u.%u", b[12], b[13], b[14]);
-        return std::string(buf);
-    }
-    // /64: the smallest block an IPv6 end site is given (RFC 6177), so one client rotating its
-    // interface identifier stays one network.
-    std::snprintf(buf, sizeof buf, "6:%02x%02x:%02x%02x:%02x%02x:%02x%02x", b[0], b[1], b[2], b[3],
-                  b[4], b[5], b[6], b[7]);
-    return std::string(buf);
+std::optional<std::string> network_counter::network_of(std::string_view ip) {
+    return net::parse_client_network(ip);
 }
 
 void network_counter::make_room(clock::time_point now) {

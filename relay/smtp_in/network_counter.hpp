@@ -30,7 +30,7 @@ public:
 
     explicit network_counter(policy p) : p_(p) {}
 
-    // The key of ip's network: "4:a.b.c" (/24) or "6:xxxx:xxxx:xxxx:xxxx" (/64); nullopt when
+    // ip's network (net::parse_client_network: "a.b.c.0/24", "x:x:x:x::/64"); nullopt when
     // ip is not an address.
     static std::optional<std::string> network_of(std::string_view ip);
 

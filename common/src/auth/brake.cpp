@@ -1,39 +1,13 @@
 // The login brake; see brake.hpp.
 #include "splitmail/auth/brake.hpp"
 
-#include <arpa/inet.h>
+#include "splitmail/net/network.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace splitmail::auth {
-
-std::string client_network(std::string_view ip) {
-    std::string s(ip);
-    if (s.size() > 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
-    if (auto pct = s.find('%'); pct != std::string::npos) s.resize(pct); // zone id
-    unsigned char v4[4];
-    unsigned char v6[16];
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (::inet_pton(AF_INET, s.c_str(), v4) == 1) {
-        v4[3] = 0;
-        ::inet_ntop(AF_INET, v4, buf, sizeof buf);
-        return std::string(buf) + "/24";
-    }
-    if (::inet_pton(AF_INET6, s.c_str(), v6) == 1) {
-        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (std::memcmp(v6, mapped, 12) == 0) {
-            std::memcpy(v4, v6 + 12, 4);
-            v4[3] = 0;
-            ::inet_ntop(AF_INET, v4, buf, sizeof buf);
-            return std::string(buf) + "/24";
-        }
-        std::memset(v6 + 8, 0, 8);
-        ::inet_ntop(AF_INET6, v6, buf, sizeof buf);
-        return std::string(buf) + "/64";
-    }
-    return std::string(ip.substr(0, 64));
-}
 
 std::chrono::milliseconds brake::delay_for(std::size_t failures) const {
     if (failures == 0 || p_.base_delay.count() <= 0) return std::chrono::milliseconds(0);
@@ -50,13 +24,18 @@ void brake::expire(table& t, clock::time_point now) {
         it = idle ? t.erase(it) : std::next(it);
     }
     if (t.size() < p_.max_entries) return;
-    // Still full of live entries (a spray): drop the least recently touched idle one.
-    auto victim = t.end();
+    // Still full of live entries (a spray): the least recently touched eighth of those with no
+    // attempt in flight goes at once, so this O(n) pass runs once per n/8 new keys, not on
+    // every attempt of a spray (a client-driven loop must stay linear overall).
+    std::vector<std::pair<clock::time_point, table::iterator>> idle;
+    idle.reserve(t.size());
     for (auto it = t.begin(); it != t.end(); ++it)
-        if (it->second.in_flight == 0 &&
-            (victim == t.end() || it->second.touched < victim->second.touched))
-            victim = it;
-    if (victim != t.end()) t.erase(victim);
+        if (it->second.in_flight == 0) idle.emplace_back(it->second.touched, it);
+    if (idle.empty()) return;
+    const std::size_t drop = std::max<std::size_t>(1, std::min(idle.size(), t.size() / 8));
+    std::nth_element(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(drop - 1),
+                     idle.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < drop; ++i) t.erase(idle[i].second);
 }
 
 brake::counter& brake::slot(table& t, const std::string& key, clock::time_point now) {
@@ -92,7 +71,7 @@ brake::attempt brake::begin(std::string_view user, std::string_view client_ip,
                             clock::time_point now) {
     attempt a;
     a.user = std::string(user.substr(0, 320));
-    a.network = client_network(client_ip);
+    a.network = net::client_network(client_ip);
     a.known_network = is_known(a.user, a.network, now);
     const std::string pair = a.user + " " + a.network;
     table& ut = a.known_network ? user_networks_ : users_;

@@ -1,7 +1,6 @@
 // Connection admission: caps, pre-authentication pool, fair-share eviction; see admission.hpp.
 #include "splitmail/net/admission.hpp"
-
-#include <arpa/inet.h>
+#include "splitmail/net/network.hpp"
 
 #include <algorithm>
 #include <array>
@@ -17,29 +16,7 @@ admission::admission(admission_limits l) : limits_(l) {
     limits_.max_per_network = std::max<std::size_t>(limits_.max_per_network, 1);
 }
 
-std::string admission::network_of(std::string_view ip_text) {
-    std::string ip(ip_text);
-    std::array<unsigned char, 16> b{};
-    char out[64];
-    if (::inet_pton(AF_INET, ip.c_str(), b.data()) == 1) {
-        std::snprintf(out, sizeof out, "%u.%u.%u.0/24", b[0], b[1], b[2]);
-        return out;
-    }
-    if (::inet_pton(AF_INET6, ip.c_str(), b.data()) == 1) {
-        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (std::equal(mapped, mapped + 12, b.begin())) {
-            std::snprintf(out, sizeof out, "%u.%u.%u.0/24", b[12], b[13], b[14]);
-            return out;
-        }
-        // The /64 an ISP hands one customer (RFC 6177 recommends at least a /64 per site).
-        std::array<unsigned char, 16> net{};
-        std::copy(b.begin(), b.begin() + 8, net.begin());
-        char text[INET6_ADDRSTRLEN];
-        ::inet_ntop(AF_INET6, net.data(), text, sizeof text);
-        return std::string(text) + "/64";
-    }
-    return ip;
-}
+std::string admission::network_of(std::string_view ip) { return client_network(ip); }
 
 bool admission::overloaded() const {
     // 3/4 of either cap, computed without overflow for huge limits.

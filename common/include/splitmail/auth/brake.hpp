@@ -20,9 +20,9 @@
 //    user's lockout (an attacker elsewhere cannot lock the owner out), but not from its own:
 //    failures of that user from that network are counted on their own (user, network) key,
 //    with the same limit, and the network's own counter applies as always.
-// Guarantees: memory is bounded (at most `max_entries` keys per table, expired ones dropped
-// first, then the least recently touched); everything is O(1) amortised per call except the
-// eviction scan when a table is full (O(max_entries), only then).
+// Guarantees: memory is bounded (at most `max_entries` keys per table: expired ones dropped
+// first, then the least recently touched eighth of a full table at once, so the O(n) pass runs
+// once per n/8 new keys: amortised O(log n) per call, also under a spray of new names).
 // Does not: sleep (callers wait the delay it returns), verify passwords, or log.
 #include <chrono>
 #include <cstddef>
@@ -47,9 +47,6 @@ struct brake_policy {
     std::size_t known_networks_per_user = 8;
 };
 
-// "203.0.113.7" -> "203.0.113.0/24", "2001:db8:1:2:3::4" -> "2001:db8:1:2::/64",
-// "::ffff:203.0.113.7" -> "203.0.113.0/24"; anything unparsable is returned as it is.
-std::string client_network(std::string_view ip);
 
 class brake {
 public:
@@ -60,7 +57,7 @@ public:
     // One attempt between begin() and end().
     struct attempt {
         std::string user;    // normalised login
-        std::string network; // client_network(ip)
+        std::string network; // net::client_network(ip)
         bool admitted = false;
         refusal why = refusal::none;
         bool known_network = false; // the user logged in from this network recently

@@ -74,7 +74,7 @@ public:
     std::size_t pool() const { return pool_; }
     const admission_limits& limits() const { return limits_; }
 
-    // "192.0.2.0/24", "2001:db8:1:2::/64"; the address itself when it does not parse.
+    // net::client_network: "192.0.2.0/24", "2001:db8:1:2::/64"; the text itself otherwise.
     static std::string network_of(std::string_view ip);
 
 private:

@@ -2,6 +2,7 @@
 // counting, attempts in flight, exponential delay, lockout and its end, the owner's known
 // network, bounded memory; and the one login normalisation.
 #include "splitmail/auth/brake.hpp"
+#include "splitmail/net/network.hpp"
 #include "splitmail/auth/settings.hpp"
 #include "splitmail/users/database.hpp"
 
@@ -35,11 +36,11 @@ std::chrono::milliseconds attempt(brake& b, std::string_view user, std::string_v
 } // namespace
 
 TEST(client_network, groups_ipv4_by_24_and_ipv6_by_64) {
-    EXPECT_EQ(client_network("203.0.113.7"), "203.0.113.0/24");
-    EXPECT_EQ(client_network("::ffff:203.0.113.200"), "203.0.113.0/24");
-    EXPECT_EQ(client_network("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
-    EXPECT_EQ(client_network("[2001:db8::1]"), "2001:db8::/64");
-    EXPECT_EQ(client_network("garbage"), "garbage");
+    EXPECT_EQ(splitmail::net::client_network("203.0.113.7"), "203.0.113.0/24");
+    EXPECT_EQ(splitmail::net::client_network("::ffff:203.0.113.200"), "203.0.113.0/24");
+    EXPECT_EQ(splitmail::net::client_network("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+    EXPECT_EQ(splitmail::net::client_network("[2001:db8::1]"), "2001:db8::/64");
+    EXPECT_EQ(splitmail::net::client_network("garbage"), "garbage");
 }
 
 TEST(brake, delay_grows_exponentially_then_user_is_locked_across_networks) {

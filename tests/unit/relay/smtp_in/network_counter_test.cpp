@@ -8,12 +8,12 @@ using namespace splitmail::relay;
 using namespace std::chrono_literals;
 
 TEST(network_counter, network_keys) {
-    EXPECT_EQ(network_counter::network_of("192.0.2.7"), "4:192.0.2");
-    EXPECT_EQ(network_counter::network_of("192.0.2.250"), "4:192.0.2");
-    EXPECT_EQ(network_counter::network_of("::ffff:192.0.2.9"), "4:192.0.2");
-    EXPECT_EQ(network_counter::network_of("2001:db8:1:2:aaaa::1"), "6:2001:0db8:0001:0002");
+    EXPECT_EQ(network_counter::network_of("192.0.2.7"), "192.0.2.0/24");
+    EXPECT_EQ(network_counter::network_of("192.0.2.250"), "192.0.2.0/24");
+    EXPECT_EQ(network_counter::network_of("::ffff:192.0.2.9"), "192.0.2.0/24");
+    EXPECT_EQ(network_counter::network_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
     EXPECT_EQ(network_counter::network_of("2001:db8:1:2:ffff:ffff:ffff:ffff"),
-              "6:2001:0db8:0001:0002");
+              "2001:db8:1:2::/64");
     EXPECT_NE(network_counter::network_of("2001:db8:1:3::1"),
               network_counter::network_of("2001:db8:1:2::1"));
     EXPECT_FALSE(network_counter::network_of("not an ip").has_value());
