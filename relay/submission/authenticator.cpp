@@ -130,6 +130,13 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
     } catch (const std::exception& e) {
         why = e.what();
     }
+    // Home's brake already waited before its 535 or 454: wait only what our delay has left, so
+    // a client sees the longer of the two delays, not their sum.
+    auto deduct_home_wait = [&] {
+        auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - asked);
+        out.delay = out.delay > spent ? out.delay - spent : std::chrono::milliseconds(0);
+    };
     auto now = std::chrono::system_clock::now();
     if (answer && answer->code == 235) {
         out.outcome.st = auth_outcome::status::ok;
@@ -148,11 +155,7 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
         std::fill(password.begin(), password.end(), '\0');
         out.outcome.st = auth_outcome::status::bad;
         finish(auth::brake::outcome::failure);
-        // Home's brake already waited before its 535: wait only what our delay has left, so a
-        // client sees the longer of the two delays, not their sum.
-        auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - asked);
-        out.delay = out.delay > spent ? out.delay - spent : std::chrono::milliseconds(0);
+        deduct_home_wait();
         fail_log("password");
         co_return out;
     }
@@ -162,9 +165,7 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
         std::fill(password.begin(), password.end(), '\0');
         out.outcome.st = auth_outcome::status::temporary;
         finish(auth::brake::outcome::failure);
-        auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - asked);
-        out.delay = out.delay > spent ? out.delay - spent : std::chrono::milliseconds(0);
+        deduct_home_wait();
         fail_log("locked at home");
         co_return out;
     }
