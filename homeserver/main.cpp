@@ -1,7 +1,7 @@
 // splitmail-home: LMTP delivery into Maildirs. Everything but argument handling lives in
 // homeserver_lib.
 #include "service.hpp"
-#include "settings.hpp"
+#include "splitmail/config/home.hpp"
 
 #include "splitmail/config/settings.hpp"
 #include "splitmail/log/log.hpp"

@@ -2,7 +2,7 @@
 // Wires splitmail-home together: user database (reloaded on SIGHUP and when its files change),
 // Maildir deliverer on the durable committer, LMTP listeners (plain or mutual TLS with the
 // relay's certificate pinned), graceful stop on SIGTERM/SIGINT.
-#include "settings.hpp"
+#include "splitmail/config/home.hpp"
 
 #include <string>
 

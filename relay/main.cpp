@@ -1,6 +1,6 @@
 // splitmail-relay: the internet-facing MX. Everything but argument handling lives in relay_lib.
 #include "service.hpp"
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 
 #include "splitmail/config/settings.hpp"
 #include "splitmail/log/log.hpp"

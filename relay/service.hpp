@@ -1,7 +1,7 @@
 #pragma once
 // Wires the relay together: spool + recovery, recipient cache, delivery runner, SMTP
 // listeners, signals (TERM/INT stop, HUP reloads TLS, USR1 flushes the queue).
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 
 #include <string>
 

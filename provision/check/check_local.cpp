@@ -206,7 +206,7 @@ findings check_tls(context& c) {
                                         ": no IMAP certificate to check"));
         } else {
             const std::string host = !c.s.imap_host.empty() ? c.s.imap_host : c.home->hostname;
-            auto f = check_one_cert(c, {"IMAP certificate", c.home->imap_cert, c.home->imap_key,
+            auto f = check_one_cert(c, {"IMAP certificate", c.home->imap_tls_cert, c.home->imap_tls_key,
                                         host, "imap.tls_cert", "imap.tls_key", c.home->file,
                                         "splitmail-home"});
             out.insert(out.end(), f.begin(), f.end());

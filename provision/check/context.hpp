@@ -2,10 +2,10 @@
 // What every check of `splitmail check` reads: the site file, the parts of relay.toml and
 // home.toml the checks need, the resolver, the clock.
 //
-// Guarantees: read_relay_facts()/read_home_facts() read only the keys listed in the structs,
-// with the programs' defaults (relay/settings.cpp, homeserver/settings.cpp); a TOML syntax error
-// or a key of the wrong type is an error "FILE: KEY: REASON". The programs themselves check
-// their whole files at start; `check` does not repeat that.
+// Guarantees: read_relay_facts()/read_home_facts() load the files through the programs' own
+// settings tables (common/config/relay.*, home.*): the same keys, defaults and checks as the
+// daemons, so `check` accepts exactly the files the daemons accept ("FILE: KEY: REASON"
+// otherwise). Files the settings name (pairing secrets) are not read.
 // Does not: run a check (checks.hpp).
 #include <chrono>
 #include <ctime>
@@ -16,30 +16,21 @@
 #include <string>
 #include <vector>
 
+#include "splitmail/config/home.hpp"
+#include "splitmail/config/relay.hpp"
+
 #include "check/dns_query.hpp"
 #include "check/finding.hpp"
 #include "site/site.hpp"
 
 namespace splitmail::provision::check {
 
-struct relay_facts {
+struct relay_facts : relay::settings {
     std::filesystem::path file;
-    std::vector<std::string> smtp_listen{"0.0.0.0:25", "[::]:25"};
-    std::vector<std::string> submission_listen;
-    std::vector<std::string> submissions_listen;
-    std::filesystem::path tls_cert, tls_key;
-    std::filesystem::path dkim_dir;
-    std::filesystem::path spool_dir{"/var/spool/splitmail"};
-    std::string home_transport{"plain"}; // "plain" (inside WireGuard) or "mtls"
 };
 
-struct home_facts {
+struct home_facts : home::settings {
     std::filesystem::path file;
-    std::string hostname;
-    std::vector<std::string> lmtp_listen{"127.0.0.1:2424"};
-    std::vector<std::string> imap_listen, imaps_listen;
-    std::filesystem::path imap_cert, imap_key;
-    std::string lmtp_transport{"plain"};
 };
 
 std::expected<relay_facts, std::string> read_relay_facts(const std::filesystem::path& file);

@@ -11,7 +11,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
-#include <toml++/toml.h>
+#include "splitmail/config/relay.hpp"
 #include <vector>
 
 namespace splitmail::provision {
@@ -46,15 +46,12 @@ std::string recipient_line(const queue::recipient& r) {
     return s + "]";
 }
 
-// spool.dir from relay.toml. Only this key is read: the relay checks the whole file itself.
+// spool.dir from relay.toml, read through the relay's own table: its default
+// (/var/spool/splitmail) applies when the file does not set it, as it does for the relay.
 std::optional<fs::path> spool_from_config(const fs::path& file, std::ostream& err) {
-    try {
-        toml::table t = toml::parse_file(file.string());
-        if (auto dir = t.at_path("spool.dir").value<std::string>()) return fs::path(*dir);
-        err << "splitmail queue: " << file.string() << ": spool.dir: not set\n";
-    } catch (const toml::parse_error& e) {
-        err << "splitmail queue: " << file.string() << ": " << e.description() << "\n";
-    }
+    auto s = relay::load_settings(file, config::referenced_files::names_only);
+    if (s) return s->spool_dir;
+    err << "splitmail queue: " << s.error() << "\n";
     return std::nullopt;
 }
 

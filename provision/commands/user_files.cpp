@@ -1,7 +1,7 @@
 // Options and checks shared by the user and alias commands; see user_files.hpp.
 #include "commands/user_files.hpp"
 
-#include <toml++/toml.h>
+#include "splitmail/config/home.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -60,25 +60,14 @@ std::expected<user_files, std::string> parse_user_options(std::span<const std::s
     if (config.empty() && std::filesystem::exists("/etc/splitmail/home.toml", ec))
         config = "/etc/splitmail/home.toml";
     if (!config.empty()) {
-        try {
-            auto tbl = toml::parse_file(config.string());
-            if (auto v = tbl.at_path("users.file").value<std::string>()) f.users = *v;
-            else f.users = "/etc/splitmail/users";
-            if (auto v = tbl.at_path("users.aliases").value<std::string>()) f.aliases = *v;
-            if (auto v = tbl.at_path("maildir.recipient_delimiter").value<std::string>())
-                f.delimiter = *v;
-            if (auto v = tbl.at_path("users.min_password_length").value<std::int64_t>()) {
-                if (*v < 1 || *v > 1024)
-                    return std::unexpected(config.string() +
-                                           ": users.min_password_length: must be 1 to 1024");
-                f.min_password_length = static_cast<std::size_t>(*v);
-            }
-            if (auto arr = tbl.at_path("home.domains").as_array())
-                for (auto& d : *arr)
-                    if (auto s = d.value<std::string>()) f.domains.push_back(*s);
-        } catch (const toml::parse_error& e) {
-            return std::unexpected(config.string() + ": " + std::string(e.description()));
-        }
+        // Through home's own table: the same defaults and checks as splitmail-home.
+        auto s = home::load_settings(config, splitmail::config::referenced_files::names_only);
+        if (!s) return std::unexpected(s.error());
+        f.users = s->users_file;
+        f.aliases = s->aliases_file;
+        f.delimiter = s->recipient_delimiter;
+        f.min_password_length = s->min_password_length;
+        f.domains = s->domains;
     }
     if (!users.empty()) f.users = users;
     if (have_aliases) f.aliases = aliases;

@@ -14,7 +14,7 @@
 #include <tuple>
 #include <sstream>
 
-#include <toml++/toml.h>
+#include "splitmail/config/relay.hpp"
 
 #include "commands/dkim.hpp"
 
@@ -29,20 +29,14 @@ struct relay_files {
     fs::path tls_cert;
 };
 
-// Only the two keys the plan needs are read; the relay checks the whole file itself.
+// relay.toml through the relay's own table (the same defaults and checks as the daemon).
 std::expected<relay_files, std::string> read_relay_config(const fs::path& file) {
     if (file.empty())
         return std::unexpected("site.relay_config is empty: the DNS plan needs the relay's "
                                "configuration (run it on the relay, or set site.relay_config)");
-    toml::table t;
-    try {
-        t = toml::parse_file(file.string());
-    } catch (const toml::parse_error& e) {
-        return std::unexpected(file.string() + ": " + std::string(e.description()));
-    }
-    relay_files r;
-    if (auto v = t.at_path("dkim.dir").value<std::string>()) r.dkim_dir = *v;
-    if (auto v = t.at_path("tls.cert").value<std::string>()) r.tls_cert = *v;
+    auto s = relay::load_settings(file, config::referenced_files::names_only);
+    if (!s) return std::unexpected(s.error());
+    relay_files r{s->dkim_dir, s->tls_cert};
     if (r.dkim_dir.empty())
         return std::unexpected(file.string() + ": dkim.dir is not set: the relay does not sign, "
                                "so there are no DKIM records to publish (set dkim.dir and run "

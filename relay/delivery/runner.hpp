@@ -19,7 +19,7 @@
 // is itself durably queued. A crash at any point leads, at worst, to a repeated delivery.
 // Not thread-safe: runs on the relay's io_context thread.
 #include "recipients/directory.hpp"
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 
 #include "splitmail/net/tls.hpp"
 #include "splitmail/queue/spool.hpp"

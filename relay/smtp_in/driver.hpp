@@ -14,7 +14,7 @@
 // is signed before the 250; submitted mail gets Date:/Message-ID: when missing. Both are stored
 // as prefix header lines (submission/outgoing.hpp).
 #include "recipients/directory.hpp"
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"

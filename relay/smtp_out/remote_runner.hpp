@@ -28,7 +28,7 @@
 // notices for NOTIFY=SUCCESS to peers without DSN, MX-points-to-us loop detection.
 #include "bounce/dsn.hpp"
 #include "dns/resolver.hpp"
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 #include "smtp_out/client.hpp"
 
 #include "splitmail/net/tls.hpp"

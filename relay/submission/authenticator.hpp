@@ -29,7 +29,7 @@
 //   warn "login refused" service=submission client=IP user=KEY reason=user locked|network locked|
 //                        too many attempts in flight
 // Does not: parse SMTP (smtp_in/session.hpp does), or persist anything.
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 #include "smtp_in/session.hpp" // auth_outcome
 
 #include "splitmail/auth/brake.hpp"

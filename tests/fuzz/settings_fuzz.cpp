@@ -11,8 +11,8 @@
 #include "tomlpp_workaround.hpp"
 
 #include "../../ddns/settings.hpp"
-#include "../../homeserver/settings.hpp"
-#include "../../relay/settings.hpp"
+#include "splitmail/config/home.hpp"
+#include "splitmail/config/relay.hpp"
 
 #include <cstdint>
 #include <cstdio>

@@ -34,13 +34,18 @@ struct dns_fixture {
     site s;
     std::string spki_sha256; // hex, computed from the key (not from the certificate)
 
+    // What every relay.toml needs (the plan reads it through the relay's own table).
+    static constexpr const char* required_relay_keys =
+        "[relay]\nhostname = \"mx.example.com\"\ndomains = [\"example.com\"]\n"
+        "[home]\nlmtp = \"10.8.0.2:2424\"\n";
+
     dns_fixture() {
         std::string t = (fs::temp_directory_path() / "dns-plan-XXXXXX").string();
         dir = ::mkdtemp(t.data());
         fs::create_directories(dir / "dkim");
         fs::create_directories(dir / "tls");
         std::ofstream(dir / "relay.toml")
-            << "[dkim]\ndir = \"" << (dir / "dkim").string() << "\"\n[tls]\ncert = \""
+            << required_relay_keys << "[dkim]\ndir = \"" << (dir / "dkim").string() << "\"\n[tls]\ncert = \""
             << (dir / "tls/relay.crt").string() << "\"\nkey = \""
             << (dir / "tls/relay.key").string() << "\"\n";
         make_cert("mx.example.com");

@@ -171,7 +171,8 @@ TEST(DnsPlan, ErrorsNameWhatToFix) {
     }
     {
         dns_fixture f;
-        std::ofstream(f.dir / "relay.toml") << "[tls]\ncert = \"/x\"\n";
+        std::ofstream(f.dir / "relay.toml") << dns_fixture::required_relay_keys
+                                             << "[tls]\ncert = \"/x\"\nkey = \"/y\"\n";
         auto p = make_plan(f.s, "example.com");
         ASSERT_FALSE(p);
         EXPECT_NE(p.error().find("dkim.dir"), std::string::npos) << p.error();

@@ -29,6 +29,11 @@ enum class kind {
     string_list // array of strings
 };
 
+// What a program's loader does with files a setting names (secrets): the daemons read them, so a
+// missing or unreadable secret stops the start; the CLI (`splitmail check`, `dns`, `queue`), which
+// may run without the right to read them, takes only their names.
+enum class referenced_files { read, names_only };
+
 struct setting_spec {
     std::string_view key;           // dotted: "relay.hostname"
     kind type;

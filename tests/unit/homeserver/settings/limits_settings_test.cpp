@@ -1,5 +1,5 @@
 // splitmail-home's IMAP admission, login deadline and TLS settings (issue 11).
-#include "settings.hpp"
+#include "splitmail/config/home.hpp"
 
 #include "splitmail/net/tls.hpp"
 

@@ -1,6 +1,6 @@
 // The relay's admission, deadline and TLS settings (issue 11): defaults, derived values,
 // errors naming the key.
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 
 #include "splitmail/net/tls.hpp"
 

@@ -1,7 +1,7 @@
 // EHLO capability parsing (smtp_out/client.hpp) and relay.trusted_networks matching.
 #include <gtest/gtest.h>
 
-#include "settings.hpp"
+#include "splitmail/config/relay.hpp"
 #include "smtp_out/client.hpp"
 
 using namespace splitmail;

@@ -1,5 +1,5 @@
-// The home server's settings table and its conversion into the typed struct; see settings.hpp.
-#include "settings.hpp"
+// The home server's settings table and its conversion into the typed struct; see home.hpp.
+#include "splitmail/config/home.hpp"
 
 #include "splitmail/address/address.hpp"
 #include "splitmail/auth/settings.hpp"
@@ -132,7 +132,8 @@ std::span<const config::setting_spec> settings_table() {
     return all;
 }
 
-std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name) {
+std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name,
+                                                   config::referenced_files files) {
     settings s;
     auto bad = [&](std::string_view key, std::string_view why) {
         return std::unexpected(std::string(name) + ": " + std::string(key) + ": " +
@@ -152,7 +153,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.lmtp_tls_cert = v.get_path("lmtp.tls_cert");
     s.lmtp_tls_key = v.get_path("lmtp.tls_key");
     s.lmtp_client_pin_sha256 = address::lower_ascii(v.get_string("lmtp.client_pin_sha256"));
-    if (auto f = v.get_path("lmtp.relay_secret_file"); !f.empty()) {
+    s.lmtp_relay_secret_file = v.get_path("lmtp.relay_secret_file");
+    if (auto f = s.lmtp_relay_secret_file; !f.empty() && files == config::referenced_files::read) {
         auto secret = auth::read_secret_file(f);
         if (!secret) return bad("lmtp.relay_secret_file", secret.error());
         s.lmtp_relay_secret = std::move(*secret);
@@ -233,10 +235,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     return s;
 }
 
-std::expected<settings, std::string> load_settings(const std::filesystem::path& file) {
+std::expected<settings, std::string> load_settings(const std::filesystem::path& file,
+                                                   config::referenced_files files) {
     auto v = config::load(file, settings_table());
     if (!v) return std::unexpected(v.error());
-    return settings_from(*v, file.string());
+    return settings_from(*v, file.string(), files);
 }
 
 } // namespace splitmail::home

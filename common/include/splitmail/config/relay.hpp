@@ -1,7 +1,9 @@
 #pragma once
 // splitmail-relay settings: the table (key, type, default, doc) that relay.toml is checked
 // against, and the typed immutable struct the rest of the relay reads. docs/configuration.md
-// is rendered from settings_table() by `splitmail-relay --print-config-doc`.
+// is rendered from settings_table() by `splitmail-relay --print-config-doc`. It lives in common/
+// because `splitmail check`, `dns` and `queue` read relay.toml through the same table and
+// defaults (issue 13: a second reader had its own idea of the default spool).
 #include "splitmail/auth/brake.hpp"
 #include "splitmail/config/settings.hpp"
 
@@ -60,6 +62,7 @@ struct settings {
     std::string home_transport = "plain";   // plain | mtls
     std::filesystem::path home_tls_cert, home_tls_key;
     std::string home_pin_sha256;            // lower-case hex of home's certificate
+    std::filesystem::path home_lmtp_secret_file;
     std::string home_lmtp_secret;           // from home.lmtp_secret_file (XSECRET); "" = none
     std::size_t home_connections = 4;
     std::chrono::seconds recipient_refresh{60};
@@ -95,7 +98,11 @@ struct settings {
 
 std::span<const config::setting_spec> settings_table();
 // Loads and checks relay.toml; errors read "FILE: KEY: REASON".
-std::expected<settings, std::string> load_settings(const std::filesystem::path& file);
-std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name);
+std::expected<settings, std::string>
+load_settings(const std::filesystem::path& file,
+              config::referenced_files files = config::referenced_files::read);
+std::expected<settings, std::string>
+settings_from(const config::values& v, std::string_view name,
+              config::referenced_files files = config::referenced_files::read);
 
 } // namespace splitmail::relay

@@ -1,5 +1,5 @@
-// The relay's settings table and its conversion into the typed struct; see settings.hpp.
-#include "settings.hpp"
+// The relay's settings table and its conversion into the typed struct; see relay.hpp.
+#include "splitmail/config/relay.hpp"
 
 #include "splitmail/auth/settings.hpp"
 
@@ -271,7 +271,8 @@ std::span<const config::setting_spec> settings_table() {
     return all;
 }
 
-std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name) {
+std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name,
+                                                   config::referenced_files files) {
     settings s;
     auto bad = [&](std::string_view key, std::string_view why) {
         return std::unexpected(std::string(name) + ": " + std::string(key) + ": " + std::string(why));
@@ -343,7 +344,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.message_lifetime = v.get_duration("spool.message_lifetime");
     s.home_lmtp = v.get_string("home.lmtp");
     s.home_transport = v.get_string("home.transport");
-    if (auto f = v.get_path("home.lmtp_secret_file"); !f.empty()) {
+    s.home_lmtp_secret_file = v.get_path("home.lmtp_secret_file");
+    if (auto f = s.home_lmtp_secret_file; !f.empty() && files == config::referenced_files::read) {
         auto secret = auth::read_secret_file(f);
         if (!secret) return bad("home.lmtp_secret_file", secret.error());
         s.home_lmtp_secret = std::move(*secret);
@@ -432,10 +434,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     return s;
 }
 
-std::expected<settings, std::string> load_settings(const std::filesystem::path& file) {
+std::expected<settings, std::string> load_settings(const std::filesystem::path& file,
+                                                   config::referenced_files files) {
     auto v = config::load(file, settings_table());
     if (!v) return std::unexpected(v.error());
-    return settings_from(*v, file.string());
+    return settings_from(*v, file.string(), files);
 }
 
 } // namespace splitmail::relay

@@ -1,7 +1,8 @@
 #pragma once
 // splitmail-home settings: the table (key, type, default, doc) home.toml is checked against,
 // and the typed immutable struct the rest of the home server reads. docs/configuration.md is
-// rendered from settings_table() by `splitmail-home --print-config-doc`.
+// rendered from settings_table() by `splitmail-home --print-config-doc`. It lives in common/
+// because `splitmail check` and `splitmail user` read home.toml through the same table.
 #include "splitmail/auth/brake.hpp"
 #include "splitmail/config/settings.hpp"
 
@@ -22,6 +23,7 @@ struct settings {
     std::string lmtp_transport = "plain"; // plain | mtls
     std::filesystem::path lmtp_tls_cert, lmtp_tls_key;
     std::string lmtp_client_pin_sha256;   // lower-case hex, mtls only
+    std::filesystem::path lmtp_relay_secret_file;
     std::string lmtp_relay_secret;        // from lmtp.relay_secret_file; "" = not required
     std::uint64_t max_message_size = 64ull << 20;
     std::size_t max_recipients = 1000;
@@ -54,7 +56,11 @@ struct settings {
 
 std::span<const config::setting_spec> settings_table();
 // Loads and checks home.toml; errors read "FILE: KEY: REASON".
-std::expected<settings, std::string> load_settings(const std::filesystem::path& file);
-std::expected<settings, std::string> settings_from(const config::values& v, std::string_view name);
+std::expected<settings, std::string>
+load_settings(const std::filesystem::path& file,
+              config::referenced_files files = config::referenced_files::read);
+std::expected<settings, std::string>
+settings_from(const config::values& v, std::string_view name,
+              config::referenced_files files = config::referenced_files::read);
 
 } // namespace splitmail::home
