@@ -6,7 +6,7 @@
 //
 // Paths arrive already prefixed with the --root directory; they are written as given.
 // Guarantees: TOML strings are quoted and escaped; the outputs load through the programs' own
-// settings code (tests/unit/provision/provision_config_test.cpp checks that).
+// settings code (provision_relay_test.cpp and provision_home_test.cpp load them).
 // Does not: validate inputs (provision.cpp does) or write files.
 #include <cstdint>
 #include <filesystem>

@@ -205,6 +205,12 @@ asio::awaitable<void> delivery_runner::worker(int n) {
 
         std::vector<smtp::reply> replies;
         std::string failure;
+        // A pooled connection home closed while idle (its LMTP idle timeout, a restart) is
+        // replaced before use, so it never costs an attempt or a "home unreachable".
+        if (client && !client->reusable()) {
+            log::debug("lmtp", id, "pooled connection to home was closed while idle; reconnecting");
+            client.reset();
+        }
         try {
             if (!client) client = co_await lmtp_client::open(opts);
             replies = co_await client->deliver(t);

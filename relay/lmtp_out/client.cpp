@@ -52,6 +52,10 @@ bool lmtp_client::has_extension(std::string_view keyword) const {
     return std::ranges::find(extensions_, keyword) != extensions_.end();
 }
 
+bool lmtp_client::reusable() const {
+    return parser_.buffered() == 0 && !parser_.failed() && !conn_->peer_spoke_while_idle();
+}
+
 asio::awaitable<smtp::reply> lmtp_client::read_reply() {
     std::array<char, 16384> buf;
     for (;;) {

@@ -49,6 +49,9 @@ public:
     net::asio::awaitable<smtp::reply> command(std::string_view line);
     net::asio::awaitable<void> quit();
     bool has_extension(std::string_view keyword) const;
+    // Whether this connection can carry another transaction: false when home closed it (or
+    // said anything) while it sat idle in the pool, e.g. after home's LMTP idle timeout.
+    bool reusable() const;
 
 private:
     explicit lmtp_client(std::unique_ptr<net::connection> c, net::clock::duration timeout);

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <poll.h>
 
 #include <stdexcept>
 
@@ -184,6 +185,17 @@ void connection::close() noexcept {
     boost::system::error_code ec;
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
+}
+
+bool connection::peer_spoke_while_idle() const {
+    if (!sock_.is_open()) return true;
+    if (tls_ && SSL_pending(tls_->native_handle()) > 0) return true;
+    pollfd p{};
+    p.fd = const_cast<tcp::socket&>(sock_).native_handle();
+    p.events = POLLIN | POLLRDHUP;
+    int n = ::poll(&p, 1, 0);
+    if (n < 0) return true;
+    return n > 0 && (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 std::string error_text(const std::exception& e) {

@@ -52,6 +52,11 @@ public:
     // The remote address as text without port ("192.0.2.1", "2001:db8::1").
     std::string remote_ip() const;
     void close() noexcept;
+    // For pooled client connections between transactions: true when the peer sent something
+    // or closed (EOF, reset) while we were not reading, checked without waiting. Such a
+    // connection must not carry the next transaction: an idle peer only ever speaks to say
+    // goodbye (a 421, a TLS close_notify, a FIN).
+    bool peer_spoke_while_idle() const;
     asio::any_io_executor get_executor() { return sock_.get_executor(); }
 
     // When the connection was made (the start of every whole-connection deadline).
