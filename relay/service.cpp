@@ -11,13 +11,13 @@
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/server.hpp"
+#include "splitmail/net/spawn.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/queue/control.hpp"
 #include "splitmail/queue/spool.hpp"
 #include "splitmail/sys/notify.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -71,6 +71,13 @@ int run(const settings& s, const std::string& config_path) {
     // The io_context outlives the committer: pending commits post their completions to it
     // while the committer drains in its destructor.
     asio::io_context io(1);
+    // A coroutine nobody awaits that dies (net/spawn.hpp) stops the relay loudly: systemd
+    // restarts it and the spool resumes, instead of a worker missing without a word.
+    int exit_code = 0;
+    net::set_fatal_handler([&io, &exit_code](std::string_view) {
+        exit_code = 70; // EX_SOFTWARE
+        io.stop();
+    });
     durable::committer committer;
     auto sp = queue::spool::open(s.spool_dir, committer, true);
     if (!sp) {
@@ -227,8 +234,9 @@ int run(const settings& s, const std::string& config_path) {
     sys::notify("READY=1\nSTATUS=accepting mail");
     io.run();
     queue::remove_pid_file(s.spool_dir);
-    log::info("relay", "", "stopped");
-    return 0;
+    net::set_fatal_handler(nullptr);
+    log::info("relay", "", "stopped", {{"status", exit_code}});
+    return exit_code;
 }
 
 } // namespace splitmail::relay

@@ -10,9 +10,9 @@
 
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
+#include "splitmail/net/spawn.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -91,11 +91,11 @@ void delivery_runner::start(std::vector<queue::envelope> recovered) {
     if (!envs_.empty())
         log::info("queue", "", "resuming queued messages", {{"count", envs_.size()}});
     for (std::size_t i = 0; i < s_.home_connections; ++i)
-        asio::co_spawn(io_, worker(static_cast<int>(i)), asio::detached);
-    asio::co_spawn(io_, refresh_loop(), asio::detached);
+        net::spawn(io_, "home delivery worker", worker(static_cast<int>(i)));
+    net::spawn(io_, "recipient list refresh", refresh_loop());
     // Ticker: promotes deferred messages whose time has come (1 s granularity).
-    asio::co_spawn(
-        io_,
+    net::spawn(
+        io_, "home delivery timer",
         [this]() -> asio::awaitable<void> {
             asio::steady_timer t(io_);
             while (!stopped_) {
@@ -104,8 +104,7 @@ void delivery_runner::start(std::vector<queue::envelope> recovered) {
                 co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
                 if (!home_down_) promote_due();
             }
-        },
-        asio::detached);
+        });
 }
 
 void delivery_runner::add(queue::envelope env) {
@@ -223,7 +222,7 @@ asio::awaitable<void> delivery_runner::worker(int n) {
                 home_down_ = true;
                 log::warn("lmtp", id, "home unreachable; keeping mail queued",
                           {{"home", s_.home_lmtp}, {"error", failure}});
-                if (!probing_) asio::co_spawn(io_, probe_loop(), asio::detached);
+                if (!probing_) net::spawn(io_, "home probe", probe_loop());
             }
             const std::string why = "home unreachable: " + failure;
             co_await finish_attempt(env, true, why);
@@ -367,10 +366,7 @@ asio::awaitable<void> delivery_runner::probe_loop() {
             log::info("lmtp", "", "home reachable again; retrying queued mail now",
                       {{"queued", envs_.size()}});
             flush_all();
-            asio::co_spawn(io_, [this]() -> asio::awaitable<void> {
-                refresh_timer_.cancel(); // refresh the recipient list at once
-                co_return;
-            }, asio::detached);
+            refresh_timer_.cancel(); // refresh the recipient list at once
         } catch (const std::exception&) {
             delay = std::min(delay * 2, std::chrono::seconds(5));
         }

@@ -5,10 +5,10 @@
 
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
+#include "splitmail/net/spawn.hpp"
 #include "splitmail/queue/id.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -66,8 +66,8 @@ remote_runner::~remote_runner() = default;
 
 void remote_runner::start() {
     // Ticker: starts attempts whose time has come (1 s granularity).
-    asio::co_spawn(
-        io_,
+    net::spawn(
+        io_, "outbound timer",
         [this]() -> asio::awaitable<void> {
             asio::steady_timer t(io_);
             while (!stopped_) {
@@ -81,8 +81,7 @@ void remote_runner::start() {
                     start_attempt(id);
                 }
             }
-        },
-        asio::detached);
+        });
 }
 
 void remote_runner::add(queue::envelope env) {
@@ -141,7 +140,7 @@ void remote_runner::start_attempt(const std::string& id) {
             at.failed_now.insert(at.failed_now.end(), u->second.begin(), u->second.end());
             unbounced_.erase(u);
         }
-        asio::co_spawn(io_, finish_attempt(id), asio::detached);
+        net::spawn(io_, "outbound attempt", finish_attempt(id));
         return;
     }
     at.jobs = by_domain.size();
@@ -156,7 +155,7 @@ void remote_runner::pump() {
                connections_ < s_.outbound_max_connections) {
             ++d.active;
             ++connections_;
-            asio::co_spawn(io_, domain_worker(dom), asio::detached);
+            net::spawn(io_, "outbound worker for " + dom, domain_worker(dom));
         }
     }
 }
@@ -368,7 +367,7 @@ void remote_runner::job_done(const std::string& id) {
     auto it = attempts_.find(id);
     if (it == attempts_.end()) return;
     if (it->second.jobs > 0 && --it->second.jobs > 0) return;
-    asio::co_spawn(io_, finish_attempt(id), asio::detached);
+    net::spawn(io_, "outbound attempt", finish_attempt(id));
 }
 
 asio::awaitable<void> remote_runner::finish_attempt(std::string id) {

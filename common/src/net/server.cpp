@@ -1,11 +1,11 @@
 // Accept loops with connection limits; see server.hpp.
 #include "splitmail/net/server.hpp"
+#include "splitmail/net/spawn.hpp"
 
 #include "splitmail/log/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -66,7 +66,7 @@ void server::listen(const std::string& host_port) {
     auto& ref = *acc;
     acceptors_.push_back(std::move(acc));
     log::info(name_, "", "listening", {{"address", host_port}});
-    asio::co_spawn(io_, accept_loop(ref), asio::detached);
+    spawn(io_, name_ + " accept loop", accept_loop(ref));
 }
 
 std::vector<tcp::endpoint> server::bound() const {
@@ -104,7 +104,8 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acc) {
             co_await t.async_wait(asio::use_awaitable);
             continue;
         }
-        asio::co_spawn(io_, run_one(std::move(s)), asio::detached);
+        // run_one() catches what a session throws and logs it.
+        spawn(io_, name_ + " connection", run_one(std::move(s)));
     }
 }
 
