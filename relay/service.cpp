@@ -85,6 +85,13 @@ int run(const settings& s, const std::string& config_path) {
                                                       {"error", sp.error().message()}});
         return 73; // EX_CANTCREAT
     }
+    // Before recovery and the pid file: a second relay on this spool must not move the running
+    // one's in-flight files aside, nor replace its pid file (spool::open only makes directories).
+    auto spool_lock = queue::lock_spool(s.spool_dir);
+    if (!spool_lock) {
+        log::error("relay", "", spool_lock.error());
+        return 75; // EX_TEMPFAIL
+    }
     // One relay per spool: nothing else is mid-commit at start, so orphans of any age go aside.
     auto rec = sp->recover(std::chrono::seconds(0));
     if (!rec) {

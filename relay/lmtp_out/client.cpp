@@ -17,9 +17,9 @@ lmtp_client::lmtp_client(std::unique_ptr<net::connection> c, net::clock::duratio
     : conn_(std::move(c)), timeout_(timeout) {}
 
 asio::awaitable<std::unique_ptr<lmtp_client>> lmtp_client::open(const lmtp_options& opt) {
-    auto conn = co_await net::connect(opt.address, opt.timeout);
+    auto conn = co_await net::connect(opt.address, opt.connect_timeout);
     if (opt.mtls) {
-        co_await conn->start_tls_client(opt.tls, "", opt.timeout);
+        co_await conn->start_tls_client(opt.tls, "", opt.connect_timeout);
         auto got = conn->peer_cert_sha256();
         if (got != opt.pin_sha256)
             throw std::runtime_error("home's certificate " + (got.empty() ? "is missing" : got) +

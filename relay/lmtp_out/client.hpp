@@ -26,6 +26,9 @@ struct lmtp_options {
     std::string lhlo_name;        // our hostname
     std::string secret;           // home.lmtp_secret: sent as XSECRET after LHLO when set
     net::clock::duration timeout = std::chrono::seconds(60);
+    // TCP connect (and TLS handshake) to home: home is one hop away (the tunnel), so a
+    // connect that has not completed in this time means home or the tunnel is down.
+    net::clock::duration connect_timeout = std::chrono::seconds(10);
 };
 
 struct lmtp_transaction {

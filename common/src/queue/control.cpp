@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <sys/file.h>
 #include <string>
 #include <unistd.h>
 
@@ -33,6 +34,43 @@ std::error_code write_pid_file(const fs::path& spool_root) {
         return {err, std::generic_category()};
     }
     return {};
+}
+
+spool_lock& spool_lock::operator=(spool_lock&& o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = o.fd_;
+        o.fd_ = -1;
+    }
+    return *this;
+}
+
+spool_lock::~spool_lock() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+pid_t read_pid(const fs::path& p, int& err);
+}
+
+std::expected<spool_lock, std::string> lock_spool(const fs::path& spool_root) {
+    const fs::path lf = spool_root / "relay.lock";
+    int fd = ::open(lf.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return std::unexpected(lf.string() + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ::close(fd);
+        if (e != EWOULDBLOCK)
+            return std::unexpected(lf.string() + ": cannot lock: " + std::strerror(e));
+        int err = 0;
+        pid_t other = read_pid(pid_file(spool_root), err);
+        return std::unexpected("spool " + spool_root.string() +
+                               " is in use by another splitmail-relay" +
+                               (other > 0 ? " (pid " + std::to_string(other) + ")" : "") +
+                               "; one relay per spool: stop that one first, or give this one "
+                               "its own spool.dir");
+    }
+    return spool_lock(fd);
 }
 
 namespace {
