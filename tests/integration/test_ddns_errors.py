@@ -80,7 +80,7 @@ def bad_token(env):
     env.daemon.wait(10)
     assert env.daemon.returncode == 10, env.daemon.returncode
     assert len(env.api_requests()) == 2, env.api_requests()  # one per run: no hot loop
-    env.stop_daemon()
+    env.stop_daemon(expect=10)
 
 
 def forbidden_scope(env):

@@ -54,6 +54,7 @@ token_file = os.path.join(root, "etc/splitmail/desec.token")
 def run(*args, stdin=subprocess.DEVNULL, timeout=60):
     p = subprocess.run([CLI, *args], capture_output=True, text=True, stdin=stdin,
                        timeout=timeout * SLOW)
+    harness.check_no_sanitizer_report(p.stdout + p.stderr, "splitmail " + " ".join(args))
     return p.returncode, p.stdout, p.stderr
 
 
@@ -264,6 +265,7 @@ def no_on_a_terminal_writes_nothing():
     os.write(master, b"n\n")
     out, err = p.communicate(timeout=60 * SLOW)
     os.close(master)
+    harness.check_no_sanitizer_report(out + err, "splitmail dns apply")
     assert p.returncode == 1, (p.returncode, out, err)
     assert "Write these changes to deSEC? [y/N]" in out and "nothing changed" in err, (out, err)
     assert len(writes()) == before
