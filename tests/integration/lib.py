@@ -647,6 +647,32 @@ class Relay:
         return out
 
 
+def queue_attempts(spool: Path) -> list[int]:
+    """Delivery attempts of each queued message, as `splitmail queue list --spool` shows them
+    (what an operator sees)."""
+    r = run_tool([str(CLI_BIN), "queue", "list", "--spool", str(spool)], timeout=30)
+    out = r.stdout.decode(errors="replace")
+    if r.returncode != 0:
+        fail(f"splitmail queue list failed (exit {r.returncode}): {out}{r.stderr.decode()}")
+    return [int(n) for n in re.findall(r"\(\w+, attempts (\d+)", out)]
+
+
+def wait_attempts(spool: Path, count: int, n: int = 2, timeout: float = 30,
+                  daemons=()) -> list[int]:
+    """Until `count` messages are queued and each shows at least `n` delivery attempts: a
+    "stays queued" check after a fixed sleep passes when no attempt was ever made."""
+    last: list[list[int]] = [[]]
+
+    def enough() -> bool:
+        last[0] = queue_attempts(spool)
+        return len(last[0]) == count and all(a >= n for a in last[0])
+
+    wait_until(lambda: enough(), timeout,
+               f"{count} queued messages with >= {n} delivery attempts each "
+               f"(queue list attempts: {last[0]})", interval=0.2, daemons=daemons)
+    return last[0]
+
+
 def start_pair(name: str, relay_kw: dict | None = None, home_kw: dict | None = None):
     """Temp dir + home + relay, both started and ready; returns (dir, home, relay)."""
     require_binaries(RELAY_BIN, HOME_BIN)
@@ -700,6 +726,12 @@ class SMTP:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def until_eof(self, timeout: float, what: str = "the server to close the connection") -> bytes:
+        """Everything the server still sends (after what reply() consumed) up to its close.
+        A connection still open at the deadline is a failure: "closed" must not pass on a
+        timeout. A reset counts as closed (timeout scaled under sanitizers)."""
+        return read_until_eof(self.sock, timeout, what, self.buf)
+
     def cmd(self, line: str | bytes) -> tuple[int, str]:
         if isinstance(line, str):
             line = line.encode()
@@ -717,6 +749,28 @@ class SMTP:
         if code != 250:
             fail(f"LHLO refused: {code} {text}")
         return code, text
+
+
+def read_until_eof(sock: socket.socket, timeout: float, what: str, already: bytes = b"") -> bytes:
+    """Reads until EOF (or a reset) and returns the bytes before it; fails naming `what` if the
+    peer has not closed within `timeout` seconds (scaled under sanitizers)."""
+    deadline = time.monotonic() + timeout * SLOW
+    data = already
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail(f"timed out after {timeout * SLOW:.0f}s waiting for {what} "
+                 f"(connection still open; got {data[-200:]!r})")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            continue  # the deadline check above reports it
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
 
 
 def send_message(port: int, sender: str, rcpts: list[str], data: bytes) -> tuple[int, str]:

@@ -122,7 +122,8 @@ def home_maildir_full(d: Path) -> None:
     code, text = lib.send_message(relay.port, "sender@sender.test", [DEMO],
                                   lib.make_message("via-relay", size=100_000))
     checks.eq(code, 250, "relay accepts while home's disk is full")
-    time.sleep(3)  # at least two delivery attempts (retry.initial 1s, retry.max 2s)
+    # at least two failed delivery attempts, as `queue list` shows them
+    lib.wait_attempts(relay.spool, 1, daemons=[relay.daemon, home.daemon])
     checks.ok("via-relay" not in lib.ids_in_maildir(home), "not delivered while the disk is full")
     checks.eq(len(relay.queued()), 1, "the message stays queued on the relay (452 is temporary)")
     checks.eq(lib.tmp_left(home), [], "still nothing in tmp/")

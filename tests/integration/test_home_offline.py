@@ -50,7 +50,9 @@ def main() -> None:
     relay.start(wait_recipients=False)
     send_batch(relay, "offline-restarted", 10)
 
-    time.sleep(3)  # more than one retry period: the relay tries and must keep everything
+    # The relay tries (and must keep everything): wait for two failed attempts per message
+    # as `queue list` shows them, so "nothing delivered" is not just "nothing tried yet".
+    lib.wait_attempts(relay.spool, 60, daemons=[relay.daemon])
     checks.eq(sorted(lib.ids_in_maildir(home)), ["before"], "nothing delivered while home is down")
     checks.eq(len(relay.queued()), 60, "60 messages queued in the relay's spool")
 
