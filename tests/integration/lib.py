@@ -350,7 +350,8 @@ class Daemon:
 
     @property
     def pid(self) -> int:
-        assert self.proc
+        if self.proc is None:
+            fail(f"{self.name} was never started")
         return self.proc.pid
 
     def stop(self, timeout: float = 15.0, expect_status: int | None = 0) -> int:
@@ -658,19 +659,25 @@ def queue_attempts(spool: Path) -> list[int]:
 
 
 def wait_attempts(spool: Path, count: int, n: int = 2, timeout: float = 30,
-                  daemons=()) -> list[int]:
-    """Until `count` messages are queued and each shows at least `n` delivery attempts: a
-    "stays queued" check after a fixed sleep passes when no attempt was ever made."""
-    last: list[list[int]] = [[]]
-
-    def enough() -> bool:
-        last[0] = queue_attempts(spool)
-        return len(last[0]) == count and all(a >= n for a in last[0])
-
-    wait_until(lambda: enough(), timeout,
-               f"{count} queued messages with >= {n} delivery attempts each "
-               f"(queue list attempts: {last[0]})", interval=0.2, daemons=daemons)
-    return last[0]
+                  daemons=(), every: bool = True) -> list[int]:
+    """Until `count` messages are queued and each (every=False: at least one) shows at least
+    `n` delivery attempts: a "stays queued" check after a fixed sleep passes when no attempt
+    was ever made. (every=False is for an unreachable home: the relay then probes it instead
+    of retrying each message, see relay/delivery/runner.cpp.)"""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        got = queue_attempts(spool)
+        if len(got) == count and (all(a >= n for a in got) if every
+                                  else any(a >= n for a in got)):
+            return got
+        for d in daemons:
+            if not d.alive():
+                fail(f"{d.name} exited (status {d.proc.returncode}) while waiting for attempts")
+        if time.monotonic() > deadline:
+            fail(f"timed out after {timeout * SLOW:.0f}s waiting for {count} queued messages "
+                 f"with >= {n} delivery attempts ({'each' if every else 'one at least'}; "
+                 f"queue list attempts: {got})")
+        time.sleep(0.2)
 
 
 def start_pair(name: str, relay_kw: dict | None = None, home_kw: dict | None = None):

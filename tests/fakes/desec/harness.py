@@ -48,6 +48,13 @@ def check_no_sanitizer_report(text, what):
             raise AssertionError("sanitizer report in %s:\n%s" % (what, "\n".join(lines[i:i + 12])))
 
 
+def check(cond, detail="check failed"):
+    """An assertion that `python3 -O` keeps: raises AssertionError(detail) when cond is false
+    (Checks.run reports it as the failure of the current sub-check)."""
+    if not cond:
+        raise AssertionError(detail)
+
+
 def _die_with_parent():
     """In the child before exec: SIGKILL it when the test dies (even by SIGKILL), so no daemon
     outlives its test and keeps the token's temp dir alive. Linux prctl(PR_SET_PDEATHSIG)."""
