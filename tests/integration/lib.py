@@ -213,14 +213,62 @@ def require_binaries(*paths: Path) -> None:
         fail("binaries not built (SPLITMAIL_BIN=%s): %s" % (BIN, ", ".join(missing)))
 
 
+OWNER_FILE = ".splitmail-test-pid"  # in each temp dir: the pid of the test that made it
+
+
 def tmpdir(name: str) -> Path:
     t = Path(tempfile.mkdtemp(prefix=f"splitmail-{name}-"))
+    (t / OWNER_FILE).write_text(f"{os.getpid()}\n")
     _tmpdirs.append(t)
     return t
 
 
+def _pid_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, killed but not yet reaped, counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def sweep_stale_mounts() -> None:
+    """Unmounts tmpfs mounts left below the temp dir of a test that died without cleaning up
+    (SIGKILL, e.g. a ctest timeout: its atexit never ran) and removes that temp dir. A temp dir
+    is stale when the pid in its OWNER_FILE is gone; dirs without the file are left alone."""
+    base = Path(tempfile.gettempdir()).resolve()
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    stale: set[Path] = set()
+    for line in mounts:
+        f = line.split()
+        if len(f) < 3 or f[2] != "tmpfs":
+            continue
+        mnt = Path(f[1].replace("\\040", " "))
+        if mnt.parent == mnt or not mnt.is_relative_to(base):
+            continue
+        rel = mnt.relative_to(base).parts
+        if not rel or not rel[0].startswith("splitmail-"):
+            continue
+        top = base / rel[0]
+        try:
+            owner = int((top / OWNER_FILE).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if owner != os.getpid() and not _pid_alive(owner):
+            log(f"unmounting stale tmpfs {mnt} of a dead test run (pid {owner})")
+            subprocess.run(["umount", "-l", str(mnt)], stderr=subprocess.DEVNULL)
+            stale.add(top)
+    for top in stale:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def mount_tmpfs(path: Path, size: str) -> None:
-    """A small tmpfs (root needed), unmounted at exit; for the disk-full tests."""
+    """A small tmpfs (root needed), unmounted at exit; for the disk-full tests. Mounts left by
+    an earlier run that was killed are swept first (sweep_stale_mounts)."""
+    sweep_stale_mounts()
     path.mkdir(parents=True, exist_ok=True)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
                         str(path)], capture_output=True, text=True)
