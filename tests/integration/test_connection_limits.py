@@ -11,7 +11,9 @@
   client gets `* BYE Login timeout`, while a logged-in session stays past that time;
 - SIGTERM with a session open: the relay says 421 4.3.2 or closes, and exits promptly;
 - systemd readiness (Type=notify units): with NOTIFY_SOCKET set, relay and home send READY=1
-  once at start (after binding their listeners), and STOPPING=1 on SIGTERM.
+  once at start (after binding their listeners), and STOPPING=1 on SIGTERM;
+- smtp.max_connections = 3 (global cap, trusted clients so no per-IP limit applies): the
+  fourth session gets 421 4.7.0 and is closed.
 """
 import imaplib
 import os
@@ -208,7 +210,27 @@ def main() -> None:
               repr(data))
     c.close()
     checks.ok(not lib.port_answers("127.0.0.1", relay.port), "SMTP port closed after exit")
+
+    # smtp.max_connections, the global cap (docs/configuration.md): the clients are trusted,
+    # so neither the per-IP nor the unauthenticated pool applies; the fourth of 3 is refused.
+    relay2 = lib.Relay(d / "relay2", home, extra={"smtp.max_connections": "3",
+                                                  "relay.trusted_networks": '["127.0.0.0/8"]'})
+    relay2.start()
+    held = [lib.SMTP(relay2.port) for _ in range(3)]
+    checks.eq([c.banner[0] for c in held], [220, 220, 220],
+              "global cap 3: three trusted sessions greeted with 220")
+    with lib.SMTP(relay2.port) as fourth:
+        code, text = fourth.banner
+        checks.ok(code == 421 and text.startswith("4.7.0"),
+                  "smtp.max_connections reached -> 421 4.7.0", f"got {code} {text!r}")
+        rest = fourth.until_eof(5, "the session over the global cap to be closed")
+        checks.eq(rest, b"", "and the connection over the global cap is closed")
+    for c in held:
+        c.close()
+    relay2.stop()
+
     home.stop()
+    checks.eq(notices(home_sock), ["STOPPING=1"], "home told systemd STOPPING=1 on SIGTERM")
 
 
 if __name__ == "__main__":
