@@ -277,6 +277,14 @@ def mount_tmpfs(path: Path, size: str) -> None:
     _mounts.append(path)
 
 
+def remount_tmpfs(path: Path, mode: str) -> None:
+    """Remounts a tmpfs made by mount_tmpfs read-only ("ro") or writable ("rw")."""
+    r = subprocess.run(["mount", "-o", f"remount,{mode}", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"remount {path} {mode} failed: {r.stderr.strip()}")
+
+
 def resize_tmpfs(path: Path, size: str) -> None:
     r = subprocess.run(["mount", "-o", f"remount,size={size}", str(path)],
                        capture_output=True, text=True)
