@@ -6,6 +6,8 @@ zero writes over many daemon cycles; an IPv4 change gives exactly one write (A o
 does not rewrite; --dry-run writes nothing; TTL is raised to minimum_ttl; RRset lists are read
 through cursor pagination."""
 import os
+import socket
+import subprocess
 import sys
 import time
 
@@ -129,7 +131,46 @@ def pagination_followed():
         e.close()
 
 
+def systemd_notify_ready_and_stopping():
+    """Type=notify (docs/operations.md): READY=1 once the daemon runs, STOPPING=1 on SIGTERM,
+    sent to $NOTIFY_SOCKET; `--once` sends neither."""
+    e = harness.Env()
+    sock_path = os.path.join(e.dir, "notify")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(sock_path)
+    try:
+        e.config()
+        r = subprocess.run([harness.binary(), "--config", e.config_file, "--once"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, NOTIFY_SOCKET=sock_path))
+        check(r.returncode == 0, r.stdout + r.stderr)
+        harness.check_no_sanitizer_report(r.stdout + r.stderr, "splitmail-ddns --once")
+        s.settimeout(0.5)
+        try:
+            got = s.recv(512)
+        except socket.timeout:
+            got = b""
+        check(got == b"", "--once sent %r to NOTIFY_SOCKET" % got)
+        e.start_daemon(env={"NOTIFY_SOCKET": sock_path})
+        s.settimeout(20)
+        first = s.recv(512).decode()
+        check(first.startswith("READY=1"), "first notification %r, expected READY=1" % first)
+        check(e.stop_daemon() == 0, "splitmail-ddns exits 0 on SIGTERM")
+        s.settimeout(5)
+        rest = []
+        try:
+            while True:
+                rest.append(s.recv(512).decode())
+        except socket.timeout:
+            pass
+        check(rest == ["STOPPING=1"], "after SIGTERM: %r, expected ['STOPPING=1']" % rest)
+    finally:
+        s.close()
+        e.close()
+
+
 try:
+    checks.run("systemd_notify_ready_and_stopping", systemd_notify_ready_and_stopping)
     checks.run("first_run_one_bulk_patch_both_families", first_run_one_bulk_patch)
     checks.run("unchanged_ip_zero_writes_over_ten_cycles", unchanged_ip_zero_writes)
     checks.run("ipv4_change_exactly_one_write", ipv4_change_one_write)

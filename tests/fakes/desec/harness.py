@@ -137,9 +137,11 @@ level = "debug"
         check_no_sanitizer_report(out, "splitmail-ddns --once output")
         return p.returncode, out
 
-    def start_daemon(self, *args):
+    def start_daemon(self, *args, env=None):
+        """Starts splitmail-ddns in the background; `env`: extra environment variables."""
         self.daemon_log = open(os.path.join(self.dir, "daemon.log"), "a+")
         self.daemon = subprocess.Popen([binary(), "--config", self.config_file, *args],
+                                       env=dict(os.environ, **env) if env else None,
                                        stdout=self.daemon_log, stderr=subprocess.STDOUT,
                                        preexec_fn=_die_with_parent)
 
