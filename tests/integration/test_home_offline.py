@@ -4,6 +4,8 @@ Stop splitmail-home; send 50 messages: all get 250 (cached recipient set), an un
 still gets 550 5.1.1; restart the relay while home is still down and send 10 more (the cache is
 on disk, not only in memory); nothing is delivered meanwhile and all 60 are queued. Start home
 again: all 60 arrive, each exactly once, within a bounded time (retry.max is 2s here).
+Then with retry.initial 1m / retry.max 1h: home goes away after a failed attempt and comes
+back; the queue is flushed within seconds (home is probed every 1-5 s), not at the 1m retry.
 """
 import sys
 import time
@@ -70,6 +72,36 @@ def main() -> None:
         {f"offline-restarted-{i}" for i in range(10)}
     checks.eq(set(ids), expected, "exactly the 61 sent messages are in the Maildir")
     checks.eq({k: v for k, v in ids.items() if v != 1}, {}, "each exactly once")
+    relay.stop()
+    home.stop()
+    prompt_flush_with_long_retry(home)
+
+
+def prompt_flush_with_long_retry(home: lib.Home) -> None:
+    """docs/architecture.md: an unreachable home is probed every 1-5 s and the queue flushed
+    the moment it answers, whatever the retry settings. With retry.initial 1m and retry.max
+    1h, a relay that only retried on schedule would deliver a minute later; probing delivers
+    within seconds."""
+    home.start()
+    relay = lib.Relay(home.root.parent / "relay-long", home,
+                      extra={"retry.initial": '"1m"', "retry.max": '"1h"'}).start()
+    send_batch(relay, "longretry", 5)
+    lib.wait_until(lambda: len(lib.ids_in_maildir(home)) >= 66, 20,
+                   "the 5 messages delivered while home is up", daemons=[relay.daemon])
+    lib.wait_until(lambda: not relay.queued(), 10, "relay spool to drain")
+    home.stop()
+    send_batch(relay, "longretry-offline", 5)
+    # the relay has tried and failed at least once, so the next scheduled retry is 1m away
+    lib.wait_attempts(relay.spool, 5, n=1, daemons=[relay.daemon], every=False)
+    t0 = time.monotonic()
+    home.start()
+    lib.wait_until(lambda: all(f"longretry-offline-{i}" in lib.ids_in_maildir(home)
+                               for i in range(5)), 20,
+                   "the 5 queued messages delivered soon after home returned (probe every "
+                   "1-5 s, not the 1m retry)", interval=0.1, daemons=[relay.daemon, home.daemon])
+    took = time.monotonic() - t0
+    lib.log(f"delivered {took:.1f}s after home returned (retry.initial 1m)")
+    checks.ok(took < 30, f"queue flushed {took:.1f}s after home returned, before the 1m retry")
     relay.stop()
     home.stop()
 
