@@ -6,7 +6,10 @@ on disk, not only in memory); nothing is delivered meanwhile and all 60 are queu
 again: all 60 arrive, each exactly once, within a bounded time (retry.max is 2s here).
 Then with retry.initial 1m / retry.max 1h: home goes away after a failed attempt and comes
 back; the queue is flushed within seconds (home is probed every 1-5 s), not at the 1m retry.
+Finally spool.message_lifetime 3s: a message queued for a home that stays down past it fails
+with 4.4.7 (report Status 5.4.7, RFC 3464 2.3.4) in one report to its (local) sender.
 """
+import re
 import sys
 import time
 from pathlib import Path
@@ -75,6 +78,7 @@ def main() -> None:
     relay.stop()
     home.stop()
     prompt_flush_with_long_retry(home)
+    lifetime_expiry_bounces()
 
 
 def prompt_flush_with_long_retry(home: lib.Home) -> None:
@@ -102,6 +106,44 @@ def prompt_flush_with_long_retry(home: lib.Home) -> None:
     took = time.monotonic() - t0
     lib.log(f"delivered {took:.1f}s after home returned (retry.initial 1m)")
     checks.ok(took < 30, f"queue flushed {took:.1f}s after home returned, before the 1m retry")
+    relay.stop()
+    home.stop()
+
+
+def lifetime_expiry_bounces() -> None:
+    """spool.message_lifetime for home deliveries (docs/architecture.md 3.3-3.4): a message
+    still queued for an unreachable home after its lifetime fails with 4.4.7, and its sender
+    (a local user here, so the report lands in a Maildir) gets one RFC 3464 report."""
+    sender = "second@example.test"
+    d = lib.tmpdir("offline-lifetime")
+    home = lib.Home(d / "home", users=[DEMO, sender]).start()
+    relay = lib.Relay(d / "relay", home, extra={"spool.message_lifetime": '"3s"'}).start()
+    relay.wait_accepts(sender)
+    home.stop()
+    code, text = lib.send_message(relay.port, sender, [DEMO], lib.make_message("expires"))
+    checks.eq(code, 250, "accepted for a home that is down")
+    lib.wait_attempts(relay.spool, 1, n=1, daemons=[relay.daemon])
+    time.sleep(3.5)  # the lifetime runs out while home is down (a precondition, not a check)
+    home.start()
+
+    def reports() -> list[Path]:
+        return [p for p in home.messages(sender)
+                if b"Content-Type: multipart/report" in p.read_bytes()]
+
+    lib.wait_until(lambda: reports(), 30, "a delivery status report to the sender",
+                   daemons=[relay.daemon, home.daemon])
+    lib.wait_until(lambda: not relay.queued(), 20, "relay spool to drain")
+    dsn = [p.read_bytes() for p in reports()]
+    checks.eq(len(dsn), 1, "exactly one report to the sender")
+    # The recipient fails with 4.4.7 (delivery time expired, RFC 3463); the report's Status
+    # field takes the class of its Action (RFC 3464 2.3.4, relay/bounce/dsn.cpp): 5.4.7.
+    text = dsn[0].decode(errors="replace")
+    checks.ok("Action: failed" in text and "Status: 5.4.7" in text
+              and re.search(r"Diagnostic-Code: smtp; 554 4\.4\.7 message expired", text),
+              "the report says Action: failed, Status: 5.4.7, Diagnostic-Code 554 4.4.7",
+              text[-1500:])
+    checks.ok("expires" not in lib.ids_in_maildir(home),
+              "the expired message itself was not delivered late")
     relay.stop()
     home.stop()
 
