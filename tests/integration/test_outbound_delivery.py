@@ -8,7 +8,8 @@ bounce; an MX answering 5xx produces a bounce through the inbound path; an MX an
 is retried (visible in `splitmail queue list` with next attempt and last error) and the
 message is delivered when it recovers; MX fallback when the preferred host (IPv6) is down;
 an MX that answers 4xx until the lifetime ends gives exactly one delay notice, then one
-failure notice that says the message expired.
+failure notice that says the message expired. NXDOMAIN bounces at once with 5.1.2; a dead
+resolver is 4.4.3, retried (two attempts in `queue list`) and never bounced.
 """
 from __future__ import annotations
 
@@ -102,6 +103,39 @@ def main() -> None:
     checks.ok("Action: failed" in raw and "message/delivery-status" in raw,
               "RFC 3464 report")
     checks.ok(not sink.with_marker("OUT3"), "nothing sent to any MX for a null MX domain")
+
+    # 3b. NXDOMAIN: the recipient's domain does not exist -> bounce with 5.1.2, no retries
+    # (docs/architecture.md: "NXDOMAIN -> 5.1.2; DNS trouble -> 4.4.3 and retry").
+    log("NXDOMAIN")
+    t0 = time.monotonic()
+    code, _ = send_message(relay.port, DEMO, ["x@nosuch.remote.test"],
+                           message("OUTNX", "x@nosuch.remote.test"))
+    checks.eq(code, 250, "accepted for nosuch.remote.test")
+    b = wait_until(lambda: bounces_with(home, "OUTNX"), 30, "NXDOMAIN bounce in demo's Maildir",
+                   daemons=[relay.daemon, home.daemon])
+    checks.ok(time.monotonic() - t0 < 15, "NXDOMAIN bounces at once (no retries)")
+    raw = b[0].decode("utf-8", "replace")
+    checks.ok("Status: 5.1.2" in raw and "Action: failed" in raw,
+              "NXDOMAIN bounce says Action: failed, Status: 5.1.2", raw[:1500])
+    checks.ok(not sink.with_marker("OUTNX"), "nothing sent to any MX for a missing domain")
+    wait_until(lambda: not relay.queued(), 20, "spool empty after the NXDOMAIN bounce")
+
+    # 3c. A dead resolver is DNS trouble, not an answer: 4.4.3, retried, never bounced.
+    log("dead resolver")
+    dead_dns = type("DeadResolver", (), {"port": lib.free_port()})()  # nothing listens there
+    r_dead = Relay(d / "relay-deadns", home, extra=outbound_relay_extra(dead_dns, mx_port)).start()
+    before_bounces = len([p for p in home.messages(DEMO) if b"multipart/report" in p.read_bytes()])
+    code, _ = send_message(r_dead.port, DEMO, ["alice@remote.test"],
+                           message("OUTDNS", "alice@remote.test"))
+    checks.eq(code, 250, "accepted with the resolver down")
+    lib.wait_attempts(r_dead.spool, 1, n=2, timeout=60, daemons=[r_dead.daemon])
+    listing = queue_list(r_dead)
+    checks.ok("4.4.3" in listing, "queue list shows the 4.4.3 DNS failure as the last error",
+              listing)
+    checks.eq(len([p for p in home.messages(DEMO) if b"multipart/report" in p.read_bytes()]),
+              before_bounces, "no bounce for a message that failed on DNS trouble")
+    checks.ok(not sink.with_marker("OUTDNS"), "nothing sent while DNS is down")
+    r_dead.stop()
 
     # 4. The null sender never gets a bounce.
     log("null sender to null MX")
