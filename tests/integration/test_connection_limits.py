@@ -13,7 +13,8 @@
 - systemd readiness (Type=notify units): with NOTIFY_SOCKET set, relay and home send READY=1
   once at start (after binding their listeners), and STOPPING=1 on SIGTERM;
 - smtp.max_connections = 3 (global cap, trusted clients so no per-IP limit applies): the
-  fourth session gets 421 4.7.0 and is closed.
+  fourth session gets 421 4.7.0 and is closed; imap.max_connections = 3: the fourth IMAP
+  connection gets `* BYE` and is closed.
 """
 import imaplib
 import os
@@ -231,6 +232,53 @@ def main() -> None:
 
     home.stop()
     checks.eq(notices(home_sock), ["STOPPING=1"], "home told systemd STOPPING=1 on SIGTERM")
+    imap_global_cap(d, cert)
+
+
+def imap_global_cap(d: Path, cert: tuple[Path, Path]) -> None:
+    """imap.max_connections (docs/configuration.md): over the global cap a client gets `* BYE`
+    and is closed. One logged-in session and two greeted ones fill a cap of 3, so neither the
+    per-address limit nor the not-logged-in pool (also 3) is what refuses the fourth."""
+    home = lib.Home(d / "home-imapcap")
+    imap_port = lib.free_port()
+    with open(home.config, "a") as f:
+        f.write(f'[imap]\nlisten = ["127.0.0.1:{imap_port}"]\ntls_cert = "{cert[0]}"\n'
+                f'tls_key = "{cert[1]}"\nmax_connections = 3\nmax_unauthenticated = 3\n'
+                f'max_connections_per_ip = 100\nmax_connections_per_network = 100\n')
+    home.start()
+    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imap_port), 10, "IMAP port")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+
+    def greeted() -> socket.socket | None:
+        s = socket.create_connection(("127.0.0.1", imap_port), timeout=5 * lib.SLOW)
+        if s.recv(1000).startswith(b"* OK"):
+            return s
+        s.close()
+        return None
+
+    def login() -> imaplib.IMAP4 | None:
+        try:
+            m = imaplib.IMAP4("127.0.0.1", imap_port)
+        except (OSError, imaplib.IMAP4.error):
+            return None
+        m.starttls(ssl_context=ctx)
+        m.login(lib.DEMO, home.passwords[lib.DEMO])
+        return m
+
+    m = lib.wait_until(login, 10, "a logged-in IMAP session")
+    held = [greeted() for _ in range(2)]
+    checks.ok(all(h is not None for h in held), "cap 3: a logged-in and two greeted sessions")
+    s = socket.create_connection(("127.0.0.1", imap_port), timeout=5 * lib.SLOW)
+    said = lib.read_until_eof(s, 5, "the IMAP connection over the global cap to be closed")
+    s.close()
+    checks.ok(said.startswith(b"* BYE"), "imap.max_connections reached -> * BYE, then closed",
+              repr(said))
+    checks.eq(m.noop()[0], "OK", "the logged-in session is unaffected")
+    m.logout()
+    for h in held:
+        h.close()
+    home.stop()
 
 
 if __name__ == "__main__":
