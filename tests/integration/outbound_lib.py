@@ -150,3 +150,82 @@ def queue_list(relay: lib.Relay) -> str:
     r = subprocess.run([str(lib.CLI_BIN), "queue", "list", "--spool", str(relay.spool)],
                        capture_output=True, text=True)
     return r.stdout + r.stderr
+
+
+class BrokenTlsMx:
+    """A minimal SMTP server on 127.0.0.1:port that offers STARTTLS and breaks the handshake
+    (answers 220, then sends bytes that are not TLS and closes). Each connection is recorded
+    as {"starttls": bool, "mail": bool}; a connection that does not try STARTTLS may deliver
+    (MAIL/RCPT/DATA answered 250) and its message lands in `messages`."""
+
+    def __init__(self, port: int):
+        import socket
+        import threading
+        self.port = port
+        self.connections: list[dict] = []
+        self.messages: list[bytes] = []
+        self.lock = threading.Lock()
+        self.srv = socket.create_server(("127.0.0.1", port))
+        self.srv.settimeout(0.2)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import threading
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._session, args=(c,), daemon=True).start()
+
+    def _session(self, c) -> None:
+        rec = {"starttls": False, "mail": False}
+        with self.lock:
+            self.connections.append(rec)
+        f = c.makefile("rb")
+        try:
+            c.settimeout(30)
+            c.sendall(b"220 mx.broken-tls.test ESMTP\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb in (b"EHLO", b"HELO"):
+                    c.sendall(b"250-mx.broken-tls.test\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
+                elif verb == b"STARTTLS":
+                    rec["starttls"] = True
+                    c.sendall(b"220 2.0.0 go ahead\r\n")
+                    c.sendall(b"this is not a TLS ServerHello\r\n")
+                    return
+                elif verb in (b"MAIL", b"RCPT"):
+                    rec["mail"] = rec["mail"] or verb == b"MAIL"
+                    c.sendall(b"250 2.1.0 ok\r\n")
+                elif verb == b"DATA":
+                    c.sendall(b"354 go on\r\n")
+                    body = b""
+                    while True:
+                        l2 = f.readline()
+                        if not l2 or l2 == b".\r\n":
+                            break
+                        body += l2
+                    with self.lock:
+                        self.messages.append(body)
+                    c.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    c.sendall(b"221 2.0.0 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 2.0.0 ok\r\n")
+        except OSError:
+            return
+        finally:
+            f.close()
+            c.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.srv.close()
+        self.thread.join(5)

@@ -60,7 +60,7 @@ def ipv4_change_one_write():
     w = env.writes()[before:]
     check(len(w) == 1, w)
     check(sorted((i["subname"], i["type"]) for i in w[0]["body"]) == [("", "A"), ("mail", "A")],
-          'expected: sorted((i["subname"], i["type"]) for i in w[0]["body"]) == [("", "A"), ("mail", "A")]')
+          "one write with the A RRsets of @ and mail")
     check(env.fake.rrset(DOMAIN, "", "A")["records"] == [IP4_B],
           'expected: env.fake.rrset(DOMAIN, "", "A")["records"] == [IP4_B]')
     check(env.fake.rrset(DOMAIN, "", "AAAA")["records"] == [IP6_A],

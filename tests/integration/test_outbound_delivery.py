@@ -9,7 +9,8 @@ is retried (visible in `splitmail queue list` with next attempt and last error) 
 message is delivered when it recovers; MX fallback when the preferred host (IPv6) is down;
 an MX that answers 4xx until the lifetime ends gives exactly one delay notice, then one
 failure notice that says the message expired. NXDOMAIN bounces at once with 5.1.2; a dead
-resolver is 4.4.3, retried (two attempts in `queue list`) and never bounced.
+resolver is 4.4.3, retried (two attempts in `queue list`) and never bounced; an MX whose
+STARTTLS handshake fails gets the message in one plaintext retry.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import time
 import lib
 from lib import DEMO, Home, Relay, checks, log, require_binaries, run_main, send_message, tmpdir, \
     wait_until
-from outbound_lib import Sink, Unbound, outbound_relay_extra, queue_list
+from outbound_lib import BrokenTlsMx, Sink, Unbound, outbound_relay_extra, queue_list
 
 
 def message(marker: str, to: str, sender: str = DEMO, extra: str = "") -> bytes:
@@ -136,6 +137,29 @@ def main() -> None:
               before_bounces, "no bounce for a message that failed on DNS trouble")
     checks.ok(not sink.with_marker("OUTDNS"), "nothing sent while DNS is down")
     r_dead.stop()
+
+    # 3d. STARTTLS offered but the handshake fails: one retry in plaintext delivers
+    # (docs/architecture.md: "a failed handshake is retried once in plaintext").
+    log("broken STARTTLS at the MX")
+    broken_port = lib.free_port()
+    broken = BrokenTlsMx(broken_port)
+    r_tls = Relay(d / "relay-brokentls", home,
+                  extra=outbound_relay_extra(dns, broken_port)).start()
+    code, _ = send_message(r_tls.port, DEMO, ["alice@remote.test"],
+                           message("OUTTLS", "alice@remote.test"))
+    checks.eq(code, 250, "accepted for an MX with broken STARTTLS")
+    wait_until(lambda: any(b"OUTTLS" in m for m in broken.messages), 30,
+               "OUTTLS delivered in plaintext after the failed handshake", daemons=[r_tls.daemon])
+    wait_until(lambda: not r_tls.queued(), 20, "spool empty after the plaintext retry")
+    with broken.lock:
+        conns = [dict(c) for c in broken.connections]
+    tried = [c for c in conns if c["starttls"]]
+    plain = [c for c in conns if not c["starttls"] and c["mail"]]
+    in_order = len(tried) == 1 and len(plain) == 1 and conns.index(tried[0]) < conns.index(plain[0])
+    checks.ok(in_order, "one STARTTLS attempt, then exactly one plaintext delivery", str(conns))
+    checks.eq(sum(b"OUTTLS" in m for m in broken.messages), 1, "delivered exactly once")
+    r_tls.stop()
+    broken.stop()
 
     # 4. The null sender never gets a bounce.
     log("null sender to null MX")
