@@ -152,18 +152,22 @@ def queue_list(relay: lib.Relay) -> str:
     return r.stdout + r.stderr
 
 
-class BrokenTlsMx:
-    """A minimal SMTP server on 127.0.0.1:port that offers STARTTLS and breaks the handshake
-    (answers 220, then sends bytes that are not TLS and closes). Each connection is recorded
-    as {"starttls": bool, "mail": bool}; a connection that does not try STARTTLS may deliver
-    (MAIL/RCPT/DATA answered 250) and its message lands in `messages`."""
+class FakeMx:
+    """A minimal SMTP server on 127.0.0.1:port, for what smtp-sink cannot show. With
+    broken_tls it offers STARTTLS and breaks the handshake (answers 220, then sends bytes that
+    are not TLS and closes); otherwise it offers no STARTTLS. Each connection is recorded as
+    {"starttls": bool, "mail": int (transactions), "rset": int}; `max_open` is the most
+    connections open at once; `data_delay` seconds pass before the reply to the end of DATA
+    (so that queued jobs overlap). Delivered messages land in `messages`."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, broken_tls: bool = False, data_delay: float = 0.0):
         import socket
         import threading
-        self.port = port
+        self.port, self.broken_tls, self.data_delay = port, broken_tls, data_delay
         self.connections: list[dict] = []
         self.messages: list[bytes] = []
+        self.open_now = 0
+        self.max_open = 0
         self.lock = threading.Lock()
         self.srv = socket.create_server(("127.0.0.1", port))
         self.srv.settimeout(0.2)
@@ -181,28 +185,35 @@ class BrokenTlsMx:
             threading.Thread(target=self._session, args=(c,), daemon=True).start()
 
     def _session(self, c) -> None:
-        rec = {"starttls": False, "mail": False}
+        rec = {"starttls": False, "mail": 0, "rset": 0}
         with self.lock:
             self.connections.append(rec)
+            self.open_now += 1
+            self.max_open = max(self.max_open, self.open_now)
         f = c.makefile("rb")
         try:
-            c.settimeout(30)
-            c.sendall(b"220 mx.broken-tls.test ESMTP\r\n")
+            c.settimeout(60)
+            c.sendall(b"220 mx.fake.test ESMTP\r\n")
             while True:
                 line = f.readline()
                 if not line:
                     return
                 verb = line.split(b" ", 1)[0].strip().upper()
                 if verb in (b"EHLO", b"HELO"):
-                    c.sendall(b"250-mx.broken-tls.test\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
-                elif verb == b"STARTTLS":
+                    c.sendall(b"250-mx.fake.test\r\n" +
+                              (b"250-STARTTLS\r\n" if self.broken_tls else b"") +
+                              b"250 8BITMIME\r\n")
+                elif verb == b"STARTTLS" and self.broken_tls:
                     rec["starttls"] = True
                     c.sendall(b"220 2.0.0 go ahead\r\n")
                     c.sendall(b"this is not a TLS ServerHello\r\n")
                     return
-                elif verb in (b"MAIL", b"RCPT"):
-                    rec["mail"] = rec["mail"] or verb == b"MAIL"
+                elif verb == b"MAIL":
+                    rec["mail"] += 1
                     c.sendall(b"250 2.1.0 ok\r\n")
+                elif verb == b"RSET":
+                    rec["rset"] += 1
+                    c.sendall(b"250 2.0.0 ok\r\n")
                 elif verb == b"DATA":
                     c.sendall(b"354 go on\r\n")
                     body = b""
@@ -211,6 +222,9 @@ class BrokenTlsMx:
                         if not l2 or l2 == b".\r\n":
                             break
                         body += l2
+                    if self.data_delay:
+                        import time as _t
+                        _t.sleep(self.data_delay)
                     with self.lock:
                         self.messages.append(body)
                     c.sendall(b"250 2.0.0 queued\r\n")
@@ -222,6 +236,8 @@ class BrokenTlsMx:
         except OSError:
             return
         finally:
+            with self.lock:
+                self.open_now -= 1
             f.close()
             c.close()
 

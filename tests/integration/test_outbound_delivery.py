@@ -10,7 +10,9 @@ message is delivered when it recovers; MX fallback when the preferred host (IPv6
 an MX that answers 4xx until the lifetime ends gives exactly one delay notice, then one
 failure notice that says the message expired. NXDOMAIN bounces at once with 5.1.2; a dead
 resolver is 4.4.3, retried (two attempts in `queue list`) and never bounced; an MX whose
-STARTTLS handshake fails gets the message in one plaintext retry.
+STARTTLS handshake fails gets the message in one plaintext retry; with
+outbound.connections_per_domain 2, ten messages to one domain use at most two connections at
+once and reuse them (RSET between transactions).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import time
 import lib
 from lib import DEMO, Home, Relay, checks, log, require_binaries, run_main, send_message, tmpdir, \
     wait_until
-from outbound_lib import BrokenTlsMx, Sink, Unbound, outbound_relay_extra, queue_list
+from outbound_lib import FakeMx, Sink, Unbound, outbound_relay_extra, queue_list
 
 
 def message(marker: str, to: str, sender: str = DEMO, extra: str = "") -> bytes:
@@ -142,7 +144,7 @@ def main() -> None:
     # (docs/architecture.md: "a failed handshake is retried once in plaintext").
     log("broken STARTTLS at the MX")
     broken_port = lib.free_port()
-    broken = BrokenTlsMx(broken_port)
+    broken = FakeMx(broken_port, broken_tls=True)
     r_tls = Relay(d / "relay-brokentls", home,
                   extra=outbound_relay_extra(dns, broken_port)).start()
     code, _ = send_message(r_tls.port, DEMO, ["alice@remote.test"],
@@ -154,12 +156,40 @@ def main() -> None:
     with broken.lock:
         conns = [dict(c) for c in broken.connections]
     tried = [c for c in conns if c["starttls"]]
-    plain = [c for c in conns if not c["starttls"] and c["mail"]]
+    plain = [c for c in conns if not c["starttls"] and c["mail"] > 0]
     in_order = len(tried) == 1 and len(plain) == 1 and conns.index(tried[0]) < conns.index(plain[0])
     checks.ok(in_order, "one STARTTLS attempt, then exactly one plaintext delivery", str(conns))
     checks.eq(sum(b"OUTTLS" in m for m in broken.messages), 1, "delivered exactly once")
     r_tls.stop()
     broken.stop()
+
+    # 3e. Per-destination cap and connection reuse (docs/architecture.md: workers per domain,
+    # outbound.connections_per_domain, keep their connection and run the next job after RSET).
+    log("per-destination cap and connection reuse")
+    slow_port = lib.free_port()
+    slow = FakeMx(slow_port, data_delay=0.3)
+    extra = outbound_relay_extra(dns, slow_port)
+    extra["outbound.connections_per_domain"] = "2"
+    r_cap = Relay(d / "relay-cap", home, extra=extra).start()
+    n = 10
+    for i in range(n):
+        code, _ = send_message(r_cap.port, DEMO, [f"u{i}@remote.test"],
+                               message(f"OUTCAP{i}", f"u{i}@remote.test"))
+        if code != 250:
+            lib.fail(f"OUTCAP{i} not accepted: {code}")
+    wait_until(lambda: all(any(f"OUTCAP{i}".encode() in m for m in slow.messages)
+                           for i in range(n)), 60, f"all {n} OUTCAP messages at the MX",
+               daemons=[r_cap.daemon])
+    with slow.lock:
+        conns = [dict(c) for c in slow.connections]
+        max_open = slow.max_open
+    checks.ok(max_open <= 2, f"at most 2 connections at once to remote.test (saw {max_open})")
+    checks.ok(len(conns) < n and sum(c["mail"] for c in conns) == n,
+              f"{n} transactions over {len(conns)} connections (reused)", str(conns))
+    checks.ok(any(c["mail"] >= 2 and c["rset"] >= 1 for c in conns),
+              "a reused connection saw RSET between transactions", str(conns))
+    r_cap.stop()
+    slow.stop()
 
     # 4. The null sender never gets a bounce.
     log("null sender to null MX")
