@@ -15,18 +15,27 @@
 using namespace splitmail::home::imap;
 
 namespace {
-fs::path setup() {
-    char tmpl[] = "/tmp/imap-index-fuzz-XXXXXX";
-    fs::path root = ::mkdtemp(tmpl);
-    for (auto d : {"cur", "new", "tmp"}) fs::create_directories(root / d);
-    std::ofstream(root / "cur" / "1700000000.M1P1Q1.host,S=3:2,Sa") << "x\r\n";
-    std::ofstream(root / "new" / "1700000001.M1P1Q2.host") << "y\r\n";
-    return root;
-}
+// The fuzzer's Maildir: made once per process, removed at exit (a static destructor runs on
+// libFuzzer's and the replayer's normal exit; only a crash leaves it behind).
+struct temp_maildir {
+    fs::path root;
+    temp_maildir() {
+        char tmpl[] = "/tmp/imap-index-fuzz-XXXXXX";
+        root = ::mkdtemp(tmpl);
+        for (auto d : {"cur", "new", "tmp"}) fs::create_directories(root / d);
+        std::ofstream(root / "cur" / "1700000000.M1P1Q1.host,S=3:2,Sa") << "x\r\n";
+        std::ofstream(root / "new" / "1700000001.M1P1Q2.host") << "y\r\n";
+    }
+    ~temp_maildir() {
+        std::error_code ec;
+        fs::remove_all(root, ec);
+    }
+};
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const fs::path root = setup();
+    static const temp_maildir dir;
+    const fs::path& root = dir.root;
     if (size == 0) return 0;
     static const char* names[] = {"splitmail-uidlist", "dovecot-uidlist", "dovecot-keywords",
                                   "subscriptions"};

@@ -7,6 +7,10 @@ What it gives a test:
     from docs/internal/contracts.md, a users file with real argon2id hashes;
   - splitmail-home and splitmail-relay started and waited for (port answers, recipient cache
     filled), stopped cleanly, or killed with SIGKILL;
+  - exit statuses and sanitizer reports checked: stop() of a splitmail program fails on a
+    non-zero exit status; at the end of run_main() every program still running is stopped the
+    same way, and the test fails if any daemon log holds an AddressSanitizer, LeakSanitizer or
+    UBSan (`runtime error:`) report (see check_daemons());
   - a raw SMTP/LMTP client (bytes on a socket, for smuggling and limit tests), Maildir helpers;
   - check()/fail() that print what was expected and what happened, and a summary line.
 
@@ -108,6 +112,14 @@ def run_main(main) -> None:
         print(f"{checks.name}: {checks.passed} passed, {len(checks.failed) + 1} failed",
               flush=True)
         sys.exit(1)
+    try:
+        check_daemons()
+    except TestFailure as e:
+        print(f"\nFAIL {checks.name}: {e}", flush=True)
+        _dump_logs()
+        print(f"{checks.name}: {checks.passed} passed, {len(checks.failed) + 1} failed",
+              flush=True)
+        sys.exit(1)
     checks.summary()
     if checks.failed:
         print("failed checks:\n  " + "\n  ".join(checks.failed), flush=True)
@@ -157,6 +169,42 @@ signal.signal(signal.SIGHUP, _on_signal)
 def _dump_logs() -> None:
     for d in _procs:
         d.dump_tail()
+    for d in _procs:
+        rep = d.sanitizer_report() if isinstance(d, Daemon) else ""
+        if rep:
+            print(f"---- sanitizer report in {d.name} log ({d.logfile}):\n{rep}", flush=True)
+
+
+# What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print (ASan: "ERROR:
+# AddressSanitizer: heap-use-after-free", LSan: "ERROR: LeakSanitizer: detected memory leaks",
+# UBSan: "file.cpp:12:5: runtime error: signed integer overflow").
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+def sanitizer_report_in(text: str, context: int = 12) -> str:
+    """The first sanitizer report in `text` (the marker line and a few lines after it), or ''."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKERS):
+            return "\n".join("  | " + x for x in lines[i:i + context])
+    return ""
+
+
+def check_daemons() -> None:
+    """End-of-test sweep over every daemon the test started: each one still running is stopped
+    with SIGTERM and its exit status checked (a leak or use-after-free at shutdown shows up
+    there under ASan), then every log is searched for a sanitizer report. Fails on the first
+    problem; run_main() calls it after a passing main()."""
+    # (_procs may also hold a test's own process wrapper with just kill()/dump_tail(), such
+    # as test_outbound_postfix's Postfix: those are the test's to stop.)
+    daemons = [d for d in _procs if isinstance(d, Daemon)]
+    for d in daemons:
+        if d.alive():
+            d.stop()
+    for d in daemons:
+        rep = d.sanitizer_report()
+        if rep:
+            fail(f"sanitizer report in the {d.name} log ({d.logfile}):\n{rep}")
 
 
 def require_binaries(*paths: Path) -> None:
@@ -165,20 +213,76 @@ def require_binaries(*paths: Path) -> None:
         fail("binaries not built (SPLITMAIL_BIN=%s): %s" % (BIN, ", ".join(missing)))
 
 
+OWNER_FILE = ".splitmail-test-pid"  # in each temp dir: the pid of the test that made it
+
+
 def tmpdir(name: str) -> Path:
     t = Path(tempfile.mkdtemp(prefix=f"splitmail-{name}-"))
+    (t / OWNER_FILE).write_text(f"{os.getpid()}\n")
     _tmpdirs.append(t)
     return t
 
 
+def _pid_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, killed but not yet reaped, counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def sweep_stale_mounts() -> None:
+    """Unmounts tmpfs mounts left below the temp dir of a test that died without cleaning up
+    (SIGKILL, e.g. a ctest timeout: its atexit never ran) and removes that temp dir. A temp dir
+    is stale when the pid in its OWNER_FILE is gone; dirs without the file are left alone."""
+    base = Path(tempfile.gettempdir()).resolve()
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    stale: set[Path] = set()
+    for line in mounts:
+        f = line.split()
+        if len(f) < 3 or f[2] != "tmpfs":
+            continue
+        mnt = Path(f[1].replace("\\040", " "))
+        if mnt.parent == mnt or not mnt.is_relative_to(base):
+            continue
+        rel = mnt.relative_to(base).parts
+        if not rel or not rel[0].startswith("splitmail-"):
+            continue
+        top = base / rel[0]
+        try:
+            owner = int((top / OWNER_FILE).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if owner != os.getpid() and not _pid_alive(owner):
+            log(f"unmounting stale tmpfs {mnt} of a dead test run (pid {owner})")
+            subprocess.run(["umount", "-l", str(mnt)], stderr=subprocess.DEVNULL)
+            stale.add(top)
+    for top in stale:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def mount_tmpfs(path: Path, size: str) -> None:
-    """A small tmpfs (root needed), unmounted at exit; for the disk-full tests."""
+    """A small tmpfs (root needed), unmounted at exit; for the disk-full tests. Mounts left by
+    an earlier run that was killed are swept first (sweep_stale_mounts)."""
+    sweep_stale_mounts()
     path.mkdir(parents=True, exist_ok=True)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
                         str(path)], capture_output=True, text=True)
     if r.returncode != 0:
         fail(f"mount tmpfs on {path} failed (the test needs root): {r.stderr.strip()}")
     _mounts.append(path)
+
+
+def remount_tmpfs(path: Path, mode: str) -> None:
+    """Remounts a tmpfs made by mount_tmpfs read-only ("ro") or writable ("rw")."""
+    r = subprocess.run(["mount", "-o", f"remount,{mode}", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"remount {path} {mode} failed: {r.stderr.strip()}")
 
 
 def resize_tmpfs(path: Path, size: str) -> None:
@@ -263,13 +367,28 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
-class Daemon:
-    """One started program: output to a log file, killed at exit."""
+def _is_ours(argv: list[str]) -> bool:
+    """True when argv runs a splitmail program (directly or through `ip netns exec`)."""
+    ours = {str(RELAY_BIN), str(HOME_BIN), str(CLI_BIN), str(BIN / "ddns" / "splitmail-ddns")}
+    return any(a in ours for a in argv)
 
-    def __init__(self, name: str, argv: list[str], logfile: Path, env: dict | None = None):
+
+class Daemon:
+    """One started program: output to a log file, killed at exit.
+
+    `check_status`: stop() fails unless the program exits with status 0 after SIGTERM (default:
+    on for splitmail programs, off for third-party peers such as unbound or smtp-sink, whose
+    status on SIGTERM is theirs to choose). Sanitizer reports are searched for in every log."""
+
+    def __init__(self, name: str, argv: list[str], logfile: Path, env: dict | None = None,
+                 check_status: bool | None = None):
         self.name, self.argv, self.logfile = name, argv, logfile
         self.env = env
         self.proc: subprocess.Popen | None = None
+        self.check_status = _is_ours(argv) if check_status is None else check_status
+        # Set when the test kills the program on purpose (kill9): its status is then not ours
+        # to judge, but its log still is.
+        self.killed = False
 
     def start(self) -> "Daemon":
         if self.proc and self.proc.poll() is None:
@@ -277,6 +396,7 @@ class Daemon:
         self._out = open(self.logfile, "ab")
         self._out.write(f"==== start {' '.join(self.argv)}\n".encode())
         self._out.flush()
+        self.killed = False
         self.proc = subprocess.Popen(self.argv, stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.env,
                                      start_new_session=True, preexec_fn=_die_with_parent)
@@ -289,34 +409,54 @@ class Daemon:
 
     @property
     def pid(self) -> int:
-        assert self.proc
+        if self.proc is None:
+            fail(f"{self.name} was never started")
         return self.proc.pid
 
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM and wait; a program that does not exit in time is a failure."""
-        if not self.alive():
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout * SLOW)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            fail(f"{self.name} did not exit within {timeout * SLOW:.0f}s of SIGTERM")
+    def stop(self, timeout: float = 15.0, expect_status: int | None = 0) -> int:
+        """SIGTERM and wait; returns the exit status. A failure: no exit in time, a sanitizer
+        report in the log, or (check_status) a status other than `expect_status` — also when
+        the program had already exited by itself. expect_status=None accepts any status."""
+        if self.proc is None:
+            return 0
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.killed = True
+                fail(f"{self.name} did not exit within {timeout * SLOW:.0f}s of SIGTERM")
+        rc = self.proc.returncode
+        rep = self.sanitizer_report()
+        if rep:
+            fail(f"sanitizer report in the {self.name} log ({self.logfile}):\n{rep}")
+        if (self.check_status and not self.killed and expect_status is not None
+                and rc != expect_status):
+            how = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
+            fail(f"{self.name} ended with {how}, expected status {expect_status} "
+                 f"(log {self.logfile})")
         return rc
 
     def kill9(self) -> None:
         if self.alive():
+            self.killed = True
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
     def kill(self) -> None:
         if self.alive():
+            self.killed = True
             self.proc.send_signal(signal.SIGKILL)
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+
+    def sanitizer_report(self) -> str:
+        """The first AddressSanitizer/LeakSanitizer/UBSan report in the log, or ''."""
+        return sanitizer_report_in(self.log_text())
 
     def log_text(self) -> str:
         try:
@@ -447,8 +587,9 @@ class Home:
                    f"splitmail-home LMTP on 127.0.0.1:{self.port}", daemons=[self.daemon])
         return self
 
-    def stop(self) -> None:
-        self.daemon.stop()
+    def stop(self, expect_status: int | None = 0) -> int:
+        """SIGTERM; fails on a status other than expect_status or a sanitizer report."""
+        return self.daemon.stop(expect_status=expect_status)
 
     def mailbox(self, address: str = DEMO) -> Path:
         local, dom = address.split("@")
@@ -552,8 +693,9 @@ class Relay:
         wait_until(probe, timeout, f"relay to accept RCPT {rcpt} (last answer: {last[0]})",
                    interval=0.2, daemons=[self.daemon])
 
-    def stop(self) -> None:
-        self.daemon.stop()
+    def stop(self, expect_status: int | None = 0) -> int:
+        """SIGTERM; fails on a status other than expect_status or a sanitizer report."""
+        return self.daemon.stop(expect_status=expect_status)
 
     def queued(self) -> list[Path]:
         """Envelopes waiting in the spool (incoming/, deferred/, hold/)."""
@@ -563,6 +705,38 @@ class Relay:
             if d.is_dir():
                 out += [p for p in d.iterdir() if p.name.endswith(".json")]
         return out
+
+
+def queue_attempts(spool: Path) -> list[int]:
+    """Delivery attempts of each queued message, as `splitmail queue list --spool` shows them
+    (what an operator sees)."""
+    r = run_tool([str(CLI_BIN), "queue", "list", "--spool", str(spool)], timeout=30)
+    out = r.stdout.decode(errors="replace")
+    if r.returncode != 0:
+        fail(f"splitmail queue list failed (exit {r.returncode}): {out}{r.stderr.decode()}")
+    return [int(n) for n in re.findall(r"\(\w+, attempts (\d+)", out)]
+
+
+def wait_attempts(spool: Path, count: int, n: int = 2, timeout: float = 30,
+                  daemons=(), every: bool = True) -> list[int]:
+    """Until `count` messages are queued and each (every=False: at least one) shows at least
+    `n` delivery attempts: a "stays queued" check after a fixed sleep passes when no attempt
+    was ever made. (every=False is for an unreachable home: the relay then probes it instead
+    of retrying each message, see relay/delivery/runner.cpp.)"""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        got = queue_attempts(spool)
+        if len(got) == count and (all(a >= n for a in got) if every
+                                  else any(a >= n for a in got)):
+            return got
+        for d in daemons:
+            if not d.alive():
+                fail(f"{d.name} exited (status {d.proc.returncode}) while waiting for attempts")
+        if time.monotonic() > deadline:
+            fail(f"timed out after {timeout * SLOW:.0f}s waiting for {count} queued messages "
+                 f"with >= {n} delivery attempts ({'each' if every else 'one at least'}; "
+                 f"queue list attempts: {got})")
+        time.sleep(0.2)
 
 
 def start_pair(name: str, relay_kw: dict | None = None, home_kw: dict | None = None):
@@ -618,6 +792,12 @@ class SMTP:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def until_eof(self, timeout: float, what: str = "the server to close the connection") -> bytes:
+        """Everything the server still sends (after what reply() consumed) up to its close.
+        A connection still open at the deadline is a failure: "closed" must not pass on a
+        timeout. A reset counts as closed (timeout scaled under sanitizers)."""
+        return read_until_eof(self.sock, timeout, what, self.buf)
+
     def cmd(self, line: str | bytes) -> tuple[int, str]:
         if isinstance(line, str):
             line = line.encode()
@@ -635,6 +815,28 @@ class SMTP:
         if code != 250:
             fail(f"LHLO refused: {code} {text}")
         return code, text
+
+
+def read_until_eof(sock: socket.socket, timeout: float, what: str, already: bytes = b"") -> bytes:
+    """Reads until EOF (or a reset) and returns the bytes before it; fails naming `what` if the
+    peer has not closed within `timeout` seconds (scaled under sanitizers)."""
+    deadline = time.monotonic() + timeout * SLOW
+    data = already
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail(f"timed out after {timeout * SLOW:.0f}s waiting for {what} "
+                 f"(connection still open; got {data[-200:]!r})")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            continue  # the deadline check above reports it
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
 
 
 def send_message(port: int, sender: str, rcpts: list[str], data: bytes) -> tuple[int, str]:
@@ -710,7 +912,13 @@ def ids_in_maildir(home: Home, header: str = "X-Test-Id", address: str = DEMO) -
 
 
 def run_tool(argv: list[str], timeout: float = 120, input: bytes | None = None):
-    return subprocess.run(argv, capture_output=True, timeout=timeout * SLOW, input=input)
+    """Runs a tool to completion; a sanitizer report in a splitmail tool's output fails."""
+    r = subprocess.run(argv, capture_output=True, timeout=timeout * SLOW, input=input)
+    if _is_ours(argv):
+        rep = sanitizer_report_in((r.stdout + r.stderr).decode(errors="replace"))
+        if rep:
+            fail(f"sanitizer report from `{' '.join(argv)}`:\n{rep}")
+    return r
 
 
 class Counter:

@@ -150,3 +150,98 @@ def queue_list(relay: lib.Relay) -> str:
     r = subprocess.run([str(lib.CLI_BIN), "queue", "list", "--spool", str(relay.spool)],
                        capture_output=True, text=True)
     return r.stdout + r.stderr
+
+
+class FakeMx:
+    """A minimal SMTP server on 127.0.0.1:port, for what smtp-sink cannot show. With
+    broken_tls it offers STARTTLS and breaks the handshake (answers 220, then sends bytes that
+    are not TLS and closes); otherwise it offers no STARTTLS. Each connection is recorded as
+    {"starttls": bool, "mail": int (transactions), "rset": int}; `max_open` is the most
+    connections open at once; `data_delay` seconds pass before the reply to the end of DATA
+    (so that queued jobs overlap). Delivered messages land in `messages`."""
+
+    def __init__(self, port: int, broken_tls: bool = False, data_delay: float = 0.0):
+        import socket
+        import threading
+        self.port, self.broken_tls, self.data_delay = port, broken_tls, data_delay
+        self.connections: list[dict] = []
+        self.messages: list[bytes] = []
+        self.open_now = 0
+        self.max_open = 0
+        self.lock = threading.Lock()
+        self.srv = socket.create_server(("127.0.0.1", port))
+        self.srv.settimeout(0.2)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import threading
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._session, args=(c,), daemon=True).start()
+
+    def _session(self, c) -> None:
+        rec = {"starttls": False, "mail": 0, "rset": 0}
+        with self.lock:
+            self.connections.append(rec)
+            self.open_now += 1
+            self.max_open = max(self.max_open, self.open_now)
+        f = c.makefile("rb")
+        try:
+            c.settimeout(60)
+            c.sendall(b"220 mx.fake.test ESMTP\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb in (b"EHLO", b"HELO"):
+                    c.sendall(b"250-mx.fake.test\r\n" +
+                              (b"250-STARTTLS\r\n" if self.broken_tls else b"") +
+                              b"250 8BITMIME\r\n")
+                elif verb == b"STARTTLS" and self.broken_tls:
+                    rec["starttls"] = True
+                    c.sendall(b"220 2.0.0 go ahead\r\n")
+                    c.sendall(b"this is not a TLS ServerHello\r\n")
+                    return
+                elif verb == b"MAIL":
+                    rec["mail"] += 1
+                    c.sendall(b"250 2.1.0 ok\r\n")
+                elif verb == b"RSET":
+                    rec["rset"] += 1
+                    c.sendall(b"250 2.0.0 ok\r\n")
+                elif verb == b"DATA":
+                    c.sendall(b"354 go on\r\n")
+                    body = b""
+                    while True:
+                        l2 = f.readline()
+                        if not l2 or l2 == b".\r\n":
+                            break
+                        body += l2
+                    if self.data_delay:
+                        import time as _t
+                        _t.sleep(self.data_delay)
+                    with self.lock:
+                        self.messages.append(body)
+                    c.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    c.sendall(b"221 2.0.0 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 2.0.0 ok\r\n")
+        except OSError:
+            return
+        finally:
+            with self.lock:
+                self.open_now -= 1
+            f.close()
+            c.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.srv.close()
+        self.thread.join(5)

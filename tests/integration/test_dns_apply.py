@@ -26,6 +26,7 @@ import urllib.request
 SRC = os.environ.get("SPLITMAIL_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests/fakes/desec"))
 import harness  # noqa: E402
+from harness import check  # noqa: E402
 from fake_desec import FakeDesec  # noqa: E402
 
 D1, D2 = "splitmail.example", "second.example"
@@ -54,6 +55,7 @@ token_file = os.path.join(root, "etc/splitmail/desec.token")
 def run(*args, stdin=subprocess.DEVNULL, timeout=60):
     p = subprocess.run([CLI, *args], capture_output=True, text=True, stdin=stdin,
                        timeout=timeout * SLOW)
+    harness.check_no_sanitizer_report(p.stdout + p.stderr, "splitmail " + " ".join(args))
     return p.returncode, p.stdout, p.stderr
 
 
@@ -71,13 +73,13 @@ def build_tree():
     rc, out, err = run("provision", "relay", "--domain", D1, "--domain", D2, "--hostname", HOST,
                        "--public-ipv4", IP4, "--public-ipv6", IP6, "--imap-host", "home." + D1,
                        "--root", root, timeout=120)
-    assert rc == 0, out + err
+    check(rc == 0, out + err)
     with open(site_file) as f:
         text = f.read()
     for key, value in (("api", fake.base_url), ("ca_file", ca), ("token_file", token_file),
                        ("ttl", 300)):
         text, n = re.subn(r"(?m)^%s = .*$" % key, "%s = %s" % (key, json.dumps(value)), text)
-        assert n == 1, "%s not found once in %s" % (key, site_file)
+        check(n == 1, "%s not found once in %s" % (key, site_file))
     with open(site_file, "w") as f:
         f.write(text)
     with open(token_file, "w") as f:
@@ -92,7 +94,7 @@ def zone_lines(text):
         if not line or line.startswith(";"):
             continue
         m = re.fullmatch(r"(\S+\.) +(\d+) IN ([A-Z]+) (.+)", line)
-        assert m, "not a zone-file entry: %r" % line
+        check(m, "not a zone-file entry: %r" % line)
         out.append((m.group(1), int(m.group(2)), m.group(3), m.group(4)))
     return out
 
@@ -100,7 +102,7 @@ def zone_lines(text):
 def planned(domain):
     """{(subname, type): sorted records} from `dns export --domain`."""
     rc, out, err = dns("export", "--domain", domain)
-    assert rc == 0, err
+    check(rc == 0, err)
     want = {}
     for name, _, rtype, rdata in zone_lines(out):
         sub = name[:-len(domain) - 2] if name != domain + "." else ""
@@ -123,133 +125,135 @@ def spki_sha256():
 
 def plan_and_export():
     rc, out, err = dns("plan")
-    assert rc == 0, err
+    check(rc == 0, err)
     for want in ("@", "MX", "10 %s." % HOST, "v=spf1 ip4:%s ip6:%s -all" % (IP4, IP6),
                  "sm1-rsa._domainkey", "sm1-ed25519._domainkey", "_dmarc",
                  "v=DMARC1; p=none; rua=mailto:postmaster@" + D1, "_smtp._tls",
                  "_submissions._tcp", "0 1 465 %s." % HOST, "10 1 587 %s." % HOST,
                  "0 1 993 home.%s." % D1, "_25._tcp.mx", "note: PTR", D2):
-        assert want in out, "%r missing from plan:\n%s" % (want, out)
+        check(want in out, "%r missing from plan:\n%s" % (want, out))
     rc, out, err = dns("export", "--domain", D1)
-    assert rc == 0, err
+    check(rc == 0, err)
     entries = zone_lines(out)
-    assert all(e[0].endswith(D1 + ".") and e[1] == 300 for e in entries), entries
+    check(all(e[0].endswith(D1 + ".") and e[1] == 300 for e in entries), entries)
     tlsa = [e for e in entries if e[2] == "TLSA"]
-    assert tlsa == [("_25._tcp.%s." % HOST, 300, "TLSA", "3 1 1 " + spki_sha256())], tlsa
+    check(tlsa == [("_25._tcp.%s." % HOST, 300, "TLSA", "3 1 1 " + spki_sha256())], tlsa)
     types = sorted({e[2] for e in entries})
-    assert types == ["A", "AAAA", "MX", "SRV", "TLSA", "TXT"], types
-    assert "; note: PTR" in out
+    check(types == ["A", "AAAA", "MX", "SRV", "TLSA", "TXT"], types)
+    check("; note: PTR" in out, 'expected: "; note: PTR" in out')
     # The second domain's MX points at the relay; its address records live in D1.
     d2 = planned(D2)
-    assert d2[("", "MX")] == ["10 %s." % HOST] and ("mx", "A") not in d2, d2
+    check(d2[("", "MX")] == ["10 %s." % HOST] and ("mx", "A") not in d2, d2)
 
 
 def refuses_without_yes_on_a_pipe():
     fake.set_rrset(D1, "www", "A", ["192.0.2.80"], 3600)  # someone else's record
     fake.set_rrset(D1, "home", "AAAA", ["2001:db8:99::1"], 60)  # splitmail-ddns' record
     rc, out, err = dns("apply")
-    assert rc == 1, (rc, out, err)
-    assert "--yes" in err and "terminal" in err, err
-    assert "+ %s. 3600 MX 10 %s." % (D1, HOST) in out, "the diff is not shown:\n" + out
-    assert writes() == [], writes()
+    check(rc == 1, (rc, out, err))
+    check("--yes" in err and "terminal" in err, err)
+    check("+ %s. 3600 MX 10 %s." % (D1, HOST) in out, "the diff is not shown:\n" + out)
+    check(writes() == [], writes())
 
 
 def first_apply_creates_everything():
     rc, out, err = dns("apply", "--yes")
-    assert rc == 0, (rc, out, err)
+    check(rc == 0, (rc, out, err))
     for d in (D1, D2):
         w = writes(d)
-        assert len(w) == 1 and w[0]["method"] == "PATCH" and w[0]["status"] == 200, w
-        assert w[0]["path"] == "/api/v1/domains/%s/rrsets/" % d, w
+        check(len(w) == 1 and w[0]["method"] == "PATCH" and w[0]["status"] == 200, w)
+        check(w[0]["path"] == "/api/v1/domains/%s/rrsets/" % d, w)
         want = planned(d)
-        assert len(w[0]["body"]) == len(want), (len(w[0]["body"]), len(want))
+        check(len(w[0]["body"]) == len(want), (len(w[0]["body"]), len(want)))
         have = at_fake(d)
         for key, records in want.items():
-            assert have.get(key) == records, (key, have.get(key), records)
-            assert fake.rrset(d, *key)["ttl"] == 3600, "TTL not raised to minimum_ttl"
-        assert have[("", "NS")] == ["ns1.desec.io.", "ns2.desec.org."]
-    assert "raised to deSEC's minimum_ttl 3600" in out, out
-    assert at_fake(D1)[("www", "A")] == ["192.0.2.80"], "a record splitmail does not own changed"
+            check(have.get(key) == records, (key, have.get(key), records))
+            check(fake.rrset(d, *key)["ttl"] == 3600, "TTL not raised to minimum_ttl")
+        check(have[("", "NS")] == ["ns1.desec.io.", "ns2.desec.org."],
+              'expected: have[("", "NS")] == ["ns1.desec.io.", "ns2.desec.org."]')
+    check("raised to deSEC's minimum_ttl 3600" in out, out)
+    check(at_fake(D1)[("www", "A")] == ["192.0.2.80"], "a record splitmail does not own changed")
 
 
 def second_apply_writes_nothing():
     before = len(writes())
     rc, out, err = dns("apply")  # no --yes needed: nothing to confirm
-    assert rc == 0, (rc, out, err)
-    assert out.count("deSEC is up to date") == 2, out
-    assert len(writes()) == before, writes()[before:]
+    check(rc == 0, (rc, out, err))
+    check(out.count("deSEC is up to date") == 2, out)
+    check(len(writes()) == before, writes()[before:])
 
 
 def new_dkim_key_updates_one_rrset():
     old = at_fake(D1)[("sm1-rsa._domainkey", "TXT")]
     rc, _, err = run("dkim", "keygen", "--domain", D1, "--selector", "sm1-rsa",
                      "--algorithm", "rsa", "--force", "--dir", dkim_dir)
-    assert rc == 0, err
+    check(rc == 0, err)
     before = len(writes())
     rc, out, err = dns("apply", "--yes", "--domain", D1)
-    assert rc == 0, (rc, out, err)
+    check(rc == 0, (rc, out, err))
     w = writes()[before:]
-    assert len(w) == 1 and w[0]["status"] == 200, w
-    assert [(i["subname"], i["type"]) for i in w[0]["body"]] == [("sm1-rsa._domainkey", "TXT")], \
-        w[0]["body"]
+    check(len(w) == 1 and w[0]["status"] == 200, w)
+    check([(i["subname"], i["type"]) for i in w[0]["body"]] == [("sm1-rsa._domainkey", "TXT")], w[0]["body"])
     new = at_fake(D1)[("sm1-rsa._domainkey", "TXT")]
-    assert new != old and new == planned(D1)[("sm1-rsa._domainkey", "TXT")]
-    assert "~ sm1-rsa._domainkey.%s. TXT" % D1 in out, out
-    assert "1 RRset written in one request" in out, out
+    check(new != old and new == planned(D1)[("sm1-rsa._domainkey", "TXT")],
+          'expected: new != old and new == planned(D1)[("sm1-rsa._domainkey", "TXT")]')
+    check("~ sm1-rsa._domainkey.%s. TXT" % D1 in out, out)
+    check("1 RRset written in one request" in out, out)
 
 
 def prune_keeps_ns_and_ddns_names():
     before = len(writes())
     rc, out, err = dns("apply", "--yes", "--prune", "--domain", D1)
-    assert rc == 0, (rc, out, err)
+    check(rc == 0, (rc, out, err))
     w = writes()[before:]
-    assert len(w) == 1 and w[0]["body"] == [{"subname": "www", "type": "A", "records": []}], w
+    check(len(w) == 1 and w[0]["body"] == [{"subname": "www", "type": "A", "records": []}], w)
     have = at_fake(D1)
-    assert ("www", "A") not in have
-    assert ("", "NS") in have and ("home", "AAAA") in have, have
-    assert "- www.%s. 3600 A 192.0.2.80" % D1 in out, out
+    check(("www", "A") not in have, 'expected: ("www", "A") not in have')
+    check(("", "NS") in have and ("home", "AAAA") in have, have)
+    check("- www.%s. 3600 A 192.0.2.80" % D1 in out, out)
 
 
 def throttled_write_is_retried():
     rc, _, err = run("dkim", "keygen", "--domain", D1, "--selector", "sm1-ed25519",
                      "--algorithm", "ed25519", "--force", "--dir", dkim_dir)
-    assert rc == 0, err
+    check(rc == 0, err)
     fake.inject(429, count=1, kinds=("write",), retry_after=1)
     before = len(writes())
     t0 = time.monotonic()
     rc, out, err = dns("apply", "--yes", "--domain", D1)
-    assert rc == 0, (rc, out, err)
+    check(rc == 0, (rc, out, err))
     w = writes()[before:]
-    assert [e["status"] for e in w] == [429, 200], w
-    assert w[1]["t"] - w[0]["t"] >= 0.9, "did not wait for Retry-After"
-    assert time.monotonic() - t0 < 30 * SLOW
-    assert "retrying in 1 s" in err, err
-    assert at_fake(D1)[("sm1-ed25519._domainkey", "TXT")] == \
-        planned(D1)[("sm1-ed25519._domainkey", "TXT")]
+    check([e["status"] for e in w] == [429, 200], w)
+    check(w[1]["t"] - w[0]["t"] >= 0.9, "did not wait for Retry-After")
+    check(time.monotonic() - t0 < 30 * SLOW, 'expected: time.monotonic() - t0 < 30 * SLOW')
+    check("retrying in 1 s" in err, err)
+    check(at_fake(D1)[("sm1-ed25519._domainkey", "TXT")] == \
+        planned(D1)[("sm1-ed25519._domainkey", "TXT")], "DKIM TXT at the fake as planned")
 
 
 def bad_request_is_readable():
     rc, _, err = run("dkim", "keygen", "--domain", D2, "--selector", "sm1-rsa",
                      "--algorithm", "rsa", "--force", "--dir", dkim_dir)
-    assert rc == 0, err
+    check(rc == 0, err)
     fake.inject(400, count=1, kinds=("write",),
                 body=[{"records": ["TXT record content must be enclosed in double quotes."]}])
     old = at_fake(D2)[("sm1-rsa._domainkey", "TXT")]
     rc, out, err = dns("apply", "--yes", "--domain", D2)
-    assert rc == 1, (rc, out, err)
-    assert ("sm1-rsa._domainkey.%s. TXT: records: TXT record content must be enclosed"
-            % D2) in err, err
-    assert "nothing of %s was written" % D2 in err, err
-    assert at_fake(D2)[("sm1-rsa._domainkey", "TXT")] == old
+    check(rc == 1, (rc, out, err))
+    check(("sm1-rsa._domainkey.%s. TXT: records: TXT record content must be enclosed"
+            % D2) in err, err)
+    check("nothing of %s was written" % D2 in err, err)
+    check(at_fake(D2)[("sm1-rsa._domainkey", "TXT")] == old,
+          'expected: at_fake(D2)[("sm1-rsa._domainkey", "TXT")] == old')
     rc, out, err = dns("apply", "--yes", "--domain", D2)  # and once deSEC accepts it again
-    assert rc == 0, err
+    check(rc == 0, err)
 
 
 def readable_token_refused():
     os.chmod(token_file, 0o644)
     try:
         rc, out, err = dns("apply", "--yes")
-        assert rc == 1 and "chmod 600" in err and TOKEN not in err + out, (rc, err)
+        check(rc == 1 and "chmod 600" in err and TOKEN not in err + out, (rc, err))
     finally:
         os.chmod(token_file, 0o600)
 
@@ -264,11 +268,12 @@ def no_on_a_terminal_writes_nothing():
     os.write(master, b"n\n")
     out, err = p.communicate(timeout=60 * SLOW)
     os.close(master)
-    assert p.returncode == 1, (p.returncode, out, err)
-    assert "Write these changes to deSEC? [y/N]" in out and "nothing changed" in err, (out, err)
-    assert len(writes()) == before
+    harness.check_no_sanitizer_report(out + err, "splitmail dns apply")
+    check(p.returncode == 1, (p.returncode, out, err))
+    check("Write these changes to deSEC? [y/N]" in out and "nothing changed" in err, (out, err))
+    check(len(writes()) == before, 'expected: len(writes()) == before')
     rc, out, err = dns("apply", "--yes", "--domain", D1)
-    assert rc == 0 and at_fake(D1)[("_dmarc", "TXT")] == planned(D1)[("_dmarc", "TXT")], err
+    check(rc == 0 and at_fake(D1)[("_dmarc", "TXT")] == planned(D1)[("_dmarc", "TXT")], err)
 
 
 def fake_refuses_bad_presentation_format():
@@ -290,10 +295,10 @@ def fake_refuses_bad_presentation_format():
         urllib.request.urlopen(req, context=ctx, timeout=10)
         raise AssertionError("the fake accepted malformed records")
     except urllib.error.HTTPError as e:
-        assert e.code == 400
+        check(e.code == 400, 'expected: e.code == 400')
         body = json.loads(e.read())
-    assert [bool(b) for b in body] == [True] * 5 + [False, False], body
-    assert "dot" in body[0]["records"][0] and "255" in body[3]["records"][0], body
+    check([bool(b) for b in body] == [True] * 5 + [False, False], body)
+    check("dot" in body[0]["records"][0] and "255" in body[3]["records"][0], body)
 
 
 try:

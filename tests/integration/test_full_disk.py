@@ -3,7 +3,8 @@
 A. The relay's spool on a 2 MB tmpfs, home stopped so nothing drains: 100 KB messages get 250
    until the spool is full, then 452 4.3.1 (never a 250 the relay cannot keep). The relay stays
    up; when home returns every acknowledged message is delivered, the space comes back and new
-   mail is accepted again.
+   mail is accepted again. A read-only spool (EROFS, an error other than a full disk) gives
+   451 4.3.0, and 250 again once it is writable.
 B. Home's Maildir root on a 1 MB tmpfs: LMTP deliveries until it is full, then a delivery to two
    recipients gets 452 4.2.2 for each recipient (RFC 2033 4.2: one reply per recipient), with
    nothing half-written in new/ and nothing left in tmp/. A message sent through the relay is
@@ -87,6 +88,24 @@ def relay_spool_full(d: Path) -> None:
                                   lib.make_message("spool-after", size=100_000))
     checks.eq(code, 250, "space freed by delivery: the relay accepts again")
     lib.wait_until(lambda: "spool-after" in lib.ids_in_maildir(home), 20, "spool-after delivered")
+
+    # A spool error other than a full disk (here EROFS: the spool's file system turned
+    # read-only) is 451 4.3.0, never a 250 (docs/architecture.md, end of DATA).
+    lib.wait_until(lambda: not relay.queued(), 20, "relay spool to drain before the remount")
+    lib.remount_tmpfs(spool, "ro")
+    code, text = lib.send_message(relay.port, "sender@sender.test", [DEMO],
+                                  lib.make_message("spool-readonly"))
+    checks.ok(code == 451 and text.startswith("4.3.0"),
+              "read-only spool (EROFS) -> 451 4.3.0", f"got {code} {text!r}")
+    checks.ok(relay.daemon.alive(), "relay still running with a read-only spool")
+    lib.remount_tmpfs(spool, "rw")
+    code, text = lib.send_message(relay.port, "sender@sender.test", [DEMO],
+                                  lib.make_message("spool-writable"))
+    checks.eq(code, 250, "spool writable again: accepted")
+    lib.wait_until(lambda: "spool-writable" in lib.ids_in_maildir(home), 20,
+                   "spool-writable delivered")
+    checks.ok("spool-readonly" not in lib.ids_in_maildir(home),
+              "the message refused with 451 was not delivered")
     relay.stop()
     home.stop()
 
@@ -122,7 +141,8 @@ def home_maildir_full(d: Path) -> None:
     code, text = lib.send_message(relay.port, "sender@sender.test", [DEMO],
                                   lib.make_message("via-relay", size=100_000))
     checks.eq(code, 250, "relay accepts while home's disk is full")
-    time.sleep(3)  # at least two delivery attempts (retry.initial 1s, retry.max 2s)
+    # at least two failed delivery attempts, as `queue list` shows them
+    lib.wait_attempts(relay.spool, 1, daemons=[relay.daemon, home.daemon])
     checks.ok("via-relay" not in lib.ids_in_maildir(home), "not delivered while the disk is full")
     checks.eq(len(relay.queued()), 1, "the message stays queued on the relay (452 is temporary)")
     checks.eq(lib.tmp_left(home), [], "still nothing in tmp/")

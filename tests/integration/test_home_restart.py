@@ -6,8 +6,10 @@ a message that landed in the Maildir is always acknowledged, and the relay never
 second time. Checks: smtp-source gets 250 for all 800 messages; after three SIGTERM/restart
 cycles during the load, every Message-Id is in the Maildir exactly once, the relay's spool is
 empty and no Maildir tmp/ file is left; home logged no "unacknowledged" warning; with the
-relay's LMTP connections open but idle, home stops at once.
+relay's LMTP connections open but idle, home stops at once. The drain is capped: with a
+client that never reads its replies, SIGTERM ends home after ~10 s with a warning.
 """
+import socket
 import subprocess
 import sys
 import threading
@@ -77,6 +79,51 @@ def main() -> None:
     checks.ok("unacknowledged" not in home.daemon.log_text(), "idle stop: nothing owed",
               home.daemon.log_text()[-1500:])
     relay.stop()
+    drain_is_capped()
+
+
+def drain_is_capped() -> None:
+    """The drain waits at most 10 s (docs/operations.md): an LMTP client that pipelines 20
+    transactions of 1000 recipients and never reads its replies leaves a transaction whose
+    replies cannot be written; SIGTERM still ends home after about 10 s, status 0, with the
+    "stopping with deliveries unacknowledged" warning."""
+    d = lib.tmpdir("home-drain-cap")
+    home = lib.Home(d / "home").start()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # the replies pile up at home
+    s.connect(("127.0.0.1", home.port))
+    rcpts = b"".join(b"RCPT TO:<demo+%s%d@example.test>\r\n" % (b"x" * 40, i)
+                     for i in range(1000))
+    tx = (b"MAIL FROM:<s@sender.test>\r\n" + rcpts +
+          b"DATA\r\nSubject: never acknowledged\r\n\r\nbody\r\n.\r\n")
+    threading.Thread(target=lambda: _send_quietly(s, b"LHLO x\r\n" + tx * 20),
+                     daemon=True).start()
+    seen = {"n": -1, "same": 0}
+
+    def deliveries_stalled() -> bool:
+        n = home.count()
+        seen["same"] = seen["same"] + 1 if n == seen["n"] and n > 0 else 0
+        seen["n"] = n
+        return seen["same"] >= 5  # no new delivery for ~1.5 s: home is blocked on its replies
+
+    lib.wait_until(deliveries_stalled, 60, "home's deliveries to stall on unread replies",
+                   interval=0.3, daemons=[home.daemon])
+    t0 = time.monotonic()
+    home.daemon.stop(timeout=30)
+    took = time.monotonic() - t0
+    log = home.daemon.log_text()
+    checks.ok("stopping with deliveries unacknowledged" in log,
+              "replies were owed at SIGTERM (home warned it stopped without them)", log[-1500:])
+    checks.ok(9.0 <= took <= 10 + 5 * lib.SLOW,
+              f"SIGTERM drain waited for the owed replies and was cut at ~10 s ({took:.1f}s)")
+    s.close()
+
+
+def _send_quietly(s: socket.socket, data: bytes) -> None:
+    try:
+        s.sendall(data)
+    except OSError:
+        pass  # home went away mid-send: expected once it stops
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ bounce; an MX answering 5xx produces a bounce through the inbound path; an MX an
 is retried (visible in `splitmail queue list` with next attempt and last error) and the
 message is delivered when it recovers; MX fallback when the preferred host (IPv6) is down;
 an MX that answers 4xx until the lifetime ends gives exactly one delay notice, then one
-failure notice that says the message expired.
+failure notice that says the message expired. NXDOMAIN bounces at once with 5.1.2; a dead
+resolver is 4.4.3, retried (two attempts in `queue list`) and never bounced; an MX whose
+STARTTLS handshake fails gets the message in one plaintext retry; with
+outbound.connections_per_domain 2, ten messages to one domain use at most two connections at
+once and reuse them (RSET between transactions).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import time
 import lib
 from lib import DEMO, Home, Relay, checks, log, require_binaries, run_main, send_message, tmpdir, \
     wait_until
-from outbound_lib import Sink, Unbound, outbound_relay_extra, queue_list
+from outbound_lib import FakeMx, Sink, Unbound, outbound_relay_extra, queue_list
 
 
 def message(marker: str, to: str, sender: str = DEMO, extra: str = "") -> bytes:
@@ -102,6 +106,90 @@ def main() -> None:
     checks.ok("Action: failed" in raw and "message/delivery-status" in raw,
               "RFC 3464 report")
     checks.ok(not sink.with_marker("OUT3"), "nothing sent to any MX for a null MX domain")
+
+    # 3b. NXDOMAIN: the recipient's domain does not exist -> bounce with 5.1.2, no retries
+    # (docs/architecture.md: "NXDOMAIN -> 5.1.2; DNS trouble -> 4.4.3 and retry").
+    log("NXDOMAIN")
+    t0 = time.monotonic()
+    code, _ = send_message(relay.port, DEMO, ["x@nosuch.remote.test"],
+                           message("OUTNX", "x@nosuch.remote.test"))
+    checks.eq(code, 250, "accepted for nosuch.remote.test")
+    b = wait_until(lambda: bounces_with(home, "OUTNX"), 30, "NXDOMAIN bounce in demo's Maildir",
+                   daemons=[relay.daemon, home.daemon])
+    checks.ok(time.monotonic() - t0 < 15, "NXDOMAIN bounces at once (no retries)")
+    raw = b[0].decode("utf-8", "replace")
+    checks.ok("Status: 5.1.2" in raw and "Action: failed" in raw,
+              "NXDOMAIN bounce says Action: failed, Status: 5.1.2", raw[:1500])
+    checks.ok(not sink.with_marker("OUTNX"), "nothing sent to any MX for a missing domain")
+    wait_until(lambda: not relay.queued(), 20, "spool empty after the NXDOMAIN bounce")
+
+    # 3c. A dead resolver is DNS trouble, not an answer: 4.4.3, retried, never bounced.
+    log("dead resolver")
+    dead_dns = type("DeadResolver", (), {"port": lib.free_port()})()  # nothing listens there
+    r_dead = Relay(d / "relay-deadns", home, extra=outbound_relay_extra(dead_dns, mx_port)).start()
+    before_bounces = len([p for p in home.messages(DEMO) if b"multipart/report" in p.read_bytes()])
+    code, _ = send_message(r_dead.port, DEMO, ["alice@remote.test"],
+                           message("OUTDNS", "alice@remote.test"))
+    checks.eq(code, 250, "accepted with the resolver down")
+    lib.wait_attempts(r_dead.spool, 1, n=2, timeout=60, daemons=[r_dead.daemon])
+    listing = queue_list(r_dead)
+    checks.ok("4.4.3" in listing, "queue list shows the 4.4.3 DNS failure as the last error",
+              listing)
+    checks.eq(len([p for p in home.messages(DEMO) if b"multipart/report" in p.read_bytes()]),
+              before_bounces, "no bounce for a message that failed on DNS trouble")
+    checks.ok(not sink.with_marker("OUTDNS"), "nothing sent while DNS is down")
+    r_dead.stop()
+
+    # 3d. STARTTLS offered but the handshake fails: one retry in plaintext delivers
+    # (docs/architecture.md: "a failed handshake is retried once in plaintext").
+    log("broken STARTTLS at the MX")
+    broken_port = lib.free_port()
+    broken = FakeMx(broken_port, broken_tls=True)
+    r_tls = Relay(d / "relay-brokentls", home,
+                  extra=outbound_relay_extra(dns, broken_port)).start()
+    code, _ = send_message(r_tls.port, DEMO, ["alice@remote.test"],
+                           message("OUTTLS", "alice@remote.test"))
+    checks.eq(code, 250, "accepted for an MX with broken STARTTLS")
+    wait_until(lambda: any(b"OUTTLS" in m for m in broken.messages), 30,
+               "OUTTLS delivered in plaintext after the failed handshake", daemons=[r_tls.daemon])
+    wait_until(lambda: not r_tls.queued(), 20, "spool empty after the plaintext retry")
+    with broken.lock:
+        conns = [dict(c) for c in broken.connections]
+    tried = [c for c in conns if c["starttls"]]
+    plain = [c for c in conns if not c["starttls"] and c["mail"] > 0]
+    in_order = len(tried) == 1 and len(plain) == 1 and conns.index(tried[0]) < conns.index(plain[0])
+    checks.ok(in_order, "one STARTTLS attempt, then exactly one plaintext delivery", str(conns))
+    checks.eq(sum(b"OUTTLS" in m for m in broken.messages), 1, "delivered exactly once")
+    r_tls.stop()
+    broken.stop()
+
+    # 3e. Per-destination cap and connection reuse (docs/architecture.md: workers per domain,
+    # outbound.connections_per_domain, keep their connection and run the next job after RSET).
+    log("per-destination cap and connection reuse")
+    slow_port = lib.free_port()
+    slow = FakeMx(slow_port, data_delay=0.3)
+    extra = outbound_relay_extra(dns, slow_port)
+    extra["outbound.connections_per_domain"] = "2"
+    r_cap = Relay(d / "relay-cap", home, extra=extra).start()
+    n = 10
+    for i in range(n):
+        code, _ = send_message(r_cap.port, DEMO, [f"u{i}@remote.test"],
+                               message(f"OUTCAP{i}", f"u{i}@remote.test"))
+        if code != 250:
+            lib.fail(f"OUTCAP{i} not accepted: {code}")
+    wait_until(lambda: all(any(f"OUTCAP{i}".encode() in m for m in slow.messages)
+                           for i in range(n)), 60, f"all {n} OUTCAP messages at the MX",
+               daemons=[r_cap.daemon])
+    with slow.lock:
+        conns = [dict(c) for c in slow.connections]
+        max_open = slow.max_open
+    checks.ok(max_open <= 2, f"at most 2 connections at once to remote.test (saw {max_open})")
+    checks.ok(len(conns) < n and sum(c["mail"] for c in conns) == n,
+              f"{n} transactions over {len(conns)} connections (reused)", str(conns))
+    checks.ok(any(c["mail"] >= 2 and c["rset"] >= 1 for c in conns),
+              "a reused connection saw RSET between transactions", str(conns))
+    r_cap.stop()
+    slow.stop()
 
     # 4. The null sender never gets a bounce.
     log("null sender to null MX")

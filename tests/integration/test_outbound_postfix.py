@@ -136,12 +136,17 @@ notify_classes =
                               capture_output=True, text=True, timeout=60)
 
     def start(self) -> "Postfix":
-        r = self._postfix("start")
-        if r.returncode != 0:
-            fail(f"postfix start: {r.stdout} {self.log_text()[-2000:]}")
+        # `postfix start-fg`: the master runs in the foreground, a child of the test (through
+        # lib.Daemon: output logged, killed with the test), instead of a daemon that detaches.
+        self.daemon = _ForegroundPostfix(self)
+        self.daemon.start()
         wait_until(lambda: lib.port_answers("127.0.0.1", self.port), 20,
-                   f"Postfix smtpd on 127.0.0.1:{self.port}")
+                   f"Postfix smtpd on 127.0.0.1:{self.port}", daemons=[self.daemon])
         self._master = self.master_pid()
+        kids = _children(self.daemon.pid)
+        if self._master != self.daemon.pid and self._master not in kids:
+            fail(f"Postfix master {self._master} is not the foreground child "
+                 f"{self.daemon.pid} (or its child {kids}): start-fg did not keep it")
         return self
 
     def master_pid(self) -> int | None:
@@ -172,6 +177,12 @@ notify_classes =
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+        d = getattr(self, "daemon", None)
+        if d is not None and d.proc is not None:
+            try:
+                d.proc.wait(10)  # `postfix start-fg` returns once its master is gone
+            except subprocess.TimeoutExpired:
+                d.kill()
         self._master = None
 
     def kill(self) -> None:
@@ -195,6 +206,30 @@ notify_classes =
 
     def with_marker(self, user: str, marker: str) -> list[bytes]:
         return [m for m in self.maildir(user) if f"X-Test-Id: {marker}".encode() in m]
+
+
+class _ForegroundPostfix(lib.Daemon):
+    """`postfix -c DIR start-fg` as a lib.Daemon. Stopping goes through `postfix stop` (the
+    master's own shutdown), SIGKILL to the process group only when that does not work; the
+    exit status is Postfix's business (check_status off)."""
+
+    def __init__(self, pf: "Postfix"):
+        super().__init__("postfix", [POSTFIX, "-c", str(pf.conf), "start-fg"],
+                         pf.root / "start-fg.log", check_status=False)
+        self.pf = pf
+
+    def stop(self, timeout: float = 15.0, expect_status: int | None = None) -> int:
+        if self.alive():
+            self.pf.stop()
+        return super().stop(timeout, expect_status=None)
+
+    def kill(self) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # own session: shell, master, kids
+            except OSError:
+                pass
+        super().kill()
 
 
 def _uid(name: str) -> int:

@@ -360,7 +360,10 @@ def main() -> None:
     for m in cut_ids:
         swaks(inet, d, m)
     lib.wait_until(lambda: len(spool_envelopes(spool)) >= 3, 10, "3 envelopes in the relay spool")
-    time.sleep(2)  # the relay is trying meanwhile; nothing may arrive
+    # The relay is trying meanwhile; nothing may arrive. (Not `lib.wait_attempts`: over the
+    # cut tunnel the attempt hangs in TCP retransmission and `queue list` shows 0 attempts for
+    # minutes; the provisioned retry.initial is 1m. Issue 14 item 7 stays open here.)
+    time.sleep(2)
     checks.eq(sorted(maildir_ids(mailbox)), ["wg-first"],
               "nothing delivered while the tunnel is cut")
     checks.eq(len(spool_envelopes(spool)), 3, "3 messages queued in the relay's spool")

@@ -35,6 +35,33 @@ def make_ca(d):
     return os.path.join(d, "ca.pem"), os.path.join(d, "server.pem"), os.path.join(d, "server.key")
 
 
+# What AddressSanitizer, LeakSanitizer and UBSan print; any of them in the daemon's output fails
+# the test (the same markers as tests/integration/lib.py).
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+def check_no_sanitizer_report(text, what):
+    """Raises AssertionError quoting the first sanitizer report in `text`."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKERS):
+            raise AssertionError("sanitizer report in %s:\n%s" % (what, "\n".join(lines[i:i + 12])))
+
+
+def check(cond, detail="check failed"):
+    """An assertion that `python3 -O` keeps: raises AssertionError(detail) when cond is false
+    (Checks.run reports it as the failure of the current sub-check)."""
+    if not cond:
+        raise AssertionError(detail)
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL it when the test dies (even by SIGKILL), so no daemon
+    outlives its test and keeps the token's temp dir alive. Linux prctl(PR_SET_PDEATHSIG)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 def binary():
     b = os.environ.get("SPLITMAIL_BIN")
     if not b:
@@ -104,15 +131,24 @@ level = "debug"
 
     def run_once(self, *args, timeout=60):
         p = subprocess.run([binary(), "--config", self.config_file, "--once", *args],
-                           capture_output=True, text=True, timeout=timeout)
-        return p.returncode, p.stdout + p.stderr
+                           capture_output=True, text=True, timeout=timeout,
+                           preexec_fn=_die_with_parent)
+        out = p.stdout + p.stderr
+        check_no_sanitizer_report(out, "splitmail-ddns --once output")
+        return p.returncode, out
 
-    def start_daemon(self, *args):
+    def start_daemon(self, *args, env=None):
+        """Starts splitmail-ddns in the background; `env`: extra environment variables."""
         self.daemon_log = open(os.path.join(self.dir, "daemon.log"), "a+")
         self.daemon = subprocess.Popen([binary(), "--config", self.config_file, *args],
-                                       stdout=self.daemon_log, stderr=subprocess.STDOUT)
+                                       env=dict(os.environ, **env) if env else None,
+                                       stdout=self.daemon_log, stderr=subprocess.STDOUT,
+                                       preexec_fn=_die_with_parent)
 
-    def stop_daemon(self):
+    def stop_daemon(self, expect=0):
+        """SIGTERM (if still running) and wait; returns the exit status. Raises when the daemon
+        does not exit in time, ends with a status other than `expect` (None: any), or its log
+        holds a sanitizer report."""
         if self.daemon is None:
             return None
         if self.daemon.poll() is None:
@@ -122,9 +158,16 @@ level = "debug"
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
+                self.daemon = None
+                self.daemon_log.close()
+                raise AssertionError("splitmail-ddns did not exit within 10s of SIGTERM")
         rc = self.daemon.returncode
         self.daemon = None
         self.daemon_log.close()
+        check_no_sanitizer_report(self.log_text(), "the splitmail-ddns log")
+        if expect is not None and rc != expect:
+            raise AssertionError("splitmail-ddns ended with status %s, expected %s:\n%s"
+                                 % (rc, expect, self.log_text()[-3000:]))
         return rc
 
     def log_text(self):
@@ -149,9 +192,13 @@ level = "debug"
         raise AssertionError("timed out waiting for " + what)
 
     def close(self):
-        self.stop_daemon()
-        self.fake.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Stops the daemon (status and log checked, see stop_daemon), the fake, removes the
+        temp dir; raises after cleaning up if the daemon's stop was a failure."""
+        try:
+            self.stop_daemon()
+        finally:
+            self.fake.stop()
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Checks:

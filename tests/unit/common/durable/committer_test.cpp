@@ -1,6 +1,10 @@
 // Group-commit committer: files appear only complete and only in order, failures clean up,
-// ENOSPC surfaces, directory fsyncs are shared between concurrent requests.
+// ENOSPC surfaces, directory fsyncs are shared between concurrent requests, and (traced with
+// the fs_trace interposer) every rename is followed by an fsync of its directory before the
+// completion, and a failed directory fsync fails the request.
 #include "splitmail/durable/committer.hpp"
+
+#include "unit/fs_trace.hpp" // defines fsync/rename/renameat2/unlink for this test binary
 
 #include <gtest/gtest.h>
 
@@ -32,7 +36,18 @@ struct temp_dir {
         fs::create_directories(path / "a");
         fs::create_directories(path / "b");
     }
-    ~temp_dir() { fs::remove_all(path); }
+    // Never throws: a test that ends early (ASSERT) may leave a mount point behind, and a
+    // throwing destructor would std::terminate the whole binary.
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+// Detaches a tmpfs mounted by a test, also when the test ends early at an ASSERT.
+struct unmount_at_exit {
+    fs::path mnt;
+    ~unmount_at_exit() { ::umount2(mnt.c_str(), MNT_DETACH); }
 };
 
 std::string slurp(const fs::path& p) {
@@ -215,6 +230,7 @@ TEST(committer, enospc_surfaces_and_leaves_nothing_behind) {
     fs::create_directories(mnt);
     if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k,mode=0700") != 0)
         GTEST_SKIP() << "SKIPPED LOUDLY: mount tmpfs failed: " << std::strerror(errno);
+    unmount_at_exit unmount{mnt};
     fs::create_directories(mnt / "tmp");
     fs::create_directories(mnt / "a");
     fs::create_directories(mnt / "b");
@@ -229,7 +245,6 @@ TEST(committer, enospc_surfaces_and_leaves_nothing_behind) {
         // Small files still fit afterwards: nothing leaked space.
         EXPECT_FALSE(c.commit(two_files(mnt, "small", "m", "e")));
     }
-    ::umount2(mnt.c_str(), MNT_DETACH);
 }
 
 TEST(committer, several_dir_fsyncs_in_flight_still_order_and_complete) {
@@ -300,4 +315,100 @@ TEST(committer, in_place_keeps_request_order_under_load) {
     EXPECT_EQ(failed, 0);
     EXPECT_EQ(violations, 0);
     EXPECT_EQ(count(t.path / "b"), static_cast<std::size_t>(n));
+}
+
+// The durability argument, call by call: file i is renamed into its directory, that directory
+// is fsync'd, only then file i+1 is renamed, and the completion comes after the last fsync.
+// stats::dir_fsyncs alone would not catch a committer that skips the directory fsync.
+TEST(committer_trace, rename_then_dir_fsync_then_completion) {
+    temp_dir t;
+    const fs::path root = fs::canonical(t.path);
+    committer c({.threads = 2, .dir_threads = 1, .dir_fsyncs_in_flight = 1});
+    fs_trace::scope trace;
+    request r = two_files(root, "m1", "message", "{}");
+    r.unlinks.push_back(root / "a" / "old");
+    std::ofstream(root / "a" / "old") << "x";
+    std::promise<std::error_code> p;
+    c.submit(std::move(r), [&](std::error_code ec) {
+        trace.mark("done");
+        p.set_value(ec);
+    });
+    ASSERT_FALSE(p.get_future().get());
+    const auto ev = trace.events();
+    const std::string a = (root / "a").string(), b = (root / "b").string();
+    const auto ren_a = fs_trace::find(ev, "rename", (root / "a" / "m1").string());
+    const auto sync_a = fs_trace::find(ev, "fsync_dir", a, ren_a == SIZE_MAX ? 0 : ren_a + 1);
+    const auto ren_b = fs_trace::find(ev, "rename", (root / "b" / "m1.json").string());
+    const auto sync_b = fs_trace::find(ev, "fsync_dir", b, ren_b == SIZE_MAX ? 0 : ren_b + 1);
+    const auto unl = fs_trace::find(ev, "unlink", (root / "a" / "old").string());
+    const auto sync_u = fs_trace::find(ev, "fsync_dir", a, unl == SIZE_MAX ? 0 : unl + 1);
+    const auto done = fs_trace::find(ev, "done", "");
+    ASSERT_NE(ren_a, SIZE_MAX) << fs_trace::dump(ev);
+    ASSERT_NE(sync_a, SIZE_MAX) << "no fsync of a/ after the rename into it\n" << fs_trace::dump(ev);
+    ASSERT_NE(ren_b, SIZE_MAX) << fs_trace::dump(ev);
+    ASSERT_NE(sync_b, SIZE_MAX) << "no fsync of b/ after the rename into it\n" << fs_trace::dump(ev);
+    ASSERT_NE(unl, SIZE_MAX) << fs_trace::dump(ev);
+    ASSERT_NE(sync_u, SIZE_MAX) << "no fsync of a/ after the unlink\n" << fs_trace::dump(ev);
+    ASSERT_NE(done, SIZE_MAX) << fs_trace::dump(ev);
+    EXPECT_LT(sync_a, ren_b) << "file 1 renamed before file 0's directory was durable\n"
+                             << fs_trace::dump(ev);
+    EXPECT_LT(sync_b, unl) << fs_trace::dump(ev);
+    EXPECT_LT(sync_u, done) << "completion before the last directory fsync\n" << fs_trace::dump(ev);
+    // Both files were fsync'd before the first rename made one visible.
+    std::size_t file_syncs_before = 0;
+    for (std::size_t i = 0; i < ren_a; ++i) file_syncs_before += ev[i].what == "fsync_file";
+    EXPECT_EQ(file_syncs_before, 2u) << fs_trace::dump(ev);
+}
+
+// An in-place file has no rename: its directory fsync must still land before the completion.
+TEST(committer_trace, in_place_file_dir_fsync_before_completion) {
+    temp_dir t;
+    const fs::path root = fs::canonical(t.path);
+    committer c({.threads = 2, .dir_threads = 1, .dir_fsyncs_in_flight = 1});
+    fs_trace::scope trace;
+    request r = two_files(root, "ip", "message", "{}");
+    r.files[0].in_place = true;
+    std::promise<std::error_code> p;
+    c.submit(std::move(r), [&](std::error_code ec) {
+        trace.mark("done");
+        p.set_value(ec);
+    });
+    ASSERT_FALSE(p.get_future().get());
+    const auto ev = trace.events();
+    const auto sync_a = fs_trace::find(ev, "fsync_dir", (root / "a").string());
+    const auto ren_b = fs_trace::find(ev, "rename", (root / "b" / "ip.json").string());
+    const auto done = fs_trace::find(ev, "done", "");
+    ASSERT_NE(sync_a, SIZE_MAX) << "in-place file's directory never fsync'd\n" << fs_trace::dump(ev);
+    ASSERT_NE(ren_b, SIZE_MAX) << fs_trace::dump(ev);
+    EXPECT_LT(sync_a, ren_b) << fs_trace::dump(ev);
+    EXPECT_LT(ren_b, done) << fs_trace::dump(ev);
+    EXPECT_NE(fs_trace::find(ev, "fsync_dir", (root / "b").string(), ren_b), SIZE_MAX)
+        << fs_trace::dump(ev);
+}
+
+// EIO from the directory fsync: the request fails with EIO (the caller answers 4xx, never
+// 250) and the file it renamed into that directory is removed again.
+TEST(committer_trace, dir_fsync_error_fails_the_request_and_rolls_back) {
+    temp_dir t;
+    const fs::path root = fs::canonical(t.path);
+    committer c;
+    for (const char* dir : {"a", "b"}) {
+        fs_trace::scope trace;
+        trace.fail_fsync_of_dir((root / dir).string(), EIO);
+        const std::string name = std::string("f-") + dir;
+        auto ec = c.commit(two_files(root, name, "message", "{}"));
+        EXPECT_EQ(ec, std::errc::io_error) << dir << ": " << ec.message() << "\n"
+                                           << fs_trace::dump(trace.events());
+        EXPECT_FALSE(fs::exists(root / "a" / name)) << dir;
+        EXPECT_FALSE(fs::exists(root / "b" / (name + ".json"))) << dir;
+        EXPECT_EQ(count(root / "tmp"), 0u) << dir;
+    }
+    // The same for an in-place file, whose directory fsync runs during the write stage.
+    fs_trace::scope trace;
+    trace.fail_fsync_of_dir((root / "a").string(), EIO);
+    request r = two_files(root, "ip", "message", "{}");
+    r.files[0].in_place = true;
+    EXPECT_EQ(c.commit(std::move(r)), std::errc::io_error);
+    EXPECT_FALSE(fs::exists(root / "a" / "ip"));
+    EXPECT_FALSE(fs::exists(root / "b" / "ip.json"));
 }

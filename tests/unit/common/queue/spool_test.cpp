@@ -29,7 +29,10 @@ struct temp_dir {
         std::string tmpl = (fs::temp_directory_path() / "spool-test-XXXXXX").string();
         path = ::mkdtemp(tmpl.data());
     }
-    ~temp_dir() { fs::remove_all(path); }
+    ~temp_dir() { // never throws: an early ASSERT may leave a mount point (std::terminate)
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
 };
 
 std::string slurp(const fs::path& p) {
@@ -303,6 +306,10 @@ TEST(spool_disk_full, enospc_reaches_the_caller_and_nothing_is_queued) {
     fs::create_directories(mnt);
     if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=128k") != 0)
         GTEST_SKIP() << "SKIPPED LOUDLY: mount tmpfs failed: " << std::strerror(errno);
+    struct unmount_at_exit {
+        fs::path mnt;
+        ~unmount_at_exit() { ::umount2(mnt.c_str(), MNT_DETACH); }
+    } unmount{mnt};
     {
         durable::committer c;
         auto s = spool::open(mnt / "spool", c);
@@ -320,7 +327,6 @@ TEST(spool_disk_full, enospc_reaches_the_caller_and_nothing_is_queued) {
         EXPECT_EQ(count(mnt / "spool" / "tmp"), 0u);
         EXPECT_TRUE(s->load(small.id)) << "what was acknowledged before is intact";
     }
-    ::umount2(mnt.c_str(), MNT_DETACH);
 }
 
 namespace {

@@ -49,8 +49,29 @@ struct tmp_maildir {
     }
 };
 
-// Directory mtimes are trusted once they are older than the coarse clock tick.
-void let_mtimes_settle() { std::this_thread::sleep_for(std::chrono::milliseconds(60)); }
+// Directory mtimes are trusted once they are older than the store's trust margin (store.cpp
+// trust_margin: 20 ms for nanosecond stamps, 1.1 s when the file system stamps whole seconds).
+// Polls the real mtimes of new/ and cur/ instead of sleeping a fixed time, so the test holds
+// on whole-second file systems and on a loaded machine alike.
+void let_mtimes_settle(const fs::path& maildir) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+        bool settled = true;
+        const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        for (const char* sub : {"new", "cur"}) {
+            struct stat st{};
+            if (::stat((maildir / sub).c_str(), &st) != 0) continue;
+            const std::int64_t mtime = st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec;
+            const std::int64_t margin = st.st_mtim.tv_nsec == 0 ? 1'100'000'000LL : 20'000'000LL;
+            if (now - mtime <= margin + 20'000'000LL) settled = false; // + 20 ms slack
+        }
+        if (settled) return;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "directory mtimes never settled";
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
 
 TEST(ImapStoreNames, FlagsAndKeywordLetters) {
     EXPECT_EQ(with_flags("123.M1P2.h,S=5", flag_seen | flag_flagged, 0b101), "123.M1P2.h,S=5:2,FSac");
@@ -120,10 +141,10 @@ TEST(ImapStoreIndex, ReloadKeepsUidsModseqsAndSkipsTheDirectories) {
         hms = f.highest_modseq();
         EXPECT_GT(f.find(7)->modseq, f.find(8)->modseq);
         EXPECT_EQ(flat(f.expunged_since(f.find(7)->modseq)), std::vector<std::uint32_t>{9});
-        let_mtimes_settle();
+        let_mtimes_settle(m.root);
         ASSERT_FALSE(f.sync()); // reads cur/ once more after our own renames, logs "D"
     }
-    let_mtimes_settle();
+    let_mtimes_settle(m.root);
     folder g(m.root, "host");
     ASSERT_FALSE(g.sync());
     EXPECT_EQ(g.scans(), 0u) << "mtimes unchanged: the index is used without readdir";
@@ -257,7 +278,7 @@ TEST(ImapStoreWatch, OwnChangesNeedNoRereadOthersAreSeen) {
     for (int i = 0; i < 5; ++i)
         m.put("cur", "170000000" + std::to_string(i) + ".M1P1Q" + std::to_string(i) +
                          ".host,S=3:2,");
-    let_mtimes_settle();
+    let_mtimes_settle(m.root);
     folder f(m.root, "host");
     ASSERT_FALSE(f.sync());
     ASSERT_EQ(f.scans(), 1u);
@@ -266,7 +287,7 @@ TEST(ImapStoreWatch, OwnChangesNeedNoRereadOthersAreSeen) {
     auto uid = f.add("new message\r\n", flag_flagged, std::nullopt);
     ASSERT_TRUE(uid);
     ASSERT_FALSE(f.sync());
-    let_mtimes_settle();
+    let_mtimes_settle(m.root);
     ASSERT_FALSE(f.sync());
     EXPECT_EQ(f.scans(), 1u) << "own renames, unlinks and adds: no directory read";
     EXPECT_EQ(f.messages().size(), 5u);
@@ -283,7 +304,7 @@ TEST(ImapStoreWatch, OwnChangesNeedNoRereadOthersAreSeen) {
     ASSERT_FALSE(f.sync());
     EXPECT_EQ(f.scans(), 3u);
     EXPECT_NE(f.find(*uid + 1), nullptr);
-    let_mtimes_settle();
+    let_mtimes_settle(m.root);
     ASSERT_FALSE(f.sync());
     EXPECT_EQ(f.scans(), 3u);
 

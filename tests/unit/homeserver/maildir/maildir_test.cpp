@@ -3,6 +3,7 @@
 #include "maildir/deliver.hpp"
 #include "maildir/errors.hpp"
 #include "maildir/name.hpp"
+#include "unit/fs_trace.hpp" // defines fsync/rename/renameat2/unlink for this test binary
 
 #include <gtest/gtest.h>
 
@@ -102,7 +103,8 @@ protected:
     }
     void TearDown() override {
         ::umount2(root_.c_str(), MNT_DETACH); // only mounted by the tmpfs test
-        fs::remove_all(root_);
+        std::error_code ec;
+        fs::remove_all(root_, ec);
     }
     delivered deliver(deliverer& d, const std::string& user, std::string headers,
                       std::string body) {
@@ -206,4 +208,52 @@ TEST_F(MaildirDelivery, FullDiskLeavesNothingAndSays452) {
     EXPECT_EQ(count(root_ / "x.test" / "a" / "new"), 1u) << "only the first message";
     EXPECT_EQ(count(root_ / "x.test" / "a" / "tmp"), 0u) << "temporary file removed";
     EXPECT_EQ(slurp(ok.file), std::string(10'000, 'a'));
+}
+
+// Traced with the fs_trace interposer: the message is renamed into new/, new/ is fsync'd, and
+// only then does the caller hear "delivered" (the LMTP 250 is sent from that completion).
+TEST_F(MaildirDelivery, RenameIntoNewThenFsyncNewThenDone) {
+    splitmail::durable::committer c;
+    deliverer d(root_, c, "h");
+    ASSERT_TRUE(d.ensure_maildir("a@x.test"));
+    const fs::path md = fs::canonical(root_ / "x.test" / "a");
+    fs_trace::scope trace;
+    std::promise<delivered> p;
+    d.deliver("a@x.test", "", std::make_shared<const std::string>("body\r\n"),
+              [&](delivered r) {
+                  trace.mark("done");
+                  p.set_value(r);
+              });
+    auto r = p.get_future().get();
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    const auto ev = trace.events();
+    const auto ren = fs_trace::find(ev, "rename", r.file.string());
+    const auto sync = fs_trace::find(ev, "fsync_dir", (md / "new").string(),
+                                     ren == SIZE_MAX ? 0 : ren + 1);
+    const auto done = fs_trace::find(ev, "done", "");
+    ASSERT_NE(ren, SIZE_MAX) << "no rename into new/\n" << fs_trace::dump(ev);
+    ASSERT_NE(sync, SIZE_MAX) << "new/ not fsync'd after the rename\n" << fs_trace::dump(ev);
+    ASSERT_NE(done, SIZE_MAX) << fs_trace::dump(ev);
+    EXPECT_LT(sync, done) << "delivery reported before new/ was durable\n" << fs_trace::dump(ev);
+    std::size_t file_syncs_before = 0;
+    for (std::size_t i = 0; i < ren; ++i) file_syncs_before += ev[i].what == "fsync_file";
+    EXPECT_GE(file_syncs_before, 1u) << "file not fsync'd before the rename\n" << fs_trace::dump(ev);
+}
+
+// EIO from the fsync of new/: the delivery fails with a 4xx reply (never 250) and leaves
+// nothing in new/ or tmp/.
+TEST_F(MaildirDelivery, NewDirFsyncErrorIsNoDelivery) {
+    splitmail::durable::committer c;
+    deliverer d(root_, c, "h");
+    ASSERT_TRUE(d.ensure_maildir("a@x.test"));
+    const fs::path md = fs::canonical(root_ / "x.test" / "a");
+    fs_trace::scope trace;
+    trace.fail_fsync_of_dir((md / "new").string(), EIO);
+    auto r = deliver(d, "a@x.test", "", "body\r\n");
+    EXPECT_EQ(r.ec, std::errc::io_error) << r.ec.message() << "\n" << fs_trace::dump(trace.events());
+    const auto reply = reply_for_error(r.ec);
+    EXPECT_NE(reply.code, 250);
+    EXPECT_EQ(reply.code / 100, 4) << reply.code;
+    EXPECT_EQ(count(md / "new"), 0u);
+    EXPECT_EQ(count(md / "tmp"), 0u);
 }
