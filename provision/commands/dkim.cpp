@@ -1,5 +1,6 @@
 // `splitmail dkim`: see dkim.hpp.
 #include "commands/dkim.hpp"
+#include "splitmail/durable/file.hpp"
 #include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/bio.h>
@@ -106,39 +107,10 @@ std::expected<pkey_ptr, std::string> new_key(std::string_view algorithm) {
     return pkey_ptr(raw, &EVP_PKEY_free);
 }
 
-// Writes `content` as `path` (mode 0600): temporary file, fsync, rename, fsync of the directory.
+// Writes `content` as `path` (mode 0600), durably (durable/file.hpp).
 std::optional<std::string> write_key_file(const fs::path& path, const std::string& content) {
-    const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp." +
-                                               std::to_string(::getpid()));
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return tmp.string() + ": " + std::strerror(errno);
-    std::size_t done = 0;
-    while (done < content.size()) {
-        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            const std::string e = std::strerror(errno);
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return tmp.string() + ": " + e;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const std::string e = std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return tmp.string() + ": " + e;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const std::string e = std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return path.string() + ": " + e;
-    }
-    const int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    auto r = durable::replace_file(path, content); // mode 0600
+    if (!r) return r.error().text();
     return std::nullopt;
 }
 
@@ -308,11 +280,9 @@ std::expected<std::string, std::string> dkim_new_key_pem(std::string_view algori
 }
 
 std::expected<std::string, std::string> dkim_txt_value(const fs::path& key_file) {
-    std::ifstream in(key_file, std::ios::binary);
-    if (!in) return std::unexpected(key_file.string() + ": cannot be read");
-    std::ostringstream pem;
-    pem << in.rdbuf();
-    const std::string text = pem.str();
+    auto read = durable::read_file(key_file, {64 << 10});
+    if (!read) return std::unexpected(read.error().text());
+    const std::string& text = *read;
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(
         BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), &BIO_free);
     EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;

@@ -2,16 +2,13 @@
 #include "recipients/directory.hpp"
 
 #include "splitmail/address/address.hpp"
+#include "splitmail/durable/file.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <fstream>
-#include <unistd.h>
 
 namespace splitmail::relay {
 namespace {
@@ -20,46 +17,6 @@ std::string lower(std::string_view s) {
     std::string out(s);
     std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
     return out;
-}
-
-std::expected<void, std::string> write_durably(const std::filesystem::path& file,
-                                               const std::string& content) {
-    auto tmp = file;
-    tmp += ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return std::unexpected(tmp.string() + ": " + std::strerror(errno));
-    const char* p = content.data();
-    std::size_t left = content.size();
-    while (left) {
-        ssize_t n = ::write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return std::unexpected(tmp.string() + ": " + std::strerror(e));
-        }
-        p += n;
-        left -= static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        int e = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return std::unexpected(tmp.string() + ": fsync: " + std::strerror(e));
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), file.c_str()) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        return std::unexpected(file.string() + ": rename: " + std::strerror(e));
-    }
-    int dfd = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return {};
 }
 
 } // namespace
@@ -113,11 +70,13 @@ recipient_directory::recipient_directory(std::vector<std::string> relay_domains,
 }
 
 std::expected<bool, std::string> recipient_directory::load_cache() {
+    // Far above any real list (a million addresses is ~40 MiB of JSON).
+    auto text = durable::read_file_if_exists(cache_file_, {256u << 20});
+    if (!text) return std::unexpected(text.error().text());
+    if (!*text) return false;
     std::error_code ec;
-    if (!std::filesystem::exists(cache_file_, ec)) return false;
-    std::ifstream in(cache_file_);
     try {
-        auto j = nlohmann::json::parse(in);
+        auto j = nlohmann::json::parse(**text);
         directory_snapshot s;
         s.version = j.at("version").get<std::string>();
         s.delimiter = j.at("delimiter").get<std::string>();
@@ -147,7 +106,12 @@ std::expected<void, std::string> recipient_directory::update(directory_snapshot 
     j["domains"] = snap_->domains;
     j["catchall"] = snap_->catchall;
     j["recipients"] = snap_->recipients;
-    return write_durably(cache_file_, j.dump(1) + "\n");
+    // Only the relay writes this file (one process per spool): a fixed temporary name.
+    durable::replace_options opt;
+    opt.locked = true;
+    auto r = durable::replace_file(cache_file_, j.dump(1) + "\n", opt);
+    if (!r) return std::unexpected(r.error().text());
+    return {};
 }
 
 bool recipient_directory::is_relay_domain(std::string_view domain) const {
