@@ -1,5 +1,6 @@
 // DKIM key record comparison; see dkim_record.hpp.
 #include "check/dkim_record.hpp"
+#include "splitmail/address/address.hpp"
 
 namespace splitmail::provision::check {
 
@@ -17,12 +18,6 @@ std::string strip_ws(std::string_view s) {
     std::string out;
     for (char c : s)
         if (!is_ws(c)) out += c;
-    return out;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     return out;
 }
 
@@ -55,7 +50,7 @@ dkim_match compare_dkim(std::string_view local, std::string_view published) {
     if (!mine || !mine->contains("p")) return dkim_match::different;
     auto key_type = [](const std::map<std::string, std::string>& t) {
         auto k = t.find("k");
-        return k == t.end() ? std::string("rsa") : lower(strip_ws(k->second));
+        return k == t.end() ? std::string("rsa") : address::lower_ascii(strip_ws(k->second));
     };
     if (key_type(*mine) != key_type(*theirs)) return dkim_match::different;
     return strip_ws(mine->at("p")) == their_p ? dkim_match::same : dkim_match::different;

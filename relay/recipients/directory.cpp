@@ -13,11 +13,7 @@
 namespace splitmail::relay {
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
+using address::lower_ascii;
 
 } // namespace
 
@@ -43,13 +39,13 @@ std::expected<directory_snapshot, std::string> parse_xdirectory(
         } else if (word == "delimiter") {
             s.delimiter = std::string(arg);
         } else if (word == "domain") {
-            s.domains.insert(lower(arg));
+            s.domains.insert(lower_ascii(arg));
         } else if (word == "catchall") {
-            s.catchall.insert(lower(arg));
+            s.catchall.insert(lower_ascii(arg));
         } else if (word == "rcpt") {
             if (arg.find('@') == std::string_view::npos)
                 return std::unexpected("XDIRECTORY: bad recipient \"" + std::string(arg) + "\"");
-            s.recipients.insert(lower(arg));
+            s.recipients.insert(lower_ascii(arg));
         } else if (word.empty()) {
             continue;
         } else {
@@ -66,7 +62,7 @@ std::expected<directory_snapshot, std::string> parse_xdirectory(
 recipient_directory::recipient_directory(std::vector<std::string> relay_domains,
                                          std::filesystem::path cache_file)
     : cache_file_(std::move(cache_file)) {
-    for (auto& d : relay_domains) relay_domains_.push_back(lower(d));
+    for (auto& d : relay_domains) relay_domains_.push_back(lower_ascii(d));
 }
 
 std::expected<bool, std::string> recipient_directory::load_cache() {
@@ -81,9 +77,9 @@ std::expected<bool, std::string> recipient_directory::load_cache() {
         s.version = j.at("version").get<std::string>();
         s.delimiter = j.at("delimiter").get<std::string>();
         s.fetched_at = j.at("fetched_at").get<std::int64_t>();
-        for (auto& d : j.at("domains")) s.domains.insert(lower(d.get<std::string>()));
-        for (auto& d : j.at("catchall")) s.catchall.insert(lower(d.get<std::string>()));
-        for (auto& r : j.at("recipients")) s.recipients.insert(lower(r.get<std::string>()));
+        for (auto& d : j.at("domains")) s.domains.insert(lower_ascii(d.get<std::string>()));
+        for (auto& d : j.at("catchall")) s.catchall.insert(lower_ascii(d.get<std::string>()));
+        for (auto& r : j.at("recipients")) s.recipients.insert(lower_ascii(r.get<std::string>()));
         snap_ = std::move(s);
         return true;
     } catch (const std::exception& e) {
@@ -115,15 +111,15 @@ std::expected<void, std::string> recipient_directory::update(directory_snapshot 
 }
 
 bool recipient_directory::is_relay_domain(std::string_view domain) const {
-    auto d = lower(domain);
+    auto d = lower_ascii(domain);
     return std::ranges::find(relay_domains_, d) != relay_domains_.end();
 }
 
 rcpt_verdict recipient_directory::check(std::string_view local, std::string_view domain) const {
-    auto d = lower(domain);
+    auto d = lower_ascii(domain);
     if (!is_relay_domain(d)) return rcpt_verdict::not_local;
     if (!snap_) return rcpt_verdict::tempfail;
-    auto l = lower(local);
+    auto l = lower_ascii(local);
     if (snap_->recipients.count(l + "@" + d)) return rcpt_verdict::local_ok;
     // Plus-addressing: user+tag@ is user@ (the same rule home applies when delivering).
     if (!snap_->delimiter.empty()) {

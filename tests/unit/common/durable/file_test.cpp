@@ -1,6 +1,7 @@
 // durable/file: replace_file is all-or-nothing, a failed fsync (file or directory) is an
 // error that leaves the old content, read_file caps the size, rename_noreplace never replaces.
 #include "splitmail/durable/file.hpp"
+#include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,18 +18,9 @@ using namespace splitmail::durable;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "durable-file-test-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~temp_dir() { fs::remove_all(path); }
-};
-
-std::size_t entries(const fs::path& dir) {
+std::size_t entries(const fs::path &dir) {
     std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
+    for ([[maybe_unused]] const auto &e : fs::directory_iterator(dir)) ++n;
     return n;
 }
 
@@ -49,13 +41,17 @@ replace_options locked() {
 } // namespace
 
 TEST(durable_file, replace_creates_with_exact_mode_and_fsyncs_file_and_directory) {
-    temp_dir t;
-    const auto p = t.path / "state.json";
+    splitmail::test::temp_dir t("durable-file-test");
+    const auto p = t.path() / "state.json";
     const ::mode_t old_umask = ::umask(077);
     dir_fsyncs = file_fsyncs = 0;
     {
         test_hooks::scoped_fsync_hook h(count_hook);
-        auto r = replace_file(p, {"hello ", "world"}, [] { replace_options o; o.mode = 0640; return o; }());
+        auto r = replace_file(p, {"hello ", "world"}, [] {
+            replace_options o;
+            o.mode = 0640;
+            return o;
+        }());
         ASSERT_TRUE(r) << r.error().text();
     }
     ::umask(old_umask);
@@ -64,55 +60,57 @@ TEST(durable_file, replace_creates_with_exact_mode_and_fsyncs_file_and_directory
     auto c = read_file(p);
     ASSERT_TRUE(c);
     EXPECT_EQ(*c, "hello world");
-    struct ::stat st{};
+    struct ::stat st {};
     ASSERT_EQ(::stat(p.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0640u);
-    EXPECT_EQ(entries(t.path), 1u); // no temporary file left
+    EXPECT_EQ(entries(t.path()), 1u); // no temporary file left
 }
 
 TEST(durable_file, replace_overwrites_and_locked_mode_clears_a_stale_temp) {
-    temp_dir t;
-    const auto p = t.path / "users";
+    splitmail::test::temp_dir t("durable-file-test");
+    const auto p = t.path() / "users";
     ASSERT_TRUE(replace_file(p, "one"));
     ASSERT_TRUE(replace_file(fs::path(p.string() + ".tmp"), "stale from a crash"));
     ASSERT_TRUE(replace_file(p, "two", locked()));
     EXPECT_EQ(*read_file(p), "two");
-    EXPECT_EQ(entries(t.path), 1u);
+    EXPECT_EQ(entries(t.path()), 1u);
 }
 
 TEST(durable_file, failed_directory_fsync_is_an_error) {
-    temp_dir t;
-    const auto p = t.path / "f";
+    splitmail::test::temp_dir t("durable-file-test");
+    const auto p = t.path() / "f";
     test_hooks::scoped_fsync_hook h(fail_dir_fsync);
     auto r = replace_file(p, "x");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::io_error);
-    EXPECT_EQ(r.error().step, "fsync directory");
-    EXPECT_NE(r.error().text().find(t.path.string()), std::string::npos);
-    auto d = fsync_dir(t.path);
+    EXPECT_EQ(r.error().step, "cannot fsync directory");
+    EXPECT_EQ(r.error().text(), p.parent_path().string() + ": cannot fsync directory: " +
+                                    std::generic_category().message(EIO));
+    EXPECT_NE(r.error().text().find(t.path().string()), std::string::npos);
+    auto d = fsync_dir(t.path());
     ASSERT_FALSE(d);
     EXPECT_EQ(d.error().code, std::errc::io_error);
 }
 
 TEST(durable_file, failed_file_fsync_keeps_old_content_and_removes_temp) {
-    temp_dir t;
-    const auto p = t.path / "f";
+    splitmail::test::temp_dir t("durable-file-test");
+    const auto p = t.path() / "f";
     ASSERT_TRUE(replace_file(p, "old"));
     {
         test_hooks::scoped_fsync_hook h(fail_file_fsync);
         auto r = replace_file(p, "new");
         ASSERT_FALSE(r);
         EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
-        EXPECT_EQ(r.error().step, "fsync");
+        EXPECT_EQ(r.error().step, "cannot fsync");
     }
     EXPECT_EQ(*read_file(p), "old");
-    EXPECT_EQ(entries(t.path), 1u);
+    EXPECT_EQ(entries(t.path()), 1u);
 }
 
 TEST(durable_file, replace_does_not_follow_a_planted_temp_symlink) {
-    temp_dir t;
-    const auto p = t.path / "f";
-    const auto victim = t.path / "victim";
+    splitmail::test::temp_dir t("durable-file-test");
+    const auto p = t.path() / "f";
+    const auto victim = t.path() / "victim";
     ASSERT_TRUE(replace_file(victim, "keep"));
     fs::create_symlink(victim, fs::path(p.string() + ".tmp"));
     // locked: the stale name is unlinked (not followed) before O_EXCL creation.
@@ -122,22 +120,22 @@ TEST(durable_file, replace_does_not_follow_a_planted_temp_symlink) {
 }
 
 TEST(durable_file, missing_directory_names_the_path) {
-    temp_dir t;
-    auto r = replace_file(t.path / "no" / "f", "x");
+    splitmail::test::temp_dir t("durable-file-test");
+    auto r = replace_file(t.path() / "no" / "f", "x");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::no_such_file_or_directory);
     EXPECT_NE(r.error().text().find("no/"), std::string::npos) << r.error().text();
 }
 
 TEST(durable_file, read_file_caps_size_with_clear_error) {
-    temp_dir t;
-    const auto p = t.path / "big";
+    splitmail::test::temp_dir t("durable-file-test");
+    const auto p = t.path() / "big";
     ASSERT_TRUE(replace_file(p, std::string(100, 'a')));
     EXPECT_TRUE(read_file(p, {100}));
     auto r = read_file(p, {99});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::file_too_large);
-    EXPECT_NE(r.error().text().find("limit of 99 bytes"), std::string::npos) << r.error().text();
+    EXPECT_EQ(r.error().text(), p.string() + ": larger than the limit of 99 bytes");
 }
 
 TEST(durable_file, read_file_caps_files_without_a_size) {
@@ -148,45 +146,45 @@ TEST(durable_file, read_file_caps_files_without_a_size) {
 }
 
 TEST(durable_file, read_missing_file) {
-    temp_dir t;
-    auto r = read_file(t.path / "none");
+    splitmail::test::temp_dir t("durable-file-test");
+    auto r = read_file(t.path() / "none");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::no_such_file_or_directory);
-    auto o = read_file_if_exists(t.path / "none");
+    auto o = read_file_if_exists(t.path() / "none");
     ASSERT_TRUE(o);
     EXPECT_FALSE(o->has_value());
-    ASSERT_TRUE(replace_file(t.path / "some", "x"));
-    auto s = read_file_if_exists(t.path / "some");
+    ASSERT_TRUE(replace_file(t.path() / "some", "x"));
+    auto s = read_file_if_exists(t.path() / "some");
     ASSERT_TRUE(s && s->has_value());
     EXPECT_EQ(**s, "x");
 }
 
 TEST(durable_file, read_no_follow_refuses_symlink) {
-    temp_dir t;
-    ASSERT_TRUE(replace_file(t.path / "target", "x"));
-    fs::create_symlink(t.path / "target", t.path / "link");
-    EXPECT_TRUE(read_file(t.path / "link"));
-    auto r = read_file(t.path / "link", {1 << 20, true});
+    splitmail::test::temp_dir t("durable-file-test");
+    ASSERT_TRUE(replace_file(t.path() / "target", "x"));
+    fs::create_symlink(t.path() / "target", t.path() / "link");
+    EXPECT_TRUE(read_file(t.path() / "link"));
+    auto r = read_file(t.path() / "link", {1 << 20, true});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::too_many_symbolic_link_levels);
 }
 
 TEST(durable_file, rename_noreplace_never_replaces) {
-    temp_dir t;
-    ASSERT_TRUE(replace_file(t.path / "a", "A"));
-    ASSERT_TRUE(replace_file(t.path / "b", "B"));
-    auto r = rename_noreplace(t.path / "a", t.path / "b");
+    splitmail::test::temp_dir t("durable-file-test");
+    ASSERT_TRUE(replace_file(t.path() / "a", "A"));
+    ASSERT_TRUE(replace_file(t.path() / "b", "B"));
+    auto r = rename_noreplace(t.path() / "a", t.path() / "b");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::file_exists);
-    EXPECT_EQ(*read_file(t.path / "b"), "B");
-    ASSERT_TRUE(rename_noreplace(t.path / "a", t.path / "c"));
-    EXPECT_EQ(*read_file(t.path / "c"), "A");
-    EXPECT_FALSE(fs::exists(t.path / "a"));
+    EXPECT_EQ(*read_file(t.path() / "b"), "B");
+    ASSERT_TRUE(rename_noreplace(t.path() / "a", t.path() / "c"));
+    EXPECT_EQ(*read_file(t.path() / "c"), "A");
+    EXPECT_FALSE(fs::exists(t.path() / "a"));
 }
 
 TEST(durable_file, unique_fd_closes_and_moves) {
-    temp_dir t;
-    int raw = ::open(t.path.c_str(), O_RDONLY | O_DIRECTORY);
+    splitmail::test::temp_dir t("durable-file-test");
+    int raw = ::open(t.path().c_str(), O_RDONLY | O_DIRECTORY);
     ASSERT_GE(raw, 0);
     {
         unique_fd a(raw);
@@ -196,7 +194,7 @@ TEST(durable_file, unique_fd_closes_and_moves) {
     }
     EXPECT_EQ(::fcntl(raw, F_GETFD), -1); // closed
     EXPECT_EQ(errno, EBADF);
-    unique_fd c(::open(t.path.c_str(), O_RDONLY | O_DIRECTORY));
+    unique_fd c(::open(t.path().c_str(), O_RDONLY | O_DIRECTORY));
     EXPECT_FALSE(c.close());
     EXPECT_FALSE(c);
 }
