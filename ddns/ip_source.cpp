@@ -1,4 +1,5 @@
 #include "ip_source.hpp"
+#include "splitmail/durable/file.hpp"
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -91,11 +92,8 @@ std::expected<std::vector<ip_address>, std::string> interface_addresses(std::str
     freeifaddrs(list);
     if (!seen) return std::unexpected("no interface named " + std::string(name));
     if (f == family::v6) {
-        std::ifstream in("/proc/net/if_inet6");
-        if (in) {
-            std::stringstream ss;
-            ss << in.rdbuf();
-            auto stable = stable_ipv6_from_if_inet6(ss.str(), name);
+        if (auto text = durable::read_file("/proc/net/if_inet6", {16u << 20})) {
+            auto stable = stable_ipv6_from_if_inet6(*text, name);
             std::erase_if(out, [&](const ip_address& a) {
                 return std::find(stable.begin(), stable.end(), a) == stable.end();
             });

@@ -1,13 +1,8 @@
 #include "state.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "splitmail/durable/file.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -24,8 +19,6 @@ time_point from_ms(std::int64_t ms) {
     constexpr std::int64_t year_2100 = 4'102'444'800'000;
     return time_point(std::chrono::milliseconds(std::clamp<std::int64_t>(ms, 0, year_2100)));
 }
-
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 } // namespace
 
@@ -79,48 +72,20 @@ std::expected<state, std::string> state_from_json(std::string_view text) try {
 }
 
 std::expected<state, std::string> load_state(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        if (errno == ENOENT) return state{};
-        return std::unexpected(errno_text(file.string()));
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto s = state_from_json(ss.str());
+    auto text = durable::read_file_if_exists(file, {1 << 20});
+    if (!text) return std::unexpected(text.error().text());
+    if (!*text) return state{};
+    auto s = state_from_json(**text);
     if (!s) return std::unexpected(file.string() + ": " + s.error());
     return s;
 }
 
 std::expected<void, std::string> save_state(const std::filesystem::path& file, const state& s) {
-    std::string text = state_to_json(s);
-    auto dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
-    auto tmp = file;
-    tmp += ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return std::unexpected(errno_text(tmp.string()));
-    std::size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            auto e = errno_text(tmp.string());
-            ::close(fd);
-            return std::unexpected(e);
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        auto e = errno_text(tmp.string());
-        ::close(fd);
-        return std::unexpected(e);
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), file.c_str()) != 0) return std::unexpected(errno_text(file.string()));
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    // One agent per state file: a fixed temporary name ("<file>.tmp", as before).
+    durable::replace_options opt;
+    opt.locked = true;
+    auto r = durable::replace_file(file, state_to_json(s), opt);
+    if (!r) return std::unexpected(r.error().text());
     return {};
 }
 

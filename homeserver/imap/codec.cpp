@@ -1,5 +1,6 @@
 // IMAP command reader and tokenizer; see codec.hpp.
 #include "imap/codec.hpp"
+#include "splitmail/address/address.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -225,16 +226,7 @@ std::string upper(std::string_view s) {
     return r;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-        if (x != y) return false;
-    }
-    return true;
-}
+bool iequals(std::string_view a, std::string_view b) { return address::iequals_ascii(a, b); }
 
 std::expected<std::vector<value>, std::string> parse_arguments(std::string_view raw,
                                                                std::size_t max_depth) {

@@ -4,6 +4,7 @@
 #include "imap/codec.hpp"
 #include "maildir/name.hpp"
 
+#include "splitmail/durable/file.hpp"
 #include "splitmail/log/log.hpp"
 
 #include <algorithm>
@@ -57,11 +58,8 @@ std::int64_t trust_margin(std::int64_t mtime) {
 std::error_code errno_code() { return {errno, std::generic_category()}; }
 
 std::error_code fsync_dir(const fs::path& d) {
-    int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return errno_code();
-    int r = ::fsync(fd);
-    ::close(fd);
-    return r == 0 ? std::error_code{} : errno_code();
+    auto r = durable::fsync_dir(d);
+    return r ? std::error_code{} : r.error().code;
 }
 
 std::error_code make_maildir(const fs::path& d) {
@@ -75,58 +73,28 @@ std::error_code make_maildir(const fs::path& d) {
     return {};
 }
 
-std::error_code write_all(int fd, std::string_view text) {
-    std::size_t off = 0;
-    while (off < text.size()) {
-        auto n = ::write(fd, text.data() + off, text.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno_code();
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    return {};
-}
+using durable::write_all;
 
 // Writes `parts` to `path` through a temp file: write, fsync, rename, fsync of the directory
 // (until then a crash may bring back the old file, and with it lose records appended to the
 // new one after its UIDs were handed out).
+// The folder lock makes us the only writer: a fixed "<name>.tmp".
 std::error_code replace_file(const fs::path& path, std::initializer_list<std::string_view> parts) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_code();
-    std::error_code ec;
-    for (auto part : parts)
-        if (!ec) ec = write_all(fd, part);
-    if (!ec && ::fsync(fd) != 0) ec = errno_code();
-    ::close(fd);
-    if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = errno_code();
-    if (ec) {
-        ::unlink(tmp.c_str());
-        return ec;
-    }
-    return fsync_dir(path.parent_path());
+    durable::replace_options opt;
+    opt.locked = true;
+    auto r = durable::replace_file(path, parts, opt);
+    return r ? std::error_code{} : r.error().code;
 }
 std::error_code replace_file(const fs::path& path, std::string_view text) {
     return replace_file(path, {text});
 }
 
+// nullopt when missing or unreadable. The cap only guards against a wrong file: an index of
+// a million messages is well under 100 MiB.
 std::optional<std::string> read_small_file(const fs::path& p) {
-    int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    std::string out;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
-    char buf[1 << 16];
-    while (true) {
-        auto n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return out;
+    auto r = durable::read_file(p, {std::size_t{1} << 30, true});
+    if (!r) return std::nullopt;
+    return std::move(*r);
 }
 
 // Splits the next space-separated field off `s`.

@@ -1,5 +1,6 @@
 // Certificate inspection and TLSA matching; see cert.hpp.
 #include "check/cert.hpp"
+#include "splitmail/text/hex.hpp"
 
 #include "check/records.hpp"
 #include "splitmail/net/openssl_error.hpp"
@@ -48,16 +49,6 @@ std::expected<std::time_t, std::string> to_time(const ASN1_TIME* t) {
     std::tm tm{};
     if (ASN1_TIME_to_tm(t, &tm) != 1) return std::unexpected("unreadable validity time");
     return timegm(&tm);
-}
-
-std::string hex(const std::vector<std::uint8_t>& d) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (auto b : d) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
 }
 
 std::vector<std::uint8_t> digest(const EVP_MD* md, const std::vector<std::uint8_t>& in) {
@@ -125,7 +116,7 @@ std::expected<cert_facts, std::string> inspect_cert(std::string_view cert_pem,
 }
 
 std::string tlsa_record_for(const cert_facts& c) {
-    return "3 1 1 " + hex(digest(EVP_sha256(), c.spki_der));
+    return "3 1 1 " + text::hex(digest(EVP_sha256(), c.spki_der));
 }
 
 tlsa_result tlsa_matches(std::string_view text, const cert_facts& c) {
@@ -145,7 +136,7 @@ tlsa_result tlsa_matches(std::string_view text, const cert_facts& c) {
     else if (matching == 1) expected = digest(EVP_sha256(), *what);
     else if (matching == 2) expected = digest(EVP_sha512(), *what);
     else return tlsa_result::not_checkable;
-    return hex(expected) == data ? tlsa_result::match : tlsa_result::no_match;
+    return text::hex(expected) == data ? tlsa_result::match : tlsa_result::no_match;
 }
 
 std::string verify_chain(const cert_facts& c, std::string_view hostname, std::time_t now) {

@@ -1,5 +1,6 @@
 // The DNS-record checks of `splitmail check`: spf, dkim, tlsa, ptr (see checks.hpp).
 #include "check/cert.hpp"
+#include "splitmail/durable/file.hpp"
 #include "check/checks.hpp"
 #include "check/dkim_record.hpp"
 #include "check/records.hpp"
@@ -31,17 +32,6 @@ std::string join(const std::vector<std::string>& v, std::string_view sep = ", ")
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : std::string(sep)) + x;
     return out;
-}
-
-std::optional<std::string> read_file(const fs::path& p, std::string& err) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) {
-        err = p.string() + ": " + std::strerror(errno);
-        return std::nullopt;
-    }
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 } // namespace
@@ -227,9 +217,9 @@ findings check_tlsa(context& c) {
         return {fail("tlsa", "tls.cert is not set in " + c.relay->file.string() +
                                  ": no certificate to publish",
                      "set tls.cert and tls.key in " + c.relay->file.string())};
-    std::string err;
-    auto pem = read_file(c.relay->tls_cert, err);
-    if (!pem) return {fail("tlsa", err, "fix tls.cert in " + c.relay->file.string())};
+    auto pem = durable::read_file(c.relay->tls_cert);
+    if (!pem)
+        return {fail("tlsa", pem.error().text(), "fix tls.cert in " + c.relay->file.string())};
     auto cert = inspect_cert(*pem, "", "", c.now);
     if (!cert)
         return {fail("tlsa", c.relay->tls_cert.string() + ": " + cert.error(),

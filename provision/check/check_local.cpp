@@ -1,5 +1,6 @@
 // The local checks of `splitmail check`: tls, tunnel, queue, listeners (see checks.hpp).
 #include "check/cert.hpp"
+#include "splitmail/durable/file.hpp"
 #include "check/checks.hpp"
 #include "check/program.hpp"
 #include "check/wireguard.hpp"
@@ -32,17 +33,6 @@ constexpr long long handshake_max_age = 180;
 // A message older than this in the relay's queue is worth a look.
 constexpr long long queue_warn_age = 24 * 3600;
 
-std::optional<std::string> slurp(const fs::path& p, std::string& err) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) {
-        err = p.string() + ": " + std::strerror(errno);
-        return std::nullopt;
-    }
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 struct tls_target {
     std::string what;          // "relay certificate"
     fs::path cert, key;
@@ -59,13 +49,14 @@ findings check_one_cert(const context& c, const tls_target& t) {
                                 t.config.string(),
                      "set " + t.cert_key + " and " + t.key_key + " in " + t.config.string() +
                          ", then " + restart)};
-    std::string err;
-    auto cert_pem = slurp(t.cert, err);
-    if (!cert_pem) return {fail("tls", t.what + ": " + err, "fix " + t.cert_key + " in " + t.config.string())};
-    auto key_pem = slurp(t.key, err);
+    auto cert_pem = durable::read_file(t.cert);
+    if (!cert_pem)
+        return {fail("tls", t.what + ": " + cert_pem.error().text(),
+                     "fix " + t.cert_key + " in " + t.config.string())};
+    auto key_pem = durable::read_file(t.key);
     if (!key_pem)
-        return {fail("tls", t.what + ": " + err,
-                     err.find(std::strerror(EACCES)) != std::string::npos
+        return {fail("tls", t.what + ": " + key_pem.error().text(),
+                     key_pem.error().code == std::errc::permission_denied
                          ? std::string("run splitmail check as root")
                          : "fix " + t.key_key + " in " + t.config.string())};
     auto f = inspect_cert(*cert_pem, *key_pem, t.hostname, c.now);

@@ -1,17 +1,13 @@
 // DKIM key record comparison; see dkim_record.hpp.
 #include "check/dkim_record.hpp"
+#include "splitmail/address/address.hpp"
+#include "splitmail/dkim/record.hpp"
 
 namespace splitmail::provision::check {
 
 namespace {
 
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-    return s;
-}
 
 std::string strip_ws(std::string_view s) {
     std::string out;
@@ -20,33 +16,11 @@ std::string strip_ws(std::string_view s) {
     return out;
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    return out;
-}
-
 } // namespace
 
-std::optional<std::map<std::string, std::string>> parse_tag_list(std::string_view text) {
-    std::map<std::string, std::string> out;
-    while (!text.empty()) {
-        auto semi = text.find(';');
-        std::string_view spec = trim(text.substr(0, semi));
-        text = semi == std::string_view::npos ? std::string_view{} : text.substr(semi + 1);
-        if (spec.empty()) continue; // RFC 6376 3.2: a trailing ';' is allowed
-        auto eq = spec.find('=');
-        if (eq == std::string_view::npos) return std::nullopt;
-        std::string name(trim(spec.substr(0, eq)));
-        if (name.empty()) return std::nullopt;
-        if (!out.emplace(name, std::string(trim(spec.substr(eq + 1)))).second) return std::nullopt;
-    }
-    return out;
-}
-
 dkim_match compare_dkim(std::string_view local, std::string_view published) {
-    auto mine = parse_tag_list(local);
-    auto theirs = parse_tag_list(published);
+    auto mine = dkim::parse_tag_list(local);
+    auto theirs = dkim::parse_tag_list(published);
     if (!theirs || !theirs->contains("p")) return dkim_match::not_dkim;
     if (auto v = theirs->find("v"); v != theirs->end() && v->second != "DKIM1")
         return dkim_match::not_dkim; // RFC 6376 3.6.1: v= must be exactly DKIM1 when present
@@ -55,7 +29,7 @@ dkim_match compare_dkim(std::string_view local, std::string_view published) {
     if (!mine || !mine->contains("p")) return dkim_match::different;
     auto key_type = [](const std::map<std::string, std::string>& t) {
         auto k = t.find("k");
-        return k == t.end() ? std::string("rsa") : lower(strip_ws(k->second));
+        return k == t.end() ? std::string("rsa") : address::lower_ascii(strip_ws(k->second));
     };
     if (key_type(*mine) != key_type(*theirs)) return dkim_match::different;
     return strip_ws(mine->at("p")) == their_p ? dkim_match::same : dkim_match::different;

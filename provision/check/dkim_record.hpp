@@ -6,7 +6,9 @@
 // tags and values ignored, and inside p= as base64 allows it, 3.6.1), so how the value was
 // split into TXT strings or spaced does not matter; it compares k= (default rsa) and p=.
 // An empty p= is a revoked key (RFC 6376 3.6.1).
-// Does not: read key files (commands/dkim.hpp dkim_txt_value does) or query DNS.
+// Does not: read key files (dkim/record.hpp txt_value_of_file does) or query DNS.
+#include "splitmail/dkim/record.hpp"
+
 #include <map>
 #include <optional>
 #include <string>
@@ -14,10 +16,8 @@
 
 namespace splitmail::provision::check {
 
-// RFC 6376 3.2 tag-list: "v=DKIM1; k=rsa; p=..." -> {v: DKIM1, k: rsa, p: ...}. Values keep
-// inner spaces except that surrounding white space is dropped; nullopt for a malformed list
-// (a tag without '=', a duplicate tag, an empty tag name).
-std::optional<std::map<std::string, std::string>> parse_tag_list(std::string_view text);
+// The tag-list syntax (RFC 6376 3.2) is common/dkim's: dkim::parse_tag_list.
+using splitmail::dkim::parse_tag_list;
 
 enum class dkim_match {
     same,          // same key type and public key

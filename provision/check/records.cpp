@@ -1,5 +1,7 @@
 // DNS record data: wire -> text, canonical forms; see records.hpp.
 #include "check/records.hpp"
+#include "splitmail/text/hex.hpp"
+#include "splitmail/address/address.hpp"
 
 #include <arpa/inet.h>
 
@@ -24,14 +26,6 @@ constexpr std::array<std::pair<rr_type, std::string_view>, 9> type_names{{
     {rr_type::tlsa, "TLSA"},
 }};
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = lower(c);
-    return out;
-}
-
 // Reads a wire name starting at `pos`; advances pos. Names in rdata are uncompressed
 // (RFC 3597 4: libunbound hands out rdata with names expanded).
 std::optional<std::string> read_name(std::span<const std::uint8_t> w, std::size_t& pos) {
@@ -55,7 +49,7 @@ std::optional<std::string> read_name(std::span<const std::uint8_t> w, std::size_
                 std::snprintf(buf, sizeof buf, "\\%03u", u);
                 out += buf;
             } else {
-                out += lower(c);
+                out += address::lower_ascii(c);
             }
         }
         pos += len;
@@ -66,17 +60,6 @@ std::optional<std::string> read_name(std::span<const std::uint8_t> w, std::size_
 
 std::uint16_t u16(std::span<const std::uint8_t> w, std::size_t pos) {
     return static_cast<std::uint16_t>((w[pos] << 8) | w[pos + 1]);
-}
-
-std::string hex(std::span<const std::uint8_t> d) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(d.size() * 2);
-    for (auto b : d) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
 }
 
 std::vector<std::string> tokens(std::string_view s) {
@@ -100,7 +83,7 @@ bool is_uint(std::string_view s, unsigned long max) {
 // expected in records of a plan; they are compared as given).
 std::optional<std::string> canonical_name(std::string_view s) {
     if (s.empty()) return std::nullopt;
-    std::string out = lower(s);
+    std::string out = address::lower_ascii(s);
     if (out.back() != '.') out += '.';
     return out;
 }
@@ -164,7 +147,7 @@ std::optional<std::string> rdata_to_text(rr_type t, std::span<const std::uint8_t
     case rr_type::tlsa: {
         if (w.size() < 4) return std::nullopt; // RFC 6698 2.1: association data is not empty
         return std::to_string(w[0]) + " " + std::to_string(w[1]) + " " + std::to_string(w[2]) +
-               " " + hex(w.subspan(3));
+               " " + text::hex(w.subspan(3));
     }
     case rr_type::txt: {
         if (w.empty()) return std::nullopt;
@@ -312,7 +295,7 @@ std::optional<std::string> canonical(rr_type t, std::string_view text) {
             out += std::to_string(std::stoul(tk[i])) + " ";
         }
         std::string h; // RFC 6698 2.2: the hex may be split by white space
-        for (std::size_t i = 3; i < tk.size(); ++i) h += lower(tk[i]);
+        for (std::size_t i = 3; i < tk.size(); ++i) h += address::lower_ascii(tk[i]);
         if (h.empty() || h.size() % 2 != 0 ||
             h.find_first_not_of("0123456789abcdef") != std::string::npos)
             return std::nullopt;

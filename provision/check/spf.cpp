@@ -1,5 +1,6 @@
 // SPF parsing and coverage; see spf.hpp.
 #include "check/spf.hpp"
+#include "splitmail/address/address.hpp"
 
 #include "check/records.hpp"
 
@@ -11,12 +12,6 @@
 namespace splitmail::provision::check {
 
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    return out;
-}
 
 bool parse_len(std::string_view s, int max, int& out) {
     if (s.empty() || s.size() > 3 || s.find_first_not_of("0123456789") != std::string_view::npos)
@@ -31,7 +26,7 @@ std::string parse_domain_cidr(std::string_view rest, spf_term& t, bool domain_re
     if (!rest.empty() && rest[0] == ':') {
         rest.remove_prefix(1);
         auto slash = rest.find('/');
-        t.domain = lower(rest.substr(0, slash));
+        t.domain = address::lower_ascii(rest.substr(0, slash));
         if (t.domain.empty()) return "empty domain after ':'";
         rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
     } else if (domain_required) {
@@ -56,7 +51,7 @@ bool is_v6(const std::string& a) { return a.find(':') != std::string::npos; }
 } // namespace
 
 bool is_spf(std::string_view s) {
-    if (s.size() < 6 || lower(s.substr(0, 6)) != "v=spf1") return false;
+    if (s.size() < 6 || address::lower_ascii(s.substr(0, 6)) != "v=spf1") return false;
     return s.size() == 6 || s[6] == ' ';
 }
 
@@ -73,10 +68,10 @@ std::expected<spf_record, std::string> parse_spf(std::string_view text) {
         auto colon = term.find_first_of(":/");
         if (eq != std::string::npos && (colon == std::string::npos || eq < colon) && eq > 0 &&
             std::isalpha(static_cast<unsigned char>(term[0]))) {
-            const std::string name = lower(term.substr(0, eq));
+            const std::string name = address::lower_ascii(term.substr(0, eq));
             if (name == "redirect") {
                 if (!r.redirect.empty()) return fail("a second redirect= (RFC 7208 6)");
-                r.redirect = lower(term.substr(eq + 1));
+                r.redirect = address::lower_ascii(term.substr(eq + 1));
                 if (r.redirect.empty()) return fail("redirect= needs a domain");
             }
             continue; // exp= and unknown modifiers do not change the result
@@ -88,7 +83,7 @@ std::expected<spf_record, std::string> parse_spf(std::string_view text) {
             s.remove_prefix(1);
         }
         auto end = s.find_first_of(":/");
-        t.mechanism = lower(s.substr(0, end));
+        t.mechanism = address::lower_ascii(s.substr(0, end));
         std::string_view rest = end == std::string_view::npos ? std::string_view{} : s.substr(end);
         std::string why;
         if (t.mechanism == "all") {

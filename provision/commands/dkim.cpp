@@ -1,25 +1,13 @@
 // `splitmail dkim`: see dkim.hpp.
 #include "commands/dkim.hpp"
-#include "splitmail/net/openssl_error.hpp"
-
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "splitmail/dkim/key.hpp"
+#include "splitmail/dkim/record.hpp"
+#include "splitmail/durable/file.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 namespace splitmail::provision {
 
@@ -33,112 +21,18 @@ constexpr const char* usage =
     "       splitmail dkim txt --domain D [--selector S]... [--dir DIR]\n"
     "Keys are DIR/D/SELECTOR.key (DIR defaults to /etc/splitmail/dkim); with --algorithm both\n"
     "(the default) the selectors are S-rsa and S-ed25519.\n";
-constexpr const char* default_dir = "/etc/splitmail/dkim";
 
-using pkey_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-
-using splitmail::net::openssl_error;
-
-std::string b64(const unsigned char* p, std::size_t n) {
-    std::string out(4 * ((n + 2) / 3) + 1, '\0');
-    const int len =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, static_cast<int>(n));
-    out.resize(static_cast<std::size_t>(len));
-    return out;
+// The record value of a PEM private key held in memory.
+std::expected<std::string, std::string> key_txt(const std::string& pem) {
+    auto k = dkim::key_from_pem(pem, "key.invalid", "new");
+    if (!k) return std::unexpected(k.error());
+    return dkim::txt_value(k->pkey.get());
 }
 
-// Same rule as relay/dkim valid_domain: LDH labels (plus '_'), which also makes the names safe
-// as path components.
-bool valid_name(std::string_view s) {
-    if (s.empty() || s.size() > 253 || s.front() == '.' || s.back() == '.' || s.back() == '-')
-        return false;
-    std::size_t label = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-') return false;
-            label = 0;
-            continue;
-        }
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_' || (c == '-' && label > 0);
-        if (!ok || ++label > 63) return false;
-    }
-    return true;
-}
-
-std::expected<std::string, std::string> txt_value_of(EVP_PKEY* k) {
-    if (EVP_PKEY_is_a(k, "RSA")) {
-        // RFC 6376 3.6.1: p= for k=rsa is the base64 of the DER SubjectPublicKeyInfo.
-        unsigned char* der = nullptr;
-        const int n = i2d_PUBKEY(k, &der);
-        if (n <= 0) return std::unexpected("cannot encode the public key: " + openssl_error());
-        std::string v = "v=DKIM1; k=rsa; p=" + b64(der, static_cast<std::size_t>(n));
-        OPENSSL_free(der);
-        return v;
-    }
-    if (EVP_PKEY_is_a(k, "ED25519")) {
-        // RFC 8463 4.2: p= for k=ed25519 is the base64 of the raw 32-octet public key.
-        unsigned char raw[32];
-        std::size_t n = sizeof raw;
-        if (EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != 32)
-            return std::unexpected("cannot read the Ed25519 public key: " + openssl_error());
-        return "v=DKIM1; k=ed25519; p=" + b64(raw, n);
-    }
-    return std::unexpected(std::string("unsupported key type ") + EVP_PKEY_get0_type_name(k) +
-                           " (need RSA or Ed25519)");
-}
-
-std::expected<std::string, std::string> pem_of(EVP_PKEY* k) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
-    if (!bio || PEM_write_bio_PrivateKey(bio.get(), k, nullptr, nullptr, 0, nullptr, nullptr) != 1)
-        return std::unexpected("cannot encode the private key: " + openssl_error());
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
-}
-
-std::expected<pkey_ptr, std::string> new_key(std::string_view algorithm) {
-    EVP_PKEY* raw = algorithm == "rsa"
-                        ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})
-                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-    if (raw == nullptr) return std::unexpected("key generation failed: " + openssl_error());
-    return pkey_ptr(raw, &EVP_PKEY_free);
-}
-
-// Writes `content` as `path` (mode 0600): temporary file, fsync, rename, fsync of the directory.
+// Writes `content` as `path` (mode 0600), durably (durable/file.hpp).
 std::optional<std::string> write_key_file(const fs::path& path, const std::string& content) {
-    const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp." +
-                                               std::to_string(::getpid()));
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return tmp.string() + ": " + std::strerror(errno);
-    std::size_t done = 0;
-    while (done < content.size()) {
-        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            const std::string e = std::strerror(errno);
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return tmp.string() + ": " + e;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const std::string e = std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return tmp.string() + ": " + e;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const std::string e = std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return path.string() + ": " + e;
-    }
-    const int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    auto r = durable::replace_file(path, content); // mode 0600
+    if (!r) return r.error().text();
     return std::nullopt;
 }
 
@@ -146,7 +40,7 @@ struct options {
     std::string domain;
     std::vector<std::string> selectors;
     std::string algorithm = "both";
-    fs::path dir = default_dir;
+    fs::path dir{std::string(dkim::default_key_dir)};
     bool force = false;
 };
 
@@ -169,9 +63,9 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o, 
         if (a == "--algorithm") o.algorithm = v;
     }
     if (o.domain.empty()) return "--domain is required";
-    if (!valid_name(o.domain)) return "invalid domain \"" + o.domain + "\"";
+    if (!dkim::valid_domain(o.domain)) return "invalid domain \"" + o.domain + "\"";
     for (const auto& s : o.selectors)
-        if (!valid_name(s)) return "invalid selector \"" + s + "\"";
+        if (!dkim::valid_selector(s)) return "invalid selector \"" + s + "\"";
     if (keygen) {
         if (o.selectors.size() != 1) return "keygen needs exactly one --selector";
         if (o.algorithm != "rsa" && o.algorithm != "ed25519" && o.algorithm != "both")
@@ -193,21 +87,21 @@ std::string record_line(std::string_view selector, std::string_view domain,
 int keygen(const options& o, std::ostream& out, std::ostream& err) {
     struct job {
         std::string selector;
-        const char* type; // OpenSSL key type
+        const char* algorithm; // dkim::new_key_pem
         std::string what;
         fs::path file;
     };
     std::vector<job> jobs;
     const std::string& s = o.selectors.front();
-    if (o.algorithm == "rsa") jobs.push_back({s, "RSA", "RSA-2048", {}});
-    if (o.algorithm == "ed25519") jobs.push_back({s, "ED25519", "Ed25519", {}});
+    if (o.algorithm == "rsa") jobs.push_back({s, "rsa", "RSA-2048", {}});
+    if (o.algorithm == "ed25519") jobs.push_back({s, "ed25519", "Ed25519", {}});
     if (o.algorithm == "both") {
-        jobs.push_back({s + "-rsa", "RSA", "RSA-2048", {}});
-        jobs.push_back({s + "-ed25519", "ED25519", "Ed25519", {}});
+        jobs.push_back({s + "-rsa", "rsa", "RSA-2048", {}});
+        jobs.push_back({s + "-ed25519", "ed25519", "Ed25519", {}});
     }
     const fs::path ddir = o.dir / o.domain;
     for (auto& j : jobs) {
-        j.file = ddir / (j.selector + ".key");
+        j.file = dkim::key_file(o.dir, o.domain, j.selector);
         std::error_code ec;
         if (fs::symlink_status(j.file, ec).type() != fs::file_type::not_found && !o.force) {
             err << "splitmail dkim: " << j.file.string()
@@ -227,15 +121,14 @@ int keygen(const options& o, std::ostream& out, std::ostream& err) {
     // Generate everything first, then write: a failure leaves no half-made pair behind.
     std::vector<std::pair<std::string, std::string>> made; // pem, txt value
     for (const auto& j : jobs) {
-        auto k = new_key(std::string_view(j.type) == "RSA" ? "rsa" : "ed25519");
-        if (!k) {
-            err << "splitmail dkim: " << k.error() << "\n";
+        auto pem = dkim::new_key_pem(j.algorithm);
+        if (!pem) {
+            err << "splitmail dkim: " << pem.error() << "\n";
             return 1;
         }
-        auto pem = pem_of(k->get());
-        auto txt = txt_value_of(k->get());
-        if (!pem || !txt) {
-            err << "splitmail dkim: " << (pem ? txt.error() : pem.error()) << "\n";
+        auto txt = key_txt(*pem);
+        if (!txt) {
+            err << "splitmail dkim: " << txt.error() << "\n";
             return 1;
         }
         made.emplace_back(std::move(*pem), std::move(*txt));
@@ -257,21 +150,19 @@ int keygen(const options& o, std::ostream& out, std::ostream& err) {
 int txt(options o, std::ostream& out, std::ostream& err) {
     const fs::path ddir = o.dir / o.domain;
     if (o.selectors.empty()) {
-        std::error_code ec;
-        for (fs::directory_iterator it(ddir, ec), end; !ec && it != end; it.increment(ec))
-            if (it->path().extension() == ".key") o.selectors.push_back(it->path().stem());
-        if (ec) {
-            err << "splitmail dkim: " << ddir.string() << ": " << ec.message() << "\n";
+        auto found = dkim::selectors_in(o.dir, o.domain);
+        if (!found) {
+            err << "splitmail dkim: " << found.error() << "\n";
             return 1;
         }
-        if (o.selectors.empty()) {
+        if (found->empty()) {
             err << "splitmail dkim: no key in " << ddir.string() << "\n";
             return 1;
         }
-        std::sort(o.selectors.begin(), o.selectors.end());
+        o.selectors = std::move(*found);
     }
     for (const auto& s : o.selectors) {
-        auto v = dkim_txt_value(ddir / (s + ".key"));
+        auto v = dkim::txt_value_of_file(dkim::key_file(o.dir, o.domain, s));
         if (!v) {
             err << "splitmail dkim: " << v.error() << "\n";
             return 1;
@@ -299,30 +190,11 @@ std::string txt_strings(std::string_view value) {
 }
 
 std::expected<std::string, std::string> dkim_new_key_pem(std::string_view algorithm) {
-    if (algorithm != "rsa" && algorithm != "ed25519")
-        return std::unexpected("unknown DKIM algorithm \"" + std::string(algorithm) +
-                               "\" (rsa or ed25519)");
-    auto k = new_key(algorithm);
-    if (!k) return std::unexpected(k.error());
-    return pem_of(k->get());
+    return dkim::new_key_pem(algorithm);
 }
 
 std::expected<std::string, std::string> dkim_txt_value(const fs::path& key_file) {
-    std::ifstream in(key_file, std::ios::binary);
-    if (!in) return std::unexpected(key_file.string() + ": cannot be read");
-    std::ostringstream pem;
-    pem << in.rdbuf();
-    const std::string text = pem.str();
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-        BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), &BIO_free);
-    EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
-    if (raw == nullptr)
-        return std::unexpected(key_file.string() + ": not a PEM private key (" +
-                               openssl_error() + ")");
-    pkey_ptr k(raw, &EVP_PKEY_free);
-    auto v = txt_value_of(k.get());
-    if (!v) return std::unexpected(key_file.string() + ": " + v.error());
-    return v;
+    return dkim::txt_value_of_file(key_file);
 }
 
 int run_dkim(std::span<const std::string> args, std::ostream& out, std::ostream& err) {

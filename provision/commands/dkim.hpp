@@ -8,7 +8,7 @@
 //       Prints the TXT record of existing keys (every key of D without --selector).
 //   --dir defaults to /etc/splitmail/dkim.
 //
-// Key layout (the relay reads the same, relay/dkim/key.hpp):
+// Key layout (splitmail/dkim/key.hpp, which the relay reads too):
 //     DIR/D/            mode 0700
 //     DIR/D/SEL.key     PKCS#8 PEM private key, mode 0600; SEL is the DNS selector (s=) and
 //                       the key type gives the algorithm (RSA-2048: rsa-sha256, Ed25519:
@@ -42,11 +42,12 @@ int run_dkim(std::span<const std::string> args);
 int run_dkim(std::span<const std::string> args, std::ostream& out, std::ostream& err);
 
 // The TXT value "v=DKIM1; k=...; p=..." for the private key in `key_file`; the error names the
-// file. For `splitmail dns plan` and `check`.
+// file. For `splitmail dns plan` and `check`. Same as dkim::txt_value_of_file (dkim/record.hpp).
 std::expected<std::string, std::string> dkim_txt_value(const std::filesystem::path& key_file);
 
 // A new DKIM private key as PKCS#8 PEM text: "rsa" (RSA-2048) or "ed25519". Nothing is
 // written; `splitmail provision relay` stores it with its own idempotent file writer.
+// Same as dkim::new_key_pem (dkim/key.hpp).
 std::expected<std::string, std::string> dkim_new_key_pem(std::string_view algorithm);
 
 // A TXT value as zone-file character-strings: "..." "..." of at most 255 octets each.

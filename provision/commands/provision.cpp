@@ -1,5 +1,6 @@
 // `splitmail provision relay|home`: see provision.hpp.
 #include "commands/provision.hpp"
+#include "splitmail/text/hex.hpp"
 
 #include "commands/dkim.hpp"
 #include "setup/files.hpp"
@@ -74,8 +75,6 @@ bool host_name(const std::string& s) {
     return address::valid_domain(s, &utf8) && !utf8 && s.find('.') != std::string::npos;
 }
 
-std::string lower(std::string s) { return address::lower_ascii(s); }
-
 // Paths end up in systemd units (ExecStart=, ReadWritePaths=) and TOML: refuse characters that
 // would need quoting there ('%' and '$' are systemd specifiers/variables).
 std::optional<std::string> check_dir_option(const std::string& opt, fs::path& p) {
@@ -133,11 +132,11 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
          "--root", "--bindir"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
             if (a == "--force") o.force = true;
-            else if (a == "--domain") o.domains.push_back(lower(v));
-            else if (a == "--hostname") o.hostname = lower(v);
+            else if (a == "--domain") o.domains.push_back(address::lower_ascii(v));
+            else if (a == "--hostname") o.hostname = address::lower_ascii(v);
             else if (a == "--public-ipv4") o.ipv4 = v;
             else if (a == "--public-ipv6") o.ipv6 = v;
-            else if (a == "--imap-host") o.imap_host = lower(v);
+            else if (a == "--imap-host") o.imap_host = address::lower_ascii(v);
             else if (a == "--root") {
                 o.root = v;
                 o.root_given = true;
@@ -187,7 +186,7 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
     auto take = [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
         if (a == "--force") o.force = true;
         else if (a == "--pairing") o.pairing = v;
-        else if (a == "--hostname") o.hostname = lower(v);
+        else if (a == "--hostname") o.hostname = address::lower_ascii(v);
         else if (a == "--root") {
             o.root = v;
             o.root_given = true;
@@ -472,13 +471,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
                 unsigned char raw[32];
                 if (RAND_bytes(raw, sizeof raw) != 1)
                     return std::unexpected(std::string("no random bytes for the LMTP secret"));
-                static const char* hex = "0123456789abcdef";
-                std::string t;
-                for (unsigned char c : raw) {
-                    t += hex[c >> 4];
-                    t += hex[c & 15];
-                }
-                return t + "\n";
+                return text::hex(raw, sizeof raw) + "\n";
             },
             "LMTP pairing secret");
         if (!lmtp_secret) throw step_error{lmtp_secret.error()};

@@ -1,5 +1,6 @@
 // `splitmail user add|del|passwd|list`; see user.hpp.
 #include "commands/user.hpp"
+#include "splitmail/address/address.hpp"
 #include "commands/user_files.hpp"
 
 #include "splitmail/users/database.hpp"
@@ -87,13 +88,6 @@ long find_user_line(const std::vector<std::string>& lines, const std::string& ad
     return -1;
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 // Mode bits a users file may keep: owner read/write, group read (root:splitmail 0640 as
 // provision makes it). Hashes are an offline-guessing target: nobody else may read them.
 constexpr ::mode_t users_file_allowed = 0640;
@@ -109,9 +103,10 @@ std::string weak_password_reason(std::string_view password, std::string_view add
                std::to_string(min_length) + " needed (users.min_password_length)";
     if (password.find_first_not_of(password.front()) == std::string_view::npos)
         return "password is one character repeated";
-    auto pw = lower(password);
+    auto pw = address::lower_ascii(password);
     auto at = address.rfind('@');
-    if (pw == lower(address) || (at != std::string_view::npos && pw == lower(address.substr(0, at))))
+    if (pw == address::lower_ascii(address) ||
+        (at != std::string_view::npos && pw == address::lower_ascii(address.substr(0, at))))
         return "password is the address itself";
     return "";
 }

@@ -1,5 +1,6 @@
 // Options and checks shared by the user and alias commands; see user_files.hpp.
 #include "commands/user_files.hpp"
+#include "splitmail/durable/file.hpp"
 
 #include "splitmail/config/home.hpp"
 
@@ -9,10 +10,9 @@
 namespace splitmail::provision {
 
 std::string read_text(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    // The users and aliases files; a missing or unreadable one reads as empty, as before.
+    auto r = durable::read_file(p, {64u << 20});
+    return r ? std::move(*r) : std::string();
 }
 
 std::vector<std::string> split_lines(std::string_view text) {

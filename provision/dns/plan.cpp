@@ -1,5 +1,7 @@
 // The DNS plan of one mail domain: see plan.hpp.
 #include "dns/plan.hpp"
+#include "splitmail/durable/file.hpp"
+#include "splitmail/text/hex.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -47,26 +49,13 @@ std::expected<relay_files, std::string> read_relay_config(const fs::path& file) 
     return r;
 }
 
-std::string hex(const unsigned char* p, std::size_t n) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * n);
-    for (std::size_t i = 0; i < n; ++i) {
-        out += digits[p[i] >> 4];
-        out += digits[p[i] & 15];
-    }
-    return out;
-}
-
 // RFC 7671 / RFC 7672 3.1.1: DANE-EE(3) SPKI(1) SHA-256(1) of the first certificate in the file
 // (the leaf of the chain the relay presents). The SPKI survives certificate renewals that keep
 // the key.
 std::expected<std::string, std::string> tlsa_3_1_1(const fs::path& cert_file) {
-    std::ifstream in(cert_file, std::ios::binary);
-    if (!in) return std::unexpected(cert_file.string() + ": cannot be read (tls.cert)");
-    std::ostringstream text;
-    text << in.rdbuf();
-    const std::string pem = text.str();
+    auto read = durable::read_file(cert_file);
+    if (!read) return std::unexpected(read.error().text() + " (tls.cert)");
+    const std::string& pem = *read;
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(
         BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
     std::unique_ptr<X509, decltype(&X509_free)> cert(
@@ -80,7 +69,7 @@ std::expected<std::string, std::string> tlsa_3_1_1(const fs::path& cert_file) {
     const int ok = EVP_Digest(der, static_cast<std::size_t>(n), md, &md_len, EVP_sha256(), nullptr);
     OPENSSL_free(der);
     if (ok != 1) return std::unexpected("SHA-256 failed");
-    return "3 1 1 " + hex(md, md_len);
+    return "3 1 1 " + text::hex(md, md_len);
 }
 
 // deSEC stores addresses in their canonical text form (RFC 5952 for IPv6); planning the same

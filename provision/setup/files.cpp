@@ -1,6 +1,8 @@
 // Idempotent file writing for `splitmail provision`; see files.hpp.
 #include "setup/files.hpp"
 
+#include "splitmail/durable/file.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,43 +19,14 @@ namespace {
 
 std::string errno_text(const fs::path& p, int e) { return p.string() + ": " + std::strerror(e); }
 
-// Writes `content` to a temporary file next to `path` and renames it over `path`.
+// `path` holds `content` with `mode` and `own`, durably (durable/file.hpp).
 std::optional<std::string> atomic_write(const fs::path& path, std::string_view content,
                                         mode_t mode, const std::optional<owner>& own) {
-    const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp." +
-                                               std::to_string(::getpid()));
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_text(tmp, errno);
-    auto fail = [&](int e) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return errno_text(tmp, e);
-    };
-    std::size_t done = 0;
-    while (done < content.size()) {
-        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail(errno);
-        done += static_cast<std::size_t>(n);
-    }
-    if (own && ::fchown(fd, own->uid, own->gid) != 0) return fail(errno);
-    if (::fchmod(fd, mode) != 0) return fail(errno);
-    if (::fsync(fd) != 0) return fail(errno);
-    if (::close(fd) != 0) {
-        const int e = errno;
-        ::unlink(tmp.c_str());
-        return errno_text(tmp, e);
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = errno;
-        ::unlink(tmp.c_str());
-        return errno_text(path, e);
-    }
-    const int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    durable::replace_options opt;
+    opt.mode = mode;
+    if (own) opt.owner.emplace(own->uid, own->gid);
+    auto r = durable::replace_file(path, content, opt);
+    if (!r) return r.error().text();
     return std::nullopt;
 }
 
@@ -81,30 +54,10 @@ std::string mode_text(mode_t mode) {
 }
 
 std::expected<std::optional<std::string>, std::string> read_if_exists(const fs::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return std::optional<std::string>{};
-        return std::unexpected(errno_text(path, errno));
-    }
-    std::string text;
-    char buf[8192];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            const int e = errno;
-            ::close(fd);
-            return std::unexpected(errno_text(path, e));
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-        if (text.size() > (16u << 20)) {
-            ::close(fd);
-            return std::unexpected(path.string() + ": larger than 16 MiB; not a splitmail file");
-        }
-    }
-    ::close(fd);
-    return std::optional<std::string>(std::move(text));
+    // Everything provision reads back is a small text file it wrote.
+    auto r = durable::read_file_if_exists(path, {16u << 20});
+    if (!r) return std::unexpected(r.error().text());
+    return std::move(*r);
 }
 
 void file_writer::line(std::string_view what, const fs::path& path, bool dir,

@@ -1,5 +1,6 @@
 // WireGuard keys via `wg`, self-signed TLS certificates via OpenSSL 3; see keys.hpp.
 #include "setup/keys.hpp"
+#include "splitmail/net/tls.hpp"
 #include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/bio.h>
@@ -275,15 +276,8 @@ std::expected<cert_info, std::string> inspect_cert(std::string_view cert_pem,
     }
     x509_ptr cert(raw, &X509_free);
     cert_info info;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (X509_digest(cert.get(), EVP_sha256(), md, &n) != 1)
-        return std::unexpected(file + ": cannot hash the certificate: " + openssl_error());
-    static constexpr char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < n; ++i) {
-        info.sha256_hex += hex[md[i] >> 4];
-        info.sha256_hex += hex[md[i] & 15];
-    }
+    info.sha256_hex = net::cert_sha256_hex(cert.get());
+    if (info.sha256_hex.empty()) return std::unexpected(file + ": cannot hash the certificate");
     std::tm tm{};
     if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) == 1)
         info.not_after = std::chrono::system_clock::from_time_t(::timegm(&tm));

@@ -1,5 +1,6 @@
 // Header section handling for DKIM; see message.hpp.
 #include "dkim/message.hpp"
+#include "splitmail/address/address.hpp"
 
 #include "dkim/canon.hpp"
 
@@ -9,7 +10,6 @@ namespace splitmail::relay::dkim {
 
 namespace {
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Length of the line starting at `pos`, including its terminator (CRLF or bare LF); the rest
 // of the text if it has no terminator.
@@ -26,12 +26,7 @@ constexpr std::array<std::string_view, 12> fixed_names = {
     "references",  "mime-version", "content-type", "content-transfer-encoding"};
 } // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
+bool iequals(std::string_view a, std::string_view b) { return address::iequals_ascii(a, b); }
 
 std::optional<std::size_t> find_body_offset(std::string_view prefix) {
     std::size_t pos = 0;
@@ -105,7 +100,7 @@ std::optional<std::vector<std::string>> headers_to_sign(std::span<const header_f
     for (const auto& f : fields) {
         if (f.name.size() <= 5 || !iequals(f.name.substr(0, 5), "list-")) continue;
         std::string name;
-        for (char c : f.name) name.push_back(lower(c));
+        for (char c : f.name) name.push_back(address::lower_ascii(c));
         bool dup = false;
         for (const auto& s : seen) dup = dup || s == name;
         if (dup) continue;

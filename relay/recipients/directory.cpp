@@ -2,65 +2,18 @@
 #include "recipients/directory.hpp"
 
 #include "splitmail/address/address.hpp"
+#include "splitmail/durable/file.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <fstream>
-#include <unistd.h>
 
 namespace splitmail::relay {
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
-
-std::expected<void, std::string> write_durably(const std::filesystem::path& file,
-                                               const std::string& content) {
-    auto tmp = file;
-    tmp += ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return std::unexpected(tmp.string() + ": " + std::strerror(errno));
-    const char* p = content.data();
-    std::size_t left = content.size();
-    while (left) {
-        ssize_t n = ::write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return std::unexpected(tmp.string() + ": " + std::strerror(e));
-        }
-        p += n;
-        left -= static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        int e = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return std::unexpected(tmp.string() + ": fsync: " + std::strerror(e));
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), file.c_str()) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        return std::unexpected(file.string() + ": rename: " + std::strerror(e));
-    }
-    int dfd = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return {};
-}
+using address::lower_ascii;
 
 } // namespace
 
@@ -86,13 +39,13 @@ std::expected<directory_snapshot, std::string> parse_xdirectory(
         } else if (word == "delimiter") {
             s.delimiter = std::string(arg);
         } else if (word == "domain") {
-            s.domains.insert(lower(arg));
+            s.domains.insert(lower_ascii(arg));
         } else if (word == "catchall") {
-            s.catchall.insert(lower(arg));
+            s.catchall.insert(lower_ascii(arg));
         } else if (word == "rcpt") {
             if (arg.find('@') == std::string_view::npos)
                 return std::unexpected("XDIRECTORY: bad recipient \"" + std::string(arg) + "\"");
-            s.recipients.insert(lower(arg));
+            s.recipients.insert(lower_ascii(arg));
         } else if (word.empty()) {
             continue;
         } else {
@@ -109,22 +62,24 @@ std::expected<directory_snapshot, std::string> parse_xdirectory(
 recipient_directory::recipient_directory(std::vector<std::string> relay_domains,
                                          std::filesystem::path cache_file)
     : cache_file_(std::move(cache_file)) {
-    for (auto& d : relay_domains) relay_domains_.push_back(lower(d));
+    for (auto& d : relay_domains) relay_domains_.push_back(lower_ascii(d));
 }
 
 std::expected<bool, std::string> recipient_directory::load_cache() {
+    // Far above any real list (a million addresses is ~40 MiB of JSON).
+    auto text = durable::read_file_if_exists(cache_file_, {256u << 20});
+    if (!text) return std::unexpected(text.error().text());
+    if (!*text) return false;
     std::error_code ec;
-    if (!std::filesystem::exists(cache_file_, ec)) return false;
-    std::ifstream in(cache_file_);
     try {
-        auto j = nlohmann::json::parse(in);
+        auto j = nlohmann::json::parse(**text);
         directory_snapshot s;
         s.version = j.at("version").get<std::string>();
         s.delimiter = j.at("delimiter").get<std::string>();
         s.fetched_at = j.at("fetched_at").get<std::int64_t>();
-        for (auto& d : j.at("domains")) s.domains.insert(lower(d.get<std::string>()));
-        for (auto& d : j.at("catchall")) s.catchall.insert(lower(d.get<std::string>()));
-        for (auto& r : j.at("recipients")) s.recipients.insert(lower(r.get<std::string>()));
+        for (auto& d : j.at("domains")) s.domains.insert(lower_ascii(d.get<std::string>()));
+        for (auto& d : j.at("catchall")) s.catchall.insert(lower_ascii(d.get<std::string>()));
+        for (auto& r : j.at("recipients")) s.recipients.insert(lower_ascii(r.get<std::string>()));
         snap_ = std::move(s);
         return true;
     } catch (const std::exception& e) {
@@ -147,19 +102,24 @@ std::expected<void, std::string> recipient_directory::update(directory_snapshot 
     j["domains"] = snap_->domains;
     j["catchall"] = snap_->catchall;
     j["recipients"] = snap_->recipients;
-    return write_durably(cache_file_, j.dump(1) + "\n");
+    // Only the relay writes this file (one process per spool): a fixed temporary name.
+    durable::replace_options opt;
+    opt.locked = true;
+    auto r = durable::replace_file(cache_file_, j.dump(1) + "\n", opt);
+    if (!r) return std::unexpected(r.error().text());
+    return {};
 }
 
 bool recipient_directory::is_relay_domain(std::string_view domain) const {
-    auto d = lower(domain);
+    auto d = lower_ascii(domain);
     return std::ranges::find(relay_domains_, d) != relay_domains_.end();
 }
 
 rcpt_verdict recipient_directory::check(std::string_view local, std::string_view domain) const {
-    auto d = lower(domain);
+    auto d = lower_ascii(domain);
     if (!is_relay_domain(d)) return rcpt_verdict::not_local;
     if (!snap_) return rcpt_verdict::tempfail;
-    auto l = lower(local);
+    auto l = lower_ascii(local);
     if (snap_->recipients.count(l + "@" + d)) return rcpt_verdict::local_ok;
     // Plus-addressing: user+tag@ is user@ (the same rule home applies when delivering).
     if (!snap_->delimiter.empty()) {

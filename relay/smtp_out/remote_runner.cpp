@@ -1,5 +1,6 @@
 // Outbound queue: spool -> MX over SMTP; see remote_runner.hpp.
 #include "smtp_out/remote_runner.hpp"
+#include "splitmail/address/address.hpp"
 
 #include "queue/schedule.hpp"
 
@@ -38,13 +39,9 @@ bool is_final(queue::rcpt_state s) {
 bool open_remote(const queue::recipient& r) {
     return !is_final(r.state) && r.route == queue::rcpt_route::remote;
 }
-std::string lower(std::string s) {
-    std::ranges::transform(s, s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
 std::string domain_of(const std::string& address) {
     auto at = address.rfind('@');
-    return at == std::string::npos ? std::string() : lower(address.substr(at + 1));
+    return at == std::string::npos ? std::string() : address::lower_ascii(address.substr(at + 1));
 }
 std::string with_port(const std::string& ip, std::uint16_t port) {
     return (ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" + std::to_string(port);

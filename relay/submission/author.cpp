@@ -1,5 +1,6 @@
 // From:/Sender: parsing and the authenticated user's right to them; see author.hpp.
 #include "submission/author.hpp"
+#include "splitmail/address/address.hpp"
 
 #include "dkim/message.hpp"
 #include "splitmail/smtp/base64.hpp"
@@ -39,13 +40,6 @@ bool is_atext(unsigned char c) {
 }
 
 bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
 
 // Splits an address-list value into tokens; comments go to `comments` (RFC 5322 3.2.2 CFWS,
 // nested, with quoted-pairs). Folding (CRLF WSP, RFC 5322 2.2.3) is whitespace here.
@@ -178,7 +172,7 @@ private:
         ++p_;
         auto d = domain();
         if (!d || local.empty()) return std::nullopt;
-        return lower(local + "@" + *d);
+        return address::lower_ascii(local + "@" + *d);
     }
 
     // After "<": [obs-route] addr-spec ">" (RFC 5322 4.4 obs-angle-addr: the route is
@@ -380,7 +374,7 @@ std::vector<std::string> addresses_in_text(std::string_view raw) {
         // A domain needs a dot between two labels to look like an address to a reader.
         auto dot = dom.find('.');
         if (local.empty() || dot == std::string_view::npos || dot == 0) continue;
-        out.push_back(lower(std::string(local) + "@" + std::string(dom)));
+        out.push_back(address::lower_ascii(std::string(local) + "@" + std::string(dom)));
     }
     return out;
 }

@@ -10,6 +10,7 @@
 // sha-crypt rounds) are not verified, only classified: the cost parsing is what matters here,
 // and a 4 GiB memory cost must be refused as malformed before any library allocates it.
 #include "splitmail/smtp/base64.hpp"
+#include "splitmail/text/hex.hpp"
 #include "splitmail/users/password.hpp"
 
 #include <openssl/evp.h>
@@ -32,16 +33,6 @@ std::string sha512(std::string_view a, std::string_view b) {
     EVP_DigestFinal_ex(ctx, md, &len);
     EVP_MD_CTX_free(ctx);
     return std::string(reinterpret_cast<char*>(md), len);
-}
-
-std::string hex(std::string_view s) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : s) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
 }
 
 // The largest number written after `key` anywhere in s (0 when none).
@@ -103,9 +94,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string made[] = {
         "{PLAIN}" + std::string(password),
         "{SHA512}" + splitmail::smtp::encode_base64(sha512(password, "")),
-        "{sha512.hex}" + hex(sha512(password, "")),
+        "{sha512.hex}" + splitmail::text::hex(sha512(password, "")),
         "{SSHA512}" + splitmail::smtp::encode_base64(sha512(password, salt) + salt),
-        "{SSHA512.HEX}" + hex(sha512(password, salt) + salt),
+        "{SSHA512.HEX}" + splitmail::text::hex(sha512(password, salt) + salt),
     };
     for (const auto& h : made) {
         expect(verify_password(password, h), verify_result::match);

@@ -58,9 +58,15 @@ bool valid_ipv4(std::string_view s) {
 
 std::string lower_ascii(std::string_view s) {
     std::string out(s);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    for (auto& c : out) c = lower_ascii(c);
     return out;
+}
+
+bool iequals_ascii(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
+    return true;
 }
 
 bool is_ascii(std::string_view s) {

@@ -1,5 +1,6 @@
 // The relay's settings table and its conversion into the typed struct; see relay.hpp.
 #include "splitmail/config/relay.hpp"
+#include "splitmail/address/address.hpp"
 
 #include "splitmail/auth/settings.hpp"
 
@@ -198,11 +199,6 @@ constexpr std::array table{
                          "`From:` domain is one of them is signed at acceptance."},
 };
 
-std::string lower(std::string s) {
-    std::ranges::transform(s, s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
-
 bool is_hex64(const std::string& s) {
     return s.size() == 64 && std::ranges::all_of(s, [](char c) {
                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -277,13 +273,13 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto bad = [&](std::string_view key, std::string_view why) {
         return std::unexpected(std::string(name) + ": " + std::string(key) + ": " + std::string(why));
     };
-    s.hostname = lower(v.get_string("relay.hostname"));
+    s.hostname = address::lower_ascii(v.get_string("relay.hostname"));
     if (s.hostname.find('.') == std::string::npos)
         return bad("relay.hostname", "must be a fully qualified name such as mx.example.com");
     for (auto& d : v.get_list("relay.domains")) {
         if (d.empty() || d.find('.') == std::string::npos || d.find('@') != std::string::npos)
             return bad("relay.domains", "\"" + d + "\" is not a domain name");
-        s.domains.push_back(lower(d));
+        s.domains.push_back(address::lower_ascii(d));
     }
     if (s.domains.empty()) return bad("relay.domains", "list at least one domain");
     s.smtp_listen = v.get_list("smtp.listen");
@@ -354,7 +350,7 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         return bad("home.transport", "must be \"plain\" or \"mtls\"");
     s.home_tls_cert = v.get_path("home.tls_cert");
     s.home_tls_key = v.get_path("home.tls_key");
-    s.home_pin_sha256 = lower(v.get_string("home.pin_sha256"));
+    s.home_pin_sha256 = address::lower_ascii(v.get_string("home.pin_sha256"));
     std::erase(s.home_pin_sha256, ':');
     if (s.home_transport == "mtls") {
         if (s.home_tls_cert.empty() || s.home_tls_key.empty())
@@ -426,7 +422,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         s.login_brake.max_user_failures = static_cast<std::size_t>(n);
     }
     s.dkim_dir = v.get_path("dkim.dir");
-    for (const auto& d : v.get_list("dkim.domains")) s.dkim_domains.push_back(lower(d));
+    for (const auto& d : v.get_list("dkim.domains"))
+        s.dkim_domains.push_back(address::lower_ascii(d));
     s.log_level = v.get_string("log.level");
     if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
         s.log_level != "error")

@@ -2,6 +2,7 @@
 // remaining accessors are guarded by type checks, and a catch-all for json::exception turns any
 // surprise into an error value instead of an exception (bad input never crashes a caller).
 #include "splitmail/desec/parse.hpp"
+#include "splitmail/address/address.hpp"
 
 #include <charconv>
 #include <cctype>
@@ -141,15 +142,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
 } // namespace
 
 std::string_view to_string(error_kind k) noexcept {
@@ -275,7 +267,7 @@ std::optional<std::string> parse_link_next(std::string_view h) {
             p = semi == std::string_view::npos ? params.size() : semi + 1;
             auto eq = param.find('=');
             if (eq == std::string_view::npos) continue;
-            if (!iequals(trim(param.substr(0, eq)), "rel")) continue;
+            if (!address::iequals_ascii(trim(param.substr(0, eq)), "rel")) continue;
             std::string_view v = trim(param.substr(eq + 1));
             if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
             // rel may hold several space-separated relation types.
@@ -283,7 +275,7 @@ std::optional<std::string> parse_link_next(std::string_view h) {
             while (q <= v.size()) {
                 auto sp = v.find(' ', q);
                 std::string_view rel = v.substr(q, sp == std::string_view::npos ? v.npos : sp - q);
-                if (iequals(rel, "next")) return std::string(target);
+                if (address::iequals_ascii(rel, "next")) return std::string(target);
                 if (sp == std::string_view::npos) break;
                 q = sp + 1;
             }

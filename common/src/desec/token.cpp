@@ -1,5 +1,6 @@
 // Reading the deSEC token file: see token.hpp.
 #include "splitmail/desec/token.hpp"
+#include "splitmail/durable/file.hpp"
 
 #include <sys/stat.h>
 
@@ -23,11 +24,9 @@ std::expected<std::string, std::string> read_token_file(const std::filesystem::p
                                "others (mode " + mode + "); refusing to use it: chmod 600 " +
                                file.string());
     }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return std::unexpected(file.string() + ": " + std::strerror(errno));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string t = ss.str();
+    auto read = durable::read_file(file, {64 << 10}); // a token is 28 characters
+    if (!read) return std::unexpected(read.error().text());
+    std::string t = std::move(*read);
     auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
     while (!t.empty() && space(t.back())) t.pop_back();
     std::size_t b = 0;

@@ -1,6 +1,7 @@
 // net::connection: deadlines on every operation, optional TLS; see connection.hpp.
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/admission.hpp"
+#include "splitmail/net/tls.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -55,17 +56,6 @@ private:
     std::shared_ptr<asio::steady_timer> timer_;
     std::shared_ptr<state> state_;
 };
-
-std::string hex(const unsigned char* p, unsigned n) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (unsigned i = 0; i < n; ++i) {
-        out.push_back(digits[p[i] >> 4]);
-        out.push_back(digits[p[i] & 0xf]);
-    }
-    return out;
-}
 
 } // namespace
 
@@ -152,11 +142,9 @@ std::string connection::peer_cert_sha256() const {
     if (!tls_) return "";
     X509* cert = SSL_get1_peer_certificate(tls_->native_handle());
     if (!cert) return "";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    X509_digest(cert, EVP_sha256(), md, &len);
+    auto out = cert_sha256_hex(cert);
     X509_free(cert);
-    return hex(md, len);
+    return out;
 }
 
 void connection::attach(std::shared_ptr<admission> a, std::uint64_t slot) {

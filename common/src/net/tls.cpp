@@ -1,6 +1,7 @@
 // TLS context construction; see tls.hpp.
 #include "splitmail/net/tls.hpp"
 #include "splitmail/net/openssl_error.hpp"
+#include "splitmail/text/hex.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -87,22 +88,24 @@ std::expected<tls_context, std::string> make_client_tls(const std::filesystem::p
     return ctx;
 }
 
+std::string cert_sha256_hex(const X509* cert) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (cert == nullptr || X509_digest(cert, EVP_sha256(), md, &len) != 1) {
+        ERR_clear_error();
+        return "";
+    }
+    return text::hex(md, len);
+}
+
 std::string sha256_hex_of_cert_file(const std::filesystem::path& pem) {
     FILE* f = std::fopen(pem.c_str(), "r");
     if (!f) return "";
     X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
     std::fclose(f);
     if (!x) return "";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    X509_digest(x, EVP_sha256(), md, &len);
+    auto out = cert_sha256_hex(x);
     X509_free(x);
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-        out.push_back(digits[md[i] >> 4]);
-        out.push_back(digits[md[i] & 0xf]);
-    }
     return out;
 }
 

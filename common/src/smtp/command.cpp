@@ -1,5 +1,6 @@
 // SMTP command parsing: see command.hpp.
 #include "splitmail/smtp/command.hpp"
+#include "splitmail/address/address.hpp"
 
 #include <array>
 #include <limits>
@@ -26,10 +27,6 @@ std::string upper_ascii(std::string_view s) {
     for (auto& c : out)
         if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && lower_ascii(a) == lower_ascii(b);
 }
 
 reply syntax_error(bool mail) {
@@ -62,7 +59,8 @@ struct path {
 // text. Returns false on syntax errors (missing keyword, missing brackets, junk after '>').
 bool split_path(std::string_view args, std::string_view keyword, std::string_view& path_text,
                 std::string_view& params) {
-    if (args.size() < keyword.size() || !iequals(args.substr(0, keyword.size()), keyword))
+    if (args.size() < keyword.size() ||
+        !address::iequals_ascii(args.substr(0, keyword.size()), keyword))
         return false;
     std::string_view rest = args.substr(keyword.size());
     // Lenient like Postfix: spaces between "FROM:" and "<" (seen from broken clients).
@@ -307,7 +305,7 @@ parse_result<rcpt_to> parse_rcpt_to(std::string_view args) {
     if (!split_path(args, "TO:", path_text, params)) return syntax_error(false);
     rcpt_to rt;
     // RFC 5321 4.1.1.3: "<Postmaster>" without a domain MUST be accepted.
-    if (iequals(path_text, "<Postmaster>")) {
+    if (address::iequals_ascii(path_text, "<Postmaster>")) {
         rt.postmaster = true;
         rt.recipient.local = "Postmaster";
     } else {

@@ -1,6 +1,8 @@
 // User and alias files: parsing, alias expansion, lookup, recipient directory; see
 // users/database.hpp.
 #include "splitmail/users/database.hpp"
+#include "splitmail/durable/file.hpp"
+#include "splitmail/text/hex.hpp"
 
 #include "splitmail/address/address.hpp"
 #include "splitmail/users/password.hpp"
@@ -60,13 +62,7 @@ std::string sha256_hex(std::string_view text) {
     std::array<unsigned char, 32> md{};
     unsigned len = 0;
     EVP_Digest(text.data(), text.size(), md.data(), &len, EVP_sha256(), nullptr);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-        out.push_back(hex[md[i] >> 4]);
-        out.push_back(hex[md[i] & 15]);
-    }
-    return out;
+    return text::hex(md.data(), len);
 }
 
 std::string domain_of(std::string_view address) {
@@ -75,12 +71,9 @@ std::string domain_of(std::string_view address) {
 }
 
 std::expected<std::string, std::string> read_file(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) return std::unexpected(p.string() + ": cannot open: " + std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) return std::unexpected(p.string() + ": read error");
-    return ss.str();
+    auto r = durable::read_file(p, {64u << 20}); // far above any real users/aliases file
+    if (!r) return std::unexpected(r.error().text());
+    return std::move(*r);
 }
 
 } // namespace

@@ -55,7 +55,14 @@ std::string quote_local_part(std::string_view local);
 // on them; the relay uses this to refuse such local parts for foreign-looking targets / to log.
 bool is_routing_trap(const mailbox& m);
 
+// ASCII case folding (A-Z only; other bytes, UTF-8 included, unchanged): for domain names,
+// protocol keywords and header names. The one copy: grep before writing another.
+constexpr char lower_ascii(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 std::string lower_ascii(std::string_view s);
+// a and b equal under lower_ascii, without allocating.
+bool iequals_ascii(std::string_view a, std::string_view b);
 bool is_ascii(std::string_view s);
 // Well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF), no C0/DEL controls.
 bool valid_utf8(std::string_view s);

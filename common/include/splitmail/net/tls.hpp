@@ -8,6 +8,7 @@
 // knows what to fix.
 // Does not: reload by itself (programs rebuild the context on SIGHUP and swap the pointer).
 #include <boost/asio/ssl/context.hpp>
+#include <openssl/types.h>
 
 #include <expected>
 #include <filesystem>
@@ -41,7 +42,10 @@ std::expected<tls_context, std::string> make_server_tls(
 std::expected<tls_context, std::string> make_client_tls(const std::filesystem::path& cert,
                                                         const std::filesystem::path& key,
                                                         bool verify_peer_with_system_cas = false);
-// Lower-case hex SHA-256 of the first certificate in a PEM file, or "" if unreadable.
+// Lower-case hex SHA-256 of a certificate's DER encoding: the pin compared with
+// connection::peer_cert_sha256() and shown by `splitmail check`. "" if OpenSSL fails.
+std::string cert_sha256_hex(const X509* cert);
+// The same for the first certificate in a PEM file, or "" if unreadable.
 std::string sha256_hex_of_cert_file(const std::filesystem::path& pem);
 
 } // namespace splitmail::net

@@ -1,5 +1,6 @@
-// DKIM key loading; see key.hpp.
-#include "dkim/key.hpp"
+// DKIM key files and names; see dkim/key.hpp.
+#include "splitmail/dkim/key.hpp"
+#include "splitmail/durable/file.hpp"
 #include "splitmail/net/openssl_error.hpp"
 
 #include <openssl/bio.h>
@@ -8,17 +9,18 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
-namespace splitmail::relay::dkim {
+namespace splitmail::dkim {
 
 namespace fs = std::filesystem;
 
 namespace {
 using splitmail::net::openssl_error;
 
+// RFC 6376 3.5: d= and s= are domain names. LDH labels of 1..63 (plus '_', which selectors
+// and some signing domains use), 253 at most, no empty label, no '-' at a label's ends: this
+// also keeps them safe as path components ("..", "/" and leading dots are impossible).
 bool valid_labels(std::string_view s, bool allow_underscore) {
     if (s.empty() || s.size() > 253) return false;
     std::size_t label = 0;
@@ -79,16 +81,15 @@ std::expected<signing_key, std::string> key_from_pem(std::string_view pem, std::
 
 std::expected<signing_key, std::string> load_key(const fs::path& pem, std::string domain,
                                                  std::string selector) {
-    std::ifstream in(pem, std::ios::binary);
-    if (!in) {
-        std::error_code ec;
-        const bool exists = fs::exists(pem, ec);
+    // A PEM key is a few KiB; 1 MiB is a clear "wrong file".
+    auto text = durable::read_file(pem, {1 << 20});
+    if (!text) {
+        const bool missing = text.error().code == std::errc::no_such_file_or_directory;
         return std::unexpected("DKIM key " + pem.string() +
-                               (exists ? ": cannot be read" : ": no such file"));
+                               (missing ? ": no such file"
+                                        : ": cannot be read (" + text.error().text() + ")"));
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    auto k = key_from_pem(text.str(), std::move(domain), std::move(selector));
+    auto k = key_from_pem(*text, std::move(domain), std::move(selector));
     if (!k) return std::unexpected("DKIM key " + pem.string() + ": " + k.error());
     k->file = pem;
     return k;
@@ -108,8 +109,8 @@ load_keys(const fs::path& dir, std::string_view domain, const std::vector<std::s
     return keys;
 }
 
-std::expected<std::vector<signing_key>, std::string>
-load_domain_keys(const fs::path& dir, std::string_view domain) {
+std::expected<std::vector<std::string>, std::string> selectors_in(const fs::path& dir,
+                                                                   std::string_view domain) {
     if (!valid_domain(domain))
         return std::unexpected("invalid DKIM domain \"" + std::string(domain) + "\"");
     const fs::path d = dir / std::string(domain);
@@ -120,10 +121,37 @@ load_domain_keys(const fs::path& dir, std::string_view domain) {
         if (p.extension() == ".key") selectors.push_back(p.stem().string());
     }
     if (ec) return std::unexpected("DKIM key directory " + d.string() + ": " + ec.message());
-    if (selectors.empty())
-        return std::unexpected("DKIM key directory " + d.string() + ": no <selector>.key file");
     std::sort(selectors.begin(), selectors.end());
-    return load_keys(dir, domain, selectors);
+    return selectors;
 }
 
-} // namespace splitmail::relay::dkim
+std::expected<std::vector<signing_key>, std::string>
+load_domain_keys(const fs::path& dir, std::string_view domain) {
+    auto selectors = selectors_in(dir, domain);
+    if (!selectors) return std::unexpected(selectors.error());
+    if (selectors->empty())
+        return std::unexpected("DKIM key directory " + (dir / std::string(domain)).string() +
+                               ": no <selector>.key file");
+    return load_keys(dir, domain, *selectors);
+}
+
+std::expected<std::string, std::string> new_key_pem(std::string_view algorithm) {
+    if (algorithm != "rsa" && algorithm != "ed25519")
+        return std::unexpected("unknown DKIM algorithm \"" + std::string(algorithm) +
+                               "\" (rsa or ed25519)");
+    // RFC 8301 3.2: 2048 bits; RFC 8463: Ed25519.
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> k(
+        algorithm == "rsa" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})
+                           : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"),
+        &EVP_PKEY_free);
+    if (!k) return std::unexpected("key generation failed: " + openssl_error());
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+    if (!bio ||
+        PEM_write_bio_PrivateKey(bio.get(), k.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+        return std::unexpected("cannot encode the private key: " + openssl_error());
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+} // namespace splitmail::dkim
