@@ -431,16 +431,31 @@ std::string envelope(std::string_view h) {
 }
 
 const part* find_part(const part& root, const std::vector<unsigned>& path) {
+    // RFC 3501 6.4.5: the parts of a message are the parts of its body: the children of a
+    // multipart body, or the body itself as part 1. A message/rfc822 part's sub-parts are
+    // those of the message it encapsulates. So for a top-level message/rfc822, part 1 is the
+    // whole encapsulated message and 1.1 its body (not: 1 already the inner body).
     const part* p = &root;
+    bool message = true; // p's header is a message header: number its body's parts
+    auto step_into_message = [&](const part* m, unsigned n) -> const part* {
+        if (m->multipart() && !m->children.empty())
+            return n <= m->children.size() ? &m->children[n - 1] : nullptr;
+        return n == 1 ? m : nullptr; // a non-multipart body is the message's only part
+    };
     for (unsigned n : path) {
         if (n == 0) return nullptr;
-        if (p->rfc822() && !p->children.empty()) p = &p->children[0];
-        if (p->multipart() && !p->children.empty()) {
+        if (message) {
+            p = step_into_message(p, n);
+            message = false;
+        } else if (p->rfc822() && !p->children.empty()) {
+            p = step_into_message(&p->children[0], n);
+        } else if (p->multipart() && !p->children.empty()) {
             if (n > p->children.size()) return nullptr;
             p = &p->children[n - 1];
-        } else {
-            if (n != 1) return nullptr; // a non-multipart's only part is itself
+        } else if (n != 1) {
+            return nullptr; // a leaf's only sub-part is itself (tolerated, as before)
         }
+        if (!p) return nullptr;
     }
     return p;
 }

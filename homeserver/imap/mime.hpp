@@ -55,6 +55,8 @@ std::string envelope(std::string_view header);
 
 // The part at "1.2.3" (numbers) below `root`; nullptr if there is none. For a non-multipart
 // message, part 1 is the message body itself (RFC 3501 6.4.5).
+// A message/rfc822 part's sub-parts are those of the message it encapsulates, so for a
+// top-level message/rfc822 part 1 is the whole encapsulated message and 1.1 its body.
 const part* find_part(const part& root, const std::vector<unsigned>& path);
 
 // ---- Content-Transfer-Encoding (RFC 2045 6) for BINARY[section] (RFC 3516, RFC 9051 6.4.5).

@@ -52,5 +52,36 @@ TEST(ImapMime, MultipartBodyStructureAndSections) {
               "((\"B, C\" NIL \"b\" \"c.test\")) NIL NIL NIL NIL NIL)");
 }
 
+
+// Issue 15 item 5 (RFC 3501 6.4.5): for a message whose top-level type is message/rfc822,
+// part 1 is the whole encapsulated message; 1.HEADER/1.TEXT its header and body; 1.1, 1.2 the
+// parts of its multipart body, 1.1.MIME the MIME header of its first part.
+TEST(ImapSessionFetch, TopLevelMessageRfc822PartNumbers) {
+    const std::string inner =
+        "Subject: inner\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\npart one\r\n"
+        "--b\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n--b--\r\n";
+    const std::string m = "Subject: outer\r\nContent-Type: message/rfc822\r\n\r\n" + inner;
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);
+    auto s = f.selected();
+    auto r = say(s, "c FETCH 1 (BODY.PEEK[1])\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BODY[1] {" + std::to_string(inner.size()) + "}\r\n" +
+                            inner + ")\r\nc OK FETCH completed\r\n");
+    r = say(s, "d FETCH 1 (BODY.PEEK[1.HEADER])\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BODY[1.HEADER] {63}\r\nSubject: inner\r\n"
+                        "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n)\r\n"
+                        "d OK FETCH completed\r\n");
+    r = say(s, "e FETCH 1 (BODY.PEEK[1.1] BODY.PEEK[1.2] BODY.PEEK[1.1.MIME])\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BODY[1.1] {8}\r\npart one BODY[1.2] {10}\r\n<p>two</p> "
+                        "BODY[1.1.MIME] {28}\r\nContent-Type: text/plain\r\n\r\n)\r\n"
+                        "e OK FETCH completed\r\n");
+    r = say(s, "g FETCH 1 (BODY.PEEK[1.TEXT])\r\n");
+    EXPECT_TRUE(has(r.output, "BODY[1.TEXT] {" + std::to_string(inner.size() - 63) + "}\r\n--b\r\n"))
+        << r.output;
+    r = say(s, "h FETCH 1 (BODY.PEEK[1.3])\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BODY[1.3] {0}\r\n)\r\nh OK FETCH completed\r\n");
+}
+
 } // namespace
 } // namespace splitmail::home::imap
