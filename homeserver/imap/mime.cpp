@@ -1,6 +1,7 @@
 // MIME part tree, BODYSTRUCTURE and ENVELOPE; see mime.hpp.
 #include "imap/mime.hpp"
 
+#include "imap/address.hpp"
 #include "imap/codec.hpp"
 #include "splitmail/smtp/base64.hpp"
 
@@ -247,53 +248,19 @@ std::string extension(const part& p) {
     return out;
 }
 
-// One address list of ENVELOPE: ((name adl mailbox host) ...) or NIL.
+// One address list of ENVELOPE (RFC 3501 7.4.2): ((name adl mailbox host) ...) or NIL. A
+// group is (NIL NIL "name" NIL), its members, then (NIL NIL NIL NIL); a mailbox's host is
+// never NIL (that would mark a group), "" when the address has none.
 std::string address_list(const std::optional<std::string>& v) {
     if (!v) return "NIL";
     std::string out;
-    auto add_addr = [&](std::string_view item) {
-        std::string s = trim(item);
-        if (s.empty()) return;
-        std::string name, addr;
-        auto lt = s.find('<');
-        auto gt = s.rfind('>');
-        if (lt != std::string::npos && gt != std::string::npos && gt > lt) {
-            name = unquote(strip_comments(std::string_view(s).substr(0, lt)));
-            addr = trim(std::string_view(s).substr(lt + 1, gt - lt - 1));
-            auto colon = addr.find(':'); // source route "@a,@b:user@host"
-            if (!addr.empty() && addr[0] == '@' && colon != std::string::npos)
-                addr = addr.substr(colon + 1);
-        } else {
-            addr = trim(strip_comments(s));
-        }
-        std::string mbox = addr, host;
-        auto at = addr.rfind('@');
-        if (at != std::string::npos) {
-            mbox = addr.substr(0, at);
-            host = addr.substr(at + 1);
-        }
-        mbox = unquote(mbox);
-        out += "(" + nstr(name) + " NIL " + nstr(mbox) + " " +
-               (host.empty() ? std::string("NIL") : quoted_or_literal(host)) + ")";
-    };
-    for (const auto& item : split_top(*v, ',')) {
-        // RFC 5322 3.4 group "name: a, b;" -> (NIL NIL "name" NIL) members (NIL NIL NIL NIL)
-        std::string t = trim(item);
-        auto colon = t.find(':');
-        auto lt = t.find('<');
-        auto q = t.find('"');
-        if (colon != std::string::npos && (lt == std::string::npos || colon < lt) &&
-            (q == std::string::npos || colon < q) && t.find('@') > colon) {
-            out += "(NIL NIL " + quoted_or_literal(trim(t.substr(0, colon))) + " NIL)";
-            std::string members = t.substr(colon + 1);
-            bool ends = !members.empty() && trim(members).ends_with(";");
-            if (ends) members = trim(members).substr(0, trim(members).size() - 1);
-            for (const auto& mm : split_top(members, ',')) add_addr(mm);
-            out += "(NIL NIL NIL NIL)";
-            continue;
-        }
-        if (t.ends_with(";")) t.pop_back();
-        add_addr(t);
+    for (const auto& a : address::parse_list(*v)) {
+        using k = address::entry::kind;
+        if (a.k == k::group_start) out += "(NIL NIL " + quoted_or_literal(a.name) + " NIL)";
+        else if (a.k == k::group_end) out += "(NIL NIL NIL NIL)";
+        else
+            out += "(" + nstr(a.name) + " " + nstr(a.route) + " " + quoted_or_literal(a.mailbox) +
+                   " " + quoted_or_literal(a.host) + ")";
     }
     return out.empty() ? "NIL" : "(" + out + ")";
 }

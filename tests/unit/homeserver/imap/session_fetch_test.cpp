@@ -83,5 +83,29 @@ TEST(ImapSessionFetch, TopLevelMessageRfc822PartNumbers) {
     EXPECT_EQ(r.output, "* 1 FETCH (BODY[1.3] {0}\r\n)\r\nh OK FETCH completed\r\n");
 }
 
+
+// Issue 15 item 6 (RFC 3501 7.4.2, RFC 5322 3.4): groups end where their ';' is, an empty
+// group has one end marker, a trailing comment is the personal name, a source route is the adl.
+TEST(ImapSessionFetch, EnvelopeGroupsCommentNameAndRoute) {
+    const std::string m = "From: user@domain.org (Real Name)\r\n"
+                          "To: group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;\r\n"
+                          "Cc: empty:;, <@route:user@domain>\r\n"
+                          "Bcc: \"Q\" <@a,@b:q@c.org>, last: x@y.org\r\n"
+                          "Subject: s\r\n\r\nbody\r\n";
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);
+    auto s = f.selected();
+    auto r = say(s, "c FETCH 1 (ENVELOPE)\r\n");
+    const std::string from = "((\"Real Name\" NIL \"user\" \"domain.org\"))";
+    EXPECT_EQ(r.output,
+              "* 1 FETCH (ENVELOPE (NIL \"s\" " + from + " " + from + " " + from + " "
+              "((NIL NIL \"group\" NIL)(NIL NIL \"g1\" \"d1.org\")(NIL NIL \"g2\" \"d2.org\")"
+              "(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL \"g3\" \"d3.org\")"
+              "(NIL NIL NIL NIL)) "
+              "((NIL NIL \"empty\" NIL)(NIL NIL NIL NIL)(NIL \"@route\" \"user\" \"domain\")) "
+              "((\"Q\" \"@a,@b\" \"q\" \"c.org\")(NIL NIL \"last\" NIL)(NIL NIL \"x\" \"y.org\")"
+              "(NIL NIL NIL NIL)) NIL NIL))\r\nc OK FETCH completed\r\n");
+}
+
 } // namespace
 } // namespace splitmail::home::imap
