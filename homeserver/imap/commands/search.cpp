@@ -1,6 +1,7 @@
 // SEARCH and UID SEARCH (RFC 3501 6.4.4): flags, NEW/OLD/RECENT, header and text keys,
 // internal-date and sent-date keys, sizes, UID, sequence sets, NOT, OR, parenthesised groups.
-// CHARSET US-ASCII and UTF-8 (substring match, ASCII case-insensitive).
+// CHARSET US-ASCII and UTF-8 (substring match, ASCII case-insensitive). FROM/TO/CC/BCC also
+// match the addresses without comments (address.hpp): "u (c)@ (c) h" is found as "u@h".
 // ESEARCH (RFC 4731): "SEARCH RETURN (MIN MAX COUNT ALL SAVE)" answers with one ESEARCH
 // response; after ENABLE IMAP4rev2 every SEARCH does (RFC 9051 6.4.4, default RETURN (ALL)).
 // SEARCHRES (RFC 5182): only RETURN (SAVE) replaces the "$" result; with MIN and/or MAX it
@@ -8,6 +9,7 @@
 // Costs (issue 11): substring keys are found by Knuth-Morris-Pratt (linear in message and
 // needle), keys per command are capped (BAD names the limit), key names are numbers before
 // the per-message loop, and sequence sets are binary-searched (codec.hpp).
+#include "imap/address.hpp"
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -358,10 +360,16 @@ void session::cmd_search(const command& c, std::string& out) {
             }
             load();
             auto header = mime::header_of(content, tree);
-            if (o == "FROM" || o == "TO" || o == "CC" || o == "BCC" || o == "SUBJECT") {
-                std::string name = o == "SUBJECT" ? "Subject" : o;
-                auto v = mime::field(header, name);
+            if (o == "SUBJECT") {
+                auto v = mime::field(header, "Subject");
                 return v && k.find.in(*v);
+            }
+            if (o == "FROM" || o == "TO" || o == "CC" || o == "BCC") {
+                // RFC 5322 3.2.2: CFWS is not part of an address, so "user (c)@ (c) host" is
+                // found as "user@host": the field as written, or its addresses without CFWS.
+                auto v = mime::field(header, o);
+                return v && (k.find.in(*v) ||
+                             k.find.in(address::search_text(address::parse_list(*v))));
             }
             if (o == "HEADER") {
                 auto v = mime::field(header, k.arg);

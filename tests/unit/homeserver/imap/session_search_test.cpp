@@ -85,5 +85,31 @@ TEST(ImapSessionSearch, Rev2AnswersWithEsearch) {
     EXPECT_EQ(r.output, "* ESEARCH (TAG \"b\") UID\r\nb OK UID SEARCH completed\r\n");
 }
 
+
+// Issue 15 item 7 (RFC 5322 3.2.2): comments and white space inside an address are CFWS, not
+// part of it: ENVELOPE and SEARCH FROM see user-from@domain.org.
+TEST(ImapSessionSearch, CommentsInsideAddresses) {
+    const std::string m = "From: <user-from (comment)@ (comment) domain.org>\r\n"
+                          "To: Some One <one (x) @example.org>\r\nSubject: s\r\n\r\nbody\r\n";
+    fixture f;
+    f.deliver("1700000001.M1P1Q1.host", m);
+    f.deliver("1700000002.M1P1Q2.host", msg1);
+    auto s = f.selected();
+    auto r = say(s, "a FETCH 1 (ENVELOPE)\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (ENVELOPE (NIL \"s\" ((NIL NIL \"user-from\" \"domain.org\")) "
+                        "((NIL NIL \"user-from\" \"domain.org\")) "
+                        "((NIL NIL \"user-from\" \"domain.org\")) "
+                        "((\"Some One\" NIL \"one\" \"example.org\")) NIL NIL NIL NIL))\r\n"
+                        "a OK FETCH completed\r\n");
+    r = say(s, "b SEARCH FROM user-from@domain.org\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+    r = say(s, "c SEARCH TO \"Some One <one@example.org>\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nc OK SEARCH completed\r\n");
+    r = say(s, "d SEARCH FROM comment\r\n"); // the field as written still matches
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nd OK SEARCH completed\r\n");
+    r = say(s, "e SEARCH FROM a@x.test\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 2\r\ne OK SEARCH completed\r\n");
+}
+
 } // namespace
 } // namespace splitmail::home::imap
