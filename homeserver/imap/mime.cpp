@@ -282,24 +282,27 @@ std::string_view body_of(std::string_view msg, const part& p) {
     return msg.substr(p.body_begin, p.end - p.body_begin);
 }
 
-std::optional<std::string> field(std::string_view header, std::string_view name) {
-    std::size_t pos = 0;
+namespace {
+// The unfolded value of the next field `name` at or after `pos` (a line start); `pos` moves
+// past it. nullopt when there is none.
+std::optional<std::string> next_field(std::string_view header, std::string_view name,
+                                      std::size_t& pos) {
     while (pos < header.size()) {
         auto lf = header.find('\n', pos);
         std::size_t e = lf == std::string_view::npos ? header.size() : lf + 1;
         std::string_view line = header.substr(pos, e - pos);
+        pos = e;
         auto colon = line.find(':');
         if (colon != std::string_view::npos && line[0] != ' ' && line[0] != '\t') {
             std::string_view n = line.substr(0, colon);
             while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
             if (iequals(n, name)) {
                 std::string v(line.substr(colon + 1));
-                std::size_t q = e;
-                while (q < header.size() && (header[q] == ' ' || header[q] == '\t')) {
-                    auto lf2 = header.find('\n', q);
+                while (pos < header.size() && (header[pos] == ' ' || header[pos] == '\t')) {
+                    auto lf2 = header.find('\n', pos);
                     std::size_t e2 = lf2 == std::string_view::npos ? header.size() : lf2 + 1;
-                    v += header.substr(q, e2 - q);
-                    q = e2;
+                    v += header.substr(pos, e2 - pos);
+                    pos = e2;
                 }
                 std::string out; // unfold: drop CR LF (RFC 5322 2.2.3)
                 for (char c : v)
@@ -307,9 +310,21 @@ std::optional<std::string> field(std::string_view header, std::string_view name)
                 return trim(out);
             }
         }
-        pos = e;
     }
     return std::nullopt;
+}
+} // namespace
+
+std::optional<std::string> field(std::string_view header, std::string_view name) {
+    std::size_t pos = 0;
+    return next_field(header, name, pos);
+}
+
+std::vector<std::string> fields(std::string_view header, std::string_view name) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (auto v = next_field(header, name, pos)) out.push_back(std::move(*v));
+    return out;
 }
 
 namespace {

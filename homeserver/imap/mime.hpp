@@ -43,6 +43,8 @@ std::string_view body_of(std::string_view msg, const part& p);
 
 // Unfolded value of the first field `name` (case-insensitive) in a header block.
 std::optional<std::string> field(std::string_view header, std::string_view name);
+// The unfolded values of every field `name`, in header order (SEARCH HEADER: RFC 3501 6.4.4).
+std::vector<std::string> fields(std::string_view header, std::string_view name);
 // The fields named (or, with `negate`, not named) in `names`, plus the blank line
 // (RFC 3501 BODY[HEADER.FIELDS (...)] / HEADER.FIELDS.NOT). `names` in any order; sorted
 // ASCII-case-insensitively they are binary-searched (O(lines x log names)).

@@ -372,8 +372,11 @@ void session::cmd_search(const command& c, std::string& out) {
                              k.find.in(address::search_text(address::parse_list(*v))));
             }
             if (o == "HEADER") {
-                auto v = mime::field(header, k.arg);
-                return v && k.find.in(*v);
+                // RFC 3501 6.4.4: any field of that name (X-Extra may occur several times);
+                // an empty string matches every message that has the field.
+                for (const auto& v : mime::fields(header, k.arg))
+                    if (k.find.in(v)) return true;
+                return false;
             }
             if (o == "BODY") return k.find.in(mime::body_of(content, tree));
             if (o == "TEXT") return k.find.in(content);

@@ -111,5 +111,23 @@ TEST(ImapSessionSearch, CommentsInsideAddresses) {
     EXPECT_EQ(r.output, "* SEARCH 2\r\ne OK SEARCH completed\r\n");
 }
 
+
+// Issue 15 item 8 (RFC 3501 6.4.4): SEARCH HEADER matches any field of that name.
+TEST(ImapSessionSearch, HeaderMatchesAnyFieldOfThatName) {
+    fixture f;
+    f.deliver("1700000001.M1P1Q1.host",
+              "X-Extra: first\r\nSubject: s\r\nX-EXTRA: another\r\n folded\r\n\r\nbody\r\n");
+    f.deliver("1700000002.M1P1Q2.host", msg1);
+    auto s = f.selected();
+    auto r = say(s, "a SEARCH HEADER X-EXTRA \"another\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\na OK SEARCH completed\r\n");
+    r = say(s, "b SEARCH HEADER x-extra \"another folded\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+    r = say(s, "c SEARCH HEADER X-Extra \"\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nc OK SEARCH completed\r\n");
+    r = say(s, "d SEARCH HEADER X-Extra \"nowhere\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH\r\nd OK SEARCH completed\r\n");
+}
+
 } // namespace
 } // namespace splitmail::home::imap
