@@ -129,5 +129,33 @@ TEST(ImapSessionSearch, HeaderMatchesAnyFieldOfThatName) {
     EXPECT_EQ(r.output, "* SEARCH\r\nd OK SEARCH completed\r\n");
 }
 
+
+// Issue 15 item 14 (RFC 2047, RFC 9051 6.4.4): SUBJECT/FROM/TO/CC/BCC/HEADER compare the
+// decoded text, case-insensitively also beyond ASCII.
+TEST(ImapSessionSearch, HeaderKeysDecodeEncodedWords) {
+    fixture f;
+    f.deliver("1700000001.M1P1Q1.host",
+              "From: =?iso-8859-1?q?Hans_M=FCller?= <hm@x.test>\r\n"
+              "Subject: =?utf-8?B?R3LDvMOfZQ==?= =?utf-8?q?_aus_K=C3=B6ln?=\r\n"
+              "X-Note: =?UTF-8?Q?=C3=9Cbung?=\r\n\r\nbody\r\n");
+    f.deliver("1700000002.M1P1Q2.host",
+              "From: Plain <p@x.test>\r\nSubject: =?utf-8?\r\n\r\nbody\r\n");
+    auto s = f.selected();
+    auto r = say(s, "a UID SEARCH CHARSET UTF-8 OR HEADER SUBJECT {7+}\r\nMüller HEADER FROM "
+                    "{7+}\r\nMüller\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\na OK UID SEARCH completed\r\n");
+    r = say(s, "b SEARCH CHARSET UTF-8 FROM {7+}\r\nMÜLLER\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+    r = say(s, "c SEARCH CHARSET UTF-8 SUBJECT {17+}\r\nGRÜSSE AUS KÖLN\r\n");
+    EXPECT_EQ(r.output, "* SEARCH\r\nc OK SEARCH completed\r\n") << "ß has no one-to-one upper case";
+    r = say(s, "d SEARCH CHARSET UTF-8 SUBJECT {17+}\r\nGRÜßE AUS KÖLN\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nd OK SEARCH completed\r\n");
+    r = say(s, "e SEARCH CHARSET UTF-8 HEADER X-Note {6+}\r\nübung\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\ne OK SEARCH completed\r\n");
+    // The raw encoded text is no longer what is compared; a malformed word stays as written.
+    r = say(s, "g SEARCH SUBJECT \"=?utf-8?\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 2\r\ng OK SEARCH completed\r\n");
+}
+
 } // namespace
 } // namespace splitmail::home::imap
