@@ -522,23 +522,6 @@ std::string decode_quoted_printable(std::string_view in) {
     return out;
 }
 
-std::string to_crlf(std::string_view in) {
-    std::string out;
-    out.reserve(in.size() + in.size() / 32);
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '\r') {
-            out += "\r\n";
-            if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
-        } else if (c == '\n') {
-            out += "\r\n";
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out;
-}
-
 std::optional<std::string> decoded_body(std::string_view msg, const part& p) {
     std::string_view body = body_of(msg, p);
     std::string out;
@@ -547,8 +530,8 @@ std::optional<std::string> decoded_body(std::string_view msg, const part& p) {
     else if (e == "QUOTED-PRINTABLE") out = decode_quoted_printable(body);
     else if (e == "7BIT" || e == "8BIT" || e == "BINARY") out.assign(body);
     else return std::nullopt; // RFC 3516 4.3: the caller says NO [UNKNOWN-CTE]
-    // RFC 9051 7.5.2: textual sections go out with CRLF whatever the storage holds.
-    if (p.type == "TEXT") out = to_crlf(out);
+    // RFC 3516 4.2: BINARY returns the decoded octets exactly, also for TEXT/* (a base64
+    // attachment with bare LF or CR must download byte for byte as it was sent).
     return out;
 }
 

@@ -76,11 +76,10 @@ std::string decode_base64(std::string_view in);
 // a line are removed (rule 3); line ends (CRLF, bare LF) become CRLF. An "=" not followed by
 // two hex digits or a line end is kept literally with what follows (6.7 note 2).
 std::string decode_quoted_printable(std::string_view in);
-// Bare LF and bare CR become CRLF (RFC 9051 7.5.2: textual BINARY data is sent with CRLF).
-std::string to_crlf(std::string_view in);
 // The decoded content of a leaf part's body for BINARY: nullopt when its encoding is not one
 // of 7BIT, 8BIT, BINARY, BASE64, QUOTED-PRINTABLE (the caller answers NO [UNKNOWN-CTE]).
-// TEXT/* parts also get CRLF line ends.
+// The octets are returned exactly as decoded, whatever the part's type (RFC 3516 4.2): no
+// line-end conversion (quoted-printable line breaks are CRLF by its definition, RFC 2045 6.7).
 std::optional<std::string> decoded_body(std::string_view msg, const part& p);
 
 } // namespace splitmail::home::imap::mime
