@@ -47,9 +47,9 @@ TEST(ImapSessionBinary, DecodedPartsSizesAndLiteral8) {
         << r.output;
     // A partial fetch counts decoded octets; no NUL left, so a plain literal.
     r = say(s, "f FETCH 1 (BINARY.PEEK[2]<1.2>)\r\n");
-    EXPECT_TRUE(has(r.output, "(BINARY[2] {2}\r\n\x01\x02)")) << r.output;
+    EXPECT_TRUE(has(r.output, "(BINARY[2]<1> {2}\r\n\x01\x02)")) << r.output;
     r = say(s, "g FETCH 1 (BINARY.PEEK[2]<9.2>)\r\n");
-    EXPECT_TRUE(has(r.output, "(BINARY[2] {0}\r\n)")) << r.output;
+    EXPECT_TRUE(has(r.output, "(BINARY[2]<9> {0}\r\n)")) << r.output;
 
     // Text parts keep their decoded line ends (RFC 3516 4.2); a part inside message/rfc822.
     r = say(s, "h FETCH 1 (BINARY.PEEK[5] BINARY.SIZE[5] BINARY.PEEK[4.1])\r\n");
@@ -91,6 +91,19 @@ TEST(ImapSessionBinary, TextAttachmentOctetsUnchanged) {
     auto r = say(s, "a UID FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])\r\n");
     EXPECT_EQ(r.output, "* 1 FETCH (UID 1 BINARY[2] {75}\r\n" + data +
                             " BINARY.SIZE[2] 75)\r\na OK UID FETCH completed\r\n");
+}
+
+// Issue 15 item 12 (RFC 3516 4.2, RFC 9051 7.5.2): a partial BINARY answer carries its origin,
+// like BODY[]<0>; literal8 when the slice holds NUL.
+TEST(ImapSessionBinary, PartialCarriesOrigin) {
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(multi.size()), multi);
+    auto s = f.selected();
+    auto r = say(s, "a FETCH 1 (BINARY.PEEK[1]<0.10>)\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BINARY[1]<0> {10}\r\ncaf\xC3\xA9 soft)\r\n"
+                        "a OK FETCH completed\r\n");
+    r = say(s, "b FETCH 1 (BINARY.PEEK[2]<0.2>)\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BINARY[2]<0> ~{2}\r\n\x00\x01)\r\nb OK FETCH completed\r\n"s);
 }
 
 TEST(ImapSessionBinary, ErrorsUnknownEncodingAndNonLeafParts) {
