@@ -1,6 +1,7 @@
 // MIME part tree, BODYSTRUCTURE and ENVELOPE; see mime.hpp.
 #include "imap/mime.hpp"
 
+#include "imap/address.hpp"
 #include "imap/codec.hpp"
 #include "splitmail/smtp/base64.hpp"
 
@@ -247,53 +248,19 @@ std::string extension(const part& p) {
     return out;
 }
 
-// One address list of ENVELOPE: ((name adl mailbox host) ...) or NIL.
+// One address list of ENVELOPE (RFC 3501 7.4.2): ((name adl mailbox host) ...) or NIL. A
+// group is (NIL NIL "name" NIL), its members, then (NIL NIL NIL NIL); a mailbox's host is
+// never NIL (that would mark a group), "" when the address has none.
 std::string address_list(const std::optional<std::string>& v) {
     if (!v) return "NIL";
     std::string out;
-    auto add_addr = [&](std::string_view item) {
-        std::string s = trim(item);
-        if (s.empty()) return;
-        std::string name, addr;
-        auto lt = s.find('<');
-        auto gt = s.rfind('>');
-        if (lt != std::string::npos && gt != std::string::npos && gt > lt) {
-            name = unquote(strip_comments(std::string_view(s).substr(0, lt)));
-            addr = trim(std::string_view(s).substr(lt + 1, gt - lt - 1));
-            auto colon = addr.find(':'); // source route "@a,@b:user@host"
-            if (!addr.empty() && addr[0] == '@' && colon != std::string::npos)
-                addr = addr.substr(colon + 1);
-        } else {
-            addr = trim(strip_comments(s));
-        }
-        std::string mbox = addr, host;
-        auto at = addr.rfind('@');
-        if (at != std::string::npos) {
-            mbox = addr.substr(0, at);
-            host = addr.substr(at + 1);
-        }
-        mbox = unquote(mbox);
-        out += "(" + nstr(name) + " NIL " + nstr(mbox) + " " +
-               (host.empty() ? std::string("NIL") : quoted_or_literal(host)) + ")";
-    };
-    for (const auto& item : split_top(*v, ',')) {
-        // RFC 5322 3.4 group "name: a, b;" -> (NIL NIL "name" NIL) members (NIL NIL NIL NIL)
-        std::string t = trim(item);
-        auto colon = t.find(':');
-        auto lt = t.find('<');
-        auto q = t.find('"');
-        if (colon != std::string::npos && (lt == std::string::npos || colon < lt) &&
-            (q == std::string::npos || colon < q) && t.find('@') > colon) {
-            out += "(NIL NIL " + quoted_or_literal(trim(t.substr(0, colon))) + " NIL)";
-            std::string members = t.substr(colon + 1);
-            bool ends = !members.empty() && trim(members).ends_with(";");
-            if (ends) members = trim(members).substr(0, trim(members).size() - 1);
-            for (const auto& mm : split_top(members, ',')) add_addr(mm);
-            out += "(NIL NIL NIL NIL)";
-            continue;
-        }
-        if (t.ends_with(";")) t.pop_back();
-        add_addr(t);
+    for (const auto& a : address::parse_list(*v)) {
+        using k = address::entry::kind;
+        if (a.k == k::group_start) out += "(NIL NIL " + quoted_or_literal(a.name) + " NIL)";
+        else if (a.k == k::group_end) out += "(NIL NIL NIL NIL)";
+        else
+            out += "(" + nstr(a.name) + " " + nstr(a.route) + " " + quoted_or_literal(a.mailbox) +
+                   " " + quoted_or_literal(a.host) + ")";
     }
     return out.empty() ? "NIL" : "(" + out + ")";
 }
@@ -315,24 +282,27 @@ std::string_view body_of(std::string_view msg, const part& p) {
     return msg.substr(p.body_begin, p.end - p.body_begin);
 }
 
-std::optional<std::string> field(std::string_view header, std::string_view name) {
-    std::size_t pos = 0;
+namespace {
+// The unfolded value of the next field `name` at or after `pos` (a line start); `pos` moves
+// past it. nullopt when there is none.
+std::optional<std::string> next_field(std::string_view header, std::string_view name,
+                                      std::size_t& pos) {
     while (pos < header.size()) {
         auto lf = header.find('\n', pos);
         std::size_t e = lf == std::string_view::npos ? header.size() : lf + 1;
         std::string_view line = header.substr(pos, e - pos);
+        pos = e;
         auto colon = line.find(':');
         if (colon != std::string_view::npos && line[0] != ' ' && line[0] != '\t') {
             std::string_view n = line.substr(0, colon);
             while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
             if (iequals(n, name)) {
                 std::string v(line.substr(colon + 1));
-                std::size_t q = e;
-                while (q < header.size() && (header[q] == ' ' || header[q] == '\t')) {
-                    auto lf2 = header.find('\n', q);
+                while (pos < header.size() && (header[pos] == ' ' || header[pos] == '\t')) {
+                    auto lf2 = header.find('\n', pos);
                     std::size_t e2 = lf2 == std::string_view::npos ? header.size() : lf2 + 1;
-                    v += header.substr(q, e2 - q);
-                    q = e2;
+                    v += header.substr(pos, e2 - pos);
+                    pos = e2;
                 }
                 std::string out; // unfold: drop CR LF (RFC 5322 2.2.3)
                 for (char c : v)
@@ -340,9 +310,21 @@ std::optional<std::string> field(std::string_view header, std::string_view name)
                 return trim(out);
             }
         }
-        pos = e;
     }
     return std::nullopt;
+}
+} // namespace
+
+std::optional<std::string> field(std::string_view header, std::string_view name) {
+    std::size_t pos = 0;
+    return next_field(header, name, pos);
+}
+
+std::vector<std::string> fields(std::string_view header, std::string_view name) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (auto v = next_field(header, name, pos)) out.push_back(std::move(*v));
+    return out;
 }
 
 namespace {
@@ -431,16 +413,31 @@ std::string envelope(std::string_view h) {
 }
 
 const part* find_part(const part& root, const std::vector<unsigned>& path) {
+    // RFC 3501 6.4.5: the parts of a message are the parts of its body: the children of a
+    // multipart body, or the body itself as part 1. A message/rfc822 part's sub-parts are
+    // those of the message it encapsulates. So for a top-level message/rfc822, part 1 is the
+    // whole encapsulated message and 1.1 its body (not: 1 already the inner body).
     const part* p = &root;
+    bool message = true; // p's header is a message header: number its body's parts
+    auto step_into_message = [&](const part* m, unsigned n) -> const part* {
+        if (m->multipart() && !m->children.empty())
+            return n <= m->children.size() ? &m->children[n - 1] : nullptr;
+        return n == 1 ? m : nullptr; // a non-multipart body is the message's only part
+    };
     for (unsigned n : path) {
         if (n == 0) return nullptr;
-        if (p->rfc822() && !p->children.empty()) p = &p->children[0];
-        if (p->multipart() && !p->children.empty()) {
+        if (message) {
+            p = step_into_message(p, n);
+            message = false;
+        } else if (p->rfc822() && !p->children.empty()) {
+            p = step_into_message(&p->children[0], n);
+        } else if (p->multipart() && !p->children.empty()) {
             if (n > p->children.size()) return nullptr;
             p = &p->children[n - 1];
-        } else {
-            if (n != 1) return nullptr; // a non-multipart's only part is itself
+        } else if (n != 1) {
+            return nullptr; // a leaf's only sub-part is itself (tolerated, as before)
         }
+        if (!p) return nullptr;
     }
     return p;
 }
@@ -525,23 +522,6 @@ std::string decode_quoted_printable(std::string_view in) {
     return out;
 }
 
-std::string to_crlf(std::string_view in) {
-    std::string out;
-    out.reserve(in.size() + in.size() / 32);
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '\r') {
-            out += "\r\n";
-            if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
-        } else if (c == '\n') {
-            out += "\r\n";
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out;
-}
-
 std::optional<std::string> decoded_body(std::string_view msg, const part& p) {
     std::string_view body = body_of(msg, p);
     std::string out;
@@ -550,8 +530,8 @@ std::optional<std::string> decoded_body(std::string_view msg, const part& p) {
     else if (e == "QUOTED-PRINTABLE") out = decode_quoted_printable(body);
     else if (e == "7BIT" || e == "8BIT" || e == "BINARY") out.assign(body);
     else return std::nullopt; // RFC 3516 4.3: the caller says NO [UNKNOWN-CTE]
-    // RFC 9051 7.5.2: textual sections go out with CRLF whatever the storage holds.
-    if (p.type == "TEXT") out = to_crlf(out);
+    // RFC 3516 4.2: BINARY returns the decoded octets exactly, also for TEXT/* (a base64
+    // attachment with bare LF or CR must download byte for byte as it was sent).
     return out;
 }
 

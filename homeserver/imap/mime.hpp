@@ -43,6 +43,8 @@ std::string_view body_of(std::string_view msg, const part& p);
 
 // Unfolded value of the first field `name` (case-insensitive) in a header block.
 std::optional<std::string> field(std::string_view header, std::string_view name);
+// The unfolded values of every field `name`, in header order (SEARCH HEADER: RFC 3501 6.4.4).
+std::vector<std::string> fields(std::string_view header, std::string_view name);
 // The fields named (or, with `negate`, not named) in `names`, plus the blank line
 // (RFC 3501 BODY[HEADER.FIELDS (...)] / HEADER.FIELDS.NOT). `names` in any order; sorted
 // ASCII-case-insensitively they are binary-searched (O(lines x log names)).
@@ -55,6 +57,8 @@ std::string envelope(std::string_view header);
 
 // The part at "1.2.3" (numbers) below `root`; nullptr if there is none. For a non-multipart
 // message, part 1 is the message body itself (RFC 3501 6.4.5).
+// A message/rfc822 part's sub-parts are those of the message it encapsulates, so for a
+// top-level message/rfc822 part 1 is the whole encapsulated message and 1.1 its body.
 const part* find_part(const part& root, const std::vector<unsigned>& path);
 
 // ---- Content-Transfer-Encoding (RFC 2045 6) for BINARY[section] (RFC 3516, RFC 9051 6.4.5).
@@ -72,11 +76,10 @@ std::string decode_base64(std::string_view in);
 // a line are removed (rule 3); line ends (CRLF, bare LF) become CRLF. An "=" not followed by
 // two hex digits or a line end is kept literally with what follows (6.7 note 2).
 std::string decode_quoted_printable(std::string_view in);
-// Bare LF and bare CR become CRLF (RFC 9051 7.5.2: textual BINARY data is sent with CRLF).
-std::string to_crlf(std::string_view in);
 // The decoded content of a leaf part's body for BINARY: nullopt when its encoding is not one
 // of 7BIT, 8BIT, BINARY, BASE64, QUOTED-PRINTABLE (the caller answers NO [UNKNOWN-CTE]).
-// TEXT/* parts also get CRLF line ends.
+// The octets are returned exactly as decoded, whatever the part's type (RFC 3516 4.2): no
+// line-end conversion (quoted-printable line breaks are CRLF by its definition, RFC 2045 6.7).
 std::optional<std::string> decoded_body(std::string_view msg, const part& p);
 
 } // namespace splitmail::home::imap::mime

@@ -257,8 +257,13 @@ void session::sync_view(bool allow_expunge, std::string& out) {
     if (!sel_) return;
     auto& s = *sel_;
     s.f->sync();
-    if (!s.readonly)
+    if (!s.readonly) {
         for (auto uid : s.f->move_new_to_cur()) s.recent.insert(uid);
+        // APPEND/COPY/MOVE arrivals (in cur/ already): the first IMAP4rev1 session to see them
+        // claims their \Recent (RFC 3501 2.3.2); an IMAP4rev2 session leaves it for others.
+        if (!rev2_)
+            for (auto uid : s.f->claim_recent()) s.recent.insert(uid);
+    }
     const auto& msgs = s.f->messages();
     if (allow_expunge && s.f->expunge_count() != s.synced_expunges) {
         std::vector<std::uint32_t> gone;
@@ -305,7 +310,7 @@ void session::sync_view(bool allow_expunge, std::string& out) {
                                       [](std::uint32_t u, const message_entry& m) { return u < m.uid; });
     for (auto it = first_new; it != msgs.end(); ++it) {
         s.uids.push_back(it->uid);
-        if (s.readonly && it->in_new) s.recent.insert(it->uid);
+        if (s.readonly && (it->in_new || s.f->recent_unclaimed(it->uid))) s.recent.insert(it->uid);
         grew = true;
     }
     if (rev2_) s.recent.clear(); // RFC 9051 (appendix E): no \Recent, no RECENT response

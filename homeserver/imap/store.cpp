@@ -1174,8 +1174,23 @@ const message_entry* folder::find(std::uint32_t uid) const {
 }
 
 std::size_t folder::count_in_new() const {
-    return static_cast<std::size_t>(
+    std::size_t n = static_cast<std::size_t>(
         std::count_if(msgs_.begin(), msgs_.end(), [](auto& m) { return m.in_new; }));
+    for (auto uid : recent_)
+        if (find(uid)) ++n;
+    return n;
+}
+
+std::vector<std::uint32_t> folder::claim_recent() {
+    std::vector<std::uint32_t> out;
+    for (auto uid : recent_)
+        if (find(uid)) out.push_back(uid);
+    recent_.clear();
+    return out;
+}
+
+bool folder::recent_unclaimed(std::uint32_t uid) const {
+    return std::binary_search(recent_.begin(), recent_.end(), uid);
 }
 
 fs::path folder::path_of(const message_entry& m) const {
@@ -1451,6 +1466,7 @@ std::expected<std::uint32_t, std::error_code> folder::register_file(std::string_
     m.internal_date = date;
     m.modseq = ++highest_modseq_;
     msgs_.push_back(m);
+    recent_.push_back(m.uid); // UIDs only grow: recent_ stays sorted
     std::string record;
     append_record(record, m);
     if (auto ec = append(record, true)) return std::unexpected(ec);

@@ -178,6 +178,12 @@ public:
     std::size_t expunge_count() const { return expunge_count_; }
     // Moves new/ files to cur/ (keeping the base name) and returns their UIDs.
     std::vector<std::uint32_t> move_new_to_cur();
+    // \Recent of messages written by add()/copy_from() (APPEND, COPY, MOVE), which go to cur/
+    // directly: kept in this shared object until one session claims them (RFC 3501 2.3.2:
+    // exactly one session sees a message as recent). Not kept across restarts of the process.
+    // claim_recent() returns those still present and forgets them; count_in_new() counts them.
+    std::vector<std::uint32_t> claim_recent();
+    bool recent_unclaimed(std::uint32_t uid) const;
     // Writes a new message; returns its UID.
     std::expected<std::uint32_t, std::error_code> add(std::string_view content,
                                                       std::uint8_t flags,
@@ -269,6 +275,7 @@ private:
     bool dirty_ = false;        // written but not fsync'd
     std::size_t scans_ = 0, stats_ = 0;
     std::size_t expunge_count_ = 0;
+    std::vector<std::uint32_t> recent_; // ascending UIDs not yet claimed (claim_recent)
 };
 
 // The mailboxes of one user.

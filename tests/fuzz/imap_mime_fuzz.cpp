@@ -21,7 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)mime::body_structure(m, t, false);
     (void)mime::envelope(mime::header_of(m, t));
     (void)mime::select_fields(mime::header_of(m, t), {"From", "Subject"}, false);
+    (void)mime::fields(mime::header_of(m, t), "X-Extra");
     (void)mime::find_part(t, {1, 2, 1});
     (void)mime::find_part(t, {2});
+    (void)mime::find_part(t, {1, 2, 1, 1});
     return 0;
 }

@@ -127,9 +127,11 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
     }
     (void)rfc822_alias;
     if (s.binary) {
-        // RFC 9051 9 msg-att-static: "BINARY" section-binary, with no <origin> (RFC 3516's
-        // grammar makes it optional), so both kinds of client parse it.
+        // RFC 3516 4.2 / RFC 9051 7.5.2 prose: a partial BINARY carries its origin, as
+        // BODY[]<origin> does ("BINARY[1]<0>"); RFC 9051's ABNF omits it (a known erratum),
+        // RFC 3516's allows it, and clients match the response to the request by it.
         s.label = (s.size_only ? "BINARY.SIZE[" : "BINARY[") + label_spec + "]";
+        if (s.partial) s.label += "<" + std::to_string(s.origin) + ">";
         return s;
     }
     s.label = "BODY[" + label_spec + "]";

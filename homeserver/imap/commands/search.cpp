@@ -1,6 +1,8 @@
 // SEARCH and UID SEARCH (RFC 3501 6.4.4): flags, NEW/OLD/RECENT, header and text keys,
 // internal-date and sent-date keys, sizes, UID, sequence sets, NOT, OR, parenthesised groups.
-// CHARSET US-ASCII and UTF-8 (substring match, ASCII case-insensitive).
+// CHARSET US-ASCII and UTF-8 (substring match, case-insensitive: ASCII, and Latin, Greek and
+// Cyrillic letters for a UTF-8 needle). Header keys decode RFC 2047 words (encoded_words.hpp). FROM/TO/CC/BCC also
+// match the addresses without comments (address.hpp): "u (c)@ (c) h" is found as "u@h".
 // ESEARCH (RFC 4731): "SEARCH RETURN (MIN MAX COUNT ALL SAVE)" answers with one ESEARCH
 // response; after ENABLE IMAP4rev2 every SEARCH does (RFC 9051 6.4.4, default RETURN (ALL)).
 // SEARCHRES (RFC 5182): only RETURN (SAVE) replaces the "$" result; with MIN and/or MAX it
@@ -8,6 +10,8 @@
 // Costs (issue 11): substring keys are found by Knuth-Morris-Pratt (linear in message and
 // needle), keys per command are capped (BAD names the limit), key names are numbers before
 // the per-message loop, and sequence sets are binary-searched (codec.hpp).
+#include "imap/address.hpp"
+#include "imap/encoded_words.hpp"
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 
@@ -22,15 +26,47 @@ namespace {
 constexpr std::size_t max_search_keys = 256;          // every key, NOT/OR/groups included
 constexpr std::size_t max_search_substring_keys = 16; // FROM ... HEADER, BODY, TEXT
 
-// A substring needle with its Knuth-Morris-Pratt failure table, ASCII case-insensitive
-// (RFC 3501 6.4.4: substring match; RFC 9051 7.1: case-insensitive for ASCII). Finding it
-// costs O(len(hay) + len(needle)) whatever both hold; the naive search was O(hay x needle),
-// which a 64 KiB needle of "a"s against a large message of "a"s turns into minutes.
+// Lower-cases the letters of UTF-8 text that have a one-to-one lower case of the same
+// encoded length: ASCII, Latin-1 (U+00C0..U+00DE), Latin Extended-A pairs, Greek and Cyrillic
+// capitals (RFC 9051 6.4.4: case-insensitive; "MÜLLER" finds "Müller"). Other octets, and
+// invalid UTF-8, are kept as they are, so the length never changes.
+std::string fold_utf8(std::string_view in) {
+    std::string out(in);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        auto c = static_cast<unsigned char>(out[i]);
+        if (c >= 'A' && c <= 'Z') {
+            out[i] = static_cast<char>(c + 32);
+            continue;
+        }
+        if ((c & 0xE0) != 0xC0 || i + 1 >= out.size()) continue;
+        auto c2 = static_cast<unsigned char>(out[i + 1]);
+        if ((c2 & 0xC0) != 0x80) continue;
+        unsigned cp = ((c & 0x1Fu) << 6) | (c2 & 0x3Fu), lo = cp;
+        if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) lo = cp + 0x20;
+        else if ((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177)) lo = cp | 1u;
+        else if (cp >= 0x139 && cp <= 0x148 && (cp & 1u)) lo = cp + 1;
+        else if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) lo = cp + 0x20;
+        else if (cp >= 0x410 && cp <= 0x42F) lo = cp + 0x20;
+        else if (cp >= 0x400 && cp <= 0x40F) lo = cp + 0x50;
+        if (lo != cp && lo <= 0x7FF) {
+            out[i] = static_cast<char>(0xC0 | (lo >> 6));
+            out[i + 1] = static_cast<char>(0x80 | (lo & 0x3F));
+        }
+        ++i;
+    }
+    return out;
+}
+
+// A substring needle with its Knuth-Morris-Pratt failure table, case-insensitive (RFC 3501
+// 6.4.4: substring match; RFC 9051 6.4.4 / 7.1: case-insensitive; fold_utf8 when the needle
+// has non-ASCII letters, ASCII folding otherwise). Finding it costs O(len(hay) + len(needle))
+// whatever both hold; the naive search was O(hay x needle), which a 64 KiB needle of "a"s
+// against a large message of "a"s turns into minutes.
 class needle {
 public:
     needle() = default;
-    explicit needle(std::string_view n) : n_(n) {
-        for (auto& c : n_) c = fold(c);
+    explicit needle(std::string_view n) : n_(fold_utf8(n)) {
+        unicode_ = std::any_of(n_.begin(), n_.end(), [](char c) { return c & 0x80; });
         fail_.assign(n_.size() + 1, 0);
         for (std::size_t i = 1, k = 0; i < n_.size(); ++i) {
             while (k > 0 && n_[i] != n_[k]) k = fail_[k];
@@ -40,6 +76,15 @@ public:
     }
     bool in(std::string_view hay) const {
         if (n_.empty()) return true;
+        if (unicode_) {
+            std::string folded = fold_utf8(hay);
+            return scan(folded);
+        }
+        return scan(hay);
+    }
+
+private:
+    bool scan(std::string_view hay) const {
         std::size_t k = 0;
         for (char h : hay) {
             char c = fold(h);
@@ -48,10 +93,9 @@ public:
         }
         return false;
     }
-
-private:
     static char fold(char x) { return (x >= 'A' && x <= 'Z') ? static_cast<char>(x + 32) : x; }
     std::string n_;
+    bool unicode_ = false;
     std::vector<std::size_t> fail_; // fail_[i]: longest proper border of n_[0, i)
 };
 
@@ -358,14 +402,26 @@ void session::cmd_search(const command& c, std::string& out) {
             }
             load();
             auto header = mime::header_of(content, tree);
-            if (o == "FROM" || o == "TO" || o == "CC" || o == "BCC" || o == "SUBJECT") {
-                std::string name = o == "SUBJECT" ? "Subject" : o;
-                auto v = mime::field(header, name);
-                return v && k.find.in(*v);
+            // Header keys compare the field with RFC 2047 encoded words decoded (RFC 3501
+            // 6.4.4 / RFC 9051 6.4.4: a search for "Müller" finds "=?utf-8?q?M=C3=BCller?=").
+            if (o == "SUBJECT") {
+                auto v = mime::field(header, "Subject");
+                return v && k.find.in(encoded_words::decode(*v));
+            }
+            if (o == "FROM" || o == "TO" || o == "CC" || o == "BCC") {
+                // RFC 5322 3.2.2: CFWS is not part of an address, so "user (c)@ (c) host" is
+                // found as "user@host": the field as written, or its addresses without CFWS.
+                auto v = mime::field(header, o);
+                return v && (k.find.in(encoded_words::decode(*v)) ||
+                             k.find.in(encoded_words::decode(
+                                 address::search_text(address::parse_list(*v)))));
             }
             if (o == "HEADER") {
-                auto v = mime::field(header, k.arg);
-                return v && k.find.in(*v);
+                // RFC 3501 6.4.4: any field of that name (X-Extra may occur several times);
+                // an empty string matches every message that has the field.
+                for (const auto& v : mime::fields(header, k.arg))
+                    if (k.find.in(encoded_words::decode(v))) return true;
+                return false;
             }
             if (o == "BODY") return k.find.in(mime::body_of(content, tree));
             if (o == "TEXT") return k.find.in(content);

@@ -47,13 +47,13 @@ TEST(ImapSessionBinary, DecodedPartsSizesAndLiteral8) {
         << r.output;
     // A partial fetch counts decoded octets; no NUL left, so a plain literal.
     r = say(s, "f FETCH 1 (BINARY.PEEK[2]<1.2>)\r\n");
-    EXPECT_TRUE(has(r.output, "(BINARY[2] {2}\r\n\x01\x02)")) << r.output;
+    EXPECT_TRUE(has(r.output, "(BINARY[2]<1> {2}\r\n\x01\x02)")) << r.output;
     r = say(s, "g FETCH 1 (BINARY.PEEK[2]<9.2>)\r\n");
-    EXPECT_TRUE(has(r.output, "(BINARY[2] {0}\r\n)")) << r.output;
+    EXPECT_TRUE(has(r.output, "(BINARY[2]<9> {0}\r\n)")) << r.output;
 
-    // Text parts go out with CRLF (RFC 9051 7.5.2); a part inside message/rfc822.
+    // Text parts keep their decoded line ends (RFC 3516 4.2); a part inside message/rfc822.
     r = say(s, "h FETCH 1 (BINARY.PEEK[5] BINARY.SIZE[5] BINARY.PEEK[4.1])\r\n");
-    EXPECT_TRUE(has(r.output, "BINARY[5] {4}\r\na\r\nb BINARY.SIZE[5] 4 "
+    EXPECT_TRUE(has(r.output, "BINARY[5] {3}\r\na\nb BINARY.SIZE[5] 3 "
                               "BINARY[4.1] {10}\r\ninner body)"))
         << r.output;
 
@@ -73,6 +73,37 @@ TEST(ImapSessionBinary, DecodedPartsSizesAndLiteral8) {
     r = say(s, "m UID FETCH 1 (BINARY[1])\r\n");
     EXPECT_TRUE(has(r.output, "BINARY[1] {10}")) << r.output;
     EXPECT_TRUE(has(r.output, "FLAGS (\\Seen")) << "BINARY sets \\Seen: " << r.output;
+}
+
+// Issue 15 item 15 (RFC 3516 4.2): BINARY of a base64 text/plain attachment returns the
+// decoded octets unchanged (bare LF and bare CR stay), and BINARY.SIZE is their count.
+TEST(ImapSessionBinary, TextAttachmentOctetsUnchanged) {
+    const std::string data = "line one\nline two\rthree\r\nline one\nline two\rthree\r\n"
+                             "line one\nline two\rthree\r\n";
+    const std::string m = "Subject: att\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                          "--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n"
+                          "--b\r\nContent-Type: text/plain; name=a.txt\r\n"
+                          "Content-Transfer-Encoding: base64\r\n\r\nbGluZSBvbmUKbGluZSB0d28NdGhyZWUNCmxpbmUgb25lCmxpbmUgdHdvDXRo\r\ncmVlDQpsaW5lIG9uZQpsaW5lIHR3bw10aHJlZQ0K\r\n"
+                          "--b--\r\n";
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);
+    auto s = f.selected();
+    auto r = say(s, "a UID FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (UID 1 BINARY[2] {75}\r\n" + data +
+                            " BINARY.SIZE[2] 75)\r\na OK UID FETCH completed\r\n");
+}
+
+// Issue 15 item 12 (RFC 3516 4.2, RFC 9051 7.5.2): a partial BINARY answer carries its origin,
+// like BODY[]<0>; literal8 when the slice holds NUL.
+TEST(ImapSessionBinary, PartialCarriesOrigin) {
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(multi.size()), multi);
+    auto s = f.selected();
+    auto r = say(s, "a FETCH 1 (BINARY.PEEK[1]<0.10>)\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BINARY[1]<0> {10}\r\ncaf\xC3\xA9 soft)\r\n"
+                        "a OK FETCH completed\r\n");
+    r = say(s, "b FETCH 1 (BINARY.PEEK[2]<0.2>)\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BINARY[2]<0> ~{2}\r\n\x00\x01)\r\nb OK FETCH completed\r\n"s);
 }
 
 TEST(ImapSessionBinary, ErrorsUnknownEncodingAndNonLeafParts) {
@@ -145,7 +176,6 @@ TEST(ImapMimeDecode, QuotedPrintableCleanAndBroken) {
     EXPECT_EQ(mime::decode_quoted_printable("a="), "a");
     EXPECT_EQ(mime::decode_quoted_printable("=00=FF"), "\x00\xff"s);
     EXPECT_EQ(mime::decode_quoted_printable(""), "");
-    EXPECT_EQ(mime::to_crlf("a\nb\rc\r\nd"), "a\r\nb\r\nc\r\nd");
 }
 
 TEST(ImapMimeDecode, DecodedBodyByEncoding) {
@@ -154,7 +184,7 @@ TEST(ImapMimeDecode, DecodedBodyByEncoding) {
     EXPECT_EQ(mime::decoded_body(multi, t.children[0]), "caf\xC3\xA9 soft");
     EXPECT_EQ(mime::decoded_body(multi, t.children[1]), "\x00\x01\x02\xff"s);
     EXPECT_EQ(mime::decoded_body(multi, t.children[2]), std::nullopt);
-    EXPECT_EQ(mime::decoded_body(multi, t.children[4]), "a\r\nb");
+    EXPECT_EQ(mime::decoded_body(multi, t.children[4]), "a\nb"); // exactly (RFC 3516 4.2)
 }
 
 TEST(ImapSessionRev2, SelectSendsListAndNoRev1Responses) {

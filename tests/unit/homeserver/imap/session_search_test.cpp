@@ -85,5 +85,77 @@ TEST(ImapSessionSearch, Rev2AnswersWithEsearch) {
     EXPECT_EQ(r.output, "* ESEARCH (TAG \"b\") UID\r\nb OK UID SEARCH completed\r\n");
 }
 
+
+// Issue 15 item 7 (RFC 5322 3.2.2): comments and white space inside an address are CFWS, not
+// part of it: ENVELOPE and SEARCH FROM see user-from@domain.org.
+TEST(ImapSessionSearch, CommentsInsideAddresses) {
+    const std::string m = "From: <user-from (comment)@ (comment) domain.org>\r\n"
+                          "To: Some One <one (x) @example.org>\r\nSubject: s\r\n\r\nbody\r\n";
+    fixture f;
+    f.deliver("1700000001.M1P1Q1.host", m);
+    f.deliver("1700000002.M1P1Q2.host", msg1);
+    auto s = f.selected();
+    auto r = say(s, "a FETCH 1 (ENVELOPE)\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (ENVELOPE (NIL \"s\" ((NIL NIL \"user-from\" \"domain.org\")) "
+                        "((NIL NIL \"user-from\" \"domain.org\")) "
+                        "((NIL NIL \"user-from\" \"domain.org\")) "
+                        "((\"Some One\" NIL \"one\" \"example.org\")) NIL NIL NIL NIL))\r\n"
+                        "a OK FETCH completed\r\n");
+    r = say(s, "b SEARCH FROM user-from@domain.org\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+    r = say(s, "c SEARCH TO \"Some One <one@example.org>\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nc OK SEARCH completed\r\n");
+    r = say(s, "d SEARCH FROM comment\r\n"); // the field as written still matches
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nd OK SEARCH completed\r\n");
+    r = say(s, "e SEARCH FROM a@x.test\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 2\r\ne OK SEARCH completed\r\n");
+}
+
+
+// Issue 15 item 8 (RFC 3501 6.4.4): SEARCH HEADER matches any field of that name.
+TEST(ImapSessionSearch, HeaderMatchesAnyFieldOfThatName) {
+    fixture f;
+    f.deliver("1700000001.M1P1Q1.host",
+              "X-Extra: first\r\nSubject: s\r\nX-EXTRA: another\r\n folded\r\n\r\nbody\r\n");
+    f.deliver("1700000002.M1P1Q2.host", msg1);
+    auto s = f.selected();
+    auto r = say(s, "a SEARCH HEADER X-EXTRA \"another\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\na OK SEARCH completed\r\n");
+    r = say(s, "b SEARCH HEADER x-extra \"another folded\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+    r = say(s, "c SEARCH HEADER X-Extra \"\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nc OK SEARCH completed\r\n");
+    r = say(s, "d SEARCH HEADER X-Extra \"nowhere\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH\r\nd OK SEARCH completed\r\n");
+}
+
+
+// Issue 15 item 14 (RFC 2047, RFC 9051 6.4.4): SUBJECT/FROM/TO/CC/BCC/HEADER compare the
+// decoded text, case-insensitively also beyond ASCII.
+TEST(ImapSessionSearch, HeaderKeysDecodeEncodedWords) {
+    fixture f;
+    f.deliver("1700000001.M1P1Q1.host",
+              "From: =?iso-8859-1?q?Hans_M=FCller?= <hm@x.test>\r\n"
+              "Subject: =?utf-8?B?R3LDvMOfZQ==?= =?utf-8?q?_aus_K=C3=B6ln?=\r\n"
+              "X-Note: =?UTF-8?Q?=C3=9Cbung?=\r\n\r\nbody\r\n");
+    f.deliver("1700000002.M1P1Q2.host",
+              "From: Plain <p@x.test>\r\nSubject: =?utf-8?\r\n\r\nbody\r\n");
+    auto s = f.selected();
+    auto r = say(s, "a UID SEARCH CHARSET UTF-8 OR HEADER SUBJECT {7+}\r\nMüller HEADER FROM "
+                    "{7+}\r\nMüller\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\na OK UID SEARCH completed\r\n");
+    r = say(s, "b SEARCH CHARSET UTF-8 FROM {7+}\r\nMÜLLER\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+    r = say(s, "c SEARCH CHARSET UTF-8 SUBJECT {17+}\r\nGRÜSSE AUS KÖLN\r\n");
+    EXPECT_EQ(r.output, "* SEARCH\r\nc OK SEARCH completed\r\n") << "ß has no one-to-one upper case";
+    r = say(s, "d SEARCH CHARSET UTF-8 SUBJECT {17+}\r\nGRÜßE AUS KÖLN\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nd OK SEARCH completed\r\n");
+    r = say(s, "e SEARCH CHARSET UTF-8 HEADER X-Note {6+}\r\nübung\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\ne OK SEARCH completed\r\n");
+    // The raw encoded text is no longer what is compared; a malformed word stays as written.
+    r = say(s, "g SEARCH SUBJECT \"=?utf-8?\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 2\r\ng OK SEARCH completed\r\n");
+}
+
 } // namespace
 } // namespace splitmail::home::imap
