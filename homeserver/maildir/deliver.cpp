@@ -131,8 +131,9 @@ std::expected<std::shared_ptr<staged_message>, std::error_code> deliverer::stage
     auto dir = open_or_make(root.fd, staging_dir);
     if (!dir) return std::unexpected(dir.error());
     auto name = next_name(0);
+    // Read-write: the EXDEV fallback copies from it.
     int fd = ::openat(dir->fd, name.c_str(),
-                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return std::unexpected(errno_code(errno));
     int dfd = std::exchange(dir->fd, -1);
     return std::shared_ptr<staged_message>(new staged_message(dfd, fd, std::move(name)));
