@@ -6,37 +6,57 @@
 #include "splitmail/log/log.hpp"
 
 #include <algorithm>
-#include <map>
-#include <mutex>
 
 namespace splitmail::home::lmtp {
 
-void mailbox_delivery::deliver(const delivery_job& job, std::string_view session_id,
-                               std::function<void(std::vector<smtp::reply>)> done) {
-    struct shared {
-        std::mutex mu;
-        std::map<std::string, std::error_code> results; // per distinct user
-        std::size_t left = 0;
-        std::vector<accepted_rcpt> rcpts;
-        std::function<void(std::vector<smtp::reply>)> done;
-        std::string id;
-    };
-    auto st = std::make_shared<shared>();
-    st->rcpts = job.rcpts;
-    st->done = std::move(done);
-    st->id = std::string(session_id);
+std::vector<std::string> mailbox_delivery::users_of(const delivery_job& job) {
     std::vector<std::string> users;
     for (const auto& r : job.rcpts)
         for (const auto& u : r.users)
             if (std::ranges::find(users, u) == users.end()) users.push_back(u);
-    st->left = users.size();
+    return users;
+}
 
-    auto finish = [](const std::shared_ptr<shared>& s) {
+std::string mailbox_delivery::trace_prefix(const delivery_job& job) {
+    auto users = users_of(job);
+    // RFC 5322 3.6.7 trace field; Delivered-To only when it names the one reader (delivery.hpp).
+    std::string out = "Return-Path: <" + job.sender + ">\r\n";
+    if (users.size() == 1) out = maildir::trace_headers(job.sender, users.front());
+    return out;
+}
+
+std::expected<std::shared_ptr<maildir::staged_message>, std::error_code> mailbox_delivery::stage(
+    const delivery_job& job) {
+    auto msg = deliverer_.stage();
+    if (!msg) return msg;
+    (*msg)->append(trace_prefix(job)); // an error sticks in the message and fails the delivery
+    return msg;
+}
+
+void mailbox_delivery::deliver(const delivery_job& job,
+                               std::shared_ptr<maildir::staged_message> msg,
+                               std::string_view session_id,
+                               std::function<void(std::vector<smtp::reply>)> done) {
+    auto users = users_of(job);
+    auto finish = [rcpts = job.rcpts, users, done = std::move(done),
+                   id = std::string(session_id)](std::vector<maildir::delivered> results) {
+        for (std::size_t i = 0; i < users.size() && i < results.size(); ++i) {
+            const auto& d = results[i];
+            if (d.ec)
+                log::warn("deliver", id, "delivery failed",
+                          {{"user", users[i]}, {"error", d.ec.message()}});
+            else
+                log::info("deliver", id, "delivered",
+                          {{"user", users[i]}, {"file", d.file.filename().string()}});
+        }
         std::vector<smtp::reply> replies;
-        for (const auto& r : s->rcpts) {
+        for (const auto& r : rcpts) {
             smtp::reply rep = smtp::make_reply(250, "2.0.0", "<" + r.address + "> delivered");
             for (const auto& u : r.users) {
-                auto ec = s->results[u];
+                auto i = static_cast<std::size_t>(std::ranges::find(users, u) - users.begin());
+                std::error_code ec = i < results.size()
+                                         ? results[i].ec
+                                         : std::make_error_code(std::errc::io_error);
                 if (ec) {
                     rep = maildir::reply_for_error(ec);
                     break;
@@ -46,28 +66,14 @@ void mailbox_delivery::deliver(const delivery_job& job, std::string_view session
                 rep = smtp::make_reply(451, "4.3.0", "Local error in delivery, try again later");
             replies.push_back(std::move(rep));
         }
-        s->done(std::move(replies));
+        done(std::move(replies));
     };
-    if (users.empty()) return finish(st);
-
-    for (const auto& u : users) {
-        deliverer_.deliver(u, maildir::trace_headers(job.sender, u), job.body,
-                           [st, u, finish](maildir::delivered d) {
-                               if (d.ec)
-                                   log::warn("deliver", st->id, "delivery failed",
-                                             {{"user", u}, {"error", d.ec.message()}});
-                               else
-                                   log::info("deliver", st->id, "delivered",
-                                             {{"user", u}, {"file", d.file.filename().string()}});
-                               bool last;
-                               {
-                                   std::lock_guard lock(st->mu);
-                                   st->results[u] = d.ec;
-                                   last = --st->left == 0;
-                               }
-                               if (last) finish(st);
-                           });
+    if (users.empty() || !msg) {
+        std::vector<maildir::delivered> none(
+            users.size(), maildir::delivered{std::make_error_code(std::errc::io_error), {}});
+        return finish(std::move(none));
     }
+    deliverer_.deliver_shared(std::move(msg), std::move(users), std::move(finish));
 }
 
 } // namespace splitmail::home::lmtp

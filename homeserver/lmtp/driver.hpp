@@ -16,6 +16,7 @@
 // (service.cpp does that before calling run_session).
 #include "lmtp/delivery.hpp"
 #include "lmtp/session.hpp"
+#include "maildir/errors.hpp"
 #include "users/login.hpp"
 #include "users/resolver.hpp"
 
@@ -32,6 +33,7 @@
 
 #include <array>
 #include <chrono>
+#include <expected>
 #include <memory>
 #include <span>
 #include <string>
@@ -87,18 +89,39 @@ inline boost::asio::awaitable<smtp::reply> check_xauth(driver_context& ctx, auth
     co_return smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
 }
 
-// Runs `job` through the delivery and resumes with the per-recipient replies.
-inline boost::asio::awaitable<std::vector<smtp::reply>> await_delivery(mailbox_delivery& d,
-                                                                       const delivery_job& job,
-                                                                       const std::string& id) {
+// Runs fn() on the deliverer's workers and resumes on the caller's executor with its result:
+// the file work of a message (create, append, unlink) never blocks the io thread.
+template <class R, class F>
+boost::asio::awaitable<R> off_io_thread(maildir::deliverer& d, F fn) {
+    namespace asio = boost::asio;
+    auto ex = co_await asio::this_coro::executor;
+    // A named initiation capturing references (see await_delivery for why); `fn` lives in this
+    // frame, which stays suspended until the completion.
+    auto initiation = [&d, &fn, &ex](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        d.run([h, &fn, ex]() mutable {
+            R r = fn();
+            asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
+        });
+    };
+    R r = co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+        initiation, asio::use_awaitable);
+    co_return r;
+}
+
+// Runs `job` (its message staged in `msg`) through the delivery and resumes with the
+// per-recipient replies.
+inline boost::asio::awaitable<std::vector<smtp::reply>> await_delivery(
+    mailbox_delivery& d, const delivery_job& job, std::shared_ptr<maildir::staged_message> msg,
+    const std::string& id) {
     namespace asio = boost::asio;
     auto ex = co_await asio::this_coro::executor;
     // The initiation is a named local, not a temporary inside the co_await expression: g++ 12
     // mishandles temporaries with non-trivial members there (seen as a double free). It only
     // captures references, valid because this frame stays suspended until completion.
-    auto initiation = [&d, &job, &id, &ex](auto handler) {
+    auto initiation = [&d, &job, &msg, &id, &ex](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        d.deliver(job, id, [h, ex](std::vector<smtp::reply> replies) {
+        d.deliver(job, std::move(msg), id, [h, ex](std::vector<smtp::reply> replies) {
             asio::post(ex, [h, replies = std::move(replies)]() mutable {
                 std::move (*h)(std::move(replies));
             });
@@ -126,10 +149,18 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
     session s(opt, std::move(hooks));
     co_await stream.write(s.greeting(), ctx.write_timeout);
     std::array<char, 16384> buf{};
+    // The message being received: one staged file, appended chunk by chunk on the deliverer's
+    // workers (memory per connection stays one read buffer), linked into every mailbox at the end.
+    std::shared_ptr<maildir::staged_message> msg;
+    std::error_code stage_ec;
+    auto drop = [&ctx](std::shared_ptr<maildir::staged_message>& m) -> boost::asio::awaitable<void> {
+        if (!m || !ctx.delivery) co_return;
+        co_await off_io_thread<bool>(ctx.delivery->deliverer(), [&m] { m.reset(); return true; });
+    };
     while (true) {
         auto step = s.advance();
         std::optional<owed_replies> owed;
-        while (step.job || step.auth) {
+        while (true) {
             if (step.auth) {
                 if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
                 std::string client = s.auth_client().empty() ? peer_ip : s.auth_client();
@@ -139,13 +170,42 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
                 step = s.advance();
                 continue;
             }
+            if (step.begin) {
+                if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
+                co_await drop(msg);
+                stage_ec.clear();
+                if (ctx.delivery) {
+                    auto& job = *step.begin;
+                    auto r = co_await off_io_thread<std::expected<
+                        std::shared_ptr<maildir::staged_message>, std::error_code>>(
+                        ctx.delivery->deliverer(), [&] { return ctx.delivery->stage(job); });
+                    if (r) msg = std::move(*r);
+                    else stage_ec = r.error();
+                }
+                step = s.advance();
+                continue;
+            }
+            if (!step.body.empty() && msg) {
+                auto chunk = std::move(step.body);
+                co_await off_io_thread<bool>(ctx.delivery->deliverer(), [&] {
+                    return !msg->append(chunk); // an error sticks in msg and fails the delivery
+                });
+            }
+            if (step.discard) co_await drop(msg);
+            if (!step.job) break;
             if (!owed) owed.emplace(ctx);
             if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
             log::info("lmtp", id, "message received",
                       {{"from", "<" + step.job->sender + ">"}, {"rcpts", step.job->rcpts.size()},
-                       {"size", step.job->body->size()}});
+                       {"size", msg ? msg->size() : 0}});
             std::vector<smtp::reply> replies;
-            if (ctx.delivery) replies = co_await await_delivery(*ctx.delivery, *step.job, id);
+            if (ctx.delivery && msg) {
+                replies = co_await await_delivery(*ctx.delivery, *step.job, std::move(msg), id);
+            } else if (ctx.delivery) { // the message file could not be created
+                log::warn("lmtp", id, "cannot stage the message", {{"error", stage_ec.message()}});
+                replies.assign(step.job->rcpts.size(), maildir::reply_for_error(stage_ec));
+            }
+            msg.reset();
             s.delivered(replies);
             step = s.advance();
         }

@@ -64,14 +64,15 @@ session::step session::advance() {
             if (framer_.buffered() == 0) return s;
             std::string chunk = framer_.take_buffered();
             auto r = reader_.feed(chunk, body_);
+            // Hand the unstuffed bytes out now: the session holds at most one read's worth.
+            s.body = std::move(body_);
+            body_.clear();
             if (!r.done) return s;
             // What follows the terminator is the next command(s) (pipelining).
             framer_.feed(std::string_view(chunk).substr(r.consumed));
-            if (auto job = finish_data(s.output)) {
-                s.job = std::move(job);
-                return s;
-            }
-            continue;
+            if (auto job = finish_data(s.output)) s.job = std::move(job);
+            else s.discard = true;
+            return s;
         }
         auto l = framer_.next();
         if (l.st == smtp::line_framer::status::need_more) return s;
@@ -81,6 +82,10 @@ session::step session::advance() {
             continue;
         }
         handle_line(l.line, s.output);
+        if (state_ == state::data) { // DATA accepted: the caller opens the message file
+            s.begin = envelope();
+            return s;
+        }
     }
 }
 
@@ -288,13 +293,17 @@ std::optional<delivery_job> session::finish_data(std::string& out) {
         state_ = state::ready;
         return std::nullopt;
     }
-    delivery_job job;
-    job.sender = mail_->null_sender ? "" : mail_->sender.to_string();
-    job.rcpts = std::move(rcpts_);
-    job.body = std::make_shared<const std::string>(std::move(body_));
+    delivery_job job = envelope();
     reset_transaction();
     state_ = state::delivering;
     expected_replies_ = job.rcpts.size();
+    return job;
+}
+
+delivery_job session::envelope() const {
+    delivery_job job;
+    job.sender = mail_->null_sender ? "" : mail_->sender.to_string();
+    job.rcpts = rcpts_;
     return job;
 }
 

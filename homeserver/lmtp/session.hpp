@@ -15,6 +15,8 @@
 // - DATA is read by the shared smuggling-safe data_reader: a bare LF or bare CR anywhere
 //   refuses the message (550 5.5.2 for every recipient) and one DATA never becomes two
 //   messages; over the size limit 552 5.3.4 for every recipient.
+// - The message streams out as step.body chunks (see step); the session never holds more than
+//   the input it was fed, so memory does not grow with the message size.
 // - Correct for any split of the input, byte by byte included; PIPELINING (RFC 2920): replies
 //   are batched until the input runs dry.
 // - Command lines over 1000 octets: 500 5.5.2 (RFC 5321 4.5.3.1.4). Too many errors: 421.
@@ -79,10 +81,11 @@ struct accepted_rcpt {
     std::vector<std::string> users; // where it goes
 };
 
+// The envelope of one transaction. The message itself is not here: it leaves the session as
+// step.body chunks (bounded memory: a 25 MB message is never held whole).
 struct delivery_job {
     std::string sender; // reverse-path (wire form), "" for <>
     std::vector<accepted_rcpt> rcpts;
-    std::shared_ptr<const std::string> body; // unstuffed message, CRLF line ends as received
 };
 
 class session {
@@ -93,9 +96,18 @@ public:
 
     void feed(std::string_view bytes);
 
+    // One step, in the order the caller handles its fields. A message is streamed:
+    // `begin` (DATA accepted: create the message file for this envelope), then `body` chunks
+    // in later steps (append them: unstuffed content, CRLF as received, at most one read's
+    // worth each), then either `job` (complete: deliver, call delivered()) or `discard` (the
+    // message was refused, its replies are in `output`: drop the file). A step carrying
+    // `begin` ends there; one carrying `job` or `discard` ends the message.
     struct step {
-        std::string output;              // write this first
-        std::optional<delivery_job> job; // then deliver and call delivered()
+        std::string output;                // write this first
+        std::optional<delivery_job> begin; // a message starts: open its file
+        std::string body;                  // then append this to the open message file
+        bool discard = false;              // then drop the message file
+        std::optional<delivery_job> job;   // then deliver and call delivered()
         std::optional<auth_request> auth; // then check it and call authenticated()
         bool close = false;              // then close the connection
     };
@@ -123,6 +135,7 @@ private:
     void do_xauth(std::string_view args, std::string& out);
     void do_xsecret(std::string_view args, std::string& out);
     std::optional<delivery_job> finish_data(std::string& out);
+    delivery_job envelope() const;
     void error(std::string& out, const smtp::reply& r);
     void reset_transaction();
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace splitmail::home::maildir {
 namespace {
@@ -51,7 +52,50 @@ std::expected<fd_guard, std::error_code> open_or_make(int parent, const std::str
     return fd_guard(fd);
 }
 
+constexpr const char* staging_dir = ".lmtp-tmp"; // not a domain: domains never start with '.'
+
+int plain_link(int olddirfd, const char* oldname, int newdirfd, const char* newname) {
+    return ::linkat(olddirfd, oldname, newdirfd, newname, 0);
+}
+
+// write(2) all of `bytes` (short writes and EINTR retried).
+std::error_code write_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        ssize_t n = ::write(fd, bytes.data(), bytes.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_code(errno);
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+// Removes what a crash left in the staging directory (best effort: nothing acknowledged
+// depends on it, every delivered copy is a link of its own in some new/).
+void clean_staging(const std::filesystem::path& root) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(root / staging_dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+        if (it->is_regular_file(ec)) std::filesystem::remove(it->path(), ec);
+}
+
 } // namespace
+
+staged_message::~staged_message() {
+    if (fd_ >= 0) ::close(fd_);
+    if (dir_fd_ >= 0) {
+        ::unlinkat(dir_fd_, name_.c_str(), 0);
+        ::close(dir_fd_);
+    }
+}
+
+std::error_code staged_message::append(std::string_view bytes) {
+    if (ec_) return ec_;
+    ec_ = write_all(fd_, bytes);
+    if (!ec_) size_ += bytes.size();
+    return ec_;
+}
 
 std::string trace_headers(std::string_view sender, std::string_view delivered_to) {
     std::string out;
@@ -76,7 +120,97 @@ std::expected<std::filesystem::path, std::error_code> maildir_path(
 
 deliverer::deliverer(std::filesystem::path root, durable::committer& committer, std::string host,
                      std::size_t workers)
-    : root_(std::move(root)), committer_(committer), host_(escape_host(host)), pool_(workers) {}
+    : root_(std::move(root)), committer_(committer), host_(escape_host(host)), pool_(workers) {
+    link_ = plain_link;
+    clean_staging(root_);
+}
+
+std::expected<std::shared_ptr<staged_message>, std::error_code> deliverer::stage() {
+    fd_guard root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (root.fd < 0) return std::unexpected(errno_code(errno));
+    auto dir = open_or_make(root.fd, staging_dir);
+    if (!dir) return std::unexpected(dir.error());
+    auto name = next_name(0);
+    // Read-write: the EXDEV fallback copies from it.
+    int fd = ::openat(dir->fd, name.c_str(),
+                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return std::unexpected(errno_code(errno));
+    int dfd = std::exchange(dir->fd, -1);
+    return std::shared_ptr<staged_message>(new staged_message(dfd, fd, std::move(name)));
+}
+
+delivered deliverer::link_one(staged_message& msg, const std::string& user,
+                              const std::string& name) {
+    auto dir = ensure_maildir(user);
+    if (!dir) return {dir.error(), {}};
+    fd_guard box(::open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (box.fd < 0) return {errno_code(errno), {}};
+    fd_guard fresh(::openat(box.fd, "new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fresh.fd < 0) return {errno_code(errno), {}};
+    if (link_(msg.dir_fd_, msg.name_.c_str(), fresh.fd, name.c_str()) != 0) {
+        if (errno != EXDEV) return {errno_code(errno), {}};
+        // Another file system (a Maildir on its own mount): this mailbox gets a copy, made
+        // durable the classic way (tmp/, fsync, rename into new/).
+        fd_guard tmp(::openat(box.fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (tmp.fd < 0) return {errno_code(errno), {}};
+        fd_guard out(::openat(tmp.fd, name.c_str(),
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (out.fd < 0) return {errno_code(errno), {}};
+        std::error_code ec;
+        std::string buf(64 * 1024, '\0');
+        for (off_t off = 0; !ec;) {
+            ssize_t n = ::pread(msg.fd_, buf.data(), buf.size(), off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) ec = errno_code(errno);
+            if (n <= 0) break;
+            ec = write_all(out.fd, std::string_view(buf.data(), static_cast<std::size_t>(n)));
+            off += n;
+        }
+        if (!ec && ::fsync(out.fd) != 0) ec = errno_code(errno);
+        if (!ec && ::renameat(tmp.fd, name.c_str(), fresh.fd, name.c_str()) != 0)
+            ec = errno_code(errno);
+        if (ec) {
+            ::unlinkat(tmp.fd, name.c_str(), 0);
+            return {ec, {}};
+        }
+    }
+    // The new name is durable only with its directory (maildir.html; Dovecot fsyncs new/ too).
+    if (::fsync(fresh.fd) != 0) {
+        auto ec = errno_code(errno);
+        ::unlinkat(fresh.fd, name.c_str(), 0); // not acknowledged: leave nothing visible
+        return {ec, {}};
+    }
+    return {{}, *dir / "new" / name};
+}
+
+std::vector<delivered> deliverer::deliver_shared_now(staged_message& msg,
+                                                     const std::vector<std::string>& users) {
+    std::vector<delivered> out;
+    out.reserve(users.size());
+    std::error_code ec = msg.ec_;
+    // One fsync of the one file, whatever the number of mailboxes.
+    if (!ec && !msg.synced_) {
+        if (::fsync(msg.fd_) != 0) ec = msg.ec_ = errno_code(errno);
+        else msg.synced_ = true;
+    }
+    if (ec) {
+        out.assign(users.size(), delivered{ec, {}});
+        return out;
+    }
+    auto name = next_name(msg.size_);
+    for (const auto& u : users) out.push_back(link_one(msg, u, name));
+    return out;
+}
+
+void deliverer::deliver_shared(std::shared_ptr<staged_message> msg, std::vector<std::string> users,
+                               std::function<void(std::vector<delivered>)> done) {
+    boost::asio::post(pool_, [this, msg = std::move(msg), users = std::move(users),
+                              done = std::move(done)]() mutable {
+        auto r = deliver_shared_now(*msg, users);
+        msg.reset(); // unlink the staged name before the replies go out
+        done(std::move(r));
+    });
+}
 
 deliverer::~deliverer() { pool_.join(); }
 

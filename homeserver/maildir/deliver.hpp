@@ -12,9 +12,20 @@
 // contain '/'. Newly created directories are fsync'd into their parent.
 // Blocking work (mkdir, opening the chain) runs on a small worker pool, never on the caller's
 // thread; `done` runs on a worker or committer thread.
+//
+// Shared delivery (LMTP, one message to many mailboxes, the way Dovecot's LMTP does it): the
+// message is streamed once into a staged file below <root>/.lmtp-tmp/ (staged_message, written
+// chunk by chunk: memory does not grow with the message), fsync'd once, then hard-linked into
+// every recipient's new/ and each new/ is fsync'd once; only then is that recipient delivered.
+// Across file systems (EXDEV: a Maildir on another mount) that one mailbox gets a copy (tmp/,
+// fsync, rename into new/, fsync new/). A failure for one mailbox (its Maildir unusable, full
+// disk while copying) fails that mailbox only. The staged name is unlinked when the last
+// reference goes; a crash leaves it behind and the next start removes it (nothing acknowledged
+// depends on it: every delivered copy is its own link in a new/).
 // Does not: resolve users or aliases, enforce quotas, or index the Maildir for IMAP.
 #include "splitmail/durable/committer.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
@@ -25,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace splitmail::home::maildir {
 
@@ -35,6 +47,30 @@ std::string trace_headers(std::string_view sender, std::string_view delivered_to
 // The Maildir of `user` (lower-case local@domain) below root, or an errc for unusable names.
 std::expected<std::filesystem::path, std::error_code> maildir_path(
     const std::filesystem::path& root, std::string_view user);
+
+// A message being received, in a file of <root>/.lmtp-tmp (same file system as the Maildirs so
+// it can be hard-linked). Blocking calls: run them off the io thread (deliverer::run).
+class staged_message {
+public:
+    ~staged_message(); // closes and unlinks the staged name (delivered links stay)
+    staged_message(const staged_message&) = delete;
+    staged_message& operator=(const staged_message&) = delete;
+
+    // Appends bytes; the first error sticks (later appends do nothing and return it).
+    std::error_code append(std::string_view bytes);
+    std::uint64_t size() const { return size_; }
+    std::error_code error() const { return ec_; }
+
+private:
+    friend class deliverer;
+    staged_message(int dir_fd, int fd, std::string name) : dir_fd_(dir_fd), fd_(fd), name_(std::move(name)) {}
+    int dir_fd_ = -1;
+    int fd_ = -1;
+    std::string name_;
+    std::uint64_t size_ = 0;
+    std::error_code ec_;
+    bool synced_ = false;
+};
 
 struct delivered {
     std::error_code ec;
@@ -52,6 +88,26 @@ public:
     void deliver(std::string user, std::string headers, std::shared_ptr<const std::string> body,
                  std::function<void(delivered)> done);
 
+    // Blocking: a new empty staged message (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600).
+    std::expected<std::shared_ptr<staged_message>, std::error_code> stage();
+
+    // Asynchronous: fsyncs `msg` once, then links it into new/ of every user (copy on EXDEV),
+    // fsyncing each new/ once. `done` gets one result per entry of `users`, same order.
+    void deliver_shared(std::shared_ptr<staged_message> msg, std::vector<std::string> users,
+                        std::function<void(std::vector<delivered>)> done);
+    // Blocking form of deliver_shared, for tests and the worker itself.
+    std::vector<delivered> deliver_shared_now(staged_message& msg,
+                                              const std::vector<std::string>& users);
+
+    // Runs `fn` on the worker pool (the driver appends staged chunks there, off the io thread).
+    template <class F> void run(F&& fn) { boost::asio::post(pool_, std::forward<F>(fn)); }
+
+    // The link(2) used for shared delivery (linkat semantics, returns 0 or -1 with errno);
+    // tests inject EXDEV here to exercise the copy fallback.
+    using link_function = int (*)(int olddirfd, const char* oldname, int newdirfd,
+                                  const char* newname);
+    void set_link_function(link_function f) { link_ = f; }
+
     // Blocking: creates the Maildir if needed (no symlinks followed). For tools and tests.
     std::expected<std::filesystem::path, std::error_code> ensure_maildir(std::string_view user);
 
@@ -59,7 +115,9 @@ public:
 
 private:
     std::string next_name(std::uint64_t size);
+    delivered link_one(staged_message& msg, const std::string& user, const std::string& name);
 
+    link_function link_ = nullptr;
     std::filesystem::path root_;
     durable::committer& committer_;
     std::string host_;

@@ -33,7 +33,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     session s(opt, hooks);
     auto pump = [&] {
         auto st = s.advance();
-        while (st.job) {
+        while (st.job || st.begin || st.discard || !st.body.empty()) {
+            // A message starts only for an accepted envelope, and only past the pairing gate.
+            if (st.begin && (st.begin->rcpts.empty() || (gated && !has_secret))) std::abort();
+            if (st.begin && (st.job || st.discard)) std::abort(); // a step with begin ends there
+            if (st.job && st.discard) std::abort();
+            if (!st.job) {
+                st = s.advance();
+                continue;
+            }
             if (st.job->rcpts.empty() || !s.awaiting_delivery()) std::abort();
             if (gated && !has_secret) std::abort();
             std::vector<splitmail::smtp::reply> r(
