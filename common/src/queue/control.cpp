@@ -55,7 +55,9 @@ pid_t read_pid(const fs::path& p, int& err);
 
 std::expected<spool_lock, std::string> lock_spool(const fs::path& spool_root) {
     const fs::path lf = spool_root / "relay.lock";
-    int fd = ::open(lf.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    // Read-only: flock(2) needs no write access, and a file held open for writing would make
+    // the spool's file system busy for a read-only remount.
+    int fd = ::open(lf.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return std::unexpected(lf.string() + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
