@@ -6,6 +6,8 @@
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
 
+#include "dkim/body_hash.hpp"
+
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
 #include "splitmail/queue/id.hpp"
@@ -79,10 +81,68 @@ smtp::reply spool_error_reply(std::error_code ec) {
     return smtp::make_reply(451, "4.3.0", "Local error in processing, try again later");
 }
 
+// The session's message sink (issue 12 item 1): the message goes into an invisible file in the
+// spool's tmp/ as it arrives (spool::create_message), and the DKIM body hash of outgoing mail
+// is computed from the same chunks. The first write error (ENOSPC, EIO) is kept and becomes the
+// reply to DATA; abort() drops the file (nothing is left behind).
+class spool_sink final : public message_sink {
+public:
+    spool_sink(queue::spool& spool, std::function<bool()> wants_hash)
+        : spool_(spool), wants_hash_(std::move(wants_hash)) {}
+
+    void begin() override {
+        abort();
+        auto f = spool_.create_message();
+        if (f)
+            file_.emplace(std::move(*f));
+        else
+            err_ = f.error();
+        if (wants_hash_()) hasher_ = std::make_unique<dkim::body_hasher>();
+    }
+    void header(std::string_view block) override { write(block); }
+    void body(std::string_view chunk) override {
+        write(chunk);
+        if (hasher_ && !err_) hasher_->update(chunk);
+    }
+    void abort() override {
+        file_.reset();
+        hasher_.reset();
+        err_ = {};
+    }
+
+    std::error_code error() const { return err_; }
+    // The body hash, if one was computed (spends the hasher).
+    std::optional<dkim::sha256_digest> body_hash() {
+        if (!hasher_) return std::nullopt;
+        auto h = hasher_->finish();
+        hasher_.reset();
+        return h;
+    }
+    // The finished file for spool::enqueue_file (the sink is empty afterwards).
+    durable::temp_file take() {
+        auto f = std::move(*file_);
+        file_.reset();
+        return f;
+    }
+
+private:
+    void write(std::string_view b) {
+        if (err_ || !file_) return;
+        err_ = file_->write(b);
+    }
+
+    queue::spool& spool_;
+    std::function<bool()> wants_hash_;
+    std::optional<durable::temp_file> file_;
+    std::unique_ptr<dkim::body_hasher> hasher_;
+    std::error_code err_;
+};
+
 struct driver {
     net::connection& conn;
     smtp_context& ctx;
     smtp_session& sess;
+    spool_sink& sink;
     std::string id;
     std::string out;
     bool closed = false;
@@ -177,32 +237,36 @@ struct driver {
         co_return r.outcome;
     }
 
-    // Date/Message-ID for submitted mail and the DKIM signature for outgoing mail of our
-    // domains; all prefix lines, in the order they go in front of the message.
+    const dkim_keyring* keyring() const {
+        const dkim_keyring* ring = ctx.dkim && *ctx.dkim ? ctx.dkim->get() : nullptr;
+        return ring && !ring->empty() ? ring : nullptr;
+    }
+
+    // Date/Message-ID (and From:) for submitted mail and the DKIM signature for outgoing mail
+    // of our domains, decided by one pure function over the header block (one parse); the
+    // body hash came from the sink. All prefix lines, in the order they go in front.
     std::string outgoing_prefix(const delivery& d) {
         bool outgoing = !d.auth_user.empty() || ctx.s->is_trusted(d.envelope.client_ip);
         if (!outgoing) return "";
-        std::string added;
-        if (!d.auth_user.empty())
-            added = missing_headers(d.message, ctx.s->hostname, d.envelope.arrival,
-                                    d.add_from ? std::string_view(d.envelope.sender) : "");
+        outgoing_request req;
+        req.submitted = !d.auth_user.empty();
+        req.author = d.add_from ? std::string_view(d.envelope.sender) : std::string_view();
+        req.hostname = ctx.s->hostname;
+        req.now = d.envelope.arrival;
+        req.keys = keyring();
+        auto plan = plan_outgoing(d.header, req);
+        auto bh = sink.body_hash();
         std::string sig;
-        const dkim_keyring* ring = ctx.dkim && *ctx.dkim ? ctx.dkim->get() : nullptr;
-        auto dom = ring ? from_domain(d.message) : std::nullopt;
-        if (ring && !dom && d.add_from) dom = from_domain(added); // the From: we added
-        const dkim::signer* signer = dom ? ring->for_domain(*dom) : nullptr;
-        if (signer) {
-            // The signature covers the added fields too (they are part of the header block
-            // the receiver sees).
+        if (plan.signer && bh) {
             auto secs = std::chrono::duration_cast<std::chrono::seconds>(
                 d.envelope.arrival.time_since_epoch());
-            auto r = signer->sign(added + d.message, secs.count());
+            auto r = plan.signer->sign_header(plan.signed_header, *bh, secs.count());
             if (r) sig = std::move(*r);
             else
                 log::warn("dkim", id, "cannot sign; sending unsigned",
-                          {{"domain", *dom}, {"error", r.error()}});
+                          {{"domain", *plan.domain}, {"error", r.error()}});
         }
-        return sig + added;
+        return sig + plan.added;
     }
 
     asio::awaitable<smtp::reply> spool_it(delivery& d) {
@@ -214,12 +278,18 @@ struct driver {
         auto env = std::move(d.envelope);
         env.id = qid0;
         env.queue = queue::queue_name::incoming;
-        env.size = prefix.size() + d.message.size();
+        env.size = prefix.size() + d.size;
+        env.prefix = prefix;
         auto copy = env;
-        auto ec = co_await net::await_callback(
-            [this, &env, &prefix, &d](std::function<void(std::error_code)> cb) {
-                ctx.spool->enqueue(env, std::move(prefix), std::move(d.message), std::move(cb));
-            });
+        std::error_code ec = sink.error();
+        if (!ec) {
+            auto file = sink.take();
+            ec = co_await net::await_callback(
+                [this, &env, &prefix, &file](std::function<void(std::error_code)> cb) {
+                    ctx.spool->enqueue_file(env, std::move(prefix), std::move(file), std::move(cb));
+                });
+        }
+        sink.abort(); // whatever is left (after an error) goes
         if (ec) {
             log::error("smtpd", id, "cannot queue message",
                        {{"error", ec.message()}, {"from", copy.sender}});
@@ -244,6 +314,7 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
     session_config cfg;
     cfg.hostname = ctx.s->hostname;
     cfg.max_message_size = ctx.s->max_message_size;
+    cfg.max_header_size = ctx.s->max_header_size;
     cfg.max_recipients = ctx.s->max_recipients;
     cfg.tls_available = ctx.tls && *ctx.tls;
     cfg.relay_allowed = ctx.s->is_trusted(conn.remote_ip());
@@ -261,8 +332,17 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
         cfg.submission_show_user = ctx.s->submission_received_auth_user;
         cfg.tls_available = !ctx.implicit_tls && cfg.tls_available;
     }
-    smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""});
-    driver d{conn, ctx, sess, conn_id, {}, false, conn.accepted_at()};
+    // Declared before the session, so it outlives it: a connection that ends mid-DATA drops
+    // its unfinished file here.
+    smtp_session* sess_ptr = nullptr;
+    spool_sink sink(*ctx.spool, [&ctx, &sess_ptr, &cfg] {
+        // Only outgoing mail is signed: hash the body when a key could be used.
+        if (!sess_ptr || !ctx.dkim || !*ctx.dkim || (*ctx.dkim)->empty()) return false;
+        return !sess_ptr->auth_user().empty() || cfg.relay_allowed;
+    });
+    smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""}, sink);
+    sess_ptr = &sess;
+    driver d{conn, ctx, sess, sink, conn_id, {}, false, conn.accepted_at()};
     log::info("smtpd", d.id, "connect",
               {{"client", conn.remote_ip()},
                {"service", ctx.submission ? (ctx.implicit_tls ? "submissions" : "submission")

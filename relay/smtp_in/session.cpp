@@ -114,9 +114,39 @@ std::string delivery::received_header(std::string_view queue_id) const {
     return h;
 }
 
-smtp_session::smtp_session(session_config cfg, recipient_checker& checker, peer_info peer)
+void memory_sink::begin() {
+    if (open) contract_broken = true; // the previous message was neither delivered nor aborted
+    open = true;
+    header_seen_ = false;
+    message.clear();
+    header_block.clear();
+    body_calls = 0;
+}
+
+void memory_sink::header(std::string_view block) {
+    if (!open || header_seen_) contract_broken = true;
+    header_seen_ = true;
+    header_block = block;
+    message += block;
+}
+
+void memory_sink::body(std::string_view chunk) {
+    if (!open || !header_seen_) contract_broken = true;
+    ++body_calls;
+    message += chunk;
+}
+
+void memory_sink::abort() {
+    if (!open) contract_broken = true;
+    open = false;
+    ++aborts;
+    message.clear();
+}
+
+smtp_session::smtp_session(session_config cfg, recipient_checker& checker, peer_info peer,
+                           message_sink& sink)
     : cfg_(std::move(cfg)), checker_(checker), peer_(std::move(peer)), framer_(cfg_.max_line),
-      reader_(cfg_.max_message_size) {
+      reader_(cfg_.max_message_size), sink_(sink) {
     if (!cfg_.clock) cfg_.clock = [] { return std::chrono::system_clock::now(); };
 }
 
@@ -133,6 +163,7 @@ void smtp_session::close(std::vector<action>& out) {
     out.push_back(std::move(a));
     state_ = state::closed;
     framer_.discard_buffered();
+    abort_data(); // a close mid-DATA (timeout, shutdown) abandons the message
 }
 
 void smtp_session::bad(std::vector<action>& out, reply r) {
@@ -181,8 +212,56 @@ void smtp_session::reset_transaction() {
     mail_.reset();
     rcpts_.clear();
     routes_.clear();
-    body_.clear();
+    abort_data();
     reader_ = smtp::data_reader(cfg_.max_message_size);
+}
+
+void smtp_session::abort_data() {
+    if (sink_open_) sink_.abort();
+    sink_open_ = false;
+    std::string().swap(header_); // up to max_header_size: do not keep it between messages
+    header_done_ = false;
+    header_too_big_ = false;
+    size_ = 0;
+}
+
+void smtp_session::data_octets(std::string_view s) {
+    if (s.empty() || header_too_big_) return;
+    if (header_done_) {
+        size_ += s.size();
+        sink_.body(s);
+        return;
+    }
+    // Still in the header block: keep it (up to the cap) and look for the empty line that ends
+    // it, from 3 octets before the new ones so a CRLF CRLF split across feeds is found; each
+    // octet is scanned a bounded number of times however the input is chunked.
+    const std::size_t from = header_.size() >= 3 ? header_.size() - 3 : 0;
+    const std::size_t take = std::min<std::uint64_t>(s.size(), cfg_.max_header_size - header_.size());
+    header_.append(s.substr(0, take));
+    std::size_t end = std::string::npos;
+    if (header_.starts_with("\r\n"))
+        end = 2; // no header fields at all: the message starts with the empty line
+    else if (auto p = header_.find("\r\n\r\n", from); p != std::string::npos)
+        end = p + 4;
+    if (end == std::string::npos) {
+        if (take < s.size()) {
+            // Over the cap without the end of the header block: refuse at end of data.
+            header_too_big_ = true;
+            std::string().swap(header_);
+        }
+        return;
+    }
+    header_done_ = true;
+    const std::string_view block(header_.data(), end);
+    size_ += block.size();
+    sink_.header(block);
+    const std::string_view tail = std::string_view(header_).substr(end);
+    if (!tail.empty()) {
+        size_ += tail.size();
+        sink_.body(tail);
+    }
+    header_.resize(end);
+    data_octets(s.substr(take));
 }
 
 std::vector<action> smtp_session::greet() {
@@ -282,7 +361,11 @@ void smtp_session::run(std::vector<action>& out) {
         if (state_ == state::data) {
             if (framer_.buffered() == 0) return;
             std::string bytes = framer_.take_buffered();
-            auto r = reader_.feed(bytes, body_);
+            scratch_.clear();
+            auto r = reader_.feed(bytes, scratch_);
+            data_octets(scratch_);
+            if (scratch_.capacity() > max_pending_input) std::string().swap(scratch_);
+            else scratch_.clear();
             if (!r.done) return;
             framer_.feed(std::string_view(bytes).substr(r.consumed));
             on_data_done(out);
@@ -544,7 +627,9 @@ void smtp_session::cmd_data(const smtp::command& c, std::vector<action>& out) {
         return;
     }
     reader_ = smtp::data_reader(cfg_.max_message_size);
-    body_.clear();
+    abort_data(); // nothing is open here; resets the header state
+    sink_.begin();
+    sink_open_ = true;
     state_ = state::data;
     send(out, make_reply(354, "", "End data with <CR><LF>.<CR><LF>"));
 }
@@ -707,12 +792,26 @@ void smtp_session::on_data_done(std::vector<action>& out) {
         state_ = state::ready;
         return;
     }
+    if (header_too_big_) {
+        send(out, make_reply(552, "5.3.4",
+                             "Error: message header block exceeds " +
+                                 std::to_string(cfg_.max_header_size) + " octets"));
+        reset_transaction();
+        state_ = state::ready;
+        return;
+    }
+    if (!header_done_) {
+        // No empty line: the whole message is header (RFC 5322 3.5 makes the body optional).
+        header_done_ = true;
+        size_ += header_.size();
+        sink_.header(header_);
+    }
     bool add_from = false;
     if (!auth_user_.empty()) {
         // Issue 11 item 4: the header author is bound to the login as the envelope sender is
         // (RFC 6409 6.1 lets the MSA enforce its sender policy). Only the header block counts;
         // the check runs before anything is spooled or signed.
-        auto v = check_authors(body_, auth_addresses_, auth_user_);
+        auto v = check_authors(header_, auth_addresses_, auth_user_);
         if (v.st == author_verdict::status::refused) {
             send(out, make_reply(550, "5.7.1", v.text));
             reset_transaction();
@@ -753,7 +852,8 @@ void smtp_session::on_data_done(std::vector<action>& out) {
     e.client_ip = peer_.ip;
     e.client_helo = helo_;
     e.arrival = cfg_.clock();
-    d.message = std::move(body_);
+    d.header = std::move(header_);
+    d.size = size_;
     d.tls = tls_;
     // RFC 3848 protocol names; RFC 6531 3.7.3 UTF8 variants for SMTPUTF8 transactions.
     std::string proto = esmtp_ ? "ESMTP" : "SMTP";
@@ -767,7 +867,10 @@ void smtp_session::on_data_done(std::vector<action>& out) {
     d.auth_user = auth_user_;
     d.hide_client = cfg_.submission && !cfg_.submission_show_client;
     d.show_auth_user = cfg_.submission_show_user;
-    body_.clear();
+    sink_open_ = false; // the message is the driver's now: `deliver` finishes or drops it
+    std::string().swap(header_);
+    header_done_ = false;
+    size_ = 0;
     state_ = state::wait_delivery;
     action a;
     a.type = action::kind::deliver;

@@ -6,8 +6,10 @@
 //   send     write reply.format() to the client;
 //   start_tls  do the TLS handshake now, then call tls_started() (the session has already
 //            discarded every byte received after STARTTLS: CVE-2011-0411);
-//   deliver  make `msg` durable (spool), then call delivery_result() with the reply for DATA
-//            (250 only when fsync'd; 452 4.3.1 on a full disk). The session answers nothing else
+//   deliver  make the message durable (spool), then call delivery_result() with the reply for
+//            DATA (250 only when fsync'd; 452 4.3.1 on a full disk). `msg` carries the envelope
+//            and the header block; the message itself went to the message_sink while DATA was
+//            read (see below). The session answers nothing else
 //            meanwhile; pipelined input (up to 64 KiB) stays buffered until then, so the driver
 //            may keep reading or pause reading while a delivery is outstanding;
 //   close    close the connection (after writing the sends before it).
@@ -28,6 +30,18 @@
 // is spooled). A message without From: is accepted and the driver adds one from the (already
 // checked) envelope sender: RFC 6409 8 lets an MSA make a submission compliant, and RFC 5322
 // 3.6 requires From:. Mail from relay.trusted_networks without AUTH is not checked.
+//
+// DATA streams (issue 12 item 1): the session never holds the message. After 354 it calls
+// sink.begin(); the unstuffed octets go out in order, the header block (up to and including the
+// empty line that ends it, or the whole message if it has none) once through sink.header(), then
+// the body in chunks through sink.body(). Only the header block is kept, capped at
+// max_header_size. At end of data the session either emits `deliver` (the sink's content is the
+// message) or calls sink.abort() and refuses it: bare CR/LF (550 5.5.2), over max_message_size
+// (552 5.3.4, the rest is discarded, never sent to the sink), header block over max_header_size
+// (552 5.3.4 naming the limit), From:/Sender: check failed (550 5.7.1). A transaction that ends
+// mid-DATA (timeout, shutdown, close) also gets abort(). Nothing is given to the sink after the
+// first error of a message. The split into header/body never depends on how the client's bytes
+// were chunked (fed byte by byte included).
 //
 // Abuse limits (issue 11 items 7, 8; Postfix smtpd_junk_command_limit, smtpd_soft/hard_error_
 // limit): commands that make no progress (NOOP, RSET, VRFY, HELP, EXPN, a repeated HELO/EHLO)
@@ -71,9 +85,40 @@ public:
     virtual void refused() = 0;    // one more refused RCPT
 };
 
+// Where the message of a DATA goes while it is read (the driver's spool file). Calls for one
+// message: begin, [header, body*], then either a `deliver` action or abort.
+class message_sink {
+public:
+    virtual ~message_sink() = default;
+    virtual void begin() = 0;                          // DATA answered 354
+    virtual void header(std::string_view block) = 0;   // the complete header block, once
+    virtual void body(std::string_view chunk) = 0;     // the next body octets (any size)
+    virtual void abort() = 0;                          // the message is refused or abandoned
+};
+
+// A sink that keeps the message in memory and checks the call order (begin, header once,
+// body*, then deliver or abort): for tests and fuzz targets, never for the relay itself.
+class memory_sink final : public message_sink {
+public:
+    void begin() override;
+    void header(std::string_view block) override;
+    void body(std::string_view chunk) override;
+    void abort() override;
+    void delivered() { open = false; } // the driver took the message (a `deliver` action)
+    std::string message;          // header + body of the current (or last delivered) message
+    std::string header_block;     // as given to header()
+    std::size_t body_calls = 0;
+    std::size_t aborts = 0;
+    bool open = false;            // begin() seen, no abort() since
+    bool contract_broken = false; // a call out of order (header twice, body before header...)
+private:
+    bool header_seen_ = false;
+};
+
 struct session_config {
     std::string hostname;                         // our name in the banner, EHLO and Received
     std::uint64_t max_message_size = 25u << 20;   // octets of message body (SIZE, DATA)
+    std::uint64_t max_header_size = 1u << 20;     // header block octets kept in memory (DATA)
     std::size_t max_recipients = 100;             // RFC 5321 4.5.3.1.8: at least 100
     std::size_t max_bad_commands = 10;            // then 421 4.7.0 and close
     std::size_t max_line = smtp::line_framer::default_max_line; // RFC 5321 4.5.3.1.4
@@ -130,7 +175,8 @@ struct delivery {
     // sender, recipients (address, NOTIFY, ORCPT "type;xtext"), RET, ENVID, BODY, SMTPUTF8,
     // client_ip, client_helo, arrival are set; id, size and queue are the driver's to fill.
     queue::envelope envelope;
-    std::string message;               // dot-unstuffed body, CRLF line ends, as received
+    std::string header;                // the header block as given to message_sink::header()
+    std::uint64_t size = 0;            // octets given to the sink (header + body)
     std::optional<tls_info> tls;
     std::string protocol;              // RFC 3848 / RFC 6531 3.7.3: SMTP, ESMTP, ESMTPS, UTF8SMTPS...
     std::string client_host;
@@ -141,7 +187,7 @@ struct delivery {
     bool show_auth_user = false;       // Received: names auth_user
     bool add_from = false;             // no From: field: the driver adds one (envelope sender)
 
-    // The trace header (RFC 5321 4.4) to store as a prefix before `message`, folded, ending
+    // The trace header (RFC 5321 4.4) to store as a prefix before the message, folded, ending
     // in CRLF; `queue_id` goes in the id clause ("" leaves it out).
     std::string received_header(std::string_view queue_id) const;
 };
@@ -171,7 +217,9 @@ enum class state {
 
 class smtp_session {
 public:
-    smtp_session(session_config cfg, recipient_checker& checker, peer_info peer);
+    // `sink` receives the message of every DATA; it must outlive the session.
+    smtp_session(session_config cfg, recipient_checker& checker, peer_info peer,
+                 message_sink& sink);
 
     std::vector<action> greet();                          // 220 banner
     // Implicit TLS (RFC 8314 3.3): the handshake happened before greet(); STARTTLS is not
@@ -195,6 +243,8 @@ private:
     void run(std::vector<action>& out);
     void on_line(const smtp::line_framer::result& line, std::vector<action>& out);
     void on_data_done(std::vector<action>& out);
+    void data_octets(std::string_view unstuffed); // to the header block or the sink
+    void abort_data();                             // the message will not be delivered
     void send(std::vector<action>& out, smtp::reply r);
     void bad(std::vector<action>& out, smtp::reply r); // error reply counted against the limit
     void close(std::vector<action>& out);
@@ -217,7 +267,13 @@ private:
     state state_ = state::init;
     smtp::line_framer framer_;
     smtp::data_reader reader_;
-    std::string body_;
+    message_sink& sink_;
+    std::string scratch_;        // unstuffed octets of one feed, on their way to the sink
+    std::string header_;         // the header block so far (at most max_header_size)
+    bool header_done_ = false;   // header_ is complete; the rest is body
+    bool header_too_big_ = false;
+    bool sink_open_ = false;     // begin() called, neither deliver nor abort yet
+    std::uint64_t size_ = 0;     // octets given to the sink for this message
     std::string helo_;
     bool esmtp_ = false;
     std::optional<tls_info> tls_;

@@ -13,7 +13,9 @@
 //   only attempted over TLS with a user name of 1..320 octets;
 // - a delivered message has 1..max_recipients recipients, at most max_message_size octets,
 //   and only CRLF line ends (no smuggling: bare CR/LF is refused, RFC 5321 2.3.8);
-// - while a delivery is outstanding, input produces no reply (the session waits).
+// - while a delivery is outstanding, input produces no reply (the session waits);
+// - the message sink sees begin, the header block once, body chunks, then delivery or abort;
+//   a delivery's header is at most max_header_size and its size is what the sink received.
 #include "smtp_in/session.hpp"
 
 #include <cstdint>
@@ -58,6 +60,7 @@ bool lower_equal(std::string_view a, std::string_view b) {
 
 struct driver {
     smtp_session& s;
+    memory_sink& sink;
     const session_config& cfg;
     std::string_view pending; // input not fed yet (fed early while a delivery is outstanding)
     bool closed = false;
@@ -75,12 +78,18 @@ struct driver {
     void check_delivery(const delivery& d) {
         const auto& env = d.envelope;
         if (env.recipients.empty() || env.recipients.size() > cfg.max_recipients) std::abort();
-        if (d.message.size() > cfg.max_message_size) std::abort();
-        for (std::size_t i = 0; i < d.message.size(); ++i) {
-            if (d.message[i] == '\r' && (i + 1 == d.message.size() || d.message[i + 1] != '\n'))
-                std::abort();
-            if (d.message[i] == '\n' && (i == 0 || d.message[i - 1] != '\r')) std::abort();
+        // The sink got the message in order (header block once, then the body) and the
+        // delivery names exactly its header block and size.
+        const std::string& m = sink.message;
+        if (sink.contract_broken || !sink.open) std::abort();
+        if (m.size() > cfg.max_message_size || d.size != m.size()) std::abort();
+        if (d.header.size() > cfg.max_header_size || !m.starts_with(d.header)) std::abort();
+        if (sink.header_block != d.header) std::abort();
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            if (m[i] == '\r' && (i + 1 == m.size() || m[i + 1] != '\n')) std::abort();
+            if (m[i] == '\n' && (i == 0 || m[i - 1] != '\r')) std::abort();
         }
+        sink.delivered();
         bool may_relay = cfg.relay_allowed || authenticated;
         for (const auto& r : env.recipients) {
             if (may_relay) continue;
@@ -156,6 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     cfg.max_message_size = 2048;
     cfg.max_recipients = 4;
     cfg.max_line = 512;
+    cfg.max_header_size = 300; // small, so the header cap is reached (552 5.3.4)
     cfg.submission = flags & 1;
     cfg.require_tls = cfg.submission;
     cfg.relay_allowed = flags & 4;
@@ -168,10 +178,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     tracker net;
     cfg.network = &net;
     checker chk;
-    smtp_session s(cfg, chk, peer_info{"192.0.2.1", "client.example.net"});
+    memory_sink sink;
+    smtp_session s(cfg, chk, peer_info{"192.0.2.1", "client.example.net"}, sink);
     if (flags & 2) s.tls_on_connect(tls_info{"TLSv1.3", "TLS_AES_128_GCM_SHA256"});
 
-    driver d{s, cfg, in, false, false, {}};
+    driver d{s, sink, cfg, in, false, false, {}};
     d.run(s.greet());
     std::size_t chunk = (flags >> 5) == 0 ? in.size() + 1 : (flags >> 5) * 3;
     while (!d.pending.empty() && !d.closed) {
@@ -183,5 +194,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         d.run(s.timeout());
         if (!d.closed) std::abort();
     }
+    // Every message was delivered or aborted, in order (issue 12: a closed session leaves
+    // no message open in its sink).
+    if (sink.contract_broken || sink.open) std::abort();
     return 0;
 }

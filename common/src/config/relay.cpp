@@ -29,6 +29,10 @@ constexpr std::array table{
     config::setting_spec{"smtp.max_message_size", kind::size, "\"25M\"",
                          "Largest message accepted (advertised as SIZE, RFC 1870); bigger ones "
                          "get `552 5.3.4`."},
+    config::setting_spec{"smtp.max_header_size", kind::size, "\"1M\"",
+                         "Largest header block of a message (everything before the first empty "
+                         "line), the only part the relay holds in memory while DATA streams to "
+                         "the spool; bigger ones get `552 5.3.4`."},
     config::setting_spec{"smtp.max_recipients", kind::integer, "100",
                          "Recipients per message; more get `452 4.5.3` (RFC 5321 4.5.3.1.8)."},
     config::setting_spec{"smtp.max_connections", kind::integer, "500",
@@ -285,6 +289,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.smtp_listen = v.get_list("smtp.listen");
     s.max_message_size = v.get_size("smtp.max_message_size");
     if (s.max_message_size < 1024) return bad("smtp.max_message_size", "must be at least 1k");
+    s.max_header_size = v.get_size("smtp.max_header_size");
+    if (s.max_header_size < 1024) return bad("smtp.max_header_size", "must be at least 1k");
     auto rc = v.get_int("smtp.max_recipients");
     if (rc < 1 || rc > 10000) return bad("smtp.max_recipients", "must be between 1 and 10000");
     s.max_recipients = static_cast<std::size_t>(rc);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 namespace splitmail::durable {
 
@@ -70,7 +71,99 @@ int rename_noreplace(const std::filesystem::path& from, const std::filesystem::p
     return 0;
 }
 
+std::atomic<std::uint64_t> temp_counter{0};
+
 } // namespace
+
+std::expected<temp_file, std::error_code> temp_file::create(const std::filesystem::path& dir,
+                                                            bool anonymous) {
+    temp_file t;
+    if (anonymous) {
+        t.fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (t.fd_ >= 0) return t;
+        // EISDIR/EOPNOTSUPP/EINVAL: kernel or file system without O_TMPFILE; anything else
+        // (ENOENT, EACCES, ENOSPC...) is a real error.
+        if (errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL)
+            return std::unexpected(errno_code(errno));
+    }
+    for (int tries = 0; tries < 8; ++tries) {
+        char name[64];
+        std::snprintf(name, sizeof name, "stream.%ld.%llu.tmp", static_cast<long>(::getpid()),
+                      static_cast<unsigned long long>(temp_counter.fetch_add(1)));
+        auto p = dir / name;
+        t.fd_ = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (t.fd_ >= 0) {
+            t.named_ = std::move(p);
+            return t;
+        }
+        if (errno != EEXIST) break;
+    }
+    return std::unexpected(errno_code(errno));
+}
+
+temp_file::temp_file(temp_file&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), named_(std::move(o.named_)), size_(o.size_), err_(o.err_) {
+    o.named_.clear();
+}
+
+temp_file& temp_file::operator=(temp_file&& o) noexcept {
+    if (this != &o) {
+        release();
+        fd_ = std::exchange(o.fd_, -1);
+        named_ = std::move(o.named_);
+        o.named_.clear();
+        size_ = o.size_;
+        err_ = o.err_;
+    }
+    return *this;
+}
+
+temp_file::~temp_file() {
+    release();
+}
+
+void temp_file::release() {
+    if (!named_.empty()) ::unlink(named_.c_str());
+    named_.clear();
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+std::error_code temp_file::write(std::string_view bytes) {
+    if (err_) return err_;
+    if (fd_ < 0) return err_ = errno_code(EBADF);
+    const char* p = bytes.data();
+    std::size_t left = bytes.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd_, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return err_ = errno_code(errno);
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+        size_ += static_cast<std::uint64_t>(n);
+    }
+    return {};
+}
+
+int temp_file::link_to(const std::filesystem::path& path) {
+    if (fd_ < 0) return EBADF;
+    if (!named_.empty()) {
+        if (int e = rename_noreplace(named_, path)) return e;
+        named_.clear(); // it is `path` now; the destructor must not remove it
+        return 0;
+    }
+    // linkat(2) of an O_TMPFILE inode: through /proc (no capability needed), else AT_EMPTY_PATH
+    // (needs CAP_DAC_READ_SEARCH). linkat never replaces an existing name.
+    char proc[64];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd_);
+    if (::linkat(AT_FDCWD, proc, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
+    int e = errno;
+    if (e == EEXIST) return e;
+    if (::linkat(fd_, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    return e;
+}
 
 struct committer::impl {
     struct op {
@@ -157,7 +250,8 @@ struct committer::impl {
         o->tmp.resize(n);
         o->created.assign(n, 0);
         std::size_t parts = n;
-        for (const auto& f : o->req.files) parts += f.in_place ? 1 : 0; // + its dir fsync
+        for (const auto& f : o->req.files)
+            parts += f.in_place || f.adopt ? 1 : 0; // + its dir fsync
         o->writes_left = parts;
         {
             std::lock_guard lk(m);
@@ -183,7 +277,15 @@ struct committer::impl {
         const file& f = o->req.files[i];
         int fd = -1;
         int err = 0;
-        if (f.in_place) {
+        if (f.adopt) {
+            // Written already: make it visible (complete), then the same as in_place.
+            err = f.adopt->error().value();
+            if (err == 0 && (err = f.adopt->link_to(f.path)) == 0) {
+                o->created[i] = 1;
+                fd = ::dup(f.adopt->fd());
+                if (fd < 0) err = errno;
+            }
+        } else if (f.in_place) {
             fd = ::open(f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
             if (fd < 0)
                 err = errno;
@@ -209,7 +311,7 @@ struct committer::impl {
             for (const auto& c : f.chunks) {
                 if ((err = write_all(fd, c)) != 0) break;
             }
-            if (err == 0 && f.in_place) {
+            if (err == 0 && (f.in_place || f.adopt)) {
                 dir_started = true;
                 // Not inline: this thread's file fsync is to run alongside.
                 sync_dir(
@@ -228,7 +330,8 @@ struct committer::impl {
             }
         }
         note_error(o, err ? errno_code(err) : std::error_code{});
-        if (f.in_place && !dir_started) write_done(o); // the directory part counts as done
+        if ((f.in_place || f.adopt) && !dir_started)
+            write_done(o); // the directory part counts as done
         write_done(o);
     }
 
@@ -247,7 +350,7 @@ struct committer::impl {
     void rename_stage(const op_ptr& o, std::size_t i) {
         if (i == o->req.files.size()) return unlink_stage(o, 0);
         const file& f = o->req.files[i];
-        if (f.in_place) return rename_stage(o, i + 1); // already durable in place
+        if (f.in_place || f.adopt) return rename_stage(o, i + 1); // already durable in place
         int err = 0;
         if (f.replace) {
             if (::rename(o->tmp[i].c_str(), f.path.c_str()) != 0) err = errno;

@@ -200,6 +200,9 @@ std::string to_json(const envelope& e) {
               {"client_helo", e.client_helo},
               {"size", e.size},
               {"delay_warned", e.delay_warned}};
+    // Only for streamed messages (spool::enqueue_file): the trace/signature lines that go in
+    // front of the message file's bytes.
+    if (!e.prefix.empty()) j["prefix"] = e.prefix;
     // Never throws: invalid UTF-8 (which the SMTP layer should not let through) becomes U+FFFD.
     return j.dump(1, '\t', false, json::error_handler_t::replace) + "\n";
 }
@@ -224,7 +227,7 @@ std::expected<envelope, std::string> from_json(std::string_view text) {
         !rd.time("next_attempt", e.next_attempt) || !rd.str("last_error", e.last_error) ||
         !rd.str("client_ip", e.client_ip) || !rd.str("client_helo", e.client_helo) ||
         !rd.integer("size", size, 0, std::int64_t{1} << 50) ||
-        !rd.boolean("delay_warned", e.delay_warned))
+        !rd.boolean("delay_warned", e.delay_warned) || !rd.str("prefix", e.prefix))
         return std::unexpected(rd.why);
     e.attempts = static_cast<int>(attempts);
     e.size = static_cast<std::uint64_t>(size);

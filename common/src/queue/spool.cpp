@@ -128,15 +128,43 @@ void spool::enqueue(envelope env, std::string prefix, std::string body, completi
         return;
     }
     env.size = prefix.size() + body.size();
+    env.prefix.clear(); // the prefix goes into the file here
     durable::request r;
     r.tmp_dir = root_ / "tmp";
     // Order matters: the message is durable before its envelope exists (see spool.hpp).
     // The message is written in place: nobody reads msg/<id> before its envelope appears, and
     // it saves a journal commit per message (bench/fsync/README.md).
     r.files.push_back(
-        {message_path(env.id), {std::move(prefix), std::move(body)}, false, /*in_place=*/true});
-    r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false, false});
+        {message_path(env.id), {std::move(prefix), std::move(body)}, false, /*in_place=*/true, {}});
+    r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false, false, {}});
     // Once the envelope is durable the message counts as queued: mark it (see spool.hpp).
+    c_->submit(std::move(r), [msg = message_path(env.id), done = std::move(done)](
+                                 std::error_code ec) {
+        if (!ec) ::chmod(msg.c_str(), mode_queued);
+        done(ec);
+    });
+}
+
+std::expected<durable::temp_file, std::error_code> spool::create_message() const {
+    return durable::temp_file::create(root_ / "tmp");
+}
+
+void spool::enqueue_file(envelope env, std::string prefix, durable::temp_file message,
+                         completion done) {
+    if (!is_valid_id(env.id)) {
+        c_->submit({}, [done = std::move(done)](std::error_code) { done(errno_code(EINVAL)); });
+        return;
+    }
+    env.size = prefix.size() + message.size();
+    env.prefix = std::move(prefix);
+    durable::request r;
+    r.tmp_dir = root_ / "tmp";
+    // As enqueue(): the message (complete, adopted from tmp/) is durable before its envelope.
+    durable::file m;
+    m.path = message_path(env.id);
+    m.adopt = std::make_shared<durable::temp_file>(std::move(message));
+    r.files.push_back(std::move(m));
+    r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false, false, {}});
     c_->submit(std::move(r), [msg = message_path(env.id), done = std::move(done)](
                                  std::error_code ec) {
         if (!ec) ::chmod(msg.c_str(), mode_queued);
@@ -155,7 +183,7 @@ void spool::update(const envelope& env, completion done) {
     }
     durable::request r;
     r.tmp_dir = root_ / "tmp";
-    r.files.push_back({target, {to_json(env)}, true, false});
+    r.files.push_back({target, {to_json(env)}, true, false, {}});
     c_->submit(std::move(r), std::move(done));
 }
 
@@ -368,7 +396,17 @@ std::expected<envelope, std::error_code> spool::load(const std::string& id) cons
 
 std::expected<std::string, std::error_code> spool::read_message(const std::string& id) const {
     if (!is_valid_id(id)) return std::unexpected(errno_code(EINVAL));
-    return read_file(message_path(id));
+    // A streamed message keeps its prefix in the envelope (enqueue_file); without an envelope
+    // (an orphan the CLI looks at) the file alone is what there is.
+    std::string prefix;
+    if (auto env = load(id))
+        prefix = std::move(env->prefix);
+    else if (env.error() != std::errc::no_such_file_or_directory)
+        return std::unexpected(env.error());
+    auto body = read_file(message_path(id));
+    if (!body || prefix.empty()) return body;
+    prefix += *body;
+    return prefix;
 }
 
 std::expected<queue_name, std::error_code> spool::remove_to_deleted(const std::string& id) {

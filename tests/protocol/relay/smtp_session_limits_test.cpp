@@ -52,7 +52,8 @@ session_config limits_config() {
 run play_once(const std::string& input, session_config cfg, fake_network* net, bool bytewise) {
     cfg.network = net;
     checker ck;
-    smtp_session s(cfg, ck, peer_info{"192.0.2.7", ""});
+    memory_sink sink;
+    smtp_session s(cfg, ck, peer_info{"192.0.2.7", ""}, sink);
     run r;
     std::function<void(std::vector<action>)> apply = [&](std::vector<action> acts) {
         for (auto& a : acts) {
@@ -67,6 +68,7 @@ run play_once(const std::string& input, session_config cfg, fake_network* net, b
                 r.closed = true;
                 break;
             case action::kind::deliver:
+                sink.delivered();
                 ++r.delivered;
                 apply(s.delivery_result(smtp::make_reply(250, "2.0.0", "Ok: queued")));
                 break;

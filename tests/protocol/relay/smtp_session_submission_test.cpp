@@ -35,7 +35,8 @@ result play(const std::string& input, bool submission = true, bool tls_first = t
     cfg.require_tls = submission;
     cfg.submission = submission;
     checker ck;
-    smtp_session s(cfg, ck, peer_info{"198.51.100.7", "client.example.net"});
+    memory_sink sink;
+    smtp_session s(cfg, ck, peer_info{"198.51.100.7", "client.example.net"}, sink);
     result r;
     std::function<void(std::vector<action>)> apply = [&](std::vector<action> acts) {
         for (auto& a : acts) {
@@ -43,6 +44,7 @@ result play(const std::string& input, bool submission = true, bool tls_first = t
             case action::kind::send: r.replies += a.reply.format(); break;
             case action::kind::start_tls: apply(s.tls_started({"TLSv1.3", "TLS_AES_128"})); break;
             case action::kind::deliver:
+                sink.delivered();
                 r.delivered.push_back(std::move(*a.msg));
                 apply(s.delivery_result(smtp::make_reply(250, "2.0.0", "queued")));
                 break;

@@ -39,6 +39,8 @@ struct step {
 struct transcript {
     std::vector<std::string> replies; // per step
     std::vector<delivery> delivered;
+    std::vector<std::string> messages; // what the sink received, per delivery
+    bool sink_contract_broken = false;
     bool closed = false;
     bool tls = false;
 };
@@ -60,7 +62,8 @@ session_config test_config() {
 
 transcript play(const std::vector<step>& steps, bool bytewise, session_config cfg,
                 fake_checker& checker, std::string delivery_reply = "250 2.0.0 Ok: queued") {
-    smtp_session s(std::move(cfg), checker, peer_info{"192.0.2.7", "client.example.net"});
+    memory_sink sink;
+    smtp_session s(std::move(cfg), checker, peer_info{"192.0.2.7", "client.example.net"}, sink);
     transcript t;
     std::string out;
     bool want_tls = false, want_result = false;
@@ -72,6 +75,8 @@ transcript play(const std::vector<step>& steps, bool bytewise, session_config cf
             case action::kind::start_tls: want_tls = true; break;
             case action::kind::deliver:
                 t.delivered.push_back(std::move(*a.msg));
+                t.messages.push_back(sink.message);
+                sink.delivered();
                 want_result = true;
                 break;
             case action::kind::close: t.closed = true; break;
@@ -103,6 +108,8 @@ transcript play(const std::vector<step>& steps, bool bytewise, session_config cf
         }
         t.replies.push_back(out);
     }
+    t.sink_contract_broken = sink.contract_broken;
+    EXPECT_FALSE(sink.contract_broken);
     return t;
 }
 
@@ -150,7 +157,9 @@ TEST(smtp_session, plain_delivery_pipelined) {
     EXPECT_TRUE(t.closed);
     ASSERT_EQ(t.delivered.size(), 1u);
     const auto& d = t.delivered[0];
-    EXPECT_EQ(d.message, "Subject: hi\r\n\r\n.dot\r\nbody\r\n");
+    EXPECT_EQ(t.messages[0], "Subject: hi\r\n\r\n.dot\r\nbody\r\n");
+    EXPECT_EQ(d.header, "Subject: hi\r\n\r\n");
+    EXPECT_EQ(d.size, t.messages[0].size());
     EXPECT_EQ(d.envelope.sender, "sender@example.net");
     ASSERT_EQ(d.envelope.recipients.size(), 1u);
     EXPECT_EQ(d.envelope.recipients[0].address, "Alice@example.test");
@@ -254,7 +263,7 @@ TEST(smtp_session, helo_protocol_name_and_multiple_rcpts_no_for) {
     ASSERT_EQ(t.delivered.size(), 1u);
     EXPECT_EQ(t.delivered[0].envelope.recipients.size(), 2u); // duplicate folded
     EXPECT_EQ(t.delivered[0].protocol, "SMTP");
-    EXPECT_EQ(t.delivered[0].message, "");
+    EXPECT_EQ(t.messages[0], "");
     EXPECT_EQ(t.delivered[0].received_header("").find("for <"), std::string::npos);
 }
 
@@ -433,7 +442,8 @@ TEST(smtp_session, improper_pipelining_after_ehlo_and_data_is_refused) {
 
 TEST(smtp_session, timeout_and_shutdown) {
     fake_checker checker;
-    smtp_session s(test_config(), checker, peer_info{"::1", ""});
+    memory_sink sink_s;
+    smtp_session s(test_config(), checker, peer_info{"::1", ""}, sink_s);
     s.greet();
     auto acts = s.timeout();
     ASSERT_EQ(acts.size(), 2u);
@@ -441,7 +451,8 @@ TEST(smtp_session, timeout_and_shutdown) {
     EXPECT_EQ(acts[1].type, action::kind::close);
     EXPECT_TRUE(s.timeout().empty());
     EXPECT_TRUE(s.feed("NOOP\r\n").empty());
-    smtp_session s2(test_config(), checker, peer_info{"::1", ""});
+    memory_sink sink_s2;
+    smtp_session s2(test_config(), checker, peer_info{"::1", ""}, sink_s2);
     auto sd = s2.shutdown();
     ASSERT_EQ(sd.size(), 2u);
     EXPECT_EQ(sd[0].reply.code, 421);
@@ -450,7 +461,8 @@ TEST(smtp_session, timeout_and_shutdown) {
 
 TEST(smtp_session, ipv6_client_in_received_header) {
     fake_checker checker;
-    smtp_session s(test_config(), checker, peer_info{"2001:db8::7", ""});
+    memory_sink sink_s;
+    smtp_session s(test_config(), checker, peer_info{"2001:db8::7", ""}, sink_s);
     s.greet();
     s.feed("EHLO bad;name(x)\r\n");
     s.feed("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
@@ -470,7 +482,8 @@ TEST(smtp_session, ipv6_client_in_received_header) {
 
 TEST(smtp_session, flood_while_waiting_for_spool_is_not_buffered) {
     fake_checker checker;
-    smtp_session s(test_config(), checker, peer_info{"192.0.2.7", ""});
+    memory_sink sink_s;
+    smtp_session s(test_config(), checker, peer_info{"192.0.2.7", ""}, sink_s);
     s.greet();
     s.feed("EHLO c\r\n");
     s.feed("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");

@@ -29,12 +29,14 @@ result play(bool trusted, const std::string& input) {
     cfg.hostname = "mx.example.test";
     cfg.relay_allowed = trusted;
     checker ck;
-    smtp_session s(cfg, ck, peer_info{"127.0.0.1", ""});
+    memory_sink sink;
+    smtp_session s(cfg, ck, peer_info{"127.0.0.1", ""}, sink);
     result r;
     std::function<void(std::vector<action>)> apply = [&](std::vector<action> acts) {
         for (auto& a : acts) {
             if (a.type == action::kind::send) r.replies += a.reply.format();
             if (a.type == action::kind::deliver) {
+                sink.delivered();
                 r.delivered.push_back(std::move(*a.msg));
                 apply(s.delivery_result(smtp::make_reply(250, "2.0.0", "queued")));
             }

@@ -35,6 +35,7 @@ struct settings {
     std::vector<std::string> domains;      // relay.domains: mail domains we accept for (lower-case)
     std::vector<std::string> smtp_listen;  // smtp.listen
     std::uint64_t max_message_size = 0;
+    std::uint64_t max_header_size = 1u << 20; // smtp.max_header_size: held in memory during DATA
     std::size_t max_recipients = 100;
     // Admission per listener group (port 25; ports 587+465), see net/admission.hpp.
     std::size_t max_connections = 500;

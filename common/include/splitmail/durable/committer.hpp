@@ -24,14 +24,52 @@
 //
 // Does not: create directories, choose names, retry, or know about mail. No Asio here.
 #include <cstddef>
+#include <cstdint>
+#include <expected>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
 namespace splitmail::durable {
+
+// A file that is written before its commit (a message streamed into the spool while it
+// arrives) and then adopted by a request (file::adopt). It is invisible until adopted: an
+// O_TMPFILE inode in `dir`, or, on file systems without O_TMPFILE, a name in `dir` created with
+// O_EXCL (the spool's start-up recovery removes leftovers of a crash from tmp/).
+// Guarantees: write() appends all bytes or records the first error (ENOSPC, EIO...), which
+// every later write() and the committer report; nothing is visible anywhere but `dir` until a
+// request adopts the file; destroying an unadopted file leaves nothing behind.
+// Does not: fsync (the committer does, once), or read.
+class temp_file {
+public:
+    // `anonymous` false skips O_TMPFILE (tests of the fallback).
+    static std::expected<temp_file, std::error_code> create(const std::filesystem::path& dir,
+                                                            bool anonymous = true);
+    temp_file(temp_file&& o) noexcept;
+    temp_file& operator=(temp_file&& o) noexcept;
+    ~temp_file();
+
+    std::error_code write(std::string_view bytes); // append; the first error sticks
+    std::error_code error() const { return err_; }
+    std::uint64_t size() const { return size_; }
+    int fd() const { return fd_; }
+    bool anonymous() const { return named_.empty(); }
+
+    // For the committer: give the file the name `path` (never replacing one); 0 or an errno.
+    int link_to(const std::filesystem::path& path);
+
+private:
+    temp_file() = default;
+    void release();
+    int fd_ = -1;
+    std::filesystem::path named_; // "" for O_TMPFILE, or once renamed to its final path
+    std::uint64_t size_ = 0;
+    std::error_code err_;
+};
 
 struct file {
     std::filesystem::path path;      // final path; its directory must exist (same fs as tmp_dir)
@@ -43,6 +81,11 @@ struct file {
     // file of the same request exists (the spool's message file: its envelope comes later).
     // On failure it is removed like any created file. `replace` is ignored (always O_EXCL).
     bool in_place = false;
+    // Adopt this already written file instead of writing `chunks` (which must be empty): it
+    // is linked at `path` (never replacing), then fsync'd alongside an fsync of its directory,
+    // as an in_place file is; its content is complete when it becomes visible. A write error
+    // the file recorded fails the request. On failure the link is removed again.
+    std::shared_ptr<temp_file> adopt;
 };
 
 struct request {

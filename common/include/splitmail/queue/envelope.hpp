@@ -77,8 +77,12 @@ struct envelope {
     std::string last_error;
     std::string client_ip;
     std::string client_helo;
-    std::uint64_t size = 0; // bytes of the message file (trace prefix + received bytes)
+    std::uint64_t size = 0; // bytes of the message (trace prefix + received bytes)
     bool delay_warned = false;
+    // Header lines (Received:, DKIM-Signature:, ...) that go in front of the message file's
+    // bytes when the file was streamed (spool::enqueue_file); "" when they are in the file
+    // itself (spool::enqueue). spool::read_message() puts them together.
+    std::string prefix;
 
     // Where the envelope file lives. Not stored in the JSON: the directory is the truth.
     queue_name queue = queue_name::incoming;

@@ -84,6 +84,17 @@ public:
     // valid id; env.size is set here. On error nothing is left in msg/ or the queue dir.
     void enqueue(envelope env, std::string prefix, std::string body, completion done);
 
+    // Streaming enqueue (issue 12): create_message() gives an invisible file in tmp/ to write
+    // the message into as it arrives; enqueue_file() adopts it as msg/<id> (linked when
+    // complete, fsync'd with one shared fsync of msg/) and then writes <env.queue>/<id>.json,
+    // with the same guarantees as enqueue(). `prefix` is stored in the envelope (its `prefix`
+    // field), not in the file; read_message() returns prefix + file. A write error the file
+    // recorded (ENOSPC...) is the completion's error. On error nothing is left in msg/ or the
+    // queue dir, and dropping an unadopted file leaves nothing anywhere.
+    std::expected<durable::temp_file, std::error_code> create_message() const;
+    void enqueue_file(envelope env, std::string prefix, durable::temp_file message,
+                      completion done);
+
     // Rewrites the envelope in its directory (env.queue). ENOENT if it is no longer there.
     void update(const envelope& env, completion done);
     std::error_code update_sync(const envelope& env);
@@ -107,7 +118,7 @@ public:
     // One envelope, looked up in incoming/, deferred/, hold/ (ENOENT if none, EINVAL for a
     // string that is not an id, EBADMSG for an unparsable envelope).
     std::expected<envelope, std::error_code> load(const std::string& id) const;
-    // Reads the message file.
+    // The message: envelope prefix (streamed messages) + the message file.
     std::expected<std::string, std::error_code> read_message(const std::string& id) const;
 
     // `splitmail queue delete`: rename the envelope into deleted/ (a running relay sees it gone
