@@ -20,6 +20,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <csignal>
 
@@ -145,6 +146,8 @@ int run(const settings& s, const std::string& config_path) {
     smtp_context ctx;
     ctx.s = &s;
     ctx.rcpt_errors = &rcpt_errors;
+    std::size_t replies_owed = 0; // DATA replies not yet written, all listeners
+    ctx.replies_owed = &replies_owed;
     ctx.spool = &*sp;
     ctx.directory = &directory;
     ctx.tls = &tls;
@@ -193,17 +196,42 @@ int run(const settings& s, const std::string& config_path) {
     asio::signal_set stop_signals(io, SIGTERM, SIGINT);
     asio::signal_set hup(io, SIGHUP);
     asio::signal_set usr1(io, SIGUSR1);
+    // Graceful stop, like home's: no new connections and no new delivery attempts; a DATA
+    // whose message is being queued is finished and answered first (at most drain_limit), so
+    // a client never sends again a message we made durable. Then every connection is closed
+    // (a transaction without a reply is the client's to retry) and the committer drains.
+    constexpr auto drain_limit = std::chrono::seconds(10);
+    std::chrono::steady_clock::time_point drain_deadline{};
+    asio::steady_timer drain_timer(io);
+    std::function<void()> drain = [&]() {
+        const bool late = std::chrono::steady_clock::now() >= drain_deadline;
+        if (replies_owed == 0 || late) {
+            if (late)
+                log::warn("relay", "", "stopping with DATA replies unsent (the clients will "
+                          "send those messages again)", {{"transactions", replies_owed}});
+            smtp.stop();
+            submission.stop();
+            submissions.stop();
+            io.stop();
+            return;
+        }
+        drain_timer.expires_after(std::chrono::milliseconds(20));
+        drain_timer.async_wait([&](boost::system::error_code e) {
+            if (!e) drain();
+        });
+    };
     stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (ec) return;
-        log::info("relay", "", "stopping", {{"signal", sig}});
+        log::info("relay", "", "stopping", {{"signal", sig}, {"replies_owed", replies_owed}});
         sys::notify("STOPPING=1");
-        smtp.stop();
-        submission.stop();
-        submissions.stop();
+        smtp.stop_accepting();
+        submission.stop_accepting();
+        submissions.stop_accepting();
         runner.stop();
         hup.cancel();
         usr1.cancel();
-        io.stop();
+        drain_deadline = std::chrono::steady_clock::now() + drain_limit;
+        drain();
     });
     std::function<void()> arm_hup = [&]() {
         hup.async_wait([&](boost::system::error_code ec, int) {

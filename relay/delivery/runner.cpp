@@ -51,7 +51,8 @@ delivery_runner::delivery_runner(asio::io_context& io, const settings& s, queue:
                    {{"error", !res ? res.error() : tls.error()}});
         return;
     }
-    remote_ = std::make_unique<remote_runner>(io, s, spool, std::move(*res), std::move(*tls),
+    remote_ = std::make_unique<remote_runner>(io, s, spool, readers_, std::move(*res),
+                                              std::move(*tls),
                                               [this](queue::envelope e) { add(std::move(e)); });
 }
 
@@ -189,7 +190,7 @@ asio::awaitable<void> delivery_runner::worker(int n) {
             co_await finish_attempt(env, false, no_error);
             continue;
         }
-        auto msg = spool_.read_message(id);
+        auto msg = spool_.open_message(id);
         if (!msg) {
             // Deleted by `splitmail queue delete` (ENOENT) or unreadable: stop owning it.
             log::warn("queue", id, "message file unavailable; dropped from the schedule",
@@ -200,7 +201,8 @@ asio::awaitable<void> delivery_runner::worker(int n) {
         t.sender = env.sender;
         t.eight_bit = env.body == queue::body_type::eight_bit_mime;
         t.smtputf8 = env.smtputf8;
-        t.message = *msg;
+        message_stream body(std::move(*msg), readers_);
+        t.message = &body;
 
         std::vector<smtp::reply> replies;
         std::string failure;

@@ -27,6 +27,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <deque>
 #include <map>
@@ -81,6 +82,9 @@ private:
     bool probing_ = false;
     bool stopped_ = false;
     std::mt19937_64 rng_;
+    // Reads queued messages in pieces for both transports (message_stream.hpp), off the io
+    // thread; declared before remote_, which uses it, so it outlives it.
+    boost::asio::thread_pool readers_{2};
     std::unique_ptr<remote_runner> remote_; // null if the resolver could not be set up
 };
 

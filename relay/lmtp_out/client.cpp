@@ -122,9 +122,13 @@ asio::awaitable<std::vector<smtp::reply>> lmtp_client::deliver(const lmtp_transa
         // says 354 anyway is out of step with us.
         throw std::runtime_error("home answered DATA with 354 although no recipient was accepted");
     }
-    std::string body;
-    smtp::append_dot_stuffed(body, t.message);
-    co_await conn_->write(body, timeout_);
+    // The message in pieces (a read error throws before the terminator: home discards the
+    // transaction when the connection drops).
+    for (;;) {
+        auto piece = co_await t.message->next();
+        if (piece.empty()) break;
+        co_await conn_->write(piece, timeout_);
+    }
     for (std::size_t i = 0; i < accepted.size(); ++i)
         if (accepted[i]) result[i] = co_await read_reply();
     co_return result;

@@ -8,6 +8,7 @@
 // boost::system::system_error / std::runtime_error; the caller treats every recipient of the
 // transaction as "try again later" (nothing was acknowledged).
 // Does not: decide about retries or bounces, read files, or log per message (the runner does).
+#include "delivery/message_stream.hpp"
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/smtp/reply.hpp"
@@ -36,7 +37,7 @@ struct lmtp_transaction {
     std::vector<std::string> recipients; // forward-paths without brackets
     bool eight_bit = false;              // BODY=8BITMIME
     bool smtputf8 = false;
-    std::string_view message;            // as stored (CRLF line ends), not yet dot-stuffed
+    message_stream* message = nullptr;   // the message, dot-stuffed in pieces as it is sent
 };
 
 class lmtp_client {

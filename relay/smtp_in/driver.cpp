@@ -138,6 +138,22 @@ private:
     std::error_code err_;
 };
 
+// Counts one DATA whose reply is owed for as long as it lives.
+class owed_reply {
+public:
+    explicit owed_reply(std::size_t* n) : n_(n) {
+        if (n_) ++*n_;
+    }
+    ~owed_reply() {
+        if (n_) --*n_;
+    }
+    owed_reply(const owed_reply&) = delete;
+    owed_reply& operator=(const owed_reply&) = delete;
+
+private:
+    std::size_t* n_;
+};
+
 struct driver {
     net::connection& conn;
     smtp_context& ctx;
@@ -205,6 +221,9 @@ struct driver {
             }
             case action::kind::deliver: {
                 co_await flush();
+                // Owed from the end of DATA until its reply is written (or the connection
+                // fails): a stopping relay answers what it queued (service.cpp).
+                owed_reply owed(ctx.replies_owed);
                 auto result = co_await spool_it(*a.msg);
                 auto next = sess.delivery_result(std::move(result));
                 co_await perform(std::move(next));

@@ -48,6 +48,9 @@ struct smtp_context {
     const std::shared_ptr<const dkim_keyring>* dkim = nullptr;
     // Refused RCPTs per client network, shared by every listener (null: not counted).
     network_counter* rcpt_errors = nullptr;
+    // DATA transactions whose message is being queued or whose reply is not yet written,
+    // shared by every listener: SIGTERM waits for it to reach 0 (null: not counted).
+    std::size_t* replies_owed = nullptr;
 };
 
 net::asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx);

@@ -121,7 +121,7 @@ smtp_client::open(std::unique_ptr<net::connection> conn, const smtp_client_optio
 
 std::string smtp_client::mail_line(const outbound_transaction& t) const {
     std::string s = "MAIL FROM:<" + t.sender + ">";
-    if (caps_.size) s += " SIZE=" + std::to_string(t.message.size());
+    if (caps_.size) s += " SIZE=" + std::to_string(t.message->size());
     // RFC 6152 3: BODY=8BITMIME only to a server that offers it. A peer without 8BITMIME
     // gets the 8-bit body as it is (what Postfix does; conversion to 7 bit is not done).
     if (t.body == queue::body_type::eight_bit_mime && caps_.eight_bit_mime)
@@ -194,10 +194,13 @@ asio::awaitable<std::vector<smtp::reply>> smtp_client::send(const outbound_trans
         co_await read_reply(to.data_end);
         co_return result;
     }
-    std::string body;
-    body.reserve(t.message.size() + t.message.size() / 64 + 8);
-    smtp::append_dot_stuffed(body, t.message);
-    co_await conn_->write(body, to.data_block + to.data_block * (body.size() >> 20));
+    // RFC 5321 4.5.3.2.5: each data block gets its own timeout (a piece is at most
+    // message_stream::chunk_size plus its stuffing).
+    for (;;) {
+        auto piece = co_await t.message->next();
+        if (piece.empty()) break;
+        co_await conn_->write(piece, to.data_block);
+    }
     auto final_reply = co_await read_reply(to.data_end);
     for (std::size_t i = 0; i < n; ++i)
         if (accepted[i]) result[i] = final_reply;

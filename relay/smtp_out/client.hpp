@@ -16,6 +16,7 @@
 // there was one); the caller treats the recipients as not delivered.
 // Does not: choose hosts, retry, decide bounces, or refuse SMTPUTF8 messages by itself
 // (the runner checks caps() first: RFC 6531 3.4).
+#include "delivery/message_stream.hpp"
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/queue/envelope.hpp"
@@ -89,7 +90,7 @@ struct outbound_transaction {
     bool smtputf8 = false;
     queue::ret_type ret = queue::ret_type::unspecified;
     std::string envid;
-    std::string_view message; // as stored (CRLF), not dot-stuffed
+    message_stream* message = nullptr; // the message, dot-stuffed in pieces as it is sent
 };
 
 class smtp_client {

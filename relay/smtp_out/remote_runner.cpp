@@ -54,9 +54,9 @@ std::string enhanced_or_default(const smtp::reply& r) {
 } // namespace
 
 remote_runner::remote_runner(asio::io_context& io, const settings& s, queue::spool& spool,
-                             std::unique_ptr<dns::resolver> resolver, net::tls_context client_tls,
-                             submit_fn submit)
-    : io_(io), s_(s), spool_(spool), resolver_(std::move(resolver)), tls_(std::move(client_tls)),
+                             asio::thread_pool& readers, std::unique_ptr<dns::resolver> resolver,
+                             net::tls_context client_tls, submit_fn submit)
+    : io_(io), s_(s), spool_(spool), readers_(readers), resolver_(std::move(resolver)), tls_(std::move(client_tls)),
       submit_(std::move(submit)), rng_(std::random_device{}()) {}
 
 remote_runner::~remote_runner() = default;
@@ -281,7 +281,7 @@ remote_runner::connect(const std::string& domain, const dns::mx_answer& mx, std:
 
 asio::awaitable<void> remote_runner::run_job(const job& j, std::unique_ptr<smtp_client>& client,
                                              std::string& peer) {
-    auto msg = spool_.read_message(j.id);
+    auto msg = spool_.open_message(j.id);
     if (!msg) {
         attempts_[j.id].message_gone = true;
         co_return;
@@ -338,7 +338,8 @@ asio::awaitable<void> remote_runner::run_job(const job& j, std::unique_ptr<smtp_
     t.smtputf8 = env.smtputf8;
     t.ret = env.ret;
     t.envid = env.envid;
-    t.message = *msg;
+    message_stream body(std::move(*msg), readers_);
+    t.message = &body;
     for (auto i : j.rcpts) {
         const auto& r = env.recipients[i];
         t.recipients.push_back({r.address, r.orcpt, r.notify});

@@ -53,8 +53,9 @@ public:
     // runner's add(): it routes home or back here).
     using submit_fn = std::function<void(queue::envelope)>;
 
+    // `readers` reads queued messages off the io thread (message_stream.hpp).
     remote_runner(boost::asio::io_context& io, const settings& s, queue::spool& spool,
-                  std::unique_ptr<dns::resolver> resolver, net::tls_context client_tls,
+                  boost::asio::thread_pool& readers, std::unique_ptr<dns::resolver> resolver, net::tls_context client_tls,
                   submit_fn submit);
     ~remote_runner();
 
@@ -102,6 +103,7 @@ private:
     boost::asio::io_context& io_;
     const settings& s_;
     queue::spool& spool_;
+    boost::asio::thread_pool& readers_;
     std::unique_ptr<dns::resolver> resolver_;
     net::tls_context tls_;
     submit_fn submit_;

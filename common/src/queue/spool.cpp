@@ -409,6 +409,22 @@ std::expected<std::string, std::error_code> spool::read_message(const std::strin
     return prefix;
 }
 
+std::expected<spool::stored_message, std::error_code> spool::open_message(
+    const std::string& id) const {
+    if (!is_valid_id(id)) return std::unexpected(errno_code(EINVAL));
+    stored_message m;
+    if (auto env = load(id))
+        m.prefix = std::move(env->prefix);
+    else if (env.error() != std::errc::no_such_file_or_directory)
+        return std::unexpected(env.error());
+    m.fd = durable::unique_fd(::open(message_path(id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!m.fd) return std::unexpected(errno_code(errno));
+    struct stat st {};
+    if (::fstat(m.fd.get(), &st) != 0) return std::unexpected(errno_code(errno));
+    m.file_size = static_cast<std::uint64_t>(st.st_size);
+    return m;
+}
+
 std::expected<queue_name, std::error_code> spool::remove_to_deleted(const std::string& id) {
     if (!is_valid_id(id)) return std::unexpected(errno_code(EINVAL));
     const fs::path deleted = root_ / "deleted";

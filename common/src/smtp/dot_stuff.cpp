@@ -5,23 +5,40 @@ namespace splitmail::smtp {
 
 void append_dot_stuffed(std::string& out, std::string_view message) {
     out.reserve(out.size() + message.size() + message.size() / 64 + 8);
-    bool at_line_start = true;
+    dot_stuffer d;
+    d.feed(out, message);
+    d.finish(out);
+}
+
+void dot_stuffer::feed(std::string& out, std::string_view piece) {
+    if (piece.empty()) return;
     std::size_t i = 0;
-    while (i < message.size()) {
+    while (i < piece.size()) {
         // Copy up to and including the next LF in one go.
-        if (at_line_start && message[i] == '.') out.push_back('.');
-        auto lf = message.find('\n', i);
+        if (at_line_start_ && piece[i] == '.') out.push_back('.');
+        auto lf = piece.find('\n', i);
         if (lf == std::string_view::npos) {
-            out.append(message.substr(i));
-            i = message.size();
-            at_line_start = false;
+            out.append(piece.substr(i));
+            i = piece.size();
+            at_line_start_ = false;
         } else {
-            out.append(message.substr(i, lf + 1 - i));
+            out.append(piece.substr(i, lf + 1 - i));
             i = lf + 1;
-            at_line_start = true;
+            at_line_start_ = true;
         }
     }
-    if (!message.empty() && !message.ends_with("\r\n")) out.append("\r\n");
+    if (piece.size() >= 2) {
+        last_[0] = piece[piece.size() - 2];
+        last_[1] = piece.back();
+    } else {
+        last_[0] = last_[1];
+        last_[1] = piece[0];
+    }
+    empty_ = false;
+}
+
+void dot_stuffer::finish(std::string& out) {
+    if (!empty_ && !(last_[0] == '\r' && last_[1] == '\n')) out.append("\r\n");
     out.append(".\r\n");
 }
 

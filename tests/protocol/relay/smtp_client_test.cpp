@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
+#include <deque>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -123,11 +124,14 @@ smtp_client_options options() {
     return o;
 }
 
+// Each transaction's message stream (consumed once by send()); kept for the whole test run.
+std::deque<splitmail::relay::message_stream> streams;
+
 outbound_transaction txn(std::vector<std::string> rcpts, std::string_view msg) {
     outbound_transaction t;
     t.sender = "demo@example.test";
     for (auto& r : rcpts) t.recipients.push_back({r, "", {}});
-    t.message = msg;
+    t.message = &streams.emplace_back(std::string(msg));
     return t;
 }
 

@@ -35,6 +35,7 @@
 // A crash between a delivery and remove() repeats that delivery once (at-least-once, as every
 // MTA): the receiver may see a duplicate, never a loss.
 #include "splitmail/durable/committer.hpp"
+#include "splitmail/durable/file.hpp"
 #include "splitmail/queue/envelope.hpp"
 
 #include <expected>
@@ -120,6 +121,18 @@ public:
     std::expected<envelope, std::error_code> load(const std::string& id) const;
     // The message: envelope prefix (streamed messages) + the message file.
     std::expected<std::string, std::error_code> read_message(const std::string& id) const;
+
+    // A queued message opened for sending in pieces (issue 12 item 2): the prefix from the
+    // envelope (the trace fields of a streamed message) and the open message file; the
+    // message is prefix + the file's `file_size` octets. Reading is the caller's (off the io
+    // thread). ENOENT once the message was deleted.
+    struct stored_message {
+        std::string prefix;
+        durable::unique_fd fd;
+        std::uint64_t file_size = 0;
+        std::uint64_t size() const { return prefix.size() + file_size; }
+    };
+    std::expected<stored_message, std::error_code> open_message(const std::string& id) const;
 
     // `splitmail queue delete`: rename the envelope into deleted/ (a running relay sees it gone
     // at once), then the message file. Returns where the envelope was.

@@ -1,0 +1,51 @@
+#pragma once
+// A queued message on its way out, in pieces (issue 12 item 2): LMTP to home and SMTP to a
+// remote MX send the envelope prefix + msg/<id> through a streaming dot-stuffer, one chunk
+// (at most chunk_size octets of the file) at a time, so memory per delivery is bounded by the
+// chunk, not the message.
+//
+// Guarantees: the pieces from next() concatenate to exactly what smtp::append_dot_stuffed gives
+// for the whole message (ending with the CRLF "." CRLF terminator; an empty piece means the
+// end). File reads run on `readers` (a thread pool the runner owns), never on the io thread;
+// the coroutine resumes on its own executor. A read error, or a file shorter than it was when
+// opened, throws std::system_error before the terminator is produced, so a transaction can
+// never complete with a truncated message (the caller drops the connection).
+// Does not: know the protocol, write to the network, or own the pool.
+#include "splitmail/queue/spool.hpp"
+#include "splitmail/smtp/dot_stuff.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace splitmail::relay {
+
+class message_stream {
+public:
+    static constexpr std::size_t chunk_size = 256 * 1024;
+
+    message_stream(queue::spool::stored_message m, boost::asio::thread_pool& readers);
+    // A message already in memory (reports, tests): no file, no pool.
+    explicit message_stream(std::string whole);
+
+    std::uint64_t size() const { return size_; } // octets of the message, before stuffing
+
+    // The next dot-stuffed piece; "" after the terminator was returned.
+    boost::asio::awaitable<std::string_view> next();
+
+private:
+    queue::spool::stored_message m_;
+    boost::asio::thread_pool* readers_ = nullptr;
+    std::string memory_;  // the whole message when there is no file
+    std::uint64_t size_ = 0;
+    std::uint64_t offset_ = 0; // of the file
+    int phase_ = 0;            // 0 prefix/memory, 1 file, 2 terminator, 3 done
+    smtp::dot_stuffer stuffer_;
+    std::string raw_;
+    std::string out_;
+};
+
+} // namespace splitmail::relay

@@ -1,0 +1,157 @@
+"""splitmail-relay stopped with SIGTERM answers the DATA it is queueing (issue 12 item 7).
+
+Before: SIGTERM stopped the event loop at once. A message whose spool commit was in flight
+became durable (the committer finishes in its destructor) but its 250 was never written, so
+the client, seeing the connection drop, sent it again: delivered twice.
+
+To hold a commit in flight for as long as the test needs, the relay runs with a small
+LD_PRELOAD shim (built here with cc) whose fsync/fdatasync wait while a "stall" file exists.
+Checks:
+  A. a client ends DATA, fsync is stalled, SIGTERM arrives; once the stall ends the client
+     gets its 250, the relay exits 0, the message reaches the Maildir exactly once after a
+     restart (a client that got no 250 sends it again, as an MTA would), and no warning;
+  B. an idle session does not hold a stopping relay up: exit within 3 s, the client sees EOF;
+  C. the drain is capped: with fsync stalled for good, SIGTERM ends the relay after ~10 s
+     with a warning naming the unsent reply, status 0.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lib  # noqa: E402
+from lib import DEMO, checks  # noqa: E402
+
+SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void stall(void) {
+    const char* f = getenv("SPLITMAIL_TEST_FSYNC_STALL");
+    struct stat st;
+    if (!f) return;
+    for (int i = 0; i < 1200 && stat(f, &st) == 0; ++i) usleep(50000); /* at most 60 s */
+}
+int fsync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    stall();
+    return real(fd);
+}
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    stall();
+    return real(fd);
+}
+"""
+
+
+def build_shim(d: Path) -> Path:
+    src, so = d / "stall_fsync.c", d / "stall_fsync.so"
+    src.write_text(SHIM)
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(so), str(src), "-ldl"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        lib.fail(f"cannot build the fsync shim: {r.stderr}")
+    return so
+
+
+def end_data(relay: lib.Relay, marker: str) -> lib.SMTP:
+    """A transaction up to and including the final '.', reply not yet read."""
+    c = lib.SMTP(relay.port)
+    c.ehlo()
+    checks.eq(c.cmd("MAIL FROM:<stop@sender.test>")[0], 250, f"{marker}: MAIL")
+    checks.eq(c.cmd(f"RCPT TO:<{DEMO}>")[0], 250, f"{marker}: RCPT")
+    checks.eq(c.cmd("DATA")[0], 354, f"{marker}: DATA")
+    c.send(lib.make_message(marker) + b".\r\n")
+    return c
+
+
+def reply_or_eof(c: lib.SMTP) -> tuple[int, str]:
+    try:
+        return c.reply()
+    except (OSError, lib.TestFailure) as e:
+        return 0, f"no reply ({e})"
+
+
+def main() -> None:
+    lib.require_binaries(lib.RELAY_BIN, lib.HOME_BIN)
+    d = lib.tmpdir("relaystop")
+    so = build_shim(d)
+    stall = d / "stall"
+    home = lib.Home(d / "home").start()
+    relay = lib.Relay(d / "relay", home)
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = str(so)
+    env["SPLITMAIL_TEST_FSYNC_STALL"] = str(stall)
+    # The shim is loaded before a dynamically linked sanitizer runtime (ASan+UBSan pass).
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+    relay.daemon.env = env
+    relay.start()
+
+    # A. SIGTERM while a commit is in flight: the reply is still written.
+    stall.touch()
+    c = end_data(relay, "stop-a")
+    time.sleep(0.5)  # the relay has read the '.', its commit waits in fsync
+    relay.daemon.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    checks.ok(relay.daemon.alive(), "A: the relay waits for the commit in flight")
+    stall.unlink()
+    code, text = reply_or_eof(c)
+    c.close()
+    checks.eq(code, 250, f"A: the DATA being queued at SIGTERM is answered 250 ({text})")
+    # It exits by itself once nothing is owed (stop() only collects the status).
+    lib.wait_until(lambda: not relay.daemon.alive(), 5 * lib.SLOW, "the relay to exit after the drain")
+    checks.eq(relay.daemon.stop(), 0, "A: relay exits 0 after the drain")
+    log = relay.daemon.log_text()
+    checks.ok("replies unsent" not in log, "A: no reply left unsent", log[-1500:])
+    relay.start()
+    if code != 250:  # what any MTA does with a transaction that got no answer
+        lib.send_message(relay.port, "stop@sender.test", [DEMO], lib.make_message("stop-a"))
+    lib.wait_until(lambda: lib.ids_in_maildir(home).get("stop-a", 0) >= 1, 30 * lib.SLOW,
+                   "stop-a delivered", daemons=[relay.daemon, home.daemon])
+    lib.wait_until(lambda: not relay.queued(), 30 * lib.SLOW, "relay spool empty",
+                   daemons=[relay.daemon, home.daemon])
+    checks.eq(lib.ids_in_maildir(home).get("stop-a", 0), 1, "A: delivered exactly once")
+
+    # B. Idle sessions do not delay the stop.
+    idle = lib.SMTP(relay.port)
+    idle.ehlo()
+    t0 = time.monotonic()
+    rc = relay.daemon.stop()
+    took = time.monotonic() - t0
+    checks.eq(rc, 0, "B: relay with an idle session exits 0")
+    checks.ok(took < 3 * lib.SLOW, f"B: idle session does not delay the stop ({took:.1f}s)")
+    idle.until_eof(5, "the stopped relay to close the idle session")  # fails the test if not
+    idle.close()
+
+    # C. The drain is capped at 10 s.
+    relay.start()
+    stall.touch()
+    c = end_data(relay, "stop-c")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    relay.daemon.signal(signal.SIGTERM)
+    lib.wait_until(lambda: "replies unsent" in relay.daemon.log_text(), 20 * lib.SLOW,
+                   "the relay to give up the drain", daemons=[])
+    took = time.monotonic() - t0
+    checks.ok(9 <= took < 14 * lib.SLOW, f"C: the drain gives up after ~10 s ({took:.1f}s)")
+    stall.unlink()  # the committer still finishes what it started before the process ends
+    lib.wait_until(lambda: not relay.daemon.alive(), 10 * lib.SLOW, "the relay to exit")
+    rc = relay.daemon.stop()
+    checks.eq(rc, 0, "C: relay exits 0 after a capped drain")
+    code, _ = reply_or_eof(c)
+    c.close()
+    checks.ok(code != 250, "C: no 250 after the relay gave up (the client will retry)")
+    checks.eq(home.daemon.stop(), 0, "home exits 0")
+
+
+if __name__ == "__main__":
+    lib.run_main(main)
