@@ -496,3 +496,30 @@ TEST(smtp_session, flood_while_waiting_for_spool_is_not_buffered) {
     EXPECT_EQ(r[1].reply.format(), "250 2.0.0 Ok\r\n");
     for (std::size_t i = 2; i < r.size(); ++i) EXPECT_NE(r[i].reply.code, 250);
 }
+
+// Issue 12 item 1: only the header block is held, capped at max_header_size; a bigger one is
+// refused after the terminator with a reply naming the limit, nothing is delivered, and the
+// next transaction on the connection works (whole and byte by byte).
+TEST(smtp_session, header_block_over_its_cap_is_refused) {
+    auto cfg = test_config();
+    cfg.max_header_size = 64;
+    const std::string big_header = "X-Long: " + std::string(80, 'a') + "\r\n\r\nbody\r\n.\r\n";
+    auto t = check(
+        {
+            {"EHLO client.example.net\r\n", ehlo_reply},
+            {"MAIL FROM:<s@example.net>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n",
+             ok_mail + ok_rcpt + go_ahead},
+            {big_header, "552 5.3.4 Error: message header block exceeds 64 octets\r\n"},
+            {"MAIL FROM:<s@example.net>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n",
+             ok_mail + ok_rcpt + go_ahead},
+            // A header block of exactly the cap passes; the body may be longer.
+            {"Subject: " + std::string(64 - 13, 'b') + "\r\n\r\n" + std::string(300, 'c') +
+                 "\r\n.\r\n",
+             queued},
+        },
+        cfg);
+    ASSERT_EQ(t.delivered.size(), 1u);
+    EXPECT_EQ(t.delivered[0].header.size(), 64u);
+    EXPECT_EQ(t.messages[0].size(), 64u + 302u);
+    EXPECT_EQ(t.delivered[0].size, t.messages[0].size());
+}
