@@ -1,5 +1,6 @@
 // LMTP session state machine; see session.hpp.
 #include "lmtp/session.hpp"
+#include "splitmail/sasl/plain.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -214,20 +215,16 @@ void session::do_xauth(std::string_view args, std::string& out) {
             return error(out, make_reply(501, "5.5.4", "XAUTH parameter must be CLIENT=<ip>"));
         auth_client_ = std::string(param.substr(7));
     }
-    auto cred = decode_base64(args);
-    auto nul = cred ? cred->find('\0') : std::string::npos;
-    if (!cred || nul == std::string::npos)
+    // common/sasl: one decoder for every login path; the decoded buffer is wiped.
+    auto cred = sasl::decode_user_password(args);
+    if (!cred)
         return error(out, make_reply(501, "5.5.2", "XAUTH needs base64(user NUL password)"));
-    std::string_view c(*cred);
     if (opt_.defer_auth) {
-        auth_.emplace(std::string(c.substr(0, nul)), std::string(c.substr(nul + 1)));
-        std::fill(cred->begin(), cred->end(), '\0');
+        auth_.emplace(std::move(cred->authcid), std::string(cred->password.view()));
         state_ = state::authenticating;
         return;
     }
-    auto r = hooks_.authenticate(c.substr(0, nul), c.substr(nul + 1));
-    // Wipe the decoded password before the buffer is freed.
-    std::fill(cred->begin(), cred->end(), '\0');
+    auto r = hooks_.authenticate(cred->authcid, cred->password.view());
     out += r.format();
 }
 

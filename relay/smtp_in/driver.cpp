@@ -214,7 +214,7 @@ struct driver {
             case action::kind::authenticate: {
                 co_await flush();
                 auto o = co_await authenticate(a);
-                std::fill(a.password.begin(), a.password.end(), '\0');
+                a.password = {}; // wiped
                 auto next = sess.auth_result(std::move(o));
                 co_await perform(std::move(next));
                 break;
@@ -243,7 +243,7 @@ struct driver {
         // The login brake decides first and sets the wait (authenticator.hpp); a locked
         // attempt and a failure both wait before their reply (RFC 4954 6: 535 5.7.8 for bad
         // credentials, 454 4.7.0 for temporary failures and lockouts).
-        auto r = co_await ctx.auth->check(a.user, a.password, conn.remote_ip(), id, ctx.brake);
+        auto r = co_await ctx.auth->check(a.user, a.password.str(), conn.remote_ip(), id, ctx.brake);
         if (r.delay.count() > 0) {
             asio::steady_timer t(co_await asio::this_coro::executor);
             t.expires_after(r.delay);

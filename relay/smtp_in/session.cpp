@@ -714,57 +714,47 @@ void smtp_session::auth_response(std::string_view line, std::vector<action>& out
         send(out, make_reply(501, "5.0.0", "Authentication cancelled"));
         return;
     }
-    std::optional<std::string> decoded =
-        line == "=" ? std::optional<std::string>(std::string()) : decode_base64(line);
-    if (!decoded) {
+    // common/sasl decodes (one decoder for every login path; decoded buffers are wiped).
+    auto refuse = [&](sasl::error e) {
         state_ = state::ready;
         auth_login_user_.clear();
-        bad(out, make_reply(501, "5.5.2", "Error: invalid base64 data"));
-        return;
-    }
-    auth_decoded(*decoded, out);
-}
-
-void smtp_session::auth_decoded(std::string_view response, std::vector<action>& out) {
-    std::string user, password;
+        if (e == sasl::error::bad_base64)
+            bad(out, make_reply(501, "5.5.2", "Error: invalid base64 data"));
+        else if (e == sasl::error::malformed && auth_mech_ == "PLAIN")
+            bad(out, make_reply(501, "5.5.2", "Error: malformed PLAIN response"));
+        else
+            bad(out, make_reply(535, "5.7.8", "Error: authentication failed"));
+    };
+    std::string user;
+    sasl::secret password;
     if (auth_mech_ == "LOGIN") {
+        auto step = sasl::decode_login_step(line);
+        if (!step) return refuse(step.error());
         if (auth_login_user_.empty()) {
-            if (response.empty()) {
+            if (step->empty()) {
                 state_ = state::ready;
                 bad(out, make_reply(501, "5.5.2", "Error: empty user name"));
                 return;
             }
-            auth_login_user_ = response;
+            if (step->size() > sasl::max_user) return refuse(sasl::error::too_long);
+            auth_login_user_ = step->str();
             state_ = state::auth_line;
             send(out, make_reply(334, "", "UGFzc3dvcmQ6"));
             return;
         }
         user = std::move(auth_login_user_);
         auth_login_user_.clear();
-        password = response;
+        // An empty password is never right (RFC 4616 requires one for PLAIN as well).
+        if (step->empty()) return refuse(sasl::error::too_long); // 535 5.7.8
+        password = std::move(*step);
     } else {
-        // RFC 4616 2: [authzid] NUL authcid NUL passwd; an authzid other than the authcid
-        // (acting as someone else) is refused.
-        auto n1 = response.find('\0');
-        auto n2 = n1 == std::string_view::npos ? n1 : response.find('\0', n1 + 1);
-        if (n2 == std::string_view::npos) {
-            state_ = state::ready;
-            bad(out, make_reply(501, "5.5.2", "Error: malformed PLAIN response"));
-            return;
-        }
-        auto authz = response.substr(0, n1);
-        user = response.substr(n1 + 1, n2 - n1 - 1);
-        password = response.substr(n2 + 1);
-        if (!authz.empty() && authz != user) {
-            state_ = state::ready;
-            bad(out, make_reply(535, "5.7.8", "Error: authentication failed"));
-            return;
-        }
-    }
-    if (user.empty() || user.size() > 320 || password.size() > 1024) {
-        state_ = state::ready;
-        bad(out, make_reply(535, "5.7.8", "Error: authentication failed"));
-        return;
+        // RFC 4616 2: [authzid] NUL authcid NUL passwd; acting as someone else is refused.
+        auto c = sasl::decode_plain(line);
+        if (!c) return refuse(c.error());
+        if (!sasl::authzid_acceptable(c->authzid, c->authcid))
+            return refuse(sasl::error::too_long); // 535 5.7.8, like a wrong password
+        user = std::move(c->authcid);
+        password = std::move(c->password);
     }
     state_ = state::wait_auth;
     action a;

@@ -60,6 +60,7 @@
 #include <vector>
 
 #include "recipients/directory.hpp" // rcpt_verdict
+#include "splitmail/sasl/plain.hpp"
 #include "splitmail/address/address.hpp"
 #include "splitmail/queue/envelope.hpp"
 #include "splitmail/smtp/base64.hpp"
@@ -197,7 +198,8 @@ struct action {
     kind type = kind::send;
     smtp::reply reply;             // kind::send
     std::optional<delivery> msg;   // kind::deliver
-    std::string user, password;    // kind::authenticate: check, then call auth_result()
+    std::string user;              // kind::authenticate: check, then call auth_result()
+    sasl::secret password;         // wiped when the action goes
     std::string mechanism;         // kind::authenticate: "PLAIN" / "LOGIN" (for logs)
     std::chrono::milliseconds delay{0}; // kind::delay: wait this long before the next action
 };
@@ -259,7 +261,6 @@ private:
     void cmd_starttls(const smtp::command& c, std::vector<action>& out);
     void cmd_auth(const smtp::command& c, std::vector<action>& out);
     void auth_response(std::string_view line, std::vector<action>& out);
-    void auth_decoded(std::string_view response, std::vector<action>& out);
 
     session_config cfg_;
     recipient_checker& checker_;

@@ -124,11 +124,11 @@ struct driver {
                 if (!cfg.submission || !s.tls_active()) std::abort();
                 if (a.user.empty() || a.user.size() > 320) std::abort();
                 auth_outcome o;
-                if (a.user == "user@example.org" && a.password == "secret") {
+                if (a.user == "user@example.org" && a.password.view() == "secret") {
                     o.st = auth_outcome::status::ok;
                     o.user = a.user;
                     o.addresses = {"user@example.org", "alias@example.org"};
-                } else if (a.password == "temp") {
+                } else if (a.password.view() == "temp") {
                     o.st = auth_outcome::status::temporary;
                 }
                 auto next = s.auth_result(o);

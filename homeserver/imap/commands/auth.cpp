@@ -1,6 +1,7 @@
 // CAPABILITY, NOOP/CHECK, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN (SASL-IR), ID, ENABLE,
 // NAMESPACE (RFC 3501 6.1-6.2, RFC 4959, RFC 4616, RFC 2971, RFC 5161, RFC 2342).
 #include "imap/session.hpp"
+#include "splitmail/sasl/plain.hpp"
 
 #include "splitmail/smtp/base64.hpp"
 
@@ -86,8 +87,7 @@ void session::auth_result(const std::optional<std::string>& user) {
     pending_auth_.reset();
     std::string tag = std::move(auth_tag_);
     // RFC 4616 2: an authorization identity other than the user's own is not allowed.
-    bool authz_ok = auth_authz_.empty() || iequals(auth_authz_, auth_authc_) ||
-                    (user && auth_authz_ == *user);
+    bool authz_ok = sasl::authzid_acceptable(auth_authz_, auth_authc_, user ? *user : "");
     if (!user || !authz_ok) login_failed(tag, deferred_out_);
     else login_ok(tag, *user, deferred_out_);
     auth_authz_.clear();
@@ -128,27 +128,27 @@ void session::finish_auth_line(std::string_view line, std::string& out) {
         out += tag + " BAD Authentication cancelled\r\n";
         return;
     }
-    auto decoded = smtp::decode_base64(line);
-    if (!decoded) {
-        out += tag + " BAD Invalid base64\r\n";
+    // RFC 4616 2: [authzid] NUL authcid NUL passwd (common/sasl: one decoder for every login
+    // path, decoded buffers wiped).
+    auto cred = sasl::decode_plain(line);
+    if (!cred) {
+        if (cred.error() == sasl::error::bad_base64) {
+            out += tag + " BAD Invalid base64\r\n";
+        } else if (cred.error() == sasl::error::malformed) {
+            out += tag + " BAD Malformed PLAIN response\r\n";
+        } else {
+            return login_failed(tag, out); // over the length caps: a failed login, braked
+        }
         return;
     }
-    // RFC 4616 2: [authzid] NUL authcid NUL passwd
-    auto z1 = decoded->find('\0');
-    auto z2 = z1 == std::string::npos ? std::string::npos : decoded->find('\0', z1 + 1);
-    if (z2 == std::string::npos) {
-        out += tag + " BAD Malformed PLAIN response\r\n";
-        return;
-    }
-    std::string authz = decoded->substr(0, z1);
-    std::string authc = decoded->substr(z1 + 1, z2 - z1 - 1);
-    std::string pass = decoded->substr(z2 + 1);
-    std::fill(decoded->begin(), decoded->end(), '\0');
+    std::string authz = std::move(cred->authzid);
+    std::string authc = std::move(cred->authcid);
     if (cfg_.defer_auth)
         return begin_deferred_auth(std::move(tag), std::move(authz), std::move(authc),
-                                   std::move(pass));
-    auto user = hooks_.authenticate ? hooks_.authenticate(authc, pass) : std::nullopt;
-    if (!user || (!authz.empty() && !iequals(authz, authc) && authz != *user))
+                                   std::string(cred->password.view()));
+    auto user = hooks_.authenticate ? hooks_.authenticate(authc, cred->password.str())
+                                    : std::nullopt;
+    if (!user || !sasl::authzid_acceptable(authz, authc, *user))
         return login_failed(tag, out);
     login_ok(tag, *user, out);
 }

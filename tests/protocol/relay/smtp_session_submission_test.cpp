@@ -49,9 +49,9 @@ result play(const std::string& input, bool submission = true, bool tls_first = t
                 apply(s.delivery_result(smtp::make_reply(250, "2.0.0", "queued")));
                 break;
             case action::kind::authenticate: {
-                r.checked.emplace_back(a.user, a.password);
+                r.checked.emplace_back(a.user, a.password.str());
                 auth_outcome o;
-                if (a.user == "alice@example.test" && a.password == "pw") {
+                if (a.user == "alice@example.test" && a.password.view() == "pw") {
                     o.st = auth_outcome::status::ok;
                     o.user = a.user;
                     o.addresses = {"alice@example.test", "info@example.test"};

@@ -127,7 +127,7 @@ TEST(ImapDeferredAuth, FailedVerdictDelaysAndAuthenticatePlainChecksAuthz) {
     EXPECT_EQ(st.output, "a NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
     // AUTHENTICATE PLAIN with an authorization identity of someone else: refused even when
     // the password is right.
-    std::string other("other@example.test\0demo@example.test\0secret", 44);
+    std::string other("other@example.test\0demo@example.test\0secret", 43);
     static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string b64;
     for (std::size_t i = 0; i < other.size(); i += 3) {
