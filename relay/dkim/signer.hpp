@@ -19,7 +19,8 @@
 //  - Signatures are deterministic for given keys, message and t (PKCS#1 v1.5 and Ed25519).
 //  - a=ed25519-sha256 signs the SHA-256 digest of the header data with PureEdDSA (RFC 8463 3).
 //  - No OpenSSL deprecated API: EVP only.
-// Does not: pick the key for a message (the queue picks the From: domain's keys), add l=, x=,
+// Does not: pick the key for a message (the SMTP driver does, through plan_outgoing in
+// relay/submission/outgoing.hpp: the From: domain's keys), add l=, x=,
 // i= or z=, or verify anything.
 #include "dkim/body_hash.hpp"
 #include "dkim/key.hpp"

@@ -60,6 +60,7 @@
 #include <vector>
 
 #include "recipients/directory.hpp" // rcpt_verdict
+#include "submission/auth_outcome.hpp"
 #include "splitmail/sasl/plain.hpp"
 #include "splitmail/address/address.hpp"
 #include "splitmail/queue/envelope.hpp"
@@ -151,14 +152,6 @@ struct session_config {
     std::chrono::milliseconds rcpt_error_delay{2000};
     std::size_t max_rcpt_errors = 20;
     rcpt_error_tracker* network = nullptr; // null: no per-network counting
-};
-
-// What the driver learned from checking a credential (relay/submission/authenticator.hpp).
-struct auth_outcome {
-    enum class status { ok, bad, temporary };
-    status st = status::bad;
-    std::string user;                   // canonical login (ok)
-    std::vector<std::string> addresses; // lower-case addresses the user may send as (ok)
 };
 
 struct peer_info {

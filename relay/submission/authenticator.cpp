@@ -5,6 +5,7 @@
 
 #include "splitmail/address/address.hpp"
 #include "splitmail/log/log.hpp"
+#include "splitmail/smtp/base64.hpp"
 #include "splitmail/users/database.hpp"
 #include "splitmail/users/password.hpp"
 
@@ -121,7 +122,7 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
         cred += '\0';
         cred += password;
         // contracts.md: CLIENT= lets home's brake count this failure with IMAP's.
-        std::string line = "XAUTH " + encode_base64(cred);
+        std::string line = "XAUTH " + smtp::encode_base64(cred);
         if (!client_ip.empty() && client_ip.size() <= 64) line += " CLIENT=" + client_ip;
         auto r = co_await c->command(line);
         std::fill(cred.begin(), cred.end(), '\0');

@@ -30,7 +30,7 @@
 //                        too many attempts in flight
 // Does not: parse SMTP (smtp_in/session.hpp does), or persist anything.
 #include "splitmail/config/relay.hpp"
-#include "smtp_in/session.hpp" // auth_outcome
+#include "submission/auth_outcome.hpp"
 
 #include "splitmail/auth/brake.hpp"
 #include "splitmail/net/connection.hpp"

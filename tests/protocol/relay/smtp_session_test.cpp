@@ -73,6 +73,7 @@ transcript play(const std::vector<step>& steps, bool bytewise, session_config cf
             switch (a.type) {
             case action::kind::send: out += a.reply.format(); break;
             case action::kind::start_tls: want_tls = true; break;
+            case action::kind::authenticate: ADD_FAILURE() << "AUTH is not offered on port 25"; break;
             case action::kind::deliver:
                 t.delivered.push_back(std::move(*a.msg));
                 t.messages.push_back(sink.message);

@@ -95,7 +95,7 @@ TEST(ImapSessionHardening, InvalidModifiedUtf7NamesAreRefused) {
         auto r = say(s, "c CREATE " + q + "\r\n");
         EXPECT_TRUE(has(r.output, "c NO [CANNOT] Mailbox name is not valid modified UTF-7"))
             << b << ": " << r.output;
-        for (const std::string cmd :
+        for (const std::string& cmd :
              {"SELECT " + q, "EXAMINE " + q, "STATUS " + q + " (MESSAGES)",
               "SUBSCRIBE " + q, "RENAME Sent " + q, "APPEND " + q + " {1+}\r\nx"}) {
             r = say(s, "d " + cmd + "\r\n");

@@ -118,8 +118,12 @@ TEST(dkim_canon, relaxed_body_is_idempotent_and_has_no_bare_cr_or_lf) {
         const std::string once = relaxed_body(in);
         EXPECT_EQ(relaxed_body(once), once);
         for (std::size_t i = 0; i < once.size(); ++i) {
-            if (once[i] == '\r') EXPECT_EQ(once.at(i + 1), '\n');
-            if (once[i] == '\n') EXPECT_EQ(once.at(i - 1), '\r');
+            if (once[i] == '\r') {
+                EXPECT_EQ(once.at(i + 1), '\n');
+            }
+            if (once[i] == '\n') {
+                EXPECT_EQ(once.at(i - 1), '\r');
+            }
         }
     }
 }
