@@ -1661,7 +1661,8 @@ std::error_code mailbox_store::remove(std::string_view name) {
     std::error_code ec;
     fs::remove_all(*dir_of(name), ec);
     if (ec) return ec;
-    subscribe(name, false);
+    // The subscription stays: RFC 3501 6.3.6 (RFC 9051 6.3.7), the server MUST NOT remove a
+    // name from the subscriptions because its mailbox no longer exists.
     return fsync_dir(root_);
 }
 

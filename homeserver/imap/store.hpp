@@ -305,6 +305,7 @@ public:
     // (RFC 3501 5.1.3, mutf7_valid) with invalid_argument; names found on disk are listed and
     // opened as they are, so a folder made by other software can still be renamed or deleted.
     std::error_code create(std::string_view name);
+    // DELETE: the mailbox goes, a subscription to its name stays (RFC 3501 6.3.6).
     std::error_code remove(std::string_view name);
     std::error_code rename(std::string_view from, std::string_view to);
     // The `subscriptions` file: one name per line, or Dovecot's "V\t2" format (names after
