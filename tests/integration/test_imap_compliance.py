@@ -1,0 +1,156 @@
+"""Issue 15 compliance items with python imaplib against the real splitmail-home over TLS.
+
+- item 2: "[" is an ATOM-CHAR: CREATE / SELECT / LIST with the unquoted name a[b work
+  (RFC 3501 9), SELECT of a missing a[c is NO, not BAD.
+- item 4: ESEARCH MIN alone / MAX alone with a CONDSTORE MODSEQ key carry that message's
+  mod-sequence, MIN MAX together the highest (RFC 4731 3.2, RFC 7162 3.1.5).
+- item 9: a subscription outlives DELETE (LSUB \\Noselect, LIST (SUBSCRIBED) \\NonExistent);
+  LSUB "" t.% lists the level above a subscription as \\Noselect; LIST (SUBSCRIBED
+  RECURSIVEMATCH) gives CHILDINFO (RFC 3501 6.3.6, 6.3.9; RFC 5258 3.5).
+- item 10: DELETE + CREATE three times in a row: UIDVALIDITY strictly grows, also across a
+  restart of splitmail-home (RFC 3501 2.3.1.1).
+"""
+import imaplib
+import smtplib
+import ssl
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lib  # noqa: E402
+from lib import DEMO, checks  # noqa: E402
+
+
+def tls_ctx():
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+
+
+def deliver(port: int, subject: str) -> None:
+    msg = (f"From: Alice <alice@sender.test>\r\nTo: {DEMO}\r\nSubject: {subject}\r\n"
+           f"Message-ID: <{subject.replace(' ', '-')}@sender.test>\r\n\r\nHello.\r\n")
+    with smtplib.LMTP("127.0.0.1", port) as s:
+        s.sendmail("alice@sender.test", [DEMO], msg.encode())
+
+
+def raw(m: imaplib.IMAP4, *args: str):
+    """A command imaplib has no method for (or would quote differently); (typ, data)."""
+    name = args[0]
+    if name not in imaplib.Commands:
+        imaplib.Commands[name] = ("AUTH", "SELECTED")
+    return m._simple_command(*args)
+
+
+def listing(m: imaplib.IMAP4, *args: str):
+    """LIST with arguments as given (selection options, patterns); (typ, LIST lines)."""
+    typ, dat = raw(m, "LIST", *args)
+    return m._untagged_response(typ, dat, "LIST")
+
+
+def untagged(m: imaplib.IMAP4, name: str) -> list[bytes]:
+    return [x for x in m.untagged_responses.pop(name, []) if x is not None]
+
+
+def connect(port: int, pw: str) -> imaplib.IMAP4_SSL:
+    m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=tls_ctx())
+    m.login(DEMO, pw)
+    return m
+
+
+def uidvalidity(m: imaplib.IMAP4, box: str) -> int:
+    typ, data = m.status(box, "(UIDVALIDITY)")
+    checks.eq(typ, "OK", f"STATUS {box} (UIDVALIDITY)")
+    return int(data[0].split(b"UIDVALIDITY ")[1].rstrip(b")"))
+
+
+def main() -> None:
+    lib.require_binaries(lib.HOME_BIN)
+    d = lib.tmpdir("imapcompliance")
+    cert, key = lib.make_cert(d, "imap", "localhost")
+    home = lib.Home(d / "home")
+    imaps_port = lib.free_port()
+    with open(home.config, "a") as f:
+        f.write(f'[imap]\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+                f'[imaps]\nlisten = ["127.0.0.1:{imaps_port}"]\n')
+    home.start()
+    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
+    pw = home.passwords[DEMO]
+    for i in range(1, 4):
+        deliver(home.port, f"message {i}")
+    a = connect(imaps_port, pw)
+
+    # ---- item 2: "[" in an atom
+    typ, data = raw(a, "SELECT", "a[c")
+    checks.eq(typ, "NO", "SELECT a[c (missing): NO, not BAD")
+    typ, _ = raw(a, "CREATE", "a[b")
+    checks.eq(typ, "OK", "CREATE a[b")
+    typ, data = listing(a, '""', "a[b")
+    checks.ok(typ == "OK" and any(x and x.endswith(b' "." a[b') for x in data),
+              "LIST \"\" a[b lists a[b", str(data))
+    typ, _ = raw(a, "SELECT", "a[b")
+    checks.eq(typ, "OK", "SELECT a[b")
+
+    # ---- item 4: ESEARCH MIN/MAX with MODSEQ (MODSEQs in the order 1, 3, 2)
+    typ, _ = a.select("INBOX")
+    checks.eq(typ, "OK", "SELECT INBOX")
+    for n in ("1", "3", "2"):
+        a.store(n, "+FLAGS.SILENT", "(\\Seen)")
+    typ, data = a.fetch("1:3", "(MODSEQ)")
+    ms = {}
+    for x in data:
+        num, _, rest = x.partition(b" ")
+        ms[int(num)] = int(rest.split(b"MODSEQ (")[1].rstrip(b"))"))
+    checks.ok(ms[1] < ms[3] < ms[2], "MODSEQs ascend as 1, 3, 2", str(ms))
+    key = ("1:3", "MODSEQ", '"/flags/\\\\seen"', "all", "1")
+    for ret, want in (("(MIN)", f"MIN 1 MODSEQ {ms[1]}"), ("(MAX)", f"MAX 3 MODSEQ {ms[3]}"),
+                      ("(MIN MAX)", f"MIN 1 MAX 3 MODSEQ {ms[2]}")):
+        typ, _ = raw(a, "SEARCH", "RETURN", ret, *key)
+        es = untagged(a, "ESEARCH")
+        checks.ok(typ == "OK" and len(es) == 1 and es[0].endswith(want.encode()),
+                  f"SEARCH RETURN {ret} ... MODSEQ: {want}", str(es))
+    a.close()
+
+    # ---- item 9: subscriptions outlive mailboxes
+    for box in ("t.test", "t.test2", "t.test2.test", "t.gone"):
+        checks.eq(a.create(box)[0], "OK", f"CREATE {box}")
+    for box in ("t.test", "t.test2.test", "t.gone"):
+        checks.eq(a.subscribe(box)[0], "OK", f"SUBSCRIBE {box}")
+    checks.eq(a.delete("t.gone")[0], "OK", "DELETE t.gone")
+    typ, data = a.lsub('""', "t.*")
+    checks.ok(b'(\\Noselect) "." t.gone' in data, "LSUB after DELETE: t.gone \\Noselect", str(data))
+    typ, data = listing(a, "(SUBSCRIBED)", '""', "t.*")
+    checks.ok(any(x and b"\\NonExistent" in x and x.endswith(b" t.gone") for x in data),
+              "LIST (SUBSCRIBED) after DELETE: t.gone \\NonExistent", str(data))
+    typ, data = a.lsub('""', "t.%")
+    checks.ok(b'() "." t.test' in data and b'(\\Noselect) "." t.test2' in data,
+              "LSUB \"\" t.%: t.test, and t.test2 \\Noselect (its child is subscribed)", str(data))
+    typ, data = listing(a, "(SUBSCRIBED RECURSIVEMATCH)", '""', "t.test2%")
+    checks.ok(any(x and x.endswith(b' t.test2 ("CHILDINFO" ("SUBSCRIBED"))') for x in data),
+              "LIST (SUBSCRIBED RECURSIVEMATCH): t.test2 with CHILDINFO", str(data))
+
+    # ---- item 10: UIDVALIDITY after DELETE + CREATE
+    seen = []
+    for _ in range(3):
+        checks.eq(a.create("again")[0], "OK", "CREATE again")
+        seen.append(uidvalidity(a, "again"))
+        checks.eq(a.delete("again")[0], "OK", "DELETE again")
+    checks.ok(seen[0] < seen[1] < seen[2], "UIDVALIDITY strictly grows over 3 DELETE + CREATE",
+              str(seen))
+    a.logout()
+    home.stop()
+    home.start()
+    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
+    b = connect(imaps_port, pw)
+    checks.eq(b.create("again")[0], "OK", "CREATE again after a restart")
+    v = uidvalidity(b, "again")
+    checks.ok(v > seen[2], "UIDVALIDITY after a restart above the last one", f"{v} vs {seen}")
+    typ, data = b.lsub('""', "t.gone")
+    checks.ok(b'(\\Noselect) "." t.gone' in data, "the subscription survived the restart",
+              str(data))
+    b.logout()
+    checks.summary()
+
+
+lib.run_main(main)
