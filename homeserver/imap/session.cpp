@@ -253,10 +253,22 @@ std::string session::mailbox_name_out(const std::string& stored) const {
     return u ? *u : stored; // a name not valid as modified UTF-7 is shown as it is on disk
 }
 
+void session::announce_flags(std::string& out) {
+    if (!sel_) return;
+    auto& s = *sel_;
+    std::string now = s.f->flag_list(false);
+    if (now == s.announced_flags) return;
+    out += "* FLAGS " + now + "\r\n";
+    if (!s.readonly) out += "* OK [PERMANENTFLAGS " + s.f->flag_list(true) + "] Flags permitted\r\n";
+    s.announced_flags = std::move(now);
+}
+
 void session::sync_view(bool allow_expunge, std::string& out) {
     if (!sel_) return;
     auto& s = *sel_;
     s.f->sync();
+    // Before any FETCH below (another session's STORE or APPEND may have added a keyword).
+    announce_flags(out);
     if (!s.readonly) {
         for (auto uid : s.f->move_new_to_cur()) s.recent.insert(uid);
         // APPEND/COPY/MOVE arrivals (in cur/ already): the first IMAP4rev1 session to see them

@@ -156,6 +156,9 @@ public:
         }
         std::size_t synced_expunges = 0;    // folder expunge_count() when last reported
         std::set<std::uint32_t> recent;   // \Recent for this session
+        // The FLAGS list (folder::flag_list(false)) this session last sent: a keyword new to
+        // the folder is announced before the first FETCH that carries it (announce_flags).
+        std::string announced_flags;
     };
 
 private:
@@ -178,6 +181,11 @@ private:
 public:
     // Helpers shared by the command files.
     void sync_view(bool allow_expunge, std::string& out);
+    // RFC 3501 7.2.6 / 7.1: when the folder's keywords changed since this session last sent
+    // FLAGS (a STORE or APPEND here or in another session made a new one), an untagged
+    // "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" (read-write only) go out now, before
+    // any FETCH that carries the new keyword: clients keep a flag cache from FLAGS.
+    void announce_flags(std::string& out);
     // IMAP4rev2 (RFC 9051 5.1): mailbox-name arguments from UTF-8 to modified UTF-7 (false:
     // not valid UTF-8), and a stored name as this client must see it.
     bool mailbox_names_from_utf8(command& c);

@@ -7,11 +7,15 @@
 - item 9: a subscription outlives DELETE (LSUB \\Noselect, LIST (SUBSCRIBED) \\NonExistent);
   LSUB "" t.% lists the level above a subscription as \\Noselect; LIST (SUBSCRIBED
   RECURSIVEMATCH) gives CHILDINFO (RFC 3501 6.3.6, 6.3.9; RFC 5258 3.5).
+- item 11: STORE +FLAGS ($new1) with a new keyword answers "* FLAGS" and "* OK
+  [PERMANENTFLAGS" before the FETCH, in the storing session and (NOOP) in another one on the
+  mailbox (two raw TLS sessions: imaplib does not keep the order of untagged responses).
 - item 10: DELETE + CREATE three times in a row: UIDVALIDITY strictly grows, also across a
   restart of splitmail-home (RFC 3501 2.3.1.1).
 """
 import imaplib
 import smtplib
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -57,6 +61,41 @@ def connect(port: int, pw: str) -> imaplib.IMAP4_SSL:
     m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=tls_ctx())
     m.login(DEMO, pw)
     return m
+
+
+class Raw:
+    """A line-level IMAP client on a TLS socket: responses in the order the server sent them."""
+
+    def __init__(self, port: int):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10 * lib.SLOW)
+        self.s = tls_ctx().wrap_socket(s)
+        self.buf = b""
+        self.n = 0
+        self.line()  # greeting
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                lib.fail(f"connection closed, buffered {self.buf!r}")
+            self.buf += chunk
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def cmd(self, text: str) -> list[bytes]:
+        """Sends one command; returns every line up to and including its tagged reply."""
+        self.n += 1
+        tag = f"r{self.n}".encode()
+        self.s.sendall(tag + b" " + text.encode() + b"\r\n")
+        lines = []
+        while True:
+            ln = self.line()
+            lines.append(ln)
+            if ln.startswith(tag + b" "):
+                return lines
+
+    def close(self) -> None:
+        self.s.close()
 
 
 def uidvalidity(m: imaplib.IMAP4, box: str) -> int:
@@ -111,6 +150,24 @@ def main() -> None:
         checks.ok(typ == "OK" and len(es) == 1 and es[0].endswith(want.encode()),
                   f"SEARCH RETURN {ret} ... MODSEQ: {want}", str(es))
     a.close()
+
+    # ---- item 11: a new keyword is announced before the FETCH that carries it
+    r1, r2 = Raw(imaps_port), Raw(imaps_port)
+    for r in (r1, r2):
+        r.cmd(f"LOGIN {DEMO} {pw}")
+        r.cmd("SELECT INBOX")
+    for who, lines in (("storing session", r1.cmd("STORE 1 +FLAGS ($new1)")),
+                       ("other session (NOOP)", r2.cmd("NOOP"))):
+        kinds = [ln.split(b" ")[1] if not ln.startswith(b"* OK [PERMANENTFLAGS") else b"PERM"
+                 for ln in lines if ln.startswith(b"* ")]
+        fl = [ln for ln in lines if ln.startswith(b"* FLAGS")]
+        checks.ok(kinds[:3] == [b"FLAGS", b"PERM", b"1"] and fl and b"$new1" in fl[0]
+                  and b"$new1" in lines[2], f"{who}: FLAGS, PERMANENTFLAGS, then FETCH", str(lines))
+    lines = r1.cmd("STORE 2 +FLAGS ($new1)")
+    checks.ok(not any(ln.startswith(b"* FLAGS") for ln in lines),
+              "a known keyword is not announced again", str(lines))
+    r1.close()
+    r2.close()
 
     # ---- item 9: subscriptions outlive mailboxes
     for box in ("t.test", "t.test2", "t.test2.test", "t.gone"):
