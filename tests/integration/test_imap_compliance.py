@@ -10,11 +10,18 @@
 - item 11: STORE +FLAGS ($new1) with a new keyword answers "* FLAGS" and "* OK
   [PERMANENTFLAGS" before the FETCH, in the storing session and (NOOP) in another one on the
   mailbox (two raw TLS sessions: imaplib does not keep the order of untagged responses).
+- item 16: a repeated LOGIN with the same password is answered from the verified-credential
+  cache (home.log `cache=hit`, and much faster than the first, which ran argon2id); a wrong
+  password is still refused after the brake's delay and is never a hit; after SIGHUP the
+  next login verifies the hash again; with users.auth_cache_ttl = "0s" there are no hits.
 - item 10: DELETE + CREATE three times in a row: UIDVALIDITY strictly grows, also across a
   restart of splitmail-home (RFC 3501 2.3.1.1).
 """
 import imaplib
+import signal
 import smtplib
+import statistics
+import time
 import socket
 import ssl
 import sys
@@ -96,6 +103,26 @@ class Raw:
 
     def close(self) -> None:
         self.s.close()
+
+
+def timed_login(port: int, pw: str) -> tuple[str, float]:
+    """(LOGIN result, seconds the LOGIN command took; the TLS handshake not counted)."""
+    m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=tls_ctx())
+    t0 = time.monotonic()
+    try:
+        typ = m.login(DEMO, pw)[0]
+    except imaplib.IMAP4.error:
+        typ = "NO"
+    took = time.monotonic() - t0
+    try:
+        m.logout()
+    except (imaplib.IMAP4.abort, OSError):
+        pass
+    return typ, took
+
+
+def hits(home) -> int:
+    return (home.root / "home.log").read_text(errors="replace").count("cache=hit")
 
 
 def uidvalidity(m: imaplib.IMAP4, box: str) -> int:
@@ -187,6 +214,29 @@ def main() -> None:
     checks.ok(any(x and x.endswith(b' t.test2 ("CHILDINFO" ("SUBSCRIBED"))') for x in data),
               "LIST (SUBSCRIBED RECURSIVEMATCH): t.test2 with CHILDINFO", str(data))
 
+    # ---- item 16: verified-credential cache
+    home.daemon.proc.send_signal(signal.SIGHUP)  # empties it: the next login verifies
+    lib.wait_until(lambda: "SIGHUP: reloading" in (home.root / "home.log").read_text(), 10,
+                   "SIGHUP handled")
+    h1 = hits(home)
+    cold = timed_login(imaps_port, pw)
+    checks.ok(cold[0] == "OK" and hits(home) == h1, "after SIGHUP: LOGIN verifies the hash",
+              f"{cold} hits {h1} -> {hits(home)}")
+    warm = [timed_login(imaps_port, pw) for _ in range(5)]
+    checks.ok(all(t == "OK" for t, _ in warm) and hits(home) == h1 + 5,
+              "5 repeated LOGINs answered from the cache (cache=hit)",
+              f"{warm} hits {h1} -> {hits(home)}")
+    med = statistics.median(x for _, x in warm)
+    lib.log(f"LOGIN with argon2id {cold[1] * 1000:.1f} ms, cached median {med * 1000:.1f} ms")
+    checks.ok(med * 3 < cold[1], "a cached LOGIN takes under a third of a verified one",
+              f"cold {cold[1]:.4f}s, warm median {med:.4f}s")
+    h2 = hits(home)
+    bad = timed_login(imaps_port, pw + "x")
+    checks.ok(bad[0] == "NO" and hits(home) == h2, "a wrong password: NO, never a cache hit",
+              str(bad))
+    checks.ok(bad[1] >= 0.9, "the brake's failure delay still applies (auth.failure_delay 1s)",
+              f"{bad[1]:.3f}s")
+
     # ---- item 10: UIDVALIDITY after DELETE + CREATE
     seen = []
     for _ in range(3):
@@ -207,6 +257,17 @@ def main() -> None:
     checks.ok(b'(\\Noselect) "." t.gone' in data, "the subscription survived the restart",
               str(data))
     b.logout()
+
+    # users.auth_cache_ttl = "0s": no cache
+    home.stop()
+    text = home.config.read_text().replace("[users]\n", '[users]\nauth_cache_ttl = "0s"\n', 1)
+    home.config.write_text(text)
+    home.start()
+    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
+    h3 = hits(home)
+    res = [timed_login(imaps_port, pw) for _ in range(3)]
+    checks.ok(all(t == "OK" for t, _ in res) and hits(home) == h3,
+              "auth_cache_ttl = 0s: every LOGIN verifies (no cache=hit)", f"{res}")
     checks.summary()
 
 
