@@ -52,6 +52,8 @@ const std::vector<session::command_spec>& session::table() {
         {"UID STORE", &session::cmd_store, S_SE, true},
         {"SEARCH", &session::cmd_search, S_SE, false},
         {"UID SEARCH", &session::cmd_search, S_SE, true},
+        {"SORT", &session::cmd_sort, S_SE, false},
+        {"UID SORT", &session::cmd_sort, S_SE, true},
         {"COPY", &session::cmd_copy, S_SE, true},
         {"UID COPY", &session::cmd_copy, S_SE, true},
         {"MOVE", &session::cmd_copy, S_SE, true},
@@ -67,7 +69,7 @@ std::string session::capability() const {
     // RFC 7888: LITERAL+ (any size) implies LITERAL-, which IMAP4rev2 clients look for.
     std::string c = "IMAP4rev1 IMAP4rev2 LITERAL+ LITERAL- SASL-IR ID ENABLE IDLE NAMESPACE "
                     "UNSELECT UIDPLUS MOVE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-                    "STATUS=SIZE BINARY MULTIAPPEND "
+                    "STATUS=SIZE BINARY MULTIAPPEND SORT SORT=DISPLAY ESORT "
                     "CHILDREN SPECIAL-USE CONDSTORE QRESYNC APPENDLIMIT=" +
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {

@@ -20,7 +20,7 @@
 //   command NO [CANNOT] before it runs (DELETE, UNSUBSCRIBE, RENAME's old name excepted).
 // - No stored NUL octet is sent outside a literal8 (codec.hpp plain_literal).
 // Also (command files): ESEARCH, LIST-EXTENDED, IMAP4rev2, BINARY (RFC 3516), MULTIAPPEND
-// (RFC 3502).
+// (RFC 3502), SORT with SORT=DISPLAY and ESORT (RFC 5256, 5957, 5267).
 #include "imap/codec.hpp"
 #include "imap/store.hpp"
 #include "splitmail/users/credential.hpp"
@@ -180,6 +180,15 @@ private:
 
 public:
     // Helpers shared by the command files.
+    // The messages of the selected view matching the search keys args[start..] (search.cpp,
+    // shared by SEARCH and SORT); unexpected: the text of the BAD reply.
+    struct search_hits {
+        std::vector<std::uint32_t> uids, seqs; // ascending, same order
+        std::uint64_t top_modseq = 0;          // highest MODSEQ of a match
+        bool with_modseq = false;              // a MODSEQ key was used (RFC 7162 3.1.5)
+    };
+    std::expected<search_hits, std::string> run_search(const std::vector<value>& args,
+                                                       std::size_t start, std::string& out);
     void sync_view(bool allow_expunge, std::string& out);
     // RFC 3501 7.2.6 / 7.1: when the folder's keywords changed since this session last sent
     // FLAGS (a STORE or APPEND here or in another session made a new one), an untagged
@@ -230,6 +239,7 @@ public:
     void cmd_fetch(const command&, std::string&);
     void cmd_store(const command&, std::string&);
     void cmd_search(const command&, std::string&);
+    void cmd_sort(const command&, std::string&); // SORT, UID SORT (commands/sort.cpp)
     void cmd_copy(const command&, std::string&);
     void cmd_idle(const command&, std::string&);
     // CONDSTORE/QRESYNC (RFC 7162, commands/condstore.cpp): ENABLE of "CONDSTORE"/"QRESYNC"

@@ -2,6 +2,7 @@
 #include "imap/store.hpp"
 
 #include "imap/codec.hpp"
+#include "imap/header_cache.hpp"
 #include "imap/uidvalidity.hpp"
 #include "maildir/name.hpp"
 
@@ -444,6 +445,11 @@ folder::folder(fs::path dir, std::string host, fs::path user_root)
                     {"error", ec.message()}});
         init_error_ = ec;
     }
+}
+
+header_cache& folder::headers() const {
+    if (!headers_) headers_ = std::make_unique<header_cache>();
+    return *headers_;
 }
 
 folder::~folder() {

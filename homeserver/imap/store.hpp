@@ -87,6 +87,8 @@ namespace splitmail::home::imap {
 
 namespace fs = std::filesystem;
 
+class header_cache; // header_cache.hpp: SORT values, kept with the folder
+
 enum flag_bits : std::uint8_t {
     flag_answered = 1,
     flag_flagged = 2,
@@ -202,6 +204,10 @@ public:
     std::expected<std::string, std::error_code> read(std::uint32_t uid) const;
     fs::path path_of(const message_entry& m) const;
 
+    // The SORT values of this folder's messages (header_cache.hpp), filled on first use and
+    // shared by every session that has the folder open.
+    header_cache& headers() const;
+
     // Statistics for tests and benchmarks: directory reads and stat calls done by sync().
     std::size_t scans() const { return scans_; }
     std::size_t file_stats() const { return stats_; }
@@ -285,6 +291,7 @@ private:
     std::size_t scans_ = 0, stats_ = 0;
     std::size_t expunge_count_ = 0;
     std::vector<std::uint32_t> recent_; // ascending UIDs not yet claimed (claim_recent)
+    mutable std::unique_ptr<header_cache> headers_;
 };
 
 // The mailboxes of one user.

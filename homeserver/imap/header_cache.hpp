@@ -1,0 +1,49 @@
+#pragma once
+// What SORT needs of each message, read once and kept with the folder (the way Dovecot keeps
+// header fields in dovecot.index.cache): the base subject, the sent date and the sort values
+// of From, To and Cc (sort_keys.hpp). Filled on first use, per message; shared by every
+// session that has the folder open (the folder object is shared, store.hpp), so a second SORT,
+// in any session, reads no file.
+//
+// Guarantees: a message's header is read at most once per process while its folder stays
+// loaded (a message's content never changes under one UID); only the header is read, at most
+// `max_header` octets of it. Memory: one entry per message asked for (the sort values, about
+// 100 octets for typical headers); entries of expunged UIDs are dropped when they are more
+// than half of the cache. A new UIDVALIDITY empties it.
+// Does not: persist across restarts (a cold SORT reads every header once), or lock: it is
+// used from the thread that runs the folder's sessions.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+namespace splitmail::home::imap {
+
+class folder;
+struct message_entry;
+
+struct sort_fields {
+    static constexpr std::int64_t no_date = INT64_MIN;
+    std::int64_t sent = no_date; // Date: in UTC seconds; no_date: use INTERNALDATE
+    std::string subject;         // base subject, i;ascii-casemap
+    std::string from, to, cc;    // addr-mailbox of the first address, i;ascii-casemap
+    std::string display_from, display_to; // RFC 5957 display values
+};
+
+class header_cache {
+public:
+    static constexpr std::size_t max_header = 256 * 1024;
+
+    const sort_fields& get(const folder& f, const message_entry& m);
+    std::size_t size() const { return by_uid_.size(); }
+    std::size_t reads() const { return reads_; } // headers read from files so far
+
+private:
+    void prune(const folder& f);
+
+    std::unordered_map<std::uint32_t, sort_fields> by_uid_;
+    std::uint32_t uidvalidity_ = 0;
+    std::size_t reads_ = 0;
+};
+
+} // namespace splitmail::home::imap
