@@ -14,6 +14,9 @@
   cache (home.log `cache=hit`, and much faster than the first, which ran argon2id); a wrong
   password is still refused after the brake's delay and is never a hit; after SIGHUP the
   next login verifies the hash again; with users.auth_cache_ttl = "0s" there are no hits.
+- item 13: SORT / UID SORT / SORT=DISPLAY / ESORT with imaplib on APPENDed messages: subject
+  (Re:, [list], (fwd) removed), REVERSE DATE with a message without Date: sorted by its
+  INTERNALDATE, DISPLAYFROM, ESORT MIN/MAX/COUNT/ALL in sorted order.
 - item 10: DELETE + CREATE three times in a row: UIDVALIDITY strictly grows, also across a
   restart of splitmail-home (RFC 3501 2.3.1.1).
 """
@@ -236,6 +239,39 @@ def main() -> None:
               str(bad))
     checks.ok(bad[1] >= 0.9, "the brake's failure delay still applies (auth.failure_delay 1s)",
               f"{bad[1]:.3f}s")
+
+    # ---- item 13: SORT, SORT=DISPLAY, ESORT
+    caps = a.capabilities
+    for cap in ("SORT", "SORT=DISPLAY", "ESORT"):
+        checks.ok(cap in caps, f"capability {cap}", str(caps))
+    checks.eq(a.create("sortbox")[0], "OK", "CREATE sortbox")
+    msgs = [  # (Date, Subject, From, INTERNALDATE)
+        ("Mon, 2 Jan 2023 10:00:00 +0000", "Re: apple", "Aaron Zed <zed@x.test>", "01-May-2024"),
+        ("1 Jan 2023 09:00:00 -0500", "[list] Banana", "alice@x.test", "01-Apr-2024"),
+        (None, "=?utf-8?q?cherry?=", "Bob <bob@x.test>", "01-Jan-2020"),
+        ("Tue, 3 Jan 2023 08:00:00 GMT", "Fwd: apple (fwd)", "carol@x.test", "01-Jun-2024"),
+    ]
+    for date, subj, frm, idate in msgs:
+        text = (f"Date: {date}\r\n" if date else "") + \
+            f"Subject: {subj}\r\nFrom: {frm}\r\nTo: {DEMO}\r\n\r\nbody\r\n"
+        typ, _ = a.append("sortbox", None, f'"{idate} 12:00:00 +0000"', text.encode())
+        checks.eq(typ, "OK", f"APPEND {subj}")
+    a.select("sortbox")
+    typ, data = a.sort("(SUBJECT)", "UTF-8", "ALL")
+    checks.eq((typ, data), ("OK", [b"1 4 2 3"]), "SORT (SUBJECT): APPLE APPLE BANANA CHERRY")
+    typ, data = a.uid("SORT", "(REVERSE DATE)", "UTF-8", "ALL")
+    checks.eq((typ, data), ("OK", [b"4 1 2 3"]),
+              "UID SORT (REVERSE DATE): no Date: sorts by INTERNALDATE (2020)")
+    typ, data = a.sort("(DISPLAYFROM)", "UTF-8", "ALL")
+    checks.eq((typ, data), ("OK", [b"1 2 3 4"]), "SORT (DISPLAYFROM): AARON ZED, ALICE@, BOB, CAROL@")
+    typ, data = a.sort("(ARRIVAL)", "US-ASCII", "NOT", "FROM", "bob")
+    checks.eq((typ, data), ("OK", [b"2 1 4"]), "SORT (ARRIVAL) with search keys")
+    typ, _ = raw(a, "SORT", "RETURN", "(MIN", "MAX", "COUNT", "ALL)", "(SUBJECT)", "UTF-8", "ALL")
+    es = untagged(a, "ESEARCH")
+    checks.ok(typ == "OK" and len(es) == 1 and es[0].startswith(b"(TAG ")
+              and es[0].endswith(b") MIN 1 MAX 3 ALL 1,4,2:3 COUNT 4"),
+              "ESORT: MIN/MAX in sorted order, ALL in sorted order", str(es))
+    a.close()
 
     # ---- item 10: UIDVALIDITY after DELETE + CREATE
     seen = []
