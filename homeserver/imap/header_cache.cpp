@@ -45,7 +45,19 @@ sort_fields fields_of(std::string_view header) {
     sort_fields f;
     if (auto d = mime::field(header, "Date"))
         if (auto t = sort_keys::sent_date(*d)) f.sent = *t;
-    if (auto s = mime::field(header, "Subject")) f.subject = sort_keys::base_subject(*s);
+    if (auto s = mime::field(header, "Subject"))
+        f.subject = sort_keys::base_subject(*s, &f.subject_reply);
+    if (auto v = mime::field(header, "Message-ID")) {
+        auto ids = sort_keys::message_ids(*v, 1);
+        if (!ids.empty()) f.message_id = std::move(ids.back());
+    }
+    if (auto v = mime::field(header, "References"))
+        f.references = sort_keys::message_ids(*v, header_cache::max_references);
+    if (f.references.empty())
+        if (auto v = mime::field(header, "In-Reply-To")) {
+            auto ids = sort_keys::message_ids(*v, header_cache::max_references);
+            if (!ids.empty()) f.references.push_back(std::move(ids.front()));
+        }
     if (auto v = mime::field(header, "From")) {
         auto l = address::parse_list(*v);
         f.from = sort_keys::first_mailbox(l);

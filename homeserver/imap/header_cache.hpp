@@ -1,7 +1,7 @@
 #pragma once
-// What SORT needs of each message, read once and kept with the folder (the way Dovecot keeps
-// header fields in dovecot.index.cache): the base subject, the sent date and the sort values
-// of From, To and Cc (sort_keys.hpp). Filled on first use, per message; shared by every
+// What SORT and THREAD need of each message, read once and kept with the folder (the way
+// Dovecot keeps header fields in dovecot.index.cache): the base subject, the sent date, the
+// sort values of From, To and Cc (sort_keys.hpp), Message-ID and References. Filled on first use, per message; shared by every
 // session that has the folder open (the folder object is shared, store.hpp), so a second SORT,
 // in any session, reads no file.
 //
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace splitmail::home::imap {
 
@@ -28,11 +29,17 @@ struct sort_fields {
     std::string subject;         // base subject, i;ascii-casemap
     std::string from, to, cc;    // addr-mailbox of the first address, i;ascii-casemap
     std::string display_from, display_to; // RFC 5957 display values
+    bool subject_reply = false;  // "Re:", "Fwd:" ... were removed (THREAD, RFC 5256 REFERENCES 5)
+    // THREAD=REFERENCES: the Message-ID, and the parents: References (its last
+    // max_references ids), or the first id of In-Reply-To when there is no References.
+    std::string message_id;
+    std::vector<std::string> references;
 };
 
 class header_cache {
 public:
     static constexpr std::size_t max_header = 256 * 1024;
+    static constexpr std::size_t max_references = 64;
 
     const sort_fields& get(const folder& f, const message_entry& m);
     std::size_t size() const { return by_uid_.size(); }

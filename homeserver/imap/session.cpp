@@ -54,6 +54,8 @@ const std::vector<session::command_spec>& session::table() {
         {"UID SEARCH", &session::cmd_search, S_SE, true},
         {"SORT", &session::cmd_sort, S_SE, false},
         {"UID SORT", &session::cmd_sort, S_SE, true},
+        {"THREAD", &session::cmd_thread, S_SE, false},
+        {"UID THREAD", &session::cmd_thread, S_SE, true},
         {"COPY", &session::cmd_copy, S_SE, true},
         {"UID COPY", &session::cmd_copy, S_SE, true},
         {"MOVE", &session::cmd_copy, S_SE, true},
@@ -70,6 +72,7 @@ std::string session::capability() const {
     std::string c = "IMAP4rev1 IMAP4rev2 LITERAL+ LITERAL- SASL-IR ID ENABLE IDLE NAMESPACE "
                     "UNSELECT UIDPLUS MOVE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
                     "STATUS=SIZE BINARY MULTIAPPEND SORT SORT=DISPLAY ESORT "
+                    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
                     "CHILDREN SPECIAL-USE CONDSTORE QRESYNC APPENDLIMIT=" +
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {

@@ -20,7 +20,8 @@
 //   command NO [CANNOT] before it runs (DELETE, UNSUBSCRIBE, RENAME's old name excepted).
 // - No stored NUL octet is sent outside a literal8 (codec.hpp plain_literal).
 // Also (command files): ESEARCH, LIST-EXTENDED, IMAP4rev2, BINARY (RFC 3516), MULTIAPPEND
-// (RFC 3502), SORT with SORT=DISPLAY and ESORT (RFC 5256, 5957, 5267).
+// (RFC 3502), SORT with SORT=DISPLAY and ESORT (RFC 5256, 5957, 5267), THREAD=ORDEREDSUBJECT
+// and THREAD=REFERENCES (RFC 5256).
 #include "imap/codec.hpp"
 #include "imap/store.hpp"
 #include "splitmail/users/credential.hpp"
@@ -240,6 +241,7 @@ public:
     void cmd_store(const command&, std::string&);
     void cmd_search(const command&, std::string&);
     void cmd_sort(const command&, std::string&); // SORT, UID SORT (commands/sort.cpp)
+    void cmd_thread(const command&, std::string&); // THREAD, UID THREAD (commands/thread.cpp)
     void cmd_copy(const command&, std::string&);
     void cmd_idle(const command&, std::string&);
     // CONDSTORE/QRESYNC (RFC 7162, commands/condstore.cpp): ENABLE of "CONDSTORE"/"QRESYNC"

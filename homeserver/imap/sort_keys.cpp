@@ -230,6 +230,31 @@ std::optional<std::int64_t> sent_date(std::string_view date) {
     return days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2] - offset * 60;
 }
 
+std::vector<std::string> message_ids(std::string_view field, std::size_t keep) {
+    std::vector<std::string_view> found;
+    for (std::size_t p = 0; p < field.size();) {
+        auto open = field.find('<', p);
+        if (open == std::string_view::npos) break;
+        auto close = field.find_first_of("<>", open + 1);
+        if (close == std::string_view::npos) break;
+        if (field[close] == '<') { // "<a <b>": the second '<' starts the id
+            p = close;
+            continue;
+        }
+        if (close > open + 1) found.push_back(field.substr(open + 1, close - open - 1));
+        p = close + 1;
+    }
+    std::vector<std::string> out;
+    std::size_t from = found.size() > keep ? found.size() - keep : 0;
+    for (std::size_t i = from; i < found.size(); ++i) {
+        std::string id;
+        for (char c : found[i])
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') id.push_back(c);
+        if (!id.empty()) out.push_back(std::move(id));
+    }
+    return out;
+}
+
 std::string first_mailbox(const std::vector<address::entry>& list) {
     for (const auto& e : list)
         if (e.k == address::entry::kind::mailbox) return casemap(e.mailbox);

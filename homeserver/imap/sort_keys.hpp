@@ -37,6 +37,11 @@ std::string first_mailbox(const std::vector<address::entry>& list);
 // there is no address.
 std::string first_display(const std::vector<address::entry>& list);
 
+// RFC 5256 REFERENCES: the message ids ("<...>", brackets and white space removed) of a
+// Message-ID, References or In-Reply-To field, in order; only the last `keep` are returned
+// (a References field may name thousands). Empty ids are skipped.
+std::vector<std::string> message_ids(std::string_view field, std::size_t keep);
+
 // i;ascii-casemap form of `s`.
 std::string casemap(std::string_view s);
 

@@ -14,7 +14,7 @@
   cache (home.log `cache=hit`, and much faster than the first, which ran argon2id); a wrong
   password is still refused after the brake's delay and is never a hit; after SIGHUP the
   next login verifies the hash again; with users.auth_cache_ttl = "0s" there are no hits.
-- item 13: SORT / UID SORT / SORT=DISPLAY / ESORT with imaplib on APPENDed messages: subject
+- item 13: SORT / UID SORT / SORT=DISPLAY / ESORT / THREAD with imaplib on APPENDed messages: subject
   (Re:, [list], (fwd) removed), REVERSE DATE with a message without Date: sorted by its
   INTERNALDATE, DISPLAYFROM, ESORT MIN/MAX/COUNT/ALL in sorted order.
 - item 10: DELETE + CREATE three times in a row: UIDVALIDITY strictly grows, also across a
@@ -266,6 +266,12 @@ def main() -> None:
     checks.eq((typ, data), ("OK", [b"1 2 3 4"]), "SORT (DISPLAYFROM): AARON ZED, ALICE@, BOB, CAROL@")
     typ, data = a.sort("(ARRIVAL)", "US-ASCII", "NOT", "FROM", "bob")
     checks.eq((typ, data), ("OK", [b"2 1 4"]), "SORT (ARRIVAL) with search keys")
+    typ, data = a.thread("ORDEREDSUBJECT", "UTF-8", "ALL")
+    checks.eq((typ, data), ("OK", [b"(3)(2)(1 4)"]),
+              "THREAD ORDEREDSUBJECT: threads by the date of their first message")
+    typ, data = a.thread("REFERENCES", "UTF-8", "ALL")
+    checks.eq((typ, data), ("OK", [b"(3)(2)((1)(4))"]),
+              "THREAD REFERENCES: Re: apple and Fwd: apple, both replies, under one dummy")
     typ, _ = raw(a, "SORT", "RETURN", "(MIN", "MAX", "COUNT", "ALL)", "(SUBJECT)", "UTF-8", "ALL")
     es = untagged(a, "ESEARCH")
     checks.ok(typ == "OK" and len(es) == 1 and es[0].startswith(b"(TAG ")

@@ -1,11 +1,15 @@
 // IMAP session, SORT family (issue 15 item 13): SORT and UID SORT by every RFC 5256 criterion
 // and RFC 5957 DISPLAYFROM, REVERSE, ties in mailbox order, search keys after the charset,
 // ESORT (RFC 5267) with MIN/MAX in the sorted order, errors, and the folder's header cache
-// (a header is read once, then shared by every session).
+// (a header is read once, then shared by every session); THREAD=ORDEREDSUBJECT and
+// THREAD=REFERENCES (RFC 5256 4): references, In-Reply-To, dummies, subject gathering, loops,
+// a chain deeper than the ancestor-walk cap.
 #include "imap/header_cache.hpp"
 #include "session_fixture.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -130,11 +134,101 @@ TEST(ImapSessionSort, HeadersReadOnceAndShared) {
     EXPECT_EQ(cache.reads(), 6u) << "only the new message is read";
 }
 
+struct thread_fixture : fixture {
+    int n = 0;
+    void msg(const std::string& header) {
+        ++n;
+        char date[64];
+        std::snprintf(date, sizeof date, "Date: %d Jan 2023 10:00:00 +0000\r\n", n);
+        deliver("17000" + std::to_string(10000 + n) + ".M1P1Q" + std::to_string(n) + ".host",
+                date + header + "\r\nbody\r\n");
+    }
+};
+
+std::string thread_line(session& s, const std::string& cmd) {
+    auto out = say(s, "t " + cmd + "\r\n").output;
+    auto p = out.find("* THREAD");
+    if (p == std::string::npos) return out;
+    return out.substr(p, out.find("\r\n", p) - p);
+}
+
+TEST(ImapSessionThread, ReferencesAndOrderedSubject) {
+    thread_fixture f;
+    f.msg("Message-ID: <1@x>\r\nSubject: A\r\n");
+    f.msg("Message-ID: <2@x>\r\nReferences: <1@x>\r\nSubject: Re: A\r\n");
+    f.msg("Message-ID: <3@x>\r\nReferences: <1@x>\r\n <2@x>\r\nSubject: Re: A\r\n");
+    f.msg("Message-ID: <4@x>\r\nIn-Reply-To: <1@x> (from someone)\r\nSubject: Re: A\r\n");
+    f.msg("Message-ID: <5@x>\r\nSubject: B\r\n");
+    f.msg("Message-ID: <6@x>\r\nReferences: <missing@x>\r\nSubject: Re: C\r\n");
+    f.msg("Message-ID: <7@x>\r\nReferences: <missing@x>\r\nSubject: Re: C\r\n");
+    f.msg("Message-ID: <8@x>\r\nSubject: Re: B\r\n");
+    f.msg("Subject: D\r\n");
+    f.msg("Message-ID: <1@x>\r\nSubject: E\r\n"); // a duplicate Message-ID: its own thread
+    auto s = f.selected();
+    EXPECT_EQ(thread_line(s, "THREAD REFERENCES UTF-8 ALL"),
+              "* THREAD (1 (2 3)(4))(5 8)((6)(7))(9)(10)")
+        << "2 and 4 reply to 1, 3 to 2; 6 and 7 share a missing parent (a dummy); 8 joins 5 "
+           "by subject";
+    EXPECT_EQ(thread_line(s, "THREAD ORDEREDSUBJECT UTF-8 ALL"),
+              "* THREAD (1 (2)(3)(4))(5 8)(6 7)(9)(10)");
+    EXPECT_EQ(thread_line(s, "UID THREAD REFERENCES US-ASCII NOT 4"),
+              "* THREAD (1 2 3)(5 8)((6)(7))(9)(10)")
+        << "only matching messages; a single child continues the list";
+    EXPECT_EQ(thread_line(s, "THREAD REFERENCES UTF-8 SUBJECT nothing"), "* THREAD");
+    auto out = say(s, "u THREAD BOGUS UTF-8 ALL\r\nv THREAD REFERENCES KOI8-R ALL\r\n"
+                      "w THREAD REFERENCES UTF-8\r\n").output;
+    EXPECT_TRUE(has(out, "u BAD")) << out;
+    EXPECT_TRUE(has(out, "v NO [BADCHARSET")) << out;
+    EXPECT_TRUE(has(out, "w BAD")) << out;
+}
+
+TEST(ImapSessionThread, LoopsAndDeepChainsEndEachMessageOnce) {
+    thread_fixture f;
+    f.msg("Message-ID: <a@l>\r\nReferences: <b@l>\r\nSubject: loop\r\n");
+    f.msg("Message-ID: <b@l>\r\nReferences: <a@l>\r\nSubject: loop\r\n");
+    f.msg("Message-ID: <c@l>\r\nReferences: <c@l>\r\nSubject: self\r\n");
+    constexpr int chain = 3000; // deeper than the ancestor walk (1024)
+    for (int i = 0; i < chain; ++i)
+        f.msg("Message-ID: <d" + std::to_string(i) + "@l>\r\nReferences: <d" +
+              std::to_string(i - 1) + "@l>\r\nSubject: Re: deep\r\n");
+    auto s = f.selected();
+    auto t0 = std::chrono::steady_clock::now();
+    auto line = thread_line(s, "THREAD REFERENCES UTF-8 ALL");
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+    ASSERT_TRUE(line.starts_with("* THREAD (")) << line.substr(0, 200);
+    EXPECT_TRUE(line.starts_with("* THREAD (2 1)(3)")) << line.substr(0, 200);
+    // Every message exactly once, parentheses balanced.
+    std::vector<int> seen(chain + 4, 0);
+    int depth = 0, number = 0;
+    bool in_number = false;
+    for (char c : line.substr(9)) {
+        if (c >= '0' && c <= '9') {
+            number = number * 10 + (c - '0');
+            in_number = true;
+            continue;
+        }
+        if (in_number) ++seen[static_cast<std::size_t>(number)];
+        in_number = false;
+        number = 0;
+        if (c == '(') ++depth;
+        if (c == ')') --depth;
+        ASSERT_GE(depth, 0);
+    }
+    EXPECT_EQ(depth, 0);
+    for (int i = 1; i <= chain + 3; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], 1) << i;
+    EXPECT_LT(ms, 2000) << "THREAD of a " << chain << "-deep chain";
+    auto os = thread_line(s, "THREAD ORDEREDSUBJECT UTF-8 ALL");
+    EXPECT_TRUE(os.starts_with("* THREAD (1 2)(3)(4 (5)(6)")) << os.substr(0, 200);
+}
+
 TEST(ImapSessionSort, Capabilities) {
     fixture f;
     auto s = f.make();
     auto out = say(s, "c CAPABILITY\r\n").output;
-    EXPECT_TRUE(has(out, " SORT SORT=DISPLAY ESORT ")) << out;
+    EXPECT_TRUE(has(out, " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES "))
+        << out;
 }
 
 } // namespace
