@@ -316,6 +316,7 @@ transport = "plain"
 [users]
 file = "{d}/users"
 aliases = "{d}/aliases"
+auth_cache_ttl = "0s"
 [maildir]
 root = "{self.root}"
 [imap]
