@@ -7,6 +7,9 @@
 #include "imap/store.hpp"
 
 #include "splitmail/durable/file.hpp"
+#include "splitmail/log/log.hpp"
+
+#include <cstring>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -72,17 +75,146 @@ sort_fields fields_of(std::string_view header) {
     return f;
 }
 
+constexpr std::string_view magic = "splitmail-headercache 1\n";
+
+std::uint64_t fnv1a(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+template <class T> void put(std::string& out, T v) {
+    char b[sizeof v];
+    std::memcpy(b, &v, sizeof v);
+    out.append(b, sizeof v);
+}
+void put_string(std::string& out, const std::string& s) {
+    put(out, static_cast<std::uint32_t>(s.size()));
+    out += s;
+}
+
+// Bounds-checked reader of the file format.
+struct reader {
+    std::string_view in;
+    std::size_t p = 0;
+    bool ok = true;
+    template <class T> T get() {
+        T v{};
+        if (!ok || in.size() - p < sizeof v) {
+            ok = false;
+            return v;
+        }
+        std::memcpy(&v, in.data() + p, sizeof v);
+        p += sizeof v;
+        return v;
+    }
+    std::string str() {
+        auto n = get<std::uint32_t>();
+        if (!ok || in.size() - p < n || n > header_cache::max_header) {
+            ok = false;
+            return {};
+        }
+        std::string s(in.substr(p, n));
+        p += n;
+        return s;
+    }
+};
+
 } // namespace
+
+std::string header_cache::serialize() const {
+    std::string out(magic);
+    put(out, uidvalidity_);
+    put(out, static_cast<std::uint32_t>(by_uid_.size()));
+    for (const auto& [uid, f] : by_uid_) {
+        put(out, uid);
+        put(out, f.sent);
+        put(out, static_cast<std::uint8_t>(f.subject_reply ? 1 : 0));
+        for (const auto* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to,
+                              &f.message_id})
+            put_string(out, *s);
+        put(out, static_cast<std::uint16_t>(f.references.size()));
+        for (const auto& r : f.references) put_string(out, r);
+    }
+    put(out, fnv1a(out));
+    return out;
+}
+
+std::optional<header_cache::entries> header_cache::parse(std::string_view file,
+                                                         std::uint32_t uidvalidity) {
+    if (file.size() < magic.size() + 16 || !file.starts_with(magic)) return std::nullopt;
+    std::string_view body = file.substr(0, file.size() - 8);
+    std::uint64_t sum = 0;
+    std::memcpy(&sum, file.data() + body.size(), sizeof sum);
+    if (sum != fnv1a(body)) return std::nullopt;
+    reader r{body, magic.size()};
+    if (r.get<std::uint32_t>() != uidvalidity || !r.ok) return std::nullopt;
+    auto count = r.get<std::uint32_t>();
+    // An entry takes at least 43 octets: a count the file cannot hold is a bad file.
+    if (!r.ok || count > (body.size() - r.p) / 43) return std::nullopt;
+    entries out;
+    out.reserve(count);
+    for (std::uint32_t i = 0; i < count && r.ok; ++i) {
+        std::pair<std::uint32_t, sort_fields> e;
+        e.first = r.get<std::uint32_t>();
+        auto& f = e.second;
+        f.sent = r.get<std::int64_t>();
+        f.subject_reply = r.get<std::uint8_t>() != 0;
+        for (auto* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to,
+                        &f.message_id})
+            *s = r.str();
+        auto refs = r.get<std::uint16_t>();
+        if (refs > max_references) r.ok = false;
+        for (std::uint16_t k = 0; k < refs && r.ok; ++k) f.references.push_back(r.str());
+        out.push_back(std::move(e));
+    }
+    if (!r.ok || r.p != body.size()) return std::nullopt;
+    return out;
+}
+
+void header_cache::load(const folder& f) {
+    loaded_ = true;
+    auto text = durable::read_file_if_exists(f.dir() / file_name, {std::size_t{1} << 30, true});
+    if (!text || !*text) return;
+    auto got = parse(**text, uidvalidity_);
+    if (!got) {
+        log::warn("imap", "-", "header cache file not used (damaged or stale)",
+                  {{"path", (f.dir() / file_name).string()}});
+        return;
+    }
+    for (auto& [uid, fields] : *got)
+        if (f.find(uid)) by_uid_.insert_or_assign(uid, std::move(fields));
+    unsaved_ = 0;
+}
+
+void header_cache::persist(const folder& f) {
+    if (unsaved_ < persist_after) return;
+    durable::replace_options opt;
+    opt.locked = true; // the folder's flock makes this process the only writer
+    auto r = durable::replace_file(f.dir() / file_name, serialize(), opt);
+    if (!r) {
+        log::warn("imap", "-", "cannot write the header cache", {{"error", r.error().text()}});
+        return;
+    }
+    unsaved_ = 0;
+}
 
 const sort_fields& header_cache::get(const folder& f, const message_entry& m) {
     if (f.uidvalidity() != uidvalidity_) {
         by_uid_.clear();
         uidvalidity_ = f.uidvalidity();
+        loaded_ = false;
+        unsaved_ = 0;
     }
+    if (!loaded_) load(f);
     auto it = by_uid_.find(m.uid);
     if (it != by_uid_.end()) return it->second;
     if (by_uid_.size() >= 64 && by_uid_.size() > 2 * f.messages().size()) prune(f);
     ++reads_;
+    ++unsaved_;
     return by_uid_.emplace(m.uid, fields_of(read_header(f.path_of(m)))).first->second;
 }
 

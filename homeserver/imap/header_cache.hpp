@@ -10,11 +10,21 @@
 // `max_header` octets of it. Memory: one entry per message asked for (the sort values, about
 // 100 octets for typical headers); entries of expunged UIDs are dropped when they are more
 // than half of the cache. A new UIDVALIDITY empties it.
-// Does not: persist across restarts (a cold SORT reads every header once), or lock: it is
-// used from the thread that runs the folder's sessions.
+// Persisted: `splitmail-headercache` in the folder's directory holds the entries (written
+// whole with durable::replace_file by persist() once `persist_after` entries were read since
+// the last write, so a folder of a few hundred messages never writes one), and the first use
+// after a restart loads it instead of reading the headers again. Layout (little-endian):
+//   "splitmail-headercache 1\n", u32 UIDVALIDITY, u32 count, then per entry u32 UID, i64 sent,
+//   u8 reply flag, 7 strings (subject, from, to, cc, display_from, display_to, message_id)
+//   as u32 length + octets, u16 reference count and that many strings; then the FNV-1a 64
+//   of everything before. A file that fails any check (magic, checksum, lengths, counts,
+//   UIDVALIDITY) is ignored as a whole; entries of UIDs no longer present are skipped.
+// Does not: lock: it is used from the thread that runs the folder's sessions.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -41,16 +51,30 @@ public:
     static constexpr std::size_t max_header = 256 * 1024;
     static constexpr std::size_t max_references = 64;
 
+    static constexpr std::size_t persist_after = 1000;
+    static constexpr const char* file_name = "splitmail-headercache";
+
     const sort_fields& get(const folder& f, const message_entry& m);
+    // Writes the cache file when persist_after entries were read since the last write (or
+    // load); errors are logged, never reported (it is a cache).
+    void persist(const folder& f);
+
+    // The file format (see above), for persist/load and the fuzz target.
+    std::string serialize() const;
+    using entries = std::vector<std::pair<std::uint32_t, sort_fields>>;
+    static std::optional<entries> parse(std::string_view file, std::uint32_t uidvalidity);
     std::size_t size() const { return by_uid_.size(); }
     std::size_t reads() const { return reads_; } // headers read from files so far
 
 private:
     void prune(const folder& f);
+    void load(const folder& f);
 
     std::unordered_map<std::uint32_t, sort_fields> by_uid_;
     std::uint32_t uidvalidity_ = 0;
     std::size_t reads_ = 0;
+    std::size_t unsaved_ = 0; // entries read from files since the last persist()/load
+    bool loaded_ = false;     // the cache file was looked at
 };
 
 } // namespace splitmail::home::imap

@@ -125,6 +125,7 @@ void session::cmd_sort(const command& c, std::string& out) {
     }
     if (needs_headers)
         for (auto& r : rows) r.f = &cache.get(*s.f, *r.m);
+    if (needs_headers) cache.persist(*s.f);
     // RFC 5256 2.2: the sent date, or INTERNALDATE when the message has no usable Date:.
     auto sent = [&](const row& r) {
         return r.f->sent != sort_fields::no_date ? r.f->sent : s.f->internal_date(*r.m);

@@ -171,6 +171,7 @@ void session::cmd_thread(const command& c, std::string& out) {
         rows.push_back({found->seqs[i], &f, d});
         numbers.push_back(uid ? m->uid : found->seqs[i]);
     }
+    cache.persist(*s.f);
     forest t;
     t.c.reserve(rows.size() * 2);
     std::vector<int> roots;
