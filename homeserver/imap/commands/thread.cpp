@@ -22,6 +22,7 @@ constexpr std::size_t max_ancestor_walk = 1024;
 struct container {
     int msg = -1;     // index into the rows, -1: dummy (referenced, not in the set)
     int parent = -1;
+    std::size_t pos = 0; // index in the parent's kids (kept by link/unlink: O(1) unlink)
     std::vector<int> kids;
     std::int64_t date = 0; // sort date (a dummy: its first child's, after sorting)
     std::uint32_t seq = 0; // tie-break: mailbox order
@@ -34,15 +35,21 @@ struct forest {
         c.emplace_back();
         return static_cast<int>(c.size()) - 1;
     }
+    // O(1): the last sibling takes x's place (sibling order is set by sort_by_date later), so
+    // a parent with 100,000 guessed children cannot make unlinking them quadratic.
     void unlink(int x) {
         int p = c[x].parent;
         if (p < 0) return;
         auto& k = c[p].kids;
-        k.erase(std::find(k.begin(), k.end(), x));
+        int last = k.back();
+        k[c[x].pos] = last;
+        c[last].pos = c[x].pos;
+        k.pop_back();
         c[x].parent = -1;
     }
     void link(int parent, int child) {
         c[child].parent = parent;
+        c[child].pos = c[parent].kids.size();
         c[parent].kids.push_back(child);
     }
     // Would `child` under `parent` make a loop (child is parent or one of its ancestors)?

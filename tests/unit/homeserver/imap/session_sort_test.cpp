@@ -223,6 +223,37 @@ TEST(ImapSessionThread, LoopsAndDeepChainsEndEachMessageOnce) {
     EXPECT_TRUE(os.starts_with("* THREAD (1 2)(3)(4 (5)(6)")) << os.substr(0, 200);
 }
 
+// Hostile References: the first half of the messages make one parent guess the second half
+// as its children, which then arrive and are unlinked from it (a linear search per unlink
+// would be quadratic); the answer comes quickly and names every message once.
+TEST(ImapSessionThread, ManyGuessedChildrenUnlinkCheaply) {
+    thread_fixture f;
+    constexpr int n = 4000;
+    for (int i = 0; i < n; ++i) {
+        std::string refs = i < n / 2 ? "References: <p@l> <f" + std::to_string(n - 1 - i) + "@l>\r\n"
+                                     : "";
+        f.msg("Message-ID: <f" + std::to_string(i) + "@l>\r\n" + refs + "Subject: s" +
+              std::to_string(i) + "\r\n");
+    }
+    auto s = f.selected();
+    auto t0 = std::chrono::steady_clock::now();
+    auto line = thread_line(s, "THREAD REFERENCES UTF-8 ALL");
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+    ASSERT_TRUE(line.starts_with("* THREAD (")) << line.substr(0, 200);
+    std::size_t numbers = 0;
+    bool in_number = false;
+    for (char c : line.substr(9)) {
+        bool digit = c >= '0' && c <= '9';
+        if (digit && !in_number) ++numbers;
+        in_number = digit;
+    }
+    EXPECT_EQ(numbers, static_cast<std::size_t>(n));
+    EXPECT_LT(ms, 3000);
+    EXPECT_EQ(thread_line(s, "THREAD ORDEREDSUBJECT UTF-8 1"), "* THREAD (1)");
+}
+
 TEST(ImapSessionSort, Capabilities) {
     fixture f;
     auto s = f.make();
