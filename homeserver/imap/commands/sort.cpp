@@ -184,8 +184,15 @@ void session::cmd_sort(const command& c, std::string& out) {
         // In the sorted order; only ascending runs of consecutive numbers become ranges.
         if (r_all && !order.empty()) line += " ALL " + compact_uid_set(order);
         if (r_count) line += " COUNT " + std::to_string(order.size());
-        if (found->with_modseq && !order.empty())
-            line += " MODSEQ " + std::to_string(found->top_modseq);
+        if (found->with_modseq && !order.empty()) {
+            // RFC 4731 3.2 / RFC 7162 3.1.5 (as SEARCH, issue 15 item 4): MIN alone or MAX
+            // alone carries that message's MODSEQ, otherwise the highest of all matches.
+            std::uint64_t ms = found->top_modseq;
+            bool only_min = r_min && !r_max && !r_all && !r_count;
+            bool only_max = r_max && !r_min && !r_all && !r_count;
+            if (only_min || only_max) ms = (only_min ? rows.front() : rows.back()).m->modseq;
+            line += " MODSEQ " + std::to_string(ms);
+        }
         out += line + "\r\n";
     }
     out += ok(c, c.name + " completed");

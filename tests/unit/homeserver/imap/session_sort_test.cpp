@@ -91,6 +91,24 @@ TEST(ImapSessionSort, EsortAndErrors) {
         << "RETURN () is ALL; 2 and 5 arrived together: mailbox order";
     out = say(s, "h SORT RETURN (MIN) (SUBJECT) UTF-8 FROM nobody\r\n").output;
     EXPECT_EQ(out, "* ESEARCH (TAG \"h\")\r\nh OK SORT completed\r\n");
+    // With a MODSEQ key: MIN alone / MAX alone carry that message's MODSEQ (RFC 4731 3.2):
+    // 3 is changed before 1, so MAX (3, CHERRY) has a lower MODSEQ than the highest match.
+    say(s, "s1 STORE 3 +FLAGS.SILENT (\\Flagged)\r\ns2 STORE 1 +FLAGS.SILENT (\\Flagged)\r\n");
+    auto fetched = say(s, "m FETCH 1,3 (MODSEQ)\r\n").output;
+    auto modseq_of = [&](const std::string& seq) {
+        std::string head = "* " + seq + " FETCH (MODSEQ (";
+        auto p = fetched.find(head);
+        if (p == std::string::npos) return std::string("?");
+        p += head.size();
+        return fetched.substr(p, fetched.find(')', p) - p);
+    };
+    ASSERT_NE(modseq_of("1"), modseq_of("3")) << fetched;
+    out = say(s, "n1 SORT RETURN (MIN) (SUBJECT) UTF-8 FLAGGED MODSEQ 1\r\n").output;
+    EXPECT_TRUE(has(out, " MIN 1 MODSEQ " + modseq_of("1") + "\r\n")) << out << fetched;
+    out = say(s, "n2 SORT RETURN (MAX) (SUBJECT) UTF-8 FLAGGED MODSEQ 1\r\n").output;
+    EXPECT_TRUE(has(out, " MAX 3 MODSEQ " + modseq_of("3") + "\r\n")) << out << fetched;
+    out = say(s, "n3 SORT RETURN (MIN MAX) (SUBJECT) UTF-8 FLAGGED MODSEQ 1\r\n").output;
+    EXPECT_TRUE(has(out, " MIN 1 MAX 3 MODSEQ " + modseq_of("1") + "\r\n")) << out << fetched;
     out = say(s, "i SORT RETURN (SAVE) (SIZE) UTF-8 1:2\r\nj SEARCH $\r\n").output;
     EXPECT_TRUE(has(out, "* SEARCH 1 2\r\nj OK")) << out;
     for (const char* bad : {"SORT (BOGUS) UTF-8 ALL", "SORT (REVERSE) UTF-8 ALL",
