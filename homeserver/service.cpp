@@ -7,6 +7,7 @@
 #include "lmtp/listener.hpp"
 #include "maildir/deliver.hpp"
 #include "users/resolver.hpp"
+#include "users/verified_cache.hpp"
 
 #include "splitmail/auth/brake.hpp"
 #include "splitmail/durable/committer.hpp"
@@ -118,6 +119,9 @@ int run(const settings& s, const std::string& config_path) {
     // protocol count together. Used on the io thread only.
     auth::brake login_brake(s.login_brake);
     ctx.brake = &login_brake;
+    // Verified credentials (issue 16): a repeated login skips the hash; shared like the brake.
+    verified_cache auth_cache({s.auth_cache_ttl, s.auth_cache_size});
+    ctx.auth_cache = &auth_cache;
     ctx.opt.relay_secret = s.lmtp_relay_secret;
     if (s.lmtp_relay_secret.empty() && s.lmtp_transport == "plain")
         log::warn("home", "", "lmtp.relay_secret is not set: any process that reaches the LMTP "
@@ -163,6 +167,7 @@ int run(const settings& s, const std::string& config_path) {
     ictx.max_connections_per_user = s.imap_max_connections_per_user;
     ictx.auth_pool = &auth_pool;
     ictx.brake = &login_brake;
+    ictx.auth_cache = &auth_cache;
     std::unique_ptr<net::server> imap_server, imaps_server;
     auto refuse_imap = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
         co_await c.write("* BYE " + std::string(why) + ", try again later\r\n",
@@ -237,6 +242,7 @@ int run(const settings& s, const std::string& config_path) {
             if (e) return;
             log::info("home", "", "SIGHUP: reloading the user database");
             resolver.reload();
+            auth_cache.clear(); // even when the files did not change: SIGHUP means "forget"
             arm_hup();
         });
     };

@@ -12,6 +12,9 @@ line, it never parses responses (its own CPU share is printed next to each throu
   (3) idle     N connections logged in, INBOX selected, in IDLE: PSS of all server processes
                (Dovecot also with imap_hibernate_timeout)
   (4) index    SELECT and UID FETCH 1:* (FLAGS) on a 100,000-message INBOX, cold and warm
+  (6) sort     SORT (DATE), SORT (SUBJECT) and THREAD REFERENCES on a 100,000-message INBOX of
+               threaded mail: first after a restart (no cached header fields), warm, and after
+               a second restart
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import lib  # noqa: E402  (temp dirs, ports, certificates, Daemon, cleanup at ex
 
 USER = "demo@example.test"
 BIG = "big@example.test"
+SORTER = "sort@example.test"  # (6)
 PASSWORD = "bench-password-1"
 MAIL_UID = 8  # Debian's "mail" user: Dovecot's mail processes run as it
 
@@ -172,6 +176,35 @@ def small_message_set(n: int) -> list[tuple[str, bytes]]:
             for i in range(n)]
 
 
+def threaded_message_set(n: int) -> list[tuple[str, bytes]]:
+    """(6): n messages in threads of 1-12 (References chains, "Re:" subjects, dates spread over a
+    year, 500 senders), stored in arrival order, the same every run."""
+    rnd = random.Random(13)
+    out: list[tuple[str, bytes]] = []
+    t = 0
+    while len(out) < n:
+        size = min(n - len(out), rnd.randint(1, 12))
+        refs: list[str] = []
+        for k in range(size):
+            i = len(out)
+            mid = f"<t{t}-{k}@lists.test>"
+            day = 1 + rnd.randrange(28)
+            month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                     "Nov", "Dec"][rnd.randrange(12)]
+            head = (f"From: Person {rnd.randrange(500)} <p{rnd.randrange(500)}@people.test>\r\n"
+                    f"To: {SORTER}\r\n"
+                    f"Subject: {'Re: ' if k else ''}topic number {t}\r\n"
+                    f"Date: {day} {month} 2024 {rnd.randrange(24):02d}:{rnd.randrange(60):02d}:00"
+                    f" +0100\r\nMessage-ID: {mid}\r\n"
+                    + (f"References: {' '.join(refs[-10:])}\r\nIn-Reply-To: {refs[-1]}\r\n"
+                       if refs else "") + "\r\n").encode()
+            data = head + b"A message in a thread.\r\n" * rnd.randint(1, 30)
+            out.append((f"{1700000000 + i}.M{i}P1Q{i}.bench,S={len(data)}:2,S", data))
+            refs.append(mid)
+        t += 1
+    return out
+
+
 def write_maildir(box: Path, msgs, owner: int | None, keyword_file: bool) -> None:
     for sub in ("cur", "new", "tmp"):
         (box / sub).mkdir(parents=True, exist_ok=True)
@@ -273,7 +306,7 @@ class Splitmail:
         self.root = d / "mail"
         self.port = lib.free_port()
         cert = lib.make_cert(d, "imap", "home.example.test")
-        (d / "users").write_text(f"{USER}:{hash_line}\n{BIG}:{hash_line}\n")
+        (d / "users").write_text(f"{USER}:{hash_line}\n{BIG}:{hash_line}\n{SORTER}:{hash_line}\n")
         (d / "aliases").write_text("")
         (d / "home.toml").write_text(f"""[home]
 domains = ["example.test"]
@@ -283,6 +316,7 @@ transport = "plain"
 [users]
 file = "{d}/users"
 aliases = "{d}/aliases"
+auth_cache_ttl = "0s"
 [maildir]
 root = "{self.root}"
 [imap]
@@ -344,7 +378,7 @@ class Dovecot:
         self.conf = d / "dovecot.conf"
         self.hibernate = hibernate
         lines = []
-        for u in (USER, BIG):
+        for u in (USER, BIG, SORTER):
             lines.append(f"{u}:{hash_line}:{MAIL_UID}:{MAIL_UID}::{self.box(u)}::")
         (d / "users").write_text("\n".join(lines) + "\n")
         self.write_conf()
@@ -717,14 +751,19 @@ def phase_idle(b: Bench, servers, loop, dovecot_hib) -> None:
         b.row("(3) (with - before) / n, Dovecot hibernating", S[1], H[1], "lower")
 
 
+LAST_RESPONSES: list[bytes] = []  # of the last one_command() call, for comparisons
+
+
 async def one_command(port: int, user: str, cmds: list[str]) -> list[tuple[float, int]]:
     c = await Imap.connect(port)
     await c.login(user, PASSWORD)
     out = []
+    LAST_RESPONSES.clear()
     for cmd in cmds:
         t0 = time.perf_counter()
         resp = await c.cmd(cmd)
         out.append((time.perf_counter() - t0, len(resp)))
+        LAST_RESPONSES.append(resp)
     await c.logout()
     return out
 
@@ -804,6 +843,60 @@ def phase_index(b: Bench, servers, loop) -> None:
           D["cold_kept"] * 1e3, "lower")
     b.row("(4) ms warm SELECT", S["warm"] * 1e3, D["warm"] * 1e3, "lower")
     b.row("(4) ms UID FETCH 1:* (FLAGS), warm", S["fetch"] * 1e3, D["fetch"] * 1e3, "lower")
+
+
+def phase_sort(b: Bench, servers, loop) -> None:
+    n = b.a.big
+    msgs = threaded_message_set(n)
+    for s in servers:
+        box = s.box(SORTER)
+        t0 = time.perf_counter()
+        write_maildir(box, msgs, s.owner(), keyword_file=False)
+        b.say(f"(6) {s.name}: {n} threaded messages written in {time.perf_counter() - t0:.1f}s")
+    time.sleep(1.1)
+    cmds = ["SELECT INBOX", "SORT (DATE) UTF-8 ALL", "SORT (DATE) UTF-8 ALL",
+            "THREAD REFERENCES UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL",
+            "SORT (SUBJECT) UTF-8 ALL"]
+    res: dict[str, dict[str, float]] = {}
+    answers: dict[str, list[bytes]] = {}
+    for s in servers:
+        loop.run_until_complete(one_command(s.port, SORTER, ["SELECT INBOX"]))  # index built
+        s.stop()
+        s.start()
+        r = loop.run_until_complete(one_command(s.port, SORTER, cmds))
+        answers[s.name] = [re.sub(rb"\r\n\S+ OK [^\r]*\r\n$", b"", x)
+                           for x in LAST_RESPONSES[1:]]
+        s.stop()
+        s.start()
+        r2 = loop.run_until_complete(one_command(s.port, SORTER, cmds[:2] + cmds[3:4]))
+        res[s.name] = {"sort_cold": r[1][0], "sort_warm": r[2][0], "thread_first": r[3][0],
+                       "thread_warm": r[4][0], "subject_warm": r[5][0],
+                       "sort_restart": r2[1][0], "thread_restart": r2[2][0]}
+        b.say(f"(6) {s.name}: SORT (DATE) first {r[1][0] * 1000:.0f} ms, warm "
+              f"{r[2][0] * 1000:.0f} ms; THREAD REFERENCES first {r[3][0] * 1000:.0f} ms, warm "
+              f"{r[4][0] * 1000:.0f} ms; SORT (SUBJECT) {r[5][0] * 1000:.0f} ms; after a restart"
+              f" SORT (DATE) {r2[1][0] * 1000:.0f} ms, THREAD {r2[2][0] * 1000:.0f} ms "
+              f"(response {r[1][1] / 1e3:.0f} kB / {r[3][1] / 1e3:.0f} kB)")
+    for i, what in ((0, "SORT (DATE)"), (2, "THREAD REFERENCES"), (4, "SORT (SUBJECT)")):
+        same = answers["splitmail"][i] == answers["dovecot"][i]
+        b.say(f"(6) {what}: the answers of both servers are "
+              f"{'identical' if same else 'DIFFERENT'}")
+        if not same:
+            b.notes.append(f"(6) {what}: splitmail and Dovecot answer differently")
+    S, D = res["splitmail"], res["dovecot"]
+    k = f"{n // 1000}k" if n >= 1000 else str(n)
+    b.row(f"(6) ms SORT (DATE), {k} msgs, first (no header cache)", S["sort_cold"] * 1e3,
+          D["sort_cold"] * 1e3, "lower")
+    b.row("(6) ms SORT (DATE), warm", S["sort_warm"] * 1e3, D["sort_warm"] * 1e3, "lower")
+    b.row("(6) ms THREAD REFERENCES, first", S["thread_first"] * 1e3, D["thread_first"] * 1e3,
+          "lower")
+    b.row("(6) ms THREAD REFERENCES, warm", S["thread_warm"] * 1e3, D["thread_warm"] * 1e3,
+          "lower")
+    b.row("(6) ms SORT (SUBJECT), warm", S["subject_warm"] * 1e3, D["subject_warm"] * 1e3, "lower")
+    b.row("(6) ms SORT (DATE) after a restart", S["sort_restart"] * 1e3, D["sort_restart"] * 1e3,
+          "lower")
+    b.row("(6) ms THREAD REFERENCES after a restart", S["thread_restart"] * 1e3,
+          D["thread_restart"] * 1e3, "lower")
 
 
 # ---------------------------------------------------------------- main
@@ -900,6 +993,8 @@ def main() -> None:
         phase_idle(b, servers, loop, dvh)
     if 4 in only:
         phase_index(b, servers, loop)
+    if 6 in only:
+        phase_sort(b, servers, loop)
     for s in servers:
         s.stop()
 

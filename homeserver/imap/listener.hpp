@@ -17,6 +17,7 @@
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/users/live_database.hpp"
+#include "users/verified_cache.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -47,6 +48,8 @@ struct listener_context {
     boost::asio::thread_pool* auth_pool = nullptr;
     // The login brake shared with LMTP XAUTH (service.cpp); null: no brake (tests).
     auth::brake* brake = nullptr;
+    // Verified-credential cache shared with LMTP XAUTH (users/verified_cache.hpp); null: none.
+    verified_cache* auth_cache = nullptr;
 };
 
 // `implicit_tls`: the imaps port (TLS from the first byte).

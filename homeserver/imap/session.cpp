@@ -52,6 +52,10 @@ const std::vector<session::command_spec>& session::table() {
         {"UID STORE", &session::cmd_store, S_SE, true},
         {"SEARCH", &session::cmd_search, S_SE, false},
         {"UID SEARCH", &session::cmd_search, S_SE, true},
+        {"SORT", &session::cmd_sort, S_SE, false},
+        {"UID SORT", &session::cmd_sort, S_SE, true},
+        {"THREAD", &session::cmd_thread, S_SE, false},
+        {"UID THREAD", &session::cmd_thread, S_SE, true},
         {"COPY", &session::cmd_copy, S_SE, true},
         {"UID COPY", &session::cmd_copy, S_SE, true},
         {"MOVE", &session::cmd_copy, S_SE, true},
@@ -67,7 +71,8 @@ std::string session::capability() const {
     // RFC 7888: LITERAL+ (any size) implies LITERAL-, which IMAP4rev2 clients look for.
     std::string c = "IMAP4rev1 IMAP4rev2 LITERAL+ LITERAL- SASL-IR ID ENABLE IDLE NAMESPACE "
                     "UNSELECT UIDPLUS MOVE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-                    "STATUS=SIZE BINARY MULTIAPPEND "
+                    "STATUS=SIZE BINARY MULTIAPPEND SORT SORT=DISPLAY ESORT "
+                    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
                     "CHILDREN SPECIAL-USE CONDSTORE QRESYNC APPENDLIMIT=" +
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {
@@ -253,10 +258,22 @@ std::string session::mailbox_name_out(const std::string& stored) const {
     return u ? *u : stored; // a name not valid as modified UTF-7 is shown as it is on disk
 }
 
+void session::announce_flags(std::string& out) {
+    if (!sel_) return;
+    auto& s = *sel_;
+    std::string now = s.f->flag_list(false);
+    if (now == s.announced_flags) return;
+    out += "* FLAGS " + now + "\r\n";
+    if (!s.readonly) out += "* OK [PERMANENTFLAGS " + s.f->flag_list(true) + "] Flags permitted\r\n";
+    s.announced_flags = std::move(now);
+}
+
 void session::sync_view(bool allow_expunge, std::string& out) {
     if (!sel_) return;
     auto& s = *sel_;
     s.f->sync();
+    // Before any FETCH below (another session's STORE or APPEND may have added a keyword).
+    announce_flags(out);
     if (!s.readonly) {
         for (auto uid : s.f->move_new_to_cur()) s.recent.insert(uid);
         // APPEND/COPY/MOVE arrivals (in cur/ already): the first IMAP4rev1 session to see them

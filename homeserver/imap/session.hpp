@@ -20,7 +20,8 @@
 //   command NO [CANNOT] before it runs (DELETE, UNSUBSCRIBE, RENAME's old name excepted).
 // - No stored NUL octet is sent outside a literal8 (codec.hpp plain_literal).
 // Also (command files): ESEARCH, LIST-EXTENDED, IMAP4rev2, BINARY (RFC 3516), MULTIAPPEND
-// (RFC 3502).
+// (RFC 3502), SORT with SORT=DISPLAY and ESORT (RFC 5256, 5957, 5267), THREAD=ORDEREDSUBJECT
+// and THREAD=REFERENCES (RFC 5256).
 #include "imap/codec.hpp"
 #include "imap/store.hpp"
 #include "splitmail/users/credential.hpp"
@@ -156,6 +157,9 @@ public:
         }
         std::size_t synced_expunges = 0;    // folder expunge_count() when last reported
         std::set<std::uint32_t> recent;   // \Recent for this session
+        // The FLAGS list (folder::flag_list(false)) this session last sent: a keyword new to
+        // the folder is announced before the first FETCH that carries it (announce_flags).
+        std::string announced_flags;
     };
 
 private:
@@ -177,7 +181,21 @@ private:
 
 public:
     // Helpers shared by the command files.
+    // The messages of the selected view matching the search keys args[start..] (search.cpp,
+    // shared by SEARCH and SORT); unexpected: the text of the BAD reply.
+    struct search_hits {
+        std::vector<std::uint32_t> uids, seqs; // ascending, same order
+        std::uint64_t top_modseq = 0;          // highest MODSEQ of a match
+        bool with_modseq = false;              // a MODSEQ key was used (RFC 7162 3.1.5)
+    };
+    std::expected<search_hits, std::string> run_search(const std::vector<value>& args,
+                                                       std::size_t start, std::string& out);
     void sync_view(bool allow_expunge, std::string& out);
+    // RFC 3501 7.2.6 / 7.1: when the folder's keywords changed since this session last sent
+    // FLAGS (a STORE or APPEND here or in another session made a new one), an untagged
+    // "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" (read-write only) go out now, before
+    // any FETCH that carries the new keyword: clients keep a flag cache from FLAGS.
+    void announce_flags(std::string& out);
     // IMAP4rev2 (RFC 9051 5.1): mailbox-name arguments from UTF-8 to modified UTF-7 (false:
     // not valid UTF-8), and a stored name as this client must see it.
     bool mailbox_names_from_utf8(command& c);
@@ -222,6 +240,8 @@ public:
     void cmd_fetch(const command&, std::string&);
     void cmd_store(const command&, std::string&);
     void cmd_search(const command&, std::string&);
+    void cmd_sort(const command&, std::string&); // SORT, UID SORT (commands/sort.cpp)
+    void cmd_thread(const command&, std::string&); // THREAD, UID THREAD (commands/thread.cpp)
     void cmd_copy(const command&, std::string&);
     void cmd_idle(const command&, std::string&);
     // CONDSTORE/QRESYNC (RFC 7162, commands/condstore.cpp): ENABLE of "CONDSTORE"/"QRESYNC"

@@ -2,6 +2,8 @@
 #include "imap/store.hpp"
 
 #include "imap/codec.hpp"
+#include "imap/header_cache.hpp"
+#include "imap/uidvalidity.hpp"
 #include "maildir/name.hpp"
 
 #include "splitmail/durable/file.hpp"
@@ -424,7 +426,9 @@ void put_i64(std::string& out, std::int64_t v) {
 
 } // namespace
 
-folder::folder(fs::path dir, std::string host) : dir_(std::move(dir)), host_(std::move(host)) {
+folder::folder(fs::path dir, std::string host, fs::path user_root)
+    : dir_(std::move(dir)), root_(user_root.empty() ? dir_ : std::move(user_root)),
+      host_(std::move(host)) {
     lock_error_ = lock_folder(dir_, lock_key_);
     if (lock_error_) {
         log::error("imap", "-", "folder index in use by another splitmail-home process",
@@ -433,7 +437,19 @@ folder::folder(fs::path dir, std::string host) : dir_(std::move(dir)), host_(std
     }
     locked_ = true;
     load_keywords();
-    load_index();
+    if (auto ec = load_index()) {
+        // No UIDVALIDITY could be allocated durably: serving the folder could hand out a
+        // value a client has seen before (RFC 3501 2.3.1.1), so sync() refuses.
+        log::error("imap", "-", "cannot allocate a UIDVALIDITY",
+                   {{"path", (root_ / "splitmail-uidvalidity").string()},
+                    {"error", ec.message()}});
+        init_error_ = ec;
+    }
+}
+
+header_cache& folder::headers() const {
+    if (!headers_) headers_ = std::make_unique<header_cache>();
+    return *headers_;
 }
 
 folder::~folder() {
@@ -525,12 +541,18 @@ std::error_code folder::load_index() {
     msgs_.clear();
     expunged_.clear();
     if (text && text->starts_with("V1 ")) load_v1(*text);
-    else if (!load_dovecot_uidlist()) {
-        // RFC 3501 2.3.1.1: a new UIDVALIDITY must be larger than any earlier one for this
-        // name; the clock gives that for folders recreated later.
-        uidvalidity_ = static_cast<std::uint32_t>(std::time(nullptr));
-        uidnext_ = 1;
-    }
+    else if (!load_dovecot_uidlist()) return fresh_uidvalidity();
+    if (uidvalidity_ == 0) return fresh_uidvalidity(); // a V1 index without a usable header
+    return {};
+}
+
+std::error_code folder::fresh_uidvalidity() {
+    // RFC 3501 2.3.1.1 / RFC 9051 2.3.1.1: a new UIDVALIDITY must be greater than any this
+    // name had; the per-user counter makes it so even within one second (issue 15 item 10).
+    uidnext_ = 1;
+    auto v = next_uidvalidity(root_, std::time(nullptr));
+    if (!v) return v.error();
+    uidvalidity_ = *v;
     return {};
 }
 
@@ -730,7 +752,7 @@ void folder::load_v1(std::string_view text) {
     std::string version;
     in >> version >> uidvalidity_ >> uidnext_;
     if (uidvalidity_ == 0 || uidnext_ == 0 || uidnext_ > max_uid + 1) {
-        uidvalidity_ = static_cast<std::uint32_t>(std::time(nullptr));
+        uidvalidity_ = 0; // load_index() allocates a new one
         uidnext_ = 1;
         return;
     }
@@ -943,6 +965,7 @@ std::error_code folder::compact() {
 
 std::error_code folder::sync(bool force) {
     if (!locked_) return lock_error_;
+    if (init_error_) return init_error_;
     if (mtime_ns(dir_ / keywords_name) != keywords_mtime_) load_keywords();
     add_watch(0); // before the mtimes are read: later changes are seen by one or the other
     add_watch(1);
@@ -1588,7 +1611,7 @@ std::expected<std::shared_ptr<folder>, std::error_code> mailbox_store::open(std:
     auto f = slot.lock();
     bool created = !f;
     if (created) {
-        f = std::make_shared<folder>(*d, host_);
+        f = std::make_shared<folder>(*d, host_, root_);
         slot = f;
     }
     // Keep the most recently opened folders loaded, so the next SELECT needs no index read.
@@ -1644,7 +1667,8 @@ std::error_code mailbox_store::remove(std::string_view name) {
     std::error_code ec;
     fs::remove_all(*dir_of(name), ec);
     if (ec) return ec;
-    subscribe(name, false);
+    // The subscription stays: RFC 3501 6.3.6 (RFC 9051 6.3.7), the server MUST NOT remove a
+    // name from the subscriptions because its mailbox no longer exists.
     return fsync_dir(root_);
 }
 

@@ -32,6 +32,10 @@
 // - UIDs are assigned in ascending order as files appear and never reused within a
 //   UIDVALIDITY; index entries naming a UID above 2^31-1 are not used (UIDNEXT cannot
 //   wrap). MODSEQs only grow (every add, flag change and expunge takes the next one).
+// - A folder without a usable index (new, re-created after DELETE, index lost) takes its
+//   UIDVALIDITY from the user's counter (uidvalidity.hpp): greater than any value given out
+//   before for that user, also within the same second; the folder is not served when the
+//   counter cannot be written (sync() returns the error).
 // - Flags live in the ":2," info of the file name: D F R S T for system flags, a..z for
 //   keywords numbered by the folder's `dovecot-keywords` file (Dovecot's format, "<n> <name>"
 //   lines, at most 26 keywords per folder); other info letters are kept as found.
@@ -83,6 +87,8 @@ namespace splitmail::home::imap {
 
 namespace fs = std::filesystem;
 
+class header_cache; // header_cache.hpp: SORT values, kept with the folder
+
 enum flag_bits : std::uint8_t {
     flag_answered = 1,
     flag_flagged = 2,
@@ -122,7 +128,9 @@ struct message_entry {
 
 class folder {
 public:
-    explicit folder(fs::path dir, std::string host);
+    // `user_root`: the user's Maildir root, where the UIDVALIDITY counter lives
+    // (uidvalidity.hpp); empty means `dir` (INBOX, tests).
+    explicit folder(fs::path dir, std::string host, fs::path user_root = {});
     ~folder();
     folder(const folder&) = delete;
     folder& operator=(const folder&) = delete;
@@ -196,12 +204,17 @@ public:
     std::expected<std::string, std::error_code> read(std::uint32_t uid) const;
     fs::path path_of(const message_entry& m) const;
 
+    // The SORT values of this folder's messages (header_cache.hpp), filled on first use and
+    // shared by every session that has the folder open.
+    header_cache& headers() const;
+
     // Statistics for tests and benchmarks: directory reads and stat calls done by sync().
     std::size_t scans() const { return scans_; }
     std::size_t file_stats() const { return stats_; }
 
 private:
     std::error_code load_index();
+    std::error_code fresh_uidvalidity();
     bool load_v3(int fd, std::size_t file_size, std::size_t& log_start);
     void load_log(std::string_view text);
     bool apply_line(std::string_view line);
@@ -232,6 +245,7 @@ private:
     void expect(int which, char kind, std::string_view name, bool on = true);
 
     fs::path dir_;
+    fs::path root_; // the user's Maildir root (UIDVALIDITY counter)
     std::string host_;
     std::uint32_t uidvalidity_ = 0, uidnext_ = 1;
     std::uint64_t highest_modseq_ = 1;
@@ -259,6 +273,7 @@ private:
     // events, the directory needs no read.
     bool established_[2] = {false, false};
     std::error_code lock_error_; // another process holds the folder
+    std::error_code init_error_; // no UIDVALIDITY could be allocated
     bool locked_ = false;
     std::pair<std::uint64_t, std::uint64_t> lock_key_; // device, inode of the lock file
     std::vector<std::pair<std::string, std::uint32_t>> hints_; // base -> uid (V1, Dovecot)
@@ -276,6 +291,7 @@ private:
     std::size_t scans_ = 0, stats_ = 0;
     std::size_t expunge_count_ = 0;
     std::vector<std::uint32_t> recent_; // ascending UIDs not yet claimed (claim_recent)
+    mutable std::unique_ptr<header_cache> headers_;
 };
 
 // The mailboxes of one user.
@@ -296,6 +312,7 @@ public:
     // (RFC 3501 5.1.3, mutf7_valid) with invalid_argument; names found on disk are listed and
     // opened as they are, so a folder made by other software can still be renamed or deleted.
     std::error_code create(std::string_view name);
+    // DELETE: the mailbox goes, a subscription to its name stays (RFC 3501 6.3.6).
     std::error_code remove(std::string_view name);
     std::error_code rename(std::string_view from, std::string_view to);
     // The `subscriptions` file: one name per line, or Dovecot's "V\t2" format (names after

@@ -50,6 +50,8 @@ struct driver_context {
     boost::asio::thread_pool* auth_pool = nullptr;
     // XAUTH goes through the login brake shared with IMAP (users/login.hpp); null: no brake.
     auth::brake* brake = nullptr;
+    // Verified-credential cache shared with IMAP (users/verified_cache.hpp); null: none.
+    verified_cache* auth_cache = nullptr;
     // Transactions whose message was received in full and whose per-recipient replies are not
     // yet written: a graceful stop waits for this to reach 0 (service.cpp), so a delivery that
     // landed in a Maildir is also acknowledged and the relay does not deliver it twice.
@@ -73,7 +75,7 @@ struct owed_replies {
 inline boost::asio::awaitable<smtp::reply> check_xauth(driver_context& ctx, auth_request& req,
                                                        std::string client, std::string id) {
     if (!ctx.resolver) co_return smtp::make_reply(454, "4.7.0", "No user database");
-    login_context lc{&ctx.resolver->database(), ctx.brake, ctx.auth_pool};
+    login_context lc{&ctx.resolver->database(), ctx.brake, ctx.auth_pool, ctx.auth_cache};
     auto r = co_await check_login(lc, "submission", std::move(id), std::move(req.user),
                                   std::move(req.password), std::move(client));
     switch (r.st) {

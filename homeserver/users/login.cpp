@@ -70,8 +70,13 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
                 break;
             }
     }
-    bool match = false;
-    if (!hash.empty()) {
+    bool match = false, cached = false;
+    // Issue 16: a login repeated within the TTL (a webmail logs in per request) skips the
+    // hash. Only after the brake admitted the attempt; failures are never cached.
+    if (u && ctx.cache)
+        cached = match = ctx.cache->check(name.key, password, db.get(), u->hash,
+                                          verified_cache::clock::now());
+    if (!cached && !hash.empty()) {
         if (ctx.pool) {
             // Named local, references only: this frame stays suspended until the pool is done.
             auto start = [&ctx, &password, &hash, &match](std::function<void(std::error_code)> done) {
@@ -85,18 +90,28 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
             match = users::verify_password(password, hash) == users::verify_result::match;
         }
     }
-    std::fill(password.begin(), password.end(), '\0');
     if (!u) match = false;
     // Removed while the hash was being checked?
+    bool same_db = true;
     if (match && ctx.users) {
         auto now_db = ctx.users->current();
         if (!now_db || !now_db->find_user(address)) match = false;
+        same_db = now_db == db;
     }
+    // Remembered only against the database it was verified with (a reload meanwhile: not).
+    if (match && !cached && same_db && ctx.cache)
+        ctx.cache->remember(name.key, password, db.get(), u->hash, verified_cache::clock::now());
+    std::fill(password.begin(), password.end(), '\0');
     auto now = auth::clock::now();
     if (match) {
         if (ctx.brake) ctx.brake->end(a, auth::brake::outcome::success, now);
-        log::info("auth", conn_id, "login",
-                  {{"service", svc}, {"client", client_ip}, {"user", address}});
+        if (cached)
+            log::info("auth", conn_id, "login",
+                      {{"service", svc}, {"client", client_ip}, {"user", address},
+                       {"cache", "hit"}});
+        else
+            log::info("auth", conn_id, "login",
+                      {{"service", svc}, {"client", client_ip}, {"user", address}});
         out.st = login_result::status::ok;
         out.address = std::move(address);
         co_return out;

@@ -8,7 +8,10 @@
 //     "  Alice@Dom" and "alice@dom" are one user for the lockout and for the password check.
 //  2. brake.begin(): a locked user or network is refused after the same delay a failure costs,
 //     without verifying anything (the reply does not reveal whether the password was right).
-//  3. The hash is verified on `pool` (never the io thread). An unknown user is verified
+//  3. A known user whose exact password was verified within users.auth_cache_ttl (against the
+//     same database and stored hash) is answered from `cache` (verified_cache.hpp: keyed
+//     HMAC, never the password; microseconds instead of an argon2 run). Otherwise:
+//     the hash is verified on `pool` (never the io thread). An unknown user is verified
 //     against a real user's hash (the result discarded), so unknown and known users cost the
 //     same time and the timing tells nothing about which users exist.
 //  4. brake.end(); a failure waits the brake's exponential delay before returning.
@@ -16,11 +19,12 @@
 //   warn  "login failed"  service=imap|submission client=IP user=KEY reason=password|unknown user
 //   warn  "login refused" service=... client=IP user=KEY reason=user locked|network locked|
 //                        too many attempts in flight
-//   info  "login"         service=... client=IP user=ADDRESS
+//   info  "login"         service=... client=IP user=ADDRESS [cache=hit]
 // Does not: build protocol replies (callers map the status), or count connections.
 #include "splitmail/auth/brake.hpp"
 #include "splitmail/net/connection.hpp"
 #include "splitmail/users/live_database.hpp"
+#include "users/verified_cache.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -33,6 +37,7 @@ struct login_context {
     users::live_database* users = nullptr;
     auth::brake* brake = nullptr;               // null: no brake (tests)
     boost::asio::thread_pool* pool = nullptr;   // null: verify on the calling thread (tests)
+    verified_cache* cache = nullptr;            // null: every login verifies the hash
 };
 
 struct login_result {

@@ -60,6 +60,22 @@ constexpr std::array table{
                          "Shortest password `splitmail user add|passwd` accepts (characters). "
                          "Passwords made only of one repeated character, or equal to the "
                          "address or its local part, are refused at any length."},
+    config::setting_spec{"users.auth_cache_ttl", kind::duration, "\"5m\"",
+                         "A successful login is remembered this long (IMAP and submission "
+                         "alike): the same user with the same password is then accepted "
+                         "without verifying the hash again (a webmail logs in on every "
+                         "request; argon2id costs 0.1-0.5 s of CPU each time). Kept per user: "
+                         "HMAC-SHA256 of name, password and stored hash under a random "
+                         "per-process key, never the password; a password change or any "
+                         "reload of the users file drops it; failures are never cached and "
+                         "the login brake applies first. Trade-off: while an entry lives, "
+                         "someone who can read the process memory can test guesses at HMAC "
+                         "speed instead of argon2id speed (docs/operations.md). `0s` "
+                         "disables it."},
+    config::setting_spec{"users.auth_cache_size", kind::integer, "10000",
+                         "Most users remembered by `users.auth_cache_ttl` at once (about 100 "
+                         "bytes each); when full, the entry expiring first goes. `0` disables "
+                         "the cache."},
     config::setting_spec{"maildir.root", kind::path, "\"/var/lib/splitmail/mail\"",
                          "Mailboxes live in `<root>/<domain>/<local>/` (Maildir: cur new tmp)."},
     config::setting_spec{"maildir.recipient_delimiter", kind::string, "\"+\"",
@@ -184,6 +200,12 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto mpl = v.get_int("users.min_password_length");
     if (mpl < 1 || mpl > 1024) return bad("users.min_password_length", "must be 1 to 1024");
     s.min_password_length = static_cast<std::size_t>(mpl);
+    s.auth_cache_ttl = v.get_duration("users.auth_cache_ttl");
+    if (s.auth_cache_ttl.count() < 0 || s.auth_cache_ttl > std::chrono::hours(24))
+        return bad("users.auth_cache_ttl", "must be between 0s and 24h");
+    auto acs = v.get_int("users.auth_cache_size");
+    if (acs < 0 || acs > 10'000'000) return bad("users.auth_cache_size", "must be 0 to 10000000");
+    s.auth_cache_size = static_cast<std::size_t>(acs);
     s.maildir_root = v.get_path("maildir.root");
     if (s.maildir_root.empty()) return bad("maildir.root", "must be set");
     s.recipient_delimiter = v.get_string("maildir.recipient_delimiter");

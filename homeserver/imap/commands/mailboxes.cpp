@@ -2,6 +2,7 @@
 // (RFC 3501 6.3, RFC 6154 SPECIAL-USE attributes, RFC 3348 CHILDREN).
 // LIST-EXTENDED (RFC 5258): selection options SUBSCRIBED, REMOTE, RECURSIVEMATCH, SPECIAL-USE
 // (RFC 6154 5.1), return options CHILDREN, SUBSCRIBED, SPECIAL-USE, several patterns;
+// subscriptions outlive their mailboxes (RFC 3501 6.3.6: LSUB \Noselect, LIST \NonExistent);
 // LIST-STATUS (RFC 5819): RETURN (STATUS (...)) adds a STATUS response after each selectable
 // mailbox. STATUS items MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN, SIZE (RFC 8438),
 // DELETED (RFC 9051 6.3.11), APPENDLIMIT (RFC 7889 3).
@@ -215,22 +216,26 @@ void session::cmd_list(const command& c, std::string& out) {
     std::unordered_set<std::string> sub_set(subs.begin(), subs.end());
     auto is_sub = [&](const std::string& n) { return sub_set.count(n) > 0; };
     auto exists = [&](const std::string& n) { return all_set.count(n) > 0; };
-    // Candidates: existing mailboxes, subscribed names, and the parents of both, which a
-    // pattern without '*' may match as a level of hierarchy (RFC 3501 6.3.8: \Noselect;
-    // RFC 5258 3: \NonExistent).
+    // Candidates: existing mailboxes, subscribed names (RFC 3501 6.3.6: a subscription
+    // outlives its mailbox), and the parents of both, which a pattern without '*' may match
+    // as a level of hierarchy (RFC 3501 6.3.8: \Noselect; RFC 5258 3: \NonExistent).
     std::vector<std::string> names = all;
     for (const auto& n : subs)
         if (!exists(n)) names.push_back(n);
     std::unordered_set<std::string> name_set(names.begin(), names.end());
     bool only_subscribed = r.lsub || r.sel_subscribed;
-    // Levels of hierarchy come from existing mailboxes; with SUBSCRIBED also from
-    // subscriptions (RECURSIVEMATCH reports such a parent, RFC 5258 5 example 5).
+    // Levels of hierarchy: for LIST the parents that do not exist (of existing mailboxes, and
+    // with SUBSCRIBED of subscribed names too: RECURSIVEMATCH reports such a parent, RFC 5258
+    // 5 example 5). For LSUB every parent of a subscribed name that is not subscribed itself,
+    // existing or not: LSUB "" a.% with only a.b.c subscribed returns a.b \Noselect (RFC 3501
+    // 6.3.9).
     std::vector<std::string> placeholders;
     std::unordered_set<std::string> placeholder_set;
-    for (const auto& n : only_subscribed ? names : all)
+    for (const auto& n : r.lsub ? subs : only_subscribed ? names : all)
         for (auto dot = n.find('.'); dot != std::string::npos; dot = n.find('.', dot + 1)) {
             std::string parent = n.substr(0, dot);
-            if (!name_set.count(parent) && placeholder_set.insert(parent).second)
+            bool level = r.lsub ? !is_sub(parent) : !name_set.count(parent);
+            if (level && placeholder_set.insert(parent).second && !name_set.count(parent))
                 placeholders.push_back(parent);
         }
     auto is_placeholder = [&](const std::string& n) { return placeholder_set.count(n) > 0; };
@@ -240,15 +245,18 @@ void session::cmd_list(const command& c, std::string& out) {
             return mailbox_store::is_inbox(x);
         return x < y;
     });
-    auto matches = [&](const std::string& n) {
+    // Each name is matched once against every pattern (linear matcher): by any pattern, and
+    // by one without '*' (a level of hierarchy is listed only for those, RFC 3501 6.3.8).
+    std::vector<char> match_any(names.size()), match_level(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i)
         for (std::size_t k = 0; k < compiled.size(); ++k) {
-            if (is_placeholder(n) && has_star[k]) continue;
-            if (mailbox_store::is_inbox(n) ? compiled_inbox[k].matches("INBOX")
-                                           : compiled[k].matches(n))
-                return true;
+            const auto& n = names[i];
+            if (!(mailbox_store::is_inbox(n) ? compiled_inbox[k].matches("INBOX")
+                                             : compiled[k].matches(n)))
+                continue;
+            match_any[i] = 1;
+            if (!has_star[k]) match_level[i] = 1;
         }
-        return false;
-    };
     if (r.ret_status && r.ret_status->items.size() > max_status_items) {
         out += bad(c, "Too many STATUS items (limit " + std::to_string(max_status_items) + ")");
         return;
@@ -267,18 +275,25 @@ void session::cmd_list(const command& c, std::string& out) {
     // RFC 6154 5.1: special-use attributes when asked for; plain LIST shows them too (MAY).
     bool want_special = !r.extended || r.ret_special || r.sel_special;
     bool want_subscribed_attr = r.ret_subscribed || r.sel_subscribed;
-    for (const auto& n : names) {
-        if (!matches(n)) continue;
-        bool real_box = exists(n), subscribed = is_sub(n);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const auto& n = names[i];
+        if (!match_any[i]) continue;
+        bool real_box = exists(n), subscribed = is_sub(n), level = is_placeholder(n);
         auto su = mailbox_store::special_use(n);
         bool selected = true; // this name itself satisfies the selection options
-        if (only_subscribed && !subscribed) selected = false;
+        if (r.lsub) selected = subscribed || level;
+        else if (only_subscribed && !subscribed) selected = false;
         if (r.sel_special && (su.empty() || !real_box)) selected = false;
-        if (!only_subscribed && !real_box && !is_placeholder(n)) selected = false; // gone
+        if (!only_subscribed && !real_box && !level) selected = false; // gone
+        // A level of hierarchy is listed for patterns without '*' only ('*' lists what lies
+        // below it anyway).
+        if (selected && level && !subscribed && !match_level[i]) selected = false;
         std::string childinfo;
         if (!selected) {
-            // RFC 5258 3.5 / RFC 6154 5.1: RECURSIVEMATCH also lists a parent with children
-            // that satisfy the selection options, marked with CHILDINFO.
+            // RFC 5258 3.5 / RFC 6154 5.1: RECURSIVEMATCH also lists a parent with descendants
+            // that satisfy the selection options, marked with CHILDINFO, when such a
+            // descendant is not listed itself (it does not match a pattern): "*test" lists
+            // a.test with subscribed a.test.test, not a.test again with CHILDINFO.
             if (!r.sel_recursive) continue;
             // Descendants of n are one run of the sorted names (INBOX sorts first, but a child
             // "INBOX.x" is in the sorted rest): no scan of every name per name.
@@ -286,7 +301,8 @@ void session::cmd_list(const command& c, std::string& out) {
             auto from = std::lower_bound(names.begin() + 1, names.end(), prefix);
             bool any = false;
             for (auto o = from; o != names.end() && o->starts_with(prefix) && !any; ++o)
-                any = o->size() > prefix.size() && (!only_subscribed || is_sub(*o)) &&
+                any = o->size() > prefix.size() && !match_any[o - names.begin()] &&
+                      (!only_subscribed || is_sub(*o)) &&
                       (!r.sel_special || (!mailbox_store::special_use(*o).empty() && exists(*o)));
             if (!any) continue;
             childinfo = " (\"CHILDINFO\" (";
@@ -297,9 +313,12 @@ void session::cmd_list(const command& c, std::string& out) {
         }
         std::vector<std::string> attrs;
         bool kids = mailbox_store::has_children(all, n);
-        if (!real_box) {
+        if (r.lsub && (!real_box || !subscribed)) {
+            // A subscription whose mailbox is gone, or (RFC 3501 6.3.9) a level above one.
+            attrs.push_back("\\Noselect");
+        } else if (!real_box) {
             // RFC 5258 3.4: \NonExistent implies \Noselect; IMAP4rev1 clients know \Noselect.
-            attrs.push_back(r.lsub || (!r.extended && !rev2_) ? "\\Noselect" : "\\NonExistent");
+            attrs.push_back(!r.extended && !rev2_ ? "\\Noselect" : "\\NonExistent");
         }
         if (!r.lsub) attrs.push_back(kids ? "\\HasChildren" : "\\HasNoChildren");
         if (want_subscribed_attr && subscribed) attrs.push_back("\\Subscribed");

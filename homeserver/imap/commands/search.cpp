@@ -273,76 +273,30 @@ std::int64_t day_of(std::int64_t t) { return t - ((t % 86400) + 86400) % 86400; 
 
 } // namespace
 
-void session::cmd_search(const command& c, std::string& out) {
-    bool uid = c.name == "UID SEARCH";
-    std::size_t start = 0;
-    // RFC 4731 3.1 / RFC 4466 2.6: search-return-opts come first.
-    bool extended = rev2_, r_min = false, r_max = false, r_count = false, r_all = false,
-         r_save = false;
-    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
-        if (c.args.size() < 2 || !c.args[1].is_list()) {
-            out += bad(c, "RETURN needs a list of options");
-            return;
-        }
-        extended = true;
-        for (const auto& o : c.args[1].items) {
-            std::string u = upper(o.text);
-            if (!o.is_atom()) u.clear();
-            if (u == "MIN") r_min = true;
-            else if (u == "MAX") r_max = true;
-            else if (u == "COUNT") r_count = true;
-            else if (u == "ALL") r_all = true;
-            else if (u == "SAVE") r_save = true;
-            else {
-                out += bad(c, "Unknown RETURN option " + (u.empty() ? std::string("(list)") : u));
-                return;
-            }
-        }
-        // RFC 4731 3.1: RETURN () means RETURN (ALL).
-        if (!r_min && !r_max && !r_count && !r_all && !r_save) r_all = true;
-        start = 2;
-    } else if (extended) {
-        r_all = true;
-    }
-    if (c.args.size() > start && c.args[start].is_atom() &&
-        iequals(c.args[start].text, "CHARSET")) {
-        if (c.args.size() < start + 2) {
-            out += bad(c, "CHARSET needs a name");
-            return;
-        }
-        if (!iequals(c.args[start + 1].text, "UTF-8") &&
-            !iequals(c.args[start + 1].text, "US-ASCII")) {
-            out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
-            return;
-        }
-        start += 2;
-    }
-    parser p(c.args, start);
+std::expected<session::search_hits, std::string>
+session::run_search(const std::vector<value>& args, std::size_t start, std::string& out) {
+    parser p(args, start);
     key root{"AND"};
     while (!p.done()) {
         auto k = p.one();
-        if (!k) {
-            out += bad(c, k.error());
-            return;
-        }
+        if (!k) return std::unexpected(k.error());
         root.kids.push_back(std::move(*k));
     }
-    if (root.kids.empty()) {
-        out += bad(c, "Missing search keys");
-        return;
-    }
+    if (root.kids.empty()) return std::unexpected(std::string("Missing search keys"));
     number_keys(root);
     auto& s = *sel_;
     auto n = static_cast<std::uint32_t>(s.uids.size());
     std::uint32_t largest_uid = s.uids.empty() ? 0 : s.uids.back();
-    std::vector<std::uint32_t> hits_uid, hits_seq;
+    search_hits found;
+    auto& hits_uid = found.uids;
+    auto& hits_seq = found.seqs;
     // RFC 7162 3.1.5: with a MODSEQ key the answer carries the highest MODSEQ of the matches.
     std::function<bool(const key&)> uses_modseq = [&](const key& k) {
         return k.op == "MODSEQ" || std::any_of(k.kids.begin(), k.kids.end(), uses_modseq);
     };
-    bool with_modseq = uses_modseq(root);
+    bool with_modseq = found.with_modseq = uses_modseq(root);
     if (with_modseq) condstore_used(out);
-    std::uint64_t top_modseq = 0;
+    std::uint64_t& top_modseq = found.top_modseq;
     for (std::uint32_t i = 0; i < n; ++i) {
         const auto* m = s.f->find(s.uids[i]);
         if (!m) continue;
@@ -450,6 +404,63 @@ void session::cmd_search(const command& c, std::string& out) {
             hits_seq.push_back(i + 1);
         }
     }
+    return found;
+}
+
+void session::cmd_search(const command& c, std::string& out) {
+    bool uid = c.name == "UID SEARCH";
+    std::size_t start = 0;
+    // RFC 4731 3.1 / RFC 4466 2.6: search-return-opts come first.
+    bool extended = rev2_, r_min = false, r_max = false, r_count = false, r_all = false,
+         r_save = false;
+    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
+        if (c.args.size() < 2 || !c.args[1].is_list()) {
+            out += bad(c, "RETURN needs a list of options");
+            return;
+        }
+        extended = true;
+        for (const auto& o : c.args[1].items) {
+            std::string u = upper(o.text);
+            if (!o.is_atom()) u.clear();
+            if (u == "MIN") r_min = true;
+            else if (u == "MAX") r_max = true;
+            else if (u == "COUNT") r_count = true;
+            else if (u == "ALL") r_all = true;
+            else if (u == "SAVE") r_save = true;
+            else {
+                out += bad(c, "Unknown RETURN option " + (u.empty() ? std::string("(list)") : u));
+                return;
+            }
+        }
+        // RFC 4731 3.1: RETURN () means RETURN (ALL).
+        if (!r_min && !r_max && !r_count && !r_all && !r_save) r_all = true;
+        start = 2;
+    } else if (extended) {
+        r_all = true;
+    }
+    if (c.args.size() > start && c.args[start].is_atom() &&
+        iequals(c.args[start].text, "CHARSET")) {
+        if (c.args.size() < start + 2) {
+            out += bad(c, "CHARSET needs a name");
+            return;
+        }
+        if (!iequals(c.args[start + 1].text, "UTF-8") &&
+            !iequals(c.args[start + 1].text, "US-ASCII")) {
+            out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+            return;
+        }
+        start += 2;
+    }
+    auto found = run_search(c.args, start, out);
+    if (!found) {
+        out += bad(c, found.error());
+        return;
+    }
+    auto& s = *sel_;
+    const auto& hits_uid = found->uids;
+    const auto& hits_seq = found->seqs;
+    const bool with_modseq = found->with_modseq;
+    const std::uint64_t top_modseq = found->top_modseq;
     if (!extended) {
         std::string line = "* SEARCH";
         for (auto x : uid ? hits_uid : hits_seq) line += " " + std::to_string(x);

@@ -110,7 +110,8 @@ void session::cmd_select(const command& c, std::string& out) {
             break;
         }
     }
-    out += "* FLAGS " + s.f->flag_list(false) + "\r\n";
+    s.announced_flags = s.f->flag_list(false);
+    out += "* FLAGS " + s.announced_flags + "\r\n";
     out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
     if (!rev2_) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n"; // RFC 9051
     // RFC 9051 6.3.2 / appendix E: UNSEEN is an IMAP4rev1 response code only.

@@ -1,5 +1,6 @@
 // STORE and UID STORE (RFC 3501 6.4.6): FLAGS, +FLAGS, -FLAGS, each with .SILENT; system flags
-// and keywords (created on first use, store.hpp); the UNCHANGEDSINCE modifier with
+// and keywords (created on first use, store.hpp, and announced with FLAGS/PERMANENTFLAGS before
+// the first FETCH that carries them); the UNCHANGEDSINCE modifier with
 // [MODIFIED ...] (RFC 7162 3.1.3) and MODSEQ in the FETCH responses once CONDSTORE is on.
 #include "imap/session.hpp"
 
@@ -98,6 +99,9 @@ void session::cmd_store(const command& c, std::string& out) {
         }
         keywords |= 1u << *k;
     }
+    // A keyword new to the folder: FLAGS and PERMANENTFLAGS before the FETCH that carries
+    // it (RFC 3501 7.2.6; issue 15 item 11).
+    announce_flags(out);
     std::vector<std::uint32_t> modified; // UIDs or sequence numbers (RFC 7162 3.1.3)
     for (auto i : resolve_set(*set, uid)) {
         const auto* m = s.f->find(s.uids[i]);

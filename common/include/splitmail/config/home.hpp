@@ -32,6 +32,8 @@ struct settings {
     std::filesystem::path users_file;
     std::filesystem::path aliases_file;   // may be empty
     std::size_t min_password_length = 12; // read by `splitmail user` (provision/commands/user.cpp)
+    std::chrono::seconds auth_cache_ttl{300}; // users.auth_cache_ttl (verified_cache.hpp)
+    std::size_t auth_cache_size = 10000;     // users.auth_cache_size
     std::filesystem::path maildir_root;
     std::string recipient_delimiter = "+";
     std::string log_level = "info";

@@ -89,6 +89,54 @@ TEST(ImapSessionKeywords, StoreFlagsSearchAppend) {
     EXPECT_TRUE(has(r, "[PERMANENTFLAGS ()]")) << r;
 }
 
+// Issue 15 item 11: RFC 3501 7.2.6 / 7.1: a keyword new to the mailbox is announced with
+// "* FLAGS" and "* OK [PERMANENTFLAGS]" before the FETCH that carries it, in the session that
+// stored it and in every other session on the mailbox (EXAMINE: FLAGS only); a keyword
+// already announced is not announced again.
+TEST(ImapSessionKeywords, NewKeywordAnnouncedBeforeTheFetch) {
+    cs_fixture f;
+    f.deliver("1700000000.M1P1Q1.host");
+    f.deliver("1700000001.M1P1Q2.host");
+    auto a = f.make(), b = f.make(), c = f.make();
+    for (auto* s : {&a, &b, &c}) say(*s, "a LOGIN demo@example.test secret\r\n");
+    say(a, "b SELECT INBOX\r\n");
+    say(b, "b SELECT INBOX\r\n");
+    say(c, "b EXAMINE INBOX\r\n");
+    const std::string flags1 = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $new1)\r\n";
+    const std::string perm1 = "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+                              "\\Draft $new1 \\*)] Flags permitted\r\n";
+    auto r = say(a, "s STORE 1 +FLAGS ($new1)\r\n");
+    EXPECT_EQ(r, flags1 + perm1 + "* 1 FETCH (FLAGS ($new1 \\Recent))\r\ns OK STORE completed\r\n");
+    r = say(b, "n NOOP\r\n");
+    EXPECT_EQ(r, flags1 + perm1 + "* 1 FETCH (FLAGS ($new1))\r\nn OK NOOP completed\r\n");
+    r = say(c, "n NOOP\r\n");
+    EXPECT_EQ(r, flags1 + "* 1 FETCH (FLAGS ($new1))\r\nn OK NOOP completed\r\n")
+        << "read-only: FLAGS without PERMANENTFLAGS";
+    r = say(a, "t STORE 2 +FLAGS ($new1)\r\n");
+    EXPECT_EQ(r, "* 2 FETCH (FLAGS ($new1 \\Recent))\r\nt OK STORE completed\r\n")
+        << "known keyword: no second announcement";
+    r = say(b, "n NOOP\r\n");
+    EXPECT_EQ(r, "* 2 FETCH (FLAGS ($new1))\r\nn OK NOOP completed\r\n");
+    // .SILENT still announces (the client must learn the keyword exists).
+    r = say(a, "u STORE 1 +FLAGS.SILENT ($new2)\r\n");
+    EXPECT_TRUE(r.starts_with("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $new1 "
+                              "$new2)\r\n* OK [PERMANENTFLAGS ("))
+        << r;
+    // A keyword arriving with APPEND in another session: FLAGS before EXISTS and FETCH.
+    r = say(b, "p APPEND INBOX ($new3) {3}\r\n");
+    r = say(b, "x\r\n\r\n");
+    auto fl = r.find("* FLAGS (");
+    auto ex = r.find("* 3 EXISTS");
+    ASSERT_NE(fl, std::string::npos) << r;
+    ASSERT_NE(ex, std::string::npos) << r;
+    EXPECT_LT(fl, ex) << r;
+    EXPECT_TRUE(has(r, "$new2 $new3)\r\n")) << r;
+    r = say(a, "n NOOP\r\n");
+    fl = r.find("* FLAGS (");
+    ASSERT_NE(fl, std::string::npos) << r;
+    EXPECT_LT(fl, r.find("EXISTS")) << r;
+}
+
 TEST(ImapSessionCondstore, ModseqFetchStoreSearchStatus) {
     cs_fixture f;
     f.deliver("1700000000.M1P1Q1.host");

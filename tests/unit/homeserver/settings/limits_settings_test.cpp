@@ -25,6 +25,12 @@ TEST(HomeLimitSettings, Defaults) {
     EXPECT_EQ(s->imap_login_timeout, std::chrono::seconds(60));
     EXPECT_EQ(s->imap_overload_timeout, std::chrono::seconds(10));
     EXPECT_EQ(s->imap_tls_ciphers, net::default_server_ciphers);
+    EXPECT_EQ(s->auth_cache_ttl, std::chrono::seconds(300)) << "issue 16: 5 minutes";
+    EXPECT_EQ(s->auth_cache_size, 10000u);
+    auto off = from("auth_cache_ttl = \"0s\"\nauth_cache_size = 5\n"); // in [users]
+    ASSERT_TRUE(off) << off.error();
+    EXPECT_EQ(off->auth_cache_ttl, std::chrono::seconds(0));
+    EXPECT_EQ(off->auth_cache_size, 5u);
 }
 
 TEST(HomeLimitSettings, Errors) {
@@ -34,6 +40,8 @@ TEST(HomeLimitSettings, Errors) {
         {"[imap]\nlogin_timeout = \"0s\"\n", "imap.login_timeout"},
         {"[imap]\noverload_timeout = \"0s\"\n", "imap.overload_timeout"},
         {"[imap]\ntls_ciphers = \"NO-SUCH-SUITE\"\n", "imap.tls_ciphers"},
+        {"auth_cache_ttl = \"2d\"\n", "users.auth_cache_ttl"},
+        {"auth_cache_size = -1\n", "users.auth_cache_size"},
     };
     for (const auto& [toml, key] : cases) {
         auto r = from(toml);

@@ -1,0 +1,225 @@
+// Per-folder cache of SORT values; see header_cache.hpp.
+#include "imap/header_cache.hpp"
+
+#include "imap/address.hpp"
+#include "imap/mime.hpp"
+#include "imap/sort_keys.hpp"
+#include "imap/store.hpp"
+
+#include "splitmail/durable/file.hpp"
+#include "splitmail/log/log.hpp"
+
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace splitmail::home::imap {
+namespace {
+
+// The header block of the file at `p` (up to and including the blank line, or the first
+// max_header octets; "" when it cannot be read).
+std::string read_header(const fs::path& p) {
+    durable::unique_fd fd(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    std::string out;
+    if (!fd) return out;
+    char buf[16 * 1024];
+    std::size_t scanned = 0;
+    while (out.size() < header_cache::max_header) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        // The blank line: "\n\n" or "\n\r\n"; search only the new octets (and 2 before them).
+        std::size_t from = scanned > 2 ? scanned - 2 : 0;
+        for (std::size_t i = from; i + 1 < out.size(); ++i) {
+            if (out[i] != '\n') continue;
+            if (out[i + 1] == '\n') return out.substr(0, i + 2);
+            if (out[i + 1] == '\r' && i + 2 < out.size() && out[i + 2] == '\n')
+                return out.substr(0, i + 3);
+        }
+        scanned = out.size();
+    }
+    if (out.size() > header_cache::max_header) out.resize(header_cache::max_header);
+    return out;
+}
+
+sort_fields fields_of(std::string_view header) {
+    sort_fields f;
+    if (auto d = mime::field(header, "Date"))
+        if (auto t = sort_keys::sent_date(*d)) f.sent = *t;
+    if (auto s = mime::field(header, "Subject"))
+        f.subject = sort_keys::base_subject(*s, &f.subject_reply);
+    if (auto v = mime::field(header, "Message-ID")) {
+        auto ids = sort_keys::message_ids(*v, 1);
+        if (!ids.empty()) f.message_id = std::move(ids.back());
+    }
+    if (auto v = mime::field(header, "References"))
+        f.references = sort_keys::message_ids(*v, header_cache::max_references);
+    if (f.references.empty())
+        if (auto v = mime::field(header, "In-Reply-To")) {
+            auto ids = sort_keys::message_ids(*v, header_cache::max_references);
+            if (!ids.empty()) f.references.push_back(std::move(ids.front()));
+        }
+    if (auto v = mime::field(header, "From")) {
+        auto l = address::parse_list(*v);
+        f.from = sort_keys::first_mailbox(l);
+        f.display_from = sort_keys::first_display(l);
+    }
+    if (auto v = mime::field(header, "To")) {
+        auto l = address::parse_list(*v);
+        f.to = sort_keys::first_mailbox(l);
+        f.display_to = sort_keys::first_display(l);
+    }
+    if (auto v = mime::field(header, "Cc")) f.cc = sort_keys::first_mailbox(address::parse_list(*v));
+    return f;
+}
+
+constexpr std::string_view magic = "splitmail-headercache 1\n";
+
+std::uint64_t fnv1a(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+template <class T> void put(std::string& out, T v) {
+    char b[sizeof v];
+    std::memcpy(b, &v, sizeof v);
+    out.append(b, sizeof v);
+}
+void put_string(std::string& out, const std::string& s) {
+    put(out, static_cast<std::uint32_t>(s.size()));
+    out += s;
+}
+
+// Bounds-checked reader of the file format.
+struct reader {
+    std::string_view in;
+    std::size_t p = 0;
+    bool ok = true;
+    template <class T> T get() {
+        T v{};
+        if (!ok || in.size() - p < sizeof v) {
+            ok = false;
+            return v;
+        }
+        std::memcpy(&v, in.data() + p, sizeof v);
+        p += sizeof v;
+        return v;
+    }
+    std::string str() {
+        auto n = get<std::uint32_t>();
+        if (!ok || in.size() - p < n || n > header_cache::max_header) {
+            ok = false;
+            return {};
+        }
+        std::string s(in.substr(p, n));
+        p += n;
+        return s;
+    }
+};
+
+} // namespace
+
+std::string header_cache::serialize() const {
+    std::string out(magic);
+    put(out, uidvalidity_);
+    put(out, static_cast<std::uint32_t>(by_uid_.size()));
+    for (const auto& [uid, f] : by_uid_) {
+        put(out, uid);
+        put(out, f.sent);
+        put(out, static_cast<std::uint8_t>(f.subject_reply ? 1 : 0));
+        for (const auto* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to,
+                              &f.message_id})
+            put_string(out, *s);
+        put(out, static_cast<std::uint16_t>(f.references.size()));
+        for (const auto& r : f.references) put_string(out, r);
+    }
+    put(out, fnv1a(out));
+    return out;
+}
+
+std::optional<header_cache::entries> header_cache::parse(std::string_view file,
+                                                         std::uint32_t uidvalidity) {
+    if (file.size() < magic.size() + 16 || !file.starts_with(magic)) return std::nullopt;
+    std::string_view body = file.substr(0, file.size() - 8);
+    std::uint64_t sum = 0;
+    std::memcpy(&sum, file.data() + body.size(), sizeof sum);
+    if (sum != fnv1a(body)) return std::nullopt;
+    reader r{body, magic.size()};
+    if (r.get<std::uint32_t>() != uidvalidity || !r.ok) return std::nullopt;
+    auto count = r.get<std::uint32_t>();
+    // An entry takes at least 43 octets: a count the file cannot hold is a bad file.
+    if (!r.ok || count > (body.size() - r.p) / 43) return std::nullopt;
+    entries out;
+    out.reserve(count);
+    for (std::uint32_t i = 0; i < count && r.ok; ++i) {
+        std::pair<std::uint32_t, sort_fields> e;
+        e.first = r.get<std::uint32_t>();
+        auto& f = e.second;
+        f.sent = r.get<std::int64_t>();
+        f.subject_reply = r.get<std::uint8_t>() != 0;
+        for (auto* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to,
+                        &f.message_id})
+            *s = r.str();
+        auto refs = r.get<std::uint16_t>();
+        if (refs > max_references) r.ok = false;
+        for (std::uint16_t k = 0; k < refs && r.ok; ++k) f.references.push_back(r.str());
+        out.push_back(std::move(e));
+    }
+    if (!r.ok || r.p != body.size()) return std::nullopt;
+    return out;
+}
+
+void header_cache::load(const folder& f) {
+    loaded_ = true;
+    auto text = durable::read_file_if_exists(f.dir() / file_name, {std::size_t{1} << 30, true});
+    if (!text || !*text) return;
+    auto got = parse(**text, uidvalidity_);
+    if (!got) {
+        log::warn("imap", "-", "header cache file not used (damaged or stale)",
+                  {{"path", (f.dir() / file_name).string()}});
+        return;
+    }
+    for (auto& [uid, fields] : *got)
+        if (f.find(uid)) by_uid_.insert_or_assign(uid, std::move(fields));
+    unsaved_ = 0;
+}
+
+void header_cache::persist(const folder& f) {
+    if (unsaved_ < persist_after) return;
+    durable::replace_options opt;
+    opt.locked = true; // the folder's flock makes this process the only writer
+    auto r = durable::replace_file(f.dir() / file_name, serialize(), opt);
+    if (!r) {
+        log::warn("imap", "-", "cannot write the header cache", {{"error", r.error().text()}});
+        return;
+    }
+    unsaved_ = 0;
+}
+
+const sort_fields& header_cache::get(const folder& f, const message_entry& m) {
+    if (f.uidvalidity() != uidvalidity_) {
+        by_uid_.clear();
+        uidvalidity_ = f.uidvalidity();
+        loaded_ = false;
+        unsaved_ = 0;
+    }
+    if (!loaded_) load(f);
+    auto it = by_uid_.find(m.uid);
+    if (it != by_uid_.end()) return it->second;
+    if (by_uid_.size() >= 64 && by_uid_.size() > 2 * f.messages().size()) prune(f);
+    ++reads_;
+    ++unsaved_;
+    return by_uid_.emplace(m.uid, fields_of(read_header(f.path_of(m)))).first->second;
+}
+
+void header_cache::prune(const folder& f) {
+    std::erase_if(by_uid_, [&](const auto& kv) { return f.find(kv.first) == nullptr; });
+}
+
+} // namespace splitmail::home::imap

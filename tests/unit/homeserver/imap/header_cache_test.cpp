@@ -1,0 +1,97 @@
+// The folder's SORT/THREAD header cache (imap/header_cache.hpp): values from the header,
+// written to splitmail-headercache once persist_after entries were read, loaded by the next
+// folder object (a restart) instead of reading the headers again; a damaged, stale or
+// truncated file is ignored whole.
+#include "imap/header_cache.hpp"
+#include "imap/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <unistd.h>
+
+namespace splitmail::home::imap {
+namespace {
+
+struct cache_maildir {
+    fs::path root;
+    explicit cache_maildir(int n) {
+        char tmpl[] = "/tmp/imap-headercache-XXXXXX";
+        root = ::mkdtemp(tmpl);
+        for (auto d : {"cur", "new", "tmp"}) fs::create_directories(root / d);
+        for (int i = 0; i < n; ++i)
+            std::ofstream(root / "cur" / ("17000" + std::to_string(10000 + i) + ".M1P1Q" +
+                                          std::to_string(i) + ".host:2,S"))
+                << "Date: 2 Jan 2023 10:00:00 +0000\r\nSubject: Re: topic " << i % 7
+                << "\r\nFrom: Ann <ann" << i << "@x.test>\r\nMessage-ID: <m" << i
+                << "@x>\r\nReferences: <m" << (i ? i - 1 : 0) << "@x>\r\n\r\nbody\r\n";
+    }
+    ~cache_maildir() { fs::remove_all(root); }
+};
+
+TEST(ImapHeaderCache, PersistedAndLoadedByTheNextFolderObject) {
+    const int n = static_cast<int>(header_cache::persist_after) + 50;
+    cache_maildir m(n);
+    std::uint32_t uv = 0;
+    {
+        folder f(m.root, "host");
+        ASSERT_FALSE(f.sync());
+        uv = f.uidvalidity();
+        auto& c = f.headers();
+        for (const auto& e : f.messages()) (void)c.get(f, e);
+        EXPECT_EQ(c.reads(), static_cast<std::size_t>(n));
+        c.persist(f);
+        ASSERT_TRUE(fs::exists(m.root / header_cache::file_name));
+    }
+    {
+        folder f(m.root, "host"); // as after a restart
+        ASSERT_FALSE(f.sync());
+        auto& c = f.headers();
+        const auto& first = c.get(f, f.messages().front());
+        EXPECT_EQ(c.reads(), 0u) << "loaded from the file";
+        EXPECT_EQ(first.subject, "TOPIC 0");
+        EXPECT_TRUE(first.subject_reply);
+        EXPECT_EQ(first.from, "ANN0");
+        EXPECT_EQ(first.display_from, "ANN");
+        EXPECT_EQ(first.message_id, "m0@x");
+        EXPECT_EQ(first.sent, 1672653600);
+        const auto& last = c.get(f, f.messages().back());
+        EXPECT_EQ(last.references, std::vector<std::string>{"m" + std::to_string(n - 2) + "@x"});
+        EXPECT_EQ(c.reads(), 0u);
+    }
+    // Damaged: one octet changed; the checksum fails, the file is ignored, headers are read.
+    std::string bytes;
+    {
+        std::ifstream in(m.root / header_cache::file_name, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    ASSERT_TRUE(header_cache::parse(bytes, uv));
+    EXPECT_FALSE(header_cache::parse(bytes, uv + 1)) << "another UIDVALIDITY";
+    EXPECT_FALSE(header_cache::parse(bytes.substr(0, bytes.size() - 1), uv)) << "truncated";
+    EXPECT_FALSE(header_cache::parse(bytes.substr(0, 40), uv));
+    EXPECT_FALSE(header_cache::parse("", uv));
+    bytes[bytes.size() / 2] ^= 0x20;
+    EXPECT_FALSE(header_cache::parse(bytes, uv)) << "checksum";
+    std::ofstream(m.root / header_cache::file_name, std::ios::binary) << bytes;
+    {
+        folder f(m.root, "host");
+        ASSERT_FALSE(f.sync());
+        auto& c = f.headers();
+        EXPECT_EQ(c.get(f, f.messages().front()).subject, "TOPIC 0");
+        EXPECT_EQ(c.reads(), 1u) << "the damaged file was not used";
+    }
+}
+
+TEST(ImapHeaderCache, SmallFoldersWriteNoFile) {
+    cache_maildir m(20);
+    folder f(m.root, "host");
+    ASSERT_FALSE(f.sync());
+    auto& c = f.headers();
+    for (const auto& e : f.messages()) (void)c.get(f, e);
+    c.persist(f);
+    EXPECT_FALSE(fs::exists(m.root / header_cache::file_name))
+        << "fewer than persist_after reads: re-reading is cheaper than a file";
+}
+
+} // namespace
+} // namespace splitmail::home::imap
