@@ -54,6 +54,8 @@ dovecot_start() { dovecot -c "$1/dovecot.conf"; }
 dovecot_stop() { doveadm -c "$1/dovecot.conf" stop 2>/dev/null || true; }
 
 # postfix_setup DIR SMTP_PORT LMTP_PORT DOMAIN USER_ADDRESS
+# (env PF_PROCESS_LIMIT, PF_MESSAGE_SIZE_LIMIT: default_process_limit, message_size_limit;
+# unset they are 100 and Postfix's own default)
 postfix_setup() {
   local dir=$1 port=$2 lmtp=$3 domain=$4 user=$5
   mkdir -p "$dir/conf" "$dir/queue" "$dir/data"
@@ -90,7 +92,8 @@ smtp_host_lookup = native
 lmtp_host_lookup = native
 disable_dns_lookups = yes
 biff = no
-default_process_limit = 100
+default_process_limit = ${PF_PROCESS_LIMIT:-100}
+message_size_limit = ${PF_MESSAGE_SIZE_LIMIT:-10240000}
 smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 in_flow_delay = 0
