@@ -601,6 +601,7 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
                                                   "again from the relay)"};
         std::string hostname = o.hostname;
         if (hostname.empty()) hostname = p->imap_host;
+        // The same default as dns::ddns_host(): `dns apply --prune` on the relay spares it.
         if (hostname.empty()) hostname = "home." + p->domains.front();
 
         auto own = prepare_owners(o, true, out);
