@@ -4,6 +4,7 @@
 #include "check/checks.hpp"
 #include "check/program.hpp"
 #include "check/wireguard.hpp"
+#include "commands/user_files.hpp"
 
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/queue/spool.hpp"
@@ -204,6 +205,53 @@ findings check_tls(context& c) {
         }
     }
     return out;
+}
+
+findings check_users(context& c) {
+    if (!c.home) return {};
+    const auto& h = *c.home;
+    user_files f;
+    f.config = h.file;
+    f.users = h.users_file;
+    f.aliases = h.aliases_file;
+    f.delimiter = h.recipient_delimiter;
+    f.domains = h.domains;
+    if (auto why = users_file_missing(f); !why.empty())
+        return {fail("users", why, "splitmail user add ADDRESS --config " + h.file.string())};
+    auto users_text = durable::read_file(h.users_file, {64u << 20});
+    if (!users_text)
+        return {fail("users", "users file: " + users_text.error().text(),
+                     users_text.error().code == std::errc::permission_denied
+                         ? std::string("run splitmail check as root")
+                         : "fix users.file in " + h.file.string())};
+    std::string aliases_text;
+    if (!h.aliases_file.empty()) {
+        std::error_code ec;
+        if (fs::exists(h.aliases_file, ec)) {
+            auto a = durable::read_file(h.aliases_file, {64u << 20});
+            if (!a)
+                return {fail("users", "aliases file: " + a.error().text(),
+                             "fix users.aliases in " + h.file.string())};
+            aliases_text = std::move(*a);
+        }
+    }
+    if (auto ok_db = check_database(f, *users_text, aliases_text); !ok_db)
+        return {fail("users",
+                     "splitmail-home refuses its users/aliases files: " + ok_db.error() +
+                         " (it keeps the previous database; a restart fails)",
+                     "correct that line (`splitmail user del` / `splitmail alias del` with "
+                     "--config " + h.file.string() + "), then check again")};
+    std::size_t n = 0;
+    for (const auto& line : split_lines(*users_text)) {
+        auto t = line.find_first_not_of(" \t");
+        if (t != std::string::npos && line[t] != '#') ++n;
+    }
+    if (n == 0)
+        return {warn("users", h.users_file.string() + " has no users yet: mail for the domains "
+                              "is refused",
+                     "splitmail user add ADDRESS --config " + h.file.string())};
+    return {ok("users", h.users_file.string() + ": " + std::to_string(n) +
+                            (n == 1 ? " user" : " users") + ", valid for splitmail-home")};
 }
 
 findings check_tunnel(context& c) {

@@ -9,7 +9,7 @@ const std::vector<check_entry>& all_checks() {
         {"dkim", check_dkim, true, false},       {"tlsa", check_tlsa, true, false},
         {"ptr", check_ptr, true, false},         {"tls", check_tls, true, true},
         {"tunnel", check_tunnel, true, true},    {"queue", check_queue, true, false},
-        {"listeners", check_listeners, true, true},
+        {"users", check_users, false, true},     {"listeners", check_listeners, true, true},
     };
     return list;
 }

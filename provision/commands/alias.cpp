@@ -91,6 +91,14 @@ int run_alias(std::span<const std::string> args) {
         }
         targets.push_back(*t);
     }
+    if (auto why = needs_config_for_writing(*f); !why.empty()) {
+        std::fprintf(stderr, "splitmail alias: %s\n", why.c_str());
+        return 1;
+    }
+    if (auto why = users_file_missing(*f); !why.empty()) {
+        std::fprintf(stderr, "splitmail alias: %s\n", why.c_str());
+        return 1;
+    }
     auto users_text = read_text(f->users);
     auto r = users::rewrite_file(f->aliases, [&](std::string_view current)
                                                  -> std::expected<std::string, std::string> {

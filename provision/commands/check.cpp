@@ -18,7 +18,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: splitmail check [--site FILE] [--resolver IP:PORT] [--only CHECK,...] [--json]\n"
-    "checks: dns spf dkim tlsa ptr tls tunnel queue listeners\n"
+    "checks: dns spf dkim tlsa ptr tls tunnel queue users listeners\n"
     "Exit status: 0 all ok (warnings allowed), 1 something is wrong, 2 usage error.\n";
 
 void emit(const findings& f, bool json, std::ostream& out) {

@@ -124,6 +124,10 @@ int run_user(std::span<const std::string> args) {
     }
     const auto& cmd = f->words[0];
     if (cmd == "list") {
+        if (auto why = users_file_missing(*f); !why.empty()) {
+            std::fprintf(stderr, "splitmail user: %s\n", why.c_str());
+            return 1;
+        }
         auto u = users::parse_users(read_text(f->users), f->users.string());
         if (!u) {
             std::fprintf(stderr, "splitmail user: %s\n", u.error().message().c_str());
@@ -144,6 +148,15 @@ int run_user(std::span<const std::string> args) {
     if (!address) {
         std::fprintf(stderr, "splitmail user: \"%s\" is not a usable address\n",
                      f->words[1].c_str());
+        return 1;
+    }
+    if (auto why = needs_config_for_writing(*f); !why.empty()) {
+        std::fprintf(stderr, "splitmail user: %s\n", why.c_str());
+        return 1;
+    }
+    if (auto why = users_file_missing(*f);
+        !why.empty() && (cmd != "add" || why.find("directory") != std::string::npos)) {
+        std::fprintf(stderr, "splitmail user: %s\n", why.c_str());
         return 1;
     }
     std::string hash;

@@ -18,7 +18,7 @@ The relay's address is only a DNS fact here: nothing connects to it.
 4. Tunnel: no interface -> "down" with `systemctl start wg-quick@IF`; no wg on PATH -> "not
    installed"; then the provisioned relay and home WireGuard configs brought up with wireguard-go
    in two network namespaces made by the test (netns_lib): check --only tunnel passes on both
-   sides. A home site (site.home_config) runs only tls, tunnel and listeners.
+   sides. A home site (site.home_config) runs only tls, tunnel, users and listeners.
 5. Usage errors exit 2; --json has the stable fields.
 """
 import json
@@ -354,9 +354,8 @@ def tunnel_in_namespaces(d: Path, root: Path, site: Path) -> None:
         if name == "home":
             rc, doc, raw = run_check(copy, ns=ns)
             kinds = {x["check"] for x in doc["findings"]}
-            checks.ok(kinds <= {"tls", "tunnel", "listeners"} and
-                      {"tls", "tunnel", "listeners"} <= kinds,
-                      "a home site runs only tls, tunnel and listeners", raw)
+            checks.ok(kinds == {"tls", "tunnel", "users", "listeners"},
+                      "a home site runs only tls, tunnel, users and listeners", raw)
             down = [x for x in find(doc["findings"], "listeners") if x["status"] == "fail"]
             checks.ok(rc == 1 and down and
                       all("systemctl restart splitmail-home" in x["fix"] for x in down),
