@@ -116,21 +116,31 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
                              "splitmail provision relay ... (or home ...) writes them, or fix " +
                                  site_file.string()));
 
-    findings all = setup;
+    // Text: each finding as soon as its check is done (a slow resolver must not hide the rest
+    // for minutes; issue 16 bug 6). JSON: one document at the end.
+    std::size_t width = 6; // "config"
+    for (const auto& e : all_checks()) width = std::max(width, e.name.size());
+    findings all;
+    auto add = [&](const findings& f) {
+        all.insert(all.end(), f.begin(), f.end());
+        if (json) return;
+        for (const auto& x : f) print_text_line(x, out, width);
+        out << std::flush;
+    };
+    add(setup);
     for (const auto& e : all_checks()) {
         if (!only.empty() && !only.contains(std::string(e.name))) continue;
         if (!((e.relay && c.relay) || (e.home && c.home))) {
             if (only.contains(std::string(e.name)) && (c.relay || c.home))
-                all.push_back(warn(std::string(e.name),
-                                   "does not apply on this machine (" +
-                                       std::string(c.home ? "home" : "relay") +
-                                       "): not checked"));
+                add({warn(std::string(e.name), "does not apply on this machine (" +
+                                                   std::string(c.home ? "home" : "relay") +
+                                                   "): not checked")});
             continue;
         }
-        auto f = e.run(c);
-        all.insert(all.end(), f.begin(), f.end());
+        add(e.run(c));
     }
-    emit(all, json, out);
+    if (json) print_json(all, out);
+    else print_text_summary(all, out);
     return exit_status(all);
 }
 
