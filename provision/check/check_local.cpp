@@ -92,9 +92,14 @@ findings check_one_cert(const context& c, const tls_target& t) {
                            "point " + t.key_key + " at the key of " + t.cert_key + ", then " +
                                restart));
     if (f->self_signed) {
+        // Port 25 has DANE (the TLSA record pins the key); IMAP clients have nothing like it.
+        const bool mx = t.service == "splitmail-relay";
         out.push_back(warn("tls",
-                           label + " is self-signed: fine for MX traffic on port 25 (the TLSA "
-                                   "record pins its key) but mail clients will not trust it",
+                           label + (mx ? " is self-signed: fine for MX traffic on port 25 (the "
+                                         "TLSA record pins its key) but mail clients will not "
+                                         "trust it"
+                                       : " is self-signed: mail clients will not trust it (each "
+                                         "must accept it by hand, many refuse to connect)"),
                            "get a certificate from a CA for " +
                                (t.hostname.empty() ? std::string("this host") : t.hostname) +
                                " (e.g. certbot certonly --standalone --reuse-key), set " +
@@ -180,6 +185,31 @@ std::string try_connect(const endpoint& e, std::chrono::milliseconds limit) {
     }
     close(fd);
     return why;
+}
+
+// Whether `host` is an address of this machine: bind(2) to it (port 0) fails with
+// EADDRNOTAVAIL otherwise, e.g. the tunnel address while the WireGuard interface is down.
+bool address_is_local(const std::string& host) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    int family = AF_INET;
+    if (inet_pton(AF_INET, host.c_str(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
+        reinterpret_cast<sockaddr_in*>(&ss)->sin_family = AF_INET;
+        len = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, host.c_str(),
+                         &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr) == 1) {
+        reinterpret_cast<sockaddr_in6*>(&ss)->sin6_family = AF_INET6;
+        len = sizeof(sockaddr_in6);
+        family = AF_INET6;
+    } else {
+        return true; // not ours to judge
+    }
+    const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return true;
+    const bool local = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ||
+                       errno != EADDRNOTAVAIL;
+    close(fd);
+    return local;
 }
 
 } // namespace
@@ -378,6 +408,17 @@ findings check_listeners(context& c) {
             auto why = try_connect(*e, c.connect_timeout);
             if (why.empty())
                 out.push_back(ok("listeners", what + " " + a + " answers (" + shown + ")"));
+            else if (!address_is_local(e->host))
+                // Restarting the service cannot help: the address is missing, usually because
+                // the tunnel interface that carries it is down (issue 16 bug 9).
+                out.push_back(fail("listeners",
+                                   what + " " + a + ": " + e->host +
+                                       " is not an address of this machine: the tunnel "
+                                       "interface " + c.s.wg_interface +
+                                       " that carries it is not up (or the address is wrong)",
+                                   "bring the tunnel up first: systemctl start wg-quick@" +
+                                       c.s.wg_interface + " (see the tunnel check); else fix " +
+                                       what + " in " + config.string()));
             else
                 out.push_back(fail("listeners",
                                    what + " " + a + ": nothing answers on " + shown + " (" + why +

@@ -21,6 +21,35 @@ constexpr const char* usage =
     "checks: dns spf dkim tlsa ptr tls tunnel queue users listeners\n"
     "Exit status: 0 all ok (warnings allowed), 1 something is wrong, 2 usage error.\n";
 
+// The fix line for a configuration error "FILE: KEY: REASON (line N...)" or a TOML syntax error
+// "FILE:LINE:COL: ...": name the key and the line, not just the file (issue 16 bug 9).
+std::string config_fix(const std::string& error, const fs::path& file) {
+    const std::string f = file.string();
+    std::string line;
+    if (auto at = error.find("(line "); at != std::string::npos) {
+        auto end = error.find_first_not_of("0123456789", at + 6);
+        line = error.substr(at + 6, end - (at + 6));
+    }
+    if (error.starts_with(f + ": ")) {
+        const auto rest = error.substr(f.size() + 2);
+        const auto key = rest.substr(0, rest.find(": "));
+        if (!key.empty() && key.find(' ') == std::string::npos) {
+            std::string hint;
+            if (auto m = error.find("did you mean "); m != std::string::npos)
+                hint = " (" + error.substr(m, error.find('?', m) + 1 - m) + ")";
+            return "correct " + key + " in " + f + (line.empty() ? "" : " at line " + line) +
+                   hint + ", then run splitmail check again";
+        }
+    }
+    if (error.starts_with(f + ":")) {
+        const auto rest = error.substr(f.size() + 1);
+        const auto n = rest.substr(0, rest.find(':'));
+        if (!n.empty() && n.find_first_not_of("0123456789") == std::string::npos)
+            return "fix the TOML syntax at line " + n + " of " + f;
+    }
+    return "fix " + f;
+}
+
 void emit(const findings& f, bool json, std::ostream& out) {
     if (json) print_json(f, out);
     else print_text(f, out);
@@ -84,7 +113,7 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
         emit({fail("site", s.error(),
                    !fs::exists(site_file)
                        ? "splitmail provision relay ... writes it (or give --site FILE)"
-                       : "fix " + site_file.string())},
+                       : config_fix(s.error(), site_file))},
              json, out);
         return 1;
     }
@@ -95,7 +124,7 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
     if (!c.s.relay_config.empty() && fs::exists(c.s.relay_config)) {
         auto r = read_relay_facts(c.s.relay_config);
         if (r) c.relay = std::move(*r);
-        else setup.push_back(fail("config", r.error(), "fix " + c.s.relay_config.string()));
+        else setup.push_back(fail("config", r.error(), config_fix(r.error(), c.s.relay_config)));
     }
     if (!c.s.home_config.empty()) {
         if (!fs::exists(c.s.home_config)) {
@@ -106,7 +135,7 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
         } else if (auto h = read_home_facts(c.s.home_config)) {
             c.home = std::move(*h);
         } else {
-            setup.push_back(fail("config", h.error(), "fix " + c.s.home_config.string()));
+            setup.push_back(fail("config", h.error(), config_fix(h.error(), c.s.home_config)));
         }
     }
     if (!c.relay && !c.home && setup.empty())

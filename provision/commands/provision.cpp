@@ -6,6 +6,7 @@
 #include "setup/files.hpp"
 #include "setup/keys.hpp"
 #include "setup/pairing.hpp"
+#include "setup/public_address.hpp"
 #include "setup/render.hpp"
 #include "site/site.hpp"
 #include "splitmail/address/address.hpp"
@@ -411,6 +412,17 @@ void summary(const file_writer& w, std::ostream& out) {
 int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err) {
     const layout L(o.root);
     file_writer w(out, o.force);
+    // A private or reserved address would end up in the A/AAAA record, SPF and the WireGuard
+    // endpoint home dials: say so (issue 16 bug 9), but go on (staging, tests).
+    for (const auto& [flag, ip] : {std::pair<std::string, std::string>{"--public-ipv4", o.ipv4},
+                                   {"--public-ipv6", o.ipv6}}) {
+        if (ip.empty()) continue;
+        if (auto why = setup::not_public_reason(ip); !why.empty())
+            err << "splitmail provision relay: warning: " << flag << " " << ip << " is " << why
+                << ", not reachable from the internet: the A/AAAA record, SPF and the "
+                   "WireGuard endpoint made from it will not work; give the VPS's public "
+                   "address (`ip -br addr` on the VPS, or the hoster's panel)\n";
+    }
     try {
         auto own = prepare_owners(o, false, out);
         if (!own) throw step_error{own.error()};

@@ -84,7 +84,7 @@ std::span<const config::setting_spec> site_table() { return table; }
 
 std::expected<site, std::string> site_from(const config::values& v, const std::string& file) {
     auto fail = [&](std::string_view key, const std::string& why) {
-        return std::unexpected(file + ": " + std::string(key) + ": " + why);
+        return std::unexpected(file + ": " + std::string(key) + ": " + why + v.where(key));
     };
     site s;
     for (auto d : v.get_list("site.domains")) {
