@@ -44,7 +44,11 @@ struct tls_target {
 };
 
 findings check_one_cert(const context& c, const tls_target& t) {
-    const std::string restart = "systemctl restart " + t.service;
+    // The relay re-reads its certificate on SIGHUP (relay/service.cpp); home's SIGHUP reloads
+    // only the users, so a new IMAP certificate needs a restart.
+    const std::string restart = t.service == "splitmail-relay"
+                                    ? "systemctl reload splitmail-relay"
+                                    : "systemctl restart " + t.service;
     if (t.cert.empty() || t.key.empty())
         return {fail("tls", t.what + ": " + t.cert_key + " / " + t.key_key + " not set in " +
                                 t.config.string(),

@@ -121,6 +121,8 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
     c.resolver = resolver.value_or(c.s.resolver);
 
     findings setup;
+    for (const auto& w : c.s.warnings)
+        setup.push_back(warn("site", w, "rename the key in " + site_file.string()));
     if (!c.s.relay_config.empty() && fs::exists(c.s.relay_config)) {
         auto r = read_relay_facts(c.s.relay_config);
         if (r) c.relay = std::move(*r);

@@ -96,6 +96,7 @@ int run_dns(std::span<const std::string> args, std::ostream& out, std::ostream& 
         err << me << s.error() << '\n';
         return 1;
     }
+    for (const auto& w : s->warnings) err << me << "warning: " << w << '\n';
     if (o.domains.empty()) o.domains = s->domains;
     std::vector<dns::plan> plans;
     for (const auto& d : o.domains) {

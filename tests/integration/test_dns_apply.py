@@ -77,7 +77,7 @@ def build_tree():
     check(rc == 0, out + err)
     with open(site_file) as f:
         text = f.read()
-    for key, value in (("api", fake.base_url), ("ca_file", ca), ("token_file", token_file),
+    for key, value in (("api_url", fake.base_url), ("ca_file", ca), ("token_file", token_file),
                        ("ttl", 300)):
         text, n = re.subn(r"(?m)^%s = .*$" % key, "%s = %s" % (key, json.dumps(value)), text)
         check(n == 1, "%s not found once in %s" % (key, site_file))

@@ -334,6 +334,31 @@ TEST_F(ProvisionRelay, EditsOfSiteSettingsProvisionDoesNotDecideAreKept) {
     EXPECT_EQ(after->desec_api, "https://127.0.0.1:8443/api/v1");
 }
 
+// Issue 16 bug 10: one name for the API URL (desec.api_url, as in ddns.toml); the old
+// desec.api is still read, with a warning naming the line; both at once is an error.
+TEST_F(ProvisionRelay, OldDesecApiKeyReadWithWarning) {
+    const fs::path site_file = etc() / "site.toml";
+    auto text = slurp(site_file);
+    ASSERT_NE(text.find("\napi_url = \"https://desec.io/api/v1\"\n"), std::string::npos) << text;
+    auto old = text;
+    old.replace(old.find("\napi_url = "), 11, "\napi = ");
+    old.replace(old.find("desec.io/api/v1"), 15, "127.0.0.1:9/api/v1");
+    spit(site_file, old);
+    auto s = splitmail::provision::load_site(site_file);
+    ASSERT_TRUE(s) << s.error();
+    EXPECT_EQ(s->desec_api, "https://127.0.0.1:9/api/v1");
+    ASSERT_EQ(s->warnings.size(), 1u);
+    EXPECT_NE(s->warnings[0].find("desec.api is deprecated (line "), std::string::npos)
+        << s->warnings[0];
+    EXPECT_NE(s->warnings[0].find("rename it to desec.api_url"), std::string::npos);
+    auto twice = old;
+    twice.replace(twice.find("\napi = "), 7, "\napi_url = \"https://desec.io/api/v1\"\napi = ");
+    spit(site_file, twice);
+    auto both = splitmail::provision::load_site(site_file);
+    ASSERT_FALSE(both);
+    EXPECT_NE(both.error().find("set only desec.api_url"), std::string::npos) << both.error();
+}
+
 TEST_F(ProvisionRelay, PlaceholderForAnotherHostnameIsReplacedOnlyWithForce) {
     auto args = relay_args(root.path);
     args[std::find(args.begin(), args.end(), "--hostname") - args.begin() + 1] =
