@@ -581,7 +581,10 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
     if (w.changes() > 0) {
         out << "next: copy " << L.pairing_file().string()
             << " to the home machine (scp), run `splitmail provision home --pairing FILE` "
-               "there and delete the copies; publish DNS with `splitmail dns plan`/`apply`; "
+               "there and delete the copies; put a deSEC token that may write the domains' "
+               "RRsets into "
+            << L.desec_token().string()
+            << " (owner root, mode 0600) and publish DNS with `splitmail dns plan`/`apply`; "
                "then `systemctl enable --now wg-quick@"
             << setup::relay_interface << " splitmail-relay`\n";
     }
