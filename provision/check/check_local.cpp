@@ -373,19 +373,26 @@ findings check_queue(context& c) {
         return out;
     }
     std::size_t deferred = 0, hold = 0;
-    auto oldest = l.envelopes.front().arrival;
+    const queue::envelope* oldest = &l.envelopes.front();
     for (const auto& e : l.envelopes) {
         deferred += e.queue == queue::queue_name::deferred;
         hold += e.queue == queue::queue_name::hold;
-        oldest = std::min(oldest, e.arrival);
+        if (e.arrival < oldest->arrival) oldest = &e;
     }
-    const std::time_t t = std::chrono::system_clock::to_time_t(oldest);
+    const std::time_t t = std::chrono::system_clock::to_time_t(oldest->arrival);
     const long long age = static_cast<long long>(c.now) - static_cast<long long>(t);
-    const std::string detail = std::to_string(l.envelopes.size()) + " message(s) queued (" +
-                               std::to_string(deferred) + " deferred, " + std::to_string(hold) +
-                               " on hold), the oldest since " + utc_text(t) + " (" +
-                               age_text(age) + ")";
-    if (age > queue_warn_age)
+    std::string detail = std::to_string(l.envelopes.size()) + " message(s) queued (" +
+                         std::to_string(deferred) + " deferred, " + std::to_string(hold) +
+                         " on hold), the oldest since " + utc_text(t) + " (" + age_text(age) +
+                         ")";
+    // Issue 16 bug 7: say why the oldest waits; a failed attempt is worth a look at any age.
+    const bool failing = oldest->attempts > 0 && !oldest->last_error.empty();
+    if (failing)
+        detail += "; its last attempt (" + std::to_string(oldest->attempts) + " so far) failed: " +
+                  oldest->last_error;
+    else if (!oldest->last_error.empty())
+        detail += "; last error: " + oldest->last_error;
+    if (age > queue_warn_age || failing)
         out.push_back(warn("queue", detail,
                            list_cmd + " shows why each waits (last error); home down? see the "
                                       "tunnel check"));

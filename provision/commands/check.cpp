@@ -18,7 +18,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: splitmail check [--site FILE] [--resolver IP:PORT] [--only CHECK,...] [--json]\n"
-    "checks: dns spf dkim tlsa ptr tls tunnel queue users listeners\n"
+    "checks: dns spf dkim tlsa ptr tls tunnel lmtp queue users listeners\n"
     "Exit status: 0 all ok (warnings allowed), 1 something is wrong, 2 usage error.\n";
 
 // The fix line for a configuration error "FILE: KEY: REASON (line N...)" or a TOML syntax error
