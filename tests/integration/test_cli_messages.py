@@ -31,7 +31,7 @@ def cli(args, timeout=120):
 
 
 def main():
-    lib.require_binaries(CLI_BIN, HOME_BIN)
+    lib.require_binaries(CLI_BIN, HOME_BIN, lib.RELAY_BIN, lib.BIN / "ddns" / "splitmail-ddns")
     d = lib.tmpdir("cli-messages")
 
     # 1. --help everywhere
@@ -48,8 +48,13 @@ def main():
             if rc != 0 or "usage" not in out.lower() or err:
                 bad.append(f"splitmail {' '.join(c + [flag])}: exit {rc}, stdout {out[:60]!r}, "
                            f"stderr {err[:80]!r}")
-    checks.ok(not bad, "every command answers --help and -h (exit 0, usage on stdout)",
-              "\n       ".join(bad))
+    for prog in (lib.RELAY_BIN, HOME_BIN, lib.BIN / "ddns" / "splitmail-ddns"):
+        for flag in ("--help", "-h"):
+            r = subprocess.run([str(prog), flag], capture_output=True, text=True, timeout=30)
+            if r.returncode != 0 or "usage" not in r.stdout.lower():
+                bad.append(f"{prog.name} {flag}: exit {r.returncode}, stdout {r.stdout[:60]!r}")
+    checks.ok(not bad, "every command (and the daemons) answers --help and -h (exit 0, usage "
+              "on stdout)", "\n       ".join(bad))
 
     # 2. site.toml typos
     root = d / "relay"
