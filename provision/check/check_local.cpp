@@ -5,6 +5,8 @@
 #include "check/program.hpp"
 #include "check/wireguard.hpp"
 #include "commands/user_files.hpp"
+#include "setup/keys.hpp"
+#include "setup/render.hpp"
 
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/queue/spool.hpp"
@@ -329,6 +331,38 @@ findings check_tunnel(context& c) {
                   "this relay's WireGuard UDP port (firewall)"
                 : "check that the relay's WireGuard UDP port (Endpoint in " +
                       c.s.wg_config.string() + ") is reachable from here, then " + up;
+    // Issue 16 bug 7: after a re-pairing the running interface may still use the old keys;
+    // compare it with the configuration file (when this user may read it).
+    if (auto conf = durable::read_file(c.s.wg_config); conf) {
+        const auto keys = setup::read_wg_keys(*conf);
+        const std::string sync = "wg syncconf " + iface + " <(wg-quick strip " +
+                                 c.s.wg_config.string() + ") (or systemctl restart wg-quick@" +
+                                 iface + ")";
+        if (!keys.peer_public_key.empty() &&
+            std::none_of(hs->begin(), hs->end(),
+                         [&](const wg_handshake& h) { return h.peer == keys.peer_public_key; }))
+            out.push_back(fail("tunnel",
+                               iface + " runs with peer " + hs->front().peer.substr(0, 8) +
+                                   "..., but " + c.s.wg_config.string() + " names peer " +
+                                   keys.peer_public_key.substr(0, 8) +
+                                   "... (" + other + " re-paired?): the running interface has "
+                                   "old keys",
+                               sync));
+        if (!keys.private_key.empty()) {
+            auto mine = run_program({"wg", "show", iface, "public-key"}, std::chrono::seconds(5));
+            auto want = setup::wg_public_key(keys.private_key);
+            std::string running = mine.output;
+            while (!running.empty() && (running.back() == '\n' || running.back() == ' '))
+                running.pop_back();
+            if (mine.exit_code == 0 && want && !running.empty() && running != *want)
+                out.push_back(fail("tunnel",
+                                   iface + " runs with the key " + running.substr(0, 8) +
+                                       "..., but the PrivateKey of " + c.s.wg_config.string() +
+                                       " is that of " + want->substr(0, 8) +
+                                       "...: the running interface has old keys",
+                                   sync));
+        }
+    }
     for (const auto& h : *hs) {
         const std::string peer = "peer " + h.peer.substr(0, 8) + "... (" + other + ")";
         if (h.when == 0) {

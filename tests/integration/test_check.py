@@ -18,7 +18,9 @@ The relay's address is only a DNS fact here: nothing connects to it.
 4. Tunnel: no interface -> "down" with `systemctl start wg-quick@IF`; no wg on PATH -> "not
    installed"; then the provisioned relay and home WireGuard configs brought up with wireguard-go
    in two network namespaces made by the test (netns_lib): check --only tunnel passes on both
-   sides. A home site (site.home_config) runs only tls, tunnel, users and listeners.
+   sides; a config file naming another peer than the running interface (re-paired) → ✗ "old
+   keys" with `wg syncconf`. A home site (site.home_config) runs only tls, tunnel, users and
+   listeners.
 5. Usage errors exit 2; --json has the stable fields.
 """
 import json
@@ -351,6 +353,23 @@ def tunnel_in_namespaces(d: Path, root: Path, site: Path) -> None:
         checks.ok(rc == 0 and len(t) == 1 and t[0]["status"] == "ok" and
                   "last handshake" in t[0]["detail"],
                   f"✓ tunnel on the {name} side after a real handshake", raw)
+        # Issue 16 bug 7: the config file names another peer (re-paired) than the running
+        # interface: the tunnel check says the interface has old keys and how to reload it.
+        conf = Path(re.search(r'(?m)^config = "(.*)"$', text).group(1))
+        other_key = subprocess.run(["wg", "pubkey"], input=subprocess.run(
+            ["wg", "genkey"], capture_output=True, text=True, check=True).stdout,
+            capture_output=True, text=True, check=True).stdout.strip()
+        repaired = d / f"wg-{name}-repaired.conf"
+        repaired.write_text(re.sub(r"(?m)^PublicKey = .*$", f"PublicKey = {other_key}",
+                                   conf.read_text()))
+        copy2 = d / f"site-{name}-repaired.toml"
+        copy2.write_text(copy.read_text().replace(f'config = "{conf}"', f'config = "{repaired}"'))
+        rc, doc, raw = run_check(copy2, "--only", "tunnel", ns=ns)
+        stale = [x for x in find(doc["findings"], "tunnel") if "old keys" in x["detail"]]
+        checks.ok(rc == 1 and len(stale) == 1 and stale[0]["status"] == "fail" and
+                  "wg syncconf" in stale[0]["fix"],
+                  f"✗ tunnel on the {name} side when the config names another peer (re-paired)",
+                  raw)
         if name == "home":
             rc, doc, raw = run_check(copy, ns=ns)
             kinds = {x["check"] for x in doc["findings"]}
