@@ -216,7 +216,8 @@ std::string unknown_hint(const toml::node& node, const std::string& key,
             cand = cand.substr(0, pos);
         }
         const auto d = distance(key, cand);
-        if (d < best_d) {
+        // Close means at most two edits, and fewer than half of the name ("zz" is not "a").
+        if (d < best_d && d < key.size() / 2 + 1) {
             best_d = d;
             best = std::string(cand);
         }
