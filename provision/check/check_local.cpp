@@ -333,7 +333,8 @@ findings check_tunnel(context& c) {
                       c.s.wg_config.string() + ") is reachable from here, then " + up;
     // Issue 16 bug 7: after a re-pairing the running interface may still use the old keys;
     // compare it with the configuration file (when this user may read it).
-    if (auto conf = durable::read_file(c.s.wg_config); conf) {
+    auto conf = durable::read_file(c.s.wg_config);
+    if (conf) {
         const auto keys = setup::read_wg_keys(*conf);
         const std::string sync = "wg syncconf " + iface + " <(wg-quick strip " +
                                  c.s.wg_config.string() + ") (or systemctl restart wg-quick@" +
@@ -379,6 +380,36 @@ findings check_tunnel(context& c) {
         else
             out.push_back(ok("tunnel", iface + ": last handshake with " + peer + " " +
                                            age_text(age) + " ago"));
+    }
+    // A recent handshake says the tunnel worked up to two minutes ago; a TCP probe through it
+    // says whether it carries packets now (issue 16 bug 7: ✓ stayed for 3 minutes after the
+    // tunnel dropped). A refused connection counts: the reset came back through the tunnel.
+    std::string target;
+    if (c.relay) {
+        target = c.relay->home_lmtp;
+    } else if (conf) {
+        for (const auto& line : split_lines(*conf)) {
+            auto eq = line.find('=');
+            if (eq == std::string::npos || line.rfind("AllowedIPs", 0) != 0) continue;
+            auto v = line.substr(eq + 1);
+            v.erase(0, v.find_first_not_of(" \t"));
+            v = v.substr(0, v.find_first_of("/, \t"));
+            if (!v.empty()) target = (v.find(':') != std::string::npos ? "[" + v + "]" : v) + ":25";
+            break;
+        }
+    }
+    auto e = target.empty() ? std::nullopt : connect_target(target);
+    if (e) {
+        const auto why = try_connect(*e, c.connect_timeout);
+        if (why.empty() || why == std::strerror(ECONNREFUSED))
+            out.push_back(ok("tunnel", iface + " carries traffic now: " + target + " (" + other +
+                                           ") answered" +
+                                           (why.empty() ? "" : " (connection refused)")));
+        else
+            out.push_back(fail("tunnel",
+                               iface + " does not carry traffic now: " + target + " (" + other +
+                                   ", through the tunnel): " + why,
+                               reach));
     }
     return out;
 }
