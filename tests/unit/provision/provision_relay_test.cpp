@@ -520,3 +520,28 @@ TEST(ProvisionRelayOptions, WgPortAndEqualsFormAndIpv4Only) {
 }
 
 } // namespace
+
+// Issue 16 bug 2: without --imap-host the relay names home's IMAP host home.<first domain>
+// (what `provision home` takes and splitmail-ddns keeps), so DNS announces and keeps it; a
+// re-run without the flag keeps what the site file says, even an empty name.
+TEST(ProvisionRelayDefaults, ImapHostDefaultsToHomeOfTheFirstDomain) {
+    temp_root root;
+    auto args = relay_args(root.path);
+    auto at = std::find(args.begin(), args.end(), "--imap-host");
+    args.erase(at, at + 2);
+    auto r = run(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const fs::path site_file = root / "etc/splitmail/site.toml";
+    auto s = splitmail::provision::load_site(site_file);
+    ASSERT_TRUE(s) << s.error();
+    EXPECT_EQ(s->imap_host, "home.example.com");
+    auto p = setup::parse_pairing(slurp(root / "etc/splitmail/pairing-home.toml"), "pairing");
+    ASSERT_TRUE(p) << p.error();
+    EXPECT_EQ(p->imap_host, "home.example.com");
+    s->imap_host = "";
+    spit(site_file, splitmail::provision::render_site(*s));
+    auto again = run(args);
+    ASSERT_EQ(again.code, 0) << again.err;
+    EXPECT_NE(again.out.find("unchanged " + site_file.string()), std::string::npos) << again.out;
+    EXPECT_EQ(splitmail::provision::load_site(site_file)->imap_host, "");
+}
