@@ -148,7 +148,7 @@ cycle_result agent::on_api_error(const desec::error& e, time_point now, std::str
         return r;
     }
     }
-    log::error(component, "-", r.message);
+    // Fatal: the runner logs it once, with the exit status (issue 16 bug 9: it was logged twice).
     return r;
 }
 

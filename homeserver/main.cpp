@@ -12,10 +12,10 @@
 namespace {
 constexpr int exit_config = 78; // EX_CONFIG (sysexits.h): systemd will not hot-loop on it
 
-void usage() {
+void usage(std::FILE* to = stderr) {
     std::fputs("usage: splitmail-home --config FILE [--check-config]\n"
                "       splitmail-home --print-config-doc\n",
-               stderr);
+               to);
 }
 } // namespace
 
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
             std::fputs(md.c_str(), stdout);
             return 0;
         } else if (a == "--help" || a == "-h") {
-            usage();
+            usage(stdout); // asked for: stdout, exit 0 (issue 16 bug 9)
             return 0;
         } else {
             std::fprintf(stderr, "splitmail-home: unknown argument \"%s\"\n", argv[i]);

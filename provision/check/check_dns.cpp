@@ -27,10 +27,7 @@ findings check_dns(context& c) {
     findings out;
     if (!c.relay) return out;
     auto dns = c.dns();
-    if (!dns)
-        return {fail("dns", dns.error(),
-                     "choose a resolver with --resolver ip:port or check.resolver in " +
-                         c.site_file.string())};
+    if (!dns) return {fail("dns", dns.error(), resolver_fix(c))};
     for (const auto& d : c.s.domains) {
         auto p = dns::make_plan(c.s, d);
         if (!p) {
@@ -48,10 +45,16 @@ findings check_dns(context& c) {
                 out.push_back(warn("dns", label + ": type not checked by splitmail check"));
                 continue;
             }
+            if (!(*dns)->unreachable().empty()) {
+                // One line for what was not asked, not one per record (issue 16 bug 6).
+                out.push_back(fail("dns", d + ": the remaining records were not looked up: " +
+                                              (*dns)->unreachable(),
+                                   resolver_fix(c)));
+                break;
+            }
             auto a = (*dns)->query(name, *type);
             if (a.status == dns_status::error) {
-                out.push_back(fail("dns", label + ": lookup failed: " + a.error,
-                                   "make sure " + (*dns)->resolver_text() + " answers"));
+                out.push_back(fail("dns", label + ": lookup failed: " + a.error, resolver_fix(c)));
                 continue;
             }
             auto diff = compare_rrset(*type, r.records, a.records);

@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string resolver_fix(const context& c) {
-    return "make sure the resolver answers (" +
-           std::string(c.resolver.empty() ? "/etc/resolv.conf" : c.resolver) +
-           "; choose another with --resolver ip:port or check.resolver in " +
-           c.site_file.string() + ")";
-}
-
 std::string join(const std::vector<std::string>& v, std::string_view sep = ", ") {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : std::string(sep)) + x;

@@ -4,6 +4,9 @@
 #include "check/checks.hpp"
 #include "check/program.hpp"
 #include "check/wireguard.hpp"
+#include "commands/user_files.hpp"
+#include "setup/keys.hpp"
+#include "setup/render.hpp"
 
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/queue/spool.hpp"
@@ -43,7 +46,11 @@ struct tls_target {
 };
 
 findings check_one_cert(const context& c, const tls_target& t) {
-    const std::string restart = "systemctl restart " + t.service;
+    // The relay re-reads its certificate on SIGHUP (relay/service.cpp); home's SIGHUP reloads
+    // only the users, so a new IMAP certificate needs a restart.
+    const std::string restart = t.service == "splitmail-relay"
+                                    ? "systemctl reload splitmail-relay"
+                                    : "systemctl restart " + t.service;
     if (t.cert.empty() || t.key.empty())
         return {fail("tls", t.what + ": " + t.cert_key + " / " + t.key_key + " not set in " +
                                 t.config.string(),
@@ -91,9 +98,14 @@ findings check_one_cert(const context& c, const tls_target& t) {
                            "point " + t.key_key + " at the key of " + t.cert_key + ", then " +
                                restart));
     if (f->self_signed) {
+        // Port 25 has DANE (the TLSA record pins the key); IMAP clients have nothing like it.
+        const bool mx = t.service == "splitmail-relay";
         out.push_back(warn("tls",
-                           label + " is self-signed: fine for MX traffic on port 25 (the TLSA "
-                                   "record pins its key) but mail clients will not trust it",
+                           label + (mx ? " is self-signed: fine for MX traffic on port 25 (the "
+                                         "TLSA record pins its key) but mail clients will not "
+                                         "trust it"
+                                       : " is self-signed: mail clients will not trust it (each "
+                                         "must accept it by hand, many refuse to connect)"),
                            "get a certificate from a CA for " +
                                (t.hostname.empty() ? std::string("this host") : t.hostname) +
                                " (e.g. certbot certonly --standalone --reuse-key), set " +
@@ -181,6 +193,31 @@ std::string try_connect(const endpoint& e, std::chrono::milliseconds limit) {
     return why;
 }
 
+// Whether `host` is an address of this machine: bind(2) to it (port 0) fails with
+// EADDRNOTAVAIL otherwise, e.g. the tunnel address while the WireGuard interface is down.
+bool address_is_local(const std::string& host) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    int family = AF_INET;
+    if (inet_pton(AF_INET, host.c_str(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
+        reinterpret_cast<sockaddr_in*>(&ss)->sin_family = AF_INET;
+        len = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, host.c_str(),
+                         &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr) == 1) {
+        reinterpret_cast<sockaddr_in6*>(&ss)->sin6_family = AF_INET6;
+        len = sizeof(sockaddr_in6);
+        family = AF_INET6;
+    } else {
+        return true; // not ours to judge
+    }
+    const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return true;
+    const bool local = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ||
+                       errno != EADDRNOTAVAIL;
+    close(fd);
+    return local;
+}
+
 } // namespace
 
 findings check_tls(context& c) {
@@ -204,6 +241,53 @@ findings check_tls(context& c) {
         }
     }
     return out;
+}
+
+findings check_users(context& c) {
+    if (!c.home) return {};
+    const auto& h = *c.home;
+    user_files f;
+    f.config = h.file;
+    f.users = h.users_file;
+    f.aliases = h.aliases_file;
+    f.delimiter = h.recipient_delimiter;
+    f.domains = h.domains;
+    if (auto why = users_file_missing(f); !why.empty())
+        return {fail("users", why, "splitmail user add ADDRESS --config " + h.file.string())};
+    auto users_text = durable::read_file(h.users_file, {64u << 20});
+    if (!users_text)
+        return {fail("users", "users file: " + users_text.error().text(),
+                     users_text.error().code == std::errc::permission_denied
+                         ? std::string("run splitmail check as root")
+                         : "fix users.file in " + h.file.string())};
+    std::string aliases_text;
+    if (!h.aliases_file.empty()) {
+        std::error_code ec;
+        if (fs::exists(h.aliases_file, ec)) {
+            auto a = durable::read_file(h.aliases_file, {64u << 20});
+            if (!a)
+                return {fail("users", "aliases file: " + a.error().text(),
+                             "fix users.aliases in " + h.file.string())};
+            aliases_text = std::move(*a);
+        }
+    }
+    if (auto ok_db = check_database(f, *users_text, aliases_text); !ok_db)
+        return {fail("users",
+                     "splitmail-home refuses its users/aliases files: " + ok_db.error() +
+                         " (it keeps the previous database; a restart fails)",
+                     "correct that line (`splitmail user del` / `splitmail alias del` with "
+                     "--config " + h.file.string() + "), then check again")};
+    std::size_t n = 0;
+    for (const auto& line : split_lines(*users_text)) {
+        auto t = line.find_first_not_of(" \t");
+        if (t != std::string::npos && line[t] != '#') ++n;
+    }
+    if (n == 0)
+        return {warn("users", h.users_file.string() + " has no users yet: mail for the domains "
+                              "is refused",
+                     "splitmail user add ADDRESS --config " + h.file.string())};
+    return {ok("users", h.users_file.string() + ": " + std::to_string(n) +
+                            (n == 1 ? " user" : " users") + ", valid for splitmail-home")};
 }
 
 findings check_tunnel(context& c) {
@@ -247,6 +331,39 @@ findings check_tunnel(context& c) {
                   "this relay's WireGuard UDP port (firewall)"
                 : "check that the relay's WireGuard UDP port (Endpoint in " +
                       c.s.wg_config.string() + ") is reachable from here, then " + up;
+    // Issue 16 bug 7: after a re-pairing the running interface may still use the old keys;
+    // compare it with the configuration file (when this user may read it).
+    auto conf = durable::read_file(c.s.wg_config);
+    if (conf) {
+        const auto keys = setup::read_wg_keys(*conf);
+        const std::string sync = "wg syncconf " + iface + " <(wg-quick strip " +
+                                 c.s.wg_config.string() + ") (or systemctl restart wg-quick@" +
+                                 iface + ")";
+        if (!keys.peer_public_key.empty() &&
+            std::none_of(hs->begin(), hs->end(),
+                         [&](const wg_handshake& h) { return h.peer == keys.peer_public_key; }))
+            out.push_back(fail("tunnel",
+                               iface + " runs with peer " + hs->front().peer.substr(0, 8) +
+                                   "..., but " + c.s.wg_config.string() + " names peer " +
+                                   keys.peer_public_key.substr(0, 8) +
+                                   "... (" + other + " re-paired?): the running interface has "
+                                   "old keys",
+                               sync));
+        if (!keys.private_key.empty()) {
+            auto mine = run_program({"wg", "show", iface, "public-key"}, std::chrono::seconds(5));
+            auto want = setup::wg_public_key(keys.private_key);
+            std::string running = mine.output;
+            while (!running.empty() && (running.back() == '\n' || running.back() == ' '))
+                running.pop_back();
+            if (mine.exit_code == 0 && want && !running.empty() && running != *want)
+                out.push_back(fail("tunnel",
+                                   iface + " runs with the key " + running.substr(0, 8) +
+                                       "..., but the PrivateKey of " + c.s.wg_config.string() +
+                                       " is that of " + want->substr(0, 8) +
+                                       "...: the running interface has old keys",
+                                   sync));
+        }
+    }
     for (const auto& h : *hs) {
         const std::string peer = "peer " + h.peer.substr(0, 8) + "... (" + other + ")";
         if (h.when == 0) {
@@ -263,6 +380,36 @@ findings check_tunnel(context& c) {
         else
             out.push_back(ok("tunnel", iface + ": last handshake with " + peer + " " +
                                            age_text(age) + " ago"));
+    }
+    // A recent handshake says the tunnel worked up to two minutes ago; a TCP probe through it
+    // says whether it carries packets now (issue 16 bug 7: ✓ stayed for 3 minutes after the
+    // tunnel dropped). A refused connection counts: the reset came back through the tunnel.
+    std::string target;
+    if (c.relay) {
+        target = c.relay->home_lmtp;
+    } else if (conf) {
+        for (const auto& line : split_lines(*conf)) {
+            auto eq = line.find('=');
+            if (eq == std::string::npos || line.rfind("AllowedIPs", 0) != 0) continue;
+            auto v = line.substr(eq + 1);
+            v.erase(0, v.find_first_not_of(" \t"));
+            v = v.substr(0, v.find_first_of("/, \t"));
+            if (!v.empty()) target = (v.find(':') != std::string::npos ? "[" + v + "]" : v) + ":25";
+            break;
+        }
+    }
+    auto e = target.empty() ? std::nullopt : connect_target(target);
+    if (e) {
+        const auto why = try_connect(*e, c.connect_timeout);
+        if (why.empty() || why == std::strerror(ECONNREFUSED))
+            out.push_back(ok("tunnel", iface + " carries traffic now: " + target + " (" + other +
+                                           ") answered" +
+                                           (why.empty() ? "" : " (connection refused)")));
+        else
+            out.push_back(fail("tunnel",
+                               iface + " does not carry traffic now: " + target + " (" + other +
+                                   ", through the tunnel): " + why,
+                               reach));
     }
     return out;
 }
@@ -291,19 +438,26 @@ findings check_queue(context& c) {
         return out;
     }
     std::size_t deferred = 0, hold = 0;
-    auto oldest = l.envelopes.front().arrival;
+    const queue::envelope* oldest = &l.envelopes.front();
     for (const auto& e : l.envelopes) {
         deferred += e.queue == queue::queue_name::deferred;
         hold += e.queue == queue::queue_name::hold;
-        oldest = std::min(oldest, e.arrival);
+        if (e.arrival < oldest->arrival) oldest = &e;
     }
-    const std::time_t t = std::chrono::system_clock::to_time_t(oldest);
+    const std::time_t t = std::chrono::system_clock::to_time_t(oldest->arrival);
     const long long age = static_cast<long long>(c.now) - static_cast<long long>(t);
-    const std::string detail = std::to_string(l.envelopes.size()) + " message(s) queued (" +
-                               std::to_string(deferred) + " deferred, " + std::to_string(hold) +
-                               " on hold), the oldest since " + utc_text(t) + " (" +
-                               age_text(age) + ")";
-    if (age > queue_warn_age)
+    std::string detail = std::to_string(l.envelopes.size()) + " message(s) queued (" +
+                         std::to_string(deferred) + " deferred, " + std::to_string(hold) +
+                         " on hold), the oldest since " + utc_text(t) + " (" + age_text(age) +
+                         ")";
+    // Issue 16 bug 7: say why the oldest waits; a failed attempt is worth a look at any age.
+    const bool failing = oldest->attempts > 0 && !oldest->last_error.empty();
+    if (failing)
+        detail += "; its last attempt (" + std::to_string(oldest->attempts) + " so far) failed: " +
+                  oldest->last_error;
+    else if (!oldest->last_error.empty())
+        detail += "; last error: " + oldest->last_error;
+    if (age > queue_warn_age || failing)
         out.push_back(warn("queue", detail,
                            list_cmd + " shows why each waits (last error); home down? see the "
                                       "tunnel check"));
@@ -330,6 +484,17 @@ findings check_listeners(context& c) {
             auto why = try_connect(*e, c.connect_timeout);
             if (why.empty())
                 out.push_back(ok("listeners", what + " " + a + " answers (" + shown + ")"));
+            else if (!address_is_local(e->host))
+                // Restarting the service cannot help: the address is missing, usually because
+                // the tunnel interface that carries it is down (issue 16 bug 9).
+                out.push_back(fail("listeners",
+                                   what + " " + a + ": " + e->host +
+                                       " is not an address of this machine: the tunnel "
+                                       "interface " + c.s.wg_interface +
+                                       " that carries it is not up (or the address is wrong)",
+                                   "bring the tunnel up first: systemctl start wg-quick@" +
+                                       c.s.wg_interface + " (see the tunnel check); else fix " +
+                                       what + " in " + config.string()));
             else
                 out.push_back(fail("listeners",
                                    what + " " + a + ": nothing answers on " + shown + " (" + why +

@@ -10,9 +10,13 @@
 //   ptr        the PTR of each public address is the hostname, whose A/AAAA has the address
 //   tls        certificate not expired nor near expiry, for the host name, key pair matches
 //   tunnel     WireGuard: the last handshake with each peer is recent
-//   queue      number of queued messages and the age of the oldest
+//   lmtp       (relay) home's LMTP answers LHLO over the tunnel (home.lmtp)
+//   queue      number of queued messages, the age of the oldest and its last attempt's error
+//   users      (home) the users and aliases files make a database splitmail-home accepts
+//              (home.domains, delimiter, alias targets): the daemon keeps its old database
+//              and a restart fails otherwise
 //   listeners  every configured listen address accepts a TCP connection
-// Relay machines run all of them; home machines tunnel, listeners and tls (IMAP).
+// Relay machines run all but users; home machines tunnel, users, listeners and tls (IMAP).
 #include <string_view>
 #include <vector>
 
@@ -28,7 +32,9 @@ findings check_tlsa(context& c);
 findings check_ptr(context& c);
 findings check_tls(context& c);
 findings check_tunnel(context& c);
+findings check_lmtp(context& c);
 findings check_queue(context& c);
+findings check_users(context& c);
 findings check_listeners(context& c);
 
 struct check_entry {

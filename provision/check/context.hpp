@@ -61,6 +61,10 @@ std::string zone_of(const site& s, const std::string& name);
 // "splitmail dns apply --domain D" (with --site FILE unless it is the default).
 std::string dns_apply_fix(const context& c, const std::string& domain);
 
+// The fix line of every lookup that failed for resolver trouble: names the resolver asked and
+// how to choose another (--resolver / check.resolver).
+std::string resolver_fix(const context& c);
+
 // Human durations: "45 s", "12 min", "5 h", "3 days".
 std::string age_text(long long seconds);
 // "2026-11-23 17:00 UTC"

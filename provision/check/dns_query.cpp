@@ -2,7 +2,11 @@
 #include "check/dns_query.hpp"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <unbound.h>
+
+#include <algorithm>
+#include <cerrno>
 
 namespace splitmail::provision::check {
 
@@ -43,7 +47,8 @@ std::expected<std::string, std::string> unbound_forwarder(const std::string& hp)
     return host + "@" + std::to_string(p);
 }
 
-std::expected<std::unique_ptr<dns_query>, std::string> dns_query::create(const std::string& fwd) {
+std::expected<std::unique_ptr<dns_query>, std::string> dns_query::create(const std::string& fwd,
+                                                                        dns_limits limits) {
     ub_ctx* ctx = ub_ctx_create();
     if (!ctx) return std::unexpected("cannot create a libunbound context");
     auto fail = [&](const std::string& what, int err) {
@@ -70,17 +75,87 @@ std::expected<std::unique_ptr<dns_query>, std::string> dns_query::create(const s
     }
     if (int e = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"); e != 0)
         return fail("do-not-query-localhost", e);
-    return std::unique_ptr<dns_query>(new dns_query(ctx, shown));
+    // Asynchronous lookups in a thread, so query() can stop waiting (ub_resolve blocks for as
+    // long as libunbound keeps retrying: minutes with a dead resolver).
+    if (int e = ub_ctx_async(ctx, 1); e != 0) return fail("async", e);
+    return std::unique_ptr<dns_query>(new dns_query(ctx, shown, limits));
 }
 
 dns_query::~dns_query() { ub_ctx_delete(ctx_); }
 
+namespace {
+struct pending {
+    bool done = false;
+    int err = 0;
+    ub_result* result = nullptr;
+};
+void on_result(void* data, int err, ub_result* result) {
+    auto* p = static_cast<pending*>(data);
+    p->done = true;
+    p->err = err;
+    p->result = result;
+}
+} // namespace
+
 dns_answer dns_query::query(const std::string& name, rr_type type) {
+    using clock = std::chrono::steady_clock;
     dns_answer a;
-    ub_result* r = nullptr;
-    const int err = ub_resolve(ctx_, name.c_str(), static_cast<int>(type), class_in, &r);
+    if (!unreachable_.empty()) {
+        a.error = "not asked: " + unreachable_;
+        return a;
+    }
+    if (spent_ >= limits_.overall) {
+        unreachable_ = "DNS lookups took " +
+                       std::to_string(
+                           std::chrono::duration_cast<std::chrono::seconds>(limits_.overall)
+                               .count()) +
+                       " s in all (" + resolver_ + " too slow)";
+        a.error = "not asked: " + unreachable_;
+        return a;
+    }
+    const auto start = clock::now();
+    const auto left_overall = limits_.overall - spent_;
+    const auto limit = std::min<clock::duration>(limits_.per_query, left_overall);
+    const auto deadline = start + limit;
+    pending p;
+    int id = 0;
+    int err = ub_resolve_async(ctx_, name.c_str(), static_cast<int>(type), class_in, &p,
+                               on_result, &id);
+    while (err == 0 && !p.done) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (left.count() <= 0) break;
+        pollfd pfd{ub_fd(ctx_), POLLIN, 0};
+        const int n = ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
+        if (n < 0 && errno != EINTR) break;
+        if (n > 0) err = ub_process(ctx_);
+    }
+    spent_ += clock::now() - start;
+    if (err == 0 && !p.done) {
+        ub_cancel(ctx_, id);
+        const auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(limit).count();
+        a.error = resolver_ + " did not answer within " + std::to_string((secs + 999) / 1000) +
+                  " s";
+        if (++timeouts_in_a_row_ >= limits_.give_up_after)
+            unreachable_ = resolver_ + " did not answer " + std::to_string(timeouts_in_a_row_) +
+                           " lookups in a row";
+        else if (spent_ >= limits_.overall)
+            unreachable_ = "DNS lookups took " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              limits_.overall).count()) +
+                           " s in all (" + resolver_ + " too slow)";
+        return a;
+    }
+    timeouts_in_a_row_ = 0;
+    if (err == 0) err = p.err;
     if (err != 0) {
+        if (p.result) ub_resolve_free(p.result);
         a.error = resolver_ + ": " + ub_strerror(err);
+        return a;
+    }
+    ub_result* r = p.result;
+    if (!r) {
+        a.error = resolver_ + ": no result";
         return a;
     }
     if (r->nxdomain) {

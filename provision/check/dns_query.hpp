@@ -10,9 +10,14 @@
 //    RFC 6761 .test names and the reverse zones of the documentation and private address
 //    ranges (unbound serves those empty by default, RFC 6303); a loopback forwarder is
 //    allowed (libunbound refuses 127.0.0.0/8 and ::1 by default);
-//  - a record whose rdata does not parse is reported in `error`, never silently dropped.
+//  - a record whose rdata does not parse is reported in `error`, never silently dropped;
+//  - bounded time (issue 16 bug 6): each lookup gets at most `per_query` (default 3 s); after
+//    `give_up_after` lookups in a row timed out, or once `overall` (default 20 s) of lookups
+//    have passed, the resolver counts as unreachable and further lookups fail at once with
+//    that reason, so a dead resolver costs seconds, not minutes.
 // Does not: validate DNSSEC, follow CNAMEs for the caller (libunbound does that), cache across
 // runs, or share code with relay/dns (programs do not include each other).
+#include <chrono>
 #include <expected>
 #include <memory>
 #include <string>
@@ -26,6 +31,12 @@ namespace splitmail::provision::check {
 
 enum class dns_status { answer, nodata, nxdomain, error };
 
+struct dns_limits {
+    std::chrono::milliseconds per_query{3000};
+    std::chrono::milliseconds overall{20000};
+    int give_up_after = 2; // consecutive timeouts
+};
+
 struct dns_answer {
     dns_status status = dns_status::error;
     std::vector<std::string> records; // presentation format, as the resolver answered
@@ -36,18 +47,25 @@ class dns_query {
 public:
     // forwarder "ip:port" / "[v6]:port"; "" = /etc/resolv.conf.
     static std::expected<std::unique_ptr<dns_query>, std::string>
-    create(const std::string& forwarder);
+    create(const std::string& forwarder, dns_limits limits = {});
     ~dns_query();
     dns_query(const dns_query&) = delete;
     dns_query& operator=(const dns_query&) = delete;
 
     dns_answer query(const std::string& name, rr_type type);
     const std::string& resolver_text() const { return resolver_; } // for messages
+    // Why further lookups are not tried ("" while the resolver still counts as reachable).
+    const std::string& unreachable() const { return unreachable_; }
 
 private:
-    dns_query(ub_ctx* ctx, std::string resolver) : ctx_(ctx), resolver_(std::move(resolver)) {}
+    dns_query(ub_ctx* ctx, std::string resolver, dns_limits limits)
+        : ctx_(ctx), resolver_(std::move(resolver)), limits_(limits) {}
     ub_ctx* ctx_;
     std::string resolver_;
+    dns_limits limits_;
+    std::chrono::steady_clock::duration spent_{};
+    int timeouts_in_a_row_ = 0;
+    std::string unreachable_;
 };
 
 // "127.0.0.1:5353" -> "127.0.0.1@5353", "[::1]:53" -> "::1@53"; errors say what is wrong.

@@ -42,6 +42,10 @@ status worst(const findings& f) noexcept;
 int exit_status(const findings& f) noexcept;
 
 void print_text(const findings& f, std::ostream& out);
+// The same text in pieces, for printing findings as their check completes: one finding (and
+// its fix line) with the check name padded to `width`, then the summary line.
+void print_text_line(const finding& f, std::ostream& out, std::size_t width);
+void print_text_summary(const findings& f, std::ostream& out);
 void print_json(const findings& f, std::ostream& out);
 
 } // namespace splitmail::provision::check

@@ -11,13 +11,13 @@
 namespace splitmail::provision {
 namespace {
 
-void alias_usage() {
+void alias_usage(std::FILE* to = stderr) {
     std::fputs("usage: splitmail alias add ALIAS TARGET... [--config FILE] [--users FILE] "
                "[--aliases FILE]\n"
                "       splitmail alias del ALIAS [TARGET...]\n"
                "       splitmail alias list\n"
                "ALIAS \"@domain\" is the domain's catch-all.\n",
-               stderr);
+               to);
 }
 
 // The parsed entry of one aliases-file line, if it is one.
@@ -45,6 +45,11 @@ std::optional<std::string> normalize_alias(const std::string& a) {
 } // namespace
 
 int run_alias(std::span<const std::string> args) {
+    for (const auto& a : args)
+        if (a == "--help" || a == "-h") { // every subcommand answers --help (issue 16 bug 9)
+            alias_usage(stdout);
+            return 0;
+        }
     auto f = parse_user_options(args);
     if (!f) {
         std::fprintf(stderr, "splitmail alias: %s\n", f.error().c_str());
@@ -90,6 +95,14 @@ int run_alias(std::span<const std::string> args) {
             return 1;
         }
         targets.push_back(*t);
+    }
+    if (auto why = needs_config_for_writing(*f); !why.empty()) {
+        std::fprintf(stderr, "splitmail alias: %s\n", why.c_str());
+        return 1;
+    }
+    if (auto why = users_file_missing(*f); !why.empty()) {
+        std::fprintf(stderr, "splitmail alias: %s\n", why.c_str());
+        return 1;
     }
     auto users_text = read_text(f->users);
     auto r = users::rewrite_file(f->aliases, [&](std::string_view current)

@@ -18,8 +18,37 @@ namespace {
 
 constexpr const char* usage =
     "usage: splitmail check [--site FILE] [--resolver IP:PORT] [--only CHECK,...] [--json]\n"
-    "checks: dns spf dkim tlsa ptr tls tunnel queue listeners\n"
+    "checks: dns spf dkim tlsa ptr tls tunnel lmtp queue users listeners\n"
     "Exit status: 0 all ok (warnings allowed), 1 something is wrong, 2 usage error.\n";
+
+// The fix line for a configuration error "FILE: KEY: REASON (line N...)" or a TOML syntax error
+// "FILE:LINE:COL: ...": name the key and the line, not just the file (issue 16 bug 9).
+std::string config_fix(const std::string& error, const fs::path& file) {
+    const std::string f = file.string();
+    std::string line;
+    if (auto at = error.find("(line "); at != std::string::npos) {
+        auto end = error.find_first_not_of("0123456789", at + 6);
+        line = error.substr(at + 6, end - (at + 6));
+    }
+    if (error.starts_with(f + ": ")) {
+        const auto rest = error.substr(f.size() + 2);
+        const auto key = rest.substr(0, rest.find(": "));
+        if (!key.empty() && key.find(' ') == std::string::npos) {
+            std::string hint;
+            if (auto m = error.find("did you mean "); m != std::string::npos)
+                hint = " (" + error.substr(m, error.find('?', m) + 1 - m) + ")";
+            return "correct " + key + " in " + f + (line.empty() ? "" : " at line " + line) +
+                   hint + ", then run splitmail check again";
+        }
+    }
+    if (error.starts_with(f + ":")) {
+        const auto rest = error.substr(f.size() + 1);
+        const auto n = rest.substr(0, rest.find(':'));
+        if (!n.empty() && n.find_first_not_of("0123456789") == std::string::npos)
+            return "fix the TOML syntax at line " + n + " of " + f;
+    }
+    return "fix " + f;
+}
 
 void emit(const findings& f, bool json, std::ostream& out) {
     if (json) print_json(f, out);
@@ -84,7 +113,7 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
         emit({fail("site", s.error(),
                    !fs::exists(site_file)
                        ? "splitmail provision relay ... writes it (or give --site FILE)"
-                       : "fix " + site_file.string())},
+                       : config_fix(s.error(), site_file))},
              json, out);
         return 1;
     }
@@ -92,10 +121,12 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
     c.resolver = resolver.value_or(c.s.resolver);
 
     findings setup;
+    for (const auto& w : c.s.warnings)
+        setup.push_back(warn("site", w, "rename the key in " + site_file.string()));
     if (!c.s.relay_config.empty() && fs::exists(c.s.relay_config)) {
         auto r = read_relay_facts(c.s.relay_config);
         if (r) c.relay = std::move(*r);
-        else setup.push_back(fail("config", r.error(), "fix " + c.s.relay_config.string()));
+        else setup.push_back(fail("config", r.error(), config_fix(r.error(), c.s.relay_config)));
     }
     if (!c.s.home_config.empty()) {
         if (!fs::exists(c.s.home_config)) {
@@ -106,7 +137,7 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
         } else if (auto h = read_home_facts(c.s.home_config)) {
             c.home = std::move(*h);
         } else {
-            setup.push_back(fail("config", h.error(), "fix " + c.s.home_config.string()));
+            setup.push_back(fail("config", h.error(), config_fix(h.error(), c.s.home_config)));
         }
     }
     if (!c.relay && !c.home && setup.empty())
@@ -116,21 +147,31 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
                              "splitmail provision relay ... (or home ...) writes them, or fix " +
                                  site_file.string()));
 
-    findings all = setup;
+    // Text: each finding as soon as its check is done (a slow resolver must not hide the rest
+    // for minutes; issue 16 bug 6). JSON: one document at the end.
+    std::size_t width = 6; // "config"
+    for (const auto& e : all_checks()) width = std::max(width, e.name.size());
+    findings all;
+    auto add = [&](const findings& f) {
+        all.insert(all.end(), f.begin(), f.end());
+        if (json) return;
+        for (const auto& x : f) print_text_line(x, out, width);
+        out << std::flush;
+    };
+    add(setup);
     for (const auto& e : all_checks()) {
         if (!only.empty() && !only.contains(std::string(e.name))) continue;
         if (!((e.relay && c.relay) || (e.home && c.home))) {
             if (only.contains(std::string(e.name)) && (c.relay || c.home))
-                all.push_back(warn(std::string(e.name),
-                                   "does not apply on this machine (" +
-                                       std::string(c.home ? "home" : "relay") +
-                                       "): not checked"));
+                add({warn(std::string(e.name), "does not apply on this machine (" +
+                                                   std::string(c.home ? "home" : "relay") +
+                                                   "): not checked")});
             continue;
         }
-        auto f = e.run(c);
-        all.insert(all.end(), f.begin(), f.end());
+        add(e.run(c));
     }
-    emit(all, json, out);
+    if (json) print_json(all, out);
+    else print_text_summary(all, out);
     return exit_status(all);
 }
 

@@ -24,7 +24,8 @@ constexpr const char* usage =
     "       splitmail dns apply  [--site FILE] [--domain D]... [--prune] [--yes]\n"
     "plan prints the records splitmail needs, export prints them as a zone-file fragment,\n"
     "apply publishes them at deSEC (one atomic request per domain; --prune also removes\n"
-    "RRsets splitmail does not plan, never the apex NS). --site defaults to\n"
+    "RRsets splitmail does not plan, never the apex NS nor the A/AAAA splitmail-ddns keeps:\n"
+    "site.imap_host and home.<primary domain>). --site defaults to\n"
     "/etc/splitmail/site.toml; without --domain every domain of the site is used.\n";
 
 struct options {
@@ -58,23 +59,6 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         }
     }
     return std::nullopt;
-}
-
-// The A/AAAA of site.imap_host are splitmail-ddns' business: never pruned.
-std::vector<std::pair<std::string, std::string>> ddns_names(const site& s,
-                                                            const std::string& domain) {
-    std::vector<std::pair<std::string, std::string>> keep;
-    std::string sub;
-    if (s.imap_host == domain) {
-        sub = "";
-    } else if (s.imap_host.size() > domain.size() + 1 && s.imap_host.ends_with("." + domain)) {
-        sub = s.imap_host.substr(0, s.imap_host.size() - domain.size() - 1);
-    } else {
-        return keep;
-    }
-    keep.emplace_back(sub, "A");
-    keep.emplace_back(sub, "AAAA");
-    return keep;
 }
 
 bool ask_on_terminal(const std::string& question) {
@@ -112,6 +96,7 @@ int run_dns(std::span<const std::string> args, std::ostream& out, std::ostream& 
         err << me << s.error() << '\n';
         return 1;
     }
+    for (const auto& w : s->warnings) err << me << "warning: " << w << '\n';
     if (o.domains.empty()) o.domains = s->domains;
     std::vector<dns::plan> plans;
     for (const auto& d : o.domains) {
@@ -150,7 +135,7 @@ int run_dns(std::span<const std::string> args, std::ostream& out, std::ostream& 
     ao.prune = o.prune;
     ao.yes = o.yes;
     if (::isatty(STDIN_FILENO) == 1) ao.confirm = ask_on_terminal;
-    ao.keep = [&](const std::string& domain) { return ddns_names(*s, domain); };
+    ao.keep = [&](const std::string& domain) { return dns::ddns_rrsets(*s, domain); };
     ao.token_file = s->desec_token_file.string();
     return dns::apply_plans(api, plans, ao, out, err);
 }

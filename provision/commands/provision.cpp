@@ -6,6 +6,7 @@
 #include "setup/files.hpp"
 #include "setup/keys.hpp"
 #include "setup/pairing.hpp"
+#include "setup/public_address.hpp"
 #include "setup/render.hpp"
 #include "site/site.hpp"
 #include "splitmail/address/address.hpp"
@@ -37,6 +38,7 @@ namespace {
 constexpr const char* usage_text =
     "usage: splitmail provision relay --domain D [--domain D2 ...] --hostname H\n"
     "                                 --public-ipv4 A [--public-ipv6 A6] [--imap-host N]\n"
+    "                                 (--imap-host: IMAP name of home, default home.D)\n"
     "                                 [--wg-port PORT] [--root DIR] [--bindir DIR] [--force]\n"
     "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
     "                                [--bindir DIR] [--force]\n"
@@ -411,6 +413,30 @@ void summary(const file_writer& w, std::ostream& out) {
 int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err) {
     const layout L(o.root);
     file_writer w(out, o.force);
+    // A private or reserved address would end up in the A/AAAA record, SPF and the WireGuard
+    // endpoint home dials: say so (issue 16 bug 9), but go on (staging, tests).
+    for (const auto& [flag, ip] : {std::pair<std::string, std::string>{"--public-ipv4", o.ipv4},
+                                   {"--public-ipv6", o.ipv6}}) {
+        if (ip.empty()) continue;
+        if (auto why = setup::not_public_reason(ip); !why.empty())
+            err << "splitmail provision relay: warning: " << flag << " " << ip << " is " << why
+                << ", not reachable from the internet: the A/AAAA record, SPF and the "
+                   "WireGuard endpoint made from it will not work; give the VPS's public "
+                   "address (`ip -br addr` on the VPS, or the hoster's panel)\n";
+    }
+    // The name mail clients use for IMAP at home, which splitmail-ddns keeps current. Without
+    // --imap-host: what an existing site file says, else home.<first domain> (the name
+    // `provision home` takes anyway), so `dns apply` announces it (_imaps._tcp) and never
+    // prunes it (issue 16 bug 2).
+    std::string imap_host = o.imap_host;
+    if (imap_host.empty()) {
+        std::error_code ec;
+        if (fs::exists(L.site_file(), ec)) {
+            if (auto old = load_site(L.site_file())) imap_host = old->imap_host;
+        } else {
+            imap_host = "home." + o.domains.front();
+        }
+    }
     try {
         auto own = prepare_owners(o, false, out);
         if (!own) throw step_error{own.error()};
@@ -522,7 +548,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             p.tunnel_prefix = tun.prefix;
             p.lmtp_port = tun.lmtp_port;
             p.relay_tls_sha256 = tls->sha256_hex;
-            p.imap_host = o.imap_host;
+            p.imap_host = imap_host;
             p.lmtp_secret = *auth::read_secret_text(*lmtp_secret);
             TRY(w.file(L.pairing_file(), setup::render_pairing(p), 0600, own->root));
         } else {
@@ -536,7 +562,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         s.hostname = o.hostname;
         s.public_ipv4 = o.ipv4;
         s.public_ipv6 = o.ipv6;
-        s.imap_host = o.imap_host;
+        s.imap_host = imap_host;
         s.relay_config = L.relay_toml();
         s.home_config = "";
         s.wg_interface = setup::relay_interface;
@@ -569,7 +595,10 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
     if (w.changes() > 0) {
         out << "next: copy " << L.pairing_file().string()
             << " to the home machine (scp), run `splitmail provision home --pairing FILE` "
-               "there and delete the copies; publish DNS with `splitmail dns plan`/`apply`; "
+               "there and delete the copies; put a deSEC token that may write the domains' "
+               "RRsets into "
+            << L.desec_token().string()
+            << " (owner root, mode 0600) and publish DNS with `splitmail dns plan`/`apply`; "
                "then `systemctl enable --now wg-quick@"
             << setup::relay_interface << " splitmail-relay`\n";
     }
@@ -601,6 +630,7 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
                                                   "again from the relay)"};
         std::string hostname = o.hostname;
         if (hostname.empty()) hostname = p->imap_host;
+        // The same default as dns::ddns_host(): `dns apply --prune` on the relay spares it.
         if (hostname.empty()) hostname = "home." + p->domains.front();
 
         auto own = prepare_owners(o, true, out);

@@ -20,12 +20,12 @@
 namespace splitmail::provision {
 namespace {
 
-void user_usage() {
+void user_usage(std::FILE* to = stderr) {
     std::fputs("usage: splitmail user add|passwd|del ADDRESS [--config FILE] [--users FILE] "
                "[--aliases FILE]\n"
                "       splitmail user list [--config FILE] [--users FILE]\n"
                "The password is read from stdin when it is not a terminal, else asked twice.\n",
-               stderr);
+               to);
 }
 
 // One line from fd without the line end; nullopt at EOF before any byte.
@@ -112,6 +112,11 @@ std::string weak_password_reason(std::string_view password, std::string_view add
 }
 
 int run_user(std::span<const std::string> args) {
+    for (const auto& a : args)
+        if (a == "--help" || a == "-h") { // every subcommand answers --help (issue 16 bug 9)
+            user_usage(stdout);
+            return 0;
+        }
     auto f = parse_user_options(args);
     if (!f) {
         std::fprintf(stderr, "splitmail user: %s\n", f.error().c_str());
@@ -124,6 +129,10 @@ int run_user(std::span<const std::string> args) {
     }
     const auto& cmd = f->words[0];
     if (cmd == "list") {
+        if (auto why = users_file_missing(*f); !why.empty()) {
+            std::fprintf(stderr, "splitmail user: %s\n", why.c_str());
+            return 1;
+        }
         auto u = users::parse_users(read_text(f->users), f->users.string());
         if (!u) {
             std::fprintf(stderr, "splitmail user: %s\n", u.error().message().c_str());
@@ -144,6 +153,15 @@ int run_user(std::span<const std::string> args) {
     if (!address) {
         std::fprintf(stderr, "splitmail user: \"%s\" is not a usable address\n",
                      f->words[1].c_str());
+        return 1;
+    }
+    if (auto why = needs_config_for_writing(*f); !why.empty()) {
+        std::fprintf(stderr, "splitmail user: %s\n", why.c_str());
+        return 1;
+    }
+    if (auto why = users_file_missing(*f);
+        !why.empty() && (cmd != "add" || why.find("directory") != std::string::npos)) {
+        std::fprintf(stderr, "splitmail user: %s\n", why.c_str());
         return 1;
     }
     std::string hash;

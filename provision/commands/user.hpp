@@ -11,7 +11,9 @@
 //   splitmail alias list
 // Options everywhere: --config FILE (home.toml: users.file, users.aliases, home.domains,
 // maildir.recipient_delimiter; default /etc/splitmail/home.toml when it exists), --users FILE,
-// --aliases FILE (override the config).
+// --aliases FILE (override the config). With --users FILE and no --config, the home.toml next to
+// FILE or /etc/splitmail/home.toml is used when its users.file is FILE; a write with no home
+// configuration at all is refused (issue 16 bug 4: home.domains must be checked).
 //
 // Guarantees: every change is checked by building the resulting database (no dangling alias
 // targets, loops, duplicate users) before it is written; writes are locked and atomic

@@ -56,13 +56,34 @@ std::expected<user_files, std::string> parse_user_options(std::span<const std::s
             f.words.push_back(a);
         }
     }
+    namespace fs = std::filesystem;
     std::error_code ec;
-    if (config.empty() && std::filesystem::exists("/etc/splitmail/home.toml", ec))
-        config = "/etc/splitmail/home.toml";
+    // Same file, also when it does not exist yet (absolute, normalised).
+    auto same = [](const fs::path& a, const fs::path& b) {
+        std::error_code e1, e2;
+        auto x = fs::weakly_canonical(fs::absolute(a, e1), e1);
+        auto y = fs::weakly_canonical(fs::absolute(b, e2), e2);
+        return !e1 && !e2 && x == y;
+    };
+    const fs::path system_config = "/etc/splitmail/home.toml";
+    if (config.empty() && users.empty() && fs::exists(system_config, ec)) config = system_config;
+    if (config.empty() && !users.empty()) {
+        std::vector<fs::path> candidates{fs::absolute(users, ec).parent_path() / "home.toml",
+                                         system_config};
+        for (const auto& c : candidates) {
+            if (!fs::exists(c, ec)) continue;
+            auto s = home::load_settings(c, splitmail::config::referenced_files::names_only);
+            if (s && same(s->users_file, users)) {
+                config = c;
+                break;
+            }
+        }
+    }
     if (!config.empty()) {
         // Through home's own table: the same defaults and checks as splitmail-home.
         auto s = home::load_settings(config, splitmail::config::referenced_files::names_only);
         if (!s) return std::unexpected(s.error());
+        f.config = config;
         f.users = s->users_file;
         f.aliases = s->aliases_file;
         f.delimiter = s->recipient_delimiter;
@@ -73,6 +94,28 @@ std::expected<user_files, std::string> parse_user_options(std::span<const std::s
     if (have_aliases) f.aliases = aliases;
     if (f.users.empty()) f.users = "/etc/splitmail/users";
     return f;
+}
+
+std::string needs_config_for_writing(const user_files& f) {
+    if (!f.config.empty()) return "";
+    return "no home configuration names " + f.users.string() +
+           ": give --config HOME.TOML (e.g. /etc/splitmail/home.toml) so the change is checked "
+           "as splitmail-home checks it (home.domains, users.recipient_delimiter); nothing "
+           "written";
+}
+
+std::string users_file_missing(const user_files& f) {
+    std::error_code ec;
+    if (std::filesystem::exists(f.users, ec)) return "";
+    const auto dir = f.users.parent_path();
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+        return "the users file " + f.users.string() + " cannot exist: its directory " +
+               dir.string() + " does not exist (users.file in " +
+               (f.config.empty() ? std::string("home.toml") : f.config.string()) +
+               ", or --users)";
+    return "the users file " + f.users.string() + " does not exist (users.file in " +
+           (f.config.empty() ? std::string("home.toml") : f.config.string()) +
+           ", or --users; `splitmail user add` creates it)";
 }
 
 std::expected<void, std::string> check_database(const user_files& f, std::string_view users_text,

@@ -13,6 +13,7 @@
 namespace splitmail::provision {
 
 struct user_files {
+    std::filesystem::path config;   // the home.toml the files are checked against ("" = none)
     std::filesystem::path users;
     std::filesystem::path aliases;  // may be empty
     std::string delimiter = "+";
@@ -21,8 +22,20 @@ struct user_files {
     std::size_t min_password_length = 12; // home.toml users.min_password_length
 };
 
-// Parses options out of `args`; errors are usage errors.
+// Parses options out of `args`. Without --config, home's configuration is looked for (issue 16
+// bug 4): with --users FILE, a home.toml next to FILE or /etc/splitmail/home.toml whose
+// users.file is FILE; otherwise /etc/splitmail/home.toml. Errors are usage errors or the
+// config's own "FILE: KEY: REASON".
 std::expected<user_files, std::string> parse_user_options(std::span<const std::string> args);
+
+// For commands that write: "" when `f` was checked against a home.toml (home.domains,
+// users.recipient_delimiter), else why a write must not go ahead (splitmail-home would refuse
+// a users file with an address outside home.domains and keep its old database).
+std::string needs_config_for_writing(const user_files& f);
+
+// The users file must exist before aliases are checked against it (a missing one would make
+// every target unknown): "" or why not, naming the file and the setting.
+std::string users_file_missing(const user_files& f);
 
 // Checks that users/aliases texts make a valid database; error "FILE:LINE: reason".
 std::expected<void, std::string> check_database(const user_files& f, std::string_view users_text,

@@ -62,7 +62,7 @@ std::string explain(const desec::error& e, const std::string& domain, const appl
                (e.retry_after ? "in " + std::to_string(e.retry_after->count()) + " s"
                               : std::string("later"));
     case k::tls:
-        return "TLS with deSEC failed (" + e.message + "): check desec.api and desec.ca_file";
+        return "TLS with deSEC failed (" + e.message + "): check desec.api_url and desec.ca_file";
     case k::network:
     case k::server:
         return "deSEC is not reachable (" + e.message + "): nothing was changed, try again later";

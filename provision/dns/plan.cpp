@@ -205,15 +205,39 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
     if (!v4.empty()) ptr += v4;
     if (!v6.empty()) ptr += (v4.empty() ? "" : " and ") + v6;
     p.notes.push_back(ptr + " must resolve back to " + host);
-    if (!s.imap_host.empty() && relative(s.imap_host, domain))
-        p.notes.push_back("the address records of " + s.imap_host +
-                          " are kept up to date by splitmail-ddns");
+    if (relative(ddns_host(s), domain))
+        p.notes.push_back("the address records of " + ddns_host(s) +
+                          " are kept up to date by splitmail-ddns (never pruned)");
+    if (s.imap_host.empty() && domain == s.domains.front())
+        p.notes.push_back("IMAP is not announced (no _imaps._tcp SRV): site.imap_host is empty; "
+                          "set it to the name mail clients use (" + ddns_host(s) +
+                          " is the one splitmail-ddns keeps current) to publish it");
 
     for (auto& r : p.rrsets) std::sort(r.records.begin(), r.records.end());
     std::sort(p.rrsets.begin(), p.rrsets.end(), [](const auto& a, const auto& b) {
         return std::tie(a.subname, a.type) < std::tie(b.subname, b.type);
     });
     return p;
+}
+
+std::string ddns_host(const site& s) {
+    if (!s.imap_host.empty()) return s.imap_host;
+    return s.domains.empty() ? std::string() : "home." + s.domains.front();
+}
+
+std::vector<std::pair<std::string, std::string>> ddns_rrsets(const site& s,
+                                                             const std::string& domain) {
+    std::vector<std::pair<std::string, std::string>> keep;
+    for (const auto& name : {ddns_host(s), s.imap_host}) {
+        if (name.empty()) continue;
+        auto rel = relative(name, domain);
+        if (!rel) continue;
+        for (const char* type : {"A", "AAAA"})
+            if (std::find(keep.begin(), keep.end(), std::pair{*rel, std::string(type)}) ==
+                keep.end())
+                keep.emplace_back(*rel, type);
+    }
+    return keep;
 }
 
 } // namespace splitmail::provision::dns

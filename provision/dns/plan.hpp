@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <expected>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "site/site.hpp"
@@ -35,5 +36,15 @@ struct plan {
 
 // Reads s.relay_config (dkim.dir, tls.cert) and the key/cert files it names.
 std::expected<plan, std::string> make_plan(const site& s, const std::string& domain);
+
+// The name splitmail-ddns keeps current for home: site.imap_host, or "home.<primary domain>",
+// the name `provision home` gives itself when the relay's pairing file names none.
+std::string ddns_host(const site& s);
+
+// The (subname, type) RRsets of `domain` that splitmail-ddns maintains (A and AAAA of
+// ddns_host() and of site.imap_host when it lies in `domain`): `dns apply --prune` never removes
+// them, whichever machine's site file it runs with (issue 16 bug 2).
+std::vector<std::pair<std::string, std::string>> ddns_rrsets(const site& s,
+                                                             const std::string& domain);
 
 } // namespace splitmail::provision::dns

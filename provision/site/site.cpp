@@ -49,8 +49,11 @@ constexpr std::array table{
     config::setting_spec{"dns.ttl", kind::integer, "3600",
                          "TTL of the records `splitmail dns apply` writes (raised to the "
                          "domain's minimum TTL at deSEC)."},
-    config::setting_spec{"desec.api", kind::string, "\"https://desec.io/api/v1\"",
-                         "Base URL of the deSEC REST API (https only)."},
+    config::setting_spec{"desec.api_url", kind::string, "\"https://desec.io/api/v1\"",
+                         "Base URL of the deSEC REST API (https only); the same key as in "
+                         "ddns.toml."},
+    config::setting_spec{"desec.api", kind::string, "",
+                         "Deprecated old name of `desec.api_url` (still read, with a warning)."},
     config::setting_spec{"desec.token_file", kind::path, "\"/etc/splitmail/desec.token\"",
                          "File holding a deSEC API token allowed to write the domains' "
                          "RRsets (mode 0600 or 0400)."},
@@ -84,7 +87,7 @@ std::span<const config::setting_spec> site_table() { return table; }
 
 std::expected<site, std::string> site_from(const config::values& v, const std::string& file) {
     auto fail = [&](std::string_view key, const std::string& why) {
-        return std::unexpected(file + ": " + std::string(key) + ": " + why);
+        return std::unexpected(file + ": " + std::string(key) + ": " + why + v.where(key));
     };
     site s;
     for (auto d : v.get_list("site.domains")) {
@@ -139,8 +142,17 @@ std::expected<site, std::string> site_from(const config::values& v, const std::s
     auto ttl = v.get_int("dns.ttl");
     if (ttl < 60 || ttl > 86400) return fail("dns.ttl", "must be 60..86400");
     s.ttl = static_cast<std::uint32_t>(ttl);
-    s.desec_api = v.get_string("desec.api");
-    if (s.desec_api.rfind("https://", 0) != 0) return fail("desec.api", "must be an https:// URL");
+    // One name for the API URL in site.toml and ddns.toml (issue 16 bug 10): desec.api_url.
+    std::string api_key = "desec.api_url";
+    if (v.line_of("desec.api") > 0) {
+        if (v.line_of("desec.api_url") > 0)
+            return fail("desec.api", "set only desec.api_url (desec.api is its old name)");
+        api_key = "desec.api";
+        s.warnings.push_back(file + ": desec.api is deprecated" + v.where("desec.api") +
+                             ": rename it to desec.api_url (the name ddns.toml uses)");
+    }
+    s.desec_api = v.get_string(api_key);
+    if (s.desec_api.rfind("https://", 0) != 0) return fail(api_key, "must be an https:// URL");
     while (!s.desec_api.empty() && s.desec_api.back() == '/') s.desec_api.pop_back();
     s.resolver = v.get_string("check.resolver");
     auto days = v.get_int("check.cert_warn_days");
@@ -166,7 +178,7 @@ std::string render_site(const site& s) {
       << "\nhome_config = " << q(s.home_config.string()) << "\n\n[wireguard]\ninterface = "
       << q(s.wg_interface) << "\nconfig = " << q(s.wg_config.string()) << "\n\n[dns]\ndmarc_rua = "
       << q(s.dmarc_rua) << "\ntlsrpt_rua = " << q(s.tlsrpt_rua) << "\nttl = " << s.ttl
-      << "\n\n[desec]\napi = " << q(s.desec_api) << "\ntoken_file = "
+      << "\n\n[desec]\napi_url = " << q(s.desec_api) << "\ntoken_file = "
       << q(s.desec_token_file.string()) << "\nca_file = " << q(s.desec_ca_file.string())
       << "\n\n[check]\nresolver = " << q(s.resolver) << "\ncert_warn_days = " << s.cert_warn_days
       << "\n";

@@ -38,6 +38,7 @@ struct site {
     std::filesystem::path desec_ca_file;  // "" = system store (tests point at their CA)
     std::string resolver;                 // "ip:port" for `check`; "" = /etc/resolv.conf
     int cert_warn_days = 21;              // `check` warns when the TLS cert expires sooner
+    std::vector<std::string> warnings;    // deprecated keys used ("FILE: KEY ...: rename ...")
 };
 
 std::expected<site, std::string> load_site(const std::filesystem::path& file);

@@ -526,6 +526,9 @@ class Home:
         self.passwords: dict[str, str] = {}
         self.users_file.touch()
         self.aliases_file.write_text("")
+        # Before the users: `splitmail user add --users FILE` checks against the home.toml next
+        # to FILE (home.domains), and refuses to write without one (issue 16 bug 4).
+        self.write_config()
         for u in users:
             self.add_user(u)
         self.aliases_file.write_text(aliases)

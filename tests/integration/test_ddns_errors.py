@@ -76,6 +76,7 @@ def bad_token(env):
     rc, out = env.run_once()
     check(rc == 10, (rc, out))
     check("rejected the API token" in out and env.token_file in out, out)
+    check(out.count("rejected the API token") == 1, "fatal error logged once (issue 16 bug 9)")
     check("not-the-token" not in out, "token leaked into the log")
     env.start_daemon()
     env.daemon.wait(10)
@@ -89,6 +90,7 @@ def forbidden_scope(env):
     rc, out = env.run_once()
     check(rc == 11, (rc, out))
     check("not allowed" in out, out)
+    check(out.count("is not allowed to do this") == 1, "fatal error logged once")
     check(env.fake.rrset(DOMAIN, "", "A") is None,
           'expected: env.fake.rrset(DOMAIN, "", "A") is None')
 
@@ -98,6 +100,7 @@ def unknown_domain(env):
     rc, out = env.run_once()
     check(rc == 12, (rc, out))
     check("does not know the domain other.example" in out, out)
+    check(out.count("does not know the domain other.example") == 1, "fatal error logged once")
 
 
 def refused_addresses(env):

@@ -8,7 +8,8 @@ to the SPKI hash openssl computes); apply without --yes on a non-terminal refuse
 nothing; the first apply creates everything with one request per domain, TTL raised to the
 domain's minimum; a second apply writes nothing; a regenerated DKIM key updates only that RRset in
 one request; RRsets splitmail does not own survive, --prune removes them but not the apex NS nor
-the A/AAAA of the IMAP host (splitmail-ddns); a 429 is waited out; a 400 is reported per RRset;
+the A/AAAA of the IMAP host (splitmail-ddns), also when the site has no imap_host (home.<primary>,
+issue 16 bug 2); a 429 is waited out; a 400 is reported per RRset;
 a readable token file is refused; a "no" on a terminal writes nothing."""
 import json
 import os
@@ -76,7 +77,7 @@ def build_tree():
     check(rc == 0, out + err)
     with open(site_file) as f:
         text = f.read()
-    for key, value in (("api", fake.base_url), ("ca_file", ca), ("token_file", token_file),
+    for key, value in (("api_url", fake.base_url), ("ca_file", ca), ("token_file", token_file),
                        ("ttl", 300)):
         text, n = re.subn(r"(?m)^%s = .*$" % key, "%s = %s" % (key, json.dumps(value)), text)
         check(n == 1, "%s not found once in %s" % (key, site_file))
@@ -213,6 +214,34 @@ def prune_keeps_ns_and_ddns_names():
     check("- www.%s. 3600 A 192.0.2.80" % D1 in out, out)
 
 
+def prune_keeps_ddns_names_without_imap_host():
+    """Issue 16 bug 2: a relay provisioned without --imap-host has `imap_host = ""`; home then
+    calls itself home.<primary domain> and splitmail-ddns keeps its A/AAAA. --prune with that
+    site file must spare them, and plan says why no _imaps._tcp SRV is published."""
+    bare = os.path.join(tmp, "site-no-imap-host.toml")
+    with open(site_file) as f:
+        text, n = re.subn(r'(?m)^imap_host = .*$', 'imap_host = ""', f.read())
+    check(n == 1, "imap_host not found once in " + site_file)
+    with open(bare, "w") as f:
+        f.write(text)
+    fake.set_rrset(D1, "home", "A", ["198.51.100.7"], 60)  # splitmail-ddns' records
+    fake.set_rrset(D1, "home", "AAAA", ["2001:db8:99::1"], 60)
+    fake.set_rrset(D1, "old", "A", ["192.0.2.81"], 3600)    # stale: pruned
+    before = len(writes())
+    rc, out, err = run("dns", "apply", "--site", bare, "--yes", "--prune", "--domain", D1)
+    check(rc == 0, (rc, out, err))
+    check("- home.%s." % D1 not in out and "- old.%s." % D1 in out, out)
+    w = writes()[before:]
+    removed = [(i["subname"], i["type"]) for b in w for i in b["body"] if i["records"] == []]
+    check(("home", "A") not in removed and ("home", "AAAA") not in removed, removed)
+    check(("old", "A") in removed, removed)
+    have = at_fake(D1)
+    check(("home", "A") in have and ("home", "AAAA") in have, have)
+    rc, out, err = run("dns", "plan", "--site", bare, "--domain", D1)
+    check(rc == 0, err)
+    check("IMAP is not announced" in out and "home.%s" % D1 in out, out)
+
+
 def throttled_write_is_retried():
     rc, _, err = run("dkim", "keygen", "--domain", D1, "--selector", "sm1-ed25519",
                      "--algorithm", "ed25519", "--force", "--dir", dkim_dir)
@@ -309,6 +338,8 @@ try:
     checks.run("dns_second_apply_writes_nothing", second_apply_writes_nothing)
     checks.run("dns_new_dkim_key_updates_one_rrset", new_dkim_key_updates_one_rrset)
     checks.run("dns_prune_keeps_apex_ns_and_ddns_names", prune_keeps_ns_and_ddns_names)
+    checks.run("dns_prune_keeps_ddns_names_without_imap_host",
+               prune_keeps_ddns_names_without_imap_host)
     checks.run("dns_throttled_write_waits_retry_after", throttled_write_is_retried)
     checks.run("dns_bad_request_named_per_rrset", bad_request_is_readable)
     checks.run("dns_readable_token_file_refused", readable_token_refused)

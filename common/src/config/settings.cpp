@@ -1,6 +1,7 @@
 // TOML settings loader checked against a program's settings table; see settings.hpp.
 #include "splitmail/config/settings.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <iterator>
@@ -183,6 +184,49 @@ std::string store_default(const setting_spec& spec, values& out) {
     return "bad default in the settings table";
 }
 
+// Levenshtein distance, for "did you mean": keys are short, so O(n*m) is nothing.
+std::size_t distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+// " (line N; did you mean K?)" for an unknown key, the closest known key if it is close.
+std::string unknown_hint(const toml::node& node, const std::string& key,
+                         std::span<const setting_spec> table, bool section) {
+    std::string best;
+    std::size_t best_d = 3; // at most two edits away
+    const auto parts = static_cast<std::size_t>(std::count(key.begin(), key.end(), '.')) + 1;
+    for (const auto& s : table) {
+        std::string_view cand = s.key;
+        if (section) { // compare with the known sections of the same depth
+            std::size_t pos = 0;
+            for (std::size_t k = 0; k < parts && pos != std::string_view::npos; ++k)
+                pos = cand.find('.', k == 0 ? 0 : pos + 1);
+            if (pos == std::string_view::npos) continue;
+            cand = cand.substr(0, pos);
+        }
+        const auto d = distance(key, cand);
+        // Close means at most two edits, and fewer than half of the name ("zz" is not "a").
+        if (d < best_d && d < key.size() / 2 + 1) {
+            best_d = d;
+            best = std::string(cand);
+        }
+    }
+    std::string out = " (line " + std::to_string(node.source().begin.line);
+    if (!best.empty()) out += "; did you mean " + best + "?";
+    return out + ")";
+}
+
 std::string walk(const toml::table& tbl, const std::string& prefix,
                  std::span<const setting_spec> table, values& out, std::string_view name) {
     for (const auto& [k, node] : tbl) {
@@ -193,14 +237,22 @@ std::string walk(const toml::table& tbl, const std::string& prefix,
             bool known_section = false;
             for (const auto& s : table)
                 if (s.key.starts_with(key + ".")) known_section = true;
-            if (!known_section) return std::string(name) + ": " + key + ": unknown section";
+            if (!known_section)
+                return std::string(name) + ": " + key + ": unknown section" +
+                       unknown_hint(node, key, table, true);
             auto err = walk(*node.as_table(), key, table, out, name);
             if (!err.empty()) return err;
             continue;
         }
-        if (!spec) return std::string(name) + ": " + key + ": unknown setting";
+        if (!spec)
+            return std::string(name) + ": " + key + ": unknown setting" +
+                   unknown_hint(node, key, table, false);
         auto err = store_value(node, *spec, out);
-        if (!err.empty()) return std::string(name) + ": " + key + ": " + err;
+        const int line = static_cast<int>(node.source().begin.line);
+        if (!err.empty())
+            return std::string(name) + ": " + key + ": " + err + " (line " +
+                   std::to_string(line) + ")";
+        out.lines_[key] = line;
     }
     return {};
 }
@@ -242,6 +294,16 @@ std::expected<values, std::string> load(const std::filesystem::path& file,
     if (!in) return std::unexpected(file.string() + ": cannot read");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return load_string(text, file.string(), table);
+}
+
+int values::line_of(std::string_view key) const {
+    auto it = lines_.find(key);
+    return it == lines_.end() ? 0 : it->second;
+}
+
+std::string values::where(std::string_view key) const {
+    const int line = line_of(key);
+    return line > 0 ? " (line " + std::to_string(line) + ")" : std::string();
 }
 
 bool values::has(std::string_view key) const {

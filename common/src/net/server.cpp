@@ -61,6 +61,16 @@ void server::listen(const std::string& host_port) {
     if (!ec && addr.is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
     if (!ec) acc->bind(ep, ec);
     if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec == boost::system::errc::address_not_available)
+        // EADDRNOTAVAIL: no interface has this address. For the tunnel address (LMTP on home,
+        // the relay's side) that means the WireGuard interface is not up (issue 16 bug 9).
+        throw std::runtime_error(name_ + ": cannot listen on " + host_port + ": " +
+                                 ec.message() + ": " + hp.first +
+                                 " is not an address of this machine; if it is the WireGuard "
+                                 "tunnel's, the tunnel interface is not up (systemctl start "
+                                 "wg-quick@wg-smhome on home, wg-quick@wg-smrelay on the "
+                                 "relay; `ip addr` lists the addresses), else fix the listen "
+                                 "setting");
     if (ec)
         throw std::runtime_error(name_ + ": cannot listen on " + host_port + ": " + ec.message());
     auto& ref = *acc;

@@ -107,6 +107,21 @@ TEST(DnsPlan, ImapHostAnnouncedWithImplicitTlsOnly) {
     EXPECT_FALSE(find(*p, "home", "A")) << "splitmail-ddns owns the home's addresses";
 }
 
+// Issue 16 bug 2: whatever splitmail-ddns maintains is never pruned, with or without imap_host.
+TEST(DnsPlan, DdnsNamesKeptWithAndWithoutImapHost) {
+    using keys = std::vector<std::pair<std::string, std::string>>;
+    dns_fixture f;
+    f.s.domains = {"example.com", "example.org"};
+    EXPECT_EQ(ddns_host(f.s), "home.example.com");
+    EXPECT_EQ(ddns_rrsets(f.s, "example.com"), (keys{{"home", "A"}, {"home", "AAAA"}}));
+    EXPECT_TRUE(ddns_rrsets(f.s, "example.org").empty());
+    f.s.imap_host = "mail.example.org";
+    EXPECT_EQ(ddns_host(f.s), "mail.example.org");
+    EXPECT_EQ(ddns_rrsets(f.s, "example.org"), (keys{{"mail", "A"}, {"mail", "AAAA"}}));
+    f.s.imap_host = "example.com";
+    EXPECT_EQ(ddns_rrsets(f.s, "example.com"), (keys{{"", "A"}, {"", "AAAA"}}));
+}
+
 TEST(DnsPlan, HostnameOutsideTheZoneAndSecondDomain) {
     dns_fixture f;
     f.keygen("example.org");

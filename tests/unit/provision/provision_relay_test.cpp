@@ -334,6 +334,31 @@ TEST_F(ProvisionRelay, EditsOfSiteSettingsProvisionDoesNotDecideAreKept) {
     EXPECT_EQ(after->desec_api, "https://127.0.0.1:8443/api/v1");
 }
 
+// Issue 16 bug 10: one name for the API URL (desec.api_url, as in ddns.toml); the old
+// desec.api is still read, with a warning naming the line; both at once is an error.
+TEST_F(ProvisionRelay, OldDesecApiKeyReadWithWarning) {
+    const fs::path site_file = etc() / "site.toml";
+    auto text = slurp(site_file);
+    ASSERT_NE(text.find("\napi_url = \"https://desec.io/api/v1\"\n"), std::string::npos) << text;
+    auto old = text;
+    old.replace(old.find("\napi_url = "), 11, "\napi = ");
+    old.replace(old.find("desec.io/api/v1"), 15, "127.0.0.1:9/api/v1");
+    spit(site_file, old);
+    auto s = splitmail::provision::load_site(site_file);
+    ASSERT_TRUE(s) << s.error();
+    EXPECT_EQ(s->desec_api, "https://127.0.0.1:9/api/v1");
+    ASSERT_EQ(s->warnings.size(), 1u);
+    EXPECT_NE(s->warnings[0].find("desec.api is deprecated (line "), std::string::npos)
+        << s->warnings[0];
+    EXPECT_NE(s->warnings[0].find("rename it to desec.api_url"), std::string::npos);
+    auto twice = old;
+    twice.replace(twice.find("\napi = "), 7, "\napi_url = \"https://desec.io/api/v1\"\napi = ");
+    spit(site_file, twice);
+    auto both = splitmail::provision::load_site(site_file);
+    ASSERT_FALSE(both);
+    EXPECT_NE(both.error().find("set only desec.api_url"), std::string::npos) << both.error();
+}
+
 TEST_F(ProvisionRelay, PlaceholderForAnotherHostnameIsReplacedOnlyWithForce) {
     auto args = relay_args(root.path);
     args[std::find(args.begin(), args.end(), "--hostname") - args.begin() + 1] =
@@ -495,3 +520,28 @@ TEST(ProvisionRelayOptions, WgPortAndEqualsFormAndIpv4Only) {
 }
 
 } // namespace
+
+// Issue 16 bug 2: without --imap-host the relay names home's IMAP host home.<first domain>
+// (what `provision home` takes and splitmail-ddns keeps), so DNS announces and keeps it; a
+// re-run without the flag keeps what the site file says, even an empty name.
+TEST(ProvisionRelayDefaults, ImapHostDefaultsToHomeOfTheFirstDomain) {
+    temp_root root;
+    auto args = relay_args(root.path);
+    auto at = std::find(args.begin(), args.end(), "--imap-host");
+    args.erase(at, at + 2);
+    auto r = run(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const fs::path site_file = root / "etc/splitmail/site.toml";
+    auto s = splitmail::provision::load_site(site_file);
+    ASSERT_TRUE(s) << s.error();
+    EXPECT_EQ(s->imap_host, "home.example.com");
+    auto p = setup::parse_pairing(slurp(root / "etc/splitmail/pairing-home.toml"), "pairing");
+    ASSERT_TRUE(p) << p.error();
+    EXPECT_EQ(p->imap_host, "home.example.com");
+    s->imap_host = "";
+    spit(site_file, splitmail::provision::render_site(*s));
+    auto again = run(args);
+    ASSERT_EQ(again.code, 0) << again.err;
+    EXPECT_NE(again.out.find("unchanged " + site_file.string()), std::string::npos) << again.out;
+    EXPECT_EQ(splitmail::provision::load_site(site_file)->imap_host, "");
+}

@@ -5,6 +5,7 @@
 #include "setup/files.hpp"
 #include "setup/keys.hpp"
 #include "setup/pairing.hpp"
+#include "setup/public_address.hpp"
 #include "setup/render.hpp"
 
 #include <gtest/gtest.h>
@@ -186,3 +187,23 @@ TEST(Render, TomlQuoting) {
 }
 
 } // namespace
+
+// Issue 16 bug 9: `provision relay --public-ipv4 10.250.1.5` warns; which ranges are not public.
+TEST(PublicAddress, PrivateAndReservedRangesNamed) {
+    using splitmail::provision::setup::not_public_reason;
+    EXPECT_NE(not_public_reason("10.250.1.5").find("RFC 1918"), std::string::npos);
+    EXPECT_NE(not_public_reason("172.31.255.1").find("RFC 1918"), std::string::npos);
+    EXPECT_EQ(not_public_reason("172.32.0.1"), "");
+    EXPECT_NE(not_public_reason("192.168.1.1").find("private"), std::string::npos);
+    EXPECT_NE(not_public_reason("100.64.0.1").find("carrier-grade NAT"), std::string::npos);
+    EXPECT_EQ(not_public_reason("100.128.0.1"), "");
+    EXPECT_NE(not_public_reason("127.0.0.1"), "");
+    EXPECT_NE(not_public_reason("203.0.113.5").find("documentation"), std::string::npos);
+    EXPECT_NE(not_public_reason("240.0.0.1"), "");
+    EXPECT_EQ(not_public_reason("93.184.216.34"), "");
+    EXPECT_NE(not_public_reason("fd00::1").find("unique local"), std::string::npos);
+    EXPECT_NE(not_public_reason("fe80::1"), "");
+    EXPECT_NE(not_public_reason("::1"), "");
+    EXPECT_NE(not_public_reason("2001:db8::25").find("RFC 3849"), std::string::npos);
+    EXPECT_EQ(not_public_reason("2a01:4f8::1"), "");
+}

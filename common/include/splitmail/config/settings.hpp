@@ -53,18 +53,24 @@ public:
     std::uint64_t get_size(std::string_view key) const;
     std::vector<std::string> get_list(std::string_view key) const;
     bool has(std::string_view key) const; // set in the file or by a non-empty default
+    // Line of the file where `key` was set; 0 when it has its default.
+    int line_of(std::string_view key) const;
+    // " (line N)" when `key` was set in the file, else "": for the loaders' own checks.
+    std::string where(std::string_view key) const;
 
     // Filled by load(); keys are dotted, list items are stored in list_.
     std::map<std::string, std::string, std::less<>> scalar_;
     std::map<std::string, std::vector<std::string>, std::less<>> list_;
     std::map<std::string, kind, std::less<>> kinds_;
+    std::map<std::string, int, std::less<>> lines_;
 };
 
 // Parse helpers, exposed for tests and for programs that take values from the command line.
 std::expected<std::chrono::seconds, std::string> parse_duration(std::string_view text);
 std::expected<std::uint64_t, std::string> parse_size(std::string_view text);
 
-// Load `file` against `table`. On error the message reads "FILE: KEY: REASON".
+// Load `file` against `table`. On error the message reads "FILE: KEY: REASON", followed by
+// " (line N)" when the file sets KEY; an unknown key also names the closest known one.
 std::expected<values, std::string> load(const std::filesystem::path& file,
                                         std::span<const setting_spec> table);
 // Same, from TOML text (name is used in error messages).

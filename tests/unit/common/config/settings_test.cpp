@@ -64,6 +64,24 @@ TEST(Settings, ErrorsNameFileKeyAndReason) {
     }
 }
 
+// Issue 16 bug 9: the line of the key, and the key meant for a typo.
+TEST(Settings, ErrorsNameTheLineAndTheKeyMeant) {
+    auto v = load_string("[c]\nmust=\"1\"\n[a]\nnmae=\"typo\"\n", "t.toml", table);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error(), "t.toml: a.nmae: unknown setting (line 4; did you mean a.name?)");
+    v = load_string("[c]\nmust=\"1\"\n[a]\ncount=\"three\"\n", "t.toml", table);
+    ASSERT_FALSE(v);
+    EXPECT_NE(v.error().find("(line 4)"), std::string::npos) << v.error();
+    v = load_string("[c]\nmust=\"1\"\n[zz]\nq=1\n", "t.toml", table);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().find("did you mean"), std::string::npos) << "nothing close: " << v.error();
+    auto ok = load_string("[c]\nmust=\"1\"\n\n[a]\nname=\"x\"\n", "t.toml", table);
+    ASSERT_TRUE(ok) << ok.error();
+    EXPECT_EQ(ok->line_of("a.name"), 5);
+    EXPECT_EQ(ok->where("a.name"), " (line 5)");
+    EXPECT_EQ(ok->line_of("a.count"), 0) << "a default has no line";
+}
+
 TEST(Settings, DurationAndSizeUnits) {
     EXPECT_EQ(parse_duration("30")->count(), 30);
     EXPECT_EQ(parse_duration("30s")->count(), 30);

@@ -29,6 +29,9 @@ protected:
         aliases_ = (dir_ / "aliases").string();
         std::ofstream(dir_ / "users") << "# our users\n";
         std::ofstream(dir_ / "aliases") << "# our aliases\n";
+        // Next to the files, as `provision home` lays them out: `--users FILE` finds it.
+        std::ofstream(dir_ / "home.toml") << "[users]\nfile = \"" << users_
+                                          << "\"\naliases = \"" << aliases_ << "\"\n";
     }
     void TearDown() override { fs::remove_all(dir_); }
 
@@ -111,6 +114,22 @@ TEST_F(UserCli, Aliases) {
     EXPECT_EQ(alias({"del", "@x.test"}), 0);
     EXPECT_EQ(slurp(aliases_), "# our aliases\n");
     EXPECT_EQ(alias({"del", "team@x.test"}), 1);
+}
+
+// Issue 16 bug 4: the CLI checks against home.domains of the home.toml next to --users FILE,
+// and writes nothing when no home.toml names the file.
+TEST_F(UserCli, DomainsFromHomeConfigAndNoWriteWithoutOne) {
+    std::ofstream(dir_ / "home.toml") << "[home]\ndomains = [\"x.test\"]\n[users]\nfile = \""
+                                      << users_ << "\"\naliases = \"" << aliases_ << "\"\n";
+    EXPECT_EQ(user({"add", "a@other.test"}, "pw-long-enough-1\n"), 1) << "outside home.domains";
+    EXPECT_EQ(slurp(users_), "# our users\n");
+    ASSERT_EQ(user({"add", "a@x.test"}, "pw-long-enough-1\n"), 0);
+    EXPECT_EQ(alias({"add", "team@other.test", "a@x.test"}), 1) << "alias outside home.domains";
+    EXPECT_EQ(slurp(aliases_), "# our aliases\n");
+    fs::remove(dir_ / "home.toml");
+    EXPECT_EQ(user({"add", "b@x.test"}, "pw-long-enough-2\n"), 1) << "no home.toml names it";
+    EXPECT_EQ(alias({"add", "team@x.test", "a@x.test"}), 1);
+    EXPECT_EQ(user({"list"}), 0) << "reading needs no configuration";
 }
 
 // Issue 11 item 15: trivial passwords are refused; the minimum comes from home.toml.
