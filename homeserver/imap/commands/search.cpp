@@ -121,6 +121,8 @@ key_op op_code(std::string_view name) {
 }
 
 struct key {
+    key() = default;
+    explicit key(std::string name) : op(std::move(name)) {}
     std::string op;             // upper-case key name, "AND", "SET", "UIDSET"
     std::string arg, arg2;      // strings
     std::int64_t num = 0;
