@@ -409,7 +409,7 @@ asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
     }
     auto greeting = sess.greet();
     co_await d.perform(std::move(greeting));
-    std::array<char, 65536> buf;
+    std::array<char, 16384> buf;
     while (!d.closed) {
         std::size_t n = 0;
         bool idle = false;

@@ -203,10 +203,29 @@ std::vector<action> smtp_session::feed(std::string_view bytes) {
         if (framer_.buffered() + bytes.size() <= max_pending_input) framer_.feed(bytes);
         return out;
     default:
-        framer_.feed(bytes);
+        // In DATA, octets go from the caller's buffer to the reader without a copy into the
+        // framer: a streaming connection holds its read buffer and one unstuffed chunk, no more.
+        if (state_ == state::data && framer_.buffered() == 0) {
+            if (!data_input(bytes, out)) return out;
+        } else {
+            framer_.feed(bytes);
+        }
         run(out);
         return out;
     }
+}
+
+bool smtp_session::data_input(std::string_view bytes, std::vector<action>& out) {
+    scratch_.clear();
+    scratch_.reserve(bytes.size()); // unstuffing only removes octets: one allocation at most
+    auto r = reader_.feed(bytes, scratch_);
+    data_octets(scratch_);
+    if (scratch_.capacity() > max_pending_input) std::string().swap(scratch_);
+    else scratch_.clear();
+    if (!r.done) return false;
+    framer_.feed(bytes.substr(r.consumed));
+    on_data_done(out);
+    return true;
 }
 
 std::vector<action> smtp_session::tls_started(tls_info info) {
@@ -278,14 +297,7 @@ void smtp_session::run(std::vector<action>& out) {
         if (state_ == state::data) {
             if (framer_.buffered() == 0) return;
             std::string bytes = framer_.take_buffered();
-            scratch_.clear();
-            auto r = reader_.feed(bytes, scratch_);
-            data_octets(scratch_);
-            if (scratch_.capacity() > max_pending_input) std::string().swap(scratch_);
-            else scratch_.clear();
-            if (!r.done) return;
-            framer_.feed(std::string_view(bytes).substr(r.consumed));
-            on_data_done(out);
+            if (!data_input(bytes, out)) return;
             continue;
         }
         if (state_ != state::init && state_ != state::ready && state_ != state::mail &&

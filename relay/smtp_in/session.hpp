@@ -236,6 +236,9 @@ public:
 
 private:
     void run(std::vector<action>& out);
+    // DATA octets to the reader and the sink; true when the end-of-data line was seen (what
+    // follows it went to the framer).
+    bool data_input(std::string_view bytes, std::vector<action>& out);
     void on_line(const smtp::line_framer::result& line, std::vector<action>& out);
     void on_data_done(std::vector<action>& out);
     void data_octets(std::string_view unstuffed); // to the header block or the sink
