@@ -1,5 +1,7 @@
 #include "runner.hpp"
 
+#include "splitmail/program/daemon_main.hpp"
+
 #include <signal.h>
 #include <time.h>
 
@@ -57,19 +59,18 @@ void move_aside(const std::filesystem::path& file) {
               {{"file", file.string()}, {"moved_to", aside.string()}});
 }
 
-void usage(std::FILE* out) {
-    std::fprintf(out,
-                 "usage: splitmail-ddns [--config FILE] [--once] [--dry-run]\n"
-                 "       splitmail-ddns --print-config-doc\n"
-                 "Keeps the home's A/AAAA records on deSEC current.\n"
-                 "  --config FILE       configuration (default /etc/splitmail/ddns.toml)\n"
-                 "  --once              one check-and-update, then exit (for timers/cron)\n"
-                 "  --dry-run           log what would change, write nothing\n"
-                 "  --print-config-doc  print the settings reference (Markdown)\n"
-                 "exit codes: 0 ok, 1 change refused by deSEC, 2 usage, 10 bad token (401),\n"
-                 "  11 token not allowed (403), 12 unknown domain (404), 13 address not\n"
-                 "  publishable (--once), 75 temporary failure (--once), 78 bad configuration\n");
-}
+constexpr std::string_view usage_text =
+    "usage: splitmail-ddns [--config FILE] [--once] [--dry-run] [--check-config]\n"
+    "       splitmail-ddns --print-config-doc\n"
+    "Keeps the home's A/AAAA records on deSEC current.\n"
+    "  --config FILE       configuration (default /etc/splitmail/ddns.toml)\n"
+    "  --once              one check-and-update, then exit (for timers/cron)\n"
+    "  --dry-run           log what would change, write nothing\n"
+    "  --check-config      check the configuration, then exit\n"
+    "  --print-config-doc  print the settings reference (Markdown)\n"
+    "exit codes: 0 ok, 1 change refused by deSEC, 2 usage, 10 bad token (401),\n"
+    "  11 token not allowed (403), 12 unknown domain (404), 13 address not\n"
+    "  publishable (--once), 75 temporary failure (--once), 78 bad configuration\n";
 
 } // namespace
 
@@ -174,28 +175,30 @@ int run(const run_options& o) {
 }
 
 int main_with_args(int argc, char** argv) {
+    // The daemons' shared command line (common program/daemon_main.hpp), with ddns' own flags.
+    static constexpr std::string_view own_flags[] = {"--once", "--dry-run"};
+    const program::daemon_info info{"splitmail-ddns", usage_text, "ddns.toml", settings_table(),
+                                    own_flags};
+    auto parsed = program::parse_command_line(info, argc, argv);
+    if (auto* code = std::get_if<int>(&parsed)) return *code;
+    const auto& cl = std::get<program::command_line>(parsed);
     run_options o;
-    for (int i = 1; i < argc; ++i) {
-        std::string_view arg = argv[i];
-        if (arg == "--once") {
-            o.once = true;
-        } else if (arg == "--dry-run") {
-            o.dry_run = true;
-        } else if (arg == "--config" && i + 1 < argc) {
-            o.config_file = argv[++i];
-        } else if (arg.starts_with("--config=")) {
-            o.config_file = std::string(arg.substr(9));
-        } else if (arg == "--print-config-doc") {
-            std::cout << config::render_markdown("splitmail-ddns", "ddns.toml", settings_table());
-            return exit_code::ok;
-        } else if (arg == "--help" || arg == "-h") {
-            usage(stdout);
-            return exit_code::ok;
-        } else {
-            std::fprintf(stderr, "splitmail-ddns: unknown argument %s\n", argv[i]);
-            usage(stderr);
-            return exit_code::usage;
+    if (!cl.config.empty()) o.config_file = cl.config;
+    o.once = cl.has("--once");
+    o.dry_run = cl.has("--dry-run");
+    if (cl.check_only) {
+        auto values = config::load(o.config_file, settings_table());
+        if (!values) {
+            program::complain(info, values.error());
+            return exit_code::config;
         }
+        auto s = settings_from(*values, o.config_file.string());
+        if (!s) {
+            program::complain(info, s.error());
+            return exit_code::config;
+        }
+        std::printf("%s: configuration ok\n", o.config_file.c_str());
+        return exit_code::ok;
     }
     return run(o);
 }
