@@ -1,6 +1,7 @@
 // SPF (RFC 7208): record syntax (4.6, 12), macros (7), limits (4.6.4), identities (2.3, 2.4),
 // record selection (4.5) and results (2.6) over a table-driven fake DNS.
 #include "splitmail/spf/evaluator.hpp"
+#include "splitmail/spf/received_spf.hpp"
 
 #include <gtest/gtest.h>
 
@@ -321,4 +322,30 @@ TEST(SpfEval, CidrOnAAndIpv6Clients) {
     dns.add("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.B.D.0.1.0.0.2.list.example.com",
             rr_type::a, {"127.0.0.2"});
     EXPECT_EQ(mail_from(dns, "2001:db8::1", "a@x.example.com").code, result::pass);
+}
+
+// RFC 7208 9.1: Received-SPF keeps client text inside quoted-strings.
+TEST(SpfReceived, HeaderSyntax) {
+    evaluation ev;
+    ev.code = result::pass;
+    ev.mechanism = "ip4:192.0.2.0/24";
+    auto h = received_spf_header(ev, {"mx.example.net", "192.0.2.1", "a@example.com",
+                                      "evil\"; helo=x (y)\r\nX-Injected: 1", false});
+    EXPECT_TRUE(h.starts_with("Received-SPF: pass (mx.example.net: domain of a@example.com "
+                              "designates 192.0.2.1 as permitted sender)\r\n\treceiver="))
+        << h;
+    EXPECT_NE(h.find("\thelo=\"evil\\\"; helo=x (y)??X-Injected: 1\";"), std::string::npos) << h;
+    EXPECT_NE(h.find("\tidentity=\"mailfrom\";"), std::string::npos);
+    EXPECT_NE(h.find("\tmechanism=\"ip4:192.0.2.0/24\";"), std::string::npos);
+    EXPECT_EQ(h.find("\r\nX-Injected"), std::string::npos);
+    EXPECT_TRUE(h.ends_with(";\r\n"));
+    ev.code = result::permerror;
+    ev.mechanism.clear();
+    ev.problem = "more than 10 DNS-querying terms (RFC 7208 4.6.4)";
+    h = received_spf_header(ev, {"mx.example.net", "2001:db8::1", "", "h.example.org", true});
+    EXPECT_TRUE(h.starts_with("Received-SPF: permerror (mx.example.net: error in processing "
+                              "during lookup of postmaster@h.example.org)"))
+        << h;
+    EXPECT_NE(h.find("\tclient-ip=\"2001:db8::1\";"), std::string::npos);
+    EXPECT_NE(h.find("\tproblem=\"more than 10"), std::string::npos);
 }
