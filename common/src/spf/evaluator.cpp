@@ -173,9 +173,8 @@ private:
         return names.front();
     }
 
-    // nullopt: the mechanism did not match; else a match (code = qualifier) or an error.
-    std::expected<bool, outcome> matches(const mechanism& m, const std::string& domain,
-                                         unsigned depth);
+    // Whether the mechanism matches (RFC 7208 5), or the error result that ends evaluation.
+    std::expected<bool, outcome> matches(const mechanism& m, const std::string& domain);
     std::string explanation(const record& rec, const std::string& domain);
 
     dns_client& dns_;
@@ -183,12 +182,11 @@ private:
     std::string local_, sender_domain_, sender_;
     std::string helo_;
     const options& opt_;
-    unsigned terms_ = 0, voids_ = 0, depth_ = 0;
+    unsigned terms_ = 0, voids_ = 0;
     std::string p_domain_;
 };
 
-std::expected<bool, outcome> evaluator::matches(const mechanism& m, const std::string& domain,
-                                                unsigned depth) {
+std::expected<bool, outcome> evaluator::matches(const mechanism& m, const std::string& domain) {
     auto fail = [](outcome o) { return std::unexpected(std::move(o)); };
     switch (m.kind) {
     case mechanism_kind::all: return true;
@@ -257,7 +255,6 @@ std::expected<bool, outcome> evaluator::matches(const mechanism& m, const std::s
     }
     default: break;
     }
-    (void)depth;
     return false;
 }
 
@@ -299,7 +296,7 @@ outcome evaluator::run(const std::string& domain) {
 
     // RFC 7208 4.6.2: mechanisms in order, the first match decides.
     for (const auto& m : rec->mechanisms) {
-        auto hit = matches(m, domain, depth_);
+        auto hit = matches(m, domain);
         if (!hit) return std::move(hit.error());
         if (!*hit) continue;
         outcome o{of(m.q), m.text, {}, {}};
