@@ -149,7 +149,10 @@ int run(const settings& s, const std::string& config_path) {
     std::unique_ptr<dns::unbound_resolver> spf_resolver;
     std::unique_ptr<spf_checker> spf;
     if (s.spf_check) {
-        auto r = dns::unbound_resolver::create({s.outbound_resolver, 2});
+        // libunbound's blocking calls hold a thread per evaluation in flight: more threads than
+        // the outbound resolver, so a few slow SPF zones do not queue everyone else behind them
+        // (a queued evaluation still ends at its deadline).
+        auto r = dns::unbound_resolver::create({s.outbound_resolver, 8});
         if (r) {
             spf_resolver = std::move(*r);
             spf = std::make_unique<spf_checker>(
