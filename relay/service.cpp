@@ -5,6 +5,7 @@
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
 #include "smtp_in/network_counter.hpp"
+#include "spf/checker.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
 
@@ -143,8 +144,28 @@ int run(const settings& s, const std::string& config_path) {
     network_counter rcpt_errors(network_counter::policy{s.network_rcpt_error_limit,
                                                         s.network_rcpt_error_window, 16384});
 
+    // Issue 17: SPF of inbound mail, with its own libunbound context (the outbound resolver
+    // setting) so slow SPF zones never hold up outbound MX lookups.
+    std::unique_ptr<dns::unbound_resolver> spf_resolver;
+    std::unique_ptr<spf_checker> spf;
+    if (s.spf_check) {
+        // libunbound's blocking calls hold a thread per evaluation in flight: more threads than
+        // the outbound resolver, so a few slow SPF zones do not queue everyone else behind them
+        // (a queued evaluation still ends at its deadline).
+        auto r = dns::unbound_resolver::create({s.outbound_resolver, 8});
+        if (r) {
+            spf_resolver = std::move(*r);
+            spf = std::make_unique<spf_checker>(
+                *spf_resolver, std::chrono::duration_cast<std::chrono::milliseconds>(s.spf_timeout),
+                s.hostname);
+        } else {
+            log::error("spf", "", "no resolver: SPF is not checked", {{"error", r.error()}});
+        }
+    }
+
     smtp_context ctx;
     ctx.s = &s;
+    ctx.spf = spf.get();
     ctx.rcpt_errors = &rcpt_errors;
     std::size_t replies_owed = 0; // DATA replies not yet written, all listeners
     ctx.replies_owed = &replies_owed;

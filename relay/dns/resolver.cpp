@@ -188,6 +188,17 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
     return out;
 }
 
+unbound_resolver::raw_answer unbound_resolver::query_raw(const std::string& name, int rr_type) {
+    auto a = query(ctx_, name, rr_type);
+    raw_answer out;
+    out.st = !a.ok ? raw_answer::status::error
+             : a.nxdomain ? raw_answer::status::nxdomain
+                          : raw_answer::status::ok;
+    out.data = std::move(a.data);
+    out.error = std::move(a.error);
+    return out;
+}
+
 asio::awaitable<mx_answer> unbound_resolver::resolve_mx(std::string domain) {
     mx_answer out;
     // The frame stays suspended until the callback: capturing locals by reference is safe.

@@ -71,6 +71,16 @@ public:
     // The same, blocking the calling thread (tools and tests).
     mx_answer lookup(const std::string& domain);
 
+    // One query of any type, blocking the calling thread (SPF, relay/spf): the rdata items
+    // as libunbound hands them out. Run it on pool(), never on an io thread.
+    struct raw_answer {
+        enum class status { ok, nxdomain, error } st = status::error;
+        std::vector<std::vector<std::uint8_t>> data; // empty with ok: no data (NOERROR)
+        std::string error;
+    };
+    raw_answer query_raw(const std::string& name, int rr_type);
+    boost::asio::thread_pool& pool() { return pool_; }
+
 private:
     unbound_resolver(ub_ctx* ctx, std::size_t threads);
     ub_ctx* ctx_;

@@ -5,6 +5,7 @@
 #include "smtp_in/session.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
+#include "spf/inbound.hpp"
 
 #include "dkim/body_hash.hpp"
 
@@ -292,7 +293,9 @@ struct driver {
         // The Received: header reads d.envelope (client HELO/IP, recipients): build it before
         // the envelope is moved out.
         auto qid0 = queue::make_id();
-        std::string prefix = d.received_header(qid0);
+        // Issue 17: inbound mail gets Received-SPF above our Received: (RFC 7208 9.1).
+        std::string prefix = co_await inbound_spf_field(ctx.spf, *ctx.s, d, id);
+        prefix += d.received_header(qid0);
         prefix += outgoing_prefix(d);
         auto env = std::move(d.envelope);
         env.id = qid0;

@@ -32,6 +32,7 @@ namespace splitmail::relay {
 class home_authenticator;
 class dkim_keyring;
 class network_counter;
+class spf_checker;
 
 struct smtp_context {
     const settings* s = nullptr;
@@ -51,6 +52,8 @@ struct smtp_context {
     // DATA transactions whose message is being queued or whose reply is not yet written,
     // shared by every listener: SIGTERM waits for it to reach 0 (null: not counted).
     std::size_t* replies_owed = nullptr;
+    // SPF of inbound mail (relay/spf; null: spf.check off or no resolver).
+    spf_checker* spf = nullptr;
 };
 
 net::asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx);

@@ -201,6 +201,15 @@ constexpr std::array table{
                          "Domains to sign for; empty means every `relay.domains` entry that has "
                          "keys in `dkim.dir`. Authenticated and trusted-network mail whose "
                          "`From:` domain is one of them is signed at acceptance."},
+    config::setting_spec{"spf.check", kind::boolean, "true",
+                         "Evaluate SPF (RFC 7208) for inbound mail at the end of DATA: the "
+                         "MAIL FROM domain, or postmaster@HELO for the null sender. The result "
+                         "is recorded in a `Received-SPF:` field; it rejects nothing on its "
+                         "own. DNS goes to `outbound.resolver`."},
+    config::setting_spec{"spf.timeout", kind::duration, "\"20s\"",
+                         "Longest time one SPF evaluation may take (all its DNS queries); "
+                         "then the result is `temperror` (RFC 7208 4.6.4 suggests at least "
+                         "20 seconds)."},
 };
 
 bool is_hex64(const std::string& s) {
@@ -427,6 +436,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         if (n < 1) return bad("submission.auth_max_failures", "must be at least 1");
         s.login_brake.max_user_failures = static_cast<std::size_t>(n);
     }
+    s.spf_check = v.get_bool("spf.check");
+    s.spf_timeout = v.get_duration("spf.timeout");
+    if (s.spf_timeout.count() < 1) return bad("spf.timeout", "must be at least 1s");
     s.dkim_dir = v.get_path("dkim.dir");
     for (const auto& d : v.get_list("dkim.domains"))
         s.dkim_domains.push_back(address::lower_ascii(d));

@@ -95,6 +95,8 @@ struct settings {
     auth::brake_policy login_brake; // auth.* (+ the deprecated submission.auth_* keys)
     std::filesystem::path dkim_dir;              // empty: no signing
     std::vector<std::string> dkim_domains;       // empty: every relay.domains with keys
+    bool spf_check = true;                       // Received-SPF on inbound mail (relay/spf)
+    std::chrono::seconds spf_timeout{20};        // one whole SPF evaluation
 };
 
 std::span<const config::setting_spec> settings_table();

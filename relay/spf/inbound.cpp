@@ -1,0 +1,30 @@
+// The SPF step of inbound mail; see inbound.hpp.
+#include "spf/inbound.hpp"
+
+#include "splitmail/log/log.hpp"
+#include "splitmail/spf/received_spf.hpp"
+
+namespace splitmail::relay {
+
+boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const settings& s,
+                                                      const delivery& d, std::string log_id) {
+    if (!checker || !d.auth_user.empty() || s.is_trusted(d.envelope.client_ip)) co_return "";
+    const auto& env = d.envelope;
+    auto ev = co_await checker->check(env.client_ip, env.sender, env.client_helo);
+    log::info("spf", log_id, "checked",
+              {{"result", std::string(spf::to_string(ev.code))},
+               {"identity", env.sender.empty() ? "helo" : "mailfrom"},
+               {"domain", ev.domain},
+               {"client", env.client_ip},
+               {"mechanism", ev.mechanism},
+               {"problem", ev.problem}});
+    spf::received_spf_input in;
+    in.receiver = checker->receiver();
+    in.client_ip = env.client_ip;
+    in.envelope_from = env.sender;
+    in.helo = env.client_helo;
+    in.helo_identity = env.sender.empty();
+    co_return spf::received_spf_header(ev, in);
+}
+
+} // namespace splitmail::relay
