@@ -8,6 +8,7 @@
 #include "setup/pairing.hpp"
 #include "setup/public_address.hpp"
 #include "setup/render.hpp"
+#include "setup/wg_sync.hpp"
 #include "site/site.hpp"
 #include "splitmail/address/address.hpp"
 #include "splitmail/address/ip.hpp"
@@ -40,11 +41,17 @@ constexpr const char* usage_text =
     "                                 --public-ipv4 A [--public-ipv6 A6] [--imap-host N]\n"
     "                                 (--imap-host: IMAP name of home, default home.D)\n"
     "                                 [--wg-port PORT] [--root DIR] [--bindir DIR] [--force]\n"
+    "                                 [--new-tunnel-keys] [--dry-run]\n"
     "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
-    "                                [--bindir DIR] [--force]\n"
+    "                                [--bindir DIR] [--force] [--dry-run]\n"
     "Writes configurations, keys, certificates, WireGuard and systemd units (see\n"
     "docs/operations.md). Safe to run again: existing keys are kept, files that differ are\n"
-    "kept unless --force. --root DIR writes below DIR (all paths in the configs carry DIR).\n";
+    "kept unless --force (which keeps a copy, FILE.bak-TIME). --root DIR writes below DIR (all\n"
+    "paths in the configs carry DIR). --dry-run writes nothing and says what would change.\n"
+    "Re-pairing: `provision relay ... --new-tunnel-keys` makes new WireGuard keys for both\n"
+    "ends (only the key lines of the tunnel file change; other files and edits stay), syncs a\n"
+    "running interface (wg syncconf) and writes a new pairing file; `provision home --pairing\n"
+    "NEW-FILE` on home does the same with the keys it holds.\n";
 
 struct usage_error {
     std::string text;
@@ -55,12 +62,14 @@ struct common_options {
     bool root_given = false;
     fs::path bindir = "/usr/bin";
     bool force = false;
+    bool dry_run = false;
 };
 
 struct relay_options : common_options {
     std::vector<std::string> domains;
     std::string hostname, ipv4, ipv6, imap_host;
     std::uint16_t wg_port = 51820;
+    bool new_tunnel_keys = false;
 };
 
 struct home_options : common_options {
@@ -110,9 +119,9 @@ std::optional<std::string> parse_args(std::span<const std::string> args,
             a = a.substr(0, eq);
             has_inline = true;
         }
-        if (a == "--force") {
-            if (has_inline) return "--force takes no value";
-            take(a, "");
+        if (a == "--force" || a == "--dry-run" || a == "--new-tunnel-keys") {
+            if (has_inline) return a + " takes no value";
+            if (auto e = take(a, "")) return e;
             continue;
         }
         bool known = false;
@@ -134,6 +143,8 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
          "--root", "--bindir"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
             if (a == "--force") o.force = true;
+            else if (a == "--dry-run") o.dry_run = true;
+            else if (a == "--new-tunnel-keys") o.new_tunnel_keys = true;
             else if (a == "--domain") o.domains.push_back(address::lower_ascii(v));
             else if (a == "--hostname") o.hostname = address::lower_ascii(v);
             else if (a == "--public-ipv4") o.ipv4 = v;
@@ -187,6 +198,10 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
 std::optional<std::string> parse_home(std::span<const std::string> args, home_options& o) {
     auto take = [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
         if (a == "--force") o.force = true;
+        else if (a == "--dry-run") o.dry_run = true;
+        else if (a == "--new-tunnel-keys")
+            return std::string("--new-tunnel-keys is for the relay (it makes the keys); on home, "
+                               "`provision home --pairing NEW-FILE` takes them over");
         else if (a == "--pairing") o.pairing = v;
         else if (a == "--hostname") o.hostname = address::lower_ascii(v);
         else if (a == "--root") {
@@ -257,6 +272,18 @@ std::expected<owners, std::string> prepare_owners(const common_options& o, bool 
     if (::geteuid() != 0)
         return std::unexpected("writing the system configuration needs root: run as root, or "
                                "give --root DIR to write the tree into a directory");
+    if (o.dry_run) {
+        // Nothing is created: owners are compared only where the users exist already.
+        for (const char* u : {"splitmail", "splitmail-ddns"}) {
+            if (!with_ddns && std::string_view(u) == "splitmail-ddns") continue;
+            if (::getpwnam(u) == nullptr) out << "would create user " << u << "\n";
+        }
+        w.service = owner_of("splitmail", "splitmail");
+        w.root_service = owner_of("root", "splitmail");
+        w.root = owner_of("root", "root");
+        if (with_ddns) w.ddns = owner_of("splitmail-ddns", "splitmail-ddns");
+        return w;
+    }
     if (auto r = ensure_user("splitmail", "/var/lib/splitmail", out); !r)
         return std::unexpected(r.error());
     if (with_ddns)
@@ -399,6 +426,56 @@ struct step_error {
         if (auto r_ = (expr); !r_) throw step_error{r_.error()};                                   \
     } while (0)
 
+// Writes a tunnel file. When the file is there with other key material (a re-pairing), only
+// its key lines are replaced (setup::rekey_wg_conf: every other line, edited or not, stays; the
+// old file is kept as PATH.bak-TIME). Otherwise as any other file (unchanged / kept / created).
+// A file that cannot take the new keys is an error: a tunnel left with old keys is broken, and
+// exiting 0 would hide that (issue 16 bug 3).
+std::expected<void, std::string> write_wg(file_writer& w, const fs::path& conf,
+                                          const std::optional<std::string>& existing,
+                                          const std::string& desired, const std::string& priv,
+                                          const std::string& peer_pub,
+                                          const std::string& endpoint,
+                                          const std::optional<owner>& own) {
+    if (existing) {
+        auto rk = setup::rekey_wg_conf(*existing, priv, peer_pub, endpoint);
+        if (rk && *rk != *existing) {
+            auto r = w.replace_file(conf, *rk, 0600, own,
+                                    "new tunnel keys; every other line kept");
+            if (!r) return std::unexpected(r.error());
+            return {};
+        }
+        if (!rk && !w.force()) {
+            const auto found = setup::read_wg_keys(*existing);
+            if (found.private_key != priv || found.peer_public_key != peer_pub)
+                return std::unexpected(
+                    conf.string() + ": the tunnel needs new keys but the file has no "
+                                    "PrivateKey line in [Interface] or no PublicKey/Endpoint in "
+                                    "its [Peer]; fix it, or run with --force to write it anew "
+                                    "(the old one is kept as a .bak copy)");
+        }
+    }
+    auto r = w.file(conf, desired, 0600, own);
+    if (!r) return std::unexpected(r.error());
+    return {};
+}
+
+// After the tunnel file is written: a running interface gets its keys (wg syncconf). Says what
+// it did; an interface that is running but cannot be synced is an error.
+std::expected<void, std::string> sync_wg(const file_writer& w, const std::string& iface,
+                                         const fs::path& conf, const std::string& priv,
+                                         const std::string& peer_pub, std::ostream& out) {
+    if (w.dry_run()) return {};
+    auto pub = setup::wg_public_key(priv);
+    if (!pub) return std::unexpected(conf.string() + ": " + pub.error());
+    auto r = setup::sync_running_interface(iface, conf, *pub, peer_pub);
+    if (!r) return std::unexpected(r.error());
+    if (*r == setup::wg_sync_result::synced)
+        out << "synced the running interface " << iface << " to the keys of " << conf.string()
+            << " (wg syncconf; no restart needed)\n";
+    return {};
+}
+
 void summary(const file_writer& w, std::ostream& out) {
     if (w.changes() == 0 && w.kept() == 0)
         out << "nothing to do: every file is as it should be\n";
@@ -412,7 +489,8 @@ void summary(const file_writer& w, std::ostream& out) {
 
 int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err) {
     const layout L(o.root);
-    file_writer w(out, o.force);
+    file_writer w(out, o.force, o.dry_run);
+    bool rekeyed = false;
     // A private or reserved address would end up in the A/AAAA record, SPF and the WireGuard
     // endpoint home dials: say so (issue 16 bug 9), but go on (staging, tests).
     for (const auto& [flag, ip] : {std::pair<std::string, std::string>{"--public-ipv4", o.ipv4},
@@ -475,7 +553,12 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         setup::wg_keys_found found;
         if (*wg_text) found = setup::read_wg_keys(**wg_text);
         std::string relay_priv;
-        if (setup::valid_wg_key(found.private_key)) {
+        if (o.new_tunnel_keys) {
+            auto kp = setup::wg_generate();
+            if (!kp) throw step_error{kp.error()};
+            relay_priv = kp->private_key;
+            rekeyed = true;
+        } else if (setup::valid_wg_key(found.private_key)) {
             relay_priv = found.private_key;
         } else if (*wg_text && !o.force) {
             throw step_error{wg_conf.string() + ": no valid PrivateKey in [Interface]; fix it, "
@@ -520,7 +603,12 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             }
         }
         std::string home_priv, home_pub;
-        if (old_pairing) {
+        if (o.new_tunnel_keys) {
+            auto kp = setup::wg_generate();
+            if (!kp) throw step_error{kp.error()};
+            home_priv = kp->private_key;
+            home_pub = kp->public_key;
+        } else if (old_pairing) {
             home_priv = old_pairing->home_private_key;
             home_pub = old_pairing->home_public_key;
         } else if (setup::valid_wg_key(found.peer_public_key) && !o.force) {
@@ -533,7 +621,9 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             home_priv = kp->private_key;
             home_pub = kp->public_key;
         }
-        TRY(w.file(wg_conf, setup::render_relay_wg(tun, relay_priv, home_pub), 0600, own->root));
+        TRY(write_wg(w, wg_conf, *wg_text, setup::render_relay_wg(tun, relay_priv, home_pub),
+                     relay_priv, home_pub, "", own->root));
+        TRY(sync_wg(w, setup::relay_interface, wg_conf, relay_priv, home_pub, out));
 
         if (!home_priv.empty()) {
             setup::pairing p;
@@ -550,7 +640,14 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             p.relay_tls_sha256 = tls->sha256_hex;
             p.imap_host = imap_host;
             p.lmtp_secret = *auth::read_secret_text(*lmtp_secret);
-            TRY(w.file(L.pairing_file(), setup::render_pairing(p), 0600, own->root));
+            // The pairing file is made from the keys, never edited: when the keys changed it
+            // is rewritten (an old one would pair home with keys the relay no longer has).
+            const std::string text = setup::render_pairing(p);
+            if (*pairing_text && **pairing_text != text)
+                TRY(w.replace_file(L.pairing_file(), text, 0600, own->root,
+                                   "new tunnel keys or relay settings"));
+            else
+                TRY(w.file(L.pairing_file(), text, 0600, own->root));
         } else {
             out << "absent " << L.pairing_file().string()
                 << " (deleted after pairing; home keeps its key. --force makes a new home key "
@@ -592,7 +689,16 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         return 1;
     }
     summary(w, out);
-    if (w.changes() > 0) {
+    if (w.dry_run()) {
+        out << "dry run: nothing was written\n";
+        return 0;
+    }
+    if (rekeyed) {
+        out << "next: the relay's tunnel has new keys; copy " << L.pairing_file().string()
+            << " to the home machine (scp) and run `splitmail provision home --pairing FILE` "
+               "there (it changes only home's keys and syncs its tunnel); the tunnel is down "
+               "until then\n";
+    } else if (w.changes() > 0) {
         out << "next: copy " << L.pairing_file().string()
             << " to the home machine (scp), run `splitmail provision home --pairing FILE` "
                "there and delete the copies; put a deSEC token that may write the domains' "
@@ -610,7 +716,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
 
 int provision_home(const home_options& o, std::ostream& out, std::ostream& err) {
     const layout L(o.root);
-    file_writer w(out, o.force);
+    file_writer w(out, o.force, o.dry_run);
     try {
         auto text = setup::read_if_exists(o.pairing);
         if (!text)
@@ -671,10 +777,14 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
                            0640, own->root_service));
 
         const fs::path wg_conf = L.wg_dir() / (std::string(setup::home_interface) + ".conf");
-        TRY(w.file(wg_conf,
-                   setup::render_home_wg(tun, p->home_private_key, p->relay_public_key,
-                                         p->relay_endpoint),
-                   0600, own->root));
+        auto wg_text = setup::read_if_exists(wg_conf);
+        if (!wg_text) throw step_error{wg_text.error()};
+        TRY(write_wg(w, wg_conf, *wg_text,
+                     setup::render_home_wg(tun, p->home_private_key, p->relay_public_key,
+                                           p->relay_endpoint),
+                     p->home_private_key, p->relay_public_key, p->relay_endpoint, own->root));
+        TRY(sync_wg(w, setup::home_interface, wg_conf, p->home_private_key, p->relay_public_key,
+                    out));
 
         setup::home_params hp;
         hp.domains = p->domains;
@@ -687,7 +797,16 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         hp.config_file = L.home_toml();
         hp.tun = tun;
         if (!p->lmtp_secret.empty()) { // pairing files from before the secret have none
-            TRY(w.file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service));
+            // Key material of the pairing: a new one replaces the old (with a .bak copy).
+            auto old = setup::read_if_exists(L.lmtp_secret());
+            if (!old) throw step_error{old.error()};
+            if (*old && **old != p->lmtp_secret + "\n") {
+                TRY(w.replace_file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640,
+                                   own->root_service, "new secret from the pairing file; "
+                                   "restart splitmail-home"));
+            } else {
+                TRY(w.file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service));
+            }
             hp.lmtp_secret_file = L.lmtp_secret();
         }
         TRY(w.file(L.home_toml(), setup::render_home_toml(hp), 0644, own->root));
@@ -737,6 +856,10 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         return 1;
     }
     summary(w, out);
+    if (w.dry_run()) {
+        out << "dry run: nothing was written\n";
+        return 0;
+    }
     if (w.changes() > 0) {
         out << "next: delete the pairing file copies; add users with `splitmail user add "
                "ADDRESS --config "
