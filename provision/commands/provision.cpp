@@ -44,6 +44,7 @@ constexpr const char* usage_text =
     "                                 [--new-tunnel-keys] [--dry-run]\n"
     "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
     "                                [--bindir DIR] [--force] [--dry-run]\n"
+    "       both: [--desec-api URL] [--desec-ca-file F] (kept in site.toml; home: ddns.toml)\n"
     "Writes configurations, keys, certificates, WireGuard and systemd units (see\n"
     "docs/operations.md). Safe to run again: existing keys are kept, files that differ are\n"
     "kept unless --force (which keeps a copy, FILE.bak-TIME). --root DIR writes below DIR (all\n"
@@ -63,6 +64,8 @@ struct common_options {
     fs::path bindir = "/usr/bin";
     bool force = false;
     bool dry_run = false;
+    std::string desec_api;  // "" = keep the site file's (default https://desec.io/api/v1)
+    fs::path desec_ca_file; // "" = keep the site file's (default: the system's CAs)
 };
 
 struct relay_options : common_options {
@@ -140,7 +143,7 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
     auto e = parse_args(
         args,
         {"--domain", "--hostname", "--public-ipv4", "--public-ipv6", "--imap-host", "--wg-port",
-         "--root", "--bindir"},
+         "--root", "--bindir", "--desec-api", "--desec-ca-file"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
             if (a == "--force") o.force = true;
             else if (a == "--dry-run") o.dry_run = true;
@@ -148,6 +151,8 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
             else if (a == "--domain") o.domains.push_back(address::lower_ascii(v));
             else if (a == "--hostname") o.hostname = address::lower_ascii(v);
             else if (a == "--public-ipv4") o.ipv4 = v;
+            else if (a == "--desec-api") o.desec_api = v;
+            else if (a == "--desec-ca-file") o.desec_ca_file = v;
             else if (a == "--public-ipv6") o.ipv6 = v;
             else if (a == "--imap-host") o.imap_host = address::lower_ascii(v);
             else if (a == "--root") {
@@ -203,6 +208,8 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
             return std::string("--new-tunnel-keys is for the relay (it makes the keys); on home, "
                                "`provision home --pairing NEW-FILE` takes them over");
         else if (a == "--pairing") o.pairing = v;
+        else if (a == "--desec-api") o.desec_api = v;
+        else if (a == "--desec-ca-file") o.desec_ca_file = v;
         else if (a == "--hostname") o.hostname = address::lower_ascii(v);
         else if (a == "--root") {
             o.root = v;
@@ -210,7 +217,10 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
         } else if (a == "--bindir") o.bindir = v;
         return std::nullopt;
     };
-    auto e = parse_args(args, {"--pairing", "--hostname", "--root", "--bindir"}, take);
+    auto e = parse_args(args,
+                        {"--pairing", "--hostname", "--root", "--bindir", "--desec-api",
+                         "--desec-ca-file"},
+                        take);
     if (e) return e;
     if (o.pairing.empty())
         return "--pairing is required (the file `splitmail provision relay` wrote as "
@@ -662,6 +672,8 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         s.imap_host = imap_host;
         s.relay_config = L.relay_toml();
         s.home_config = "";
+        if (!o.desec_api.empty()) s.desec_api = o.desec_api;
+        if (!o.desec_ca_file.empty()) s.desec_ca_file = fs::absolute(o.desec_ca_file);
         s.wg_interface = setup::relay_interface;
         s.wg_config = wg_conf;
         TRY(w.file(L.site_file(), render_site(s), 0644, own->root));
@@ -819,6 +831,8 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         s.imap_host = hostname;
         s.relay_config = "";
         s.home_config = L.home_toml();
+        if (!o.desec_api.empty()) s.desec_api = o.desec_api;
+        if (!o.desec_ca_file.empty()) s.desec_ca_file = fs::absolute(o.desec_ca_file);
         s.wg_interface = setup::home_interface;
         s.wg_config = wg_conf;
         TRY(w.file(L.site_file(), render_site(s), 0644, own->root));
@@ -836,6 +850,9 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         }
         dp.state_file = L.ddns_state_dir() / "state.json";
         dp.token_file = L.desec_token();
+        // ddns talks to the same deSEC as the site file names (tests: a fake with its own CA).
+        if (s.desec_api != default_site(L, p->domains).desec_api) dp.api_url = s.desec_api;
+        dp.ca_file = s.desec_ca_file;
         TRY(w.file(L.ddns_toml(), setup::render_ddns_toml(dp), 0644, own->root));
 
         setup::unit_params up;

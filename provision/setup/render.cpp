@@ -139,6 +139,8 @@ std::string render_ddns_toml(const ddns_params& p) {
       << toml_quote(p.domain) << "\nnames = " << list(p.names)
       << "\nstate_file = " << qp(p.state_file) << "\n\n[desec]\ntoken_file = "
       << qp(p.token_file) << "\n";
+    if (!p.api_url.empty()) o << "api_url = " << toml_quote(p.api_url) << "\n";
+    if (!p.ca_file.empty()) o << "ca_file = " << qp(p.ca_file) << "\n";
     return o.str();
 }
 

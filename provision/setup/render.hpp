@@ -78,6 +78,8 @@ struct ddns_params {
     std::string domain;              // deSEC zone
     std::vector<std::string> names;  // relative to it; "@" = apex
     std::filesystem::path state_file, token_file;
+    std::string api_url;               // "" = the program's default (deSEC)
+    std::filesystem::path ca_file;     // "" = the system's CAs
 };
 std::string render_ddns_toml(const ddns_params& p);
 
