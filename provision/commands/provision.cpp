@@ -45,6 +45,7 @@ constexpr const char* usage_text =
     "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
     "                                [--bindir DIR] [--force] [--dry-run]\n"
     "       both: [--desec-api URL] [--desec-ca-file F] (kept in site.toml; home: ddns.toml)\n"
+    "             [--sync-tunnel] (with --root: sync the running interface too)\n"
     "Writes configurations, keys, certificates, WireGuard and systemd units (see\n"
     "docs/operations.md). Safe to run again: existing keys are kept, files that differ are\n"
     "kept unless --force (which keeps a copy, FILE.bak-TIME). --root DIR writes below DIR (all\n"
@@ -64,6 +65,7 @@ struct common_options {
     fs::path bindir = "/usr/bin";
     bool force = false;
     bool dry_run = false;
+    bool sync_tunnel = false; // --sync-tunnel: also sync a running interface under --root
     std::string desec_api;  // "" = keep the site file's (default https://desec.io/api/v1)
     fs::path desec_ca_file; // "" = keep the site file's (default: the system's CAs)
 };
@@ -122,7 +124,8 @@ std::optional<std::string> parse_args(std::span<const std::string> args,
             a = a.substr(0, eq);
             has_inline = true;
         }
-        if (a == "--force" || a == "--dry-run" || a == "--new-tunnel-keys") {
+        if (a == "--force" || a == "--dry-run" || a == "--new-tunnel-keys" ||
+            a == "--sync-tunnel") {
             if (has_inline) return a + " takes no value";
             if (auto e = take(a, "")) return e;
             continue;
@@ -147,6 +150,7 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
             if (a == "--force") o.force = true;
             else if (a == "--dry-run") o.dry_run = true;
+            else if (a == "--sync-tunnel") o.sync_tunnel = true;
             else if (a == "--new-tunnel-keys") o.new_tunnel_keys = true;
             else if (a == "--domain") o.domains.push_back(address::lower_ascii(v));
             else if (a == "--hostname") o.hostname = address::lower_ascii(v);
@@ -204,6 +208,7 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
     auto take = [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
         if (a == "--force") o.force = true;
         else if (a == "--dry-run") o.dry_run = true;
+        else if (a == "--sync-tunnel") o.sync_tunnel = true;
         else if (a == "--new-tunnel-keys")
             return std::string("--new-tunnel-keys is for the relay (it makes the keys); on home, "
                                "`provision home --pairing NEW-FILE` takes them over");
@@ -472,10 +477,13 @@ std::expected<void, std::string> write_wg(file_writer& w, const fs::path& conf,
 
 // After the tunnel file is written: a running interface gets its keys (wg syncconf). Says what
 // it did; an interface that is running but cannot be synced is an error.
-std::expected<void, std::string> sync_wg(const file_writer& w, const std::string& iface,
-                                         const fs::path& conf, const std::string& priv,
-                                         const std::string& peer_pub, std::ostream& out) {
-    if (w.dry_run()) return {};
+// A --root tree is a staging copy, not this machine's tunnel: its keys never go into the running
+// interface of the same name unless --sync-tunnel says so (tests in network namespaces).
+std::expected<void, std::string> sync_wg(const file_writer& w, const common_options& o,
+                                         const std::string& iface, const fs::path& conf,
+                                         const std::string& priv, const std::string& peer_pub,
+                                         std::ostream& out) {
+    if (w.dry_run() || (o.root_given && !o.sync_tunnel)) return {};
     auto pub = setup::wg_public_key(priv);
     if (!pub) return std::unexpected(conf.string() + ": " + pub.error());
     auto r = setup::sync_running_interface(iface, conf, *pub, peer_pub);
@@ -633,7 +641,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         }
         TRY(write_wg(w, wg_conf, *wg_text, setup::render_relay_wg(tun, relay_priv, home_pub),
                      relay_priv, home_pub, "", own->root));
-        TRY(sync_wg(w, setup::relay_interface, wg_conf, relay_priv, home_pub, out));
+        TRY(sync_wg(w, o, setup::relay_interface, wg_conf, relay_priv, home_pub, out));
 
         if (!home_priv.empty()) {
             setup::pairing p;
@@ -795,7 +803,7 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
                      setup::render_home_wg(tun, p->home_private_key, p->relay_public_key,
                                            p->relay_endpoint),
                      p->home_private_key, p->relay_public_key, p->relay_endpoint, own->root));
-        TRY(sync_wg(w, setup::home_interface, wg_conf, p->home_private_key, p->relay_public_key,
+        TRY(sync_wg(w, o, setup::home_interface, wg_conf, p->home_private_key, p->relay_public_key,
                     out));
 
         setup::home_params hp;

@@ -280,7 +280,9 @@ std::vector<std::string> guided::provision_args() const {
     }
     if (!o_.desec_api.empty()) a.insert(a.end(), {"--desec-api", o_.desec_api});
     if (!o_.desec_ca.empty()) a.insert(a.end(), {"--desec-ca-file", o_.desec_ca});
-    if (!o_.root.empty()) a.insert(a.end(), {"--root", o_.root});
+    // setup brings this tree's tunnel up: its running interface follows the keys (--sync-tunnel
+    // matters only with --root; without it provision syncs anyway).
+    if (!o_.root.empty()) a.insert(a.end(), {"--root", o_.root, "--sync-tunnel"});
     if (!o_.bindir.empty()) a.insert(a.end(), {"--bindir", o_.bindir});
     return a;
 }

@@ -81,9 +81,10 @@ def main() -> None:
     d = lib.tmpdir("repair")
     r1, r2 = d / "R1", d / "R2"
     relay_args = ["provision", "relay", "--domain", lib.DOMAIN, "--hostname", "mx.example.test",
-                  "--public-ipv4", RELAY_PUBLIC, "--root", str(r1)]
+                  "--public-ipv4", RELAY_PUBLIC, "--root", str(r1), "--sync-tunnel"]
     pairing = r1 / "etc/splitmail/pairing-home.toml"
-    home_args = ["provision", "home", "--pairing", str(pairing), "--root", str(r2)]
+    home_args = ["provision", "home", "--pairing", str(pairing), "--root", str(r2),
+                 "--sync-tunnel"]
     relay_toml, relay_wg = r1 / "etc/splitmail/relay.toml", r1 / "etc/wireguard/wg-smrelay.conf"
     home_toml, ddns_toml = r2 / "etc/splitmail/home.toml", r2 / "etc/splitmail/ddns.toml"
     home_wg = r2 / "etc/wireguard/wg-smhome.conf"
