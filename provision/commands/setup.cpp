@@ -14,11 +14,14 @@
 
 #include <pwd.h>
 #include <termios.h>
+
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -195,6 +198,7 @@ private:
     bool tty_;
     std::string token_; // "" = keep the file as it is
     std::optional<setup::pairing> pairing_;
+    bool restarted_ = false; // a daemon was (re)started by this run
 };
 
 void guided::gather() {
@@ -363,6 +367,7 @@ void guided::start_services(bool config_changed) {
     for (const auto& u : units()) {
         const bool was_active = !o_.no_systemd && systemctl({"is-active", "--quiet", u}, true);
         systemctl({"enable", "--now", u});
+        if (!was_active || config_changed) restarted_ = true;
         // The tunnel's keys are synced by provision itself (wg syncconf); daemons read their
         // configuration at start.
         if (was_active && config_changed && !u.starts_with("wg-quick@"))
@@ -416,10 +421,31 @@ void guided::wait_relay() {
         }))
         throw step_failed{"the tunnel interface " + iface + " is not up: journalctl -u wg-quick@" +
                           iface};
-    if (handshake_done(iface))
-        out_ << "  ok: home is connected through the tunnel\n";
-    else
+    if (!handshake_done(iface)) {
         out_ << "  the tunnel waits for home (run `splitmail setup home` there, below)\n";
+        return;
+    }
+    out_ << "  ok: home is connected through the tunnel\n";
+    // Home is there (a re-run): the relay's copy of home's recipient list
+    // (<spool>/recipients.json, relay/recipients/directory.hpp) must be fetched after the
+    // relay started, so RCPT TO is answered from home's current users.
+    const fs::path copy = L_.spool_dir() / "recipients.json";
+    const auto started = std::time(nullptr) - 5;
+    std::int64_t fetched = 0;
+    auto fresh = [&] {
+        auto t = setup::read_if_exists(copy);
+        if (!t || !*t) return false;
+        try {
+            fetched = nlohmann::json::parse(**t).at("fetched_at").get<std::int64_t>();
+        } catch (const std::exception&) {
+            return false;
+        }
+        return fetched >= started || !restarted_;
+    };
+    if (!wait_for("the relay's recipient list from home (" + copy.string() + ")", fresh))
+        throw step_failed{"the relay has not fetched home's recipient list (" + copy.string() +
+                          (fetched ? ", last at unix time " + std::to_string(fetched) : "") +
+                          "); `splitmail check` (lmtp line) says why"};
 }
 
 void guided::wait_home() {

@@ -12,7 +12,8 @@
 //   5. units: `systemctl daemon-reload`, `systemctl enable --now` of wg-quick@IFACE and the
 //      daemons; a daemon that was running is restarted when its configuration changed
 //      (--no-systemd: nothing is started, the commands are printed)
-//   6. waits: relay: its SMTP port and tunnel interface; home: the WireGuard handshake (exit 1
+//   6. waits: relay: its SMTP port and tunnel interface (home already connected: also the
+//      relay's copy of home's recipient list, <spool>/recipients.json); home: the WireGuard handshake (exit 1
 //      when it does not come: a broken tunnel is never reported as done), home's LMTP on the
 //      tunnel and, with --user, the relay's first recipient-list refresh that knows that user
 //      (RCPT TO probe through the tunnel)

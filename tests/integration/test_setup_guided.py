@@ -231,6 +231,11 @@ def main() -> None:
                    and not ln.strip().startswith("unchanged ")]
         checks.ok(done and not changed, f"setup {role} again: provision reports every path "
                   f"unchanged", "\n".join(changed) or out)
+        if role == "relay":
+            checks.ok("ok: home is connected through the tunnel" in out and
+                      "ok: the relay's recipient list from home" in out,
+                      "setup relay again sees home through the tunnel and the relay's copy of "
+                      "home's recipient list", out)
         new_calls = (d / f"sysd-{role}/calls.log").read_text()[len(calls_before[role]):]
         checks.ok("restart" not in new_calls and "was running; its configuration is unchanged"
                   in out, f"setup {role} again restarts nothing", new_calls + out)
