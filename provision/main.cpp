@@ -5,6 +5,7 @@
 #include "commands/dns.hpp"
 #include "commands/provision.hpp"
 #include "commands/queue.hpp"
+#include "commands/setup.hpp"
 #include "commands/user.hpp"
 #include "site/site.hpp"
 
@@ -27,6 +28,8 @@ void usage(std::FILE* to) {
                "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
                "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
                "  provision relay|home ...             set up relay or home (configs, keys, units)\n"
+               "  setup relay|home ...                 guided: provision, token, DNS, tunnel, services,\n"
+               "                                       check, and what is left to do\n"
                "\n"
                "Run `splitmail COMMAND --help` for the options of one command.\n"
                "`splitmail --print-config-doc` prints the reference of the site file (Markdown).\n",
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
     if (cmd == "dns") return run_dns(args);
     if (cmd == "check") return run_check(args);
     if (cmd == "provision") return run_provision(args);
+    if (cmd == "setup") return run_setup(args);
     std::fprintf(stderr, "splitmail: unknown command \"%s\"\n\n", cmd.c_str());
     usage(stderr);
     return 2;

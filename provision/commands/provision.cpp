@@ -8,6 +8,7 @@
 #include "setup/pairing.hpp"
 #include "setup/public_address.hpp"
 #include "setup/render.hpp"
+#include "setup/wg_sync.hpp"
 #include "site/site.hpp"
 #include "splitmail/address/address.hpp"
 #include "splitmail/address/ip.hpp"
@@ -40,11 +41,19 @@ constexpr const char* usage_text =
     "                                 --public-ipv4 A [--public-ipv6 A6] [--imap-host N]\n"
     "                                 (--imap-host: IMAP name of home, default home.D)\n"
     "                                 [--wg-port PORT] [--root DIR] [--bindir DIR] [--force]\n"
+    "                                 [--new-tunnel-keys] [--dry-run]\n"
     "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
-    "                                [--bindir DIR] [--force]\n"
+    "                                [--bindir DIR] [--force] [--dry-run]\n"
+    "       both: [--desec-api URL] [--desec-ca-file F] (kept in site.toml; home: ddns.toml)\n"
+    "             [--sync-tunnel] (with --root: sync the running interface too)\n"
     "Writes configurations, keys, certificates, WireGuard and systemd units (see\n"
     "docs/operations.md). Safe to run again: existing keys are kept, files that differ are\n"
-    "kept unless --force. --root DIR writes below DIR (all paths in the configs carry DIR).\n";
+    "kept unless --force (which keeps a copy, FILE.bak-TIME). --root DIR writes below DIR (all\n"
+    "paths in the configs carry DIR). --dry-run writes nothing and says what would change.\n"
+    "Re-pairing: `provision relay ... --new-tunnel-keys` makes new WireGuard keys for both\n"
+    "ends (only the key lines of the tunnel file change; other files and edits stay), syncs a\n"
+    "running interface (wg syncconf) and writes a new pairing file; `provision home --pairing\n"
+    "NEW-FILE` on home does the same with the keys it holds.\n";
 
 struct usage_error {
     std::string text;
@@ -55,12 +64,17 @@ struct common_options {
     bool root_given = false;
     fs::path bindir = "/usr/bin";
     bool force = false;
+    bool dry_run = false;
+    bool sync_tunnel = false; // --sync-tunnel: also sync a running interface under --root
+    std::string desec_api;  // "" = keep the site file's (default https://desec.io/api/v1)
+    fs::path desec_ca_file; // "" = keep the site file's (default: the system's CAs)
 };
 
 struct relay_options : common_options {
     std::vector<std::string> domains;
     std::string hostname, ipv4, ipv6, imap_host;
     std::uint16_t wg_port = 51820;
+    bool new_tunnel_keys = false;
 };
 
 struct home_options : common_options {
@@ -110,9 +124,10 @@ std::optional<std::string> parse_args(std::span<const std::string> args,
             a = a.substr(0, eq);
             has_inline = true;
         }
-        if (a == "--force") {
-            if (has_inline) return "--force takes no value";
-            take(a, "");
+        if (a == "--force" || a == "--dry-run" || a == "--new-tunnel-keys" ||
+            a == "--sync-tunnel") {
+            if (has_inline) return a + " takes no value";
+            if (auto e = take(a, "")) return e;
             continue;
         }
         bool known = false;
@@ -131,12 +146,17 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
     auto e = parse_args(
         args,
         {"--domain", "--hostname", "--public-ipv4", "--public-ipv6", "--imap-host", "--wg-port",
-         "--root", "--bindir"},
+         "--root", "--bindir", "--desec-api", "--desec-ca-file"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
             if (a == "--force") o.force = true;
+            else if (a == "--dry-run") o.dry_run = true;
+            else if (a == "--sync-tunnel") o.sync_tunnel = true;
+            else if (a == "--new-tunnel-keys") o.new_tunnel_keys = true;
             else if (a == "--domain") o.domains.push_back(address::lower_ascii(v));
             else if (a == "--hostname") o.hostname = address::lower_ascii(v);
             else if (a == "--public-ipv4") o.ipv4 = v;
+            else if (a == "--desec-api") o.desec_api = v;
+            else if (a == "--desec-ca-file") o.desec_ca_file = v;
             else if (a == "--public-ipv6") o.ipv6 = v;
             else if (a == "--imap-host") o.imap_host = address::lower_ascii(v);
             else if (a == "--root") {
@@ -187,7 +207,14 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
 std::optional<std::string> parse_home(std::span<const std::string> args, home_options& o) {
     auto take = [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
         if (a == "--force") o.force = true;
+        else if (a == "--dry-run") o.dry_run = true;
+        else if (a == "--sync-tunnel") o.sync_tunnel = true;
+        else if (a == "--new-tunnel-keys")
+            return std::string("--new-tunnel-keys is for the relay (it makes the keys); on home, "
+                               "`provision home --pairing NEW-FILE` takes them over");
         else if (a == "--pairing") o.pairing = v;
+        else if (a == "--desec-api") o.desec_api = v;
+        else if (a == "--desec-ca-file") o.desec_ca_file = v;
         else if (a == "--hostname") o.hostname = address::lower_ascii(v);
         else if (a == "--root") {
             o.root = v;
@@ -195,7 +222,10 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
         } else if (a == "--bindir") o.bindir = v;
         return std::nullopt;
     };
-    auto e = parse_args(args, {"--pairing", "--hostname", "--root", "--bindir"}, take);
+    auto e = parse_args(args,
+                        {"--pairing", "--hostname", "--root", "--bindir", "--desec-api",
+                         "--desec-ca-file"},
+                        take);
     if (e) return e;
     if (o.pairing.empty())
         return "--pairing is required (the file `splitmail provision relay` wrote as "
@@ -257,6 +287,18 @@ std::expected<owners, std::string> prepare_owners(const common_options& o, bool 
     if (::geteuid() != 0)
         return std::unexpected("writing the system configuration needs root: run as root, or "
                                "give --root DIR to write the tree into a directory");
+    if (o.dry_run) {
+        // Nothing is created: owners are compared only where the users exist already.
+        for (const char* u : {"splitmail", "splitmail-ddns"}) {
+            if (!with_ddns && std::string_view(u) == "splitmail-ddns") continue;
+            if (::getpwnam(u) == nullptr) out << "would create user " << u << "\n";
+        }
+        w.service = owner_of("splitmail", "splitmail");
+        w.root_service = owner_of("root", "splitmail");
+        w.root = owner_of("root", "root");
+        if (with_ddns) w.ddns = owner_of("splitmail-ddns", "splitmail-ddns");
+        return w;
+    }
     if (auto r = ensure_user("splitmail", "/var/lib/splitmail", out); !r)
         return std::unexpected(r.error());
     if (with_ddns)
@@ -399,6 +441,59 @@ struct step_error {
         if (auto r_ = (expr); !r_) throw step_error{r_.error()};                                   \
     } while (0)
 
+// Writes a tunnel file. When the file is there with other key material (a re-pairing), only
+// its key lines are replaced (setup::rekey_wg_conf: every other line, edited or not, stays; the
+// old file is kept as PATH.bak-TIME). Otherwise as any other file (unchanged / kept / created).
+// A file that cannot take the new keys is an error: a tunnel left with old keys is broken, and
+// exiting 0 would hide that (issue 16 bug 3).
+std::expected<void, std::string> write_wg(file_writer& w, const fs::path& conf,
+                                          const std::optional<std::string>& existing,
+                                          const std::string& desired, const std::string& priv,
+                                          const std::string& peer_pub,
+                                          const std::string& endpoint,
+                                          const std::optional<owner>& own) {
+    if (existing) {
+        auto rk = setup::rekey_wg_conf(*existing, priv, peer_pub, endpoint);
+        if (rk && *rk != *existing) {
+            auto r = w.replace_file(conf, *rk, 0600, own,
+                                    "new tunnel keys; every other line kept");
+            if (!r) return std::unexpected(r.error());
+            return {};
+        }
+        if (!rk && !w.force()) {
+            const auto found = setup::read_wg_keys(*existing);
+            if (found.private_key != priv || found.peer_public_key != peer_pub)
+                return std::unexpected(
+                    conf.string() + ": the tunnel needs new keys but the file has no "
+                                    "PrivateKey line in [Interface] or no PublicKey/Endpoint in "
+                                    "its [Peer]; fix it, or run with --force to write it anew "
+                                    "(the old one is kept as a .bak copy)");
+        }
+    }
+    auto r = w.file(conf, desired, 0600, own);
+    if (!r) return std::unexpected(r.error());
+    return {};
+}
+
+// After the tunnel file is written: a running interface gets its keys (wg syncconf). Says what
+// it did; an interface that is running but cannot be synced is an error.
+// A --root tree is a staging copy, not this machine's tunnel: its keys never go into the running
+// interface of the same name unless --sync-tunnel says so (tests in network namespaces).
+std::expected<void, std::string> sync_wg(const file_writer& w, const common_options& o,
+                                         const std::string& iface, const fs::path& conf,
+                                         const std::string& priv, const std::string& peer_pub,
+                                         std::ostream& out) {
+    if (w.dry_run() || (o.root_given && !o.sync_tunnel)) return {};
+    auto pub = setup::wg_public_key(priv);
+    if (!pub) return std::unexpected(conf.string() + ": " + pub.error());
+    auto r = setup::sync_running_interface(iface, conf, *pub, peer_pub);
+    if (!r) return std::unexpected(r.error());
+    if (*r == setup::wg_sync_result::synced)
+        out << "synced the running interface " << iface << " to the keys of " << conf.string()
+            << " (wg syncconf; no restart needed)\n";
+    return {};
+}
+
 void summary(const file_writer& w, std::ostream& out) {
     if (w.changes() == 0 && w.kept() == 0)
         out << "nothing to do: every file is as it should be\n";
@@ -412,7 +507,8 @@ void summary(const file_writer& w, std::ostream& out) {
 
 int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err) {
     const layout L(o.root);
-    file_writer w(out, o.force);
+    file_writer w(out, o.force, o.dry_run);
+    bool rekeyed = false;
     // A private or reserved address would end up in the A/AAAA record, SPF and the WireGuard
     // endpoint home dials: say so (issue 16 bug 9), but go on (staging, tests).
     for (const auto& [flag, ip] : {std::pair<std::string, std::string>{"--public-ipv4", o.ipv4},
@@ -475,7 +571,12 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         setup::wg_keys_found found;
         if (*wg_text) found = setup::read_wg_keys(**wg_text);
         std::string relay_priv;
-        if (setup::valid_wg_key(found.private_key)) {
+        if (o.new_tunnel_keys) {
+            auto kp = setup::wg_generate();
+            if (!kp) throw step_error{kp.error()};
+            relay_priv = kp->private_key;
+            rekeyed = true;
+        } else if (setup::valid_wg_key(found.private_key)) {
             relay_priv = found.private_key;
         } else if (*wg_text && !o.force) {
             throw step_error{wg_conf.string() + ": no valid PrivateKey in [Interface]; fix it, "
@@ -520,7 +621,12 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             }
         }
         std::string home_priv, home_pub;
-        if (old_pairing) {
+        if (o.new_tunnel_keys) {
+            auto kp = setup::wg_generate();
+            if (!kp) throw step_error{kp.error()};
+            home_priv = kp->private_key;
+            home_pub = kp->public_key;
+        } else if (old_pairing) {
             home_priv = old_pairing->home_private_key;
             home_pub = old_pairing->home_public_key;
         } else if (setup::valid_wg_key(found.peer_public_key) && !o.force) {
@@ -533,7 +639,9 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             home_priv = kp->private_key;
             home_pub = kp->public_key;
         }
-        TRY(w.file(wg_conf, setup::render_relay_wg(tun, relay_priv, home_pub), 0600, own->root));
+        TRY(write_wg(w, wg_conf, *wg_text, setup::render_relay_wg(tun, relay_priv, home_pub),
+                     relay_priv, home_pub, "", own->root));
+        TRY(sync_wg(w, o, setup::relay_interface, wg_conf, relay_priv, home_pub, out));
 
         if (!home_priv.empty()) {
             setup::pairing p;
@@ -550,7 +658,14 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             p.relay_tls_sha256 = tls->sha256_hex;
             p.imap_host = imap_host;
             p.lmtp_secret = *auth::read_secret_text(*lmtp_secret);
-            TRY(w.file(L.pairing_file(), setup::render_pairing(p), 0600, own->root));
+            // The pairing file is made from the keys, never edited: when the keys changed it
+            // is rewritten (an old one would pair home with keys the relay no longer has).
+            const std::string text = setup::render_pairing(p);
+            if (*pairing_text && **pairing_text != text)
+                TRY(w.replace_file(L.pairing_file(), text, 0600, own->root,
+                                   "new tunnel keys or relay settings"));
+            else
+                TRY(w.file(L.pairing_file(), text, 0600, own->root));
         } else {
             out << "absent " << L.pairing_file().string()
                 << " (deleted after pairing; home keeps its key. --force makes a new home key "
@@ -565,6 +680,8 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         s.imap_host = imap_host;
         s.relay_config = L.relay_toml();
         s.home_config = "";
+        if (!o.desec_api.empty()) s.desec_api = o.desec_api;
+        if (!o.desec_ca_file.empty()) s.desec_ca_file = fs::absolute(o.desec_ca_file);
         s.wg_interface = setup::relay_interface;
         s.wg_config = wg_conf;
         TRY(w.file(L.site_file(), render_site(s), 0644, own->root));
@@ -592,7 +709,16 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         return 1;
     }
     summary(w, out);
-    if (w.changes() > 0) {
+    if (w.dry_run()) {
+        out << "dry run: nothing was written\n";
+        return 0;
+    }
+    if (rekeyed) {
+        out << "next: the relay's tunnel has new keys; copy " << L.pairing_file().string()
+            << " to the home machine (scp) and run `splitmail provision home --pairing FILE` "
+               "there (it changes only home's keys and syncs its tunnel); the tunnel is down "
+               "until then\n";
+    } else if (w.changes() > 0) {
         out << "next: copy " << L.pairing_file().string()
             << " to the home machine (scp), run `splitmail provision home --pairing FILE` "
                "there and delete the copies; put a deSEC token that may write the domains' "
@@ -610,7 +736,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
 
 int provision_home(const home_options& o, std::ostream& out, std::ostream& err) {
     const layout L(o.root);
-    file_writer w(out, o.force);
+    file_writer w(out, o.force, o.dry_run);
     try {
         auto text = setup::read_if_exists(o.pairing);
         if (!text)
@@ -671,10 +797,14 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
                            0640, own->root_service));
 
         const fs::path wg_conf = L.wg_dir() / (std::string(setup::home_interface) + ".conf");
-        TRY(w.file(wg_conf,
-                   setup::render_home_wg(tun, p->home_private_key, p->relay_public_key,
-                                         p->relay_endpoint),
-                   0600, own->root));
+        auto wg_text = setup::read_if_exists(wg_conf);
+        if (!wg_text) throw step_error{wg_text.error()};
+        TRY(write_wg(w, wg_conf, *wg_text,
+                     setup::render_home_wg(tun, p->home_private_key, p->relay_public_key,
+                                           p->relay_endpoint),
+                     p->home_private_key, p->relay_public_key, p->relay_endpoint, own->root));
+        TRY(sync_wg(w, o, setup::home_interface, wg_conf, p->home_private_key, p->relay_public_key,
+                    out));
 
         setup::home_params hp;
         hp.domains = p->domains;
@@ -687,7 +817,16 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         hp.config_file = L.home_toml();
         hp.tun = tun;
         if (!p->lmtp_secret.empty()) { // pairing files from before the secret have none
-            TRY(w.file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service));
+            // Key material of the pairing: a new one replaces the old (with a .bak copy).
+            auto old = setup::read_if_exists(L.lmtp_secret());
+            if (!old) throw step_error{old.error()};
+            if (*old && **old != p->lmtp_secret + "\n") {
+                TRY(w.replace_file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640,
+                                   own->root_service, "new secret from the pairing file; "
+                                   "restart splitmail-home"));
+            } else {
+                TRY(w.file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service));
+            }
             hp.lmtp_secret_file = L.lmtp_secret();
         }
         TRY(w.file(L.home_toml(), setup::render_home_toml(hp), 0644, own->root));
@@ -700,6 +839,8 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         s.imap_host = hostname;
         s.relay_config = "";
         s.home_config = L.home_toml();
+        if (!o.desec_api.empty()) s.desec_api = o.desec_api;
+        if (!o.desec_ca_file.empty()) s.desec_ca_file = fs::absolute(o.desec_ca_file);
         s.wg_interface = setup::home_interface;
         s.wg_config = wg_conf;
         TRY(w.file(L.site_file(), render_site(s), 0644, own->root));
@@ -717,6 +858,9 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         }
         dp.state_file = L.ddns_state_dir() / "state.json";
         dp.token_file = L.desec_token();
+        // ddns talks to the same deSEC as the site file names (tests: a fake with its own CA).
+        if (s.desec_api != default_site(L, p->domains).desec_api) dp.api_url = s.desec_api;
+        dp.ca_file = s.desec_ca_file;
         TRY(w.file(L.ddns_toml(), setup::render_ddns_toml(dp), 0644, own->root));
 
         setup::unit_params up;
@@ -737,6 +881,10 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         return 1;
     }
     summary(w, out);
+    if (w.dry_run()) {
+        out << "dry run: nothing was written\n";
+        return 0;
+    }
     if (w.changes() > 0) {
         out << "next: delete the pairing file copies; add users with `splitmail user add "
                "ADDRESS --config "

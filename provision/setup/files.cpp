@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace splitmail::provision::setup {
 
@@ -62,6 +63,12 @@ std::expected<std::optional<std::string>, std::string> read_if_exists(const fs::
 
 void file_writer::line(std::string_view what, const fs::path& path, bool dir,
                        std::string_view extra) {
+    if (dry_run_) {
+        if (what == "created") what = "would create";
+        else if (what == "replaced") what = "would replace";
+        else if (what == "renewed") what = "would renew";
+        else if (what == "fixed") what = "would fix";
+    }
     out_ << what << ' ' << path.string() << (dir ? "/" : "");
     if (!extra.empty()) out_ << ' ' << extra;
     out_ << '\n';
@@ -72,11 +79,51 @@ std::expected<outcome, std::string> file_writer::replace_file(const fs::path& pa
                                                               mode_t mode,
                                                               const std::optional<owner>& own,
                                                               std::string_view reason) {
-    if (auto e = make_parents(path)) return std::unexpected(*e);
-    if (auto e = atomic_write(path, content, mode, own)) return std::unexpected(*e);
-    line("renewed", path, false, "(" + std::string(reason) + ")");
     ++changes_;
+    if (dry_run_) {
+        line("renewed", path, false, "(" + std::string(reason) + ")");
+        return outcome::replaced;
+    }
+    if (auto e = make_parents(path)) return std::unexpected(*e);
+    std::string kept_copy;
+    {
+        std::error_code ec;
+        if (fs::exists(path, ec)) {
+            auto b = backup(path);
+            if (!b) return std::unexpected(b.error());
+            kept_copy = "; previous copy " + b->string();
+        }
+    }
+    if (auto e = atomic_write(path, content, mode, own)) return std::unexpected(*e);
+    line("renewed", path, false, "(" + std::string(reason) + kept_copy + ")");
     return outcome::replaced;
+}
+
+std::expected<fs::path, std::string> file_writer::backup(const fs::path& path) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) return std::unexpected(errno_text(path, errno));
+    auto text = read_if_exists(path);
+    if (!text) return std::unexpected(text.error());
+    if (!*text) return std::unexpected(path.string() + ": vanished while being backed up");
+    char stamp[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+    // Two replacements in the same second (never in practice) get a counter.
+    for (int n = 0; n < 100; ++n) {
+        fs::path b = path.string() + ".bak-" + stamp + (n == 0 ? "" : "-" + std::to_string(n));
+        std::error_code ec;
+        if (fs::exists(b, ec)) continue;
+        durable::replace_options opt;
+        opt.mode = st.st_mode & 07777;
+        opt.owner.emplace(st.st_uid, st.st_gid);
+        opt.owner_best_effort = true;
+        auto r = durable::replace_file(b, **text, opt);
+        if (!r) return std::unexpected("backup of " + path.string() + ": " + r.error().text());
+        return b;
+    }
+    return std::unexpected(path.string() + ": too many backups made this second");
 }
 
 void file_writer::report_kept(const fs::path& path, std::string_view reason) {
@@ -102,15 +149,20 @@ std::expected<outcome, std::string> file_writer::fix_attributes(const fs::path& 
         ++kept_;
         return outcome::kept;
     }
+    std::string what;
+    if (!mode_ok) what = "mode " + mode_text(mode);
+    if (!owner_ok) what += std::string(what.empty() ? "" : ", ") + "owner " + own->name;
+    if (dry_run_) {
+        line("fixed", path, dir, "(" + what + ")");
+        ++changes_;
+        return outcome::replaced;
+    }
     // Owners are only managed when running as root for the real system: setting them is
     // part of making the installation work, not a replacement of anything the admin made.
     if (!owner_ok && ::chown(path.c_str(), own->uid, own->gid) != 0)
         return std::unexpected(errno_text(path, errno));
     if (!mode_ok && ::chmod(path.c_str(), mode) != 0)
         return std::unexpected(errno_text(path, errno));
-    std::string what;
-    if (!mode_ok) what = "mode " + mode_text(mode);
-    if (!owner_ok) what += std::string(what.empty() ? "" : ", ") + "owner " + own->name;
     line("fixed", path, dir, "(" + what + ")");
     ++changes_;
     return outcome::replaced;
@@ -127,6 +179,11 @@ std::expected<outcome, std::string> file_writer::write(const fs::path& path,
     auto existing = read_if_exists(path);
     if (!existing) return std::unexpected(existing.error());
     if (!*existing) {
+        if (dry_run_) {
+            line("created", path, false);
+            ++changes_;
+            return outcome::created;
+        }
         if (auto e = make_parents(path)) return std::unexpected(*e);
         if (auto e = atomic_write(path, content, mode, own)) return std::unexpected(*e);
         line("created", path, false);
@@ -139,9 +196,16 @@ std::expected<outcome, std::string> file_writer::write(const fs::path& path,
         ++kept_;
         return outcome::kept;
     }
-    if (auto e = atomic_write(path, content, mode, own)) return std::unexpected(*e);
-    line("replaced", path, false);
     ++changes_;
+    if (dry_run_) {
+        line("replaced", path, false, "(a copy of the old one would be kept)");
+        return outcome::replaced;
+    }
+    // --force: the old content may hold the admin's edits; keep a copy (issue 16 bug 3).
+    auto b = backup(path);
+    if (!b) return std::unexpected(b.error());
+    if (auto e = atomic_write(path, content, mode, own)) return std::unexpected(*e);
+    line("replaced", path, false, "(previous copy " + b->string() + ")");
     return outcome::replaced;
 }
 
@@ -166,6 +230,11 @@ std::expected<outcome, std::string> file_writer::directory(const fs::path& path,
     if (st.type() != fs::file_type::not_found)
         return std::unexpected(path.string() + ": exists and is not a directory; move it away "
                                                "and run again");
+    if (dry_run_) {
+        line("created", path, true);
+        ++changes_;
+        return outcome::created;
+    }
     if (auto e = make_parents(path)) return std::unexpected(*e);
     if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
         return std::unexpected(errno_text(path, errno));

@@ -7,7 +7,11 @@
 //     renewed PATH (REASON)         a placeholder provision made and renews on its own
 //     kept PATH (differs; --force to replace)
 //     kept PATH (mode 0644, expected 0600; --force to change)
-// Directories are reported with a trailing '/'.
+// Directories are reported with a trailing '/'. A file that is replaced (--force, a renewed
+// placeholder, new tunnel keys) is first copied to PATH.bak-YYYYMMDDTHHMMSS (same mode), and
+// the line names the copy: an admin's edit is never lost silently (issue 16 bug 3).
+// In dry-run mode nothing is written: the same lines start with "would create", "would
+// replace", "would renew", "would fix" (and "unchanged"/"kept" as usual).
 //
 // Guarantees: a file appears complete or not at all (temporary file in the same directory with
 // O_EXCL, fchmod/fchown, fsync, rename, fsync of the directory); the mode is exactly the one
@@ -35,7 +39,8 @@ enum class outcome { created, unchanged, replaced, kept };
 
 class file_writer {
 public:
-    file_writer(std::ostream& out, bool force) : out_(out), force_(force) {}
+    file_writer(std::ostream& out, bool force, bool dry_run = false)
+        : out_(out), force_(force), dry_run_(dry_run) {}
 
     // `path` holds exactly `content` with `mode` (and `own` when given). Missing parent
     // directories are created with mode 0755 and not reported.
@@ -65,8 +70,11 @@ public:
     // Number of paths kept although they differ.
     int kept() const { return kept_; }
     bool force() const { return force_; }
+    bool dry_run() const { return dry_run_; }
 
 private:
+    // Copies an existing `path` to PATH.bak-<UTC time> (O_EXCL, same mode); returns its name.
+    std::expected<std::filesystem::path, std::string> backup(const std::filesystem::path& path);
     std::expected<outcome, std::string> write(const std::filesystem::path& path,
                                               std::string_view content, mode_t mode,
                                               const std::optional<owner>& own, bool compare);
@@ -79,6 +87,7 @@ private:
 
     std::ostream& out_;
     bool force_;
+    bool dry_run_;
     int changes_ = 0;
     int kept_ = 0;
 };

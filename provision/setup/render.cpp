@@ -1,6 +1,7 @@
 // Configuration texts written by `splitmail provision`; see render.hpp.
 #include "setup/render.hpp"
 
+#include <cctype>
 #include <cstdio>
 #include <sstream>
 
@@ -138,6 +139,8 @@ std::string render_ddns_toml(const ddns_params& p) {
       << toml_quote(p.domain) << "\nnames = " << list(p.names)
       << "\nstate_file = " << qp(p.state_file) << "\n\n[desec]\ntoken_file = "
       << qp(p.token_file) << "\n";
+    if (!p.api_url.empty()) o << "api_url = " << toml_quote(p.api_url) << "\n";
+    if (!p.ca_file.empty()) o << "ca_file = " << qp(p.ca_file) << "\n";
     return o.str();
 }
 
@@ -196,6 +199,58 @@ wg_keys_found read_wg_keys(const std::string& conf_text) {
             f.peer_public_key = value;
     }
     return f;
+}
+
+std::optional<std::string> rekey_wg_conf(std::string_view text, const std::string& private_key,
+                                         const std::string& peer_public_key,
+                                         const std::string& endpoint) {
+    std::string out;
+    out.reserve(text.size() + 64);
+    std::string section;
+    int peers = 0;
+    bool did_private = false, did_public = false, did_endpoint = endpoint.empty();
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        const bool had_nl = nl != std::string_view::npos;
+        text = had_nl ? text.substr(nl + 1) : std::string_view{};
+        // The key of "Key = value" (wg-quick: case-insensitive, spaces around '=' optional).
+        std::string_view body = line.substr(0, line.find('#'));
+        const auto b = body.find_first_not_of(" \t");
+        std::string key;
+        if (b != std::string_view::npos) {
+            body = body.substr(b);
+            if (body.front() == '[') {
+                section.clear();
+                for (char c : body.substr(0, body.find(']') + 1))
+                    section += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                if (section == "[peer]") ++peers;
+            } else if (auto eq = body.find('='); eq != std::string_view::npos) {
+                for (char c : body.substr(0, eq))
+                    if (c != ' ' && c != '\t')
+                        key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+        }
+        auto put = [&](std::string_view name, const std::string& value) {
+            out += std::string(line.substr(0, b)) + std::string(name) + " = " + value;
+        };
+        if (section == "[interface]" && key == "privatekey" && !did_private) {
+            put("PrivateKey", private_key);
+            did_private = true;
+        } else if (section == "[peer]" && peers == 1 && key == "publickey" && !did_public) {
+            put("PublicKey", peer_public_key);
+            did_public = true;
+        } else if (section == "[peer]" && peers == 1 && key == "endpoint" && !endpoint.empty() &&
+                   !did_endpoint) {
+            put("Endpoint", endpoint);
+            did_endpoint = true;
+        } else {
+            out += line;
+        }
+        if (had_nl) out += '\n';
+    }
+    if (!did_private || !did_public || !did_endpoint) return std::nullopt;
+    return out;
 }
 
 std::string render_relay_unit(const unit_params& p) {

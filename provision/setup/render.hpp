@@ -10,6 +10,8 @@
 // Does not: validate inputs (provision.cpp does) or write files.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -76,6 +78,8 @@ struct ddns_params {
     std::string domain;              // deSEC zone
     std::vector<std::string> names;  // relative to it; "@" = apex
     std::filesystem::path state_file, token_file;
+    std::string api_url;               // "" = the program's default (deSEC)
+    std::filesystem::path ca_file;     // "" = the system's CAs
 };
 std::string render_ddns_toml(const ddns_params& p);
 
@@ -93,6 +97,16 @@ struct wg_keys_found {
     std::string peer_public_key;
 };
 wg_keys_found read_wg_keys(const std::string& conf_text);
+
+// Re-pairing (issue 16 bug 3): `conf_text` with only the key material replaced — the value of
+// PrivateKey in [Interface], of PublicKey in the first [Peer] and, when `endpoint` is not empty,
+// of that peer's Endpoint. Every other line (comments, MTU, PostUp, an edited AllowedIPs) is
+// kept byte for byte. nullopt when the file lacks one of those lines (then it is not safe to
+// edit in place: the caller reports it and leaves the file alone).
+std::optional<std::string> rekey_wg_conf(std::string_view conf_text,
+                                         const std::string& private_key,
+                                         const std::string& peer_public_key,
+                                         const std::string& endpoint);
 
 struct unit_params {
     std::filesystem::path bindir = "/usr/bin";

@@ -298,15 +298,17 @@ TEST_F(ProvisionRelay, RealCertificateThatReplacedThePlaceholderIsKept) {
     auto again = run(relay_args(root.path));
     ASSERT_EQ(again.code, 0) << again.err;
     EXPECT_EQ(slurp(etc() / "tls/relay.crt"), other->cert_pem);
-    // The pairing file names the old certificate: it differs now and is reported.
+    // The pairing file names the certificate; it is made from keys and certificate, never
+    // edited, so it is rewritten (old copy kept) rather than left stale (issue 16 bug 3).
     auto p = setup::parse_pairing(slurp(etc() / "pairing-home.toml"), "pairing");
     ASSERT_TRUE(p);
     auto info = setup::inspect_cert(other->cert_pem, "", "x");
     ASSERT_TRUE(info);
-    EXPECT_NE(again.out.find("kept " + (etc() / "pairing-home.toml").string()),
+    EXPECT_NE(again.out.find("renewed " + (etc() / "pairing-home.toml").string() +
+                             " (new tunnel keys or relay settings; previous copy "),
               std::string::npos)
         << again.out;
-    EXPECT_NE(p->relay_tls_sha256, info->sha256_hex) << "kept until --force";
+    EXPECT_EQ(p->relay_tls_sha256, info->sha256_hex);
     // A certificate that does not match its key is an error naming the file.
     auto third = setup::make_self_signed("mx.example.com", 30);
     ASSERT_TRUE(third);
@@ -393,7 +395,7 @@ TEST_F(ProvisionRelay, PlaceholderRunningOutIsRenewedWithTheSameKey) {
     auto again = run(relay_args(root.path));
     ASSERT_EQ(again.code, 0) << again.err;
     EXPECT_NE(again.out.find("renewed " + crt.string() +
-                             " (self-signed placeholder expires within 21 days)"),
+                             " (self-signed placeholder expires within 21 days; previous copy "),
               std::string::npos)
         << again.out;
     auto info = setup::inspect_cert(slurp(crt), slurp(key), "relay.crt");

@@ -155,10 +155,64 @@ TEST(FileWriter, CreatesComparesKeepsAndReplaces) {
     EXPECT_EQ(*forced.file(f, "two\n", 0640), setup::outcome::replaced);
     EXPECT_EQ(slurp(f), "two\n");
     EXPECT_EQ(mode_of(f), 0640u);
-    // No temporary files left behind.
+    // The replaced content is kept as c.conf.bak-TIME with the old mode, named in the line
+    // (issue 16 bug 3: --force never drops an edit silently); no temporary files are left.
+    std::vector<fs::path> entries;
+    for (const auto& e : fs::directory_iterator(root / "a/b")) entries.push_back(e.path());
+    ASSERT_EQ(entries.size(), 2u);
+    const fs::path bak = entries[0] == f ? entries[1] : entries[0];
+    EXPECT_TRUE(bak.filename().string().starts_with("c.conf.bak-")) << bak;
+    EXPECT_EQ(slurp(bak), "one\n");
+    EXPECT_EQ(mode_of(bak), 0600u);
+    EXPECT_EQ(out2.str(), "replaced " + f.string() + " (previous copy " + bak.string() + ")\n");
+}
+
+TEST(FileWriter, DryRunWritesNothingAndSaysWhatWouldChange) {
+    temp_root root;
+    const fs::path f = root / "etc/x.conf", d = root / "spool";
+    spit(root / "same", "same\n");
+    ::chmod((root / "same").c_str(), 0644);
+    std::ostringstream out;
+    setup::file_writer w(out, true, true);
+    EXPECT_EQ(*w.file(f, "new\n", 0600), setup::outcome::created);
+    EXPECT_EQ(*w.directory(d, 0700), setup::outcome::created);
+    EXPECT_EQ(*w.file(root / "same", "same\n", 0644), setup::outcome::unchanged);
+    EXPECT_EQ(*w.file(root / "same", "other\n", 0644), setup::outcome::replaced);
+    EXPECT_FALSE(fs::exists(f));
+    EXPECT_FALSE(fs::exists(d));
+    EXPECT_FALSE(fs::exists(root / "etc"));
+    EXPECT_EQ(slurp(root / "same"), "same\n");
+    EXPECT_EQ(w.changes(), 3);
+    EXPECT_EQ(out.str(), "would create " + f.string() + "\nwould create " + d.string() +
+                             "/\nunchanged " + (root / "same").string() + "\nwould replace " +
+                             (root / "same").string() + " (a copy of the old one would be kept)\n");
     int entries = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root / "a/b")) ++entries;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root.path)) ++entries;
     EXPECT_EQ(entries, 1);
+}
+
+TEST(WireGuardKeys, RekeyChangesOnlyTheKeyLines) {
+    const std::string conf = "# written by provision, then edited\n[Interface]\nAddress = "
+                             "10.8.0.2/24\nPrivateKey = OLDPRIV\nMTU = 1380\n\n# relay\n[Peer]\n"
+                             "PublicKey = OLDPEER\nEndpoint = 192.0.2.1:51820\nAllowedIPs = "
+                             "10.8.0.1/32, 10.9.0.0/24\nPersistentKeepalive = 25\n";
+    auto r = setup::rekey_wg_conf(conf, "NEWPRIV", "NEWPEER", "192.0.2.7:4500");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, "# written by provision, then edited\n[Interface]\nAddress = 10.8.0.2/24\n"
+                  "PrivateKey = NEWPRIV\nMTU = 1380\n\n# relay\n[Peer]\nPublicKey = NEWPEER\n"
+                  "Endpoint = 192.0.2.7:4500\nAllowedIPs = 10.8.0.1/32, 10.9.0.0/24\n"
+                  "PersistentKeepalive = 25\n");
+    // Same keys: the very same bytes (so provision can tell "no re-pairing").
+    EXPECT_EQ(*setup::rekey_wg_conf(*r, "NEWPRIV", "NEWPEER", "192.0.2.7:4500"), *r);
+    // No endpoint asked for (relay end): an Endpoint line is not needed and left alone.
+    const std::string relay = "[Interface]\nprivatekey=A\n[Peer]\npublickey = B\n"
+                              "[Peer]\nPublicKey = C\n";
+    EXPECT_EQ(*setup::rekey_wg_conf(relay, "X", "Y", ""),
+              "[Interface]\nPrivateKey = X\n[Peer]\nPublicKey = Y\n[Peer]\nPublicKey = C\n");
+    // A line missing: not edited in place.
+    EXPECT_FALSE(setup::rekey_wg_conf("[Interface]\nPrivateKey = A\n", "X", "Y", ""));
+    EXPECT_FALSE(setup::rekey_wg_conf(relay, "X", "Y", "192.0.2.7:1"));
+    EXPECT_FALSE(setup::rekey_wg_conf("# PrivateKey = A\n[Peer]\nPublicKey = B\n", "X", "Y", ""));
 }
 
 TEST(FileWriter, DirectoriesAndRefusals) {
