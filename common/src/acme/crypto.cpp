@@ -283,6 +283,27 @@ result<cert_times> leaf_times(std::string_view chain_pem) {
     return t;
 }
 
+std::vector<std::string> leaf_dns_names(std::string_view chain_pem) {
+    std::vector<std::string> out;
+    auto cert = first_cert(chain_pem);
+    if (!cert) return out;
+    auto* names = static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
+    if (names == nullptr) return out;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names) && i < 1000; ++i) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_DNS) continue;
+        const ASN1_IA5STRING* s = g->d.dNSName;
+        std::string n(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                      static_cast<std::size_t>(ASN1_STRING_length(s)));
+        for (char& c : n)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        out.push_back(std::move(n));
+    }
+    GENERAL_NAMES_free(names);
+    return out;
+}
+
 std::size_t count_certificates(std::string_view chain_pem) {
     bio_ptr b(BIO_new_mem_buf(chain_pem.data(), static_cast<int>(chain_pem.size())));
     std::size_t n = 0;

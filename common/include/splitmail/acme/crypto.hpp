@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "splitmail/acme/types.hpp"
 
@@ -81,6 +82,8 @@ struct cert_times {
 };
 // The validity of the first certificate of a PEM chain (the leaf).
 result<cert_times> leaf_times(std::string_view chain_pem);
+// The DNS names in the leaf's subjectAltName (lower case), in certificate order.
+std::vector<std::string> leaf_dns_names(std::string_view chain_pem);
 // The number of certificates in a PEM chain (0 when it holds none).
 std::size_t count_certificates(std::string_view chain_pem);
 // Whether the leaf of `chain_pem` certifies the public half of `key`.
