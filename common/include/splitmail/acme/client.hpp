@@ -8,8 +8,8 @@
 // of the certificate key, poll the order, download the PEM chain.
 //
 // Guarantees: every POST is a JWS signed with the account key (ES256) carrying a fresh nonce
-// (RFC 8555 6.5); a badNonce answer is retried with the nonce it carried, at most 3 times
-// (6.5); polls wait for the CA's Retry-After (clamped to [poll_interval, max_poll_wait]) and
+// (RFC 8555 6.5); a badNonce answer is retried with the nonce it carried
+// (6.5), at most 6 times; polls wait for the CA's Retry-After (clamped to [poll_interval, max_poll_wait]) and
 // give up after poll_timeout; rateLimited and other problem documents come back as errors that
 // name the request and the problem (with retry_after when the CA said when). The account key is
 // kept in a file of mode 0600 written durably (load_or_create_key); the account is found again

@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""`splitmail cert` (common/acme) against Pebble, the ACME test server of the Let's Encrypt
+team (Debian package `pebble`), with real http-01 validation: Pebble's VA resolves the test name
+through pebble-challtestsrv (a DNS server on loopback answering 127.0.0.1) and fetches the key
+authorization from our built-in responder on the port it validates (config httpPort).
+Pebble rejects 30% of nonces here (PEBBLE_WFE_NONCEREJECT), so badNonce retries happen.
+
+Checks: a certificate is issued for the test name and verifies against Pebble's root (fetched
+from its management endpoint); key files are 0600; the account is reused on a second run and the
+certificate key too (TLSA "3 1 1" stays valid); `renew` with a fresh certificate does nothing;
+a challenge the CA cannot reach fails with the CA's problem in the message and leaves the files
+untouched; a running relay gets SIGHUP and presents the new certificate on STARTTLS."""
+import json
+import os
+import smtplib
+import ssl
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import (CLI_BIN, Daemon, checks, fail, free_port, log, make_cert, port_answers,  # noqa: E402
+                 require_binaries, run_main, start_pair, tmpdir, wait_until)
+
+NAME = "mx.example.test"
+PEBBLE = "/usr/bin/pebble"
+CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
+
+
+def cli(*args):
+    r = subprocess.run([str(CLI_BIN), "cert", *args], capture_output=True, text=True, timeout=180)
+    log(f"splitmail cert {args[0]} -> {r.returncode}\n{r.stdout}{r.stderr}")
+    return r
+
+
+def leaf_info(cert: Path) -> str:
+    r = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-serial", "-ext",
+                        "subjectAltName", "-pubkey"], capture_output=True, text=True)
+    return r.stdout
+
+
+def main():
+    require_binaries(CLI_BIN, Path(PEBBLE), Path(CHALLTESTSRV))
+    d = tmpdir("acme-pebble")
+    wfe_cert, wfe_key = make_cert(d, "pebble-wfe", "localhost")
+    acme_port, mgmt_port, http_port, dns_port, dns_mgmt = (free_port() for _ in range(5))
+    (d / "pebble.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"127.0.0.1:{acme_port}",
+        "managementListenAddress": f"127.0.0.1:{mgmt_port}",
+        "certificate": str(wfe_cert), "privateKey": str(wfe_key),
+        "httpPort": http_port, "tlsPort": free_port(),
+        "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+    dns = Daemon("pebble-challtestsrv", [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns_port}",
+                                         "-http01", "", "-https01", "", "-tlsalpn01", "",
+                                         "-management", f"127.0.0.1:{dns_mgmt}",
+                                         "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
+                 d / "challtestsrv.log").start()
+    wait_until(lambda: port_answers("127.0.0.1", dns_mgmt), 15, "challtestsrv", daemons=[dns])
+    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="30")
+    env.pop("PEBBLE_VA_ALWAYS_VALID", None)  # real validation
+    pebble = Daemon("pebble", [PEBBLE, "-config", str(d / "pebble.json"), "-dnsserver",
+                               f"127.0.0.1:{dns_port}"], d / "pebble.log", env=env).start()
+    wait_until(lambda: port_answers("127.0.0.1", acme_port), 15, "pebble", daemons=[pebble])
+    directory = f"https://localhost:{acme_port}/dir"
+
+    out = d / "out"
+    out.mkdir()
+    cert, key, account = out / "tls.crt", out / "tls.key", out / "account.key"
+    common = ["--name", NAME, "--cert", str(cert), "--key", str(key), "--account-key",
+              str(account), "--directory", directory, "--ca-file", str(wfe_cert),
+              "--contact", "postmaster@example.test", "--http-listen", f"127.0.0.1:{http_port}"]
+
+    log("first run: new account, new key, http-01")
+    r = cli("obtain", *common)
+    checks.eq(r.returncode, 0, "obtain exits 0")
+    checks.ok("account created" in r.stdout, "a new account was created")
+    checks.ok(cert.exists() and key.exists(), "certificate and key written")
+    checks.eq(stat.S_IMODE(account.stat().st_mode), 0o600, "account key file mode 0600")
+    checks.eq(stat.S_IMODE(key.stat().st_mode), 0o600, "certificate key file mode 0600")
+    retries = [int(line.split(";")[1].split()[0]) for line in r.stdout.splitlines()
+               if "badNonce retries" in line]
+    first = leaf_info(cert)
+    checks.ok(f"DNS:{NAME}" in first, "the certificate names the test host", first)
+    checks.ok("id-ecPublicKey" in subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-text"], capture_output=True,
+        text=True).stdout, "the certificate key is ECDSA")
+
+    # Pebble's root and intermediate (new for every Pebble start) from its management API.
+    mctx = ssl.create_default_context(cafile=str(wfe_cert))
+    root = urllib.request.urlopen(f"https://localhost:{mgmt_port}/roots/0", context=mctx).read()
+    (d / "root.pem").write_bytes(root)
+    v = subprocess.run(["openssl", "verify", "-CAfile", str(d / "root.pem"), "-untrusted",
+                        str(cert), "-verify_hostname", NAME, str(cert)],
+                       capture_output=True, text=True)
+    checks.eq(v.returncode, 0, f"chain verifies against Pebble's root for {NAME}: {v.stdout}{v.stderr}")
+    v = subprocess.run(["openssl", "verify", "-CAfile", str(wfe_cert), "-untrusted", str(cert),
+                        str(cert)], capture_output=True, text=True)
+    checks.ok(v.returncode != 0, "and does not verify against an unrelated CA (the check can fail)")
+
+    log("second run: the account and the certificate key are reused")
+    account_before, key_before = account.read_bytes(), key.read_bytes()
+    r = cli("obtain", *common)
+    checks.eq(r.returncode, 0, "second obtain exits 0")
+    checks.ok("account reused" in r.stdout, "the account was found again from its key")
+    checks.eq(account.read_bytes(), account_before, "account key file unchanged")
+    checks.eq(key.read_bytes(), key_before, "certificate key reused")
+    second = leaf_info(cert)
+    checks.ok(second != first and second.split("-----BEGIN")[1] == first.split("-----BEGIN")[1],
+              "a new certificate (new serial) for the same public key")
+    retries += [int(line.split(";")[1].split()[0]) for line in r.stdout.splitlines()
+                if "badNonce retries" in line]
+    checks.ok(sum(retries) > 0, f"badNonce answers were retried ({retries})")
+
+    r = cli("renew", *common)
+    checks.eq(r.returncode, 0, "renew exits 0")
+    checks.ok("not due" in r.stdout, "renew of a fresh certificate does nothing")
+    checks.eq(leaf_info(cert), second, "certificate unchanged by renew")
+    r = cli("status", "--cert", str(cert), "--name", NAME)
+    checks.ok(r.returncode == 0 and NAME in r.stdout and "renewal due" in r.stdout,
+              "status shows names and the renewal date")
+
+    log("a challenge the CA cannot reach: clear error, files untouched")
+    bad = [a if a != f"127.0.0.1:{http_port}" else f"127.0.0.1:{free_port()}" for a in common]
+    r = cli("obtain", *bad)
+    checks.eq(r.returncode, 1, "obtain with an unreachable responder exits 1")
+    checks.ok("validation" in r.stderr and "http-01" in r.stderr and "connection" in r.stderr.lower(),
+              "the error names the validation and the CA's problem", r.stderr)
+    checks.eq(leaf_info(cert), second, "old certificate kept")
+
+    log("a running relay reloads the new certificate on SIGHUP")
+    _, _home, relay = start_pair("acme-relay", relay_kw={"tls": (cert, key)})
+    ctx = ssl.create_default_context(cafile=str(d / "root.pem"))
+
+    def presented_serial() -> str:
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s._host = NAME  # server_hostname for certificate verification
+            s.starttls(context=ctx)
+            der = s.sock.getpeercert(binary_form=True)
+        pem = ssl.DER_cert_to_PEM_cert(der)
+        r = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem,
+                           capture_output=True, text=True)
+        return r.stdout.strip()
+
+    checks.eq(presented_serial(), second.splitlines()[0], "relay presents the issued certificate, "
+              "verified against Pebble's root")
+    r = cli("obtain", *common, "--relay-spool", str(relay.spool))
+    checks.ok(r.returncode == 0 and "sent SIGHUP" in r.stdout, "obtain signals the relay")
+    third = leaf_info(cert).splitlines()[0]
+    wait_until(lambda: presented_serial() == third, 15, "the relay to present the new certificate",
+               interval=0.3, daemons=[relay.daemon])
+    checks.ok(True, "relay presents the renewed certificate without a restart")
+    relay.stop()
+
+
+run_main(main)
