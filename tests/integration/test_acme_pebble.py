@@ -122,7 +122,9 @@ def main():
               "status shows names and the renewal date")
 
     log("a challenge the CA cannot reach: clear error, files untouched")
-    bad = [a if a != f"127.0.0.1:{http_port}" else f"127.0.0.1:{free_port()}" for a in common]
+    # Another name, so Pebble cannot reuse the valid authorization of NAME.
+    bad = [{f"127.0.0.1:{http_port}": f"127.0.0.1:{free_port()}", NAME: "other.example.test"}
+           .get(a, a) for a in common]
     r = cli("obtain", *bad)
     checks.eq(r.returncode, 1, "obtain with an unreachable responder exits 1")
     checks.ok("validation" in r.stderr and "http-01" in r.stderr and "connection" in r.stderr.lower(),
