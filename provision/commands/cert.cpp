@@ -146,6 +146,16 @@ acme::result<acme::ec_key> cert_key(const fs::path& path, bool& is_new, std::ost
     return acme::ec_key::generate();
 }
 
+// Replacing a file keeps its owner and group (the relay runs as its own user and must go on
+// reading the key and certificate provision made for it); `mode` is the new file's mode.
+durable::replace_options keep_owner(const fs::path& path, ::mode_t mode) {
+    durable::replace_options r;
+    r.mode = mode;
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0) r.owner = std::make_pair(st.st_uid, st.st_gid);
+    return r;
+}
+
 int issue(const options& o, std::ostream& out, std::ostream& err) {
     if (o.action == "renew") {
         auto d = decide(read_current(o.cert), o.names);
@@ -188,16 +198,12 @@ int issue(const options& o, std::ostream& out, std::ostream& err) {
     out << "account " << (client.account_created() ? "created" : "reused") << "; "
         << client.bad_nonce_retries() << " badNonce retries\n";
     if (key_new) {
-        durable::replace_options ko;
-        ko.mode = 0600;
-        if (auto w = durable::replace_file(o.key, key->private_pem(), ko); !w) {
+        if (auto w = durable::replace_file(o.key, key->private_pem(), keep_owner(o.key, 0600)); !w) {
             err << "splitmail cert: " << w.error().text() << "\n";
             return 1;
         }
     }
-    durable::replace_options cop;
-    cop.mode = 0644;
-    if (auto w = durable::replace_file(o.cert, issued->chain_pem, cop); !w) {
+    if (auto w = durable::replace_file(o.cert, issued->chain_pem, keep_owner(o.cert, 0644)); !w) {
         err << "splitmail cert: " << w.error().text() << "\n";
         return 1;
     }

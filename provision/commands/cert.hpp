@@ -14,7 +14,7 @@
 //
 // Guarantees: the certificate key (ECDSA P-256) is reused when the key file already holds
 // one, so a renewal keeps TLSA "3 1 1" records valid; otherwise a new key is made. Each file is
-// replaced atomically and durably (key 0600, chain 0644); a failed issuance leaves both files
+// replaced atomically and durably (key 0600, chain 0644, owner and group kept); a failed issuance leaves both files
 // as they were (the old certificate stays in service). The account key file (0600) is created
 // on first use and reused after. After a new certificate the relay named by the spool's pid
 // file gets SIGHUP (reload in place).

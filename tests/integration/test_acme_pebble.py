@@ -101,11 +101,15 @@ def main():
 
     log("second run: the account and the certificate key are reused")
     account_before, key_before = account.read_bytes(), key.read_bytes()
+    os.chown(cert, 65534, 65534)  # as if provision had handed them to the relay's user
+    os.chown(key, 65534, 65534)
     r = cli("obtain", *common)
     checks.eq(r.returncode, 0, "second obtain exits 0")
     checks.ok("account reused" in r.stdout, "the account was found again from its key")
     checks.eq(account.read_bytes(), account_before, "account key file unchanged")
     checks.eq(key.read_bytes(), key_before, "certificate key reused")
+    checks.eq((cert.stat().st_uid, cert.stat().st_gid), (65534, 65534),
+              "the new certificate file keeps its owner and group")
     second = leaf_info(cert)
     checks.ok(second != first and second.split("-----BEGIN")[1] == first.split("-----BEGIN")[1],
               "a new certificate (new serial) for the same public key")
