@@ -10,10 +10,14 @@
 #include <optional>
 #include <vector>
 
+#include "check/dns_query.hpp"
 #include "splitmail/acme/client.hpp"
+#include "splitmail/acme/desec_dns01.hpp"
 #include "splitmail/acme/http01.hpp"
 #include "splitmail/acme/renewal.hpp"
 #include "splitmail/config/relay.hpp"
+#include "splitmail/desec/client.hpp"
+#include "splitmail/desec/token.hpp"
 #include "splitmail/durable/file.hpp"
 #include "splitmail/queue/control.hpp"
 
@@ -28,6 +32,8 @@ constexpr const char* usage =
     "                  --account-key FILE [--directory URL] [--ca-file FILE]\n"
     "                  [--contact mailto:ADDR] [--http-listen ADDR:PORT] [--relay-spool DIR]\n"
     "                  [--config relay.toml]\n"
+    "                  [--challenge dns-01 --desec-domain D --desec-token-file F\n"
+    "                   [--desec-api URL] [--desec-ca-file F] [--dns-server IP:PORT]...]\n"
     "       splitmail cert status --cert FILE [--name N]...\n";
 
 constexpr std::string_view letsencrypt = "https://acme-v02.api.letsencrypt.org/directory";
@@ -41,6 +47,10 @@ struct options {
     std::vector<std::string> contact;
     std::string http_address = "0.0.0.0";
     std::uint16_t http_port = 80;
+    std::string challenge = "http-01";
+    std::string desec_domain, desec_api{desec::default_base_url};
+    fs::path desec_token_file, desec_ca_file;
+    std::vector<std::string> dns_servers; // authoritative servers to ask, "ip:port"
 };
 
 std::optional<std::string> parse(std::span<const std::string> args, options& o) {
@@ -64,6 +74,14 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         else if (a == "--relay-spool") o.relay_spool = v;
         else if (a == "--config") o.config = v;
         else if (a == "--directory") o.directory = v;
+        else if (a == "--challenge") {
+            if (v != "http-01" && v != "dns-01") return "--challenge is http-01 or dns-01";
+            o.challenge = v;
+        } else if (a == "--desec-domain") o.desec_domain = v;
+        else if (a == "--desec-api") o.desec_api = v;
+        else if (a == "--desec-token-file") o.desec_token_file = v;
+        else if (a == "--desec-ca-file") o.desec_ca_file = v;
+        else if (a == "--dns-server") o.dns_servers.push_back(v);
         else if (a == "--contact") o.contact.push_back(v.starts_with("mailto:") ? v : "mailto:" + v);
         else if (a == "--http-listen") {
             auto colon = v.rfind(':');
@@ -156,6 +174,41 @@ durable::replace_options keep_owner(const fs::path& path, ::mode_t mode) {
     return r;
 }
 
+// deSEC's authoritative name servers (https://desec.io: ns1.desec.io, ns2.desec.org), by
+// address, so the check asks them and not a cache.
+std::vector<std::string> desec_name_servers(std::ostream& err) {
+    std::vector<std::string> out;
+    auto system = check::dns_query::create("");
+    if (!system) {
+        err << "splitmail cert: " << system.error() << "\n";
+        return out;
+    }
+    for (const char* ns : {"ns1.desec.io", "ns2.desec.org"}) {
+        auto a = (*system)->query(ns, check::rr_type::a);
+        for (const auto& ip : a.records) out.push_back(ip + ":53");
+    }
+    return out;
+}
+
+// True when every server answers every value at `fqdn` (a fresh resolver each time, so no
+// cached negative answer hides a new record).
+acme::result<bool> answered_by_all(const std::vector<std::string>& servers, const std::string& fqdn,
+                                   const std::vector<std::string>& values) {
+    for (const auto& server : servers) {
+        auto fwd = check::unbound_forwarder(server);
+        if (!fwd) return acme::fail(acme::error_kind::solver, "--dns-server: " + fwd.error());
+        auto q = check::dns_query::create(server);
+        if (!q) return acme::fail(acme::error_kind::solver, q.error());
+        auto a = (*q)->query(fqdn, check::rr_type::txt);
+        for (const auto& v : values) {
+            // TXT in presentation format carries its quotes.
+            if (std::find(a.records.begin(), a.records.end(), "\"" + v + "\"") == a.records.end())
+                return false;
+        }
+    }
+    return true;
+}
+
 int issue(const options& o, std::ostream& out, std::ostream& err) {
     if (o.action == "renew") {
         auto d = decide(read_current(o.cert), o.names);
@@ -176,10 +229,41 @@ int issue(const options& o, std::ostream& out, std::ostream& err) {
         err << "splitmail cert: " << key.error().text() << "\n";
         return 1;
     }
-    auto solver = acme::http01_solver::listen(o.http_address, o.http_port);
-    if (!solver) {
-        err << "splitmail cert: " << solver.error().message << "\n";
-        return 1;
+    std::unique_ptr<acme::challenge_solver> solver;
+    std::optional<desec::client> api;
+    std::vector<std::string> servers = o.dns_servers;
+    if (o.challenge == "http-01") {
+        auto h = acme::http01_solver::listen(o.http_address, o.http_port);
+        if (!h) {
+            err << "splitmail cert: " << h.error().message << "\n";
+            return 1;
+        }
+        solver = std::move(*h);
+    } else {
+        auto token = desec::read_token_file(o.desec_token_file);
+        if (!token) {
+            err << "splitmail cert: " << token.error() << "\n";
+            return 1;
+        }
+        if (servers.empty()) servers = desec_name_servers(err);
+        if (servers.empty()) {
+            err << "splitmail cert: cannot find deSEC's name servers; give --dns-server\n";
+            return 1;
+        }
+        desec::client_options dopt;
+        dopt.base_url = o.desec_api;
+        dopt.token = *token;
+        dopt.ca_file = o.desec_ca_file;
+        api.emplace(dopt);
+        acme::desec_dns01_solver::options so;
+        so.zone = o.desec_domain;
+        so.check_interval = std::chrono::seconds(2);
+        solver = std::make_unique<acme::desec_dns01_solver>(
+            *api,
+            [&servers](const std::string& fqdn, const std::vector<std::string>& values) {
+                return answered_by_all(servers, fqdn, values);
+            },
+            so);
     }
     acme::client_options co;
     co.directory_url = o.directory;
@@ -187,7 +271,9 @@ int issue(const options& o, std::ostream& out, std::ostream& err) {
     co.contact = o.contact;
     co.log = [&out](std::string_view line) { out << "acme: " << line << "\n"; };
     acme::client client(co, std::move(*account));
-    auto issued = client.obtain(o.names, *key, **solver);
+    auto issued = client.obtain(o.names, *key, *solver);
+    if (auto* d = dynamic_cast<acme::desec_dns01_solver*>(solver.get()); d && !d->cleanup_error().empty())
+        err << "splitmail cert: warning: " << d->cleanup_error() << "\n";
     if (!issued) {
         const auto& e = issued.error();
         err << "splitmail cert: " << e.text() << "\n";
@@ -242,6 +328,10 @@ int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream&
         return 2;
     }
     if (o.action == "status") return status(o, out, err);
+    if (o.challenge == "dns-01" && (o.desec_domain.empty() || o.desec_token_file.empty())) {
+        err << "splitmail cert: dns-01 needs --desec-domain and --desec-token-file\n" << usage;
+        return 2;
+    }
     if (o.names.empty() || o.key.empty() || o.account_key.empty()) {
         err << "splitmail cert: --name, --key and --account-key are required\n" << usage;
         return 2;

@@ -12,6 +12,8 @@ a challenge the CA cannot reach fails with the CA's problem in the message and l
 untouched; a running relay gets SIGHUP and presents the new certificate on STARTTLS."""
 import json
 import os
+import threading
+import time
 import smtplib
 import ssl
 import stat
@@ -21,6 +23,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes", "desec"))
+from fake_desec import FakeDesec  # noqa: E402
+from harness import make_ca  # noqa: E402
 from lib import (CLI_BIN, Daemon, checks, fail, free_port, log, make_cert, port_answers,  # noqa: E402
                  require_binaries, run_main, start_pair, tmpdir, wait_until)
 
@@ -135,6 +140,8 @@ def main():
               "the error names the validation and the CA's problem", r.stderr)
     checks.eq(leaf_info(cert), second, "old certificate kept")
 
+    dns01(d, common, dns_port, dns_mgmt, account)
+
     log("a running relay reloads the new certificate on SIGHUP")
     _, _home, relay = start_pair("acme-relay", relay_kw={"tls": (cert, key)})
     ctx = ssl.create_default_context(cafile=str(d / "root.pem"))
@@ -159,6 +166,71 @@ def main():
                interval=0.3, daemons=[relay.daemon])
     checks.ok(True, "relay presents the renewed certificate without a restart")
     relay.stop()
+
+
+def dns01(d: Path, common: list[str], dns_port: int, dns_mgmt: int, account: Path) -> None:
+    """dns-01 through the fake deSEC: the fake's zone is published to the DNS server Pebble
+    validates against (challtestsrv), and `splitmail cert` waits until that server answers."""
+    log("dns-01 through (fake) deSEC, apex + wildcard in one order")
+    zone = "example.test"
+    ca, server_cert, server_key = make_ca(str(d))
+    fake = FakeDesec(server_cert, server_key)
+    fake.add_domain(zone, "alice", 60)
+    # The token may write only TXT at _acme-challenge (deSEC token policy; reads are allowed).
+    fake.add_token("tok-acme", "alice", [
+        {"domain": None, "subname": None, "type": None, "perm_write": False},
+        {"domain": zone, "subname": "_acme-challenge", "type": "TXT", "perm_write": True}])
+    fake.start()
+    token = d / "desec.token"
+    token.write_text("tok-acme\n")
+    token.chmod(0o600)
+
+    seen = {"ttl": [], "published": []}
+    stop = threading.Event()
+
+    def publish():  # the fake's zone -> the DNS server (what deSEC's anycast network does)
+        last = None
+        mgmt = f"http://127.0.0.1:{dns_mgmt}"
+        while not stop.is_set():
+            rr = fake.rrset(zone, "_acme-challenge", "TXT")
+            values = sorted(v.strip('"') for v in rr["records"]) if rr else []
+            if values != last:
+                host = f"_acme-challenge.{zone}."
+                urllib.request.urlopen(mgmt + "/clear-txt", json.dumps({"host": host}).encode())
+                for v in values:
+                    urllib.request.urlopen(mgmt + "/set-txt",
+                                           json.dumps({"host": host, "value": v}).encode())
+                if rr:
+                    seen["ttl"].append(rr["ttl"])
+                seen["published"].append(values)
+                last = values
+            time.sleep(0.3)
+
+    t = threading.Thread(target=publish, daemon=True)
+    t.start()
+    cert, key = d / "out" / "wild.crt", d / "out" / "wild.key"
+    args = [a for a in common]
+    args[args.index("--cert") + 1] = str(cert)
+    args[args.index("--key") + 1] = str(key)
+    args[args.index("--name") + 1] = zone
+    args += ["--name", f"*.{zone}", "--challenge", "dns-01", "--desec-domain", zone,
+             "--desec-token-file", str(token), "--desec-api", fake.base_url,
+             "--desec-ca-file", ca, "--dns-server", f"127.0.0.1:{dns_port}"]
+    r = cli("obtain", *args)
+    time.sleep(1)
+    stop.set()
+    t.join()
+    checks.eq(r.returncode, 0, "dns-01 obtain exits 0")
+    checks.ok("account reused" in r.stdout, "the same account is used")
+    info = leaf_info(cert) if cert.exists() else ""
+    checks.ok(f"DNS:{zone}" in info and f"DNS:*.{zone}" in info, "certificate for apex and wildcard", info)
+    writes = [e for e in fake.requests(kind="write") if e["status"] < 300]
+    checks.eq(len(writes), 2, "two deSEC writes: one bulk write of the records, one removal")
+    checks.ok(any(len(p) == 2 for p in seen["published"]),
+              "both values (apex and wildcard) in one RRset", str(seen["published"]))
+    checks.ok(seen["ttl"] and set(seen["ttl"]) == {60}, "TTL at the domain's minimum_ttl",
+              str(seen["ttl"]))
+    checks.eq(fake.rrset(zone, "_acme-challenge", "TXT"), None, "the TXT record is removed afterwards")
 
 
 run_main(main)
