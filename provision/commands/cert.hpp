@@ -6,6 +6,12 @@
 //           [--http-listen ADDR:PORT] [--relay-spool DIR] [--config relay.toml]
 //       Always asks the CA for a new certificate (http-01 answered by a built-in responder on
 //       ADDR:PORT, default 0.0.0.0:80), writes it, then asks the relay to reload.
+//           --challenge dns-01 --desec-domain D --desec-token-file F [--desec-api URL]
+//           [--desec-ca-file F] [--dns-server IP:PORT]...
+//       dns-01 instead: the _acme-challenge TXT records go to deSEC in one bulk write (TTL at
+//       the domain's minimum_ttl), the command waits until every --dns-server (default: the
+//       addresses of ns1.desec.io and ns2.desec.org) answers them, and removes them afterwards.
+//       The token needs write access only to TXT at _acme-challenge (deSEC token policy).
 //   renew   (same options) does that only when renewal is due (a third of the lifetime
 //           left, a missing certificate, or names that changed; see acme/renewal.hpp).
 //   status  --cert FILE [--name N]...: expiry and when renewal is due.
@@ -20,7 +26,7 @@
 // file gets SIGHUP (reload in place).
 // Exit status: 0 success (or nothing due), 1 failure, 2 usage error; 75 (EX_TEMPFAIL) when the
 // CA is rate-limiting or unreachable (try again later; the message says when if the CA did).
-// Does not: dns-01 (a later step, through deSEC), keep a failure history (a daemon-integrated
+// Does not: keep a failure history (a daemon-integrated
 // renewer will, with acme/renewal.hpp's backoff).
 #include <ostream>
 #include <span>
