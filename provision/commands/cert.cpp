@@ -307,6 +307,11 @@ int issue(const options& o, std::ostream& out, std::ostream& err) {
 } // namespace
 
 int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+    for (const auto& a : args)
+        if (a == "--help" || a == "-h") {
+            out << usage;
+            return 0;
+        }
     options o;
     if (auto e = parse(args, o)) {
         err << "splitmail cert: " << *e << "\n" << usage;

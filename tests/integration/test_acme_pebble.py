@@ -4,12 +4,17 @@ team (Debian package `pebble`), with real http-01 validation: Pebble's VA resolv
 through pebble-challtestsrv (a DNS server on loopback answering 127.0.0.1) and fetches the key
 authorization from our built-in responder on the port it validates (config httpPort).
 Pebble rejects 30% of nonces here (PEBBLE_WFE_NONCEREJECT), so badNonce retries happen.
+dns-01 goes through the fake deSEC (tests/fakes/desec); a thread publishes the fake's
+_acme-challenge RRset to challtestsrv, the DNS server Pebble validates against and the one
+`splitmail cert --dns-server` waits on.
 
 Checks: a certificate is issued for the test name and verifies against Pebble's root (fetched
 from its management endpoint); key files are 0600; the account is reused on a second run and the
 certificate key too (TLSA "3 1 1" stays valid); `renew` with a fresh certificate does nothing;
 a challenge the CA cannot reach fails with the CA's problem in the message and leaves the files
-untouched; a running relay gets SIGHUP and presents the new certificate on STARTTLS."""
+untouched; a CA that is down gives exit 75 and writes nothing; dns-01 for an apex and its
+wildcard writes one RRset with both values at minimum_ttl in one request and removes it after,
+with a token that may write only TXT at _acme-challenge; a running relay gets SIGHUP and presents the new certificate on STARTTLS."""
 import json
 import os
 import threading
@@ -76,6 +81,22 @@ def main():
     common = ["--name", NAME, "--cert", str(cert), "--key", str(key), "--account-key",
               str(account), "--directory", directory, "--ca-file", str(wfe_cert),
               "--contact", "postmaster@example.test", "--http-listen", f"127.0.0.1:{http_port}"]
+
+    for args in (["--help"], ["obtain", "-h"], ["renew", "--name", "x", "--help"]):
+        r = cli(*args)
+        checks.ok(r.returncode == 0 and "usage" in r.stdout and not r.stderr,
+                  f"splitmail cert {' '.join(args)} prints the usage")
+    r = cli("obtain", "--name", NAME)
+    checks.ok(r.returncode == 2 and "--cert is required" in r.stderr, "missing options: usage error")
+
+    log("the CA is down: exit 75 (try later), nothing written")
+    down = [a for a in common]
+    down[down.index("--directory") + 1] = f"https://localhost:{free_port()}/dir"
+    r = cli("obtain", *down)
+    checks.eq(r.returncode, 75, "obtain against an unreachable CA exits 75 (EX_TEMPFAIL)")
+    checks.ok("network" in r.stderr and "old certificate stays" in r.stderr,
+              "the message says the CA is unreachable and the old certificate stays", r.stderr)
+    checks.ok(not cert.exists(), "no certificate file written")
 
     log("first run: new account, new key, http-01")
     r = cli("obtain", *common)
