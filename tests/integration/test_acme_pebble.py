@@ -37,6 +37,7 @@ from lib import (CLI_BIN, Daemon, checks, fail, free_port, log, make_cert, port_
 NAME = "mx.example.test"
 PEBBLE = "/usr/bin/pebble"
 CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
+LIFETIME = 90  # seconds
 
 
 def cli(*args):
@@ -61,7 +62,9 @@ def main():
         "managementListenAddress": f"127.0.0.1:{mgmt_port}",
         "certificate": str(wfe_cert), "privateKey": str(wfe_key),
         "httpPort": http_port, "tlsPort": free_port(),
-        "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+        "ocspResponderURL": "", "externalAccountBindingRequired": False,
+        # Short-lived certificates, so the test can wait for renewal to fall due (60 s).
+        "certificateValidityPeriod": LIFETIME}}))
     dns = Daemon("pebble-challtestsrv", [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns_port}",
                                          "-http01", "", "-https01", "", "-tlsalpn01", "",
                                          "-management", f"127.0.0.1:{dns_mgmt}",
@@ -186,6 +189,24 @@ def main():
     wait_until(lambda: presented_serial() == third, 15, "the relay to present the new certificate",
                interval=0.3, daemons=[relay.daemon])
     checks.ok(True, "relay presents the renewed certificate without a restart")
+
+    log("renew falls due when a third of the lifetime is left")
+    renew = [*common, "--relay-spool", str(relay.spool)]
+    r = cli("renew", *renew)
+    checks.ok(r.returncode == 0 and "not due" in r.stdout, "renew right after issuance does nothing")
+    end = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-enddate"],
+                         capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+    due = ssl.cert_time_to_seconds(end) - LIFETIME / 3
+    time.sleep(max(0.0, due - time.time()) + 1)
+    r = cli("renew", *renew)
+    checks.ok(r.returncode == 0 and "certificate written" in r.stdout and "sent SIGHUP" in r.stdout,
+              "renew after two thirds of the lifetime renews and reloads the relay")
+    fourth = leaf_info(cert)
+    checks.ok(fourth.splitlines()[0] != third and fourth.split("-----BEGIN")[1] == first.split("-----BEGIN")[1],
+              "a new certificate with the same key")
+    wait_until(lambda: presented_serial() == fourth.splitlines()[0], 15,
+               "the relay to present the renewed certificate", interval=0.3, daemons=[relay.daemon])
+    checks.ok(True, "relay presents the renewed certificate")
     relay.stop()
 
 
