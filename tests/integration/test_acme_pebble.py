@@ -3,7 +3,7 @@
 team (Debian package `pebble`), with real http-01 validation: Pebble's VA resolves the test name
 through pebble-challtestsrv (a DNS server on loopback answering 127.0.0.1) and fetches the key
 authorization from our built-in responder on the port it validates (config httpPort).
-Pebble rejects 30% of nonces here (PEBBLE_WFE_NONCEREJECT), so badNonce retries happen.
+Pebble rejects 20% of nonces here (PEBBLE_WFE_NONCEREJECT), so badNonce retries happen.
 dns-01 goes through the fake deSEC (tests/fakes/desec); a thread publishes the fake's
 _acme-challenge RRset to challtestsrv, the DNS server Pebble validates against and the one
 `splitmail cert --dns-server` waits on.
@@ -40,9 +40,14 @@ CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
 LIFETIME = 90  # seconds
 
 
+RETRIES: list[int] = []  # badNonce retries reported by every successful run
+
+
 def cli(*args):
     r = subprocess.run([str(CLI_BIN), "cert", *args], capture_output=True, text=True, timeout=180)
     log(f"splitmail cert {args[0]} -> {r.returncode}\n{r.stdout}{r.stderr}")
+    RETRIES.extend(int(line.split(";")[1].split()[0]) for line in r.stdout.splitlines()
+                   if "badNonce retries" in line)
     return r
 
 
@@ -71,7 +76,7 @@ def main():
                                          "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
                  d / "challtestsrv.log").start()
     wait_until(lambda: port_answers("127.0.0.1", dns_mgmt), 15, "challtestsrv", daemons=[dns])
-    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="30")
+    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="20")
     env.pop("PEBBLE_VA_ALWAYS_VALID", None)  # real validation
     pebble = Daemon("pebble", [PEBBLE, "-config", str(d / "pebble.json"), "-dnsserver",
                                f"127.0.0.1:{dns_port}"], d / "pebble.log", env=env).start()
@@ -108,8 +113,6 @@ def main():
     checks.ok(cert.exists() and key.exists(), "certificate and key written")
     checks.eq(stat.S_IMODE(account.stat().st_mode), 0o600, "account key file mode 0600")
     checks.eq(stat.S_IMODE(key.stat().st_mode), 0o600, "certificate key file mode 0600")
-    retries = [int(line.split(";")[1].split()[0]) for line in r.stdout.splitlines()
-               if "badNonce retries" in line]
     first = leaf_info(cert)
     checks.ok(f"DNS:{NAME}" in first, "the certificate names the test host", first)
     checks.ok("id-ecPublicKey" in subprocess.run(
@@ -142,9 +145,6 @@ def main():
     second = leaf_info(cert)
     checks.ok(second != first and second.split("-----BEGIN")[1] == first.split("-----BEGIN")[1],
               "a new certificate (new serial) for the same public key")
-    retries += [int(line.split(";")[1].split()[0]) for line in r.stdout.splitlines()
-                if "badNonce retries" in line]
-    checks.ok(sum(retries) > 0, f"badNonce answers were retried ({retries})")
 
     r = cli("renew", *common)
     checks.eq(r.returncode, 0, "renew exits 0")
@@ -208,6 +208,9 @@ def main():
                "the relay to present the renewed certificate", interval=0.3, daemons=[relay.daemon])
     checks.ok(True, "relay presents the renewed certificate")
     relay.stop()
+    # 20% of nonces rejected over ~40 signed requests: no retry at all has odds of about
+    # 1 in 7000; 7 rejections in a row for one request (which fails it) about 1 in 2000.
+    checks.ok(sum(RETRIES) > 0, f"badNonce answers were retried (per run: {RETRIES})")
 
 
 def dns01(d: Path, common: list[str], dns_port: int, dns_mgmt: int, account: Path) -> None:

@@ -14,7 +14,7 @@ namespace splitmail::acme {
 namespace {
 
 // RFC 8555 6.5: the client SHOULD retry badNonce. Each retry is one more request with a new
-// nonce; 6 keeps a CA that rejects a third of its nonces (Pebble in tests) from failing us.
+// nonce; 6 keeps a CA that rejects many of its nonces (Pebble in tests) from failing us.
 constexpr int max_bad_nonce_retries = 6;
 
 error transport_error(std::string_view what, const desec::error& e) {
