@@ -1,5 +1,6 @@
 // splitmail: the admin CLI. Each subcommand lives in commands/<name>.cpp; this file only
 // dispatches.
+#include "commands/cert.hpp"
 #include "commands/check.hpp"
 #include "commands/dkim.hpp"
 #include "commands/dns.hpp"
@@ -25,6 +26,7 @@ void usage(std::FILE* to) {
                "  user add|del|passwd|list ...         manage mail users (home)\n"
                "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
                "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
+               "  cert obtain|renew|status ...         TLS certificate from an ACME CA (Let's Encrypt)\n"
                "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
                "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
                "  provision relay|home ...             set up relay or home (configs, keys, units)\n"
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
     if (cmd == "user") return run_user(args);
     if (cmd == "alias") return run_alias(args);
     if (cmd == "dkim") return run_dkim(args);
+    if (cmd == "cert") return run_cert(args);
     if (cmd == "dns") return run_dns(args);
     if (cmd == "check") return run_check(args);
     if (cmd == "provision") return run_provision(args);

@@ -100,7 +100,12 @@ void remove_pid_file(const fs::path& spool_root) {
     if (read_pid(pid_file(spool_root), err) == ::getpid()) ::unlink(pid_file(spool_root).c_str());
 }
 
-flush_outcome signal_flush(const fs::path& spool_root, const std::string& expected_comm) {
+namespace {
+
+// Sends `sig` to the relay named by the pid file, after checking it is one; `done` is the
+// success text ("flush requested: sent SIGUSR1").
+flush_outcome signal_relay(const fs::path& spool_root, const std::string& expected_comm, int sig,
+                           const char* sig_name, const std::string& done) {
     const fs::path pf = pid_file(spool_root);
     int err = 0;
     pid_t pid = read_pid(pf, err);
@@ -121,11 +126,22 @@ flush_outcome signal_flush(const fs::path& spool_root, const std::string& expect
         return {flush_result::not_a_relay, pid,
                 "process " + std::to_string(pid) + " from " + pf.string() + " is '" + name +
                     "', not " + expected_comm + ": not signalled (stale pid file?)"};
-    if (::kill(pid, SIGUSR1) != 0)
+    if (::kill(pid, sig) != 0)
         return {flush_result::error, pid,
-                "kill(" + std::to_string(pid) + ", SIGUSR1): " + std::strerror(errno)};
-    return {flush_result::signalled, pid,
-            "flush requested: sent SIGUSR1 to splitmail-relay pid " + std::to_string(pid)};
+                "kill(" + std::to_string(pid) + ", " + sig_name + "): " + std::strerror(errno)};
+    return {flush_result::signalled, pid, done + " to splitmail-relay pid " + std::to_string(pid)};
+}
+
+} // namespace
+
+flush_outcome signal_flush(const fs::path& spool_root, const std::string& expected_comm) {
+    return signal_relay(spool_root, expected_comm, SIGUSR1, "SIGUSR1",
+                        "flush requested: sent SIGUSR1");
+}
+
+flush_outcome signal_reload(const fs::path& spool_root, const std::string& expected_comm) {
+    return signal_relay(spool_root, expected_comm, SIGHUP, "SIGHUP",
+                        "reload requested: sent SIGHUP");
 }
 
 } // namespace splitmail::queue

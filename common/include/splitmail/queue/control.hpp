@@ -64,5 +64,9 @@ struct flush_outcome {
 // `expected_comm` is the process name to accept ("splitmail-relay"; tests pass their own).
 flush_outcome signal_flush(const std::filesystem::path& spool_root,
                            const std::string& expected_comm = "splitmail-relay");
+// The same checks, then SIGHUP: the relay reloads its TLS certificate and DKIM keys
+// (`splitmail cert` after a renewal). The outcome kinds are those of signal_flush.
+flush_outcome signal_reload(const std::filesystem::path& spool_root,
+                            const std::string& expected_comm = "splitmail-relay");
 
 } // namespace splitmail::queue

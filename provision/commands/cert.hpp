@@ -1,0 +1,40 @@
+#pragma once
+// `splitmail cert obtain|renew|status`: certificates from an ACME CA (RFC 8555) for the relay.
+//
+//   obtain  --name N [--name N]... --cert FILE --key FILE --account-key FILE
+//           [--directory URL] [--ca-file FILE] [--contact mailto:ADDR]
+//           [--http-listen ADDR:PORT] [--relay-spool DIR] [--config relay.toml]
+//       Always asks the CA for a new certificate (http-01 answered by a built-in responder on
+//       ADDR:PORT, default 0.0.0.0:80), writes it, then asks the relay to reload.
+//           --challenge dns-01 --desec-domain D --desec-token-file F [--desec-api URL]
+//           [--desec-ca-file F] [--dns-server IP:PORT]...
+//       dns-01 instead: the _acme-challenge TXT records go to deSEC in one bulk write (TTL at
+//       the domain's minimum_ttl), the command waits until every --dns-server (default: the
+//       addresses of ns1.desec.io and ns2.desec.org) answers them, and removes them afterwards.
+//       The token needs write access only to TXT at _acme-challenge (deSEC token policy).
+//   renew   (same options) does that only when renewal is due (a third of the lifetime
+//           left, a missing certificate, or names that changed; see acme/renewal.hpp).
+//   status  --cert FILE [--name N]...: expiry and when renewal is due.
+// --config reads hostname (the name), tls_cert/tls_key and spool_dir from relay.toml; options
+// given explicitly win. --directory defaults to Let's Encrypt production.
+//
+// Guarantees: the certificate key (ECDSA P-256) is reused when the key file already holds
+// one, so a renewal keeps TLSA "3 1 1" records valid; otherwise a new key is made. Each file is
+// replaced atomically and durably (key 0600, chain 0644, owner and group kept); a failed issuance leaves both files
+// as they were (the old certificate stays in service). The account key file (0600) is created
+// on first use and reused after. After a new certificate the relay named by the spool's pid
+// file gets SIGHUP (reload in place).
+// Exit status: 0 success (or nothing due), 1 failure, 2 usage error; 75 (EX_TEMPFAIL) when the
+// CA is rate-limiting or unreachable (try again later; the message says when if the CA did).
+// Does not: keep a failure history (a daemon-integrated
+// renewer will, with acme/renewal.hpp's backoff).
+#include <ostream>
+#include <span>
+#include <string>
+
+namespace splitmail::provision {
+
+int run_cert(std::span<const std::string> args);
+int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream& err);
+
+} // namespace splitmail::provision

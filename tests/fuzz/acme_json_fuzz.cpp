@@ -1,0 +1,26 @@
+// Fuzz target: everything splitmail parses from an ACME server (RFC 8555): the directory,
+// orders, authorizations, challenges, accounts, problem documents (with their one-line
+// description), error responses and Retry-After; plus the http-01 responder's request parser.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string_view>
+
+#include "splitmail/acme/http01.hpp"
+#include "splitmail/acme/parse.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace splitmail;
+    std::string_view text(reinterpret_cast<const char*>(data), size);
+    (void)acme::parse_directory(text);
+    if (auto o = acme::parse_order(text); o && o->error) (void)o->error->describe();
+    (void)acme::parse_authorization(text);
+    (void)acme::parse_challenge(text);
+    (void)acme::parse_account_status(text);
+    if (auto p = acme::parse_problem(text)) (void)p->describe();
+    for (int status : {400, 429, 503}) (void)acme::error_from_response("fuzz", status, text, std::nullopt).text();
+    (void)acme::parse_retry_after(text, std::chrono::system_clock::time_point{});
+    static const std::map<std::string, std::string> tokens{{"tok", "tok.thumb"}};
+    (void)acme::http01_answer(text, tokens);
+    return 0;
+}

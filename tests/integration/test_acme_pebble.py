@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""`splitmail cert` (common/acme) against Pebble, the ACME test server of the Let's Encrypt
+team (Debian package `pebble`), with real http-01 validation: Pebble's VA resolves the test name
+through pebble-challtestsrv (a DNS server on loopback answering 127.0.0.1) and fetches the key
+authorization from our built-in responder on the port it validates (config httpPort).
+Pebble rejects 20% of nonces here (PEBBLE_WFE_NONCEREJECT), so badNonce retries happen.
+dns-01 goes through the fake deSEC (tests/fakes/desec); a thread publishes the fake's
+_acme-challenge RRset to challtestsrv, the DNS server Pebble validates against and the one
+`splitmail cert --dns-server` waits on.
+
+Checks: a certificate is issued for the test name and verifies against Pebble's root (fetched
+from its management endpoint); key files are 0600; the account is reused on a second run and the
+certificate key too (TLSA "3 1 1" stays valid); `renew` with a fresh certificate does nothing;
+a challenge the CA cannot reach fails with the CA's problem in the message and leaves the files
+untouched; a CA that is down gives exit 75 and writes nothing; dns-01 for an apex and its
+wildcard writes one RRset with both values at minimum_ttl in one request and removes it after,
+with a token that may write only TXT at _acme-challenge; a running relay gets SIGHUP and presents the new certificate on STARTTLS."""
+import json
+import os
+import threading
+import time
+import smtplib
+import ssl
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes", "desec"))
+from fake_desec import FakeDesec  # noqa: E402
+from harness import make_ca  # noqa: E402
+from lib import (CLI_BIN, Daemon, checks, fail, free_port, log, make_cert, port_answers,  # noqa: E402
+                 require_binaries, run_main, start_pair, tmpdir, wait_until)
+
+NAME = "mx.example.test"
+PEBBLE = "/usr/bin/pebble"
+CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
+LIFETIME = 90  # seconds
+
+
+RETRIES: list[int] = []  # badNonce retries reported by every successful run
+
+
+def cli(*args):
+    r = subprocess.run([str(CLI_BIN), "cert", *args], capture_output=True, text=True, timeout=180)
+    log(f"splitmail cert {args[0]} -> {r.returncode}\n{r.stdout}{r.stderr}")
+    RETRIES.extend(int(line.split(";")[1].split()[0]) for line in r.stdout.splitlines()
+                   if "badNonce retries" in line)
+    return r
+
+
+def leaf_info(cert: Path) -> str:
+    r = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-serial", "-ext",
+                        "subjectAltName", "-pubkey"], capture_output=True, text=True)
+    return r.stdout
+
+
+def main():
+    require_binaries(CLI_BIN, Path(PEBBLE), Path(CHALLTESTSRV))
+    d = tmpdir("acme-pebble")
+    wfe_cert, wfe_key = make_cert(d, "pebble-wfe", "localhost")
+    acme_port, mgmt_port, http_port, dns_port, dns_mgmt = (free_port() for _ in range(5))
+    (d / "pebble.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"127.0.0.1:{acme_port}",
+        "managementListenAddress": f"127.0.0.1:{mgmt_port}",
+        "certificate": str(wfe_cert), "privateKey": str(wfe_key),
+        "httpPort": http_port, "tlsPort": free_port(),
+        "ocspResponderURL": "", "externalAccountBindingRequired": False,
+        # Short-lived certificates, so the test can wait for renewal to fall due (60 s).
+        "certificateValidityPeriod": LIFETIME}}))
+    dns = Daemon("pebble-challtestsrv", [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns_port}",
+                                         "-http01", "", "-https01", "", "-tlsalpn01", "",
+                                         "-management", f"127.0.0.1:{dns_mgmt}",
+                                         "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
+                 d / "challtestsrv.log").start()
+    wait_until(lambda: port_answers("127.0.0.1", dns_mgmt), 15, "challtestsrv", daemons=[dns])
+    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="20")
+    env.pop("PEBBLE_VA_ALWAYS_VALID", None)  # real validation
+    pebble = Daemon("pebble", [PEBBLE, "-config", str(d / "pebble.json"), "-dnsserver",
+                               f"127.0.0.1:{dns_port}"], d / "pebble.log", env=env).start()
+    wait_until(lambda: port_answers("127.0.0.1", acme_port), 15, "pebble", daemons=[pebble])
+    directory = f"https://localhost:{acme_port}/dir"
+
+    out = d / "out"
+    out.mkdir()
+    cert, key, account = out / "tls.crt", out / "tls.key", out / "account.key"
+    common = ["--name", NAME, "--cert", str(cert), "--key", str(key), "--account-key",
+              str(account), "--directory", directory, "--ca-file", str(wfe_cert),
+              "--contact", "postmaster@example.test", "--http-listen", f"127.0.0.1:{http_port}"]
+
+    for args in (["--help"], ["obtain", "-h"], ["renew", "--name", "x", "--help"]):
+        r = cli(*args)
+        checks.ok(r.returncode == 0 and "usage" in r.stdout and not r.stderr,
+                  f"splitmail cert {' '.join(args)} prints the usage")
+    r = cli("obtain", "--name", NAME)
+    checks.ok(r.returncode == 2 and "--cert is required" in r.stderr, "missing options: usage error")
+
+    log("the CA is down: exit 75 (try later), nothing written")
+    down = [a for a in common]
+    down[down.index("--directory") + 1] = f"https://localhost:{free_port()}/dir"
+    r = cli("obtain", *down)
+    checks.eq(r.returncode, 75, "obtain against an unreachable CA exits 75 (EX_TEMPFAIL)")
+    checks.ok("network" in r.stderr and "old certificate stays" in r.stderr,
+              "the message says the CA is unreachable and the old certificate stays", r.stderr)
+    checks.ok(not cert.exists(), "no certificate file written")
+
+    log("first run: new account, new key, http-01")
+    r = cli("obtain", *common)
+    checks.eq(r.returncode, 0, "obtain exits 0")
+    checks.ok("account created" in r.stdout, "a new account was created")
+    checks.ok(cert.exists() and key.exists(), "certificate and key written")
+    checks.eq(stat.S_IMODE(account.stat().st_mode), 0o600, "account key file mode 0600")
+    checks.eq(stat.S_IMODE(key.stat().st_mode), 0o600, "certificate key file mode 0600")
+    first = leaf_info(cert)
+    checks.ok(f"DNS:{NAME}" in first, "the certificate names the test host", first)
+    checks.ok("id-ecPublicKey" in subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-text"], capture_output=True,
+        text=True).stdout, "the certificate key is ECDSA")
+
+    # Pebble's root and intermediate (new for every Pebble start) from its management API.
+    mctx = ssl.create_default_context(cafile=str(wfe_cert))
+    root = urllib.request.urlopen(f"https://localhost:{mgmt_port}/roots/0", context=mctx).read()
+    (d / "root.pem").write_bytes(root)
+    v = subprocess.run(["openssl", "verify", "-CAfile", str(d / "root.pem"), "-untrusted",
+                        str(cert), "-verify_hostname", NAME, str(cert)],
+                       capture_output=True, text=True)
+    checks.eq(v.returncode, 0, f"chain verifies against Pebble's root for {NAME}: {v.stdout}{v.stderr}")
+    v = subprocess.run(["openssl", "verify", "-CAfile", str(wfe_cert), "-untrusted", str(cert),
+                        str(cert)], capture_output=True, text=True)
+    checks.ok(v.returncode != 0, "and does not verify against an unrelated CA (the check can fail)")
+
+    log("second run: the account and the certificate key are reused")
+    account_before, key_before = account.read_bytes(), key.read_bytes()
+    os.chown(cert, 65534, 65534)  # as if provision had handed them to the relay's user
+    os.chown(key, 65534, 65534)
+    r = cli("obtain", *common)
+    checks.eq(r.returncode, 0, "second obtain exits 0")
+    checks.ok("account reused" in r.stdout, "the account was found again from its key")
+    checks.eq(account.read_bytes(), account_before, "account key file unchanged")
+    checks.eq(key.read_bytes(), key_before, "certificate key reused")
+    checks.eq((cert.stat().st_uid, cert.stat().st_gid), (65534, 65534),
+              "the new certificate file keeps its owner and group")
+    second = leaf_info(cert)
+    checks.ok(second != first and second.split("-----BEGIN")[1] == first.split("-----BEGIN")[1],
+              "a new certificate (new serial) for the same public key")
+
+    r = cli("renew", *common)
+    checks.eq(r.returncode, 0, "renew exits 0")
+    checks.ok("not due" in r.stdout, "renew of a fresh certificate does nothing")
+    checks.eq(leaf_info(cert), second, "certificate unchanged by renew")
+    r = cli("status", "--cert", str(cert), "--name", NAME)
+    checks.ok(r.returncode == 0 and NAME in r.stdout and "renewal due" in r.stdout,
+              "status shows names and the renewal date")
+
+    log("a challenge the CA cannot reach: clear error, files untouched")
+    # Another name, so Pebble cannot reuse the valid authorization of NAME.
+    bad = [{f"127.0.0.1:{http_port}": f"127.0.0.1:{free_port()}", NAME: "other.example.test"}
+           .get(a, a) for a in common]
+    r = cli("obtain", *bad)
+    checks.eq(r.returncode, 1, "obtain with an unreachable responder exits 1")
+    checks.ok("validation" in r.stderr and "http-01" in r.stderr and "connection" in r.stderr.lower(),
+              "the error names the validation and the CA's problem", r.stderr)
+    checks.eq(leaf_info(cert), second, "old certificate kept")
+
+    dns01(d, common, dns_port, dns_mgmt, account)
+
+    log("a running relay reloads the new certificate on SIGHUP")
+    _, _home, relay = start_pair("acme-relay", relay_kw={"tls": (cert, key)})
+    ctx = ssl.create_default_context(cafile=str(d / "root.pem"))
+
+    def presented_serial() -> str:
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s._host = NAME  # server_hostname for certificate verification
+            s.starttls(context=ctx)
+            der = s.sock.getpeercert(binary_form=True)
+        pem = ssl.DER_cert_to_PEM_cert(der)
+        r = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem,
+                           capture_output=True, text=True)
+        return r.stdout.strip()
+
+    checks.eq(presented_serial(), second.splitlines()[0], "relay presents the issued certificate, "
+              "verified against Pebble's root")
+    r = cli("obtain", *common, "--relay-spool", str(relay.spool))
+    checks.ok(r.returncode == 0 and "sent SIGHUP" in r.stdout, "obtain signals the relay")
+    third = leaf_info(cert).splitlines()[0]
+    wait_until(lambda: presented_serial() == third, 15, "the relay to present the new certificate",
+               interval=0.3, daemons=[relay.daemon])
+    checks.ok(True, "relay presents the renewed certificate without a restart")
+
+    log("renew falls due when a third of the lifetime is left")
+    renew = [*common, "--relay-spool", str(relay.spool)]
+    r = cli("renew", *renew)
+    checks.ok(r.returncode == 0 and "not due" in r.stdout, "renew right after issuance does nothing")
+    end = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-enddate"],
+                         capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+    due = ssl.cert_time_to_seconds(end) - LIFETIME / 3
+    time.sleep(max(0.0, due - time.time()) + 1)
+    r = cli("renew", *renew)
+    checks.ok(r.returncode == 0 and "certificate written" in r.stdout and "sent SIGHUP" in r.stdout,
+              "renew after two thirds of the lifetime renews and reloads the relay")
+    fourth = leaf_info(cert)
+    checks.ok(fourth.splitlines()[0] != third and fourth.split("-----BEGIN")[1] == first.split("-----BEGIN")[1],
+              "a new certificate with the same key")
+    wait_until(lambda: presented_serial() == fourth.splitlines()[0], 15,
+               "the relay to present the renewed certificate", interval=0.3, daemons=[relay.daemon])
+    checks.ok(True, "relay presents the renewed certificate")
+    relay.stop()
+    # 20% of nonces rejected over ~40 signed requests: no retry at all has odds of about
+    # 1 in 7000; 7 rejections in a row for one request (which fails it) about 1 in 2000.
+    checks.ok(sum(RETRIES) > 0, f"badNonce answers were retried (per run: {RETRIES})")
+
+
+def dns01(d: Path, common: list[str], dns_port: int, dns_mgmt: int, account: Path) -> None:
+    """dns-01 through the fake deSEC: the fake's zone is published to the DNS server Pebble
+    validates against (challtestsrv), and `splitmail cert` waits until that server answers."""
+    log("dns-01 through (fake) deSEC, apex + wildcard in one order")
+    zone = "example.test"
+    ca, server_cert, server_key = make_ca(str(d))
+    fake = FakeDesec(server_cert, server_key)
+    fake.add_domain(zone, "alice", 60)
+    # The token may write only TXT at _acme-challenge (deSEC token policy; reads are allowed).
+    fake.add_token("tok-acme", "alice", [
+        {"domain": None, "subname": None, "type": None, "perm_write": False},
+        {"domain": zone, "subname": "_acme-challenge", "type": "TXT", "perm_write": True}])
+    fake.start()
+    token = d / "desec.token"
+    token.write_text("tok-acme\n")
+    token.chmod(0o600)
+
+    seen = {"ttl": [], "published": []}
+    stop = threading.Event()
+
+    def publish():  # the fake's zone -> the DNS server (what deSEC's anycast network does)
+        last = None
+        mgmt = f"http://127.0.0.1:{dns_mgmt}"
+        while not stop.is_set():
+            rr = fake.rrset(zone, "_acme-challenge", "TXT")
+            values = sorted(v.strip('"') for v in rr["records"]) if rr else []
+            if values != last:
+                host = f"_acme-challenge.{zone}."
+                urllib.request.urlopen(mgmt + "/clear-txt", json.dumps({"host": host}).encode())
+                for v in values:
+                    urllib.request.urlopen(mgmt + "/set-txt",
+                                           json.dumps({"host": host, "value": v}).encode())
+                if rr:
+                    seen["ttl"].append(rr["ttl"])
+                seen["published"].append(values)
+                last = values
+            time.sleep(0.3)
+
+    t = threading.Thread(target=publish, daemon=True)
+    t.start()
+    cert, key = d / "out" / "wild.crt", d / "out" / "wild.key"
+    args = [a for a in common]
+    args[args.index("--cert") + 1] = str(cert)
+    args[args.index("--key") + 1] = str(key)
+    args[args.index("--name") + 1] = zone
+    args += ["--name", f"*.{zone}", "--challenge", "dns-01", "--desec-domain", zone,
+             "--desec-token-file", str(token), "--desec-api", fake.base_url,
+             "--desec-ca-file", ca, "--dns-server", f"127.0.0.1:{dns_port}"]
+    r = cli("obtain", *args)
+    time.sleep(1)
+    stop.set()
+    t.join()
+    checks.eq(r.returncode, 0, "dns-01 obtain exits 0")
+    checks.ok("account reused" in r.stdout, "the same account is used")
+    info = leaf_info(cert) if cert.exists() else ""
+    checks.ok(f"DNS:{zone}" in info and f"DNS:*.{zone}" in info, "certificate for apex and wildcard", info)
+    writes = [e for e in fake.requests(kind="write") if e["status"] < 300]
+    checks.eq(len(writes), 2, "two deSEC writes: one bulk write of the records, one removal")
+    checks.ok(any(len(p) == 2 for p in seen["published"]),
+              "both values (apex and wildcard) in one RRset", str(seen["published"]))
+    checks.ok(seen["ttl"] and set(seen["ttl"]) == {60}, "TTL at the domain's minimum_ttl",
+              str(seen["ttl"]))
+    checks.eq(fake.rrset(zone, "_acme-challenge", "TXT"), None, "the TXT record is removed afterwards")
+
+
+run_main(main)
