@@ -78,9 +78,11 @@ def main() -> None:
     d = tmpdir("imap_pass_through")
     cert = lib.make_cert(d, "home", "imap.example.test")
     proxy_port = lib.free_port()  # home's PROXY-expecting listener (the "tunnel" side)
+    imaps_port = lib.free_port()  # home's ordinary IMAPS listener, shared mode
     extra = {
         "imaps.proxy_listen": f'["127.0.0.1:{proxy_port}"]',
         "imap.proxy_from": '["127.0.0.1/32"]',
+        "imaps.listen": f'["127.0.0.1:{imaps_port}"]',
         "imap.tls_cert": f'"{cert[0]}"', "imap.tls_key": f'"{cert[1]}"',
         # The brake by network: 3 failures lock a /24 (users are not locked here).
         "auth.max_user_failures": "100", "auth.max_network_failures": "3",
@@ -151,6 +153,13 @@ def main() -> None:
     lib.wait_until(lambda: re.search(r"connection refused .*client=127\.0\.0\.1 .*PROXY header "
                                      r"refused", home.daemon.log_text()) is not None,
                    5, "home logs the missing header")
+
+    # ---- shared mode: on imaps.listen only imap.proxy_from must send a header.
+    log("imaps.listen with imap.proxy_from")
+    checks.eq(login("127.0.0.4", imaps_port, DEMO, pw[DEMO]), "OK",
+              "an ordinary client on imaps.listen is served as usual")
+    r = login("127.0.0.1", imaps_port, DEMO, pw[DEMO])
+    checks.ok(r != "OK", "the relay's address on imaps.listen without a header: refused", r)
 
     # ---- the login brake sees the real networks.
     log("login brake keyed on the real client network")
