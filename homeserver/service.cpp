@@ -22,6 +22,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <sys/stat.h>
@@ -58,7 +59,7 @@ std::string preflight(const settings& s) {
             return std::string("lmtp.listen: ") + e.what();
         }
     }
-    if (!s.imap_listen.empty() || !s.imaps_listen.empty()) {
+    if (!s.imap_listen.empty() || !s.imaps_listen.empty() || !s.imaps_proxy_listen.empty()) {
         auto t = net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false, s.imap_tls_ciphers);
         if (!t) return "imap.tls_cert/imap.tls_key: " + t.error();
     }
@@ -168,13 +169,20 @@ int run(const settings& s, const std::string& config_path) {
     ictx.auth_pool = &auth_pool;
     ictx.brake = &login_brake;
     ictx.auth_cache = &auth_cache;
-    std::unique_ptr<net::server> imap_server, imaps_server;
+    std::unique_ptr<net::server> imap_server, imaps_server, imaps_proxy_server;
+    // The relay's IMAP pass-through: PROXY v2 headers only from imap.proxy_from (the tunnel).
+    net::server::trust proxy_from;
+    if (!s.imap_proxy_from.empty())
+        proxy_from = [nets = s.imap_proxy_from](std::string_view ip) {
+            return std::ranges::any_of(nets, [&](const auto& n) { return n.contains(ip); });
+        };
+    constexpr auto proxy_header_timeout = std::chrono::seconds(10);
     auto refuse_imap = [](net::connection& c, std::string_view why) -> asio::awaitable<void> {
         co_await c.write("* BYE " + std::string(why) + ", try again later\r\n",
                          std::chrono::seconds(10));
     };
     try {
-        if (!s.imap_listen.empty() || !s.imaps_listen.empty())
+        if (!s.imap_listen.empty() || !s.imaps_listen.empty() || !s.imaps_proxy_listen.empty())
             ictx.tls = *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false,
                                              s.imap_tls_ciphers);
         // One admission for both ports (net/admission.hpp): logged-in sessions leave the
@@ -187,6 +195,7 @@ int run(const settings& s, const std::string& config_path) {
                 io, "imap", il,
                 [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, false); },
                 refuse_imap);
+            if (proxy_from) imap_server->set_proxy(proxy_from, false, proxy_header_timeout);
             for (const auto& l : s.imap_listen) imap_server->listen(l);
         }
         if (!s.imaps_listen.empty()) {
@@ -196,7 +205,16 @@ int run(const settings& s, const std::string& config_path) {
                 io, "imaps", il,
                 [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); },
                 nullptr);
+            if (proxy_from) imaps_server->set_proxy(proxy_from, false, proxy_header_timeout);
             for (const auto& l : s.imaps_listen) imaps_server->listen(l);
+        }
+        if (!s.imaps_proxy_listen.empty()) {
+            imaps_proxy_server = std::make_unique<net::server>(
+                io, "imaps-proxy", il,
+                [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); },
+                nullptr);
+            imaps_proxy_server->set_proxy(proxy_from, true, proxy_header_timeout);
+            for (const auto& l : s.imaps_proxy_listen) imaps_proxy_server->listen(l);
         }
     } catch (const std::exception& e) {
         log::error("home", "", e.what());
@@ -233,6 +251,7 @@ int run(const settings& s, const std::string& config_path) {
         server.stop_accepting();
         if (imap_server) imap_server->stop();
         if (imaps_server) imaps_server->stop();
+        if (imaps_proxy_server) imaps_proxy_server->stop();
         hup.cancel();
         drain_deadline = std::chrono::steady_clock::now() + drain_limit;
         drain();

@@ -2,6 +2,7 @@
 #include "service.hpp"
 
 #include "delivery/runner.hpp"
+#include "imap_proxy/pass_through.hpp"
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
 #include "smtp_in/network_counter.hpp"
@@ -54,6 +55,13 @@ std::string preflight(const settings& s) {
                                                                 : "submissions.listen: ") +
                        e.what();
             }
+        }
+    }
+    for (const auto& l : s.imap_proxy_listen) {
+        try {
+            net::split_host_port(l);
+        } catch (const std::exception& e) {
+            return std::string("imap_proxy.listen: ") + e.what();
         }
     }
     if (!s.dkim_dir.empty()) {
@@ -204,7 +212,20 @@ int run(const settings& s, const std::string& config_path) {
         io, "submissions", submission_admission,
         [&subs_ctx](net::connection& c) { return serve_smtp(c, subs_ctx); }, nullptr);
     for (auto* srv : {&smtp, &submission, &submissions}) srv->set_trusted(trusted);
+    // IMAP pass-through to home (imap_proxy/pass_through.hpp): no refuser, the client expects
+    // a TLS handshake; every pass-through client counts in the pool (the relay sees no login).
+    pass_through_options pass_through;
+    pass_through.home = s.imap_proxy_home;
+    pass_through.connect_timeout = s.imap_proxy_connect_timeout;
+    pass_through.idle_timeout = s.imap_proxy_idle_timeout;
+    net::server imap_proxy(
+        io, "imap-proxy",
+        net::limits{s.imap_proxy_max_connections, s.imap_proxy_max_connections_per_ip,
+                    net::limits::unlimited, s.imap_proxy_max_connections},
+        [&pass_through](net::connection& c) { return serve_pass_through(c, pass_through); },
+        nullptr);
     try {
+        for (const auto& l : s.imap_proxy_listen) imap_proxy.listen(l);
         for (const auto& l : s.smtp_listen) smtp.listen(l);
         for (const auto& l : s.submission_listen) submission.listen(l);
         for (const auto& l : s.submissions_listen) submissions.listen(l);
@@ -233,6 +254,7 @@ int run(const settings& s, const std::string& config_path) {
             smtp.stop();
             submission.stop();
             submissions.stop();
+            imap_proxy.stop();
             io.stop();
             return;
         }
@@ -248,6 +270,7 @@ int run(const settings& s, const std::string& config_path) {
         smtp.stop_accepting();
         submission.stop_accepting();
         submissions.stop_accepting();
+        imap_proxy.stop();
         runner.stop();
         hup.cancel();
         usr1.cancel();

@@ -29,6 +29,7 @@ namespace {
 struct relay_files {
     fs::path dkim_dir;
     fs::path tls_cert;
+    bool imap_pass_through = false; // imap_proxy.listen set: clients reach IMAP at the relay
 };
 
 // relay.toml through the relay's own table (the same defaults and checks as the daemon).
@@ -38,7 +39,7 @@ std::expected<relay_files, std::string> read_relay_config(const fs::path& file) 
                                "configuration (run it on the relay, or set site.relay_config)");
     auto s = relay::load_settings(file, config::referenced_files::names_only);
     if (!s) return std::unexpected(s.error());
-    relay_files r{s->dkim_dir, s->tls_cert};
+    relay_files r{s->dkim_dir, s->tls_cert, !s->imap_proxy_listen.empty()};
     if (r.dkim_dir.empty())
         return std::unexpected(file.string() + ": dkim.dir is not set: the relay does not sign, "
                                "so there are no DKIM records to publish (set dkim.dir and run "
@@ -177,9 +178,23 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
     // offered, so clients do not probe for POP3 (never offered) or IMAP without TLS.
     add("_submissions._tcp", "SRV", {"0 1 465 " + host});
     add("_submission._tcp", "SRV", {"10 1 587 " + host});
-    if (!s.imap_host.empty()) {
-        add("_imaps._tcp", "SRV", {"0 1 993 " + s.imap_host + "."});
+    // The relay's IMAP pass-through (relay.toml imap_proxy.listen): clients use imap.<domain>,
+    // which points at the relay, wherever home is (CGNAT included).
+    const std::string pass_through_host = "imap." + domain;
+    if (files->imap_pass_through && s.imap_host == pass_through_host)
+        return std::unexpected("site.imap_host is " + s.imap_host + ", the name the relay's IMAP "
+                               "pass-through (imap_proxy.listen) publishes for the relay; "
+                               "splitmail-ddns would point it at home: give home another name");
+    const std::string imaps_target = files->imap_pass_through ? pass_through_host : s.imap_host;
+    if (!imaps_target.empty()) {
+        add("_imaps._tcp", "SRV", {"0 1 993 " + imaps_target + "."});
         add("_imap._tcp", "SRV", {"0 0 0 ."});
+    }
+    if (files->imap_pass_through) {
+        if (!v4.empty()) add("imap", "A", {v4});
+        if (!v6.empty()) add("imap", "AAAA", {v6});
+        p.notes.push_back(pass_through_host + " points at the relay (IMAP pass-through to home, "
+                          "imap_proxy.listen in " + s.relay_config.string() + ")");
     }
     add("_pop3s._tcp", "SRV", {"0 0 0 ."});
     add("_pop3._tcp", "SRV", {"0 0 0 ."});
@@ -208,7 +223,7 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
     if (relative(ddns_host(s), domain))
         p.notes.push_back("the address records of " + ddns_host(s) +
                           " are kept up to date by splitmail-ddns (never pruned)");
-    if (s.imap_host.empty() && domain == s.domains.front())
+    if (s.imap_host.empty() && !files->imap_pass_through && domain == s.domains.front())
         p.notes.push_back("IMAP is not announced (no _imaps._tcp SRV): site.imap_host is empty; "
                           "set it to the name mail clients use (" + ddns_host(s) +
                           " is the one splitmail-ddns keeps current) to publish it");

@@ -87,6 +87,21 @@ constexpr std::array table{
                          "IMAP listener addresses with STARTTLS (port 143). Empty: no IMAP."},
     config::setting_spec{"imaps.listen", kind::string_list, "",
                          "IMAP listener addresses with implicit TLS (port 993)."},
+    config::setting_spec{"imaps.proxy_listen", kind::string_list, "[]",
+                         "Implicit-TLS IMAP listener for the relay's IMAP pass-through "
+                         "(`imap_proxy.*` in relay.toml), on the tunnel address: only clients "
+                         "in `imap.proxy_from` may connect, and each connection must start with "
+                         "a PROXY protocol v2 header naming the real client (others are closed "
+                         "at once). Connection limits, the login brake and the logs then see "
+                         "the real client."},
+    config::setting_spec{"imap.proxy_from", kind::string_list, "[]",
+                         "Addresses or CIDR blocks of the relay's tunnel side (e.g. "
+                         "`10.8.0.1/32`) allowed to send PROXY protocol v2 headers. On "
+                         "`imaps.proxy_listen` only they are accepted; on `imap.listen` and "
+                         "`imaps.listen` a connection from them must start with a header (a "
+                         "missing or invalid header closes it), while everyone else is served "
+                         "as an ordinary client. Keep it to the tunnel peer: a listed address "
+                         "can claim to be any client."},
     config::setting_spec{"imap.tls_cert", kind::path, "",
                          "PEM certificate chain for IMAP (STARTTLS and implicit TLS); needed "
                          "when any IMAP listener is set."},
@@ -217,9 +232,18 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         return bad("log.level", "must be debug, info, warn or error");
     s.imap_listen = v.get_list("imap.listen");
     s.imaps_listen = v.get_list("imaps.listen");
+    s.imaps_proxy_listen = v.get_list("imaps.proxy_listen");
+    for (const auto& t : v.get_list("imap.proxy_from")) {
+        auto n = relay::parse_network(t);
+        if (!n) return bad("imap.proxy_from", "\"" + t + "\" is not an address or CIDR block");
+        s.imap_proxy_from.push_back(*n);
+    }
+    if (!s.imaps_proxy_listen.empty() && s.imap_proxy_from.empty())
+        return bad("imaps.proxy_listen", "set imap.proxy_from to the relay's tunnel address "
+                                         "(only it may connect to this listener)");
     s.imap_tls_cert = v.get_path("imap.tls_cert");
     s.imap_tls_key = v.get_path("imap.tls_key");
-    if ((!s.imap_listen.empty() || !s.imaps_listen.empty()) &&
+    if ((!s.imap_listen.empty() || !s.imaps_listen.empty() || !s.imaps_proxy_listen.empty()) &&
         (s.imap_tls_cert.empty() || s.imap_tls_key.empty()))
         return bad("imap.tls_cert", "IMAP listeners need imap.tls_cert and imap.tls_key");
     s.imap_plaintext_on_loopback = v.get_bool("imap.plaintext_login_on_loopback");

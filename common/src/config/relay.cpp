@@ -193,6 +193,28 @@ constexpr std::array table{
                          "brake's first delay)."},
     config::setting_spec{"submission.auth_max_failures", kind::integer, "",
                          "Deprecated: when set, overrides `auth.max_user_failures`."},
+    config::setting_spec{"imap_proxy.listen", kind::string_list, "[]",
+                         "Addresses where mail clients reach IMAP through the relay (e.g. "
+                         "`[\"0.0.0.0:993\", \"[::]:993\"]`): a TCP pass-through to home over "
+                         "the tunnel. TLS ends at home (the relay never sees passwords or "
+                         "mail); each connection to home starts with a PROXY protocol v2 header "
+                         "naming the real client, so home needs `imaps.proxy_listen` (or "
+                         "`imap.proxy_from`) for the relay's tunnel address. Empty: off."},
+    config::setting_spec{"imap_proxy.home", kind::string, "\"\"",
+                         "Home's PROXY-expecting IMAP listener through the tunnel (`ip:port`, "
+                         "home's `imaps.proxy_listen`); empty means the address of `home.lmtp` "
+                         "with port 993."},
+    config::setting_spec{"imap_proxy.max_connections", kind::integer, "500",
+                         "Simultaneous pass-through connections; more are closed at once."},
+    config::setting_spec{"imap_proxy.max_connections_per_ip", kind::integer, "20",
+                         "Simultaneous pass-through connections from one client address."},
+    config::setting_spec{"imap_proxy.connect_timeout", kind::duration, "\"5s\"",
+                         "How long to wait for home's TCP handshake (the tunnel is one hop); "
+                         "the client is then disconnected."},
+    config::setting_spec{"imap_proxy.idle_timeout", kind::duration, "\"31m\"",
+                         "A connection on which no byte has moved in either direction for "
+                         "this long is closed (RFC 9051 5.4: an IMAP server's inactivity "
+                         "timer is at least 30 minutes, so IDLE clients re-issue within 29)."},
     config::setting_spec{"dkim.dir", kind::path, "",
                          "Directory of DKIM keys, `DIR/<domain>/<selector>.key` (made by "
                          "`splitmail dkim keygen`). Empty: no signing. Read at start and on "
@@ -439,6 +461,37 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.spf_check = v.get_bool("spf.check");
     s.spf_timeout = v.get_duration("spf.timeout");
     if (s.spf_timeout.count() < 1) return bad("spf.timeout", "must be at least 1s");
+    s.imap_proxy_listen = v.get_list("imap_proxy.listen");
+    s.imap_proxy_home = v.get_string("imap_proxy.home");
+    if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {
+        try {
+            auto hp = net::split_host_port(s.home_lmtp);
+            s.imap_proxy_home = (hp.first.find(':') != std::string::npos
+                                     ? "[" + hp.first + "]" : hp.first) + ":993";
+        } catch (const std::exception&) {
+            // home.lmtp names the problem when it is used; here there is nothing to derive
+        }
+    }
+    if (!s.imap_proxy_listen.empty()) {
+        try {
+            net::split_host_port(s.imap_proxy_home);
+        } catch (const std::exception& e) {
+            return bad("imap_proxy.home", std::string(e.what()) +
+                                              " (set imap_proxy.home to home's ip:port)");
+        }
+    }
+    auto ipc = v.get_int("imap_proxy.max_connections");
+    auto ipi = v.get_int("imap_proxy.max_connections_per_ip");
+    if (ipc < 1) return bad("imap_proxy.max_connections", "must be at least 1");
+    if (ipi < 1) return bad("imap_proxy.max_connections_per_ip", "must be at least 1");
+    s.imap_proxy_max_connections = static_cast<std::size_t>(ipc);
+    s.imap_proxy_max_connections_per_ip = static_cast<std::size_t>(ipi);
+    s.imap_proxy_connect_timeout = v.get_duration("imap_proxy.connect_timeout");
+    if (s.imap_proxy_connect_timeout.count() < 1)
+        return bad("imap_proxy.connect_timeout", "must be at least 1s");
+    s.imap_proxy_idle_timeout = v.get_duration("imap_proxy.idle_timeout");
+    if (s.imap_proxy_idle_timeout.count() < 1)
+        return bad("imap_proxy.idle_timeout", "must be at least 1s");
     s.dkim_dir = v.get_path("dkim.dir");
     for (const auto& d : v.get_list("dkim.domains"))
         s.dkim_domains.push_back(address::lower_ascii(d));

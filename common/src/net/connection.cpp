@@ -175,6 +175,11 @@ void connection::close() noexcept {
     sock_.close(ec);
 }
 
+void connection::shutdown_send() noexcept {
+    boost::system::error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_send, ec);
+}
+
 bool connection::peer_spoke_while_idle() const {
     if (!sock_.is_open()) return true;
     if (tls_ && SSL_pending(tls_->native_handle()) > 0) return true;

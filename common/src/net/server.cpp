@@ -3,6 +3,7 @@
 #include "splitmail/net/spawn.hpp"
 
 #include "splitmail/log/log.hpp"
+#include "splitmail/proxy/reader.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -132,6 +133,31 @@ asio::awaitable<void> server::run_one(tcp::socket s) {
     connection conn(std::move(s));
     std::string ip = conn.remote_ip();
     live_.insert(&conn);
+    if (proxy_from_ || proxy_dedicated_) {
+        // Before admission: the header names the client that limits and handlers must see.
+        auto e = proxy::source_policy(proxy_dedicated_, proxy_from_ && proxy_from_(ip));
+        std::string error;
+        if (e == proxy::expectation::refuse) {
+            error = "not a trusted PROXY protocol source (imap.proxy_from)";
+        } else if (e == proxy::expectation::header) {
+            try {
+                auto h = co_await proxy::read_and_apply(conn, proxy_timeout_);
+                if (!h.ok) error = "PROXY header refused: " + h.error;
+                else if (h.value.cmd == proxy::command::proxy)
+                    log::debug(name_, "", "PROXY header",
+                               {{"client", conn.remote_ip()}, {"via", ip}});
+            } catch (const std::exception& ex) { // never the process (see run_one's contract)
+                error = "PROXY header refused: " + error_text(ex);
+            }
+        }
+        if (!error.empty()) {
+            log_refusal(ip, "connection refused", error);
+            conn.close();
+            live_.erase(&conn);
+            co_return;
+        }
+        ip = conn.remote_ip();
+    }
     const bool trusted = trusted_ && trusted_(ip);
     // Eviction closes the socket; the handler then fails its pending read and ends as usual.
     auto v = admission_->admit(ip, trusted, [&conn] { conn.close(); });

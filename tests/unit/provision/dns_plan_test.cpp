@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <regex>
 
@@ -105,6 +106,29 @@ TEST(DnsPlan, ImapHostAnnouncedWithImplicitTlsOnly) {
               std::vector<std::string>{"0 1 993 home.example.com."});
     EXPECT_EQ(find(*p, "_imap._tcp", "SRV")->records, std::vector<std::string>{"0 0 0 ."});
     EXPECT_FALSE(find(*p, "home", "A")) << "splitmail-ddns owns the home's addresses";
+}
+
+// Issue 16: with the relay's IMAP pass-through on (relay.toml imap_proxy.listen), clients are
+// sent to imap.<domain>, which is the relay; home's own name stays with splitmail-ddns.
+TEST(DnsPlan, ImapPassThroughPointsImapAtTheRelay) {
+    dns_fixture f;
+    f.s.imap_host = "home.example.com";
+    std::ofstream(f.s.relay_config, std::ios::app) << "[imap_proxy]\nlisten = [\"0.0.0.0:993\"]\n";
+    auto p = make_plan(f.s, "example.com");
+    ASSERT_TRUE(p) << p.error();
+    ASSERT_TRUE(find(*p, "_imaps._tcp", "SRV"));
+    EXPECT_EQ(find(*p, "_imaps._tcp", "SRV")->records,
+              std::vector<std::string>{"0 1 993 imap.example.com."});
+    ASSERT_TRUE(find(*p, "imap", "A"));
+    EXPECT_EQ(find(*p, "imap", "A")->records, std::vector<std::string>{"192.0.2.10"});
+    ASSERT_TRUE(find(*p, "imap", "AAAA"));
+    EXPECT_EQ(find(*p, "imap", "AAAA")->records, std::vector<std::string>{"2001:db8::10"});
+    EXPECT_FALSE(find(*p, "home", "A")) << "splitmail-ddns owns the home's addresses";
+    // imap.<domain> cannot be both the relay (plan) and home (ddns).
+    f.s.imap_host = "imap.example.com";
+    auto clash = make_plan(f.s, "example.com");
+    ASSERT_FALSE(clash);
+    EXPECT_NE(clash.error().find("site.imap_host"), std::string::npos) << clash.error();
 }
 
 // Issue 16 bug 2: whatever splitmail-ddns maintains is never pruned, with or without imap_host.

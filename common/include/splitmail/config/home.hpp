@@ -4,6 +4,7 @@
 // rendered from settings_table() by `splitmail-home --print-config-doc`. It lives in common/
 // because `splitmail check` and `splitmail user` read home.toml through the same table.
 #include "splitmail/auth/brake.hpp"
+#include "splitmail/config/relay.hpp" // ip_network (imap.proxy_from)
 #include "splitmail/config/settings.hpp"
 
 #include <chrono>
@@ -40,6 +41,9 @@ struct settings {
     // IMAP (homeserver/imap/)
     std::vector<std::string> imap_listen;  // imap.listen: STARTTLS; empty = off
     std::vector<std::string> imaps_listen; // imaps.listen: implicit TLS
+    // The relay's IMAP pass-through (PROXY protocol v2, common/proxy/v2.hpp).
+    std::vector<std::string> imaps_proxy_listen; // imaps.proxy_listen: PROXY header required
+    std::vector<relay::ip_network> imap_proxy_from; // imap.proxy_from: who may send one
     std::filesystem::path imap_tls_cert, imap_tls_key;
     bool imap_plaintext_on_loopback = false;
     std::chrono::seconds imap_idle_timeout{1800};

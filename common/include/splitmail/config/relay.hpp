@@ -93,6 +93,13 @@ struct settings {
     bool submission_received_auth_user = true;
     std::chrono::seconds auth_cache_ttl{7 * 86400};
     auth::brake_policy login_brake; // auth.* (+ the deprecated submission.auth_* keys)
+    // IMAP pass-through to home (relay/imap_proxy): TCP + PROXY protocol v2, TLS ends at home.
+    std::vector<std::string> imap_proxy_listen;  // empty: off
+    std::string imap_proxy_home;                 // "ip:port"; default: home.lmtp's ip, 993
+    std::size_t imap_proxy_max_connections = 500;
+    std::size_t imap_proxy_max_connections_per_ip = 20;
+    std::chrono::seconds imap_proxy_connect_timeout{5};
+    std::chrono::seconds imap_proxy_idle_timeout{31 * 60};
     std::filesystem::path dkim_dir;              // empty: no signing
     std::vector<std::string> dkim_domains;       // empty: every relay.domains with keys
     bool spf_check = true;                       // Received-SPF on inbound mail (relay/spf)

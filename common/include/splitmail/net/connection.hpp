@@ -52,6 +52,15 @@ public:
     // The remote address as text without port ("192.0.2.1", "2001:db8::1").
     std::string remote_ip() const;
     void close() noexcept;
+    // The real client named by a PROXY protocol header (proxy/reader.hpp): remote() and
+    // remote_ip() report it from now on.
+    void set_remote(const tcp::endpoint& real_client) { remote_ = real_client; }
+    // Half-close: no more bytes will be sent (TCP FIN); reading goes on (plain TCP only).
+    void shutdown_send() noexcept;
+    // The socket itself, for full-duplex pass-through drivers (relay/imap_proxy) that read and
+    // write at the same time with their own idle watchdog; the per-operation deadlines above
+    // cancel every pending operation of the socket, which would cut the other direction.
+    tcp::socket& socket() { return sock_; }
     // For pooled client connections between transactions: true when the peer sent something
     // or closed (EOF, reset) while we were not reading, checked without waiting. Such a
     // connection must not carry the next transaction: an idle peer only ever speaks to say

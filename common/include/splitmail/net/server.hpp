@@ -61,6 +61,15 @@ public:
     // Clients for which `t` is true are admitted as trusted: outside the pool, not subject to
     // the per-address and per-network caps (relay.trusted_networks).
     void set_trusted(trust t) { trusted_ = std::move(t); }
+    // PROXY protocol v2 (proxy/v2.hpp) on this server's listeners: clients for which `from`
+    // is true must start with a header, read before admission so that limits and handlers see
+    // the real client; on a `dedicated` server everyone else is closed at once. A missing or
+    // invalid header closes the connection (logged at warn, rate-limited like refusals).
+    void set_proxy(trust from, bool dedicated, clock::duration header_timeout) {
+        proxy_from_ = std::move(from);
+        proxy_dedicated_ = dedicated;
+        proxy_timeout_ = header_timeout;
+    }
     // Binds and starts accepting on "ip:port"; throws std::runtime_error naming the address
     // and the reason (address in use, permission denied ...).
     void listen(const std::string& host_port);
@@ -83,6 +92,9 @@ private:
     refuser refuse_;
     trust trusted_;
     refusal_log refusals_;
+    trust proxy_from_;
+    bool proxy_dedicated_ = false;
+    clock::duration proxy_timeout_{};
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
     std::set<connection*> live_;
     bool stopped_ = false;
