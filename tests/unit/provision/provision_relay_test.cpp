@@ -442,7 +442,7 @@ TEST(ProvisionUnits, SystemdAnalyzeVerifyAcceptsTheUnits) {
     auto h = run({"home", "--pairing", (relay_root / "etc/splitmail/pairing-home.toml").string(),
                   "--root", home_root.path.string(), "--bindir", bin.path.string()});
     ASSERT_EQ(h.code, 0) << h.err;
-    for (const fs::path unit : {relay_root / "etc/systemd/system/splitmail-relay.service",
+    for (const fs::path& unit : {relay_root / "etc/systemd/system/splitmail-relay.service",
                                 home_root / "etc/systemd/system/splitmail-home.service",
                                 home_root / "etc/systemd/system/splitmail-ddns.service"}) {
         auto v = setup::run_program({"sh", "-c", "systemd-analyze verify \"$0\" 2>&1",

@@ -27,7 +27,9 @@ class SetupHome : public ::testing::Test {
 protected:
     void SetUp() override {
         // The command asks on a terminal; these tests are the non-interactive path.
-        if (::isatty(0) == 1) ASSERT_NE(std::freopen("/dev/null", "r", stdin), nullptr);
+        if (::isatty(0) == 1) {
+            ASSERT_NE(std::freopen("/dev/null", "r", stdin), nullptr);
+        }
         ASSERT_EQ(run({"relay", "--domain", "example.com", "--hostname", "mx.example.com",
                        "--public-ipv4", "192.0.2.5", "--root", relay.path.string()})
                       .code,

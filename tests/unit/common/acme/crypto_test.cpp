@@ -123,7 +123,9 @@ TEST(AcmeCrypto, JwsIsFlattenedAndVerifies) {
         // RFC 8555 6.2: exactly one of jwk and kid.
         EXPECT_EQ(prot.contains("kid"), with_kid);
         EXPECT_EQ(prot.contains("jwk"), !with_kid);
-        if (!with_kid) EXPECT_EQ(prot["jwk"]["x"], "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU");
+        if (!with_kid) {
+            EXPECT_EQ(prot["jwk"]["x"], "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU");
+        }
         EXPECT_EQ(unb64url(j["payload"]), R"({"identifiers":[]})");
         std::string input = j["protected"].get<std::string>() + "." + j["payload"].get<std::string>();
         std::string sig = unb64url(j["signature"]);

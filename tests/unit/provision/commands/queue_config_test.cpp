@@ -53,8 +53,9 @@ TEST(queue_config, default_spool_of_the_relay_is_used_when_the_file_does_not_set
 
     auto r = run({"--config", (t.path / "relay.toml").string(), "list"});
     EXPECT_EQ(r.err.find("spool.dir"), std::string::npos) << r.err;
-    if (r.code != 0) // no relay on this machine: the error names the relay's default spool
+    if (r.code != 0) { // no relay on this machine: the error names the relay's default spool
         EXPECT_NE(r.err.find("/var/spool/splitmail"), std::string::npos) << r.err;
+    }
 }
 
 TEST(queue_config, spool_dir_from_the_file_is_listed) {
