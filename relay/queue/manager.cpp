@@ -117,7 +117,7 @@ void queue_manager::promote_due() {
 
 void queue_manager::due(const std::string& id) {
     auto it = q_.find(id);
-    if (it == q_.end()) return;
+    if (it == q_.end() || it->second.busy) return; // in flight: its end reschedules it
     auto& sl = slot(it->second.route);
     if (sl.t && !sl.t->accepting()) {
         // Held until the transport flushes its route (home answers again); the lifetime is
