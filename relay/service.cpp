@@ -1,8 +1,8 @@
 // Relay wiring; see service.hpp.
 #include "service.hpp"
 
-#include "delivery/runner.hpp"
 #include "imap_proxy/pass_through.hpp"
+#include "queue/relay_queue.hpp"
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
 #include "smtp_in/network_counter.hpp"
@@ -126,7 +126,7 @@ int run(const settings& s, const std::string& config_path) {
     net::tls_context home_tls;
     if (s.home_transport == "mtls") home_tls = *net::make_client_tls(s.home_tls_cert, s.home_tls_key);
 
-    delivery_runner runner(io, s, *sp, directory, home_tls);
+    relay_queue runner(io, s, *sp, directory, home_tls);
     runner.start(std::move(rec->envelopes));
 
     // DKIM keys: loaded once here and again on SIGHUP (a failed reload keeps the old keys).

@@ -95,8 +95,17 @@ std::string xtext_decode(std::string_view s) {
     return out;
 }
 
-std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view message,
-                                    dsn_kind kind, const dsn_options& opt) {
+bool dsn_encloses_full(const queue::envelope& env, dsn_kind kind) {
+    return kind == dsn_kind::failure && env.ret == queue::ret_type::full;
+}
+
+std::string_view dsn_header_block(std::string_view msg) {
+    return header_block(msg);
+}
+
+std::optional<dsn_frame> make_dsn_frame(const queue::envelope& env, dsn_kind kind,
+                                        const dsn_options& opt, bool original_eight_bit,
+                                        const std::function<bool(std::string_view)>& taken) {
     // RFC 5321 4.5.5: never send a notice about a message from the null reverse-path.
     if (env.sender.empty()) return std::nullopt;
 
@@ -116,7 +125,8 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
     }
     if (rcpts.empty()) return std::nullopt;
 
-    dsn_message out;
+    dsn_frame f;
+    dsn_message& out = f.meta;
     out.recipient = env.sender;
     bool utf8 = !is_ascii(env.sender);
     for (const auto* r : rcpts) {
@@ -126,21 +136,27 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
     out.smtputf8 = utf8;
 
     const std::string host = one_line(opt.reporting_mta);
-    const bool full = kind == dsn_kind::failure && env.ret == queue::ret_type::full;
-    const std::string_view original = full ? message : header_block(message);
+    const bool full = dsn_encloses_full(env, kind);
 
-    // A boundary that cannot occur in the enclosed message (RFC 2046 5.1.1).
+    // A boundary that cannot occur in the enclosed message (RFC 2046 5.1.1). The candidates
+    // are capped (each may cost a pass over the original); the last one carries the time in
+    // milliseconds, which a sender cannot have known when the message was written.
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(opt.now.time_since_epoch()).count();
     std::string boundary = "=_splitmail_" + env.id;
-    for (int n = 1; message.find(boundary) != std::string_view::npos; ++n)
+    for (int n = 1; taken(boundary); ++n) {
+        if (n == 16) {
+            boundary = "=_splitmail_" + env.id + "_" + std::to_string(ms) + "_z";
+            break;
+        }
         boundary = "=_splitmail_" + env.id + "_" + std::to_string(n);
+    }
 
     std::string d;
     auto line = [&d](std::string_view s) {
         d += s;
         d += crlf;
     };
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(opt.now.time_since_epoch()).count();
 
     // Header of the notice.
     line("From: Mail Delivery System <MAILER-DAEMON@" + host + ">");
@@ -212,15 +228,26 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
         line(kind == dsn_kind::failure ? "Content-Description: Undelivered Message Headers"
                                        : "Content-Description: Delayed Message Headers");
     }
-    const bool original_8bit = !is_ascii(original);
-    if (original_8bit) line("Content-Transfer-Encoding: 8bit");
+    if (original_eight_bit) line("Content-Transfer-Encoding: 8bit");
     line("");
-    d += ensure_crlf_end(original);
-    line("");
-    line("--" + boundary + "--");
+    f.head = std::move(d);
+    f.tail = std::string(crlf) + "--" + boundary + "--" + crlf;
+    out.eight_bit = original_eight_bit || !is_ascii(f.head) || !is_ascii(f.tail);
+    return f;
+}
 
-    out.eight_bit = !is_ascii(d);
-    out.data = std::move(d);
+std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view message,
+                                    dsn_kind kind, const dsn_options& opt) {
+    const std::string_view original =
+        dsn_encloses_full(env, kind) ? message : header_block(message);
+    auto f = make_dsn_frame(env, kind, opt, !is_ascii(original), [original](std::string_view b) {
+        return original.find(b) != std::string_view::npos;
+    });
+    if (!f) return std::nullopt;
+    dsn_message out = std::move(f->meta);
+    out.data = std::move(f->head);
+    out.data += ensure_crlf_end(original);
+    out.data += f->tail;
     return out;
 }
 
@@ -237,7 +264,7 @@ queue::envelope make_notice_envelope(const dsn_message& dsn, std::string id, sys
     e.smtputf8 = dsn.smtputf8;
     e.arrival = now;
     e.next_attempt = now;
-    e.size = dsn.data.size();
+    e.size = dsn.data.size(); // a streamed notice: the spool sets it from the file
     return e;
 }
 

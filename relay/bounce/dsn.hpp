@@ -26,6 +26,7 @@
 
 #include "splitmail/queue/envelope.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +60,26 @@ std::optional<dsn_message> make_dsn(const queue::envelope& env, std::string_view
 
 // The envelope to queue a notice with: sender <>, one remote recipient (the original sender),
 // NOTIFY=NEVER so that a notice about the notice is never asked for (RFC 3461 6.2).
+// The same notice split around the enclosed original, for writing it in pieces (the original
+// streamed from the spool, relay/queue/notice.hpp): head + original + (CRLF if the original
+// does not end with one) + tail is exactly make_dsn's data. `original_eight_bit`: the enclosed
+// part has octets >= 0x80; taken(b): the string b occurs in the enclosed part (asked for a
+// few boundary candidates, at most 16; then one carrying the time is used unchecked).
+struct dsn_frame {
+    dsn_message meta; // data stays empty
+    std::string head;
+    std::string tail;
+};
+std::optional<dsn_frame> make_dsn_frame(const queue::envelope& env, dsn_kind kind,
+                                        const dsn_options& opt, bool original_eight_bit,
+                                        const std::function<bool(std::string_view)>& taken);
+// Whether the notice encloses the whole original (RET=FULL on a failure notice) rather than
+// its header block.
+bool dsn_encloses_full(const queue::envelope& env, dsn_kind kind);
+// The header block of a message: up to and including the CRLF before the first empty line
+// (the whole text when there is none).
+std::string_view dsn_header_block(std::string_view msg);
+
 queue::envelope make_notice_envelope(const dsn_message& dsn, std::string id, sys_time now);
 
 
