@@ -16,6 +16,7 @@
 #include "recipients/directory.hpp"
 #include "splitmail/config/relay.hpp"
 
+#include "smtp_in/stream.hpp"
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/queue/spool.hpp"
@@ -53,6 +54,13 @@ struct smtp_context {
     std::size_t* replies_owed = nullptr;
 };
 
+// Serves one connection until the client quits, fails or times out. Throws (a
+// boost::system::system_error from the stream, or std::runtime_error) when the connection
+// fails; the listener logs it. Every message the client got a 250 for is durable in the spool
+// before the 250 is written; a message that was not answered 250 leaves nothing in the spool
+// (tests/unit/relay/smtp_in/driver_test.cpp injects a failure at every step to check both).
+net::asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx);
+// The listeners' entry point: serve_smtp over connection_stream(conn).
 net::asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx);
 
 } // namespace splitmail::relay
