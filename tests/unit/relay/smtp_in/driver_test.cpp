@@ -295,6 +295,14 @@ TEST_F(DriverFailure, CleanDialogueQueuesBoth) {
     EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written;
     EXPECT_NE(st.written.find("221 "), std::string::npos) << st.written;
     EXPECT_TRUE(st.is_tls());
+    // The server's side of the script: the code of each reply (last line of multi-line ones).
+    std::vector<int> codes;
+    std::istringstream in(st.written);
+    for (std::string line; std::getline(in, line);)
+        if (line.size() > 3 && line[3] == ' ') codes.push_back(std::stoi(line.substr(0, 3)));
+    EXPECT_EQ(codes, (std::vector<int>{220, 250, 220, 250, 250, 250, 354, 250, 250, 250, 354,
+                                       250, 221}))
+        << st.written;
     check_and_clear(st, o, {first, second}, "clean");
 }
 
