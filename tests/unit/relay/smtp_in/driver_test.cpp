@@ -31,7 +31,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
+#include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
@@ -268,6 +269,10 @@ std::size_t fail_every_stream_step(const std::function<void(scripted_stream&)>& 
                                    std::vector<scripted_stream::op>& clean_ops) {
     std::size_t runs = 0;
     for (std::size_t k = 0;; ++k) {
+        if (k > 10000) {
+            ADD_FAILURE() << "the dialogue never completes";
+            break;
+        }
         bool any_failed = false;
         for (auto mode : {scripted_stream::read_failure::eof, scripted_stream::read_failure::reset}) {
             scripted_stream st(script);
@@ -351,6 +356,10 @@ void fail_every_spool_step(spool_step kind, int err,
     durable::test_hooks::scoped_fsync_hook fh(fsync_hook);
     durable::test_hooks::scoped_step_hook sh(step_hook);
     for (int n = 0;; ++n) {
+        if (n > 1000) {
+            ADD_FAILURE() << "the spool steps never end";
+            break;
+        }
         g_calls = 0;
         g_fired = false;
         g_fail_at = n;
