@@ -48,20 +48,20 @@ asio::awaitable<bool> read_until(tcp::socket& s, std::string& buf, std::string_v
     co_return true;
 }
 
+asio::awaitable<void> say(tcp::socket& s, std::string_view text) {
+    co_await asio::async_write(s, asio::buffer(text), asio::use_awaitable);
+}
+
 asio::awaitable<void> run_home(tcp::acceptor& acc, home_script& h) {
     auto s = co_await acc.async_accept(asio::use_awaitable);
-    co_await asio::async_write(s, asio::buffer(std::string_view("220 home.test LMTP\r\n")),
-                               asio::use_awaitable);
+    co_await say(s, "220 home.test LMTP\r\n");
     std::string in;
     if (!co_await read_until(s, in, "\r\n")) co_return;
     in.clear();
-    co_await asio::async_write(s, asio::buffer(std::string_view("250-home.test\r\n250 PIPELINING\r\n")),
-                               asio::use_awaitable);
+    co_await say(s, "250-home.test\r\n250 PIPELINING\r\n");
     if (!co_await read_until(s, in, "DATA\r\n")) co_return;
     in.erase(0, in.find("DATA\r\n") + 6);
-    co_await asio::async_write(
-        s, asio::buffer(std::string_view("250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n")),
-        asio::use_awaitable);
+    co_await say(s, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n");
     // DATA: octet by octet as far as the script says, then hang up (or answer).
     char c;
     for (;;) {
@@ -71,15 +71,15 @@ asio::awaitable<void> run_home(tcp::acceptor& acc, home_script& h) {
         }
         if (in.size() >= h.drop_after) break;
         boost::system::error_code ec;
-        co_await s.async_read_some(asio::buffer(&c, 1), asio::redirect_error(asio::use_awaitable, ec));
+        co_await s.async_read_some(asio::buffer(&c, 1),
+                                   asio::redirect_error(asio::use_awaitable, ec));
         if (ec) break;
         in += c;
     }
     h.data_received = in;
     if (!h.saw_terminator) co_return; // the socket closes here, mid-DATA
     for (int i = 0; i < h.replies; ++i)
-        co_await asio::async_write(s, asio::buffer(std::string_view("250 2.0.0 delivered\r\n")),
-                                   asio::use_awaitable);
+        co_await say(s, "250 2.0.0 delivered\r\n");
     // Then home goes away (after both replies: the client's next read is not ours to judge).
 }
 

@@ -274,7 +274,8 @@ std::size_t fail_every_stream_step(const std::function<void(scripted_stream&)>& 
             break;
         }
         bool any_failed = false;
-        for (auto mode : {scripted_stream::read_failure::eof, scripted_stream::read_failure::reset}) {
+        using rf = scripted_stream::read_failure;
+        for (auto mode : {rf::eof, rf::reset}) {
             scripted_stream st(script);
             st.fail_at = k;
             st.on_read = mode;
@@ -408,6 +409,35 @@ TEST_F(DriverSpoolFailure, EveryFsync) {
     fail_every_spool_step(spool_step::fsync, EIO, checker(), steps);
     // Per message: message file, msg/, envelope file, incoming/.
     EXPECT_EQ(steps, 2 * 4);
+}
+
+// A client that goes silent at any point of the first message (before and inside DATA) is cut
+// off at its deadline with 421 4.4.2, and its unfinished message leaves nothing behind.
+TEST_F(DriverFailure, SilentClientIsCutOffAtItsDeadline) {
+    s_.helo_timeout = std::chrono::seconds(1);
+    s_.idle_timeout = std::chrono::seconds(1); // the DATA and command deadlines
+    auto script = tls_script();
+    scripted_stream clean(script);
+    run(clean);
+    check_and_clear(clean, {true, false}, {first, second}, "clean");
+    std::vector<std::size_t> reads; // op index of each read of the clean dialogue
+    for (std::size_t i = 0; i < clean.ops.size(); ++i)
+        if (clean.ops[i] == scripted_stream::op::read) reads.push_back(i);
+    ASSERT_GE(reads.size(), 7u);
+    // Silent before EHLO (helo deadline), before MAIL (idle), before and inside DATA (DATA
+    // deadline): reads 0, 3, 4, 5, 6 are EHLO, MAIL/RCPT/DATA and the three DATA chunks.
+    for (std::size_t r : {0u, 3u, 4u, 5u, 6u}) {
+        const std::size_t stall = reads[r];
+        scripted_stream st(script);
+        st.stall_from = stall;
+        auto start = net::clock::now();
+        auto o = run(st);
+        auto took = net::clock::now() - start;
+        check_and_clear(st, o, {first, second}, "silent from op " + std::to_string(stall));
+        EXPECT_LT(took, std::chrono::seconds(5));
+        EXPECT_TRUE(queued_ids(st.written).empty()) << st.written;
+        EXPECT_NE(st.written.find("421 4.4.2 "), std::string::npos) << st.written;
+    }
 }
 
 } // namespace

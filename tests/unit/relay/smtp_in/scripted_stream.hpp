@@ -8,11 +8,13 @@
 //   TLS   -> a handshake error.
 // After the script is exhausted reads return end of stream (the client closed). Operations
 // complete through a post, so other work on the io_context (spool completions) interleaves
-// as it would with a socket. Never times out: nothing here waits.
+// as it would with a socket. Nothing waits, except a read at or after `stall_from` (a client
+// gone silent): it waits out its deadline and fails with timed_out, as net::connection does.
 #include "smtp_in/stream.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -33,6 +35,7 @@ public:
 
     std::size_t fail_at = std::numeric_limits<std::size_t>::max();
     read_failure on_read = read_failure::eof;
+    std::size_t stall_from = std::numeric_limits<std::size_t>::max();
 
     std::vector<op> ops;      // every operation attempted, in order
     bool failed = false;      // the failure was injected
@@ -41,8 +44,14 @@ public:
     bool saw_progress = false, saw_auth = false;
 
     net::asio::awaitable<std::size_t> read_some(std::span<char> buf,
-                                                net::clock::duration) override {
+                                                net::clock::duration timeout) override {
         co_await yield();
+        if (ops.size() >= stall_from) {
+            ops.push_back(op::read);
+            net::asio::steady_timer t(co_await net::asio::this_coro::executor, timeout);
+            co_await t.async_wait(net::asio::use_awaitable);
+            throw boost::system::system_error(net::asio::error::timed_out);
+        }
         if (inject(op::read)) {
             if (on_read == read_failure::eof) co_return 0;
             throw boost::system::system_error(net::asio::error::connection_reset);
