@@ -156,7 +156,7 @@ private:
 };
 
 struct driver {
-    net::connection& conn;
+    smtp_stream& conn;
     smtp_context& ctx;
     smtp_session& sess;
     spool_sink& sink;
@@ -332,6 +332,11 @@ struct driver {
 } // namespace
 
 asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx) {
+    connection_stream s(conn);
+    co_await serve_smtp(s, ctx);
+}
+
+asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
     directory_checker checker(ctx);
     session_config cfg;
     cfg.hostname = ctx.s->hostname;

@@ -6,8 +6,8 @@
 // timeout; reply -> next command line: the idle timeout; DATA: the idle timeout plus the
 // minimum data rate), shortened while the listener is overloaded for clients that are neither
 // trusted nor authenticated; every write has a fixed deadline. The driver reports EHLO/HELO
-// and a successful AUTH to the listener's admission (net::connection::progressed,
-// authenticated).
+// and a successful AUTH to the listener's admission (smtp_stream::progressed, authenticated;
+// net::connection's through connection_stream).
 // A `delay` action (the session's tarpit for refused recipients) is a timer wait before the
 // next reply.
 // Outgoing mail (authenticated, or from relay.trusted_networks) whose From: domain has DKIM keys
@@ -16,6 +16,7 @@
 #include "recipients/directory.hpp"
 #include "splitmail/config/relay.hpp"
 
+#include "smtp_in/stream.hpp"
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/queue/spool.hpp"
@@ -56,6 +57,14 @@ struct smtp_context {
     spf_checker* spf = nullptr;
 };
 
+// Serves one connection until the client quits, fails or times out. Throws (a
+// boost::system::system_error from the stream, or std::runtime_error) when the connection
+// fails; the listener logs it. Every message the client got a 250 for is durable in the spool
+// before the 250 is written; a message the driver did not answer 250 leaves nothing in the
+// spool (one whose 250 was lost on the way may be sent again: a duplicate, never a loss).
+// tests/unit/relay/smtp_in/driver_test.cpp injects a failure at every step to check both.
+net::asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx);
+// The listeners' entry point: serve_smtp over connection_stream(conn).
 net::asio::awaitable<void> serve_smtp(net::connection& conn, smtp_context& ctx);
 
 } // namespace splitmail::relay

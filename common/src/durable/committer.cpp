@@ -10,6 +10,8 @@
 // Nesting is bounded by the number of stages of a request, since stages only move forward.
 #include "splitmail/durable/committer.hpp"
 
+#include "hooks.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -38,6 +40,7 @@ std::error_code errno_code(int e) {
 
 // Retries EINTR; returns 0 or an errno.
 int write_all(int fd, const std::string& data) {
+    if (int e = detail::injected_write_error()) return e;
     const char* p = data.data();
     std::size_t left = data.size();
     while (left > 0) {
@@ -55,8 +58,8 @@ int write_all(int fd, const std::string& data) {
 int fsync_dir(const std::filesystem::path& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno;
-    int rc = 0;
-    if (::fsync(fd) != 0) rc = errno;
+    int rc = detail::injected_fsync_error(fd, true);
+    if (rc == 0 && ::fsync(fd) != 0) rc = errno;
     ::close(fd);
     return rc;
 }
@@ -64,6 +67,7 @@ int fsync_dir(const std::filesystem::path& dir) {
 // rename(2) that refuses to replace an existing target. renameat2 is atomic; on file systems
 // without RENAME_NOREPLACE (EINVAL) fall back to link+unlink, which refuses EEXIST as well.
 int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
+    if (int e = detail::injected_rename_error()) return e;
     if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
     if (errno != EINVAL && errno != ENOSYS) return errno;
     if (::link(from.c_str(), to.c_str()) != 0) return errno;
@@ -132,6 +136,7 @@ void temp_file::release() {
 std::error_code temp_file::write(std::string_view bytes) {
     if (err_) return err_;
     if (fd_ < 0) return err_ = errno_code(EBADF);
+    if (int e = detail::injected_write_error()) return err_ = errno_code(e);
     const char* p = bytes.data();
     std::size_t left = bytes.size();
     while (left > 0) {
@@ -154,6 +159,7 @@ int temp_file::link_to(const std::filesystem::path& path) {
         named_.clear(); // it is `path` now; the destructor must not remove it
         return 0;
     }
+    if (int e = detail::injected_rename_error()) return e;
     // linkat(2) of an O_TMPFILE inode: through /proc (no capability needed), else AT_EMPTY_PATH
     // (needs CAP_DAC_READ_SEARCH). linkat never replaces an existing name.
     char proc[64];
@@ -322,6 +328,7 @@ struct committer::impl {
                     },
                     false);
             }
+            if (err == 0) err = detail::injected_fsync_error(fd, false);
             if (err == 0 && ::fsync(fd) != 0) err = errno;
             if (::close(fd) != 0 && err == 0) err = errno;
             {
@@ -353,7 +360,8 @@ struct committer::impl {
         if (f.in_place || f.adopt) return rename_stage(o, i + 1); // already durable in place
         int err = 0;
         if (f.replace) {
-            if (::rename(o->tmp[i].c_str(), f.path.c_str()) != 0) err = errno;
+            err = detail::injected_rename_error();
+            if (err == 0 && ::rename(o->tmp[i].c_str(), f.path.c_str()) != 0) err = errno;
         } else {
             err = rename_noreplace(o->tmp[i], f.path);
         }

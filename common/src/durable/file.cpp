@@ -1,6 +1,8 @@
 // Durable small files; see durable/file.hpp.
 #include "splitmail/durable/file.hpp"
 
+#include "hooks.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -16,6 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::atomic<test_hooks::fsync_hook> hook{nullptr};
+std::atomic<test_hooks::step_hook> step_hook{nullptr};
 std::atomic<unsigned> tmp_counter{0};
 
 std::error_code errno_code(int e) { return {e, std::generic_category()}; }
@@ -25,9 +28,7 @@ error fail(int e, const fs::path &p, std::string step) {
 }
 
 std::error_code do_fsync(int fd, bool directory) {
-    if (auto h = hook.load(std::memory_order_acquire)) {
-        if (int e = h(fd, directory); e != 0) return errno_code(e);
-    }
+    if (int e = detail::injected_fsync_error(fd, directory)) return errno_code(e);
     while (::fsync(fd) != 0) {
         if (errno != EINTR) return errno_code(errno);
     }
@@ -63,6 +64,7 @@ std::string error::text() const {
 std::error_code fsync_fd(int fd) { return do_fsync(fd, false); }
 
 std::error_code write_all(int fd, std::string_view data) {
+    if (int e = detail::injected_write_error()) return errno_code(e);
     while (!data.empty()) {
         ssize_t n = ::write(fd, data.data(), data.size());
         if (n < 0) {
@@ -109,6 +111,8 @@ result<> replace_file(const fs::path &path, std::initializer_list<std::string_vi
     if (::fchmod(fd.get(), opt.mode) != 0) return undo(errno_code(errno), tmp, "cannot chmod");
     if (auto ec = do_fsync(fd.get(), false)) return undo(ec, tmp, "cannot fsync");
     if (auto ec = fd.close()) return undo(ec, tmp, "cannot close");
+    if (int e = detail::injected_rename_error())
+        return undo(errno_code(e), path, "cannot rename");
     if (::rename(tmp.c_str(), path.c_str()) != 0)
         return undo(errno_code(errno), path, "cannot rename");
     return fsync_dir(dir);
@@ -119,6 +123,8 @@ result<> replace_file(const fs::path &path, std::string_view content, const repl
 }
 
 result<> rename_noreplace(const fs::path &from, const fs::path &to) {
+    if (int e = detail::injected_rename_error())
+        return std::unexpected(fail(e, to, "cannot rename"));
     if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return {};
     if (errno != EINVAL && errno != ENOSYS)
         return std::unexpected(fail(errno, to, "cannot rename"));
@@ -169,6 +175,22 @@ result<std::optional<std::string>> read_file_if_exists(const fs::path &path,
 
 namespace test_hooks {
 void set_fsync_hook(fsync_hook h) { hook.store(h, std::memory_order_release); }
+void set_step_hook(step_hook h) { durable::step_hook.store(h, std::memory_order_release); }
 } // namespace test_hooks
+
+namespace detail {
+int injected_fsync_error(int fd, bool directory) {
+    auto h = hook.load(std::memory_order_acquire);
+    return h ? h(fd, directory) : 0;
+}
+int injected_write_error() {
+    auto h = step_hook.load(std::memory_order_acquire);
+    return h ? h(test_hooks::step::write) : 0;
+}
+int injected_rename_error() {
+    auto h = step_hook.load(std::memory_order_acquire);
+    return h ? h(test_hooks::step::rename) : 0;
+}
+} // namespace detail
 
 } // namespace splitmail::durable

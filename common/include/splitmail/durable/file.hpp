@@ -118,9 +118,9 @@ result<std::optional<std::string>> read_file_if_exists(const std::filesystem::pa
                                                        const read_options &opt = {});
 
 namespace test_hooks {
-// Test hook: called before every fsync this module (and replace_file) makes, with the fd and
-// whether it is a directory. Returning a non-zero errno makes that fsync fail with it.
-// nullptr (the default) disables it. Not for production code; process-wide.
+// Test hook: called before every fsync this module (replace_file, fsync_dir, the committer)
+// makes, with the fd and whether it is a directory. Returning a non-zero errno makes that
+// fsync fail with it. nullptr (the default) disables it. Not for production code; process-wide.
 using fsync_hook = int (*)(int fd, bool directory);
 void set_fsync_hook(fsync_hook hook);
 
@@ -131,6 +131,24 @@ class scoped_fsync_hook {
     ~scoped_fsync_hook() { set_fsync_hook(nullptr); }
     scoped_fsync_hook(const scoped_fsync_hook &) = delete;
     scoped_fsync_hook &operator=(const scoped_fsync_hook &) = delete;
+};
+
+// Test hook for the other steps that put a file on disk: called before every write(2) of file
+// content (write_all, replace_file, temp_file::write, the committer's writes) and before every
+// rename or link that gives a file its final name (rename_noreplace, replace_file, the
+// committer's renames, temp_file::link_to). Returning a non-zero errno makes that step fail with
+// it, as if the system call had. nullptr (the default) disables it. Not for production code;
+// process-wide. With the fsync hook, tests fail each step of a commit in turn.
+enum class step { write, rename };
+using step_hook = int (*)(step s);
+void set_step_hook(step_hook hook);
+
+class scoped_step_hook {
+  public:
+    explicit scoped_step_hook(step_hook hook) { set_step_hook(hook); }
+    ~scoped_step_hook() { set_step_hook(nullptr); }
+    scoped_step_hook(const scoped_step_hook &) = delete;
+    scoped_step_hook &operator=(const scoped_step_hook &) = delete;
 };
 } // namespace test_hooks
 
