@@ -6,6 +6,8 @@
 #include "lmtp/driver.hpp"
 #include "lmtp/listener.hpp"
 #include "maildir/deliver.hpp"
+#include "imap/store.hpp"
+#include "users/executors.hpp"
 #include "users/resolver.hpp"
 #include "users/verified_cache.hpp"
 
@@ -91,7 +93,10 @@ std::string preflight(const settings& s) {
 int run(const settings& s, const std::string& config_path) {
     std::signal(SIGPIPE, SIG_IGN);
     // Destruction order matters: the io_context outlives the committer and the deliverer,
-    // whose completions post to it while they drain.
+    // whose completions post to it while they drain. The folder registry (open folders, index
+    // locks, inotify watches: one object for the process, store.hpp) outlives the io_context,
+    // whose destruction ends the sessions that still hold folders.
+    imap::folder_registry folders;
     asio::io_context io(1);
     users::live_database live(sources_of(s));
     recipient_resolver resolver(live);
@@ -101,8 +106,13 @@ int run(const settings& s, const std::string& config_path) {
     std::filesystem::create_directories(s.maildir_root, ec);
     ::chmod(s.maildir_root.c_str(), 0700);
     auto host = host_name(s);
+    // Per-user execution (issue 12 item 4, users/executors.hpp): IMAP mailbox work and the
+    // Maildir links of deliveries run on a strand per user over these threads, never on the
+    // io thread, so one user's heavy command delays nobody else. Joined after the io loop.
+    user_executors user_exec(s.imap_store_threads);
     durable::committer committer;
     maildir::deliverer deliverer(s.maildir_root, committer, host);
+    deliverer.set_user_executors(&user_exec);
     lmtp::mailbox_delivery delivery(deliverer);
 
     lmtp::driver_context ctx;
@@ -169,6 +179,8 @@ int run(const settings& s, const std::string& config_path) {
     ictx.auth_pool = &auth_pool;
     ictx.brake = &login_brake;
     ictx.auth_cache = &auth_cache;
+    ictx.user_exec = &user_exec;
+    ictx.folders = &folders;
     std::unique_ptr<net::server> imap_server, imaps_server, imaps_proxy_server;
     // The relay's IMAP pass-through: PROXY v2 headers only from imap.proxy_from (the tunnel).
     net::server::trust proxy_from;
@@ -272,6 +284,9 @@ int run(const settings& s, const std::string& config_path) {
                {"maildir", s.maildir_root.string()}});
     sys::notify("READY=1\nSTATUS=accepting LMTP and IMAP"); // Type=notify: listeners are bound
     io.run();
+    // Mailbox work still running for a session or a delivery uses what is declared below the
+    // pool: let it finish first (its completions stay queued on the stopped io_context).
+    user_exec.join();
     log::info("home", "", "stopped");
     return 0;
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Wires splitmail-home together: user database (reloaded on SIGHUP and when its files change),
-// Maildir deliverer on the durable committer, LMTP listeners (plain or mutual TLS with the
+// Maildir deliverer on the durable committer, per-user strands for mailbox work (IMAP commands,
+// Maildir links of deliveries) over imap.store_threads threads, one folder registry, LMTP
+// listeners (plain or mutual TLS with the
 // relay's certificate pinned), graceful stop on SIGTERM/SIGINT.
 #include "splitmail/config/home.hpp"
 

@@ -15,6 +15,9 @@ line, it never parses responses (its own CPU share is printed next to each throu
   (6) sort     SORT (DATE), SORT (SUBJECT) and THREAD REFERENCES on a 100,000-message INBOX of
                threaded mail: first after a restart (no cached header fields), warm, and after
                a second restart
+  (7) isolation  users B..K (10 sessions) NOOP and FETCH, LMTP delivers to them: latency
+               p50/p99 alone, then while user A repeatedly FETCHes a 25 MB message and SELECTs
+               a 100,000-message folder just changed by another writer (issue 12 item 4)
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ import lib  # noqa: E402  (temp dirs, ports, certificates, Daemon, cleanup at ex
 USER = "demo@example.test"
 BIG = "big@example.test"
 SORTER = "sort@example.test"  # (6)
+HEAVY = "heavy@example.test"  # (7) user A
+LIGHT = [f"u{i}@example.test" for i in range(1, 11)]  # (7) users B..K
+ALL_USERS = [USER, BIG, SORTER, HEAVY] + LIGHT
 PASSWORD = "bench-password-1"
 MAIL_UID = 8  # Debian's "mail" user: Dovecot's mail processes run as it
 
@@ -306,12 +312,13 @@ class Splitmail:
         self.root = d / "mail"
         self.port = lib.free_port()
         cert = lib.make_cert(d, "imap", "home.example.test")
-        (d / "users").write_text(f"{USER}:{hash_line}\n{BIG}:{hash_line}\n{SORTER}:{hash_line}\n")
+        (d / "users").write_text("".join(f"{u}:{hash_line}\n" for u in ALL_USERS))
+        self.lmtp_port = lib.free_port()
         (d / "aliases").write_text("")
         (d / "home.toml").write_text(f"""[home]
 domains = ["example.test"]
 [lmtp]
-listen = ["127.0.0.1:{lib.free_port()}"]
+listen = ["127.0.0.1:{self.lmtp_port}"]
 transport = "plain"
 [users]
 file = "{d}/users"
@@ -377,8 +384,9 @@ class Dovecot:
         self.port = lib.free_port()
         self.conf = d / "dovecot.conf"
         self.hibernate = hibernate
+        self.lmtp_port = lib.free_port()
         lines = []
-        for u in (USER, BIG, SORTER):
+        for u in ALL_USERS:
             lines.append(f"{u}:{hash_line}:{MAIL_UID}:{MAIL_UID}::{self.box(u)}::")
         (d / "users").write_text("\n".join(lines) + "\n")
         self.write_conf()
@@ -389,7 +397,7 @@ class Dovecot:
 state_dir = {d}/state
 log_path = {d}/dovecot.log
 info_log_path = /dev/null
-protocols = imap
+protocols = imap lmtp
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -420,6 +428,12 @@ service imap-login {{
   }}
   inet_listener imaps {{
     port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
   }}
 }}
 service imap {{
@@ -902,6 +916,205 @@ def phase_sort(b: Bench, servers, loop) -> None:
 # ---------------------------------------------------------------- main
 
 
+# ---------------------------------------------------------------- (7) isolation
+
+
+async def lmtp_deliver(port: int, rcpt: str, data: bytes) -> None:
+    """One LMTP transaction (RFC 2033); raises unless every reply is 2xx/3xx as expected."""
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+
+    async def reply(expect: bytes) -> None:
+        while True:
+            line = await r.readline()
+            if not line:
+                raise ConnectionError("LMTP server closed the connection")
+            if line[3:4] != b"-":
+                if not line.startswith(expect):
+                    raise RuntimeError(f"LMTP: {line!r}")
+                return
+
+    try:
+        await reply(b"220")
+        w.write(b"LHLO bench.test\r\n")
+        await reply(b"250")
+        w.write(b"MAIL FROM:<bench@sender.test>\r\nRCPT TO:<" + rcpt.encode() + b">\r\nDATA\r\n")
+        await reply(b"250")
+        await reply(b"250")
+        await reply(b"354")
+        w.write(data + b".\r\n")
+        await reply(b"250")  # one reply per recipient: one recipient
+        w.write(b"QUIT\r\n")
+    finally:
+        w.close()
+
+
+async def light_load(port: int, lmtp_port: int, seconds: float):
+    """Users B..K: one session each, INBOX selected, NOOP then FETCH of a random message every
+    50 ms; one LMTP delivery to a random one of them every 100 ms. Returns the latencies (s)
+    of their commands and of the deliveries, and the errors."""
+    rnd = random.Random(71)
+    cmd_lat: list[float] = []
+    dlv_lat: list[float] = []
+    errors: list[str] = []
+    conns = []
+    for u in LIGHT:
+        c = await Imap.connect(port)
+        await c.login(u, PASSWORD)
+        n = exists_of(await c.cmd("SELECT INBOX"))
+        conns.append((c, n))
+    deadline = time.perf_counter() + seconds
+    msg = message(424242, 4000)
+
+    async def user(c: Imap, n: int):
+        while time.perf_counter() < deadline:
+            try:
+                for cmd in ("NOOP", f"FETCH {rnd.randint(1, n)} BODY.PEEK[]"):
+                    t0 = time.perf_counter()
+                    await c.cmd(cmd)
+                    cmd_lat.append(time.perf_counter() - t0)
+            except Exception as e:  # noqa: BLE001 -- reported
+                errors.append(f"{type(e).__name__}: {e}")
+                return
+            await asyncio.sleep(0.05)
+
+    async def deliveries():
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                await lmtp_deliver(lmtp_port, rnd.choice(LIGHT), msg)
+                dlv_lat.append(time.perf_counter() - t0)
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"LMTP {type(e).__name__}: {e}")
+            await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(user(c, n) for c, n in conns), deliveries())
+    for c, _ in conns:
+        await c.logout()
+    return cmd_lat, dlv_lat, errors
+
+
+def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict) -> None:
+    """User A, on its own thread with blocking sockets (the 25 MB responses are not parsed,
+    only their end is looked for): FETCH 1 BODY.PEEK[] of the 25 MB INBOX message on one
+    session; then, on a new connection, a file dropped into Big/cur (as another writer would:
+    both servers must read the 100,000-name directory again) and SELECT Big."""
+    import socket as so
+
+    def connect():
+        s = so.create_connection(("127.0.0.1", port), timeout=120)
+        s.recv(4096)
+        return s
+
+    def cmd(s, tag: bytes, text: bytes) -> None:
+        s.sendall(tag + b" " + text + b"\r\n")
+        tail = b"\r\n"  # the tagged line may be the first one
+        end = b"\r\n" + tag + b" "
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            tail = (tail + chunk)[-4096:]
+            k = tail.rfind(end)
+            if k >= 0 and tail.find(b"\r\n", k + 2) >= 0:
+                if tail[k + 2:].startswith(tag + b" OK"):
+                    return
+                raise RuntimeError(tail[k + 2:][:200])
+
+    n = 0
+    body = (b"From: other@sender.test\r\nSubject: dropped in\r\n\r\nA message another "
+            b"program wrote into cur/.\r\n")
+    fetcher = None
+    try:
+        fetcher = connect()
+        cmd(fetcher, b"a", f'LOGIN "{HEAVY}" "{PASSWORD}"'.encode())
+        cmd(fetcher, b"b", b"SELECT INBOX")
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            cmd(fetcher, b"f%d" % n, b"FETCH 1 BODY.PEEK[]")
+            done["fetch"].append(time.perf_counter() - t0)
+            if stop.is_set():
+                break
+            name = f"{1800000000 + n}.M{n}P2Q{n}.other,S={len(body)}:2,S"
+            p = big_cur / name
+            p.write_bytes(body)
+            if owner is not None:
+                os.chown(p, owner, owner)
+            t0 = time.perf_counter()
+            c = connect()
+            cmd(c, b"l", f'LOGIN "{HEAVY}" "{PASSWORD}"'.encode())
+            cmd(c, b"s", b"SELECT Big")
+            cmd(c, b"o", b"LOGOUT")
+            c.close()
+            done["select"].append(time.perf_counter() - t0)
+            n += 1
+    except Exception as e:  # noqa: BLE001
+        done["errors"].append(f"{type(e).__name__}: {e}")
+    if fetcher:
+        fetcher.close()
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))] * 1e3 if xs else float("nan")
+
+
+def phase_isolation(b: Bench, servers, loop) -> None:
+    import threading
+    n = b.a.big
+    seconds = min(b.a.seconds, 15.0)
+    big_msg = message(0, 25 * 1024 * 1024)
+    light = message_set(50)
+    small = small_message_set(n)
+    for s in servers:
+        t0 = time.perf_counter()
+        write_maildir(s.box(HEAVY), [(f"1700000000.M0P1Q0.bench,S={len(big_msg)}:2,S", big_msg)],
+                      s.owner(), keyword_file=False)
+        write_maildir(s.box(HEAVY) / ".Big", small, s.owner(), keyword_file=True)
+        for u in LIGHT:
+            write_maildir(s.box(u), light, s.owner(), keyword_file=False)
+        b.say(f"(7) {s.name}: user A: INBOX with one {len(big_msg) / 1e6:.1f} MB message, Big "
+              f"with {n} messages; users B..K: 50 messages each; written in "
+              f"{time.perf_counter() - t0:.1f}s")
+    time.sleep(1.1)
+    res = {}
+    for s in servers:
+        # Big opened once (both servers build their index), so "loaded" measures the re-read
+        # after a change, not the one-time first index build.
+        loop.run_until_complete(one_command(s.port, HEAVY, ["SELECT Big"]))
+        cmd0, dlv0, err0 = loop.run_until_complete(light_load(s.port, s.lmtp_port, seconds))
+        stop = threading.Event()
+        done: dict = {"fetch": [], "select": [], "errors": []}
+        t = threading.Thread(target=heavy_loop,
+                             args=(s.port, s.box(HEAVY) / ".Big" / "cur", s.owner(), stop, done))
+        t.start()
+        time.sleep(1.0)  # A is busy before B..K start measuring
+        cmd1, dlv1, err1 = loop.run_until_complete(light_load(s.port, s.lmtp_port, seconds))
+        stop.set()
+        t.join()
+        errs = err0 + err1 + done["errors"]
+        if errs:
+            lib.fail(f"(7) {s.name}: {len(errs)} errors, first: {errs[0]}")
+        r = {"cmd50": (pct(cmd0, .5), pct(cmd1, .5)), "cmd99": (pct(cmd0, .99), pct(cmd1, .99)),
+             "dlv50": (pct(dlv0, .5), pct(dlv1, .5)), "dlv99": (pct(dlv0, .99), pct(dlv1, .99))}
+        res[s.name] = r
+        b.say(f"(7) {s.name}: B..K commands {len(cmd0)} alone / {len(cmd1)} loaded: p50 "
+              f"{r['cmd50'][0]:.1f} / {r['cmd50'][1]:.1f} ms, p99 {r['cmd99'][0]:.1f} / "
+              f"{r['cmd99'][1]:.1f} ms; deliveries {len(dlv0)} / {len(dlv1)}: p50 "
+              f"{r['dlv50'][0]:.1f} / {r['dlv50'][1]:.1f} ms, p99 {r['dlv99'][0]:.1f} / "
+              f"{r['dlv99'][1]:.1f} ms")
+        b.say(f"(7) {s.name}: user A meanwhile: {len(done['fetch'])} FETCHes of 25 MB (median "
+              f"{pct(done['fetch'], .5):.0f} ms), {len(done['select'])} connect+LOGIN+SELECT of "
+              f"Big after a change in cur/ (median {pct(done['select'], .5):.0f} ms)")
+        b.notes.append(f"(7) {s.name}: user A did {len(done['fetch'])} 25 MB FETCHes and "
+                       f"{len(done['select'])} SELECTs of {n} messages during the loaded run")
+    S, D = res["splitmail"], res["dovecot"]
+    k = f"{n // 1000}k" if n >= 1000 else str(n)
+    for key, what in (("cmd50", "B..K NOOP/FETCH p50"), ("cmd99", "B..K NOOP/FETCH p99"),
+                      ("dlv50", "LMTP to B..K p50"), ("dlv99", "LMTP to B..K p99")):
+        b.row(f"(7) ms {what}, alone", S[key][0], D[key][0], "lower")
+        b.row(f"(7) ms {what}, A busy (25 MB FETCH, {k} SELECT)", S[key][1], D[key][1], "lower")
+
+
 def hash_for(scheme: str) -> str:
     r = subprocess.run(["doveadm", "pw", "-s", scheme, "-p", PASSWORD], capture_output=True,
                        text=True)
@@ -995,6 +1208,8 @@ def main() -> None:
         phase_index(b, servers, loop)
     if 6 in only:
         phase_sort(b, servers, loop)
+    if 7 in only:
+        phase_isolation(b, servers, loop)
     for s in servers:
         s.stop()
 

@@ -14,6 +14,11 @@
 // least 30 minutes). Either ends with an untagged BYE (RFC 3501 7.1.5) and a close. on_login
 // is called once, at the first read after a successful login. Every write has the write
 // timeout; an IDLE notifier never outlives the command that started it.
+// Threads (issue 12 item 4): once a user is logged in, every session call that may touch the
+// mailbox (advance(), auth_result() of a successful login, idle_poll(), releasing the folders
+// at the end) runs through run_for_user, i.e. on that user's strand in splitmail-home, and the
+// driver resumes on its own executor; sockets, timers and the login check stay there. The
+// session is never used by two threads at once: the driver awaits each call before the next.
 // Does not: accept connections or decide on TLS (listener.cpp does).
 #include "imap/session.hpp"
 
@@ -51,7 +56,22 @@ struct driver_options {
     // canonical user address, or nullopt. Unset: every deferred login fails.
     std::function<boost::asio::awaitable<std::optional<std::string>>(const auth_request&)>
         check_auth;
+    // Runs work() where the mailbox work of `user` belongs (the user's strand) and resumes on
+    // the driver's executor. Unset: inline, on the driver's thread (tests).
+    std::function<boost::asio::awaitable<void>(std::string user, std::function<void()> work)>
+        run_for_user;
 };
+
+// Runs fn() through o.run_for_user for `user`; inline when nobody is logged in yet (nothing
+// there touches a mailbox) or without that hook.
+template <class F>
+boost::asio::awaitable<void> as_user(const driver_options& o, const std::string& user, F fn) {
+    if (user.empty() || !o.run_for_user) {
+        fn();
+        co_return;
+    }
+    co_await o.run_for_user(user, std::function<void()>(std::move(fn)));
+}
 
 template <class Stream>
 boost::asio::awaitable<std::size_t> idle_read(Stream& stream, session& s, std::span<char> buf,
@@ -82,7 +102,8 @@ boost::asio::awaitable<std::size_t> idle_read(Stream& stream, session& s, std::s
                 if (done) break;
                 std::size_t avail = 0;
                 while (::read(fd, ibuf, sizeof ibuf) > 0) ++avail; // drain queued events
-                std::string updates = s.idle_poll();
+                std::string updates;
+                co_await as_user(o, s.user(), [&] { updates = s.idle_poll(); });
                 if (!updates.empty() && !done) co_await stream.write(updates, o.write_timeout);
             }
         } catch (...) {
@@ -126,13 +147,16 @@ boost::asio::awaitable<void> run_session(Stream& stream, session& s, const drive
     std::array<char, small_read> small{};
     std::unique_ptr<char[]> large;
     while (true) {
-        auto st = s.advance();
+        step st;
+        co_await as_user(o, s.user(), [&] { st = s.advance(); });
         if (st.auth) {
             if (!st.output.empty()) co_await stream.write(st.output, o.write_timeout);
             std::optional<std::string> user;
             if (o.check_auth) user = co_await o.check_auth(*st.auth);
             st.auth.reset();
-            s.auth_result(user);
+            // A successful login opens the user's mailbox store (and may create the special
+            // folders): on the user's strand.
+            co_await as_user(o, user.value_or(""), [&] { s.auth_result(user); });
             continue;
         }
         if (st.delay) {

@@ -47,6 +47,7 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     cfg.starttls_offered = !implicit_tls && ctx.tls != nullptr;
     cfg.plaintext_auth = loopback && ctx.plaintext_on_loopback;
     cfg.limits = ctx.limits;
+    cfg.folders = ctx.folders;
     session_hooks hooks;
     cfg.defer_auth = true; // credentials come back through o.check_auth below
     hooks.maildir_of = [&ctx](const std::string& user) {
@@ -101,7 +102,25 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     o.connected_at = c.accepted_at();
     o.overloaded = [&c] { return c.overloaded(); };
     o.on_login = [&c] { c.authenticated(); };
-    co_await run_session(c, s, o);
+    // Mailbox work of a logged-in user on that user's strand (issue 12 item 4); the driver
+    // resumes here, on the io thread, for the socket and the login check.
+    if (ctx.user_exec)
+        o.run_for_user = [ux = ctx.user_exec](std::string user, std::function<void()> work)
+            -> net::asio::awaitable<void> {
+            co_await run_as(*ux, std::move(user), [&work] {
+                work();
+                return true;
+            });
+        };
+    std::exception_ptr failure;
+    try {
+        co_await run_session(c, s, o);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    // The folders' last references go on the user's strand too, however the session ended.
+    co_await as_user(o, s.user(), [&s] { s.release_mailboxes(); });
+    if (failure) std::rethrow_exception(failure); // net::server logs it
     log::info("imap", id, "disconnect");
 }
 

@@ -7,7 +7,8 @@
 // `plaintext_on_loopback` is set; passwords are never logged; at most
 // `max_connections_per_user` logged-in sessions per user (the slot is given back when the
 // connection ends, however it ends); the password hash is verified on `auth_pool`, never on
-// the io thread.
+// the io thread; once logged in, the session's mailbox work runs on the user's strand
+// (`user_exec`, users/executors.hpp) and its folders are shared through `folders`.
 // The login deadline counts from the accept (TLS handshakes included), and a login moves the
 // connection out of the listener's pre-login pool (driver_options::on_login).
 // Does not: accept or count connections (net::server and net::admission do).
@@ -17,6 +18,7 @@
 #include "splitmail/net/connection.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/users/live_database.hpp"
+#include "users/executors.hpp"
 #include "users/verified_cache.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -50,6 +52,10 @@ struct listener_context {
     auth::brake* brake = nullptr;
     // Verified-credential cache shared with LMTP XAUTH (users/verified_cache.hpp); null: none.
     verified_cache* auth_cache = nullptr;
+    // Per-user strands for mailbox work (issue 12 item 4); null: on the io thread (tests).
+    user_executors* user_exec = nullptr;
+    // The open folders, locks and watches of the process (store.hpp); null: standalone().
+    imap::folder_registry* folders = nullptr;
 };
 
 // `implicit_tls`: the imaps port (TLS from the first byte).

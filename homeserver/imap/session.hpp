@@ -3,7 +3,8 @@
 // NAMESPACE 2342, ID 2971, ENABLE 5161, LITERAL+ 7888, SASL-IR 4959, SPECIAL-USE 6154,
 // CHILDREN 3348) as a state machine: client bytes in, response bytes and driver actions out.
 // Mailbox work is done synchronously through mailbox_store (store.hpp); authentication through
-// an injected hook. No sockets, no clock, no sleeping: the driver does TLS, the delay after a
+// an injected hook. No sockets, no clock, no sleeping, no threads: the caller decides where a
+// call runs (splitmail-home: on the logged-in user's strand, driver.hpp), one call at a time: the driver does TLS, the delay after a
 // failed login, timeouts, and wakes the session when the selected folder changes.
 //
 // Guarantees:
@@ -49,6 +50,9 @@ struct session_config {
     // thread) instead of through hooks.authenticate; auth_result() gives the answer.
     bool defer_auth = false;
     codec_limits limits;
+    // Where this session's folders are shared with the process's other sessions (the
+    // service owns it); null: folder_registry::standalone() (tests).
+    folder_registry* folders = nullptr;
 };
 
 struct session_hooks {
@@ -137,6 +141,12 @@ public:
     std::string idle_poll();
     std::optional<fs::path> selected_dir() const;
     const std::string& user() const { return user_; }
+    // Drops the selected folder and the mailbox store (the end of the connection), so the
+    // caller chooses the thread where a folder's last reference goes (it may fsync).
+    void release_mailboxes() {
+        sel_.reset();
+        store_.reset();
+    }
 
     enum class state { not_authenticated, authenticated, selected, logout };
     state current_state() const { return state_; }

@@ -36,7 +36,6 @@ namespace {
 
 constexpr const char* index_name = "splitmail-uidlist";
 constexpr const char* keywords_name = "dovecot-keywords";
-constexpr std::size_t keep_loaded = 16; // folders kept after their last session ends
 
 std::int64_t mtime_ns(const fs::path& p) {
     struct stat st {};
@@ -117,50 +116,108 @@ bool acceptable_file(std::string_view f) {
     return f.find_first_of("\n\r/ ") == std::string_view::npos;
 }
 
-// Open folders shared by the sessions of this process, and the most recently opened ones.
-std::mutex registry_mu;
-std::map<std::string, std::weak_ptr<folder>>& registry() {
-    static std::map<std::string, std::weak_ptr<folder>> r;
-    return r;
-}
-std::deque<std::shared_ptr<folder>>& recently_opened() {
-    static std::deque<std::shared_ptr<folder>> r;
-    return r;
-}
-// Forgets loaded folders at or below `dir` (DELETE, RENAME).
-void forget_loaded(const fs::path& dir) {
-    std::lock_guard lk(registry_mu);
-    std::string key = dir.string();
-    auto& r = registry();
-    for (auto it = r.begin(); it != r.end();) {
-        if (it->first == key || it->first.starts_with(key + "/")) it = r.erase(it);
-        else ++it;
-    }
-    auto& q = recently_opened();
-    std::erase_if(q, [&](const std::shared_ptr<folder>& f) {
-        std::string d = f->dir().string();
-        return d == key || d.starts_with(key + "/");
-    });
-}
-
 std::atomic<std::uint64_t> name_counter{0};
 
 // One process per folder: an exclusive flock on "splitmail-uidlist.lock", held once per
-// process (folder objects of one process on the same directory share it; a forked child
+// process (folder objects of one registry on the same directory share it; a forked child
 // does not inherit the right to use the parent's lock).
 struct held_lock {
     int fd;
     pid_t pid;
     std::size_t users;
 };
-std::mutex locks_mu;
-// By device and inode of the lock file, so a folder renamed while loaded is still ours.
-std::map<std::pair<std::uint64_t, std::uint64_t>, held_lock>& held_locks() {
-    static std::map<std::pair<std::uint64_t, std::uint64_t>, held_lock> m;
-    return m;
+
+// The inotify instance for the new/ and cur/ of every loaded folder (the per-user limit on
+// instances is small). Each folder object subscribed to a directory learns whether anything
+// but its own renames, links and unlinks happened there since its last read.
+struct watch_sub {
+    bool foreign = false;
+    std::unordered_multiset<std::string> expected; // kind letter + file name
+};
+struct dir_watch {
+    std::map<const void*, watch_sub> subs;
+};
+
+using lock_key = std::pair<std::uint64_t, std::uint64_t>;
+
+} // namespace
+
+// What folder objects share (see folder_registry in store.hpp). Three mutexes, each held for
+// map updates and short system calls only, never across a directory read or an index load.
+struct folder_registry::impl {
+    explicit impl(std::size_t keep) : keep_loaded(keep) {}
+
+    // Open folders shared by the sessions of a user, and the most recently opened ones.
+    std::size_t keep_loaded;
+    std::mutex open_mu;
+    std::map<std::string, std::weak_ptr<folder>> open;
+    std::deque<std::shared_ptr<folder>> recent;
+
+    // By device and inode of the lock file, so a folder renamed while loaded is still ours.
+    std::mutex locks_mu;
+    std::map<lock_key, held_lock> locks;
+
+    std::mutex watch_mu;
+    int watch_fd = -2; // -2: not tried yet, -1: inotify unavailable
+    std::unordered_map<int, dir_watch> watches;
+
+    std::error_code lock_folder(const fs::path& dir, lock_key& key);
+    void unlock_folder(lock_key key);
+    void forget_loaded(const fs::path& dir);
+    void drain_events(); // watch_mu held
+};
+
+folder_registry::folder_registry(std::size_t keep_loaded)
+    : impl_(std::make_unique<impl>(keep_loaded)) {}
+
+folder_registry::~folder_registry() {
+    // The kept folders go first: their destructors drop watches and locks here.
+    std::deque<std::shared_ptr<folder>> kept;
+    {
+        std::lock_guard lk(impl_->open_mu);
+        kept.swap(impl_->recent);
+    }
+    kept.clear();
+    if (impl_->watch_fd >= 0) ::close(impl_->watch_fd);
+    for (auto& [key, l] : impl_->locks)
+        if (l.pid == ::getpid()) ::close(l.fd);
 }
 
-std::error_code lock_folder(const fs::path& dir, std::pair<std::uint64_t, std::uint64_t>& key) {
+folder_registry& folder_registry::standalone() {
+    // Never destroyed: folders kept loaded by it may outlive other statics at exit (fuzz
+    // targets, UBSan), and their destructors use it.
+    static auto* r = new folder_registry();
+    return *r;
+}
+
+std::size_t folder_registry::loaded() {
+    std::lock_guard lk(impl_->open_mu);
+    std::size_t n = 0;
+    for (auto& [dir, f] : impl_->open) n += !f.expired();
+    return n;
+}
+
+// Forgets loaded folders at or below `dir` (DELETE, RENAME).
+void folder_registry::impl::forget_loaded(const fs::path& dir) {
+    std::deque<std::shared_ptr<folder>> dropped; // destroyed after the mutex is released
+    std::lock_guard lk(open_mu);
+    std::string key = dir.string();
+    for (auto it = open.begin(); it != open.end();) {
+        if (it->first == key || it->first.starts_with(key + "/")) it = open.erase(it);
+        else ++it;
+    }
+    for (auto it = recent.begin(); it != recent.end();) {
+        std::string d = (*it)->dir().string();
+        if (d == key || d.starts_with(key + "/")) {
+            dropped.push_back(std::move(*it));
+            it = recent.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+std::error_code folder_registry::impl::lock_folder(const fs::path& dir, lock_key& key) {
     fs::path lp = dir / (std::string(index_name) + ".lock");
     int fd = ::open(lp.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return errno_code();
@@ -172,7 +229,6 @@ std::error_code lock_folder(const fs::path& dir, std::pair<std::uint64_t, std::u
     }
     key = {st.st_dev, st.st_ino};
     std::lock_guard lk(locks_mu);
-    auto& locks = held_locks();
     auto it = locks.find(key);
     if (it != locks.end() && it->second.pid == ::getpid()) {
         ++it->second.users;
@@ -194,36 +250,15 @@ std::error_code lock_folder(const fs::path& dir, std::pair<std::uint64_t, std::u
     return {};
 }
 
-void unlock_folder(std::pair<std::uint64_t, std::uint64_t> key) {
+void folder_registry::impl::unlock_folder(lock_key key) {
     std::lock_guard lk(locks_mu);
-    auto& locks = held_locks();
     auto it = locks.find(key);
     if (it == locks.end() || it->second.pid != ::getpid() || --it->second.users > 0) return;
     ::close(it->second.fd);
     locks.erase(it);
 }
 
-// One inotify instance per process for the new/ and cur/ of every loaded folder (the
-// per-user limit on instances is small). Each folder object subscribed to a directory learns
-// whether anything but its own renames, links and unlinks happened there since its last read.
-struct watch_sub {
-    bool foreign = false;
-    std::unordered_multiset<std::string> expected; // kind letter + file name
-};
-struct dir_watch {
-    std::map<const void*, watch_sub> subs;
-};
-std::mutex watch_mu;
-int watch_fd = -2; // -2: not tried yet, -1: inotify unavailable
-std::unordered_map<int, dir_watch>& watches() {
-    // Never destroyed: folders kept by recently_opened() (a static made earlier, so destroyed
-    // later) drop their watches in ~folder at exit (imap_session_fuzz, UBSan).
-    static auto* w = new std::unordered_map<int, dir_watch>;
-    return *w;
-}
-
-// Reads the pending events (watch_mu held).
-void drain_events() {
+void folder_registry::impl::drain_events() {
     alignas(struct inotify_event) char buf[16384];
     while (true) {
         auto n = ::read(watch_fd, buf, sizeof buf);
@@ -233,12 +268,12 @@ void drain_events() {
             auto* ev = reinterpret_cast<struct inotify_event*>(p);
             p += sizeof(struct inotify_event) + ev->len;
             if (ev->mask & IN_Q_OVERFLOW) {
-                for (auto& [wd, w] : watches())
+                for (auto& [wd, w] : watches)
                     for (auto& [who, s] : w.subs) s.foreign = true;
                 continue;
             }
-            auto it = watches().find(ev->wd);
-            if (it == watches().end()) continue;
+            auto it = watches.find(ev->wd);
+            if (it == watches.end()) continue;
             char kind = ev->mask & IN_MOVED_FROM ? 'F'
                         : ev->mask & IN_MOVED_TO ? 'T'
                         : ev->mask & IN_CREATE   ? 'C'
@@ -255,7 +290,6 @@ void drain_events() {
     }
 }
 
-} // namespace
 
 std::uint8_t flag_from_name(std::string_view n) {
     if (iequals(n, "\\Answered")) return flag_answered;
@@ -426,10 +460,10 @@ void put_i64(std::string& out, std::int64_t v) {
 
 } // namespace
 
-folder::folder(fs::path dir, std::string host, fs::path user_root)
-    : dir_(std::move(dir)), root_(user_root.empty() ? dir_ : std::move(user_root)),
-      host_(std::move(host)) {
-    lock_error_ = lock_folder(dir_, lock_key_);
+folder::folder(fs::path dir, std::string host, fs::path user_root, folder_registry* registry)
+    : registry_(registry ? *registry : folder_registry::standalone()), dir_(std::move(dir)),
+      root_(user_root.empty() ? dir_ : std::move(user_root)), host_(std::move(host)) {
+    lock_error_ = registry_.state().lock_folder(dir_, lock_key_);
     if (lock_error_) {
         log::error("imap", "-", "folder index in use by another splitmail-home process",
                    {{"path", (dir_ / index_name).string()}, {"error", lock_error_.message()}});
@@ -458,7 +492,7 @@ folder::~folder() {
         ::close(fd_);
     }
     drop_watches();
-    if (locked_) unlock_folder(lock_key_);
+    if (locked_) registry_.state().unlock_folder(lock_key_);
 }
 
 std::string_view folder::keep_name(std::string_view name) {
@@ -1250,31 +1284,33 @@ std::vector<folder::uid_range> folder::expunged_since(std::uint64_t modseq) cons
 
 void folder::add_watch(int which) {
     if (wd_[which] >= 0) return;
-    std::lock_guard lk(watch_mu);
-    if (watch_fd == -2) {
-        watch_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (watch_fd < 0) watch_fd = -1;
+    auto& r = registry_.state();
+    std::lock_guard lk(r.watch_mu);
+    if (r.watch_fd == -2) {
+        r.watch_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (r.watch_fd < 0) r.watch_fd = -1;
     }
-    if (watch_fd < 0) return;
-    int wd = ::inotify_add_watch(watch_fd, (dir_ / (which == 0 ? "new" : "cur")).c_str(),
+    if (r.watch_fd < 0) return;
+    int wd = ::inotify_add_watch(r.watch_fd, (dir_ / (which == 0 ? "new" : "cur")).c_str(),
                                  IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                                      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
     if (wd < 0) return; // e.g. fs.inotify.max_user_watches: mtimes only
-    watches()[wd].subs[this] = {};
+    r.watches[wd].subs[this] = {};
     wd_[which] = wd;
     established_[which] = false;
 }
 
 void folder::drop_watches() {
-    std::lock_guard lk(watch_mu);
+    auto& r = registry_.state();
+    std::lock_guard lk(r.watch_mu);
     for (int& wd : wd_) {
         if (wd < 0) continue;
-        auto it = watches().find(wd);
-        if (it != watches().end()) {
+        auto it = r.watches.find(wd);
+        if (it != r.watches.end()) {
             it->second.subs.erase(this);
             if (it->second.subs.empty()) {
-                ::inotify_rm_watch(watch_fd, wd);
-                watches().erase(it);
+                ::inotify_rm_watch(r.watch_fd, wd);
+                r.watches.erase(it);
             }
         }
         wd = -1;
@@ -1285,20 +1321,22 @@ void folder::drop_watches() {
 // reset_watch(); true when there is no watch.
 bool folder::foreign_change(int which) {
     if (wd_[which] < 0) return true;
-    std::lock_guard lk(watch_mu);
-    drain_events();
-    auto it = watches().find(wd_[which]);
-    if (it == watches().end()) return true;
+    auto& r = registry_.state();
+    std::lock_guard lk(r.watch_mu);
+    r.drain_events();
+    auto it = r.watches.find(wd_[which]);
+    if (it == r.watches.end()) return true;
     auto s = it->second.subs.find(this);
     return s == it->second.subs.end() || s->second.foreign;
 }
 
 void folder::reset_watch(int which) {
     if (wd_[which] < 0) return;
-    std::lock_guard lk(watch_mu);
-    drain_events();
-    auto it = watches().find(wd_[which]);
-    if (it == watches().end()) return;
+    auto& r = registry_.state();
+    std::lock_guard lk(r.watch_mu);
+    r.drain_events();
+    auto it = r.watches.find(wd_[which]);
+    if (it == r.watches.end()) return;
     it->second.subs[this] = {};
 }
 
@@ -1306,9 +1344,10 @@ void folder::expect(int which, char kind, std::string_view name, bool on) {
     if (wd_[which] < 0) return;
     std::string key(1, kind);
     key += name;
-    std::lock_guard lk(watch_mu);
-    auto it = watches().find(wd_[which]);
-    if (it == watches().end()) return;
+    auto& r = registry_.state();
+    std::lock_guard lk(r.watch_mu);
+    auto it = r.watches.find(wd_[which]);
+    if (it == r.watches.end()) return;
     auto& s = it->second.subs[this];
     if (on) {
         s.expected.insert(std::move(key));
@@ -1606,23 +1645,43 @@ std::expected<std::shared_ptr<folder>, std::error_code> mailbox_store::open(std:
     } else if (!exists(name)) {
         return std::unexpected(std::make_error_code(std::errc::no_such_file_or_directory));
     }
-    std::lock_guard lk(registry_mu);
-    auto& slot = registry()[d->string()];
-    auto f = slot.lock();
+    auto& r = registry_->state();
+    const std::string key = d->string();
+    std::shared_ptr<folder> f, fresh, evicted;
+    {
+        std::lock_guard lk(r.open_mu);
+        if (auto it = r.open.find(key); it != r.open.end()) f = it->second.lock();
+    }
     bool created = !f;
     if (created) {
-        f = std::make_shared<folder>(*d, host_, root_);
-        slot = f;
+        // The index is loaded without the registry's mutex held, so one user's cold SELECT
+        // never waits for another's. The same folder is not loaded twice at once: a user's
+        // sessions run one at a time (their strand); were it to happen, the later one shares.
+        fresh = std::make_shared<folder>(*d, host_, root_, registry_);
+        std::lock_guard lk(r.open_mu);
+        auto& slot = r.open[key];
+        f = slot.lock();
+        created = !f;
+        if (created) slot = f = fresh;
     }
-    // Keep the most recently opened folders loaded, so the next SELECT needs no index read.
-    auto& q = recently_opened();
-    std::erase(q, f);
-    q.push_front(f);
-    if (q.size() > keep_loaded) q.pop_back();
+    {
+        // Keep the most recently opened folders loaded, so the next SELECT needs no index
+        // read. One that falls out is released after the mutex (its destructor fsyncs).
+        std::lock_guard lk(r.open_mu);
+        std::erase(r.recent, f);
+        r.recent.push_front(f);
+        if (r.recent.size() > r.keep_loaded) {
+            evicted = std::move(r.recent.back());
+            r.recent.pop_back();
+        }
+    }
+    evicted.reset();
     if (auto ec = f->sync()) {
         if (created) { // e.g. locked by another process: try afresh next time
-            registry().erase(d->string());
-            std::erase(q, f);
+            std::lock_guard lk(r.open_mu);
+            if (auto it = r.open.find(key); it != r.open.end() && it->second.lock() == f)
+                r.open.erase(it);
+            std::erase(r.recent, f);
         }
         return std::unexpected(ec);
     }
@@ -1663,7 +1722,7 @@ std::error_code mailbox_store::remove(std::string_view name) {
     for (const auto& other : list())
         if (other.size() > name.size() && other.starts_with(std::string(name) + "."))
             return std::make_error_code(std::errc::directory_not_empty);
-    forget_loaded(*dir_of(name));
+    registry_->state().forget_loaded(*dir_of(name));
     std::error_code ec;
     fs::remove_all(*dir_of(name), ec);
     if (ec) return ec;
@@ -1685,7 +1744,7 @@ std::error_code mailbox_store::rename(std::string_view from, std::string_view to
     for (const auto& n : moves) {
         std::string target = std::string(to) + n.substr(from.size());
         if (!dir_of(target)) return std::make_error_code(std::errc::invalid_argument);
-        forget_loaded(*dir_of(n));
+        registry_->state().forget_loaded(*dir_of(n));
         if (::rename(dir_of(n)->c_str(), dir_of(target)->c_str()) != 0) return errno_code();
     }
     auto subs = subscriptions();

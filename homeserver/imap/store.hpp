@@ -49,7 +49,7 @@
 //   (",S=<n>", Maildir++): INTERNALDATE (the file's mtime) is then read on first use by
 //   folder::internal_date() and remembered (persisted at the next rewrite).
 // - Own changes cause no re-read: a loaded folder watches new/ and cur/ (one inotify instance
-//   per process); its own renames, links and unlinks are registered as expected events, so
+//   per folder_registry, i.e. per process in splitmail-home); its own renames, links and unlinks are registered as expected events, so
 //   only another writer's change (LMTP delivery, another program, a queue overflow) makes
 //   sync() read a directory. Without inotify (limits) the mtime rule above applies alone, and
 //   the first sync after our own change re-reads the directory once.
@@ -64,11 +64,16 @@
 // - New messages (APPEND, COPY) are written to tmp/ with O_EXCL|O_NOFOLLOW, fsync'd, then
 //   renamed into cur/ and cur/ is fsync'd before a UID is returned; a failure leaves nothing.
 // - In-process sharing: every session of the process that opens the same folder shares one
-//   `folder` object, so changes are seen by all of them at their next sync(); the last few
-//   opened folders stay loaded after their sessions end.
+//   `folder` object (through the folder_registry), so changes are seen by all of them at their
+//   next sync(); the last few opened folders stay loaded after their sessions end.
+// - Threads (issue 12 item 4): a folder_registry may be used from many threads at once (it
+//   has its own mutexes, never held across disk work); a folder and a mailbox_store are not
+//   thread-safe: every call on the folders of one user must come from one thread at a time
+//   (splitmail-home runs them on the user's strand, users/executors.hpp). Folders of
+//   different users share nothing but the registry.
 // - `dovecot-uidlist` is read once (migration) and never written: after migration Dovecot's
 //   own files are stale (see docs/architecture.md, IMAP storage).
-// Does not: run off the calling thread (all calls block on the disk); keep an index readable
+// Does not: run off the calling thread (all calls block on the disk: callers choose the thread); keep an index readable
 // by older splitmail-home versions (a downgrade finds no index it knows and assigns new UIDs);
 // start a new UIDVALIDITY when UIDs run out (after 2^31 deliveries to one folder).
 #include <cstdint>
@@ -88,6 +93,31 @@ namespace splitmail::home::imap {
 namespace fs = std::filesystem;
 
 class header_cache; // header_cache.hpp: SORT values, kept with the folder
+class folder;
+
+// What the folders of a process share, owned by whoever runs them (splitmail-home's service;
+// no process-wide statics): the open folders (every session of a user opening a folder gets
+// the same object) and the last `keep_loaded` opened ones kept loaded, the flocks held on
+// folder indexes, and the inotify instance with its directory watches.
+// Thread-safe; its mutexes are held for map updates and short system calls only, never across
+// a directory read or an index load. Must outlive every folder made with it.
+class folder_registry {
+public:
+    explicit folder_registry(std::size_t keep_loaded = 16);
+    ~folder_registry(); // releases the kept folders, the inotify instance and the locks
+    folder_registry(const folder_registry&) = delete;
+    folder_registry& operator=(const folder_registry&) = delete;
+    // For code that runs no service (unit tests, fuzz targets): one per process, never freed.
+    static folder_registry& standalone();
+    // Folders currently loaded (for tests).
+    std::size_t loaded();
+
+    struct impl; // store.cpp
+    impl& state() { return *impl_; }
+
+private:
+    std::unique_ptr<impl> impl_;
+};
 
 enum flag_bits : std::uint8_t {
     flag_answered = 1,
@@ -129,8 +159,10 @@ struct message_entry {
 class folder {
 public:
     // `user_root`: the user's Maildir root, where the UIDVALIDITY counter lives
-    // (uidvalidity.hpp); empty means `dir` (INBOX, tests).
-    explicit folder(fs::path dir, std::string host, fs::path user_root = {});
+    // (uidvalidity.hpp); empty means `dir` (INBOX, tests). `registry`: what it shares with the
+    // process's other folders (null: folder_registry::standalone()).
+    explicit folder(fs::path dir, std::string host, fs::path user_root = {},
+                    folder_registry* registry = nullptr);
     ~folder();
     folder(const folder&) = delete;
     folder& operator=(const folder&) = delete;
@@ -244,6 +276,7 @@ private:
     // causes: kind 'F' moved from, 'T' moved to, 'C' created, 'D' deleted.
     void expect(int which, char kind, std::string_view name, bool on = true);
 
+    folder_registry& registry_;
     fs::path dir_;
     fs::path root_; // the user's Maildir root (UIDVALIDITY counter)
     std::string host_;
@@ -297,14 +330,17 @@ private:
 // The mailboxes of one user.
 class mailbox_store {
 public:
-    mailbox_store(fs::path root, std::string host) : root_(std::move(root)), host_(std::move(host)) {}
+    // `registry`: where open folders are shared (null: folder_registry::standalone()).
+    mailbox_store(fs::path root, std::string host, folder_registry* registry = nullptr)
+        : root_(std::move(root)), host_(std::move(host)),
+          registry_(registry ? registry : &folder_registry::standalone()) {}
 
     // Directory of a mailbox name, or nullopt if the name is not acceptable.
     std::optional<fs::path> dir_of(std::string_view name) const;
     static bool valid_name(std::string_view name);
     static bool is_inbox(std::string_view name);
     bool exists(std::string_view name) const;
-    // Shared open folder (same object for every session of this process).
+    // Shared open folder (same object for every session using the same registry).
     std::expected<std::shared_ptr<folder>, std::error_code> open(std::string_view name);
 
     std::vector<std::string> list() const; // "INBOX" and every folder, sorted
@@ -330,6 +366,7 @@ public:
 private:
     fs::path root_;
     std::string host_;
+    folder_registry* registry_;
 };
 
 } // namespace splitmail::home::imap

@@ -183,16 +183,20 @@ delivered deliverer::link_one(staged_message& msg, const std::string& user,
     return {{}, *dir / "new" / name};
 }
 
+std::error_code deliverer::sync_staged(staged_message& msg) {
+    // One fsync of the one file, whatever the number of mailboxes.
+    if (!msg.ec_ && !msg.synced_) {
+        if (::fsync(msg.fd_) != 0) msg.ec_ = errno_code(errno);
+        else msg.synced_ = true;
+    }
+    return msg.ec_;
+}
+
 std::vector<delivered> deliverer::deliver_shared_now(staged_message& msg,
                                                      const std::vector<std::string>& users) {
     std::vector<delivered> out;
     out.reserve(users.size());
-    std::error_code ec = msg.ec_;
-    // One fsync of the one file, whatever the number of mailboxes.
-    if (!ec && !msg.synced_) {
-        if (::fsync(msg.fd_) != 0) ec = msg.ec_ = errno_code(errno);
-        else msg.synced_ = true;
-    }
+    std::error_code ec = sync_staged(msg);
     if (ec) {
         out.assign(users.size(), delivered{ec, {}});
         return out;
@@ -206,9 +210,36 @@ void deliverer::deliver_shared(std::shared_ptr<staged_message> msg, std::vector<
                                std::function<void(std::vector<delivered>)> done) {
     boost::asio::post(pool_, [this, msg = std::move(msg), users = std::move(users),
                               done = std::move(done)]() mutable {
-        auto r = deliver_shared_now(*msg, users);
-        msg.reset(); // unlink the staged name before the replies go out
-        done(std::move(r));
+        if (!users_exec_ || users.empty()) {
+            auto r = deliver_shared_now(*msg, users);
+            msg.reset(); // unlink the staged name before the replies go out
+            return done(std::move(r));
+        }
+        if (auto ec = sync_staged(*msg)) {
+            msg.reset();
+            return done(std::vector<delivered>(users.size(), delivered{ec, {}}));
+        }
+        // One link per mailbox, each on its user's strand; the last one to finish answers.
+        struct pending {
+            std::shared_ptr<staged_message> msg;
+            std::vector<delivered> out;
+            std::atomic<std::size_t> left;
+            std::function<void(std::vector<delivered>)> done;
+        };
+        auto p = std::make_shared<pending>();
+        p->msg = std::move(msg);
+        p->out.resize(users.size());
+        p->left = users.size();
+        p->done = std::move(done);
+        auto name = next_name(p->msg->size_);
+        for (std::size_t i = 0; i < users.size(); ++i)
+            users_exec_->post(users[i], [this, p, i, name, user = users[i]] {
+                p->out[i] = link_one(*p->msg, user, name);
+                if (p->left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                    p->msg.reset(); // unlink the staged name before the replies go out
+                    p->done(std::move(p->out));
+                }
+            });
     });
 }
 

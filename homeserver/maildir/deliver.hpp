@@ -22,8 +22,14 @@
 // disk while copying) fails that mailbox only. The staged name is unlinked when the last
 // reference goes; a crash leaves it behind and the next start removes it (nothing acknowledged
 // depends on it: every delivered copy is its own link in a new/).
+// Per-user execution (issue 12 item 4): with set_user_executors(), the link into each mailbox
+// (and its new/ fsync) runs on that user's strand, after the staged file's one fsync here: the
+// delivery to a user is serialised with that user's IMAP work, and a mailbox whose disk work
+// hangs holds one pool thread, not this deliverer's workers, so deliveries to other users go
+// on. Without it everything runs on the deliverer's workers (tests, tools).
 // Does not: resolve users or aliases, enforce quotas, or index the Maildir for IMAP.
 #include "splitmail/durable/committer.hpp"
+#include "users/executors.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -107,6 +113,8 @@ public:
     using link_function = int (*)(int olddirfd, const char* oldname, int newdirfd,
                                   const char* newname);
     void set_link_function(link_function f) { link_ = f; }
+    // Links run on the recipients' strands (see above); must outlive this deliverer's work.
+    void set_user_executors(user_executors* ux) { users_exec_ = ux; }
 
     // Blocking: creates the Maildir if needed (no symlinks followed). For tools and tests.
     std::expected<std::filesystem::path, std::error_code> ensure_maildir(std::string_view user);
@@ -116,8 +124,10 @@ public:
 private:
     std::string next_name(std::uint64_t size);
     delivered link_one(staged_message& msg, const std::string& user, const std::string& name);
+    std::error_code sync_staged(staged_message& msg);
 
     link_function link_ = nullptr;
+    user_executors* users_exec_ = nullptr;
     std::filesystem::path root_;
     durable::committer& committer_;
     std::string host_;

@@ -149,6 +149,13 @@ constexpr std::array table{
     config::setting_spec{"imap.max_connections_per_user", kind::integer, "20",
                          "Simultaneous logged-in IMAP sessions of one user (all devices "
                          "together); a further LOGIN/AUTHENTICATE gets `NO [LIMIT]`."},
+    config::setting_spec{"imap.store_threads", kind::integer, "4",
+                         "Threads for mailbox work (IMAP commands on a user's folders, the "
+                         "Maildir links of LMTP deliveries). Each user's work runs on one of "
+                         "them at a time, so a user's heavy command (a 25 MB FETCH, the first "
+                         "SELECT of a large folder) delays only that user; this many users can "
+                         "be busy at once before others wait. Mostly waiting for the disk, not "
+                         "CPU: more than the cores is fine."},
 };
 
 bool is_hex64(const std::string& s) {
@@ -278,6 +285,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto iu = v.get_int("imap.max_connections_per_user");
     if (iu < 1) return bad("imap.max_connections_per_user", "must be at least 1");
     s.imap_max_connections_per_user = static_cast<std::size_t>(iu);
+    auto st = v.get_int("imap.store_threads");
+    if (st < 1 || st > 256) return bad("imap.store_threads", "must be between 1 and 256");
+    s.imap_store_threads = static_cast<std::size_t>(st);
     return s;
 }
 

@@ -40,7 +40,7 @@ void session::login_ok(const std::string& tag, const std::string& user, std::str
     }
     user_ = user;
     state_ = state::authenticated;
-    store_ = std::make_unique<mailbox_store>(hooks_.maildir_of(user), cfg_.hostname);
+    store_ = std::make_unique<mailbox_store>(hooks_.maildir_of(user), cfg_.hostname, cfg_.folders);
     store_->ensure_special_use();
     out += tag + " OK [CAPABILITY " + capability() + "] Logged in\r\n";
 }

@@ -58,6 +58,7 @@ struct settings {
     std::chrono::seconds imap_login_timeout{60};
     std::chrono::seconds imap_overload_timeout{10};
     std::size_t imap_max_connections_per_user = 20;
+    std::size_t imap_store_threads = 4; // per-user strands run on this many threads
 };
 
 std::span<const config::setting_spec> settings_table();

@@ -1,0 +1,169 @@
+// Per-user strands (issue 12 item 4): one user's work in order and one at a time, other users'
+// work not held up by it, and run_as() resuming on the caller's executor. No timing: a blocked
+// piece of work waits on a future the test fulfils; "not held up" means the other user's work
+// completes while the first is still blocked.
+#include "maildir/deliver.hpp"
+#include "users/executors.hpp"
+
+#include "splitmail/durable/committer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace splitmail::home;
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+// Long enough never to matter when things work; only bounds a hang when they do not.
+constexpr auto patience = std::chrono::seconds(30);
+} // namespace
+
+TEST(UserExecutors, OneUsersWorkRunsInOrderOneAtATime) {
+    user_executors ux(4);
+    std::atomic<int> running{0}, overlaps{0};
+    std::vector<int> order;
+    std::promise<void> all;
+    constexpr int n = 200;
+    for (int i = 0; i < n; ++i)
+        ux.post("a@x.test", [&, i] {
+            if (running.fetch_add(1) != 0) ++overlaps;
+            order.push_back(i); // unsynchronised on purpose: the strand must serialise it
+            running.fetch_sub(1);
+            if (i == n - 1) all.set_value();
+        });
+    ASSERT_EQ(all.get_future().wait_for(patience), std::future_status::ready);
+    ux.join();
+    EXPECT_EQ(overlaps.load(), 0);
+    ASSERT_EQ(order.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) EXPECT_EQ(order[i], i);
+    EXPECT_EQ(ux.active_users(), 0u) << "no strand kept once a user's work is done";
+}
+
+TEST(UserExecutors, ABlockedUserDoesNotHoldUpOthers) {
+    user_executors ux(2);
+    std::promise<void> release_a, b_done, a_started;
+    auto release = release_a.get_future().share();
+    ux.post("a@x.test", [&] {
+        a_started.set_value();
+        release.wait(); // A's "fsync" that does not return
+    });
+    ASSERT_EQ(a_started.get_future().wait_for(patience), std::future_status::ready);
+    // More of A's work queues behind it; B's goes past.
+    std::atomic<bool> a_second{false};
+    ux.post("a@x.test", [&] { a_second = true; });
+    ux.post("b@x.test", [&] { b_done.set_value(); });
+    EXPECT_EQ(b_done.get_future().wait_for(patience), std::future_status::ready)
+        << "B's work waited for A's";
+    EXPECT_FALSE(a_second.load()) << "A's later work ran before A's blocked work finished";
+    release_a.set_value();
+    ux.join();
+    EXPECT_TRUE(a_second.load());
+}
+
+TEST(UserExecutors, RunAsResumesOnTheCallersExecutorWithResultOrException) {
+    user_executors ux(2);
+    asio::io_context io;
+    std::thread::id io_thread, work_thread, resumed_thread;
+    int result = 0;
+    bool caught = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            io_thread = std::this_thread::get_id();
+            result = co_await run_as(ux, "a@x.test", [&] {
+                work_thread = std::this_thread::get_id();
+                return 42;
+            });
+            resumed_thread = std::this_thread::get_id();
+            try {
+                co_await run_as(ux, "a@x.test", []() -> int { throw std::runtime_error("disk"); });
+            } catch (const std::runtime_error&) {
+                caught = true;
+            }
+        },
+        asio::detached);
+    io.run();
+    EXPECT_EQ(result, 42);
+    EXPECT_NE(work_thread, io_thread) << "the work ran on the io thread";
+    EXPECT_EQ(resumed_thread, io_thread) << "the coroutine did not come back to its executor";
+    EXPECT_TRUE(caught);
+}
+
+// LMTP: the link into a user's new/ runs on that user's strand. With one deliverer worker, a
+// delivery to A whose link hangs would hold every later delivery on the old path; on the
+// strands the delivery to B completes while A's is still hanging.
+namespace {
+std::atomic<bool> hold_a{false};
+std::atomic<bool> a_in_link{false};
+std::string a_dir;
+
+int holding_link(int olddirfd, const char* oldname, int newdirfd, const char* newname) {
+    char link[64], path[4096] = {};
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", newdirfd);
+    auto n = ::readlink(link, path, sizeof path - 1);
+    if (n > 0 && std::string(path, static_cast<std::size_t>(n)).starts_with(a_dir)) {
+        a_in_link = true;
+        while (hold_a) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return ::linkat(olddirfd, oldname, newdirfd, newname, 0);
+}
+} // namespace
+
+TEST(UserExecutors, DeliveryToOneUserDoesNotWaitForAnothersStuckMailbox) {
+    auto root = fs::temp_directory_path() / ("sm-userexec-" + std::to_string(::getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root);
+    {
+        splitmail::durable::committer committer;
+        user_executors ux(2);
+        maildir::deliverer d(root, committer, "h", 1); // one worker: the old path would queue
+        d.set_user_executors(&ux);
+        d.set_link_function(holding_link);
+        a_dir = (root / "x.test" / "a").string();
+        hold_a = true;
+        struct unhold { // a failed ASSERT must not leave the deliverer's join hanging
+            ~unhold() { hold_a = false; }
+        } unhold_on_exit;
+        auto stage = [&](const std::string& text) {
+            auto m = d.stage();
+            EXPECT_TRUE(m);
+            EXPECT_FALSE((*m)->append(text));
+            return *m;
+        };
+        std::promise<std::vector<maildir::delivered>> to_a, to_b;
+        d.deliver_shared(stage("Subject: a\r\n\r\nfor a\r\n"), {"a@x.test"},
+                         [&](std::vector<maildir::delivered> r) { to_a.set_value(std::move(r)); });
+        auto fa = to_a.get_future();
+        d.deliver_shared(stage("Subject: b\r\n\r\nfor b\r\n"), {"b@x.test"},
+                         [&](std::vector<maildir::delivered> r) { to_b.set_value(std::move(r)); });
+        auto fb = to_b.get_future();
+        ASSERT_EQ(fb.wait_for(patience), std::future_status::ready)
+            << "the delivery to B waited for A's stuck mailbox";
+        auto rb = fb.get();
+        ASSERT_EQ(rb.size(), 1u);
+        EXPECT_FALSE(rb[0].ec);
+        EXPECT_TRUE(fs::exists(rb[0].file));
+        EXPECT_TRUE(a_in_link.load());
+        EXPECT_NE(fa.wait_for(std::chrono::milliseconds(0)), std::future_status::ready)
+            << "A's delivery finished although its link was held";
+        hold_a = false;
+        ASSERT_EQ(fa.wait_for(patience), std::future_status::ready);
+        auto ra = fa.get();
+        ASSERT_EQ(ra.size(), 1u);
+        EXPECT_FALSE(ra[0].ec);
+        ux.join();
+    }
+    fs::remove_all(root);
+}
