@@ -139,6 +139,12 @@ private:
     std::error_code err_;
 };
 
+// The DKIM keys in force (swapped on SIGHUP, so read per message); null when there are none.
+const dkim_keyring* active_keyring(const smtp_context& ctx) {
+    const dkim_keyring* ring = ctx.dkim && *ctx.dkim ? ctx.dkim->get() : nullptr;
+    return ring && !ring->empty() ? ring : nullptr;
+}
+
 // Counts one DATA whose reply is owed for as long as it lives.
 class owed_reply {
 public:
@@ -257,23 +263,17 @@ struct driver {
         co_return r.outcome;
     }
 
-    const dkim_keyring* keyring() const {
-        const dkim_keyring* ring = ctx.dkim && *ctx.dkim ? ctx.dkim->get() : nullptr;
-        return ring && !ring->empty() ? ring : nullptr;
-    }
-
     // Date/Message-ID (and From:) for submitted mail and the DKIM signature for outgoing mail
     // of our domains, decided by one pure function over the header block (one parse); the
     // body hash came from the sink. All prefix lines, in the order they go in front.
     std::string outgoing_prefix(const delivery& d) {
-        bool outgoing = !d.auth_user.empty() || ctx.s->is_trusted(d.envelope.client_ip);
-        if (!outgoing) return "";
+        if (!d.outgoing) return "";
         outgoing_request req;
         req.submitted = !d.auth_user.empty();
         req.author = d.add_from ? std::string_view(d.envelope.sender) : std::string_view();
         req.hostname = ctx.s->hostname;
         req.now = d.envelope.arrival;
-        req.keys = keyring();
+        req.keys = active_keyring(ctx);
         auto plan = plan_outgoing(d.header, req);
         auto bh = sink.body_hash();
         std::string sig;
@@ -294,7 +294,7 @@ struct driver {
         // the envelope is moved out.
         auto qid0 = queue::make_id();
         // Issue 17: inbound mail gets Received-SPF above our Received: (RFC 7208 9.1).
-        std::string prefix = co_await inbound_spf_field(ctx.spf, *ctx.s, d, id);
+        std::string prefix = co_await inbound_spf_field(ctx.spf, d, id);
         prefix += d.received_header(qid0);
         prefix += outgoing_prefix(d);
         auto env = std::move(d.envelope);
@@ -362,10 +362,9 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
     // Declared before the session, so it outlives it: a connection that ends mid-DATA drops
     // its unfinished file here.
     smtp_session* sess_ptr = nullptr;
-    spool_sink sink(*ctx.spool, [&ctx, &sess_ptr, &cfg] {
+    spool_sink sink(*ctx.spool, [&ctx, &sess_ptr] {
         // Only outgoing mail is signed: hash the body when a key could be used.
-        if (!sess_ptr || !ctx.dkim || !*ctx.dkim || (*ctx.dkim)->empty()) return false;
-        return !sess_ptr->auth_user().empty() || cfg.relay_allowed;
+        return sess_ptr && sess_ptr->outgoing() && active_keyring(ctx) != nullptr;
     });
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""}, sink);
     sess_ptr = &sess;

@@ -784,6 +784,7 @@ void smtp_session::on_data_done(std::vector<action>& out) {
     d.hostname = cfg_.hostname;
     d.long_lines = reader_.long_lines();
     d.auth_user = auth_user_;
+    d.outgoing = outgoing();
     d.hide_client = cfg_.submission && !cfg_.submission_show_client;
     d.show_auth_user = cfg_.submission_show_user;
     sink_open_ = false; // the message is the driver's now: `deliver` finishes or drops it

@@ -177,6 +177,7 @@ struct delivery {
     std::string hostname;              // ours
     std::uint64_t long_lines = 0;      // lines over 998 octets (accepted, worth a log field)
     std::string auth_user;             // authenticated submission user, "" otherwise
+    bool outgoing = false;             // smtp_session::outgoing() when DATA ended
     bool hide_client = false;          // Received: leaves out the client's IP and host name
     bool show_auth_user = false;       // Received: names auth_user
     bool add_from = false;             // no From: field: the driver adds one (envelope sender)
@@ -230,6 +231,9 @@ public:
     state current() const { return state_; }
     bool tls_active() const { return tls_.has_value(); }
     const std::string& auth_user() const { return auth_user_; }
+    // Outgoing mail: from an authenticated user or from relay.trusted_networks (the home
+    // tunnel). It may be signed (DKIM) and is not judged as inbound mail (SPF).
+    bool outgoing() const { return !auth_user_.empty() || cfg_.relay_allowed; }
     std::size_t bad_commands() const { return bad_commands_; }
     std::size_t rcpt_errors() const { return rcpt_errors_; }
     std::size_t junk_commands() const { return junk_commands_; }

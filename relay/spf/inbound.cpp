@@ -6,9 +6,9 @@
 
 namespace splitmail::relay {
 
-boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const settings& s,
-                                                      const delivery& d, std::string log_id) {
-    if (!checker || !d.auth_user.empty() || s.is_trusted(d.envelope.client_ip)) co_return "";
+boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const delivery& d,
+                                                      std::string log_id) {
+    if (!checker || d.outgoing) co_return "";
     const auto& env = d.envelope;
     auto ev = co_await checker->check(env.client_ip, env.sender, env.client_helo);
     log::info("spf", log_id, "checked",

@@ -19,7 +19,7 @@
 
 namespace splitmail::relay {
 
-boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const settings& s,
-                                                      const delivery& d, std::string log_id);
+boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const delivery& d,
+                                                      std::string log_id);
 
 } // namespace splitmail::relay
