@@ -29,6 +29,8 @@ import socket
 import threading
 import time
 
+from measure import count  # messages in a Maildir (new/ + cur/)
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -115,17 +117,6 @@ def sampler(specs, interval, pss_every, stop, out):
     dur = time.monotonic() - t0
     out.put({"peak_bytes": peak, "peak_pss_bytes": peak_pss, "pss_every": pss_every, "procs_at_peak": peak_n, "peak_at_s": peak_t,
              "samples": samples, "mean_interval_s": dur / max(samples, 1), "max_gap_s": max_gap})
-
-
-def count(maildir: str) -> int:
-    n = 0
-    for sub in ("new", "cur"):
-        try:
-            with os.scandir(os.path.join(maildir, sub)) as it:
-                n += sum(1 for e in it if e.is_file())
-        except FileNotFoundError:
-            pass
-    return n
 
 
 class Session(threading.Thread):
