@@ -1,5 +1,6 @@
 // `splitmail setup relay|home`: see setup.hpp.
 #include "commands/setup.hpp"
+#include "splitmail/text/trim.hpp"
 
 #include "check/line_client.hpp"
 #include "check/program.hpp"
@@ -64,11 +65,7 @@ struct options {
     int wait_s = 90;
 };
 
-std::string trim(std::string s) {
-    const auto b = s.find_first_not_of(" \t\r\n");
-    const auto e = s.find_last_not_of(" \t\r\n");
-    return b == std::string::npos ? std::string{} : s.substr(b, e - b + 1);
-}
+std::string trim(const std::string& s) { return std::string(text::trim(s)); }
 
 std::optional<std::string> parse(std::span<const std::string> args, options& o) {
     for (std::size_t i = 0; i < args.size(); ++i) {

@@ -1,5 +1,6 @@
 // WireGuard keys via `wg`, self-signed TLS certificates via OpenSSL 3; see keys.hpp.
 #include "setup/keys.hpp"
+#include "splitmail/text/trim.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/net/openssl_error.hpp"
 
@@ -53,10 +54,7 @@ pkey_ptr read_key(std::string_view pem) {
     return pkey_ptr(k, &EVP_PKEY_free);
 }
 
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-    return s;
-}
+std::string trim(const std::string& s) { return std::string(text::trim(s)); }
 
 struct pipe_pair {
     int fd[2] = {-1, -1};

@@ -2,6 +2,7 @@
 // remaining accessors are guarded by type checks, and a catch-all for json::exception turns any
 // surprise into an error value instead of an exception (bad input never crashes a caller).
 #include "splitmail/desec/parse.hpp"
+#include "splitmail/text/trim.hpp"
 #include "splitmail/address/address.hpp"
 
 #include <charconv>
@@ -134,13 +135,7 @@ std::expected<std::vector<T>, std::string> list_of(std::string_view body, F item
     return out;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                          s.back() == '\n'))
-        s.remove_suffix(1);
-    return s;
-}
+using text::trim;
 
 } // namespace
 

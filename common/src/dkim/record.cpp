@@ -1,5 +1,6 @@
 // DKIM key records; see dkim/record.hpp.
 #include "splitmail/dkim/record.hpp"
+#include "splitmail/text/trim.hpp"
 #include "splitmail/durable/file.hpp"
 #include "splitmail/net/openssl_error.hpp"
 
@@ -24,13 +25,8 @@ std::string b64(const unsigned char* p, std::size_t n) {
     return out;
 }
 
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-    return s;
-}
+using text::trim;
 
 } // namespace
 

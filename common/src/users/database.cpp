@@ -3,6 +3,7 @@
 #include "splitmail/users/database.hpp"
 #include "splitmail/durable/file.hpp"
 #include "splitmail/text/hex.hpp"
+#include "splitmail/text/trim.hpp"
 
 #include "splitmail/address/address.hpp"
 #include "splitmail/users/password.hpp"
@@ -20,12 +21,7 @@
 namespace splitmail::users {
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-        s.remove_suffix(1);
-    return s;
-}
+using text::trim;
 
 // Calls f(line_number, line) for every line that is not blank or a comment.
 template <class F>
