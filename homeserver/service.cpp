@@ -97,6 +97,12 @@ int run(const settings& s, const std::string& config_path) {
     // locks, inotify watches: one object for the process, store.hpp) outlives the io_context,
     // whose destruction ends the sessions that still hold folders.
     imap::folder_registry folders;
+    // Sessions still suspended when the loop stops (a drain that ran out of time) are destroyed
+    // with the io_context; what their destructors touch (the transaction count, the per-user
+    // IMAP slots) lives in these contexts, declared before it so they outlive it.
+    lmtp::driver_context ctx;
+    lmtp::listener_context lctx;
+    imap::listener_context ictx;
     asio::io_context io(1);
     users::live_database live(sources_of(s));
     recipient_resolver resolver(live);
@@ -115,7 +121,6 @@ int run(const settings& s, const std::string& config_path) {
     deliverer.set_user_executors(&user_exec);
     lmtp::mailbox_delivery delivery(deliverer);
 
-    lmtp::driver_context ctx;
     ctx.opt.hostname = host;
     ctx.opt.max_message_size = s.max_message_size;
     ctx.opt.max_recipients = s.max_recipients;
@@ -142,7 +147,6 @@ int run(const settings& s, const std::string& config_path) {
     net::tls_context tls;
     if (s.lmtp_transport == "mtls") tls = *net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
 
-    lmtp::listener_context lctx;
     lctx.driver = &ctx;
     lctx.tls = tls;
     lctx.client_pin = s.lmtp_client_pin_sha256;
@@ -165,7 +169,6 @@ int run(const settings& s, const std::string& config_path) {
     }
 
     // IMAP (STARTTLS and implicit TLS listeners share one context and connection limits).
-    imap::listener_context ictx;
     ictx.hostname = host;
     ictx.plaintext_on_loopback = s.imap_plaintext_on_loopback;
     ictx.users = &live;
@@ -238,13 +241,25 @@ int run(const settings& s, const std::string& config_path) {
     constexpr auto drain_limit = std::chrono::seconds(10);
     std::chrono::steady_clock::time_point drain_deadline{};
     asio::steady_timer drain_timer(io);
+    // Sessions closed by stop() unwind on the loop (an IMAP session hands its folders back on
+    // the user's strand); the loop stops once none is left, or at the drain deadline.
+    auto sessions_left = [&] {
+        std::size_t n = server.active();
+        for (auto* srv : {imap_server.get(), imaps_server.get(), imaps_proxy_server.get()})
+            if (srv) n += srv->active();
+        return n;
+    };
+    bool lmtp_closed = false;
     std::function<void()> drain = [&]() {
         const bool late = std::chrono::steady_clock::now() >= drain_deadline;
-        if (ctx.replies_owed == 0 || late) {
-            if (late)
-                log::warn("home", "", "stopping with deliveries unacknowledged (the relay will "
-                          "deliver them again)", {{"transactions", ctx.replies_owed}});
+        if (ctx.replies_owed > 0 && late)
+            log::warn("home", "", "stopping with deliveries unacknowledged (the relay will "
+                      "deliver them again)", {{"transactions", ctx.replies_owed}});
+        if (!lmtp_closed && (ctx.replies_owed == 0 || late)) {
             server.stop();
+            lmtp_closed = true;
+        }
+        if ((ctx.replies_owed == 0 && sessions_left() == 0) || late) {
             io.stop();
             return;
         }

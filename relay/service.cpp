@@ -245,16 +245,24 @@ int run(const settings& s, const std::string& config_path) {
     constexpr auto drain_limit = std::chrono::seconds(10);
     std::chrono::steady_clock::time_point drain_deadline{};
     asio::steady_timer drain_timer(io);
+    // Closed sessions then unwind on the loop (what they hold is released while everything
+    // they use is alive); the loop stops once none is left, or at the drain deadline.
+    bool closed = false;
     std::function<void()> drain = [&]() {
         const bool late = std::chrono::steady_clock::now() >= drain_deadline;
-        if (replies_owed == 0 || late) {
-            if (late)
-                log::warn("relay", "", "stopping with DATA replies unsent (the clients will "
-                          "send those messages again)", {{"transactions", replies_owed}});
+        if (replies_owed > 0 && late)
+            log::warn("relay", "", "stopping with DATA replies unsent (the clients will "
+                      "send those messages again)", {{"transactions", replies_owed}});
+        if (!closed && (replies_owed == 0 || late)) {
             smtp.stop();
             submission.stop();
             submissions.stop();
             imap_proxy.stop();
+            closed = true;
+        }
+        const auto left = smtp.active() + submission.active() + submissions.active() +
+                          imap_proxy.active();
+        if ((replies_owed == 0 && left == 0) || late) {
             io.stop();
             return;
         }

@@ -15,6 +15,12 @@ namespace {
 
 using desec::rrset;
 
+diff_options ttl(std::uint32_t seconds) {
+    diff_options o;
+    o.ttl = seconds;
+    return o;
+}
+
 plan sample() {
     plan p;
     p.domain = "example.com";
@@ -27,7 +33,7 @@ plan sample() {
 
 TEST(DnsDiff, CreatesEverythingOnAnEmptyZone) {
     const std::vector<rrset> now{{"", "NS", 3600, {"ns1.desec.io.", "ns2.desec.org."}}};
-    auto d = compute_diff(sample(), now, {.ttl = 3600});
+    auto d = compute_diff(sample(), now, ttl(3600));
     ASSERT_EQ(d.size(), 4u);
     for (const auto& c : d) EXPECT_EQ(c.kind, change_kind::create);
     auto items = patch_items(d);
@@ -42,7 +48,7 @@ TEST(DnsDiff, NothingWhenEqualInAnyRecordOrder) {
     for (const auto& r : p.rrsets) now.push_back(r);
     std::swap(now[0].records[0], now[0].records[1]);
     now.push_back({"www", "A", 60, {"192.0.2.99"}});
-    EXPECT_TRUE(compute_diff(p, now, {.ttl = 3600}).empty());
+    EXPECT_TRUE(compute_diff(p, now, ttl(3600)).empty());
 }
 
 TEST(DnsDiff, UpdatesOnlyWhatDiffersAndShowsIt) {
@@ -50,7 +56,7 @@ TEST(DnsDiff, UpdatesOnlyWhatDiffersAndShowsIt) {
     std::vector<rrset> now(p.rrsets.begin(), p.rrsets.end());
     now[2].records = {"\"v=DMARC1; p=reject\""};
     now[3].ttl = 60;
-    auto d = compute_diff(p, now, {.ttl = 3600});
+    auto d = compute_diff(p, now, ttl(3600));
     ASSERT_EQ(d.size(), 2u);
     EXPECT_EQ(d[0].kind, change_kind::update);
     EXPECT_EQ(d[0].after.subname, "_dmarc");
@@ -65,7 +71,7 @@ TEST(DnsDiff, UpdatesOnlyWhatDiffersAndShowsIt) {
 TEST(DnsDiff, TtlRaisedForEveryRrset) {
     plan p = sample();
     std::vector<rrset> now(p.rrsets.begin(), p.rrsets.end());
-    auto d = compute_diff(p, now, {.ttl = 7200});
+    auto d = compute_diff(p, now, ttl(7200));
     EXPECT_EQ(d.size(), 4u);
     for (const auto& c : patch_items(d)) EXPECT_EQ(c.ttl, 7200u);
 }
@@ -77,8 +83,10 @@ TEST(DnsDiff, PruneRemovesOthersButNeverApexNsOrKept) {
     now.push_back({"www", "A", 3600, {"192.0.2.99"}});
     now.push_back({"home", "AAAA", 60, {"2001:db8::1"}});
     now.push_back({"sub", "NS", 3600, {"ns.elsewhere.example."}});
-    EXPECT_TRUE(compute_diff(p, now, {.ttl = 3600}).empty()) << "without prune: untouched";
-    diff_options o{.ttl = 3600, .prune = true, .keep = {{"home", "AAAA"}}};
+    EXPECT_TRUE(compute_diff(p, now, ttl(3600)).empty()) << "without prune: untouched";
+    diff_options o = ttl(3600);
+    o.prune = true;
+    o.keep = {{"home", "AAAA"}};
     auto d = compute_diff(p, now, o);
     ASSERT_EQ(d.size(), 2u);
     EXPECT_EQ(d[0].kind, change_kind::remove);

@@ -60,11 +60,20 @@ std::size_t count(const fs::path& dir) {
         std::distance(fs::directory_iterator(dir), fs::directory_iterator{}));
 }
 
+// A file entry with the fields these tests set (the others keep their defaults).
+file entry(fs::path path, std::vector<std::string> chunks, bool replace = false) {
+    file f;
+    f.path = std::move(path);
+    f.chunks = std::move(chunks);
+    f.replace = replace;
+    return f;
+}
+
 request two_files(const fs::path& root, const std::string& name, std::string a, std::string b) {
     request r;
     r.tmp_dir = root / "tmp";
-    r.files.push_back({root / "a" / name, {std::move(a)}, false, false});
-    r.files.push_back({root / "b" / (name + ".json"), {std::move(b)}, false, false});
+    r.files.push_back(entry(root / "a" / name, {std::move(a)}));
+    r.files.push_back(entry(root / "b" / (name + ".json"), {std::move(b)}));
     return r;
 }
 
@@ -75,7 +84,7 @@ TEST(committer, commit_writes_content_mode_0600_and_leaves_tmp_empty) {
     committer c;
     request r;
     r.tmp_dir = t.path / "tmp";
-    r.files.push_back({t.path / "a" / "m1", {"Received: x\r\n", "body\r\n"}, false, false});
+    r.files.push_back(entry(t.path / "a" / "m1", {"Received: x\r\n", "body\r\n"}));
     ASSERT_FALSE(c.commit(std::move(r)));
     EXPECT_EQ(slurp(t.path / "a" / "m1"), "Received: x\r\nbody\r\n");
     struct stat st {};
@@ -132,7 +141,7 @@ TEST(committer, replace_overwrites_atomically) {
     committer c;
     request r;
     r.tmp_dir = t.path / "tmp";
-    r.files.push_back({t.path / "b" / "e.json", {"v1"}, true, false});
+    r.files.push_back(entry(t.path / "b" / "e.json", {"v1"}, true));
     ASSERT_FALSE(c.commit(r));
     r.files[0].chunks = {"version 2"};
     ASSERT_FALSE(c.commit(r));
