@@ -624,7 +624,15 @@ std::optional<std::string> utf8_to_mutf7(std::string_view s) {
 }
 
 std::string plain_literal(std::string_view s) {
-    std::string out = "{" + std::to_string(s.size()) + "}\r\n";
+    std::string out;
+    append_plain_literal(out, s);
+    return out;
+}
+
+void append_plain_literal(std::string& out, std::string_view s) {
+    out += '{';
+    out += std::to_string(s.size());
+    out += "}\r\n";
     std::size_t head = out.size();
     out.append(s);
     // RFC 3501 9 / RFC 9051 9: a literal is CHAR8 (%x01-ff), never NUL. A NUL octet in stored
@@ -633,7 +641,6 @@ std::string plain_literal(std::string_view s) {
     // of partial fetches (RFC 3501 6.4.5) count the same octets the client receives. The
     // original octets are for BINARY[...], sent as literal8 (RFC 3516 4.3).
     std::replace(out.begin() + static_cast<std::ptrdiff_t>(head), out.end(), '\0', '\x80');
-    return out;
 }
 
 std::string quoted_or_literal(std::string_view s) {

@@ -155,6 +155,8 @@ bool mutf7_valid(std::string_view s);
 // "{n}\r\n" + s, with every NUL octet sent as 0x80 (a literal is CHAR8, never NUL; same
 // length, so sizes and partial-fetch offsets stay true). literal8 is the caller's (BINARY).
 std::string plain_literal(std::string_view s);
+// The same, appended to `out` (no temporary copy of a large message).
+void append_plain_literal(std::string& out, std::string_view s);
 std::string quoted_or_literal(std::string_view s); // quoted if safe, else {n}\r\n literal
 std::string astring(std::string_view s);           // atom when possible
 std::string nstring(const std::string* s);         // NIL when null

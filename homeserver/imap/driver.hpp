@@ -166,6 +166,7 @@ boost::asio::awaitable<void> run_session(Stream& stream, session& s, const drive
         }
         if (!st.output.empty()) co_await stream.write(st.output, o.write_timeout);
         if (st.close) co_return;
+        if (st.more) continue; // the rest of a long answer before any new input
         if (st.start_tls) {
             if (!o.start_tls) co_return;
             co_await o.start_tls();

@@ -106,7 +106,11 @@ step session::advance() {
     step st;
     st.output = std::move(deferred_out_);
     deferred_out_.clear();
-    while (!pending_tls_ && !pending_delay_ && !pending_close_ && !authenticating_) {
+    if (fetch_job_) continue_fetch(st.output, true); // the rest of a long FETCH comes first
+    // Commands run until more input is needed, the driver must act, or one chunk of output
+    // is ready (pipelined commands wait in the reader's buffer meanwhile).
+    while (!fetch_job_ && st.output.size() < cfg_.output_chunk && !pending_tls_ &&
+           !pending_delay_ && !pending_close_ && !authenticating_) {
         auto ev = reader_.next();
         if (ev == command_reader::event_kind::need_more) {
             reader_.release_memory(); // nothing runs until more input: keep little (issue #6)
@@ -158,6 +162,8 @@ step session::advance() {
     }
     if (pending_close_) st.close = true;
     if (pending_auth_) st.auth = std::exchange(pending_auth_, std::nullopt);
+    st.more = !st.close && !st.start_tls && !st.auth &&
+              (fetch_job_ != nullptr || st.output.size() >= cfg_.output_chunk);
     return st;
 }
 
@@ -191,8 +197,9 @@ void session::dispatch(const command& c, std::string& out) {
         return;
     }
     (this->*(it->fn))(run, body);
-    // Untagged updates go just before the tagged completion, which is the last line.
-    if (sel_ && state_ == state::selected && !idling_ && sasl_tag_.empty()) {
+    // Untagged updates go just before the tagged completion, which is the last line; a FETCH
+    // still running (fetch_job_) has none yet and gets them with its end (continue_fetch).
+    if (sel_ && state_ == state::selected && !idling_ && sasl_tag_.empty() && !fetch_job_) {
         std::string updates;
         sync_view(it->expunge_ok, updates);
         auto pos = body.rfind("\r\n" + c.tag + " ");

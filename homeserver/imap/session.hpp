@@ -53,6 +53,10 @@ struct session_config {
     // Where this session's folders are shared with the process's other sessions (the
     // service owns it); null: folder_registry::standalone() (tests).
     folder_registry* folders = nullptr;
+    // A step's output stops growing past this (the last message of a FETCH is finished
+    // first); the rest follows in further steps, so a FETCH 1:* BODY[] of a whole folder is
+    // never built in memory at once.
+    std::size_t output_chunk = 256 * 1024;
 };
 
 struct session_hooks {
@@ -76,6 +80,10 @@ struct step {
     bool close = false;     // write output, then close
     bool start_tls = false; // write output, TLS handshake, then tls_started()
     bool delay = false;     // a login failed: wait before writing output
+    // The output is one chunk of a longer answer (a FETCH of many or large messages, a burst
+    // of pipelined commands): write it and call advance() again before reading. What one step
+    // holds is bounded by session_config::output_chunk plus one message (issue 12).
+    bool more = false;
 };
 
 // The UIDs of the selected view by sequence number - 1 (RFC 3501 2.3.1.2), increasing. Kept as
@@ -248,6 +256,10 @@ public:
     void cmd_close(const command&, std::string&);
     void cmd_expunge(const command&, std::string&);
     void cmd_fetch(const command&, std::string&);
+    // A FETCH answered over several steps (commands/fetch.cpp): what is left of it.
+    struct fetch_job;
+    std::shared_ptr<fetch_job> fetch_job_;
+    void continue_fetch(std::string& out, bool resumed);
     void cmd_store(const command&, std::string&);
     void cmd_search(const command&, std::string&);
     void cmd_sort(const command&, std::string&); // SORT, UID SORT (commands/sort.cpp)

@@ -206,6 +206,18 @@ std::optional<std::string> binary_data(std::string_view content, const mime::par
 
 } // namespace
 
+// What is left of a FETCH answered over several steps (session.hpp: output_chunk).
+struct session::fetch_job {
+    std::string tag, name;
+    std::vector<fetch_item> items;
+    std::vector<std::size_t> idx; // the set's sequence numbers - 1, ascending
+    std::size_t next = 0;         // the first index in idx not answered yet
+    bool needs_body = false, needs_tree = false, want_flags = false, want_modseq = false;
+    std::optional<std::uint64_t> changed_since;
+    std::string binary_error; // the first BINARY failure: the tagged NO
+    bool expunge_ok = false;  // UID FETCH: the sync after it may report expunges
+};
+
 void session::cmd_fetch(const command& c, std::string& out) {
     bool uid = c.name == "UID FETCH";
     if (c.args.size() < 2 || c.args.size() > 3 || !c.args[0].is_atom() ||
@@ -275,35 +287,72 @@ void session::cmd_fetch(const command& c, std::string& out) {
         auto gone = vanished_set(sel_->f->expunged_since(*changed_since), &*set, largest);
         if (!gone.empty()) out += "* VANISHED (EARLIER) " + gone + "\r\n";
     }
-    auto idx = resolve_set(*set, uid);
+    auto job = std::make_shared<fetch_job>();
+    job->tag = c.tag;
+    job->name = c.name;
+    job->items = std::move(*items);
+    job->idx = resolve_set(*set, uid);
+    job->needs_body = needs_body;
+    // The MIME tree only for what addresses parts or the header: a plain BODY[] / RFC822 /
+    // BINARY[] of a 25 MB message is sent without parsing it.
+    job->needs_tree = std::any_of(job->items.begin(), job->items.end(), [](const fetch_item& i) {
+        if (i.name == "SECTION") return !i.sec.path.empty() || !i.sec.what.empty();
+        return i.name == "ENVELOPE" || i.name == "BODYSTRUCTURE" || i.name == "BODY" ||
+               i.name == "RFC822.HEADER" || i.name == "RFC822.TEXT";
+    });
+    job->want_flags = want_flags;
+    job->want_modseq = want_modseq;
+    job->changed_since = changed_since;
+    job->expunge_ok = uid;
+    out.reserve(out.size() + std::min<std::size_t>(job->idx.size() * (needs_body ? 256 : 48),
+                                                   cfg_.output_chunk));
+    fetch_job_ = std::move(job);
+    continue_fetch(out, false);
+}
+
+void session::continue_fetch(std::string& out, bool resumed) {
+    auto& job = *fetch_job_;
+    const auto& items = job.items;
+    // The view of this session cannot change between steps (nothing else runs on it); a
+    // message another session expunged meanwhile is skipped below.
+    auto& s = *sel_;
     std::string content; // outside the loop: FLAGS-only fetches construct nothing per message
-    std::string binary_error; // the first BINARY failure: the tagged NO
     mime::part tree;
-    out.reserve(out.size() + idx.size() * (needs_body ? 256 : 48));
     // `idx` ascends, so do the UIDs: walk the folder's messages once instead of a binary
     // search per message (100,000 searches are mostly cache misses).
-    const auto& all = sel_->f->messages();
+    const auto& all = s.f->messages();
     std::size_t cursor = 0;
-    for (auto i : idx) {
-        auto& s = *sel_;
+    if (job.next < job.idx.size()) {
+        const auto first_uid = s.uids[job.idx[job.next]];
+        cursor = static_cast<std::size_t>(
+            std::lower_bound(all.begin(), all.end(), first_uid,
+                             [](const message_entry& e, std::uint32_t u) { return e.uid < u; }) -
+            all.begin());
+    }
+    // At least one message per step; then stop once the chunk is full (issue 12: a step's
+    // output is bounded by output_chunk plus one message, whatever the set).
+    const std::size_t start_size = out.size();
+    for (; job.next < job.idx.size(); ++job.next) {
+        if (out.size() - start_size >= cfg_.output_chunk && out.size() > start_size) return;
+        const auto i = job.idx[job.next];
         while (cursor < all.size() && all[cursor].uid < s.uids[i]) ++cursor;
         const message_entry* m =
             cursor < all.size() && all[cursor].uid == s.uids[i] ? &all[cursor] : nullptr;
         if (!m) continue; // expunged by another session, not yet reported (RFC 2180 4.1)
-        if (changed_since && m->modseq <= *changed_since) continue;
-        if (needs_body) {
+        if (job.changed_since && m->modseq <= *job.changed_since) continue;
+        if (job.needs_body) {
             auto r = s.f->read(m->uid);
             if (!r) continue;
             content = std::move(*r);
-            tree = mime::parse(content);
+            tree = job.needs_tree ? mime::parse(content) : mime::part{};
         }
         // BINARY items are decoded first: one that fails leaves this message out entirely
         // (no partial response, no \Seen) and makes the command end NO (RFC 3516 4.3).
         std::vector<std::string> decoded;
         bool binary_failed = false;
-        for (const auto& it : *items) {
+        for (const auto& it : items) {
             if (it.name != "SECTION" || !it.sec.binary) continue;
-            auto d = binary_data(content, tree, it.sec, binary_error);
+            auto d = binary_data(content, tree, it.sec, job.binary_error);
             if (!d) {
                 binary_failed = true;
                 break;
@@ -327,7 +376,14 @@ void session::cmd_fetch(const command& c, std::string& out) {
             sep();
             out += x;
         };
-        for (const auto& it : *items) {
+        // A literal written into `out` directly: a 25 MB BODY[] is not copied again.
+        auto add_literal = [&](std::string_view label, std::string_view data) {
+            sep();
+            out += label;
+            out += ' ';
+            append_plain_literal(out, data);
+        };
+        for (const auto& it : items) {
             const std::string& n = it.name;
             if (n == "UID") {
                 sep();
@@ -340,9 +396,9 @@ void session::cmd_fetch(const command& c, std::string& out) {
             else if (n == "ENVELOPE") add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
             else if (n == "BODYSTRUCTURE") add("BODYSTRUCTURE " + mime::body_structure(content, tree, true));
             else if (n == "BODY") add("BODY " + mime::body_structure(content, tree, false));
-            else if (n == "RFC822") { add("RFC822 " + literal(content)); set_seen = true; }
-            else if (n == "RFC822.HEADER") add("RFC822.HEADER " + literal(mime::header_of(content, tree)));
-            else if (n == "RFC822.TEXT") { add("RFC822.TEXT " + literal(mime::body_of(content, tree))); set_seen = true; }
+            else if (n == "RFC822") { add_literal("RFC822", content); set_seen = true; }
+            else if (n == "RFC822.HEADER") add_literal("RFC822.HEADER", mime::header_of(content, tree));
+            else if (n == "RFC822.TEXT") { add_literal("RFC822.TEXT", mime::body_of(content, tree)); set_seen = true; }
             else if (n == "SECTION") {
                 const auto& sec = it.sec;
                 if (sec.binary) {
@@ -359,29 +415,31 @@ void session::cmd_fetch(const command& c, std::string& out) {
                     continue;
                 }
                 if (!sec.peek) set_seen = true;
-                std::string data;
+                std::string owned;     // selected header fields are built
+                std::string_view data; // everything else is a piece of `content`
                 const mime::part* p = sec.path.empty() ? &tree : mime::find_part(tree, sec.path);
-                bool found = p != nullptr;
-                if (found) {
+                if (p) {
                     // HEADER/TEXT of a part address its message/rfc822 content.
                     const mime::part* msgp = p;
                     if (!sec.path.empty() && p->rfc822() && !p->children.empty() &&
                         (sec.what.starts_with("HEADER") || sec.what == "TEXT"))
                         msgp = &p->children[0];
                     if (sec.what.empty())
-                        data = sec.path.empty() ? content : std::string(mime::body_of(content, *p));
+                        data = sec.path.empty() ? std::string_view(content)
+                                                : mime::body_of(content, *p);
                     else if (sec.what == "HEADER" || sec.what == "MIME")
                         data = mime::header_of(content, sec.what == "MIME" ? *p : *msgp);
                     else if (sec.what == "TEXT") data = mime::body_of(content, *msgp);
-                    else
-                        data = mime::select_fields(mime::header_of(content, *msgp), sec.fields,
-                                                   sec.what == "HEADER.FIELDS.NOT");
+                    else {
+                        owned = mime::select_fields(mime::header_of(content, *msgp), sec.fields,
+                                                    sec.what == "HEADER.FIELDS.NOT");
+                        data = owned;
+                    }
                 }
-                if (sec.partial) {
-                    data = sec.origin >= data.size() ? std::string()
+                if (sec.partial)
+                    data = sec.origin >= data.size() ? std::string_view()
                                                      : data.substr(sec.origin, sec.length);
-                }
-                add(sec.label + " " + literal(data));
+                add_literal(sec.label, data);
             }
         }
         bool flags_changed = false;
@@ -391,14 +449,14 @@ void session::cmd_fetch(const command& c, std::string& out) {
             m = s.f->find(s.uids[i]);
             flags_changed = true;
         }
-        if (want_flags || flags_changed) {
+        if (job.want_flags || flags_changed) {
             s.note_reported(m->uid, m->modseq);
             sep();
             out += "FLAGS ";
             s.f->append_flags(out, *m, !s.recent.empty() && s.recent.count(m->uid) > 0);
         }
         // RFC 7162 3.2.4: once CONDSTORE is on, a flag change reported here carries MODSEQ.
-        if (want_modseq || (flags_changed && condstore_)) {
+        if (job.want_modseq || (flags_changed && condstore_)) {
             sep();
             out += "MODSEQ (";
             out += std::to_string(m->modseq);
@@ -406,11 +464,14 @@ void session::cmd_fetch(const command& c, std::string& out) {
         }
         out += ")\r\n";
     }
-    if (!binary_error.empty()) {
-        out += no(c, binary_error);
-        return;
-    }
-    out += ok(c, c.name + " completed");
+    const command c{job.tag, job.name, {}};
+    // A FETCH done in its first step is followed by dispatch()'s sync; one that took several
+    // steps gets its untagged updates here, after its last FETCH response and before the
+    // tagged line, as any other command (nothing is reported in the middle of it).
+    if (resumed && state_ == state::selected) sync_view(job.expunge_ok, out);
+    if (!job.binary_error.empty()) out += no(c, job.binary_error);
+    else out += ok(c, c.name + " completed");
+    fetch_job_.reset();
 }
 
 } // namespace splitmail::home::imap

@@ -40,7 +40,13 @@ struct cs_fixture {
 
 std::string say(session& s, const std::string& in) {
     s.feed(in);
-    return s.advance().output;
+    auto st = s.advance();
+    std::string out = st.output;
+    while (st.more) {
+        st = s.advance();
+        out += st.output;
+    }
+    return out;
 }
 bool has(const std::string& out, const std::string& what) {
     return out.find(what) != std::string::npos;

@@ -45,6 +45,114 @@ TEST(ImapSessionMemory, FlagChangesReportedOnceToEachSession) {
     EXPECT_FALSE(has(r.output, "\\Flagged")) << r.output;
 }
 
+// Issue 12: one step's output is bounded by output_chunk plus one message, whatever the set of
+// a FETCH (a 40 x 20 KB folder in 256 KiB chunks here) or the number of pipelined commands;
+// the steps together are the whole answer, in order, once.
+std::string big_message(int n) {
+    std::string m = "From: a@example.test\r\nSubject: m" + std::to_string(n) + "\r\n\r\n";
+    while (m.size() < 20000) m += "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTU\r\n";
+    return m;
+}
+
+TEST(ImapSessionMemory, LongFetchAnsweredInBoundedSteps) {
+    fixture f;
+    for (int i = 0; i < 40; ++i)
+        f.deliver("17000000" + std::to_string(10 + i) + ".M1P1Q" + std::to_string(i) + ".host",
+                  big_message(i));
+    auto s = f.selected();
+    constexpr std::size_t chunk = 256 * 1024, one_message = 21000;
+    s.feed("a FETCH 1:* (BODY.PEEK[])\r\n");
+    std::string all;
+    std::size_t steps = 0;
+    for (step st = s.advance();; st = s.advance()) {
+        ++steps;
+        EXPECT_LE(st.output.size(), chunk + one_message) << "step " << steps;
+        all += st.output;
+        if (!st.more) break;
+        ASSERT_LT(steps, 100u) << "never finishes";
+    }
+    EXPECT_GE(steps, 3u) << "800 KB in one step";
+    EXPECT_EQ(count(all, " FETCH (BODY[] {"), 40u);
+    EXPECT_EQ(count(all, "a OK FETCH completed"), 1u);
+    for (int i = 0; i < 40; ++i) {
+        auto p = all.find("* " + std::to_string(i + 1) + " FETCH (");
+        ASSERT_NE(p, std::string::npos) << i;
+        EXPECT_EQ(all.find("* " + std::to_string(i + 1) + " FETCH (", p + 1), std::string::npos);
+        EXPECT_NE(all.find("Subject: m" + std::to_string(i) + "\r\n", p), std::string::npos) << i;
+    }
+    EXPECT_EQ(all.rfind("a OK FETCH completed\r\n"), all.size() - 22) << "tagged reply last";
+
+    // 40 pipelined one-message FETCHes: the same bound; the commands not run yet wait.
+    std::string burst;
+    for (int i = 1; i <= 40; ++i) burst += "p" + std::to_string(i) + " FETCH " + std::to_string(i) + " (BODY.PEEK[TEXT])\r\n";
+    s.feed(burst);
+    all.clear();
+    steps = 0;
+    for (step st = s.advance();; st = s.advance()) {
+        ++steps;
+        EXPECT_LE(st.output.size(), chunk + one_message) << "step " << steps;
+        all += st.output;
+        if (!st.more) break;
+        ASSERT_LT(steps, 100u);
+    }
+    EXPECT_GE(steps, 3u);
+    EXPECT_EQ(count(all, " OK FETCH completed"), 40u);
+    EXPECT_NE(all.find("p40 OK FETCH completed"), std::string::npos);
+}
+
+TEST(ImapSessionMemory, MessageExpungedBetweenStepsIsSkipped) {
+    fixture f;
+    for (int i = 0; i < 40; ++i)
+        f.deliver("17000000" + std::to_string(10 + i) + ".M1P1Q" + std::to_string(i) + ".host",
+                  big_message(i));
+    auto a = f.selected(), b = f.selected();
+    a.feed("a FETCH 1:* (UID BODY.PEEK[])\r\n");
+    auto st = a.advance();
+    ASSERT_TRUE(st.more);
+    EXPECT_FALSE(has(st.output, "* 40 FETCH"));
+    auto r = say(b, "b1 STORE 40 +FLAGS.SILENT (\\Deleted)\r\nb2 EXPUNGE\r\n");
+    EXPECT_TRUE(has(r.output, "* 40 EXPUNGE")) << r.output;
+    std::string rest;
+    do {
+        st = a.advance();
+        rest += st.output;
+    } while (st.more);
+    EXPECT_TRUE(has(rest, "* 39 FETCH (UID 39 ")) << "the others are answered";
+    EXPECT_FALSE(has(rest, "* 40 FETCH")) << "expunged meanwhile: left out (RFC 2180 4.1)";
+    EXPECT_TRUE(has(rest, "a OK FETCH completed")) << rest.substr(rest.size() - 200);
+}
+
+// What another session changes while a long FETCH is answered is reported after its last
+// FETCH response and before its tagged line, as for any command; new mail is announced then.
+TEST(ImapSessionMemory, UpdatesDuringLongFetchComeBeforeItsTaggedLine) {
+    fixture f;
+    for (int i = 0; i < 40; ++i)
+        f.deliver("17000000" + std::to_string(10 + i) + ".M1P1Q" + std::to_string(i) + ".host",
+                  big_message(i));
+    auto a = f.selected(), b = f.selected();
+    a.feed("a UID FETCH 1:* (BODY.PEEK[])\r\n");
+    auto st = a.advance();
+    ASSERT_TRUE(st.more);
+    say(b, "b1 STORE 1 +FLAGS.SILENT (\\Flagged)\r\n");
+    f.deliver("1700000099.M1P1Q99.host", big_message(99));
+    std::string rest;
+    do {
+        st = a.advance();
+        rest += st.output;
+    } while (st.more);
+    const auto flags = rest.find("* 1 FETCH (FLAGS (\\Flagged"), exists = rest.find("* 41 EXISTS");
+    const auto last = rest.rfind(" FETCH (UID 40 "), tagged = rest.find("a OK UID FETCH completed");
+    ASSERT_NE(flags, std::string::npos) << rest.substr(rest.size() - 300);
+    ASSERT_NE(exists, std::string::npos) << rest.substr(rest.size() - 300);
+    ASSERT_NE(last, std::string::npos);
+    ASSERT_NE(tagged, std::string::npos);
+    EXPECT_LT(last, flags) << "an update in the middle of the FETCH";
+    EXPECT_LT(last, exists);
+    EXPECT_LT(flags, tagged);
+    EXPECT_LT(exists, tagged);
+    EXPECT_FALSE(has(rest, "UID 41 ")) << "the set was fixed when the FETCH began";
+}
+
 TEST(ImapUidList, SameAsAnArrayWithAndWithoutGaps) {
     // No gaps, a few gaps, a gap after every UID (turns into a plain array), runs after that.
     for (unsigned step : {1u, 7u, 0u}) {

@@ -323,7 +323,7 @@ TEST_F(DriverFailure, EveryStreamStepWithTls) {
             if (st.failed) what += " " + op_name(st.ops.at(st.fail_at));
             check_and_clear(st, o, {first, second}, what);
             // A run the failure did not reach completes the dialogue.
-            if (!st.failed) EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written;
+            if (!st.failed) { EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written; }
         },
         tls_script(), clean);
     // 10 reads (+1 for the end of stream), a write per reply group, the handshake.
@@ -342,7 +342,7 @@ TEST_F(DriverFailure, ClientDropsAtEveryByte) {
         [this](scripted_stream& st) {
             auto o = run(st);
             check_and_clear(st, o, {first, second}, "fail_at=" + std::to_string(st.fail_at));
-            if (!st.failed) EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written;
+            if (!st.failed) { EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written; }
         },
         byte_script(), clean);
     EXPECT_GE(runs, 2 * byte_script().size());
