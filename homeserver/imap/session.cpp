@@ -1,6 +1,7 @@
 // IMAP session core: reading commands, the command table, untagged updates; see session.hpp.
 // The commands themselves are in commands/*.cpp.
 #include "imap/session.hpp"
+#include "imap/search_return.hpp"
 
 #include <utility>
 
@@ -56,6 +57,7 @@ const std::vector<session::command_spec>& session::table() {
         {"UID SORT", &session::cmd_sort, S_SE, true},
         {"THREAD", &session::cmd_thread, S_SE, false},
         {"UID THREAD", &session::cmd_thread, S_SE, true},
+        {"CANCELUPDATE", &session::cmd_cancelupdate, S_SE, true},
         {"COPY", &session::cmd_copy, S_SE, true},
         {"UID COPY", &session::cmd_copy, S_SE, true},
         {"MOVE", &session::cmd_copy, S_SE, true},
@@ -72,7 +74,7 @@ std::string session::capability() const {
     std::string c = "IMAP4rev1 IMAP4rev2 LITERAL+ LITERAL- SASL-IR ID ENABLE IDLE NAMESPACE "
                     "UNSELECT UIDPLUS MOVE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
                     "STATUS=SIZE BINARY MULTIAPPEND SORT SORT=DISPLAY ESORT "
-                    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
+                    "CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
                     "CHILDREN SPECIAL-USE CONDSTORE QRESYNC APPENDLIMIT=" +
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {
@@ -290,6 +292,8 @@ void session::sync_view(bool allow_expunge, std::string& out) {
     }
     const auto& msgs = s.f->messages();
     if (allow_expunge && s.f->expunge_count() != s.synced_expunges) {
+        // RFC 5267 4.3: a search context drops them while their numbers still hold.
+        if (!s.contexts.empty()) contexts_before_expunge(out);
         std::vector<std::uint32_t> gone;
         uid_list kept;
         for (std::size_t i = 0; i < s.uids.size(); ++i) {
@@ -343,6 +347,8 @@ void session::sync_view(bool allow_expunge, std::string& out) {
         if (!rev2_) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n";
     }
     s.synced_modseq = s.f->highest_modseq();
+    // After EXISTS: an ADDTO never names a message the client has not been told of.
+    if (!s.contexts.empty()) contexts_after_sync(out);
 }
 
 std::vector<std::size_t> session::resolve_set(const sequence_set& set, bool uid) const {
@@ -371,16 +377,7 @@ std::vector<std::size_t> session::resolve_set(const sequence_set& set, bool uid)
 std::string session::compact_uid_set(std::vector<std::uint32_t> uids) const {
     // RFC 4315 3: uid-set in the order of the source messages; ranges only for runs that
     // ascend in both lists, which holds because we copy in UID order.
-    std::string out;
-    for (std::size_t i = 0; i < uids.size();) {
-        std::size_t j = i;
-        while (j + 1 < uids.size() && uids[j + 1] == uids[j] + 1) ++j;
-        if (!out.empty()) out += ',';
-        out += std::to_string(uids[i]);
-        if (j > i) out += ":" + std::to_string(uids[j]);
-        i = j + 1;
-    }
-    return out;
+    return ordered_set(uids);
 }
 
 std::string session::vanished_set(const std::vector<folder::uid_range>& gone,

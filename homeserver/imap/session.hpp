@@ -178,6 +178,19 @@ public:
         // The FLAGS list (folder::flag_list(false)) this session last sent: a keyword new to
         // the folder is announced before the first FETCH that carries it (announce_flags).
         std::string announced_flags;
+        // SEARCH/SORT RETURN (UPDATE) results kept up to date (RFC 5267 4.2,
+        // commands/context.cpp); they end with the selection.
+        struct search_context {
+            std::string tag;
+            bool uid = false, sorted = false;
+            std::vector<value> args;     // the command's arguments, re-run on changes
+            std::size_t keys = 0;        // where the search keys start in args
+            std::size_t criteria = 0;    // SORT: the index of the sort criteria list
+            std::vector<std::uint32_t> result; // UIDs in context order
+            std::uint64_t modseq = 0;    // folder state when the result was computed
+            std::size_t expunges = 0, size = 0;
+        };
+        std::vector<search_context> contexts;
     };
 
 private:
@@ -208,6 +221,18 @@ public:
     };
     std::expected<search_hits, std::string> run_search(const std::vector<value>& args,
                                                        std::size_t start, std::string& out);
+    // SORT's order of `found` as UIDs (commands/sort.cpp); `criteria` was checked before.
+    std::vector<std::uint32_t> sorted_uids(const value& criteria, const search_hits& found);
+    // Search contexts (RFC 5267 4, commands/context.cpp). keep_context: RETURN (UPDATE) of a
+    // command whose result is `result` (UIDs in its order); refused with NOUPDATE past the
+    // per-session cap. The other two report changes: the entries of messages about to be
+    // reported as expunged (before the EXPUNGE responses, while their numbers still hold), then
+    // everything else once the view is in sync.
+    void keep_context(const command& c, bool sorted, std::size_t keys, std::size_t criteria,
+                      std::vector<std::uint32_t> result, std::string& out);
+    void contexts_before_expunge(std::string& out);
+    void contexts_after_sync(std::string& out);
+    std::uint32_t sequence_of(std::uint32_t uid) const; // 0: not in the view
     void sync_view(bool allow_expunge, std::string& out);
     // RFC 3501 7.2.6 / 7.1: when the folder's keywords changed since this session last sent
     // FLAGS (a STORE or APPEND here or in another session made a new one), an untagged
@@ -264,6 +289,7 @@ public:
     void cmd_search(const command&, std::string&);
     void cmd_sort(const command&, std::string&); // SORT, UID SORT (commands/sort.cpp)
     void cmd_thread(const command&, std::string&); // THREAD, UID THREAD (commands/thread.cpp)
+    void cmd_cancelupdate(const command&, std::string&); // RFC 5267 4.3 (commands/context.cpp)
     void cmd_copy(const command&, std::string&);
     void cmd_idle(const command&, std::string&);
     // CONDSTORE/QRESYNC (RFC 7162, commands/condstore.cpp): ENABLE of "CONDSTORE"/"QRESYNC"

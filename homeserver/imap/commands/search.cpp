@@ -6,13 +6,15 @@
 // ESEARCH (RFC 4731): "SEARCH RETURN (MIN MAX COUNT ALL SAVE)" answers with one ESEARCH
 // response; after ENABLE IMAP4rev2 every SEARCH does (RFC 9051 6.4.4, default RETURN (ALL)).
 // SEARCHRES (RFC 5182): only RETURN (SAVE) replaces the "$" result; with MIN and/or MAX it
-// saves just those messages (RFC 5182 2.1).
+// saves just those messages (RFC 5182 2.1). CONTEXT=SEARCH (RFC 5267 4): RETURN (PARTIAL lo:hi)
+// answers a window of the result, RETURN (UPDATE) keeps it current (commands/context.cpp).
 // Costs (issue 11): substring keys are found by Knuth-Morris-Pratt (linear in message and
 // needle), keys per command are capped (BAD names the limit), key names are numbers before
 // the per-message loop, and sequence sets are binary-searched (codec.hpp).
 #include "imap/address.hpp"
 #include "imap/encoded_words.hpp"
 #include "imap/mime.hpp"
+#include "imap/search_return.hpp"
 #include "imap/session.hpp"
 
 #include <algorithm>
@@ -413,32 +415,23 @@ void session::cmd_search(const command& c, std::string& out) {
     bool uid = c.name == "UID SEARCH";
     std::size_t start = 0;
     // RFC 4731 3.1 / RFC 4466 2.6: search-return-opts come first.
-    bool extended = rev2_, r_min = false, r_max = false, r_count = false, r_all = false,
-         r_save = false;
+    bool extended = rev2_;
+    return_options ro;
     if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
         if (c.args.size() < 2 || !c.args[1].is_list()) {
             out += bad(c, "RETURN needs a list of options");
             return;
         }
-        extended = true;
-        for (const auto& o : c.args[1].items) {
-            std::string u = upper(o.text);
-            if (!o.is_atom()) u.clear();
-            if (u == "MIN") r_min = true;
-            else if (u == "MAX") r_max = true;
-            else if (u == "COUNT") r_count = true;
-            else if (u == "ALL") r_all = true;
-            else if (u == "SAVE") r_save = true;
-            else {
-                out += bad(c, "Unknown RETURN option " + (u.empty() ? std::string("(list)") : u));
-                return;
-            }
+        auto parsed = parse_return_options(c.args[1]); // RETURN () means RETURN (ALL)
+        if (!parsed) {
+            out += bad(c, parsed.error());
+            return;
         }
-        // RFC 4731 3.1: RETURN () means RETURN (ALL).
-        if (!r_min && !r_max && !r_count && !r_all && !r_save) r_all = true;
+        ro = *parsed;
+        extended = true;
         start = 2;
     } else if (extended) {
-        r_all = true;
+        ro.all = true;
     }
     if (c.args.size() > start && c.args[start].is_atom() &&
         iequals(c.args[start].text, "CHARSET")) {
@@ -471,31 +464,32 @@ void session::cmd_search(const command& c, std::string& out) {
         return;
     }
     const auto& hits = uid ? hits_uid : hits_seq; // both ascend: messages are in UID order
-    if (r_save) {
+    if (ro.save) {
         // RFC 5182 2.1: with MIN/MAX only those are saved; otherwise every match.
         last_search_.clear();
-        if (!r_min && !r_max) last_search_ = hits_uid;
+        if (!ro.min && !ro.max) last_search_ = hits_uid;
         else if (!hits_uid.empty()) {
-            if (r_min) last_search_.push_back(hits_uid.front());
-            if (r_max && (!r_min || hits_uid.size() > 1)) last_search_.push_back(hits_uid.back());
+            if (ro.min) last_search_.push_back(hits_uid.front());
+            if (ro.max && (!ro.min || hits_uid.size() > 1)) last_search_.push_back(hits_uid.back());
         }
         std::sort(last_search_.begin(), last_search_.end());
     }
     // RFC 5182 2.1: SAVE alone returns no ESEARCH response.
-    if (r_min || r_max || r_count || r_all) {
+    if (ro.any_data()) {
         std::string line = "* ESEARCH (TAG " + quoted_or_literal(c.tag) + ")";
         if (uid) line += " UID";
         // RFC 4731 3.1: MIN, MAX and ALL are omitted when nothing matched; COUNT is not.
-        if (r_min && !hits.empty()) line += " MIN " + std::to_string(hits.front());
-        if (r_max && !hits.empty()) line += " MAX " + std::to_string(hits.back());
-        if (r_all && !hits.empty()) line += " ALL " + compact_uid_set(hits);
-        if (r_count) line += " COUNT " + std::to_string(hits.size());
+        if (ro.min && !hits.empty()) line += " MIN " + std::to_string(hits.front());
+        if (ro.max && !hits.empty()) line += " MAX " + std::to_string(hits.back());
+        if (ro.all && !hits.empty()) line += " ALL " + compact_uid_set(hits);
+        if (ro.partial) line += partial_data(*ro.partial, hits); // RFC 5267 4.4, RFC 9394
+        if (ro.count) line += " COUNT " + std::to_string(hits.size());
         if (with_modseq && !hits.empty()) {
             // RFC 4731 3.2 / RFC 7162 3.1.5: with MIN alone or MAX alone, MODSEQ is that
             // message's mod-sequence; otherwise the highest of all matches.
             std::uint64_t ms = top_modseq;
-            bool only_min = r_min && !r_max && !r_all && !r_count;
-            bool only_max = r_max && !r_min && !r_all && !r_count;
+            bool only_min = ro.min && !ro.max && !ro.all && !ro.count && !ro.partial;
+            bool only_max = ro.max && !ro.min && !ro.all && !ro.count && !ro.partial;
             if (only_min || only_max)
                 if (const auto* m = s.f->find(only_min ? hits_uid.front() : hits_uid.back()))
                     ms = m->modseq;
@@ -503,6 +497,8 @@ void session::cmd_search(const command& c, std::string& out) {
         }
         out += line + "\r\n";
     }
+    // RFC 5267 4.2: keep the result and report its changes; `start` is where the keys begin.
+    if (ro.update) keep_context(c, false, start, 0, hits_uid, out);
     out += ok(c, c.name + " completed");
 }
 

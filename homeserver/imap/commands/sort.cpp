@@ -1,11 +1,14 @@
 // SORT and UID SORT (RFC 5256 3) with the DISPLAYFROM/DISPLAYTO criteria (RFC 5957,
-// SORT=DISPLAY) and ESORT (RFC 5267 3: SORT RETURN (MIN MAX COUNT ALL SAVE) answered with one
-// ESEARCH response, MIN and MAX being the first and the last message in the sorted order).
+// SORT=DISPLAY), ESORT (RFC 5267 3: SORT RETURN (MIN MAX COUNT ALL SAVE) answered with one
+// ESEARCH response, MIN and MAX being the first and the last message in the sorted order) and
+// CONTEXT=SORT (RFC 5267 4: RETURN (PARTIAL lo:hi) for a window of the sorted result, RETURN
+// (UPDATE) to keep it current: commands/context.cpp).
 // Search keys and their caps are SEARCH's (run_search, search.cpp).
 // Costs: the sort values come from the folder's header_cache (each header read once per
 // process, then shared by all sessions); sorting is O(n log n) comparisons of cached values,
 // with at most `max_sort_criteria` keys per comparison.
 #include "imap/header_cache.hpp"
+#include "imap/search_return.hpp"
 #include "imap/session.hpp"
 
 #include <algorithm>
@@ -57,71 +60,27 @@ std::expected<std::vector<sort_key>, std::string> parse_criteria(const value& li
 
 } // namespace
 
-void session::cmd_sort(const command& c, std::string& out) {
-    bool uid = c.name == "UID SORT";
-    std::size_t a = 0;
-    // RFC 5267 3: SORT RETURN (options) (criteria) charset keys.
-    bool esort = false, r_min = false, r_max = false, r_count = false, r_all = false,
-         r_save = false;
-    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
-        if (c.args.size() < 2 || !c.args[1].is_list()) {
-            out += bad(c, "RETURN needs a list of options");
-            return;
-        }
-        esort = true;
-        for (const auto& o : c.args[1].items) {
-            std::string u = o.is_atom() ? upper(o.text) : std::string();
-            if (u == "MIN") r_min = true;
-            else if (u == "MAX") r_max = true;
-            else if (u == "COUNT") r_count = true;
-            else if (u == "ALL") r_all = true;
-            else if (u == "SAVE") r_save = true;
-            else {
-                out += bad(c, "Unknown RETURN option " + (u.empty() ? std::string("(list)") : u));
-                return;
-            }
-        }
-        if (!r_min && !r_max && !r_count && !r_all && !r_save) r_all = true; // RFC 4731 3.1
-        a = 2;
-    }
-    if (c.args.size() < a + 3) {
-        out += bad(c, "Expected sort criteria, a charset and search keys");
-        return;
-    }
-    auto crit = parse_criteria(c.args[a]);
-    if (!crit) {
-        out += bad(c, crit.error());
-        return;
-    }
-    // RFC 5256 3: the charset is required; US-ASCII and UTF-8 as for SEARCH.
-    if (!c.args[a + 1].is_astring() || (!iequals(c.args[a + 1].text, "UTF-8") &&
-                                        !iequals(c.args[a + 1].text, "US-ASCII"))) {
-        out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
-        return;
-    }
-    auto found = run_search(c.args, a + 2, out);
-    if (!found) {
-        out += bad(c, found.error());
-        return;
-    }
+std::vector<std::uint32_t> session::sorted_uids(const value& criteria, const search_hits& found) {
+    auto crit = parse_criteria(criteria);
+    if (!crit) return {};
     auto& s = *sel_;
     auto& cache = s.f->headers();
     // Per match: its position in the view, the message, and its cached values (pointers into
     // the cache stay valid: no insertion happens once this loop is done).
     struct row {
-        std::uint32_t seq, uid;
+        std::uint32_t seq;
         const message_entry* m;
         const sort_fields* f;
     };
     std::vector<row> rows;
-    rows.reserve(found->uids.size());
+    rows.reserve(found.uids.size());
     bool needs_headers = std::any_of(crit->begin(), crit->end(), [](const sort_key& k) {
         return k.c != criterion::arrival && k.c != criterion::size;
     });
-    for (std::size_t i = 0; i < found->uids.size(); ++i) {
-        const auto* m = s.f->find(found->uids[i]);
+    for (std::size_t i = 0; i < found.uids.size(); ++i) {
+        const auto* m = s.f->find(found.uids[i]);
         if (!m) continue;
-        rows.push_back({found->seqs[i], m->uid, m, nullptr});
+        rows.push_back({found.seqs[i], m, nullptr});
     }
     if (needs_headers)
         for (auto& r : rows) r.f = &cache.get(*s.f, *r.m);
@@ -155,7 +114,61 @@ void session::cmd_sort(const command& c, std::string& out) {
     std::sort(rows.begin(), rows.end(), cmp);
     std::vector<std::uint32_t> order;
     order.reserve(rows.size());
-    for (const auto& r : rows) order.push_back(uid ? r.uid : r.seq);
+    for (const auto& r : rows) order.push_back(r.m->uid);
+    return order;
+}
+
+void session::cmd_sort(const command& c, std::string& out) {
+    bool uid = c.name == "UID SORT";
+    std::size_t a = 0;
+    // RFC 5267 3: SORT RETURN (options) (criteria) charset keys.
+    bool esort = false;
+    return_options ro;
+    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
+        if (c.args.size() < 2 || !c.args[1].is_list()) {
+            out += bad(c, "RETURN needs a list of options");
+            return;
+        }
+        auto parsed = parse_return_options(c.args[1]);
+        if (!parsed) {
+            out += bad(c, parsed.error());
+            return;
+        }
+        ro = *parsed;
+        esort = true;
+        a = 2;
+    }
+    if (c.args.size() < a + 3) {
+        out += bad(c, "Expected sort criteria, a charset and search keys");
+        return;
+    }
+    auto crit = parse_criteria(c.args[a]);
+    if (!crit) {
+        out += bad(c, crit.error());
+        return;
+    }
+    // RFC 5256 3: the charset is required; US-ASCII and UTF-8 as for SEARCH.
+    if (!c.args[a + 1].is_astring() || (!iequals(c.args[a + 1].text, "UTF-8") &&
+                                        !iequals(c.args[a + 1].text, "US-ASCII"))) {
+        out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+        return;
+    }
+    auto found = run_search(c.args, a + 2, out);
+    if (!found) {
+        out += bad(c, found.error());
+        return;
+    }
+    auto& s = *sel_;
+    auto uids = sorted_uids(c.args[a], *found);
+    // What the client asked for: UIDs, or sequence numbers (found holds both, ascending).
+    auto number = [&](std::uint32_t u) {
+        if (uid) return u;
+        auto p = std::lower_bound(found->uids.begin(), found->uids.end(), u);
+        return found->seqs[static_cast<std::size_t>(p - found->uids.begin())];
+    };
+    std::vector<std::uint32_t> order;
+    order.reserve(uids.size());
+    for (auto u : uids) order.push_back(number(u));
     if (!esort) {
         std::string line = "* SORT";
         for (auto x : order) line += " " + std::to_string(x);
@@ -164,37 +177,41 @@ void session::cmd_sort(const command& c, std::string& out) {
         out += line + "\r\n" + ok(c, c.name + " completed");
         return;
     }
-    if (r_save) { // RFC 5182 2.1 (a set: sorted by UID)
+    if (ro.save) { // RFC 5182 2.1 (a set: sorted by UID)
         last_search_.clear();
-        if (!r_min && !r_max) {
+        if (!ro.min && !ro.max) {
             last_search_ = found->uids;
-        } else if (!rows.empty()) {
-            if (r_min) last_search_.push_back(rows.front().uid);
-            if (r_max) last_search_.push_back(rows.back().uid);
+        } else if (!uids.empty()) {
+            if (ro.min) last_search_.push_back(uids.front());
+            if (ro.max) last_search_.push_back(uids.back());
             std::sort(last_search_.begin(), last_search_.end());
             last_search_.erase(std::unique(last_search_.begin(), last_search_.end()),
                                last_search_.end());
         }
     }
-    if (r_min || r_max || r_count || r_all) {
+    if (ro.any_data()) {
         std::string line = "* ESEARCH (TAG " + quoted_or_literal(c.tag) + ")";
         if (uid) line += " UID";
-        if (r_min && !order.empty()) line += " MIN " + std::to_string(order.front());
-        if (r_max && !order.empty()) line += " MAX " + std::to_string(order.back());
+        if (ro.min && !order.empty()) line += " MIN " + std::to_string(order.front());
+        if (ro.max && !order.empty()) line += " MAX " + std::to_string(order.back());
         // In the sorted order; only ascending runs of consecutive numbers become ranges.
-        if (r_all && !order.empty()) line += " ALL " + compact_uid_set(order);
-        if (r_count) line += " COUNT " + std::to_string(order.size());
+        if (ro.all && !order.empty()) line += " ALL " + ordered_set(order);
+        if (ro.partial) line += partial_data(*ro.partial, order); // RFC 5267 4.4
+        if (ro.count) line += " COUNT " + std::to_string(order.size());
         if (found->with_modseq && !order.empty()) {
             // RFC 4731 3.2 / RFC 7162 3.1.5 (as SEARCH, issue 15 item 4): MIN alone or MAX
             // alone carries that message's MODSEQ, otherwise the highest of all matches.
             std::uint64_t ms = found->top_modseq;
-            bool only_min = r_min && !r_max && !r_all && !r_count;
-            bool only_max = r_max && !r_min && !r_all && !r_count;
-            if (only_min || only_max) ms = (only_min ? rows.front() : rows.back()).m->modseq;
+            bool only_min = ro.min && !ro.max && !ro.all && !ro.count && !ro.partial;
+            bool only_max = ro.max && !ro.min && !ro.all && !ro.count && !ro.partial;
+            if (only_min || only_max)
+                if (const auto* m = s.f->find(only_min ? uids.front() : uids.back()))
+                    ms = m->modseq;
             line += " MODSEQ " + std::to_string(ms);
         }
         out += line + "\r\n";
     }
+    if (ro.update) keep_context(c, true, a + 2, a, std::move(uids), out); // RFC 5267 4.2
     out += ok(c, c.name + " completed");
 }
 

@@ -114,7 +114,8 @@ TEST(ImapSessionSort, EsortAndErrors) {
     for (const char* bad : {"SORT (BOGUS) UTF-8 ALL", "SORT (REVERSE) UTF-8 ALL",
                             "SORT SUBJECT UTF-8 ALL", "SORT (SUBJECT) UTF-8",
                             "SORT (REVERSE REVERSE DATE) UTF-8 ALL",
-                            "SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
+                            "SORT RETURN (PARTIAL 0:5) (DATE) UTF-8 ALL",
+                            "SORT RETURN (PARTIAL 1:5 ALL) (DATE) UTF-8 ALL",
                             "SORT (SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT "
                             "SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT "
                             "SUBJECT) UTF-8 ALL"}) {
@@ -276,7 +277,8 @@ TEST(ImapSessionSort, Capabilities) {
     fixture f;
     auto s = f.make();
     auto out = say(s, "c CAPABILITY\r\n").output;
-    EXPECT_TRUE(has(out, " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES "))
+    EXPECT_TRUE(has(out, " SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT "
+                         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES "))
         << out;
 }
 
