@@ -21,6 +21,7 @@ imaplib's _simple_command / xatom where imaplib has no method), against the real
 import email.policy
 import os
 import imaplib
+import re
 import smtplib
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
@@ -159,6 +160,38 @@ def main() -> None:
     typ, data = a.status("INBOX", "(MESSAGES DELETED APPENDLIMIT)")
     checks.ok(typ == "OK" and b"DELETED 0" in data[0] and b"APPENDLIMIT " in data[0],
               "STATUS DELETED and APPENDLIMIT", str(data))
+
+    # ---- CONTEXT=SEARCH / CONTEXT=SORT (RFC 5267 4): a kept result follows another session
+    checks.ok("CONTEXT=SEARCH" in caps and "CONTEXT=SORT" in caps, "capability CONTEXT=SEARCH/SORT",
+              str(caps))
+    typ, data = raw(a, "UID", "SEARCH", "RETURN", "(UPDATE)", "UNFLAGGED")
+    es = untagged(a, "ESEARCH")
+    checks.ok(typ == "OK" and es and es[0].endswith(b"UID ALL 1,3,5"),
+              "SEARCH RETURN (UPDATE) answers the result first", str(es))
+    typ, data = raw(a, "UID", "SORT", "RETURN", "(UPDATE", "PARTIAL", "1:2)", "(REVERSE", "ARRIVAL)",
+                    "UTF-8", "UNFLAGGED")
+    es = untagged(a, "ESEARCH")
+    checks.ok(typ == "OK" and es and b"UID PARTIAL (1:2 " in es[0],
+              "SORT RETURN (UPDATE PARTIAL 1:2) answers a window", str(es))
+    r = Raw(imaps_port)
+    r.send(f'r1 LOGIN "{DEMO}" "{pw}"\r\nr2 SELECT INBOX\r\nr3 STORE 1 +FLAGS (\\Flagged)\r\n'
+           .encode())
+    stored = r.until_tag(b"r3")
+    checks.ok(stored[-1].startswith(b"r3 OK"), "second session flags message 1", str(stored))
+    r.send(b"r4 LOGOUT\r\n")
+    r.until_tag(b"r4")
+    a.noop()
+    es = untagged(a, "ESEARCH")
+    checks.ok(any(b'UID REMOVEFROM (0 1)' in e for e in es),
+              "the SEARCH context reports the change as REMOVEFROM", str(es))
+    checks.ok(any(re.search(rb'UID REMOVEFROM \(\d+ 1\)', e) for e in es if b"REMOVEFROM (0 " not in e),
+              "the SORT context reports it with its position", str(es))
+    tags = sorted({m.group(1) for e in es for m in [re.search(rb'\(TAG "([^"]+)"\)', e)] if m})
+    typ, data = raw(a, "CANCELUPDATE", *['"' + t.decode() + '"' for t in tags])
+    checks.ok(typ == "OK" and len(tags) == 2, "CANCELUPDATE of both contexts", str(tags))
+    a.store("1", "-FLAGS", "(\\Flagged)")
+    a.noop()
+    checks.ok(not untagged(a, "ESEARCH"), "no update after CANCELUPDATE", str(a.untagged_responses))
     a.logout()
 
     # ---- ENABLE IMAP4rev2
