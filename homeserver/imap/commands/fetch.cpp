@@ -14,6 +14,11 @@
 // there (same length: sizes and partial offsets unchanged), and only BINARY sends it as is.
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
+#include "splitmail/durable/file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -216,7 +221,52 @@ struct session::fetch_job {
     std::optional<std::uint64_t> changed_since;
     std::string binary_error; // the first BINARY failure: the tagged NO
     bool expunge_ok = false;  // UID FETCH: the sync after it may report expunges
+    // One content item, the whole message or a piece of it (RFC822, BODY[]<o.n>): a message
+    // larger than a step is sent from its file over several steps instead of being read whole.
+    bool streamable = false;
+    // The literal being sent from the file (open: renames and expunges do not disturb it),
+    // what is left of it, and the rest of that message's response, written after it.
+    durable::unique_fd file;
+    std::uint64_t offset = 0, left = 0;
+    std::string tail;
 };
+
+namespace {
+
+// Sends what this step allows of the literal being streamed (`out` up to `limit`, at least one
+// read), then its message's tail. True when the literal is complete. NUL octets go as 0x80
+// (append_plain_literal). A file shorter than it was when opened (nothing truncates a Maildir
+// message) is padded with spaces: the client was promised the octet count.
+bool pump_literal(session::fetch_job& job, std::string& out, std::size_t limit) {
+    while (job.left > 0) {
+        if (out.size() >= limit) return false;
+        const std::size_t n = static_cast<std::size_t>(
+            std::min<std::uint64_t>(job.left, std::max<std::size_t>(limit - out.size(), 65536)));
+        const std::size_t at = out.size();
+        out.resize(at + n);
+        auto r = ::pread(job.file.get(), out.data() + at, n, static_cast<off_t>(job.offset));
+        if (r < 0 && errno == EINTR) {
+            out.resize(at);
+            continue;
+        }
+        std::size_t got = r > 0 ? static_cast<std::size_t>(r) : 0;
+        if (got == 0) {
+            std::fill(out.begin() + static_cast<std::ptrdiff_t>(at), out.end(), ' ');
+            got = n;
+        } else {
+            out.resize(at + got);
+            std::replace(out.begin() + static_cast<std::ptrdiff_t>(at), out.end(), '\0', '\x80');
+        }
+        job.offset += got;
+        job.left -= got;
+    }
+    out += job.tail;
+    job.tail.clear();
+    job.file.reset();
+    return true;
+}
+
+} // namespace
 
 void session::cmd_fetch(const command& c, std::string& out) {
     bool uid = c.name == "UID FETCH";
@@ -304,6 +354,19 @@ void session::cmd_fetch(const command& c, std::string& out) {
     job->want_modseq = want_modseq;
     job->changed_since = changed_since;
     job->expunge_ok = uid;
+    {
+        std::size_t content_items = 0;
+        bool whole = false;
+        for (const auto& i : job->items) {
+            if (i.name == "RFC822" ||
+                (i.name == "SECTION" && !i.sec.binary && i.sec.path.empty() && i.sec.what.empty()))
+                whole = true;
+            if (i.name != "FLAGS" && i.name != "UID" && i.name != "INTERNALDATE" &&
+                i.name != "RFC822.SIZE" && i.name != "MODSEQ")
+                ++content_items;
+        }
+        job->streamable = !job->needs_tree && content_items == 1 && whole;
+    }
     out.reserve(out.size() + std::min<std::size_t>(job->idx.size() * (needs_body ? 256 : 48),
                                                    cfg_.output_chunk));
     fetch_job_ = std::move(job);
@@ -332,6 +395,8 @@ void session::continue_fetch(std::string& out, bool resumed) {
     // At least one message per step; then stop once the chunk is full (issue 12: a step's
     // output is bounded by output_chunk plus one message, whatever the set).
     const std::size_t start_size = out.size();
+    const std::size_t limit = start_size + cfg_.output_chunk;
+    if (job.file && !pump_literal(job, out, limit)) return; // a literal is under way
     for (; job.next < job.idx.size(); ++job.next) {
         if (out.size() - start_size >= cfg_.output_chunk && out.size() > start_size) return;
         const auto i = job.idx[job.next];
@@ -340,12 +405,22 @@ void session::continue_fetch(std::string& out, bool resumed) {
             cursor < all.size() && all[cursor].uid == s.uids[i] ? &all[cursor] : nullptr;
         if (!m) continue; // expunged by another session, not yet reported (RFC 2180 4.1)
         if (job.changed_since && m->modseq <= *job.changed_since) continue;
-        if (job.needs_body) {
+        // A message larger than a step, of a streamable FETCH: opened, sent from the file.
+        durable::unique_fd file;
+        std::uint64_t file_size = 0;
+        if (job.streamable && m->size > cfg_.output_chunk) {
+            file.reset(::open(s.f->path_of(*m).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+            struct stat st {};
+            if (!file || ::fstat(file.get(), &st) != 0) continue; // gone: as a failed read
+            file_size = static_cast<std::uint64_t>(st.st_size);
+            content.clear();
+        } else if (job.needs_body) {
             auto r = s.f->read(m->uid);
             if (!r) continue;
             content = std::move(*r);
             tree = job.needs_tree ? mime::parse(content) : mime::part{};
         }
+        std::size_t stream_at = std::string::npos; // where the streamed literal's octets go
         // BINARY items are decoded first: one that fails leaves this message out entirely
         // (no partial response, no \Seen) and makes the command end NO (RFC 3516 4.3).
         std::vector<std::string> decoded;
@@ -383,6 +458,19 @@ void session::continue_fetch(std::string& out, bool resumed) {
             out += ' ';
             append_plain_literal(out, data);
         };
+        // The same for a message sent from its file: its octet count now, the octets later.
+        auto add_streamed = [&](std::string_view label, std::uint64_t origin, std::uint64_t len) {
+            origin = std::min(origin, file_size);
+            len = std::min(len, file_size - origin);
+            sep();
+            out += label;
+            out += " {";
+            out += std::to_string(len);
+            out += "}\r\n";
+            stream_at = out.size();
+            job.offset = origin;
+            job.left = len;
+        };
         for (const auto& it : items) {
             const std::string& n = it.name;
             if (n == "UID") {
@@ -396,6 +484,7 @@ void session::continue_fetch(std::string& out, bool resumed) {
             else if (n == "ENVELOPE") add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
             else if (n == "BODYSTRUCTURE") add("BODYSTRUCTURE " + mime::body_structure(content, tree, true));
             else if (n == "BODY") add("BODY " + mime::body_structure(content, tree, false));
+            else if (n == "RFC822" && file) { add_streamed("RFC822", 0, file_size); set_seen = true; }
             else if (n == "RFC822") { add_literal("RFC822", content); set_seen = true; }
             else if (n == "RFC822.HEADER") add_literal("RFC822.HEADER", mime::header_of(content, tree));
             else if (n == "RFC822.TEXT") { add_literal("RFC822.TEXT", mime::body_of(content, tree)); set_seen = true; }
@@ -415,6 +504,11 @@ void session::continue_fetch(std::string& out, bool resumed) {
                     continue;
                 }
                 if (!sec.peek) set_seen = true;
+                if (file) { // BODY[] or BODY[]<origin.length> of a streamed message
+                    add_streamed(sec.label, sec.partial ? sec.origin : 0,
+                                 sec.partial ? sec.length : file_size);
+                    continue;
+                }
                 std::string owned;     // selected header fields are built
                 std::string_view data; // everything else is a piece of `content`
                 const mime::part* p = sec.path.empty() ? &tree : mime::find_part(tree, sec.path);
@@ -463,6 +557,16 @@ void session::continue_fetch(std::string& out, bool resumed) {
             out += ')';
         }
         out += ")\r\n";
+        if (stream_at != std::string::npos) {
+            // What follows the literal waits for its octets (pump_literal).
+            job.tail.assign(out, stream_at);
+            out.resize(stream_at);
+            job.file = std::move(file);
+            if (!pump_literal(job, out, limit)) {
+                ++job.next;
+                return;
+            }
+        }
     }
     const command c{job.tag, job.name, {}};
     // A FETCH done in its first step is followed by dispatch()'s sync; one that took several

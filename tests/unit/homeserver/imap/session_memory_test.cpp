@@ -5,6 +5,8 @@
 #include "imap/codec.hpp"
 #include "session_fixture.hpp"
 
+#include <algorithm>
+
 namespace splitmail::home::imap {
 namespace {
 using namespace testing;
@@ -151,6 +153,106 @@ TEST(ImapSessionMemory, UpdatesDuringLongFetchComeBeforeItsTaggedLine) {
     EXPECT_LT(flags, tagged);
     EXPECT_LT(exists, tagged);
     EXPECT_FALSE(has(rest, "UID 41 ")) << "the set was fixed when the FETCH began";
+}
+
+// A message larger than a step is sent from its file: no step holds more than output_chunk
+// plus one read (64 KiB), whatever the message's size; the octets are the file's (NUL as 0x80),
+// partial windows are honoured, and renames (\Seen) or an expunge by another session during
+// the literal do not disturb it.
+std::string huge_message(std::size_t size, char salt) {
+    std::string m = "From: a@example.test\r\nSubject: huge\r\n\r\n";
+    std::size_t n = 0;
+    while (m.size() < size) {
+        m += "line " + std::to_string(n++) + " " + std::string(60, salt) + "\r\n";
+        if (n == 7) m += std::string("nul:\0:", 6) + "\r\n";
+    }
+    return m;
+}
+
+std::vector<step> run_steps(session& s, const std::string& in) {
+    s.feed(in);
+    std::vector<step> steps;
+    for (step st = s.advance();; st = s.advance()) {
+        const bool more = st.more;
+        steps.push_back(std::move(st));
+        if (!more || steps.size() > 1000) break;
+    }
+    return steps;
+}
+
+std::string joined(const std::vector<step>& steps) {
+    std::string all;
+    for (const auto& st : steps) all += st.output;
+    return all;
+}
+
+// The literal after `label` ("BODY[] {n}\r\n" + n octets), and where it ends in `all`.
+std::string literal_after(const std::string& all, const std::string& label,
+                          std::size_t* end = nullptr) {
+    auto p = all.find(label + " {");
+    if (p == std::string::npos) return "<no " + label + ">";
+    p += label.size() + 2;
+    auto close = all.find("}\r\n", p);
+    std::size_t n = std::stoull(all.substr(p, close - p));
+    if (end) *end = close + 3 + n;
+    return all.substr(close + 3, n);
+}
+
+// Equal strings, or where they first differ (no multi-megabyte diff in the log).
+::testing::AssertionResult same_octets(const std::string& got, const std::string& want) {
+    if (got == want) return ::testing::AssertionSuccess();
+    std::size_t i = 0;
+    while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+    return ::testing::AssertionFailure() << "sizes " << got.size() << " / " << want.size()
+                                         << ", first difference at " << i << ": "
+                                         << got.substr(i, 40);
+}
+
+TEST(ImapSessionMemory, LargeMessageStreamedFromItsFile) {
+    fixture f;
+    const auto big = huge_message(3 * 1024 * 1024, 'a'), big2 = huge_message(1500 * 1024, 'b');
+    f.deliver("1700000001.M1P1Q1.host", big);
+    f.deliver("1700000002.M1P1Q2.host", big2);
+    f.deliver("1700000003.M1P1Q3.host", msg1);
+    auto a = f.selected(), b = f.selected();
+    std::string expect = big, expect2 = big2;
+    std::replace(expect.begin(), expect.end(), '\0', '\x80');
+    std::replace(expect2.begin(), expect2.end(), '\0', '\x80');
+    constexpr std::size_t bound = 256 * 1024 + 64 * 1024;
+
+    auto steps = run_steps(a, "p FETCH 1:* (UID BODY.PEEK[] RFC822.SIZE)\r\n");
+    for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_LE(steps[i].output.size(), bound) << i;
+    EXPECT_GE(steps.size(), 14u) << "4.5 MB in steps of 256 KiB";
+    auto all = joined(steps);
+    EXPECT_TRUE(same_octets(literal_after(all, "BODY[]"), expect));
+    EXPECT_TRUE(has(all, " RFC822.SIZE " + std::to_string(big.size()) + ")\r\n* 2 FETCH (UID 2 BODY[] {"))
+        << "the items after the literal follow it";
+    auto second = all.substr(all.find("* 2 FETCH"));
+    EXPECT_TRUE(same_octets(literal_after(second, "BODY[]"), expect2));
+    EXPECT_TRUE(has(all, "* 3 FETCH (UID 3 BODY[] {"));
+    EXPECT_EQ(all.rfind("p OK FETCH completed\r\n"), all.size() - 22);
+
+    // A window of it, and RFC822 (sets \Seen: the file is renamed while it is being sent).
+    all = joined(run_steps(a, "w FETCH 1 (BODY.PEEK[]<1000.600000>)\r\n"));
+    EXPECT_TRUE(same_octets(literal_after(all, "BODY[]<1000>"), expect.substr(1000, 600000)));
+    all = joined(run_steps(a, "w2 FETCH 1 (BODY.PEEK[]<3145000.600000>)\r\n"));
+    EXPECT_TRUE(same_octets(literal_after(all, "BODY[]<3145000>"), expect.substr(3145000, 600000)));
+    a.feed("r FETCH 1 (RFC822)\r\n");
+    auto st = a.advance();
+    ASSERT_TRUE(st.more);
+    all = st.output;
+    // Meanwhile another session expunges it: the literal still completes with its octets.
+    auto r = say(b, "b1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\nb2 EXPUNGE\r\n");
+    EXPECT_TRUE(has(r.output, "* 1 EXPUNGE")) << r.output;
+    do {
+        st = a.advance();
+        all += st.output;
+    } while (st.more);
+    std::size_t end = 0;
+    EXPECT_TRUE(same_octets(literal_after(all, "RFC822", &end), expect));
+    auto after = all.substr(std::min(end, all.size()));
+    EXPECT_TRUE(has(after, " FLAGS (\\Seen")) << after.substr(0, 200);
+    EXPECT_TRUE(has(after, "r OK FETCH completed")) << after.substr(0, 200);
 }
 
 TEST(ImapUidList, SameAsAnArrayWithAndWithoutGaps) {
