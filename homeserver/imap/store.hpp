@@ -6,7 +6,7 @@
 // current file name, so UIDs are stable (RFC 3501 2.3.1.1) and CONDSTORE/QRESYNC (RFC 7162)
 // state survives restarts.
 //
-// Index format: a binary snapshot followed by a text log (store.cpp has the exact layout).
+// Index format: a binary snapshot followed by a text log (folder_index.cpp has the exact layout).
 //   "splitmail-uidlist 3\n", then a fixed header (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the
 //   highest pruned expunge MODSEQ, the new/ and cur/ mtimes the snapshot is exact for, counts),
 //   one fixed 40-byte record per message (UID, MODSEQ, size, INTERNALDATE or "unknown",
@@ -76,6 +76,8 @@
 // Does not: run off the calling thread (all calls block on the disk: callers choose the thread); keep an index readable
 // by older splitmail-home versions (a downgrade finds no index it knows and assigns new UIDs);
 // start a new UIDVALIDITY when UIDs run out (after 2^31 deliveries to one folder).
+#include "maildir/flags.hpp"
+
 #include <cstdint>
 #include <ctime>
 #include <expected>
@@ -112,32 +114,30 @@ public:
     // Folders currently loaded (for tests).
     std::size_t loaded();
 
-    struct impl; // store.cpp
+    struct impl; // store_detail.hpp
     impl& state() { return *impl_; }
 
 private:
     std::unique_ptr<impl> impl_;
 };
 
-enum flag_bits : std::uint8_t {
-    flag_answered = 1,
-    flag_flagged = 2,
-    flag_deleted = 4,
-    flag_seen = 8,
-    flag_draft = 16,
-};
-
-constexpr std::size_t max_keywords = 26; // letters a..z (Dovecot Maildir)
+// The flag bits and the file-name codec are Maildir's (maildir/flags.hpp).
+using maildir::flag_answered;
+using maildir::flag_bits;
+using maildir::flag_deleted;
+using maildir::flag_draft;
+using maildir::flag_flagged;
+using maildir::flag_seen;
+using maildir::flags_of_filename;
+using maildir::keywords_of_filename;
+using maildir::max_keywords;
+using maildir::with_flags;
 
 // "\Seen" etc. -> bit; 0 for anything else.
 std::uint8_t flag_from_name(std::string_view name);
 // A keyword is an atom (RFC 3501 9 flag-keyword) without '\\'.
 bool valid_keyword(std::string_view name);
 std::string flags_text(std::uint8_t flags, bool recent); // "(\Seen \Recent)"
-std::uint8_t flags_of_filename(std::string_view file);
-std::uint32_t keywords_of_filename(std::string_view file); // bit i = letter 'a'+i
-// New file name with `flags` and `keywords` in its ":2," info (other letters of `file` kept).
-std::string with_flags(std::string_view file, std::uint8_t flags, std::uint32_t keywords);
 
 constexpr std::int64_t date_unknown = INT64_MIN; // INTERNALDATE not read yet
 
