@@ -154,7 +154,9 @@ TEST(FilterVerdict, SpamdResultFoldsLongSymbolLists) {
     while (start < h.size()) {
         auto e = h.find("\r\n", start);
         EXPECT_LE(e - start, 80u) << h.substr(start, e - start);
-        if (lines > 0) EXPECT_EQ(h[start], '\t');
+        if (lines > 0) {
+            EXPECT_EQ(h[start], '\t');
+        }
         start = e + 2;
         ++lines;
     }
