@@ -40,7 +40,9 @@ asio::awaitable<std::vector<generic::endpoint>> endpoints_of(const std::string& 
     }
     auto [host, port] = net::split_host_port(address);
     asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-    auto results = co_await resolver.async_resolve(host, std::to_string(port),
+    // Named, not a temporary inside the co_await expression (g++ 12, see net/bridge.hpp).
+    const std::string service = std::to_string(port);
+    auto results = co_await resolver.async_resolve(host, service,
                                                    asio::ip::tcp::resolver::numeric_service,
                                                    asio::use_awaitable);
     for (const auto& r : results) {
