@@ -144,6 +144,12 @@ def main() -> None:
     checks.ok(code == 250, "clean over TCP: 250", f"{code} {text}")
     filter_lib.delivered_with(home, "C2")
     wait_until(lambda: not relay.queued(), 20, "relay spool to be empty")
+    ids = lib.ids_in_maildir(home)
+    checks.ok(not {"V1", "V2", "V3"} & set(ids), "at the end: no refused message was delivered",
+              f"{sorted(ids)}")
+    checks.eq({m: ids.get(m) for m in ("C1", "B1", "D1", "T1", "C2")},
+              {"C1": 1, "B1": 1, "D1": 1, "T1": 1, "C2": 1},
+              "at the end: each accepted message delivered exactly once")
     relay.stop()
     home.stop()
     clamd_tcp.stop()

@@ -137,6 +137,12 @@ def main() -> None:
     checks.ok(code == 250, "rspamd back: the retried message is accepted", f"{code} {text}")
     filter_lib.delivered_with(home, "T1")
     wait_until(lambda: not relay.queued(), 20, "relay spool to be empty")
+    ids = lib.ids_in_maildir(home)
+    checks.ok(not {"G1", "S1"} & set(ids), "at the end: no refused message was delivered",
+              f"{sorted(ids)}")
+    checks.eq({m: ids.get(m) for m in ("C1", "A1", "S2", "D1", "T1")},
+              {"C1": 1, "A1": 1, "S2": 1, "D1": 1, "T1": 1},
+              "at the end: each accepted message delivered exactly once")
     relay.stop()
     home.stop()
     rspamd.stop()
