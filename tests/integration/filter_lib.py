@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -185,3 +186,43 @@ def delivered_with(home: lib.Home, marker: str, timeout: float = 20) -> bytes:
     if len(hits) != 1:
         fail(f"{marker}: {len(hits)} copies delivered")
     return hits[0].read_bytes()
+
+
+class HungScanner:
+    """A loopback TCP listener that accepts, reads everything and never answers: a scanner that
+    hangs. Counts the connections it took and the octets it read."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        self.octets = 0
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(c)
+            threading.Thread(target=self._drain, args=(c,), daemon=True).start()
+
+    def _drain(self, c: socket.socket) -> None:
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    return
+                self.octets += len(b)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self._held:
+            c.close()

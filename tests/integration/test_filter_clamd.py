@@ -12,7 +12,9 @@ Checks:
 - clamd stopped, on_failure = accept (default): 250, delivered with X-Virus-Status:
   unchecked and a warning in the log; on_failure = tempfail: 451 4.7.1, nothing queued;
   clamd back: the retried message is delivered (no mail lost);
-- a message over clamav.max_size is accepted unscanned (X-Virus-Status: unchecked (too large)).
+- a message over clamav.max_size is accepted unscanned (X-Virus-Status: unchecked (too large));
+- a clamd that accepts and never answers: after clamav.timeout (2s) the message is accepted
+  unchecked (the watchdog deadline ends the exchange), the warning says timeout.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import base64
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -133,6 +136,29 @@ def main() -> None:
     relay.stop()
     clamd.stop()
 
+    log("a clamd that accepts and never answers: clamav.timeout (2s) ends the wait")
+    hung = filter_lib.HungScanner()
+    relay.extra["clamav.address"] = f'"{hung.address}"'
+    relay.extra["clamav.timeout"] = '"2s"'
+    relay.extra["clamav.on_failure"] = '"accept"'
+    relay.write_config()
+    relay.start()
+    started = time.monotonic()
+    code, text = lib.send_message(relay.port, SENDER, [DEMO], with_attachment("H1", b"slow"))
+    took = time.monotonic() - started
+    checks.ok(code == 250 and 1.5 <= took < 10, "hung clamd: 250 after the 2s deadline",
+              f"{code} {text} after {took:.1f}s")
+    checks.ok(hung.connections == 1 and hung.octets > 0,
+              "hung clamd: the relay connected and sent the message",
+              f"{hung.connections} connections, {hung.octets} octets")
+    raw = filter_lib.delivered_with(home, "H1")
+    checks.eq(header(raw, "X-Virus-Status"), ["unchecked"], "hung clamd: X-Virus-Status: unchecked")
+    checks.ok(re.search(r"warn clamd \S+ scan failed .*error=timeout", relay.daemon.log_text())
+              is not None, "hung clamd: the warning says timeout")
+    relay.stop()
+    hung.close()
+    relay.extra["clamav.timeout"] = '"20s"'
+
     log("clamd on a loopback TCP socket")
     clamd_tcp = filter_lib.Clamd(d / "clamd-tcp", tcp=True).start()
     relay.extra["clamav.address"] = f'"{clamd_tcp.address}"'
@@ -147,8 +173,8 @@ def main() -> None:
     ids = lib.ids_in_maildir(home)
     checks.ok(not {"V1", "V2", "V3"} & set(ids), "at the end: no refused message was delivered",
               f"{sorted(ids)}")
-    checks.eq({m: ids.get(m) for m in ("C1", "B1", "D1", "T1", "C2")},
-              {"C1": 1, "B1": 1, "D1": 1, "T1": 1, "C2": 1},
+    checks.eq({m: ids.get(m) for m in ("C1", "B1", "D1", "T1", "H1", "C2")},
+              {"C1": 1, "B1": 1, "D1": 1, "T1": 1, "H1": 1, "C2": 1},
               "at the end: each accepted message delivered exactly once")
     relay.stop()
     home.stop()
