@@ -26,7 +26,9 @@ rspamd_exchange(const scanner_settings& s, const rspamd_request& req, std::strin
                 message_file file) {
     auto sock = co_await scanner_socket::connect(s.address, s.timeout);
     auto [host, port] = net::split_host_port(s.address);
-    const std::string head = rspamd_request_head(req, host, prefix.size() + file.size);
+    // RFC 9110 7.2: an IPv6 literal in Host keeps its brackets.
+    const std::string authority = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    const std::string head = rspamd_request_head(req, authority, prefix.size() + file.size);
     co_await sock->write(head);
     co_await sock->write(prefix);
     const std::function<std::string(std::size_t)> raw = [](std::size_t) { return std::string(); };

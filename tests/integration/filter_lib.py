@@ -72,6 +72,10 @@ class Rspamd:
         (conf / "local.d" / "options.inc").write_text(
             f'dns {{ nameserver = ["127.0.0.1:{dead_dns}"]; timeout = 0.3s; retransmits = 1; }}\n'
             "enable_test_patterns = true;\n")
+        # milter_headers: rspamd then asks for X-Spamd-Bar in milter.add_headers (the relay
+        # applies it) and for removing X-Spam (logged, not applied).
+        (conf / "local.d" / "milter_headers.conf").write_text(
+            'use = ["x-spamd-bar"];\nskip_local = false;\nskip_authenticated = false;\n')
         (conf / "local.d" / "actions.conf").write_text(
             "add_header = 50;\nrewrite_subject = null;\ngreylist = null;\nreject = 100;\n")
         self.address = f"127.0.0.1:{self.port}"

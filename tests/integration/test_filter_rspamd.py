@@ -4,8 +4,9 @@ splitmail-relay with rspamd.enabled, splitmail-home behind it.
 Checks:
 - GTUBE inbound: DATA answered 550 5.7.1, nothing queued, no spool temp file left, nothing
   delivered, the refusal logged with client, from, to and reason;
-- a clean message: 250, delivered once with X-Spam-Status: No (score, required) and
-  X-Spamd-Result naming rspamd's symbols, and without X-Spam: Yes;
+- a clean message: 250, delivered once with X-Spam-Status: No (score, required),
+  X-Spamd-Result naming rspamd's symbols and X-Spamd-Bar (rspamd's milter.add_headers, from
+  its milter_headers module), and without X-Spam: Yes;
 - GTUBE's add-header variant: 250, delivered with X-Spam: Yes;
 - submission: an authenticated user's GTUBE gets 550 5.7.1 too (swaks, STARTTLS + AUTH);
 - rspamd stopped, on_failure = accept (default): 250, delivered with X-Spam-Status: unchecked,
@@ -91,6 +92,8 @@ def main() -> None:
               and "MIME_GOOD(" in result[0],
               "clean: X-Spamd-Result lists rspamd's symbols", f"{result}")
     checks.eq(header(raw, "X-Spam"), [], "clean: no X-Spam: Yes")
+    checks.eq(len(header(raw, "X-Spamd-Bar")), 1,
+              "clean: rspamd's milter.add_headers applied (X-Spamd-Bar)")
     names = [k.lower() for k in lib.headers_of(raw).keys()]
     checks.ok(names.index("x-spam-status") < names.index("received"),
               "clean: the scan headers are above the relay's Received:", f"{names[:8]}")
