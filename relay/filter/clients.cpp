@@ -51,22 +51,35 @@ rspamd_exchange(const scanner_settings& s, const rspamd_request& req, std::strin
     }
 }
 
-asio::awaitable<std::expected<clamd_reply, std::string>>
-clamd_exchange(const scanner_settings& s, std::string_view prefix, message_file file) {
-    auto sock = co_await scanner_socket::connect(s.address, s.timeout);
-    co_await sock->write(clamd_instream_command);
+asio::awaitable<void> send_instream(scanner_socket& sock, std::string_view prefix,
+                                    message_file file) {
+    co_await sock.write(clamd_instream_command);
     if (!prefix.empty()) {
         const auto len = clamd_chunk_length(static_cast<std::uint32_t>(prefix.size()));
-        co_await sock->write(std::string_view(len.data(), len.size()));
-        co_await sock->write(prefix);
+        co_await sock.write(std::string_view(len.data(), len.size()));
+        co_await sock.write(prefix);
     }
     const std::function<std::string(std::size_t)> framed = [](std::size_t n) {
         auto len = clamd_chunk_length(static_cast<std::uint32_t>(n));
         return std::string(len.data(), len.size());
     };
-    co_await sock->write_file(file, framed);
+    co_await sock.write_file(file, framed);
     const auto end = clamd_chunk_length(0);
-    co_await sock->write(std::string_view(end.data(), end.size()));
+    co_await sock.write(std::string_view(end.data(), end.size()));
+}
+
+asio::awaitable<std::expected<clamd_reply, std::string>>
+clamd_exchange(const scanner_settings& s, std::string_view prefix, message_file file) {
+    auto sock = co_await scanner_socket::connect(s.address, s.timeout);
+    bool cut_off = false;
+    try {
+        co_await send_instream(*sock, prefix, file);
+    } catch (const boost::system::system_error& e) {
+        // clamd answers and hangs up mid-stream past its StreamMaxLength: read why.
+        if (e.code() != asio::error::broken_pipe && e.code() != asio::error::connection_reset)
+            throw;
+        cut_off = true;
+    }
     std::string in;
     std::array<char, 1024> buf;
     // One NUL-terminated line, then clamd closes the connection.
@@ -75,7 +88,9 @@ clamd_exchange(const scanner_settings& s, std::string_view prefix, message_file 
         if (n == 0) break;
         in.append(buf.data(), n);
     }
-    if (in.empty()) co_return std::unexpected("connection closed without a reply");
+    if (in.empty())
+        co_return std::unexpected(cut_off ? "connection closed while sending the message"
+                                          : "connection closed without a reply");
     co_return parse_clamd_reply(in.substr(0, in.find('\0')));
 }
 

@@ -14,7 +14,9 @@ Checks:
   clamd back: the retried message is delivered (no mail lost);
 - a message over clamav.max_size is accepted unscanned (X-Virus-Status: unchecked (too large));
 - a clamd that accepts and never answers: after clamav.timeout (2s) the message is accepted
-  unchecked (the watchdog deadline ends the exchange), the warning says timeout.
+  unchecked (the watchdog deadline ends the exchange), the warning says timeout;
+- clamd's StreamMaxLength below clamav.max_size: its size-limit ERROR (and hang-up) is a
+  failure like any other: accepted unchecked, the relay unharmed.
 """
 from __future__ import annotations
 
@@ -159,6 +161,25 @@ def main() -> None:
     hung.close()
     relay.extra["clamav.timeout"] = '"20s"'
 
+    log("clamd's StreamMaxLength (100K) below clamav.max_size: its size ERROR is a failure")
+    small = filter_lib.Clamd(d / "clamd-small", stream_max="100K").start()
+    relay.extra["clamav.address"] = f'"{small.address}"'
+    relay.write_config()
+    relay.start()
+    code, text = lib.send_message(relay.port, SENDER, [DEMO],
+                                  with_attachment("L1", os.urandom(300 * 1024)))
+    checks.ok(code == 250, "over StreamMaxLength, accept: 250 (mail not lost)", f"{code} {text}")
+    raw = filter_lib.delivered_with(home, "L1")
+    checks.eq(header(raw, "X-Virus-Status"), ["unchecked"],
+              "over StreamMaxLength: X-Virus-Status: unchecked")
+    checks.ok(relay.daemon.alive(), "over StreamMaxLength: the relay survived clamd's hang-up")
+    checks.ok(re.search(r"warn clamd \S+ scan failed .*size limit exceeded",
+                        relay.daemon.log_text()) is not None,
+              "over StreamMaxLength: the warning quotes clamd's size-limit reply",
+              "\n".join(relay.daemon.log_text().splitlines()[-5:]))
+    relay.stop()
+    small.stop()
+
     log("clamd on a loopback TCP socket")
     clamd_tcp = filter_lib.Clamd(d / "clamd-tcp", tcp=True).start()
     relay.extra["clamav.address"] = f'"{clamd_tcp.address}"'
@@ -173,8 +194,8 @@ def main() -> None:
     ids = lib.ids_in_maildir(home)
     checks.ok(not {"V1", "V2", "V3"} & set(ids), "at the end: no refused message was delivered",
               f"{sorted(ids)}")
-    checks.eq({m: ids.get(m) for m in ("C1", "B1", "D1", "T1", "H1", "C2")},
-              {"C1": 1, "B1": 1, "D1": 1, "T1": 1, "H1": 1, "C2": 1},
+    checks.eq({m: ids.get(m) for m in ("C1", "B1", "D1", "T1", "H1", "L1", "C2")},
+              {"C1": 1, "B1": 1, "D1": 1, "T1": 1, "H1": 1, "L1": 1, "C2": 1},
               "at the end: each accepted message delivered exactly once")
     relay.stop()
     home.stop()
