@@ -93,6 +93,13 @@ class Rspamd:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())
 
+    def history(self) -> list[dict]:
+        """The controller's scan history (newest first; rspamd keeps it in memory, no redis)."""
+        url = f"http://127.0.0.1:{self.controller_port}/history"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            rows = json.loads(r.read())
+        return rows.get("rows", []) if isinstance(rows, dict) else rows
+
     def start(self) -> "Rspamd":
         self.daemon.start()
         probe = (f"From: <probe@sender.test>\r\nSubject: probe\r\n\r\nprobe text\r\n{GTUBE}\r\n"

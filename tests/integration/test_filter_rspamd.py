@@ -8,7 +8,9 @@ Checks:
   X-Spamd-Result naming rspamd's symbols and X-Spamd-Bar (rspamd's milter.add_headers, from
   its milter_headers module), and without X-Spam: Yes;
 - GTUBE's add-header variant: 250, delivered with X-Spam: Yes;
-- submission: an authenticated user's GTUBE gets 550 5.7.1 too (swaks, STARTTLS + AUTH);
+- submission: an authenticated user's GTUBE gets 550 5.7.1 too (swaks, STARTTLS + AUTH); rspamd's
+  own history shows that scan under the user's name (the User header) and the inbound one
+  with the client's IP;
 - rspamd stopped, on_failure = accept (default): 250, delivered with X-Spam-Status: unchecked,
   a warning in the relay log; on_failure = tempfail: 451 4.7.1, nothing queued; rspamd back:
   the same message is then accepted (no mail lost, the sender's retry gets through).
@@ -115,6 +117,13 @@ def main() -> None:
               out[-1500:])
     filter_lib.delivered_with(home, "S2")
     checks.ok("S1" not in lib.ids_in_maildir(home), "submission GTUBE: nothing delivered")
+    rows = rspamd.history()
+    checks.ok(any(r.get("user") == DEMO and r.get("action") == "reject" for r in rows),
+              "rspamd's history: the submission was scanned as the authenticated user (User)",
+              f"{[(r.get('user'), r.get('ip'), r.get('action')) for r in rows]}")
+    checks.ok(any(r.get("ip") == "127.0.0.1" and not r.get("user") and r.get("action") ==
+                  "reject" for r in rows),
+              "rspamd's history: the inbound GTUBE was scanned with the client's IP, no user")
 
     log("rspamd stopped, on_failure = accept -> 250 with X-Spam-Status: unchecked")
     rspamd.stop()
