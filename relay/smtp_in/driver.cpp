@@ -6,6 +6,7 @@
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
 #include "spf/inbound.hpp"
+#include "filter/scan.hpp"
 
 #include "dkim/body_hash.hpp"
 
@@ -112,6 +113,11 @@ public:
     }
 
     std::error_code error() const { return err_; }
+    // The message file so far, for the content scanners (fd -1 after an error).
+    filter::message_file file() const {
+        if (err_ || !file_) return {};
+        return {file_->fd(), file_->size()};
+    }
     // The body hash, if one was computed (spends the hasher).
     std::optional<dkim::sha256_digest> body_hash() {
         if (!hasher_) return std::nullopt;
@@ -297,6 +303,13 @@ struct driver {
         std::string prefix = co_await inbound_spf_field(ctx.spf, d, id);
         prefix += d.received_header(qid0);
         prefix += outgoing_prefix(d);
+        // Issue 18: rspamd / clamd decide before the 250; a refusal leaves nothing queued.
+        auto scan = co_await scan_message(*ctx.s, d, prefix, sink.file(), qid0, id);
+        if (scan.refusal) {
+            sink.abort();
+            co_return *scan.refusal;
+        }
+        prefix.insert(0, scan.headers);
         auto env = std::move(d.envelope);
         env.id = qid0;
         env.queue = queue::queue_name::incoming;

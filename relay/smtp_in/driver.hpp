@@ -13,6 +13,9 @@
 // Outgoing mail (authenticated, or from relay.trusted_networks) whose From: domain has DKIM keys
 // is signed before the 250; submitted mail gets Date:/Message-ID: when missing. Both are stored
 // as prefix header lines (submission/outgoing.hpp).
+// Every message then goes through the content scanners (filter/scan.hpp, when rspamd or clamd
+// is enabled) before it is spooled: a refusal is the reply to DATA and leaves nothing in the
+// spool; the scanners' header lines go in front of the prefix.
 #include "recipients/directory.hpp"
 #include "splitmail/config/relay.hpp"
 

@@ -298,7 +298,12 @@ bool settings::is_trusted(std::string_view ip) const {
 }
 
 std::span<const config::setting_spec> settings_table() {
-    static const auto all = auth::with_brake_settings(table);
+    static const auto all = [] {
+        auto rows = auth::with_brake_settings(table);
+        auto filter = filter_settings_table();
+        rows.insert(rows.end(), filter.begin(), filter.end());
+        return rows;
+    }();
     return all;
 }
 
@@ -461,6 +466,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.spf_check = v.get_bool("spf.check");
     s.spf_timeout = v.get_duration("spf.timeout");
     if (s.spf_timeout.count() < 1) return bad("spf.timeout", "must be at least 1s");
+    for (auto [section, out] : {std::pair{"rspamd", &s.rspamd}, std::pair{"clamav", &s.clamav}}) {
+        auto sc = scanner_settings_from(v, name, section);
+        if (!sc) return std::unexpected(sc.error());
+        *out = std::move(*sc);
+    }
     s.imap_proxy_listen = v.get_list("imap_proxy.listen");
     s.imap_proxy_home = v.get_string("imap_proxy.home");
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {

@@ -83,7 +83,7 @@ std::expected<temp_file, std::error_code> temp_file::create(const std::filesyste
                                                             bool anonymous) {
     temp_file t;
     if (anonymous) {
-        t.fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        t.fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (t.fd_ >= 0) return t;
         // EISDIR/EOPNOTSUPP/EINVAL: kernel or file system without O_TMPFILE; anything else
         // (ENOENT, EACCES, ENOSPC...) is a real error.
@@ -95,7 +95,7 @@ std::expected<temp_file, std::error_code> temp_file::create(const std::filesyste
         std::snprintf(name, sizeof name, "stream.%ld.%llu.tmp", static_cast<long>(::getpid()),
                       static_cast<unsigned long long>(temp_counter.fetch_add(1)));
         auto p = dir / name;
-        t.fd_ = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        t.fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (t.fd_ >= 0) {
             t.named_ = std::move(p);
             return t;

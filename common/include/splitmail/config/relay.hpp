@@ -5,6 +5,7 @@
 // because `splitmail check`, `dns` and `queue` read relay.toml through the same table and
 // defaults (issue 13: a second reader had its own idea of the default spool).
 #include "splitmail/auth/brake.hpp"
+#include "splitmail/config/relay_filter.hpp"
 #include "splitmail/config/settings.hpp"
 
 #include <array>
@@ -104,6 +105,7 @@ struct settings {
     std::vector<std::string> dkim_domains;       // empty: every relay.domains with keys
     bool spf_check = true;                       // Received-SPF on inbound mail (relay/spf)
     std::chrono::seconds spf_timeout{20};        // one whole SPF evaluation
+    scanner_settings rspamd, clamav;             // content scanners (relay/filter)
 };
 
 std::span<const config::setting_spec> settings_table();

@@ -43,6 +43,7 @@ namespace splitmail::durable {
 // Guarantees: write() appends all bytes or records the first error (ENOSPC, EIO...), which
 // every later write() and the committer report; nothing is visible anywhere but `dir` until a
 // request adopts the file; destroying an unadopted file leaves nothing behind.
+// Opened read-write: the content scanners (relay/filter) pread what was written so far.
 // Does not: fsync (the committer does, once), or read.
 class temp_file {
 public:

@@ -1,0 +1,39 @@
+#pragma once
+// The content-scanning step of every message (issue 18), called by the SMTP driver at the end
+// of DATA, after the prefix lines are built and before the message is queued: the answer is
+// the reply to DATA when the message is refused (the driver then drops the spool file, so
+// nothing is queued and nothing bounces later), or the header lines to put in front of the
+// prefix.
+//
+// Scans inbound and submitted mail alike with clamd, then rspamd (each only when enabled;
+// rspamd is skipped once clamd found a virus). The body is read from the spool file the sink
+// wrote (message_file), after our prefix lines. What the answers mean is verdict.hpp's decide().
+// Logs one line per scanner answer and one "refused" line (client, from, to, reason) for a
+// refusal; a failed scanner is a warning.
+// Does not: greylist, learn, or rewrite the message file.
+#include "filter/scanner_socket.hpp"
+#include "smtp_in/session.hpp"
+
+#include "splitmail/config/relay.hpp"
+#include "splitmail/smtp/reply.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace splitmail::relay {
+
+struct scan_outcome {
+    std::optional<smtp::reply> refusal; // set: refuse DATA with it
+    std::string headers;                // else: lines (CRLF) to put in front of the prefix
+};
+
+boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const delivery& d,
+                                                  std::string_view prefix,
+                                                  filter::message_file file,
+                                                  std::string_view queue_id,
+                                                  const std::string& log_id);
+
+} // namespace splitmail::relay

@@ -1,0 +1,71 @@
+#pragma once
+// What the scanners' answers mean for one message (issue 18): the reply to DATA when it is
+// refused, else the header lines to put in front of it. One pure function, so every mapping
+// is a table-driven unit test.
+//
+// Mapping (the message is refused before the 250, never accepted and then bounced):
+//   clamd FOUND                       -> 554 5.7.1 virus <name>
+//   rspamd "reject"                   -> 550 5.7.1 (inbound and submission alike)
+//   rspamd "soft reject"              -> 451 4.7.1
+//   rspamd "greylist"                 -> 451 4.7.1 (our own greylisting is not built yet: the
+//                                        sender simply retries)
+//   rspamd "add header", "rewrite subject" -> accepted, X-Spam: Yes (the subject is not
+//                                        rewritten: the message file is never rewritten)
+//   rspamd "no action" (or unknown)   -> accepted
+//   a scanner that failed (unreachable, timeout, bad answer, clamd ERROR) -> 451 4.7.1 when
+//   its on_failure is "tempfail", else accepted with X-Spam-Status / X-Virus-Status
+//   "unchecked"; a message over the scanner's max_size is accepted "unchecked" (a tempfail
+//   would make it undeliverable for ever).
+// A permanent refusal wins over a temporary one. Accepted, scanned messages get
+// X-Spam-Status and X-Spamd-Result (score, required score, symbols) plus rspamd's
+// milter.add_headers; milter.remove_headers is not applied (the header block is in the
+// message file, which is never rewritten) and is listed in `not_removed` for the log.
+// Does not: log, or do I/O.
+#include "filter/clamd_protocol.hpp"
+#include "filter/rspamd_protocol.hpp"
+
+#include "splitmail/smtp/reply.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace splitmail::relay::filter {
+
+enum class scan_status {
+    off,     // scanner not enabled
+    done,    // answered
+    skipped, // message over the scanner's max_size
+    failed,  // unreachable, timeout, unusable answer
+};
+
+struct rspamd_result {
+    scan_status status = scan_status::off;
+    std::string problem; // failed / skipped: why (log only)
+    rspamd_answer answer;
+};
+
+struct clamd_result {
+    scan_status status = scan_status::off;
+    std::string problem;
+    clamd_reply reply; // done: clean, found or error
+};
+
+struct failure_policy {
+    bool rspamd_tempfail = false;
+    bool clamd_tempfail = false;
+};
+
+struct verdict {
+    std::optional<smtp::reply> refusal;    // set: the reply to DATA, nothing is queued
+    std::string reason;                    // for the log: what decided
+    std::string headers;                   // accepted: lines (CRLF) to put in front
+    std::vector<std::string> not_removed;  // milter.remove_headers we did not apply
+};
+
+verdict decide(const rspamd_result& rspamd, const clamd_result& clamd, const failure_policy& p);
+
+// "X-Spamd-Result: default: False [1.20 / 15.00];\r\n\tSYM(0.50);..." folded, CRLF-ended.
+std::string spamd_result_header(const rspamd_answer& a, bool spam);
+
+} // namespace splitmail::relay::filter
