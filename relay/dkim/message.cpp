@@ -110,8 +110,21 @@ std::optional<std::vector<std::string>> headers_to_sign(std::span<const header_f
     return h;
 }
 
+namespace {
+std::string canonical_field(std::string_view raw, canon mode) {
+    if (mode == canon::relaxed) return relaxed_header(raw);
+    std::string out(raw); // RFC 6376 3.4.1: unchanged
+    if (!out.ends_with("\r\n")) {
+        if (out.ends_with('\n')) out.pop_back();
+        out += "\r\n"; // a field always ends in one CRLF (the last one may lack its line end)
+    }
+    return out;
+}
+} // namespace
+
 std::string header_hash_input(std::span<const header_field> fields,
-                              std::span<const std::string> h, std::string_view signature_field) {
+                              std::span<const std::string> h, std::string_view signature_field,
+                              canon mode) {
     std::string out;
     std::vector<bool> used(fields.size(), false);
     for (const auto& name : h) {
@@ -119,12 +132,12 @@ std::string header_hash_input(std::span<const header_field> fields,
         for (std::size_t i = fields.size(); i-- > 0;) {
             if (used[i] || !iequals(fields[i].name, name)) continue;
             used[i] = true;
-            out += relaxed_header(fields[i].raw);
+            out += canonical_field(fields[i].raw, mode);
             break;
         }
     }
     // RFC 6376 3.7: the signature field itself, b= empty, without the trailing CRLF.
-    std::string sig = relaxed_header(signature_field);
+    std::string sig = canonical_field(signature_field, mode);
     sig.resize(sig.size() - 2);
     out += sig;
     return out;

@@ -232,6 +232,23 @@ constexpr std::array table{
                          "Longest time one SPF evaluation may take (all its DNS queries); "
                          "then the result is `temperror` (RFC 7208 4.6.4 suggests at least "
                          "20 seconds)."},
+    config::setting_spec{"dkim_verify.enabled", kind::boolean, "true",
+                         "Verify the DKIM signatures (RFC 6376, RFC 8463) of inbound mail while "
+                         "DATA arrives; each result goes into `Authentication-Results:` and the "
+                         "log. rsa-sha1 and RSA keys under 1024 bits fail (RFC 8301). Nothing "
+                         "is refused because of it. DNS goes to `outbound.resolver`."},
+    config::setting_spec{"dkim_verify.max_signatures", kind::integer, "5",
+                         "DKIM-Signature fields checked per message, from the top; the rest "
+                         "are ignored (and counted in the log), so a message cannot make the "
+                         "relay do unbounded work."},
+    config::setting_spec{"dkim_verify.timeout", kind::duration, "\"10s\"",
+                         "Longest time the key lookups of one message may take together; a "
+                         "signature whose key has not arrived by then is `temperror`."},
+    config::setting_spec{"auth_results.add", kind::boolean, "true",
+                         "Add an `Authentication-Results:` field (RFC 8601) with the SPF and "
+                         "DKIM results to inbound mail, the relay's `hostname` as authserv-id. "
+                         "Incoming fields that claim that authserv-id are removed either way "
+                         "(RFC 8601 5), so home can trust the one it finds."},
 };
 
 bool is_hex64(const std::string& s) {
@@ -461,6 +478,14 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.spf_check = v.get_bool("spf.check");
     s.spf_timeout = v.get_duration("spf.timeout");
     if (s.spf_timeout.count() < 1) return bad("spf.timeout", "must be at least 1s");
+    s.dkim_verify = v.get_bool("dkim_verify.enabled");
+    auto maxsig = v.get_int("dkim_verify.max_signatures");
+    if (maxsig < 1 || maxsig > 50)
+        return bad("dkim_verify.max_signatures", "must be between 1 and 50");
+    s.dkim_verify_max_signatures = static_cast<std::size_t>(maxsig);
+    s.dkim_verify_timeout = v.get_duration("dkim_verify.timeout");
+    if (s.dkim_verify_timeout.count() < 1) return bad("dkim_verify.timeout", "must be at least 1s");
+    s.auth_results_add = v.get_bool("auth_results.add");
     s.imap_proxy_listen = v.get_list("imap_proxy.listen");
     s.imap_proxy_home = v.get_string("imap_proxy.home");
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {

@@ -104,6 +104,11 @@ struct settings {
     std::vector<std::string> dkim_domains;       // empty: every relay.domains with keys
     bool spf_check = true;                       // Received-SPF on inbound mail (relay/spf)
     std::chrono::seconds spf_timeout{20};        // one whole SPF evaluation
+    // DKIM verification and Authentication-Results of inbound mail (relay/sender_auth).
+    bool dkim_verify = true;
+    std::size_t dkim_verify_max_signatures = 5;  // more DKIM-Signature fields are not checked
+    std::chrono::seconds dkim_verify_timeout{10}; // all key lookups of one message
+    bool auth_results_add = true;                // Authentication-Results on inbound mail
 };
 
 std::span<const config::setting_spec> settings_table();
