@@ -52,15 +52,6 @@ std::string value(std::string_view v) {
     return out + "\"";
 }
 
-std::string comment(std::string_view v) {
-    std::string out = "(";
-    for (char c : cut(v)) {
-        if (c == '(' || c == ')' || c == '\\') out.push_back('\\');
-        out.push_back(c);
-    }
-    return out + ")";
-}
-
 bool is_wsp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 // Skips CFWS (RFC 5322 3.2.2): whitespace and nested comments.
@@ -97,7 +88,7 @@ std::string authentication_results(std::string_view authserv_id,
     for (std::size_t i = 0; i < methods.size(); ++i) {
         const auto& m = methods[i];
         out += "\r\n\t" + cut(m.method) + "=" + cut(m.result);
-        if (!m.comment.empty()) out += " " + comment(m.comment);
+        if (!m.reason.empty()) out += " reason=" + value(m.reason);
         for (const auto& [k, v] : m.properties) out += "\r\n\t " + cut(k) + "=" + value(v);
         if (i + 1 < methods.size()) out += ";";
     }

@@ -4,13 +4,15 @@
 //
 // Guarantees:
 //  - authentication_results() writes "Authentication-Results: <authserv-id>;" then one resinfo
-//    per method ("spf=pass (comment) smtp.mailfrom=...", "dkim=fail (comment) header.d=..."),
+//    per method ("spf=pass reason=\"...\" smtp.mailfrom=...", "dkim=fail reason=\"body hash
+//    did not verify\" header.d=..."): the why as an RFC 8601 2.2 reasonspec (machine-readable,
+//    unlike a comment, which parsers drop),
 //    each on its own folded line, ending in CRLF; with no method it writes "; none" (2.2);
 //  - property values are written as a token when they are one (RFC 2045 token: no tspecials,
-//    no CTL, no SP), else as an RFC 5322 quoted-string with '"' and '\' escaped; comments have
-//    '(' ')' '\' escaped; CR, LF and other controls are dropped from both, so text from the
+//    no CTL, no SP), else as an RFC 5322 quoted-string with '"' and '\' escaped; CR, LF and
+//    other controls are dropped, so text from the
 //    client (MAIL FROM, d=, reasons) can neither end the field nor add a method; each value
-//    and comment is cut at 200 octets, so no line exceeds 998 (RFC 5322 2.1.1);
+//    is cut at 200 octets, so no line exceeds 998 (RFC 5322 2.1.1);
 //  - authserv_id_of() reads the authserv-id of a received field's value (after CFWS, up to
 //    CFWS or ';'); remove_results_for() drops every Authentication-Results field whose
 //    authserv-id equals ours (ASCII case-insensitive) from a header block and keeps every
@@ -28,7 +30,7 @@ namespace splitmail::relay::sender_auth {
 struct method_result {
     std::string method;  // "spf", "dkim"
     std::string result;  // "pass", "fail", "none", ...
-    std::string comment; // why, for people ("" for none)
+    std::string reason;  // why, for people and filters ("": no reasonspec)
     std::vector<std::pair<std::string, std::string>> properties; // ("header.d", "example.com")
 };
 

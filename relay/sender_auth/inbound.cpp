@@ -59,7 +59,7 @@ std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
     std::vector<method_result> out;
     if (spf) {
         method_result m{"spf", std::string(spf::to_string(spf->ev.code)), {}, {}};
-        m.comment = spf->ev.problem.empty()
+        m.reason = spf->ev.problem.empty()
                         ? (spf->ev.mechanism.empty() ? "" : "matched " + spf->ev.mechanism)
                         : spf->ev.problem;
         // RFC 8601 2.7.2: the identity checked; smtp.helo for the null sender.
