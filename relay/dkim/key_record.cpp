@@ -47,7 +47,7 @@ EVP_PKEY* decode_rsa_public_key(const std::string& der) {
 } // namespace
 
 std::expected<key_record, std::string> parse_key_record(std::string_view txt) {
-    auto tags = parse_tag_list(txt);
+    auto tags = parse_tags(txt);
     if (!tags) return std::unexpected("key record: " + tags.error());
     key_record rec;
     bool have_p = false;

@@ -3,14 +3,13 @@
 
 #include "dkim/key.hpp"
 
-#include <array>
+#include "splitmail/smtp/base64.hpp"
 
 namespace splitmail::relay::dkim {
 
 namespace {
 
 bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -20,37 +19,11 @@ std::string lower_copy(std::string_view s) {
     return out;
 }
 
-// Offsets of `s` within `text` with FWS trimmed on both sides.
+// Offsets of a range of `text` with FWS trimmed on both sides.
 std::pair<std::size_t, std::size_t> trim(std::string_view text, std::size_t b, std::size_t e) {
     while (b < e && is_fws(text[b])) ++b;
     while (e > b && is_fws(text[e - 1])) --e;
     return {b, e};
-}
-
-// RFC 6376 3.2: tag-name = ALPHA *ALNUMPUNC.
-bool valid_tag_name(std::string_view n) {
-    if (n.empty() || !is_alpha(n[0])) return false;
-    for (char c : n)
-        if (!is_alpha(c) && !is_digit(c) && c != '_') return false;
-    return true;
-}
-
-// RFC 6376 3.2: VALCHAR = %x21-3A / %x3C-7E, with FWS between runs.
-bool valid_tag_value(std::string_view v) {
-    for (char c : v) {
-        const auto u = static_cast<unsigned char>(c);
-        if (!is_fws(c) && (u < 0x21 || u > 0x7e || c == ';')) return false;
-    }
-    return true;
-}
-
-int base64_digit(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
 }
 
 // At most 18 digits: fits an int64 with no overflow check needed.
@@ -125,65 +98,8 @@ const tag* find(const std::vector<tag>& tags, std::string_view name) {
 
 } // namespace
 
-std::expected<std::vector<tag>, std::string> parse_tag_list(std::string_view text) {
-    std::vector<tag> tags;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto semi = text.find(';', start);
-        const std::size_t end = semi == std::string_view::npos ? text.size() : semi;
-        const auto [b, e] = trim(text, start, end);
-        if (b == e) {
-            // RFC 6376 3.2: only the last tag-spec may be followed by a ';' (nothing after it).
-            if (semi != std::string_view::npos) return std::unexpected("empty tag-spec");
-            break;
-        }
-        const auto eq = text.find('=', b);
-        if (eq == std::string_view::npos || eq >= e) return std::unexpected("tag without '='");
-        const auto [nb, ne] = trim(text, b, eq);
-        const auto [vb, ve] = trim(text, eq + 1, e);
-        tag t{text.substr(nb, ne - nb), text.substr(vb, ve - vb), eq + 1, end};
-        if (!valid_tag_name(t.name))
-            return std::unexpected("bad tag name \"" + std::string(t.name.substr(0, 32)) + "\"");
-        if (!valid_tag_value(t.value))
-            return std::unexpected("bad character in the value of " + std::string(t.name));
-        if (find(tags, t.name)) return std::unexpected("duplicate tag " + std::string(t.name));
-        if (tags.size() == max_tags) return std::unexpected("too many tags");
-        tags.push_back(t);
-        if (semi == std::string_view::npos) break;
-        start = semi + 1;
-    }
-    return tags;
-}
-
 std::optional<std::string> decode_base64(std::string_view text) {
-    const std::string s = strip_fws(text);
-    if (s.size() % 4 != 0) return std::nullopt;
-    std::string out;
-    out.reserve(s.size() / 4 * 3);
-    for (std::size_t i = 0; i < s.size(); i += 4) {
-        std::array<int, 4> d{};
-        int pad = 0;
-        for (int k = 0; k < 4; ++k) {
-            const char c = s[i + k];
-            if (c == '=') {
-                // Padding only in the last group, only at its end, at most two.
-                if (i + 4 != s.size() || k < 2) return std::nullopt;
-                ++pad;
-                d[k] = 0;
-                continue;
-            }
-            if (pad != 0) return std::nullopt;
-            d[k] = base64_digit(c);
-            if (d[k] < 0) return std::nullopt;
-        }
-        const unsigned v = (static_cast<unsigned>(d[0]) << 18) |
-                           (static_cast<unsigned>(d[1]) << 12) |
-                           (static_cast<unsigned>(d[2]) << 6) | static_cast<unsigned>(d[3]);
-        out.push_back(static_cast<char>((v >> 16) & 0xff));
-        if (pad < 2) out.push_back(static_cast<char>((v >> 8) & 0xff));
-        if (pad < 1) out.push_back(static_cast<char>(v & 0xff));
-    }
-    return out;
+    return smtp::decode_base64(strip_fws(text));
 }
 
 std::string_view to_string(sig_algorithm a) {
@@ -196,7 +112,7 @@ std::string_view to_string(sig_algorithm a) {
 }
 
 std::expected<dkim_signature, signature_error> parse_signature(std::string_view value) {
-    auto tags = parse_tag_list(value);
+    auto tags = parse_tags(value);
     if (!tags) return std::unexpected(syntax(tags.error()));
     // RFC 6376 6.1.1: v a b bh d h s are required.
     for (std::string_view req : {"v", "a", "b", "bh", "d", "h", "s"})

@@ -1,11 +1,9 @@
 #pragma once
-// Parsing what a DKIM verifier reads from the message: the tag-list grammar (RFC 6376 3.2) and
-// the DKIM-Signature field (3.5), checked as 6.1.1 asks, before any DNS query is made.
+// Parsing what a DKIM verifier reads from the message: the DKIM-Signature field (RFC 6376 3.5),
+// checked as 6.1.1 asks, before any DNS query is made. The tag-list grammar (3.2) is the one
+// parser of common/dkim/tag_list.hpp.
 //
 // Guarantees:
-//  - strict tag-list syntax: tag names are ALPHA *(ALPHA / DIGIT / "_"), values are printable
-//    ASCII except ';' with FWS inside; a duplicate tag, a tag without '=', or more than
-//    max_tags tags makes the whole list invalid (3.2: "MUST be treated as invalid");
 //  - every view returned points into the caller's text (no copy); b_value_begin/end locate the
 //    b= value (with its surrounding FWS) so the field can be hashed with b= empty (3.7);
 //  - parse_signature() returns either a signature whose required tags (v a b bh d h s) are
@@ -19,6 +17,8 @@
 // but text (ignored, like any unknown tag, RFC 6376 3.2).
 #include "dkim/canon.hpp"
 
+#include "splitmail/dkim/tag_list.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -29,17 +29,9 @@
 
 namespace splitmail::relay::dkim {
 
-struct tag {
-    std::string_view name;
-    std::string_view value;      // FWS around it removed (inner FWS kept)
-    std::size_t value_begin = 0; // offset just after '='
-    std::size_t value_end = 0;   // offset of the ';' ending the tag-spec, or the text's end
-};
-
-// Limits so a hostile field cannot cost more than a constant.
-inline constexpr std::size_t max_tags = 64;
-
-std::expected<std::vector<tag>, std::string> parse_tag_list(std::string_view text);
+using splitmail::dkim::max_tags;
+using splitmail::dkim::parse_tags; // RFC 6376 3.2, common/dkim/tag_list.hpp
+using splitmail::dkim::tag;
 
 // Strict base64 (RFC 4648 4) after removing FWS (SP, HTAB, CR, LF): RFC 6376 3.5 b=/bh=, 3.6.1
 // p=. nullopt when the text is not base64.

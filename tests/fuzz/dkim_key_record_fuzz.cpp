@@ -20,7 +20,7 @@ void require(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view in(reinterpret_cast<const char*>(data), size);
     auto rec = parse_key_record(in);
-    if (!parse_tag_list(in)) require(!rec);
+    if (!parse_tags(in)) require(!rec);
     if (!rec) return 0;
     auto key = load_public_key(*rec);
     if (rec->public_key.empty()) require(!key);

@@ -27,7 +27,7 @@ void require(bool ok) {
 }
 
 void check_tags(std::string_view in) {
-    auto tags = parse_tag_list(in);
+    auto tags = parse_tags(in);
     if (!tags) return;
     require(tags->size() <= max_tags);
     std::set<std::string_view> names;

@@ -41,7 +41,7 @@ TEST(dkim_tag_list, grammar_table) {
         {"a=\xc3\xa9", false, 0},
     };
     for (const auto& r : rows) {
-        auto t = parse_tag_list(r.in);
+        auto t = parse_tags(r.in);
         EXPECT_EQ(t.has_value(), r.ok) << r.in;
         if (t && r.ok) {
             EXPECT_EQ(t->size(), r.tags) << r.in;
@@ -49,8 +49,8 @@ TEST(dkim_tag_list, grammar_table) {
     }
     std::string many;
     for (int i = 0; i < 65; ++i) many += "t" + std::to_string(i) + "=1;";
-    EXPECT_FALSE(parse_tag_list(many)) << "more than max_tags";
-    auto t = parse_tag_list(" a = x  y ;b=2");
+    EXPECT_FALSE(parse_tags(many)) << "more than max_tags";
+    auto t = parse_tags(" a = x  y ;b=2");
     ASSERT_TRUE(t);
     EXPECT_EQ((*t)[0].value, "x  y");
 }
