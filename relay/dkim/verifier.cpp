@@ -5,6 +5,9 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include <stdexcept>
 
 #include <cstring>
 
@@ -35,11 +38,13 @@ std::string_view auid_domain(std::string_view auid) { return auid.substr(auid.rf
 
 struct message_verifier::pending {
     dkim_signature sig;
-    std::string header_data; // what b= signs (RFC 6376 3.7)
+    // SHA-256 of what b= signs (RFC 6376 3.7): both algorithms sign this digest, so the header
+    // data need not be kept until the key arrives (32 octets per signature, not a header copy).
+    sha256_digest header_hash;
     body_hasher hasher;
     bool body_matches = false;
-    pending(dkim_signature s, std::string data)
-        : sig(std::move(s)), header_data(std::move(data)),
+    pending(dkim_signature s, std::string_view data)
+        : sig(std::move(s)), header_hash(header_digest(data)),
           hasher(sig.body_canon, sig.length) {}
 };
 
@@ -93,9 +98,9 @@ message_verifier::message_verifier(std::string_view header_block, const verify_o
             decide(i, result::fail, "signature expired (x=" + std::to_string(*s.expiry) + ")");
             continue;
         }
-        std::string data = header_hash_input(fields, s.signed_headers,
-                                             without_b_value(f.raw, value_at, s), s.header_canon);
-        pending_.push_back(std::make_unique<pending>(std::move(*parsed), std::move(data)));
+        const std::string data = header_hash_input(
+            fields, s.signed_headers, without_b_value(f.raw, value_at, s), s.header_canon);
+        pending_.push_back(std::make_unique<pending>(std::move(*parsed), data));
     }
 }
 
@@ -172,7 +177,7 @@ void message_verifier::key(std::size_t i, const key_answer& answer) {
     // RFC 6376 3.6.1 t=s: the i= domain must be d= itself.
     if (rec->strict && lower_copy(auid_domain(p.sig.auid)) != p.sig.domain)
         return decide(i, result::permerror, "key is t=s and i= is a subdomain of d=");
-    if (!verify_data(*key, p.sig.alg, p.header_data, p.sig.b))
+    if (!verify_digest(*key, p.sig.alg, p.header_hash, p.sig.b))
         return decide(i, result::fail, "signature did not verify");
     std::string note = results_[i].reason; // l= coverage, if any
     if (rec->testing) note += std::string(note.empty() ? "" : ", ") + "key in test mode (t=y)";
@@ -184,35 +189,43 @@ void message_verifier::give_up(std::string_view why) {
         if (pending_[i]) decide(i, result::temperror, std::string(why));
 }
 
-bool verify_data(const public_key& key, sig_algorithm alg, std::string_view data,
-                 std::string_view signature) {
+sha256_digest header_digest(std::string_view data) {
+    sha256_digest d{};
+    unsigned int len = 0;
+    if (EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr) != 1 ||
+        len != d.size())
+        throw std::runtime_error("dkim: SHA-256 failed");
+    return d;
+}
+
+bool verify_digest(const public_key& key, sig_algorithm alg, const sha256_digest& digest,
+                   std::string_view signature) {
     if (!key.pkey) return false;
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                &EVP_MD_CTX_free);
-    if (!ctx) return false;
-    std::string input;
-    const EVP_MD* md = nullptr;
+    const auto* sig = reinterpret_cast<const unsigned char*>(signature.data());
+    bool ok = false;
     if (alg == sig_algorithm::ed25519_sha256) {
         // RFC 8463 3: PureEdDSA over the SHA-256 hash of the header data.
-        unsigned char h[32];
-        unsigned int len = 0;
-        if (EVP_Digest(data.data(), data.size(), h, &len, EVP_sha256(), nullptr) != 1)
-            return false;
-        input.assign(reinterpret_cast<const char*>(h), len);
+        std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                    &EVP_MD_CTX_free);
+        ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.pkey.get()) == 1 &&
+             EVP_DigestVerify(ctx.get(), sig, signature.size(), digest.data(), digest.size()) == 1;
     } else if (alg == sig_algorithm::rsa_sha256) {
-        md = EVP_sha256();
-        input = std::string(data);
-    } else {
-        return false; // RFC 8301 3.1: rsa-sha1 never verifies
-    }
-    const bool ok =
-        EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.pkey.get()) == 1 &&
-        EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                         signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
-                         input.size()) == 1;
+        // RFC 6376 3.3.1: RSASSA-PKCS1-v1_5 with SHA-256, checked against the digest.
+        std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+            EVP_PKEY_CTX_new(key.pkey.get(), nullptr), &EVP_PKEY_CTX_free);
+        ok = ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
+             EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1 &&
+             EVP_PKEY_verify(ctx.get(), sig, signature.size(), digest.data(), digest.size()) == 1;
+    } // RFC 8301 3.1: rsa-sha1 never verifies
     // A bad signature is an expected outcome here: leave no error behind for other callers.
     if (!ok) ERR_clear_error();
     return ok;
+}
+
+bool verify_data(const public_key& key, sig_algorithm alg, std::string_view data,
+                 std::string_view signature) {
+    return verify_digest(key, alg, header_digest(data), signature);
 }
 
 } // namespace splitmail::relay::dkim

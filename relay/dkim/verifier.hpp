@@ -12,9 +12,10 @@
 // Guarantees:
 //  - the DKIM-Signature fields are taken top-down, at most max_signatures of them (the rest are
 //    counted in skipped(), never checked: a message cannot make us do unbounded crypto or DNS);
-//  - the header data each signature covers is built when the header block arrives (so the block
-//    need not be kept), and each signature's body hash is computed from the chunks as they come
-//    (its own canonicalization and l=); memory is the header data plus a hash state each;
+//  - the header data each signature covers is built and hashed when the header block arrives
+//    (so neither the block nor the data is kept), and each signature's body hash is computed
+//    from the chunks as they come (its own canonicalization and l=); memory per signature is
+//    the parsed field, a 32-octet digest and a hash state, whatever the message size;
 //  - results, with the RFC 8601 2.7.1 meaning:
 //      pass       the signature verified;
 //      fail       it did not: body hash or signature mismatch, x= in the past, rsa-sha1 or an
@@ -101,7 +102,10 @@ private:
 };
 
 // The raw signature check (RFC 6376 3.3, RFC 8463 3): RSASSA-PKCS1-v1_5 SHA-256, or Ed25519
-// over SHA-256(data).
+// over SHA-256(data); verify_digest() takes SHA-256(data) (what the verifier keeps).
+sha256_digest header_digest(std::string_view data);
+bool verify_digest(const public_key& key, sig_algorithm alg, const sha256_digest& digest,
+                   std::string_view signature);
 bool verify_data(const public_key& key, sig_algorithm alg, std::string_view data,
                  std::string_view signature);
 
