@@ -183,6 +183,17 @@ int run(const settings& s, const std::string& config_path) {
     auth_cfg.dkim_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(s.dkim_verify_timeout);
     auth_cfg.resolver = spf_resolver.get();
+    std::optional<dmarc::suffix_list> psl;
+    if (s.dmarc) {
+        auto l = dmarc::suffix_list::load(s.dmarc_psl);
+        if (l) psl.emplace(std::move(*l));
+        else log::error("dmarc", "", "DMARC is not checked", {{"error", l.error()}});
+    }
+    auth_cfg.psl = psl ? &*psl : nullptr;
+    auth_cfg.on_reject = s.dmarc_on_reject == "reject" ? sender_auth::config::reject_action::reject
+                         : s.dmarc_on_reject == "quarantine"
+                             ? sender_auth::config::reject_action::quarantine
+                             : sender_auth::config::reject_action::none;
 
     smtp_context ctx;
     ctx.s = &s;

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <memory>
@@ -33,6 +34,7 @@ std::string_view message_tap::header(std::string_view block) {
         // The signatures see the header as the sender wrote it, before any removal.
         verifier_.emplace(block, opt);
     }
+    if (cfg_->psl) from_domains_ = dmarc::from_domains(block);
     auto r = remove_results_for(block, cfg_->authserv_id);
     if (!r) return block;
     removed_fields_ = r->fields;
@@ -48,6 +50,7 @@ void message_tap::body(std::string_view chunk) {
 void message_tap::reset() {
     inbound_ = false;
     verifier_.reset();
+    from_domains_.clear();
     filtered_.clear();
     filtered_.shrink_to_fit();
     removed_fields_ = removed_octets_ = 0;
@@ -55,7 +58,8 @@ void message_tap::reset() {
 
 std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
                                     const queue::envelope& env,
-                                    const dkim::message_verifier* dkim) {
+                                    const dkim::message_verifier* dkim,
+                                    const std::optional<dmarc::outcome>& dm) {
     std::vector<method_result> out;
     if (spf) {
         method_result m{"spf", std::string(spf::to_string(spf->ev.code)), {}, {}};
@@ -67,9 +71,8 @@ std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
         else m.properties.emplace_back("smtp.mailfrom", env.sender);
         out.push_back(std::move(m));
     }
-    if (!dkim) return out;
-    if (dkim->results().empty()) out.push_back({"dkim", "none", "no signature", {}});
-    for (const auto& r : dkim->results()) {
+    if (dkim && dkim->results().empty()) out.push_back({"dkim", "none", "no signature", {}});
+    for (const auto& r : dkim ? dkim->results() : std::vector<dkim::signature_result>{}) {
         method_result m{"dkim", std::string(dkim::to_string(r.code)), r.reason, {}};
         // RFC 8601 2.7.1 header.d / header.i, RFC 6008 header.b, RFC 8616 header.a / header.s.
         if (!r.domain.empty()) {
@@ -80,13 +83,21 @@ std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
         }
         out.push_back(std::move(m));
     }
+    if (dm) {
+        // RFC 7489 11.2: dmarc with header.from; the policy applied as policy.dmarc.
+        method_result m{"dmarc", std::string(dmarc::to_string(dm->code)), dm->reason, {}};
+        if (!dm->from_domain.empty()) m.properties.emplace_back("header.from", dm->from_domain);
+        if (dm->code == dmarc::result::fail)
+            m.properties.emplace_back("policy.dmarc", std::string(dmarc::to_string(dm->applied)));
+        out.push_back(std::move(m));
+    }
     return out;
 }
 
-asio::awaitable<void> fetch_keys(dns::unbound_resolver& resolver,
-                                 std::chrono::milliseconds timeout, dkim::message_verifier& v) {
-    const auto queries = v.key_queries();
-    if (queries.empty()) co_return;
+asio::awaitable<std::vector<std::optional<dkim::key_answer>>>
+lookup_txt(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
+           std::vector<std::string> names) {
+    if (names.empty()) co_return std::vector<std::optional<dkim::key_answer>>{};
     // Shared with the pool jobs and the timer; whichever completes the set first resumes us.
     struct state {
         std::mutex m;
@@ -96,8 +107,8 @@ asio::awaitable<void> fetch_keys(dns::unbound_resolver& resolver,
         std::function<void(std::error_code)> cb;
     };
     auto st = std::make_shared<state>();
-    st->answers.resize(queries.size());
-    st->left = queries.size();
+    st->answers.resize(names.size());
+    st->left = names.size();
     auto complete = [st] {
         std::function<void(std::error_code)> cb;
         {
@@ -113,10 +124,10 @@ asio::awaitable<void> fetch_keys(dns::unbound_resolver& resolver,
     timer.expires_at(deadline);
     auto start = [&](std::function<void(std::error_code)> cb) {
         st->cb = std::move(cb);
-        for (std::size_t k = 0; k < queries.size(); ++k) {
+        for (std::size_t k = 0; k < names.size(); ++k) {
             // The job owns copies of what it reads: it may outlive this frame.
             asio::post(resolver.pool(), [st, complete, &resolver, deadline, k,
-                                         name = queries[k].name] {
+                                         name = names[k]] {
                 dkim::key_answer a;
                 if (std::chrono::steady_clock::now() < deadline) {
                     constexpr int t_txt = 16;
@@ -145,14 +156,18 @@ asio::awaitable<void> fetch_keys(dns::unbound_resolver& resolver,
     };
     co_await net::await_callback(start);
     timer.cancel();
-    std::vector<std::optional<dkim::key_answer>> answers;
-    {
-        std::lock_guard lock(st->m);
-        answers = st->answers;
+    std::lock_guard lock(st->m);
+    co_return st->answers;
+}
+
+std::vector<std::string> dmarc_names(const std::vector<std::string>& from_domains,
+                                     const dmarc::suffix_list& psl) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < from_domains.size() && i < 5; ++i) {
+        out.push_back("_dmarc." + from_domains[i]);
+        out.push_back("_dmarc." + psl.organizational_domain(from_domains[i]));
     }
-    for (std::size_t k = 0; k < queries.size(); ++k)
-        if (answers[k]) v.key(queries[k].index, *answers[k]);
-    v.give_up("key lookup timed out");
+    return out;
 }
 
 namespace {
@@ -172,12 +187,51 @@ void log_dkim(const dkim::message_verifier& v, const std::string& log_id) {
 
 } // namespace
 
-asio::awaitable<std::string> inbound_auth_fields(spf_checker* spf, const config* cfg,
-                                                 message_tap* tap, delivery& d,
-                                                 std::string log_id) {
+namespace {
+
+dmarc::lookup to_dmarc_lookup(const std::optional<dkim::key_answer>& a) {
+    using st = dkim::key_answer::status;
+    if (!a || a->st == st::temp_error) return {dmarc::lookup::status::temp_error, {}};
+    if (a->st != st::ok) return {dmarc::lookup::status::none, {}};
+    return {dmarc::lookup::status::found, a->txt};
+}
+
+dmarc::outcome evaluate_dmarc(const std::vector<std::string>& from_domains,
+                              const std::vector<std::optional<dkim::key_answer>>& answers,
+                              const std::optional<inbound_spf>& spf,
+                              const dkim::message_verifier* v, const dmarc::suffix_list& psl) {
+    if (from_domains.empty()) {
+        dmarc::outcome o;
+        o.code = dmarc::result::permerror;
+        o.reason = "no single From: field with an address"; // RFC 7489 6.6.1
+        return o;
+    }
+    dmarc::authenticated auth;
+    auth.spf_pass = spf && spf->ev.code == splitmail::spf::result::pass;
+    if (spf) auth.spf_domain = spf->ev.domain;
+    if (v)
+        for (const auto& r : v->results())
+            if (r.code == dkim::result::pass) auth.dkim_domains.push_back(r.domain);
+    std::vector<dmarc::outcome> all;
+    // Each roll is drawn once per message: pct= sampling (RFC 7489 6.6.4).
+    const int roll = static_cast<int>(std::rand() % 100);
+    for (std::size_t i = 0; i < from_domains.size() && 2 * i + 1 < answers.size(); ++i)
+        all.push_back(dmarc::evaluate(from_domains[i], to_dmarc_lookup(answers[2 * i]),
+                                      to_dmarc_lookup(answers[2 * i + 1]), auth, psl, roll));
+    return dmarc::strictest(all);
+}
+
+} // namespace
+
+asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, message_tap* tap,
+                                       delivery& d, std::string log_id) {
+    checked out;
     auto spf_result = co_await inbound_spf_check(spf, d, log_id);
     std::string spf_field = spf_result ? spf_result->field : std::string();
-    if (!cfg || !tap || d.outgoing) co_return spf_field;
+    if (!cfg || !tap || d.outgoing) {
+        out.prefix = std::move(spf_field);
+        co_return out;
+    }
     if (tap->removed_fields() != 0) {
         log::warn("auth", log_id, "removed Authentication-Results claiming our authserv-id",
                   {{"fields", std::to_string(tap->removed_fields())},
@@ -185,16 +239,53 @@ asio::awaitable<std::string> inbound_auth_fields(spf_checker* spf, const config*
         d.size -= tap->removed_octets();
     }
     dkim::message_verifier* v = tap->verifier();
+    std::vector<std::string> names;
+    std::vector<dkim::key_query> keys;
     if (v) {
         v->finish_body();
-        if (cfg->resolver)
-            co_await fetch_keys(*cfg->resolver, cfg->dkim_timeout, *v);
-        v->give_up("no resolver");
+        keys = v->key_queries();
+        for (const auto& q : keys) names.push_back(q.name);
+    }
+    const auto dmarc_at = names.size();
+    if (cfg->psl)
+        for (auto& n : dmarc_names(tap->from_domains(), *cfg->psl)) names.push_back(std::move(n));
+    std::vector<std::optional<dkim::key_answer>> answers(names.size());
+    if (cfg->resolver) answers = co_await lookup_txt(*cfg->resolver, cfg->dkim_timeout, names);
+    if (v) {
+        for (std::size_t k = 0; k < keys.size(); ++k)
+            if (answers[k]) v->key(keys[k].index, *answers[k]);
+        v->give_up(cfg->resolver ? "key lookup timed out" : "no resolver");
         log_dkim(*v, log_id);
     }
-    if (!cfg->add_results) co_return spf_field;
-    const auto methods = describe(spf_result, d.envelope, v);
-    co_return authentication_results(cfg->authserv_id, methods) + spf_field;
+    std::optional<dmarc::outcome> dm;
+    if (cfg->psl) {
+        const std::vector<std::optional<dkim::key_answer>> dmarc_answers(
+            answers.begin() + static_cast<std::ptrdiff_t>(dmarc_at), answers.end());
+        dm = evaluate_dmarc(tap->from_domains(), dmarc_answers, spf_result, v, *cfg->psl);
+        log::info("dmarc", log_id, "evaluated",
+                  {{"result", std::string(dmarc::to_string(dm->code))},
+                   {"from", dm->from_domain},
+                   {"policy", std::string(dmarc::to_string(dm->applied))},
+                   {"reason", dm->reason}});
+        if (dm->code == dmarc::result::fail && dm->applied == dmarc::policy::reject &&
+            cfg->on_reject == config::reject_action::reject) {
+            // RFC 7489 10.3: 5.7.1, naming DMARC; the message is not spooled.
+            out.refusal = smtp::make_reply(550, "5.7.1",
+                                           "Message refused: DMARC policy of " + dm->from_domain +
+                                               " (no aligned SPF or DKIM pass)");
+            log::warn("dmarc", log_id, "refused: DMARC p=reject",
+                      {{"from", dm->from_domain}, {"client", d.envelope.client_ip}});
+            co_return out;
+        }
+        if (dm->code == dmarc::result::fail && dm->applied == dmarc::policy::reject &&
+            cfg->on_reject == config::reject_action::quarantine)
+            dm->applied = dmarc::policy::quarantine;
+    }
+    out.prefix = cfg->add_results
+                     ? authentication_results(cfg->authserv_id, describe(spf_result, d.envelope, v, dm)) +
+                           spf_field
+                     : spf_field;
+    co_return out;
 }
 
 } // namespace splitmail::relay::sender_auth

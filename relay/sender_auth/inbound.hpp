@@ -1,7 +1,8 @@
 #pragma once
 // Sender authentication of inbound mail at the relay (issue 17): DKIM verified while DATA
-// streams, SPF from relay/spf, both recorded in one Authentication-Results field (RFC 8601)
-// with our hostname as authserv-id, in front of the Received-SPF and Received fields.
+// streams, SPF from relay/spf, DMARC (relay/dmarc) from both, all recorded in one
+// Authentication-Results field (RFC 8601) with our hostname as authserv-id, in front of the
+// Received-SPF and Received fields; a DMARC p=reject failure can refuse the message.
 //
 // Data path (never the whole message in memory):
 //   the SMTP sink calls message_tap::begin() at 354, header() with the header block (the
@@ -9,16 +10,20 @@
 //   up; the block returned is what gets stored: any Authentication-Results field claiming our
 //   authserv-id removed, RFC 8601 5), body() with every chunk as it goes to the spool file
 //   (each signature's body hash advances), and reset() when the message is refused;
-//   at the end of DATA the driver calls inbound_auth_fields(): the key lookups (in parallel,
-//   through libunbound on its pool, all within dkim_verify.timeout), the SPF check, one log
-//   line per signature, and the prefix fields.
+//   at the end of DATA the driver calls check_inbound(): the SPF check, then the DKIM key and
+//   DMARC record lookups (in parallel, through libunbound on its pool, all within
+//   dkim_verify.timeout), one log line per signature and one for DMARC, and the prefix fields
+//   or the refusal.
 //
 // Guarantees: outgoing mail (authenticated or from relay.trusted_networks) is neither checked
-// nor filtered; nothing is refused here (results are recorded; DMARC decides later); with
-// auth_results.add off only Received-SPF is written, but forged fields are still removed;
-// delivery::size is corrected for the octets removed.
-// Does not: DMARC, iprev, ARC.
+// nor filtered; the only refusal is a DMARC failure whose applied policy is reject while
+// dmarc.on_reject is "reject" (550 5.7.1, RFC 7489 6.7 / 10.3); with auth_results.add off
+// only Received-SPF is written, but forged fields are still removed; delivery::size is
+// corrected for the octets removed.
+// Does not: iprev, ARC, DMARC reports, file quarantined mail into Junk (the A-R field says
+// policy.dmarc=quarantine; home does not act on it yet).
 #include "dkim/verifier.hpp"
+#include "dmarc/policy.hpp"
 #include "dns/resolver.hpp"
 #include "sender_auth/auth_results.hpp"
 #include "smtp_in/session.hpp"
@@ -41,6 +46,8 @@ struct config {
     std::size_t max_signatures = 5;
     std::chrono::milliseconds dkim_timeout{10000};
     dns::unbound_resolver* resolver = nullptr; // for DKIM keys; null: dkim=temperror
+    const dmarc::suffix_list* psl = nullptr;   // DMARC on when set (dmarc.enabled)
+    enum class reject_action { reject, quarantine, none } on_reject = reject_action::reject;
 };
 
 // One per connection, owned next to the spool sink.
@@ -54,6 +61,7 @@ public:
     void reset();
 
     dkim::message_verifier* verifier() { return verifier_ ? &*verifier_ : nullptr; }
+    const std::vector<std::string>& from_domains() const { return from_domains_; }
     std::size_t removed_fields() const { return removed_fields_; }
     std::size_t removed_octets() const { return removed_octets_; }
 
@@ -61,6 +69,7 @@ private:
     const config* cfg_;
     bool inbound_ = false;
     std::optional<dkim::message_verifier> verifier_;
+    std::vector<std::string> from_domains_; // for DMARC, read from the header block
     std::string filtered_;
     std::size_t removed_fields_ = 0, removed_octets_ = 0;
 };
@@ -70,18 +79,27 @@ private:
 // verification is on).
 std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
                                     const queue::envelope& env,
-                                    const dkim::message_verifier* dkim);
+                                    const dkim::message_verifier* dkim,
+                                    const std::optional<dmarc::outcome>& dmarc = std::nullopt);
 
-// Fetches the pending keys of `v` (parallel, all within `timeout`) and hands them to it;
-// signatures still waiting at the deadline get temperror.
-boost::asio::awaitable<void> fetch_keys(dns::unbound_resolver& resolver,
-                                        std::chrono::milliseconds timeout,
-                                        dkim::message_verifier& v);
+// TXT lookups of `names` in parallel on the resolver's pool, all within `timeout`; a name
+// without an answer by then is nullopt.
+boost::asio::awaitable<std::vector<std::optional<dkim::key_answer>>>
+lookup_txt(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
+           std::vector<std::string> names);
 
-// The prefix fields of a message at the end of DATA: Authentication-Results (inbound, when on),
-// then Received-SPF. `cfg` null: only Received-SPF, as before issue 17's DKIM part.
-boost::asio::awaitable<std::string> inbound_auth_fields(spf_checker* spf, const config* cfg,
-                                                        message_tap* tap, delivery& d,
-                                                        std::string log_id);
+// DMARC of a message: every From: domain evaluated (at most 5), the strictest outcome.
+// `answers` maps each name dmarc_names() returned to its lookup.
+std::vector<std::string> dmarc_names(const std::vector<std::string>& from_domains,
+                                     const dmarc::suffix_list& psl);
+
+struct checked {
+    std::string prefix;                 // Authentication-Results, Received-SPF
+    std::optional<smtp::reply> refusal; // DMARC p=reject failure (nothing may be spooled)
+};
+
+// The end-of-DATA step. `cfg` null: only Received-SPF, as before issue 17's DKIM part.
+boost::asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg,
+                                              message_tap* tap, delivery& d, std::string log_id);
 
 } // namespace splitmail::relay::sender_auth

@@ -304,9 +304,13 @@ struct driver {
         // the envelope is moved out.
         auto qid0 = queue::make_id();
         // Issue 17: inbound mail gets Authentication-Results (RFC 8601) and Received-SPF above
-        // our Received: (RFC 7208 9.1).
-        std::string prefix =
-            co_await sender_auth::inbound_auth_fields(ctx.spf, ctx.sender_auth, &sink.tap(), d, id);
+        // our Received: (RFC 7208 9.1), or is refused by a DMARC p=reject (nothing spooled).
+        auto auth = co_await sender_auth::check_inbound(ctx.spf, ctx.sender_auth, &sink.tap(), d, id);
+        if (auth.refusal) {
+            sink.abort();
+            co_return *auth.refusal;
+        }
+        std::string prefix = std::move(auth.prefix);
         prefix += d.received_header(qid0);
         prefix += outgoing_prefix(d);
         auto env = std::move(d.envelope);

@@ -16,7 +16,12 @@ Authentication-Results field of the delivered message is parsed with python3-aut
 - an unsigned message: dkim=none; spf=pass smtp.mailfrom on every message;
 - an incoming Authentication-Results claiming our authserv-id is gone from the delivered
   message (RFC 8601 5), one from another authserv-id is kept, and exactly one of ours is there;
-- header.d / header.s / header.a / header.b of each result match the signature.
+- header.d / header.s / header.a / header.b of each result match the signature;
+- DMARC (RFC 7489): a From: domain with p=reject, SPF failing and no aligned DKIM pass is
+  refused at the end of DATA with 550 5.7.1 and neither queued nor delivered (also for a
+  subdomain, through the Organizational Domain's record); the same domain with an aligned DKIM
+  signature gets dmarc=pass; p=quarantine gives dmarc=fail policy.dmarc=quarantine; p=none
+  with an aligned SPF pass dmarc=pass; header.from each time.
 """
 import base64
 import re
@@ -57,15 +62,15 @@ def txt_record(name: str, value: str) -> str:
     return f"{name}. TXT {parts}"
 
 
-def message(marker: str, extra_headers: str = "") -> bytes:
-    return (f"{extra_headers}From: Sender <a@{DOMAIN}>\r\nTo: <{DEMO}>\r\n"
+def message(marker: str, extra_headers: str = "", author: str = f"a@{DOMAIN}") -> bytes:
+    return (f"{extra_headers}From: Sender <{author}>\r\nTo: <{DEMO}>\r\n"
             f"Subject: {marker}\r\nDate: Sun, 06 Dec 2026 01:00:00 +0000\r\n"
             f"Message-ID: <{marker}@{DOMAIN}>\r\n\r\nmarker {marker}\r\n"
             "A second line,  with   spaces\t \r\n\r\n").encode()
 
 
-def sign(msg: bytes, selector: str, key: bytes, **kw) -> bytes:
-    return dkim.sign(msg, selector.encode(), DOMAIN.encode(), key,
+def sign(msg: bytes, selector: str, key: bytes, domain: str = DOMAIN, **kw) -> bytes:
+    return dkim.sign(msg, selector.encode(), domain.encode(), key,
                      include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
                      **kw) + msg
 
@@ -127,6 +132,53 @@ def read_results(path: Path):
     return (ours[0] if ours else None), len(ours), values
 
 
+def dmarc_result(path: Path):
+    ar, _, _ = read_results(path)
+    got = [x for x in ar.results if x.method == "dmarc"] if ar else []
+    if len(got) != 1:
+        return None, {}
+    return got[0].result, {f"{p.type}.{p.name}": p.value for p in got[0].properties}
+
+
+def dmarc_part(relay, home, rsa_pem: bytes) -> None:
+    """RFC 7489 at the relay: p=reject without an aligned pass is refused with 550 5.7.1 and
+    nothing is queued or delivered; an aligned DKIM pass gets through; a subdomain falls under
+    the organisational record; p=quarantine is accepted and recorded; p=none passes."""
+    before = len(home.messages(DEMO))
+    for marker, author in (("dm-reject", "a@strict.test"), ("dm-subdomain", "a@news.strict.test")):
+        code, text = lib.send_message(relay.port, author, [DEMO], message(marker, author=author))
+        checks.eq(code, 550, f"{marker}: DMARC p=reject failure refused at DATA")
+        checks.ok("5.7.1" in text and "DMARC" in text, f"{marker}: 5.7.1 names DMARC", text)
+    signed = sign(message("dm-aligned", author="a@strict.test"), "rsa", rsa_pem,
+                  domain="strict.test")
+    code, text = lib.send_message(relay.port, "a@strict.test", [DEMO], signed)
+    checks.eq(code, 250, f"dm-aligned: an aligned DKIM pass passes DMARC although SPF fails {text}")
+    code, text = lib.send_message(relay.port, "a@quar.test", [DEMO],
+                                  message("dm-quarantine", author="b@quar.test"))
+    checks.eq(code, 250, f"dm-quarantine: p=quarantine is accepted {text}")
+    want = {"dm-aligned": ("pass", "strict.test", None),
+            "dm-quarantine": ("fail", "quar.test", "quarantine"),
+            "dk-rsa": ("pass", DOMAIN, None),
+            "dk-unsigned": ("pass", DOMAIN, None)}  # aligned SPF pass, p=none
+    for marker, (result, domain, pol) in want.items():
+        def find(marker=marker):
+            hits = [p for p in home.messages(DEMO) if f"marker {marker}".encode() in p.read_bytes()]
+            return hits or None
+        path = lib.wait_until(find, 30, f"message {marker} delivered")[0]
+        got, props = dmarc_result(path)
+        checks.eq(got, result, f"{marker}: dmarc={result}")
+        checks.eq(props.get("header.from"), domain, f"{marker}: header.from")
+        if pol:
+            checks.eq(props.get("policy.dmarc"), pol, f"{marker}: policy.dmarc")
+    delivered = [p.read_bytes() for p in home.messages(DEMO)]
+    checks.ok(not any(b"marker dm-reject" in m or b"marker dm-subdomain" in m for m in delivered),
+              "refused messages were never delivered")
+    checks.eq(len(delivered), before + 2, "exactly the two accepted DMARC messages arrived")
+    spooled = [p for p in relay.spool.rglob("*") if p.is_file()]
+    checks.ok(not any(b"marker dm-reject" in p.read_bytes() for p in spooled),
+              "nothing of a refused message is left in the spool", str(spooled))
+
+
 def main() -> None:
     lib.require_binaries(lib.RELAY_BIN, lib.HOME_BIN, Path(OPENDKIM), Path(OPENDKIM_TESTMSG))
     d = lib.tmpdir("dkim-inbound")
@@ -144,10 +196,20 @@ def main() -> None:
         txt_record(f"ed._domainkey.{DOMAIN}", f"v=DKIM1; k=ed25519; p={ed_pub}"),
         txt_record(f"wrong._domainkey.{DOMAIN}", f"v=DKIM1; k=rsa; p={other_pub}"),
     ]
-    dns = Unbound(d / "dns", {DOMAIN: []})
+    records.append(f'_dmarc.{DOMAIN}. TXT "v=DMARC1; p=none"')
+    dmarc_zones = {
+        # p=reject, SPF fails from 127.0.0.1: only an aligned DKIM pass gets a message in.
+        "strict.test": ['strict.test. TXT "v=spf1 ip4:192.0.2.1 -all"',
+                        '_dmarc.strict.test. TXT "v=DMARC1; p=reject; rua=mailto:r@strict.test"',
+                        txt_record("rsa._domainkey.strict.test", f"v=DKIM1; k=rsa; p={rsa_pub}")],
+        "quar.test": ['quar.test. TXT "v=spf1 -all"',
+                      '_dmarc.quar.test. TXT "v=DMARC1; p=quarantine"'],
+    }
+    dns = Unbound(d / "dns", {DOMAIN: [], **{z: [] for z in dmarc_zones}})
     conf = dns.config.read_text()
-    anchor = f'  local-zone: "{DOMAIN}." static\n'
-    conf = conf.replace(anchor, anchor + "".join(f"  local-data: '{r}'\n" for r in records))
+    for zone, recs in [(DOMAIN, records), *dmarc_zones.items()]:
+        anchor = f'  local-zone: "{zone}." static\n'
+        conf = conf.replace(anchor, anchor + "".join(f"  local-data: '{r}'\n" for r in recs))
     dns.config.write_text(conf)
     r = subprocess.run(["unbound-checkconf", str(dns.config)], capture_output=True, text=True)
     if r.returncode != 0:
@@ -234,6 +296,7 @@ def main() -> None:
                  if k.lower() not in ("return-path", "delivered-to")]
         checks.ok(names[0] == "authentication-results",
                   f"{marker}: Authentication-Results is the relay's topmost field", str(names[:4]))
+    dmarc_part(relay, home, rsa_pem)
     log = relay.daemon.log_text()
     checks.ok(re.search(r" dkim \S+ verified result=pass domain=signer.test selector=ed ", log)
               and re.search(r" dkim \S+ verified result=fail .*body hash", log),

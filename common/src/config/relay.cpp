@@ -249,6 +249,22 @@ constexpr std::array table{
                          "DKIM results to inbound mail, the relay's `hostname` as authserv-id. "
                          "Incoming fields that claim that authserv-id are removed either way "
                          "(RFC 8601 5), so home can trust the one it finds."},
+    config::setting_spec{"dmarc.enabled", kind::boolean, "true",
+                         "Evaluate DMARC (RFC 7489) for inbound mail from the SPF and DKIM "
+                         "results: the `From:` domains' `_dmarc` records (or their "
+                         "Organizational Domain's), relaxed/strict alignment, `p`/`sp`/`pct`. "
+                         "The result goes into `Authentication-Results:` (`dmarc=`, "
+                         "`policy.dmarc=`). DNS lookups share `dkim_verify.timeout`."},
+    config::setting_spec{"dmarc.on_reject", kind::string, "\"reject\"",
+                         "What a DMARC failure under `p=reject` does: `reject` refuses the "
+                         "message at the end of DATA with `550 5.7.1` (nothing is queued), "
+                         "`quarantine` or `none` accept it and record `policy.dmarc=` "
+                         "accordingly. Home does not file quarantined mail into Junk yet."},
+    config::setting_spec{"dmarc.public_suffix_list", kind::path,
+                         "\"/usr/share/publicsuffix/public_suffix_list.dat\"",
+                         "The Public Suffix List (Debian package `publicsuffix`) used to find "
+                         "Organizational Domains (RFC 7489 3.2). If it cannot be read, DMARC is "
+                         "off and the relay logs why."},
 };
 
 bool is_hex64(const std::string& s) {
@@ -486,6 +502,12 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.dkim_verify_timeout = v.get_duration("dkim_verify.timeout");
     if (s.dkim_verify_timeout.count() < 1) return bad("dkim_verify.timeout", "must be at least 1s");
     s.auth_results_add = v.get_bool("auth_results.add");
+    s.dmarc = v.get_bool("dmarc.enabled");
+    s.dmarc_on_reject = v.get_string("dmarc.on_reject");
+    if (s.dmarc_on_reject != "reject" && s.dmarc_on_reject != "quarantine" &&
+        s.dmarc_on_reject != "none")
+        return bad("dmarc.on_reject", "must be reject, quarantine or none");
+    s.dmarc_psl = v.get_path("dmarc.public_suffix_list");
     s.imap_proxy_listen = v.get_list("imap_proxy.listen");
     s.imap_proxy_home = v.get_string("imap_proxy.home");
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {
