@@ -96,4 +96,18 @@ TEST(auth_results, describe_spf_and_dkim) {
     ASSERT_EQ(m.size(), 1u);
     EXPECT_EQ(m[0].method, "dkim");
     EXPECT_EQ(m[0].result, "none");
+    // RFC 7489 11.2: dmarc with header.from; a failure names the policy applied.
+    dmarc::outcome dm;
+    dm.code = dmarc::result::fail;
+    dm.applied = dmarc::policy::quarantine;
+    dm.from_domain = "example.org";
+    dm.reason = "no aligned SPF or DKIM pass";
+    m = describe(std::nullopt, env, nullptr, dm);
+    ASSERT_EQ(m.size(), 1u);
+    EXPECT_EQ(m[0].method, "dmarc");
+    EXPECT_EQ(m[0].result, "fail");
+    EXPECT_EQ(m[0].properties.at(0), (std::pair<std::string, std::string>{"header.from",
+                                                                         "example.org"}));
+    EXPECT_EQ(m[0].properties.at(1), (std::pair<std::string, std::string>{"policy.dmarc",
+                                                                         "quarantine"}));
 }
