@@ -242,8 +242,9 @@ constexpr std::array table{
                          "are ignored (and counted in the log), so a message cannot make the "
                          "relay do unbounded work."},
     config::setting_spec{"dkim_verify.timeout", kind::duration, "\"10s\"",
-                         "Longest time the key lookups of one message may take together; a "
-                         "signature whose key has not arrived by then is `temperror`."},
+                         "Longest time the DKIM key and DMARC record lookups of one message "
+                         "may take together; a signature whose key has not arrived by then is "
+                         "`temperror`, and so is DMARC without its record."},
     config::setting_spec{"auth_results.add", kind::boolean, "true",
                          "Add an `Authentication-Results:` field (RFC 8601) with the SPF and "
                          "DKIM results to inbound mail, the relay's `hostname` as authserv-id. "
