@@ -94,70 +94,90 @@ std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
     return out;
 }
 
-asio::awaitable<std::vector<std::optional<dkim::key_answer>>>
-lookup_txt(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
-           std::vector<std::string> names) {
-    if (names.empty()) co_return std::vector<std::optional<dkim::key_answer>>{};
-    // Shared with the pool jobs and the timer; whichever completes the set first resumes us.
-    struct state {
-        std::mutex m;
-        std::vector<std::optional<dkim::key_answer>> answers;
-        std::size_t left = 0;
-        bool done = false;
-        std::function<void(std::error_code)> cb;
-    };
-    auto st = std::make_shared<state>();
-    st->answers.resize(names.size());
-    st->left = names.size();
-    auto complete = [st] {
-        std::function<void(std::error_code)> cb;
+// Shared by the pool jobs, the deadline timer and the waiter. `cb` is taken out under the lock
+// by whoever completes the wait (the last job or the timer), so it runs once.
+struct txt_lookups::state {
+    std::mutex m;
+    std::vector<std::optional<dkim::key_answer>> answers;
+    std::size_t left = 0;
+    std::function<void(std::error_code)> cb;
+    void resume() {
+        std::function<void(std::error_code)> fn;
         {
-            std::lock_guard lock(st->m);
-            if (st->done) return;
-            st->done = true;
-            cb = std::move(st->cb);
+            std::lock_guard lock(m);
+            fn = std::move(cb);
+            cb = nullptr;
         }
-        cb({});
-    };
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+        if (fn) fn({});
+    }
+};
+
+namespace {
+dkim::key_answer query_txt(dns::unbound_resolver& resolver, const std::string& name) {
+    constexpr int t_txt = 16;
+    dkim::key_answer a;
+    auto raw = resolver.query_raw(name, t_txt);
+    using rs = dns::unbound_resolver::raw_answer::status;
+    a.st = raw.st == rs::ok         ? dkim::key_answer::status::ok
+           : raw.st == rs::nxdomain ? dkim::key_answer::status::nxdomain
+                                    : dkim::key_answer::status::temp_error;
+    for (const auto& d : raw.data)
+        if (auto txt = parse_txt_rdata(d)) a.txt.push_back(std::move(*txt));
+    if (a.st == dkim::key_answer::status::ok && a.txt.empty())
+        a.st = dkim::key_answer::status::no_data;
+    return a;
+}
+} // namespace
+
+txt_lookups::txt_lookups(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
+                         const std::vector<std::string>& names)
+    : st_(std::make_shared<state>()), deadline_(std::chrono::steady_clock::now() + timeout) {
+    st_->answers.resize(names.size());
+    st_->left = names.size();
+    for (std::size_t k = 0; k < names.size(); ++k) {
+        // The job owns copies of what it reads: it may outlive the waiter.
+        asio::post(resolver.pool(), [st = st_, &resolver, deadline = deadline_, k,
+                                     name = names[k]] {
+            dkim::key_answer a; // temp_error unless asked in time
+            if (std::chrono::steady_clock::now() < deadline) a = query_txt(resolver, name);
+            bool last = false;
+            {
+                std::lock_guard lock(st->m);
+                st->answers[k] = std::move(a);
+                last = --st->left == 0;
+            }
+            if (last) st->resume();
+        });
+    }
+}
+
+asio::awaitable<std::vector<std::optional<dkim::key_answer>>> txt_lookups::wait() {
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_at(deadline);
+    timer.expires_at(deadline_);
     auto start = [&](std::function<void(std::error_code)> cb) {
-        st->cb = std::move(cb);
-        for (std::size_t k = 0; k < names.size(); ++k) {
-            // The job owns copies of what it reads: it may outlive this frame.
-            asio::post(resolver.pool(), [st, complete, &resolver, deadline, k,
-                                         name = names[k]] {
-                dkim::key_answer a;
-                if (std::chrono::steady_clock::now() < deadline) {
-                    constexpr int t_txt = 16;
-                    auto raw = resolver.query_raw(name, t_txt);
-                    using rs = dns::unbound_resolver::raw_answer::status;
-                    a.st = raw.st == rs::ok         ? dkim::key_answer::status::ok
-                           : raw.st == rs::nxdomain ? dkim::key_answer::status::nxdomain
-                                                    : dkim::key_answer::status::temp_error;
-                    for (const auto& d : raw.data)
-                        if (auto txt = parse_txt_rdata(d)) a.txt.push_back(std::move(*txt));
-                    if (a.st == dkim::key_answer::status::ok && a.txt.empty())
-                        a.st = dkim::key_answer::status::no_data;
-                }
-                bool last = false;
-                {
-                    std::lock_guard lock(st->m);
-                    st->answers[k] = std::move(a);
-                    last = --st->left == 0;
-                }
-                if (last) complete();
-            });
+        {
+            std::lock_guard lock(st_->m);
+            if (st_->left != 0) {
+                st_->cb = std::move(cb);
+                cb = nullptr;
+            }
         }
-        timer.async_wait([complete](std::error_code ec) {
-            if (!ec) complete(); // the deadline: take what has arrived
+        if (cb) return cb({}); // every answer is in already
+        timer.async_wait([st = st_](std::error_code ec) {
+            if (!ec) st->resume(); // the deadline: take what has arrived
         });
     };
     co_await net::await_callback(start);
     timer.cancel();
-    std::lock_guard lock(st->m);
-    co_return st->answers;
+    std::lock_guard lock(st_->m);
+    co_return st_->answers;
+}
+
+asio::awaitable<std::vector<std::optional<dkim::key_answer>>>
+lookup_txt(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
+           std::vector<std::string> names) {
+    txt_lookups l(resolver, timeout, names);
+    co_return co_await l.wait();
 }
 
 std::vector<std::string> dmarc_names(const std::vector<std::string>& from_domains,
@@ -226,10 +246,9 @@ dmarc::outcome evaluate_dmarc(const std::vector<std::string>& from_domains,
 asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, message_tap* tap,
                                        delivery& d, std::string log_id) {
     checked out;
-    auto spf_result = co_await inbound_spf_check(spf, d, log_id);
-    std::string spf_field = spf_result ? spf_result->field : std::string();
     if (!cfg || !tap || d.outgoing) {
-        out.prefix = std::move(spf_field);
+        auto spf_result = co_await inbound_spf_check(spf, d, log_id);
+        if (spf_result) out.prefix = std::move(spf_result->field);
         co_return out;
     }
     if (tap->removed_fields() != 0) {
@@ -249,8 +268,13 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
     const auto dmarc_at = names.size();
     if (cfg->psl)
         for (auto& n : dmarc_names(tap->from_domains(), *cfg->psl)) names.push_back(std::move(n));
+    // The DKIM/DMARC lookups run while SPF is evaluated (both on the resolver's pool).
+    std::optional<txt_lookups> pending;
+    if (cfg->resolver) pending.emplace(*cfg->resolver, cfg->dkim_timeout, names);
+    auto spf_result = co_await inbound_spf_check(spf, d, log_id);
+    std::string spf_field = spf_result ? spf_result->field : std::string();
     std::vector<std::optional<dkim::key_answer>> answers(names.size());
-    if (cfg->resolver) answers = co_await lookup_txt(*cfg->resolver, cfg->dkim_timeout, names);
+    if (pending) answers = co_await pending->wait();
     if (v) {
         for (std::size_t k = 0; k < keys.size(); ++k)
             if (answers[k]) v->key(keys[k].index, *answers[k]);

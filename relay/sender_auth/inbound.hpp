@@ -10,10 +10,10 @@
 //   up; the block returned is what gets stored: any Authentication-Results field claiming our
 //   authserv-id removed, RFC 8601 5), body() with every chunk as it goes to the spool file
 //   (each signature's body hash advances), and reset() when the message is refused;
-//   at the end of DATA the driver calls check_inbound(): the SPF check, then the DKIM key and
-//   DMARC record lookups (in parallel, through libunbound on its pool, all within
-//   dkim_verify.timeout), one log line per signature and one for DMARC, and the prefix fields
-//   or the refusal.
+//   at the end of DATA the driver calls check_inbound(): the DKIM key and DMARC record lookups
+//   start (in parallel, through libunbound on its pool, all within dkim_verify.timeout), the
+//   SPF check runs meanwhile, then one log line per signature and one for DMARC, and the
+//   prefix fields or the refusal.
 //
 // Guarantees: outgoing mail (authenticated or from relay.trusted_networks) is neither checked
 // nor filtered; the only refusal is a DMARC failure whose applied policy is reject while
@@ -32,6 +32,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,8 +83,23 @@ std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
                                     const dkim::message_verifier* dkim,
                                     const std::optional<dmarc::outcome>& dmarc = std::nullopt);
 
-// TXT lookups of `names` in parallel on the resolver's pool, all within `timeout`; a name
-// without an answer by then is nullopt.
+// TXT lookups started at once (in parallel on the resolver's pool) and collected later, so
+// other work (SPF) runs meanwhile. wait() returns when every answer is in or at the deadline
+// (`timeout` after construction), whichever comes first; a name without an answer is nullopt.
+// Queries not yet sent at the deadline are not sent; one in flight finishes in the background.
+class txt_lookups {
+public:
+    txt_lookups(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
+                const std::vector<std::string>& names);
+    boost::asio::awaitable<std::vector<std::optional<dkim::key_answer>>> wait();
+
+private:
+    struct state;
+    std::shared_ptr<state> st_;
+    std::chrono::steady_clock::time_point deadline_;
+};
+
+// txt_lookups started and waited for.
 boost::asio::awaitable<std::vector<std::optional<dkim::key_answer>>>
 lookup_txt(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
            std::vector<std::string> names);
