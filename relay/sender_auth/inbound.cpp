@@ -10,11 +10,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 
 namespace splitmail::relay::sender_auth {
 
@@ -234,7 +234,8 @@ dmarc::outcome evaluate_dmarc(const std::vector<std::string>& from_domains,
             if (r.code == dkim::result::pass) auth.dkim_domains.push_back(r.domain);
     std::vector<dmarc::outcome> all;
     // Each roll is drawn once per message: pct= sampling (RFC 7489 6.6.4).
-    const int roll = static_cast<int>(std::rand() % 100);
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    const int roll = std::uniform_int_distribution<int>(0, 99)(rng);
     for (std::size_t i = 0; i < from_domains.size() && 2 * i + 1 < answers.size(); ++i)
         all.push_back(dmarc::evaluate(from_domains[i], to_dmarc_lookup(answers[2 * i]),
                                       to_dmarc_lookup(answers[2 * i + 1]), auth, psl, roll));

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 using namespace splitmail::relay::dkim;
 using namespace splitmail::relay::dkim::test;
 
@@ -270,4 +272,24 @@ TEST(dkim_verify, give_up_is_temperror) {
     v.give_up("key lookup timed out");
     EXPECT_EQ(v.results()[0].code, result::temperror);
     EXPECT_TRUE(v.key_queries().empty());
+}
+
+// A hostile signature cannot make the header data quadratic: 60000 fields of one name and an
+// h= naming it 60000 times are hashed in linear time (130 ms; the quadratic search of the
+// first version took 7.9 s here). STYLE: user-controlled loops are linear.
+TEST(dkim_verify, header_data_is_linear_in_fields_and_h) {
+    std::string head = "From: a@example.test\r\n";
+    std::string h = "from";
+    for (int i = 0; i < 60000; ++i) {
+        head += "X: " + std::to_string(i) + "\r\n";
+        h += ":x";
+    }
+    sig_spec s;
+    s.a = "ed25519-sha256";
+    s.h = h;
+    const std::string msg = make_signature(kat_key("kat-ed25519"), head + "\r\n", s) + head + "\r\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = verify(msg, zone());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_EQ(only(r), result::pass) << r.results[0].reason;
 }
