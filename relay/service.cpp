@@ -180,6 +180,7 @@ int run(const settings& s, const std::string& config_path) {
     auth_cfg.add_results = s.auth_results_add;
     auth_cfg.dkim = s.dkim_verify && spf_resolver != nullptr;
     auth_cfg.max_signatures = s.dkim_verify_max_signatures;
+    auth_cfg.iprev = s.iprev;
     auth_cfg.dkim_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(s.dkim_verify_timeout);
     auth_cfg.resolver = spf_resolver.get();

@@ -1,6 +1,7 @@
 // Sender authentication of inbound mail; see inbound.hpp.
 #include "sender_auth/inbound.hpp"
 
+#include "dns/mx.hpp"
 #include "spf/checker.hpp"
 
 #include "splitmail/log/log.hpp"
@@ -59,8 +60,15 @@ void message_tap::reset() {
 std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
                                     const queue::envelope& env,
                                     const dkim::message_verifier* dkim,
-                                    const std::optional<dmarc::outcome>& dm) {
+                                    const std::optional<dmarc::outcome>& dm,
+                                    const std::optional<iprev_outcome>& iprev) {
     std::vector<method_result> out;
+    if (iprev) {
+        // RFC 8601 3 / 2.7.3: iprev with the client address as policy.iprev.
+        method_result m{"iprev", iprev->result, iprev->reason, {}};
+        m.properties.emplace_back("policy.iprev", env.client_ip);
+        out.push_back(std::move(m));
+    }
     if (spf) {
         method_result m{"spf", std::string(spf::to_string(spf->ev.code)), {}, {}};
         m.reason = spf->ev.problem.empty()
@@ -96,7 +104,7 @@ std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
 
 // Shared by the pool jobs, the deadline timer and the waiter. `cb` is taken out under the lock
 // by whoever completes the wait (the last job or the timer), so it runs once.
-struct txt_lookups::state {
+struct dns_lookups::state {
     std::mutex m;
     std::vector<std::optional<dkim::key_answer>> answers;
     std::size_t left = 0;
@@ -113,33 +121,38 @@ struct txt_lookups::state {
 };
 
 namespace {
-dkim::key_answer query_txt(dns::unbound_resolver& resolver, const std::string& name) {
-    constexpr int t_txt = 16;
+dkim::key_answer query(dns::unbound_resolver& resolver, const dns_query& q) {
+    constexpr int t_a = 1, t_ptr = 12, t_aaaa = 28;
     dkim::key_answer a;
-    auto raw = resolver.query_raw(name, t_txt);
+    auto raw = resolver.query_raw(q.name, q.type);
     using rs = dns::unbound_resolver::raw_answer::status;
     a.st = raw.st == rs::ok         ? dkim::key_answer::status::ok
            : raw.st == rs::nxdomain ? dkim::key_answer::status::nxdomain
                                     : dkim::key_answer::status::temp_error;
-    for (const auto& d : raw.data)
-        if (auto txt = parse_txt_rdata(d)) a.txt.push_back(std::move(*txt));
+    for (const auto& d : raw.data) {
+        auto v = q.type == t_a      ? dns::parse_a_rdata(d)
+                 : q.type == t_aaaa ? dns::parse_aaaa_rdata(d)
+                 : q.type == t_ptr  ? dns::parse_wire_name(d)
+                                    : parse_txt_rdata(d);
+        if (v) a.txt.push_back(std::move(*v));
+    }
     if (a.st == dkim::key_answer::status::ok && a.txt.empty())
         a.st = dkim::key_answer::status::no_data;
     return a;
 }
 } // namespace
 
-txt_lookups::txt_lookups(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
-                         const std::vector<std::string>& names)
-    : st_(std::make_shared<state>()), deadline_(std::chrono::steady_clock::now() + timeout) {
-    st_->answers.resize(names.size());
-    st_->left = names.size();
-    for (std::size_t k = 0; k < names.size(); ++k) {
+dns_lookups::dns_lookups(dns::unbound_resolver& resolver,
+                         std::chrono::steady_clock::time_point deadline,
+                         const std::vector<dns_query>& queries)
+    : st_(std::make_shared<state>()), deadline_(deadline) {
+    st_->answers.resize(queries.size());
+    st_->left = queries.size();
+    for (std::size_t k = 0; k < queries.size(); ++k) {
         // The job owns copies of what it reads: it may outlive the waiter.
-        asio::post(resolver.pool(), [st = st_, &resolver, deadline = deadline_, k,
-                                     name = names[k]] {
+        asio::post(resolver.pool(), [st = st_, &resolver, deadline, k, q = queries[k]] {
             dkim::key_answer a; // temp_error unless asked in time
-            if (std::chrono::steady_clock::now() < deadline) a = query_txt(resolver, name);
+            if (std::chrono::steady_clock::now() < deadline) a = query(resolver, q);
             bool last = false;
             {
                 std::lock_guard lock(st->m);
@@ -151,7 +164,7 @@ txt_lookups::txt_lookups(dns::unbound_resolver& resolver, std::chrono::milliseco
     }
 }
 
-asio::awaitable<std::vector<std::optional<dkim::key_answer>>> txt_lookups::wait() {
+asio::awaitable<std::vector<std::optional<dkim::key_answer>>> dns_lookups::wait() {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     timer.expires_at(deadline_);
     auto start = [&](std::function<void(std::error_code)> cb) {
@@ -176,8 +189,39 @@ asio::awaitable<std::vector<std::optional<dkim::key_answer>>> txt_lookups::wait(
 asio::awaitable<std::vector<std::optional<dkim::key_answer>>>
 lookup_txt(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
            std::vector<std::string> names) {
-    txt_lookups l(resolver, timeout, names);
+    std::vector<dns_query> queries;
+    for (auto& n : names) queries.push_back({std::move(n), 16});
+    dns_lookups l(resolver, std::chrono::steady_clock::now() + timeout, queries);
     co_return co_await l.wait();
+}
+
+std::vector<std::string> ptr_names(const std::optional<dkim::key_answer>& ptr) {
+    std::vector<std::string> out;
+    if (!ptr || ptr->st != dkim::key_answer::status::ok) return out;
+    // RFC 8601 3: a bounded number of names is followed (like RFC 7208 5.5's 10).
+    for (std::size_t i = 0; i < ptr->txt.size() && i < 10; ++i) out.push_back(ptr->txt[i]);
+    return out;
+}
+
+iprev_outcome evaluate_iprev(std::string_view client_ip, const std::optional<dkim::key_answer>& ptr,
+                             const std::vector<std::string>& names,
+                             const std::vector<std::optional<dkim::key_answer>>& forward) {
+    using st = dkim::key_answer::status;
+    if (!ptr || ptr->st == st::temp_error) return {"temperror", "", "PTR lookup failed"};
+    // RFC 8601 3: no PTR data is permerror.
+    if (ptr->st != st::ok || names.empty()) return {"permerror", "", "no PTR record"};
+    const auto ip = splitmail::spf::parse_ip(client_ip);
+    bool temp = false;
+    for (std::size_t i = 0; i < names.size() && i < forward.size(); ++i) {
+        if (!forward[i] || forward[i]->st == st::temp_error) {
+            temp = true;
+            continue;
+        }
+        for (const auto& a : forward[i]->txt)
+            if (ip && splitmail::spf::parse_ip(a) == ip) return {"pass", names[i], names[i]};
+    }
+    if (temp) return {"temperror", names[0], "forward lookup failed"};
+    return {"fail", names[0], names[0] + " does not resolve to the client address"};
 }
 
 std::vector<std::string> dmarc_names(const std::vector<std::string>& from_domains,
@@ -269,13 +313,36 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
     const auto dmarc_at = names.size();
     if (cfg->psl)
         for (auto& n : dmarc_names(tap->from_domains(), *cfg->psl)) names.push_back(std::move(n));
-    // The DKIM/DMARC lookups run while SPF is evaluated (both on the resolver's pool).
-    std::optional<txt_lookups> pending;
-    if (cfg->resolver) pending.emplace(*cfg->resolver, cfg->dkim_timeout, names);
+    std::vector<dns_query> queries;
+    for (auto& n : names) queries.push_back({std::move(n), 16});
+    const auto client = splitmail::spf::parse_ip(d.envelope.client_ip);
+    const bool iprev = cfg->iprev && client.has_value();
+    if (iprev) queries.push_back({splitmail::spf::reverse_name(*client), 12}); // PTR, last
+    // The DKIM/DMARC/PTR lookups run while SPF is evaluated (both on the resolver's pool).
+    const auto deadline = std::chrono::steady_clock::now() + cfg->dkim_timeout;
+    std::optional<dns_lookups> pending;
+    if (cfg->resolver) pending.emplace(*cfg->resolver, deadline, queries);
     auto spf_result = co_await inbound_spf_check(spf, d, log_id);
     std::string spf_field = spf_result ? spf_result->field : std::string();
-    std::vector<std::optional<dkim::key_answer>> answers(names.size());
+    std::vector<std::optional<dkim::key_answer>> answers(queries.size());
     if (pending) answers = co_await pending->wait();
+    std::optional<iprev_outcome> ip_result;
+    if (iprev) {
+        const auto ptr = answers.back();
+        answers.pop_back();
+        const auto fnames = ptr_names(ptr);
+        std::vector<dns_query> fq;
+        for (const auto& n : fnames) fq.push_back({n, client->v6 ? 28 : 1});
+        std::vector<std::optional<dkim::key_answer>> forward(fq.size());
+        if (cfg->resolver && !fq.empty()) {
+            dns_lookups second(*cfg->resolver, deadline, fq); // what is left of the deadline
+            forward = co_await second.wait();
+        }
+        ip_result = evaluate_iprev(d.envelope.client_ip, ptr, fnames, forward);
+        log::info("iprev", log_id, "checked",
+                  {{"result", ip_result->result}, {"client", d.envelope.client_ip},
+                   {"name", ip_result->name}});
+    }
     if (v) {
         for (std::size_t k = 0; k < keys.size(); ++k)
             if (answers[k]) v->key(keys[k].index, *answers[k]);
@@ -307,7 +374,7 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
             dm->applied = dmarc::policy::quarantine;
     }
     out.prefix = cfg->add_results
-                     ? authentication_results(cfg->authserv_id, describe(spf_result, d.envelope, v, dm)) +
+                     ? authentication_results(cfg->authserv_id, describe(spf_result, d.envelope, v, dm, ip_result)) +
                            spf_field
                      : spf_field;
     co_return out;

@@ -1,6 +1,6 @@
 #pragma once
 // Sender authentication of inbound mail at the relay (issue 17): DKIM verified while DATA
-// streams, SPF from relay/spf, DMARC (relay/dmarc) from both, all recorded in one
+// streams, SPF from relay/spf, DMARC (relay/dmarc) from both, iprev of the client, all in one
 // Authentication-Results field (RFC 8601) with our hostname as authserv-id, in front of the
 // Received-SPF and Received fields; a DMARC p=reject failure can refuse the message.
 //
@@ -20,7 +20,7 @@
 // dmarc.on_reject is "reject" (550 5.7.1, RFC 7489 6.7 / 10.3); with auth_results.add off
 // only Received-SPF is written, but forged fields are still removed; delivery::size is
 // corrected for the octets removed.
-// Does not: iprev, ARC, DMARC reports, file quarantined mail into Junk (the A-R field says
+// Does not: ARC, DMARC reports, file quarantined mail into Junk (the A-R field says
 // policy.dmarc=quarantine; home does not act on it yet).
 #include "dkim/verifier.hpp"
 #include "dmarc/policy.hpp"
@@ -45,6 +45,7 @@ struct config {
     bool add_results = true;                   // auth_results.add
     bool dkim = true;                          // dkim_verify.enabled (and a resolver exists)
     std::size_t max_signatures = 5;
+    bool iprev = true;                         // iprev.enabled
     std::chrono::milliseconds dkim_timeout{10000};
     dns::unbound_resolver* resolver = nullptr; // for DKIM keys; null: dkim=temperror
     const dmarc::suffix_list* psl = nullptr;   // DMARC on when set (dmarc.enabled)
@@ -75,22 +76,42 @@ private:
     std::size_t removed_fields_ = 0, removed_octets_ = 0;
 };
 
+// iprev (RFC 8601 3): the client address's PTR names (at most 10 are followed), each looked up
+// forward (A for IPv4, AAAA for IPv6); pass when one of them has the address.
+struct iprev_outcome {
+    std::string result; // pass, fail, temperror, permerror
+    std::string name;   // the confirmed name (pass), or what was found
+    std::string reason;
+};
+std::vector<std::string> ptr_names(const std::optional<dkim::key_answer>& ptr);
+iprev_outcome evaluate_iprev(std::string_view client_ip, const std::optional<dkim::key_answer>& ptr,
+                             const std::vector<std::string>& names,
+                             const std::vector<std::optional<dkim::key_answer>>& forward);
+
 // The Authentication-Results methods for what was checked: spf (when checked) with
 // smtp.mailfrom or smtp.helo, then one dkim per signature (or dkim=none when unsigned and
 // verification is on).
 std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
                                     const queue::envelope& env,
                                     const dkim::message_verifier* dkim,
-                                    const std::optional<dmarc::outcome>& dmarc = std::nullopt);
+                                    const std::optional<dmarc::outcome>& dmarc = std::nullopt,
+                                    const std::optional<iprev_outcome>& iprev = std::nullopt);
 
-// TXT lookups started at once (in parallel on the resolver's pool) and collected later, so
-// other work (SPF) runs meanwhile. wait() returns when every answer is in or at the deadline
-// (`timeout` after construction), whichever comes first; a name without an answer is nullopt.
-// Queries not yet sent at the deadline are not sent; one in flight finishes in the background.
-class txt_lookups {
+// One DNS question; the answers come back decoded per type (TXT: the strings of each record
+// joined; PTR: names; A/AAAA: address text) in dkim::key_answer::txt.
+struct dns_query {
+    std::string name;
+    int type = 16; // TXT
+};
+
+// DNS lookups started at once (in parallel on the resolver's pool) and collected later, so
+// other work (SPF) runs meanwhile. wait() returns when every answer is in or at the deadline,
+// whichever comes first; a question without an answer is nullopt. Queries not yet sent at the
+// deadline are not sent; one in flight finishes in the background.
+class dns_lookups {
 public:
-    txt_lookups(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
-                const std::vector<std::string>& names);
+    dns_lookups(dns::unbound_resolver& resolver, std::chrono::steady_clock::time_point deadline,
+                const std::vector<dns_query>& queries);
     boost::asio::awaitable<std::vector<std::optional<dkim::key_answer>>> wait();
 
 private:
@@ -99,7 +120,7 @@ private:
     std::chrono::steady_clock::time_point deadline_;
 };
 
-// txt_lookups started and waited for.
+// TXT lookups of `names` started and waited for, all within `timeout`.
 boost::asio::awaitable<std::vector<std::optional<dkim::key_answer>>>
 lookup_txt(dns::unbound_resolver& resolver, std::chrono::milliseconds timeout,
            std::vector<std::string> names);

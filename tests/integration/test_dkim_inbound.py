@@ -17,6 +17,8 @@ Authentication-Results field of the delivered message is parsed with python3-aut
 - an incoming Authentication-Results claiming our authserv-id is gone from the delivered
   message (RFC 8601 5), one from another authserv-id is kept, and exactly one of ours is there;
 - header.d / header.s / header.a / header.b of each result match the signature;
+- iprev=pass policy.iprev=127.0.0.1 on every message (unbound's default localhost zones give
+  127.0.0.1 the PTR name localhost, which resolves back);
 - DMARC (RFC 7489): a From: domain with p=reject, SPF failing and no aligned DKIM pass is
   refused at the end of DATA with 550 5.7.1 and neither queued nor delivered (also for a
   subdomain, through the Organizational Domain's record); the same domain with an aligned DKIM
@@ -272,6 +274,11 @@ def main() -> None:
         checks.ok(len(spf) == 1 and spf[0].result == "pass" and
                   any(p.type == "smtp" and p.name == "mailfrom" and p.value == f"a@{DOMAIN}"
                       for p in spf[0].properties), f"{marker}: spf=pass smtp.mailfrom", str(ar))
+        # RFC 8601 3: unbound's default zones map 127.0.0.1 to localhost and back.
+        iprev = [x for x in ar.results if x.method == "iprev"]
+        checks.ok(len(iprev) == 1 and iprev[0].result == "pass" and
+                  any(p.type == "policy" and p.name == "iprev" and p.value == "127.0.0.1"
+                      for p in iprev[0].properties), f"{marker}: iprev=pass policy.iprev", str(ar))
         got = [x for x in ar.results if x.method == "dkim"]
         checks.eq(len(got), len(want), f"{marker}: one dkim result per signature ({ar})")
         for res, (result, sel, alg) in zip(got, want):

@@ -250,6 +250,11 @@ constexpr std::array table{
                          "DKIM results to inbound mail, the relay's `hostname` as authserv-id. "
                          "Incoming fields that claim that authserv-id are removed either way "
                          "(RFC 8601 5), so home can trust the one it finds."},
+    config::setting_spec{"iprev.enabled", kind::boolean, "true",
+                         "Check the client's reverse DNS for inbound mail (RFC 8601 3: a PTR "
+                         "name that resolves back to the client address) and record it as "
+                         "`iprev=` in `Authentication-Results:`. Refuses nothing. Its lookups "
+                         "share `dkim_verify.timeout`."},
     config::setting_spec{"dmarc.enabled", kind::boolean, "true",
                          "Evaluate DMARC (RFC 7489) for inbound mail from the SPF and DKIM "
                          "results: the `From:` domains' `_dmarc` records (or their "
@@ -503,6 +508,7 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.dkim_verify_timeout = v.get_duration("dkim_verify.timeout");
     if (s.dkim_verify_timeout.count() < 1) return bad("dkim_verify.timeout", "must be at least 1s");
     s.auth_results_add = v.get_bool("auth_results.add");
+    s.iprev = v.get_bool("iprev.enabled");
     s.dmarc = v.get_bool("dmarc.enabled");
     s.dmarc_on_reject = v.get_string("dmarc.on_reject");
     if (s.dmarc_on_reject != "reject" && s.dmarc_on_reject != "quarantine" &&

@@ -109,6 +109,7 @@ struct settings {
     std::size_t dkim_verify_max_signatures = 5;  // more DKIM-Signature fields are not checked
     std::chrono::seconds dkim_verify_timeout{10}; // all key lookups of one message
     bool auth_results_add = true;                // Authentication-Results on inbound mail
+    bool iprev = true;                           // iprev (RFC 8601 3) of inbound clients
     bool dmarc = true;                           // DMARC of inbound mail (relay/dmarc)
     std::string dmarc_on_reject = "reject";      // reject | quarantine | none
     std::filesystem::path dmarc_psl;             // the Public Suffix List file

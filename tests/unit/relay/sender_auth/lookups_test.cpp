@@ -65,3 +65,33 @@ TEST(sender_auth_lookups, dmarc_names) {
               (std::vector<std::string>{"_dmarc.news.example.co.uk", "_dmarc.example.co.uk",
                                         "_dmarc.x.com", "_dmarc.x.com"}));
 }
+
+// RFC 8601 3: iprev results from the PTR answer and the forward answers of its names.
+TEST(sender_auth_iprev, results) {
+    using st = dkim::key_answer::status;
+    auto ans = [](st s, std::vector<std::string> v = {}) {
+        return std::optional<dkim::key_answer>(dkim::key_answer{s, std::move(v)});
+    };
+    const auto ptr = ans(st::ok, {"mail.example.org", "other.example.org"});
+    const auto names = sender_auth::ptr_names(ptr);
+    ASSERT_EQ(names.size(), 2u);
+    auto r = sender_auth::evaluate_iprev("192.0.2.1", ptr, names,
+                                         {ans(st::ok, {"192.0.2.9"}), ans(st::ok, {"192.0.2.1"})});
+    EXPECT_EQ(r.result, "pass");
+    EXPECT_EQ(r.name, "other.example.org");
+    r = sender_auth::evaluate_iprev("2001:db8::1", ans(st::ok, {"v6.example.org"}),
+                                    {"v6.example.org"}, {ans(st::ok, {"2001:DB8:0::1"})});
+    EXPECT_EQ(r.result, "pass") << "addresses compare as addresses, not text";
+    r = sender_auth::evaluate_iprev("192.0.2.1", ptr, names,
+                                    {ans(st::ok, {"192.0.2.9"}), ans(st::nxdomain)});
+    EXPECT_EQ(r.result, "fail");
+    r = sender_auth::evaluate_iprev("192.0.2.1", ptr, names,
+                                    {ans(st::ok, {"192.0.2.9"}), ans(st::temp_error)});
+    EXPECT_EQ(r.result, "temperror");
+    EXPECT_EQ(sender_auth::evaluate_iprev("192.0.2.1", ans(st::nxdomain), {}, {}).result,
+              "permerror");
+    EXPECT_EQ(sender_auth::evaluate_iprev("192.0.2.1", std::nullopt, {}, {}).result, "temperror");
+    std::vector<std::string> many;
+    for (int i = 0; i < 30; ++i) many.push_back("n" + std::to_string(i) + ".example.org");
+    EXPECT_EQ(sender_auth::ptr_names(ans(st::ok, many)).size(), 10u);
+}
