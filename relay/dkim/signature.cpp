@@ -127,7 +127,8 @@ std::expected<dkim_signature, signature_error> parse_signature(std::string_view 
     if (a.value == "rsa-sha256") sig.alg = sig_algorithm::rsa_sha256;
     else if (a.value == "ed25519-sha256") sig.alg = sig_algorithm::ed25519_sha256;
     else if (a.value == "rsa-sha1") sig.alg = sig_algorithm::rsa_sha1;
-    else return std::unexpected(syntax("unknown algorithm a=" + std::string(a.value.substr(0, 32))));
+    else
+        return std::unexpected(syntax("unknown algorithm a=" + std::string(a.value.substr(0, 32))));
 
     const tag& b = *find(*tags, "b");
     auto bdec = decode_base64(b.value);

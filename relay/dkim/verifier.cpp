@@ -132,7 +132,8 @@ void message_verifier::finish_body() {
                                         " octets)");
             continue;
         }
-        if (p->sig.bh.size() != d.size() || std::memcmp(p->sig.bh.data(), d.data(), d.size()) != 0) {
+        if (p->sig.bh.size() != d.size() ||
+            std::memcmp(p->sig.bh.data(), d.data(), d.size()) != 0) {
             decide(i, result::fail, "body hash did not verify");
             continue;
         }
@@ -148,7 +149,8 @@ std::vector<key_query> message_verifier::key_queries() const {
     if (!body_done_) return out;
     for (std::size_t i = 0; i < pending_.size(); ++i)
         if (pending_[i])
-            out.push_back({i, pending_[i]->sig.selector + "._domainkey." + pending_[i]->sig.domain});
+            out.push_back(
+                {i, pending_[i]->sig.selector + "._domainkey." + pending_[i]->sig.domain});
     return out;
 }
 
@@ -207,7 +209,8 @@ bool verify_digest(const public_key& key, sig_algorithm alg, const sha256_digest
         // RFC 8463 3: PureEdDSA over the SHA-256 hash of the header data.
         std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
                                                                     &EVP_MD_CTX_free);
-        ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.pkey.get()) == 1 &&
+        ok = ctx &&
+             EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.pkey.get()) == 1 &&
              EVP_DigestVerify(ctx.get(), sig, signature.size(), digest.data(), digest.size()) == 1;
     } else if (alg == sig_algorithm::rsa_sha256) {
         // RFC 6376 3.3.1: RSASSA-PKCS1-v1_5 with SHA-256, checked against the digest.

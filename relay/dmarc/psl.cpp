@@ -53,7 +53,8 @@ std::expected<suffix_list, std::string> suffix_list::load(const std::filesystem:
     std::ostringstream s;
     s << in.rdbuf();
     auto l = parse(s.str());
-    if (l.size() == 0) return std::unexpected(file.string() + ": no rule in the public suffix list");
+    if (l.size() == 0)
+        return std::unexpected(file.string() + ": no rule in the public suffix list");
     return l;
 }
 

@@ -374,7 +374,8 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
             dm->applied = dmarc::policy::quarantine;
     }
     out.prefix = cfg->add_results
-                     ? authentication_results(cfg->authserv_id, describe(spf_result, d.envelope, v, dm, ip_result)) +
+                     ? authentication_results(cfg->authserv_id,
+                                              describe(spf_result, d.envelope, v, dm, ip_result)) +
                            spf_field
                      : spf_field;
     co_return out;

@@ -305,7 +305,8 @@ struct driver {
         auto qid0 = queue::make_id();
         // Issue 17: inbound mail gets Authentication-Results (RFC 8601) and Received-SPF above
         // our Received: (RFC 7208 9.1), or is refused by a DMARC p=reject (nothing spooled).
-        auto auth = co_await sender_auth::check_inbound(ctx.spf, ctx.sender_auth, &sink.tap(), d, id);
+        auto auth =
+            co_await sender_auth::check_inbound(ctx.spf, ctx.sender_auth, &sink.tap(), d, id);
         if (auth.refusal) {
             sink.abort();
             co_return *auth.refusal;

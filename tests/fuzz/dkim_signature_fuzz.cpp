@@ -33,7 +33,8 @@ void check_tags(std::string_view in) {
     std::set<std::string_view> names;
     std::size_t last = 0;
     for (const auto& t : *tags) {
-        require(t.name.data() >= in.data() && t.name.data() + t.name.size() <= in.data() + in.size());
+        require(t.name.data() >= in.data() &&
+                t.name.data() + t.name.size() <= in.data() + in.size());
         require(!t.name.empty() && names.insert(t.name).second);
         require(t.value_begin >= last && t.value_begin <= t.value_end && t.value_end <= in.size());
         require(t.value.find(';') == std::string_view::npos);

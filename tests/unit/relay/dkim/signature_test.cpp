@@ -94,7 +94,8 @@ TEST(dkim_signature, error_table) {
         std::string reason_has;
     };
     const row rows[] = {
-        {" v=1; a=rsa-sha256; d=example.test; s=sel; h=from; bh=" + bh32, k::syntax, "missing tag b"},
+        {" v=1; a=rsa-sha256; d=example.test; s=sel; h=from; bh=" + bh32, k::syntax,
+         "missing tag b"},
         {base_sig("; v=2"), k::syntax, "duplicate"},
         {" v=2; a=rsa-sha256; d=e.test; s=s; h=from; bh=" + bh32 + "; b=dGVzdA==", k::syntax,
          "version"},
@@ -110,8 +111,8 @@ TEST(dkim_signature, error_table) {
          "d="},
         {" v=1; a=rsa-sha256; d=e.test; s=s; h=from::to; bh=" + bh32 + "; b=dGVzdA==", k::syntax,
          "h="},
-        {" v=1; a=rsa-sha256; d=e.test; s=s; h=to:subject; bh=" + bh32 + "; b=dGVzdA==",
-         k::policy, "From"},
+        {" v=1; a=rsa-sha256; d=e.test; s=s; h=to:subject; bh=" + bh32 + "; b=dGVzdA==", k::policy,
+         "From"},
         {base_sig("; i=a@other.test"), k::policy, "i="},
         {base_sig("; i=a@xexample.test"), k::policy, "i="}, // not a subdomain, only a suffix
         {base_sig("; t=200; x=100"), k::policy, "x="},

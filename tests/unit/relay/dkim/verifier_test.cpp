@@ -287,7 +287,8 @@ TEST(dkim_verify, header_data_is_linear_in_fields_and_h) {
     sig_spec s;
     s.a = "ed25519-sha256";
     s.h = h;
-    const std::string msg = make_signature(kat_key("kat-ed25519"), head + "\r\n", s) + head + "\r\n";
+    const std::string msg =
+        make_signature(kat_key("kat-ed25519"), head + "\r\n", s) + head + "\r\n";
     const auto t0 = std::chrono::steady_clock::now();
     auto r = verify(msg, zone());
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));

@@ -69,12 +69,11 @@ inline std::string make_signature(const signing_key& key, const std::string& mes
     body_hasher bh(spec.bc, spec.l);
     bh.update(m.body);
     const auto d = bh.finish();
-    std::string field = "DKIM-Signature: v=1; a=" + spec.a + "; c=" + spec.c +
-                        "; d=" + key.domain + "; s=" + key.selector + "; h=" + spec.h +
-                        (spec.l ? "; l=" + std::to_string(*spec.l) : "") + spec.extra +
-                        ";\r\n\tbh=" +
-                        base64(std::string_view(reinterpret_cast<const char*>(d.data()), d.size())) +
-                        ";\r\n\tb=";
+    std::string field =
+        "DKIM-Signature: v=1; a=" + spec.a + "; c=" + spec.c + "; d=" + key.domain +
+        "; s=" + key.selector + "; h=" + spec.h + (spec.l ? "; l=" + std::to_string(*spec.l) : "") +
+        spec.extra + ";\r\n\tbh=" +
+        base64(std::string_view(reinterpret_cast<const char *>(d.data()), d.size())) + ";\r\n\tb=";
     const auto fields = parse_header(m.header);
     std::vector<std::string> h;
     for (std::size_t at = 0; at <= spec.h.size();) {

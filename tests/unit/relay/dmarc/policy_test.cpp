@@ -55,7 +55,8 @@ TEST(dmarc_psl, debian_list_loads) {
 }
 
 TEST(dmarc_record, parse_table) {
-    auto r = parse_record("v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=r; pct=20; rua=mailto:x@y");
+    auto r =
+        parse_record("v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=r; pct=20; rua=mailto:x@y");
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(r->p, policy::reject);
     EXPECT_EQ(r->sp, policy::quarantine);
@@ -66,9 +67,10 @@ TEST(dmarc_record, parse_table) {
     ASSERT_TRUE(d);
     EXPECT_EQ(d->sp, policy::quarantine); // sp defaults to p
     EXPECT_EQ(d->pct, 100);
-    for (const char* bad : {"p=reject; v=DMARC1", "v=DMARC2; p=none", "v=DMARC1", "v=DMARC1; p=drop",
-                            "v=DMARC1; p=none; pct=101", "v=DMARC1; p=none; adkim=x",
-                            "v=DMARC1; p=none; pct=-1", "v=DMARC1;; p=none"})
+    for (const char *bad :
+         {"p=reject; v=DMARC1", "v=DMARC2; p=none", "v=DMARC1", "v=DMARC1; p=drop",
+          "v=DMARC1; p=none; pct=101", "v=DMARC1; p=none; adkim=x", "v=DMARC1; p=none; pct=-1",
+          "v=DMARC1;; p=none"})
         EXPECT_FALSE(parse_record(bad)) << bad;
 }
 
@@ -91,7 +93,7 @@ TEST(dmarc_evaluate, alignment_matrix) {
     };
     const row rows[] = {
         {"v=DMARC1; p=reject", spf("example.com"), result::pass},
-        {"v=DMARC1; p=reject", spf("bounce.example.com"), result::pass},        // relaxed
+        {"v=DMARC1; p=reject", spf("bounce.example.com"), result::pass},         // relaxed
         {"v=DMARC1; p=reject; aspf=s", spf("bounce.example.com"), result::fail}, // strict
         {"v=DMARC1; p=reject; aspf=s", spf("mail.example.com"), result::pass},
         {"v=DMARC1; p=reject", dkim("example.com"), result::pass},
@@ -99,7 +101,8 @@ TEST(dmarc_evaluate, alignment_matrix) {
         {"v=DMARC1; p=reject; adkim=s", dkim("example.com"), result::fail},
         {"v=DMARC1; p=reject", dkim("example.net"), result::fail},
         {"v=DMARC1; p=reject", spf("evil.com"), result::fail},
-        {"v=DMARC1; p=reject", authenticated{false, "example.com", {}}, result::fail}, // SPF not pass
+        {"v=DMARC1; p=reject", authenticated{false, "example.com", {}},
+         result::fail}, // SPF not pass
         {"v=DMARC1; p=reject", dkim("other.co.uk"), result::fail},
     };
     for (const auto& r : rows) {
