@@ -6,6 +6,7 @@
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
 #include "smtp_in/network_counter.hpp"
+#include "sender_auth/inbound.hpp"
 #include "spf/checker.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
@@ -154,26 +155,51 @@ int run(const settings& s, const std::string& config_path) {
 
     // Issue 17: SPF of inbound mail, with its own libunbound context (the outbound resolver
     // setting) so slow SPF zones never hold up outbound MX lookups.
+    // DKIM keys of inbound mail go through the same context (sender authentication).
     std::unique_ptr<dns::unbound_resolver> spf_resolver;
     std::unique_ptr<spf_checker> spf;
-    if (s.spf_check) {
+    if (s.spf_check || s.dkim_verify) {
         // libunbound's blocking calls hold a thread per evaluation in flight: more threads than
         // the outbound resolver, so a few slow SPF zones do not queue everyone else behind them
         // (a queued evaluation still ends at its deadline).
         auto r = dns::unbound_resolver::create({s.outbound_resolver, 8});
         if (r) {
             spf_resolver = std::move(*r);
-            spf = std::make_unique<spf_checker>(
-                *spf_resolver, std::chrono::duration_cast<std::chrono::milliseconds>(s.spf_timeout),
-                s.hostname);
+            if (s.spf_check)
+                spf = std::make_unique<spf_checker>(
+                    *spf_resolver,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(s.spf_timeout),
+                    s.hostname);
         } else {
-            log::error("spf", "", "no resolver: SPF is not checked", {{"error", r.error()}});
+            log::error("spf", "", "no resolver: SPF and DKIM are not checked",
+                       {{"error", r.error()}});
         }
     }
+    sender_auth::config auth_cfg;
+    auth_cfg.authserv_id = s.hostname;
+    auth_cfg.add_results = s.auth_results_add;
+    auth_cfg.dkim = s.dkim_verify && spf_resolver != nullptr;
+    auth_cfg.max_signatures = s.dkim_verify_max_signatures;
+    auth_cfg.iprev = s.iprev;
+    auth_cfg.dkim_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.dkim_verify_timeout);
+    auth_cfg.resolver = spf_resolver.get();
+    std::optional<dmarc::suffix_list> psl;
+    if (s.dmarc) {
+        auto l = dmarc::suffix_list::load(s.dmarc_psl);
+        if (l) psl.emplace(std::move(*l));
+        else log::error("dmarc", "", "DMARC is not checked", {{"error", l.error()}});
+    }
+    auth_cfg.psl = psl ? &*psl : nullptr;
+    auth_cfg.on_reject = s.dmarc_on_reject == "reject" ? sender_auth::config::reject_action::reject
+                         : s.dmarc_on_reject == "quarantine"
+                             ? sender_auth::config::reject_action::quarantine
+                             : sender_auth::config::reject_action::none;
 
     smtp_context ctx;
     ctx.s = &s;
     ctx.spf = spf.get();
+    ctx.sender_auth = &auth_cfg;
     ctx.rcpt_errors = &rcpt_errors;
     std::size_t replies_owed = 0; // DATA replies not yet written, all listeners
     ctx.replies_owed = &replies_owed;

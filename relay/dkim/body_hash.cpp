@@ -17,7 +17,8 @@ struct body_hasher::impl {
     }
 };
 
-body_hasher::body_hasher() : impl_(std::make_unique<impl>()) {
+body_hasher::body_hasher(canon mode, std::optional<std::uint64_t> limit)
+    : impl_(std::make_unique<impl>()), left_(limit), canon_(mode) {
     impl_->ctx = EVP_MD_CTX_new();
     if (impl_->ctx == nullptr || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1)
         throw std::runtime_error("dkim: cannot initialise SHA-256");
@@ -27,12 +28,21 @@ body_hasher::~body_hasher() = default;
 
 void body_hasher::update(std::string_view chunk) {
     if (impl_->done) throw std::logic_error("dkim: body_hasher used after finish()");
-    canon_.update(chunk, [this](std::string_view s) { impl_->add(s); });
+    canon_.update(chunk, [this](std::string_view s) { add_limited(s); });
+}
+
+void body_hasher::add_limited(std::string_view s) {
+    if (left_) {
+        // RFC 6376 3.5 l=: only this many canonical octets are covered.
+        if (s.size() > *left_) s = s.substr(0, static_cast<std::size_t>(*left_));
+        *left_ -= s.size();
+    }
+    if (!s.empty()) impl_->add(s);
 }
 
 sha256_digest body_hasher::finish() {
     if (impl_->done) throw std::logic_error("dkim: body_hasher finished twice");
-    canon_.finish([this](std::string_view s) { impl_->add(s); });
+    canon_.finish([this](std::string_view s) { add_limited(s); });
     sha256_digest d{};
     unsigned int len = 0;
     if (EVP_DigestFinal_ex(impl_->ctx, d.data(), &len) != 1 || len != d.size())

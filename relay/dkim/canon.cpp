@@ -1,4 +1,4 @@
-// DKIM relaxed canonicalization; see canon.hpp.
+// DKIM canonicalization; see canon.hpp.
 #include "dkim/canon.hpp"
 
 namespace splitmail::relay::dkim {
@@ -42,15 +42,20 @@ std::string relaxed_header(std::string_view field) {
     return out;
 }
 
-std::string relaxed_body(std::string_view body) {
+namespace {
+std::string whole_body(std::string_view body, canon mode) {
     std::string out;
     out.reserve(body.size() + 2);
-    body_canonicalizer c;
+    body_canonicalizer c(mode);
     auto sink = [&](std::string_view s) { out.append(s); };
     c.update(body, sink);
     c.finish(sink);
     return out;
 }
+} // namespace
+
+std::string relaxed_body(std::string_view body) { return whole_body(body, canon::relaxed); }
+std::string simple_body(std::string_view body) { return whole_body(body, canon::simple); }
 
 void body_canonicalizer::end_line() {
     // RFC 6376 3.4.4 a: WSP at the end of a line is dropped.
@@ -94,7 +99,7 @@ void body_canonicalizer::feed(std::string_view chunk) {
             pending_cr_ = true;
         } else if (c == '\n') {
             end_line(); // bare LF
-        } else if (is_wsp(c)) {
+        } else if (is_wsp(c) && relaxed_) {
             pending_wsp_ = true;
         } else {
             content(c);
@@ -112,6 +117,11 @@ void body_canonicalizer::end() {
     if (line_has_content_) end_line();
     held_crlf_ = 0;
     pending_wsp_ = false;
+    if (!relaxed_ && emitted_ == 0) {
+        // RFC 6376 3.4.3: an empty body (or one of empty lines only) is a single CRLF.
+        out_ += "\r\n";
+        emitted_ = 2;
+    }
 }
 
 } // namespace splitmail::relay::dkim

@@ -1,6 +1,7 @@
 #pragma once
-// DKIM "relaxed" canonicalization (RFC 6376 3.4.2 header, 3.4.4 body) as pure functions, plus a
-// streaming body canonicalizer for messages that are never held in one piece.
+// DKIM canonicalization: "relaxed" (RFC 6376 3.4.2 header, 3.4.4 body) for signing and
+// verifying, "simple" (3.4.1 header, 3.4.3 body) for verifying, as pure functions, plus a
+// streaming body canonicalizer (either algorithm) for messages never held in one piece.
 //
 // Guarantees:
 //  - relaxed_header() returns "name:value\r\n": name lower-cased, continuation lines unfolded,
@@ -15,14 +16,21 @@
 //    for anything else a bare LF, and a CR not followed by LF, each count as one line end, which
 //    is what the message becomes once our SMTP client sends it with CRLF line ends.
 //
-// Does not: implement "simple" canonicalization (we only sign relaxed/relaxed), hash, or parse
-// the header section (see message.hpp).
+//  - simple_body() / body_canonicalizer(canon::simple) keep every line as it is and only drop
+//    the empty lines at the end; an empty body canonicalizes to one CRLF (RFC 6376 3.4.3).
+//    Line ends are read as for relaxed (bare CR / bare LF = a line end; output is CRLF-only).
+//  - simple header canonicalization is the field unchanged (RFC 6376 3.4.1): no function.
+//
+// Does not: hash, or parse the header section (see message.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace splitmail::relay::dkim {
+
+// c= of a signature, one per part (header/body), RFC 6376 3.4.
+enum class canon { simple, relaxed };
 
 // One header field as it appears in the message, "Name: value" with its continuation lines and
 // (optionally) its final line end; returns the canonical "name:value\r\n". A field without a
@@ -31,12 +39,14 @@ std::string relaxed_header(std::string_view field);
 
 // The whole body (the octets after the empty line that ends the header section).
 std::string relaxed_body(std::string_view body);
+std::string simple_body(std::string_view body);
 
 // Incremental form of relaxed_body(): feed any chunking, then finish(). Each call hands the
 // canonical bytes it can already decide to `sink` (a callable taking std::string_view); empty
 // lines are held back (as a count, not as bytes) until non-empty content follows them.
 class body_canonicalizer {
 public:
+    explicit body_canonicalizer(canon mode = canon::relaxed) : relaxed_(mode == canon::relaxed) {}
     template <class Sink> void update(std::string_view chunk, Sink&& sink) {
         // Slices bound the output buffer, so a 25 MB chunk is not copied whole.
         constexpr std::size_t slice = 16 * 1024;
@@ -66,6 +76,7 @@ private:
     bool pending_wsp_ = false;    // WSP seen in this line, not yet known to be trailing
     bool line_has_content_ = false;
     bool pending_cr_ = false; // last octet was CR: a following LF belongs to it
+    bool relaxed_ = true;     // false: simple (WSP is content, empty body is one CRLF)
 };
 
 } // namespace splitmail::relay::dkim

@@ -5,6 +5,7 @@
 #include "dkim/canon.hpp"
 
 #include <array>
+#include <unordered_map>
 
 namespace splitmail::relay::dkim {
 
@@ -110,21 +111,36 @@ std::optional<std::vector<std::string>> headers_to_sign(std::span<const header_f
     return h;
 }
 
+namespace {
+std::string canonical_field(std::string_view raw, canon mode) {
+    if (mode == canon::relaxed) return relaxed_header(raw);
+    std::string out(raw); // RFC 6376 3.4.1: unchanged
+    if (!out.ends_with("\r\n")) {
+        if (out.ends_with('\n')) out.pop_back();
+        out += "\r\n"; // a field always ends in one CRLF (the last one may lack its line end)
+    }
+    return out;
+}
+} // namespace
+
 std::string header_hash_input(std::span<const header_field> fields,
-                              std::span<const std::string> h, std::string_view signature_field) {
+                              std::span<const std::string> h, std::string_view signature_field,
+                              canon mode) {
     std::string out;
-    std::vector<bool> used(fields.size(), false);
+    // RFC 6376 5.4.2: repeated names take instances from the bottom of the header up. The
+    // instances of each name are indexed once (top-down; the next one to use is the last), so
+    // the work is linear in fields + h however a verified signature's h= repeats names.
+    std::unordered_map<std::string, std::vector<std::size_t>> by_name;
+    for (std::size_t i = 0; i < fields.size(); ++i)
+        if (!fields[i].name.empty()) by_name[address::lower_ascii(fields[i].name)].push_back(i);
     for (const auto& name : h) {
-        // RFC 6376 5.4.2: repeated names take instances from the bottom of the header up.
-        for (std::size_t i = fields.size(); i-- > 0;) {
-            if (used[i] || !iequals(fields[i].name, name)) continue;
-            used[i] = true;
-            out += relaxed_header(fields[i].raw);
-            break;
-        }
+        auto it = by_name.find(address::lower_ascii(name));
+        if (it == by_name.end() || it->second.empty()) continue;
+        out += canonical_field(fields[it->second.back()].raw, mode);
+        it->second.pop_back();
     }
     // RFC 6376 3.7: the signature field itself, b= empty, without the trailing CRLF.
-    std::string sig = relaxed_header(signature_field);
+    std::string sig = canonical_field(signature_field, mode);
     sig.resize(sig.size() - 2);
     out += sig;
     return out;

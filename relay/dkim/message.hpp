@@ -8,6 +8,8 @@
 // "from" of oversigning stops an added From: from verifying).
 // Does not: decode, unfold for display, or validate RFC 5322 syntax beyond what DKIM needs; a
 // line without a colon in the header section becomes a field with an empty name, never signed.
+#include "dkim/canon.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -50,9 +52,11 @@ bool iequals(std::string_view a, std::string_view b);
 std::optional<std::vector<std::string>> headers_to_sign(std::span<const header_field> fields);
 
 // The octets the signature covers (RFC 6376 3.7): for each name of `h`, the bottom-most not yet
-// used field of that name, relaxed-canonicalized; then `signature_field` (the DKIM-Signature
-// field with an empty b= value) relaxed-canonicalized without its trailing CRLF.
+// used field of that name, canonicalized by `mode` (relaxed: relaxed_header(); simple: the
+// field as it is, RFC 6376 3.4.1); then `signature_field` (the DKIM-Signature field with an
+// empty b= value) canonicalized the same way, without its trailing CRLF.
 std::string header_hash_input(std::span<const header_field> fields,
-                              std::span<const std::string> h, std::string_view signature_field);
+                              std::span<const std::string> h, std::string_view signature_field,
+                              canon mode = canon::relaxed);
 
 } // namespace splitmail::relay::dkim

@@ -5,8 +5,8 @@
 #include "smtp_in/session.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
-#include "spf/inbound.hpp"
 #include "filter/scan.hpp"
+#include "sender_auth/inbound.hpp"
 
 #include "dkim/body_hash.hpp"
 
@@ -86,11 +86,15 @@ smtp::reply spool_error_reply(std::error_code ec) {
 // The session's message sink (issue 12 item 1): the message goes into an invisible file in the
 // spool's tmp/ as it arrives (spool::create_message), and the DKIM body hash of outgoing mail
 // is computed from the same chunks. The first write error (ENOSPC, EIO) is kept and becomes the
-// reply to DATA; abort() drops the file (nothing is left behind).
+// reply to DATA; abort() drops the file (nothing is left behind). Inbound mail also goes through
+// the sender-authentication tap (issue 17): DKIM body hashes from the same chunks, and the
+// header block it returns (forged Authentication-Results removed) is what is stored.
 class spool_sink final : public message_sink {
 public:
-    spool_sink(queue::spool& spool, std::function<bool()> wants_hash)
-        : spool_(spool), wants_hash_(std::move(wants_hash)) {}
+    spool_sink(queue::spool& spool, std::function<bool()> wants_hash,
+               sender_auth::message_tap& tap, std::function<bool()> inbound)
+        : spool_(spool), wants_hash_(std::move(wants_hash)), tap_(tap),
+          inbound_(std::move(inbound)) {}
 
     void begin() override {
         abort();
@@ -100,17 +104,21 @@ public:
         else
             err_ = f.error();
         if (wants_hash_()) hasher_ = std::make_unique<dkim::body_hasher>();
+        tap_.begin(inbound_());
     }
-    void header(std::string_view block) override { write(block); }
+    void header(std::string_view block) override { write(tap_.header(block)); }
     void body(std::string_view chunk) override {
         write(chunk);
         if (hasher_ && !err_) hasher_->update(chunk);
+        if (!err_) tap_.body(chunk);
     }
     void abort() override {
         file_.reset();
         hasher_.reset();
+        tap_.reset();
         err_ = {};
     }
+    sender_auth::message_tap& tap() { return tap_; }
 
     std::error_code error() const { return err_; }
     // The message file so far, for the content scanners (fd -1 after an error).
@@ -142,6 +150,8 @@ private:
     std::function<bool()> wants_hash_;
     std::optional<durable::temp_file> file_;
     std::unique_ptr<dkim::body_hasher> hasher_;
+    sender_auth::message_tap& tap_;
+    std::function<bool()> inbound_;
     std::error_code err_;
 };
 
@@ -299,8 +309,15 @@ struct driver {
         // The Received: header reads d.envelope (client HELO/IP, recipients): build it before
         // the envelope is moved out.
         auto qid0 = queue::make_id();
-        // Issue 17: inbound mail gets Received-SPF above our Received: (RFC 7208 9.1).
-        std::string prefix = co_await inbound_spf_field(ctx.spf, d, id);
+        // Issue 17: inbound mail gets Authentication-Results (RFC 8601) and Received-SPF above
+        // our Received: (RFC 7208 9.1), or is refused by a DMARC p=reject (nothing spooled).
+        auto auth =
+            co_await sender_auth::check_inbound(ctx.spf, ctx.sender_auth, &sink.tap(), d, id);
+        if (auth.refusal) {
+            sink.abort();
+            co_return *auth.refusal;
+        }
+        std::string prefix = std::move(auth.prefix);
         prefix += d.received_header(qid0);
         prefix += outgoing_prefix(d);
         // Issue 18: rspamd / clamd decide before the 250; a refusal leaves nothing queued.
@@ -375,10 +392,14 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
     // Declared before the session, so it outlives it: a connection that ends mid-DATA drops
     // its unfinished file here.
     smtp_session* sess_ptr = nullptr;
-    spool_sink sink(*ctx.spool, [&ctx, &sess_ptr] {
-        // Only outgoing mail is signed: hash the body when a key could be used.
-        return sess_ptr && sess_ptr->outgoing() && active_keyring(ctx) != nullptr;
-    });
+    sender_auth::message_tap auth_tap(ctx.sender_auth);
+    spool_sink sink(
+        *ctx.spool,
+        [&ctx, &sess_ptr] {
+            // Only outgoing mail is signed: hash the body when a key could be used.
+            return sess_ptr && sess_ptr->outgoing() && active_keyring(ctx) != nullptr;
+        },
+        auth_tap, [&sess_ptr] { return sess_ptr && !sess_ptr->outgoing(); });
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""}, sink);
     sess_ptr = &sess;
     driver d{conn, ctx, sess, sink, conn_id, {}, false, conn.accepted_at()};

@@ -37,6 +37,9 @@ class home_authenticator;
 class dkim_keyring;
 class network_counter;
 class spf_checker;
+namespace sender_auth {
+struct config;
+}
 
 struct smtp_context {
     const settings* s = nullptr;
@@ -58,6 +61,9 @@ struct smtp_context {
     std::size_t* replies_owed = nullptr;
     // SPF of inbound mail (relay/spf; null: spf.check off or no resolver).
     spf_checker* spf = nullptr;
+    // DKIM verification and Authentication-Results of inbound mail (relay/sender_auth; null:
+    // only Received-SPF).
+    const sender_auth::config* sender_auth = nullptr;
 };
 
 // Serves one connection until the client quits, fails or times out. Throws (a

@@ -6,9 +6,9 @@
 
 namespace splitmail::relay {
 
-boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const delivery& d,
-                                                      std::string log_id) {
-    if (!checker || d.outgoing) co_return "";
+boost::asio::awaitable<std::optional<inbound_spf>>
+inbound_spf_check(spf_checker* checker, const delivery& d, std::string log_id) {
+    if (!checker || d.outgoing) co_return std::nullopt;
     const auto& env = d.envelope;
     auto ev = co_await checker->check(env.client_ip, env.sender, env.client_helo);
     log::info("spf", log_id, "checked",
@@ -24,7 +24,17 @@ boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, cons
     in.envelope_from = env.sender;
     in.helo = env.client_helo;
     in.helo_identity = env.sender.empty();
-    co_return spf::received_spf_header(ev, in);
+    inbound_spf out;
+    out.field = spf::received_spf_header(ev, in);
+    out.helo_identity = in.helo_identity;
+    out.ev = std::move(ev);
+    co_return out;
+}
+
+boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const delivery& d,
+                                                      std::string log_id) {
+    auto r = co_await inbound_spf_check(checker, d, std::move(log_id));
+    co_return r ? std::move(r->field) : std::string();
 }
 
 } // namespace splitmail::relay

@@ -14,11 +14,23 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace splitmail::relay {
 
+struct inbound_spf {
+    spf::evaluation ev;
+    bool helo_identity = false; // the null sender: postmaster@HELO was checked
+    std::string field;          // Received-SPF, ending in CRLF
+};
+
+// The check and its field; nullopt when the message is not checked (see above).
+boost::asio::awaitable<std::optional<inbound_spf>>
+inbound_spf_check(spf_checker* checker, const delivery& d, std::string log_id);
+
+// inbound_spf_check()'s field, or "".
 boost::asio::awaitable<std::string> inbound_spf_field(spf_checker* checker, const delivery& d,
                                                       std::string log_id);
 

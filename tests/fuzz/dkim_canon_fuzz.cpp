@@ -3,6 +3,7 @@
 //  - relaxed_body: idempotent; no bare CR or LF; ends in CRLF unless empty; no empty line at
 //    the end; no WSP before a CRLF; no WSP run; streaming (cut at a point taken from the input,
 //    and byte by byte) gives the same octets as the whole;
+//  - simple_body: see check_simple_body();
 //  - relaxed_header: exactly one CR and one LF, as the final CRLF; a colon; lower-case name;
 //    no WSP run, no WSP after the colon or before the CRLF; idempotent;
 //  - header_hash_input over the parsed header: one canonical field per signed name that exists,
@@ -60,6 +61,23 @@ void check_body(std::string_view in) {
     }
 }
 
+// RFC 6376 3.4.3 simple: never empty, ends in CRLF, no empty line at the end unless the body
+// is exactly one CRLF, idempotent, and streaming byte by byte gives the same octets.
+void check_simple_body(std::string_view in) {
+    const std::string out = simple_body(in);
+    check_no_bare_cr_lf(out);
+    require(out.ends_with("\r\n"));
+    require(out == "\r\n" || !out.ends_with("\r\n\r\n"));
+    require(simple_body(out) == out);
+    body_canonicalizer c(canon::simple);
+    std::string streamed;
+    auto sink = [&](std::string_view s) { streamed.append(s); };
+    for (char ch : in) c.update(std::string_view(&ch, 1), sink);
+    c.finish(sink);
+    require(streamed == out);
+    require(c.emitted() == out.size());
+}
+
 void check_header(std::string_view field) {
     const std::string out = relaxed_header(field);
     require(out.size() >= 3 && out.ends_with("\r\n"));
@@ -80,6 +98,7 @@ void check_header(std::string_view field) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view in(reinterpret_cast<const char*>(data), size);
     check_body(in);
+    check_simple_body(in);
     check_header(in);
 
     const message_view m = split_message(in);

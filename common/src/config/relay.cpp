@@ -232,6 +232,45 @@ constexpr std::array table{
                          "Longest time one SPF evaluation may take (all its DNS queries); "
                          "then the result is `temperror` (RFC 7208 4.6.4 suggests at least "
                          "20 seconds)."},
+    config::setting_spec{"dkim_verify.enabled", kind::boolean, "true",
+                         "Verify the DKIM signatures (RFC 6376, RFC 8463) of inbound mail while "
+                         "DATA arrives; each result goes into `Authentication-Results:` and the "
+                         "log. rsa-sha1 and RSA keys under 1024 bits fail (RFC 8301). Nothing "
+                         "is refused because of it. DNS goes to `outbound.resolver`."},
+    config::setting_spec{"dkim_verify.max_signatures", kind::integer, "5",
+                         "DKIM-Signature fields checked per message, from the top; the rest "
+                         "are ignored (and counted in the log), so a message cannot make the "
+                         "relay do unbounded work."},
+    config::setting_spec{"dkim_verify.timeout", kind::duration, "\"10s\"",
+                         "Longest time the DKIM key and DMARC record lookups of one message "
+                         "may take together; a signature whose key has not arrived by then is "
+                         "`temperror`, and so is DMARC without its record."},
+    config::setting_spec{"auth_results.add", kind::boolean, "true",
+                         "Add an `Authentication-Results:` field (RFC 8601) with the SPF and "
+                         "DKIM results to inbound mail, the relay's `hostname` as authserv-id. "
+                         "Incoming fields that claim that authserv-id are removed either way "
+                         "(RFC 8601 5), so home can trust the one it finds."},
+    config::setting_spec{"iprev.enabled", kind::boolean, "true",
+                         "Check the client's reverse DNS for inbound mail (RFC 8601 3: a PTR "
+                         "name that resolves back to the client address) and record it as "
+                         "`iprev=` in `Authentication-Results:`. Refuses nothing. Its lookups "
+                         "share `dkim_verify.timeout`."},
+    config::setting_spec{"dmarc.enabled", kind::boolean, "true",
+                         "Evaluate DMARC (RFC 7489) for inbound mail from the SPF and DKIM "
+                         "results: the `From:` domains' `_dmarc` records (or their "
+                         "Organizational Domain's), relaxed/strict alignment, `p`/`sp`/`pct`. "
+                         "The result goes into `Authentication-Results:` (`dmarc=`, "
+                         "`policy.dmarc=`). DNS lookups share `dkim_verify.timeout`."},
+    config::setting_spec{"dmarc.on_reject", kind::string, "\"reject\"",
+                         "What a DMARC failure under `p=reject` does: `reject` refuses the "
+                         "message at the end of DATA with `550 5.7.1` (nothing is queued), "
+                         "`quarantine` or `none` accept it and record `policy.dmarc=` "
+                         "accordingly. Home does not file quarantined mail into Junk yet."},
+    config::setting_spec{"dmarc.public_suffix_list", kind::path,
+                         "\"/usr/share/publicsuffix/public_suffix_list.dat\"",
+                         "The Public Suffix List (Debian package `publicsuffix`) used to find "
+                         "Organizational Domains (RFC 7489 3.2). If it cannot be read, DMARC is "
+                         "off and the relay logs why."},
 };
 
 bool is_hex64(const std::string& s) {
@@ -471,6 +510,21 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         if (!sc) return std::unexpected(sc.error());
         *out = std::move(*sc);
     }
+    s.dkim_verify = v.get_bool("dkim_verify.enabled");
+    auto maxsig = v.get_int("dkim_verify.max_signatures");
+    if (maxsig < 1 || maxsig > 50)
+        return bad("dkim_verify.max_signatures", "must be between 1 and 50");
+    s.dkim_verify_max_signatures = static_cast<std::size_t>(maxsig);
+    s.dkim_verify_timeout = v.get_duration("dkim_verify.timeout");
+    if (s.dkim_verify_timeout.count() < 1) return bad("dkim_verify.timeout", "must be at least 1s");
+    s.auth_results_add = v.get_bool("auth_results.add");
+    s.iprev = v.get_bool("iprev.enabled");
+    s.dmarc = v.get_bool("dmarc.enabled");
+    s.dmarc_on_reject = v.get_string("dmarc.on_reject");
+    if (s.dmarc_on_reject != "reject" && s.dmarc_on_reject != "quarantine" &&
+        s.dmarc_on_reject != "none")
+        return bad("dmarc.on_reject", "must be reject, quarantine or none");
+    s.dmarc_psl = v.get_path("dmarc.public_suffix_list");
     s.imap_proxy_listen = v.get_list("imap_proxy.listen");
     s.imap_proxy_home = v.get_string("imap_proxy.home");
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {

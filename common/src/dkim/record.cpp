@@ -1,5 +1,6 @@
 // DKIM key records; see dkim/record.hpp.
 #include "splitmail/dkim/record.hpp"
+#include "splitmail/dkim/tag_list.hpp"
 #include "splitmail/text/trim.hpp"
 #include "splitmail/durable/file.hpp"
 #include "splitmail/net/openssl_error.hpp"
@@ -68,18 +69,10 @@ std::expected<std::string, std::string> txt_value_of_file(const std::filesystem:
 }
 
 std::optional<std::map<std::string, std::string>> parse_tag_list(std::string_view text) {
+    auto tags = parse_tags(text); // the one RFC 6376 3.2 grammar
+    if (!tags) return std::nullopt;
     std::map<std::string, std::string> out;
-    while (!text.empty()) {
-        auto semi = text.find(';');
-        std::string_view spec = trim(text.substr(0, semi));
-        text = semi == std::string_view::npos ? std::string_view{} : text.substr(semi + 1);
-        if (spec.empty()) continue; // RFC 6376 3.2: a trailing ';' is allowed
-        auto eq = spec.find('=');
-        if (eq == std::string_view::npos) return std::nullopt;
-        std::string name(trim(spec.substr(0, eq)));
-        if (name.empty()) return std::nullopt;
-        if (!out.emplace(name, std::string(trim(spec.substr(eq + 1)))).second) return std::nullopt;
-    }
+    for (const auto& t : *tags) out.emplace(std::string(t.name), std::string(t.value));
     return out;
 }
 

@@ -106,6 +106,15 @@ struct settings {
     bool spf_check = true;                       // Received-SPF on inbound mail (relay/spf)
     std::chrono::seconds spf_timeout{20};        // one whole SPF evaluation
     scanner_settings rspamd, clamav;             // content scanners (relay/filter)
+    // DKIM verification and Authentication-Results of inbound mail (relay/sender_auth).
+    bool dkim_verify = true;
+    std::size_t dkim_verify_max_signatures = 5;  // more DKIM-Signature fields are not checked
+    std::chrono::seconds dkim_verify_timeout{10}; // all key lookups of one message
+    bool auth_results_add = true;                // Authentication-Results on inbound mail
+    bool iprev = true;                           // iprev (RFC 8601 3) of inbound clients
+    bool dmarc = true;                           // DMARC of inbound mail (relay/dmarc)
+    std::string dmarc_on_reject = "reject";      // reject | quarantine | none
+    std::filesystem::path dmarc_psl;             // the Public Suffix List file
 };
 
 std::span<const config::setting_spec> settings_table();

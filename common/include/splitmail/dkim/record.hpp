@@ -28,8 +28,8 @@ std::expected<std::string, std::string> txt_value_of_file(const std::filesystem:
 
 // RFC 6376 3.2 tag-list: "v=DKIM1; k=rsa; p=..." -> {v: DKIM1, k: rsa, p: ...}. Values keep
 // inner spaces; white space around tags and values is dropped; a trailing ';' is allowed.
-// nullopt for a malformed list (a tag without '=', a duplicate tag, an empty tag name).
-// Linear in the input.
+// nullopt for a malformed list (dkim/tag_list.hpp's parse_tags() decides: a tag without '=',
+// a duplicate tag, a bad tag name or value character, an empty tag-spec). Linear in the input.
 std::optional<std::map<std::string, std::string>> parse_tag_list(std::string_view text);
 
 } // namespace splitmail::dkim
