@@ -187,6 +187,11 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
                 step = s.advance();
                 continue;
             }
+            // The end of DATA is in this step: its replies are owed from now on, before the
+            // last chunk's append below suspends. A stop that saw nothing owed during that
+            // suspension would close the connection, and the message, delivered a moment later,
+            // would never be acknowledged: the relay would deliver it a second time.
+            if (step.job && !owed) owed.emplace(ctx);
             if (!step.body.empty() && msg) {
                 auto chunk = std::move(step.body);
                 co_await off_io_thread<bool>(ctx.delivery->deliverer(), [&] {

@@ -18,6 +18,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -159,3 +160,68 @@ TEST_F(LmtpDriver, ConcurrentSessions) {
     EXPECT_EQ(count(dir_ / "mail/x.test/a/new"), std::size_t(sessions * per));
     EXPECT_EQ(count(dir_ / "mail/x.test/a/tmp"), 0u);
 }
+
+namespace {
+
+// Issue 12 / test_home_restart: the end of DATA arrives with the last chunk of the body, whose
+// append runs on the deliverer's workers. While that append waits, a stop must already see the
+// transaction's replies as owed; otherwise it closes the connection, the message is delivered
+// a moment later, and its 250 never goes out (the relay then delivers it a second time).
+TEST_F(LmtpDriver, RepliesOwedFromTheEndOfDataOn) {
+    asio::io_context cio;
+    asio::ip::tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port_});
+    std::string data;
+    auto reply = [&] {
+        auto n = asio::read_until(s, asio::dynamic_buffer(data), "\r\n");
+        std::string line = data.substr(0, n - 2);
+        data.erase(0, n);
+        return line;
+    };
+    asio::write(s, asio::buffer(std::string(
+                       "LHLO r\r\nMAIL FROM:<s@e.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n")));
+    std::string line;
+    do line = reply(); while (line.substr(0, 3) != "354");
+    // The message file is staged on the deliverer's workers after the 354: wait for it, so the
+    // blocked workers below hold back only the append.
+    auto staged = [&] {
+        std::error_code ec;
+        for (auto it = fs::recursive_directory_iterator(dir_ / "mail", ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_regular_file()) return true;
+        return false;
+    };
+    for (int i = 0; i < 200 && !staged(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(staged()) << "no staged message file";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50)); // the driver reads again
+    // Every worker of the deliverer busy until released.
+    std::promise<void> release;
+    std::shared_future<void> gate = release.get_future().share();
+    std::atomic<int> blocked{0};
+    constexpr int workers = 16; // at least the pool's size: the extra tasks queue behind
+    for (int i = 0; i < workers; ++i)
+        deliverer_->run([gate, &blocked] {
+            ++blocked;
+            gate.wait();
+        });
+    asio::write(s, asio::buffer(std::string("Subject: t\r\n\r\nbody\r\n.\r\n")));
+    auto owed = [&] {
+        std::promise<std::size_t> p;
+        asio::post(io_, [&] { p.set_value(ctx_.replies_owed); });
+        return p.get_future().get();
+    };
+    std::size_t seen = 0;
+    for (int i = 0; i < 200 && seen == 0; ++i) { // the session reads the end of DATA
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        seen = owed();
+    }
+    EXPECT_EQ(seen, 1u) << "the end of DATA is in, the last append waits: replies are owed";
+    EXPECT_EQ(count(dir_ / "mail/x.test/a/new"), 0u) << "not delivered yet";
+    release.set_value();
+    EXPECT_EQ(reply(), "250 2.0.0 <a@x.test> delivered");
+    EXPECT_EQ(count(dir_ / "mail/x.test/a/new"), 1u);
+    EXPECT_EQ(owed(), 0u);
+}
+
+} // namespace
