@@ -63,6 +63,15 @@ std::expected<return_options, std::string> parse_return_options(const value& lis
     return o;
 }
 
+std::optional<std::expected<return_options, std::string>>
+return_clause(const std::vector<value>& args) {
+    if (args.empty() || !args[0].is_atom() || upper_ascii(args[0].text) != "RETURN")
+        return std::nullopt;
+    if (args.size() < 2 || !args[1].is_list())
+        return std::unexpected(std::string("RETURN needs a list of options"));
+    return parse_return_options(args[1]);
+}
+
 std::pair<std::size_t, std::size_t> partial_window(std::pair<std::int64_t, std::int64_t> range,
                                                    std::size_t size) {
     auto [a, b] = range;

@@ -31,6 +31,11 @@ struct return_options {
 // UPDATE and/or CONTEXT (the client gets the result it will then receive updates to).
 // PARTIAL and ALL together are refused (RFC 5267 4.4: PARTIAL asks for part of ALL).
 std::expected<return_options, std::string> parse_return_options(const value& list);
+// The "RETURN (options)" a SEARCH or SORT starts with (RFC 4466 2.6): nullopt when `args` has
+// none (the keys or criteria start at args[0]); otherwise the options or why they are bad, and
+// what follows starts at args[2].
+std::optional<std::expected<return_options, std::string>>
+return_clause(const std::vector<value>& args);
 
 // The window [first, last) of a result of `size` entries that a PARTIAL range selects;
 // first == last when the range lies outside the result.

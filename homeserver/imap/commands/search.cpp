@@ -417,17 +417,12 @@ void session::cmd_search(const command& c, std::string& out) {
     // RFC 4731 3.1 / RFC 4466 2.6: search-return-opts come first.
     bool extended = rev2_;
     return_options ro;
-    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
-        if (c.args.size() < 2 || !c.args[1].is_list()) {
-            out += bad(c, "RETURN needs a list of options");
+    if (auto rc = return_clause(c.args)) { // RETURN () means RETURN (ALL)
+        if (!*rc) {
+            out += bad(c, rc->error());
             return;
         }
-        auto parsed = parse_return_options(c.args[1]); // RETURN () means RETURN (ALL)
-        if (!parsed) {
-            out += bad(c, parsed.error());
-            return;
-        }
-        ro = *parsed;
+        ro = **rc;
         extended = true;
         start = 2;
     } else if (extended) {

@@ -124,17 +124,12 @@ void session::cmd_sort(const command& c, std::string& out) {
     // RFC 5267 3: SORT RETURN (options) (criteria) charset keys.
     bool esort = false;
     return_options ro;
-    if (!c.args.empty() && c.args[0].is_atom() && iequals(c.args[0].text, "RETURN")) {
-        if (c.args.size() < 2 || !c.args[1].is_list()) {
-            out += bad(c, "RETURN needs a list of options");
+    if (auto rc = return_clause(c.args)) {
+        if (!*rc) {
+            out += bad(c, rc->error());
             return;
         }
-        auto parsed = parse_return_options(c.args[1]);
-        if (!parsed) {
-            out += bad(c, parsed.error());
-            return;
-        }
-        ro = *parsed;
+        ro = **rc;
         esort = true;
         a = 2;
     }

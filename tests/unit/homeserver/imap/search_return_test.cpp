@@ -44,6 +44,26 @@ TEST(SearchReturn, Options) {
         EXPECT_FALSE(parse_return_options(list_of(bad))) << bad;
 }
 
+TEST(SearchReturn, ReturnClause) {
+    auto args = [](std::string_view text) {
+        auto v = parse_arguments(text);
+        EXPECT_TRUE(v.has_value()) << text;
+        return v ? *v : std::vector<value>{};
+    };
+    EXPECT_FALSE(return_clause(args("ALL")).has_value()) << "no RETURN: keys start at 0";
+    EXPECT_FALSE(return_clause({}).has_value());
+    auto rc = return_clause(args("return (COUNT) ALL"));
+    ASSERT_TRUE(rc.has_value());
+    ASSERT_TRUE(rc->has_value());
+    EXPECT_TRUE((*rc)->count && !(*rc)->all);
+    rc = return_clause(args("RETURN ALL"));
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_FALSE(rc->has_value()) << "RETURN without a list";
+    rc = return_clause(args("RETURN (BOGUS) ALL"));
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_FALSE(rc->has_value());
+}
+
 TEST(SearchReturn, PartialWindows) {
     using w = std::pair<std::size_t, std::size_t>;
     EXPECT_EQ(partial_window({1, 10}, 5), (w{0, 5}));
