@@ -6,12 +6,6 @@
 namespace splitmail::home::imap {
 namespace {
 
-std::string upper_ascii(std::string s) {
-    for (auto& ch : s)
-        if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
-    return s;
-}
-
 std::optional<std::int64_t> signed_number(std::string_view s) {
     bool neg = !s.empty() && s.front() == '-';
     if (neg) s.remove_prefix(1);
@@ -38,7 +32,7 @@ std::expected<return_options, std::string> parse_return_options(const value& lis
     return_options o;
     const auto& items = list.items;
     for (std::size_t i = 0; i < items.size(); ++i) {
-        std::string u = items[i].is_atom() ? upper_ascii(items[i].text) : std::string();
+        std::string u = items[i].is_atom() ? upper(items[i].text) : std::string();
         if (u == "MIN") o.min = true;
         else if (u == "MAX") o.max = true;
         else if (u == "COUNT") o.count = true;
@@ -65,7 +59,7 @@ std::expected<return_options, std::string> parse_return_options(const value& lis
 
 std::optional<std::expected<return_options, std::string>>
 return_clause(const std::vector<value>& args) {
-    if (args.empty() || !args[0].is_atom() || upper_ascii(args[0].text) != "RETURN")
+    if (args.empty() || !args[0].is_atom() || upper(args[0].text) != "RETURN")
         return std::nullopt;
     if (args.size() < 2 || !args[1].is_list())
         return std::unexpected(std::string("RETURN needs a list of options"));

@@ -1,6 +1,9 @@
 // rspamd's HTTP protocol, pure half; see rspamd_protocol.hpp.
 #include "filter/rspamd_protocol.hpp"
 
+#include "splitmail/address/address.hpp"
+#include "splitmail/text/trim.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -20,23 +23,6 @@ std::string header_value(std::string_view s) {
         out += (u < 0x20 || u == 0x7f) ? '_' : c;
     }
     return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
 }
 
 using json = nlohmann::json;
@@ -117,10 +103,10 @@ std::expected<std::optional<http_response>, std::string> parse_http_response(std
         auto colon = line.find(':');
         if (colon == std::string_view::npos) return std::unexpected("malformed HTTP header line");
         auto name = line.substr(0, colon);
-        auto value = trim(line.substr(colon + 1));
-        if (iequals(name, "Transfer-Encoding"))
+        auto value = text::trim(line.substr(colon + 1));
+        if (address::iequals_ascii(name, "Transfer-Encoding"))
             return std::unexpected("chunked or encoded answers are not supported");
-        if (iequals(name, "Content-Length")) {
+        if (address::iequals_ascii(name, "Content-Length")) {
             std::uint64_t n = 0;
             auto [q, ec2] = std::from_chars(value.data(), value.data() + value.size(), n);
             if (ec2 != std::errc() || q != value.data() + value.size() || value.empty())
