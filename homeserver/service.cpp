@@ -119,7 +119,7 @@ int run(const settings& s, const std::string& config_path) {
     durable::committer committer;
     maildir::deliverer deliverer(s.maildir_root, committer, host);
     deliverer.set_user_executors(&user_exec);
-    lmtp::mailbox_delivery delivery(deliverer);
+    lmtp::mailbox_delivery delivery(deliverer, s.junk_folder);
 
     ctx.opt.hostname = host;
     ctx.opt.max_message_size = s.max_message_size;

@@ -33,21 +33,30 @@ std::expected<std::shared_ptr<maildir::staged_message>, std::error_code> mailbox
     return msg;
 }
 
+void mailbox_delivery::file_as_junk(maildir::staged_message& msg, std::string_view reason) const {
+    if (!junk_folder_.empty()) msg.set_folder(junk_folder_);
+}
+
 void mailbox_delivery::deliver(const delivery_job& job,
                                std::shared_ptr<maildir::staged_message> msg,
                                std::string_view session_id,
                                std::function<void(std::vector<smtp::reply>)> done) {
     auto users = users_of(job);
-    auto finish = [rcpts = job.rcpts, users, done = std::move(done),
+    std::string folder = msg ? msg->folder() : std::string();
+    auto finish = [rcpts = job.rcpts, users, done = std::move(done), folder,
                    id = std::string(session_id)](std::vector<maildir::delivered> results) {
         for (std::size_t i = 0; i < users.size() && i < results.size(); ++i) {
             const auto& d = results[i];
             if (d.ec)
                 log::warn("deliver", id, "delivery failed",
                           {{"user", users[i]}, {"error", d.ec.message()}});
-            else
+            else if (folder.empty())
                 log::info("deliver", id, "delivered",
                           {{"user", users[i]}, {"file", d.file.filename().string()}});
+            else
+                log::info("deliver", id, "delivered",
+                          {{"user", users[i]}, {"folder", folder},
+                           {"file", d.file.filename().string()}});
         }
         std::vector<smtp::reply> replies;
         for (const auto& r : rcpts) {

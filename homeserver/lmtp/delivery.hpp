@@ -27,7 +27,10 @@ namespace splitmail::home::lmtp {
 
 class mailbox_delivery {
 public:
-    explicit mailbox_delivery(maildir::deliverer& d) : deliverer_(d) {}
+    // `junk_folder` (home.toml maildir.junk_folder): where mail the relay marked as junk goes
+    // (file_as_junk); empty: the INBOX like any other.
+    explicit mailbox_delivery(maildir::deliverer& d, std::string junk_folder = "Junk")
+        : deliverer_(d), junk_folder_(std::move(junk_folder)) {}
 
     // The trace header block the staged file starts with (see above).
     static std::string trace_prefix(const delivery_job& job);
@@ -41,10 +44,15 @@ public:
     void deliver(const delivery_job& job, std::shared_ptr<maildir::staged_message> msg,
                  std::string_view session_id, std::function<void(std::vector<smtp::reply>)> done);
 
+    // The relay marked `msg` as junk for `reason` (splitmail/smtp/relay_marks.hpp): its links
+    // go into the junk folder, if one is set. Call before deliver().
+    void file_as_junk(maildir::staged_message& msg, std::string_view reason) const;
+
     maildir::deliverer& deliverer() { return deliverer_; }
 
 private:
     maildir::deliverer& deliverer_;
+    std::string junk_folder_;
 };
 
 } // namespace splitmail::home::lmtp

@@ -22,6 +22,7 @@
 
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
+#include "splitmail/smtp/relay_marks.hpp"
 #include "splitmail/users/password.hpp"
 
 #include <boost/asio/async_result.hpp>
@@ -155,6 +156,8 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
     // workers (memory per connection stays one read buffer), linked into every mailbox at the end.
     std::shared_ptr<maildir::staged_message> msg;
     std::error_code stage_ec;
+    // The relay's verdict (Junk or not), read from the chunks as they are appended.
+    smtp::relay_marks marks;
     auto drop = [&ctx](std::shared_ptr<maildir::staged_message>& m) -> boost::asio::awaitable<void> {
         if (!m || !ctx.delivery) co_return;
         co_await off_io_thread<bool>(ctx.delivery->deliverer(), [&m] { m.reset(); return true; });
@@ -176,6 +179,7 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
                 if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
                 co_await drop(msg);
                 stage_ec.clear();
+                marks = smtp::relay_marks{};
                 if (ctx.delivery) {
                     auto& job = *step.begin;
                     auto r = co_await off_io_thread<std::expected<
@@ -195,6 +199,7 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
             if (!step.body.empty() && msg) {
                 auto chunk = std::move(step.body);
                 co_await off_io_thread<bool>(ctx.delivery->deliverer(), [&] {
+                    if (!marks.decided()) marks.feed(chunk);
                     return !msg->append(chunk); // an error sticks in msg and fails the delivery
                 });
             }
@@ -206,6 +211,10 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
                       {{"from", "<" + step.job->sender + ">"}, {"rcpts", step.job->rcpts.size()},
                        {"size", msg ? msg->size() : 0}});
             std::vector<smtp::reply> replies;
+            if (ctx.delivery && msg && marks.junk()) {
+                log::info("lmtp", id, "marked as junk by the relay", {{"reason", marks.reason()}});
+                ctx.delivery->file_as_junk(*msg, marks.reason());
+            }
             if (ctx.delivery && msg) {
                 replies = co_await await_delivery(*ctx.delivery, *step.job, std::move(msg), id);
             } else if (ctx.delivery) { // the message file could not be created

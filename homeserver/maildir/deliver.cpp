@@ -145,6 +145,19 @@ delivered deliverer::link_one(staged_message& msg, const std::string& user,
     if (!dir) return {dir.error(), {}};
     fd_guard box(::open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (box.fd < 0) return {errno_code(errno), {}};
+    if (!msg.folder_.empty()) { // a folder of the Maildir (Maildir++: ".NAME/{tmp,new,cur}")
+        std::string sub = "." + msg.folder_;
+        if (!safe_component(msg.folder_) || msg.folder_.front() == '.')
+            return {std::make_error_code(std::errc::invalid_argument), {}};
+        auto f = open_or_make(box.fd, sub);
+        if (!f) return {f.error(), {}};
+        for (const char* part : {"tmp", "new", "cur"}) {
+            auto d = open_or_make(f->fd, part);
+            if (!d) return {d.error(), {}};
+        }
+        box = std::move(*f);
+        *dir /= sub;
+    }
     fd_guard fresh(::openat(box.fd, "new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fresh.fd < 0) return {errno_code(errno), {}};
     if (link_(msg.dir_fd_, msg.name_.c_str(), fresh.fd, name.c_str()) != 0) {

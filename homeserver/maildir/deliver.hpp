@@ -66,6 +66,11 @@ public:
     std::error_code append(std::string_view bytes);
     std::uint64_t size() const { return size_; }
     std::error_code error() const { return ec_; }
+    // The Maildir++ folder (".NAME" below each user's Maildir, tmp/new/cur made when missing)
+    // the links go into instead of the INBOX: e.g. "Junk". Empty (the default): the INBOX.
+    // A name with '/' or "." / ".." fails the delivery with EINVAL. Set before deliver_shared.
+    void set_folder(std::string folder) { folder_ = std::move(folder); }
+    const std::string& folder() const { return folder_; }
 
 private:
     friend class deliverer;
@@ -73,6 +78,7 @@ private:
     int dir_fd_ = -1;
     int fd_ = -1;
     std::string name_;
+    std::string folder_;
     std::uint64_t size_ = 0;
     std::error_code ec_;
     bool synced_ = false;
@@ -80,7 +86,7 @@ private:
 
 struct delivered {
     std::error_code ec;
-    std::filesystem::path file; // final path in new/ when !ec
+    std::filesystem::path file; // final path in new/ (of the INBOX or the folder) when !ec
 };
 
 class deliverer {

@@ -1,6 +1,8 @@
 // What the scanners' answers mean for one message; see verdict.hpp.
 #include "filter/verdict.hpp"
 
+#include "splitmail/smtp/relay_marks.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -83,7 +85,8 @@ bool is_spam_action(std::string_view a) { return a == "add header" || a == "rewr
 // Accepted after rspamd answered: the score headers and rspamd's own additions.
 void score_headers(const rspamd_answer& a, verdict& v) {
     const bool spam = is_spam_action(a.action);
-    if (spam) v.headers += "X-Spam: Yes\r\n";
+    // Home files the message into Junk on this field (splitmail/smtp/relay_marks.hpp).
+    if (spam) v.headers += std::string(smtp::spam_field) + ": Yes\r\n";
     v.headers += field("X-Spam-Status", std::string(spam ? "Yes" : "No") + ", score=" +
                                             fixed2(a.score) + " required=" +
                                             fixed2(a.required_score) + " action=" +

@@ -189,11 +189,13 @@ def spool_tmp_files(relay: lib.Relay) -> list[Path]:
     return sorted(d.iterdir()) if d.is_dir() else []
 
 
-def delivered_with(home: lib.Home, marker: str, timeout: float = 20) -> bytes:
+def delivered_with(home: lib.Home, marker: str, timeout: float = 20,
+                   folder: str = "INBOX") -> bytes:
     def find():
-        hits = [p for p in home.messages() if f"X-Test-Id: {marker}".encode() in p.read_bytes()]
+        hits = [p for p in home.messages(folder=folder)
+                if f"X-Test-Id: {marker}".encode() in p.read_bytes()]
         return hits or None
-    hits = wait_until(find, timeout, f"message {marker} in demo's Maildir")
+    hits = wait_until(find, timeout, f"message {marker} in demo's {folder}")
     if len(hits) != 1:
         fail(f"{marker}: {len(hits)} copies delivered")
     return hits[0].read_bytes()

@@ -295,17 +295,45 @@ def resize_tmpfs(path: Path, size: str) -> None:
 # ---------------------------------------------------------------- ports, certificates, users
 
 _given_ports: set[int] = set()
+_port_claims: list[int] = []  # open, flock()ed claim files: held until this process ends
+# Below Linux's ephemeral range (ip_local_port_range 32768-60999): neither bind(0) nor an
+# outgoing connection of any process ever takes one of these on its own.
+PORT_RANGE = (20000, 32000)
+PORT_CLAIMS = Path(tempfile.gettempdir()) / "splitmail-ports"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback port nobody listens on and no other test process has: integration tests run
+    side by side, and a port only probed with bind(0) could be handed to the next test (or
+    used for an outgoing connection) before this test's daemon binds it. Each port is claimed
+    by an flock()ed file in PORT_CLAIMS, held until this process exits (the kernel drops the
+    lock even after SIGKILL, so a dead test's ports come free without any sweeping)."""
+    import fcntl
+    import random
+    PORT_CLAIMS.mkdir(mode=0o755, exist_ok=True)
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(100):
+    lo, hi = PORT_RANGE
+    start = random.randrange(lo, hi)
+    for i in range(hi - lo):
+        p = lo + (start - lo + i) % (hi - lo)
+        if p in _given_ports:
+            continue
+        fd = os.open(PORT_CLAIMS / str(p), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # another live test holds it
+            continue
         with socket.socket(fam, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            p = s.getsockname()[1]
-        if p not in _given_ports:
-            _given_ports.add(p)
-            return p
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, p))
+            except OSError:
+                os.close(fd)  # something outside the tests listens there
+                continue
+        _port_claims.append(fd)
+        _given_ports.add(p)
+        return p
     fail("no free port")
     return 0
 
@@ -598,9 +626,12 @@ class Home:
         local, dom = address.split("@")
         return self.maildir / dom / local
 
-    def messages(self, address: str = DEMO) -> list[Path]:
-        """Files in new/ and cur/ of the user's Maildir (nothing from tmp/)."""
+    def messages(self, address: str = DEMO, folder: str = "INBOX") -> list[Path]:
+        """Files in new/ and cur/ of the user's INBOX or of one folder (Maildir++ ".NAME", e.g.
+        "Junk"); nothing from tmp/."""
         box = self.mailbox(address)
+        if folder != "INBOX":
+            box = box / f".{folder}"
         out: list[Path] = []
         for sub in ("new", "cur"):
             d = box / sub

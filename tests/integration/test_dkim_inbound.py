@@ -163,8 +163,12 @@ def dmarc_part(relay, home, rsa_pem: bytes) -> None:
             "dk-rsa": ("pass", DOMAIN, None),
             "dk-unsigned": ("pass", DOMAIN, None)}  # aligned SPF pass, p=none
     for marker, (result, domain, pol) in want.items():
-        def find(marker=marker):
-            hits = [p for p in home.messages(DEMO) if f"marker {marker}".encode() in p.read_bytes()]
+        # p=quarantine: home files the message into Junk (the relay's A-R says so).
+        folder = "Junk" if pol == "quarantine" else "INBOX"
+
+        def find(marker=marker, folder=folder):
+            hits = [p for p in home.messages(DEMO, folder)
+                    if f"marker {marker}".encode() in p.read_bytes()]
             return hits or None
         path = lib.wait_until(find, 30, f"message {marker} delivered")[0]
         got, props = dmarc_result(path)
@@ -172,7 +176,9 @@ def dmarc_part(relay, home, rsa_pem: bytes) -> None:
         checks.eq(props.get("header.from"), domain, f"{marker}: header.from")
         if pol:
             checks.eq(props.get("policy.dmarc"), pol, f"{marker}: policy.dmarc")
-    delivered = [p.read_bytes() for p in home.messages(DEMO)]
+    checks.ok(not any(b"marker dm-quarantine" in p.read_bytes() for p in home.messages(DEMO)),
+              "dm-quarantine: in Junk, not in the INBOX")
+    delivered = [p.read_bytes() for p in home.messages(DEMO) + home.messages(DEMO, "Junk")]
     checks.ok(not any(b"marker dm-reject" in m or b"marker dm-subdomain" in m for m in delivered),
               "refused messages were never delivered")
     checks.eq(len(delivered), before + 2, "exactly the two accepted DMARC messages arrived")

@@ -7,7 +7,9 @@ Checks:
 - a clean message: 250, delivered once with X-Spam-Status: No (score, required),
   X-Spamd-Result naming rspamd's symbols and X-Spamd-Bar (rspamd's milter.add_headers, from
   its milter_headers module), and without X-Spam: Yes;
-- GTUBE's add-header variant: 250, delivered with X-Spam: Yes;
+- GTUBE's add-header variant: 250, delivered with X-Spam: Yes into the user's Junk folder (not
+  the INBOX); a clean message whose sender wrote "X-Spam: Yes" itself stays in the INBOX (home
+  trusts only the fields above the relay's Received:);
 - submission: an authenticated user's GTUBE gets 550 5.7.1 too (swaks, STARTTLS + AUTH); rspamd's
   own history shows that scan under the user's name (the User header) and the inbound one
   with the client's IP;
@@ -103,8 +105,17 @@ def main() -> None:
     log("GTUBE add-header variant -> 250 with X-Spam: Yes")
     code, text = lib.send_message(relay.port, SENDER, [DEMO], message("A1", GTUBE_ADD_HEADER))
     checks.ok(code == 250, "add header: 250", f"{code} {text}")
-    raw = filter_lib.delivered_with(home, "A1")
+    raw = filter_lib.delivered_with(home, "A1", folder="Junk")
     checks.eq(header(raw, "X-Spam"), ["Yes"], "add header: X-Spam: Yes")
+    checks.ok("A1" not in lib.ids_in_maildir(home), "add header: filed into Junk, not the INBOX")
+    log("a sender's own X-Spam: Yes below the relay's Received: -> INBOX")
+    forged = message("F1", "nothing special").replace(b"Subject:", b"X-Spam: Yes\r\nSubject:", 1)
+    code, text = lib.send_message(relay.port, SENDER, [DEMO], forged)
+    checks.ok(code == 250, "forged X-Spam: 250", f"{code} {text}")
+    raw = filter_lib.delivered_with(home, "F1")
+    checks.eq(header(raw, "X-Spam-Status")[0].split(",")[0], "No",
+              "forged X-Spam: rspamd found nothing")
+    checks.eq(len(home.messages(folder="Junk")), 1, "forged X-Spam: not filed into Junk")
     checks.ok(header(raw, "X-Spam-Status")[0].startswith("Yes, score=50.00"),
               "add header: X-Spam-Status: Yes, score=50.00", f"{header(raw, 'X-Spam-Status')}")
 

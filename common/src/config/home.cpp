@@ -81,6 +81,13 @@ constexpr std::array table{
     config::setting_spec{"maildir.recipient_delimiter", kind::string, "\"+\"",
                          "Plus-addressing: `user+tag@dom` is delivered to `user@dom`. Empty "
                          "disables it."},
+    config::setting_spec{"maildir.junk_folder", kind::string, "\"Junk\"",
+                         "Where mail the relay marked as junk is delivered: `X-Spam: Yes` "
+                         "(rspamd's `add header` action) or a DMARC failure with "
+                         "`policy.dmarc=quarantine`, read only from the fields the relay put "
+                         "above its own `Received:` (a sender's own `X-Spam` is ignored). The "
+                         "folder (the one IMAP shows with `\\Junk`) is created when needed. "
+                         "Empty: such mail goes to INBOX like any other."},
     config::setting_spec{"log.level", kind::string, "\"info\"",
                          "`debug`, `info`, `warn` or `error`."},
     config::setting_spec{"imap.listen", kind::string_list, "",
@@ -158,6 +165,19 @@ constexpr std::array table{
                          "CPU: more than the cores is fine."},
 };
 
+// maildir.junk_folder: one top-level Maildir++ folder (".NAME"), a name every client shows
+// as it is (no hierarchy, no modified UTF-7).
+bool valid_junk_folder(const std::string& s) {
+    if (s.empty() || s.size() > 64 || s.front() == ' ' || s.back() == ' ') return false;
+    std::string upper = s;
+    for (auto& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    if (upper == "INBOX") return false;
+    return std::ranges::all_of(s, [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == ' ' || c == '_' || c == '-';
+    });
+}
+
 bool is_hex64(const std::string& s) {
     return s.size() == 64 && std::ranges::all_of(s, [](char c) {
                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -233,6 +253,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.recipient_delimiter = v.get_string("maildir.recipient_delimiter");
     if (s.recipient_delimiter.find_first_of("@ \t/") != std::string::npos)
         return bad("maildir.recipient_delimiter", "must not contain '@', '/' or spaces");
+    s.junk_folder = v.get_string("maildir.junk_folder");
+    if (!s.junk_folder.empty() && !valid_junk_folder(s.junk_folder))
+        return bad("maildir.junk_folder",
+                   "must be a top-level folder name of letters, digits, ' ', '_' or '-' "
+                   "(not INBOX), e.g. \"Junk\" or \"Spam\"");
     s.log_level = v.get_string("log.level");
     if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
         s.log_level != "error")

@@ -265,7 +265,8 @@ constexpr std::array table{
                          "What a DMARC failure under `p=reject` does: `reject` refuses the "
                          "message at the end of DATA with `550 5.7.1` (nothing is queued), "
                          "`quarantine` or `none` accept it and record `policy.dmarc=` "
-                         "accordingly. Home does not file quarantined mail into Junk yet."},
+                         "accordingly. Home files mail with `policy.dmarc=quarantine` into the "
+                         "Junk folder (`maildir.junk_folder` in home.toml)."},
     config::setting_spec{"dmarc.public_suffix_list", kind::path,
                          "\"/usr/share/publicsuffix/public_suffix_list.dat\"",
                          "The Public Suffix List (Debian package `publicsuffix`) used to find "

@@ -14,7 +14,8 @@ constexpr std::array table{
                          "Scan every message (inbound and submitted) with rspamd at the end of "
                          "DATA, before the reply: its `reject` action gets `550 5.7.1`, `soft "
                          "reject` and `greylist` get `451 4.7.1` (greylisting of our own is not "
-                         "built yet), `add header` / `rewrite subject` add `X-Spam: Yes`; every "
+                         "built yet), `add header` / `rewrite subject` add `X-Spam: Yes` (home then files the "
+                         "message into Junk: `maildir.junk_folder` in home.toml); every "
                          "scanned message gets `X-Spam-Status` and `X-Spamd-Result` with the "
                          "score."},
     config::setting_spec{"rspamd.address", kind::string, "\"127.0.0.1:11333\"",

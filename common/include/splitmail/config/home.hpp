@@ -37,6 +37,7 @@ struct settings {
     std::size_t auth_cache_size = 10000;     // users.auth_cache_size
     std::filesystem::path maildir_root;
     std::string recipient_delimiter = "+";
+    std::string junk_folder = "Junk"; // maildir.junk_folder; empty: junk goes to INBOX
     std::string log_level = "info";
     // IMAP (homeserver/imap/)
     std::vector<std::string> imap_listen;  // imap.listen: STARTTLS; empty = off

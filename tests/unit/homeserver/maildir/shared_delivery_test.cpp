@@ -105,3 +105,36 @@ TEST_F(SharedDelivery, CrossFileSystemFallsBackToACopy) {
     EXPECT_EQ(read(r[1].file), body);
     EXPECT_TRUE(fs::is_empty(dir_ / "x.test/a/tmp")); // the copy's tmp name was renamed away
 }
+
+// Junk filing (issue 18): the links go into the folder's new/ (Maildir++ ".Junk", made with
+// tmp/new/cur when missing, a folder IMAP lists), for every recipient; nothing in the INBOX.
+TEST_F(SharedDelivery, FolderGetsTheLinksAndIsCreated) {
+    std::string body = staged("X-Spam: Yes\r\nSubject: hi\r\n\r\nbody\r\n");
+    ASSERT_TRUE(d_->ensure_maildir("b@x.test"));
+    fs::create_directories(dir_ / "x.test/b/.Junk/cur"); // an existing folder is used as it is
+    msg_->set_folder("Junk");
+    auto r = d_->deliver_shared_now(*msg_, {"a@x.test", "b@x.test"});
+    ASSERT_EQ(r.size(), 2u);
+    for (const auto* u : {"a", "b"}) {
+        auto box = dir_ / "x.test" / u;
+        for (const auto* sub : {"tmp", "new", "cur"})
+            EXPECT_TRUE(fs::is_directory(box / ".Junk" / sub)) << u << " " << sub;
+        EXPECT_TRUE(fs::is_empty(box / "new")) << u << ": nothing in the INBOX";
+    }
+    for (const auto& d : r) {
+        ASSERT_FALSE(d.ec) << d.ec.message();
+        EXPECT_EQ(d.file.parent_path().parent_path().filename(), ".Junk");
+        EXPECT_EQ(read(d.file), body);
+    }
+}
+
+TEST_F(SharedDelivery, UnsafeFolderNameFailsTheDelivery) {
+    for (const char* bad : {"..", ".", "a/b", ".hidden"}) {
+        staged("Subject: hi\r\n\r\nbody\r\n");
+        msg_->set_folder(bad);
+        auto r = d_->deliver_shared_now(*msg_, {"a@x.test"});
+        ASSERT_EQ(r.size(), 1u);
+        EXPECT_EQ(r[0].ec, std::make_error_code(std::errc::invalid_argument)) << bad;
+    }
+    EXPECT_TRUE(fs::is_empty(dir_ / "x.test/a/new"));
+}

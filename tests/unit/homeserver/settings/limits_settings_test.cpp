@@ -50,5 +50,24 @@ TEST(HomeLimitSettings, Errors) {
     }
 }
 
+TEST(HomeJunkFolderSetting, DefaultEmptyAndErrors) {
+    auto d = from("");
+    ASSERT_TRUE(d) << d.error();
+    EXPECT_EQ(d->junk_folder, "Junk");
+    for (const char* ok : {"Spam", "Junk Mail", "junk_2"}) {
+        auto s = from(std::string("[maildir]\njunk_folder = \"") + ok + "\"\n");
+        ASSERT_TRUE(s) << ok << ": " << s.error();
+        EXPECT_EQ(s->junk_folder, ok);
+    }
+    auto off = from("[maildir]\njunk_folder = \"\"\n");
+    ASSERT_TRUE(off) << off.error();
+    EXPECT_EQ(off->junk_folder, "") << "empty: junk stays in the INBOX";
+    for (const char* bad : {"INBOX", "inbox", "a/b", "..", ".Junk", "Junk.Old", " Junk", "Spä"}) {
+        auto r = from(std::string("[maildir]\njunk_folder = \"") + bad + "\"\n");
+        ASSERT_FALSE(r) << bad;
+        EXPECT_NE(r.error().find("maildir.junk_folder"), std::string::npos) << r.error();
+    }
+}
+
 } // namespace
 } // namespace splitmail::home
