@@ -2,6 +2,7 @@
 #include "service.hpp"
 
 #include "imap/listener.hpp"
+#include "learn/rspamd_learn.hpp"
 #include "lmtp/delivery.hpp"
 #include "lmtp/driver.hpp"
 #include "lmtp/listener.hpp"
@@ -27,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +105,12 @@ int run(const settings& s, const std::string& config_path) {
     lmtp::driver_context ctx;
     lmtp::listener_context lctx;
     imap::listener_context ictx;
+    // rspamd learning (issue 18): fed by IMAP sessions, so it outlives them (and the loop).
+    std::optional<learn::rspamd_learner> learner;
+    if (!s.learn_controller.empty())
+        learner.emplace(learn::settings{s.learn_controller, s.learn_password,
+                                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            s.learn_timeout)});
     asio::io_context io(1);
     users::live_database live(sources_of(s));
     recipient_resolver resolver(live);
@@ -173,6 +181,8 @@ int run(const settings& s, const std::string& config_path) {
     ictx.plaintext_on_loopback = s.imap_plaintext_on_loopback;
     ictx.users = &live;
     ictx.maildir_root = s.maildir_root;
+    ictx.junk_folder = s.junk_folder;
+    ictx.learner = learner ? &*learner : nullptr;
     ictx.driver.idle_timeout = s.imap_idle_timeout;
     ictx.driver.login_failure_delay = s.imap_login_failure_delay;
     ictx.driver.login_timeout = s.imap_login_timeout;

@@ -48,7 +48,14 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     cfg.plaintext_auth = loopback && ctx.plaintext_on_loopback;
     cfg.limits = ctx.limits;
     cfg.folders = ctx.folders;
+    cfg.junk_folder = ctx.junk_folder;
     session_hooks hooks;
+    if (ctx.learner)
+        hooks.learn = [&ctx](bool spam, const std::string& user, std::vector<fs::path> files) {
+            for (auto& f : files)
+                ctx.learner->submit(spam ? learn::kind::spam : learn::kind::ham, user,
+                                    std::move(f));
+        };
     cfg.defer_auth = true; // credentials come back through o.check_auth below
     hooks.maildir_of = [&ctx](const std::string& user) {
         return user_maildir(ctx.maildir_root, user);

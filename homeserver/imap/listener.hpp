@@ -13,6 +13,7 @@
 // connection out of the listener's pre-login pool (driver_options::on_login).
 // Does not: accept or count connections (net::server and net::admission do).
 #include "imap/driver.hpp"
+#include "learn/rspamd_learn.hpp"
 
 #include "splitmail/auth/brake.hpp"
 #include "splitmail/net/connection.hpp"
@@ -56,6 +57,9 @@ struct listener_context {
     user_executors* user_exec = nullptr;
     // The open folders, locks and watches of the process (store.hpp); null: standalone().
     imap::folder_registry* folders = nullptr;
+    // maildir.junk_folder, and rspamd learning of moves into and out of it; null: no learning.
+    std::string junk_folder = "Junk";
+    learn::rspamd_learner* learner = nullptr;
 };
 
 // `implicit_tls`: the imaps port (TLS from the first byte).

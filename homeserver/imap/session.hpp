@@ -57,6 +57,9 @@ struct session_config {
     // first); the rest follows in further steps, so a FETCH 1:* BODY[] of a whole folder is
     // never built in memory at once.
     std::size_t output_chunk = 256 * 1024;
+    // The folder where junk is delivered (home.toml maildir.junk_folder): COPY/MOVE into it
+    // and out of it (not into Trash) are reported to hooks.learn. Empty: nothing is reported.
+    std::string junk_folder = "Junk";
 };
 
 struct session_hooks {
@@ -69,6 +72,10 @@ struct session_hooks {
     // already has imap.max_connections_per_user sessions (the login is refused with [LIMIT]).
     // The listener gives the slot back when the connection ends.
     std::function<bool(const std::string& user)> claim_user;
+    // Mail the user moved or copied into the junk folder (spam = true) or out of it into a
+    // folder other than Trash (spam = false): the copies' files, for rspamd to learn
+    // (learn/rspamd_learn.hpp). Must not block. Null: no learning.
+    std::function<void(bool spam, const std::string& user, std::vector<fs::path> files)> learn;
 };
 
 // A credential for the driver to verify off the io thread (password wiped on destruction).

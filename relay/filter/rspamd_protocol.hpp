@@ -9,6 +9,8 @@
 // at most 200 symbols and 32 header changes (the caller bounds the answer's size).
 // Does not: do any I/O (rspamd_client.hpp), decide anything (verdict.hpp), or support chunked
 // or compressed answers (rspamd sends neither unless asked).
+#include "splitmail/net/http.hpp"
+
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -32,15 +34,9 @@ struct rspamd_request {
 std::string rspamd_request_head(const rspamd_request& r, std::string_view host,
                                 std::uint64_t content_length);
 
-struct http_response {
-    int status = 0;
-    std::string_view body; // points into the text given to parse_http_response
-};
-
-// An HTTP/1.x answer read so far (`eof`: the peer closed). nullopt: need more bytes. The body
-// ends at Content-Length, or at the close when there is none.
-std::expected<std::optional<http_response>, std::string> parse_http_response(std::string_view in,
-                                                                             bool eof);
+// The answer's framing is common to every HTTP peer (splitmail/net/http.hpp).
+using net::http_response;
+using net::parse_http_response;
 
 struct rspamd_symbol {
     std::string name;

@@ -52,7 +52,10 @@ class Rspamd:
     plain test message gets `no action`, test patterns on. Run as root with -i (no privilege
     drop: the temp dir belongs to root)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, redis: str | None = None, password: str | None = None):
+        """`redis` ("127.0.0.1:PORT"): Bayes statistics there (learning works, min_learns 1);
+        `password`: the controller's password for privileged commands (learning), and no
+        address is trusted without it (secure_ip names none of ours)."""
         self.root = root
         self.port = free_port()
         self.controller_port = free_port()
@@ -63,8 +66,15 @@ class Rspamd:
             (root / sub).mkdir(parents=True, exist_ok=True)
         (conf / "override.d" / "worker-normal.inc").write_text(
             f'bind_socket = "127.0.0.1:{self.port}";\ncount = 1;\n')
-        (conf / "override.d" / "worker-controller.inc").write_text(
-            f'bind_socket = "127.0.0.1:{self.controller_port}";\ncount = 1;\n')
+        controller = f'bind_socket = "127.0.0.1:{self.controller_port}";\ncount = 1;\n'
+        if password is not None:
+            controller += (f'password = "{password}";\nenable_password = "{password}";\n'
+                           'secure_ip = ["192.0.2.254"];\n')
+        (conf / "override.d" / "worker-controller.inc").write_text(controller)
+        if redis is not None:
+            (conf / "local.d" / "classifier-bayes.conf").write_text(
+                f'backend = "redis";\nservers = "{redis}";\nmin_learns = 1;\nmin_tokens = 5;\n'
+                "autolearn = false;\n")
         (conf / "override.d" / "worker-proxy.inc").write_text("enabled = false;\n")
         (conf / "override.d" / "logging.inc").write_text(
             f'type = "file";\nfilename = "{root}/log/rspamd.log";\nlevel = "info";\n')
@@ -100,6 +110,19 @@ class Rspamd:
             rows = json.loads(r.read())
         return rows.get("rows", []) if isinstance(rows, dict) else rows
 
+    def stat(self) -> dict:
+        """The controller's /stat (learned counts per statfile; needs no password)."""
+        url = f"http://127.0.0.1:{self.controller_port}/stat"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.loads(r.read())
+
+    def learned(self, symbol: str) -> int:
+        """How many messages the Bayes statfile `symbol` (BAYES_SPAM / BAYES_HAM) has learned."""
+        for f in self.stat().get("statfiles", []):
+            if f.get("symbol") == symbol:
+                return int(f.get("revision", 0))
+        return 0
+
     def start(self) -> "Rspamd":
         self.daemon.start()
         probe = (f"From: <probe@sender.test>\r\nSubject: probe\r\n\r\nprobe text\r\n{GTUBE}\r\n"
@@ -119,6 +142,30 @@ class Rspamd:
         wait_until(ready, 120, f"rspamd to answer GTUBE with reject (last: {last[0]})",
                    interval=0.5, daemons=[self.daemon])
         log(f"rspamd ready on {self.address}")
+        return self
+
+    def stop(self) -> None:
+        self.daemon.stop(expect_status=None)
+
+
+class Redis:
+    """A throwaway redis-server on a loopback port (rspamd's Bayes statistics), nothing saved."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.daemon = Daemon(
+            "redis-server",
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(root), "--daemonize", "no"],
+            root / "redis.out", check_status=False)
+        _groups.append(self.daemon)
+
+    def start(self) -> "Redis":
+        self.daemon.start()
+        wait_until(lambda: lib.port_answers("127.0.0.1", self.port), 15,
+                   f"redis-server on {self.address}", daemons=[self.daemon])
         return self
 
     def stop(self) -> None:

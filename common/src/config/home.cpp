@@ -88,6 +88,20 @@ constexpr std::array table{
                          "above its own `Received:` (a sender's own `X-Spam` is ignored). The "
                          "folder (the one IMAP shows with `\\Junk`) is created when needed. "
                          "Empty: such mail goes to INBOX like any other."},
+    config::setting_spec{"learn.rspamd_controller", kind::string, "\"\"",
+                         "rspamd's controller (`host:port`, e.g. the relay's tunnel address "
+                         "`10.8.0.1:11334`): when a user moves mail into the junk folder over "
+                         "IMAP, home has rspamd learn it as spam (`/learnspam`); moved out of it "
+                         "(not into Trash), as ham (`/learnham`). One request at a time, queued "
+                         "(at most 1000), never holding up IMAP; each outcome is logged. Empty: "
+                         "no learning."},
+    config::setting_spec{"learn.rspamd_password_file", kind::path, "",
+                         "A file holding the controller's password (rspamd's `password` or "
+                         "`enable_password` in worker-controller.inc), sent as `Password:`. "
+                         "Owner-only permissions. Empty: no password is sent (rspamd then "
+                         "allows learning only from its `secure_ip` addresses)."},
+    config::setting_spec{"learn.timeout", kind::duration, "\"10s\"",
+                         "Deadline of each step of a learn request (connect, send, answer)."},
     config::setting_spec{"log.level", kind::string, "\"info\"",
                          "`debug`, `info`, `warn` or `error`."},
     config::setting_spec{"imap.listen", kind::string_list, "",
@@ -258,6 +272,21 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         return bad("maildir.junk_folder",
                    "must be a top-level folder name of letters, digits, ' ', '_' or '-' "
                    "(not INBOX), e.g. \"Junk\" or \"Spam\"");
+    s.learn_controller = v.get_string("learn.rspamd_controller");
+    if (!s.learn_controller.empty()) {
+        auto colon = s.learn_controller.rfind(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == s.learn_controller.size())
+            return bad("learn.rspamd_controller", "expected host:port, e.g. \"10.8.0.1:11334\"");
+    }
+    s.learn_password_file = v.get_path("learn.rspamd_password_file");
+    if (auto f = s.learn_password_file; !f.empty() && files == config::referenced_files::read) {
+        auto pw = auth::read_secret_file(f);
+        if (!pw) return bad("learn.rspamd_password_file", pw.error());
+        s.learn_password = *pw;
+    }
+    s.learn_timeout = v.get_duration("learn.timeout");
+    if (s.learn_timeout < std::chrono::seconds(1) || s.learn_timeout > std::chrono::minutes(5))
+        return bad("learn.timeout", "must be between 1s and 5m");
     s.log_level = v.get_string("log.level");
     if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
         s.log_level != "error")

@@ -205,6 +205,20 @@ void session::cmd_copy(const command& c, std::string& out) {
         src.push_back(u);
         dst.push_back(*r);
     }
+    // Issue 18: into the junk folder is a "this is spam", out of it (not into Trash) a "this is
+    // not spam" from the user, for rspamd to learn from the copies' files.
+    if (hooks_.learn && !cfg_.junk_folder.empty() && !dst.empty()) {
+        const std::string& to = c.args[1].text;
+        const bool into = to == cfg_.junk_folder && sel_->name != cfg_.junk_folder;
+        const bool out_of = sel_->name == cfg_.junk_folder && to != cfg_.junk_folder &&
+                            to != "Trash";
+        if (into || out_of) {
+            std::vector<fs::path> files;
+            for (auto u : dst)
+                if (const auto* m = (*target)->find(u)) files.push_back((*target)->path_of(*m));
+            hooks_.learn(into, user_, std::move(files));
+        }
+    }
     std::string code;
     if (!src.empty())
         code = "[COPYUID " + std::to_string((*target)->uidvalidity()) + " " +

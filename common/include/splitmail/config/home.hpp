@@ -38,6 +38,10 @@ struct settings {
     std::filesystem::path maildir_root;
     std::string recipient_delimiter = "+";
     std::string junk_folder = "Junk"; // maildir.junk_folder; empty: junk goes to INBOX
+    std::string learn_controller;     // learn.rspamd_controller; empty: no learning
+    std::filesystem::path learn_password_file;
+    std::string learn_password;       // read from learn_password_file
+    std::chrono::seconds learn_timeout{10};
     std::string log_level = "info";
     // IMAP (homeserver/imap/)
     std::vector<std::string> imap_listen;  // imap.listen: STARTTLS; empty = off
