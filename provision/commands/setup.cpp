@@ -137,17 +137,20 @@ std::string ask(std::ostream& out, const std::string& question, const std::strin
 }
 
 std::string ask_secret(std::ostream& out, const std::string& question) {
-    out << question << ": " << std::flush;
+    // Echo off before the question appears, and without TCSAFLUSH: an answer typed (or pasted)
+    // as soon as the question shows must not be thrown away (that left setup waiting for
+    // input the user had already given).
     termios old{};
     const bool tty = ::tcgetattr(0, &old) == 0;
     if (tty) {
         termios quiet = old;
         quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-        ::tcsetattr(0, TCSAFLUSH, &quiet);
+        ::tcsetattr(0, TCSANOW, &quiet);
     }
+    out << question << ": " << std::flush;
     std::string line;
     std::getline(std::cin, line);
-    if (tty) ::tcsetattr(0, TCSAFLUSH, &old);
+    if (tty) ::tcsetattr(0, TCSANOW, &old);
     out << "\n";
     return trim(line);
 }

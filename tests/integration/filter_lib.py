@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -57,6 +58,7 @@ class Rspamd:
         `password`: the controller's password for privileged commands (learning), and no
         address is trusted without it (secure_ip names none of ours)."""
         self.root = root
+        self.password = password
         self.port = free_port()
         self.controller_port = free_port()
         conf = root / "conf"
@@ -105,23 +107,18 @@ class Rspamd:
 
     def history(self) -> list[dict]:
         """The controller's scan history (newest first; rspamd keeps it in memory, no redis)."""
-        url = f"http://127.0.0.1:{self.controller_port}/history"
-        with urllib.request.urlopen(url, timeout=10) as r:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.controller_port}/history",
+                                     headers={"Password": self.password} if self.password else {})
+        with urllib.request.urlopen(req, timeout=10) as r:
             rows = json.loads(r.read())
         return rows.get("rows", []) if isinstance(rows, dict) else rows
 
     def stat(self) -> dict:
-        """The controller's /stat (learned counts per statfile; needs no password)."""
-        url = f"http://127.0.0.1:{self.controller_port}/stat"
-        with urllib.request.urlopen(url, timeout=10) as r:
+        """The controller's /stat (learned counts per statfile)."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.controller_port}/stat",
+                                     headers={"Password": self.password} if self.password else {})
+        with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())
-
-    def learned(self, symbol: str) -> int:
-        """How many messages the Bayes statfile `symbol` (BAYES_SPAM / BAYES_HAM) has learned."""
-        for f in self.stat().get("statfiles", []):
-            if f.get("symbol") == symbol:
-                return int(f.get("revision", 0))
-        return 0
 
     def start(self) -> "Rspamd":
         self.daemon.start()
@@ -161,6 +158,14 @@ class Redis:
              "--appendonly", "no", "--dir", str(root), "--daemonize", "no"],
             root / "redis.out", check_status=False)
         _groups.append(self.daemon)
+
+    def learns(self, kind: str) -> int:
+        """How many messages rspamd's Bayes learned as `kind` ("spam" / "ham"): the counters
+        rspamd keeps in its redis hash RS (its /stat statfiles lag behind by minutes)."""
+        r = subprocess.run(["redis-cli", "-p", str(self.port), "HGET", "RS", f"learns_{kind}"],
+                           capture_output=True, text=True, timeout=10)
+        out = r.stdout.strip()
+        return int(out) if out.isdigit() else 0
 
     def start(self) -> "Redis":
         self.daemon.start()

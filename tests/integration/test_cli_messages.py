@@ -17,6 +17,7 @@ Files in a temp dir and short-lived processes on loopback only; no daemon keeps 
    (tunnel interface not up / address not configured).
 """
 import re
+import random
 import subprocess
 
 import lib
@@ -97,7 +98,9 @@ def main():
     cert, key = lib.make_cert(home, "imap", "home.example.test")
     users = home / "users"
     users.write_text("")
-    lmtp_port, imaps_port = lib.free_port(), lib.free_port()
+    # The LMTP port on the foreign address is never bound: a port of the ephemeral range, where
+    # some sandboxes' egress interception does not answer in place of the missing address.
+    lmtp_port, imaps_port = random.randrange(33000, 60000), lib.free_port()
     cfg = home / "home.toml"
     cfg.write_text(f'[home]\ndomains = ["example.test"]\n'
                    f'[lmtp]\nlisten = ["{TUNNEL_ADDR}:{lmtp_port}"]\n'

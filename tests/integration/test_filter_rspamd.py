@@ -108,6 +108,9 @@ def main() -> None:
     raw = filter_lib.delivered_with(home, "A1", folder="Junk")
     checks.eq(header(raw, "X-Spam"), ["Yes"], "add header: X-Spam: Yes")
     checks.ok("A1" not in lib.ids_in_maildir(home), "add header: filed into Junk, not the INBOX")
+    checks.ok(header(raw, "X-Spam-Status")[0].startswith("Yes, score=50.00"),
+              "add header: X-Spam-Status: Yes, score=50.00", f"{header(raw, 'X-Spam-Status')}")
+
     log("a sender's own X-Spam: Yes below the relay's Received: -> INBOX")
     forged = message("F1", "nothing special").replace(b"Subject:", b"X-Spam: Yes\r\nSubject:", 1)
     code, text = lib.send_message(relay.port, SENDER, [DEMO], forged)
@@ -116,8 +119,6 @@ def main() -> None:
     checks.eq(header(raw, "X-Spam-Status")[0].split(",")[0], "No",
               "forged X-Spam: rspamd found nothing")
     checks.eq(len(home.messages(folder="Junk")), 1, "forged X-Spam: not filed into Junk")
-    checks.ok(header(raw, "X-Spam-Status")[0].startswith("Yes, score=50.00"),
-              "add header: X-Spam-Status: Yes, score=50.00", f"{header(raw, 'X-Spam-Status')}")
 
     log("submission: an authenticated user's GTUBE -> 550 5.7.1")
     rc, out = swaks_submit(sub_port, home.passwords[DEMO], message("S1", GTUBE, DEMO))
@@ -161,11 +162,14 @@ def main() -> None:
     filter_lib.delivered_with(home, "T1")
     wait_until(lambda: not relay.queued(), 20, "relay spool to be empty")
     ids = lib.ids_in_maildir(home)
-    checks.ok(not {"G1", "S1"} & set(ids), "at the end: no refused message was delivered",
-              f"{sorted(ids)}")
-    checks.eq({m: ids.get(m) for m in ("C1", "A1", "S2", "D1", "T1")},
-              {"C1": 1, "A1": 1, "S2": 1, "D1": 1, "T1": 1},
-              "at the end: each accepted message delivered exactly once")
+    junk = [p.read_bytes() for p in home.messages(folder="Junk")]
+    checks.ok(not {"G1", "S1"} & set(ids) and
+              not any(b"X-Test-Id: G1" in m or b"X-Test-Id: S1" in m for m in junk),
+              "at the end: no refused message was delivered", f"{sorted(ids)}")
+    checks.eq({m: ids.get(m) for m in ("C1", "F1", "S2", "D1", "T1")},
+              {"C1": 1, "F1": 1, "S2": 1, "D1": 1, "T1": 1},
+              "at the end: each accepted message delivered exactly once (INBOX)")
+    checks.eq(sum(b"X-Test-Id: A1" in m for m in junk), 1, "at the end: A1 once, in Junk")
     relay.stop()
     home.stop()
     rspamd.stop()

@@ -36,26 +36,29 @@ constexpr std::array table{
 
 std::span<const config::setting_spec> brake_settings_table() { return table; }
 
-std::expected<std::string, std::string> read_secret_file(const std::filesystem::path& file) {
+std::expected<std::string, std::string> read_secret_file(const std::filesystem::path& file,
+                                                         std::size_t min_length) {
     std::ifstream in(file, std::ios::binary);
     if (!in) return std::unexpected(file.string() + ": cannot read");
     std::string text(4096, '\0');
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<std::size_t>(in.gcount()));
-    auto r = read_secret_text(text);
+    auto r = read_secret_text(text, min_length);
     if (!r) return std::unexpected(file.string() + ": " + r.error());
     return r;
 }
 
-std::expected<std::string, std::string> read_secret_text(std::string_view in) {
+std::expected<std::string, std::string> read_secret_text(std::string_view in,
+                                                         std::size_t min_length) {
     std::string text(in);
     auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
     while (!text.empty() && ws(text.back())) text.pop_back();
     std::size_t b = 0;
     while (b < text.size() && ws(text[b])) ++b;
     text.erase(0, b);
-    if (text.size() < 32 || text.size() > 200)
-        return std::unexpected(std::string("the secret must be 32 to 200 characters"));
+    if (text.size() < min_length || text.size() > 200)
+        return std::unexpected("the secret must be " + std::to_string(min_length) +
+                               " to 200 characters");
     for (char c : text)
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
             return std::unexpected(std::string("the secret must be printable, without white space"));

@@ -280,7 +280,7 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     }
     s.learn_password_file = v.get_path("learn.rspamd_password_file");
     if (auto f = s.learn_password_file; !f.empty() && files == config::referenced_files::read) {
-        auto pw = auth::read_secret_file(f);
+        auto pw = auth::read_secret_file(f, 1); // rspamd's own password: any length
         if (!pw) return bad("learn.rspamd_password_file", pw.error());
         s.learn_password = *pw;
     }
