@@ -5,6 +5,7 @@
 
 #include "filter/greylist.hpp"
 #include "filter/greylist_file.hpp"
+#include "filter/verdict.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -289,7 +290,7 @@ TEST(Greylist, FileKeeperSavesLoadsAndMovesCorruptFilesAside) {
     std::filesystem::remove_all(dir);
 }
 
-TEST(Greylist, PeriodicSaveRunsOffTheIoThread) {
+TEST(Greylist, PeriodicSaveWritesAHundredThousandEntries) {
     const auto dir = temp_dir("periodic");
     const auto file = dir / "greylist.db";
     auto p = small_policy();
@@ -322,4 +323,24 @@ TEST(Greylist, PeriodicSaveRunsOffTheIoThread) {
     EXPECT_TRUE(g.load(read_all(file), now).has_value());
     EXPECT_EQ(g.size(), 100000u);
     std::filesystem::remove_all(dir);
+}
+
+TEST(GreylistVerdict, RspamdGreylistIsDeferredUntilTheStoreSaysPassed) {
+    rspamd_result r;
+    r.status = scan_status::done;
+    r.answer.action = "greylist";
+    r.answer.score = 5;
+    r.answer.required_score = 15;
+    clamd_result c;
+    auto v = decide(r, c, failure_policy{false, false, false});
+    ASSERT_TRUE(v.refusal.has_value());
+    EXPECT_EQ(v.refusal->format(), "451 4.7.1 Greylisted, try again later\r\n");
+    v = decide(r, c, failure_policy{false, false, true});
+    EXPECT_FALSE(v.refusal.has_value());
+    EXPECT_NE(v.headers.find("X-Spam-Status: No, score=5.00 required=15.00 action=greylist"),
+              std::string::npos)
+        << v.headers;
+    // A passed greylist never turns a reject into an accept.
+    r.answer.action = "reject";
+    EXPECT_TRUE(decide(r, c, failure_policy{false, false, true}).refusal.has_value());
 }
