@@ -98,7 +98,7 @@ greylist::entry* greylist::find(const key& k, std::int64_t now) {
 void greylist::make_room(std::int64_t now) {
     std::erase_if(map_, [&](const auto& kv) { return expired(kv.second, now); });
     ++changes_;
-    if (map_.size() < p_.max_entries) return;
+    if (map_.empty() || map_.size() < p_.max_entries) return;
     // An eighth goes at once, so the O(n) pass runs once per n/8 inserts. Unpassed triplets
     // first, oldest first attempt first; only when there are not enough of them, the rest by
     // least recent use.
@@ -113,8 +113,7 @@ void greylist::make_room(std::int64_t now) {
         const bool unpassed = e.type == triplet_kind && !e.passed;
         all.push_back({!unpassed, unpassed ? e.first : e.last, &k});
     }
-    const std::size_t drop =
-        std::max<std::size_t>(1, std::min(map_.size(), std::max<std::size_t>(1, p_.max_entries / 8)));
+    const std::size_t drop = std::clamp<std::size_t>(p_.max_entries / 8, 1, map_.size());
     auto before = [](const item& a, const item& b) {
         return std::tie(a.keep_longer, a.when) < std::tie(b.keep_longer, b.when);
     };
@@ -213,7 +212,8 @@ std::string greylist::serialize(wall_seconds now_tp) const {
         out.append(2, '\0');
         ++n;
     }
-    for (int i = 0; i < 8; ++i) out[count_at + static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+    for (std::size_t i = 0; i < 8; ++i)
+        out[count_at + i] = static_cast<char>((n >> (8 * i)) & 0xff);
     auto d = sha256(out);
     out.append(reinterpret_cast<const char*>(d.data()), d.size());
     return out;
@@ -229,7 +229,8 @@ std::expected<void, std::string> greylist::load(std::string_view in, wall_second
             throw std::runtime_error("no random bytes for the greylist salt");
         return std::unexpected(std::move(why));
     };
-    if (in.size() < header_size + trailer_size) return fail("too short to be a greylist state file");
+    if (in.size() < header_size + trailer_size)
+        return fail("too short to be a greylist state file");
     if (in.substr(0, magic.size()) != magic) return fail("not a greylist state file (bad magic)");
     const auto version = get_le(in, 24, 4);
     if (version != format_version)

@@ -66,7 +66,8 @@ void greylist_file::load() {
         return;
     }
     saved_changes_ = store_.changes();
-    log::info("greylist", "", "state loaded", {{"file", file_.string()}, {"entries", store_.size()}});
+    log::info("greylist", "", "state loaded",
+              {{"file", file_.string()}, {"entries", store_.size()}});
 }
 
 void greylist_file::start() { arm(); }

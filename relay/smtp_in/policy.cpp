@@ -28,6 +28,15 @@ rate_limiter* connection_policy::limiter_for(std::string_view user) const {
     return user.empty() ? ctx_.clients : ctx_.users;
 }
 
+std::string connection_policy::key_for(std::string_view user) const {
+    if (!user.empty()) return std::string(user);
+    // An IPv6 host usually holds a whole /64 and can pick a new address for every message:
+    // count the /64, as every other per-network count does. IPv4 counts per address.
+    auto net = net::parse_client_network(ip_);
+    if (net && net->ends_with("/64")) return *net;
+    return ip_;
+}
+
 std::chrono::steady_clock::time_point connection_policy::steady_now() const {
     return std::chrono::steady_clock::now(); // limits count in steady time: no clock jumps
 }
@@ -37,7 +46,7 @@ std::optional<smtp::reply> connection_policy::mail(std::string_view user,
     passed_ = false; // a new transaction
     auto* lim = limiter_for(user);
     if (!lim) return std::nullopt;
-    const std::string key = user.empty() ? ip_ : std::string(user);
+    const std::string key = key_for(user);
     const auto now = steady_now();
     if (!lim->allows(key, rate_limiter::what::messages, now)) {
         log::warn("limits", id_, "MAIL refused: message rate limit",
@@ -57,7 +66,7 @@ std::optional<smtp::reply> connection_policy::mail(std::string_view user,
 std::optional<smtp::reply> connection_policy::rcpt(std::string_view user, std::string_view sender,
                                                    std::string_view recipient) {
     auto* lim = limiter_for(user);
-    const std::string key = user.empty() ? ip_ : std::string(user);
+    const std::string key = key_for(user);
     const auto steady = steady_now();
     if (lim && !lim->allows(key, rate_limiter::what::recipients, steady)) {
         log::warn("limits", id_, "RCPT refused: recipient rate limit",

@@ -4,7 +4,7 @@
 // and a clock.
 //
 //  - MAIL: the message limit of the authenticated user (submission) or of the client IP
-//    (port 25); over it, 451 4.7.1 and a warning in the log.
+//    (port 25; an IPv6 client counts by its /64); over it, 451 4.7.1 and a warning in the log.
 //  - RCPT (a recipient the directory accepted): the recipient limit likewise; then, for a
 //    client that is not authenticated and when greylisting is on, the greylist decides
 //    (451 4.7.1 Greylisted, try again in N seconds), logged as
@@ -42,6 +42,7 @@ public:
 
 private:
     filter::rate_limiter* limiter_for(std::string_view user) const;
+    std::string key_for(std::string_view user) const; // user, IPv4 address or IPv6 /64
     std::chrono::steady_clock::time_point steady_now() const;
 
     policy_context ctx_;

@@ -43,9 +43,9 @@ constexpr std::array table{
                          "`greylist.db` in `spool.dir`. An unreadable file is logged, moved "
                          "aside to `NAME.corrupt`, and the relay starts with an empty list."},
     config::setting_spec{"limits.client_messages_per_hour", kind::integer, "0",
-                         "Inbound (port 25) messages per client IP address in any hour (a "
-                         "sliding window); past it, `MAIL` gets `451 4.7.1`. `0`: no limit. "
-                         "Clients in `relay.trusted_networks` are never limited."},
+                         "Inbound (port 25) messages per client IP address (IPv6: per /64) in "
+                         "any hour (a sliding window); past it, `MAIL` gets `451 4.7.1`. `0`: "
+                         "no limit. Clients in `relay.trusted_networks` are never limited."},
     config::setting_spec{"limits.client_recipients_per_hour", kind::integer, "0",
                          "Inbound recipients accepted per client IP address in any hour; past "
                          "it, `RCPT` gets `451 4.7.1`. `0`: no limit."},
@@ -111,12 +111,11 @@ rate_limit_settings_from(const config::values& v, std::string_view name) {
         out = static_cast<std::size_t>(n);
         return {};
     };
-    for (auto [key, out] : {std::pair{"limits.client_messages_per_hour", &r.client_messages_per_hour},
-                            std::pair{"limits.client_recipients_per_hour",
-                                      &r.client_recipients_per_hour},
-                            std::pair{"limits.user_messages_per_hour", &r.user_messages_per_hour},
-                            std::pair{"limits.user_recipients_per_hour",
-                                      &r.user_recipients_per_hour}})
+    for (auto [key, out] :
+         {std::pair{"limits.client_messages_per_hour", &r.client_messages_per_hour},
+          std::pair{"limits.client_recipients_per_hour", &r.client_recipients_per_hour},
+          std::pair{"limits.user_messages_per_hour", &r.user_messages_per_hour},
+          std::pair{"limits.user_recipients_per_hour", &r.user_recipients_per_hour}})
         if (auto ok = count(key, *out, 0); !ok) return std::unexpected(ok.error());
     if (auto ok = count("limits.max_tracked", r.max_tracked, 100); !ok)
         return std::unexpected(ok.error());

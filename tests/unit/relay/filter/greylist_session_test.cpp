@@ -164,14 +164,38 @@ TEST(RateLimitSession, MessagesAndRecipientsPerClientIp) {
     EXPECT_EQ(c.cmd("RCPT TO:<r1@example.test>"), "250 2.1.5 Ok\r\n");
     EXPECT_EQ(c.cmd("RCPT TO:<r2@example.test>"), "250 2.1.5 Ok\r\n");
     EXPECT_EQ(c.cmd("RCPT TO:<r3@example.test>"), "250 2.1.5 Ok\r\n");
-    EXPECT_TRUE(c.cmd("RCPT TO:<r4@example.test>").starts_with("451 4.7.1 Error: too many recipients"));
+    EXPECT_TRUE(c.cmd("RCPT TO:<r4@example.test>")
+                    .starts_with("451 4.7.1 Error: too many recipients"));
     c.cmd("RSET");
     EXPECT_EQ(c.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
     c.cmd("RSET");
-    EXPECT_TRUE(c.cmd("MAIL FROM:<a@sender.example>").starts_with("451 4.7.1 Error: too many messages"));
+    EXPECT_TRUE(c.cmd("MAIL FROM:<a@sender.example>")
+                    .starts_with("451 4.7.1 Error: too many messages"));
     // The session goes on; another client address is not affected.
     EXPECT_EQ(c.cmd("NOOP"), "250 2.0.0 Ok\r\n");
     conn other(w, "203.0.113.10", false, false);
     other.cmd("EHLO c");
     EXPECT_EQ(other.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
+}
+
+TEST(RateLimitSession, IPv6ClientsCountByTheirSlash64) {
+    world w;
+    w.clients = filter::rate_limiter({1, 0, 100, 3600s});
+    conn a(w, "2001:db8:5:6::1", false, false);
+    a.cmd("EHLO c");
+    EXPECT_EQ(a.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
+    // Another address of the same /64: the same count.
+    conn b(w, "2001:db8:5:6:ffff::2", false, false);
+    b.cmd("EHLO c");
+    EXPECT_TRUE(b.cmd("MAIL FROM:<a@sender.example>").starts_with("451 4.7.1"));
+    // The next /64 and two IPv4 addresses of one /24 count apart.
+    conn c(w, "2001:db8:5:7::1", false, false);
+    c.cmd("EHLO c");
+    EXPECT_EQ(c.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
+    conn d(w, "192.0.2.1", false, false);
+    d.cmd("EHLO c");
+    EXPECT_EQ(d.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
+    conn e(w, "192.0.2.2", false, false);
+    e.cmd("EHLO c");
+    EXPECT_EQ(e.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
 }
