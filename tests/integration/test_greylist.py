@@ -1,7 +1,8 @@
 """Greylisting and rate limits in splitmail-relay (issue 18), end to end.
 
 The relay runs with greylist.enabled = true, greylist.delay = "3s", greylist.auto_allow = 100
-(out of the way), limits.client_messages_per_hour = 20, a submission port, and
+(out of the way), limits.client_messages_per_hour = 20, limits.user_messages_per_hour = 3, a
+submission port, and
 relay.trusted_networks = ["127.0.0.9/32"] (the readiness probe comes from there, since every
 other loopback client is greylisted).
 - First attempt (127.0.0.1, sender@sender.test -> demo): RCPT 451 4.7.1 Greylisted, try again
@@ -10,7 +11,8 @@ other loopback client is greylisted).
   250 at once; the same sender to another recipient: 451 (its own triplet).
 - The relay restarts: the state file (spool/greylist.db) keeps the passed triplet (250 at once)
   and the deferred one (still counted from its first attempt).
-- Authenticated submission from the same address to a local user: never greylisted.
+- Authenticated submission from the same address to a local user: never greylisted; with
+  limits.user_messages_per_hour = 3 the user's 4th message gets 451 4.7.1 at MAIL.
 - A burst of MAILs from 127.0.0.5 over limits.client_messages_per_hour gets 451 4.7.1 at MAIL;
   127.0.0.6 at the same time is unaffected.
 - A damaged state file: the relay logs it, moves it aside, starts with an empty list.
@@ -128,6 +130,7 @@ def main() -> None:
         "greylist.delay": f'"{DELAY}s"',
         "greylist.auto_allow": "100",
         "limits.client_messages_per_hour": "20",
+        "limits.user_messages_per_hour": "3",
         "relay.trusted_networks": '["127.0.0.9/32"]',
         "submission.listen": f'["127.0.0.1:{sub_port}"]',
     })
@@ -193,6 +196,15 @@ def main() -> None:
     log("authenticated submission is not greylisted")
     code, text = submit(sub_port, DEMO, home.passwords[DEMO], OTHER, "SUB1")
     checks.eq(code, 250, f"submission from a fresh triplet: 250 at once ({text})")
+
+    log("rate limit per user: limits.user_messages_per_hour = 3")
+    codes = [submit(sub_port, DEMO, home.passwords[DEMO], OTHER, f"SUB{i}") for i in (2, 3, 4)]
+    checks.eq([c for c, _ in codes], [250, 250, 451],
+              f"user limit: messages 2 and 3 accepted, the 4th gets 451 at MAIL ({codes[-1]})")
+    checks.ok(codes[-1][1].startswith("4.7.1 Error: too many messages sent by you"),
+              "user limit: 4.7.1 text", codes[-1][1])
+    checks.ok(f"user={DEMO}" in relay.daemon.log_text() and "message rate limit" in
+              relay.daemon.log_text(), "user limit: logged with the user name")
 
     log("rate limit: a burst from 127.0.0.5")
     codes = []

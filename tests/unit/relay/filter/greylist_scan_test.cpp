@@ -43,7 +43,8 @@ asio::awaitable<void> greylisting_rspamd(tcp::acceptor& acc) {
         const auto cl = in.find("Content-Length: ");
         const std::size_t len = std::stoul(in.substr(cl + 16));
         std::size_t have = in.size() - end;
-        while (have < len) have += co_await s.async_read_some(asio::buffer(tmp), asio::use_awaitable);
+        while (have < len)
+            have += co_await s.async_read_some(asio::buffer(tmp), asio::use_awaitable);
         co_await asio::async_write(s, asio::buffer(answer), asio::use_awaitable);
     }
 }
