@@ -6,6 +6,8 @@
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
 #include "smtp_in/network_counter.hpp"
+#include "filter/greylist_file.hpp"
+#include "filter/rate_limit.hpp"
 #include "sender_auth/inbound.hpp"
 #include "spf/checker.hpp"
 #include "submission/authenticator.hpp"
@@ -153,6 +155,31 @@ int run(const settings& s, const std::string& config_path) {
     network_counter rcpt_errors(network_counter::policy{s.network_rcpt_error_limit,
                                                         s.network_rcpt_error_window, 16384});
 
+    // Issue 18: greylisting (its store also answers rspamd's greylist action, so it exists
+    // when either is on) and rate limits, across all listeners.
+    std::unique_ptr<filter::greylist_file> greylist;
+    if (s.greylist.enabled || s.rspamd.enabled) {
+        filter::greylist_policy gp;
+        gp.delay = s.greylist.delay;
+        gp.max_age = s.greylist.max_age;
+        gp.retry_window = s.greylist.retry_window;
+        gp.auto_allow = s.greylist.auto_allow;
+        gp.max_entries = s.greylist.max_entries;
+        greylist = std::make_unique<filter::greylist_file>(io, gp, s.greylist.state_file);
+        greylist->load();
+        greylist->start();
+        if (s.greylist.enabled)
+            log::info("greylist", "", "greylisting inbound mail",
+                      {{"delay", std::to_string(s.greylist.delay.count()) + "s"},
+                       {"entries", greylist->store().size()}});
+    }
+    filter::rate_limiter client_limits({s.limits.client_messages_per_hour,
+                                        s.limits.client_recipients_per_hour,
+                                        s.limits.max_tracked, std::chrono::seconds(3600)});
+    filter::rate_limiter user_limits({s.limits.user_messages_per_hour,
+                                      s.limits.user_recipients_per_hour, s.limits.max_tracked,
+                                      std::chrono::seconds(3600)});
+
     // Issue 17: SPF of inbound mail, with its own libunbound context (the outbound resolver
     // setting) so slow SPF zones never hold up outbound MX lookups.
     // DKIM keys of inbound mail go through the same context (sender authentication).
@@ -208,6 +235,10 @@ int run(const settings& s, const std::string& config_path) {
     ctx.tls = &tls;
     ctx.on_queued = [&runner](queue::envelope e) { runner.add(std::move(e)); };
     ctx.dkim = &dkim_keys;
+    ctx.greylist = greylist ? &greylist->store() : nullptr;
+    ctx.greylist_rcpt = s.greylist.enabled;
+    ctx.client_limits = &client_limits;
+    ctx.user_limits = &user_limits;
     smtp_context sub_ctx = ctx;
     sub_ctx.submission = true;
     sub_ctx.auth = &authenticator;
@@ -346,6 +377,7 @@ int run(const settings& s, const std::string& config_path) {
     // when the relay exits before that (bad config, port in use).
     sys::notify("READY=1\nSTATUS=accepting mail");
     io.run();
+    if (greylist) greylist->stop(); // the last changes, before the spool lock goes
     queue::remove_pid_file(s.spool_dir);
     net::set_fatal_handler(nullptr);
     log::info("relay", "", "stopped", {{"status", exit_code}});

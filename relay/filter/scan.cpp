@@ -94,13 +94,41 @@ boost::asio::awaitable<filter::rspamd_result> run_rspamd(const scanner_settings&
     co_return r;
 }
 
+// rspamd said greylist: record every recipient's triplet; true when all have passed the
+// delay (greylist.hpp; auto-allowed networks are not exempt here).
+bool greylist_passed(filter::greylist& g, const delivery& d, const std::string& log_id) {
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    bool all = true;
+    std::chrono::seconds wait{0};
+    for (const auto& r : d.envelope.recipients) {
+        auto t = filter::make_triplet(d.envelope.client_ip, d.envelope.sender, r.address);
+        if (!t) return false; // no client address: cannot remember, defer like before
+        auto a = g.check(*t, now, false);
+        if (!a.accepted()) {
+            all = false;
+            wait = std::max(wait, a.retry_after);
+        }
+    }
+    if (all)
+        log::info("greylist", log_id, "passed (rspamd greylist)",
+                  {{"client", d.envelope.client_ip}, {"from", d.envelope.sender},
+                   {"to", recipients_of(d)}});
+    else
+        log::info("greylist", log_id, "deferred (rspamd greylist)",
+                  {{"client", d.envelope.client_ip}, {"from", d.envelope.sender},
+                   {"to", recipients_of(d)}, {"retry_after", std::to_string(wait.count()) + "s"}});
+    return all;
+}
+
 } // namespace
 
 boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const delivery& d,
                                                   std::string_view prefix,
                                                   filter::message_file file,
                                                   std::string_view queue_id,
-                                                  const std::string& log_id) {
+                                                  const std::string& log_id,
+                                                  filter::greylist* greylist) {
     scan_outcome out;
     if ((!s.rspamd.enabled && !s.clamav.enabled) || file.fd < 0) co_return out;
     auto clamd = co_await run_clamd(s.clamav, prefix, file, log_id);
@@ -108,8 +136,9 @@ boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const deliv
     const bool virus = clamd.status == scan_status::done &&
                        clamd.reply.status == filter::clamd_reply::kind::found;
     if (!virus) rspamd = co_await run_rspamd(s.rspamd, d, prefix, file, queue_id, log_id);
-    const filter::failure_policy policy{s.rspamd.tempfail_on_failure,
-                                        s.clamav.tempfail_on_failure};
+    filter::failure_policy policy{s.rspamd.tempfail_on_failure, s.clamav.tempfail_on_failure};
+    if (greylist && rspamd.status == scan_status::done && rspamd.answer.action == "greylist")
+        policy.greylist_passed = greylist_passed(*greylist, d, log_id);
     auto v = filter::decide(rspamd, clamd, policy);
     if (v.refusal) {
         log::warn("filter", log_id, "refused",

@@ -10,7 +10,14 @@
 // wrote (message_file), after our prefix lines. What the answers mean is verdict.hpp's decide().
 // Logs one line per scanner answer and one "refused" line (client, from, to, reason) for a
 // refusal; a failed scanner is a warning.
-// Does not: greylist, learn, or rewrite the message file.
+// rspamd's `greylist` action goes through the greylist store when there is one (issue 18): the
+// message is deferred (451 4.7.1) until every recipient's triplet (client network, sender,
+// recipient) has waited greylist.delay since its first attempt, then accepted like "no
+// action" (X-Spam-Status: No, action=greylist), so a sender's retry is not deferred for ever
+// by rspamd saying greylist again. An auto-allowed network does not skip this (rspamd judged
+// the message). Without a store the action is a plain 451 4.7.1.
+// Does not: learn, or rewrite the message file.
+#include "filter/greylist.hpp"
 #include "filter/scanner_socket.hpp"
 #include "smtp_in/session.hpp"
 
@@ -34,6 +41,7 @@ boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const deliv
                                                   std::string_view prefix,
                                                   filter::message_file file,
                                                   std::string_view queue_id,
-                                                  const std::string& log_id);
+                                                  const std::string& log_id,
+                                                  filter::greylist* greylist = nullptr);
 
 } // namespace splitmail::relay

@@ -142,7 +142,7 @@ verdict decide(const rspamd_result& rspamd, const clamd_result& clamd, const fai
         v.reason = "rspamd: soft reject";
         return v;
     }
-    if (action == "greylist") {
+    if (action == "greylist" && !p.greylist_passed) {
         v.refusal = tempfail("Greylisted, try again later");
         v.reason = "rspamd: greylist";
         return v;

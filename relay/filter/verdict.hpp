@@ -7,8 +7,9 @@
 //   clamd FOUND                       -> 554 5.7.1 virus <name>
 //   rspamd "reject"                   -> 550 5.7.1 (inbound and submission alike)
 //   rspamd "soft reject"              -> 451 4.7.1
-//   rspamd "greylist"                 -> 451 4.7.1 (our own greylisting is not built yet: the
-//                                        sender simply retries)
+//   rspamd "greylist"                 -> 451 4.7.1, unless greylist_passed (the greylist store
+//                                        says every recipient's triplet waited long enough:
+//                                        filter/scan.hpp), then accepted like "no action"
 //   rspamd "add header", "rewrite subject" -> accepted, X-Spam: Yes (the subject is not
 //                                        rewritten: the message file is never rewritten)
 //   rspamd "no action" (or unknown)   -> accepted
@@ -54,6 +55,7 @@ struct clamd_result {
 struct failure_policy {
     bool rspamd_tempfail = false;
     bool clamd_tempfail = false;
+    bool greylist_passed = false; // rspamd's greylist action is answered by the greylist store
 };
 
 struct verdict {

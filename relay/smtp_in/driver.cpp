@@ -2,6 +2,7 @@
 #include "smtp_in/driver.hpp"
 
 #include "smtp_in/network_counter.hpp"
+#include "smtp_in/policy.hpp"
 #include "smtp_in/session.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
@@ -182,6 +183,7 @@ struct driver {
     smtp_context& ctx;
     smtp_session& sess;
     spool_sink& sink;
+    connection_policy& policy;
     std::string id;
     std::string out;
     bool closed = false;
@@ -321,7 +323,7 @@ struct driver {
         prefix += d.received_header(qid0);
         prefix += outgoing_prefix(d);
         // Issue 18: rspamd / clamd decide before the 250; a refusal leaves nothing queued.
-        auto scan = co_await scan_message(*ctx.s, d, prefix, sink.file(), qid0, id);
+        auto scan = co_await scan_message(*ctx.s, d, prefix, sink.file(), qid0, id, ctx.greylist);
         if (scan.refusal) {
             sink.abort();
             co_return *scan.refusal;
@@ -354,6 +356,7 @@ struct driver {
                    {"size", copy.size}, {"client", copy.client_ip},
                    {"tls", conn.is_tls() ? conn.tls_version() : std::string("no")}});
         auto qid = copy.id;
+        policy.delivered(); // greylisting's auto-allow counts queued messages
         ctx.on_queued(std::move(copy));
         co_return smtp::make_reply(250, "2.0.0", "Ok: queued as " + qid);
     }
@@ -382,6 +385,12 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
     const std::string conn_id = next_conn_id();
     network_tracker tracker(ctx.rcpt_errors, conn.remote_ip(), conn_id);
     cfg.network = &tracker;
+    policy_context pctx;
+    pctx.greylist = ctx.greylist_rcpt ? ctx.greylist : nullptr;
+    pctx.clients = ctx.client_limits;
+    pctx.users = ctx.user_limits;
+    connection_policy policy(std::move(pctx), conn.remote_ip(), conn_id);
+    cfg.policy = &policy;
     if (ctx.submission) {
         cfg.submission = true;
         cfg.require_tls = true;
@@ -402,7 +411,7 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
         auth_tap, [&sess_ptr] { return sess_ptr && !sess_ptr->outgoing(); });
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""}, sink);
     sess_ptr = &sess;
-    driver d{conn, ctx, sess, sink, conn_id, {}, false, conn.accepted_at()};
+    driver d{conn, ctx, sess, sink, policy, conn_id, {}, false, conn.accepted_at()};
     log::info("smtpd", d.id, "connect",
               {{"client", conn.remote_ip()},
                {"service", ctx.submission ? (ctx.implicit_tls ? "submissions" : "submission")

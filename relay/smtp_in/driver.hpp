@@ -16,6 +16,8 @@
 // Every message then goes through the content scanners (filter/scan.hpp, when rspamd or clamd
 // is enabled) before it is spooled: a refusal is the reply to DATA and leaves nothing in the
 // spool; the scanners' header lines go in front of the prefix.
+// Greylisting and rate limits (smtp_in/policy.hpp) answer at MAIL and RCPT; a queued message
+// whose recipients passed greylisting counts toward its network's auto-allow.
 #include "recipients/directory.hpp"
 #include "splitmail/config/relay.hpp"
 
@@ -32,6 +34,11 @@ class brake;
 }
 
 namespace splitmail::relay {
+
+namespace filter {
+class greylist;
+class rate_limiter;
+} // namespace filter
 
 class home_authenticator;
 class dkim_keyring;
@@ -64,6 +71,13 @@ struct smtp_context {
     // DKIM verification and Authentication-Results of inbound mail (relay/sender_auth; null:
     // only Received-SPF).
     const sender_auth::config* sender_auth = nullptr;
+    // Issue 18: the greylist store (null: none; rspamd's `greylist` action then is a plain
+    // 451) and whether inbound RCPTs are greylisted through it (greylist.enabled).
+    filter::greylist* greylist = nullptr;
+    bool greylist_rcpt = false;
+    // Rate limits: inbound per client IP, submission per user (null: none).
+    filter::rate_limiter* client_limits = nullptr;
+    filter::rate_limiter* user_limits = nullptr;
 };
 
 // Serves one connection until the client quits, fails or times out. Throws (a

@@ -125,6 +125,12 @@ void smtp_session::refuse_rcpt(std::vector<action>& out, reply r) {
     }
 }
 
+std::optional<reply> smtp_session::policy_rcpt(const smtp::rcpt_to& rt) {
+    if (!cfg_.policy || cfg_.relay_allowed) return std::nullopt;
+    const std::string sender = mail_->null_sender ? std::string() : mail_->sender.to_string();
+    return cfg_.policy->rcpt(auth_user_, sender, rt.recipient.to_string());
+}
+
 void smtp_session::reset_transaction() {
     mail_.reset();
     rcpts_.clear();
@@ -470,6 +476,14 @@ void smtp_session::cmd_mail(const smtp::command& c, std::vector<action>& out) {
         send(out, make_reply(552, "5.3.4", "Error: message size exceeds fixed limit"));
         return;
     }
+    if (cfg_.policy && !cfg_.relay_allowed) {
+        // Issue 18: rate limits per client / per user (a temporary refusal).
+        const std::string sender = mf->null_sender ? std::string() : mf->sender.to_string();
+        if (auto r = cfg_.policy->mail(auth_user_, sender)) {
+            send(out, std::move(*r));
+            return;
+        }
+    }
     mail_ = std::move(mf.value());
     state_ = state::mail;
     send(out, make_reply(250, "2.1.0", "Ok"));
@@ -515,6 +529,10 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
     }
     switch (checker_.check_recipient(rt->recipient)) {
     case rcpt_verdict::local_ok:
+        if (auto r = policy_rcpt(rt.value())) {
+            send(out, std::move(*r)); // greylisted or over a rate limit: 451, not a refusal
+            return;
+        }
         rcpts_.push_back(std::move(rt.value()));
         routes_.push_back(queue::rcpt_route::home);
         state_ = state::rcpt;
@@ -527,6 +545,10 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
         if ((cfg_.relay_allowed || !auth_user_.empty()) && !rt->recipient.domain.empty()) {
             // Issue 3: mail from the home server (trusted network) to other domains goes
             // to the outbound queue without AUTH.
+            if (auto r = policy_rcpt(rt.value())) {
+                send(out, std::move(*r));
+                return;
+            }
             rcpts_.push_back(std::move(rt.value()));
             routes_.push_back(queue::rcpt_route::remote);
             state_ = state::rcpt;

@@ -51,6 +51,10 @@
 // max_rcpt_errors the refusal is followed by 421 4.7.0 and close. The injected
 // rcpt_error_tracker counts refusals per client network across sessions; while it says the
 // network is over its limit, RCPT gets 421 4.7.0 and close. Trusted-network clients are exempt.
+//
+// Greylisting and rate limits (issue 18): the injected transaction_policy is asked at MAIL
+// (after every other check) and for each recipient the checker accepted; its refusal (451
+// 4.7.1) answers that command only. Trusted-network clients are not asked.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -85,6 +89,19 @@ public:
     virtual ~rcpt_error_tracker() = default;
     virtual bool over_limit() = 0; // too many refusals lately: refuse this client's RCPTs
     virtual void refused() = 0;    // one more refused RCPT
+};
+
+// Greylisting and rate limits (issue 18; filter/greylist.hpp, filter/rate_limit.hpp), asked at
+// MAIL and for each recipient the checker accepted, never for relay.trusted_networks clients.
+// A refusal is a temporary reply (451 4.7.1) to that one command: the session goes on, other
+// recipients can still be accepted. nullopt accepts (and counts) the command.
+class transaction_policy {
+public:
+    virtual ~transaction_policy() = default;
+    // user: the authenticated user ("" on port 25); sender: the reverse-path ("" for <>).
+    virtual std::optional<smtp::reply> mail(std::string_view user, std::string_view sender) = 0;
+    virtual std::optional<smtp::reply> rcpt(std::string_view user, std::string_view sender,
+                                            std::string_view recipient) = 0;
 };
 
 // Where the message of a DATA goes while it is read (the driver's spool file). Calls for one
@@ -152,6 +169,7 @@ struct session_config {
     std::chrono::milliseconds rcpt_error_delay{2000};
     std::size_t max_rcpt_errors = 20;
     rcpt_error_tracker* network = nullptr; // null: no per-network counting
+    transaction_policy* policy = nullptr;  // null: no greylisting, no rate limits
 };
 
 struct peer_info {
@@ -252,6 +270,8 @@ private:
     void close(std::vector<action>& out);
     void reset_transaction();
     void refuse_rcpt(std::vector<action>& out, smtp::reply r);
+    // The transaction policy's word on one accepted recipient (nullopt: accept it).
+    std::optional<smtp::reply> policy_rcpt(const smtp::rcpt_to& rt);
     bool junk(std::vector<action>& out); // counts one; true when the session was closed
 
     void cmd_helo(const smtp::command& c, bool extended, std::vector<action>& out);

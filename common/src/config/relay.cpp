@@ -342,6 +342,8 @@ std::span<const config::setting_spec> settings_table() {
         auto rows = auth::with_brake_settings(table);
         auto filter = filter_settings_table();
         rows.insert(rows.end(), filter.begin(), filter.end());
+        auto limits = limits_settings_table();
+        rows.insert(rows.end(), limits.begin(), limits.end());
         return rows;
     }();
     return all;
@@ -511,6 +513,12 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         if (!sc) return std::unexpected(sc.error());
         *out = std::move(*sc);
     }
+    auto grey = greylist_settings_from(v, name, s.spool_dir);
+    if (!grey) return std::unexpected(grey.error());
+    s.greylist = std::move(*grey);
+    auto lim = rate_limit_settings_from(v, name);
+    if (!lim) return std::unexpected(lim.error());
+    s.limits = *lim;
     s.dkim_verify = v.get_bool("dkim_verify.enabled");
     auto maxsig = v.get_int("dkim_verify.max_signatures");
     if (maxsig < 1 || maxsig > 50)

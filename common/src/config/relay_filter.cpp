@@ -13,8 +13,10 @@ constexpr std::array table{
     config::setting_spec{"rspamd.enabled", kind::boolean, "false",
                          "Scan every message (inbound and submitted) with rspamd at the end of "
                          "DATA, before the reply: its `reject` action gets `550 5.7.1`, `soft "
-                         "reject` and `greylist` get `451 4.7.1` (greylisting of our own is not "
-                         "built yet), `add header` / `rewrite subject` add `X-Spam: Yes` (home then files the "
+                         "reject` gets `451 4.7.1`, `greylist` gets `451 4.7.1` until the "
+                         "recipients' greylist triplets have waited `greylist.delay` (then the "
+                         "retry is accepted), `add header` / `rewrite subject` add `X-Spam: Yes` "
+                         "(home then files the "
                          "message into Junk: `maildir.junk_folder` in home.toml); every "
                          "scanned message gets `X-Spam-Status` and `X-Spamd-Result` with the "
                          "score."},

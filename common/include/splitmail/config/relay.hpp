@@ -6,6 +6,7 @@
 // defaults (issue 13: a second reader had its own idea of the default spool).
 #include "splitmail/auth/brake.hpp"
 #include "splitmail/config/relay_filter.hpp"
+#include "splitmail/config/relay_limits.hpp"
 #include "splitmail/config/settings.hpp"
 
 #include <array>
@@ -106,6 +107,8 @@ struct settings {
     bool spf_check = true;                       // Received-SPF on inbound mail (relay/spf)
     std::chrono::seconds spf_timeout{20};        // one whole SPF evaluation
     scanner_settings rspamd, clamav;             // content scanners (relay/filter)
+    greylist_settings greylist;                  // greylisting (relay/filter/greylist.hpp)
+    rate_limit_settings limits;                  // rate limits (relay/filter/rate_limit.hpp)
     // DKIM verification and Authentication-Results of inbound mail (relay/sender_auth).
     bool dkim_verify = true;
     std::size_t dkim_verify_max_signatures = 5;  // more DKIM-Signature fields are not checked

@@ -1,0 +1,125 @@
+// The relay's greylisting and rate-limit settings; see relay_limits.hpp.
+#include "splitmail/config/relay_limits.hpp"
+
+#include <array>
+
+namespace splitmail::relay {
+namespace {
+using config::kind;
+
+constexpr std::array table{
+    config::setting_spec{"greylist.enabled", kind::boolean, "false",
+                         "Greylist inbound mail (port 25, neither authenticated nor from "
+                         "`relay.trusted_networks`) at RCPT time, like postgrey: the first "
+                         "attempt of a (client network, sender, recipient) triplet gets `451 "
+                         "4.7.1 Greylisted, try again in N seconds` for that recipient; a "
+                         "retry after `greylist.delay` is accepted and the triplet is "
+                         "remembered. The client network is the /24 (IPv4) or /64 (IPv6). "
+                         "rspamd's `greylist` action uses the same store whether or not this is "
+                         "on (see docs/operations.md)."},
+    config::setting_spec{"greylist.delay", kind::duration, "\"5m\"",
+                         "How long after the first attempt a retry of the same triplet is "
+                         "accepted; earlier retries get `451 4.7.1` again."},
+    config::setting_spec{"greylist.max_age", kind::duration, "\"35d\"",
+                         "How long a passed triplet (and a network's count of passed "
+                         "deliveries) is remembered after its last use; each accepted message "
+                         "refreshes it."},
+    config::setting_spec{"greylist.retry_window", kind::duration, "\"2d\"",
+                         "An unpassed triplet whose sender has not come back within this time "
+                         "after the first attempt is forgotten; the next attempt starts over."},
+    config::setting_spec{"greylist.auto_allow", kind::integer, "5",
+                         "After this many messages accepted through a passed triplet from one "
+                         "client network, that network is no longer greylisted (postgrey's "
+                         "`--auto-whitelist-clients`) until it is unused for "
+                         "`greylist.max_age`; `0` turns this off."},
+    config::setting_spec{"greylist.max_entries", kind::integer, "100000",
+                         "Most triplets and networks remembered (about 100 bytes of memory and 40 "
+                         "bytes of state file each). When full, expired entries go first, then "
+                         "the oldest triplets that have not passed, then the least recently "
+                         "used ones."},
+    config::setting_spec{"greylist.state_file", kind::path, "\"\"",
+                         "Where the greylisting state is kept across restarts (written within a "
+                         "minute of a change and at stop, by write-temp, fsync, rename); empty: "
+                         "`greylist.db` in `spool.dir`. An unreadable file is logged, moved "
+                         "aside to `NAME.corrupt`, and the relay starts with an empty list."},
+    config::setting_spec{"limits.client_messages_per_hour", kind::integer, "0",
+                         "Inbound (port 25) messages per client IP address (IPv6: per /64) in "
+                         "any hour (a sliding window); past it, `MAIL` gets `451 4.7.1`. `0`: "
+                         "no limit. Clients in `relay.trusted_networks` are never limited."},
+    config::setting_spec{"limits.client_recipients_per_hour", kind::integer, "0",
+                         "Inbound recipients accepted per client IP address in any hour; past "
+                         "it, `RCPT` gets `451 4.7.1`. `0`: no limit."},
+    config::setting_spec{"limits.user_messages_per_hour", kind::integer, "200",
+                         "Messages an authenticated user may submit in any hour (a stolen "
+                         "password sends little spam); past it, `MAIL` gets `451 4.7.1` and "
+                         "the log says so. `0`: no limit."},
+    config::setting_spec{"limits.user_recipients_per_hour", kind::integer, "500",
+                         "Recipients an authenticated user may submit to in any hour; past it, "
+                         "`RCPT` gets `451 4.7.1`. `0`: no limit."},
+    config::setting_spec{"limits.max_tracked", kind::integer, "10000",
+                         "Client addresses (and, separately, users) whose counts are kept; when "
+                         "full, the least recently seen is forgotten."},
+};
+
+} // namespace
+
+std::span<const config::setting_spec> limits_settings_table() { return table; }
+
+std::expected<greylist_settings, std::string>
+greylist_settings_from(const config::values& v, std::string_view name,
+                       const std::filesystem::path& spool_dir) {
+    auto bad = [&](std::string_view key, std::string_view why) {
+        return std::unexpected(std::string(name) + ": " + std::string(key) + ": " +
+                               std::string(why) + v.where(key));
+    };
+    greylist_settings g;
+    g.enabled = v.get_bool("greylist.enabled");
+    g.delay = v.get_duration("greylist.delay");
+    // RFC 5321 4.5.4.1: a sender retries after at least 30 minutes unless told otherwise, and
+    // gives up after 4-5 days: a delay beyond a day would refuse real mail for good.
+    if (g.delay.count() < 1 || g.delay > std::chrono::hours(24))
+        return bad("greylist.delay", "must be between 1s and 1d");
+    g.retry_window = v.get_duration("greylist.retry_window");
+    if (g.retry_window <= g.delay)
+        return bad("greylist.retry_window", "must be longer than greylist.delay");
+    g.max_age = v.get_duration("greylist.max_age");
+    if (g.max_age < std::chrono::hours(1) || g.max_age > std::chrono::days(366))
+        return bad("greylist.max_age", "must be between 1h and 366d");
+    auto aa = v.get_int("greylist.auto_allow");
+    if (aa < 0 || aa > 1000000) return bad("greylist.auto_allow", "must be between 0 and 1000000");
+    g.auto_allow = static_cast<std::size_t>(aa);
+    auto me = v.get_int("greylist.max_entries");
+    if (me < 100 || me > 10000000)
+        return bad("greylist.max_entries", "must be between 100 and 10000000");
+    g.max_entries = static_cast<std::size_t>(me);
+    g.state_file = v.get_path("greylist.state_file");
+    if (g.state_file.empty()) g.state_file = spool_dir / "greylist.db";
+    if (!g.state_file.is_absolute() && !spool_dir.empty()) g.state_file = spool_dir / g.state_file;
+    return g;
+}
+
+std::expected<rate_limit_settings, std::string>
+rate_limit_settings_from(const config::values& v, std::string_view name) {
+    rate_limit_settings r;
+    auto count = [&](std::string_view key, std::size_t& out,
+                     std::int64_t min) -> std::expected<void, std::string> {
+        auto n = v.get_int(key);
+        if (n < min || n > 100000000)
+            return std::unexpected(std::string(name) + ": " + std::string(key) +
+                                   ": must be between " + std::to_string(min) +
+                                   " and 100000000" + v.where(key));
+        out = static_cast<std::size_t>(n);
+        return {};
+    };
+    for (auto [key, out] :
+         {std::pair{"limits.client_messages_per_hour", &r.client_messages_per_hour},
+          std::pair{"limits.client_recipients_per_hour", &r.client_recipients_per_hour},
+          std::pair{"limits.user_messages_per_hour", &r.user_messages_per_hour},
+          std::pair{"limits.user_recipients_per_hour", &r.user_recipients_per_hour}})
+        if (auto ok = count(key, *out, 0); !ok) return std::unexpected(ok.error());
+    if (auto ok = count("limits.max_tracked", r.max_tracked, 100); !ok)
+        return std::unexpected(ok.error());
+    return r;
+}
+
+} // namespace splitmail::relay
