@@ -98,7 +98,8 @@ constexpr std::array table{
     config::setting_spec{"learn.rspamd_password_file", kind::path, "",
                          "A file holding the controller's password (rspamd's `password` or "
                          "`enable_password` in worker-controller.inc), sent as `Password:`. "
-                         "Owner-only permissions. Empty: no password is sent (rspamd then "
+                         "Readable by splitmail-home only (e.g. mode 0640, group splitmail). "
+                         "Empty: no password is sent (rspamd then "
                          "allows learning only from its `secure_ip` addresses)."},
     config::setting_spec{"learn.timeout", kind::duration, "\"10s\"",
                          "Deadline of each step of a learn request (connect, send, answer)."},
