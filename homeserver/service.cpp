@@ -266,6 +266,7 @@ int run(const settings& s, const std::string& config_path) {
             log::warn("home", "", "stopping with deliveries unacknowledged (the relay will "
                       "deliver them again)", {{"transactions", ctx.replies_owed}});
         if (!lmtp_closed && (ctx.replies_owed == 0 || late)) {
+            ctx.closing = true; // a session reading its end of DATA after this delivers nothing
             server.stop();
             lmtp_closed = true;
         }

@@ -57,6 +57,11 @@ struct driver_context {
     // yet written: a graceful stop waits for this to reach 0 (service.cpp), so a delivery that
     // landed in a Maildir is also acknowledged and the relay does not deliver it twice.
     std::size_t replies_owed = 0;
+    // Set by a graceful stop when it closes the LMTP connections (nothing owed at that
+    // moment). A session that sees the end of DATA afterwards (its read completed in the same
+    // turn of the loop as the close) delivers nothing: its reply could not go out, and the
+    // relay, never told 250, delivers the message again.
+    bool closing = false;
 };
 
 // Counts one transaction in ctx.replies_owed for as long as it lives.
@@ -195,6 +200,12 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
             // last chunk's append below suspends. A stop that saw nothing owed during that
             // suspension would close the connection, and the message, delivered a moment later,
             // would never be acknowledged: the relay would deliver it a second time.
+            if (step.job && ctx.closing) {
+                log::info("lmtp", id, "connection closed by the stop before the end of DATA "
+                          "was read: not delivered (the relay delivers it again)");
+                co_await drop(msg);
+                co_return;
+            }
             if (step.job && !owed) owed.emplace(ctx);
             if (!step.body.empty() && msg) {
                 auto chunk = std::move(step.body);

@@ -12,6 +12,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
@@ -167,6 +168,30 @@ TEST_F(LmtpDriver, EmptyJunkFolderSettingKeepsJunkInTheInbox) {
     std::promise<void> back;
     asio::post(io_, [&] { ctx_.delivery = delivery_.get(); back.set_value(); });
     back.get_future().wait();
+}
+
+// test_home_restart (ASan, two deliveries of one message): the stop closed the connections
+// with nothing owed, in the same turn of the loop as a session's read of its end of DATA
+// completed. That session must not deliver: its 250 cannot go out, so the relay retries.
+TEST_F(LmtpDriver, EndOfDataSeenAfterTheStopClosedIsNotDelivered) {
+    std::promise<void> set;
+    asio::post(io_, [&] { ctx_.closing = true; set.set_value(); });
+    set.get_future().wait();
+    asio::io_context cio;
+    asio::ip::tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port_});
+    asio::write(s, asio::buffer(std::string("LHLO r\r\nMAIL FROM:<s@e.test>\r\n"
+                                            "RCPT TO:<a@x.test>\r\nDATA\r\nSubject: t\r\n\r\n"
+                                            "body\r\n.\r\n")));
+    std::string all;
+    boost::system::error_code ec;
+    asio::read(s, asio::dynamic_buffer(all), ec); // until home closes
+    EXPECT_NE(all.find("354"), std::string::npos) << all;
+    EXPECT_EQ(all.find("delivered"), std::string::npos) << "no 250 after DATA: " << all;
+    EXPECT_EQ(count(dir_ / "mail/x.test/a/new"), 0u) << "nothing delivered";
+    std::promise<std::size_t> owed;
+    asio::post(io_, [&] { owed.set_value(ctx_.replies_owed); ctx_.closing = false; });
+    EXPECT_EQ(owed.get_future().get(), 0u);
 }
 
 TEST_F(LmtpDriver, UserAddedOnDiskIsSeenWithoutRestart) {

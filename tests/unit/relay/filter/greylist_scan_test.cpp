@@ -75,12 +75,15 @@ struct fixture {
     }
     ~fixture() { std::fclose(f); }
 
+    // The coroutine runs after co_spawn returns: what it takes by reference must outlive it
+    // (temporaries made for its arguments would not).
+    const std::string prefix = "Received: x\r\n", queue_id = "Q1", log_id = "TEST";
     scan_outcome scan(filter::greylist* g) {
         std::optional<scan_outcome> out;
         asio::co_spawn(io,
-                       scan_message(s, d, "Received: x\r\n",
-                                    filter::message_file{::fileno(f), body.size()}, "Q1",
-                                    "TEST", g),
+                       scan_message(s, d, prefix,
+                                    filter::message_file{::fileno(f), body.size()}, queue_id,
+                                    log_id, g),
                        [&](std::exception_ptr e, scan_outcome o) {
                            EXPECT_EQ(e, nullptr);
                            out = std::move(o);
