@@ -75,7 +75,9 @@ TEST(ClamdVersion, EveryPrefixIsRefusedOrEngineOnly) {
     const std::string full = "ClamAV 1.0.7/27480/Fri Dec  4 09:31:02 2026";
     for (std::size_t n = 0; n < full.size(); ++n) {
         auto v = parse_clamd_version(std::string_view(full).substr(0, n));
-        if (v) EXPECT_FALSE(v->db) << n;
+        if (v) {
+            EXPECT_FALSE(v->db) << n;
+        }
     }
 }
 
