@@ -11,6 +11,7 @@ const std::vector<check_entry>& all_checks() {
         {"tunnel", check_tunnel, true, true},    {"lmtp", check_lmtp, true, false},
         {"queue", check_queue, true, false},
         {"users", check_users, false, true},     {"listeners", check_listeners, true, true},
+        {"scanners", check_scanners, true, false},
     };
     return list;
 }

@@ -16,6 +16,8 @@
 //              (home.domains, delimiter, alias targets): the daemon keeps its old database
 //              and a restart fails otherwise
 //   listeners  every configured listen address accepts a TCP connection
+//   scanners   (relay) the scanners relay.toml enables answer: rspamd GET /ping, clamd VERSION
+//              and the age of its signature database (check_scanners.cpp, scanners.hpp)
 // Relay machines run all but users; home machines tunnel, users, listeners and tls (IMAP).
 #include <string_view>
 #include <vector>
@@ -36,6 +38,7 @@ findings check_lmtp(context& c);
 findings check_queue(context& c);
 findings check_users(context& c);
 findings check_listeners(context& c);
+findings check_scanners(context& c);
 
 struct check_entry {
     std::string_view name;
