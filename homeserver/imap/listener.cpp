@@ -52,9 +52,8 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     session_hooks hooks;
     if (ctx.learner)
         hooks.learn = [&ctx](bool spam, const std::string& user, std::vector<fs::path> files) {
-            for (auto& f : files)
-                ctx.learner->submit(spam ? learn::kind::spam : learn::kind::ham, user,
-                                    std::move(f));
+            ctx.learner->submit(spam ? learn::kind::spam : learn::kind::ham, user,
+                                std::move(files));
         };
     cfg.defer_auth = true; // credentials come back through o.check_auth below
     hooks.maildir_of = [&ctx](const std::string& user) {

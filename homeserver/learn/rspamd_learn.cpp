@@ -90,19 +90,26 @@ rspamd_learner::~rspamd_learner() {
         log::warn("learn", "-", "stopping: queued learn requests dropped", {{"count", dropped}});
 }
 
-void rspamd_learner::submit(kind k, std::string user, std::filesystem::path file) {
+void rspamd_learner::submit(kind k, const std::string& user,
+                            std::vector<std::filesystem::path> files) {
+    std::size_t dropped = 0, queued = 0;
     {
         std::lock_guard lk(mu_);
         if (stopping_) return;
-        if (queue_.size() >= s_.max_queue) {
-            log::warn("learn", "-", "queue full: learn request dropped",
-                      {{"user", user}, {"as", std::string(to_string(k))},
-                       {"queued", queue_.size()}});
-            return;
+        for (auto& f : files) {
+            if (queue_.size() >= s_.max_queue) {
+                ++dropped;
+                continue;
+            }
+            queue_.push_back({k, user, std::move(f)});
         }
-        queue_.push_back({k, std::move(user), std::move(file)});
+        queued = queue_.size();
     }
     cv_.notify_one();
+    if (dropped > 0)
+        log::warn("learn", "-", "queue full: learn requests dropped",
+                  {{"user", user}, {"as", std::string(to_string(k))}, {"dropped", dropped},
+                   {"queued", queued}});
 }
 
 void rspamd_learner::drain() {

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace splitmail::home::learn {
 
@@ -60,8 +61,10 @@ public:
     rspamd_learner(const rspamd_learner&) = delete;
     rspamd_learner& operator=(const rspamd_learner&) = delete;
 
-    // Queues one message file (thread-safe, never blocks on the network).
-    void submit(kind k, std::string user, std::filesystem::path file);
+    // Queues the files of one COPY/MOVE (thread-safe, never blocks on the network). What does
+    // not fit under max_queue is dropped with one warning for the whole batch (a MOVE of a
+    // 100k-message folder must not write 100k log lines).
+    void submit(kind k, const std::string& user, std::vector<std::filesystem::path> files);
     // Blocks until nothing is queued or being sent (tests, shutdown of tools).
     void drain();
 

@@ -86,7 +86,7 @@ TEST(RspamdLearn, LearnerSendsTheFileWithThePassword) {
     scripted_controller c("HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"success\":true}");
     {
         rspamd_learner l({c.address(), "s3cret", std::chrono::milliseconds(5000), 10});
-        l.submit(kind::spam, "a@x.test", dir / "msg");
+        l.submit(kind::spam, "a@x.test", {dir / "msg"});
         auto got = c.request.get_future();
         ASSERT_EQ(got.wait_for(std::chrono::seconds(30)), std::future_status::ready);
         auto req = got.get();
@@ -113,9 +113,10 @@ TEST(RspamdLearn, GoneFileAndUnreachableControllerDoNotBlock) {
     std::ofstream(dir / "msg") << "Subject: x\r\n\r\nb\r\n";
     rspamd_learner l({dead, "", std::chrono::milliseconds(2000), 2});
     auto t0 = std::chrono::steady_clock::now();
-    l.submit(kind::ham, "a@x.test", dir / "gone"); // never existed: skipped
-    l.submit(kind::ham, "a@x.test", dir / "msg");  // refused connection: logged
-    for (int i = 0; i < 50; ++i) l.submit(kind::ham, "a@x.test", dir / "msg"); // over max_queue
+    l.submit(kind::ham, "a@x.test", {dir / "gone"}); // never existed: skipped
+    l.submit(kind::ham, "a@x.test", {dir / "msg"});  // refused connection: logged
+    // One MOVE of 50 messages over max_queue: the rest is dropped with one warning.
+    l.submit(kind::ham, "a@x.test", std::vector<fs::path>(50, dir / "msg"));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1))
         << "submit never waits for the network";
     l.drain();
