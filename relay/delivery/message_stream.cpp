@@ -15,7 +15,7 @@ namespace splitmail::relay {
 namespace asio = boost::asio;
 
 message_stream::message_stream(queue::spool::stored_message m, asio::thread_pool& readers)
-    : m_(std::move(m)), readers_(&readers), size_(m_.size()) {}
+    : m_(std::move(m)), readers_(&readers), size_(m_.size()), offset_(m_.file_offset) {}
 
 message_stream::message_stream(std::string whole)
     : memory_(std::move(whole)), size_(memory_.size()) {}

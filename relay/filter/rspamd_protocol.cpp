@@ -94,6 +94,8 @@ std::expected<rspamd_answer, std::string> parse_rspamd_answer(std::string_view t
     if (auto msgs = j.find("messages"); msgs != j.end() && msgs->is_object())
         if (auto sm = msgs->find("smtp_message"); sm != msgs->end() && sm->is_string())
             a.smtp_message = sm->get<std::string>().substr(0, 200);
+    if (auto sub = j.find("subject"); sub != j.end() && sub->is_string())
+        a.subject = sub->get<std::string>().substr(0, 2000);
     return a;
 }
 

@@ -56,6 +56,7 @@ struct rspamd_answer {
     std::vector<rspamd_header_change> add_headers; // milter.add_headers, in answer order
     std::vector<std::string> remove_headers;      // milter.remove_headers (names)
     std::string smtp_message;                     // messages.smtp_message (logged only)
+    std::string subject; // "rewrite subject": the new Subject (rspamd's `subject`), capped
 };
 
 // The JSON body of a 200 answer to /checkv2; an error names what is wrong.

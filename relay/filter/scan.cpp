@@ -6,6 +6,8 @@
 
 #include "splitmail/log/log.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 namespace splitmail::relay {
 namespace {
 
@@ -131,13 +133,17 @@ boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const deliv
                                                   filter::greylist* greylist) {
     scan_outcome out;
     if ((!s.rspamd.enabled && !s.clamav.enabled) || file.fd < 0) co_return out;
-    auto clamd = co_await run_clamd(s.clamav, prefix, file, log_id);
-    filter::rspamd_result rspamd;
+    // Both scanners at once (each reads the file with pread, at its own offset): the message
+    // waits for the slower one, not for the sum.
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto [clamd, rspamd] = co_await (run_clamd(s.clamav, prefix, file, log_id) &&
+                                     run_rspamd(s.rspamd, d, prefix, file, queue_id, log_id));
     const bool virus = clamd.status == scan_status::done &&
                        clamd.reply.status == filter::clamd_reply::kind::found;
-    if (!virus) rspamd = co_await run_rspamd(s.rspamd, d, prefix, file, queue_id, log_id);
     filter::failure_policy policy{s.rspamd.tempfail_on_failure, s.clamav.tempfail_on_failure};
-    if (greylist && rspamd.status == scan_status::done && rspamd.answer.action == "greylist")
+    // A virus decides alone (verdict.hpp): the greylist store is not asked.
+    if (greylist && !virus && rspamd.status == scan_status::done &&
+        rspamd.answer.action == "greylist")
         policy.greylist_passed = greylist_passed(*greylist, d, log_id);
     auto v = filter::decide(rspamd, clamd, policy);
     if (v.refusal) {
@@ -148,13 +154,8 @@ boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const deliv
         out.refusal = std::move(v.refusal);
         co_return out;
     }
-    if (!v.not_removed.empty()) {
-        std::string names;
-        for (const auto& n : v.not_removed) names += (names.empty() ? "" : ",") + n;
-        log::debug("rspamd", log_id, "milter.remove_headers not applied (message file is not "
-                                     "rewritten)", {{"headers", names}});
-    }
     out.headers = std::move(v.headers);
+    out.edits = std::move(v.edits);
     co_return out;
 }
 

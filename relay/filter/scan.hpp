@@ -5,8 +5,8 @@
 // nothing is queued and nothing bounces later), or the header lines to put in front of the
 // prefix.
 //
-// Scans inbound and submitted mail alike with clamd, then rspamd (each only when enabled;
-// rspamd is skipped once clamd found a virus). The body is read from the spool file the sink
+// Scans inbound and submitted mail alike with clamd and rspamd at the same time (each only
+// when enabled; a virus decides whatever rspamd says). The body is read from the spool file the sink
 // wrote (message_file), after our prefix lines. What the answers mean is verdict.hpp's decide().
 // Logs one line per scanner answer and one "refused" line (client, from, to, reason) for a
 // refusal; a failed scanner is a warning.
@@ -16,9 +16,10 @@
 // action" (X-Spam-Status: No, action=greylist), so a sender's retry is not deferred for ever
 // by rspamd saying greylist again. An auto-allowed network does not skip this (rspamd judged
 // the message). Without a store the action is a plain 451 4.7.1.
-// Does not: learn, or rewrite the message file.
+// Does not: learn, or rewrite the message file (the driver applies `edits` in the prefix).
 #include "filter/greylist.hpp"
 #include "filter/scanner_socket.hpp"
+#include "filter/verdict.hpp"
 #include "smtp_in/session.hpp"
 
 #include "splitmail/config/relay.hpp"
@@ -35,6 +36,7 @@ namespace splitmail::relay {
 struct scan_outcome {
     std::optional<smtp::reply> refusal; // set: refuse DATA with it
     std::string headers;                // else: lines (CRLF) to put in front of the prefix
+    filter::header_edits edits;         // and what rspamd asks to change in the sender's header
 };
 
 boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const delivery& d,

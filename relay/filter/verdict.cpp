@@ -1,6 +1,8 @@
 // What the scanners' answers mean for one message; see verdict.hpp.
 #include "filter/verdict.hpp"
 
+#include "dkim/message.hpp"
+
 #include "splitmail/smtp/relay_marks.hpp"
 
 #include <algorithm>
@@ -96,7 +98,8 @@ void score_headers(const rspamd_answer& a, verdict& v) {
         if (!valid_field_name(h.name)) continue;
         v.headers += field(h.name, flat_value(h.value));
     }
-    v.not_removed = a.remove_headers;
+    v.edits.remove = a.remove_headers;
+    if (a.action == "rewrite subject" && !a.subject.empty()) v.edits.subject = a.subject;
 }
 
 } // namespace
@@ -113,6 +116,34 @@ std::string spamd_result_header(const rspamd_answer& a, bool spam) {
     }
     // One symbol per word: folding keeps each line short without splitting a symbol.
     return field("X-Spamd-Result", value);
+}
+
+std::string apply_header_edits(std::string_view block, const header_edits& e) {
+    if (e.empty()) return std::string(block);
+    const auto header = dkim::split_message(block).header;
+    std::string out;
+    out.reserve(block.size() + (e.subject ? e.subject->size() + 16 : 0));
+    bool subject_done = false;
+    auto removed = [&e](std::string_view name) {
+        return std::ranges::any_of(e.remove,
+                                   [name](const std::string& r) { return dkim::iequals(r, name); });
+    };
+    for (const auto& f : dkim::parse_header(header)) {
+        if (e.subject && dkim::iequals(f.name, "Subject")) {
+            if (!subject_done) out += field("Subject", flat_value(*e.subject));
+            subject_done = true;
+            continue;
+        }
+        if (!f.name.empty() && removed(f.name)) continue;
+        out += f.raw;
+    }
+    if (e.subject && !subject_done) {
+        // A last field without its line end (a message that is all header) gets one first.
+        if (!out.empty() && out.back() != '\n') out += "\r\n";
+        out += field("Subject", flat_value(*e.subject));
+    }
+    out += block.substr(header.size());
+    return out;
 }
 
 verdict decide(const rspamd_result& rspamd, const clamd_result& clamd, const failure_policy& p) {

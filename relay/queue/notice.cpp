@@ -26,7 +26,7 @@ std::error_code for_each_piece(const queue::spool::stored_message& m, std::strin
                                const std::function<bool(std::string_view)>& fn) {
     for (std::size_t at = 0; at < m.prefix.size(); at += piece_size)
         if (!fn(std::string_view(m.prefix).substr(at, piece_size))) return {};
-    std::uint64_t offset = 0;
+    std::uint64_t offset = m.file_offset;
     while (offset < m.file_size) {
         const auto want =
             static_cast<std::size_t>(std::min<std::uint64_t>(piece_size, m.file_size - offset));

@@ -16,6 +16,9 @@
 #include "splitmail/queue/id.hpp"
 
 #include <array>
+#include <cerrno>
+#include <expected>
+#include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -107,13 +110,18 @@ public:
         if (wants_hash_()) hasher_ = std::make_unique<dkim::body_hasher>();
         tap_.begin(inbound_());
     }
-    void header(std::string_view block) override { write(tap_.header(block)); }
+    void header(std::string_view block) override {
+        auto stored = tap_.header(block);
+        header_size_ = stored.size();
+        write(stored);
+    }
     void body(std::string_view chunk) override {
         write(chunk);
         if (hasher_ && !err_) hasher_->update(chunk);
         if (!err_) tap_.body(chunk);
     }
     void abort() override {
+        header_size_ = 0;
         file_.reset();
         hasher_.reset();
         tap_.reset();
@@ -126,6 +134,21 @@ public:
     filter::message_file file() const {
         if (err_ || !file_) return {};
         return {file_->fd(), file_->size()};
+    }
+    // The header block as stored at the start of the file (forged fields already removed),
+    // read back for rspamd's header edits; bounded by the session's max_header_size.
+    std::expected<std::string, std::error_code> stored_header() const {
+        if (err_ || !file_) return std::unexpected(std::make_error_code(std::errc::bad_file_descriptor));
+        std::string h(header_size_, '\0');
+        std::size_t got = 0;
+        while (got < h.size()) {
+            ssize_t n = ::pread(file_->fd(), h.data() + got, h.size() - got,
+                                static_cast<off_t>(got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return std::unexpected(std::error_code(n < 0 ? errno : EIO, std::generic_category()));
+            got += static_cast<std::size_t>(n);
+        }
+        return h;
     }
     // The body hash, if one was computed (spends the hasher).
     std::optional<dkim::sha256_digest> body_hash() {
@@ -154,6 +177,7 @@ private:
     sender_auth::message_tap& tap_;
     std::function<bool()> inbound_;
     std::error_code err_;
+    std::size_t header_size_ = 0;
 };
 
 // The DKIM keys in force (swapped on SIGHUP, so read per message); null when there are none.
@@ -307,6 +331,29 @@ struct driver {
         return sig + plan.added;
     }
 
+    // rspamd's `rewrite subject` / `milter.remove_headers` (issue 18) on inbound mail: the
+    // edited copy of the header block goes at the end of the prefix and the envelope skips the
+    // original at the start of the file (queue/envelope.hpp file_skip); returns that skip.
+    // Outgoing mail is left as it is: its DKIM signature covers the header as received.
+    std::uint64_t apply_edits(const delivery& d, const filter::header_edits& e, std::string& prefix) {
+        if (e.empty()) return 0;
+        std::string what = e.subject ? "subject" : "";
+        for (const auto& n : e.remove) what += (what.empty() ? "remove " : ",remove ") + n;
+        if (d.outgoing) {
+            log::info("rspamd", id, "header changes not applied to outgoing mail", {{"changes", what}});
+            return 0;
+        }
+        auto header = sink.stored_header();
+        if (!header) {
+            log::warn("rspamd", id, "header changes not applied", {{"changes", what},
+                                                                  {"error", header.error().message()}});
+            return 0;
+        }
+        prefix += filter::apply_header_edits(*header, e);
+        log::info("rspamd", id, "header changed", {{"changes", what}});
+        return header->size();
+    }
+
     asio::awaitable<smtp::reply> spool_it(delivery& d) {
         // The Received: header reads d.envelope (client HELO/IP, recipients): build it before
         // the envelope is moved out.
@@ -329,10 +376,12 @@ struct driver {
             co_return *scan.refusal;
         }
         prefix.insert(0, scan.headers);
+        const std::uint64_t skip = apply_edits(d, scan.edits, prefix);
         auto env = std::move(d.envelope);
         env.id = qid0;
         env.queue = queue::queue_name::incoming;
-        env.size = prefix.size() + d.size;
+        env.file_skip = skip;
+        env.size = prefix.size() + d.size - std::min<std::uint64_t>(skip, d.size);
         env.prefix = prefix;
         auto copy = env;
         std::error_code ec = sink.error();

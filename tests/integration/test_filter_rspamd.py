@@ -119,6 +119,38 @@ def main() -> None:
     checks.eq(header(raw, "X-Spam-Status")[0].split(",")[0], "No",
               "forged X-Spam: rspamd found nothing")
     checks.eq(len(home.messages(folder="Junk")), 1, "forged X-Spam: not filed into Junk")
+    # rspamd's milter.remove_headers (X-Spam, X-Spamd-Bar: milter_headers removes what it
+    # sets) is applied to the sender's header block: the forged field is gone.
+    checks.eq(header(raw, "X-Spam"), [], "forged X-Spam: removed as rspamd asked")
+
+    log("a sender's own X-Spamd-Bar -> replaced by rspamd's (milter.remove_headers applied)")
+    own_bar = message("B1", "nothing special").replace(
+        b"Subject:", b"X-Spamd-Bar: forged-by-sender\r\nSubject:", 1)
+    code, text = lib.send_message(relay.port, SENDER, [DEMO], own_bar)
+    checks.ok(code == 250, "own X-Spamd-Bar: 250", f"{code} {text}")
+    raw = filter_lib.delivered_with(home, "B1")
+    bars = header(raw, "X-Spamd-Bar")
+    checks.ok(len(bars) == 1 and "forged" not in bars[0],
+              "own X-Spamd-Bar: only rspamd's is left", f"{bars}")
+    checks.eq(header(raw, "X-Test-Id"), ["B1"], "own X-Spamd-Bar: other fields kept")
+    checks.ok(b"this is message B1." in raw, "own X-Spamd-Bar: body intact")
+
+    log("GTUBE rewrite-subject variant -> 250, Subject rewritten by rspamd, filed into Junk")
+    code, text = lib.send_message(relay.port, SENDER, [DEMO],
+                                  message("R1", "Z" + GTUBE[1:]))
+    checks.ok(code == 250, "rewrite subject: 250", f"{code} {text}")
+    raw = filter_lib.delivered_with(home, "R1", folder="Junk")
+    checks.eq(header(raw, "Subject"), ["*** SPAM *** filter R1"],
+              "rewrite subject: one Subject, rspamd's")
+    checks.eq(header(raw, "X-Spam"), ["Yes"], "rewrite subject: X-Spam: Yes")
+    names = [k.lower() for k in lib.headers_of(raw).keys()]
+    checks.ok(names.index("received") < names.index("subject") < names.index("x-test-id"),
+              "rewrite subject: the Subject stays among the sender's fields", f"{names}")
+    checks.ok(raw.endswith(b"Regards\r\n") or raw.endswith(b"Regards\n"),
+              "rewrite subject: body intact", repr(raw[-60:]))
+    rlog = relay.daemon.log_text()
+    checks.ok(re.search(r"header changed changes=subject", rlog) is not None,
+              "rewrite subject: logged", "\n".join(rlog.splitlines()[-5:]))
 
     log("submission: an authenticated user's GTUBE -> 550 5.7.1")
     rc, out = swaks_submit(sub_port, home.passwords[DEMO], message("S1", GTUBE, DEMO))

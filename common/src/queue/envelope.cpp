@@ -203,6 +203,7 @@ std::string to_json(const envelope& e) {
     // Only for streamed messages (spool::enqueue_file): the trace/signature lines that go in
     // front of the message file's bytes.
     if (!e.prefix.empty()) j["prefix"] = e.prefix;
+    if (e.file_skip != 0) j["file_skip"] = e.file_skip;
     // Never throws: invalid UTF-8 (which the SMTP layer should not let through) becomes U+FFFD.
     return j.dump(1, '\t', false, json::error_handler_t::replace) + "\n";
 }
@@ -220,17 +221,19 @@ std::expected<envelope, std::string> from_json(std::string_view text) {
     if (!rd.str("sender", e.sender, true)) return std::unexpected(rd.why);
 
     std::string ret, body;
-    std::int64_t attempts = 0, size = 0;
+    std::int64_t attempts = 0, size = 0, file_skip = 0;
     if (!rd.str("ret", ret) || !rd.str("envid", e.envid) || !rd.str("body", body) ||
         !rd.boolean("smtputf8", e.smtputf8) || !rd.time("arrival", e.arrival, true) ||
         !rd.integer("attempts", attempts, 0, 1'000'000) ||
         !rd.time("next_attempt", e.next_attempt) || !rd.str("last_error", e.last_error) ||
         !rd.str("client_ip", e.client_ip) || !rd.str("client_helo", e.client_helo) ||
         !rd.integer("size", size, 0, std::int64_t{1} << 50) ||
-        !rd.boolean("delay_warned", e.delay_warned) || !rd.str("prefix", e.prefix))
+        !rd.boolean("delay_warned", e.delay_warned) || !rd.str("prefix", e.prefix) ||
+        !rd.integer("file_skip", file_skip, 0, std::int64_t{1} << 50))
         return std::unexpected(rd.why);
     e.attempts = static_cast<int>(attempts);
     e.size = static_cast<std::uint64_t>(size);
+    e.file_skip = static_cast<std::uint64_t>(file_skip);
     if (ret == "HDRS")
         e.ret = ret_type::hdrs;
     else if (ret == "FULL")

@@ -155,7 +155,8 @@ void spool::enqueue_file(envelope env, std::string prefix, durable::temp_file me
         c_->submit({}, [done = std::move(done)](std::error_code) { done(errno_code(EINVAL)); });
         return;
     }
-    env.size = prefix.size() + message.size();
+    env.file_skip = std::min<std::uint64_t>(env.file_skip, message.size());
+    env.size = prefix.size() + message.size() - env.file_skip;
     env.prefix = std::move(prefix);
     durable::request r;
     r.tmp_dir = root_ / "tmp";
@@ -399,13 +400,15 @@ std::expected<std::string, std::error_code> spool::read_message(const std::strin
     // A streamed message keeps its prefix in the envelope (enqueue_file); without an envelope
     // (an orphan the CLI looks at) the file alone is what there is.
     std::string prefix;
-    if (auto env = load(id))
+    std::uint64_t skip = 0;
+    if (auto env = load(id)) {
         prefix = std::move(env->prefix);
-    else if (env.error() != std::errc::no_such_file_or_directory)
+        skip = env->file_skip;
+    } else if (env.error() != std::errc::no_such_file_or_directory)
         return std::unexpected(env.error());
     auto body = read_file(message_path(id));
-    if (!body || prefix.empty()) return body;
-    prefix += *body;
+    if (!body || (prefix.empty() && skip == 0)) return body;
+    prefix += std::string_view(*body).substr(std::min<std::uint64_t>(skip, body->size()));
     return prefix;
 }
 
@@ -413,15 +416,18 @@ std::expected<spool::stored_message, std::error_code> spool::open_message(
     const std::string& id) const {
     if (!is_valid_id(id)) return std::unexpected(errno_code(EINVAL));
     stored_message m;
-    if (auto env = load(id))
+    std::uint64_t skip = 0;
+    if (auto env = load(id)) {
         m.prefix = std::move(env->prefix);
-    else if (env.error() != std::errc::no_such_file_or_directory)
+        skip = env->file_skip;
+    } else if (env.error() != std::errc::no_such_file_or_directory)
         return std::unexpected(env.error());
     m.fd = durable::unique_fd(::open(message_path(id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!m.fd) return std::unexpected(errno_code(errno));
     struct stat st {};
     if (::fstat(m.fd.get(), &st) != 0) return std::unexpected(errno_code(errno));
     m.file_size = static_cast<std::uint64_t>(st.st_size);
+    m.file_offset = std::min(skip, m.file_size);
     return m;
 }
 

@@ -83,6 +83,10 @@ struct envelope {
     // bytes when the file was streamed (spool::enqueue_file); "" when they are in the file
     // itself (spool::enqueue). spool::read_message() puts them together.
     std::string prefix;
+    // Octets at the start of the message file that the prefix replaces (issue 18: the header
+    // block edited for rspamd's `rewrite subject` / `milter.remove_headers` goes at the end of
+    // the prefix, the file itself is never rewritten); 0 for every other message.
+    std::uint64_t file_skip = 0;
 
     // Where the envelope file lives. Not stored in the JSON: the directory is the truth.
     queue_name queue = queue_name::incoming;

@@ -119,18 +119,21 @@ public:
     // One envelope, looked up in incoming/, deferred/, hold/ (ENOENT if none, EINVAL for a
     // string that is not an id, EBADMSG for an unparsable envelope).
     std::expected<envelope, std::error_code> load(const std::string& id) const;
-    // The message: envelope prefix (streamed messages) + the message file.
+    // The message: envelope prefix (streamed messages) + the message file (after file_skip).
     std::expected<std::string, std::error_code> read_message(const std::string& id) const;
 
     // A queued message opened for sending in pieces (issue 12 item 2): the prefix from the
     // envelope (the trace fields of a streamed message) and the open message file; the
     // message is prefix + the file's `file_size` octets. Reading is the caller's (off the io
     // thread). ENOENT once the message was deleted.
+    // The file's first `file_offset` octets are not part of the message (envelope file_skip:
+    // the prefix carries an edited copy of them).
     struct stored_message {
         std::string prefix;
         durable::unique_fd fd;
         std::uint64_t file_size = 0;
-        std::uint64_t size() const { return prefix.size() + file_size; }
+        std::uint64_t file_offset = 0; // where the message's part of the file starts
+        std::uint64_t size() const { return prefix.size() + file_size - file_offset; }
     };
     std::expected<stored_message, std::error_code> open_message(const std::string& id) const;
 

@@ -79,6 +79,24 @@ TEST(message_stream, file_pieces_equal_whole_encoding) {
     EXPECT_EQ(pieces, 1 + (body.size() + message_stream::chunk_size - 1) / message_stream::chunk_size + 1);
 }
 
+// Issue 18: the file's first file_offset octets (a header block the prefix replaced) are
+// never sent; pieces still never exceed a chunk.
+TEST(message_stream, file_offset_skips_the_replaced_header) {
+    splitmail::test::temp_dir d("msgstream");
+    const std::string original = "Subject: hi\r\n\r\n";
+    const std::string body = big_message();
+    std::ofstream(d / "m", std::ios::binary) << original + body;
+    asio::thread_pool pool(2);
+    auto m = stored(d / "m", "Received: x\r\nSubject: [SPAM] hi\r\n\r\n");
+    m.file_offset = original.size();
+    const std::string prefix = m.prefix;
+    message_stream s(std::move(m), pool);
+    EXPECT_EQ(s.size(), prefix.size() + body.size());
+    std::string expect;
+    splitmail::smtp::append_dot_stuffed(expect, prefix + body);
+    EXPECT_EQ(drain(s).first, expect);
+}
+
 TEST(message_stream, memory_message_and_empty_file) {
     message_stream m(std::string(".a\r\nb"));
     EXPECT_EQ(drain(m).first, "..a\r\nb\r\n.\r\n");

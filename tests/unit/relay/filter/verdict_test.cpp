@@ -139,7 +139,63 @@ TEST(FilterVerdict, MilterHeaders) {
     auto pos = v.headers.find("X-Long: ");
     ASSERT_NE(pos, std::string::npos);
     EXPECT_LT(v.headers.find("\r\n", pos) - pos, 998u);
-    EXPECT_EQ(v.not_removed, std::vector<std::string>{"X-Spam"});
+    EXPECT_EQ(v.edits.remove, std::vector<std::string>{"X-Spam"});
+    EXPECT_FALSE(v.edits.subject); // only "rewrite subject" changes the subject
+}
+
+TEST(FilterVerdict, RewriteSubjectCarriesRspamdsSubject) {
+    auto r = rspamd_said("rewrite subject", 9);
+    r.answer.subject = "[SPAM] hello";
+    auto v = decide(r, clamd_in(scan_status::off), {});
+    ASSERT_FALSE(v.refusal);
+    ASSERT_TRUE(v.edits.subject);
+    EXPECT_EQ(*v.edits.subject, "[SPAM] hello");
+    // "add header" with a subject in the answer does not rewrite.
+    auto a = rspamd_said("add header", 9);
+    a.answer.subject = "[SPAM] hello";
+    EXPECT_FALSE(decide(a, clamd_in(scan_status::off), {}).edits.subject);
+    // A rejected message has no edits to apply.
+    auto rej = rspamd_said("reject", 20);
+    rej.answer.remove_headers = {"X-Spam"};
+    EXPECT_TRUE(decide(rej, clamd_in(scan_status::off), {}).edits.empty());
+}
+
+TEST(FilterHeaderEdits, RemovesEveryInstanceCaseInsensitivelyAndKeepsTheRest) {
+    const std::string block = "Received: from a\r\n\tby b\r\nX-Spam: yes\r\nSubject: hi\r\n"
+                              "x-spam: also\r\n  folded\r\nFrom: <a@b.example>\r\n\r\n";
+    header_edits e;
+    e.remove = {"X-SPAM"};
+    EXPECT_EQ(apply_header_edits(block, e),
+              "Received: from a\r\n\tby b\r\nSubject: hi\r\nFrom: <a@b.example>\r\n\r\n");
+    // No edits: octet for octet.
+    EXPECT_EQ(apply_header_edits(block, {}), block);
+}
+
+TEST(FilterHeaderEdits, SubjectReplacedInPlaceOnceAndSanitised) {
+    const std::string block = "From: <a@b.example>\r\nSubject: buy\r\n now\r\nTo: <c@d.example>\r\n"
+                              "Subject: second\r\n\r\n";
+    header_edits e;
+    e.subject = "*** SPAM *** buy now\r\nBcc: injected@evil.example";
+    const auto out = apply_header_edits(block, e);
+    EXPECT_EQ(out, "From: <a@b.example>\r\nSubject: *** SPAM *** buy now Bcc: "
+                   "injected@evil.example\r\nTo: <c@d.example>\r\n\r\n");
+    // A long subject is folded under 78 columns, never split inside a word.
+    e.subject = "[SPAM] " + std::string(40, 'a') + " " + std::string(40, 'b') + " tail";
+    const auto folded = apply_header_edits(block, e);
+    EXPECT_NE(folded.find("Subject: [SPAM] " + std::string(40, 'a') + "\r\n\t" +
+                          std::string(40, 'b') + " tail\r\n"),
+              std::string::npos)
+        << folded;
+}
+
+TEST(FilterHeaderEdits, SubjectAddedWhenMissing) {
+    header_edits e;
+    e.subject = "[SPAM]";
+    EXPECT_EQ(apply_header_edits("From: <a@b.example>\r\n\r\n", e),
+              "From: <a@b.example>\r\nSubject: [SPAM]\r\n\r\n");
+    // A message that is all header, its last line without a line end.
+    EXPECT_EQ(apply_header_edits("From: <a@b.example>", e),
+              "From: <a@b.example>\r\nSubject: [SPAM]\r\n");
 }
 
 TEST(FilterVerdict, SpamdResultFoldsLongSymbolLists) {
