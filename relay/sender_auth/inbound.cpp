@@ -293,7 +293,11 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
     checked out;
     if (!cfg || !tap || d.outgoing) {
         auto spf_result = co_await inbound_spf_check(spf, d, log_id);
-        if (spf_result) out.prefix = std::move(spf_result->field);
+        if (spf_result) {
+            out.prefix = std::move(spf_result->field);
+            if (spf_result->ev.code == splitmail::spf::result::pass && !spf_result->helo_identity)
+                out.verified.push_back(spf_result->ev.domain);
+        }
         co_return out;
     }
     if (tap->removed_fields() != 0) {
@@ -373,6 +377,12 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
             cfg->on_reject == config::reject_action::quarantine)
             dm->applied = dmarc::policy::quarantine;
     }
+    if (spf_result && spf_result->ev.code == splitmail::spf::result::pass &&
+        !spf_result->helo_identity)
+        out.verified.push_back(spf_result->ev.domain);
+    if (v)
+        for (const auto& r : v->results())
+            if (r.code == dkim::result::pass && !r.domain.empty()) out.verified.push_back(r.domain);
     out.prefix = cfg->add_results
                      ? authentication_results(cfg->authserv_id,
                                               describe(spf_result, d.envelope, v, dm, ip_result)) +

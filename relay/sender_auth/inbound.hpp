@@ -133,6 +133,9 @@ std::vector<std::string> dmarc_names(const std::vector<std::string>& from_domain
 struct checked {
     std::string prefix;                 // Authentication-Results, Received-SPF
     std::optional<smtp::reply> refusal; // DMARC p=reject failure (nothing may be spooled)
+    // Domains the message proved: the envelope sender's domain when its SPF passed (not the
+    // HELO identity), and d= of every DKIM signature that verified (greylist skip list).
+    std::vector<std::string> verified;
 };
 
 // The end-of-DATA step. `cfg` null: only Received-SPF, as before issue 17's DKIM part.

@@ -366,6 +366,11 @@ struct driver {
             sink.abort();
             co_return *auth.refusal;
         }
+        // Greylisting of a sender on greylist.skip_verified_senders waited for this proof.
+        if (auto grey = policy.end_of_data(auth.verified)) {
+            sink.abort();
+            co_return *grey;
+        }
         std::string prefix = std::move(auth.prefix);
         prefix += d.received_header(qid0);
         prefix += outgoing_prefix(d);
@@ -438,6 +443,8 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
     pctx.greylist = ctx.greylist_rcpt ? ctx.greylist : nullptr;
     pctx.clients = ctx.client_limits;
     pctx.users = ctx.user_limits;
+    if (ctx.greylist_rcpt && !ctx.s->greylist.skip_verified_senders.empty())
+        pctx.skip_verified = &ctx.s->greylist.skip_verified_senders;
     connection_policy policy(std::move(pctx), conn.remote_ip(), conn_id);
     cfg.policy = &policy;
     if (ctx.submission) {

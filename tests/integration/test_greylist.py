@@ -248,6 +248,8 @@ def main() -> None:
     check_config(d, "limits", "[limits]\nuser_messages_per_hour = -1\n",
                  "limits.user_messages_per_hour: must be between 0 and")
     check_config(d, "unknown", "[greylist]\nskip_spf_pass = true\n", "greylist.skip_spf_pass")
+    check_config(d, "skiplist", '[greylist]\nskip_verified_senders = ["gmail.com", "not a domain"]\n',
+                 'greylist.skip_verified_senders: "not a domain" is not a domain name')
 
 
 if __name__ == "__main__":

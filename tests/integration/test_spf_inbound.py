@@ -126,6 +126,53 @@ def main() -> None:
     checks.ok("result=fail" in log and "result=pass" in log, "results are logged (spf checked)",
               log[-2000:])
     relay.stop()
+
+    # Greylisting's skip list (issue 18): a sender of a listed domain is accepted at RCPT and
+    # judged at the end of DATA on its SPF result; an unlisted sender is deferred at RCPT.
+    grey = lib.Relay(d / "relay-grey", home, extra={
+        "outbound.resolver": f'"127.0.0.1:{dns.port}"', "spf.timeout": '"10s"',
+        "greylist.enabled": "true",
+        "greylist.skip_verified_senders": '["pass.test", "fail.test"]'})
+    grey.start(wait_recipients=False)  # lib's probe would be greylisted
+
+    def ready() -> bool:  # a listed sender's RCPT is accepted once the recipients are known
+        try:
+            with lib.SMTP(grey.port) as c:
+                c.ehlo("probe.sender.test")
+                c.cmd("MAIL FROM:<probe@pass.test>")
+                code = c.cmd(f"RCPT TO:<{DEMO}>")[0]
+                c.cmd("QUIT")
+                return code == 250
+        except OSError:
+            return False
+    lib.wait_until(ready, 20, "the greylisting relay to know demo", interval=0.2)
+
+    def transaction(sender: str, marker: str) -> list[int]:
+        with lib.SMTP(grey.port) as c:
+            c.ehlo("client.sender.test")
+            codes = [c.cmd(f"MAIL FROM:<{sender}>")[0], c.cmd(f"RCPT TO:<{DEMO}>")[0]]
+            if codes[-1] == 250:
+                codes.append(c.cmd("DATA")[0])
+                c.send(f"From: <{sender}>\r\nSubject: {marker}\r\n\r\nmarker {marker}\r\n.\r\n"
+                       .encode())
+                codes.append(c.reply()[0])
+            c.cmd("QUIT")
+        return codes
+
+    checks.eq(transaction("a@pass.test", "grey-pass"), [250, 250, 354, 250],
+              "greylist skip list: SPF pass of a listed domain is not greylisted")
+    checks.eq(transaction("a@fail.test", "grey-fail"), [250, 250, 354, 451],
+              "greylist skip list: a listed domain without a pass gets 451 at the end of DATA")
+    checks.eq(transaction("a@nospf.test", "grey-none"), [250, 451],
+              "greylist skip list: an unlisted sender is greylisted at RCPT")
+    glog = grey.daemon.log_text()
+    checks.ok(re.search(r"greylist \S+ skipped: verified sender .*domain=pass\.test", glog)
+              is not None, "greylist skip list: the skip is logged", glog[-2000:])
+    lib.wait_until(lambda: [p for p in home.messages(DEMO) if b"marker grey-pass" in p.read_bytes()]
+                   or None, 30, "the verified sender's message delivered")
+    checks.ok(not [p for p in home.messages(DEMO) if b"marker grey-fail" in p.read_bytes()],
+              "greylist skip list: the unproven message was not delivered")
+    grey.stop()
     home.stop()
     checks.summary()
 

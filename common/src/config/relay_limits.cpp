@@ -1,7 +1,10 @@
 // The relay's greylisting and rate-limit settings; see relay_limits.hpp.
 #include "splitmail/config/relay_limits.hpp"
 
+#include "splitmail/address/address.hpp"
+
 #include <array>
+#include <cctype>
 
 namespace splitmail::relay {
 namespace {
@@ -42,6 +45,16 @@ constexpr std::array table{
                          "minute of a change and at stop, by write-temp, fsync, rename); empty: "
                          "`greylist.db` in `spool.dir`. An unreadable file is logged, moved "
                          "aside to `NAME.corrupt`, and the relay starts with an empty list."},
+    config::setting_spec{"greylist.skip_verified_senders", kind::string_list, "[]",
+                         "Sender domains whose mail is not greylisted when it proves where it "
+                         "comes from: the envelope sender is of one of these domains (or a "
+                         "subdomain) and its SPF passes, or a DKIM signature of that domain "
+                         "verifies. Large providers retry from other addresses, so greylisting "
+                         "delays their mail for long. Proof is only known at the end of DATA: "
+                         "such a recipient is accepted at RCPT and the message gets `451 4.7.1 "
+                         "Greylisted` at the end of DATA when the proof fails. Example: "
+                         "`[\"gmail.com\", \"googlemail.com\", \"outlook.com\", "
+                         "\"icloud.com\"]`."},
     config::setting_spec{"limits.client_messages_per_hour", kind::integer, "0",
                          "Inbound (port 25) messages per client IP address (IPv6: per /64) in "
                          "any hour (a sliding window); past it, `MAIL` gets `451 4.7.1`. `0`: "
@@ -92,6 +105,16 @@ greylist_settings_from(const config::values& v, std::string_view name,
     if (me < 100 || me > 10000000)
         return bad("greylist.max_entries", "must be between 100 and 10000000");
     g.max_entries = static_cast<std::size_t>(me);
+    for (auto d : v.get_list("greylist.skip_verified_senders")) {
+        while (!d.empty() && d.back() == '.') d.pop_back();
+        for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!address::valid_domain(d) || d.find('.') == std::string::npos)
+            return bad("greylist.skip_verified_senders",
+                       "\"" + d + "\" is not a domain name (e.g. \"gmail.com\")");
+        g.skip_verified_senders.push_back(std::move(d));
+    }
+    if (g.skip_verified_senders.size() > 1000)
+        return bad("greylist.skip_verified_senders", "at most 1000 domains");
     g.state_file = v.get_path("greylist.state_file");
     if (g.state_file.empty()) g.state_file = spool_dir / "greylist.db";
     if (!g.state_file.is_absolute() && !spool_dir.empty()) g.state_file = spool_dir / g.state_file;

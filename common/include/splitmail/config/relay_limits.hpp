@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace splitmail::relay {
 
@@ -24,6 +25,8 @@ struct greylist_settings {
     std::size_t auto_allow = 5;               // passed deliveries before a network skips; 0 off
     std::size_t max_entries = 100000;
     std::filesystem::path state_file;         // resolved: "" in the file = <spool.dir>/greylist.db
+    // Sender domains (lower case, no trailing dot) whose verified mail skips greylisting.
+    std::vector<std::string> skip_verified_senders;
 };
 
 struct rate_limit_settings {

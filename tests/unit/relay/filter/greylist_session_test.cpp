@@ -199,3 +199,59 @@ TEST(RateLimitSession, IPv6ClientsCountByTheirSlash64) {
     e.cmd("EHLO c");
     EXPECT_EQ(e.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
 }
+
+// greylist.skip_verified_senders: a sender of a listed domain is accepted at RCPT and judged at
+// the end of DATA on what the message proved (SPF pass of the envelope domain, DKIM d=).
+TEST(GreylistSkipVerified, ListedDomainMatchesItselfAndSubdomainsOnly) {
+    const std::vector<std::string> list{"gmail.com", "outlook.com"};
+    EXPECT_EQ(listed_domain("gmail.com", list), "gmail.com");
+    EXPECT_EQ(listed_domain("Bounce.GMAIL.com.", list), "gmail.com");
+    EXPECT_EQ(listed_domain("notgmail.com", list), "");
+    EXPECT_EQ(listed_domain("gmail.com.evil.example", list), "");
+    EXPECT_EQ(listed_domain("com", list), "");
+    EXPECT_EQ(listed_domain("", list), "");
+}
+
+TEST(GreylistSkipVerified, DecidedAtTheEndOfDataOnTheProof) {
+    filter::greylist_policy gp;
+    gp.delay = 300s;
+    filter::greylist grey(gp);
+    const std::vector<std::string> list{"gmail.com"};
+    auto now = std::chrono::system_clock::from_time_t(1'700'000'000);
+    policy_context ctx;
+    ctx.greylist = &grey;
+    ctx.now = [&now] { return now; };
+    ctx.skip_verified = &list;
+    connection_policy p(ctx, "192.0.2.7", "TEST");
+
+    // Listed sender: RCPT accepted, the message waits for its proof.
+    EXPECT_FALSE(p.mail("", "someone@gmail.com"));
+    EXPECT_FALSE(p.rcpt("", "someone@gmail.com", "bob@example.test"));
+    EXPECT_FALSE(p.end_of_data({"gmail.com"})) << "SPF pass of the envelope domain";
+    // DKIM of a subdomain of the listed domain proves it too; another domain's pass does not.
+    EXPECT_FALSE(p.mail("", "someone@gmail.com"));
+    EXPECT_FALSE(p.rcpt("", "someone@gmail.com", "carol@example.test"));
+    EXPECT_FALSE(p.end_of_data({"other.example", "mail.gmail.com"}));
+    EXPECT_FALSE(p.mail("", "someone@gmail.com"));
+    EXPECT_FALSE(p.rcpt("", "someone@gmail.com", "dave@example.test"));
+    auto r = p.end_of_data({"other.example", "gmail.com.evil.example"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->format(), "451 4.7.1 Greylisted, try again in 300 seconds\r\n");
+    // The triplet was recorded at RCPT: after the delay the unproven sender passes as usual.
+    now += 301s;
+    EXPECT_FALSE(p.mail("", "someone@gmail.com"));
+    EXPECT_FALSE(p.rcpt("", "someone@gmail.com", "dave@example.test"));
+    EXPECT_FALSE(p.end_of_data({}));
+
+    // An unlisted sender is deferred at RCPT as before; nothing waits for the end of DATA.
+    EXPECT_FALSE(p.mail("", "someone@sender.example"));
+    auto at_rcpt = p.rcpt("", "someone@sender.example", "bob@example.test");
+    ASSERT_TRUE(at_rcpt);
+    EXPECT_EQ(at_rcpt->code, 451);
+    EXPECT_FALSE(p.end_of_data({}));
+    // A new transaction forgets what waited in the last one.
+    EXPECT_FALSE(p.mail("", "x@gmail.com"));
+    EXPECT_FALSE(p.rcpt("", "x@gmail.com", "erin@example.test"));
+    EXPECT_FALSE(p.mail("", "someone@sender.example"));
+    EXPECT_FALSE(p.end_of_data({}));
+}
