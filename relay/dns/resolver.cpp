@@ -7,9 +7,17 @@
 
 #include <boost/asio/post.hpp>
 
+#include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
 #include <random>
 #include <span>
 #include <unbound.h>
+#include <unistd.h>
 
 namespace splitmail::relay::dns {
 
@@ -27,12 +35,11 @@ struct answer {
     std::string error;
 };
 
-answer query(ub_ctx* ctx, const std::string& name, int type) {
+answer to_answer(int err, ub_result* r) {
     answer a;
-    ub_result* r = nullptr;
-    int err = ub_resolve(ctx, name.c_str(), type, class_in, &r);
     if (err != 0) {
         a.error = std::string("resolver: ") + ub_strerror(err);
+        if (r) ub_resolve_free(r);
         return a;
     }
     if (r->nxdomain) {
@@ -55,7 +62,85 @@ answer query(ub_ctx* ctx, const std::string& name, int type) {
     return a;
 }
 
+// One caller's query in flight; on_answer() fills it under the state's mutex.
+struct waiter {
+    unbound_resolver::async_state* st = nullptr;
+    bool done = false;
+    int err = 0;
+    ub_result* result = nullptr;
+};
+
+void on_answer(void* data, int err, ub_result* result); // libunbound's callback, below
+
 std::string type_name(int t) { return t == type_a ? "A" : t == type_aaaa ? "AAAA" : "MX"; }
+} // namespace
+
+struct unbound_resolver::async_state {
+    ub_ctx* ctx = nullptr;
+    std::mutex m;
+    std::condition_variable cv;
+    bool stopping = false;
+    int wake[2] = {-1, -1}; // a byte written here ends the poller
+    std::thread poller;
+
+    // The poller: libunbound's answers arrive on ub_fd(); ub_process() runs on_answer() for
+    // each, here. Ends when `wake` becomes readable.
+    void poll_loop() {
+        for (;;) {
+            pollfd fds[2] = {{ub_fd(ctx), POLLIN, 0}, {wake[0], POLLIN, 0}};
+            if (::poll(fds, 2, -1) < 0) {
+                if (errno == EINTR) continue;
+                return;
+            }
+            if (fds[1].revents != 0) return;
+            if (fds[0].revents != 0) ub_process(ctx);
+        }
+    }
+
+    // Blocks until the answer is in, or the resolver stops (then the query is cancelled).
+    answer query(const std::string& name, int type) {
+        waiter w;
+        w.st = this;
+        int id = 0;
+        {
+            std::lock_guard lk(m);
+            if (stopping) return stopped();
+        }
+        if (int err = ub_resolve_async(ctx, name.c_str(), type, class_in, &w, &on_answer, &id);
+            err != 0)
+            return to_answer(err, nullptr);
+        std::unique_lock lk(m);
+        cv.wait(lk, [&] { return w.done || stopping; });
+        if (!w.done) {
+            lk.unlock();
+            // Cancelled: on_answer() will not run for it. If it cannot be cancelled, its
+            // answer is being delivered right now: wait for that (the poller still runs).
+            if (ub_cancel(ctx, id) == 0) return stopped();
+            lk.lock();
+            cv.wait(lk, [&] { return w.done; });
+        }
+        lk.unlock();
+        return to_answer(w.err, w.result);
+    }
+
+    static answer stopped() {
+        answer a;
+        a.error = "resolver: stopped";
+        return a;
+    }
+};
+
+namespace {
+void on_answer(void* data, int err, ub_result* result) {
+    auto* w = static_cast<waiter*>(data);
+    {
+        std::lock_guard lk(w->st->m);
+        w->done = true;
+        w->err = err;
+        w->result = result;
+    }
+    w->st->cv.notify_all();
+}
 } // namespace
 
 std::expected<std::string, std::string> to_unbound_address(const std::string& hp) {
@@ -97,15 +182,36 @@ unbound_resolver::create(const resolver_options& opt) {
     // libunbound refuses to send queries to 127.0.0.0/8 and ::1 by default.
     if (int e = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"); e != 0)
         return fail("do-not-query-localhost", e);
-    return std::unique_ptr<unbound_resolver>(new unbound_resolver(ctx, opt.threads));
+    // Asynchronous queries in a thread of libunbound's (the default would fork a process).
+    if (int e = ub_ctx_async(ctx, 1); e != 0) return fail("libunbound async", e);
+    auto st = std::make_unique<async_state>();
+    st->ctx = ctx;
+    if (::pipe2(st->wake, O_CLOEXEC) != 0) {
+        ub_ctx_delete(ctx);
+        return std::unexpected(std::string("pipe: ") + std::strerror(errno));
+    }
+    st->poller = std::thread([p = st.get()] { p->poll_loop(); });
+    return std::unique_ptr<unbound_resolver>(new unbound_resolver(ctx, std::move(st), opt.threads));
 }
 
-unbound_resolver::unbound_resolver(ub_ctx* ctx, std::size_t threads)
-    : ctx_(ctx), pool_(std::max<std::size_t>(threads, 1)) {}
+unbound_resolver::unbound_resolver(ub_ctx* ctx, std::unique_ptr<async_state> async,
+                                   std::size_t threads)
+    : ctx_(ctx), async_(std::move(async)), pool_(std::max<std::size_t>(threads, 1)) {}
 
 unbound_resolver::~unbound_resolver() {
-    pool_.join(); // lookups in flight finish (libunbound's own timeouts bound them)
-    ub_ctx_delete(ctx_);
+    {
+        std::lock_guard lk(async_->m);
+        async_->stopping = true;
+    }
+    async_->cv.notify_all();
+    pool_.join(); // callers waiting on a silent server return at once ("resolver stopped")
+    char b = 1;
+    while (::write(async_->wake[1], &b, 1) < 0 && errno == EINTR) {
+    }
+    async_->poller.join();
+    ::close(async_->wake[0]);
+    ::close(async_->wake[1]);
+    ub_ctx_delete(ctx_); // ends libunbound's thread; queries still in it are dropped
 }
 
 mx_answer unbound_resolver::lookup(const std::string& domain_in) {
@@ -117,7 +223,7 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
         out.error = "empty domain";
         return out;
     }
-    auto mx = query(ctx_, domain, type_mx);
+    auto mx = async_->query(domain, type_mx);
     if (!mx.ok) {
         out.status = mx_status::temp_error;
         out.error = "MX lookup for " + domain + ": " + mx.error;
@@ -160,7 +266,7 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
     for (const auto& r : records) {
         mx_host h{r.exchange, r.preference, {}};
         for (int t : {type_aaaa, type_a}) {
-            auto a = query(ctx_, r.exchange, t);
+            auto a = async_->query(r.exchange, t);
             if (!a.ok) {
                 any_temp = true;
                 last_error = type_name(t) + " lookup for " + r.exchange + ": " + a.error;
@@ -189,7 +295,7 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
 }
 
 unbound_resolver::raw_answer unbound_resolver::query_raw(const std::string& name, int rr_type) {
-    auto a = query(ctx_, name, rr_type);
+    auto a = async_->query(name, rr_type);
     raw_answer out;
     out.st = !a.ok ? raw_answer::status::error
              : a.nxdomain ? raw_answer::status::nxdomain

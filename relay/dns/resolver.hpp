@@ -9,8 +9,12 @@
 //  - a null MX ("0 .") -> null_mx, the caller bounces at once with 5.1.10 (RFC 7505 4.1);
 //  - NXDOMAIN, or names that exist but have no address anywhere -> a permanent status;
 //    SERVFAIL, timeouts, an unreachable resolver -> temp_error (try again later);
-//  - the blocking libunbound calls run on a small private thread pool, never on the caller's
-//    io thread; resolve_mx resumes on the caller's executor.
+//  - the blocking lookups run on a small private thread pool, never on the caller's io
+//    thread; resolve_mx resumes on the caller's executor;
+//  - a query is handed to libunbound's asynchronous interface (its own thread does the
+//    network) and its caller waits for the answer; destruction cancels what is in flight
+//    (those callers get a temporary error, "resolver stopped"), so a silent name server
+//    never holds the relay's exit up.
 // Does not: validate DNSSEC yet (it comes with DANE: the context is ready for a trust anchor),
 // convert U-label domains to A-labels (IDNA), or detect that an MX points back at us.
 #include <boost/asio/awaitable.hpp>
@@ -81,9 +85,12 @@ public:
     raw_answer query_raw(const std::string& name, int rr_type);
     boost::asio::thread_pool& pool() { return pool_; }
 
+    struct async_state; // libunbound's asynchronous interface and who waits on it
+
 private:
-    unbound_resolver(ub_ctx* ctx, std::size_t threads);
+    unbound_resolver(ub_ctx* ctx, std::unique_ptr<async_state> async, std::size_t threads);
     ub_ctx* ctx_;
+    std::unique_ptr<async_state> async_;
     boost::asio::thread_pool pool_;
 };
 

@@ -15,6 +15,8 @@ Checks:
      with a warning naming the unsent reply, status 0.
 """
 import os
+import select
+import socket
 import signal
 import subprocess
 import sys
@@ -150,6 +152,27 @@ def main() -> None:
     code, _ = reply_or_eof(c)
     c.close()
     checks.ok(code != 250, "C: no 250 after the relay gave up (the client will retry)")
+
+    # D. A silent name server does not hold the stop up: an outgoing message waits in its MX
+    # lookup (the resolver is a UDP socket that never answers) when SIGTERM comes. Before,
+    # the relay logged "stopped" and then sat ~16 s in libunbound's retries.
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    quiet = lib.Relay(d / "relay-d", home, extra={
+        "outbound.resolver": f'"127.0.0.1:{silent.getsockname()[1]}"',
+        "relay.trusted_networks": '["127.0.0.1/32"]'}).start()
+    code, text = lib.send_message(quiet.port, DEMO, ["someone@remote.example"],
+                                  lib.make_message("stop-d"))
+    checks.eq(code, 250, f"D: the outgoing message is queued ({text})")
+    lib.wait_until(lambda: silent.recv(4096, socket.MSG_DONTWAIT) if select.select(
+        [silent], [], [], 0.2)[0] else None, 10 * lib.SLOW, "the MX query at the silent server")
+    t0 = time.monotonic()
+    rc = quiet.daemon.stop()
+    took = time.monotonic() - t0
+    checks.eq(rc, 0, "D: relay exits 0 with a lookup in flight")
+    checks.ok(took < 3 * lib.SLOW, f"D: a silent resolver does not delay the stop ({took:.1f}s)")
+    checks.eq(len(quiet.queued()), 1, "D: the message stays queued for the next start")
+    silent.close()
     checks.eq(home.daemon.stop(), 0, "home exits 0")
 
 
