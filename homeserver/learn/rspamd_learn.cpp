@@ -217,6 +217,8 @@ void rspamd_learner::send(const job& j) {
                 }
             } catch (const std::exception& e) {
                 error = net::error_text(e);
+            } catch (...) { // nothing may escape a detached coroutine unseen
+                error = "unexpected failure";
             }
         },
         asio::detached);
