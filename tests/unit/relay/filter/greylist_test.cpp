@@ -306,14 +306,9 @@ TEST(Greylist, PeriodicSaveWritesAHundredThousandEntries) {
                              "s" + std::to_string(i) + "@x", "demo@example.test"),
                         now);
     EXPECT_EQ(f.store().size(), 100000u);
-    // What the io thread does on a save tick: one linear copy of fixed records (a loose bound
-    // that only a quadratic or per-entry-allocating serialiser would miss).
-    const auto s0 = std::chrono::steady_clock::now();
+    // What the io thread does on a save tick: one copy of fixed records (its speed is not
+    // asserted here: speed claims live in bench/, a loaded CI machine would make it flaky).
     const auto snapshot = f.store().serialize(now);
-    const auto took = std::chrono::steady_clock::now() - s0;
-    EXPECT_LT(took, 2s) << "serialize of 100000 entries took "
-                        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                        << " ms";
     EXPECT_EQ(snapshot.size(),
               greylist::header_size + greylist::trailer_size + 100000 * greylist::record_size);
     f.start();
