@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -96,12 +97,16 @@ void rspamd_learner::submit(kind k, const std::string& user,
     {
         std::lock_guard lk(mu_);
         if (stopping_) return;
+        const std::size_t per_user = std::max<std::size_t>(1, s_.max_queue / 4);
+        std::size_t mine = 0;
+        for (const auto& j : queue_) mine += j.user == user ? 1 : 0;
         for (auto& f : files) {
-            if (queue_.size() >= s_.max_queue) {
+            if (queue_.size() >= s_.max_queue || mine >= per_user) {
                 ++dropped;
                 continue;
             }
             queue_.push_back({k, user, std::move(f)});
+            ++mine;
         }
         queued = queue_.size();
     }
@@ -114,10 +119,23 @@ void rspamd_learner::submit(kind k, const std::string& user,
 
 void rspamd_learner::drain() {
     std::unique_lock lk(mu_);
-    idle_cv_.wait(lk, [this] { return stopping_ || (queue_.empty() && !busy_); });
+    idle_cv_.wait(lk, [this] { return stopping_ || (!busy_ && (paused_ || queue_.empty())); });
+}
+
+std::size_t rspamd_learner::queued_for(const std::string& user) const {
+    std::lock_guard lk(mu_);
+    std::size_t n = 0;
+    for (const auto& j : queue_) n += j.user == user ? 1 : 0;
+    return n;
+}
+
+bool rspamd_learner::paused() const {
+    std::lock_guard lk(mu_);
+    return paused_;
 }
 
 void rspamd_learner::run() {
+    auto pause = s_.retry_first;
     while (true) {
         job j;
         {
@@ -128,12 +146,33 @@ void rspamd_learner::run() {
             queue_.pop_front();
             busy_ = true;
         }
-        send(j);
-        {
-            std::lock_guard lk(mu_);
-            busy_ = false;
+        std::string error;
+        const bool reached = send(j, error);
+        std::unique_lock lk(mu_);
+        busy_ = false;
+        if (reached) {
+            if (paused_)
+                log::info("learn", "-", "rspamd answers again: learning resumed",
+                          {{"controller", s_.controller}, {"queued", queue_.size()}});
+            paused_ = false;
+            pause = s_.retry_first;
+            lk.unlock();
+            idle_cv_.notify_all();
+            continue;
         }
+        // Kept for the next try, first in line; the whole queue waits with it.
+        queue_.push_front(std::move(j));
+        if (!paused_)
+            log::warn("learn", "-", "rspamd unreachable: learning paused",
+                      {{"controller", s_.controller}, {"error", error},
+                       {"queued", queue_.size()},
+                       {"retry_in", pause.count() < 1000 ? std::to_string(pause.count()) + "ms"
+                                                         : std::to_string(pause.count() / 1000) + "s"}});
+        paused_ = true;
         idle_cv_.notify_all();
+        cv_.wait_for(lk, pause, [this] { return stopping_; });
+        if (stopping_) return;
+        pause = std::min(pause * 2, s_.retry_max);
     }
 }
 
@@ -163,18 +202,19 @@ int open_message(const std::filesystem::path& file) {
 
 } // namespace
 
-void rspamd_learner::send(const job& j) {
+bool rspamd_learner::send(const job& j, std::string& unreachable) {
     const std::string as(to_string(j.k));
     fd_guard f{open_message(j.file)};
     struct stat st {};
     if (f.fd < 0 || ::fstat(f.fd, &st) != 0) {
         log::info("learn", "-", "not learned: the message is gone",
                   {{"user", j.user}, {"as", as}, {"file", j.file.filename().string()}});
-        return;
+        return true;
     }
     const auto length = static_cast<std::uint64_t>(st.st_size);
     std::string error;
     std::optional<outcome> result;
+    bool connected = false; // a failure before this is "unreachable" (retried)
     asio::io_context io;
     asio::co_spawn(
         io,
@@ -190,6 +230,7 @@ void rspamd_learner::send(const job& j) {
                     return std::min<net::clock::duration>(s_.timeout, whole);
                 };
                 auto c = co_await net::connect(s_.controller, left());
+                connected = true;
                 auto host = net::split_host_port(s_.controller).first;
                 co_await c->write(request_head(j.k, host, s_.password, length), left());
                 std::array<char, 64 * 1024> buf{};
@@ -224,11 +265,15 @@ void rspamd_learner::send(const job& j) {
         asio::detached);
     io.run();
     const std::string file = j.file.filename().string();
-    if (!result) {
-        log::warn("learn", "-", "rspamd unreachable: not learned",
+    if (!result && !connected) {
+        unreachable = error;
+        return false;
+    }
+    if (!result) { // reached, but the exchange failed: this message is not retried
+        log::warn("learn", "-", "learning failed",
                   {{"user", j.user}, {"as", as}, {"controller", s_.controller}, {"error", error},
                    {"file", file}});
-        return;
+        return true;
     }
     switch (result->result) {
     case outcome::what::learned:
@@ -243,6 +288,7 @@ void rspamd_learner::send(const job& j) {
                   {{"user", j.user}, {"as", as}, {"file", file}, {"error", result->detail}});
         break;
     }
+    return true;
 }
 
 } // namespace splitmail::home::learn

@@ -5,14 +5,18 @@
 // relay's rspamd, reached over the tunnel (`learn.rspamd_controller` in home.toml) with the
 // controller password (`Password:` header, `learn.rspamd_password_file`).
 //
-// Guarantees: IMAP never waits for rspamd. Requests queue (at most `max_queue`; more are
-// dropped with a warning) and one worker thread sends them one at a time, each within
-// `timeout` (connect, send, answer). The message is read from its Maildir file while it is
-// sent, 64 KiB at a time, never whole; a file gone before its turn (expunged meanwhile) is
-// skipped. Every outcome is logged: learned, already learned, refused (HTTP status and
-// rspamd's error text), unreachable.
-// Does not: retry (a failed learn is logged and dropped; the mail itself is never touched),
-// learn APPENDed or COPYed-from-outside mail, or keep per-user statistics (one shared Bayes).
+// Guarantees: IMAP never waits for rspamd. Requests queue (at most `max_queue`, and at most a
+// quarter of it per user, so one user's MOVE of a big folder cannot crowd out the others'
+// learns; more are dropped with one warning per batch) and one worker thread sends them one at
+// a time, each within `timeout` (connect, send, answer). The message is read from its Maildir
+// file while it is sent, 64 KiB at a time, never whole; a file gone before its turn (expunged
+// meanwhile) is skipped. When rspamd cannot be reached (relay rebooting, tunnel down) the
+// request stays queued and learning pauses, retried after `retry_first`, doubling up to
+// `retry_max`: one warning when the pause starts, one line when rspamd answers again.
+// Every other outcome is logged per message: learned, already learned, refused (HTTP status
+// and rspamd's error text; not retried).
+// Does not: learn APPENDed or COPYed-from-outside mail, keep the queue across a restart, or keep
+// per-user statistics (one shared Bayes).
 #include "splitmail/net/http.hpp"
 
 #include <chrono>
@@ -50,6 +54,8 @@ struct settings {
     std::string password;   // sent as Password: (empty: none; rspamd's secure_ip then decides)
     std::chrono::milliseconds timeout{10000};
     std::size_t max_queue = 1000;
+    std::chrono::milliseconds retry_first{5000}; // rspamd unreachable: first pause
+    std::chrono::milliseconds retry_max{300000}; // longest pause
 };
 
 class rspamd_learner {
@@ -65,8 +71,11 @@ public:
     // not fit under max_queue is dropped with one warning for the whole batch (a MOVE of a
     // 100k-message folder must not write 100k log lines).
     void submit(kind k, const std::string& user, std::vector<std::filesystem::path> files);
-    // Blocks until nothing is queued or being sent (tests, shutdown of tools).
+    // Blocks until nothing is queued or being sent, or learning is paused because rspamd
+    // cannot be reached (tests, shutdown of tools).
     void drain();
+    bool paused() const; // waiting for rspamd to come back
+    std::size_t queued_for(const std::string& user) const; // requests of `user` waiting
 
 private:
     struct job {
@@ -75,14 +84,16 @@ private:
         std::filesystem::path file;
     };
     void run();
-    void send(const job& j);
+    // false: rspamd could not be reached (`error` says why); the job is to be retried.
+    bool send(const job& j, std::string& error);
 
     settings s_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::condition_variable cv_, idle_cv_;
     std::deque<job> queue_;
     bool busy_ = false;
     bool stopping_ = false;
+    bool paused_ = false;
     std::thread worker_;
 };
 

@@ -11,7 +11,8 @@ Checks:
   other folders learns nothing;
 - the password file is what authorises it: rspamd trusts no address here (secure_ip), and a
   home with a wrong password gets "rspamd refused to learn" in its log, nothing counted;
-- rspamd stopped: the MOVE still completes at once, home logs "rspamd unreachable" and goes on.
+- rspamd stopped: the MOVE still completes at once, home logs "rspamd unreachable" once and
+  keeps the request; when rspamd is back, it is learned.
 """
 from __future__ import annotations
 
@@ -169,6 +170,18 @@ def main() -> None:
                "home logs that rspamd is unreachable", daemons=[home.daemon])
     typ, _ = m.noop()
     checks.eq(typ, "OK", "the IMAP session goes on")
+    checks.eq(log_count(home, r"rspamd unreachable"), 1,
+              "one warning for the outage, not one per message")
+
+    log("rspamd back: the request that waited is sent (nothing lost to the outage)")
+    refused_ham = log_count(home, r"rspamd refused to learn user=\S+ as=ham")
+    rspamd.start()
+    wait_until(lambda: log_count(home, r"info learn - rspamd answers again") >= 1, 60,
+               "home resumes learning", daemons=[home.daemon])
+    # home still has the wrong password of the step above: rspamd's answer to the request
+    # that waited through the outage is its refusal, which proves the request reached it.
+    wait_until(lambda: log_count(home, r"rspamd refused to learn user=\S+ as=ham") > refused_ham,
+               30, "the waiting ham request answered by rspamd", daemons=[home.daemon])
     m.logout()
     relay.stop()
     home.stop()

@@ -111,14 +111,82 @@ TEST(RspamdLearn, GoneFileAndUnreachableControllerDoNotBlock) {
     auto dir = fs::temp_directory_path() / ("sm-learn2-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     std::ofstream(dir / "msg") << "Subject: x\r\n\r\nb\r\n";
-    rspamd_learner l({dead, "", std::chrono::milliseconds(2000), 2});
+    // max_queue 8: at most 2 per user.
+    rspamd_learner l({dead, "", std::chrono::milliseconds(2000), 8,
+                      std::chrono::milliseconds(60000), std::chrono::milliseconds(60000)});
     auto t0 = std::chrono::steady_clock::now();
     l.submit(kind::ham, "a@x.test", {dir / "gone"}); // never existed: skipped
     l.submit(kind::ham, "a@x.test", {dir / "msg"});  // refused connection: logged
-    // One MOVE of 50 messages over max_queue: the rest is dropped with one warning.
+    // One MOVE of 50 messages over the user's share: the rest is dropped with one warning.
     l.submit(kind::ham, "a@x.test", std::vector<fs::path>(50, dir / "msg"));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1))
         << "submit never waits for the network";
+    l.drain(); // returns once learning is paused: rspamd cannot be reached
+    EXPECT_TRUE(l.paused());
+    fs::remove_all(dir);
+}
+
+// rspamd unreachable for a while (relay rebooting, tunnel down): the request waits and goes
+// out once the controller answers; nothing is lost to the outage.
+TEST(RspamdLearn, UnreachableControllerIsRetriedUntilItAnswers) {
+    asio::io_context io;
+    std::string addr;
+    unsigned short port = 0;
+    {
+        asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+        port = a.local_endpoint().port();
+        addr = "127.0.0.1:" + std::to_string(port);
+    } // closed: connections are refused until the controller below starts
+    auto dir = fs::temp_directory_path() / ("sm-learn3-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "msg") << "Subject: x\r\n\r\nretried\r\n";
+    rspamd_learner l({addr, "", std::chrono::milliseconds(2000), 10,
+                      std::chrono::milliseconds(100), std::chrono::milliseconds(200)});
+    l.submit(kind::spam, "a@x.test", {dir / "msg"});
     l.drain();
+    ASSERT_TRUE(l.paused());
+    // The controller comes up on the same port.
+    asio::ip::tcp::acceptor acc(io);
+    acc.open(asio::ip::tcp::v4());
+    acc.set_option(asio::socket_base::reuse_address(true));
+    acc.bind({asio::ip::make_address("127.0.0.1"), port});
+    acc.listen();
+    asio::ip::tcp::socket s(io);
+    acc.accept(s); // blocks until the learner's retry connects
+    std::string in;
+    auto n = asio::read_until(s, asio::dynamic_buffer(in), "\r\n\r\n");
+    const std::size_t len = std::stoul(in.substr(in.find("Content-Length: ") + 16));
+    if (in.size() < n + len)
+        asio::read(s, asio::dynamic_buffer(in), asio::transfer_exactly(n + len - in.size()));
+    EXPECT_TRUE(in.ends_with("retried\r\n"));
+    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"success\":true}";
+    asio::write(s, asio::buffer(answer));
+    s.close();
+    l.drain();
+    EXPECT_FALSE(l.paused()) << "learning resumed";
+    fs::remove_all(dir);
+}
+
+// One user's MOVE of a big folder takes at most a quarter of the queue: another user's learn
+// still finds room.
+TEST(RspamdLearn, OneUserCannotFillTheWholeQueue) {
+    std::string dead;
+    {
+        asio::io_context io;
+        asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+        dead = "127.0.0.1:" + std::to_string(a.local_endpoint().port());
+    }
+    auto dir = fs::temp_directory_path() / ("sm-learn4-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "msg") << "Subject: x\r\n\r\nb\r\n";
+    // rspamd unreachable and a long pause: what is queued stays queued.
+    rspamd_learner l({dead, "", std::chrono::milliseconds(2000), 8,
+                      std::chrono::milliseconds(60000), std::chrono::milliseconds(60000)});
+    l.submit(kind::spam, "big@x.test", std::vector<fs::path>(100, dir / "msg"));
+    l.drain();
+    ASSERT_TRUE(l.paused());
+    EXPECT_EQ(l.queued_for("big@x.test"), 2u) << "a quarter of max_queue";
+    l.submit(kind::spam, "small@x.test", {dir / "msg"});
+    EXPECT_EQ(l.queued_for("small@x.test"), 1u) << "another user still finds room";
     fs::remove_all(dir);
 }
