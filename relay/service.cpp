@@ -6,6 +6,7 @@
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
 #include "smtp_in/network_counter.hpp"
+#include "filter/dnsbl_check.hpp"
 #include "filter/greylist_file.hpp"
 #include "filter/rate_limit.hpp"
 #include "sender_auth/inbound.hpp"
@@ -185,7 +186,7 @@ int run(const settings& s, const std::string& config_path) {
     // DKIM keys of inbound mail go through the same context (sender authentication).
     std::unique_ptr<dns::unbound_resolver> spf_resolver;
     std::unique_ptr<spf_checker> spf;
-    if (s.spf_check || s.dkim_verify) {
+    if (s.spf_check || s.dkim_verify || s.dnsbl.enabled) {
         // libunbound's blocking calls hold a thread per evaluation in flight: more threads than
         // the outbound resolver, so a few slow SPF zones do not queue everyone else behind them
         // (a queued evaluation still ends at its deadline).
@@ -198,10 +199,13 @@ int run(const settings& s, const std::string& config_path) {
                     std::chrono::duration_cast<std::chrono::milliseconds>(s.spf_timeout),
                     s.hostname);
         } else {
-            log::error("spf", "", "no resolver: SPF and DKIM are not checked",
+            log::error("spf", "", "no resolver: SPF, DKIM and the DNS lists are not checked",
                        {{"error", r.error()}});
         }
     }
+    // Issue 18: DNS block/allow lists through the same context.
+    std::unique_ptr<filter::dnsbl_checker> dnsbl;
+    if (s.dnsbl.enabled && spf_resolver) dnsbl = std::make_unique<filter::dnsbl_checker>(s.dnsbl, *spf_resolver);
     sender_auth::config auth_cfg;
     auth_cfg.authserv_id = s.hostname;
     auth_cfg.add_results = s.auth_results_add;
@@ -239,6 +243,7 @@ int run(const settings& s, const std::string& config_path) {
     ctx.greylist_rcpt = s.greylist.enabled;
     ctx.client_limits = &client_limits;
     ctx.user_limits = &user_limits;
+    ctx.dnsbl = dnsbl.get();
     smtp_context sub_ctx = ctx;
     sub_ctx.submission = true;
     sub_ctx.auth = &authenticator;

@@ -6,6 +6,7 @@
 #include "smtp_in/session.hpp"
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
+#include "filter/dnsbl_check.hpp"
 #include "filter/scan.hpp"
 #include "sender_auth/inbound.hpp"
 
@@ -513,8 +514,16 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
         co_await conn.start_tls_server(*ctx.tls, std::max(left, net::clock::duration::zero()));
         sess.tls_on_connect(tls_info{conn.tls_version(), conn.tls_cipher()});
     }
+    // DNS lists (issue 18): asked at connect, answered while the greeting goes out; the
+    // client's first command is read once they answered (or dnsbl.timeout passed).
+    std::optional<sender_auth::dns_lookups> dnsbl;
+    if (ctx.dnsbl && !ctx.submission && !cfg.relay_allowed) dnsbl = ctx.dnsbl->start(conn.remote_ip());
     auto greeting = sess.greet();
     co_await d.perform(std::move(greeting));
+    if (dnsbl) {
+        auto o = co_await ctx.dnsbl->finish(*dnsbl, conn.remote_ip(), d.id);
+        policy.dnsbl(std::move(o.block), o.allowed);
+    }
     std::array<char, 16384> buf;
     while (!d.closed) {
         std::size_t n = 0;

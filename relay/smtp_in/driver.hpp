@@ -38,6 +38,7 @@ namespace splitmail::relay {
 namespace filter {
 class greylist;
 class rate_limiter;
+class dnsbl_checker;
 } // namespace filter
 
 class home_authenticator;
@@ -78,6 +79,8 @@ struct smtp_context {
     // Rate limits: inbound per client IP, submission per user (null: none).
     filter::rate_limiter* client_limits = nullptr;
     filter::rate_limiter* user_limits = nullptr;
+    // DNS block/allow lists for port 25 clients (null: dnsbl.enabled off).
+    filter::dnsbl_checker* dnsbl = nullptr;
 };
 
 // Serves one connection until the client quits, fails or times out. Throws (a

@@ -96,6 +96,7 @@ std::optional<smtp::reply> connection_policy::mail(std::string_view user,
 
 std::optional<smtp::reply> connection_policy::rcpt(std::string_view user, std::string_view sender,
                                                    std::string_view recipient) {
+    if (dnsbl_block_ && user.empty()) return dnsbl_block_;
     auto* lim = limiter_for(user);
     const std::string key = key_for(user);
     const auto steady = steady_now();
@@ -106,7 +107,7 @@ std::optional<smtp::reply> connection_policy::rcpt(std::string_view user, std::s
         return smtp::make_reply(451, "4.7.1", "Error: too many recipients in the last hour, "
                                               "try again later");
     }
-    if (user.empty() && ctx_.greylist) {
+    if (user.empty() && ctx_.greylist && !dnsbl_allowed_) {
         if (auto t = filter::make_triplet(ip_, sender, recipient)) {
             auto a = ctx_.greylist->check(*t, to_seconds(ctx_.now()));
             const auto at = sender.rfind('@');
@@ -156,6 +157,11 @@ std::optional<smtp::reply> connection_policy::end_of_data(const std::vector<std:
                {"retry_after", std::to_string(pending_retry_.count()) + "s"},
                {"reason", "sender of a skip_verified_senders domain without SPF or DKIM pass"}});
     return greylisted(pending_retry_);
+}
+
+void connection_policy::dnsbl(std::optional<smtp::reply> block, bool allowed) {
+    dnsbl_block_ = std::move(block);
+    dnsbl_allowed_ = allowed;
 }
 
 void connection_policy::delivered() {

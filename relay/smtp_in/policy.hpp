@@ -5,6 +5,7 @@
 //
 //  - MAIL: the message limit of the authenticated user (submission) or of the client IP
 //    (port 25; an IPv6 client counts by its /64); over it, 451 4.7.1 and a warning in the log.
+//  - RCPT of a client the DNS lists refused (dnsbl()): that refusal, nothing else asked.
 //  - RCPT (a recipient the directory accepted): the recipient limit likewise; then, for a
 //    client that is not authenticated and when greylisting is on, the greylist decides
 //    (451 4.7.1 Greylisted, try again in N seconds), logged as
@@ -51,6 +52,9 @@ public:
     std::optional<smtp::reply> rcpt(std::string_view user, std::string_view sender,
                                     std::string_view recipient) override;
     std::optional<smtp::reply> end_of_data(const std::vector<std::string>& verified);
+    // DNS lists (filter/dnsbl_check.hpp), known before the client's first command: `block`
+    // refuses every recipient of an unauthenticated client; `allowed` skips greylisting.
+    void dnsbl(std::optional<smtp::reply> block, bool allowed);
     void delivered();
 
 private:
@@ -61,6 +65,8 @@ private:
     policy_context ctx_;
     std::string ip_, id_;
     bool passed_ = false; // a recipient of this transaction passed greylisting
+    std::optional<smtp::reply> dnsbl_block_;
+    bool dnsbl_allowed_ = false;
     // Recipients accepted at RCPT whose greylisting waits for the sender's proof.
     std::string pending_domain_;    // the listed domain the sender claims
     std::string pending_rcpts_;     // for the log

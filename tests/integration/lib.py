@@ -787,8 +787,11 @@ def start_pair(name: str, relay_kw: dict | None = None, home_kw: dict | None = N
 class SMTP:
     """Line-level client: send exact bytes, read replies as (code, text of all lines)."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 30.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout * SLOW)
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 30.0,
+                 source: str | None = None):
+        """`source`: connect from this local address (another loopback client, 127.0.0.9)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout * SLOW,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
         self.banner = self.reply()
 

@@ -519,6 +519,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto lim = rate_limit_settings_from(v, name);
     if (!lim) return std::unexpected(lim.error());
     s.limits = *lim;
+    auto dnsbl = dnsbl_settings_from(v, name);
+    if (!dnsbl) return std::unexpected(dnsbl.error());
+    s.dnsbl = std::move(*dnsbl);
     s.dkim_verify = v.get_bool("dkim_verify.enabled");
     auto maxsig = v.get_int("dkim_verify.max_signatures");
     if (maxsig < 1 || maxsig > 50)

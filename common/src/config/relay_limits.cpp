@@ -2,6 +2,7 @@
 #include "splitmail/config/relay_limits.hpp"
 
 #include "splitmail/address/address.hpp"
+#include "splitmail/net/dnsbl.hpp"
 
 #include <array>
 #include <cctype>
@@ -72,11 +73,61 @@ constexpr std::array table{
     config::setting_spec{"limits.max_tracked", kind::integer, "10000",
                          "Client addresses (and, separately, users) whose counts are kept; when "
                          "full, the least recently seen is forgotten."},
+    config::setting_spec{"dnsbl.enabled", kind::boolean, "false",
+                         "Look inbound clients (port 25, not `relay.trusted_networks`) up in the "
+                         "DNS lists of `dnsbl.sites` when they connect; a client whose weights add "
+                         "up to `dnsbl.threshold` gets `554 5.7.1 Service unavailable; client "
+                         "[IP] blocked using LIST` for every recipient. Needs a resolver of your "
+                         "own (`outbound.resolver`, or a local unbound in /etc/resolv.conf): most "
+                         "lists refuse queries that come through public resolvers (8.8.8.8, "
+                         "1.1.1.1, 9.9.9.9...), and the relay logs that they did."},
+    config::setting_spec{"dnsbl.sites", kind::string_list, "[]",
+                         "The lists, in Postfix's `postscreen_dnsbl_sites` syntax: "
+                         "`zone[=pattern][*weight]` or `zone[&mask][*weight]`; a pattern has four "
+                         "octets, each `N`, `[a..b]` or `[a;b]`; the weight defaults to 1, negative "
+                         "for allow lists. Example: `[\"zen.spamhaus.org=127.0.0.[2..11]*3\", "
+                         "\"bl.spamcop.net*2\", \"list.dnswl.org=127.0.[0..255].[1..3]*-2\"]`."},
+    config::setting_spec{"dnsbl.threshold", kind::integer, "1",
+                         "Total weight of the lists that list a client at which it is refused "
+                         "(Postfix's `postscreen_dnsbl_threshold`)."},
+    config::setting_spec{"dnsbl.allow_threshold", kind::integer, "0",
+                         "When negative: a client whose total weight is at or below it (allow "
+                         "lists) is not greylisted. `0`: off."},
+    config::setting_spec{"dnsbl.timeout", kind::duration, "\"5s\"",
+                         "How long the lists get, all together; a list that has not answered by "
+                         "then counts as not listing the client (a warning names it)."},
 };
 
 } // namespace
 
 std::span<const config::setting_spec> limits_settings_table() { return table; }
+
+std::expected<dnsbl_settings, std::string> dnsbl_settings_from(const config::values& v,
+                                                               std::string_view name) {
+    auto bad = [&](std::string_view key, std::string_view why) {
+        return std::unexpected(std::string(name) + ": " + std::string(key) + ": " +
+                               std::string(why) + v.where(key));
+    };
+    dnsbl_settings d;
+    d.enabled = v.get_bool("dnsbl.enabled");
+    for (const auto& site : v.get_list("dnsbl.sites")) {
+        auto p = net::parse_site(site);
+        if (!p) return bad("dnsbl.sites", "\"" + site + "\": " + p.error());
+        d.sites.push_back(site);
+    }
+    if (d.sites.size() > 20) return bad("dnsbl.sites", "at most 20 lists");
+    if (d.enabled && d.sites.empty()) return bad("dnsbl.sites", "dnsbl.enabled needs at least one list");
+    auto t = v.get_int("dnsbl.threshold");
+    if (t < 1 || t > 1000) return bad("dnsbl.threshold", "must be between 1 and 1000");
+    d.threshold = static_cast<int>(t);
+    auto a = v.get_int("dnsbl.allow_threshold");
+    if (a < -1000 || a > 0) return bad("dnsbl.allow_threshold", "must be between -1000 and 0");
+    d.allow_threshold = static_cast<int>(a);
+    d.timeout = v.get_duration("dnsbl.timeout");
+    if (d.timeout < std::chrono::seconds(1) || d.timeout > std::chrono::minutes(1))
+        return bad("dnsbl.timeout", "must be between 1s and 1m");
+    return d;
+}
 
 std::expected<greylist_settings, std::string>
 greylist_settings_from(const config::values& v, std::string_view name,

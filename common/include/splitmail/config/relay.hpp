@@ -109,6 +109,7 @@ struct settings {
     scanner_settings rspamd, clamav;             // content scanners (relay/filter)
     greylist_settings greylist;                  // greylisting (relay/filter/greylist.hpp)
     rate_limit_settings limits;                  // rate limits (relay/filter/rate_limit.hpp)
+    dnsbl_settings dnsbl;                        // DNS block/allow lists (net/dnsbl.hpp)
     // DKIM verification and Authentication-Results of inbound mail (relay/sender_auth).
     bool dkim_verify = true;
     std::size_t dkim_verify_max_signatures = 5;  // more DKIM-Signature fields are not checked

@@ -1,5 +1,5 @@
 #pragma once
-// The relay's greylisting and rate limits (issue 18): their settings, their rows of
+// The relay's greylisting, rate limits and DNS lists (issue 18): their settings, their rows of
 // relay.toml's table (sections `greylist` and `limits`, documented in docs/configuration.md
 // like every other row) and their checked conversion. Greylisting is off by default (Postfix
 // users expect it off until they turn it on); the per-user submission limits are on, the
@@ -39,7 +39,17 @@ struct rate_limit_settings {
     std::size_t max_tracked = 10000; // keys (IPs, users) remembered per limiter
 };
 
-// The rows of the `greylist` and `limits` sections.
+// DNS block and allow lists (splitmail/net/dnsbl.hpp), checked at connect on port 25.
+struct dnsbl_settings {
+    bool enabled = false;
+    std::vector<std::string> sites;          // postscreen_dnsbl_sites syntax, checked
+    int threshold = 1;                       // total weight that refuses the client
+    int allow_threshold = 0;                 // total weight at or below which it skips
+                                             // greylisting (0: off; negative: on)
+    std::chrono::milliseconds timeout{5000}; // for all lists together
+};
+
+// The rows of the `greylist`, `limits` and `dnsbl` sections.
 std::span<const config::setting_spec> limits_settings_table();
 // Checked settings; errors read "FILE: KEY: REASON". `spool_dir` resolves the default
 // greylist.state_file.
@@ -48,5 +58,7 @@ greylist_settings_from(const config::values& v, std::string_view name,
                        const std::filesystem::path& spool_dir);
 std::expected<rate_limit_settings, std::string>
 rate_limit_settings_from(const config::values& v, std::string_view name);
+std::expected<dnsbl_settings, std::string> dnsbl_settings_from(const config::values& v,
+                                                               std::string_view name);
 
 } // namespace splitmail::relay
