@@ -1,6 +1,7 @@
 // `splitmail provision relay|home`: see provision.hpp.
 #include "commands/provision.hpp"
 #include "splitmail/text/hex.hpp"
+#include "splitmail/text/trim.hpp"
 
 #include "commands/dkim.hpp"
 #include "setup/files.hpp"
@@ -41,7 +42,8 @@ constexpr const char* usage_text =
     "                                 --public-ipv4 A [--public-ipv6 A6] [--imap-host N]\n"
     "                                 (--imap-host: IMAP name of home, default home.D)\n"
     "                                 [--wg-port PORT] [--root DIR] [--bindir DIR] [--force]\n"
-    "                                 [--new-tunnel-keys] [--dry-run]\n"
+    "                                 [--new-tunnel-keys] [--dry-run] [--scanners auto|on|off]\n"
+    "                                 (--scanners: rspamd/clamd wiring; auto = what is installed)\n"
     "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
     "                                [--bindir DIR] [--force] [--dry-run]\n"
     "       both: [--desec-api URL] [--desec-ca-file F] (kept in site.toml; home: ddns.toml)\n"
@@ -75,6 +77,7 @@ struct relay_options : common_options {
     std::string hostname, ipv4, ipv6, imap_host;
     std::uint16_t wg_port = 51820;
     bool new_tunnel_keys = false;
+    std::string scanners = "auto"; // --scanners auto|on|off: rspamd/clamd wiring (issue 18)
 };
 
 struct home_options : common_options {
@@ -146,7 +149,7 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
     auto e = parse_args(
         args,
         {"--domain", "--hostname", "--public-ipv4", "--public-ipv6", "--imap-host", "--wg-port",
-         "--root", "--bindir", "--desec-api", "--desec-ca-file"},
+         "--root", "--bindir", "--desec-api", "--desec-ca-file", "--scanners"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
             if (a == "--force") o.force = true;
             else if (a == "--dry-run") o.dry_run = true;
@@ -159,7 +162,11 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
             else if (a == "--desec-ca-file") o.desec_ca_file = v;
             else if (a == "--public-ipv6") o.ipv6 = v;
             else if (a == "--imap-host") o.imap_host = address::lower_ascii(v);
-            else if (a == "--root") {
+            else if (a == "--scanners") {
+                if (v != "auto" && v != "on" && v != "off")
+                    return "--scanners \"" + v + "\" must be auto, on or off";
+                o.scanners = v;
+            } else if (a == "--root") {
                 o.root = v;
                 o.root_given = true;
             } else if (a == "--bindir") o.bindir = v;
@@ -338,6 +345,63 @@ std::expected<std::string, std::string> ensure_secret(
     auto r = w.file(path, *made, mode, own);
     if (!r) return std::unexpected(r.error());
     return *made;
+}
+
+// Issue 18: rspamd's wiring on the relay (setup/render.hpp): the controller password (kept
+// once made; rspamd gets its hash, made by `rspamadm pw` when the password is new or the file
+// has none), the local.d files, the drop-in that orders rspamd after the tunnel. Returns the
+// plain password (for the pairing file).
+std::expected<std::string, std::string> ensure_rspamd_wiring(file_writer& w,
+                                                            const setup::layout& L,
+                                                            const setup::tunnel& tun,
+                                                            const owners& own) {
+    std::error_code ec;
+    const bool had = fs::exists(L.rspamd_password(), ec);
+    auto pw = ensure_secret(
+        w, L.rspamd_password(), 0600, own.root,
+        [](const std::string& t) {
+            auto v = auth::read_secret_text(t);
+            return v && v->size() >= 16 && v->find('"') == std::string::npos;
+        },
+        []() -> std::expected<std::string, std::string> {
+            unsigned char raw[24];
+            if (RAND_bytes(raw, sizeof raw) != 1)
+                return std::unexpected(std::string("no random bytes for the rspamd password"));
+            return text::hex(raw, sizeof raw) + "\n";
+        },
+        "rspamd controller password");
+    if (!pw) return std::unexpected(pw.error());
+    const std::string password = *auth::read_secret_text(*pw);
+    const fs::path ctl = L.rspamd_local_dir() / "worker-controller.inc";
+    auto old = setup::read_if_exists(ctl);
+    if (!old) return std::unexpected(old.error());
+    std::string hash = *old && had ? setup::rspamd_password_hash(**old) : std::string();
+    if (hash.empty()) {
+        // rspamadm reads the password only from its command line (a moment in the process
+        // list of this machine); it never reaches a file in plain text except ours (0600).
+        auto h = setup::run_program({"rspamadm", "pw", "-p", password}, "");
+        if (!h) return std::unexpected("rspamadm pw (to hash the rspamd controller password): " + h.error());
+        hash = std::string(text::trim(*h));
+        if (!hash.starts_with("$") || hash.find('"') != std::string::npos)
+            return std::unexpected("rspamadm pw printed no password hash: " + *h);
+    }
+    const std::string text = setup::render_rspamd_controller(tun, hash);
+    if (*old && **old != text && !had) {
+        if (auto r = w.replace_file(ctl, text, 0644, own.root, "new controller password"); !r)
+            return std::unexpected(r.error());
+    } else if (auto r = w.file(ctl, text, 0644, own.root); !r) {
+        return std::unexpected(r.error());
+    }
+    for (auto [name, content] :
+         {std::pair{"worker-normal.inc", setup::render_rspamd_worker_normal()},
+          std::pair{"redis.conf", setup::render_rspamd_redis()}})
+        if (auto r = w.file(L.rspamd_local_dir() / name, content, 0644, own.root); !r)
+            return std::unexpected(r.error());
+    if (auto r = w.file(L.unit_dir() / "rspamd.service.d" / "splitmail.conf",
+                        setup::render_rspamd_dropin(setup::relay_interface), 0644, own.root);
+        !r)
+        return std::unexpected(r.error());
+    return password;
 }
 
 // The TLS key and certificate: an existing usable pair (also a real certificate that replaced
@@ -603,6 +667,28 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             "LMTP pairing secret");
         if (!lmtp_secret) throw step_error{lmtp_secret.error()};
 
+        // Issue 18: rspamd and clamd on this host (installed: `auto`; `on` whatever is found).
+        const auto installed = [&](const char* bin) {
+            std::error_code ec;
+            return fs::exists(L.at(bin), ec);
+        };
+        const bool want_rspamd =
+            o.scanners == "on" || (o.scanners == "auto" && installed("/usr/bin/rspamd"));
+        const bool want_clamav =
+            o.scanners == "on" || (o.scanners == "auto" && installed("/usr/sbin/clamd"));
+        std::string rspamd_password;
+        if (want_rspamd) {
+            auto pw = ensure_rspamd_wiring(w, L, tun, *own);
+            if (!pw) throw step_error{pw.error()};
+            rspamd_password = *pw;
+        }
+        std::string clamd;
+        if (want_clamav) {
+            auto conf = setup::read_if_exists(L.clamd_conf());
+            if (!conf) throw step_error{conf.error()};
+            clamd = setup::clamd_address(*conf ? **conf : std::string());
+        }
+
         std::optional<setup::pairing> old_pairing;
         auto pairing_text = setup::read_if_exists(L.pairing_file());
         if (!pairing_text) throw step_error{pairing_text.error()};
@@ -658,6 +744,11 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             p.relay_tls_sha256 = tls->sha256_hex;
             p.imap_host = imap_host;
             p.lmtp_secret = *auth::read_secret_text(*lmtp_secret);
+            if (!rspamd_password.empty()) {
+                p.rspamd_controller =
+                    tun.relay_ip + ":" + std::to_string(setup::rspamd_controller_port);
+                p.rspamd_password = rspamd_password;
+            }
             // The pairing file is made from the keys, never edited: when the keys changed it
             // is rewritten (an old one would pair home with keys the relay no longer has).
             const std::string text = setup::render_pairing(p);
@@ -695,6 +786,8 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         rp.spool_dir = L.spool_dir();
         rp.lmtp_secret_file = L.lmtp_secret();
         rp.tun = tun;
+        rp.rspamd = want_rspamd;
+        rp.clamd_address = clamd;
         TRY(w.file(L.relay_toml(), setup::render_relay_toml(rp), 0644, own->root));
 
         setup::unit_params up;
@@ -828,6 +921,18 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
                 TRY(w.file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service));
             }
             hp.lmtp_secret_file = L.lmtp_secret();
+        }
+        if (!p->rspamd_controller.empty()) { // issue 18: spam learning on the relay's rspamd
+            const std::string text = p->rspamd_password + "\n";
+            auto old = setup::read_if_exists(L.rspamd_password());
+            if (!old) throw step_error{old.error()};
+            if (*old && **old != text)
+                TRY(w.replace_file(L.rspamd_password(), text, 0640, own->root_service,
+                                   "new rspamd controller password from the pairing file"));
+            else
+                TRY(w.file(L.rspamd_password(), text, 0640, own->root_service));
+            hp.learn_controller = p->rspamd_controller;
+            hp.learn_password_file = L.rspamd_password();
         }
         TRY(w.file(L.home_toml(), setup::render_home_toml(hp), 0644, own->root));
 

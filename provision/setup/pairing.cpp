@@ -86,6 +86,9 @@ std::string render_pairing(const pairing& p) {
       << "\nrelay_tls_sha256 = " << q(p.relay_tls_sha256) << "\nimap_host = " << q(p.imap_host)
       << "\n";
     if (!p.lmtp_secret.empty()) o << "lmtp_secret = " << q(p.lmtp_secret) << "\n";
+    if (!p.rspamd_controller.empty())
+        o << "rspamd_controller = " << q(p.rspamd_controller) << "\nrspamd_password = "
+          << q(p.rspamd_password) << "\n";
     return o.str();
 }
 
@@ -124,7 +127,7 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
         "version",       "domains",     "relay_hostname",   "relay_endpoint",
         "relay_public_key", "home_private_key", "home_public_key", "tunnel_relay",
         "tunnel_home",   "tunnel_prefix", "lmtp_port",      "relay_tls_sha256",
-        "imap_host",     "lmtp_secret"};
+        "imap_host",     "lmtp_secret",   "rspamd_controller", "rspamd_password"};
     for (const auto& [k, v] : *t)
         if (!known.contains(k.str())) return fail("pairing." + std::string(k.str()), "unknown key");
     auto str = [&](std::string_view key, std::string& out, bool required) -> std::string {
@@ -167,7 +170,9 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
                           field{"tunnel_home", &p.tunnel_home, true},
                           field{"relay_tls_sha256", &p.relay_tls_sha256, true},
                           field{"imap_host", &p.imap_host, false},
-                          field{"lmtp_secret", &p.lmtp_secret, false}}) {
+                          field{"lmtp_secret", &p.lmtp_secret, false},
+                          field{"rspamd_controller", &p.rspamd_controller, false},
+                          field{"rspamd_password", &p.rspamd_password, false}}) {
         if (auto e = str(f.key, *f.out, f.required); !e.empty())
             return fail("pairing." + std::string(f.key), e);
     }
@@ -203,6 +208,18 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
         (p.lmtp_secret.size() < 32 || p.lmtp_secret.size() > 200 ||
          !std::ranges::all_of(p.lmtp_secret, [](unsigned char c) { return c > 0x20 && c < 0x7f; })))
         return fail("pairing.lmtp_secret", "must be 32 to 200 printable characters");
+    if (!p.rspamd_controller.empty()) {
+        std::string host;
+        std::uint16_t port = 0;
+        if (!split_endpoint(p.rspamd_controller, host, port) || port == 0)
+            return fail("pairing.rspamd_controller", "must be ip:port");
+        if (p.rspamd_password.size() < 16 || p.rspamd_password.size() > 200 ||
+            !std::ranges::all_of(p.rspamd_password,
+                                 [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '"'; }))
+            return fail("pairing.rspamd_password", "must be 16 to 200 printable characters");
+    } else if (!p.rspamd_password.empty()) {
+        return fail("pairing.rspamd_password", "needs rspamd_controller");
+    }
     return p;
 }
 

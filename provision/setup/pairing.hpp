@@ -15,6 +15,8 @@
 //   imap_host = ""
 //   lmtp_secret = "<relay<->home LMTP pairing secret (XSECRET, contracts.md)>"  (optional:
 //                  files from before it was added have none; home then requires no secret)
+//   rspamd_controller = "10.8.0.1:11334", rspamd_password = "..."  (optional, together: the
+//                  relay's rspamd controller for spam learning, issue 18)
 //
 // Guarantees: parse_pairing() accepts exactly what render_pairing() writes for a valid
 // pairing (round trip), checks the version before anything else (a different version is
@@ -47,6 +49,8 @@ struct pairing {
     std::string relay_tls_sha256;
     std::string imap_host;
     std::string lmtp_secret;
+    std::string rspamd_controller; // "10.8.0.1:11334": home learns spam/ham there ("" = none)
+    std::string rspamd_password;   // the controller's password (plain)
 };
 
 std::string render_pairing(const pairing& p);

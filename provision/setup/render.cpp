@@ -107,7 +107,76 @@ std::string render_relay_toml(const relay_params& p) {
         o << "# Pairing secret presented to home on every LMTP connection (XSECRET).\n"
              "lmtp_secret_file = "
           << qp(p.lmtp_secret_file) << "\n";
+    if (p.rspamd)
+        o << "\n# Spam: rspamd's normal worker on this host (rspamd installed when provisioned).\n"
+             "[rspamd]\nenabled = true\naddress = "
+          << toml_quote(hostport("127.0.0.1", rspamd_normal_port)) << "\n";
+    if (!p.clamd_address.empty())
+        o << "\n# Viruses: clamd on this host (clamav-daemon installed when provisioned).\n"
+             "[clamav]\nenabled = true\naddress = "
+          << toml_quote(p.clamd_address) << "\n";
     return o.str();
+}
+
+std::string render_rspamd_worker_normal() {
+    return "# Written by `splitmail provision relay`: the relay asks this worker (loopback only).\n"
+           "bind_socket = \"127.0.0.1:" +
+           std::to_string(rspamd_normal_port) + "\";\n";
+}
+
+std::string render_rspamd_controller(const tunnel& t, const std::string& password_hash) {
+    return "# Written by `splitmail provision relay`: splitmail-home learns spam and ham here\n"
+           "# through the WireGuard tunnel; the plain password is in\n"
+           "# /etc/splitmail/rspamd-controller.password (and in home's copy).\n"
+           "bind_socket = \"127.0.0.1:" +
+           std::to_string(rspamd_controller_port) + "\";\nbind_socket = \"" +
+           hostport(t.relay_ip, rspamd_controller_port) + "\";\npassword = \"" + password_hash +
+           "\";\nenable_password = \"" + password_hash + "\";\n";
+}
+
+std::string render_rspamd_redis() {
+    return "# Written by `splitmail provision relay`: Bayes statistics (learning) and rspamd's\n"
+           "# other state in the local redis-server.\nservers = \"127.0.0.1\";\n";
+}
+
+std::string render_rspamd_dropin(const std::string& wg_interface) {
+    return "# Written by `splitmail provision relay`: rspamd's controller binds the tunnel\n"
+           "# address, which exists once the tunnel is up.\n[Unit]\nWants=wg-quick@" +
+           wg_interface + ".service\nAfter=wg-quick@" + wg_interface + ".service\n";
+}
+
+std::string rspamd_password_hash(std::string_view text) {
+    const std::string_view key = "\npassword = \"";
+    auto at = text.find(key);
+    if (at == std::string_view::npos) return "";
+    at += key.size();
+    auto end = text.find('"', at);
+    if (end == std::string_view::npos) return "";
+    return std::string(text.substr(at, end - at));
+}
+
+std::string clamd_address(std::string_view conf) {
+    std::string local, tcp_port, tcp_addr;
+    std::size_t pos = 0;
+    while (pos < conf.size()) {
+        auto end = conf.find('\n', pos);
+        std::string_view line = conf.substr(pos, end == std::string_view::npos ? end : end - pos);
+        pos = end == std::string_view::npos ? conf.size() : end + 1;
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        if (line.empty() || line.front() == '#') continue;
+        auto sp = line.find_first_of(" \t");
+        if (sp == std::string_view::npos) continue;
+        std::string_view key = line.substr(0, sp), value = line.substr(sp);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r'))
+            value.remove_suffix(1);
+        if (key == "LocalSocket") local = value;
+        if (key == "TCPSocket") tcp_port = value;
+        if (key == "TCPAddr") tcp_addr = value;
+    }
+    if (!local.empty()) return local;
+    if (!tcp_port.empty()) return (tcp_addr.empty() ? std::string("127.0.0.1") : tcp_addr) + ":" + tcp_port;
+    return "/run/clamav/clamd.ctl";
 }
 
 std::string render_home_toml(const home_params& p) {
@@ -127,6 +196,11 @@ std::string render_home_toml(const home_params& p) {
       << "\ntls_key = " << qp(p.tls_key) << "\n\n[imaps]\nlisten = [\"0.0.0.0:993\"]\n\n"
       << "[users]\nfile = " << qp(p.users_file) << "\naliases = " << qp(p.aliases_file)
       << "\n\n[maildir]\nroot = " << qp(p.maildir_root) << "\n";
+    if (!p.learn_controller.empty())
+        o << "\n# Messages moved into (out of) Junk over IMAP teach the relay's rspamd spam (ham),\n"
+             "# through the tunnel.\n[learn]\nrspamd_controller = "
+          << toml_quote(p.learn_controller) << "\nrspamd_password_file = "
+          << qp(p.learn_password_file) << "\n";
     return o.str();
 }
 

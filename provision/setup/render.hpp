@@ -33,6 +33,12 @@ struct layout {
     std::filesystem::path dkim_dir() const { return at("/etc/splitmail/dkim"); }
     std::filesystem::path pairing_file() const { return at("/etc/splitmail/pairing-home.toml"); }
     std::filesystem::path lmtp_secret() const { return at("/etc/splitmail/lmtp-secret"); }
+    // rspamd's controller password (issue 18): plain on both ends, the hash in rspamd's file.
+    std::filesystem::path rspamd_password() const {
+        return at("/etc/splitmail/rspamd-controller.password");
+    }
+    std::filesystem::path rspamd_local_dir() const { return at("/etc/rspamd/local.d"); }
+    std::filesystem::path clamd_conf() const { return at("/etc/clamav/clamd.conf"); }
     std::filesystem::path users_file() const { return at("/etc/splitmail/users"); }
     std::filesystem::path aliases_file() const { return at("/etc/splitmail/aliases"); }
     std::filesystem::path desec_token() const { return at("/etc/splitmail/desec.token"); }
@@ -61,8 +67,27 @@ struct relay_params {
     std::filesystem::path tls_cert, tls_key, dkim_dir, spool_dir;
     std::filesystem::path lmtp_secret_file; // "" = none
     tunnel tun;
+    bool rspamd = false;        // [rspamd] on, rspamd's normal worker on 127.0.0.1:11333
+    std::string clamd_address;  // [clamav] on with clamd at this socket/address ("" = off)
 };
 std::string render_relay_toml(const relay_params& p);
+
+// rspamd wiring on the relay (issue 18), files for /etc/rspamd/local.d/ (rspamd merges them
+// into its own configuration): the normal worker (what the relay asks) on loopback only; the
+// controller on loopback and the relay's tunnel address (home learns spam/ham through it) with
+// `password_hash` (rspamadm pw) for reading and for learning; Bayes statistics in the local
+// redis. And a systemd drop-in that starts rspamd after the tunnel is up (its address must
+// exist to be bound).
+inline constexpr int rspamd_normal_port = 11333, rspamd_controller_port = 11334;
+std::string render_rspamd_worker_normal();
+std::string render_rspamd_controller(const tunnel& t, const std::string& password_hash);
+std::string render_rspamd_redis();
+std::string render_rspamd_dropin(const std::string& wg_interface);
+// The password hash in a controller file render_rspamd_controller() wrote ("" if none).
+std::string rspamd_password_hash(std::string_view controller_file);
+// clamd's LocalSocket (or TCPSocket as 127.0.0.1:PORT) from clamd.conf's text; Debian's
+// default /run/clamav/clamd.ctl when neither is set.
+std::string clamd_address(std::string_view clamd_conf);
 
 struct home_params {
     std::vector<std::string> domains;
@@ -71,6 +96,9 @@ struct home_params {
     std::filesystem::path config_file; // home.toml itself (named in a comment)
     std::filesystem::path lmtp_secret_file; // "" = none
     tunnel tun;
+    // Spam learning through the relay's rspamd controller (issue 18; "" = not written).
+    std::string learn_controller;
+    std::filesystem::path learn_password_file;
 };
 std::string render_home_toml(const home_params& p);
 

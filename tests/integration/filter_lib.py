@@ -53,10 +53,12 @@ class Rspamd:
     plain test message gets `no action`, test patterns on. Run as root with -i (no privilege
     drop: the temp dir belongs to root)."""
 
-    def __init__(self, root: Path, redis: str | None = None, password: str | None = None):
+    def __init__(self, root: Path, redis: str | None = None, password: str | None = None,
+                 controller_extra: str = ""):
         """`redis` ("127.0.0.1:PORT"): Bayes statistics there (learning works, min_learns 1);
         `password`: the controller's password for privileged commands (learning), and no
-        address is trusted without it (secure_ip names none of ours)."""
+        address is trusted without it (secure_ip names none of ours); `controller_extra`:
+        more controller lines (a provisioned password hash)."""
         self.root = root
         self.password = password
         self.port = free_port()
@@ -72,7 +74,8 @@ class Rspamd:
         if password is not None:
             controller += (f'password = "{password}";\nenable_password = "{password}";\n'
                            'secure_ip = ["192.0.2.254"];\n')
-        (conf / "override.d" / "worker-controller.inc").write_text(controller)
+        # controller_extra: more lines for the controller (e.g. a provisioned password hash).
+        (conf / "override.d" / "worker-controller.inc").write_text(controller + controller_extra)
         if redis is not None:
             (conf / "local.d" / "classifier-bayes.conf").write_text(
                 f'backend = "redis";\nservers = "{redis}";\nmin_learns = 1;\nmin_tokens = 5;\n'

@@ -47,6 +47,49 @@ TEST(Pairing, RoundTrip) {
     EXPECT_EQ(setup::render_pairing(*back), setup::render_pairing(p));
 }
 
+// Issue 18: the rspamd controller travels in the pairing file, both keys or none.
+TEST(Pairing, RspamdControllerRoundTripAndChecks) {
+    auto p = sample();
+    p.rspamd_controller = "10.8.0.1:11334";
+    p.rspamd_password = std::string(48, 'f');
+    auto back = setup::parse_pairing(setup::render_pairing(p), "p.toml");
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->rspamd_controller, p.rspamd_controller);
+    EXPECT_EQ(back->rspamd_password, p.rspamd_password);
+    EXPECT_EQ(setup::render_pairing(sample()).find("rspamd"), std::string::npos);
+    auto bad = p;
+    bad.rspamd_password = "short";
+    auto e = setup::parse_pairing(setup::render_pairing(bad), "p.toml");
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().find("pairing.rspamd_password"), std::string::npos) << e.error();
+    bad = p;
+    bad.rspamd_controller = "10.8.0.1";
+    e = setup::parse_pairing(setup::render_pairing(bad), "p.toml");
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().find("pairing.rspamd_controller"), std::string::npos) << e.error();
+}
+
+TEST(ScannerWiring, ClamdAddressFromClamdConf) {
+    EXPECT_EQ(setup::clamd_address(""), "/run/clamav/clamd.ctl");
+    EXPECT_EQ(setup::clamd_address("# LocalSocket /x\nLocalSocket /run/clamav/clamd.ctl\n"),
+              "/run/clamav/clamd.ctl");
+    EXPECT_EQ(setup::clamd_address("  LocalSocket\t/var/run/c.sock  \r\n"), "/var/run/c.sock");
+    EXPECT_EQ(setup::clamd_address("TCPSocket 3310\nTCPAddr 127.0.0.1\n"), "127.0.0.1:3310");
+    EXPECT_EQ(setup::clamd_address("TCPSocket 3310\n"), "127.0.0.1:3310");
+}
+
+TEST(ScannerWiring, ControllerFileKeepsItsHash) {
+    setup::tunnel t;
+    const std::string hash = "$2$abc$def";
+    const auto text = setup::render_rspamd_controller(t, hash);
+    EXPECT_NE(text.find("bind_socket = \"127.0.0.1:11334\";\nbind_socket = \"10.8.0.1:11334\";"),
+              std::string::npos) << text;
+    EXPECT_EQ(setup::rspamd_password_hash(text), hash);
+    EXPECT_EQ(setup::rspamd_password_hash("bind_socket = \"x\";\n"), "");
+    EXPECT_NE(setup::render_rspamd_dropin("wg-smrelay").find("After=wg-quick@wg-smrelay.service"),
+              std::string::npos);
+}
+
 TEST(Pairing, ErrorsNameFileKeyAndReason) {
     auto text = setup::render_pairing(sample());
     auto with = [&](const std::string& from, const std::string& to) {
