@@ -101,6 +101,9 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 notify_classes =
+${PF_MILTERS:+smtpd_milters = $PF_MILTERS}
+${PF_MILTERS:+milter_default_action = tempfail}
+${PF_MILTERS:+milter_protocol = 6}
 CONF
   cat > "$dir/conf/master.cf" <<CONF
 127.0.0.1:$port inet n - n - - smtpd

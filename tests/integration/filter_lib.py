@@ -54,11 +54,12 @@ class Rspamd:
     drop: the temp dir belongs to root)."""
 
     def __init__(self, root: Path, redis: str | None = None, password: str | None = None,
-                 controller_extra: str = ""):
+                 controller_extra: str = "", milter: bool = False):
         """`redis` ("127.0.0.1:PORT"): Bayes statistics there (learning works, min_learns 1);
         `password`: the controller's password for privileged commands (learning), and no
         address is trusted without it (secure_ip names none of ours); `controller_extra`:
-        more controller lines (a provisioned password hash)."""
+        more controller lines (a provisioned password hash); `milter`: the proxy worker as a
+        self-scanning milter on `milter_port`."""
         self.root = root
         self.password = password
         self.port = free_port()
@@ -80,7 +81,13 @@ class Rspamd:
             (conf / "local.d" / "classifier-bayes.conf").write_text(
                 f'backend = "redis";\nservers = "{redis}";\nmin_learns = 1;\nmin_tokens = 5;\n'
                 "autolearn = false;\n")
-        (conf / "override.d" / "worker-proxy.inc").write_text("enabled = false;\n")
+        # milter: the proxy worker as a milter that scans itself (what Postfix users run,
+        # bench/inbound --filters); otherwise off.
+        self.milter_port = free_port() if milter else 0
+        (conf / "override.d" / "worker-proxy.inc").write_text(
+            f'bind_socket = "127.0.0.1:{self.milter_port}";\nmilter = yes;\ncount = 1;\n'
+            'timeout = 120s;\nupstream "local" {\n  default = yes;\n  self_scan = yes;\n}\n'
+            if milter else "enabled = false;\n")
         (conf / "override.d" / "logging.inc").write_text(
             f'type = "file";\nfilename = "{root}/log/rspamd.log";\nlevel = "info";\n')
         dead_dns = free_port()
