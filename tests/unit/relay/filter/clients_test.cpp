@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include "scripted_http.hpp"
+
+#include <tuple>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -93,18 +97,7 @@ struct rspamd_seen {
 asio::awaitable<void> fake_rspamd(tcp::acceptor& acc, rspamd_seen& seen,
                                   std::vector<std::string> pieces) {
     auto s = co_await acc.async_accept(asio::use_awaitable);
-    std::string in;
-    char tmp[4096];
-    while (in.find("\r\n\r\n") == std::string::npos) {
-        auto n = co_await s.async_read_some(asio::buffer(tmp), asio::use_awaitable);
-        in.append(tmp, n);
-    }
-    auto end = in.find("\r\n\r\n") + 4;
-    seen.head = in.substr(0, end);
-    auto cl = seen.head.find("Content-Length: ");
-    std::size_t len = std::stoul(seen.head.substr(cl + 16));
-    seen.body = in.substr(end);
-    if (seen.body.size() < len) seen.body += co_await read_exactly(s, len - seen.body.size());
+    std::tie(seen.head, seen.body) = co_await test::read_http_request(s);
     for (const auto& p : pieces) {
         co_await asio::async_write(s, asio::buffer(p), asio::use_awaitable);
         co_await pause(std::chrono::milliseconds(20));

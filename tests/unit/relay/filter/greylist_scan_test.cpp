@@ -4,6 +4,7 @@
 // store it stays a plain 451 however often the sender retries.
 #include "filter/greylist.hpp"
 #include "filter/scan.hpp"
+#include "scripted_http.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,18 +34,7 @@ asio::awaitable<void> greylisting_rspamd(tcp::acceptor& acc) {
                                std::to_string(json.size()) + "\r\n\r\n" + json;
     for (;;) {
         auto s = co_await acc.async_accept(asio::use_awaitable);
-        std::string in;
-        char tmp[4096];
-        while (in.find("\r\n\r\n") == std::string::npos) {
-            auto n = co_await s.async_read_some(asio::buffer(tmp), asio::use_awaitable);
-            in.append(tmp, n);
-        }
-        const auto end = in.find("\r\n\r\n") + 4;
-        const auto cl = in.find("Content-Length: ");
-        const std::size_t len = std::stoul(in.substr(cl + 16));
-        std::size_t have = in.size() - end;
-        while (have < len)
-            have += co_await s.async_read_some(asio::buffer(tmp), asio::use_awaitable);
+        co_await test::read_http_request(s);
         co_await asio::async_write(s, asio::buffer(answer), asio::use_awaitable);
     }
 }

@@ -4,6 +4,7 @@
 // and the message would go out "unchecked"; scanned together, both verdicts are in the
 // headers. No timing is measured: the proof is that both answered at all.
 #include "filter/scan.hpp"
+#include "scripted_http.hpp"
 
 #include <gtest/gtest.h>
 
@@ -43,16 +44,7 @@ asio::awaitable<void> scripted_rspamd(tcp::acceptor& acc, rendezvous& r) {
     const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " +
                                std::to_string(json.size()) + "\r\n\r\n" + json;
     auto s = co_await acc.async_accept(asio::use_awaitable);
-    std::string in;
-    char tmp[4096];
-    while (in.find("\r\n\r\n") == std::string::npos) {
-        auto n = co_await s.async_read_some(asio::buffer(tmp), asio::use_awaitable);
-        in.append(tmp, n);
-    }
-    const auto end = in.find("\r\n\r\n") + 4;
-    const std::size_t len = std::stoul(in.substr(in.find("Content-Length: ") + 16));
-    std::size_t have = in.size() - end;
-    while (have < len) have += co_await s.async_read_some(asio::buffer(tmp), asio::use_awaitable);
+    co_await test::read_http_request(s);
     ++r.arrived;
     co_await r.both();
     co_await asio::async_write(s, asio::buffer(answer), asio::use_awaitable);
