@@ -14,6 +14,8 @@
 #include "splitmail/address/address.hpp"
 #include "splitmail/address/ip.hpp"
 #include "splitmail/auth/settings.hpp"
+#include "splitmail/config/home.hpp"
+#include "splitmail/config/relay.hpp"
 
 #include <openssl/rand.h>
 
@@ -44,6 +46,8 @@ constexpr const char* usage_text =
     "                                 [--wg-port PORT] [--root DIR] [--bindir DIR] [--force]\n"
     "                                 [--new-tunnel-keys] [--dry-run] [--scanners auto|on|off]\n"
     "                                 (--scanners: rspamd/clamd wiring; auto = what is installed)\n"
+    "                                 [--imap-pass-through yes|no] (IMAP clients reach home\n"
+    "                                 through the relay: imap.D, port 993; for CGNAT homes)\n"
     "       splitmail provision home --pairing FILE [--hostname N] [--root DIR]\n"
     "                                [--bindir DIR] [--force] [--dry-run]\n"
     "       both: [--desec-api URL] [--desec-ca-file F] (kept in site.toml; home: ddns.toml)\n"
@@ -78,6 +82,9 @@ struct relay_options : common_options {
     std::uint16_t wg_port = 51820;
     bool new_tunnel_keys = false;
     std::string scanners = "auto"; // --scanners auto|on|off: rspamd/clamd wiring (issue 18)
+    // --imap-pass-through yes|no: clients reach home's IMAP at the relay (imap.<domain>, port
+    // 993, relay/imap_proxy), for a home behind CGNAT; "" = as relay.toml has it (else no).
+    std::string imap_pass_through;
 };
 
 struct home_options : common_options {
@@ -149,7 +156,8 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
     auto e = parse_args(
         args,
         {"--domain", "--hostname", "--public-ipv4", "--public-ipv6", "--imap-host", "--wg-port",
-         "--root", "--bindir", "--desec-api", "--desec-ca-file", "--scanners"},
+         "--root", "--bindir", "--desec-api", "--desec-ca-file", "--scanners",
+         "--imap-pass-through"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
             if (a == "--force") o.force = true;
             else if (a == "--dry-run") o.dry_run = true;
@@ -166,6 +174,10 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
                 if (v != "auto" && v != "on" && v != "off")
                     return "--scanners \"" + v + "\" must be auto, on or off";
                 o.scanners = v;
+            } else if (a == "--imap-pass-through") {
+                if (v != "yes" && v != "no")
+                    return "--imap-pass-through \"" + v + "\" must be yes or no";
+                o.imap_pass_through = v;
             } else if (a == "--root") {
                 o.root = v;
                 o.root_given = true;
@@ -405,11 +417,25 @@ std::expected<std::string, std::string> ensure_rspamd_wiring(file_writer& w,
 }
 
 // The TLS key and certificate: an existing usable pair (also a real certificate that replaced
-// the placeholder) is kept; otherwise a self-signed placeholder for `hostname` is made.
+// the placeholder) is kept; otherwise a self-signed placeholder for `hostname` (and the names
+// in `also`) is made.
 std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs::path& cert,
                                                         const fs::path& key,
                                                         const std::string& hostname,
-                                                        const owners& own) {
+                                                        const owners& own,
+                                                        const std::vector<std::string>& also = {}) {
+    std::string missing_names; // of hostname and `also`, those the certificate is not valid for
+    const auto covers_all = [&](const std::string& pem) {
+        missing_names.clear();
+        for (const auto& n : [&] {
+                 std::vector<std::string> all{hostname};
+                 all.insert(all.end(), also.begin(), also.end());
+                 return all;
+             }())
+            if (!setup::cert_covers_host(pem, n))
+                missing_names += (missing_names.empty() ? "" : ", ") + n;
+        return missing_names.empty();
+    };
     {
         std::error_code ec;
         if (!w.force() && fs::exists(cert, ec) && !fs::exists(key, ec))
@@ -422,7 +448,7 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
         [](const std::string& t) { return setup::valid_private_key(t); },
         [&]() -> std::expected<std::string, std::string> {
             // A new key invalidates whatever certificate is there: make the pair now.
-            auto p = setup::make_self_signed(hostname);
+            auto p = setup::make_self_signed(hostname, 90, also);
             if (!p) return std::unexpected(p.error());
             return p->key_pem;
         },
@@ -432,12 +458,25 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
     if (!cert_pem) return std::unexpected(cert_pem.error());
     if (*cert_pem) {
         auto info = setup::inspect_cert(**cert_pem, *key_pem, cert.string());
-        const bool covers = info && setup::cert_covers_host(**cert_pem, hostname);
+        const bool covers = info && covers_all(**cert_pem);
+        // Our placeholder for this host that lacks a name asked for now (the IMAP
+        // pass-through's name at home): made again with the same key (TLSA stays valid).
+        if (info && !covers && info->self_signed && !also.empty() &&
+            setup::cert_covers_host(**cert_pem, hostname)) {
+            auto made = setup::self_signed_for_key(*key_pem, hostname, 90, also);
+            if (!made) return std::unexpected(key.string() + ": " + made.error());
+            if (auto e = w.replace_file(cert, *made, 0644, own.root,
+                                        "self-signed placeholder made for " + missing_names +
+                                            " too");
+                !e)
+                return std::unexpected(e.error());
+            return setup::inspect_cert(*made, *key_pem, cert.string());
+        }
         // A certificate someone installed (not self-signed) is never replaced by a
         // placeholder; a placeholder for another name is, with --force.
         if (info && (covers || !info->self_signed || !w.force())) {
             if (!covers) {
-                w.report_kept(cert, "certificate is not valid for " + hostname +
+                w.report_kept(cert, "certificate is not valid for " + missing_names +
                                         (info->self_signed
                                              ? "; --force for a new self-signed one"
                                              : "; install one that is"));
@@ -447,7 +486,7 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
             // out; a certificate someone installed is theirs to renew.
             const auto soon = std::chrono::system_clock::now() + std::chrono::days(21);
             if (info->self_signed && info->not_after < soon) {
-                auto made = setup::self_signed_for_key(*key_pem, hostname);
+                auto made = setup::self_signed_for_key(*key_pem, hostname, 90, also);
                 if (!made) return std::unexpected(key.string() + ": " + made.error());
                 if (auto e = w.replace_file(cert, *made, 0644, own.root,
                                             "self-signed placeholder expires within 21 days");
@@ -463,7 +502,7 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
             return std::unexpected(info.error() + "; install the matching certificate, or run "
                                                   "with --force for a new self-signed one");
     }
-    auto made = setup::self_signed_for_key(*key_pem, hostname);
+    auto made = setup::self_signed_for_key(*key_pem, hostname, 90, also);
     if (!made) return std::unexpected(key.string() + ": " + made.error());
     auto r = w.file(cert, *made, 0644, own.root);
     if (!r) return std::unexpected(r.error());
@@ -596,6 +635,22 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         } else {
             imap_host = "home." + o.domains.front();
         }
+    }
+    // The IMAP pass-through: as asked, else as relay.toml has it (a re-run keeps it).
+    bool pass_through = o.imap_pass_through == "yes";
+    if (o.imap_pass_through.empty()) {
+        std::error_code ec;
+        if (fs::exists(L.relay_toml(), ec))
+            if (auto old = relay::load_settings(L.relay_toml(), config::referenced_files::names_only))
+                pass_through = !old->imap_proxy_listen.empty();
+    }
+    const std::string pass_through_host = "imap." + o.domains.front();
+    if (pass_through && imap_host == pass_through_host) {
+        err << "splitmail provision relay: --imap-host " << imap_host
+            << " is the name the IMAP pass-through gives the relay; give home another name "
+               "(e.g. --imap-host home."
+            << o.domains.front() << ")\n";
+        return 1;
     }
     try {
         auto own = prepare_owners(o, false, out);
@@ -749,6 +804,10 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
                     tun.relay_ip + ":" + std::to_string(setup::rspamd_controller_port);
                 p.rspamd_password = rspamd_password;
             }
+            if (pass_through) {
+                p.imap_pass_through = pass_through_host;
+                p.imap_proxy_listen = tun.home_ip + ":" + std::to_string(tun.imap_proxy_port);
+            }
             // The pairing file is made from the keys, never edited: when the keys changed it
             // is rewritten (an old one would pair home with keys the relay no longer has).
             const std::string text = setup::render_pairing(p);
@@ -788,7 +847,16 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         rp.tun = tun;
         rp.rspamd = want_rspamd;
         rp.clamd_address = clamd;
+        rp.imap_pass_through = pass_through;
         TRY(w.file(L.relay_toml(), setup::render_relay_toml(rp), 0644, own->root));
+        if (pass_through && !w.dry_run()) {
+            auto now = relay::load_settings(L.relay_toml(), config::referenced_files::names_only);
+            if (now && now->imap_proxy_listen.empty())
+                err << "splitmail provision relay: warning: " << L.relay_toml().string()
+                    << " was kept and has no [imap_proxy]: the IMAP pass-through is off until "
+                       "it has (run again with --force, or add the section shown in "
+                       "docs/operations.md, \"IMAP through the relay\")\n";
+        }
 
         setup::unit_params up;
         up.bindir = o.bindir;
@@ -821,6 +889,10 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
                "then `systemctl enable --now wg-quick@"
             << setup::relay_interface << " splitmail-relay`\n";
     }
+    if (pass_through && w.changes() > 0)
+        out << "IMAP pass-through: mail clients use " << pass_through_host
+            << ", port 993 (the relay forwards to home through the tunnel); allow TCP 993 in "
+               "the VPS's firewall\n";
     return 0;
 }
 
@@ -873,7 +945,11 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         TRY(w.directory(L.ddns_state_dir(), 0700, own->ddns));
 
         const fs::path cert = L.tls_dir() / "home.crt", key = L.tls_dir() / "home.key";
-        auto tls = ensure_tls(w, cert, key, hostname, *own);
+        // With the relay's IMAP pass-through, clients name imap.<domain>, and TLS ends here.
+        std::vector<std::string> also;
+        if (!p->imap_pass_through.empty() && p->imap_pass_through != hostname)
+            also.push_back(p->imap_pass_through);
+        auto tls = ensure_tls(w, cert, key, hostname, *own, also);
         if (!tls) throw step_error{tls.error()};
 
         // Databases: made empty once, then edited by `splitmail user|alias` only.
@@ -909,6 +985,13 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         hp.maildir_root = L.maildir_root();
         hp.config_file = L.home_toml();
         hp.tun = tun;
+        if (!p->imap_proxy_listen.empty()) {
+            std::string h;
+            std::uint16_t port = 0;
+            setup::split_endpoint(p->imap_proxy_listen, h, port);
+            hp.tun.imap_proxy_port = port;
+            hp.imap_pass_through = true;
+        }
         if (!p->lmtp_secret.empty()) { // pairing files from before the secret have none
             // Key material of the pairing: a new one replaces the old (with a .bak copy).
             auto old = setup::read_if_exists(L.lmtp_secret());
@@ -935,6 +1018,14 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
             hp.learn_password_file = L.rspamd_password();
         }
         TRY(w.file(L.home_toml(), setup::render_home_toml(hp), 0644, own->root));
+        if (hp.imap_pass_through && !w.dry_run()) {
+            auto now = home::load_settings(L.home_toml(), config::referenced_files::names_only);
+            if (now && now->imaps_proxy_listen.empty())
+                err << "splitmail provision home: warning: " << L.home_toml().string()
+                    << " was kept and has no imaps.proxy_listen: IMAP clients the relay forwards "
+                       "are not served until it has (run again with --force, or add it as "
+                       "docs/operations.md, \"IMAP through the relay\", shows)\n";
+        }
 
         site s = default_site(L, p->domains);
         keep_site_edits(L.site_file(), s);

@@ -39,7 +39,8 @@ namespace {
 
 constexpr const char* usage_text =
     "usage: splitmail setup relay [--domain D]... [--hostname H] [--public-ipv4 A]\n"
-    "                             [--public-ipv6 A6] [--imap-host N] [COMMON]\n"
+    "                             [--public-ipv6 A6] [--imap-host N]\n"
+    "                             [--imap-pass-through yes|no] [COMMON]\n"
     "       splitmail setup home [--pairing FILE] [--hostname N] [--user ADDRESS] [COMMON]\n"
     "COMMON: [--desec-token-file FILE|-] [--desec-api URL] [--desec-ca-file F]\n"
     "        [--yes] [--dry-run] [--no-systemd] [--wait SECONDS] [--resolver IP:PORT]\n"
@@ -49,12 +50,15 @@ constexpr const char* usage_text =
     "is left to do. Missing values are asked for on a terminal. It shows its plan first and\n"
     "asks (a script gives --yes); --dry-run shows the plan only. Safe to run again.\n"
     "--no-systemd starts nothing and prints the systemctl commands (containers, staging);\n"
-    "--user ADDRESS (home) adds the first mailbox (password asked, or read from stdin).\n";
+    "--user ADDRESS (home) adds the first mailbox (password asked, or read from stdin).\n"
+    "--imap-pass-through yes (relay): mail clients reach home's IMAP at the relay\n"
+    "(imap.D, port 993), for a home behind CGNAT or without port forwarding.\n";
 
 struct options {
     std::string role;
     std::vector<std::string> domains;
     std::string hostname, ipv4, ipv6, imap_host;
+    std::string imap_pass_through; // relay: "yes" | "no" | "" (as provision decides)
     std::string pairing, user;
     std::string token_from; // --desec-token-file: a path, or "-" for stdin
     std::string desec_api, desec_ca;
@@ -82,7 +86,8 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             continue;
         }
         static const std::vector<std::string> relay_only = {"--domain", "--public-ipv4",
-                                                            "--public-ipv6", "--imap-host"};
+                                                            "--public-ipv6", "--imap-host",
+                                                            "--imap-pass-through"};
         static const std::vector<std::string> home_only = {"--pairing", "--user"};
         static const std::vector<std::string> both = {
             "--hostname", "--desec-token-file", "--desec-api", "--desec-ca-file", "--root",
@@ -104,7 +109,11 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         else if (a == "--public-ipv4") o.ipv4 = v;
         else if (a == "--public-ipv6") o.ipv6 = v;
         else if (a == "--imap-host") o.imap_host = v;
-        else if (a == "--pairing") o.pairing = v;
+        else if (a == "--imap-pass-through") {
+            if (v != "yes" && v != "no")
+                return "--imap-pass-through \"" + v + "\" must be yes or no";
+            o.imap_pass_through = v;
+        } else if (a == "--pairing") o.pairing = v;
         else if (a == "--user") o.user = v;
         else if (a == "--desec-token-file") o.token_from = v;
         else if (a == "--desec-api") o.desec_api = v;
@@ -278,6 +287,8 @@ std::vector<std::string> guided::provision_args() const {
         a.insert(a.end(), {"--hostname", o_.hostname, "--public-ipv4", o_.ipv4, "--imap-host",
                            o_.imap_host});
         if (!o_.ipv6.empty()) a.insert(a.end(), {"--public-ipv6", o_.ipv6});
+        if (!o_.imap_pass_through.empty())
+            a.insert(a.end(), {"--imap-pass-through", o_.imap_pass_through});
     } else {
         a.insert(a.end(), {"--pairing", o_.pairing});
         if (!o_.hostname.empty()) a.insert(a.end(), {"--hostname", o_.hostname});
@@ -539,11 +550,18 @@ void guided::left_to_do(int check_rc) {
     if (o_.user.empty())
         out_ << "- add mailboxes: splitmail user add you@" << p.domains.front() << " --config "
              << L_.home_toml().string() << "\n";
-    out_ << "- mail clients: IMAP server " << imap
-         << ", port 993, SSL/TLS, normal password, user name = the full address\n"
-         << "  (forward TCP 993 on the home router to this machine; splitmail-ddns keeps "
-         << imap << " pointing at your home address);\n"
-         << "  outgoing SMTP server " << p.relay_hostname
+    if (!p.imap_pass_through.empty())
+        out_ << "- mail clients: IMAP server " << p.imap_pass_through
+             << ", port 993, SSL/TLS, normal password, user name = the full address\n"
+             << "  (the relay " << p.relay_hostname
+             << " forwards it to this machine through the tunnel: no port forwarding at home;\n"
+             << "  allow TCP 993 in the VPS's firewall);\n";
+    else
+        out_ << "- mail clients: IMAP server " << imap
+             << ", port 993, SSL/TLS, normal password, user name = the full address\n"
+             << "  (forward TCP 993 on the home router to this machine; splitmail-ddns keeps "
+             << imap << " pointing at your home address);\n";
+    out_ << "  outgoing SMTP server " << p.relay_hostname
          << ", port 465 SSL/TLS (or 587 STARTTLS), same user name and password.\n";
 }
 

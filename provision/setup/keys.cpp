@@ -69,7 +69,8 @@ struct pipe_pair {
 };
 
 std::expected<std::string, std::string> certificate_for(EVP_PKEY* key, std::string_view hostname,
-                                                        int days) {
+                                                        int days,
+                                                        const std::vector<std::string>& also) {
     x509_ptr cert(X509_new(), &X509_free);
     if (!cert) return std::unexpected("cannot make a certificate: " + openssl_error());
     X509_set_version(cert.get(), 2); // v3
@@ -95,7 +96,9 @@ std::expected<std::string, std::string> certificate_for(EVP_PKEY* key, std::stri
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-    const std::string san = "DNS:" + host;
+    std::string san = "DNS:" + host;
+    for (const auto& n : also)
+        if (n != host) san += ",DNS:" + n;
     const std::pair<int, const char*> exts[] = {
         {NID_basic_constraints, "critical,CA:FALSE"},
         {NID_key_usage, "critical,digitalSignature"},
@@ -226,7 +229,8 @@ std::expected<std::string, std::string> wg_public_key(std::string_view private_k
     return key;
 }
 
-std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname, int days) {
+std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname, int days,
+                                                      const std::vector<std::string>& also) {
     EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
     if (raw == nullptr) return std::unexpected("cannot make a P-256 key: " + openssl_error());
     pkey_ptr key(raw, &EVP_PKEY_free);
@@ -236,17 +240,18 @@ std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname,
         return std::unexpected("cannot encode the key: " + openssl_error());
     tls_pair p;
     p.key_pem = bio_text(b.get());
-    auto cert = certificate_for(key.get(), hostname, days);
+    auto cert = certificate_for(key.get(), hostname, days, also);
     if (!cert) return std::unexpected(cert.error());
     p.cert_pem = std::move(*cert);
     return p;
 }
 
-std::expected<std::string, std::string> self_signed_for_key(std::string_view key_pem,
-                                                            std::string_view hostname, int days) {
+std::expected<std::string, std::string>
+self_signed_for_key(std::string_view key_pem, std::string_view hostname, int days,
+                    const std::vector<std::string>& also) {
     auto key = read_key(key_pem);
     if (!key) return std::unexpected("not a PEM private key");
-    return certificate_for(key.get(), hostname, days);
+    return certificate_for(key.get(), hostname, days, also);
 }
 
 bool valid_private_key(std::string_view key_pem) { return static_cast<bool>(read_key(key_pem)); }

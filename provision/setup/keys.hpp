@@ -37,12 +37,14 @@ struct tls_pair {
     std::string key_pem;  // PKCS#8
     std::string cert_pem;
 };
-// A new P-256 key and a self-signed certificate for `hostname` (CN and SAN).
-std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname, int days = 90);
-// A self-signed certificate for `hostname` made with the existing key `key_pem`.
-std::expected<std::string, std::string> self_signed_for_key(std::string_view key_pem,
-                                                            std::string_view hostname,
-                                                            int days = 90);
+// A new P-256 key and a self-signed certificate for `hostname` (CN and SAN) and the names in
+// `also` (more SAN entries).
+std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname, int days = 90,
+                                                      const std::vector<std::string>& also = {});
+// A self-signed certificate for `hostname` (and `also`) made with the existing key `key_pem`.
+std::expected<std::string, std::string>
+self_signed_for_key(std::string_view key_pem, std::string_view hostname, int days = 90,
+                    const std::vector<std::string>& also = {});
 
 struct cert_info {
     std::string sha256_hex;   // lower-case hex SHA-256 of the DER certificate

@@ -89,6 +89,9 @@ std::string render_pairing(const pairing& p) {
     if (!p.rspamd_controller.empty())
         o << "rspamd_controller = " << q(p.rspamd_controller) << "\nrspamd_password = "
           << q(p.rspamd_password) << "\n";
+    if (!p.imap_pass_through.empty())
+        o << "imap_pass_through = " << q(p.imap_pass_through) << "\nimap_proxy_listen = "
+          << q(p.imap_proxy_listen) << "\n";
     return o.str();
 }
 
@@ -127,7 +130,8 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
         "version",       "domains",     "relay_hostname",   "relay_endpoint",
         "relay_public_key", "home_private_key", "home_public_key", "tunnel_relay",
         "tunnel_home",   "tunnel_prefix", "lmtp_port",      "relay_tls_sha256",
-        "imap_host",     "lmtp_secret",   "rspamd_controller", "rspamd_password"};
+        "imap_host",     "lmtp_secret",   "rspamd_controller", "rspamd_password",
+        "imap_pass_through", "imap_proxy_listen"};
     for (const auto& [k, v] : *t)
         if (!known.contains(k.str())) return fail("pairing." + std::string(k.str()), "unknown key");
     auto str = [&](std::string_view key, std::string& out, bool required) -> std::string {
@@ -172,7 +176,9 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
                           field{"imap_host", &p.imap_host, false},
                           field{"lmtp_secret", &p.lmtp_secret, false},
                           field{"rspamd_controller", &p.rspamd_controller, false},
-                          field{"rspamd_password", &p.rspamd_password, false}}) {
+                          field{"rspamd_password", &p.rspamd_password, false},
+                          field{"imap_pass_through", &p.imap_pass_through, false},
+                          field{"imap_proxy_listen", &p.imap_proxy_listen, false}}) {
         if (auto e = str(f.key, *f.out, f.required); !e.empty())
             return fail("pairing." + std::string(f.key), e);
     }
@@ -219,6 +225,17 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
             return fail("pairing.rspamd_password", "must be 16 to 200 printable characters");
     } else if (!p.rspamd_password.empty()) {
         return fail("pairing.rspamd_password", "needs rspamd_controller");
+    }
+    if (!p.imap_pass_through.empty()) {
+        if (!host_name(p.imap_pass_through))
+            return fail("pairing.imap_pass_through", "must be a host name or empty");
+        std::string host;
+        std::uint16_t port = 0;
+        if (!split_endpoint(p.imap_proxy_listen, host, port) || port == 0 ||
+            host != p.tunnel_home)
+            return fail("pairing.imap_proxy_listen", "must be tunnel_home:port");
+    } else if (!p.imap_proxy_listen.empty()) {
+        return fail("pairing.imap_proxy_listen", "needs imap_pass_through");
     }
     return p;
 }

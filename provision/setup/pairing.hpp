@@ -17,6 +17,9 @@
 //                  files from before it was added have none; home then requires no secret)
 //   rspamd_controller = "10.8.0.1:11334", rspamd_password = "..."  (optional, together: the
 //                  relay's rspamd controller for spam learning, issue 18)
+//   imap_pass_through = "imap.example.com", imap_proxy_listen = "10.8.0.2:10993"  (optional,
+//                  together: the relay forwards IMAP clients of that name to home's
+//                  imaps.proxy_listen through the tunnel)
 //
 // Guarantees: parse_pairing() accepts exactly what render_pairing() writes for a valid
 // pairing (round trip), checks the version before anything else (a different version is
@@ -51,6 +54,8 @@ struct pairing {
     std::string lmtp_secret;
     std::string rspamd_controller; // "10.8.0.1:11334": home learns spam/ham there ("" = none)
     std::string rspamd_password;   // the controller's password (plain)
+    std::string imap_pass_through; // the name IMAP clients use at the relay ("" = none)
+    std::string imap_proxy_listen; // home's "tunnel_home:port" the relay forwards them to
 };
 
 std::string render_pairing(const pairing& p);

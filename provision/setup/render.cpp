@@ -115,6 +115,11 @@ std::string render_relay_toml(const relay_params& p) {
         o << "\n# Viruses: clamd on this host (clamav-daemon installed when provisioned).\n"
              "[clamav]\nenabled = true\naddress = "
           << toml_quote(p.clamd_address) << "\n";
+    if (p.imap_pass_through)
+        o << "\n# IMAP clients reach home through this relay (imap.<domain>, port 993): the bytes\n"
+             "# go through the tunnel with a PROXY header; TLS and the login happen at home.\n"
+             "[imap_proxy]\nlisten = [\"0.0.0.0:993\", \"[::]:993\"]\nhome = "
+          << toml_quote(hostport(p.tun.home_ip, p.tun.imap_proxy_port)) << "\n";
     return o.str();
 }
 
@@ -193,7 +198,15 @@ std::string render_home_toml(const home_params& p) {
              "relay_secret_file = "
           << qp(p.lmtp_secret_file);
     o << "\n\n[imap]\nlisten = [\"0.0.0.0:143\"]\ntls_cert = " << qp(p.tls_cert)
-      << "\ntls_key = " << qp(p.tls_key) << "\n\n[imaps]\nlisten = [\"0.0.0.0:993\"]\n\n"
+      << "\ntls_key = " << qp(p.tls_key) << "\n";
+    if (p.imap_pass_through)
+        o << "# The relay's IMAP pass-through: its tunnel address names each client (PROXY v2).\n"
+             "proxy_from = "
+          << list({p.tun.relay_ip + "/32"}) << "\n";
+    o << "\n[imaps]\nlisten = [\"0.0.0.0:993\"]\n";
+    if (p.imap_pass_through)
+        o << "proxy_listen = " << list({hostport(p.tun.home_ip, p.tun.imap_proxy_port)}) << "\n";
+    o << "\n"
       << "[users]\nfile = " << qp(p.users_file) << "\naliases = " << qp(p.aliases_file)
       << "\n\n[maildir]\nroot = " << qp(p.maildir_root) << "\n";
     if (!p.learn_controller.empty())

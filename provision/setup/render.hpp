@@ -59,6 +59,8 @@ struct tunnel {
     int prefix = 24;
     std::uint16_t wg_port = 51820;
     std::uint16_t lmtp_port = 24;
+    // Home's IMAPS for the relay's pass-through (PROXY protocol v2 required; tunnel only).
+    std::uint16_t imap_proxy_port = 10993;
 };
 
 struct relay_params {
@@ -69,6 +71,7 @@ struct relay_params {
     tunnel tun;
     bool rspamd = false;        // [rspamd] on, rspamd's normal worker on 127.0.0.1:11333
     std::string clamd_address;  // [clamav] on with clamd at this socket/address ("" = off)
+    bool imap_pass_through = false; // [imap_proxy] on 993 to home's tun.imap_proxy_port
 };
 std::string render_relay_toml(const relay_params& p);
 
@@ -99,6 +102,9 @@ struct home_params {
     // Spam learning through the relay's rspamd controller (issue 18; "" = not written).
     std::string learn_controller;
     std::filesystem::path learn_password_file;
+    // The relay's IMAP pass-through arrives on tun.home_ip:tun.imap_proxy_port, from
+    // tun.relay_ip only, each connection with a PROXY v2 header.
+    bool imap_pass_through = false;
 };
 std::string render_home_toml(const home_params& p);
 

@@ -26,7 +26,9 @@ Authentication-Results field of the delivered message is parsed with python3-aut
   with an aligned SPF pass dmarc=pass; header.from each time.
 """
 import base64
+import imaplib
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -178,6 +180,21 @@ def dmarc_part(relay, home, rsa_pem: bytes) -> None:
             checks.eq(props.get("policy.dmarc"), pol, f"{marker}: policy.dmarc")
     checks.ok(not any(b"marker dm-quarantine" in p.read_bytes() for p in home.messages(DEMO)),
               "dm-quarantine: in Junk, not in the INBOX")
+    # What the user sees: a mail client finds it in Junk (SPECIAL-USE \Junk), not in INBOX.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    m = imaplib.IMAP4_SSL("127.0.0.1", home.imaps_port, ssl_context=ctx, timeout=30)
+    m.login(DEMO, home.passwords[DEMO])
+    typ, listed = m.list("", "Junk")
+    checks.ok(typ == "OK" and listed and listed[0] and b"\\Junk" in listed[0],
+              "IMAP: LIST shows Junk with \\Junk", str(listed))
+    for folder, want in (("Junk", 1), ("INBOX", 0)):
+        typ, _ = m.select(folder, readonly=True)
+        checks.eq(typ, "OK", f"IMAP: SELECT {folder}")
+        typ, data = m.search(None, "SUBJECT", "dm-quarantine")
+        found = data[0].split() if typ == "OK" and data and data[0] else []
+        checks.eq(len(found), want, f"IMAP: dm-quarantine found {want} time(s) in {folder}")
+    m.logout()
     delivered = [p.read_bytes() for p in home.messages(DEMO) + home.messages(DEMO, "Junk")]
     checks.ok(not any(b"marker dm-reject" in m or b"marker dm-subdomain" in m for m in delivered),
               "refused messages were never delivered")
@@ -224,8 +241,15 @@ def main() -> None:
         lib.fail(f"unbound-checkconf: {r.stdout} {r.stderr}")
     dns.start()
 
-    home = lib.Home(d / "home", users=[DEMO])
+    cert = lib.make_cert(d, "imap", "home.example.test")
+    imaps_port = lib.free_port()
+    home = lib.Home(d / "home", users=[DEMO], extra={
+        "imaps.listen": f'["127.0.0.1:{imaps_port}"]',
+        "imap.tls_cert": f'"{cert[0]}"', "imap.tls_key": f'"{cert[1]}"'})
+    home.imaps_port = imaps_port
     home.start()
+    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 15, "home's IMAPS port",
+                   daemons=[home.daemon])
     relay = lib.Relay(d / "relay", home, extra={
         "outbound.resolver": f'"127.0.0.1:{dns.port}"', "dkim_verify.timeout": '"10s"'}).start()
 

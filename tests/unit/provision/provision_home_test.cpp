@@ -222,6 +222,114 @@ TEST_F(ProvisionHome, HostnameOutsideTheMailDomainsIsItsOwnDdnsZone) {
     EXPECT_EQ(s->subnames, (std::vector<std::string>{""}));
 }
 
+// Issue 16, a home behind CGNAT: `provision relay --imap-pass-through yes` turns on the relay's
+// IMAP pass-through (imap.<domain> at the relay, port 993) and hands home's end of it to
+// `provision home` in the pairing file; home listens for it on the tunnel only, from the relay
+// only, and its certificate names imap.<domain> too (TLS ends at home).
+std::vector<std::string> pass_through_relay_args(const fs::path& root, const char* yes_no) {
+    auto a = relay_args(root);
+    for (auto& x : a)
+        if (x == "imap.example.com") x = "home.example.com"; // imap.* is now the relay's name
+    if (yes_no != nullptr) a.insert(a.end(), {"--imap-pass-through", yes_no});
+    return a;
+}
+
+TEST(ProvisionPassThrough, RelayForwardsImapClientsToHomeThroughTheTunnel) {
+    temp_root relay_root, home_root;
+    auto r = run(pass_through_relay_args(relay_root.path, "yes"));
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("mail clients use imap.example.com, port 993"), std::string::npos)
+        << r.out;
+    auto rs = splitmail::relay::load_settings(relay_root / "etc/splitmail/relay.toml");
+    ASSERT_TRUE(rs) << rs.error();
+    EXPECT_EQ(rs->imap_proxy_listen, (std::vector<std::string>{"0.0.0.0:993", "[::]:993"}));
+    EXPECT_EQ(rs->imap_proxy_home, "10.8.0.2:10993");
+    const fs::path pf = relay_root / "etc/splitmail/pairing-home.toml";
+    auto p = setup::parse_pairing(slurp(pf), "pairing");
+    ASSERT_TRUE(p) << p.error();
+    EXPECT_EQ(p->imap_pass_through, "imap.example.com");
+    EXPECT_EQ(p->imap_proxy_listen, "10.8.0.2:10993");
+    EXPECT_EQ(p->imap_host, "home.example.com");
+    // A re-run without the option keeps the pass-through and changes nothing.
+    auto again = run(pass_through_relay_args(relay_root.path, nullptr));
+    ASSERT_EQ(again.code, 0) << again.err;
+    for (const auto& l : lines_without(again.out, "unchanged "))
+        EXPECT_TRUE(l.rfind("note:", 0) == 0 || l.rfind("nothing to do", 0) == 0) << l;
+
+    auto h = run({"home", "--pairing", pf.string(), "--root", home_root.path.string()});
+    ASSERT_EQ(h.code, 0) << h.err;
+    auto hs = splitmail::home::load_settings(home_root / "etc/splitmail/home.toml");
+    ASSERT_TRUE(hs) << hs.error();
+    EXPECT_EQ(hs->imaps_proxy_listen, (std::vector<std::string>{"10.8.0.2:10993"}));
+    ASSERT_EQ(hs->imap_proxy_from.size(), 1u);
+    EXPECT_TRUE(hs->imap_proxy_from[0].contains("10.8.0.1"));
+    EXPECT_FALSE(hs->imap_proxy_from[0].contains("10.8.0.2"));
+    EXPECT_EQ(hs->imaps_listen, (std::vector<std::string>{"0.0.0.0:993"}))
+        << "direct IMAPS (LAN, port forwarding) stays";
+    EXPECT_EQ(hs->hostname, "home.example.com");
+    EXPECT_EQ(splitmail::home::preflight(*hs), "");
+    const std::string crt = slurp(home_root / "etc/splitmail/tls/home.crt");
+    EXPECT_TRUE(setup::cert_covers_host(crt, "home.example.com"));
+    EXPECT_TRUE(setup::cert_covers_host(crt, "imap.example.com"));
+    EXPECT_FALSE(setup::cert_covers_host(crt, "mx.example.com"));
+}
+
+TEST(ProvisionPassThrough, ImapHostCannotBeThePassThroughName) {
+    temp_root relay_root;
+    auto a = relay_args(relay_root.path); // --imap-host imap.example.com
+    a.insert(a.end(), {"--imap-pass-through", "yes"});
+    auto r = run(a);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("--imap-host imap.example.com is the name the IMAP pass-through"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(fs::exists(relay_root / "etc/splitmail/relay.toml"));
+    auto bad = run(pass_through_relay_args(relay_root.path, "maybe"));
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.err.find("--imap-pass-through \"maybe\" must be yes or no"), std::string::npos)
+        << bad.err;
+}
+
+// Turned on later: home's own placeholder is made again for both names with the same key
+// (what pins it stays valid); home.toml is the admin's once written (kept, as any file).
+TEST(ProvisionPassThrough, TurnedOnLaterTheHomePlaceholderGetsTheNameWithTheSameKey) {
+    temp_root relay_root, home_root;
+    ASSERT_EQ(run(pass_through_relay_args(relay_root.path, nullptr)).code, 0);
+    const fs::path pf = relay_root / "etc/splitmail/pairing-home.toml";
+    const std::vector<std::string> home = {"home", "--pairing", pf.string(), "--root",
+                                           home_root.path.string()};
+    ASSERT_EQ(run(home).code, 0);
+    const fs::path crt = home_root / "etc/splitmail/tls/home.crt";
+    const std::string key_before = slurp(home_root / "etc/splitmail/tls/home.key");
+    EXPECT_FALSE(setup::cert_covers_host(slurp(crt), "imap.example.com"));
+
+    auto on = run(pass_through_relay_args(relay_root.path, "yes"));
+    ASSERT_EQ(on.code, 0) << on.err;
+    EXPECT_NE(on.out.find("kept " + (relay_root / "etc/splitmail/relay.toml").string()),
+              std::string::npos)
+        << "an existing relay.toml is kept without --force\n" << on.out;
+    EXPECT_NE(on.err.find("the IMAP pass-through is off until"), std::string::npos) << on.err;
+    auto forced = run([&] {
+        auto a = pass_through_relay_args(relay_root.path, "yes");
+        a.push_back("--force");
+        return a;
+    }());
+    ASSERT_EQ(forced.code, 0) << forced.err;
+    auto p = setup::parse_pairing(slurp(pf), "pairing");
+    ASSERT_TRUE(p) << p.error();
+    EXPECT_EQ(p->imap_pass_through, "imap.example.com");
+
+    auto h = run(home);
+    ASSERT_EQ(h.code, 0) << h.err;
+    EXPECT_NE(h.out.find("made for imap.example.com too"), std::string::npos) << h.out;
+    EXPECT_NE(h.err.find("imaps.proxy_listen: IMAP clients the relay forwards are not served"),
+              std::string::npos)
+        << h.err;
+    EXPECT_TRUE(setup::cert_covers_host(slurp(crt), "imap.example.com"));
+    EXPECT_TRUE(setup::cert_covers_host(slurp(crt), "home.example.com"));
+    EXPECT_EQ(slurp(home_root / "etc/splitmail/tls/home.key"), key_before);
+}
+
 class ProvisionHomeErrors : public ::testing::Test {
 protected:
     temp_root relay_root, root;
