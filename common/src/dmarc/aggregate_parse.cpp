@@ -9,7 +9,7 @@ namespace splitmail::dmarc::report_in {
 namespace {
 
 // Element names longer than this can be no name we read; keeping only a marker bounds the
-// cost of building the path of every element by max_depth x this.
+// length of an element's path by max_depth x this.
 constexpr std::size_t max_name = 40;
 
 std::string clean(std::string_view v) {
@@ -45,12 +45,15 @@ std::string quoted(std::string_view v) { return "\"" + clean(v) + "\""; }
 class builder final : public xml_handler {
 public:
     std::optional<std::string> start(std::string_view name) override {
-        if (path_.empty() && name != "feedback")
+        if (lengths_.empty() && name != "feedback")
             return "report: the root element is <" + clean(name.substr(0, max_name)) +
                    ">, not <feedback>";
-        path_.emplace_back(name.size() > max_name ? std::string_view("#long") : name);
+        // The path below <feedback> ("record/row/source_ip") grows and shrinks in place.
+        lengths_.push_back(key_.size());
+        if (lengths_.size() > 2) key_ += '/';
+        if (lengths_.size() > 1) key_ += name.size() > max_name ? std::string_view("#long") : name;
         text_.clear();
-        const std::string k = key();
+        const std::string& k = key_;
         if (k == "record") {
             if (r_.records.size() >= max_records)
                 return "report: more than " + std::to_string(max_records) + " records";
@@ -79,8 +82,9 @@ public:
     }
 
     std::optional<std::string> end(std::string_view) override {
-        auto e = assign(key(), text_);
-        path_.pop_back();
+        auto e = assign(key_, text_);
+        key_.resize(lengths_.back());
+        lengths_.pop_back();
         text_.clear();
         return e;
     }
@@ -104,15 +108,6 @@ public:
     }
 
 private:
-    // The path below <feedback>: "record/row/source_ip".
-    std::string key() const {
-        std::string k;
-        for (std::size_t i = 1; i < path_.size(); ++i) {
-            if (i > 1) k += '/';
-            k += path_[i];
-        }
-        return k;
-    }
     report_record& rec() { return r_.records.back(); }
     std::string at() const { return "report: record " + std::to_string(r_.records.size()) + ": "; }
 
@@ -170,7 +165,8 @@ private:
         return std::nullopt;
     }
 
-    std::vector<std::string> path_;
+    std::string key_;                  // path of the open element below <feedback>
+    std::vector<std::size_t> lengths_; // key_'s length before each open element
     std::string text_;
     aggregate_report r_;
     std::vector<bool> seen_count_;
