@@ -55,7 +55,7 @@ void container(std::string_view b, const std::string& where, file_reports& out) 
         return out.problems.push_back(prefixed(inner, "the decompressed content is not XML"));
     auto rep = dmarc::report_in::parse_aggregate_report(xml);
     if (!rep) return out.problems.push_back(prefixed(inner, rep.error()));
-    out.reports.push_back({where, std::move(*rep)});
+    out.reports.push_back({inner, std::move(*rep)});
 }
 
 } // namespace
