@@ -2,6 +2,7 @@
 // dispatches.
 #include "commands/cert.hpp"
 #include "commands/check.hpp"
+#include "commands/dmarc_report_in.hpp"
 #include "commands/dkim.hpp"
 #include "commands/dns.hpp"
 #include "commands/provision.hpp"
@@ -28,6 +29,7 @@ void usage(std::FILE* to) {
                "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
                "  cert obtain|renew|status ...         TLS certificate from an ACME CA (Let's Encrypt)\n"
                "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
+               "  dmarc report [--json] PATH...        summarise DMARC aggregate reports (rua= mail)\n"
                "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
                "  provision relay|home ...             set up relay or home (configs, keys, units)\n"
                "  setup relay|home ...                 guided: provision, token, DNS, tunnel, services,\n"
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
     if (cmd == "dkim") return run_dkim(args);
     if (cmd == "cert") return run_cert(args);
     if (cmd == "dns") return run_dns(args);
+    if (cmd == "dmarc") return run_dmarc(args);
     if (cmd == "check") return run_check(args);
     if (cmd == "provision") return run_provision(args);
     if (cmd == "setup") return run_setup(args);
