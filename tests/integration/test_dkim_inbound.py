@@ -185,7 +185,7 @@ def dmarc_part(relay, home, rsa_pem: bytes) -> None:
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     m = imaplib.IMAP4_SSL("127.0.0.1", home.imaps_port, ssl_context=ctx, timeout=30)
     m.login(DEMO, home.passwords[DEMO])
-    typ, listed = m.list("", "Junk")
+    typ, listed = m.list('""', "Junk")
     checks.ok(typ == "OK" and listed and listed[0] and b"\\Junk" in listed[0],
               "IMAP: LIST shows Junk with \\Junk", str(listed))
     for folder, want in (("Junk", 1), ("INBOX", 0)):
