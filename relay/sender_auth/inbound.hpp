@@ -20,10 +20,13 @@
 // dmarc.on_reject is "reject" (550 5.7.1, RFC 7489 6.7 / 10.3); with auth_results.add off
 // only Received-SPF is written, but forged fields are still removed; delivery::size is
 // corrected for the octets removed.
-// Does not: ARC, DMARC reports, file quarantined mail into Junk (the A-R field says
+// With cfg->reports set, every inbound message whose From: domain has a DMARC record leaves
+// one observation (dmarc/observation.hpp) for the aggregate reports, refused ones included.
+// Does not: ARC, send DMARC reports (dmarc/report_job.hpp), file quarantined mail into Junk (the A-R field says
 // policy.dmarc=quarantine; home does not act on it yet).
 #include "dkim/verifier.hpp"
 #include "dmarc/policy.hpp"
+#include "dmarc/store.hpp"
 #include "dns/resolver.hpp"
 #include "sender_auth/auth_results.hpp"
 #include "smtp_in/session.hpp"
@@ -50,7 +53,13 @@ struct config {
     dns::unbound_resolver* resolver = nullptr; // for DKIM keys; null: dkim=temperror
     const dmarc::suffix_list* psl = nullptr;   // DMARC on when set (dmarc.enabled)
     enum class reject_action { reject, quarantine, none } on_reject = reject_action::reject;
+    dmarc::recorder* reports = nullptr;        // dmarc_reports.enabled: record observations
 };
+
+// The observation a DMARC outcome with a record leaves for the reports (pure).
+dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
+                           const std::optional<inbound_spf>& spf, const queue::envelope& env,
+                           const dkim::message_verifier* dkim, std::int64_t now);
 
 // One per connection, owned next to the spool sink.
 class message_tap {
