@@ -135,8 +135,10 @@ asio::awaitable<void> report_job::send_period(const stored_period& sp) {
                 continue;
             }
             const auto name = verification_name(rep.policy_domain, dest);
-            auto answers = co_await sender_auth::lookup_txt(*cfg_.resolver,
-                                                            std::chrono::seconds(20), {name});
+            // A named vector: g++ 12 cannot keep an initializer list alive across co_await.
+            std::vector<std::string> names{name};
+            auto answers = co_await sender_auth::lookup_txt(
+                *cfg_.resolver, std::chrono::seconds(20), std::move(names));
             lookup l;
             if (!answers.empty() && answers[0]) {
                 using st = dkim::key_answer::status;
