@@ -136,15 +136,6 @@ std::vector<report_uri> parse_rua(std::string_view value) {
     return out;
 }
 
-std::string_view to_string(policy p) {
-    switch (p) {
-    case policy::none: return "none";
-    case policy::quarantine: return "quarantine";
-    case policy::reject: return "reject";
-    }
-    return "none";
-}
-
 std::string_view to_string(result r) {
     switch (r) {
     case result::none: return "none";

@@ -23,6 +23,8 @@
 // of 7.1 (dmarc/external.hpp), or read ruf= (failure reports are not sent).
 #include "dmarc/psl.hpp"
 
+#include "splitmail/dmarc/records.hpp"
+
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -32,15 +34,10 @@
 
 namespace splitmail::relay::dmarc {
 
-enum class policy { none, quarantine, reject };
-std::string_view to_string(policy p);
-
-// A rua= destination (RFC 7489 6.2): a mailto: address and its size limit (octets, 0 none).
-struct report_uri {
-    std::string address; // local@domain, percent-decoded, without "mailto:"
-    std::uint64_t max_size = 0;
-    bool operator==(const report_uri&) const = default;
-};
+// The policy values and rua= destinations are shared with the report records (common/).
+using splitmail::dmarc::policy;
+using splitmail::dmarc::report_uri;
+using splitmail::dmarc::to_string;
 
 struct record {
     policy p = policy::none;

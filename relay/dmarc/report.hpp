@@ -1,7 +1,8 @@
 #pragma once
 // DMARC aggregate reports (RFC 7489 7.2) as pure functions: a period's observations
-// (observation.hpp) grouped per policy domain into the XML of Appendix C, gzip'd, named as
-// 7.2.1.1 asks and wrapped in the MIME message that goes to each rua= address.
+// (splitmail/dmarc/records.hpp) grouped per policy domain into the XML of Appendix C,
+// gzip'd, named as 7.2.1.1 asks and wrapped in the MIME message that goes to each rua=
+// address.
 //
 // Guarantees:
 //  - build_reports(): one report per policy domain seen in the period; the policy_published
@@ -22,7 +23,8 @@
 //    folded within 78 columns.
 // Does not: read the store, decide whether an address may receive the report (external.hpp),
 // sign or queue the message (report_job.hpp), or send failure reports (ruf=).
-#include "dmarc/observation.hpp"
+#include "dmarc/policy.hpp"
+#include "dmarc/store.hpp"
 
 #include <cstdint>
 #include <expected>

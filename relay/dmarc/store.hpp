@@ -1,64 +1,40 @@
 #pragma once
-// Where DMARC observations wait for their report (issue 17): one append-only file per report
-// period in the relay's state directory (dmarc_reports.dir, by default <spool.dir>/dmarc, next
-// to the greylist's state file), named "records-BEGIN-END.log" (unix seconds, END exclusive),
-// one observation.hpp line each; "records-BEGIN-END.sent" marks a period whose reports were
-// handed to the queue.
+// The relay's side of the DMARC report records (splitmail/dmarc/records.hpp): the recorder
+// that appends one observation per inbound message at the end of DATA.
 //
 // The recorder appends on the io thread with one write(2) of one line to a file opened
 // O_APPEND (a page-cache copy of a few hundred octets, no fsync): cheap enough for the end of
 // DATA, and a line is never interleaved with another. A crash loses at most what the kernel
 // had not written back; reports are statistics, never mail, so that is accepted.
 // Bounded: at most `max_records` lines per period (the next are dropped, with one warning in
-// the log per period); a line longer than max_line is dropped.
-//
-// Guarantees: period_of() is pure (periods are aligned to multiples of the interval since the
-// epoch, so a 1d interval gives UTC days); list_periods() returns the periods found, sorted by
-// begin, each with whether it was sent; mark_sent() makes the .sent file durable (write temp,
-// fsync, rename, fsync dir) before it returns.
-// Does not: build or send reports (report_job.hpp), or delete old files (sent periods older
-// than `keep` are removed by prune()).
-#include "dmarc/observation.hpp"
+// the log per period); a line longer than max_line is dropped. A restart within a period
+// continues its count (the file's lines are counted once when it is opened).
+// Does not: build or send reports (report_job.hpp).
+#include "splitmail/dmarc/records.hpp"
 
 #include <chrono>
-#include <cstdint>
-#include <expected>
 #include <filesystem>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
 
 namespace splitmail::relay::dmarc {
 
-inline constexpr std::size_t max_line = 8192;
-
-struct period {
-    std::int64_t begin = 0;
-    std::int64_t end = 0; // exclusive
-    bool operator==(const period&) const = default;
-};
-
-period period_of(std::int64_t now, std::chrono::seconds interval);
-std::string period_file_name(const period& p, std::string_view ext); // ext "log" or "sent"
-std::optional<period> parse_period_file_name(std::string_view name, std::string_view ext);
-
-struct stored_period {
-    period p;
-    std::filesystem::path log;
-    bool sent = false;
-};
-std::vector<stored_period> list_periods(const std::filesystem::path& dir);
-
-struct read_result {
-    std::vector<observation> records;
-    std::size_t bad_lines = 0;
-};
-std::expected<read_result, std::string> read_period(const std::filesystem::path& log);
-
-std::error_code mark_sent(const std::filesystem::path& dir, const period& p);
-// Removes the .log and .sent files of sent periods that ended before `before`.
-void prune(const std::filesystem::path& dir, std::int64_t before);
+using splitmail::dmarc::decode;
+using splitmail::dmarc::dkim_auth;
+using splitmail::dmarc::encode;
+using splitmail::dmarc::list_periods;
+using splitmail::dmarc::mark_sent;
+using splitmail::dmarc::max_dkim;
+using splitmail::dmarc::max_line;
+using splitmail::dmarc::observation;
+using splitmail::dmarc::parse_period_file_name;
+using splitmail::dmarc::period;
+using splitmail::dmarc::period_file_name;
+using splitmail::dmarc::period_of;
+using splitmail::dmarc::prune;
+using splitmail::dmarc::read_period;
+using splitmail::dmarc::read_result;
+using splitmail::dmarc::stored_period;
+using splitmail::dmarc::valid_dkim_result;
+using splitmail::dmarc::valid_spf_result;
 
 class recorder {
 public:

@@ -1,10 +1,10 @@
-// Fuzz target: the DMARC report record line codec (relay/dmarc/observation.hpp), the rua= parser
+// Fuzz target: the DMARC report record line codec (common splitmail/dmarc/records.hpp), the rua= parser
 // (policy.hpp) and the report built from what decodes (report.hpp).
 // Invariants (abort on violation): a decoded line re-encodes to a line without CR/LF that
 // decodes to the same observation; a report built from it counts one message and its text
 // holds no '<' or '>' but our (balanced) markup; parse_rua() keeps
 // at most 10 addresses, each with an '@' and a non-empty domain.
-#include "dmarc/observation.hpp"
+#include "dmarc/store.hpp"
 #include "dmarc/report.hpp"
 
 #include <cstdint>

@@ -2,7 +2,6 @@
 // codec, aggregation into the XML, gzip, the MIME message, external destinations, the
 // per-period store and its caps.
 #include "dmarc/external.hpp"
-#include "dmarc/observation.hpp"
 #include "dmarc/report.hpp"
 #include "dmarc/store.hpp"
 
