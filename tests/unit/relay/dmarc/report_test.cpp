@@ -67,12 +67,12 @@ std::size_t occurrences(const std::string& hay, const std::string& needle) {
 
 TEST(dmarc_rua, mailto_only_with_sizes) {
     auto u = parse_rua("mailto:a@Example.COM, https://x.test/r ,mailto:b@c.test!10m,"
-                       "mailto:c@d.test!50,mailto:bad,mailto:x%2Cy@e.test!2k , mailto:a@example.com");
+                       "mailto:c@d.test!50,mailto:bad,mailto:x%2By@e.test!2k , mailto:a@example.com");
     ASSERT_EQ(u.size(), 4u);
     EXPECT_EQ(u[0], (report_uri{"a@example.com", 0}));
     EXPECT_EQ(u[1], (report_uri{"b@c.test", 10u << 20}));
     EXPECT_EQ(u[2], (report_uri{"c@d.test", 50}));
-    EXPECT_EQ(u[3], (report_uri{"x,y@e.test", 2048}));
+    EXPECT_EQ(u[3], (report_uri{"x+y@e.test", 2048}));
     EXPECT_TRUE(parse_rua("").empty());
     EXPECT_TRUE(parse_rua("mailto:a@b.test!").empty());  // size without digits
     EXPECT_TRUE(parse_rua("mailto:a@b.test!0").empty()); // a zero limit is no destination
