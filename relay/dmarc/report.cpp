@@ -246,7 +246,8 @@ std::string report_message(const report& r, const report_mail& m) {
     out += "Content-Type: multipart/mixed;\r\n boundary=\"" + boundary + "\"\r\n";
     out += "\r\nThis is a multipart message in MIME format.\r\n\r\n";
     out += "--" + boundary + "\r\n";
-    out += "Content-Type: text/plain; charset=\"us-ascii\"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n";
+    out += "Content-Type: text/plain; charset=\"us-ascii\"\r\n"
+           "Content-Transfer-Encoding: 7bit\r\n\r\n";
     out += "This is a DMARC aggregate report (RFC 7489) from " + m.receiver + " for " +
            r.policy_domain + ",\r\ncovering " + std::to_string(r.messages) +
            " message(s). The report is attached as gzip'd XML.\r\n\r\n";

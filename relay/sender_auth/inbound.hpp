@@ -21,9 +21,10 @@
 // only Received-SPF is written, but forged fields are still removed; delivery::size is
 // corrected for the octets removed.
 // With cfg->reports set, every inbound message whose From: domain has a DMARC record leaves
-// one observation (splitmail/dmarc/records.hpp) for the aggregate reports, refused ones included.
-// Does not: ARC, send DMARC reports (dmarc/report_job.hpp), file quarantined mail into Junk (the A-R field says
-// policy.dmarc=quarantine; home does not act on it yet).
+// one observation (splitmail/dmarc/records.hpp) for the aggregate reports, refused ones
+// included.
+// Does not: ARC, send DMARC reports (dmarc/report_job.hpp), file quarantined mail into Junk
+// (the A-R field says policy.dmarc=quarantine; home does not act on it yet).
 #include "dkim/verifier.hpp"
 #include "dmarc/policy.hpp"
 #include "dmarc/store.hpp"

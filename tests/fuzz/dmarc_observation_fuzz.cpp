@@ -1,5 +1,5 @@
-// Fuzz target: the DMARC report record line codec (common splitmail/dmarc/records.hpp), the rua= parser
-// (policy.hpp) and the report built from what decodes (report.hpp).
+// Fuzz target: the DMARC report record line codec (common splitmail/dmarc/records.hpp), the
+// rua= parser (relay/dmarc/policy.hpp) and the report built from what decodes (report.hpp).
 // Invariants (abort on violation): a decoded line re-encodes to a line without CR/LF that
 // decodes to the same observation; a report built from it counts one message and its text
 // holds no '<' or '>' but our (balanced) markup; parse_rua() keeps
