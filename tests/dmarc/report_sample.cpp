@@ -1,7 +1,7 @@
 // Test tool: the DMARC aggregate reports (relay/dmarc/report.hpp) built from a file of record
 // lines (splitmail/dmarc/records.hpp). `dmarc_report_sample RECORDS [DOMAIN]` prints the XML
-// report of DOMAIN (default: the first policy domain), for tests/dmarc/validate_report.py to check
-// against RFC 7489's schema. Exit 1 when a line does not decode or there is no such report.
+// report of DOMAIN (default: the first policy domain), for tests/dmarc/validate_report.py to
+// check against RFC 7489's schema. Exit 1 when a line does not decode or there is no such report.
 #include "dmarc/report.hpp"
 #include "dmarc/store.hpp"
 

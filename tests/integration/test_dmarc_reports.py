@@ -11,7 +11,9 @@ outbound mail to a python SMTP sink (outbound_lib.FakeMx) through MX records in 
 
 Three messages reach the relay from 127.0.0.1 with From: a@dm.test, all in one period: two
 with MAIL FROM a@dm.test (SPF pass, aligned: DMARC pass), one with MAIL FROM x@fail.test (SPF
-fail, no DKIM: DMARC fail, p=none so delivered). Then:
+fail, no DKIM: DMARC fail, p=none so delivered). A fourth, From: a@rej.test (p=reject,
+rua=mailto:agg@rej.test) with MAIL FROM x@fail.test, is refused with 550 5.7.1. Then:
+- the refused message is reported too: agg@rej.test gets one report, disposition reject;
 - exactly one report each reaches agg@dm.test and ext@reports.test; none reaches
   noauth@other.test (7.1 unauthorised) or small@dm.test (larger than !100);
 - each report message: Subject "Report Domain: dm.test Submitter: mx.example.test
@@ -101,6 +103,8 @@ def main() -> None:
                     f'_dmarc.dm.test. TXT "v=DMARC1; p=none; rua={RUA}"',
                     "dm.test. MX 10 mx.remote.test."],
         "fail.test": ['fail.test. TXT "v=spf1 -all"'],
+        "rej.test": ['_dmarc.rej.test. TXT "v=DMARC1; p=reject; rua=mailto:agg@rej.test"',
+                     "rej.test. MX 10 mx.remote.test."],
         "reports.test": ["reports.test. MX 10 mx.remote.test.",
                          'dm.test._report._dmarc.reports.test. TXT "v=DMARC1"'],
         "other.test": ["other.test. MX 10 mx.remote.test."],
@@ -144,19 +148,35 @@ def main() -> None:
                            ("dr-3", "x@fail.test")):
         code, text = lib.send_message(relay.port, sender, [DEMO], message(marker))
         checks.eq(code, 250, f"{marker}: accepted ({text})")
+    refused = message("dr-4").replace(b"a@dm.test", b"a@rej.test")
+    code, text = lib.send_message(relay.port, "x@fail.test", [DEMO], refused)
+    checks.eq(code, 550, f"dr-4: DMARC p=reject failure refused ({text})")
     checks.ok(int(time.time()) // INTERVAL == int(sent_at) // INTERVAL,
               "the three messages fell into one period")
     logs = sorted(records_dir.glob("records-*.log"))
     checks.eq(len(logs), 1, "one period file of records")
     if logs:
         lines = logs[0].read_text().splitlines()
-        checks.eq(len(lines), 3, "one record line per message")
+        checks.eq(len(lines), 4, "one record line per message, the refused one included")
 
     def reports():
         got = [m for m in mx.messages if b"Report Domain: dm.test" in m]
         return got if len(got) >= 2 else None
     got = lib.wait_until(reports, INTERVAL * 3, "two DMARC reports at the MX",
                          daemons=[relay.daemon], interval=0.5)
+    rej = lib.wait_until(lambda: [m for m in mx.messages if b"Report Domain: rej.test" in m]
+                         or None, 30, "the rej.test report", daemons=[relay.daemon])
+    checks.eq(len(rej), 1, "one report for rej.test")
+    checks.eq(to_of(rej[0]), "agg@rej.test", "to rej.test's rua")
+    rej_parts = [p for p in email.message_from_bytes(rej[0], policy=email.policy.default).walk()
+                 if p.get_content_type() == "application/gzip"]
+    if rej_parts:
+        rroot = ET.fromstring(gzip.decompress(rej_parts[0].get_payload(decode=True)))
+        checks.eq([(x.findtext("row/count"), x.findtext("row/policy_evaluated/disposition"),
+                    x.findtext("identifiers/envelope_from"))
+                   for x in rroot.findall("record")], [("1", "reject", "fail.test")],
+                  "the refused message: count 1, disposition reject")
+        checks.eq(rroot.findtext("policy_published/p"), "reject", "rej.test publishes p=reject")
     time.sleep(3)  # anything more that would come
     got = [m for m in mx.messages if b"Report Domain: dm.test" in m]
     to = sorted(to_of(m) for m in got)
