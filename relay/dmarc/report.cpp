@@ -94,10 +94,50 @@ std::string folded(std::string_view name, std::string_view value) {
 
 } // namespace
 
+namespace {
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629 4: no overlongs, no surrogates,
+// nothing above U+10FFFF); 0 when the octets there are not one.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char c = b(0);
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (i + n > s.size() || b(1) < lo || b(1) > hi) return 0;
+    for (std::size_t k = 2; k < n; ++k)
+        if (b(k) < 0x80 || b(k) > 0xbf) return 0;
+    return n;
+}
+} // namespace
+
 std::string xml_escape(std::string_view s) {
     std::string out;
     out.reserve(s.size());
-    for (char c : s) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (static_cast<unsigned char>(c) >= 0x80) {
+            // The document says UTF-8: a byte that is not part of a well-formed sequence
+            // (a domain name in some other charset) would make it unparsable.
+            const auto n = utf8_length(s, i);
+            if (n == 0) {
+                out += '?';
+            } else {
+                out.append(s.substr(i, n));
+                i += n - 1;
+            }
+            continue;
+        }
         switch (c) {
         case '&': out += "&amp;"; break;
         case '<': out += "&lt;"; break;

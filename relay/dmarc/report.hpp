@@ -11,7 +11,8 @@
 //    results, identifiers and raw SPF/DKIM results, with their count; rows and reports are in
 //    a stable order (sorted), so the same observations give the same XML;
 //  - the XML is the Appendix C schema's feedback document (version 1.0, no namespace, as
-//    reports are sent in practice), every text node escaped (& < > " '), IPv6 source
+//    reports are sent in practice), every text node escaped (& < > " '; octets that are not
+//    well-formed UTF-8 and control characters become '?'), IPv6 source
 //    addresses written as eight full groups (the schema's IPAddress pattern has no "::"),
 //    an SPF result always present (the schema asks for at least one: "none" for an empty
 //    domain), fo= always present (the schema requires it);

@@ -288,6 +288,15 @@ dmarc::outcome evaluate_dmarc(const std::vector<std::string>& from_domains,
 
 } // namespace
 
+dmarc::policy reported_disposition(const dmarc::outcome& dm, bool refused,
+                                   config::reject_action on_reject) {
+    if (refused) return dmarc::policy::reject;
+    if (dm.code != dmarc::result::fail) return dmarc::policy::none;
+    if (dm.applied != dmarc::policy::reject) return dm.applied;
+    return on_reject == config::reject_action::quarantine ? dmarc::policy::quarantine
+                                                          : dmarc::policy::none;
+}
+
 dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
                            const std::optional<inbound_spf>& spf, const queue::envelope& env,
                            const dkim::message_verifier* v, std::int64_t now) {
@@ -410,14 +419,7 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
                             dm->applied == dmarc::policy::reject &&
                             cfg->on_reject == config::reject_action::reject;
         if (cfg->reports && dm->rec && splitmail::spf::parse_ip(d.envelope.client_ip)) {
-            // What we did: reject when refused; a reject we were told not to apply is the
-            // quarantine or the delivery dmarc.on_reject asks for.
-            dmarc::policy disposition = dm->code == dmarc::result::fail ? dm->applied
-                                                                         : dmarc::policy::none;
-            if (disposition == dmarc::policy::reject && !refuse)
-                disposition = cfg->on_reject == config::reject_action::quarantine
-                                  ? dmarc::policy::quarantine
-                                  : dmarc::policy::none;
+            const auto disposition = reported_disposition(*dm, refuse, cfg->on_reject);
             cfg->reports->record(observe(*dm, disposition, spf_result, d.envelope, v,
                                          static_cast<std::int64_t>(std::time(nullptr))));
         }

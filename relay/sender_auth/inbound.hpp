@@ -57,6 +57,12 @@ struct config {
     dmarc::recorder* reports = nullptr;        // dmarc_reports.enabled: record observations
 };
 
+// What we did with a message, for the reports (RFC 7489 Appendix C disposition): reject when
+// refused; a reject that dmarc.on_reject says not to apply is the quarantine or the delivery
+// it asks for; none for a pass (pure).
+dmarc::policy reported_disposition(const dmarc::outcome& dm, bool refused,
+                                   config::reject_action on_reject);
+
 // The observation a DMARC outcome with a record leaves for the reports (pure).
 dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
                            const std::optional<inbound_spf>& spf, const queue::envelope& env,

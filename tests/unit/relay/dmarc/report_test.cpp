@@ -212,6 +212,11 @@ TEST(dmarc_report, escapes_everything) {
     EXPECT_NE(reps[0].xml.find("<header_from>&lt;x&gt;&amp;&quot;&apos;</header_from>"),
               std::string::npos);
     EXPECT_EQ(xml_escape(std::string("a\x01z", 3)), "a?z");
+    EXPECT_EQ(xml_escape("b\xc3\xbcro.test"), "b\xc3\xbcro.test");  // UTF-8 stays
+    EXPECT_EQ(xml_escape("b\xfcro.test"), "b?ro.test");              // Latin-1 does not
+    EXPECT_EQ(xml_escape("\xe2\x82"), "??");                        // cut sequence
+    EXPECT_EQ(xml_escape("\xed\xa0\x80"), "???");                  // a surrogate
+    EXPECT_EQ(xml_escape("\xf0\x9f\x93\xa7"), "\xf0\x9f\x93\xa7");
 }
 
 TEST(dmarc_report, gzip_and_message) {
