@@ -542,6 +542,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     auto reports = dmarc_report_settings_from(v, name, s.hostname, s.domains, s.spool_dir);
     if (!reports) return std::unexpected(reports.error());
     s.dmarc_reports = std::move(*reports);
+    if (s.dmarc_reports.enabled && !s.dmarc)
+        return bad("dmarc_reports.enabled", "needs dmarc.enabled (reports are about DMARC checks)");
     s.imap_proxy_listen = v.get_list("imap_proxy.listen");
     s.imap_proxy_home = v.get_string("imap_proxy.home");
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {

@@ -47,6 +47,7 @@ TEST(DmarcReportSettings, ExplicitAndErrors) {
         {"[dmarc_reports]\nkeep = \"1m\"\n", "dmarc_reports.keep"},
         {"[dmarc_reports]\nenabled = true\nfrom = \"no-at-sign\"\n", "dmarc_reports.from"},
         {"[dmarc_reports]\nunknown = 1\n", "dmarc_reports.unknown"},
+        {"[dmarc_reports]\nenabled = true\n[dmarc]\nenabled = false\n", "dmarc_reports.enabled"},
     };
     for (const auto& [toml, key] : cases) {
         auto r = from(toml);
