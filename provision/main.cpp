@@ -4,6 +4,7 @@
 #include "commands/check.hpp"
 #include "commands/dmarc_report_in.hpp"
 #include "commands/dkim.hpp"
+#include "commands/dmarc.hpp"
 #include "commands/dns.hpp"
 #include "commands/provision.hpp"
 #include "commands/queue.hpp"
@@ -27,6 +28,7 @@ void usage(std::FILE* to) {
                "  user add|del|passwd|list ...         manage mail users (home)\n"
                "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
                "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
+               "  dmarc recorded [--day YYYY-MM-DD]    what the relay recorded for DMARC reports\n"
                "  cert obtain|renew|status ...         TLS certificate from an ACME CA (Let's Encrypt)\n"
                "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
                "  dmarc report [--json] PATH...        summarise DMARC aggregate reports (rua= mail)\n"
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
     if (cmd == "user") return run_user(args);
     if (cmd == "alias") return run_alias(args);
     if (cmd == "dkim") return run_dkim(args);
+    if (cmd == "dmarc") return run_dmarc(args);
     if (cmd == "cert") return run_cert(args);
     if (cmd == "dns") return run_dns(args);
     if (cmd == "dmarc") return run_dmarc(args);

@@ -6,6 +6,7 @@
 #include "recipients/directory.hpp"
 #include "smtp_in/driver.hpp"
 #include "smtp_in/network_counter.hpp"
+#include "dmarc/report_job.hpp"
 #include "filter/dnsbl_check.hpp"
 #include "filter/greylist_file.hpp"
 #include "filter/rate_limit.hpp"
@@ -14,6 +15,7 @@
 #include "submission/authenticator.hpp"
 #include "submission/outgoing.hpp"
 
+#include "splitmail/address/address.hpp"
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/server.hpp"
@@ -28,6 +30,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <csignal>
 
 namespace splitmail::relay {
@@ -222,6 +225,41 @@ int run(const settings& s, const std::string& config_path) {
         else log::error("dmarc", "", "DMARC is not checked", {{"error", l.error()}});
     }
     auth_cfg.psl = psl ? &*psl : nullptr;
+    // Issue 17: DMARC aggregate reports (RFC 7489 7.2): observations recorded at the end of
+    // DATA, reports built and queued per period by the job.
+    std::unique_ptr<dmarc::recorder> dmarc_recorder;
+    std::unique_ptr<dmarc::report_job> dmarc_job;
+    if (s.dmarc_reports.enabled && !psl) {
+        log::error("dmarc", "", "dmarc_reports.enabled needs DMARC (dmarc.enabled and its "
+                   "public suffix list): no reports");
+    } else if (s.dmarc_reports.enabled) {
+        const auto& r = s.dmarc_reports;
+        dmarc_recorder = std::make_unique<dmarc::recorder>(r.dir, r.interval, r.max_records);
+        auth_cfg.reports = dmarc_recorder.get();
+        dmarc::job_config jc;
+        jc.dir = r.dir;
+        jc.interval = r.interval;
+        jc.send_delay = r.send_delay;
+        jc.keep = r.keep;
+        jc.receiver = s.hostname;
+        jc.org_name = r.org_name;
+        jc.from = r.from;
+        jc.resolver = spf_resolver.get();
+        jc.psl = &*psl;
+        jc.keys = &dkim_keys;
+        jc.spool = &*sp;
+        jc.add = [&runner](queue::envelope e) { runner.add(std::move(e)); };
+        jc.is_ours = [&s](std::string_view domain) {
+            return std::ranges::any_of(s.domains, [&](const std::string& d) {
+                return address::lower_ascii(domain) == d;
+            });
+        };
+        dmarc_job = std::make_unique<dmarc::report_job>(io, std::move(jc));
+        dmarc_job->start();
+        log::info("dmarc", "", "aggregate reports on",
+                  {{"dir", r.dir.string()}, {"from", r.from},
+                   {"interval", std::to_string(r.interval.count()) + "s"}});
+    }
     auth_cfg.on_reject = s.dmarc_on_reject == "reject" ? sender_auth::config::reject_action::reject
                          : s.dmarc_on_reject == "quarantine"
                              ? sender_auth::config::reject_action::quarantine
@@ -342,6 +380,7 @@ int run(const settings& s, const std::string& config_path) {
         submissions.stop_accepting();
         imap_proxy.stop();
         runner.stop();
+        if (dmarc_job) dmarc_job->stop();
         hup.cancel();
         usr1.cancel();
         drain_deadline = std::chrono::steady_clock::now() + drain_limit;

@@ -50,15 +50,90 @@ int severity(const outcome& o) {
     return 0;
 }
 
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// RFC 3986 2.1 percent-decoding; nullopt on a broken escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) return std::nullopt;
+        const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// One dmarc-uri: "mailto:addr[?query][!size[kmgt]]"; nullopt unless a usable mailto:.
+std::optional<report_uri> parse_uri(std::string_view u) {
+    u = trim(u);
+    report_uri r;
+    // RFC 7489 6.4: dmarc-uri = URI [ "!" 1*DIGIT [ "k" / "m" / "g" / "t" ] ]; "!" cannot
+    // appear in a URI unescaped (6.2), so the last one starts the size.
+    if (const auto bang = u.rfind('!'); bang != std::string_view::npos) {
+        std::string_view size = u.substr(bang + 1);
+        u = u.substr(0, bang);
+        std::uint64_t unit = 1;
+        if (!size.empty()) {
+            switch (size.back()) {
+            case 'k': case 'K': unit = 1ull << 10; break;
+            case 'm': case 'M': unit = 1ull << 20; break;
+            case 'g': case 'G': unit = 1ull << 30; break;
+            case 't': case 'T': unit = 1ull << 40; break;
+            default: break;
+            }
+            if (unit != 1) size.remove_suffix(1);
+        }
+        if (size.empty() || size.size() > 12 || !std::all_of(size.begin(), size.end(), is_digit))
+            return std::nullopt;
+        r.max_size = std::stoull(std::string(size)) * unit;
+        if (r.max_size == 0) return std::nullopt;
+    }
+    if (u.size() < 7 || lower(u.substr(0, 7)) != "mailto:") return std::nullopt;
+    u.remove_prefix(7);
+    u = u.substr(0, u.find('?')); // RFC 6068 hfields: not ours to honour
+    auto addr = percent_decode(u);
+    if (!addr) return std::nullopt;
+    const auto at = addr->rfind('@');
+    if (at == 0 || at == std::string::npos || at + 1 == addr->size() ||
+        addr->find_first_of(" \t\r\n,<>\"") != std::string::npos || addr->size() > 254)
+        return std::nullopt;
+    r.address = addr->substr(0, at) + "@" + lower(std::string_view(*addr).substr(at + 1));
+    return r;
+}
+
 } // namespace
 
-std::string_view to_string(policy p) {
-    switch (p) {
-    case policy::none: return "none";
-    case policy::quarantine: return "quarantine";
-    case policy::reject: return "reject";
+std::vector<report_uri> parse_rua(std::string_view value) {
+    std::vector<report_uri> out;
+    while (!value.empty()) {
+        const auto comma = value.find(',');
+        auto u = parse_uri(value.substr(0, comma));
+        // RFC 7489 6.2: a receiver need not send to more than two; we keep at most 10.
+        if (u && out.size() < 10 && std::find(out.begin(), out.end(), *u) == out.end())
+            out.push_back(std::move(*u));
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
     }
-    return "none";
+    return out;
 }
 
 std::string_view to_string(result r) {
@@ -97,6 +172,17 @@ std::expected<record, std::string> parse_record(std::string_view txt) {
                 return std::unexpected("DMARC record: bad pct=");
             r.pct = std::stoi(std::string(t.value));
             if (r.pct > 100) return std::unexpected("DMARC record: bad pct=");
+        } else if (t.name == "rua") {
+            r.rua = parse_rua(t.value);
+        } else if (t.name == "ri") {
+            // 6.3 ri=: 32-bit unsigned; a bad value is ignored (the default applies).
+            if (!t.value.empty() && t.value.size() <= 10 &&
+                std::all_of(t.value.begin(), t.value.end(), is_digit)) {
+                const auto v = std::stoull(std::string(t.value));
+                if (v > 0 && v <= 0xffffffffull) r.ri = static_cast<std::uint32_t>(v);
+            }
+        } else if (t.name == "fo") {
+            r.fo = std::string(t.value);
         }
     }
     if (!have_p) return std::unexpected("DMARC record: no p=");
@@ -159,6 +245,10 @@ outcome evaluate(std::string_view from_domain, const lookup& from_lookup, const 
     for (const auto& d : auth.dkim_domains)
         dkim_ok = dkim_ok || aligned(d, o.from_domain, rec->adkim_strict, psl);
     o.published = from_org ? rec->sp : rec->p;
+    o.rec = rec;
+    o.policy_domain = from_org ? org : o.from_domain;
+    o.spf_aligned = spf_ok;
+    o.dkim_aligned = dkim_ok;
     if (spf_ok || dkim_ok) {
         o.code = result::pass;
         o.reason = dkim_ok ? "aligned DKIM pass" : "aligned SPF pass";

@@ -6,7 +6,11 @@
 // Guarantees:
 //  - parse_record(): "v=DMARC1" must be the first tag (6.3); p= is required and one of none,
 //    quarantine, reject; sp= (default p), adkim=/aspf= r|s (default r), pct= 0..100 (default
-//    100); unknown tags are ignored; the tag-list grammar is common/dkim/tag_list.hpp's;
+//    100); rua= (6.2, 7.2.1.1): the comma-separated URIs, of which only mailto: ones are kept
+//    (other schemes and malformed URIs are skipped, never an error), each with its optional
+//    "!size" limit (k/m/g/t suffix, 0 = none); ri= (default 86400) kept; fo= kept as text
+//    for the report's policy_published; ruf= and rf= are ignored; unknown tags are ignored;
+//    the tag-list grammar is common/dkim/tag_list.hpp's;
 //  - select_record(): of the TXT strings at _dmarc.<domain>, the ones starting with "v=DMARC1"
 //    count; none -> no policy; more than one -> no policy (6.6.3);
 //  - evaluate(): pass when an SPF pass or a DKIM pass is aligned with the From: domain, relaxed
@@ -15,10 +19,13 @@
 //    and pct= sampling as 6.6.4 says (a message outside the sample gets the next lower policy:
 //    reject -> quarantine -> none);
 //  - several From: domains (6.6.1): each is evaluated, the strictest outcome is the message's.
-// Does not: query DNS, send reports (rua/ruf are not read), or check the external-destination
-// rule of 7.1.
+// Does not: query DNS, send reports (dmarc/report*.hpp), check the external-destination rule
+// of 7.1 (dmarc/external.hpp), or read ruf= (failure reports are not sent).
 #include "dmarc/psl.hpp"
 
+#include "splitmail/dmarc/records.hpp"
+
+#include <cstdint>
 #include <expected>
 #include <optional>
 #include <string>
@@ -27,8 +34,10 @@
 
 namespace splitmail::relay::dmarc {
 
-enum class policy { none, quarantine, reject };
-std::string_view to_string(policy p);
+// The policy values and rua= destinations are shared with the report records (common/).
+using splitmail::dmarc::policy;
+using splitmail::dmarc::report_uri;
+using splitmail::dmarc::to_string;
 
 struct record {
     policy p = policy::none;
@@ -36,7 +45,13 @@ struct record {
     bool adkim_strict = false;
     bool aspf_strict = false;
     int pct = 100;
+    std::vector<report_uri> rua;  // mailto: only, at most 10
+    std::uint32_t ri = 86400;     // 6.3 ri=: requested report interval (seconds)
+    std::string fo = "0";         // 6.3 fo=, as published (reported, not acted on)
 };
+
+// rua='s value (6.2 / 6.4 dmarc-uri *(*WSP "," *WSP dmarc-uri)): mailto: URIs only.
+std::vector<report_uri> parse_rua(std::string_view value);
 
 std::expected<record, std::string> parse_record(std::string_view txt);
 
@@ -63,6 +78,13 @@ struct outcome {
     policy published = policy::none; // p= or sp= that applied before pct
     std::string from_domain;       // RFC5322.From domain (header.from)
     std::string reason;
+    // When a record was found (pass or fail): the record, the domain it was found at (the
+    // From: domain or its Organizational Domain) and the aligned results (7.2.1.1's
+    // policy_evaluated dkim / spf).
+    std::optional<record> rec;
+    std::string policy_domain;
+    bool dkim_aligned = false;
+    bool spf_aligned = false;
 };
 
 // `from_lookup`: _dmarc.<from domain>; `org_lookup`: _dmarc.<organizational domain> (only

@@ -288,6 +288,58 @@ dmarc::outcome evaluate_dmarc(const std::vector<std::string>& from_domains,
 
 } // namespace
 
+dmarc::policy reported_disposition(const dmarc::outcome& dm, bool refused,
+                                   config::reject_action on_reject) {
+    if (refused) return dmarc::policy::reject;
+    if (dm.code != dmarc::result::fail) return dmarc::policy::none;
+    if (dm.applied != dmarc::policy::reject) return dm.applied;
+    return on_reject == config::reject_action::quarantine ? dmarc::policy::quarantine
+                                                          : dmarc::policy::none;
+}
+
+dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
+                           const std::optional<inbound_spf>& spf, const queue::envelope& env,
+                           const dkim::message_verifier* v, std::int64_t now) {
+    dmarc::observation o;
+    o.time = now;
+    o.source_ip = env.client_ip;
+    o.header_from = dm.from_domain;
+    o.policy_domain = dm.policy_domain;
+    // RFC 7489 Appendix C identifiers/envelope_from: the RFC5321.MailFrom domain; the HELO
+    // name for the null sender (what SPF checked then, RFC 7208 2.4).
+    const auto at = env.sender.rfind('@');
+    o.envelope_from = at == std::string::npos ? env.client_helo : env.sender.substr(at + 1);
+    for (auto& c : o.envelope_from)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (spf) {
+        o.spf_domain = spf->ev.domain;
+        o.spf_helo = spf->helo_identity;
+        o.spf_result = std::string(splitmail::spf::to_string(spf->ev.code));
+    } else {
+        o.spf_domain = o.envelope_from;
+        o.spf_helo = at == std::string::npos;
+        o.spf_result = "none";
+    }
+    if (v)
+        for (const auto& r : v->results()) {
+            if (r.domain.empty() || o.dkim.size() >= dmarc::max_dkim) continue;
+            o.dkim.push_back({r.domain, r.selector, std::string(dkim::to_string(r.code))});
+        }
+    o.dkim_aligned = dm.dkim_aligned;
+    o.spf_aligned = dm.spf_aligned;
+    o.disposition = disposition;
+    if (dm.rec) {
+        o.p = dm.rec->p;
+        o.sp = dm.rec->sp;
+        o.pct = dm.rec->pct;
+        o.adkim_strict = dm.rec->adkim_strict;
+        o.aspf_strict = dm.rec->aspf_strict;
+        o.fo = dm.rec->fo;
+        o.rua = dm.rec->rua;
+    }
+    return o;
+}
+
 asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, message_tap* tap,
                                        delivery& d, std::string log_id) {
     checked out;
@@ -363,8 +415,15 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
                    {"from", dm->from_domain},
                    {"policy", std::string(dmarc::to_string(dm->applied))},
                    {"reason", dm->reason}});
-        if (dm->code == dmarc::result::fail && dm->applied == dmarc::policy::reject &&
-            cfg->on_reject == config::reject_action::reject) {
+        const bool refuse = dm->code == dmarc::result::fail &&
+                            dm->applied == dmarc::policy::reject &&
+                            cfg->on_reject == config::reject_action::reject;
+        if (cfg->reports && dm->rec && splitmail::spf::parse_ip(d.envelope.client_ip)) {
+            const auto disposition = reported_disposition(*dm, refuse, cfg->on_reject);
+            cfg->reports->record(observe(*dm, disposition, spf_result, d.envelope, v,
+                                         static_cast<std::int64_t>(std::time(nullptr))));
+        }
+        if (refuse) {
             // RFC 7489 10.3: 5.7.1, naming DMARC; the message is not spooled.
             out.refusal = smtp::make_reply(550, "5.7.1",
                                            "Message refused: DMARC policy of " + dm->from_domain +

@@ -20,10 +20,14 @@
 // dmarc.on_reject is "reject" (550 5.7.1, RFC 7489 6.7 / 10.3); with auth_results.add off
 // only Received-SPF is written, but forged fields are still removed; delivery::size is
 // corrected for the octets removed.
-// Does not: ARC, DMARC reports, file quarantined mail into Junk (the A-R field says
-// policy.dmarc=quarantine; home does not act on it yet).
+// With cfg->reports set, every inbound message whose From: domain has a DMARC record leaves
+// one observation (splitmail/dmarc/records.hpp) for the aggregate reports, refused ones
+// included.
+// Does not: ARC, send DMARC reports (dmarc/report_job.hpp), file quarantined mail into Junk
+// (the A-R field says policy.dmarc=quarantine; home does not act on it yet).
 #include "dkim/verifier.hpp"
 #include "dmarc/policy.hpp"
+#include "dmarc/store.hpp"
 #include "dns/resolver.hpp"
 #include "sender_auth/auth_results.hpp"
 #include "smtp_in/session.hpp"
@@ -50,7 +54,19 @@ struct config {
     dns::unbound_resolver* resolver = nullptr; // for DKIM keys; null: dkim=temperror
     const dmarc::suffix_list* psl = nullptr;   // DMARC on when set (dmarc.enabled)
     enum class reject_action { reject, quarantine, none } on_reject = reject_action::reject;
+    dmarc::recorder* reports = nullptr;        // dmarc_reports.enabled: record observations
 };
+
+// What we did with a message, for the reports (RFC 7489 Appendix C disposition): reject when
+// refused; a reject that dmarc.on_reject says not to apply is the quarantine or the delivery
+// it asks for; none for a pass (pure).
+dmarc::policy reported_disposition(const dmarc::outcome& dm, bool refused,
+                                   config::reject_action on_reject);
+
+// The observation a DMARC outcome with a record leaves for the reports (pure).
+dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
+                           const std::optional<inbound_spf>& spf, const queue::envelope& env,
+                           const dkim::message_verifier* dkim, std::int64_t now);
 
 // One per connection, owned next to the spool sink.
 class message_tap {

@@ -344,6 +344,8 @@ std::span<const config::setting_spec> settings_table() {
         rows.insert(rows.end(), filter.begin(), filter.end());
         auto limits = limits_settings_table();
         rows.insert(rows.end(), limits.begin(), limits.end());
+        auto reports = dmarc_report_settings_table();
+        rows.insert(rows.end(), reports.begin(), reports.end());
         return rows;
     }();
     return all;
@@ -537,6 +539,11 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         s.dmarc_on_reject != "none")
         return bad("dmarc.on_reject", "must be reject, quarantine or none");
     s.dmarc_psl = v.get_path("dmarc.public_suffix_list");
+    auto reports = dmarc_report_settings_from(v, name, s.hostname, s.domains, s.spool_dir);
+    if (!reports) return std::unexpected(reports.error());
+    s.dmarc_reports = std::move(*reports);
+    if (s.dmarc_reports.enabled && !s.dmarc)
+        return bad("dmarc_reports.enabled", "needs dmarc.enabled (reports are about DMARC checks)");
     s.imap_proxy_listen = v.get_list("imap_proxy.listen");
     s.imap_proxy_home = v.get_string("imap_proxy.home");
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {

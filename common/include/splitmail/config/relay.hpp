@@ -5,6 +5,7 @@
 // because `splitmail check`, `dns` and `queue` read relay.toml through the same table and
 // defaults (issue 13: a second reader had its own idea of the default spool).
 #include "splitmail/auth/brake.hpp"
+#include "splitmail/config/relay_dmarc.hpp"
 #include "splitmail/config/relay_filter.hpp"
 #include "splitmail/config/relay_limits.hpp"
 #include "splitmail/config/settings.hpp"
@@ -119,6 +120,7 @@ struct settings {
     bool dmarc = true;                           // DMARC of inbound mail (relay/dmarc)
     std::string dmarc_on_reject = "reject";      // reject | quarantine | none
     std::filesystem::path dmarc_psl;             // the Public Suffix List file
+    dmarc_report_settings dmarc_reports;         // aggregate reports (relay/dmarc/report_job)
 };
 
 std::span<const config::setting_spec> settings_table();

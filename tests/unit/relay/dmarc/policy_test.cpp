@@ -153,9 +153,10 @@ TEST(dmarc_evaluate, from_domains_and_strictest) {
               (std::vector<std::string>{"example.com", "other.test"}));
     EXPECT_TRUE(from_domains("From: a@x.test\r\nFrom: b@y.test\r\n\r\n").empty());
     EXPECT_TRUE(from_domains("Subject: none\r\n\r\n").empty());
-    outcome pass{result::pass, policy::none, policy::none, "a", ""};
-    outcome quarantine{result::fail, policy::quarantine, policy::quarantine, "b", ""};
-    outcome reject{result::fail, policy::reject, policy::reject, "c", ""};
+    outcome pass{result::pass, policy::none, policy::none, "a", "", {}, "", false, false};
+    outcome quarantine{result::fail, policy::quarantine, policy::quarantine, "b", "", {}, "",
+                       false, false};
+    outcome reject{result::fail, policy::reject, policy::reject, "c", "", {}, "", false, false};
     EXPECT_EQ(strictest({pass, reject, quarantine}).from_domain, "c");
     EXPECT_EQ(strictest({pass, quarantine}).from_domain, "b");
 }
