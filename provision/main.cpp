@@ -2,7 +2,6 @@
 // dispatches.
 #include "commands/cert.hpp"
 #include "commands/check.hpp"
-#include "commands/dmarc_report_in.hpp"
 #include "commands/dkim.hpp"
 #include "commands/dmarc.hpp"
 #include "commands/dns.hpp"
@@ -68,7 +67,6 @@ int main(int argc, char** argv) {
     if (cmd == "dmarc") return run_dmarc(args);
     if (cmd == "cert") return run_cert(args);
     if (cmd == "dns") return run_dns(args);
-    if (cmd == "dmarc") return run_dmarc(args);
     if (cmd == "check") return run_check(args);
     if (cmd == "provision") return run_provision(args);
     if (cmd == "setup") return run_setup(args);

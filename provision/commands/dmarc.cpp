@@ -1,5 +1,6 @@
 // `splitmail dmarc`: see dmarc.hpp.
 #include "commands/dmarc.hpp"
+#include "commands/dmarc_report_in.hpp"
 
 #include "splitmail/config/relay.hpp"
 #include "splitmail/dmarc/records.hpp"
@@ -18,7 +19,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* usage =
-    "usage: splitmail dmarc recorded [--config FILE | --dir DIR] [--day YYYY-MM-DD]\n";
+    "usage: splitmail dmarc recorded [--config FILE | --dir DIR] [--day YYYY-MM-DD]\n"
+    "       splitmail dmarc report [--json] PATH...   (reports sent to our rua address)\n";
 constexpr const char* default_config = "/etc/splitmail/relay.toml";
 
 // Midnight UTC of "YYYY-MM-DD" as unix seconds.
@@ -46,6 +48,7 @@ int run_dmarc(std::span<const std::string> args, std::ostream& out, std::ostream
         (args.empty() ? err : out) << usage;
         return args.empty() ? 2 : 0;
     }
+    if (args[0] == "report") return run_dmarc_report(args, out, err);
     if (args[0] != "recorded") {
         err << "splitmail dmarc: unknown subcommand \"" << args[0] << "\"\n" << usage;
         return 2;

@@ -64,7 +64,7 @@ void read_one(const fs::path& p, std::vector<report_in::input_report>& reports,
 
 } // namespace
 
-int run_dmarc(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+int run_dmarc_report(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
     if (args.empty() || args[0] == "-h" || args[0] == "--help") {
         (args.empty() ? err : out) << usage;
         return args.empty() ? 2 : 0;
@@ -115,6 +115,6 @@ int run_dmarc(std::span<const std::string> args, std::ostream& out, std::ostream
     return status;
 }
 
-int run_dmarc(std::span<const std::string> args) { return run_dmarc(args, std::cout, std::cerr); }
+int run_dmarc_report(std::span<const std::string> args) { return run_dmarc_report(args, std::cout, std::cerr); }
 
 } // namespace splitmail::provision

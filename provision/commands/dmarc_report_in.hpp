@@ -29,7 +29,7 @@ namespace splitmail::provision {
 
 inline constexpr std::size_t max_report_file = 100u * 1024 * 1024;
 
-int run_dmarc(std::span<const std::string> args);
-int run_dmarc(std::span<const std::string> args, std::ostream& out, std::ostream& err);
+int run_dmarc_report(std::span<const std::string> args);
+int run_dmarc_report(std::span<const std::string> args, std::ostream& out, std::ostream& err);
 
 } // namespace splitmail::provision

@@ -128,7 +128,7 @@ struct result {
 };
 result run(std::vector<std::string> args) {
     std::ostringstream out, err;
-    int code = run_dmarc(args, out, err);
+    int code = run_dmarc_report(args, out, err);
     return {code, out.str(), err.str()};
 }
 
