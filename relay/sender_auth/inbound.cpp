@@ -1,5 +1,6 @@
 // Sender authentication of inbound mail; see inbound.hpp.
 #include "sender_auth/inbound.hpp"
+#include "splitmail/address/address.hpp"
 
 #include "dns/mx.hpp"
 #include "spf/checker.hpp"
@@ -308,9 +309,9 @@ dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
     // RFC 7489 Appendix C identifiers/envelope_from: the RFC5321.MailFrom domain; the HELO
     // name for the null sender (what SPF checked then, RFC 7208 2.4).
     const auto at = env.sender.rfind('@');
-    o.envelope_from = at == std::string::npos ? env.client_helo : env.sender.substr(at + 1);
-    for (auto& c : o.envelope_from)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    o.envelope_from = address::lower_ascii(
+        at == std::string::npos ? std::string_view(env.client_helo)
+                                : std::string_view(env.sender).substr(at + 1));
     if (spf) {
         o.spf_domain = spf->ev.domain;
         o.spf_helo = spf->helo_identity;
