@@ -33,11 +33,16 @@ def run(argv, input: bytes | None = None):
 
 
 def private_system(work: Path, role: str) -> None:
-    """Inside the new mount namespace: our own /etc, /var/spool, /var/lib."""
+    """Inside the new mount namespace: our own /etc, /var/spool, /var/lib, and an empty
+    /run/wireguard. The last matters: provision without --root syncs the keys of a running
+    interface of the provisioned name (wg syncconf through /run/wireguard/NAME.sock), and
+    wireguard-go's sockets are shared by every network namespace, so another test's
+    wg-smrelay (test_setup_guided, running at the same time) would get this test's keys."""
     etc = work / f"etc-{role}"
     subprocess.run(["cp", "-a", "/etc", str(etc)], check=True)
     subprocess.run(["mount", "--bind", str(etc), "/etc"], check=True)
-    for d in ("/var/spool", "/var/lib"):
+    os.makedirs("/run/wireguard", exist_ok=True)
+    for d in ("/var/spool", "/var/lib", "/run/wireguard"):
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", d],
                        check=True)
 

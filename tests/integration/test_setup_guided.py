@@ -69,6 +69,31 @@ def free_wg_names() -> None:
             s.close()
 
 
+def tunnel_diagnostics(d: Path, namespaces: dict) -> str:
+    """What a reader of a failed run needs to see why the tunnel did not come up: the running
+    WireGuard state and addresses in each namespace, reachability of the relay's public
+    address from home, every wireguard-go control socket on the machine and the wg-quick
+    logs of the fake systemctl."""
+    parts = []
+    for role, ns in namespaces.items():
+        for argv in (["wg", "show", "all"], ["ip", "-br", "addr"], ["ip", "route"],
+                     ["ps", "-o", "pid,args", "-p", ",".join(map(str, ns.pids())) or "1"]):
+            r = ns.run(argv, timeout=10)
+            parts.append(f"--- {role}: {' '.join(argv)} (exit {r.returncode})\n"
+                         f"{r.stdout}{r.stderr}")
+    if "home" in namespaces:
+        ok = namespaces["home"].tcp_connects(RELAY_PUBLIC, 25)
+        parts.append(f"--- home: TCP to {RELAY_PUBLIC}:25 (the route to the relay's public "
+                     f"address): {'connects' if ok else 'FAILS'}")
+    socks = sorted(p.name for p in netns_lib.WG_SOCK_DIR.glob("*.sock")) \
+        if netns_lib.WG_SOCK_DIR.is_dir() else []
+    parts.append(f"--- {netns_lib.WG_SOCK_DIR}: {socks}")
+    for log in sorted(d.glob("sysd-*/wg-quick@*.log")):
+        parts.append(f"--- {log.relative_to(d)} (last 1500 bytes)\n"
+                     f"{log.read_text(errors='replace')[-1500:]}")
+    return "\n".join(parts)
+
+
 def tree_state(root: Path) -> dict:
     out = {}
     for p in sorted([root, *root.rglob("*")]):
@@ -179,7 +204,10 @@ def main() -> None:
                       str(token_file)]
     rc, out, err = setup(home_ns, "home", r2, home_user_args, ["--yes"], input=demo_pw + "\n")
     lib.log("setup home said:\n  " + "\n  ".join((out + err).splitlines()[-30:]))
-    checks.ok(rc == 0, "(3) splitmail setup home --yes exits 0", f"exit {rc}\n{out}{err}")
+    diag = "" if rc == 0 else "tunnel state after the failed setup home:\n" + \
+        tunnel_diagnostics(d, {"relay": relay_ns, "home": home_ns, "inet": inet}) + "\n"
+    checks.ok(rc == 0, "(3) splitmail setup home --yes exits 0",
+              f"exit {rc}\n{diag}{(out + err)[-2000:]}")
     checks.ok("ok: the WireGuard handshake with the relay" in out
               and f"ok: the relay's recipient-list refresh (it accepts {lib.DEMO})" in out,
               "setup home waited for the handshake and for the relay to know the new user", out)
