@@ -133,13 +133,18 @@ struct unbound_resolver::async_state {
 namespace {
 void on_answer(void* data, int err, ub_result* result) {
     auto* w = static_cast<waiter*>(data);
+    // `w` lives on the asking thread's stack: once `done` is set and the lock released, that
+    // thread may wake (the condition variable is shared by every query, so any notify or a
+    // spurious wake-up will do), return and end `w`. Nothing of `w` may be read after the
+    // unlock: the state it points to outlives every query.
+    auto* st = w->st;
     {
-        std::lock_guard lk(w->st->m);
+        std::lock_guard lk(st->m);
         w->done = true;
         w->err = err;
         w->result = result;
     }
-    w->st->cv.notify_all();
+    st->cv.notify_all();
 }
 } // namespace
 
