@@ -35,6 +35,7 @@
 namespace splitmail::relay::dmarc {
 
 // The policy values and rua= destinations are shared with the report records (common/).
+using splitmail::dmarc::override_reason;
 using splitmail::dmarc::policy;
 using splitmail::dmarc::report_uri;
 using splitmail::dmarc::to_string;

@@ -21,6 +21,7 @@ namespace {
 struct row_key {
     std::string ip;
     policy disposition;
+    override_reason reason;
     bool dkim_aligned, spf_aligned;
     std::string header_from, envelope_from;
     std::string spf_domain;
@@ -28,8 +29,8 @@ struct row_key {
     std::string spf_result;
     std::vector<dkim_auth> dkim;
     auto tie() const {
-        return std::tie(ip, disposition, dkim_aligned, spf_aligned, header_from, envelope_from,
-                        spf_domain, spf_helo, spf_result);
+        return std::tie(ip, disposition, reason, dkim_aligned, spf_aligned, header_from,
+                        envelope_from, spf_domain, spf_helo, spf_result);
     }
     bool operator<(const row_key& o) const {
         if (tie() != o.tie()) return tie() < o.tie();
@@ -182,9 +183,9 @@ std::vector<report> build_reports(std::span<const observation> all, const report
     for (const auto& o : all) {
         auto& d = domains[o.policy_domain];
         if (!d.latest || o.time >= d.latest->time) d.latest = &o;
-        row_key k{o.source_ip,     o.disposition, o.dkim_aligned, o.spf_aligned,
-                  o.header_from,   o.envelope_from, o.spf_domain, o.spf_helo,
-                  o.spf_result,    o.dkim};
+        row_key k{o.source_ip,     o.disposition,   o.reason,     o.dkim_aligned,
+                  o.spf_aligned,   o.header_from,   o.envelope_from, o.spf_domain,
+                  o.spf_helo,      o.spf_result,    o.dkim};
         ++d.rows[k];
     }
     std::vector<report> out;
@@ -222,6 +223,11 @@ std::vector<report> build_reports(std::span<const observation> all, const report
             element(x, "        ", "disposition", to_string(k.disposition));
             element(x, "        ", "dkim", pass_fail(k.dkim_aligned));
             element(x, "        ", "spf", pass_fail(k.spf_aligned));
+            if (k.reason != override_reason::none) {
+                x += "        <reason>\n";
+                element(x, "          ", "type", to_string(k.reason));
+                x += "        </reason>\n";
+            }
             x += "      </policy_evaluated>\n    </row>\n    <identifiers>\n";
             element(x, "      ", "envelope_from", k.envelope_from);
             element(x, "      ", "header_from", k.header_from);

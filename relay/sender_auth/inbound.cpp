@@ -329,6 +329,12 @@ dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
     o.dkim_aligned = dm.dkim_aligned;
     o.spf_aligned = dm.spf_aligned;
     o.disposition = disposition;
+    // RFC 7489 Appendix C PolicyOverrideReason: our own setting (dmarc.on_reject) did not do
+    // what the evaluation asked, or pct= sampling lowered the published policy.
+    if (dm.code == dmarc::result::fail && disposition != dm.applied)
+        o.reason = dmarc::override_reason::local_policy;
+    else if (dm.code == dmarc::result::fail && dm.applied != dm.published)
+        o.reason = dmarc::override_reason::sampled_out;
     if (dm.rec) {
         o.p = dm.rec->p;
         o.sp = dm.rec->sp;

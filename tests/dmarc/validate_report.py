@@ -57,9 +57,18 @@ def main() -> int:
     root = ET.fromstring(docs["example.com"])
     rows = {rec.findtext("row/source_ip"): rec for rec in root.findall("record")}
     check(root.findtext("version") == "1.0", "version is 1.0")
-    check(sorted(rows) == ["192.0.2.1", "198.51.100.9", "2001:db8:0:0:0:0:0:25"],
+    check(sorted(rows) == ["192.0.2.1", "192.0.2.77", "192.0.2.78", "198.51.100.9",
+                           "2001:db8:0:0:0:0:0:25"],
           "one row per source", str(sorted(rows)))
-    if len(rows) == 3:
+    if len(rows) == 5:
+        # version 2 lines: pct= sampled a reject out to quarantine; dmarc.on_reject = none
+        for ip, disp, reason in (("192.0.2.77", "quarantine", "sampled_out"),
+                                 ("192.0.2.78", "none", "local_policy")):
+            pe = rows[ip].find("row/policy_evaluated")
+            check(pe.findtext("disposition") == disp and pe.findtext("reason/type") == reason,
+                  f"{ip}: disposition {disp} with reason {reason}", ET.tostring(pe).decode())
+        check(rows["192.0.2.1"].find("row/policy_evaluated/reason") is None,
+              "no reason where nothing was overridden (and version 1 lines still read)")
         check(rows["192.0.2.1"].findtext("row/count") == "2", "192.0.2.1 counted twice")
         check(rows["192.0.2.1"].findtext("row/policy_evaluated/dkim") == "pass", "aligned DKIM")
         r6 = rows["2001:db8:0:0:0:0:0:25"]
@@ -87,6 +96,8 @@ def main() -> int:
         "unescaped &": base.replace("<org_name>Example Org &lt;reports&gt;</org_name>",
                                     "<org_name>Example & Org</org_name>", 1),
         "no fo (required by the RFC's schema)": base.replace("<fo>1:d</fo>", "", 1),
+        "reason type outside PolicyOverrideType": base.replace("<type>sampled_out</type>",
+                                                               "<type>sampled</type>", 1),
     }
     for what, text in broken.items():
         check(text != base, f"broken variant differs: {what}")

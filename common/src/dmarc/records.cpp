@@ -27,9 +27,27 @@ std::optional<policy> parse_policy(std::string_view v) {
     return std::nullopt;
 }
 
+std::string_view to_string(override_reason r) {
+    switch (r) {
+    case override_reason::none: return "none";
+    case override_reason::sampled_out: return "sampled_out";
+    case override_reason::local_policy: return "local_policy";
+    }
+    return "none";
+}
+
+std::optional<override_reason> parse_override_reason(std::string_view v) {
+    if (v == "none") return override_reason::none;
+    if (v == "sampled_out") return override_reason::sampled_out;
+    if (v == "local_policy") return override_reason::local_policy;
+    return std::nullopt;
+}
+
 namespace {
 
-constexpr std::size_t field_count = 19;
+// Version 1 lines (written before the REASON field existed) are still read: reason none.
+constexpr std::size_t field_count_v1 = 19;
+constexpr std::size_t field_count = 20;
 
 bool plain(char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -125,7 +143,7 @@ bool valid_spf_result(std::string_view r) {
 
 std::string encode(const observation& o) {
     std::string out;
-    field(out, "1");
+    field(out, "2");
     field(out, std::to_string(o.time));
     field(out, o.source_ip);
     field(out, o.header_from);
@@ -161,15 +179,17 @@ std::string encode(const observation& o) {
         out += ';';
         out += std::to_string(o.rua[i].max_size);
     }
+    field(out, to_string(o.reason));
     return out;
 }
 
 std::expected<observation, std::string> decode(std::string_view line) {
     const auto f = split(line, ' ');
-    if (f.empty() || f[0] != "1") return std::unexpected("unknown record version");
-    if (f.size() != field_count) return std::unexpected("wrong number of fields");
-    std::array<std::string, field_count - 2> v; // the scalar fields, unescaped
-    for (std::size_t i = 0; i + 2 < field_count; ++i) {
+    if (f.empty() || (f[0] != "1" && f[0] != "2")) return std::unexpected("unknown record version");
+    if (f.size() != (f[0] == "1" ? field_count_v1 : field_count))
+        return std::unexpected("wrong number of fields");
+    std::array<std::string, field_count_v1 - 2> v; // the scalar fields before the lists
+    for (std::size_t i = 0; i + 2 < field_count_v1; ++i) {
         auto s = top(f[i]);
         if (!s) return std::unexpected("bad escape in field " + std::to_string(i + 1));
         v[i] = std::move(*s);
@@ -231,6 +251,11 @@ std::expected<observation, std::string> decode(std::string_view line) {
             if (!addr || addr->empty() || !size) return std::unexpected("bad rua");
             o.rua.push_back({std::move(*addr), *size});
         }
+    }
+    if (f.size() == field_count) {
+        auto reason = parse_override_reason(f[19]);
+        if (!reason) return std::unexpected("bad override reason");
+        o.reason = *reason;
     }
     return o;
 }

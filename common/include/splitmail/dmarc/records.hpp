@@ -7,13 +7,14 @@
 // "records-BEGIN-END.log" (unix seconds, END exclusive); "records-BEGIN-END.sent" marks a
 // period whose reports were handed to the queue.
 //
-// Line format (version 1), fields separated by one space, each field percent-encoded (every
+// Line format (version 2), fields separated by one space, each field percent-encoded (every
 // octet outside 0x21..0x7e, and '%' ',' ';' are %XX; an empty field is "-", a field that is
 // "-" itself is "%2D"):
 //   1 TIME IP HEADER_FROM ENVELOPE_FROM POLICY_DOMAIN SPF_DOMAIN SPF_SCOPE SPF_RESULT
-//     ALIGNED DISPOSITION P SP PCT ADKIM ASPF FO DKIM RUA
+//     ALIGNED DISPOSITION P SP PCT ADKIM ASPF FO DKIM RUA REASON
 // ALIGNED is two letters (DKIM, SPF) of p/f; ADKIM/ASPF are r/s; DKIM is a ','-list of
-// "domain;selector;result" ("-" when empty), RUA a ','-list of "address;max_size".
+// "domain;selector;result" ("-" when empty), RUA a ','-list of "address;max_size", REASON
+// none, sampled_out or local_policy. Version 1 lines (no REASON) are still read (reason none).
 //
 // Guarantees: decode(encode(o)) == o for every observation whose enumerated fields hold the
 // values below, whose source IP, header_from and policy domain are not empty, whose DKIM
@@ -43,6 +44,14 @@ enum class policy { none, quarantine, reject };
 std::string_view to_string(policy p);
 std::optional<policy> parse_policy(std::string_view v);
 
+// Why the disposition differs from the published policy (RFC 7489 Appendix C
+// PolicyOverrideType, the values this receiver can have): pct= sampling let the message through
+// with the next lower policy (sampled_out), or the receiver's own setting (dmarc.on_reject)
+// did not apply a reject (local_policy).
+enum class override_reason { none, sampled_out, local_policy };
+std::string_view to_string(override_reason r);
+std::optional<override_reason> parse_override_reason(std::string_view v);
+
 // A rua= destination (RFC 7489 6.2): a mailto: address and its size limit (octets, 0 none).
 struct report_uri {
     std::string address; // local@domain, percent-decoded, without "mailto:"
@@ -69,6 +78,7 @@ struct observation {
     bool dkim_aligned = false;  // DMARC-aligned DKIM pass (policy_evaluated/dkim)
     bool spf_aligned = false;   // DMARC-aligned SPF pass (policy_evaluated/spf)
     policy disposition = policy::none; // what we did with the message
+    override_reason reason = override_reason::none; // why disposition is not the policy
     policy p = policy::none;    // the record as published
     policy sp = policy::none;
     int pct = 100;

@@ -114,6 +114,7 @@ TEST(dmarc_observation, round_trip) {
     o.fo = "-";
     o.dkim.push_back({"d.test", "", "temperror"});
     o.spf_helo = true;
+    o.reason = override_reason::sampled_out;
     const auto line = encode(o);
     EXPECT_EQ(line.find('\n'), std::string::npos);
     auto back = decode(line);
@@ -150,7 +151,16 @@ TEST(dmarc_observation, rejects) {
         return out;
     };
     EXPECT_FALSE(decode(""));
-    EXPECT_FALSE(decode("2" + good.substr(1)));
+    EXPECT_FALSE(decode("3" + good.substr(1)));
+    EXPECT_FALSE(decode(with(19, "forwarded"))); // a reason this receiver never writes
+    EXPECT_FALSE(decode(with(19, "-")));
+    // A version 1 line (before REASON): still read, reason none; with 20 fields it is wrong.
+    const auto v1 = "1" + good.substr(1, good.rfind(' ') - 1);
+    auto old = decode(v1);
+    ASSERT_TRUE(old) << old.error() << "\n" << v1;
+    EXPECT_EQ(old->reason, override_reason::none);
+    EXPECT_EQ(*old, sample());
+    EXPECT_FALSE(decode("1" + good.substr(1)));
     EXPECT_FALSE(decode(good + " extra"));
     EXPECT_FALSE(decode(with(1, "-5")));
     EXPECT_FALSE(decode(with(2, "-")));          // no source IP
@@ -169,6 +179,10 @@ TEST(dmarc_observation, rejects) {
 
 TEST(dmarc_report, aggregates_per_domain_and_row) {
     std::vector<observation> all{sample(), sample(), sample("2001:db8::1", false), sample()};
+    observation sampled = sample("2001:db8::1", false);
+    sampled.disposition = policy::quarantine;
+    sampled.reason = override_reason::sampled_out;
+    all.push_back(sampled); // its own row: same source, another disposition and reason
     observation other = sample("198.51.100.7");
     other.policy_domain = other.header_from = "other.test";
     other.rua = {{"r@other.test", 0}};
@@ -178,12 +192,17 @@ TEST(dmarc_report, aggregates_per_domain_and_row) {
     ASSERT_EQ(reps.size(), 2u);
     const auto& r = reps[0];
     EXPECT_EQ(r.policy_domain, "example.com");
-    EXPECT_EQ(r.messages, 4u);
+    EXPECT_EQ(r.messages, 5u);
     EXPECT_EQ(r.rua.size(), 2u);
     EXPECT_NE(r.xml.find("<org_name>Org &amp; Co</org_name>"), std::string::npos) << r.xml;
     EXPECT_NE(r.xml.find("<begin>1764979200</begin>"), std::string::npos);
     EXPECT_NE(r.xml.find("<end>1765065599</end>"), std::string::npos);
-    EXPECT_EQ(occurrences(r.xml, "<record>"), 2u);
+    EXPECT_EQ(occurrences(r.xml, "<record>"), 3u);
+    EXPECT_EQ(occurrences(r.xml, "<reason>"), 1u);
+    EXPECT_NE(r.xml.find("<disposition>quarantine</disposition>\n        <dkim>fail</dkim>\n"
+                         "        <spf>fail</spf>\n        <reason>\n"
+                         "          <type>sampled_out</type>\n        </reason>\n"),
+              std::string::npos) << r.xml;
     EXPECT_NE(r.xml.find("<source_ip>192.0.2.1</source_ip>\n      <count>3</count>"),
               std::string::npos) << r.xml;
     // The schema's IPAddress pattern knows no "::".

@@ -41,6 +41,7 @@ TEST(dmarc_observe, fields) {
     ASSERT_TRUE(rec);
     dmarc::outcome dm;
     dm.code = dmarc::result::fail;
+    dm.applied = dm.published = dmarc::policy::quarantine;
     dm.from_domain = "news.example.com";
     dm.policy_domain = "example.com";
     dm.rec = *rec;
@@ -61,6 +62,7 @@ TEST(dmarc_observe, fields) {
     EXPECT_FALSE(o.spf_helo);
     EXPECT_EQ(o.spf_result, "softfail");
     EXPECT_EQ(o.disposition, dmarc::policy::quarantine);
+    EXPECT_EQ(o.reason, splitmail::dmarc::override_reason::none);
     EXPECT_EQ(o.p, dmarc::policy::quarantine);
     EXPECT_EQ(o.sp, dmarc::policy::none);
     EXPECT_EQ(o.pct, 30);
@@ -75,8 +77,47 @@ TEST(dmarc_observe, fields) {
     EXPECT_EQ(*back, o);
     // The null sender: the HELO name is the envelope identity, SPF not checked -> none.
     env.sender.clear();
-    auto n = sender_auth::observe(dm, dmarc::policy::none, std::nullopt, env, nullptr, 1);
+    auto n = sender_auth::observe(dm, dmarc::policy::quarantine, std::nullopt, env, nullptr, 1);
     EXPECT_EQ(n.envelope_from, "helo.sender.test");
     EXPECT_TRUE(n.spf_helo);
     EXPECT_EQ(n.spf_result, "none");
+}
+
+// RFC 7489 Appendix C PolicyOverrideReason: why the disposition is not the published policy.
+TEST(dmarc_observe, override_reason) {
+    using dmarc::policy;
+    using reason = splitmail::dmarc::override_reason;
+    using ra = config::reject_action;
+    splitmail::queue::envelope env;
+    env.client_ip = "192.0.2.9";
+    env.sender = "a@sender.test";
+    auto reason_of = [&](dmarc::result code, policy published, policy applied, bool refused,
+                         ra on_reject) {
+        dmarc::outcome dm;
+        dm.code = code;
+        dm.published = published;
+        dm.applied = applied;
+        const auto disp = sender_auth::reported_disposition(dm, refused, on_reject);
+        auto o = sender_auth::observe(dm, disp, std::nullopt, env, nullptr, 1);
+        return std::pair{o.disposition, o.reason};
+    };
+    // p=reject applied: refused, nothing overridden.
+    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::reject, true, ra::reject),
+              std::pair(policy::reject, reason::none));
+    // p=reject, pct= sampled it out to quarantine: what was done is what was asked.
+    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::quarantine, false,
+                        ra::reject),
+              std::pair(policy::quarantine, reason::sampled_out));
+    // p=quarantine sampled out to none.
+    EXPECT_EQ(reason_of(dmarc::result::fail, policy::quarantine, policy::none, false, ra::reject),
+              std::pair(policy::none, reason::sampled_out));
+    // p=reject but dmarc.on_reject = quarantine / none: our local policy.
+    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::reject, false,
+                        ra::quarantine),
+              std::pair(policy::quarantine, reason::local_policy));
+    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::reject, false, ra::none),
+              std::pair(policy::none, reason::local_policy));
+    // A pass is never overridden.
+    EXPECT_EQ(reason_of(dmarc::result::pass, policy::reject, policy::none, false, ra::reject),
+              std::pair(policy::none, reason::none));
 }
