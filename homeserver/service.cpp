@@ -300,6 +300,21 @@ int run(const settings& s, const std::string& config_path) {
             log::info("home", "", "SIGHUP: reloading the user database");
             resolver.reload();
             auth_cache.clear(); // even when the files did not change: SIGHUP means "forget"
+            // The IMAP certificate (a renewal by `splitmail cert`): new connections and
+            // STARTTLS use the new one, sessions already in TLS keep theirs; a certificate
+            // that does not load leaves the old one in service.
+            if (ictx.tls) {
+                auto t = net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false,
+                                              s.imap_tls_ciphers);
+                if (t) {
+                    ictx.tls = *t;
+                    log::info("home", "", "IMAP TLS certificate reloaded",
+                              {{"cert", s.imap_tls_cert.string()}});
+                } else {
+                    log::error("home", "", "IMAP TLS reload failed; keeping the old certificate",
+                               {{"error", t.error()}});
+                }
+            }
             arm_hup();
         });
     };

@@ -13,7 +13,8 @@ lmtp.max_connections on home's LMTP port in mtls mode; the STARTTLS ports still 
 plaintext, as their protocol wants (587: `421 4.7.0`, 143: `* BYE`).
 
 TLS 1.1 is refused on 25, 465 and 993 (a protocol_version alert to a client willing to use it);
-the relay presents a replaced certificate after SIGHUP.
+the relay and home present a replaced certificate after SIGHUP (home: a session already in
+TLS goes on; a broken file keeps the certificate in service).
 """
 import hashlib
 import shutil
@@ -162,6 +163,42 @@ def main() -> None:
     ok, what = handshake(relay.port, ["-tls1_3"], "smtp")
     checks.ok(ok, "port 25 STARTTLS still works after the reload", what)
     relay.stop()
+
+    # --- home reloads its IMAP certificate on SIGHUP too (a renewal by `splitmail cert`): a
+    # session already in TLS goes on with the old one, new handshakes get the new one, and a
+    # broken certificate file leaves the one in service.
+    def home_cert(port: int = imaps_port, src: str = "127.31.4.1") -> str:
+        with tls_client(port, src) as s:
+            return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+    checks.eq(home_cert(), lib.cert_sha256(ec[0]), "993 presents the configured certificate")
+    before = tls_client(imaps_port, "127.31.4.2")
+    before.settimeout(10 * lib.SLOW)
+    checks.ok(before.recv(100).startswith(b"* OK"), "a session open before the renewal")
+    renewed = lib.make_cert(lib.tmpdir("tlspolicy-home-new"), "home", "home.example.test")
+    shutil.copyfile(renewed[0], ec[0])
+    shutil.copyfile(renewed[1], ec[1])
+    home.daemon.signal(signal.SIGHUP)
+    lib.wait_until(lambda: home_cert() == lib.cert_sha256(renewed[0]), 10,
+                   "home to present the new IMAP certificate after SIGHUP", daemons=[home.daemon])
+    checks.ok(True, "after SIGHUP new IMAPS handshakes present the renewed certificate")
+    before.sendall(b"a NOOP\r\n")
+    answer = b""
+    deadline = time.monotonic() + 10 * lib.SLOW
+    while b"a OK" not in answer and time.monotonic() < deadline:
+        chunk = before.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    checks.ok(b"a OK" in answer, "the session opened before the reload goes on", repr(answer))
+    before.close()
+    ec[0].write_text("not a certificate\n")
+    home.daemon.signal(signal.SIGHUP)
+    lib.wait_until(lambda: "IMAP TLS reload failed" in home.daemon.log_text(), 10,
+                   "home to log the failed reload", daemons=[home.daemon])
+    checks.eq(home_cert(), lib.cert_sha256(renewed[0]),
+              "a certificate file that does not load leaves the renewed one in service")
+    shutil.copyfile(renewed[0], ec[0])  # the mtls home below uses these files
 
     # LMTP in mtls mode is implicit TLS too: an over-limit relay connection is just closed.
     mhome = lib.Home(d / "home-mtls", transport="mtls", tls=ec, client_pin="0" * 64)
