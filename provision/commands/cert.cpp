@@ -10,7 +10,10 @@
 #include <optional>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "check/dns_query.hpp"
+#include "check/program.hpp"
 #include "splitmail/acme/client.hpp"
 #include "splitmail/acme/desec_dns01.hpp"
 #include "splitmail/acme/http01.hpp"
@@ -31,10 +34,15 @@ constexpr const char* usage =
     "usage: splitmail cert obtain|renew --name N [--name N]... --cert FILE --key FILE\n"
     "                  --account-key FILE [--directory URL] [--ca-file FILE]\n"
     "                  [--contact mailto:ADDR] [--http-listen ADDR:PORT] [--relay-spool DIR]\n"
-    "                  [--config relay.toml]\n"
+    "                  [--config relay.toml] [--reload-unit UNIT]...\n"
     "                  [--challenge dns-01 --desec-domain D --desec-token-file F\n"
     "                   [--desec-api URL] [--desec-ca-file F] [--dns-server IP:PORT]...]\n"
+    "       splitmail cert renew --all [--dir DIR]   (what the splitmail-cert.timer runs)\n"
     "       splitmail cert status --cert FILE [--name N]...\n";
+
+// Where `renew --all` looks for the renewal files `obtain` leaves next to each certificate.
+constexpr const char* default_renewal_dir = "/etc/splitmail/tls";
+constexpr std::string_view renewal_suffix = ".acme.json";
 
 constexpr std::string_view letsencrypt = "https://acme-v02.api.letsencrypt.org/directory";
 constexpr int ex_tempfail = 75;
@@ -51,6 +59,18 @@ struct options {
     std::string desec_domain, desec_api{desec::default_base_url};
     fs::path desec_token_file, desec_ca_file;
     std::vector<std::string> dns_servers; // authoritative servers to ask, "ip:port"
+    std::vector<std::string> reload_units; // `systemctl reload UNIT` after a new certificate
+    std::string systemctl = "systemctl";   // tests point it at a stand-in
+    bool all = false;                      // renew --all
+    fs::path dir{default_renewal_dir};     // renew --all: where the renewal files are
+};
+
+// A certificate's failure history, kept in its renewal file (acme/renewal.hpp's backoff).
+struct renewal_state {
+    int failures = 0;
+    std::int64_t last_attempt = 0; // unix seconds; 0: never failed
+    std::int64_t retry_after = 0;  // seconds the CA asked for after the last failure
+    std::string last_error;
 };
 
 std::optional<std::string> parse(std::span<const std::string> args, options& o) {
@@ -60,6 +80,11 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         return "unknown action \"" + o.action + "\"";
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
+        if (a == "--all") {
+            if (o.action != "renew") return "--all goes with renew";
+            o.all = true;
+            continue;
+        }
         if (i + 1 >= args.size()) return a + " needs a value";
         const std::string& v = args[++i];
         if (a == "--name") {
@@ -82,6 +107,9 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         else if (a == "--desec-token-file") o.desec_token_file = v;
         else if (a == "--desec-ca-file") o.desec_ca_file = v;
         else if (a == "--dns-server") o.dns_servers.push_back(v);
+        else if (a == "--reload-unit") o.reload_units.push_back(v);
+        else if (a == "--systemctl") o.systemctl = v;
+        else if (a == "--dir") o.dir = v;
         else if (a == "--contact") o.contact.push_back(v.starts_with("mailto:") ? v : "mailto:" + v);
         else if (a == "--http-listen") {
             auto colon = v.rfind(':');
@@ -126,8 +154,13 @@ current_cert read_current(const fs::path& cert) {
     return c;
 }
 
-acme::renewal_decision decide(const current_cert& c, const std::vector<std::string>& names) {
+acme::renewal_decision decide(const current_cert& c, const std::vector<std::string>& names,
+                              const renewal_state& st = {}) {
     acme::renewal_input in;
+    in.consecutive_failures = st.failures;
+    if (st.last_attempt > 0)
+        in.last_attempt = std::chrono::system_clock::from_time_t(st.last_attempt);
+    if (st.retry_after > 0) in.retry_after = std::chrono::seconds(st.retry_after);
     if (c.times) {
         in.not_before = c.times->not_before;
         in.not_after = c.times->not_after;
@@ -137,6 +170,13 @@ acme::renewal_decision decide(const current_cert& c, const std::vector<std::stri
     });
     return acme::decide_renewal(in, std::chrono::system_clock::now());
 }
+
+struct renewal_entry {
+    std::vector<std::string> args;
+    renewal_state st;
+};
+fs::path renewal_file(const fs::path& cert);
+std::expected<renewal_entry, std::string> read_renewal(const fs::path& path);
 
 int status(const options& o, std::ostream& out, std::ostream& err) {
     auto c = read_current(o.cert);
@@ -149,6 +189,16 @@ int status(const options& o, std::ostream& out, std::ostream& err) {
     for (const auto& n : c.names) out << " " << n;
     out << "\n  valid from " << when(c.times->not_before) << " until " << when(c.times->not_after)
         << "\n  renewal " << (d.renew_now ? "due now" : "due " + when(d.due)) << "\n";
+    const auto f = renewal_file(o.cert);
+    if (auto e = read_renewal(f)) {
+        out << "  automatic renewal: yes (" << f.string() << ", splitmail-cert.timer)\n";
+        if (e->st.failures > 0)
+            out << "  failed " << e->st.failures << " time(s) in a row, last: "
+                << e->st.last_error << "\n  next attempt from "
+                << when(decide(c, o.names, e->st).next_check) << "\n";
+    } else {
+        out << "  automatic renewal: no (`splitmail cert obtain` sets it up)\n";
+    }
     return 0;
 }
 
@@ -209,47 +259,53 @@ acme::result<bool> answered_by_all(const std::vector<std::string>& servers, cons
     return true;
 }
 
-int issue(const options& o, std::ostream& out, std::ostream& err) {
+struct issue_result {
+    int code = 0;
+    bool written = false; // a new certificate is in place
+    std::string failure;  // why not (code != 0)
+    std::optional<std::chrono::seconds> retry_after;
+};
+
+issue_result issue(const options& o, std::ostream& out, std::ostream& err,
+                   const renewal_state& st = {}) {
+    issue_result res;
+    auto failed = [&](int code, const std::string& why) {
+        err << "splitmail cert: " << why << "\n";
+        res.code = code;
+        res.failure = why;
+        return res;
+    };
     if (o.action == "renew") {
-        auto d = decide(read_current(o.cert), o.names);
+        auto d = decide(read_current(o.cert), o.names, st);
         if (!d.renew_now) {
-            out << "not due: " << o.cert.string() << " is renewed from " << when(d.due) << "\n";
-            return 0;
+            if (st.failures > 0 && d.next_check > d.due)
+                out << "not yet: " << o.cert.string() << " failed " << st.failures
+                    << " time(s) in a row (last: " << st.last_error << "); next attempt from "
+                    << when(d.next_check) << "\n";
+            else
+                out << "not due: " << o.cert.string() << " is renewed from " << when(d.due)
+                    << "\n";
+            return res;
         }
     }
     bool account_new = false;
     auto account = acme::load_or_create_key(o.account_key, &account_new);
-    if (!account) {
-        err << "splitmail cert: account key: " << account.error().message << "\n";
-        return 1;
-    }
+    if (!account) return failed(1, "account key: " + account.error().message);
     bool key_new = false;
     auto key = cert_key(o.key, key_new, out);
-    if (!key) {
-        err << "splitmail cert: " << key.error().text() << "\n";
-        return 1;
-    }
+    if (!key) return failed(1, key.error().text());
     std::unique_ptr<acme::challenge_solver> solver;
     std::optional<desec::client> api;
     std::vector<std::string> servers = o.dns_servers;
     if (o.challenge == "http-01") {
         auto h = acme::http01_solver::listen(o.http_address, o.http_port);
-        if (!h) {
-            err << "splitmail cert: " << h.error().message << "\n";
-            return 1;
-        }
+        if (!h) return failed(1, h.error().message);
         solver = std::move(*h);
     } else {
         auto token = desec::read_token_file(o.desec_token_file);
-        if (!token) {
-            err << "splitmail cert: " << token.error() << "\n";
-            return 1;
-        }
+        if (!token) return failed(1, token.error());
         if (servers.empty()) servers = desec_name_servers(err);
-        if (servers.empty()) {
-            err << "splitmail cert: cannot find deSEC's name servers; give --dns-server\n";
-            return 1;
-        }
+        if (servers.empty()) return failed(1, "cannot find deSEC's name servers; give --dns-server");
         desec::client_options dopt;
         dopt.base_url = o.desec_api;
         dopt.token = *token;
@@ -276,32 +332,181 @@ int issue(const options& o, std::ostream& out, std::ostream& err) {
         err << "splitmail cert: warning: " << d->cleanup_error() << "\n";
     if (!issued) {
         const auto& e = issued.error();
-        err << "splitmail cert: " << e.text() << "\n";
         bool later = e.kind == acme::error_kind::rate_limited || e.kind == acme::error_kind::network;
+        failed(later ? ex_tempfail : 1, e.text());
+        res.retry_after = e.retry_after;
         if (later) err << "splitmail cert: the old certificate stays in service; try again later\n";
-        return later ? ex_tempfail : 1;
+        return res;
     }
     out << "account " << (client.account_created() ? "created" : "reused") << "; "
         << client.bad_nonce_retries() << " badNonce retries\n";
     if (key_new) {
-        if (auto w = durable::replace_file(o.key, key->private_pem(), keep_owner(o.key, 0600)); !w) {
-            err << "splitmail cert: " << w.error().text() << "\n";
-            return 1;
-        }
+        if (auto w = durable::replace_file(o.key, key->private_pem(), keep_owner(o.key, 0600)); !w)
+            return failed(1, w.error().text());
     }
-    if (auto w = durable::replace_file(o.cert, issued->chain_pem, keep_owner(o.cert, 0644)); !w) {
-        err << "splitmail cert: " << w.error().text() << "\n";
-        return 1;
-    }
+    if (auto w = durable::replace_file(o.cert, issued->chain_pem, keep_owner(o.cert, 0644)); !w)
+        return failed(1, w.error().text());
+    res.written = true;
     auto t = acme::leaf_times(issued->chain_pem);
     out << "certificate written to " << o.cert.string()
         << (t ? " (valid until " + when(t->not_after) + ")" : std::string()) << "\n";
     if (!o.relay_spool.empty()) {
         auto r = queue::signal_reload(o.relay_spool);
         out << r.detail << "\n";
-        if (r.result == queue::flush_result::error) return 1;
+        if (r.result == queue::flush_result::error) return failed(1, r.detail);
     }
-    return 0;
+    for (const auto& unit : o.reload_units) {
+        // The daemon reads the new files on SIGHUP (the units' ExecReload).
+        auto r = check::run_program({o.systemctl, "reload", unit}, std::chrono::seconds(60));
+        if (r.exit_code != 0)
+            return failed(1, o.systemctl + " reload " + unit + " failed (exit " +
+                                 std::to_string(r.exit_code) + "): " + r.output +
+                                 "; the new certificate is in place, it is used after a reload");
+        out << "reloaded " << unit << "\n";
+    }
+    return res;
+}
+
+// The options as arguments again: what a renewal file keeps, so `renew --all` renews the
+// certificate exactly as it was obtained.
+std::vector<std::string> as_args(const options& o) {
+    std::vector<std::string> a;
+    auto add = [&a](std::string k, std::string v) {
+        a.push_back(std::move(k));
+        a.push_back(std::move(v));
+    };
+    for (const auto& n : o.names) add("--name", n);
+    add("--cert", o.cert.string());
+    add("--key", o.key.string());
+    add("--account-key", o.account_key.string());
+    add("--directory", o.directory);
+    if (!o.ca_file.empty()) add("--ca-file", o.ca_file.string());
+    for (const auto& c : o.contact) add("--contact", c);
+    add("--challenge", o.challenge);
+    if (o.challenge == "http-01") {
+        const bool v6 = o.http_address.find(':') != std::string::npos;
+        add("--http-listen", (v6 ? "[" + o.http_address + "]" : o.http_address) + ":" +
+                                 std::to_string(o.http_port));
+    } else {
+        add("--desec-domain", o.desec_domain);
+        add("--desec-token-file", o.desec_token_file.string());
+        add("--desec-api", o.desec_api);
+        if (!o.desec_ca_file.empty()) add("--desec-ca-file", o.desec_ca_file.string());
+        for (const auto& s : o.dns_servers) add("--dns-server", s);
+    }
+    if (!o.relay_spool.empty()) add("--relay-spool", o.relay_spool.string());
+    for (const auto& u : o.reload_units) add("--reload-unit", u);
+    if (o.systemctl != "systemctl") add("--systemctl", o.systemctl);
+    return a;
+}
+
+fs::path renewal_file(const fs::path& cert) {
+    return fs::path(cert.string() + std::string(renewal_suffix));
+}
+
+std::expected<void, std::string> write_renewal(const fs::path& path,
+                                               const std::vector<std::string>& args,
+                                               const renewal_state& st) {
+    nlohmann::json j;
+    j["comment"] = "splitmail cert renew --all renews this certificate with these arguments";
+    j["args"] = args;
+    j["failures"] = st.failures;
+    j["last_attempt"] = st.last_attempt;
+    j["retry_after"] = st.retry_after;
+    j["last_error"] = st.last_error;
+    durable::replace_options ro;
+    ro.mode = 0600;
+    if (auto w = durable::replace_file(path, j.dump(2) + "\n", ro); !w)
+        return std::unexpected(path.string() + ": " + w.error().text());
+    return {};
+}
+
+std::expected<renewal_entry, std::string> read_renewal(const fs::path& path) {
+    auto text = durable::read_file_if_exists(path);
+    if (!text || !*text) return std::unexpected(path.string() + ": cannot be read");
+    try {
+        auto j = nlohmann::json::parse(**text);
+        renewal_entry e;
+        for (const auto& a : j.at("args")) e.args.push_back(a.get<std::string>());
+        e.st.failures = j.value("failures", 0);
+        e.st.last_attempt = j.value("last_attempt", std::int64_t{0});
+        e.st.retry_after = j.value("retry_after", std::int64_t{0});
+        e.st.last_error = j.value("last_error", std::string());
+        if (e.st.failures < 0 || e.st.last_attempt < 0 || e.st.retry_after < 0)
+            return std::unexpected(path.string() + ": negative numbers");
+        return e;
+    } catch (const std::exception& ex) {
+        return std::unexpected(path.string() + ": not a renewal file (" + ex.what() + ")");
+    }
+}
+
+// `renew --all`: every certificate that has a renewal file in `o.dir`, each with its own
+// failure history and backoff. Exit: 0 when every one is fine or not due, 75 when one could
+// not be renewed for now (CA rate limit or unreachable), 1 when one failed otherwise.
+int renew_all(const options& all, std::ostream& out, std::ostream& err) {
+    std::vector<fs::path> files;
+    std::error_code ec;
+    for (fs::directory_iterator it(all.dir, ec), end; !ec && it != end; it.increment(ec))
+        if (it->path().filename().string().ends_with(renewal_suffix)) files.push_back(it->path());
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+        err << "splitmail cert: " << all.dir.string() << ": " << ec.message() << "\n";
+        return 1;
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) {
+        out << "no certificate to renew: no *" << renewal_suffix << " file in "
+            << all.dir.string() << " (`splitmail cert obtain` leaves one)\n";
+        return 0;
+    }
+    int worst = 0;
+    auto note = [&worst](int code) {
+        if (code == 1 || (code == ex_tempfail && worst == 0)) worst = code;
+    };
+    for (const auto& f : files) {
+        auto e = read_renewal(f);
+        if (!e) {
+            err << "splitmail cert: " << e.error() << "\n";
+            note(1);
+            continue;
+        }
+        std::vector<std::string> args{"renew"};
+        args.insert(args.end(), e->args.begin(), e->args.end());
+        options o;
+        if (auto bad = parse(args, o)) {
+            err << "splitmail cert: " << f.string() << ": " << *bad << "\n";
+            note(1);
+            continue;
+        }
+        if (o.names.empty() || o.cert.empty() || o.key.empty() || o.account_key.empty()) {
+            err << "splitmail cert: " << f.string() << ": --name, --cert, --key and "
+                << "--account-key are required\n";
+            note(1);
+            continue;
+        }
+        out << "== " << o.cert.string() << "\n";
+        auto r = issue(o, out, err, e->st);
+        renewal_state next = e->st;
+        if (r.code == 0 && r.written) {
+            next = {};
+        } else if (r.code != 0) {
+            next.failures = e->st.failures + 1;
+            next.last_attempt = static_cast<std::int64_t>(std::time(nullptr));
+            next.retry_after = r.retry_after ? r.retry_after->count() : 0;
+            next.last_error = r.failure;
+            const auto d = decide(read_current(o.cert), o.names, next);
+            err << "splitmail cert: " << o.cert.string() << ": failure " << next.failures
+                << " in a row; the certificate in service stays; next attempt from "
+                << when(d.next_check) << "\n";
+        }
+        if (next.failures != e->st.failures || next.last_attempt != e->st.last_attempt ||
+            next.last_error != e->st.last_error)
+            if (auto w = write_renewal(f, e->args, next); !w) {
+                err << "splitmail cert: " << w.error() << "\n";
+                note(1);
+            }
+        note(r.code);
+    }
+    return worst;
 }
 
 } // namespace
@@ -328,6 +533,14 @@ int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream&
         if (o.key.empty()) o.key = s->tls_key;
         if (o.relay_spool.empty()) o.relay_spool = s->spool_dir;
     }
+    if (o.all) {
+        if (!o.names.empty() || !o.cert.empty() || !o.config.empty()) {
+            err << "splitmail cert: renew --all takes only --dir (each renewal file holds the "
+                   "rest)\n" << usage;
+            return 2;
+        }
+        return renew_all(o, out, err);
+    }
     if (o.cert.empty()) {
         err << "splitmail cert: --cert is required\n" << usage;
         return 2;
@@ -341,7 +554,33 @@ int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream&
         err << "splitmail cert: --name, --key and --account-key are required\n" << usage;
         return 2;
     }
-    return issue(o, out, err);
+    auto r = issue(o, out, err);
+    if (r.code == 0 && r.written) {
+        // From now on the splitmail-cert.timer renews it (`renew --all`).
+        const auto f = renewal_file(o.cert);
+        if (auto w = write_renewal(f, as_args(o), {}); !w) {
+            err << "splitmail cert: " << w.error() << "\n";
+            return 1;
+        }
+        out << "renewal: " << f.string() << " written; `splitmail cert renew --all` (the "
+            << "splitmail-cert.timer, twice a day) renews the certificate when a third of its "
+            << "lifetime is left\n";
+        std::error_code ec;
+        if (fs::is_directory("/run/systemd/system", ec)) {
+            auto t = check::run_program({o.systemctl, "enable", "--now", "splitmail-cert.timer"},
+                                        std::chrono::seconds(60));
+            if (t.exit_code == 0)
+                out << "automatic renewal: splitmail-cert.timer enabled\n";
+            else
+                err << "splitmail cert: warning: systemctl enable --now splitmail-cert.timer "
+                       "failed: " << t.output << " (without it nothing renews the certificate)\n";
+        } else {
+            out << "automatic renewal: run `splitmail cert renew --all --dir "
+                << o.cert.parent_path().string() << "` twice a day (systemd: "
+                << "systemctl enable --now splitmail-cert.timer)\n";
+        }
+    }
+    return r.code;
 }
 
 int run_cert(std::span<const std::string> args) { return run_cert(args, std::cout, std::cerr); }

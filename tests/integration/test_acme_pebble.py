@@ -14,7 +14,10 @@ certificate key too (TLSA "3 1 1" stays valid); `renew` with a fresh certificate
 a challenge the CA cannot reach fails with the CA's problem in the message and leaves the files
 untouched; a CA that is down gives exit 75 and writes nothing; dns-01 for an apex and its
 wildcard writes one RRset with both values at minimum_ttl in one request and removes it after,
-with a token that may write only TXT at _acme-challenge; a running relay gets SIGHUP and presents the new certificate on STARTTLS."""
+with a token that may write only TXT at _acme-challenge; a running relay gets SIGHUP and presents the new certificate on STARTTLS.
+Automatic renewal: obtain leaves a renewal file next to the certificate (its arguments, 0600);
+`renew --all --dir` (what splitmail-cert.timer runs) renews what is due, reloads the relay,
+records failures (75 with the CA down), backs off after them, and names a broken file."""
 import json
 import os
 import threading
@@ -49,6 +52,13 @@ def cli(*args):
     RETRIES.extend(int(line.split(";")[1].split()[0]) for line in r.stdout.splitlines()
                    if "badNonce retries" in line)
     return r
+
+
+def pairs(args: list) -> set:
+    """Option/value pairs of an argument list (the renewal file keeps them in canonical form:
+    contacts as mailto: URIs, the challenge named)."""
+    canon = {"postmaster@example.test": "mailto:postmaster@example.test"}
+    return {(args[i], canon.get(args[i + 1], args[i + 1])) for i in range(0, len(args) - 1, 2)}
 
 
 def leaf_info(cert: Path) -> str:
@@ -113,6 +123,15 @@ def main():
     checks.ok(cert.exists() and key.exists(), "certificate and key written")
     checks.eq(stat.S_IMODE(account.stat().st_mode), 0o600, "account key file mode 0600")
     checks.eq(stat.S_IMODE(key.stat().st_mode), 0o600, "certificate key file mode 0600")
+    renewal = Path(str(cert) + ".acme.json")
+    checks.ok(renewal.is_file() and stat.S_IMODE(renewal.stat().st_mode) == 0o600,
+              "obtain leaves a renewal file (0600) next to the certificate")
+    saved = json.loads(renewal.read_text()) if renewal.is_file() else {}
+    checks.eq(pairs(saved.get("args", [])), pairs(common) | {("--challenge", "http-01")},
+              "the renewal file holds the arguments of obtain")
+    checks.eq(saved.get("failures"), 0, "and no failure")
+    checks.ok("automatic renewal" in r.stdout and "renew --all" in r.stdout,
+              "obtain says how the certificate is renewed", r.stdout)
     first = leaf_info(cert)
     checks.ok(f"DNS:{NAME}" in first, "the certificate names the test host", first)
     checks.ok("id-ecPublicKey" in subprocess.run(
@@ -151,8 +170,50 @@ def main():
     checks.ok("not due" in r.stdout, "renew of a fresh certificate does nothing")
     checks.eq(leaf_info(cert), second, "certificate unchanged by renew")
     r = cli("status", "--cert", str(cert), "--name", NAME)
-    checks.ok(r.returncode == 0 and NAME in r.stdout and "renewal due" in r.stdout,
-              "status shows names and the renewal date")
+    checks.ok(r.returncode == 0 and NAME in r.stdout and "renewal due" in r.stdout
+              and "automatic renewal: yes" in r.stdout,
+              "status shows names, the renewal date and that renewal is automatic", r.stdout)
+    r = cli("renew", "--all", "--dir", str(out))
+    checks.ok(r.returncode == 0 and "not due" in r.stdout and str(cert) in r.stdout,
+              "renew --all: the fresh certificate is not due", r.stdout + r.stderr)
+    checks.eq(leaf_info(cert), second, "certificate unchanged by renew --all")
+    r = cli("renew", "--all", "--dir", str(d / "nothing-here"))
+    checks.ok(r.returncode == 0 and "no certificate to renew" in r.stdout,
+              "renew --all without renewal files does nothing and says so", r.stdout)
+    r = cli("renew", "--all", "--cert", str(cert))
+    checks.eq(r.returncode, 2, "renew --all takes no certificate options")
+
+    log("renew --all after failures: the CA's answer is kept, the next attempt backs off")
+    failing = d / "failing"
+    failing.mkdir()
+    down_args = [a for a in common]
+    down_args[down_args.index("--directory") + 1] = f"https://localhost:{free_port()}/dir"
+    down_args[down_args.index("--cert") + 1] = str(failing / "tls.crt")  # missing: due now
+    down_args[down_args.index("--key") + 1] = str(failing / "tls.key")
+    (failing / "tls.crt.acme.json").write_text(json.dumps({"args": down_args, "failures": 0}))
+    r = cli("renew", "--all", "--dir", str(failing))
+    checks.eq(r.returncode, 75, "renew --all with the CA down exits 75")
+    st = json.loads((failing / "tls.crt.acme.json").read_text())
+    checks.ok(st.get("failures") == 1 and "network" in st.get("last_error", "")
+              and st.get("last_attempt", 0) > 0 and st.get("args") == down_args,
+              "the failure is recorded in the renewal file, arguments kept", str(st))
+    checks.ok("next attempt from" in r.stderr, "and the next attempt is named", r.stderr)
+    r = cli("renew", "--all", "--dir", str(failing))
+    checks.ok(r.returncode == 0 and "not yet" in r.stdout and "1 time(s)" in r.stdout,
+              "right after a failure renew --all waits (backoff) instead of asking again",
+              r.stdout + r.stderr)
+    checks.eq(json.loads((failing / "tls.crt.acme.json").read_text()).get("failures"), 1,
+              "a run that waits does not count as a failure")
+    st["last_attempt"] -= 3600  # an hour later: 5 minutes of backoff are over
+    (failing / "tls.crt.acme.json").write_text(json.dumps(st))
+    r = cli("renew", "--all", "--dir", str(failing))
+    checks.eq(r.returncode, 75, "after the backoff it tries again")
+    checks.eq(json.loads((failing / "tls.crt.acme.json").read_text()).get("failures"), 2,
+              "second failure in a row counted")
+    (failing / "tls.crt.acme.json").write_text("{not json")
+    r = cli("renew", "--all", "--dir", str(failing))
+    checks.ok(r.returncode == 1 and "not a renewal file" in r.stderr,
+              "a broken renewal file is an error that names it", r.stderr)
 
     log("a challenge the CA cannot reach: clear error, files untouched")
     # Another name, so Pebble cannot reuse the valid authorization of NAME.
@@ -190,8 +251,11 @@ def main():
                interval=0.3, daemons=[relay.daemon])
     checks.ok(True, "relay presents the renewed certificate without a restart")
 
-    log("renew falls due when a third of the lifetime is left")
-    renew = [*common, "--relay-spool", str(relay.spool)]
+    log("renew --all (what splitmail-cert.timer runs) renews when a third of the lifetime is left")
+    checks.eq(pairs(json.loads(renewal.read_text()).get("args", [])),
+              pairs(common) | {("--challenge", "http-01"), ("--relay-spool", str(relay.spool))},
+              "the last obtain's arguments (with the relay to reload) are in the renewal file")
+    renew = ["--all", "--dir", str(out)]
     r = cli("renew", *renew)
     checks.ok(r.returncode == 0 and "not due" in r.stdout, "renew right after issuance does nothing")
     end = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-enddate"],
@@ -200,7 +264,8 @@ def main():
     time.sleep(max(0.0, due - time.time()) + 1)
     r = cli("renew", *renew)
     checks.ok(r.returncode == 0 and "certificate written" in r.stdout and "sent SIGHUP" in r.stdout,
-              "renew after two thirds of the lifetime renews and reloads the relay")
+              "renew --all after two thirds of the lifetime renews and reloads the relay",
+              r.stdout + r.stderr)
     fourth = leaf_info(cert)
     checks.ok(fourth.splitlines()[0] != third and fourth.split("-----BEGIN")[1] == first.split("-----BEGIN")[1],
               "a new certificate with the same key")
@@ -276,6 +341,12 @@ def dns01(d: Path, common: list[str], dns_port: int, dns_mgmt: int, account: Pat
     checks.ok(seen["ttl"] and set(seen["ttl"]) == {60}, "TTL at the domain's minimum_ttl",
               str(seen["ttl"]))
     checks.eq(fake.rrset(zone, "_acme-challenge", "TXT"), None, "the TXT record is removed afterwards")
+    wild_renewal = Path(str(cert) + ".acme.json")
+    kept = json.loads(wild_renewal.read_text()).get("args", []) if wild_renewal.is_file() else []
+    checks.ok(kept[kept.index("--challenge") + 1:][:1] == ["dns-01"] if "--challenge" in kept
+              else False, "the dns-01 renewal file keeps the challenge and deSEC options", str(kept))
+    # The fake deSEC stops with this test part: renewing it later is not part of this test.
+    wild_renewal.unlink(missing_ok=True)
 
 
 run_main(main)

@@ -405,6 +405,14 @@ def inner(work: Path, version: str) -> None:
         r = subprocess.run(["systemctl", f"--root={root.path}", "is-enabled", u],
                            capture_output=True, text=True)
         checks.eq(r.stdout.strip(), "disabled", f"{u} is disabled until configured")
+    # Certificate renewal (splitmail-common): installed disabled too; `splitmail cert obtain`
+    # enables the timer once there is a certificate to renew.
+    for u in ("splitmail-cert.service", "splitmail-cert.timer"):
+        checks.ok(root.p(f"/lib/systemd/system/{u}").is_file(), f"unit {u} installed")
+        r = subprocess.run(["systemctl", f"--root={root.path}", "is-enabled", u],
+                           capture_output=True, text=True)
+        checks.ok(r.stdout.strip() in ("disabled", "static"), f"{u} is not enabled",
+                  r.stdout + r.stderr)
     checks.eq(sorted(str(p) for p in root.p("/etc/systemd/system").glob("*.wants/splitmail*")),
               [], "no enable link for any splitmail unit")
 
@@ -480,7 +488,7 @@ def inner(work: Path, version: str) -> None:
         checks.eq(status(root, pkg), f"rc {v2}", f"{pkg} removed, its configuration kept")
     for b in ("splitmail", "splitmail-relay", "splitmail-home", "splitmail-ddns"):
         checks.ok(not root.p(f"/usr/bin/{b}").exists(), f"remove: /usr/bin/{b} gone")
-    for u in units:
+    for u in [*units, "splitmail-cert.service", "splitmail-cert.timer"]:
         checks.ok(not root.p(f"/lib/systemd/system/{u}").exists(), f"remove: unit {u} gone")
     for f in ["/etc/splitmail/relay.toml", "/etc/splitmail/home.toml", "/etc/splitmail/users",
               *provisioned]:
