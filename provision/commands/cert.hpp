@@ -14,7 +14,8 @@
 //       The token needs write access only to TXT at _acme-challenge (deSEC token policy).
 //   renew   (same options) does that only when renewal is due (a third of the lifetime
 //           left, a missing certificate, or names that changed; see acme/renewal.hpp).
-//   status  --cert FILE [--name N]...: expiry and when renewal is due.
+//   renew --all [--dir DIR]: every certificate with a renewal file (below).
+//   status  --cert FILE [--name N]...: expiry, when renewal is due, automatic or not, failures.
 // --config reads hostname (the name), tls_cert/tls_key and spool_dir from relay.toml; options
 // given explicitly win. --directory defaults to Let's Encrypt production.
 //
@@ -26,8 +27,14 @@
 // file gets SIGHUP (reload in place).
 // Exit status: 0 success (or nothing due), 1 failure, 2 usage error; 75 (EX_TEMPFAIL) when the
 // CA is rate-limiting or unreachable (try again later; the message says when if the CA did).
-// Does not: keep a failure history (a daemon-integrated
-// renewer will, with acme/renewal.hpp's backoff).
+// Automatic renewal: a successful obtain/renew leaves CERT.acme.json (0600) next to the
+// certificate: the options in canonical form and the failure history. `renew --all [--dir DIR]`
+// (the splitmail-cert.timer, DIR default /etc/splitmail/tls) renews each certificate with such a
+// file when it is due, with acme/renewal.hpp's backoff after failures (recorded in the file,
+// never counted for a run that only waited); exit 1 if one failed, else 75 if one must wait for
+// the CA, else 0. `--reload-unit UNIT` runs `systemctl reload UNIT` after a new certificate.
+// The first obtain enables splitmail-cert.timer when systemd runs (otherwise it says what to
+// run). Does not: ACME renewal information (RFC 9773).
 #include <ostream>
 #include <span>
 #include <string>

@@ -183,6 +183,28 @@ def main():
     r = cli("renew", "--all", "--cert", str(cert))
     checks.eq(r.returncode, 2, "renew --all takes no certificate options")
 
+    log("--reload-unit: after a new certificate the unit is reloaded (systemctl reload)")
+    rdir = d / "reload"
+    rdir.mkdir()
+    calls = rdir / "calls.log"
+    stub = rdir / "systemctl"
+    stub.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\n[ \"$2\" != broken ] || exit 5\n")
+    stub.chmod(0o755)
+    rargs = [{str(cert): str(rdir / "home.crt"), str(key): str(rdir / "home.key")}.get(a, a)
+             for a in common]
+    r = cli("obtain", *rargs, "--reload-unit", "splitmail-home", "--systemctl", str(stub))
+    checks.ok(r.returncode == 0 and "reloaded splitmail-home" in r.stdout,
+              "obtain with --reload-unit reloads the unit", r.stdout + r.stderr)
+    checks.eq(calls.read_text() if calls.exists() else "", "reload splitmail-home\n",
+              "systemctl reload splitmail-home was run once, after the certificate was written")
+    kept = json.loads((rdir / "home.crt.acme.json").read_text())["args"]
+    checks.ok(("--reload-unit", "splitmail-home") in pairs(kept),
+              "the renewal file keeps the unit to reload", str(kept))
+    r = cli("obtain", *rargs, "--reload-unit", "broken", "--systemctl", str(stub))
+    checks.ok(r.returncode == 1 and "reload broken failed" in r.stderr
+              and "new certificate is in place" in r.stderr,
+              "a failing reload is an error that says the certificate is in place", r.stderr)
+
     log("renew --all after failures: the CA's answer is kept, the next attempt backs off")
     failing = d / "failing"
     failing.mkdir()
