@@ -4,6 +4,7 @@
 #include "check/checks.hpp"
 #include "check/program.hpp"
 #include "check/wireguard.hpp"
+#include "commands/cert.hpp"
 #include "commands/user_files.hpp"
 #include "setup/keys.hpp"
 #include "setup/render.hpp"
@@ -46,11 +47,27 @@ struct tls_target {
 };
 
 findings check_one_cert(const context& c, const tls_target& t) {
-    // The relay re-reads its certificate on SIGHUP (relay/service.cpp); home's SIGHUP reloads
-    // only the users, so a new IMAP certificate needs a restart.
-    const std::string restart = t.service == "splitmail-relay"
-                                    ? "systemctl reload splitmail-relay"
-                                    : "systemctl restart " + t.service;
+    // Both daemons re-read their certificate on SIGHUP (the units' ExecReload).
+    const std::string restart = "systemctl reload " + t.service;
+    // How to get a trusted certificate: `splitmail cert obtain` (renewed automatically after).
+    // The relay answers http-01 on port 80; home (often behind CGNAT) proves its name with
+    // dns-01 through deSEC.
+    const bool is_relay = t.service == "splitmail-relay";
+    const std::string zone = zone_of(c.s, t.hostname);
+    const std::string obtain =
+        is_relay ? "splitmail cert obtain --config " + t.config.string() +
+                       " --account-key /etc/splitmail/acme/account.key --contact postmaster@" +
+                       (c.s.domains.empty() ? std::string("DOMAIN") : c.s.domains[0]) +
+                       " (port 80 must be reachable; renewed automatically after)"
+                 : "splitmail cert obtain --name " +
+                       (t.hostname.empty() ? std::string("HOST") : t.hostname) + " --cert " +
+                       t.cert.string() + " --key " + t.key.string() +
+                       " --account-key /etc/splitmail/acme/account.key --challenge dns-01 "
+                       "--desec-domain " + (zone.empty() ? std::string("DOMAIN") : zone) +
+                       " --desec-token-file " +
+                       (c.s.desec_token_file.empty() ? std::string("/etc/splitmail/desec.token")
+                                                     : c.s.desec_token_file.string()) +
+                       " --reload-unit " + t.service + " (renewed automatically after)";
     if (t.cert.empty() || t.key.empty())
         return {fail("tls", t.what + ": " + t.cert_key + " / " + t.key_key + " not set in " +
                                 t.config.string(),
@@ -71,9 +88,13 @@ findings check_one_cert(const context& c, const tls_target& t) {
         return {fail("tls", t.what + " " + t.cert.string() + ": " + f.error(),
                      "fix " + t.cert_key + " in " + t.config.string())};
     findings out;
+    const bool automatic = fs::exists(fs::path(t.cert.string() + ".acme.json"));
     const std::string renew =
-        "renew " + t.cert.string() + " (keeping the key keeps the TLSA record valid, e.g. "
-        "certbot --reuse-key), then " + restart;
+        automatic ? "splitmail cert status --cert " + t.cert.string() + " says why renewal " +
+                        "failed; splitmail cert renew --all --dir " +
+                        t.cert.parent_path().string() + " tries again"
+                  : "renew " + t.cert.string() + " keeping its key (the TLSA record stays " +
+                        "valid), then " + restart + "; or " + obtain;
     const std::string label = t.what + " " + t.cert.string();
     if (f->not_yet_valid)
         out.push_back(fail("tls", label + " is not valid before " + utc_text(f->not_before) +
@@ -106,16 +127,32 @@ findings check_one_cert(const context& c, const tls_target& t) {
                                          "trust it"
                                        : " is self-signed: mail clients will not trust it (each "
                                          "must accept it by hand, many refuse to connect)"),
-                           "get a certificate from a CA for " +
-                               (t.hostname.empty() ? std::string("this host") : t.hostname) +
-                               " (e.g. certbot certonly --standalone --reuse-key), set " +
-                               t.cert_key + " / " + t.key_key + ", then " + restart));
+                           obtain));
     } else if (f->seconds_left > 0) {
         if (auto why = verify_chain(*f, "", c.now); !why.empty())
             out.push_back(fail("tls", label + " does not verify against the system CA store: " +
                                           why,
-                               "put the whole chain (e.g. certbot's fullchain.pem) into " +
+                               "put the whole chain (leaf and intermediates) into " +
                                    t.cert_key + ", then " + restart));
+    }
+    if (auto r = read_renewal_status(t.cert)) {
+        if (!*r)
+            out.push_back(fail("tls", "automatic renewal of " + t.cert.string() + ": " +
+                                          r->error(),
+                               "run " + obtain.substr(0, obtain.find(" (")) +
+                                   " again (it rewrites the renewal file)"));
+        else if ((*r)->failures > 0)
+            out.push_back(warn("tls", "automatic renewal of " + t.cert.string() + " failed " +
+                                          std::to_string((*r)->failures) +
+                                          " time(s) in a row, last " +
+                                          utc_text((*r)->last_attempt) + ": " +
+                                          (*r)->last_error,
+                               "splitmail cert status --cert " + t.cert.string() +
+                                   "; fix the cause (the certificate in service stays until a "
+                                   "renewal succeeds)"));
+        else
+            out.push_back(ok("tls", t.cert.string() + " is renewed automatically "
+                                    "(splitmail-cert.timer)"));
     }
     if (std::none_of(out.begin(), out.end(), [](auto& x) { return x.state == status::fail; }) &&
         std::none_of(out.begin(), out.end(), [](auto& x) {

@@ -511,6 +511,16 @@ int renew_all(const options& all, std::ostream& out, std::ostream& err) {
 
 } // namespace
 
+std::optional<std::expected<renewal_status, std::string>>
+read_renewal_status(const fs::path& cert) {
+    const auto f = renewal_file(cert);
+    std::error_code ec;
+    if (!fs::exists(f, ec)) return std::nullopt;
+    auto e = read_renewal(f);
+    if (!e) return std::unexpected(e.error());
+    return renewal_status{e->st.failures, e->st.last_attempt, e->st.last_error};
+}
+
 int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
     for (const auto& a : args)
         if (a == "--help" || a == "-h") {

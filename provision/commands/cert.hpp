@@ -35,11 +35,25 @@
 // the CA, else 0. `--reload-unit UNIT` runs `systemctl reload UNIT` after a new certificate.
 // The first obtain enables splitmail-cert.timer when systemd runs (otherwise it says what to
 // run). Does not: ACME renewal information (RFC 9773).
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <string>
 
 namespace splitmail::provision {
+
+// The renewal file of `cert` (CERT.acme.json), for `splitmail check`: nullopt when there is
+// none; the error when it cannot be read.
+struct renewal_status {
+    int failures = 0;
+    std::int64_t last_attempt = 0; // unix seconds of the last failure
+    std::string last_error;
+};
+std::optional<std::expected<renewal_status, std::string>>
+read_renewal_status(const std::filesystem::path& cert);
 
 int run_cert(std::span<const std::string> args);
 int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream& err);

@@ -211,10 +211,34 @@ def main() -> None:
         checks.ok(len(hit) == 1 and hit[0]["status"] == "ok", f"✓ {name}: /{pat}/",
                   json.dumps(find(f, name), indent=1))
     tls = find(f, "tls", "self-signed")
-    checks.ok(len(tls) == 1 and tls[0]["status"] == "warn" and "certbot" in tls[0]["fix"],
+    checks.ok(len(tls) == 1 and tls[0]["status"] == "warn"
+              and "splitmail cert obtain --config" in tls[0]["fix"],
               "! tls: the self-signed placeholder is a warning with a fix",
               json.dumps(find(f, "tls"), indent=1))
     checks.ok(not find(f, "tunnel"), "--only leaves the tunnel check out")
+
+    # Automatic renewal (`splitmail cert obtain` leaves CERT.acme.json): its state is reported.
+    renewal = root / "etc/splitmail/tls/relay.crt.acme.json"
+    renewal.write_text(json.dumps({"args": ["--name", HOST], "failures": 0}))
+    _, doc2, raw2 = run_check(site, "--resolver", f"127.0.0.1:{zone.port}", "--only", "tls")
+    checks.ok(any(x["status"] == "ok" and "renewed automatically" in x["detail"]
+                  for x in find(doc2["findings"], "tls")),
+              "✓ tls: a certificate with a renewal file is renewed automatically", raw2)
+    renewal.write_text(json.dumps({"args": ["--name", HOST], "failures": 3,
+                                   "last_attempt": 1765000000,
+                                   "last_error": "rate_limited: too many certificates"}))
+    _, doc2, raw2 = run_check(site, "--resolver", f"127.0.0.1:{zone.port}", "--only", "tls")
+    checks.ok(any(x["status"] == "warn" and "failed 3 time(s)" in x["detail"]
+                  and "too many certificates" in x["detail"]
+                  and "splitmail cert status" in x["fix"]
+                  for x in find(doc2["findings"], "tls")),
+              "! tls: failed renewals are a warning naming the CA's error", raw2)
+    renewal.write_text("{broken")
+    rc2, doc2, raw2 = run_check(site, "--resolver", f"127.0.0.1:{zone.port}", "--only", "tls")
+    checks.ok(rc2 == 1 and any(x["status"] == "fail" and "automatic renewal" in x["detail"]
+                               for x in find(doc2["findings"], "tls")),
+              "✗ tls: a broken renewal file fails (nothing would renew the certificate)", raw2)
+    renewal.unlink()
     r = cli(["check", "--site", str(site), "--resolver", f"127.0.0.1:{zone.port}", "--only",
              only])
     checks.eq(r.returncode, 0, "text mode exits 0 too")
