@@ -289,6 +289,15 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
         }
     }
     bool account_new = false;
+    // The account key's directory (/etc/splitmail/acme) is made on first use, private.
+    if (const auto dir = o.account_key.parent_path(); !dir.empty()) {
+        std::error_code ec;
+        if (!fs::exists(dir, ec)) {
+            fs::create_directories(dir, ec);
+            if (ec) return failed(1, dir.string() + ": cannot create: " + ec.message());
+            fs::permissions(dir, fs::perms::owner_all, ec);
+        }
+    }
     auto account = acme::load_or_create_key(o.account_key, &account_new);
     if (!account) return failed(1, "account key: " + account.error().message);
     bool key_new = false;

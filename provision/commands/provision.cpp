@@ -810,7 +810,18 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             }
             // The pairing file is made from the keys, never edited: when the keys changed it
             // is rewritten (an old one would pair home with keys the relay no longer has).
-            const std::string text = setup::render_pairing(p);
+            std::string text = setup::render_pairing(p);
+            // A renewed relay certificate (`splitmail cert`, ACME) is no reason for a new
+            // pairing file: relay_tls_sha256 only tells home which certificate was in service
+            // at pairing time (nothing pins it), so a file that differs in nothing else stays.
+            if (*pairing_text && **pairing_text != text) {
+                auto old = setup::parse_pairing(**pairing_text, L.pairing_file().string());
+                if (old) {
+                    auto same = p;
+                    same.relay_tls_sha256 = old->relay_tls_sha256;
+                    if (setup::render_pairing(same) == **pairing_text) text = **pairing_text;
+                }
+            }
             if (*pairing_text && **pairing_text != text)
                 TRY(w.replace_file(L.pairing_file(), text, 0600, own->root,
                                    "new tunnel keys or relay settings"));

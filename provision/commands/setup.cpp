@@ -5,6 +5,7 @@
 #include "check/line_client.hpp"
 #include "check/program.hpp"
 #include "check/wireguard.hpp"
+#include "commands/cert.hpp"
 #include "commands/check.hpp"
 #include "commands/dns.hpp"
 #include "commands/provision.hpp"
@@ -45,6 +46,8 @@ constexpr const char* usage_text =
     "COMMON: [--desec-token-file FILE|-] [--desec-api URL] [--desec-ca-file F]\n"
     "        [--yes] [--dry-run] [--no-systemd] [--wait SECONDS] [--resolver IP:PORT]\n"
     "        [--root DIR] [--bindir DIR] [--systemctl PROG]\n"
+    "        [--certificate acme|self-signed] [--acme-directory URL] [--acme-ca-file F]\n"
+    "        [--acme-dns-server IP:PORT]...\n"
     "One command per machine: provision, the deSEC token file, (relay) dns apply, WireGuard\n"
     "and the services started, waits until they work, runs `splitmail check` and prints what\n"
     "is left to do. Missing values are asked for on a terminal. It shows its plan first and\n"
@@ -52,7 +55,11 @@ constexpr const char* usage_text =
     "--no-systemd starts nothing and prints the systemctl commands (containers, staging);\n"
     "--user ADDRESS (home) adds the first mailbox (password asked, or read from stdin).\n"
     "--imap-pass-through yes (relay): mail clients reach home's IMAP at the relay\n"
-    "(imap.D, port 993), for a home behind CGNAT or without port forwarding.\n";
+    "(imap.D, port 993), for a home behind CGNAT or without port forwarding.\n"
+    "--certificate acme (the default): a trusted certificate from Let's Encrypt\n"
+    "(--acme-directory for another CA) through deSEC (dns-01: no open port needed) for the\n"
+    "relay's name (relay) or the IMAP name (home), renewed by splitmail-cert.timer; if it\n"
+    "cannot be had, the self-signed one stays and the command to try again is printed.\n";
 
 struct options {
     std::string role;
@@ -67,6 +74,9 @@ struct options {
     bool systemctl_given = false;
     bool dry_run = false, yes = false, no_systemd = false;
     int wait_s = 90;
+    std::string certificate = "acme"; // or "self-signed"
+    std::string acme_directory, acme_ca;
+    std::vector<std::string> acme_dns_servers; // authoritative servers to wait for (tests)
 };
 
 std::string trim(const std::string& s) { return std::string(text::trim(s)); }
@@ -90,8 +100,10 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
                                                             "--imap-pass-through"};
         static const std::vector<std::string> home_only = {"--pairing", "--user"};
         static const std::vector<std::string> both = {
-            "--hostname", "--desec-token-file", "--desec-api", "--desec-ca-file", "--root",
-            "--bindir",   "--systemctl",        "--wait",      "--resolver"};
+            "--hostname", "--desec-token-file", "--desec-api",     "--desec-ca-file",
+            "--root",     "--bindir",           "--systemctl",     "--wait",
+            "--resolver", "--certificate",      "--acme-directory", "--acme-ca-file",
+            "--acme-dns-server"};
         auto in = [&](const std::vector<std::string>& l) {
             return std::find(l.begin(), l.end(), a) != l.end();
         };
@@ -121,6 +133,13 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         else if (a == "--root") o.root = v;
         else if (a == "--bindir") o.bindir = v;
         else if (a == "--resolver") o.resolver = v;
+        else if (a == "--certificate") {
+            if (v != "acme" && v != "self-signed")
+                return "--certificate \"" + v + "\" must be acme or self-signed";
+            o.certificate = v;
+        } else if (a == "--acme-directory") o.acme_directory = v;
+        else if (a == "--acme-ca-file") o.acme_ca = v;
+        else if (a == "--acme-dns-server") o.acme_dns_servers.push_back(v);
         else if (a == "--systemctl") {
             o.systemctl = v;
             o.systemctl_given = true;
@@ -197,6 +216,7 @@ private:
     void wait_relay();
     void wait_home();
     void add_user();
+    void certificate();
     void left_to_do(int check_rc);
     bool wait_for(const std::string& what, const std::function<bool()>& cond);
 
@@ -565,6 +585,97 @@ void guided::left_to_do(int check_rc) {
          << ", port 465 SSL/TLS (or 587 STARTTLS), same user name and password.\n";
 }
 
+// The deSEC zone among `domains` that holds `name` (the longest suffix match); "" if none.
+std::string zone_for(const std::string& name, const std::vector<std::string>& domains) {
+    std::string best;
+    for (const auto& d : domains)
+        if ((name == d || (name.size() > d.size() && name.ends_with("." + d))) &&
+            d.size() > best.size())
+            best = d;
+    return best;
+}
+
+// A trusted certificate through `splitmail cert obtain` (dns-01 via deSEC, with the token this
+// setup already holds), once: a certificate that has a renewal file is left to the timer. A
+// failure is not the setup's failure: the self-signed placeholder stays in service and the
+// command to try again is printed.
+void guided::certificate() {
+    if (o_.certificate != "acme") return;
+    out_ << "==> certificate\n";
+    const bool relay = o_.role == "relay";
+    const fs::path cert = L_.tls_dir() / (relay ? "relay.crt" : "home.crt");
+    const fs::path key = L_.tls_dir() / (relay ? "relay.key" : "home.key");
+    std::error_code ec;
+    if (fs::exists(cert.string() + ".acme.json", ec)) {
+        out_ << "  unchanged: " << cert.string() << " is renewed automatically "
+             << "(splitmail cert status --cert " << cert.string() << ")\n";
+        return;
+    }
+    std::vector<std::string> names;
+    std::vector<std::string> domains;
+    if (relay) {
+        names.push_back(o_.hostname);
+        domains = o_.domains;
+    } else {
+        const auto& p = *pairing_;
+        domains = p.domains;
+        if (!p.imap_host.empty()) names.push_back(p.imap_host);
+        if (!p.imap_pass_through.empty() && p.imap_pass_through != p.imap_host)
+            names.push_back(p.imap_pass_through);
+        if (names.empty()) {
+            out_ << "  no IMAP name is published (no imap_host in the pairing file): the "
+                    "self-signed certificate stays\n";
+            return;
+        }
+    }
+    const std::string zone = zone_for(names.front(), domains);
+    if (zone.empty()) {
+        out_ << "  " << names.front() << " is not under a deSEC domain of this site: the "
+             << "self-signed certificate stays; `splitmail cert obtain` with --http-listen "
+                "can get one over http-01\n";
+        return;
+    }
+    std::vector<std::string> a = {"obtain"};
+    for (const auto& n : names) a.insert(a.end(), {"--name", n});
+    a.insert(a.end(), {"--cert", cert.string(), "--key", key.string(), "--account-key",
+                       (L_.etc() / "acme" / "account.key").string(), "--contact",
+                       "postmaster@" + domains.front(), "--challenge", "dns-01",
+                       "--desec-domain", zone, "--desec-token-file",
+                       L_.desec_token().string()});
+    if (!o_.desec_api.empty()) a.insert(a.end(), {"--desec-api", o_.desec_api});
+    if (!o_.desec_ca.empty()) a.insert(a.end(), {"--desec-ca-file", o_.desec_ca});
+    if (!o_.acme_directory.empty()) a.insert(a.end(), {"--directory", o_.acme_directory});
+    if (!o_.acme_ca.empty()) a.insert(a.end(), {"--ca-file", o_.acme_ca});
+    for (const auto& s : o_.acme_dns_servers) a.insert(a.end(), {"--dns-server", s});
+    if (relay) a.insert(a.end(), {"--relay-spool", L_.spool_dir().string()});
+    else a.insert(a.end(), {"--reload-unit", "splitmail-home"});
+    if (o_.systemctl_given) a.insert(a.end(), {"--systemctl", o_.systemctl});
+    std::string retry = "splitmail cert";
+    for (const auto& x : a) retry += " " + x;
+    if (o_.no_systemd) { // staging: nothing that reaches out or starts anything
+        out_ << "  would run: " << retry << "\n";
+        return;
+    }
+    std::ostringstream cout_, cerr_;
+    const int rc = run_cert(a, cout_, cerr_);
+    for (std::istringstream lines(cout_.str() + cerr_.str()); !lines.eof();) {
+        std::string line;
+        std::getline(lines, line);
+        if (!line.empty()) out_ << "  " << line << "\n";
+    }
+    if (rc == 0) {
+        out_ << "  ok: a trusted certificate for";
+        for (const auto& n : names) out_ << " " << n;
+        out_ << " is in service; splitmail-cert.timer renews it\n";
+        return;
+    }
+    out_ << "  the self-signed certificate stays in service (" << (rc == 75 ? "the CA asks to "
+                                                                              "wait"
+                                                                            : "see above")
+         << "; a deSEC token must be allowed to write TXT at _acme-challenge."
+         << names.front() << "). Try again later with:\n    " << retry << "\n";
+}
+
 int guided::run() {
     try {
         gather();
@@ -580,7 +691,13 @@ int guided::run() {
         out_ << "  systemctl enable --now";
         for (const auto& u : units()) out_ << " " << u;
         out_ << (o_.no_systemd ? "  (--no-systemd: printed, not run)" : "") << "\n"
-             << "  wait until it works, splitmail check\n";
+             << "  wait until it works\n";
+        if (o_.certificate == "acme")
+            out_ << "  a certificate from " << (o_.acme_directory.empty()
+                                                    ? std::string("Let's Encrypt")
+                                                    : o_.acme_directory)
+                 << " (dns-01 through deSEC) unless one is renewed already\n";
+        out_ << "  splitmail check\n";
         if (o_.dry_run) {
             out_ << "dry run: nothing was changed\n";
             return 0;
@@ -632,6 +749,7 @@ int guided::run() {
             wait_home();
         }
 
+        certificate();
         out_ << "==> splitmail check\n" << std::flush;
         std::vector<std::string> ca = {"--site", L_.site_file().string()};
         if (!o_.resolver.empty()) ca.insert(ca.end(), {"--resolver", o_.resolver});

@@ -23,12 +23,15 @@ Shows:
    "unchanged", dns apply writes nothing, no service is restarted, /etc trees byte for byte.
 """
 import hashlib
+import json
 import os
 import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,6 +49,61 @@ DOMAIN, RELAY_HOST = lib.DOMAIN, "mx." + lib.DOMAIN
 TOKEN = "tok-setup-9fQ2hLx7"
 SYSTEMCTL = lib.SRC / "tests/fakes/systemctl/systemctl"
 SENDER = "sender@sender.test"
+PEBBLE, CHALLTESTSRV = "/usr/bin/pebble", "/usr/bin/pebble-challtestsrv"
+
+
+def start_acme(ns, d: Path, fake) -> dict:
+    """Pebble (the Let's Encrypt team's ACME test CA) and pebble-challtestsrv (the DNS server
+    its validation asks) inside namespace `ns`, plus a thread that copies the fake deSEC's
+    _acme-challenge TXT RRsets to challtestsrv, as deSEC's name servers would serve them."""
+    wfe_cert, wfe_key = lib.make_cert(d, "pebble-wfe", "localhost")
+    acme_port, mgmt_port, dns_port, dns_mgmt = (lib.free_port() for _ in range(4))
+    (d / "pebble.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"127.0.0.1:{acme_port}",
+        "managementListenAddress": f"127.0.0.1:{mgmt_port}",
+        "certificate": str(wfe_cert), "privateKey": str(wfe_key),
+        "httpPort": lib.free_port(), "tlsPort": lib.free_port(),
+        "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+    dns = ns.daemon("pebble-challtestsrv", [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns_port}",
+                                             "-http01", "", "-https01", "", "-tlsalpn01", "",
+                                             "-management", f"127.0.0.1:{dns_mgmt}",
+                                             "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
+                    d / "challtestsrv.log").start()
+    pebble = ns.daemon("pebble", [PEBBLE, "-config", str(d / "pebble.json"), "-dnsserver",
+                                  f"127.0.0.1:{dns_port}"], d / "pebble.log",
+                       env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}).start()
+    lib.wait_until(lambda: ns.tcp_connects("127.0.0.1", acme_port), 20, "pebble",
+                   daemons=[pebble, dns])
+    stop = threading.Event()
+
+    def publish():
+        try:
+            publish_loop()
+        except Exception as e:  # the setup would wait for the record until its deadline
+            lib.log(f"publishing _acme-challenge records to challtestsrv failed: {e!r}")
+
+    def publish_loop():
+        with ns.entered():
+            last = {}
+            while not stop.is_set():
+                now = {f"{sub}.{DOMAIN}.": sorted(v.strip('"') for v in rr["records"])
+                       for (sub, typ), rr in fake.rrsets_of(DOMAIN).items()
+                       if typ == "TXT" and sub.startswith("_acme-challenge")}
+                for host in set(now) | set(last):
+                    values = now.get(host, [])
+                    if last.get(host, []) != values:
+                        mgmt = f"http://127.0.0.1:{dns_mgmt}"
+                        urllib.request.urlopen(mgmt + "/clear-txt",
+                                               json.dumps({"host": host}).encode())
+                        for v in values:
+                            urllib.request.urlopen(mgmt + "/set-txt", json.dumps(
+                                {"host": host, "value": v}).encode())
+                        last[host] = values
+                time.sleep(0.3)
+
+    threading.Thread(target=publish, daemon=True).start()
+    return {"directory": f"https://localhost:{acme_port}/dir", "ca": str(wfe_cert),
+            "dns": f"127.0.0.1:{dns_port}", "stop": stop, "mgmt": mgmt_port}
 
 
 def eq(actual, expected, what: str, detail: str = "") -> None:
@@ -131,6 +189,7 @@ def main() -> None:
     fake.add_token(TOKEN, "alice")
     with relay_ns.entered():
         fake.start()
+    acme = start_acme(relay_ns, d, fake)
     token_file = d / "token-from-desec.txt"   # what the user saved from desec.io
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
@@ -142,6 +201,11 @@ def main() -> None:
         test_args = ["--root", str(root), "--bindir", str(bindir), "--systemctl", str(SYSTEMCTL),
                      "--desec-api", fake.base_url, "--desec-ca-file", ca, "--wait", "120",
                      "--resolver", "127.0.0.1:53"]
+        if role == "relay":  # the CA: Pebble instead of Let's Encrypt
+            test_args += ["--acme-directory", acme["directory"], "--acme-ca-file", acme["ca"],
+                          "--acme-dns-server", acme["dns"]]
+        else:  # the fake deSEC and Pebble are reachable only inside the relay's namespace
+            test_args += ["--certificate", "self-signed"]
         argv = [str(lib.CLI_BIN), "setup", role, *user_args, *extra, *test_args]
         if count:
             typed.append(" ".join(["splitmail", "setup", role, *user_args, *extra]))
@@ -191,6 +255,34 @@ def main() -> None:
               "the output names the exact scp command for the pairing file", out)
     checks.ok("PTR" in out and "==> splitmail check" in out, "it ran check and names the PTR",
               out)
+    # A trusted certificate through dns-01 at (fake) deSEC from the CA (Pebble), in service
+    # without a restart, renewed by the timer, and the TLSA record dns apply published stays
+    # valid (the placeholder's key was kept).
+    checks.ok(f"ok: a trusted certificate for {RELAY_HOST}" in out,
+              "setup relay got a certificate from the CA (dns-01 through deSEC)", out)
+    relay_crt = r1 / "etc/splitmail/tls/relay.crt"
+    issuer = subprocess.run(["openssl", "x509", "-in", str(relay_crt), "-noout", "-issuer"],
+                            capture_output=True, text=True).stdout
+    checks.ok("Pebble" in issuer, "relay.crt is issued by the CA, no longer self-signed", issuer)
+    checks.ok(Path(str(relay_crt) + ".acme.json").is_file(),
+              "it is renewed automatically (renewal file next to it)")
+    spki = subprocess.run(f"openssl x509 -in {relay_crt} -noout -pubkey | openssl pkey -pubin "
+                          f"-outform DER | sha256sum", shell=True, capture_output=True,
+                          text=True).stdout.split()[0]
+    tlsa = fake.rrset(DOMAIN, "_25._tcp.mx", "TLSA")
+    checks.ok(tlsa is not None and any(spki in rec.lower() for rec in tlsa["records"]),
+              "the published TLSA 3 1 1 record matches the new certificate's key", str(tlsa))
+    want_fp = subprocess.run(["openssl", "x509", "-in", str(relay_crt), "-noout",
+                              "-fingerprint", "-sha256"], capture_output=True, text=True).stdout
+
+    def presented() -> str:
+        r = relay_ns.run(["sh", "-c", f"openssl s_client -starttls smtp -connect "
+                                      f"{RELAY_PUBLIC}:25 </dev/null 2>/dev/null | "
+                                      f"openssl x509 -noout -fingerprint -sha256"], timeout=30)
+        return r.stdout
+    lib.wait_until(lambda: presented() == want_fp, 20,
+                   "the running relay to present the new certificate on STARTTLS")
+    checks.ok(True, "the running relay presents it on port 25 (reloaded, not restarted)")
 
     # (2) the user copies the pairing file as told
     pairing = d / "home-cwd" / "pairing-home.toml"
@@ -260,6 +352,8 @@ def main() -> None:
         checks.ok(done and not changed, f"setup {role} again: provision reports every path "
                   f"unchanged", "\n".join(changed) or out)
         if role == "relay":
+            checks.ok("unchanged: " in out and "is renewed automatically" in out,
+                      "setup relay again leaves the certificate to the timer", out)
             checks.ok("ok: home is connected through the tunnel" in out and
                       "ok: the relay's recipient list from home" in out,
                       "setup relay again sees home through the tunnel and the relay's copy of "
