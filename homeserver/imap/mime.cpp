@@ -382,10 +382,20 @@ std::string body_structure(std::string_view msg, const part& p, bool ext) {
         return out + ")";
     }
     std::size_t size = p.end - p.body_begin;
+    std::string_view encoding = p.encoding;
+    std::size_t lines = 0;
+    if (auto b64 = reencoded_body(msg, p)) {
+        // What BODY[part] sends for a part holding NUL (reencoded_body; issue 15 item 1).
+        encoding = "BASE64";
+        size = b64->size();
+        if (p.type == "TEXT") lines = count_lines(*b64);
+    } else if (p.type == "TEXT") {
+        lines = count_lines(body_of(msg, p));
+    }
     std::string out = "(" + quoted_or_literal(p.type) + " " + quoted_or_literal(p.subtype) + " " +
                       params_list(p.params) + " " + nstr(p.id) + " " + nstr(p.description) +
-                      " " + quoted_or_literal(p.encoding) + " " + std::to_string(size);
-    if (p.type == "TEXT") out += " " + std::to_string(count_lines(body_of(msg, p)));
+                      " " + quoted_or_literal(encoding) + " " + std::to_string(size);
+    if (p.type == "TEXT") out += " " + std::to_string(lines);
     if (p.rfc822() && !p.children.empty()) {
         const part& inner = p.children[0];
         out += " " + envelope(header_of(msg, inner)) + " " + body_structure(msg, inner, ext) +
@@ -532,6 +542,24 @@ std::optional<std::string> decoded_body(std::string_view msg, const part& p) {
     else return std::nullopt; // RFC 3516 4.3: the caller says NO [UNKNOWN-CTE]
     // RFC 3516 4.2: BINARY returns the decoded octets exactly, also for TEXT/* (a base64
     // attachment with bare LF or CR must download byte for byte as it was sent).
+    return out;
+}
+
+std::optional<std::string> reencoded_body(std::string_view msg, const part& p) {
+    if ((p.multipart() && !p.children.empty()) || (p.rfc822() && !p.children.empty()))
+        return std::nullopt; // not a leaf: its parts are addressed one by one
+    const std::string& e = p.encoding;
+    if (e != "7BIT" && e != "8BIT" && e != "BINARY") return std::nullopt;
+    std::string_view body = body_of(msg, p);
+    if (body.find('\0') == std::string_view::npos) return std::nullopt;
+    // RFC 2045 6.8: encoded lines of at most 76 characters (57 octets each).
+    constexpr std::size_t octets_per_line = 57;
+    std::string out;
+    out.reserve((body.size() + 2) / 3 * 4 + body.size() / octets_per_line * 2 + 2);
+    for (std::size_t at = 0; at < body.size(); at += octets_per_line) {
+        if (at > 0) out += "\r\n";
+        out += smtp::encode_base64(body.substr(at, octets_per_line));
+    }
     return out;
 }
 

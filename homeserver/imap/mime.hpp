@@ -82,4 +82,14 @@ std::string decode_quoted_printable(std::string_view in);
 // line-end conversion (quoted-printable line breaks are CRLF by its definition, RFC 2045 6.7).
 std::optional<std::string> decoded_body(std::string_view msg, const part& p);
 
+// NUL in BODY[part] (issue 15 item 1; RFC 3501 9: CHAR8 excludes NUL, so no plain literal or
+// quoted string may carry it, and IMAP4rev1 has no literal8 outside BINARY): a leaf part with
+// an identity encoding (7BIT, 8BIT, BINARY, RFC 2045 6.2) whose body holds NUL is given to
+// the client base64-encoded (RFC 2045 6.8: lines of 76 characters joined by CRLF), and
+// body_structure describes it that way ("BASE64", the encoded size and line count), so a
+// client decoding what BODYSTRUCTURE says gets the stored octets back; BINARY[part] still
+// returns them as they are (literal8). nullopt for every other part: it is sent as stored.
+// Linear in the part's size.
+std::optional<std::string> reencoded_body(std::string_view msg, const part& p);
+
 } // namespace splitmail::home::imap::mime

@@ -10,8 +10,12 @@
 // [UNKNOWN-CTE]) fails that message: its FETCH response is left out, the other messages are
 // answered, and the command ends NO.
 // NUL (issue 11): BODY[...], RFC822* and ENVELOPE/BODYSTRUCTURE strings are plain literals or
-// quoted strings, which cannot hold NUL (RFC 3501 9 CHAR8); a stored NUL is sent as 0x80
-// there (same length: sizes and partial offsets unchanged), and only BINARY sends it as is.
+// quoted strings, which cannot hold NUL (RFC 3501 9 CHAR8). BODY[part] of a leaf stored with
+// an identity encoding (7bit, 8bit, binary) that holds NUL is sent base64-encoded, and
+// BODYSTRUCTURE says BASE64 with the encoded size (issue 15 item 1, mime::reencoded_body), so
+// the client decodes the stored octets; elsewhere (BODY[], TEXT, RFC822*, header fields) a
+// stored NUL is sent as 0x80 (same length: RFC822.SIZE and partial offsets unchanged), and
+// BINARY sends it as is in a literal8.
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
 #include "splitmail/durable/file.hpp"
@@ -518,9 +522,17 @@ void session::continue_fetch(std::string& out, bool resumed) {
                     if (!sec.path.empty() && p->rfc822() && !p->children.empty() &&
                         (sec.what.starts_with("HEADER") || sec.what == "TEXT"))
                         msgp = &p->children[0];
-                    if (sec.what.empty())
-                        data = sec.path.empty() ? std::string_view(content)
-                                                : mime::body_of(content, *p);
+                    if (sec.what.empty() && !sec.path.empty()) {
+                        // A leaf holding NUL goes base64-encoded, as BODYSTRUCTURE says
+                        // (mime::reencoded_body; issue 15 item 1, RFC 3501 9 CHAR8).
+                        if (auto b64 = mime::reencoded_body(content, *p)) {
+                            owned = std::move(*b64);
+                            data = owned;
+                        } else {
+                            data = mime::body_of(content, *p);
+                        }
+                    } else if (sec.what.empty())
+                        data = content;
                     else if (sec.what == "HEADER" || sec.what == "MIME")
                         data = mime::header_of(content, sec.what == "MIME" ? *p : *msgp);
                     else if (sec.what == "TEXT") data = mime::body_of(content, *msgp);

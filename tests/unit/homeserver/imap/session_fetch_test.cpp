@@ -107,5 +107,48 @@ TEST(ImapSessionFetch, EnvelopeGroupsCommentNameAndRoute) {
               "(NIL NIL NIL NIL)) NIL NIL))\r\nc OK FETCH completed\r\n");
 }
 
+// Issue 15 item 1 (RFC 3501 9: CHAR8 excludes NUL; RFC 2045 6.8): BODY[1] of a part stored
+// with Content-Transfer-Encoding: binary holding NUL was a plain literal carrying the NUL. It
+// is sent base64-encoded, BODYSTRUCTURE says BASE64 with that size (so a client decoding it
+// gets the stored octets), and BINARY[1] still gives the octets themselves in a literal8.
+TEST(ImapSessionFetch, NulInABinaryPartIsSentAsBase64) {
+    using namespace std::string_literals;
+    std::string blob;
+    for (int i = 0; i < 100; ++i) blob += static_cast<char>(i % 7 == 0 ? 0 : 'a' + i % 26);
+    const std::string m = "Subject: nul\r\nMIME-Version: 1.0\r\n"
+                          "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                          "--b\r\nContent-Type: application/octet-stream\r\n"
+                          "Content-Transfer-Encoding: binary\r\n\r\nab\0cd\r\n"s +
+                          "--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n"
+                          "\r\n" + blob + "\r\n"
+                          "--b\r\nContent-Type: text/plain\r\n\r\nno nul\r\n--b--\r\n";
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);
+    auto s = f.selected();
+    auto r = say(s, "c FETCH 1 (BODY.PEEK[1])\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BODY[1] {8}\r\nYWIAY2Q=)\r\nc OK FETCH completed\r\n");
+    r = say(s, "d FETCH 1 (BODYSTRUCTURE)\r\n");
+    EXPECT_TRUE(has(r.output, "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 8 NIL"))
+        << r.output;
+    // 100 octets: two encoded lines (RFC 2045 6.8: at most 76 characters), 136 + 2 octets.
+    const std::string text_plain = "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL ";
+    EXPECT_TRUE(has(r.output, text_plain + "\"BASE64\" 138 2 NIL")) << r.output;
+    EXPECT_TRUE(has(r.output, text_plain + "\"7BIT\" 6 1 NIL")) << r.output;
+    r = say(s, "e FETCH 1 (BODY.PEEK[2] BODY.PEEK[2]<76.6> BODY.PEEK[3])\r\n");
+    std::string encoded = "BODY[2] {138}\r\n";
+    auto at = r.output.find(encoded);
+    ASSERT_NE(at, std::string::npos) << r.output;
+    std::string b64 = r.output.substr(at + encoded.size(), 138);
+    EXPECT_EQ(b64.find('\0'), std::string::npos);
+    EXPECT_EQ(b64.substr(76, 2), "\r\n");
+    EXPECT_EQ(mime::decode_base64(b64), blob);
+    EXPECT_TRUE(has(r.output, "BODY[2]<76> {6}\r\n\r\n" + b64.substr(78, 4) + " ")) << r.output;
+    EXPECT_TRUE(has(r.output, "BODY[3] {6}\r\nno nul)")) << r.output;
+    r = say(s, "g FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[2])\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BINARY[1] ~{5}\r\nab\0cd BINARY.SIZE[1] 5 "
+                        "BINARY[2] ~{100}\r\n"s +
+                            blob + ")\r\ng OK FETCH completed\r\n");
+}
+
 } // namespace
 } // namespace splitmail::home::imap

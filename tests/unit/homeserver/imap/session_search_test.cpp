@@ -152,6 +152,9 @@ TEST(ImapSessionSearch, HeaderKeysDecodeEncodedWords) {
     EXPECT_EQ(r.output, "* SEARCH 1\r\nd OK SEARCH completed\r\n");
     r = say(s, "e SEARCH CHARSET UTF-8 HEADER X-Note {6+}\r\nübung\r\n");
     EXPECT_EQ(r.output, "* SEARCH 1\r\ne OK SEARCH completed\r\n");
+    // mutt: a quoted string holding UTF-8, no CHARSET.
+    r = say(s, "f UID SEARCH HEADER \"From\" \"Müller\"\r\n");
+    EXPECT_EQ(r.output, "* SEARCH 1\r\nf OK UID SEARCH completed\r\n");
     // The raw encoded text is no longer what is compared; a malformed word stays as written.
     r = say(s, "g SEARCH SUBJECT \"=?utf-8?\"\r\n");
     EXPECT_EQ(r.output, "* SEARCH 2\r\ng OK SEARCH completed\r\n");
