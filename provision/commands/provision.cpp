@@ -811,10 +811,15 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             // The pairing file is made from the keys, never edited: when the keys changed it
             // is rewritten (an old one would pair home with keys the relay no longer has).
             std::string text = setup::render_pairing(p);
-            // A renewed relay certificate (`splitmail cert`, ACME) is no reason for a new
-            // pairing file: relay_tls_sha256 only tells home which certificate was in service
-            // at pairing time (nothing pins it), so a file that differs in nothing else stays.
-            if (*pairing_text && **pairing_text != text) {
+            // A certificate that `splitmail cert` renews (it has a renewal file; the key stays)
+            // is no reason for a new pairing file on every renewal: relay_tls_sha256 only
+            // tells home which certificate was in service at pairing time (nothing pins it),
+            // so a file that differs in nothing else stays. A certificate replaced by hand
+            // still rewrites it.
+            std::error_code renewal_ec;
+            const bool renewed_by_acme =
+                fs::exists(fs::path(cert.string() + ".acme.json"), renewal_ec);
+            if (renewed_by_acme && *pairing_text && **pairing_text != text) {
                 auto old = setup::parse_pairing(**pairing_text, L.pairing_file().string());
                 if (old) {
                     auto same = p;

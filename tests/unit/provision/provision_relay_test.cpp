@@ -289,6 +289,24 @@ TEST_F(ProvisionRelay, DeletedPairingFileIsNotRemadeWithoutForce) {
               made->home_public_key);
 }
 
+TEST_F(ProvisionRelay, CertificateRenewedByAcmeKeepsThePairingFile) {
+    // `splitmail cert` renewed the certificate (same key, a renewal file next to it): the
+    // pairing file is not rewritten for it on the next provision run (nothing pins the
+    // certificate; the TLSA record pins the key, which did not change).
+    const std::string pairing_before = slurp(etc() / "pairing-home.toml");
+    auto renewed = setup::self_signed_for_key(slurp(etc() / "tls/relay.key"), "mx.example.com", 45);
+    ASSERT_TRUE(renewed) << renewed.error();
+    spit(etc() / "tls/relay.crt", *renewed);
+    spit(etc() / "tls/relay.crt.acme.json", "{\"args\": [], \"failures\": 0}\n");
+    auto again = run(relay_args(root.path));
+    ASSERT_EQ(again.code, 0) << again.err;
+    EXPECT_EQ(slurp(etc() / "tls/relay.crt"), *renewed) << "the renewed certificate is kept";
+    EXPECT_EQ(slurp(etc() / "pairing-home.toml"), pairing_before) << again.out;
+    EXPECT_NE(again.out.find("unchanged " + (etc() / "pairing-home.toml").string()),
+              std::string::npos)
+        << again.out;
+}
+
 TEST_F(ProvisionRelay, RealCertificateThatReplacedThePlaceholderIsKept) {
     // An admin installs another certificate + key (here: another self-signed one).
     auto other = setup::make_self_signed("mx.example.com", 30);
