@@ -876,6 +876,49 @@ def read_until_eof(sock: socket.socket, timeout: float, what: str, already: byte
         data += chunk
 
 
+# /proc/net/tcp state codes (include/net/tcp_states.h)
+TCP_ESTABLISHED, TCP_CLOSE_WAIT = 0x01, 0x08
+
+
+def tcp_sockets(local_port: int, remote_port: int) -> list[tuple[int, int, int]]:
+    """(state, tx_queue, rx_queue) of each IPv4 TCP socket of this network namespace bound to
+    local_port and connected to remote_port (/proc/net/tcp). For loopback peers both ends are
+    listed, each from its own side: (server port, client port) is the server's socket."""
+    out = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if len(f) < 5:
+            continue
+        if (int(f[1].split(":")[1], 16) == local_port
+                and int(f[2].split(":")[1], 16) == remote_port):
+            tx, rx = (int(x, 16) for x in f[4].split(":"))
+            out.append((int(f[3], 16), tx, rx))
+    return out
+
+
+def wait_peer_read_all(sock: socket.socket, timeout: float, what: str) -> None:
+    """Until the server at the other end of the loopback connection `sock` has read every byte
+    sent on it: our send queue and the server socket's receive queue are both empty (instead of
+    a fixed sleep before acting on "the server has seen this")."""
+    me, peer = sock.getsockname()[1], sock.getpeername()[1]
+
+    def drained() -> bool:
+        mine, theirs = tcp_sockets(me, peer), tcp_sockets(peer, me)
+        return (bool(mine) and bool(theirs) and all(tx == 0 for _, tx, _ in mine)
+                and all(rx == 0 for _, _, rx in theirs))
+
+    wait_until(drained, timeout, what)
+
+
+def wait_server_closed(client_port: int, server_port: int, timeout: float, what: str) -> None:
+    """Until the server's end of a loopback connection (from client_port) is closed: no socket
+    on server_port towards client_port is still ESTABLISHED or in CLOSE_WAIT (peer closed,
+    server not yet). A server that finished with the connection has closed its socket."""
+    wait_until(lambda: not any(st in (TCP_ESTABLISHED, TCP_CLOSE_WAIT)
+                               for st, _, _ in tcp_sockets(server_port, client_port)),
+               timeout, what)
+
+
 def send_message(port: int, sender: str, rcpts: list[str], data: bytes) -> tuple[int, str]:
     """One transaction; `data` is the message with CRLF lines, not dot-stuffed.
     Returns the reply to the end of DATA (or the first refusal)."""
