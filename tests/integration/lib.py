@@ -10,7 +10,8 @@ What it gives a test:
   - exit statuses and sanitizer reports checked: stop() of a splitmail program fails on a
     non-zero exit status; at the end of run_main() every program still running is stopped the
     same way, and the test fails if any daemon log holds an AddressSanitizer, LeakSanitizer or
-    UBSan (`runtime error:`) report (see check_daemons());
+    UBSan (`runtime error:`) report, or if any process the test started (a CLI tool run with
+    plain subprocess.run too) left a report in SANITIZER_DIR (see check_daemons());
   - a raw SMTP/LMTP client (bytes on a socket, for smuggling and limit tests), Maildir helpers;
   - check()/fail() that print what was expected and what happened, and a summary line.
 
@@ -48,6 +49,56 @@ DEMO = "demo@example.test"
 
 # Sanitizer builds are several times slower; scale waits rather than flake.
 SLOW = 3.0 if os.environ.get("ASAN_OPTIONS") else 1.0
+
+# Where every AddressSanitizer/LeakSanitizer report of every process this test starts goes
+# (sanitized builds only): "<dir>/report.<pid>" (log_path) instead of stderr. A daemon's log is
+# searched too, but a report from a tool the test runs with plain subprocess.run() (a CLI
+# command expected to fail, say) would otherwise be seen by nobody; check_daemons() fails on any
+# file here. (UBSan's runtime in GCC's combined ASan+UBSan build ignores log_path and keeps
+# writing to stderr: its reports stay in the daemon logs searched below and, as scripts/test
+# halts on them, turn into a non-zero exit status of the tool.) Set up once per test run: a test that re-runs itself as a child (in a namespace,
+# say) finds SPLITMAIL_SANITIZER_DIR set and reports into its parent's directory. Inside a
+# mount namespace without this directory a report makes the sanitizer die with "Can't open
+# file" on stderr and a non-zero status, which the caller's checks see as well.
+SANITIZER_DIR: Path | None = None
+_sanitizer_dir_owned = False  # made by this process (removed at exit), not inherited
+
+
+def _sanitizer_dir_setup() -> None:
+    global SANITIZER_DIR, _sanitizer_dir_owned
+    if not (os.environ.get("ASAN_OPTIONS") or os.environ.get("UBSAN_OPTIONS")):
+        return
+    inherited = os.environ.get("SPLITMAIL_SANITIZER_DIR")
+    if inherited and Path(inherited).is_dir():
+        SANITIZER_DIR = Path(inherited)
+        return
+    SANITIZER_DIR = Path(tempfile.mkdtemp(prefix="splitmail-sanitizer-"))
+    _sanitizer_dir_owned = True
+    os.chmod(SANITIZER_DIR, 0o1777)  # daemons that drop privileges report here too
+    os.environ["SPLITMAIL_SANITIZER_DIR"] = str(SANITIZER_DIR)
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        # the last log_path wins: ours, even when the options already name one
+        os.environ[var] = ":".join(x for x in (os.environ.get(var, ""),
+                                               f"log_path={SANITIZER_DIR}/report") if x)
+
+
+_sanitizer_dir_setup()
+
+
+def sanitizer_files(pids=None) -> list[tuple[Path, str]]:
+    """(file, text) of each report in SANITIZER_DIR, of the given pids only when `pids` is
+    given; none outside sanitized runs."""
+    if SANITIZER_DIR is None:
+        return []
+    out = []
+    for f in sorted(SANITIZER_DIR.glob("report.*")):
+        if pids is not None and f.suffix[1:] not in {str(p) for p in pids}:
+            continue
+        try:
+            out.append((f, f.read_text(errors="replace")))
+        except OSError:
+            continue
+    return out
 
 
 # ---------------------------------------------------------------- results and failure
@@ -153,6 +204,8 @@ def _cleanup() -> None:
         return
     for t in _tmpdirs:
         shutil.rmtree(t, ignore_errors=True)
+    if _sanitizer_dir_owned and SANITIZER_DIR is not None:
+        shutil.rmtree(SANITIZER_DIR, ignore_errors=True)
 
 
 def _on_signal(signum, frame):
@@ -172,7 +225,10 @@ def _dump_logs() -> None:
     for d in _procs:
         rep = d.sanitizer_report() if isinstance(d, Daemon) else ""
         if rep:
-            print(f"---- sanitizer report in {d.name} log ({d.logfile}):\n{rep}", flush=True)
+            print(f"---- sanitizer report of {d.name} (log {d.logfile}):\n{rep}", flush=True)
+    for f, text in sanitizer_files():
+        print(f"---- sanitizer report {f}:\n{sanitizer_report_in(text) or text[:2000]}",
+              flush=True)
 
 
 # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print (ASan: "ERROR:
@@ -204,7 +260,11 @@ def check_daemons() -> None:
     for d in daemons:
         rep = d.sanitizer_report()
         if rep:
-            fail(f"sanitizer report in the {d.name} log ({d.logfile}):\n{rep}")
+            fail(f"sanitizer report of {d.name} (log {d.logfile}):\n{rep}")
+    # Reports of any other process the test ran (a CLI tool through subprocess.run, ...).
+    for f, text in sanitizer_files():
+        fail(f"sanitizer report {f} (of a process this test started):\n"
+             f"{sanitizer_report_in(text) or text[:2000]}")
 
 
 def require_binaries(*paths: Path) -> None:
@@ -417,6 +477,7 @@ class Daemon:
         # Set when the test kills the program on purpose (kill9): its status is then not ours
         # to judge, but its log still is.
         self.killed = False
+        self.pids: list[int] = []  # of every start: whose SANITIZER_DIR reports are ours
 
     def start(self) -> "Daemon":
         if self.proc and self.proc.poll() is None:
@@ -428,6 +489,7 @@ class Daemon:
         self.proc = subprocess.Popen(self.argv, stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.env,
                                      start_new_session=True, preexec_fn=_die_with_parent)
+        self.pids.append(self.proc.pid)
         if self not in _procs:
             _procs.append(self)
         return self
@@ -459,7 +521,7 @@ class Daemon:
         rc = self.proc.returncode
         rep = self.sanitizer_report()
         if rep:
-            fail(f"sanitizer report in the {self.name} log ({self.logfile}):\n{rep}")
+            fail(f"sanitizer report of {self.name} (log {self.logfile}):\n{rep}")
         if (self.check_status and not self.killed and expect_status is not None
                 and rc != expect_status):
             how = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
@@ -483,8 +545,14 @@ class Daemon:
                 pass
 
     def sanitizer_report(self) -> str:
-        """The first AddressSanitizer/LeakSanitizer/UBSan report in the log, or ''."""
-        return sanitizer_report_in(self.log_text())
+        """The first AddressSanitizer/LeakSanitizer/UBSan report of this program, or '': in
+        its log, or in SANITIZER_DIR under one of its pids."""
+        rep = sanitizer_report_in(self.log_text())
+        if rep:
+            return rep
+        for f, text in sanitizer_files(self.pids):
+            return f"  ({f})\n" + (sanitizer_report_in(text) or text[:2000])
+        return ""
 
     def log_text(self) -> str:
         try:
@@ -874,6 +942,49 @@ def read_until_eof(sock: socket.socket, timeout: float, what: str, already: byte
         if not chunk:
             return data
         data += chunk
+
+
+# /proc/net/tcp state codes (include/net/tcp_states.h)
+TCP_ESTABLISHED, TCP_CLOSE_WAIT = 0x01, 0x08
+
+
+def tcp_sockets(local_port: int, remote_port: int) -> list[tuple[int, int, int]]:
+    """(state, tx_queue, rx_queue) of each IPv4 TCP socket of this network namespace bound to
+    local_port and connected to remote_port (/proc/net/tcp). For loopback peers both ends are
+    listed, each from its own side: (server port, client port) is the server's socket."""
+    out = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if len(f) < 5:
+            continue
+        if (int(f[1].split(":")[1], 16) == local_port
+                and int(f[2].split(":")[1], 16) == remote_port):
+            tx, rx = (int(x, 16) for x in f[4].split(":"))
+            out.append((int(f[3], 16), tx, rx))
+    return out
+
+
+def wait_peer_read_all(sock: socket.socket, timeout: float, what: str) -> None:
+    """Until the server at the other end of the loopback connection `sock` has read every byte
+    sent on it: our send queue and the server socket's receive queue are both empty (instead of
+    a fixed sleep before acting on "the server has seen this")."""
+    me, peer = sock.getsockname()[1], sock.getpeername()[1]
+
+    def drained() -> bool:
+        mine, theirs = tcp_sockets(me, peer), tcp_sockets(peer, me)
+        return (bool(mine) and bool(theirs) and all(tx == 0 for _, tx, _ in mine)
+                and all(rx == 0 for _, _, rx in theirs))
+
+    wait_until(drained, timeout, what)
+
+
+def wait_server_closed(client_port: int, server_port: int, timeout: float, what: str) -> None:
+    """Until the server's end of a loopback connection (from client_port) is closed: no socket
+    on server_port towards client_port is still ESTABLISHED or in CLOSE_WAIT (peer closed,
+    server not yet). A server that finished with the connection has closed its socket."""
+    wait_until(lambda: not any(st in (TCP_ESTABLISHED, TCP_CLOSE_WAIT)
+                               for st, _, _ in tcp_sockets(server_port, client_port)),
+               timeout, what)
 
 
 def send_message(port: int, sender: str, rcpts: list[str], data: bytes) -> tuple[int, str]:

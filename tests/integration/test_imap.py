@@ -5,7 +5,7 @@
 - A message delivered over LMTP (smtplib.LMTP) is listed, fetched (FLAGS, UID, BODY.PEEK[],
   BODY[HEADER.FIELDS], ENVELOPE, BODYSTRUCTURE) with its bytes intact.
 - STORE, SEARCH, COPY (COPYUID), MOVE, EXPUNGE, APPEND (APPENDUID), special-use LIST.
-- IDLE: an LMTP delivery shows up as EXISTS within a second.
+- IDLE: an LMTP delivery shows up as EXISTS while idling (no speed claim: that is bench/'s).
 - Two sessions: flags stored in one and an expunge in one are reported in the other.
 """
 import imaplib
@@ -19,6 +19,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lib  # noqa: E402
 from lib import DEMO, checks  # noqa: E402
+
+
+def idle_lines_until(m: imaplib.IMAP4, marker: bytes, timeout: float) -> bytes:
+    """Lines the server sends until one holds `marker`; fails at EOF (imaplib's readline then
+    returns b"" for ever) or when the deadline passes (scaled under sanitizers)."""
+    deadline = time.monotonic() + timeout * lib.SLOW
+    seen = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            lib.fail(f"timed out after {timeout * lib.SLOW:.0f}s waiting for {marker!r} "
+                     f"(got {seen!r})")
+        m.sock.settimeout(left)
+        try:
+            line = m.readline()
+        except (socket.timeout, TimeoutError):
+            continue  # the deadline check above reports it
+        if not line:
+            lib.fail(f"server closed the connection while waiting for {marker!r} (got {seen!r})")
+        seen += line
+        if marker in line:
+            return seen
 
 
 def tls_ctx():
@@ -162,24 +184,21 @@ def main() -> None:
     st = b.status("Trash", "(MESSAGES)")[1][0]
     checks.ok(b"MESSAGES 1" in st, "Trash has the moved message", str(st))
 
-    # --- IDLE sees an LMTP delivery within a second
+    # --- IDLE sees an LMTP delivery (pushed while idling, before DONE)
     b.logout()
     a.send(b"I1 IDLE\r\n")
     line = a.readline()
     checks.ok(line.startswith(b"+"), "IDLE continuation", str(line))
     t0 = time.monotonic()
     deliver(home.port, "while idling")
-    a.sock.settimeout(5)
-    seen = b""
-    while b"EXISTS" not in seen:
-        seen += a.readline()
-    elapsed = time.monotonic() - t0
-    checks.ok(elapsed < 1.0, f"EXISTS during IDLE within a second ({elapsed:.2f}s)", str(seen))
+    # No speed claim here (a loaded CI machine, the sanitizer pass): the EXISTS must come
+    # unasked during IDLE, within a generous deadline (a latency figure belongs in bench/).
+    seen = idle_lines_until(a, b"EXISTS", 20)
+    checks.ok(b"* 1 EXISTS" in seen,
+              f"EXISTS pushed during IDLE ({time.monotonic() - t0:.2f}s)", str(seen))
     a.send(b"DONE\r\n")
-    line = a.readline()
-    while line.startswith(b"* "):
-        line = a.readline()
-    checks.ok(line.startswith(b"I1 OK"), "IDLE terminated by DONE", str(line))
+    rest = idle_lines_until(a, b"I1 ", 20)
+    checks.ok(rest.splitlines()[-1].startswith(b"I1 OK"), "IDLE terminated by DONE", str(rest))
     a.sock.settimeout(None)
     a.logout()
 

@@ -279,9 +279,12 @@ def main() -> None:
     drafts = home.mailbox() / ".Drafts"
     before = sorted(p.name for p in (drafts / "cur").iterdir())
     r.send(b"8 APPEND Drafts {100000+}\r\nSubject: cut off\r\n\r\n" + b"x" * 5000)
-    time.sleep(0.2 * lib.SLOW)
+    # Conditions, not sleeps: the server has read the partial literal before the cut, and has
+    # closed its end (done with the session) before the Maildir is looked at.
+    lib.wait_peer_read_all(r.s, 10, "home to read the partial APPEND literal")
+    cport = r.s.getsockname()[1]
     r.s.close()
-    time.sleep(0.3 * lib.SLOW)
+    lib.wait_server_closed(cport, imaps_port, 10, "home to close the cut-off APPEND session")
     after = sorted(p.name for p in (drafts / "cur").iterdir())
     checks.eq(after, before, "disconnect mid-APPEND: no message added")
     checks.eq(list((drafts / "tmp").iterdir()), [], "disconnect mid-APPEND: nothing left in tmp/")

@@ -5,6 +5,7 @@
 #include "splitmail/durable/committer.hpp"
 
 #include "unit/fs_trace.hpp" // defines fsync/rename/renameat2/unlink for this test binary
+#include "unit/private_tmpfs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -44,10 +45,11 @@ struct temp_dir {
     }
 };
 
-// Detaches a tmpfs mounted by a test, also when the test ends early at an ASSERT.
+// Detaches a tmpfs mounted by a test, also when the test ends early at an ASSERT (a killed
+// test leaves nothing either: the mount is in the process's private namespace).
 struct unmount_at_exit {
     fs::path mnt;
-    ~unmount_at_exit() { ::umount2(mnt.c_str(), MNT_DETACH); }
+    ~unmount_at_exit() { private_tmpfs::unmount(mnt); }
 };
 
 std::string slurp(const fs::path& p) {
@@ -237,8 +239,8 @@ TEST(committer, enospc_surfaces_and_leaves_nothing_behind) {
     temp_dir t;
     fs::path mnt = t.path / "small";
     fs::create_directories(mnt);
-    if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k,mode=0700") != 0)
-        GTEST_SKIP() << "SKIPPED LOUDLY: mount tmpfs failed: " << std::strerror(errno);
+    if (auto why = private_tmpfs::mount(mnt, "size=64k,mode=0700"); !why.empty())
+        GTEST_SKIP() << "SKIPPED LOUDLY: " << why;
     unmount_at_exit unmount{mnt};
     fs::create_directories(mnt / "tmp");
     fs::create_directories(mnt / "a");

@@ -3,6 +3,7 @@
 #include "splitmail/queue/control.hpp"
 #include "splitmail/queue/id.hpp"
 #include "splitmail/queue/spool.hpp"
+#include "unit/private_tmpfs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -337,11 +338,12 @@ TEST(spool_disk_full, enospc_reaches_the_caller_and_nothing_is_queued) {
     temp_dir t;
     const fs::path mnt = t.path / "small";
     fs::create_directories(mnt);
-    if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=128k") != 0)
-        GTEST_SKIP() << "SKIPPED LOUDLY: mount tmpfs failed: " << std::strerror(errno);
+    // In the process's private mount namespace: a killed test leaves no mount on the host.
+    if (auto why = private_tmpfs::mount(mnt, "size=128k"); !why.empty())
+        GTEST_SKIP() << "SKIPPED LOUDLY: " << why;
     struct unmount_at_exit {
         fs::path mnt;
-        ~unmount_at_exit() { ::umount2(mnt.c_str(), MNT_DETACH); }
+        ~unmount_at_exit() { private_tmpfs::unmount(mnt); }
     } unmount{mnt};
     {
         durable::committer c;
