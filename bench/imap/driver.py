@@ -1132,12 +1132,32 @@ def phase_isolation(b: Bench, servers, loop) -> None:
         b.row(f"(7) ms {what}, A busy (25 MB FETCH, {k} SELECT)", S[key][1], D[key][1], "lower")
 
 
+def server_cpu(s) -> float:
+    """CPU seconds the server has used so far: splitmail-home's process (all threads); for
+    Dovecot its live processes plus what the master has reaped (cutime/cstime), so imap
+    processes that ended are still counted."""
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0
+    pids = s.pids()
+    for i, p in enumerate(pids):
+        try:
+            st = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        f = st[st.rfind(")") + 2:].split()
+        total += int(f[11]) + int(f[12])
+        if s.name == "dovecot" and i == 0:
+            total += int(f[13]) + int(f[14])
+    return total / tck
+
+
 def phase_mixed(b: Bench, servers) -> None:
     """(5): mixed.py's workload against each server in turn, back to back; with --mix-rounds 2
     (default) in the order splitmail, Dovecot, Dovecot, splitmail, so that a change in the
     machine's load during the run weighs on both alike. Figures are summed over the rounds."""
     a = b.a
     res: dict[str, dict] = {}
+    cpus: dict[str, float] = {}
     order = []
     for k in range(a.mix_rounds):
         order += servers if k % 2 == 0 else servers[::-1]
@@ -1148,10 +1168,16 @@ def phase_mixed(b: Bench, servers) -> None:
                 lib.fail(f"(5) the fsync shim is not loaded in {s.name}")
         b.say(f"(5) {s.name}: {a.clients} clients over TLS on {a.mix_users} users, "
               f"{a.mix_seconds:.0f} s{f', fsync +{a.fsync_delay_ms} ms' if a.shim else ''}")
+        cpu0 = server_cpu(s)
         r = mixed.run_mix(s.tls_port, PASSWORD, a.clients, a.mix_seconds, a.client_procs,
                           a.mix_users)
+        time.sleep(1)  # Dovecot: the logged-out imap processes are reaped
+        r["server_cpu"] = server_cpu(s) - cpu0  # logins and logouts included
         res[s.name] = mixed.merge([res[s.name], r], sum_wall=True) if s.name in res else r
         total = sum(k[0] for k in r["kinds"].values())
+        cpus[s.name] = cpus.get(s.name, 0.0) + r["server_cpu"]
+        b.say(f"(5) {s.name}: server CPU {r['server_cpu']:.1f} s "
+              f"({r['server_cpu'] / max(1, total) * 1e6:.0f} us per command, logins included)")
         b.say(f"(5) {s.name}: {total} commands in {r['wall']:.1f}s = {total / r['wall']:.1f}/s; "
               f"client CPU {r['cpu'] * 100:.0f}% over {a.client_procs} processes "
               f"(busiest {r['cpu_max'] * 100:.0f}%)")
@@ -1184,6 +1210,9 @@ def phase_mixed(b: Bench, servers) -> None:
               D["kinds"].get(kind, [0])[0] / D["wall"], "higher")
     b.row(f"(5) all commands/s, {tag}", sum(k[0] for k in S["kinds"].values()) / S["wall"],
           sum(k[0] for k in D["kinds"].values()) / D["wall"], "higher")
+    b.row(f"(5) server CPU us per command, {tag}",
+          cpus["splitmail"] / max(1, sum(k[0] for k in S["kinds"].values())) * 1e6,
+          cpus["dovecot"] / max(1, sum(k[0] for k in D["kinds"].values())) * 1e6, "lower")
     for kind in mixed.KINDS:
         sk, dk = S["kinds"].get(kind, [0, 0.0]), D["kinds"].get(kind, [0, 0.0])
         b.row(f"(5) ms mean {kind}, {tag}", sk[1] / sk[0] * 1e3 if sk[0] else float("nan"),
