@@ -34,6 +34,8 @@ is parsed, literals included) and counts violations of it, which are reported, n
                do not ascend with sequence numbers (RFC 3501 2.3.1.1)
   uidvalidity  two sessions (or one, later) see a different UIDVALIDITY for the same folder
   rejected     the server answers NO/BAD to a command using a sequence number in the view
+               (RFC 2180 4.2 allows NO for a message another session expunged and the server
+               has not yet reported: this one can count a legitimate answer)
 Counted apart, not a violation: APPEND to the selected folder answered without an EXISTS that
 shows it (RFC 3501 6.3.11 says SHOULD).
 
