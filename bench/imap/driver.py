@@ -15,6 +15,9 @@ line, it never parses responses (its own CPU share is printed next to each throu
   (6) sort     SORT (DATE), SORT (SUBJECT) and THREAD REFERENCES on a 100,000-message INBOX of
                threaded mail: first after a restart (no cached header fields), warm, and after
                a second restart
+  (5) mixed    N clients over TLS on 10 users' shared folders, a random mix of SELECT, FETCH
+               (FLAGS, ENVELOPE, BODY[]), STORE, EXPUNGE, APPEND, STATUS, LIST for 60 s, each
+               session's view checked (mixed.py); --fsync-delay-ms slows every fsync
   (7) isolation  users B..K (10 sessions) NOOP and FETCH, LMTP delivers to them: latency
                p50/p99 alone, then while user A repeatedly FETCHes a 25 MB message and SELECTs
                a 100,000-message folder just changed by another writer (issue 12 item 4)
@@ -35,13 +38,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration"))
 import lib  # noqa: E402  (temp dirs, ports, certificates, Daemon, cleanup at exit)
+import mixed  # noqa: E402  (workload 5)
 
 USER = "demo@example.test"
 BIG = "big@example.test"
 SORTER = "sort@example.test"  # (6)
 HEAVY = "heavy@example.test"  # (7) user A
 LIGHT = [f"u{i}@example.test" for i in range(1, 11)]  # (7) users B..K
-ALL_USERS = [USER, BIG, SORTER, HEAVY] + LIGHT
+ALL_USERS = [USER, BIG, SORTER, HEAVY] + LIGHT + mixed.MIX_USERS
 PASSWORD = "bench-password-1"
 MAIL_UID = 8  # Debian's "mail" user: Dovecot's mail processes run as it
 
@@ -306,12 +310,15 @@ def loadavg() -> str:
 class Splitmail:
     name = "splitmail"
 
-    def __init__(self, d: Path, build: Path, hash_line: str):
+    def __init__(self, d: Path, build: Path, hash_line: str, tls: bool = False,
+                 preload: Path | None = None):
         self.d = d
         d.mkdir(parents=True)
         self.root = d / "mail"
         self.port = lib.free_port()
+        self.tls_port = lib.free_port() if tls else None  # (5): implicit TLS
         cert = lib.make_cert(d, "imap", "home.example.test")
+        imaps = f'[imaps]\nlisten = ["127.0.0.1:{self.tls_port}"]\n' if tls else ""
         (d / "users").write_text("".join(f"{u}:{hash_line}\n" for u in ALL_USERS))
         self.lmtp_port = lib.free_port()
         (d / "aliases").write_text("")
@@ -337,12 +344,13 @@ max_connections_per_network = 5000
 max_unauthenticated = 5000
 login_timeout = "5m"
 max_connections_per_user = 5000
-[log]
+{imaps}[log]
 level = "warn"
 """)
+        env = dict(os.environ, LD_PRELOAD=str(preload)) if preload else None
         self.daemon = lib.Daemon("splitmail-home",
                                  [str(build / "homeserver" / "splitmail-home"), "--config",
-                                  str(d / "home.toml")], d / "home.log")
+                                  str(d / "home.toml")], d / "home.log", env=env)
 
     def box(self, user: str) -> Path:
         local, dom = user.split("@")
@@ -376,8 +384,11 @@ level = "warn"
 class Dovecot:
     name = "dovecot"
 
-    def __init__(self, d: Path, hash_line: str, hibernate: str = "0"):
+    def __init__(self, d: Path, hash_line: str, hibernate: str = "0",
+                 cert: tuple[Path, Path] | None = None, preload: Path | None = None):
         self.d = d
+        self.cert, self.preload = cert, preload
+        self.tls_port = lib.free_port() if cert else None  # (5): implicit TLS
         for sub in ("run", "state", "mail"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         os.chown(d / "mail", MAIL_UID, MAIL_UID)
@@ -393,14 +404,20 @@ class Dovecot:
 
     def write_conf(self) -> None:
         d = self.d
+        # (5): the same certificate as splitmail's on an imaps listener; plain IMAP stays
+        ssl = (f"ssl = yes\nssl_cert = <{self.cert[0]}\nssl_key = <{self.cert[1]}\n"
+               if self.cert else "ssl = no\n")
+        imaps = (f"address = 127.0.0.1\n    port = {self.tls_port}" if self.cert else "port = 0")
+        # the master passes only imported variables to its children
+        env = ("import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS "
+               f"LD_PRELOAD={self.preload}\n" if self.preload else "")
         self.conf.write_text(f"""base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
 info_log_path = /dev/null
 protocols = imap lmtp
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{ssl}{env}disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = {MAIL_UID}
 last_valid_uid = {MAIL_UID}
@@ -427,7 +444,7 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps}
   }}
 }}
 service lmtp {{
@@ -1115,6 +1132,98 @@ def phase_isolation(b: Bench, servers, loop) -> None:
         b.row(f"(7) ms {what}, A busy (25 MB FETCH, {k} SELECT)", S[key][1], D[key][1], "lower")
 
 
+def server_cpu(s) -> float:
+    """CPU seconds the server has used so far: splitmail-home's process (all threads); for
+    Dovecot its live processes plus what the master has reaped (cutime/cstime), so imap
+    processes that ended are still counted."""
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0
+    pids = s.pids()
+    for i, p in enumerate(pids):
+        try:
+            st = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        f = st[st.rfind(")") + 2:].split()
+        total += int(f[11]) + int(f[12])
+        if s.name == "dovecot" and i == 0:
+            total += int(f[13]) + int(f[14])
+    return total / tck
+
+
+def phase_mixed(b: Bench, servers) -> None:
+    """(5): mixed.py's workload against each server in turn, back to back; with --mix-rounds 2
+    (default) in the order splitmail, Dovecot, Dovecot, splitmail, so that a change in the
+    machine's load during the run weighs on both alike. Figures are summed over the rounds."""
+    a = b.a
+    res: dict[str, dict] = {}
+    cpus: dict[str, float] = {}
+    order = []
+    for k in range(a.mix_rounds):
+        order += servers if k % 2 == 0 else servers[::-1]
+    for s in order:
+        if a.shim:  # Dovecot: its children (auth, config, log, ...) show the import worked
+            pids = s.pids() if s.name == "splitmail" else s.pids()[1:]
+            if not any(mixed.shim_loaded(p, a.shim) for p in pids):
+                lib.fail(f"(5) the fsync shim is not loaded in {s.name}")
+        b.say(f"(5) {s.name}: {a.clients} clients over TLS on {a.mix_users} users, "
+              f"{a.mix_seconds:.0f} s{f', fsync +{a.fsync_delay_ms} ms' if a.shim else ''}")
+        cpu0 = server_cpu(s)
+        r = mixed.run_mix(s.tls_port, PASSWORD, a.clients, a.mix_seconds, a.client_procs,
+                          a.mix_users)
+        time.sleep(1)  # Dovecot: the logged-out imap processes are reaped
+        r["server_cpu"] = server_cpu(s) - cpu0  # logins and logouts included
+        res[s.name] = mixed.merge([res[s.name], r], sum_wall=True) if s.name in res else r
+        total = sum(k[0] for k in r["kinds"].values())
+        cpus[s.name] = cpus.get(s.name, 0.0) + r["server_cpu"]
+        b.say(f"(5) {s.name}: server CPU {r['server_cpu']:.1f} s "
+              f"({r['server_cpu'] / max(1, total) * 1e6:.0f} us per command, logins included)")
+        b.say(f"(5) {s.name}: {total} commands in {r['wall']:.1f}s = {total / r['wall']:.1f}/s; "
+              f"client CPU {r['cpu'] * 100:.0f}% over {a.client_procs} processes "
+              f"(busiest {r['cpu_max'] * 100:.0f}%)")
+        for kind in mixed.KINDS:
+            n, t, bad = r["kinds"].get(kind, [0, 0.0, 0])
+            b.say(f"(5) {s.name}:   {kind:15s} {n:7d} = {n / r['wall']:8.1f}/s, mean "
+                  f"{(t / n * 1e3) if n else 0:7.2f} ms{f', {bad} not OK' if bad else ''}")
+        viol = r["violations"]
+        b.say(f"(5) {s.name}: consistency violations: "
+              + (", ".join(f"{k} {v}" for k, v in viol.items()) if viol else "none")
+              + f"; APPENDs to the selected folder without an EXISTS before OK: "
+                f"{r['append_no_exists']}")
+        for e in r["examples"]:
+            b.say(f"(5) {s.name}:   {e}")
+        for e in (r["errors"][:5] + r["exceptions"][:5]):
+            b.say(f"(5) {s.name}:   error: {e}")
+        if r["exceptions"]:
+            b.notes.append(f"(5) {s.name}: {len(r['exceptions'])} sessions ended early "
+                           f"(first: {r['exceptions'][0]}): figures are low")
+        if r["errors"]:
+            b.notes.append(f"(5) {s.name}: {len(r['errors'])} commands not OK "
+                           f"(first: {r['errors'][0]})")
+        if r["cpu_max"] > 0.8:
+            b.notes.append(f"(5) {s.name}: a client process used {r['cpu_max'] * 100:.0f}% of a "
+                           f"core: the client may be the bottleneck (lower bound)")
+    S, D = res["splitmail"], res["dovecot"]
+    tag = f"{a.clients} clients" + (f", fsync +{a.fsync_delay_ms} ms" if a.shim else "")
+    for kind in mixed.KINDS:
+        b.row(f"(5) {kind}/s, {tag}", S["kinds"].get(kind, [0])[0] / S["wall"],
+              D["kinds"].get(kind, [0])[0] / D["wall"], "higher")
+    b.row(f"(5) all commands/s, {tag}", sum(k[0] for k in S["kinds"].values()) / S["wall"],
+          sum(k[0] for k in D["kinds"].values()) / D["wall"], "higher")
+    b.row(f"(5) server CPU us per command, {tag}",
+          cpus["splitmail"] / max(1, sum(k[0] for k in S["kinds"].values())) * 1e6,
+          cpus["dovecot"] / max(1, sum(k[0] for k in D["kinds"].values())) * 1e6, "lower")
+    for kind in mixed.KINDS:
+        sk, dk = S["kinds"].get(kind, [0, 0.0]), D["kinds"].get(kind, [0, 0.0])
+        b.row(f"(5) ms mean {kind}, {tag}", sk[1] / sk[0] * 1e3 if sk[0] else float("nan"),
+              dk[1] / dk[0] * 1e3 if dk[0] else float("nan"), "lower")
+    for s, r in (("splitmail", S), ("Dovecot", D)):
+        v = r["violations"]
+        b.notes.append(f"(5) {s}: consistency violations: "
+                       + (", ".join(f"{k} {n}" for k, n in v.items()) if v else "none")
+                       + f"; APPEND to the selected folder without EXISTS: {r['append_no_exists']}")
+
+
 def hash_for(scheme: str) -> str:
     r = subprocess.run(["doveadm", "pw", "-s", scheme, "-p", PASSWORD], capture_output=True,
                        text=True)
@@ -1151,7 +1260,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, help="(4): rounds, median reported (default 3)")
     ap.add_argument("--drop-caches", action="store_true",
                     help="(4): drop the page cache before each first/cold SELECT")
+    ap.add_argument("--fsync-delay-ms", type=int, default=0,
+                    help="both servers: an LD_PRELOAD shim sleeps this long in fsync/fdatasync")
+    ap.add_argument("--client-procs", type=int, default=2, help="(5): client processes")
+    ap.add_argument("--mix-rounds", type=int, default=2, help="(5): rounds per server, alternating")
+    ap.add_argument("--mix-users", type=int, default=10, help="(5): users the clients share")
     a = ap.parse_args()
+    a.mix_seconds = a.seconds or (10.0 if a.quick else 60.0)
+    a.mix_users = max(1, min(len(mixed.MIX_USERS), a.mix_users))
     a.seconds = a.seconds or (3.0 if a.quick else 20.0)
     a.idle = a.idle or (50 if a.quick else 1000)
     a.messages = a.messages or (200 if a.quick else 1000)
@@ -1168,12 +1284,15 @@ def main() -> None:
     os.chmod(data, 0o755)
     h = hash_for(a.scheme)
     vm = verify_ms(h)
+    a.shim = mixed.build_shim(data, a.fsync_delay_ms) if a.fsync_delay_ms > 0 else None
     b = Bench(a)
     b.say(f"password hash scheme for both: {h.split('$')[0]} "
           f"{'$'.join(h.split('$')[1:4]) if '$' in h else ''} (one verification about {vm:.0f} ms"
           f" in doveadm pw -t); same users-file hash on both servers; data in {data}")
-    sm = Splitmail(data / "splitmail", build, h)
-    dv = Dovecot(data / "dovecot", h)
+    sm = Splitmail(data / "splitmail", build, h, tls=5 in only, preload=a.shim)
+    dv = Dovecot(data / "dovecot", h, cert=lib.make_cert(data / "splitmail", "imap",
+                                                         "home.example.test") if 5 in only else None,
+                 preload=a.shim)
     dvh = None
     if 3 in only and a.hibernate not in ("0", "0s", ""):
         dvh = Dovecot(data / "dovecot-hib", h, hibernate=a.hibernate)
@@ -1182,6 +1301,13 @@ def main() -> None:
     msgs = message_set(a.messages)
     for s in servers + ([dvh] if dvh else []):
         write_maildir(s.box(USER), msgs, s.owner(), keyword_file=False)
+    if 5 in only:
+        mix_msgs, mix_archive = (60, 20) if a.quick else (300, 100)
+        for s in servers:
+            for u in mixed.MIX_USERS:
+                mixed.seed(s.box(u), s.owner(), u, mix_msgs, mix_archive)
+        b.say(f"(5): {len(mixed.MIX_USERS)} users, INBOX {mix_msgs} and Archive {mix_archive} "
+              f"messages each (1-40 KB), the same files on both servers")
     import atexit
 
     def stop_dovecots():  # registered after lib's cleanup, so it runs before the rm -rf
@@ -1206,6 +1332,8 @@ def main() -> None:
         phase_idle(b, servers, loop, dvh)
     if 4 in only:
         phase_index(b, servers, loop)
+    if 5 in only:
+        phase_mixed(b, servers)
     if 6 in only:
         phase_sort(b, servers, loop)
     if 7 in only:
@@ -1215,7 +1343,8 @@ def main() -> None:
 
     print()
     print(f"== splitmail-home vs Dovecot {subprocess.check_output(['dovecot', '--version'], text=True).split()[0]}"
-          f" (same Maildir, {a.scheme} hash on both, plain IMAP on loopback; load {loadavg()})")
+          f" (same Maildir, {a.scheme} hash on both, plain IMAP on loopback; (5) over TLS"
+          f"{f'; fsync +{a.fsync_delay_ms} ms on both' if a.shim else ''}; load {loadavg()})")
     print(f"{'':62s} {'splitmail':>10s} {'Dovecot':>10s} {'ratio s/D':>10s}")
     for what, s, d, better in b.rows:
         ratio = s / d if d else float("nan")
