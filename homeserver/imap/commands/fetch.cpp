@@ -401,6 +401,10 @@ void session::continue_fetch(std::string& out, bool resumed) {
     const std::size_t start_size = out.size();
     const std::size_t limit = start_size + cfg_.output_chunk;
     if (job.file && !pump_literal(job, out, limit)) return; // a literal is under way
+    // Between responses: the folder is shared with this user's other sessions, so a keyword
+    // one of them stored (before this command, or between two steps of it) is already in the
+    // flags below; FLAGS/PERMANENTFLAGS go first (RFC 3501 7.2.6; a no-op when announced).
+    announce_flags(out);
     for (; job.next < job.idx.size(); ++job.next) {
         if (out.size() - start_size >= cfg_.output_chunk && out.size() > start_size) return;
         const auto i = job.idx[job.next];

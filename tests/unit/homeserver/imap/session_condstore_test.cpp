@@ -143,6 +143,27 @@ TEST(ImapSessionKeywords, NewKeywordAnnouncedBeforeTheFetch) {
     EXPECT_LT(fl, r.find("EXISTS")) << r;
 }
 
+// Found by bench/imap workload (5): the other session's next command is a FETCH, not a NOOP.
+// The folder is shared, so the FETCH already carries the new keyword: FLAGS and PERMANENTFLAGS
+// must come before it, not just before the tagged OK (RFC 3501 7.2.6).
+TEST(ImapSessionKeywords, NewKeywordAnnouncedBeforeAnotherSessionsFetch) {
+    cs_fixture f;
+    f.deliver("1700000000.M1P1Q1.host");
+    auto a = f.make(), b = f.make();
+    for (auto* s : {&a, &b}) say(*s, "a LOGIN demo@example.test secret\r\n");
+    say(a, "b SELECT INBOX\r\n");
+    say(b, "b SELECT INBOX\r\n");
+    say(a, "s STORE 1 +FLAGS (zznew)\r\n");
+    auto r = say(b, "f FETCH 1:* (UID FLAGS)\r\n");
+    const auto fl = r.find("* FLAGS (");
+    const auto fe = r.find("* 1 FETCH (UID 1 FLAGS (zznew");
+    ASSERT_NE(fl, std::string::npos) << r;
+    ASSERT_NE(fe, std::string::npos) << r;
+    EXPECT_LT(fl, fe) << r;
+    EXPECT_LT(r.find("* OK [PERMANENTFLAGS ("), fe) << r;
+    EXPECT_EQ(r.find("* FLAGS (", fl + 1), std::string::npos) << "announced once: " << r;
+}
+
 TEST(ImapSessionCondstore, ModseqFetchStoreSearchStatus) {
     cs_fixture f;
     f.deliver("1700000000.M1P1Q1.host");
