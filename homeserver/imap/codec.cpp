@@ -1,5 +1,6 @@
 // IMAP command reader and tokenizer; see codec.hpp.
 #include "imap/codec.hpp"
+#include "splitmail/text/utf8.hpp"
 #include "splitmail/address/address.hpp"
 
 #include <algorithm>
@@ -484,23 +485,6 @@ namespace {
 constexpr std::string_view mutf7_alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-void put_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-}
 } // namespace
 
 std::optional<std::string> mutf7_to_utf8(std::string_view s) {
@@ -535,7 +519,7 @@ std::optional<std::string> mutf7_to_utf8(std::string_view s) {
             bits &= (1u << nbits) - 1;
             if (high) {
                 if (unit < 0xDC00 || unit > 0xDFFF) return std::nullopt;
-                put_utf8(out, 0x10000 + ((char32_t(high) - 0xD800) << 10) + (unit - 0xDC00));
+                text::put_utf8(out, 0x10000 + ((char32_t(high) - 0xD800) << 10) + (unit - 0xDC00));
                 high = 0;
             } else if (unit >= 0xD800 && unit <= 0xDBFF) {
                 high = unit;
@@ -546,7 +530,7 @@ std::optional<std::string> mutf7_to_utf8(std::string_view s) {
                 // (U+0000 from "&AAA-" included) are no part of a mailbox name (RFC 3501
                 // 5.1 and 9: CHAR excludes NUL, mailbox names are printable).
                 if (unit < 0xA0) return std::nullopt;
-                put_utf8(out, unit);
+                text::put_utf8(out, unit);
             }
         }
         if (high || nbits >= 6 || bits != 0) return std::nullopt; // leftover or padding bits

@@ -1,5 +1,6 @@
 // The streaming XML reader of DMARC aggregate reports; see aggregate_parse_xml.hpp.
 #include "splitmail/dmarc/aggregate_parse_xml.hpp"
+#include "splitmail/text/utf8.hpp"
 
 #include <cstdint>
 #include <vector>
@@ -24,23 +25,6 @@ std::string_view local_name(std::string_view qname) {
     return colon == std::string_view::npos ? qname : qname.substr(colon + 1);
 }
 
-void put_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-}
 
 // A character or entity reference (XML 1.0 4.1) without its "&" and ";"; false if invalid.
 bool decode_reference(std::string_view ref, std::string& out) {
@@ -65,7 +49,7 @@ bool decode_reference(std::string_view ref, std::string& out) {
         }
         // XML 1.0 2.2 Char: no NUL, no surrogates.
         if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-        put_utf8(out, cp);
+        text::put_utf8(out, cp);
     } else {
         return false; // entities of a DTD are not supported
     }
