@@ -2,6 +2,7 @@
 #include "report_in/mail_parts.hpp"
 
 #include "splitmail/smtp/base64.hpp"
+#include "splitmail/address/address.hpp"
 #include "splitmail/text/trim.hpp"
 
 #include <optional>
@@ -10,18 +11,8 @@
 namespace splitmail::provision::report_in {
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
-
-bool ends_with(std::string_view s, std::string_view tail) {
-    return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
-}
+using address::iequals_ascii;
+using address::lower_ascii;
 
 // One line of `s` starting at `pos`: [pos, end-of-line) and the offset of the next line.
 struct line_at {
@@ -61,12 +52,12 @@ std::vector<std::pair<std::string, std::string>> parameters(std::string_view v,
         }
         items.back().push_back(c);
     }
-    main = lower(text::trim(items[0]));
+    main = lower_ascii(text::trim(items[0]));
     std::vector<std::pair<std::string, std::string>> out;
     for (std::size_t i = 1; i < items.size(); ++i) {
         auto eq = items[i].find('=');
         if (eq == std::string::npos) continue;
-        std::string name = lower(text::trim(std::string_view(items[i]).substr(0, eq)));
+        std::string name = lower_ascii(text::trim(std::string_view(items[i]).substr(0, eq)));
         std::string value(text::trim(std::string_view(items[i]).substr(eq + 1)));
         if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
             value = value.substr(1, value.size() - 2);
@@ -89,16 +80,16 @@ part_header read_header(std::string_view h) {
     auto take = [&]() {
         if (name.empty()) return;
         std::string main;
-        if (iequals(name, "Content-Type")) {
+        if (iequals_ascii(name, "Content-Type")) {
             auto ps = parameters(value, main);
             if (main.find('/') != std::string::npos) ph.type = main;
             for (auto& [k, v] : ps) {
                 if (k == "boundary") ph.boundary = v;
                 if (k == "name" && ph.filename.empty()) ph.filename = v;
             }
-        } else if (iequals(name, "Content-Transfer-Encoding")) {
-            ph.encoding = lower(text::trim(value));
-        } else if (iequals(name, "Content-Disposition")) {
+        } else if (iequals_ascii(name, "Content-Transfer-Encoding")) {
+            ph.encoding = lower_ascii(text::trim(value));
+        } else if (iequals_ascii(name, "Content-Disposition")) {
             for (auto& [k, v] : parameters(value, main))
                 if (k == "filename") ph.filename = v; // wins over Content-Type name=
         }
@@ -128,9 +119,9 @@ bool report_type(const part_header& h) {
         t == "application/x-zip-compressed" || t == "text/xml" || t == "application/xml")
         return true;
     // Some receivers label the report application/octet-stream; its name tells.
-    std::string f = lower(h.filename);
+    std::string f = lower_ascii(h.filename);
     return t == "application/octet-stream" &&
-           (ends_with(f, ".xml") || ends_with(f, ".gz") || ends_with(f, ".zip"));
+           (f.ends_with(".xml") || f.ends_with(".gz") || f.ends_with(".zip"));
 }
 
 // RFC 2045 6.8 base64 with line breaks: characters outside the alphabet are dropped, missing

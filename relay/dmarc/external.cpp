@@ -1,17 +1,17 @@
 // External report destinations; see external.hpp.
 #include "dmarc/external.hpp"
 
+#include "splitmail/address/address.hpp"
+
 #include <algorithm>
 
 namespace splitmail::relay::dmarc {
 
 namespace {
+// A domain for comparing: lower case, without the root's trailing dots.
 std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    while (!out.empty() && out.back() == '.') out.pop_back();
-    return out;
+    while (!s.empty() && s.back() == '.') s.remove_suffix(1);
+    return address::lower_ascii(s);
 }
 } // namespace
 
