@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_data.hpp"
+
 #include <fstream>
 #include <sstream>
 
@@ -14,12 +16,7 @@ using namespace splitmail::dmarc::report_in;
 namespace {
 
 std::string data_file(const std::string& name) {
-    std::ifstream in(std::string(SPLITMAIL_TEST_DATA) + "/dmarc_report_in/" + name,
-                     std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (!in) ADD_FAILURE() << "cannot read test data " << name;
-    return s.str();
+    return splitmail::test::test_data("dmarc_report_in/" + name);
 }
 
 // Records the events as "<a>", "text", "</a>" (adjacent text runs joined).

@@ -7,6 +7,8 @@
 #include "splitmail/smtp/base64.hpp"
 
 #include <gtest/gtest.h>
+
+#include "support/test_data.hpp"
 #include <zlib.h>
 
 #include <fstream>
@@ -17,12 +19,7 @@ using namespace splitmail::provision::report_in;
 namespace {
 
 std::string data_file(const std::string& name) {
-    std::ifstream in(std::string(SPLITMAIL_TEST_DATA) + "/dmarc_report_in/" + name,
-                     std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (!in) ADD_FAILURE() << "cannot read test data " << name;
-    return s.str();
+    return splitmail::test::test_data("dmarc_report_in/" + name);
 }
 
 std::string gzip_of(std::string_view in) {

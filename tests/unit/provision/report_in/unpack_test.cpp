@@ -4,6 +4,8 @@
 #include "report_in/unpack.hpp"
 
 #include <gtest/gtest.h>
+
+#include "support/test_data.hpp"
 #include <zlib.h>
 
 #include <cstdint>
@@ -15,12 +17,7 @@ using namespace splitmail::provision::report_in;
 namespace {
 
 std::string data_file(const std::string& name) {
-    std::ifstream in(std::string(SPLITMAIL_TEST_DATA) + "/dmarc_report_in/" + name,
-                     std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (!in) ADD_FAILURE() << "cannot read test data " << name;
-    return s.str();
+    return splitmail::test::test_data("dmarc_report_in/" + name);
 }
 
 // window_bits: 16 + 15 for gzip, -15 for raw deflate (ZIP).
