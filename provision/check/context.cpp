@@ -35,9 +35,11 @@ std::expected<dns_query*, std::string> context::dns() {
     return dns_.get();
 }
 
-std::string zone_of(const site& s, const std::string& name) {
+std::string zone_of(const site& s, const std::string& name) { return zone_of(s.domains, name); }
+
+std::string zone_of(const std::vector<std::string>& domains, const std::string& name) {
     std::string best;
-    for (const auto& d : s.domains)
+    for (const auto& d : domains)
         if ((name == d || (name.size() > d.size() && name.ends_with("." + d))) &&
             d.size() > best.size())
             best = d;

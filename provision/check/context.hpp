@@ -57,6 +57,7 @@ private:
 // The zone among the site's domains that holds `name` (equal or a subdomain; the longest
 // wins); "" when none does.
 std::string zone_of(const site& s, const std::string& name);
+std::string zone_of(const std::vector<std::string>& domains, const std::string& name);
 
 // "splitmail dns apply --domain D" (with --site FILE unless it is the default).
 std::string dns_apply_fix(const context& c, const std::string& domain);

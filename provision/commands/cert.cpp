@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "check/dns_query.hpp"
+#include "splitmail/address/address.hpp"
 #include "check/program.hpp"
 #include "splitmail/acme/client.hpp"
 #include "splitmail/acme/desec_dns01.hpp"
@@ -88,10 +89,7 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         if (i + 1 >= args.size()) return a + " needs a value";
         const std::string& v = args[++i];
         if (a == "--name") {
-            std::string n = v;
-            std::transform(n.begin(), n.end(), n.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            o.names.push_back(n);
+            o.names.push_back(address::lower_ascii(v));
         } else if (a == "--cert") o.cert = v;
         else if (a == "--key") o.key = v;
         else if (a == "--account-key") o.account_key = v;

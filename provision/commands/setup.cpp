@@ -5,6 +5,7 @@
 #include "check/line_client.hpp"
 #include "check/program.hpp"
 #include "check/wireguard.hpp"
+#include "check/context.hpp"
 #include "commands/cert.hpp"
 #include "commands/check.hpp"
 #include "commands/dns.hpp"
@@ -585,16 +586,6 @@ void guided::left_to_do(int check_rc) {
          << ", port 465 SSL/TLS (or 587 STARTTLS), same user name and password.\n";
 }
 
-// The deSEC zone among `domains` that holds `name` (the longest suffix match); "" if none.
-std::string zone_for(const std::string& name, const std::vector<std::string>& domains) {
-    std::string best;
-    for (const auto& d : domains)
-        if ((name == d || (name.size() > d.size() && name.ends_with("." + d))) &&
-            d.size() > best.size())
-            best = d;
-    return best;
-}
-
 // A trusted certificate through `splitmail cert obtain` (dns-01 via deSEC, with the token this
 // setup already holds), once: a certificate that has a renewal file is left to the timer. A
 // failure is not the setup's failure: the self-signed placeholder stays in service and the
@@ -628,7 +619,7 @@ void guided::certificate() {
             return;
         }
     }
-    const std::string zone = zone_for(names.front(), domains);
+    const std::string zone = check::zone_of(domains, names.front());
     if (zone.empty()) {
         out_ << "  " << names.front() << " is not under a deSEC domain of this site: the "
              << "self-signed certificate stays; `splitmail cert obtain` with --http-listen "
