@@ -8,6 +8,7 @@
 #include "commands/user_files.hpp"
 #include "setup/keys.hpp"
 #include "setup/render.hpp"
+#include "setup/wg_sync.hpp"
 
 #include "splitmail/durable/committer.hpp"
 #include "splitmail/queue/spool.hpp"
@@ -341,6 +342,15 @@ findings check_tunnel(context& c) {
                                    " cannot be checked",
                      "apt install wireguard-tools")};
     if (r.timed_out) return {fail("tunnel", "wg show " + iface + " did not answer in 5 s", up)};
+    // wireguard-go's control socket answers from every network namespace: an interface of
+    // this name that runs elsewhere (a container, another instance) is not this machine's.
+    if (r.exit_code == 0 && !setup::interface_here(iface))
+        return {fail("tunnel",
+                     "WireGuard interface " + iface + " is not up in this network namespace "
+                     "(`wg show` answers for one of that name elsewhere, through wireguard-go's "
+                     "shared control socket): the relay and home cannot reach each other",
+                     "systemctl start wg-quick@" + iface + " (config " +
+                         c.s.wg_config.string() + ")")};
     if (r.exit_code != 0) {
         std::string out = r.output;
         while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();

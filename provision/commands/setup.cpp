@@ -14,6 +14,7 @@
 #include "setup/files.hpp"
 #include "setup/pairing.hpp"
 #include "setup/render.hpp"
+#include "setup/wg_sync.hpp"
 
 #include <pwd.h>
 #include <termios.h>
@@ -433,6 +434,7 @@ bool tcp_answers(const std::string& host_port) {
 }
 
 bool handshake_done(const std::string& iface) {
+    if (!setup::interface_here(iface)) return false;
     auto r = check::run_program({"wg", "show", iface, "latest-handshakes"}, 5s);
     if (r.exit_code != 0) return false;
     auto hs = check::parse_latest_handshakes(r.output);
@@ -449,7 +451,8 @@ void guided::wait_relay() {
                           std::to_string(o_.wait_s) + " s: journalctl -u splitmail-relay"};
     const std::string iface = setup::relay_interface;
     if (!wait_for("the tunnel interface " + iface, [&] {
-            return check::run_program({"wg", "show", iface}, 5s).exit_code == 0;
+            return setup::interface_here(iface) &&
+                   check::run_program({"wg", "show", iface}, 5s).exit_code == 0;
         }))
         throw step_failed{"the tunnel interface " + iface + " is not up: journalctl -u wg-quick@" +
                           iface};

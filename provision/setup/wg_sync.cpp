@@ -5,6 +5,7 @@
 #include "setup/keys.hpp"
 #include "splitmail/durable/file.hpp"
 
+#include <net/if.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,6 +22,10 @@ std::string first_line(std::string s) {
 }
 } // namespace
 
+bool interface_here(const std::string& iface) {
+    return !iface.empty() && ::if_nametoindex(iface.c_str()) != 0;
+}
+
 std::string wg_sync_command(const std::string& iface, const fs::path& conf) {
     return "wg syncconf " + iface + " <(wg-quick strip " + conf.string() + ")";
 }
@@ -35,6 +40,9 @@ std::expected<wg_sync_result, std::string> sync_running_interface(
         return {pub.exit_code == 0 ? first_line(pub.output) : "",
                 peers.exit_code == 0 ? first_line(peers.output) : ""};
     };
+    // Another namespace's interface of the same name is not ours to rewrite (it answered on the
+    // shared wireguard-go socket: CI saw a second setup re-key a running test's tunnel).
+    if (!interface_here(iface)) return wg_sync_result::not_running;
     auto probe = run_program({"wg", "show", iface, "public-key"}, 5s);
     if (probe.not_found || probe.exit_code != 0) return wg_sync_result::not_running;
     auto [pub, peer] = keys_now();

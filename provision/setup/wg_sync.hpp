@@ -3,7 +3,8 @@
 // (issue 16 bug 3): `wg syncconf IFACE <(wg-quick strip FILE)`, which changes keys and peers
 // without taking the interface down (the routes and addresses wg-quick set stay).
 //
-// Guarantees: nothing happens when the interface does not exist (not running: the next
+// Guarantees: nothing happens when the interface does not exist in this network namespace
+// (not running, or only another namespace's wireguard-go answers on the shared socket: the next
 // `wg-quick up` / `systemctl start wg-quick@IFACE` reads the file anyway); after a sync the
 // running interface's public key is compared with the one derived from the file, so "synced"
 // means the interface really has the new key. Every program runs without a shell, with a time
@@ -25,6 +26,12 @@ enum class wg_sync_result {
 std::expected<wg_sync_result, std::string> sync_running_interface(
     const std::string& iface, const std::filesystem::path& conf,
     const std::string& expected_public_key, const std::string& expected_peer);
+
+// True when a network interface of that name exists in this process's network namespace.
+// wireguard-go's control sockets (/var/run/wireguard/NAME.sock) are shared by every namespace,
+// so `wg show NAME` also answers for an interface of another namespace (a container, a test,
+// a second instance): only an interface that is here is this machine's tunnel.
+bool interface_here(const std::string& iface);
 
 // The command an admin types to do the same by hand.
 std::string wg_sync_command(const std::string& iface, const std::filesystem::path& conf);

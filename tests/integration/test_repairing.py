@@ -127,6 +127,24 @@ def main() -> None:
 
     tunnel_works("after the first provisioning")
 
+    # ---- 0. another tree provisioned with --sync-tunnel outside the relay's namespace (as
+    # `setup relay --root` does): wg-smrelay answers there too through wireguard-go's shared
+    # control socket, but it is not that namespace's interface and must keep its keys (CI saw
+    # test_setup_interactive re-key test_setup_guided's running relay this way).
+    running = (show(relay_ns, "wg-smrelay", "public-key"), show(relay_ns, "wg-smrelay", "peers"))
+    other = d / "other"
+    r = subprocess.run([str(lib.CLI_BIN), "provision", "relay", "--domain", lib.DOMAIN,
+                        "--hostname", "mx.example.test", "--public-ipv4", RELAY_PUBLIC,
+                        "--root", str(other), "--sync-tunnel"],
+                       capture_output=True, text=True, timeout=120)
+    checks.ok(r.returncode == 0, "provision relay --sync-tunnel of another tree, outside the "
+              "namespace", r.stdout + r.stderr)
+    checks.ok("synced the running interface" not in r.stdout,
+              "it does not claim to sync an interface of another namespace", r.stdout)
+    eq((show(relay_ns, "wg-smrelay", "public-key"), show(relay_ns, "wg-smrelay", "peers")),
+       running, "the relay namespace's wg-smrelay keeps its keys", r.stdout + r.stderr)
+    tunnel_works("after another namespace's provisioning")
+
     # ---- 1. the admin's edits
     edits = {relay_toml: "\n# admin: a note kept across re-pairing\n",
              home_toml: "\n# admin: home note\n", ddns_toml: "\n# admin: ddns note\n"}
