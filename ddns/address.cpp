@@ -64,13 +64,13 @@ address_class classify_v4(const ip_address& a) {
     // IANA IPv4 Special-Purpose Address Registry (RFC 6890 2.2.2 and its updates).
     if (in_prefix(a, {0}, 8)) return address_class::unspecified;
     if (in_prefix(a, {10}, 8) || in_prefix(a, {172, 16}, 12) || in_prefix(a, {192, 168}, 16))
-        return address_class::private_use; // RFC 1918
+        return address_class::private_use;                        // RFC 1918
     if (in_prefix(a, {100, 64}, 10)) return address_class::cgnat; // RFC 6598
     if (in_prefix(a, {127}, 8)) return address_class::loopback;
     if (in_prefix(a, {169, 254}, 16)) return address_class::link_local; // RFC 3927
     if (in_prefix(a, {192, 0, 2}, 24) || in_prefix(a, {198, 51, 100}, 24) ||
         in_prefix(a, {203, 0, 113}, 24))
-        return address_class::documentation; // RFC 5737
+        return address_class::documentation;                             // RFC 5737
     if (in_prefix(a, {198, 18}, 15)) return address_class::benchmarking; // RFC 2544
     if (in_prefix(a, {192, 0, 0}, 24) || in_prefix(a, {192, 88, 99}, 24))
         return address_class::reserved; // IETF protocol assignments, deprecated 6to4 relay
@@ -86,7 +86,7 @@ address_class classify_v6(const ip_address& a) {
     if (a.bytes == zero) return address_class::unspecified;
     if (a.bytes == one) return address_class::loopback;
     if (in_prefix(a, {0x20, 0x01, 0x0d, 0xb8}, 32) || in_prefix(a, {0x3f, 0xff}, 20))
-        return address_class::documentation; // RFC 3849, RFC 9637
+        return address_class::documentation;                              // RFC 3849, RFC 9637
     if (in_prefix(a, {0xfe, 0x80}, 10)) return address_class::link_local; // RFC 4291 2.5.6
     if (in_prefix(a, {0xfc}, 7)) return address_class::unique_local;      // RFC 4193
     if (in_prefix(a, {0xff}, 8)) return address_class::multicast;

@@ -76,8 +76,10 @@ void agent::note(const std::string& topic, const std::string& message, bool warn
     if (last == id) return;
     last = id;
     if (message.empty()) return;
-    if (warn) log::warn(component, "-", message);
-    else log::info(component, "-", message);
+    if (warn)
+        log::warn(component, "-", message);
+    else
+        log::info(component, "-", message);
 }
 
 milliseconds agent::backoff() {
@@ -100,18 +102,20 @@ cycle_result agent::on_api_error(const desec::error& e, time_point now, std::str
     case error_kind::forbidden:
         r.st = cycle_result::status::fatal;
         r.exit_code = exit_code::forbidden;
-        r.message = "the deSEC token from " + s_.token_file.string() + " is not allowed to do "
-                    "this: " + std::string(what) + " (" + e.message +
+        r.message = "the deSEC token from " + s_.token_file.string() +
+                    " is not allowed to do "
+                    "this: " +
+                    std::string(what) + " (" + e.message +
                     "); its policy must allow writing the A/AAAA RRsets of the configured names "
-                    "in " + s_.domain;
+                    "in " +
+                    s_.domain;
         break;
     case error_kind::not_found:
         r.st = cycle_result::status::fatal;
         r.exit_code = exit_code::unknown_domain;
-        r.message = "deSEC does not know the domain " + s_.domain + " (" + e.message +
-                    ") while " + std::string(what) +
-                    ": check ddns.domain, and that the token in " + s_.token_file.string() +
-                    " belongs to the account owning it";
+        r.message = "deSEC does not know the domain " + s_.domain + " (" + e.message + ") while " +
+                    std::string(what) + ": check ddns.domain, and that the token in " +
+                    s_.token_file.string() + " belongs to the account owning it";
         break;
     case error_kind::throttled: {
         // Retry-After is obeyed exactly; without one we fall back to our backoff.
@@ -167,7 +171,8 @@ std::optional<cycle_result> agent::ensure_remote(time_point now) {
         minimum_ttl_ = d->minimum_ttl;
         std::uint32_t want = s_.ttl == 0 ? d->minimum_ttl : s_.ttl;
         if (want < d->minimum_ttl) {
-            log::warn(component, "-", "ddns.ttl is below the domain's minimum_ttl; using the minimum",
+            log::warn(component, "-",
+                      "ddns.ttl is below the domain's minimum_ttl; using the minimum",
                       {{"ttl", s_.ttl}, {"minimum_ttl", d->minimum_ttl}});
             want = d->minimum_ttl;
         }
@@ -188,9 +193,9 @@ std::optional<cycle_result> agent::ensure_remote(time_point now) {
             auto it = remote_.find(sub);
             std::vector<std::string> recs;
             if (it != remote_.end() && it->second.count(type)) recs = it->second.at(type);
-            log::debug(component, "-", "deSEC has",
-                       {{"name", display_name(sub, s_.domain)}, {"type", type},
-                        {"records", join(recs)}});
+            log::debug(
+                component, "-", "deSEC has",
+                {{"name", display_name(sub, s_.domain)}, {"type", type}, {"records", join(recs)}});
         }
     return std::nullopt;
 }
@@ -274,20 +279,21 @@ cycle_result agent::run_cycle(time_point now) {
     if (s_.damping && !damper_.allowed(now)) {
         auto wait = std::max<milliseconds>(damper_.time_to_reuse(now), 1000ms);
         // Logged once when the hold-down starts, not every cycle.
-        note("damping", "address is flapping: changes are held back by flap damping for about " +
-                            std::to_string(duration_cast<std::chrono::minutes>(wait).count() + 1) +
-                            " min",
+        note("damping",
+             "address is flapping: changes are held back by flap damping for about " +
+                 std::to_string(duration_cast<std::chrono::minutes>(wait).count() + 1) + " min",
              true, "damping-active");
-        cycle_result r = make(cycle_result::status::postponed,
-                              std::min(wait, duration_cast<milliseconds>(s_.interval)),
-                              "flap damping");
+        cycle_result r =
+            make(cycle_result::status::postponed,
+                 std::min(wait, duration_cast<milliseconds>(s_.interval)), "flap damping");
         r.refused = refused;
         return r;
     }
     note("damping", "", false);
     if (auto w = writes_.wait_time(now); w > 0ms) {
-        note("limit", "deSEC write limit reached: next write in " +
-                          std::to_string(duration_cast<std::chrono::seconds>(w).count()) + "s",
+        note("limit",
+             "deSEC write limit reached: next write in " +
+                 std::to_string(duration_cast<std::chrono::seconds>(w).count()) + "s",
              true, "limit-active");
         cycle_result r = make(cycle_result::status::postponed, w, "write limit");
         r.refused = refused;
@@ -299,10 +305,12 @@ cycle_result agent::run_cycle(time_point now) {
         for (std::size_t i = 0; i < changes.size(); ++i)
             log::info(component, "-", "would change (dry run)",
                       {{"name", display_name(changes[i].subname, s_.domain)},
-                       {"type", changes[i].type}, {"old", join(old_records[i])},
-                       {"new", join(changes[i].records)}, {"ttl", ttl_}});
-        cycle_result r = make(cycle_result::status::would_update,
-                              duration_cast<milliseconds>(s_.interval));
+                       {"type", changes[i].type},
+                       {"old", join(old_records[i])},
+                       {"new", join(changes[i].records)},
+                       {"ttl", ttl_}});
+        cycle_result r =
+            make(cycle_result::status::would_update, duration_cast<milliseconds>(s_.interval));
         r.refused = refused;
         return r;
     }
@@ -327,8 +335,11 @@ cycle_result agent::run_cycle(time_point now) {
         remote_[c.subname][c.type] = c.records;
         state_.published[key_of(c.subname, c.type)] = c.records;
         log::info(component, "-", "updated",
-                  {{"name", display_name(c.subname, s_.domain)}, {"type", c.type},
-                   {"old", join(old_records[i])}, {"new", join(c.records)}, {"ttl", ttl_}});
+                  {{"name", display_name(c.subname, s_.domain)},
+                   {"type", c.type},
+                   {"old", join(old_records[i])},
+                   {"new", join(c.records)},
+                   {"ttl", ttl_}});
     }
     persist_(state_);
     cycle_result r = make(cycle_result::status::updated, duration_cast<milliseconds>(s_.interval));

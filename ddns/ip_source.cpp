@@ -71,7 +71,8 @@ std::expected<ip_address, detect_error> choose_address(std::span<const ip_addres
 std::expected<std::vector<ip_address>, std::string> interface_addresses(std::string_view name,
                                                                         family f) {
     ifaddrs* list = nullptr;
-    if (getifaddrs(&list) != 0) return std::unexpected(std::string("getifaddrs: ") + std::strerror(errno));
+    if (getifaddrs(&list) != 0)
+        return std::unexpected(std::string("getifaddrs: ") + std::strerror(errno));
     std::vector<ip_address> out;
     bool seen = false;
     for (ifaddrs* i = list; i; i = i->ifa_next) {
@@ -85,7 +86,8 @@ std::expected<std::vector<ip_address>, std::string> interface_addresses(std::str
             out.push_back(a);
         } else if (f == family::v6 && i->ifa_addr->sa_family == AF_INET6) {
             a.fam = family::v6;
-            std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+            std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr,
+                        16);
             out.push_back(a);
         }
     }
@@ -144,13 +146,14 @@ std::expected<ip_address, detect_error> source_detector::fetch(const std::string
     req.headers.emplace_back("Accept", "text/plain");
     auto r = http_.perform(req);
     if (!r)
-        return std::unexpected(detect_error{detect_error::kind::transient,
-                                            url + ": " + r.error().message});
+        return std::unexpected(
+            detect_error{detect_error::kind::transient, url + ": " + r.error().message});
     if (r->status != 200)
         return std::unexpected(detect_error{detect_error::kind::transient,
                                             url + ": HTTP " + std::to_string(r->status)});
     auto a = parse_ip_answer(r->body, f);
-    if (!a) return std::unexpected(detect_error{detect_error::kind::transient, url + ": " + a.error()});
+    if (!a)
+        return std::unexpected(detect_error{detect_error::kind::transient, url + ": " + a.error()});
     std::array<ip_address, 1> one{*a};
     return choose_address(one, f, url);
 }
@@ -164,11 +167,11 @@ std::expected<ip_address, detect_error> source_detector::detect(family f) {
         // The checkip host has only an A (or only an AAAA) record; resolve that family only.
         return fetch(f == family::v4 ? config_.checkip_v4 : config_.checkip_v6, f,
                      f == family::v4 ? 4 : 6);
-    case ip_source::kind::url:
-        return fetch(s.argument, f, 0);
+    case ip_source::kind::url: return fetch(s.argument, f, 0);
     case ip_source::kind::interface: {
         auto list = interface_addresses(s.argument, f);
-        if (!list) return std::unexpected(detect_error{detect_error::kind::transient, list.error()});
+        if (!list)
+            return std::unexpected(detect_error{detect_error::kind::transient, list.error()});
         return choose_address(*list, f, "interface " + s.argument);
     }
     }

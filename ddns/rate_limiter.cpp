@@ -66,7 +66,8 @@ milliseconds backoff_delay(unsigned attempt, milliseconds base, milliseconds max
     for (unsigned i = 0; i < attempt && cap < max; ++i) cap = std::min(max, cap * 2);
     double r = std::clamp(unit_random, 0.0, 1.0);
     auto half = cap.count() / 2;
-    return milliseconds(half + static_cast<long long>(std::floor(r * static_cast<double>(cap.count() - half))));
+    return milliseconds(
+        half + static_cast<long long>(std::floor(r * static_cast<double>(cap.count() - half))));
 }
 
 damper::damper(damping_params p) : p_(p) {}
@@ -88,8 +89,9 @@ bool damper::allowed(time_point now) {
 
 void damper::record_change(time_point now) {
     // RFC 2439 4.2: the ceiling keeps the suppression below max_suppress.
-    double ceiling = p_.reuse * std::exp2(static_cast<double>(p_.max_suppress.count()) /
-                                          std::max<double>(1.0, static_cast<double>(p_.half_life.count())));
+    double ceiling =
+        p_.reuse * std::exp2(static_cast<double>(p_.max_suppress.count()) /
+                             std::max<double>(1.0, static_cast<double>(p_.half_life.count())));
     penalty_ = std::min(ceiling, penalty(now) + 1.0);
     updated_ = now;
     if (penalty_ >= p_.suppress) suppressed_ = true;

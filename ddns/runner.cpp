@@ -87,8 +87,9 @@ int run(const run_options& o) {
     }
     log::level lvl{};
     if (!log::parse_level(s->log_level, lvl)) {
-        log::error(component, "-", "configuration error: " + o.config_file.string() +
-                                       ": log.level: unknown level \"" + s->log_level + "\"");
+        log::error(component, "-",
+                   "configuration error: " + o.config_file.string() +
+                       ": log.level: unknown level \"" + s->log_level + "\"");
         return exit_code::config;
     }
     log::set_min_level(lvl);
@@ -100,8 +101,10 @@ int run(const run_options& o) {
 
     auto loaded = load_state(s->state_file);
     state st;
-    if (loaded) st = std::move(*loaded);
-    else move_aside(s->state_file);
+    if (loaded)
+        st = std::move(*loaded);
+    else
+        move_aside(s->state_file);
     auto persist = [&](const state& now) {
         if (o.dry_run) return; // a dry run changes nothing, not even the state file
         if (auto r = save_state(s->state_file, now); !r)
@@ -120,11 +123,13 @@ int run(const run_options& o) {
     source_detector detector(s->sources, *http);
     std::mt19937_64 rng{std::random_device{}()};
     std::uniform_real_distribution<double> unit(0.0, 1.0);
-    agent a(*s, api, detector, st, persist, [&] { return unit(rng); }, o.dry_run);
+    agent a(
+        *s, api, detector, st, persist, [&] { return unit(rng); }, o.dry_run);
 
     install_signals();
     log::info(component, "-", o.once ? "checking once" : "started",
-              {{"domain", s->domain}, {"interval_s", s->interval.count()},
+              {{"domain", s->domain},
+               {"interval_s", s->interval.count()},
                {"dry_run", o.dry_run ? "yes" : "no"}});
 
     // Type=notify: ready once configuration, token and state are loaded; the first cycle runs
@@ -146,8 +151,7 @@ int run(const run_options& o) {
             case status::would_update:
                 if (r.st == status::unchanged) log::info(component, "-", "records are current");
                 return r.refused ? exit_code::address_refused : exit_code::ok;
-            case status::failed:
-                return exit_code::failure;
+            case status::failed: return exit_code::failure;
             case status::postponed:
                 // A short wait (Retry-After of a few seconds, the 1/s limit) is waited out.
                 if (r.next <= 5s && ++short_waits <= 5) {
@@ -155,7 +159,8 @@ int run(const run_options& o) {
                     continue;
                 }
                 log::warn(component, "-", "postponed: " + r.message,
-                          {{"retry_in_s", std::chrono::duration_cast<std::chrono::seconds>(r.next).count()}});
+                          {{"retry_in_s",
+                            std::chrono::duration_cast<std::chrono::seconds>(r.next).count()}});
                 return exit_code::tempfail;
             case status::transient:
                 if (++transient_tries < 3) {
@@ -163,8 +168,7 @@ int run(const run_options& o) {
                     continue;
                 }
                 return r.refused ? exit_code::address_refused : exit_code::tempfail;
-            case status::fatal:
-                break;
+            case status::fatal: break;
             }
         }
         sleep_for(r.next);

@@ -20,9 +20,10 @@ constexpr std::array table{
                          "The deSEC domain (zone) that holds the home's names, e.g. "
                          "`example.dedyn.io`.",
                          true},
-    config::setting_spec{"ddns.names", kind::string_list, R"(["@"])",
-                         "Names to keep current, relative to the domain: `@` (or `\"\"`) is the "
-                         "apex, `home` means home.example.dedyn.io. All are written in one bulk request."},
+    config::setting_spec{
+        "ddns.names", kind::string_list, R"(["@"])",
+        "Names to keep current, relative to the domain: `@` (or `\"\"`) is the "
+        "apex, `home` means home.example.dedyn.io. All are written in one bulk request."},
     config::setting_spec{"ddns.families", kind::string, "\"both\"",
                          "Which records to maintain: `ipv4` (A), `ipv6` (AAAA) or `both`."},
     config::setting_spec{"ddns.ttl", kind::integer, "0",
@@ -106,9 +107,12 @@ std::expected<settings, std::string> settings_from(const config::values& v,
     }
     if (s.subnames.empty()) return fail("ddns.names", "no names to keep current");
     auto fam = v.get_string("ddns.families");
-    if (fam == "ipv4") s.ipv6 = false;
-    else if (fam == "ipv6") s.ipv4 = false;
-    else if (fam != "both") return fail("ddns.families", "must be ipv4, ipv6 or both");
+    if (fam == "ipv4")
+        s.ipv6 = false;
+    else if (fam == "ipv6")
+        s.ipv4 = false;
+    else if (fam != "both")
+        return fail("ddns.families", "must be ipv4, ipv6 or both");
     auto ttl = v.get_int("ddns.ttl");
     if (ttl < 0 || ttl > 86400) return fail("ddns.ttl", "must be 0..86400");
     s.ttl = static_cast<std::uint32_t>(ttl);

@@ -81,8 +81,7 @@ std::string preflight(const settings& s) {
             return std::string("imaps.listen: ") + e.what();
         }
     }
-    auto db = users::database::load(s.users_file, s.aliases_file, s.recipient_delimiter,
-                                    s.domains);
+    auto db = users::database::load(s.users_file, s.aliases_file, s.recipient_delimiter, s.domains);
     if (!db) return "users.file/users.aliases: " + db.error();
     std::error_code ec;
     std::filesystem::create_directories(s.maildir_root, ec);
@@ -108,9 +107,9 @@ int run(const settings& s, const std::string& config_path) {
     // rspamd learning (issue 18): fed by IMAP sessions, so it outlives them (and the loop).
     std::optional<learn::rspamd_learner> learner;
     if (!s.learn_controller.empty())
-        learner.emplace(learn::settings{s.learn_controller, s.learn_password,
-                                        std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            s.learn_timeout)});
+        learner.emplace(learn::settings{
+            s.learn_controller, s.learn_password,
+            std::chrono::duration_cast<std::chrono::milliseconds>(s.learn_timeout)});
     asio::io_context io(1);
     users::live_database live(sources_of(s));
     recipient_resolver resolver(live);
@@ -148,12 +147,14 @@ int run(const settings& s, const std::string& config_path) {
     ctx.auth_cache = &auth_cache;
     ctx.opt.relay_secret = s.lmtp_relay_secret;
     if (s.lmtp_relay_secret.empty() && s.lmtp_transport == "plain")
-        log::warn("home", "", "lmtp.relay_secret is not set: any process that reaches the LMTP "
+        log::warn("home", "",
+                  "lmtp.relay_secret is not set: any process that reaches the LMTP "
                   "port can read the address list, check passwords and deliver mail; run "
                   "`splitmail provision` again or set it in both configs");
 
     net::tls_context tls;
-    if (s.lmtp_transport == "mtls") tls = *net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
+    if (s.lmtp_transport == "mtls")
+        tls = *net::make_server_tls(s.lmtp_tls_cert, s.lmtp_tls_key, true);
 
     lctx.driver = &ctx;
     lctx.tls = tls;
@@ -208,8 +209,8 @@ int run(const settings& s, const std::string& config_path) {
     };
     try {
         if (!s.imap_listen.empty() || !s.imaps_listen.empty() || !s.imaps_proxy_listen.empty())
-            ictx.tls = *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false,
-                                             s.imap_tls_ciphers);
+            ictx.tls =
+                *net::make_server_tls(s.imap_tls_cert, s.imap_tls_key, false, s.imap_tls_ciphers);
         // One admission for both ports (net/admission.hpp): logged-in sessions leave the
         // pre-login pool, so they always find room.
         auto il = std::make_shared<net::admission>(
@@ -228,16 +229,14 @@ int run(const settings& s, const std::string& config_path) {
             // where the client expects a TLS handshake).
             imaps_server = std::make_unique<net::server>(
                 io, "imaps", il,
-                [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); },
-                nullptr);
+                [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); }, nullptr);
             if (proxy_from) imaps_server->set_proxy(proxy_from, false, proxy_header_timeout);
             for (const auto& l : s.imaps_listen) imaps_server->listen(l);
         }
         if (!s.imaps_proxy_listen.empty()) {
             imaps_proxy_server = std::make_unique<net::server>(
                 io, "imaps-proxy", il,
-                [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); },
-                nullptr);
+                [&ictx](net::connection& c) { return imap::serve_imap(c, ictx, true); }, nullptr);
             imaps_proxy_server->set_proxy(proxy_from, true, proxy_header_timeout);
             for (const auto& l : s.imaps_proxy_listen) imaps_proxy_server->listen(l);
         }
@@ -263,8 +262,10 @@ int run(const settings& s, const std::string& config_path) {
     std::function<void()> drain = [&]() {
         const bool late = std::chrono::steady_clock::now() >= drain_deadline;
         if (ctx.replies_owed > 0 && late)
-            log::warn("home", "", "stopping with deliveries unacknowledged (the relay will "
-                      "deliver them again)", {{"transactions", ctx.replies_owed}});
+            log::warn("home", "",
+                      "stopping with deliveries unacknowledged (the relay will "
+                      "deliver them again)",
+                      {{"transactions", ctx.replies_owed}});
         if (!lmtp_closed && (ctx.replies_owed == 0 || late)) {
             ctx.closing = true; // a session reading its end of DATA after this delivers nothing
             server.stop();
@@ -321,7 +322,9 @@ int run(const settings& s, const std::string& config_path) {
     arm_hup();
 
     log::info("home", "", "started",
-              {{"hostname", host}, {"config", config_path}, {"transport", s.lmtp_transport},
+              {{"hostname", host},
+               {"config", config_path},
+               {"transport", s.lmtp_transport},
                {"maildir", s.maildir_root.string()}});
     sys::notify("READY=1\nSTATUS=accepting LMTP and IMAP"); // Type=notify: listeners are bound
     io.run();

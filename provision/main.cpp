@@ -20,25 +20,26 @@
 
 namespace {
 void usage(std::FILE* to) {
-    std::fputs("usage: splitmail COMMAND [ARGS]\n"
-               "\n"
-               "commands:\n"
-               "  queue list|show ID|flush|delete ID   inspect and manage the relay's queue\n"
-               "  user add|del|passwd|list ...         manage mail users (home)\n"
-               "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
-               "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
-               "  dmarc recorded [--day YYYY-MM-DD]    what the relay recorded for DMARC reports\n"
-               "  cert obtain|renew|status ...         TLS certificate from an ACME CA (Let's Encrypt)\n"
-               "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
-               "  dmarc report [--json] PATH...        summarise DMARC aggregate reports (rua= mail)\n"
-               "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
-               "  provision relay|home ...             set up relay or home (configs, keys, units)\n"
-               "  setup relay|home ...                 guided: provision, token, DNS, tunnel, services,\n"
-               "                                       check, and what is left to do\n"
-               "\n"
-               "Run `splitmail COMMAND --help` for the options of one command.\n"
-               "`splitmail --print-config-doc` prints the reference of the site file (Markdown).\n",
-               to);
+    std::fputs(
+        "usage: splitmail COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  queue list|show ID|flush|delete ID   inspect and manage the relay's queue\n"
+        "  user add|del|passwd|list ...         manage mail users (home)\n"
+        "  alias add|del|list ...               manage aliases and catch-alls (home)\n"
+        "  dkim keygen --domain D --selector S  make DKIM keys and print their DNS records\n"
+        "  dmarc recorded [--day YYYY-MM-DD]    what the relay recorded for DMARC reports\n"
+        "  cert obtain|renew|status ...         TLS certificate from an ACME CA (Let's Encrypt)\n"
+        "  dns plan|apply|export [--domain D]   DNS records: show, publish at deSEC, zone file\n"
+        "  dmarc report [--json] PATH...        summarise DMARC aggregate reports (rua= mail)\n"
+        "  check [--site F] [--json]            is everything set up right? (DNS, TLS, tunnel...)\n"
+        "  provision relay|home ...             set up relay or home (configs, keys, units)\n"
+        "  setup relay|home ...                 guided: provision, token, DNS, tunnel, services,\n"
+        "                                       check, and what is left to do\n"
+        "\n"
+        "Run `splitmail COMMAND --help` for the options of one command.\n"
+        "`splitmail --print-config-doc` prints the reference of the site file (Markdown).\n",
+        to);
 }
 } // namespace
 

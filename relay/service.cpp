@@ -98,8 +98,8 @@ int run(const settings& s, const std::string& config_path) {
     durable::committer committer;
     auto sp = queue::spool::open(s.spool_dir, committer, true);
     if (!sp) {
-        log::error("relay", "", "cannot open spool", {{"dir", s.spool_dir.string()},
-                                                      {"error", sp.error().message()}});
+        log::error("relay", "", "cannot open spool",
+                   {{"dir", s.spool_dir.string()}, {"error", sp.error().message()}});
         return 73; // EX_CANTCREAT
     }
     // Before recovery and the pid file: a second relay on this spool must not move the running
@@ -122,7 +122,8 @@ int run(const settings& s, const std::string& config_path) {
         log::warn("relay", "", "cannot write pid file", {{"error", ec.message()}});
 
     recipient_directory directory(s.domains, s.spool_dir / "recipients.json");
-    if (auto c = directory.load_cache(); !c) log::warn("rcpt", "", c.error());
+    if (auto c = directory.load_cache(); !c)
+        log::warn("rcpt", "", c.error());
     else if (*c)
         log::info("rcpt", "", "recipient cache loaded",
                   {{"recipients", directory.snapshot()->recipients.size()}});
@@ -131,7 +132,8 @@ int run(const settings& s, const std::string& config_path) {
     if (!s.tls_cert.empty())
         tls = *net::make_server_tls(s.tls_cert, s.tls_key, false, s.tls_ciphers);
     net::tls_context home_tls;
-    if (s.home_transport == "mtls") home_tls = *net::make_client_tls(s.home_tls_cert, s.home_tls_key);
+    if (s.home_transport == "mtls")
+        home_tls = *net::make_client_tls(s.home_tls_cert, s.home_tls_key);
 
     relay_queue runner(io, s, *sp, directory, home_tls);
     runner.start(std::move(rec->envelopes));
@@ -156,8 +158,8 @@ int run(const settings& s, const std::string& config_path) {
     auth::brake login_brake(s.login_brake); // submission AUTH, online and from the cache
 
     // Issue 11 item 8: refused recipients per client network, across all listeners.
-    network_counter rcpt_errors(network_counter::policy{s.network_rcpt_error_limit,
-                                                        s.network_rcpt_error_window, 16384});
+    network_counter rcpt_errors(
+        network_counter::policy{s.network_rcpt_error_limit, s.network_rcpt_error_window, 16384});
 
     // Issue 18: greylisting (its store also answers rspamd's greylist action, so it exists
     // when either is on) and rate limits, across all listeners.
@@ -178,8 +180,8 @@ int run(const settings& s, const std::string& config_path) {
                        {"entries", greylist->store().size()}});
     }
     filter::rate_limiter client_limits({s.limits.client_messages_per_hour,
-                                        s.limits.client_recipients_per_hour,
-                                        s.limits.max_tracked, std::chrono::seconds(3600)});
+                                        s.limits.client_recipients_per_hour, s.limits.max_tracked,
+                                        std::chrono::seconds(3600)});
     filter::rate_limiter user_limits({s.limits.user_messages_per_hour,
                                       s.limits.user_recipients_per_hour, s.limits.max_tracked,
                                       std::chrono::seconds(3600)});
@@ -208,7 +210,8 @@ int run(const settings& s, const std::string& config_path) {
     }
     // Issue 18: DNS block/allow lists through the same context.
     std::unique_ptr<filter::dnsbl_checker> dnsbl;
-    if (s.dnsbl.enabled && spf_resolver) dnsbl = std::make_unique<filter::dnsbl_checker>(s.dnsbl, *spf_resolver);
+    if (s.dnsbl.enabled && spf_resolver)
+        dnsbl = std::make_unique<filter::dnsbl_checker>(s.dnsbl, *spf_resolver);
     sender_auth::config auth_cfg;
     auth_cfg.authserv_id = s.hostname;
     auth_cfg.add_results = s.auth_results_add;
@@ -221,8 +224,10 @@ int run(const settings& s, const std::string& config_path) {
     std::optional<dmarc::suffix_list> psl;
     if (s.dmarc) {
         auto l = dmarc::suffix_list::load(s.dmarc_psl);
-        if (l) psl.emplace(std::move(*l));
-        else log::error("dmarc", "", "DMARC is not checked", {{"error", l.error()}});
+        if (l)
+            psl.emplace(std::move(*l));
+        else
+            log::error("dmarc", "", "DMARC is not checked", {{"error", l.error()}});
     }
     auth_cfg.psl = psl ? &*psl : nullptr;
     // Issue 17: DMARC aggregate reports (RFC 7489 7.2): observations recorded at the end of
@@ -230,7 +235,8 @@ int run(const settings& s, const std::string& config_path) {
     std::unique_ptr<dmarc::recorder> dmarc_recorder;
     std::unique_ptr<dmarc::report_job> dmarc_job;
     if (s.dmarc_reports.enabled && !psl) {
-        log::error("dmarc", "", "dmarc_reports.enabled needs DMARC (dmarc.enabled and its "
+        log::error("dmarc", "",
+                   "dmarc_reports.enabled needs DMARC (dmarc.enabled and its "
                    "public suffix list): no reports");
     } else if (s.dmarc_reports.enabled) {
         const auto& r = s.dmarc_reports;
@@ -250,14 +256,14 @@ int run(const settings& s, const std::string& config_path) {
         jc.spool = &*sp;
         jc.add = [&runner](queue::envelope e) { runner.add(std::move(e)); };
         jc.is_ours = [&s](std::string_view domain) {
-            return std::ranges::any_of(s.domains, [&](const std::string& d) {
-                return address::lower_ascii(domain) == d;
-            });
+            return std::ranges::any_of(
+                s.domains, [&](const std::string& d) { return address::lower_ascii(domain) == d; });
         };
         dmarc_job = std::make_unique<dmarc::report_job>(io, std::move(jc));
         dmarc_job->start();
         log::info("dmarc", "", "aggregate reports on",
-                  {{"dir", r.dir.string()}, {"from", r.from},
+                  {{"dir", r.dir.string()},
+                   {"from", r.from},
                    {"interval", std::to_string(r.interval.count()) + "s"}});
     }
     auth_cfg.on_reject = s.dmarc_on_reject == "reject" ? sender_auth::config::reject_action::reject
@@ -351,8 +357,10 @@ int run(const settings& s, const std::string& config_path) {
     std::function<void()> drain = [&]() {
         const bool late = std::chrono::steady_clock::now() >= drain_deadline;
         if (replies_owed > 0 && late)
-            log::warn("relay", "", "stopping with DATA replies unsent (the clients will "
-                      "send those messages again)", {{"transactions", replies_owed}});
+            log::warn("relay", "",
+                      "stopping with DATA replies unsent (the clients will "
+                      "send those messages again)",
+                      {{"transactions", replies_owed}});
         if (!closed && (replies_owed == 0 || late)) {
             smtp.stop();
             submission.stop();
@@ -360,8 +368,8 @@ int run(const settings& s, const std::string& config_path) {
             imap_proxy.stop();
             closed = true;
         }
-        const auto left = smtp.active() + submission.active() + submissions.active() +
-                          imap_proxy.active();
+        const auto left =
+            smtp.active() + submission.active() + submissions.active() + imap_proxy.active();
         if ((replies_owed == 0 && left == 0) || late) {
             io.stop();
             return;
@@ -393,7 +401,8 @@ int run(const settings& s, const std::string& config_path) {
                 auto t = net::make_server_tls(s.tls_cert, s.tls_key, false, s.tls_ciphers);
                 if (t) {
                     tls = *t; // new connections use the new certificate
-                    log::info("relay", "", "TLS certificate reloaded", {{"cert", s.tls_cert.string()}});
+                    log::info("relay", "", "TLS certificate reloaded",
+                              {{"cert", s.tls_cert.string()}});
                 } else {
                     log::error("relay", "", "TLS reload failed; keeping the old certificate",
                                {{"error", t.error()}});
@@ -415,8 +424,8 @@ int run(const settings& s, const std::string& config_path) {
     };
     arm_usr1();
 
-    log::info("relay", "", "started", {{"hostname", s.hostname}, {"config", config_path},
-                                       {"queued", runner.queued()}});
+    log::info("relay", "", "started",
+              {{"hostname", s.hostname}, {"config", config_path}, {"queued", runner.queued()}});
     // Type=notify units: `systemctl start` returns once the listeners are bound, and fails
     // when the relay exits before that (bad config, port in use).
     sys::notify("READY=1\nSTATUS=accepting mail");

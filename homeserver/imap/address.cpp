@@ -134,8 +134,7 @@ std::vector<entry> parse_list(std::string_view value) {
     while (i < t.size()) {
         // One item: tokens up to ':' (group), '<' (angle-addr), ',' or ';' (its end).
         std::size_t j = i;
-        while (j < t.size() && !is(t[j], ':') && !is(t[j], '<') && !is(t[j], ',') &&
-               !is(t[j], ';'))
+        while (j < t.size() && !is(t[j], ':') && !is(t[j], '<') && !is(t[j], ',') && !is(t[j], ';'))
             ++j;
         if (j < t.size() && is(t[j], ':')) {
             if (!in_group) { // RFC 5322 3.4: group = display-name ":" [group-list] ";"

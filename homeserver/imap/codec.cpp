@@ -287,8 +287,10 @@ void command_reader::release_memory() {
     }
     if (in_.capacity() > keep && in_.size() <= keep) in_.shrink_to_fit();
     if (cmd_.capacity() > keep && cmd_.size() <= keep) cmd_.shrink_to_fit();
-    if (done_.capacity() > keep) std::string().swap(done_);
-    else done_.clear();
+    if (done_.capacity() > keep)
+        std::string().swap(done_);
+    else
+        done_.clear();
 }
 
 void command_reader::discard_buffered() {
@@ -368,8 +370,8 @@ command_reader::event_kind command_reader::take_line() {
         return event_kind::complete;
     }
     auto m = marker_at_end(line);
-    if (cmd_.empty()) literal_cap_ = command_is_append(line) ? lim_.max_append_literal
-                                                             : lim_.max_literal;
+    if (cmd_.empty())
+        literal_cap_ = command_is_append(line) ? lim_.max_append_literal : lim_.max_literal;
     if (m.found) {
         std::string first = cmd_.empty() ? std::string(line.substr(0, 80)) : cmd_.substr(0, 80);
         if (m.bad || m.n > literal_cap_ || ++literals_ > lim_.max_literals) {
@@ -574,11 +576,16 @@ std::optional<std::string> utf8_to_mutf7(std::string_view s) {
         auto c = static_cast<unsigned char>(s[i]);
         char32_t cp = 0;
         std::size_t len = 0;
-        if (c < 0x80) cp = c, len = 1;
-        else if ((c & 0xE0) == 0xC0) cp = c & 0x1F, len = 2;
-        else if ((c & 0xF0) == 0xE0) cp = c & 0x0F, len = 3;
-        else if ((c & 0xF8) == 0xF0) cp = c & 0x07, len = 4;
-        else return std::nullopt;
+        if (c < 0x80)
+            cp = c, len = 1;
+        else if ((c & 0xE0) == 0xC0)
+            cp = c & 0x1F, len = 2;
+        else if ((c & 0xF0) == 0xE0)
+            cp = c & 0x0F, len = 3;
+        else if ((c & 0xF8) == 0xF0)
+            cp = c & 0x07, len = 4;
+        else
+            return std::nullopt;
         if (i + len > s.size()) return std::nullopt;
         for (std::size_t k = 1; k < len; ++k) {
             auto cc = static_cast<unsigned char>(s[i + k]);
@@ -592,8 +599,10 @@ std::optional<std::string> utf8_to_mutf7(std::string_view s) {
         if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xA0)) return std::nullopt;
         if (cp < 0x7f) {
             flush();
-            if (cp == '&') out += "&-";
-            else out.push_back(static_cast<char>(cp));
+            if (cp == '&')
+                out += "&-";
+            else
+                out.push_back(static_cast<char>(cp));
             continue;
         }
         if (cp >= 0x10000) {

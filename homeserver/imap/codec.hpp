@@ -108,10 +108,10 @@ private:
     codec_limits lim_;
     std::string in_;
     std::size_t pos_ = 0;
-    std::string cmd_;            // command being collected
+    std::string cmd_; // command being collected
     std::uint64_t literal_left_ = 0;
     bool in_literal_ = false;
-    bool skipping_ = false;      // discarding the rest of an over-long line
+    bool skipping_ = false; // discarding the rest of an over-long line
     bool line_mode_ = false;
     bool sync_ = false;
     std::size_t literals_ = 0;

@@ -106,8 +106,7 @@ boost::asio::awaitable<std::size_t> idle_read(Stream& stream, session& s, std::s
                 co_await as_user(o, s.user(), [&] { updates = s.idle_poll(); });
                 if (!updates.empty() && !done) co_await stream.write(updates, o.write_timeout);
             }
-        } catch (...) {
-        }
+        } catch (...) {}
         running = false;
         finished.cancel();
     };
@@ -122,8 +121,7 @@ boost::asio::awaitable<std::size_t> idle_read(Stream& stream, session& s, std::s
     done = true;
     boost::system::error_code ignored;
     sd.cancel(ignored);
-    if (running)
-        co_await finished.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    if (running) co_await finished.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     if (failure) std::rethrow_exception(failure);
     co_return n;
 }
@@ -137,8 +135,7 @@ template <class Stream>
 boost::asio::awaitable<void> run_session(Stream& stream, session& s, const driver_options& o) {
     namespace asio = boost::asio;
     using steady = std::chrono::steady_clock;
-    const auto connected =
-        o.connected_at == steady::time_point{} ? steady::now() : o.connected_at;
+    const auto connected = o.connected_at == steady::time_point{} ? steady::now() : o.connected_at;
     bool logged_in = false;
     co_await stream.write(s.greeting(), o.write_timeout);
     // Memory per connection (issue #6): commands and IDLE's "DONE" are read through a small
@@ -193,8 +190,10 @@ boost::asio::awaitable<void> run_session(Stream& stream, session& s, const drive
         bool timed_out = timeout <= steady::duration::zero();
         if (!timed_out) {
             try {
-                if (s.idling()) n = co_await idle_read(stream, s, buf, o);
-                else n = co_await stream.read_some(buf, timeout);
+                if (s.idling())
+                    n = co_await idle_read(stream, s, buf, o);
+                else
+                    n = co_await stream.read_some(buf, timeout);
             } catch (const boost::system::system_error& e) {
                 if (e.code() != asio::error::timed_out) throw;
                 timed_out = true;
@@ -202,16 +201,17 @@ boost::asio::awaitable<void> run_session(Stream& stream, session& s, const drive
         }
         if (timed_out) {
             // RFC 3501 7.1.5 / RFC 9051 7.1.5: BYE before closing for an autologout.
-            co_await stream.write(pre_login ? "* BYE Login timeout\r\n"
-                                            : "* BYE Autologout; idle for too long\r\n",
-                                  std::min<steady::duration>(o.write_timeout,
-                                                             std::chrono::seconds(10)));
+            co_await stream.write(
+                pre_login ? "* BYE Login timeout\r\n" : "* BYE Autologout; idle for too long\r\n",
+                std::min<steady::duration>(o.write_timeout, std::chrono::seconds(10)));
             co_return;
         }
         if (n == 0) co_return;
         s.feed(std::string_view(buf.data(), n));
-        if (n == buf.size() && !large) large = std::make_unique<char[]>(large_read);
-        else if (n < small.size() || s.idling()) large.reset();
+        if (n == buf.size() && !large)
+            large = std::make_unique<char[]>(large_read);
+        else if (n < small.size() || s.idling())
+            large.reset();
     }
 }
 

@@ -26,8 +26,7 @@ int hex_digit(char c) {
 // cannot convert become U+FFFD, so a stray byte does not hide the rest of the word.
 std::optional<std::string> to_utf8(std::string_view charset, std::string_view in) {
     std::string cs = upper(charset);
-    if (cs == "UTF-8" || cs == "UTF8" || cs == "US-ASCII" || cs == "ASCII")
-        return std::string(in);
+    if (cs == "UTF-8" || cs == "UTF8" || cs == "US-ASCII" || cs == "ASCII") return std::string(in);
     iconv_t cd = ::iconv_open("UTF-8", cs.c_str());
     if (cd == reinterpret_cast<iconv_t>(-1)) return std::nullopt;
     std::string out;
@@ -70,12 +69,15 @@ std::optional<std::pair<std::string, std::size_t>> word(std::string_view s, std:
     } else if (enc == 'Q' || enc == 'q') {
         for (std::size_t k = 0; k < payload.size(); ++k) { // RFC 2047 4.2
             char c = payload[k];
-            if (c == '_') octets += ' ';
+            if (c == '_')
+                octets += ' ';
             else if (c == '=' && k + 2 < payload.size() + 0 && hex_digit(payload[k + 1]) >= 0 &&
                      hex_digit(payload[k + 2]) >= 0) {
-                octets += static_cast<char>(hex_digit(payload[k + 1]) * 16 + hex_digit(payload[k + 2]));
+                octets +=
+                    static_cast<char>(hex_digit(payload[k + 1]) * 16 + hex_digit(payload[k + 2]));
                 k += 2;
-            } else octets += c;
+            } else
+                octets += c;
         }
     } else {
         return std::nullopt;

@@ -47,8 +47,8 @@ bool valid_keyword(std::string_view n) {
     // RFC 3501 9: flag-keyword = atom; atom-specials are ( ) { SP CTL % * " \ ]
     if (n.empty() || n.size() > 128) return false;
     for (unsigned char c : n)
-        if (c <= 0x20 || c >= 0x7f || std::string_view("(){%*\"\\]").find(static_cast<char>(c)) !=
-                                          std::string_view::npos)
+        if (c <= 0x20 || c >= 0x7f ||
+            std::string_view("(){%*\"\\]").find(static_cast<char>(c)) != std::string_view::npos)
             return false;
     return true;
 }
@@ -68,7 +68,6 @@ std::string flags_text(std::uint8_t f, bool recent) {
     return out + ")";
 }
 
-
 folder::folder(fs::path dir, std::string host, fs::path user_root, folder_registry* registry)
     : registry_(registry ? *registry : folder_registry::standalone()), dir_(std::move(dir)),
       root_(user_root.empty() ? dir_ : std::move(user_root)), host_(std::move(host)) {
@@ -84,8 +83,7 @@ folder::folder(fs::path dir, std::string host, fs::path user_root, folder_regist
         // No UIDVALIDITY could be allocated durably: serving the folder could hand out a
         // value a client has seen before (RFC 3501 2.3.1.1), so sync() refuses.
         log::error("imap", "-", "cannot allocate a UIDVALIDITY",
-                   {{"path", (root_ / "splitmail-uidvalidity").string()},
-                    {"error", ec.message()}});
+                   {{"path", (root_ / "splitmail-uidvalidity").string()}, {"error", ec.message()}});
         init_error_ = ec;
     }
 }
@@ -131,7 +129,6 @@ folder::mapping::~mapping() {
     if (addr) ::munmap(addr, len);
 }
 
-
 // ---------------------------------------------------------------- folder: keywords
 
 std::optional<unsigned> folder::keyword_index(std::string_view name) const {
@@ -141,7 +138,8 @@ std::optional<unsigned> folder::keyword_index(std::string_view name) const {
 }
 
 std::expected<unsigned, std::error_code> folder::intern_keyword(std::string_view name) {
-    if (!valid_keyword(name)) return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+    if (!valid_keyword(name))
+        return std::unexpected(std::make_error_code(std::errc::invalid_argument));
     if (mtime_ns(dir_ / keywords_name) != keywords_mtime_) load_keywords();
     if (auto i = keyword_index(name)) return *i;
     std::size_t slot = keywords_.size();
@@ -150,7 +148,8 @@ std::expected<unsigned, std::error_code> folder::intern_keyword(std::string_view
             slot = i;
             break;
         }
-    if (slot >= max_keywords) return std::unexpected(std::make_error_code(std::errc::no_space_on_device));
+    if (slot >= max_keywords)
+        return std::unexpected(std::make_error_code(std::errc::no_space_on_device));
     if (slot == keywords_.size()) keywords_.emplace_back();
     keywords_[slot] = std::string(name);
     if (auto ec = save_keywords()) {
@@ -291,9 +290,8 @@ std::string folder::unique_name(std::uint64_t size) {
     return maildir::make_name(n);
 }
 
-std::expected<std::uint32_t, std::error_code> folder::register_file(std::string_view file,
-                                                                    std::uint64_t size,
-                                                                    std::int64_t date) {
+std::expected<std::uint32_t, std::error_code>
+folder::register_file(std::string_view file, std::uint64_t size, std::int64_t date) {
     if (auto ec = fsync_dir(dir_ / "cur")) return std::unexpected(ec);
     message_entry m;
     m.uid = uidnext_++;

@@ -119,8 +119,8 @@ std::error_code folder::load_index() {
     }
     std::size_t file_size = fd >= 0 ? static_cast<std::size_t>(st.st_size) : 0;
     char head[32] = {};
-    bool have_head = fd >= 0 && file_size >= magic_v3.size() &&
-                     read_at(fd, head, magic_v3.size(), 0);
+    bool have_head =
+        fd >= 0 && file_size >= magic_v3.size() && read_at(fd, head, magic_v3.size(), 0);
     if (have_head && std::string_view(head, magic_v3.size()) == magic_v3) {
         std::size_t log_start = 0;
         bool ok = load_v3(fd, file_size, log_start);
@@ -161,8 +161,10 @@ std::error_code folder::load_index() {
     }
     msgs_.clear();
     expunged_.clear();
-    if (text && text->starts_with("V1 ")) load_v1(*text);
-    else if (!load_dovecot_uidlist()) return fresh_uidvalidity();
+    if (text && text->starts_with("V1 "))
+        load_v1(*text);
+    else if (!load_dovecot_uidlist())
+        return fresh_uidvalidity();
     if (uidvalidity_ == 0) return fresh_uidvalidity(); // a V1 index without a usable header
     return {};
 }
@@ -197,9 +199,9 @@ bool folder::load_v3(int fd, std::size_t file_size, std::size_t& log_start) {
     log_start = off + recs + exps + nb;
     // The snapshot is used where it lies in the page cache: the names stay in this mapping
     // (it outlives a later rename of the file; only the log after it is ever truncated).
-    void* map = log_start == 0 ? MAP_FAILED
-                               : ::mmap(nullptr, log_start, PROT_READ, MAP_SHARED | MAP_POPULATE,
-                                        fd, 0);
+    void* map = log_start == 0
+                    ? MAP_FAILED
+                    : ::mmap(nullptr, log_start, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (map == MAP_FAILED) return false;
     mapping snap{map, log_start};
     const char* base = static_cast<const char*>(map);
@@ -222,9 +224,9 @@ bool folder::load_v3(int fd, std::size_t file_size, std::size_t& log_start) {
         std::memcpy(&r, rec + i * sizeof r, sizeof r);
         // Names are laid out in record order, each followed by its "\n": together with the
         // "\n" count checked above, no name holds a "\n".
-        if (r.name_off != name_at || r.name_len == 0 || std::size_t{r.name_off} + r.name_len >= nb ||
-            names[r.name_off + r.name_len] != '\n' || names[r.name_off] == '.' || r.uid == 0 ||
-            r.uid > max_uid)
+        if (r.name_off != name_at || r.name_len == 0 ||
+            std::size_t{r.name_off} + r.name_len >= nb || names[r.name_off + r.name_len] != '\n' ||
+            names[r.name_off] == '.' || r.uid == 0 || r.uid > max_uid)
             return false;
         name_at += r.name_len + 1u;
         auto& m = msgs_.emplace_back();
@@ -312,8 +314,10 @@ bool folder::apply_line(std::string_view line) {
         } else {
             auto it = std::lower_bound(msgs_.begin(), msgs_.end(), m.uid,
                                        [](auto& a, std::uint32_t v) { return a.uid < v; });
-            if (it != msgs_.end() && it->uid == m.uid) *it = m;
-            else msgs_.insert(it, m);
+            if (it != msgs_.end() && it->uid == m.uid)
+                *it = m;
+            else
+                msgs_.insert(it, m);
         }
         return true;
     }
@@ -353,9 +357,12 @@ bool folder::load_v2(std::string_view text) {
     while (!line.empty()) {
         auto f = field(line);
         if (f.size() < 2) continue;
-        if (f[0] == 'V') number(f.substr(1), uv);
-        else if (f[0] == 'N') number(f.substr(1), un);
-        else if (f[0] == 'M') number(f.substr(1), hm);
+        if (f[0] == 'V')
+            number(f.substr(1), uv);
+        else if (f[0] == 'N')
+            number(f.substr(1), un);
+        else if (f[0] == 'M')
+            number(f.substr(1), hm);
     }
     if (uv == 0 || un == 0 || un > max_uid + 1) return false;
     uidvalidity_ = uv;
@@ -398,8 +405,10 @@ bool folder::load_dovecot_uidlist() {
     while (!h.empty()) {
         auto f = field(h);
         if (f.size() < 2) continue;
-        if (f[0] == 'V') number(f.substr(1), uv);
-        else if (f[0] == 'N') number(f.substr(1), un);
+        if (f[0] == 'V')
+            number(f.substr(1), uv);
+        else if (f[0] == 'N')
+            number(f.substr(1), un);
     }
     if (uv == 0 || un == 0 || un > max_uid + 1) return false;
     uidvalidity_ = uv;
@@ -459,8 +468,10 @@ void folder::append_record(std::string& out, const message_entry& m) {
     out += ' ';
     put_u64(out, m.size);
     out += ' ';
-    if (m.internal_date == date_unknown) out += '-';
-    else put_i64(out, m.internal_date);
+    if (m.internal_date == date_unknown)
+        out += '-';
+    else
+        put_i64(out, m.internal_date);
     out += m.in_new ? " n " : " c ";
     out += m.file;
     out += '\n';

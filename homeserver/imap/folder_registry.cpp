@@ -70,8 +70,10 @@ void folder_registry::impl::forget_loaded(const fs::path& dir) {
     std::lock_guard lk(open_mu);
     std::string key = dir.string();
     for (auto it = open.begin(); it != open.end();) {
-        if (it->first == key || it->first.starts_with(key + "/")) it = open.erase(it);
-        else ++it;
+        if (it->first == key || it->first.starts_with(key + "/"))
+            it = open.erase(it);
+        else
+            ++it;
     }
     for (auto it = recent.begin(); it != recent.end();) {
         std::string d = (*it)->dir().string();
@@ -150,13 +152,14 @@ void folder_registry::impl::drain_events() {
             if (ev->len > 0) key += ev->name; // NUL-padded
             for (auto& [who, s] : it->second.subs) {
                 auto e = kind == '?' ? s.expected.end() : s.expected.find(key);
-                if (e != s.expected.end()) s.expected.erase(e);
-                else s.foreign = true;
+                if (e != s.expected.end())
+                    s.expected.erase(e);
+                else
+                    s.foreign = true;
             }
         }
     }
 }
-
 
 // ---------------------------------------------------------------- folder: change watch
 

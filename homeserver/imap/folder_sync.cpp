@@ -98,8 +98,8 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
         if (!(in_new ? scan_new : scan_cur)) continue;
         reset_watch(in_new ? 0 : 1); // from here on, any other change shows
         established_[in_new ? 0 : 1] = wd_[in_new ? 0 : 1] >= 0;
-        int fd = ::open((dir_ / (in_new ? "new" : "cur")).c_str(),
-                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd =
+            ::open((dir_ / (in_new ? "new" : "cur")).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) return errno_code();
         dfd[in_new ? 0 : 1] = fd;
         DIR* dp = ::fdopendir(::dup(fd));
@@ -118,8 +118,7 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
     }
     std::vector<found> files(spans.size());
     for (std::size_t i = 0; i < spans.size(); ++i)
-        files[i] = {std::string_view(pool).substr(spans[i].first, spans[i].second),
-                    i < first_cur};
+        files[i] = {std::string_view(pool).substr(spans[i].first, spans[i].second), i < first_cur};
     std::string records;
     const bool logging = index_ok_; // otherwise compact() writes everything below
     bool removed = false;
@@ -215,9 +214,9 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
         if (logging) append_record(records, m);
     }
     if (!added.empty()) {
-        bool in_order = msgs_.empty() ||
-                        std::all_of(added.begin(), added.end(),
-                                    [&](auto& m) { return m.uid > msgs_.back().uid; });
+        bool in_order = msgs_.empty() || std::all_of(added.begin(), added.end(), [&](auto& m) {
+                            return m.uid > msgs_.back().uid;
+                        });
         msgs_.insert(msgs_.end(), added.begin(), added.end());
         if (!in_order || !std::is_sorted(msgs_.begin(), msgs_.end(),
                                          [](auto& a, auto& b) { return a.uid < b.uid; }))
@@ -312,8 +311,10 @@ std::vector<folder::uid_range> folder::expunged_since(std::uint64_t modseq) cons
     std::sort(uids.begin(), uids.end());
     for (auto u : uids) {
         if (!out.empty() && out.back().hi >= u) continue; // duplicate
-        if (!out.empty() && out.back().hi + 1 == u) out.back().hi = u;
-        else out.push_back({u, u});
+        if (!out.empty() && out.back().hi + 1 == u)
+            out.back().hi = u;
+        else
+            out.push_back({u, u});
     }
     return out;
 }

@@ -71,7 +71,8 @@ sort_fields fields_of(std::string_view header) {
         f.to = sort_keys::first_mailbox(l);
         f.display_to = sort_keys::first_display(l);
     }
-    if (auto v = mime::field(header, "Cc")) f.cc = sort_keys::first_mailbox(address::parse_list(*v));
+    if (auto v = mime::field(header, "Cc"))
+        f.cc = sort_keys::first_mailbox(address::parse_list(*v));
     return f;
 }
 
@@ -86,7 +87,8 @@ std::uint64_t fnv1a(std::string_view s) {
     return h;
 }
 
-template <class T> void put(std::string& out, T v) {
+template <class T>
+void put(std::string& out, T v) {
     char b[sizeof v];
     std::memcpy(b, &v, sizeof v);
     out.append(b, sizeof v);
@@ -101,7 +103,8 @@ struct reader {
     std::string_view in;
     std::size_t p = 0;
     bool ok = true;
-    template <class T> T get() {
+    template <class T>
+    T get() {
         T v{};
         if (!ok || in.size() - p < sizeof v) {
             ok = false;
@@ -133,8 +136,8 @@ std::string header_cache::serialize() const {
         put(out, uid);
         put(out, f.sent);
         put(out, static_cast<std::uint8_t>(f.subject_reply ? 1 : 0));
-        for (const auto* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to,
-                              &f.message_id})
+        for (const auto* s :
+             {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to, &f.message_id})
             put_string(out, *s);
         put(out, static_cast<std::uint16_t>(f.references.size()));
         for (const auto& r : f.references) put_string(out, r);
@@ -163,8 +166,8 @@ std::optional<header_cache::entries> header_cache::parse(std::string_view file,
         auto& f = e.second;
         f.sent = r.get<std::int64_t>();
         f.subject_reply = r.get<std::uint8_t>() != 0;
-        for (auto* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to,
-                        &f.message_id})
+        for (auto* s :
+             {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to, &f.message_id})
             *s = r.str();
         auto refs = r.get<std::uint16_t>();
         if (refs > max_references) r.ok = false;

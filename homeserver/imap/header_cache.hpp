@@ -35,11 +35,11 @@ struct message_entry;
 
 struct sort_fields {
     static constexpr std::int64_t no_date = INT64_MIN;
-    std::int64_t sent = no_date; // Date: in UTC seconds; no_date: use INTERNALDATE
-    std::string subject;         // base subject, i;ascii-casemap
-    std::string from, to, cc;    // addr-mailbox of the first address, i;ascii-casemap
+    std::int64_t sent = no_date;          // Date: in UTC seconds; no_date: use INTERNALDATE
+    std::string subject;                  // base subject, i;ascii-casemap
+    std::string from, to, cc;             // addr-mailbox of the first address, i;ascii-casemap
     std::string display_from, display_to; // RFC 5957 display values
-    bool subject_reply = false;  // "Re:", "Fwd:" ... were removed (THREAD, RFC 5256 REFERENCES 5)
+    bool subject_reply = false; // "Re:", "Fwd:" ... were removed (THREAD, RFC 5256 REFERENCES 5)
     // THREAD=REFERENCES: the Message-ID, and the parents: References (its last
     // max_references ids), or the first id of In-Reply-To when there is no References.
     std::string message_id;

@@ -21,8 +21,8 @@ std::optional<std::string> list_pattern_problem(std::string_view pattern) {
     if (pattern.size() > max_list_pattern_octets)
         return "Mailbox pattern too long (limit " + std::to_string(max_list_pattern_octets) +
                " octets)";
-    auto wild = static_cast<std::size_t>(std::count_if(
-        pattern.begin(), pattern.end(), [](char c) { return c == '*' || c == '%'; }));
+    auto wild = static_cast<std::size_t>(
+        std::count_if(pattern.begin(), pattern.end(), [](char c) { return c == '*' || c == '%'; }));
     if (wild > max_list_pattern_wildcards)
         return "Too many wildcards in mailbox pattern (limit " +
                std::to_string(max_list_pattern_wildcards) + ")";

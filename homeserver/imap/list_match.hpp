@@ -42,8 +42,8 @@ private:
     std::size_t tokens_ = 0; // pattern positions; bit `tokens_` is the accepting state
     std::size_t words_ = 1;
     std::uint16_t lit_index_[256] = {}; // octet -> row of lit_ (0: appears in no literal)
-    std::vector<word> lit_;            // rows of words_: positions holding that literal octet
-    std::vector<word> star_, pct_;     // positions holding '*' / '%'
+    std::vector<word> lit_;             // rows of words_: positions holding that literal octet
+    std::vector<word> star_, pct_;      // positions holding '*' / '%'
 };
 
 // One-shot form of list_pattern(pattern, delim).matches(name).

@@ -38,9 +38,10 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     log::info("imap", id, "connect", {{"client", c.remote_ip()}, {"tls", implicit_tls}});
     if (implicit_tls) co_await c.start_tls_server(ctx.tls, handshake_timeout(c, ctx.driver));
     auto addr = c.remote().address();
-    bool loopback = addr.is_loopback() ||
-                    (addr.is_v6() && addr.to_v6().is_v4_mapped() &&
-                     boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, addr.to_v6()).is_loopback());
+    bool loopback =
+        addr.is_loopback() ||
+        (addr.is_v6() && addr.to_v6().is_v4_mapped() &&
+         boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, addr.to_v6()).is_loopback());
     session_config cfg;
     cfg.hostname = ctx.hostname;
     cfg.tls_active = implicit_tls;
@@ -93,8 +94,9 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     // failures cost its exponential delay. A locked attempt gets the same
     // NO [AUTHENTICATIONFAILED] as a wrong password (RFC 5530 3), so it reveals nothing.
     const std::string client = c.remote_ip();
-    o.check_auth = [&ctx, &id, client](const auth_request& req)
-        -> net::asio::awaitable<std::optional<std::string>> {
+    o.check_auth =
+        [&ctx, &id,
+         client](const auth_request& req) -> net::asio::awaitable<std::optional<std::string>> {
         login_context lc{ctx.users, ctx.brake, ctx.auth_pool, ctx.auth_cache};
         auto r = co_await check_login(lc, "imap", id, req.user, req.password, client);
         if (r.st != login_result::status::ok) co_return std::nullopt;
@@ -111,8 +113,9 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     // Mailbox work of a logged-in user on that user's strand (issue 12 item 4); the driver
     // resumes here, on the io thread, for the socket and the login check.
     if (ctx.user_exec)
-        o.run_for_user = [ux = ctx.user_exec](std::string user, std::function<void()> work)
-            -> net::asio::awaitable<void> {
+        o.run_for_user =
+            [ux = ctx.user_exec](std::string user,
+                                 std::function<void()> work) -> net::asio::awaitable<void> {
             co_await run_as(*ux, std::move(user), [&work] {
                 work();
                 return true;

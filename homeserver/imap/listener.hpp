@@ -34,7 +34,7 @@ namespace splitmail::home::imap {
 
 struct listener_context {
     std::string hostname;
-    net::tls_context tls;             // null: no TLS at all (tests only)
+    net::tls_context tls; // null: no TLS at all (tests only)
     bool plaintext_on_loopback = false;
     users::live_database* users = nullptr;
     std::filesystem::path maildir_root;
@@ -63,8 +63,7 @@ struct listener_context {
 };
 
 // `implicit_tls`: the imaps port (TLS from the first byte).
-net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
-                                      bool implicit_tls);
+net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx, bool implicit_tls);
 
 // The Maildir of `user` (local@domain) below root.
 std::filesystem::path user_maildir(const std::filesystem::path& root, const std::string& user);

@@ -208,8 +208,10 @@ std::error_code mailbox_store::subscribe(std::string_view name, bool on) {
     auto subs = subscriptions();
     auto it = std::find(subs.begin(), subs.end(), name);
     if (on == (it != subs.end())) return {};
-    if (on) subs.emplace_back(name);
-    else subs.erase(it);
+    if (on)
+        subs.emplace_back(name);
+    else
+        subs.erase(it);
     if (auto ec = make_maildir(root_)) return ec;
     auto old = read_small_file(root_ / "subscriptions");
     bool v2 = old && std::string_view(*old).starts_with(dovecot_v2_header);

@@ -29,8 +29,8 @@ std::size_t header_end(std::string_view m, std::size_t from) {
 
 std::string trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                          s.back() == '\n'))
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
         s.remove_suffix(1);
     return std::string(s);
 }
@@ -44,17 +44,23 @@ std::string strip_comments(std::string_view s) {
         char c = s[i];
         if (q) {
             out.push_back(c);
-            if (c == '\\' && i + 1 < s.size()) out.push_back(s[++i]);
-            else if (c == '"') q = false;
+            if (c == '\\' && i + 1 < s.size())
+                out.push_back(s[++i]);
+            else if (c == '"')
+                q = false;
             continue;
         }
         if (depth > 0) {
-            if (c == '\\') ++i;
-            else if (c == '(') ++depth;
-            else if (c == ')') --depth;
+            if (c == '\\')
+                ++i;
+            else if (c == '(')
+                ++depth;
+            else if (c == ')')
+                --depth;
             continue;
         }
-        if (c == '(') ++depth;
+        if (c == '(')
+            ++depth;
         else {
             if (c == '"') q = true;
             out.push_back(c);
@@ -86,15 +92,22 @@ std::vector<std::string> split_top(std::string_view s, char sep) {
         char c = s[i];
         if (q) {
             cur.push_back(c);
-            if (c == '\\' && i + 1 < s.size()) cur.push_back(s[++i]);
-            else if (c == '"') q = false;
+            if (c == '\\' && i + 1 < s.size())
+                cur.push_back(s[++i]);
+            else if (c == '"')
+                q = false;
             continue;
         }
-        if (c == '"') q = true;
-        else if (c == '<') ++angle;
-        else if (c == '>' && angle > 0) --angle;
-        else if (c == '(') ++paren;
-        else if (c == ')' && paren > 0) --paren;
+        if (c == '"')
+            q = true;
+        else if (c == '<')
+            ++angle;
+        else if (c == '>' && angle > 0)
+            --angle;
+        else if (c == '(')
+            ++paren;
+        else if (c == ')' && paren > 0)
+            --paren;
         else if (c == sep && angle == 0 && paren == 0) {
             out.push_back(cur);
             cur.clear();
@@ -241,8 +254,11 @@ std::string nstr(const std::string& s) { return s.empty() ? "NIL" : quoted_or_li
 
 std::string extension(const part& p) {
     std::string out;
-    if (p.disposition.empty()) out += " NIL";
-    else out += " (" + quoted_or_literal(p.disposition) + " " + params_list(p.disposition_params) + ")";
+    if (p.disposition.empty())
+        out += " NIL";
+    else
+        out +=
+            " (" + quoted_or_literal(p.disposition) + " " + params_list(p.disposition_params) + ")";
     out += " " + nstr(p.language);
     out += " " + nstr(p.location);
     return out;
@@ -256,8 +272,10 @@ std::string address_list(const std::optional<std::string>& v) {
     std::string out;
     for (const auto& a : address::parse_list(*v)) {
         using k = address::entry::kind;
-        if (a.k == k::group_start) out += "(NIL NIL " + quoted_or_literal(a.name) + " NIL)";
-        else if (a.k == k::group_end) out += "(NIL NIL NIL NIL)";
+        if (a.k == k::group_start)
+            out += "(NIL NIL " + quoted_or_literal(a.name) + " NIL)";
+        else if (a.k == k::group_end)
+            out += "(NIL NIL NIL NIL)";
         else
             out += "(" + nstr(a.name) + " " + nstr(a.route) + " " + quoted_or_literal(a.mailbox) +
                    " " + quoted_or_literal(a.host) + ")";
@@ -346,9 +364,9 @@ std::string select_fields(std::string_view header, const std::vector<std::string
         if (!sorted)
             return std::any_of(names.begin(), names.end(),
                                [&](const std::string& x) { return iequals(x, n); });
-        auto it = std::lower_bound(
-            names.begin(), names.end(), n,
-            [](const std::string& a, std::string_view b) { return iless(a, b); });
+        auto it =
+            std::lower_bound(names.begin(), names.end(), n,
+                             [](const std::string& a, std::string_view b) { return iless(a, b); });
         return it != names.end() && iequals(*it, n);
     };
     std::string out;
@@ -393,13 +411,13 @@ std::string body_structure(std::string_view msg, const part& p, bool ext) {
         lines = count_lines(body_of(msg, p));
     }
     std::string out = "(" + quoted_or_literal(p.type) + " " + quoted_or_literal(p.subtype) + " " +
-                      params_list(p.params) + " " + nstr(p.id) + " " + nstr(p.description) +
-                      " " + quoted_or_literal(encoding) + " " + std::to_string(size);
+                      params_list(p.params) + " " + nstr(p.id) + " " + nstr(p.description) + " " +
+                      quoted_or_literal(encoding) + " " + std::to_string(size);
     if (p.type == "TEXT") out += " " + std::to_string(lines);
     if (p.rfc822() && !p.children.empty()) {
         const part& inner = p.children[0];
-        out += " " + envelope(header_of(msg, inner)) + " " + body_structure(msg, inner, ext) +
-               " " + std::to_string(count_lines(body_of(msg, p)));
+        out += " " + envelope(header_of(msg, inner)) + " " + body_structure(msg, inner, ext) + " " +
+               std::to_string(count_lines(body_of(msg, p)));
     }
     if (ext) out += " " + nstr(p.md5) + extension(p);
     return out + ")";
@@ -417,9 +435,9 @@ std::string envelope(std::string_view h) {
     if (!sender || sender->empty()) sender = from;
     if (!reply_to || reply_to->empty()) reply_to = from;
     return "(" + ns(f("Date")) + " " + ns(f("Subject")) + " " + address_list(from) + " " +
-           address_list(sender) + " " + address_list(reply_to) + " " + address_list(f("To")) +
-           " " + address_list(f("Cc")) + " " + address_list(f("Bcc")) + " " +
-           ns(f("In-Reply-To")) + " " + ns(f("Message-ID")) + ")";
+           address_list(sender) + " " + address_list(reply_to) + " " + address_list(f("To")) + " " +
+           address_list(f("Cc")) + " " + address_list(f("Bcc")) + " " + ns(f("In-Reply-To")) + " " +
+           ns(f("Message-ID")) + ")";
 }
 
 const part* find_part(const part& root, const std::vector<unsigned>& path) {
@@ -451,7 +469,6 @@ const part* find_part(const part& root, const std::vector<unsigned>& path) {
     }
     return p;
 }
-
 
 namespace {
 
@@ -536,10 +553,14 @@ std::optional<std::string> decoded_body(std::string_view msg, const part& p) {
     std::string_view body = body_of(msg, p);
     std::string out;
     const std::string& e = p.encoding;
-    if (e == "BASE64") out = decode_base64(body);
-    else if (e == "QUOTED-PRINTABLE") out = decode_quoted_printable(body);
-    else if (e == "7BIT" || e == "8BIT" || e == "BINARY") out.assign(body);
-    else return std::nullopt; // RFC 3516 4.3: the caller says NO [UNKNOWN-CTE]
+    if (e == "BASE64")
+        out = decode_base64(body);
+    else if (e == "QUOTED-PRINTABLE")
+        out = decode_quoted_printable(body);
+    else if (e == "7BIT" || e == "8BIT" || e == "BINARY")
+        out.assign(body);
+    else
+        return std::nullopt; // RFC 3516 4.3: the caller says NO [UNKNOWN-CTE]
     // RFC 3516 4.2: BINARY returns the decoded octets exactly, also for TEXT/* (a base64
     // attachment with bare LF or CR must download byte for byte as it was sent).
     return out;

@@ -21,15 +21,15 @@ namespace splitmail::home::imap::mime {
 inline constexpr std::size_t max_depth = 20;
 
 struct part {
-    std::size_t begin = 0;       // start of the part's header
-    std::size_t body_begin = 0;  // start of the body (after the blank line)
-    std::size_t end = 0;         // end of the body
+    std::size_t begin = 0;                        // start of the part's header
+    std::size_t body_begin = 0;                   // start of the body (after the blank line)
+    std::size_t end = 0;                          // end of the body
     std::string type = "TEXT", subtype = "PLAIN"; // upper case
     std::vector<std::pair<std::string, std::string>> params;
     std::string id, description, encoding = "7BIT", md5, location, language;
     std::string disposition;
     std::vector<std::pair<std::string, std::string>> disposition_params;
-    std::vector<part> children;  // multipart parts, or the one message/rfc822 message
+    std::vector<part> children; // multipart parts, or the one message/rfc822 message
     bool multipart() const { return type == "MULTIPART"; }
     bool rfc822() const { return type == "MESSAGE" && subtype == "RFC822"; }
 };

@@ -33,13 +33,20 @@ std::expected<return_options, std::string> parse_return_options(const value& lis
     const auto& items = list.items;
     for (std::size_t i = 0; i < items.size(); ++i) {
         std::string u = items[i].is_atom() ? upper(items[i].text) : std::string();
-        if (u == "MIN") o.min = true;
-        else if (u == "MAX") o.max = true;
-        else if (u == "COUNT") o.count = true;
-        else if (u == "ALL") o.all = true;
-        else if (u == "SAVE") o.save = true;
-        else if (u == "UPDATE") o.update = true;
-        else if (u == "CONTEXT") o.context = true;
+        if (u == "MIN")
+            o.min = true;
+        else if (u == "MAX")
+            o.max = true;
+        else if (u == "COUNT")
+            o.count = true;
+        else if (u == "ALL")
+            o.all = true;
+        else if (u == "SAVE")
+            o.save = true;
+        else if (u == "UPDATE")
+            o.update = true;
+        else if (u == "CONTEXT")
+            o.context = true;
         else if (u == "PARTIAL") {
             if (o.partial) return std::unexpected(std::string("PARTIAL twice"));
             if (i + 1 >= items.size() || !items[i + 1].is_atom())
@@ -59,8 +66,7 @@ std::expected<return_options, std::string> parse_return_options(const value& lis
 
 std::optional<std::expected<return_options, std::string>>
 return_clause(const std::vector<value>& args) {
-    if (args.empty() || !args[0].is_atom() || upper(args[0].text) != "RETURN")
-        return std::nullopt;
+    if (args.empty() || !args[0].is_atom() || upper(args[0].text) != "RETURN") return std::nullopt;
     if (args.size() < 2 || !args[1].is_list())
         return std::unexpected(std::string("RETURN needs a list of options"));
     return parse_return_options(args[1]);
@@ -84,8 +90,8 @@ std::pair<std::size_t, std::size_t> partial_window(std::pair<std::int64_t, std::
 std::string partial_data(std::pair<std::int64_t, std::int64_t> range,
                          const std::vector<std::uint32_t>& numbers) {
     auto [first, last] = partial_window(range, numbers.size());
-    std::string out = " PARTIAL (" + std::to_string(range.first) + ":" +
-                      std::to_string(range.second) + " ";
+    std::string out =
+        " PARTIAL (" + std::to_string(range.first) + ":" + std::to_string(range.second) + " ";
     if (first == last) return out + "NIL)";
     std::vector<std::uint32_t> part(numbers.begin() + static_cast<std::ptrdiff_t>(first),
                                     numbers.begin() + static_cast<std::ptrdiff_t>(last));
@@ -121,7 +127,8 @@ context_change diff_results(const std::vector<std::uint32_t>& before,
         const std::size_t pos = i + 1 - removed;
         if (!ch.removed.empty() && ch.removed.back().position == pos)
             ch.removed.back().uids.push_back(before[i]); // the next one slid into its place
-        else ch.removed.push_back({pos, {before[i]}});
+        else
+            ch.removed.push_back({pos, {before[i]}});
         ++removed;
     }
     // Additions in the new order: each lands at its final position.
@@ -130,7 +137,8 @@ context_change diff_results(const std::vector<std::uint32_t>& before,
         auto& g = ch.added;
         if (!g.empty() && g.back().position + g.back().uids.size() == j + 1)
             g.back().uids.push_back(after[j]);
-        else g.push_back({j + 1, {after[j]}});
+        else
+            g.push_back({j + 1, {after[j]}});
     }
     return ch;
 }

@@ -79,8 +79,10 @@ std::string session::capability() const {
                     std::to_string(cfg_.limits.max_append_literal);
     if (state_ == state::not_authenticated) {
         if (cfg_.starttls_offered && !cfg_.tls_active) c += " STARTTLS";
-        if (auth_allowed()) c += " AUTH=PLAIN";
-        else c += " LOGINDISABLED";
+        if (auth_allowed())
+            c += " AUTH=PLAIN";
+        else
+            c += " LOGINDISABLED";
     }
     return c;
 }
@@ -205,9 +207,12 @@ void session::dispatch(const command& c, std::string& out) {
         std::string updates;
         sync_view(it->expunge_ok, updates);
         auto pos = body.rfind("\r\n" + c.tag + " ");
-        if (pos != std::string::npos) pos += 2;
-        else if (body.starts_with(c.tag + " ")) pos = 0;
-        else pos = body.size();
+        if (pos != std::string::npos)
+            pos += 2;
+        else if (body.starts_with(c.tag + " "))
+            pos = 0;
+        else
+            pos = body.size();
         body.insert(pos, updates);
     }
     out += body;
@@ -273,7 +278,8 @@ void session::announce_flags(std::string& out) {
     std::string now = s.f->flag_list(false);
     if (now == s.announced_flags) return;
     out += "* FLAGS " + now + "\r\n";
-    if (!s.readonly) out += "* OK [PERMANENTFLAGS " + s.f->flag_list(true) + "] Flags permitted\r\n";
+    if (!s.readonly)
+        out += "* OK [PERMANENTFLAGS " + s.f->flag_list(true) + "] Flags permitted\r\n";
     s.announced_flags = std::move(now);
 }
 
@@ -334,8 +340,9 @@ void session::sync_view(bool allow_expunge, std::string& out) {
     std::vector<std::pair<std::uint32_t, std::uint64_t>>().swap(s.reported);
     std::uint32_t last = s.uids.empty() ? 0 : s.uids.back();
     bool grew = false;
-    auto first_new = std::upper_bound(msgs.begin(), msgs.end(), last,
-                                      [](std::uint32_t u, const message_entry& m) { return u < m.uid; });
+    auto first_new =
+        std::upper_bound(msgs.begin(), msgs.end(), last,
+                         [](std::uint32_t u, const message_entry& m) { return u < m.uid; });
     for (auto it = first_new; it != msgs.end(); ++it) {
         s.uids.push_back(it->uid);
         if (s.readonly && (it->in_new || s.f->recent_unclaimed(it->uid))) s.recent.insert(it->uid);
@@ -400,15 +407,18 @@ std::string session::vanished_set(const std::vector<folder::uid_range>& gone,
         for (auto r : want) {
             if (!merged.empty() && r.lo <= merged.back().hi + std::uint64_t{1})
                 merged.back().hi = std::max(merged.back().hi, r.hi);
-            else merged.push_back(r);
+            else
+                merged.push_back(r);
         }
         std::size_t i = 0, j = 0;
         while (i < gone.size() && j < merged.size()) {
             std::uint32_t lo = std::max(gone[i].lo, merged[j].lo);
             std::uint32_t hi = std::min(gone[i].hi, merged[j].hi);
             if (lo <= hi) keep.push_back({lo, hi});
-            if (gone[i].hi < merged[j].hi) ++i;
-            else ++j;
+            if (gone[i].hi < merged[j].hi)
+                ++i;
+            else
+                ++j;
         }
     }
     std::string out;
@@ -422,7 +432,7 @@ std::string session::vanished_set(const std::vector<folder::uid_range>& gone,
 
 std::string session::format_date(std::int64_t t) {
     std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm {};
+    std::tm tm{};
     gmtime_r(&tt, &tm);
     char buf[40];
     std::snprintf(buf, sizeof buf, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday,
@@ -440,7 +450,7 @@ std::optional<std::int64_t> session::parse_date(std::string_view s) {
     for (int i = 0; i < 12; ++i)
         if (iequals(mon, months[i])) m = i;
     if (m < 0 || d < 1 || d > 31 || y < 1900) return std::nullopt;
-    std::tm tm {};
+    std::tm tm{};
     tm.tm_mday = d;
     tm.tm_mon = m;
     tm.tm_year = y - 1900;
@@ -453,8 +463,8 @@ std::optional<std::int64_t> session::parse_date_time(std::string_view s) {
     while (!str.empty() && str[0] == ' ') str.erase(0, 1);
     int d = 0, y = 0, hh = 0, mm = 0, ss = 0, zone = 0;
     char mon[4] = {}, sign = '+';
-    if (std::sscanf(str.c_str(), "%2d-%3c-%4d %2d:%2d:%2d %c%4d", &d, mon, &y, &hh, &mm, &ss,
-                    &sign, &zone) != 8)
+    if (std::sscanf(str.c_str(), "%2d-%3c-%4d %2d:%2d:%2d %c%4d", &d, mon, &y, &hh, &mm, &ss, &sign,
+                    &zone) != 8)
         return std::nullopt;
     auto day = parse_date(std::to_string(d) + "-" + std::string(mon, 3) + "-" + std::to_string(y));
     if (!day || hh > 23 || mm > 59 || ss > 60 || (sign != '+' && sign != '-')) return std::nullopt;

@@ -42,7 +42,7 @@ namespace splitmail::home::imap {
 
 struct session_config {
     std::string hostname = "localhost";
-    bool tls_active = false;     // implicit TLS, or after STARTTLS
+    bool tls_active = false; // implicit TLS, or after STARTTLS
     bool starttls_offered = false;
     bool plaintext_auth = false; // LOGIN/AUTHENTICATE allowed without TLS (trusted peer)
     std::size_t max_auth_failures = 5;
@@ -171,8 +171,8 @@ public:
         std::string name;
         bool readonly = false;
         std::shared_ptr<folder> f;
-        uid_list uids;                      // sequence number - 1 -> UID
-        std::uint64_t synced_modseq = 0;    // folder HIGHESTMODSEQ at the last sync_view
+        uid_list uids;                   // sequence number - 1 -> UID
+        std::uint64_t synced_modseq = 0; // folder HIGHESTMODSEQ at the last sync_view
         // Flags this session sent (FETCH, STORE) of messages changed since the last sync_view,
         // as (UID, MODSEQ): sync_view reports every other change (MODSEQ above synced_modseq).
         // Nothing per message is kept between syncs (memory per connection, issue #6).
@@ -180,8 +180,8 @@ public:
         void note_reported(std::uint32_t uid, std::uint64_t modseq) {
             if (modseq > synced_modseq) reported.emplace_back(uid, modseq);
         }
-        std::size_t synced_expunges = 0;    // folder expunge_count() when last reported
-        std::set<std::uint32_t> recent;   // \Recent for this session
+        std::size_t synced_expunges = 0; // folder expunge_count() when last reported
+        std::set<std::uint32_t> recent;  // \Recent for this session
         // The FLAGS list (folder::flag_list(false)) this session last sent: a keyword new to
         // the folder is announced before the first FETCH that carries it (announce_flags).
         std::string announced_flags;
@@ -190,11 +190,11 @@ public:
         struct search_context {
             std::string tag;
             bool uid = false, sorted = false;
-            std::vector<value> args;     // the command's arguments, re-run on changes
-            std::size_t keys = 0;        // where the search keys start in args
-            std::size_t criteria = 0;    // SORT: the index of the sort criteria list
+            std::vector<value> args;           // the command's arguments, re-run on changes
+            std::size_t keys = 0;              // where the search keys start in args
+            std::size_t criteria = 0;          // SORT: the index of the sort criteria list
             std::vector<std::uint32_t> result; // UIDs in context order
-            std::uint64_t modseq = 0;    // folder state when the result was computed
+            std::uint64_t modseq = 0;          // folder state when the result was computed
             std::size_t expunges = 0, size = 0;
         };
         std::vector<search_context> contexts;
@@ -294,8 +294,8 @@ public:
     void continue_fetch(std::string& out, bool resumed);
     void cmd_store(const command&, std::string&);
     void cmd_search(const command&, std::string&);
-    void cmd_sort(const command&, std::string&); // SORT, UID SORT (commands/sort.cpp)
-    void cmd_thread(const command&, std::string&); // THREAD, UID THREAD (commands/thread.cpp)
+    void cmd_sort(const command&, std::string&);         // SORT, UID SORT (commands/sort.cpp)
+    void cmd_thread(const command&, std::string&);       // THREAD, UID THREAD (commands/thread.cpp)
     void cmd_cancelupdate(const command&, std::string&); // RFC 5267 4.3 (commands/context.cpp)
     void cmd_copy(const command&, std::string&);
     void cmd_idle(const command&, std::string&);
@@ -322,10 +322,10 @@ public:
     bool authenticating_ = false;
     std::string auth_tag_, auth_authz_, auth_authc_;
     std::string deferred_out_; // the login reply, written by the next advance()
-    std::string sasl_tag_;   // AUTHENTICATE waiting for the client's response line
+    std::string sasl_tag_;     // AUTHENTICATE waiting for the client's response line
     bool idling_ = false;
     std::string idle_tag_;
-    bool rev2_ = false; // ENABLE IMAP4rev2 (RFC 9051): no \Recent, ESEARCH for SEARCH
+    bool rev2_ = false;      // ENABLE IMAP4rev2 (RFC 9051): no \Recent, ESEARCH for SEARCH
     bool condstore_ = false; // RFC 7162 3.1: MODSEQ in untagged FETCH from now on
     bool qresync_ = false;   // RFC 7162 3.2.10: VANISHED instead of EXPUNGE
 };

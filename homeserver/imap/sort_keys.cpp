@@ -172,9 +172,12 @@ std::optional<std::int64_t> sent_date(std::string_view date) {
     t.reserve(date.size());
     int depth = 0;
     for (char c : date) {
-        if (c == '(') ++depth;
-        else if (c == ')' && depth > 0) --depth;
-        else if (depth == 0) t.push_back(c == ',' || c == '\t' || c == '\r' || c == '\n' ? ' ' : c);
+        if (c == '(')
+            ++depth;
+        else if (c == ')' && depth > 0)
+            --depth;
+        else if (depth == 0)
+            t.push_back(c == ',' || c == '\t' || c == '\r' || c == '\n' ? ' ' : c);
     }
     std::vector<std::string_view> tok;
     std::string_view v(t);
@@ -195,8 +198,10 @@ std::optional<std::int64_t> sent_date(std::string_view date) {
         return std::nullopt;
     std::int64_t d = to_int(day), y = to_int(year);
     if (d < 1 || d > 31) return std::nullopt;
-    if (year.size() == 2) y += y < 50 ? 2000 : 1900; // RFC 5322 4.3
-    else if (year.size() == 3) y += 1900;
+    if (year.size() == 2)
+        y += y < 50 ? 2000 : 1900; // RFC 5322 4.3
+    else if (year.size() == 3)
+        y += 1900;
     // time: HH:MM[:SS]
     std::int64_t hms[3] = {0, 0, 0};
     std::size_t part = 0, start = 0;

@@ -225,14 +225,12 @@ public:
     std::vector<std::uint32_t> claim_recent();
     bool recent_unclaimed(std::uint32_t uid) const;
     // Writes a new message; returns its UID.
-    std::expected<std::uint32_t, std::error_code> add(std::string_view content,
-                                                      std::uint8_t flags,
+    std::expected<std::uint32_t, std::error_code> add(std::string_view content, std::uint8_t flags,
                                                       std::optional<std::int64_t> date,
                                                       std::uint32_t keywords = 0);
     // Copies message `uid` of `from` into this folder (hard link when possible), with its
     // flags and keywords (keywords re-numbered for this folder).
-    std::expected<std::uint32_t, std::error_code> copy_from(const folder& from,
-                                                            std::uint32_t uid);
+    std::expected<std::uint32_t, std::error_code> copy_from(const folder& from, std::uint32_t uid);
     std::expected<std::string, std::error_code> read(std::uint32_t uid) const;
     fs::path path_of(const message_entry& m) const;
 
@@ -261,9 +259,8 @@ private:
     static void append_expunge(std::string& out, std::uint32_t uid, std::uint64_t modseq);
     std::string_view keep_name(std::string_view name);
     std::string unique_name(std::uint64_t size);
-    std::expected<std::uint32_t, std::error_code> register_file(std::string_view file,
-                                                                std::uint64_t size,
-                                                                std::int64_t date);
+    std::expected<std::uint32_t, std::error_code>
+    register_file(std::string_view file, std::uint64_t size, std::int64_t date);
     std::error_code scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
                          bool trust_new, bool trust_cur);
     void note_own_change(int which, std::int64_t before_ns);
@@ -282,7 +279,7 @@ private:
     std::string host_;
     std::uint32_t uidvalidity_ = 0, uidnext_ = 1;
     std::uint64_t highest_modseq_ = 1;
-    std::vector<message_entry> msgs_; // sorted by uid
+    std::vector<message_entry> msgs_;                               // sorted by uid
     std::vector<std::pair<std::uint32_t, std::uint64_t>> expunged_; // uid, modseq
     std::uint64_t pruned_modseq_ = 0;
     std::size_t keep_expunged_ = 10000;
@@ -308,7 +305,7 @@ private:
     std::error_code lock_error_; // another process holds the folder
     std::error_code init_error_; // no UIDVALIDITY could be allocated
     bool locked_ = false;
-    std::pair<std::uint64_t, std::uint64_t> lock_key_; // device, inode of the lock file
+    std::pair<std::uint64_t, std::uint64_t> lock_key_;         // device, inode of the lock file
     std::vector<std::pair<std::string, std::uint32_t>> hints_; // base -> uid (V1, Dovecot)
     std::vector<std::string> keywords_;
     std::int64_t keywords_mtime_ = -1;
@@ -317,10 +314,10 @@ private:
     std::int64_t mtime_[2] = {-1, -1};
     bool trusted_[2] = {false, false};
     std::int64_t logged_mtime_[2] = {-1, -1}; // last "D" record
-    int fd_ = -1;               // the index, opened for appending
-    bool index_ok_ = false;     // a V2 index file exists and is the log we append to
+    int fd_ = -1;                             // the index, opened for appending
+    bool index_ok_ = false;                   // a V2 index file exists and is the log we append to
     std::size_t log_records_ = 0;
-    bool dirty_ = false;        // written but not fsync'd
+    bool dirty_ = false; // written but not fsync'd
     std::size_t scans_ = 0, stats_ = 0;
     std::size_t expunge_count_ = 0;
     std::vector<std::uint32_t> recent_; // ascending UIDs not yet claimed (claim_recent)

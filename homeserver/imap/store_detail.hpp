@@ -51,7 +51,8 @@ std::error_code replace_file(const fs::path& path, std::string_view text);
 std::optional<std::string> read_small_file(const fs::path& p);
 // Splits the next space-separated field off `s`.
 std::string_view field(std::string_view& s);
-template <class T> bool number(std::string_view s, T& out) {
+template <class T>
+bool number(std::string_view s, T& out) {
     auto r = std::from_chars(s.data(), s.data() + s.size(), out);
     return r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty();
 }

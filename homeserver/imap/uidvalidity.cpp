@@ -66,8 +66,8 @@ std::expected<std::uint32_t, std::error_code> next_uidvalidity(const std::filesy
     // belong to the open file description, so two open() calls in one process exclude each
     // other too.
     auto lock_path = root / (std::string(counter_name) + ".lock");
-    durable::unique_fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                                   0600));
+    durable::unique_fd lock(
+        ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!lock) return std::unexpected(std::error_code(errno, std::generic_category()));
     while (::flock(lock.get(), LOCK_EX) != 0)
         if (errno != EINTR) return std::unexpected(std::error_code(errno, std::generic_category()));

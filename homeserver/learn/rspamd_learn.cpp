@@ -39,7 +39,8 @@ std::string_view to_string(kind k) { return k == kind::spam ? "spam" : "ham"; }
 
 std::string request_head(kind k, std::string_view host, std::string_view password,
                          std::uint64_t length) {
-    std::string h = k == kind::spam ? "POST /learnspam HTTP/1.1\r\n" : "POST /learnham HTTP/1.1\r\n";
+    std::string h =
+        k == kind::spam ? "POST /learnspam HTTP/1.1\r\n" : "POST /learnham HTTP/1.1\r\n";
     h += "Host: " + net::http_header_value(host) + "\r\n";
     h += "Connection: close\r\n";
     if (!password.empty()) h += "Password: " + net::http_header_value(password) + "\r\n";
@@ -53,8 +54,10 @@ outcome read_answer(const net::http_response& r) {
     bool success = false;
     auto j = nlohmann::json::parse(r.body, nullptr, false);
     if (j.is_object()) {
-        if (auto it = j.find("success"); it != j.end() && it->is_boolean()) success = it->get<bool>();
-        if (auto it = j.find("error"); it != j.end() && it->is_string()) error = it->get<std::string>();
+        if (auto it = j.find("success"); it != j.end() && it->is_boolean())
+            success = it->get<bool>();
+        if (auto it = j.find("error"); it != j.end() && it->is_string())
+            error = it->get<std::string>();
     }
     if (error.size() > 300) error.resize(300);
     if (r.status >= 200 && r.status < 300 && r.status != 208 && success) {
@@ -113,7 +116,9 @@ void rspamd_learner::submit(kind k, const std::string& user,
     cv_.notify_one();
     if (dropped > 0)
         log::warn("learn", "-", "queue full: learn requests dropped",
-                  {{"user", user}, {"as", std::string(to_string(k))}, {"dropped", dropped},
+                  {{"user", user},
+                   {"as", std::string(to_string(k))},
+                   {"dropped", dropped},
                    {"queued", queued}});
 }
 
@@ -163,11 +168,13 @@ void rspamd_learner::run() {
         // Kept for the next try, first in line; the whole queue waits with it.
         queue_.push_front(std::move(j));
         if (!paused_)
-            log::warn("learn", "-", "rspamd unreachable: learning paused",
-                      {{"controller", s_.controller}, {"error", error},
-                       {"queued", queue_.size()},
-                       {"retry_in", pause.count() < 1000 ? std::to_string(pause.count()) + "ms"
-                                                         : std::to_string(pause.count() / 1000) + "s"}});
+            log::warn(
+                "learn", "-", "rspamd unreachable: learning paused",
+                {{"controller", s_.controller},
+                 {"error", error},
+                 {"queued", queue_.size()},
+                 {"retry_in", pause.count() < 1000 ? std::to_string(pause.count()) + "ms"
+                                                   : std::to_string(pause.count() / 1000) + "s"}});
         paused_ = true;
         idle_cv_.notify_all();
         cv_.wait_for(lk, pause, [this] { return stopping_; });
@@ -239,7 +246,8 @@ bool rspamd_learner::send(const job& j, std::string& unreachable) {
                     auto n = ::pread(f.fd, buf.data(), buf.size(), static_cast<off_t>(sent));
                     if (n < 0 && errno == EINTR) continue;
                     if (n <= 0) throw std::runtime_error("the message file shrank while sent");
-                    auto part = std::min<std::uint64_t>(static_cast<std::uint64_t>(n), length - sent);
+                    auto part =
+                        std::min<std::uint64_t>(static_cast<std::uint64_t>(n), length - sent);
                     co_await c->write(std::string_view(buf.data(), part), left());
                     sent += part;
                 }
@@ -271,7 +279,10 @@ bool rspamd_learner::send(const job& j, std::string& unreachable) {
     }
     if (!result) { // reached, but the exchange failed: this message is not retried
         log::warn("learn", "-", "learning failed",
-                  {{"user", j.user}, {"as", as}, {"controller", s_.controller}, {"error", error},
+                  {{"user", j.user},
+                   {"as", as},
+                   {"controller", s_.controller},
+                   {"error", error},
                    {"file", file}});
         return true;
     }

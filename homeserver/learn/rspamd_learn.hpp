@@ -74,7 +74,7 @@ public:
     // Blocks until nothing is queued or being sent, or learning is paused because rspamd
     // cannot be reached (tests, shutdown of tools).
     void drain();
-    bool paused() const; // waiting for rspamd to come back
+    bool paused() const;                                   // waiting for rspamd to come back
     std::size_t queued_for(const std::string& user) const; // requests of `user` waiting
 
 private:

@@ -25,8 +25,8 @@ std::string mailbox_delivery::trace_prefix(const delivery_job& job) {
     return out;
 }
 
-std::expected<std::shared_ptr<maildir::staged_message>, std::error_code> mailbox_delivery::stage(
-    const delivery_job& job) {
+std::expected<std::shared_ptr<maildir::staged_message>, std::error_code>
+mailbox_delivery::stage(const delivery_job& job) {
     auto msg = deliverer_.stage();
     if (!msg) return msg;
     (*msg)->append(trace_prefix(job)); // an error sticks in the message and fails the delivery
@@ -54,18 +54,17 @@ void mailbox_delivery::deliver(const delivery_job& job,
                 log::info("deliver", id, "delivered",
                           {{"user", users[i]}, {"file", d.file.filename().string()}});
             else
-                log::info("deliver", id, "delivered",
-                          {{"user", users[i]}, {"folder", folder},
-                           {"file", d.file.filename().string()}});
+                log::info(
+                    "deliver", id, "delivered",
+                    {{"user", users[i]}, {"folder", folder}, {"file", d.file.filename().string()}});
         }
         std::vector<smtp::reply> replies;
         for (const auto& r : rcpts) {
             smtp::reply rep = smtp::make_reply(250, "2.0.0", "<" + r.address + "> delivered");
             for (const auto& u : r.users) {
                 auto i = static_cast<std::size_t>(std::ranges::find(users, u) - users.begin());
-                std::error_code ec = i < results.size()
-                                         ? results[i].ec
-                                         : std::make_error_code(std::errc::io_error);
+                std::error_code ec =
+                    i < results.size() ? results[i].ec : std::make_error_code(std::errc::io_error);
                 if (ec) {
                     rep = maildir::reply_for_error(ec);
                     break;

@@ -38,8 +38,8 @@ public:
     static std::vector<std::string> users_of(const delivery_job& job);
 
     // Blocking (run it off the io thread): a new staged file holding trace_prefix(job).
-    std::expected<std::shared_ptr<maildir::staged_message>, std::error_code> stage(
-        const delivery_job& job);
+    std::expected<std::shared_ptr<maildir::staged_message>, std::error_code>
+    stage(const delivery_job& job);
     // Asynchronous: links `msg` into every mailbox of `job`; done(one reply per job.rcpts).
     void deliver(const delivery_job& job, std::shared_ptr<maildir::staged_message> msg,
                  std::string_view session_id, std::function<void(std::vector<smtp::reply>)> done);

@@ -85,11 +85,11 @@ inline boost::asio::awaitable<smtp::reply> check_xauth(driver_context& ctx, auth
     auto r = co_await check_login(lc, "submission", std::move(id), std::move(req.user),
                                   std::move(req.password), std::move(client));
     switch (r.st) {
-    case login_result::status::ok:
-        co_return ctx.resolver->accepted(r.address);
+    case login_result::status::ok: co_return ctx.resolver->accepted(r.address);
     case login_result::status::locked:
-        co_return smtp::make_reply(454, "4.7.0", "Locked: too many authentication failures, "
-                                                 "try again later");
+        co_return smtp::make_reply(454, "4.7.0",
+                                   "Locked: too many authentication failures, "
+                                   "try again later");
     case login_result::status::unavailable:
         co_return smtp::make_reply(454, "4.7.0", "User database not available, try again later");
     case login_result::status::bad: break;
@@ -119,9 +119,9 @@ boost::asio::awaitable<R> off_io_thread(maildir::deliverer& d, F fn) {
 
 // Runs `job` (its message staged in `msg`) through the delivery and resumes with the
 // per-recipient replies.
-inline boost::asio::awaitable<std::vector<smtp::reply>> await_delivery(
-    mailbox_delivery& d, const delivery_job& job, std::shared_ptr<maildir::staged_message> msg,
-    const std::string& id) {
+inline boost::asio::awaitable<std::vector<smtp::reply>>
+await_delivery(mailbox_delivery& d, const delivery_job& job,
+               std::shared_ptr<maildir::staged_message> msg, const std::string& id) {
     namespace asio = boost::asio;
     auto ex = co_await asio::this_coro::executor;
     // The initiation is a named local, not a temporary inside the co_await expression: g++ 12
@@ -163,9 +163,13 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
     std::error_code stage_ec;
     // The relay's verdict (Junk or not), read from the chunks as they are appended.
     smtp::relay_marks marks;
-    auto drop = [&ctx](std::shared_ptr<maildir::staged_message>& m) -> boost::asio::awaitable<void> {
+    auto drop =
+        [&ctx](std::shared_ptr<maildir::staged_message>& m) -> boost::asio::awaitable<void> {
         if (!m || !ctx.delivery) co_return;
-        co_await off_io_thread<bool>(ctx.delivery->deliverer(), [&m] { m.reset(); return true; });
+        co_await off_io_thread<bool>(ctx.delivery->deliverer(), [&m] {
+            m.reset();
+            return true;
+        });
     };
     while (true) {
         auto step = s.advance();
@@ -187,11 +191,13 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
                 marks = smtp::relay_marks{};
                 if (ctx.delivery) {
                     auto& job = *step.begin;
-                    auto r = co_await off_io_thread<std::expected<
-                        std::shared_ptr<maildir::staged_message>, std::error_code>>(
+                    auto r = co_await off_io_thread<
+                        std::expected<std::shared_ptr<maildir::staged_message>, std::error_code>>(
                         ctx.delivery->deliverer(), [&] { return ctx.delivery->stage(job); });
-                    if (r) msg = std::move(*r);
-                    else stage_ec = r.error();
+                    if (r)
+                        msg = std::move(*r);
+                    else
+                        stage_ec = r.error();
                 }
                 step = s.advance();
                 continue;
@@ -201,7 +207,8 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
             // suspension would close the connection, and the message, delivered a moment later,
             // would never be acknowledged: the relay would deliver it a second time.
             if (step.job && ctx.closing) {
-                log::info("lmtp", id, "connection closed by the stop before the end of DATA "
+                log::info("lmtp", id,
+                          "connection closed by the stop before the end of DATA "
                           "was read: not delivered (the relay delivers it again)");
                 co_await drop(msg);
                 co_return;
@@ -219,7 +226,8 @@ boost::asio::awaitable<void> run_session(Stream& stream, driver_context& ctx, st
             if (!owed) owed.emplace(ctx);
             if (!step.output.empty()) co_await stream.write(step.output, ctx.write_timeout);
             log::info("lmtp", id, "message received",
-                      {{"from", "<" + step.job->sender + ">"}, {"rcpts", step.job->rcpts.size()},
+                      {{"from", "<" + step.job->sender + ">"},
+                       {"rcpts", step.job->rcpts.size()},
                        {"size", msg ? msg->size() : 0}});
             std::vector<smtp::reply> replies;
             if (ctx.delivery && msg && marks.junk()) {

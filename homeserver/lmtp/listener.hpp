@@ -16,8 +16,8 @@ namespace splitmail::home::lmtp {
 
 struct listener_context {
     driver_context* driver = nullptr;
-    net::tls_context tls;        // null: plain TCP
-    std::string client_pin;      // lower-case hex SHA-256, required with tls
+    net::tls_context tls;   // null: plain TCP
+    std::string client_pin; // lower-case hex SHA-256, required with tls
     std::atomic<std::uint64_t> next_id{1};
 };
 

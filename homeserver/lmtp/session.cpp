@@ -71,8 +71,10 @@ session::step session::advance() {
             if (!r.done) return s;
             // What follows the terminator is the next command(s) (pipelining).
             framer_.feed(std::string_view(chunk).substr(r.consumed));
-            if (auto job = finish_data(s.output)) s.job = std::move(job);
-            else s.discard = true;
+            if (auto job = finish_data(s.output))
+                s.job = std::move(job);
+            else
+                s.discard = true;
             return s;
         }
         auto l = framer_.next();
@@ -115,8 +117,7 @@ void session::handle_line(const std::string& line, std::string& out) {
         state_ = state::ready;
         out += make_reply(250, "",
                           std::vector<std::string>{opt_.hostname, "PIPELINING",
-                                                   "ENHANCEDSTATUSCODES", "8BITMIME",
-                                                   "SMTPUTF8",
+                                                   "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8",
                                                    "SIZE " + std::to_string(opt_.max_message_size),
                                                    "XDIRECTORY"})
                    .format();
@@ -140,9 +141,7 @@ void session::handle_line(const std::string& line, std::string& out) {
         out += make_reply(221, "2.0.0", opt_.hostname + " closing connection").format();
         state_ = state::closed;
         return;
-    case verb::vrfy:
-        out += make_reply(252, "2.5.0", "Send some mail and see").format();
-        return;
+    case verb::vrfy: out += make_reply(252, "2.5.0", "Send some mail and see").format(); return;
     case verb::help:
         out += make_reply(214, "2.0.0", "LMTP (RFC 2033): LHLO MAIL RCPT DATA RSET NOOP QUIT")
                    .format();
@@ -170,9 +169,7 @@ void session::handle_line(const std::string& line, std::string& out) {
     case verb::starttls:
     case verb::auth:
     case verb::bdat:
-    case verb::expn:
-        error(out, make_reply(502, "5.5.1", "Command not implemented"));
-        return;
+    case verb::expn: error(out, make_reply(502, "5.5.1", "Command not implemented")); return;
     }
     error(out, make_reply(500, "5.5.1", "Command not recognized"));
 }
@@ -209,16 +206,16 @@ void session::do_xauth(std::string_view args, std::string& out) {
         args = args.substr(0, sp);
         while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
         if (param.size() < 7 || param.size() > 7 + 64 ||
-            !std::equal(param.begin(), param.begin() + 7, "CLIENT=",
-                        [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; }) ||
+            !std::equal(
+                param.begin(), param.begin() + 7, "CLIENT=",
+                [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; }) ||
             param.substr(7).find_first_not_of("0123456789abcdefABCDEF.:") != std::string_view::npos)
             return error(out, make_reply(501, "5.5.4", "XAUTH parameter must be CLIENT=<ip>"));
         auth_client_ = std::string(param.substr(7));
     }
     // common/sasl: one decoder for every login path; the decoded buffer is wiped.
     auto cred = sasl::decode_user_password(args);
-    if (!cred)
-        return error(out, make_reply(501, "5.5.2", "XAUTH needs base64(user NUL password)"));
+    if (!cred) return error(out, make_reply(501, "5.5.2", "XAUTH needs base64(user NUL password)"));
     if (opt_.defer_auth) {
         auth_.emplace(std::move(cred->authcid), std::string(cred->password.view()));
         state_ = state::authenticating;
@@ -230,8 +227,7 @@ void session::do_xauth(std::string_view args, std::string& out) {
 
 void session::do_mail(std::string_view args, std::string& out) {
     if (state_ == state::start) return error(out, make_reply(503, "5.5.1", "Say LHLO first"));
-    if (state_ == state::mail)
-        return error(out, make_reply(503, "5.5.1", "Nested MAIL command"));
+    if (state_ == state::mail) return error(out, make_reply(503, "5.5.1", "Nested MAIL command"));
     auto mf = smtp::parse_mail_from(args);
     if (!mf) return error(out, mf.error());
     if (mf->utf8_address && !mf->smtputf8)
@@ -254,8 +250,10 @@ void session::do_rcpt(std::string_view args, std::string& out) {
         return error(out, make_reply(452, "4.5.3", "Too many recipients"));
     ++rcpt_commands_;
     rcpt_verdict v;
-    if (hooks_.resolve) v = hooks_.resolve(rt.value());
-    else v.refusal = make_reply(451, "4.3.0", "No user database");
+    if (hooks_.resolve)
+        v = hooks_.resolve(rt.value());
+    else
+        v.refusal = make_reply(451, "4.3.0", "No user database");
     if (v.refusal.code != 0) {
         // Refused recipients are normal traffic, not protocol errors: not counted.
         out += v.refusal.format();
@@ -314,8 +312,10 @@ void session::delivered(const std::vector<smtp::reply>& per_rcpt) {
     if (state_ != state::delivering) return;
     for (std::size_t i = 0; i < expected_replies_; ++i) {
         // A missing result would break RFC 2033 4.2's one-reply-per-recipient: say 451.
-        if (i < per_rcpt.size()) pending_ += per_rcpt[i].format();
-        else pending_ += make_reply(451, "4.3.0", "Local error in delivery").format();
+        if (i < per_rcpt.size())
+            pending_ += per_rcpt[i].format();
+        else
+            pending_ += make_reply(451, "4.3.0", "Local error in delivery").format();
     }
     expected_replies_ = 0;
     state_ = state::ready;

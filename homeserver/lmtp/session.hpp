@@ -52,7 +52,7 @@ struct session_options {
     std::uint64_t max_message_size = 64ull << 20; // SIZE (RFC 1870)
     std::size_t max_recipients = 1000;
     std::size_t max_errors = 20;
-    bool defer_auth = false; // XAUTH through step.auth + authenticated(), not hooks.authenticate
+    bool defer_auth = false;  // XAUTH through step.auth + authenticated(), not hooks.authenticate
     std::string relay_secret; // lmtp.relay_secret; empty: XSECRET not required
 };
 
@@ -108,8 +108,8 @@ public:
         std::string body;                  // then append this to the open message file
         bool discard = false;              // then drop the message file
         std::optional<delivery_job> job;   // then deliver and call delivered()
-        std::optional<auth_request> auth; // then check it and call authenticated()
-        bool close = false;              // then close the connection
+        std::optional<auth_request> auth;  // then check it and call authenticated()
+        bool close = false;                // then close the connection
     };
     // Processes buffered input as far as it can: until more input is needed, a delivery job is
     // ready, or the session ends.

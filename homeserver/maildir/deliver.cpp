@@ -39,8 +39,10 @@ bool safe_component(std::string_view c) {
 // Opens (creating 0700 if missing) directory `name` below `parent`, refusing symlinks.
 std::expected<fd_guard, std::error_code> open_or_make(int parent, const std::string& name) {
     bool created = false;
-    if (::mkdirat(parent, name.c_str(), 0700) == 0) created = true;
-    else if (errno != EEXIST) return std::unexpected(errno_code(errno));
+    if (::mkdirat(parent, name.c_str(), 0700) == 0)
+        created = true;
+    else if (errno != EEXIST)
+        return std::unexpected(errno_code(errno));
     int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return std::unexpected(errno_code(errno)); // ELOOP / ENOTDIR for a symlink
     // The new entry must be durable before anything below it counts as delivered.
@@ -108,10 +110,11 @@ std::string trace_headers(std::string_view sender, std::string_view delivered_to
     return out;
 }
 
-std::expected<std::filesystem::path, std::error_code> maildir_path(
-    const std::filesystem::path& root, std::string_view user) {
+std::expected<std::filesystem::path, std::error_code>
+maildir_path(const std::filesystem::path& root, std::string_view user) {
     auto at = user.rfind('@');
-    if (at == std::string_view::npos) return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+    if (at == std::string_view::npos)
+        return std::unexpected(std::make_error_code(std::errc::invalid_argument));
     auto local = user.substr(0, at), domain = user.substr(at + 1);
     if (!safe_component(local) || !safe_component(domain))
         return std::unexpected(std::make_error_code(std::errc::invalid_argument));
@@ -132,8 +135,8 @@ std::expected<std::shared_ptr<staged_message>, std::error_code> deliverer::stage
     if (!dir) return std::unexpected(dir.error());
     auto name = next_name(0);
     // Read-write: the EXDEV fallback copies from it.
-    int fd = ::openat(dir->fd, name.c_str(),
-                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd =
+        ::openat(dir->fd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return std::unexpected(errno_code(errno));
     int dfd = std::exchange(dir->fd, -1);
     return std::shared_ptr<staged_message>(new staged_message(dfd, fd, std::move(name)));
@@ -199,8 +202,10 @@ delivered deliverer::link_one(staged_message& msg, const std::string& user,
 std::error_code deliverer::sync_staged(staged_message& msg) {
     // One fsync of the one file, whatever the number of mailboxes.
     if (!msg.ec_ && !msg.synced_) {
-        if (::fsync(msg.fd_) != 0) msg.ec_ = errno_code(errno);
-        else msg.synced_ = true;
+        if (::fsync(msg.fd_) != 0)
+            msg.ec_ = errno_code(errno);
+        else
+            msg.synced_ = true;
     }
     return msg.ec_;
 }
@@ -258,8 +263,8 @@ void deliverer::deliver_shared(std::shared_ptr<staged_message> msg, std::vector<
 
 deliverer::~deliverer() { pool_.join(); }
 
-std::expected<std::filesystem::path, std::error_code> deliverer::ensure_maildir(
-    std::string_view user) {
+std::expected<std::filesystem::path, std::error_code>
+deliverer::ensure_maildir(std::string_view user) {
     auto path = maildir_path(root_, user);
     if (!path) return path;
     auto at = user.rfind('@');
@@ -306,10 +311,9 @@ void deliverer::deliver(std::string user, std::string headers,
         f.chunks.push_back(std::move(headers));
         f.chunks.push_back(*body);
         req.files.push_back(std::move(f));
-        committer_.submit(std::move(req),
-                          [final_path, done = std::move(done)](std::error_code ec) {
-                              done(delivered{ec, ec ? std::filesystem::path{} : final_path});
-                          });
+        committer_.submit(std::move(req), [final_path, done = std::move(done)](std::error_code ec) {
+            done(delivered{ec, ec ? std::filesystem::path{} : final_path});
+        });
     });
 }
 

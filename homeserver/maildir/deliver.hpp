@@ -51,8 +51,8 @@ namespace splitmail::home::maildir {
 std::string trace_headers(std::string_view sender, std::string_view delivered_to);
 
 // The Maildir of `user` (lower-case local@domain) below root, or an errc for unusable names.
-std::expected<std::filesystem::path, std::error_code> maildir_path(
-    const std::filesystem::path& root, std::string_view user);
+std::expected<std::filesystem::path, std::error_code>
+maildir_path(const std::filesystem::path& root, std::string_view user);
 
 // A message being received, in a file of <root>/.lmtp-tmp (same file system as the Maildirs so
 // it can be hard-linked). Blocking calls: run them off the io thread (deliverer::run).
@@ -74,7 +74,8 @@ public:
 
 private:
     friend class deliverer;
-    staged_message(int dir_fd, int fd, std::string name) : dir_fd_(dir_fd), fd_(fd), name_(std::move(name)) {}
+    staged_message(int dir_fd, int fd, std::string name)
+        : dir_fd_(dir_fd), fd_(fd), name_(std::move(name)) {}
     int dir_fd_ = -1;
     int fd_ = -1;
     std::string name_;
@@ -112,7 +113,10 @@ public:
                                               const std::vector<std::string>& users);
 
     // Runs `fn` on the worker pool (the driver appends staged chunks there, off the io thread).
-    template <class F> void run(F&& fn) { boost::asio::post(pool_, std::forward<F>(fn)); }
+    template <class F>
+    void run(F&& fn) {
+        boost::asio::post(pool_, std::forward<F>(fn));
+    }
 
     // The link(2) used for shared delivery (linkat semantics, returns 0 or -1 with errno);
     // tests inject EXDEV here to exercise the copy fallback.

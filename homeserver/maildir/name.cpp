@@ -24,9 +24,12 @@ bool parse_delivery_id(std::string_view s, unique_name& n) {
         auto digits = s.substr(0, i);
         s.remove_prefix(i);
         bool ok = false;
-        if (tag == 'M' && !m) ok = m = parse_num(digits, n.usec);
-        else if (tag == 'P' && !p) ok = p = parse_num(digits, n.pid);
-        else if (tag == 'Q' && !q) ok = q = parse_num(digits, n.counter);
+        if (tag == 'M' && !m)
+            ok = m = parse_num(digits, n.usec);
+        else if (tag == 'P' && !p)
+            ok = p = parse_num(digits, n.pid);
+        else if (tag == 'Q' && !q)
+            ok = q = parse_num(digits, n.counter);
         if (!ok) return false;
     }
     return m && p && q && n.usec < 1'000'000;
@@ -37,9 +40,12 @@ bool parse_delivery_id(std::string_view s, unique_name& n) {
 std::string escape_host(std::string_view host) {
     std::string out;
     for (char c : host) {
-        if (c == '/') out += "\\057";
-        else if (c == ':') out += "\\072";
-        else out.push_back(c);
+        if (c == '/')
+            out += "\\057";
+        else if (c == ':')
+            out += "\\072";
+        else
+            out.push_back(c);
     }
     return out;
 }

@@ -46,7 +46,8 @@ public:
     user_executors& operator=(const user_executors&) = delete;
 
     // Runs fn() on the strand of `user`.
-    template <class F> void post(const std::string& user, F fn) {
+    template <class F>
+    void post(const std::string& user, F fn) {
         auto s = acquire(user);
         boost::asio::post(s, [this, user, fn = std::move(fn)]() mutable {
             struct done_guard {
@@ -100,11 +101,11 @@ boost::asio::awaitable<std::invoke_result_t<F&>> run_as(user_executors& ux, std:
             } catch (...) {
                 failure = std::current_exception();
             }
-            asio::post(ex, [h]() mutable { std::move(*h)(); });
+            asio::post(ex, [h]() mutable { std::move (*h)(); });
         });
     };
     co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(initiation,
-                                                                        asio::use_awaitable);
+                                                                         asio::use_awaitable);
     if (failure) std::rethrow_exception(failure);
     co_return std::move(*result);
 }

@@ -37,7 +37,9 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
         a = ctx.brake->begin(name.key, client_ip, auth::clock::now());
         if (!a.admitted) {
             log::warn("auth", conn_id, "login refused",
-                      {{"service", svc}, {"client", client_ip}, {"user", name.key},
+                      {{"service", svc},
+                       {"client", client_ip},
+                       {"user", name.key},
                        {"reason", auth::brake::reason(a.why)}});
             std::fill(password.begin(), password.end(), '\0');
             co_await wait(a.delay);
@@ -74,12 +76,13 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
     // Issue 16: a login repeated within the TTL (a webmail logs in per request) skips the
     // hash. Only after the brake admitted the attempt; failures are never cached.
     if (u && ctx.cache)
-        cached = match = ctx.cache->check(name.key, password, db.get(), u->hash,
-                                          verified_cache::clock::now());
+        cached = match =
+            ctx.cache->check(name.key, password, db.get(), u->hash, verified_cache::clock::now());
     if (!cached && !hash.empty()) {
         if (ctx.pool) {
             // Named local, references only: this frame stays suspended until the pool is done.
-            auto start = [&ctx, &password, &hash, &match](std::function<void(std::error_code)> done) {
+            auto start = [&ctx, &password, &hash,
+                          &match](std::function<void(std::error_code)> done) {
                 asio::post(*ctx.pool, [&password, &hash, &match, done] {
                     match = users::verify_password(password, hash) == users::verify_result::match;
                     done({});
@@ -106,9 +109,9 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
     if (match) {
         if (ctx.brake) ctx.brake->end(a, auth::brake::outcome::success, now);
         if (cached)
-            log::info("auth", conn_id, "login",
-                      {{"service", svc}, {"client", client_ip}, {"user", address},
-                       {"cache", "hit"}});
+            log::info(
+                "auth", conn_id, "login",
+                {{"service", svc}, {"client", client_ip}, {"user", address}, {"cache", "hit"}});
         else
             log::info("auth", conn_id, "login",
                       {{"service", svc}, {"client", client_ip}, {"user", address}});
@@ -119,7 +122,9 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
     auto delay = ctx.brake ? ctx.brake->end(a, auth::brake::outcome::failure, now)
                            : std::chrono::milliseconds(0);
     log::warn("auth", conn_id, "login failed",
-              {{"service", svc}, {"client", client_ip}, {"user", name.key},
+              {{"service", svc},
+               {"client", client_ip},
+               {"user", name.key},
                {"reason", u ? "password" : "unknown user"}});
     co_await wait(delay);
     out.st = login_result::status::bad;

@@ -35,9 +35,9 @@ namespace splitmail::home {
 
 struct login_context {
     users::live_database* users = nullptr;
-    auth::brake* brake = nullptr;               // null: no brake (tests)
-    boost::asio::thread_pool* pool = nullptr;   // null: verify on the calling thread (tests)
-    verified_cache* cache = nullptr;            // null: every login verifies the hash
+    auth::brake* brake = nullptr;             // null: no brake (tests)
+    boost::asio::thread_pool* pool = nullptr; // null: verify on the calling thread (tests)
+    verified_cache* cache = nullptr;          // null: every login verifies the hash
 };
 
 struct login_result {

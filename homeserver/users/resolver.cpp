@@ -22,7 +22,8 @@ bool recipient_resolver::reload() {
     }
     auto db = db_.current();
     log::info("users", "", "user database loaded",
-              {{"users", db->user_count()}, {"aliases", db->alias_count()},
+              {{"users", db->user_count()},
+               {"aliases", db->alias_count()},
                {"version", db->dir().version.substr(0, 12)}});
     return true;
 }
@@ -62,9 +63,7 @@ lmtp::rcpt_verdict recipient_resolver::resolve(const smtp::rcpt_to& r) {
     }
     auto res = db->lookup(address);
     switch (res.st) {
-    case users::lookup_result::status::found:
-        v.users = std::move(res.users);
-        return v;
+    case users::lookup_result::status::found: v.users = std::move(res.users); return v;
     case users::lookup_result::status::tempfail:
         log::error("users", "", "lookup failed", {{"rcpt", address}, {"error", res.reason}});
         v.refusal = smtp::make_reply(451, "4.3.0", "Recipient lookup failed, try again later");
@@ -103,8 +102,8 @@ recipient_resolver::auth_lookup_result recipient_resolver::auth_lookup(std::stri
     auto norm = users::normalize_address(user);
     const users::user_entry* u = norm ? db->find_user(*norm) : nullptr;
     if (!u) {
-        log::warn("users", "", "XAUTH failed", {{"user", std::string(user.substr(0, 100))},
-                                                {"reason", "unknown user"}});
+        log::warn("users", "", "XAUTH failed",
+                  {{"user", std::string(user.substr(0, 100))}, {"reason", "unknown user"}});
         r.final = smtp::make_reply(535, "5.7.8", "Authentication credentials invalid");
         return r;
     }

@@ -21,8 +21,9 @@ namespace splitmail::home {
 
 class recipient_resolver {
 public:
-    explicit recipient_resolver(users::live_database& db,
-                                std::chrono::milliseconds refresh_interval = std::chrono::seconds(1));
+    explicit recipient_resolver(
+        users::live_database& db,
+        std::chrono::milliseconds refresh_interval = std::chrono::seconds(1));
 
     lmtp::rcpt_verdict resolve(const smtp::rcpt_to& r);
     std::vector<std::string> directory_lines();

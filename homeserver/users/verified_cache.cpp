@@ -29,9 +29,9 @@ verified_cache::tag_t verified_cache::tag(std::string_view key, std::string_view
     }
     tag_t out{};
     unsigned int len = 0;
-    unsigned char* ok = HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-                             reinterpret_cast<const unsigned char*>(buf.data()), buf.size(),
-                             out.data(), &len);
+    unsigned char* ok =
+        HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+             reinterpret_cast<const unsigned char*>(buf.data()), buf.size(), out.data(), &len);
     OPENSSL_cleanse(buf.data(), buf.size());
     if (!ok || len != out.size()) throw std::runtime_error("HMAC-SHA256 failed");
     return out;

@@ -34,7 +34,7 @@
 namespace splitmail::home {
 
 struct verified_cache_options {
-    std::chrono::seconds ttl{300};  // users.auth_cache_ttl; 0 disables the cache
+    std::chrono::seconds ttl{300};   // users.auth_cache_ttl; 0 disables the cache
     std::size_t max_entries = 10000; // users.auth_cache_size; 0 disables the cache
 };
 

@@ -97,14 +97,13 @@ std::expected<cert_facts, std::string> inspect_cert(std::string_view cert_pem,
     }
     // Issuer equals subject and its own key verifies the signature (X509_check_issued would
     // also demand keyCertSign, which a leaf placeholder need not have).
-    f.self_signed = X509_NAME_cmp(X509_get_subject_name(cert.get()),
-                                  X509_get_issuer_name(cert.get())) == 0 &&
-                    X509_verify(cert.get(), X509_get0_pubkey(cert.get())) == 1;
+    f.self_signed =
+        X509_NAME_cmp(X509_get_subject_name(cert.get()), X509_get_issuer_name(cert.get())) == 0 &&
+        X509_verify(cert.get(), X509_get0_pubkey(cert.get())) == 1;
     ERR_clear_error();
     if (!key_pem.empty()) {
         auto kb = mem_bio(key_pem);
-        pkey_ptr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr),
-                     &EVP_PKEY_free);
+        pkey_ptr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
         if (!key) {
             f.key_error = "no PEM private key (" + openssl_error() + ")";
         } else {
@@ -127,15 +126,19 @@ tlsa_result tlsa_matches(std::string_view text, const cert_facts& c) {
     std::string data;
     in >> usage >> selector >> matching >> data;
     if (usage != 1 && usage != 3) return tlsa_result::not_checkable; // trust-anchor usages
-    const std::vector<std::uint8_t>* what = selector == 0 ? &c.cert_der
+    const std::vector<std::uint8_t>* what = selector == 0   ? &c.cert_der
                                             : selector == 1 ? &c.spki_der
                                                             : nullptr;
     if (!what) return tlsa_result::not_checkable;
     std::vector<std::uint8_t> expected;
-    if (matching == 0) expected = *what;
-    else if (matching == 1) expected = digest(EVP_sha256(), *what);
-    else if (matching == 2) expected = digest(EVP_sha512(), *what);
-    else return tlsa_result::not_checkable;
+    if (matching == 0)
+        expected = *what;
+    else if (matching == 1)
+        expected = digest(EVP_sha256(), *what);
+    else if (matching == 2)
+        expected = digest(EVP_sha512(), *what);
+    else
+        return tlsa_result::not_checkable;
     return text::hex(expected) == data ? tlsa_result::match : tlsa_result::no_match;
 }
 
@@ -150,7 +153,7 @@ std::string verify_chain(const cert_facts& c, std::string_view hostname, std::ti
                                                                   &X509_STORE_free);
     X509_STORE_set_default_paths(store.get());
     std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> chain(
-        sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); });
+        sk_X509_new_null(), [](STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); });
     for (const auto& d : c.chain_der)
         if (auto x = load(d)) sk_X509_push(chain.get(), x.release());
     std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(),

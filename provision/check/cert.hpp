@@ -19,15 +19,15 @@
 namespace splitmail::provision::check {
 
 struct cert_facts {
-    std::string subject;        // one line, e.g. "CN=mx.example.com"
+    std::string subject; // one line, e.g. "CN=mx.example.com"
     std::time_t not_before = 0;
     std::time_t not_after = 0;
     long long seconds_left = 0; // not_after - now (negative: expired)
     bool not_yet_valid = false;
-    bool host_matches = false;  // X509_check_host (SAN dNSName, else CN; RFC 6125)
-    bool key_matches = false;   // the private key belongs to the certificate
-    std::string key_error;      // why the key could not be read ("" when it could)
-    bool self_signed = false;   // issuer == subject and signed by its own key
+    bool host_matches = false; // X509_check_host (SAN dNSName, else CN; RFC 6125)
+    bool key_matches = false;  // the private key belongs to the certificate
+    std::string key_error;     // why the key could not be read ("" when it could)
+    bool self_signed = false;  // issuer == subject and signed by its own key
     std::vector<std::uint8_t> cert_der;
     std::vector<std::uint8_t> spki_der;
     std::vector<std::vector<std::uint8_t>> chain_der; // further certificates of the PEM

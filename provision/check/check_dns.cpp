@@ -31,9 +31,9 @@ findings check_dns(context& c) {
     for (const auto& d : c.s.domains) {
         auto p = dns::make_plan(c.s, d);
         if (!p) {
-            out.push_back(fail("dns", d + ": no plan to compare with: " + p.error(),
-                               "fix what the message names, then splitmail dns plan --domain " +
-                                   d));
+            out.push_back(
+                fail("dns", d + ": no plan to compare with: " + p.error(),
+                     "fix what the message names, then splitmail dns plan --domain " + d));
             continue;
         }
         for (const auto& r : p->rrsets) {
@@ -47,9 +47,10 @@ findings check_dns(context& c) {
             }
             if (!(*dns)->unreachable().empty()) {
                 // One line for what was not asked, not one per record (issue 16 bug 6).
-                out.push_back(fail("dns", d + ": the remaining records were not looked up: " +
-                                              (*dns)->unreachable(),
-                                   resolver_fix(c)));
+                out.push_back(
+                    fail("dns",
+                         d + ": the remaining records were not looked up: " + (*dns)->unreachable(),
+                         resolver_fix(c)));
                 break;
             }
             auto a = (*dns)->query(name, *type);

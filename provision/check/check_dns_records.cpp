@@ -37,14 +37,14 @@ findings check_spf(context& c) {
     for (const auto* a : {&c.s.public_ipv4, &c.s.public_ipv6})
         if (!a->empty()) addrs.push_back(*a);
     spf_lookups look;
-    look.addresses = [&](const std::string& name, bool v6)
-        -> std::expected<std::vector<std::string>, std::string> {
+    look.addresses = [&](const std::string& name,
+                         bool v6) -> std::expected<std::vector<std::string>, std::string> {
         auto a = (*dns)->query(name, v6 ? rr_type::aaaa : rr_type::a);
         if (a.status == dns_status::error) return std::unexpected(a.error);
         return a.records;
     };
-    look.mx_addresses = [&](const std::string& domain, bool v6)
-        -> std::expected<std::vector<std::string>, std::string> {
+    look.mx_addresses = [&](const std::string& domain,
+                            bool v6) -> std::expected<std::vector<std::string>, std::string> {
         auto mx = (*dns)->query(domain, rr_type::mx);
         if (mx.status == dns_status::error) return std::unexpected(mx.error);
         std::vector<std::string> all;
@@ -69,31 +69,33 @@ findings check_spf(context& c) {
         for (const auto& r : txt.records)
             if (auto j = txt_joined(r); j && is_spf(*j)) spf.push_back(*j);
         if (spf.empty()) {
-            out.push_back(fail("spf", d + ": no SPF record (TXT \"v=spf1 ...\")",
-                               dns_apply_fix(c, d)));
+            out.push_back(
+                fail("spf", d + ": no SPF record (TXT \"v=spf1 ...\")", dns_apply_fix(c, d)));
             continue;
         }
         if (spf.size() > 1) {
             out.push_back(fail("spf",
                                d + ": " + std::to_string(spf.size()) +
                                    " SPF records; receivers treat that as an error (RFC 7208 "
-                                   "4.5): " + join(spf, " | "),
+                                   "4.5): " +
+                                   join(spf, " | "),
                                "keep one: " + dns_apply_fix(c, d) +
                                    " replaces the apex TXT records with the planned one"));
             continue;
         }
         auto rec = parse_spf(spf[0]);
         if (!rec) {
-            out.push_back(fail("spf", d + ": SPF record does not parse: " + rec.error() +
-                                          " (\"" + spf[0] + "\")",
-                               dns_apply_fix(c, d)));
+            out.push_back(fail(
+                "spf", d + ": SPF record does not parse: " + rec.error() + " (\"" + spf[0] + "\")",
+                dns_apply_fix(c, d)));
             continue;
         }
         if (addrs.empty()) {
-            out.push_back(warn("spf", d + ": one SPF record; the site file names no public "
-                                          "address, so coverage is not checked",
-                               "set site.public_ipv4 / site.public_ipv6 in " +
-                                   c.site_file.string()));
+            out.push_back(
+                warn("spf",
+                     d + ": one SPF record; the site file names no public "
+                         "address, so coverage is not checked",
+                     "set site.public_ipv4 / site.public_ipv6 in " + c.site_file.string()));
             continue;
         }
         for (const auto& a : addrs) {
@@ -109,8 +111,8 @@ findings check_spf(context& c) {
                                        " before the all of the SPF record)"));
             } else {
                 out.push_back(warn("spf",
-                                   d + ": cannot tell whether SPF lets " + a + " pass: " +
-                                       cov.reason + " (checked: ip4, ip6, a, mx, all)",
+                                   d + ": cannot tell whether SPF lets " + a +
+                                       " pass: " + cov.reason + " (checked: ip4, ip6, a, mx, all)",
                                    "add " + mech + " to the SPF record of " + d));
             }
         }
@@ -148,24 +150,24 @@ findings check_dkim(context& c) {
         for (const auto& k : keys) {
             const std::string sel = k.stem().string();
             const std::string name = sel + "._domainkey." + d;
-            const std::string fix = dns_apply_fix(c, d) + " (or publish the output of "
-                                    "`splitmail dkim txt --domain " + d + " --selector " + sel +
-                                    " --dir " + dir.string() + "`)";
+            const std::string fix = dns_apply_fix(c, d) +
+                                    " (or publish the output of "
+                                    "`splitmail dkim txt --domain " +
+                                    d + " --selector " + sel + " --dir " + dir.string() + "`)";
             auto local = dkim_txt_value(k);
             if (!local) {
                 const bool denied = ::access(k.c_str(), R_OK) != 0 && errno == EACCES;
                 out.push_back(fail("dkim", local.error(),
                                    denied ? std::string("run splitmail check as root (DKIM keys "
                                                         "are mode 0600)")
-                                          : "splitmail dkim keygen --domain " + d +
-                                                " --selector " + sel + " --dir " + dir.string() +
-                                                " --force"));
+                                          : "splitmail dkim keygen --domain " + d + " --selector " +
+                                                sel + " --dir " + dir.string() + " --force"));
                 continue;
             }
             auto a = (*dns)->query(name, rr_type::txt);
             if (a.status == dns_status::error) {
-                out.push_back(fail("dkim", name + ": TXT lookup failed: " + a.error,
-                                   resolver_fix(c)));
+                out.push_back(
+                    fail("dkim", name + ": TXT lookup failed: " + a.error, resolver_fix(c)));
                 continue;
             }
             if (a.status != dns_status::answer) {
@@ -194,9 +196,9 @@ findings check_dkim(context& c) {
                                    fix));
             } else {
                 out.push_back(fail("dkim",
-                                   d + ": " + name + (revoked ? " publishes a revoked key (p=)"
-                                                              : " publishes another key than " +
-                                                                    k.string()),
+                                   d + ": " + name +
+                                       (revoked ? " publishes a revoked key (p=)"
+                                                : " publishes another key than " + k.string()),
                                    fix));
             }
         }
@@ -207,9 +209,10 @@ findings check_dkim(context& c) {
 findings check_tlsa(context& c) {
     if (!c.relay) return {};
     if (c.relay->tls_cert.empty())
-        return {fail("tlsa", "tls.cert is not set in " + c.relay->file.string() +
-                                 ": no certificate to publish",
-                     "set tls.cert and tls.key in " + c.relay->file.string())};
+        return {
+            fail("tlsa",
+                 "tls.cert is not set in " + c.relay->file.string() + ": no certificate to publish",
+                 "set tls.cert and tls.key in " + c.relay->file.string())};
     auto pem = durable::read_file(c.relay->tls_cert);
     if (!pem)
         return {fail("tlsa", pem.error().text(), "fix tls.cert in " + c.relay->file.string())};
@@ -222,9 +225,9 @@ findings check_tlsa(context& c) {
     const std::string name = "_25._tcp." + c.s.hostname;
     const std::string want = tlsa_record_for(*cert);
     const std::string zone = zone_of(c.s, c.s.hostname);
-    const std::string fix = zone.empty() ? "publish " + name + ". IN TLSA " + want +
-                                               " in the zone of " + c.s.hostname
-                                         : dns_apply_fix(c, zone);
+    const std::string fix =
+        zone.empty() ? "publish " + name + ". IN TLSA " + want + " in the zone of " + c.s.hostname
+                     : dns_apply_fix(c, zone);
     auto a = (*dns)->query(name, rr_type::tlsa);
     if (a.status == dns_status::error)
         return {fail("tlsa", name + ": TLSA lookup failed: " + a.error, resolver_fix(c))};
@@ -243,8 +246,7 @@ findings check_tlsa(context& c) {
         return {fail("tlsa",
                      name + ": no TLSA record matches the certificate " +
                          c.relay->tls_cert.string() + " (published: " + join(a.records) +
-                         "; needed: " + want +
-                         "); DANE senders will refuse to deliver",
+                         "; needed: " + want + "); DANE senders will refuse to deliver",
                      fix)};
     if (!stale.empty())
         return {warn("tlsa",
@@ -263,8 +265,8 @@ findings check_ptr(context& c) {
     for (const auto* addr : {&c.s.public_ipv4, &c.s.public_ipv6}) {
         if (addr->empty()) continue;
         const bool v6 = addr->find(':') != std::string::npos;
-        const std::string hoster_fix = "set the PTR of " + *addr + " to " + c.s.hostname +
-                                       " at your VPS hoster";
+        const std::string hoster_fix =
+            "set the PTR of " + *addr + " to " + c.s.hostname + " at your VPS hoster";
         auto rev = reverse_name(*addr);
         if (!rev) {
             out.push_back(fail("ptr", *addr + " is not an address", "fix " + c.site_file.string()));
@@ -276,8 +278,9 @@ findings check_ptr(context& c) {
             continue;
         }
         if (p.status != dns_status::answer) {
-            out.push_back(fail("ptr", *addr + " has no PTR record (receivers distrust such "
-                                              "senders)",
+            out.push_back(fail("ptr",
+                               *addr + " has no PTR record (receivers distrust such "
+                                       "senders)",
                                hoster_fix));
             continue;
         }
@@ -290,8 +293,8 @@ findings check_ptr(context& c) {
         }
         auto f = (*dns)->query(c.s.hostname, v6 ? rr_type::aaaa : rr_type::a);
         if (f.status == dns_status::error) {
-            out.push_back(fail("ptr", c.s.hostname + ": lookup failed: " + f.error,
-                               resolver_fix(c)));
+            out.push_back(
+                fail("ptr", c.s.hostname + ": lookup failed: " + f.error, resolver_fix(c)));
             continue;
         }
         const auto want = canonical_address(*addr);
@@ -299,10 +302,9 @@ findings check_ptr(context& c) {
         for (const auto& r : f.records) confirmed = confirmed || canonical_address(r) == want;
         if (!confirmed) {
             out.push_back(fail("ptr",
-                               "PTR of " + *addr + " is " + c.s.hostname + ", but " +
-                                   c.s.hostname + " has no " + (v6 ? "AAAA" : "A") +
-                                   " record with " + *addr + " (answers: " +
-                                   (f.records.empty() ? "none" : join(f.records)) +
+                               "PTR of " + *addr + " is " + c.s.hostname + ", but " + c.s.hostname +
+                                   " has no " + (v6 ? "AAAA" : "A") + " record with " + *addr +
+                                   " (answers: " + (f.records.empty() ? "none" : join(f.records)) +
                                    "): not forward-confirmed",
                                zone.empty() ? "add " + std::string(v6 ? "AAAA" : "A") + " " +
                                                   *addr + " for " + c.s.hostname + " in its zone"

@@ -22,8 +22,8 @@ namespace splitmail::provision::check {
 findings check_lmtp(context& c) {
     if (!c.relay) return {};
     const auto& r = *c.relay;
-    const std::string where = "home's LMTP (home.lmtp " + r.home_lmtp + " in " +
-                              r.file.string() + ")";
+    const std::string where =
+        "home's LMTP (home.lmtp " + r.home_lmtp + " in " + r.file.string() + ")";
     const std::string home_side =
         "on home: systemctl status splitmail-home (journalctl -u splitmail-home says why); "
         "if the tunnel is down, see the tunnel check";
@@ -33,24 +33,27 @@ findings check_lmtp(context& c) {
     const auto limit = std::max(c.connect_timeout, std::chrono::milliseconds(3000));
     line_client k(limit);
     if (auto why = k.open(r.home_lmtp); !why.empty())
-        return {fail("lmtp", where + ": cannot connect: " + why +
-                                 "; mail for home stays queued on the relay",
-                     home_side)};
+        return {
+            fail("lmtp",
+                 where + ": cannot connect: " + why + "; mail for home stays queued on the relay",
+                 home_side)};
     if (r.home_transport == "mtls")
         return {ok("lmtp", where + " accepts TCP connections (transport mtls: LHLO not tried "
-                               "without the relay's TLS client key)")};
+                                   "without the relay's TLS client key)")};
     auto greeting = k.reply();
     if (!greeting || !greeting->starts_with("220"))
-        return {fail("lmtp", where + ": no LMTP greeting" +
-                                 (greeting ? " (got \"" + *greeting + "\")" : " within " +
-                                  std::to_string(limit.count()) + " ms"),
+        return {fail("lmtp",
+                     where + ": no LMTP greeting" +
+                         (greeting ? " (got \"" + *greeting + "\")"
+                                   : " within " + std::to_string(limit.count()) + " ms"),
                      home_side)};
     if (!k.send("LHLO " + c.s.hostname + "\r\n"))
         return {fail("lmtp", where + ": the connection broke before LHLO", home_side)};
     auto lhlo = k.reply();
     if (!lhlo || !lhlo->starts_with("250"))
-        return {fail("lmtp", where + ": LHLO was not accepted" +
-                                 (lhlo ? " (\"" + *lhlo + "\")" : " (no reply)"),
+        return {fail("lmtp",
+                     where + ": LHLO was not accepted" +
+                         (lhlo ? " (\"" + *lhlo + "\")" : " (no reply)"),
                      home_side)};
     k.send("QUIT\r\n");
     return {ok("lmtp", where + " answers LHLO")};

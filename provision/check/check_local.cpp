@@ -39,12 +39,12 @@ constexpr long long handshake_max_age = 180;
 constexpr long long queue_warn_age = 24 * 3600;
 
 struct tls_target {
-    std::string what;          // "relay certificate"
+    std::string what; // "relay certificate"
     fs::path cert, key;
-    std::string hostname;      // "" = not checked
+    std::string hostname;          // "" = not checked
     std::string cert_key, key_key; // config keys, for fixes
     fs::path config;
-    std::string service;       // splitmail-relay / splitmail-home
+    std::string service; // splitmail-relay / splitmail-home
 };
 
 findings check_one_cert(const context& c, const tls_target& t) {
@@ -64,14 +64,15 @@ findings check_one_cert(const context& c, const tls_target& t) {
                        (t.hostname.empty() ? std::string("HOST") : t.hostname) + " --cert " +
                        t.cert.string() + " --key " + t.key.string() +
                        " --account-key /etc/splitmail/acme/account.key --challenge dns-01 "
-                       "--desec-domain " + (zone.empty() ? std::string("DOMAIN") : zone) +
-                       " --desec-token-file " +
+                       "--desec-domain " +
+                       (zone.empty() ? std::string("DOMAIN") : zone) + " --desec-token-file " +
                        (c.s.desec_token_file.empty() ? std::string("/etc/splitmail/desec.token")
                                                      : c.s.desec_token_file.string()) +
                        " --reload-unit " + t.service + " (renewed automatically after)";
     if (t.cert.empty() || t.key.empty())
-        return {fail("tls", t.what + ": " + t.cert_key + " / " + t.key_key + " not set in " +
-                                t.config.string(),
+        return {fail("tls",
+                     t.what + ": " + t.cert_key + " / " + t.key_key + " not set in " +
+                         t.config.string(),
                      "set " + t.cert_key + " and " + t.key_key + " in " + t.config.string() +
                          ", then " + restart)};
     auto cert_pem = durable::read_file(t.cert);
@@ -98,16 +99,17 @@ findings check_one_cert(const context& c, const tls_target& t) {
                         "valid), then " + restart + "; or " + obtain;
     const std::string label = t.what + " " + t.cert.string();
     if (f->not_yet_valid)
-        out.push_back(fail("tls", label + " is not valid before " + utc_text(f->not_before) +
-                                      " (check the clock)",
-                           "fix the system clock or the certificate"));
+        out.push_back(fail(
+            "tls", label + " is not valid before " + utc_text(f->not_before) + " (check the clock)",
+            "fix the system clock or the certificate"));
     if (f->seconds_left <= 0)
         out.push_back(fail("tls", label + " expired on " + utc_text(f->not_after), renew));
     else if (f->seconds_left < static_cast<long long>(c.s.cert_warn_days) * 86400)
-        out.push_back(warn("tls", label + " expires in " + age_text(f->seconds_left) + " (" +
-                                      utc_text(f->not_after) + "; check.cert_warn_days = " +
-                                      std::to_string(c.s.cert_warn_days) + ")",
-                           renew));
+        out.push_back(warn(
+            "tls",
+            label + " expires in " + age_text(f->seconds_left) + " (" + utc_text(f->not_after) +
+                "; check.cert_warn_days = " + std::to_string(c.s.cert_warn_days) + ")",
+            renew));
     if (!t.hostname.empty() && !f->host_matches)
         out.push_back(fail("tls", label + " is for " + f->subject + ", not " + t.hostname,
                            "get a certificate for " + t.hostname + ", set " + t.cert_key +
@@ -116,9 +118,9 @@ findings check_one_cert(const context& c, const tls_target& t) {
         out.push_back(fail("tls", t.what + " key " + t.key.string() + ": " + f->key_error,
                            "fix " + t.key_key + " in " + t.config.string()));
     else if (!f->key_matches)
-        out.push_back(fail("tls", t.key.string() + " is not the private key of " + t.cert.string(),
-                           "point " + t.key_key + " at the key of " + t.cert_key + ", then " +
-                               restart));
+        out.push_back(
+            fail("tls", t.key.string() + " is not the private key of " + t.cert.string(),
+                 "point " + t.key_key + " at the key of " + t.cert_key + ", then " + restart));
     if (f->self_signed) {
         // Port 25 has DANE (the TLSA record pins the key); IMAP clients have nothing like it.
         const bool mx = t.service == "splitmail-relay";
@@ -131,36 +133,33 @@ findings check_one_cert(const context& c, const tls_target& t) {
                            obtain));
     } else if (f->seconds_left > 0) {
         if (auto why = verify_chain(*f, "", c.now); !why.empty())
-            out.push_back(fail("tls", label + " does not verify against the system CA store: " +
-                                          why,
-                               "put the whole chain (leaf and intermediates) into " +
-                                   t.cert_key + ", then " + restart));
+            out.push_back(fail("tls",
+                               label + " does not verify against the system CA store: " + why,
+                               "put the whole chain (leaf and intermediates) into " + t.cert_key +
+                                   ", then " + restart));
     }
     if (auto r = read_renewal_status(t.cert)) {
         if (!*r)
-            out.push_back(fail("tls", "automatic renewal of " + t.cert.string() + ": " +
-                                          r->error(),
+            out.push_back(fail("tls", "automatic renewal of " + t.cert.string() + ": " + r->error(),
                                "run " + obtain.substr(0, obtain.find(" (")) +
                                    " again (it rewrites the renewal file)"));
         else if ((*r)->failures > 0)
-            out.push_back(warn("tls", "automatic renewal of " + t.cert.string() + " failed " +
-                                          std::to_string((*r)->failures) +
-                                          " time(s) in a row, last " +
-                                          utc_text((*r)->last_attempt) + ": " +
-                                          (*r)->last_error,
+            out.push_back(warn("tls",
+                               "automatic renewal of " + t.cert.string() + " failed " +
+                                   std::to_string((*r)->failures) + " time(s) in a row, last " +
+                                   utc_text((*r)->last_attempt) + ": " + (*r)->last_error,
                                "splitmail cert status --cert " + t.cert.string() +
                                    "; fix the cause (the certificate in service stays until a "
                                    "renewal succeeds)"));
         else
             out.push_back(ok("tls", t.cert.string() + " is renewed automatically "
-                                    "(splitmail-cert.timer)"));
+                                                      "(splitmail-cert.timer)"));
     }
     if (std::none_of(out.begin(), out.end(), [](auto& x) { return x.state == status::fail; }) &&
-        std::none_of(out.begin(), out.end(), [](auto& x) {
-            return x.detail.find("expires in") != std::string::npos;
-        }))
-        out.insert(out.begin(), ok("tls", label + ": valid until " + utc_text(f->not_after) +
-                                              " (" + age_text(f->seconds_left) + ")" +
+        std::none_of(out.begin(), out.end(),
+                     [](auto& x) { return x.detail.find("expires in") != std::string::npos; }))
+        out.insert(out.begin(), ok("tls", label + ": valid until " + utc_text(f->not_after) + " (" +
+                                              age_text(f->seconds_left) + ")" +
                                               (t.hostname.empty() ? "" : ", for " + t.hostname) +
                                               ", key matches"));
     return out;
@@ -178,7 +177,8 @@ std::optional<endpoint> connect_target(const std::string& listen) {
     std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
         host = host.substr(1, host.size() - 2);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos)
         return std::nullopt;
     const int p = std::stoi(port);
     if (p <= 0 || p > 65535) return std::nullopt;
@@ -222,8 +222,10 @@ std::string try_connect(const endpoint& e, std::chrono::milliseconds limit) {
                 int soerr = 0;
                 socklen_t sl = sizeof soerr;
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-                if (n < 0) why = std::strerror(errno);
-                else if (soerr != 0) why = std::strerror(soerr);
+                if (n < 0)
+                    why = std::strerror(errno);
+                else if (soerr != 0)
+                    why = std::strerror(soerr);
             }
         }
     }
@@ -250,8 +252,8 @@ bool address_is_local(const std::string& host) {
     }
     const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return true;
-    const bool local = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ||
-                       errno != EADDRNOTAVAIL;
+    const bool local =
+        ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno != EADDRNOTAVAIL;
     close(fd);
     return local;
 }
@@ -272,9 +274,9 @@ findings check_tls(context& c) {
                                         ": no IMAP certificate to check"));
         } else {
             const std::string host = !c.s.imap_host.empty() ? c.s.imap_host : c.home->hostname;
-            auto f = check_one_cert(c, {"IMAP certificate", c.home->imap_tls_cert, c.home->imap_tls_key,
-                                        host, "imap.tls_cert", "imap.tls_key", c.home->file,
-                                        "splitmail-home"});
+            auto f = check_one_cert(c, {"IMAP certificate", c.home->imap_tls_cert,
+                                        c.home->imap_tls_key, host, "imap.tls_cert", "imap.tls_key",
+                                        c.home->file, "splitmail-home"});
             out.insert(out.end(), f.begin(), f.end());
         }
     }
@@ -314,15 +316,17 @@ findings check_users(context& c) {
                      "splitmail-home refuses its users/aliases files: " + ok_db.error() +
                          " (it keeps the previous database; a restart fails)",
                      "correct that line (`splitmail user del` / `splitmail alias del` with "
-                     "--config " + h.file.string() + "), then check again")};
+                     "--config " +
+                         h.file.string() + "), then check again")};
     std::size_t n = 0;
     for (const auto& line : split_lines(*users_text)) {
         auto t = line.find_first_not_of(" \t");
         if (t != std::string::npos && line[t] != '#') ++n;
     }
     if (n == 0)
-        return {warn("users", h.users_file.string() + " has no users yet: mail for the domains "
-                              "is refused",
+        return {warn("users",
+                     h.users_file.string() + " has no users yet: mail for the domains "
+                                             "is refused",
                      "splitmail user add ADDRESS --config " + h.file.string())};
     return {ok("users", h.users_file.string() + ": " + std::to_string(n) +
                             (n == 1 ? " user" : " users") + ", valid for splitmail-home")};
@@ -338,39 +342,42 @@ findings check_tunnel(context& c) {
     const std::string up = "systemctl restart wg-quick@" + iface;
     auto r = run_program({"wg", "show", iface, "latest-handshakes"}, std::chrono::seconds(5));
     if (r.not_found)
-        return {fail("tunnel", "wg (wireguard-tools) is not installed, so the tunnel " + iface +
-                                   " cannot be checked",
+        return {fail("tunnel",
+                     "wg (wireguard-tools) is not installed, so the tunnel " + iface +
+                         " cannot be checked",
                      "apt install wireguard-tools")};
     if (r.timed_out) return {fail("tunnel", "wg show " + iface + " did not answer in 5 s", up)};
     // wireguard-go's control socket answers from every network namespace: an interface of
     // this name that runs elsewhere (a container, another instance) is not this machine's.
     if (r.exit_code == 0 && !setup::interface_here(iface))
-        return {fail("tunnel",
-                     "WireGuard interface " + iface + " is not up in this network namespace "
+        return {
+            fail("tunnel",
+                 "WireGuard interface " + iface +
+                     " is not up in this network namespace "
                      "(`wg show` answers for one of that name elsewhere, through wireguard-go's "
                      "shared control socket): the relay and home cannot reach each other",
-                     "systemctl start wg-quick@" + iface + " (config " +
-                         c.s.wg_config.string() + ")")};
+                 "systemctl start wg-quick@" + iface + " (config " + c.s.wg_config.string() + ")")};
     if (r.exit_code != 0) {
         std::string out = r.output;
         while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
         if (out.find("No such device") != std::string::npos ||
             out.find("Unable to access interface") != std::string::npos)
             return {fail("tunnel",
-                         "WireGuard interface " + iface + " is not up: the relay "
-                         "and home cannot reach each other (" + out + ")",
+                         "WireGuard interface " + iface +
+                             " is not up: the relay "
+                             "and home cannot reach each other (" +
+                             out + ")",
                          "systemctl start wg-quick@" + iface + " (config " +
                              c.s.wg_config.string() + ")")};
         if (out.find("Operation not permitted") != std::string::npos)
-            return {fail("tunnel", "wg show " + iface + ": " + out,
-                         "run splitmail check as root")};
+            return {fail("tunnel", "wg show " + iface + ": " + out, "run splitmail check as root")};
         return {fail("tunnel", "wg show " + iface + " failed: " + out, up)};
     }
     auto hs = parse_latest_handshakes(r.output);
     if (!hs) return {fail("tunnel", "wg show " + iface + ": unexpected output: " + r.output, up)};
     if (hs->empty())
-        return {fail("tunnel", iface + " has no peer", "add the [Peer] section to " +
-                                                           c.s.wg_config.string() + ", then " + up)};
+        return {fail("tunnel", iface + " has no peer",
+                     "add the [Peer] section to " + c.s.wg_config.string() + ", then " + up)};
     findings out;
     const std::string other = c.relay ? "home" : "relay";
     const std::string reach =
@@ -392,8 +399,8 @@ findings check_tunnel(context& c) {
             out.push_back(fail("tunnel",
                                iface + " runs with peer " + hs->front().peer.substr(0, 8) +
                                    "..., but " + c.s.wg_config.string() + " names peer " +
-                                   keys.peer_public_key.substr(0, 8) +
-                                   "... (" + other + " re-paired?): the running interface has "
+                                   keys.peer_public_key.substr(0, 8) + "... (" + other +
+                                   " re-paired?): the running interface has "
                                    "old keys",
                                sync));
         if (!keys.private_key.empty()) {
@@ -495,13 +502,12 @@ findings check_queue(context& c) {
     const long long age = static_cast<long long>(c.now) - static_cast<long long>(t);
     std::string detail = std::to_string(l.envelopes.size()) + " message(s) queued (" +
                          std::to_string(deferred) + " deferred, " + std::to_string(hold) +
-                         " on hold), the oldest since " + utc_text(t) + " (" + age_text(age) +
-                         ")";
+                         " on hold), the oldest since " + utc_text(t) + " (" + age_text(age) + ")";
     // Issue 16 bug 7: say why the oldest waits; a failed attempt is worth a look at any age.
     const bool failing = oldest->attempts > 0 && !oldest->last_error.empty();
     if (failing)
-        detail += "; its last attempt (" + std::to_string(oldest->attempts) + " so far) failed: " +
-                  oldest->last_error;
+        detail += "; its last attempt (" + std::to_string(oldest->attempts) +
+                  " so far) failed: " + oldest->last_error;
     else if (!oldest->last_error.empty())
         detail += "; last error: " + oldest->last_error;
     if (age > queue_warn_age || failing)
@@ -524,30 +530,29 @@ findings check_listeners(context& c) {
                                    "fix " + what + " in " + config.string()));
                 continue;
             }
-            const std::string shown =
-                e->host.find(':') != std::string::npos
-                    ? "[" + e->host + "]:" + std::to_string(e->port)
-                    : e->host + ":" + std::to_string(e->port);
+            const std::string shown = e->host.find(':') != std::string::npos
+                                          ? "[" + e->host + "]:" + std::to_string(e->port)
+                                          : e->host + ":" + std::to_string(e->port);
             auto why = try_connect(*e, c.connect_timeout);
             if (why.empty())
                 out.push_back(ok("listeners", what + " " + a + " answers (" + shown + ")"));
             else if (!address_is_local(e->host))
                 // Restarting the service cannot help: the address is missing, usually because
                 // the tunnel interface that carries it is down (issue 16 bug 9).
-                out.push_back(fail("listeners",
-                                   what + " " + a + ": " + e->host +
-                                       " is not an address of this machine: the tunnel "
-                                       "interface " + c.s.wg_interface +
-                                       " that carries it is not up (or the address is wrong)",
-                                   "bring the tunnel up first: systemctl start wg-quick@" +
-                                       c.s.wg_interface + " (see the tunnel check); else fix " +
-                                       what + " in " + config.string()));
+                out.push_back(fail(
+                    "listeners",
+                    what + " " + a + ": " + e->host +
+                        " is not an address of this machine: the tunnel "
+                        "interface " +
+                        c.s.wg_interface + " that carries it is not up (or the address is wrong)",
+                    "bring the tunnel up first: systemctl start wg-quick@" + c.s.wg_interface +
+                        " (see the tunnel check); else fix " + what + " in " + config.string()));
             else
-                out.push_back(fail("listeners",
-                                   what + " " + a + ": nothing answers on " + shown + " (" + why +
-                                       ")",
-                                   "systemctl restart " + service + " (journalctl -u " + service +
-                                       " says why it does not listen)"));
+                out.push_back(
+                    fail("listeners",
+                         what + " " + a + ": nothing answers on " + shown + " (" + why + ")",
+                         "systemctl restart " + service + " (journalctl -u " + service +
+                             " says why it does not listen)"));
         }
     };
     if (c.relay) {

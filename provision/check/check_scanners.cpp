@@ -23,8 +23,7 @@ rspamd_probe probe_rspamd(const std::string& address) {
     std::string host = address;
     try {
         host = net::split_host_port(address).first;
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     // RFC 9110 7.2: an IPv6 literal in Host keeps its brackets.
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     const std::string request = "GET /ping HTTP/1.1\r\nHost: " + net::http_header_value(host) +
@@ -33,8 +32,8 @@ rspamd_probe probe_rspamd(const std::string& address) {
         auto r = net::parse_http_response(in, false);
         return !r || r->has_value();
     };
-    auto answer = scanner_exchange(address, request, scanner_probe_limit,
-                                   max_rspamd_ping_answer, whole);
+    auto answer =
+        scanner_exchange(address, request, scanner_probe_limit, max_rspamd_ping_answer, whole);
     if (!answer) return {answer.error(), ""};
     auto r = net::parse_http_response(*answer, true);
     if (!r) return {"not an HTTP answer: " + r.error(), ""};
@@ -73,9 +72,9 @@ findings check_scanners(context& c) {
         return out;
     }
     if (r.rspamd.enabled)
-        out.push_back(rspamd_finding({r.rspamd.address, r.rspamd.tempfail_on_failure,
-                                      r.file.string()},
-                                     probe_rspamd(r.rspamd.address)));
+        out.push_back(
+            rspamd_finding({r.rspamd.address, r.rspamd.tempfail_on_failure, r.file.string()},
+                           probe_rspamd(r.rspamd.address)));
     if (r.clamav.enabled) {
         auto f = clamd_findings({r.clamav.address, r.clamav.tempfail_on_failure, r.file.string()},
                                 probe_clamd(r.clamav.address), c.now);

@@ -55,8 +55,8 @@ std::string dns_apply_fix(const context& c, const std::string& domain) {
 std::string resolver_fix(const context& c) {
     return "make sure the resolver answers (" +
            std::string(c.resolver.empty() ? "/etc/resolv.conf" : c.resolver) +
-           "; choose another with --resolver ip:port or check.resolver in " +
-           c.site_file.string() + ")";
+           "; choose another with --resolver ip:port or check.resolver in " + c.site_file.string() +
+           ")";
 }
 
 std::string age_text(long long s) {

@@ -20,10 +20,10 @@ namespace splitmail::provision::check {
 using splitmail::dkim::parse_tag_list;
 
 enum class dkim_match {
-    same,          // same key type and public key
-    different,     // another key (or key type) is published
-    revoked,       // p= is empty
-    not_dkim,      // not a DKIM key record (no p=, v= other than DKIM1, malformed)
+    same,      // same key type and public key
+    different, // another key (or key type) is published
+    revoked,   // p= is empty
+    not_dkim,  // not a DKIM key record (no p=, v= other than DKIM1, malformed)
 };
 
 // local: our record value ("v=DKIM1; k=rsa; p=..."); published: the joined TXT value.

@@ -48,7 +48,7 @@ std::expected<std::string, std::string> unbound_forwarder(const std::string& hp)
 }
 
 std::expected<std::unique_ptr<dns_query>, std::string> dns_query::create(const std::string& fwd,
-                                                                        dns_limits limits) {
+                                                                         dns_limits limits) {
     ub_ctx* ctx = ub_ctx_create();
     if (!ctx) return std::unexpected("cannot create a libunbound context");
     auto fail = [&](const std::string& what, int err) {
@@ -105,11 +105,11 @@ dns_answer dns_query::query(const std::string& name, rr_type type) {
         return a;
     }
     if (spent_ >= limits_.overall) {
-        unreachable_ = "DNS lookups took " +
-                       std::to_string(
-                           std::chrono::duration_cast<std::chrono::seconds>(limits_.overall)
-                               .count()) +
-                       " s in all (" + resolver_ + " too slow)";
+        unreachable_ =
+            "DNS lookups took " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(limits_.overall).count()) +
+            " s in all (" + resolver_ + " too slow)";
         a.error = "not asked: " + unreachable_;
         return a;
     }
@@ -119,8 +119,8 @@ dns_answer dns_query::query(const std::string& name, rr_type type) {
     const auto deadline = start + limit;
     pending p;
     int id = 0;
-    int err = ub_resolve_async(ctx_, name.c_str(), static_cast<int>(type), class_in, &p,
-                               on_result, &id);
+    int err =
+        ub_resolve_async(ctx_, name.c_str(), static_cast<int>(type), class_in, &p, on_result, &id);
     while (err == 0 && !p.done) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
@@ -134,16 +134,17 @@ dns_answer dns_query::query(const std::string& name, rr_type type) {
     if (err == 0 && !p.done) {
         ub_cancel(ctx_, id);
         const auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(limit).count();
-        a.error = resolver_ + " did not answer within " + std::to_string((secs + 999) / 1000) +
-                  " s";
+        a.error =
+            resolver_ + " did not answer within " + std::to_string((secs + 999) / 1000) + " s";
         if (++timeouts_in_a_row_ >= limits_.give_up_after)
             unreachable_ = resolver_ + " did not answer " + std::to_string(timeouts_in_a_row_) +
                            " lookups in a row";
         else if (spent_ >= limits_.overall)
-            unreachable_ = "DNS lookups took " +
-                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                              limits_.overall).count()) +
-                           " s in all (" + resolver_ + " too slow)";
+            unreachable_ =
+                "DNS lookups took " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(limits_.overall).count()) +
+                " s in all (" + resolver_ + " too slow)";
         return a;
     }
     timeouts_in_a_row_ = 0;
@@ -175,8 +176,8 @@ dns_answer dns_query::query(const std::string& name, rr_type type) {
             if (auto t = rdata_to_text(type, rd)) {
                 a.records.push_back(std::move(*t));
             } else {
-                a.error = "a " + std::string(to_string(type)) + " record of " + name +
-                          " is malformed";
+                a.error =
+                    "a " + std::string(to_string(type)) + " record of " + name + " is malformed";
             }
         }
         if (!a.error.empty()) a.status = dns_status::error;

@@ -35,8 +35,10 @@ void print_text_line(const finding& x, std::ostream& out, std::size_t width) {
 }
 
 void print_text_summary(const findings& f, std::ostream& out) {
-    const auto fails = std::count_if(f.begin(), f.end(), [](auto& x) { return x.state == status::fail; });
-    const auto warns = std::count_if(f.begin(), f.end(), [](auto& x) { return x.state == status::warn; });
+    const auto fails =
+        std::count_if(f.begin(), f.end(), [](auto& x) { return x.state == status::fail; });
+    const auto warns =
+        std::count_if(f.begin(), f.end(), [](auto& x) { return x.state == status::warn; });
     out << (fails ? "problems found: " : "all good: ") << f.size() << " checks, " << fails
         << " failed, " << warns << " warnings\n";
 }

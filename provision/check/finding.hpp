@@ -19,7 +19,7 @@ enum class status { ok, warn, fail };
 std::string_view to_string(status s) noexcept; // "ok", "warn", "fail"
 
 struct finding {
-    std::string check;  // the check's name: "dns", "ptr", "spf", "dkim", "tlsa", "tls", ...
+    std::string check; // the check's name: "dns", "ptr", "spf", "dkim", "tlsa", "tls", ...
     status state = status::ok;
     std::string detail; // what was found, one sentence
     std::string fix;    // for warn/fail: the command or action that fixes it ("" if none)

@@ -62,8 +62,7 @@ program_result run_program(const std::vector<std::string>& argv, std::chrono::mi
     }
     close(fds[0]);
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     if (WIFEXITED(st)) r.exit_code = WEXITSTATUS(st);
     // posix_spawnp reports a missing program either as an error above or, with some libcs,
     // as exit status 127 from the child.

@@ -15,8 +15,8 @@ namespace splitmail::provision::check {
 struct program_result {
     bool not_found = false; // exec failed with ENOENT
     bool timed_out = false;
-    int exit_code = -1;     // -1 when it did not exit normally
-    std::string output;     // stdout + stderr
+    int exit_code = -1; // -1 when it did not exit normally
+    std::string output; // stdout + stderr
 };
 
 program_result run_program(const std::vector<std::string>& argv, std::chrono::milliseconds limit);

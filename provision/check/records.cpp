@@ -241,10 +241,10 @@ std::optional<std::string> canonical_address(std::string_view address) {
     char text[INET6_ADDRSTRLEN];
     if (inet_pton(AF_INET, a.c_str(), buf.data()) == 1)
         return inet_ntop(AF_INET, buf.data(), text, sizeof text) ? std::optional(std::string(text))
-                                                                   : std::nullopt;
+                                                                 : std::nullopt;
     if (inet_pton(AF_INET6, a.c_str(), buf.data()) == 1)
         return inet_ntop(AF_INET6, buf.data(), text, sizeof text) ? std::optional(std::string(text))
-                                                                    : std::nullopt;
+                                                                  : std::nullopt;
     return std::nullopt;
 }
 
@@ -311,12 +311,16 @@ rrset_diff compare_rrset(rr_type t, const std::vector<std::string>& planned,
     rrset_diff d;
     std::vector<std::pair<std::string, std::string>> want, got; // canonical, original
     for (const auto& p : planned) {
-        if (auto c = canonical(t, p)) want.emplace_back(*c, p);
-        else d.unparsed.push_back(p);
+        if (auto c = canonical(t, p))
+            want.emplace_back(*c, p);
+        else
+            d.unparsed.push_back(p);
     }
     for (const auto& a : answered) {
-        if (auto c = canonical(t, a)) got.emplace_back(*c, a);
-        else d.unparsed.push_back(a);
+        if (auto c = canonical(t, a))
+            got.emplace_back(*c, a);
+        else
+            d.unparsed.push_back(a);
     }
     for (const auto& [c, orig] : want)
         if (std::none_of(got.begin(), got.end(), [&](auto& g) { return g.first == c; }))

@@ -23,7 +23,15 @@
 namespace splitmail::provision::check {
 
 enum class rr_type : std::uint16_t {
-    a = 1, ns = 2, cname = 5, ptr = 12, mx = 15, txt = 16, aaaa = 28, srv = 33, tlsa = 52
+    a = 1,
+    ns = 2,
+    cname = 5,
+    ptr = 12,
+    mx = 15,
+    txt = 16,
+    aaaa = 28,
+    srv = 33,
+    tlsa = 52
 };
 
 std::optional<rr_type> parse_rr_type(std::string_view name); // "MX" -> mx (case-insensitive)
@@ -49,9 +57,9 @@ std::optional<std::string> txt_joined(std::string_view text);
 std::optional<std::string> canonical(rr_type t, std::string_view text);
 
 struct rrset_diff {
-    std::vector<std::string> missing;   // planned, not answered (as planned)
-    std::vector<std::string> extra;     // answered, not planned (as answered)
-    std::vector<std::string> unparsed;  // records of either side canonical() refused
+    std::vector<std::string> missing;  // planned, not answered (as planned)
+    std::vector<std::string> extra;    // answered, not planned (as answered)
+    std::vector<std::string> unparsed; // records of either side canonical() refused
     bool same() const { return missing.empty() && extra.empty() && unparsed.empty(); }
 };
 

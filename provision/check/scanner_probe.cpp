@@ -33,8 +33,8 @@ int left_ms(clock::time_point deadline) {
 }
 
 std::string timeout_text(std::chrono::milliseconds limit) {
-    return "no answer within " +
-           (limit.count() % 1000 == 0 ? std::to_string(limit.count() / 1000) + " s"
+    return "no answer within " + (limit.count() % 1000 == 0
+                                      ? std::to_string(limit.count() / 1000) + " s"
                                       : std::to_string(limit.count()) + " ms");
 }
 
@@ -132,8 +132,7 @@ std::string connect_one(int fd, const address_entry& a, clock::time_point deadli
     if (errno != EINPROGRESS && errno != EAGAIN) return std::strerror(errno);
     pollfd p{fd, POLLOUT, 0};
     int n;
-    while ((n = ::poll(&p, 1, left_ms(deadline))) < 0 && errno == EINTR) {
-    }
+    while ((n = ::poll(&p, 1, left_ms(deadline))) < 0 && errno == EINTR) {}
     if (n == 0) return timeout_text(limit);
     if (n < 0) return std::strerror(errno);
     int soerr = 0;
@@ -170,8 +169,8 @@ scanner_exchange(const std::string& address, std::string_view request,
             if (n < 0 && errno == EINTR) continue;
             if (n == 0) return std::unexpected(timeout_text(limit));
             if (n < 0) return std::unexpected(std::strerror(errno));
-            const ssize_t w = ::send(fd.get(), request.data() + done, request.size() - done,
-                                     MSG_NOSIGNAL);
+            const ssize_t w =
+                ::send(fd.get(), request.data() + done, request.size() - done, MSG_NOSIGNAL);
             if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
             if (w <= 0) return std::unexpected(std::string("sending: ") + std::strerror(errno));
             done += static_cast<std::size_t>(w);
@@ -184,7 +183,8 @@ scanner_exchange(const std::string& address, std::string_view request,
             if (n < 0 && errno == EINTR) continue;
             if (n == 0) return std::unexpected(timeout_text(limit));
             if (n < 0) return std::unexpected(std::strerror(errno));
-            const ssize_t r = ::recv(fd.get(), buf, std::min(sizeof buf, max_answer - in.size()), 0);
+            const ssize_t r =
+                ::recv(fd.get(), buf, std::min(sizeof buf, max_answer - in.size()), 0);
             if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
             if (r < 0) return std::unexpected(std::string("reading: ") + std::strerror(errno));
             if (r == 0) {

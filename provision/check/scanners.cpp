@@ -26,7 +26,8 @@ std::string shown(std::string_view s, std::size_t max) {
     return out;
 }
 
-template <class T> std::optional<T> number(std::string_view s) {
+template <class T>
+std::optional<T> number(std::string_view s) {
     if (s.empty() || s.size() > 19) return std::nullopt;
     T v{};
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -112,9 +113,11 @@ std::expected<clamd_version, std::string> parse_clamd_version(std::string_view t
     if (slash2 == std::string_view::npos)
         return std::unexpected("no database date after the version: " + shown(text, 100));
     auto db = number<std::uint64_t>(text.substr(0, slash2));
-    if (!db) return std::unexpected("unexpected database version: " + shown(text.substr(0, slash2), 40));
+    if (!db)
+        return std::unexpected("unexpected database version: " + shown(text.substr(0, slash2), 40));
     auto when = parse_ctime(text.substr(slash2 + 1));
-    if (!when) return std::unexpected("unexpected database date: " + shown(text.substr(slash2 + 1), 40));
+    if (!when)
+        return std::unexpected("unexpected database date: " + shown(text.substr(slash2 + 1), 40));
     v.db = *db;
     v.db_time = *when;
     return v;
@@ -133,7 +136,8 @@ std::string rspamd_server_version(std::string_view answer) {
         if (line.size() < name.size()) continue;
         bool match = true;
         for (std::size_t i = 0; i < name.size(); ++i)
-            match &= static_cast<char>(std::tolower(static_cast<unsigned char>(line[i]))) == name[i];
+            match &=
+                static_cast<char>(std::tolower(static_cast<unsigned char>(line[i]))) == name[i];
         if (!match) continue;
         auto value = line.substr(name.size());
         while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
@@ -169,9 +173,10 @@ finding rspamd_finding(const scanner_config& cfg, const rspamd_probe& p) {
                     "rspamd does not answer on " + where + ": " + p.problem + "; " +
                         meanwhile(cfg, "rspamd"),
                     "start it (systemctl start rspamd; journalctl -u rspamd says why it "
-                    "stopped) or set rspamd.address in " + cfg.file + " to its normal worker");
-    return ok("scanners", "rspamd" + (p.version.empty() ? "" : " " + p.version) +
-                              " answers on " + where);
+                    "stopped) or set rspamd.address in " +
+                        cfg.file + " to its normal worker");
+    return ok("scanners",
+              "rspamd" + (p.version.empty() ? "" : " " + p.version) + " answers on " + where);
 }
 
 findings clamd_findings(const scanner_config& cfg, const clamd_probe& p, std::time_t now) {
@@ -182,8 +187,8 @@ findings clamd_findings(const scanner_config& cfg, const clamd_probe& p, std::ti
                          (p.problem.empty() ? std::string("no version") : p.problem) + "; " +
                          meanwhile(cfg, "clamav"),
                      "start it (systemctl start clamav-daemon; journalctl -u clamav-daemon "
-                     "says why it stopped) or set clamav.address in " + cfg.file +
-                         " to its LocalSocket or TCPSocket")};
+                     "says why it stopped) or set clamav.address in " +
+                         cfg.file + " to its LocalSocket or TCPSocket")};
     const auto& v = *p.version;
     const std::string who = "clamd " + v.engine;
     const std::string freshclam =
@@ -191,9 +196,10 @@ findings clamd_findings(const scanner_config& cfg, const clamd_probe& p, std::ti
         "clamav-freshclam says why); clamd reloads new signatures by itself";
     if (!v.db || !v.db_time)
         return {warn("scanners",
-                     who + " answers on " + where + " but reports no signature database "
-                           "version: only local signatures are loaded, so almost no virus is "
-                           "recognised",
+                     who + " answers on " + where +
+                         " but reports no signature database "
+                         "version: only local signatures are loaded, so almost no virus is "
+                         "recognised",
                      "install the signatures: systemctl start clamav-freshclam (or run "
                      "freshclam once), then systemctl restart clamav-daemon")};
     const long long age = static_cast<long long>(now) - static_cast<long long>(*v.db_time);

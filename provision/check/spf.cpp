@@ -175,10 +175,9 @@ spf_coverage spf_covers(const spf_record& r, const std::string& address, const s
             continue;
         }
         // a / mx
-        auto found = t.mechanism == "a" ? lookups.addresses(target, v6)
-                                        : lookups.mx_addresses(target, v6);
-        if (!found)
-            return {spf_verdict::unknown, term_text(t) + ": " + found.error()};
+        auto found =
+            t.mechanism == "a" ? lookups.addresses(target, v6) : lookups.mx_addresses(target, v6);
+        if (!found) return {spf_verdict::unknown, term_text(t) + ": " + found.error()};
         for (const auto& a : *found)
             if (in_prefix(address, a, v6 ? t.cidr6 : t.cidr4)) return decided(t);
     }

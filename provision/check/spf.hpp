@@ -20,12 +20,12 @@
 namespace splitmail::provision::check {
 
 struct spf_term {
-    char qualifier = '+';   // + - ~ ?
-    std::string mechanism;  // lower case: all include a mx ptr ip4 ip6 exists
-    std::string domain;     // a/mx/include/exists/ptr target ("" = the checked domain)
-    std::string address;    // ip4/ip6 address text
-    int cidr4 = -1;         // prefix length; -1 = not given (32 / the whole address)
-    int cidr6 = -1;         // -1 = 128
+    char qualifier = '+';  // + - ~ ?
+    std::string mechanism; // lower case: all include a mx ptr ip4 ip6 exists
+    std::string domain;    // a/mx/include/exists/ptr target ("" = the checked domain)
+    std::string address;   // ip4/ip6 address text
+    int cidr4 = -1;        // prefix length; -1 = not given (32 / the whole address)
+    int cidr6 = -1;        // -1 = 128
 };
 
 struct spf_record {

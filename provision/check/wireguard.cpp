@@ -15,7 +15,8 @@ std::optional<std::vector<wg_handshake>> parse_latest_handshakes(std::string_vie
         std::string_view key = line.substr(0, tab), when = line.substr(tab + 1);
         // A WireGuard public key is 32 octets: 44 base64 characters ending in '='.
         if (key.size() != 44 || key.back() != '=' ||
-            key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+            key.find_first_not_of(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
                 std::string_view::npos)
             return std::nullopt;
         if (when.empty() || when.size() > 19 ||

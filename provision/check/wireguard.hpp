@@ -16,7 +16,7 @@
 namespace splitmail::provision::check {
 
 struct wg_handshake {
-    std::string peer;    // public key (base64)
+    std::string peer;     // public key (base64)
     std::time_t when = 0; // 0 = no handshake yet
 };
 

@@ -105,45 +105,51 @@ int run_alias(std::span<const std::string> args) {
         return 1;
     }
     auto users_text = read_text(f->users);
-    auto r = users::rewrite_file(f->aliases, [&](std::string_view current)
-                                                 -> std::expected<std::string, std::string> {
-        auto lines = split_lines(current);
-        long at = -1;
-        std::optional<users::alias_entry> entry;
-        for (std::size_t i = 0; i < lines.size() && at < 0; ++i) {
-            auto e = parse_line(lines[i]);
-            if (e && e->address == *alias) {
-                at = static_cast<long>(i);
-                entry = e;
-            }
-        }
-        if (cmd == "add") {
-            if (!entry) entry = users::alias_entry{*alias, {}, 0};
-            for (const auto& t : targets)
-                if (std::ranges::find(entry->targets, t) == entry->targets.end())
-                    entry->targets.push_back(t);
-            if (at >= 0) lines[static_cast<std::size_t>(at)] = format_entry(*entry);
-            else lines.push_back(format_entry(*entry));
-        } else {
-            if (!entry) return std::unexpected(*alias + " does not exist");
-            if (targets.empty()) {
-                lines.erase(lines.begin() + at);
-            } else {
-                for (const auto& t : targets) {
-                    auto it = std::ranges::find(entry->targets, t);
-                    if (it == entry->targets.end())
-                        return std::unexpected(t + " is not a target of " + *alias);
-                    entry->targets.erase(it);
+    auto r = users::rewrite_file(
+        f->aliases,
+        [&](std::string_view current) -> std::expected<std::string, std::string> {
+            auto lines = split_lines(current);
+            long at = -1;
+            std::optional<users::alias_entry> entry;
+            for (std::size_t i = 0; i < lines.size() && at < 0; ++i) {
+                auto e = parse_line(lines[i]);
+                if (e && e->address == *alias) {
+                    at = static_cast<long>(i);
+                    entry = e;
                 }
-                if (entry->targets.empty()) lines.erase(lines.begin() + at);
-                else lines[static_cast<std::size_t>(at)] = format_entry(*entry);
             }
-        }
-        auto next = join_lines(lines);
-        if (auto ok = check_database(*f, users_text, next); !ok)
-            return std::unexpected("refused: the result would be invalid: " + ok.error());
-        return next;
-    }, 0644);
+            if (cmd == "add") {
+                if (!entry) entry = users::alias_entry{*alias, {}, 0};
+                for (const auto& t : targets)
+                    if (std::ranges::find(entry->targets, t) == entry->targets.end())
+                        entry->targets.push_back(t);
+                if (at >= 0)
+                    lines[static_cast<std::size_t>(at)] = format_entry(*entry);
+                else
+                    lines.push_back(format_entry(*entry));
+            } else {
+                if (!entry) return std::unexpected(*alias + " does not exist");
+                if (targets.empty()) {
+                    lines.erase(lines.begin() + at);
+                } else {
+                    for (const auto& t : targets) {
+                        auto it = std::ranges::find(entry->targets, t);
+                        if (it == entry->targets.end())
+                            return std::unexpected(t + " is not a target of " + *alias);
+                        entry->targets.erase(it);
+                    }
+                    if (entry->targets.empty())
+                        lines.erase(lines.begin() + at);
+                    else
+                        lines[static_cast<std::size_t>(at)] = format_entry(*entry);
+                }
+            }
+            auto next = join_lines(lines);
+            if (auto ok = check_database(*f, users_text, next); !ok)
+                return std::unexpected("refused: the result would be invalid: " + ok.error());
+            return next;
+        },
+        0644);
     if (!r) {
         std::fprintf(stderr, "splitmail alias: %s\n", r.error().c_str());
         return 1;

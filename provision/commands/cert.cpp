@@ -59,7 +59,7 @@ struct options {
     std::string challenge = "http-01";
     std::string desec_domain, desec_api{desec::default_base_url};
     fs::path desec_token_file, desec_ca_file;
-    std::vector<std::string> dns_servers; // authoritative servers to ask, "ip:port"
+    std::vector<std::string> dns_servers;  // authoritative servers to ask, "ip:port"
     std::vector<std::string> reload_units; // `systemctl reload UNIT` after a new certificate
     std::string systemctl = "systemctl";   // tests point it at a stand-in
     bool all = false;                      // renew --all
@@ -90,25 +90,41 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
         const std::string& v = args[++i];
         if (a == "--name") {
             o.names.push_back(address::lower_ascii(v));
-        } else if (a == "--cert") o.cert = v;
-        else if (a == "--key") o.key = v;
-        else if (a == "--account-key") o.account_key = v;
-        else if (a == "--ca-file") o.ca_file = v;
-        else if (a == "--relay-spool") o.relay_spool = v;
-        else if (a == "--config") o.config = v;
-        else if (a == "--directory") o.directory = v;
+        } else if (a == "--cert")
+            o.cert = v;
+        else if (a == "--key")
+            o.key = v;
+        else if (a == "--account-key")
+            o.account_key = v;
+        else if (a == "--ca-file")
+            o.ca_file = v;
+        else if (a == "--relay-spool")
+            o.relay_spool = v;
+        else if (a == "--config")
+            o.config = v;
+        else if (a == "--directory")
+            o.directory = v;
         else if (a == "--challenge") {
             if (v != "http-01" && v != "dns-01") return "--challenge is http-01 or dns-01";
             o.challenge = v;
-        } else if (a == "--desec-domain") o.desec_domain = v;
-        else if (a == "--desec-api") o.desec_api = v;
-        else if (a == "--desec-token-file") o.desec_token_file = v;
-        else if (a == "--desec-ca-file") o.desec_ca_file = v;
-        else if (a == "--dns-server") o.dns_servers.push_back(v);
-        else if (a == "--reload-unit") o.reload_units.push_back(v);
-        else if (a == "--systemctl") o.systemctl = v;
-        else if (a == "--dir") o.dir = v;
-        else if (a == "--contact") o.contact.push_back(v.starts_with("mailto:") ? v : "mailto:" + v);
+        } else if (a == "--desec-domain")
+            o.desec_domain = v;
+        else if (a == "--desec-api")
+            o.desec_api = v;
+        else if (a == "--desec-token-file")
+            o.desec_token_file = v;
+        else if (a == "--desec-ca-file")
+            o.desec_ca_file = v;
+        else if (a == "--dns-server")
+            o.dns_servers.push_back(v);
+        else if (a == "--reload-unit")
+            o.reload_units.push_back(v);
+        else if (a == "--systemctl")
+            o.systemctl = v;
+        else if (a == "--dir")
+            o.dir = v;
+        else if (a == "--contact")
+            o.contact.push_back(v.starts_with("mailto:") ? v : "mailto:" + v);
         else if (a == "--http-listen") {
             auto colon = v.rfind(':');
             if (colon == std::string::npos) return "--http-listen wants ADDR:PORT";
@@ -118,8 +134,7 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             int port = 0;
             try {
                 port = std::stoi(v.substr(colon + 1));
-            } catch (...) {
-            }
+            } catch (...) {}
             if (port <= 0 || port > 65535) return "--http-listen: bad port in \"" + v + "\"";
             o.http_port = static_cast<std::uint16_t>(port);
         } else {
@@ -191,9 +206,8 @@ int status(const options& o, std::ostream& out, std::ostream& err) {
     if (auto e = read_renewal(f)) {
         out << "  automatic renewal: yes (" << f.string() << ", splitmail-cert.timer)\n";
         if (e->st.failures > 0)
-            out << "  failed " << e->st.failures << " time(s) in a row, last: "
-                << e->st.last_error << "\n  next attempt from "
-                << when(decide(c, o.names, e->st).next_check) << "\n";
+            out << "  failed " << e->st.failures << " time(s) in a row, last: " << e->st.last_error
+                << "\n  next attempt from " << when(decide(c, o.names, e->st).next_check) << "\n";
     } else {
         out << "  automatic renewal: no (`splitmail cert obtain` sets it up)\n";
     }
@@ -217,7 +231,7 @@ acme::result<acme::ec_key> cert_key(const fs::path& path, bool& is_new, std::ost
 durable::replace_options keep_owner(const fs::path& path, ::mode_t mode) {
     durable::replace_options r;
     r.mode = mode;
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) == 0) r.owner = std::make_pair(st.st_uid, st.st_gid);
     return r;
 }
@@ -281,8 +295,7 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
                     << " time(s) in a row (last: " << st.last_error << "); next attempt from "
                     << when(d.next_check) << "\n";
             else
-                out << "not due: " << o.cert.string() << " is renewed from " << when(d.due)
-                    << "\n";
+                out << "not due: " << o.cert.string() << " is renewed from " << when(d.due) << "\n";
             return res;
         }
     }
@@ -312,7 +325,8 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
         auto token = desec::read_token_file(o.desec_token_file);
         if (!token) return failed(1, token.error());
         if (servers.empty()) servers = desec_name_servers(err);
-        if (servers.empty()) return failed(1, "cannot find deSEC's name servers; give --dns-server");
+        if (servers.empty())
+            return failed(1, "cannot find deSEC's name servers; give --dns-server");
         desec::client_options dopt;
         dopt.base_url = o.desec_api;
         dopt.token = *token;
@@ -335,11 +349,13 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
     co.log = [&out](std::string_view line) { out << "acme: " << line << "\n"; };
     acme::client client(co, std::move(*account));
     auto issued = client.obtain(o.names, *key, *solver);
-    if (auto* d = dynamic_cast<acme::desec_dns01_solver*>(solver.get()); d && !d->cleanup_error().empty())
+    if (auto* d = dynamic_cast<acme::desec_dns01_solver*>(solver.get());
+        d && !d->cleanup_error().empty())
         err << "splitmail cert: warning: " << d->cleanup_error() << "\n";
     if (!issued) {
         const auto& e = issued.error();
-        bool later = e.kind == acme::error_kind::rate_limited || e.kind == acme::error_kind::network;
+        bool later =
+            e.kind == acme::error_kind::rate_limited || e.kind == acme::error_kind::network;
         failed(later ? ex_tempfail : 1, e.text());
         res.retry_after = e.retry_after;
         if (later) err << "splitmail cert: the old certificate stays in service; try again later\n";
@@ -392,8 +408,8 @@ std::vector<std::string> as_args(const options& o) {
     add("--challenge", o.challenge);
     if (o.challenge == "http-01") {
         const bool v6 = o.http_address.find(':') != std::string::npos;
-        add("--http-listen", (v6 ? "[" + o.http_address + "]" : o.http_address) + ":" +
-                                 std::to_string(o.http_port));
+        add("--http-listen",
+            (v6 ? "[" + o.http_address + "]" : o.http_address) + ":" + std::to_string(o.http_port));
     } else {
         add("--desec-domain", o.desec_domain);
         add("--desec-token-file", o.desec_token_file.string());
@@ -411,9 +427,8 @@ fs::path renewal_file(const fs::path& cert) {
     return fs::path(cert.string() + std::string(renewal_suffix));
 }
 
-std::expected<void, std::string> write_renewal(const fs::path& path,
-                                               const std::vector<std::string>& args,
-                                               const renewal_state& st) {
+std::expected<void, std::string>
+write_renewal(const fs::path& path, const std::vector<std::string>& args, const renewal_state& st) {
     nlohmann::json j;
     j["comment"] = "splitmail cert renew --all renews this certificate with these arguments";
     j["args"] = args;
@@ -461,8 +476,8 @@ int renew_all(const options& all, std::ostream& out, std::ostream& err) {
     }
     std::sort(files.begin(), files.end());
     if (files.empty()) {
-        out << "no certificate to renew: no *" << renewal_suffix << " file in "
-            << all.dir.string() << " (`splitmail cert obtain` leaves one)\n";
+        out << "no certificate to renew: no *" << renewal_suffix << " file in " << all.dir.string()
+            << " (`splitmail cert obtain` leaves one)\n";
         return 0;
     }
     int worst = 0;
@@ -553,7 +568,8 @@ int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream&
     if (o.all) {
         if (!o.names.empty() || !o.cert.empty() || !o.config.empty()) {
             err << "splitmail cert: renew --all takes only --dir (each renewal file holds the "
-                   "rest)\n" << usage;
+                   "rest)\n"
+                << usage;
             return 2;
         }
         return renew_all(o, out, err);
@@ -590,7 +606,8 @@ int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream&
                 out << "automatic renewal: splitmail-cert.timer enabled\n";
             else
                 err << "splitmail cert: warning: systemctl enable --now splitmail-cert.timer "
-                       "failed: " << t.output << " (without it nothing renews the certificate)\n";
+                       "failed: "
+                    << t.output << " (without it nothing renews the certificate)\n";
         } else {
             out << "automatic renewal: run `splitmail cert renew --all --dir "
                 << o.cert.parent_path().string() << "` twice a day (systemd: "

@@ -37,8 +37,8 @@ std::string config_fix(const std::string& error, const fs::path& file) {
             std::string hint;
             if (auto m = error.find("did you mean "); m != std::string::npos)
                 hint = " (" + error.substr(m, error.find('?', m) + 1 - m) + ")";
-            return "correct " + key + " in " + f + (line.empty() ? "" : " at line " + line) +
-                   hint + ", then run splitmail check again";
+            return "correct " + key + " in " + f + (line.empty() ? "" : " at line " + line) + hint +
+                   ", then run splitmail check again";
         }
     }
     if (error.starts_with(f + ":")) {
@@ -51,8 +51,10 @@ std::string config_fix(const std::string& error, const fs::path& file) {
 }
 
 void emit(const findings& f, bool json, std::ostream& out) {
-    if (json) print_json(f, out);
-    else print_text(f, out);
+    if (json)
+        print_json(f, out);
+    else
+        print_text(f, out);
 }
 
 } // namespace
@@ -125,15 +127,19 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
         setup.push_back(warn("site", w, "rename the key in " + site_file.string()));
     if (!c.s.relay_config.empty() && fs::exists(c.s.relay_config)) {
         auto r = read_relay_facts(c.s.relay_config);
-        if (r) c.relay = std::move(*r);
-        else setup.push_back(fail("config", r.error(), config_fix(r.error(), c.s.relay_config)));
+        if (r)
+            c.relay = std::move(*r);
+        else
+            setup.push_back(fail("config", r.error(), config_fix(r.error(), c.s.relay_config)));
     }
     if (!c.s.home_config.empty()) {
         if (!fs::exists(c.s.home_config)) {
-            setup.push_back(fail("config", c.s.home_config.string() + " (site.home_config) "
-                                           "does not exist",
+            setup.push_back(fail("config",
+                                 c.s.home_config.string() + " (site.home_config) "
+                                                            "does not exist",
                                  "splitmail provision home --pairing FILE writes it, or fix "
-                                 "site.home_config in " + site_file.string()));
+                                 "site.home_config in " +
+                                     site_file.string()));
         } else if (auto h = read_home_facts(c.s.home_config)) {
             c.home = std::move(*h);
         } else {
@@ -170,8 +176,10 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
         }
         add(e.run(c));
     }
-    if (json) print_json(all, out);
-    else print_text_summary(all, out);
+    if (json)
+        print_json(all, out);
+    else
+        print_text_summary(all, out);
     return exit_status(all);
 }
 

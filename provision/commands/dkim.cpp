@@ -52,8 +52,8 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o, 
             o.force = true;
             continue;
         }
-        const bool known = a == "--domain" || a == "--selector" || a == "--dir" ||
-                           (a == "--algorithm" && keygen);
+        const bool known =
+            a == "--domain" || a == "--selector" || a == "--dir" || (a == "--algorithm" && keygen);
         if (!known) return "unknown option \"" + a + "\"";
         if (i + 1 >= args.size()) return a + " needs a value";
         const std::string& v = args[++i];
@@ -140,8 +140,8 @@ int keygen(const options& o, std::ostream& out, std::ostream& err) {
         }
     }
     for (std::size_t i = 0; i < jobs.size(); ++i) {
-        out << "; " << jobs[i].what << " key " << jobs[i].file.string() << " (s="
-            << jobs[i].selector << ")\n";
+        out << "; " << jobs[i].what << " key " << jobs[i].file.string()
+            << " (s=" << jobs[i].selector << ")\n";
         out << record_line(jobs[i].selector, o.domain, made[i].second) << "\n";
     }
     return 0;

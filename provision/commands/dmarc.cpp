@@ -60,9 +60,12 @@ int run_dmarc(std::span<const std::string> args, std::ostream& out, std::ostream
         const auto& a = args[i];
         if ((a == "--config" || a == "--dir" || a == "--day") && i + 1 < args.size()) {
             const auto& v = args[++i];
-            if (a == "--config") config = fs::path(v);
-            else if (a == "--dir") dir = fs::path(v);
-            else if (auto d = parse_day(v)) day = *d;
+            if (a == "--config")
+                config = fs::path(v);
+            else if (a == "--dir")
+                dir = fs::path(v);
+            else if (auto d = parse_day(v))
+                day = *d;
             else {
                 err << "splitmail dmarc: --day wants YYYY-MM-DD, not \"" << v << "\"\n";
                 return 2;
@@ -107,8 +110,8 @@ int run_dmarc(std::span<const std::string> args, std::ostream& out, std::ostream
             (o.dkim_aligned || o.spf_aligned ? c.pass : c.fail) += 1;
         }
     }
-    out << "DMARC records of " << day_text(day) << " (UTC) in " << dir->string() << ": "
-        << periods << " period(s), " << sent << " reported\n";
+    out << "DMARC records of " << day_text(day) << " (UTC) in " << dir->string() << ": " << periods
+        << " period(s), " << sent << " reported\n";
     if (per_domain.empty()) out << "nothing recorded\n";
     for (const auto& [domain, sources] : per_domain) {
         std::uint64_t total = 0;

@@ -50,8 +50,8 @@ void read_one(const fs::path& p, std::vector<report_in::input_report>& reports,
     auto size = fs::file_size(p, ec);
     if (ec) return skipped.push_back({name, "cannot read: " + ec.message()});
     if (size > max_report_file)
-        return skipped.push_back({name, "larger than " + std::to_string(max_report_file) +
-                                            " bytes, not read"});
+        return skipped.push_back(
+            {name, "larger than " + std::to_string(max_report_file) + " bytes, not read"});
     std::ifstream in(p, std::ios::binary);
     std::string bytes(static_cast<std::size_t>(size), '\0');
     if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
@@ -81,11 +81,13 @@ int run_dmarc_report(std::span<const std::string> args, std::ostream& out, std::
             out << usage;
             return 0;
         }
-        if (a == "--json") json = true;
+        if (a == "--json")
+            json = true;
         else if (a.starts_with("-") && a != "-") {
             err << "splitmail dmarc report: unknown option " << a << "\n" << usage;
             return 2;
-        } else paths.emplace_back(a);
+        } else
+            paths.emplace_back(a);
     }
     if (paths.empty()) {
         err << "splitmail dmarc report: give at least one PATH\n" << usage;
@@ -115,6 +117,8 @@ int run_dmarc_report(std::span<const std::string> args, std::ostream& out, std::
     return status;
 }
 
-int run_dmarc_report(std::span<const std::string> args) { return run_dmarc_report(args, std::cout, std::cerr); }
+int run_dmarc_report(std::span<const std::string> args) {
+    return run_dmarc_report(args, std::cout, std::cerr);
+}
 
 } // namespace splitmail::provision

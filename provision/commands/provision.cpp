@@ -72,8 +72,8 @@ struct common_options {
     bool force = false;
     bool dry_run = false;
     bool sync_tunnel = false; // --sync-tunnel: also sync a running interface under --root
-    std::string desec_api;  // "" = keep the site file's (default https://desec.io/api/v1)
-    fs::path desec_ca_file; // "" = keep the site file's (default: the system's CAs)
+    std::string desec_api;    // "" = keep the site file's (default https://desec.io/api/v1)
+    fs::path desec_ca_file;   // "" = keep the site file's (default: the system's CAs)
 };
 
 struct relay_options : common_options {
@@ -107,8 +107,8 @@ std::optional<std::string> check_dir_option(const std::string& opt, fs::path& p)
     const std::string s = p.string();
     if (s.empty()) return opt + " needs a directory";
     for (char c : s)
-        if (c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '\\' ||
-            c == '%' || c == '$' || static_cast<unsigned char>(c) < 0x20)
+        if (c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\'' || c == '\\' || c == '%' ||
+            c == '$' || static_cast<unsigned char>(c) < 0x20)
             return opt + " \"" + s + "\": use a path without spaces, quotes, '\\', '%' or '$'";
     std::error_code ec;
     p = fs::absolute(p, ec).lexically_normal();
@@ -159,17 +159,28 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
          "--root", "--bindir", "--desec-api", "--desec-ca-file", "--scanners",
          "--imap-pass-through"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
-            if (a == "--force") o.force = true;
-            else if (a == "--dry-run") o.dry_run = true;
-            else if (a == "--sync-tunnel") o.sync_tunnel = true;
-            else if (a == "--new-tunnel-keys") o.new_tunnel_keys = true;
-            else if (a == "--domain") o.domains.push_back(address::lower_ascii(v));
-            else if (a == "--hostname") o.hostname = address::lower_ascii(v);
-            else if (a == "--public-ipv4") o.ipv4 = v;
-            else if (a == "--desec-api") o.desec_api = v;
-            else if (a == "--desec-ca-file") o.desec_ca_file = v;
-            else if (a == "--public-ipv6") o.ipv6 = v;
-            else if (a == "--imap-host") o.imap_host = address::lower_ascii(v);
+            if (a == "--force")
+                o.force = true;
+            else if (a == "--dry-run")
+                o.dry_run = true;
+            else if (a == "--sync-tunnel")
+                o.sync_tunnel = true;
+            else if (a == "--new-tunnel-keys")
+                o.new_tunnel_keys = true;
+            else if (a == "--domain")
+                o.domains.push_back(address::lower_ascii(v));
+            else if (a == "--hostname")
+                o.hostname = address::lower_ascii(v);
+            else if (a == "--public-ipv4")
+                o.ipv4 = v;
+            else if (a == "--desec-api")
+                o.desec_api = v;
+            else if (a == "--desec-ca-file")
+                o.desec_ca_file = v;
+            else if (a == "--public-ipv6")
+                o.ipv6 = v;
+            else if (a == "--imap-host")
+                o.imap_host = address::lower_ascii(v);
             else if (a == "--scanners") {
                 if (v != "auto" && v != "on" && v != "off")
                     return "--scanners \"" + v + "\" must be auto, on or off";
@@ -181,7 +192,8 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
             } else if (a == "--root") {
                 o.root = v;
                 o.root_given = true;
-            } else if (a == "--bindir") o.bindir = v;
+            } else if (a == "--bindir")
+                o.bindir = v;
             else if (a == "--wg-port") {
                 unsigned p = 0;
                 auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
@@ -225,33 +237,41 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
 
 std::optional<std::string> parse_home(std::span<const std::string> args, home_options& o) {
     auto take = [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
-        if (a == "--force") o.force = true;
-        else if (a == "--dry-run") o.dry_run = true;
-        else if (a == "--sync-tunnel") o.sync_tunnel = true;
+        if (a == "--force")
+            o.force = true;
+        else if (a == "--dry-run")
+            o.dry_run = true;
+        else if (a == "--sync-tunnel")
+            o.sync_tunnel = true;
         else if (a == "--new-tunnel-keys")
             return std::string("--new-tunnel-keys is for the relay (it makes the keys); on home, "
                                "`provision home --pairing NEW-FILE` takes them over");
-        else if (a == "--pairing") o.pairing = v;
-        else if (a == "--desec-api") o.desec_api = v;
-        else if (a == "--desec-ca-file") o.desec_ca_file = v;
-        else if (a == "--hostname") o.hostname = address::lower_ascii(v);
+        else if (a == "--pairing")
+            o.pairing = v;
+        else if (a == "--desec-api")
+            o.desec_api = v;
+        else if (a == "--desec-ca-file")
+            o.desec_ca_file = v;
+        else if (a == "--hostname")
+            o.hostname = address::lower_ascii(v);
         else if (a == "--root") {
             o.root = v;
             o.root_given = true;
-        } else if (a == "--bindir") o.bindir = v;
+        } else if (a == "--bindir")
+            o.bindir = v;
         return std::nullopt;
     };
-    auto e = parse_args(args,
-                        {"--pairing", "--hostname", "--root", "--bindir", "--desec-api",
-                         "--desec-ca-file"},
-                        take);
+    auto e = parse_args(
+        args, {"--pairing", "--hostname", "--root", "--bindir", "--desec-api", "--desec-ca-file"},
+        take);
     if (e) return e;
     if (o.pairing.empty())
         return "--pairing is required (the file `splitmail provision relay` wrote as "
                "/etc/splitmail/pairing-home.toml on the relay; copy it here first)";
     if (o.hostname.ends_with(".")) o.hostname.pop_back();
     if (!o.hostname.empty() && !host_name(o.hostname))
-        return "--hostname \"" + o.hostname + "\" is not a fully qualified host name (e.g. "
+        return "--hostname \"" + o.hostname +
+               "\" is not a fully qualified host name (e.g. "
                "home.example.com)";
     if (auto r = check_dir_option("--root", o.root)) return r;
     if (o.root == "/") o.root_given = false; // `--root /` is the real system
@@ -263,10 +283,10 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
 // Owners
 
 struct owners {
-    std::optional<owner> service;       // splitmail:splitmail (spool, Maildir, DKIM keys)
-    std::optional<owner> root_service;  // root:splitmail (TLS keys, users files: read-only)
-    std::optional<owner> root;          // root:root
-    std::optional<owner> ddns;          // splitmail-ddns:splitmail-ddns
+    std::optional<owner> service;      // splitmail:splitmail (spool, Maildir, DKIM keys)
+    std::optional<owner> root_service; // root:splitmail (TLS keys, users files: read-only)
+    std::optional<owner> root;         // root:root
+    std::optional<owner> ddns;         // splitmail-ddns:splitmail-ddns
 };
 
 std::expected<void, std::string> ensure_user(const std::string& name, const std::string& home,
@@ -337,10 +357,11 @@ std::expected<owners, std::string> prepare_owners(const common_options& o, bool 
 // Keys on disk
 
 // Keeps a usable existing secret, makes one when absent (or unusable with --force).
-std::expected<std::string, std::string> ensure_secret(
-    file_writer& w, const fs::path& path, mode_t mode, const std::optional<owner>& own,
-    const std::function<bool(const std::string&)>& usable,
-    const std::function<std::expected<std::string, std::string>()>& make, std::string_view what) {
+std::expected<std::string, std::string>
+ensure_secret(file_writer& w, const fs::path& path, mode_t mode, const std::optional<owner>& own,
+              const std::function<bool(const std::string&)>& usable,
+              const std::function<std::expected<std::string, std::string>()>& make,
+              std::string_view what) {
     auto existing = setup::read_if_exists(path);
     if (!existing) return std::unexpected(existing.error());
     if (*existing && usable(**existing)) {
@@ -363,10 +384,9 @@ std::expected<std::string, std::string> ensure_secret(
 // once made; rspamd gets its hash, made by `rspamadm pw` when the password is new or the file
 // has none), the local.d files, the drop-in that orders rspamd after the tunnel. Returns the
 // plain password (for the pairing file).
-std::expected<std::string, std::string> ensure_rspamd_wiring(file_writer& w,
-                                                            const setup::layout& L,
-                                                            const setup::tunnel& tun,
-                                                            const owners& own) {
+std::expected<std::string, std::string> ensure_rspamd_wiring(file_writer& w, const setup::layout& L,
+                                                             const setup::tunnel& tun,
+                                                             const owners& own) {
     std::error_code ec;
     const bool had = fs::exists(L.rspamd_password(), ec);
     auto pw = ensure_secret(
@@ -392,7 +412,9 @@ std::expected<std::string, std::string> ensure_rspamd_wiring(file_writer& w,
         // rspamadm reads the password only from its command line (a moment in the process
         // list of this machine); it never reaches a file in plain text except ours (0600).
         auto h = setup::run_program({"rspamadm", "pw", "-p", password}, "");
-        if (!h) return std::unexpected("rspamadm pw (to hash the rspamd controller password): " + h.error());
+        if (!h)
+            return std::unexpected("rspamadm pw (to hash the rspamd controller password): " +
+                                   h.error());
         hash = std::string(text::trim(*h));
         if (!hash.starts_with("$") || hash.find('"') != std::string::npos)
             return std::unexpected("rspamadm pw printed no password hash: " + *h);
@@ -419,11 +441,9 @@ std::expected<std::string, std::string> ensure_rspamd_wiring(file_writer& w,
 // The TLS key and certificate: an existing usable pair (also a real certificate that replaced
 // the placeholder) is kept; otherwise a self-signed placeholder for `hostname` (and the names
 // in `also`) is made.
-std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs::path& cert,
-                                                        const fs::path& key,
-                                                        const std::string& hostname,
-                                                        const owners& own,
-                                                        const std::vector<std::string>& also = {}) {
+std::expected<setup::cert_info, std::string>
+ensure_tls(file_writer& w, const fs::path& cert, const fs::path& key, const std::string& hostname,
+           const owners& own, const std::vector<std::string>& also = {}) {
     std::string missing_names; // of hostname and `also`, those the certificate is not valid for
     const auto covers_all = [&](const std::string& pem) {
         missing_names.clear();
@@ -465,9 +485,9 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
             setup::cert_covers_host(**cert_pem, hostname)) {
             auto made = setup::self_signed_for_key(*key_pem, hostname, 90, also);
             if (!made) return std::unexpected(key.string() + ": " + made.error());
-            if (auto e = w.replace_file(cert, *made, 0644, own.root,
-                                        "self-signed placeholder made for " + missing_names +
-                                            " too");
+            if (auto e =
+                    w.replace_file(cert, *made, 0644, own.root,
+                                   "self-signed placeholder made for " + missing_names + " too");
                 !e)
                 return std::unexpected(e.error());
             return setup::inspect_cert(*made, *key_pem, cert.string());
@@ -477,9 +497,8 @@ std::expected<setup::cert_info, std::string> ensure_tls(file_writer& w, const fs
         if (info && (covers || !info->self_signed || !w.force())) {
             if (!covers) {
                 w.report_kept(cert, "certificate is not valid for " + missing_names +
-                                        (info->self_signed
-                                             ? "; --force for a new self-signed one"
-                                             : "; install one that is"));
+                                        (info->self_signed ? "; --force for a new self-signed one"
+                                                           : "; install one that is"));
                 return *info;
             }
             // The placeholder is renewed (same key, so TLSA 3 1 1 stays valid) before it runs
@@ -552,25 +571,23 @@ struct step_error {
 std::expected<void, std::string> write_wg(file_writer& w, const fs::path& conf,
                                           const std::optional<std::string>& existing,
                                           const std::string& desired, const std::string& priv,
-                                          const std::string& peer_pub,
-                                          const std::string& endpoint,
+                                          const std::string& peer_pub, const std::string& endpoint,
                                           const std::optional<owner>& own) {
     if (existing) {
         auto rk = setup::rekey_wg_conf(*existing, priv, peer_pub, endpoint);
         if (rk && *rk != *existing) {
-            auto r = w.replace_file(conf, *rk, 0600, own,
-                                    "new tunnel keys; every other line kept");
+            auto r = w.replace_file(conf, *rk, 0600, own, "new tunnel keys; every other line kept");
             if (!r) return std::unexpected(r.error());
             return {};
         }
         if (!rk && !w.force()) {
             const auto found = setup::read_wg_keys(*existing);
             if (found.private_key != priv || found.peer_public_key != peer_pub)
-                return std::unexpected(
-                    conf.string() + ": the tunnel needs new keys but the file has no "
-                                    "PrivateKey line in [Interface] or no PublicKey/Endpoint in "
-                                    "its [Peer]; fix it, or run with --force to write it anew "
-                                    "(the old one is kept as a .bak copy)");
+                return std::unexpected(conf.string() +
+                                       ": the tunnel needs new keys but the file has no "
+                                       "PrivateKey line in [Interface] or no PublicKey/Endpoint in "
+                                       "its [Peer]; fix it, or run with --force to write it anew "
+                                       "(the old one is kept as a .bak copy)");
         }
     }
     auto r = w.file(conf, desired, 0600, own);
@@ -641,7 +658,8 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
     if (o.imap_pass_through.empty()) {
         std::error_code ec;
         if (fs::exists(L.relay_toml(), ec))
-            if (auto old = relay::load_settings(L.relay_toml(), config::referenced_files::names_only))
+            if (auto old =
+                    relay::load_settings(L.relay_toml(), config::referenced_files::names_only))
                 pass_through = !old->imap_proxy_listen.empty();
     }
     const std::string pass_through_host = "imap." + o.domains.front();
@@ -751,7 +769,8 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
             auto p = setup::parse_pairing(**pairing_text, L.pairing_file().string());
             if (p) {
                 auto pub = setup::wg_public_key(p->home_private_key);
-                if (pub && *pub == p->home_public_key) old_pairing = std::move(*p);
+                if (pub && *pub == p->home_public_key)
+                    old_pairing = std::move(*p);
                 else if (!o.force)
                     throw step_error{L.pairing_file().string() +
                                      ": home_public_key does not belong to home_private_key; "
@@ -984,10 +1003,10 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         const fs::path wg_conf = L.wg_dir() / (std::string(setup::home_interface) + ".conf");
         auto wg_text = setup::read_if_exists(wg_conf);
         if (!wg_text) throw step_error{wg_text.error()};
-        TRY(write_wg(w, wg_conf, *wg_text,
-                     setup::render_home_wg(tun, p->home_private_key, p->relay_public_key,
-                                           p->relay_endpoint),
-                     p->home_private_key, p->relay_public_key, p->relay_endpoint, own->root));
+        TRY(write_wg(
+            w, wg_conf, *wg_text,
+            setup::render_home_wg(tun, p->home_private_key, p->relay_public_key, p->relay_endpoint),
+            p->home_private_key, p->relay_public_key, p->relay_endpoint, own->root));
         TRY(sync_wg(w, o, setup::home_interface, wg_conf, p->home_private_key, p->relay_public_key,
                     out));
 
@@ -1013,8 +1032,8 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
             auto old = setup::read_if_exists(L.lmtp_secret());
             if (!old) throw step_error{old.error()};
             if (*old && **old != p->lmtp_secret + "\n") {
-                TRY(w.replace_file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640,
-                                   own->root_service, "new secret from the pairing file; "
+                TRY(w.replace_file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service,
+                                   "new secret from the pairing file; "
                                    "restart splitmail-home"));
             } else {
                 TRY(w.file(L.lmtp_secret(), p->lmtp_secret + "\n", 0640, own->root_service));
@@ -1100,8 +1119,7 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
     if (w.changes() > 0) {
         out << "next: delete the pairing file copies; add users with `splitmail user add "
                "ADDRESS --config "
-            << L.home_toml().string() << "`; put a deSEC token into "
-            << L.desec_token().string()
+            << L.home_toml().string() << "`; put a deSEC token into " << L.desec_token().string()
             << " (mode 0600, owner splitmail-ddns); then `systemctl enable --now wg-quick@"
             << setup::home_interface << " splitmail-home splitmail-ddns`\n";
     }

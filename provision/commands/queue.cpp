@@ -34,9 +34,7 @@ std::string utc(queue::time_point t) {
     return buf;
 }
 
-std::string sender_text(const std::string& s) {
-    return s.empty() ? "<> (null sender)" : s;
-}
+std::string sender_text(const std::string& s) { return s.empty() ? "<> (null sender)" : s; }
 
 std::string recipient_line(const queue::recipient& r) {
     std::string s = r.address + "  [" + std::string(queue::to_string(r.state));
@@ -217,8 +215,6 @@ int run_queue(std::span<const std::string> args, std::ostream& out, std::ostream
     return do_delete(*s, operands, out, err);
 }
 
-int run_queue(std::span<const std::string> args) {
-    return run_queue(args, std::cout, std::cerr);
-}
+int run_queue(std::span<const std::string> args) { return run_queue(args, std::cout, std::cerr); }
 
 } // namespace splitmail::provision

@@ -97,14 +97,13 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             (a == "--dry-run" ? o.dry_run : a == "--yes" ? o.yes : o.no_systemd) = true;
             continue;
         }
-        static const std::vector<std::string> relay_only = {"--domain", "--public-ipv4",
-                                                            "--public-ipv6", "--imap-host",
-                                                            "--imap-pass-through"};
+        static const std::vector<std::string> relay_only = {
+            "--domain", "--public-ipv4", "--public-ipv6", "--imap-host", "--imap-pass-through"};
         static const std::vector<std::string> home_only = {"--pairing", "--user"};
         static const std::vector<std::string> both = {
-            "--hostname", "--desec-token-file", "--desec-api",     "--desec-ca-file",
-            "--root",     "--bindir",           "--systemctl",     "--wait",
-            "--resolver", "--certificate",      "--acme-directory", "--acme-ca-file",
+            "--hostname",       "--desec-token-file", "--desec-api",      "--desec-ca-file",
+            "--root",           "--bindir",           "--systemctl",      "--wait",
+            "--resolver",       "--certificate",      "--acme-directory", "--acme-ca-file",
             "--acme-dns-server"};
         auto in = [&](const std::vector<std::string>& l) {
             return std::find(l.begin(), l.end(), a) != l.end();
@@ -118,37 +117,52 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             if (i + 1 >= args.size()) return a + " needs a value";
             v = args[++i];
         }
-        if (a == "--domain") o.domains.push_back(v);
-        else if (a == "--hostname") o.hostname = v;
-        else if (a == "--public-ipv4") o.ipv4 = v;
-        else if (a == "--public-ipv6") o.ipv6 = v;
-        else if (a == "--imap-host") o.imap_host = v;
+        if (a == "--domain")
+            o.domains.push_back(v);
+        else if (a == "--hostname")
+            o.hostname = v;
+        else if (a == "--public-ipv4")
+            o.ipv4 = v;
+        else if (a == "--public-ipv6")
+            o.ipv6 = v;
+        else if (a == "--imap-host")
+            o.imap_host = v;
         else if (a == "--imap-pass-through") {
             if (v != "yes" && v != "no")
                 return "--imap-pass-through \"" + v + "\" must be yes or no";
             o.imap_pass_through = v;
-        } else if (a == "--pairing") o.pairing = v;
-        else if (a == "--user") o.user = v;
-        else if (a == "--desec-token-file") o.token_from = v;
-        else if (a == "--desec-api") o.desec_api = v;
-        else if (a == "--desec-ca-file") o.desec_ca = v;
-        else if (a == "--root") o.root = v;
-        else if (a == "--bindir") o.bindir = v;
-        else if (a == "--resolver") o.resolver = v;
+        } else if (a == "--pairing")
+            o.pairing = v;
+        else if (a == "--user")
+            o.user = v;
+        else if (a == "--desec-token-file")
+            o.token_from = v;
+        else if (a == "--desec-api")
+            o.desec_api = v;
+        else if (a == "--desec-ca-file")
+            o.desec_ca = v;
+        else if (a == "--root")
+            o.root = v;
+        else if (a == "--bindir")
+            o.bindir = v;
+        else if (a == "--resolver")
+            o.resolver = v;
         else if (a == "--certificate") {
             if (v != "acme" && v != "self-signed")
                 return "--certificate \"" + v + "\" must be acme or self-signed";
             o.certificate = v;
-        } else if (a == "--acme-directory") o.acme_directory = v;
-        else if (a == "--acme-ca-file") o.acme_ca = v;
-        else if (a == "--acme-dns-server") o.acme_dns_servers.push_back(v);
+        } else if (a == "--acme-directory")
+            o.acme_directory = v;
+        else if (a == "--acme-ca-file")
+            o.acme_ca = v;
+        else if (a == "--acme-dns-server")
+            o.acme_dns_servers.push_back(v);
         else if (a == "--systemctl") {
             o.systemctl = v;
             o.systemctl_given = true;
         } else if (a == "--wait") {
             auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.wait_s);
-            if (ec != std::errc() || end != v.data() + v.size() || o.wait_s < 1 ||
-                o.wait_s > 3600)
+            if (ec != std::errc() || end != v.data() + v.size() || o.wait_s < 1 || o.wait_s > 3600)
                 return "--wait \"" + v + "\": seconds, 1 to 3600";
         }
     }
@@ -271,8 +285,7 @@ void guided::gather() {
             throw step_failed{"cannot read the pairing file " + o_.pairing +
                               "; copy /etc/splitmail/pairing-home.toml from the relay (the "
                               "scp command `splitmail setup relay` printed)"};
-        if (o_.hostname.empty() && !pairing_->imap_host.empty())
-            o_.hostname = pairing_->imap_host;
+        if (o_.hostname.empty() && !pairing_->imap_host.empty()) o_.hostname = pairing_->imap_host;
     }
     // The token: a flag, the terminal, or the file that is already there.
     const fs::path tf = L_.desec_token();
@@ -365,8 +378,8 @@ std::string guided::token_plan() {
 }
 
 std::vector<std::string> guided::units() const {
-    if (o_.role == "relay") return {"wg-quick@" + std::string(setup::relay_interface),
-                                    "splitmail-relay"};
+    if (o_.role == "relay")
+        return {"wg-quick@" + std::string(setup::relay_interface), "splitmail-relay"};
     return {"wg-quick@" + std::string(setup::home_interface), "splitmail-home", "splitmail-ddns"};
 }
 
@@ -383,8 +396,8 @@ bool guided::systemctl(const std::vector<std::string>& args, bool quiet_failure)
     if (!quiet_failure) out_ << "  $ " << line << "\n";
     if (r.exit_code == 0) return true;
     if (!quiet_failure)
-        throw step_failed{line + " failed (exit " + std::to_string(r.exit_code) + "): " +
-                          trim(r.output) + "; `journalctl -xe` says why"};
+        throw step_failed{line + " failed (exit " + std::to_string(r.exit_code) +
+                          "): " + trim(r.output) + "; `journalctl -xe` says why"};
     return false;
 }
 
@@ -489,9 +502,9 @@ void guided::wait_home() {
     const auto& p = *pairing_;
     if (!wait_for("the WireGuard handshake with the relay (" + p.relay_endpoint + ")",
                   [&] { return handshake_done(iface); }))
-        throw step_failed{"no WireGuard handshake with the relay " + p.relay_endpoint +
-                          " within " + std::to_string(o_.wait_s) +
-                          " s: the tunnel is broken. Is UDP " + p.relay_endpoint +
+        throw step_failed{"no WireGuard handshake with the relay " + p.relay_endpoint + " within " +
+                          std::to_string(o_.wait_s) + " s: the tunnel is broken. Is UDP " +
+                          p.relay_endpoint +
                           " open at the VPS, and was the relay set up with this pairing file "
                           "(`splitmail check` on both machines compares the running keys)?"};
     const std::string lmtp = p.tunnel_home + ":" + std::to_string(p.lmtp_port);
@@ -524,8 +537,7 @@ void guided::wait_home() {
         last = r ? *r : "";
         return r && r->starts_with("250");
     };
-    if (!wait_for("the relay's recipient-list refresh (it accepts " + o_.user + ")",
-                  relay_knows))
+    if (!wait_for("the relay's recipient-list refresh (it accepts " + o_.user + ")", relay_knows))
         throw step_failed{"the relay does not accept mail for " + o_.user + " after " +
                           std::to_string(o_.wait_s) + " s (last answer: \"" + last +
                           "\"); `splitmail check` on the relay (lmtp line)"};
@@ -633,16 +645,17 @@ void guided::certificate() {
     for (const auto& n : names) a.insert(a.end(), {"--name", n});
     a.insert(a.end(), {"--cert", cert.string(), "--key", key.string(), "--account-key",
                        (L_.etc() / "acme" / "account.key").string(), "--contact",
-                       "postmaster@" + domains.front(), "--challenge", "dns-01",
-                       "--desec-domain", zone, "--desec-token-file",
-                       L_.desec_token().string()});
+                       "postmaster@" + domains.front(), "--challenge", "dns-01", "--desec-domain",
+                       zone, "--desec-token-file", L_.desec_token().string()});
     if (!o_.desec_api.empty()) a.insert(a.end(), {"--desec-api", o_.desec_api});
     if (!o_.desec_ca.empty()) a.insert(a.end(), {"--desec-ca-file", o_.desec_ca});
     if (!o_.acme_directory.empty()) a.insert(a.end(), {"--directory", o_.acme_directory});
     if (!o_.acme_ca.empty()) a.insert(a.end(), {"--ca-file", o_.acme_ca});
     for (const auto& s : o_.acme_dns_servers) a.insert(a.end(), {"--dns-server", s});
-    if (relay) a.insert(a.end(), {"--relay-spool", L_.spool_dir().string()});
-    else a.insert(a.end(), {"--reload-unit", "splitmail-home"});
+    if (relay)
+        a.insert(a.end(), {"--relay-spool", L_.spool_dir().string()});
+    else
+        a.insert(a.end(), {"--reload-unit", "splitmail-home"});
     if (o_.systemctl_given) a.insert(a.end(), {"--systemctl", o_.systemctl});
     std::string retry = "splitmail cert";
     for (const auto& x : a) retry += " " + x;
@@ -663,11 +676,12 @@ void guided::certificate() {
         out_ << " is in service; splitmail-cert.timer renews it\n";
         return;
     }
-    out_ << "  the self-signed certificate stays in service (" << (rc == 75 ? "the CA asks to "
-                                                                              "wait"
-                                                                            : "see above")
-         << "; a deSEC token must be allowed to write TXT at _acme-challenge."
-         << names.front() << "). Try again later with:\n    " << retry << "\n";
+    out_ << "  the self-signed certificate stays in service ("
+         << (rc == 75 ? "the CA asks to "
+                        "wait"
+                      : "see above")
+         << "; a deSEC token must be allowed to write TXT at _acme-challenge." << names.front()
+         << "). Try again later with:\n    " << retry << "\n";
 }
 
 int guided::run() {
@@ -675,8 +689,7 @@ int guided::run() {
         gather();
         const int changes = provision_plan();
         const std::string tp = token_plan();
-        if (tp == "missing")
-            throw step_failed{"a deSEC token is needed: --desec-token-file FILE"};
+        if (tp == "missing") throw step_failed{"a deSEC token is needed: --desec-token-file FILE"};
         out_ << "==> plan: deSEC token\n  "
              << (tp.empty() ? "unchanged " + L_.desec_token().string() : tp) << "\n";
         out_ << "==> plan: then\n";
@@ -687,9 +700,8 @@ int guided::run() {
         out_ << (o_.no_systemd ? "  (--no-systemd: printed, not run)" : "") << "\n"
              << "  wait until it works\n";
         if (o_.certificate == "acme")
-            out_ << "  a certificate from " << (o_.acme_directory.empty()
-                                                    ? std::string("Let's Encrypt")
-                                                    : o_.acme_directory)
+            out_ << "  a certificate from "
+                 << (o_.acme_directory.empty() ? std::string("Let's Encrypt") : o_.acme_directory)
                  << " (dns-01 through deSEC) unless one is renewed already\n";
         out_ << "  splitmail check\n";
         if (o_.dry_run) {
@@ -706,8 +718,7 @@ int guided::run() {
 
         out_ << "==> provision " << o_.role << "\n";
         std::ostringstream pout, perr;
-        if (run_provision(provision_args(), pout, perr) != 0)
-            throw step_failed{trim(perr.str())};
+        if (run_provision(provision_args(), pout, perr) != 0) throw step_failed{trim(perr.str())};
         int changed = count_changes(pout.str(), true, out_);
 
         if (!token_.empty()) {

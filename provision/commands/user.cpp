@@ -171,8 +171,7 @@ int run_user(std::span<const std::string> args) {
             std::fprintf(stderr, "splitmail user: %s\n", pw.error().c_str());
             return 1;
         }
-        if (auto why = weak_password_reason(*pw, *address, f->min_password_length);
-            !why.empty()) {
+        if (auto why = weak_password_reason(*pw, *address, f->min_password_length); !why.empty()) {
             OPENSSL_cleanse(pw->data(), pw->size());
             std::fprintf(stderr, "splitmail user: %s: %s\n", address->c_str(), why.c_str());
             return 1;
@@ -188,25 +187,27 @@ int run_user(std::span<const std::string> args) {
     auto aliases_text = f->aliases.empty() ? std::string() : read_text(f->aliases);
     struct ::stat before {};
     const bool existed = ::stat(f->users.c_str(), &before) == 0;
-    auto r = users::rewrite_file(f->users, [&](std::string_view current)
-                                               -> std::expected<std::string, std::string> {
-        auto lines = split_lines(current);
-        long at = find_user_line(lines, *address);
-        if (cmd == "add") {
-            if (at >= 0) return std::unexpected(*address + " already exists");
-            lines.push_back(*address + ":" + hash);
-        } else if (at < 0) {
-            return std::unexpected(*address + " does not exist");
-        } else if (cmd == "passwd") {
-            lines[static_cast<std::size_t>(at)] = *address + ":" + hash;
-        } else {
-            lines.erase(lines.begin() + at);
-        }
-        auto next = join_lines(lines);
-        if (auto ok = check_database(*f, next, aliases_text); !ok)
-            return std::unexpected("refused: the result would be invalid: " + ok.error());
-        return next;
-    }, 0600, users_file_allowed);
+    auto r = users::rewrite_file(
+        f->users,
+        [&](std::string_view current) -> std::expected<std::string, std::string> {
+            auto lines = split_lines(current);
+            long at = find_user_line(lines, *address);
+            if (cmd == "add") {
+                if (at >= 0) return std::unexpected(*address + " already exists");
+                lines.push_back(*address + ":" + hash);
+            } else if (at < 0) {
+                return std::unexpected(*address + " does not exist");
+            } else if (cmd == "passwd") {
+                lines[static_cast<std::size_t>(at)] = *address + ":" + hash;
+            } else {
+                lines.erase(lines.begin() + at);
+            }
+            auto next = join_lines(lines);
+            if (auto ok = check_database(*f, next, aliases_text); !ok)
+                return std::unexpected("refused: the result would be invalid: " + ok.error());
+            return next;
+        },
+        0600, users_file_allowed);
     if (!r) {
         std::fprintf(stderr, "splitmail user: %s\n", r.error().c_str());
         return 1;

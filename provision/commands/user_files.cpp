@@ -111,8 +111,7 @@ std::string users_file_missing(const user_files& f) {
     if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
         return "the users file " + f.users.string() + " cannot exist: its directory " +
                dir.string() + " does not exist (users.file in " +
-               (f.config.empty() ? std::string("home.toml") : f.config.string()) +
-               ", or --users)";
+               (f.config.empty() ? std::string("home.toml") : f.config.string()) + ", or --users)";
     return "the users file " + f.users.string() + " does not exist (users.file in " +
            (f.config.empty() ? std::string("home.toml") : f.config.string()) +
            ", or --users; `splitmail user add` creates it)";

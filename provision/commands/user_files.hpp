@@ -13,12 +13,12 @@
 namespace splitmail::provision {
 
 struct user_files {
-    std::filesystem::path config;   // the home.toml the files are checked against ("" = none)
+    std::filesystem::path config; // the home.toml the files are checked against ("" = none)
     std::filesystem::path users;
-    std::filesystem::path aliases;  // may be empty
+    std::filesystem::path aliases; // may be empty
     std::string delimiter = "+";
     std::vector<std::string> domains;
-    std::vector<std::string> words; // positional arguments left after the options
+    std::vector<std::string> words;       // positional arguments left after the options
     std::size_t min_password_length = 12; // home.toml users.min_password_length
 };
 

@@ -128,8 +128,8 @@ int apply_plans(desec::client& api, std::span<const plan> plans, const apply_opt
     for (const auto& t : todo) {
         const auto items = patch_items(t.changes);
         const std::string& domain = t.p->domain;
-        auto written = run.call("writing " + domain,
-                                [&] { return api.patch_rrsets(domain, items); });
+        auto written =
+            run.call("writing " + domain, [&] { return api.patch_rrsets(domain, items); });
         if (!written) {
             const auto& e = written.error();
             err << "splitmail dns apply: " << domain << ": ";

@@ -34,8 +34,7 @@ struct apply_options {
     std::chrono::seconds max_wait{180};              // total throttling wait per run
     int max_attempts = 5;                            // per request
     // RRsets never pruned, per domain: (subname, type).
-    std::function<std::vector<std::pair<std::string, std::string>>(const std::string& domain)>
-        keep;
+    std::function<std::vector<std::pair<std::string, std::string>>(const std::string& domain)> keep;
     std::string token_file; // named in 401 messages
 };
 

@@ -85,8 +85,8 @@ std::string render_diff(std::span<const change> changes, const std::string& doma
             break;
         case change_kind::remove:
             for (const auto& r : c.before.records)
-                o << "  - " << absolute_name(c.before.subname, domain) << ' ' << c.before.ttl
-                  << ' ' << c.before.type << ' ' << r << "   (not planned; --prune)\n";
+                o << "  - " << absolute_name(c.before.subname, domain) << ' ' << c.before.ttl << ' '
+                  << c.before.type << ' ' << r << "   (not planned; --prune)\n";
             break;
         case change_kind::update: {
             o << "  ~ " << absolute_name(c.after.subname, domain) << ' ' << c.after.type << '\n';

@@ -41,12 +41,13 @@ std::expected<relay_files, std::string> read_relay_config(const fs::path& file) 
     if (!s) return std::unexpected(s.error());
     relay_files r{s->dkim_dir, s->tls_cert, !s->imap_proxy_listen.empty()};
     if (r.dkim_dir.empty())
-        return std::unexpected(file.string() + ": dkim.dir is not set: the relay does not sign, "
+        return std::unexpected(file.string() +
+                               ": dkim.dir is not set: the relay does not sign, "
                                "so there are no DKIM records to publish (set dkim.dir and run "
                                "`splitmail dkim keygen`)");
     if (r.tls_cert.empty())
         return std::unexpected(file.string() + ": tls.cert is not set: the TLSA record needs "
-                               "the relay's certificate");
+                                               "the relay's certificate");
     return r;
 }
 
@@ -182,7 +183,8 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
     // which points at the relay, wherever home is (CGNAT included).
     const std::string pass_through_host = "imap." + domain;
     if (files->imap_pass_through && s.imap_host == pass_through_host)
-        return std::unexpected("site.imap_host is " + s.imap_host + ", the name the relay's IMAP "
+        return std::unexpected("site.imap_host is " + s.imap_host +
+                               ", the name the relay's IMAP "
                                "pass-through (imap_proxy.listen) publishes for the relay; "
                                "splitmail-ddns would point it at home: give home another name");
     const std::string imaps_target = files->imap_pass_through ? pass_through_host : s.imap_host;
@@ -193,8 +195,10 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
     if (files->imap_pass_through) {
         if (!v4.empty()) add("imap", "A", {v4});
         if (!v6.empty()) add("imap", "AAAA", {v6});
-        p.notes.push_back(pass_through_host + " points at the relay (IMAP pass-through to home, "
-                          "imap_proxy.listen in " + s.relay_config.string() + ")");
+        p.notes.push_back(pass_through_host +
+                          " points at the relay (IMAP pass-through to home, "
+                          "imap_proxy.listen in " +
+                          s.relay_config.string() + ")");
     }
     add("_pop3s._tcp", "SRV", {"0 0 0 ."});
     add("_pop3._tcp", "SRV", {"0 0 0 ."});
@@ -213,8 +217,10 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
                           ": renew the certificate with the same key, or DANE-checking "
                           "senders fail until the new hash is published (RFC 7671 8.1)");
     } else {
-        p.notes.push_back(s.hostname + " is not in " + domain + ": its A/AAAA and TLSA "
-                          "(_25._tcp." + s.hostname + ") records belong to its own zone");
+        p.notes.push_back(s.hostname + " is not in " + domain +
+                          ": its A/AAAA and TLSA "
+                          "(_25._tcp." +
+                          s.hostname + ") records belong to its own zone");
     }
     std::string ptr = "PTR records are set at the VPS hoster, not here: ";
     if (!v4.empty()) ptr += v4;
@@ -225,8 +231,8 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
                           " are kept up to date by splitmail-ddns (never pruned)");
     if (s.imap_host.empty() && !files->imap_pass_through && domain == s.domains.front())
         p.notes.push_back("IMAP is not announced (no _imaps._tcp SRV): site.imap_host is empty; "
-                          "set it to the name mail clients use (" + ddns_host(s) +
-                          " is the one splitmail-ddns keeps current) to publish it");
+                          "set it to the name mail clients use (" +
+                          ddns_host(s) + " is the one splitmail-ddns keeps current) to publish it");
 
     for (auto& r : p.rrsets) std::sort(r.records.begin(), r.records.end());
     std::sort(p.rrsets.begin(), p.rrsets.end(), [](const auto& a, const auto& b) {

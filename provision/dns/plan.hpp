@@ -29,9 +29,9 @@
 namespace splitmail::provision::dns {
 
 struct plan {
-    std::string domain;                 // the zone, e.g. "example.com"
-    std::vector<desec::rrset> rrsets;   // subname relative to domain, "" = apex
-    std::vector<std::string> notes;     // human reminders (PTR at the hoster, ...)
+    std::string domain;               // the zone, e.g. "example.com"
+    std::vector<desec::rrset> rrsets; // subname relative to domain, "" = apex
+    std::vector<std::string> notes;   // human reminders (PTR at the hoster, ...)
 };
 
 // Reads s.relay_config (dkim.dir, tls.cert) and the key/cert files it names.

@@ -30,9 +30,7 @@ void container(std::string_view b, const std::string& where, file_reports& out) 
     bool unpacked = true;
     std::string inner = where;
     switch (sniff(b)) {
-    case kind::xml:
-        unpacked = false;
-        break;
+    case kind::xml: unpacked = false; break;
     case kind::gzip: {
         auto r = gunzip(b);
         if (!r) return out.problems.push_back(prefixed(where, r.error()));
@@ -47,8 +45,7 @@ void container(std::string_view b, const std::string& where, file_reports& out) 
         inner = prefixed(where, "zip member \"" + name + "\"");
         break;
     }
-    default:
-        return out.problems.push_back(prefixed(where, "neither XML, gzip nor zip"));
+    default: return out.problems.push_back(prefixed(where, "neither XML, gzip nor zip"));
     }
     std::string_view xml = unpacked ? std::string_view(inflated) : b;
     if (unpacked && sniff(xml) != kind::xml)
@@ -74,8 +71,8 @@ file_reports extract_reports(std::string_view bytes) {
     auto scan = report_parts(bytes);
     out.problems = std::move(scan.problems);
     for (const auto& p : scan.parts) {
-        std::string where = "attachment " + p.content_type +
-                            (p.filename.empty() ? "" : " \"" + p.filename + "\"");
+        std::string where =
+            "attachment " + p.content_type + (p.filename.empty() ? "" : " \"" + p.filename + "\"");
         container(p.data, where, out);
     }
     if (out.reports.empty() && out.problems.empty())

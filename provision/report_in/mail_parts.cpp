@@ -35,8 +35,7 @@ struct part_header {
 };
 
 // "a=b; c=\"d;e\"" parameters after the first ';' of a Content-Type or Content-Disposition.
-std::vector<std::pair<std::string, std::string>> parameters(std::string_view v,
-                                                            std::string& main) {
+std::vector<std::pair<std::string, std::string>> parameters(std::string_view v, std::string& main) {
     std::vector<std::string> items(1);
     bool quoted = false;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -177,8 +176,8 @@ public:
         } else if (h.encoding == "7bit" || h.encoding == "8bit" || h.encoding == "binary") {
             p.data.assign(content);
         } else {
-            scan.problems.push_back("part " + label + ": Content-Transfer-Encoding " +
-                                    h.encoding + " is not supported");
+            scan.problems.push_back("part " + label + ": Content-Transfer-Encoding " + h.encoding +
+                                    " is not supported");
             return;
         }
         scan.parts.push_back(std::move(p));
@@ -220,8 +219,7 @@ private:
             pos = next;
         }
         // No close delimiter (a truncated mail): the last part runs to the end.
-        if (part_begin && *part_begin < body.size())
-            message(body.substr(*part_begin), depth + 1);
+        if (part_begin && *part_begin < body.size()) message(body.substr(*part_begin), depth + 1);
     }
 
     std::size_t visited_ = 0;

@@ -73,8 +73,8 @@ summary summarise(std::vector<input_report> reports, std::vector<skipped_input> 
         if (!fresh) {
             ++s.duplicates;
             s.skipped.push_back({in.source, "duplicate of report " + r.report_id + " from " +
-                                                r.org_name + " (first read from " +
-                                                it->second + ")"});
+                                                r.org_name + " (first read from " + it->second +
+                                                ")"});
             continue;
         }
         ++s.reports;
@@ -128,17 +128,17 @@ std::string render_text(const summary& s) {
                  "  DKIM  SPF   disposition  DMARC\n";
             for (const auto& rec : r.records)
                 o += "    " + pad(rec.source_ip, ip_width) + "  " +
-                     rpad(std::to_string(rec.count), 10) + "  " + pad(or_dash(rec.dkim), 4) +
-                     "  " + pad(or_dash(rec.spf), 4) + "  " + pad(or_dash(rec.disposition), 11) +
-                     "  " + (rec.dmarc_pass() ? "pass" : "FAIL") + "\n";
+                     rpad(std::to_string(rec.count), 10) + "  " + pad(or_dash(rec.dkim), 4) + "  " +
+                     pad(or_dash(rec.spf), 4) + "  " + pad(or_dash(rec.disposition), 11) + "  " +
+                     (rec.dmarc_pass() ? "pass" : "FAIL") + "\n";
         }
         o += "  who sends as " + d.domain + ":\n";
         o += "    failing DMARC (spoofing, or a sender you have not set up):\n";
         bool any = false;
         for (const auto& t : d.sources)
             if (t.fail) {
-                o += "      " + pad(t.ip, ip_width) + "  " + rpad(std::to_string(t.fail), 10) +
-                     "\n";
+                o +=
+                    "      " + pad(t.ip, ip_width) + "  " + rpad(std::to_string(t.fail), 10) + "\n";
                 any = true;
             }
         if (!any) o += "      (none)\n";

@@ -167,8 +167,8 @@ std::expected<std::string, std::string> unzip_report(std::string_view zip, std::
     std::size_t lh = e.local;
     if (static_cast<std::uint64_t>(lh) + 30 > cd_offset || le32(zip, lh) != 0x04034b50)
         return std::unexpected(std::string("zip: damaged local header"));
-    std::uint64_t data = static_cast<std::uint64_t>(lh) + 30 + le16(zip, lh + 26) +
-                         le16(zip, lh + 28);
+    std::uint64_t data =
+        static_cast<std::uint64_t>(lh) + 30 + le16(zip, lh + 26) + le16(zip, lh + 28);
     if (data + e.csize > cd_offset)
         return std::unexpected(std::string("zip: member data lies outside the file"));
     std::string_view packed = zip.substr(static_cast<std::size_t>(data), e.csize);

@@ -21,8 +21,8 @@ namespace {
 std::string errno_text(const fs::path& p, int e) { return p.string() + ": " + std::strerror(e); }
 
 // `path` holds `content` with `mode` and `own`, durably (durable/file.hpp).
-std::optional<std::string> atomic_write(const fs::path& path, std::string_view content,
-                                        mode_t mode, const std::optional<owner>& own) {
+std::optional<std::string> atomic_write(const fs::path& path, std::string_view content, mode_t mode,
+                                        const std::optional<owner>& own) {
     durable::replace_options opt;
     opt.mode = mode;
     if (own) opt.owner.emplace(own->uid, own->gid);
@@ -64,10 +64,14 @@ std::expected<std::optional<std::string>, std::string> read_if_exists(const fs::
 void file_writer::line(std::string_view what, const fs::path& path, bool dir,
                        std::string_view extra) {
     if (dry_run_) {
-        if (what == "created") what = "would create";
-        else if (what == "replaced") what = "would replace";
-        else if (what == "renewed") what = "would renew";
-        else if (what == "fixed") what = "would fix";
+        if (what == "created")
+            what = "would create";
+        else if (what == "replaced")
+            what = "would replace";
+        else if (what == "renewed")
+            what = "would renew";
+        else if (what == "fixed")
+            what = "would fix";
     }
     out_ << what << ' ' << path.string() << (dir ? "/" : "");
     if (!extra.empty()) out_ << ' ' << extra;
@@ -75,8 +79,7 @@ void file_writer::line(std::string_view what, const fs::path& path, bool dir,
 }
 
 std::expected<outcome, std::string> file_writer::replace_file(const fs::path& path,
-                                                              std::string_view content,
-                                                              mode_t mode,
+                                                              std::string_view content, mode_t mode,
                                                               const std::optional<owner>& own,
                                                               std::string_view reason) {
     ++changes_;
@@ -100,7 +103,7 @@ std::expected<outcome, std::string> file_writer::replace_file(const fs::path& pa
 }
 
 std::expected<fs::path, std::string> file_writer::backup(const fs::path& path) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::unexpected(errno_text(path, errno));
     auto text = read_if_exists(path);
     if (!text) return std::unexpected(text.error());
@@ -134,7 +137,7 @@ void file_writer::report_kept(const fs::path& path, std::string_view reason) {
 std::expected<outcome, std::string> file_writer::fix_attributes(const fs::path& path, mode_t mode,
                                                                 const std::optional<owner>& own,
                                                                 bool dir) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::unexpected(errno_text(path, errno));
     const bool mode_ok = (st.st_mode & 07777) == mode;
     const bool owner_ok = !own || (st.st_uid == own->uid && st.st_gid == own->gid);
@@ -216,8 +219,7 @@ std::expected<outcome, std::string> file_writer::file(const fs::path& path,
 }
 
 std::expected<outcome, std::string> file_writer::initial_file(const fs::path& path,
-                                                              std::string_view content,
-                                                              mode_t mode,
+                                                              std::string_view content, mode_t mode,
                                                               const std::optional<owner>& own) {
     return write(path, content, mode, own, false);
 }

@@ -49,9 +49,9 @@ public:
                                              const std::optional<owner>& own = std::nullopt);
     // Like file(), but an existing file is never compared or replaced: a database other tools
     // edit (users, aliases). Its mode/owner are still checked.
-    std::expected<outcome, std::string> initial_file(
-        const std::filesystem::path& path, std::string_view content, mode_t mode,
-        const std::optional<owner>& own = std::nullopt);
+    std::expected<outcome, std::string>
+    initial_file(const std::filesystem::path& path, std::string_view content, mode_t mode,
+                 const std::optional<owner>& own = std::nullopt);
     // `path` is a directory with `mode` (and `own`).
     std::expected<outcome, std::string> directory(const std::filesystem::path& path, mode_t mode,
                                                   const std::optional<owner>& own = std::nullopt);
@@ -79,8 +79,7 @@ private:
                                               std::string_view content, mode_t mode,
                                               const std::optional<owner>& own, bool compare);
     std::expected<outcome, std::string> fix_attributes(const std::filesystem::path& path,
-                                                       mode_t mode,
-                                                       const std::optional<owner>& own,
+                                                       mode_t mode, const std::optional<owner>& own,
                                                        bool dir);
     void line(std::string_view what, const std::filesystem::path& path, bool dir,
               std::string_view extra = {});
@@ -94,8 +93,8 @@ private:
 
 // The content of `path`, or nullopt when it does not exist; an error when it exists but cannot
 // be read.
-std::expected<std::optional<std::string>, std::string> read_if_exists(
-    const std::filesystem::path& path);
+std::expected<std::optional<std::string>, std::string>
+read_if_exists(const std::filesystem::path& path);
 
 // "0640"
 std::string mode_text(mode_t mode);

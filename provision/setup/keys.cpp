@@ -79,7 +79,7 @@ std::expected<std::string, std::string> certificate_for(EVP_PKEY* key, std::stri
         return std::unexpected("no random serial: " + openssl_error());
     serial[0] &= 0x7f; // positive (RFC 5280 4.1.2.2)
     std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(BN_bin2bn(serial, sizeof serial, nullptr),
-                                                    &BN_free);
+                                                   &BN_free);
     if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())))
         return std::unexpected("cannot set the serial: " + openssl_error());
     // Valid from a little in the past so a client whose clock is behind accepts it.
@@ -100,10 +100,8 @@ std::expected<std::string, std::string> certificate_for(EVP_PKEY* key, std::stri
     for (const auto& n : also)
         if (n != host) san += ",DNS:" + n;
     const std::pair<int, const char*> exts[] = {
-        {NID_basic_constraints, "critical,CA:FALSE"},
-        {NID_key_usage, "critical,digitalSignature"},
-        {NID_ext_key_usage, "serverAuth,clientAuth"},
-        {NID_subject_alt_name, san.c_str()},
+        {NID_basic_constraints, "critical,CA:FALSE"}, {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "serverAuth,clientAuth"}, {NID_subject_alt_name, san.c_str()},
         {NID_subject_key_identifier, "hash"},
     };
     for (const auto& [nid, value] : exts) {
@@ -152,7 +150,8 @@ std::expected<std::string, std::string> run_program(const std::vector<std::strin
     out.close_end(1);
     err.close_end(1);
     // The inputs are tiny (a key); a SIGPIPE from a child that exits early must not kill us.
-    struct sigaction ign{}, old{};
+    struct sigaction ign {
+    }, old{};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGPIPE, &ign, &old);
     std::size_t done = 0;
@@ -185,8 +184,7 @@ std::expected<std::string, std::string> run_program(const std::vector<std::strin
         }
     }
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return stdout_text;
     std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
                                         : "killed by signal " + std::to_string(WTERMSIG(status));
@@ -235,8 +233,8 @@ std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname,
     if (raw == nullptr) return std::unexpected("cannot make a P-256 key: " + openssl_error());
     pkey_ptr key(raw, &EVP_PKEY_free);
     bio_ptr b(BIO_new(BIO_s_mem()), &BIO_free);
-    if (!b || PEM_write_bio_PrivateKey(b.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                       nullptr) != 1)
+    if (!b ||
+        PEM_write_bio_PrivateKey(b.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
         return std::unexpected("cannot encode the key: " + openssl_error());
     tls_pair p;
     p.key_pem = bio_text(b.get());
@@ -246,9 +244,9 @@ std::expected<tls_pair, std::string> make_self_signed(std::string_view hostname,
     return p;
 }
 
-std::expected<std::string, std::string>
-self_signed_for_key(std::string_view key_pem, std::string_view hostname, int days,
-                    const std::vector<std::string>& also) {
+std::expected<std::string, std::string> self_signed_for_key(std::string_view key_pem,
+                                                            std::string_view hostname, int days,
+                                                            const std::vector<std::string>& also) {
     auto key = read_key(key_pem);
     if (!key) return std::unexpected("not a PEM private key");
     return certificate_for(key.get(), hostname, days, also);
@@ -267,9 +265,8 @@ bool cert_covers_host(std::string_view cert_pem, std::string_view hostname) {
     return X509_check_host(cert.get(), hostname.data(), hostname.size(), 0, nullptr) == 1;
 }
 
-std::expected<cert_info, std::string> inspect_cert(std::string_view cert_pem,
-                                                   std::string_view key_pem,
-                                                   std::string_view name) {
+std::expected<cert_info, std::string>
+inspect_cert(std::string_view cert_pem, std::string_view key_pem, std::string_view name) {
     const std::string file(name);
     auto b = mem_bio(cert_pem);
     X509* raw = b ? PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr) : nullptr;
@@ -284,8 +281,8 @@ std::expected<cert_info, std::string> inspect_cert(std::string_view cert_pem,
     std::tm tm{};
     if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) == 1)
         info.not_after = std::chrono::system_clock::from_time_t(::timegm(&tm));
-    info.self_signed = X509_NAME_cmp(X509_get_subject_name(cert.get()),
-                                     X509_get_issuer_name(cert.get())) == 0;
+    info.self_signed =
+        X509_NAME_cmp(X509_get_subject_name(cert.get()), X509_get_issuer_name(cert.get())) == 0;
     if (!key_pem.empty()) {
         auto key = read_key(key_pem);
         if (!key) return std::unexpected(file + ": its key file is not a PEM private key");

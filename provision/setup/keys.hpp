@@ -34,7 +34,7 @@ std::expected<wg_keypair, std::string> wg_generate();
 std::expected<std::string, std::string> wg_public_key(std::string_view private_key);
 
 struct tls_pair {
-    std::string key_pem;  // PKCS#8
+    std::string key_pem; // PKCS#8
     std::string cert_pem;
 };
 // A new P-256 key and a self-signed certificate for `hostname` (CN and SAN) and the names in
@@ -47,15 +47,14 @@ self_signed_for_key(std::string_view key_pem, std::string_view hostname, int day
                     const std::vector<std::string>& also = {});
 
 struct cert_info {
-    std::string sha256_hex;   // lower-case hex SHA-256 of the DER certificate
+    std::string sha256_hex; // lower-case hex SHA-256 of the DER certificate
     std::chrono::system_clock::time_point not_after;
     bool self_signed = false; // issuer == subject
 };
 // Reads the first certificate of `cert_pem`; when `key_pem` is not empty, also checks that the
 // key belongs to the certificate. `name` is used in errors (the file).
 std::expected<cert_info, std::string> inspect_cert(std::string_view cert_pem,
-                                                   std::string_view key_pem,
-                                                   std::string_view name);
+                                                   std::string_view key_pem, std::string_view name);
 // Whether the first certificate of `cert_pem` is valid for `hostname` (SAN, or CN without SAN;
 // RFC 6125 matching as done by OpenSSL's X509_check_host).
 bool cert_covers_host(std::string_view cert_pem, std::string_view hostname);

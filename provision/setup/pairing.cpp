@@ -77,21 +77,21 @@ std::string render_pairing(const pairing& p) {
          "# there, then delete every copy of it.\n\n[pairing]\nversion = "
       << p.version << "\ndomains = [";
     for (std::size_t i = 0; i < p.domains.size(); ++i) o << (i ? ", " : "") << q(p.domains[i]);
-    o << "]\nrelay_hostname = " << q(p.relay_hostname) << "\nrelay_endpoint = "
-      << q(p.relay_endpoint) << "\nrelay_public_key = " << q(p.relay_public_key)
+    o << "]\nrelay_hostname = " << q(p.relay_hostname)
+      << "\nrelay_endpoint = " << q(p.relay_endpoint)
+      << "\nrelay_public_key = " << q(p.relay_public_key)
       << "\nhome_private_key = " << q(p.home_private_key)
-      << "\nhome_public_key = " << q(p.home_public_key) << "\ntunnel_relay = "
-      << q(p.tunnel_relay) << "\ntunnel_home = " << q(p.tunnel_home)
-      << "\ntunnel_prefix = " << p.tunnel_prefix << "\nlmtp_port = " << p.lmtp_port
-      << "\nrelay_tls_sha256 = " << q(p.relay_tls_sha256) << "\nimap_host = " << q(p.imap_host)
-      << "\n";
+      << "\nhome_public_key = " << q(p.home_public_key) << "\ntunnel_relay = " << q(p.tunnel_relay)
+      << "\ntunnel_home = " << q(p.tunnel_home) << "\ntunnel_prefix = " << p.tunnel_prefix
+      << "\nlmtp_port = " << p.lmtp_port << "\nrelay_tls_sha256 = " << q(p.relay_tls_sha256)
+      << "\nimap_host = " << q(p.imap_host) << "\n";
     if (!p.lmtp_secret.empty()) o << "lmtp_secret = " << q(p.lmtp_secret) << "\n";
     if (!p.rspamd_controller.empty())
-        o << "rspamd_controller = " << q(p.rspamd_controller) << "\nrspamd_password = "
-          << q(p.rspamd_password) << "\n";
+        o << "rspamd_controller = " << q(p.rspamd_controller)
+          << "\nrspamd_password = " << q(p.rspamd_password) << "\n";
     if (!p.imap_pass_through.empty())
-        o << "imap_pass_through = " << q(p.imap_pass_through) << "\nimap_proxy_listen = "
-          << q(p.imap_proxy_listen) << "\n";
+        o << "imap_pass_through = " << q(p.imap_pass_through)
+          << "\nimap_proxy_listen = " << q(p.imap_proxy_listen) << "\n";
     return o.str();
 }
 
@@ -122,15 +122,15 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
     auto version = (*t)["version"].value<std::int64_t>();
     if (!version) return fail("pairing.version", "missing (an integer; this splitmail writes 1)");
     if (*version != pairing_version)
-        return fail("pairing.version",
-                    "pairing version " + std::to_string(*version) + "; this splitmail reads " +
-                        "version " + std::to_string(pairing_version) +
-                        " (run the same splitmail version on relay and home)");
+        return fail("pairing.version", "pairing version " + std::to_string(*version) +
+                                           "; this splitmail reads " + "version " +
+                                           std::to_string(pairing_version) +
+                                           " (run the same splitmail version on relay and home)");
     static const std::set<std::string, std::less<>> known = {
-        "version",       "domains",     "relay_hostname",   "relay_endpoint",
-        "relay_public_key", "home_private_key", "home_public_key", "tunnel_relay",
-        "tunnel_home",   "tunnel_prefix", "lmtp_port",      "relay_tls_sha256",
-        "imap_host",     "lmtp_secret",   "rspamd_controller", "rspamd_password",
+        "version",           "domains",          "relay_hostname",    "relay_endpoint",
+        "relay_public_key",  "home_private_key", "home_public_key",   "tunnel_relay",
+        "tunnel_home",       "tunnel_prefix",    "lmtp_port",         "relay_tls_sha256",
+        "imap_host",         "lmtp_secret",      "rspamd_controller", "rspamd_password",
         "imap_pass_through", "imap_proxy_listen"};
     for (const auto& [k, v] : *t)
         if (!known.contains(k.str())) return fail("pairing." + std::string(k.str()), "unknown key");
@@ -165,20 +165,19 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
         std::string* out;
         bool required;
     };
-    for (const auto& f : {field{"relay_hostname", &p.relay_hostname, true},
-                          field{"relay_endpoint", &p.relay_endpoint, true},
-                          field{"relay_public_key", &p.relay_public_key, true},
-                          field{"home_private_key", &p.home_private_key, true},
-                          field{"home_public_key", &p.home_public_key, true},
-                          field{"tunnel_relay", &p.tunnel_relay, true},
-                          field{"tunnel_home", &p.tunnel_home, true},
-                          field{"relay_tls_sha256", &p.relay_tls_sha256, true},
-                          field{"imap_host", &p.imap_host, false},
-                          field{"lmtp_secret", &p.lmtp_secret, false},
-                          field{"rspamd_controller", &p.rspamd_controller, false},
-                          field{"rspamd_password", &p.rspamd_password, false},
-                          field{"imap_pass_through", &p.imap_pass_through, false},
-                          field{"imap_proxy_listen", &p.imap_proxy_listen, false}}) {
+    for (const auto& f :
+         {field{"relay_hostname", &p.relay_hostname, true},
+          field{"relay_endpoint", &p.relay_endpoint, true},
+          field{"relay_public_key", &p.relay_public_key, true},
+          field{"home_private_key", &p.home_private_key, true},
+          field{"home_public_key", &p.home_public_key, true},
+          field{"tunnel_relay", &p.tunnel_relay, true}, field{"tunnel_home", &p.tunnel_home, true},
+          field{"relay_tls_sha256", &p.relay_tls_sha256, true},
+          field{"imap_host", &p.imap_host, false}, field{"lmtp_secret", &p.lmtp_secret, false},
+          field{"rspamd_controller", &p.rspamd_controller, false},
+          field{"rspamd_password", &p.rspamd_password, false},
+          field{"imap_pass_through", &p.imap_pass_through, false},
+          field{"imap_proxy_listen", &p.imap_proxy_listen, false}}) {
         if (auto e = str(f.key, *f.out, f.required); !e.empty())
             return fail("pairing." + std::string(f.key), e);
     }
@@ -192,15 +191,16 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
     std::uint16_t port = 0;
     if (!split_endpoint(p.relay_endpoint, host, port))
         return fail("pairing.relay_endpoint", "must be IPv4:port or [IPv6]:port");
-    for (auto [key, val] : {std::pair<std::string_view, const std::string*>{"relay_public_key",
-                                                                            &p.relay_public_key},
-                            {"home_private_key", &p.home_private_key},
-                            {"home_public_key", &p.home_public_key}}) {
+    for (auto [key, val] :
+         {std::pair<std::string_view, const std::string*>{"relay_public_key", &p.relay_public_key},
+          {"home_private_key", &p.home_private_key},
+          {"home_public_key", &p.home_public_key}}) {
         if (!valid_wg_key(*val))
             return fail("pairing." + std::string(key),
                         "not a WireGuard key (44 characters of base64)");
     }
-    if (!is_ipv4_text(p.tunnel_relay)) return fail("pairing.tunnel_relay", "must be an IPv4 address");
+    if (!is_ipv4_text(p.tunnel_relay))
+        return fail("pairing.tunnel_relay", "must be an IPv4 address");
     if (!is_ipv4_text(p.tunnel_home)) return fail("pairing.tunnel_home", "must be an IPv4 address");
     if (p.tunnel_relay == p.tunnel_home)
         return fail("pairing.tunnel_home", "must differ from tunnel_relay");
@@ -231,8 +231,7 @@ std::expected<pairing, std::string> parse_pairing(std::string_view text, std::st
             return fail("pairing.imap_pass_through", "must be a host name or empty");
         std::string host;
         std::uint16_t port = 0;
-        if (!split_endpoint(p.imap_proxy_listen, host, port) || port == 0 ||
-            host != p.tunnel_home)
+        if (!split_endpoint(p.imap_proxy_listen, host, port) || port == 0 || host != p.tunnel_home)
             return fail("pairing.imap_proxy_listen", "must be tunnel_home:port");
     } else if (!p.imap_proxy_listen.empty()) {
         return fail("pairing.imap_proxy_listen", "needs imap_pass_through");

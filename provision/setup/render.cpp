@@ -47,26 +47,25 @@ std::string hostport(const std::string& ip, unsigned port) {
 }
 
 // Hardening shared by every unit (systemd.exec(5)); each unit adds what it needs on top.
-constexpr const char* hardening =
-    "NoNewPrivileges=yes\n"
-    "ProtectSystem=strict\n"
-    "ProtectHome=yes\n"
-    "PrivateTmp=yes\n"
-    "PrivateDevices=yes\n"
-    "ProtectKernelTunables=yes\n"
-    "ProtectKernelModules=yes\n"
-    "ProtectKernelLogs=yes\n"
-    "ProtectControlGroups=yes\n"
-    "ProtectClock=yes\n"
-    "ProtectHostname=yes\n"
-    "RestrictNamespaces=yes\n"
-    "RestrictRealtime=yes\n"
-    "RestrictSUIDSGID=yes\n"
-    "LockPersonality=yes\n"
-    "MemoryDenyWriteExecute=yes\n"
-    "SystemCallArchitectures=native\n"
-    "SystemCallFilter=@system-service\n"
-    "SystemCallErrorNumber=EPERM\n";
+constexpr const char* hardening = "NoNewPrivileges=yes\n"
+                                  "ProtectSystem=strict\n"
+                                  "ProtectHome=yes\n"
+                                  "PrivateTmp=yes\n"
+                                  "PrivateDevices=yes\n"
+                                  "ProtectKernelTunables=yes\n"
+                                  "ProtectKernelModules=yes\n"
+                                  "ProtectKernelLogs=yes\n"
+                                  "ProtectControlGroups=yes\n"
+                                  "ProtectClock=yes\n"
+                                  "ProtectHostname=yes\n"
+                                  "RestrictNamespaces=yes\n"
+                                  "RestrictRealtime=yes\n"
+                                  "RestrictSUIDSGID=yes\n"
+                                  "LockPersonality=yes\n"
+                                  "MemoryDenyWriteExecute=yes\n"
+                                  "SystemCallArchitectures=native\n"
+                                  "SystemCallFilter=@system-service\n"
+                                  "SystemCallErrorNumber=EPERM\n";
 
 std::string writable(const unit_params& p) {
     std::string out;
@@ -167,20 +166,24 @@ std::string clamd_address(std::string_view conf) {
         auto end = conf.find('\n', pos);
         std::string_view line = conf.substr(pos, end == std::string_view::npos ? end : end - pos);
         pos = end == std::string_view::npos ? conf.size() : end + 1;
-        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+            line.remove_prefix(1);
         if (line.empty() || line.front() == '#') continue;
         auto sp = line.find_first_of(" \t");
         if (sp == std::string_view::npos) continue;
         std::string_view key = line.substr(0, sp), value = line.substr(sp);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-        while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r'))
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+            value.remove_prefix(1);
+        while (!value.empty() &&
+               (value.back() == ' ' || value.back() == '\t' || value.back() == '\r'))
             value.remove_suffix(1);
         if (key == "LocalSocket") local = value;
         if (key == "TCPSocket") tcp_port = value;
         if (key == "TCPAddr") tcp_addr = value;
     }
     if (!local.empty()) return local;
-    if (!tcp_port.empty()) return (tcp_addr.empty() ? std::string("127.0.0.1") : tcp_addr) + ":" + tcp_port;
+    if (!tcp_port.empty())
+        return (tcp_addr.empty() ? std::string("127.0.0.1") : tcp_addr) + ":" + tcp_port;
     return "/run/clamav/clamd.ctl";
 }
 
@@ -188,8 +191,8 @@ std::string render_home_toml(const home_params& p) {
     std::ostringstream o;
     o << "# splitmail-home configuration, written by `splitmail provision home`.\n"
          "# Keys: docs/configuration.md. Users: `splitmail user add ADDRESS --config "
-      << p.config_file.string() << "`.\n\n[home]\ndomains = "
-      << list(p.domains) << "\nhostname = " << toml_quote(p.hostname)
+      << p.config_file.string() << "`.\n\n[home]\ndomains = " << list(p.domains)
+      << "\nhostname = " << toml_quote(p.hostname)
       << "\n\n# LMTP from the relay arrives through the tunnel only (wg-smhome).\n[lmtp]\nlisten = "
       << list({hostport(p.tun.home_ip, p.tun.lmtp_port)});
     if (!p.lmtp_secret_file.empty())
@@ -210,10 +213,11 @@ std::string render_home_toml(const home_params& p) {
       << "[users]\nfile = " << qp(p.users_file) << "\naliases = " << qp(p.aliases_file)
       << "\n\n[maildir]\nroot = " << qp(p.maildir_root) << "\n";
     if (!p.learn_controller.empty())
-        o << "\n# Messages moved into (out of) Junk over IMAP teach the relay's rspamd spam (ham),\n"
+        o << "\n# Messages moved into (out of) Junk over IMAP teach the relay's rspamd spam "
+             "(ham),\n"
              "# through the tunnel.\n[learn]\nrspamd_controller = "
-          << toml_quote(p.learn_controller) << "\nrspamd_password_file = "
-          << qp(p.learn_password_file) << "\n";
+          << toml_quote(p.learn_controller)
+          << "\nrspamd_password_file = " << qp(p.learn_password_file) << "\n";
     return o.str();
 }
 
@@ -224,8 +228,8 @@ std::string render_ddns_toml(const ddns_params& p) {
          "# (owner splitmail-ddns, mode 0600) before starting splitmail-ddns.\n\n"
          "[ddns]\ndomain = "
       << toml_quote(p.domain) << "\nnames = " << list(p.names)
-      << "\nstate_file = " << qp(p.state_file) << "\n\n[desec]\ntoken_file = "
-      << qp(p.token_file) << "\n";
+      << "\nstate_file = " << qp(p.state_file) << "\n\n[desec]\ntoken_file = " << qp(p.token_file)
+      << "\n";
     if (!p.api_url.empty()) o << "api_url = " << toml_quote(p.api_url) << "\n";
     if (!p.ca_file.empty()) o << "ca_file = " << qp(p.ca_file) << "\n";
     return o.str();
@@ -237,8 +241,9 @@ std::string render_relay_wg(const tunnel& t, const std::string& relay_private_ke
     o << "# WireGuard tunnel relay <-> home (wg-quick), written by `splitmail provision relay`.\n"
          "[Interface]\nAddress = "
       << t.relay_ip << "/" << t.prefix << "\nListenPort = " << t.wg_port
-      << "\nPrivateKey = " << relay_private_key << "\n\n# home\n[Peer]\nPublicKey = "
-      << home_public_key << "\nAllowedIPs = " << t.home_ip << "/32\n";
+      << "\nPrivateKey = " << relay_private_key
+      << "\n\n# home\n[Peer]\nPublicKey = " << home_public_key << "\nAllowedIPs = " << t.home_ip
+      << "/32\n";
     return o.str();
 }
 
@@ -350,15 +355,15 @@ std::string render_relay_unit(const unit_params& p) {
       << wg_dependency(p, "Mail for home goes through the tunnel.")
       << "Wants=network-online.target\n\n[Service]\nType=notify\nUser=splitmail\n"
          "Group=splitmail\nExecStartPre="
-      << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config "
-      << cfg
+      << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config " << cfg
       << "\nExecReload=/bin/kill -HUP $MAINPID\nRestart=on-failure\nRestartSec=5s\n"
          "# A configuration error (exit 78) will not fix itself by restarting.\n"
          "RestartPreventExitStatus=78\nUMask=0077\n"
          "# Ports 25, 465 and 587 without root.\n"
          "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"
       << hardening << "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
-      << writable(p) << "StateDirectory=splitmail\nLimitNOFILE=65536\n\n"
+      << writable(p)
+      << "StateDirectory=splitmail\nLimitNOFILE=65536\n\n"
          "[Install]\nWantedBy=multi-user.target\n";
     return o.str();
 }
@@ -373,15 +378,15 @@ std::string render_home_unit(const unit_params& p) {
       << wg_dependency(p, "The LMTP listener is the tunnel address.")
       << "Wants=network-online.target\n\n[Service]\nType=notify\nUser=splitmail\n"
          "Group=splitmail\nExecStartPre="
-      << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config "
-      << cfg
+      << bin << " --config " << cfg << " --check-config\nExecStart=" << bin << " --config " << cfg
       << "\n# SIGHUP reloads the users and aliases files.\n"
          "ExecReload=/bin/kill -HUP $MAINPID\nKillSignal=SIGTERM\nTimeoutStopSec=30\n"
          "Restart=on-failure\nRestartSec=2\nRestartPreventExitStatus=78\nUMask=0077\n"
          "# LMTP 24, IMAP 143 and 993 without root.\n"
          "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"
       << hardening << "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
-      << writable(p) << "StateDirectory=splitmail\nStateDirectoryMode=0750\n\n"
+      << writable(p)
+      << "StateDirectory=splitmail\nStateDirectoryMode=0750\n\n"
          "[Install]\nWantedBy=multi-user.target\n";
     return o.str();
 }

@@ -69,8 +69,8 @@ struct relay_params {
     std::filesystem::path tls_cert, tls_key, dkim_dir, spool_dir;
     std::filesystem::path lmtp_secret_file; // "" = none
     tunnel tun;
-    bool rspamd = false;        // [rspamd] on, rspamd's normal worker on 127.0.0.1:11333
-    std::string clamd_address;  // [clamav] on with clamd at this socket/address ("" = off)
+    bool rspamd = false;            // [rspamd] on, rspamd's normal worker on 127.0.0.1:11333
+    std::string clamd_address;      // [clamav] on with clamd at this socket/address ("" = off)
     bool imap_pass_through = false; // [imap_proxy] on 993 to home's tun.imap_proxy_port
 };
 std::string render_relay_toml(const relay_params& p);
@@ -96,7 +96,7 @@ struct home_params {
     std::vector<std::string> domains;
     std::string hostname; // the home's own name (IMAP certificate, LMTP greeting)
     std::filesystem::path tls_cert, tls_key, users_file, aliases_file, maildir_root;
-    std::filesystem::path config_file; // home.toml itself (named in a comment)
+    std::filesystem::path config_file;      // home.toml itself (named in a comment)
     std::filesystem::path lmtp_secret_file; // "" = none
     tunnel tun;
     // Spam learning through the relay's rspamd controller (issue 18; "" = not written).
@@ -109,11 +109,11 @@ struct home_params {
 std::string render_home_toml(const home_params& p);
 
 struct ddns_params {
-    std::string domain;              // deSEC zone
-    std::vector<std::string> names;  // relative to it; "@" = apex
+    std::string domain;             // deSEC zone
+    std::vector<std::string> names; // relative to it; "@" = apex
     std::filesystem::path state_file, token_file;
-    std::string api_url;               // "" = the program's default (deSEC)
-    std::filesystem::path ca_file;     // "" = the system's CAs
+    std::string api_url;           // "" = the program's default (deSEC)
+    std::filesystem::path ca_file; // "" = the system's CAs
 };
 std::string render_ddns_toml(const ddns_params& p);
 
@@ -137,16 +137,15 @@ wg_keys_found read_wg_keys(const std::string& conf_text);
 // of that peer's Endpoint. Every other line (comments, MTU, PostUp, an edited AllowedIPs) is
 // kept byte for byte. nullopt when the file lacks one of those lines (then it is not safe to
 // edit in place: the caller reports it and leaves the file alone).
-std::optional<std::string> rekey_wg_conf(std::string_view conf_text,
-                                         const std::string& private_key,
+std::optional<std::string> rekey_wg_conf(std::string_view conf_text, const std::string& private_key,
                                          const std::string& peer_public_key,
                                          const std::string& endpoint);
 
 struct unit_params {
     std::filesystem::path bindir = "/usr/bin";
-    std::filesystem::path config;         // the program's --config file
+    std::filesystem::path config;                // the program's --config file
     std::vector<std::filesystem::path> writable; // ReadWritePaths
-    std::string wg_interface;             // After/Requires wg-quick@IFACE.service ("" = none)
+    std::string wg_interface; // After/Requires wg-quick@IFACE.service ("" = none)
 };
 std::string render_relay_unit(const unit_params& p);
 std::string render_home_unit(const unit_params& p);

@@ -30,9 +30,9 @@ std::string wg_sync_command(const std::string& iface, const fs::path& conf) {
     return "wg syncconf " + iface + " <(wg-quick strip " + conf.string() + ")";
 }
 
-std::expected<wg_sync_result, std::string> sync_running_interface(
-    const std::string& iface, const fs::path& conf, const std::string& expected_public_key,
-    const std::string& expected_peer) {
+std::expected<wg_sync_result, std::string>
+sync_running_interface(const std::string& iface, const fs::path& conf,
+                       const std::string& expected_public_key, const std::string& expected_peer) {
     using namespace std::chrono_literals;
     auto keys_now = [&]() -> std::pair<std::string, std::string> {
         auto pub = run_program({"wg", "show", iface, "public-key"}, 5s);

@@ -23,9 +23,9 @@ enum class wg_sync_result {
 };
 
 // `expected_public_key`: the public key of the file's PrivateKey (wg pubkey).
-std::expected<wg_sync_result, std::string> sync_running_interface(
-    const std::string& iface, const std::filesystem::path& conf,
-    const std::string& expected_public_key, const std::string& expected_peer);
+std::expected<wg_sync_result, std::string>
+sync_running_interface(const std::string& iface, const std::filesystem::path& conf,
+                       const std::string& expected_public_key, const std::string& expected_peer);
 
 // True when a network interface of that name exists in this process's network namespace.
 // wireguard-go's control sockets (/var/run/wireguard/NAME.sock) are shared by every namespace,

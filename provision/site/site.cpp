@@ -37,8 +37,7 @@ constexpr std::array table{
     config::setting_spec{"wireguard.interface", kind::string, "\"wg-smrelay\"",
                          "WireGuard interface of this machine (`check` reads its latest "
                          "handshake)."},
-    config::setting_spec{"wireguard.config", kind::path,
-                         "\"/etc/wireguard/wg-smrelay.conf\"",
+    config::setting_spec{"wireguard.config", kind::path, "\"/etc/wireguard/wg-smrelay.conf\"",
                          "wg-quick configuration of the tunnel."},
     config::setting_spec{"dns.dmarc_rua", kind::string, "",
                          "Where DMARC aggregate reports go (`mailto:` URI). Empty: "
@@ -93,7 +92,8 @@ std::expected<site, std::string> site_from(const config::values& v, const std::s
     for (auto d : v.get_list("site.domains")) {
         bool utf8 = false;
         if (!address::valid_domain(d, &utf8) || utf8 || d.find('.') == std::string::npos)
-            return fail("site.domains", "\"" + d + "\" is not a domain name (ASCII, e.g. example.com)");
+            return fail("site.domains",
+                        "\"" + d + "\" is not a domain name (ASCII, e.g. example.com)");
         for (auto& c : d) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
         for (const auto& seen : s.domains)
             if (seen == d) return fail("site.domains", "\"" + d + "\" is listed twice");
@@ -118,11 +118,12 @@ std::expected<site, std::string> site_from(const config::values& v, const std::s
         if (!out.empty() && out.is_relative()) return "must be an absolute path";
         return {};
     };
-    for (auto [key, out] : {std::pair<std::string_view, std::filesystem::path*>{"site.relay_config", &s.relay_config},
-                            {"site.home_config", &s.home_config},
-                            {"wireguard.config", &s.wg_config},
-                            {"desec.token_file", &s.desec_token_file},
-                            {"desec.ca_file", &s.desec_ca_file}}) {
+    for (auto [key, out] :
+         {std::pair<std::string_view, std::filesystem::path*>{"site.relay_config", &s.relay_config},
+          {"site.home_config", &s.home_config},
+          {"wireguard.config", &s.wg_config},
+          {"desec.token_file", &s.desec_token_file},
+          {"desec.ca_file", &s.desec_ca_file}}) {
         if (auto why = abs_path(key, *out); !why.empty()) return fail(key, why);
     }
     s.wg_interface = v.get_string("wireguard.interface");
@@ -132,8 +133,9 @@ std::expected<site, std::string> site_from(const config::values& v, const std::s
     if (s.dmarc_rua.empty()) s.dmarc_rua = "mailto:postmaster@" + s.domains.front();
     s.tlsrpt_rua = v.get_string("dns.tlsrpt_rua");
     if (s.tlsrpt_rua.empty()) s.tlsrpt_rua = "mailto:postmaster@" + s.domains.front();
-    for (auto [key, val] : {std::pair<std::string_view, const std::string*>{"dns.dmarc_rua", &s.dmarc_rua},
-                            {"dns.tlsrpt_rua", &s.tlsrpt_rua}}) {
+    for (auto [key, val] :
+         {std::pair<std::string_view, const std::string*>{"dns.dmarc_rua", &s.dmarc_rua},
+          {"dns.tlsrpt_rua", &s.tlsrpt_rua}}) {
         if (val->rfind("mailto:", 0) != 0 && val->rfind("https:", 0) != 0)
             return fail(key, "must be a mailto: (or https: for TLS-RPT) URI");
         if (val->find_first_of(" ;\"\\") != std::string::npos)
@@ -175,11 +177,13 @@ std::string render_site(const site& s) {
     o << "]\nhostname = " << q(s.hostname) << "\npublic_ipv4 = " << q(s.public_ipv4)
       << "\npublic_ipv6 = " << q(s.public_ipv6) << "\nimap_host = " << q(s.imap_host)
       << "\nrelay_config = " << q(s.relay_config.string())
-      << "\nhome_config = " << q(s.home_config.string()) << "\n\n[wireguard]\ninterface = "
-      << q(s.wg_interface) << "\nconfig = " << q(s.wg_config.string()) << "\n\n[dns]\ndmarc_rua = "
-      << q(s.dmarc_rua) << "\ntlsrpt_rua = " << q(s.tlsrpt_rua) << "\nttl = " << s.ttl
-      << "\n\n[desec]\napi_url = " << q(s.desec_api) << "\ntoken_file = "
-      << q(s.desec_token_file.string()) << "\nca_file = " << q(s.desec_ca_file.string())
+      << "\nhome_config = " << q(s.home_config.string())
+      << "\n\n[wireguard]\ninterface = " << q(s.wg_interface)
+      << "\nconfig = " << q(s.wg_config.string()) << "\n\n[dns]\ndmarc_rua = " << q(s.dmarc_rua)
+      << "\ntlsrpt_rua = " << q(s.tlsrpt_rua) << "\nttl = " << s.ttl
+      << "\n\n[desec]\napi_url = " << q(s.desec_api)
+      << "\ntoken_file = " << q(s.desec_token_file.string())
+      << "\nca_file = " << q(s.desec_ca_file.string())
       << "\n\n[check]\nresolver = " << q(s.resolver) << "\ncert_warn_days = " << s.cert_warn_days
       << "\n";
     return o.str();

@@ -21,24 +21,24 @@ namespace splitmail::provision {
 std::span<const config::setting_spec> site_table();
 
 struct site {
-    std::vector<std::string> domains; // mail domains, lower case; domains[0] is the primary
-    std::string hostname;             // relay FQDN (MX target, EHLO, PTR), no trailing dot
-    std::string public_ipv4;          // "" when none
-    std::string public_ipv6;          // "" when none
-    std::string imap_host;            // name clients use for IMAP (home); "" = not published
-    std::filesystem::path relay_config;   // relay.toml
-    std::filesystem::path home_config;    // home.toml ("" on a relay-only machine)
-    std::string wg_interface;             // "wg-smrelay"
-    std::filesystem::path wg_config;      // /etc/wireguard/wg-smrelay.conf
-    std::string dmarc_rua;                // "mailto:postmaster@<primary>" by default
-    std::string tlsrpt_rua;               // same default
-    std::uint32_t ttl = 3600;             // TTL of planned records (raised to deSEC's minimum)
-    std::string desec_api;                // "https://desec.io/api/v1"
+    std::vector<std::string> domains;   // mail domains, lower case; domains[0] is the primary
+    std::string hostname;               // relay FQDN (MX target, EHLO, PTR), no trailing dot
+    std::string public_ipv4;            // "" when none
+    std::string public_ipv6;            // "" when none
+    std::string imap_host;              // name clients use for IMAP (home); "" = not published
+    std::filesystem::path relay_config; // relay.toml
+    std::filesystem::path home_config;  // home.toml ("" on a relay-only machine)
+    std::string wg_interface;           // "wg-smrelay"
+    std::filesystem::path wg_config;    // /etc/wireguard/wg-smrelay.conf
+    std::string dmarc_rua;              // "mailto:postmaster@<primary>" by default
+    std::string tlsrpt_rua;             // same default
+    std::uint32_t ttl = 3600;           // TTL of planned records (raised to deSEC's minimum)
+    std::string desec_api;              // "https://desec.io/api/v1"
     std::filesystem::path desec_token_file;
-    std::filesystem::path desec_ca_file;  // "" = system store (tests point at their CA)
-    std::string resolver;                 // "ip:port" for `check`; "" = /etc/resolv.conf
-    int cert_warn_days = 21;              // `check` warns when the TLS cert expires sooner
-    std::vector<std::string> warnings;    // deprecated keys used ("FILE: KEY ...: rename ...")
+    std::filesystem::path desec_ca_file; // "" = system store (tests point at their CA)
+    std::string resolver;                // "ip:port" for `check`; "" = /etc/resolv.conf
+    int cert_warn_days = 21;             // `check` warns when the TLS cert expires sooner
+    std::vector<std::string> warnings;   // deprecated keys used ("FILE: KEY ...: rename ...")
 };
 
 std::expected<site, std::string> load_site(const std::filesystem::path& file);

@@ -99,9 +99,7 @@ bool dsn_encloses_full(const queue::envelope& env, dsn_kind kind) {
     return kind == dsn_kind::failure && env.ret == queue::ret_type::full;
 }
 
-std::string_view dsn_header_block(std::string_view msg) {
-    return header_block(msg);
-}
+std::string_view dsn_header_block(std::string_view msg) { return header_block(msg); }
 
 std::optional<dsn_frame> make_dsn_frame(const queue::envelope& env, dsn_kind kind,
                                         const dsn_options& opt, bool original_eight_bit,
@@ -185,8 +183,8 @@ std::optional<dsn_frame> make_dsn_frame(const queue::envelope& env, dsn_kind kin
         line(full ? "It is attached below." : "Its header is attached below.");
     } else {
         line("Your message has not yet been delivered to the recipients below.");
-        line("The mail system will keep trying until " +
-             smtp::rfc5322_date(opt.will_retry_until) + ".");
+        line("The mail system will keep trying until " + smtp::rfc5322_date(opt.will_retry_until) +
+             ".");
         line("You do not need to send it again.");
     }
     line("");

@@ -82,7 +82,6 @@ std::string_view dsn_header_block(std::string_view msg);
 
 queue::envelope make_notice_envelope(const dsn_message& dsn, std::string id, sys_time now);
 
-
 // RFC 3461 4: decodes xtext ("a+2Bb" -> "a+b"); malformed escapes are kept as they are.
 std::string xtext_decode(std::string_view s);
 

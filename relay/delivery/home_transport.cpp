@@ -54,8 +54,7 @@ void home_transport::attempt(queue::envelope& env, done_fn done) {
     wake_.cancel();
 }
 
-std::string home_transport::expiry_text(const queue::envelope& env,
-                                        const queue::recipient&) const {
+std::string home_transport::expiry_text(const queue::envelope& env, const queue::recipient&) const {
     return "message expired: home was unreachable for too long" +
            (env.last_error.empty() ? std::string() : " (" + env.last_error + ")");
 }
@@ -188,13 +187,14 @@ asio::awaitable<void> home_transport::refresh_loop() {
             last_ok = true;
         } catch (const std::exception& e) {
             if (last_ok)
-                log::warn("rcpt", "", "cannot refresh recipient list from home; using the cached copy",
-                          {{"error", net::error_text(e)}, {"cached", dir_.snapshot() ? "yes" : "no"}});
+                log::warn(
+                    "rcpt", "", "cannot refresh recipient list from home; using the cached copy",
+                    {{"error", net::error_text(e)}, {"cached", dir_.snapshot() ? "yes" : "no"}});
             last_ok = false;
         }
         refresh_timer_.expires_after(last_ok ? s_.recipient_refresh
-                                             : std::min<std::chrono::seconds>(s_.recipient_refresh,
-                                                                              std::chrono::seconds(5)));
+                                             : std::min<std::chrono::seconds>(
+                                                   s_.recipient_refresh, std::chrono::seconds(5)));
         boost::system::error_code ec;
         co_await refresh_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }

@@ -32,31 +32,32 @@ asio::awaitable<std::string_view> message_stream::next() {
     }
     if (phase_ == 1) {
         if (offset_ < m_.file_size) {
-            const std::size_t want =
-                static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, m_.file_size - offset_));
+            const std::size_t want = static_cast<std::size_t>(
+                std::min<std::uint64_t>(chunk_size, m_.file_size - offset_));
             raw_.resize(want);
             // The read runs on the pool; this frame stays suspended until it completes.
-            auto ec = co_await net::await_callback([this, want](std::function<void(std::error_code)> cb) {
-                asio::post(*readers_, [this, want, cb = std::move(cb)] {
-                    std::size_t got = 0;
-                    std::error_code e;
-                    while (got < want) {
-                        ssize_t n = ::pread(m_.fd.get(), raw_.data() + got, want - got,
-                                            static_cast<off_t>(offset_ + got));
-                        if (n < 0) {
-                            if (errno == EINTR) continue;
-                            e = std::error_code(errno, std::generic_category());
-                            break;
+            auto ec =
+                co_await net::await_callback([this, want](std::function<void(std::error_code)> cb) {
+                    asio::post(*readers_, [this, want, cb = std::move(cb)] {
+                        std::size_t got = 0;
+                        std::error_code e;
+                        while (got < want) {
+                            ssize_t n = ::pread(m_.fd.get(), raw_.data() + got, want - got,
+                                                static_cast<off_t>(offset_ + got));
+                            if (n < 0) {
+                                if (errno == EINTR) continue;
+                                e = std::error_code(errno, std::generic_category());
+                                break;
+                            }
+                            if (n == 0) { // shorter than when opened
+                                e = std::make_error_code(std::errc::io_error);
+                                break;
+                            }
+                            got += static_cast<std::size_t>(n);
                         }
-                        if (n == 0) { // shorter than when opened
-                            e = std::make_error_code(std::errc::io_error);
-                            break;
-                        }
-                        got += static_cast<std::size_t>(n);
-                    }
-                    cb(e);
+                        cb(e);
+                    });
                 });
-            });
             if (ec) throw std::system_error(ec, "reading the queued message");
             offset_ += want;
             stuffer_.feed(out_, raw_);

@@ -39,7 +39,7 @@ public:
 private:
     queue::spool::stored_message m_;
     boost::asio::thread_pool* readers_ = nullptr;
-    std::string memory_;  // the whole message when there is no file
+    std::string memory_; // the whole message when there is no file
     std::uint64_t size_ = 0;
     std::uint64_t offset_ = 0; // of the file
     int phase_ = 0;            // 0 prefix/memory, 1 file, 2 terminator, 3 done

@@ -47,7 +47,8 @@ std::string simple_body(std::string_view body);
 class body_canonicalizer {
 public:
     explicit body_canonicalizer(canon mode = canon::relaxed) : relaxed_(mode == canon::relaxed) {}
-    template <class Sink> void update(std::string_view chunk, Sink&& sink) {
+    template <class Sink>
+    void update(std::string_view chunk, Sink&& sink) {
         // Slices bound the output buffer, so a 25 MB chunk is not copied whole.
         constexpr std::size_t slice = 16 * 1024;
         for (std::size_t at = 0; at < chunk.size(); at += slice) {
@@ -56,7 +57,8 @@ public:
             if (!out_.empty()) sink(std::string_view(out_));
         }
     }
-    template <class Sink> void finish(Sink&& sink) {
+    template <class Sink>
+    void finish(Sink&& sink) {
         out_.clear();
         end();
         if (!out_.empty()) sink(std::string_view(out_));

@@ -35,7 +35,7 @@ EVP_PKEY* decode_rsa_public_key(const std::string& der) {
     if (EVP_PKEY* k = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()))) return k;
     EVP_PKEY* k = nullptr;
     OSSL_DECODER_CTX* dctx = OSSL_DECODER_CTX_new_for_pkey(&k, "DER", "type-specific", "RSA",
-                                                          EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
+                                                           EVP_PKEY_PUBLIC_KEY, nullptr, nullptr);
     if (!dctx) return nullptr;
     p = reinterpret_cast<const unsigned char*>(der.data());
     std::size_t left = der.size();
@@ -58,10 +58,13 @@ std::expected<key_record, std::string> parse_key_record(std::string_view txt) {
             if (i != 0 || t.value != "DKIM1")
                 return std::unexpected("key record: v= is not DKIM1 as the first tag");
         } else if (t.name == "k") {
-            if (t.value == "rsa") rec.type = key_type::rsa;
-            else if (t.value == "ed25519") rec.type = key_type::ed25519;
-            else return std::unexpected("key record: unknown key type k=" +
-                                        std::string(t.value.substr(0, 32)));
+            if (t.value == "rsa")
+                rec.type = key_type::rsa;
+            else if (t.value == "ed25519")
+                rec.type = key_type::ed25519;
+            else
+                return std::unexpected("key record: unknown key type k=" +
+                                       std::string(t.value.substr(0, 32)));
         } else if (t.name == "p") {
             auto p = decode_base64(t.value);
             if (!p) return std::unexpected("key record: p= is not base64");
@@ -87,8 +90,7 @@ std::expected<public_key, std::string> load_public_key(const key_record& rec) {
     EVP_PKEY* k = nullptr;
     if (rec.type == key_type::ed25519) {
         // RFC 8463 4.2: the raw 32-octet public key.
-        if (rec.public_key.size() != 32)
-            return std::unexpected("ed25519 key is not 32 octets");
+        if (rec.public_key.size() != 32) return std::unexpected("ed25519 key is not 32 octets");
         k = EVP_PKEY_new_raw_public_key(
             EVP_PKEY_ED25519, nullptr,
             reinterpret_cast<const unsigned char*>(rec.public_key.data()), 32);

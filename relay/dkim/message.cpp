@@ -22,9 +22,9 @@ std::size_t line_length(std::string_view s, std::size_t pos) {
 bool is_empty_line(std::string_view line) { return line == "\r\n" || line == "\n"; }
 
 constexpr std::array<std::string_view, 12> fixed_names = {
-    "from",        "to",         "cc",           "subject",
-    "date",        "message-id", "reply-to",     "in-reply-to",
-    "references",  "mime-version", "content-type", "content-transfer-encoding"};
+    "from",       "to",           "cc",           "subject",
+    "date",       "message-id",   "reply-to",     "in-reply-to",
+    "references", "mime-version", "content-type", "content-transfer-encoding"};
 } // namespace
 
 bool iequals(std::string_view a, std::string_view b) { return address::iequals_ascii(a, b); }
@@ -123,9 +123,8 @@ std::string canonical_field(std::string_view raw, canon mode) {
 }
 } // namespace
 
-std::string header_hash_input(std::span<const header_field> fields,
-                              std::span<const std::string> h, std::string_view signature_field,
-                              canon mode) {
+std::string header_hash_input(std::span<const header_field> fields, std::span<const std::string> h,
+                              std::string_view signature_field, canon mode) {
     std::string out;
     // RFC 6376 5.4.2: repeated names take instances from the bottom of the header up. The
     // instances of each name are indexed once (top-down; the next one to use is the last), so

@@ -55,8 +55,7 @@ std::optional<std::vector<std::string>> headers_to_sign(std::span<const header_f
 // used field of that name, canonicalized by `mode` (relaxed: relaxed_header(); simple: the
 // field as it is, RFC 6376 3.4.1); then `signature_field` (the DKIM-Signature field with an
 // empty b= value) canonicalized the same way, without its trailing CRLF.
-std::string header_hash_input(std::span<const header_field> fields,
-                              std::span<const std::string> h, std::string_view signature_field,
-                              canon mode = canon::relaxed);
+std::string header_hash_input(std::span<const header_field> fields, std::span<const std::string> h,
+                              std::string_view signature_field, canon mode = canon::relaxed);
 
 } // namespace splitmail::relay::dkim

@@ -119,14 +119,17 @@ std::expected<dkim_signature, signature_error> parse_signature(std::string_view 
         if (!find(*tags, req)) return std::unexpected(syntax("missing tag " + std::string(req)));
     dkim_signature sig;
     if (find(*tags, "v")->value != "1")
-        return std::unexpected(syntax("unsupported version v=" +
-                                      std::string(find(*tags, "v")->value.substr(0, 16))));
+        return std::unexpected(
+            syntax("unsupported version v=" + std::string(find(*tags, "v")->value.substr(0, 16))));
 
     const tag& a = *find(*tags, "a");
     sig.a = a.value;
-    if (a.value == "rsa-sha256") sig.alg = sig_algorithm::rsa_sha256;
-    else if (a.value == "ed25519-sha256") sig.alg = sig_algorithm::ed25519_sha256;
-    else if (a.value == "rsa-sha1") sig.alg = sig_algorithm::rsa_sha1;
+    if (a.value == "rsa-sha256")
+        sig.alg = sig_algorithm::rsa_sha256;
+    else if (a.value == "ed25519-sha256")
+        sig.alg = sig_algorithm::ed25519_sha256;
+    else if (a.value == "rsa-sha1")
+        sig.alg = sig_algorithm::rsa_sha1;
     else
         return std::unexpected(syntax("unknown algorithm a=" + std::string(a.value.substr(0, 32))));
 
@@ -145,8 +148,9 @@ std::expected<dkim_signature, signature_error> parse_signature(std::string_view 
 
     if (const tag* c = find(*tags, "c")) {
         auto cc = parse_canon(c->value);
-        if (!cc) return std::unexpected(syntax("unknown canonicalization c=" +
-                                               std::string(c->value.substr(0, 32))));
+        if (!cc)
+            return std::unexpected(
+                syntax("unknown canonicalization c=" + std::string(c->value.substr(0, 32))));
         sig.header_canon = cc->first;
         sig.body_canon = cc->second;
     }

@@ -42,20 +42,20 @@ std::string_view to_string(sig_algorithm a);
 
 struct dkim_signature {
     sig_algorithm alg = sig_algorithm::rsa_sha256;
-    std::string_view a;          // as written (for Authentication-Results header.a)
-    std::string_view b_text;     // b= as written (FWS included); header.b is its first chars
-    std::string b;               // decoded signature
-    std::string bh;              // decoded body hash
+    std::string_view a;                 // as written (for Authentication-Results header.a)
+    std::string_view b_text;            // b= as written (FWS included); header.b is its first chars
+    std::string b;                      // decoded signature
+    std::string bh;                     // decoded body hash
     canon header_canon = canon::simple; // RFC 6376 3.5 c=: default simple/simple
     canon body_canon = canon::simple;
-    std::string domain;          // d=, lower-case
-    std::string selector;        // s=, as written (DNS is case-insensitive)
-    std::string auid;            // i=, default "@" + d (3.5)
+    std::string domain;                      // d=, lower-case
+    std::string selector;                    // s=, as written (DNS is case-insensitive)
+    std::string auid;                        // i=, default "@" + d (3.5)
     std::vector<std::string> signed_headers; // h=, lower-case, in order
     std::optional<std::uint64_t> length;     // l=
     std::optional<std::int64_t> timestamp;   // t=
     std::optional<std::int64_t> expiry;      // x=
-    std::size_t b_value_begin = 0; // within the field value given to parse_signature()
+    std::size_t b_value_begin = 0;           // within the field value given to parse_signature()
     std::size_t b_value_end = 0;
 };
 

@@ -100,8 +100,7 @@ std::string complete_signature_field(std::string field_without_b, std::string_vi
 }
 
 std::expected<std::string, std::string> sign_data(const signing_key& key, std::string_view data) {
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                &EVP_MD_CTX_free);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     if (!ctx || !key.pkey) return std::unexpected("DKIM: no signing context or key");
     std::string input;
     const EVP_MD* md = nullptr;

@@ -46,9 +46,9 @@ public:
 
     // Same, given the header section (as split_message() returns it) and the body hash from a
     // body_hasher that was fed the body.
-    std::expected<std::string, std::string>
-    sign_header(std::string_view header_section, const sha256_digest& body_hash,
-                std::int64_t timestamp) const;
+    std::expected<std::string, std::string> sign_header(std::string_view header_section,
+                                                        const sha256_digest& body_hash,
+                                                        std::int64_t timestamp) const;
 
     const std::vector<signing_key>& keys() const { return keys_; }
 

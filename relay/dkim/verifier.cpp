@@ -44,8 +44,7 @@ struct message_verifier::pending {
     body_hasher hasher;
     bool body_matches = false;
     pending(dkim_signature s, std::string_view data)
-        : sig(std::move(s)), header_hash(header_digest(data)),
-          hasher(sig.body_canon, sig.length) {}
+        : sig(std::move(s)), header_hash(header_digest(data)), hasher(sig.body_canon, sig.length) {}
 };
 
 std::string_view to_string(result r) {
@@ -127,9 +126,9 @@ void message_verifier::finish_body() {
         const std::uint64_t total = p->hasher.canonical_length();
         if (p->sig.length && *p->sig.length > total) {
             // RFC 6376 6.1.3: a body shorter than l= cannot verify.
-            decide(i, result::fail, "l=" + std::to_string(*p->sig.length) +
-                                        " is longer than the body (" + std::to_string(total) +
-                                        " octets)");
+            decide(i, result::fail,
+                   "l=" + std::to_string(*p->sig.length) + " is longer than the body (" +
+                       std::to_string(total) + " octets)");
             continue;
         }
         if (p->sig.bh.size() != d.size() ||
@@ -139,8 +138,8 @@ void message_verifier::finish_body() {
         }
         p->body_matches = true;
         if (p->sig.length)
-            results_[i].reason = "l=" + std::to_string(*p->sig.length) + " of " +
-                                 std::to_string(total) + " octets";
+            results_[i].reason =
+                "l=" + std::to_string(*p->sig.length) + " of " + std::to_string(total) + " octets";
     }
 }
 
@@ -174,8 +173,9 @@ void message_verifier::key(std::size_t i, const key_answer& answer) {
     auto key = load_public_key(*rec);
     if (!key) return decide(i, result::permerror, key.error());
     if (!ed && key->bits < 1024)
-        return decide(i, result::fail, "RSA key of " + std::to_string(key->bits) +
-                                           " bits is too short (RFC 8301 3.2)");
+        return decide(i, result::fail,
+                      "RSA key of " + std::to_string(key->bits) +
+                          " bits is too short (RFC 8301 3.2)");
     // RFC 6376 3.6.1 t=s: the i= domain must be d= itself.
     if (rec->strict && lower_copy(auid_domain(p.sig.auid)) != p.sig.domain)
         return decide(i, result::permerror, "key is t=s and i= is a subdomain of d=");

@@ -49,11 +49,11 @@ std::string_view to_string(result r);
 struct signature_result {
     result code = result::neutral;
     std::string reason;
-    std::string domain;   // d= ("" when the field could not be read)
-    std::string selector; // s=
-    std::string algorithm; // a= as written
-    std::string b_prefix; // first 8 characters of b= (RFC 6008 header.b)
-    std::string auid;     // i= (or "@" d=)
+    std::string domain;                  // d= ("" when the field could not be read)
+    std::string selector;                // s=
+    std::string algorithm;               // a= as written
+    std::string b_prefix;                // first 8 characters of b= (RFC 6008 header.b)
+    std::string auid;                    // i= (or "@" d=)
     std::optional<std::uint64_t> length; // l=
 };
 

@@ -34,9 +34,7 @@ bool aligned(std::string_view id, std::string_view from, bool strict, const suff
     return psl.organizational_domain(a) == psl.organizational_domain(b);
 }
 
-policy lower_policy(policy p) {
-    return p == policy::reject ? policy::quarantine : policy::none;
-}
+policy lower_policy(policy p) { return p == policy::reject ? policy::quarantine : policy::none; }
 
 int severity(const outcome& o) {
     // Fails with a stricter applied policy first, then errors, then the rest.
@@ -94,10 +92,14 @@ std::optional<report_uri> parse_uri(std::string_view u) {
         std::uint64_t unit = 1;
         if (!size.empty()) {
             switch (size.back()) {
-            case 'k': case 'K': unit = 1ull << 10; break;
-            case 'm': case 'M': unit = 1ull << 20; break;
-            case 'g': case 'G': unit = 1ull << 30; break;
-            case 't': case 'T': unit = 1ull << 40; break;
+            case 'k':
+            case 'K': unit = 1ull << 10; break;
+            case 'm':
+            case 'M': unit = 1ull << 20; break;
+            case 'g':
+            case 'G': unit = 1ull << 30; break;
+            case 't':
+            case 'T': unit = 1ull << 40; break;
             default: break;
             }
             if (unit != 1) size.remove_suffix(1);

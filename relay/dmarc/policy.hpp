@@ -46,9 +46,9 @@ struct record {
     bool adkim_strict = false;
     bool aspf_strict = false;
     int pct = 100;
-    std::vector<report_uri> rua;  // mailto: only, at most 10
-    std::uint32_t ri = 86400;     // 6.3 ri=: requested report interval (seconds)
-    std::string fo = "0";         // 6.3 fo=, as published (reported, not acted on)
+    std::vector<report_uri> rua; // mailto: only, at most 10
+    std::uint32_t ri = 86400;    // 6.3 ri=: requested report interval (seconds)
+    std::string fo = "0";        // 6.3 fo=, as published (reported, not acted on)
 };
 
 // rua='s value (6.2 / 6.4 dmarc-uri *(*WSP "," *WSP dmarc-uri)): mailto: URIs only.
@@ -75,9 +75,9 @@ struct authenticated {
 
 struct outcome {
     result code = result::none;
-    policy applied = policy::none; // what the receiver should do (fail only)
+    policy applied = policy::none;   // what the receiver should do (fail only)
     policy published = policy::none; // p= or sp= that applied before pct
-    std::string from_domain;       // RFC5322.From domain (header.from)
+    std::string from_domain;         // RFC5322.From domain (header.from)
     std::string reason;
     // When a record was found (pass or fail): the record, the domain it was found at (the
     // From: domain or its Organizational Domain) and the aligned results (7.2.1.1's

@@ -40,9 +40,12 @@ suffix_list suffix_list::parse(std::string_view text) {
         const auto ws = line.find_first_of(" \t\r");
         line = line.substr(0, ws);
         if (line.empty() || line.starts_with("//")) continue;
-        if (line.starts_with("!")) l.exceptions_.insert(normalise(line.substr(1)));
-        else if (line.starts_with("*.")) l.wildcards_.insert(normalise(line.substr(2)));
-        else l.rules_.insert(normalise(line));
+        if (line.starts_with("!"))
+            l.exceptions_.insert(normalise(line.substr(1)));
+        else if (line.starts_with("*."))
+            l.wildcards_.insert(normalise(line.substr(2)));
+        else
+            l.rules_.insert(normalise(line));
     }
     return l;
 }

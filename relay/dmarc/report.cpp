@@ -34,12 +34,11 @@ struct row_key {
     }
     bool operator<(const row_key& o) const {
         if (tie() != o.tie()) return tie() < o.tie();
-        return std::lexicographical_compare(
-            dkim.begin(), dkim.end(), o.dkim.begin(), o.dkim.end(),
-            [](const dkim_auth& a, const dkim_auth& b) {
-                return std::tie(a.domain, a.selector, a.result) <
-                       std::tie(b.domain, b.selector, b.result);
-            });
+        return std::lexicographical_compare(dkim.begin(), dkim.end(), o.dkim.begin(), o.dkim.end(),
+                                            [](const dkim_auth& a, const dkim_auth& b) {
+                                                return std::tie(a.domain, a.selector, a.result) <
+                                                       std::tie(b.domain, b.selector, b.result);
+                                            });
     }
 };
 
@@ -103,7 +102,8 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
     const unsigned char c = b(0);
     std::size_t n = 0;
     unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) n = 2;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
     else if (c >= 0xe0 && c <= 0xef) {
         n = 3;
         if (c == 0xe0) lo = 0xa0;
@@ -183,9 +183,9 @@ std::vector<report> build_reports(std::span<const observation> all, const report
     for (const auto& o : all) {
         auto& d = domains[o.policy_domain];
         if (!d.latest || o.time >= d.latest->time) d.latest = &o;
-        row_key k{o.source_ip,     o.disposition,   o.reason,     o.dkim_aligned,
-                  o.spf_aligned,   o.header_from,   o.envelope_from, o.spf_domain,
-                  o.spf_helo,      o.spf_result,    o.dkim};
+        row_key k{o.source_ip,   o.disposition, o.reason,        o.dkim_aligned,
+                  o.spf_aligned, o.header_from, o.envelope_from, o.spf_domain,
+                  o.spf_helo,    o.spf_result,  o.dkim};
         ++d.rows[k];
     }
     std::vector<report> out;
@@ -256,8 +256,8 @@ std::string report_filename(std::string_view receiver, std::string_view policy_d
                             std::int64_t begin, std::int64_t end) {
     // RFC 7489 7.2.1.1: filename = receiver "!" policy-domain "!" begin-timestamp "!"
     // end-timestamp [ "!" unique-id ] "." extension, extension "xml.gz" when gzip'd.
-    return std::string(receiver) + "!" + std::string(policy_domain) + "!" +
-           std::to_string(begin) + "!" + std::to_string(end) + ".xml.gz";
+    return std::string(receiver) + "!" + std::string(policy_domain) + "!" + std::to_string(begin) +
+           "!" + std::to_string(end) + ".xml.gz";
 }
 
 std::expected<std::string, std::string> gzip(std::string_view data) {

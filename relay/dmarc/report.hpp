@@ -46,7 +46,7 @@ struct report_meta {
 
 struct report {
     std::string policy_domain;
-    std::string report_id;       // unique per receiver, period and domain
+    std::string report_id; // unique per receiver, period and domain
     std::string xml;
     std::vector<report_uri> rua; // where it should go (before 7.1 checks and size limits)
     std::uint64_t messages = 0;  // sum of the rows' counts

@@ -25,7 +25,8 @@ namespace {
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 // Runs fn() on `pool` and resumes the coroutine on its own executor afterwards.
-template <class Fn> asio::awaitable<void> off_thread(asio::thread_pool& pool, Fn fn) {
+template <class Fn>
+asio::awaitable<void> off_thread(asio::thread_pool& pool, Fn fn) {
     co_await net::await_callback([&](std::function<void(std::error_code)> cb) {
         asio::post(pool, [&fn, cb = std::move(cb)] {
             fn();
@@ -153,8 +154,7 @@ asio::awaitable<void> report_job::send_period(const stored_period& sp) {
                 allowed.push_back(uri);
             } else {
                 log::info("dmarc", "", "external report address did not authorise reports",
-                          {{"domain", rep.policy_domain}, {"rua", uri.address},
-                           {"record", name}});
+                          {{"domain", rep.policy_domain}, {"rua", uri.address}, {"record", name}});
             }
         }
         if (allowed.empty()) continue;
@@ -178,27 +178,35 @@ asio::awaitable<void> report_job::send_period(const stored_period& sp) {
                 m.receiver = cfg_.receiver;
                 m.message_id = queue::make_id() + ".dmarc@" + cfg_.receiver;
                 m.date = now;
-                m.filename = report_filename(cfg_.receiver, rep.policy_domain, sp.p.begin,
-                                             sp.p.end - 1);
+                m.filename =
+                    report_filename(cfg_.receiver, rep.policy_domain, sp.p.begin, sp.p.end - 1);
                 m.gz = *gz;
                 outgoing_report o{uri.address, "", report_message(rep, m)};
                 // RFC 7489 6.2 "!size": the limit is on what we send.
                 if (uri.max_size != 0 && o.message.size() > uri.max_size) {
-                    log::info("dmarc", "", "report larger than the address's size limit: not "
-                              "sent", {{"domain", rep.policy_domain}, {"rua", uri.address},
-                                       {"size", o.message.size()}, {"limit", uri.max_size}});
+                    log::info("dmarc", "",
+                              "report larger than the address's size limit: not "
+                              "sent",
+                              {{"domain", rep.policy_domain},
+                               {"rua", uri.address},
+                               {"size", o.message.size()},
+                               {"limit", uri.max_size}});
                     continue;
                 }
                 if (signer) {
                     auto sig = signer->sign(o.message, now);
-                    if (sig) o.prefix = std::move(*sig);
-                    else log::warn("dmarc", "", "cannot sign the report", {{"error", sig.error()}});
+                    if (sig)
+                        o.prefix = std::move(*sig);
+                    else
+                        log::warn("dmarc", "", "cannot sign the report", {{"error", sig.error()}});
                 }
                 out.push_back(std::move(o));
             }
             if (!signer)
-                log::warn("dmarc", "", "reports go out unsigned: no DKIM keys for the From: "
-                          "domain", {{"from", cfg_.from}});
+                log::warn("dmarc", "",
+                          "reports go out unsigned: no DKIM keys for the From: "
+                          "domain",
+                          {{"from", cfg_.from}});
         });
         if (!problem.empty()) {
             log::error("dmarc", "", "cannot compress the report", {{"error", problem}});
@@ -229,7 +237,9 @@ asio::awaitable<void> report_job::send_period(const stored_period& sp) {
                 continue;
             }
             log::info("dmarc", env.id, "aggregate report queued",
-                      {{"domain", rep.policy_domain}, {"to", o.to}, {"period", pid},
+                      {{"domain", rep.policy_domain},
+                       {"to", o.to},
+                       {"period", pid},
                        {"messages", rep.messages}});
             if (cfg_.add) cfg_.add(env);
         }

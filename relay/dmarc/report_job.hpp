@@ -50,8 +50,8 @@ struct job_config {
     const suffix_list* psl = nullptr;          // required
     const std::shared_ptr<const dkim_keyring>* keys = nullptr;
     queue::spool* spool = nullptr;
-    std::function<void(queue::envelope)> add;        // hand a queued envelope to the manager
-    std::function<bool(std::string_view)> is_ours;   // domain routed home
+    std::function<void(queue::envelope)> add;      // hand a queued envelope to the manager
+    std::function<bool(std::string_view)> is_ours; // domain routed home
 };
 
 class report_job {

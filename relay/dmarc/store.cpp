@@ -46,7 +46,8 @@ void recorder::record(const observation& o) {
     if (!open_for(period_of(o.time, interval_))) return;
     if (count_ >= max_records_) {
         if (!warned_)
-            log::warn("dmarc", "", "dmarc_reports.max_records reached: not recording more "
+            log::warn("dmarc", "",
+                      "dmarc_reports.max_records reached: not recording more "
                       "messages for this report period",
                       {{"max_records", max_records_}, {"period_begin", current_.begin}});
         warned_ = true;

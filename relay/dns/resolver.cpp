@@ -29,7 +29,7 @@ constexpr int rcode_servfail = 2;
 constexpr std::size_t max_mx_hosts = 10; // plenty; bounds the work for a hostile zone
 
 struct answer {
-    bool ok = false;       // a usable response (NOERROR or NXDOMAIN)
+    bool ok = false; // a usable response (NOERROR or NXDOMAIN)
     bool nxdomain = false;
     std::vector<std::vector<std::uint8_t>> data;
     std::string error;
@@ -211,8 +211,7 @@ unbound_resolver::~unbound_resolver() {
     async_->cv.notify_all();
     pool_.join(); // callers waiting on a silent server return at once ("resolver stopped")
     char b = 1;
-    while (::write(async_->wake[1], &b, 1) < 0 && errno == EINTR) {
-    }
+    while (::write(async_->wake[1], &b, 1) < 0 && errno == EINTR) {}
     async_->poller.join();
     ::close(async_->wake[0]);
     ::close(async_->wake[1]);
@@ -302,7 +301,7 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
 unbound_resolver::raw_answer unbound_resolver::query_raw(const std::string& name, int rr_type) {
     auto a = async_->query(name, rr_type);
     raw_answer out;
-    out.st = !a.ok ? raw_answer::status::error
+    out.st = !a.ok        ? raw_answer::status::error
              : a.nxdomain ? raw_answer::status::nxdomain
                           : raw_answer::status::ok;
     out.data = std::move(a.data);

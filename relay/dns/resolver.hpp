@@ -31,15 +31,15 @@ struct ub_ctx;
 namespace splitmail::relay::dns {
 
 enum class mx_status {
-    ok,          // hosts is not empty
-    null_mx,     // RFC 7505: the domain accepts no mail
-    no_domain,   // NXDOMAIN
-    no_address,  // no MX host (or implicit MX) has an address
-    temp_error   // resolver trouble; retry later
+    ok,         // hosts is not empty
+    null_mx,    // RFC 7505: the domain accepts no mail
+    no_domain,  // NXDOMAIN
+    no_address, // no MX host (or implicit MX) has an address
+    temp_error  // resolver trouble; retry later
 };
 
 struct mx_host {
-    std::string name;                   // exchange, lower-case, no trailing dot
+    std::string name; // exchange, lower-case, no trailing dot
     std::uint16_t preference = 0;
     std::vector<std::string> addresses; // "2001:db8::25", "192.0.2.25": IPv6 first
 };

@@ -96,9 +96,10 @@ clamd_exchange(const scanner_settings& s, std::string_view prefix, message_file 
 
 } // namespace
 
-asio::awaitable<std::expected<rspamd_answer, std::string>>
-rspamd_check(const scanner_settings& s, const rspamd_request& req, std::string_view prefix,
-             message_file file) {
+asio::awaitable<std::expected<rspamd_answer, std::string>> rspamd_check(const scanner_settings& s,
+                                                                        const rspamd_request& req,
+                                                                        std::string_view prefix,
+                                                                        message_file file) {
     std::string problem;
     try {
         co_return co_await rspamd_exchange(s, req, prefix, file);

@@ -55,8 +55,8 @@ dnsbl_outcome dnsbl_checker::decide(
         if (site.weight > 0) blockers += (blockers.empty() ? "" : ", ") + site.zone;
     }
     if (o.score >= threshold_)
-        o.block = smtp::make_reply(554, "5.7.1", "Service unavailable; client [" + ip +
-                                                     "] blocked using " + blockers);
+        o.block = smtp::make_reply(
+            554, "5.7.1", "Service unavailable; client [" + ip + "] blocked using " + blockers);
     else if (allow_threshold_ < 0 && o.score <= allow_threshold_)
         o.allowed = true;
     return o;
@@ -82,7 +82,10 @@ boost::asio::awaitable<dnsbl_outcome> dnsbl_checker::finish(sender_auth::dns_loo
         warn_once(zone, what, log_id);
     });
     if (!o.lists.empty() || o.allowed)
-        log::info("dnsbl", log_id, o.block ? "listed: refused" : o.allowed ? "allow-listed" : "listed",
+        log::info("dnsbl", log_id,
+                  o.block     ? "listed: refused"
+                  : o.allowed ? "allow-listed"
+                              : "listed",
                   {{"client", ip}, {"score", o.score}, {"lists", o.lists}});
     co_return o;
 }

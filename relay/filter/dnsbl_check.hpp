@@ -32,9 +32,9 @@ namespace splitmail::relay::filter {
 
 struct dnsbl_outcome {
     int score = 0;
-    std::string lists;                  // the lists that listed the client, with their codes
-    std::optional<smtp::reply> block;   // set: refuse the client's recipients with it
-    bool allowed = false;               // at or below the allow threshold: no greylisting
+    std::string lists;                // the lists that listed the client, with their codes
+    std::optional<smtp::reply> block; // set: refuse the client's recipients with it
+    bool allowed = false;             // at or below the allow threshold: no greylisting
 };
 
 class dnsbl_checker {
@@ -50,9 +50,9 @@ public:
 
     // The pure part: what the answers (one per site, in order; nullopt: no answer in time)
     // add up to. `warn(zone, text)` is called for a list that failed.
-    dnsbl_outcome decide(const std::string& ip,
-                         const std::vector<std::optional<dkim::key_answer>>& answers,
-                         const std::function<void(const std::string&, const std::string&)>& warn) const;
+    dnsbl_outcome
+    decide(const std::string& ip, const std::vector<std::optional<dkim::key_answer>>& answers,
+           const std::function<void(const std::string&, const std::string&)>& warn) const;
 
 private:
     void warn_once(const std::string& zone, const std::string& what, const std::string& log_id);

@@ -233,8 +233,7 @@ std::expected<void, std::string> greylist::load(std::string_view in, wall_second
         return fail("too short to be a greylist state file");
     if (in.substr(0, magic.size()) != magic) return fail("not a greylist state file (bad magic)");
     const auto version = get_le(in, 24, 4);
-    if (version != format_version)
-        return fail("unknown format version " + std::to_string(version));
+    if (version != format_version) return fail("unknown format version " + std::to_string(version));
     const std::uint64_t count = get_le(in, 28, 8);
     const std::size_t body = in.size() - header_size - trailer_size;
     if (body % record_size != 0 || count != body / record_size)

@@ -50,7 +50,7 @@ struct greylist_policy {
 // The normalised triplet: network "a.b.c.0/24" / "x:x:x:x::/64", lower-cased addresses.
 struct grey_triplet {
     std::string network;
-    std::string sender;    // "" for the null sender
+    std::string sender; // "" for the null sender
     std::string recipient;
 };
 // nullopt when client_ip is not an IP address.
@@ -109,17 +109,17 @@ private:
     };
     enum kind : std::uint8_t { triplet_kind = 1, network_kind = 2 };
     struct entry {
-        std::int64_t first = 0; // triplet: first attempt; network: first passed delivery
-        std::int64_t last = 0;  // last attempt / last pass / last delivery
+        std::int64_t first = 0;  // triplet: first attempt; network: first passed delivery
+        std::int64_t last = 0;   // last attempt / last pass / last delivery
         std::uint32_t count = 0; // passes (triplet) or passed deliveries (network)
         std::uint8_t type = triplet_kind;
-        bool passed = false;     // triplet only
+        bool passed = false; // triplet only
     };
 
     key make_key(std::uint8_t type, std::string_view a, std::string_view b = {},
                  std::string_view c = {}) const;
     bool expired(const entry& e, std::int64_t now) const;
-    void make_room(std::int64_t now); // before an insert into a full table
+    void make_room(std::int64_t now);            // before an insert into a full table
     entry* find(const key& k, std::int64_t now); // nullptr when absent or expired (erased)
 
     greylist_policy p_;

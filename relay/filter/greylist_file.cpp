@@ -59,9 +59,11 @@ void greylist_file::load() {
         const auto aside = std::filesystem::path(file_.string() + ".corrupt");
         std::error_code ec;
         std::filesystem::rename(file_, aside, ec);
-        log::error("greylist", "", "greylist state file unusable; moved aside, starting with "
-                                   "an empty list",
-                   {{"file", file_.string()}, {"error", ok.error()},
+        log::error("greylist", "",
+                   "greylist state file unusable; moved aside, starting with "
+                   "an empty list",
+                   {{"file", file_.string()},
+                    {"error", ok.error()},
                     {"moved_to", ec ? "(not moved: " + ec.message() + ")" : aside.string()}});
         return;
     }
@@ -84,12 +86,12 @@ void greylist_file::arm() {
 
 void greylist_file::save_async() {
     if (store_.changes() == saved_changes_ && !failed_->load()) return;
-    if (writing_->load()) return; // the next tick takes this change
+    if (writing_->load()) return;           // the next tick takes this change
     if (writer_.joinable()) writer_.join(); // finished: writing_ is false
     saved_changes_ = store_.changes();
     auto bytes = std::make_shared<std::string>(store_.serialize(now_s()));
-    const std::size_t n = (bytes->size() - greylist::header_size - greylist::trailer_size) /
-                          greylist::record_size;
+    const std::size_t n =
+        (bytes->size() - greylist::header_size - greylist::trailer_size) / greylist::record_size;
     writing_->store(true);
     failed_->store(false);
     writer_ = std::thread([file = file_, bytes, n, flag = writing_, failed = failed_] {

@@ -24,7 +24,8 @@ void add_header_values(const std::string& name, const json& v, rspamd_answer& a)
         a.add_headers.push_back({name, v.get<std::string>()});
     } else if (v.is_object()) {
         auto it = v.find("value");
-        if (it != v.end() && it->is_string()) a.add_headers.push_back({name, it->get<std::string>()});
+        if (it != v.end() && it->is_string())
+            a.add_headers.push_back({name, it->get<std::string>()});
     } else if (v.is_array()) {
         for (const auto& e : v)
             if (!e.is_array()) add_header_values(name, e, a);
@@ -76,8 +77,8 @@ std::expected<rspamd_answer, std::string> parse_rspamd_answer(std::string_view t
     }
     if (!j.is_object()) return std::unexpected("answer is not a JSON object");
     if (auto err = j.find("error"); err != j.end())
-        return std::unexpected("rspamd error: " + (err->is_string() ? err->get<std::string>()
-                                                                    : std::string("?")));
+        return std::unexpected("rspamd error: " +
+                               (err->is_string() ? err->get<std::string>() : std::string("?")));
     auto act = j.find("action");
     if (act == j.end() || !act->is_string()) return std::unexpected("answer has no action");
     rspamd_answer a;

@@ -25,8 +25,8 @@ struct rspamd_request {
     std::vector<std::string> rcpts; // envelope recipients
     std::string ip;                 // client address
     std::string helo;
-    std::string hostname;           // client's verified host name, "" when unknown
-    std::string user;               // authenticated submission user, "" otherwise
+    std::string hostname; // client's verified host name, "" when unknown
+    std::string user;     // authenticated submission user, "" otherwise
     std::string queue_id;
 };
 
@@ -52,10 +52,10 @@ struct rspamd_answer {
                         // "soft reject", "reject" (anything else is kept as given)
     double score = 0;
     double required_score = 0;
-    std::vector<rspamd_symbol> symbols;           // as listed by rspamd
+    std::vector<rspamd_symbol> symbols;            // as listed by rspamd
     std::vector<rspamd_header_change> add_headers; // milter.add_headers, in answer order
-    std::vector<std::string> remove_headers;      // milter.remove_headers (names)
-    std::string smtp_message;                     // messages.smtp_message (logged only)
+    std::vector<std::string> remove_headers;       // milter.remove_headers (names)
+    std::string smtp_message;                      // messages.smtp_message (logged only)
     std::string subject; // "rewrite subject": the new Subject (rspamd's `subject`), capped
 };
 

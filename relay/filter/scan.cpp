@@ -47,7 +47,8 @@ boost::asio::awaitable<filter::clamd_result> run_clamd(const scanner_settings& s
     if (!a) {
         r.status = scan_status::failed;
         log::warn("clamd", log_id, "scan failed",
-                  {{"address", s.address}, {"error", a.error()},
+                  {{"address", s.address},
+                   {"error", a.error()},
                    {"on_failure", s.tempfail_on_failure ? "tempfail" : "accept"}});
         co_return r;
     }
@@ -56,7 +57,8 @@ boost::asio::awaitable<filter::clamd_result> run_clamd(const scanner_settings& s
     using k = filter::clamd_reply::kind;
     if (r.reply.status == k::error)
         log::warn("clamd", log_id, "scan failed",
-                  {{"address", s.address}, {"error", r.reply.detail},
+                  {{"address", s.address},
+                   {"error", r.reply.detail},
                    {"on_failure", s.tempfail_on_failure ? "tempfail" : "accept"}});
     else
         log::info("clamd", log_id, "scanned",
@@ -65,12 +67,9 @@ boost::asio::awaitable<filter::clamd_result> run_clamd(const scanner_settings& s
     co_return r;
 }
 
-boost::asio::awaitable<filter::rspamd_result> run_rspamd(const scanner_settings& s,
-                                                         const delivery& d,
-                                                         std::string_view prefix,
-                                                         filter::message_file file,
-                                                         std::string_view queue_id,
-                                                         const std::string& log_id) {
+boost::asio::awaitable<filter::rspamd_result>
+run_rspamd(const scanner_settings& s, const delivery& d, std::string_view prefix,
+           filter::message_file file, std::string_view queue_id, const std::string& log_id) {
     filter::rspamd_result r;
     if (!s.enabled) co_return r;
     if (prefix.size() + file.size > s.max_size) {
@@ -84,15 +83,18 @@ boost::asio::awaitable<filter::rspamd_result> run_rspamd(const scanner_settings&
     if (!a) {
         r.status = scan_status::failed;
         log::warn("rspamd", log_id, "scan failed",
-                  {{"address", s.address}, {"error", a.error()},
+                  {{"address", s.address},
+                   {"error", a.error()},
                    {"on_failure", s.tempfail_on_failure ? "tempfail" : "accept"}});
         co_return r;
     }
     r.status = scan_status::done;
     r.answer = std::move(*a);
     log::info("rspamd", log_id, "scanned",
-              {{"action", r.answer.action}, {"score", r.answer.score},
-               {"required", r.answer.required_score}, {"message", r.answer.smtp_message}});
+              {{"action", r.answer.action},
+               {"score", r.answer.score},
+               {"required", r.answer.required_score},
+               {"message", r.answer.smtp_message}});
     co_return r;
 }
 
@@ -114,23 +116,24 @@ bool greylist_passed(filter::greylist& g, const delivery& d, const std::string& 
     }
     if (all)
         log::info("greylist", log_id, "passed (rspamd greylist)",
-                  {{"client", d.envelope.client_ip}, {"from", d.envelope.sender},
+                  {{"client", d.envelope.client_ip},
+                   {"from", d.envelope.sender},
                    {"to", recipients_of(d)}});
     else
         log::info("greylist", log_id, "deferred (rspamd greylist)",
-                  {{"client", d.envelope.client_ip}, {"from", d.envelope.sender},
-                   {"to", recipients_of(d)}, {"retry_after", std::to_string(wait.count()) + "s"}});
+                  {{"client", d.envelope.client_ip},
+                   {"from", d.envelope.sender},
+                   {"to", recipients_of(d)},
+                   {"retry_after", std::to_string(wait.count()) + "s"}});
     return all;
 }
 
 } // namespace
 
-boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const delivery& d,
-                                                  std::string_view prefix,
-                                                  filter::message_file file,
-                                                  std::string_view queue_id,
-                                                  const std::string& log_id,
-                                                  filter::greylist* greylist) {
+boost::asio::awaitable<scan_outcome>
+scan_message(const settings& s, const delivery& d, std::string_view prefix,
+             filter::message_file file, std::string_view queue_id, const std::string& log_id,
+             filter::greylist* greylist) {
     scan_outcome out;
     if ((!s.rspamd.enabled && !s.clamav.enabled) || file.fd < 0) co_return out;
     // Both scanners at once (each reads the file with pread, at its own offset): the message
@@ -138,8 +141,8 @@ boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const deliv
     using namespace boost::asio::experimental::awaitable_operators;
     auto [clamd, rspamd] = co_await (run_clamd(s.clamav, prefix, file, log_id) &&
                                      run_rspamd(s.rspamd, d, prefix, file, queue_id, log_id));
-    const bool virus = clamd.status == scan_status::done &&
-                       clamd.reply.status == filter::clamd_reply::kind::found;
+    const bool virus =
+        clamd.status == scan_status::done && clamd.reply.status == filter::clamd_reply::kind::found;
     filter::failure_policy policy{s.rspamd.tempfail_on_failure, s.clamav.tempfail_on_failure};
     // A virus decides alone (verdict.hpp): the greylist store is not asked.
     if (greylist && !virus && rspamd.status == scan_status::done &&
@@ -148,8 +151,11 @@ boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const deliv
     auto v = filter::decide(rspamd, clamd, policy);
     if (v.refusal) {
         log::warn("filter", log_id, "refused",
-                  {{"client", d.envelope.client_ip}, {"from", d.envelope.sender},
-                   {"to", recipients_of(d)}, {"user", d.auth_user}, {"reason", v.reason},
+                  {{"client", d.envelope.client_ip},
+                   {"from", d.envelope.sender},
+                   {"to", recipients_of(d)},
+                   {"user", d.auth_user},
+                   {"reason", v.reason},
                    {"reply", v.refusal->text()}});
         out.refusal = std::move(v.refusal);
         co_return out;

@@ -39,11 +39,9 @@ struct scan_outcome {
     filter::header_edits edits;         // and what rspamd asks to change in the sender's header
 };
 
-boost::asio::awaitable<scan_outcome> scan_message(const settings& s, const delivery& d,
-                                                  std::string_view prefix,
-                                                  filter::message_file file,
-                                                  std::string_view queue_id,
-                                                  const std::string& log_id,
-                                                  filter::greylist* greylist = nullptr);
+boost::asio::awaitable<scan_outcome>
+scan_message(const settings& s, const delivery& d, std::string_view prefix,
+             filter::message_file file, std::string_view queue_id, const std::string& log_id,
+             filter::greylist* greylist = nullptr);
 
 } // namespace splitmail::relay

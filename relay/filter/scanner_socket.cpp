@@ -43,9 +43,8 @@ asio::awaitable<std::vector<generic::endpoint>> endpoints_of(const std::string& 
     asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
     // Named, not a temporary inside the co_await expression (g++ 12, see net/bridge.hpp).
     const std::string service = std::to_string(port);
-    auto results = co_await resolver.async_resolve(host, service,
-                                                   asio::ip::tcp::resolver::numeric_service,
-                                                   asio::use_awaitable);
+    auto results = co_await resolver.async_resolve(
+        host, service, asio::ip::tcp::resolver::numeric_service, asio::use_awaitable);
     for (const auto& r : results) {
         auto ep = r.endpoint();
         eps.emplace_back(ep.data(), ep.size(), IPPROTO_TCP);
@@ -79,8 +78,7 @@ scanner_socket::connect(const std::string& address, std::chrono::steady_clock::d
             last = ec;
             continue;
         }
-        std::tie(ec) = co_await st->sock.async_connect(
-            ep, asio::as_tuple(asio::use_awaitable));
+        std::tie(ec) = co_await st->sock.async_connect(ep, asio::as_tuple(asio::use_awaitable));
         if (!ec) co_return s;
         last = ec;
     }
@@ -107,15 +105,16 @@ asio::awaitable<void> scanner_socket::write(std::string_view data) {
 
 asio::awaitable<std::size_t> scanner_socket::read_some(std::span<char> buf) {
     auto [ec, n] = co_await s_->sock.async_read_some(asio::buffer(buf.data(), buf.size()),
-                                                      asio::as_tuple(asio::use_awaitable));
+                                                     asio::as_tuple(asio::use_awaitable));
     rethrow_if_expired();
     if (ec == asio::error::eof) co_return 0;
     if (ec) throw boost::system::system_error(ec, "read");
     co_return n;
 }
 
-asio::awaitable<void> scanner_socket::write_file(
-    message_file file, const std::function<std::string(std::size_t)>& frame) {
+asio::awaitable<void>
+scanner_socket::write_file(message_file file,
+                           const std::function<std::string(std::size_t)>& frame) {
     std::vector<char> buf(64 * 1024);
     std::uint64_t off = 0;
     while (off < file.size) {
@@ -123,9 +122,11 @@ asio::awaitable<void> scanner_socket::write_file(
         // The file was written moments ago: a page-cache read, not a disk wait.
         ssize_t n = ::pread(file.fd, buf.data(), want, static_cast<off_t>(off));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw boost::system::system_error(errno, boost::system::system_category(), "pread");
-        if (n == 0) throw boost::system::system_error(EIO, boost::system::system_category(),
-                                                      "spool file shorter than written");
+        if (n < 0)
+            throw boost::system::system_error(errno, boost::system::system_category(), "pread");
+        if (n == 0)
+            throw boost::system::system_error(EIO, boost::system::system_category(),
+                                              "spool file shorter than written");
         auto chunk_size = static_cast<std::size_t>(n);
         std::string head = frame(chunk_size);
         if (!head.empty()) co_await write(head);

@@ -11,7 +11,7 @@
 namespace splitmail::relay::filter {
 namespace {
 
-constexpr std::size_t max_value = 900;   // stays under RFC 5322 2.1.1's 998 even unfolded
+constexpr std::size_t max_value = 900; // stays under RFC 5322 2.1.1's 998 even unfolded
 constexpr std::size_t header_symbols = 100;
 
 // RFC 5322 3.6.8: field-name = 1*ftext (printable US-ASCII except ":").
@@ -89,10 +89,10 @@ void score_headers(const rspamd_answer& a, verdict& v) {
     const bool spam = is_spam_action(a.action);
     // Home files the message into Junk on this field (splitmail/smtp/relay_marks.hpp).
     if (spam) v.headers += std::string(smtp::spam_field) + ": Yes\r\n";
-    v.headers += field("X-Spam-Status", std::string(spam ? "Yes" : "No") + ", score=" +
-                                            fixed2(a.score) + " required=" +
-                                            fixed2(a.required_score) + " action=" +
-                                            symbol_name(a.action));
+    v.headers +=
+        field("X-Spam-Status", std::string(spam ? "Yes" : "No") + ", score=" + fixed2(a.score) +
+                                   " required=" + fixed2(a.required_score) +
+                                   " action=" + symbol_name(a.action));
     v.headers += spamd_result_header(a, spam);
     for (const auto& h : a.add_headers) {
         if (!valid_field_name(h.name)) continue;
@@ -158,8 +158,10 @@ verdict decide(const rspamd_result& rspamd, const clamd_result& clamd, const fai
         rspamd.status == scan_status::done ? std::string_view(rspamd.answer.action) : "";
     // Permanent refusals first.
     if (clamd_found) {
-        v.refusal = smtp::make_reply(554, "5.7.1", "virus " + clamd.reply.detail + " found, "
-                                                   "message refused");
+        v.refusal = smtp::make_reply(554, "5.7.1",
+                                     "virus " + clamd.reply.detail +
+                                         " found, "
+                                         "message refused");
         v.reason = "clamd: virus " + clamd.reply.detail;
         return v;
     }
@@ -189,7 +191,8 @@ verdict decide(const rspamd_result& rspamd, const clamd_result& clamd, const fai
         return v;
     }
     // Accepted.
-    if (rspamd.status == scan_status::done) score_headers(rspamd.answer, v);
+    if (rspamd.status == scan_status::done)
+        score_headers(rspamd.answer, v);
     else if (rspamd.status == scan_status::skipped)
         v.headers += "X-Spam-Status: unchecked (too large)\r\n";
     else if (rspamd.status == scan_status::failed)

@@ -36,8 +36,8 @@ asio::awaitable<void> pump(net::tcp::socket& from, net::tcp::socket& to, std::ui
     std::array<char, pass_through_buffer_size> buf; // the fixed per-direction buffer
     for (;;) {
         boost::system::error_code ec;
-        std::size_t n = co_await from.async_read_some(asio::buffer(buf),
-                                                      asio::redirect_error(asio::use_awaitable, ec));
+        std::size_t n = co_await from.async_read_some(
+            asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
         if (ec == asio::error::eof) {
             // Half-close: pass the FIN on; the other direction keeps going.
             boost::system::error_code ignored;

@@ -27,11 +27,11 @@
 namespace splitmail::relay {
 
 struct pass_through_options {
-    std::string home;                          // "ip:port" of home's PROXY-expecting listener
+    std::string home; // "ip:port" of home's PROXY-expecting listener
     net::clock::duration connect_timeout = std::chrono::seconds(5);
     net::clock::duration idle_timeout = std::chrono::minutes(31);
     net::clock::duration header_timeout = std::chrono::seconds(10); // writing the header
-    std::atomic<std::uint64_t> next_id{1};     // connection ids in the log ("P1", "P2", ...)
+    std::atomic<std::uint64_t> next_id{1}; // connection ids in the log ("P1", "P2", ...)
 };
 
 inline constexpr std::size_t pass_through_buffer_size = 16 * 1024; // per direction

@@ -27,15 +27,15 @@ asio::awaitable<std::unique_ptr<lmtp_client>> lmtp_client::open(const lmtp_optio
     }
     std::unique_ptr<lmtp_client> c(new lmtp_client(std::move(conn), opt.timeout));
     auto greeting = co_await c->read_reply();
-    if (greeting.code != 220)
-        throw std::runtime_error("home greeted with " + greeting.format());
+    if (greeting.code != 220) throw std::runtime_error("home greeted with " + greeting.format());
     const std::string lhlo_line = "LHLO " + opt.lhlo_name + "\r\n";
     co_await c->conn_->write(lhlo_line, opt.timeout);
     auto lhlo = co_await c->read_reply();
     if (lhlo.code != 250) throw std::runtime_error("home refused LHLO: " + lhlo.format());
     for (std::size_t i = 1; i < lhlo.lines.size(); ++i) {
         auto word = lhlo.lines[i].substr(0, lhlo.lines[i].find(' '));
-        std::ranges::transform(word, word.begin(), [](unsigned char ch) { return std::toupper(ch); });
+        std::ranges::transform(word, word.begin(),
+                               [](unsigned char ch) { return std::toupper(ch); });
         c->extensions_.push_back(word);
     }
     if (!opt.secret.empty()) {

@@ -20,12 +20,12 @@
 namespace splitmail::relay {
 
 struct lmtp_options {
-    std::string address;          // "ip:port"
+    std::string address; // "ip:port"
     bool mtls = false;
-    net::tls_context tls;         // client context (with our certificate) when mtls
-    std::string pin_sha256;       // home's certificate, lower-case hex, when mtls
-    std::string lhlo_name;        // our hostname
-    std::string secret;           // home.lmtp_secret: sent as XSECRET after LHLO when set
+    net::tls_context tls;   // client context (with our certificate) when mtls
+    std::string pin_sha256; // home's certificate, lower-case hex, when mtls
+    std::string lhlo_name;  // our hostname
+    std::string secret;     // home.lmtp_secret: sent as XSECRET after LHLO when set
     net::clock::duration timeout = std::chrono::seconds(60);
     // TCP connect (and TLS handshake) to home: home is one hop away (the tunnel), so a
     // connect that has not completed in this time means home or the tunnel is down.
@@ -37,7 +37,7 @@ struct lmtp_transaction {
     std::vector<std::string> recipients; // forward-paths without brackets
     bool eight_bit = false;              // BODY=8BITMIME
     bool smtputf8 = false;
-    message_stream* message = nullptr;   // the message, dot-stuffed in pieces as it is sent
+    message_stream* message = nullptr; // the message, dot-stuffed in pieces as it is sent
 };
 
 class lmtp_client {

@@ -55,9 +55,10 @@ queue::rcpt_route owner(const queue::envelope& env) {
     return queue::rcpt_route::home;
 }
 
-std::vector<std::string> expire_open(queue::envelope& env, queue::rcpt_route route, sys_time now,
-                                     std::chrono::seconds lifetime,
-                                     const std::function<std::string(const queue::recipient&)>& why) {
+std::vector<std::string>
+expire_open(queue::envelope& env, queue::rcpt_route route, sys_time now,
+            std::chrono::seconds lifetime,
+            const std::function<std::string(const queue::recipient&)>& why) {
     std::vector<std::string> out;
     if (!expired(env.arrival, now, lifetime)) return out;
     for (auto& r : env.recipients) {

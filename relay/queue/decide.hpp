@@ -72,16 +72,17 @@ queue::rcpt_route owner(const queue::envelope& env);
 
 struct queue_policy {
     queue::rcpt_route route = queue::rcpt_route::home;
-    retry_policy retry;        // retry.delay_warning 0: no delay notices
-    bool bounce_each_attempt;  // true: failed_now at once; false: all failures once final
+    retry_policy retry;       // retry.delay_warning 0: no delay notices
+    bool bounce_each_attempt; // true: failed_now at once; false: all failures once final
 };
 
 // RFC 5321 4.5.4.1 / RFC 3463 4.4.7: when the lifetime is over, every open recipient of
 // `route` fails with 554 4.4.7 and text why(recipient). Returns their addresses (none if the
 // message is not yet expired). Call before an attempt starts.
-std::vector<std::string> expire_open(queue::envelope& env, queue::rcpt_route route,
-                                     sys_time now, std::chrono::seconds lifetime,
-                                     const std::function<std::string(const queue::recipient&)>& why);
+std::vector<std::string>
+expire_open(queue::envelope& env, queue::rcpt_route route, sys_time now,
+            std::chrono::seconds lifetime,
+            const std::function<std::string(const queue::recipient&)>& why);
 
 struct bounce_plan {
     bool send = false;

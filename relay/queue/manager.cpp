@@ -64,8 +64,10 @@ void queue_manager::enter(queue::envelope env) {
     if (!fresh) return;
     it->second.env = std::move(env);
     it->second.route = route;
-    if (when <= sys_clock::now()) due(id);
-    else waiting_.emplace(when, id);
+    if (when <= sys_clock::now())
+        due(id);
+    else
+        waiting_.emplace(when, id);
 }
 
 void queue_manager::flush(queue::rcpt_route route) {
@@ -135,20 +137,20 @@ void queue_manager::begin(const std::string& id) {
     auto& sl = slot(en.route);
     if (!sl.t) {
         if (!en.parked)
-            log::warn("queue", id, en.route == queue::rcpt_route::remote
-                                       ? "recipients outside our domains kept in the queue: "
-                                         "outbound delivery is disabled (see the error at start-up)"
-                                       : "kept in the queue: home delivery is disabled");
+            log::warn("queue", id,
+                      en.route == queue::rcpt_route::remote
+                          ? "recipients outside our domains kept in the queue: "
+                            "outbound delivery is disabled (see the error at start-up)"
+                          : "kept in the queue: home delivery is disabled");
         en.parked = true;
         return;
     }
     attempt_record pre;
     // RFC 5321 4.5.4.1: give up after the lifetime; RFC 3463 4.4.7 delivery time expired.
     transport* t = sl.t;
-    pre.failed_now = expire_open(en.env, en.route, sys_clock::now(), sl.policy.retry.lifetime,
-                                 [t, &en](const queue::recipient& r) {
-                                     return t->expiry_text(en.env, r);
-                                 });
+    pre.failed_now =
+        expire_open(en.env, en.route, sys_clock::now(), sl.policy.retry.lifetime,
+                    [t, &en](const queue::recipient& r) { return t->expiry_text(en.env, r); });
     if (!pre.failed_now.empty())
         log::warn(t->component(), id, "message expired; returning it to the sender",
                   {{"from", en.env.sender}, {"last_error", en.env.last_error}});
@@ -192,14 +194,14 @@ asio::awaitable<void> queue_manager::finish(std::string id, attempt_record at) {
     }
     auto d = decide(env, policy, at, bounce_ok, now, rng_);
     switch (d.step) {
-    case next_step::drop:
-        q_.erase(id);
-        co_return;
+    case next_step::drop: q_.erase(id); co_return;
     case next_step::remove: {
         auto ec = co_await net::await_callback(
             [this, &env](std::function<void(std::error_code)> cb) { spool_.remove(env, cb); });
-        if (ec) log::error("queue", id, "cannot remove delivered message", {{"error", ec.message()}});
-        else log::info("queue", id, "removed: every recipient is final");
+        if (ec)
+            log::error("queue", id, "cannot remove delivered message", {{"error", ec.message()}});
+        else
+            log::info("queue", id, "removed: every recipient is final");
         q_.erase(id);
         co_return;
     }

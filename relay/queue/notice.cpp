@@ -33,8 +33,8 @@ std::error_code for_each_piece(const queue::spool::stored_message& m, std::strin
         buf.resize(want);
         std::size_t got = 0;
         while (got < want) {
-            ssize_t n = ::pread(m.fd.get(), buf.data() + got, want - got,
-                                static_cast<off_t>(offset + got));
+            ssize_t n =
+                ::pread(m.fd.get(), buf.data() + got, want - got, static_cast<off_t>(offset + got));
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return std::error_code(errno, std::generic_category());
             if (n == 0) return std::make_error_code(std::errc::io_error);
@@ -95,8 +95,7 @@ void write_full_notice(queue::spool& spool, const queue::envelope& env, dsn_kind
     bool base_taken = false;
     std::string window;
     out.ec = for_each_piece(m, buf, [&](std::string_view p) {
-        if (!eight_bit)
-            eight_bit = std::ranges::any_of(p, [](char c) { return (c & 0x80) != 0; });
+        if (!eight_bit) eight_bit = std::ranges::any_of(p, [](char c) { return (c & 0x80) != 0; });
         if (!base_taken) {
             if (window.size() >= base.size()) window.erase(0, window.size() - (base.size() - 1));
             window += p;
@@ -145,10 +144,10 @@ void write_full_notice(queue::spool& spool, const queue::envelope& env, dsn_kind
 
 } // namespace
 
-asio::awaitable<notice_result>
-queue_notice(queue::spool& spool, asio::thread_pool& readers, const notice_settings& ns,
-             const queue::envelope& env, dsn_kind kind, std::vector<std::string> only,
-             sys_time now, sys_time will_retry_until) {
+asio::awaitable<notice_result> queue_notice(queue::spool& spool, asio::thread_pool& readers,
+                                            const notice_settings& ns, const queue::envelope& env,
+                                            dsn_kind kind, std::vector<std::string> only,
+                                            sys_time now, sys_time will_retry_until) {
     notice_result out;
     dsn_options opt;
     opt.reporting_mta = ns.reporting_mta;
@@ -199,8 +198,10 @@ queue_notice(queue::spool& spool, asio::thread_pool& readers, const notice_setti
                       : queue::rcpt_route::remote;
     }
     ec = co_await net::await_callback([&](std::function<void(std::error_code)> cb) {
-        if (small) spool.enqueue(notice, "", std::move(small->data), cb);
-        else spool.enqueue_file(notice, "", std::move(*big.file), cb);
+        if (small)
+            spool.enqueue(notice, "", std::move(small->data), cb);
+        else
+            spool.enqueue_file(notice, "", std::move(*big.file), cb);
     });
     if (ec) {
         log::error("queue", env.id, "cannot queue the notice; keeping the message",

@@ -34,18 +34,18 @@ namespace splitmail::relay {
 constexpr std::size_t dsn_header_excerpt = 256 * 1024;
 
 struct notice_settings {
-    std::string reporting_mta;                      // relay.hostname
-    std::function<bool(std::string_view)> is_ours;  // domain -> route home
+    std::string reporting_mta;                     // relay.hostname
+    std::function<bool(std::string_view)> is_ours; // domain -> route home
 };
 
 struct notice_result {
-    bool ok = false;                        // false: could not be queued (logged); retry
-    std::optional<queue::envelope> notice;  // the queued notice, to deliver
+    bool ok = false;                       // false: could not be queued (logged); retry
+    std::optional<queue::envelope> notice; // the queued notice, to deliver
 };
 
 boost::asio::awaitable<notice_result>
 queue_notice(queue::spool& spool, boost::asio::thread_pool& readers, const notice_settings& ns,
-             const queue::envelope& env, dsn_kind kind, std::vector<std::string> only,
-             sys_time now, sys_time will_retry_until);
+             const queue::envelope& env, dsn_kind kind, std::vector<std::string> only, sys_time now,
+             sys_time will_retry_until);
 
 } // namespace splitmail::relay

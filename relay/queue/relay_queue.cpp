@@ -11,10 +11,10 @@ relay_queue::relay_queue(boost::asio::io_context& io, const settings& s, queue::
                notice_settings{s.hostname,
                                [&dir](std::string_view d) { return dir.is_relay_domain(d); }}),
       home_(io, s, spool, dir, std::move(home_tls), manager_) {
-    queue_policy home{.route = queue::rcpt_route::home,
-                      .retry = {s.retry_initial, s.retry_max, s.message_lifetime, 0.2,
-                                std::chrono::seconds(0)},
-                      .bounce_each_attempt = false};
+    queue_policy home{
+        .route = queue::rcpt_route::home,
+        .retry = {s.retry_initial, s.retry_max, s.message_lifetime, 0.2, std::chrono::seconds(0)},
+        .bounce_each_attempt = false};
     manager_.set_transport(queue::rcpt_route::home, &home_, home);
 
     auto res = dns::unbound_resolver::create({s.outbound_resolver, 2});
@@ -24,8 +24,8 @@ relay_queue::relay_queue(boost::asio::io_context& io, const settings& s, queue::
                    {{"error", !res ? res.error() : tls.error()}});
         return;
     }
-    remote_ = std::make_unique<remote_transport>(io, s, spool, manager_.readers(),
-                                                 std::move(*res), std::move(*tls));
+    remote_ = std::make_unique<remote_transport>(io, s, spool, manager_.readers(), std::move(*res),
+                                                 std::move(*tls));
     queue_policy remote{.route = queue::rcpt_route::remote,
                         .retry = {s.outbound_retry_initial, s.outbound_retry_max,
                                   s.outbound_lifetime, 0.2, s.outbound_delay_warning},

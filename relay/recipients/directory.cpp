@@ -17,8 +17,8 @@ using address::lower_ascii;
 
 } // namespace
 
-std::expected<directory_snapshot, std::string> parse_xdirectory(
-    const std::vector<std::string>& lines) {
+std::expected<directory_snapshot, std::string>
+parse_xdirectory(const std::vector<std::string>& lines) {
     directory_snapshot s;
     bool ended = false;
     for (const auto& raw : lines) {
@@ -26,8 +26,7 @@ std::expected<directory_snapshot, std::string> parse_xdirectory(
         // Addresses are UTF-8 (RFC 6531 3.3) and recipients.json must be valid JSON text
         // (RFC 8259 8.1: UTF-8): a reply that is not would install a list the cache file can
         // never hold (found by relay_directory_fuzz).
-        if (!address::valid_utf8(raw))
-            return std::unexpected("XDIRECTORY: line is not UTF-8");
+        if (!address::valid_utf8(raw)) return std::unexpected("XDIRECTORY: line is not UTF-8");
         std::string_view line(raw);
         auto sp = line.find(' ');
         std::string_view word = line.substr(0, sp);

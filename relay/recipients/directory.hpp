@@ -22,19 +22,19 @@
 namespace splitmail::relay {
 
 struct directory_snapshot {
-    std::string version;               // digest computed by home; unchanged list, same digest
-    std::string delimiter;             // recipient delimiter for plus-addressing ("" = none)
-    std::set<std::string> domains;     // domains home delivers for
-    std::set<std::string> catchall;    // domains with a catch-all
-    std::set<std::string> recipients;  // lower-case local@domain
-    std::int64_t fetched_at = 0;       // unix seconds
+    std::string version;              // digest computed by home; unchanged list, same digest
+    std::string delimiter;            // recipient delimiter for plus-addressing ("" = none)
+    std::set<std::string> domains;    // domains home delivers for
+    std::set<std::string> catchall;   // domains with a catch-all
+    std::set<std::string> recipients; // lower-case local@domain
+    std::int64_t fetched_at = 0;      // unix seconds
 };
 
 enum class rcpt_verdict { local_ok, unknown, not_local, tempfail };
 
 // Parses the lines of a XDIRECTORY reply (without the "250-" prefixes).
-std::expected<directory_snapshot, std::string> parse_xdirectory(
-    const std::vector<std::string>& lines);
+std::expected<directory_snapshot, std::string>
+parse_xdirectory(const std::vector<std::string>& lines);
 
 class recipient_directory {
 public:

@@ -28,9 +28,9 @@
 namespace splitmail::relay::sender_auth {
 
 struct method_result {
-    std::string method;  // "spf", "dkim"
-    std::string result;  // "pass", "fail", "none", ...
-    std::string reason;  // why, for people and filters ("": no reasonspec)
+    std::string method; // "spf", "dkim"
+    std::string result; // "pass", "fail", "none", ...
+    std::string reason; // why, for people and filters ("": no reasonspec)
     std::vector<std::pair<std::string, std::string>> properties; // ("header.d", "example.com")
 };
 

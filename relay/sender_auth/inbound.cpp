@@ -59,8 +59,7 @@ void message_tap::reset() {
 }
 
 std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
-                                    const queue::envelope& env,
-                                    const dkim::message_verifier* dkim,
+                                    const queue::envelope& env, const dkim::message_verifier* dkim,
                                     const std::optional<dmarc::outcome>& dm,
                                     const std::optional<iprev_outcome>& iprev) {
     std::vector<method_result> out;
@@ -73,11 +72,13 @@ std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
     if (spf) {
         method_result m{"spf", std::string(spf::to_string(spf->ev.code)), {}, {}};
         m.reason = spf->ev.problem.empty()
-                        ? (spf->ev.mechanism.empty() ? "" : "matched " + spf->ev.mechanism)
-                        : spf->ev.problem;
+                       ? (spf->ev.mechanism.empty() ? "" : "matched " + spf->ev.mechanism)
+                       : spf->ev.problem;
         // RFC 8601 2.7.2: the identity checked; smtp.helo for the null sender.
-        if (spf->helo_identity) m.properties.emplace_back("smtp.helo", env.client_helo);
-        else m.properties.emplace_back("smtp.mailfrom", env.sender);
+        if (spf->helo_identity)
+            m.properties.emplace_back("smtp.helo", env.client_helo);
+        else
+            m.properties.emplace_back("smtp.mailfrom", env.sender);
         out.push_back(std::move(m));
     }
     if (dkim && dkim->results().empty()) out.push_back({"dkim", "none", "no signature", {}});
@@ -309,9 +310,9 @@ dmarc::observation observe(const dmarc::outcome& dm, dmarc::policy disposition,
     // RFC 7489 Appendix C identifiers/envelope_from: the RFC5321.MailFrom domain; the HELO
     // name for the null sender (what SPF checked then, RFC 7208 2.4).
     const auto at = env.sender.rfind('@');
-    o.envelope_from = address::lower_ascii(
-        at == std::string::npos ? std::string_view(env.client_helo)
-                                : std::string_view(env.sender).substr(at + 1));
+    o.envelope_from =
+        address::lower_ascii(at == std::string::npos ? std::string_view(env.client_helo)
+                                                     : std::string_view(env.sender).substr(at + 1));
     if (spf) {
         o.spf_domain = spf->ev.domain;
         o.spf_helo = spf->helo_identity;
@@ -360,9 +361,9 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
         co_return out;
     }
     if (tap->removed_fields() != 0) {
-        log::warn("auth", log_id, "removed Authentication-Results claiming our authserv-id",
-                  {{"fields", std::to_string(tap->removed_fields())},
-                   {"client", d.envelope.client_ip}});
+        log::warn(
+            "auth", log_id, "removed Authentication-Results claiming our authserv-id",
+            {{"fields", std::to_string(tap->removed_fields())}, {"client", d.envelope.client_ip}});
         d.size -= tap->removed_octets();
     }
     dkim::message_verifier* v = tap->verifier();
@@ -403,7 +404,8 @@ asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, mess
         }
         ip_result = evaluate_iprev(d.envelope.client_ip, ptr, fnames, forward);
         log::info("iprev", log_id, "checked",
-                  {{"result", ip_result->result}, {"client", d.envelope.client_ip},
+                  {{"result", ip_result->result},
+                   {"client", d.envelope.client_ip},
                    {"name", ip_result->name}});
     }
     if (v) {

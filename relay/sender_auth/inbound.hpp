@@ -45,16 +45,16 @@
 namespace splitmail::relay::sender_auth {
 
 struct config {
-    std::string authserv_id;                   // our hostname
-    bool add_results = true;                   // auth_results.add
-    bool dkim = true;                          // dkim_verify.enabled (and a resolver exists)
+    std::string authserv_id; // our hostname
+    bool add_results = true; // auth_results.add
+    bool dkim = true;        // dkim_verify.enabled (and a resolver exists)
     std::size_t max_signatures = 5;
-    bool iprev = true;                         // iprev.enabled
+    bool iprev = true; // iprev.enabled
     std::chrono::milliseconds dkim_timeout{10000};
     dns::unbound_resolver* resolver = nullptr; // for DKIM keys; null: dkim=temperror
     const dmarc::suffix_list* psl = nullptr;   // DMARC on when set (dmarc.enabled)
     enum class reject_action { reject, quarantine, none } on_reject = reject_action::reject;
-    dmarc::recorder* reports = nullptr;        // dmarc_reports.enabled: record observations
+    dmarc::recorder* reports = nullptr; // dmarc_reports.enabled: record observations
 };
 
 // What we did with a message, for the reports (RFC 7489 Appendix C disposition): reject when
@@ -108,8 +108,7 @@ iprev_outcome evaluate_iprev(std::string_view client_ip, const std::optional<dki
 // smtp.mailfrom or smtp.helo, then one dkim per signature (or dkim=none when unsigned and
 // verification is on).
 std::vector<method_result> describe(const std::optional<inbound_spf>& spf,
-                                    const queue::envelope& env,
-                                    const dkim::message_verifier* dkim,
+                                    const queue::envelope& env, const dkim::message_verifier* dkim,
                                     const std::optional<dmarc::outcome>& dmarc = std::nullopt,
                                     const std::optional<iprev_outcome>& iprev = std::nullopt);
 
@@ -155,7 +154,7 @@ struct checked {
 };
 
 // The end-of-DATA step. `cfg` null: only Received-SPF, as before issue 17's DKIM part.
-boost::asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg,
-                                              message_tap* tap, delivery& d, std::string log_id);
+boost::asio::awaitable<checked> check_inbound(spf_checker* spf, const config* cfg, message_tap* tap,
+                                              delivery& d, std::string log_id);
 
 } // namespace splitmail::relay::sender_auth

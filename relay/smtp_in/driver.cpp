@@ -96,8 +96,8 @@ smtp::reply spool_error_reply(std::error_code ec) {
 // header block it returns (forged Authentication-Results removed) is what is stored.
 class spool_sink final : public message_sink {
 public:
-    spool_sink(queue::spool& spool, std::function<bool()> wants_hash,
-               sender_auth::message_tap& tap, std::function<bool()> inbound)
+    spool_sink(queue::spool& spool, std::function<bool()> wants_hash, sender_auth::message_tap& tap,
+               std::function<bool()> inbound)
         : spool_(spool), wants_hash_(std::move(wants_hash)), tap_(tap),
           inbound_(std::move(inbound)) {}
 
@@ -139,14 +139,17 @@ public:
     // The header block as stored at the start of the file (forged fields already removed),
     // read back for rspamd's header edits; bounded by the session's max_header_size.
     std::expected<std::string, std::error_code> stored_header() const {
-        if (err_ || !file_) return std::unexpected(std::make_error_code(std::errc::bad_file_descriptor));
+        if (err_ || !file_)
+            return std::unexpected(std::make_error_code(std::errc::bad_file_descriptor));
         std::string h(header_size_, '\0');
         std::size_t got = 0;
         while (got < h.size()) {
-            ssize_t n = ::pread(file_->fd(), h.data() + got, h.size() - got,
-                                static_cast<off_t>(got));
+            ssize_t n =
+                ::pread(file_->fd(), h.data() + got, h.size() - got, static_cast<off_t>(got));
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return std::unexpected(std::error_code(n < 0 ? errno : EIO, std::generic_category()));
+            if (n <= 0)
+                return std::unexpected(
+                    std::error_code(n < 0 ? errno : EIO, std::generic_category()));
             got += static_cast<std::size_t>(n);
         }
         return h;
@@ -234,7 +237,8 @@ struct driver {
                 else if (a.reply.enhanced == "5.7.1" && !sess.auth_user().empty())
                     // A forged envelope sender or From: from an authenticated user (issue 11).
                     log::warn("submission", id, "refused",
-                              {{"client", conn.remote_ip()}, {"user", sess.auth_user()},
+                              {{"client", conn.remote_ip()},
+                               {"user", sess.auth_user()},
                                {"reply", a.reply.text()}});
                 out += a.reply.format();
                 break;
@@ -293,7 +297,8 @@ struct driver {
         // The login brake decides first and sets the wait (authenticator.hpp); a locked
         // attempt and a failure both wait before their reply (RFC 4954 6: 535 5.7.8 for bad
         // credentials, 454 4.7.0 for temporary failures and lockouts).
-        auto r = co_await ctx.auth->check(a.user, a.password.str(), conn.remote_ip(), id, ctx.brake);
+        auto r =
+            co_await ctx.auth->check(a.user, a.password.str(), conn.remote_ip(), id, ctx.brake);
         if (r.delay.count() > 0) {
             asio::steady_timer t(co_await asio::this_coro::executor);
             t.expires_after(r.delay);
@@ -301,7 +306,8 @@ struct driver {
         }
         if (r.outcome.st == auth_outcome::status::ok)
             log::info("submission", id, "AUTH ok",
-                      {{"client", conn.remote_ip()}, {"user", r.outcome.user},
+                      {{"client", conn.remote_ip()},
+                       {"user", r.outcome.user},
                        {"mechanism", a.mechanism}});
         co_return r.outcome;
     }
@@ -324,7 +330,8 @@ struct driver {
             auto secs = std::chrono::duration_cast<std::chrono::seconds>(
                 d.envelope.arrival.time_since_epoch());
             auto r = plan.signer->sign_header(plan.signed_header, *bh, secs.count());
-            if (r) sig = std::move(*r);
+            if (r)
+                sig = std::move(*r);
             else
                 log::warn("dkim", id, "cannot sign; sending unsigned",
                           {{"domain", *plan.domain}, {"error", r.error()}});
@@ -336,18 +343,20 @@ struct driver {
     // edited copy of the header block goes at the end of the prefix and the envelope skips the
     // original at the start of the file (queue/envelope.hpp file_skip); returns that skip.
     // Outgoing mail is left as it is: its DKIM signature covers the header as received.
-    std::uint64_t apply_edits(const delivery& d, const filter::header_edits& e, std::string& prefix) {
+    std::uint64_t apply_edits(const delivery& d, const filter::header_edits& e,
+                              std::string& prefix) {
         if (e.empty()) return 0;
         std::string what = e.subject ? "subject" : "";
         for (const auto& n : e.remove) what += (what.empty() ? "remove " : ",remove ") + n;
         if (d.outgoing) {
-            log::info("rspamd", id, "header changes not applied to outgoing mail", {{"changes", what}});
+            log::info("rspamd", id, "header changes not applied to outgoing mail",
+                      {{"changes", what}});
             return 0;
         }
         auto header = sink.stored_header();
         if (!header) {
-            log::warn("rspamd", id, "header changes not applied", {{"changes", what},
-                                                                  {"error", header.error().message()}});
+            log::warn("rspamd", id, "header changes not applied",
+                      {{"changes", what}, {"error", header.error().message()}});
             return 0;
         }
         prefix += filter::apply_header_edits(*header, e);
@@ -407,8 +416,11 @@ struct driver {
         std::string rcpts;
         for (const auto& r : copy.recipients) rcpts += (rcpts.empty() ? "" : ",") + r.address;
         log::info("smtpd", id, "queued",
-                  {{"queue_id", copy.id}, {"from", copy.sender}, {"to", rcpts},
-                   {"size", copy.size}, {"client", copy.client_ip},
+                  {{"queue_id", copy.id},
+                   {"from", copy.sender},
+                   {"to", rcpts},
+                   {"size", copy.size},
+                   {"client", copy.client_ip},
                    {"tls", conn.is_tls() ? conn.tls_version() : std::string("no")}});
         auto qid = copy.id;
         policy.delivered(); // greylisting's auto-allow counts queued messages
@@ -469,10 +481,10 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
     smtp_session sess(cfg, checker, peer_info{conn.remote_ip(), ""}, sink);
     sess_ptr = &sess;
     driver d{conn, ctx, sess, sink, policy, conn_id, {}, false, conn.accepted_at()};
-    log::info("smtpd", d.id, "connect",
-              {{"client", conn.remote_ip()},
-               {"service", ctx.submission ? (ctx.implicit_tls ? "submissions" : "submission")
-                                          : "smtp"}});
+    log::info(
+        "smtpd", d.id, "connect",
+        {{"client", conn.remote_ip()},
+         {"service", ctx.submission ? (ctx.implicit_tls ? "submissions" : "submission") : "smtp"}});
     // Deadlines per phase, fixed when the phase starts, because a client trickling a byte now
     // and then defeats any per-read timeout (issue 11):
     //   connect -> a valid EHLO/HELO: smtp.helo_timeout (Postfix postscreen style; includes the
@@ -517,7 +529,8 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
     // DNS lists (issue 18): asked at connect, answered while the greeting goes out; the
     // client's first command is read once they answered (or dnsbl.timeout passed).
     std::optional<sender_auth::dns_lookups> dnsbl;
-    if (ctx.dnsbl && !ctx.submission && !cfg.relay_allowed) dnsbl = ctx.dnsbl->start(conn.remote_ip());
+    if (ctx.dnsbl && !ctx.submission && !cfg.relay_allowed)
+        dnsbl = ctx.dnsbl->start(conn.remote_ip());
     auto greeting = sess.greet();
     co_await d.perform(std::move(greeting));
     if (dnsbl) {
@@ -543,7 +556,9 @@ asio::awaitable<void> serve_smtp(smtp_stream& conn, smtp_context& ctx) {
         if (idle) {
             log::info("smtpd", d.id, "timeout",
                       {{"client", conn.remote_ip()},
-                       {"phase", !progressed ? "before EHLO" : in_data ? "DATA" : "command"},
+                       {"phase", !progressed ? "before EHLO"
+                                 : in_data   ? "DATA"
+                                             : "command"},
                        {"overloaded", conn.overloaded() ? "yes" : "no"}});
             auto bye = sess.timeout();
             co_await d.perform(std::move(bye));

@@ -53,11 +53,11 @@ struct smtp_context {
     const settings* s = nullptr;
     queue::spool* spool = nullptr;
     recipient_directory* directory = nullptr;
-    const net::tls_context* tls = nullptr;           // current STARTTLS context (may be null)
-    std::function<void(queue::envelope)> on_queued;  // hands a durable message to the runner
+    const net::tls_context* tls = nullptr;          // current STARTTLS context (may be null)
+    std::function<void(queue::envelope)> on_queued; // hands a durable message to the runner
     // Submission listeners (issue 3): AUTH via `auth`, braked by the login brake `brake`.
     bool submission = false;
-    bool implicit_tls = false;                       // RFC 8314: handshake before the banner
+    bool implicit_tls = false; // RFC 8314: handshake before the banner
     home_authenticator* auth = nullptr;
     auth::brake* brake = nullptr;
     // DKIM keys (null or empty: no signing); swapped on SIGHUP, so read per message.

@@ -23,7 +23,7 @@ class network_counter {
 public:
     using clock = std::chrono::steady_clock;
     struct policy {
-        std::size_t limit = 50;               // refusals per window before over_limit()
+        std::size_t limit = 50; // refusals per window before over_limit()
         std::chrono::seconds window{3600};
         std::size_t max_networks = 16384;
     };

@@ -20,17 +20,15 @@ filter::wall_seconds to_seconds(std::chrono::system_clock::time_point t) {
 }
 
 bool iequal(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
            });
 }
 
 smtp::reply greylisted(std::chrono::seconds retry) {
-    return smtp::make_reply(451, "4.7.1",
-                            "Greylisted, try again in " + std::to_string(retry.count()) +
-                                " seconds");
+    return smtp::make_reply(
+        451, "4.7.1", "Greylisted, try again in " + std::to_string(retry.count()) + " seconds");
 }
 
 } // namespace
@@ -46,8 +44,7 @@ std::string_view listed_domain(std::string_view domain, const std::vector<std::s
     return {};
 }
 
-connection_policy::connection_policy(policy_context ctx, std::string client_ip,
-                                     std::string log_id)
+connection_policy::connection_policy(policy_context ctx, std::string client_ip, std::string log_id)
     : ctx_(std::move(ctx)), ip_(std::move(client_ip)), id_(std::move(log_id)) {
     if (!ctx_.now) ctx_.now = [] { return std::chrono::system_clock::now(); };
 }
@@ -69,8 +66,7 @@ std::chrono::steady_clock::time_point connection_policy::steady_now() const {
     return std::chrono::steady_clock::now(); // limits count in steady time: no clock jumps
 }
 
-std::optional<smtp::reply> connection_policy::mail(std::string_view user,
-                                                   std::string_view sender) {
+std::optional<smtp::reply> connection_policy::mail(std::string_view user, std::string_view sender) {
     passed_ = false; // a new transaction
     pending_domain_.clear();
     pending_rcpts_.clear();
@@ -81,14 +77,16 @@ std::optional<smtp::reply> connection_policy::mail(std::string_view user,
     const auto now = steady_now();
     if (!lim->allows(key, rate_limiter::what::messages, now)) {
         log::warn("limits", id_, "MAIL refused: message rate limit",
-                  {{"client", ip_}, {"user", user}, {"from", sender},
+                  {{"client", ip_},
+                   {"user", user},
+                   {"from", sender},
                    {"limit", std::to_string(lim->limit(rate_limiter::what::messages)) + "/h"}});
         // RFC 3463 4.7.1: delivery not authorized for now; the sender retries later.
-        return smtp::make_reply(451, "4.7.1", user.empty()
-                                                  ? "Error: too many messages from your "
-                                                    "address, try again later"
-                                                  : "Error: too many messages sent by you "
-                                                    "in the last hour, try again later");
+        return smtp::make_reply(451, "4.7.1",
+                                user.empty() ? "Error: too many messages from your "
+                                               "address, try again later"
+                                             : "Error: too many messages sent by you "
+                                               "in the last hour, try again later");
     }
     lim->add(key, rate_limiter::what::messages, now);
     return std::nullopt;
@@ -102,10 +100,14 @@ std::optional<smtp::reply> connection_policy::rcpt(std::string_view user, std::s
     const auto steady = steady_now();
     if (lim && !lim->allows(key, rate_limiter::what::recipients, steady)) {
         log::warn("limits", id_, "RCPT refused: recipient rate limit",
-                  {{"client", ip_}, {"user", user}, {"from", sender}, {"to", recipient},
+                  {{"client", ip_},
+                   {"user", user},
+                   {"from", sender},
+                   {"to", recipient},
                    {"limit", std::to_string(lim->limit(rate_limiter::what::recipients)) + "/h"}});
-        return smtp::make_reply(451, "4.7.1", "Error: too many recipients in the last hour, "
-                                              "try again later");
+        return smtp::make_reply(451, "4.7.1",
+                                "Error: too many recipients in the last hour, "
+                                "try again later");
     }
     if (user.empty() && ctx_.greylist && !dnsbl_allowed_) {
         if (auto t = filter::make_triplet(ip_, sender, recipient)) {
@@ -122,7 +124,9 @@ std::optional<smtp::reply> connection_policy::rcpt(std::string_view user, std::s
                 pending_retry_ = std::max(pending_retry_, a.retry_after);
             } else if (!a.accepted()) {
                 log::info("greylist", id_, "deferred",
-                          {{"client", ip_}, {"from", sender}, {"to", recipient},
+                          {{"client", ip_},
+                           {"from", sender},
+                           {"to", recipient},
                            {"retry_after", std::to_string(a.retry_after.count()) + "s"},
                            {"first", a.result == filter::grey_result::first_seen ? "yes" : "no"}});
                 return greylisted(a.retry_after);
@@ -139,7 +143,8 @@ std::optional<smtp::reply> connection_policy::rcpt(std::string_view user, std::s
     return std::nullopt;
 }
 
-std::optional<smtp::reply> connection_policy::end_of_data(const std::vector<std::string>& verified) {
+std::optional<smtp::reply>
+connection_policy::end_of_data(const std::vector<std::string>& verified) {
     if (pending_domain_.empty()) return std::nullopt;
     std::string domain;
     domain.swap(pending_domain_);
@@ -153,7 +158,9 @@ std::optional<smtp::reply> connection_policy::end_of_data(const std::vector<std:
         return std::nullopt;
     }
     log::info("greylist", id_, "deferred",
-              {{"client", ip_}, {"to", rcpts}, {"domain", domain},
+              {{"client", ip_},
+               {"to", rcpts},
+               {"domain", domain},
                {"retry_after", std::to_string(pending_retry_.count()) + "s"},
                {"reason", "sender of a skip_verified_senders domain without SPF or DKIM pass"}});
     return greylisted(pending_retry_);

@@ -39,7 +39,7 @@ struct policy_context {
     filter::rate_limiter* clients = nullptr; // inbound, per client IP (null: none)
     filter::rate_limiter* users = nullptr;   // submission, per user (null: none)
     std::function<std::chrono::system_clock::time_point()> now; // default: system_clock
-    const std::vector<std::string>* skip_verified = nullptr; // sender domains (lower case)
+    const std::vector<std::string>* skip_verified = nullptr;    // sender domains (lower case)
 };
 
 // The entry of `domains` that `domain` is (or is a subdomain of); "" when none. Case-blind.
@@ -68,8 +68,8 @@ private:
     std::optional<smtp::reply> dnsbl_block_;
     bool dnsbl_allowed_ = false;
     // Recipients accepted at RCPT whose greylisting waits for the sender's proof.
-    std::string pending_domain_;    // the listed domain the sender claims
-    std::string pending_rcpts_;     // for the log
+    std::string pending_domain_; // the listed domain the sender claims
+    std::string pending_rcpts_;  // for the log
     std::chrono::seconds pending_retry_{0};
 };
 

@@ -52,8 +52,8 @@ std::string delivery::received_header(std::string_view queue_id) const {
         if (show_auth_user && !auth_user.empty()) h += "\t" + who + "\r\n";
     }
     if (tls)
-        h += "\t(using " + header_safe(tls->version) + " with cipher " +
-             header_safe(tls->cipher) + ")\r\n";
+        h += "\t(using " + header_safe(tls->version) + " with cipher " + header_safe(tls->cipher) +
+             ")\r\n";
     h += "\tby " + hostname + " (splitmail) with " + protocol;
     if (!queue_id.empty()) h += " id " + std::string(queue_id);
     // RFC 5321 4.4: "for" only with a single recipient, so one copy never lists the others.

@@ -27,12 +27,23 @@ struct command_flags {
     bool sync;
 };
 constexpr std::array<command_flags, 17> command_table{{
-    {verb::helo, true, true},      {verb::ehlo, true, true},      {verb::lhlo, true, false},
-    {verb::mail, false, false},    {verb::rcpt, false, false},    {verb::data, false, true},
-    {verb::bdat, false, false},    {verb::rset, true, false},     {verb::noop, true, false},
-    {verb::quit, true, false},     {verb::help, true, false},     {verb::vrfy, false, false},
-    {verb::expn, false, false},    {verb::starttls, true, true},  {verb::auth, false, true},
-    {verb::xdirectory, false, false}, {verb::unknown, true, false},
+    {verb::helo, true, true},
+    {verb::ehlo, true, true},
+    {verb::lhlo, true, false},
+    {verb::mail, false, false},
+    {verb::rcpt, false, false},
+    {verb::data, false, true},
+    {verb::bdat, false, false},
+    {verb::rset, true, false},
+    {verb::noop, true, false},
+    {verb::quit, true, false},
+    {verb::help, true, false},
+    {verb::vrfy, false, false},
+    {verb::expn, false, false},
+    {verb::starttls, true, true},
+    {verb::auth, false, true},
+    {verb::xdirectory, false, false},
+    {verb::unknown, true, false},
 }};
 
 const command_flags& flags_of(verb v) {
@@ -40,7 +51,6 @@ const command_flags& flags_of(verb v) {
         if (f.v == v) return f;
     return command_table.back();
 }
-
 
 bool has_control(std::string_view s) {
     for (unsigned char c : s)
@@ -95,8 +105,9 @@ bool smtp_session::junk(std::vector<action>& out) {
     // Postfix smtpd_junk_command_limit: a client that only chats (NOOP/RSET/VRFY loops) holds a
     // connection slot forever without the error counter ever moving.
     if (++junk_commands_ <= cfg_.max_junk_commands || cfg_.relay_allowed) return false;
-    send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many commands without a "
-                                                       "message, closing connection"));
+    send(out, make_reply(421, "4.7.0",
+                         cfg_.hostname + " Error: too many commands without a "
+                                         "message, closing connection"));
     close(out);
     return true;
 }
@@ -119,8 +130,9 @@ void smtp_session::refuse_rcpt(std::vector<action>& out, reply r) {
     send(out, std::move(r));
     if (rcpt_errors_ >= cfg_.max_rcpt_errors) {
         // Postfix smtpd_hard_error_limit; RFC 5321 3.8: 421 and close.
-        send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many refused "
-                                                           "recipients, closing connection"));
+        send(out, make_reply(421, "4.7.0",
+                             cfg_.hostname + " Error: too many refused "
+                                             "recipients, closing connection"));
         close(out);
     }
 }
@@ -159,7 +171,8 @@ void smtp_session::data_octets(std::string_view s) {
     // it, from 3 octets before the new ones so a CRLF CRLF split across feeds is found; each
     // octet is scanned a bounded number of times however the input is chunked.
     const std::size_t from = header_.size() >= 3 ? header_.size() - 3 : 0;
-    const std::size_t take = std::min<std::uint64_t>(s.size(), cfg_.max_header_size - header_.size());
+    const std::size_t take =
+        std::min<std::uint64_t>(s.size(), cfg_.max_header_size - header_.size());
     header_.append(s.substr(0, take));
     std::size_t end = std::string::npos;
     if (header_.starts_with("\r\n"))
@@ -197,8 +210,7 @@ std::vector<action> smtp_session::greet() {
 std::vector<action> smtp_session::feed(std::string_view bytes) {
     std::vector<action> out;
     switch (state_) {
-    case state::closed:
-        return out;
+    case state::closed: return out;
     case state::wait_tls:
         // RFC 3207 4.2 / CVE-2011-0411: nothing sent before the handshake may count after it.
         return out;
@@ -226,8 +238,10 @@ bool smtp_session::data_input(std::string_view bytes, std::vector<action>& out) 
     scratch_.reserve(bytes.size()); // unstuffing only removes octets: one allocation at most
     auto r = reader_.feed(bytes, scratch_);
     data_octets(scratch_);
-    if (scratch_.capacity() > max_pending_input) std::string().swap(scratch_);
-    else scratch_.clear();
+    if (scratch_.capacity() > max_pending_input)
+        std::string().swap(scratch_);
+    else
+        scratch_.clear();
     if (!r.done) return false;
     framer_.feed(bytes.substr(r.consumed));
     on_data_done(out);
@@ -397,15 +411,14 @@ void smtp_session::on_line(const smtp::line_framer::result& line, std::vector<ac
         break;
     case verb::lhlo:
     case verb::xdirectory:
-    case verb::unknown:
-        bad(out, make_reply(500, "5.5.2", "Error: command not recognized"));
-        break;
+    case verb::unknown: bad(out, make_reply(500, "5.5.2", "Error: command not recognized")); break;
     }
 }
 
 void smtp_session::cmd_helo(const smtp::command& c, bool extended, std::vector<action>& out) {
     if (c.args.empty() || c.args.size() > 255 || has_control(c.args)) {
-        bad(out, make_reply(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
+        bad(out,
+            make_reply(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
         return;
     }
     // A second HELO/EHLO (not the one RFC 3207 4.2 asks for after TLS) makes no progress.
@@ -456,8 +469,8 @@ void smtp_session::cmd_mail(const smtp::command& c, std::vector<action>& out) {
         bool mine = false;
         for (const auto& a : auth_addresses_) mine = mine || (!from.empty() && a == from);
         if (!mine) {
-            send(out, make_reply(553, "5.7.1",
-                                 "Error: sender address not owned by user " + auth_user_));
+            send(out,
+                 make_reply(553, "5.7.1", "Error: sender address not owned by user " + auth_user_));
             return;
         }
     }
@@ -497,8 +510,9 @@ void smtp_session::cmd_rcpt(const smtp::command& c, std::vector<action>& out) {
     if (!cfg_.relay_allowed && auth_user_.empty() && cfg_.network && cfg_.network->over_limit()) {
         // Issue 11 item 8: this client network has probed too many unknown recipients lately;
         // 421 is temporary, so a real sender sharing the network retries later.
-        send(out, make_reply(421, "4.7.0", cfg_.hostname + " Error: too many refused recipients "
-                                                           "from your network, try again later"));
+        send(out, make_reply(421, "4.7.0",
+                             cfg_.hostname + " Error: too many refused recipients "
+                                             "from your network, try again later"));
         close(out);
         return;
     }
@@ -618,8 +632,9 @@ void smtp_session::cmd_starttls(const smtp::command& c, std::vector<action>& out
 void smtp_session::cmd_auth(const smtp::command& c, std::vector<action>& out) {
     // require_tls already answered 530 before TLS; this guards a submission config without it.
     if (!tls_) {
-        bad(out, make_reply(538, "5.7.11", "Encryption required for requested authentication "
-                                           "mechanism"));
+        bad(out, make_reply(538, "5.7.11",
+                            "Encryption required for requested authentication "
+                            "mechanism"));
         return;
     }
     if (state_ == state::init) {
@@ -639,8 +654,8 @@ void smtp_session::cmd_auth(const smtp::command& c, std::vector<action>& out) {
     auto sp = args.find(' ');
     std::string mech(args.substr(0, sp));
     for (auto& ch : mech) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    std::string_view initial = sp == std::string_view::npos ? std::string_view{}
-                                                            : args.substr(sp + 1);
+    std::string_view initial =
+        sp == std::string_view::npos ? std::string_view{} : args.substr(sp + 1);
     if (mech != "PLAIN" && mech != "LOGIN") {
         bad(out, make_reply(504, "5.5.4", "Error: unsupported authentication mechanism"));
         return;
@@ -715,7 +730,6 @@ void smtp_session::auth_response(std::string_view line, std::vector<action>& out
     a.mechanism = auth_mech_;
     out.push_back(std::move(a));
 }
-
 
 void smtp_session::on_data_done(std::vector<action>& out) {
     auto err = reader_.err();

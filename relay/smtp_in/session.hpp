@@ -109,10 +109,10 @@ public:
 class message_sink {
 public:
     virtual ~message_sink() = default;
-    virtual void begin() = 0;                          // DATA answered 354
-    virtual void header(std::string_view block) = 0;   // the complete header block, once
-    virtual void body(std::string_view chunk) = 0;     // the next body octets (any size)
-    virtual void abort() = 0;                          // the message is refused or abandoned
+    virtual void begin() = 0;                        // DATA answered 354
+    virtual void header(std::string_view block) = 0; // the complete header block, once
+    virtual void body(std::string_view chunk) = 0;   // the next body octets (any size)
+    virtual void abort() = 0;                        // the message is refused or abandoned
 };
 
 // A sink that keeps the message in memory and checks the call order (begin, header once,
@@ -124,8 +124,8 @@ public:
     void body(std::string_view chunk) override;
     void abort() override;
     void delivered() { open = false; } // the driver took the message (a `deliver` action)
-    std::string message;          // header + body of the current (or last delivered) message
-    std::string header_block;     // as given to header()
+    std::string message;               // header + body of the current (or last delivered) message
+    std::string header_block;          // as given to header()
     std::size_t body_calls = 0;
     std::size_t aborts = 0;
     bool open = false;            // begin() seen, no abort() since
@@ -135,14 +135,14 @@ private:
 };
 
 struct session_config {
-    std::string hostname;                         // our name in the banner, EHLO and Received
-    std::uint64_t max_message_size = 25u << 20;   // octets of message body (SIZE, DATA)
-    std::uint64_t max_header_size = 1u << 20;     // header block octets kept in memory (DATA)
-    std::size_t max_recipients = 100;             // RFC 5321 4.5.3.1.8: at least 100
-    std::size_t max_bad_commands = 10;            // then 421 4.7.0 and close
+    std::string hostname;                       // our name in the banner, EHLO and Received
+    std::uint64_t max_message_size = 25u << 20; // octets of message body (SIZE, DATA)
+    std::uint64_t max_header_size = 1u << 20;   // header block octets kept in memory (DATA)
+    std::size_t max_recipients = 100;           // RFC 5321 4.5.3.1.8: at least 100
+    std::size_t max_bad_commands = 10;          // then 421 4.7.0 and close
     std::size_t max_line = smtp::line_framer::default_max_line; // RFC 5321 4.5.3.1.4
-    bool tls_available = false;                   // a certificate is configured: offer STARTTLS
-    bool require_tls = false;                     // port 25 is opportunistic (RFC 3207 4)
+    bool tls_available = false; // a certificate is configured: offer STARTTLS
+    bool require_tls = false;   // port 25 is opportunistic (RFC 3207 4)
     // Postfix 3.9 smtpd_forbid_unauth_pipelining: input after EHLO/HELO/DATA/AUTH sent before
     // our reply is a protocol violation (RFC 2920 3.1) -> 554 5.5.0 and close.
     bool forbid_improper_pipelining = true;
@@ -187,18 +187,18 @@ struct delivery {
     // sender, recipients (address, NOTIFY, ORCPT "type;xtext"), RET, ENVID, BODY, SMTPUTF8,
     // client_ip, client_helo, arrival are set; id, size and queue are the driver's to fill.
     queue::envelope envelope;
-    std::string header;                // the header block as given to message_sink::header()
-    std::uint64_t size = 0;            // octets given to the sink (header + body)
+    std::string header;     // the header block as given to message_sink::header()
+    std::uint64_t size = 0; // octets given to the sink (header + body)
     std::optional<tls_info> tls;
-    std::string protocol;              // RFC 3848 / RFC 6531 3.7.3: SMTP, ESMTP, ESMTPS, UTF8SMTPS...
+    std::string protocol; // RFC 3848 / RFC 6531 3.7.3: SMTP, ESMTP, ESMTPS, UTF8SMTPS...
     std::string client_host;
-    std::string hostname;              // ours
-    std::uint64_t long_lines = 0;      // lines over 998 octets (accepted, worth a log field)
-    std::string auth_user;             // authenticated submission user, "" otherwise
-    bool outgoing = false;             // smtp_session::outgoing() when DATA ended
-    bool hide_client = false;          // Received: leaves out the client's IP and host name
-    bool show_auth_user = false;       // Received: names auth_user
-    bool add_from = false;             // no From: field: the driver adds one (envelope sender)
+    std::string hostname;         // ours
+    std::uint64_t long_lines = 0; // lines over 998 octets (accepted, worth a log field)
+    std::string auth_user;        // authenticated submission user, "" otherwise
+    bool outgoing = false;        // smtp_session::outgoing() when DATA ended
+    bool hide_client = false;     // Received: leaves out the client's IP and host name
+    bool show_auth_user = false;  // Received: names auth_user
+    bool add_from = false;        // no From: field: the driver adds one (envelope sender)
 
     // The trace header (RFC 5321 4.4) to store as a prefix before the message, folded, ending
     // in CRLF; `queue_id` goes in the id clause ("" leaves it out).
@@ -208,11 +208,11 @@ struct delivery {
 struct action {
     enum class kind { send, start_tls, deliver, close, authenticate, delay };
     kind type = kind::send;
-    smtp::reply reply;             // kind::send
-    std::optional<delivery> msg;   // kind::deliver
-    std::string user;              // kind::authenticate: check, then call auth_result()
-    sasl::secret password;         // wiped when the action goes
-    std::string mechanism;         // kind::authenticate: "PLAIN" / "LOGIN" (for logs)
+    smtp::reply reply;                  // kind::send
+    std::optional<delivery> msg;        // kind::deliver
+    std::string user;                   // kind::authenticate: check, then call auth_result()
+    sasl::secret password;              // wiped when the action goes
+    std::string mechanism;              // kind::authenticate: "PLAIN" / "LOGIN" (for logs)
     std::chrono::milliseconds delay{0}; // kind::delay: wait this long before the next action
 };
 
@@ -235,16 +235,16 @@ public:
     smtp_session(session_config cfg, recipient_checker& checker, peer_info peer,
                  message_sink& sink);
 
-    std::vector<action> greet();                          // 220 banner
+    std::vector<action> greet(); // 220 banner
     // Implicit TLS (RFC 8314 3.3): the handshake happened before greet(); STARTTLS is not
     // offered and TLS-only commands are allowed.
     void tls_on_connect(tls_info info) { tls_ = std::move(info); }
-    std::vector<action> feed(std::string_view bytes);     // client bytes
-    std::vector<action> tls_started(tls_info info);       // after start_tls succeeded
-    std::vector<action> delivery_result(smtp::reply r);   // the reply to DATA
-    std::vector<action> auth_result(auth_outcome r);      // after an authenticate action
-    std::vector<action> timeout();                        // idle: 421 4.4.2 + close
-    std::vector<action> shutdown();                       // server stopping: 421 4.3.2 + close
+    std::vector<action> feed(std::string_view bytes);   // client bytes
+    std::vector<action> tls_started(tls_info info);     // after start_tls succeeded
+    std::vector<action> delivery_result(smtp::reply r); // the reply to DATA
+    std::vector<action> auth_result(auth_outcome r);    // after an authenticate action
+    std::vector<action> timeout();                      // idle: 421 4.4.2 + close
+    std::vector<action> shutdown();                     // server stopping: 421 4.3.2 + close
 
     state current() const { return state_; }
     bool tls_active() const { return tls_.has_value(); }
@@ -264,7 +264,7 @@ private:
     void on_line(const smtp::line_framer::result& line, std::vector<action>& out);
     void on_data_done(std::vector<action>& out);
     void data_octets(std::string_view unstuffed); // to the header block or the sink
-    void abort_data();                             // the message will not be delivered
+    void abort_data();                            // the message will not be delivered
     void send(std::vector<action>& out, smtp::reply r);
     void bad(std::vector<action>& out, smtp::reply r); // error reply counted against the limit
     void close(std::vector<action>& out);
@@ -289,12 +289,12 @@ private:
     smtp::line_framer framer_;
     smtp::data_reader reader_;
     message_sink& sink_;
-    std::string scratch_;        // unstuffed octets of one feed, on their way to the sink
-    std::string header_;         // the header block so far (at most max_header_size)
-    bool header_done_ = false;   // header_ is complete; the rest is body
+    std::string scratch_;      // unstuffed octets of one feed, on their way to the sink
+    std::string header_;       // the header block so far (at most max_header_size)
+    bool header_done_ = false; // header_ is complete; the rest is body
     bool header_too_big_ = false;
-    bool sink_open_ = false;     // begin() called, neither deliver nor abort yet
-    std::uint64_t size_ = 0;     // octets given to the sink for this message
+    bool sink_open_ = false; // begin() called, neither deliver nor abort yet
+    std::uint64_t size_ = 0; // octets given to the sink for this message
     std::string helo_;
     bool esmtp_ = false;
     std::optional<tls_info> tls_;
@@ -302,11 +302,11 @@ private:
     std::vector<smtp::rcpt_to> rcpts_;
     std::vector<queue::rcpt_route> routes_; // parallel to rcpts_
     std::size_t bad_commands_ = 0;
-    std::size_t junk_commands_ = 0;         // since the last accepted message
-    std::size_t rcpt_errors_ = 0;           // whole session (RSET does not forgive)
-    std::string auth_mech_;                 // during AUTH: "PLAIN" or "LOGIN"
-    std::string auth_login_user_;           // LOGIN: user name received, waiting for password
-    std::string auth_user_;                 // after a successful AUTH
+    std::size_t junk_commands_ = 0; // since the last accepted message
+    std::size_t rcpt_errors_ = 0;   // whole session (RSET does not forgive)
+    std::string auth_mech_;         // during AUTH: "PLAIN" or "LOGIN"
+    std::string auth_login_user_;   // LOGIN: user name received, waiting for password
+    std::string auth_user_;         // after a successful AUTH
     std::vector<std::string> auth_addresses_;
 };
 

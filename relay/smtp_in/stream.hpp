@@ -52,8 +52,7 @@ public:
                                                 net::clock::duration timeout) override {
         return c_.read_some(buf, timeout);
     }
-    net::asio::awaitable<void> write(std::string_view data,
-                                     net::clock::duration timeout) override {
+    net::asio::awaitable<void> write(std::string_view data, net::clock::duration timeout) override {
         return c_.write(data, timeout);
     }
     net::asio::awaitable<void> start_tls_server(std::shared_ptr<net::asio::ssl::context> ctx,

@@ -24,14 +24,21 @@ peer_caps parse_ehlo(const smtp::reply& ehlo) {
         auto sp = line.find(' ');
         std::string word(line.substr(0, sp));
         std::string_view args = sp == std::string_view::npos ? "" : line.substr(sp + 1);
-        std::ranges::transform(word, word.begin(),
-                               [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
-        if (word == "PIPELINING") c.pipelining = true;
-        else if (word == "STARTTLS") c.starttls = true;
-        else if (word == "8BITMIME") c.eight_bit_mime = true;
-        else if (word == "SMTPUTF8") c.smtputf8 = true;
-        else if (word == "DSN") c.dsn = true;
-        else if (word == "ENHANCEDSTATUSCODES") c.enhanced_codes = true;
+        std::ranges::transform(word, word.begin(), [](unsigned char ch) {
+            return static_cast<char>(std::toupper(ch));
+        });
+        if (word == "PIPELINING")
+            c.pipelining = true;
+        else if (word == "STARTTLS")
+            c.starttls = true;
+        else if (word == "8BITMIME")
+            c.eight_bit_mime = true;
+        else if (word == "SMTPUTF8")
+            c.smtputf8 = true;
+        else if (word == "DSN")
+            c.dsn = true;
+        else if (word == "ENHANCEDSTATUSCODES")
+            c.enhanced_codes = true;
         else if (word == "SIZE") {
             // RFC 1870 4: "SIZE" [SP number]; 0 or no number means no fixed limit.
             c.size = true;
@@ -124,8 +131,7 @@ std::string smtp_client::mail_line(const outbound_transaction& t) const {
     if (caps_.size) s += " SIZE=" + std::to_string(t.message->size());
     // RFC 6152 3: BODY=8BITMIME only to a server that offers it. A peer without 8BITMIME
     // gets the 8-bit body as it is (what Postfix does; conversion to 7 bit is not done).
-    if (t.body == queue::body_type::eight_bit_mime && caps_.eight_bit_mime)
-        s += " BODY=8BITMIME";
+    if (t.body == queue::body_type::eight_bit_mime && caps_.eight_bit_mime) s += " BODY=8BITMIME";
     if (t.smtputf8 && caps_.smtputf8) s += " SMTPUTF8";
     if (caps_.dsn) {
         // RFC 3461 4.3, 4.4: pass RET and ENVID on to a DSN-capable relay.
@@ -161,9 +167,12 @@ asio::awaitable<std::vector<smtp::reply>> smtp_client::send(const outbound_trans
         mail = co_await read_reply(to.command);
         for (std::size_t i = 0; i < n; ++i) {
             auto r = co_await read_reply(to.command);
-            if (!mail.positive()) result[i] = mail;
-            else if (r.code / 100 == 2) accepted[i] = true, ++n_accepted;
-            else result[i] = std::move(r);
+            if (!mail.positive())
+                result[i] = mail;
+            else if (r.code / 100 == 2)
+                accepted[i] = true, ++n_accepted;
+            else
+                result[i] = std::move(r);
         }
         data = co_await read_reply(to.data_init);
     } else {
@@ -176,8 +185,10 @@ asio::awaitable<std::vector<smtp::reply>> smtp_client::send(const outbound_trans
         for (std::size_t i = 0; i < n; ++i) {
             const std::string rcpt_cmd = rcpt_line(t.recipients[i]);
             auto r = co_await command(rcpt_cmd, to.command);
-            if (r.code / 100 == 2) accepted[i] = true, ++n_accepted;
-            else result[i] = std::move(r);
+            if (r.code / 100 == 2)
+                accepted[i] = true, ++n_accepted;
+            else
+                result[i] = std::move(r);
         }
         if (n_accepted == 0) co_return result;
         data = co_await command("DATA", to.data_init);

@@ -60,9 +60,9 @@ struct smtp_timeouts {
 };
 
 struct smtp_client_options {
-    std::string helo_name;          // relay.hostname
-    net::tls_context tls;           // client context for STARTTLS; null: never STARTTLS
-    std::string sni;                // MX host name for SNI ("" none)
+    std::string helo_name; // relay.hostname
+    net::tls_context tls;  // client context for STARTTLS; null: never STARTTLS
+    std::string sni;       // MX host name for SNI ("" none)
     smtp_timeouts timeouts;
 };
 
@@ -79,7 +79,7 @@ struct smtp_failure : std::runtime_error {
 
 struct outbound_rcpt {
     std::string address;
-    std::string orcpt;          // "rfc822;xtext" as received, "" none
+    std::string orcpt; // "rfc822;xtext" as received, "" none
     queue::dsn_notify notify;
 };
 

@@ -55,8 +55,7 @@ remote_transport::remote_transport(asio::io_context& io, const settings& s, queu
 
 remote_transport::~remote_transport() = default;
 
-std::string remote_transport::expiry_text(const queue::envelope&,
-                                          const queue::recipient& r) const {
+std::string remote_transport::expiry_text(const queue::envelope&, const queue::recipient& r) const {
     return "message expired after " + human_duration(s_.outbound_lifetime) +
            (r.last_text.empty() ? std::string() : "; last error: " + r.last_text);
 }
@@ -128,7 +127,7 @@ asio::awaitable<void> remote_transport::domain_worker(std::string domain) {
 }
 
 void remote_transport::set_result(const job& j, std::size_t k, const smtp::reply& rep,
-                               const std::string& peer) {
+                                  const std::string& peer) {
     auto& at = attempts_.at(j.id);
     auto& env = *at.env;
     const auto& r = env.recipients[j.rcpts[k]];
@@ -137,30 +136,37 @@ void remote_transport::set_result(const job& j, std::size_t k, const smtp::reply
                           r.address + ": " + text);
     if (o == rcpt_outcome::delivered) {
         log::info("smtp", j.id, "delivered",
-                  {{"to", r.address}, {"relay", peer}, {"reply", std::to_string(rep.code) + " " + rep.text()}});
+                  {{"to", r.address},
+                   {"relay", peer},
+                   {"reply", std::to_string(rep.code) + " " + rep.text()}});
     } else if (o == rcpt_outcome::failed) {
         log::warn("smtp", j.id, "bounced",
-                  {{"to", r.address}, {"relay", peer}, {"reply", std::to_string(rep.code) + " " + rep.text()}});
+                  {{"to", r.address},
+                   {"relay", peer},
+                   {"reply", std::to_string(rep.code) + " " + rep.text()}});
     } else {
         log::info("smtp", j.id, "deferred",
-                  {{"to", r.address}, {"relay", peer}, {"reply", std::to_string(rep.code) + " " + rep.text()}});
+                  {{"to", r.address},
+                   {"relay", peer},
+                   {"reply", std::to_string(rep.code) + " " + rep.text()}});
     }
 }
 
 void remote_transport::set_all(const job& j, int code, std::string_view enhanced,
-                            const std::string& text) {
+                               const std::string& text) {
     auto& at = attempts_.at(j.id);
-    for (auto i : j.rcpts)
-        apply_result(*at.env, i, {code, std::string(enhanced), text}, at.record);
+    for (auto i : j.rcpts) apply_result(*at.env, i, {code, std::string(enhanced), text}, at.record);
     if (code / 100 == 4) at.record.error = j.domain + ": " + text;
     log::info("smtp", j.id, code / 100 == 5 ? "bounced" : "deferred",
-              {{"domain", j.domain}, {"recipients", j.rcpts.size()},
+              {{"domain", j.domain},
+               {"recipients", j.rcpts.size()},
                {"reply", std::to_string(code) + " " + std::string(enhanced) + " " + text}});
 }
 
-asio::awaitable<std::unique_ptr<smtp_client>>
-remote_transport::connect(const std::string& domain, const dns::mx_answer& mx, std::string& peer,
-                       std::string& error) {
+asio::awaitable<std::unique_ptr<smtp_client>> remote_transport::connect(const std::string& domain,
+                                                                        const dns::mx_answer& mx,
+                                                                        std::string& peer,
+                                                                        std::string& error) {
     smtp_client_options opt;
     opt.helo_name = s_.hostname;
     opt.tls = s_.outbound_starttls ? tls_ : nullptr;
@@ -193,7 +199,8 @@ remote_transport::connect(const std::string& domain, const dns::mx_answer& mx, s
                 if (c) {
                     peer = who;
                     log::info("smtp", "", "connected",
-                              {{"domain", domain}, {"host", who},
+                              {{"domain", domain},
+                               {"host", who},
                                {"tls", c->is_tls() ? c->tls_version() : std::string("no")}});
                     co_return c;
                 }
@@ -205,7 +212,7 @@ remote_transport::connect(const std::string& domain, const dns::mx_answer& mx, s
 }
 
 asio::awaitable<void> remote_transport::run_job(const job& j, std::unique_ptr<smtp_client>& client,
-                                             std::string& peer) {
+                                                std::string& peer) {
     auto msg = spool_.open_message(j.id);
     if (!msg) {
         attempts_.at(j.id).record.message_gone = true;
@@ -237,7 +244,8 @@ asio::awaitable<void> remote_transport::run_job(const job& j, std::unique_ptr<sm
         client = co_await connect(j.domain, mx, peer, error);
         if (!client) {
             // RFC 3463 4.4.1: no answer from host (all MX hosts tried).
-            set_all(j, 451, "4.4.1", "No MX host of " + j.domain + " accepted a connection: " + error);
+            set_all(j, 451, "4.4.1",
+                    "No MX host of " + j.domain + " accepted a connection: " + error);
             co_return;
         }
     }

@@ -75,9 +75,10 @@ private:
     boost::asio::awaitable<void> domain_worker(std::string domain);
     boost::asio::awaitable<void> run_job(const job& j, std::unique_ptr<smtp_client>& client,
                                          std::string& peer);
-    boost::asio::awaitable<std::unique_ptr<smtp_client>>
-    connect(const std::string& domain, const dns::mx_answer& mx, std::string& peer,
-            std::string& error);
+    boost::asio::awaitable<std::unique_ptr<smtp_client>> connect(const std::string& domain,
+                                                                 const dns::mx_answer& mx,
+                                                                 std::string& peer,
+                                                                 std::string& error);
     void set_result(const job& j, std::size_t k, const smtp::reply& r, const std::string& peer);
     void set_all(const job& j, int code, std::string_view enhanced, const std::string& text);
     void job_done(const std::string& id);

@@ -108,11 +108,11 @@ asio::awaitable<spf::evaluation> spf_checker::check(std::string client_ip, std::
     auto start = [&](std::function<void(std::error_code)> cb) {
         st->cb = std::move(cb);
         // The job owns copies of everything it reads: it may outlive this frame.
-        asio::post(resolver_.pool(), [finish, &resolver = resolver_, deadline, ip = *ip,
-                                      mail_from, helo, opt]() {
-            unbound_spf_dns dns(resolver, deadline);
-            finish(spf::check_mail_from(dns, ip, mail_from, helo, opt));
-        });
+        asio::post(resolver_.pool(),
+                   [finish, &resolver = resolver_, deadline, ip = *ip, mail_from, helo, opt]() {
+                       unbound_spf_dns dns(resolver, deadline);
+                       finish(spf::check_mail_from(dns, ip, mail_from, helo, opt));
+                   });
         timer.async_wait([finish, mail_from, helo](std::error_code ec) {
             if (ec) return; // cancelled: the evaluation finished first
             spf::evaluation e;

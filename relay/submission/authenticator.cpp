@@ -63,9 +63,8 @@ void credential_cache::forget(std::string_view user) {
     if (it != entries_.end()) entries_.erase(it);
 }
 
-std::optional<std::vector<std::string>> credential_cache::check(std::string_view user,
-                                                                std::string_view password,
-                                                                sys_time now) const {
+std::optional<std::vector<std::string>>
+credential_cache::check(std::string_view user, std::string_view password, sys_time now) const {
     auto it = entries_.find(user);
     if (it == entries_.end()) return std::nullopt;
     const auto& e = it->second;
@@ -78,15 +77,17 @@ home_authenticator::home_authenticator(const settings& s, const net::tls_context
                                        std::chrono::seconds cache_ttl)
     : s_(s), home_tls_(home_tls), cache_(cache_ttl) {}
 
-net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
-    std::string user, std::string password, std::string client_ip, std::string conn_id,
-    auth::brake* brake) {
+net::asio::awaitable<home_authenticator::checked>
+home_authenticator::check(std::string user, std::string password, std::string client_ip,
+                          std::string conn_id, auth::brake* brake) {
     checked out;
     // One normalisation, at the edge: the brake, the cache and home all see this key.
     const std::string login = users::normalize_login(user).key;
     auto fail_log = [&](std::string_view reason) {
         log::warn("auth", conn_id, "login failed",
-                  {{"service", "submission"}, {"client", client_ip}, {"user", login},
+                  {{"service", "submission"},
+                   {"client", client_ip},
+                   {"user", login},
                    {"reason", reason}});
     };
     auth::brake::attempt attempt;
@@ -94,7 +95,9 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
         attempt = brake->begin(login, client_ip, auth::clock::now());
         if (!attempt.admitted) {
             log::warn("auth", conn_id, "login refused",
-                      {{"service", "submission"}, {"client", client_ip}, {"user", login},
+                      {{"service", "submission"},
+                       {"client", client_ip},
+                       {"user", login},
                        {"reason", auth::brake::reason(attempt.why)}});
             std::fill(password.begin(), password.end(), '\0');
             out.outcome.st = auth_outcome::status::temporary;
@@ -176,9 +179,9 @@ net::asio::awaitable<home_authenticator::checked> home_authenticator::check(
     if (cached) {
         log::warn("submission", conn_id, "home cannot check credentials; accepted from cache",
                   {{"user", login}, {"error", why}});
-        log::info("auth", conn_id, "login",
-                  {{"service", "submission"}, {"client", client_ip}, {"user", login},
-                   {"via", "cache"}});
+        log::info(
+            "auth", conn_id, "login",
+            {{"service", "submission"}, {"client", client_ip}, {"user", login}, {"via", "cache"}});
         out.outcome.st = auth_outcome::status::ok;
         out.outcome.user = login;
         out.outcome.addresses = std::move(*cached);

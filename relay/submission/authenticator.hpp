@@ -55,8 +55,8 @@ public:
                   std::vector<std::string> addresses, sys_time now);
     void forget(std::string_view user);
     // The addresses when (user, password) was accepted by home within ttl; nullopt otherwise.
-    std::optional<std::vector<std::string>> check(std::string_view user,
-                                                  std::string_view password, sys_time now) const;
+    std::optional<std::vector<std::string>> check(std::string_view user, std::string_view password,
+                                                  sys_time now) const;
     std::size_t size() const { return entries_.size(); }
 
 private:

@@ -30,12 +30,26 @@ bool is_atext(unsigned char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     if (c >= 0x80) return true;
     switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}':
-    case '~':
-        return true;
-    default:
-        return false;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~': return true;
+    default: return false;
     }
 }
 
@@ -108,7 +122,10 @@ std::optional<std::vector<token>> tokenize(std::string_view v, std::vector<std::
         case ':': special = tk::colon; break;
         case ';': special = tk::semi; break;
         case '@': special = tk::at; break;
-        default: is_special = false; special = tk::atom; break;
+        default:
+            is_special = false;
+            special = tk::atom;
+            break;
         }
         if (is_special) {
             out.push_back({special, std::string(1, c)});
@@ -280,7 +297,8 @@ std::optional<std::pair<std::string, std::size_t>> encoded_word(std::string_view
                 out += ' ';
             } else if (c == '=' && k + 2 < payload.size() && hex_value(payload[k + 1]) >= 0 &&
                        hex_value(payload[k + 2]) >= 0) {
-                out += static_cast<char>(hex_value(payload[k + 1]) * 16 + hex_value(payload[k + 2]));
+                out +=
+                    static_cast<char>(hex_value(payload[k + 1]) * 16 + hex_value(payload[k + 2]));
                 k += 2;
             } else {
                 out += c;
@@ -295,11 +313,19 @@ std::optional<std::pair<std::string, std::size_t>> encoded_word(std::string_view
 bool is_address_char(unsigned char c) {
     if (c <= ' ' || c == 127) return false;
     switch (c) {
-    case '<': case '>': case '(': case ')': case '[': case ']': case ',': case ';': case ':':
-    case '"': case '@': case '\\':
-        return false;
-    default:
-        return true;
+    case '<':
+    case '>':
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case ',':
+    case ';':
+    case ':':
+    case '"':
+    case '@':
+    case '\\': return false;
+    default: return true;
     }
 }
 
@@ -324,8 +350,8 @@ std::optional<address_list> parse_address_list(std::string_view value) {
 
 std::string decode_encoded_words(std::string_view text) {
     std::string out;
-    bool after_word = false;     // only whitespace since the last encoded-word
-    std::size_t word_end = 0;    // out.size() right after that encoded-word
+    bool after_word = false;  // only whitespace since the last encoded-word
+    std::size_t word_end = 0; // out.size() right after that encoded-word
     std::size_t i = 0;
     while (i < text.size()) {
         if (auto w = encoded_word(text, i)) {
@@ -411,7 +437,8 @@ author_verdict check_authors(std::string_view message, std::span<const std::stri
         if (value.size() > max_field_value) return refuse("Error: " + n + ": field too long");
         auto list = parse_address_list(value);
         if (!list)
-            return refuse("Error: cannot parse the " + n + ": field (RFC 5322 3.4); refusing to "
+            return refuse("Error: cannot parse the " + n +
+                          ": field (RFC 5322 3.4); refusing to "
                           "send without knowing its author");
         if (list->addresses.empty()) return refuse("Error: " + n + ": field names no address");
         for (const auto& a : list->addresses)

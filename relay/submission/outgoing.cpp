@@ -106,11 +106,9 @@ outgoing_plan plan_outgoing(std::string_view header_block, const outgoing_reques
     return p;
 }
 
-std::expected<dkim_keyring, std::string>
-dkim_keyring::load(const std::filesystem::path& dir,
-                   const std::vector<std::string>& explicit_domains,
-                   const std::vector<std::string>& relay_domains,
-                   std::vector<std::string>* problems) {
+std::expected<dkim_keyring, std::string> dkim_keyring::load(
+    const std::filesystem::path& dir, const std::vector<std::string>& explicit_domains,
+    const std::vector<std::string>& relay_domains, std::vector<std::string>* problems) {
     dkim_keyring k;
     if (dir.empty()) return k;
     const auto& domains = explicit_domains.empty() ? relay_domains : explicit_domains;

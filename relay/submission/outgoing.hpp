@@ -37,18 +37,18 @@ class dkim_keyring;
 // Issue 12: everything the relay adds to one outgoing message, decided from ONE parse of its
 // header block (the session keeps only that block; the body streams to the spool).
 struct outgoing_request {
-    bool submitted = false;          // authenticated submission: complete Date:/Message-ID:
-    std::string_view author;         // add From: <author> when the block has none ("" never)
-    std::string_view hostname;       // right side of a generated Message-ID
+    bool submitted = false;    // authenticated submission: complete Date:/Message-ID:
+    std::string_view author;   // add From: <author> when the block has none ("" never)
+    std::string_view hostname; // right side of a generated Message-ID
     std::chrono::system_clock::time_point now{};
     const dkim_keyring* keys = nullptr; // null: no signing
 };
 
 struct outgoing_plan {
-    std::string added;                     // prefix lines to add (From:/Date:/Message-ID:)
-    std::optional<std::string> domain;     // From: domain (of the added From: if we add one)
-    const dkim::signer* signer = nullptr;  // keys of `domain`, null: send unsigned
-    std::string signed_header;             // `added` + the block's fields: what sign_header() takes
+    std::string added;                    // prefix lines to add (From:/Date:/Message-ID:)
+    std::optional<std::string> domain;    // From: domain (of the added From: if we add one)
+    const dkim::signer* signer = nullptr; // keys of `domain`, null: send unsigned
+    std::string signed_header;            // `added` + the block's fields: what sign_header() takes
 };
 
 // Pure but for the random part of a generated Message-ID. `header_block` is the header as the

@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)acme::parse_challenge(text);
     (void)acme::parse_account_status(text);
     if (auto p = acme::parse_problem(text)) (void)p->describe();
-    for (int status : {400, 429, 503}) (void)acme::error_from_response("fuzz", status, text, std::nullopt).text();
+    for (int status : {400, 429, 503})
+        (void)acme::error_from_response("fuzz", status, text, std::nullopt).text();
     (void)acme::parse_retry_after(text, std::chrono::system_clock::time_point{});
     static const std::map<std::string, std::string> tokens{{"tok", "tok.thumb"}};
     (void)acme::http01_answer(text, tokens);

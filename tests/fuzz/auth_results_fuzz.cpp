@@ -41,9 +41,8 @@ std::vector<std::string> pieces(std::string_view in) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view in(reinterpret_cast<const char*>(data), size);
     const auto p = pieces(in);
-    std::vector<method_result> m = {
-        {"dkim", p[1], p[2], {{"header.d", p[3]}, {"header.b", p[4]}}},
-        {"spf", "pass", p[5], {{"smtp.mailfrom", p[6]}}}};
+    std::vector<method_result> m = {{"dkim", p[1], p[2], {{"header.d", p[3]}, {"header.b", p[4]}}},
+                                    {"spf", "pass", p[5], {{"smtp.mailfrom", p[6]}}}};
     const std::string f = authentication_results(p[0], m);
     require(f.ends_with("\r\n"));
     std::size_t lines = 0, line_start = 0;

@@ -40,8 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)canonical(t, s);
     if (auto spf = parse_spf(s)) {
         spf_lookups none;
-        none.addresses = [](const std::string&, bool)
-            -> std::expected<std::vector<std::string>, std::string> {
+        none.addresses = [](const std::string&,
+                            bool) -> std::expected<std::vector<std::string>, std::string> {
             return std::vector<std::string>{"192.0.2.1", "2001:db8::1"};
         };
         none.mx_addresses = none.addresses;

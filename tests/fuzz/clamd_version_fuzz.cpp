@@ -33,8 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else {
         p.problem = "VERSION: " + v.error();
     }
-    for (const auto& f : clamd_findings({"/run/clamav/clamd.ctl", false, "relay.toml"}, p,
-                                        1798000000))
+    for (const auto& f :
+         clamd_findings({"/run/clamav/clamd.ctl", false, "relay.toml"}, p, 1798000000))
         if (!one_line(f.detail) || !one_line(f.fix)) std::abort();
     auto t = parse_ctime(in);
     if (t && (*t < 0 || *t > 253402300799)) std::abort();

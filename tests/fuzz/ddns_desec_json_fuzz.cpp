@@ -13,8 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)desec::parse_rrset(text);
     (void)desec::parse_domain(text);
     (void)desec::parse_domain_list(text);
-    for (int status : {400, 401, 429, 503})
-        (void)desec::parse_error_response(status, text, text);
+    for (int status : {400, 401, 429, 503}) (void)desec::parse_error_response(status, text, text);
     (void)desec::parse_retry_after(text);
     (void)desec::parse_link_next(text);
     if (auto s = ddns::state_from_json(text)) (void)ddns::state_to_json(*s);

@@ -26,7 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (rec->public_key.empty()) require(!key);
     if (!key) return 0;
     require(key->pkey != nullptr);
-    if (rec->type == key_type::ed25519) require(rec->public_key.size() == 32);
-    else require(key->bits > 0);
+    if (rec->type == key_type::ed25519)
+        require(rec->public_key.size() == 32);
+    else
+        require(key->bits > 0);
     return 0;
 }

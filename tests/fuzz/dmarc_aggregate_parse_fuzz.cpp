@@ -50,8 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto r = parse_aggregate_report(doc);
     if (!r) return 0;
     if (r->begin > r->end || r->records.size() > max_records) std::abort();
-    for (const auto* s : {&r->org_name, &r->email, &r->report_id, &r->policy.domain,
-                          &r->policy.p, &r->policy.sp, &r->policy.adkim, &r->policy.aspf})
+    for (const auto* s : {&r->org_name, &r->email, &r->report_id, &r->policy.domain, &r->policy.p,
+                          &r->policy.sp, &r->policy.adkim, &r->policy.aspf})
         clean_or_abort(*s);
     if (r->org_name.empty() || r->report_id.empty() || r->policy.domain.empty()) std::abort();
     if (r->policy.pct && *r->policy.pct > 100) std::abort();
@@ -62,8 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::abort();
         if (rec.auth_dkim.size() > max_auth_results || rec.auth_spf.size() > max_auth_results)
             std::abort();
-        for (const auto* s : {&rec.disposition, &rec.dkim, &rec.spf, &rec.header_from,
-                              &rec.envelope_from})
+        for (const auto* s :
+             {&rec.disposition, &rec.dkim, &rec.spf, &rec.header_from, &rec.envelope_from})
             clean_or_abort(*s);
         for (const auto& d : rec.auth_dkim) {
             clean_or_abort(d.domain);

@@ -33,9 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::abort();
     std::vector<std::string_view> kept;
     for (const auto& f : dkim::parse_header(in_header))
-        if (f.name.empty() || (!dkim::iequals(f.name, "X-Spam") &&
-                               !dkim::iequals(f.name, "X-Spamd-Bar") &&
-                               !dkim::iequals(f.name, "Subject")))
+        if (f.name.empty() ||
+            (!dkim::iequals(f.name, "X-Spam") && !dkim::iequals(f.name, "X-Spamd-Bar") &&
+             !dkim::iequals(f.name, "Subject")))
             kept.push_back(f.raw);
     std::size_t subjects = 0, next = 0;
     for (const auto& f : dkim::parse_header(out_header)) {

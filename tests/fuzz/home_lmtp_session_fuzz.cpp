@@ -25,8 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     session_hooks hooks;
     hooks.resolve = [](const splitmail::smtp::rcpt_to& r) {
         rcpt_verdict v;
-        if (r.recipient.local.size() % 2) v.users = {r.recipient.canonical()};
-        else v.refusal = splitmail::smtp::make_reply(550, "5.1.1", "unknown");
+        if (r.recipient.local.size() % 2)
+            v.users = {r.recipient.canonical()};
+        else
+            v.refusal = splitmail::smtp::make_reply(550, "5.1.1", "unknown");
         return v;
     };
     hooks.directory = [] { return std::vector<std::string>{"version 1", "end"}; };
@@ -44,8 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
             if (st.job->rcpts.empty() || !s.awaiting_delivery()) std::abort();
             if (gated && !has_secret) std::abort();
-            std::vector<splitmail::smtp::reply> r(
-                st.job->rcpts.size(), splitmail::smtp::make_reply(250, "2.0.0", "ok"));
+            std::vector<splitmail::smtp::reply> r(st.job->rcpts.size(),
+                                                  splitmail::smtp::make_reply(250, "2.0.0", "ok"));
             s.delivered(r);
             if (s.awaiting_delivery()) std::abort();
             st = s.advance();

@@ -88,8 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int i = 0; i < 256; ++i) {
         out += st.output;
         if (st.job) {
-            std::vector<smtp::reply> r(st.job->rcpts.size(),
-                                       smtp::make_reply(250, "2.0.0", "ok"));
+            std::vector<smtp::reply> r(st.job->rcpts.size(), smtp::make_reply(250, "2.0.0", "ok"));
             s.delivered(r);
             st = adv();
             continue;

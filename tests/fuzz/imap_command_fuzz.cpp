@@ -48,7 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     parts.feed(in.substr(split));
     auto b2 = drain(parts);
     b.insert(b.end(), b2.begin(), b2.end());
-    bool fatal = std::any_of(a.begin(), a.end(), [](auto& s) { return s.find("BAD [TOOBIG] Literal") != std::string::npos; });
+    bool fatal = std::any_of(a.begin(), a.end(), [](auto& s) {
+        return s.find("BAD [TOOBIG] Literal") != std::string::npos;
+    });
     if (!fatal && a != b) std::abort();
     return 0;
 }

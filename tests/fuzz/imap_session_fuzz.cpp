@@ -31,15 +31,17 @@ namespace {
 const std::map<std::string, std::string>& messages() {
     static const std::map<std::string, std::string> m = {
         {"1700000000.M1P1Q1.host,S=400",
-         "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\r\n"
+         "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: "
+         "=?UTF-8?Q?caf=C3=A9?=\r\n"
          "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <1@example.org>\r\n"
          "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
          "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello world\r\n"
          "--b1\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n"
-         "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+         "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: "
+         "base64\r\n\r\n"
          "AAECAwQFBgc=\r\n--b1--\r\n"},
-        {"1700000100.M2P1Q2.host,S=90",
-         "From: carol@example.net\r\nSubject: plain\r\nCc: dave@example.org\r\n\r\nline 1\r\nline 2\r\n"},
+        {"1700000100.M2P1Q2.host,S=90", "From: carol@example.net\r\nSubject: plain\r\nCc: "
+                                        "dave@example.org\r\n\r\nline 1\r\nline 2\r\n"},
     };
     return m;
 }
@@ -99,7 +101,8 @@ void check_responses(std::string_view out) {
             auto open = line.rfind('{');
             if (open != std::string_view::npos) {
                 auto digits = line.substr(open + 1, line.size() - open - 2);
-                if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos) {
+                if (!digits.empty() &&
+                    digits.find_first_not_of("0123456789") == std::string_view::npos) {
                     std::size_t n = std::stoull(std::string(digits));
                     if (n > out.size()) std::abort();
                     out.remove_prefix(n);
@@ -112,8 +115,8 @@ void check_responses(std::string_view out) {
 
 void check_files(const fs::path& root) {
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) break;
         if (!it->is_regular_file()) continue;
         auto name = it->path().filename().string();
@@ -154,7 +157,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         switch (data[0] & 3) {
         case 1: prefix = "p1 LOGIN user pw\r\n"; break;
         case 2: prefix = "p1 LOGIN user pw\r\np2 SELECT INBOX\r\n"; break;
-        case 3: prefix = "p1 LOGIN user pw\r\np2 ENABLE QRESYNC\r\np3 SELECT INBOX (QRESYNC (1 1))\r\n"; break;
+        case 3:
+            prefix = "p1 LOGIN user pw\r\np2 ENABLE QRESYNC\r\np3 SELECT INBOX (QRESYNC (1 1))\r\n";
+            break;
         }
         std::string out = s.greeting();
         bool closed = false;

@@ -27,8 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // size_from_name reads any name; for ours it must agree with the parser.
         auto s = size_from_name(in);
         if (n->size && (!s || *s != *n->size)) std::abort();
-        if (n->info != (colon == std::string_view::npos ? "" : in.substr(colon + 1)))
-            std::abort();
+        if (n->info != (colon == std::string_view::npos ? "" : in.substr(colon + 1))) std::abort();
     }
     (void)size_from_name(in);
 

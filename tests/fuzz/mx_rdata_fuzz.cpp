@@ -83,8 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
 
     bool null_mx = is_null_mx(records);
-    if (null_mx != (records.size() == 1 && records[0].preference == 0 &&
-                    records[0].exchange.empty()))
+    if (null_mx !=
+        (records.size() == 1 && records[0].preference == 0 && records[0].exchange.empty()))
         std::abort();
     std::map<std::string, std::uint16_t> best;
     for (const auto& r : records) {

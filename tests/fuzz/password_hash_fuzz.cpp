@@ -77,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);
     auto nul = in.find('\0');
     std::string_view password = in.substr(0, nul);
-    std::string_view stored = nul == std::string_view::npos ? std::string_view{} : in.substr(nul + 1);
+    std::string_view stored =
+        nul == std::string_view::npos ? std::string_view{} : in.substr(nul + 1);
 
     auto s = scheme_of(stored);
     if (is_weak(stored) != (s == scheme::plain || s == scheme::sha512)) std::abort();

@@ -174,7 +174,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     cfg.max_junk_commands = 20;
     cfg.rcpt_errors_before_delay = 2;
     cfg.max_rcpt_errors = 6;
-    cfg.clock = [] { return std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)); };
+    cfg.clock = [] {
+        return std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+    };
     tracker net;
     cfg.network = &net;
     checker chk;

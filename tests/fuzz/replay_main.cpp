@@ -28,8 +28,9 @@ int main(int argc, char** argv) {
     auto run = [&](const std::string& bytes) {
         target->run(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     };
-    const std::vector<std::string> edge = {"", "\r", "\n", "\r\n", std::string(1, '\0'),
-                                           std::string(5000, 'A'), "\r\n.\r\n", "{999999}\r\n"};
+    const std::vector<std::string> edge = {
+        "",          "\r",          "\n", "\r\n", std::string(1, '\0'), std::string(5000, 'A'),
+        "\r\n.\r\n", "{999999}\r\n"};
     for (const auto& e : edge) run(e);
     std::size_t n = edge.size();
     for (int i = 2; i < argc; ++i) {
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
         }
         for (const auto& f : files) {
             std::ifstream in(f, std::ios::binary);
-            std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            std::string bytes((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
             run(bytes);
             ++n;
         }

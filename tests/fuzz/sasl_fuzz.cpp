@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::string rebuilt = c->authzid + '\0' + c->authcid + '\0' + c->password.str();
         if (rebuilt != in) std::abort();
         if (c->authcid.empty() || c->password.empty()) std::abort();
-        if (c->authzid.find('\0') != std::string::npos || c->authcid.find('\0') != std::string::npos ||
+        if (c->authzid.find('\0') != std::string::npos ||
+            c->authcid.find('\0') != std::string::npos ||
             c->password.view().find('\0') != std::string_view::npos)
             std::abort();
         if (c->authcid.size() > max_user || c->authzid.size() > max_user ||

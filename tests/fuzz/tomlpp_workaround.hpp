@@ -11,10 +11,12 @@ inline bool hits_tomlpp_unreachable(std::string_view s) {
     for (std::size_t i = 0; i < s.size(); ++i) {
         auto c = static_cast<unsigned char>(s[i]);
         char32_t cp = 0;
-        if ((c & 0xE0) == 0xC0 && i + 1 < s.size()) cp = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F);
+        if ((c & 0xE0) == 0xC0 && i + 1 < s.size())
+            cp = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F);
         else if ((c & 0xF0) == 0xE0 && i + 2 < s.size())
             cp = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
-        else continue;
+        else
+            continue;
         // Its blocks of 0x3FA code points from U+00A0: 0, 11 and 63 have no case.
         if (cp <= 0xA0 || cp >= 0xFEFF || cp == 0x3000) continue;
         auto block = (cp - 0xA0) / 0x3FA;
@@ -22,4 +24,3 @@ inline bool hits_tomlpp_unreachable(std::string_view s) {
     }
     return false;
 }
-

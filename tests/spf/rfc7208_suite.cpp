@@ -44,9 +44,12 @@ public:
             bool timeout = false;
             std::string cname;
             for (const auto& r : it->second) {
-                if (r.type == "TIMEOUT") timeout = true;
-                else if (r.type == type_name(type)) a.records.push_back(r.value);
-                else if (r.type == "CNAME") cname = r.value;
+                if (r.type == "TIMEOUT")
+                    timeout = true;
+                else if (r.type == type_name(type))
+                    a.records.push_back(r.value);
+                else if (r.type == "CNAME")
+                    cname = r.value;
             }
             if (!a.records.empty()) return a;
             if (!cname.empty()) {

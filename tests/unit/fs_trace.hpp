@@ -102,7 +102,7 @@ inline std::string fd_path(int fd) {
 } // namespace fs_trace
 
 extern "C" int fsync(int fd) {
-    struct ::stat sb{};
+    struct ::stat sb {};
     const bool is_dir = ::fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (fs_trace::st().on) {
         std::string p = fs_trace::fd_path(fd);
@@ -123,7 +123,8 @@ extern "C" int fsync(int fd) {
 
 extern "C" int renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
                          unsigned int flags) {
-    int rc = static_cast<int>(::syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags));
+    int rc =
+        static_cast<int>(::syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags));
     if (rc == 0) fs_trace::record("rename", newpath);
     return rc;
 }

@@ -41,8 +41,6 @@ inline std::string mount(const std::filesystem::path& where, const char* options
     return "";
 }
 
-inline void unmount(const std::filesystem::path& where) {
-    ::umount2(where.c_str(), MNT_DETACH);
-}
+inline void unmount(const std::filesystem::path& where) { ::umount2(where.c_str(), MNT_DETACH); }
 
 } // namespace private_tmpfs

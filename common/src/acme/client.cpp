@@ -48,7 +48,8 @@ void client::note(std::string_view line) const {
 
 void client::wait(std::optional<std::chrono::seconds> retry_after) const {
     auto s = retry_after.value_or(options_.poll_interval);
-    s = std::clamp(s, options_.poll_interval, std::max(options_.poll_interval, options_.max_poll_wait));
+    s = std::clamp(s, options_.poll_interval,
+                   std::max(options_.poll_interval, options_.max_poll_wait));
     options_.sleep(s);
 }
 
@@ -121,7 +122,8 @@ result<client::answer> client::post(std::string_view what, const std::string& ur
         a.status = r->status;
         a.body = std::move(r->body);
         a.location = std::string(r->header("location"));
-        a.retry_after = parse_retry_after(r->header("retry-after"), std::chrono::system_clock::now());
+        a.retry_after =
+            parse_retry_after(r->header("retry-after"), std::chrono::system_clock::now());
         if (a.status < 400) return a;
         auto e = error_from_response(what, a.status, a.body, a.retry_after);
         if (e.detail && e.detail->short_type() == "badNonce" && attempt < max_bad_nonce_retries) {
@@ -142,7 +144,8 @@ result<std::string> client::ensure_account() {
     if (!options_.contact.empty()) payload["contact"] = options_.contact;
     auto a = post("newAccount", d->new_account, payload.dump());
     if (!a) return std::unexpected(a.error());
-    if (a->location.empty()) return protocol_error("newAccount", "answer has no Location (account URL)");
+    if (a->location.empty())
+        return protocol_error("newAccount", "answer has no Location (account URL)");
     auto st = parse_account_status(a->body);
     if (!st) return protocol_error("newAccount", st.error());
     if (*st != status::valid)
@@ -168,8 +171,9 @@ result<authorization> client::poll_authorization(const std::string& url) {
                                                  std::string(to_string(authz->state)) + " after " +
                                                  std::to_string(waited.count()) + "s");
         wait(a->retry_after);
-        waited += std::clamp(a->retry_after.value_or(options_.poll_interval), options_.poll_interval,
-                             std::max(options_.poll_interval, options_.max_poll_wait));
+        waited +=
+            std::clamp(a->retry_after.value_or(options_.poll_interval), options_.poll_interval,
+                       std::max(options_.poll_interval, options_.max_poll_wait));
     }
 }
 
@@ -180,14 +184,16 @@ result<order> client::poll_order(const std::string& url, status until) {
         if (!a) return std::unexpected(a.error());
         auto o = parse_order(a->body);
         if (!o) return protocol_error("order " + url, o.error());
-        if (o->state == until || o->state == status::invalid || o->state == status::valid) return *o;
+        if (o->state == until || o->state == status::invalid || o->state == status::valid)
+            return *o;
         if (waited >= options_.poll_timeout)
             return fail(error_kind::timeout, "order " + url + " still " +
                                                  std::string(to_string(o->state)) + " after " +
                                                  std::to_string(waited.count()) + "s");
         wait(a->retry_after);
-        waited += std::clamp(a->retry_after.value_or(options_.poll_interval), options_.poll_interval,
-                             std::max(options_.poll_interval, options_.max_poll_wait));
+        waited +=
+            std::clamp(a->retry_after.value_or(options_.poll_interval), options_.poll_interval,
+                       std::max(options_.poll_interval, options_.max_poll_wait));
     }
 }
 
@@ -204,8 +210,8 @@ error invalid_error(std::string what, const std::optional<problem>& p) {
 
 } // namespace
 
-result<issued_certificate> client::obtain(std::span<const std::string> names, const ec_key& cert_key,
-                                          challenge_solver& solver) {
+result<issued_certificate> client::obtain(std::span<const std::string> names,
+                                          const ec_key& cert_key, challenge_solver& solver) {
     if (names.empty()) return fail(error_kind::local, "no names to certify");
     for (const auto& n : names)
         if (!valid_dns_name(n)) return fail(error_kind::local, "\"" + n + "\" is not a DNS name");
@@ -215,7 +221,8 @@ result<issued_certificate> client::obtain(std::span<const std::string> names, co
     // RFC 8555 7.4: newOrder.
     nlohmann::json ids = nlohmann::json::array();
     for (const auto& n : names) ids.push_back({{"type", "dns"}, {"value", n}});
-    auto created = post("newOrder", directory_->new_order, nlohmann::json{{"identifiers", ids}}.dump());
+    auto created =
+        post("newOrder", directory_->new_order, nlohmann::json{{"identifiers", ids}}.dump());
     if (!created) return std::unexpected(created.error());
     if (created->location.empty()) return protocol_error("newOrder", "answer has no Location");
     std::string order_url = created->location;
@@ -246,11 +253,12 @@ result<issued_certificate> client::obtain(std::span<const std::string> names, co
                                [&](const challenge& c) { return c.type == solver.type(); });
         if (ch == authz->challenges.end()) {
             std::string offered;
-            for (const auto& c : authz->challenges) offered += (offered.empty() ? "" : ", ") + c.type;
+            for (const auto& c : authz->challenges)
+                offered += (offered.empty() ? "" : ", ") + c.type;
             return fail(error_kind::validation,
                         "the CA offers no " + solver.type() + " challenge for " + authz->id.value +
-                            (authz->wildcard ? " (wildcards need dns-01)" : "") + "; offered: " +
-                            (offered.empty() ? "none" : offered));
+                            (authz->wildcard ? " (wildcards need dns-01)" : "") +
+                            "; offered: " + (offered.empty() ? "none" : offered));
         }
         if (!valid_token(ch->token))
             return protocol_error("challenge " + ch->url, "token is not base64url");
@@ -287,9 +295,10 @@ result<issued_certificate> client::obtain(std::span<const std::string> names, co
                 std::optional<problem> why;
                 for (const auto& c : authz->challenges)
                     if (c.error) why = c.error;
-                failure = invalid_error(tasks[i].type + " validation of " + tasks[i].domain +
-                                            " failed (" + std::string(to_string(authz->state)) + ")",
-                                        why);
+                failure =
+                    invalid_error(tasks[i].type + " validation of " + tasks[i].domain +
+                                      " failed (" + std::string(to_string(authz->state)) + ")",
+                                  why);
             } else {
                 note("authorization for " + tasks[i].domain + " is valid");
             }
@@ -301,7 +310,8 @@ result<issued_certificate> client::obtain(std::span<const std::string> names, co
     auto ready = poll_order(order_url, status::ready);
     if (!ready) return std::unexpected(ready.error());
     if (ready->state == status::invalid)
-        return std::unexpected(invalid_error("order " + order_url + " became invalid", ready->error));
+        return std::unexpected(
+            invalid_error("order " + order_url + " became invalid", ready->error));
 
     order done = *ready;
     if (ready->state == status::ready) {

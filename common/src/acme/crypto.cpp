@@ -125,7 +125,8 @@ result<ec_key> ec_key::from_pem(std::string_view pem) {
                                            ", not an ECDSA P-256 key");
     char group[64] = {0};
     std::size_t len = 0;
-    if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1 ||
+    if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) !=
+            1 ||
         (std::strcmp(group, "prime256v1") != 0 && std::strcmp(group, "P-256") != 0))
         return fail(error_kind::local,
                     std::string("the key is on curve ") + group + ", not P-256 (prime256v1)");
@@ -134,7 +135,8 @@ result<ec_key> ec_key::from_pem(std::string_view pem) {
 
 std::string ec_key::private_pem() const {
     bio_ptr b(BIO_new(BIO_s_mem()));
-    if (!b || PEM_write_bio_PrivateKey(b.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+    if (!b ||
+        PEM_write_bio_PrivateKey(b.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
         return {};
     return bio_string(b.get());
 }
@@ -171,7 +173,8 @@ result<std::string> ec_key::sign_es256(std::string_view data) const {
     return std::string(reinterpret_cast<char*>(raw), sizeof raw);
 }
 
-result<std::string> sign_jws(const ec_key& key, const jws_header& header, std::string_view payload) {
+result<std::string> sign_jws(const ec_key& key, const jws_header& header,
+                             std::string_view payload) {
     nlohmann::ordered_json h;
     h["alg"] = "ES256";
     if (header.kid.empty())
@@ -240,7 +243,8 @@ result<std::string> make_csr_der(const ec_key& cert_key, std::span<const std::st
     std::string san;
     for (const auto& n : names) {
         if (!valid_dns_name(n))
-            return fail(error_kind::local, "\"" + n + "\" is not a DNS name a certificate can hold");
+            return fail(error_kind::local,
+                        "\"" + n + "\" is not a DNS name a certificate can hold");
         san += (san.empty() ? "DNS:" : ",DNS:") + n;
     }
     struct req_free {

@@ -25,26 +25,28 @@ std::optional<std::string> subname_in(std::string_view zone, std::string_view do
     return std::nullopt;
 }
 
-
 } // namespace
 
-result<std::vector<desec::rrset>> challenge_rrsets(std::string_view zone,
-                                                   std::span<const challenge_task> tasks,
-                                                   std::uint32_t ttl) {
+result<std::vector<desec::rrset>>
+challenge_rrsets(std::string_view zone, std::span<const challenge_task> tasks, std::uint32_t ttl) {
     std::map<std::string, std::vector<std::string>> by_name;
     for (const auto& t : tasks) {
         if (t.type != "dns-01")
-            return fail(error_kind::solver, "dns-01 solver got a " + t.type + " task for " + t.domain);
+            return fail(error_kind::solver,
+                        "dns-01 solver got a " + t.type + " task for " + t.domain);
         auto sub = subname_in(zone, t.domain);
         if (!sub)
-            return fail(error_kind::solver, t.domain + " is not in the deSEC domain " + std::string(zone));
+            return fail(error_kind::solver,
+                        t.domain + " is not in the deSEC domain " + std::string(zone));
         // RFC 8555 8.4: the value is base64url, so quoting needs no escaping.
         auto& values = by_name[*sub];
         std::string quoted = "\"" + t.txt_value + "\"";
-        if (std::find(values.begin(), values.end(), quoted) == values.end()) values.push_back(quoted);
+        if (std::find(values.begin(), values.end(), quoted) == values.end())
+            values.push_back(quoted);
     }
     std::vector<desec::rrset> out;
-    for (auto& [sub, values] : by_name) out.push_back(desec::rrset{sub, "TXT", ttl, std::move(values)});
+    for (auto& [sub, values] : by_name)
+        out.push_back(desec::rrset{sub, "TXT", ttl, std::move(values)});
     return out;
 }
 
@@ -60,7 +62,8 @@ result<> desec_dns01_solver::present(std::span<const challenge_task> tasks) {
         return fail(error_kind::solver, "deSEC: cannot read domain " + options_.zone + ": " +
                                             std::string(desec::to_string(domain.error().kind)) +
                                             ": " + domain.error().message);
-    auto sets = challenge_rrsets(options_.zone, tasks, std::max<std::uint32_t>(domain->minimum_ttl, 1));
+    auto sets =
+        challenge_rrsets(options_.zone, tasks, std::max<std::uint32_t>(domain->minimum_ttl, 1));
     if (!sets) return std::unexpected(sets.error());
     if (auto w = api_.patch_rrsets(options_.zone, *sets); !w)
         return fail(error_kind::solver, "deSEC: cannot write the _acme-challenge TXT records: " +
@@ -81,7 +84,8 @@ result<> desec_dns01_solver::present(std::span<const challenge_task> tasks) {
             if (*seen) break;
             if (waited >= options_.propagation_timeout)
                 return fail(error_kind::solver, "the authoritative servers still do not answer the "
-                                                "TXT record at " + fqdn + " after " +
+                                                "TXT record at " +
+                                                    fqdn + " after " +
                                                     std::to_string(waited.count()) + "s");
             options_.sleep(options_.check_interval);
             waited += options_.check_interval;
@@ -99,7 +103,8 @@ void desec_dns01_solver::cleanup(std::span<const challenge_task> tasks) {
     }
     for (auto& s : *sets) s.records.clear(); // deSEC: an empty record list deletes the RRset
     if (auto w = api_.patch_rrsets(options_.zone, *sets); !w)
-        cleanup_error_ = "deSEC: cannot remove the _acme-challenge TXT records: " + w.error().message;
+        cleanup_error_ =
+            "deSEC: cannot remove the _acme-challenge TXT records: " + w.error().message;
 }
 
 } // namespace splitmail::acme

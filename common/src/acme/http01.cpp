@@ -22,7 +22,8 @@ constexpr std::string_view prefix = "/.well-known/acme-challenge/";
 std::string response(int code, std::string_view reason, std::string_view body, bool head_only,
                      std::string_view extra = {}) {
     std::string out = "HTTP/1.1 " + std::to_string(code) + " " + std::string(reason) + "\r\n";
-    out += "Content-Type: " + std::string(code == 200 ? "application/octet-stream" : "text/plain") + "\r\n";
+    out += "Content-Type: " + std::string(code == 200 ? "application/octet-stream" : "text/plain") +
+           "\r\n";
     out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     out += extra;
     out += "Connection: close\r\n\r\n";
@@ -87,7 +88,8 @@ result<std::unique_ptr<http01_solver>> http01_solver::listen(const std::string& 
         return fail(error_kind::local, "http-01: \"" + address + "\" is not an IP address");
     }
     int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return fail(error_kind::local, std::string("http-01: socket: ") + std::strerror(errno));
+    if (fd < 0)
+        return fail(error_kind::local, std::string("http-01: socket: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 16) != 0) {
@@ -103,7 +105,8 @@ result<> http01_solver::present(std::span<const challenge_task> tasks) {
     std::lock_guard lock(mutex_);
     for (const auto& t : tasks) {
         if (t.type != "http-01" || !valid_token(t.token))
-            return fail(error_kind::solver, "http-01 solver got a " + t.type + " task for " + t.domain);
+            return fail(error_kind::solver,
+                        "http-01 solver got a " + t.type + " task for " + t.domain);
         tokens_[t.token] = t.key_authorization;
     }
     return {};
@@ -122,7 +125,8 @@ void http01_solver::run() {
         if (c < 0) continue;
         std::string head;
         char buf[1024];
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(read_timeout_ms);
+        auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(read_timeout_ms);
         while (head.size() < max_head && head.find("\r\n\r\n") == std::string::npos && !stop_) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                 deadline - std::chrono::steady_clock::now());

@@ -67,7 +67,8 @@ std::optional<problem> optional_problem(const json& j, const char* member) {
 std::expected<identifier, std::string> identifier_from(const json& j) {
     if (!j.is_object()) return std::unexpected("identifier is not an object");
     identifier id{string_member(j, "type"), string_member(j, "value")};
-    if (id.type.empty() || id.value.empty()) return std::unexpected("identifier without type or value");
+    if (id.type.empty() || id.value.empty())
+        return std::unexpected("identifier without type or value");
     return id;
 }
 
@@ -164,9 +165,9 @@ std::expected<directory, std::string> parse_directory(std::string_view text) {
             d.external_account_required = e->get<bool>();
     }
     // RFC 8555 7.1.1: these three are what an issuance needs.
-    for (auto [name, value] : {std::pair{"newNonce", &d.new_nonce},
-                               std::pair{"newAccount", &d.new_account},
-                               std::pair{"newOrder", &d.new_order}})
+    for (auto [name, value] :
+         {std::pair{"newNonce", &d.new_nonce}, std::pair{"newAccount", &d.new_account},
+          std::pair{"newOrder", &d.new_order}})
         if (value->empty()) return std::unexpected(std::string("directory has no ") + name);
     return d;
 }
@@ -186,7 +187,8 @@ std::expected<order, std::string> parse_order(std::string_view text) {
         }
     }
     if (auto it = j->find("authorizations"); it != j->end() && it->is_array()) {
-        if (it->size() > max_list_items) return std::unexpected("order has too many authorizations");
+        if (it->size() > max_list_items)
+            return std::unexpected("order has too many authorizations");
         for (const auto& a : *it) {
             if (!a.is_string()) return std::unexpected("order: authorization URL is not a string");
             o.authorizations.push_back(a.get<std::string>());
@@ -242,7 +244,8 @@ std::optional<problem> parse_problem(std::string_view text) {
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now) {
     constexpr std::chrono::seconds cap = std::chrono::hours(24 * 7);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r'))
         value.remove_suffix(1);
     if (value.empty() || value.size() > 64) return std::nullopt;
@@ -267,8 +270,8 @@ error error_from_response(std::string_view what, int status, std::string_view bo
     e.detail = parse_problem(body);
     std::string head = std::string(what) + ": HTTP " + std::to_string(status);
     if (e.detail) {
-        e.kind = e.detail->short_type() == "rateLimited" ? error_kind::rate_limited
-                                                         : error_kind::server;
+        e.kind =
+            e.detail->short_type() == "rateLimited" ? error_kind::rate_limited : error_kind::server;
         e.message = head + ": " + e.detail->describe();
     } else {
         e.kind = error_kind::server;

@@ -12,7 +12,8 @@ std::chrono::seconds renewal_backoff(int failures) noexcept {
     return std::min(wait, renewal_backoff_cap);
 }
 
-renewal_decision decide_renewal(const renewal_input& in, std::chrono::system_clock::time_point now) {
+renewal_decision decide_renewal(const renewal_input& in,
+                                std::chrono::system_clock::time_point now) {
     renewal_decision d;
     bool have_cert = in.not_before && in.not_after && *in.not_after > *in.not_before;
     if (!have_cert || !in.names_match) {

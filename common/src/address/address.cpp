@@ -15,12 +15,26 @@ bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 bool is_atext(unsigned char c) {
     if (is_alpha(c) || is_digit(c) || c >= 0x80) return true;
     switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}':
-    case '~':
-        return true;
-    default:
-        return false;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~': return true;
+    default: return false;
     }
 }
 
@@ -86,10 +100,17 @@ bool valid_utf8(std::string_view s) {
         }
         std::size_t n;
         std::uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
-        else return false;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else
+            return false;
         if (i + n >= s.size()) return false; // truncated sequence
         for (std::size_t k = 1; k <= n; ++k) {
             auto cc = static_cast<unsigned char>(s[i + k]);
@@ -119,8 +140,10 @@ bool valid_domain(std::string_view d, bool* utf8) {
             continue;
         }
         auto c = static_cast<unsigned char>(d[i]);
-        if (c >= 0x80) non_ascii = true;
-        else if (!is_alpha(c) && !is_digit(c) && c != '-') return false;
+        if (c >= 0x80)
+            non_ascii = true;
+        else if (!is_alpha(c) && !is_digit(c) && c != '-')
+            return false;
     }
     if (non_ascii && !valid_utf8(d)) return false;
     if (utf8) *utf8 = non_ascii;

@@ -33,8 +33,8 @@ void brake::expire(table& t, clock::time_point now) {
         if (it->second.in_flight == 0) idle.emplace_back(it->second.touched, it);
     if (idle.empty()) return;
     const std::size_t drop = std::max<std::size_t>(1, std::min(idle.size(), t.size() / 8));
-    std::nth_element(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(drop - 1),
-                     idle.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::nth_element(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(drop - 1), idle.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
     for (std::size_t i = 0; i < drop; ++i) t.erase(idle[i].second);
 }
 
@@ -58,8 +58,7 @@ bool brake::locked(table& t, const std::string& key, std::size_t limit, clock::t
     return c.failures + c.in_flight >= limit;
 }
 
-bool brake::is_known(const std::string& user, const std::string& net,
-                     clock::time_point now) const {
+bool brake::is_known(const std::string& user, const std::string& net, clock::time_point now) const {
     auto it = known_.find(user);
     if (it == known_.end()) return false;
     for (const auto& [n, when] : it->second.networks)

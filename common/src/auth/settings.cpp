@@ -61,7 +61,8 @@ std::expected<std::string, std::string> read_secret_text(std::string_view in,
                                " to 200 characters");
     for (char c : text)
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-            return std::unexpected(std::string("the secret must be printable, without white space"));
+            return std::unexpected(
+                std::string("the secret must be printable, without white space"));
     return text;
 }
 

@@ -355,7 +355,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
                                                    config::referenced_files files) {
     settings s;
     auto bad = [&](std::string_view key, std::string_view why) {
-        return std::unexpected(std::string(name) + ": " + std::string(key) + ": " + std::string(why));
+        return std::unexpected(std::string(name) + ": " + std::string(key) + ": " +
+                               std::string(why));
     };
     s.hostname = address::lower_ascii(v.get_string("relay.hostname"));
     if (s.hostname.find('.') == std::string::npos)
@@ -393,14 +394,13 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.helo_timeout = v.get_duration("smtp.helo_timeout");
     if (s.helo_timeout.count() < 1) return bad("smtp.helo_timeout", "must be at least 1s");
     s.overload_timeout = v.get_duration("smtp.overload_timeout");
-    if (s.overload_timeout.count() < 1)
-        return bad("smtp.overload_timeout", "must be at least 1s");
+    if (s.overload_timeout.count() < 1) return bad("smtp.overload_timeout", "must be at least 1s");
     auto rate = v.get_int("smtp.min_data_rate");
     if (rate < 1) return bad("smtp.min_data_rate", "must be at least 1 (bytes per second)");
     s.min_data_rate = static_cast<std::size_t>(rate);
     auto positive = [&](std::string_view key) { return v.get_int(key) >= 1; };
-    for (auto key : {"smtp.junk_command_limit", "smtp.rcpt_error_limit",
-                     "smtp.network_rcpt_error_limit"})
+    for (auto key :
+         {"smtp.junk_command_limit", "smtp.rcpt_error_limit", "smtp.network_rcpt_error_limit"})
         if (!positive(key)) return bad(key, "must be at least 1");
     if (v.get_int("smtp.rcpt_error_delay_after") < 0)
         return bad("smtp.rcpt_error_delay_after", "must not be negative");
@@ -457,7 +457,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     if (s.retry_max < s.retry_initial) return bad("retry.max", "must not be below retry.initial");
     for (const auto& t : v.get_list("relay.trusted_networks")) {
         auto n = parse_network(t);
-        if (!n) return bad("relay.trusted_networks", "\"" + t + "\" is not an address or CIDR block");
+        if (!n)
+            return bad("relay.trusted_networks", "\"" + t + "\" is not an address or CIDR block");
         s.trusted_networks.push_back(*n);
     }
     s.outbound_resolver = v.get_string("outbound.resolver");
@@ -549,8 +550,9 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {
         try {
             auto hp = net::split_host_port(s.home_lmtp);
-            s.imap_proxy_home = (hp.first.find(':') != std::string::npos
-                                     ? "[" + hp.first + "]" : hp.first) + ":993";
+            s.imap_proxy_home =
+                (hp.first.find(':') != std::string::npos ? "[" + hp.first + "]" : hp.first) +
+                ":993";
         } catch (const std::exception&) {
             // home.lmtp names the problem when it is used; here there is nothing to derive
         }
@@ -559,8 +561,8 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
         try {
             net::split_host_port(s.imap_proxy_home);
         } catch (const std::exception& e) {
-            return bad("imap_proxy.home", std::string(e.what()) +
-                                              " (set imap_proxy.home to home's ip:port)");
+            return bad("imap_proxy.home",
+                       std::string(e.what()) + " (set imap_proxy.home to home's ip:port)");
         }
     }
     auto ipc = v.get_int("imap_proxy.max_connections");

@@ -62,8 +62,7 @@ dmarc_report_settings_from(const config::values& v, std::string_view name,
     if (r.from.empty() && !domains.empty()) r.from = "dmarc-noreply@" + domains.front();
     if (r.enabled) {
         const auto at = r.from.rfind('@');
-        if (at == std::string::npos || at == 0 ||
-            !address::valid_domain(r.from.substr(at + 1)) ||
+        if (at == std::string::npos || at == 0 || !address::valid_domain(r.from.substr(at + 1)) ||
             r.from.find_first_of(" \t\r\n<>\",") != std::string::npos)
             return bad("dmarc_reports.from", "must be an address such as "
                                              "dmarc-noreply@example.com");

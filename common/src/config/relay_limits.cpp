@@ -81,12 +81,13 @@ constexpr std::array table{
                          "own (`outbound.resolver`, or a local unbound in /etc/resolv.conf): most "
                          "lists refuse queries that come through public resolvers (8.8.8.8, "
                          "1.1.1.1, 9.9.9.9...), and the relay logs that they did."},
-    config::setting_spec{"dnsbl.sites", kind::string_list, "[]",
-                         "The lists, in Postfix's `postscreen_dnsbl_sites` syntax: "
-                         "`zone[=pattern][*weight]` or `zone[&mask][*weight]`; a pattern has four "
-                         "octets, each `N`, `[a..b]` or `[a;b]`; the weight defaults to 1, negative "
-                         "for allow lists. Example: `[\"zen.spamhaus.org=127.0.0.[2..11]*3\", "
-                         "\"bl.spamcop.net*2\", \"list.dnswl.org=127.0.[0..255].[1..3]*-2\"]`."},
+    config::setting_spec{
+        "dnsbl.sites", kind::string_list, "[]",
+        "The lists, in Postfix's `postscreen_dnsbl_sites` syntax: "
+        "`zone[=pattern][*weight]` or `zone[&mask][*weight]`; a pattern has four "
+        "octets, each `N`, `[a..b]` or `[a;b]`; the weight defaults to 1, negative "
+        "for allow lists. Example: `[\"zen.spamhaus.org=127.0.0.[2..11]*3\", "
+        "\"bl.spamcop.net*2\", \"list.dnswl.org=127.0.[0..255].[1..3]*-2\"]`."},
     config::setting_spec{"dnsbl.threshold", kind::integer, "1",
                          "Total weight of the lists that list a client at which it is refused "
                          "(Postfix's `postscreen_dnsbl_threshold`)."},
@@ -116,7 +117,8 @@ std::expected<dnsbl_settings, std::string> dnsbl_settings_from(const config::val
         d.sites.push_back(site);
     }
     if (d.sites.size() > 20) return bad("dnsbl.sites", "at most 20 lists");
-    if (d.enabled && d.sites.empty()) return bad("dnsbl.sites", "dnsbl.enabled needs at least one list");
+    if (d.enabled && d.sites.empty())
+        return bad("dnsbl.sites", "dnsbl.enabled needs at least one list");
     auto t = v.get_int("dnsbl.threshold");
     if (t < 1 || t > 1000) return bad("dnsbl.threshold", "must be between 1 and 1000");
     d.threshold = static_cast<int>(t);
@@ -172,16 +174,16 @@ greylist_settings_from(const config::values& v, std::string_view name,
     return g;
 }
 
-std::expected<rate_limit_settings, std::string>
-rate_limit_settings_from(const config::values& v, std::string_view name) {
+std::expected<rate_limit_settings, std::string> rate_limit_settings_from(const config::values& v,
+                                                                         std::string_view name) {
     rate_limit_settings r;
     auto count = [&](std::string_view key, std::size_t& out,
                      std::int64_t min) -> std::expected<void, std::string> {
         auto n = v.get_int(key);
         if (n < min || n > 100000000)
             return std::unexpected(std::string(name) + ": " + std::string(key) +
-                                   ": must be between " + std::to_string(min) +
-                                   " and 100000000" + v.where(key));
+                                   ": must be between " + std::to_string(min) + " and 100000000" +
+                                   v.where(key));
         out = static_cast<std::size_t>(n);
         return {};
     };

@@ -71,14 +71,18 @@ std::expected<std::chrono::seconds, std::string> parse_duration(std::string_view
     std::string_view unit = pos == std::string_view::npos ? "" : text.substr(pos);
     while (!unit.empty() && unit.back() == ' ') unit.remove_suffix(1);
     std::uint64_t mult = 0;
-    if (unit.empty() || unit == "s") mult = 1;
-    else if (unit == "m" || unit == "min") mult = 60;
-    else if (unit == "h") mult = 3600;
-    else if (unit == "d") mult = 86400;
-    else if (unit == "w") mult = 7 * 86400;
+    if (unit.empty() || unit == "s")
+        mult = 1;
+    else if (unit == "m" || unit == "min")
+        mult = 60;
+    else if (unit == "h")
+        mult = 3600;
+    else if (unit == "d")
+        mult = 86400;
+    else if (unit == "w")
+        mult = 7 * 86400;
     else
-        return std::unexpected("\"" + std::string(text) +
-                               "\": unknown unit (use s, m, h, d or w)");
+        return std::unexpected("\"" + std::string(text) + "\": unknown unit (use s, m, h, d or w)");
     if (*n > (std::uint64_t{1} << 40) / mult)
         return std::unexpected("\"" + std::string(text) + "\" is too large");
     return std::chrono::seconds(static_cast<std::int64_t>(*n * mult));
@@ -91,10 +95,14 @@ std::expected<std::uint64_t, std::string> parse_size(std::string_view text) {
     std::string_view unit = pos == std::string_view::npos ? "" : text.substr(pos);
     while (!unit.empty() && unit.back() == ' ') unit.remove_suffix(1);
     std::uint64_t mult = 0;
-    if (unit.empty() || unit == "B") mult = 1;
-    else if (unit == "k" || unit == "K" || unit == "KB" || unit == "KiB") mult = 1024;
-    else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1024 * 1024;
-    else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1024ull * 1024 * 1024;
+    if (unit.empty() || unit == "B")
+        mult = 1;
+    else if (unit == "k" || unit == "K" || unit == "KB" || unit == "KiB")
+        mult = 1024;
+    else if (unit == "M" || unit == "MB" || unit == "MiB")
+        mult = 1024 * 1024;
+    else if (unit == "G" || unit == "GB" || unit == "GiB")
+        mult = 1024ull * 1024 * 1024;
     else
         return std::unexpected("\"" + std::string(text) + "\": unknown unit (use k, M or G)");
     if (*n > (std::uint64_t{1} << 50) / mult)
@@ -230,7 +238,8 @@ std::string unknown_hint(const toml::node& node, const std::string& key,
 std::string walk(const toml::table& tbl, const std::string& prefix,
                  std::span<const setting_spec> table, values& out, std::string_view name) {
     for (const auto& [k, node] : tbl) {
-        std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+        std::string key =
+            prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
         const setting_spec* spec = find_spec(table, key);
         if (!spec && node.is_table()) {
             // A section: it must be the prefix of at least one known key.
@@ -250,8 +259,8 @@ std::string walk(const toml::table& tbl, const std::string& prefix,
         auto err = store_value(node, *spec, out);
         const int line = static_cast<int>(node.source().begin.line);
         if (!err.empty())
-            return std::string(name) + ": " + key + ": " + err + " (line " +
-                   std::to_string(line) + ")";
+            return std::string(name) + ": " + key + ": " + err + " (line " + std::to_string(line) +
+                   ")";
         out.lines_[key] = line;
     }
     return {};
@@ -265,7 +274,8 @@ std::expected<values, std::string> load_string(std::string_view toml_text, std::
     for (const auto& spec : table) {
         out.kinds_[std::string(spec.key)] = spec.type;
         auto err = store_default(spec, out);
-        if (!err.empty()) return std::unexpected(std::string(name) + ": " + std::string(spec.key) + ": " + err);
+        if (!err.empty())
+            return std::unexpected(std::string(name) + ": " + std::string(spec.key) + ": " + err);
     }
     toml::table tbl;
     try {

@@ -47,7 +47,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
     for (char c : line.substr(0, colon))
         name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
         value.remove_suffix(1);
     st->response->headers[name] = std::string(value);
@@ -62,13 +63,10 @@ error_kind kind_of(CURLcode rc) {
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-        return error_kind::tls;
+    case CURLE_SSL_CRL_BADFILE: return error_kind::tls;
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-        return error_kind::protocol;
-    default:
-        return error_kind::network;
+    case CURLE_URL_MALFORMAT: return error_kind::protocol;
+    default: return error_kind::network;
     }
 }
 
@@ -86,10 +84,11 @@ public:
     curl_transport& operator=(const curl_transport&) = delete;
 
     std::expected<http_response, error> perform(const http_request& req) override {
-        if (!handle_) return std::unexpected(error{error_kind::network, 0, {}, "curl init failed", {}});
+        if (!handle_)
+            return std::unexpected(error{error_kind::network, 0, {}, "curl init failed", {}});
         if (!req.url.starts_with("https://"))
-            return std::unexpected(error{error_kind::protocol, 0, {},
-                                         "refusing a non-https URL: " + req.url, {}});
+            return std::unexpected(
+                error{error_kind::protocol, 0, {}, "refusing a non-https URL: " + req.url, {}});
         CURL* h = handle_;
         curl_easy_reset(h); // keeps the connection cache
         http_response response;
@@ -102,7 +101,8 @@ public:
         // TLS verification is always on; a test CA replaces the trust store, never disables it.
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+        if (!options_.ca_file.empty())
+            curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         auto total = static_cast<long>(options_.timeout.count());
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total);
@@ -117,7 +117,8 @@ public:
         if (req.ip_version == 6) curl_easy_setopt(h, CURLOPT_IPRESOLVE, CURL_IPRESOLVE_V6);
 
         curl_slist* headers = nullptr;
-        for (const auto& [k, v] : req.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
+        for (const auto& [k, v] : req.headers)
+            headers = curl_slist_append(headers, (k + ": " + v).c_str());
         headers = curl_slist_append(headers, "Expect:"); // no 100-continue round trip
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 

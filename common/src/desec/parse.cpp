@@ -185,20 +185,26 @@ std::expected<std::vector<domain_info>, std::string> parse_domain_list(std::stri
 error parse_error_response(int status, std::string_view body, std::string_view retry_after) {
     error e;
     e.status = status;
-    if (status == 400) e.kind = error_kind::bad_request;
-    else if (status == 401) e.kind = error_kind::unauthorized;
-    else if (status == 403) e.kind = error_kind::forbidden;
-    else if (status == 404) e.kind = error_kind::not_found;
-    else if (status == 429) e.kind = error_kind::throttled;
-    else if (status >= 500 && status <= 599) e.kind = error_kind::server;
-    else e.kind = error_kind::protocol;
+    if (status == 400)
+        e.kind = error_kind::bad_request;
+    else if (status == 401)
+        e.kind = error_kind::unauthorized;
+    else if (status == 403)
+        e.kind = error_kind::forbidden;
+    else if (status == 404)
+        e.kind = error_kind::not_found;
+    else if (status == 429)
+        e.kind = error_kind::throttled;
+    else if (status >= 500 && status <= 599)
+        e.kind = error_kind::server;
+    else
+        e.kind = error_kind::protocol;
     if (status == 429) e.retry_after = parse_retry_after(retry_after);
 
     std::string text;
     try {
         auto j = parse_json(body);
-        if (j && status == 400 && j->is_array() && !j->empty() &&
-            (*j)[0].is_object()) {
+        if (j && status == 400 && j->is_array() && !j->empty() && (*j)[0].is_object()) {
             // Bulk request: one error object per request item, in request order.
             std::size_t i = 0;
             for (const auto& item : *j) {
@@ -249,8 +255,10 @@ std::optional<std::string> parse_link_next(std::string_view h) {
         std::size_t start = i;
         bool quoted = false;
         while (i < h.size() && (quoted || h[i] != ',')) {
-            if (h[i] == '"') quoted = !quoted;
-            else if (h[i] == '\\' && quoted && i + 1 < h.size()) ++i;
+            if (h[i] == '"')
+                quoted = !quoted;
+            else if (h[i] == '\\' && quoted && i + 1 < h.size())
+                ++i;
             ++i;
         }
         std::string_view params = h.substr(start, i - start);

@@ -20,9 +20,10 @@ std::expected<std::string, std::string> read_token_file(const std::filesystem::p
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return std::unexpected(file.string() + ": the token file is accessible by group or "
-                               "others (mode " + mode + "); refusing to use it: chmod 600 " +
-                               file.string());
+        return std::unexpected(file.string() +
+                               ": the token file is accessible by group or "
+                               "others (mode " +
+                               mode + "); refusing to use it: chmod 600 " + file.string());
     }
     auto read = durable::read_file(file, {64 << 10}); // a token is 28 characters
     if (!read) return std::unexpected(read.error().text());
@@ -37,7 +38,7 @@ std::expected<std::string, std::string> read_token_file(const std::filesystem::p
     for (char c : t)
         if (c < 0x21 || c > 0x7e)
             return std::unexpected(file.string() + ": the token contains invalid characters "
-                                   "(expected one line of visible ASCII)");
+                                                   "(expected one line of visible ASCII)");
     return t;
 }
 

@@ -54,14 +54,12 @@ fs::path key_file(const fs::path& dir, std::string_view domain, std::string_view
 std::expected<signing_key, std::string> key_from_pem(std::string_view pem, std::string domain,
                                                      std::string selector) {
     if (!valid_domain(domain)) return std::unexpected("invalid signing domain \"" + domain + "\"");
-    if (!valid_selector(selector))
-        return std::unexpected("invalid selector \"" + selector + "\"");
+    if (!valid_selector(selector)) return std::unexpected("invalid selector \"" + selector + "\"");
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(
         BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
     if (!bio) return std::unexpected("out of memory");
     EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-    if (raw == nullptr)
-        return std::unexpected("not a PEM private key (" + openssl_error() + ")");
+    if (raw == nullptr) return std::unexpected("not a PEM private key (" + openssl_error() + ")");
     std::shared_ptr<EVP_PKEY> pkey(raw, &EVP_PKEY_free);
     signing_key k{std::move(domain), std::move(selector), algorithm::rsa_sha256, pkey, {}};
     if (EVP_PKEY_is_a(raw, "RSA")) {
@@ -73,8 +71,8 @@ std::expected<signing_key, std::string> key_from_pem(std::string_view pem, std::
     } else if (EVP_PKEY_is_a(raw, "ED25519")) {
         k.alg = algorithm::ed25519_sha256;
     } else {
-        return std::unexpected(std::string("unsupported key type ") +
-                               EVP_PKEY_get0_type_name(raw) + " (need RSA or Ed25519)");
+        return std::unexpected(std::string("unsupported key type ") + EVP_PKEY_get0_type_name(raw) +
+                               " (need RSA or Ed25519)");
     }
     return k;
 }
@@ -85,9 +83,9 @@ std::expected<signing_key, std::string> load_key(const fs::path& pem, std::strin
     auto text = durable::read_file(pem, {1 << 20});
     if (!text) {
         const bool missing = text.error().code == std::errc::no_such_file_or_directory;
-        return std::unexpected("DKIM key " + pem.string() +
-                               (missing ? ": no such file"
-                                        : ": cannot be read (" + text.error().text() + ")"));
+        return std::unexpected(
+            "DKIM key " + pem.string() +
+            (missing ? ": no such file" : ": cannot be read (" + text.error().text() + ")"));
     }
     auto k = key_from_pem(*text, std::move(domain), std::move(selector));
     if (!k) return std::unexpected("DKIM key " + pem.string() + ": " + k.error());
@@ -110,7 +108,7 @@ load_keys(const fs::path& dir, std::string_view domain, const std::vector<std::s
 }
 
 std::expected<std::vector<std::string>, std::string> selectors_in(const fs::path& dir,
-                                                                   std::string_view domain) {
+                                                                  std::string_view domain) {
     if (!valid_domain(domain))
         return std::unexpected("invalid DKIM domain \"" + std::string(domain) + "\"");
     const fs::path d = dir / std::string(domain);
@@ -125,8 +123,8 @@ std::expected<std::vector<std::string>, std::string> selectors_in(const fs::path
     return selectors;
 }
 
-std::expected<std::vector<signing_key>, std::string>
-load_domain_keys(const fs::path& dir, std::string_view domain) {
+std::expected<std::vector<signing_key>, std::string> load_domain_keys(const fs::path& dir,
+                                                                      std::string_view domain) {
     auto selectors = selectors_in(dir, domain);
     if (!selectors) return std::unexpected(selectors.error());
     if (selectors->empty())

@@ -26,7 +26,6 @@ std::string b64(const unsigned char* p, std::size_t n) {
     return out;
 }
 
-
 using text::trim;
 
 } // namespace
@@ -60,8 +59,8 @@ std::expected<std::string, std::string> txt_value_of_file(const std::filesystem:
         BIO_new_mem_buf(text->data(), static_cast<int>(text->size())), &BIO_free);
     EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
     if (raw == nullptr)
-        return std::unexpected(key_file.string() + ": not a PEM private key (" +
-                               openssl_error() + ")");
+        return std::unexpected(key_file.string() + ": not a PEM private key (" + openssl_error() +
+                               ")");
     std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> k(raw, &EVP_PKEY_free);
     auto v = txt_value(k.get());
     if (!v) return std::unexpected(key_file.string() + ": " + v.error());

@@ -60,15 +60,13 @@ public:
             r_.records.emplace_back();
         } else if (k == "record/auth_results/dkim") {
             auto& v = rec().auth_dkim;
-            if (v.size() >= max_auth_results) return at() + "more than " +
-                                                     std::to_string(max_auth_results) +
-                                                     " DKIM results";
+            if (v.size() >= max_auth_results)
+                return at() + "more than " + std::to_string(max_auth_results) + " DKIM results";
             v.emplace_back();
         } else if (k == "record/auth_results/spf") {
             auto& v = rec().auth_spf;
-            if (v.size() >= max_auth_results) return at() + "more than " +
-                                                     std::to_string(max_auth_results) +
-                                                     " SPF results";
+            if (v.size() >= max_auth_results)
+                return at() + "more than " + std::to_string(max_auth_results) + " SPF results";
             v.emplace_back();
         }
         return std::nullopt;
@@ -76,8 +74,7 @@ public:
 
     std::optional<std::string> text(std::string_view t) override {
         // Values we keep are short; the rest of a long text is never looked at.
-        if (text_.size() <= max_value)
-            text_.append(t.substr(0, max_value + 1 - text_.size()));
+        if (text_.size() <= max_value) text_.append(t.substr(0, max_value + 1 - text_.size()));
         return std::nullopt;
     }
 
@@ -102,7 +99,8 @@ public:
             const auto& rec = r_.records[i];
             std::string where = "report: record " + std::to_string(i + 1) + ": ";
             if (rec.source_ip.empty()) return std::unexpected(where + "no source_ip");
-            if (i >= seen_count_.size() || !seen_count_[i]) return std::unexpected(where + "no count");
+            if (i >= seen_count_.size() || !seen_count_[i])
+                return std::unexpected(where + "no count");
         }
         return std::move(r_);
     }
@@ -114,23 +112,31 @@ private:
     std::optional<std::string> assign(const std::string& k, std::string_view v) {
         auto& m = r_;
         auto& pol = r_.policy;
-        if (k == "report_metadata/org_name") m.org_name = clean(v);
-        else if (k == "report_metadata/email") m.email = clean(v);
-        else if (k == "report_metadata/report_id") m.report_id = clean(v);
-        else if (k == "report_metadata/date_range/begin" ||
-                 k == "report_metadata/date_range/end") {
+        if (k == "report_metadata/org_name")
+            m.org_name = clean(v);
+        else if (k == "report_metadata/email")
+            m.email = clean(v);
+        else if (k == "report_metadata/report_id")
+            m.report_id = clean(v);
+        else if (k == "report_metadata/date_range/begin" || k == "report_metadata/date_range/end") {
             // Unix times; 10^15 s is far past any real date and keeps int64 arithmetic safe.
             auto n = number(v, 1'000'000'000'000'000ULL);
             bool begin = k.ends_with("begin");
-            if (!n) return "report: date_range " + std::string(begin ? "begin" : "end") + " " +
-                           quoted(v) + " is not a Unix time";
+            if (!n)
+                return "report: date_range " + std::string(begin ? "begin" : "end") + " " +
+                       quoted(v) + " is not a Unix time";
             (begin ? m.begin : m.end) = static_cast<std::int64_t>(*n);
             (begin ? have_begin_ : have_end_) = true;
-        } else if (k == "policy_published/domain") pol.domain = keyword(v);
-        else if (k == "policy_published/p") pol.p = keyword(v);
-        else if (k == "policy_published/sp") pol.sp = keyword(v);
-        else if (k == "policy_published/adkim") pol.adkim = keyword(v);
-        else if (k == "policy_published/aspf") pol.aspf = keyword(v);
+        } else if (k == "policy_published/domain")
+            pol.domain = keyword(v);
+        else if (k == "policy_published/p")
+            pol.p = keyword(v);
+        else if (k == "policy_published/sp")
+            pol.sp = keyword(v);
+        else if (k == "policy_published/adkim")
+            pol.adkim = keyword(v);
+        else if (k == "policy_published/aspf")
+            pol.aspf = keyword(v);
         else if (k == "policy_published/pct") {
             if (auto n = number(v, 100)) pol.pct = static_cast<unsigned>(*n);
         } else if (k.starts_with("record/")) {
@@ -147,21 +153,32 @@ private:
                 return at() + "source_ip " + quoted(v) + " is not an IP address";
         } else if (k == "row/count") {
             auto n = number(v, max_count);
-            if (!n) return at() + "count " + quoted(v) + " is not a number up to " +
-                           std::to_string(max_count);
+            if (!n)
+                return at() + "count " + quoted(v) + " is not a number up to " +
+                       std::to_string(max_count);
             r.count = *n;
             seen_count_.resize(r_.records.size());
             seen_count_.back() = true;
-        } else if (k == "row/policy_evaluated/disposition") r.disposition = keyword(v);
-        else if (k == "row/policy_evaluated/dkim") r.dkim = keyword(v);
-        else if (k == "row/policy_evaluated/spf") r.spf = keyword(v);
-        else if (k == "identifiers/header_from") r.header_from = keyword(v);
-        else if (k == "identifiers/envelope_from") r.envelope_from = keyword(v);
-        else if (k == "auth_results/dkim/domain") r.auth_dkim.back().domain = keyword(v);
-        else if (k == "auth_results/dkim/selector") r.auth_dkim.back().selector = clean(v);
-        else if (k == "auth_results/dkim/result") r.auth_dkim.back().result = keyword(v);
-        else if (k == "auth_results/spf/domain") r.auth_spf.back().domain = keyword(v);
-        else if (k == "auth_results/spf/result") r.auth_spf.back().result = keyword(v);
+        } else if (k == "row/policy_evaluated/disposition")
+            r.disposition = keyword(v);
+        else if (k == "row/policy_evaluated/dkim")
+            r.dkim = keyword(v);
+        else if (k == "row/policy_evaluated/spf")
+            r.spf = keyword(v);
+        else if (k == "identifiers/header_from")
+            r.header_from = keyword(v);
+        else if (k == "identifiers/envelope_from")
+            r.envelope_from = keyword(v);
+        else if (k == "auth_results/dkim/domain")
+            r.auth_dkim.back().domain = keyword(v);
+        else if (k == "auth_results/dkim/selector")
+            r.auth_dkim.back().selector = clean(v);
+        else if (k == "auth_results/dkim/result")
+            r.auth_dkim.back().result = keyword(v);
+        else if (k == "auth_results/spf/domain")
+            r.auth_spf.back().domain = keyword(v);
+        else if (k == "auth_results/spf/result")
+            r.auth_spf.back().result = keyword(v);
         return std::nullopt;
     }
 

@@ -16,23 +16,25 @@ bool name_start(char c) {
     auto u = static_cast<unsigned char>(c);
     return (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || u == '_' || u == ':' || u >= 0x80;
 }
-bool name_char(char c) {
-    return name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
-}
+bool name_char(char c) { return name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.'; }
 
 std::string_view local_name(std::string_view qname) {
     auto colon = qname.rfind(':');
     return colon == std::string_view::npos ? qname : qname.substr(colon + 1);
 }
 
-
 // A character or entity reference (XML 1.0 4.1) without its "&" and ";"; false if invalid.
 bool decode_reference(std::string_view ref, std::string& out) {
-    if (ref == "lt") out.push_back('<');
-    else if (ref == "gt") out.push_back('>');
-    else if (ref == "amp") out.push_back('&');
-    else if (ref == "quot") out.push_back('"');
-    else if (ref == "apos") out.push_back('\'');
+    if (ref == "lt")
+        out.push_back('<');
+    else if (ref == "gt")
+        out.push_back('>');
+    else if (ref == "amp")
+        out.push_back('&');
+    else if (ref == "quot")
+        out.push_back('"');
+    else if (ref == "apos")
+        out.push_back('\'');
     else if (ref.size() >= 2 && ref[0] == '#') {
         bool hex = ref[1] == 'x';
         std::string_view digits = ref.substr(hex ? 2 : 1);
@@ -40,9 +42,12 @@ bool decode_reference(std::string_view ref, std::string& out) {
         std::uint32_t cp = 0;
         for (char c : digits) {
             int d = -1;
-            if (c >= '0' && c <= '9') d = c - '0';
-            else if (hex && c >= 'a' && c <= 'f') d = c - 'a' + 10;
-            else if (hex && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+            if (c >= '0' && c <= '9')
+                d = c - '0';
+            else if (hex && c >= 'a' && c <= 'f')
+                d = c - 'a' + 10;
+            else if (hex && c >= 'A' && c <= 'F')
+                d = c - 'A' + 10;
             if (d < 0) return false;
             cp = cp * (hex ? 16 : 10) + static_cast<std::uint32_t>(d);
             if (cp > 0x10FFFF) return false;
@@ -70,8 +75,7 @@ public:
             if (!ok) return std::unexpected(std::move(error_));
         }
         if (!stack_.empty())
-            return std::unexpected("XML: unclosed element <" + stack_.back() +
-                                   "> at end of input");
+            return std::unexpected("XML: unclosed element <" + stack_.back() + "> at end of input");
         if (!seen_root_) return std::unexpected(std::string("XML: no root element"));
         return {};
     }
@@ -149,8 +153,8 @@ private:
         ++pos_; // '<'
         std::string_view qname = name();
         if (qname.empty()) return fail("expected an element name after \"<\"");
-        if (stack_.empty() && seen_root_) return fail("a second root element <" +
-                                                      std::string(qname) + ">");
+        if (stack_.empty() && seen_root_)
+            return fail("a second root element <" + std::string(qname) + ">");
         if (stack_.size() >= max_depth)
             return fail("elements nested deeper than " + std::to_string(max_depth));
         // Attributes (XML 1.0 3.1): name = "value" | 'value'; checked and skipped.

@@ -71,9 +71,12 @@ void escape_into(std::string& out, std::string_view v) {
 // A top-level field: "-" for empty, "%2D" for "-".
 void field(std::string& out, std::string_view v) {
     if (!out.empty()) out += ' ';
-    if (v.empty()) out += '-';
-    else if (v == "-") out += "%2D";
-    else escape_into(out, v);
+    if (v.empty())
+        out += '-';
+    else if (v == "-")
+        out += "%2D";
+    else
+        escape_into(out, v);
 }
 
 int hex_value(char c) {
@@ -119,7 +122,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     return out;
 }
 
-template <class T> std::optional<T> number(std::string_view v) {
+template <class T>
+std::optional<T> number(std::string_view v) {
     T n{};
     if (v.empty() || v.size() > 20) return std::nullopt;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -130,14 +134,14 @@ template <class T> std::optional<T> number(std::string_view v) {
 } // namespace
 
 bool valid_dkim_result(std::string_view r) {
-    static constexpr std::array ok{"none", "pass", "fail", "policy", "neutral", "temperror",
-                                   "permerror"};
+    static constexpr std::array ok{"none",    "pass",      "fail",     "policy",
+                                   "neutral", "temperror", "permerror"};
     return std::find(ok.begin(), ok.end(), r) != ok.end();
 }
 
 bool valid_spf_result(std::string_view r) {
-    static constexpr std::array ok{"none", "neutral", "pass", "fail", "softfail", "temperror",
-                                   "permerror"};
+    static constexpr std::array ok{"none",     "neutral",   "pass",     "fail",
+                                   "softfail", "temperror", "permerror"};
     return std::find(ok.begin(), ok.end(), r) != ok.end();
 }
 
@@ -320,8 +324,10 @@ std::expected<read_result, std::string> read_period(const fs::path& log) {
             break;
         }
         auto o = decode(rest.substr(0, nl));
-        if (o) r.records.push_back(std::move(*o));
-        else ++r.bad_lines;
+        if (o)
+            r.records.push_back(std::move(*o));
+        else
+            ++r.bad_lines;
         rest.remove_prefix(nl + 1);
     }
     return r;

@@ -34,9 +34,7 @@ namespace {
 
 thread_local bool on_pool_thread = false;
 
-std::error_code errno_code(int e) {
-    return {e, std::generic_category()};
-}
+std::error_code errno_code(int e) { return {e, std::generic_category()}; }
 
 // Retries EINTR; returns 0 or an errno.
 int write_all(int fd, const std::string& data) {
@@ -122,9 +120,7 @@ temp_file& temp_file::operator=(temp_file&& o) noexcept {
     return *this;
 }
 
-temp_file::~temp_file() {
-    release();
-}
+temp_file::~temp_file() { release(); }
 
 void temp_file::release() {
     if (!named_.empty()) ::unlink(named_.c_str());

@@ -23,7 +23,7 @@ std::atomic<unsigned> tmp_counter{0};
 
 std::error_code errno_code(int e) { return {e, std::generic_category()}; }
 
-error fail(int e, const fs::path &p, std::string step) {
+error fail(int e, const fs::path& p, std::string step) {
     return error{errno_code(e), p, std::move(step)};
 }
 
@@ -35,7 +35,7 @@ std::error_code do_fsync(int fd, bool directory) {
     return {};
 }
 
-fs::path dir_of(const fs::path &p) {
+fs::path dir_of(const fs::path& p) {
     return p.parent_path().empty() ? fs::path(".") : p.parent_path();
 }
 
@@ -76,7 +76,7 @@ std::error_code write_all(int fd, std::string_view data) {
     return {};
 }
 
-result<> fsync_dir(const fs::path &dir) {
+result<> fsync_dir(const fs::path& dir) {
     unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return std::unexpected(fail(errno, dir, "cannot open directory"));
     if (auto ec = do_fsync(fd.get(), true))
@@ -84,8 +84,8 @@ result<> fsync_dir(const fs::path &dir) {
     return {};
 }
 
-result<> replace_file(const fs::path &path, std::initializer_list<std::string_view> parts,
-                      const replace_options &opt) {
+result<> replace_file(const fs::path& path, std::initializer_list<std::string_view> parts,
+                      const replace_options& opt) {
     const fs::path dir = dir_of(path);
     fs::path tmp;
     if (opt.locked) {
@@ -98,7 +98,7 @@ result<> replace_file(const fs::path &path, std::initializer_list<std::string_vi
     }
     unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return std::unexpected(fail(errno, tmp, "cannot create"));
-    auto undo = [&](std::error_code ec, const fs::path &p, std::string step) {
+    auto undo = [&](std::error_code ec, const fs::path& p, std::string step) {
         fd.reset();
         ::unlink(tmp.c_str());
         return std::unexpected(error{ec, p, std::move(step)});
@@ -111,18 +111,17 @@ result<> replace_file(const fs::path &path, std::initializer_list<std::string_vi
     if (::fchmod(fd.get(), opt.mode) != 0) return undo(errno_code(errno), tmp, "cannot chmod");
     if (auto ec = do_fsync(fd.get(), false)) return undo(ec, tmp, "cannot fsync");
     if (auto ec = fd.close()) return undo(ec, tmp, "cannot close");
-    if (int e = detail::injected_rename_error())
-        return undo(errno_code(e), path, "cannot rename");
+    if (int e = detail::injected_rename_error()) return undo(errno_code(e), path, "cannot rename");
     if (::rename(tmp.c_str(), path.c_str()) != 0)
         return undo(errno_code(errno), path, "cannot rename");
     return fsync_dir(dir);
 }
 
-result<> replace_file(const fs::path &path, std::string_view content, const replace_options &opt) {
+result<> replace_file(const fs::path& path, std::string_view content, const replace_options& opt) {
     return replace_file(path, {content}, opt);
 }
 
-result<> rename_noreplace(const fs::path &from, const fs::path &to) {
+result<> rename_noreplace(const fs::path& from, const fs::path& to) {
     if (int e = detail::injected_rename_error())
         return std::unexpected(fail(e, to, "cannot rename"));
     if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return {};
@@ -135,7 +134,7 @@ result<> rename_noreplace(const fs::path &from, const fs::path &to) {
     return {};
 }
 
-result<std::string> read_file(const fs::path &path, const read_options &opt) {
+result<std::string> read_file(const fs::path& path, const read_options& opt) {
     int flags = O_RDONLY | O_CLOEXEC | (opt.no_follow ? O_NOFOLLOW : 0);
     unique_fd fd(::open(path.c_str(), flags));
     if (!fd) return std::unexpected(fail(errno, path, "cannot open"));
@@ -165,8 +164,8 @@ result<std::string> read_file(const fs::path &path, const read_options &opt) {
     return out;
 }
 
-result<std::optional<std::string>> read_file_if_exists(const fs::path &path,
-                                                       const read_options &opt) {
+result<std::optional<std::string>> read_file_if_exists(const fs::path& path,
+                                                       const read_options& opt) {
     auto r = read_file(path, opt);
     if (r) return std::optional<std::string>(std::move(*r));
     if (r.error().code == std::errc::no_such_file_or_directory) return std::optional<std::string>();

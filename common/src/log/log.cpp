@@ -56,11 +56,16 @@ void set_min_level(level l) { g_min.store(static_cast<int>(l)); }
 level min_level() { return static_cast<level>(g_min.load(std::memory_order_relaxed)); }
 
 bool parse_level(std::string_view text, level& out) {
-    if (text == "debug") out = level::debug;
-    else if (text == "info") out = level::info;
-    else if (text == "warn" || text == "warning") out = level::warn;
-    else if (text == "error") out = level::error;
-    else return false;
+    if (text == "debug")
+        out = level::debug;
+    else if (text == "info")
+        out = level::info;
+    else if (text == "warn" || text == "warning")
+        out = level::warn;
+    else if (text == "error")
+        out = level::error;
+    else
+        return false;
     return true;
 }
 
@@ -75,7 +80,8 @@ void write(level l, std::string_view component, std::string_view id, std::string
     gmtime_r(&t, &tm);
     char stamp[64];
     std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms));
     std::string line;
     line.reserve(128);
     line.append(stamp).append(" ").append(level_name(l)).append(" ");

@@ -53,7 +53,7 @@ bool admission::evict_for(const std::string& newcomer_network, bool trusted,
 }
 
 admission::verdict admission::admit(std::string_view ip_text, bool trusted,
-                                     std::function<void()> close) {
+                                    std::function<void()> close) {
     verdict v;
     std::string ip(ip_text);
     std::string network = network_of(ip);
@@ -69,8 +69,8 @@ admission::verdict admission::admit(std::string_view ip_text, bool trusted,
             return v;
         }
     }
-    bool full = total_ >= limits_.max_connections ||
-                (!trusted && pool_ >= limits_.max_unauthenticated);
+    bool full =
+        total_ >= limits_.max_connections || (!trusted && pool_ >= limits_.max_unauthenticated);
     if (full && !evict_for(network, trusted, v.evicted_ip)) {
         v.reason = "too many connections";
         return v;

@@ -192,7 +192,8 @@ bool connection::peer_spoke_while_idle() const {
 }
 
 std::string error_text(const std::exception& e) {
-    if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) return se->code().message();
+    if (auto* se = dynamic_cast<const boost::system::system_error*>(&e))
+        return se->code().message();
     return e.what();
 }
 
@@ -229,8 +230,7 @@ asio::awaitable<std::unique_ptr<connection>> connect(const std::string& host_por
     auto [host, port] = split_host_port(host_port);
     auto ex = co_await asio::this_coro::executor;
     tcp::resolver resolver(ex);
-    auto results = co_await resolver.async_resolve(host, std::to_string(port),
-                                                   asio::use_awaitable);
+    auto results = co_await resolver.async_resolve(host, std::to_string(port), asio::use_awaitable);
     tcp::socket sock(ex);
     deadline d(sock, timeout);
     try {

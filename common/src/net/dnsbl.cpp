@@ -83,7 +83,8 @@ std::expected<dnsbl_site, std::string> parse_site(std::string_view text) {
     std::string_view spec = rest.substr(sep + 1);
     if (rest[sep] == '&') {
         auto a = ipv4(spec);
-        if (!a) return std::unexpected("the mask after '&' must be written as an address (0.0.0.4)");
+        if (!a)
+            return std::unexpected("the mask after '&' must be written as an address (0.0.0.4)");
         site.mask = (std::uint32_t{(*a)[0]} << 24) | (std::uint32_t{(*a)[1]} << 16) |
                     (std::uint32_t{(*a)[2]} << 8) | (*a)[3];
         return site;
@@ -147,13 +148,15 @@ site_result judge(const dnsbl_site& site, const std::vector<std::string>& answer
         }
         bool counts = true;
         if (site.mask) {
-            const std::uint32_t v = (std::uint32_t{(*a)[0]} << 24) | (std::uint32_t{(*a)[1]} << 16) |
-                                    (std::uint32_t{(*a)[2]} << 8) | (*a)[3];
+            const std::uint32_t v = (std::uint32_t{(*a)[0]} << 24) |
+                                    (std::uint32_t{(*a)[1]} << 16) | (std::uint32_t{(*a)[2]} << 8) |
+                                    (*a)[3];
             counts = (v & *site.mask) != 0;
         } else if (site.has_pattern) {
             for (std::size_t i = 0; i < 4 && counts; ++i) {
                 bool any = false;
-                for (const auto& [lo, hi] : site.octets[i]) any = any || ((*a)[i] >= lo && (*a)[i] <= hi);
+                for (const auto& [lo, hi] : site.octets[i])
+                    any = any || ((*a)[i] >= lo && (*a)[i] <= hi);
                 counts = any;
             }
         }

@@ -65,8 +65,8 @@ void server::listen(const std::string& host_port) {
     if (ec == boost::system::errc::address_not_available)
         // EADDRNOTAVAIL: no interface has this address. For the tunnel address (LMTP on home,
         // the relay's side) that means the WireGuard interface is not up (issue 16 bug 9).
-        throw std::runtime_error(name_ + ": cannot listen on " + host_port + ": " +
-                                 ec.message() + ": " + hp.first +
+        throw std::runtime_error(name_ + ": cannot listen on " + host_port + ": " + ec.message() +
+                                 ": " + hp.first +
                                  " is not an address of this machine; if it is the WireGuard "
                                  "tunnel's, the tunnel interface is not up (systemctl start "
                                  "wg-quick@wg-smhome on home, wg-quick@wg-smrelay on the "
@@ -142,7 +142,8 @@ asio::awaitable<void> server::run_one(tcp::socket s) {
         } else if (e == proxy::expectation::header) {
             try {
                 auto h = co_await proxy::read_and_apply(conn, proxy_timeout_);
-                if (!h.ok) error = "PROXY header refused: " + h.error;
+                if (!h.ok)
+                    error = "PROXY header refused: " + h.error;
                 else if (h.value.cmd == proxy::command::proxy)
                     log::debug(name_, "", "PROXY header",
                                {{"client", conn.remote_ip()}, {"via", ip}});
@@ -162,8 +163,7 @@ asio::awaitable<void> server::run_one(tcp::socket s) {
     // Eviction closes the socket; the handler then fails its pending read and ends as usual.
     auto v = admission_->admit(ip, trusted, [&conn] { conn.close(); });
     if (!v.evicted_ip.empty())
-        log_refusal(v.evicted_ip, "idle connection closed to make room",
-                    "too many connections");
+        log_refusal(v.evicted_ip, "idle connection closed to make room", "too many connections");
     if (v.slot) conn.attach(admission_, v.slot);
     try {
         if (!v.slot) {

@@ -28,10 +28,14 @@ std::string describe(std::exception_ptr e) {
 void set_fatal_handler(std::function<void(std::string_view what)> h) { handler() = std::move(h); }
 
 void coroutine_died(std::string_view what, std::exception_ptr e) {
-    log::error("internal", "", std::string(what) + " failed; stopping so that the service "
-                               "manager restarts us", {{"error", describe(e)}});
-    if (auto& h = handler()) h(what);
-    else std::abort();
+    log::error("internal", "",
+               std::string(what) + " failed; stopping so that the service "
+                                   "manager restarts us",
+               {{"error", describe(e)}});
+    if (auto& h = handler())
+        h(what);
+    else
+        std::abort();
 }
 
 } // namespace splitmail::net

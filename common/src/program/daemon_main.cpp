@@ -14,8 +14,7 @@ void complain(const daemon_info& info, std::string_view message) {
                  static_cast<int>(message.size()), message.data());
 }
 
-std::variant<command_line, int> parse_command_line(const daemon_info& info, int argc,
-                                                   char** argv) {
+std::variant<command_line, int> parse_command_line(const daemon_info& info, int argc, char** argv) {
     command_line cl;
     const std::string usage(info.usage);
     for (int i = 1; i < argc; ++i) {

@@ -10,15 +10,15 @@
 namespace splitmail::proxy {
 namespace {
 
-constexpr unsigned char version2 = 0x20;   // 2.2: high nibble of byte 13
-constexpr unsigned char cmd_local = 0x00;  // low nibble
+constexpr unsigned char version2 = 0x20;  // 2.2: high nibble of byte 13
+constexpr unsigned char cmd_local = 0x00; // low nibble
 constexpr unsigned char cmd_proxy = 0x01;
-constexpr unsigned char af_unspec = 0x00;  // 2.2: high nibble of byte 14
+constexpr unsigned char af_unspec = 0x00; // 2.2: high nibble of byte 14
 constexpr unsigned char af_inet = 0x10;
 constexpr unsigned char af_inet6 = 0x20;
 constexpr unsigned char proto_stream = 0x01;
-constexpr std::size_t inet_block = 12;     // 2 x 4-byte address + 2 x 2-byte port
-constexpr std::size_t inet6_block = 36;    // 2 x 16-byte address + 2 x 2-byte port
+constexpr std::size_t inet_block = 12;  // 2 x 4-byte address + 2 x 2-byte port
+constexpr std::size_t inet6_block = 36; // 2 x 16-byte address + 2 x 2-byte port
 constexpr unsigned char v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 bool is_v4_mapped(const endpoint& e) {

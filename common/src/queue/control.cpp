@@ -14,9 +14,7 @@ namespace splitmail::queue {
 
 namespace fs = std::filesystem;
 
-fs::path pid_file(const fs::path& spool_root) {
-    return spool_root / "relay.pid";
-}
+fs::path pid_file(const fs::path& spool_root) { return spool_root / "relay.pid"; }
 
 std::error_code write_pid_file(const fs::path& spool_root) {
     const fs::path final_path = pid_file(spool_root);

@@ -140,9 +140,7 @@ std::string_view to_string(rcpt_state s) {
     return "pending";
 }
 
-std::string_view to_string(rcpt_route r) {
-    return r == rcpt_route::remote ? "remote" : "home";
-}
+std::string_view to_string(rcpt_route r) { return r == rcpt_route::remote ? "remote" : "home"; }
 
 std::string_view to_string(queue_name q) {
     switch (q) {

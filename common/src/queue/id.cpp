@@ -60,9 +60,7 @@ std::string make_id(std::chrono::system_clock::time_point now) {
     return id;
 }
 
-std::string make_id() {
-    return make_id(std::chrono::system_clock::now());
-}
+std::string make_id() { return make_id(std::chrono::system_clock::now()); }
 
 bool is_valid_id(std::string_view s) {
     if (s.size() != id_length) return false;

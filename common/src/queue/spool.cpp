@@ -27,9 +27,7 @@ constexpr queue_name all_queues[] = {queue_name::incoming, queue_name::deferred,
 constexpr const char* all_dirs[] = {"tmp",  "msg",     "incoming", "deferred",
                                     "hold", "corrupt", "deleted"};
 
-std::error_code errno_code(int e) {
-    return {e, std::generic_category()};
-}
+std::error_code errno_code(int e) { return {e, std::generic_category()}; }
 
 std::error_code make_dir(const fs::path& p) {
     if (::mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) return errno_code(errno);
@@ -113,9 +111,7 @@ std::expected<spool, std::error_code> spool::open(const fs::path& root,
     return spool(root, committer);
 }
 
-fs::path spool::message_path(const std::string& id) const {
-    return root_ / "msg" / id;
-}
+fs::path spool::message_path(const std::string& id) const { return root_ / "msg" / id; }
 
 fs::path spool::envelope_path(const std::string& id, queue_name q) const {
     return root_ / std::string(to_string(q)) / (id + ".json");
@@ -138,11 +134,11 @@ void spool::enqueue(envelope env, std::string prefix, std::string body, completi
         {message_path(env.id), {std::move(prefix), std::move(body)}, false, /*in_place=*/true, {}});
     r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false, false, {}});
     // Once the envelope is durable the message counts as queued: mark it (see spool.hpp).
-    c_->submit(std::move(r), [msg = message_path(env.id), done = std::move(done)](
-                                 std::error_code ec) {
-        if (!ec) ::chmod(msg.c_str(), mode_queued);
-        done(ec);
-    });
+    c_->submit(std::move(r),
+               [msg = message_path(env.id), done = std::move(done)](std::error_code ec) {
+                   if (!ec) ::chmod(msg.c_str(), mode_queued);
+                   done(ec);
+               });
 }
 
 std::expected<durable::temp_file, std::error_code> spool::create_message() const {
@@ -166,11 +162,11 @@ void spool::enqueue_file(envelope env, std::string prefix, durable::temp_file me
     m.adopt = std::make_shared<durable::temp_file>(std::move(message));
     r.files.push_back(std::move(m));
     r.files.push_back({envelope_path(env.id, env.queue), {to_json(env)}, false, false, {}});
-    c_->submit(std::move(r), [msg = message_path(env.id), done = std::move(done)](
-                                 std::error_code ec) {
-        if (!ec) ::chmod(msg.c_str(), mode_queued);
-        done(ec);
-    });
+    c_->submit(std::move(r),
+               [msg = message_path(env.id), done = std::move(done)](std::error_code ec) {
+                   if (!ec) ::chmod(msg.c_str(), mode_queued);
+                   done(ec);
+               });
 }
 
 void spool::update(const envelope& env, completion done) {
@@ -412,8 +408,8 @@ std::expected<std::string, std::error_code> spool::read_message(const std::strin
     return prefix;
 }
 
-std::expected<spool::stored_message, std::error_code> spool::open_message(
-    const std::string& id) const {
+std::expected<spool::stored_message, std::error_code>
+spool::open_message(const std::string& id) const {
     if (!is_valid_id(id)) return std::unexpected(errno_code(EINVAL));
     stored_message m;
     std::uint64_t skip = 0;

@@ -15,10 +15,21 @@ struct verb_entry {
     verb v;
 };
 constexpr std::array<verb_entry, 16> verbs{{
-    {"HELO", verb::helo}, {"EHLO", verb::ehlo}, {"LHLO", verb::lhlo}, {"MAIL", verb::mail},
-    {"RCPT", verb::rcpt}, {"DATA", verb::data}, {"BDAT", verb::bdat}, {"RSET", verb::rset},
-    {"NOOP", verb::noop}, {"QUIT", verb::quit}, {"HELP", verb::help}, {"VRFY", verb::vrfy},
-    {"EXPN", verb::expn}, {"STARTTLS", verb::starttls}, {"AUTH", verb::auth},
+    {"HELO", verb::helo},
+    {"EHLO", verb::ehlo},
+    {"LHLO", verb::lhlo},
+    {"MAIL", verb::mail},
+    {"RCPT", verb::rcpt},
+    {"DATA", verb::data},
+    {"BDAT", verb::bdat},
+    {"RSET", verb::rset},
+    {"NOOP", verb::noop},
+    {"QUIT", verb::quit},
+    {"HELP", verb::help},
+    {"VRFY", verb::vrfy},
+    {"EXPN", verb::expn},
+    {"STARTTLS", verb::starttls},
+    {"AUTH", verb::auth},
     {"XDIRECTORY", verb::xdirectory},
 }};
 
@@ -72,8 +83,10 @@ bool split_path(std::string_view args, std::string_view keyword, std::string_vie
     for (; i < rest.size(); ++i) {
         char c = rest[i];
         if (in_quote) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_quote = false;
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_quote = false;
         } else if (c == '"') {
             in_quote = true;
         } else if (c == '>') {
@@ -104,8 +117,8 @@ bool parse_path(std::string_view text, path& out) {
         while (true) {
             if (adl.empty() || adl.front() != '@') return false;
             auto comma = adl.find(',');
-            std::string_view dom = adl.substr(1, comma == std::string_view::npos ? adl.npos
-                                                                                 : comma - 1);
+            std::string_view dom =
+                adl.substr(1, comma == std::string_view::npos ? adl.npos : comma - 1);
             if (!address::valid_domain(dom)) return false;
             if (comma == std::string_view::npos) break;
             adl.remove_prefix(comma + 1);
@@ -121,8 +134,7 @@ bool parse_path(std::string_view text, path& out) {
 }
 
 bool is_keyword_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
 // RFC 5321 4.1.2: esmtp-param = esmtp-keyword ["=" esmtp-value];
@@ -257,18 +269,21 @@ parse_result<mail_from> parse_mail_from(std::string_view args) {
         const std::string& k = prm.keyword;
         if (k == "SIZE") {
             std::uint64_t n = 0;
-            if (seen_size || !prm.has_value || !parse_size(prm.value, n))
-                return bad_param_value(k);
+            if (seen_size || !prm.has_value || !parse_size(prm.value, n)) return bad_param_value(k);
             seen_size = true;
             mf.size = n;
         } else if (k == "BODY") {
             if (seen_body || !prm.has_value) return bad_param_value(k);
             seen_body = true;
             std::string v = upper_ascii(prm.value);
-            if (v == "7BIT") mf.body = body_type::seven_bit;
-            else if (v == "8BITMIME") mf.body = body_type::eight_bit_mime;
-            else if (v == "BINARYMIME") mf.body = body_type::binary_mime;
-            else return bad_param_value(k);
+            if (v == "7BIT")
+                mf.body = body_type::seven_bit;
+            else if (v == "8BITMIME")
+                mf.body = body_type::eight_bit_mime;
+            else if (v == "BINARYMIME")
+                mf.body = body_type::binary_mime;
+            else
+                return bad_param_value(k);
         } else if (k == "SMTPUTF8") {
             // RFC 6531 3.4: no value.
             if (mf.smtputf8 || prm.has_value) return bad_param_value(k);
@@ -277,9 +292,12 @@ parse_result<mail_from> parse_mail_from(std::string_view args) {
             if (seen_ret || !prm.has_value) return bad_param_value(k);
             seen_ret = true;
             std::string v = upper_ascii(prm.value);
-            if (v == "FULL") mf.ret = ret_type::full;
-            else if (v == "HDRS") mf.ret = ret_type::hdrs;
-            else return bad_param_value(k);
+            if (v == "FULL")
+                mf.ret = ret_type::full;
+            else if (v == "HDRS")
+                mf.ret = ret_type::hdrs;
+            else
+                return bad_param_value(k);
         } else if (k == "ENVID") {
             // RFC 3461 4.4: xtext, at most 100 characters.
             if (seen_envid || !prm.has_value || !valid_xtext(prm.value) ||
@@ -327,11 +345,11 @@ parse_result<rcpt_to> parse_rcpt_to(std::string_view args) {
             while (true) {
                 auto comma = v.find(',');
                 std::string item = upper_ascii(v.substr(0, comma));
-                unsigned f = item == "NEVER" ? notify::never
+                unsigned f = item == "NEVER"     ? notify::never
                              : item == "SUCCESS" ? notify::success
                              : item == "FAILURE" ? notify::failure
-                             : item == "DELAY" ? notify::delay
-                                               : 0;
+                             : item == "DELAY"   ? notify::delay
+                                                 : 0;
                 if (f == 0 || (flags & f)) return bad_param_value(k);
                 flags |= f;
                 if (comma == std::string_view::npos) break;

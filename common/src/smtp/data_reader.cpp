@@ -117,8 +117,7 @@ data_reader::result data_reader::feed(std::string_view in, std::string& out) {
                 state_ = st::mid;
             }
             break;
-        case st::done:
-            break;
+        case st::done: break;
         }
     }
     return result{state_ == st::done, i};

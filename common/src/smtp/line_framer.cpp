@@ -39,8 +39,8 @@ line_framer::result line_framer::next() {
     if (lf == std::string_view::npos) {
         // No LF within the limit. It is over-long once the window is full, or once it holds
         // text_max + 1 octets whose last is not a CR (a CR there could still be the CRLF).
-        bool too_long = avail.size() >= max_line_ ||
-                        (avail.size() == max_line_ - 1 && avail.back() != '\r');
+        bool too_long =
+            avail.size() >= max_line_ || (avail.size() == max_line_ - 1 && avail.back() != '\r');
         if (!too_long) return r;
         // Drop the partial line; anything after an LF beyond the window is still valid input.
         auto later_lf = avail.find('\n', window.size());

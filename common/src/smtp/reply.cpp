@@ -92,8 +92,7 @@ void reply_parser::feed(std::string_view bytes) {
 bool reply_parser::parse_line(std::string_view line) {
     // RFC 5321 4.2: Reply-line = *( Reply-code "-" [ textstring ] CRLF )
     //                            Reply-code [ SP textstring ] CRLF
-    if (line.size() < 3 || !all_digits(line.substr(0, 3), 3, 3) || line[0] < '2' ||
-        line[0] > '5') {
+    if (line.size() < 3 || !all_digits(line.substr(0, 3), 3, 3) || line[0] < '2' || line[0] > '5') {
         error_ = "malformed reply code";
         return false;
     }
@@ -101,7 +100,8 @@ bool reply_parser::parse_line(std::string_view line) {
     bool last = true;
     std::string_view text;
     if (line.size() > 3) {
-        if (line[3] == '-') last = false;
+        if (line[3] == '-')
+            last = false;
         else if (line[3] != ' ') {
             error_ = "malformed reply separator";
             return false;

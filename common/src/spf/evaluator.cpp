@@ -75,8 +75,8 @@ outcome error(result r, std::string why) { return {r, {}, std::move(why), {}}; }
 
 class evaluator {
 public:
-    evaluator(dns_client& dns, const ip_address& ip, std::string_view sender,
-              std::string_view helo, const options& opt)
+    evaluator(dns_client& dns, const ip_address& ip, std::string_view sender, std::string_view helo,
+              const options& opt)
         : dns_(dns), ip_(ip), helo_(helo), opt_(opt) {
         auto at = sender.rfind('@');
         local_ = at == std::string_view::npos ? std::string_view{} : sender.substr(0, at);
@@ -119,16 +119,14 @@ private:
     // RFC 7208 4.6.4: terms that query DNS.
     step count_term() {
         if (++terms_ > opt_.lookup_limit)
-            return error(result::permerror,
-                         "more than " + std::to_string(opt_.lookup_limit) +
-                             " DNS-querying terms (RFC 7208 4.6.4)");
+            return error(result::permerror, "more than " + std::to_string(opt_.lookup_limit) +
+                                                " DNS-querying terms (RFC 7208 4.6.4)");
         return std::nullopt;
     }
     step count_void(const dns_answer& a) {
         if (is_void(a) && ++voids_ > opt_.void_limit)
-            return error(result::permerror,
-                         "more than " + std::to_string(opt_.void_limit) +
-                             " void DNS lookups (RFC 7208 4.6.4)");
+            return error(result::permerror, "more than " + std::to_string(opt_.void_limit) +
+                                                " void DNS lookups (RFC 7208 4.6.4)");
         return std::nullopt;
     }
 
@@ -158,9 +156,8 @@ private:
     }
 
     static bool is_within(std::string_view name, std::string_view domain) {
-        return name == domain ||
-               (name.size() > domain.size() && name.ends_with(domain) &&
-                name[name.size() - domain.size() - 1] == '.');
+        return name == domain || (name.size() > domain.size() && name.ends_with(domain) &&
+                                  name[name.size() - domain.size() - 1] == '.');
     }
 
     // RFC 7208 7.3 %{p}: a validated name, preferring <domain> or a subdomain of it.
@@ -208,8 +205,8 @@ std::expected<bool, outcome> evaluator::matches(const mechanism& m, const std::s
         case result::temperror: return fail(inner);
         case result::permerror: return fail(inner);
         case result::none:
-            return fail(error(result::permerror,
-                              "include:" + name + " has no SPF record (RFC 7208 5.2)"));
+            return fail(
+                error(result::permerror, "include:" + name + " has no SPF record (RFC 7208 5.2)"));
         }
         return false;
     }
@@ -228,8 +225,8 @@ std::expected<bool, outcome> evaluator::matches(const mechanism& m, const std::s
         if (mx.status != dns_status::ok) return false;
         // RFC 7208 4.6.4: more than 10 MX names is a permerror.
         if (mx.records.size() > 10)
-            return fail(error(result::permerror,
-                              name + " has more than 10 MX records (RFC 7208 4.6.4)"));
+            return fail(
+                error(result::permerror, name + " has more than 10 MX records (RFC 7208 4.6.4)"));
         for (const auto& host : mx.records) {
             auto a = address_query(normal_name(host));
             if (a.status == dns_status::temp_error)
@@ -286,8 +283,7 @@ outcome evaluator::run(const std::string& domain) {
     const std::string* found = nullptr;
     for (const auto& r : txt.records) {
         if (!is_spf_record(r)) continue;
-        if (found)
-            return error(result::permerror, domain + " publishes more than one SPF record");
+        if (found) return error(result::permerror, domain + " publishes more than one SPF record");
         found = &r;
     }
     if (!found) return error(result::none, domain + " publishes no SPF record");

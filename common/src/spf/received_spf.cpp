@@ -27,8 +27,8 @@ std::string comment_text(std::string_view s) {
 } // namespace
 
 std::string received_spf_header(const evaluation& ev, const received_spf_input& in) {
-    std::string who = in.helo_identity ? "postmaster@" + std::string(in.helo)
-                                       : std::string(in.envelope_from);
+    std::string who =
+        in.helo_identity ? "postmaster@" + std::string(in.helo) : std::string(in.envelope_from);
     std::string comment = comment_text(in.receiver) + ": ";
     switch (ev.code) {
     case result::pass:
@@ -44,9 +44,7 @@ std::string received_spf_header(const evaluation& ev, const received_spf_input& 
         comment += comment_text(in.client_ip) + " is neither permitted nor denied by domain of " +
                    comment_text(who);
         break;
-    case result::none:
-        comment += "domain of " + comment_text(who) + " does not publish SPF";
-        break;
+    case result::none: comment += "domain of " + comment_text(who) + " does not publish SPF"; break;
     case result::temperror:
     case result::permerror:
         comment += "error in processing during lookup of " + comment_text(who);

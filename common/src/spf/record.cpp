@@ -14,8 +14,8 @@ bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [](char x, char y) { return lower(x) == lower(y); });
 }
 
 // RFC 7208 12: toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" )
@@ -24,9 +24,12 @@ bool is_toplabel(std::string_view l) {
     if (l.empty() || !is_alnum(l.front()) || !is_alnum(l.back())) return false;
     bool alpha = false, hyphen = false;
     for (char c : l) {
-        if (is_alpha(c)) alpha = true;
-        else if (c == '-') hyphen = true;
-        else if (!is_digit(c)) return false;
+        if (is_alpha(c))
+            alpha = true;
+        else if (c == '-')
+            hyphen = true;
+        else if (!is_digit(c))
+            return false;
     }
     return alpha || hyphen;
 }

@@ -247,11 +247,9 @@ bool database::resolve(const std::string& address, expansion& x, std::size_t dep
     return false;
 }
 
-std::expected<database, std::string> database::build(std::vector<user_entry> users,
-                                                     std::vector<alias_entry> aliases,
-                                                     std::string delimiter,
-                                                     std::vector<std::string> domains,
-                                                     std::string aliases_name) {
+std::expected<database, std::string>
+database::build(std::vector<user_entry> users, std::vector<alias_entry> aliases,
+                std::string delimiter, std::vector<std::string> domains, std::string aliases_name) {
     database db;
     db.delimiter_ = std::move(delimiter);
     bool explicit_domains = !domains.empty();
@@ -281,7 +279,8 @@ std::expected<database, std::string> database::build(std::vector<user_entry> use
     for (const auto& [name, a] : db.aliases_) {
         expansion x;
         auto r = db.expand_alias(a, x, 1);
-        if (!r) return std::unexpected(aliases_name + ":" + std::to_string(a.line) + ": " + r.error());
+        if (!r)
+            return std::unexpected(aliases_name + ":" + std::to_string(a.line) + ": " + r.error());
     }
     // The recipient directory for the relay.
     directory& d = db.dir_;
@@ -289,8 +288,10 @@ std::expected<database, std::string> database::build(std::vector<user_entry> use
     d.domains = db.domains_;
     for (const auto& [name, u] : db.users_) d.recipients.push_back(name);
     for (const auto& [name, a] : db.aliases_) {
-        if (name.front() == '@') d.catchall.push_back(name.substr(1));
-        else if (!db.users_.count(name)) d.recipients.push_back(name);
+        if (name.front() == '@')
+            d.catchall.push_back(name.substr(1));
+        else if (!db.users_.count(name))
+            d.recipients.push_back(name);
     }
     std::ranges::sort(d.recipients);
     std::ranges::sort(d.catchall);

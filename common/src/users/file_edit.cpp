@@ -26,7 +26,8 @@ std::expected<void, std::string> rewrite_file(const std::filesystem::path& file,
                                               ::mode_t allowed) {
     auto lock_path = file;
     lock_path += ".lock";
-    durable::unique_fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    durable::unique_fd lock(
+        ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!lock) return std::unexpected(sys_error(lock_path, "open"));
     while (::flock(lock.get(), LOCK_EX) != 0) {
         if (errno != EINTR) return std::unexpected(sys_error(lock_path, "flock"));
@@ -34,7 +35,7 @@ std::expected<void, std::string> rewrite_file(const std::filesystem::path& file,
 
     ::mode_t mode = new_mode;
     std::optional<std::pair<::uid_t, ::gid_t>> owner; // of the file being replaced
-    struct ::stat st{};
+    struct ::stat st {};
     if (::stat(file.c_str(), &st) == 0) {
         mode = st.st_mode & 07777 & allowed;
         owner.emplace(st.st_uid, st.st_gid);

@@ -10,7 +10,7 @@ live_database::live_database(sources src) : src_(std::move(src)) {}
 live_database::stamp live_database::stat_of(const std::filesystem::path& p) {
     stamp s;
     if (p.empty()) return s;
-    struct ::stat st{};
+    struct ::stat st {};
     if (::stat(p.c_str(), &st) != 0) return s;
     s.exists = true;
     s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;

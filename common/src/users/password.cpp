@@ -177,9 +177,8 @@ verify_result verify_argon2(std::string_view password, std::string_view data, bo
     return verify_result::malformed;
 }
 
-std::expected<std::string, std::string> hash_with_libargon2(std::string_view password,
-                                                            std::uint32_t t_cost,
-                                                            std::uint32_t m_cost) {
+std::expected<std::string, std::string>
+hash_with_libargon2(std::string_view password, std::uint32_t t_cost, std::uint32_t m_cost) {
     constexpr std::uint32_t parallelism = 1;
     constexpr std::size_t salt_len = 16, hash_len = 32;
     std::array<unsigned char, salt_len> salt{};
@@ -238,14 +237,14 @@ verify_result verify_password(std::string_view password, std::string_view stored
         auto raw = decode(s->data);
         if (!raw || raw->size() != 64) return verify_result::malformed;
         return constant_time_equal(sha512(password, ""), *raw) ? verify_result::match
-                                                                : verify_result::mismatch;
+                                                               : verify_result::mismatch;
     }
     case scheme::ssha512: {
         auto raw = decode(s->data);
         if (!raw || raw->size() <= 64) return verify_result::malformed;
         std::string_view digest(raw->data(), 64), salt(raw->data() + 64, raw->size() - 64);
         return constant_time_equal(sha512(password, salt), digest) ? verify_result::match
-                                                                    : verify_result::mismatch;
+                                                                   : verify_result::mismatch;
     }
     case scheme::unknown: break;
     }

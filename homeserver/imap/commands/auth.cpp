@@ -64,10 +64,9 @@ void session::cmd_login(const command& c, std::string& out) {
         out += bad(c, "LOGIN needs a user name and a password");
         return;
     }
-    if (cfg_.defer_auth)
-        return begin_deferred_auth(c.tag, "", c.args[0].text, c.args[1].text);
-    auto user = hooks_.authenticate ? hooks_.authenticate(c.args[0].text, c.args[1].text)
-                                    : std::nullopt;
+    if (cfg_.defer_auth) return begin_deferred_auth(c.tag, "", c.args[0].text, c.args[1].text);
+    auto user =
+        hooks_.authenticate ? hooks_.authenticate(c.args[0].text, c.args[1].text) : std::nullopt;
     if (!user) return login_failed(c.tag, out);
     login_ok(c.tag, *user, out);
 }
@@ -88,8 +87,10 @@ void session::auth_result(const std::optional<std::string>& user) {
     std::string tag = std::move(auth_tag_);
     // RFC 4616 2: an authorization identity other than the user's own is not allowed.
     bool authz_ok = sasl::authzid_acceptable(auth_authz_, auth_authc_, user ? *user : "");
-    if (!user || !authz_ok) login_failed(tag, deferred_out_);
-    else login_ok(tag, *user, deferred_out_);
+    if (!user || !authz_ok)
+        login_failed(tag, deferred_out_);
+    else
+        login_ok(tag, *user, deferred_out_);
     auth_authz_.clear();
     auth_authc_.clear();
 }
@@ -146,10 +147,9 @@ void session::finish_auth_line(std::string_view line, std::string& out) {
     if (cfg_.defer_auth)
         return begin_deferred_auth(std::move(tag), std::move(authz), std::move(authc),
                                    std::string(cred->password.view()));
-    auto user = hooks_.authenticate ? hooks_.authenticate(authc, cred->password.str())
-                                    : std::nullopt;
-    if (!user || !sasl::authzid_acceptable(authz, authc, *user))
-        return login_failed(tag, out);
+    auto user =
+        hooks_.authenticate ? hooks_.authenticate(authc, cred->password.str()) : std::nullopt;
+    if (!user || !sasl::authzid_acceptable(authz, authc, *user)) return login_failed(tag, out);
     login_ok(tag, *user, out);
 }
 

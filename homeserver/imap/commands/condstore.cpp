@@ -26,8 +26,7 @@ void session::condstore_used(std::string& out) {
     // RFC 7162 3.1: the first CONDSTORE-enabling command with a mailbox selected reports
     // HIGHESTMODSEQ (SELECT (CONDSTORE) reports it anyway).
     if (sel_)
-        out += "* OK [HIGHESTMODSEQ " + std::to_string(sel_->f->highest_modseq()) +
-               "] Highest\r\n";
+        out += "* OK [HIGHESTMODSEQ " + std::to_string(sel_->f->highest_modseq()) + "] Highest\r\n";
 }
 
 } // namespace splitmail::home::imap

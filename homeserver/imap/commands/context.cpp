@@ -31,8 +31,10 @@ std::uint32_t session::sequence_of(std::uint32_t uid) const {
     std::size_t lo = 0, hi = u.size();
     while (lo < hi) {
         std::size_t mid = lo + (hi - lo) / 2;
-        if (u[mid] < uid) lo = mid + 1;
-        else hi = mid;
+        if (u[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < u.size() && u[lo] == uid ? static_cast<std::uint32_t>(lo + 1) : 0;
 }

@@ -32,16 +32,16 @@ namespace {
 
 // Caps on one FETCH (issue 11): the items are produced for every message of the set, and
 // each BODY[...] item copies message data into the response.
-constexpr std::size_t max_fetch_items = 64;     // after ALL/FAST/FULL are expanded
+constexpr std::size_t max_fetch_items = 64;    // after ALL/FAST/FULL are expanded
 constexpr std::size_t max_header_fields = 256; // in one HEADER.FIELDS[.NOT] list
 
 struct section_item {
-    std::string label;        // as echoed in the response: "BODY[HEADER]<0>"
+    std::string label; // as echoed in the response: "BODY[HEADER]<0>"
     bool peek = false;
-    bool binary = false;      // BINARY[...] / BINARY.PEEK[...] (decoded content)
-    bool size_only = false;   // BINARY.SIZE[...]
+    bool binary = false;    // BINARY[...] / BINARY.PEEK[...] (decoded content)
+    bool size_only = false; // BINARY.SIZE[...]
     std::vector<unsigned> path;
-    std::string what;         // "", HEADER, TEXT, MIME, HEADER.FIELDS, HEADER.FIELDS.NOT
+    std::string what; // "", HEADER, TEXT, MIME, HEADER.FIELDS, HEADER.FIELDS.NOT
     std::vector<std::string> fields;
     bool partial = false;
     std::uint64_t origin = 0, length = 0;
@@ -66,9 +66,9 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
     std::string rest(u.substr(close + 1));
     if (s.binary) {
         // RFC 9051 9: section-binary = "[" [section-part] "]"; BINARY.SIZE has no partial.
-        if (!spec.empty() && (spec.front() == '.' || spec.back() == '.' ||
-                              spec.find("..") != std::string::npos ||
-                              spec.find_first_not_of("0123456789.") != std::string::npos))
+        if (!spec.empty() &&
+            (spec.front() == '.' || spec.back() == '.' || spec.find("..") != std::string::npos ||
+             spec.find_first_not_of("0123456789.") != std::string::npos))
             return std::unexpected("BINARY takes only a part number");
         if (s.size_only && !rest.empty()) return std::unexpected("BINARY.SIZE takes no partial");
     }
@@ -80,8 +80,10 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
         if (r.ec != std::errc() || n == 0) return std::unexpected("bad part number");
         s.path.push_back(n);
         p = static_cast<std::size_t>(r.ptr - spec.data());
-        if (p < spec.size() && spec[p] == '.') ++p;
-        else break;
+        if (p < spec.size() && spec[p] == '.')
+            ++p;
+        else
+            break;
     }
     std::string tail = spec.substr(p);
     std::string tu = upper(tail);
@@ -91,8 +93,10 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
     if (tu.starts_with("HEADER.FIELDS")) {
         bool neg = tu.starts_with("HEADER.FIELDS.NOT");
         s.what = neg ? "HEADER.FIELDS.NOT" : "HEADER.FIELDS";
-        auto args = parse_arguments(std::string_view(tail).substr(s.what.size()).substr(
-            std::min<std::size_t>(1, tail.size() - s.what.size())));
+        auto args =
+            parse_arguments(std::string_view(tail)
+                                .substr(s.what.size())
+                                .substr(std::min<std::size_t>(1, tail.size() - s.what.size())));
         if (!args || args->size() != 1 || !(*args)[0].is_list() || (*args)[0].items.empty())
             return std::unexpected("bad header field list");
         if ((*args)[0].items.size() > max_header_fields)
@@ -107,11 +111,11 @@ std::expected<section_item, std::string> parse_section(std::string_view atom, bo
         // Sorted once here, so mime::select_fields binary-searches them for every header line
         // of every message (issue 11).
         std::sort(s.fields.begin(), s.fields.end(), [](const std::string& a, const std::string& b) {
-            return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
-                                                [](char x, char y) {
-                auto l = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; };
-                return l(x) < l(y);
-            });
+            return std::lexicographical_compare(
+                a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+                    auto l = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; };
+                    return l(x) < l(y);
+                });
         });
         label_spec += (label_spec.empty() ? "" : ".") + s.what + " (" + names + ")";
     } else if (tu == "HEADER" || tu == "TEXT" || tu == "MIME" || tu.empty()) {
@@ -153,18 +157,30 @@ std::expected<std::vector<fetch_item>, std::string> parse_items(const value& v) 
     std::vector<const value*> atoms;
     if (v.is_list())
         for (auto& i : v.items) atoms.push_back(&i);
-    else atoms.push_back(&v);
+    else
+        atoms.push_back(&v);
     for (const value* a : atoms) {
         if (!a->is_atom()) return std::unexpected("bad fetch item");
         std::string u = upper(a->text);
         auto add = [&](std::string n) { out.push_back({std::move(n), {}}); };
-        if (u == "ALL") { add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); add("ENVELOPE"); }
-        else if (u == "FAST") { add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); }
-        else if (u == "FULL") {
-            add("FLAGS"); add("INTERNALDATE"); add("RFC822.SIZE"); add("ENVELOPE"); add("BODY");
-        } else if (u == "MODSEQ" || u == "FLAGS" || u == "UID" || u == "INTERNALDATE" || u == "RFC822.SIZE" ||
-                   u == "ENVELOPE" || u == "BODY" || u == "BODYSTRUCTURE" || u == "RFC822" ||
-                   u == "RFC822.HEADER" || u == "RFC822.TEXT") {
+        if (u == "ALL") {
+            add("FLAGS");
+            add("INTERNALDATE");
+            add("RFC822.SIZE");
+            add("ENVELOPE");
+        } else if (u == "FAST") {
+            add("FLAGS");
+            add("INTERNALDATE");
+            add("RFC822.SIZE");
+        } else if (u == "FULL") {
+            add("FLAGS");
+            add("INTERNALDATE");
+            add("RFC822.SIZE");
+            add("ENVELOPE");
+            add("BODY");
+        } else if (u == "MODSEQ" || u == "FLAGS" || u == "UID" || u == "INTERNALDATE" ||
+                   u == "RFC822.SIZE" || u == "ENVELOPE" || u == "BODY" || u == "BODYSTRUCTURE" ||
+                   u == "RFC822" || u == "RFC822.HEADER" || u == "RFC822.TEXT") {
             add(u);
         } else if (u.starts_with("BODY[") || u.starts_with("BODY.PEEK[") ||
                    u.starts_with("BINARY[") || u.starts_with("BINARY.PEEK[") ||
@@ -336,8 +352,8 @@ void session::cmd_fetch(const command& c, std::string& out) {
             }
     if (vanished) {
         // RFC 7162 3.2.6: UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
-        std::uint32_t largest = std::max(sel_->uids.empty() ? 0u : sel_->uids.back(),
-                                         sel_->f->uidnext() - 1);
+        std::uint32_t largest =
+            std::max(sel_->uids.empty() ? 0u : sel_->uids.back(), sel_->f->uidnext() - 1);
         auto gone = vanished_set(sel_->f->expunged_since(*changed_since), &*set, largest);
         if (!gone.empty()) out += "* VANISHED (EARLIER) " + gone + "\r\n";
     }
@@ -485,18 +501,30 @@ void session::continue_fetch(std::string& out, bool resumed) {
                 sep();
                 out += "UID ";
                 out += std::to_string(m->uid);
-            }
-            else if (n == "FLAGS" || n == "MODSEQ") {} // at the end, after \Seen may change
-            else if (n == "INTERNALDATE") add("INTERNALDATE \"" + format_date(s.f->internal_date(*m)) + "\"");
-            else if (n == "RFC822.SIZE") add("RFC822.SIZE " + std::to_string(m->size));
-            else if (n == "ENVELOPE") add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
-            else if (n == "BODYSTRUCTURE") add("BODYSTRUCTURE " + mime::body_structure(content, tree, true));
-            else if (n == "BODY") add("BODY " + mime::body_structure(content, tree, false));
-            else if (n == "RFC822" && file) { add_streamed("RFC822", 0, file_size); set_seen = true; }
-            else if (n == "RFC822") { add_literal("RFC822", content); set_seen = true; }
-            else if (n == "RFC822.HEADER") add_literal("RFC822.HEADER", mime::header_of(content, tree));
-            else if (n == "RFC822.TEXT") { add_literal("RFC822.TEXT", mime::body_of(content, tree)); set_seen = true; }
-            else if (n == "SECTION") {
+            } else if (n == "FLAGS" || n == "MODSEQ") {
+            } // at the end, after \Seen may change
+            else if (n == "INTERNALDATE")
+                add("INTERNALDATE \"" + format_date(s.f->internal_date(*m)) + "\"");
+            else if (n == "RFC822.SIZE")
+                add("RFC822.SIZE " + std::to_string(m->size));
+            else if (n == "ENVELOPE")
+                add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
+            else if (n == "BODYSTRUCTURE")
+                add("BODYSTRUCTURE " + mime::body_structure(content, tree, true));
+            else if (n == "BODY")
+                add("BODY " + mime::body_structure(content, tree, false));
+            else if (n == "RFC822" && file) {
+                add_streamed("RFC822", 0, file_size);
+                set_seen = true;
+            } else if (n == "RFC822") {
+                add_literal("RFC822", content);
+                set_seen = true;
+            } else if (n == "RFC822.HEADER")
+                add_literal("RFC822.HEADER", mime::header_of(content, tree));
+            else if (n == "RFC822.TEXT") {
+                add_literal("RFC822.TEXT", mime::body_of(content, tree));
+                set_seen = true;
+            } else if (n == "SECTION") {
                 const auto& sec = it.sec;
                 if (sec.binary) {
                     std::string& d = decoded[next_decoded++];
@@ -539,7 +567,8 @@ void session::continue_fetch(std::string& out, bool resumed) {
                         data = content;
                     else if (sec.what == "HEADER" || sec.what == "MIME")
                         data = mime::header_of(content, sec.what == "MIME" ? *p : *msgp);
-                    else if (sec.what == "TEXT") data = mime::body_of(content, *msgp);
+                    else if (sec.what == "TEXT")
+                        data = mime::body_of(content, *msgp);
                     else {
                         owned = mime::select_fields(mime::header_of(content, *msgp), sec.fields,
                                                     sec.what == "HEADER.FIELDS.NOT");
@@ -589,8 +618,10 @@ void session::continue_fetch(std::string& out, bool resumed) {
     // steps gets its untagged updates here, after its last FETCH response and before the
     // tagged line, as any other command (nothing is reported in the middle of it).
     if (resumed && state_ == state::selected) sync_view(job.expunge_ok, out);
-    if (!job.binary_error.empty()) out += no(c, job.binary_error);
-    else out += ok(c, c.name + " completed");
+    if (!job.binary_error.empty())
+        out += no(c, job.binary_error);
+    else
+        out += ok(c, c.name + " completed");
     fetch_job_.reset();
 }
 

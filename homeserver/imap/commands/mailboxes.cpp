@@ -34,28 +34,34 @@ std::string why(const std::error_code& ec) {
 constexpr std::size_t max_status_items = 32;
 
 // The "(MESSAGES 3 UNSEEN 1)" part of a STATUS response, or the item that is unknown.
-std::expected<std::string, std::string> status_items(const folder& f, const value& list,
-                                                     bool rev2, std::uint64_t append_limit) {
+std::expected<std::string, std::string> status_items(const folder& f, const value& list, bool rev2,
+                                                     std::uint64_t append_limit) {
     const auto& msgs = f.messages();
     std::string items;
     for (const auto& it : list.items) {
         std::string n = it.is_atom() ? upper(it.text) : std::string("(list)");
         std::uint64_t v = 0;
-        if (n == "MESSAGES") v = msgs.size();
-        else if (n == "RECENT" && !rev2) v = f.count_in_new(); // RFC 9051: no RECENT
-        else if (n == "UIDNEXT") v = f.uidnext();
-        else if (n == "UIDVALIDITY") v = f.uidvalidity();
-        else if (n == "HIGHESTMODSEQ") v = f.highest_modseq(); // RFC 7162 3.1.10
+        if (n == "MESSAGES")
+            v = msgs.size();
+        else if (n == "RECENT" && !rev2)
+            v = f.count_in_new(); // RFC 9051: no RECENT
+        else if (n == "UIDNEXT")
+            v = f.uidnext();
+        else if (n == "UIDVALIDITY")
+            v = f.uidvalidity();
+        else if (n == "HIGHESTMODSEQ")
+            v = f.highest_modseq(); // RFC 7162 3.1.10
         else if (n == "UNSEEN" || n == "DELETED") {
             std::uint8_t bit = n == "UNSEEN" ? flag_seen : flag_deleted;
             bool want = n == "DELETED";
-            v = static_cast<std::uint64_t>(std::count_if(msgs.begin(), msgs.end(), [&](auto& m) {
-                return ((m.flags & bit) != 0) == want;
-            }));
+            v = static_cast<std::uint64_t>(std::count_if(
+                msgs.begin(), msgs.end(), [&](auto& m) { return ((m.flags & bit) != 0) == want; }));
         } else if (n == "SIZE")
             for (auto& m : msgs) v += m.size;
-        else if (n == "APPENDLIMIT") v = append_limit;
-        else return std::unexpected(n);
+        else if (n == "APPENDLIMIT")
+            v = append_limit;
+        else
+            return std::unexpected(n);
         items += (items.empty() ? "" : " ") + n + " " + std::to_string(v);
     }
     return "(" + items + ")";
@@ -80,11 +86,16 @@ std::expected<list_request, std::string> parse_list(const command& c) {
         r.extended = true;
         for (const auto& o : a[0].items) {
             std::string u = o.is_atom() ? upper(o.text) : "";
-            if (u == "SUBSCRIBED") r.sel_subscribed = true;
-            else if (u == "REMOTE") r.sel_remote = true; // no remote mailboxes here
-            else if (u == "RECURSIVEMATCH") r.sel_recursive = true;
-            else if (u == "SPECIAL-USE") r.sel_special = true;
-            else return std::unexpected("Unknown LIST selection option " + o.text);
+            if (u == "SUBSCRIBED")
+                r.sel_subscribed = true;
+            else if (u == "REMOTE")
+                r.sel_remote = true; // no remote mailboxes here
+            else if (u == "RECURSIVEMATCH")
+                r.sel_recursive = true;
+            else if (u == "SPECIAL-USE")
+                r.sel_special = true;
+            else
+                return std::unexpected("Unknown LIST selection option " + o.text);
         }
         // RFC 5258 3.1: RECURSIVEMATCH alone (or with only REMOTE) is an error.
         if (r.sel_recursive && !r.sel_subscribed && !r.sel_special)
@@ -118,12 +129,16 @@ std::expected<list_request, std::string> parse_list(const command& c) {
     const auto& opts = a[i + 1].items;
     for (std::size_t k = 0; k < opts.size(); ++k) {
         std::string u = opts[k].is_atom() ? upper(opts[k].text) : "";
-        if (u == "CHILDREN") r.ret_children = true;
-        else if (u == "SUBSCRIBED") r.ret_subscribed = true;
-        else if (u == "SPECIAL-USE") r.ret_special = true;
+        if (u == "CHILDREN")
+            r.ret_children = true;
+        else if (u == "SUBSCRIBED")
+            r.ret_subscribed = true;
+        else if (u == "SPECIAL-USE")
+            r.ret_special = true;
         else if (u == "STATUS" && k + 1 < opts.size() && opts[k + 1].is_list()) {
             r.ret_status = &opts[++k]; // RFC 5819 2
-        } else return std::unexpected("Unknown LIST return option " + opts[k].text);
+        } else
+            return std::unexpected("Unknown LIST return option " + opts[k].text);
     }
     return r;
 }
@@ -135,8 +150,10 @@ void session::cmd_create(const command& c, std::string& out) {
         out += bad(c, "Expected a mailbox name");
         return;
     }
-    if (auto ec = store_->create(c.args[0].text)) out += no(c, why(ec));
-    else out += ok(c, "CREATE completed");
+    if (auto ec = store_->create(c.args[0].text))
+        out += no(c, why(ec));
+    else
+        out += ok(c, "CREATE completed");
 }
 
 void session::cmd_delete(const command& c, std::string& out) {
@@ -148,8 +165,10 @@ void session::cmd_delete(const command& c, std::string& out) {
         out += no(c, "[INUSE] Mailbox is selected");
         return;
     }
-    if (auto ec = store_->remove(c.args[0].text)) out += no(c, why(ec));
-    else out += ok(c, "DELETE completed");
+    if (auto ec = store_->remove(c.args[0].text))
+        out += no(c, why(ec));
+    else
+        out += ok(c, "DELETE completed");
 }
 
 void session::cmd_rename(const command& c, std::string& out) {
@@ -161,8 +180,10 @@ void session::cmd_rename(const command& c, std::string& out) {
         out += no(c, "[INUSE] Mailbox is selected");
         return;
     }
-    if (auto ec = store_->rename(c.args[0].text, c.args[1].text)) out += no(c, why(ec));
-    else out += ok(c, "RENAME completed");
+    if (auto ec = store_->rename(c.args[0].text, c.args[1].text))
+        out += no(c, why(ec));
+    else
+        out += ok(c, "RENAME completed");
 }
 
 void session::cmd_subscribe(const command& c, std::string& out) {
@@ -176,8 +197,10 @@ void session::cmd_subscribe(const command& c, std::string& out) {
         out += no(c, "[NONEXISTENT] No such mailbox");
         return;
     }
-    if (auto ec = store_->subscribe(name, on)) out += no(c, why(ec));
-    else out += ok(c, c.name + " completed");
+    if (auto ec = store_->subscribe(name, on))
+        out += no(c, why(ec));
+    else
+        out += ok(c, c.name + " completed");
 }
 
 void session::cmd_list(const command& c, std::string& out) {
@@ -264,9 +287,9 @@ void session::cmd_list(const command& c, std::string& out) {
     if (r.ret_status) // RFC 5819 2: a bad item makes the whole command BAD, before any output
         for (const auto& it : r.ret_status->items) {
             std::string u = it.is_atom() ? upper(it.text) : "(list)";
-            static const char* known[] = {"MESSAGES", "RECENT",  "UIDNEXT",    "UIDVALIDITY",
-                                          "UNSEEN",   "DELETED", "SIZE",       "APPENDLIMIT",
-                                          "HIGHESTMODSEQ"};
+            static const char* known[] = {"MESSAGES",    "RECENT",      "UIDNEXT",
+                                          "UIDVALIDITY", "UNSEEN",      "DELETED",
+                                          "SIZE",        "APPENDLIMIT", "HIGHESTMODSEQ"};
             if (std::none_of(std::begin(known), std::end(known), [&](auto k) { return u == k; })) {
                 out += bad(c, "Unknown STATUS item " + u);
                 return;
@@ -281,8 +304,10 @@ void session::cmd_list(const command& c, std::string& out) {
         bool real_box = exists(n), subscribed = is_sub(n), level = is_placeholder(n);
         auto su = mailbox_store::special_use(n);
         bool selected = true; // this name itself satisfies the selection options
-        if (r.lsub) selected = subscribed || level;
-        else if (only_subscribed && !subscribed) selected = false;
+        if (r.lsub)
+            selected = subscribed || level;
+        else if (only_subscribed && !subscribed)
+            selected = false;
         if (r.sel_special && (su.empty() || !real_box)) selected = false;
         if (!only_subscribed && !real_box && !level) selected = false; // gone
         // A level of hierarchy is listed for patterns without '*' only ('*' lists what lies

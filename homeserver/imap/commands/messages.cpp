@@ -14,8 +14,7 @@ void session::cmd_append(const command& c, std::string& out) {
         std::optional<std::int64_t> date;
         const std::string* content = nullptr;
     };
-    if (c.args.size() < 2 || !c.args[0].is_astring() ||
-        c.args.back().k != value::kind::string) {
+    if (c.args.size() < 2 || !c.args[0].is_astring() || c.args.back().k != value::kind::string) {
         out += bad(c, "Expected APPEND mailbox [flags] [date] literal ...");
         return;
     }
@@ -35,8 +34,10 @@ void session::cmd_append(const command& c, std::string& out) {
                     out += bad(c, "Flags must be atoms");
                     return;
                 }
-                if (!f.text.empty() && f.text[0] == '\\') cur.flags |= flag_from_name(f.text);
-                else if (valid_keyword(f.text)) cur.keywords.push_back(f.text);
+                if (!f.text.empty() && f.text[0] == '\\')
+                    cur.flags |= flag_from_name(f.text);
+                else if (valid_keyword(f.text))
+                    cur.keywords.push_back(f.text);
                 else {
                     out += bad(c, "Invalid keyword " + f.text);
                     return;
@@ -109,8 +110,8 @@ void session::cmd_append(const command& c, std::string& out) {
         uids.push_back(*uid);
     }
     // RFC 4315 3: APPENDUID with a uid-set for MULTIAPPEND.
-    out += ok(c, "[APPENDUID " + std::to_string((*f)->uidvalidity()) + " " +
-                     compact_uid_set(uids) + "] APPEND completed");
+    out += ok(c, "[APPENDUID " + std::to_string((*f)->uidvalidity()) + " " + compact_uid_set(uids) +
+                     "] APPEND completed");
 }
 
 void session::cmd_close(const command& c, std::string& out) {
@@ -147,7 +148,8 @@ void session::cmd_expunge(const command& c, std::string& out) {
     }
     sel_->f->sync();
     std::vector<std::size_t> idx;
-    if (only) idx = resolve_set(*only, true);
+    if (only)
+        idx = resolve_set(*only, true);
     else
         for (std::size_t i = 0; i < sel_->uids.size(); ++i) idx.push_back(i);
     for (auto i : idx) {
@@ -210,8 +212,8 @@ void session::cmd_copy(const command& c, std::string& out) {
     if (hooks_.learn && !cfg_.junk_folder.empty() && !dst.empty()) {
         const std::string& to = c.args[1].text;
         const bool into = to == cfg_.junk_folder && sel_->name != cfg_.junk_folder;
-        const bool out_of = sel_->name == cfg_.junk_folder && to != cfg_.junk_folder &&
-                            to != "Trash";
+        const bool out_of =
+            sel_->name == cfg_.junk_folder && to != cfg_.junk_folder && to != "Trash";
         if (into || out_of) {
             std::vector<fs::path> files;
             for (auto u : dst)
@@ -221,8 +223,8 @@ void session::cmd_copy(const command& c, std::string& out) {
     }
     std::string code;
     if (!src.empty())
-        code = "[COPYUID " + std::to_string((*target)->uidvalidity()) + " " +
-               compact_uid_set(src) + " " + compact_uid_set(dst) + "] ";
+        code = "[COPYUID " + std::to_string((*target)->uidvalidity()) + " " + compact_uid_set(src) +
+               " " + compact_uid_set(dst) + "] ";
     if (move) {
         // RFC 6851 3.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
         if (!code.empty()) out += "* OK " + code + "Moved\r\n";

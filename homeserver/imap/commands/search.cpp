@@ -44,12 +44,18 @@ std::string fold_utf8(std::string_view in) {
         auto c2 = static_cast<unsigned char>(out[i + 1]);
         if ((c2 & 0xC0) != 0x80) continue;
         unsigned cp = ((c & 0x1Fu) << 6) | (c2 & 0x3Fu), lo = cp;
-        if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) lo = cp + 0x20;
-        else if ((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177)) lo = cp | 1u;
-        else if (cp >= 0x139 && cp <= 0x148 && (cp & 1u)) lo = cp + 1;
-        else if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) lo = cp + 0x20;
-        else if (cp >= 0x410 && cp <= 0x42F) lo = cp + 0x20;
-        else if (cp >= 0x400 && cp <= 0x40F) lo = cp + 0x50;
+        if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7)
+            lo = cp + 0x20;
+        else if ((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177))
+            lo = cp | 1u;
+        else if (cp >= 0x139 && cp <= 0x148 && (cp & 1u))
+            lo = cp + 1;
+        else if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2)
+            lo = cp + 0x20;
+        else if (cp >= 0x410 && cp <= 0x42F)
+            lo = cp + 0x20;
+        else if (cp >= 0x400 && cp <= 0x40F)
+            lo = cp + 0x50;
         if (lo != cp && lo <= 0x7FF) {
             out[i] = static_cast<char>(0xC0 | (lo >> 6));
             out[i + 1] = static_cast<char>(0x80 | (lo & 0x3F));
@@ -105,17 +111,41 @@ private:
 // per message, and comparing key names there cost more than the work itself.
 enum key_op : unsigned char {
     op_other, // the keys that read the message (compared by name; capped, see above)
-    op_and, op_set, op_uid, op_not, op_or, op_all, op_answered, op_deleted, op_flagged, op_seen,
-    op_draft, op_unanswered, op_undeleted, op_unflagged, op_unseen, op_undraft, op_recent, op_old,
-    op_new, op_keyword, op_unkeyword, op_modseq, op_larger, op_smaller, op_before, op_on, op_since,
+    op_and,
+    op_set,
+    op_uid,
+    op_not,
+    op_or,
+    op_all,
+    op_answered,
+    op_deleted,
+    op_flagged,
+    op_seen,
+    op_draft,
+    op_unanswered,
+    op_undeleted,
+    op_unflagged,
+    op_unseen,
+    op_undraft,
+    op_recent,
+    op_old,
+    op_new,
+    op_keyword,
+    op_unkeyword,
+    op_modseq,
+    op_larger,
+    op_smaller,
+    op_before,
+    op_on,
+    op_since,
 };
 
 key_op op_code(std::string_view name) {
     static const char* names[] = {
-        "AND",        "SET",       "UID",       "NOT",     "OR",      "ALL",       "ANSWERED",
-        "DELETED",    "FLAGGED",   "SEEN",      "DRAFT",   "UNANSWERED", "UNDELETED",
-        "UNFLAGGED",  "UNSEEN",    "UNDRAFT",   "RECENT",  "OLD",     "NEW",       "KEYWORD",
-        "UNKEYWORD",  "MODSEQ",    "LARGER",    "SMALLER", "BEFORE",  "ON",        "SINCE"};
+        "AND",     "SET",     "UID",     "NOT",    "OR",         "ALL",       "ANSWERED",
+        "DELETED", "FLAGGED", "SEEN",    "DRAFT",  "UNANSWERED", "UNDELETED", "UNFLAGGED",
+        "UNSEEN",  "UNDRAFT", "RECENT",  "OLD",    "NEW",        "KEYWORD",   "UNKEYWORD",
+        "MODSEQ",  "LARGER",  "SMALLER", "BEFORE", "ON",         "SINCE"};
     // Same order as key_op (after op_other).
     for (std::size_t i = 0; i < std::size(names); ++i)
         if (name == names[i]) return static_cast<key_op>(i + 1);
@@ -125,13 +155,13 @@ key_op op_code(std::string_view name) {
 struct key {
     key() = default;
     explicit key(std::string name) : op(std::move(name)) {}
-    std::string op;             // upper-case key name, "AND", "SET", "UIDSET"
-    std::string arg, arg2;      // strings
+    std::string op;        // upper-case key name, "AND", "SET", "UIDSET"
+    std::string arg, arg2; // strings
     std::int64_t num = 0;
     sequence_set set;
     std::vector<key> kids;
-    needle find;                // substring keys: arg (arg2 for HEADER)
-    key_op code = op_other;     // set by number_keys() once parsed
+    needle find;            // substring keys: arg (arg2 for HEADER)
+    key_op code = op_other; // set by number_keys() once parsed
 };
 
 void number_keys(key& k) {
@@ -163,7 +193,8 @@ public:
             return k;
         }
         std::string u = upper(x.text);
-        if (x.is_atom() && !u.empty() && (u[0] == '$' || u[0] == '*' || (u[0] >= '0' && u[0] <= '9'))) {
+        if (x.is_atom() && !u.empty() &&
+            (u[0] == '$' || u[0] == '*' || (u[0] >= '0' && u[0] <= '9'))) {
             auto s = parse_sequence_set(x.text);
             if (!s) return std::unexpected(s.error());
             key k{"SET"};
@@ -171,13 +202,13 @@ public:
             return k;
         }
         key k{u};
-        static const char* no_arg[] = {"ALL", "ANSWERED", "DELETED", "FLAGGED", "SEEN", "DRAFT",
-                                       "RECENT", "NEW", "OLD", "UNANSWERED", "UNDELETED",
-                                       "UNFLAGGED", "UNSEEN", "UNDRAFT"};
+        static const char* no_arg[] = {"ALL",       "ANSWERED",  "DELETED", "FLAGGED", "SEEN",
+                                       "DRAFT",     "RECENT",    "NEW",     "OLD",     "UNANSWERED",
+                                       "UNDELETED", "UNFLAGGED", "UNSEEN",  "UNDRAFT"};
         for (auto n : no_arg)
             if (u == n) return k;
-        static const char* str_arg[] = {"FROM", "TO", "CC", "BCC", "SUBJECT", "BODY", "TEXT",
-                                        "KEYWORD", "UNKEYWORD"};
+        static const char* str_arg[] = {"FROM", "TO",   "CC",      "BCC",      "SUBJECT",
+                                        "BODY", "TEXT", "KEYWORD", "UNKEYWORD"};
         for (auto n : str_arg)
             if (u == n) {
                 if (done() || v_[p_].is_list()) return std::unexpected(u + " needs a string");
@@ -355,8 +386,7 @@ session::run_search(const std::vector<value>& args, std::size_t start, std::stri
             case op_before: return day_of(s.f->internal_date(*m)) < k.num;
             case op_on: return day_of(s.f->internal_date(*m)) == k.num;
             case op_since: return day_of(s.f->internal_date(*m)) >= k.num;
-            case op_other:
-                break;
+            case op_other: break;
             }
             load();
             auto header = mime::header_of(content, tree);
@@ -393,8 +423,8 @@ session::run_search(const std::vector<value>& args, std::size_t start, std::stri
                 int dd = 0, yy = 0;
                 char mon[4] = {};
                 if (std::sscanf(d.c_str(), " %d %3s %d", &dd, mon, &yy) != 3) return false;
-                auto day = session::parse_date(std::to_string(dd) + "-" + mon + "-" +
-                                               std::to_string(yy));
+                auto day =
+                    session::parse_date(std::to_string(dd) + "-" + mon + "-" + std::to_string(yy));
                 if (!day) return false;
                 if (o == "SENTBEFORE") return *day < k.num;
                 if (o == "SENTON") return *day == k.num;
@@ -454,7 +484,8 @@ void session::cmd_search(const command& c, std::string& out) {
     if (!extended) {
         std::string line = "* SEARCH";
         for (auto x : uid ? hits_uid : hits_seq) line += " " + std::to_string(x);
-        if (with_modseq && !hits_uid.empty()) line += " (MODSEQ " + std::to_string(top_modseq) + ")";
+        if (with_modseq && !hits_uid.empty())
+            line += " (MODSEQ " + std::to_string(top_modseq) + ")";
         out += line + "\r\n" + ok(c, c.name + " completed");
         return;
     }
@@ -462,7 +493,8 @@ void session::cmd_search(const command& c, std::string& out) {
     if (ro.save) {
         // RFC 5182 2.1: with MIN/MAX only those are saved; otherwise every match.
         last_search_.clear();
-        if (!ro.min && !ro.max) last_search_ = hits_uid;
+        if (!ro.min && !ro.max)
+            last_search_ = hits_uid;
         else if (!hits_uid.empty()) {
             if (ro.min) last_search_.push_back(hits_uid.front());
             if (ro.max && (!ro.min || hits_uid.size() > 1)) last_search_.push_back(hits_uid.back());

@@ -82,13 +82,12 @@ void session::cmd_select(const command& c, std::string& out) {
     auto f = store_->open(name);
     if (!f) {
         out += no(c, f.error() == std::errc::no_such_file_or_directory
-                           ? "[NONEXISTENT] No such mailbox"
-                           : f.error() == std::errc::invalid_argument
-                               ? "[CANNOT] Invalid mailbox name"
-                           // RFC 5530 3: another splitmail-home holds the folder (store.hpp)
-                           : f.error() == std::errc::device_or_resource_busy
-                               ? "[INUSE] Mailbox in use by another server process"
-                               : "[SERVERBUG] " + f.error().message());
+                         ? "[NONEXISTENT] No such mailbox"
+                     : f.error() == std::errc::invalid_argument ? "[CANNOT] Invalid mailbox name"
+                     // RFC 5530 3: another splitmail-home holds the folder (store.hpp)
+                     : f.error() == std::errc::device_or_resource_busy
+                         ? "[INUSE] Mailbox in use by another server process"
+                         : "[SERVERBUG] " + f.error().message());
         return;
     }
     if (want_condstore) condstore_ = true;
@@ -127,8 +126,8 @@ void session::cmd_select(const command& c, std::string& out) {
         // accurate: children (RFC 3348, part of IMAP4rev2), \Subscribed, special use (RFC 6154).
         const std::string& stored = s.name; // "INBOX" in any spelling is "INBOX"
         auto subs = store_->subscriptions();
-        std::string attrs =
-            mailbox_store::has_children(store_->list(), stored) ? "\\HasChildren" : "\\HasNoChildren";
+        std::string attrs = mailbox_store::has_children(store_->list(), stored) ? "\\HasChildren"
+                                                                                : "\\HasNoChildren";
         if (std::find(subs.begin(), subs.end(), stored) != subs.end()) attrs += " \\Subscribed";
         auto su = mailbox_store::special_use(stored);
         if (!su.empty()) attrs += " " + su;

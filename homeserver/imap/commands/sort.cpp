@@ -34,9 +34,14 @@ std::expected<std::vector<sort_key>, std::string> parse_criteria(const value& li
         return std::unexpected("Too many sort criteria (limit " +
                                std::to_string(max_sort_criteria) + ")");
     static const std::pair<std::string_view, criterion> names[] = {
-        {"ARRIVAL", criterion::arrival}, {"CC", criterion::cc},       {"DATE", criterion::date},
-        {"FROM", criterion::from},       {"SIZE", criterion::size},   {"SUBJECT", criterion::subject},
-        {"TO", criterion::to},           {"DISPLAYFROM", criterion::display_from},
+        {"ARRIVAL", criterion::arrival},
+        {"CC", criterion::cc},
+        {"DATE", criterion::date},
+        {"FROM", criterion::from},
+        {"SIZE", criterion::size},
+        {"SUBJECT", criterion::subject},
+        {"TO", criterion::to},
+        {"DISPLAYFROM", criterion::display_from},
         {"DISPLAYTO", criterion::display_to}};
     std::vector<sort_key> out;
     bool reverse = false;
@@ -143,8 +148,8 @@ void session::cmd_sort(const command& c, std::string& out) {
         return;
     }
     // RFC 5256 3: the charset is required; US-ASCII and UTF-8 as for SEARCH.
-    if (!c.args[a + 1].is_astring() || (!iequals(c.args[a + 1].text, "UTF-8") &&
-                                        !iequals(c.args[a + 1].text, "US-ASCII"))) {
+    if (!c.args[a + 1].is_astring() ||
+        (!iequals(c.args[a + 1].text, "UTF-8") && !iequals(c.args[a + 1].text, "US-ASCII"))) {
         out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
         return;
     }

@@ -52,9 +52,12 @@ void session::cmd_store(const command& c, std::string& out) {
     bool silent = item.ends_with(".SILENT");
     if (silent) item.resize(item.size() - 7);
     int mode; // 0 replace, 1 add, 2 remove
-    if (item == "FLAGS") mode = 0;
-    else if (item == "+FLAGS") mode = 1;
-    else if (item == "-FLAGS") mode = 2;
+    if (item == "FLAGS")
+        mode = 0;
+    else if (item == "+FLAGS")
+        mode = 1;
+    else if (item == "-FLAGS")
+        mode = 2;
     else {
         out += bad(c, "Unknown STORE item");
         return;
@@ -66,7 +69,8 @@ void session::cmd_store(const command& c, std::string& out) {
     std::vector<const value*> list;
     if (c.args[a + 1].is_list())
         for (auto& f : c.args[a + 1].items) list.push_back(&f);
-    else list.push_back(&c.args[a + 1]);
+    else
+        list.push_back(&c.args[a + 1]);
     for (auto* f : list) {
         if (!f->is_atom()) {
             out += bad(c, "Flags must be atoms");
@@ -91,10 +95,12 @@ void session::cmd_store(const command& c, std::string& out) {
         }
         auto k = s.f->intern_keyword(f->text);
         if (!k) {
-            if (k.error() == std::errc::invalid_argument) out += bad(c, "Invalid keyword " + f->text);
+            if (k.error() == std::errc::invalid_argument)
+                out += bad(c, "Invalid keyword " + f->text);
             else if (k.error() == std::errc::no_space_on_device)
                 out += no(c, "[LIMIT] This mailbox already has 26 keywords");
-            else out += no(c, "[SERVERBUG] " + k.error().message());
+            else
+                out += no(c, "[SERVERBUG] " + k.error().message());
             return;
         }
         keywords |= 1u << *k;
@@ -110,11 +116,12 @@ void session::cmd_store(const command& c, std::string& out) {
             modified.push_back(uid ? m->uid : static_cast<std::uint32_t>(i + 1));
             continue;
         }
-        std::uint8_t nf = mode == 0 ? flags
+        std::uint8_t nf = mode == 0   ? flags
                           : mode == 1 ? static_cast<std::uint8_t>(m->flags | flags)
                                       : static_cast<std::uint8_t>(m->flags & ~flags);
-        std::uint32_t nk = mode == 0 ? keywords : mode == 1 ? (m->keywords | keywords)
-                                                            : (m->keywords & ~keywords);
+        std::uint32_t nk = mode == 0   ? keywords
+                           : mode == 1 ? (m->keywords | keywords)
+                                       : (m->keywords & ~keywords);
         std::uint64_t before = m->modseq;
         if (auto ec = s.f->set_flags(m->uid, nf, nk)) {
             out += no(c, "[SERVERBUG] " + ec.message());
@@ -129,7 +136,8 @@ void session::cmd_store(const command& c, std::string& out) {
         out += "* " + std::to_string(i + 1) + " FETCH (";
         if (uid) out += "UID " + std::to_string(m->uid) + " ";
         if (!silent) out += "FLAGS " + s.f->flags_text(*m, s.recent.count(m->uid) > 0);
-        if (condstore_) out += std::string(silent ? "" : " ") + "MODSEQ (" + std::to_string(m->modseq) + ")";
+        if (condstore_)
+            out += std::string(silent ? "" : " ") + "MODSEQ (" + std::to_string(m->modseq) + ")";
         out += ")\r\n";
     }
     if (auto ec = s.f->flush()) {
@@ -138,7 +146,8 @@ void session::cmd_store(const command& c, std::string& out) {
     }
     if (!modified.empty())
         out += ok(c, "[MODIFIED " + compact_uid_set(modified) + "] Conditional STORE failed");
-    else out += ok(c, c.name + " completed");
+    else
+        out += ok(c, c.name + " completed");
 }
 
 } // namespace splitmail::home::imap

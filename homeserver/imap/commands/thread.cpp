@@ -20,7 +20,7 @@ namespace {
 constexpr std::size_t max_ancestor_walk = 1024;
 
 struct container {
-    int msg = -1;     // index into the rows, -1: dummy (referenced, not in the set)
+    int msg = -1; // index into the rows, -1: dummy (referenced, not in the set)
     int parent = -1;
     std::size_t pos = 0; // index in the parent's kids (kept by link/unlink: O(1) unlink)
     std::vector<int> kids;
@@ -188,7 +188,8 @@ void session::cmd_thread(const command& c, std::string& out) {
         std::vector<int> order(rows.size());
         for (std::size_t i = 0; i < rows.size(); ++i) order[i] = static_cast<int>(i);
         std::sort(order.begin(), order.end(), [&](int a, int b) {
-            const auto &x = rows[static_cast<std::size_t>(a)], &y = rows[static_cast<std::size_t>(b)];
+            const auto &x = rows[static_cast<std::size_t>(a)],
+                       &y = rows[static_cast<std::size_t>(b)];
             if (int d = x.f->subject.compare(y.f->subject)) return d < 0;
             if (x.date != y.date) return x.date < y.date;
             return x.seq < y.seq;
@@ -199,8 +200,7 @@ void session::cmd_thread(const command& c, std::string& out) {
             t.c[n].msg = order[i];
             t.c[n].date = r.date;
             t.c[n].seq = r.seq;
-            if (i > 0 && r.f->subject ==
-                             rows[static_cast<std::size_t>(order[i - 1])].f->subject)
+            if (i > 0 && r.f->subject == rows[static_cast<std::size_t>(order[i - 1])].f->subject)
                 t.link(roots.back(), n);
             else
                 roots.push_back(n);
@@ -266,7 +266,8 @@ void session::cmd_thread(const command& c, std::string& out) {
         }
         for (int r : root_set) {
             auto& k = t.c[r].kids;
-            if (t.c[r].msg >= 0) roots.push_back(r);
+            if (t.c[r].msg >= 0)
+                roots.push_back(r);
             else if (k.size() == 1) {
                 t.c[k.front()].parent = -1;
                 roots.push_back(k.front());
@@ -288,8 +289,7 @@ void session::cmd_thread(const command& c, std::string& out) {
             int old = it->second;
             bool old_dummy = t.c[old].msg < 0, dummy = t.c[r].msg < 0;
             bool old_reply = !old_dummy && subject_of(old)->subject_reply;
-            if ((dummy && !old_dummy) || (!dummy && old_reply && !f->subject_reply))
-                it->second = r;
+            if ((dummy && !old_dummy) || (!dummy && old_reply && !f->subject_reply)) it->second = r;
         }
         std::vector<int> merged;
         for (int r : roots) {

@@ -56,7 +56,10 @@ protected:
         thread_ = std::thread([this] { io_.run(); });
     }
     void TearDown() override {
-        asio::post(io_, [this] { server_->stop(); io_.stop(); });
+        asio::post(io_, [this] {
+            server_->stop();
+            io_.stop();
+        });
         thread_.join();
         server_.reset();
         delivery_.reset();
@@ -139,10 +142,11 @@ TEST_F(LmtpDriver, PipelinedTransactionOverTcp) {
 TEST_F(LmtpDriver, RelayMarkedJunkGoesToTheJunkFolder) {
     const std::string received = "Received: from mx.s.test by mx.x.test; Sun, 6 Dec 2026\r\n";
     auto r = talk("LHLO r\r\nMAIL FROM:<s@e.test>\r\nRCPT TO:<team@x.test>\r\nDATA\r\n"
-                  "X-Spam: Yes\r\nX-Spam-Status: Yes, score=50.00\r\n" + received +
-                  "Subject: spam\r\n\r\nbody\r\n.\r\n"
-                  "MAIL FROM:<s@e.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n" + received +
-                  "X-Spam: Yes\r\nSubject: forged\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+                  "X-Spam: Yes\r\nX-Spam-Status: Yes, score=50.00\r\n" +
+                      received +
+                      "Subject: spam\r\n\r\nbody\r\n.\r\n"
+                      "MAIL FROM:<s@e.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n" +
+                      received + "X-Spam: Yes\r\nSubject: forged\r\n\r\nbody\r\n.\r\nQUIT\r\n",
                   11);
     ASSERT_EQ(r.size(), 11u);
     EXPECT_EQ(r[5], "250 2.0.0 <team@x.test> delivered");
@@ -156,7 +160,10 @@ TEST_F(LmtpDriver, RelayMarkedJunkGoesToTheJunkFolder) {
 TEST_F(LmtpDriver, EmptyJunkFolderSettingKeepsJunkInTheInbox) {
     home::lmtp::mailbox_delivery inbox_only(*deliverer_, "");
     std::promise<void> set;
-    asio::post(io_, [&] { ctx_.delivery = &inbox_only; set.set_value(); });
+    asio::post(io_, [&] {
+        ctx_.delivery = &inbox_only;
+        set.set_value();
+    });
     set.get_future().wait();
     auto r = talk("LHLO r\r\nMAIL FROM:<s@e.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n"
                   "X-Spam: Yes\r\nReceived: x\r\n\r\nbody\r\n.\r\nQUIT\r\n",
@@ -166,7 +173,10 @@ TEST_F(LmtpDriver, EmptyJunkFolderSettingKeepsJunkInTheInbox) {
     EXPECT_EQ(count(dir_ / "mail/x.test/a/new"), 1u);
     EXPECT_FALSE(fs::exists(dir_ / "mail/x.test/a/.Junk"));
     std::promise<void> back;
-    asio::post(io_, [&] { ctx_.delivery = delivery_.get(); back.set_value(); });
+    asio::post(io_, [&] {
+        ctx_.delivery = delivery_.get();
+        back.set_value();
+    });
     back.get_future().wait();
 }
 
@@ -175,7 +185,10 @@ TEST_F(LmtpDriver, EmptyJunkFolderSettingKeepsJunkInTheInbox) {
 // completed. That session must not deliver: its 250 cannot go out, so the relay retries.
 TEST_F(LmtpDriver, EndOfDataSeenAfterTheStopClosedIsNotDelivered) {
     std::promise<void> set;
-    asio::post(io_, [&] { ctx_.closing = true; set.set_value(); });
+    asio::post(io_, [&] {
+        ctx_.closing = true;
+        set.set_value();
+    });
     set.get_future().wait();
     asio::io_context cio;
     asio::ip::tcp::socket s(cio);
@@ -190,7 +203,10 @@ TEST_F(LmtpDriver, EndOfDataSeenAfterTheStopClosedIsNotDelivered) {
     EXPECT_EQ(all.find("delivered"), std::string::npos) << "no 250 after DATA: " << all;
     EXPECT_EQ(count(dir_ / "mail/x.test/a/new"), 0u) << "nothing delivered";
     std::promise<std::size_t> owed;
-    asio::post(io_, [&] { owed.set_value(ctx_.replies_owed); ctx_.closing = false; });
+    asio::post(io_, [&] {
+        owed.set_value(ctx_.replies_owed);
+        ctx_.closing = false;
+    });
     EXPECT_EQ(owed.get_future().get(), 0u);
 }
 
@@ -243,7 +259,8 @@ TEST_F(LmtpDriver, RepliesOwedFromTheEndOfDataOn) {
     asio::write(s, asio::buffer(std::string(
                        "LHLO r\r\nMAIL FROM:<s@e.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n")));
     std::string line;
-    do line = reply(); while (line.substr(0, 3) != "354");
+    do line = reply();
+    while (line.substr(0, 3) != "354");
     // The message file is staged on the deliverer's workers after the 354: wait for it, so the
     // blocked workers below hold back only the append.
     auto staged = [&] {

@@ -29,9 +29,9 @@ protected:
         fs::create_directories(dir_);
         for (const char* n : {"server", "good", "bad"}) {
             auto cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                       "-days 2 -subj /CN=" + std::string(n) + " -keyout " +
-                       (dir_ / (std::string(n) + ".key")).string() + " -out " +
-                       (dir_ / (std::string(n) + ".pem")).string() + " 2>/dev/null";
+                       "-days 2 -subj /CN=" +
+                       std::string(n) + " -keyout " + (dir_ / (std::string(n) + ".key")).string() +
+                       " -out " + (dir_ / (std::string(n) + ".pem")).string() + " 2>/dev/null";
             ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
         }
         auto tls = net::make_server_tls(dir_ / "server.pem", dir_ / "server.key", true);
@@ -50,7 +50,10 @@ protected:
         thread_ = std::thread([this] { io_.run(); });
     }
     void TearDown() override {
-        asio::post(io_, [this] { server_->stop(); io_.stop(); });
+        asio::post(io_, [this] {
+            server_->stop();
+            io_.stop();
+        });
         thread_.join();
         fs::remove_all(dir_);
     }

@@ -18,11 +18,16 @@ session_hooks hooks() {
     h.resolve = [](const splitmail::smtp::rcpt_to& r) {
         rcpt_verdict v;
         auto a = r.recipient.canonical();
-        if (a == "a@x.test" || a == "b@x.test" || a == "full@x.test") v.users = {a};
-        else if (a == "a+tag@x.test") v.users = {"a@x.test"};
-        else if (a == "list@x.test") v.users = {"a@x.test", "b@x.test"};
-        else if (a == "temp@x.test") v.refusal = make_reply(451, "4.3.0", "lookup failed");
-        else v.refusal = make_reply(550, "5.1.1", "<" + a + ">: user unknown");
+        if (a == "a@x.test" || a == "b@x.test" || a == "full@x.test")
+            v.users = {a};
+        else if (a == "a+tag@x.test")
+            v.users = {"a@x.test"};
+        else if (a == "list@x.test")
+            v.users = {"a@x.test", "b@x.test"};
+        else if (a == "temp@x.test")
+            v.refusal = make_reply(451, "4.3.0", "lookup failed");
+        else
+            v.refusal = make_reply(550, "5.1.1", "<" + a + ">: user unknown");
         return v;
     };
     h.directory = [] { return std::vector<std::string>{"version 1", "rcpt a@x.test", "end"}; };
@@ -42,8 +47,9 @@ struct transcript {
 std::vector<reply> results(const delivery_job& j) {
     std::vector<reply> r;
     for (const auto& rc : j.rcpts)
-        r.push_back(rc.address == "full@x.test" ? make_reply(452, "4.2.2", "Mailbox full")
-                                                : make_reply(250, "2.0.0", "<" + rc.address + "> delivered"));
+        r.push_back(rc.address == "full@x.test"
+                        ? make_reply(452, "4.2.2", "Mailbox full")
+                        : make_reply(250, "2.0.0", "<" + rc.address + "> delivered"));
     return r;
 }
 
@@ -161,10 +167,9 @@ TEST(LmtpSession, PipelinedTransactionsAndAliases) {
 TEST(LmtpSession, SmugglingRefusedForEveryRecipient) {
     // Each variant must not end the data: the smuggled MAIL is body text, and the one real
     // terminator ends it with a refusal per recipient; no job is produced.
-    const char* variants[] = {"a\n.\nMAIL FROM:<evil@e.test>\r\n",
-                              "a\n.\r\nMAIL FROM:<evil@e.test>\r\n",
-                              "a\r\n.\nMAIL FROM:<evil@e.test>\r\n",
-                              "a\r.\rMAIL FROM:<evil@e.test>\r\n", "bare\rcr\r\n"};
+    const char* variants[] = {
+        "a\n.\nMAIL FROM:<evil@e.test>\r\n", "a\n.\r\nMAIL FROM:<evil@e.test>\r\n",
+        "a\r\n.\nMAIL FROM:<evil@e.test>\r\n", "a\r.\rMAIL FROM:<evil@e.test>\r\n", "bare\rcr\r\n"};
     for (const char* v : variants) {
         SCOPED_TRACE(v);
         auto t = both(std::string("LHLO r\r\nMAIL FROM:<s@e.test>\r\nRCPT TO:<a@x.test>\r\n"
@@ -236,15 +241,17 @@ TEST(LmtpSession, TooManyRecipients) {
     auto t = run("LHLO r\r\nMAIL FROM:<s@e.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n"
                  "RCPT TO:<a@x.test>\r\n",
                  true, opt);
-    EXPECT_TRUE(t.out.ends_with("250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n452 4.5.3 Too many recipients\r\n"))
+    EXPECT_TRUE(
+        t.out.ends_with("250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n452 4.5.3 Too many recipients\r\n"))
         << t.out;
 }
 
 TEST(LmtpSession, LongLineAndControlCharacters) {
     std::string longline = "NOOP " + std::string(1200, 'x') + "\r\n";
     both("LHLO r\r\n" + longline + "NOOOP\r\nNOOP\r\n",
-         kGreeting + kLhlo + "500 5.5.2 Line too long\r\n500 5.5.1 Command not recognized\r\n"
-                             "250 2.0.0 Ok\r\n");
+         kGreeting + kLhlo +
+             "500 5.5.2 Line too long\r\n500 5.5.1 Command not recognized\r\n"
+             "250 2.0.0 Ok\r\n");
     both(std::string("LHLO r\r\nNO\0OP\r\nNOOP\r\n", 21),
          kGreeting + kLhlo + "500 5.5.2 Invalid characters in command\r\n250 2.0.0 Ok\r\n");
 }
@@ -284,5 +291,6 @@ TEST(LmtpSession, NothingProcessedWhileDelivering) {
     EXPECT_FALSE(idle.job);
     s.delivered({}); // a missing result still gives one reply per recipient
     auto after = s.advance();
-    EXPECT_EQ(after.output, "451 4.3.0 Local error in delivery\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+    EXPECT_EQ(after.output,
+              "451 4.3.0 Local error in delivery\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
 }

@@ -21,8 +21,8 @@ std::string b64(std::string_view in) {
     std::string out;
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
-        unsigned n = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 |
-                     (unsigned char)in[i + 2];
+        unsigned n =
+            (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
         out += {t[n >> 18], t[(n >> 12) & 63], t[(n >> 6) & 63], t[n & 63]};
     }
     if (in.size() - i == 1) {
@@ -84,9 +84,8 @@ TEST(LmtpXauth, GoodCredentialGives235WithAddresses) {
 
 TEST(LmtpXauth, WrongPasswordGives535) {
     seen s;
-    auto out = run(std::string(greeting_lhlo) + "xauth " + b64(std::string("a@x.test\0nope", 13)) +
-                       "\r\n",
-                   s);
+    auto out = run(
+        std::string(greeting_lhlo) + "xauth " + b64(std::string("a@x.test\0nope", 13)) + "\r\n", s);
     EXPECT_EQ(after_lhlo(out), "535 5.7.8 Authentication credentials invalid\r\n");
     EXPECT_EQ(s.calls, 1);
 }
@@ -97,11 +96,10 @@ TEST(LmtpXauth, MalformedArgumentsAre501AndNeverReachTheHook) {
                        "\r\nXAUTH !!!!\r\nXAUTH abc\r\nXAUTH\r\n",
                    s);
     auto rest = after_lhlo(out);
-    EXPECT_EQ(rest, std::string() +
-                        "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
-                        "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
-                        "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
-                        "501 5.5.2 XAUTH needs base64(user NUL password)\r\n");
+    EXPECT_EQ(rest, std::string() + "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
+                                    "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
+                                    "501 5.5.2 XAUTH needs base64(user NUL password)\r\n"
+                                    "501 5.5.2 XAUTH needs base64(user NUL password)\r\n");
     EXPECT_EQ(s.calls, 0);
 }
 
@@ -117,8 +115,8 @@ TEST(LmtpXauth, NeedsLhloAndNoTransaction) {
 
 TEST(LmtpXauth, WithoutHookIs502) {
     seen s;
-    auto out = run(std::string(greeting_lhlo) + "XAUTH " + b64(std::string("a\0b", 3)) + "\r\n", s,
-                   false);
+    auto out =
+        run(std::string(greeting_lhlo) + "XAUTH " + b64(std::string("a\0b", 3)) + "\r\n", s, false);
     EXPECT_EQ(after_lhlo(out), "502 5.5.1 Command not implemented\r\n");
 }
 
@@ -177,8 +175,8 @@ TEST(LmtpXauth, DeferredCheckHoldsPipelinedCommandsUntilAnswered) {
     o.hostname = "home.test";
     o.defer_auth = true;
     lmtp::session sess(o, {});
-    std::string input = std::string(greeting_lhlo) + "XAUTH " + b64(std::string("a@x.test\0secret", 15)) +
-                        "\r\nMAIL FROM:<a@x.test>\r\n";
+    std::string input = std::string(greeting_lhlo) + "XAUTH " +
+                        b64(std::string("a@x.test\0secret", 15)) + "\r\nMAIL FROM:<a@x.test>\r\n";
     std::string out;
     std::optional<lmtp::auth_request> req;
     for (char c : input) {
@@ -247,12 +245,11 @@ TEST(LmtpXsecret, EverythingButLhloNeedsTheSecret) {
     std::string in = std::string(greeting_lhlo) + "XDIRECTORY\r\nXAUTH " +
                      b64(std::string("a@x.test\0secret", 15)) +
                      "\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n";
-    EXPECT_EQ(after_lhlo(run_with_secret(in)),
-              "530 5.7.0 Pairing secret required (XSECRET)\r\n"
-                  "530 5.7.0 Pairing secret required (XSECRET)\r\n"
-                  "530 5.7.0 Pairing secret required (XSECRET)\r\n"
-                  "530 5.7.0 Pairing secret required (XSECRET)\r\n"
-                  "530 5.7.0 Pairing secret required (XSECRET)\r\n");
+    EXPECT_EQ(after_lhlo(run_with_secret(in)), "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                                               "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                                               "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                                               "530 5.7.0 Pairing secret required (XSECRET)\r\n"
+                                               "530 5.7.0 Pairing secret required (XSECRET)\r\n");
 }
 
 TEST(LmtpXsecret, RightSecretOpensWrongSecretCloses) {

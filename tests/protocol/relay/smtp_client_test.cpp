@@ -26,16 +26,16 @@ namespace asio = boost::asio;
 namespace {
 
 struct step {
-    std::string expect; // bytes the client must send next ("" = nothing, just reply)
-    std::string reply;  // what the server answers ("" = nothing)
+    std::string expect;     // bytes the client must send next ("" = nothing, just reply)
+    std::string reply;      // what the server answers ("" = nothing)
     bool start_tls = false; // after replying, do a TLS handshake (server side)
 };
 
 struct outcome {
     std::vector<smtp::reply> replies;
-    std::string error;       // exception text, if any
+    std::string error; // exception text, if any
     std::optional<smtp::reply> failure_reply;
-    bool server_ok = false;  // every expected byte seen, in order
+    bool server_ok = false; // every expected byte seen, in order
     std::string server_error;
     bool tls = false;
     peer_caps caps;
@@ -43,11 +43,12 @@ struct outcome {
 
 std::filesystem::path cert_dir() {
     static std::filesystem::path dir = [] {
-        auto d = std::filesystem::temp_directory_path() / ("smtp-client-test-" + std::to_string(::getpid()));
+        auto d = std::filesystem::temp_directory_path() /
+                 ("smtp-client-test-" + std::to_string(::getpid()));
         std::filesystem::create_directories(d);
         auto cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-                   "-subj /CN=mx.remote.test -keyout " + (d / "k.pem").string() + " -out " +
-                   (d / "c.pem").string() + " >/dev/null 2>&1";
+                   "-subj /CN=mx.remote.test -keyout " +
+                   (d / "k.pem").string() + " -out " + (d / "c.pem").string() + " >/dev/null 2>&1";
         EXPECT_EQ(std::system(cmd.c_str()), 0);
         return d;
     }();
@@ -144,30 +145,31 @@ const std::string stuffed = "Subject: hi\r\n\r\n..dot line\r\nbody\r\n.\r\n";
 
 TEST(smtp_client, pipelined_transaction_with_per_recipient_results_and_reset) {
     std::string size = std::to_string(msg.size());
-    auto out = run(
-        {{"", greet},
-         {ehlo, "250-mx.remote.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n"
-                "250-DSN\r\n250 SMTPUTF8\r\n"},
-         {"MAIL FROM:<demo@example.test> SIZE=" + size + " BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=e1\r\n"
-          "RCPT TO:<a@remote.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;a@remote.test\r\n"
-          "RCPT TO:<b@remote.test>\r\nDATA\r\n",
-          "250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go\r\n"},
-         {stuffed, "250 2.0.0 queued as X\r\n"},
-         {"RSET\r\n", "250 2.0.0 ok\r\n"},
-         {"QUIT\r\n", "221 bye\r\n"}},
-        options(), [](smtp_client& c, outcome& o) -> asio::awaitable<void> {
-            const std::vector<std::string> to = {"a@remote.test", "b@remote.test"};
-            auto t = txn(to, msg);
-            t.body = queue::body_type::eight_bit_mime;
-            t.smtputf8 = true;
-            t.ret = queue::ret_type::hdrs;
-            t.envid = "e1";
-            t.recipients[0].orcpt = "rfc822;a@remote.test";
-            t.recipients[0].notify = *queue::parse_notify("FAILURE,DELAY");
-            o.replies = co_await c.send(t);
-            EXPECT_TRUE(co_await c.reset());
-            co_await c.quit();
-        });
+    auto out =
+        run({{"", greet},
+             {ehlo, "250-mx.remote.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n"
+                    "250-DSN\r\n250 SMTPUTF8\r\n"},
+             {"MAIL FROM:<demo@example.test> SIZE=" + size +
+                  " BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=e1\r\n"
+                  "RCPT TO:<a@remote.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;a@remote.test\r\n"
+                  "RCPT TO:<b@remote.test>\r\nDATA\r\n",
+              "250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go\r\n"},
+             {stuffed, "250 2.0.0 queued as X\r\n"},
+             {"RSET\r\n", "250 2.0.0 ok\r\n"},
+             {"QUIT\r\n", "221 bye\r\n"}},
+            options(), [](smtp_client& c, outcome& o) -> asio::awaitable<void> {
+                const std::vector<std::string> to = {"a@remote.test", "b@remote.test"};
+                auto t = txn(to, msg);
+                t.body = queue::body_type::eight_bit_mime;
+                t.smtputf8 = true;
+                t.ret = queue::ret_type::hdrs;
+                t.envid = "e1";
+                t.recipients[0].orcpt = "rfc822;a@remote.test";
+                t.recipients[0].notify = *queue::parse_notify("FAILURE,DELAY");
+                o.replies = co_await c.send(t);
+                EXPECT_TRUE(co_await c.reset());
+                co_await c.quit();
+            });
     EXPECT_TRUE(out.server_ok) << out.server_error;
     EXPECT_EQ(out.error, "");
     ASSERT_EQ(out.replies.size(), 2u);
@@ -246,7 +248,8 @@ TEST(smtp_client, silent_server_times_out) {
     auto o = options();
     o.timeouts.greeting = std::chrono::milliseconds(300);
     auto start = std::chrono::steady_clock::now();
-    auto out = run({{"", ""}}, o, [](smtp_client&, outcome&) -> asio::awaitable<void> { co_return; });
+    auto out =
+        run({{"", ""}}, o, [](smtp_client&, outcome&) -> asio::awaitable<void> { co_return; });
     EXPECT_NE(out.error.find("timed out"), std::string::npos) << out.error;
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
@@ -275,13 +278,13 @@ TEST(smtp_client, starttls_when_offered_then_ehlo_again) {
     auto o = options();
     o.tls = *ctls;
     o.sni = "mx.remote.test";
-    auto out = run({{"", greet},
-                    {ehlo, "250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n"},
-                    {"STARTTLS\r\n", "220 2.0.0 go ahead\r\n", true},
-                    {ehlo, "250-mx\r\n250 PIPELINING\r\n"},
-                    {"QUIT\r\n", "221 bye\r\n"}},
-                   o, [](smtp_client& c, outcome&) -> asio::awaitable<void> { co_await c.quit(); },
-                   *stls);
+    auto out = run(
+        {{"", greet},
+         {ehlo, "250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n"},
+         {"STARTTLS\r\n", "220 2.0.0 go ahead\r\n", true},
+         {ehlo, "250-mx\r\n250 PIPELINING\r\n"},
+         {"QUIT\r\n", "221 bye\r\n"}},
+        o, [](smtp_client& c, outcome&) -> asio::awaitable<void> { co_await c.quit(); }, *stls);
     EXPECT_TRUE(out.server_ok) << out.server_error << " / " << out.error;
     EXPECT_TRUE(out.tls);
     // RFC 3207 4.2: capabilities come from the EHLO after TLS.

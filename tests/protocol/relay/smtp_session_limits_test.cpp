@@ -124,7 +124,8 @@ TEST(smtp_session_limits, junk_commands_421_past_the_limit) {
 
 TEST(smtp_session_limits, junk_count_restarts_with_each_accepted_message) {
     // 3 junk commands per message, 3 messages: 9 in total, never 4 in a row without progress.
-    const std::string one = "NOOP\r\nRSET\r\nNOOP\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<alice@example.test>\r\n" + msg;
+    const std::string one =
+        "NOOP\r\nRSET\r\nNOOP\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<alice@example.test>\r\n" + msg;
     auto r = play("HELO a\r\n" + repeat(one, 3) + "QUIT\r\n");
     EXPECT_EQ(r.delivered, 3u) << r.transcript;
     EXPECT_EQ(r.transcript.find("421"), std::string::npos) << r.transcript;
@@ -138,12 +139,11 @@ TEST(smtp_session_limits, junk_count_restarts_with_each_accepted_message) {
 
 TEST(smtp_session_limits, refused_rcpts_tarpit_then_421) {
     std::size_t net = 0;
-    auto r = play("HELO a\r\nMAIL FROM:<x@y.test>\r\n" +
-                      repeat("RCPT TO:<nobody@example.test>\r\n", 3) + "RSET\r\n" +
-                      "MAIL FROM:<x@y.test>\r\nRCPT TO:<alice@example.test>\r\n" +
-                      "RCPT TO:<x@foreign.test>\r\n" +
-                      repeat("RCPT TO:<nobody@example.test>\r\n", 5),
-                  limits_config(), 1000, &net);
+    auto r =
+        play("HELO a\r\nMAIL FROM:<x@y.test>\r\n" + repeat("RCPT TO:<nobody@example.test>\r\n", 3) +
+                 "RSET\r\n" + "MAIL FROM:<x@y.test>\r\nRCPT TO:<alice@example.test>\r\n" +
+                 "RCPT TO:<x@foreign.test>\r\n" + repeat("RCPT TO:<nobody@example.test>\r\n", 5),
+             limits_config(), 1000, &net);
     EXPECT_EQ(r.transcript,
               "220 mx.example.test ESMTP\r\n250 mx.example.test\r\n250 2.1.0 Ok\r\n" + unknown +
                   unknown + "[delay 1500]" + unknown + "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n" +
@@ -156,14 +156,14 @@ TEST(smtp_session_limits, refused_rcpts_tarpit_then_421) {
 TEST(smtp_session_limits, a_few_typos_are_never_slowed) {
     auto r = play("HELO a\r\nMAIL FROM:<x@y.test>\r\nRCPT TO:<alice@example.test>\r\n"
                   "RCPT TO:<alcie@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
-                  "RCPT TO:<bbo@example.test>\r\nRCPT TO:<carol@example.test>\r\n" + msg);
+                  "RCPT TO:<bbo@example.test>\r\nRCPT TO:<carol@example.test>\r\n" +
+                  msg);
     EXPECT_EQ(r.transcript.find("[delay"), std::string::npos) << r.transcript;
     EXPECT_EQ(r.delivered, 1u);
     // Tarpit off: refusals are counted but never delayed.
     auto cfg = limits_config();
     cfg.rcpt_error_delay = std::chrono::milliseconds(0);
-    r = play("HELO a\r\nMAIL FROM:<x@y.test>\r\n" +
-                 repeat("RCPT TO:<nobody@example.test>\r\n", 6),
+    r = play("HELO a\r\nMAIL FROM:<x@y.test>\r\n" + repeat("RCPT TO:<nobody@example.test>\r\n", 6),
              cfg);
     EXPECT_EQ(r.transcript.find("[delay"), std::string::npos) << r.transcript;
     EXPECT_TRUE(r.closed);
@@ -172,7 +172,8 @@ TEST(smtp_session_limits, a_few_typos_are_never_slowed) {
 TEST(smtp_session_limits, network_over_limit_refuses_rcpt_with_421) {
     // The tracker says the client's network already probed too much: the first RCPT, even to a
     // real user, gets 421 (temporary) and the connection closes.
-    auto r = play("HELO a\r\nMAIL FROM:<x@y.test>\r\nRCPT TO:<alice@example.test>\r\n", limits_config(), 0);
+    auto r = play("HELO a\r\nMAIL FROM:<x@y.test>\r\nRCPT TO:<alice@example.test>\r\n",
+                  limits_config(), 0);
     EXPECT_EQ(r.transcript,
               "220 mx.example.test ESMTP\r\n250 mx.example.test\r\n250 2.1.0 Ok\r\n"
               "421 4.7.0 mx.example.test Error: too many refused recipients from your network, "

@@ -110,7 +110,8 @@ TEST(smtp_session_submission, mail_without_auth_is_530) {
 TEST(smtp_session_submission, plain_with_initial_response_then_send_anywhere) {
     auto r = play("EHLO c\r\nAUTH PLAIN " + plain("", "alice@example.test", "pw") +
                   "\r\nMAIL FROM:<Alice@example.test>\r\nRCPT TO:<bob@remote.test>\r\n"
-                  "RCPT TO:<alice@example.test>\r\n" + msg);
+                  "RCPT TO:<alice@example.test>\r\n" +
+                  msg);
     EXPECT_TRUE(has(r, "235 2.7.0 Authentication successful\r\n")) << r.replies;
     ASSERT_EQ(r.checked.size(), 1u);
     EXPECT_EQ(r.checked[0].first, "alice@example.test");
@@ -191,10 +192,9 @@ TEST(smtp_session_submission, port_25_still_offers_no_auth_and_no_relay) {
 }
 
 TEST(smtp_session_submission, show_client_setting_puts_the_address_back) {
-    const std::string in = "EHLO laptop.lan\r\nAUTH PLAIN " +
-                           plain("", "alice@example.test", "pw") +
-                           "\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@remote.test>\r\n" +
-                           msg;
+    const std::string in =
+        "EHLO laptop.lan\r\nAUTH PLAIN " + plain("", "alice@example.test", "pw") +
+        "\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@remote.test>\r\n" + msg;
     auto hidden = play(in);
     ASSERT_EQ(hidden.delivered.size(), 1u);
     auto h = hidden.delivered[0].received_header("Q");
@@ -231,8 +231,9 @@ TEST(smtp_session_submission, forged_header_from_is_550_and_not_delivered) {
              {"From: alice@example.test\r\nSender: bob@example.test\r\n",
               "550 5.7.1 Error: Sender: address bob@example.test not owned"},
          }) {
-        auto res = play(login + r.header + "Subject: x\r\n\r\nFrom: bob@example.test\r\n.\r\n"
-                                           "MAIL FROM:<alice@example.test>\r\n");
+        auto res = play(login + r.header +
+                        "Subject: x\r\n\r\nFrom: bob@example.test\r\n.\r\n"
+                        "MAIL FROM:<alice@example.test>\r\n");
         EXPECT_TRUE(has(res, "354 End data")) << res.replies;
         EXPECT_TRUE(has(res, r.reply)) << r.header << res.replies;
         EXPECT_TRUE(res.delivered.empty()) << r.header;
@@ -245,8 +246,9 @@ TEST(smtp_session_submission, own_from_and_alias_are_delivered_missing_from_is_a
     const std::string login = "EHLO c\r\nAUTH PLAIN " + plain("", "alice@example.test", "pw") +
                               "\r\nMAIL FROM:<info@example.test>\r\nRCPT TO:<x@remote.test>\r\n"
                               "DATA\r\n";
-    for (const char* h : {"From: Alice <ALICE@example.test>\r\n",
-                          "From: \"Info desk\" <info@example.test>\r\nSender: alice@example.test\r\n"}) {
+    for (const char* h :
+         {"From: Alice <ALICE@example.test>\r\n",
+          "From: \"Info desk\" <info@example.test>\r\nSender: alice@example.test\r\n"}) {
         auto r = play(login + h + "\r\nhi\r\n.\r\n");
         ASSERT_EQ(r.delivered.size(), 1u) << h << r.replies;
         EXPECT_FALSE(r.delivered[0].add_from);
@@ -258,10 +260,9 @@ TEST(smtp_session_submission, own_from_and_alias_are_delivered_missing_from_is_a
 }
 
 TEST(smtp_session_submission, received_names_the_authenticated_user_unless_turned_off) {
-    const std::string in = "EHLO laptop.lan\r\nAUTH PLAIN " +
-                           plain("", "alice@example.test", "pw") +
-                           "\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@remote.test>\r\n" +
-                           msg;
+    const std::string in =
+        "EHLO laptop.lan\r\nAUTH PLAIN " + plain("", "alice@example.test", "pw") +
+        "\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@remote.test>\r\n" + msg;
     auto on = play(in);
     ASSERT_EQ(on.delivered.size(), 1u);
     auto h = on.delivered[0].received_header("Q");

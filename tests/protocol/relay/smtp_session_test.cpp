@@ -73,7 +73,9 @@ transcript play(const std::vector<step>& steps, bool bytewise, session_config cf
             switch (a.type) {
             case action::kind::send: out += a.reply.format(); break;
             case action::kind::start_tls: want_tls = true; break;
-            case action::kind::authenticate: ADD_FAILURE() << "AUTH is not offered on port 25"; break;
+            case action::kind::authenticate:
+                ADD_FAILURE() << "AUTH is not offered on port 25";
+                break;
             case action::kind::deliver:
                 t.delivered.push_back(std::move(*a.msg));
                 t.messages.push_back(sink.message);
@@ -199,10 +201,11 @@ TEST(smtp_session, starttls_then_delivery_and_received_header) {
     EXPECT_EQ(d.envelope.sender, "");
     EXPECT_TRUE(d.envelope.smtputf8);
     EXPECT_EQ(d.protocol, "UTF8SMTPS");
-    EXPECT_EQ(d.received_header(""),
-              "Received: from c (client.example.net [192.0.2.7])\r\n"
-              "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n"
-              "\tby mx.example.test (splitmail) with UTF8SMTPS; Tue, 14 Nov 2023 22:13:20 +0000\r\n");
+    EXPECT_EQ(
+        d.received_header(""),
+        "Received: from c (client.example.net [192.0.2.7])\r\n"
+        "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n"
+        "\tby mx.example.test (splitmail) with UTF8SMTPS; Tue, 14 Nov 2023 22:13:20 +0000\r\n");
 }
 
 TEST(smtp_session, starttls_pipelined_injection_is_discarded) {
@@ -256,7 +259,8 @@ TEST(smtp_session, simple_commands) {
 TEST(smtp_session, helo_protocol_name_and_multiple_rcpts_no_for) {
     auto t = check({
         {"HELO c\r\n", "250 mx.example.test\r\n"},
-        {"MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+        {"MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nRCPT "
+         "TO:<bob@example.test>\r\n"
          "RCPT TO:<ALICE@example.test>\r\nDATA\r\n",
          ok_mail + ok_rcpt + ok_rcpt + ok_rcpt + go_ahead},
         {".\r\n", queued},
@@ -350,26 +354,28 @@ TEST(smtp_session, open_relay_tricks_refused) {
     // session itself must refuse local parts that old MTAs treated as routes.
     for (bool catch_all : {false, true}) {
         SCOPED_TRACE(catch_all ? "catch-all" : "user list");
-        check({
-                  {"EHLO c\r\n", ehlo_reply},
-                  {"MAIL FROM:<a@example.net>\r\n", ok_mail},
-                  {"RCPT TO:<user%foreign.example@example.test>\r\n", relay_denied},
-                  {"RCPT TO:<foreign.example!user@example.test>\r\n", relay_denied},
-                  {"RCPT TO:<\"user@foreign.example\"@example.test>\r\n", relay_denied},
-                  {"RCPT TO:<@example.test:user@foreign.example>\r\n", relay_denied},
-                  {"RCPT TO:<user@foreign.example>\r\n", relay_denied},
-                  {"RCPT TO:<user@[192.0.2.1]>\r\n", relay_denied},
-                  {"RCPT TO:<user@example.test.>\r\n", "501 5.1.3 Bad recipient address syntax\r\n"},
-                  {"DATA\r\n", "554 5.5.1 Error: no valid recipients\r\n"},
-              },
-              test_config(), catch_all);
+        check(
+            {
+                {"EHLO c\r\n", ehlo_reply},
+                {"MAIL FROM:<a@example.net>\r\n", ok_mail},
+                {"RCPT TO:<user%foreign.example@example.test>\r\n", relay_denied},
+                {"RCPT TO:<foreign.example!user@example.test>\r\n", relay_denied},
+                {"RCPT TO:<\"user@foreign.example\"@example.test>\r\n", relay_denied},
+                {"RCPT TO:<@example.test:user@foreign.example>\r\n", relay_denied},
+                {"RCPT TO:<user@foreign.example>\r\n", relay_denied},
+                {"RCPT TO:<user@[192.0.2.1]>\r\n", relay_denied},
+                {"RCPT TO:<user@example.test.>\r\n", "501 5.1.3 Bad recipient address syntax\r\n"},
+                {"DATA\r\n", "554 5.5.1 Error: no valid recipients\r\n"},
+            },
+            test_config(), catch_all);
     }
 }
 
 TEST(smtp_session, source_route_to_local_is_delivered_locally) {
     auto t = check({
         {"EHLO c\r\n", ehlo_reply},
-        {"MAIL FROM:<@relay.example:a@example.net>\r\nRCPT TO:<@foreign.example:alice@example.test>\r\n"
+        {"MAIL FROM:<@relay.example:a@example.net>\r\nRCPT "
+         "TO:<@foreign.example:alice@example.test>\r\n"
          "DATA\r\n",
          ok_mail + ok_rcpt + go_ahead},
         {"x\r\n.\r\n", queued},
@@ -402,7 +408,7 @@ TEST(smtp_session, data_too_big_after_terminator) {
         {"EHLO c\r\n", ehlo_reply},
         {"MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n",
          ok_mail + ok_rcpt + go_ahead},
-        {std::string(600, 'a') + "\r\n" + std::string(600, 'b') + "\r\n",  ""},
+        {std::string(600, 'a') + "\r\n" + std::string(600, 'b') + "\r\n", ""},
         {".\r\nNOOP\r\n", "552 5.3.4 Error: message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n"},
     });
     EXPECT_TRUE(t.delivered.empty());
@@ -422,9 +428,8 @@ TEST(smtp_session, delivery_result_is_relayed_and_pipelined_input_waits) {
 }
 
 TEST(smtp_session, improper_pipelining_after_ehlo_and_data_is_refused) {
-    for (const std::string& burst :
-         {std::string("EHLO c\r\nMAIL FROM:<a@example.net>\r\n"),
-          std::string("HELO c\r\nMAIL FROM:<a@example.net>\r\n")}) {
+    for (const std::string& burst : {std::string("EHLO c\r\nMAIL FROM:<a@example.net>\r\n"),
+                                     std::string("HELO c\r\nMAIL FROM:<a@example.net>\r\n")}) {
         fake_checker checker;
         auto t = play({{burst, ""}}, false, test_config(), checker);
         EXPECT_EQ(t.replies[1], "554 5.5.0 Error: SMTP protocol synchronization\r\n");
@@ -436,7 +441,8 @@ TEST(smtp_session, improper_pipelining_after_ehlo_and_data_is_refused) {
                     "Subject: x\r\n\r\nx\r\n.\r\n",
                     ""}},
                   false, test_config(), checker);
-    EXPECT_EQ(t.replies[2], ok_mail + ok_rcpt + "554 5.5.0 Error: SMTP protocol synchronization\r\n");
+    EXPECT_EQ(t.replies[2],
+              ok_mail + ok_rcpt + "554 5.5.0 Error: SMTP protocol synchronization\r\n");
     EXPECT_TRUE(t.closed);
     EXPECT_TRUE(t.delivered.empty());
 }

@@ -30,7 +30,8 @@ struct mini_desec {
             nlohmann::json arr = nlohmann::json::array();
             for (auto& [k, v] : rrsets)
                 if (k.second == type)
-                    arr.push_back({{"subname", k.first}, {"type", k.second}, {"ttl", 60}, {"records", v}});
+                    arr.push_back(
+                        {{"subname", k.first}, {"type", k.second}, {"ttl", 60}, {"records", v}});
             out.body = arr.dump();
         } else if (r.method == "PATCH") {
             ++patches;
@@ -79,8 +80,8 @@ struct DdnsAgentTest : ::testing::Test {
         det.set(family::v6, "2a01:4f8::1");
     }
     void make(bool dry_run = false) {
-        a = std::make_unique<agent>(s, api, det, st, [this](const state&) { ++persisted; },
-                                    [] { return 0.0; }, dry_run);
+        a = std::make_unique<agent>(
+            s, api, det, st, [this](const state&) { ++persisted; }, [] { return 0.0; }, dry_run);
     }
     cycle_result cycle(std::chrono::seconds advance = 60s) {
         now += advance;
@@ -173,9 +174,10 @@ TEST_F(DdnsAgentTest, AuthErrorsAreFatalWithDistinctCodes) {
         int code;
         const char* words;
     };
-    for (auto [http, code, words] : {c{401, exit_code::bad_token, "rejected the API token"},
-                                     c{403, exit_code::forbidden, "not allowed"},
-                                     c{404, exit_code::unknown_domain, "does not know the domain"}}) {
+    for (auto [http, code, words] :
+         {c{401, exit_code::bad_token, "rejected the API token"},
+          c{403, exit_code::forbidden, "not allowed"},
+          c{404, exit_code::unknown_domain, "does not know the domain"}}) {
         t->push(http, R"({"detail":"x"})");
         st = state{};
         make();

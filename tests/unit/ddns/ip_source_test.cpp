@@ -65,12 +65,12 @@ TEST(DdnsIpSource, LoopbackInterfaceIsRefused) {
 
 TEST(DdnsIpSource, StableIpv6FromIfInet6) {
     const char* text =
-        "2a0100000000000000000000000000aa 02 40 00 00 eth0\n"  // stable global
-        "2a0100000000000000000000000000bb 02 40 00 01 eth0\n"  // temporary (RFC 8981)
-        "2a0100000000000000000000000000cc 02 40 00 20 eth0\n"  // deprecated
-        "2a0100000000000000000000000000dd 02 40 00 40 eth0\n"  // tentative
-        "2a0100000000000000000000000000ee 03 40 00 80 eth1\n"  // other interface
-        "fe8000000000000000fc00fffe000001 02 40 20 80 eth0\n"  // link-local, permanent
+        "2a0100000000000000000000000000aa 02 40 00 00 eth0\n" // stable global
+        "2a0100000000000000000000000000bb 02 40 00 01 eth0\n" // temporary (RFC 8981)
+        "2a0100000000000000000000000000cc 02 40 00 20 eth0\n" // deprecated
+        "2a0100000000000000000000000000dd 02 40 00 40 eth0\n" // tentative
+        "2a0100000000000000000000000000ee 03 40 00 80 eth1\n" // other interface
+        "fe8000000000000000fc00fffe000001 02 40 20 80 eth0\n" // link-local, permanent
         "garbage line\n";
     auto v = stable_ipv6_from_if_inet6(text, "eth0");
     ASSERT_EQ(v.size(), 2u);

@@ -74,8 +74,8 @@ TEST(DdnsSettings, ConfigDocIsRendered) {
 }
 
 struct DdnsTokenTest : ::testing::Test {
-    std::filesystem::path file = std::filesystem::temp_directory_path() /
-                                 ("ddns-token-" + std::to_string(::getpid()));
+    std::filesystem::path file =
+        std::filesystem::temp_directory_path() / ("ddns-token-" + std::to_string(::getpid()));
     void write(const std::string& text, mode_t mode) {
         std::ofstream(file) << text;
         ::chmod(file.c_str(), mode);

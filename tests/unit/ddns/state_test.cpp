@@ -48,7 +48,8 @@ TEST_F(DdnsStateTest, RoundTrip) {
 }
 
 TEST_F(DdnsStateTest, CorruptFileIsAnErrorNotACrash) {
-    for (const char* bad : {"", "{", "[]", R"({"version":2})", R"({"version":1,"published":{"x":1}})"}) {
+    for (const char* bad :
+         {"", "{", "[]", R"({"version":2})", R"({"version":1,"published":{"x":1}})"}) {
         std::ofstream(dir / "bad.json") << bad;
         auto s = load_state(dir / "bad.json");
         EXPECT_FALSE(s) << bad;

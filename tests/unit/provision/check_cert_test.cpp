@@ -26,9 +26,7 @@ std::time_t& now_copy() {
 
 using pkey_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 
-pkey_ptr new_key() {
-    return {EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), &EVP_PKEY_free};
-}
+pkey_ptr new_key() { return {EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), &EVP_PKEY_free}; }
 
 std::string pem_key(EVP_PKEY* k) {
     std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new(BIO_s_mem()), &BIO_free);
@@ -52,8 +50,7 @@ std::string make_cert(EVP_PKEY* k, const std::string& host, long from, long to,
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0);
     if (issuer_key) {
-        std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)> iss(X509_NAME_new(),
-                                                                  &X509_NAME_free);
+        std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)> iss(X509_NAME_new(), &X509_NAME_free);
         X509_NAME_add_entry_by_txt(iss.get(), "CN", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>("Test CA"), -1, -1, 0);
         X509_set_issuer_name(x.get(), iss.get());
@@ -61,8 +58,7 @@ std::string make_cert(EVP_PKEY* k, const std::string& host, long from, long to,
         X509_set_issuer_name(x.get(), name);
     }
     const std::string san = "DNS:" + host;
-    X509_EXTENSION* ext =
-        X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
     X509_add_ext(x.get(), ext, -1);
     X509_EXTENSION_free(ext);
     X509_sign(x.get(), issuer_key ? issuer_key : k, EVP_sha256());
@@ -74,7 +70,6 @@ std::string make_cert(EVP_PKEY* k, const std::string& host, long from, long to,
 }
 
 } // namespace
-
 
 TEST(CheckCert, ValidForHostWithItsKey) {
     auto k = new_key();
@@ -120,8 +115,8 @@ TEST(CheckCert, WrongHostAndWrongKey) {
 
 TEST(CheckCert, SignedByAnotherKeyIsNotSelfSigned) {
     auto k = new_key(), ca = new_key();
-    auto f = inspect_cert(make_cert(k.get(), "mx.example.com", -day, 90 * day, ca.get()), "",
-                          "", now);
+    auto f =
+        inspect_cert(make_cert(k.get(), "mx.example.com", -day, 90 * day, ca.get()), "", "", now);
     ASSERT_TRUE(f);
     EXPECT_FALSE(f->self_signed);
     EXPECT_FALSE(verify_chain(*f, "", now).empty()); // "Test CA" is in no system store

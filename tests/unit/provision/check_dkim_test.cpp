@@ -24,8 +24,8 @@ TEST(CheckDkim, TagList) {
 TEST(CheckDkim, SameKeyIgnoresSplittingAndWhitespace) {
     EXPECT_EQ(compare_dkim(local, local), dkim_match::same);
     // Split into two TXT strings in the middle of p=, as zone files and deSEC do.
-    auto joined = txt_joined("\"v=DKIM1; k=rsa; p=" + key.substr(0, 20) + "\" \"" +
-                             key.substr(20) + "\"");
+    auto joined =
+        txt_joined("\"v=DKIM1; k=rsa; p=" + key.substr(0, 20) + "\" \"" + key.substr(20) + "\"");
     ASSERT_TRUE(joined);
     EXPECT_EQ(compare_dkim(local, *joined), dkim_match::same);
     std::string spaced = "v=DKIM1;k=rsa;  p = ";

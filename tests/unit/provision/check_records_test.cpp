@@ -51,12 +51,12 @@ TEST(CheckRecords, RdataToText) {
 TEST(CheckRecords, RdataRefusesMalformed) {
     EXPECT_FALSE(rdata_to_text(rr_type::a, bytes({1, 2, 3})));
     EXPECT_FALSE(rdata_to_text(rr_type::aaaa, bytes({1, 2, 3, 4})));
-    EXPECT_FALSE(rdata_to_text(rr_type::mx, bytes({0, 10, 3, 'a', 'b'})));       // short label
-    EXPECT_FALSE(rdata_to_text(rr_type::mx, bytes({0, 10, 0xc0, 0x0c})));        // pointer
-    EXPECT_FALSE(rdata_to_text(rr_type::ptr, bytes({1, 'a', 0, 1})));            // trailing byte
-    EXPECT_FALSE(rdata_to_text(rr_type::txt, bytes({5, 'a', 'b'})));             // length > data
+    EXPECT_FALSE(rdata_to_text(rr_type::mx, bytes({0, 10, 3, 'a', 'b'}))); // short label
+    EXPECT_FALSE(rdata_to_text(rr_type::mx, bytes({0, 10, 0xc0, 0x0c})));  // pointer
+    EXPECT_FALSE(rdata_to_text(rr_type::ptr, bytes({1, 'a', 0, 1})));      // trailing byte
+    EXPECT_FALSE(rdata_to_text(rr_type::txt, bytes({5, 'a', 'b'})));       // length > data
     EXPECT_FALSE(rdata_to_text(rr_type::txt, {}));
-    EXPECT_FALSE(rdata_to_text(rr_type::tlsa, bytes({3, 1, 1})));                // no data
+    EXPECT_FALSE(rdata_to_text(rr_type::tlsa, bytes({3, 1, 1}))); // no data
     std::vector<std::uint8_t> long_name;
     for (int i = 0; i < 5; ++i) {
         long_name.push_back(63);
@@ -78,21 +78,25 @@ TEST(CheckRecords, TxtStrings) {
 }
 
 TEST(CheckRecords, CanonicalForms) {
-    EXPECT_EQ(canonical(rr_type::mx, "10 MX.example.com"), canonical(rr_type::mx, "10 mx.example.com."));
-    EXPECT_NE(canonical(rr_type::mx, "10 mx.example.com."), canonical(rr_type::mx, "20 mx.example.com."));
+    EXPECT_EQ(canonical(rr_type::mx, "10 MX.example.com"),
+              canonical(rr_type::mx, "10 mx.example.com."));
+    EXPECT_NE(canonical(rr_type::mx, "10 mx.example.com."),
+              canonical(rr_type::mx, "20 mx.example.com."));
     EXPECT_EQ(canonical(rr_type::aaaa, "2001:0db8:0::25"), "2001:db8::25");
     EXPECT_FALSE(canonical(rr_type::a, "2001:db8::25"));
     EXPECT_FALSE(canonical(rr_type::aaaa, "192.0.2.1"));
     EXPECT_EQ(canonical(rr_type::tlsa, "3 1 1 ABCD ef01"), "3 1 1 abcdef01");
     EXPECT_FALSE(canonical(rr_type::tlsa, "3 1 1 abc"));
     EXPECT_FALSE(canonical(rr_type::tlsa, "3 1 256 ab"));
-    EXPECT_EQ(canonical(rr_type::txt, "\"v=spf1 \" \"-all\""), canonical(rr_type::txt, "\"v=spf1 -all\""));
+    EXPECT_EQ(canonical(rr_type::txt, "\"v=spf1 \" \"-all\""),
+              canonical(rr_type::txt, "\"v=spf1 -all\""));
     EXPECT_EQ(canonical(rr_type::srv, "0 1 465 MX.example.com"), "0 1 465 mx.example.com.");
     EXPECT_FALSE(canonical(rr_type::srv, "0 1 70000 mx.example.com."));
 }
 
 TEST(CheckRecords, CompareRrset) {
-    auto same = compare_rrset(rr_type::txt, {"\"v=DMARC1; p=none\""}, {"\"v=DMARC1; \" \"p=none\""});
+    auto same =
+        compare_rrset(rr_type::txt, {"\"v=DMARC1; p=none\""}, {"\"v=DMARC1; \" \"p=none\""});
     EXPECT_TRUE(same.same());
     auto d = compare_rrset(rr_type::a, {"203.0.113.5"}, {"203.0.113.5", "198.51.100.7"});
     EXPECT_FALSE(d.same());

@@ -22,10 +22,11 @@ TEST(CheckReport, ExitStatusAndWorst) {
 
 TEST(CheckReport, TextShowsMarksAndFixes) {
     std::ostringstream o;
-    print_text({ok("dns", "MX as planned"), fail("spf", "does not cover 203.0.113.5",
-                                                 "splitmail dns apply --domain example.com"),
-                warn("tls", "expires in 5 days", "renew")},
-               o);
+    print_text(
+        {ok("dns", "MX as planned"),
+         fail("spf", "does not cover 203.0.113.5", "splitmail dns apply --domain example.com"),
+         warn("tls", "expires in 5 days", "renew")},
+        o);
     const std::string s = o.str();
     EXPECT_NE(s.find("\u2713 dns  MX as planned\n"), std::string::npos) << s;
     EXPECT_NE(s.find("\u2717 spf  does not cover 203.0.113.5\n"), std::string::npos) << s;
@@ -40,8 +41,9 @@ TEST(CheckReport, JsonFieldsAreStable) {
     auto j = nlohmann::json::parse(o.str());
     EXPECT_EQ(j["status"], "fail");
     ASSERT_EQ(j["findings"].size(), 2u);
-    EXPECT_EQ(j["findings"][0],
-              (nlohmann::json{{"check", "dns"}, {"status", "ok"}, {"detail", "fine"}, {"fix", ""}}));
+    EXPECT_EQ(
+        j["findings"][0],
+        (nlohmann::json{{"check", "dns"}, {"status", "ok"}, {"detail", "fine"}, {"fix", ""}}));
     EXPECT_EQ(j["findings"][1]["status"], "fail");
     EXPECT_EQ(j["findings"][1]["fix"], "set the PTR");
 }
@@ -81,9 +83,9 @@ TEST(CheckCommand, UsageErrorsExit2) {
 TEST(CheckCommand, MissingSiteFileFailsWithFix) {
     using splitmail::provision::run_check;
     std::ostringstream out, err;
-    EXPECT_EQ(run_check(std::vector<std::string>{"--site", "/nonexistent/site.toml", "--json"},
-                        out, err),
-              1);
+    EXPECT_EQ(
+        run_check(std::vector<std::string>{"--site", "/nonexistent/site.toml", "--json"}, out, err),
+        1);
     auto j = nlohmann::json::parse(out.str());
     EXPECT_EQ(j["findings"][0]["check"], "site");
     EXPECT_NE(j["findings"][0]["fix"].get<std::string>().find("splitmail provision relay"),

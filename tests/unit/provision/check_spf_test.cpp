@@ -14,15 +14,16 @@ struct fake_dns {
     bool fail = false;
     spf_lookups lookups() {
         spf_lookups l;
-        l.addresses = [this](const std::string& n, bool v6)
-            -> std::expected<std::vector<std::string>, std::string> {
+        l.addresses = [this](const std::string& n,
+                             bool v6) -> std::expected<std::vector<std::string>, std::string> {
             if (fail) return std::unexpected("SERVFAIL");
             auto& m = v6 ? aaaa : a;
             auto it = m.find(n);
             return it == m.end() ? std::vector<std::string>{} : it->second;
         };
-        l.mx_addresses = [this, l](const std::string& d, bool v6)
-            -> std::expected<std::vector<std::string>, std::string> {
+        l.mx_addresses = [this,
+                          l](const std::string& d,
+                             bool v6) -> std::expected<std::vector<std::string>, std::string> {
             std::vector<std::string> out;
             for (const auto& h : mx_hosts[d]) {
                 auto got = l.addresses(h, v6);
@@ -118,9 +119,9 @@ TEST(CheckSpf, AAndMxResolve) {
 TEST(CheckSpf, NotFollowedMechanisms) {
     fake_dns dns;
     // "+include" before a passing ip4 cannot turn the pass into anything else.
-    EXPECT_EQ(covers("v=spf1 include:_spf.example.net ip4:203.0.113.5 -all", "203.0.113.5", dns)
-                  .verdict,
-              spf_verdict::pass);
+    EXPECT_EQ(
+        covers("v=spf1 include:_spf.example.net ip4:203.0.113.5 -all", "203.0.113.5", dns).verdict,
+        spf_verdict::pass);
     auto inc = covers("v=spf1 include:_spf.example.net -all", "203.0.113.5", dns);
     EXPECT_EQ(inc.verdict, spf_verdict::unknown);
     EXPECT_NE(inc.reason.find("include:_spf.example.net"), std::string::npos);

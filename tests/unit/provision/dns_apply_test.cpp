@@ -103,9 +103,10 @@ TEST(DnsDiff, PruneRemovesOthersButNeverApexNsOrKept) {
 struct DnsApply : ::testing::Test {
     std::shared_ptr<desec::testing::scripted_transport> t =
         std::make_shared<desec::testing::scripted_transport>();
-    desec::client api{desec::client_options{"https://api.test/api/v1", "s3cr3t-XYZ", {},
-                                            std::chrono::seconds(5), "t"},
-                      t};
+    desec::client api{
+        desec::client_options{
+            "https://api.test/api/v1", "s3cr3t-XYZ", {}, std::chrono::seconds(5), "t"},
+        t};
     std::vector<plan> plans{sample()};
     std::vector<std::chrono::seconds> slept;
     apply_options o;
@@ -180,13 +181,17 @@ TEST_F(DnsApply, RefusesWithoutYesWhenNobodyCanConfirm) {
     EXPECT_TRUE(writes().empty());
     EXPECT_NE(err.str().find("--yes"), std::string::npos) << err.str();
     EXPECT_NE(out.str().find("+ example.com. 3600 MX 10 mx.example.com."), std::string::npos)
-        << "the diff is shown before refusing:\n" << out.str();
+        << "the diff is shown before refusing:\n"
+        << out.str();
 }
 
 TEST_F(DnsApply, AskedAndDeclinedWritesNothing) {
     o.yes = false;
     std::string asked;
-    o.confirm = [&](const std::string& q) { asked = q; return false; };
+    o.confirm = [&](const std::string& q) {
+        asked = q;
+        return false;
+    };
     domain();
     rrsets("[]");
     EXPECT_EQ(run(), 1);

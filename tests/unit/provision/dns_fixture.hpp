@@ -45,8 +45,8 @@ struct dns_fixture {
         fs::create_directories(dir / "dkim");
         fs::create_directories(dir / "tls");
         std::ofstream(dir / "relay.toml")
-            << required_relay_keys << "[dkim]\ndir = \"" << (dir / "dkim").string() << "\"\n[tls]\ncert = \""
-            << (dir / "tls/relay.crt").string() << "\"\nkey = \""
+            << required_relay_keys << "[dkim]\ndir = \"" << (dir / "dkim").string()
+            << "\"\n[tls]\ncert = \"" << (dir / "tls/relay.crt").string() << "\"\nkey = \""
             << (dir / "tls/relay.key").string() << "\"\n";
         make_cert("mx.example.com");
         keygen("example.com");
@@ -62,8 +62,8 @@ struct dns_fixture {
     ~dns_fixture() { fs::remove_all(dir); }
 
     void keygen(const std::string& domain, bool force = false) {
-        std::vector<std::string> args{"keygen", "--domain", domain, "--selector", "sm1",
-                                      "--dir", (dir / "dkim").string()};
+        std::vector<std::string> args{
+            "keygen", "--domain", domain, "--selector", "sm1", "--dir", (dir / "dkim").string()};
         if (force) args.push_back("--force");
         std::ostringstream out, err;
         ASSERT_EQ(run_dkim(args, out, err), 0) << err.str();

@@ -210,8 +210,8 @@ TEST(DnsPlan, ErrorsNameWhatToFix) {
     }
     {
         dns_fixture f;
-        std::ofstream(f.dir / "relay.toml") << dns_fixture::required_relay_keys
-                                             << "[tls]\ncert = \"/x\"\nkey = \"/y\"\n";
+        std::ofstream(f.dir / "relay.toml")
+            << dns_fixture::required_relay_keys << "[tls]\ncert = \"/x\"\nkey = \"/y\"\n";
         auto p = make_plan(f.s, "example.com");
         ASSERT_FALSE(p);
         EXPECT_NE(p.error().find("dkim.dir"), std::string::npos) << p.error();
@@ -249,8 +249,8 @@ TEST(DnsZone, ExportHasAbsoluteNamesTtlAndClass) {
     EXPECT_EQ(types["MX"], 1);
     EXPECT_EQ(types["TLSA"], 1);
     EXPECT_TRUE(std::regex_search(
-        z, std::regex("\n_25\\._tcp\\.mx\\.example\\.com\\. +3600 IN TLSA 3 1 1 " +
-                      f.spki_sha256 + "\n")))
+        z, std::regex("\n_25\\._tcp\\.mx\\.example\\.com\\. +3600 IN TLSA 3 1 1 " + f.spki_sha256 +
+                      "\n")))
         << z;
     EXPECT_NE(z.find("; note: PTR"), std::string::npos);
     EXPECT_NE(zone_fragment(*p, 7200).find(" 7200 IN MX 10 mx.example.com.\n"), std::string::npos);

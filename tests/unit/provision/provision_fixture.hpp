@@ -43,7 +43,7 @@ inline void spit(const fs::path& p, const std::string& text) {
 }
 
 inline unsigned mode_of(const fs::path& p) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return 0;
     return st.st_mode & 07777;
 }
@@ -78,10 +78,9 @@ struct temp_root {
 };
 
 inline std::vector<std::string> relay_args(const fs::path& root) {
-    return {"relay",          "--domain",      "example.com",   "--domain",
-            "example.org",    "--hostname",    "mx.example.com", "--public-ipv4",
-            "203.0.113.5",    "--public-ipv6", "2001:db8::5",   "--imap-host",
-            "imap.example.com", "--root",      root.string()};
+    return {"relay",       "--domain",       "example.com",      "--domain",    "example.org",
+            "--hostname",  "mx.example.com", "--public-ipv4",    "203.0.113.5", "--public-ipv6",
+            "2001:db8::5", "--imap-host",    "imap.example.com", "--root",      root.string()};
 }
 
 } // namespace provision_test

@@ -186,9 +186,9 @@ TEST_F(ProvisionHome, UnitsAreHardened) {
     const std::string home = slurp(root / "etc/systemd/system/splitmail-home.service");
     const std::string ddns = slurp(root / "etc/systemd/system/splitmail-ddns.service");
     for (const auto* u : {&home, &ddns})
-        for (const char* line : {"NoNewPrivileges=yes\n", "ProtectSystem=strict\n",
-                                 "ProtectHome=yes\n", "PrivateTmp=yes\n",
-                                 "SystemCallFilter=@system-service\n"})
+        for (const char* line :
+             {"NoNewPrivileges=yes\n", "ProtectSystem=strict\n", "ProtectHome=yes\n",
+              "PrivateTmp=yes\n", "SystemCallFilter=@system-service\n"})
             EXPECT_NE(u->find(line), std::string::npos) << line;
     EXPECT_NE(home.find("User=splitmail\n"), std::string::npos);
     EXPECT_NE(home.find("AmbientCapabilities=CAP_NET_BIND_SERVICE\n"), std::string::npos);
@@ -210,8 +210,8 @@ TEST_F(ProvisionHome, SecondRunChangesNothing) {
 
 TEST_F(ProvisionHome, HostnameOutsideTheMailDomainsIsItsOwnDdnsZone) {
     temp_root other;
-    auto r = run({"home", "--pairing", pairing_file.string(), "--hostname", "me.dedyn.io",
-                  "--root", other.path.string()});
+    auto r = run({"home", "--pairing", pairing_file.string(), "--hostname", "me.dedyn.io", "--root",
+                  other.path.string()});
     ASSERT_EQ(r.code, 0) << r.err;
     auto v = splitmail::config::load(other / "etc/splitmail/ddns.toml",
                                      splitmail::ddns::settings_table());
@@ -307,7 +307,8 @@ TEST(ProvisionPassThrough, TurnedOnLaterTheHomePlaceholderGetsTheNameWithTheSame
     ASSERT_EQ(on.code, 0) << on.err;
     EXPECT_NE(on.out.find("kept " + (relay_root / "etc/splitmail/relay.toml").string()),
               std::string::npos)
-        << "an existing relay.toml is kept without --force\n" << on.out;
+        << "an existing relay.toml is kept without --force\n"
+        << on.out;
     EXPECT_NE(on.err.find("the IMAP pass-through is off until"), std::string::npos) << on.err;
     auto forced = run([&] {
         auto a = pass_through_relay_args(relay_root.path, "yes");
@@ -353,8 +354,8 @@ protected:
 };
 
 TEST_F(ProvisionHomeErrors, MissingPairingFileSaysWhereItComesFrom) {
-    auto r = run({"home", "--pairing", (relay_root / "nope.toml").string(), "--root",
-                  root.path.string()});
+    auto r = run(
+        {"home", "--pairing", (relay_root / "nope.toml").string(), "--root", root.path.string()});
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("nope.toml: no such file; copy /etc/splitmail/pairing-home.toml from "
                          "the relay"),

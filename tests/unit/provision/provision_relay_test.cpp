@@ -134,10 +134,10 @@ TEST_F(ProvisionRelay, PairingFileHoldsKeysThatBelongToTheTunnel) {
 TEST_F(ProvisionRelay, TlsPlaceholderIsSelfSignedForTheHostname) {
     // Checked with the openssl program, independent of the code that made it.
     const fs::path crt = etc() / "tls/relay.crt";
-    auto text = setup::run_program({"openssl", "x509", "-in", crt.string(), "-noout", "-subject",
-                                    "-ext", "subjectAltName", "-enddate", "-checkend",
-                                    std::to_string(80 * 86400)},
-                                   "");
+    auto text =
+        setup::run_program({"openssl", "x509", "-in", crt.string(), "-noout", "-subject", "-ext",
+                            "subjectAltName", "-enddate", "-checkend", std::to_string(80 * 86400)},
+                           "");
     ASSERT_TRUE(text) << text.error();
     EXPECT_NE(text->find("CN = mx.example.com"), std::string::npos) << *text;
     EXPECT_NE(text->find("DNS:mx.example.com"), std::string::npos) << *text;
@@ -147,7 +147,8 @@ TEST_F(ProvisionRelay, TlsPlaceholderIsSelfSignedForTheHostname) {
     EXPECT_TRUE(info->self_signed);
     const auto days = std::chrono::duration_cast<std::chrono::hours>(
                           info->not_after - std::chrono::system_clock::now())
-                          .count() / 24;
+                          .count() /
+                      24;
     EXPECT_GE(days, 88);
     EXPECT_LE(days, 90);
 }
@@ -250,8 +251,7 @@ TEST_F(ProvisionRelay, DamagedKeyIsAnErrorWithoutForceAndReplacedWithIt) {
     spit(key, "not a key\n");
     auto refused = run(relay_args(root.path));
     EXPECT_EQ(refused.code, 1);
-    EXPECT_NE(refused.err.find(key.string() + ": not a usable DKIM private key"),
-              std::string::npos)
+    EXPECT_NE(refused.err.find(key.string() + ": not a usable DKIM private key"), std::string::npos)
         << refused.err;
     EXPECT_NE(refused.err.find("--force"), std::string::npos);
     EXPECT_EQ(slurp(key), "not a key\n");
@@ -381,8 +381,7 @@ TEST_F(ProvisionRelay, OldDesecApiKeyReadWithWarning) {
 
 TEST_F(ProvisionRelay, PlaceholderForAnotherHostnameIsReplacedOnlyWithForce) {
     auto args = relay_args(root.path);
-    args[std::find(args.begin(), args.end(), "--hostname") - args.begin() + 1] =
-        "mx2.example.com";
+    args[std::find(args.begin(), args.end(), "--hostname") - args.begin() + 1] = "mx2.example.com";
     const fs::path crt = etc() / "tls/relay.crt";
     const std::string old_cert = slurp(crt), old_key = slurp(etc() / "tls/relay.key");
     auto kept = run(args);
@@ -438,8 +437,7 @@ TEST_F(ProvisionRelay, CertificateWithoutItsKeyIsAnErrorAndNothingIsWritten) {
     auto forced = run(args);
     ASSERT_EQ(forced.code, 0) << forced.err;
     EXPECT_NE(forced.out.find("created " + key.string()), std::string::npos);
-    EXPECT_NE(forced.out.find("replaced " + (etc() / "tls/relay.crt").string()),
-              std::string::npos);
+    EXPECT_NE(forced.out.find("replaced " + (etc() / "tls/relay.crt").string()), std::string::npos);
     EXPECT_TRUE(setup::inspect_cert(slurp(etc() / "tls/relay.crt"), slurp(key), "c"));
 }
 
@@ -450,8 +448,8 @@ TEST(ProvisionUnits, SystemdAnalyzeVerifyAcceptsTheUnits) {
     temp_root relay_root, home_root, bin;
     for (const char* prog : {"splitmail-relay", "splitmail-home", "splitmail-ddns"}) {
         spit(bin / prog, "#!/bin/sh\nexit 0\n");
-        fs::permissions(bin / prog, fs::perms::owner_all | fs::perms::group_exec |
-                                        fs::perms::others_exec);
+        fs::permissions(bin / prog,
+                        fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
     }
     auto args = relay_args(relay_root.path);
     args.insert(args.end(), {"--bindir", bin.path.string()});
@@ -461,11 +459,10 @@ TEST(ProvisionUnits, SystemdAnalyzeVerifyAcceptsTheUnits) {
                   "--root", home_root.path.string(), "--bindir", bin.path.string()});
     ASSERT_EQ(h.code, 0) << h.err;
     for (const fs::path& unit : {relay_root / "etc/systemd/system/splitmail-relay.service",
-                                home_root / "etc/systemd/system/splitmail-home.service",
-                                home_root / "etc/systemd/system/splitmail-ddns.service"}) {
-        auto v = setup::run_program({"sh", "-c", "systemd-analyze verify \"$0\" 2>&1",
-                                     unit.string()},
-                                    "");
+                                 home_root / "etc/systemd/system/splitmail-home.service",
+                                 home_root / "etc/systemd/system/splitmail-ddns.service"}) {
+        auto v = setup::run_program(
+            {"sh", "-c", "systemd-analyze verify \"$0\" 2>&1", unit.string()}, "");
         ASSERT_TRUE(v) << unit << ": " << v.error();
         EXPECT_EQ(*v, "") << unit;
     }
@@ -488,8 +485,8 @@ TEST(ProvisionRelayUsage, ErrorsSayWhatToFix) {
          "--domain is required"},
         {{"relay", "--domain", "example.com", "--public-ipv4", "203.0.113.5", "--root", r},
          "--hostname is required"},
-        {{"relay", "--domain", "example.com", "--hostname", "mx", "--public-ipv4",
-          "203.0.113.5", "--root", r},
+        {{"relay", "--domain", "example.com", "--hostname", "mx", "--public-ipv4", "203.0.113.5",
+          "--root", r},
          "not a fully qualified host name"},
         {{"relay", "--domain", "example.com", "--hostname", "mx.example.com", "--public-ipv4",
           "203.0.113", "--root", r},
@@ -524,9 +521,9 @@ TEST(ProvisionRelayUsage, ErrorsSayWhatToFix) {
 
 TEST(ProvisionRelayOptions, WgPortAndEqualsFormAndIpv4Only) {
     temp_root root;
-    auto res = run({"relay", "--domain=example.net", "--hostname", "mail.example.net.",
-                    "--public-ipv4", "198.51.100.7", "--wg-port", "51999", "--root",
-                    root.path.string()});
+    auto res =
+        run({"relay", "--domain=example.net", "--hostname", "mail.example.net.", "--public-ipv4",
+             "198.51.100.7", "--wg-port", "51999", "--root", root.path.string()});
     ASSERT_EQ(res.code, 0) << res.err;
     auto p = setup::parse_pairing(slurp(root / "etc/splitmail/pairing-home.toml"), "p");
     ASSERT_TRUE(p) << p.error();

@@ -83,7 +83,8 @@ TEST(ScannerWiring, ControllerFileKeepsItsHash) {
     const std::string hash = "$2$abc$def";
     const auto text = setup::render_rspamd_controller(t, hash);
     EXPECT_NE(text.find("bind_socket = \"127.0.0.1:11334\";\nbind_socket = \"10.8.0.1:11334\";"),
-              std::string::npos) << text;
+              std::string::npos)
+        << text;
     EXPECT_EQ(setup::rspamd_password_hash(text), hash);
     EXPECT_EQ(setup::rspamd_password_hash("bind_socket = \"x\";\n"), "");
     EXPECT_NE(setup::render_rspamd_dropin("wg-smrelay").find("After=wg-quick@wg-smrelay.service"),
@@ -111,8 +112,7 @@ TEST(Pairing, ErrorsNameFileKeyAndReason) {
               std::string::npos);
     auto h = with("relay_tls_sha256 = \"aaaa", "relay_tls_sha256 = \"zzzz");
     ASSERT_FALSE(h);
-    EXPECT_NE(h.error().find("pairing.relay_tls_sha256: must be 64 hex digits"),
-              std::string::npos);
+    EXPECT_NE(h.error().find("pairing.relay_tls_sha256: must be 64 hex digits"), std::string::npos);
     auto m = with("relay_hostname = \"mx.example.com\"\n", "");
     ASSERT_FALSE(m);
     EXPECT_EQ(m.error(), "p.toml: pairing.relay_hostname: missing");
@@ -132,9 +132,9 @@ TEST(Pairing, Endpoints) {
     EXPECT_TRUE(setup::split_endpoint("[2001:db8::1]:1", host, port));
     EXPECT_EQ(host, "2001:db8::1");
     EXPECT_EQ(port, 1);
-    for (const char* bad : {"", "203.0.113.5", "203.0.113.5:", "203.0.113.5:0",
-                            "203.0.113.5:65536", "2001:db8::1:51820", "[203.0.113.5]:1",
-                            "[2001:db8::1]51820", "host.example:51820", "203.0.113.5:12x"})
+    for (const char* bad : {"", "203.0.113.5", "203.0.113.5:", "203.0.113.5:0", "203.0.113.5:65536",
+                            "2001:db8::1:51820", "[203.0.113.5]:1", "[2001:db8::1]51820",
+                            "host.example:51820", "203.0.113.5:12x"})
         EXPECT_FALSE(setup::split_endpoint(bad, host, port)) << bad;
 }
 
@@ -279,9 +279,7 @@ TEST(FileWriter, DirectoriesAndRefusals) {
     EXPECT_NE(on_file.error().find("exists and is not a directory"), std::string::npos);
 }
 
-TEST(Render, TomlQuoting) {
-    EXPECT_EQ(setup::toml_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
-}
+TEST(Render, TomlQuoting) { EXPECT_EQ(setup::toml_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\""); }
 
 } // namespace
 

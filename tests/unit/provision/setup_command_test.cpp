@@ -75,12 +75,13 @@ TEST_F(SetupHome, NoSystemdPrintsTheCommandsAndARerunChangesNothing) {
     EXPECT_EQ(mode_of(token), 0600u);
     EXPECT_TRUE(fs::exists(home / "etc/wireguard/wg-smhome.conf"));
     for (const char* cmd :
-         {"would run: systemctl daemon-reload", "would run: systemctl enable --now wg-quick@wg-smhome",
+         {"would run: systemctl daemon-reload",
+          "would run: systemctl enable --now wg-quick@wg-smhome",
           "would run: systemctl enable --now splitmail-home",
           "would run: systemctl enable --now splitmail-ddns",
           "not waiting: nothing was started (--no-systemd)", "==> splitmail check",
-          "would run: splitmail cert obtain --name home.example.com",
-          "port 993", "mx.example.com, port 465"})
+          "would run: splitmail cert obtain --name home.example.com", "port 993",
+          "mx.example.com, port 465"})
         EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd << "\n" << r.out;
     EXPECT_EQ(r.out.find("$ systemctl"), std::string::npos) << "nothing run: " << r.out;
 

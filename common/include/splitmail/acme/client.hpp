@@ -34,10 +34,10 @@ namespace splitmail::acme {
 
 // One challenge to answer: what the solver must make visible to the CA.
 struct challenge_task {
-    std::string domain;   // the identifier without "*." (dns-01 for a wildcard goes here too)
+    std::string domain; // the identifier without "*." (dns-01 for a wildcard goes here too)
     bool wildcard = false;
-    std::string type;     // "http-01" or "dns-01"
-    std::string token;    // http-01: serve at http01_path(token)
+    std::string type;              // "http-01" or "dns-01"
+    std::string token;             // http-01: serve at http01_path(token)
     std::string key_authorization; // http-01: the body to serve
     std::string txt_value;         // dns-01: TXT at _acme-challenge.<domain>
 };
@@ -57,7 +57,7 @@ public:
 
 struct client_options {
     std::string directory_url;
-    std::filesystem::path ca_file; // empty: the system trust store (a test CA replaces it)
+    std::filesystem::path ca_file;    // empty: the system trust store (a test CA replaces it)
     std::vector<std::string> contact; // "mailto:admin@example.org"
     bool agree_to_terms = true;       // RFC 8555 7.3 termsOfServiceAgreed
     std::chrono::milliseconds http_timeout{30000};

@@ -27,7 +27,7 @@ std::string base64url(std::string_view bytes);
 
 class ec_key {
 public:
-    static result<ec_key> generate();                  // a fresh P-256 key
+    static result<ec_key> generate();                     // a fresh P-256 key
     static result<ec_key> from_pem(std::string_view pem); // PKCS#8 or SEC1 private key
 
     std::string private_pem() const; // PKCS#8 PEM

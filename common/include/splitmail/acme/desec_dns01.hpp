@@ -27,16 +27,15 @@ namespace splitmail::acme {
 // The RRsets to write for `tasks` in `zone` (pure): subname "_acme-challenge" or
 // "_acme-challenge.<sub>", TXT values quoted as deSEC wants them, sorted by subname. A task
 // outside `zone` is an error naming it.
-result<std::vector<desec::rrset>> challenge_rrsets(std::string_view zone,
-                                                   std::span<const challenge_task> tasks,
-                                                   std::uint32_t ttl);
+result<std::vector<desec::rrset>>
+challenge_rrsets(std::string_view zone, std::span<const challenge_task> tasks, std::uint32_t ttl);
 
 class desec_dns01_solver final : public challenge_solver {
 public:
     // Whether the authoritative servers answer every value in `txt_values` (unquoted) for
     // `fqdn` ("_acme-challenge.example.org"). An error is reported and ends present().
-    using visibility_check =
-        std::function<result<bool>(const std::string& fqdn, const std::vector<std::string>& txt_values)>;
+    using visibility_check = std::function<result<bool>(
+        const std::string& fqdn, const std::vector<std::string>& txt_values)>;
 
     struct options {
         std::string zone; // the deSEC domain, e.g. "example.org"

@@ -30,7 +30,8 @@ std::string http01_answer(std::string_view head, const std::map<std::string, std
 class http01_solver final : public challenge_solver {
 public:
     // Binds `address`:`port` ("127.0.0.1", "::", "0.0.0.0") and starts serving.
-    static result<std::unique_ptr<http01_solver>> listen(const std::string& address, std::uint16_t port);
+    static result<std::unique_ptr<http01_solver>> listen(const std::string& address,
+                                                         std::uint16_t port);
     ~http01_solver() override;
     http01_solver(const http01_solver&) = delete;
     http01_solver& operator=(const http01_solver&) = delete;

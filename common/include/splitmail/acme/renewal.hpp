@@ -14,8 +14,8 @@ namespace splitmail::acme {
 struct renewal_input {
     using time_point = std::chrono::system_clock::time_point;
     std::optional<time_point> not_before, not_after; // of the certificate in service, if any
-    bool names_match = true;       // it covers every name we want
-    int consecutive_failures = 0;  // since the last success
+    bool names_match = true;                         // it covers every name we want
+    int consecutive_failures = 0;                    // since the last success
     std::optional<time_point> last_attempt;
     std::optional<std::chrono::seconds> retry_after; // from the CA's last error
 };

@@ -19,8 +19,8 @@ struct problem {
     std::string type;
     std::string detail;
     int status = 0;
-    std::string identifier;            // subproblems name one ("dns:example.org")
-    std::vector<problem> subproblems;  // one level only (RFC 8555 6.7.1)
+    std::string identifier;           // subproblems name one ("dns:example.org")
+    std::vector<problem> subproblems; // one level only (RFC 8555 6.7.1)
 
     // The last part of an ACME error URN ("badNonce"), or the whole type when it is not one.
     std::string_view short_type() const noexcept;
@@ -59,7 +59,17 @@ inline std::unexpected<error> fail(error_kind k, std::string message) {
 }
 
 // RFC 8555 7.1.6 statuses of orders, authorizations and challenges.
-enum class status { pending, ready, processing, valid, invalid, expired, deactivated, revoked, unknown };
+enum class status {
+    pending,
+    ready,
+    processing,
+    valid,
+    invalid,
+    expired,
+    deactivated,
+    revoked,
+    unknown
+};
 status parse_status(std::string_view s) noexcept;
 std::string_view to_string(status s) noexcept;
 

@@ -28,10 +28,10 @@ struct mailbox {
 };
 
 struct parse_info {
-    bool utf8 = false;          // non-ASCII octets in local part or domain (needs SMTPUTF8)
-    bool quoted = false;        // the local part was a Quoted-string
+    bool utf8 = false;   // non-ASCII octets in local part or domain (needs SMTPUTF8)
+    bool quoted = false; // the local part was a Quoted-string
     bool address_literal = false;
-    std::string error;          // why parsing failed (for logs; not for clients)
+    std::string error; // why parsing failed (for logs; not for clients)
 };
 
 // RFC 5321 4.5.3.1: 64 for the local part is the standard's minimum; real-world SRS/VERP senders

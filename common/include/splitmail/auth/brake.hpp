@@ -47,7 +47,6 @@ struct brake_policy {
     std::size_t known_networks_per_user = 8;
 };
 
-
 class brake {
 public:
     enum class outcome { success, failure, neutral }; // neutral: could not be decided
@@ -60,7 +59,7 @@ public:
         std::string network; // net::client_network(ip)
         bool admitted = false;
         refusal why = refusal::none;
-        bool known_network = false; // the user logged in from this network recently
+        bool known_network = false;         // the user logged in from this network recently
         std::chrono::milliseconds delay{0}; // for a refused attempt: wait this, then refuse
         bool open = false;                  // holds an in-flight slot
     };

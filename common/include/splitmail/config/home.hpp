@@ -23,9 +23,9 @@ struct settings {
     std::vector<std::string> lmtp_listen; // lmtp.listen
     std::string lmtp_transport = "plain"; // plain | mtls
     std::filesystem::path lmtp_tls_cert, lmtp_tls_key;
-    std::string lmtp_client_pin_sha256;   // lower-case hex, mtls only
+    std::string lmtp_client_pin_sha256; // lower-case hex, mtls only
     std::filesystem::path lmtp_relay_secret_file;
-    std::string lmtp_relay_secret;        // from lmtp.relay_secret_file; "" = not required
+    std::string lmtp_relay_secret; // from lmtp.relay_secret_file; "" = not required
     std::uint64_t max_message_size = 64ull << 20;
     std::size_t max_recipients = 1000;
     std::size_t max_connections = 100;
@@ -34,27 +34,27 @@ struct settings {
     std::filesystem::path aliases_file;   // may be empty
     std::size_t min_password_length = 12; // read by `splitmail user` (provision/commands/user.cpp)
     std::chrono::seconds auth_cache_ttl{300}; // users.auth_cache_ttl (verified_cache.hpp)
-    std::size_t auth_cache_size = 10000;     // users.auth_cache_size
+    std::size_t auth_cache_size = 10000;      // users.auth_cache_size
     std::filesystem::path maildir_root;
     std::string recipient_delimiter = "+";
     std::string junk_folder = "Junk"; // maildir.junk_folder; empty: junk goes to INBOX
     std::string learn_controller;     // learn.rspamd_controller; empty: no learning
     std::filesystem::path learn_password_file;
-    std::string learn_password;       // read from learn_password_file
+    std::string learn_password; // read from learn_password_file
     std::chrono::seconds learn_timeout{10};
     std::string log_level = "info";
     // IMAP (homeserver/imap/)
     std::vector<std::string> imap_listen;  // imap.listen: STARTTLS; empty = off
     std::vector<std::string> imaps_listen; // imaps.listen: implicit TLS
     // The relay's IMAP pass-through (PROXY protocol v2, common/proxy/v2.hpp).
-    std::vector<std::string> imaps_proxy_listen; // imaps.proxy_listen: PROXY header required
+    std::vector<std::string> imaps_proxy_listen;    // imaps.proxy_listen: PROXY header required
     std::vector<relay::ip_network> imap_proxy_from; // imap.proxy_from: who may send one
     std::filesystem::path imap_tls_cert, imap_tls_key;
     bool imap_plaintext_on_loopback = false;
     std::chrono::seconds imap_idle_timeout{1800};
     std::chrono::seconds imap_login_failure_delay{0};
     auth::brake_policy login_brake; // auth.* (IMAP and XAUTH share one brake)
-    std::string imap_tls_ciphers;          // TLS 1.2 cipher list ("" = OpenSSL defaults)
+    std::string imap_tls_ciphers;   // TLS 1.2 cipher list ("" = OpenSSL defaults)
     // Admission of ports 143 + 993 together (net/admission.hpp) and the pre-login deadline.
     std::size_t imap_max_connections = 1000;
     std::size_t imap_max_connections_per_ip = 10;

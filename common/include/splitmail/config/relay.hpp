@@ -34,9 +34,9 @@ struct ip_network {
 std::optional<ip_network> parse_network(std::string_view text);
 
 struct settings {
-    std::string hostname;                  // relay.hostname: EHLO name, Received: by
-    std::vector<std::string> domains;      // relay.domains: mail domains we accept for (lower-case)
-    std::vector<std::string> smtp_listen;  // smtp.listen
+    std::string hostname;                 // relay.hostname: EHLO name, Received: by
+    std::vector<std::string> domains;     // relay.domains: mail domains we accept for (lower-case)
+    std::vector<std::string> smtp_listen; // smtp.listen
     std::uint64_t max_message_size = 0;
     std::uint64_t max_header_size = 1u << 20; // smtp.max_header_size: held in memory during DATA
     std::size_t max_recipients = 100;
@@ -50,7 +50,7 @@ struct settings {
     std::chrono::seconds helo_timeout{30};
     std::chrono::seconds idle_timeout{300};
     std::chrono::seconds overload_timeout{10};
-    std::size_t min_data_rate = 500;              // bytes per second
+    std::size_t min_data_rate = 500; // bytes per second
     // Issue 11 items 7, 8: chatty and harvesting clients (smtp_in/session.hpp).
     std::size_t junk_command_limit = 100;
     std::size_t rcpt_error_delay_after = 5;
@@ -62,12 +62,12 @@ struct settings {
     std::string tls_ciphers;                 // TLS 1.2 cipher list ("" = OpenSSL defaults)
     std::filesystem::path spool_dir;
     std::chrono::seconds message_lifetime{14 * 86400};
-    std::string home_lmtp;                  // "ip:port" through the tunnel
-    std::string home_transport = "plain";   // plain | mtls
+    std::string home_lmtp;                // "ip:port" through the tunnel
+    std::string home_transport = "plain"; // plain | mtls
     std::filesystem::path home_tls_cert, home_tls_key;
-    std::string home_pin_sha256;            // lower-case hex of home's certificate
+    std::string home_pin_sha256; // lower-case hex of home's certificate
     std::filesystem::path home_lmtp_secret_file;
-    std::string home_lmtp_secret;           // from home.lmtp_secret_file (XSECRET); "" = none
+    std::string home_lmtp_secret; // from home.lmtp_secret_file (XSECRET); "" = none
     std::size_t home_connections = 4;
     std::chrono::seconds recipient_refresh{60};
     std::chrono::seconds retry_initial{60};
@@ -79,7 +79,7 @@ struct settings {
     bool is_trusted(std::string_view ip) const;
 
     // Outbound queue (relay/smtp_out).
-    std::string outbound_resolver;               // "ip:port" or "" (system resolv.conf)
+    std::string outbound_resolver; // "ip:port" or "" (system resolv.conf)
     std::uint16_t outbound_smtp_port = 25;
     std::chrono::seconds outbound_lifetime{5 * 86400};
     std::chrono::seconds outbound_delay_warning{4 * 3600}; // 0: no delay notices
@@ -97,30 +97,30 @@ struct settings {
     std::chrono::seconds auth_cache_ttl{7 * 86400};
     auth::brake_policy login_brake; // auth.* (+ the deprecated submission.auth_* keys)
     // IMAP pass-through to home (relay/imap_proxy): TCP + PROXY protocol v2, TLS ends at home.
-    std::vector<std::string> imap_proxy_listen;  // empty: off
-    std::string imap_proxy_home;                 // "ip:port"; default: home.lmtp's ip, 993
+    std::vector<std::string> imap_proxy_listen; // empty: off
+    std::string imap_proxy_home;                // "ip:port"; default: home.lmtp's ip, 993
     std::size_t imap_proxy_max_connections = 500;
     std::size_t imap_proxy_max_connections_per_ip = 20;
     std::chrono::seconds imap_proxy_connect_timeout{5};
     std::chrono::seconds imap_proxy_idle_timeout{31 * 60};
-    std::filesystem::path dkim_dir;              // empty: no signing
-    std::vector<std::string> dkim_domains;       // empty: every relay.domains with keys
-    bool spf_check = true;                       // Received-SPF on inbound mail (relay/spf)
-    std::chrono::seconds spf_timeout{20};        // one whole SPF evaluation
-    scanner_settings rspamd, clamav;             // content scanners (relay/filter)
-    greylist_settings greylist;                  // greylisting (relay/filter/greylist.hpp)
-    rate_limit_settings limits;                  // rate limits (relay/filter/rate_limit.hpp)
-    dnsbl_settings dnsbl;                        // DNS block/allow lists (net/dnsbl.hpp)
+    std::filesystem::path dkim_dir;        // empty: no signing
+    std::vector<std::string> dkim_domains; // empty: every relay.domains with keys
+    bool spf_check = true;                 // Received-SPF on inbound mail (relay/spf)
+    std::chrono::seconds spf_timeout{20};  // one whole SPF evaluation
+    scanner_settings rspamd, clamav;       // content scanners (relay/filter)
+    greylist_settings greylist;            // greylisting (relay/filter/greylist.hpp)
+    rate_limit_settings limits;            // rate limits (relay/filter/rate_limit.hpp)
+    dnsbl_settings dnsbl;                  // DNS block/allow lists (net/dnsbl.hpp)
     // DKIM verification and Authentication-Results of inbound mail (relay/sender_auth).
     bool dkim_verify = true;
-    std::size_t dkim_verify_max_signatures = 5;  // more DKIM-Signature fields are not checked
+    std::size_t dkim_verify_max_signatures = 5;   // more DKIM-Signature fields are not checked
     std::chrono::seconds dkim_verify_timeout{10}; // all key lookups of one message
-    bool auth_results_add = true;                // Authentication-Results on inbound mail
-    bool iprev = true;                           // iprev (RFC 8601 3) of inbound clients
-    bool dmarc = true;                           // DMARC of inbound mail (relay/dmarc)
-    std::string dmarc_on_reject = "reject";      // reject | quarantine | none
-    std::filesystem::path dmarc_psl;             // the Public Suffix List file
-    dmarc_report_settings dmarc_reports;         // aggregate reports (relay/dmarc/report_job)
+    bool auth_results_add = true;                 // Authentication-Results on inbound mail
+    bool iprev = true;                            // iprev (RFC 8601 3) of inbound clients
+    bool dmarc = true;                            // DMARC of inbound mail (relay/dmarc)
+    std::string dmarc_on_reject = "reject";       // reject | quarantine | none
+    std::filesystem::path dmarc_psl;              // the Public Suffix List file
+    dmarc_report_settings dmarc_reports;          // aggregate reports (relay/dmarc/report_job)
 };
 
 std::span<const config::setting_spec> settings_table();

@@ -18,13 +18,13 @@ namespace splitmail::relay {
 
 struct dmarc_report_settings {
     bool enabled = false;
-    std::string from;                          // resolved: "" = dmarc-noreply@<first domain>
-    std::string org_name;                      // resolved: "" = relay.hostname
-    std::chrono::seconds interval{86400};      // report period (aligned to the epoch)
-    std::chrono::seconds send_delay{300};      // after a period ends, before its reports go
-    std::size_t max_records = 100000;          // observations kept per period
-    std::filesystem::path dir;                 // resolved: "" = <spool.dir>/dmarc
-    std::chrono::seconds keep{7 * 86400};      // sent periods' files are kept this long
+    std::string from;                     // resolved: "" = dmarc-noreply@<first domain>
+    std::string org_name;                 // resolved: "" = relay.hostname
+    std::chrono::seconds interval{86400}; // report period (aligned to the epoch)
+    std::chrono::seconds send_delay{300}; // after a period ends, before its reports go
+    std::size_t max_records = 100000;     // observations kept per period
+    std::filesystem::path dir;            // resolved: "" = <spool.dir>/dmarc
+    std::chrono::seconds keep{7 * 86400}; // sent periods' files are kept this long
 };
 
 std::span<const config::setting_spec> dmarc_report_settings_table();

@@ -22,9 +22,9 @@ struct greylist_settings {
     std::chrono::seconds delay{300};          // a retry is accepted this long after the first try
     std::chrono::seconds max_age{35 * 86400}; // a passed triplet / network is kept this long
     std::chrono::seconds retry_window{2 * 86400}; // an unpassed triplet is forgotten after this
-    std::size_t auto_allow = 5;               // passed deliveries before a network skips; 0 off
+    std::size_t auto_allow = 5;                   // passed deliveries before a network skips; 0 off
     std::size_t max_entries = 100000;
-    std::filesystem::path state_file;         // resolved: "" in the file = <spool.dir>/greylist.db
+    std::filesystem::path state_file; // resolved: "" in the file = <spool.dir>/greylist.db
     // Sender domains (lower case, no trailing dot) whose verified mail skips greylisting.
     std::vector<std::string> skip_verified_senders;
 };
@@ -56,8 +56,8 @@ std::span<const config::setting_spec> limits_settings_table();
 std::expected<greylist_settings, std::string>
 greylist_settings_from(const config::values& v, std::string_view name,
                        const std::filesystem::path& spool_dir);
-std::expected<rate_limit_settings, std::string>
-rate_limit_settings_from(const config::values& v, std::string_view name);
+std::expected<rate_limit_settings, std::string> rate_limit_settings_from(const config::values& v,
+                                                                         std::string_view name);
 std::expected<dnsbl_settings, std::string> dnsbl_settings_from(const config::values& v,
                                                                std::string_view name);
 

@@ -35,7 +35,7 @@ enum class kind {
 enum class referenced_files { read, names_only };
 
 struct setting_spec {
-    std::string_view key;           // dotted: "relay.hostname"
+    std::string_view key; // dotted: "relay.hostname"
     kind type;
     std::string_view default_value; // as it would be written in TOML; "" means no default
     std::string_view doc;           // one or two sentences for docs/configuration.md

@@ -47,7 +47,8 @@ public:
 
     result<std::vector<domain_info>> list_domains();
     result<domain_info> get_domain(std::string_view domain);
-    result<std::vector<rrset>> list_rrsets(std::string_view domain, const rrset_filter& filter = {});
+    result<std::vector<rrset>> list_rrsets(std::string_view domain,
+                                           const rrset_filter& filter = {});
     // Single RRset (subname "" is sent as "@"); not_found when it does not exist.
     result<rrset> get_rrset(std::string_view domain, std::string_view subname,
                             std::string_view type);

@@ -51,9 +51,9 @@ std::string_view to_string(error_kind k) noexcept;
 
 struct error {
     error_kind kind = error_kind::protocol;
-    int status = 0;                                 // HTTP status, 0 when there was none
+    int status = 0;                                  // HTTP status, 0 when there was none
     std::optional<std::chrono::seconds> retry_after; // set for 429 (Retry-After header)
-    std::string message;                            // human readable, safe to log (no token)
+    std::string message;                             // human readable, safe to log (no token)
     // Bulk 400: one entry per item of the request, in request order; "" for items the server
     // found fine (deSEC answers `{}` for them).
     std::vector<std::string> item_errors;

@@ -64,8 +64,8 @@ load_keys(const std::filesystem::path& dir, std::string_view domain,
 
 // The selectors of every <dir>/<domain>/*.key, sorted; an error if the directory cannot be
 // read, an empty list if it holds no key.
-std::expected<std::vector<std::string>, std::string>
-selectors_in(const std::filesystem::path& dir, std::string_view domain);
+std::expected<std::vector<std::string>, std::string> selectors_in(const std::filesystem::path& dir,
+                                                                  std::string_view domain);
 
 // Loads every <dir>/<domain>/*.key, in file-name order; an error if there is none.
 std::expected<std::vector<signing_key>, std::string>

@@ -67,19 +67,19 @@ struct dkim_auth {
 };
 
 struct observation {
-    std::int64_t time = 0;      // unix seconds, end of DATA
-    std::string source_ip;      // the SMTP client
-    std::string header_from;    // RFC5322.From domain
-    std::string envelope_from;  // RFC5321.MailFrom domain (the HELO name for the null sender)
-    std::string policy_domain;  // where the DMARC record was found
-    std::string spf_domain;     // the identity SPF checked
-    bool spf_helo = false;      // scope: helo (true) or mfrom
-    std::string spf_result;     // none neutral pass fail softfail temperror permerror
-    bool dkim_aligned = false;  // DMARC-aligned DKIM pass (policy_evaluated/dkim)
-    bool spf_aligned = false;   // DMARC-aligned SPF pass (policy_evaluated/spf)
-    policy disposition = policy::none; // what we did with the message
+    std::int64_t time = 0;     // unix seconds, end of DATA
+    std::string source_ip;     // the SMTP client
+    std::string header_from;   // RFC5322.From domain
+    std::string envelope_from; // RFC5321.MailFrom domain (the HELO name for the null sender)
+    std::string policy_domain; // where the DMARC record was found
+    std::string spf_domain;    // the identity SPF checked
+    bool spf_helo = false;     // scope: helo (true) or mfrom
+    std::string spf_result;    // none neutral pass fail softfail temperror permerror
+    bool dkim_aligned = false; // DMARC-aligned DKIM pass (policy_evaluated/dkim)
+    bool spf_aligned = false;  // DMARC-aligned SPF pass (policy_evaluated/spf)
+    policy disposition = policy::none;              // what we did with the message
     override_reason reason = override_reason::none; // why disposition is not the policy
-    policy p = policy::none;    // the record as published
+    policy p = policy::none;                        // the record as published
     policy sp = policy::none;
     int pct = 100;
     bool adkim_strict = false;

@@ -31,16 +31,16 @@ namespace splitmail::durable {
 
 // Owns one file descriptor; closes it on destruction. -1 is "none".
 class unique_fd {
-  public:
+public:
     unique_fd() = default;
     explicit unique_fd(int fd) : fd_(fd) {}
-    unique_fd(unique_fd &&o) noexcept : fd_(o.release()) {}
-    unique_fd &operator=(unique_fd &&o) noexcept {
+    unique_fd(unique_fd&& o) noexcept : fd_(o.release()) {}
+    unique_fd& operator=(unique_fd&& o) noexcept {
         if (this != &o) reset(o.release());
         return *this;
     }
-    unique_fd(const unique_fd &) = delete;
-    unique_fd &operator=(const unique_fd &) = delete;
+    unique_fd(const unique_fd&) = delete;
+    unique_fd& operator=(const unique_fd&) = delete;
     ~unique_fd() { reset(); }
 
     int get() const { return fd_; }
@@ -55,7 +55,7 @@ class unique_fd {
     // some file systems (NFS), so writers check it.
     std::error_code close();
 
-  private:
+private:
     int fd_ = -1;
 };
 
@@ -84,14 +84,14 @@ struct replace_options {
 };
 
 // Makes `path` hold `parts` concatenated, durably (see the top of this file).
-result<> replace_file(const std::filesystem::path &path,
+result<> replace_file(const std::filesystem::path& path,
                       std::initializer_list<std::string_view> parts,
-                      const replace_options &opt = {});
-result<> replace_file(const std::filesystem::path &path, std::string_view content,
-                      const replace_options &opt = {});
+                      const replace_options& opt = {});
+result<> replace_file(const std::filesystem::path& path, std::string_view content,
+                      const replace_options& opt = {});
 
 // fsync of a directory, so that entries created, renamed or removed in it survive a crash.
-result<> fsync_dir(const std::filesystem::path &dir);
+result<> fsync_dir(const std::filesystem::path& dir);
 
 // fsync(2) of an open file, through the test hook below; EINTR is retried.
 std::error_code fsync_fd(int fd);
@@ -102,7 +102,7 @@ std::error_code write_all(int fd, std::string_view data);
 // rename(2) that fails with EEXIST instead of replacing `to` (renameat2 RENAME_NOREPLACE; on a
 // file system without it, link + unlink, which is equally atomic for the name `to`).
 // Does not fsync: the caller fsyncs the directories involved.
-result<> rename_noreplace(const std::filesystem::path &from, const std::filesystem::path &to);
+result<> rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to);
 
 struct read_options {
     std::size_t max_size = 1 << 20; // larger files are an error (EFBIG) naming the limit
@@ -111,11 +111,11 @@ struct read_options {
 
 // The whole content of `path`. A missing file is an error with code ENOENT (callers that
 // accept a missing file test `code == std::errc::no_such_file_or_directory`).
-result<std::string> read_file(const std::filesystem::path &path, const read_options &opt = {});
+result<std::string> read_file(const std::filesystem::path& path, const read_options& opt = {});
 
 // Like read_file, but a missing file is nullopt rather than an error.
-result<std::optional<std::string>> read_file_if_exists(const std::filesystem::path &path,
-                                                       const read_options &opt = {});
+result<std::optional<std::string>> read_file_if_exists(const std::filesystem::path& path,
+                                                       const read_options& opt = {});
 
 namespace test_hooks {
 // Test hook: called before every fsync this module (replace_file, fsync_dir, the committer)
@@ -126,11 +126,11 @@ void set_fsync_hook(fsync_hook hook);
 
 // Installs a hook for the lifetime of the object.
 class scoped_fsync_hook {
-  public:
+public:
     explicit scoped_fsync_hook(fsync_hook hook) { set_fsync_hook(hook); }
     ~scoped_fsync_hook() { set_fsync_hook(nullptr); }
-    scoped_fsync_hook(const scoped_fsync_hook &) = delete;
-    scoped_fsync_hook &operator=(const scoped_fsync_hook &) = delete;
+    scoped_fsync_hook(const scoped_fsync_hook&) = delete;
+    scoped_fsync_hook& operator=(const scoped_fsync_hook&) = delete;
 };
 
 // Test hook for the other steps that put a file on disk: called before every write(2) of file
@@ -144,11 +144,11 @@ using step_hook = int (*)(step s);
 void set_step_hook(step_hook hook);
 
 class scoped_step_hook {
-  public:
+public:
     explicit scoped_step_hook(step_hook hook) { set_step_hook(hook); }
     ~scoped_step_hook() { set_step_hook(nullptr); }
-    scoped_step_hook(const scoped_step_hook &) = delete;
-    scoped_step_hook &operator=(const scoped_step_hook &) = delete;
+    scoped_step_hook(const scoped_step_hook&) = delete;
+    scoped_step_hook& operator=(const scoped_step_hook&) = delete;
 };
 } // namespace test_hooks
 

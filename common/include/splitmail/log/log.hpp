@@ -21,8 +21,8 @@ struct field {
     field(std::string_view k, std::string_view v) : key(k), value(v) {}
     field(std::string_view k, const char* v) : key(k), value(v) {}
     template <class T>
-        requires std::is_arithmetic_v<T>
-    field(std::string_view k, T v) : key(k), value(std::to_string(v)) {}
+    requires std::is_arithmetic_v<T> field(std::string_view k, T v)
+        : key(k), value(std::to_string(v)) {}
 };
 
 void set_min_level(level l);

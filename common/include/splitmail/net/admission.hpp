@@ -52,9 +52,9 @@ class admission {
 public:
     using id = std::uint64_t;
     struct verdict {
-        id slot = 0;                 // 0: refused
-        std::string_view reason;     // why refused (static text, for the 421 and the log)
-        std::string evicted_ip;      // the client closed to make room, "" if none
+        id slot = 0;             // 0: refused
+        std::string_view reason; // why refused (static text, for the 421 and the log)
+        std::string evicted_ip;  // the client closed to make room, "" if none
     };
 
     explicit admission(admission_limits l);
@@ -97,8 +97,8 @@ private:
     std::size_t total_ = 0;
     std::size_t pool_ = 0;
     std::unordered_map<id, entry> entries_;
-    std::unordered_map<std::string, std::size_t> per_ip_;      // pool connections per address
-    std::map<std::string, network_state> per_network_;          // pool connections per network
+    std::unordered_map<std::string, std::size_t> per_ip_; // pool connections per address
+    std::map<std::string, network_state> per_network_;    // pool connections per network
 };
 
 } // namespace splitmail::net

@@ -26,7 +26,7 @@ boost::asio::awaitable<std::error_code> await_callback(Start start) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         auto exec = ex;
         start(std::function<void(std::error_code)>([h, exec](std::error_code ec) {
-            asio::post(exec, [h, ec]() mutable { std::move(*h)(ec); });
+            asio::post(exec, [h, ec]() mutable { std::move (*h)(ec); });
         }));
     };
     auto ec = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(

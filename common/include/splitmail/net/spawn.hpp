@@ -31,9 +31,10 @@ void coroutine_died(std::string_view what, std::exception_ptr e);
 // as for asio::co_spawn.
 template <class Where, class Work>
 void spawn(Where&& where, std::string what, Work&& work) {
-    boost::asio::co_spawn(where, std::forward<Work>(work), [what = std::move(what)](std::exception_ptr e) {
-        if (e) coroutine_died(what, e);
-    });
+    boost::asio::co_spawn(where, std::forward<Work>(work),
+                          [what = std::move(what)](std::exception_ptr e) {
+                              if (e) coroutine_died(what, e);
+                          });
 }
 
 } // namespace splitmail::net

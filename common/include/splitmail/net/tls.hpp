@@ -34,9 +34,10 @@ std::string check_cipher_list(std::string_view ciphers);
 // handshake fails unless the client presents a certificate (verification of *which* one is the
 // caller's job: pin it with peer_cert_sha256()). `ciphers`: TLS 1.2 cipher list; "" keeps
 // OpenSSL's defaults.
-std::expected<tls_context, std::string> make_server_tls(
-    const std::filesystem::path& cert, const std::filesystem::path& key,
-    bool require_client_cert = false, std::string_view ciphers = default_server_ciphers);
+std::expected<tls_context, std::string>
+make_server_tls(const std::filesystem::path& cert, const std::filesystem::path& key,
+                bool require_client_cert = false,
+                std::string_view ciphers = default_server_ciphers);
 // cert/key may be empty (no client certificate). Peer verification is by pinning, done by the
 // caller; `verify_peer_with_system_cas` is for connections to the internet (later issues).
 std::expected<tls_context, std::string> make_client_tls(const std::filesystem::path& cert,

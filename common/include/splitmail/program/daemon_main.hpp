@@ -35,16 +35,15 @@ struct daemon_info {
 };
 
 struct command_line {
-    std::string config;              // empty when --config was not given
+    std::string config; // empty when --config was not given
     bool check_only = false;
-    std::vector<std::string> flags;  // the program flags given, in order
+    std::vector<std::string> flags; // the program flags given, in order
     bool has(std::string_view flag) const;
 };
 
 // The command line to act on, or the exit code when parsing already answered it (help, the
 // config reference) or refused it (the reason and the usage are on stderr then).
-std::variant<command_line, int> parse_command_line(const daemon_info& info, int argc,
-                                                   char** argv);
+std::variant<command_line, int> parse_command_line(const daemon_info& info, int argc, char** argv);
 
 // "<name>: <message>" on stderr.
 void complain(const daemon_info& info, std::string_view message);

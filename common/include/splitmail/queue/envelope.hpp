@@ -44,12 +44,8 @@ std::optional<dsn_notify> parse_notify(std::string_view value);
 std::string to_string(const dsn_notify& n);
 // RFC 3461 4.1: without NOTIFY the MTA acts as if FAILURE or FAILURE,DELAY was given; we
 // send both kinds of notice.
-inline bool wants_failure_notice(const dsn_notify& n) {
-    return !n.given || n.failure;
-}
-inline bool wants_delay_notice(const dsn_notify& n) {
-    return !n.given || n.delay;
-}
+inline bool wants_failure_notice(const dsn_notify& n) { return !n.given || n.failure; }
+inline bool wants_delay_notice(const dsn_notify& n) { return !n.given || n.delay; }
 
 struct recipient {
     std::string address; // forward-path without angle brackets

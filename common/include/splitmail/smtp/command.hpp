@@ -43,8 +43,23 @@ private:
 };
 
 enum class verb {
-    helo, ehlo, lhlo, mail, rcpt, data, bdat, rset, noop, quit, help, vrfy, expn, starttls, auth,
-    xdirectory, unknown
+    helo,
+    ehlo,
+    lhlo,
+    mail,
+    rcpt,
+    data,
+    bdat,
+    rset,
+    noop,
+    quit,
+    help,
+    vrfy,
+    expn,
+    starttls,
+    auth,
+    xdirectory,
+    unknown
 };
 
 struct command {
@@ -66,15 +81,15 @@ inline constexpr unsigned never = 1, success = 2, failure = 4, delay = 8;
 }
 
 struct mail_from {
-    address::mailbox sender;            // empty for the null reverse-path "<>"
+    address::mailbox sender; // empty for the null reverse-path "<>"
     bool null_sender = false;
-    std::optional<std::uint64_t> size;  // SIZE=, saturated at UINT64_MAX
+    std::optional<std::uint64_t> size; // SIZE=, saturated at UINT64_MAX
     body_type body = body_type::unspecified;
     bool smtputf8 = false;
     ret_type ret = ret_type::unspecified;
-    std::string envid;                  // ENVID xtext as received (validated), "" when absent
-    std::optional<std::string> auth;    // AUTH= value as received ("<>" or xtext)
-    bool utf8_address = false;          // non-ASCII in the address (needs SMTPUTF8, RFC 6531)
+    std::string envid;               // ENVID xtext as received (validated), "" when absent
+    std::optional<std::string> auth; // AUTH= value as received ("<>" or xtext)
+    bool utf8_address = false;       // non-ASCII in the address (needs SMTPUTF8, RFC 6531)
 };
 
 struct rcpt_to {
@@ -82,9 +97,9 @@ struct rcpt_to {
     // "<Postmaster>" with no domain (RFC 5321 4.1.1.3 requires accepting it): recipient is
     // {"Postmaster", ""}; the recipient checker decides which local postmaster it is.
     bool postmaster = false;
-    unsigned notify = 0;                // notify:: flags; 0 = absent
-    std::string orcpt_type;             // e.g. "rfc822" (as received), "" when absent
-    std::string orcpt;                  // ORCPT address xtext as received (validated)
+    unsigned notify = 0;    // notify:: flags; 0 = absent
+    std::string orcpt_type; // e.g. "rfc822" (as received), "" when absent
+    std::string orcpt;      // ORCPT address xtext as received (validated)
     bool utf8_address = false;
 };
 

@@ -26,8 +26,8 @@ class data_reader {
 public:
     enum class error { none, bare_lf, bare_cr, too_big };
     struct result {
-        bool done = false;         // the terminator was consumed
-        std::size_t consumed = 0;  // bytes of this feed used; the rest belongs to what follows
+        bool done = false;        // the terminator was consumed
+        std::size_t consumed = 0; // bytes of this feed used; the rest belongs to what follows
     };
 
     // max_size: maximum unstuffed body size in octets; 0 means no limit.

@@ -23,7 +23,7 @@ public:
     enum class status { line, need_more, too_long };
     struct result {
         status st = status::need_more;
-        std::string line;    // without CR LF; valid when st == line
+        std::string line;     // without CR LF; valid when st == line
         bool bare_lf = false; // the line ended with LF not preceded by CR
     };
 
@@ -43,8 +43,8 @@ private:
 
     std::size_t max_line_;
     std::string buf_;
-    std::size_t pos_ = 0;        // first unconsumed byte of buf_
-    bool discarding_ = false;    // inside an over-long line: drop bytes up to the next LF
+    std::size_t pos_ = 0;     // first unconsumed byte of buf_
+    bool discarding_ = false; // inside an over-long line: drop bytes up to the next LF
 };
 
 } // namespace splitmail::smtp

@@ -27,10 +27,10 @@ namespace splitmail::spf {
 enum class rr_type { a, aaaa, mx, txt, ptr };
 
 enum class dns_status {
-    ok,         // records holds at least one record
-    nxdomain,   // the name does not exist (RCODE 3)
-    no_data,    // the name exists, no record of this type
-    temp_error  // timeout, SERVFAIL, no resolver: try later
+    ok,        // records holds at least one record
+    nxdomain,  // the name does not exist (RCODE 3)
+    no_data,   // the name exists, no record of this type
+    temp_error // timeout, SERVFAIL, no resolver: try later
 };
 
 struct dns_answer {
@@ -63,11 +63,11 @@ struct options {
 
 struct evaluation {
     result code = result::none;
-    std::string explanation;  // only for fail
-    std::string mechanism;    // the term that matched ("-all", "redirect=..."), "" if none
-    std::string problem;      // why permerror / temperror / none, for logs and headers
-    std::string domain;       // the domain evaluated (the identity's domain)
-    unsigned dns_terms = 0;   // terms that queried DNS (4.6.4 counter)
+    std::string explanation; // only for fail
+    std::string mechanism;   // the term that matched ("-all", "redirect=..."), "" if none
+    std::string problem;     // why permerror / temperror / none, for logs and headers
+    std::string domain;      // the domain evaluated (the identity's domain)
+    unsigned dns_terms = 0;  // terms that queried DNS (4.6.4 counter)
 };
 
 // check_host(ip, domain, sender) as RFC 7208 4 defines it. `sender` is "local@domain" (an
@@ -87,14 +87,14 @@ evaluation check_helo(dns_client& dns, const ip_address& ip, std::string_view he
 
 // Macro expansion (RFC 7208 7.3, 7.4) of one macro-string.
 struct macro_context {
-    std::string_view sender;  // s
-    std::string_view local;   // l
+    std::string_view sender;        // s
+    std::string_view local;         // l
     std::string_view sender_domain; // o
-    std::string_view domain;  // d
+    std::string_view domain;        // d
     const ip_address* ip = nullptr;
-    std::string_view helo;    // h
+    std::string_view helo;     // h
     std::string_view receiver; // r
-    std::uint64_t now = 0;    // t
+    std::uint64_t now = 0;     // t
     // p: called at most once per expansion that needs it; returns the validated name
     // or "unknown".
     std::string (*validated_name)(void* state) = nullptr;

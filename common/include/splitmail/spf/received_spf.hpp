@@ -18,7 +18,7 @@ struct received_spf_input {
     std::string_view client_ip;     // "192.0.2.1", "2001:db8::1"
     std::string_view envelope_from; // "" for the null reverse-path
     std::string_view helo;
-    bool helo_identity = false;     // the identity checked was HELO (null sender or HELO check)
+    bool helo_identity = false; // the identity checked was HELO (null sender or HELO check)
 };
 
 std::string received_spf_header(const evaluation& ev, const received_spf_input& in);

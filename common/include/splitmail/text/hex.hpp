@@ -10,9 +10,9 @@
 namespace splitmail::text {
 
 std::string hex(std::span<const unsigned char> bytes);
-inline std::string hex(const unsigned char *p, std::size_t n) { return hex(std::span(p, n)); }
+inline std::string hex(const unsigned char* p, std::size_t n) { return hex(std::span(p, n)); }
 inline std::string hex(std::string_view bytes) {
-    return hex(std::span(reinterpret_cast<const unsigned char *>(bytes.data()), bytes.size()));
+    return hex(std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
 }
 
 } // namespace splitmail::text

@@ -79,7 +79,7 @@ struct lookup_result {
 };
 
 struct directory {
-    std::string version;                 // hex SHA-256 of the lines below
+    std::string version; // hex SHA-256 of the lines below
     std::string delimiter;
     std::vector<std::string> domains;    // sorted
     std::vector<std::string> catchall;   // sorted domains having a catch-all
@@ -94,11 +94,9 @@ class database {
 public:
     // `domains`: the local domains (home.domains); empty means "every domain named in the
     // files". A user or alias outside explicit domains is an error.
-    static std::expected<database, std::string> build(std::vector<user_entry> users,
-                                                      std::vector<alias_entry> aliases,
-                                                      std::string delimiter,
-                                                      std::vector<std::string> domains = {},
-                                                      std::string aliases_name = "aliases");
+    static std::expected<database, std::string>
+    build(std::vector<user_entry> users, std::vector<alias_entry> aliases, std::string delimiter,
+          std::vector<std::string> domains = {}, std::string aliases_name = "aliases");
     // `aliases_file` may be empty (no aliases). Errors read "FILE:LINE: reason".
     static std::expected<database, std::string> load(const std::filesystem::path& users_file,
                                                      const std::filesystem::path& aliases_file,

@@ -24,7 +24,7 @@ struct sources {
     std::filesystem::path users_file;
     std::filesystem::path aliases_file; // may be empty
     std::string delimiter = "+";
-    std::vector<std::string> domains;   // empty: every domain named in the files
+    std::vector<std::string> domains; // empty: every domain named in the files
 };
 
 class live_database {

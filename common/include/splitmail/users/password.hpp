@@ -23,7 +23,15 @@
 namespace splitmail::users {
 
 enum class scheme {
-    argon2id, argon2i, sha512_crypt, sha256_crypt, blf_crypt, ssha512, sha512, plain, unknown
+    argon2id,
+    argon2i,
+    sha512_crypt,
+    sha256_crypt,
+    blf_crypt,
+    ssha512,
+    sha512,
+    plain,
+    unknown
 };
 
 enum class verify_result {

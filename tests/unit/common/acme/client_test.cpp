@@ -17,7 +17,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char* directory_json = R"({"newNonce":"https://ca.test/nonce","newAccount":"https://ca.test/acct",
+const char* directory_json =
+    R"({"newNonce":"https://ca.test/nonce","newAccount":"https://ca.test/acct",
     "newOrder":"https://ca.test/order","revokeCert":"https://ca.test/revoke","keyChange":"https://ca.test/kc"})";
 
 std::string protected_member(const std::string& body, const char* member) {
@@ -27,7 +28,8 @@ std::string protected_member(const std::string& body, const char* member) {
     while (p.size() % 4) p += '=';
     std::string out(p.size(), '\0');
     int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(p.data()), static_cast<int>(p.size()));
+                            reinterpret_cast<const unsigned char*>(p.data()),
+                            static_cast<int>(p.size()));
     out.resize(static_cast<std::size_t>(n));
     while (!out.empty() && out.back() == '\0') out.pop_back();
     auto h = nlohmann::json::parse(out);
@@ -71,8 +73,10 @@ TEST(AcmeClient, BadNonceIsRetriedWithTheNonceItCarried) {
     fixture f;
     auto c = f.make();
     f.directory_and_nonce();
-    f.ca->push(400, R"({"type":"urn:ietf:params:acme:error:badNonce","detail":"JWS has an invalid anti-replay nonce"})",
-               {{"replay-nonce", "n1"}});
+    f.ca->push(
+        400,
+        R"({"type":"urn:ietf:params:acme:error:badNonce","detail":"JWS has an invalid anti-replay nonce"})",
+        {{"replay-nonce", "n1"}});
     f.account();
     auto url = c.ensure_account();
     ASSERT_TRUE(url) << url.error().text();
@@ -110,8 +114,10 @@ TEST(AcmeClient, RateLimitedComesBackWithRetryAfter) {
     auto c = f.make();
     f.directory_and_nonce();
     f.account(200);
-    f.ca->push(429, R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new orders recently"})",
-               {{"retry-after", "3600"}, {"replay-nonce", "n2"}});
+    f.ca->push(
+        429,
+        R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new orders recently"})",
+        {{"retry-after", "3600"}, {"replay-nonce", "n2"}});
     recording_solver s;
     auto k = acme::ec_key::generate();
     std::vector<std::string> names{"mx.example.org"};
@@ -138,10 +144,14 @@ TEST(AcmeClient, FailedValidationReportsTheProblemAndCleansUp) {
         "challenges":[{"type":"dns-01","url":"https://ca.test/ch/d","token":"tokD"},
                       {"type":"http-01","url":"https://ca.test/ch/h","token":"tokH"}]})",
                {{"replay-nonce", "n4"}});
-    f.ca->push(200, R"({"type":"http-01","url":"https://ca.test/ch/h","token":"tokH","status":"processing"})",
-               {{"replay-nonce", "n5"}});
-    f.ca->push(200, R"({"status":"pending","identifier":{"type":"dns","value":"mx.example.org"},"challenges":[]})",
-               {{"replay-nonce", "n6"}, {"retry-after", "3"}});
+    f.ca->push(
+        200,
+        R"({"type":"http-01","url":"https://ca.test/ch/h","token":"tokH","status":"processing"})",
+        {{"replay-nonce", "n5"}});
+    f.ca->push(
+        200,
+        R"({"status":"pending","identifier":{"type":"dns","value":"mx.example.org"},"challenges":[]})",
+        {{"replay-nonce", "n6"}, {"retry-after", "3"}});
     f.ca->push(200, R"({"status":"invalid","identifier":{"type":"dns","value":"mx.example.org"},
         "challenges":[{"type":"http-01","url":"https://ca.test/ch/h","token":"tokH","status":"invalid",
           "error":{"type":"urn:ietf:params:acme:error:unauthorized","detail":"The key authorization file from the server did not match"}}]})",
@@ -152,9 +162,11 @@ TEST(AcmeClient, FailedValidationReportsTheProblemAndCleansUp) {
     auto r = c.obtain(names, *k, s);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, acme::error_kind::validation);
-    EXPECT_NE(r.error().message.find("http-01 validation of mx.example.org failed"), std::string::npos)
+    EXPECT_NE(r.error().message.find("http-01 validation of mx.example.org failed"),
+              std::string::npos)
         << r.error().message;
-    EXPECT_NE(r.error().message.find("unauthorized: The key authorization file"), std::string::npos);
+    EXPECT_NE(r.error().message.find("unauthorized: The key authorization file"),
+              std::string::npos);
     ASSERT_EQ(s.presented.size(), 1u);
     EXPECT_EQ(s.presented[0].token, "tokH");
     EXPECT_EQ(s.presented[0].key_authorization, "tokH." + f.key.thumbprint());
@@ -170,17 +182,20 @@ TEST(AcmeClient, MissingChallengeTypeIsNamed) {
     auto c = f.make();
     f.directory_and_nonce();
     f.account();
-    f.ca->push(201, R"({"status":"pending","authorizations":["https://ca.test/authz/1"],"finalize":"f"})",
-               {{"location", "https://ca.test/order/1"}, {"replay-nonce", "n3"}});
-    f.ca->push(200, R"({"status":"pending","identifier":{"type":"dns","value":"example.org"},"wildcard":true,
+    f.ca->push(
+        201, R"({"status":"pending","authorizations":["https://ca.test/authz/1"],"finalize":"f"})",
+        {{"location", "https://ca.test/order/1"}, {"replay-nonce", "n3"}});
+    f.ca->push(
+        200,
+        R"({"status":"pending","identifier":{"type":"dns","value":"example.org"},"wildcard":true,
         "challenges":[{"type":"dns-01","url":"https://ca.test/ch/d","token":"tokD"}]})",
-               {{"replay-nonce", "n4"}});
+        {{"replay-nonce", "n4"}});
     recording_solver s;
     std::vector<std::string> names{"*.example.org"};
     auto r = c.obtain(names, *acme::ec_key::generate(), s);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message,
-              "the CA offers no http-01 challenge for example.org (wildcards need dns-01); offered: dns-01");
+    EXPECT_EQ(r.error().message, "the CA offers no http-01 challenge for example.org (wildcards "
+                                 "need dns-01); offered: dns-01");
     EXPECT_EQ(s.cleaned, 0u);
 }
 

@@ -30,9 +30,13 @@ std::string unb64url(std::string s) {
     while (s.size() % 4) s += '=';
     std::string out(s.size(), '\0');
     int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+                            reinterpret_cast<const unsigned char*>(s.data()),
+                            static_cast<int>(s.size()));
     out.resize(static_cast<std::size_t>(n));
-    while (!s.empty() && s.back() == '=') { s.pop_back(); out.pop_back(); }
+    while (!s.empty() && s.back() == '=') {
+        s.pop_back();
+        out.pop_back();
+    }
     return out;
 }
 
@@ -46,9 +50,10 @@ bool verify_es256(const acme::ec_key& key, const std::string& data, const std::s
     int der_len = i2d_ECDSA_SIG(sig, &der);
     ECDSA_SIG_free(sig);
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    bool ok = EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key.native()) == 1 &&
-              EVP_DigestVerify(ctx, der, static_cast<std::size_t>(der_len),
-                               reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+    bool ok =
+        EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key.native()) == 1 &&
+        EVP_DigestVerify(ctx, der, static_cast<std::size_t>(der_len),
+                         reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
     EVP_MD_CTX_free(ctx);
     OPENSSL_free(der);
     return ok;
@@ -77,7 +82,9 @@ TEST(AcmeCrypto, JwkAndThumbprintOfRfc7515Key) {
 TEST(AcmeCrypto, KeyAuthorizationAndDns01Value) {
     auto ka = acme::key_authorization("evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA",
                                       "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U");
-    EXPECT_EQ(ka, "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U");
+    EXPECT_EQ(
+        ka,
+        "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U");
     EXPECT_EQ(acme::dns01_txt_value(ka), "ZaJgFtIV4WA0t2MzN7kbSk0sfRd2GZjaxRqaSTAK6lI");
     EXPECT_EQ(acme::http01_path("abc"), "/.well-known/acme-challenge/abc");
 }
@@ -93,7 +100,8 @@ TEST(AcmeCrypto, KeysOtherThanP256AreRefusedByName) {
     BIO_free(b);
     EVP_PKEY_free(rsa);
     ASSERT_FALSE(k);
-    EXPECT_NE(k.error().message.find("not an ECDSA P-256 key"), std::string::npos) << k.error().message;
+    EXPECT_NE(k.error().message.find("not an ECDSA P-256 key"), std::string::npos)
+        << k.error().message;
     EXPECT_FALSE(acme::ec_key::from_pem("not a key"));
 }
 
@@ -115,7 +123,8 @@ TEST(AcmeCrypto, JwsIsFlattenedAndVerifies) {
         auto body = acme::sign_jws(*k, h, R"({"identifiers":[]})");
         ASSERT_TRUE(body);
         auto j = nlohmann::json::parse(*body);
-        ASSERT_TRUE(j["protected"].is_string() && j["payload"].is_string() && j["signature"].is_string());
+        ASSERT_TRUE(j["protected"].is_string() && j["payload"].is_string() &&
+                    j["signature"].is_string());
         auto prot = nlohmann::json::parse(unb64url(j["protected"]));
         EXPECT_EQ(prot["alg"], "ES256");
         EXPECT_EQ(prot["nonce"], "nonce-1");
@@ -127,7 +136,8 @@ TEST(AcmeCrypto, JwsIsFlattenedAndVerifies) {
             EXPECT_EQ(prot["jwk"]["x"], "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU");
         }
         EXPECT_EQ(unb64url(j["payload"]), R"({"identifiers":[]})");
-        std::string input = j["protected"].get<std::string>() + "." + j["payload"].get<std::string>();
+        std::string input =
+            j["protected"].get<std::string>() + "." + j["payload"].get<std::string>();
         std::string sig = unb64url(j["signature"]);
         EXPECT_EQ(sig.size(), 64u);
         EXPECT_TRUE(verify_es256(*k, input, sig));
@@ -143,10 +153,12 @@ TEST(AcmeCrypto, PostAsGetHasAnEmptyPayload) {
 }
 
 TEST(AcmeCrypto, DnsNamesForCsr) {
-    for (const char* good : {"mx.example.org", "*.example.org", "a-b.c1.example", "XN--BCHER-KVA.example"})
+    for (const char* good :
+         {"mx.example.org", "*.example.org", "a-b.c1.example", "XN--BCHER-KVA.example"})
         EXPECT_TRUE(acme::valid_dns_name(good)) << good;
-    for (const char* bad : {"", "localhost", "a..b", "-a.example", "a-.example", "a,DNS:evil.example",
-                            "a b.example", "*.*.example", "ex*.example", "a.example.", "*."})
+    for (const char* bad :
+         {"", "localhost", "a..b", "-a.example", "a-.example", "a,DNS:evil.example", "a b.example",
+          "*.*.example", "ex*.example", "a.example.", "*."})
         EXPECT_FALSE(acme::valid_dns_name(bad)) << bad;
     EXPECT_FALSE(acme::valid_dns_name(std::string(64, 'a') + ".example"));
 }
@@ -161,7 +173,8 @@ TEST(AcmeCrypto, CsrCarriesNamesAndIsSignedByTheCertificateKey) {
     ASSERT_NE(req, nullptr);
     EXPECT_EQ(X509_REQ_verify(req, k->native()), 1);
     STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req);
-    auto* san = static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts, NID_subject_alt_name, nullptr, nullptr));
+    auto* san =
+        static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts, NID_subject_alt_name, nullptr, nullptr));
     ASSERT_NE(san, nullptr);
     ASSERT_EQ(sk_GENERAL_NAME_num(san), 2);
     for (int i = 0; i < 2; ++i) {

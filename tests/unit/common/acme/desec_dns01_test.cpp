@@ -25,7 +25,8 @@ acme::challenge_task task(std::string domain, bool wildcard, std::string txt) {
 
 struct fixture {
     std::shared_ptr<scripted_transport> api = std::make_shared<scripted_transport>();
-    desec::client client{desec::client_options{"https://api.test/api/v1", "s3cret", {}, 5s, "t"}, api};
+    desec::client client{desec::client_options{"https://api.test/api/v1", "s3cret", {}, 5s, "t"},
+                         api};
     std::vector<std::pair<std::string, std::vector<std::string>>> checks;
     std::vector<std::chrono::seconds> sleeps;
     int invisible_rounds = 0;
@@ -38,7 +39,8 @@ struct fixture {
         o.sleep = [this](std::chrono::seconds s) { sleeps.push_back(s); };
         return acme::desec_dns01_solver(
             client,
-            [this](const std::string& fqdn, const std::vector<std::string>& v) -> acme::result<bool> {
+            [this](const std::string& fqdn,
+                   const std::vector<std::string>& v) -> acme::result<bool> {
                 checks.emplace_back(fqdn, v);
                 return invisible_rounds-- <= 0;
             },
@@ -49,7 +51,8 @@ struct fixture {
 } // namespace
 
 TEST(AcmeDesecDns01, RrsetsGroupValuesPerName) {
-    std::vector<acme::challenge_task> tasks{task("example.org", false, "A"), task("example.org", true, "B"),
+    std::vector<acme::challenge_task> tasks{task("example.org", false, "A"),
+                                            task("example.org", true, "B"),
                                             task("Mx.Example.org", false, "C")};
     auto sets = acme::challenge_rrsets("example.org", tasks, 3600);
     ASSERT_TRUE(sets);
@@ -69,8 +72,11 @@ TEST(AcmeDesecDns01, OneBulkWriteAtMinimumTtlThenWaitThenRemove) {
     f.invisible_rounds = 2;
     auto s = f.solver();
     f.api->push(200, R"({"name":"example.org","minimum_ttl":3600})");
-    f.api->push(200, R"([{"subname":"_acme-challenge","type":"TXT","ttl":3600,"records":["\"A\"","\"B\""]}])");
-    std::vector<acme::challenge_task> tasks{task("example.org", false, "A"), task("example.org", true, "B")};
+    f.api->push(
+        200,
+        R"([{"subname":"_acme-challenge","type":"TXT","ttl":3600,"records":["\"A\"","\"B\""]}])");
+    std::vector<acme::challenge_task> tasks{task("example.org", false, "A"),
+                                            task("example.org", true, "B")};
     ASSERT_TRUE(s.present(tasks));
     ASSERT_EQ(f.api->requests.size(), 2u);
     const auto& write = f.api->requests[1];
@@ -104,9 +110,8 @@ TEST(AcmeDesecDns01, NeverVisibleTimesOut) {
     std::vector<acme::challenge_task> tasks{task("mx.example.org", false, "A")};
     auto r = s.present(tasks);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message,
-              "the authoritative servers still do not answer the TXT record at "
-              "_acme-challenge.mx.example.org after 20s");
+    EXPECT_EQ(r.error().message, "the authoritative servers still do not answer the TXT record at "
+                                 "_acme-challenge.mx.example.org after 20s");
     EXPECT_EQ(f.checks.size(), 5u); // bounded: 0, 5, 10, 15, 20 s
 }
 
@@ -119,6 +124,7 @@ TEST(AcmeDesecDns01, ForbiddenTokenSaysWhichPolicyIsNeeded) {
     auto r = s.present(tasks);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, acme::error_kind::solver);
-    EXPECT_NE(r.error().message.find("_acme-challenge names"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("_acme-challenge names"), std::string::npos)
+        << r.error().message;
     EXPECT_TRUE(f.checks.empty());
 }

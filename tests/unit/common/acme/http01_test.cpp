@@ -12,11 +12,13 @@ namespace acme = splitmail::acme;
 
 TEST(AcmeHttp01, AnswersOnlyPresentedTokens) {
     std::map<std::string, std::string> tokens{{"tok-1", "tok-1.thumb"}};
-    auto ok = acme::http01_answer("GET /.well-known/acme-challenge/tok-1 HTTP/1.1\r\nHost: a\r\n\r\n", tokens);
+    auto ok = acme::http01_answer(
+        "GET /.well-known/acme-challenge/tok-1 HTTP/1.1\r\nHost: a\r\n\r\n", tokens);
     EXPECT_TRUE(ok.starts_with("HTTP/1.1 200 OK\r\n")) << ok;
     EXPECT_TRUE(ok.ends_with("\r\n\r\ntok-1.thumb")) << ok;
     EXPECT_NE(ok.find("Content-Length: 11\r\n"), std::string::npos);
-    auto head = acme::http01_answer("HEAD /.well-known/acme-challenge/tok-1 HTTP/1.1\r\n\r\n", tokens);
+    auto head =
+        acme::http01_answer("HEAD /.well-known/acme-challenge/tok-1 HTTP/1.1\r\n\r\n", tokens);
     EXPECT_TRUE(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n")) << head;
     auto absolute = acme::http01_answer(
         "GET http://mx.example.org/.well-known/acme-challenge/tok-1 HTTP/1.1\r\n\r\n", tokens);
@@ -26,8 +28,9 @@ TEST(AcmeHttp01, AnswersOnlyPresentedTokens) {
                             "GET /.well-known/acme-challenge/tok-1/x HTTP/1.1\r\n\r\n",
                             "GET /etc/passwd HTTP/1.1\r\n\r\n"})
         EXPECT_TRUE(acme::http01_answer(req, tokens).starts_with("HTTP/1.1 404")) << req;
-    EXPECT_TRUE(acme::http01_answer("POST /.well-known/acme-challenge/tok-1 HTTP/1.1\r\n\r\n", tokens)
-                    .starts_with("HTTP/1.1 405"));
+    EXPECT_TRUE(
+        acme::http01_answer("POST /.well-known/acme-challenge/tok-1 HTTP/1.1\r\n\r\n", tokens)
+            .starts_with("HTTP/1.1 405"));
     for (const char* req : {"", "GET\r\n\r\n", "GET / SMTP\r\n\r\n", "\r\n\r\n"})
         EXPECT_TRUE(acme::http01_answer(req, tokens).starts_with("HTTP/1.1 400")) << req;
 }
@@ -46,7 +49,8 @@ std::string fetch(std::uint16_t port, const std::string& request) {
     (void)::send(fd, request.data(), request.size(), 0);
     std::string out;
     char buf[512];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
     ::close(fd);
     return out;
 }

@@ -14,7 +14,8 @@ TEST(AcmeProblem, RateLimitedBecomesItsOwnKindWithRetryAfter) {
     EXPECT_EQ(e.kind, acme::error_kind::rate_limited);
     ASSERT_TRUE(e.retry_after);
     EXPECT_EQ(*e.retry_after, 3600s);
-    EXPECT_EQ(e.message, "newOrder: HTTP 429: rateLimited: too many certificates already issued (HTTP 429)");
+    EXPECT_EQ(e.message,
+              "newOrder: HTTP 429: rateLimited: too many certificates already issued (HTTP 429)");
     EXPECT_NE(e.text().find("retry after 3600s"), std::string::npos);
 }
 
@@ -32,10 +33,11 @@ TEST(AcmeProblem, SubproblemsNameTheirIdentifier) {
     EXPECT_EQ(p->short_type(), "malformed");
     ASSERT_EQ(p->subproblems.size(), 2u);
     EXPECT_EQ(p->subproblems[1].identifier, "dns:example.net");
-    EXPECT_EQ(p->describe(),
-              "malformed: Some of the identifiers requested were rejected; malformed [dns:_example.org]: "
-              "Invalid underscore in DNS name \"_example.org\"; rejectedIdentifier [dns:example.net]: "
-              "This CA will not issue for \"example.net\"");
+    EXPECT_EQ(
+        p->describe(),
+        "malformed: Some of the identifiers requested were rejected; malformed [dns:_example.org]: "
+        "Invalid underscore in DNS name \"_example.org\"; rejectedIdentifier [dns:example.net]: "
+        "This CA will not issue for \"example.net\"");
 }
 
 TEST(AcmeProblem, NonProblemBodiesStillGiveAClearError) {
@@ -45,7 +47,8 @@ TEST(AcmeProblem, NonProblemBodiesStillGiveAClearError) {
     auto e = acme::error_from_response("newNonce", 502, "<html>bad\ngateway</html>", std::nullopt);
     EXPECT_EQ(e.kind, acme::error_kind::server);
     EXPECT_EQ(e.message, "newNonce: HTTP 502: <html>bad?gateway</html>");
-    auto bn = acme::error_from_response("order", 400, R"({"type":"urn:ietf:params:acme:error:badNonce"})", {});
+    auto bn = acme::error_from_response("order", 400,
+                                        R"({"type":"urn:ietf:params:acme:error:badNonce"})", {});
     ASSERT_TRUE(bn.detail);
     EXPECT_EQ(bn.detail->short_type(), "badNonce");
     // A foreign type is shown whole.
@@ -57,8 +60,7 @@ TEST(AcmeProblem, NonProblemBodiesStillGiveAClearError) {
 TEST(AcmeProblem, SubproblemsAreCappedAndNotNested) {
     std::string many = R"({"type":"urn:ietf:params:acme:error:malformed","subproblems":[)";
     for (int i = 0; i < 100; ++i)
-        many += std::string(i ? "," : "") +
-                R"({"type":"x","subproblems":[{"type":"nested"}]})";
+        many += std::string(i ? "," : "") + R"({"type":"x","subproblems":[{"type":"nested"}]})";
     many += "]}";
     auto p = acme::parse_problem(many);
     ASSERT_TRUE(p);
@@ -71,7 +73,7 @@ TEST(AcmeRetryAfter, SecondsDatesAndGarbage) {
     EXPECT_EQ(acme::parse_retry_after("120", now), 120s);
     EXPECT_EQ(acme::parse_retry_after(" 0 ", now), 0s);
     EXPECT_EQ(acme::parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT", now), 120s);
-    EXPECT_EQ(acme::parse_retry_after("Sun, 06 Nov 1994 08:40:00 GMT", now), 0s); // past
+    EXPECT_EQ(acme::parse_retry_after("Sun, 06 Nov 1994 08:40:00 GMT", now), 0s);          // past
     EXPECT_EQ(acme::parse_retry_after("99999999999999", now), std::chrono::hours(24 * 7)); // capped
     EXPECT_FALSE(acme::parse_retry_after("", now));
     EXPECT_FALSE(acme::parse_retry_after("-5", now));
@@ -114,16 +116,19 @@ TEST(AcmeParse, OrderAndItsLimits) {
     EXPECT_EQ(invalid->error->short_type(), "unauthorized");
 
     std::string many = R"({"status":"pending","finalize":"f","authorizations":[)";
-    for (std::size_t i = 0; i <= acme::max_list_items; ++i) many += std::string(i ? "," : "") + "\"u\"";
+    for (std::size_t i = 0; i <= acme::max_list_items; ++i)
+        many += std::string(i ? "," : "") + "\"u\"";
     many += "]}";
     EXPECT_FALSE(acme::parse_order(many));
     EXPECT_FALSE(acme::parse_order(R"({"status":"sideways","finalize":"f"})"));
     EXPECT_FALSE(acme::parse_order(R"({"status":"ready"})"));
-    EXPECT_FALSE(acme::parse_order(R"({"status":"ready","finalize":"f","identifiers":[{"type":"dns"}]})"));
+    EXPECT_FALSE(
+        acme::parse_order(R"({"status":"ready","finalize":"f","identifiers":[{"type":"dns"}]})"));
 }
 
 TEST(AcmeParse, AuthorizationKeepsUsableChallenges) {
-    auto a = acme::parse_authorization(R"({"status":"pending","identifier":{"type":"dns","value":"example.org"},
+    auto a = acme::parse_authorization(
+        R"({"status":"pending","identifier":{"type":"dns","value":"example.org"},
         "wildcard":true,"challenges":[
           {"type":"dns-01","url":"https://ca.test/chalZ/1","token":"tok1","status":"pending"},
           {"type":"broken"},
@@ -141,7 +146,9 @@ TEST(AcmeParse, AuthorizationKeepsUsableChallenges) {
 }
 
 TEST(AcmeParse, AccountStatus) {
-    EXPECT_EQ(acme::parse_account_status(R"({"status":"valid","contact":[]})").value(), acme::status::valid);
-    EXPECT_EQ(acme::parse_account_status(R"({"status":"deactivated"})").value(), acme::status::deactivated);
+    EXPECT_EQ(acme::parse_account_status(R"({"status":"valid","contact":[]})").value(),
+              acme::status::valid);
+    EXPECT_EQ(acme::parse_account_status(R"({"status":"deactivated"})").value(),
+              acme::status::deactivated);
     EXPECT_FALSE(acme::parse_account_status(R"({})"));
 }

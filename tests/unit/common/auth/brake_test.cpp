@@ -27,8 +27,8 @@ brake_policy small() {
 }
 
 // One complete attempt; returns the delay, or -1ms when refused.
-std::chrono::milliseconds attempt(brake& b, std::string_view user, std::string_view ip,
-                                  outcome o, clock::time_point now) {
+std::chrono::milliseconds attempt(brake& b, std::string_view user, std::string_view ip, outcome o,
+                                  clock::time_point now) {
     auto a = b.begin(user, ip, now);
     if (!a.admitted) return -1ms;
     return b.end(a, o, now);
@@ -125,7 +125,8 @@ TEST(brake, owner_known_network_is_not_starved_but_still_braked) {
     // Known networks expire.
     brake c(small());
     attempt(c, "a@x.test", "198.51.100.7", outcome::success, t0);
-    for (int i = 0; i < 3; ++i) attempt(c, "a@x.test", "203.0.113.9", outcome::failure, t0 + 31 * 24h);
+    for (int i = 0; i < 3; ++i)
+        attempt(c, "a@x.test", "203.0.113.9", outcome::failure, t0 + 31 * 24h);
     EXPECT_FALSE(c.begin("a@x.test", "198.51.100.7", t0 + 31 * 24h).admitted);
 }
 

@@ -12,7 +12,8 @@ namespace {
 std::expected<relay::settings, std::string> relay_from(const std::string& extra,
                                                        const std::string& lmtp = "10.8.0.2:2424") {
     std::string toml = "[relay]\nhostname = \"mx.example.test\"\ndomains = [\"example.test\"]\n"
-                       "[home]\nlmtp = \"" + lmtp + "\"\n" + extra;
+                       "[home]\nlmtp = \"" +
+                       lmtp + "\"\n" + extra;
     auto v = config::load_string(toml, "relay.toml", relay::settings_table());
     if (!v) return std::unexpected(v.error());
     return relay::settings_from(*v, "relay.toml");

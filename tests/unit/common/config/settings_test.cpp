@@ -98,6 +98,7 @@ TEST(Settings, DurationAndSizeUnits) {
 
 TEST(Settings, MarkdownListsEveryKey) {
     auto md = render_markdown("prog", "/etc/prog.toml", table);
-    for (const auto& s : table) EXPECT_NE(md.find("`" + std::string(s.key) + "`"), std::string::npos);
+    for (const auto& s : table)
+        EXPECT_NE(md.find("`" + std::string(s.key) + "`"), std::string::npos);
     EXPECT_NE(md.find("*required*"), std::string::npos);
 }

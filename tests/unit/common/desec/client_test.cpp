@@ -24,23 +24,28 @@ TEST_F(DesecClientTest, SendsTokenAndBuildsUrls) {
     EXPECT_EQ(t->requests[0].method, "GET");
     EXPECT_EQ(t->requests[0].url, "https://api.test/api/v1/domains/ex.test/");
     bool auth = false;
-    for (auto& [k, v] : t->requests[0].headers) auth = auth || (k == "Authorization" && v == "Token s3cret");
+    for (auto& [k, v] : t->requests[0].headers)
+        auth = auth || (k == "Authorization" && v == "Token s3cret");
     EXPECT_TRUE(auth);
 }
 
 TEST_F(DesecClientTest, ListFollowsCursorPagesWithFilters) {
-    t->push(200, R"([{"subname":"a","type":"A","ttl":60,"records":["81.2.69.1"]}])",
-            {{"link", R"(<https://api.test/api/v1/domains/ex.test/rrsets/?cursor=>; rel="first", )"
-                      R"(<https://api.test/api/v1/domains/ex.test/rrsets/?cursor=abc&type=A>; rel="next")"}});
-    t->push(200, R"([{"subname":"b","type":"A","ttl":60,"records":["81.2.69.2"]}])",
-            {{"link", R"(<https://api.test/api/v1/domains/ex.test/rrsets/?cursor=>; rel="first")"}});
+    t->push(
+        200, R"([{"subname":"a","type":"A","ttl":60,"records":["81.2.69.1"]}])",
+        {{"link",
+          R"(<https://api.test/api/v1/domains/ex.test/rrsets/?cursor=>; rel="first", )"
+          R"(<https://api.test/api/v1/domains/ex.test/rrsets/?cursor=abc&type=A>; rel="next")"}});
+    t->push(
+        200, R"([{"subname":"b","type":"A","ttl":60,"records":["81.2.69.2"]}])",
+        {{"link", R"(<https://api.test/api/v1/domains/ex.test/rrsets/?cursor=>; rel="first")"}});
     auto l = c.list_rrsets("ex.test", rrset_filter{std::nullopt, "A"});
     ASSERT_TRUE(l) << l.error().message;
     ASSERT_EQ(l->size(), 2u);
     EXPECT_EQ((*l)[1].subname, "b");
     ASSERT_EQ(t->requests.size(), 2u);
     EXPECT_EQ(t->requests[0].url, "https://api.test/api/v1/domains/ex.test/rrsets/?cursor=&type=A");
-    EXPECT_EQ(t->requests[1].url, "https://api.test/api/v1/domains/ex.test/rrsets/?cursor=abc&type=A");
+    EXPECT_EQ(t->requests[1].url,
+              "https://api.test/api/v1/domains/ex.test/rrsets/?cursor=abc&type=A");
 }
 
 TEST_F(DesecClientTest, RefusesPaginationLinkToAnotherHost) {
@@ -54,7 +59,8 @@ TEST_F(DesecClientTest, RefusesPaginationLinkToAnotherHost) {
 TEST_F(DesecClientTest, ApexSubnameFilterAndSingleRrsetAt) {
     t->push(200, "[]");
     ASSERT_TRUE(c.list_rrsets("ex.test", rrset_filter{"", std::nullopt}));
-    EXPECT_EQ(t->requests[0].url, "https://api.test/api/v1/domains/ex.test/rrsets/?cursor=&subname=");
+    EXPECT_EQ(t->requests[0].url,
+              "https://api.test/api/v1/domains/ex.test/rrsets/?cursor=&subname=");
     t->push(404, R"({"detail":"Not found."})");
     auto r = c.get_rrset("ex.test", "", "A");
     ASSERT_FALSE(r);
@@ -86,7 +92,8 @@ TEST_F(DesecClientTest, ErrorsAreValues) {
     EXPECT_EQ(r.error().kind, error_kind::throttled);
     EXPECT_EQ(r.error().retry_after->count(), 42);
     t->push(400, R"([{"records":["bad"]},{}])");
-    r = c.patch_rrsets("ex.test", std::vector<rrset>{{"", "A", 60, {"x"}}, {"", "AAAA", 60, {"::1"}}});
+    r = c.patch_rrsets("ex.test",
+                       std::vector<rrset>{{"", "A", 60, {"x"}}, {"", "AAAA", 60, {"::1"}}});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().item_errors, (std::vector<std::string>{"records: bad", ""}));
     t->push_error(error_kind::network, "connection refused");

@@ -65,7 +65,8 @@ TEST(DesecParse, StatusKindsAndDetail) {
     EXPECT_EQ(e503.message.find('\n'), std::string::npos);
     EXPECT_EQ(e503.message.find('\x01'), std::string::npos);
     EXPECT_EQ(parse_error_response(302, "", "").kind, error_kind::protocol);
-    auto single = parse_error_response(400, R"({"records":["bad A"],"non_field_errors":["dup"]})", "");
+    auto single =
+        parse_error_response(400, R"({"records":["bad A"],"non_field_errors":["dup"]})", "");
     EXPECT_TRUE(single.item_errors.empty());
     EXPECT_NE(single.message.find("records: bad A"), std::string::npos);
     EXPECT_NE(single.message.find("dup"), std::string::npos);

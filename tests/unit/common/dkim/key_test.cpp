@@ -31,8 +31,8 @@ TEST(common_dkim, new_keys_load_and_publish_their_public_half) {
         ASSERT_TRUE(durable::replace_file(file, *pem));
         auto k = dkim::load_key(file, "example.test", "s");
         ASSERT_TRUE(k) << k.error();
-        EXPECT_EQ(k->alg, alg == "rsa" ? dkim::algorithm::rsa_sha256
-                                       : dkim::algorithm::ed25519_sha256);
+        EXPECT_EQ(k->alg,
+                  alg == "rsa" ? dkim::algorithm::rsa_sha256 : dkim::algorithm::ed25519_sha256);
         auto v = dkim::txt_value_of_file(file);
         ASSERT_TRUE(v) << v.error();
         auto tags = dkim::parse_tag_list(*v);

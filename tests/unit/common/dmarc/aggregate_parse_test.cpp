@@ -205,9 +205,9 @@ TEST(AggregateParse, MalformedFileSaysWhere) {
 }
 
 std::string report(std::string records, std::string meta = "<org_name>o</org_name>"
-                                                          "<report_id>1</report_id>"
-                                                          "<date_range><begin>10</begin>"
-                                                          "<end>20</end></date_range>") {
+                                                           "<report_id>1</report_id>"
+                                                           "<date_range><begin>10</begin>"
+                                                           "<end>20</end></date_range>") {
     return "<feedback><report_metadata>" + meta +
            "</report_metadata><policy_published><domain>d.example</domain><p>none</p>"
            "</policy_published>" +
@@ -258,11 +258,11 @@ TEST(AggregateParse, RefusesUnusableReports) {
 }
 
 TEST(AggregateParse, CleansValuesFromOutside) {
-    auto p = parse_aggregate_report(report(
-        rec(" 192.0.2.1\n", " 7 "),
-        "<org_name>evil&#x1b;[31m\x7f</org_name><report_id>  r1 </report_id><date_range>"
-        "<begin>10</begin><end>20</end></date_range><email>" +
-            std::string(5000, 'x') + "</email>"));
+    auto p = parse_aggregate_report(
+        report(rec(" 192.0.2.1\n", " 7 "),
+               "<org_name>evil&#x1b;[31m\x7f</org_name><report_id>  r1 </report_id><date_range>"
+               "<begin>10</begin><end>20</end></date_range><email>" +
+                   std::string(5000, 'x') + "</email>"));
     ASSERT_TRUE(p) << p.error();
     EXPECT_EQ(p->org_name, "evil?[31m?");
     EXPECT_EQ(p->report_id, "r1");
@@ -273,12 +273,12 @@ TEST(AggregateParse, CleansValuesFromOutside) {
 }
 
 TEST(AggregateParse, IgnoresUnknownElementsAndAttributes) {
-    auto p = parse_aggregate_report(report(
-        "<extension><x:any xmlns:x=\"urn:x\"><record><row><source_ip>bad</source_ip></row>"
-        "</record></x:any></extension>" +
-        rec("192.0.2.1", "1") +
-        "<record id=\"2\"><row><source_ip>::1</source_ip><count>2</count><new_thing>z"
-        "</new_thing></row></record>"));
+    auto p = parse_aggregate_report(
+        report("<extension><x:any xmlns:x=\"urn:x\"><record><row><source_ip>bad</source_ip></row>"
+               "</record></x:any></extension>" +
+               rec("192.0.2.1", "1") +
+               "<record id=\"2\"><row><source_ip>::1</source_ip><count>2</count><new_thing>z"
+               "</new_thing></row></record>"));
     ASSERT_TRUE(p) << p.error();
     ASSERT_EQ(p->records.size(), 2u); // the <record> under <extension> is not a record
     EXPECT_EQ(p->records[1].source_ip, "::1");
@@ -301,7 +301,8 @@ TEST(AggregateParse, CapsRecordsAndAuthResults) {
         dk += "<dkim><domain>d</domain><result>pass</result></dkim>";
     auto r = parse_aggregate_report(
         report("<record><row><source_ip>192.0.2.1</source_ip><count>1</count></row>"
-               "<auth_results>" + dk + "</auth_results></record>"));
+               "<auth_results>" +
+               dk + "</auth_results></record>"));
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().find("record 1: more than 100 DKIM results"), std::string::npos);
 }

@@ -355,9 +355,11 @@ TEST(committer_trace, rename_then_dir_fsync_then_completion) {
     const auto sync_u = fs_trace::find(ev, "fsync_dir", a, unl == SIZE_MAX ? 0 : unl + 1);
     const auto done = fs_trace::find(ev, "done", "");
     ASSERT_NE(ren_a, SIZE_MAX) << fs_trace::dump(ev);
-    ASSERT_NE(sync_a, SIZE_MAX) << "no fsync of a/ after the rename into it\n" << fs_trace::dump(ev);
+    ASSERT_NE(sync_a, SIZE_MAX) << "no fsync of a/ after the rename into it\n"
+                                << fs_trace::dump(ev);
     ASSERT_NE(ren_b, SIZE_MAX) << fs_trace::dump(ev);
-    ASSERT_NE(sync_b, SIZE_MAX) << "no fsync of b/ after the rename into it\n" << fs_trace::dump(ev);
+    ASSERT_NE(sync_b, SIZE_MAX) << "no fsync of b/ after the rename into it\n"
+                                << fs_trace::dump(ev);
     ASSERT_NE(unl, SIZE_MAX) << fs_trace::dump(ev);
     ASSERT_NE(sync_u, SIZE_MAX) << "no fsync of a/ after the unlink\n" << fs_trace::dump(ev);
     ASSERT_NE(done, SIZE_MAX) << fs_trace::dump(ev);
@@ -389,7 +391,8 @@ TEST(committer_trace, in_place_file_dir_fsync_before_completion) {
     const auto sync_a = fs_trace::find(ev, "fsync_dir", (root / "a").string());
     const auto ren_b = fs_trace::find(ev, "rename", (root / "b" / "ip.json").string());
     const auto done = fs_trace::find(ev, "done", "");
-    ASSERT_NE(sync_a, SIZE_MAX) << "in-place file's directory never fsync'd\n" << fs_trace::dump(ev);
+    ASSERT_NE(sync_a, SIZE_MAX) << "in-place file's directory never fsync'd\n"
+                                << fs_trace::dump(ev);
     ASSERT_NE(ren_b, SIZE_MAX) << fs_trace::dump(ev);
     EXPECT_LT(sync_a, ren_b) << fs_trace::dump(ev);
     EXPECT_LT(ren_b, done) << fs_trace::dump(ev);

@@ -18,9 +18,9 @@ using namespace splitmail::durable;
 
 namespace {
 
-std::size_t entries(const fs::path &dir) {
+std::size_t entries(const fs::path& dir) {
     std::size_t n = 0;
-    for ([[maybe_unused]] const auto &e : fs::directory_iterator(dir)) ++n;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
     return n;
 }
 

@@ -71,8 +71,7 @@ TEST(Admission, PerNetworkCapCountsAllAddressesOfTheSlash24) {
     EXPECT_EQ(v.reason, "too many connections from your network");
     EXPECT_NE(h.admit("198.51.101.1").slot, 0u) << "the next /24 is another network";
     // IPv6: the /64 is the network.
-    for (int i = 1; i <= 5; ++i)
-        ASSERT_NE(h.admit("2001:db8:0:1::" + std::to_string(i)).slot, 0u);
+    for (int i = 1; i <= 5; ++i) ASSERT_NE(h.admit("2001:db8:0:1::" + std::to_string(i)).slot, 0u);
     EXPECT_EQ(h.admit("2001:db8:0:1::99").reason, "too many connections from your network");
     EXPECT_NE(h.admit("2001:db8:0:2::1").slot, 0u);
 }

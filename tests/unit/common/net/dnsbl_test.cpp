@@ -56,7 +56,8 @@ TEST(Dnsbl, WhichAnswersCount) {
     auto hit = judge(zen, {"127.0.0.2", "127.0.0.10"});
     EXPECT_EQ(hit.result, site_result::what::listed);
     EXPECT_EQ(hit.codes, "127.0.0.2,127.0.0.10");
-    EXPECT_EQ(judge(zen, {"127.0.0.1"}).result, site_result::what::not_listed) << "outside the pattern";
+    EXPECT_EQ(judge(zen, {"127.0.0.1"}).result, site_result::what::not_listed)
+        << "outside the pattern";
     // Spamhaus' error codes (public resolver, rate limit) are never a listing.
     auto err = judge(zen, {"127.255.255.254"});
     EXPECT_EQ(err.result, site_result::what::refused);

@@ -23,8 +23,9 @@ protected:
         dir_ = fs::temp_directory_path() / ("sm-tls-" + std::to_string(::getpid()));
         fs::create_directories(dir_);
         auto cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                   "-days 2 -subj /CN=t -keyout " + (dir_ / "k.pem").string() + " -out " +
-                   (dir_ / "c.pem").string() + " 2>/dev/null";
+                   "-days 2 -subj /CN=t -keyout " +
+                   (dir_ / "k.pem").string() + " -out " + (dir_ / "c.pem").string() +
+                   " 2>/dev/null";
         ASSERT_EQ(std::system(cmd.c_str()), 0);
     }
     void TearDown() override { fs::remove_all(dir_); }

@@ -109,7 +109,9 @@ TEST(ProxyV2, LocalCommandIsAcceptedWithoutAddresses) {
 TEST(ProxyV2, SkipsWellFormedTlvs) {
     std::string in = golden_v4;
     in[15] = char(12 + 7); // + one TLV of 4 bytes of value
-    in += std::string("\x04\x00\x04" "abcd", 7);
+    in += std::string("\x04\x00\x04"
+                      "abcd",
+                      7);
     auto r = parse(bytes(in));
     ASSERT_EQ(r.st, parse_result::status::done);
     EXPECT_EQ(r.value.source.ip_text(), "127.0.0.2");
@@ -136,10 +138,10 @@ TEST(ProxyV2, Refusals) {
         {std::string("\x16\x03\x01", 3), "signature"}, // a TLS ClientHello
         {with(12, '\x11'), "version"},
         {with(12, '\x22'), "command"},
-        {with(13, '\x12'), "TCP"},            // DGRAM
-        {with(13, '\x31'), "IPv4/IPv6"},      // AF_UNIX
-        {with(13, '\x01'), "unspecified"},    // AF_UNSPEC with PROXY
-        {with(15, '\x04'), "too short"},      // 4-byte block for AF_INET
+        {with(13, '\x12'), "TCP"},         // DGRAM
+        {with(13, '\x31'), "IPv4/IPv6"},   // AF_UNIX
+        {with(13, '\x01'), "unspecified"}, // AF_UNSPEC with PROXY
+        {with(15, '\x04'), "too short"},   // 4-byte block for AF_INET
         {bad_tlv, "TLV"},
         {huge, "too long"},
     };

@@ -41,9 +41,7 @@ std::string slurp(const fs::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void put(const fs::path& p, const std::string& s) {
-    std::ofstream(p, std::ios::binary) << s;
-}
+void put(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
 std::size_t count(const fs::path& dir) {
     return static_cast<std::size_t>(
@@ -289,8 +287,7 @@ TEST_F(spool_test, recover_removes_leftovers_that_are_not_owed) {
     //    here by a real enqueue, the mark remove() sets, and the envelope unlink.
     auto delivered = new_envelope();
     ASSERT_FALSE(enqueue_sync(s, delivered, "", "delivered\r\n"));
-    fs::permissions(s.message_path(delivered.id),
-                    fs::perms::owner_read | fs::perms::owner_exec);
+    fs::permissions(s.message_path(delivered.id), fs::perms::owner_read | fs::perms::owner_exec);
     fs::remove(s.envelope_path(delivered.id, queue_name::incoming));
     // 3. `splitmail queue delete` cut short: envelope in deleted/, message still in msg/.
     auto deleted = new_envelope();
@@ -366,9 +363,7 @@ TEST(spool_disk_full, enospc_reaches_the_caller_and_nothing_is_queued) {
 
 namespace {
 std::atomic<int> usr1_count{0};
-void on_usr1(int) {
-    ++usr1_count;
-}
+void on_usr1(int) { ++usr1_count; }
 } // namespace
 
 TEST(queue_control, flush_signals_only_a_live_relay) {

@@ -14,7 +14,8 @@ std::string b64(std::string_view s) {
     std::string o;
     std::size_t i = 0;
     for (; i + 2 < s.size(); i += 3) {
-        unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 | (unsigned char)s[i + 2];
+        unsigned v =
+            (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 | (unsigned char)s[i + 2];
         o += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
     }
     if (i + 1 == s.size()) {
@@ -48,10 +49,14 @@ TEST(sasl_plain, rfc4616_syntax) {
 }
 
 TEST(sasl_plain, length_caps) {
-    EXPECT_TRUE(decode_plain(b64("\0"s + std::string(max_user, 'u') + "\0"s + std::string(max_password, 'p'))));
-    EXPECT_EQ(decode_plain(b64("\0"s + std::string(max_user + 1, 'u') + "\0pw"s)).error(), error::too_long);
-    EXPECT_EQ(decode_plain(b64("\0u\0"s + std::string(max_password + 1, 'p'))).error(), error::too_long);
-    EXPECT_EQ(decode_plain(b64(std::string(max_user + 1, 'z') + "\0u\0pw"s)).error(), error::too_long);
+    EXPECT_TRUE(decode_plain(
+        b64("\0"s + std::string(max_user, 'u') + "\0"s + std::string(max_password, 'p'))));
+    EXPECT_EQ(decode_plain(b64("\0"s + std::string(max_user + 1, 'u') + "\0pw"s)).error(),
+              error::too_long);
+    EXPECT_EQ(decode_plain(b64("\0u\0"s + std::string(max_password + 1, 'p'))).error(),
+              error::too_long);
+    EXPECT_EQ(decode_plain(b64(std::string(max_user + 1, 'z') + "\0u\0pw"s)).error(),
+              error::too_long);
     EXPECT_EQ(decode_login_step(b64(std::string(max_password + 1, 'p'))).error(), error::too_long);
 }
 
@@ -78,7 +83,8 @@ TEST(sasl_plain, one_authzid_rule) {
     EXPECT_TRUE(authzid_acceptable("Alice@Example.TEST", "alice@example.test"));
     EXPECT_FALSE(authzid_acceptable("bob@example.test", "alice@example.test"));
     // An alias logging in as its user may name the user it became.
-    EXPECT_TRUE(authzid_acceptable("alice@example.test", "info@example.test", "alice@example.test"));
+    EXPECT_TRUE(
+        authzid_acceptable("alice@example.test", "info@example.test", "alice@example.test"));
     EXPECT_FALSE(authzid_acceptable("bob@example.test", "info@example.test", "alice@example.test"));
 }
 

@@ -15,9 +15,9 @@ TEST(base64, round_trip_and_padding) {
         ASSERT_TRUE(d) << s;
         EXPECT_EQ(*d, s);
     }
-    EXPECT_FALSE(decode_base64("YQ="));   // length not a multiple of 4
-    EXPECT_FALSE(decode_base64("Y=Q="));  // data after '='
-    EXPECT_FALSE(decode_base64("YQ*="));  // not in the alphabet
+    EXPECT_FALSE(decode_base64("YQ="));  // length not a multiple of 4
+    EXPECT_FALSE(decode_base64("Y=Q=")); // data after '='
+    EXPECT_FALSE(decode_base64("YQ*=")); // not in the alphabet
 }
 
 // RFC 4648 3.5: the bits below the last character of a padded group must be zero; "YR==" and

@@ -99,9 +99,9 @@ TEST(command, mail_from_errors) {
         {"", 501, "5.5.4"},
         {"FROM", 501, "5.5.4"},
         {"TO:<a@b>", 501, "5.5.4"},
-        {"FROM:a@b", 501, "5.5.4"},          // brackets required
+        {"FROM:a@b", 501, "5.5.4"}, // brackets required
         {"FROM:<a@b", 501, "5.5.4"},
-        {"FROM:<a@b>SIZE=1", 501, "5.5.4"},  // junk glued to '>'
+        {"FROM:<a@b>SIZE=1", 501, "5.5.4"}, // junk glued to '>'
         {"FROM:<a>", 501, "5.1.7"},
         {"FROM:<a@>", 501, "5.1.7"},
         {"FROM:<@b>", 501, "5.1.7"},
@@ -114,8 +114,8 @@ TEST(command, mail_from_errors) {
         {"FROM:<@a:b>", 501, "5.1.7"},
         {"FROM:<@a b@c>", 501, "5.1.7"},
         {"FROM:<a b@c>", 501, "5.1.7"},
-        {"FROM:<\"a@b>", 501, "5.5.4"},        // unterminated quote swallows '>'
-        {"FROM:<a@b\xff>", 501, "5.1.7"},      // invalid UTF-8
+        {"FROM:<\"a@b>", 501, "5.5.4"},   // unterminated quote swallows '>'
+        {"FROM:<a@b\xff>", 501, "5.1.7"}, // invalid UTF-8
         {"FROM:<a@b> SIZE=", 501, "5.5.4"},
         {"FROM:<a@b> SIZE=12x", 501, "5.5.4"},
         {"FROM:<a@b> SIZE=1 SIZE=2", 501, "5.5.4"},
@@ -140,7 +140,8 @@ TEST(command, mail_from_errors) {
 }
 
 TEST(command, rcpt_to_forms_and_params) {
-    auto r = parse_rcpt_to("TO:<Bob@Example.Test> NOTIFY=SUCCESS,failure ORCPT=rfc822;bob+40x.test");
+    auto r =
+        parse_rcpt_to("TO:<Bob@Example.Test> NOTIFY=SUCCESS,failure ORCPT=rfc822;bob+40x.test");
     ASSERT_TRUE(r.ok()) << r.error().format();
     EXPECT_EQ(r->recipient.canonical(), "bob@example.test");
     EXPECT_EQ(r->notify, notify::success | notify::failure);

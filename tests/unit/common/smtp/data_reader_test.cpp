@@ -43,7 +43,8 @@ std::vector<outcome> all_splits(const std::string& in, std::uint64_t max = 0) {
     std::vector<std::size_t> bytes;
     for (std::size_t i = 1; i < in.size(); ++i) bytes.push_back(i);
     v.push_back(run_chunks(in, bytes, max));
-    for (std::size_t i = 1; i < in.size() && in.size() < 200; ++i) v.push_back(run_chunks(in, {i}, max));
+    for (std::size_t i = 1; i < in.size() && in.size() < 200; ++i)
+        v.push_back(run_chunks(in, {i}, max));
     return v;
 }
 

@@ -64,8 +64,8 @@ TEST(dot_stuff, streamed_equals_whole_at_every_split) {
     for (const auto& m : cases) {
         const auto expect = whole(m);
         for (std::size_t cut = 0; cut <= m.size(); ++cut)
-            EXPECT_EQ(pieces(m, {cut}), expect) << "message " << testing::PrintToString(m)
-                                                << " cut at " << cut;
+            EXPECT_EQ(pieces(m, {cut}), expect)
+                << "message " << testing::PrintToString(m) << " cut at " << cut;
         std::vector<std::size_t> every;
         for (std::size_t i = 1; i < m.size(); ++i) every.push_back(i);
         EXPECT_EQ(pieces(m, every), expect) << "byte by byte: " << testing::PrintToString(m);

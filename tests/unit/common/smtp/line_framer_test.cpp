@@ -16,8 +16,10 @@ std::vector<std::string> drain(line_framer& f) {
     while (true) {
         auto r = f.next();
         if (r.st == line_framer::status::need_more) break;
-        if (r.st == line_framer::status::too_long) out.push_back("T");
-        else out.push_back((r.bare_lf ? "B:" : "L:") + r.line);
+        if (r.st == line_framer::status::too_long)
+            out.push_back("T");
+        else
+            out.push_back((r.bare_lf ? "B:" : "L:") + r.line);
     }
     return out;
 }
@@ -49,7 +51,9 @@ TEST(line_framer, table) {
     const std::string t998(998, 'a'), t999(999, 'b');
     const std::vector<framer_case> cases = {
         {"one line", "EHLO x\r\n", {"L:EHLO x"}},
-        {"two pipelined", "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\n", {"L:MAIL FROM:<>", "L:RCPT TO:<a@b>"}},
+        {"two pipelined",
+         "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\n",
+         {"L:MAIL FROM:<>", "L:RCPT TO:<a@b>"}},
         {"partial kept", "NOOP\r\nQU", {"L:NOOP"}},
         {"bare lf", "NOOP\nQUIT\r\n", {"B:NOOP", "L:QUIT"}},
         {"empty line", "\r\n", {"L:"}},

@@ -45,7 +45,8 @@ TEST(RelayMarks, SpamFieldAboveTheRelaysReceivedIsJunk) {
 TEST(RelayMarks, FieldsBelowTheRelaysReceivedAreTheSendersAndIgnored) {
     EXPECT_EQ(verdict("X-Spam-Status: No, score=1.00\r\n" + received +
                       "X-Spam: Yes\r\nAuthentication-Results: x; dmarc=fail "
-                      "policy.dmarc=quarantine\r\n" + tail),
+                      "policy.dmarc=quarantine\r\n" +
+                      tail),
               "");
     EXPECT_EQ(verdict(received + "X-Spam: Yes\r\n" + tail), "");
 }
@@ -70,7 +71,8 @@ TEST(RelayMarks, DmarcQuarantineInTheRelaysAuthenticationResults) {
                       received + tail),
               "");
     EXPECT_EQ(verdict("Authentication-Results: mx; dmarc=pass header.from=x "
-                      "policy.dmarc=quarantine\r\n" + received + tail),
+                      "policy.dmarc=quarantine\r\n" +
+                      received + tail),
               "");
 }
 

@@ -18,7 +18,8 @@ std::vector<reply> parse_all(const std::string& in, bool bytewise, bool* failed 
     auto drain = [&] {
         while (true) {
             auto r = p.next();
-            if (r.st == reply_parser::status::reply) out.push_back(r.value);
+            if (r.st == reply_parser::status::reply)
+                out.push_back(r.value);
             else {
                 if (r.st == reply_parser::status::error) err = true;
                 break;
@@ -97,8 +98,14 @@ TEST(reply, parser_does_not_take_enhanced_of_other_class) {
 
 TEST(reply, parser_errors_are_sticky) {
     const std::vector<std::string> bad = {
-        "25\r\n", "abc ok\r\n", "250xok\r\n", "150 x\r\n", "650 x\r\n",
-        "250-a\r\n251 b\r\n", std::string(3000, '2') + "\r\n", std::string(3000, '2'),
+        "25\r\n",
+        "abc ok\r\n",
+        "250xok\r\n",
+        "150 x\r\n",
+        "650 x\r\n",
+        "250-a\r\n251 b\r\n",
+        std::string(3000, '2') + "\r\n",
+        std::string(3000, '2'),
     };
     for (const auto& in : bad) {
         for (bool bytewise : {false, true}) {

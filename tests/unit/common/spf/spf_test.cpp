@@ -79,7 +79,8 @@ TEST(SpfMacro, Rfc7208Examples) {
     EXPECT_EQ(expand("%{lr}", s, "192.0.2.3"), "strong-bad");
     EXPECT_EQ(expand("%{lr-}", s, "192.0.2.3"), "bad.strong");
     EXPECT_EQ(expand("%{l1r-}", s, "192.0.2.3"), "strong");
-    EXPECT_EQ(expand("%{ir}.%{v}._spf.%{d2}", s, "192.0.2.3"), "3.2.0.192.in-addr._spf.example.com");
+    EXPECT_EQ(expand("%{ir}.%{v}._spf.%{d2}", s, "192.0.2.3"),
+              "3.2.0.192.in-addr._spf.example.com");
     EXPECT_EQ(expand("%{lr-}.lp._spf.%{d2}", s, "192.0.2.3"), "bad.strong.lp._spf.example.com");
     EXPECT_EQ(expand("%{lr-}.lp.%{ir}.%{v}._spf.%{d2}", s, "192.0.2.3"),
               "bad.strong.lp.3.2.0.192.in-addr._spf.example.com");
@@ -87,8 +88,9 @@ TEST(SpfMacro, Rfc7208Examples) {
               "3.2.0.192.in-addr.strong.lp._spf.example.com");
     EXPECT_EQ(expand("%{d2}.trusted-domains.example.net", s, "192.0.2.3"),
               "example.com.trusted-domains.example.net");
-    EXPECT_EQ(expand("%{ir}.%{v}._spf.%{d2}", s, "2001:db8::cb01"),
-              "1.0.B.C.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.B.D.0.1.0.0.2.ip6._spf.example.com");
+    EXPECT_EQ(
+        expand("%{ir}.%{v}._spf.%{d2}", s, "2001:db8::cb01"),
+        "1.0.B.C.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.B.D.0.1.0.0.2.ip6._spf.example.com");
 }
 
 TEST(SpfMacro, EscapesUrlEncodingAndExplanationLetters) {
@@ -96,8 +98,9 @@ TEST(SpfMacro, EscapesUrlEncodingAndExplanationLetters) {
     // RFC 7208 7.3: upper-case letters are URL-escaped; unreserved characters stay.
     EXPECT_EQ(expand("%{L}", "~jack&jill=up-a_b3.c@example.com", "192.0.2.3"),
               "~jack%26jill%3Dup-a_b3.c");
-    EXPECT_EQ(expand("%{c} %{r} %{t}", "x@example.com", "2001:db8::1", macro_syntax::explain_string),
-              "2001:db8::1 relay.example.net 1700000000");
+    EXPECT_EQ(
+        expand("%{c} %{r} %{t}", "x@example.com", "2001:db8::1", macro_syntax::explain_string),
+        "2001:db8::1 relay.example.net 1700000000");
     // 7.2: c, r, t only in explanations; spaces only there too.
     EXPECT_FALSE(parse_macro_string("%{c}.example.com", macro_syntax::domain_spec));
     EXPECT_FALSE(parse_macro_string("a b", macro_syntax::domain_spec));
@@ -120,15 +123,28 @@ TEST(SpfRecord, Syntax) {
     EXPECT_EQ(r->mechanisms[4].q, qualifier::fail);
     EXPECT_TRUE(r->redirect && r->exp);
     EXPECT_TRUE(parse_record("V=SPF1 A:Example.COM ALL"));
-    EXPECT_TRUE(parse_record("v=spf1 foo=bar%{d} -all")); // unknown modifier: ignored
+    EXPECT_TRUE(parse_record("v=spf1 foo=bar%{d} -all"));      // unknown modifier: ignored
     EXPECT_TRUE(parse_record("v=spf1 a:foo/bar.example.com")); // '/' is a macro-literal
-    for (const char* bad : {
-             "v=spf1 ip4:192.0.2.0/33", "v=spf1 ip4:192.0.2.0/024", "v=spf1 ip6:2001:db8::/129",
-             "v=spf1 a:example.com/", "v=spf1 ip4:1.2.3", "v=spf1 include", "v=spf1 include:",
-             "v=spf1 exists:", "v=spf1 a:1.2.3.4", "v=spf1 a:example", "v=spf1 foo:bar",
-             "v=spf1 redirect=a.example.com redirect=b.example.com", "v=spf1 exp=a.example.com exp=b.example.com",
-             "v=spf1 all/24", "v=spf1 -all:x", "v=spf1 a:%{c}.example.com", "v=spf1 ptr/24",
-             "v=spf1 a:exa\xc3\xa9mple.com", "v=spf1 =bar", "v=spf1 ip4:192.0.2.1/-1"})
+    for (const char* bad : {"v=spf1 ip4:192.0.2.0/33",
+                            "v=spf1 ip4:192.0.2.0/024",
+                            "v=spf1 ip6:2001:db8::/129",
+                            "v=spf1 a:example.com/",
+                            "v=spf1 ip4:1.2.3",
+                            "v=spf1 include",
+                            "v=spf1 include:",
+                            "v=spf1 exists:",
+                            "v=spf1 a:1.2.3.4",
+                            "v=spf1 a:example",
+                            "v=spf1 foo:bar",
+                            "v=spf1 redirect=a.example.com redirect=b.example.com",
+                            "v=spf1 exp=a.example.com exp=b.example.com",
+                            "v=spf1 all/24",
+                            "v=spf1 -all:x",
+                            "v=spf1 a:%{c}.example.com",
+                            "v=spf1 ptr/24",
+                            "v=spf1 a:exa\xc3\xa9mple.com",
+                            "v=spf1 =bar",
+                            "v=spf1 ip4:192.0.2.1/-1"})
         EXPECT_FALSE(parse_record(bad)) << bad;
     EXPECT_TRUE(is_spf_record("v=spf1"));
     EXPECT_FALSE(is_spf_record("v=spf10 -all"));
@@ -149,7 +165,8 @@ TEST(SpfIp, MappedAddressesAreIpv4AndPrefixes) {
 
 TEST(SpfEval, ResultsAndQualifiers) {
     fake_dns dns;
-    dns.add("example.com", rr_type::txt, {"v=spf1 ip4:192.0.2.0/24 ?ip4:198.51.100.1 ~ip4:203.0.113.1 -all"});
+    dns.add("example.com", rr_type::txt,
+            {"v=spf1 ip4:192.0.2.0/24 ?ip4:198.51.100.1 ~ip4:203.0.113.1 -all"});
     EXPECT_EQ(mail_from(dns, "192.0.2.9", "a@example.com").code, result::pass);
     EXPECT_EQ(mail_from(dns, "198.51.100.1", "a@example.com").code, result::neutral);
     EXPECT_EQ(mail_from(dns, "203.0.113.1", "a@example.com").code, result::softfail);

@@ -21,6 +21,6 @@ TEST(ascii_case, lower_and_iequals_touch_only_a_to_z) {
     EXPECT_EQ(address::lower_ascii('['), '['); // just after 'Z'
     EXPECT_TRUE(address::iequals_ascii("STARTTLS", "starttls"));
     EXPECT_FALSE(address::iequals_ascii("STARTTLS", "starttl"));
-    EXPECT_FALSE(address::iequals_ascii("@", "`")); // 0x40 vs 0x60: not letters
+    EXPECT_FALSE(address::iequals_ascii("@", "`"));       // 0x40 vs 0x60: not letters
     EXPECT_FALSE(address::iequals_ascii("\xc4", "\xe4")); // Latin-1 Ä/ä are not folded
 }

@@ -129,7 +129,8 @@ TEST(UsersLookup, Table) {
         {"team@example.test", st::found, {"alice@example.test", "bob@example.test"}},
         {"team+x@example.test", st::found, {"alice@example.test", "bob@example.test"}},
         // nested aliases, duplicates removed, first-seen order
-        {"all@example.test", st::found,
+        {"all@example.test",
+         st::found,
          {"alice@example.test", "bob@example.test", "carol@example.test"}},
         // alias over a user of the same name, self-reference keeps the user's own copy
         {"selfie@example.test", st::found, {"selfie@example.test", "alice@example.test"}},
@@ -194,11 +195,10 @@ TEST(UsersDirectory, ContentAndVersion) {
     const auto& d = db.dir();
     EXPECT_EQ(d.domains, (std::vector<std::string>{"example.test", "other.test"}));
     EXPECT_EQ(d.catchall, std::vector<std::string>{"other.test"});
-    EXPECT_EQ(d.recipients,
-              (std::vector<std::string>{"alice@example.test", "all@example.test",
-                                        "bob@example.test", "carol@example.test",
-                                        "dave@other.test", "postmaster@example.test",
-                                        "selfie@example.test", "team@example.test"}));
+    EXPECT_EQ(d.recipients, (std::vector<std::string>{"alice@example.test", "all@example.test",
+                                                      "bob@example.test", "carol@example.test",
+                                                      "dave@other.test", "postmaster@example.test",
+                                                      "selfie@example.test", "team@example.test"}));
     auto lines = xdirectory_lines(d);
     ASSERT_GE(lines.size(), 3u);
     EXPECT_EQ(lines.front(), "version " + d.version);
@@ -274,7 +274,7 @@ TEST_F(UsersFiles, RewriteKeepsModeAndRefusesOnError) {
         EXPECT_EQ(cur, "");
         return std::expected<std::string, std::string>("one\n");
     }));
-    struct ::stat st{};
+    struct ::stat st {};
     ASSERT_EQ(::stat(f.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     ::chmod(f.c_str(), 0640);

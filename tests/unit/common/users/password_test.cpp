@@ -79,7 +79,8 @@ TEST(Password, OurArgon2idIsDovecotCompatible) {
     // doveadm pw -t verifies a hash; it prints "(verified)" on success. Its absence is a
     // failure (scripts/deps installs it), not a quietly dropped cross-check.
     ASSERT_EQ(::access("/usr/bin/doveadm", X_OK), 0) << "/usr/bin/doveadm missing";
-    auto out = run("/usr/bin/doveadm pw -t '" + *h + "' -p 'correct horse \xE2\x9C\x93 battery' 2>&1");
+    auto out =
+        run("/usr/bin/doveadm pw -t '" + *h + "' -p 'correct horse \xE2\x9C\x93 battery' 2>&1");
     EXPECT_NE(out.find("verified"), std::string::npos) << out;
 }
 
@@ -194,21 +195,28 @@ TEST(Password, Argon2TruncatedAndGarbageAsBefore) {
     // Cuts of the doveadm hash: in the digest (a cut that still decodes is a shorter digest,
     // so a mismatch), at and before the last '$', in the salt and in the parameters.
     for (std::size_t n : {good.size() - 1, good.size() - 2, good.size() - 3, good.size() - 4,
-                          good.find('$', 32) + 1, good.find('$', 32), std::size_t{40}, std::size_t{30},
-                          std::size_t{17}, std::size_t{10}})
+                          good.find('$', 32) + 1, good.find('$', 32), std::size_t{40},
+                          std::size_t{30}, std::size_t{17}, std::size_t{10}})
         bad.push_back(good.substr(0, n));
     for (const char* g : {
              "$argon2id$v=19$m=65536,t=3,p=1$!!$!!",
              "$argon2id$v=19$m=065536,t=3,p=1$7mQikP34o9GU+kM6zX7XiQ$x8b6OVUyi5ErlRDa674VmAXX",
-             "$argon2id$v=19$m=4,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
-             "$argon2id$v=19$m=8,t=0,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
-             "$argon2id$v=19$m=8,t=1,p=0$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
+             "$argon2id$v=19$m=4,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/"
+             "2QL8",
+             "$argon2id$v=19$m=8,t=0,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/"
+             "2QL8",
+             "$argon2id$v=19$m=8,t=1,p=0$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/"
+             "2QL8",
              "$argon2id$v=19$m=8,t=1,p=1$cDJz$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
              "$argon2id$v=19$m=8,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJo",
-             "$argon2id$v=19$m=8,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8x",
-             "$argon2id$v=19$m=8,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8$",
-             "$argon2id$v=20$m=8,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
-             "$argon2id$v=19$m=8,t=1,p=1,data=AAAA$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
+             "$argon2id$v=19$m=8,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/"
+             "2QL8x",
+             "$argon2id$v=19$m=8,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/"
+             "2QL8$",
+             "$argon2id$v=20$m=8,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/"
+             "2QL8",
+             "$argon2id$v=19$m=8,t=1,p=1,data=AAAA$cDJzYWx0cDJzYWx0$VN3KR1/"
+             "4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
          })
         bad.push_back(g);
     const char with_nul[] = "$argon2id$v=19$m=8,t=1,p=1$cDJzYWx0cDJzYWx0\0$VN3KR1/4oUJgEU6cFvJo";
@@ -222,9 +230,12 @@ TEST(Password, Argon2TruncatedAndGarbageAsBefore) {
     // Memory costs over 4 GiB are malformed without an allocation attempt (libargon2 itself
     // would try to malloc them: 4 TiB here, which AddressSanitizer aborts on).
     for (const char* huge : {
-             "$argon2id$v=19$m=4294967295,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
-             "$argon2id$m=4194305,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
-             "$argon2id$v=19$m=99999999999999999999999,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJo",
+             "$argon2id$v=19$m=4294967295,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/"
+             "4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/2QL8",
+             "$argon2id$m=4194305,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg/"
+             "2QL8",
+             "$argon2id$v=19$m=99999999999999999999999,t=1,p=1$cDJzYWx0cDJzYWx0$VN3KR1/"
+             "4oUJgEU6cFvJo",
          }) {
         SCOPED_TRACE(huge);
         EXPECT_EQ(verify_password("x", std::string("{ARGON2ID}") + huge), verify_result::malformed);
@@ -233,7 +244,8 @@ TEST(Password, Argon2TruncatedAndGarbageAsBefore) {
     const std::string short_digest =
         "$argon2id$v=19$m=4096,t=2,p=2$cDJzYWx0cDJzYWx0$VN3KR1/4oUJgEU6cFvJoxoI01s+bGR5AEODlEg";
     EXPECT_EQ(libargon2_says(kArgonPassword, short_digest), verify_result::mismatch);
-    EXPECT_EQ(verify_password(kArgonPassword, "{ARGON2ID}" + short_digest), verify_result::mismatch);
+    EXPECT_EQ(verify_password(kArgonPassword, "{ARGON2ID}" + short_digest),
+              verify_result::mismatch);
 }
 
 TEST(Password, SchemeNamesAreCaseInsensitive) {
@@ -257,8 +269,9 @@ TEST(Password, MalformedAndUnknown) {
     EXPECT_EQ(verify_password("x", "{SSHA512}AAAA"), verify_result::malformed);
     EXPECT_EQ(verify_password("x", "{BLF-CRYPT}$1$abc"), verify_result::malformed);
     // A NUL in the password can never match a crypt(3) hash.
-    EXPECT_EQ(verify_password(std::string("a\0b", 3),
-                              "{SHA256-CRYPT}$5$tqpRgl8VOOoqTA4a$EdntFQyrDGPjw27FjKMZ9um5SbZGe.W2GmQD91.frVA"),
+    EXPECT_EQ(verify_password(
+                  std::string("a\0b", 3),
+                  "{SHA256-CRYPT}$5$tqpRgl8VOOoqTA4a$EdntFQyrDGPjw27FjKMZ9um5SbZGe.W2GmQD91.frVA"),
               verify_result::mismatch);
 }
 

@@ -9,9 +9,12 @@ namespace {
 std::string show(std::string_view v) {
     std::string out;
     for (const auto& a : parse_list(v)) {
-        if (a.k == entry::kind::group_start) out += "[" + a.name + ":";
-        else if (a.k == entry::kind::group_end) out += "]";
-        else out += "(" + a.name + "|" + a.route + "|" + a.mailbox + "|" + a.host + ")";
+        if (a.k == entry::kind::group_start)
+            out += "[" + a.name + ":";
+        else if (a.k == entry::kind::group_end)
+            out += "]";
+        else
+            out += "(" + a.name + "|" + a.route + "|" + a.mailbox + "|" + a.host + ")";
     }
     return out;
 }
@@ -40,8 +43,7 @@ TEST(ImapAddress, Forms) {
 }
 
 TEST(ImapAddress, SearchText) {
-    EXPECT_EQ(search_text(parse_list("A <a@x>, g: b@y;, c@z (C)")),
-              "A <a@x>, g:, b@y, C <c@z>");
+    EXPECT_EQ(search_text(parse_list("A <a@x>, g: b@y;, c@z (C)")), "A <a@x>, g:, b@y, C <c@z>");
 }
 
 } // namespace

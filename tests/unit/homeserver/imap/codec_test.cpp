@@ -130,12 +130,12 @@ TEST(ImapCodec, SameResultForEverySplit) {
     const std::vector<std::string> inputs = {
         "a1 NOOP\r\n",
         "a1 LOGIN {4}\r\nuser {5+}\r\npa ss\r\na2 NOOP\r\n",
-        "a LOGIN {0}\r\n {0+}\r\n\r\n",                        // empty literals
-        "z APPEND INBOX (\\Seen) {11+}\r\n{3}\r\nabc\r\nx\r\nz2 NOOP\n", // literal looks like one
+        "a LOGIN {0}\r\n {0+}\r\n\r\n",                                   // empty literals
+        "z APPEND INBOX (\\Seen) {11+}\r\n{3}\r\nabc\r\nx\r\nz2 NOOP\n",  // literal looks like one
         "big APPEND INBOX {4096+}\r\n" + std::string(4096, 'q') + "\r\n", // LITERAL- size
-        "t1 NOOP " + std::string(100, 'x') + "\r\nt2 NOOP\r\n",  // line too long, recovery
-        "t3 LOGIN {33}\r\nt4 NOOP\r\n",                          // literal over the cap
-        "t5 LOGIN {33+}\r\n" + std::string(33, 'p') + "\r\n",    // fatal
+        "t1 NOOP " + std::string(100, 'x') + "\r\nt2 NOOP\r\n",           // line too long, recovery
+        "t3 LOGIN {33}\r\nt4 NOOP\r\n",                                   // literal over the cap
+        "t5 LOGIN {33+}\r\n" + std::string(33, 'p') + "\r\n",             // fatal
         "bare\nlf NOOP\n\r\n",
         "m SEARCH {1}\r\n(\r\n",
     };
@@ -145,8 +145,8 @@ TEST(ImapCodec, SameResultForEverySplit) {
         EXPECT_EQ(bytes.commands, whole.commands) << in;
         EXPECT_EQ(bytes.errors, whole.errors) << in;
         EXPECT_EQ(bytes.continuations, whole.continuations) << in;
-        bool fatal = !whole.errors.empty() && whole.errors.back().find("BAD [TOOBIG] Literal") !=
-                                                  std::string::npos;
+        bool fatal = !whole.errors.empty() &&
+                     whole.errors.back().find("BAD [TOOBIG] Literal") != std::string::npos;
         for (std::size_t cut = 1; cut < in.size() && !fatal; cut += in.size() > 200 ? 97 : 1) {
             command_reader r(l);
             run_result out;
@@ -188,9 +188,8 @@ TEST(ImapCodec, SameResultForEverySplit) {
 TEST(ImapCodec, Literal8ForAppend) {
     std::string body("a\0b", 3);
     for (bool bb : {false, true}) {
-        auto r = run("a APPEND INBOX ~{3}\r\n" + body + "\r\nb APPEND INBOX ~{3+}\r\n" + body +
-                         "\r\n",
-                     bb);
+        auto r = run(
+            "a APPEND INBOX ~{3}\r\n" + body + "\r\nb APPEND INBOX ~{3+}\r\n" + body + "\r\n", bb);
         ASSERT_EQ(r.commands.size(), 2u) << bb;
         EXPECT_EQ(r.continuations, 1);
         for (const auto& text : r.commands) {
@@ -229,8 +228,9 @@ TEST(ImapCodec, TokenizerAtomsStringsListsSections) {
 // Issue 15 item 2: "[" is an ATOM-CHAR (RFC 3501 9: atom-specials exclude only "]"); it opens
 // a section only after BODY/BODY.PEEK/BINARY/BINARY.PEEK/BINARY.SIZE.
 TEST(ImapCodec, OpenBracketIsAnAtomCharOutsideSections) {
-    std::string in = "a SELECT a[b\r\nb CREATE a[b\r\nc LIST \"\" a[b\r\n"
-                     "d FETCH 1 (body.peek[HEADER.FIELDS (From)]<0.5> BINARY[1] BINARY.SIZE[2])\r\n";
+    std::string in =
+        "a SELECT a[b\r\nb CREATE a[b\r\nc LIST \"\" a[b\r\n"
+        "d FETCH 1 (body.peek[HEADER.FIELDS (From)]<0.5> BINARY[1] BINARY.SIZE[2])\r\n";
     for (bool bb : {false, true}) {
         auto r = run(in, bb);
         ASSERT_EQ(r.commands.size(), 4u) << bb;
@@ -269,17 +269,19 @@ TEST(ImapCodec, SequenceSets) {
     EXPECT_TRUE(s->contains(20, 20));
     EXPECT_TRUE(parse_sequence_set("*:3")->contains(7, 7));
     EXPECT_TRUE(parse_sequence_set("$")->saved);
-    for (auto bad : {"", "0", "1:", "a", "1,,2", "01"}) EXPECT_FALSE(parse_sequence_set(bad)) << bad;
+    for (auto bad : {"", "0", "1:", "a", "1,,2", "01"})
+        EXPECT_FALSE(parse_sequence_set(bad)) << bad;
 }
 
 TEST(ImapCodec, ModifiedUtf7MailboxNames) {
     const std::pair<std::string, std::string> both[] = {
         {"INBOX", "INBOX"},
-        {"Entw&APw-rfe", "Entw\xC3\xBC" "rfe"},                           // Entwürfe
-        {"~peter/mail/&U,BTFw-/&ZeVnLIqe-",                            // RFC 3501 5.1.3
+        {"Entw&APw-rfe", "Entw\xC3\xBC"
+                         "rfe"},            // Entwürfe
+        {"~peter/mail/&U,BTFw-/&ZeVnLIqe-", // RFC 3501 5.1.3
          "~peter/mail/\xE5\x8F\xB0\xE5\x8C\x97/\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E"},
         {"Tom &- Jerry", "Tom & Jerry"},
-        {"&2D3eAA-", "\xF0\x9F\x98\x80"},                                  // U+1F600, surrogates
+        {"&2D3eAA-", "\xF0\x9F\x98\x80"}, // U+1F600, surrogates
     };
     for (const auto& [m7, u8] : both) {
         EXPECT_EQ(mutf7_to_utf8(m7), u8) << m7;

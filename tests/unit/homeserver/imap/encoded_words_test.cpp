@@ -12,10 +12,11 @@ TEST(ImapEncodedWords, Decode) {
         {"=?utf-8?q?M=C3=BCller?=", "M\xC3\xBCller"},
         {"=?ISO-8859-1?Q?M=FCller?=", "M\xC3\xBCller"},
         {"=?iso-8859-15?q?=A4?=", "\xE2\x82\xAC"},
-        {"=?utf-8?B?R3LDvMOfZQ==?=", "Gr\xC3\xBC\xC3\x9F" "e"},
-        {"=?utf-8?q?a?= =?utf-8?q?b?=", "ab"},            // RFC 2047 6.2
+        {"=?utf-8?B?R3LDvMOfZQ==?=", "Gr\xC3\xBC\xC3\x9F"
+                                     "e"},
+        {"=?utf-8?q?a?= =?utf-8?q?b?=", "ab"}, // RFC 2047 6.2
         {"=?utf-8?q?a?= x =?utf-8?q?b?=", "a x b"},
-        {"=?utf-8*de?q?a_b?=", "a b"},                     // RFC 2231 5
+        {"=?utf-8*de?q?a_b?=", "a b"}, // RFC 2231 5
         {"=?utf-8?", "=?utf-8?"},
         {"=?no-such-charset?q?x?=", "=?no-such-charset?q?x?="},
         {"=?utf-8?x?abc?=", "=?utf-8?x?abc?="},

@@ -20,8 +20,9 @@ struct cache_maildir {
         root = ::mkdtemp(tmpl);
         for (auto d : {"cur", "new", "tmp"}) fs::create_directories(root / d);
         for (int i = 0; i < n; ++i)
-            std::ofstream(root / "cur" / ("17000" + std::to_string(10000 + i) + ".M1P1Q" +
-                                          std::to_string(i) + ".host:2,S"))
+            std::ofstream(
+                root / "cur" /
+                ("17000" + std::to_string(10000 + i) + ".M1P1Q" + std::to_string(i) + ".host:2,S"))
                 << "Date: 2 Jan 2023 10:00:00 +0000\r\nSubject: Re: topic " << i % 7
                 << "\r\nFrom: Ann <ann" << i << "@x.test>\r\nMessage-ID: <m" << i
                 << "@x>\r\nReferences: <m" << (i ? i - 1 : 0) << "@x>\r\n\r\nbody\r\n";

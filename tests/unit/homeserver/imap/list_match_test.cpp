@@ -33,11 +33,14 @@ bool reference_memo(std::string_view p, std::string_view n, char delim) {
         auto& m = memo[i * (n.size() + 1) + j];
         if (m >= 0) return m;
         bool r;
-        if (i == p.size()) r = j == n.size();
-        else if (p[i] == '*') r = self(self, i + 1, j) || (j < n.size() && self(self, i, j + 1));
+        if (i == p.size())
+            r = j == n.size();
+        else if (p[i] == '*')
+            r = self(self, i + 1, j) || (j < n.size() && self(self, i, j + 1));
         else if (p[i] == '%')
             r = self(self, i + 1, j) || (j < n.size() && n[j] != delim && self(self, i, j + 1));
-        else r = j < n.size() && p[i] == n[j] && self(self, i + 1, j + 1);
+        else
+            r = j < n.size() && p[i] == n[j] && self(self, i + 1, j + 1);
         m = r;
         return r;
     };
@@ -55,15 +58,15 @@ TEST(ListMatch, Rfc3501Cases) {
         const char *pat, *name;
         bool match;
     } rows[] = {
-        {"*", "", true},          {"*", "a.b.c", true},     {"%", "a", true},
-        {"%", "a.b", false},      {"%.%", "a.b", true},     {"a.%", "a.b.c", false},
-        {"a.*", "a.b.c", true},   {"a*", "a", true},        {"a%", "abc", true},
-        {"", "", true},           {"", "a", false},         {"abc", "abc", true},
-        {"abc", "abd", false},    {"a%c", "a.c", false},    {"a*c", "a.c", true},
-        {"%%", "ab", true},       {"%*", "a.b", true},      {"*%", "a.b", true},
-        {"%.%.%", "a.b", false},  {"%.%.%", "a..b", true},  {"*.", "a.", true},
-        {"Sent*", "Sent", true},  {"Sent*", "Sen", false},  {"%t", "Sent", true},
-        {"a**b", "ab", true},     {"*zzz", "zzzzzz", true}, {"%zz%", "a.zz", false},
+        {"*", "", true},         {"*", "a.b.c", true},     {"%", "a", true},
+        {"%", "a.b", false},     {"%.%", "a.b", true},     {"a.%", "a.b.c", false},
+        {"a.*", "a.b.c", true},  {"a*", "a", true},        {"a%", "abc", true},
+        {"", "", true},          {"", "a", false},         {"abc", "abc", true},
+        {"abc", "abd", false},   {"a%c", "a.c", false},    {"a*c", "a.c", true},
+        {"%%", "ab", true},      {"%*", "a.b", true},      {"*%", "a.b", true},
+        {"%.%.%", "a.b", false}, {"%.%.%", "a..b", true},  {"*.", "a.", true},
+        {"Sent*", "Sent", true}, {"Sent*", "Sen", false},  {"%t", "Sent", true},
+        {"a**b", "ab", true},    {"*zzz", "zzzzzz", true}, {"%zz%", "a.zz", false},
     };
     for (const auto& r : rows) {
         EXPECT_EQ(list_match(r.pat, r.name), r.match) << r.pat << " vs " << r.name;
@@ -96,11 +99,16 @@ TEST(ListMatch, LongPatternsSpanningWordsAgreeWithReference) {
         std::string p;
         for (char c : n) {
             auto r = rng() % 20;
-            if (r == 0) p += '*';
-            else if (r == 1) p += '%';
-            else if (r == 2) continue;
-            else if (r == 3) p += "ab"[rng() % 2];
-            else p += c;
+            if (r == 0)
+                p += '*';
+            else if (r == 1)
+                p += '%';
+            else if (r == 2)
+                continue;
+            else if (r == 3)
+                p += "ab"[rng() % 2];
+            else
+                p += c;
         }
         ASSERT_EQ(list_match(p, n), reference_memo(p, n, '.')) << "pattern " << p << " name " << n;
     }
@@ -113,7 +121,7 @@ TEST(ListMatch, WorstPatternsAreFast) {
     std::vector<std::string> patterns;
     std::string p1;
     for (int i = 0; i < 40; ++i) p1 += "*%";
-    patterns.push_back(p1 + "zzz");                 // issue 11: minutes with the old matcher
+    patterns.push_back(p1 + "zzz");                   // issue 11: minutes with the old matcher
     patterns.push_back(std::string(48, '*') + "zzz"); // issue 11: 10.7 s
     patterns.push_back(std::string(64, '%') + "zzz");
     std::string p2;

@@ -38,20 +38,20 @@ TEST(ImapSessionAppend, ByteByByteLiteralPlusAndMinus) {
     auto s = logged_in(f);
     std::string body = "Subject: bytes\r\n\r\n{3}\r\nnot a literal\r\n";
     // LITERAL+ / LITERAL- (RFC 7888): no continuation, the octets follow at once.
-    auto out = say_bytewise(s, "n APPEND INBOX {" + std::to_string(body.size()) + "+}\r\n" +
-                                   body + "\r\n");
+    auto out = say_bytewise(s, "n APPEND INBOX {" + std::to_string(body.size()) + "+}\r\n" + body +
+                                   "\r\n");
     EXPECT_FALSE(has(out, "+ Ready")) << out;
     EXPECT_TRUE(has(out, "n OK [APPENDUID")) << out;
-    out = say_bytewise(s, "m APPEND INBOX {" + std::to_string(body.size()) + "}\r\n" + body +
-                              "\r\n");
+    out =
+        say_bytewise(s, "m APPEND INBOX {" + std::to_string(body.size()) + "}\r\n" + body + "\r\n");
     EXPECT_TRUE(out.starts_with("+ Ready for literal data\r\n")) << out;
     EXPECT_TRUE(has(out, "m OK [APPENDUID")) << out;
     auto r = say(s, "s SELECT INBOX\r\nt FETCH 1:2 (BODY.PEEK[])\r\n");
-    EXPECT_TRUE(has(r.output, "* 1 FETCH (BODY[] {" + std::to_string(body.size()) + "}\r\n" +
-                                  body + ")"))
+    EXPECT_TRUE(
+        has(r.output, "* 1 FETCH (BODY[] {" + std::to_string(body.size()) + "}\r\n" + body + ")"))
         << r.output;
-    EXPECT_TRUE(has(r.output, "* 2 FETCH (BODY[] {" + std::to_string(body.size()) + "}\r\n" +
-                                  body + ")"))
+    EXPECT_TRUE(
+        has(r.output, "* 2 FETCH (BODY[] {" + std::to_string(body.size()) + "}\r\n" + body + ")"))
         << r.output;
 }
 

@@ -43,8 +43,7 @@ TEST(ImapSessionBinary, DecodedPartsSizesAndLiteral8) {
 
     // NUL in the decoded data: literal8 (RFC 3516 4.3), and the size matches it.
     r = say(s, "e FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])\r\n");
-    EXPECT_TRUE(has(r.output, "BINARY.SIZE[2] 4 BINARY[2] ~{4}\r\n\x00\x01\x02\xff)"s))
-        << r.output;
+    EXPECT_TRUE(has(r.output, "BINARY.SIZE[2] 4 BINARY[2] ~{4}\r\n\x00\x01\x02\xff)"s)) << r.output;
     // A partial fetch counts decoded octets; no NUL left, so a plain literal.
     r = say(s, "f FETCH 1 (BINARY.PEEK[2]<1.2>)\r\n");
     EXPECT_TRUE(has(r.output, "(BINARY[2]<1> {2}\r\n\x01\x02)")) << r.output;
@@ -83,7 +82,9 @@ TEST(ImapSessionBinary, TextAttachmentOctetsUnchanged) {
     const std::string m = "Subject: att\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
                           "--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n"
                           "--b\r\nContent-Type: text/plain; name=a.txt\r\n"
-                          "Content-Transfer-Encoding: base64\r\n\r\nbGluZSBvbmUKbGluZSB0d28NdGhyZWUNCmxpbmUgb25lCmxpbmUgdHdvDXRo\r\ncmVlDQpsaW5lIG9uZQpsaW5lIHR3bw10aHJlZQ0K\r\n"
+                          "Content-Transfer-Encoding: "
+                          "base64\r\n\r\nbGluZSBvbmUKbGluZSB0d28NdGhyZWUNCmxpbmUgb25lCmxpbmUgdHdvDX"
+                          "Ro\r\ncmVlDQpsaW5lIG9uZQpsaW5lIHR3bw10aHJlZQ0K\r\n"
                           "--b--\r\n";
     fixture f;
     f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);
@@ -128,9 +129,9 @@ TEST(ImapSessionBinary, ErrorsUnknownEncodingAndNonLeafParts) {
     r = say(s, "e FETCH 2 (FLAGS)\r\n");
     EXPECT_FALSE(has(r.output, "\\Seen")) << "a failed BINARY set \\Seen: " << r.output;
     // Syntax: section-binary is part numbers only; BINARY.SIZE has no partial.
-    for (const char* bad_item : {"BINARY[HEADER]", "BINARY[1.MIME]", "BINARY.PEEK[1.TEXT]",
-                                 "BINARY.SIZE[1]<0.5>", "BINARY[1..2]", "BINARY[.1]",
-                                 "BINARY[0]", "BINARY[1]<5>"}) {
+    for (const char* bad_item :
+         {"BINARY[HEADER]", "BINARY[1.MIME]", "BINARY.PEEK[1.TEXT]", "BINARY.SIZE[1]<0.5>",
+          "BINARY[1..2]", "BINARY[.1]", "BINARY[0]", "BINARY[1]<5>"}) {
         r = say(s, "f FETCH 1 (" + std::string(bad_item) + ")\r\n");
         EXPECT_TRUE(has(r.output, "f BAD")) << bad_item << ": " << r.output;
     }
@@ -153,7 +154,9 @@ TEST(ImapMimeDecode, Base64CleanAndBroken) {
     EXPECT_EQ(mime::decode_base64("QUJDRA=="), "ABCD");
     EXPECT_EQ(mime::decode_base64("AAEC/w=="), "\x00\x01\x02\xff"s);
     // garbage outside the alphabet is skipped (RFC 2045 6.8)
-    EXPECT_EQ(mime::decode_base64("Q!U J\x00" "D*"s), "ABC");
+    EXPECT_EQ(mime::decode_base64("Q!U J\x00"
+                                  "D*"s),
+              "ABC");
     // missing padding: whole octets of the last group
     EXPECT_EQ(mime::decode_base64("QUJDRA"), "ABCD");
     EXPECT_EQ(mime::decode_base64("QUJDREU"), "ABCDE");
@@ -167,12 +170,12 @@ TEST(ImapMimeDecode, Base64CleanAndBroken) {
 
 TEST(ImapMimeDecode, QuotedPrintableCleanAndBroken) {
     EXPECT_EQ(mime::decode_quoted_printable("a=3Db"), "a=b");
-    EXPECT_EQ(mime::decode_quoted_printable("a=3db"), "a=b"); // lower case hex accepted
-    EXPECT_EQ(mime::decode_quoted_printable("a=\r\nb"), "ab");  // soft line break
-    EXPECT_EQ(mime::decode_quoted_printable("a=\nb"), "ab");    // ... with bare LF
+    EXPECT_EQ(mime::decode_quoted_printable("a=3db"), "a=b");     // lower case hex accepted
+    EXPECT_EQ(mime::decode_quoted_printable("a=\r\nb"), "ab");    // soft line break
+    EXPECT_EQ(mime::decode_quoted_printable("a=\nb"), "ab");      // ... with bare LF
     EXPECT_EQ(mime::decode_quoted_printable("a= \t\r\nb"), "ab"); // blanks after the "="
     EXPECT_EQ(mime::decode_quoted_printable("a  \t\r\nb\n"), "a\r\nb\r\n"); // rule 3, CRLF
-    EXPECT_EQ(mime::decode_quoted_printable("a=zz=4"), "a=zz=4"); // bad "=" kept as is
+    EXPECT_EQ(mime::decode_quoted_printable("a=zz=4"), "a=zz=4");           // bad "=" kept as is
     EXPECT_EQ(mime::decode_quoted_printable("a="), "a");
     EXPECT_EQ(mime::decode_quoted_printable("=00=FF"), "\x00\xff"s);
     EXPECT_EQ(mime::decode_quoted_printable(""), "");
@@ -202,8 +205,7 @@ TEST(ImapSessionRev2, SelectSendsListAndNoRev1Responses) {
     EXPECT_TRUE(has(r.output, "* ENABLED IMAP4rev2")) << r.output;
     // RFC 9051 6.3.2: FLAGS, EXISTS, LIST; OK PERMANENTFLAGS, UIDNEXT, UIDVALIDITY.
     r = say(s, "f SELECT inbox\r\n");
-    EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n"))
-        << r.output;
+    EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n")) << r.output;
     EXPECT_TRUE(has(r.output, "* FLAGS (")) << r.output;
     EXPECT_TRUE(has(r.output, "* 1 EXISTS\r\n")) << r.output;
     EXPECT_TRUE(has(r.output, "* OK [UIDVALIDITY ")) << r.output;

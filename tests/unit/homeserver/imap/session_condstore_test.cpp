@@ -64,7 +64,8 @@ TEST(ImapSessionKeywords, StoreFlagsSearchAppend) {
     auto s = f.make();
     say(s, "a LOGIN demo@example.test secret\r\n");
     auto r = say(s, "b SELECT INBOX\r\n");
-    EXPECT_TRUE(has(r, "[PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]")) << r;
+    EXPECT_TRUE(has(r, "[PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"))
+        << r;
     r = say(s, "c STORE 1 +FLAGS ($Forwarded Project)\r\n");
     EXPECT_TRUE(has(r, "* 1 FETCH (FLAGS ($Forwarded Project \\Recent))")) << r;
     EXPECT_TRUE(has(r, "c OK")) << r;
@@ -186,8 +187,8 @@ TEST(ImapSessionCondstore, ModseqFetchStoreSearchStatus) {
     // Conditional STORE: message 2 changed after hms, message 1 did not.
     r = say(s, "f STORE 1:2 (UNCHANGEDSINCE " + std::to_string(hms) + ") +FLAGS (\\Seen)\r\n");
     EXPECT_TRUE(has(r, "f OK [MODIFIED 2]")) << r;
-    EXPECT_TRUE(has(r, "* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (" + std::to_string(hms + 2) +
-                           "))"))
+    EXPECT_TRUE(
+        has(r, "* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (" + std::to_string(hms + 2) + "))"))
         << r;
     r = say(s, "g UID STORE 3 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)\r\n");
     EXPECT_TRUE(has(r, "g OK [MODIFIED 3]")) << r;
@@ -200,8 +201,8 @@ TEST(ImapSessionCondstore, ModseqFetchStoreSearchStatus) {
     say(t, "a LOGIN demo@example.test secret\r\nb SELECT INBOX\r\n");
     say(t, "c STORE 3 +FLAGS (\\Answered)\r\n");
     r = say(s, "j NOOP\r\n");
-    EXPECT_TRUE(has(r, "* 3 FETCH (FLAGS (\\Answered \\Recent) MODSEQ (" +
-                           std::to_string(hms + 3) + "))"))
+    EXPECT_TRUE(
+        has(r, "* 3 FETCH (FLAGS (\\Answered \\Recent) MODSEQ (" + std::to_string(hms + 3) + "))"))
         << r;
 }
 

@@ -14,7 +14,9 @@ struct context_fixture : fixture {
     context_fixture() {
         for (int n = 1; n <= 5; ++n) deliver(name(n), body(n));
     }
-    static std::string name(int n) { return "170000000" + std::to_string(n) + ".M1P1Q" + std::to_string(n) + ".host"; }
+    static std::string name(int n) {
+        return "170000000" + std::to_string(n) + ".M1P1Q" + std::to_string(n) + ".host";
+    }
     static std::string body(int n) {
         return "Subject: m" + std::to_string(n) + "\r\n\r\n" + std::string(100 * n, 'x') + "\r\n";
     }
@@ -79,7 +81,8 @@ TEST(ImapSessionContext, SearchUpdatesFollowOtherSessions) {
 TEST(ImapSessionContext, SortUpdatesCarryPositions) {
     context_fixture f;
     auto a = f.selected(), b = f.selected();
-    auto out = say(a, "t UID SORT RETURN (UPDATE PARTIAL 1:2) (REVERSE SIZE) UTF-8 UNSEEN\r\n").output;
+    auto out =
+        say(a, "t UID SORT RETURN (UPDATE PARTIAL 1:2) (REVERSE SIZE) UTF-8 UNSEEN\r\n").output;
     EXPECT_TRUE(has(out, "* ESEARCH (TAG \"t\") UID PARTIAL (1:2 5,4)\r\n")) << out;
     // Sorted 5 4 3 2 1; 4 leaves at position 2, a bigger new message joins at position 1.
     say(b, "b1 UID STORE 4 +FLAGS.SILENT (\\Seen)\r\n");
@@ -104,7 +107,8 @@ TEST(ImapSessionContext, SequenceNumberContext) {
     out = say(a, "n NOOP\r\n").output;
     // Message 2 goes before its EXPUNGE (number 2); UID 5 is number 4 once 2 is gone.
     auto first = out.find("* ESEARCH (TAG \"s\") REMOVEFROM (0 2)\r\n");
-    auto ex = out.find("* 2 EXPUNGE"), second = out.find("* ESEARCH (TAG \"s\") REMOVEFROM (0 4)\r\n");
+    auto ex = out.find("* 2 EXPUNGE"),
+         second = out.find("* ESEARCH (TAG \"s\") REMOVEFROM (0 4)\r\n");
     ASSERT_NE(first, std::string::npos) << out;
     ASSERT_NE(ex, std::string::npos) << out;
     ASSERT_NE(second, std::string::npos) << out;

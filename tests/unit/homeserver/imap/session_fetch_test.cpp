@@ -52,7 +52,6 @@ TEST(ImapMime, MultipartBodyStructureAndSections) {
               "((\"B, C\" NIL \"b\" \"c.test\")) NIL NIL NIL NIL NIL)");
 }
 
-
 // Issue 15 item 5 (RFC 3501 6.4.5): for a message whose top-level type is message/rfc822,
 // part 1 is the whole encapsulated message; 1.HEADER/1.TEXT its header and body; 1.1, 1.2 the
 // parts of its multipart body, 1.1.MIME the MIME header of its first part.
@@ -66,8 +65,8 @@ TEST(ImapSessionFetch, TopLevelMessageRfc822PartNumbers) {
     f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);
     auto s = f.selected();
     auto r = say(s, "c FETCH 1 (BODY.PEEK[1])\r\n");
-    EXPECT_EQ(r.output, "* 1 FETCH (BODY[1] {" + std::to_string(inner.size()) + "}\r\n" +
-                            inner + ")\r\nc OK FETCH completed\r\n");
+    EXPECT_EQ(r.output, "* 1 FETCH (BODY[1] {" + std::to_string(inner.size()) + "}\r\n" + inner +
+                            ")\r\nc OK FETCH completed\r\n");
     r = say(s, "d FETCH 1 (BODY.PEEK[1.HEADER])\r\n");
     EXPECT_EQ(r.output, "* 1 FETCH (BODY[1.HEADER] {63}\r\nSubject: inner\r\n"
                         "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n)\r\n"
@@ -77,12 +76,12 @@ TEST(ImapSessionFetch, TopLevelMessageRfc822PartNumbers) {
                         "BODY[1.1.MIME] {28}\r\nContent-Type: text/plain\r\n\r\n)\r\n"
                         "e OK FETCH completed\r\n");
     r = say(s, "g FETCH 1 (BODY.PEEK[1.TEXT])\r\n");
-    EXPECT_TRUE(has(r.output, "BODY[1.TEXT] {" + std::to_string(inner.size() - 63) + "}\r\n--b\r\n"))
+    EXPECT_TRUE(
+        has(r.output, "BODY[1.TEXT] {" + std::to_string(inner.size() - 63) + "}\r\n--b\r\n"))
         << r.output;
     r = say(s, "h FETCH 1 (BODY.PEEK[1.3])\r\n");
     EXPECT_EQ(r.output, "* 1 FETCH (BODY[1.3] {0}\r\n)\r\nh OK FETCH completed\r\n");
 }
-
 
 // Issue 15 item 6 (RFC 3501 7.4.2, RFC 5322 3.4): groups end where their ';' is, an empty
 // group has one end marker, a trailing comment is the personal name, a source route is the adl.
@@ -97,14 +96,16 @@ TEST(ImapSessionFetch, EnvelopeGroupsCommentNameAndRoute) {
     auto s = f.selected();
     auto r = say(s, "c FETCH 1 (ENVELOPE)\r\n");
     const std::string from = "((\"Real Name\" NIL \"user\" \"domain.org\"))";
-    EXPECT_EQ(r.output,
-              "* 1 FETCH (ENVELOPE (NIL \"s\" " + from + " " + from + " " + from + " "
-              "((NIL NIL \"group\" NIL)(NIL NIL \"g1\" \"d1.org\")(NIL NIL \"g2\" \"d2.org\")"
-              "(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL \"g3\" \"d3.org\")"
-              "(NIL NIL NIL NIL)) "
-              "((NIL NIL \"empty\" NIL)(NIL NIL NIL NIL)(NIL \"@route\" \"user\" \"domain\")) "
-              "((\"Q\" \"@a,@b\" \"q\" \"c.org\")(NIL NIL \"last\" NIL)(NIL NIL \"x\" \"y.org\")"
-              "(NIL NIL NIL NIL)) NIL NIL))\r\nc OK FETCH completed\r\n");
+    EXPECT_EQ(
+        r.output,
+        "* 1 FETCH (ENVELOPE (NIL \"s\" " + from + " " + from + " " + from +
+            " "
+            "((NIL NIL \"group\" NIL)(NIL NIL \"g1\" \"d1.org\")(NIL NIL \"g2\" \"d2.org\")"
+            "(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL \"g3\" \"d3.org\")"
+            "(NIL NIL NIL NIL)) "
+            "((NIL NIL \"empty\" NIL)(NIL NIL NIL NIL)(NIL \"@route\" \"user\" \"domain\")) "
+            "((\"Q\" \"@a,@b\" \"q\" \"c.org\")(NIL NIL \"last\" NIL)(NIL NIL \"x\" \"y.org\")"
+            "(NIL NIL NIL NIL)) NIL NIL))\r\nc OK FETCH completed\r\n");
 }
 
 // Issue 15 item 1 (RFC 3501 9: CHAR8 excludes NUL; RFC 2045 6.8): BODY[1] of a part stored
@@ -120,7 +121,9 @@ TEST(ImapSessionFetch, NulInABinaryPartIsSentAsBase64) {
                           "--b\r\nContent-Type: application/octet-stream\r\n"
                           "Content-Transfer-Encoding: binary\r\n\r\nab\0cd\r\n"s +
                           "--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n"
-                          "\r\n" + blob + "\r\n"
+                          "\r\n" +
+                          blob +
+                          "\r\n"
                           "--b\r\nContent-Type: text/plain\r\n\r\nno nul\r\n--b--\r\n";
     fixture f;
     f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(m.size()), m);

@@ -88,16 +88,16 @@ TEST(ImapSessionHardening, StatusItemCap) {
 TEST(ImapSessionHardening, InvalidModifiedUtf7NamesAreRefused) {
     fixture f;
     auto s = logged_in(f);
-    const char* bad[] = {"&AAA-", "&Jjo-bad&", "&", "&ZeVnLIqe", "&AGE-", "&Jjo-&Jjo-",
-                         "&2D0-", "&JjoA-"};
+    const char* bad[] = {"&AAA-", "&Jjo-bad&",  "&",     "&ZeVnLIqe",
+                         "&AGE-", "&Jjo-&Jjo-", "&2D0-", "&JjoA-"};
     for (const char* b : bad) {
         std::string q = std::string("\"") + b + "\"";
         auto r = say(s, "c CREATE " + q + "\r\n");
         EXPECT_TRUE(has(r.output, "c NO [CANNOT] Mailbox name is not valid modified UTF-7"))
             << b << ": " << r.output;
         for (const std::string& cmd :
-             {"SELECT " + q, "EXAMINE " + q, "STATUS " + q + " (MESSAGES)",
-              "SUBSCRIBE " + q, "RENAME Sent " + q, "APPEND " + q + " {1+}\r\nx"}) {
+             {"SELECT " + q, "EXAMINE " + q, "STATUS " + q + " (MESSAGES)", "SUBSCRIBE " + q,
+              "RENAME Sent " + q, "APPEND " + q + " {1+}\r\nx"}) {
             r = say(s, "d " + cmd + "\r\n");
             EXPECT_TRUE(has(r.output, "d NO [CANNOT]")) << cmd << ": " << r.output;
         }
@@ -157,8 +157,8 @@ TEST(ImapSessionHardening, SearchSubstringIsLinear) {
     auto s = f.selected();
     std::string needle = std::string(980, 'a') + "b"; // naive search: ~10^9 comparisons
     auto t0 = std::chrono::steady_clock::now();
-    auto r = say(s, "s SEARCH TEXT {981+}\r\n" + needle + "\r\nt SEARCH BODY {981+}\r\n" +
-                        needle + "\r\n");
+    auto r = say(s, "s SEARCH TEXT {981+}\r\n" + needle + "\r\nt SEARCH BODY {981+}\r\n" + needle +
+                        "\r\n");
     EXPECT_LT(seconds_since(t0), cpu_bound());
     EXPECT_TRUE(has(r.output, "* SEARCH\r\ns OK")) << r.output;
     EXPECT_TRUE(has(r.output, "* SEARCH\r\nt OK")) << r.output;
@@ -175,9 +175,8 @@ TEST(ImapSessionHardening, SearchSubstringAgreesWithNaiveSearch) {
         for (unsigned k = 0, n = 5 + rng() % 30; k < n; ++k) b += "abAB"[rng() % 4];
         bodies.push_back(b);
         std::string m = "Subject: m\r\n\r\n" + b + "\r\n";
-        f.deliver("17000000" + std::to_string(10 + i) + ".M1P1Q1.host,S=" +
-                      std::to_string(m.size()),
-                  m);
+        f.deliver(
+            "17000000" + std::to_string(10 + i) + ".M1P1Q1.host,S=" + std::to_string(m.size()), m);
     }
     auto s = f.selected();
     auto lower = [](std::string x) {
@@ -222,9 +221,8 @@ TEST(ImapSessionHardening, ManyRangeSequenceSetsResolveCorrectly) {
     fixture f;
     for (int i = 0; i < 300; ++i) {
         std::string m = "Subject: " + std::to_string(i) + "\r\n\r\nx\r\n";
-        f.deliver("1700000" + std::to_string(100 + i) + ".M1P1Q1.host,S=" +
-                      std::to_string(m.size()),
-                  m);
+        f.deliver(
+            "1700000" + std::to_string(100 + i) + ".M1P1Q1.host,S=" + std::to_string(m.size()), m);
     }
     auto s = f.selected();
     std::string odd;
@@ -255,8 +253,7 @@ TEST(ImapSessionHardening, FetchItemAndHeaderFieldCaps) {
     EXPECT_TRUE(r.output.starts_with("b BAD Too many header fields (limit 256)")) << r.output;
     // Fields in any order and case, with '_' (sorts between upper and lower case letters).
     r = say(s, "c FETCH 1 (BODY.PEEK[HEADER.FIELDS (x-zed FROM x-B_C Nope)])\r\n");
-    EXPECT_TRUE(has(r.output, "X-b_c: 1\r\nfrom: f@example.test\r\nX-Zed: z\r\n\r\n"))
-        << r.output;
+    EXPECT_TRUE(has(r.output, "X-b_c: 1\r\nfrom: f@example.test\r\nX-Zed: z\r\n\r\n")) << r.output;
     r = say(s, "d FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (x-zed FROM x-B_C)])\r\n");
     EXPECT_TRUE(has(r.output, "{14}\r\nSubject: s\r\n\r\n")) << r.output;
 }
@@ -296,9 +293,8 @@ TEST(ImapSessionHardening, NulNeverSentInPlainLiteral) {
         r = say(s, q + "RFC822.SIZE BODY.PEEK[])\r\n");
         EXPECT_TRUE(literals_free_of_nul(r.output)) << r.output;
         // RFC822.SIZE is the stored size, and BODY[] has that many octets (0x80 for NUL).
-        EXPECT_TRUE(has(r.output, "RFC822.SIZE " + std::to_string(nul_msg.size()) +
-                                      " BODY[] {" + std::to_string(nul_msg.size()) + "}\r\n" +
-                                      shown + ")"))
+        EXPECT_TRUE(has(r.output, "RFC822.SIZE " + std::to_string(nul_msg.size()) + " BODY[] {" +
+                                      std::to_string(nul_msg.size()) + "}\r\n" + shown + ")"))
             << r.output;
         r = say(s, q + "BODY.PEEK[TEXT])\r\n");
         EXPECT_TRUE(has(r.output, "BODY[TEXT] {" + std::to_string(body.size()) + "}\r\n" + body))

@@ -61,8 +61,8 @@ TEST(ImapSessionMailboxes, CreateRenameDeleteSubscribe) {
     r = say(s, "c SUBSCRIBE Lists\r\nd RENAME Lists Groups\r\n");
     EXPECT_TRUE(has(r.output, "d OK")) << r.output;
     r = say(s, "e LSUB \"\" G*\r\n");
-    EXPECT_TRUE(has(r.output, "* LSUB () \".\" Groups\r\n")) << "subscription follows RENAME: "
-                                                           << r.output;
+    EXPECT_TRUE(has(r.output, "* LSUB () \".\" Groups\r\n"))
+        << "subscription follows RENAME: " << r.output;
     r = say(s, "f DELETE Groups\r\ng DELETE INBOX\r\nh SUBSCRIBE Nope\r\n");
     EXPECT_TRUE(has(r.output, "f OK")) << r.output;
     EXPECT_TRUE(has(r.output, "g NO")) << r.output;
@@ -130,7 +130,8 @@ TEST(ImapSessionMailboxes, SubscriptionsOutliveMailboxes) {
         out = talk("h LSUB \"\" t.*\r\n");
         EXPECT_TRUE(has(out, "* LSUB (\\Noselect) \".\" t.gone\r\n")) << out;
         out = talk("i LIST (SUBSCRIBED) \"\" t.*\r\n");
-        EXPECT_TRUE(has(out, "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \".\" t.gone\r\n"))
+        EXPECT_TRUE(
+            has(out, "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \".\" t.gone\r\n"))
             << out;
         EXPECT_FALSE(has(out, "\" t.test2\r\n")) << out;
         out = talk("j LIST \"\" t.*\r\n");
@@ -184,8 +185,7 @@ TEST(ImapSessionMailboxes, ListExtendedSelectionAndReturnOptions) {
     auto r = say(s, "h LIST (SUBSCRIBED) \"\" *\r\n");
     EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren \\Subscribed) \".\" Lists.ietf\r\n"))
         << r.output;
-    EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n"))
-        << r.output;
+    EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren \\Subscribed) \".\" INBOX\r\n")) << r.output;
     EXPECT_FALSE(has(r.output, "Lists.other")) << r.output;
     r = say(s, "h2 LIST (SUBSCRIBED) \"\" Gone\r\n");
     EXPECT_TRUE(has(r.output, "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \".\" Gone\r\n"))
@@ -226,7 +226,8 @@ TEST(ImapSessionMailboxes, ListStatusAndStatusItems) {
         say(s, "a LIST \"\" (INBOX Drafts) RETURN (STATUS (MESSAGES UNSEEN DELETED SIZE))\r\n");
     auto size = std::to_string(2 * msg1.size());
     EXPECT_TRUE(has(r.output, "* LIST (\\HasNoChildren) \".\" INBOX\r\n* STATUS INBOX (MESSAGES 2 "
-                              "UNSEEN 1 DELETED 1 SIZE " + size + ")\r\n"))
+                              "UNSEEN 1 DELETED 1 SIZE " +
+                                  size + ")\r\n"))
         << r.output;
     EXPECT_TRUE(has(r.output, "* STATUS Drafts (MESSAGES 0 UNSEEN 0 DELETED 0 SIZE 0)\r\n"))
         << r.output;

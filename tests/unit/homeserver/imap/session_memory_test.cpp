@@ -86,7 +86,8 @@ TEST(ImapSessionMemory, LongFetchAnsweredInBoundedSteps) {
 
     // 40 pipelined one-message FETCHes: the same bound; the commands not run yet wait.
     std::string burst;
-    for (int i = 1; i <= 40; ++i) burst += "p" + std::to_string(i) + " FETCH " + std::to_string(i) + " (BODY.PEEK[TEXT])\r\n";
+    for (int i = 1; i <= 40; ++i)
+        burst += "p" + std::to_string(i) + " FETCH " + std::to_string(i) + " (BODY.PEEK[TEXT])\r\n";
     s.feed(burst);
     all.clear();
     steps = 0;
@@ -203,9 +204,9 @@ std::string literal_after(const std::string& all, const std::string& label,
     if (got == want) return ::testing::AssertionSuccess();
     std::size_t i = 0;
     while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-    return ::testing::AssertionFailure() << "sizes " << got.size() << " / " << want.size()
-                                         << ", first difference at " << i << ": "
-                                         << got.substr(i, 40);
+    return ::testing::AssertionFailure()
+           << "sizes " << got.size() << " / " << want.size() << ", first difference at " << i
+           << ": " << got.substr(i, 40);
 }
 
 TEST(ImapSessionMemory, LargeMessageStreamedFromItsFile) {
@@ -225,7 +226,8 @@ TEST(ImapSessionMemory, LargeMessageStreamedFromItsFile) {
     EXPECT_GE(steps.size(), 14u) << "4.5 MB in steps of 256 KiB";
     auto all = joined(steps);
     EXPECT_TRUE(same_octets(literal_after(all, "BODY[]"), expect));
-    EXPECT_TRUE(has(all, " RFC822.SIZE " + std::to_string(big.size()) + ")\r\n* 2 FETCH (UID 2 BODY[] {"))
+    EXPECT_TRUE(
+        has(all, " RFC822.SIZE " + std::to_string(big.size()) + ")\r\n* 2 FETCH (UID 2 BODY[] {"))
         << "the items after the literal follow it";
     auto second = all.substr(all.find("* 2 FETCH"));
     EXPECT_TRUE(same_octets(literal_after(second, "BODY[]"), expect2));

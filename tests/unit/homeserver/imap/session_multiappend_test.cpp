@@ -46,8 +46,8 @@ TEST(ImapSessionMultiappend, BadMessageAddsNone) {
     std::string m = "Subject: x\r\n\r\nx\r\n";
     auto cur = f.root / "demo" / ".Drafts" / "cur";
     // a bad date for the second message: BAD, nothing written
-    auto r = say(s, "b APPEND Drafts " + lit(m) + " \"31-Foo-2023 00:00:00 +0000\" " + lit(m) +
-                        "\r\n");
+    auto r =
+        say(s, "b APPEND Drafts " + lit(m) + " \"31-Foo-2023 00:00:00 +0000\" " + lit(m) + "\r\n");
     EXPECT_TRUE(has(r.output, "b BAD")) << r.output;
     EXPECT_EQ(files_in(cur), 0u);
     // flags without a message at the end
@@ -69,7 +69,7 @@ TEST(ImapSessionMultiappend, DiskFailureRemovesTheMessagesAlreadyWritten) {
     std::string big = "Subject: big\r\n\r\n" + std::string(300000, 'y') + "\r\n";
     // The third message is larger than the process may write (RLIMIT_FSIZE: EFBIG), so its
     // add fails after the first two were written: they must go again (RFC 3502 3).
-    struct rlimit old{};
+    struct rlimit old {};
     ::getrlimit(RLIMIT_FSIZE, &old);
     auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
     struct rlimit lim = old;

@@ -71,8 +71,8 @@ TEST(ImapSessionSearch, SaveResultUsedAsDollar) {
     r = say(s, "e SEARCH RETURN (SAVE MIN MAX COUNT) ALL\r\n");
     EXPECT_TRUE(has(r.output, "* ESEARCH (TAG \"e\") MIN 1 MAX 5 COUNT 5\r\n")) << r.output;
     r = say(s, "f UID SEARCH $\r\n");
-    EXPECT_TRUE(has(r.output, "* SEARCH 1 5\r\n")) << "with MIN/MAX only those are saved: "
-                                                   << r.output;
+    EXPECT_TRUE(has(r.output, "* SEARCH 1 5\r\n"))
+        << "with MIN/MAX only those are saved: " << r.output;
 }
 
 TEST(ImapSessionSearch, Rev2AnswersWithEsearch) {
@@ -84,7 +84,6 @@ TEST(ImapSessionSearch, Rev2AnswersWithEsearch) {
     r = say(s, "b UID SEARCH DELETED\r\n");
     EXPECT_EQ(r.output, "* ESEARCH (TAG \"b\") UID\r\nb OK UID SEARCH completed\r\n");
 }
-
 
 // Issue 15 item 7 (RFC 5322 3.2.2): comments and white space inside an address are CFWS, not
 // part of it: ENVELOPE and SEARCH FROM see user-from@domain.org.
@@ -111,7 +110,6 @@ TEST(ImapSessionSearch, CommentsInsideAddresses) {
     EXPECT_EQ(r.output, "* SEARCH 2\r\ne OK SEARCH completed\r\n");
 }
 
-
 // Issue 15 item 8 (RFC 3501 6.4.4): SEARCH HEADER matches any field of that name.
 TEST(ImapSessionSearch, HeaderMatchesAnyFieldOfThatName) {
     fixture f;
@@ -128,7 +126,6 @@ TEST(ImapSessionSearch, HeaderMatchesAnyFieldOfThatName) {
     r = say(s, "d SEARCH HEADER X-Extra \"nowhere\"\r\n");
     EXPECT_EQ(r.output, "* SEARCH\r\nd OK SEARCH completed\r\n");
 }
-
 
 // Issue 15 item 14 (RFC 2047, RFC 9051 6.4.4): SUBJECT/FROM/TO/CC/BCC/HEADER compare the
 // decoded text, case-insensitively also beyond ASCII.
@@ -147,7 +144,8 @@ TEST(ImapSessionSearch, HeaderKeysDecodeEncodedWords) {
     r = say(s, "b SEARCH CHARSET UTF-8 FROM {7+}\r\nMÜLLER\r\n");
     EXPECT_EQ(r.output, "* SEARCH 1\r\nb OK SEARCH completed\r\n");
     r = say(s, "c SEARCH CHARSET UTF-8 SUBJECT {17+}\r\nGRÜSSE AUS KÖLN\r\n");
-    EXPECT_EQ(r.output, "* SEARCH\r\nc OK SEARCH completed\r\n") << "ß has no one-to-one upper case";
+    EXPECT_EQ(r.output, "* SEARCH\r\nc OK SEARCH completed\r\n")
+        << "ß has no one-to-one upper case";
     r = say(s, "d SEARCH CHARSET UTF-8 SUBJECT {17+}\r\nGRÜßE AUS KÖLN\r\n");
     EXPECT_EQ(r.output, "* SEARCH 1\r\nd OK SEARCH completed\r\n");
     r = say(s, "e SEARCH CHARSET UTF-8 HEADER X-Note {6+}\r\nübung\r\n");

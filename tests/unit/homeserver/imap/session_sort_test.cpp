@@ -21,16 +21,19 @@ using namespace testing;
 struct sort_fixture : fixture {
     sort_fixture() {
         // seq: Date, Subject, From, To, Cc, body, INTERNALDATE (file mtime)
-        add("1", "Date: Mon, 2 Jan 2023 10:00:00 +0000\r\nSubject: Re: apple\r\n"
-                 "From: Aaron Zed <zed@x.test>\r\nTo: b@x.test\r\nCc: Carl <c@x.test>\r\n",
+        add("1",
+            "Date: Mon, 2 Jan 2023 10:00:00 +0000\r\nSubject: Re: apple\r\n"
+            "From: Aaron Zed <zed@x.test>\r\nTo: b@x.test\r\nCc: Carl <c@x.test>\r\n",
             "one\r\n", "2024-05-01");
-        add("2", "Date: 1 Jan 2023 09:00:00 -0500\r\nSubject: [list] Banana\r\n"
-                 "From: alice@x.test\r\nTo: Zoe <a@y.test>\r\n",
+        add("2",
+            "Date: 1 Jan 2023 09:00:00 -0500\r\nSubject: [list] Banana\r\n"
+            "From: alice@x.test\r\nTo: Zoe <a@y.test>\r\n",
             "two two two\r\n", "2024-04-01");
         add("3", "Subject: =?utf-8?q?cherry?=\r\nFrom: Bob <bob@x.test>\r\n",
             std::string(300, 'x') + "\r\n", "2020-01-01");
-        add("4", "Date: Tue, 3 Jan 2023 08:00:00 GMT\r\nSubject: Fwd: apple (fwd)\r\n"
-                 "From: carol@x.test\r\nCc: a@x.test\r\n",
+        add("4",
+            "Date: Tue, 3 Jan 2023 08:00:00 GMT\r\nSubject: Fwd: apple (fwd)\r\n"
+            "From: carol@x.test\r\nCc: a@x.test\r\n",
             std::string(900, 'y') + "\r\n", "2024-06-01");
         add("5", "Date: 2 Jan 2023 10:00:00 +0000\r\nSubject: apple\r\n", "5\r\n", "2024-04-01");
     }
@@ -111,14 +114,14 @@ TEST(ImapSessionSort, EsortAndErrors) {
     EXPECT_TRUE(has(out, " MIN 1 MAX 3 MODSEQ " + modseq_of("1") + "\r\n")) << out << fetched;
     out = say(s, "i SORT RETURN (SAVE) (SIZE) UTF-8 1:2\r\nj SEARCH $\r\n").output;
     EXPECT_TRUE(has(out, "* SEARCH 1 2\r\nj OK")) << out;
-    for (const char* bad : {"SORT (BOGUS) UTF-8 ALL", "SORT (REVERSE) UTF-8 ALL",
-                            "SORT SUBJECT UTF-8 ALL", "SORT (SUBJECT) UTF-8",
-                            "SORT (REVERSE REVERSE DATE) UTF-8 ALL",
-                            "SORT RETURN (PARTIAL 0:5) (DATE) UTF-8 ALL",
-                            "SORT RETURN (PARTIAL 1:5 ALL) (DATE) UTF-8 ALL",
-                            "SORT (SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT "
-                            "SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT "
-                            "SUBJECT) UTF-8 ALL"}) {
+    for (const char* bad :
+         {"SORT (BOGUS) UTF-8 ALL", "SORT (REVERSE) UTF-8 ALL", "SORT SUBJECT UTF-8 ALL",
+          "SORT (SUBJECT) UTF-8", "SORT (REVERSE REVERSE DATE) UTF-8 ALL",
+          "SORT RETURN (PARTIAL 0:5) (DATE) UTF-8 ALL",
+          "SORT RETURN (PARTIAL 1:5 ALL) (DATE) UTF-8 ALL",
+          "SORT (SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT "
+          "SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT SUBJECT "
+          "SUBJECT) UTF-8 ALL"}) {
         out = say(s, std::string("k ") + bad + "\r\n").output;
         EXPECT_TRUE(out.starts_with("k BAD")) << bad << ": " << out;
     }
@@ -195,7 +198,8 @@ TEST(ImapSessionThread, ReferencesAndOrderedSubject) {
         << "only matching messages; a single child continues the list";
     EXPECT_EQ(thread_line(s, "THREAD REFERENCES UTF-8 SUBJECT nothing"), "* THREAD");
     auto out = say(s, "u THREAD BOGUS UTF-8 ALL\r\nv THREAD REFERENCES KOI8-R ALL\r\n"
-                      "w THREAD REFERENCES UTF-8\r\n").output;
+                      "w THREAD REFERENCES UTF-8\r\n")
+                   .output;
     EXPECT_TRUE(has(out, "u BAD")) << out;
     EXPECT_TRUE(has(out, "v NO [BADCHARSET")) << out;
     EXPECT_TRUE(has(out, "w BAD")) << out;
@@ -213,9 +217,9 @@ TEST(ImapSessionThread, LoopsAndDeepChainsEndEachMessageOnce) {
     auto s = f.selected();
     auto t0 = std::chrono::steady_clock::now();
     auto line = thread_line(s, "THREAD REFERENCES UTF-8 ALL");
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     ASSERT_TRUE(line.starts_with("* THREAD (")) << line.substr(0, 200);
     EXPECT_TRUE(line.starts_with("* THREAD (2 1)(3)")) << line.substr(0, 200);
     // Every message exactly once, parentheses balanced.
@@ -249,17 +253,17 @@ TEST(ImapSessionThread, ManyGuessedChildrenUnlinkCheaply) {
     thread_fixture f;
     constexpr int n = 4000;
     for (int i = 0; i < n; ++i) {
-        std::string refs = i < n / 2 ? "References: <p@l> <f" + std::to_string(n - 1 - i) + "@l>\r\n"
-                                     : "";
+        std::string refs =
+            i < n / 2 ? "References: <p@l> <f" + std::to_string(n - 1 - i) + "@l>\r\n" : "";
         f.msg("Message-ID: <f" + std::to_string(i) + "@l>\r\n" + refs + "Subject: s" +
               std::to_string(i) + "\r\n");
     }
     auto s = f.selected();
     auto t0 = std::chrono::steady_clock::now();
     auto line = thread_line(s, "THREAD REFERENCES UTF-8 ALL");
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     ASSERT_TRUE(line.starts_with("* THREAD (")) << line.substr(0, 200);
     std::size_t numbers = 0;
     bool in_number = false;

@@ -62,9 +62,9 @@ TEST(ImapSortKeys, BaseSubjectIsLinear) {
     EXPECT_EQ(base_subject(hostile), "X");
     EXPECT_EQ(base_subject(refs), "");
     (void)base_subject(nested);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     EXPECT_LT(ms, 500) << "quadratic?";
 }
 

@@ -35,7 +35,8 @@ TEST(RspamdLearn, RequestHead) {
 TEST(RspamdLearn, Answers) {
     using w = outcome::what;
     EXPECT_EQ(read_answer({200, R"({"success":true})"}).result, w::learned);
-    auto already = read_answer({208, R"({"error":"<id> has been already learned as spam, ignore it"})"});
+    auto already =
+        read_answer({208, R"({"error":"<id> has been already learned as spam, ignore it"})"});
     EXPECT_EQ(already.result, w::already);
     EXPECT_NE(already.detail.find("already learned"), std::string::npos);
     EXPECT_EQ(read_answer({404, R"({"error":"<x> has been already learned as ham"})"}).result,
@@ -65,7 +66,8 @@ struct scripted_controller {
             auto pos = in.find("Content-Length: ");
             std::size_t len = std::stoul(in.substr(pos + 16));
             if (in.size() < n + len)
-                asio::read(s, asio::dynamic_buffer(in), asio::transfer_exactly(n + len - in.size()));
+                asio::read(s, asio::dynamic_buffer(in),
+                           asio::transfer_exactly(n + len - in.size()));
             request.set_value(in);
             asio::write(s, asio::buffer(answer));
         });
@@ -140,8 +142,8 @@ TEST(RspamdLearn, UnreachableControllerIsRetriedUntilItAnswers) {
     auto dir = fs::temp_directory_path() / ("sm-learn3-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     std::ofstream(dir / "msg") << "Subject: x\r\n\r\nretried\r\n";
-    rspamd_learner l({addr, "", std::chrono::milliseconds(2000), 10,
-                      std::chrono::milliseconds(100), std::chrono::milliseconds(200)});
+    rspamd_learner l({addr, "", std::chrono::milliseconds(2000), 10, std::chrono::milliseconds(100),
+                      std::chrono::milliseconds(200)});
     l.submit(kind::spam, "a@x.test", {dir / "msg"});
     l.drain();
     ASSERT_TRUE(l.paused());

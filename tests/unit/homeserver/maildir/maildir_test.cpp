@@ -133,12 +133,12 @@ TEST_F(MaildirDelivery, CreatesMaildirAndDelivers) {
     deliverer d(root_, c, "home/host:1");
     std::string body = "Subject: hi\r\n\r\nline one\r\n.leading dot\r\n\xff\x00 binary\r\n";
     body.push_back('\0');
-    auto r = deliver(d, "alice@example.test", trace_headers("s@x.test", "alice@example.test"),
-                     body);
+    auto r =
+        deliver(d, "alice@example.test", trace_headers("s@x.test", "alice@example.test"), body);
     ASSERT_FALSE(r.ec) << r.ec.message();
     auto md = root_ / "example.test" / "alice";
     for (const char* sub : {"tmp", "new", "cur"}) {
-        struct ::stat st{};
+        struct ::stat st {};
         ASSERT_EQ(::lstat((md / sub).c_str(), &st), 0) << sub;
         EXPECT_TRUE(S_ISDIR(st.st_mode));
         EXPECT_EQ(st.st_mode & 0777, 0700u) << sub;
@@ -194,14 +194,13 @@ TEST_F(MaildirDelivery, SymlinkedMaildirIsRefused) {
 TEST_F(MaildirDelivery, FullDiskLeavesNothingAndSays452) {
     // In the process's private mount namespace: a killed test leaves no mount on the host.
     if (auto why = private_tmpfs::mount(root_, "size=256k,mode=0700"); !why.empty())
-        GTEST_SKIP() << "SKIPPED LOUDLY: cannot mount a tmpfs (needs root/CAP_SYS_ADMIN): "
-                     << why;
+        GTEST_SKIP() << "SKIPPED LOUDLY: cannot mount a tmpfs (needs root/CAP_SYS_ADMIN): " << why;
     splitmail::durable::committer c;
     deliverer d(root_, c, "h");
     auto ok = deliver(d, "a@x.test", "", std::string(10'000, 'a'));
     ASSERT_FALSE(ok.ec) << ok.ec.message();
-    auto r = deliver(d, "a@x.test", trace_headers("s@x.test", "a@x.test"),
-                     std::string(1'000'000, 'b'));
+    auto r =
+        deliver(d, "a@x.test", trace_headers("s@x.test", "a@x.test"), std::string(1'000'000, 'b'));
     ASSERT_TRUE(r.ec);
     EXPECT_EQ(r.ec.value(), ENOSPC);
     auto rep = reply_for_error(r.ec);
@@ -221,17 +220,16 @@ TEST_F(MaildirDelivery, RenameIntoNewThenFsyncNewThenDone) {
     const fs::path md = fs::canonical(root_ / "x.test" / "a");
     fs_trace::scope trace;
     std::promise<delivered> p;
-    d.deliver("a@x.test", "", std::make_shared<const std::string>("body\r\n"),
-              [&](delivered r) {
-                  trace.mark("done");
-                  p.set_value(r);
-              });
+    d.deliver("a@x.test", "", std::make_shared<const std::string>("body\r\n"), [&](delivered r) {
+        trace.mark("done");
+        p.set_value(r);
+    });
     auto r = p.get_future().get();
     ASSERT_FALSE(r.ec) << r.ec.message();
     const auto ev = trace.events();
     const auto ren = fs_trace::find(ev, "rename", r.file.string());
-    const auto sync = fs_trace::find(ev, "fsync_dir", (md / "new").string(),
-                                     ren == SIZE_MAX ? 0 : ren + 1);
+    const auto sync =
+        fs_trace::find(ev, "fsync_dir", (md / "new").string(), ren == SIZE_MAX ? 0 : ren + 1);
     const auto done = fs_trace::find(ev, "done", "");
     ASSERT_NE(ren, SIZE_MAX) << "no rename into new/\n" << fs_trace::dump(ev);
     ASSERT_NE(sync, SIZE_MAX) << "new/ not fsync'd after the rename\n" << fs_trace::dump(ev);
@@ -239,7 +237,8 @@ TEST_F(MaildirDelivery, RenameIntoNewThenFsyncNewThenDone) {
     EXPECT_LT(sync, done) << "delivery reported before new/ was durable\n" << fs_trace::dump(ev);
     std::size_t file_syncs_before = 0;
     for (std::size_t i = 0; i < ren; ++i) file_syncs_before += ev[i].what == "fsync_file";
-    EXPECT_GE(file_syncs_before, 1u) << "file not fsync'd before the rename\n" << fs_trace::dump(ev);
+    EXPECT_GE(file_syncs_before, 1u) << "file not fsync'd before the rename\n"
+                                     << fs_trace::dump(ev);
 }
 
 // EIO from the fsync of new/: the delivery fails with a 4xx reply (never 250) and leaves
@@ -252,7 +251,8 @@ TEST_F(MaildirDelivery, NewDirFsyncErrorIsNoDelivery) {
     fs_trace::scope trace;
     trace.fail_fsync_of_dir((md / "new").string(), EIO);
     auto r = deliver(d, "a@x.test", "", "body\r\n");
-    EXPECT_EQ(r.ec, std::errc::io_error) << r.ec.message() << "\n" << fs_trace::dump(trace.events());
+    EXPECT_EQ(r.ec, std::errc::io_error) << r.ec.message() << "\n"
+                                         << fs_trace::dump(trace.events());
     const auto reply = reply_for_error(r.ec);
     EXPECT_NE(reply.code, 250);
     EXPECT_EQ(reply.code / 100, 4) << reply.code;

@@ -61,11 +61,11 @@ TEST_F(SharedDelivery, FiftyMailboxesOneInodeFiftyLinks) {
     auto r = d_->deliver_shared_now(*msg_, users);
     ASSERT_EQ(r.size(), 50u);
     msg_.reset(); // the staged name goes: only the 50 mailbox links remain
-    struct stat first{};
+    struct stat first {};
     for (std::size_t i = 0; i < r.size(); ++i) {
         ASSERT_FALSE(r[i].ec) << users[i] << ": " << r[i].ec.message();
         EXPECT_EQ(r[i].file.parent_path(), dir_ / "x.test" / ("u" + std::to_string(i)) / "new");
-        struct stat st{};
+        struct stat st {};
         ASSERT_EQ(::stat(r[i].file.c_str(), &st), 0);
         if (i == 0) first = st;
         EXPECT_EQ(st.st_ino, first.st_ino);
@@ -94,7 +94,8 @@ TEST_F(SharedDelivery, CrossFileSystemFallsBackToACopy) {
     d_->set_link_function(exdev_link);
     auto r = d_->deliver_shared_now(*msg_, {"a@x.test", "b@x.test"});
     ASSERT_EQ(r.size(), 2u);
-    struct stat sa{}, sb{};
+    struct stat sa {
+    }, sb{};
     ASSERT_FALSE(r[0].ec);
     ASSERT_FALSE(r[1].ec);
     ASSERT_EQ(::stat(r[0].file.c_str(), &sa), 0);

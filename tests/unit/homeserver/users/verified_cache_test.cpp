@@ -55,7 +55,8 @@ TEST(VerifiedCache, BoundedAndDisabledByZero) {
     auto db = make_db("{X}h");
     auto t0 = clock_t_::now();
     for (int i = 0; i < 10; ++i)
-        c.remember("u" + std::to_string(i) + "@example.test", "pw", &db, "{X}h", t0 + std::chrono::seconds(i));
+        c.remember("u" + std::to_string(i) + "@example.test", "pw", &db, "{X}h",
+                   t0 + std::chrono::seconds(i));
     EXPECT_EQ(c.size(), 3u);
     EXPECT_TRUE(c.check("u9@example.test", "pw", &db, "{X}h", t0 + 10s));
     EXPECT_FALSE(c.check("u0@example.test", "pw", &db, "{X}h", t0 + 10s)) << "first to expire went";
@@ -88,9 +89,8 @@ struct login_fixture {
         std::ofstream(dir / "users.new") << "demo@example.test:" << *h << "\n";
         std::filesystem::rename(dir / "users.new", dir / "users");
     }
-    std::pair<login_result, std::chrono::milliseconds> login(const std::string& pw,
-                                                             const std::string& ip,
-                                                             bool use_cache = true) {
+    std::pair<login_result, std::chrono::milliseconds>
+    login(const std::string& pw, const std::string& ip, bool use_cache = true) {
         boost::asio::io_context io;
         login_context ctx{live.get(), &brake, nullptr, use_cache ? &cache : nullptr};
         login_result out;

@@ -53,18 +53,18 @@ TEST(ClamdVersion, EngineOnlyWithoutDailyDatabase) {
 }
 
 TEST(ClamdVersion, Refused) {
-    for (std::string_view bad : {
-             "", "PONG", "ClamAV ", "ClamAV", "clamav 1.0/1/Fri Dec  4 09:31:02 2026",
-             "ClamAV 1.0.7/", "ClamAV 1.0.7/27480", "ClamAV 1.0.7/x/Fri Dec  4 09:31:02 2026",
-             "ClamAV 1.0.7/27480/yesterday", "ClamAV 1.0.7/27480/Fri Dec 32 09:31:02 2026",
-             "ClamAV 1.0.7/27480/Fri Feb 31 09:31:02 2026",
-             "ClamAV 1.0.7/27480/Fri Foo  4 09:31:02 2026",
-             "ClamAV 1.0.7/27480/Fri Dec  4 25:31:02 2026",
-             "ClamAV 1.0.7/27480/Fri Dec  4 09:31:02 1969",
-             "ClamAV 1.0.7/27480/Fri Dec  4 09:31:02 2026 extra",
-             "ClamAV 1.0.7/99999999999999999999999/Fri Dec  4 09:31:02 2026",
-             "ClamAV 1.0.7/-1/Fri Dec  4 09:31:02 2026", "ClamAV 1 0 7",
-             "ClamAV 1.0.7/27480/Fri Dec  4 09:31:02 2026\x01"}) {
+    for (std::string_view bad :
+         {"", "PONG", "ClamAV ", "ClamAV", "clamav 1.0/1/Fri Dec  4 09:31:02 2026", "ClamAV 1.0.7/",
+          "ClamAV 1.0.7/27480", "ClamAV 1.0.7/x/Fri Dec  4 09:31:02 2026",
+          "ClamAV 1.0.7/27480/yesterday", "ClamAV 1.0.7/27480/Fri Dec 32 09:31:02 2026",
+          "ClamAV 1.0.7/27480/Fri Feb 31 09:31:02 2026",
+          "ClamAV 1.0.7/27480/Fri Foo  4 09:31:02 2026",
+          "ClamAV 1.0.7/27480/Fri Dec  4 25:31:02 2026",
+          "ClamAV 1.0.7/27480/Fri Dec  4 09:31:02 1969",
+          "ClamAV 1.0.7/27480/Fri Dec  4 09:31:02 2026 extra",
+          "ClamAV 1.0.7/99999999999999999999999/Fri Dec  4 09:31:02 2026",
+          "ClamAV 1.0.7/-1/Fri Dec  4 09:31:02 2026", "ClamAV 1 0 7",
+          "ClamAV 1.0.7/27480/Fri Dec  4 09:31:02 2026\x01"}) {
         EXPECT_FALSE(parse_clamd_version(bad)) << bad;
     }
     EXPECT_FALSE(parse_clamd_version("ClamAV " + std::string(65, '1')));

@@ -64,8 +64,8 @@ std::string record_value(const std::string& out, const std::string& name) {
 
 TEST(dkim_cli, keygen_both_writes_two_private_keys_and_prints_their_records) {
     temp_dir d;
-    auto r = run({"keygen", "--domain", "example.test", "--selector", "s1", "--dir",
-                  d.path.string()});
+    auto r =
+        run({"keygen", "--domain", "example.test", "--selector", "s1", "--dir", d.path.string()});
     ASSERT_EQ(r.code, 0) << r.err;
     const fs::path rsa = d.path / "example.test" / "s1-rsa.key";
     const fs::path ed = d.path / "example.test" / "s1-ed25519.key";
@@ -82,7 +82,7 @@ TEST(dkim_cli, keygen_both_writes_two_private_keys_and_prints_their_records) {
     const std::string ed_txt = record_value(r.out, "s1-ed25519._domainkey.example.test");
     EXPECT_TRUE(
         rsa_txt.starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"))
-        << rsa_txt; // SubjectPublicKeyInfo of an RSA-2048 key
+        << rsa_txt;                  // SubjectPublicKeyInfo of an RSA-2048 key
     EXPECT_GT(rsa_txt.size(), 255u); // so the split into character-strings was exercised
     EXPECT_TRUE(std::regex_match(ed_txt, std::regex("v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=")))
         << ed_txt;
@@ -136,13 +136,13 @@ TEST(dkim_cli, refuses_to_overwrite_without_force) {
 TEST(dkim_cli, usage_errors) {
     EXPECT_EQ(run({}).code, 2);
     EXPECT_EQ(run({"frobnicate"}).code, 2);
-    EXPECT_EQ(run({"keygen", "--selector", "s"}).code, 2);                  // no domain
-    EXPECT_EQ(run({"keygen", "--domain", "example.test"}).code, 2);          // no selector
+    EXPECT_EQ(run({"keygen", "--selector", "s"}).code, 2);          // no domain
+    EXPECT_EQ(run({"keygen", "--domain", "example.test"}).code, 2); // no selector
     EXPECT_EQ(run({"keygen", "--domain", "../etc", "--selector", "s"}).code, 2);
     EXPECT_EQ(run({"keygen", "--domain", "example.test", "--selector", "a/b"}).code, 2);
-    EXPECT_EQ(run({"keygen", "--domain", "example.test", "--selector", "s", "--algorithm",
-                   "dsa"}).code,
-              2);
+    EXPECT_EQ(
+        run({"keygen", "--domain", "example.test", "--selector", "s", "--algorithm", "dsa"}).code,
+        2);
     EXPECT_EQ(run({"keygen", "--domain", "example.test", "--selector"}).code, 2);
     EXPECT_EQ(run({"keygen", "--help"}).code, 0);
 }
@@ -153,8 +153,8 @@ TEST(dkim_cli, txt_errors_name_the_file) {
     EXPECT_EQ(none.code, 1);
     fs::create_directories(d.path / "example.test");
     std::ofstream(d.path / "example.test" / "bad.key") << "junk";
-    auto bad = run({"txt", "--domain", "example.test", "--selector", "bad", "--dir",
-                    d.path.string()});
+    auto bad =
+        run({"txt", "--domain", "example.test", "--selector", "bad", "--dir", d.path.string()});
     EXPECT_EQ(bad.code, 1);
     EXPECT_NE(bad.err.find((d.path / "example.test" / "bad.key").string()), std::string::npos)
         << bad.err;

@@ -30,8 +30,8 @@ protected:
         std::ofstream(dir_ / "users") << "# our users\n";
         std::ofstream(dir_ / "aliases") << "# our aliases\n";
         // Next to the files, as `provision home` lays them out: `--users FILE` finds it.
-        std::ofstream(dir_ / "home.toml") << "[users]\nfile = \"" << users_
-                                          << "\"\naliases = \"" << aliases_ << "\"\n";
+        std::ofstream(dir_ / "home.toml")
+            << "[users]\nfile = \"" << users_ << "\"\naliases = \"" << aliases_ << "\"\n";
     }
     void TearDown() override { fs::remove_all(dir_); }
 
@@ -85,7 +85,8 @@ TEST_F(UserCli, AddPasswdDel) {
     EXPECT_EQ(user({"add", "../x@example.test"}, "x\n"), 1);
     EXPECT_EQ(user({"passwd", "alice@example.test"}, "other-battery-42\n"), 0);
     db = splitmail::users::database::load(users_, aliases_, "+");
-    EXPECT_EQ(splitmail::users::verify_password("other-battery-42", db->find_user("alice@example.test")->hash),
+    EXPECT_EQ(splitmail::users::verify_password("other-battery-42",
+                                                db->find_user("alice@example.test")->hash),
               splitmail::users::verify_result::match);
     EXPECT_EQ(user({"passwd", "nobody@example.test"}, "x\n"), 1);
     EXPECT_EQ(user({"del", "alice@example.test"}), 0);
@@ -141,8 +142,12 @@ TEST(WeakPassword, Rules) {
     EXPECT_NE(weak_password_reason("Alice.Example@X.test", "alice.example@x.test", 12), "");
     EXPECT_NE(weak_password_reason("ALICE-EXAMPLE1", "alice-example1@x.test", 12), "");
     // Characters, not bytes: six two-byte letters are six characters.
-    EXPECT_NE(weak_password_reason("\xc3\xa4\xc3\xb6\xc3\xbc\xc3\xa4\xc3\xb6\xc3\xbc", "a@x.test", 7), "");
-    EXPECT_EQ(weak_password_reason("\xc3\xa4\xc3\xb6\xc3\xbc\xc3\xa4\xc3\xb6\xc3\xbc", "a@x.test", 6), "");
+    EXPECT_NE(
+        weak_password_reason("\xc3\xa4\xc3\xb6\xc3\xbc\xc3\xa4\xc3\xb6\xc3\xbc", "a@x.test", 7),
+        "");
+    EXPECT_EQ(
+        weak_password_reason("\xc3\xa4\xc3\xb6\xc3\xbc\xc3\xa4\xc3\xb6\xc3\xbc", "a@x.test", 6),
+        "");
 }
 
 TEST_F(UserCli, WeakPasswordRefusedAndNothingWritten) {
@@ -150,13 +155,14 @@ TEST_F(UserCli, WeakPasswordRefusedAndNothingWritten) {
     EXPECT_EQ(user({"add", "bob@example.test"}, "bob@example.test\n"), 1);
     EXPECT_EQ(slurp(users_), "# our users\n");
     // users.min_password_length from home.toml lowers (or raises) the bar.
-    std::ofstream(dir_ / "home.toml") << "[users]\nfile = \"" << users_
-                                      << "\"\nmin_password_length = 4\n";
-    std::vector<std::string> args{"add", "bob@example.test", "--config",
-                                  (dir_ / "home.toml").string(), "--aliases", aliases_};
+    std::ofstream(dir_ / "home.toml")
+        << "[users]\nfile = \"" << users_ << "\"\nmin_password_length = 4\n";
+    std::vector<std::string> args{"add",       "bob@example.test",
+                                  "--config",  (dir_ / "home.toml").string(),
+                                  "--aliases", aliases_};
     EXPECT_EQ(with_stdin("four\n", [&] { return run_user(args); }), 0);
-    std::ofstream(dir_ / "home.toml") << "[users]\nfile = \"" << users_
-                                      << "\"\nmin_password_length = 0\n";
+    std::ofstream(dir_ / "home.toml")
+        << "[users]\nfile = \"" << users_ << "\"\nmin_password_length = 0\n";
     args[1] = "carol@example.test";
     EXPECT_EQ(with_stdin("whatever-long-one\n", [&] { return run_user(args); }), 2)
         << "a bad setting is a usage error naming the key";

@@ -50,8 +50,8 @@ std::string joined(const std::vector<std::string>& v) {
 }
 
 TEST(ReportInExtract, BareXmlGzipAndZip) {
-    for (auto bytes : {data_file("google.xml"), gzip_of(data_file("google.xml")),
-                       data_file("google.zip")}) {
+    for (auto bytes :
+         {data_file("google.xml"), gzip_of(data_file("google.xml")), data_file("google.zip")}) {
         auto f = extract_reports(bytes);
         ASSERT_EQ(f.reports.size(), 1u) << joined(f.problems);
         EXPECT_TRUE(f.problems.empty()) << joined(f.problems);
@@ -85,13 +85,13 @@ std::string part(const std::string& type, const std::string& headers, const std:
 }
 
 TEST(ReportInExtract, MailWithZipAndXmlAttachments) {
-    std::string m = mail(
-        part("text/plain", "", "Here is your report.") +
-        part("application/zip; name=\"g.zip\"",
-             "Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; "
-             "filename=\"google.com!example.org!1764979200!1765065599.zip\"\r\n",
-             b64_lines(data_file("google.zip"))) +
-        part("text/xml", "Content-Transfer-Encoding: 7bit\r\n", data_file("outlook.xml")));
+    std::string m =
+        mail(part("text/plain", "", "Here is your report.") +
+             part("application/zip; name=\"g.zip\"",
+                  "Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; "
+                  "filename=\"google.com!example.org!1764979200!1765065599.zip\"\r\n",
+                  b64_lines(data_file("google.zip"))) +
+             part("text/xml", "Content-Transfer-Encoding: 7bit\r\n", data_file("outlook.xml")));
     auto f = extract_reports(m);
     ASSERT_EQ(f.reports.size(), 2u) << joined(f.problems);
     EXPECT_TRUE(f.problems.empty()) << joined(f.problems);
@@ -143,8 +143,8 @@ TEST(ReportInExtract, SaysWhyNothingWasUsed) {
     for (const auto& r : rows) {
         auto f = extract_reports(r.bytes);
         EXPECT_TRUE(f.reports.empty()) << r.says;
-        EXPECT_NE(joined(f.problems).find(r.says), std::string::npos)
-            << r.says << " not in:\n" << joined(f.problems);
+        EXPECT_NE(joined(f.problems).find(r.says), std::string::npos) << r.says << " not in:\n"
+                                                                      << joined(f.problems);
     }
 }
 

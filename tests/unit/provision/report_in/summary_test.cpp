@@ -34,9 +34,9 @@ input_report parsed(const std::string& file, const std::string& source) {
 }
 
 TEST(ReportInSummary, SumsPerDomainAndSourceAndDropsDuplicates) {
-    auto s = summarise({parsed("google.xml", "g1"), parsed("outlook.xml", "o1"),
-                        parsed("google.xml", "g2")},
-                       {{"junk", "not a report"}});
+    auto s = summarise(
+        {parsed("google.xml", "g1"), parsed("outlook.xml", "o1"), parsed("google.xml", "g2")},
+        {{"junk", "not a report"}});
     EXPECT_EQ(s.reports, 2u);
     EXPECT_EQ(s.duplicates, 1u);
     ASSERT_EQ(s.skipped.size(), 2u);
@@ -141,7 +141,7 @@ TEST(DmarcReportCommand, MaildirAndFiles) {
     fs::copy_file(data_dir / "outlook.eml", md / "new" / "1764979300.M1P1.host");
     fs::copy_file(data_dir / "google.zip", md / "cur" / "1764979301.M2P1.host:2,S");
     fs::copy_file(data_dir / "malformed.xml", md / "cur" / "1764979302.M3P1.host:2,");
-    fs::copy_file(data_dir / "outlook.eml", md / "cur" / ".hidden"); // not read
+    fs::copy_file(data_dir / "outlook.eml", md / "cur" / ".hidden");  // not read
     fs::copy_file(data_dir / "outlook.eml", md / "tmp" / "inflight"); // not read
     auto r = run({"report", md.string(), (data_dir / "google.xml").string()});
     EXPECT_EQ(r.code, 0) << r.err;

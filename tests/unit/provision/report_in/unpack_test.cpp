@@ -70,10 +70,11 @@ std::string make_zip(const std::vector<zip_member>& members) {
     std::string out, cd;
     for (const auto& m : members) {
         std::string packed = m.method == 8 ? deflate_with(m.content, -15) : m.content;
-        std::uint32_t crc = m.crc.value_or(static_cast<std::uint32_t>(
-            crc32(0, reinterpret_cast<const Bytef*>(m.content.data()),
-                  static_cast<uInt>(m.content.size()))));
-        std::uint32_t usize = m.declared_size.value_or(static_cast<std::uint32_t>(m.content.size()));
+        std::uint32_t crc = m.crc.value_or(
+            static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(m.content.data()),
+                                             static_cast<uInt>(m.content.size()))));
+        std::uint32_t usize =
+            m.declared_size.value_or(static_cast<std::uint32_t>(m.content.size()));
         std::uint32_t offset = static_cast<std::uint32_t>(out.size());
         put32(out, 0x04034b50);
         put16(out, 20);

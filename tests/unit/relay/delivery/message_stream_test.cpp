@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 namespace asio = boost::asio;
-using splitmail::relay::message_stream;
 using splitmail::queue::spool;
+using splitmail::relay::message_stream;
 
 namespace {
 
@@ -76,7 +76,8 @@ TEST(message_stream, file_pieces_equal_whole_encoding) {
     splitmail::smtp::append_dot_stuffed(expect, prefix + body);
     EXPECT_EQ(all, expect);
     // prefix + ceil(file / chunk) + terminator: bounded pieces, never the whole file at once
-    EXPECT_EQ(pieces, 1 + (body.size() + message_stream::chunk_size - 1) / message_stream::chunk_size + 1);
+    EXPECT_EQ(pieces,
+              1 + (body.size() + message_stream::chunk_size - 1) / message_stream::chunk_size + 1);
 }
 
 // Issue 18: the file's first file_offset octets (a header block the prefix replaced) are

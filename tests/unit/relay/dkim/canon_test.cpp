@@ -49,11 +49,11 @@ TEST(dkim_canon, rfc6376_3_4_5_body_example) {
 TEST(dkim_canon, header_table) {
     const std::pair<std::string_view, std::string_view> table[] = {
         {"Subject: hello\r\n", "subject:hello\r\n"},
-        {"SUBJECT:hello", "subject:hello\r\n"},          // no line end given
+        {"SUBJECT:hello", "subject:hello\r\n"}, // no line end given
         {"Subject:   \t hello  world \t\r\n", "subject:hello world\r\n"},
-        {"Subject \t:x\r\n", "subject:x\r\n"},           // WSP before the colon
+        {"Subject \t:x\r\n", "subject:x\r\n"}, // WSP before the colon
         {"To: a@b,\r\n c@d,\r\n\td@e\r\n", "to:a@b, c@d, d@e\r\n"},
-        {"To: a@b,\r\n\r\n c@d\r\n", "to:a@b, c@d\r\n"},  // empty continuation line
+        {"To: a@b,\r\n\r\n c@d\r\n", "to:a@b, c@d\r\n"}, // empty continuation line
         {"X-Empty:\r\n", "x-empty:\r\n"},
         {"X-Spaces:    \r\n", "x-spaces:\r\n"},
         {"X-Tabs:\t\t\r\n \t\r\n", "x-tabs:\r\n"},
@@ -70,25 +70,25 @@ TEST(dkim_canon, header_table) {
 
 TEST(dkim_canon, body_table) {
     const std::pair<std::string_view, std::string_view> table[] = {
-        {"", ""},                                  // RFC 6376 3.4.4: empty body is null input
-        {"\r\n", ""},                              // only empty lines: null input too
+        {"", ""},     // RFC 6376 3.4.4: empty body is null input
+        {"\r\n", ""}, // only empty lines: null input too
         {"\r\n\r\n\r\n", ""},
-        {"  \r\n\t\r\n", ""},                      // lines of WSP are empty once trimmed
-        {"a", "a\r\n"},                            // missing final CRLF is added
+        {"  \r\n\t\r\n", ""}, // lines of WSP are empty once trimmed
+        {"a", "a\r\n"},       // missing final CRLF is added
         {"a\r\n", "a\r\n"},
-        {"a\r\n\r\n\r\n", "a\r\n"},                // trailing empty lines dropped
-        {"a\r\n\r\nb\r\n", "a\r\n\r\nb\r\n"},      // inner empty lines kept
-        {"a  \t \r\n", "a\r\n"},                   // WSP at line end dropped
-        {"a \t b\r\n", "a b\r\n"},                 // WSP run -> one SP
-        {"\t\ta\r\n", " a\r\n"},                   // leading run -> one SP
-        {"a\r\n \r\nb", "a\r\n\r\nb\r\n"},         // WSP-only inner line becomes empty
-        {"a\r\n\t \r\n \r\n", "a\r\n"},            // WSP-only trailing lines dropped
-        {"a\nb\n", "a\r\nb\r\n"},                  // bare LF is a line end
-        {"a\rb", "a\r\nb\r\n"},                    // bare CR is a line end
+        {"a\r\n\r\n\r\n", "a\r\n"},           // trailing empty lines dropped
+        {"a\r\n\r\nb\r\n", "a\r\n\r\nb\r\n"}, // inner empty lines kept
+        {"a  \t \r\n", "a\r\n"},              // WSP at line end dropped
+        {"a \t b\r\n", "a b\r\n"},            // WSP run -> one SP
+        {"\t\ta\r\n", " a\r\n"},              // leading run -> one SP
+        {"a\r\n \r\nb", "a\r\n\r\nb\r\n"},    // WSP-only inner line becomes empty
+        {"a\r\n\t \r\n \r\n", "a\r\n"},       // WSP-only trailing lines dropped
+        {"a\nb\n", "a\r\nb\r\n"},             // bare LF is a line end
+        {"a\rb", "a\r\nb\r\n"},               // bare CR is a line end
         {"a\r", "a\r\n"},
-        {"a\r\r\n", "a\r\n"},                      // CR then CRLF: an empty line, trailing
+        {"a\r\r\n", "a\r\n"}, // CR then CRLF: an empty line, trailing
         {".\r\n", ".\r\n"},
-        {"x\0y\r\n"sv, "x\0y\r\n"sv},  // NUL is an octet like any other
+        {"x\0y\r\n"sv, "x\0y\r\n"sv}, // NUL is an octet like any other
     };
     for (auto [in, want] : table) {
         EXPECT_EQ(relaxed_body(in), want) << testing::PrintToString(std::string(in));
@@ -134,8 +134,8 @@ TEST(dkim_canon, large_body_streams_in_slices) {
     body += "\r\n";
     body += std::string(40000, 'b');
     body += " \r\n\r\n";
-    const std::string want = std::string(16 * 1024 - 1, 'a') + "\r\n" +
-                             std::string(40000, 'b') + "\r\n";
+    const std::string want =
+        std::string(16 * 1024 - 1, 'a') + "\r\n" + std::string(40000, 'b') + "\r\n";
     EXPECT_EQ(relaxed_body(body), want);
     EXPECT_EQ(chunked(body, 7000), want);
 }

@@ -32,10 +32,10 @@ const char* env(const char* name) {
 
 TEST(dkim_corpus, every_message_gets_one_signature_per_key) {
     const fs::path data = fs::path(SPLITMAIL_TEST_DATA) / "dkim";
-    const fs::path key_dir = env("SPLITMAIL_DKIM_KEY_DIR") ? env("SPLITMAIL_DKIM_KEY_DIR")
-                                                           : (data / "keys").string();
-    const std::string domain = env("SPLITMAIL_DKIM_DOMAIN") ? env("SPLITMAIL_DKIM_DOMAIN")
-                                                            : "example.test";
+    const fs::path key_dir =
+        env("SPLITMAIL_DKIM_KEY_DIR") ? env("SPLITMAIL_DKIM_KEY_DIR") : (data / "keys").string();
+    const std::string domain =
+        env("SPLITMAIL_DKIM_DOMAIN") ? env("SPLITMAIL_DKIM_DOMAIN") : "example.test";
     const char* out_dir = env("SPLITMAIL_DKIM_SIGNED_DIR");
 
     auto keys = load_domain_keys(key_dir, domain);

@@ -93,9 +93,8 @@ TEST(dkim_message, hash_input_takes_instances_bottom_up_and_skips_missing) {
     const auto f = parse_header("To: first\r\nFrom: A <a@b>\r\nTo:  second \r\n");
     const std::vector<std::string> h = {"from", "from", "to", "to", "to", "cc"};
     const std::string sig = "DKIM-Signature: v=1; a=rsa-sha256;\r\n b=";
-    EXPECT_EQ(header_hash_input(f, h, sig),
-              "from:A <a@b>\r\n"
-              "to:second\r\n"
-              "to:first\r\n"
-              "dkim-signature:v=1; a=rsa-sha256; b=");
+    EXPECT_EQ(header_hash_input(f, h, sig), "from:A <a@b>\r\n"
+                                            "to:second\r\n"
+                                            "to:first\r\n"
+                                            "dkim-signature:v=1; a=rsa-sha256; b=");
 }

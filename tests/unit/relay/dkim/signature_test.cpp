@@ -29,15 +29,15 @@ TEST(dkim_tag_list, grammar_table) {
         {"a=1", true, 1},
         {"a=1;", true, 1},
         {" a = 1 ;\r\n\tb=x y ; ", true, 2},
-        {"a=", true, 1},          // empty value is allowed
-        {"a=1;;b=2", false, 0},   // empty tag-spec in the middle
+        {"a=", true, 1},        // empty value is allowed
+        {"a=1;;b=2", false, 0}, // empty tag-spec in the middle
         {";a=1", false, 0},
-        {"a=1; a=2", false, 0},   // duplicate
-        {"a", false, 0},          // no '='
-        {"1a=2", false, 0},       // tag-name starts with ALPHA
-        {"a-b=2", false, 0},      // ALNUMPUNC is ALPHA / DIGIT / "_"
+        {"a=1; a=2", false, 0}, // duplicate
+        {"a", false, 0},        // no '='
+        {"1a=2", false, 0},     // tag-name starts with ALPHA
+        {"a-b=2", false, 0},    // ALNUMPUNC is ALPHA / DIGIT / "_"
         {"a_b2=2", true, 1},
-        {"a=\x01", false, 0},     // VALCHAR is %x21-3A / %x3C-7E
+        {"a=\x01", false, 0}, // VALCHAR is %x21-3A / %x3C-7E
         {"a=\xc3\xa9", false, 0},
     };
     for (const auto& r : rows) {
@@ -59,8 +59,8 @@ TEST(dkim_base64, strict) {
     EXPECT_EQ(decode_base64("dGVzdA=="), "test");
     EXPECT_EQ(decode_base64("dGVz\r\n dA=="), "test"); // FWS inside b= (3.5)
     EXPECT_EQ(decode_base64(""), "");
-    EXPECT_FALSE(decode_base64("dGVzdA="));   // length
-    EXPECT_FALSE(decode_base64("dG=zdA=="));  // padding in the middle
+    EXPECT_FALSE(decode_base64("dGVzdA="));  // length
+    EXPECT_FALSE(decode_base64("dG=zdA==")); // padding in the middle
     EXPECT_FALSE(decode_base64("dGVzdA=a"));
     EXPECT_FALSE(decode_base64("dGVz*A=="));
     EXPECT_FALSE(decode_base64("d==="));
@@ -73,7 +73,7 @@ TEST(dkim_signature, parses_required_and_defaults) {
     EXPECT_EQ(s->alg, sig_algorithm::rsa_sha256);
     EXPECT_EQ(s->domain, "example.test"); // lower-cased
     EXPECT_EQ(s->selector, "sel");
-    EXPECT_EQ(s->auid, "@example.test");  // i= default
+    EXPECT_EQ(s->auid, "@example.test");       // i= default
     EXPECT_EQ(s->header_canon, canon::simple); // c= default simple/simple
     EXPECT_EQ(s->body_canon, canon::simple);
     EXPECT_EQ(s->signed_headers, (std::vector<std::string>{"from", "to"}));
@@ -137,8 +137,9 @@ TEST(dkim_signature, optional_tags) {
     EXPECT_EQ(s->timestamp, 100);
     EXPECT_EQ(s->expiry, 200);
     EXPECT_EQ(s->auid, "a@Sub.Example.test");
-    auto e = parse_signature(" v=1; a=ed25519-sha256; c=relaxed; d=e.test; s=s; h=from; bh=" +
-                             bh32 + "; b=dGVzdA==; z=From:x|To:y; unknown=tag");
+    auto e =
+        parse_signature(" v=1; a=ed25519-sha256; c=relaxed; d=e.test; s=s; h=from; bh=" + bh32 +
+                        "; b=dGVzdA==; z=From:x|To:y; unknown=tag");
     ASSERT_TRUE(e) << e.error().reason;
     EXPECT_EQ(e->alg, sig_algorithm::ed25519_sha256);
     EXPECT_EQ(e->body_canon, canon::simple);
@@ -159,12 +160,12 @@ TEST(dkim_key_record, table) {
         {"v=DKIM1; p=", true, key_type::rsa, false, true}, // revoked
         {"v=DKIM1; t=y:s; p=dGVzdA==", true, key_type::rsa, true, false},
         {"v=DKIM1; h=sha1:sha256; s=email; n=notes; p=dGVzdA==", true, key_type::rsa, false, false},
-        {"k=rsa; v=DKIM1; p=dGVzdA==", false, {}, false, false},   // v= not first
+        {"k=rsa; v=DKIM1; p=dGVzdA==", false, {}, false, false}, // v= not first
         {"v=DKIM2; p=dGVzdA==", false, {}, false, false},
         {"v=DKIM1; k=dsa; p=dGVzdA==", false, {}, false, false},
-        {"v=DKIM1; h=sha1; p=dGVzdA==", false, {}, false, false},  // no sha256
+        {"v=DKIM1; h=sha1; p=dGVzdA==", false, {}, false, false}, // no sha256
         {"v=DKIM1; s=tlsrpt; p=dGVzdA==", false, {}, false, false},
-        {"v=DKIM1; k=rsa", false, {}, false, false},               // no p=
+        {"v=DKIM1; k=rsa", false, {}, false, false}, // no p=
         {"v=DKIM1; p=dGVzdA=", false, {}, false, false},
         {"v=spf1 -all", false, {}, false, false},
     };
@@ -187,12 +188,12 @@ TEST(dkim_canon_simple, body_table) {
         std::string in, out;
     };
     const row rows[] = {
-        {"", "\r\n"},                         // empty body: one CRLF
+        {"", "\r\n"}, // empty body: one CRLF
         {"\r\n\r\n", "\r\n"},
         {"a\r\n", "a\r\n"},
         {"a", "a\r\n"},
         {" C \r\nD \t E\r\n\r\n\r\n", " C \r\nD \t E\r\n"}, // RFC 6376 3.4.5 example
-        {"a\r\n \r\n", "a\r\n \r\n"},         // a WSP-only line is not empty for simple
+        {"a\r\n \r\n", "a\r\n \r\n"}, // a WSP-only line is not empty for simple
     };
     for (const auto& r : rows) {
         EXPECT_EQ(simple_body(r.in), r.out) << r.in;

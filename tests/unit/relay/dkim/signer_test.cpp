@@ -82,17 +82,19 @@ TEST(dkim_signer, rfc8463_a3_ed25519_test_vector) {
     EVP_PKEY* raw = EVP_PKEY_new_raw_private_key(
         EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(seed.data()), 32);
     ASSERT_NE(raw, nullptr);
-    signing_key key{"football.example.com", "brisbane", algorithm::ed25519_sha256,
-                    std::shared_ptr<EVP_PKEY>(raw, &EVP_PKEY_free), {}};
+    signing_key key{"football.example.com",
+                    "brisbane",
+                    algorithm::ed25519_sha256,
+                    std::shared_ptr<EVP_PKEY>(raw, &EVP_PKEY_free),
+                    {}};
 
-    const std::string message =
-        "From: Joe SixPack <joe@football.example.com>\r\n"
-        "To: Suzie Q <suzie@shopping.example.net>\r\n"
-        "Subject: Is dinner ready?\r\n"
-        "Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
-        "Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
-        "\r\n"
-        "Hi.\r\n\r\nWe lost the game.  Are you hungry yet?\r\n\r\nJoe.\r\n";
+    const std::string message = "From: Joe SixPack <joe@football.example.com>\r\n"
+                                "To: Suzie Q <suzie@shopping.example.net>\r\n"
+                                "Subject: Is dinner ready?\r\n"
+                                "Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
+                                "Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
+                                "\r\n"
+                                "Hi.\r\n\r\nWe lost the game.  Are you hungry yet?\r\n\r\nJoe.\r\n";
     const std::string sig_without_b =
         "DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n"
         " d=football.example.com; i=@football.example.com;\r\n"
@@ -102,7 +104,7 @@ TEST(dkim_signer, rfc8463_a3_ed25519_test_vector) {
         " b=";
     const message_view m = split_message(message);
     const auto fields = parse_header(m.header);
-    const std::vector<std::string> h = {"from", "to",         "subject", "date",
+    const std::vector<std::string> h = {"from",       "to",   "subject", "date",
                                         "message-id", "from", "subject", "date"};
     auto sig = sign_data(key, header_hash_input(fields, h, sig_without_b));
     ASSERT_TRUE(sig) << sig.error();
@@ -165,8 +167,7 @@ TEST(dkim_signer, folding_keeps_lines_below_78_columns) {
         ASSERT_TRUE(line.ends_with("\r")) << line;
         line.pop_back();
         EXPECT_LE(line.size(), 76u) << line;
-        EXPECT_TRUE(n == 0 ? line.starts_with("DKIM-Signature:") : line.starts_with(" "))
-            << line;
+        EXPECT_TRUE(n == 0 ? line.starts_with("DKIM-Signature:") : line.starts_with(" ")) << line;
         ++n;
     }
     EXPECT_GT(n, 8);
@@ -210,8 +211,8 @@ TEST(dkim_key, layout_and_name_checks) {
               fs::path("/etc/splitmail/dkim/example.test/2026-rsa.key"));
     for (std::string_view ok : {"example.test", "a.b-c.d", "x_y.example", "2026-ed25519"})
         EXPECT_TRUE(valid_domain(ok) && valid_selector(ok)) << ok;
-    for (std::string_view bad : {"", "..", "../etc", "a/b", "a..b", ".a", "a.", "-a", "a-",
-                                 "a b", "a;b", "a=b"})
+    for (std::string_view bad :
+         {"", "..", "../etc", "a/b", "a..b", ".a", "a.", "-a", "a-", "a b", "a;b", "a=b"})
         EXPECT_FALSE(valid_selector(bad)) << bad;
 }
 
@@ -243,12 +244,11 @@ TEST(dkim_key, load_errors_name_the_file) {
     EVP_PKEY_free(small);
     auto shorty = load_key(d.path / "small.key", "example.test", "small");
     ASSERT_FALSE(shorty);
-    EXPECT_NE(shorty.error().find("small.key: RSA key of 512 bits is too short"),
-              std::string::npos)
+    EXPECT_NE(shorty.error().find("small.key: RSA key of 512 bits is too short"), std::string::npos)
         << shorty.error();
 
-    auto bad_sel = load_key(data_dir / "keys" / "example.test" / "kat-rsa.key", "example.test",
-                            "../x");
+    auto bad_sel =
+        load_key(data_dir / "keys" / "example.test" / "kat-rsa.key", "example.test", "../x");
     EXPECT_FALSE(bad_sel);
 }
 

@@ -228,8 +228,8 @@ TEST(dkim_verify, multiple_signatures_and_cap) {
     sig_spec bad;
     bad.h = "to";
     const std::string good = make_signature(key, sample, {});
-    const std::string msg = "DKIM-Signature: v=2; junk\r\n" + make_signature(key, sample, bad) +
-                            good + sample;
+    const std::string msg =
+        "DKIM-Signature: v=2; junk\r\n" + make_signature(key, sample, bad) + good + sample;
     auto r = verify(msg, zone());
     ASSERT_EQ(r.results.size(), 3u);
     EXPECT_EQ(r.results[0].code, result::neutral);

@@ -42,23 +42,22 @@ inline std::string record_of(const signing_key& k, const std::string& extra = ""
     return *v + extra;
 }
 
-inline const std::string sample =
-    "From: Alice <alice@example.test>\r\n"
-    "To: bob@example.org\r\n"
-    "Subject:  Hello   world \r\n"
-    "Date: Sun, 06 Dec 2026 01:00:00 +0000\r\n"
-    "\r\n"
-    "Hi Bob,  \r\n"
-    "\tthis is  a test.\r\n"
-    "\r\n"
-    "\r\n";
+inline const std::string sample = "From: Alice <alice@example.test>\r\n"
+                                  "To: bob@example.org\r\n"
+                                  "Subject:  Hello   world \r\n"
+                                  "Date: Sun, 06 Dec 2026 01:00:00 +0000\r\n"
+                                  "\r\n"
+                                  "Hi Bob,  \r\n"
+                                  "\tthis is  a test.\r\n"
+                                  "\r\n"
+                                  "\r\n";
 
 struct sig_spec {
     std::string a = "rsa-sha256";
     std::string c = "relaxed/relaxed";
     std::string h = "from:to:subject:date";
-    std::string extra;                // more tags, "; l=10; x=..."
-    std::optional<std::uint64_t> l;   // hash only this much body (and write l=)
+    std::string extra;              // more tags, "; l=10; x=..."
+    std::optional<std::uint64_t> l; // hash only this much body (and write l=)
     canon hc = canon::relaxed, bc = canon::relaxed;
 };
 
@@ -72,8 +71,9 @@ inline std::string make_signature(const signing_key& key, const std::string& mes
     std::string field =
         "DKIM-Signature: v=1; a=" + spec.a + "; c=" + spec.c + "; d=" + key.domain +
         "; s=" + key.selector + "; h=" + spec.h + (spec.l ? "; l=" + std::to_string(*spec.l) : "") +
-        spec.extra + ";\r\n\tbh=" +
-        base64(std::string_view(reinterpret_cast<const char *>(d.data()), d.size())) + ";\r\n\tb=";
+        spec.extra +
+        ";\r\n\tbh=" + base64(std::string_view(reinterpret_cast<const char*>(d.data()), d.size())) +
+        ";\r\n\tb=";
     const auto fields = parse_header(m.header);
     std::vector<std::string> h;
     for (std::size_t at = 0; at <= spec.h.size();) {
@@ -95,9 +95,9 @@ struct run_result {
 
 // Verifies `message` (header block + body fed in chunks of `chunk` octets) with key records
 // from `zone` (name -> TXT; absent names are NXDOMAIN).
-inline run_result verify(const std::string& message,
-                         const std::map<std::string, std::string>& zone, std::int64_t now = 0,
-                         std::size_t chunk = 7, std::size_t max_signatures = 5) {
+inline run_result verify(const std::string& message, const std::map<std::string, std::string>& zone,
+                         std::int64_t now = 0, std::size_t chunk = 7,
+                         std::size_t max_signatures = 5) {
     const auto at = find_body_offset(message);
     const std::string_view header_block =
         at ? std::string_view(message).substr(0, *at) : std::string_view(message);

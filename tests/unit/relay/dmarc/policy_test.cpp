@@ -12,11 +12,11 @@ using namespace splitmail::relay::dmarc;
 namespace {
 
 const suffix_list& psl() {
-    static const suffix_list l = suffix_list::parse(
-        "// comment\n"
-        "com\nuk\nco.uk\ntest\n"
-        "*.ck\n!www.ck\n"
-        "blogspot.com // private section entries count too\n");
+    static const suffix_list l =
+        suffix_list::parse("// comment\n"
+                           "com\nuk\nco.uk\ntest\n"
+                           "*.ck\n!www.ck\n"
+                           "blogspot.com // private section entries count too\n");
     return l;
 }
 
@@ -33,9 +33,9 @@ TEST(dmarc_psl, organizational_domain_table) {
         {"example.com", "example.com"},
         {"mail.sub.example.com", "example.com"},
         {"Mail.Example.CO.UK.", "example.co.uk"},
-        {"co.uk", "co.uk"},                 // a public suffix is its own org domain
-        {"a.b.foo.ck", "b.foo.ck"},         // *.ck: foo.ck is a suffix
-        {"www.ck", "www.ck"},               // !www.ck: the suffix is ck
+        {"co.uk", "co.uk"},         // a public suffix is its own org domain
+        {"a.b.foo.ck", "b.foo.ck"}, // *.ck: foo.ck is a suffix
+        {"www.ck", "www.ck"},       // !www.ck: the suffix is ck
         {"x.www.ck", "www.ck"},
         {"me.blogspot.com", "me.blogspot.com"},
         {"host.unlisted", "host.unlisted"}, // implied "*" rule
@@ -67,7 +67,7 @@ TEST(dmarc_record, parse_table) {
     ASSERT_TRUE(d);
     EXPECT_EQ(d->sp, policy::quarantine); // sp defaults to p
     EXPECT_EQ(d->pct, 100);
-    for (const char *bad :
+    for (const char* bad :
          {"p=reject; v=DMARC1", "v=DMARC2; p=none", "v=DMARC1", "v=DMARC1; p=drop",
           "v=DMARC1; p=none; pct=101", "v=DMARC1; p=none; adkim=x", "v=DMARC1; p=none; pct=-1",
           "v=DMARC1;; p=none"})
@@ -79,8 +79,8 @@ TEST(dmarc_record, select) {
     EXPECT_TRUE(select_record({lookup::status::found, {"v=spf1 -all", "v=DMARC1; p=none"}}, why));
     EXPECT_FALSE(select_record({lookup::status::found, {"v=spf1 -all"}}, why));
     EXPECT_EQ(why, "no DMARC record");
-    EXPECT_FALSE(select_record(
-        {lookup::status::found, {"v=DMARC1; p=none", "v=DMARC1; p=reject"}}, why));
+    EXPECT_FALSE(
+        select_record({lookup::status::found, {"v=DMARC1; p=none", "v=DMARC1; p=reject"}}, why));
     EXPECT_EQ(why, "more than one DMARC record");
 }
 
@@ -154,8 +154,8 @@ TEST(dmarc_evaluate, from_domains_and_strictest) {
     EXPECT_TRUE(from_domains("From: a@x.test\r\nFrom: b@y.test\r\n\r\n").empty());
     EXPECT_TRUE(from_domains("Subject: none\r\n\r\n").empty());
     outcome pass{result::pass, policy::none, policy::none, "a", "", {}, "", false, false};
-    outcome quarantine{result::fail, policy::quarantine, policy::quarantine, "b", "", {}, "",
-                       false, false};
+    outcome quarantine{result::fail, policy::quarantine, policy::quarantine, "b", "", {}, "", false,
+                       false};
     outcome reject{result::fail, policy::reject, policy::reject, "c", "", {}, "", false, false};
     EXPECT_EQ(strictest({pass, reject, quarantine}).from_domain, "c");
     EXPECT_EQ(strictest({pass, quarantine}).from_domain, "b");

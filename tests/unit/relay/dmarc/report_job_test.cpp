@@ -78,7 +78,7 @@ TEST(dmarc_report_job, queues_once_per_period) {
         dmarc::recorder rec(f.dir / "dmarc", std::chrono::seconds(3600), 100);
         rec.record(seen(now - 7200)); // an ended period
         rec.record(seen(now - 7200));
-        rec.record(seen(now));       // the current one: not yet
+        rec.record(seen(now)); // the current one: not yet
     }
     f.run_job();
     ASSERT_EQ(f.queued.size(), 1u) << "only dmarc@example.com may get the report";
@@ -90,7 +90,8 @@ TEST(dmarc_report_job, queues_once_per_period) {
     auto msg = f.spool->read_message(env.id);
     ASSERT_TRUE(msg);
     EXPECT_NE(msg->find("Subject: Report Domain: example.com Submitter: mx.example.net"),
-              std::string::npos) << *msg;
+              std::string::npos)
+        << *msg;
     EXPECT_NE(msg->find("Content-Type: application/gzip"), std::string::npos);
     EXPECT_NE(msg->find("filename=\"mx.example.net!example.com!"), std::string::npos);
     auto periods = dmarc::list_periods(f.dir / "dmarc");

@@ -66,8 +66,9 @@ std::size_t occurrences(const std::string& hay, const std::string& needle) {
 } // namespace
 
 TEST(dmarc_rua, mailto_only_with_sizes) {
-    auto u = parse_rua("mailto:a@Example.COM, https://x.test/r ,mailto:b@c.test!10m,"
-                       "mailto:c@d.test!50,mailto:bad,mailto:x%2By@e.test!2k , mailto:a@example.com");
+    auto u =
+        parse_rua("mailto:a@Example.COM, https://x.test/r ,mailto:b@c.test!10m,"
+                  "mailto:c@d.test!50,mailto:bad,mailto:x%2By@e.test!2k , mailto:a@example.com");
     ASSERT_EQ(u.size(), 4u);
     EXPECT_EQ(u[0], (report_uri{"a@example.com", 0}));
     EXPECT_EQ(u[1], (report_uri{"b@c.test", 10u << 20}));
@@ -97,8 +98,8 @@ TEST(dmarc_rua, record_tags) {
 }
 
 TEST(dmarc_rua, outcome_carries_the_record) {
-    auto o = evaluate("news.example.com", {}, {lookup::status::found,
-                                              {"v=DMARC1; p=reject; rua=mailto:r@example.com"}},
+    auto o = evaluate("news.example.com", {},
+                      {lookup::status::found, {"v=DMARC1; p=reject; rua=mailto:r@example.com"}},
                       {true, "example.com", {}}, psl(), 0);
     EXPECT_EQ(o.code, result::pass);
     ASSERT_TRUE(o.rec);
@@ -163,18 +164,18 @@ TEST(dmarc_observation, rejects) {
     EXPECT_FALSE(decode("1" + good.substr(1)));
     EXPECT_FALSE(decode(good + " extra"));
     EXPECT_FALSE(decode(with(1, "-5")));
-    EXPECT_FALSE(decode(with(2, "-")));          // no source IP
-    EXPECT_FALSE(decode(with(7, "both")));       // scope
-    EXPECT_FALSE(decode(with(8, "softpass")));   // SPF result
-    EXPECT_FALSE(decode(with(9, "px")));         // alignment
-    EXPECT_FALSE(decode(with(10, "drop")));      // disposition
-    EXPECT_FALSE(decode(with(13, "101")));       // pct
-    EXPECT_FALSE(decode(with(14, "x")));         // adkim
-    EXPECT_FALSE(decode(with(17, "d.test;s")));  // DKIM item
+    EXPECT_FALSE(decode(with(2, "-")));         // no source IP
+    EXPECT_FALSE(decode(with(7, "both")));      // scope
+    EXPECT_FALSE(decode(with(8, "softpass")));  // SPF result
+    EXPECT_FALSE(decode(with(9, "px")));        // alignment
+    EXPECT_FALSE(decode(with(10, "drop")));     // disposition
+    EXPECT_FALSE(decode(with(13, "101")));      // pct
+    EXPECT_FALSE(decode(with(14, "x")));        // adkim
+    EXPECT_FALSE(decode(with(17, "d.test;s"))); // DKIM item
     EXPECT_FALSE(decode(with(17, "d.test;s;ok")));
     EXPECT_FALSE(decode(with(18, "a@b.test;x")));
-    EXPECT_FALSE(decode(with(3, "a%4")));        // broken escape
-    EXPECT_FALSE(decode(with(3, "a\tb")));       // a raw control character
+    EXPECT_FALSE(decode(with(3, "a%4")));  // broken escape
+    EXPECT_FALSE(decode(with(3, "a\tb"))); // a raw control character
 }
 
 TEST(dmarc_report, aggregates_per_domain_and_row) {
@@ -202,12 +203,15 @@ TEST(dmarc_report, aggregates_per_domain_and_row) {
     EXPECT_NE(r.xml.find("<disposition>quarantine</disposition>\n        <dkim>fail</dkim>\n"
                          "        <spf>fail</spf>\n        <reason>\n"
                          "          <type>sampled_out</type>\n        </reason>\n"),
-              std::string::npos) << r.xml;
+              std::string::npos)
+        << r.xml;
     EXPECT_NE(r.xml.find("<source_ip>192.0.2.1</source_ip>\n      <count>3</count>"),
-              std::string::npos) << r.xml;
+              std::string::npos)
+        << r.xml;
     // The schema's IPAddress pattern knows no "::".
     EXPECT_NE(r.xml.find("<source_ip>2001:db8:0:0:0:0:0:1</source_ip>\n      <count>1</count>"),
-              std::string::npos) << r.xml;
+              std::string::npos)
+        << r.xml;
     EXPECT_NE(r.xml.find("<disposition>reject</disposition>"), std::string::npos);
     EXPECT_NE(r.xml.find("<p>reject</p>"), std::string::npos);
     EXPECT_NE(r.xml.find("<sp>quarantine</sp>"), std::string::npos);
@@ -231,9 +235,9 @@ TEST(dmarc_report, escapes_everything) {
     EXPECT_NE(reps[0].xml.find("<header_from>&lt;x&gt;&amp;&quot;&apos;</header_from>"),
               std::string::npos);
     EXPECT_EQ(xml_escape(std::string("a\x01z", 3)), "a?z");
-    EXPECT_EQ(xml_escape("b\xc3\xbcro.test"), "b\xc3\xbcro.test");  // UTF-8 stays
-    EXPECT_EQ(xml_escape("b\xfcro.test"), "b?ro.test");              // Latin-1 does not
-    EXPECT_EQ(xml_escape("\xe2\x82"), "??");                        // cut sequence
+    EXPECT_EQ(xml_escape("b\xc3\xbcro.test"), "b\xc3\xbcro.test"); // UTF-8 stays
+    EXPECT_EQ(xml_escape("b\xfcro.test"), "b?ro.test");            // Latin-1 does not
+    EXPECT_EQ(xml_escape("\xe2\x82"), "??");                       // cut sequence
     EXPECT_EQ(xml_escape("\xed\xa0\x80"), "???");                  // a surrogate
     EXPECT_EQ(xml_escape("\xf0\x9f\x93\xa7"), "\xf0\x9f\x93\xa7");
 }
@@ -248,12 +252,18 @@ TEST(dmarc_report, gzip_and_message) {
     EXPECT_EQ(gunzip(*gz), reps[0].xml);
     const auto name = report_filename("mx.test", "example.com", 100, 199);
     EXPECT_EQ(name, "mx.test!example.com!100!199.xml.gz");
-    report_mail m{"dmarc-noreply@mx.test", "dmarc@example.com", "mx.test", "id1@mx.test",
-                  1765000000, name, *gz};
+    report_mail m{"dmarc-noreply@mx.test",
+                  "dmarc@example.com",
+                  "mx.test",
+                  "id1@mx.test",
+                  1765000000,
+                  name,
+                  *gz};
     const auto msg = report_message(reps[0], m);
     EXPECT_NE(msg.find("Subject: Report Domain: example.com Submitter: mx.test Report-ID:\r\n "
                        "<100.example.com@mx.test>\r\n"),
-              std::string::npos) << msg;
+              std::string::npos)
+        << msg;
     EXPECT_NE(msg.find("Content-Type: multipart/mixed;"), std::string::npos);
     EXPECT_NE(msg.find("Content-Type: application/gzip"), std::string::npos);
     EXPECT_NE(msg.find("filename=\"mx.test!example.com!100!199.xml.gz\""), std::string::npos);

@@ -30,11 +30,13 @@ TEST(resolver_threads, every_concurrent_query_gets_its_answer) {
         askers.emplace_back([&, t] {
             for (int i = 0; i < per_thread; ++i) {
                 // distinct names: no answer comes from libunbound's cache
-                const auto name = "q" + std::to_string(i) + "-" + std::to_string(t) +
-                                  "._domainkey.example.test";
+                const auto name =
+                    "q" + std::to_string(i) + "-" + std::to_string(t) + "._domainkey.example.test";
                 auto a = (*r)->query_raw(name, 16);
-                if (a.st == dns::unbound_resolver::raw_answer::status::nxdomain) ++nxdomain;
-                else ++other;
+                if (a.st == dns::unbound_resolver::raw_answer::status::nxdomain)
+                    ++nxdomain;
+                else
+                    ++other;
             }
         });
     for (auto& a : askers) a.join();

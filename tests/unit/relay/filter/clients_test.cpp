@@ -110,7 +110,8 @@ asio::awaitable<void> silent_scanner(tcp::acceptor& acc) {
     char tmp[65536];
     for (;;) {
         boost::system::error_code ec;
-        co_await s.async_read_some(asio::buffer(tmp), asio::redirect_error(asio::use_awaitable, ec));
+        co_await s.async_read_some(asio::buffer(tmp),
+                                   asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return;
     }
 }
@@ -169,10 +170,9 @@ TEST(FilterClients, RspamdRequestAndAnswerInPieces) {
     body_file bf(content);
     rspamd_seen seen;
     const std::string json = R"({"action":"add header","score":7.5,"required_score":15})";
-    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " +
-                               std::to_string(json.size()) + "\r\n\r\n" + json;
-    std::vector<std::string> pieces{answer.substr(0, 10), answer.substr(10, 30),
-                                    answer.substr(40)};
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(json.size()) + "\r\n\r\n" + json;
+    std::vector<std::string> pieces{answer.substr(0, 10), answer.substr(10, 30), answer.substr(40)};
     rspamd_request req;
     req.from = "a@sender.test";
     req.rcpts = {"demo@example.test"};
@@ -180,9 +180,8 @@ TEST(FilterClients, RspamdRequestAndAnswerInPieces) {
     req.queue_id = "Q1";
     auto s = settings_for(acc);
     using result = std::expected<rspamd_answer, std::string>;
-    auto r = run<result>(io, fake_rspamd(acc, seen, pieces), [&]() {
-        return rspamd_check(s, req, prefix, bf.file(content.size()));
-    });
+    auto r = run<result>(io, fake_rspamd(acc, seen, pieces),
+                         [&]() { return rspamd_check(s, req, prefix, bf.file(content.size())); });
     ASSERT_TRUE(r);
     ASSERT_TRUE(*r) << r->error();
     EXPECT_EQ((*r)->action, "add header");
@@ -215,8 +214,7 @@ TEST(FilterClients, SilentScannerIsCutOffAtTheTimeout) {
     auto s = settings_for(acc, 1);
     auto start = std::chrono::steady_clock::now();
     using result = std::expected<clamd_reply, std::string>;
-    auto r = run<result>(io, silent_scanner(acc),
-                         [&]() { return clamd_scan(s, "", bf.file(17)); });
+    auto r = run<result>(io, silent_scanner(acc), [&]() { return clamd_scan(s, "", bf.file(17)); });
     auto took = std::chrono::steady_clock::now() - start;
     ASSERT_TRUE(r);
     ASSERT_FALSE(*r);
@@ -249,9 +247,9 @@ TEST(FilterClients, RefusedConnectionAndHttpErrorAreFailures) {
     tcp::acceptor acc(io2, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     rspamd_seen seen;
     auto s2 = settings_for(acc);
-    auto r2 = run<result>(io2,
-                          fake_rspamd(acc, seen, {"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\n{}"}),
-                          [&]() { return rspamd_check(s2, req, "", bf.file(1)); });
+    auto r2 = run<result>(
+        io2, fake_rspamd(acc, seen, {"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\n{}"}),
+        [&]() { return rspamd_check(s2, req, "", bf.file(1)); });
     ASSERT_TRUE(r2);
     ASSERT_FALSE(*r2);
     EXPECT_EQ(r2->error(), "HTTP status 500");

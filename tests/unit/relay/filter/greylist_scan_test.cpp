@@ -30,8 +30,8 @@ namespace {
 // Answers every connection with action "greylist".
 asio::awaitable<void> greylisting_rspamd(tcp::acceptor& acc) {
     const std::string json = R"({"action":"greylist","score":6,"required_score":15})";
-    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " +
-                               std::to_string(json.size()) + "\r\n\r\n" + json;
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(json.size()) + "\r\n\r\n" + json;
     for (;;) {
         auto s = co_await acc.async_accept(asio::use_awaitable);
         co_await test::read_http_request(s);
@@ -71,9 +71,8 @@ struct fixture {
     scan_outcome scan(filter::greylist* g) {
         std::optional<scan_outcome> out;
         asio::co_spawn(io,
-                       scan_message(s, d, prefix,
-                                    filter::message_file{::fileno(f), body.size()}, queue_id,
-                                    log_id, g),
+                       scan_message(s, d, prefix, filter::message_file{::fileno(f), body.size()},
+                                    queue_id, log_id, g),
                        [&](std::exception_ptr e, scan_outcome o) {
                            EXPECT_EQ(e, nullptr);
                            out = std::move(o);

@@ -164,13 +164,13 @@ TEST(RateLimitSession, MessagesAndRecipientsPerClientIp) {
     EXPECT_EQ(c.cmd("RCPT TO:<r1@example.test>"), "250 2.1.5 Ok\r\n");
     EXPECT_EQ(c.cmd("RCPT TO:<r2@example.test>"), "250 2.1.5 Ok\r\n");
     EXPECT_EQ(c.cmd("RCPT TO:<r3@example.test>"), "250 2.1.5 Ok\r\n");
-    EXPECT_TRUE(c.cmd("RCPT TO:<r4@example.test>")
-                    .starts_with("451 4.7.1 Error: too many recipients"));
+    EXPECT_TRUE(
+        c.cmd("RCPT TO:<r4@example.test>").starts_with("451 4.7.1 Error: too many recipients"));
     c.cmd("RSET");
     EXPECT_EQ(c.cmd("MAIL FROM:<a@sender.example>"), "250 2.1.0 Ok\r\n");
     c.cmd("RSET");
-    EXPECT_TRUE(c.cmd("MAIL FROM:<a@sender.example>")
-                    .starts_with("451 4.7.1 Error: too many messages"));
+    EXPECT_TRUE(
+        c.cmd("MAIL FROM:<a@sender.example>").starts_with("451 4.7.1 Error: too many messages"));
     // The session goes on; another client address is not affected.
     EXPECT_EQ(c.cmd("NOOP"), "250 2.0.0 Ok\r\n");
     conn other(w, "203.0.113.10", false, false);

@@ -204,8 +204,8 @@ TEST(Greylist, StateSurvivesSaveAndLoad) {
     a.check(waiting, t0 + 200s);
     for (int i = 0; i < 3; ++i) a.count_delivery("198.51.100.0/24", t0 + 300s);
     const auto bytes = a.serialize(t0 + 310s);
-    EXPECT_EQ(bytes.size(), greylist::header_size + greylist::trailer_size +
-                                3 * greylist::record_size);
+    EXPECT_EQ(bytes.size(),
+              greylist::header_size + greylist::trailer_size + 3 * greylist::record_size);
 
     greylist b(p); // another salt until load() reads the file's
     ASSERT_TRUE(b.load(bytes, t0 + 320s).has_value());
@@ -257,8 +257,8 @@ TEST(Greylist, FileKeeperSavesLoadsAndMovesCorruptFilesAside) {
     const auto dir = temp_dir("keeper");
     const auto file = dir / "greylist.db";
     const auto t = trip("192.0.2.5", "a@b.example", "demo@example.test");
-    const auto now = std::chrono::time_point_cast<std::chrono::seconds>(
-        std::chrono::system_clock::now());
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     {
         boost::asio::io_context io;
         greylist_file f(io, small_policy(), file);
@@ -298,13 +298,13 @@ TEST(Greylist, PeriodicSaveWritesAHundredThousandEntries) {
     p.max_entries = 100000;
     boost::asio::io_context io;
     greylist_file f(io, p, file, std::chrono::seconds(1));
-    const auto now = std::chrono::time_point_cast<std::chrono::seconds>(
-        std::chrono::system_clock::now());
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     for (int i = 0; i < 100000; ++i)
-        f.store().check(trip("10." + std::to_string(i / 65536) + "." +
-                                 std::to_string((i / 256) % 256) + ".1",
-                             "s" + std::to_string(i) + "@x", "demo@example.test"),
-                        now);
+        f.store().check(
+            trip("10." + std::to_string(i / 65536) + "." + std::to_string((i / 256) % 256) + ".1",
+                 "s" + std::to_string(i) + "@x", "demo@example.test"),
+            now);
     EXPECT_EQ(f.store().size(), 100000u);
     // What the io thread does on a save tick: one copy of fixed records (its speed is not
     // asserted here: speed claims live in bench/, a loaded CI machine would make it flaky).

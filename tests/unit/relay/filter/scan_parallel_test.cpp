@@ -41,8 +41,8 @@ struct rendezvous {
 
 asio::awaitable<void> scripted_rspamd(tcp::acceptor& acc, rendezvous& r) {
     const std::string json = R"({"action":"no action","score":1,"required_score":15})";
-    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " +
-                               std::to_string(json.size()) + "\r\n\r\n" + json;
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(json.size()) + "\r\n\r\n" + json;
     auto s = co_await acc.async_accept(asio::use_awaitable);
     co_await test::read_http_request(s);
     ++r.arrived;
@@ -60,8 +60,8 @@ asio::awaitable<void> scripted_clamd(tcp::acceptor& acc, rendezvous& r) {
     for (;;) {
         unsigned char l[4];
         co_await asio::async_read(s, asio::buffer(l), asio::use_awaitable);
-        const std::size_t len = (std::size_t{l[0]} << 24) | (std::size_t{l[1]} << 16) |
-                                (std::size_t{l[2]} << 8) | l[3];
+        const std::size_t len =
+            (std::size_t{l[0]} << 24) | (std::size_t{l[1]} << 16) | (std::size_t{l[2]} << 8) | l[3];
         if (len == 0) break;
         std::string chunk(len, '\0');
         co_await asio::async_read(s, asio::buffer(chunk), asio::use_awaitable);
@@ -110,8 +110,7 @@ TEST(ScanParallel, ClamdAndRspamdAreAskedAtTheSameTime) {
                        EXPECT_EQ(e, nullptr);
                        out = std::move(o);
                    });
-    while (!out && io.run_one_for(10s) > 0) {
-    }
+    while (!out && io.run_one_for(10s) > 0) {}
     std::fclose(f);
     ASSERT_TRUE(out);
     EXPECT_FALSE(out->refusal);

@@ -57,13 +57,18 @@ TEST(FilterVerdict, Refusals) {
          accept, 554, "5.7.1", "virus X"},
         {"reject beats a clamd tempfail", rspamd_said("reject"), clamd_in(scan_status::failed),
          tempfail, 550, "5.7.1", "spam"},
-        {"rspamd down, tempfail", rspamd_in(scan_status::failed), {}, tempfail, 451, "4.7.1",
+        {"rspamd down, tempfail",
+         rspamd_in(scan_status::failed),
+         {},
+         tempfail,
+         451,
+         "4.7.1",
          "Spam scanner"},
-        {"clamd down, tempfail", rspamd_said("no action"), clamd_in(scan_status::failed),
-         tempfail, 451, "4.7.1", "Virus scanner"},
+        {"clamd down, tempfail", rspamd_said("no action"), clamd_in(scan_status::failed), tempfail,
+         451, "4.7.1", "Virus scanner"},
         {"clamd ERROR, tempfail", rspamd_in(scan_status::off),
-         clamd_said(clamd_reply::kind::error, "size limit exceeded. ERROR"), tempfail, 451,
-         "4.7.1", "Virus scanner"},
+         clamd_said(clamd_reply::kind::error, "size limit exceeded. ERROR"), tempfail, 451, "4.7.1",
+         "Virus scanner"},
     };
     for (const auto& c : cases) {
         auto v = decide(c.rspamd, c.clamd, c.policy);
@@ -133,8 +138,7 @@ TEST(FilterVerdict, MilterHeaders) {
     EXPECT_NE(v.headers.find("X-Spamd-Bar: +++\r\n"), std::string::npos) << v.headers;
     EXPECT_EQ(v.headers.find("dropped"), std::string::npos);
     // Line breaks from rspamd become spaces: no header of its own can be smuggled in.
-    EXPECT_NE(v.headers.find("X-Folded: a b X-Injected: yes\r\n"), std::string::npos)
-        << v.headers;
+    EXPECT_NE(v.headers.find("X-Folded: a b X-Injected: yes\r\n"), std::string::npos) << v.headers;
     EXPECT_EQ(v.headers.find("\r\nX-Injected"), std::string::npos);
     auto pos = v.headers.find("X-Long: ");
     ASSERT_NE(pos, std::string::npos);

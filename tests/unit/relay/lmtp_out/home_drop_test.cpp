@@ -78,8 +78,7 @@ asio::awaitable<void> run_home(tcp::acceptor& acc, home_script& h) {
     }
     h.data_received = in;
     if (!h.saw_terminator) co_return; // the socket closes here, mid-DATA
-    for (int i = 0; i < h.replies; ++i)
-        co_await say(s, "250 2.0.0 delivered\r\n");
+    for (int i = 0; i < h.replies; ++i) co_await say(s, "250 2.0.0 delivered\r\n");
     // Then home goes away (after both replies: the client's next read is not ours to judge).
 }
 

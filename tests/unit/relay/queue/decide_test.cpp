@@ -106,7 +106,8 @@ TEST(decide, expire_open_only_after_lifetime_and_only_this_route) {
                        rcpt("c@far", rcpt_route::remote)});
     e.recipients[0].last_text = "mailbox full";
     auto why = [](const queue::recipient& r) { return "expired; last error: " + r.last_text; };
-    EXPECT_TRUE(expire_open(e, rcpt_route::home, t0 + days{14} - seconds{1}, days{14}, why).empty());
+    EXPECT_TRUE(
+        expire_open(e, rcpt_route::home, t0 + days{14} - seconds{1}, days{14}, why).empty());
     EXPECT_EQ(e.recipients[0].state, rcpt_state::deferred);
     auto failed = expire_open(e, rcpt_route::home, t0 + days{14}, days{14}, why); // >= lifetime
     EXPECT_EQ(failed, std::vector<std::string>{"a@ours"});
@@ -170,8 +171,8 @@ TEST(decide, final_part_removes_or_hands_over) {
 TEST(decide, failed_bounce_keeps_the_message_and_retries_soon) {
     std::mt19937_64 rng(1);
     attempt_record at;
-    auto e = env_with({rcpt("a@ours", rcpt_route::home, rcpt_state::failed),
-                       rcpt("b@far", rcpt_route::remote)});
+    auto e = env_with(
+        {rcpt("a@ours", rcpt_route::home, rcpt_state::failed), rcpt("b@far", rcpt_route::remote)});
     for (auto p : {home_policy(), remote_policy()}) {
         auto ee = e;
         if (p.route == rcpt_route::remote) ee.recipients[1].state = rcpt_state::failed;

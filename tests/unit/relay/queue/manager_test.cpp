@@ -66,9 +66,9 @@ struct fixture {
         std::string tmpl = (fs::temp_directory_path() / "manager-test-XXXXXX").string();
         dir = ::mkdtemp(tmpl.data());
         spool.emplace(*queue::spool::open(dir, committer));
-        m.emplace(io, *spool,
-                  notice_settings{"relay.example.test",
-                                  [](std::string_view d) { return d == "example.test"; }});
+        m.emplace(io, *spool, notice_settings{"relay.example.test", [](std::string_view d) {
+                                                  return d == "example.test";
+                                              }});
         queue_policy hp{.route = rcpt_route::home, .retry = {}, .bounce_each_attempt = false};
         hp.retry.delay_warning = std::chrono::seconds{0};
         queue_policy rp{.route = rcpt_route::remote, .retry = {}, .bounce_each_attempt = true};
@@ -103,7 +103,8 @@ struct fixture {
     }
 
     // Runs the io loop until `pred` holds (the committer completes on its own threads).
-    template <class Pred> bool settle(Pred pred) {
+    template <class Pred>
+    bool settle(Pred pred) {
         for (int i = 0; i < 200 && !pred(); ++i) io.run_for(std::chrono::milliseconds(10));
         return pred();
     }
@@ -114,8 +115,8 @@ struct fixture {
 TEST(queue_manager, home_then_remote_then_bounce_then_removed) {
     fixture f;
     f.m->start({});
-    auto e = f.queue_message({{"demo@example.test", rcpt_route::home},
-                              {"bob@far.example", rcpt_route::remote}});
+    auto e = f.queue_message(
+        {{"demo@example.test", rcpt_route::home}, {"bob@far.example", rcpt_route::remote}});
     f.m->add(e);
     ASSERT_TRUE(f.settle([&] { return f.home.calls.size() == 1; }));
     EXPECT_TRUE(f.remote.calls.empty()); // one route at a time

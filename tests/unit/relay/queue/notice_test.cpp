@@ -64,7 +64,8 @@ struct fixture {
         EXPECT_TRUE(f);
         f->write(body);
         std::promise<std::error_code> p;
-        spool->enqueue_file(e, prefix, std::move(*f), [&p](std::error_code ec) { p.set_value(ec); });
+        spool->enqueue_file(e, prefix, std::move(*f),
+                            [&p](std::error_code ec) { p.set_value(ec); });
         EXPECT_FALSE(p.get_future().get());
         e.prefix = prefix;
         return e;
@@ -75,8 +76,9 @@ struct fixture {
         boost::asio::co_spawn(
             io,
             [&]() -> boost::asio::awaitable<void> {
-                out = co_await queue_notice(*spool, readers, ns, e, kind, {}, t0 + std::chrono::hours{1},
-                                            t0 + std::chrono::hours{120});
+                out =
+                    co_await queue_notice(*spool, readers, ns, e, kind, {},
+                                          t0 + std::chrono::hours{1}, t0 + std::chrono::hours{120});
             },
             [](std::exception_ptr ep) {
                 if (ep) std::rethrow_exception(ep);
@@ -110,7 +112,10 @@ TEST(notice, full_original_streamed_is_byte_identical) {
     fixture f;
     const std::string prefix = "Received: from x by relay.example.test\r\n";
     // Three pieces and a bit, 8-bit octets far from the start.
-    std::string body = big_body(3 * 256 * 1024 + 1000, "Gr\xc3\xbc\xc3\x9f" "e", 600'000);
+    std::string body = big_body(3 * 256 * 1024 + 1000,
+                                "Gr\xc3\xbc\xc3\x9f"
+                                "e",
+                                600'000);
     auto e = f.queue_original(prefix, body, queue::ret_type::full);
     auto r = f.run(e, dsn_kind::failure);
     ASSERT_TRUE(r.ok);

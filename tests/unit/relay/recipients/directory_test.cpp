@@ -22,8 +22,8 @@ std::filesystem::path temp_dir() {
 
 directory_snapshot sample() {
     auto s = parse_xdirectory({"version abc123", "delimiter +", "domain example.test",
-                               "domain other.test", "catchall other.test",
-                               "rcpt Demo@Example.test", "rcpt sales@example.test", "end"});
+                               "domain other.test", "catchall other.test", "rcpt Demo@Example.test",
+                               "rcpt sales@example.test", "end"});
     EXPECT_TRUE(s) << s.error();
     return *s;
 }
@@ -76,11 +76,11 @@ TEST(RecipientDirectory, CorruptCacheIsSetAsideNotTrusted) {
 }
 
 TEST(RecipientDirectory, ParseRejectsIncompleteReplies) {
-    EXPECT_FALSE(parse_xdirectory({"version x", "rcpt a@b.test"}));          // no end
-    EXPECT_FALSE(parse_xdirectory({"rcpt a@b.test", "end"}));                // no version
-    EXPECT_FALSE(parse_xdirectory({"version x", "rcpt nodomain", "end"}));   // bad address
-    EXPECT_FALSE(parse_xdirectory({"version x", "end", "rcpt a@b.test"}));   // after end
-    EXPECT_TRUE(parse_xdirectory({"version x", "future-thing 1", "end"}));   // forward compatible
+    EXPECT_FALSE(parse_xdirectory({"version x", "rcpt a@b.test"}));        // no end
+    EXPECT_FALSE(parse_xdirectory({"rcpt a@b.test", "end"}));              // no version
+    EXPECT_FALSE(parse_xdirectory({"version x", "rcpt nodomain", "end"})); // bad address
+    EXPECT_FALSE(parse_xdirectory({"version x", "end", "rcpt a@b.test"})); // after end
+    EXPECT_TRUE(parse_xdirectory({"version x", "future-thing 1", "end"})); // forward compatible
     // Not UTF-8: recipients.json could not hold it (found by relay_directory_fuzz).
     EXPECT_FALSE(parse_xdirectory({"version x", "rcpt \xff@b.test", "end"}));
     EXPECT_TRUE(parse_xdirectory({"version x", "rcpt j\xc3\xbcrgen@b.test", "end"}));

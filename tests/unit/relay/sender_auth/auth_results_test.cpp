@@ -11,8 +11,12 @@ using namespace splitmail::relay::sender_auth;
 TEST(auth_results, writes_rfc8601_fields) {
     std::vector<method_result> m = {
         {"spf", "pass", "matched ip4:192.0.2.0/24", {{"smtp.mailfrom", "a@example.org"}}},
-        {"dkim", "fail", "body hash did not verify",
-         {{"header.d", "example.org"}, {"header.s", "sel"}, {"header.a", "rsa-sha256"},
+        {"dkim",
+         "fail",
+         "body hash did not verify",
+         {{"header.d", "example.org"},
+          {"header.s", "sel"},
+          {"header.a", "rsa-sha256"},
           {"header.b", "ab/c+d=e"}}}};
     EXPECT_EQ(authentication_results("mx.example.test", m),
               "Authentication-Results: mx.example.test;\r\n"
@@ -85,8 +89,8 @@ TEST(auth_results, describe_spf_and_dkim) {
     ASSERT_EQ(m.size(), 1u);
     EXPECT_EQ(m[0].method, "spf");
     EXPECT_EQ(m[0].result, "softfail");
-    EXPECT_EQ(m[0].properties.at(0), (std::pair<std::string, std::string>{"smtp.mailfrom",
-                                                                         "a@example.org"}));
+    EXPECT_EQ(m[0].properties.at(0),
+              (std::pair<std::string, std::string>{"smtp.mailfrom", "a@example.org"}));
     spf.helo_identity = true;
     EXPECT_EQ(describe(spf, env, nullptr)[0].properties.at(0).first, "smtp.helo");
     // Verification on, no signature: dkim=none.
@@ -106,8 +110,8 @@ TEST(auth_results, describe_spf_and_dkim) {
     ASSERT_EQ(m.size(), 1u);
     EXPECT_EQ(m[0].method, "dmarc");
     EXPECT_EQ(m[0].result, "fail");
-    EXPECT_EQ(m[0].properties.at(0), (std::pair<std::string, std::string>{"header.from",
-                                                                         "example.org"}));
-    EXPECT_EQ(m[0].properties.at(1), (std::pair<std::string, std::string>{"policy.dmarc",
-                                                                         "quarantine"}));
+    EXPECT_EQ(m[0].properties.at(0),
+              (std::pair<std::string, std::string>{"header.from", "example.org"}));
+    EXPECT_EQ(m[0].properties.at(1),
+              (std::pair<std::string, std::string>{"policy.dmarc", "quarantine"}));
 }

@@ -19,9 +19,8 @@ void rethrow(std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
 }
 
-std::vector<std::optional<dkim::key_answer>> run(dns::unbound_resolver& r,
-                                                 std::chrono::milliseconds timeout,
-                                                 std::vector<std::string> names) {
+std::vector<std::optional<dkim::key_answer>>
+run(dns::unbound_resolver& r, std::chrono::milliseconds timeout, std::vector<std::string> names) {
     boost::asio::io_context io;
     std::vector<std::optional<dkim::key_answer>> out;
     boost::asio::co_spawn(

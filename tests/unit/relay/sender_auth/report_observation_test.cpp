@@ -105,15 +105,13 @@ TEST(dmarc_observe, override_reason) {
     EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::reject, true, ra::reject),
               std::pair(policy::reject, reason::none));
     // p=reject, pct= sampled it out to quarantine: what was done is what was asked.
-    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::quarantine, false,
-                        ra::reject),
+    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::quarantine, false, ra::reject),
               std::pair(policy::quarantine, reason::sampled_out));
     // p=quarantine sampled out to none.
     EXPECT_EQ(reason_of(dmarc::result::fail, policy::quarantine, policy::none, false, ra::reject),
               std::pair(policy::none, reason::sampled_out));
     // p=reject but dmarc.on_reject = quarantine / none: our local policy.
-    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::reject, false,
-                        ra::quarantine),
+    EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::reject, false, ra::quarantine),
               std::pair(policy::quarantine, reason::local_policy));
     EXPECT_EQ(reason_of(dmarc::result::fail, policy::reject, policy::reject, false, ra::none),
               std::pair(policy::none, reason::local_policy));

@@ -11,7 +11,8 @@ namespace {
 
 std::expected<settings, std::string> from(const std::string& extra) {
     std::string toml = "[relay]\nhostname = \"mx.example.test\"\ndomains = [\"example.test\"]\n"
-                       "[home]\nlmtp = \"127.0.0.1:2424\"\n" + extra;
+                       "[home]\nlmtp = \"127.0.0.1:2424\"\n" +
+                       extra;
     auto v = config::load_string(toml, "relay.toml", settings_table());
     if (!v) return std::unexpected(v.error());
     return settings_from(*v, "relay.toml");

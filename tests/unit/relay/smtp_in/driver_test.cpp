@@ -158,9 +158,9 @@ protected:
         s_.domains = {"example.test"};
         s_.max_message_size = 1 << 20;
         directory_.emplace(s_.domains, root_ / "recipients.json");
-        auto snap = relay::parse_xdirectory({"version 1", "domain example.test",
-                                             "rcpt demo@example.test", "rcpt sales@example.test",
-                                             "end"});
+        auto snap =
+            relay::parse_xdirectory({"version 1", "domain example.test", "rcpt demo@example.test",
+                                     "rcpt sales@example.test", "end"});
         ASSERT_TRUE(snap) << snap.error();
         ASSERT_TRUE(directory_->update(*snap));
 
@@ -218,8 +218,8 @@ protected:
             const sent_message* match = nullptr;
             for (const auto& m : msgs)
                 if (m.content == content) match = &m;
-            ASSERT_NE(match, nullptr) << "message file of " << id << " is not a message sent: "
-                                      << content;
+            ASSERT_NE(match, nullptr)
+                << "message file of " << id << " is not a message sent: " << content;
             EXPECT_EQ(env->sender, match->sender);
             ASSERT_EQ(env->recipients.size(), 1u);
             EXPECT_EQ(env->recipients[0].address, match->recipient);
@@ -306,8 +306,8 @@ TEST_F(DriverFailure, CleanDialogueQueuesBoth) {
     std::istringstream in(st.written);
     for (std::string line; std::getline(in, line);)
         if (line.size() > 3 && line[3] == ' ') codes.push_back(std::stoi(line.substr(0, 3)));
-    EXPECT_EQ(codes, (std::vector<int>{220, 250, 220, 250, 250, 250, 354, 250, 250, 250, 354,
-                                       250, 221}))
+    EXPECT_EQ(codes,
+              (std::vector<int>{220, 250, 220, 250, 250, 250, 354, 250, 250, 250, 354, 250, 221}))
         << st.written;
     check_and_clear(st, o, {first, second}, "clean");
 }
@@ -317,13 +317,15 @@ TEST_F(DriverFailure, EveryStreamStepWithTls) {
     auto runs = fail_every_stream_step(
         [this](scripted_stream& st) {
             auto o = run(st);
-            std::string what = "fail_at=" + std::to_string(st.fail_at) +
-                               (st.on_read == scripted_stream::read_failure::eof ? " (eof)"
-                                                                                 : " (reset)");
+            std::string what =
+                "fail_at=" + std::to_string(st.fail_at) +
+                (st.on_read == scripted_stream::read_failure::eof ? " (eof)" : " (reset)");
             if (st.failed) what += " " + op_name(st.ops.at(st.fail_at));
             check_and_clear(st, o, {first, second}, what);
             // A run the failure did not reach completes the dialogue.
-            if (!st.failed) { EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written; }
+            if (!st.failed) {
+                EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written;
+            }
         },
         tls_script(), clean);
     // 10 reads (+1 for the end of stream), a write per reply group, the handshake.
@@ -342,7 +344,9 @@ TEST_F(DriverFailure, ClientDropsAtEveryByte) {
         [this](scripted_stream& st) {
             auto o = run(st);
             check_and_clear(st, o, {first, second}, "fail_at=" + std::to_string(st.fail_at));
-            if (!st.failed) { EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written; }
+            if (!st.failed) {
+                EXPECT_EQ(queued_ids(st.written).size(), 2u) << st.written;
+            }
         },
         byte_script(), clean);
     EXPECT_GE(runs, 2 * byte_script().size());

@@ -12,8 +12,7 @@ TEST(network_counter, network_keys) {
     EXPECT_EQ(network_counter::network_of("192.0.2.250"), "192.0.2.0/24");
     EXPECT_EQ(network_counter::network_of("::ffff:192.0.2.9"), "192.0.2.0/24");
     EXPECT_EQ(network_counter::network_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-    EXPECT_EQ(network_counter::network_of("2001:db8:1:2:ffff:ffff:ffff:ffff"),
-              "2001:db8:1:2::/64");
+    EXPECT_EQ(network_counter::network_of("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
     EXPECT_NE(network_counter::network_of("2001:db8:1:3::1"),
               network_counter::network_of("2001:db8:1:2::1"));
     EXPECT_FALSE(network_counter::network_of("not an ip").has_value());
@@ -47,7 +46,8 @@ TEST(network_counter, memory_is_bounded_and_a_busy_network_survives_a_flood) {
     const auto t0 = network_counter::clock::time_point{} + 1000s;
     for (int i = 0; i < 5; ++i) c.add("203.0.113.9", t0); // the harvester, over the limit
     for (int i = 0; i < 10000; ++i) // a flood of one-probe networks from a big IPv6 block
-        c.add("2001:db8:" + std::to_string(i % 65536) + "::1", t0 + std::chrono::milliseconds(100 * i));
+        c.add("2001:db8:" + std::to_string(i % 65536) + "::1",
+              t0 + std::chrono::milliseconds(100 * i));
     EXPECT_LE(c.size(), 64u);
     EXPECT_TRUE(c.over_limit("203.0.113.1", t0 + 1500s));
     // Expired entries make room first.

@@ -37,10 +37,10 @@ public:
     read_failure on_read = read_failure::eof;
     std::size_t stall_from = std::numeric_limits<std::size_t>::max();
 
-    std::vector<op> ops;      // every operation attempted, in order
-    bool failed = false;      // the failure was injected
-    std::string written;      // what the client received
-    std::string attempted;    // every write the driver made, the failed one included
+    std::vector<op> ops;   // every operation attempted, in order
+    bool failed = false;   // the failure was injected
+    std::string written;   // what the client received
+    std::string attempted; // every write the driver made, the failed one included
     bool saw_progress = false, saw_auth = false;
 
     net::asio::awaitable<std::size_t> read_some(std::span<char> buf,
@@ -94,8 +94,7 @@ public:
 
 private:
     static net::asio::awaitable<void> yield() {
-        co_await net::asio::post(co_await net::asio::this_coro::executor,
-                                 net::asio::use_awaitable);
+        co_await net::asio::post(co_await net::asio::this_coro::executor, net::asio::use_awaitable);
     }
     bool inject(op o) {
         ops.push_back(o);

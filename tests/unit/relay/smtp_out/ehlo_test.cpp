@@ -8,10 +8,11 @@ using namespace splitmail;
 using namespace splitmail::relay;
 
 TEST(smtp_out_ehlo, reads_keywords_case_insensitively) {
-    auto r = smtp::make_reply(250, "", std::vector<std::string>{
-                                           "mx.example.net Hello", "pipelining", "SIZE 10240000",
-                                           "STARTTLS", "8BITMIME", "SmtpUtf8", "DSN",
-                                           "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN"});
+    auto r = smtp::make_reply(250, "",
+                              std::vector<std::string>{"mx.example.net Hello", "pipelining",
+                                                       "SIZE 10240000", "STARTTLS", "8BITMIME",
+                                                       "SmtpUtf8", "DSN", "ENHANCEDSTATUSCODES",
+                                                       "AUTH PLAIN LOGIN"});
     auto c = parse_ehlo(r);
     EXPECT_TRUE(c.esmtp);
     EXPECT_TRUE(c.pipelining);
@@ -30,7 +31,8 @@ TEST(smtp_out_ehlo, first_line_is_not_a_keyword) {
 }
 
 TEST(smtp_out_ehlo, size_without_or_with_bad_number_means_no_limit) {
-    for (const char* s : {"SIZE", "SIZE 0", "SIZE abc", "SIZE 12x", "SIZE 99999999999999999999999"}) {
+    for (const char* s :
+         {"SIZE", "SIZE 0", "SIZE abc", "SIZE 12x", "SIZE 99999999999999999999999"}) {
         auto r = smtp::make_reply(250, "", std::vector<std::string>{"mx", s});
         auto c = parse_ehlo(r);
         EXPECT_TRUE(c.size) << s;
@@ -68,8 +70,8 @@ TEST(trusted_networks, cidr_matching) {
     auto all = parse_network("0.0.0.0/0");
     ASSERT_TRUE(all);
     EXPECT_TRUE(all->contains("203.0.113.9"));
-    for (const char* bad : {"", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "10.0.0/8",
-                            "host.example"})
+    for (const char* bad :
+         {"", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "10.0.0/8", "host.example"})
         EXPECT_FALSE(parse_network(bad)) << bad;
 }
 

@@ -80,7 +80,8 @@ TEST(relay_spf, evaluation_has_a_deadline) {
     boost::asio::io_context io;
     spf::evaluation bad;
     boost::asio::co_spawn(
-        io, [&]() -> boost::asio::awaitable<void> { bad = co_await c.check("nope", "a@x.test", "h"); },
+        io,
+        [&]() -> boost::asio::awaitable<void> { bad = co_await c.check("nope", "a@x.test", "h"); },
         rethrow);
     io.run();
     EXPECT_EQ(bad.code, spf::result::permerror);

@@ -32,16 +32,17 @@ TEST(author, address_list_forms) {
     EXPECT_EQ(addrs(" bob@example.test (Bob (the (nested)) one)"), v{"bob@example.test"});
     EXPECT_EQ(addrs(" John Q. Public <jqp@example.test>"), v{"jqp@example.test"}); // obs-phrase
     EXPECT_EQ(addrs(" <@relay.test,@other.test:bob@example.test>"), v{"bob@example.test"});
-    EXPECT_EQ(addrs(" team: a@x.test, b@y.test;, c@z.test"), (v{"a@x.test", "b@y.test", "c@z.test"}));
+    EXPECT_EQ(addrs(" team: a@x.test, b@y.test;, c@z.test"),
+              (v{"a@x.test", "b@y.test", "c@z.test"}));
     EXPECT_EQ(addrs(" undisclosed:;"), v{});
     EXPECT_EQ(addrs(" \"quoted local\"@example.test"), v{"quoted local@example.test"});
     EXPECT_EQ(addrs(" bob . smith @ example . test"), v{"bob.smith@example.test"}); // obs CFWS
-    EXPECT_EQ(addrs(" Bob\r\n <bob@example.test>\r\n"), v{"bob@example.test"}); // folded
+    EXPECT_EQ(addrs(" Bob\r\n <bob@example.test>\r\n"), v{"bob@example.test"});     // folded
     EXPECT_EQ(addrs(" bob@[192.0.2.1]"), v{"bob@[192.0.2.1]"});
     EXPECT_EQ(addrs(" ,,bob@example.test,,"), v{"bob@example.test"}); // obs-addr-list
-    for (const char* bad : {" <bob@example.test", " \"open", " (open", " a@b.test c@d.test",
-                            " <>", " bob", " @example.test", " a@", " x <a@b.test> y",
-                            " g: a@b.test", " <a@b.test>>", " a\\b@c.test"})
+    for (const char* bad : {" <bob@example.test", " \"open", " (open", " a@b.test c@d.test", " <>",
+                            " bob", " @example.test", " a@", " x <a@b.test> y", " g: a@b.test",
+                            " <a@b.test>>", " a\\b@c.test"})
         EXPECT_FALSE(parse_address_list(bad).has_value()) << bad;
 }
 
@@ -56,7 +57,9 @@ TEST(author, encoded_words_and_lookalikes) {
     using v = std::vector<std::string>;
     EXPECT_EQ(addresses_in_text("Alice@Example.test"), v{"alice@example.test"});
     EXPECT_EQ(addresses_in_text("mail alice @ example.test. now"), v{"alice@example.test"});
-    EXPECT_EQ(addresses_in_text("alice\xEF\xBC\xA0" "example.test"), v{"alice@example.test"});
+    EXPECT_EQ(addresses_in_text("alice\xEF\xBC\xA0"
+                                "example.test"),
+              v{"alice@example.test"});
     EXPECT_EQ(addresses_in_text("Bob @ home"), v{});
     EXPECT_EQ(addresses_in_text("@@@ a@ @b.test"), v{});
 }
