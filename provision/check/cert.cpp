@@ -118,6 +118,21 @@ std::string tlsa_record_for(const cert_facts& c) {
     return "3 1 1 " + text::hex(digest(EVP_sha256(), c.spki_der));
 }
 
+std::expected<cert_facts, std::string> key_facts(std::string_view key_pem) {
+    ERR_clear_error();
+    auto bio = mem_bio(key_pem);
+    pkey_ptr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr,
+                 &EVP_PKEY_free);
+    if (!key) return std::unexpected("no PEM private key (" + openssl_error() + ")");
+    unsigned char* p = nullptr;
+    const int n = i2d_PUBKEY(key.get(), &p);
+    if (n <= 0) return std::unexpected("cannot encode its public key (" + openssl_error() + ")");
+    cert_facts f;
+    f.spki_der.assign(p, p + n);
+    OPENSSL_free(p);
+    return f;
+}
+
 tlsa_result tlsa_matches(std::string_view text, const cert_facts& c) {
     auto canon = canonical(rr_type::tlsa, text);
     if (!canon) return tlsa_result::malformed;

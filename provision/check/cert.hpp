@@ -41,6 +41,11 @@ std::expected<cert_facts, std::string> inspect_cert(std::string_view cert_pem,
 // "3 1 1 <hex>" for the certificate (the record `splitmail dns plan` publishes).
 std::string tlsa_record_for(const cert_facts& c);
 
+// The facts a TLSA record can be checked against for a key that has no certificate yet (the
+// next key of a rollover): only spki_der is set, so "3 1 1"/"3 1 2" records match it and
+// full-certificate selectors do not. Error when `key_pem` holds no private key.
+std::expected<cert_facts, std::string> key_facts(std::string_view key_pem);
+
 enum class tlsa_result { match, no_match, not_checkable, malformed };
 
 tlsa_result tlsa_matches(std::string_view tlsa_text, const cert_facts& c);

@@ -6,11 +6,13 @@
 #include "check/records.hpp"
 #include "check/spf.hpp"
 #include "commands/dkim.hpp"
+#include "setup/rollover.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <unistd.h>
@@ -233,13 +235,39 @@ findings check_tlsa(context& c) {
         return {fail("tlsa", name + ": TLSA lookup failed: " + a.error, resolver_fix(c))};
     if (a.status != dns_status::answer)
         return {fail("tlsa", name + " has no TLSA record (planned: " + want + ")", fix)};
+    // A key rollover under way (setup/rollover.hpp): the next key's record counts as expected.
+    std::optional<setup::next_key> next;
+    std::optional<cert_facts> next_facts;
+    // (Not root: the key's directory may be closed to us; the check then cannot see a
+    // rollover, as it cannot see the key.)
+    const auto key_dir = c.relay->tls_key.parent_path();
+    if (!c.relay->tls_key.empty() && ::access(key_dir.empty() ? "." : key_dir.c_str(), X_OK) == 0) {
+        auto n = setup::read_next_key(c.relay->tls_key);
+        if (!n)
+            return {fail("tlsa", "key rollover: " + n.error(),
+                         "run splitmail check as root (it reads tls.key's directory)")};
+        next = std::move(*n);
+        if (next) {
+            auto f = key_facts(next->pem);
+            if (!f)
+                return {fail("tlsa",
+                             setup::next_key_file(c.relay->tls_key).string() + ": " + f.error(),
+                             "remove it and run `splitmail cert rollover` again")};
+            next_facts = std::move(*f);
+        }
+    }
     std::vector<std::string> stale, unchecked;
-    bool match = false;
+    bool match = false, next_published = false;
     for (const auto& r : a.records) {
-        switch (tlsa_matches(r, *cert)) {
-        case tlsa_result::match: match = true; break;
-        case tlsa_result::no_match: stale.push_back(r); break;
-        default: unchecked.push_back(r); break;
+        const auto m = tlsa_matches(r, *cert);
+        if (m == tlsa_result::match) {
+            match = true;
+        } else if (next_facts && tlsa_matches(r, *next_facts) == tlsa_result::match) {
+            next_published = true;
+        } else if (m == tlsa_result::no_match) {
+            stale.push_back(r);
+        } else {
+            unchecked.push_back(r);
         }
     }
     if (!match)
@@ -248,11 +276,44 @@ findings check_tlsa(context& c) {
                          c.relay->tls_cert.string() + " (published: " + join(a.records) +
                          "; needed: " + want + "); DANE senders will refuse to deliver",
                      fix)};
+    const std::string retire = "run `splitmail dns apply` (it publishes only the records the "
+                               "plan holds)";
+    if (next) {
+        const std::string next_file = setup::next_key_file(c.relay->tls_key).string();
+        const std::string switch_cmd = "splitmail cert rollover --config " + c.relay->file.string();
+        if (!next_published)
+            return {warn("tlsa",
+                         name +
+                             " matches the certificate; key rollover step 1 of 3: the next "
+                             "key " +
+                             next_file + " has no TLSA record yet",
+                         fix)};
+        const auto st = setup::rollover_of(next, static_cast<std::int64_t>(c.now));
+        if (st.step == setup::rollover_step::publish)
+            return {warn("tlsa",
+                         name + " matches the certificate and the next key " + next_file +
+                             "; key rollover step 1 of 3: `splitmail dns apply` has not "
+                             "recorded publishing it (" +
+                             setup::next_state_file(c.relay->tls_key).string() + ")",
+                         fix)};
+        const std::string extra =
+            stale.empty() ? std::string() : "; also published and matching neither: " + join(stale);
+        if (st.step == setup::rollover_step::wait)
+            return {ok("tlsa", name + " matches the certificate and the next key " + next_file +
+                                   "; key rollover step 2 of 3: switch from " +
+                                   utc_text(static_cast<std::time_t>(st.switch_from)) + " (`" +
+                                   switch_cmd + "`)" + extra)};
+        return {ok("tlsa", name + " matches the certificate and the next key " + next_file +
+                               "; key rollover step 2 of 3: published for twice the TTL, switch "
+                               "now: `" +
+                               switch_cmd + "`" + extra)};
+    }
     if (!stale.empty())
-        return {warn("tlsa",
-                     name + " matches the certificate; also published and matching nothing: " +
-                         join(stale) + " (fine during a key rollover)",
-                     fix)};
+        return {warn(
+            "tlsa",
+            name + " matches the certificate; also published and matching nothing: " + join(stale) +
+                " (an old key's record: key rollover step 3 of 3 retires it)",
+            fix.starts_with("publish ") ? "remove it from the zone of " + c.s.hostname : retire)};
     return {ok("tlsa", name + " matches the certificate (" + want.substr(0, 22) + "...)")};
 }
 

@@ -14,7 +14,10 @@
 
 #include "check/dns_query.hpp"
 #include "splitmail/address/address.hpp"
+#include "check/context.hpp"
 #include "check/program.hpp"
+#include "setup/keys.hpp"
+#include "setup/rollover.hpp"
 #include "splitmail/acme/client.hpp"
 #include "splitmail/acme/desec_dns01.hpp"
 #include "splitmail/acme/http01.hpp"
@@ -39,7 +42,9 @@ constexpr const char* usage =
     "                  [--challenge dns-01 --desec-domain D --desec-token-file F\n"
     "                   [--desec-api URL] [--desec-ca-file F] [--dns-server IP:PORT]...]\n"
     "       splitmail cert renew --all [--dir DIR]   (what the splitmail-cert.timer runs)\n"
-    "       splitmail cert status --cert FILE [--name N]...\n";
+    "       splitmail cert status --cert FILE [--name N]...\n"
+    "       splitmail cert rollover --config relay.toml [--force]   (a new key, TLSA kept valid:\n"
+    "                  run, `splitmail dns apply`, run again after 2 x TTL, `dns apply`)\n";
 
 // Where `renew --all` looks for the renewal files `obtain` leaves next to each certificate.
 constexpr const char* default_renewal_dir = "/etc/splitmail/tls";
@@ -64,6 +69,8 @@ struct options {
     std::string systemctl = "systemctl";   // tests point it at a stand-in
     bool all = false;                      // renew --all
     fs::path dir{default_renewal_dir};     // renew --all: where the renewal files are
+    bool force = false;                    // rollover: switch without waiting for 2 x TTL
+    fs::path key_source;                   // rollover: the key to certify (KEY.next), then KEY
 };
 
 // A certificate's failure history, kept in its renewal file (acme/renewal.hpp's backoff).
@@ -77,13 +84,19 @@ struct renewal_state {
 std::optional<std::string> parse(std::span<const std::string> args, options& o) {
     if (args.empty()) return "missing action";
     o.action = args[0];
-    if (o.action != "obtain" && o.action != "renew" && o.action != "status")
+    if (o.action != "obtain" && o.action != "renew" && o.action != "status" &&
+        o.action != "rollover")
         return "unknown action \"" + o.action + "\"";
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a == "--all") {
             if (o.action != "renew") return "--all goes with renew";
             o.all = true;
+            continue;
+        }
+        if (a == "--force") {
+            if (o.action != "rollover") return "--force goes with rollover";
+            o.force = true;
             continue;
         }
         if (i + 1 >= args.size()) return a + " needs a value";
@@ -167,9 +180,19 @@ current_cert read_current(const fs::path& cert) {
     return c;
 }
 
+// The CA's renewal window for the certificate in service (RFC 9773), when it offers one.
+struct ari_view {
+    std::optional<acme::renewal_info> window;
+    double fraction = 0.5; // where in the window: stable per certificate (FNV-1a of its id)
+};
+
 acme::renewal_decision decide(const current_cert& c, const std::vector<std::string>& names,
-                              const renewal_state& st = {}) {
+                              const renewal_state& st = {}, const ari_view& ari = {}) {
     acme::renewal_input in;
+    if (ari.window) {
+        in.ari_window = std::make_pair(ari.window->start, ari.window->end);
+        in.ari_fraction = ari.fraction;
+    }
     in.consecutive_failures = st.failures;
     if (st.last_attempt > 0)
         in.last_attempt = std::chrono::system_clock::from_time_t(st.last_attempt);
@@ -210,6 +233,20 @@ int status(const options& o, std::ostream& out, std::ostream& err) {
                 << "\n  next attempt from " << when(decide(c, o.names, e->st).next_check) << "\n";
     } else {
         out << "  automatic renewal: no (`splitmail cert obtain` sets it up)\n";
+    }
+    if (!o.key.empty()) {
+        auto next = setup::read_next_key(o.key);
+        const auto st =
+            next ? setup::rollover_of(*next, std::time(nullptr)) : setup::rollover_state{};
+        if (!next)
+            out << "  key rollover: " << next.error() << "\n";
+        else if (st.step == setup::rollover_step::publish)
+            out << "  key rollover: step 1 of 3, the next key waits for `splitmail dns apply`\n";
+        else if (st.step == setup::rollover_step::wait)
+            out << "  key rollover: step 2 of 3, switch from " << check::utc_text(st.switch_from)
+                << " (`splitmail cert rollover`)\n";
+        else if (st.step == setup::rollover_step::ready)
+            out << "  key rollover: step 2 of 3, ready to switch (`splitmail cert rollover`)\n";
     }
     return 0;
 }
@@ -278,6 +315,26 @@ struct issue_result {
     std::optional<std::chrono::seconds> retry_after;
 };
 
+// After a new certificate: the relay of --relay-spool gets SIGHUP, each --reload-unit a
+// `systemctl reload`. The reason when one failed.
+std::optional<std::string> reload_daemons(const options& o, std::ostream& out) {
+    if (!o.relay_spool.empty()) {
+        auto r = queue::signal_reload(o.relay_spool);
+        out << r.detail << "\n";
+        if (r.result == queue::flush_result::error) return r.detail;
+    }
+    for (const auto& unit : o.reload_units) {
+        // The daemon reads the new files on SIGHUP (the units' ExecReload).
+        auto r = check::run_program({o.systemctl, "reload", unit}, std::chrono::seconds(60));
+        if (r.exit_code != 0)
+            return o.systemctl + " reload " + unit + " failed (exit " +
+                   std::to_string(r.exit_code) + "): " + r.output +
+                   "; the new certificate is in place, it is used after a reload";
+        out << "reloaded " << unit << "\n";
+    }
+    return std::nullopt;
+}
+
 issue_result issue(const options& o, std::ostream& out, std::ostream& err,
                    const renewal_state& st = {}) {
     issue_result res;
@@ -287,8 +344,36 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
         res.failure = why;
         return res;
     };
+    // RFC 9773: the id of the certificate in service, for renewalInfo and newOrder's
+    // "replaces" (none for a self-signed placeholder: it has no Authority Key Identifier).
+    std::string cert_id;
+    if (auto pem = durable::read_file_if_exists(o.cert); pem && *pem)
+        if (auto id = acme::ari_cert_id(**pem)) cert_id = *id;
     if (o.action == "renew") {
-        auto d = decide(read_current(o.cert), o.names, st);
+        ari_view ari;
+        if (!cert_id.empty()) {
+            acme::client_options ao;
+            ao.directory_url = o.directory;
+            ao.ca_file = o.ca_file;
+            // renewalInfo is a plain GET: no account is needed, so a throwaway key will do.
+            auto throwaway = acme::ec_key::generate();
+            if (throwaway) {
+                acme::client probe(ao, std::move(*throwaway));
+                auto info = probe.renewal_information(cert_id);
+                if (!info)
+                    out << "renewal information: " << info.error().text()
+                        << " (renewing by the certificate's lifetime instead)\n";
+                else if (*info) {
+                    ari.window = **info;
+                    std::uint32_t h = 2166136261u;
+                    for (unsigned char ch : cert_id) h = (h ^ ch) * 16777619u;
+                    ari.fraction = static_cast<double>(h) / 4294967296.0;
+                    out << "renewal information: the CA suggests renewing between "
+                        << when(ari.window->start) << " and " << when(ari.window->end) << "\n";
+                }
+            }
+        }
+        auto d = decide(read_current(o.cert), o.names, st, ari);
         if (!d.renew_now) {
             if (st.failures > 0 && d.next_check > d.due)
                 out << "not yet: " << o.cert.string() << " failed " << st.failures
@@ -312,8 +397,16 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
     auto account = acme::load_or_create_key(o.account_key, &account_new);
     if (!account) return failed(1, "account key: " + account.error().message);
     bool key_new = false;
-    auto key = cert_key(o.key, key_new, out);
+    auto key = o.key_source.empty() ? cert_key(o.key, key_new, out) : [&] {
+        auto pem = durable::read_file(o.key_source);
+        if (!pem)
+            return acme::result<acme::ec_key>(
+                acme::fail(acme::error_kind::local, pem.error().text()));
+        return acme::ec_key::from_pem(*pem);
+    }();
     if (!key) return failed(1, key.error().text());
+    // A rollover's next key becomes the key file before the certificate for it is written.
+    if (!o.key_source.empty()) key_new = true;
     std::unique_ptr<acme::challenge_solver> solver;
     std::optional<desec::client> api;
     std::vector<std::string> servers = o.dns_servers;
@@ -348,7 +441,7 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
     co.contact = o.contact;
     co.log = [&out](std::string_view line) { out << "acme: " << line << "\n"; };
     acme::client client(co, std::move(*account));
-    auto issued = client.obtain(o.names, *key, *solver);
+    auto issued = client.obtain(o.names, *key, *solver, cert_id);
     if (auto* d = dynamic_cast<acme::desec_dns01_solver*>(solver.get());
         d && !d->cleanup_error().empty())
         err << "splitmail cert: warning: " << d->cleanup_error() << "\n";
@@ -373,20 +466,7 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
     auto t = acme::leaf_times(issued->chain_pem);
     out << "certificate written to " << o.cert.string()
         << (t ? " (valid until " + when(t->not_after) + ")" : std::string()) << "\n";
-    if (!o.relay_spool.empty()) {
-        auto r = queue::signal_reload(o.relay_spool);
-        out << r.detail << "\n";
-        if (r.result == queue::flush_result::error) return failed(1, r.detail);
-    }
-    for (const auto& unit : o.reload_units) {
-        // The daemon reads the new files on SIGHUP (the units' ExecReload).
-        auto r = check::run_program({o.systemctl, "reload", unit}, std::chrono::seconds(60));
-        if (r.exit_code != 0)
-            return failed(1, o.systemctl + " reload " + unit + " failed (exit " +
-                                 std::to_string(r.exit_code) + "): " + r.output +
-                                 "; the new certificate is in place, it is used after a reload");
-        out << "reloaded " << unit << "\n";
-    }
+    if (auto why = reload_daemons(o, out)) return failed(1, *why);
     return res;
 }
 
@@ -531,6 +611,132 @@ int renew_all(const options& all, std::ostream& out, std::ostream& err) {
     return worst;
 }
 
+// `cert rollover`: one step of a TLSA key rollover each run (setup/rollover.hpp). Exit 0 when
+// a step was done, 75 when it must wait (dns apply first, or twice the TTL), 1 on failure.
+int rollover(const options& o, std::ostream& out, std::ostream& err) {
+    const std::string me = "splitmail cert rollover: ";
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    const fs::path next_file = setup::next_key_file(o.key);
+    auto next = setup::read_next_key(o.key);
+    if (!next) {
+        err << me << next.error() << "\n";
+        return 1;
+    }
+    if (!*next) {
+        auto made = setup::make_next_key(o.key);
+        if (!made) {
+            err << me << made.error() << "\n";
+            return 1;
+        }
+        out << "key rollover step 1 of 3: the next key is " << next_file.string()
+            << " (ECDSA P-256)\n"
+            << "next: `splitmail dns apply` publishes its TLSA record beside the current one; "
+               "then run `splitmail cert rollover` again, twice the TTL later (dns apply says "
+               "when)\n";
+        return 0;
+    }
+    const auto st = setup::rollover_of(*next, now);
+    if (st.step == setup::rollover_step::publish) {
+        err << me << "step 1 of 3: the TLSA record of the next key " << next_file.string()
+            << " is not published yet: run `splitmail dns apply` first\n";
+        return ex_tempfail;
+    }
+    if (st.step == setup::rollover_step::wait && !o.force) {
+        err << me << "step 2 of 3: the next key's TLSA record was published at "
+            << check::utc_text((*next)->published_at) << " with TTL " << (*next)->ttl
+            << " s; switch from " << check::utc_text(st.switch_from)
+            << " (twice the TTL: until then a resolver may still hold the record set without "
+               "it, and DANE senders would refuse the new key); --force switches now\n";
+        return ex_tempfail;
+    }
+
+    // Step 2: a certificate for the next key, in place of the current one.
+    const fs::path rf = renewal_file(o.cert);
+    std::error_code ec;
+    if (fs::exists(rf, ec)) {
+        auto e = read_renewal(rf);
+        if (!e) {
+            err << me << e.error() << "\n";
+            return 1;
+        }
+        std::vector<std::string> args{"obtain"};
+        args.insert(args.end(), e->args.begin(), e->args.end());
+        options a;
+        if (auto bad = parse(args, a)) {
+            err << me << rf.string() << ": " << *bad << "\n";
+            return 1;
+        }
+        a.key_source = next_file;
+        out << "asking the CA for a certificate for the next key (as " << rf.string() << " says)\n";
+        auto r = issue(a, out, err);
+        if (r.code != 0) {
+            err << me << "the current key and certificate stay in service; run again later\n";
+            return r.code;
+        }
+        if (auto w = write_renewal(rf, e->args, {}); !w) err << me << w.error() << "\n";
+    } else {
+        auto pem = durable::read_file(o.cert);
+        if (!pem) {
+            err << me << pem.error().text() << "\n";
+            return 1;
+        }
+        auto info = setup::inspect_cert(*pem, "", o.cert.string());
+        if (!info) {
+            err << me << info.error() << "\n";
+            return 1;
+        }
+        if (!info->self_signed && (o.names.empty() || o.account_key.empty())) {
+            err << me << o.cert.string() << " comes from a CA but has no renewal file ("
+                << rf.string()
+                << "): give --name and --account-key (and the other options of "
+                   "`splitmail cert obtain`) so the CA certifies the next key\n";
+            return 2;
+        }
+        if (!info->self_signed) {
+            options a = o;
+            a.key_source = next_file;
+            auto r = issue(a, out, err);
+            if (r.code != 0) return r.code;
+        } else {
+            // A self-signed certificate (provision's placeholder): the same names, the next key.
+            auto names = acme::leaf_dns_names(*pem);
+            if (names.empty()) names = o.names;
+            if (names.empty()) {
+                err << me << o.cert.string() << " names no host: give --name\n";
+                return 2;
+            }
+            const std::vector<std::string> also(names.begin() + 1, names.end());
+            auto cert = setup::self_signed_for_key((*next)->pem, names.front(), 90, also);
+            if (!cert) {
+                err << me << cert.error() << "\n";
+                return 1;
+            }
+            if (auto w = durable::replace_file(o.key, (*next)->pem, keep_owner(o.key, 0600)); !w) {
+                err << me << w.error().text() << "\n";
+                return 1;
+            }
+            if (auto w = durable::replace_file(o.cert, *cert, keep_owner(o.cert, 0644)); !w) {
+                err << me << w.error().text() << "\n";
+                return 1;
+            }
+            out << "self-signed certificate for the next key written to " << o.cert.string()
+                << "\n";
+            if (auto why = reload_daemons(o, out)) {
+                err << me << *why << "\n";
+                return 1;
+            }
+        }
+    }
+    if (auto f = setup::forget_next_key(o.key); !f) {
+        err << me << f.error() << "\n";
+        return 1;
+    }
+    out << "key rollover step 3 of 3: " << o.key.string()
+        << " is the next key now and the relay presents it; `splitmail dns apply` retires the "
+           "old key's TLSA record\n";
+    return 0;
+}
+
 } // namespace
 
 std::optional<std::expected<renewal_status, std::string>>
@@ -579,6 +785,13 @@ int run_cert(std::span<const std::string> args, std::ostream& out, std::ostream&
         return 2;
     }
     if (o.action == "status") return status(o, out, err);
+    if (o.action == "rollover") {
+        if (o.key.empty()) {
+            err << "splitmail cert: rollover needs --key (or --config)\n" << usage;
+            return 2;
+        }
+        return rollover(o, out, err);
+    }
     if (o.challenge == "dns-01" && (o.desec_domain.empty() || o.desec_token_file.empty())) {
         err << "splitmail cert: dns-01 needs --desec-domain and --desec-token-file\n" << usage;
         return 2;

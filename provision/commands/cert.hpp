@@ -15,7 +15,13 @@
 //   renew   (same options) does that only when renewal is due (a third of the lifetime
 //           left, a missing certificate, or names that changed; see acme/renewal.hpp).
 //   renew --all [--dir DIR]: every certificate with a renewal file (below).
-//   status  --cert FILE [--name N]...: expiry, when renewal is due, automatic or not, failures.
+//   status  --cert FILE [--name N]...: expiry, when renewal is due, automatic or not, failures
+//           (and the step of a key rollover when --key/--config names the key).
+//   rollover --config relay.toml | --cert FILE --key FILE [--force]: one step of a TLSA key
+//           rollover per run (setup/rollover.hpp): make the next key; then, once `dns apply`
+//           has published its TLSA record for twice the TTL, certify it (the renewal file's CA,
+//           or self-signed like the current certificate), replace the key, reload. Exit 75 while
+//           it must wait (the message says for what).
 // --config reads hostname (the name), tls_cert/tls_key and spool_dir from relay.toml; options
 // given explicitly win. --directory defaults to Let's Encrypt production.
 //

@@ -3,13 +3,16 @@
 
 #include <unistd.h>
 
+#include <ctime>
 #include <iostream>
 #include <optional>
 #include <vector>
 
+#include "check/context.hpp"
 #include "dns/apply.hpp"
 #include "dns/plan.hpp"
 #include "dns/zone.hpp"
+#include "setup/rollover.hpp"
 #include "site/site.hpp"
 #include "splitmail/desec/client.hpp"
 #include "splitmail/desec/token.hpp"
@@ -137,7 +140,27 @@ int run_dns(std::span<const std::string> args, std::ostream& out, std::ostream& 
     if (::isatty(STDIN_FILENO) == 1) ao.confirm = ask_on_terminal;
     ao.keep = [&](const std::string& domain) { return dns::ddns_rrsets(*s, domain); };
     ao.token_file = s->desec_token_file.string();
-    return dns::apply_plans(api, plans, ao, out, err);
+    bool rollover_error = false;
+    ao.up_to_date = [&](const dns::plan& p, std::uint32_t ttl) {
+        if (p.rollover_key.empty()) return;
+        const auto now = static_cast<std::int64_t>(std::time(nullptr));
+        auto marked = setup::mark_next_published(p.rollover_key, ttl, now);
+        if (!marked) {
+            err << me << "key rollover: " << marked.error() << '\n';
+            rollover_error = true;
+            return;
+        }
+        auto next = setup::read_next_key(p.rollover_key);
+        if (!next || !*next) return;
+        const auto st = setup::rollover_of(*next, now);
+        out << "key rollover: deSEC holds the TLSA record of the next key "
+            << setup::next_key_file(p.rollover_key).string() << " (TTL " << (*next)->ttl
+            << " s); run `splitmail cert rollover` from "
+            << check::utc_text(static_cast<std::time_t>(st.switch_from))
+            << " (twice the TTL after it was published)\n";
+    };
+    const int rc = dns::apply_plans(api, plans, ao, out, err);
+    return rc == 0 && rollover_error ? 1 : rc;
 }
 
 int run_dns(std::span<const std::string> args) { return run_dns(args, std::cout, std::cerr); }

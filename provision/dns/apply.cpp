@@ -73,6 +73,7 @@ std::string explain(const desec::error& e, const std::string& domain, const appl
 struct pending {
     const plan* p;
     std::vector<change> changes;
+    std::uint32_t ttl = 0;
 };
 
 } // namespace
@@ -104,12 +105,13 @@ int apply_plans(desec::client& api, std::span<const plan> plans, const apply_opt
         auto changes = compute_diff(p, *current, d);
         if (changes.empty()) {
             out << p.domain << ": deSEC is up to date\n";
+            if (o.up_to_date) o.up_to_date(p, d.ttl);
             continue;
         }
         out << p.domain << ": " << changes.size() << " RRset" << (changes.size() == 1 ? "" : "s")
             << " to change:\n"
             << render_diff(changes, p.domain);
-        todo.push_back({&p, std::move(changes)});
+        todo.push_back({&p, std::move(changes), d.ttl});
     }
     if (todo.empty()) return 0;
 
@@ -149,6 +151,7 @@ int apply_plans(desec::client& api, std::span<const plan> plans, const apply_opt
         }
         out << domain << ": " << items.size() << " RRset" << (items.size() == 1 ? "" : "s")
             << " written in one request\n";
+        if (o.up_to_date) o.up_to_date(*t.p, t.ttl);
         // deSEC answers with the RRsets as stored. Stored differently from what was sent (it
         // normalised a record) means every later apply would rewrite it: say so.
         for (const auto& stored : *written) {

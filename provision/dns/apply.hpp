@@ -36,6 +36,9 @@ struct apply_options {
     // RRsets never pruned, per domain: (subname, type).
     std::function<std::vector<std::pair<std::string, std::string>>(const std::string& domain)> keep;
     std::string token_file; // named in 401 messages
+    // Called for each plan deSEC holds exactly after the run (written now or already up to
+    // date), with the TTL its RRsets carry there.
+    std::function<void(const plan&, std::uint32_t ttl)> up_to_date;
 };
 
 int apply_plans(desec::client& api, std::span<const plan> plans, const apply_options& options,

@@ -1,11 +1,6 @@
 // The DNS plan of one mail domain: see plan.hpp.
 #include "dns/plan.hpp"
 #include "splitmail/durable/file.hpp"
-#include "splitmail/text/hex.hpp"
-
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <arpa/inet.h>
 
@@ -18,7 +13,9 @@
 
 #include "splitmail/config/relay.hpp"
 
+#include "check/cert.hpp"
 #include "commands/dkim.hpp"
+#include "setup/rollover.hpp"
 
 namespace splitmail::provision::dns {
 
@@ -29,6 +26,7 @@ namespace {
 struct relay_files {
     fs::path dkim_dir;
     fs::path tls_cert;
+    fs::path tls_key;
     bool imap_pass_through = false; // imap_proxy.listen set: clients reach IMAP at the relay
 };
 
@@ -39,7 +37,7 @@ std::expected<relay_files, std::string> read_relay_config(const fs::path& file) 
                                "configuration (run it on the relay, or set site.relay_config)");
     auto s = relay::load_settings(file, config::referenced_files::names_only);
     if (!s) return std::unexpected(s.error());
-    relay_files r{s->dkim_dir, s->tls_cert, !s->imap_proxy_listen.empty()};
+    relay_files r{s->dkim_dir, s->tls_cert, s->tls_key, !s->imap_proxy_listen.empty()};
     if (r.dkim_dir.empty())
         return std::unexpected(file.string() +
                                ": dkim.dir is not set: the relay does not sign, "
@@ -57,21 +55,9 @@ std::expected<relay_files, std::string> read_relay_config(const fs::path& file) 
 std::expected<std::string, std::string> tlsa_3_1_1(const fs::path& cert_file) {
     auto read = durable::read_file(cert_file);
     if (!read) return std::unexpected(read.error().text() + " (tls.cert)");
-    const std::string& pem = *read;
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-    std::unique_ptr<X509, decltype(&X509_free)> cert(
-        bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, &X509_free);
-    if (!cert) return std::unexpected(cert_file.string() + ": not a PEM certificate (tls.cert)");
-    unsigned char* der = nullptr;
-    const int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.get()), &der);
-    if (n <= 0) return std::unexpected(cert_file.string() + ": cannot encode its public key");
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    const int ok = EVP_Digest(der, static_cast<std::size_t>(n), md, &md_len, EVP_sha256(), nullptr);
-    OPENSSL_free(der);
-    if (ok != 1) return std::unexpected("SHA-256 failed");
-    return "3 1 1 " + text::hex(md, md_len);
+    auto facts = check::inspect_cert(*read, "", "", 0);
+    if (!facts) return std::unexpected(cert_file.string() + ": not a PEM certificate (tls.cert)");
+    return check::tlsa_record_for(*facts);
 }
 
 // deSEC stores addresses in their canonical text form (RFC 5952 for IPv6); planning the same
@@ -212,10 +198,30 @@ std::expected<plan, std::string> make_plan(const site& s, const std::string& dom
         if (!rel->empty()) add(*rel, "TXT", {txt_strings(spf)});
         auto tlsa = tlsa_3_1_1(files->tls_cert);
         if (!tlsa) return std::unexpected(tlsa.error());
-        add(join("_25._tcp", *rel), "TLSA", {*tlsa});
+        std::vector<std::string> tlsas{*tlsa};
+        // A key rollover under way (setup/rollover.hpp): the next key's record beside it.
+        auto next = files->tls_key.empty()
+                        ? std::expected<std::optional<setup::next_key>, std::string>{}
+                        : setup::read_next_key(files->tls_key);
+        if (!next) return std::unexpected(next.error());
+        if (*next) {
+            auto nk = check::key_facts((*next)->pem);
+            if (!nk)
+                return std::unexpected(setup::next_key_file(files->tls_key).string() + ": " +
+                                       nk.error());
+            if (auto r = check::tlsa_record_for(*nk); r != *tlsa) tlsas.push_back(r);
+            p.rollover_key = files->tls_key;
+            p.notes.push_back("key rollover: the TLSA record of the next key " +
+                              setup::next_key_file(files->tls_key).string() +
+                              " is published beside the current one; `splitmail cert "
+                              "rollover` switches to it once both have been published for "
+                              "twice the TTL");
+        }
+        add(join("_25._tcp", *rel), "TLSA", tlsas);
         p.notes.push_back("TLSA pins the key of " + files->tls_cert.string() +
                           ": renew the certificate with the same key, or DANE-checking "
-                          "senders fail until the new hash is published (RFC 7671 8.1)");
+                          "senders fail until the new hash is published (RFC 7671 8.1); a new "
+                          "key goes through `splitmail cert rollover`");
     } else {
         p.notes.push_back(s.hostname + " is not in " + domain +
                           ": its A/AAAA and TLSA "

@@ -12,13 +12,15 @@
 //   TXT     _dmarc                "v=DMARC1; p=none; rua=<dmarc_rua>"       (RFC 7489)
 //   TXT     _smtp._tls            "v=TLSRPTv1; rua=<tlsrpt_rua>"            (RFC 8460)
 //   SRV     _submissions._tcp / _submission._tcp / _imaps._tcp / _imap._tcp  (RFC 6186, 8314)
-//   TLSA    _25._tcp.<hostname>   "3 1 1 <sha256 of the cert's SubjectPublicKeyInfo>" (RFC 7672)
+//   TLSA    _25._tcp.<hostname>   "3 1 1 <sha256 of the cert's SubjectPublicKeyInfo>" (RFC 7672),
+//           and the next key's during a key rollover (setup/rollover.hpp, RFC 7671 8.1)
 // TXT values are quoted and split into strings of at most 255 octets (RFC 1035 3.3.14).
 // Guarantees: deterministic output (RRsets sorted by subname then type, records sorted);
 // errors name the file or setting to fix.
 // Does not: talk to the network; the PTR (set at the VPS hoster) is only a note.
 #include <cstdint>
 #include <expected>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +34,9 @@ struct plan {
     std::string domain;               // the zone, e.g. "example.com"
     std::vector<desec::rrset> rrsets; // subname relative to domain, "" = apex
     std::vector<std::string> notes;   // human reminders (PTR at the hoster, ...)
+    // tls.key of the relay when the TLSA RRset holds a rollover's next key too (empty otherwise):
+    // `dns apply` records when deSEC got it (setup/rollover.hpp).
+    std::filesystem::path rollover_key;
 };
 
 // Reads s.relay_config (dkim.dir, tls.cert) and the key/cert files it names.

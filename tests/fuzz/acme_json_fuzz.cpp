@@ -1,11 +1,12 @@
 // Fuzz target: everything splitmail parses from an ACME server (RFC 8555): the directory,
 // orders, authorizations, challenges, accounts, problem documents (with their one-line
-// description), error responses and Retry-After; plus the http-01 responder's request parser.
+// description), error responses, Retry-After, RFC 9773 renewal information and certificate ids; plus the http-01 responder's request parser.
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <string_view>
 
+#include "splitmail/acme/crypto.hpp"
 #include "splitmail/acme/http01.hpp"
 #include "splitmail/acme/parse.hpp"
 
@@ -21,6 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int status : {400, 429, 503})
         (void)acme::error_from_response("fuzz", status, text, std::nullopt).text();
     (void)acme::parse_retry_after(text, std::chrono::system_clock::time_point{});
+    // RFC 9773 renewal information: the window must come back ordered.
+    if (auto r = acme::parse_renewal_info(text); r && !(r->start < r->end)) __builtin_trap();
+    (void)acme::parse_rfc3339(text);
+    (void)acme::ari_cert_id(text);
     static const std::map<std::string, std::string> tokens{{"tok", "tok.thumb"}};
     (void)acme::http01_answer(text, tokens);
     return 0;

@@ -210,8 +210,28 @@ error invalid_error(std::string what, const std::optional<problem>& p) {
 
 } // namespace
 
+result<std::optional<renewal_info>> client::renewal_information(std::string_view cert_id) {
+    auto d = load_directory();
+    if (!d) return std::unexpected(d.error());
+    if (d->renewal_info.empty()) return std::optional<renewal_info>{};
+    std::string url = d->renewal_info;
+    if (!url.empty() && url.back() != '/') url += '/';
+    url += cert_id;
+    auto a = get(url);
+    if (!a) return std::unexpected(a.error());
+    if (a->status != 200)
+        return std::unexpected(
+            error_from_response("renewalInfo", a->status, a->body, a->retry_after));
+    auto info = parse_renewal_info(a->body);
+    if (!info) return protocol_error("renewalInfo", info.error());
+    if (!info->explanation_url.empty())
+        note("the CA explains its renewal window at " + info->explanation_url);
+    return std::optional<renewal_info>{std::move(*info)};
+}
+
 result<issued_certificate> client::obtain(std::span<const std::string> names,
-                                          const ec_key& cert_key, challenge_solver& solver) {
+                                          const ec_key& cert_key, challenge_solver& solver,
+                                          std::string_view replaces) {
     if (names.empty()) return fail(error_kind::local, "no names to certify");
     for (const auto& n : names)
         if (!valid_dns_name(n)) return fail(error_kind::local, "\"" + n + "\" is not a DNS name");
@@ -221,8 +241,17 @@ result<issued_certificate> client::obtain(std::span<const std::string> names,
     // RFC 8555 7.4: newOrder.
     nlohmann::json ids = nlohmann::json::array();
     for (const auto& n : names) ids.push_back({{"type", "dns"}, {"value", n}});
-    auto created =
-        post("newOrder", directory_->new_order, nlohmann::json{{"identifiers", ids}}.dump());
+    nlohmann::json request{{"identifiers", ids}};
+    if (!replaces.empty() && !directory_->renewal_info.empty())
+        request["replaces"] = std::string(replaces);
+    auto created = post("newOrder", directory_->new_order, request.dump());
+    if (!created && request.contains("replaces") && created.error().detail &&
+        created.error().detail->short_type() == "alreadyReplaced") {
+        // RFC 9773 5: another order already replaces that certificate: order without it.
+        note("the CA says the certificate was already replaced; ordering without \"replaces\"");
+        request.erase("replaces");
+        created = post("newOrder", directory_->new_order, request.dump());
+    }
     if (!created) return std::unexpected(created.error());
     if (created->location.empty()) return protocol_error("newOrder", "answer has no Location");
     std::string order_url = created->location;

@@ -287,6 +287,34 @@ result<cert_times> leaf_times(std::string_view chain_pem) {
     return t;
 }
 
+result<std::string> ari_cert_id(std::string_view chain_pem) {
+    auto cert = first_cert(chain_pem);
+    if (!cert) return crypto_fail("no certificate in the chain");
+    const ASN1_OCTET_STRING* kid = X509_get0_authority_key_id(cert.get());
+    if (kid == nullptr || ASN1_STRING_length(kid) <= 0)
+        return fail(error_kind::local, "the certificate has no Authority Key Identifier");
+    const ASN1_INTEGER* serial = X509_get0_serialNumber(cert.get());
+    unsigned char* der = nullptr;
+    const int n = i2d_ASN1_INTEGER(serial, &der);
+    if (n <= 2 || der == nullptr) {
+        OPENSSL_free(der);
+        return crypto_fail("cannot encode the serial number");
+    }
+    // DER INTEGER: tag, length (short or long form), then the content octets (with the leading
+    // zero a positive number whose top bit is set carries).
+    std::size_t off = 2;
+    if (der[1] & 0x80) off += der[1] & 0x7f;
+    std::string serial_octets;
+    if (off < static_cast<std::size_t>(n))
+        serial_octets.assign(reinterpret_cast<const char*>(der) + off,
+                             static_cast<std::size_t>(n) - off);
+    OPENSSL_free(der);
+    if (serial_octets.empty()) return crypto_fail("empty serial number");
+    const std::string key_id(reinterpret_cast<const char*>(ASN1_STRING_get0_data(kid)),
+                             static_cast<std::size_t>(ASN1_STRING_length(kid)));
+    return base64url(key_id) + "." + base64url(serial_octets);
+}
+
 std::vector<std::string> leaf_dns_names(std::string_view chain_pem) {
     std::vector<std::string> out;
     auto cert = first_cert(chain_pem);

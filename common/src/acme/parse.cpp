@@ -263,6 +263,59 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
     return std::min(std::chrono::duration_cast<std::chrono::seconds>(at - now), cap);
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+    if (text.size() < 20 || text.size() > 64) return std::nullopt;
+    std::tm tm{};
+    std::string copy(text);
+    const char* p = ::strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == nullptr) {
+        // RFC 3339 5.6 allows a lower-case "t" as the separator too.
+        p = ::strptime(copy.c_str(), "%Y-%m-%dt%H:%M:%S", &tm);
+        if (p == nullptr) return std::nullopt;
+    }
+    if (*p == '.') {
+        ++p;
+        if (*p < '0' || *p > '9') return std::nullopt;
+        while (*p >= '0' && *p <= '9') ++p;
+    }
+    long offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        ++p;
+    } else if (*p == '+' || *p == '-') {
+        const int sign = *p == '-' ? -1 : 1;
+        auto two = [](const char* q) -> int {
+            if (q[0] < '0' || q[0] > '9' || q[1] < '0' || q[1] > '9') return -1;
+            return (q[0] - '0') * 10 + (q[1] - '0');
+        };
+        const int h = two(p + 1);
+        if (h < 0 || h > 23 || p[3] != ':') return std::nullopt;
+        const int m = two(p + 4);
+        if (m < 0 || m > 59) return std::nullopt;
+        offset = sign * (h * 3600L + m * 60L);
+        p += 6;
+    } else {
+        return std::nullopt;
+    }
+    if (*p != '\0') return std::nullopt;
+    return std::chrono::system_clock::from_time_t(::timegm(&tm)) - std::chrono::seconds(offset);
+}
+
+std::expected<renewal_info, std::string> parse_renewal_info(std::string_view text) {
+    auto j = parse_object(text);
+    if (!j) return std::unexpected("renewal information is not a JSON object");
+    auto w = j->find("suggestedWindow");
+    if (w == j->end() || !w->is_object())
+        return std::unexpected("renewal information has no suggestedWindow");
+    auto start = parse_rfc3339(string_member(*w, "start"));
+    auto end = parse_rfc3339(string_member(*w, "end"));
+    if (!start || !end)
+        return std::unexpected("suggestedWindow start/end are not RFC 3339 date-times");
+    if (!(*start < *end)) return std::unexpected("suggestedWindow ends before it starts");
+    renewal_info r{*start, *end, string_member(*j, "explanationURL")};
+    if (r.explanation_url.size() > 2048) r.explanation_url.clear();
+    return r;
+}
+
 error error_from_response(std::string_view what, int status, std::string_view body,
                           std::optional<std::chrono::seconds> retry_after) {
     error e;

@@ -2,6 +2,7 @@
 #include "splitmail/acme/renewal.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace splitmail::acme {
 
@@ -18,6 +19,14 @@ renewal_decision decide_renewal(const renewal_input& in,
     bool have_cert = in.not_before && in.not_after && *in.not_after > *in.not_before;
     if (!have_cert || !in.names_match) {
         d.due = now;
+    } else if (in.ari_window) {
+        // RFC 9773 4.2: a point inside the CA's window; once the window is over, now.
+        const auto [start, end] = *in.ari_window;
+        const double f = std::clamp(in.ari_fraction, 0.0, 1.0);
+        const auto span = std::chrono::duration_cast<std::chrono::seconds>(end - start);
+        d.due = start + std::chrono::seconds(
+                            static_cast<std::int64_t>(static_cast<double>(span.count()) * f));
+        if (end <= now) d.due = std::min(d.due, now);
     } else {
         // Renew when a third of the lifetime is left.
         auto lifetime = *in.not_after - *in.not_before;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "splitmail/acme/crypto.hpp"
+#include "splitmail/acme/parse.hpp"
 #include "splitmail/acme/types.hpp"
 #include "splitmail/desec/transport.hpp"
 
@@ -87,9 +88,16 @@ public:
     // True when ensure_account() created the account rather than finding it.
     bool account_created() const noexcept { return created_; }
 
-    // A whole issuance for `names` (see the top of this file).
+    // A whole issuance for `names` (see the top of this file). `replaces`: the ARI identifier
+    // (ari_cert_id) of the certificate this one renews, sent in newOrder when the CA offers
+    // renewal information (RFC 9773 5).
     result<issued_certificate> obtain(std::span<const std::string> names, const ec_key& cert_key,
-                                      challenge_solver& solver);
+                                      challenge_solver& solver, std::string_view replaces = {});
+
+    // RFC 9773 4: the CA's suggested renewal window for the certificate `cert_id`
+    // (ari_cert_id). nullopt when the CA offers no renewal information (its directory has no
+    // renewalInfo); an error when it does but the answer is unusable.
+    result<std::optional<renewal_info>> renewal_information(std::string_view cert_id);
 
     std::size_t requests_made() const noexcept { return requests_; }
     std::size_t bad_nonce_retries() const noexcept { return bad_nonce_retries_; }

@@ -84,6 +84,10 @@ struct cert_times {
 result<cert_times> leaf_times(std::string_view chain_pem);
 // The DNS names in the leaf's subjectAltName (lower case), in certificate order.
 std::vector<std::string> leaf_dns_names(std::string_view chain_pem);
+// RFC 9773 4.1: the ARI certificate identifier of the leaf: base64url(keyIdentifier of its
+// Authority Key Identifier) "." base64url(its serial number's DER content octets). Error when the
+// leaf has no AKI keyIdentifier (a self-signed certificate, say).
+result<std::string> ari_cert_id(std::string_view chain_pem);
 // The number of certificates in a PEM chain (0 when it holds none).
 std::size_t count_certificates(std::string_view chain_pem);
 // Whether the leaf of `chain_pem` certifies the public half of `key`.

@@ -38,6 +38,17 @@ std::optional<problem> parse_problem(std::string_view json);
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now);
 
+// RFC 3339 date-time ("2025-01-02T04:00:00Z", fractions of a second ignored, "+01:00" offsets
+// applied); nullopt when it is not one.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
+
+// RFC 9773 4.2: a RenewalInfo object: its suggestedWindow (start < end) and explanationURL.
+struct renewal_info {
+    std::chrono::system_clock::time_point start, end;
+    std::string explanation_url;
+};
+std::expected<renewal_info, std::string> parse_renewal_info(std::string_view json);
+
 // The error for a non-2xx answer of the CA: a rateLimited problem is error_kind::rate_limited,
 // other problems error_kind::server; the message names the request and the problem.
 error error_from_response(std::string_view what, int status, std::string_view body,

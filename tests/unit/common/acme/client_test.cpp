@@ -220,3 +220,91 @@ TEST(AcmeClient, AccountKeyFileIsCreatedOnceWithMode0600) {
     EXPECT_EQ(std::filesystem::file_size(path), 20u);
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+const char* directory_with_ari =
+    R"({"newNonce":"https://ca.test/nonce","newAccount":"https://ca.test/acct",
+    "newOrder":"https://ca.test/order","revokeCert":"https://ca.test/revoke","keyChange":"https://ca.test/kc",
+    "renewalInfo":"https://ca.test/ari"})";
+
+nlohmann::json payload_of(const std::string& body) {
+    std::string p = nlohmann::json::parse(body)["payload"];
+    for (char& c : p) c = c == '-' ? '+' : c == '_' ? '/' : c;
+    while (p.size() % 4) p += '=';
+    std::string out(p.size(), '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(p.data()),
+                            static_cast<int>(p.size()));
+    out.resize(static_cast<std::size_t>(n));
+    while (!out.empty() && out.back() == '\0') out.pop_back();
+    return nlohmann::json::parse(out);
+}
+} // namespace
+
+// RFC 9773 4: GET renewalInfo/<certID>; no renewalInfo in the directory: nothing asked.
+TEST(AcmeClient, RenewalInformationIsFetchedWhenTheCaOffersIt) {
+    fixture f;
+    auto c = f.make();
+    f.ca->push(200, directory_with_ari);
+    f.ca->push(
+        200, R"({"suggestedWindow":{"start":"2025-01-02T04:00:00Z","end":"2025-01-03T04:00:00Z"}})",
+        {{"retry-after", "21600"}});
+    auto r = c.renewal_information("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    ASSERT_TRUE(r) << r.error().text();
+    ASSERT_TRUE(*r);
+    EXPECT_EQ((*r)->end - (*r)->start, std::chrono::hours(24));
+    ASSERT_EQ(f.ca->requests.size(), 2u);
+    EXPECT_EQ(f.ca->requests[1].url, "https://ca.test/ari/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+
+    fixture g;
+    auto d = g.make();
+    g.ca->push(200, directory_json);
+    auto none = d.renewal_information("x.y");
+    ASSERT_TRUE(none) << none.error().text();
+    EXPECT_FALSE(*none);
+    EXPECT_EQ(g.ca->requests.size(), 1u);
+
+    fixture h;
+    auto e = h.make();
+    h.ca->push(200, directory_with_ari);
+    h.ca->push(200, R"({"suggestedWindow":{}})");
+    auto bad = e.renewal_information("x.y");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("renewalInfo"), std::string::npos) << bad.error().message;
+}
+
+// RFC 9773 5: newOrder names the certificate it replaces; alreadyReplaced -> ordered again
+// without it. A CA without renewalInfo never sees the member.
+TEST(AcmeClient, NewOrderCarriesReplacesAndRetriesWithoutOnAlreadyReplaced) {
+    fixture f;
+    auto c = f.make();
+    f.ca->push(200, directory_with_ari);
+    f.ca->push(200, "", {{"replay-nonce", "n0"}});
+    f.account(200);
+    f.ca->push(
+        409, R"({"type":"urn:ietf:params:acme:error:alreadyReplaced","detail":"already replaced"})",
+        {{"replay-nonce", "n2"}});
+    f.ca->push(429, R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow down"})",
+               {{"replay-nonce", "n3"}});
+    recording_solver s;
+    auto k = acme::ec_key::generate();
+    std::vector<std::string> names{"mx.example.org"};
+    auto r = c.obtain(names, *k, s, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, acme::error_kind::rate_limited);
+    ASSERT_EQ(f.ca->requests.size(), 5u);
+    EXPECT_EQ(payload_of(f.ca->requests[3].body)["replaces"],
+              "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    EXPECT_FALSE(payload_of(f.ca->requests[4].body).contains("replaces"));
+
+    fixture g;
+    auto d = g.make();
+    g.directory_and_nonce();
+    g.account(200);
+    g.ca->push(429, R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow down"})",
+               {{"replay-nonce", "n3"}});
+    auto r2 = d.obtain(names, *k, s, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    ASSERT_FALSE(r2);
+    ASSERT_EQ(g.ca->requests.size(), 4u);
+    EXPECT_FALSE(payload_of(g.ca->requests[3].body).contains("replaces"));
+}

@@ -191,3 +191,62 @@ TEST(AcmeCrypto, CsrCarriesNamesAndIsSignedByTheCertificateKey) {
     EXPECT_FALSE(acme::make_csr_der(*k, injected));
     EXPECT_FALSE(acme::make_csr_der(*k, std::vector<std::string>{}));
 }
+
+// RFC 9773 4.1's example: AKI keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:
+// C8:D4 and serial 0x87654321 (DER content 00 87 65 43 21) give "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE".
+TEST(AcmeCrypto, AriCertIdOfTheRfcExample) {
+    EVP_PKEY* k = EVP_EC_gen("P-256");
+    ASSERT_NE(k, nullptr);
+    X509* x = X509_new();
+    X509_set_version(x, 2);
+    BIGNUM* bn = nullptr;
+    ASSERT_GT(BN_hex2bn(&bn, "87654321"), 0);
+    ASN1_INTEGER* serial = BN_to_ASN1_INTEGER(bn, nullptr);
+    X509_set_serialNumber(x, serial);
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509_NAME* n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("ari.example"), -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    const unsigned char kid[] = {0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3,
+                                 0x7B, 0x84, 0x7B, 0xA0, 0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4};
+    AUTHORITY_KEYID* akid = AUTHORITY_KEYID_new();
+    akid->keyid = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(akid->keyid, kid, sizeof kid);
+    ASSERT_EQ(X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, 0), 1);
+    AUTHORITY_KEYID_free(akid);
+    ASSERT_GT(X509_sign(x, k, EVP_sha256()), 0);
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(b, &data);
+    const std::string pem(data, static_cast<std::size_t>(len));
+    BIO_free(b);
+    X509_free(x);
+
+    auto id = acme::ari_cert_id(pem);
+    ASSERT_TRUE(id) << id.error().text();
+    EXPECT_EQ(*id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+
+    // A certificate without AKI (self-signed, as provision's placeholder) has no ARI id.
+    X509* y = X509_new();
+    X509_set_version(y, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(y), 7);
+    X509_gmtime_adj(X509_getm_notBefore(y), 0);
+    X509_gmtime_adj(X509_getm_notAfter(y), 86400);
+    X509_set_pubkey(y, k);
+    X509_set_issuer_name(y, X509_get_subject_name(y));
+    ASSERT_GT(X509_sign(y, k, EVP_sha256()), 0);
+    BIO* c = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(c, y);
+    const long len2 = BIO_get_mem_data(c, &data);
+    const std::string pem2(data, static_cast<std::size_t>(len2));
+    BIO_free(c);
+    X509_free(y);
+    EVP_PKEY_free(k);
+    EXPECT_FALSE(acme::ari_cert_id(pem2));
+}

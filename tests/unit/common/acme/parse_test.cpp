@@ -152,3 +152,35 @@ TEST(AcmeParse, AccountStatus) {
               acme::status::deactivated);
     EXPECT_FALSE(acme::parse_account_status(R"({})"));
 }
+
+TEST(AcmeRenewalInfo, Rfc3339DateTimes) {
+    const auto epoch = std::chrono::system_clock::from_time_t(0);
+    auto t = acme::parse_rfc3339("2025-01-02T04:00:00Z");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(*t - epoch, std::chrono::seconds(1735790400));
+    EXPECT_EQ(acme::parse_rfc3339("2025-01-02T05:30:00.123456+01:30"), t);
+    EXPECT_EQ(acme::parse_rfc3339("2025-01-02t02:00:00-02:00"), t);
+    for (const char* bad : {"", "2025-01-02", "2025-01-02T04:00:00", "2025-01-02T04:00:00+1:00",
+                            "2025-01-02T04:00:00Zjunk", "2025-01-02T04:00:00.Z",
+                            "2025-01-02 04:00:00Z", "2025-01-02T04:00:00+24:00"})
+        EXPECT_FALSE(acme::parse_rfc3339(bad)) << bad;
+}
+
+// RFC 9773 4.2's example object.
+TEST(AcmeRenewalInfo, SuggestedWindowAndExplanation) {
+    auto r = acme::parse_renewal_info(
+        R"({"suggestedWindow":{"start":"2025-01-02T04:00:00Z","end":"2025-01-03T04:00:00Z"},
+            "explanationURL":"https://acme.example.com/docs/ari"})");
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->end - r->start, std::chrono::hours(24));
+    EXPECT_EQ(r->explanation_url, "https://acme.example.com/docs/ari");
+    EXPECT_FALSE(acme::parse_renewal_info("[]"));
+    EXPECT_FALSE(acme::parse_renewal_info(R"({"suggestedWindow":"soon"})"));
+    EXPECT_FALSE(acme::parse_renewal_info(
+        R"({"suggestedWindow":{"start":"2025-01-03T04:00:00Z","end":"2025-01-02T04:00:00Z"}})"))
+        << "end before start";
+    EXPECT_FALSE(acme::parse_renewal_info(
+        R"({"suggestedWindow":{"start":"2025-01-02T04:00:00Z","end":"2025-01-02T04:00:00Z"}})"))
+        << "empty window";
+    EXPECT_FALSE(acme::parse_renewal_info(R"({"suggestedWindow":{"start":1,"end":2}})"));
+}

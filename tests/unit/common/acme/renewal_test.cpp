@@ -68,3 +68,34 @@ TEST(AcmeRenewal, FailuresDelayTheNextAttemptAndRetryAfterWins) {
     in.retry_after = 1min; // a shorter Retry-After does not undercut our backoff
     EXPECT_EQ(acme::decide_renewal(in, failed_at).next_check, failed_at + 20min);
 }
+
+// RFC 9773 4.2: with the CA's suggested window, renewal is due at the chosen point inside it
+// (earlier than a third of the lifetime when the CA asks, e.g. after a revocation), and at
+// once when the window is over; failures still back off.
+TEST(AcmeRenewal, RenewalInformationWindowDecides) {
+    acme::renewal_input in;
+    in.not_before = t0;
+    in.not_after = t0 + 90 * day;
+    in.ari_window = std::make_pair(t0 + 10 * day, t0 + 12 * day);
+    in.ari_fraction = 0.25;
+    auto d = acme::decide_renewal(in, t0 + 5 * day);
+    EXPECT_FALSE(d.renew_now);
+    EXPECT_EQ(d.due, t0 + 10 * day + 12h);
+    EXPECT_TRUE(acme::decide_renewal(in, t0 + 10 * day + 12h).renew_now);
+    EXPECT_TRUE(acme::decide_renewal(in, t0 + 30 * day).renew_now) << "window over: now";
+    in.ari_fraction = 7.0; // out of range: clamped to the window's end
+    EXPECT_EQ(acme::decide_renewal(in, t0).due, t0 + 12 * day);
+
+    // A window later than a third of the lifetime moves renewal later.
+    in.ari_window = std::make_pair(t0 + 70 * day, t0 + 71 * day);
+    in.ari_fraction = 0.0;
+    EXPECT_FALSE(acme::decide_renewal(in, t0 + 65 * day).renew_now);
+    EXPECT_EQ(acme::decide_renewal(in, t0 + 65 * day).due, t0 + 70 * day);
+
+    // Failures back off inside the window too.
+    in.consecutive_failures = 1;
+    in.last_attempt = t0 + 70 * day;
+    auto f = acme::decide_renewal(in, t0 + 70 * day + 1min);
+    EXPECT_FALSE(f.renew_now);
+    EXPECT_EQ(f.next_check, t0 + 70 * day + acme::renewal_backoff_base);
+}
