@@ -40,7 +40,8 @@
 // never counted for a run that only waited); exit 1 if one failed, else 75 if one must wait for
 // the CA, else 0. `--reload-unit UNIT` runs `systemctl reload UNIT` after a new certificate.
 // The first obtain enables splitmail-cert.timer when systemd runs (otherwise it says what to
-// run). Does not: ACME renewal information (RFC 9773).
+// run). RFC 9773: when the CA's directory has renewalInfo, `renew` is due inside the CA's
+// suggested window (acme/renewal.hpp) and newOrder says which certificate it replaces.
 #include <cstdint>
 #include <expected>
 #include <filesystem>
