@@ -56,8 +56,9 @@ constexpr const char* usage_text =
     "asks (a script gives --yes); --dry-run shows the plan only. Safe to run again.\n"
     "--no-systemd starts nothing and prints the systemctl commands (containers, staging);\n"
     "--user ADDRESS (home) adds the first mailbox (password asked, or read from stdin).\n"
-    "--imap-pass-through yes (relay): mail clients reach home's IMAP at the relay\n"
-    "(imap.D, port 993), for a home behind CGNAT or without port forwarding.\n"
+    "--imap-pass-through yes (relay; the default of a first setup): mail clients reach home's\n"
+    "IMAP at the relay (imap.D, port 993), for a home behind CGNAT or without port forwarding;\n"
+    "no: clients connect to home itself (a public address and port 993 forwarded there).\n"
     "--certificate acme (the default): a trusted certificate from Let's Encrypt\n"
     "(--acme-directory for another CA) through deSEC (dns-01: no open port needed) for the\n"
     "relay's name (relay) or the IMAP name (home), renewed by splitmail-cert.timer; if it\n"
@@ -272,6 +273,16 @@ void guided::gather() {
         need(o_.ipv4, "--public-ipv4", "The VPS's public IPv4 address", "");
         need(o_.imap_host, "--imap-host", "The name mail clients use for IMAP at home",
              "home." + o_.domains.front());
+        // Issue 16: the first setup turns the IMAP pass-through on unless told otherwise: it
+        // works whether home sits behind CGNAT or not, where IMAP straight to home needs a
+        // public address and port 993 forwarded. A re-run keeps what relay.toml says.
+        std::error_code ec;
+        if (o_.imap_pass_through.empty() && !fs::exists(L_.relay_toml(), ec)) {
+            o_.imap_pass_through = "yes";
+            out_ << "IMAP pass-through: on (mail clients reach home through the relay, port 993; "
+                    "--imap-pass-through no if home has a public address with port 993 "
+                    "forwarded)\n";
+        }
     } else {
         std::error_code ec;
         need(o_.pairing, "--pairing", "The pairing file copied from the relay",

@@ -18,13 +18,16 @@ Shows:
    splitmail-relay started, check run, and the exact scp command printed; (2) the scp (a copy
    here); (3) `splitmail setup home --pairing ... --user demo@... --yes` with the password on
    stdin -> waits for the handshake and for the relay's recipient-list refresh that knows demo@.
-3. Mail from the internet namespace (swaks) -> relay:25 -> tunnel -> home's Maildir.
+3. Mail from the internet namespace (swaks) -> relay:25 -> tunnel -> home's Maildir; imaplib
+   from the internet namespace reads it through the relay's IMAP pass-through (993), and home's
+   login line names the client's real address (PROXY v2 over the tunnel).
 4. Re-running both setups: exit 0, the plan changes nothing, provision reports every path
    "unchanged", dns apply writes nothing, no service is restarted, /etc trees byte for byte.
 """
 import hashlib
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -327,6 +330,29 @@ def main() -> None:
         return False
     lib.wait_until(delivered, 30, f"guided-1 in {mailbox}")
     checks.ok(True, "mail relay -> tunnel -> home Maildir")
+
+    # ---- 3b. a mail client on the internet reads it through the relay's IMAP pass-through
+    # (993 at the relay -> tunnel -> home, TLS ending at home), and home sees the client's real
+    # address (PROXY v2 from the relay), not the relay's tunnel address.
+    relay_toml = (r1 / "etc/splitmail/relay.toml").read_text()
+    checks.ok(re.search(r'(?ms)^\[imap_proxy\].*?^listen = \[[^]]*:993"', relay_toml) is not None,
+              "setup relay turned the IMAP pass-through on (imap_proxy.listen :993)", relay_toml)
+    client = ("import imaplib, ssl, sys\n"
+              "c = ssl.create_default_context(); c.check_hostname = False\n"
+              "c.verify_mode = ssl.CERT_NONE\n"
+              f"m = imaplib.IMAP4_SSL('{RELAY_PUBLIC}', 993, ssl_context=c, timeout=30)\n"
+              "m.login(sys.argv[1], sys.argv[2]); m.select('INBOX')\n"
+              "t, d = m.fetch('1', '(BODY.PEEK[])')\n"
+              "sys.stdout.write(d[0][1].decode(errors='replace')); m.logout()\n")
+    r = inet.run(["/usr/bin/python3", "-c", client, lib.DEMO, demo_pw], timeout=60)
+    checks.ok(r.returncode == 0 and "X-Test-Id: guided-1" in r.stdout,
+              "imaplib from the internet through the relay's port 993 reads the message",
+              (r.stdout + r.stderr)[-1500:])
+    home_log = d / "sysd-home" / "splitmail-home.log"
+    hl = home_log.read_text(errors="replace") if home_log.exists() else ""
+    checks.ok(re.search(r"auth .*login service=imap client=" + re.escape(INET_TO_RELAY) + r"\b",
+                        hl) is not None,
+              f"home's login line names the client's real address {INET_TO_RELAY}", hl[-3000:])
     lib.log(f"commands typed: {len(typed)}; wall time from the first command to a working "
             f"pair: {wall:.1f}s")
     for t in typed:
