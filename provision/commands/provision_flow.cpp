@@ -78,12 +78,14 @@ std::expected<void, std::string> sync_wg(const file_writer& w, const common_opti
     return {};
 }
 
-void summary(const file_writer& w, std::ostream& out) {
+bool summary(const file_writer& w, std::ostream& out) {
     if (w.changes() == 0 && w.kept() == 0)
         out << "nothing to do: every file is as it should be\n";
     else if (w.kept() > 0)
         out << w.kept() << " file(s) kept although they differ from what provision would write "
             << "(see \"kept\" above; --force replaces them)\n";
+    if (w.dry_run()) out << "dry run: nothing was written\n";
+    return w.dry_run();
 }
 
 } // namespace splitmail::provision::provisioning

@@ -62,7 +62,8 @@ std::expected<void, std::string> sync_wg(const setup::file_writer& w, const comm
                                          const std::filesystem::path& conf, const std::string& priv,
                                          const std::string& peer_pub, std::ostream& out);
 
-// The closing line: "nothing to do", or how many differing files were kept.
-void summary(const setup::file_writer& w, std::ostream& out);
+// The closing lines: "nothing to do", or how many differing files were kept; in a dry run
+// "dry run: nothing was written", and true (nothing else is to be said).
+bool summary(const setup::file_writer& w, std::ostream& out);
 
 } // namespace splitmail::provision::provisioning

@@ -192,11 +192,7 @@ int provision_home(const home_options& o, std::ostream& out, std::ostream& err) 
         err << "splitmail provision home: " << e.text << "\n";
         return 1;
     }
-    summary(w, out);
-    if (w.dry_run()) {
-        out << "dry run: nothing was written\n";
-        return 0;
-    }
+    if (summary(w, out)) return 0; // a dry run ends here
     if (w.changes() > 0) {
         out << "next: delete the pairing file copies; add users with `splitmail user add "
                "ADDRESS --config "

@@ -97,6 +97,35 @@ std::optional<std::string> parse_args(std::span<const std::string> args,
     return std::nullopt;
 }
 
+// The options both roles take; true when `a` is one of them.
+bool take_common(common_options& o, const std::string& a, const std::string& v) {
+    if (a == "--force")
+        o.force = true;
+    else if (a == "--dry-run")
+        o.dry_run = true;
+    else if (a == "--sync-tunnel")
+        o.sync_tunnel = true;
+    else if (a == "--desec-api")
+        o.desec_api = v;
+    else if (a == "--desec-ca-file")
+        o.desec_ca_file = v;
+    else if (a == "--root") {
+        o.root = v;
+        o.root_given = true;
+    } else if (a == "--bindir")
+        o.bindir = v;
+    else
+        return false;
+    return true;
+}
+
+// --root and --bindir, checked after the role's own options.
+std::optional<std::string> check_common(common_options& o) {
+    if (auto r = check_dir_option("--root", o.root)) return r;
+    if (o.root == "/") o.root_given = false; // `--root /` is the real system
+    return check_dir_option("--bindir", o.bindir);
+}
+
 } // namespace
 
 std::optional<std::string> parse_relay(std::span<const std::string> args, relay_options& o) {
@@ -106,13 +135,8 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
          "--root", "--bindir", "--desec-api", "--desec-ca-file", "--scanners",
          "--imap-pass-through"},
         [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
-            if (a == "--force")
-                o.force = true;
-            else if (a == "--dry-run")
-                o.dry_run = true;
-            else if (a == "--sync-tunnel")
-                o.sync_tunnel = true;
-            else if (a == "--new-tunnel-keys")
+            if (take_common(o, a, v)) return std::nullopt;
+            if (a == "--new-tunnel-keys")
                 o.new_tunnel_keys = true;
             else if (a == "--domain")
                 o.domains.push_back(address::lower_ascii(v));
@@ -120,10 +144,6 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
                 o.hostname = address::lower_ascii(v);
             else if (a == "--public-ipv4")
                 o.ipv4 = v;
-            else if (a == "--desec-api")
-                o.desec_api = v;
-            else if (a == "--desec-ca-file")
-                o.desec_ca_file = v;
             else if (a == "--public-ipv6")
                 o.ipv6 = v;
             else if (a == "--imap-host")
@@ -136,12 +156,7 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
                 if (v != "yes" && v != "no")
                     return "--imap-pass-through \"" + v + "\" must be yes or no";
                 o.imap_pass_through = v;
-            } else if (a == "--root") {
-                o.root = v;
-                o.root_given = true;
-            } else if (a == "--bindir")
-                o.bindir = v;
-            else if (a == "--wg-port") {
+            } else if (a == "--wg-port") {
                 unsigned p = 0;
                 auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
                 if (ec != std::errc() || end != v.data() + v.size() || p == 0 || p > 65535)
@@ -176,36 +191,19 @@ std::optional<std::string> parse_relay(std::span<const std::string> args, relay_
         return "--public-ipv6 \"" + o.ipv6 + "\" is not an IPv6 address";
     if (!o.imap_host.empty() && !host_name(o.imap_host))
         return "--imap-host \"" + o.imap_host + "\" is not a fully qualified host name";
-    if (auto r = check_dir_option("--root", o.root)) return r;
-    if (o.root == "/") o.root_given = false; // `--root /` is the real system
-    if (auto r = check_dir_option("--bindir", o.bindir)) return r;
-    return std::nullopt;
+    return check_common(o);
 }
 
 std::optional<std::string> parse_home(std::span<const std::string> args, home_options& o) {
     auto take = [&](const std::string& a, const std::string& v) -> std::optional<std::string> {
-        if (a == "--force")
-            o.force = true;
-        else if (a == "--dry-run")
-            o.dry_run = true;
-        else if (a == "--sync-tunnel")
-            o.sync_tunnel = true;
-        else if (a == "--new-tunnel-keys")
+        if (take_common(o, a, v)) return std::nullopt;
+        if (a == "--new-tunnel-keys")
             return std::string("--new-tunnel-keys is for the relay (it makes the keys); on home, "
                                "`provision home --pairing NEW-FILE` takes them over");
         else if (a == "--pairing")
             o.pairing = v;
-        else if (a == "--desec-api")
-            o.desec_api = v;
-        else if (a == "--desec-ca-file")
-            o.desec_ca_file = v;
         else if (a == "--hostname")
             o.hostname = address::lower_ascii(v);
-        else if (a == "--root") {
-            o.root = v;
-            o.root_given = true;
-        } else if (a == "--bindir")
-            o.bindir = v;
         return std::nullopt;
     };
     auto e = parse_args(
@@ -220,10 +218,7 @@ std::optional<std::string> parse_home(std::span<const std::string> args, home_op
         return "--hostname \"" + o.hostname +
                "\" is not a fully qualified host name (e.g. "
                "home.example.com)";
-    if (auto r = check_dir_option("--root", o.root)) return r;
-    if (o.root == "/") o.root_given = false; // `--root /` is the real system
-    if (auto r = check_dir_option("--bindir", o.bindir)) return r;
-    return std::nullopt;
+    return check_common(o);
 }
 
 } // namespace splitmail::provision::provisioning

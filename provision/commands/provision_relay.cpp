@@ -1,7 +1,6 @@
 // `splitmail provision relay`: the relay's keys, certificates, tunnel, pairing file, site file,
 // relay.toml and unit, in that order. What it guarantees: commands/provision.hpp.
 #include "commands/provision_flow.hpp"
-#include "splitmail/text/hex.hpp"
 
 #include "commands/dkim.hpp"
 #include "setup/key_files.hpp"
@@ -12,8 +11,6 @@
 #include "setup/rspamd_wiring.hpp"
 #include "splitmail/auth/settings.hpp"
 #include "splitmail/config/relay.hpp"
-
-#include <openssl/rand.h>
 
 #include <utility>
 
@@ -129,13 +126,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         auto lmtp_secret = setup::ensure_secret(
             w, L.lmtp_secret(), 0640, own->root_service,
             [](const std::string& t) { return auth::read_secret_text(t).has_value(); },
-            []() -> std::expected<std::string, std::string> {
-                unsigned char raw[32];
-                if (RAND_bytes(raw, sizeof raw) != 1)
-                    return std::unexpected(std::string("no random bytes for the LMTP secret"));
-                return text::hex(raw, sizeof raw) + "\n";
-            },
-            "LMTP pairing secret");
+            [] { return setup::random_hex_secret(32, "LMTP secret"); }, "LMTP pairing secret");
         if (!lmtp_secret) throw step_error{lmtp_secret.error()};
 
         // Issue 18: rspamd and clamd on this host (installed: `auto`; `on` whatever is found).
@@ -302,11 +293,7 @@ int provision_relay(const relay_options& o, std::ostream& out, std::ostream& err
         err << "splitmail provision relay: " << e.text << "\n";
         return 1;
     }
-    summary(w, out);
-    if (w.dry_run()) {
-        out << "dry run: nothing was written\n";
-        return 0;
-    }
+    if (summary(w, out)) return 0; // a dry run ends here
     if (rekeyed) {
         out << "next: the relay's tunnel has new keys; copy " << L.pairing_file().string()
             << " to the home machine (scp) and run `splitmail provision home --pairing FILE` "

@@ -1,11 +1,22 @@
 // Keys and the TLS placeholder on disk: see key_files.hpp.
 #include "setup/key_files.hpp"
+#include "splitmail/text/hex.hpp"
+
+#include <openssl/rand.h>
 
 #include <chrono>
 
 namespace splitmail::provision::setup {
 
 namespace fs = std::filesystem;
+
+std::expected<std::string, std::string> random_hex_secret(std::size_t octets,
+                                                          std::string_view what) {
+    std::vector<unsigned char> raw(octets);
+    if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1)
+        return std::unexpected("no random bytes for the " + std::string(what));
+    return text::hex(raw.data(), raw.size()) + "\n";
+}
 
 std::expected<std::string, std::string>
 ensure_secret(file_writer& w, const fs::path& path, mode_t mode, const std::optional<owner>& own,

@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <expected>
 #include <filesystem>
 #include <functional>
@@ -34,6 +35,11 @@ std::expected<std::string, std::string> ensure_secret(
     file_writer& w, const std::filesystem::path& path, mode_t mode, const std::optional<owner>& own,
     const std::function<bool(const std::string&)>& usable,
     const std::function<std::expected<std::string, std::string>()>& make, std::string_view what);
+
+// A new secret file's content: `octets` random bytes (OpenSSL's RAND_bytes) in lower-case hex
+// and a newline. `what` names the secret in the error ("no random bytes for the LMTP secret").
+std::expected<std::string, std::string> random_hex_secret(std::size_t octets,
+                                                          std::string_view what);
 
 // The TLS key (mode 0640, root:splitmail) and certificate (0644, root:root): an existing usable
 // pair (also a real certificate that replaced the placeholder) is kept; otherwise a self-signed

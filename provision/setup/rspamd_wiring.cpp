@@ -1,13 +1,10 @@
 // rspamd's wiring on the relay: see rspamd_wiring.hpp.
 #include "setup/rspamd_wiring.hpp"
-#include "splitmail/text/hex.hpp"
 #include "splitmail/text/trim.hpp"
 
 #include "setup/key_files.hpp"
 #include "setup/keys.hpp"
 #include "splitmail/auth/settings.hpp"
-
-#include <openssl/rand.h>
 
 #include <utility>
 
@@ -26,13 +23,7 @@ std::expected<std::string, std::string> ensure_rspamd_wiring(file_writer& w, con
             auto v = auth::read_secret_text(t);
             return v && v->size() >= 16 && v->find('"') == std::string::npos;
         },
-        []() -> std::expected<std::string, std::string> {
-            unsigned char raw[24];
-            if (RAND_bytes(raw, sizeof raw) != 1)
-                return std::unexpected(std::string("no random bytes for the rspamd password"));
-            return text::hex(raw, sizeof raw) + "\n";
-        },
-        "rspamd controller password");
+        [] { return random_hex_secret(24, "rspamd password"); }, "rspamd controller password");
     if (!pw) return std::unexpected(pw.error());
     const std::string password = *auth::read_secret_text(*pw);
     const fs::path ctl = L.rspamd_local_dir() / "worker-controller.inc";
