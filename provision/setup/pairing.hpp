@@ -26,7 +26,7 @@
 // "pairing version N; this splitmail reads version 1"), refuses unknown keys, and validates
 // every value (keys, addresses, ports, domains); errors read "NAME: KEY: REASON".
 // Does not: read files or check that the keys belong together (`wg pubkey` does that in
-// provision.cpp).
+// commands/provision_relay.cpp and provision_home.cpp).
 #include <cstdint>
 #include <expected>
 #include <string>

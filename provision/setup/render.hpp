@@ -7,7 +7,7 @@
 // Paths arrive already prefixed with the --root directory; they are written as given.
 // Guarantees: TOML strings are quoted and escaped; the outputs load through the programs' own
 // settings code (provision_relay_test.cpp and provision_home_test.cpp load them).
-// Does not: validate inputs (provision.cpp does) or write files.
+// Does not: validate inputs (commands/provision_options.cpp does) or write files.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
