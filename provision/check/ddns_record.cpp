@@ -24,7 +24,7 @@ std::string answered(const dns_answer& a) {
 
 // What the state says about the agent: its last error, a Retry-After, flap damping ("" when
 // nothing is pending).
-std::string held_back(const ddns::state& st, std::time_t now) {
+std::string agent_notes(const ddns::state& st, std::time_t now) {
     std::string out;
     if (!st.last_error.empty()) {
         const auto at = std::chrono::system_clock::to_time_t(st.last_error_at);
@@ -52,7 +52,9 @@ finding judge_ddns_record(const ddns_record_input& in) {
                     label + " answers " + answered(in.answer) +
                         "; what splitmail-ddns last published is unknown: " + in.state_problem,
                     "run splitmail check as root (the state file " + state_file +
-                        " belongs to splitmail-ddns); " + service_fix);
+                        " belongs to splitmail-ddns; a damaged one is moved aside when the agent "
+                        "starts); " +
+                        service_fix);
     const ddns::state& st = *in.state;
     // The agent starts afresh when ddns.domain changed: another domain's state says nothing.
     const bool ours = st.domain == in.domain;
@@ -66,7 +68,7 @@ finding judge_ddns_record(const ddns_record_input& in) {
         if (!any)
             return fail("ddns",
                         label + ": not published yet by splitmail-ddns (nothing in " + state_file +
-                            "); DNS answers " + answered(in.answer) + held_back(st, in.now),
+                            "); DNS answers " + answered(in.answer) + agent_notes(st, in.now),
                         "put a deSEC token into desec.token_file of " + in.config.string() +
                             " and start the agent: systemctl enable --now splitmail-ddns; " +
                             service_fix);
@@ -74,7 +76,7 @@ finding judge_ddns_record(const ddns_record_input& in) {
         const bool v6 = in.type == rr_type::aaaa;
         return warn("ddns",
                     label + ": splitmail-ddns has not published one (DNS answers " +
-                        answered(in.answer) + ")" + held_back(st, in.now),
+                        answered(in.answer) + ")" + agent_notes(st, in.now),
                     std::string("journalctl -u splitmail-ddns says why (no public ") +
                         (v6 ? "IPv6" : "IPv4") + " address at home? then set ddns.families = \"" +
                         (v6 ? "ipv4" : "ipv6") + "\" in " + in.config.string() + ")");
@@ -86,14 +88,14 @@ finding judge_ddns_record(const ddns_record_input& in) {
         return fail("ddns",
                     label + " does not resolve (" + answered(in.answer) +
                         "); splitmail-ddns last published " + join(*published) +
-                        held_back(st, in.now),
+                        agent_notes(st, in.now),
                     std::string(service_fix) +
                         " (was the record deleted at deSEC? the agent writes it again after its "
                         "next refresh, ddns.refresh_interval)");
     return fail("ddns",
                 label + " resolves to " + join(in.answer.records) +
                     ", but splitmail-ddns last published " + join(*published) +
-                    held_back(st, in.now),
+                    agent_notes(st, in.now),
                 "if it was published less than the record's TTL ago, resolvers still hold the old "
                 "address: check again later; otherwise " +
                     std::string(service_fix));
