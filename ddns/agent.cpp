@@ -34,10 +34,6 @@ bool same_addresses(const std::vector<std::string>& records, const ip_address& w
     return a && *a == want;
 }
 
-std::string key_of(std::string_view subname, std::string_view type) {
-    return std::string(subname) + "/" + std::string(type);
-}
-
 cycle_result make(cycle_result::status st, milliseconds next, std::string message = {}) {
     cycle_result r;
     r.st = st;
@@ -47,10 +43,6 @@ cycle_result make(cycle_result::status st, milliseconds next, std::string messag
 }
 
 } // namespace
-
-std::string display_name(std::string_view subname, std::string_view domain) {
-    return subname.empty() ? std::string(domain) : std::string(subname) + "." + std::string(domain);
-}
 
 agent::agent(const settings& s, desec::client& api, ip_detector& detector, state& st,
              persist_fn persist, random_fn random, bool dry_run)
@@ -88,7 +80,26 @@ milliseconds agent::backoff() {
                          duration_cast<milliseconds>(s_.retry_max), random_());
 }
 
+void agent::note_error(const std::string& text, time_point now) {
+    if (state_.last_error == text) return;
+    state_.last_error = text;
+    state_.last_error_at = text.empty() ? time_point{} : now;
+    persist_(state_);
+}
+
 cycle_result agent::on_api_error(const desec::error& e, time_point now, std::string_view what) {
+    cycle_result r = api_error_result(e, now, what);
+    // Kept without the delays, so a repeated failure does not rewrite the state each time.
+    std::string text = r.message;
+    if (r.st == cycle_result::status::transient)
+        text = std::string(what) + " failed: " + e.message;
+    else if (e.kind == desec::error_kind::throttled)
+        text = "deSEC throttled us (429) while " + std::string(what);
+    note_error(text, now);
+    return r;
+}
+
+cycle_result agent::api_error_result(const desec::error& e, time_point now, std::string_view what) {
     using desec::error_kind;
     cycle_result r;
     switch (e.kind) {
@@ -249,17 +260,28 @@ cycle_result agent::run_cycle(time_point now) {
 
     std::vector<desec::rrset> changes;
     std::vector<std::vector<std::string>> old_records;
+    bool confirmed = false;
     for (const auto& sub : s_.subnames) {
         for (const auto& [f, addr] : wanted) {
             std::string type(record_type(f));
             std::vector<std::string> current;
             if (auto it = remote_.find(sub); it != remote_.end())
                 if (auto jt = it->second.find(type); jt != it->second.end()) current = jt->second;
-            if (same_addresses(current, addr)) continue;
+            if (same_addresses(current, addr)) {
+                // deSEC already has it (written before a restart that lost the state, or by
+                // hand): the state says so, or `splitmail check` would report it unpublished.
+                auto& known = state_.published[published_key(sub, type)];
+                if (known != current) {
+                    known = current;
+                    confirmed = true;
+                }
+                continue;
+            }
             changes.push_back(desec::rrset{sub, type, ttl_, {addr.to_string()}});
             old_records.push_back(current);
         }
     }
+    if (confirmed && !dry_run_) persist_(state_);
 
     auto idle = [&](cycle_result::status st) {
         cycle_result r = make(st, duration_cast<milliseconds>(s_.interval));
@@ -272,7 +294,10 @@ cycle_result agent::run_cycle(time_point now) {
         return r;
     };
     if (changes.empty()) {
-        if (!transient) failures_ = 0;
+        if (!transient) {
+            failures_ = 0;
+            note_error("", now);
+        }
         return idle(cycle_result::status::unchanged);
     }
 
@@ -328,12 +353,14 @@ cycle_result agent::run_cycle(time_point now) {
         return r;
     }
     failures_ = 0;
+    state_.last_error.clear();
+    state_.last_error_at = {};
     if (s_.damping) damper_.record_change(now);
     state_.damping = damper_.save();
     for (std::size_t i = 0; i < changes.size(); ++i) {
         const auto& c = changes[i];
         remote_[c.subname][c.type] = c.records;
-        state_.published[key_of(c.subname, c.type)] = c.records;
+        state_.published[published_key(c.subname, c.type)] = c.records;
         log::info(component, "-", "updated",
                   {{"name", display_name(c.subname, s_.domain)},
                    {"type", c.type},

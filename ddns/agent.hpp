@@ -20,9 +20,9 @@
 
 #include "ip_source.hpp"
 #include "rate_limiter.hpp"
-#include "settings.hpp"
+#include "splitmail/config/ddns.hpp"
+#include "splitmail/ddns/state.hpp"
 #include "splitmail/desec/client.hpp"
-#include "state.hpp"
 
 namespace splitmail::ddns {
 
@@ -57,11 +57,14 @@ public:
 
 private:
     cycle_result on_api_error(const desec::error& e, time_point now, std::string_view what);
+    cycle_result api_error_result(const desec::error& e, time_point now, std::string_view what);
     std::optional<cycle_result> ensure_remote(time_point now);
     std::optional<ip_address> detect(family f, time_point now, bool& refused, bool& transient);
     void note(const std::string& topic, const std::string& message, bool warn,
               const std::string& key = {});
     std::chrono::milliseconds backoff();
+    // The state's last_error (for `splitmail check`), saved when it changes.
+    void note_error(const std::string& text, time_point now);
 
     const settings& s_;
     desec::client& api_;
@@ -90,6 +93,6 @@ private:
     std::size_t writes_sent_ = 0;
 };
 
-std::string display_name(std::string_view subname, std::string_view domain);
+// display_name(): splitmail/config/ddns.hpp.
 
 } // namespace splitmail::ddns

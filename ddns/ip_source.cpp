@@ -13,36 +13,6 @@
 
 namespace splitmail::ddns {
 
-std::expected<ip_source, std::string> parse_ip_source(std::string_view spec) {
-    if (spec == "off") return ip_source{ip_source::kind::off, {}};
-    if (spec == "checkip") return ip_source{ip_source::kind::checkip, {}};
-    if (spec.starts_with("url:")) {
-        std::string url(spec.substr(4));
-        // TLS is always verified: a plain-http source could be spoofed by anyone on the path.
-        if (!url.starts_with("https://") || url.size() <= 8)
-            return std::unexpected("a url: source must be an https:// URL");
-        return ip_source{ip_source::kind::url, url};
-    }
-    if (spec.starts_with("interface:")) {
-        std::string name(spec.substr(10));
-        if (name.empty() || name.size() > 15 || name.find('/') != std::string::npos)
-            return std::unexpected("interface: needs a network interface name");
-        return ip_source{ip_source::kind::interface, name};
-    }
-    return std::unexpected("unknown address source \"" + std::string(spec) +
-                           "\" (use checkip, url:https://..., interface:NAME or off)");
-}
-
-std::string to_string(const ip_source& s) {
-    switch (s.type) {
-    case ip_source::kind::off: return "off";
-    case ip_source::kind::checkip: return "checkip";
-    case ip_source::kind::url: return "url:" + s.argument;
-    case ip_source::kind::interface: return "interface:" + s.argument;
-    }
-    return "?";
-}
-
 std::expected<ip_address, detect_error> choose_address(std::span<const ip_address> candidates,
                                                        family f, std::string_view where) {
     const ip_address* first_refused = nullptr;

@@ -15,19 +15,12 @@
 #include <vector>
 
 #include "address.hpp"
+#include "splitmail/config/ddns.hpp"
 #include "splitmail/desec/transport.hpp"
 
 namespace splitmail::ddns {
 
-struct ip_source {
-    enum class kind { off, checkip, url, interface } type = kind::off;
-    std::string argument; // URL or interface name
-
-    bool operator==(const ip_source&) const = default;
-};
-
-std::expected<ip_source, std::string> parse_ip_source(std::string_view spec);
-std::string to_string(const ip_source& s);
+// ip_source, parse_ip_source() and detector_config: splitmail/config/ddns.hpp (the settings).
 
 struct detect_error {
     enum class kind {
@@ -55,13 +48,6 @@ class ip_detector {
 public:
     virtual ~ip_detector() = default;
     virtual std::expected<ip_address, detect_error> detect(family f) = 0;
-};
-
-struct detector_config {
-    ip_source v4;
-    ip_source v6;
-    std::string checkip_v4 = "https://checkipv4.dedyn.io/";
-    std::string checkip_v6 = "https://checkipv6.dedyn.io/";
 };
 
 class source_detector final : public ip_detector {

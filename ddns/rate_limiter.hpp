@@ -12,9 +12,9 @@
 #include <deque>
 #include <vector>
 
-namespace splitmail::ddns {
+#include "splitmail/ddns/state.hpp" // time_point, damping_snapshot (the state file's fields)
 
-using time_point = std::chrono::system_clock::time_point;
+namespace splitmail::ddns {
 
 struct window_limit {
     std::chrono::seconds window;
@@ -77,12 +77,7 @@ public:
     std::chrono::milliseconds time_to_reuse(time_point now) const;
 
     // For the state file.
-    struct snapshot {
-        double penalty = 0;
-        time_point updated{};
-        bool suppressed = false;
-        bool operator==(const snapshot&) const;
-    };
+    using snapshot = damping_snapshot;
     snapshot save() const { return {penalty_, updated_, suppressed_}; }
     void restore(const snapshot& s);
 

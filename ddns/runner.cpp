@@ -15,7 +15,7 @@
 
 #include "agent.hpp"
 #include "exit_codes.hpp"
-#include "settings.hpp"
+#include "splitmail/config/ddns.hpp"
 #include "splitmail/log/log.hpp"
 #include "splitmail/sys/notify.hpp"
 
@@ -75,12 +75,7 @@ constexpr std::string_view usage_text =
 } // namespace
 
 int run(const run_options& o) {
-    auto values = config::load(o.config_file, settings_table());
-    if (!values) {
-        log::error(component, "-", "configuration error: " + values.error());
-        return exit_code::config;
-    }
-    auto s = settings_from(*values, o.config_file.string());
+    auto s = load_settings(o.config_file);
     if (!s) {
         log::error(component, "-", "configuration error: " + s.error());
         return exit_code::config;
@@ -191,12 +186,7 @@ int main_with_args(int argc, char** argv) {
     o.once = cl.has("--once");
     o.dry_run = cl.has("--dry-run");
     if (cl.check_only) {
-        auto values = config::load(o.config_file, settings_table());
-        if (!values) {
-            program::complain(info, values.error());
-            return exit_code::config;
-        }
-        auto s = settings_from(*values, o.config_file.string());
+        auto s = load_settings(o.config_file);
         if (!s) {
             program::complain(info, s.error());
             return exit_code::config;

@@ -17,6 +17,7 @@ const std::vector<check_entry>& all_checks() {
         {"users", check_users, false, true},
         {"listeners", check_listeners, true, true},
         {"scanners", check_scanners, true, false},
+        {"ddns", check_ddns, false, true},
     };
     return list;
 }

@@ -18,7 +18,11 @@
 //   listeners  every configured listen address accepts a TCP connection
 //   scanners   (relay) the scanners relay.toml enables answer: rspamd GET /ping, clamd VERSION
 //              and the age of its signature database (check_scanners.cpp, scanners.hpp)
-// Relay machines run all but users; home machines tunnel, users, listeners and tls (IMAP).
+//   ddns       (home, when ddns.toml is next to home.toml) each name splitmail-ddns keeps
+//              current resolves to what the agent last published (its state file;
+//              check_ddns.cpp, ddns_record.hpp)
+// Relay machines run all but users and ddns; home machines tunnel, users, listeners, tls (IMAP)
+// and ddns.
 #include <string_view>
 #include <vector>
 
@@ -39,6 +43,7 @@ findings check_queue(context& c);
 findings check_users(context& c);
 findings check_listeners(context& c);
 findings check_scanners(context& c);
+findings check_ddns(context& c);
 
 struct check_entry {
     std::string_view name;

@@ -5,22 +5,38 @@ namespace splitmail::provision::check {
 
 namespace fs = std::filesystem;
 
-std::expected<relay_facts, std::string> read_relay_facts(const fs::path& file) {
-    auto s = relay::load_settings(file, config::referenced_files::names_only);
+namespace {
+
+// The settings a program's loader built, with the file they came from.
+template <class Facts, class Settings>
+std::expected<Facts, std::string> facts_of(std::expected<Settings, std::string> s,
+                                           const fs::path& file) {
     if (!s) return std::unexpected(s.error());
-    relay_facts r;
-    static_cast<relay::settings&>(r) = std::move(*s);
-    r.file = file;
-    return r;
+    Facts f;
+    static_cast<Settings&>(f) = std::move(*s);
+    f.file = file;
+    return f;
+}
+
+} // namespace
+
+std::expected<relay_facts, std::string> read_relay_facts(const fs::path& file) {
+    return facts_of<relay_facts>(relay::load_settings(file, config::referenced_files::names_only),
+                                 file);
 }
 
 std::expected<home_facts, std::string> read_home_facts(const fs::path& file) {
-    auto s = home::load_settings(file, config::referenced_files::names_only);
-    if (!s) return std::unexpected(s.error());
-    home_facts h;
-    static_cast<home::settings&>(h) = std::move(*s);
-    h.file = file;
-    return h;
+    return facts_of<home_facts>(home::load_settings(file, config::referenced_files::names_only),
+                                file);
+}
+
+fs::path ddns_config_of(const fs::path& home_config) {
+    return home_config.parent_path() / "ddns.toml";
+}
+
+std::expected<ddns_facts, std::string> read_ddns_facts(const fs::path& file) {
+    // The token file is not read: ddns::settings only names it.
+    return facts_of<ddns_facts>(ddns::load_settings(file), file);
 }
 
 std::expected<dns_query*, std::string> context::dns() {

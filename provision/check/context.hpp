@@ -2,9 +2,9 @@
 // What every check of `splitmail check` reads: the site file, the parts of relay.toml and
 // home.toml the checks need, the resolver, the clock.
 //
-// Guarantees: read_relay_facts()/read_home_facts() load the files through the programs' own
-// settings tables (common/config/relay.*, home.*): the same keys, defaults and checks as the
-// daemons, so `check` accepts exactly the files the daemons accept ("FILE: KEY: REASON"
+// Guarantees: read_relay_facts()/read_home_facts()/read_ddns_facts() load the files through the
+// programs' own settings tables (common/config/relay.*, home.*, ddns.*): the same keys, defaults
+// and checks as the daemons, so `check` accepts exactly the files the daemons accept ("FILE: KEY: REASON"
 // otherwise). Files the settings name (pairing secrets) are not read.
 // Does not: run a check (checks.hpp).
 #include <chrono>
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "splitmail/config/ddns.hpp"
 #include "splitmail/config/home.hpp"
 #include "splitmail/config/relay.hpp"
 
@@ -36,11 +37,20 @@ struct home_facts : home::settings {
 std::expected<relay_facts, std::string> read_relay_facts(const std::filesystem::path& file);
 std::expected<home_facts, std::string> read_home_facts(const std::filesystem::path& file);
 
+struct ddns_facts : ddns::settings {
+    std::filesystem::path file;
+};
+
+// ddns.toml: on a home machine, next to home.toml.
+std::filesystem::path ddns_config_of(const std::filesystem::path& home_config);
+std::expected<ddns_facts, std::string> read_ddns_facts(const std::filesystem::path& file);
+
 struct context {
     site s;
     std::filesystem::path site_file;
     std::optional<relay_facts> relay; // set on a relay machine
     std::optional<home_facts> home;   // set on a home machine
+    std::optional<ddns_facts> ddns;   // set on a home machine with ddns.toml
     std::string resolver;             // "ip:port" or "" (/etc/resolv.conf)
     std::time_t now = 0;
     std::chrono::milliseconds connect_timeout{2000};

@@ -18,7 +18,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: splitmail check [--site FILE] [--resolver IP:PORT] [--only CHECK,...] [--json]\n"
-    "checks: dns spf dkim tlsa ptr tls tunnel lmtp queue users listeners\n"
+    "checks: dns spf dkim tlsa ptr tls tunnel lmtp queue users listeners scanners ddns\n"
     "Exit status: 0 all ok (warnings allowed), 1 something is wrong, 2 usage error.\n";
 
 // The fix line for a configuration error "FILE: KEY: REASON (line N...)" or a TOML syntax error
@@ -142,6 +142,13 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
                                      site_file.string()));
         } else if (auto h = read_home_facts(c.s.home_config)) {
             c.home = std::move(*h);
+            // splitmail-ddns's configuration, as `provision home` writes it next to home.toml.
+            if (const auto ddns_file = ddns_config_of(c.s.home_config); fs::exists(ddns_file)) {
+                if (auto d = read_ddns_facts(ddns_file))
+                    c.ddns = std::move(*d);
+                else
+                    setup.push_back(fail("config", d.error(), config_fix(d.error(), ddns_file)));
+            }
         } else {
             setup.push_back(fail("config", h.error(), config_fix(h.error(), c.s.home_config)));
         }

@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "splitmail/desec/parse.hpp"
-#include "state.hpp"
+#include "splitmail/ddns/state.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace splitmail;

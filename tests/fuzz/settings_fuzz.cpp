@@ -10,7 +10,7 @@
 #include "splitmail/config/settings.hpp"
 #include "tomlpp_workaround.hpp"
 
-#include "../../ddns/settings.hpp"
+#include "splitmail/config/ddns.hpp"
 #include "splitmail/config/home.hpp"
 #include "splitmail/config/relay.hpp"
 

@@ -109,6 +109,13 @@ TEST_F(DdnsAgentTest, ComparesAddressesNotText) {
     make();
     EXPECT_EQ(cycle().st, status::unchanged);
     EXPECT_EQ(server.patches, 0);
+    // What deSEC already has counts as published (the state `splitmail check` compares DNS with),
+    // saved once, not every cycle.
+    EXPECT_EQ(st.published.at("/A"), std::vector<std::string>{"81.2.69.160"});
+    EXPECT_EQ(st.published.at("/AAAA"), std::vector<std::string>{"2A01:04F8:0::1"});
+    EXPECT_EQ(persisted, 1);
+    EXPECT_EQ(cycle().st, status::unchanged);
+    EXPECT_EQ(persisted, 1);
 }
 
 TEST_F(DdnsAgentTest, Ipv4ChangeWritesOnlyA) {
@@ -164,7 +171,11 @@ TEST_F(DdnsAgentTest, ServerErrorBacksOffAndRereads) {
     // The failed PATCH made the remote view unknown: the RRsets were read again first.
     EXPECT_EQ(t->requests[gets_before].method, "GET");
     EXPECT_EQ(r.next, 10s);
+    // The failure is in the state for `splitmail check`, until a request succeeds.
+    EXPECT_NE(st.last_error.find("failed:"), std::string::npos) << st.last_error;
+    EXPECT_NE(st.last_error_at, time_point{});
     EXPECT_EQ(cycle(10s).st, status::updated);
+    EXPECT_EQ(st.last_error, "");
     EXPECT_EQ(cycle().st, status::unchanged);
 }
 
@@ -186,6 +197,7 @@ TEST_F(DdnsAgentTest, AuthErrorsAreFatalWithDistinctCodes) {
         EXPECT_EQ(r.exit_code, code);
         EXPECT_NE(r.message.find(words), std::string::npos) << r.message;
         EXPECT_NE(r.message.find("/etc/splitmail/desec.token"), std::string::npos);
+        EXPECT_EQ(st.last_error, r.message); // what `splitmail check` shows
     }
 }
 

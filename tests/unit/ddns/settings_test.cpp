@@ -1,4 +1,4 @@
-#include "settings.hpp"
+#include "splitmail/config/ddns.hpp"
 
 #include <sys/stat.h>
 

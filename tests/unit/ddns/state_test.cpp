@@ -1,4 +1,4 @@
-#include "state.hpp"
+#include "splitmail/ddns/state.hpp"
 
 #include <sys/stat.h>
 
@@ -36,6 +36,8 @@ TEST_F(DdnsStateTest, RoundTrip) {
                 time_point(std::chrono::milliseconds(1700000001456))};
     s.damping = {2.5, time_point(std::chrono::milliseconds(1700000001456)), true};
     s.not_before = time_point(std::chrono::milliseconds(1700000100000));
+    s.last_error = "updating the records failed: HTTP 503";
+    s.last_error_at = time_point(std::chrono::milliseconds(1700000002000));
     auto file = dir / "state.json";
     ASSERT_TRUE(save_state(file, s));
     auto back = load_state(file);

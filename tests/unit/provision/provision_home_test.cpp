@@ -4,7 +4,7 @@
 // errors about the pairing file that say what to fix.
 #include "provision_fixture.hpp"
 
-#include "../ddns/settings.hpp"
+#include "splitmail/config/ddns.hpp"
 #include "../homeserver/service.hpp"
 #include "../relay/service.hpp"
 #include "commands/user.hpp"
@@ -130,9 +130,7 @@ TEST_F(ProvisionHome, UserAddAcceptsTheGeneratedConfig) {
 }
 
 TEST_F(ProvisionHome, DdnsTomlLoadsThroughTheDdnsSettings) {
-    auto v = splitmail::config::load(etc() / "ddns.toml", splitmail::ddns::settings_table());
-    ASSERT_TRUE(v) << v.error();
-    auto s = splitmail::ddns::settings_from(*v, "ddns.toml");
+    auto s = splitmail::ddns::load_settings(etc() / "ddns.toml");
     ASSERT_TRUE(s) << s.error();
     // imap.example.com is inside example.com: zone example.com, name "imap".
     EXPECT_EQ(s->domain, "example.com");
@@ -213,10 +211,7 @@ TEST_F(ProvisionHome, HostnameOutsideTheMailDomainsIsItsOwnDdnsZone) {
     auto r = run({"home", "--pairing", pairing_file.string(), "--hostname", "me.dedyn.io", "--root",
                   other.path.string()});
     ASSERT_EQ(r.code, 0) << r.err;
-    auto v = splitmail::config::load(other / "etc/splitmail/ddns.toml",
-                                     splitmail::ddns::settings_table());
-    ASSERT_TRUE(v) << v.error();
-    auto s = splitmail::ddns::settings_from(*v, "ddns.toml");
+    auto s = splitmail::ddns::load_settings(other / "etc/splitmail/ddns.toml");
     ASSERT_TRUE(s) << s.error();
     EXPECT_EQ(s->domain, "me.dedyn.io");
     EXPECT_EQ(s->subnames, (std::vector<std::string>{""}));

@@ -7,6 +7,7 @@
 #include "setup/pairing.hpp"
 #include "setup/public_address.hpp"
 #include "setup/render.hpp"
+#include "splitmail/config/ddns.hpp"
 
 #include <gtest/gtest.h>
 
@@ -280,6 +281,34 @@ TEST(FileWriter, DirectoriesAndRefusals) {
 }
 
 TEST(Render, TomlQuoting) { EXPECT_EQ(setup::toml_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\""); }
+
+// The renderer's ddns.toml is read through splitmail-ddns's own table (common/config/ddns):
+// every optional line, the apex, several names and a path that needs escaping (issue 13).
+TEST(Render, DdnsTomlLoadsThroughTheDdnsTable) {
+    setup::ddns_params p;
+    p.domain = "example.dedyn.io";
+    p.names = {"@", "home", "imap.home"};
+    p.state_file = "/var/lib/splitmail-ddns/state \"1\".json";
+    p.token_file = "/etc/splitmail/desec.token";
+    for (bool options : {false, true}) {
+        if (options) {
+            p.api_url = "https://127.0.0.1:8443/api/v1/";
+            p.ca_file = "/tmp/ca.pem";
+        }
+        const auto text = setup::render_ddns_toml(p);
+        auto v =
+            splitmail::config::load_string(text, "ddns.toml", splitmail::ddns::settings_table());
+        ASSERT_TRUE(v) << v.error() << "\n" << text;
+        auto s = splitmail::ddns::settings_from(*v, "ddns.toml");
+        ASSERT_TRUE(s) << s.error() << "\n" << text;
+        EXPECT_EQ(s->domain, "example.dedyn.io");
+        EXPECT_EQ(s->subnames, (std::vector<std::string>{"", "home", "imap.home"}));
+        EXPECT_EQ(s->state_file, p.state_file);
+        EXPECT_EQ(s->token_file, p.token_file);
+        EXPECT_EQ(s->api_url, options ? p.api_url : "https://desec.io/api/v1/");
+        EXPECT_EQ(s->ca_file, p.ca_file);
+    }
+}
 
 } // namespace
 

@@ -1,4 +1,5 @@
-#include "state.hpp"
+// The state file of splitmail-ddns; see ddns/state.hpp.
+#include "splitmail/ddns/state.hpp"
 
 #include "splitmail/durable/file.hpp"
 
@@ -22,7 +23,9 @@ time_point from_ms(std::int64_t ms) {
 
 } // namespace
 
-bool damper::snapshot::operator==(const snapshot&) const = default;
+std::string published_key(std::string_view subname, std::string_view type) {
+    return std::string(subname) + "/" + std::string(type);
+}
 
 std::string state_to_json(const state& s) {
     json j;
@@ -36,6 +39,10 @@ std::string state_to_json(const state& s) {
                     {"updated_ms", to_ms(s.damping.updated)},
                     {"suppressed", s.damping.suppressed}};
     if (s.not_before) j["not_before_ms"] = to_ms(*s.not_before);
+    if (!s.last_error.empty()) {
+        j["last_error"] = s.last_error;
+        j["last_error_ms"] = to_ms(s.last_error_at);
+    }
     return j.dump(2) + "\n";
 }
 
@@ -66,6 +73,10 @@ std::expected<state, std::string> state_from_json(std::string_view text) try {
     }
     if (auto nb = j.find("not_before_ms"); nb != j.end() && nb->is_number_integer())
         s.not_before = from_ms(nb->get<std::int64_t>());
+    if (auto e = j.find("last_error"); e != j.end() && e->is_string()) {
+        s.last_error = e->get<std::string>();
+        s.last_error_at = from_ms(j.value("last_error_ms", std::int64_t{0}));
+    }
     return s;
 } catch (const nlohmann::json::exception& e) {
     return std::unexpected(std::string("bad state: ") + e.what());

@@ -1,4 +1,5 @@
-#include "settings.hpp"
+// splitmail-ddns's settings table, address sources and loader; see config/ddns.hpp.
+#include "splitmail/config/ddns.hpp"
 
 #include "splitmail/desec/token.hpp"
 
@@ -88,10 +89,40 @@ bool valid_subname(std::string_view s) {
 
 std::span<const config::setting_spec> settings_table() { return table; }
 
+std::expected<ip_source, std::string> parse_ip_source(std::string_view spec) {
+    if (spec == "off") return ip_source{ip_source::kind::off, {}};
+    if (spec == "checkip") return ip_source{ip_source::kind::checkip, {}};
+    if (spec.starts_with("url:")) {
+        std::string url(spec.substr(4));
+        // TLS is always verified: a plain-http source could be spoofed by anyone on the path.
+        if (!url.starts_with("https://") || url.size() <= 8)
+            return std::unexpected("a url: source must be an https:// URL");
+        return ip_source{ip_source::kind::url, url};
+    }
+    if (spec.starts_with("interface:")) {
+        std::string name(spec.substr(10));
+        if (name.empty() || name.size() > 15 || name.find('/') != std::string::npos)
+            return std::unexpected("interface: needs a network interface name");
+        return ip_source{ip_source::kind::interface, name};
+    }
+    return std::unexpected("unknown address source \"" + std::string(spec) +
+                           "\" (use checkip, url:https://..., interface:NAME or off)");
+}
+
+std::string to_string(const ip_source& s) {
+    switch (s.type) {
+    case ip_source::kind::off: return "off";
+    case ip_source::kind::checkip: return "checkip";
+    case ip_source::kind::url: return "url:" + s.argument;
+    case ip_source::kind::interface: return "interface:" + s.argument;
+    }
+    return "?";
+}
+
 std::expected<settings, std::string> settings_from(const config::values& v,
                                                    const std::string& file) {
     auto fail = [&](std::string_view key, const std::string& why) {
-        return std::unexpected(file + ": " + std::string(key) + ": " + why);
+        return std::unexpected(file + ": " + std::string(key) + ": " + why + v.where(key));
     };
     settings s;
     s.domain = v.get_string("ddns.domain");
@@ -158,6 +189,16 @@ std::expected<settings, std::string> settings_from(const config::values& v,
     if (s.timeout < std::chrono::seconds(1)) return fail("desec.timeout", "must be at least 1s");
     s.log_level = v.get_string("log.level");
     return s;
+}
+
+std::expected<settings, std::string> load_settings(const std::filesystem::path& file) {
+    auto v = config::load(file, settings_table());
+    if (!v) return std::unexpected(v.error());
+    return settings_from(*v, file.string());
+}
+
+std::string display_name(std::string_view subname, std::string_view domain) {
+    return subname.empty() ? std::string(domain) : std::string(subname) + "." + std::string(domain);
 }
 
 std::expected<std::string, std::string> read_token(const std::filesystem::path& file) {
