@@ -38,6 +38,7 @@ constexpr const char* usage =
     "usage: splitmail cert obtain|renew --name N [--name N]... --cert FILE --key FILE\n"
     "                  --account-key FILE [--directory URL] [--ca-file FILE]\n"
     "                  [--contact mailto:ADDR] [--http-listen ADDR:PORT] [--relay-spool DIR]\n"
+    "                  [--key-type p256|rsa2048]\n"
     "                  [--config relay.toml] [--reload-unit UNIT]...\n"
     "                  [--challenge dns-01 --desec-domain D --desec-token-file F\n"
     "                   [--desec-api URL] [--desec-ca-file F] [--dns-server IP:PORT]...]\n"
@@ -69,8 +70,9 @@ struct options {
     std::string systemctl = "systemctl";   // tests point it at a stand-in
     bool all = false;                      // renew --all
     fs::path dir{default_renewal_dir};     // renew --all: where the renewal files are
-    bool force = false;                    // rollover: switch without waiting for 2 x TTL
-    fs::path key_source;                   // rollover: the key to certify (KEY.next), then KEY
+    acme::key_type key_type = acme::key_type::p256; // for a new key (an existing one is kept)
+    bool force = false;                             // rollover: switch without waiting for 2 x TTL
+    fs::path key_source; // rollover: the key to certify (KEY.next), then KEY
 };
 
 // A certificate's failure history, kept in its renewal file (acme/renewal.hpp's backoff).
@@ -136,7 +138,11 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             o.systemctl = v;
         else if (a == "--dir")
             o.dir = v;
-        else if (a == "--contact")
+        else if (a == "--key-type") {
+            auto t = acme::parse_key_type(v);
+            if (!t) return "--key-type is p256 or rsa2048";
+            o.key_type = *t;
+        } else if (a == "--contact")
             o.contact.push_back(v.starts_with("mailto:") ? v : "mailto:" + v);
         else if (a == "--http-listen") {
             auto colon = v.rfind(':');
@@ -251,16 +257,28 @@ int status(const options& o, std::ostream& out, std::ostream& err) {
     return 0;
 }
 
-// The certificate key: the existing one when it is P-256 (renewals keep TLSA records valid).
-acme::result<acme::ec_key> cert_key(const fs::path& path, bool& is_new, std::ostream& out) {
+// The certificate key: the existing one when it is usable (P-256 or RSA >= 2048), whatever
+// --key-type says, because renewals keep TLSA records valid only with the same key; a new key
+// of `want` otherwise.
+acme::result<acme::cert_key> cert_key(const fs::path& path, acme::key_type want, bool& is_new,
+                                      std::ostream& out) {
     is_new = false;
     auto pem = durable::read_file_if_exists(path);
     if (pem && *pem) {
-        if (auto k = acme::ec_key::from_pem(**pem)) return k;
-        out << "the key in " << path.string() << " is not ECDSA P-256; making a new key\n";
+        auto k = acme::cert_key::from_pem(**pem);
+        if (k) {
+            if (k->type() != want)
+                out << "keeping the " << acme::key_type_name(k->type()) << " key in "
+                    << path.string() << " (the TLSA record pins it); for a "
+                    << acme::key_type_name(want)
+                    << " key remove the file, run again, then `splitmail dns apply`\n";
+            return k;
+        }
+        out << "the key in " << path.string() << " is not usable (" << k.error().message
+            << "); making a new " << acme::key_type_name(want) << " key\n";
     }
     is_new = true;
-    return acme::ec_key::generate();
+    return acme::cert_key::generate(want);
 }
 
 // Replacing a file keeps its owner and group (the relay runs as its own user and must go on
@@ -397,12 +415,12 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
     auto account = acme::load_or_create_key(o.account_key, &account_new);
     if (!account) return failed(1, "account key: " + account.error().message);
     bool key_new = false;
-    auto key = o.key_source.empty() ? cert_key(o.key, key_new, out) : [&] {
+    auto key = o.key_source.empty() ? cert_key(o.key, o.key_type, key_new, out) : [&] {
         auto pem = durable::read_file(o.key_source);
         if (!pem)
-            return acme::result<acme::ec_key>(
+            return acme::result<acme::cert_key>(
                 acme::fail(acme::error_kind::local, pem.error().text()));
-        return acme::ec_key::from_pem(*pem);
+        return acme::cert_key::from_pem(*pem);
     }();
     if (!key) return failed(1, key.error().text());
     // A rollover's next key becomes the key file before the certificate for it is written.
@@ -485,6 +503,8 @@ std::vector<std::string> as_args(const options& o) {
     add("--directory", o.directory);
     if (!o.ca_file.empty()) add("--ca-file", o.ca_file.string());
     for (const auto& c : o.contact) add("--contact", c);
+    if (o.key_type != acme::key_type::p256)
+        add("--key-type", std::string(acme::key_type_name(o.key_type)));
     add("--challenge", o.challenge);
     if (o.challenge == "http-01") {
         const bool v6 = o.http_address.find(':') != std::string::npos;

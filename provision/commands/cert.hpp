@@ -25,8 +25,8 @@
 // --config reads hostname (the name), tls_cert/tls_key and spool_dir from relay.toml; options
 // given explicitly win. --directory defaults to Let's Encrypt production.
 //
-// Guarantees: the certificate key (ECDSA P-256) is reused when the key file already holds
-// one, so a renewal keeps TLSA "3 1 1" records valid; otherwise a new key is made. Each file is
+// Guarantees: the certificate key (ECDSA P-256, or RSA-2048 with --key-type rsa2048) is reused
+// when the key file already holds a usable one (of either type), so a renewal keeps TLSA "3 1 1" records valid; otherwise a new key is made. Each file is
 // replaced atomically and durably (key 0600, chain 0644, owner and group kept); a failed issuance leaves both files
 // as they were (the old certificate stays in service). The account key file (0600) is created
 // on first use and reused after. After a new certificate the relay named by the spool's pid

@@ -168,6 +168,27 @@ def main():
     r = cli("renew", *common)
     checks.eq(r.returncode, 0, "renew exits 0")
     checks.ok("not due" in r.stdout, "renew of a fresh certificate does nothing")
+
+    log("--key-type rsa2048: an RSA certificate for peers without ECDSA")
+    rsa_cert, rsa_key = d / "rsa.crt", d / "rsa.key"
+    rsa_args = [a for a in common]
+    rsa_args[rsa_args.index("--cert") + 1] = str(rsa_cert)
+    rsa_args[rsa_args.index("--key") + 1] = str(rsa_key)
+    r = cli("obtain", *rsa_args, "--key-type", "rsa2048")
+    checks.eq(r.returncode, 0, "obtain --key-type rsa2048 exits 0")
+    text = subprocess.run(["openssl", "x509", "-in", str(rsa_cert), "-noout", "-text"],
+                          capture_output=True, text=True).stdout
+    checks.ok("rsaEncryption" in text and "(2048 bit)" in text,
+              "the CA issued a certificate for an RSA-2048 key", text[:1500])
+    checks.eq(stat.S_IMODE(rsa_key.stat().st_mode), 0o600, "the RSA key file is 0600")
+    kept = json.loads(Path(str(rsa_cert) + ".acme.json").read_text())["args"]
+    checks.ok(("--key-type", "rsa2048") in pairs(kept), "the renewal file keeps --key-type",
+              str(kept))
+    rsa_before = rsa_key.read_bytes()
+    r = cli("obtain", *rsa_args)
+    checks.eq(r.returncode, 0, "obtain again without --key-type exits 0")
+    checks.eq(rsa_key.read_bytes(), rsa_before, "the RSA key is kept (the TLSA record pins it)")
+    checks.ok("keeping the rsa2048 key" in r.stdout, "and it says so", r.stdout)
     checks.eq(leaf_info(cert), second, "certificate unchanged by renew")
     r = cli("status", "--cert", str(cert), "--name", NAME)
     checks.ok(r.returncode == 0 and NAME in r.stdout and "renewal due" in r.stdout

@@ -229,9 +229,8 @@ result<std::optional<renewal_info>> client::renewal_information(std::string_view
     return std::optional<renewal_info>{std::move(*info)};
 }
 
-result<issued_certificate> client::obtain(std::span<const std::string> names,
-                                          const ec_key& cert_key, challenge_solver& solver,
-                                          std::string_view replaces) {
+result<issued_certificate> client::obtain(std::span<const std::string> names, const cert_key& key,
+                                          challenge_solver& solver, std::string_view replaces) {
     if (names.empty()) return fail(error_kind::local, "no names to certify");
     for (const auto& n : names)
         if (!valid_dns_name(n)) return fail(error_kind::local, "\"" + n + "\" is not a DNS name");
@@ -344,7 +343,7 @@ result<issued_certificate> client::obtain(std::span<const std::string> names,
 
     order done = *ready;
     if (ready->state == status::ready) {
-        auto csr = make_csr_der(cert_key, names);
+        auto csr = make_csr_der(key, names);
         if (!csr) return std::unexpected(csr.error());
         // RFC 8555 7.4: finalize with the CSR (base64url DER).
         auto f = post("finalize", ready->finalize, nlohmann::json{{"csr", base64url(*csr)}}.dump());
@@ -363,7 +362,7 @@ result<issued_certificate> client::obtain(std::span<const std::string> names,
     if (!cert) return std::unexpected(cert.error());
     if (count_certificates(cert->body) == 0)
         return protocol_error("certificate " + done.certificate, "answer holds no PEM certificate");
-    if (!leaf_matches_key(cert->body, cert_key))
+    if (!leaf_matches_key(cert->body, key))
         return protocol_error("certificate " + done.certificate,
                               "the certificate is not for our certificate key");
     note("certificate downloaded: " + done.certificate);

@@ -12,6 +12,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -141,6 +142,60 @@ std::string ec_key::private_pem() const {
     return bio_string(b.get());
 }
 
+std::optional<key_type> parse_key_type(std::string_view t) {
+    if (t == "p256" || t == "ecdsa" || t == "P-256") return key_type::p256;
+    if (t == "rsa2048" || t == "rsa") return key_type::rsa2048;
+    return std::nullopt;
+}
+
+std::string_view key_type_name(key_type t) noexcept {
+    return t == key_type::rsa2048 ? "rsa2048" : "p256";
+}
+
+cert_key::cert_key(const ec_key& k) : type_(key_type::p256) {
+    EVP_PKEY* raw = k.native();
+    EVP_PKEY_up_ref(raw);
+    key_ = std::shared_ptr<EVP_PKEY>(raw, [](EVP_PKEY* p) { EVP_PKEY_free(p); });
+}
+
+result<cert_key> cert_key::generate(key_type t) {
+    if (t == key_type::p256) {
+        auto k = ec_key::generate();
+        if (!k) return std::unexpected(k.error());
+        return cert_key(*k);
+    }
+    EVP_PKEY* k = EVP_RSA_gen(2048);
+    if (k == nullptr) return crypto_fail("cannot generate an RSA-2048 key");
+    return cert_key(std::shared_ptr<EVP_PKEY>(k, [](EVP_PKEY* p) { EVP_PKEY_free(p); }),
+                    key_type::rsa2048);
+}
+
+result<cert_key> cert_key::from_pem(std::string_view pem) {
+    bio_ptr b(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    EVP_PKEY* raw = b ? PEM_read_bio_PrivateKey(b.get(), nullptr, nullptr, nullptr) : nullptr;
+    if (raw == nullptr) return crypto_fail("not a PEM private key");
+    std::shared_ptr<EVP_PKEY> k(raw, [](EVP_PKEY* p) { EVP_PKEY_free(p); });
+    if (EVP_PKEY_is_a(raw, "RSA")) {
+        // RFC 8301 / CA/Browser Forum baseline: RSA below 2048 bits is not acceptable.
+        if (EVP_PKEY_get_bits(raw) < 2048)
+            return fail(error_kind::local, "the RSA key has " +
+                                               std::to_string(EVP_PKEY_get_bits(raw)) +
+                                               " bits; at least 2048 are needed");
+        return cert_key(std::move(k), key_type::rsa2048);
+    }
+    auto ec = ec_key::from_pem(pem);
+    if (!ec) return std::unexpected(ec.error());
+    return cert_key(*ec);
+}
+
+std::string cert_key::private_pem() const {
+    bio_ptr b(BIO_new(BIO_s_mem()));
+    if (!b ||
+        PEM_write_bio_PrivateKey(b.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+        return {};
+    return bio_string(b.get());
+}
+
 std::string ec_key::jwk_json() const {
     // RFC 7638 3.2: required members only, lexicographic order, no whitespace.
     return R"({"crv":"P-256","kty":"EC","x":")" +
@@ -238,7 +293,7 @@ bool valid_dns_name(std::string_view name) noexcept {
     return labels >= 2;
 }
 
-result<std::string> make_csr_der(const ec_key& cert_key, std::span<const std::string> names) {
+result<std::string> make_csr_der(const cert_key& key, std::span<const std::string> names) {
     if (names.empty()) return fail(error_kind::local, "a certificate needs at least one name");
     std::string san;
     for (const auto& n : names) {
@@ -266,8 +321,8 @@ result<std::string> make_csr_der(const ec_key& cert_key, std::span<const std::st
     int added = X509_REQ_add_extensions(req.get(), exts);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     if (added != 1) return crypto_fail("cannot add subjectAltName to the CSR");
-    if (X509_REQ_set_pubkey(req.get(), cert_key.native()) != 1 ||
-        X509_REQ_sign(req.get(), cert_key.native(), EVP_sha256()) <= 0)
+    if (X509_REQ_set_pubkey(req.get(), key.native()) != 1 ||
+        X509_REQ_sign(req.get(), key.native(), EVP_sha256()) <= 0)
         return crypto_fail("cannot sign the CSR");
     unsigned char* der = nullptr;
     int len = i2d_X509_REQ(req.get(), &der);
@@ -348,7 +403,7 @@ std::size_t count_certificates(std::string_view chain_pem) {
     return n;
 }
 
-bool leaf_matches_key(std::string_view chain_pem, const ec_key& key) {
+bool leaf_matches_key(std::string_view chain_pem, const cert_key& key) {
     auto cert = first_cert(chain_pem);
     return cert && X509_check_private_key(cert.get(), key.native()) == 1;
 }

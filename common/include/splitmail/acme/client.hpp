@@ -91,7 +91,7 @@ public:
     // A whole issuance for `names` (see the top of this file). `replaces`: the ARI identifier
     // (ari_cert_id) of the certificate this one renews, sent in newOrder when the CA offers
     // renewal information (RFC 9773 5).
-    result<issued_certificate> obtain(std::span<const std::string> names, const ec_key& cert_key,
+    result<issued_certificate> obtain(std::span<const std::string> names, const cert_key& key,
                                       challenge_solver& solver, std::string_view replaces = {});
 
     // RFC 9773 4: the CA's suggested renewal window for the certificate `cert_id`

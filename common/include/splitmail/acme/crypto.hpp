@@ -12,6 +12,7 @@
 // Does not: any I/O (files are the caller's: see client.hpp load_or_create_key).
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +48,29 @@ private:
     std::shared_ptr<EVP_PKEY> key_;
 };
 
+// A certificate's key: ECDSA P-256 (the default: small, fast, what TLSA "3 1 1" pins) or RSA
+// (2048 bits or more, for peers that still lack ECDSA). Any ec_key converts to it.
+enum class key_type { p256, rsa2048 };
+// "p256" / "rsa2048" (also "ecdsa", "rsa"); nullopt for anything else.
+std::optional<key_type> parse_key_type(std::string_view text);
+std::string_view key_type_name(key_type t) noexcept; // "p256" / "rsa2048"
+
+class cert_key {
+public:
+    cert_key(const ec_key& k); // NOLINT: every P-256 account-style key is a certificate key
+    static result<cert_key> generate(key_type t);
+    // PKCS#8/SEC1/PKCS#1 PEM of a P-256 or RSA (>= 2048 bits) private key; others are refused.
+    static result<cert_key> from_pem(std::string_view pem);
+    std::string private_pem() const; // PKCS#8 PEM
+    key_type type() const noexcept { return type_; }
+    EVP_PKEY* native() const noexcept { return key_.get(); }
+
+private:
+    cert_key(std::shared_ptr<EVP_PKEY> k, key_type t) : key_(std::move(k)), type_(t) {}
+    std::shared_ptr<EVP_PKEY> key_;
+    key_type type_;
+};
+
 // RFC 8555 6.2: the protected header names the key by account URL (`kid`) once the account
 // exists; only newAccount (and revocation by certificate key) carries the `jwk` itself.
 struct jws_header {
@@ -75,7 +99,7 @@ bool valid_dns_name(std::string_view name) noexcept;
 
 // RFC 8555 7.4 / RFC 2986: a DER PKCS#10 request for `names` (all in subjectAltName; the first
 // also as CN when it fits in 64 octets), signed with `cert_key`.
-result<std::string> make_csr_der(const ec_key& cert_key, std::span<const std::string> names);
+result<std::string> make_csr_der(const cert_key& key, std::span<const std::string> names);
 
 struct cert_times {
     std::chrono::system_clock::time_point not_before, not_after;
@@ -91,6 +115,6 @@ result<std::string> ari_cert_id(std::string_view chain_pem);
 // The number of certificates in a PEM chain (0 when it holds none).
 std::size_t count_certificates(std::string_view chain_pem);
 // Whether the leaf of `chain_pem` certifies the public half of `key`.
-bool leaf_matches_key(std::string_view chain_pem, const ec_key& key);
+bool leaf_matches_key(std::string_view chain_pem, const cert_key& key);
 
 } // namespace splitmail::acme

@@ -250,3 +250,56 @@ TEST(AcmeCrypto, AriCertIdOfTheRfcExample) {
     EVP_PKEY_free(k);
     EXPECT_FALSE(acme::ari_cert_id(pem2));
 }
+
+// --key-type rsa2048: the CSR carries the RSA key and is signed by it; a key read back keeps
+// its type; RSA below 2048 bits and curves other than P-256 are refused by name.
+TEST(AcmeCrypto, RsaCertificateKeys) {
+    auto k = acme::cert_key::generate(acme::key_type::rsa2048);
+    ASSERT_TRUE(k) << k.error().message;
+    EXPECT_EQ(k->type(), acme::key_type::rsa2048);
+    EXPECT_EQ(EVP_PKEY_get_bits(k->native()), 2048);
+    std::vector<std::string> names{"mx.example.org"};
+    auto der = acme::make_csr_der(*k, names);
+    ASSERT_TRUE(der) << der.error().message;
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der->data());
+    X509_REQ* req = d2i_X509_REQ(nullptr, &p, static_cast<long>(der->size()));
+    ASSERT_NE(req, nullptr);
+    EXPECT_EQ(X509_REQ_verify(req, k->native()), 1);
+    EVP_PKEY* pub = X509_REQ_get0_pubkey(req);
+    ASSERT_NE(pub, nullptr);
+    EXPECT_TRUE(EVP_PKEY_is_a(pub, "RSA"));
+    X509_REQ_free(req);
+
+    auto again = acme::cert_key::from_pem(k->private_pem());
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again->type(), acme::key_type::rsa2048);
+    auto ec = acme::cert_key::from_pem(acme::ec_key::generate()->private_pem());
+    ASSERT_TRUE(ec);
+    EXPECT_EQ(ec->type(), acme::key_type::p256);
+
+    EVP_PKEY* small = EVP_RSA_gen(1024);
+    ASSERT_NE(small, nullptr);
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, small, nullptr, nullptr, 0, nullptr, nullptr);
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(b, &data);
+    auto weak = acme::cert_key::from_pem(std::string(data, static_cast<std::size_t>(len)));
+    BIO_free(b);
+    EVP_PKEY_free(small);
+    ASSERT_FALSE(weak);
+    EXPECT_NE(weak.error().message.find("1024 bits"), std::string::npos) << weak.error().message;
+
+    EVP_PKEY* p384 = EVP_EC_gen("P-384");
+    ASSERT_NE(p384, nullptr);
+    BIO* c = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(c, p384, nullptr, nullptr, 0, nullptr, nullptr);
+    const long len2 = BIO_get_mem_data(c, &data);
+    auto other = acme::cert_key::from_pem(std::string(data, static_cast<std::size_t>(len2)));
+    BIO_free(c);
+    EVP_PKEY_free(p384);
+    EXPECT_FALSE(other);
+
+    EXPECT_EQ(acme::parse_key_type("rsa2048"), acme::key_type::rsa2048);
+    EXPECT_EQ(acme::parse_key_type("p256"), acme::key_type::p256);
+    EXPECT_FALSE(acme::parse_key_type("rsa4096"));
+}
