@@ -14,7 +14,6 @@ import argparse
 import imaplib
 import random
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -34,20 +33,12 @@ def body(i: int, size: int) -> bytes:
 
 
 class Client:
-    def __init__(self, port: int, password: str):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        self.m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx)
-        self.m.login(DEMO, password)
+    def __init__(self, m: imaplib.IMAP4):
+        self.m = m
         self.folder = "INBOX"
         self.m.select(self.folder)
         self.rnd = random.Random(1)
         self.n = 1000
-
-    def exists(self) -> int:
-        typ, data = self.m.status(self.folder, "(MESSAGES)")
-        return int(data[0].split(b"MESSAGES ")[1].rstrip(b")"))
 
     def run(self, kind: str, count: int) -> None:
         m, rnd = self.m, self.rnd
@@ -97,15 +88,11 @@ def main() -> None:
     args = ap.parse_args()
     lib.require_binaries(lib.HOME_BIN)
     d = lib.tmpdir("fsync-count")
-    cert = lib.make_cert(d, "imap", "home.example.test")
     home = lib.Home(d / "home")
-    port = lib.free_port()
-    with open(home.config, "a") as f:
-        f.write(f'[imaps]\nlisten = ["127.0.0.1:{port}"]\n'
-                f'[imap]\ntls_cert = "{cert[0]}"\ntls_key = "{cert[1]}"\n')
+    home.add_imaps(d)
     home.start()
-    lib.wait_until(lambda: lib.port_answers("127.0.0.1", port), 10, "imaps port")
-    c = Client(port, home.passwords[DEMO])
+    home.wait_imaps()
+    c = Client(home.imaps())
     for i in range(100):
         c.m.append("INBOX", None, None, body(i, 3000))
     c.m.create("Archive")

@@ -23,36 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lib  # noqa: E402
-from lib import DEMO, checks  # noqa: E402
+from lib import DEMO, checks, imap_raw as raw  # noqa: E402
 
 SESSIONS = 4
 SEED = 30
 RUN_SECONDS = 3.0
 KEYWORDS = ["kw1", "kw2", "kw3", "$Forwarded"]
-
-
-def tls_ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
-
-
-def raw(m: imaplib.IMAP4, line: str) -> tuple[str, list[bytes]]:
-    tag = m._new_tag().decode()
-    m.send(f"{tag} {line}\r\n".encode())
-    untagged = []
-    while True:
-        resp = m._get_line()
-        if resp.startswith(tag.encode() + b" "):
-            return resp.decode(), untagged
-        untagged.append(resp)
-
-
-def connect(port: int, password: str) -> imaplib.IMAP4_SSL:
-    m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=tls_ctx())
-    m.login(DEMO, password)
-    return m
 
 
 def message(test_id: str) -> bytes:
@@ -75,11 +51,11 @@ class Load:
                 self.max_modseq = max(self.max_modseq, int(v))
 
 
-def worker(k: int, port: int, password: str, load: Load, uidvalidity: int) -> None:
+def worker(k: int, home: lib.Home, load: Load, uidvalidity: int) -> None:
     rnd = random.Random(k)
     n = 0
     try:
-        m = connect(port, password)
+        m = home.imaps()
         status, lines = raw(m, "SELECT INBOX (CONDSTORE)")
         load.seen(b"\n".join(lines).decode(errors="replace"))
         exists = SEED
@@ -122,20 +98,15 @@ def worker(k: int, port: int, password: str, load: Load, uidvalidity: int) -> No
 def main() -> None:
     lib.require_binaries(lib.HOME_BIN)
     d = lib.tmpdir("imap-crash")
-    cert = lib.make_cert(d, "imap", "home.example.test")
     home = lib.Home(d / "home")
-    imaps_port = lib.free_port()
-    with open(home.config, "a") as f:
-        f.write(f'[imaps]\nlisten = ["127.0.0.1:{imaps_port}"]\n'
-                f'[imap]\ntls_cert = "{cert[0]}"\ntls_key = "{cert[1]}"\n')
-    password = home.passwords[DEMO]
+    home.add_imaps(d)
     home.start()
-    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
+    home.wait_imaps()
     inbox = home.mailbox(DEMO)
     marker = inbox / "splitmail-uidlist.unsynced"
 
     load = Load()
-    m = connect(imaps_port, password)
+    m = home.imaps()
     for i in range(SEED):
         typ, data = m.append("INBOX", None, None, message(f"seed-{i}"))
         r = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
@@ -144,7 +115,7 @@ def main() -> None:
     uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", b"\n".join(lines)).group(1))
     m.logout()
 
-    threads = [threading.Thread(target=worker, args=(k, imaps_port, password, load, uidvalidity),
+    threads = [threading.Thread(target=worker, args=(k, home, load, uidvalidity),
                                 daemon=True) for k in range(SESSIONS)]
     for t in threads:
         t.start()
@@ -161,8 +132,8 @@ def main() -> None:
     checks.ok(marker.exists(), "the killed process left the marker")
 
     home.start()
-    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
-    m = connect(imaps_port, password)
+    home.wait_imaps()
+    m = home.imaps()
     status, lines = raw(m, "SELECT INBOX (CONDSTORE)")
     m.state = "SELECTED"
     text = b"\n".join(lines).decode()
@@ -204,8 +175,8 @@ def main() -> None:
     home.stop()
     checks.ok(not marker.exists(), "a clean stop removes the marker")
     home.start()
-    lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
-    m = connect(imaps_port, password)
+    home.wait_imaps()
+    m = home.imaps()
     typ, data = m.status("INBOX", "(HIGHESTMODSEQ)")
     checks.eq(int(re.search(rb"HIGHESTMODSEQ (\d+)", data[0]).group(1)), after,
               "after a clean stop, HIGHESTMODSEQ is kept as it was")
