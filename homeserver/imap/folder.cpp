@@ -4,6 +4,7 @@
 
 #include "imap/codec.hpp"
 #include "imap/header_cache.hpp"
+#include "imap/structure_cache.hpp"
 #include "imap/uidvalidity.hpp"
 #include "maildir/name.hpp"
 
@@ -85,7 +86,9 @@ folder::folder(fs::path dir, std::string host, fs::path user_root, folder_regist
         log::error("imap", "-", "cannot allocate a UIDVALIDITY",
                    {{"path", (root_ / "splitmail-uidvalidity").string()}, {"error", ec.message()}});
         init_error_ = ec;
+        return;
     }
+    recover_unsynced();
 }
 
 header_cache& folder::headers() const {
@@ -93,13 +96,22 @@ header_cache& folder::headers() const {
     return *headers_;
 }
 
+structure_cache& folder::structures() const {
+    if (!structures_) structures_ = std::make_unique<structure_cache>();
+    return *structures_;
+}
+
 folder::~folder() {
+    bool synced = !dirty_;
     if (fd_ >= 0) {
-        if (dirty_) ::fsync(fd_);
+        if (dirty_) synced = !durable::fsync_fd(fd_);
         ::close(fd_);
     }
     drop_watches();
-    if (locked_) registry_.state().unlock_folder(lock_key_);
+    // Everything is on disk: the next load needs no MODSEQ skip (recover_unsynced).
+    const fs::path marker = dir_ / unsynced_marker_name;
+    if (locked_)
+        registry_.state().unlock_folder(lock_key_, synced && unsynced_marked_ ? &marker : nullptr);
 }
 
 std::string_view folder::keep_name(std::string_view name) {
@@ -323,7 +335,7 @@ std::expected<std::uint32_t, std::error_code> folder::add(std::string_view conte
         return std::unexpected(ec);
     };
     if (auto ec = write_all(fd, content)) return fail(ec);
-    if (::fsync(fd) != 0) return fail(errno_code());
+    if (auto ec = durable::fsync_fd(fd)) return fail(ec);
     std::int64_t when = date.value_or(std::time(nullptr));
     struct timespec ts[2] = {{static_cast<time_t>(when), 0}, {static_cast<time_t>(when), 0}};
     ::futimens(fd, ts); // INTERNALDATE is the file's mtime

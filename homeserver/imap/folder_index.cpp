@@ -489,8 +489,15 @@ std::error_code folder::append(std::string_view records, bool sync_now) {
     if (records.empty()) return {};
     if (!index_ok_) return compact(); // first write: the snapshot has everything
     std::size_t n = static_cast<std::size_t>(std::count(records.begin(), records.end(), '\n'));
+    // Records that may carry MODSEQs clients see before they are fsync'd: the marker first
+    // (see mark_unsynced), and never more of them than a restart after a crash skips.
+    if (!sync_now) {
+        if (auto ec = mark_unsynced()) return ec;
+        if (unsynced_records_ + n > max_unsynced) sync_now = true;
+    }
     if (auto ec = write_all(fd_, records)) return ec;
     log_records_ += n;
+    unsynced_records_ += n;
     dirty_ = true;
     if (log_records_ > 2 * (msgs_.size() + expunged_.size()) + 1000) return compact();
     if (sync_now) return flush();
@@ -499,9 +506,43 @@ std::error_code folder::append(std::string_view records, bool sync_now) {
 
 std::error_code folder::flush() {
     if (!dirty_ || fd_ < 0) return {};
-    if (::fsync(fd_) != 0) return errno_code();
+    if (auto ec = durable::fsync_fd(fd_)) return ec;
     dirty_ = false;
+    unsynced_records_ = 0;
     return {};
+}
+
+std::error_code folder::mark_unsynced() {
+    if (unsynced_marked_) return {};
+    // Durable before the first record that is not: its presence at the next load says that
+    // records (and the MODSEQs they gave out) may have been lost (store.hpp, crash recovery).
+    fs::path p = dir_ / unsynced_marker_name;
+    durable::unique_fd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) return errno_code();
+    if (auto ec = durable::fsync_fd(fd.get())) return ec;
+    if (auto ec = fsync_dir(dir_)) return ec;
+    unsynced_marked_ = true;
+    return {};
+}
+
+void folder::recover_unsynced() {
+    struct stat st {};
+    if (::lstat((dir_ / unsynced_marker_name).c_str(), &st) != 0) return; // closed cleanly
+    unsynced_marked_ = true; // on disk; the marker stays until a clean close
+    // Another folder object of this process has the directory loaded: the marker is its own
+    // and every record it wrote is in the file we just read (the page cache), none lost.
+    if (registry_.state().lock_users(lock_key_) > 1) return;
+    // The last process may have handed out MODSEQs in records a crash lost (at most
+    // max_unsynced since its last fsync): skip them all, so no MODSEQ a client saw is ever
+    // given to another change (RFC 7162 3.1.1: mod-sequences only grow), and write the new
+    // HIGHESTMODSEQ durably before anything uses it (a second crash must not skip from the old
+    // value again).
+    highest_modseq_ += max_unsynced + 1;
+    if (auto ec = compact()) {
+        log::error("imap", "-", "cannot write the folder index after an unclean stop",
+                   {{"path", (dir_ / index_name).string()}, {"error", ec.message()}});
+        init_error_ = ec;
+    }
 }
 
 std::error_code folder::compact() {
@@ -587,6 +628,7 @@ std::error_code folder::compact() {
     }
     index_ok_ = true;
     dirty_ = false;
+    unsynced_records_ = 0;
     log_records_ = msgs_.size() + expunged_.size() + 1;
     hints_.clear();
     hints_.shrink_to_fit();

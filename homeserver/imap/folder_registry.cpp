@@ -119,10 +119,19 @@ std::error_code folder_registry::impl::lock_folder(const fs::path& dir, lock_key
     return {};
 }
 
-void folder_registry::impl::unlock_folder(lock_key key) {
+std::size_t folder_registry::impl::lock_users(lock_key key) {
+    std::lock_guard lk(locks_mu);
+    auto it = locks.find(key);
+    return it == locks.end() || it->second.pid != ::getpid() ? 0 : it->second.users;
+}
+
+void folder_registry::impl::unlock_folder(lock_key key, const fs::path* unlink_when_last) {
     std::lock_guard lk(locks_mu);
     auto it = locks.find(key);
     if (it == locks.end() || it->second.pid != ::getpid() || --it->second.users > 0) return;
+    // Still under the flock and locks_mu: no other folder object of this process can be
+    // loading this directory (it would have counted itself as a user first).
+    if (unlink_when_last) ::unlink(unlink_when_last->c_str());
     ::close(it->second.fd);
     locks.erase(it);
 }

@@ -63,12 +63,7 @@ std::error_code folder::sync(bool force) {
         // Unchanged since a trusted mtime, and watched since before it was read: exact.
         if (!scan_dir[i] && trusted_[i] && wd_[i] >= 0) established_[i] = true;
     }
-    if (!scan_dir[0] && !scan_dir[1]) {
-        std::string d;
-        log_mtimes(d);
-        if (auto ec = append(d, false)) return ec;
-        return flush();
-    }
+    if (!scan_dir[0] && !scan_dir[1]) return log_mtimes();
     return scan(scan_dir[0], scan_dir[1], nm, cm, trust[0], trust[1]);
 }
 
@@ -224,24 +219,34 @@ std::error_code folder::scan(bool scan_new, bool scan_cur, std::int64_t nm, std:
     }
     if (scan_new) mtime_[0] = nm, trusted_[0] = trust_new;
     if (scan_cur) mtime_[1] = cm, trusted_[1] = trust_cur;
-    log_mtimes(records);
     if (!index_ok_) return compact();
-    return append(records, true);
+    // New UIDs are promised to clients (RFC 3501 2.3.1.1: a UID never changes): durable before
+    // any session reports them. What else a read finds (another writer's renames and unlinks)
+    // a later read finds again if a crash loses the records.
+    if (auto ec = append(records, !added.empty())) return ec;
+    return log_mtimes();
 }
 
-// Adds a "D" record when both directories' mtimes are trusted and differ from the last one
-// logged.
-void folder::log_mtimes(std::string& records) {
-    if (!trusted_[0] || !trusted_[1] ||
+// Appends a "D" record when both directories' mtimes are trusted and differ from the last one
+// logged. A "D" record vouches for every record before it (the next load reads no directory
+// when the mtimes match), so it is written only when those are on disk (nothing unsynced);
+// otherwise it waits for a later sync after a flush. It is not fsync'd itself: losing it costs
+// the next load one directory read (readdir, no stat), and the next fsync of the index (an
+// APPEND, a new UID, the folder's close) takes it along.
+std::error_code folder::log_mtimes() {
+    if (dirty_ || !index_ok_ || !trusted_[0] || !trusted_[1] ||
         (mtime_[0] == logged_mtime_[0] && mtime_[1] == logged_mtime_[1]))
-        return;
-    records += "D ";
-    put_i64(records, mtime_[0]);
-    records += ' ';
-    put_i64(records, mtime_[1]);
-    records += '\n';
+        return {};
+    std::string d = "D ";
+    put_i64(d, mtime_[0]);
+    d += ' ';
+    put_i64(d, mtime_[1]);
+    d += '\n';
+    if (auto ec = write_all(fd_, d)) return ec;
+    ++log_records_;
     logged_mtime_[0] = mtime_[0];
     logged_mtime_[1] = mtime_[1];
+    return {};
 }
 
 void folder::note_own_change(int which, std::int64_t before_ns) {

@@ -63,17 +63,19 @@ bool mailbox_store::exists(std::string_view name) const {
 std::expected<std::shared_ptr<folder>, std::error_code> mailbox_store::open(std::string_view name) {
     auto d = dir_of(name);
     if (!d) return std::unexpected(std::make_error_code(std::errc::invalid_argument));
-    if (is_inbox(name)) {
-        if (auto ec = make_maildir(*d)) return std::unexpected(ec);
-    } else if (!exists(name)) {
-        return std::unexpected(std::make_error_code(std::errc::no_such_file_or_directory));
-    }
     auto& r = registry_->state();
     const std::string key = d->string();
     std::shared_ptr<folder> f, fresh, evicted;
     {
         std::lock_guard lk(r.open_mu);
         if (auto it = r.open.find(key); it != r.open.end()) f = it->second.lock();
+    }
+    // A loaded folder's directories exist (its sync() checks them): no mkdir or stat per
+    // SELECT, STATUS or APPEND (issue 15).
+    if (!f && is_inbox(name)) {
+        if (auto ec = make_maildir(*d)) return std::unexpected(ec);
+    } else if (!f && !exists(name)) {
+        return std::unexpected(std::make_error_code(std::errc::no_such_file_or_directory));
     }
     bool created = !f;
     if (created) {

@@ -39,8 +39,20 @@
 // - Flags live in the ":2," info of the file name: D F R S T for system flags, a..z for
 //   keywords numbered by the folder's `dovecot-keywords` file (Dovecot's format, "<n> <name>"
 //   lines, at most 26 keywords per folder); other info letters are kept as found.
-// - A message's record is in the index (fsync'd) before its UID is returned (APPEND, COPY);
-//   flag changes are written at once and fsync'd by flush() (called at the end of STORE).
+// - Durability (docs/architecture.md, "IMAP: what a crash can lose"): a message's file is
+//   fsync'd, renamed into cur/ and cur/ fsync'd, and its record is in the index (fsync'd),
+//   before its UID is returned (APPEND, COPY); a UID a read of new/ assigned is fsync'd
+//   before any session reports it. Flag changes and expunges (STORE, EXPUNGE, CLOSE, and what
+//   a read finds another writer did) are renamed/unlinked and logged at once but not fsync'd
+//   before the reply (Dovecot's mail_fsync = optimized does the same): a crash may lose the
+//   last of them - a flag change comes back as it was, an expunged message may come back
+//   (under its UID, or a new one when only its record reached the disk) - never a delivered
+//   or appended message. The next load then reads new/ and cur/ (a "D" record is written only
+//   when every record before it is on disk) and the index follows the files. MODSEQs given
+//   out in lost records are never reused: before the first unsynced record the marker
+//   `splitmail-uidlist.unsynced` is made durable; a load that finds it (no clean close since)
+//   raises HIGHESTMODSEQ by max_unsynced + 1 (the most records ever left unsynced) and
+//   rewrites the index before serving. A clean close fsyncs and removes the marker.
 //   A torn last log line (crash) is ignored on load; the snapshot is only ever replaced whole.
 // - No per-message stat on open: when new/ and cur/ have the mtimes recorded in the last
 //   "D" record (and those mtimes were older than the scan that recorded them, so a change in
@@ -94,7 +106,8 @@ namespace splitmail::home::imap {
 
 namespace fs = std::filesystem;
 
-class header_cache; // header_cache.hpp: SORT values, kept with the folder
+class header_cache;    // header_cache.hpp: SORT values, kept with the folder
+class structure_cache; // structure_cache.hpp: ENVELOPE/BODYSTRUCTURE strings
 class folder;
 
 // What the folders of a process share, owned by whoever runs them (splitmail-home's service;
@@ -199,8 +212,13 @@ public:
         return set_flags(uid, flags, m ? m->keywords : 0);
     }
     std::error_code expunge(std::uint32_t uid);
-    // fsyncs records written since the last flush (end of STORE/EXPUNGE).
+    // fsyncs records written since the last flush. STORE and EXPUNGE do not call it (a crash
+    // may lose their last changes, see the top of this file); APPEND and COPY flush by
+    // themselves.
     std::error_code flush();
+    // Records (flag changes, expunges) that may be written without fsync before one is forced;
+    // also how far MODSEQs skip after a crash (recover_unsynced).
+    static constexpr std::size_t max_unsynced = std::size_t{1} << 20;
     // UIDs expunged with a MODSEQ above `modseq` (RFC 7162 3.2.5.1, VANISHED (EARLIER)); when
     // expunges after `modseq` were forgotten: every UID below UIDNEXT that is not present.
     // Ascending, merged ranges (lo <= hi): their count is at most one more than the number of
@@ -237,6 +255,8 @@ public:
     // The SORT values of this folder's messages (header_cache.hpp), filled on first use and
     // shared by every session that has the folder open.
     header_cache& headers() const;
+    // FETCH ENVELOPE/BODYSTRUCTURE/BODY strings (structure_cache.hpp), likewise shared.
+    structure_cache& structures() const;
 
     // Statistics for tests and benchmarks: directory reads and stat calls done by sync().
     std::size_t scans() const { return scans_; }
@@ -264,7 +284,9 @@ private:
     std::error_code scan(bool scan_new, bool scan_cur, std::int64_t nm, std::int64_t cm,
                          bool trust_new, bool trust_cur);
     void note_own_change(int which, std::int64_t before_ns);
-    void log_mtimes(std::string& records);
+    std::error_code log_mtimes();
+    std::error_code mark_unsynced();
+    void recover_unsynced();
     void add_watch(int which);
     void drop_watches();
     bool foreign_change(int which);
@@ -318,10 +340,15 @@ private:
     bool index_ok_ = false;                   // a V2 index file exists and is the log we append to
     std::size_t log_records_ = 0;
     bool dirty_ = false; // written but not fsync'd
+    // Records written since the last fsync (at most max_unsynced), and whether the marker
+    // file that says so after a crash is on disk (mark_unsynced).
+    std::size_t unsynced_records_ = 0;
+    bool unsynced_marked_ = false;
     std::size_t scans_ = 0, stats_ = 0;
     std::size_t expunge_count_ = 0;
     std::vector<std::uint32_t> recent_; // ascending UIDs not yet claimed (claim_recent)
     mutable std::unique_ptr<header_cache> headers_;
+    mutable std::unique_ptr<structure_cache> structures_;
 };
 
 // The mailboxes of one user.

@@ -32,6 +32,8 @@ using durable::write_all;
 
 inline constexpr const char* index_name = "splitmail-uidlist";
 inline constexpr const char* keywords_name = "dovecot-keywords";
+// Exists while index records that were not fsync'd may exist (folder::mark_unsynced).
+inline constexpr const char* unsynced_marker_name = "splitmail-uidlist.unsynced";
 inline constexpr std::uint8_t dead = 0xff; // flags of an entry expunged while the log is read
 // Largest UID an index may name (as Dovecot: below 2^31), so UIDNEXT cannot wrap around.
 inline constexpr std::uint32_t max_uid = 0x7fffffffu;
@@ -108,7 +110,10 @@ struct folder_registry::impl {
     std::unordered_map<int, detail::dir_watch> watches;
 
     std::error_code lock_folder(const fs::path& dir, lock_key& key);
-    void unlock_folder(lock_key key);
+    // The last user of a lock also removes `unlink_when_last` (a clean close's
+    // splitmail-uidlist.unsynced) before the flock goes.
+    void unlock_folder(lock_key key, const fs::path* unlink_when_last = nullptr);
+    std::size_t lock_users(lock_key key); // folder objects of this process holding the lock
     void forget_loaded(const fs::path& dir);
     void drain_events(); // watch_mu held
 };

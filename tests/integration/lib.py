@@ -586,6 +586,19 @@ def wait_until(cond, timeout: float, what: str, interval: float = 0.05, daemons=
         time.sleep(interval)
 
 
+def imap_raw(m, line: str) -> tuple[str, list[bytes]]:
+    """Sends one IMAP command as written on an imaplib session; returns the tagged status line
+    and every untagged line (for what imaplib does not parse: modifiers, CONDSTORE)."""
+    tag = m._new_tag().decode()
+    m.send(f"{tag} {line}\r\n".encode())
+    untagged = []
+    while True:
+        resp = m._get_line()
+        if resp.startswith(tag.encode() + b" "):
+            return resp.decode(), untagged
+        untagged.append(resp)
+
+
 def port_answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -689,6 +702,31 @@ class Home:
     def stop(self, expect_status: int | None = 0) -> int:
         """SIGTERM; fails on a status other than expect_status or a sanitizer report."""
         return self.daemon.stop(expect_status=expect_status)
+
+    def add_imaps(self, d: Path) -> int:
+        """Before start(): an implicit-TLS IMAP listener on a free loopback port, with a
+        self-signed certificate made in `d`; returns the port (start() waits for LMTP only:
+        wait_imaps() after it)."""
+        cert, key = make_cert(d, "imap", "home.example.test")
+        self.imaps_port = free_port()
+        with open(self.config, "a") as f:
+            f.write(f'[imaps]\nlisten = ["127.0.0.1:{self.imaps_port}"]\n'
+                    f'[imap]\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+        return self.imaps_port
+
+    def wait_imaps(self) -> None:
+        wait_until(lambda: port_answers("127.0.0.1", self.imaps_port), 10, "imaps port",
+                   daemons=[self.daemon])
+
+    def imaps(self, address: str = DEMO):
+        """A logged-in imaplib session over the add_imaps() listener (certificate unchecked)."""
+        import imaplib
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.imaps_port, ssl_context=ctx)
+        m.login(address, self.passwords[address])
+        return m
 
     def mailbox(self, address: str = DEMO) -> Path:
         local, dom = address.split("@")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lib  # noqa: E402
-from lib import DEMO, checks  # noqa: E402
+from lib import DEMO, checks, imap_raw as raw  # noqa: E402
 
 
 def tls_ctx():
@@ -25,18 +25,6 @@ def tls_ctx():
     c.check_hostname = False
     c.verify_mode = ssl.CERT_NONE
     return c
-
-
-def raw(m: imaplib.IMAP4, line: str) -> tuple[str, list[bytes]]:
-    """Sends one command as written, returns the tagged status and every untagged line."""
-    tag = m._new_tag().decode()
-    m.send(f"{tag} {line}\r\n".encode())
-    untagged = []
-    while True:
-        resp = m._get_line()
-        if resp.startswith(tag.encode() + b" "):
-            return resp.decode(), untagged
-        untagged.append(resp)
 
 
 def number(pattern: str, text: str) -> int:

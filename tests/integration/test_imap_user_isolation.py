@@ -2,14 +2,14 @@
 
 splitmail-home runs with a small LD_PRELOAD shim (built here with cc) whose fsync/fdatasync
 wait while a "stall" file exists, but only for files below user A's Maildir. User A's
-`STORE +FLAGS` ends with an fsync of the folder index, so it hangs in the kernel for as long
-as the test wants: a stand-in for a 25 MB FETCH, a cold SELECT of a huge folder or a slow disk.
+`APPEND` fsyncs the new message file (flag changes are not fsync'd since issue 15), so it
+hangs in the kernel for as long as the test wants: a stand-in for a 25 MB FETCH, a cold SELECT of a huge folder or a slow disk.
 While A's command is stuck (checked before and after: A has no answer yet), and without any
 timing threshold, user B must get through:
-  - NOOP and FETCH BODY[] on an open session, STORE (fsync of B's own index);
+  - NOOP and FETCH BODY[] on an open session, STORE, APPEND (fsyncs of B's own files);
   - a new connection: LOGIN, SELECT;
   - an LMTP delivery to B (250), which B's session then sees (EXISTS);
-then the stall ends and A's STORE completes OK.
+then the stall ends and A's APPEND completes OK.
 With one io thread doing all mailbox work (before issue 12 item 4) B's first NOOP waits until
 A's fsync returns: the test fails at "B: NOOP answered while A is stuck".
 """
@@ -166,15 +166,16 @@ def main() -> None:
               "B logged in")
     checks.ok(b"1 EXISTS" in b.cmd("s", b"SELECT INBOX"), "B selected INBOX")
 
-    # A's STORE hangs in fsync of A's index for as long as the stall file exists.
+    # A's APPEND hangs in fsync of its message file for as long as the stall file exists
+    # (LITERAL+: the whole command in one go).
     stall.touch()
-    a.send("st", b"STORE 1 +FLAGS (\\Flagged)")
+    a.send("st", b"APPEND INBOX {12+}\r\nSubject: x\r\n")
     a.s.settimeout(1.0)
     try:
         early = a.read_line()
     except (socket.timeout, TimeoutError):
         early = b""
-    checks.eq(early, b"", "A's STORE is stuck in fsync (no answer while the stall file exists)")
+    checks.eq(early, b"", "A's APPEND is stuck in fsync (no answer while the stall file exists)")
     a.s.settimeout(WAIT)
 
     # Meanwhile B gets everything done.
@@ -190,7 +191,9 @@ def main() -> None:
     r = step("FETCH", lambda: b.cmd("f", b"FETCH 1 (BODY[])"))
     checks.ok(b"f OK" in r and b"x" * 20000 in r, "B: FETCH 1 BODY[] answered while A is stuck")
     r = step("STORE", lambda: b.cmd("t", b"STORE 1 +FLAGS (\\Answered)"))
-    checks.ok(b"t OK" in r, "B: STORE (fsync of B's index) answered while A is stuck",
+    checks.ok(b"t OK" in r, "B: STORE answered while A is stuck", r.decode(errors="replace"))
+    r = step("APPEND", lambda: b.cmd("p", b"APPEND Archive {12+}\r\nSubject: y\r\n"))
+    checks.ok(b"p OK" in r, "B: APPEND (fsyncs of B's files) answered while A is stuck",
               r.decode(errors="replace"))
     b2 = step("connect", lambda: Raw(imaps_port))
     r = step("LOGIN", lambda: b2.cmd("l", f"LOGIN {BOB} {home.passwords[BOB]}".encode()))
@@ -210,7 +213,7 @@ def main() -> None:
         late = a.read_line()
     except (socket.timeout, TimeoutError):
         late = b""
-    checks.eq(late, b"", "A's STORE was still stuck when B had finished")
+    checks.eq(late, b"", "A's APPEND was still stuck when B had finished")
     a.s.settimeout(WAIT)
 
     # A's own later work (a delivery to A: the link into A's new/ is fsync'd) waits behind
@@ -227,7 +230,7 @@ def main() -> None:
     t.start()
     stall.unlink()
     r = a.tagged("st")
-    checks.ok(b"st OK" in r, "A's STORE completes once the fsync returns", r.decode(errors="replace"))
+    checks.ok(b"st OK" in r, "A's APPEND completes once the fsync returns", r.decode(errors="replace"))
     t.join(WAIT)
     checks.ok(result.get("refused") == {}, "the delivery to A completes after the stall",
               repr(result))

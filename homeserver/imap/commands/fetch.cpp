@@ -18,6 +18,7 @@
 // BINARY sends it as is in a literal8.
 #include "imap/mime.hpp"
 #include "imap/session.hpp"
+#include "imap/structure_cache.hpp"
 #include "splitmail/durable/file.hpp"
 
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 namespace splitmail::home::imap {
 namespace {
@@ -238,6 +240,9 @@ struct session::fetch_job {
     std::vector<std::size_t> idx; // the set's sequence numbers - 1, ascending
     std::size_t next = 0;         // the first index in idx not answered yet
     bool needs_body = false, needs_tree = false, want_flags = false, want_modseq = false;
+    // Every content item is ENVELOPE, BODYSTRUCTURE or BODY: a message whose strings are all
+    // in the folder's structure_cache is answered without reading its file.
+    bool structure_only = false;
     std::optional<std::uint64_t> changed_since;
     std::string binary_error; // the first BINARY failure: the tagged NO
     bool expunge_ok = false;  // UID FETCH: the sync after it may report expunges
@@ -252,6 +257,19 @@ struct session::fetch_job {
 };
 
 namespace {
+
+// Whether every ENVELOPE/BODYSTRUCTURE/BODY item of `job` is cached for `m`.
+bool all_cached(const session::fetch_job& job, structure_cache& cache, const folder& f,
+                const message_entry& m) {
+    for (const auto& i : job.items) {
+        auto what = i.name == "ENVELOPE"        ? structure_cache::item::envelope
+                    : i.name == "BODYSTRUCTURE" ? structure_cache::item::bodystructure
+                    : i.name == "BODY"          ? structure_cache::item::body
+                                                : std::optional<structure_cache::item>{};
+        if (what && !cache.find(f.uidvalidity(), m.uid, *what)) return false;
+    }
+    return true;
+}
 
 // Sends what this step allows of the literal being streamed (`out` up to `limit`, at least one
 // read), then its message's tail. True when the literal is complete. NUL octets go as 0x80
@@ -370,6 +388,12 @@ void session::cmd_fetch(const command& c, std::string& out) {
         return i.name == "ENVELOPE" || i.name == "BODYSTRUCTURE" || i.name == "BODY" ||
                i.name == "RFC822.HEADER" || i.name == "RFC822.TEXT";
     });
+    job->structure_only =
+        needs_body && std::all_of(job->items.begin(), job->items.end(), [](const fetch_item& i) {
+            return i.name == "ENVELOPE" || i.name == "BODYSTRUCTURE" || i.name == "BODY" ||
+                   i.name == "FLAGS" || i.name == "UID" || i.name == "INTERNALDATE" ||
+                   i.name == "RFC822.SIZE" || i.name == "MODSEQ";
+        });
     job->want_flags = want_flags;
     job->want_modseq = want_modseq;
     job->changed_since = changed_since;
@@ -399,6 +423,7 @@ void session::continue_fetch(std::string& out, bool resumed) {
     // The view of this session cannot change between steps (nothing else runs on it); a
     // message another session expunged meanwhile is skipped below.
     auto& s = *sel_;
+    auto& structures = s.f->structures();
     std::string content; // outside the loop: FLAGS-only fetches construct nothing per message
     mime::part tree;
     // `idx` ascends, so do the UIDs: walk the folder's messages once instead of a binary
@@ -438,7 +463,8 @@ void session::continue_fetch(std::string& out, bool resumed) {
             if (!file || ::fstat(file.get(), &st) != 0) continue; // gone: as a failed read
             file_size = static_cast<std::uint64_t>(st.st_size);
             content.clear();
-        } else if (job.needs_body) {
+        } else if (job.needs_body &&
+                   !(job.structure_only && all_cached(job, structures, *s.f, *m))) {
             auto r = s.f->read(m->uid);
             if (!r) continue;
             content = std::move(*r);
@@ -475,6 +501,18 @@ void session::continue_fetch(std::string& out, bool resumed) {
             sep();
             out += x;
         };
+        // ENVELOPE/BODYSTRUCTURE/BODY from the folder's cache, computed (and kept) on a miss.
+        auto add_structure = [&](std::string_view label, structure_cache::item what, auto compute) {
+            sep();
+            out += label;
+            if (const auto* v = structures.find(s.f->uidvalidity(), m->uid, what)) {
+                out += *v;
+                return;
+            }
+            std::string v = compute();
+            out += v;
+            structures.put(s.f->uidvalidity(), m->uid, what, std::move(v));
+        };
         // A literal written into `out` directly: a 25 MB BODY[] is not copied again.
         auto add_literal = [&](std::string_view label, std::string_view data) {
             sep();
@@ -508,11 +546,14 @@ void session::continue_fetch(std::string& out, bool resumed) {
             else if (n == "RFC822.SIZE")
                 add("RFC822.SIZE " + std::to_string(m->size));
             else if (n == "ENVELOPE")
-                add("ENVELOPE " + mime::envelope(mime::header_of(content, tree)));
+                add_structure("ENVELOPE ", structure_cache::item::envelope,
+                              [&] { return mime::envelope(mime::header_of(content, tree)); });
             else if (n == "BODYSTRUCTURE")
-                add("BODYSTRUCTURE " + mime::body_structure(content, tree, true));
+                add_structure("BODYSTRUCTURE ", structure_cache::item::bodystructure,
+                              [&] { return mime::body_structure(content, tree, true); });
             else if (n == "BODY")
-                add("BODY " + mime::body_structure(content, tree, false));
+                add_structure("BODY ", structure_cache::item::body,
+                              [&] { return mime::body_structure(content, tree, false); });
             else if (n == "RFC822" && file) {
                 add_streamed("RFC822", 0, file_size);
                 set_seen = true;

@@ -121,7 +121,7 @@ void session::cmd_close(const command& c, std::string& out) {
             const auto* m = sel_->f->find(sel_->uids[i]);
             if (m && (m->flags & flag_deleted)) sel_->f->expunge(m->uid);
         }
-        sel_->f->flush();
+        // Not fsync'd, as EXPUNGE (store.hpp, durability).
     }
     sel_.reset();
     state_ = state::authenticated;

@@ -140,10 +140,8 @@ void session::cmd_store(const command& c, std::string& out) {
             out += std::string(silent ? "" : " ") + "MODSEQ (" + std::to_string(m->modseq) + ")";
         out += ")\r\n";
     }
-    if (auto ec = s.f->flush()) {
-        out += no(c, "[SERVERBUG] Could not save the flags: " + ec.message());
-        return;
-    }
+    // No fsync before the reply (as Dovecot's mail_fsync = optimized): a crash may lose this
+    // flag change, never a message; the index then follows the files (store.hpp, durability).
     if (!modified.empty())
         out += ok(c, "[MODIFIED " + compact_uid_set(modified) + "] Conditional STORE failed");
     else

@@ -3,6 +3,9 @@
 #include "session_fixture.hpp"
 
 #include "imap/mime.hpp"
+#include "imap/structure_cache.hpp"
+
+#include <fstream>
 
 namespace splitmail::home::imap {
 namespace {
@@ -151,6 +154,56 @@ TEST(ImapSessionFetch, NulInABinaryPartIsSentAsBase64) {
     EXPECT_EQ(r.output, "* 1 FETCH (BINARY[1] ~{5}\r\nab\0cd BINARY.SIZE[1] 5 "
                         "BINARY[2] ~{100}\r\n"s +
                             blob + ")\r\ng OK FETCH completed\r\n");
+}
+
+// Issue 15 (mixed workload): ENVELOPE and BODYSTRUCTURE are computed once per message and
+// kept with the folder; a second FETCH of them, also from another session, reads no file.
+// Shown by changing the file in place (which nothing does to a Maildir message): the answers
+// stay those of the first read, while BODY.PEEK[] reads the file.
+TEST(ImapSessionFetch, EnvelopeAndBodystructureComeFromTheFolderCache) {
+    fixture f;
+    f.deliver("1700000000.M1P1Q1.host,S=" + std::to_string(msg1.size()), msg1);
+    auto s = f.selected();
+    auto first = say(s, "c FETCH 1 (UID ENVELOPE BODYSTRUCTURE)\r\n").output;
+    ASSERT_TRUE(has(first, "\"hello\"")) << first;
+    fs::path file;
+    for (auto& e : fs::directory_iterator(f.root / "demo" / "cur")) file = e.path();
+    ASSERT_FALSE(file.empty());
+    std::string changed = msg1;
+    changed.replace(changed.find("hello"), 5, "HELLO");
+    {
+        std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);
+        out << changed; // same size, same name, same directory mtime
+    }
+    auto again = say(s, "c FETCH 1 (UID ENVELOPE BODYSTRUCTURE)\r\n").output;
+    EXPECT_EQ(again, first) << "answered from the cache";
+    auto other = f.selected();
+    EXPECT_EQ(say(other, "c FETCH 1 (UID ENVELOPE BODYSTRUCTURE)\r\n").output, first)
+        << "shared by the folder's sessions";
+    auto body = say(s, "d FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n").output;
+    EXPECT_TRUE(has(body, "Subject: HELLO")) << "sections still read the file: " << body;
+}
+
+TEST(ImapStructureCache, BoundedAndEmptiedByANewUidvalidity) {
+    structure_cache c;
+    using item = structure_cache::item;
+    c.put(7, 1, item::envelope, "(env)");
+    ASSERT_NE(c.find(7, 1, item::envelope), nullptr);
+    EXPECT_EQ(*c.find(7, 1, item::envelope), "(env)");
+    EXPECT_EQ(c.find(7, 1, item::bodystructure), nullptr);
+    EXPECT_EQ(c.find(7, 2, item::envelope), nullptr);
+    c.put(7, 1, item::envelope, "(other)");
+    EXPECT_EQ(*c.find(7, 1, item::envelope), "(env)") << "a message's strings never change";
+    EXPECT_EQ(c.find(8, 1, item::envelope), nullptr) << "new UIDVALIDITY: emptied";
+    EXPECT_EQ(c.size(), 0u);
+    c.put(8, 1, item::body, std::string(structure_cache::max_bytes / 16, 'x'));
+    EXPECT_EQ(c.find(8, 1, item::body), nullptr) << "too large to keep";
+    const std::string v(1000, 'y');
+    for (std::uint32_t uid = 1; uid <= 10000; ++uid) c.put(8, uid, item::envelope, v);
+    EXPECT_LE(c.bytes(), structure_cache::max_bytes);
+    EXPECT_GT(c.bytes(), structure_cache::max_bytes - 2 * (v.size() + 64));
+    EXPECT_EQ(c.find(8, 1, item::envelope), nullptr) << "the oldest went first";
+    EXPECT_NE(c.find(8, 10000, item::envelope), nullptr);
 }
 
 } // namespace
