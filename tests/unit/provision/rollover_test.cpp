@@ -27,19 +27,14 @@ namespace setup = splitmail::provision::setup;
 using splitmail::provision::testing::dns_fixture;
 using splitmail::provision::testing::read_text;
 
-// "3 1 1 <hex>" of a private key's public half, computed here with OpenSSL directly.
-std::string tlsa_of_key(const std::string& pem) {
-    BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
-    BIO_free(b);
-    if (k == nullptr) return "no key";
+// "3 1 1 <hex>" of a public key, computed here with OpenSSL directly.
+std::string tlsa_of_pkey(EVP_PKEY* k) {
     unsigned char* der = nullptr;
     const int len = i2d_PUBKEY(k, &der);
     unsigned char md[32];
     unsigned int n = 0;
     EVP_Digest(der, static_cast<std::size_t>(len), md, &n, EVP_sha256(), nullptr);
     OPENSSL_free(der);
-    EVP_PKEY_free(k);
     std::string hex;
     char buf[3];
     for (unsigned i = 0; i < n; ++i) {
@@ -49,27 +44,24 @@ std::string tlsa_of_key(const std::string& pem) {
     return "3 1 1 " + hex;
 }
 
+std::string tlsa_of_key(const std::string& pem) {
+    BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+    BIO_free(b);
+    if (k == nullptr) return "no key";
+    std::string t = tlsa_of_pkey(k);
+    EVP_PKEY_free(k);
+    return t;
+}
+
 std::string tlsa_of_cert(const std::string& pem) {
     BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
     X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
     BIO_free(b);
     if (x == nullptr) return "no cert";
-    EVP_PKEY* k = X509_get_pubkey(x);
-    unsigned char* der = nullptr;
-    const int len = i2d_PUBKEY(k, &der);
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_Digest(der, static_cast<std::size_t>(len), md, &n, EVP_sha256(), nullptr);
-    OPENSSL_free(der);
-    EVP_PKEY_free(k);
+    std::string t = tlsa_of_pkey(X509_get0_pubkey(x));
     X509_free(x);
-    std::string hex;
-    char buf[3];
-    for (unsigned i = 0; i < n; ++i) {
-        std::snprintf(buf, sizeof buf, "%02x", md[i]);
-        hex += buf;
-    }
-    return "3 1 1 " + hex;
+    return t;
 }
 
 unsigned mode_of(const fs::path& p) {

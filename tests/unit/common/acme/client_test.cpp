@@ -21,9 +21,9 @@ const char* directory_json =
     R"({"newNonce":"https://ca.test/nonce","newAccount":"https://ca.test/acct",
     "newOrder":"https://ca.test/order","revokeCert":"https://ca.test/revoke","keyChange":"https://ca.test/kc"})";
 
-std::string protected_member(const std::string& body, const char* member) {
-    auto j = nlohmann::json::parse(body);
-    std::string p = j["protected"];
+// The JSON object a base64url JWS member (protected header or payload) carries.
+nlohmann::json jws_member(const std::string& body, const char* member) {
+    std::string p = nlohmann::json::parse(body)[member];
     for (char& c : p) c = c == '-' ? '+' : c == '_' ? '/' : c;
     while (p.size() % 4) p += '=';
     std::string out(p.size(), '\0');
@@ -32,7 +32,11 @@ std::string protected_member(const std::string& body, const char* member) {
                             static_cast<int>(p.size()));
     out.resize(static_cast<std::size_t>(n));
     while (!out.empty() && out.back() == '\0') out.pop_back();
-    auto h = nlohmann::json::parse(out);
+    return nlohmann::json::parse(out);
+}
+
+std::string protected_member(const std::string& body, const char* member) {
+    auto h = jws_member(body, "protected");
     return h.contains(member) ? h[member].get<std::string>() : std::string();
 }
 
@@ -227,18 +231,7 @@ const char* directory_with_ari =
     "newOrder":"https://ca.test/order","revokeCert":"https://ca.test/revoke","keyChange":"https://ca.test/kc",
     "renewalInfo":"https://ca.test/ari"})";
 
-nlohmann::json payload_of(const std::string& body) {
-    std::string p = nlohmann::json::parse(body)["payload"];
-    for (char& c : p) c = c == '-' ? '+' : c == '_' ? '/' : c;
-    while (p.size() % 4) p += '=';
-    std::string out(p.size(), '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(p.data()),
-                            static_cast<int>(p.size()));
-    out.resize(static_cast<std::size_t>(n));
-    while (!out.empty() && out.back() == '\0') out.pop_back();
-    return nlohmann::json::parse(out);
-}
+nlohmann::json payload_of(const std::string& body) { return jws_member(body, "payload"); }
 } // namespace
 
 // RFC 9773 4: GET renewalInfo/<certID>; no renewalInfo in the directory: nothing asked.
