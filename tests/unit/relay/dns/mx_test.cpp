@@ -94,15 +94,6 @@ TEST(dns_mx, orders_by_preference_and_shuffles_ties) {
     EXPECT_GT(first["b"], 40);
 }
 
-TEST(dns_resolver, forwarder_syntax) {
-    EXPECT_EQ(to_unbound_address("127.0.0.1:5353").value_or(""), "127.0.0.1@5353");
-    EXPECT_EQ(to_unbound_address("[::1]:53").value_or(""), "::1@53");
-    EXPECT_FALSE(to_unbound_address("127.0.0.1"));
-    EXPECT_FALSE(to_unbound_address("127.0.0.1:"));
-    EXPECT_FALSE(to_unbound_address("127.0.0.1:99999"));
-    EXPECT_FALSE(to_unbound_address("127.0.0.1:x"));
-}
-
 TEST(dns_resolver, unreachable_forwarder_is_a_temporary_error) {
     // Port 9 on loopback (discard) has no DNS server: the answer must be "try again later",
     // never a permanent status that would bounce mail.
