@@ -6,17 +6,17 @@
 // Guarantees:
 //  - status tells NXDOMAIN, NOERROR without data, a usable answer, and resolver trouble
 //    (SERVFAIL, timeout, unreachable) apart; `error` says which;
-//  - with a forwarder, names libunbound would otherwise answer itself are asked to it: the
-//    RFC 6761 .test names and the reverse zones of the documentation and private address
-//    ranges (unbound serves those empty by default, RFC 6303); a loopback forwarder is
-//    allowed (libunbound refuses 127.0.0.0/8 and ::1 by default);
+//  - the libunbound context is common/dns's (splitmail/dns/context.hpp, shared with the
+//    relay): with a forwarder, names libunbound would otherwise answer itself (.test, the
+//    private and documentation reverse zones) are asked to it, and a loopback forwarder is
+//    allowed; the records' text is common/dns's rdata_to_text;
 //  - a record whose rdata does not parse is reported in `error`, never silently dropped;
 //  - bounded time (issue 16 bug 6): each lookup gets at most `per_query` (default 3 s); after
 //    `give_up_after` lookups in a row timed out, or once `overall` (default 20 s) of lookups
 //    have passed, the resolver counts as unreachable and further lookups fail at once with
 //    that reason, so a dead resolver costs seconds, not minutes.
-// Does not: validate DNSSEC, follow CNAMEs for the caller (libunbound does that), cache across
-// runs, or share code with relay/dns (programs do not include each other).
+// Does not: validate DNSSEC, follow CNAMEs for the caller (libunbound does that), or cache
+// across runs.
 #include <chrono>
 #include <expected>
 #include <memory>
@@ -24,8 +24,7 @@
 #include <vector>
 
 #include "check/records.hpp"
-
-struct ub_ctx;
+#include "splitmail/dns/context.hpp"
 
 namespace splitmail::provision::check {
 
@@ -48,7 +47,7 @@ public:
     // forwarder "ip:port" / "[v6]:port"; "" = /etc/resolv.conf.
     static std::expected<std::unique_ptr<dns_query>, std::string>
     create(const std::string& forwarder, dns_limits limits = {});
-    ~dns_query();
+    ~dns_query() = default;
     dns_query(const dns_query&) = delete;
     dns_query& operator=(const dns_query&) = delete;
 
@@ -58,17 +57,14 @@ public:
     const std::string& unreachable() const { return unreachable_; }
 
 private:
-    dns_query(ub_ctx* ctx, std::string resolver, dns_limits limits)
-        : ctx_(ctx), resolver_(std::move(resolver)), limits_(limits) {}
-    ub_ctx* ctx_;
+    dns_query(splitmail::dns::context ctx, std::string resolver, dns_limits limits)
+        : ctx_(std::move(ctx)), resolver_(std::move(resolver)), limits_(limits) {}
+    splitmail::dns::context ctx_;
     std::string resolver_;
     dns_limits limits_;
     std::chrono::steady_clock::duration spent_{};
     int timeouts_in_a_row_ = 0;
     std::string unreachable_;
 };
-
-// "127.0.0.1:5353" -> "127.0.0.1@5353", "[::1]:53" -> "::1@53"; errors say what is wrong.
-std::expected<std::string, std::string> unbound_forwarder(const std::string& host_port);
 
 } // namespace splitmail::provision::check

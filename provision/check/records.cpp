@@ -1,66 +1,16 @@
-// DNS record data: wire -> text, canonical forms; see records.hpp.
+// DNS record data: canonical forms of presentation text; see records.hpp.
 #include "check/records.hpp"
-#include "splitmail/text/hex.hpp"
 #include "splitmail/address/address.hpp"
 
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <sstream>
 
 namespace splitmail::provision::check {
 
 namespace {
-
-constexpr std::array<std::pair<rr_type, std::string_view>, 9> type_names{{
-    {rr_type::a, "A"},
-    {rr_type::ns, "NS"},
-    {rr_type::cname, "CNAME"},
-    {rr_type::ptr, "PTR"},
-    {rr_type::mx, "MX"},
-    {rr_type::txt, "TXT"},
-    {rr_type::aaaa, "AAAA"},
-    {rr_type::srv, "SRV"},
-    {rr_type::tlsa, "TLSA"},
-}};
-
-// Reads a wire name starting at `pos`; advances pos. Names in rdata are uncompressed
-// (RFC 3597 4: libunbound hands out rdata with names expanded).
-std::optional<std::string> read_name(std::span<const std::uint8_t> w, std::size_t& pos) {
-    std::string out;
-    std::size_t total = 0;
-    while (true) {
-        if (pos >= w.size()) return std::nullopt;
-        const std::uint8_t len = w[pos++];
-        if (len == 0) break;
-        if (len > 63 || pos + len > w.size()) return std::nullopt; // also refuses pointers
-        total += len + 1;
-        if (total > 254) return std::nullopt; // RFC 1035 2.3.4: 255 octets on the wire
-        for (std::size_t i = 0; i < len; ++i) {
-            const char c = static_cast<char>(w[pos + i]);
-            const auto u = static_cast<unsigned char>(c);
-            if (c == '.' || c == '\\') {
-                out += '\\';
-                out += c;
-            } else if (u < 0x21 || u > 0x7e) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\%03u", u);
-                out += buf;
-            } else {
-                out += address::lower_ascii(c);
-            }
-        }
-        pos += len;
-        out += '.';
-    }
-    return out.empty() ? std::string(".") : out;
-}
-
-std::uint16_t u16(std::span<const std::uint8_t> w, std::size_t pos) {
-    return static_cast<std::uint16_t>((w[pos] << 8) | w[pos + 1]);
-}
 
 std::vector<std::string> tokens(std::string_view s) {
     std::vector<std::string> out;
@@ -89,96 +39,6 @@ std::optional<std::string> canonical_name(std::string_view s) {
 }
 
 } // namespace
-
-std::optional<rr_type> parse_rr_type(std::string_view name) {
-    const std::string up = [&] {
-        std::string u(name);
-        for (auto& c : u) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-        return u;
-    }();
-    for (auto [t, n] : type_names)
-        if (n == up) return t;
-    return std::nullopt;
-}
-
-std::string_view to_string(rr_type t) noexcept {
-    for (auto [x, n] : type_names)
-        if (x == t) return n;
-    return "?";
-}
-
-std::optional<std::string> wire_name_to_text(std::span<const std::uint8_t> wire) {
-    std::size_t pos = 0;
-    auto n = read_name(wire, pos);
-    if (!n || pos != wire.size()) return std::nullopt;
-    return n;
-}
-
-std::optional<std::string> rdata_to_text(rr_type t, std::span<const std::uint8_t> w) {
-    switch (t) {
-    case rr_type::a: {
-        if (w.size() != 4) return std::nullopt;
-        char buf[INET_ADDRSTRLEN];
-        if (!inet_ntop(AF_INET, w.data(), buf, sizeof buf)) return std::nullopt;
-        return std::string(buf);
-    }
-    case rr_type::aaaa: {
-        if (w.size() != 16) return std::nullopt;
-        char buf[INET6_ADDRSTRLEN];
-        if (!inet_ntop(AF_INET6, w.data(), buf, sizeof buf)) return std::nullopt;
-        return std::string(buf);
-    }
-    case rr_type::ns:
-    case rr_type::cname:
-    case rr_type::ptr: return wire_name_to_text(w);
-    case rr_type::mx: {
-        if (w.size() < 3) return std::nullopt;
-        auto name = wire_name_to_text(w.subspan(2));
-        if (!name) return std::nullopt;
-        return std::to_string(u16(w, 0)) + " " + *name;
-    }
-    case rr_type::srv: {
-        if (w.size() < 7) return std::nullopt;
-        auto name = wire_name_to_text(w.subspan(6));
-        if (!name) return std::nullopt;
-        return std::to_string(u16(w, 0)) + " " + std::to_string(u16(w, 2)) + " " +
-               std::to_string(u16(w, 4)) + " " + *name;
-    }
-    case rr_type::tlsa: {
-        if (w.size() < 4) return std::nullopt; // RFC 6698 2.1: association data is not empty
-        return std::to_string(w[0]) + " " + std::to_string(w[1]) + " " + std::to_string(w[2]) +
-               " " + text::hex(w.subspan(3));
-    }
-    case rr_type::txt: {
-        if (w.empty()) return std::nullopt;
-        std::string out;
-        std::size_t pos = 0;
-        while (pos < w.size()) {
-            const std::size_t len = w[pos++];
-            if (pos + len > w.size()) return std::nullopt;
-            if (!out.empty()) out += ' ';
-            out += '"';
-            for (std::size_t i = 0; i < len; ++i) {
-                const std::uint8_t b = w[pos + i];
-                if (b == '"' || b == '\\') {
-                    out += '\\';
-                    out += static_cast<char>(b);
-                } else if (b < 0x20 || b > 0x7e) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\%03u", b);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(b);
-                }
-            }
-            out += '"';
-            pos += len;
-        }
-        return out;
-    }
-    }
-    return std::nullopt;
-}
 
 std::optional<std::vector<std::string>> parse_txt_strings(std::string_view s) {
     std::vector<std::string> out;

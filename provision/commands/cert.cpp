@@ -25,6 +25,7 @@
 #include "splitmail/config/relay.hpp"
 #include "splitmail/desec/client.hpp"
 #include "splitmail/desec/token.hpp"
+#include "splitmail/dns/context.hpp"
 #include "splitmail/durable/file.hpp"
 #include "splitmail/queue/control.hpp"
 
@@ -312,7 +313,7 @@ std::vector<std::string> desec_name_servers(std::ostream& err) {
 acme::result<bool> answered_by_all(const std::vector<std::string>& servers, const std::string& fqdn,
                                    const std::vector<std::string>& values) {
     for (const auto& server : servers) {
-        auto fwd = check::unbound_forwarder(server);
+        auto fwd = splitmail::dns::to_unbound_address(server);
         if (!fwd) return acme::fail(acme::error_kind::solver, "--dns-server: " + fwd.error());
         auto q = check::dns_query::create(server);
         if (!q) return acme::fail(acme::error_kind::solver, q.error());

@@ -4,6 +4,7 @@
 #include "check/checks.hpp"
 #include "check/context.hpp"
 #include "check/finding.hpp"
+#include "splitmail/dns/context.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -101,7 +102,7 @@ int run_check(std::span<const std::string> args, std::ostream& out, std::ostream
         }
     }
     if (resolver) {
-        if (auto ok = unbound_forwarder(*resolver); !ok) {
+        if (auto ok = splitmail::dns::to_unbound_address(*resolver); !ok) {
             err << "splitmail check: --resolver: " << ok.error() << "\n" << usage;
             return 2;
         }

@@ -1,69 +1,34 @@
 // MX record parsing and ordering; see mx.hpp.
 #include "dns/mx.hpp"
 
+#include "splitmail/dns/rdata.hpp"
+
 #include <algorithm>
-#include <arpa/inet.h>
 #include <set>
 
 namespace splitmail::relay::dns {
 
-namespace {
-// Reads a name starting at `pos`; sets `end` past it. No compression pointers (RFC 1035
-// 4.1.4 compression only exists inside messages; rdata handed out by libunbound is expanded).
-std::optional<std::string> read_name(std::span<const std::uint8_t> w, std::size_t pos,
-                                     std::size_t& end) {
-    std::string out;
-    std::size_t total = 0;
-    for (;;) {
-        if (pos >= w.size()) return std::nullopt;
-        std::uint8_t len = w[pos++];
-        if (len == 0) break;
-        if (len > 63) return std::nullopt; // pointers and extended labels are not valid here
-        if (pos + len > w.size()) return std::nullopt;
-        total += len + 1;
-        if (total > 254) return std::nullopt; // RFC 1035 2.3.4: 255 octets in wire form
-        if (!out.empty()) out += '.';
-        for (std::size_t i = 0; i < len; ++i) {
-            char c = static_cast<char>(w[pos + i]);
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-            out += c;
-        }
-        pos += len;
-    }
-    end = pos;
-    return out;
-}
-} // namespace
+namespace common_dns = splitmail::dns;
 
 std::optional<std::string> parse_wire_name(std::span<const std::uint8_t> wire) {
-    std::size_t end = 0;
-    auto n = read_name(wire, 0, end);
-    if (!n || end != wire.size()) return std::nullopt;
-    return n;
+    auto name = common_dns::wire_name_to_text(wire);
+    if (!name) return std::nullopt;
+    return common_dns::host_name(std::move(*name));
 }
 
 std::optional<mx_record> parse_mx_rdata(std::span<const std::uint8_t> rdata) {
     if (rdata.size() < 3) return std::nullopt;
-    mx_record r;
-    r.preference = static_cast<std::uint16_t>((rdata[0] << 8) | rdata[1]);
     auto name = parse_wire_name(rdata.subspan(2));
     if (!name) return std::nullopt;
-    r.exchange = std::move(*name);
-    return r;
+    return mx_record{static_cast<std::uint16_t>((rdata[0] << 8) | rdata[1]), std::move(*name)};
 }
 
 std::optional<std::string> parse_a_rdata(std::span<const std::uint8_t> rdata) {
-    if (rdata.size() != 4) return std::nullopt;
-    char buf[INET_ADDRSTRLEN];
-    if (!::inet_ntop(AF_INET, rdata.data(), buf, sizeof buf)) return std::nullopt;
-    return std::string(buf);
+    return common_dns::rdata_to_text(common_dns::rr_type::a, rdata);
 }
 
 std::optional<std::string> parse_aaaa_rdata(std::span<const std::uint8_t> rdata) {
-    if (rdata.size() != 16) return std::nullopt;
-    char buf[INET6_ADDRSTRLEN];
-    if (!::inet_ntop(AF_INET6, rdata.data(), buf, sizeof buf)) return std::nullopt;
-    return std::string(buf);
+    return common_dns::rdata_to_text(common_dns::rr_type::aaaa, rdata);
 }
 
 bool is_null_mx(const std::vector<mx_record>& records) {

@@ -4,7 +4,9 @@
 //
 // Guarantees:
 //  - parse_* accept exactly the RFC 1035 wire format of one rdata item (uncompressed names,
-//    as libunbound hands them out) and refuse anything else with nullopt;
+//    as libunbound hands them out) and refuse anything else with nullopt; the rdata is read by
+//    common/dns (splitmail/dns/rdata.hpp), so names are lower case and octets a host name
+//    cannot hold come escaped as in zone files ("a\.b", "\000"): a label never poses as two;
 //  - order_mx sorts by preference (lowest first) and shuffles hosts of equal preference
 //    (RFC 5321 5.1: "randomize them to spread the load"); duplicates are dropped;
 //  - is_null_mx is true only for the single record "0 ." (RFC 7505 3); a "." among other
@@ -28,7 +30,8 @@ struct mx_record {
 
 // One MX rdata: 16-bit preference + wire-format domain name (RFC 1035 3.3.9).
 std::optional<mx_record> parse_mx_rdata(std::span<const std::uint8_t> rdata);
-// A wire-format domain name that fills `wire` exactly, as text ("mx.example.com", "" for root).
+// A wire-format domain name that fills `wire` exactly, as a host name: presentation text
+// without the trailing dot ("mx.example.com", "" for root).
 std::optional<std::string> parse_wire_name(std::span<const std::uint8_t> wire);
 // A (4 octets) and AAAA (16 octets) rdata as address text.
 std::optional<std::string> parse_a_rdata(std::span<const std::uint8_t> rdata);

@@ -9,13 +9,12 @@
 
 #include <cerrno>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <poll.h>
 #include <random>
-#include <span>
+#include <thread>
 #include <unbound.h>
 #include <unistd.h>
 
@@ -25,42 +24,12 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr int type_a = 1, type_mx = 15, type_aaaa = 28, class_in = 1;
-constexpr int rcode_servfail = 2;
 constexpr std::size_t max_mx_hosts = 10; // plenty; bounds the work for a hostile zone
 
-struct answer {
-    bool ok = false; // a usable response (NOERROR or NXDOMAIN)
-    bool nxdomain = false;
-    std::vector<std::vector<std::uint8_t>> data;
-    std::string error;
-};
+using answer = splitmail::dns::result;
+using splitmail::dns::status;
 
-answer to_answer(int err, ub_result* r) {
-    answer a;
-    if (err != 0) {
-        a.error = std::string("resolver: ") + ub_strerror(err);
-        if (r) ub_resolve_free(r);
-        return a;
-    }
-    if (r->nxdomain) {
-        a.ok = true;
-        a.nxdomain = true;
-    } else if (r->rcode != 0) {
-        a.error = "resolver answered rcode " + std::to_string(r->rcode) +
-                  (r->rcode == rcode_servfail ? " (SERVFAIL)" : "");
-    } else if (r->bogus) {
-        // Only reachable once a trust anchor is configured (DANE work).
-        a.error = std::string("DNSSEC validation failed: ") + (r->why_bogus ? r->why_bogus : "");
-    } else {
-        a.ok = true;
-        if (r->havedata)
-            for (int i = 0; r->data[i]; ++i)
-                a.data.emplace_back(reinterpret_cast<const std::uint8_t*>(r->data[i]),
-                                    reinterpret_cast<const std::uint8_t*>(r->data[i]) + r->len[i]);
-    }
-    ub_resolve_free(r);
-    return a;
-}
+answer to_answer(int err, ub_result* r) { return splitmail::dns::take_result(err, r, "resolver"); }
 
 // One caller's query in flight; on_answer() fills it under the state's mutex.
 struct waiter {
@@ -148,60 +117,22 @@ void on_answer(void* data, int err, ub_result* result) {
 }
 } // namespace
 
-std::expected<std::string, std::string> to_unbound_address(const std::string& hp) {
-    auto colon = hp.rfind(':');
-    if (colon == std::string::npos || colon + 1 == hp.size())
-        return std::unexpected("\"" + hp + "\" is not ip:port");
-    std::string host = hp.substr(0, colon), port = hp.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-    if (host.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
-        port.size() > 5 || std::stoi(port) == 0 || std::stoi(port) > 65535)
-        return std::unexpected("\"" + hp + "\" is not ip:port");
-    return host + "@" + port;
-}
-
 std::expected<std::unique_ptr<unbound_resolver>, std::string>
 unbound_resolver::create(const resolver_options& opt) {
-    ub_ctx* ctx = ub_ctx_create();
-    if (!ctx) return std::unexpected("cannot create a libunbound context");
-    auto fail = [&](std::string what, int err) {
-        ub_ctx_delete(ctx);
-        return std::unexpected(what + ": " + ub_strerror(err));
-    };
-    if (opt.forwarder.empty()) {
-        if (int e = ub_ctx_resolvconf(ctx, nullptr); e != 0) return fail("/etc/resolv.conf", e);
-    } else {
-        auto addr = to_unbound_address(opt.forwarder);
-        if (!addr) {
-            ub_ctx_delete(ctx);
-            return std::unexpected(addr.error());
-        }
-        if (int e = ub_ctx_set_fwd(ctx, addr->c_str()); e != 0) return fail(opt.forwarder, e);
-        // libunbound answers RFC 6761 names (.test among them) itself with NXDOMAIN. With an
-        // explicit resolver, that resolver decides about .test (lab setups, the tests).
-        if (int e = ub_ctx_set_option(ctx, "local-zone:", "test. transparent"); e != 0)
-            return fail("local-zone test. transparent", e);
-    }
-    // A forwarder on loopback (a local unbound, the tests' server) must be allowed:
-    // libunbound refuses to send queries to 127.0.0.0/8 and ::1 by default.
-    if (int e = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"); e != 0)
-        return fail("do-not-query-localhost", e);
-    // Asynchronous queries in a thread of libunbound's (the default would fork a process).
-    if (int e = ub_ctx_async(ctx, 1); e != 0) return fail("libunbound async", e);
+    auto ctx = splitmail::dns::make_context(opt.forwarder);
+    if (!ctx) return std::unexpected(ctx.error());
     auto st = std::make_unique<async_state>();
-    st->ctx = ctx;
-    if (::pipe2(st->wake, O_CLOEXEC) != 0) {
-        ub_ctx_delete(ctx);
+    st->ctx = ctx->get();
+    if (::pipe2(st->wake, O_CLOEXEC) != 0)
         return std::unexpected(std::string("pipe: ") + std::strerror(errno));
-    }
     st->poller = std::thread([p = st.get()] { p->poll_loop(); });
-    return std::unique_ptr<unbound_resolver>(new unbound_resolver(ctx, std::move(st), opt.threads));
+    return std::unique_ptr<unbound_resolver>(
+        new unbound_resolver(std::move(*ctx), std::move(st), opt.threads));
 }
 
-unbound_resolver::unbound_resolver(ub_ctx* ctx, std::unique_ptr<async_state> async,
+unbound_resolver::unbound_resolver(splitmail::dns::context ctx, std::unique_ptr<async_state> async,
                                    std::size_t threads)
-    : ctx_(ctx), async_(std::move(async)), pool_(std::max<std::size_t>(threads, 1)) {}
+    : ctx_(std::move(ctx)), async_(std::move(async)), pool_(std::max<std::size_t>(threads, 1)) {}
 
 unbound_resolver::~unbound_resolver() {
     {
@@ -215,7 +146,7 @@ unbound_resolver::~unbound_resolver() {
     async_->poller.join();
     ::close(async_->wake[0]);
     ::close(async_->wake[1]);
-    ub_ctx_delete(ctx_); // ends libunbound's thread; queries still in it are dropped
+    ctx_.reset(); // ends libunbound's thread; queries still in it are dropped
 }
 
 mx_answer unbound_resolver::lookup(const std::string& domain_in) {
@@ -228,12 +159,12 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
         return out;
     }
     auto mx = async_->query(domain, type_mx);
-    if (!mx.ok) {
+    if (mx.st == status::error) {
         out.status = mx_status::temp_error;
         out.error = "MX lookup for " + domain + ": " + mx.error;
         return out;
     }
-    if (mx.nxdomain) {
+    if (mx.st == status::nxdomain) {
         out.status = mx_status::no_domain;
         out.error = "domain " + domain + " does not exist (NXDOMAIN)";
         return out;
@@ -271,7 +202,7 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
         mx_host h{r.exchange, r.preference, {}};
         for (int t : {type_aaaa, type_a}) {
             auto a = async_->query(r.exchange, t);
-            if (!a.ok) {
+            if (a.st == status::error) {
                 any_temp = true;
                 last_error = type_name(t) + " lookup for " + r.exchange + ": " + a.error;
                 continue;
@@ -301,9 +232,9 @@ mx_answer unbound_resolver::lookup(const std::string& domain_in) {
 unbound_resolver::raw_answer unbound_resolver::query_raw(const std::string& name, int rr_type) {
     auto a = async_->query(name, rr_type);
     raw_answer out;
-    out.st = !a.ok        ? raw_answer::status::error
-             : a.nxdomain ? raw_answer::status::nxdomain
-                          : raw_answer::status::ok;
+    out.st = a.st == status::error      ? raw_answer::status::error
+             : a.st == status::nxdomain ? raw_answer::status::nxdomain
+                                        : raw_answer::status::ok;
     out.data = std::move(a.data);
     out.error = std::move(a.error);
     return out;

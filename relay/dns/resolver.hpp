@@ -15,8 +15,12 @@
 //    network) and its caller waits for the answer; destruction cancels what is in flight
 //    (those callers get a temporary error, "resolver stopped"), so a silent name server
 //    never holds the relay's exit up.
+// The libunbound context (forwarder or /etc/resolv.conf, local zones, loopback) is made by
+// common/dns (splitmail/dns/context.hpp), shared with `splitmail check`.
 // Does not: validate DNSSEC yet (it comes with DANE: the context is ready for a trust anchor),
 // convert U-label domains to A-labels (IDNA), or detect that an MX points back at us.
+#include "splitmail/dns/context.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -25,8 +29,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-struct ub_ctx;
 
 namespace splitmail::relay::dns {
 
@@ -59,8 +61,8 @@ public:
 
 struct resolver_options {
     // "ip:port" ("127.0.0.1:5353", "[::1]:53") of a recursive resolver to forward to;
-    // "" uses the name servers of /etc/resolv.conf. With a forwarder, names under .test are
-    // asked to it too (libunbound otherwise answers them NXDOMAIN itself, RFC 6761).
+    // "" uses the name servers of /etc/resolv.conf. With a forwarder, names under .test and
+    // the private reverse zones are asked to it too (splitmail/dns/context.hpp).
     std::string forwarder;
     std::size_t threads = 2;
 };
@@ -88,13 +90,11 @@ public:
     struct async_state; // libunbound's asynchronous interface and who waits on it
 
 private:
-    unbound_resolver(ub_ctx* ctx, std::unique_ptr<async_state> async, std::size_t threads);
-    ub_ctx* ctx_;
+    unbound_resolver(splitmail::dns::context ctx, std::unique_ptr<async_state> async,
+                     std::size_t threads);
+    splitmail::dns::context ctx_;
     std::unique_ptr<async_state> async_;
     boost::asio::thread_pool pool_;
 };
-
-// "127.0.0.1:5353" -> "127.0.0.1@5353", "[::1]:53" -> "::1@53" (libunbound's syntax).
-std::expected<std::string, std::string> to_unbound_address(const std::string& host_port);
 
 } // namespace splitmail::relay::dns

@@ -5,6 +5,8 @@
 #include "dns/mx.hpp"
 #include "spf/checker.hpp"
 
+#include "splitmail/dns/rdata.hpp"
+
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
 
@@ -135,7 +137,7 @@ dkim::key_answer query(dns::unbound_resolver& resolver, const dns_query& q) {
         auto v = q.type == t_a      ? dns::parse_a_rdata(d)
                  : q.type == t_aaaa ? dns::parse_aaaa_rdata(d)
                  : q.type == t_ptr  ? dns::parse_wire_name(d)
-                                    : parse_txt_rdata(d);
+                                    : splitmail::dns::txt_joined(d);
         if (v) a.txt.push_back(std::move(*v));
     }
     if (a.st == dkim::key_answer::status::ok && a.txt.empty())

@@ -3,6 +3,8 @@
 
 #include "dns/mx.hpp"
 
+#include "splitmail/dns/rdata.hpp"
+
 #include "splitmail/net/bridge.hpp"
 
 #include <boost/asio/post.hpp>
@@ -17,17 +19,6 @@
 namespace splitmail::relay {
 
 namespace asio = boost::asio;
-
-std::optional<std::string> parse_txt_rdata(std::span<const std::uint8_t> rdata) {
-    std::string out;
-    while (!rdata.empty()) {
-        std::size_t n = rdata[0];
-        if (n + 1 > rdata.size()) return std::nullopt;
-        out.append(reinterpret_cast<const char*>(rdata.data() + 1), n);
-        rdata = rdata.subspan(n + 1);
-    }
-    return out;
-}
 
 spf::dns_answer unbound_spf_dns::query(std::string_view name_in, spf::rr_type type) {
     using spf::dns_status;
@@ -62,7 +53,7 @@ spf::dns_answer unbound_spf_dns::query(std::string_view name_in, spf::rr_type ty
         case spf::rr_type::mx:
             if (auto mx = dns::parse_mx_rdata(d)) v = mx->exchange;
             break;
-        case spf::rr_type::txt: v = parse_txt_rdata(d); break;
+        case spf::rr_type::txt: v = splitmail::dns::txt_joined(d); break;
         case spf::rr_type::ptr: v = dns::parse_wire_name(d); break;
         }
         if (v) out.records.push_back(std::move(*v));

@@ -27,10 +27,6 @@
 
 namespace splitmail::relay {
 
-// TXT rdata (RFC 1035 3.3.14): its character-strings joined (RFC 7208 3.3); nullopt when a
-// length runs past the end.
-std::optional<std::string> parse_txt_rdata(std::span<const std::uint8_t> rdata);
-
 // spf::dns_client over libunbound, refusing to start queries after `deadline`.
 class unbound_spf_dns final : public spf::dns_client {
 public:

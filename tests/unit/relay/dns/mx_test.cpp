@@ -34,6 +34,16 @@ TEST(dns_mx, parses_mx_rdata_lower_case) {
     EXPECT_EQ(r->exchange, "mx1.example.com");
 }
 
+TEST(dns_mx, a_label_with_a_dot_stays_one_label) {
+    // The exchange is zone-file text (common/dns): "a.b" as one label is "a\.b", so it is
+    // not looked up as the two labels "a" and "b" (before: "a.b.example.com").
+    auto r = parse_mx_rdata(mx(10, {"a.b", "example", "com"}));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->exchange, "a\\.b.example.com");
+    auto ptr = parse_wire_name(wire({"x y", "example"}));
+    EXPECT_EQ(ptr.value_or("?"), "x\\032y.example");
+}
+
 TEST(dns_mx, null_mx_is_root_exchange) {
     auto r = parse_mx_rdata(mx(0, {}));
     ASSERT_TRUE(r);
@@ -92,15 +102,6 @@ TEST(dns_mx, orders_by_preference_and_shuffles_ties) {
     // RFC 5321 5.1: equal preferences are randomised; both appear first sometimes.
     EXPECT_GT(first["a"], 40);
     EXPECT_GT(first["b"], 40);
-}
-
-TEST(dns_resolver, forwarder_syntax) {
-    EXPECT_EQ(to_unbound_address("127.0.0.1:5353").value_or(""), "127.0.0.1@5353");
-    EXPECT_EQ(to_unbound_address("[::1]:53").value_or(""), "::1@53");
-    EXPECT_FALSE(to_unbound_address("127.0.0.1"));
-    EXPECT_FALSE(to_unbound_address("127.0.0.1:"));
-    EXPECT_FALSE(to_unbound_address("127.0.0.1:99999"));
-    EXPECT_FALSE(to_unbound_address("127.0.0.1:x"));
 }
 
 TEST(dns_resolver, unreachable_forwarder_is_a_temporary_error) {

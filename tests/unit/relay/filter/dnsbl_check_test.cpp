@@ -16,8 +16,8 @@ std::optional<relay::dkim::key_answer> listed(std::vector<std::string> a) {
 std::optional<relay::dkim::key_answer> nx() { return relay::dkim::key_answer{st::nxdomain, {}}; }
 
 struct fixture {
-    std::unique_ptr<dns::unbound_resolver> resolver =
-        std::move(*dns::unbound_resolver::create({"127.0.0.1:9", 1})); // never asked here
+    std::unique_ptr<relay::dns::unbound_resolver> resolver =
+        std::move(*relay::dns::unbound_resolver::create({"127.0.0.1:9", 1})); // never asked here
     dnsbl_settings s;
     std::vector<std::pair<std::string, std::string>> warnings;
     filter::dnsbl_outcome decide(std::vector<std::optional<relay::dkim::key_answer>> answers) {
