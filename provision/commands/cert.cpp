@@ -292,6 +292,33 @@ durable::replace_options keep_owner(const fs::path& path, ::mode_t mode) {
     return r;
 }
 
+// Puts a certificate and (when `key_pem` is not empty) its new key in place: the key first,
+// then the certificate; when the certificate cannot be written the old key goes back, so the
+// files never hold a pair that does not belong together (a reload or restart would fail).
+std::optional<std::string> install_pair(const fs::path& key, const std::string& key_pem,
+                                        const fs::path& cert, const std::string& cert_pem) {
+    std::optional<std::string> old_key;
+    if (!key_pem.empty()) {
+        auto before = durable::read_file_if_exists(key);
+        if (!before) return key.string() + ": " + before.error().text();
+        if (*before) old_key = std::move(**before);
+        if (auto w = durable::replace_file(key, key_pem, keep_owner(key, 0600)); !w)
+            return w.error().text();
+    }
+    if (auto w = durable::replace_file(cert, cert_pem, keep_owner(cert, 0644)); !w) {
+        std::string why = w.error().text();
+        if (old_key) {
+            if (auto r = durable::replace_file(key, *old_key, keep_owner(key, 0600)); !r)
+                why += "; and the old key could not be put back (" + r.error().text() +
+                       "): " + key.string() + " does not match " + cert.string();
+            else
+                why += " (the old key was put back)";
+        }
+        return why;
+    }
+    return std::nullopt;
+}
+
 // deSEC's authoritative name servers (https://desec.io: ns1.desec.io, ns2.desec.org), by
 // address, so the check asks them and not a cache.
 std::vector<std::string> desec_name_servers(std::ostream& err) {
@@ -475,12 +502,9 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
     }
     out << "account " << (client.account_created() ? "created" : "reused") << "; "
         << client.bad_nonce_retries() << " badNonce retries\n";
-    if (key_new) {
-        if (auto w = durable::replace_file(o.key, key->private_pem(), keep_owner(o.key, 0600)); !w)
-            return failed(1, w.error().text());
-    }
-    if (auto w = durable::replace_file(o.cert, issued->chain_pem, keep_owner(o.cert, 0644)); !w)
-        return failed(1, w.error().text());
+    if (auto why = install_pair(o.key, key_new ? key->private_pem() : std::string(), o.cert,
+                                issued->chain_pem))
+        return failed(1, *why);
     res.written = true;
     auto t = acme::leaf_times(issued->chain_pem);
     out << "certificate written to " << o.cert.string()
@@ -732,12 +756,8 @@ int rollover(const options& o, std::ostream& out, std::ostream& err) {
                 err << me << cert.error() << "\n";
                 return 1;
             }
-            if (auto w = durable::replace_file(o.key, (*next)->pem, keep_owner(o.key, 0600)); !w) {
-                err << me << w.error().text() << "\n";
-                return 1;
-            }
-            if (auto w = durable::replace_file(o.cert, *cert, keep_owner(o.cert, 0644)); !w) {
-                err << me << w.error().text() << "\n";
+            if (auto why = install_pair(o.key, (*next)->pem, o.cert, *cert)) {
+                err << me << *why << "\n";
                 return 1;
             }
             out << "self-signed certificate for the next key written to " << o.cert.string()

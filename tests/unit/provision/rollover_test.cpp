@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 #include <sstream>
 
@@ -233,3 +234,36 @@ TEST(Rollover, ForceSwitchesBeforeTwiceTheTtlButNeverBeforePublication) {
 }
 
 } // namespace
+
+namespace {
+int file_fsyncs = 0;
+int fail_second_file_fsync(int, bool directory) {
+    if (directory) return 0;
+    return ++file_fsyncs == 2 ? EIO : 0;
+}
+} // namespace
+
+// The switch writes the key, then the certificate; when the certificate cannot be written the
+// old key goes back, so the pair on disk still belongs together (the next key stays for a retry).
+TEST(Rollover, AFailedCertificateWritePutsTheOldKeyBack) {
+    splitmail::test::temp_dir d("rollover");
+    const fs::path key = d / "relay.key", crt = d / "relay.crt";
+    auto pair = setup::make_self_signed("mx.example.com", 30);
+    ASSERT_TRUE(pair);
+    ASSERT_TRUE(splitmail::durable::replace_file(key, pair->key_pem));
+    ASSERT_TRUE(splitmail::durable::replace_file(crt, pair->cert_pem));
+    std::vector<std::string> args{"rollover", "--cert", crt.string(), "--key", key.string()};
+    ASSERT_EQ(cert(args).code, 0);
+    ASSERT_TRUE(setup::mark_next_published(key, 60, 1000));
+    file_fsyncs = 0;
+    cert_run r;
+    {
+        splitmail::durable::test_hooks::scoped_fsync_hook hook(fail_second_file_fsync);
+        r = cert(args);
+    }
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("the old key was put back"), std::string::npos) << r.err;
+    EXPECT_EQ(read_text(key), pair->key_pem);
+    EXPECT_EQ(read_text(crt), pair->cert_pem);
+    EXPECT_TRUE(fs::exists(setup::next_key_file(key))) << "the rollover can be run again";
+}
