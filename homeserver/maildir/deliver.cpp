@@ -2,6 +2,7 @@
 #include "maildir/deliver.hpp"
 
 #include "maildir/name.hpp"
+#include "splitmail/durable/file.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -142,36 +143,60 @@ std::expected<std::shared_ptr<staged_message>, std::error_code> deliverer::stage
     return std::shared_ptr<staged_message>(new staged_message(dfd, fd, std::move(name)));
 }
 
+// What link_only leaves for the directory fsync: new/ (open) and the name linked into it.
+struct deliverer::linked {
+    delivered result;           // the final path, or the error (then nothing else is set)
+    durable::unique_fd new_dir; // new/ the name is in
+    std::string name;
+};
+
 delivered deliverer::link_one(staged_message& msg, const std::string& user,
                               const std::string& name) {
+    return finish_link(link_only(msg, user, name));
+}
+
+delivered deliverer::finish_link(linked l) {
+    if (l.result.ec) return l.result;
+    // The new name is durable only with its directory (maildir.html; Dovecot fsyncs new/ too).
+    if (::fsync(l.new_dir.get()) != 0) {
+        auto ec = errno_code(errno);
+        ::unlinkat(l.new_dir.get(), l.name.c_str(), 0); // not acknowledged: leave nothing visible
+        return {ec, {}};
+    }
+    return l.result;
+}
+
+deliverer::linked deliverer::link_only(staged_message& msg, const std::string& user,
+                                       const std::string& name) {
+    auto fail = [](std::error_code ec) { return linked{{ec, {}}, {}, {}}; };
     auto dir = ensure_maildir(user);
-    if (!dir) return {dir.error(), {}};
+    if (!dir) return fail(dir.error());
     fd_guard box(::open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (box.fd < 0) return {errno_code(errno), {}};
+    if (box.fd < 0) return fail(errno_code(errno));
     if (!msg.folder_.empty()) { // a folder of the Maildir (Maildir++: ".NAME/{tmp,new,cur}")
         std::string sub = "." + msg.folder_;
         if (!safe_component(msg.folder_) || msg.folder_.front() == '.')
-            return {std::make_error_code(std::errc::invalid_argument), {}};
+            return fail(std::make_error_code(std::errc::invalid_argument));
         auto f = open_or_make(box.fd, sub);
-        if (!f) return {f.error(), {}};
+        if (!f) return fail(f.error());
         for (const char* part : {"tmp", "new", "cur"}) {
             auto d = open_or_make(f->fd, part);
-            if (!d) return {d.error(), {}};
+            if (!d) return fail(d.error());
         }
         box = std::move(*f);
         *dir /= sub;
     }
     fd_guard fresh(::openat(box.fd, "new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fresh.fd < 0) return {errno_code(errno), {}};
+    if (fresh.fd < 0) return fail(errno_code(errno));
     if (link_(msg.dir_fd_, msg.name_.c_str(), fresh.fd, name.c_str()) != 0) {
-        if (errno != EXDEV) return {errno_code(errno), {}};
+        if (errno != EXDEV) return fail(errno_code(errno));
         // Another file system (a Maildir on its own mount): this mailbox gets a copy, made
         // durable the classic way (tmp/, fsync, rename into new/).
         fd_guard tmp(::openat(box.fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (tmp.fd < 0) return {errno_code(errno), {}};
+        if (tmp.fd < 0) return fail(errno_code(errno));
         fd_guard out(::openat(tmp.fd, name.c_str(),
                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-        if (out.fd < 0) return {errno_code(errno), {}};
+        if (out.fd < 0) return fail(errno_code(errno));
         std::error_code ec;
         std::string buf(64 * 1024, '\0');
         for (off_t off = 0; !ec;) {
@@ -187,16 +212,11 @@ delivered deliverer::link_one(staged_message& msg, const std::string& user,
             ec = errno_code(errno);
         if (ec) {
             ::unlinkat(tmp.fd, name.c_str(), 0);
-            return {ec, {}};
+            return fail(ec);
         }
     }
-    // The new name is durable only with its directory (maildir.html; Dovecot fsyncs new/ too).
-    if (::fsync(fresh.fd) != 0) {
-        auto ec = errno_code(errno);
-        ::unlinkat(fresh.fd, name.c_str(), 0); // not acknowledged: leave nothing visible
-        return {ec, {}};
-    }
-    return {{}, *dir / "new" / name};
+    // The directory fsync (finish_link) may run elsewhere: it holds up no session of the user.
+    return linked{{{}, *dir / "new" / name}, durable::unique_fd(std::exchange(fresh.fd, -1)), name};
 }
 
 std::error_code deliverer::sync_staged(staged_message& msg) {
@@ -250,13 +270,22 @@ void deliverer::deliver_shared(std::shared_ptr<staged_message> msg, std::vector<
         p->left = users.size();
         p->done = std::move(done);
         auto name = next_name(p->msg->size_);
+        auto finished = [](const std::shared_ptr<pending>& p, std::size_t i, delivered d) {
+            p->out[i] = std::move(d);
+            if (p->left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                p->msg.reset(); // unlink the staged name before the replies go out
+                p->done(std::move(p->out));
+            }
+        };
+        // The link on the user's strand (ordered with the user's IMAP work); the fsync of new/
+        // after it on any thread of the same pool, so a slow disk holds up the reply to the
+        // relay, not the user's IMAP sessions.
         for (std::size_t i = 0; i < users.size(); ++i)
-            users_exec_->post(users[i], [this, p, i, name, user = users[i]] {
-                p->out[i] = link_one(*p->msg, user, name);
-                if (p->left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-                    p->msg.reset(); // unlink the staged name before the replies go out
-                    p->done(std::move(p->out));
-                }
+            users_exec_->post(users[i], [this, p, i, name, finished, user = users[i]] {
+                auto l = std::make_shared<linked>(link_only(*p->msg, user, name));
+                if (l->result.ec) return finished(p, i, std::move(l->result));
+                users_exec_->post_unordered(
+                    [this, p, i, l, finished] { finished(p, i, finish_link(std::move(*l))); });
             });
     });
 }

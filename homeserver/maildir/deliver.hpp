@@ -23,10 +23,12 @@
 // reference goes; a crash leaves it behind and the next start removes it (nothing acknowledged
 // depends on it: every delivered copy is its own link in a new/).
 // Per-user execution (issue 12 item 4): with set_user_executors(), the link into each mailbox
-// (and its new/ fsync) runs on that user's strand, after the staged file's one fsync here: the
-// delivery to a user is serialised with that user's IMAP work, and a mailbox whose disk work
-// hangs holds one pool thread, not this deliverer's workers, so deliveries to other users go
-// on. Without it everything runs on the deliverer's workers (tests, tools).
+// runs on that user's strand, after the staged file's one fsync here: the delivery to a user is
+// serialised with that user's IMAP work. The fsync of new/ that follows runs on the same pool
+// but off the strand (the user's IMAP commands do not wait for the disk; the reply to the relay
+// does, as before), and a mailbox whose disk work hangs holds a pool thread, not this
+// deliverer's workers, so deliveries to other users go on. Without it everything runs on the
+// deliverer's workers (tests, tools).
 // Does not: resolve users or aliases, enforce quotas, or index the Maildir for IMAP.
 #include "splitmail/durable/committer.hpp"
 #include "users/executors.hpp"
@@ -133,7 +135,12 @@ public:
 
 private:
     std::string next_name(std::uint64_t size);
+    // link_one = link_only (the link into new/, or the copy on EXDEV) + finish_link (fsync of
+    // new/; the name is removed again when that fails).
+    struct linked;
     delivered link_one(staged_message& msg, const std::string& user, const std::string& name);
+    linked link_only(staged_message& msg, const std::string& user, const std::string& name);
+    delivered finish_link(linked l);
     std::error_code sync_staged(staged_message& msg);
 
     link_function link_ = nullptr;

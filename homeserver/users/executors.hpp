@@ -59,6 +59,13 @@ public:
         });
     }
 
+    // Runs fn() on a pool thread, ordered with nothing: work of a user that must not hold up
+    // the user's strand (the fsync that makes a delivered link durable).
+    template <class F>
+    void post_unordered(F fn) {
+        boost::asio::post(pool_, std::move(fn));
+    }
+
     // Waits until every piece of work posted so far has run (stopping: call it after the io
     // loop ended and before anything the work uses goes away).
     void join() { pool_.join(); }

@@ -1,6 +1,7 @@
 #pragma once
 // Test-only interposer for fsync(2), rename(2), renameat2(2) and unlink(2): records the order of
-// the calls that make a file durable, and injects an errno into the fsync of one directory.
+// the calls that make a file durable, injects an errno into the fsync of one directory, or holds
+// that fsync until the test releases it (a slow disk, without timing).
 //
 // Why an interposer: counting fsyncs from above (stats::dir_fsyncs) passes for a committer that
 // never fsyncs a directory at all. With the calls recorded, a test checks the order the
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstdio>
 #include <fcntl.h>
 #include <mutex>
@@ -38,6 +40,9 @@ struct state {
     std::vector<event> events;
     std::string fail_dir; // fsync of this directory fails with fail_errno ("" = none)
     int fail_errno = 0;
+    std::string hold_dir; // fsync of this directory waits until released ("" = none)
+    std::condition_variable cv;
+    bool held = false; // a thread is waiting in the held fsync
 };
 
 inline state& st() {
@@ -63,6 +68,24 @@ struct scope {
         std::lock_guard lk(st().m);
         st().on = false;
         st().fail_dir.clear();
+        st().hold_dir.clear(); // a failed ASSERT must not leave a thread stuck in fsync
+        st().cv.notify_all();
+    }
+    // Every fsync of `dir` waits (before reaching the kernel) until release_held().
+    void hold_fsync_of_dir(std::string dir) {
+        std::lock_guard lk(st().m);
+        st().hold_dir = std::move(dir);
+    }
+    // Waits up to `patience` for a thread to be held; true when one is.
+    template <class Duration>
+    bool wait_until_held(Duration patience) {
+        std::unique_lock lk(st().m);
+        return st().cv.wait_for(lk, patience, [] { return st().held; });
+    }
+    void release_held() {
+        std::lock_guard lk(st().m);
+        st().hold_dir.clear();
+        st().cv.notify_all();
     }
     // Every fsync of `dir` (as the kernel names it: a canonical path) fails with `err`.
     void fail_fsync_of_dir(std::string dir, int err) {
@@ -109,8 +132,14 @@ extern "C" int fsync(int fd) {
         int inject = 0;
         {
             auto& s = fs_trace::st();
-            std::lock_guard lk(s.m);
+            std::unique_lock lk(s.m);
             if (is_dir && !s.fail_dir.empty() && p == s.fail_dir) inject = s.fail_errno;
+            if (is_dir && !s.hold_dir.empty() && p == s.hold_dir) {
+                s.held = true;
+                s.cv.notify_all();
+                s.cv.wait(lk, [&] { return s.hold_dir != p; });
+                s.held = false;
+            }
         }
         fs_trace::record(is_dir ? "fsync_dir" : "fsync_file", p);
         if (inject) {

@@ -3,12 +3,14 @@
 #include "maildir/deliver.hpp"
 #include "maildir/errors.hpp"
 #include "maildir/name.hpp"
+#include "users/executors.hpp"
 #include "unit/fs_trace.hpp" // defines fsync/rename/renameat2/unlink for this test binary
 #include "unit/private_tmpfs.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -258,4 +260,73 @@ TEST_F(MaildirDelivery, NewDirFsyncErrorIsNoDelivery) {
     EXPECT_EQ(reply.code / 100, 4) << reply.code;
     EXPECT_EQ(count(md / "new"), 0u);
     EXPECT_EQ(count(md / "tmp"), 0u);
+}
+
+// Shared delivery with per-user strands (issue 12): the link runs on the user's strand, the
+// fsync of new/ after it off the strand. While that fsync is held (a slow disk), other work of
+// the same user - its IMAP commands - still runs; the delivery is reported only once new/ is
+// durable. On the old code (fsync on the strand) the user's work waited for the disk.
+TEST_F(MaildirDelivery, SharedDeliveryNewDirFsyncDoesNotHoldTheUsersStrand) {
+    constexpr auto patience = std::chrono::seconds(30); // bounds a hang, never a timing claim
+    splitmail::durable::committer c;
+    splitmail::home::user_executors ux(2);
+    deliverer d(root_, c, "h");
+    d.set_user_executors(&ux);
+    ASSERT_TRUE(d.ensure_maildir("a@x.test"));
+    const fs::path md = fs::canonical(root_ / "x.test" / "a");
+    auto m = d.stage();
+    ASSERT_TRUE(m);
+    ASSERT_FALSE((*m)->append("Subject: slow disk\r\n\r\nbody\r\n"));
+    fs_trace::scope trace;
+    trace.hold_fsync_of_dir((md / "new").string());
+    std::promise<std::vector<delivered>> done;
+    d.deliver_shared(*m, {"a@x.test"}, [&](std::vector<delivered> r) {
+        trace.mark("done");
+        done.set_value(std::move(r));
+    });
+    m->reset();
+    ASSERT_TRUE(trace.wait_until_held(patience)) << "new/ was never fsync'd\n"
+                                                 << fs_trace::dump(trace.events());
+    std::promise<void> ran;
+    ux.post("a@x.test", [&] { ran.set_value(); });
+    auto f = done.get_future();
+    const bool strand_free = ran.get_future().wait_for(patience) == std::future_status::ready;
+    const bool early = f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    trace.release_held();
+    EXPECT_TRUE(strand_free) << "the user's strand waited for the fsync of new/";
+    EXPECT_FALSE(early) << "delivery reported before new/ was durable";
+    ASSERT_EQ(f.wait_for(patience), std::future_status::ready);
+    auto r = f.get();
+    ASSERT_EQ(r.size(), 1u);
+    ASSERT_FALSE(r[0].ec) << r[0].ec.message();
+    EXPECT_EQ(slurp(r[0].file), "Subject: slow disk\r\n\r\nbody\r\n");
+    const auto ev = trace.events();
+    const auto sync = fs_trace::find(ev, "fsync_dir", (md / "new").string());
+    EXPECT_LT(sync, fs_trace::find(ev, "done", "")) << fs_trace::dump(ev);
+    ux.join();
+}
+
+// The same path with EIO from that fsync: no 250, and the link is gone from new/ again.
+TEST_F(MaildirDelivery, SharedDeliveryNewDirFsyncErrorLeavesNoLink) {
+    splitmail::durable::committer c;
+    splitmail::home::user_executors ux(2);
+    deliverer d(root_, c, "h");
+    d.set_user_executors(&ux);
+    ASSERT_TRUE(d.ensure_maildir("a@x.test"));
+    const fs::path md = fs::canonical(root_ / "x.test" / "a");
+    auto m = d.stage();
+    ASSERT_TRUE(m);
+    ASSERT_FALSE((*m)->append("Subject: x\r\n\r\nbody\r\n"));
+    fs_trace::scope trace;
+    trace.fail_fsync_of_dir((md / "new").string(), EIO);
+    std::promise<std::vector<delivered>> done;
+    d.deliver_shared(*m, {"a@x.test"},
+                     [&](std::vector<delivered> r) { done.set_value(std::move(r)); });
+    m->reset();
+    auto r = done.get_future().get();
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].ec, std::errc::io_error) << r[0].ec.message();
+    EXPECT_NE(reply_for_error(r[0].ec).code, 250);
+    EXPECT_EQ(count(md / "new"), 0u);
+    ux.join();
 }
