@@ -1010,7 +1010,8 @@ async def light_load(port: int, lmtp_port: int, seconds: float):
     return cmd_lat, dlv_lat, errors
 
 
-def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict) -> None:
+def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
+               pace: float = 0.0) -> None:
     """User A, in a process of its own with blocking sockets (the 25 MB responses are not parsed,
     only their end is looked for): FETCH 1 BODY.PEEK[] of the 25 MB INBOX message on one
     session; then, on a new connection, a file dropped into Big/cur (as another writer would:
@@ -1046,7 +1047,8 @@ def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict) ->
         cmd(fetcher, b"a", f'LOGIN "{HEAVY}" "{PASSWORD}"'.encode())
         cmd(fetcher, b"b", b"SELECT INBOX")
         while not stop.is_set():
-            t0 = time.perf_counter()
+            cycle = time.perf_counter()
+            t0 = cycle
             cmd(fetcher, b"f%d" % n, b"FETCH 1 BODY.PEEK[]")
             done["fetch"].append(time.perf_counter() - t0)
             if stop.is_set():
@@ -1064,18 +1066,25 @@ def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict) ->
             c.close()
             done["select"].append(time.perf_counter() - t0)
             n += 1
+            # --a-pace: one FETCH + SELECT cycle per `pace` seconds at most (the same offered
+            # load for both servers, instead of as much as each server gets done).
+            rest = pace - (time.perf_counter() - cycle)
+            if rest > 0:
+                stop.wait(rest)
     except Exception as e:  # noqa: BLE001
         done["errors"].append(f"{type(e).__name__}: {e}")
     if fetcher:
         fetcher.close()
 
 
-def heavy_process(port: int, big_cur: Path, owner: int | None, stop, out) -> None:
+def heavy_process(port: int, big_cur: Path, owner: int | None, stop, out,
+                  pace: float) -> None:
     """heavy_loop in a process of its own: user A's client must not share the measuring
     client's interpreter lock (a thread receiving 25 MB answers holds it for milliseconds at a
     time, which showed up as B..K latency of whichever server answered A faster)."""
+    os.nice(10)  # the load generator must not take the CPU from the measuring client
     done: dict = {"fetch": [], "select": [], "errors": []}
-    heavy_loop(port, big_cur, owner, stop, done)
+    heavy_loop(port, big_cur, owner, stop, done, pace)
     out.put(done)
 
 
@@ -1112,7 +1121,8 @@ def phase_isolation(b: Bench, servers, loop) -> None:
         stop = mp.Event()
         out = mp.SimpleQueue()
         t = mp.Process(target=heavy_process,
-                       args=(s.port, s.box(HEAVY) / ".Big" / "cur", s.owner(), stop, out))
+                       args=(s.port, s.box(HEAVY) / ".Big" / "cur", s.owner(), stop, out,
+                             b.a.a_pace))
         t.start()
         time.sleep(1.0)  # A is busy before B..K start measuring
         cmd1, dlv1, err1 = loop.run_until_complete(light_load(s.port, s.lmtp_port, seconds))
@@ -1276,6 +1286,9 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2, help="(5): client processes")
     ap.add_argument("--mix-rounds", type=int, default=2, help="(5): rounds per server, alternating")
     ap.add_argument("--mix-users", type=int, default=10, help="(5): users the clients share")
+    ap.add_argument("--a-pace", type=float, default=0.0,
+                    help="(7): user A starts a FETCH+SELECT cycle at most every S seconds "
+                    "(default 0: back to back, as fast as the server answers)")
     a = ap.parse_args()
     a.mix_seconds = a.seconds or (10.0 if a.quick else 60.0)
     a.mix_users = max(1, min(len(mixed.MIX_USERS), a.mix_users))
