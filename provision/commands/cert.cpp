@@ -37,7 +37,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: splitmail cert obtain|renew --name N [--name N]... --cert FILE --key FILE\n"
-    "                  --account-key FILE [--directory URL] [--ca-file FILE]\n"
+    "                  --account-key FILE [--directory URL|--staging] [--ca-file FILE]\n"
     "                  [--contact mailto:ADDR] [--http-listen ADDR:PORT] [--relay-spool DIR]\n"
     "                  [--key-type p256|rsa2048]\n"
     "                  [--config relay.toml] [--reload-unit UNIT]...\n"
@@ -52,14 +52,14 @@ constexpr const char* usage =
 constexpr const char* default_renewal_dir = "/etc/splitmail/tls";
 constexpr std::string_view renewal_suffix = ".acme.json";
 
-constexpr std::string_view letsencrypt = "https://acme-v02.api.letsencrypt.org/directory";
 constexpr int ex_tempfail = 75;
 
 struct options {
     std::string action;
     std::vector<std::string> names;
     fs::path cert, key, account_key, ca_file, relay_spool, config;
-    std::string directory{letsencrypt};
+    std::string directory{acme::letsencrypt_directory};
+    bool directory_given = false, staging = false;
     std::vector<std::string> contact;
     std::string http_address = "0.0.0.0";
     std::uint16_t http_port = 80;
@@ -97,6 +97,12 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             o.all = true;
             continue;
         }
+        if (a == "--staging") { // Let's Encrypt's staging CA: untrusted, for trying out
+            if (o.directory_given) return "--staging and --directory both name the CA: give one";
+            o.directory = acme::letsencrypt_staging_directory;
+            o.staging = true;
+            continue;
+        }
         if (a == "--force") {
             if (o.action != "rollover") return "--force goes with rollover";
             o.force = true;
@@ -118,9 +124,11 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             o.relay_spool = v;
         else if (a == "--config")
             o.config = v;
-        else if (a == "--directory")
+        else if (a == "--directory") {
+            if (o.staging) return "--staging and --directory both name the CA: give one";
             o.directory = v;
-        else if (a == "--challenge") {
+            o.directory_given = true;
+        } else if (a == "--challenge") {
             if (v != "http-01" && v != "dns-01") return "--challenge is http-01 or dns-01";
             o.challenge = v;
         } else if (a == "--desec-domain")
@@ -430,6 +438,9 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
             return res;
         }
     }
+    if (o.directory == acme::letsencrypt_staging_directory)
+        out << "Let's Encrypt staging: the certificate will NOT be trusted by mail clients or "
+               "MTAs; once this works, run again without --staging\n";
     bool account_new = false;
     // The account key's directory (/etc/splitmail/acme) is made on first use, private.
     if (const auto dir = o.account_key.parent_path(); !dir.empty()) {

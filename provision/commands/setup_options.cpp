@@ -1,6 +1,8 @@
 // The command line of `splitmail setup relay|home`: see setup_options.hpp.
 #include "commands/setup_options.hpp"
 
+#include "splitmail/acme/types.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -14,8 +16,8 @@ const char* const usage_text =
     "COMMON: [--desec-token-file FILE|-] [--desec-api URL] [--desec-ca-file F]\n"
     "        [--yes] [--dry-run] [--no-systemd] [--wait SECONDS] [--resolver IP:PORT]\n"
     "        [--root DIR] [--bindir DIR] [--systemctl PROG]\n"
-    "        [--certificate acme|self-signed] [--acme-directory URL] [--acme-ca-file F]\n"
-    "        [--acme-dns-server IP:PORT]...\n"
+    "        [--certificate acme|self-signed] [--acme-directory URL|--acme-staging]\n"
+    "        [--acme-ca-file F] [--acme-dns-server IP:PORT]...\n"
     "One command per machine: provision, the deSEC token file, (relay) dns apply, WireGuard\n"
     "and the services started, waits until they work, runs `splitmail check` and prints what\n"
     "is left to do. Missing values are asked for on a terminal. It shows its plan first and\n"
@@ -26,9 +28,10 @@ const char* const usage_text =
     "IMAP at the relay (imap.D, port 993), for a home behind CGNAT or without port forwarding;\n"
     "no: clients connect to home itself (a public address and port 993 forwarded there).\n"
     "--certificate acme (the default): a trusted certificate from Let's Encrypt\n"
-    "(--acme-directory for another CA) through deSEC (dns-01: no open port needed) for the\n"
-    "relay's name (relay) or the IMAP name (home), renewed by splitmail-cert.timer; if it\n"
-    "cannot be had, the self-signed one stays and the command to try again is printed.\n";
+    "(--acme-staging: its staging CA, untrusted, for a first try; --acme-directory for another\n"
+    "CA) through deSEC (dns-01: no open port needed) for the relay's name (relay) or the IMAP\n"
+    "name (home), renewed by splitmail-cert.timer; if it cannot be had, the self-signed one\n"
+    "stays and the command to try again is printed.\n";
 
 std::optional<std::string> parse(std::span<const std::string> args, options& o) {
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -38,6 +41,14 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             v = a.substr(eq + 1);
             a = a.substr(0, eq);
             inline_value = true;
+        }
+        if (a == "--acme-staging") { // Let's Encrypt's staging CA (untrusted certificates)
+            if (inline_value) return a + " takes no value";
+            if (!o.acme_directory.empty() &&
+                o.acme_directory != acme::letsencrypt_staging_directory)
+                return "--acme-staging and --acme-directory both name the CA: give one";
+            o.acme_directory = acme::letsencrypt_staging_directory;
+            continue;
         }
         if (a == "--dry-run" || a == "--yes" || a == "--no-systemd") {
             if (inline_value) return a + " takes no value";
@@ -98,9 +109,11 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             if (v != "acme" && v != "self-signed")
                 return "--certificate \"" + v + "\" must be acme or self-signed";
             o.certificate = v;
-        } else if (a == "--acme-directory")
+        } else if (a == "--acme-directory") {
+            if (o.acme_directory == acme::letsencrypt_staging_directory)
+                return "--acme-staging and --acme-directory both name the CA: give one";
             o.acme_directory = v;
-        else if (a == "--acme-ca-file")
+        } else if (a == "--acme-ca-file")
             o.acme_ca = v;
         else if (a == "--acme-dns-server")
             o.acme_dns_servers.push_back(v);

@@ -2,11 +2,13 @@
 // the wg-quick key reader.
 #include "provision_fixture.hpp"
 
+#include "commands/setup_options.hpp"
 #include "setup/files.hpp"
 #include "setup/keys.hpp"
 #include "setup/pairing.hpp"
 #include "setup/public_address.hpp"
 #include "setup/render.hpp"
+#include "splitmail/acme/types.hpp"
 #include "splitmail/config/ddns.hpp"
 
 #include <gtest/gtest.h>
@@ -330,4 +332,33 @@ TEST(PublicAddress, PrivateAndReservedRangesNamed) {
     EXPECT_NE(not_public_reason("::1"), "");
     EXPECT_NE(not_public_reason("2001:db8::25").find("RFC 3849"), std::string::npos);
     EXPECT_EQ(not_public_reason("2a01:4f8::1"), "");
+}
+
+// `setup --acme-staging`: Let's Encrypt's staging CA for a first try; it and --acme-directory
+// both name the CA, so giving both is a usage error in either order.
+TEST(GuidedSetupOptions, AcmeStagingPicksTheStagingDirectory) {
+    using splitmail::provision::guided_setup::options;
+    using splitmail::provision::guided_setup::parse;
+    auto run = [](std::vector<std::string> args, options& o) {
+        o.role = "relay";
+        return parse(args, o);
+    };
+    options a;
+    EXPECT_EQ(run({"--acme-staging", "--yes"}, a), std::nullopt);
+    EXPECT_EQ(a.acme_directory, splitmail::acme::letsencrypt_staging_directory);
+    options b;
+    EXPECT_EQ(run({"--acme-directory", "https://ca.example/dir"}, b), std::nullopt);
+    EXPECT_EQ(b.acme_directory, "https://ca.example/dir");
+    options c;
+    auto e1 = run({"--acme-staging", "--acme-directory", "https://ca.example/dir"}, c);
+    ASSERT_TRUE(e1);
+    EXPECT_NE(e1->find("give one"), std::string::npos) << *e1;
+    options d;
+    auto e2 = run({"--acme-directory=https://ca.example/dir", "--acme-staging"}, d);
+    ASSERT_TRUE(e2);
+    EXPECT_NE(e2->find("give one"), std::string::npos) << *e2;
+    options e;
+    auto e3 = run({"--acme-staging=yes"}, e);
+    ASSERT_TRUE(e3);
+    EXPECT_NE(e3->find("takes no value"), std::string::npos) << *e3;
 }

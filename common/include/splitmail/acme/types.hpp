@@ -14,6 +14,13 @@
 
 namespace splitmail::acme {
 
+// Let's Encrypt's directories (https://letsencrypt.org/docs/staging-environment/): staging
+// issues untrusted certificates under much higher rate limits, for trying a set-up out.
+inline constexpr std::string_view letsencrypt_directory =
+    "https://acme-v02.api.letsencrypt.org/directory";
+inline constexpr std::string_view letsencrypt_staging_directory =
+    "https://acme-staging-v02.api.letsencrypt.org/directory";
+
 // RFC 8555 6.7 problem document. `type` is kept as sent ("urn:ietf:params:acme:error:...").
 struct problem {
     std::string type;
