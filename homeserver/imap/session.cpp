@@ -1,7 +1,6 @@
-// IMAP session core: reading commands, the command table, untagged updates; see session.hpp.
-// The commands themselves are in commands/*.cpp.
+// IMAP session core: reading commands, the command table, where untagged updates go; see
+// session.hpp. The commands are in commands/*.cpp, the view they share in commands/handler.cpp.
 #include "imap/session.hpp"
-#include "imap/search_return.hpp"
 
 #include <utility>
 

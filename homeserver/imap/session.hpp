@@ -20,6 +20,8 @@
 // - A mailbox-name argument that is not canonical modified UTF-7 (RFC 3501 5.1.3) ends the
 //   command NO [CANNOT] before it runs (DELETE, UNSUBSCRIBE, RENAME's old name excepted).
 // - No stored NUL octet is sent outside a literal8 (codec.hpp plain_literal).
+// The commands (commands/*.cpp) see the session only through a handler_context
+// (commands/handler.hpp); the few that drive the state machine are members (below).
 // Also (command files): ESEARCH, LIST-EXTENDED, IMAP4rev2, BINARY (RFC 3516), MULTIAPPEND
 // (RFC 3502), SORT with SORT=DISPLAY and ESORT (RFC 5256, 5957, 5267), THREAD=ORDEREDSUBJECT
 // and THREAD=REFERENCES (RFC 5256).

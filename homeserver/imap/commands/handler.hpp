@@ -174,7 +174,9 @@ public:
         learn_(spam, user_, std::move(files));
     }
 
-    // ---- the selected view (commands/handler.cpp unless said otherwise)
+    // ---- the selected view (commands/handler.cpp unless said otherwise). These take the
+    // string they write to: the session collects a command's untagged updates apart and puts
+    // them before its tagged line (session::dispatch), and a context re-run writes nowhere.
     // Brings the view up to date with the folder and writes the untagged updates (EXISTS,
     // RECENT, FETCH FLAGS, and EXPUNGE/VANISHED only if `allow_expunge`, RFC 3501 7.4.1).
     void sync_view(bool allow_expunge, std::string& out);
