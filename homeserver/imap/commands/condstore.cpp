@@ -25,8 +25,8 @@ void handler_context::condstore_used(std::string& out) {
     ext_.condstore = true;
     // RFC 7162 3.1: the first CONDSTORE-enabling command with a mailbox selected reports
     // HIGHESTMODSEQ (SELECT (CONDSTORE) reports it anyway).
-    if (sel)
-        out += "* OK [HIGHESTMODSEQ " + std::to_string(sel->f->highest_modseq()) + "] Highest\r\n";
+    if (sel_)
+        out += "* OK [HIGHESTMODSEQ " + std::to_string(sel_->f->highest_modseq()) + "] Highest\r\n";
 }
 
 } // namespace splitmail::home::imap

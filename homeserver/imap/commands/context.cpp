@@ -26,8 +26,8 @@ bool uses_saved_result(const std::vector<value>& args) {
 } // namespace
 
 std::uint32_t handler_context::sequence_of(std::uint32_t uid) const {
-    if (!sel) return 0;
-    const auto& u = sel->uids;
+    if (!sel_) return 0;
+    const auto& u = sel_->uids;
     std::size_t lo = 0, hi = u.size();
     while (lo < hi) {
         std::size_t mid = lo + (hi - lo) / 2;
@@ -42,7 +42,7 @@ std::uint32_t handler_context::sequence_of(std::uint32_t uid) const {
 void handler_context::keep_context(const command& c, bool sorted, std::size_t keys,
                                    std::size_t criteria, std::vector<std::uint32_t> result,
                                    std::string& out) {
-    auto& s = *sel;
+    auto& s = *sel_;
     std::erase_if(s.contexts, [&](const auto& x) { return x.tag == c.tag; }); // a reused tag
     // RFC 5267 4.2: a server that cannot keep a context says so with NOUPDATE. "$" would mean
     // another result each time SAVE replaces it: not kept.
@@ -80,7 +80,7 @@ std::string update_line(const handler_context& self, const selected_box::search_
 } // namespace
 
 void handler_context::contexts_before_expunge(std::string& out) {
-    auto& s = *sel;
+    auto& s = *sel_;
     for (auto& c : s.contexts) {
         std::vector<std::uint32_t> kept;
         kept.reserve(c.result.size());
@@ -93,7 +93,7 @@ void handler_context::contexts_before_expunge(std::string& out) {
 }
 
 void handler_context::contexts_after_sync(std::string& out) {
-    auto& s = *sel;
+    auto& s = *sel_;
     for (auto it = s.contexts.begin(); it != s.contexts.end();) {
         auto& c = *it;
         if (c.modseq == s.f->highest_modseq() && c.expunges == s.f->expunge_count() &&
@@ -128,7 +128,7 @@ void commands::cancelupdate(handler_context& ctx, const command& c) {
         return;
     }
     for (const auto& a : c.args)
-        std::erase_if(ctx.sel->contexts, [&](const auto& x) { return x.tag == a.text; });
+        std::erase_if(ctx.selected()->contexts, [&](const auto& x) { return x.tag == a.text; });
     out += ok(c, "CANCELUPDATE completed");
 }
 

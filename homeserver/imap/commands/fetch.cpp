@@ -308,6 +308,7 @@ bool pump_literal(fetch_job& job, std::string& out, std::size_t limit) {
 
 void commands::fetch(handler_context& ctx, const command& c) {
     std::string& out = ctx.out;
+    const auto& view = *ctx.selected(); // the selected state only (command table)
     bool uid = c.name == "UID FETCH";
     if (c.args.size() < 2 || c.args.size() > 3 || !c.args[0].is_atom() ||
         (c.args.size() == 3 && !c.args[2].is_list())) {
@@ -365,15 +366,15 @@ void commands::fetch(handler_context& ctx, const command& c) {
     bool want_flags = has("FLAGS"), want_modseq = has("MODSEQ");
     if (!uid && !set->saved)
         for (const auto& r : set->ranges)
-            if ((r.lo > ctx.sel->uids.size()) || (r.hi > ctx.sel->uids.size())) {
+            if ((r.lo > view.uids.size()) || (r.hi > view.uids.size())) {
                 out += bad(c, "Invalid message sequence number");
                 return;
             }
     if (vanished) {
         // RFC 7162 3.2.6: UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
         std::uint32_t largest =
-            std::max(ctx.sel->uids.empty() ? 0u : ctx.sel->uids.back(), ctx.sel->f->uidnext() - 1);
-        auto gone = vanished_set(ctx.sel->f->expunged_since(*changed_since), &*set, largest);
+            std::max(view.uids.empty() ? 0u : view.uids.back(), view.f->uidnext() - 1);
+        auto gone = vanished_set(view.f->expunged_since(*changed_since), &*set, largest);
         if (!gone.empty()) out += "* VANISHED (EARLIER) " + gone + "\r\n";
     }
     auto job = std::make_shared<fetch_job>();
@@ -424,7 +425,7 @@ void commands::continue_fetch(handler_context& ctx, bool resumed) {
     const auto& items = job.items;
     // The view of this session cannot change between steps (nothing else runs on it); a
     // message another session expunged meanwhile is skipped below.
-    auto& s = *ctx.sel;
+    auto& s = *ctx.selected();
     auto& structures = s.f->structures();
     std::string content; // outside the loop: FLAGS-only fetches construct nothing per message
     mime::part tree;
@@ -660,7 +661,7 @@ void commands::continue_fetch(handler_context& ctx, bool resumed) {
     // A FETCH done in its first step is followed by dispatch()'s sync; one that took several
     // steps gets its untagged updates here, after its last FETCH response and before the
     // tagged line, as any other command (nothing is reported in the middle of it).
-    if (resumed && ctx.sel) ctx.sync_view(job.expunge_ok, out);
+    if (resumed && ctx.selected()) ctx.sync_view(job.expunge_ok, out);
     if (!job.binary_error.empty())
         out += no(c, job.binary_error);
     else

@@ -33,8 +33,8 @@ std::string handler_context::mailbox_name_out(const std::string& stored) const {
 }
 
 void handler_context::announce_flags(std::string& out) {
-    if (!sel) return;
-    auto& s = *sel;
+    if (!sel_) return;
+    auto& s = *sel_;
     std::string now = s.f->flag_list(false);
     if (now == s.announced_flags) return;
     out += "* FLAGS " + now + "\r\n";
@@ -44,8 +44,8 @@ void handler_context::announce_flags(std::string& out) {
 }
 
 void handler_context::sync_view(bool allow_expunge, std::string& out) {
-    if (!sel) return;
-    auto& s = *sel;
+    if (!sel_) return;
+    auto& s = *sel_;
     s.f->sync();
     // Before any FETCH below (another session's STORE or APPEND may have added a keyword).
     announce_flags(out);
@@ -120,8 +120,8 @@ void handler_context::sync_view(bool allow_expunge, std::string& out) {
 
 std::vector<std::size_t> handler_context::resolve_set(const sequence_set& set, bool uid) const {
     std::vector<std::size_t> out;
-    if (!sel) return out;
-    const auto& u = sel->uids;
+    if (!sel_) return out;
+    const auto& u = sel_->uids;
     if (set.saved) {
         for (std::size_t i = 0; i < u.size(); ++i)
             if (std::binary_search(saved.begin(), saved.end(), u[i])) out.push_back(i);

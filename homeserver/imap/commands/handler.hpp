@@ -11,8 +11,8 @@
 //   read the enabled extensions; enabling one goes through a function (condstore_used).
 // - A handler_context is a set of references into one session, made for one call
 //   (session::context); it owns nothing and must not be kept.
-// - A handler that clears `sel` (CLOSE, UNSELECT) leaves the selected state: the session keeps
-//   "selected state" and "a view is selected" the same (session::dispatch).
+// - A handler that closes the view (CLOSE, UNSELECT) leaves the selected state: the session
+//   keeps "selected state" and "a view is selected" the same (session::dispatch).
 // Does not: open a selection (SELECT/EXAMINE are session members), log in, or write anywhere
 // but `out`.
 #include "imap/codec.hpp"
@@ -143,14 +143,17 @@ public:
                     std::shared_ptr<fetch_job>& pending_fetch, const codec_limits& limits,
                     std::size_t output_chunk, const std::string& junk_folder,
                     const std::string& user, const learn_hook& learn)
-        : out(out), sel(sel), saved(saved), pending_fetch(pending_fetch), limits(limits),
-          output_chunk(output_chunk), junk_folder(junk_folder), store_(store), ext_(ext),
+        : out(out), saved(saved), pending_fetch(pending_fetch), limits(limits),
+          output_chunk(output_chunk), junk_folder(junk_folder), sel_(sel), store_(store), ext_(ext),
           user_(user), learn_(learn) {}
 
     // The command's responses go here (untagged first, the tagged completion last).
     std::string& out;
-    // The selected view; empty in the authenticated state.
-    std::optional<selected_box>& sel;
+    // The selected view; null in the authenticated state. close_view() ends it (CLOSE,
+    // UNSELECT): the session then leaves the selected state. Only SELECT/EXAMINE open one.
+    selected_box* selected() { return sel_ ? &*sel_ : nullptr; }
+    const selected_box* selected() const { return sel_ ? &*sel_ : nullptr; }
+    void close_view() { sel_.reset(); }
     // The "$" saved search result (RFC 5182): UIDs, ascending.
     std::vector<std::uint32_t>& saved;
     // A FETCH not finished in this step (session::advance resumes it, continue_fetch).
@@ -206,6 +209,7 @@ public:
     void contexts_after_sync(std::string& out);
 
 private:
+    std::optional<selected_box>& sel_;
     mailbox_store* store_;
     enabled_extensions& ext_;
     const std::string& user_;

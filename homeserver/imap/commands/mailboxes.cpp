@@ -163,7 +163,7 @@ void commands::remove(handler_context& ctx, const command& c) {
         out += bad(c, "Expected a mailbox name");
         return;
     }
-    if (ctx.sel && iequals(ctx.sel->name, c.args[0].text)) {
+    if (ctx.selected() && iequals(ctx.selected()->name, c.args[0].text)) {
         out += no(c, "[INUSE] Mailbox is selected");
         return;
     }
@@ -179,7 +179,7 @@ void commands::rename(handler_context& ctx, const command& c) {
         out += bad(c, "Expected two mailbox names");
         return;
     }
-    if (ctx.sel && ctx.sel->name == c.args[0].text) {
+    if (ctx.selected() && ctx.selected()->name == c.args[0].text) {
         out += no(c, "[INUSE] Mailbox is selected");
         return;
     }

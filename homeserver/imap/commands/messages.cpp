@@ -117,21 +117,23 @@ void commands::append(handler_context& ctx, const command& c) {
 
 void commands::close(handler_context& ctx, const command& c) {
     std::string& out = ctx.out;
-    if (c.name == "CLOSE" && !ctx.sel->readonly) {
+    auto& view = *ctx.selected(); // the selected state only (command table)
+    if (c.name == "CLOSE" && !view.readonly) {
         // RFC 3501 6.4.2: remove \Deleted messages silently.
-        for (std::size_t i = 0; i < ctx.sel->uids.size(); ++i) {
-            const auto* m = ctx.sel->f->find(ctx.sel->uids[i]);
-            if (m && (m->flags & flag_deleted)) ctx.sel->f->expunge(m->uid);
+        for (std::size_t i = 0; i < view.uids.size(); ++i) {
+            const auto* m = view.f->find(view.uids[i]);
+            if (m && (m->flags & flag_deleted)) view.f->expunge(m->uid);
         }
         // Not fsync'd, as EXPUNGE (store.hpp, durability).
     }
-    ctx.sel.reset(); // the session leaves the selected state (handler.hpp)
+    ctx.close_view(); // the session leaves the selected state (handler.hpp)
     out += ok(c, c.name + " completed");
 }
 
 void commands::expunge(handler_context& ctx, const command& c) {
     std::string& out = ctx.out;
-    if (ctx.sel->readonly) {
+    auto& view = *ctx.selected(); // the selected state only (command table)
+    if (view.readonly) {
         out += no(c, "[READ-ONLY] Mailbox is read-only");
         return;
     }
@@ -148,16 +150,16 @@ void commands::expunge(handler_context& ctx, const command& c) {
         }
         only = *s;
     }
-    ctx.sel->f->sync();
+    view.f->sync();
     std::vector<std::size_t> idx;
     if (only)
         idx = ctx.resolve_set(*only, true);
     else
-        for (std::size_t i = 0; i < ctx.sel->uids.size(); ++i) idx.push_back(i);
+        for (std::size_t i = 0; i < view.uids.size(); ++i) idx.push_back(i);
     for (auto i : idx) {
-        const auto* m = ctx.sel->f->find(ctx.sel->uids[i]);
+        const auto* m = view.f->find(view.uids[i]);
         if (m && (m->flags & flag_deleted)) {
-            if (auto ec = ctx.sel->f->expunge(m->uid)) {
+            if (auto ec = view.f->expunge(m->uid)) {
                 out += no(c, "[SERVERBUG] " + ec.message());
                 return;
             }
@@ -168,6 +170,7 @@ void commands::expunge(handler_context& ctx, const command& c) {
 
 void commands::copy(handler_context& ctx, const command& c) {
     std::string& out = ctx.out;
+    auto& view = *ctx.selected(); // the selected state only (command table)
     bool uid = c.name.starts_with("UID ");
     bool move = c.name.ends_with("MOVE");
     if (c.args.size() != 2 || !c.args[0].is_atom() || !c.args[1].is_astring()) {
@@ -181,12 +184,11 @@ void commands::copy(handler_context& ctx, const command& c) {
     }
     if (!uid && !set->saved)
         for (const auto& r : set->ranges)
-            if (r.lo > ctx.sel->uids.size() || r.hi > ctx.sel->uids.size() ||
-                ctx.sel->uids.empty()) {
+            if (r.lo > view.uids.size() || r.hi > view.uids.size() || view.uids.empty()) {
                 out += bad(c, "Invalid message sequence number"); // RFC 3501 9 seq-number
                 return;
             }
-    if (move && ctx.sel->readonly) {
+    if (move && view.readonly) {
         out += no(c, "[READ-ONLY] Mailbox is read-only");
         return;
     }
@@ -201,9 +203,9 @@ void commands::copy(handler_context& ctx, const command& c) {
     }
     std::vector<std::uint32_t> src, dst;
     for (auto i : ctx.resolve_set(*set, uid)) {
-        std::uint32_t u = ctx.sel->uids[i];
-        if (!ctx.sel->f->find(u)) continue;
-        auto r = (*target)->copy_from(*ctx.sel->f, u);
+        std::uint32_t u = view.uids[i];
+        if (!view.f->find(u)) continue;
+        auto r = (*target)->copy_from(*view.f, u);
         if (!r) {
             out += no(c, "[SERVERBUG] Copy failed: " + r.error().message());
             return;
@@ -215,9 +217,8 @@ void commands::copy(handler_context& ctx, const command& c) {
     // not spam" from the user, for rspamd to learn from the copies' files.
     if (ctx.learns() && !ctx.junk_folder.empty() && !dst.empty()) {
         const std::string& to = c.args[1].text;
-        const bool into = to == ctx.junk_folder && ctx.sel->name != ctx.junk_folder;
-        const bool out_of =
-            ctx.sel->name == ctx.junk_folder && to != ctx.junk_folder && to != "Trash";
+        const bool into = to == ctx.junk_folder && view.name != ctx.junk_folder;
+        const bool out_of = view.name == ctx.junk_folder && to != ctx.junk_folder && to != "Trash";
         if (into || out_of) {
             std::vector<fs::path> files;
             for (auto u : dst)
@@ -232,7 +233,7 @@ void commands::copy(handler_context& ctx, const command& c) {
     if (move) {
         // RFC 6851 3.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
         if (!code.empty()) out += "* OK " + code + "Moved\r\n";
-        for (auto u : src) ctx.sel->f->expunge(u);
+        for (auto u : src) view.f->expunge(u);
         out += ok(c, c.name + " completed");
     } else {
         out += ok(c, code + c.name + " completed");

@@ -319,7 +319,7 @@ handler_context::run_search(const std::vector<value>& args, std::size_t start, s
     }
     if (root.kids.empty()) return std::unexpected(std::string("Missing search keys"));
     number_keys(root);
-    auto& s = *sel;
+    auto& s = *sel_;
     auto n = static_cast<std::uint32_t>(s.uids.size());
     std::uint32_t largest_uid = s.uids.empty() ? 0 : s.uids.back();
     search_hits found;
@@ -474,7 +474,7 @@ void commands::search(handler_context& ctx, const command& c) {
         out += bad(c, found.error());
         return;
     }
-    auto& s = *ctx.sel;
+    auto& s = *ctx.selected();
     const auto& hits_uid = found->uids;
     const auto& hits_seq = found->seqs;
     const bool with_modseq = found->with_modseq;

@@ -69,7 +69,7 @@ std::vector<std::uint32_t> handler_context::sorted_uids(const value& criteria,
                                                         const search_hits& found) {
     auto crit = parse_criteria(criteria);
     if (!crit) return {};
-    auto& s = *sel;
+    auto& s = *sel_;
     auto& cache = s.f->headers();
     // Per match: its position in the view, the message, and its cached values (pointers into
     // the cache stay valid: no insertion happens once this loop is done).
@@ -160,7 +160,7 @@ void commands::sort(handler_context& ctx, const command& c) {
         out += bad(c, found.error());
         return;
     }
-    auto& s = *ctx.sel;
+    auto& s = *ctx.selected();
     auto uids = ctx.sorted_uids(c.args[a], *found);
     // What the client asked for: UIDs, or sequence numbers (found holds both, ascending).
     auto number = [&](std::uint32_t u) {

@@ -10,6 +10,7 @@ namespace splitmail::home::imap {
 
 void commands::store(handler_context& ctx, const command& c) {
     std::string& out = ctx.out;
+    auto& s = *ctx.selected(); // the selected state only (command table)
     bool uid = c.name == "UID STORE";
     // STORE set [(UNCHANGEDSINCE n)] item flags
     std::size_t a = 1;
@@ -34,7 +35,7 @@ void commands::store(handler_context& ctx, const command& c) {
         out += bad(c, "Expected a sequence set, an item and flags");
         return;
     }
-    if (ctx.sel->readonly) {
+    if (s.readonly) {
         out += no(c, "[READ-ONLY] Mailbox is read-only");
         return;
     }
@@ -45,8 +46,7 @@ void commands::store(handler_context& ctx, const command& c) {
     }
     if (!uid && !set->saved)
         for (const auto& r : set->ranges)
-            if (r.lo > ctx.sel->uids.size() || r.hi > ctx.sel->uids.size() ||
-                ctx.sel->uids.empty()) {
+            if (r.lo > s.uids.size() || r.hi > s.uids.size() || s.uids.empty()) {
                 out += bad(c, "Invalid message sequence number"); // RFC 3501 9 seq-number
                 return;
             }
@@ -65,7 +65,6 @@ void commands::store(handler_context& ctx, const command& c) {
         return;
     }
     if (unchanged_since) ctx.condstore_used(out);
-    auto& s = *ctx.sel;
     std::uint8_t flags = 0;
     std::uint32_t keywords = 0;
     std::vector<const value*> list;

@@ -161,7 +161,7 @@ void commands::thread(handler_context& ctx, const command& c) {
         out += bad(c, found.error());
         return;
     }
-    auto& s = *ctx.sel;
+    auto& s = *ctx.selected();
     auto& cache = s.f->headers();
     struct row {
         std::uint32_t seq;
