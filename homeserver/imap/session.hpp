@@ -30,12 +30,10 @@
 #include "imap/store.hpp"
 #include "splitmail/users/credential.hpp"
 
-#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -78,7 +76,7 @@ struct session_hooks {
     // Mail the user moved or copied into the junk folder (spam = true) or out of it into a
     // folder other than Trash (spam = false): the copies' files, for rspamd to learn
     // (learn/rspamd_learn.hpp). Must not block. Null: no learning.
-    std::function<void(bool spam, const std::string& user, std::vector<fs::path> files)> learn;
+    learn_hook learn; // (bool spam, const std::string& user, std::vector<fs::path> files)
 };
 
 // A credential for the driver to verify off the io thread (password wiped on destruction).
