@@ -13,7 +13,9 @@ void session::cmd_capability(const command& c, std::string& out) {
     out += "* CAPABILITY " + capability() + "\r\n" + ok(c, "CAPABILITY completed");
 }
 
-void session::cmd_noop(const command& c, std::string& out) { out += ok(c, c.name + " completed"); }
+void commands::noop(handler_context& ctx, const command& c) {
+    ctx.out += ok(c, c.name + " completed");
+}
 
 void session::cmd_logout(const command& c, std::string& out) {
     out += "* BYE Logging out\r\n" + ok(c, "LOGOUT completed");
@@ -153,8 +155,8 @@ void session::finish_auth_line(std::string_view line, std::string& out) {
     login_ok(tag, *user, out);
 }
 
-void session::cmd_id(const command& c, std::string& out) {
-    out += "* ID (\"name\" \"splitmail\" \"vendor\" \"splitmail\")\r\n" + ok(c, "ID completed");
+void commands::id(handler_context& ctx, const command& c) {
+    ctx.out += "* ID (\"name\" \"splitmail\" \"vendor\" \"splitmail\")\r\n" + ok(c, "ID completed");
 }
 
 void session::cmd_enable(const command& c, std::string& out) {
@@ -173,11 +175,11 @@ void session::cmd_enable(const command& c, std::string& out) {
         std::string name = upper(a.text);
         bool now = false;
         if (name == "IMAP4REV2") {
-            now = !rev2_;
-            rev2_ = true;
+            now = !ext_.rev2;
+            ext_.rev2 = true;
             if (sel_) sel_->recent.clear(); // RFC 9051: no \Recent from now on
         } else {
-            now = enable_store_extension(name); // CONDSTORE, QRESYNC (commands/condstore.cpp)
+            now = ext_.enable_store_extension(name); // CONDSTORE, QRESYNC (commands/condstore.cpp)
         }
         if (now && enabled.find(" " + name) == std::string::npos)
             enabled += " " + (name == "IMAP4REV2" ? std::string("IMAP4rev2") : name);
@@ -185,8 +187,8 @@ void session::cmd_enable(const command& c, std::string& out) {
     out += "* ENABLED" + enabled + "\r\n" + ok(c, "ENABLE completed");
 }
 
-void session::cmd_namespace(const command& c, std::string& out) {
-    out += "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n" + ok(c, "NAMESPACE completed");
+void commands::namespaces(handler_context& ctx, const command& c) {
+    ctx.out += "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n" + ok(c, "NAMESPACE completed");
 }
 
 } // namespace splitmail::home::imap

@@ -6,7 +6,7 @@
 // Costs: a context is re-run only when the folder changed since it was last computed, at most
 // `max_contexts` per session, each holding one UID per match (4 bytes).
 #include "imap/search_return.hpp"
-#include "imap/session.hpp"
+#include "imap/commands/handler.hpp"
 
 #include <algorithm>
 
@@ -25,7 +25,7 @@ bool uses_saved_result(const std::vector<value>& args) {
 
 } // namespace
 
-std::uint32_t session::sequence_of(std::uint32_t uid) const {
+std::uint32_t handler_context::sequence_of(std::uint32_t uid) const {
     if (!sel_) return 0;
     const auto& u = sel_->uids;
     std::size_t lo = 0, hi = u.size();
@@ -39,8 +39,9 @@ std::uint32_t session::sequence_of(std::uint32_t uid) const {
     return lo < u.size() && u[lo] == uid ? static_cast<std::uint32_t>(lo + 1) : 0;
 }
 
-void session::keep_context(const command& c, bool sorted, std::size_t keys, std::size_t criteria,
-                           std::vector<std::uint32_t> result, std::string& out) {
+void handler_context::keep_context(const command& c, bool sorted, std::size_t keys,
+                                   std::size_t criteria, std::vector<std::uint32_t> result,
+                                   std::string& out) {
     auto& s = *sel_;
     std::erase_if(s.contexts, [&](const auto& x) { return x.tag == c.tag; }); // a reused tag
     // RFC 5267 4.2: a server that cannot keep a context says so with NOUPDATE. "$" would mean
@@ -68,7 +69,7 @@ void session::keep_context(const command& c, bool sorted, std::size_t keys, std:
 
 namespace {
 
-std::string update_line(const session& self, const session::selected_box::search_context& c,
+std::string update_line(const handler_context& self, const selected_box::search_context& c,
                         const context_change& ch) {
     auto number = [&](std::uint32_t uid) { return c.uid ? uid : self.sequence_of(uid); };
     std::string line = "* ESEARCH (TAG " + quoted_or_literal(c.tag) + ")";
@@ -78,7 +79,7 @@ std::string update_line(const session& self, const session::selected_box::search
 
 } // namespace
 
-void session::contexts_before_expunge(std::string& out) {
+void handler_context::contexts_before_expunge(std::string& out) {
     auto& s = *sel_;
     for (auto& c : s.contexts) {
         std::vector<std::uint32_t> kept;
@@ -91,7 +92,7 @@ void session::contexts_before_expunge(std::string& out) {
     }
 }
 
-void session::contexts_after_sync(std::string& out) {
+void handler_context::contexts_after_sync(std::string& out) {
     auto& s = *sel_;
     for (auto it = s.contexts.begin(); it != s.contexts.end();) {
         auto& c = *it;
@@ -118,7 +119,8 @@ void session::contexts_after_sync(std::string& out) {
     }
 }
 
-void session::cmd_cancelupdate(const command& c, std::string& out) {
+void commands::cancelupdate(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     // RFC 5267 4.3: CANCELUPDATE tag-string *(SP tag-string).
     if (c.args.empty() ||
         std::any_of(c.args.begin(), c.args.end(), [](const value& v) { return v.is_list(); })) {
@@ -126,7 +128,7 @@ void session::cmd_cancelupdate(const command& c, std::string& out) {
         return;
     }
     for (const auto& a : c.args)
-        std::erase_if(sel_->contexts, [&](const auto& x) { return x.tag == a.text; });
+        std::erase_if(ctx.selected()->contexts, [&](const auto& x) { return x.tag == a.text; });
     out += ok(c, "CANCELUPDATE completed");
 }
 

@@ -17,7 +17,7 @@
 // stored NUL is sent as 0x80 (same length: RFC822.SIZE and partial offsets unchanged), and
 // BINARY sends it as is in a literal8.
 #include "imap/mime.hpp"
-#include "imap/session.hpp"
+#include "imap/commands/handler.hpp"
 #include "imap/structure_cache.hpp"
 #include "splitmail/durable/file.hpp"
 
@@ -234,7 +234,7 @@ std::optional<std::string> binary_data(std::string_view content, const mime::par
 } // namespace
 
 // What is left of a FETCH answered over several steps (session.hpp: output_chunk).
-struct session::fetch_job {
+struct fetch_job {
     std::string tag, name;
     std::vector<fetch_item> items;
     std::vector<std::size_t> idx; // the set's sequence numbers - 1, ascending
@@ -259,7 +259,7 @@ struct session::fetch_job {
 namespace {
 
 // Whether every ENVELOPE/BODYSTRUCTURE/BODY item of `job` is cached for `m`.
-bool all_cached(const session::fetch_job& job, structure_cache& cache, const folder& f,
+bool all_cached(const fetch_job& job, structure_cache& cache, const folder& f,
                 const message_entry& m) {
     for (const auto& i : job.items) {
         auto what = i.name == "ENVELOPE"        ? structure_cache::item::envelope
@@ -275,7 +275,7 @@ bool all_cached(const session::fetch_job& job, structure_cache& cache, const fol
 // read), then its message's tail. True when the literal is complete. NUL octets go as 0x80
 // (append_plain_literal). A file shorter than it was when opened (nothing truncates a Maildir
 // message) is padded with spaces: the client was promised the octet count.
-bool pump_literal(session::fetch_job& job, std::string& out, std::size_t limit) {
+bool pump_literal(fetch_job& job, std::string& out, std::size_t limit) {
     while (job.left > 0) {
         if (out.size() >= limit) return false;
         const std::size_t n = static_cast<std::size_t>(
@@ -306,7 +306,9 @@ bool pump_literal(session::fetch_job& job, std::string& out, std::size_t limit) 
 
 } // namespace
 
-void session::cmd_fetch(const command& c, std::string& out) {
+void commands::fetch(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
+    const auto& view = *ctx.selected(); // the selected state only (command table)
     bool uid = c.name == "UID FETCH";
     if (c.args.size() < 2 || c.args.size() > 3 || !c.args[0].is_atom() ||
         (c.args.size() == 3 && !c.args[2].is_list())) {
@@ -346,7 +348,7 @@ void session::cmd_fetch(const command& c, std::string& out) {
                 return;
             }
         }
-        if (vanished && (!uid || !qresync_ || !changed_since)) {
+        if (vanished && (!uid || !ctx.qresync() || !changed_since)) {
             out += bad(c, "VANISHED needs UID FETCH, ENABLE QRESYNC and CHANGEDSINCE");
             return;
         }
@@ -355,7 +357,7 @@ void session::cmd_fetch(const command& c, std::string& out) {
         return std::any_of(items->begin(), items->end(), [&](auto& i) { return i.name == n; });
     };
     if (changed_since && !has("MODSEQ")) items->push_back({"MODSEQ", {}}); // RFC 7162 3.1.4.1
-    if (has("MODSEQ")) condstore_used(out);
+    if (has("MODSEQ")) ctx.condstore_used(out);
     if (uid && !has("UID")) items->insert(items->begin(), {"UID", {}}); // RFC 3501 6.4.8
     bool needs_body = std::any_of(items->begin(), items->end(), [](auto& i) {
         return i.name != "FLAGS" && i.name != "UID" && i.name != "INTERNALDATE" &&
@@ -364,22 +366,22 @@ void session::cmd_fetch(const command& c, std::string& out) {
     bool want_flags = has("FLAGS"), want_modseq = has("MODSEQ");
     if (!uid && !set->saved)
         for (const auto& r : set->ranges)
-            if ((r.lo > sel_->uids.size()) || (r.hi > sel_->uids.size())) {
+            if ((r.lo > view.uids.size()) || (r.hi > view.uids.size())) {
                 out += bad(c, "Invalid message sequence number");
                 return;
             }
     if (vanished) {
         // RFC 7162 3.2.6: UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
         std::uint32_t largest =
-            std::max(sel_->uids.empty() ? 0u : sel_->uids.back(), sel_->f->uidnext() - 1);
-        auto gone = vanished_set(sel_->f->expunged_since(*changed_since), &*set, largest);
+            std::max(view.uids.empty() ? 0u : view.uids.back(), view.f->uidnext() - 1);
+        auto gone = vanished_set(view.f->expunged_since(*changed_since), &*set, largest);
         if (!gone.empty()) out += "* VANISHED (EARLIER) " + gone + "\r\n";
     }
     auto job = std::make_shared<fetch_job>();
     job->tag = c.tag;
     job->name = c.name;
     job->items = std::move(*items);
-    job->idx = resolve_set(*set, uid);
+    job->idx = ctx.resolve_set(*set, uid);
     job->needs_body = needs_body;
     // The MIME tree only for what addresses parts or the header: a plain BODY[] / RFC822 /
     // BINARY[] of a 25 MB message is sent without parsing it.
@@ -411,18 +413,19 @@ void session::cmd_fetch(const command& c, std::string& out) {
         }
         job->streamable = !job->needs_tree && content_items == 1 && whole;
     }
-    out.reserve(out.size() + std::min<std::size_t>(job->idx.size() * (needs_body ? 256 : 48),
-                                                   cfg_.output_chunk));
-    fetch_job_ = std::move(job);
-    continue_fetch(out, false);
+    out.reserve(out.size() +
+                std::min<std::size_t>(job->idx.size() * (needs_body ? 256 : 48), ctx.output_chunk));
+    ctx.pending_fetch = std::move(job);
+    continue_fetch(ctx, false);
 }
 
-void session::continue_fetch(std::string& out, bool resumed) {
-    auto& job = *fetch_job_;
+void commands::continue_fetch(handler_context& ctx, bool resumed) {
+    std::string& out = ctx.out;
+    auto& job = *ctx.pending_fetch;
     const auto& items = job.items;
     // The view of this session cannot change between steps (nothing else runs on it); a
     // message another session expunged meanwhile is skipped below.
-    auto& s = *sel_;
+    auto& s = *ctx.selected();
     auto& structures = s.f->structures();
     std::string content; // outside the loop: FLAGS-only fetches construct nothing per message
     mime::part tree;
@@ -440,14 +443,14 @@ void session::continue_fetch(std::string& out, bool resumed) {
     // At least one message per step; then stop once the chunk is full (issue 12: a step's
     // output is bounded by output_chunk plus one message, whatever the set).
     const std::size_t start_size = out.size();
-    const std::size_t limit = start_size + cfg_.output_chunk;
+    const std::size_t limit = start_size + ctx.output_chunk;
     if (job.file && !pump_literal(job, out, limit)) return; // a literal is under way
     // Between responses: the folder is shared with this user's other sessions, so a keyword
     // one of them stored (before this command, or between two steps of it) is already in the
     // flags below; FLAGS/PERMANENTFLAGS go first (RFC 3501 7.2.6; a no-op when announced).
-    announce_flags(out);
+    ctx.announce_flags(out);
     for (; job.next < job.idx.size(); ++job.next) {
-        if (out.size() - start_size >= cfg_.output_chunk && out.size() > start_size) return;
+        if (out.size() - start_size >= ctx.output_chunk && out.size() > start_size) return;
         const auto i = job.idx[job.next];
         while (cursor < all.size() && all[cursor].uid < s.uids[i]) ++cursor;
         const message_entry* m =
@@ -457,7 +460,7 @@ void session::continue_fetch(std::string& out, bool resumed) {
         // A message larger than a step, of a streamable FETCH: opened, sent from the file.
         durable::unique_fd file;
         std::uint64_t file_size = 0;
-        if (job.streamable && m->size > cfg_.output_chunk) {
+        if (job.streamable && m->size > ctx.output_chunk) {
             file.reset(::open(s.f->path_of(*m).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
             struct stat st {};
             if (!file || ::fstat(file.get(), &st) != 0) continue; // gone: as a failed read
@@ -636,7 +639,7 @@ void session::continue_fetch(std::string& out, bool resumed) {
             s.f->append_flags(out, *m, !s.recent.empty() && s.recent.count(m->uid) > 0);
         }
         // RFC 7162 3.2.4: once CONDSTORE is on, a flag change reported here carries MODSEQ.
-        if (job.want_modseq || (flags_changed && condstore_)) {
+        if (job.want_modseq || (flags_changed && ctx.condstore())) {
             sep();
             out += "MODSEQ (";
             out += std::to_string(m->modseq);
@@ -658,12 +661,12 @@ void session::continue_fetch(std::string& out, bool resumed) {
     // A FETCH done in its first step is followed by dispatch()'s sync; one that took several
     // steps gets its untagged updates here, after its last FETCH response and before the
     // tagged line, as any other command (nothing is reported in the middle of it).
-    if (resumed && state_ == state::selected) sync_view(job.expunge_ok, out);
+    if (resumed && ctx.selected()) ctx.sync_view(job.expunge_ok, out);
     if (!job.binary_error.empty())
         out += no(c, job.binary_error);
     else
         out += ok(c, c.name + " completed");
-    fetch_job_.reset();
+    ctx.pending_fetch.reset();
 }
 
 } // namespace splitmail::home::imap

@@ -10,7 +10,7 @@
 // caps (pattern octets, wildcards, patterns per LIST, STATUS items) are checked: BAD names the
 // limit. Lookups per name use hash sets and sorted runs, not a scan of every name.
 #include "imap/list_match.hpp"
-#include "imap/session.hpp"
+#include "imap/commands/handler.hpp"
 
 #include <algorithm>
 #include <unordered_set>
@@ -145,65 +145,70 @@ std::expected<list_request, std::string> parse_list(const command& c) {
 
 } // namespace
 
-void session::cmd_create(const command& c, std::string& out) {
+void commands::create(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     if (c.args.size() != 1 || !c.args[0].is_astring()) {
         out += bad(c, "Expected a mailbox name");
         return;
     }
-    if (auto ec = store_->create(c.args[0].text))
+    if (auto ec = ctx.store().create(c.args[0].text))
         out += no(c, why(ec));
     else
         out += ok(c, "CREATE completed");
 }
 
-void session::cmd_delete(const command& c, std::string& out) {
+void commands::remove(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     if (c.args.size() != 1 || !c.args[0].is_astring()) {
         out += bad(c, "Expected a mailbox name");
         return;
     }
-    if (sel_ && iequals(sel_->name, c.args[0].text)) {
+    if (ctx.selected() && iequals(ctx.selected()->name, c.args[0].text)) {
         out += no(c, "[INUSE] Mailbox is selected");
         return;
     }
-    if (auto ec = store_->remove(c.args[0].text))
+    if (auto ec = ctx.store().remove(c.args[0].text))
         out += no(c, why(ec));
     else
         out += ok(c, "DELETE completed");
 }
 
-void session::cmd_rename(const command& c, std::string& out) {
+void commands::rename(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     if (c.args.size() != 2 || !c.args[0].is_astring() || !c.args[1].is_astring()) {
         out += bad(c, "Expected two mailbox names");
         return;
     }
-    if (sel_ && sel_->name == c.args[0].text) {
+    if (ctx.selected() && ctx.selected()->name == c.args[0].text) {
         out += no(c, "[INUSE] Mailbox is selected");
         return;
     }
-    if (auto ec = store_->rename(c.args[0].text, c.args[1].text))
+    if (auto ec = ctx.store().rename(c.args[0].text, c.args[1].text))
         out += no(c, why(ec));
     else
         out += ok(c, "RENAME completed");
 }
 
-void session::cmd_subscribe(const command& c, std::string& out) {
+void commands::subscribe(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     if (c.args.size() != 1 || !c.args[0].is_astring()) {
         out += bad(c, "Expected a mailbox name");
         return;
     }
     std::string name = mailbox_store::is_inbox(c.args[0].text) ? "INBOX" : c.args[0].text;
     bool on = c.name == "SUBSCRIBE";
-    if (on && !store_->exists(name)) {
+    if (on && !ctx.store().exists(name)) {
         out += no(c, "[NONEXISTENT] No such mailbox");
         return;
     }
-    if (auto ec = store_->subscribe(name, on))
+    if (auto ec = ctx.store().subscribe(name, on))
         out += no(c, why(ec));
     else
         out += ok(c, c.name + " completed");
 }
 
-void session::cmd_list(const command& c, std::string& out) {
+void commands::list(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     auto req = parse_list(c);
     if (!req) {
         out += bad(c, req.error());
@@ -231,8 +236,8 @@ void session::cmd_list(const command& c, std::string& out) {
         compiled_inbox.emplace_back(upper(full));
         has_star.push_back(full.find('*') != std::string::npos);
     }
-    auto all = store_->list();
-    auto subs = store_->subscriptions();
+    auto all = ctx.store().list();
+    auto subs = ctx.store().subscriptions();
     // Hash sets: the lookups below run per name (and per level of each name), so a user with
     // many mailboxes must not make LIST quadratic.
     std::unordered_set<std::string> all_set(all.begin(), all.end());
@@ -343,27 +348,28 @@ void session::cmd_list(const command& c, std::string& out) {
             attrs.push_back("\\Noselect");
         } else if (!real_box) {
             // RFC 5258 3.4: \NonExistent implies \Noselect; IMAP4rev1 clients know \Noselect.
-            attrs.push_back(!r.extended && !rev2_ ? "\\Noselect" : "\\NonExistent");
+            attrs.push_back(!r.extended && !ctx.rev2() ? "\\Noselect" : "\\NonExistent");
         }
         if (!r.lsub) attrs.push_back(kids ? "\\HasChildren" : "\\HasNoChildren");
         if (want_subscribed_attr && subscribed) attrs.push_back("\\Subscribed");
         if (want_special && !su.empty() && real_box) attrs.push_back(su);
         std::string at;
         for (auto& x : attrs) at += (at.empty() ? "" : " ") + x;
-        std::string shown = mailbox_store::is_inbox(n) ? "INBOX" : mailbox_name_out(n);
+        std::string shown = mailbox_store::is_inbox(n) ? "INBOX" : ctx.mailbox_name_out(n);
         out += "* " + std::string(r.lsub ? "LSUB" : "LIST") + " (" + at + ") \".\" " +
                astring(shown) + childinfo + "\r\n";
         if (r.ret_status && real_box && selected) {
-            auto f = store_->open(n);
+            auto f = ctx.store().open(n);
             if (!f) continue; // RFC 5819 2: no STATUS for a mailbox that cannot be opened
-            auto st = status_items(**f, *r.ret_status, rev2_, cfg_.limits.max_append_literal);
+            auto st = status_items(**f, *r.ret_status, ctx.rev2(), ctx.limits.max_append_literal);
             if (st) out += "* STATUS " + astring(shown) + " " + *st + "\r\n";
         }
     }
     out += ok(c, c.name + " completed");
 }
 
-void session::cmd_status(const command& c, std::string& out) {
+void commands::status(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     if (c.args.size() != 2 || !c.args[0].is_astring() || !c.args[1].is_list()) {
         out += bad(c, "Expected a mailbox name and a list of items");
         return;
@@ -372,18 +378,18 @@ void session::cmd_status(const command& c, std::string& out) {
         out += bad(c, "Too many STATUS items (limit " + std::to_string(max_status_items) + ")");
         return;
     }
-    auto f = store_->open(c.args[0].text);
+    auto f = ctx.store().open(c.args[0].text);
     if (!f) {
         out += no(c, why(f.error()));
         return;
     }
-    auto st = status_items(**f, c.args[1], rev2_, cfg_.limits.max_append_literal);
+    auto st = status_items(**f, c.args[1], ctx.rev2(), ctx.limits.max_append_literal);
     if (!st) {
         out += bad(c, "Unknown STATUS item " + st.error());
         return;
     }
     std::string name =
-        mailbox_store::is_inbox(c.args[0].text) ? "INBOX" : mailbox_name_out(c.args[0].text);
+        mailbox_store::is_inbox(c.args[0].text) ? "INBOX" : ctx.mailbox_name_out(c.args[0].text);
     out += "* STATUS " + astring(name) + " " + *st + "\r\n" + ok(c, "STATUS completed");
 }
 

@@ -5,7 +5,8 @@
 
 namespace splitmail::home::imap {
 
-void session::cmd_append(const command& c, std::string& out) {
+void commands::append(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     // APPEND mailbox 1*([flag-list] [date-time] literal): MULTIAPPEND (RFC 3502 6) allows
     // several messages; they are added all or none (RFC 3502 3).
     struct one_message {
@@ -71,11 +72,11 @@ void session::cmd_append(const command& c, std::string& out) {
             return;
         }
     }
-    if (!store_->exists(c.args[0].text)) {
+    if (!ctx.store().exists(c.args[0].text)) {
         out += no(c, "[TRYCREATE] No such mailbox");
         return;
     }
-    auto f = store_->open(c.args[0].text);
+    auto f = ctx.store().open(c.args[0].text);
     if (!f) {
         out += no(c, "[TRYCREATE] No such mailbox");
         return;
@@ -114,22 +115,25 @@ void session::cmd_append(const command& c, std::string& out) {
                      "] APPEND completed");
 }
 
-void session::cmd_close(const command& c, std::string& out) {
-    if (c.name == "CLOSE" && !sel_->readonly) {
+void commands::close(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
+    auto& view = *ctx.selected(); // the selected state only (command table)
+    if (c.name == "CLOSE" && !view.readonly) {
         // RFC 3501 6.4.2: remove \Deleted messages silently.
-        for (std::size_t i = 0; i < sel_->uids.size(); ++i) {
-            const auto* m = sel_->f->find(sel_->uids[i]);
-            if (m && (m->flags & flag_deleted)) sel_->f->expunge(m->uid);
+        for (std::size_t i = 0; i < view.uids.size(); ++i) {
+            const auto* m = view.f->find(view.uids[i]);
+            if (m && (m->flags & flag_deleted)) view.f->expunge(m->uid);
         }
         // Not fsync'd, as EXPUNGE (store.hpp, durability).
     }
-    sel_.reset();
-    state_ = state::authenticated;
+    ctx.close_view(); // the session leaves the selected state (handler.hpp)
     out += ok(c, c.name + " completed");
 }
 
-void session::cmd_expunge(const command& c, std::string& out) {
-    if (sel_->readonly) {
+void commands::expunge(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
+    auto& view = *ctx.selected(); // the selected state only (command table)
+    if (view.readonly) {
         out += no(c, "[READ-ONLY] Mailbox is read-only");
         return;
     }
@@ -146,16 +150,16 @@ void session::cmd_expunge(const command& c, std::string& out) {
         }
         only = *s;
     }
-    sel_->f->sync();
+    view.f->sync();
     std::vector<std::size_t> idx;
     if (only)
-        idx = resolve_set(*only, true);
+        idx = ctx.resolve_set(*only, true);
     else
-        for (std::size_t i = 0; i < sel_->uids.size(); ++i) idx.push_back(i);
+        for (std::size_t i = 0; i < view.uids.size(); ++i) idx.push_back(i);
     for (auto i : idx) {
-        const auto* m = sel_->f->find(sel_->uids[i]);
+        const auto* m = view.f->find(view.uids[i]);
         if (m && (m->flags & flag_deleted)) {
-            if (auto ec = sel_->f->expunge(m->uid)) {
+            if (auto ec = view.f->expunge(m->uid)) {
                 out += no(c, "[SERVERBUG] " + ec.message());
                 return;
             }
@@ -164,7 +168,9 @@ void session::cmd_expunge(const command& c, std::string& out) {
     out += ok(c, c.name + " completed"); // the EXPUNGE responses come from sync_view
 }
 
-void session::cmd_copy(const command& c, std::string& out) {
+void commands::copy(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
+    auto& view = *ctx.selected(); // the selected state only (command table)
     bool uid = c.name.starts_with("UID ");
     bool move = c.name.ends_with("MOVE");
     if (c.args.size() != 2 || !c.args[0].is_atom() || !c.args[1].is_astring()) {
@@ -178,28 +184,28 @@ void session::cmd_copy(const command& c, std::string& out) {
     }
     if (!uid && !set->saved)
         for (const auto& r : set->ranges)
-            if (r.lo > sel_->uids.size() || r.hi > sel_->uids.size() || sel_->uids.empty()) {
+            if (r.lo > view.uids.size() || r.hi > view.uids.size() || view.uids.empty()) {
                 out += bad(c, "Invalid message sequence number"); // RFC 3501 9 seq-number
                 return;
             }
-    if (move && sel_->readonly) {
+    if (move && view.readonly) {
         out += no(c, "[READ-ONLY] Mailbox is read-only");
         return;
     }
-    if (!store_->exists(c.args[1].text)) {
+    if (!ctx.store().exists(c.args[1].text)) {
         out += no(c, "[TRYCREATE] No such mailbox");
         return;
     }
-    auto target = store_->open(c.args[1].text);
+    auto target = ctx.store().open(c.args[1].text);
     if (!target) {
         out += no(c, "[TRYCREATE] No such mailbox");
         return;
     }
     std::vector<std::uint32_t> src, dst;
-    for (auto i : resolve_set(*set, uid)) {
-        std::uint32_t u = sel_->uids[i];
-        if (!sel_->f->find(u)) continue;
-        auto r = (*target)->copy_from(*sel_->f, u);
+    for (auto i : ctx.resolve_set(*set, uid)) {
+        std::uint32_t u = view.uids[i];
+        if (!view.f->find(u)) continue;
+        auto r = (*target)->copy_from(*view.f, u);
         if (!r) {
             out += no(c, "[SERVERBUG] Copy failed: " + r.error().message());
             return;
@@ -209,16 +215,15 @@ void session::cmd_copy(const command& c, std::string& out) {
     }
     // Issue 18: into the junk folder is a "this is spam", out of it (not into Trash) a "this is
     // not spam" from the user, for rspamd to learn from the copies' files.
-    if (hooks_.learn && !cfg_.junk_folder.empty() && !dst.empty()) {
+    if (ctx.learns() && !ctx.junk_folder.empty() && !dst.empty()) {
         const std::string& to = c.args[1].text;
-        const bool into = to == cfg_.junk_folder && sel_->name != cfg_.junk_folder;
-        const bool out_of =
-            sel_->name == cfg_.junk_folder && to != cfg_.junk_folder && to != "Trash";
+        const bool into = to == ctx.junk_folder && view.name != ctx.junk_folder;
+        const bool out_of = view.name == ctx.junk_folder && to != ctx.junk_folder && to != "Trash";
         if (into || out_of) {
             std::vector<fs::path> files;
             for (auto u : dst)
                 if (const auto* m = (*target)->find(u)) files.push_back((*target)->path_of(*m));
-            hooks_.learn(into, user_, std::move(files));
+            ctx.learn(into, std::move(files));
         }
     }
     std::string code;
@@ -228,7 +233,7 @@ void session::cmd_copy(const command& c, std::string& out) {
     if (move) {
         // RFC 6851 3.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
         if (!code.empty()) out += "* OK " + code + "Moved\r\n";
-        for (auto u : src) sel_->f->expunge(u);
+        for (auto u : src) view.f->expunge(u);
         out += ok(c, c.name + " completed");
     } else {
         out += ok(c, code + c.name + " completed");
@@ -240,7 +245,7 @@ void session::cmd_idle(const command& c, std::string& out) {
         out += bad(c, "IDLE takes no arguments");
         return;
     }
-    if (sel_) sync_view(true, out);
+    if (sel_) context(out).sync_view(true, out);
     out += "+ idling\r\n";
     idling_ = true;
     idle_tag_ = c.tag;

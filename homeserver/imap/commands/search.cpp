@@ -15,7 +15,7 @@
 #include "imap/encoded_words.hpp"
 #include "imap/mime.hpp"
 #include "imap/search_return.hpp"
-#include "imap/session.hpp"
+#include "imap/commands/handler.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -231,7 +231,7 @@ public:
         if (u == "BEFORE" || u == "ON" || u == "SINCE" || u == "SENTBEFORE" || u == "SENTON" ||
             u == "SENTSINCE") {
             if (done()) return std::unexpected(u + " needs a date");
-            auto d = session::parse_date(v_[p_++].text);
+            auto d = parse_date(v_[p_++].text);
             if (!d) return std::unexpected("invalid date");
             k.num = *d;
             return k;
@@ -308,8 +308,8 @@ std::int64_t day_of(std::int64_t t) { return t - ((t % 86400) + 86400) % 86400; 
 
 } // namespace
 
-std::expected<session::search_hits, std::string>
-session::run_search(const std::vector<value>& args, std::size_t start, std::string& out) {
+std::expected<search_hits, std::string>
+handler_context::run_search(const std::vector<value>& args, std::size_t start, std::string& out) {
     parser p(args, start);
     key root{"AND"};
     while (!p.done()) {
@@ -353,13 +353,11 @@ session::run_search(const std::vector<value>& args, std::size_t start, std::stri
                     if (!eval(x)) return false;
                 return true;
             case op_set: {
-                if (k.set.saved)
-                    return std::binary_search(last_search_.begin(), last_search_.end(), m->uid);
+                if (k.set.saved) return std::binary_search(saved.begin(), saved.end(), m->uid);
                 return k.set.contains(i + 1, n);
             }
             case op_uid: {
-                if (k.set.saved)
-                    return std::binary_search(last_search_.begin(), last_search_.end(), m->uid);
+                if (k.set.saved) return std::binary_search(saved.begin(), saved.end(), m->uid);
                 return k.set.contains(m->uid, largest_uid);
             }
             case op_not: return !eval(k.kids[0]);
@@ -423,8 +421,7 @@ session::run_search(const std::vector<value>& args, std::size_t start, std::stri
                 int dd = 0, yy = 0;
                 char mon[4] = {};
                 if (std::sscanf(d.c_str(), " %d %3s %d", &dd, mon, &yy) != 3) return false;
-                auto day =
-                    session::parse_date(std::to_string(dd) + "-" + mon + "-" + std::to_string(yy));
+                auto day = parse_date(std::to_string(dd) + "-" + mon + "-" + std::to_string(yy));
                 if (!day) return false;
                 if (o == "SENTBEFORE") return *day < k.num;
                 if (o == "SENTON") return *day == k.num;
@@ -441,11 +438,12 @@ session::run_search(const std::vector<value>& args, std::size_t start, std::stri
     return found;
 }
 
-void session::cmd_search(const command& c, std::string& out) {
+void commands::search(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     bool uid = c.name == "UID SEARCH";
     std::size_t start = 0;
     // RFC 4731 3.1 / RFC 4466 2.6: search-return-opts come first.
-    bool extended = rev2_;
+    bool extended = ctx.rev2();
     return_options ro;
     if (auto rc = return_clause(c.args)) { // RETURN () means RETURN (ALL)
         if (!*rc) {
@@ -471,12 +469,12 @@ void session::cmd_search(const command& c, std::string& out) {
         }
         start += 2;
     }
-    auto found = run_search(c.args, start, out);
+    auto found = ctx.run_search(c.args, start, out);
     if (!found) {
         out += bad(c, found.error());
         return;
     }
-    auto& s = *sel_;
+    auto& s = *ctx.selected();
     const auto& hits_uid = found->uids;
     const auto& hits_seq = found->seqs;
     const bool with_modseq = found->with_modseq;
@@ -492,14 +490,14 @@ void session::cmd_search(const command& c, std::string& out) {
     const auto& hits = uid ? hits_uid : hits_seq; // both ascend: messages are in UID order
     if (ro.save) {
         // RFC 5182 2.1: with MIN/MAX only those are saved; otherwise every match.
-        last_search_.clear();
+        ctx.saved.clear();
         if (!ro.min && !ro.max)
-            last_search_ = hits_uid;
+            ctx.saved = hits_uid;
         else if (!hits_uid.empty()) {
-            if (ro.min) last_search_.push_back(hits_uid.front());
-            if (ro.max && (!ro.min || hits_uid.size() > 1)) last_search_.push_back(hits_uid.back());
+            if (ro.min) ctx.saved.push_back(hits_uid.front());
+            if (ro.max && (!ro.min || hits_uid.size() > 1)) ctx.saved.push_back(hits_uid.back());
         }
-        std::sort(last_search_.begin(), last_search_.end());
+        std::sort(ctx.saved.begin(), ctx.saved.end());
     }
     // RFC 5182 2.1: SAVE alone returns no ESEARCH response.
     if (ro.any_data()) {
@@ -525,7 +523,7 @@ void session::cmd_search(const command& c, std::string& out) {
         out += line + "\r\n";
     }
     // RFC 5267 4.2: keep the result and report its changes; `start` is where the keys begin.
-    if (ro.update) keep_context(c, false, start, 0, hits_uid, out);
+    if (ro.update) ctx.keep_context(c, false, start, 0, hits_uid, out);
     out += ok(c, c.name + " completed");
 }
 

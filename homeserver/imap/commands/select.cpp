@@ -43,7 +43,7 @@ void session::cmd_select(const command& c, std::string& out) {
                 want_condstore = true;
             } else if (params[i].is_atom() && p == "QRESYNC") {
                 // RFC 7162 3.2.5: BAD unless QRESYNC was enabled.
-                if (!qresync_) {
+                if (!ext_.qresync) {
                     out += bad(c, "QRESYNC parameter without ENABLE QRESYNC");
                     return;
                 }
@@ -90,7 +90,7 @@ void session::cmd_select(const command& c, std::string& out) {
                          : "[SERVERBUG] " + f.error().message());
         return;
     }
-    if (want_condstore) condstore_ = true;
+    if (want_condstore) ext_.condstore = true;
     selected_box b;
     b.name = mailbox_store::is_inbox(name) ? "INBOX" : name;
     b.readonly = c.name == "EXAMINE";
@@ -99,7 +99,7 @@ void session::cmd_select(const command& c, std::string& out) {
     sel_ = std::move(b);
     state_ = state::selected;
     std::string ignored;
-    sync_view(true, ignored); // fills the view; counts are reported below
+    context(out).sync_view(true, ignored); // fills the view; counts are reported below
     auto& s = *sel_;
     std::size_t unseen = 0;
     for (std::size_t i = 0; i < s.uids.size(); ++i) {
@@ -112,16 +112,17 @@ void session::cmd_select(const command& c, std::string& out) {
     s.announced_flags = s.f->flag_list(false);
     out += "* FLAGS " + s.announced_flags + "\r\n";
     out += "* " + std::to_string(s.uids.size()) + " EXISTS\r\n";
-    if (!rev2_) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n"; // RFC 9051
+    if (!ext_.rev2) out += "* " + std::to_string(s.recent.size()) + " RECENT\r\n"; // RFC 9051
     // RFC 9051 6.3.2 / appendix E: UNSEEN is an IMAP4rev1 response code only.
-    if (unseen && !rev2_) out += "* OK [UNSEEN " + std::to_string(unseen) + "] First unseen\r\n";
+    if (unseen && !ext_.rev2)
+        out += "* OK [UNSEEN " + std::to_string(unseen) + "] First unseen\r\n";
     out += "* OK [UIDVALIDITY " + std::to_string(s.f->uidvalidity()) + "] UIDs valid\r\n";
     out += "* OK [UIDNEXT " + std::to_string(s.f->uidnext()) + "] Predicted next UID\r\n";
     if (s.readonly)
         out += "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n";
     else
         out += "* OK [PERMANENTFLAGS " + s.f->flag_list(true) + "] Flags permitted\r\n";
-    if (rev2_) {
+    if (ext_.rev2) {
         // RFC 9051 6.3.2: REQUIRED "LIST" with the mailbox name; its attributes MUST be
         // accurate: children (RFC 3348, part of IMAP4rev2), \Subscribed, special use (RFC 6154).
         const std::string& stored = s.name; // "INBOX" in any spelling is "INBOX"
@@ -131,7 +132,7 @@ void session::cmd_select(const command& c, std::string& out) {
         if (std::find(subs.begin(), subs.end(), stored) != subs.end()) attrs += " \\Subscribed";
         auto su = mailbox_store::special_use(stored);
         if (!su.empty()) attrs += " " + su;
-        std::string shown = stored == "INBOX" ? stored : mailbox_name_out(stored);
+        std::string shown = stored == "INBOX" ? stored : context(out).mailbox_name_out(stored);
         out += "* LIST (" + attrs + ") \".\" " + astring(shown) + "\r\n";
     }
     // RFC 7162 3.1.2.1: every SELECT/EXAMINE of a server with persistent MODSEQs.

@@ -9,7 +9,7 @@
 // with at most `max_sort_criteria` keys per comparison.
 #include "imap/header_cache.hpp"
 #include "imap/search_return.hpp"
-#include "imap/session.hpp"
+#include "imap/commands/handler.hpp"
 
 #include <algorithm>
 
@@ -65,7 +65,8 @@ std::expected<std::vector<sort_key>, std::string> parse_criteria(const value& li
 
 } // namespace
 
-std::vector<std::uint32_t> session::sorted_uids(const value& criteria, const search_hits& found) {
+std::vector<std::uint32_t> handler_context::sorted_uids(const value& criteria,
+                                                        const search_hits& found) {
     auto crit = parse_criteria(criteria);
     if (!crit) return {};
     auto& s = *sel_;
@@ -123,7 +124,8 @@ std::vector<std::uint32_t> session::sorted_uids(const value& criteria, const sea
     return order;
 }
 
-void session::cmd_sort(const command& c, std::string& out) {
+void commands::sort(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     bool uid = c.name == "UID SORT";
     std::size_t a = 0;
     // RFC 5267 3: SORT RETURN (options) (criteria) charset keys.
@@ -153,13 +155,13 @@ void session::cmd_sort(const command& c, std::string& out) {
         out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
         return;
     }
-    auto found = run_search(c.args, a + 2, out);
+    auto found = ctx.run_search(c.args, a + 2, out);
     if (!found) {
         out += bad(c, found.error());
         return;
     }
-    auto& s = *sel_;
-    auto uids = sorted_uids(c.args[a], *found);
+    auto& s = *ctx.selected();
+    auto uids = ctx.sorted_uids(c.args[a], *found);
     // What the client asked for: UIDs, or sequence numbers (found holds both, ascending).
     auto number = [&](std::uint32_t u) {
         if (uid) return u;
@@ -178,15 +180,14 @@ void session::cmd_sort(const command& c, std::string& out) {
         return;
     }
     if (ro.save) { // RFC 5182 2.1 (a set: sorted by UID)
-        last_search_.clear();
+        ctx.saved.clear();
         if (!ro.min && !ro.max) {
-            last_search_ = found->uids;
+            ctx.saved = found->uids;
         } else if (!uids.empty()) {
-            if (ro.min) last_search_.push_back(uids.front());
-            if (ro.max) last_search_.push_back(uids.back());
-            std::sort(last_search_.begin(), last_search_.end());
-            last_search_.erase(std::unique(last_search_.begin(), last_search_.end()),
-                               last_search_.end());
+            if (ro.min) ctx.saved.push_back(uids.front());
+            if (ro.max) ctx.saved.push_back(uids.back());
+            std::sort(ctx.saved.begin(), ctx.saved.end());
+            ctx.saved.erase(std::unique(ctx.saved.begin(), ctx.saved.end()), ctx.saved.end());
         }
     }
     if (ro.any_data()) {
@@ -211,7 +212,7 @@ void session::cmd_sort(const command& c, std::string& out) {
         }
         out += line + "\r\n";
     }
-    if (ro.update) keep_context(c, true, a + 2, a, std::move(uids), out); // RFC 5267 4.2
+    if (ro.update) ctx.keep_context(c, true, a + 2, a, std::move(uids), out); // RFC 5267 4.2
     out += ok(c, c.name + " completed");
 }
 

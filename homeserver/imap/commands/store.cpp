@@ -2,13 +2,15 @@
 // and keywords (created on first use, store.hpp, and announced with FLAGS/PERMANENTFLAGS before
 // the first FETCH that carries them); the UNCHANGEDSINCE modifier with
 // [MODIFIED ...] (RFC 7162 3.1.3) and MODSEQ in the FETCH responses once CONDSTORE is on.
-#include "imap/session.hpp"
+#include "imap/commands/handler.hpp"
 
 #include <charconv>
 
 namespace splitmail::home::imap {
 
-void session::cmd_store(const command& c, std::string& out) {
+void commands::store(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
+    auto& s = *ctx.selected(); // the selected state only (command table)
     bool uid = c.name == "UID STORE";
     // STORE set [(UNCHANGEDSINCE n)] item flags
     std::size_t a = 1;
@@ -33,7 +35,7 @@ void session::cmd_store(const command& c, std::string& out) {
         out += bad(c, "Expected a sequence set, an item and flags");
         return;
     }
-    if (sel_->readonly) {
+    if (s.readonly) {
         out += no(c, "[READ-ONLY] Mailbox is read-only");
         return;
     }
@@ -44,7 +46,7 @@ void session::cmd_store(const command& c, std::string& out) {
     }
     if (!uid && !set->saved)
         for (const auto& r : set->ranges)
-            if (r.lo > sel_->uids.size() || r.hi > sel_->uids.size() || sel_->uids.empty()) {
+            if (r.lo > s.uids.size() || r.hi > s.uids.size() || s.uids.empty()) {
                 out += bad(c, "Invalid message sequence number"); // RFC 3501 9 seq-number
                 return;
             }
@@ -62,8 +64,7 @@ void session::cmd_store(const command& c, std::string& out) {
         out += bad(c, "Unknown STORE item");
         return;
     }
-    if (unchanged_since) condstore_used(out);
-    auto& s = *sel_;
+    if (unchanged_since) ctx.condstore_used(out);
     std::uint8_t flags = 0;
     std::uint32_t keywords = 0;
     std::vector<const value*> list;
@@ -107,9 +108,9 @@ void session::cmd_store(const command& c, std::string& out) {
     }
     // A keyword new to the folder: FLAGS and PERMANENTFLAGS before the FETCH that carries
     // it (RFC 3501 7.2.6; issue 15 item 11).
-    announce_flags(out);
+    ctx.announce_flags(out);
     std::vector<std::uint32_t> modified; // UIDs or sequence numbers (RFC 7162 3.1.3)
-    for (auto i : resolve_set(*set, uid)) {
+    for (auto i : ctx.resolve_set(*set, uid)) {
         const auto* m = s.f->find(s.uids[i]);
         if (!m) continue;
         if (unchanged_since && m->modseq > *unchanged_since) {
@@ -132,11 +133,11 @@ void session::cmd_store(const command& c, std::string& out) {
         bool changed = m->modseq != before;
         // RFC 7162 3.1.3: with CONDSTORE on, even .SILENT reports the new MODSEQ of changed
         // messages (the client needs it for its next UNCHANGEDSINCE).
-        if (silent && !(condstore_ && changed)) continue;
+        if (silent && !(ctx.condstore() && changed)) continue;
         out += "* " + std::to_string(i + 1) + " FETCH (";
         if (uid) out += "UID " + std::to_string(m->uid) + " ";
         if (!silent) out += "FLAGS " + s.f->flags_text(*m, s.recent.count(m->uid) > 0);
-        if (condstore_)
+        if (ctx.condstore())
             out += std::string(silent ? "" : " ") + "MODSEQ (" + std::to_string(m->modseq) + ")";
         out += ")\r\n";
     }

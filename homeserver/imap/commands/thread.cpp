@@ -9,7 +9,7 @@
 // so the checks cost at most (containers + messages) x max_ancestor_walk steps. Pruning,
 // sorting and printing use explicit stacks (a deep thread cannot exhaust the call stack).
 #include "imap/header_cache.hpp"
-#include "imap/session.hpp"
+#include "imap/commands/handler.hpp"
 
 #include <algorithm>
 #include <unordered_map>
@@ -139,7 +139,8 @@ struct forest {
 
 } // namespace
 
-void session::cmd_thread(const command& c, std::string& out) {
+void commands::thread(handler_context& ctx, const command& c) {
+    std::string& out = ctx.out;
     bool uid = c.name == "UID THREAD";
     if (c.args.size() < 3 || !c.args[0].is_atom()) {
         out += bad(c, "Expected an algorithm, a charset and search keys");
@@ -155,12 +156,12 @@ void session::cmd_thread(const command& c, std::string& out) {
         out += no(c, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
         return;
     }
-    auto found = run_search(c.args, 2, out);
+    auto found = ctx.run_search(c.args, 2, out);
     if (!found) {
         out += bad(c, found.error());
         return;
     }
-    auto& s = *sel_;
+    auto& s = *ctx.selected();
     auto& cache = s.f->headers();
     struct row {
         std::uint32_t seq;
