@@ -481,40 +481,7 @@ int hex_value(unsigned char c) {
 
 } // namespace
 
-std::string decode_base64(std::string_view in) {
-    std::string out;
-    out.reserve(in.size() / 4 * 3 + 3);
-    std::uint32_t acc = 0;
-    int n = 0; // sextets in `acc`
-    auto flush = [&]() {
-        // A partial group: its whole octets (2 sextets: 1 octet, 3 sextets: 2 octets).
-        if (n == 2) out.push_back(static_cast<char>((acc >> 4) & 0xff));
-        if (n == 3) {
-            out.push_back(static_cast<char>((acc >> 10) & 0xff));
-            out.push_back(static_cast<char>((acc >> 2) & 0xff));
-        }
-        acc = 0;
-        n = 0;
-    };
-    for (unsigned char c : in) {
-        if (c == '=') {
-            flush(); // padding ends the group; a later block starts afresh
-            continue;
-        }
-        int v = smtp::base64_digit(static_cast<char>(c));
-        if (v < 0) continue; // RFC 2045 6.8: characters outside the alphabet are ignored
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        if (++n == 4) {
-            out.push_back(static_cast<char>((acc >> 16) & 0xff));
-            out.push_back(static_cast<char>((acc >> 8) & 0xff));
-            out.push_back(static_cast<char>(acc & 0xff));
-            acc = 0;
-            n = 0;
-        }
-    }
-    flush();
-    return out;
-}
+std::string decode_base64(std::string_view in) { return smtp::decode_base64_lax(in); }
 
 std::string decode_quoted_printable(std::string_view in) {
     std::string out;

@@ -65,11 +65,8 @@ const part* find_part(const part& root, const std::vector<unsigned>& path);
 // Both decoders accept any input and never fail; what they do with garbage is what common
 // servers and clients do, so a slightly broken attachment still comes out:
 //
-// base64 (RFC 2045 6.8): characters outside the alphabet (line breaks, spaces, "!", NUL...)
-// are skipped, as 6.8 says. "=" ends the current 4-character group (padding); decoding
-// resumes after it, so concatenated base64 blocks ("QQ==QkM=") decode to their concatenation.
-// A trailing incomplete group yields the whole octets it holds (2 characters: 1 octet,
-// 3 characters: 2 octets); a single leftover character carries no whole octet and is dropped.
+// base64 (RFC 2045 6.8): smtp::decode_base64_lax (common/smtp/base64.hpp says what it does
+// with characters outside the alphabet, padding inside the data and a trailing partial group).
 std::string decode_base64(std::string_view in);
 // quoted-printable (RFC 2045 6.7): "=XX" with hex digits of either case is the octet; "=" at
 // the end of a line (after optional trailing blanks) is a soft line break; trailing blanks of

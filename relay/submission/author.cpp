@@ -3,7 +3,7 @@
 #include "splitmail/address/address.hpp"
 
 #include "dkim/message.hpp"
-#include "splitmail/smtp/base64.hpp"
+#include "splitmail/text/encoded_words.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -14,9 +14,6 @@ namespace {
 // A From:/Sender: value longer than this is refused before any parsing: RFC 5322 2.1.1 lines
 // are at most 998 octets, and no real author list needs 16 folded lines of them.
 constexpr std::size_t max_field_value = 16 * 1024;
-// RFC 2047 2: an encoded-word is at most 75 characters; lax decoders exist, so allow more,
-// but bound the look-ahead from each "=?" so decoding stays linear.
-constexpr std::size_t max_encoded_word = 256;
 
 enum class tk { atom, quoted, literal, dot, lt, gt, comma, colon, semi, at };
 
@@ -24,34 +21,6 @@ struct token {
     tk type;
     std::string text; // atom text, unquoted quoted-string content, "[literal]"
 };
-
-// RFC 5322 3.2.3 atext, plus UTF-8 octets (RFC 6532 3.2).
-bool is_atext(unsigned char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    if (c >= 0x80) return true;
-    switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '/':
-    case '=':
-    case '?':
-    case '^':
-    case '_':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-    case '~': return true;
-    default: return false;
-    }
-}
 
 bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -132,9 +101,10 @@ std::optional<std::vector<token>> tokenize(std::string_view v, std::vector<std::
             ++i;
             continue;
         }
-        if (!is_atext(static_cast<unsigned char>(c))) return std::nullopt; // ']', '\\', CTL
+        if (!address::is_atext(static_cast<unsigned char>(c)))
+            return std::nullopt; // ']', '\\', CTL
         std::size_t j = i;
-        while (j < n && is_atext(static_cast<unsigned char>(v[j]))) ++j;
+        while (j < n && address::is_atext(static_cast<unsigned char>(v[j]))) ++j;
         out.push_back({tk::atom, std::string(v.substr(i, j - i))});
         i = j;
     }
@@ -265,51 +235,6 @@ private:
     std::size_t p_ = 0;
 };
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// One encoded-word "=?charset?B|Q?text?=" at text[i]; the decoded octets and its length.
-std::optional<std::pair<std::string, std::size_t>> encoded_word(std::string_view s, std::size_t i) {
-    if (s.substr(i, 2) != "=?") return std::nullopt;
-    const std::size_t limit = std::min(s.size(), i + max_encoded_word);
-    std::size_t q1 = i + 2;
-    while (q1 < limit && s[q1] != '?' && !is_fws(s[q1])) ++q1;
-    if (q1 + 2 >= limit || q1 == i + 2 || s[q1] != '?' || s[q1 + 2] != '?') return std::nullopt;
-    const char enc = s[q1 + 1];
-    std::size_t end = q1 + 3;
-    while (end + 1 < limit && !(s[end] == '?' && s[end + 1] == '=') && !is_fws(s[end])) ++end;
-    if (end + 1 >= limit || s[end] != '?' || s[end + 1] != '=') return std::nullopt;
-    std::string_view payload = s.substr(q1 + 3, end - q1 - 3);
-    std::string out;
-    if (enc == 'B' || enc == 'b') {
-        auto d = smtp::decode_base64(payload);
-        if (!d) return std::nullopt;
-        out = std::move(*d);
-    } else if (enc == 'Q' || enc == 'q') {
-        // RFC 2047 4.2: "_" is a space, "=XX" an octet.
-        for (std::size_t k = 0; k < payload.size(); ++k) {
-            const char c = payload[k];
-            if (c == '_') {
-                out += ' ';
-            } else if (c == '=' && k + 2 < payload.size() && hex_value(payload[k + 1]) >= 0 &&
-                       hex_value(payload[k + 2]) >= 0) {
-                out +=
-                    static_cast<char>(hex_value(payload[k + 1]) * 16 + hex_value(payload[k + 2]));
-                k += 2;
-            } else {
-                out += c;
-            }
-        }
-    } else {
-        return std::nullopt;
-    }
-    return std::pair{std::move(out), end + 2 - i};
-}
-
 bool is_address_char(unsigned char c) {
     if (c <= ' ' || c == 127) return false;
     switch (c) {
@@ -349,24 +274,8 @@ std::optional<address_list> parse_address_list(std::string_view value) {
 }
 
 std::string decode_encoded_words(std::string_view text) {
-    std::string out;
-    bool after_word = false;  // only whitespace since the last encoded-word
-    std::size_t word_end = 0; // out.size() right after that encoded-word
-    std::size_t i = 0;
-    while (i < text.size()) {
-        if (auto w = encoded_word(text, i)) {
-            if (after_word) out.resize(word_end); // RFC 2047 6.2
-            out += w->first;
-            i += w->second;
-            after_word = true;
-            word_end = out.size();
-            continue;
-        }
-        const char c = text[i++];
-        out += c;
-        if (!is_fws(c)) after_word = false;
-    }
-    return out;
+    // An unknown charset still yields its octets: a reader might be shown them.
+    return text::encoded_words::decode(text, text::encoded_words::unknown_charset::octets);
 }
 
 std::vector<std::string> addresses_in_text(std::string_view raw) {

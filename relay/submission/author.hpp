@@ -31,8 +31,9 @@ struct address_list {
 // nullopt: not an address list.
 std::optional<address_list> parse_address_list(std::string_view value);
 
-// RFC 2047 encoded-words in `text` decoded (B and Q; charset ignored); whitespace between
-// two adjacent encoded-words dropped (RFC 2047 6.2). Malformed words are left as they are.
+// RFC 2047 encoded-words in `text` decoded to UTF-8 (common/text/encoded_words.hpp), a word in
+// a charset iconv does not know to its octets; whitespace between two adjacent encoded-words
+// dropped (RFC 2047 6.2). Malformed words are left as they are.
 std::string decode_encoded_words(std::string_view text);
 
 // Address-like runs ("local@domain.tld", spaces around the '@' tolerated, U+FF20 and U+FE6B

@@ -11,33 +11,6 @@ namespace {
 bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-// RFC 5322 3.2.3 atext, plus UTF8-non-ascii (RFC 6531 3.3).
-bool is_atext(unsigned char c) {
-    if (is_alpha(c) || is_digit(c) || c >= 0x80) return true;
-    switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '/':
-    case '=':
-    case '?':
-    case '^':
-    case '_':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-    case '~': return true;
-    default: return false;
-    }
-}
-
 // RFC 5321 4.1.2 qtextSMTP (+ UTF8-non-ascii, RFC 6531).
 bool is_qtext(unsigned char c) {
     return (c >= 32 && c <= 126 && c != '"' && c != '\\') || c >= 0x80;
@@ -69,6 +42,32 @@ bool valid_ipv4(std::string_view s) {
 }
 
 } // namespace
+
+bool is_atext(unsigned char c) {
+    if (is_alpha(c) || is_digit(c) || c >= 0x80) return true;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~': return true;
+    default: return false;
+    }
+}
 
 std::string lower_ascii(std::string_view s) {
     std::string out(s);

@@ -1,4 +1,4 @@
-// Base64 for SASL; see base64.hpp.
+// Base64 for SASL, and the lax decoder of MIME bodies and encoded words; see base64.hpp.
 #include "splitmail/smtp/base64.hpp"
 
 namespace splitmail::smtp {
@@ -38,6 +38,41 @@ std::optional<std::string> decode_base64(std::string_view in) {
         if (pad < 2) out += char((n >> 8) & 0xff);
         if (pad < 1) out += char(n & 0xff);
     }
+    return out;
+}
+
+std::string decode_base64_lax(std::string_view in) {
+    std::string out;
+    out.reserve(in.size() / 4 * 3 + 3);
+    std::uint32_t acc = 0;
+    int n = 0; // sextets in `acc`
+    auto flush = [&]() {
+        // A partial group: its whole octets (2 sextets: 1 octet, 3 sextets: 2 octets).
+        if (n == 2) out.push_back(static_cast<char>((acc >> 4) & 0xff));
+        if (n == 3) {
+            out.push_back(static_cast<char>((acc >> 10) & 0xff));
+            out.push_back(static_cast<char>((acc >> 2) & 0xff));
+        }
+        acc = 0;
+        n = 0;
+    };
+    for (unsigned char c : in) {
+        if (c == '=') {
+            flush(); // padding ends the group; a later block starts afresh
+            continue;
+        }
+        int v = base64_digit(static_cast<char>(c));
+        if (v < 0) continue; // RFC 2045 6.8: characters outside the alphabet are ignored
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        if (++n == 4) {
+            out.push_back(static_cast<char>((acc >> 16) & 0xff));
+            out.push_back(static_cast<char>((acc >> 8) & 0xff));
+            out.push_back(static_cast<char>(acc & 0xff));
+            acc = 0;
+            n = 0;
+        }
+    }
+    flush();
     return out;
 }
 

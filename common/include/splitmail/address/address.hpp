@@ -15,6 +15,9 @@
 
 namespace splitmail::address {
 
+// RFC 5322 3.2.3 atext, plus UTF-8 octets (RFC 6531 3.3, RFC 6532 3.2).
+bool is_atext(unsigned char c);
+
 struct mailbox {
     std::string local;  // unquoted local part, case preserved (RFC 5321 2.4: case-sensitive)
     std::string domain; // lower-cased domain, or an address literal "[1.2.3.4]" / "[ipv6:...]"

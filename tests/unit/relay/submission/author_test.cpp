@@ -54,6 +54,13 @@ TEST(author, encoded_words_and_lookalikes) {
               "alice@example.test");
     EXPECT_EQ(decode_encoded_words("a =?utf-8?q?b?= c"), "a b c");
     EXPECT_EQ(decode_encoded_words("=?x?z?bad?= =?utf-8?q"), "=?x?z?bad?= =?utf-8?q");
+    // A charset nobody knows still shows its octets (a reader may be shown them); a known
+    // one is converted, so an address spelt in UTF-16 is seen as one.
+    EXPECT_EQ(decode_encoded_words("=?x-unknown?q?alice=40example.test?="), "alice@example.test");
+    EXPECT_EQ(
+        decode_encoded_words("=?utf-16be?b?AGEAbABpAGMAZQBAAGUAeABhAG0AcABsAGUALgB0AGUAcwB0?="),
+        "alice@example.test");
+    EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?M=FCller?="), "M\xC3\xBCller");
     using v = std::vector<std::string>;
     EXPECT_EQ(addresses_in_text("Alice@Example.test"), v{"alice@example.test"});
     EXPECT_EQ(addresses_in_text("mail alice @ example.test. now"), v{"alice@example.test"});
@@ -96,6 +103,11 @@ TEST(author, forgeries_are_refused_naming_the_address) {
              {"From: =?utf-8?B?YWxpY2VAZXhhbXBsZS50ZXN0?= <bob@example.test>",
               "alice@example.test"},
              {"From: bob@example.test (alice@example.test)", "alice@example.test"},
+             {"From: =?utf-16be?b?AGEAbABpAGMAZQBAAGUAeABhAG0AcABsAGUALgB0AGUAcwB0?= "
+              "<bob@example.test>",
+              "alice@example.test"},
+             {"From: =?x-unknown?q?alice=40example.test?= <bob@example.test>",
+              "alice@example.test"},
              {"From: bob@example.test\r\nFrom: alice@example.test", "more than one From:"},
              {"From: bob@example.test\r\nFROM: bob@example.test", "more than one From:"},
              {"From: bob@example.test\r\nSender: alice@example.test", "Sender: address alice"},

@@ -1,8 +1,7 @@
 // RFC 2047 encoded-word decoding to UTF-8; see encoded_words.hpp.
-#include "imap/encoded_words.hpp"
+#include "splitmail/text/encoded_words.hpp"
 
-#include "imap/codec.hpp"
-#include "imap/mime.hpp"
+#include "splitmail/smtp/base64.hpp"
 
 #include <iconv.h>
 
@@ -10,7 +9,7 @@
 #include <cerrno>
 #include <optional>
 
-namespace splitmail::home::imap::encoded_words {
+namespace splitmail::text::encoded_words {
 namespace {
 
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -25,7 +24,9 @@ int hex_digit(char c) {
 // `in` from `charset` to UTF-8; nullopt when iconv does not know the charset. Octets it
 // cannot convert become U+FFFD, so a stray byte does not hide the rest of the word.
 std::optional<std::string> to_utf8(std::string_view charset, std::string_view in) {
-    std::string cs = upper(charset);
+    std::string cs(charset);
+    for (char& c : cs)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     if (cs == "UTF-8" || cs == "UTF8" || cs == "US-ASCII" || cs == "ASCII") return std::string(in);
     iconv_t cd = ::iconv_open("UTF-8", cs.c_str());
     if (cd == reinterpret_cast<iconv_t>(-1)) return std::nullopt;
@@ -50,7 +51,8 @@ std::optional<std::string> to_utf8(std::string_view charset, std::string_view in
 }
 
 // One encoded word at s[i]: its decoded text and length, or nullopt.
-std::optional<std::pair<std::string, std::size_t>> word(std::string_view s, std::size_t i) {
+std::optional<std::pair<std::string, std::size_t>> word(std::string_view s, std::size_t i,
+                                                        unknown_charset unknown) {
     if (s.substr(i, 2) != "=?") return std::nullopt;
     const std::size_t limit = std::min(s.size(), i + max_word);
     std::size_t q1 = i + 2;
@@ -65,13 +67,13 @@ std::optional<std::pair<std::string, std::size_t>> word(std::string_view s, std:
     std::string_view payload = s.substr(q1 + 3, end - q1 - 3);
     std::string octets;
     if (enc == 'B' || enc == 'b') {
-        octets = mime::decode_base64(payload);
+        octets = smtp::decode_base64_lax(payload);
     } else if (enc == 'Q' || enc == 'q') {
         for (std::size_t k = 0; k < payload.size(); ++k) { // RFC 2047 4.2
             char c = payload[k];
             if (c == '_')
                 octets += ' ';
-            else if (c == '=' && k + 2 < payload.size() + 0 && hex_digit(payload[k + 1]) >= 0 &&
+            else if (c == '=' && k + 2 < payload.size() && hex_digit(payload[k + 1]) >= 0 &&
                      hex_digit(payload[k + 2]) >= 0) {
                 octets +=
                     static_cast<char>(hex_digit(payload[k + 1]) * 16 + hex_digit(payload[k + 2]));
@@ -83,20 +85,21 @@ std::optional<std::pair<std::string, std::size_t>> word(std::string_view s, std:
         return std::nullopt;
     }
     auto text = to_utf8(charset, octets);
+    if (!text && unknown == unknown_charset::octets) text = std::move(octets);
     if (!text) return std::nullopt;
     return std::pair{std::move(*text), end + 2 - i};
 }
 
 } // namespace
 
-std::string decode(std::string_view text) {
+std::string decode(std::string_view text, unknown_charset unknown) {
     std::string out;
     bool after_word = false; // only white space since the last encoded word
     std::size_t word_end = 0;
     std::size_t i = 0;
     while (i < text.size()) {
         if (text[i] == '=' && i + 1 < text.size() && text[i + 1] == '?') {
-            if (auto w = word(text, i)) {
+            if (auto w = word(text, i, unknown)) {
                 if (after_word) out.resize(word_end); // RFC 2047 6.2
                 out += w->first;
                 i += w->second;
@@ -112,4 +115,4 @@ std::string decode(std::string_view text) {
     return out;
 }
 
-} // namespace splitmail::home::imap::encoded_words
+} // namespace splitmail::text::encoded_words

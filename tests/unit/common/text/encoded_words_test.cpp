@@ -1,12 +1,13 @@
-// RFC 2047 encoded words decoded to UTF-8 (imap/encoded_words.hpp).
-#include "imap/encoded_words.hpp"
+// RFC 2047 encoded words decoded to UTF-8 (common/text/encoded_words.hpp), as IMAP SEARCH/SORT
+// and the relay's author check use them.
+#include "splitmail/text/encoded_words.hpp"
 
 #include <gtest/gtest.h>
 
-namespace splitmail::home::imap::encoded_words {
+namespace splitmail::text::encoded_words {
 namespace {
 
-TEST(ImapEncodedWords, Decode) {
+TEST(EncodedWords, Decode) {
     const std::pair<const char*, const char*> cases[] = {
         {"plain text", "plain text"},
         {"=?utf-8?q?M=C3=BCller?=", "M\xC3\xBCller"},
@@ -26,11 +27,26 @@ TEST(ImapEncodedWords, Decode) {
     for (auto [in, want] : cases) EXPECT_EQ(decode(in), want) << in;
 }
 
-TEST(ImapEncodedWords, LongInputStaysLinear) {
+TEST(EncodedWords, LongInputStaysLinear) {
     std::string s;
     for (int i = 0; i < 100000; ++i) s += "=?";
     EXPECT_EQ(decode(s), s);
 }
 
 } // namespace
-} // namespace splitmail::home::imap::encoded_words
+} // namespace splitmail::text::encoded_words
+
+namespace splitmail::text::encoded_words {
+namespace {
+
+// The relay's mode: a charset iconv does not know yields the word's octets instead of the word.
+TEST(EncodedWords, UnknownCharsetKeptOrDecodedToOctets) {
+    const std::string_view w = "=?x-unknown?q?alice=40example.test?=";
+    EXPECT_EQ(decode(w), w);
+    EXPECT_EQ(decode(w, unknown_charset::octets), "alice@example.test");
+    // A known charset is converted in both modes.
+    EXPECT_EQ(decode("=?iso-8859-1?b?TfxsbGVy?=", unknown_charset::octets), "M\xC3\xBCller");
+}
+
+} // namespace
+} // namespace splitmail::text::encoded_words
