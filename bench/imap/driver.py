@@ -1011,7 +1011,7 @@ async def light_load(port: int, lmtp_port: int, seconds: float):
 
 
 def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
-               pace: float = 0.0) -> None:
+               pace: float = 0.0, work: str = "both") -> None:
     """User A, in a process of its own with blocking sockets (the 25 MB responses are not parsed,
     only their end is looked for): FETCH 1 BODY.PEEK[] of the 25 MB INBOX message on one
     session; then, on a new connection, a file dropped into Big/cur (as another writer would:
@@ -1049,10 +1049,17 @@ def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
         while not stop.is_set():
             cycle = time.perf_counter()
             t0 = cycle
-            cmd(fetcher, b"f%d" % n, b"FETCH 1 BODY.PEEK[]")
-            done["fetch"].append(time.perf_counter() - t0)
+            if work != "select":
+                cmd(fetcher, b"f%d" % n, b"FETCH 1 BODY.PEEK[]")
+                done["fetch"].append(time.perf_counter() - t0)
             if stop.is_set():
                 break
+            if work == "fetch":
+                n += 1
+                rest = pace - (time.perf_counter() - cycle)
+                if rest > 0:
+                    stop.wait(rest)
+                continue
             name = f"{1800000000 + n}.M{n}P2Q{n}.other,S={len(body)}:2,S"
             p = big_cur / name
             p.write_bytes(body)
@@ -1078,13 +1085,13 @@ def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
 
 
 def heavy_process(port: int, big_cur: Path, owner: int | None, stop, out,
-                  pace: float) -> None:
+                  pace: float, work: str) -> None:
     """heavy_loop in a process of its own: user A's client must not share the measuring
     client's interpreter lock (a thread receiving 25 MB answers holds it for milliseconds at a
     time, which showed up as B..K latency of whichever server answered A faster)."""
     os.nice(10)  # the load generator must not take the CPU from the measuring client
     done: dict = {"fetch": [], "select": [], "errors": []}
-    heavy_loop(port, big_cur, owner, stop, done, pace)
+    heavy_loop(port, big_cur, owner, stop, done, pace, work)
     out.put(done)
 
 
@@ -1122,7 +1129,7 @@ def phase_isolation(b: Bench, servers, loop) -> None:
         out = mp.SimpleQueue()
         t = mp.Process(target=heavy_process,
                        args=(s.port, s.box(HEAVY) / ".Big" / "cur", s.owner(), stop, out,
-                             b.a.a_pace))
+                             b.a.a_pace, b.a.a_work))
         t.start()
         time.sleep(1.0)  # A is busy before B..K start measuring
         cmd1, dlv1, err1 = loop.run_until_complete(light_load(s.port, s.lmtp_port, seconds))
@@ -1289,6 +1296,9 @@ def main() -> None:
     ap.add_argument("--a-pace", type=float, default=0.0,
                     help="(7): user A starts a FETCH+SELECT cycle at most every S seconds "
                     "(default 0: back to back, as fast as the server answers)")
+    ap.add_argument("--a-work", default="both", choices=("both", "fetch", "select"),
+                    help="(7): what user A repeats: the 25 MB FETCH, the LOGIN+SELECT of the "
+                    "big folder, or both (default)")
     a = ap.parse_args()
     a.mix_seconds = a.seconds or (10.0 if a.quick else 60.0)
     a.mix_users = max(1, min(len(mixed.MIX_USERS), a.mix_users))

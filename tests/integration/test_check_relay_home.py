@@ -67,15 +67,25 @@ def main():
     srv.listen(4)
 
     def serve():
-        try:
-            c, _ = srv.accept()
-            c.sendall(b"554 no service here\r\n")
+        # Every connection, not just the first: the running relay's queue retries to home may
+        # take one before `check` connects (seen under ASan: check then waited for a greeting).
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return  # srv closed
+            try:
+                c.sendall(b"554 no service here\r\n")
+            except OSError:
+                pass
             c.close()
-        except OSError:
-            pass
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     rc, f, out = check(site, "lmtp")
+    try:
+        srv.shutdown(socket.SHUT_RDWR)  # wakes the accept() above (Linux)
+    except OSError:
+        pass
     srv.close()
     t.join(5)
     lm = [x for x in f if x["check"] == "lmtp"]
