@@ -20,6 +20,7 @@
 #include "splitmail/sys/notify.hpp"
 #include "splitmail/users/live_database.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -27,8 +28,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <latch>
 #include <optional>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +96,20 @@ std::string preflight(const settings& s) {
     return "";
 }
 
+// Sets each of the pool's `threads` threads to `nice` (Linux: the nice value is per thread).
+// Each thread takes exactly one of the jobs: a job waits until all have started.
+static void lower_priority(asio::thread_pool& pool, std::size_t threads, int nice) {
+    std::latch started(static_cast<std::ptrdiff_t>(threads));
+    for (std::size_t i = 0; i < threads; ++i)
+        asio::post(pool, [&started, nice] {
+            if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0)
+                log::warn("home", "", "cannot lower the priority of the password-hash threads",
+                          {{"error", std::strerror(errno)}});
+            started.arrive_and_wait();
+        });
+    started.wait();
+}
+
 int run(const settings& s, const std::string& config_path) {
     std::signal(SIGPIPE, SIG_IGN);
     // Destruction order matters: the io_context outlives the committer and the deliverer,
@@ -137,6 +156,11 @@ int run(const settings& s, const std::string& config_path) {
     // Password hashes (argon2id) are checked here, never on the io thread. Declared after the
     // resolver: joined before it goes away.
     asio::thread_pool auth_pool(2);
+    // A hash is deliberately expensive (argon2id: ~0.2 s of CPU and 64 MiB): its threads run
+    // at nice +10, so a burst of logins (a webmail logging in per click, a guessing flood held
+    // by the brake) takes the CPU that is left, not the time of other users' commands and
+    // deliveries (bench/imap (7)).
+    lower_priority(auth_pool, 2, 10);
     ctx.auth_pool = &auth_pool;
     // One login brake for IMAP and the relay's XAUTH (issue 11): failures of a user on either
     // protocol count together. Used on the io thread only.

@@ -72,6 +72,14 @@ def main() -> None:
     lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
     pw = home.passwords[DEMO]
 
+    # The password-hash threads run at nice +10 (homeserver/service.cpp), every other at 0.
+    nices = []
+    for t in Path(f"/proc/{home.daemon.pid}/task").iterdir():
+        fields = (t / "stat").read_text().rsplit(")", 1)[1].split()
+        nices.append(int(fields[16]))  # field 19 of proc(5): nice
+    checks.ok(sorted(n for n in nices if n != 0) == [10, 10],
+              "two threads (the password-hash pool) at nice 10, the rest at 0", str(nices))
+
     # --- STARTTLS port: LOGINDISABLED before TLS
     m = imaplib.IMAP4("127.0.0.1", imap_port)
     caps = m.capabilities
