@@ -32,6 +32,7 @@
 #include <csignal>
 #include <cstring>
 #include <latch>
+#include <memory>
 #include <optional>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -99,15 +100,17 @@ std::string preflight(const settings& s) {
 // Sets each of the pool's `threads` threads to `nice` (Linux: the nice value is per thread).
 // Each thread takes exactly one of the jobs: a job waits until all have started.
 static void lower_priority(asio::thread_pool& pool, std::size_t threads, int nice) {
-    std::latch started(static_cast<std::ptrdiff_t>(threads));
+    // Shared with the jobs: a job may still be returning from arrive_and_wait() when the
+    // last arrival has released the caller.
+    auto started = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(threads));
     for (std::size_t i = 0; i < threads; ++i)
-        asio::post(pool, [&started, nice] {
+        asio::post(pool, [started, nice] {
             if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0)
                 log::warn("home", "", "cannot lower the priority of the password-hash threads",
                           {{"error", std::strerror(errno)}});
-            started.arrive_and_wait();
+            started->arrive_and_wait();
         });
-    started.wait();
+    started->wait();
 }
 
 int run(const settings& s, const std::string& config_path) {
