@@ -213,8 +213,10 @@ void commands::thread(handler_context& ctx, const command& c) {
         });
     } else {
         // RFC 5256 4 REFERENCES (after JWZ). Step 1: containers by Message-ID.
-        std::unordered_map<std::string, int> ids;
-        auto by_id = [&](const std::string& id) {
+        // Keys point into the header cache's entries, which outlive this command (rows does).
+        std::unordered_map<std::string_view, int> ids;
+        ids.reserve(rows.size() * 2);
+        auto by_id = [&](std::string_view id) {
             auto [it, fresh] = ids.try_emplace(id, -1);
             if (fresh) it->second = t.add();
             return it->second;
@@ -282,6 +284,7 @@ void commands::thread(handler_context& ctx, const command& c) {
             return rows[static_cast<std::size_t>(t.c[x].msg)].f;
         };
         std::unordered_map<std::string_view, int> table;
+        table.reserve(roots.size());
         for (int r : roots) {
             const auto* f = subject_of(r);
             if (f->subject.empty()) continue;
