@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -20,8 +21,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // no job may come out unless the input holds the right secret.
     const bool gated = data[0] & 1;
     if (gated) opt.relay_secret = "0123456789abcdef0123456789abcdef";
+    // Command verbs are case-insensitive (RFC 5321 2.4): "xsecret" opens the gate as well
+    // (the first long run found exactly that in an earlier, case-sensitive version of this
+    // check: regression_xsecret_lowercase_verb). Searching a lower-cased copy can only say
+    // "has the secret" too often, which weakens no check below.
+    std::string lower(in);
+    for (char& c : lower)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     const bool has_secret =
-        in.find("XSECRET 0123456789abcdef0123456789abcdef") != std::string_view::npos;
+        lower.find("xsecret 0123456789abcdef0123456789abcdef") != std::string::npos;
     session_hooks hooks;
     hooks.resolve = [](const splitmail::smtp::rcpt_to& r) {
         rcpt_verdict v;
