@@ -28,7 +28,10 @@
 // but off the strand (the user's IMAP commands do not wait for the disk; the reply to the relay
 // does, as before), and a mailbox whose disk work hangs holds a pool thread, not this
 // deliverer's workers, so deliveries to other users go on. Without it everything runs on the
-// deliverer's workers (tests, tools).
+// deliverer's workers (tests, tools). The cost: while that fsync runs, the user's IMAP session
+// may already see the new file; if the fsync then fails (EIO), the name is removed again and
+// the session reports it expunged - the relay never got a 250 for it, so nothing is lost, as
+// with Dovecot, whose LMTP renames into new/ before its directory fsync too.
 // Does not: resolve users or aliases, enforce quotas, or index the Maildir for IMAP.
 #include "splitmail/durable/committer.hpp"
 #include "users/executors.hpp"

@@ -168,20 +168,29 @@ cert_run cert(std::vector<std::string> args) {
     return {code, out.str(), err.str()};
 }
 
+// A self-signed certificate for mx.example.com written to `key` and `crt`, as provision does.
+setup::tls_pair self_signed_files(const fs::path& key, const fs::path& crt,
+                                  std::vector<std::string> more_names = {}) {
+    auto pair = setup::make_self_signed("mx.example.com", 30, std::move(more_names));
+    EXPECT_TRUE(pair) << pair.error();
+    if (!pair) return {};
+    EXPECT_TRUE(splitmail::durable::replace_file(key, pair->key_pem));
+    EXPECT_TRUE(splitmail::durable::replace_file(crt, pair->cert_pem));
+    return *pair;
+}
+
 TEST(Rollover, CertRolloverWalksASelfSignedCertificateThroughTheSteps) {
     splitmail::test::temp_dir d("rollover");
     const fs::path key = d / "relay.key", crt = d / "relay.crt";
-    auto pair = setup::make_self_signed("mx.example.com", 30, {"smtp.example.com"});
-    ASSERT_TRUE(pair) << pair.error();
-    ASSERT_TRUE(splitmail::durable::replace_file(key, pair->key_pem));
-    ASSERT_TRUE(splitmail::durable::replace_file(crt, pair->cert_pem));
+    const auto pair = self_signed_files(key, crt, {"smtp.example.com"});
+    ASSERT_FALSE(pair.key_pem.empty());
     const std::vector<std::string> base{"rollover", "--cert", crt.string(), "--key", key.string()};
 
     auto r1 = cert(base);
     ASSERT_EQ(r1.code, 0) << r1.err;
     EXPECT_NE(r1.out.find("step 1 of 3"), std::string::npos) << r1.out;
     const std::string next_pem = read_text(setup::next_key_file(key));
-    EXPECT_EQ(read_text(key), pair->key_pem) << "the current key stays until the switch";
+    EXPECT_EQ(read_text(key), pair.key_pem) << "the current key stays until the switch";
 
     auto r2 = cert(base);
     EXPECT_EQ(r2.code, 75) << "not published yet";
@@ -192,7 +201,7 @@ TEST(Rollover, CertRolloverWalksASelfSignedCertificateThroughTheSteps) {
     auto r3 = cert(base);
     EXPECT_EQ(r3.code, 75) << "published a minute ago, TTL 1 h: wait";
     EXPECT_NE(r3.err.find("step 2 of 3"), std::string::npos) << r3.err;
-    EXPECT_EQ(read_text(crt), pair->cert_pem);
+    EXPECT_EQ(read_text(crt), pair.cert_pem);
 
     // Two TTLs later (the record's publication moved back in time), the switch.
     ASSERT_TRUE(setup::forget_next_key(key));
@@ -218,10 +227,8 @@ TEST(Rollover, CertRolloverWalksASelfSignedCertificateThroughTheSteps) {
 TEST(Rollover, ForceSwitchesBeforeTwiceTheTtlButNeverBeforePublication) {
     splitmail::test::temp_dir d("rollover");
     const fs::path key = d / "relay.key", crt = d / "relay.crt";
-    auto pair = setup::make_self_signed("mx.example.com", 30);
-    ASSERT_TRUE(pair);
-    ASSERT_TRUE(splitmail::durable::replace_file(key, pair->key_pem));
-    ASSERT_TRUE(splitmail::durable::replace_file(crt, pair->cert_pem));
+    const auto pair = self_signed_files(key, crt);
+    ASSERT_FALSE(pair.key_pem.empty());
     std::vector<std::string> args{"rollover", "--cert",     crt.string(),
                                   "--key",    key.string(), "--force"};
     ASSERT_EQ(cert(args).code, 0);
@@ -230,7 +237,7 @@ TEST(Rollover, ForceSwitchesBeforeTwiceTheTtlButNeverBeforePublication) {
         setup::mark_next_published(key, 3600, static_cast<std::int64_t>(std::time(nullptr))));
     auto r = cert(args);
     EXPECT_EQ(r.code, 0) << r.err;
-    EXPECT_NE(read_text(key), pair->key_pem);
+    EXPECT_NE(read_text(key), pair.key_pem);
 }
 
 } // namespace
@@ -248,10 +255,8 @@ int fail_second_file_fsync(int, bool directory) {
 TEST(Rollover, AFailedCertificateWritePutsTheOldKeyBack) {
     splitmail::test::temp_dir d("rollover");
     const fs::path key = d / "relay.key", crt = d / "relay.crt";
-    auto pair = setup::make_self_signed("mx.example.com", 30);
-    ASSERT_TRUE(pair);
-    ASSERT_TRUE(splitmail::durable::replace_file(key, pair->key_pem));
-    ASSERT_TRUE(splitmail::durable::replace_file(crt, pair->cert_pem));
+    const auto pair = self_signed_files(key, crt);
+    ASSERT_FALSE(pair.key_pem.empty());
     std::vector<std::string> args{"rollover", "--cert", crt.string(), "--key", key.string()};
     ASSERT_EQ(cert(args).code, 0);
     ASSERT_TRUE(setup::mark_next_published(key, 60, 1000));
@@ -263,7 +268,7 @@ TEST(Rollover, AFailedCertificateWritePutsTheOldKeyBack) {
     }
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("the old key was put back"), std::string::npos) << r.err;
-    EXPECT_EQ(read_text(key), pair->key_pem);
-    EXPECT_EQ(read_text(crt), pair->cert_pem);
+    EXPECT_EQ(read_text(key), pair.key_pem);
+    EXPECT_EQ(read_text(crt), pair.cert_pem);
     EXPECT_TRUE(fs::exists(setup::next_key_file(key))) << "the rollover can be run again";
 }

@@ -262,29 +262,41 @@ TEST_F(MaildirDelivery, NewDirFsyncErrorIsNoDelivery) {
     EXPECT_EQ(count(md / "tmp"), 0u);
 }
 
+// A deliverer whose links run on per-user strands, a@x.test's Maildir made, and one staged
+// message holding `text` (null when staging failed: the test checks).
+struct shared_on_strands {
+    splitmail::durable::committer c;
+    splitmail::home::user_executors ux{2};
+    deliverer d;
+    fs::path md;
+    std::shared_ptr<staged_message> msg;
+    shared_on_strands(const fs::path& root, std::string_view text) : d(root, c, "h") {
+        d.set_user_executors(&ux);
+        EXPECT_TRUE(d.ensure_maildir("a@x.test"));
+        md = fs::canonical(root / "x.test" / "a");
+        auto m = d.stage();
+        EXPECT_TRUE(m);
+        if (m && !(*m)->append(text)) msg = *m;
+    }
+};
+
 // Shared delivery with per-user strands (issue 12): the link runs on the user's strand, the
 // fsync of new/ after it off the strand. While that fsync is held (a slow disk), other work of
 // the same user - its IMAP commands - still runs; the delivery is reported only once new/ is
 // durable. On the old code (fsync on the strand) the user's work waited for the disk.
 TEST_F(MaildirDelivery, SharedDeliveryNewDirFsyncDoesNotHoldTheUsersStrand) {
     constexpr auto patience = std::chrono::seconds(30); // bounds a hang, never a timing claim
-    splitmail::durable::committer c;
-    splitmail::home::user_executors ux(2);
-    deliverer d(root_, c, "h");
-    d.set_user_executors(&ux);
-    ASSERT_TRUE(d.ensure_maildir("a@x.test"));
-    const fs::path md = fs::canonical(root_ / "x.test" / "a");
-    auto m = d.stage();
-    ASSERT_TRUE(m);
-    ASSERT_FALSE((*m)->append("Subject: slow disk\r\n\r\nbody\r\n"));
+    shared_on_strands t(root_, "Subject: slow disk\r\n\r\nbody\r\n");
+    ASSERT_TRUE(t.msg);
+    auto& [c, ux, d, md, m] = t;
     fs_trace::scope trace;
     trace.hold_fsync_of_dir((md / "new").string());
     std::promise<std::vector<delivered>> done;
-    d.deliver_shared(*m, {"a@x.test"}, [&](std::vector<delivered> r) {
+    d.deliver_shared(m, {"a@x.test"}, [&](std::vector<delivered> r) {
         trace.mark("done");
         done.set_value(std::move(r));
     });
-    m->reset();
+    m.reset();
     ASSERT_TRUE(trace.wait_until_held(patience)) << "new/ was never fsync'd\n"
                                                  << fs_trace::dump(trace.events());
     std::promise<void> ran;
@@ -308,21 +320,15 @@ TEST_F(MaildirDelivery, SharedDeliveryNewDirFsyncDoesNotHoldTheUsersStrand) {
 
 // The same path with EIO from that fsync: no 250, and the link is gone from new/ again.
 TEST_F(MaildirDelivery, SharedDeliveryNewDirFsyncErrorLeavesNoLink) {
-    splitmail::durable::committer c;
-    splitmail::home::user_executors ux(2);
-    deliverer d(root_, c, "h");
-    d.set_user_executors(&ux);
-    ASSERT_TRUE(d.ensure_maildir("a@x.test"));
-    const fs::path md = fs::canonical(root_ / "x.test" / "a");
-    auto m = d.stage();
-    ASSERT_TRUE(m);
-    ASSERT_FALSE((*m)->append("Subject: x\r\n\r\nbody\r\n"));
+    shared_on_strands t(root_, "Subject: x\r\n\r\nbody\r\n");
+    ASSERT_TRUE(t.msg);
+    auto& [c, ux, d, md, m] = t;
     fs_trace::scope trace;
     trace.fail_fsync_of_dir((md / "new").string(), EIO);
     std::promise<std::vector<delivered>> done;
-    d.deliver_shared(*m, {"a@x.test"},
+    d.deliver_shared(m, {"a@x.test"},
                      [&](std::vector<delivered> r) { done.set_value(std::move(r)); });
-    m->reset();
+    m.reset();
     auto r = done.get_future().get();
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].ec, std::errc::io_error) << r[0].ec.message();
