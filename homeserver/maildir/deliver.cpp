@@ -145,9 +145,8 @@ std::expected<std::shared_ptr<staged_message>, std::error_code> deliverer::stage
 
 // What link_only leaves for the directory fsync: new/ (open) and the name linked into it.
 struct deliverer::linked {
-    delivered result;           // the final path, or the error (then nothing else is set)
+    delivered result;           // the final path in new/, or the error (then no new_dir)
     durable::unique_fd new_dir; // new/ the name is in
-    std::string name;
 };
 
 delivered deliverer::link_one(staged_message& msg, const std::string& user,
@@ -160,7 +159,8 @@ delivered deliverer::finish_link(linked l) {
     // The new name is durable only with its directory (maildir.html; Dovecot fsyncs new/ too).
     if (::fsync(l.new_dir.get()) != 0) {
         auto ec = errno_code(errno);
-        ::unlinkat(l.new_dir.get(), l.name.c_str(), 0); // not acknowledged: leave nothing visible
+        // not acknowledged: leave nothing visible
+        ::unlinkat(l.new_dir.get(), l.result.file.filename().c_str(), 0);
         return {ec, {}};
     }
     return l.result;
@@ -168,7 +168,7 @@ delivered deliverer::finish_link(linked l) {
 
 deliverer::linked deliverer::link_only(staged_message& msg, const std::string& user,
                                        const std::string& name) {
-    auto fail = [](std::error_code ec) { return linked{{ec, {}}, {}, {}}; };
+    auto fail = [](std::error_code ec) { return linked{{ec, {}}, {}}; };
     auto dir = ensure_maildir(user);
     if (!dir) return fail(dir.error());
     fd_guard box(::open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -216,7 +216,7 @@ deliverer::linked deliverer::link_only(staged_message& msg, const std::string& u
         }
     }
     // The directory fsync (finish_link) may run elsewhere: it holds up no session of the user.
-    return linked{{{}, *dir / "new" / name}, durable::unique_fd(std::exchange(fresh.fd, -1)), name};
+    return linked{{{}, *dir / "new" / name}, durable::unique_fd(std::exchange(fresh.fd, -1))};
 }
 
 std::error_code deliverer::sync_staged(staged_message& msg) {
