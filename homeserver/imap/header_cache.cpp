@@ -9,9 +9,11 @@
 #include "splitmail/durable/file.hpp"
 #include "splitmail/log/log.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace splitmail::home::imap {
@@ -76,16 +78,8 @@ sort_fields fields_of(std::string_view header) {
     return f;
 }
 
-constexpr std::string_view magic = "splitmail-headercache 1\n";
-
-std::uint64_t fnv1a(std::string_view s) {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+constexpr std::string_view magic = "splitmail-headercache 2\n";
+static_assert(magic.size() + 8 == header_cache::header_size);
 
 template <class T>
 void put(std::string& out, T v) {
@@ -128,13 +122,42 @@ struct reader {
 
 } // namespace
 
+std::uint64_t header_cache::checksum(std::string_view s) {
+    // A damage check, not a defence: eight octets per step (the strings part of a 100,000
+    // message folder is some 30 MB, checked when it is loaded).
+    std::uint64_t h = 1469598103934665603ULL ^ s.size();
+    auto mix = [&h](std::uint64_t w) {
+        h = (h ^ w) * 1099511628211ULL;
+        h ^= h >> 29;
+    };
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        mix(w);
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, s.data() + i, s.size() - i);
+    mix(tail);
+    return h;
+}
+
 std::string header_cache::serialize() const {
+    std::vector<const std::pair<const std::uint32_t, sort_fields>*> order;
+    order.reserve(by_uid_.size());
+    for (const auto& e : by_uid_) order.push_back(&e);
+    std::sort(order.begin(), order.end(), [](auto* x, auto* y) { return x->first < y->first; });
     std::string out(magic);
     put(out, uidvalidity_);
-    put(out, static_cast<std::uint32_t>(by_uid_.size()));
-    for (const auto& [uid, f] : by_uid_) {
-        put(out, uid);
-        put(out, f.sent);
+    put(out, static_cast<std::uint32_t>(order.size()));
+    for (const auto* e : order) {
+        put(out, e->first);
+        put(out, e->second.sent);
+    }
+    put(out, checksum(out));
+    const std::size_t strings = out.size();
+    for (const auto* e : order) {
+        const auto& f = e->second;
         put(out, static_cast<std::uint8_t>(f.subject_reply ? 1 : 0));
         for (const auto* s :
              {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to, &f.message_id})
@@ -142,7 +165,29 @@ std::string header_cache::serialize() const {
         put(out, static_cast<std::uint16_t>(f.references.size()));
         for (const auto& r : f.references) put_string(out, r);
     }
-    put(out, fnv1a(out));
+    put(out, checksum(std::string_view(out).substr(strings)));
+    return out;
+}
+
+std::optional<header_cache::dates> header_cache::parse_dates(std::string_view file,
+                                                             std::uint32_t uidvalidity) {
+    if (file.size() < header_size + 8 || !file.starts_with(magic)) return std::nullopt;
+    reader r{file, magic.size()};
+    if (r.get<std::uint32_t>() != uidvalidity) return std::nullopt;
+    const auto count = r.get<std::uint32_t>();
+    const std::size_t size = date_table_size(count);
+    if (file.size() < size) return std::nullopt;
+    std::uint64_t sum = 0;
+    std::memcpy(&sum, file.data() + size - 8, 8);
+    if (sum != checksum(file.substr(0, size - 8))) return std::nullopt;
+    dates out;
+    out.reserve(count);
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const auto uid = r.get<std::uint32_t>();
+        const auto sent = r.get<std::int64_t>();
+        if (!out.empty() && uid <= out.back().first) return std::nullopt; // order broken
+        out.emplace_back(uid, sent);
+    }
     return out;
 }
 
@@ -152,21 +197,22 @@ namespace {
 // reserve(count)); false for a file that fails any check (then nothing emitted must be used).
 template <class Reserve, class Emit>
 bool parse_entries(std::string_view file, std::uint32_t uidvalidity, Reserve reserve, Emit emit) {
-    if (file.size() < magic.size() + 16 || !file.starts_with(magic)) return false;
-    std::string_view body = file.substr(0, file.size() - 8);
+    auto table = header_cache::parse_dates(file, uidvalidity);
+    if (!table) return false;
+    const std::size_t start =
+        header_cache::date_table_size(static_cast<std::uint32_t>(table->size()));
+    if (file.size() < start + 8) return false;
+    std::string_view strings = file.substr(start, file.size() - start - 8);
     std::uint64_t sum = 0;
-    std::memcpy(&sum, file.data() + body.size(), sizeof sum);
-    if (sum != fnv1a(body)) return false;
-    reader r{body, magic.size()};
-    if (r.get<std::uint32_t>() != uidvalidity || !r.ok) return false;
-    auto count = r.get<std::uint32_t>();
-    // An entry takes at least 43 octets: a count the file cannot hold is a bad file.
-    if (!r.ok || count > (body.size() - r.p) / 43) return false;
-    reserve(count);
-    for (std::uint32_t i = 0; i < count && r.ok; ++i) {
-        const auto uid = r.get<std::uint32_t>();
+    std::memcpy(&sum, file.data() + file.size() - 8, 8);
+    if (sum != header_cache::checksum(strings)) return false;
+    // An entry's strings take at least 31 octets: a count the file cannot hold is a bad file.
+    if (table->size() > strings.size() / 31) return false;
+    reserve(table->size());
+    reader r{strings, 0};
+    for (const auto& [uid, sent] : *table) {
         sort_fields f;
-        f.sent = r.get<std::int64_t>();
+        f.sent = sent;
         f.subject_reply = r.get<std::uint8_t>() != 0;
         for (auto* s :
              {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to, &f.message_id})
@@ -174,9 +220,23 @@ bool parse_entries(std::string_view file, std::uint32_t uidvalidity, Reserve res
         auto refs = r.get<std::uint16_t>();
         if (refs > header_cache::max_references) r.ok = false;
         for (std::uint16_t k = 0; k < refs && r.ok; ++k) f.references.push_back(r.str());
-        if (r.ok) emit(uid, std::move(f));
+        if (!r.ok) return false;
+        emit(uid, std::move(f));
     }
-    return r.ok && r.p == body.size();
+    return r.p == strings.size();
+}
+
+// Exactly n octets at offset `at` of fd (nullopt: an error or a shorter file).
+std::optional<std::string> read_at(int fd, std::size_t at, std::size_t n) {
+    std::string out(n, '\0');
+    std::size_t got = 0;
+    while (got < n) {
+        ssize_t k = ::pread(fd, out.data() + got, n - got, static_cast<off_t>(at + got));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return std::nullopt;
+        got += static_cast<std::size_t>(k);
+    }
+    return out;
 }
 
 } // namespace
@@ -193,6 +253,8 @@ std::optional<header_cache::entries> header_cache::parse(std::string_view file,
 
 void header_cache::load(const folder& f) {
     loaded_ = true;
+    dates_ = {}; // the full entries replace the date table
+    dates_looked_ = true;
     auto text = durable::read_file_if_exists(f.dir() / file_name, {std::size_t{1} << 30, true});
     if (!text || !*text) return;
     // Straight into the map (one sort_fields per entry, no intermediate list: on a 100,000
@@ -204,18 +266,37 @@ void header_cache::load(const folder& f) {
             if (f.find(uid)) loaded.insert_or_assign(uid, std::move(fields));
         });
     if (!ok) {
-        log::warn("imap", "-", "header cache file not used (damaged or stale)",
+        log::warn("imap", "-", "header cache file not used (damaged, stale or of an older version)",
                   {{"path", (f.dir() / file_name).string()}});
         return;
     }
-    // Entries read before the load (none in practice: load runs on first use) stay.
+    // Entries read before the load (by sent(), or get() before it) stay; they count as unsaved
+    // when they were read from headers.
     for (auto& [uid, fields] : by_uid_) loaded.insert_or_assign(uid, std::move(fields));
     by_uid_ = std::move(loaded);
-    unsaved_ = 0;
+}
+
+void header_cache::load_dates(const folder& f) {
+    dates_looked_ = true;
+    const auto path = f.dir() / file_name;
+    durable::unique_fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return; // no file yet (or unreadable: load() reports it)
+    auto head = read_at(fd.get(), 0, header_size);
+    if (!head) return;
+    std::uint32_t count = 0;
+    std::memcpy(&count, head->data() + magic.size() + 4, 4);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 ||
+        static_cast<std::size_t>(st.st_size) < date_table_size(count))
+        return;
+    auto table = read_at(fd.get(), 0, date_table_size(count));
+    if (!table) return;
+    if (auto d = parse_dates(*table, uidvalidity_)) dates_ = std::move(*d);
 }
 
 void header_cache::persist(const folder& f) {
     if (unsaved_ < persist_after) return;
+    if (!loaded_) load(f); // the file's entries not in memory yet are written again
     durable::replace_options opt;
     opt.locked = true; // the folder's flock makes this process the only writer
     auto r = durable::replace_file(f.dir() / file_name, serialize(), opt);
@@ -226,20 +307,42 @@ void header_cache::persist(const folder& f) {
     unsaved_ = 0;
 }
 
-const sort_fields& header_cache::get(const folder& f, const message_entry& m) {
-    if (f.uidvalidity() != uidvalidity_) {
-        by_uid_.clear();
-        uidvalidity_ = f.uidvalidity();
-        loaded_ = false;
-        unsaved_ = 0;
-    }
-    if (!loaded_) load(f);
-    auto it = by_uid_.find(m.uid);
-    if (it != by_uid_.end()) return it->second;
+void header_cache::reset_if_stale(const folder& f) {
+    if (f.uidvalidity() == uidvalidity_) return;
+    by_uid_.clear();
+    dates_ = {};
+    uidvalidity_ = f.uidvalidity();
+    loaded_ = false;
+    dates_looked_ = false;
+    unsaved_ = 0;
+}
+
+sort_fields& header_cache::read(const folder& f, const message_entry& m) {
     if (by_uid_.size() >= 64 && by_uid_.size() > 2 * f.messages().size()) prune(f);
     ++reads_;
     ++unsaved_;
     return by_uid_.emplace(m.uid, fields_of(read_header(f.path_of(m)))).first->second;
+}
+
+const sort_fields& header_cache::get(const folder& f, const message_entry& m) {
+    reset_if_stale(f);
+    if (!loaded_) load(f);
+    auto it = by_uid_.find(m.uid);
+    if (it != by_uid_.end()) return it->second;
+    return read(f, m);
+}
+
+std::int64_t header_cache::sent(const folder& f, const message_entry& m) {
+    reset_if_stale(f);
+    auto it = by_uid_.find(m.uid);
+    if (it != by_uid_.end()) return it->second.sent;
+    if (!loaded_) {
+        if (!dates_looked_) load_dates(f);
+        auto d = std::lower_bound(dates_.begin(), dates_.end(), m.uid,
+                                  [](const auto& e, std::uint32_t u) { return e.first < u; });
+        if (d != dates_.end() && d->first == m.uid) return d->second;
+    }
+    return read(f, m).sent;
 }
 
 void header_cache::prune(const folder& f) {

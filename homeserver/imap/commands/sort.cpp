@@ -12,6 +12,7 @@
 #include "imap/commands/handler.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace splitmail::home::imap {
 namespace {
@@ -71,30 +72,40 @@ std::vector<std::uint32_t> handler_context::sorted_uids(const value& criteria,
     if (!crit) return {};
     auto& s = *sel_;
     auto& cache = s.f->headers();
-    // Per match: its position in the view, the message, and its cached values (pointers into
-    // the cache stay valid: no insertion happens once this loop is done).
+    // Per match: its position in the view, the message, its sent date when DATE is a
+    // criterion, and its cached values when a criterion needs more of the header (pointers
+    // into the cache stay valid: no insertion happens once this loop is done).
     struct row {
         std::uint32_t seq;
         const message_entry* m;
         const sort_fields* f;
+        std::int64_t date;
     };
     std::vector<row> rows;
     rows.reserve(found.uids.size());
-    bool needs_headers = std::any_of(crit->begin(), crit->end(), [](const sort_key& k) {
-        return k.c != criterion::arrival && k.c != criterion::size;
+    auto uses = [&](auto pred) { return std::any_of(crit->begin(), crit->end(), pred); };
+    bool needs_date = uses([](const sort_key& k) { return k.c == criterion::date; });
+    bool needs_strings = uses([](const sort_key& k) {
+        return k.c != criterion::arrival && k.c != criterion::size && k.c != criterion::date;
     });
     for (std::size_t i = 0; i < found.uids.size(); ++i) {
         const auto* m = s.f->find(found.uids[i]);
         if (!m) continue;
-        rows.push_back({found.seqs[i], m, nullptr});
+        rows.push_back({found.seqs[i], m, nullptr, 0});
     }
-    if (needs_headers)
-        for (auto& r : rows) r.f = &cache.get(*s.f, *r.m);
-    if (needs_headers) cache.persist(*s.f);
     // RFC 5256 2.2: the sent date, or INTERNALDATE when the message has no usable Date:.
-    auto sent = [&](const row& r) {
-        return r.f->sent != sort_fields::no_date ? r.f->sent : s.f->internal_date(*r.m);
-    };
+    // DATE alone needs no string of the cache (after a restart only its date table is read).
+    for (auto& r : rows) {
+        std::int64_t sent = sort_fields::no_date;
+        if (needs_strings) {
+            r.f = &cache.get(*s.f, *r.m);
+            sent = r.f->sent;
+        } else if (needs_date) {
+            sent = cache.sent(*s.f, *r.m);
+        }
+        if (needs_date) r.date = sent != sort_fields::no_date ? sent : s.f->internal_date(*r.m);
+    }
+    if (needs_strings || needs_date) cache.persist(*s.f);
     auto cmp = [&](const row& x, const row& y) {
         for (const auto& k : *crit) {
             int d = 0;
@@ -103,7 +114,7 @@ std::vector<std::uint32_t> handler_context::sorted_uids(const value& criteria,
             case criterion::arrival:
                 d = three(s.f->internal_date(*x.m), s.f->internal_date(*y.m));
                 break;
-            case criterion::date: d = three(sent(x), sent(y)); break;
+            case criterion::date: d = three(x.date, y.date); break;
             case criterion::size: d = three(x.m->size, y.m->size); break;
             case criterion::subject: d = x.f->subject.compare(y.f->subject); break;
             case criterion::from: d = x.f->from.compare(y.f->from); break;
@@ -173,7 +184,13 @@ void commands::sort(handler_context& ctx, const command& c) {
     for (auto u : uids) order.push_back(number(u));
     if (!esort) {
         std::string line = "* SORT";
-        for (auto x : order) line += " " + std::to_string(x);
+        line.reserve(8 + 8 * order.size());
+        for (auto x : order) {
+            char num[12];
+            auto end = std::to_chars(num, num + sizeof num, x).ptr;
+            line += ' ';
+            line.append(num, end);
+        }
         if (found->with_modseq && !order.empty())
             line += " (MODSEQ " + std::to_string(found->top_modseq) + ")"; // RFC 7162 3.1.5
         out += line + "\r\n" + ok(c, c.name + " completed");
