@@ -128,7 +128,7 @@ std::string_view folder::keep_name(std::string_view name) {
     return out;
 }
 
-folder::mapping& folder::mapping::operator=(mapping&& o) noexcept {
+file_mapping& file_mapping::operator=(file_mapping&& o) noexcept {
     if (this != &o) {
         if (addr) ::munmap(addr, len);
         addr = std::exchange(o.addr, nullptr);
@@ -137,7 +137,7 @@ folder::mapping& folder::mapping::operator=(mapping&& o) noexcept {
     return *this;
 }
 
-folder::mapping::~mapping() {
+file_mapping::~file_mapping() {
     if (addr) ::munmap(addr, len);
 }
 

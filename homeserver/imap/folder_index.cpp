@@ -203,7 +203,7 @@ bool folder::load_v3(int fd, std::size_t file_size, std::size_t& log_start) {
                     ? MAP_FAILED
                     : ::mmap(nullptr, log_start, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (map == MAP_FAILED) return false;
-    mapping snap{map, log_start};
+    file_mapping snap{map, log_start};
     const char* base = static_cast<const char*>(map);
     const char* rec = base + off;
     const char* exp = rec + recs;

@@ -254,7 +254,7 @@ std::vector<std::string> message_ids(std::string_view field, std::size_t keep) {
     for (std::size_t i = from; i < found.size(); ++i) {
         std::string id;
         for (char c : found[i])
-            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') id.push_back(c);
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\0') id.push_back(c);
         if (!id.empty()) out.push_back(std::move(id));
     }
     return out;

@@ -88,6 +88,7 @@
 // Does not: run off the calling thread (all calls block on the disk: callers choose the thread); keep an index readable
 // by older splitmail-home versions (a downgrade finds no index it knows and assigns new UIDs);
 // start a new UIDVALIDITY when UIDs run out (after 2^31 deliveries to one folder).
+#include "imap/file_mapping.hpp"
 #include "maildir/flags.hpp"
 
 #include <cstdint>
@@ -307,16 +308,7 @@ private:
     std::size_t keep_expunged_ = 10000;
     // File names of msgs_: the loaded snapshot (mapped), and blocks that are never moved or
     // freed until the next rewrite.
-    struct mapping {
-        void* addr = nullptr;
-        std::size_t len = 0;
-        mapping() = default;
-        mapping(void* a, std::size_t l) : addr(a), len(l) {}
-        mapping(mapping&& o) noexcept : addr(std::exchange(o.addr, nullptr)), len(o.len) {}
-        mapping& operator=(mapping&& o) noexcept;
-        ~mapping();
-    };
-    mapping snapshot_;
+    file_mapping snapshot_;
     std::vector<std::unique_ptr<char[]>> names_;
     char* names_pos_ = nullptr;
     std::size_t names_left_ = 0;

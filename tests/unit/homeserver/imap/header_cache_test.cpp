@@ -63,7 +63,8 @@ TEST(ImapHeaderCache, PersistedAndLoadedByTheNextFolderObject) {
         EXPECT_EQ(first.message_id, "m0@x");
         EXPECT_EQ(first.sent, cache_maildir::date_of(0));
         const auto& last = c.get(f, f.messages().back());
-        EXPECT_EQ(last.references, std::vector<std::string>{"m" + std::to_string(n - 2) + "@x"});
+        EXPECT_EQ(std::vector<std::string>(last.references.begin(), last.references.end()),
+                  std::vector<std::string>{"m" + std::to_string(n - 2) + "@x"});
         EXPECT_EQ(c.reads(), 0u);
     }
     // Damaged: one octet changed; the checksum fails, the file is ignored, headers are read.
@@ -112,8 +113,8 @@ TEST(ImapHeaderCache, DatesAloneAfterARestartAndNewEntriesMergedIntoTheFile) {
             ++i;
         }
         EXPECT_EQ(c.reads(), static_cast<std::size_t>(more)) << "only the new headers were read";
-        EXPECT_EQ(c.size(), static_cast<std::size_t>(more))
-            << "the strings of the file's entries stayed on disk";
+        EXPECT_EQ(c.size(), static_cast<std::size_t>(more));
+        EXPECT_FALSE(c.strings_loaded()) << "the strings of the file's entries were not parsed";
         // The new entries are written together with the file's (loaded for the purpose).
         c.persist(f);
         EXPECT_EQ(c.size(), static_cast<std::size_t>(n + more));
