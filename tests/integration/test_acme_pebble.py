@@ -12,8 +12,9 @@ of nonces here (PEBBLE_WFE_NONCEREJECT), so badNonce retries happen.
 
 Checks: the test names resolve through that unbound and a name the fake does not hold does not; a
 certificate is issued for the test name and verifies against Pebble's root (fetched from its
-management endpoint); key files are 0600; the account is reused on a second run and the
-certificate key too (TLSA "3 1 1" stays valid); `renew` with a fresh certificate does nothing;
+management endpoint); key files are 0600; the account is reused on a second run, and the
+still-valid authorization (Pebble hands it back), and the certificate key too (TLSA "3 1 1"
+stays valid); `renew` with a fresh certificate does nothing;
 a challenge the CA cannot reach fails with the CA's problem in the message and leaves the files
 untouched; a CA that is down gives exit 75 and writes nothing; dns-01 for an apex and its
 wildcard writes one RRset with both values at minimum_ttl in one request and removes it after,
@@ -203,7 +204,11 @@ def main():
         "ocspResponderURL": "", "externalAccountBindingRequired": False,
         # Short-lived certificates, so the test can wait for renewal to fall due (60 s).
         "certificateValidityPeriod": LIFETIME}}))
-    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="20")
+    # PEBBLE_AUTHZREUSE=100: an account's still-valid authorization is always handed back
+    # (Pebble's default reuses half of them at random), so reuse is checked deterministically
+    # and a step that must see a fresh validation uses an account of its own.
+    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="20",
+               PEBBLE_AUTHZREUSE="100")
     env.pop("PEBBLE_VA_ALWAYS_VALID", None)  # real validation
     pebble = Daemon("pebble", [PEBBLE, "-config", str(d / "pebble.json"), "-dnsserver",
                                f"127.0.0.1:{zone.port}"], d / "pebble.log", env=env).start()
@@ -274,6 +279,10 @@ def main():
     r = cli("obtain", *common)
     checks.eq(r.returncode, 0, "second obtain exits 0")
     checks.ok("account reused" in r.stdout, "the account was found again from its key")
+    # RFC 8555 7.1.4 / Pebble: the first order's authorization is still valid, so the CA hands
+    # it back and no challenge is answered again.
+    checks.ok(f"authorization for {NAME} is valid already (reused)" in r.stdout,
+              "the still-valid authorization is reused (no new challenge)", r.stdout)
     checks.eq(account.read_bytes(), account_before, "account key file unchanged")
     checks.eq(key.read_bytes(), key_before, "certificate key reused")
     checks.eq((cert.stat().st_uid, cert.stat().st_gid), (65534, 65534),
@@ -411,6 +420,9 @@ def main():
                          "http.challenge_dir": f'"{challenges}"'}).start()
     webroot = [a for a in common if a not in ("--http-listen", f"127.0.0.1:{http_port}")]
     webroot += ["--http-webroot", str(challenges)]
+    # An account of its own: the first account's authorization for NAME is still valid and
+    # would be reused, and this step must show the relay answering a real validation.
+    webroot[webroot.index("--account-key") + 1] = str(out / "account-relay.key")
     ctx = ssl.create_default_context(cafile=str(d / "root.pem"))  # Pebble's root only
 
     log("home: its IMAP certificate by dns-01 through (fake) deSEC, reloaded by systemctl")
