@@ -3,11 +3,18 @@
 // (common program/daemon_main.hpp).
 #include "service.hpp"
 #include "splitmail/config/home.hpp"
+#include "users/hash_worker.hpp"
+
+#include <cstring>
 
 #include "splitmail/program/daemon_main.hpp"
 
 int main(int argc, char** argv) {
     namespace home = splitmail::home;
+    // A password-hash worker the daemon started (users/hash_worker.hpp): stdin/stdout are its
+    // socket to the daemon.
+    if (argc == 2 && std::strcmp(argv[1], home::hash_worker_flag) == 0)
+        return home::hash_worker_main(0, 1);
     const splitmail::program::daemon_info info{
         "splitmail-home",
         "usage: splitmail-home --config FILE [--check-config]\n"

@@ -9,6 +9,7 @@
 #include "maildir/deliver.hpp"
 #include "imap/store.hpp"
 #include "users/executors.hpp"
+#include "users/hash_worker.hpp"
 #include "users/resolver.hpp"
 #include "users/verified_cache.hpp"
 
@@ -97,22 +98,6 @@ std::string preflight(const settings& s) {
     return "";
 }
 
-// Sets each of the pool's `threads` threads to `nice` (Linux: the nice value is per thread).
-// Each thread takes exactly one of the jobs: a job waits until all have started.
-static void lower_priority(asio::thread_pool& pool, std::size_t threads, int nice) {
-    // Shared with the jobs: a job may still be returning from arrive_and_wait() when the
-    // last arrival has released the caller.
-    auto started = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(threads));
-    for (std::size_t i = 0; i < threads; ++i)
-        asio::post(pool, [started, nice] {
-            if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0)
-                log::warn("home", "", "cannot lower the priority of the password-hash threads",
-                          {{"error", std::strerror(errno)}});
-            started->arrive_and_wait();
-        });
-    started->wait();
-}
-
 int run(const settings& s, const std::string& config_path) {
     std::signal(SIGPIPE, SIG_IGN);
     // Destruction order matters: the io_context outlives the committer and the deliverer,
@@ -156,15 +141,18 @@ int run(const settings& s, const std::string& config_path) {
     ctx.resolver = &resolver;
     ctx.delivery = &delivery;
     ctx.idle_timeout = s.idle_timeout;
-    // Password hashes (argon2id) are checked here, never on the io thread. Declared after the
-    // resolver: joined before it goes away.
+    // Password hashes (argon2id) are checked off the io thread, by the pool below (declared
+    // after the resolver: joined before it goes away). A hash is deliberately expensive (argon2id: ~0.2 s of CPU and 64 MiB mapped, touched and
+    // unmapped): the pool's threads hand it to two worker processes (users/hash_worker.hpp), so
+    // its memory traffic never holds this process's memory map, and the workers run at nice
+    // +10, so a burst of logins (a webmail logging in per click, a guessing flood held by the
+    // brake) takes the CPU that is left, not the time of other users' commands and deliveries
+    // (bench/imap (7)). The threads themselves only wait for the answer.
+    // The workers outlive the pool (declared first): a thread may be waiting for one.
+    hash_workers hashers(2, "/proc/self/exe", 10);
     asio::thread_pool auth_pool(2);
-    // A hash is deliberately expensive (argon2id: ~0.2 s of CPU and 64 MiB): its threads run
-    // at nice +10, so a burst of logins (a webmail logging in per click, a guessing flood held
-    // by the brake) takes the CPU that is left, not the time of other users' commands and
-    // deliveries (bench/imap (7)).
-    lower_priority(auth_pool, 2, 10);
     ctx.auth_pool = &auth_pool;
+    ctx.hashers = &hashers;
     // One login brake for IMAP and the relay's XAUTH (issue 11): failures of a user on either
     // protocol count together. Used on the io thread only.
     auth::brake login_brake(s.login_brake);
@@ -218,6 +206,7 @@ int run(const settings& s, const std::string& config_path) {
     ictx.limits.max_append_literal = s.max_message_size;
     ictx.max_connections_per_user = s.imap_max_connections_per_user;
     ictx.auth_pool = &auth_pool;
+    ictx.hashers = &hashers;
     ictx.brake = &login_brake;
     ictx.auth_cache = &auth_cache;
     ictx.user_exec = &user_exec;

@@ -368,7 +368,9 @@ level = "warn"
         self.daemon.stop()
 
     def pids(self) -> list[int]:
-        return [self.daemon.pid]
+        # The daemon first, then its password-hash worker processes (users/hash_worker.hpp).
+        return [self.daemon.pid] + [p for p in descendants(self.daemon.pid)
+                                    if p != self.daemon.pid]
 
     def drop_index(self, box: Path) -> list[str]:
         return []  # splitmail-uidlist is also the UID record: nothing that is only a cache
@@ -1161,7 +1163,8 @@ def phase_isolation(b: Bench, servers, loop) -> None:
 
 
 def server_cpu(s) -> float:
-    """CPU seconds the server has used so far: splitmail-home's process (all threads); for
+    """CPU seconds the server has used so far: splitmail-home's process (all threads) and its
+    password-hash workers (their reaped predecessors too: cutime/cstime); for
     Dovecot its live processes plus what the master has reaped (cutime/cstime), so imap
     processes that ended are still counted."""
     tck = os.sysconf("SC_CLK_TCK")
@@ -1174,7 +1177,7 @@ def server_cpu(s) -> float:
             continue
         f = st[st.rfind(")") + 2:].split()
         total += int(f[11]) + int(f[12])
-        if s.name == "dovecot" and i == 0:
+        if i == 0:
             total += int(f[13]) + int(f[14])
     return total / tck
 

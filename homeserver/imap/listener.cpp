@@ -97,7 +97,7 @@ net::asio::awaitable<void> serve_imap(net::connection& c, listener_context& ctx,
     o.check_auth =
         [&ctx, &id,
          client](const auth_request& req) -> net::asio::awaitable<std::optional<std::string>> {
-        login_context lc{ctx.users, ctx.brake, ctx.auth_pool, ctx.auth_cache};
+        login_context lc{ctx.users, ctx.brake, ctx.auth_pool, ctx.auth_cache, ctx.hashers};
         auto r = co_await check_login(lc, "imap", id, req.user, req.password, client);
         if (r.st != login_result::status::ok) co_return std::nullopt;
         co_return r.address;

@@ -20,6 +20,7 @@
 #include "splitmail/net/tls.hpp"
 #include "splitmail/users/live_database.hpp"
 #include "users/executors.hpp"
+#include "users/login.hpp"
 #include "users/verified_cache.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -49,6 +50,7 @@ struct listener_context {
     // Where password hashes (argon2id: a few hundred ms of CPU) are verified, so other
     // connections are not held up; null: on the io thread (tests).
     boost::asio::thread_pool* auth_pool = nullptr;
+    hash_workers* hashers = nullptr; // the pool's threads ask these processes (null: in-process)
     // The login brake shared with LMTP XAUTH (service.cpp); null: no brake (tests).
     auth::brake* brake = nullptr;
     // Verified-credential cache shared with LMTP XAUTH (users/verified_cache.hpp); null: none.

@@ -49,6 +49,7 @@ struct driver_context {
     std::chrono::steady_clock::duration write_timeout = std::chrono::minutes(1);
     // Where XAUTH password hashes are verified; null: on the calling thread (tests).
     boost::asio::thread_pool* auth_pool = nullptr;
+    hash_workers* hashers = nullptr; // the pool's threads ask these processes (null: in-process)
     // XAUTH goes through the login brake shared with IMAP (users/login.hpp); null: no brake.
     auth::brake* brake = nullptr;
     // Verified-credential cache shared with IMAP (users/verified_cache.hpp); null: none.
@@ -81,7 +82,8 @@ struct owed_replies {
 inline boost::asio::awaitable<smtp::reply> check_xauth(driver_context& ctx, auth_request& req,
                                                        std::string client, std::string id) {
     if (!ctx.resolver) co_return smtp::make_reply(454, "4.7.0", "No user database");
-    login_context lc{&ctx.resolver->database(), ctx.brake, ctx.auth_pool, ctx.auth_cache};
+    login_context lc{&ctx.resolver->database(), ctx.brake, ctx.auth_pool, ctx.auth_cache,
+                     ctx.hashers};
     auto r = co_await check_login(lc, "submission", std::move(id), std::move(req.user),
                                   std::move(req.password), std::move(client));
     switch (r.st) {

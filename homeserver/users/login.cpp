@@ -1,5 +1,6 @@
 // The home server's login check through the brake; see login.hpp.
 #include "users/login.hpp"
+#include "users/hash_worker.hpp"
 
 #include "splitmail/log/log.hpp"
 #include "splitmail/net/bridge.hpp"
@@ -83,8 +84,10 @@ net::asio::awaitable<login_result> check_login(login_context& ctx, std::string_v
             // Named local, references only: this frame stays suspended until the pool is done.
             auto start = [&ctx, &password, &hash,
                           &match](std::function<void(std::error_code)> done) {
-                asio::post(*ctx.pool, [&password, &hash, &match, done] {
-                    match = users::verify_password(password, hash) == users::verify_result::match;
+                asio::post(*ctx.pool, [&ctx, &password, &hash, &match, done] {
+                    auto r = ctx.workers ? ctx.workers->verify(password, hash)
+                                         : users::verify_password(password, hash);
+                    match = r == users::verify_result::match;
                     done({});
                 });
             };

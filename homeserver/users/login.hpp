@@ -33,11 +33,14 @@
 
 namespace splitmail::home {
 
+class hash_workers;
+
 struct login_context {
     users::live_database* users = nullptr;
     auth::brake* brake = nullptr;             // null: no brake (tests)
     boost::asio::thread_pool* pool = nullptr; // null: verify on the calling thread (tests)
     verified_cache* cache = nullptr;          // null: every login verifies the hash
+    hash_workers* workers = nullptr; // the pool's threads ask a worker process; null: in-process
 };
 
 struct login_result {

@@ -9,6 +9,8 @@
 - Two sessions: flags stored in one and an expunge in one are reported in the other.
 """
 import imaplib
+import os
+import signal
 import smtplib
 import socket
 import ssl
@@ -72,13 +74,59 @@ def main() -> None:
     lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
     pw = home.passwords[DEMO]
 
-    # The password-hash threads run at nice +10 (homeserver/service.cpp), every other at 0.
-    nices = []
-    for t in Path(f"/proc/{home.daemon.pid}/task").iterdir():
-        fields = (t / "stat").read_text().rsplit(")", 1)[1].split()
-        nices.append(int(fields[16]))  # field 19 of proc(5): nice
-    checks.ok(sorted(n for n in nices if n != 0) == [10, 10],
-              "two threads (the password-hash pool) at nice 10, the rest at 0", str(nices))
+    # Password hashes are checked in worker processes (users/hash_worker.hpp): children
+    # `splitmail-home --hash-worker` at nice +10, started on first use; every thread of the
+    # daemon itself runs at nice 0.
+    def nice_of(stat: Path) -> int:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[16])  # field 19 of proc(5)
+
+    def hash_workers() -> dict[int, int]:
+        out = {}
+        for p in Path("/proc").iterdir():
+            if not p.name.isdigit():
+                continue
+            try:
+                stat = (p / "stat").read_text()
+                cmd = (p / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == home.daemon.pid and b"--hash-worker" in cmd:
+                out[int(p.name)] = nice_of(p / "stat")
+        return out
+
+    def imaps_login(password: str) -> bool:
+        c = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=tls_ctx())
+        try:
+            c.login(DEMO, password)
+            return True
+        except imaplib.IMAP4.error:
+            return False
+        finally:
+            try:
+                c.logout()
+            except Exception:
+                pass
+
+    checks.ok(imaps_login(pw), "a login (the hash checked by a worker process)")
+    workers = hash_workers()
+    checks.ok(len(workers) >= 1 and all(n == 10 for n in workers.values()),
+              "password-hash workers run as child processes at nice 10", str(workers))
+    nices = [nice_of(t / "stat") for t in Path(f"/proc/{home.daemon.pid}/task").iterdir()]
+    checks.ok(all(n == 0 for n in nices), "every thread of the daemon at nice 0", str(nices))
+    checks.ok(not imaps_login(pw + "x"), "a wrong password fails (the worker's answer is used)")
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    # A wrong password is never answered from the cache of verified logins: the hash is
+    # checked, so a worker must be used (and replaced) for it.
+    checks.ok(not imaps_login(pw + "y"), "after the workers were killed a wrong password fails")
+    checks.ok(imaps_login(pw), "after the workers were killed a login still works")
+    fresh = hash_workers()
+    checks.ok(fresh and not set(fresh) & set(workers),
+              "new workers replaced the killed ones", f"{workers} -> {fresh}")
+    checks.ok("password-hash worker failed" not in home.daemon.log_text(),
+              "a dead worker is replaced before the check, not counted as a failure",
+              home.daemon.log_text()[-1500:])
 
     # --- STARTTLS port: LOGINDISABLED before TLS
     m = imaplib.IMAP4("127.0.0.1", imap_port)
