@@ -59,7 +59,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from dns_lib import AuthZone  # noqa: E402
 from fake_desec import FakeDesec  # noqa: E402
 from harness import make_ca  # noqa: E402
-from lib import (CLI_BIN, DEMO, SLOW, Daemon, Home, Relay, checks, fail, free_port,  # noqa: E402
+from lib import (CLI_BIN, DEMO, SLOW, SRC, Daemon, Home, Relay, checks, fail, free_port,  # noqa: E402
                  ids_in_maildir, log, make_cert, make_message, port_answers, require_binaries,
                  run_main, send_message, tmpdir, wait_until)
 
@@ -537,7 +537,15 @@ def main():
     checks.ok({("--challenge", "dns-01"), ("--reload-unit", "splitmail-home"),
                ("--dns-server", f"127.0.0.1:{zone.port}")} <= pairs(hkept),
               "home's renewal file keeps dns-01, its DNS server and the unit to reload", str(hkept))
-    renew = ["--all", "--dir", str(out)]
+    # The command splitmail-cert.timer starts, as its service unit has it (the packaged file),
+    # with this test's directory in place of /etc/splitmail/tls.
+    unit = (SRC / "packaging" / "systemd" / "splitmail-cert.service").read_text()
+    exec_start = [ln.split("=", 1)[1].split() for ln in unit.splitlines()
+                  if ln.startswith("ExecStart=")]
+    checks.ok(len(exec_start) == 1 and exec_start[0][:3] == ["/usr/bin/splitmail", "cert", "renew"],
+              "splitmail-cert.service runs `splitmail cert renew`", str(exec_start))
+    renew = [str(out) if a == "/etc/splitmail/tls" else a for a in exec_start[0][3:]]
+    checks.eq(renew, ["--all", "--dir", str(out)], "the unit renews every certificate of a directory")
     r = cli("renew", *renew)
     checks.ok(r.returncode == 0 and f"not due: {cert} " in r.stdout
               and f"not due: {hcert} " in r.stdout,
