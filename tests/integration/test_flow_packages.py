@@ -29,6 +29,7 @@ Shows:
 """
 import hashlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -47,6 +48,10 @@ from fake_desec import FakeDesec  # noqa: E402  (test_setup_guided put it on sys
 
 TEST_DIR = "/opt/splitmail-test"          # in each root: the fake systemctl, CA files
 STATE = "/var/log/fake-systemctl"         # in each root: the fake systemctl's pids and logs
+# The fake systemctl in a root: its units, its state, and User=/Group=/AmbientCapabilities=
+# honoured (the packages made the users), so the daemons run as systemd would run them.
+SYSTEMCTL_ENV = {"FAKE_SYSTEMCTL_ROOT": "/", "FAKE_SYSTEMCTL_STATE": STATE,
+                 "FAKE_SYSTEMCTL_USER": "1"}
 ROLE_PACKAGES = {"relay": ["splitmail-common", "splitmail-relay"],
                  "home": ["splitmail-common", "splitmail-home"]}
 
@@ -126,7 +131,7 @@ def main() -> None:
         typed.append(line)
         t = time.monotonic()
         r = roots[role].run(argv + list(test_args), input=input, cwd="/root", timeout=400,
-                            env={"FAKE_SYSTEMCTL_ROOT": "/", "FAKE_SYSTEMCTL_STATE": STATE})
+                            env=SYSTEMCTL_ENV)
         lib.log(f"{role}$ {line}: exit {r.returncode} in {time.monotonic() - t:.1f}s")
         return r.returncode, r.stdout + r.stderr
 
@@ -214,6 +219,14 @@ def main() -> None:
             pkg = hashlib.sha256(root.p(f"/usr/bin/{prog}").read_bytes()).hexdigest()
             checks.ok(exe == pkg, f"{role}: the running {prog} (pid {pid}) is the packaged "
                       f"executable", f"{exe} != {pkg}")
+            user = re.search(r"(?m)^User=(\S+)$", unit)
+            uid = root.run(["id", "-u", user.group(1) if user else "?"]).stdout.strip()
+            status = Path(f"/proc/{pid}/status").read_text()
+            checks.ok(user is not None and user.group(1) != "root" and uid
+                      and re.search(rf"(?m)^Uid:\t{uid}\t{uid}\t", status) is not None,
+                      f"{role}: {prog} runs as its unit's User= "
+                      f"({user.group(1) if user else 'none'}, uid {uid})",
+                      status[:600])
 
     # ---- 3. mail from the internet to home's Maildir, read back through the relay
     msg = d / "first.eml"
@@ -247,6 +260,10 @@ def main() -> None:
               "imaplib from the internet through the relay's port 993 reads the message",
               (r.stdout + r.stderr)[-1500:])
     wall_mail = time.monotonic() - t_start
+    hl = home.p(f"{STATE}/splitmail-home.log").read_text(errors="replace")
+    checks.ok(re.search(r"auth .*login service=imap client=" + re.escape(INET_TO_RELAY) + r"\b",
+                        hl) is not None,
+              f"home's login line names the client's real address {INET_TO_RELAY}", hl[-3000:])
 
     lib.log(f"commands typed: {len(typed)}")
     for t in typed:
@@ -260,7 +277,7 @@ def main() -> None:
     for role, root in roots.items():
         units = ["splitmail-relay"] if role == "relay" else ["splitmail-home", "splitmail-ddns"]
         r = root.run([f"{TEST_DIR}/systemctl", "stop", *units, f"wg-quick@wg-sm{role}"],
-                     env={"FAKE_SYSTEMCTL_ROOT": "/", "FAKE_SYSTEMCTL_STATE": STATE})
+                     env=SYSTEMCTL_ENV)
         checks.ok(r.returncode == 0, f"{role}: the services stop", r.stdout + r.stderr)
         for f in root.p(STATE).glob("*.log"):
             rep = lib.sanitizer_report_in(f.read_text(errors="replace"))
