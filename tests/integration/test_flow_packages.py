@@ -25,7 +25,15 @@ Shows:
 2. The programs running are the packaged ones (their executable is the file dpkg owns in
    /usr/bin of the root) started from the units provision wrote for them.
 3. Mail from the internet namespace (swaks) -> relay:25 -> tunnel -> home's Maildir; imaplib
-   from the internet namespace reads it through the relay's IMAP pass-through (993).
+   from the internet namespace reads it through the relay's IMAP pass-through (993), and
+   home's login line names the client's real address.
+4. demo@ submits from the internet (587, STARTTLS, AUTH PLAIN) to friend@outside.example; the
+   relay resolves its MX through the VPS's resolver (unbound on the relay namespace's
+   127.0.0.1:53, named in the root's /etc/resolv.conf) and delivers it to a minimal MX in the
+   internet namespace (outbound_lib.FakeMx), where dkimpy verifies both signatures (RSA and
+   Ed25519) with the key records as the fake deSEC holds them (and fails a tampered copy).
+The daemons run as their units' User= (the fake systemctl's FAKE_SYSTEMCTL_USER), so file
+owners and modes the packages and provision made are what they get.
 """
 import hashlib
 import os
@@ -36,8 +44,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dkim  # noqa: E402  python3-dkim (Debian), only visible to /usr/bin/python3
 import lib  # noqa: E402
 import netns_lib  # noqa: E402
+import outbound_lib  # noqa: E402
 import pkgroot_lib  # noqa: E402
 from lib import checks  # noqa: E402
 from pkgroot_lib import Root  # noqa: E402
@@ -52,6 +62,10 @@ STATE = "/var/log/fake-systemctl"         # in each root: the fake systemctl's p
 # honoured (the packages made the users), so the daemons run as systemd would run them.
 SYSTEMCTL_ENV = {"FAKE_SYSTEMCTL_ROOT": "/", "FAKE_SYSTEMCTL_STATE": STATE,
                  "FAKE_SYSTEMCTL_USER": "1"}
+# An address on the internet, its MX in "inet". Not under .test: with no outbound.resolver the
+# relay's libunbound keeps its default local zones (RFC 6761), and test. is NXDOMAIN there.
+OUTSIDE_DOMAIN = "outside.example"
+OUTSIDE = f"friend@{OUTSIDE_DOMAIN}"
 ROLE_PACKAGES = {"relay": ["splitmail-common", "splitmail-relay"],
                  "home": ["splitmail-common", "splitmail-home"]}
 
@@ -73,6 +87,66 @@ class ServiceLogs:
             print(f"---- last {len(t)} lines of {self.root.name}:{STATE}/{f.name}:")
             for line in t:
                 print(f"  | {line}")
+
+
+def dkim_keys(fake) -> dict[str, bytes]:
+    """The DKIM key records as the fake deSEC holds them: {"SEL._domainkey.DOMAIN": TXT value}
+    (the presentation format's quoted strings joined, RFC 6376 3.6.2.2)."""
+    out = {}
+    for (sub, typ), rr in fake.rrsets_of(DOMAIN).items():
+        if typ == "TXT" and sub.endswith("._domainkey"):
+            out[f"{sub}.{DOMAIN}"] = "".join(
+                re.findall(r'"((?:[^"\\]|\\.)*)"', rr["records"][0])).encode()
+    return out
+
+
+def submitted_and_signed(d: Path, inet, fake, demo_pw: str) -> None:
+    """demo@ submits (587, STARTTLS, AUTH) from the internet to an outside address; the relay
+    signs it and delivers it to OUTSIDE_DOMAIN's MX (in the internet namespace), where dkimpy
+    verifies every signature with the keys published at (fake) deSEC."""
+    with inet.entered():
+        mx = outbound_lib.FakeMx(25, host=INET_TO_RELAY)
+    msg = d / "out.eml"
+    msg.write_text(f"From: Demo <{lib.DEMO}>\r\nTo: <{OUTSIDE}>\r\nSubject: signed\r\n"
+                   f"Message-ID: <flow-out-1@{DOMAIN}>\r\nX-Test-Id: flow-out-1\r\n\r\n"
+                   "hello from the packages\r\n")
+    r = inet.run(["swaks", "--server", RELAY_PUBLIC, "--port", "587", "--tls", "--auth",
+                  "PLAIN", "--auth-user", lib.DEMO, "--auth-password", demo_pw, "--from",
+                  lib.DEMO, "--to", OUTSIDE, "--ehlo", "laptop.example.test", "--data", f"@{msg}"],
+                 timeout=60)
+    checks.ok(r.returncode == 0, "submission (587, STARTTLS, AUTH as demo@) from the internet "
+              "to an outside address accepted", (r.stdout + r.stderr)[-2000:])
+
+    def arrived() -> bytes:
+        with mx.lock:
+            return next((m for m in mx.messages if b"X-Test-Id: flow-out-1" in m), b"")
+    got = lib.wait_until(arrived, 60, f"the relay to deliver flow-out-1 to {OUTSIDE_DOMAIN}'s MX")
+    mx.stop()
+    checks.ok(True, f"the relay delivered it to {OUTSIDE_DOMAIN}'s MX in the internet namespace")
+    keys = dkim_keys(fake)
+
+    def dnsfunc(name, timeout=5):
+        return keys.get(name.decode().rstrip("."))
+    sigs = [v for (k, v) in dkim.rfc822_parse(got)[0] if k.lower() == b"dkim-signature"]
+    d_tag = re.compile(rb"(?:^|;)d=" + re.escape(DOMAIN.encode()) + rb"(?:;|$)")
+    checks.ok(len(sigs) >= 1 and all(d_tag.search(re.sub(rb"\s+", b"", s)) for s in sigs),
+              f"it carries DKIM signatures for d={DOMAIN}", got[:2000].decode(errors="replace"))
+    d_ = dkim.DKIM(got)
+    for i, sig in enumerate(sigs):
+        sel = re.search(rb"\bs=([^;\s]+)", sig).group(1).decode()
+        try:
+            ok = d_.verify(idx=i, dnsfunc=dnsfunc)
+        except dkim.DKIMException as e:
+            ok, sel = False, f"{sel} ({e})"
+        checks.ok(bool(ok), f"dkimpy verifies signature {i + 1} (s={sel}) with the key at "
+                  f"(fake) deSEC", f"keys: {sorted(keys)}")
+    # The control: the same verification fails once the signed body is changed.
+    tampered = got.replace(b"hello from the packages", b"hello from someone else")
+    try:
+        bad = dkim.DKIM(tampered).verify(idx=0, dnsfunc=dnsfunc)
+    except dkim.DKIMException:
+        bad = False
+    checks.ok(tampered != got and not bad, "control: dkimpy fails the tampered copy")
 
 
 def main() -> None:
@@ -106,10 +180,28 @@ def main() -> None:
         fake.start()
     acme = start_acme(relay_ns, d, fake)
 
+    # The VPS's DNS resolver (its hoster's, say) on the relay namespace's 127.0.0.1:53: unbound
+    # with the internet's zone for OUTSIDE_DOMAIN (its MX in the internet namespace); it refuses
+    # everything else.
+    dns = outbound_lib.Unbound(d / "dns", {OUTSIDE_DOMAIN: [
+        f"{OUTSIDE_DOMAIN}. MX 10 mx.{OUTSIDE_DOMAIN}.", f"mx.{OUTSIDE_DOMAIN}. A {INET_TO_RELAY}"]},
+        port=53)
+    dns.daemon = relay_ns.daemon("unbound", dns.daemon.argv, dns.daemon.logfile)
+    dns.daemon.start()
+
+    def dns_answers() -> bool:
+        with relay_ns.entered():
+            return dns.answers()
+    lib.wait_until(dns_answers, 15, "unbound on the relay namespace's 127.0.0.1:53",
+                   daemons=[dns.daemon])
+
     # Two fresh machines; the user has copied the .debs to /root of each and saved the deSEC
     # token there; the test's stand-ins and CA files go to TEST_DIR.
     roots = {"relay": Root.in_namespace(d / "relay", relay_ns),
              "home": Root.in_namespace(d / "home", home_ns)}
+    resolv = roots["relay"].p("/etc/resolv.conf")
+    resolv.unlink(missing_ok=True)
+    resolv.write_text("nameserver 127.0.0.1\n")
     for role, root in roots.items():
         lib._procs.append(ServiceLogs(root))
         root.make_fresh()
@@ -260,6 +352,7 @@ def main() -> None:
               "imaplib from the internet through the relay's port 993 reads the message",
               (r.stdout + r.stderr)[-1500:])
     wall_mail = time.monotonic() - t_start
+    submitted_and_signed(d, inet, fake, demo_pw)
     hl = home.p(f"{STATE}/splitmail-home.log").read_text(errors="replace")
     checks.ok(re.search(r"auth .*login service=imap client=" + re.escape(INET_TO_RELAY) + r"\b",
                         hl) is not None,
