@@ -129,8 +129,11 @@ def submitted_and_signed(d: Path, inet, fake, demo_pw: str) -> None:
         return keys.get(name.decode().rstrip("."))
     sigs = [v for (k, v) in dkim.rfc822_parse(got)[0] if k.lower() == b"dkim-signature"]
     d_tag = re.compile(rb"(?:^|;)d=" + re.escape(DOMAIN.encode()) + rb"(?:;|$)")
-    checks.ok(len(sigs) >= 1 and all(d_tag.search(re.sub(rb"\s+", b"", s)) for s in sigs),
-              f"it carries DKIM signatures for d={DOMAIN}", got[:2000].decode(errors="replace"))
+    signed = sorted(re.search(rb"\bs=([^;\s]+)", s).group(1).decode() + "._domainkey." + DOMAIN
+                    for s in sigs)
+    checks.ok(signed == sorted(keys) and all(d_tag.search(re.sub(rb"\s+", b"", s)) for s in sigs),
+              f"it carries a DKIM signature for d={DOMAIN} with each published selector",
+              f"signed {signed}, published {sorted(keys)}\n" + got[:2000].decode(errors="replace"))
     d_ = dkim.DKIM(got)
     for i, sig in enumerate(sigs):
         sel = re.search(rb"\bs=([^;\s]+)", sig).group(1).decode()
@@ -183,9 +186,9 @@ def main() -> None:
     # The VPS's DNS resolver (its hoster's, say) on the relay namespace's 127.0.0.1:53: unbound
     # with the internet's zone for OUTSIDE_DOMAIN (its MX in the internet namespace); it refuses
     # everything else.
-    dns = outbound_lib.Unbound(d / "dns", {OUTSIDE_DOMAIN: [
-        f"{OUTSIDE_DOMAIN}. MX 10 mx.{OUTSIDE_DOMAIN}.", f"mx.{OUTSIDE_DOMAIN}. A {INET_TO_RELAY}"]},
-        port=53)
+    zone = [f"{OUTSIDE_DOMAIN}. MX 10 mx.{OUTSIDE_DOMAIN}.",
+            f"mx.{OUTSIDE_DOMAIN}. A {INET_TO_RELAY}"]
+    dns = outbound_lib.Unbound(d / "dns", {OUTSIDE_DOMAIN: zone}, port=53)
     dns.daemon = relay_ns.daemon("unbound", dns.daemon.argv, dns.daemon.logfile)
     dns.daemon.start()
 
