@@ -1,6 +1,7 @@
 // Relay wiring; see service.hpp.
 #include "service.hpp"
 
+#include "http/challenges.hpp"
 #include "imap_proxy/pass_through.hpp"
 #include "queue/relay_queue.hpp"
 #include "recipients/directory.hpp"
@@ -69,6 +70,13 @@ std::string preflight(const settings& s) {
             net::split_host_port(l);
         } catch (const std::exception& e) {
             return std::string("imap_proxy.listen: ") + e.what();
+        }
+    }
+    for (const auto& l : s.http_listen) {
+        try {
+            net::split_host_port(l);
+        } catch (const std::exception& e) {
+            return std::string("http.listen: ") + e.what();
         }
     }
     if (!s.dkim_dir.empty()) {
@@ -330,7 +338,14 @@ int run(const settings& s, const std::string& config_path) {
                     net::limits::unlimited, s.imap_proxy_max_connections},
         [&pass_through](net::connection& c) { return serve_pass_through(c, pass_through); },
         nullptr);
+    // Port 80 for ACME http-01 (http/challenges.hpp): a validator makes a handful of requests.
+    http_options http_opt;
+    http_opt.challenge_dir = s.http_challenge_dir;
+    net::server http(
+        io, "http", net::limits{64, 8, net::limits::unlimited, 64},
+        [&http_opt](net::connection& c) { return serve_http(c, http_opt); }, nullptr);
     try {
+        for (const auto& l : s.http_listen) http.listen(l);
         for (const auto& l : s.imap_proxy_listen) imap_proxy.listen(l);
         for (const auto& l : s.smtp_listen) smtp.listen(l);
         for (const auto& l : s.submission_listen) submission.listen(l);
@@ -366,10 +381,11 @@ int run(const settings& s, const std::string& config_path) {
             submission.stop();
             submissions.stop();
             imap_proxy.stop();
+            http.stop();
             closed = true;
         }
-        const auto left =
-            smtp.active() + submission.active() + submissions.active() + imap_proxy.active();
+        const auto left = smtp.active() + submission.active() + submissions.active() +
+                          imap_proxy.active() + http.active();
         if ((replies_owed == 0 && left == 0) || late) {
             io.stop();
             return;
@@ -387,6 +403,7 @@ int run(const settings& s, const std::string& config_path) {
         submission.stop_accepting();
         submissions.stop_accepting();
         imap_proxy.stop();
+        http.stop();
         runner.stop();
         if (dmarc_job) dmarc_job->stop();
         hup.cancel();

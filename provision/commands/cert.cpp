@@ -38,7 +38,9 @@ namespace {
 constexpr const char* usage =
     "usage: splitmail cert obtain|renew --name N [--name N]... --cert FILE --key FILE\n"
     "                  --account-key FILE [--directory URL|--staging] [--ca-file FILE]\n"
-    "                  [--contact mailto:ADDR] [--http-listen ADDR:PORT] [--relay-spool DIR]\n"
+    "                  [--contact mailto:ADDR] [--relay-spool DIR]\n"
+    "                  [--http-listen ADDR:PORT | --http-webroot DIR]   (http-01; the webroot\n"
+    "                   is the running relay's http.challenge_dir, its port 80 answers)\n"
     "                  [--key-type p256|rsa2048]\n"
     "                  [--config relay.toml] [--reload-unit UNIT]...\n"
     "                  [--challenge dns-01 --desec-domain D --desec-token-file F\n"
@@ -63,6 +65,8 @@ struct options {
     std::vector<std::string> contact;
     std::string http_address = "0.0.0.0";
     std::uint16_t http_port = 80;
+    bool http_listen_given = false;
+    fs::path http_webroot; // set: files for the relay's port 80 instead of a listener
     std::string challenge = "http-01";
     std::string desec_domain, desec_api{desec::default_base_url};
     fs::path desec_token_file, desec_ca_file;
@@ -153,7 +157,11 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             o.key_type = *t;
         } else if (a == "--contact")
             o.contact.push_back(v.starts_with("mailto:") ? v : "mailto:" + v);
-        else if (a == "--http-listen") {
+        else if (a == "--http-webroot") {
+            if (v.empty()) return "--http-webroot wants a directory";
+            o.http_webroot = v;
+        } else if (a == "--http-listen") {
+            o.http_listen_given = true;
             auto colon = v.rfind(':');
             if (colon == std::string::npos) return "--http-listen wants ADDR:PORT";
             o.http_address = v.substr(0, colon);
@@ -169,6 +177,9 @@ std::optional<std::string> parse(std::span<const std::string> args, options& o) 
             return "unknown option \"" + a + "\"";
         }
     }
+    if (o.http_listen_given && !o.http_webroot.empty())
+        return "--http-listen and --http-webroot exclude each other (a listener of our own, or "
+               "files for the relay's port 80)";
     return std::nullopt;
 }
 
@@ -468,9 +479,18 @@ issue_result issue(const options& o, std::ostream& out, std::ostream& err,
     std::optional<desec::client> api;
     std::vector<std::string> servers = o.dns_servers;
     if (o.challenge == "http-01") {
-        auto h = acme::http01_solver::listen(o.http_address, o.http_port);
-        if (!h) return failed(1, h.error().message);
-        solver = std::move(*h);
+        if (!o.http_webroot.empty()) {
+            std::error_code ec;
+            if (!fs::is_directory(o.http_webroot, ec))
+                return failed(1, "--http-webroot " + o.http_webroot.string() +
+                                     " is not a directory (the relay's http.challenge_dir; "
+                                     "its package makes it)");
+            solver = std::make_unique<acme::http01_webroot_solver>(o.http_webroot);
+        } else {
+            auto h = acme::http01_solver::listen(o.http_address, o.http_port);
+            if (!h) return failed(1, h.error().message);
+            solver = std::move(*h);
+        }
     } else {
         auto token = desec::read_token_file(o.desec_token_file);
         if (!token) return failed(1, token.error());
@@ -542,7 +562,9 @@ std::vector<std::string> as_args(const options& o) {
     if (o.key_type != acme::key_type::p256)
         add("--key-type", std::string(acme::key_type_name(o.key_type)));
     add("--challenge", o.challenge);
-    if (o.challenge == "http-01") {
+    if (o.challenge == "http-01" && !o.http_webroot.empty()) {
+        add("--http-webroot", o.http_webroot.string());
+    } else if (o.challenge == "http-01") {
         const bool v6 = o.http_address.find(':') != std::string::npos;
         add("--http-listen",
             (v6 ? "[" + o.http_address + "]" : o.http_address) + ":" + std::to_string(o.http_port));

@@ -1,9 +1,12 @@
 // Fuzz target: everything splitmail parses from an ACME server (RFC 8555): the directory,
 // orders, authorizations, challenges, accounts, problem documents (with their one-line
-// description), error responses, Retry-After, RFC 9773 renewal information and certificate ids; plus the http-01 responder's request parser.
+// description), error responses, Retry-After, RFC 9773 renewal information and certificate ids;
+// plus the http-01 request parser, as the CLI's responder and the relay's port 80 use it.
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "splitmail/acme/crypto.hpp"
@@ -28,5 +31,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)acme::ari_cert_id(text);
     static const std::map<std::string, std::string> tokens{{"tok", "tok.thumb"}};
     (void)acme::http01_answer(text, tokens);
+    // The relay's port 80 (lookup into http.challenge_dir): only a base64url token is ever
+    // looked up, the answer is always an HTTP/1.1 status line, and 200 only for a token found.
+    bool asked = false;
+    auto answer =
+        acme::http01_answer(text, [&asked](std::string_view t) -> std::optional<std::string> {
+            if (!acme::valid_token(t)) __builtin_trap();
+            asked = true;
+            if (t != "tok") return std::nullopt;
+            return std::string("tok.thumb");
+        });
+    if (!answer.starts_with("HTTP/1.1 ")) __builtin_trap();
+    if (answer.starts_with("HTTP/1.1 200") && (!asked || !answer.ends_with("tok.thumb")) &&
+        !text.starts_with("HEAD "))
+        __builtin_trap();
     return 0;
 }

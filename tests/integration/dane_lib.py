@@ -27,11 +27,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import dns_lib
 import lib
 import netns_lib
 from lib import fail, wait_until
 
-UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
+UNBOUND = dns_lib.UNBOUND
 POSTFIX = "/usr/sbin/postfix"
 AUTH_PORT = 5300
 NOBODY = 65534
@@ -81,13 +82,6 @@ def resolv_conf(ns: netns_lib.Namespace) -> Path:
 
 # ---------------------------------------------------------------- DNSSEC
 
-def _unbound_server(root: Path, name: str, port: int) -> list[str]:
-    return ["server:", f"  interface: 127.0.0.1@{port}", f"  port: {port}",
-            "  do-daemonize: no", '  username: ""', '  chroot: ""', f'  directory: "{root}"',
-            f'  pidfile: "{root}/{name}.pid"', "  use-syslog: no", '  logfile: ""',
-            "  verbosity: 1", "  do-ip6: no", "  access-control: 127.0.0.0/8 allow"]
-
-
 class SignedZone:
     """`origin` signed and served inside `ns` (see the module's docstring)."""
 
@@ -104,14 +98,8 @@ class SignedZone:
         self._write_configs()
 
     def _write_configs(self) -> None:
-        auth = _unbound_server(self.root, "auth", AUTH_PORT) + [
-            '  module-config: "iterator"',
-            # unbound answers for test. itself (RFC 6761 special use) unless told not to
-            '  local-zone: "test." nodefault',
-            "auth-zone:", f'  name: "{self.origin}."', f'  zonefile: "{self.signed}"',
-            "  for-downstream: yes", "  for-upstream: no",
-            "remote-control:", "  control-enable: no"]
-        val = _unbound_server(self.root, "validator", 53) + [
+        auth = dns_lib.auth_zone_conf(self.root, "auth", AUTH_PORT, self.origin, self.signed)
+        val = dns_lib.unbound_server(self.root, "validator", 53) + [
             '  module-config: "validator iterator"',
             "  do-not-query-localhost: no",
             f'  trust-anchor-file: "{self.root / (self.ksk + ".ds")}"',
@@ -161,16 +149,10 @@ class SignedZone:
     def query(self, name: str, rtype: str, port: int = 53) -> tuple[str, bool, list[str]]:
         """drill inside the namespace: (rcode, AD flag, rdata of the answer's `rtype` records)."""
         r = self.ns.run(["drill", "-D", "-p", str(port), "@127.0.0.1", name, rtype], timeout=10)
-        m = re.search(r"rcode: (\w+)", r.stdout)
         flags = re.search(r";; flags: ([^;]*);", r.stdout)
-        ans = r.stdout.split(";; ANSWER SECTION:", 1)[-1].split(";; AUTHORITY SECTION:", 1)[0]
-        rdata = []
-        for line in ans.splitlines():
-            f = line.split(None, 4)
-            if len(f) == 5 and f[3] == rtype:
-                rdata.append(" ".join(f[4].split()))
-        return (m.group(1) if m else r.stdout + r.stderr,
-                bool(flags) and "ad" in flags.group(1).split(), rdata)
+        return (dns_lib.drill_rcode(r.stdout) or r.stdout + r.stderr,
+                bool(flags) and "ad" in flags.group(1).split(),
+                [rdata for _, rdata in dns_lib.answer_records(r.stdout, rtype)])
 
     def stop(self) -> None:
         for d in (self.validator, self.auth):

@@ -703,11 +703,11 @@ class Home:
         """SIGTERM; fails on a status other than expect_status or a sanitizer report."""
         return self.daemon.stop(expect_status=expect_status)
 
-    def add_imaps(self, d: Path) -> int:
-        """Before start(): an implicit-TLS IMAP listener on a free loopback port, with a
-        self-signed certificate made in `d`; returns the port (start() waits for LMTP only:
-        wait_imaps() after it)."""
-        cert, key = make_cert(d, "imap", "home.example.test")
+    def add_imaps(self, d: Path, tls: tuple[Path, Path] | None = None) -> int:
+        """Before start(): an implicit-TLS IMAP listener on a free loopback port, with the
+        certificate and key `tls` (imap.tls_cert/tls_key; default: a self-signed one made in
+        `d`); returns the port (start() waits for LMTP only: wait_imaps() after it)."""
+        cert, key = tls or make_cert(d, "imap", "home.example.test")
         self.imaps_port = free_port()
         with open(self.config, "a") as f:
             f.write(f'[imaps]\nlisten = ["127.0.0.1:{self.imaps_port}"]\n'

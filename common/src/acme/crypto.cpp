@@ -261,15 +261,7 @@ std::string http01_path(std::string_view token) {
     return "/.well-known/acme-challenge/" + std::string(token);
 }
 
-bool valid_token(std::string_view token) noexcept {
-    if (token.empty() || token.size() > 256) return false;
-    for (char c : token) {
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_';
-        if (!ok) return false;
-    }
-    return true;
-}
+// valid_token: http01_answer.cpp (no libcurl, shared with the relay).
 
 bool valid_dns_name(std::string_view name) noexcept {
     if (name.starts_with("*.")) name.remove_prefix(2);

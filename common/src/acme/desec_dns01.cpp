@@ -56,8 +56,33 @@ desec_dns01_solver::desec_dns01_solver(desec::client& api, visibility_check visi
         options_.sleep = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
 }
 
+namespace {
+
+// deSEC throttles per account and per domain (429 with Retry-After, "Request was throttled.
+// Expected available in N seconds."); its documentation asks clients to wait that long and
+// try again. An order writes twice and reads once, so a short wait is normal when orders
+// follow each other: waited out here up to `max_throttle_wait` in all, then the 429 is the
+// error.
+constexpr std::chrono::seconds max_throttle_wait{120};
+
+template <class Call>
+auto unthrottled(Call call, const std::function<void(std::chrono::seconds)>& sleep) {
+    std::chrono::seconds waited{0};
+    for (;;) {
+        auto r = call();
+        if (r || r.error().kind != desec::error_kind::throttled) return r;
+        auto wait = std::max(r.error().retry_after.value_or(std::chrono::seconds{1}),
+                             std::chrono::seconds{1});
+        if (waited + wait > max_throttle_wait) return r;
+        sleep(wait);
+        waited += wait;
+    }
+}
+
+} // namespace
+
 result<> desec_dns01_solver::present(std::span<const challenge_task> tasks) {
-    auto domain = api_.get_domain(options_.zone);
+    auto domain = unthrottled([&] { return api_.get_domain(options_.zone); }, options_.sleep);
     if (!domain)
         return fail(error_kind::solver, "deSEC: cannot read domain " + options_.zone + ": " +
                                             std::string(desec::to_string(domain.error().kind)) +
@@ -65,7 +90,9 @@ result<> desec_dns01_solver::present(std::span<const challenge_task> tasks) {
     auto sets =
         challenge_rrsets(options_.zone, tasks, std::max<std::uint32_t>(domain->minimum_ttl, 1));
     if (!sets) return std::unexpected(sets.error());
-    if (auto w = api_.patch_rrsets(options_.zone, *sets); !w)
+    if (auto w =
+            unthrottled([&] { return api_.patch_rrsets(options_.zone, *sets); }, options_.sleep);
+        !w)
         return fail(error_kind::solver, "deSEC: cannot write the _acme-challenge TXT records: " +
                                             std::string(desec::to_string(w.error().kind)) + ": " +
                                             w.error().message +
@@ -102,7 +129,9 @@ void desec_dns01_solver::cleanup(std::span<const challenge_task> tasks) {
         return;
     }
     for (auto& s : *sets) s.records.clear(); // deSEC: an empty record list deletes the RRset
-    if (auto w = api_.patch_rrsets(options_.zone, *sets); !w)
+    if (auto w =
+            unthrottled([&] { return api_.patch_rrsets(options_.zone, *sets); }, options_.sleep);
+        !w)
         cleanup_error_ =
             "deSEC: cannot remove the _acme-challenge TXT records: " + w.error().message;
 }

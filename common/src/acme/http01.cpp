@@ -1,7 +1,12 @@
 // http-01 responder (see http01.hpp).
 #include "splitmail/acme/http01.hpp"
 
+#include "splitmail/acme/crypto.hpp"
+#include "splitmail/durable/file.hpp"
+
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -17,45 +22,31 @@ namespace {
 
 constexpr std::size_t max_head = 8192;
 constexpr int read_timeout_ms = 5000;
-constexpr std::string_view prefix = "/.well-known/acme-challenge/";
-
-std::string response(int code, std::string_view reason, std::string_view body, bool head_only,
-                     std::string_view extra = {}) {
-    std::string out = "HTTP/1.1 " + std::to_string(code) + " " + std::string(reason) + "\r\n";
-    out += "Content-Type: " + std::string(code == 200 ? "application/octet-stream" : "text/plain") +
-           "\r\n";
-    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    out += extra;
-    out += "Connection: close\r\n\r\n";
-    if (!head_only) out += body;
-    return out;
-}
 
 } // namespace
 
-std::string http01_answer(std::string_view head, const std::map<std::string, std::string>& tokens) {
-    auto eol = head.find("\r\n");
-    std::string_view line = head.substr(0, eol);
-    auto sp1 = line.find(' ');
-    auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos ||
-        !line.substr(sp2 + 1).starts_with("HTTP/1."))
-        return response(400, "Bad Request", "bad request\n", false);
-    std::string_view method = line.substr(0, sp1);
-    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    bool head_only = method == "HEAD";
-    if (method != "GET" && !head_only)
-        return response(405, "Method Not Allowed", "only GET\n", false, "Allow: GET, HEAD\r\n");
-    // An absolute-form target (RFC 9112 3.2.2) carries scheme and host first.
-    if (target.starts_with("http://")) {
-        auto slash = target.find('/', 7);
-        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+result<> http01_webroot_solver::present(std::span<const challenge_task> tasks) {
+    for (const auto& t : tasks) {
+        if (t.type != "http-01" || !valid_token(t.token))
+            return fail(error_kind::solver,
+                        "http-01 solver got a " + t.type + " task for " + t.domain);
+        durable::replace_options opt;
+        opt.mode = 0644;
+        auto r = durable::replace_file(dir_ / t.token, t.key_authorization, opt);
+        if (!r)
+            return fail(error_kind::local, "http-01: cannot write the challenge file in " +
+                                               dir_.string() + ": " + r.error().text() +
+                                               " (the relay's http.challenge_dir)");
     }
-    if (!target.starts_with(prefix)) return response(404, "Not Found", "not found\n", head_only);
-    std::string token(target.substr(prefix.size()));
-    auto it = tokens.find(token);
-    if (it == tokens.end()) return response(404, "Not Found", "not found\n", head_only);
-    return response(200, "OK", it->second, head_only);
+    return {};
+}
+
+void http01_webroot_solver::cleanup(std::span<const challenge_task> tasks) {
+    for (const auto& t : tasks) {
+        if (!valid_token(t.token)) continue;
+        std::error_code ec;
+        std::filesystem::remove(dir_ / t.token, ec);
+    }
 }
 
 http01_solver::http01_solver(int fd) : fd_(fd) {

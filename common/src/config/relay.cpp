@@ -215,6 +215,16 @@ constexpr std::array table{
                          "A connection on which no byte has moved in either direction for "
                          "this long is closed (RFC 9051 5.4: an IMAP server's inactivity "
                          "timer is at least 30 minutes, so IDLE clients re-issue within 29)."},
+    config::setting_spec{"http.listen", kind::string_list, "[]",
+                         "Addresses of the relay's port 80 (e.g. `[\"0.0.0.0:80\", \"[::]:80\"]`): "
+                         "it answers ACME http-01 validation requests "
+                         "(`/.well-known/acme-challenge/<token>`) from `http.challenge_dir` and "
+                         "nothing else, so `splitmail cert obtain --http-webroot` works while "
+                         "the relay holds the port. Empty: off."},
+    config::setting_spec{"http.challenge_dir", kind::path, "\"/var/lib/splitmail/acme-challenge\"",
+                         "Where `splitmail cert obtain --http-webroot DIR` writes the http-01 "
+                         "key authorizations the relay's port 80 serves (files named by their "
+                         "token, readable by the relay's user)."},
     config::setting_spec{"dkim.dir", kind::path, "",
                          "Directory of DKIM keys, `DIR/<domain>/<selector>.key` (made by "
                          "`splitmail dkim keygen`). Empty: no signing. Read at start and on "
@@ -545,6 +555,10 @@ std::expected<settings, std::string> settings_from(const config::values& v, std:
     s.dmarc_reports = std::move(*reports);
     if (s.dmarc_reports.enabled && !s.dmarc)
         return bad("dmarc_reports.enabled", "needs dmarc.enabled (reports are about DMARC checks)");
+    s.http_listen = v.get_list("http.listen");
+    s.http_challenge_dir = v.get_path("http.challenge_dir");
+    if (!s.http_listen.empty() && s.http_challenge_dir.empty())
+        return bad("http.challenge_dir", "must be set when http.listen is");
     s.imap_proxy_listen = v.get_list("imap_proxy.listen");
     s.imap_proxy_home = v.get_string("imap_proxy.home");
     if (s.imap_proxy_home.empty() && !s.home_lmtp.empty()) {

@@ -20,7 +20,11 @@ What it models, after deSEC's documentation:
   * Throttling with 429 + Retry-After: per-domain write limits (2/s, 15/min, 100/h, 300/day)
     and per-user read limits (10/s, 50/min) by default, configurable.
 Test helpers (not deSEC): a checkip endpoint (/checkip/v4, /checkip/v6, plain text), injected
-failures (inject()), and a request log (`log`) with monotonic timestamps.
+failures (inject()), a request log (`log`) with monotonic timestamps, and what deSEC's
+nameservers would publish: zone_text() renders a domain as an RFC 1035 zone file (the RRsets
+held, plus the SOA deSEC manages itself, its serial raised on every change) and on_change()
+registers a callback run after each change of a domain's RRsets (after the API's reply, as
+deSEC publishes shortly after a write), so a test can have a real DNS server serve the zone.
 
 Use it in-process (FakeDesec(...).start()) or standalone:
   fake_desec.py --cert C --key K [--port N] [--setup setup.json] [--port-file F]
@@ -150,6 +154,9 @@ class FakeDesec:
         self.checkip = {"v4": None, "v6": None}
         self.injections = []  # dicts: status, count, kinds, retry_after, body
         self.log = []
+        self.listeners = []  # on_change() callbacks
+        self.changed = []  # domains changed since the listeners last ran, oldest first
+        self.listener_errors = []  # what the callbacks raised (they run in the server's threads)
         self.lock = threading.RLock()
         self.server = None
         self.thread = None
@@ -160,7 +167,7 @@ class FakeDesec:
         """Like deSEC, a new domain comes with its apex NS RRset (the delegation to deSEC)."""
         with self.lock:
             self.domains[name] = {"owner": owner, "minimum_ttl": minimum_ttl,
-                                  "created": now_iso(), "rrsets": {}, "seq": 0}
+                                  "created": now_iso(), "rrsets": {}, "seq": 0, "serial": 0}
         self.set_rrset(name, "", "NS", ["ns1.desec.io.", "ns2.desec.org."], 3600)
 
     def add_token(self, secret, owner="alice", policies=None):
@@ -170,17 +177,62 @@ class FakeDesec:
             self.tokens[secret] = {"owner": owner, "policies": policies}
 
     def set_rrset(self, domain, subname, rtype, records, ttl=3600):
+        """Sets an RRset without the API's checks; no records deletes it (as `records: []`)."""
         with self.lock:
             d = self.domains[domain]
             d["seq"] += 1
-            d["rrsets"][(subname, rtype)] = {"records": list(records), "ttl": ttl,
-                                             "created": now_iso(), "touched": now_iso(),
-                                             "seq": d["seq"]}
+            if records:
+                d["rrsets"][(subname, rtype)] = {"records": list(records), "ttl": ttl,
+                                                 "created": now_iso(), "touched": now_iso(),
+                                                 "seq": d["seq"]}
+            else:
+                d["rrsets"].pop((subname, rtype), None)
+            self.touch(domain)
+            self.notify()
 
     def rrset(self, domain, subname, rtype):
         with self.lock:
             r = self.domains[domain]["rrsets"].get((subname, rtype))
             return None if r is None else {"records": list(r["records"]), "ttl": r["ttl"]}
+
+    def on_change(self, callback):
+        """callback(domain) after every change of the domain's RRsets (a successful API write,
+        set_rrset, add_domain), with the fake's lock held: it sees the zone
+        as changed and no later write until it returns. Exceptions go to listener_errors."""
+        with self.lock:
+            self.listeners.append(callback)
+
+    def touch(self, domain):
+        """Records a change of `domain` (a new SOA serial); listeners run at notify()."""
+        with self.lock:
+            self.domains[domain]["serial"] += 1
+            if domain not in self.changed:
+                self.changed.append(domain)
+
+    def notify(self):
+        with self.lock:
+            changed, self.changed = self.changed, []
+            for domain in changed:
+                for cb in self.listeners:
+                    try:
+                        cb(domain)
+                    except Exception as e:  # reported to the test, never lost
+                        self.listener_errors.append("%s: %r" % (domain, e))
+                        sys.stderr.write("fake deSEC: on_change callback for %s failed: %r\n"
+                                         % (domain, e))
+
+    def zone_text(self, domain):
+        """The domain as deSEC's nameservers would serve it, as an RFC 1035 zone file: the
+        SOA deSEC manages (not an RRset of the API) and every RRset held, absolute names."""
+        with self.lock:
+            d = self.domains[domain]
+            lines = ["; %s as published by the fake deSEC" % domain,
+                     "%s. 300 IN SOA ns1.desec.io. get.desec.io. %d 86400 3600 2419200 3600"
+                     % (domain, d["serial"])]
+            for (sub, rtype), r in sorted(d["rrsets"].items()):
+                name = (sub + "." if sub else "") + domain + "."
+                lines += ["%s %d IN %s %s" % (name, r["ttl"], rtype, rec) for rec in r["records"]]
+            return "\n".join(lines) + "\n"
 
     def inject(self, status, count=1, kinds=("write",), retry_after=None, body=None):
         """The next `count` requests of the given kinds (read, write, checkip) get `status`."""
@@ -400,6 +452,8 @@ class FakeDesec:
                 cur["ttl"] = it["ttl"]
             cur["touched"] = now_iso()
             out.append(self.rrset_json(domain, key, cur))
+        if items:
+            self.touch(domain)
         return (201 if method == "POST" else 200), out
 
 
@@ -467,6 +521,7 @@ class Request(http.server.BaseHTTPRequestHandler):
                 self.reply(500, {"detail": "fake error: %r" % e})
             entry["status"] = self._status
             fake.log.append(entry)
+            fake.notify()  # after the reply: deSEC publishes a write shortly after it
 
     def take_injection(self, fake, kind):
         for inj in fake.injections:
@@ -596,7 +651,8 @@ class Request(http.server.BaseHTTPRequestHandler):
             return self.reply(403, {"detail": "You do not have permission to perform this "
                                               "action."})
         if self.command == "DELETE":
-            d["rrsets"].pop(key, None)
+            if d["rrsets"].pop(key, None) is not None:
+                fake.touch(name)
             return self.reply(204)
         if self.command not in ("PATCH", "PUT"):
             return self.reply(405, {"detail": 'Method "%s" not allowed.' % self.command})

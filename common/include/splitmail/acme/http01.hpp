@@ -8,10 +8,16 @@
 // 405, an unreadable head 400. A request head is at most 8 KiB and must arrive within 5
 // seconds; one connection at a time (the CA's validators make a handful of requests), each
 // closed after its answer. The listener binds in listen(), so a busy port is an error at once.
+// http01_webroot_solver is the other way: it writes each key authorization to DIR/<token> for
+// a web server that already owns port 80 — splitmail-relay's `http.listen`, which answers
+// from `http.challenge_dir` with http01_answer — and removes the files after.
 // Does not: TLS, keep-alive, redirects, or serve anything but challenges (MTA-STS and
 // autoconfig on port 80 are a later step).
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +32,28 @@ namespace splitmail::acme {
 // The complete HTTP/1.1 response to `head` (request line + headers), given token -> key
 // authorization.
 std::string http01_answer(std::string_view head, const std::map<std::string, std::string>& tokens);
+// The same, the key authorization of a token found by `lookup` (called only with a token
+// valid_token() accepts; nullopt: 404).
+using token_lookup = std::function<std::optional<std::string>(std::string_view token)>;
+std::string http01_answer(std::string_view head, const token_lookup& lookup);
+
+// The key authorization in DIR/<token> (a regular file of at most 4 KiB, not a symlink;
+// trailing whitespace removed), nullopt for anything else: what the relay's port 80 serves.
+std::optional<std::string> read_webroot_token(const std::filesystem::path& dir,
+                                              std::string_view token);
+
+class http01_webroot_solver final : public challenge_solver {
+public:
+    // `dir` must exist (the relay's http.challenge_dir, made by its package / provision).
+    explicit http01_webroot_solver(std::filesystem::path dir) : dir_(std::move(dir)) {}
+    std::string type() const override { return "http-01"; }
+    // Writes DIR/<token> (mode 0644: the relay reads it as its own user), atomically.
+    result<> present(std::span<const challenge_task> tasks) override;
+    void cleanup(std::span<const challenge_task> tasks) override;
+
+private:
+    std::filesystem::path dir_;
+};
 
 class http01_solver final : public challenge_solver {
 public:

@@ -96,6 +96,9 @@ struct settings {
     bool submission_received_auth_user = true;
     std::chrono::seconds auth_cache_ttl{7 * 86400};
     auth::brake_policy login_brake; // auth.* (+ the deprecated submission.auth_* keys)
+    // Port 80 for ACME http-01 (relay/http): answers from the challenge directory.
+    std::vector<std::string> http_listen; // empty: off
+    std::filesystem::path http_challenge_dir = "/var/lib/splitmail/acme-challenge";
     // IMAP pass-through to home (relay/imap_proxy): TCP + PROXY protocol v2, TLS ends at home.
     std::vector<std::string> imap_proxy_listen; // empty: off
     std::string imap_proxy_home;                // "ip:port"; default: home.lmtp's ip, 993

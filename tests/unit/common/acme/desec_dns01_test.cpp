@@ -128,3 +128,34 @@ TEST(AcmeDesecDns01, ForbiddenTokenSaysWhichPolicyIsNeeded) {
         << r.error().message;
     EXPECT_TRUE(f.checks.empty());
 }
+
+// deSEC's throttling (429 + Retry-After) is waited out and the call made again, as its
+// documentation asks; past two minutes of waiting the 429 is the error.
+TEST(AcmeDesecDns01, ThrottledCallsWaitRetryAfterAndTryAgain) {
+    fixture f;
+    auto s = f.solver();
+    const std::string throttled =
+        R"({"detail":"Request was throttled. Expected available in 1 second."})";
+    f.api->push(429, throttled, {{"retry-after", "1"}});
+    f.api->push(200, R"({"name":"example.org","minimum_ttl":60})");
+    f.api->push(429, throttled, {{"retry-after", "3"}});
+    f.api->push(200, "[]");
+    std::vector<acme::challenge_task> tasks{task("mx.example.org", false, "A")};
+    auto r = s.present(tasks);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(f.sleeps, (std::vector<std::chrono::seconds>{1s, 3s}))
+        << "each wait is the server's Retry-After";
+    f.api->push(429, throttled, {{"retry-after", "2"}});
+    f.api->push(200, "[]");
+    s.cleanup(tasks);
+    EXPECT_EQ(s.cleanup_error(), "");
+    EXPECT_EQ(f.sleeps.back(), 2s);
+    // A throttle longer than the budget is reported, not slept through.
+    fixture g;
+    auto t = g.solver();
+    g.api->push(429, throttled, {{"retry-after", "3600"}});
+    auto e = t.present(tasks);
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().message.find("throttled"), std::string::npos) << e.error().message;
+    EXPECT_TRUE(g.sleeps.empty());
+}

@@ -8,6 +8,10 @@
 
 #include "splitmail/acme/http01.hpp"
 
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
 namespace acme = splitmail::acme;
 
 TEST(AcmeHttp01, AnswersOnlyPresentedTokens) {
@@ -80,4 +84,61 @@ TEST(AcmeHttp01, ListenerServesBetweenPresentAndCleanup) {
     EXPECT_TRUE(fetch(port, req).starts_with("HTTP/1.1 404"));
     t.type = "dns-01";
     EXPECT_FALSE(s->present(std::span(&t, 1)));
+}
+
+// --http-webroot and the relay's port 80: the solver writes DIR/<token> (0644, the relay reads
+// it as its own user), read_webroot_token serves only such files, cleanup removes them.
+TEST(AcmeHttp01, WebrootFilesServedAndRemoved) {
+    char tmpl[] = "/tmp/acme-webroot-XXXXXX";
+    std::filesystem::path dir = ::mkdtemp(tmpl);
+    acme::http01_webroot_solver solver(dir);
+    std::vector<acme::challenge_task> tasks(1);
+    tasks[0].type = "http-01";
+    tasks[0].domain = "mx.example.org";
+    tasks[0].token = "Tok_en-1";
+    tasks[0].key_authorization = "Tok_en-1.thumbprint";
+    ASSERT_TRUE(solver.present(tasks));
+    const auto file = dir / "Tok_en-1";
+    ASSERT_TRUE(std::filesystem::is_regular_file(file));
+    EXPECT_EQ(std::filesystem::status(file).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms(0644));
+    EXPECT_EQ(acme::read_webroot_token(dir, "Tok_en-1"), "Tok_en-1.thumbprint");
+    auto lookup = [&dir](std::string_view t) { return acme::read_webroot_token(dir, t); };
+    auto ok = acme::http01_answer(
+        "GET /.well-known/acme-challenge/Tok_en-1 HTTP/1.1\r\nHost: mx\r\n\r\n", lookup);
+    EXPECT_TRUE(ok.starts_with("HTTP/1.1 200 OK\r\n") &&
+                ok.ends_with("\r\n\r\nTok_en-1.thumbprint"))
+        << ok;
+    // Only base64url names in that directory, regular files of at most 4 KiB, no symlink;
+    // an edited file's trailing newline is not part of the answer.
+    std::ofstream(dir / "edited") << "edited.thumb\n";
+    EXPECT_EQ(acme::read_webroot_token(dir, "edited"), "edited.thumb");
+    std::ofstream(dir / "big") << std::string(5000, 'x');
+    EXPECT_FALSE(acme::read_webroot_token(dir, "big"));
+    std::filesystem::create_symlink(file, dir / "link");
+    EXPECT_FALSE(acme::read_webroot_token(dir, "link")) << "a symlink is not served";
+    std::filesystem::create_directory(dir / "sub");
+    EXPECT_FALSE(acme::read_webroot_token(dir, "sub"));
+    std::ofstream(dir / "empty");
+    EXPECT_FALSE(acme::read_webroot_token(dir, "empty"));
+    for (const char* t : {"../etc/passwd", ".hidden", "a/b", "", "Tok_en-1.tmp"})
+        EXPECT_FALSE(acme::read_webroot_token(dir, t)) << t;
+    EXPECT_TRUE(
+        acme::http01_answer("GET /.well-known/acme-challenge/..%2fetc HTTP/1.1\r\n\r\n", lookup)
+            .starts_with("HTTP/1.1 404"));
+    solver.cleanup(tasks);
+    EXPECT_FALSE(std::filesystem::exists(file)) << "cleanup removes the file";
+    EXPECT_TRUE(
+        acme::http01_answer("GET /.well-known/acme-challenge/Tok_en-1 HTTP/1.1\r\n\r\n", lookup)
+            .starts_with("HTTP/1.1 404"));
+    // A task of another type, or a token that is not base64url, is refused before any write.
+    tasks[0].token = "../x";
+    EXPECT_FALSE(solver.present(tasks));
+    EXPECT_FALSE(std::filesystem::exists(dir.parent_path() / "x"));
+    std::filesystem::remove_all(dir);
+    acme::http01_webroot_solver missing("/nonexistent/dir");
+    tasks[0].token = "tok";
+    auto r = missing.present(tasks);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("http.challenge_dir"), std::string::npos) << r.error().message;
 }
