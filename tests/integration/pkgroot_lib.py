@@ -32,6 +32,7 @@ reach any network outside the namespaces the test made.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,15 +57,19 @@ def package_out() -> Path:
 
 def build_packages(out: Path, version: str | None = None) -> list[Path]:
     """scripts/package --prebuilt $SPLITMAIL_BIN into `out` (no lintian: a test runs it on
-    the result when it wants); checks that the three packages came out; returns their paths."""
-    argv = [str(lib.SRC / "scripts" / "package"), "--out", str(out), "--prebuilt", str(lib.BIN),
-            "--no-lintian"]
+    the result when it wants); checks that the three packages came out; returns their paths.
+    One build at a time per `out` (flock on out/.package.lock): the build directory there is
+    reused, and the lock's descriptor is inherited by dpkg-buildpackage & co., so the build of
+    a test run killed meanwhile holds it until that build ends."""
+    out.mkdir(parents=True, exist_ok=True)
+    argv = ["flock", str(out / ".package.lock"), str(lib.SRC / "scripts" / "package"),
+            "--out", str(out), "--prebuilt", str(lib.BIN), "--no-lintian"]
     if version:
         argv += ["--version", version]
     t = time.monotonic()
     r = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
-        fail(f"scripts/package {' '.join(argv[1:])} failed (exit {r.returncode}):\n"
+        fail(f"scripts/package {' '.join(argv[3:])} failed (exit {r.returncode}):\n"
              f"{r.stdout[-3000:]}{r.stderr[-3000:]}")
     debs = [Path(x) for x in r.stdout.split() if x.endswith(".deb")]
     log(f"built {len(debs)} packages{' ' + version if version else ''} in "
@@ -204,13 +209,51 @@ def sweep_stale_work(name: str) -> None:
     """Removes the temp dirs (lib.tmpdir(name)) of earlier runs that were SIGKILLed: their
     roots' upper layers. Call it after netns_lib.sweep_stale(), which ends their keepers."""
     for t in Path(tempfile.gettempdir()).glob(f"splitmail-{name}-*"):
-        try:
-            owner = int((t / lib.OWNER_FILE).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
-        if owner != os.getpid() and not lib._pid_alive(owner):
+        owner = _dead_owner(t)
+        if owner:
             log(f"removing {t} of a dead test run (pid {owner})")
             shutil.rmtree(t, ignore_errors=True)
+
+
+def _dead_owner(top: Path) -> int | None:
+    """The pid of the test that made temp dir `top` (its lib.OWNER_FILE) when that test is
+    gone, else None (it runs, or the dir has no owner file: not one of ours to judge)."""
+    try:
+        owner = int((top / lib.OWNER_FILE).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if owner == os.getpid() or lib._pid_alive(owner) else owner
+
+
+def stale_leftovers(name: str) -> list[str]:
+    """What is still there of test runs that died, after netns_lib.sweep_stale() and
+    sweep_stale_work(name): namespaces sm<pid>-* and wireguard-go sockets sm<letter><pid>.sock
+    of a dead pid, processes that still see an overlay root whose upper layer is in a temp dir
+    splitmail-<name>-* of a dead run (or of a removed one), and such temp dirs. [] when clean."""
+    left = []
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    for ns in (ln.split()[0] for ln in r.stdout.splitlines() if ln.split()):
+        m = re.fullmatch(r"sm(\d+)-[a-z]+", ns)
+        if m and int(m.group(1)) != os.getpid() and not lib._pid_alive(int(m.group(1))):
+            left.append(f"namespace {ns}")
+    for s in Path("/var/run/wireguard").glob("sm*.sock"):
+        m = re.fullmatch(r"sm[a-z](\d+)\.sock", s.name)
+        if m and not lib._pid_alive(int(m.group(1))):
+            left.append(f"wireguard-go socket {s}")
+    base = Path(tempfile.gettempdir()).resolve()
+    upper = re.compile(r"upperdir=(" + re.escape(str(base / f"splitmail-{name}-")) + r"[^/,]+)")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            mounts = (proc / "mountinfo").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        for top in {Path(m.group(1)) for m in upper.finditer(mounts)}:
+            if not top.exists() or _dead_owner(top):
+                left.append(f"process {proc.name} with the overlay root of {top}")
+    for t in base.glob(f"splitmail-{name}-*"):
+        if _dead_owner(t):
+            left.append(f"temp dir {t} (pid {_dead_owner(t)})")
+    return left
 
 
 def _keep(work: Path, tun: bool) -> None:
