@@ -153,14 +153,17 @@ def queue_list(relay: lib.Relay) -> str:
 
 
 class FakeMx:
-    """A minimal SMTP server on 127.0.0.1:port, for what smtp-sink cannot show. With
+    """A minimal SMTP server on host:port (127.0.0.1 unless told; made inside a
+    netns_lib.Namespace.entered() block it listens in that namespace), for what smtp-sink
+    cannot show. With
     broken_tls it offers STARTTLS and breaks the handshake (answers 220, then sends bytes that
     are not TLS and closes); otherwise it offers no STARTTLS. Each connection is recorded as
     {"starttls": bool, "mail": int (transactions), "rset": int}; `max_open` is the most
     connections open at once; `data_delay` seconds pass before the reply to the end of DATA
     (so that queued jobs overlap). Delivered messages land in `messages`."""
 
-    def __init__(self, port: int, broken_tls: bool = False, data_delay: float = 0.0):
+    def __init__(self, port: int, broken_tls: bool = False, data_delay: float = 0.0,
+                 host: str = "127.0.0.1"):
         import socket
         import threading
         self.port, self.broken_tls, self.data_delay = port, broken_tls, data_delay
@@ -169,7 +172,7 @@ class FakeMx:
         self.open_now = 0
         self.max_open = 0
         self.lock = threading.Lock()
-        self.srv = socket.create_server(("127.0.0.1", port))
+        self.srv = socket.create_server((host, port))
         self.srv.settimeout(0.2)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)

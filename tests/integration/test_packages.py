@@ -43,9 +43,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lib  # noqa: E402
+import pkgroot_lib  # noqa: E402
 from lib import checks, log, fail  # noqa: E402
+from pkgroot_lib import PACKAGES, Root, build_packages, deb_field, package_out  # noqa: E402
 
-PACKAGES = ["splitmail-common", "splitmail-relay", "splitmail-home"]
 INNER = "--inner"
 
 
@@ -53,24 +54,6 @@ INNER = "--inner"
 
 def run(argv, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, **kw)
-
-
-def build(out: Path, version: str | None) -> list[Path]:
-    argv = [str(lib.SRC / "scripts" / "package"), "--out", str(out), "--prebuilt", str(lib.BIN),
-            "--no-lintian"]
-    if version:
-        argv += ["--version", version]
-    t = time.monotonic()
-    r = run(argv, timeout=900)
-    if r.returncode != 0:
-        fail(f"scripts/package {' '.join(argv[1:])} failed (exit {r.returncode}):\n"
-             f"{r.stdout[-3000:]}{r.stderr[-3000:]}")
-    debs = [Path(x) for x in r.stdout.split() if x.endswith(".deb")]
-    log(f"built {len(debs)} packages{' ' + version if version else ''} in "
-        f"{time.monotonic() - t:.0f}s")
-    checks.eq(sorted(d.name.split("_")[0] for d in debs), sorted(PACKAGES),
-              f"scripts/package made the three packages{' (' + version + ')' if version else ''}")
-    return debs
 
 
 def restamp(deb: Path, old: str, new: str, dest: Path) -> Path:
@@ -91,10 +74,6 @@ def restamp(deb: Path, old: str, new: str, dest: Path) -> Path:
     shutil.rmtree(tree)
     checks.eq(deb_field(out, "Version"), new, f"{out.name} is version {new}")
     return out
-
-
-def deb_field(deb: Path, field: str) -> str:
-    return run(["dpkg-deb", "-f", str(deb), field]).stdout.strip()
 
 
 def depends_names(deb: Path) -> set[str]:
@@ -159,14 +138,11 @@ def lintian(debs: list[Path]) -> None:
 def outer() -> None:
     lib.require_binaries(lib.RELAY_BIN, lib.HOME_BIN, lib.CLI_BIN,
                          lib.BIN / "ddns" / "splitmail-ddns")
-    for tool in ("dpkg-buildpackage", "dh", "lintian", "unshare", "chroot"):
-        if not shutil.which(tool):
-            fail(f"{tool} is missing: run scripts/deps (it installs debhelper, lintian)")
+    pkgroot_lib.require_tools("lintian")
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="splitmail-packages-"))
     try:
-        out = lib.BIN / "package-test"
-        v1 = build(out, None)
+        v1 = build_packages(package_out())
         version = deb_field(v1[0], "Version")
         (work / "v1").mkdir()
         v1 = [Path(shutil.copy2(d, work / "v1")) for d in v1]
@@ -198,49 +174,6 @@ def outer() -> None:
 
 # ---------------------------------------------------------------- inside: the throwaway root
 
-class Root:
-    def __init__(self, work: Path):
-        self.path = work / "root"
-        for d in ("upper", "ovlwork", "root"):
-            (work / d).mkdir()
-        sh(["ip", "link", "set", "lo", "up"])
-        sh(["mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir=/,upperdir={work / 'upper'},workdir={work / 'ovlwork'}", str(self.path)])
-        sh(["mount", "-t", "proc", "proc", str(self.path / "proc")])
-        for d in ("run", "tmp", "dev"):
-            sh(["mount", "-t", "tmpfs", "-o", "mode=0755" if d != "tmp" else "mode=1777",
-                "tmpfs", str(self.path / d)])
-        # Device nodes one by one (bind mounts of files): the host's /dev is not exposed whole.
-        for dev in ("null", "zero", "full", "random", "urandom"):
-            (self.path / "dev" / dev).touch()
-            sh(["mount", "--bind", f"/dev/{dev}", str(self.path / "dev" / dev)])
-        (self.path / "dev" / "fd").symlink_to("/proc/self/fd")
-
-    def p(self, abs_path: str) -> Path:
-        return self.path / abs_path.lstrip("/")
-
-    def run(self, argv, input: str | None = None, check: bool = False):
-        r = subprocess.run(["/usr/sbin/chroot", str(self.path), *argv], capture_output=True, text=True,
-                           input=input, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                                             "LANG": "C.UTF-8", "DEBIAN_FRONTEND":
-                                             "noninteractive"}, timeout=300)
-        if check and r.returncode != 0:
-            fail(f"`{' '.join(argv)}` in the root failed (exit {r.returncode}):\n"
-                 f"{r.stdout[-3000:]}{r.stderr[-3000:]}")
-        return r
-
-    def daemon(self, name: str, argv: list[str], logfile: Path) -> lib.Daemon:
-        return lib.Daemon(name, ["/usr/sbin/chroot", "--userspec=splitmail:splitmail", str(self.path),
-                                 *argv], logfile, env={"PATH": "/usr/bin:/bin"},
-                          check_status=True)
-
-
-def sh(argv) -> None:
-    r = subprocess.run(argv, capture_output=True, text=True)
-    if r.returncode != 0:
-        fail(f"`{' '.join(argv)}` failed: {r.stderr}")
-
-
 def passwd_entry(root: Root, name: str) -> list[str] | None:
     r = root.run(["getent", "passwd", name])
     return r.stdout.strip().split(":") if r.returncode == 0 else None
@@ -253,11 +186,6 @@ def mode_owner(root: Root, path: str) -> tuple[str, str, str] | None:
         return None
     owner = root.run(["stat", "-c", "%U:%G", path]).stdout.strip()
     return (stat.S_ISDIR(st.st_mode) and "dir" or "file", f"{stat.S_IMODE(st.st_mode):04o}", owner)
-
-
-def status(root: Root, pkg: str) -> str:
-    r = root.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}${Version}", pkg])
-    return r.stdout.strip() if r.returncode == 0 else "unknown"
 
 
 def queue_list(root: Root) -> str:
@@ -355,7 +283,7 @@ class Site:
 
 
 def inner(work: Path, version: str) -> None:
-    root = Root(work)
+    root = Root.here(work)
     logs = work / "logs"
     logs.mkdir()
     v2 = version + "+upgradetest"
@@ -364,22 +292,12 @@ def inner(work: Path, version: str) -> None:
     shutil.copytree(work / "v1", root.p("/tmp/debs/v1"))
     shutil.copytree(work / "v2", root.p("/tmp/debs/v2"))
 
-    # A fresh machine: whatever an earlier test left on this host (users, directories) is
-    # removed in the overlay only.
-    for u in ("splitmail-ddns", "splitmail"):
-        if passwd_entry(root, u):
-            root.run(["userdel", u], check=True)
-        root.run(["groupdel", u])
-    for d in ("/etc/splitmail", "/var/spool/splitmail", "/var/lib/splitmail",
-              "/var/lib/splitmail-ddns", "/etc/wireguard"):
-        shutil.rmtree(root.p(d), ignore_errors=True)
-    for pkg in PACKAGES:
-        checks.eq(status(root, pkg), "unknown", f"{pkg} is not installed in the fresh root")
+    root.make_fresh()
 
     # ---- install
     out = dpkg(root, "-i", *debs1)
     for pkg in PACKAGES:
-        checks.eq(status(root, pkg), f"ii {version}", f"{pkg} {version} installed")
+        checks.eq(root.status(pkg), f"ii {version}", f"{pkg} {version} installed")
     checks.ok("next: splitmail setup relay" in out and "next: splitmail setup home" in out,
               "the first install says what to run next", out[-1500:])
     users = {}
@@ -440,7 +358,7 @@ def inner(work: Path, version: str) -> None:
     # ---- upgrade
     out = dpkg(root, "-i", *debs2)
     for pkg in PACKAGES:
-        checks.eq(status(root, pkg), f"ii {v2}", f"{pkg} upgraded to {v2}")
+        checks.eq(root.status(pkg), f"ii {v2}", f"{pkg} upgraded to {v2}")
     checks.ok("next:" not in out, "an upgrade prints no first-install hint", out[-1500:])
     checks.eq(spool_envelopes(root), queued, "the queued message is still in the spool")
     checks.ok("attempts" in queue_list(root), "splitmail queue list (new CLI) shows it")
@@ -485,7 +403,7 @@ def inner(work: Path, version: str) -> None:
 
     dpkg(root, "-r", *PACKAGES)
     for pkg in PACKAGES:
-        checks.eq(status(root, pkg), f"rc {v2}", f"{pkg} removed, its configuration kept")
+        checks.eq(root.status(pkg), f"rc {v2}", f"{pkg} removed, its configuration kept")
     for b in ("splitmail", "splitmail-relay", "splitmail-home", "splitmail-ddns"):
         checks.ok(not root.p(f"/usr/bin/{b}").exists(), f"remove: /usr/bin/{b} gone")
     for u in [*units, "splitmail-cert.service", "splitmail-cert.timer"]:
@@ -501,8 +419,8 @@ def inner(work: Path, version: str) -> None:
     # ---- purge
     dpkg(root, "-P", *PACKAGES)
     for pkg in PACKAGES:
-        checks.ok(status(root, pkg) in ("unknown", f"pn {v2}", "pn"),
-                  f"{pkg} purged", status(root, pkg))
+        checks.ok(root.status(pkg) in ("unknown", f"pn {v2}", "pn"),
+                  f"{pkg} purged", root.status(pkg))
     for f in ["/etc/splitmail/relay.toml", "/etc/splitmail/home.toml", *provisioned]:
         checks.ok(not os.path.lexists(root.p(f)), f"purge removes {f}")
     checks.eq(sorted(str(p.relative_to(root.path)) for p in root.p("/etc").rglob("*.wants/splitmail*")),
