@@ -90,7 +90,10 @@ TEST(AcmeHttp01, ListenerServesBetweenPresentAndCleanup) {
 // it as its own user), read_webroot_token serves only such files, cleanup removes them.
 TEST(AcmeHttp01, WebrootFilesServedAndRemoved) {
     char tmpl[] = "/tmp/acme-webroot-XXXXXX";
-    std::filesystem::path dir = ::mkdtemp(tmpl);
+    // The webroot inside a directory of the test's own, so a stray file beside it is ours.
+    const std::filesystem::path base = ::mkdtemp(tmpl);
+    const std::filesystem::path dir = base / "challenges";
+    std::filesystem::create_directory(dir);
     acme::http01_webroot_solver solver(dir);
     std::vector<acme::challenge_task> tasks(1);
     tasks[0].type = "http-01";
@@ -134,8 +137,8 @@ TEST(AcmeHttp01, WebrootFilesServedAndRemoved) {
     // A task of another type, or a token that is not base64url, is refused before any write.
     tasks[0].token = "../x";
     EXPECT_FALSE(solver.present(tasks));
-    EXPECT_FALSE(std::filesystem::exists(dir.parent_path() / "x"));
-    std::filesystem::remove_all(dir);
+    EXPECT_FALSE(std::filesystem::exists(base / "x"));
+    std::filesystem::remove_all(base);
     acme::http01_webroot_solver missing("/nonexistent/dir");
     tasks[0].token = "tok";
     auto r = missing.present(tasks);
