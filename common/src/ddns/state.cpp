@@ -4,6 +4,8 @@
 #include "splitmail/durable/file.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +21,25 @@ std::int64_t to_ms(time_point t) {
 time_point from_ms(std::int64_t ms) {
     constexpr std::int64_t year_2100 = 4'102'444'800'000;
     return time_point(std::chrono::milliseconds(std::clamp<std::int64_t>(ms, 0, year_2100)));
+}
+
+// A time in milliseconds as the file has it, whatever JSON number was written there (an
+// edited or damaged file may hold 1e30 or 2^64): clamped into int64 before any conversion,
+// which for a float out of range would be undefined. Not a number: `fallback`.
+std::int64_t ms_of(const json& v, std::int64_t fallback = 0) {
+    constexpr auto max = std::numeric_limits<std::int64_t>::max();
+    if (v.is_number_unsigned())
+        return static_cast<std::int64_t>(
+            std::min<std::uint64_t>(v.get<std::uint64_t>(), static_cast<std::uint64_t>(max)));
+    if (v.is_number_integer()) return v.get<std::int64_t>();
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        if (!(d == d)) return fallback; // NaN
+        if (d >= 9.0e18) return max;
+        if (d <= -9.0e18) return std::numeric_limits<std::int64_t>::min();
+        return static_cast<std::int64_t>(d);
+    }
+    return fallback;
 }
 
 } // namespace
@@ -65,17 +86,17 @@ std::expected<state, std::string> state_from_json(std::string_view text) try {
     }
     if (auto w = j.find("writes_ms"); w != j.end() && w->is_array())
         for (const auto& t : *w)
-            if (t.is_number_integer()) s.writes.push_back(from_ms(t.get<std::int64_t>()));
+            if (t.is_number_integer()) s.writes.push_back(from_ms(ms_of(t)));
     if (auto d = j.find("damping"); d != j.end() && d->is_object()) {
         s.damping.penalty = d->value("penalty", 0.0);
-        s.damping.updated = from_ms(d->value("updated_ms", std::int64_t{0}));
+        if (auto u = d->find("updated_ms"); u != d->end()) s.damping.updated = from_ms(ms_of(*u));
         s.damping.suppressed = d->value("suppressed", false);
     }
     if (auto nb = j.find("not_before_ms"); nb != j.end() && nb->is_number_integer())
-        s.not_before = from_ms(nb->get<std::int64_t>());
+        s.not_before = from_ms(ms_of(*nb));
     if (auto e = j.find("last_error"); e != j.end() && e->is_string()) {
         s.last_error = e->get<std::string>();
-        s.last_error_at = from_ms(j.value("last_error_ms", std::int64_t{0}));
+        if (auto at = j.find("last_error_ms"); at != j.end()) s.last_error_at = from_ms(ms_of(*at));
     }
     return s;
 } catch (const nlohmann::json::exception& e) {

@@ -58,5 +58,24 @@ TEST_F(DdnsStateTest, CorruptFileIsAnErrorNotACrash) {
     }
 }
 
+// Found by ddns_desec_json_fuzz: a time too large for int64 is read as a JSON float, and
+// converting it was undefined (UBSan: "outside the range of representable values of type
+// 'long'"). Any number is clamped now; the times land in the documented range (up to 2100).
+TEST_F(DdnsStateTest, TimesOutOfRangeAreClampedNotUndefined) {
+    const auto s = state_from_json(
+        R"({"version":1,"writes_ms":[17000060000000,-9223372036854775807,18446744073709551615],)"
+        R"("damping":{"penalty":0e400,"updated_ms":92123372036854775807},)"
+        R"("not_before_ms":18446744073709551615,"last_error":"x","last_error_ms":-1e300})");
+    ASSERT_TRUE(s) << s.error();
+    const auto year_2100 = time_point(std::chrono::milliseconds(4'102'444'800'000));
+    ASSERT_EQ(s->writes.size(), 3u);
+    EXPECT_EQ(s->writes[0], year_2100);
+    EXPECT_EQ(s->writes[1], time_point{});
+    EXPECT_EQ(s->writes[2], year_2100);
+    EXPECT_EQ(s->damping.updated, year_2100);
+    EXPECT_EQ(s->not_before, year_2100);
+    EXPECT_EQ(s->last_error_at, time_point{});
+}
+
 } // namespace
 } // namespace splitmail::ddns
