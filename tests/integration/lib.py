@@ -599,6 +599,29 @@ def imap_raw(m, line: str) -> tuple[str, list[bytes]]:
         untagged.append(resp)
 
 
+def imap_lines_until(m, marker: bytes, timeout: float) -> bytes:
+    """Lines an IMAP server sends on an imaplib session (IDLE updates, a tagged reply) until
+    one holds `marker`; fails at EOF (imaplib's readline then returns b"" for ever) or when
+    the deadline passes (scaled under sanitizers)."""
+    deadline = time.monotonic() + timeout * SLOW
+    seen = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail(f"timed out after {timeout * SLOW:.0f}s waiting for {marker!r} "
+                     f"(got {seen!r})")
+        m.sock.settimeout(left)
+        try:
+            line = m.readline()
+        except (socket.timeout, TimeoutError):
+            continue  # the deadline check above reports it
+        if not line:
+            fail(f"server closed the connection while waiting for {marker!r} (got {seen!r})")
+        seen += line
+        if marker in line:
+            return seen
+
+
 def port_answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):

@@ -234,6 +234,24 @@ def veth_pair(a: Namespace, a_addr: str, b: Namespace, b_addr: str) -> tuple[str
     return name_a, name_b
 
 
+# The addresses of the usual test topology: a relay VPS and a home box, each with a public
+# address on a link to an "internet" namespace that routes between them.
+RELAY_PUBLIC, INET_TO_RELAY = "192.0.2.25", "192.0.2.1"
+HOME_PUBLIC, INET_TO_HOME = "198.51.100.2", "198.51.100.1"
+
+
+def internet_relay_home() -> tuple[Namespace, Namespace, Namespace]:
+    """Namespaces "inet", "relay" and "home": relay and home each joined to inet by a veth pair
+    (RELAY_PUBLIC / HOME_PUBLIC on their side), inet forwarding, both routing through it."""
+    inet, relay_ns, home_ns = Namespace("inet"), Namespace("relay"), Namespace("home")
+    veth_pair(inet, f"{INET_TO_RELAY}/24", relay_ns, f"{RELAY_PUBLIC}/24")
+    veth_pair(inet, f"{INET_TO_HOME}/24", home_ns, f"{HOME_PUBLIC}/24")
+    inet.sysctl("net.ipv4.ip_forward", "1")
+    relay_ns.ip("route", "add", "default", "via", INET_TO_RELAY)
+    home_ns.ip("route", "add", "default", "via", INET_TO_HOME)
+    return inet, relay_ns, home_ns
+
+
 # ---------------------------------------------------------------- WireGuard (userspace)
 
 class WireGuard:

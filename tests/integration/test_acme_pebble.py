@@ -59,9 +59,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from dns_lib import AuthZone  # noqa: E402
 from fake_desec import FakeDesec  # noqa: E402
 from harness import make_ca  # noqa: E402
-from lib import (CLI_BIN, DEMO, SLOW, SRC, Daemon, Home, Relay, checks, fail, free_port,  # noqa: E402
-                 ids_in_maildir, log, make_cert, make_message, port_answers, require_binaries,
-                 run_main, send_message, tmpdir, wait_until)
+from lib import (CLI_BIN, DEMO, SLOW, SRC, Daemon, Home, Relay, checks, free_port,  # noqa: E402
+                 ids_in_maildir, imap_lines_until, log, make_cert, make_message, port_answers,
+                 require_binaries, run_main, send_message, tmpdir, wait_until)
 
 ZONE = "example.test"  # held by the fake deSEC, served by the authoritative unbound
 NAME = f"mx.{ZONE}"  # the relay's name (http-01)
@@ -132,26 +132,6 @@ class VerifiedIMAPS(imaplib.IMAP4_SSL):
     def _create_socket(self, timeout):
         sock = imaplib.IMAP4._create_socket(self, timeout)
         return self.ssl_context.wrap_socket(sock, server_hostname=self.tls_name)
-
-
-def lines_until(m: imaplib.IMAP4, marker: bytes, timeout: float) -> bytes:
-    """What the IMAP server sends until a line holds `marker`; fails at EOF or the deadline."""
-    deadline = time.monotonic() + timeout * SLOW
-    seen = b""
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            fail(f"timed out after {timeout * SLOW:.0f}s waiting for {marker!r} (got {seen!r})")
-        m.sock.settimeout(left)
-        try:
-            line = m.readline()
-        except (socket.timeout, TimeoutError):
-            continue  # the deadline check above reports it
-        if not line:
-            fail(f"the server closed the connection while waiting for {marker!r} (got {seen!r})")
-        seen += line
-        if marker in line:
-            return seen
 
 
 def s_client(port: int, root: Path, name: str) -> subprocess.CompletedProcess:
@@ -561,7 +541,7 @@ def main():
     typ, data = imap.select("INBOX")
     exists_before = int(data[0]) if typ == "OK" else -1
     imap.send(b"I1 IDLE\r\n")
-    line = lines_until(imap, b"+", 20)
+    line = imap_lines_until(imap, b"+", 20)
     checks.ok(line.startswith(b"+"), "the IMAP session idles", str(line))
     smtp = smtplib.SMTP("127.0.0.1", relay.port, timeout=30 * SLOW)
     smtp.ehlo("client.test")
@@ -599,11 +579,11 @@ def main():
     marker_idle, marker_old = f"idle-{os.getpid()}", f"old-smtp-{os.getpid()}"
     code, text = send_message(relay.port, "sender@sender.test", [DEMO], make_message(marker_idle))
     checks.eq(code, 250, "a message to the idling user goes in through the relay")
-    seen = lines_until(imap, b"EXISTS", 30)
+    seen = imap_lines_until(imap, b"EXISTS", 30)
     checks.ok(f"* {exists_before + 1} EXISTS".encode() in seen,
               "the IMAP session idling across the renewal gets the new message (EXISTS)", str(seen))
     imap.send(b"DONE\r\n")
-    rest = lines_until(imap, b"I1 ", 20)
+    rest = imap_lines_until(imap, b"I1 ", 20)
     checks.ok(rest.splitlines()[-1].startswith(b"I1 OK"), "and ends IDLE with OK", str(rest))
     imap.sock.settimeout(30 * SLOW)
     typ, _ = imap.noop()

@@ -76,9 +76,9 @@ import outbound_lib  # noqa: E402
 import pkgroot_lib  # noqa: E402
 from lib import checks  # noqa: E402
 from pkgroot_lib import Root  # noqa: E402
-from test_setup_guided import (DOMAIN, HOME_PUBLIC, INET_TO_HOME, INET_TO_RELAY,  # noqa: E402
-                               RELAY_HOST, RELAY_PUBLIC, SENDER, SYSTEMCTL, TOKEN, harness,
-                               start_acme, tunnel_diagnostics)
+from netns_lib import HOME_PUBLIC, INET_TO_HOME, INET_TO_RELAY, RELAY_PUBLIC  # noqa: E402
+from test_setup_guided import (DOMAIN, RELAY_HOST, SENDER, SYSTEMCTL, TOKEN,  # noqa: E402
+                               harness, start_acme, tunnel_diagnostics)
 from fake_desec import FakeDesec  # noqa: E402  (test_setup_guided put it on sys.path)
 
 TEST_DIR = "/opt/splitmail-test"          # in each root: the fake systemctl, CA files
@@ -360,14 +360,7 @@ def main() -> None:
     debs = pkgroot_lib.build_packages(pkgroot_lib.package_out())
     version = pkgroot_lib.deb_field(debs[0], "Version")
 
-    inet = netns_lib.Namespace("inet")
-    relay_ns = netns_lib.Namespace("relay")
-    home_ns = netns_lib.Namespace("home")
-    netns_lib.veth_pair(inet, f"{INET_TO_RELAY}/24", relay_ns, f"{RELAY_PUBLIC}/24")
-    netns_lib.veth_pair(inet, f"{INET_TO_HOME}/24", home_ns, f"{HOME_PUBLIC}/24")
-    inet.sysctl("net.ipv4.ip_forward", "1")
-    relay_ns.ip("route", "add", "default", "via", INET_TO_RELAY)
-    home_ns.ip("route", "add", "default", "via", INET_TO_HOME)
+    inet, relay_ns, home_ns = netns_lib.internet_relay_home()
 
     # The fake deSEC and Pebble on the relay namespace's loopback.
     ca, cert, key = harness.make_ca(str(d))

@@ -12,7 +12,6 @@ import imaplib
 import os
 import signal
 import smtplib
-import socket
 import ssl
 import sys
 import time
@@ -21,28 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lib  # noqa: E402
 from lib import DEMO, checks  # noqa: E402
-
-
-def idle_lines_until(m: imaplib.IMAP4, marker: bytes, timeout: float) -> bytes:
-    """Lines the server sends until one holds `marker`; fails at EOF (imaplib's readline then
-    returns b"" for ever) or when the deadline passes (scaled under sanitizers)."""
-    deadline = time.monotonic() + timeout * lib.SLOW
-    seen = b""
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            lib.fail(f"timed out after {timeout * lib.SLOW:.0f}s waiting for {marker!r} "
-                     f"(got {seen!r})")
-        m.sock.settimeout(left)
-        try:
-            line = m.readline()
-        except (socket.timeout, TimeoutError):
-            continue  # the deadline check above reports it
-        if not line:
-            lib.fail(f"server closed the connection while waiting for {marker!r} (got {seen!r})")
-        seen += line
-        if marker in line:
-            return seen
 
 
 def tls_ctx():
@@ -249,11 +226,11 @@ def main() -> None:
     deliver(home.port, "while idling")
     # No speed claim here (a loaded CI machine, the sanitizer pass): the EXISTS must come
     # unasked during IDLE, within a generous deadline (a latency figure belongs in bench/).
-    seen = idle_lines_until(a, b"EXISTS", 20)
+    seen = lib.imap_lines_until(a, b"EXISTS", 20)
     checks.ok(b"* 1 EXISTS" in seen,
               f"EXISTS pushed during IDLE ({time.monotonic() - t0:.2f}s)", str(seen))
     a.send(b"DONE\r\n")
-    rest = idle_lines_until(a, b"I1 ", 20)
+    rest = lib.imap_lines_until(a, b"I1 ", 20)
     checks.ok(rest.splitlines()[-1].startswith(b"I1 OK"), "IDLE terminated by DONE", str(rest))
     a.sock.settimeout(None)
     a.logout()

@@ -47,10 +47,7 @@ import lib  # noqa: E402
 import netns_lib  # noqa: E402
 from lib import DEMO, checks  # noqa: E402
 
-RELAY_PUBLIC = "192.0.2.25"
-INET_TO_RELAY = "192.0.2.1"
-HOME_PUBLIC = "198.51.100.2"
-INET_TO_HOME = "198.51.100.1"
+from netns_lib import HOME_PUBLIC, INET_TO_RELAY, RELAY_PUBLIC  # noqa: E402
 TUNNEL_RELAY, TUNNEL_HOME = "10.8.0.1", "10.8.0.2"
 SENDER = "sender@sender.test"
 
@@ -276,14 +273,7 @@ def main() -> None:
 
     # ---- 3. namespaces, the tunnel, the daemons
     lib.log("namespaces, tunnel, daemons")
-    inet = netns_lib.Namespace("inet")
-    relay_ns = netns_lib.Namespace("relay")
-    home_ns = netns_lib.Namespace("home")
-    netns_lib.veth_pair(inet, f"{INET_TO_RELAY}/24", relay_ns, f"{RELAY_PUBLIC}/24")
-    netns_lib.veth_pair(inet, f"{INET_TO_HOME}/24", home_ns, f"{HOME_PUBLIC}/24")
-    inet.sysctl("net.ipv4.ip_forward", "1")
-    relay_ns.ip("route", "add", "default", "via", INET_TO_RELAY)
-    home_ns.ip("route", "add", "default", "via", INET_TO_HOME)
+    inet, relay_ns, home_ns = netns_lib.internet_relay_home()
     fwd = [ns.run(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip()
            for ns in (inet, relay_ns, home_ns)]
     checks.eq(fwd, ["1", "0", "0"], "forwarding on in the internet namespace only")

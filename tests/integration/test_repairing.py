@@ -37,8 +37,7 @@ import lib  # noqa: E402
 import netns_lib  # noqa: E402
 from lib import checks  # noqa: E402
 
-RELAY_PUBLIC, INET_TO_RELAY = "192.0.2.25", "192.0.2.1"
-HOME_PUBLIC, INET_TO_HOME = "198.51.100.2", "198.51.100.1"
+from netns_lib import RELAY_PUBLIC  # noqa: E402
 TUNNEL_RELAY = "10.8.0.1"
 PROBE_PORT = 2525
 
@@ -89,14 +88,7 @@ def main() -> None:
     home_toml, ddns_toml = r2 / "etc/splitmail/home.toml", r2 / "etc/splitmail/ddns.toml"
     home_wg = r2 / "etc/wireguard/wg-smhome.conf"
 
-    inet = netns_lib.Namespace("inet")
-    relay_ns = netns_lib.Namespace("relay")
-    home_ns = netns_lib.Namespace("home")
-    netns_lib.veth_pair(inet, f"{INET_TO_RELAY}/24", relay_ns, f"{RELAY_PUBLIC}/24")
-    netns_lib.veth_pair(inet, f"{INET_TO_HOME}/24", home_ns, f"{HOME_PUBLIC}/24")
-    inet.sysctl("net.ipv4.ip_forward", "1")
-    relay_ns.ip("route", "add", "default", "via", INET_TO_RELAY)
-    home_ns.ip("route", "add", "default", "via", INET_TO_HOME)
+    inet, relay_ns, home_ns = netns_lib.internet_relay_home()
 
     rc, out, err = cli_in(relay_ns, relay_args)
     checks.ok(rc == 0, "provision relay", f"exit {rc}\n{out}{err}")

@@ -46,8 +46,7 @@ sys.path.insert(0, str(lib.SRC / "tests/fakes/desec"))
 import harness  # noqa: E402
 from fake_desec import FakeDesec  # noqa: E402
 
-RELAY_PUBLIC, INET_TO_RELAY = "192.0.2.25", "192.0.2.1"
-HOME_PUBLIC, INET_TO_HOME = "198.51.100.2", "198.51.100.1"
+from netns_lib import INET_TO_RELAY, RELAY_PUBLIC  # noqa: E402
 DOMAIN, RELAY_HOST = lib.DOMAIN, "mx." + lib.DOMAIN
 TOKEN = "tok-setup-9fQ2hLx7"
 SYSTEMCTL = lib.SRC / "tests/fakes/systemctl/systemctl"
@@ -176,14 +175,7 @@ def main() -> None:
     for b in (lib.RELAY_BIN, lib.HOME_BIN, lib.BIN / "ddns" / "splitmail-ddns", lib.CLI_BIN):
         (bindir / b.name).symlink_to(b.resolve())
 
-    inet = netns_lib.Namespace("inet")
-    relay_ns = netns_lib.Namespace("relay")
-    home_ns = netns_lib.Namespace("home")
-    netns_lib.veth_pair(inet, f"{INET_TO_RELAY}/24", relay_ns, f"{RELAY_PUBLIC}/24")
-    netns_lib.veth_pair(inet, f"{INET_TO_HOME}/24", home_ns, f"{HOME_PUBLIC}/24")
-    inet.sysctl("net.ipv4.ip_forward", "1")
-    relay_ns.ip("route", "add", "default", "via", INET_TO_RELAY)
-    home_ns.ip("route", "add", "default", "via", INET_TO_HOME)
+    inet, relay_ns, home_ns = netns_lib.internet_relay_home()
 
     # The fake deSEC on the relay namespace's loopback (the socket is made inside it).
     ca, cert, key = harness.make_ca(str(d))
