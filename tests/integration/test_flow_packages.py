@@ -77,9 +77,10 @@ import pkgroot_lib  # noqa: E402
 from lib import checks  # noqa: E402
 from pkgroot_lib import Root  # noqa: E402
 from netns_lib import HOME_PUBLIC, INET_TO_HOME, INET_TO_RELAY, RELAY_PUBLIC  # noqa: E402
-from test_setup_guided import (DOMAIN, RELAY_HOST, SENDER, SYSTEMCTL, TOKEN,  # noqa: E402
-                               harness, start_acme, tunnel_diagnostics)
-from fake_desec import FakeDesec  # noqa: E402  (test_setup_guided put it on sys.path)
+from test_setup_guided import (DOMAIN, RELAY_HOST, SYSTEMCTL, TOKEN,  # noqa: E402
+                               harness, home_saw_real_client, imap_through_relay,
+                               send_from_internet, start_acme, start_fake_desec,
+                               tunnel_diagnostics)
 
 TEST_DIR = "/opt/splitmail-test"          # in each root: the fake systemctl, CA files
 STATE = "/var/log/fake-systemctl"         # in each root: the fake systemctl's pids and logs
@@ -363,12 +364,7 @@ def main() -> None:
     inet, relay_ns, home_ns = netns_lib.internet_relay_home()
 
     # The fake deSEC and Pebble on the relay namespace's loopback.
-    ca, cert, key = harness.make_ca(str(d))
-    fake = FakeDesec(cert, key)
-    fake.add_domain(DOMAIN, "alice", minimum_ttl=60)
-    fake.add_token(TOKEN, "alice")
-    with relay_ns.entered():
-        fake.start()
+    fake, ca = start_fake_desec(relay_ns, d)
     Forward(home_ns, relay_ns, fake.port)
     acme = start_acme(relay_ns, d, fake)
 
@@ -548,14 +544,7 @@ def main() -> None:
                       status[:600])
 
     # ---- 3. mail from the internet to home's Maildir, read back through the relay
-    msg = d / "first.eml"
-    msg.write_text(f"From: <{SENDER}>\r\nTo: <{lib.DEMO}>\r\nSubject: from the packages\r\n"
-                   f"Message-ID: <flow-1@sender.test>\r\nX-Test-Id: flow-1\r\n\r\nhello\r\n")
-    r = inet.run(["swaks", "--server", RELAY_PUBLIC, "--port", "25", "--from", SENDER,
-                  "--to", lib.DEMO, "--ehlo", "client.sender.test", "--data", f"@{msg}"],
-                 timeout=60)
-    checks.ok(r.returncode == 0, "swaks from the internet namespace to the relay accepted",
-              (r.stdout + r.stderr)[-1500:])
+    send_from_internet(inet, d, "flow-1", "from the packages")
     mailbox = home.p(f"/var/lib/splitmail/mail/{DOMAIN}/demo")
 
     def delivered() -> bool:
@@ -567,23 +556,10 @@ def main() -> None:
     lib.wait_until(delivered, 30, f"flow-1 in home's {mailbox}")
     checks.ok(delivered(), "mail relay -> tunnel -> home Maildir")
 
-    client = ("import imaplib, ssl, sys\n"
-              "c = ssl.create_default_context(); c.check_hostname = False\n"
-              "c.verify_mode = ssl.CERT_NONE\n"
-              f"m = imaplib.IMAP4_SSL('{RELAY_PUBLIC}', 993, ssl_context=c, timeout=30)\n"
-              "m.login(sys.argv[1], sys.argv[2]); m.select('INBOX')\n"
-              "t, d = m.fetch('1', '(BODY.PEEK[])')\n"
-              "sys.stdout.write(d[0][1].decode(errors='replace')); m.logout()\n")
-    r = inet.run(["/usr/bin/python3", "-c", client, lib.DEMO, demo_pw], timeout=60)
-    checks.ok(r.returncode == 0 and "X-Test-Id: flow-1" in r.stdout,
-              "imaplib from the internet through the relay's port 993 reads the message",
-              (r.stdout + r.stderr)[-1500:])
+    imap_through_relay(inet, demo_pw, "X-Test-Id: flow-1")
     wall_mail = time.monotonic() - t_start
     submitted_and_signed(d, inet, fake, demo_pw)
-    hl = home.p(f"{STATE}/splitmail-home.log").read_text(errors="replace")
-    checks.ok(re.search(r"auth .*login service=imap client=" + re.escape(INET_TO_RELAY) + r"\b",
-                        hl) is not None,
-              f"home's login line names the client's real address {INET_TO_RELAY}", hl[-3000:])
+    home_saw_real_client(home.p(f"{STATE}/splitmail-home.log").read_text(errors="replace"))
 
     # The doctor, now that mail flows: nothing fails but what no command of the user fixes.
     for role, root in roots.items():

@@ -54,6 +54,57 @@ SENDER = "sender@sender.test"
 PEBBLE, CHALLTESTSRV = "/usr/bin/pebble", "/usr/bin/pebble-challtestsrv"
 
 
+def send_from_internet(inet, d: Path, test_id: str, subject: str) -> None:
+    """swaks in the internet namespace sends one message (X-Test-Id: test_id) from SENDER to
+    demo@ to the relay's port 25, which must accept it."""
+    msg = d / f"{test_id}.eml"
+    msg.write_text(f"From: <{SENDER}>\r\nTo: <{lib.DEMO}>\r\nSubject: {subject}\r\n"
+                   f"Message-ID: <{test_id}@sender.test>\r\nX-Test-Id: {test_id}\r\n\r\n"
+                   "hello\r\n")
+    r = inet.run(["swaks", "--server", RELAY_PUBLIC, "--port", "25", "--from", SENDER,
+                  "--to", lib.DEMO, "--ehlo", "client.sender.test", "--data", f"@{msg}"],
+                 timeout=60)
+    checks.ok(r.returncode == 0, "swaks from the internet namespace to the relay accepted",
+              (r.stdout + r.stderr)[-1500:])
+
+
+def imap_through_relay(inet, password: str, marker: str) -> None:
+    """imaplib in the internet namespace reads INBOX message 1 of demo@ through the relay's
+    port 993 (the pass-through: TLS ends at home); the message must hold `marker`."""
+    client = ("import imaplib, ssl, sys\n"
+              "c = ssl.create_default_context(); c.check_hostname = False\n"
+              "c.verify_mode = ssl.CERT_NONE\n"
+              f"m = imaplib.IMAP4_SSL('{RELAY_PUBLIC}', 993, ssl_context=c, timeout=30)\n"
+              "m.login(sys.argv[1], sys.argv[2]); m.select('INBOX')\n"
+              "t, d = m.fetch('1', '(BODY.PEEK[])')\n"
+              "sys.stdout.write(d[0][1].decode(errors='replace')); m.logout()\n")
+    r = inet.run(["/usr/bin/python3", "-c", client, lib.DEMO, password], timeout=60)
+    checks.ok(r.returncode == 0 and marker in r.stdout,
+              "imaplib from the internet through the relay's port 993 reads the message",
+              (r.stdout + r.stderr)[-1500:])
+
+
+def home_saw_real_client(home_log: str) -> None:
+    """Home's login line names the internet client's address (PROXY v2 from the relay), not
+    the relay's tunnel address."""
+    checks.ok(re.search(r"auth .*login service=imap client=" + re.escape(INET_TO_RELAY) + r"\b",
+                        home_log) is not None,
+              f"home's login line names the client's real address {INET_TO_RELAY}",
+              home_log[-3000:])
+
+
+def start_fake_desec(ns, d: Path) -> tuple[FakeDesec, str]:
+    """The fake deSEC on the loopback of namespace `ns` (its socket made inside it), holding
+    DOMAIN for TOKEN's account; and the file of the test CA (made in d) that signed it."""
+    ca, cert, key = harness.make_ca(str(d))
+    fake = FakeDesec(cert, key)
+    fake.add_domain(DOMAIN, "alice", minimum_ttl=60)
+    fake.add_token(TOKEN, "alice")
+    with ns.entered():
+        fake.start()
+    return fake, ca
+
+
 def start_acme(ns, d: Path, fake) -> dict:
     """Pebble (the Let's Encrypt team's ACME test CA) and pebble-challtestsrv (the DNS server
     its validation asks) inside namespace `ns`, plus a thread that copies the fake deSEC's
@@ -177,13 +228,7 @@ def main() -> None:
 
     inet, relay_ns, home_ns = netns_lib.internet_relay_home()
 
-    # The fake deSEC on the relay namespace's loopback (the socket is made inside it).
-    ca, cert, key = harness.make_ca(str(d))
-    fake = FakeDesec(cert, key)
-    fake.add_domain(DOMAIN, "alice", minimum_ttl=60)
-    fake.add_token(TOKEN, "alice")
-    with relay_ns.entered():
-        fake.start()
+    fake, ca = start_fake_desec(relay_ns, d)
     acme = start_acme(relay_ns, d, fake)
     token_file = d / "token-from-desec.txt"   # what the user saved from desec.io
     token_file.write_text(TOKEN + "\n")
@@ -304,14 +349,7 @@ def main() -> None:
     wall = time.monotonic() - t_start
 
     # ---- 3. mail from the internet to home's Maildir
-    msg = d / "first.eml"
-    msg.write_text(f"From: <{SENDER}>\r\nTo: <{lib.DEMO}>\r\nSubject: guided\r\n"
-                   f"Message-ID: <guided-1@sender.test>\r\nX-Test-Id: guided-1\r\n\r\nhello\r\n")
-    r = inet.run(["swaks", "--server", RELAY_PUBLIC, "--port", "25", "--from", SENDER,
-                  "--to", lib.DEMO, "--ehlo", "client.sender.test", "--data", f"@{msg}"],
-                 timeout=60)
-    checks.ok(r.returncode == 0, "swaks from the internet namespace to the relay accepted",
-              (r.stdout + r.stderr)[-1500:])
+    send_from_internet(inet, d, "guided-1", "guided")
     mailbox = r2 / "var/lib/splitmail/mail" / DOMAIN / "demo"
 
     def delivered() -> bool:
@@ -329,22 +367,9 @@ def main() -> None:
     relay_toml = (r1 / "etc/splitmail/relay.toml").read_text()
     checks.ok(re.search(r'(?ms)^\[imap_proxy\].*?^listen = \[[^]]*:993"', relay_toml) is not None,
               "setup relay turned the IMAP pass-through on (imap_proxy.listen :993)", relay_toml)
-    client = ("import imaplib, ssl, sys\n"
-              "c = ssl.create_default_context(); c.check_hostname = False\n"
-              "c.verify_mode = ssl.CERT_NONE\n"
-              f"m = imaplib.IMAP4_SSL('{RELAY_PUBLIC}', 993, ssl_context=c, timeout=30)\n"
-              "m.login(sys.argv[1], sys.argv[2]); m.select('INBOX')\n"
-              "t, d = m.fetch('1', '(BODY.PEEK[])')\n"
-              "sys.stdout.write(d[0][1].decode(errors='replace')); m.logout()\n")
-    r = inet.run(["/usr/bin/python3", "-c", client, lib.DEMO, demo_pw], timeout=60)
-    checks.ok(r.returncode == 0 and "X-Test-Id: guided-1" in r.stdout,
-              "imaplib from the internet through the relay's port 993 reads the message",
-              (r.stdout + r.stderr)[-1500:])
+    imap_through_relay(inet, demo_pw, "X-Test-Id: guided-1")
     home_log = d / "sysd-home" / "splitmail-home.log"
-    hl = home_log.read_text(errors="replace") if home_log.exists() else ""
-    checks.ok(re.search(r"auth .*login service=imap client=" + re.escape(INET_TO_RELAY) + r"\b",
-                        hl) is not None,
-              f"home's login line names the client's real address {INET_TO_RELAY}", hl[-3000:])
+    home_saw_real_client(home_log.read_text(errors="replace") if home_log.exists() else "")
     lib.log(f"commands typed: {len(typed)}; wall time from the first command to a working "
             f"pair: {wall:.1f}s")
     for t in typed:
