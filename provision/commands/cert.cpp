@@ -28,6 +28,7 @@
 #include "splitmail/dns/context.hpp"
 #include "splitmail/durable/file.hpp"
 #include "splitmail/queue/control.hpp"
+#include "splitmail/text/json_integer.hpp"
 
 namespace splitmail::provision {
 
@@ -608,9 +609,9 @@ std::expected<renewal_entry, std::string> read_renewal(const fs::path& path) {
         auto j = nlohmann::json::parse(**text);
         renewal_entry e;
         for (const auto& a : j.at("args")) e.args.push_back(a.get<std::string>());
-        e.st.failures = j.value("failures", 0);
-        e.st.last_attempt = j.value("last_attempt", std::int64_t{0});
-        e.st.retry_after = j.value("retry_after", std::int64_t{0});
+        e.st.failures = text::integer_or(j, "failures", 0);
+        e.st.last_attempt = text::integer_or(j, "last_attempt", std::int64_t{0});
+        e.st.retry_after = text::integer_or(j, "retry_after", std::int64_t{0});
         e.st.last_error = j.value("last_error", std::string());
         if (e.st.failures < 0 || e.st.last_attempt < 0 || e.st.retry_after < 0)
             return std::unexpected(path.string() + ": negative numbers");

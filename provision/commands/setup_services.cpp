@@ -1,5 +1,6 @@
 // `splitmail setup`: the systemd units started, and the waits until relay or home works; see
 // setup_guided.hpp.
+#include "splitmail/text/json_integer.hpp"
 #include "commands/setup_guided.hpp"
 
 #include "check/line_client.hpp"
@@ -131,7 +132,7 @@ void guided::wait_relay() {
         auto t = setup::read_if_exists(copy);
         if (!t || !*t) return false;
         try {
-            fetched = nlohmann::json::parse(**t).at("fetched_at").get<std::int64_t>();
+            fetched = text::integer_at<std::int64_t>(nlohmann::json::parse(**t), "fetched_at");
         } catch (const std::exception&) {
             return false;
         }

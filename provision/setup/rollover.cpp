@@ -3,6 +3,7 @@
 
 #include "setup/keys.hpp"
 #include "splitmail/durable/file.hpp"
+#include "splitmail/text/json_integer.hpp"
 
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
@@ -42,8 +43,8 @@ std::expected<std::optional<next_key>, std::string> read_next_key(const fs::path
     if (*text) {
         try {
             auto j = nlohmann::json::parse(**text);
-            k.published_at = j.at("published_at").get<std::int64_t>();
-            k.ttl = j.at("ttl").get<std::uint32_t>();
+            k.published_at = text::integer_at<std::int64_t>(j, "published_at");
+            k.ttl = text::integer_at<std::uint32_t>(j, "ttl");
         } catch (const std::exception& e) {
             return std::unexpected(state.string() + ": unreadable (" + std::string(e.what()) +
                                    "); remove it and run `splitmail dns apply` again");

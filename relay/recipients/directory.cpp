@@ -3,6 +3,7 @@
 
 #include "splitmail/address/address.hpp"
 #include "splitmail/durable/file.hpp"
+#include "splitmail/text/json_integer.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -75,7 +76,7 @@ std::expected<bool, std::string> recipient_directory::load_cache() {
         directory_snapshot s;
         s.version = j.at("version").get<std::string>();
         s.delimiter = j.at("delimiter").get<std::string>();
-        s.fetched_at = j.at("fetched_at").get<std::int64_t>();
+        s.fetched_at = text::integer_at<std::int64_t>(j, "fetched_at");
         for (auto& d : j.at("domains")) s.domains.insert(lower_ascii(d.get<std::string>()));
         for (auto& d : j.at("catchall")) s.catchall.insert(lower_ascii(d.get<std::string>()));
         for (auto& r : j.at("recipients")) s.recipients.insert(lower_ascii(r.get<std::string>()));

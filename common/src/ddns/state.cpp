@@ -2,6 +2,7 @@
 #include "splitmail/ddns/state.hpp"
 
 #include "splitmail/durable/file.hpp"
+#include "splitmail/text/json_integer.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -70,7 +71,8 @@ std::string state_to_json(const state& s) {
 std::expected<state, std::string> state_from_json(std::string_view text) try {
     json j = json::parse(text.begin(), text.end(), nullptr, false);
     if (j.is_discarded() || !j.is_object()) return std::unexpected("not a JSON object");
-    if (j.value("version", 0) != 1) return std::unexpected("unknown state version");
+    if (auto v = j.find("version"); v == j.end() || text::json_integer<int>(*v) != 1)
+        return std::unexpected("unknown state version");
     state s;
     s.domain = j.value("domain", std::string{});
     if (auto p = j.find("published"); p != j.end() && p->is_object()) {
