@@ -29,6 +29,7 @@
 #include "splitmail/durable/file.hpp"
 #include "splitmail/queue/control.hpp"
 #include "splitmail/text/json_integer.hpp"
+#include "splitmail/sys/clock.hpp"
 
 namespace splitmail::provision {
 
@@ -221,9 +222,11 @@ acme::renewal_decision decide(const current_cert& c, const std::vector<std::stri
         in.ari_fraction = ari.fraction;
     }
     in.consecutive_failures = st.failures;
-    if (st.last_attempt > 0)
-        in.last_attempt = std::chrono::system_clock::from_time_t(st.last_attempt);
-    if (st.retry_after > 0) in.retry_after = std::chrono::seconds(st.retry_after);
+    if (st.last_attempt > 0) in.last_attempt = sys::from_time_t_clamped(st.last_attempt);
+    // From the renewal file: a CA's Retry-After is capped at a week when it is read
+    // (acme::parse_retry_after); an edited file gets at most a month.
+    if (st.retry_after > 0)
+        in.retry_after = std::chrono::seconds(std::min<std::int64_t>(st.retry_after, 30 * 86400));
     if (c.times) {
         in.not_before = c.times->not_before;
         in.not_after = c.times->not_after;

@@ -3,6 +3,7 @@
 #include "splitmail/text/trim.hpp"
 #include "splitmail/net/tls.hpp"
 #include "splitmail/net/openssl_error.hpp"
+#include "splitmail/sys/clock.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -280,7 +281,7 @@ inspect_cert(std::string_view cert_pem, std::string_view key_pem, std::string_vi
     if (info.sha256_hex.empty()) return std::unexpected(file + ": cannot hash the certificate");
     std::tm tm{};
     if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) == 1)
-        info.not_after = std::chrono::system_clock::from_time_t(::timegm(&tm));
+        info.not_after = sys::from_utc_tm(tm);
     info.self_signed =
         X509_NAME_cmp(X509_get_subject_name(cert.get()), X509_get_issuer_name(cert.get())) == 0;
     if (!key_pem.empty()) {

@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "splitmail/net/openssl_error.hpp"
+#include "splitmail/sys/clock.hpp"
 
 namespace splitmail::acme {
 
@@ -76,7 +77,7 @@ std::chrono::system_clock::time_point to_time(const ASN1_TIME* t, bool& ok) {
         ok = false;
         return {};
     }
-    return std::chrono::system_clock::from_time_t(::timegm(&tm));
+    return sys::from_utc_tm(tm);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // Parsers of ACME server answers (see parse.hpp). nlohmann::json is used in its non-throwing
 // form (parse with allow_exceptions=false) and every member is type-checked before use.
 #include "splitmail/acme/parse.hpp"
+#include "splitmail/sys/clock.hpp"
 
 #include <time.h>
 
@@ -258,7 +259,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
     std::string copy(value);
     const char* end = ::strptime(copy.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     if (end == nullptr || *end != '\0') return std::nullopt;
-    auto at = std::chrono::system_clock::from_time_t(::timegm(&tm));
+    auto at = sys::from_utc_tm(tm);
     if (at <= now) return std::chrono::seconds(0);
     return std::min(std::chrono::duration_cast<std::chrono::seconds>(at - now), cap);
 }
@@ -297,7 +298,7 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
         return std::nullopt;
     }
     if (*p != '\0') return std::nullopt;
-    return std::chrono::system_clock::from_time_t(::timegm(&tm)) - std::chrono::seconds(offset);
+    return sys::from_utc_tm(tm) - std::chrono::seconds(offset);
 }
 
 std::expected<renewal_info, std::string> parse_renewal_info(std::string_view text) {

@@ -79,6 +79,13 @@ TEST(AcmeRetryAfter, SecondsDatesAndGarbage) {
     EXPECT_FALSE(acme::parse_retry_after("-5", now));
     EXPECT_FALSE(acme::parse_retry_after("soon", now));
     EXPECT_FALSE(acme::parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT trailing", now));
+    // Dates outside what system_clock holds (years 1678-2261) were signed overflow in
+    // from_time_t (the acme_json corpus under UBSan): now the past and a capped future.
+    EXPECT_EQ(acme::parse_retry_after("Tue, 06 Nov 0014 08:51:37 GMT", now), 0s);
+    EXPECT_EQ(acme::parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+              std::chrono::hours(24 * 7));
+    EXPECT_LT(*acme::parse_rfc3339("0014-01-01T00:00:00Z"), now);
+    EXPECT_GT(*acme::parse_rfc3339("9999-12-31T23:59:59Z"), now);
 }
 
 TEST(AcmeParse, Directory) {
