@@ -869,6 +869,17 @@ class Relay:
                 out += [p for p in d.iterdir() if p.name.endswith(".json")]
         return out
 
+    def queued_text(self) -> str:
+        """The envelopes waiting in the spool, concatenated; one removed between listing and
+        reading (delivered meanwhile) is left out."""
+        parts = []
+        for p in self.queued():
+            try:
+                parts.append(p.read_text())
+            except FileNotFoundError:
+                pass
+        return "".join(parts)
+
 
 def queue_attempts(spool: Path) -> list[int]:
     """Delivery attempts of each queued message, as `splitmail queue list --spool` shows them

@@ -196,7 +196,7 @@ def main() -> None:
     before = home.count(DEMO)
     code, _ = send_message(relay.port, "", ["y@nullmx.test"], message("OUT4", "y@nullmx.test"))
     checks.eq(code, 250, "bounce-like message (MAIL FROM:<>) accepted")
-    wait_until(lambda: "OUT4" not in "".join(p.read_text() for p in relay.queued())
+    wait_until(lambda: "OUT4" not in relay.queued_text()
                and not relay.queued(), 20, "OUT4 settled and removed from the queue")
     time.sleep(1.5)
     checks.eq(home.count(DEMO), before, "no bounce for the null sender")
