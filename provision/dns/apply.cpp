@@ -1,5 +1,6 @@
 // Applying DNS plans at deSEC: see apply.hpp.
 #include "dns/apply.hpp"
+#include "splitmail/desec/retry.hpp"
 
 #include <algorithm>
 #include <thread>
@@ -15,24 +16,18 @@ public:
     runner(desec::client& api, const apply_options& o, std::ostream& err)
         : api_(api), o_(o), err_(err), budget_(o.max_wait) {}
 
-    // Calls `f` until it succeeds, fails for good, or the retry bounds are reached.
+    // Calls `f` until it succeeds, fails for good, or the retry bounds are reached
+    // (desec/retry.hpp; the wait budget is shared by every request of the run).
     template <class F>
     auto call(const std::string& what, F f) -> decltype(f()) {
-        for (int attempt = 1;; ++attempt) {
-            auto r = f();
-            if (r || !r.error().retryable() || attempt >= o_.max_attempts) return r;
-            std::chrono::seconds wait{attempt}; // 1 s, 2 s, ... for 5xx and network failures
-            if (r.error().kind == desec::error_kind::throttled)
-                wait = r.error().retry_after.value_or(std::chrono::seconds{2});
-            if (wait > budget_) return r;
-            budget_ -= wait;
-            err_ << "deSEC: " << what << ": " << r.error().message << "; retrying in "
-                 << wait.count() << " s\n";
-            if (o_.sleep)
-                o_.sleep(wait);
-            else
-                std::this_thread::sleep_for(wait);
-        }
+        desec::retry_policy p;
+        p.max_attempts = o_.max_attempts;
+        p.sleep = o_.sleep;
+        p.on_retry = [&](const desec::error& e, std::chrono::seconds wait) {
+            err_ << "deSEC: " << what << ": " << e.message << "; retrying in " << wait.count()
+                 << " s\n";
+        };
+        return desec::call_with_retries(f, p, budget_);
     }
 
     desec::client& api() { return api_; }

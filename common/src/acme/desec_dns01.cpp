@@ -1,5 +1,6 @@
 // dns-01 through deSEC (see desec_dns01.hpp).
 #include "splitmail/acme/desec_dns01.hpp"
+#include "splitmail/desec/retry.hpp"
 
 #include <algorithm>
 #include <map>
@@ -58,25 +59,18 @@ desec_dns01_solver::desec_dns01_solver(desec::client& api, visibility_check visi
 
 namespace {
 
-// deSEC throttles per account and per domain (429 with Retry-After, "Request was throttled.
-// Expected available in N seconds."); its documentation asks clients to wait that long and
-// try again. An order writes twice and reads once, so a short wait is normal when orders
-// follow each other: waited out here up to `max_throttle_wait` in all, then the 429 is the
-// error.
-constexpr std::chrono::seconds max_throttle_wait{120};
+// deSEC throttles per account and per domain (429 with Retry-After); an order writes twice
+// and reads once, so a short wait is normal when orders follow each other. Each call waits
+// out deSEC's answers (desec/retry.hpp) up to this long in all, then its error is the result.
+constexpr std::chrono::seconds max_deSEC_wait{120};
 
 template <class Call>
 auto unthrottled(Call call, const std::function<void(std::chrono::seconds)>& sleep) {
-    std::chrono::seconds waited{0};
-    for (;;) {
-        auto r = call();
-        if (r || r.error().kind != desec::error_kind::throttled) return r;
-        auto wait = std::max(r.error().retry_after.value_or(std::chrono::seconds{1}),
-                             std::chrono::seconds{1});
-        if (waited + wait > max_throttle_wait) return r;
-        sleep(wait);
-        waited += wait;
-    }
+    desec::retry_policy p;
+    p.max_attempts = 10;
+    p.sleep = sleep;
+    auto budget = max_deSEC_wait;
+    return desec::call_with_retries(call, p, budget);
 }
 
 } // namespace
