@@ -48,11 +48,14 @@ net::asio::awaitable<void> serve_http(net::connection& c, http_options& o) {
     }
     const auto answer = acme::http01_answer(
         head, [&o](std::string_view t) { return acme::read_webroot_token(o.challenge_dir, t); });
-    const auto line_end = head.find("\r\n");
-    log::info("http", id, "request",
-              {{"client", c.remote_ip()},
-               {"request", head.substr(0, std::min<std::size_t>(line_end, 200))},
-               {"status", answer.substr(9, 3)}});
+    const std::string_view line = std::string_view(head).substr(0, head.find("\r\n"));
+    // Port 80 of a VPS is scanned all day: requests for anything but a challenge are logged
+    // at debug level only, a CA's validations (and what it got) always.
+    const bool challenge = line.find("/.well-known/acme-challenge/") != std::string_view::npos;
+    (challenge ? log::info : log::debug)("http", id, "request",
+                                         {{"client", c.remote_ip()},
+                                          {"request", std::string(line.substr(0, 200))},
+                                          {"status", answer.substr(9, 3)}});
     co_await c.write(answer, o.head_timeout);
 }
 

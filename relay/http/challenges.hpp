@@ -10,7 +10,8 @@
 // that one directory (no path, no symlink, a regular file of at most 4 KiB); a request head
 // is at most 8 KiB (more: 431, RFC 6585) and must arrive within `head_timeout` of the accept,
 // whatever trickles in (else the connection is closed without an answer);
-// one request per connection, closed after its answer; one log line per answer.
+// one request per connection, closed after its answer; one log line per answer (info for
+// challenge paths, debug for the rest: scanners).
 // Does not: TLS, keep-alive, or serve any other file.
 #include "splitmail/net/connection.hpp"
 
