@@ -5,8 +5,6 @@
 #include "splitmail/durable/file.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -27,9 +25,13 @@ constexpr int read_timeout_ms = 5000;
 
 result<> http01_webroot_solver::present(std::span<const challenge_task> tasks) {
     for (const auto& t : tasks) {
-        if (t.type != "http-01" || !valid_token(t.token))
+        if (t.type != "http-01")
             return fail(error_kind::solver,
                         "http-01 solver got a " + t.type + " task for " + t.domain);
+        if (!valid_token(t.token)) // a file name: only base64url (RFC 8555 8.1)
+            return fail(error_kind::protocol, "the CA sent an http-01 token that is not "
+                                              "base64url for " +
+                                                  t.domain);
         durable::replace_options opt;
         opt.mode = 0644;
         auto r = durable::replace_file(dir_ / t.token, t.key_authorization, opt);
