@@ -8,16 +8,32 @@
 // brake, the credential cache) never waits for a disk. Dovecot gets the same from a process
 // per user.
 //
+// Heavy users yield the CPU. A piece of work that used at least `heavy_cpu` of CPU time (a
+// SELECT that reads a 100,000-name directory, a SORT of a big folder, ...) marks its user
+// heavy for `heavy_for`; while a user is heavy, its strand runs on a second set of threads
+// `background_nice` (10) nice levels below the daemon's. When the cores are busy, the other users' short commands and
+// deliveries then take the CPU first (the scheduler lets a waking nice-0 thread preempt a
+// nice-10 one at once), and however many users are heavy, they occupy only the background
+// threads: the normal ones stay free for everybody else. A heavy user's work still runs
+// whenever a core is free, so on an idle machine it is as fast as before. (Measured by
+// bench/imap (7): with user A's LOGIN + SELECT of a 100k folder in a loop, A's threads held
+// the two cores at nice 0 and B..K's commands waited behind them.) The threads' priority is
+// set once when they start: an unprivileged process could lower a thread's nice value but not
+// raise it back, so no thread changes its priority per piece.
+//
 // Guarantees: work posted for the same user name runs one piece at a time, in the order it
-// was posted; work for different users runs concurrently up to the number of threads. A
+// was posted (a user moves between the two sets of threads only when nothing of it is queued
+// or running); work for different users runs concurrently up to the number of threads. A
 // strand exists only while work is queued or running for its user (memory follows the active
-// users, not the user database). run_as() resumes the awaiting coroutine on its own executor
-// and passes an exception thrown by the work on to it.
+// users, not the user database; the heavy marks are dropped when they expire). run_as()
+// resumes the awaiting coroutine on its own executor and passes an exception thrown by the
+// work on to it.
 // Does not: bound a user's queue (each caller awaits its work before posting more: one piece
 // per IMAP connection and per LMTP delivery in flight, both bounded by connection limits);
 // keep going when every thread is stuck in the kernel for as many different users (a dead
-// disk stalls everyone, as it would any server); decide what is safe to run there (callers
-// keep shared state - user database, brake, caches - on the io thread).
+// disk stalls everyone, as it would any server); count time a piece waits for the disk as
+// heavy (CPU time only); decide what is safe to run there (callers keep shared state - user
+// database, brake, caches - on the io thread).
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
@@ -26,6 +42,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <memory>
@@ -40,7 +57,14 @@ namespace splitmail::home {
 
 class user_executors {
 public:
+    struct options {
+        std::size_t threads = 4;  // each set: normal and background
+        int background_nice = 10; // the heavy users' threads: this many nice levels lower
+        std::chrono::nanoseconds heavy_cpu = std::chrono::milliseconds(25);
+        std::chrono::nanoseconds heavy_for = std::chrono::seconds(10);
+    };
     explicit user_executors(std::size_t threads);
+    explicit user_executors(const options& opt);
     ~user_executors(); // join()
     user_executors(const user_executors&) = delete;
     user_executors& operator=(const user_executors&) = delete;
@@ -53,7 +77,8 @@ public:
             struct done_guard {
                 user_executors* self;
                 const std::string& user;
-                ~done_guard() { self->release(user); }
+                std::chrono::nanoseconds started = thread_cpu();
+                ~done_guard() { self->release(user, thread_cpu() - started); }
             } guard{this, user};
             fn();
         });
@@ -68,10 +93,18 @@ public:
 
     // Waits until every piece of work posted so far has run (stopping: call it after the io
     // loop ended and before anything the work uses goes away).
-    void join() { pool_.join(); }
+    void join() {
+        pool_.join();
+        background_.join();
+    }
 
     // Users with work queued or running (tests).
     std::size_t active_users();
+    // Whether work posted for `user` now would run on the background threads (tests, logs).
+    bool heavy(const std::string& user);
+
+    // CPU time the calling thread has used.
+    static std::chrono::nanoseconds thread_cpu();
 
 private:
     using strand_type = boost::asio::strand<boost::asio::thread_pool::executor_type>;
@@ -80,11 +113,16 @@ private:
         std::size_t pending = 0;
     };
     strand_type acquire(const std::string& user);
-    void release(const std::string& user);
+    void release(const std::string& user, std::chrono::nanoseconds cpu);
+    bool heavy_locked(const std::string& user, std::chrono::steady_clock::time_point now);
 
-    boost::asio::thread_pool pool_; // declared first: the strands below are destroyed before it
+    options opt_;
+    // Declared first: the strands below are destroyed before them.
+    boost::asio::thread_pool pool_;
+    boost::asio::thread_pool background_;
     std::mutex mu_;
     std::unordered_map<std::string, entry> strands_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> heavy_until_;
 };
 
 // Runs fn() on the strand of `user` and resumes the calling coroutine on its own executor

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -64,6 +65,8 @@ void wipe(std::string& s) {
 } // namespace
 
 int hash_worker_main(int in, int out) {
+    // Started as /proc/self/exe, so ps/top would call it "exe": name it after what it is.
+    ::prctl(PR_SET_NAME, "splitmail-hash", 0, 0, 0);
     std::signal(SIGPIPE, SIG_IGN);
     std::string password, hash;
     password.reserve(1024);

@@ -89,8 +89,19 @@ def main() -> None:
     workers = hash_workers()
     checks.ok(len(workers) >= 1 and all(n == 10 for n in workers.values()),
               "password-hash workers run as child processes at nice 10", str(workers))
-    nices = [nice_of(t / "stat") for t in Path(f"/proc/{home.daemon.pid}/task").iterdir()]
-    checks.ok(all(n == 0 for n in nices), "every thread of the daemon at nice 0", str(nices))
+    names = {Path(f"/proc/{p}/comm").read_text().strip() for p in workers}
+    checks.eq(names, {"splitmail-hash"}, "the workers are named splitmail-hash in ps/top")
+    # The daemon's threads at nice 0, but for the mailbox threads of heavy users
+    # (users/executors.hpp): as many as imap.store_threads (4), 10 levels lower.
+    threads = [((t / "comm").read_text().strip(), nice_of(t / "stat"))
+               for t in Path(f"/proc/{home.daemon.pid}/task").iterdir()]
+    heavy = [n for name, n in threads if name == "home-heavy"]
+    checks.ok(len(heavy) == 4 and all(n == 10 for n in heavy),
+              "four background mailbox threads (home-heavy) at nice 10", str(threads))
+    checks.ok(sum(1 for name, _ in threads if name == "home-mailbox") == 4,
+              "four mailbox threads (home-mailbox)", str(threads))
+    checks.ok(all(n == 0 for name, n in threads if name != "home-heavy"),
+              "every other thread of the daemon at nice 0", str(threads))
     checks.ok(not imaps_login(pw + "x"), "a wrong password fails (the worker's answer is used)")
     for pid in workers:
         os.kill(pid, signal.SIGKILL)

@@ -177,7 +177,10 @@ constexpr std::array table{
                          "them at a time, so a user's heavy command (a 25 MB FETCH, the first "
                          "SELECT of a large folder) delays only that user; this many users can "
                          "be busy at once before others wait. Mostly waiting for the disk, not "
-                         "CPU: more than the cores is fine."},
+                         "CPU: more than the cores is fine. As many again run 10 nice levels "
+                         "lower for users whose commands used 25 ms of CPU or more in the last "
+                         "10 s (a SELECT of a huge folder, a big SORT), so the others' "
+                         "commands and deliveries get the CPU first."},
 };
 
 // maildir.junk_folder: one top-level Maildir++ folder (".NAME"), a name every client shows

@@ -13,10 +13,14 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <cerrno>
 #include <future>
+#include <string>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -99,6 +103,175 @@ TEST(UserExecutors, RunAsResumesOnTheCallersExecutorWithResultOrException) {
     EXPECT_NE(work_thread, io_thread) << "the work ran on the io thread";
     EXPECT_EQ(resumed_thread, io_thread) << "the coroutine did not come back to its executor";
     EXPECT_TRUE(caught);
+}
+
+// Heavy users yield the CPU: a piece that used heavy_cpu of CPU time moves its user's later
+// work onto the background threads (nice 10) until the mark expires; other users stay at nice
+// 0, and a user's work stays in order across the move. CPU time, not wall time: no timing.
+namespace {
+void burn_cpu(std::chrono::nanoseconds how_much) {
+    auto start = user_executors::thread_cpu();
+    volatile unsigned sink = 0;
+    while (user_executors::thread_cpu() - start < how_much)
+        for (int i = 0; i < 10000; ++i) sink = sink + static_cast<unsigned>(i);
+}
+
+int nice_of_this_thread() {
+    errno = 0;
+    return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+}
+
+// The test may itself run niced (`nice ctest`): the background threads are 10 levels lower.
+const int base_nice = nice_of_this_thread();
+const int background = std::min(19, base_nice + 10);
+
+// The strand is released just after a piece returns: wait for that (no join(): the pool
+// would not run anything posted after it).
+void wait_idle(user_executors& ux) {
+    for (auto w = std::chrono::milliseconds(0); ux.active_users() != 0 && w < patience;
+         w += std::chrono::milliseconds(1))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(ux.active_users(), 0u);
+}
+
+template <class T>
+T wait_get(std::future<T> f) {
+    EXPECT_EQ(f.wait_for(patience), std::future_status::ready);
+    return f.get();
+}
+} // namespace
+
+TEST(UserExecutors, AHeavyUsersLaterWorkRunsOnTheBackgroundThreads) {
+    if (background == base_nice) GTEST_SKIP() << "the test runs at nice 19 already";
+    user_executors ux({.threads = 2,
+                       .background_nice = 10,
+                       .heavy_cpu = std::chrono::milliseconds(20),
+                       .heavy_for = std::chrono::minutes(10)});
+    std::promise<int> first_a, light_b;
+    ux.post("a@x.test", [&] { first_a.set_value(nice_of_this_thread()); });
+    EXPECT_EQ(wait_get(first_a.get_future()), base_nice) << "a user starts on the normal threads";
+    EXPECT_FALSE(ux.heavy("a@x.test"));
+
+    std::promise<void> burnt;
+    ux.post("a@x.test", [&] {
+        burn_cpu(std::chrono::milliseconds(30));
+        burnt.set_value();
+    });
+    wait_get(burnt.get_future());
+    wait_idle(ux); // the mark is made when the piece has returned
+    EXPECT_TRUE(ux.heavy("a@x.test")) << "30 ms of CPU did not mark the user heavy";
+    EXPECT_FALSE(ux.heavy("b@x.test"));
+
+    std::promise<int> later_a;
+    ux.post("a@x.test", [&] { later_a.set_value(nice_of_this_thread()); });
+    ux.post("b@x.test", [&] { light_b.set_value(nice_of_this_thread()); });
+    EXPECT_EQ(wait_get(later_a.get_future()), background) << "the heavy user's next work";
+    EXPECT_EQ(wait_get(light_b.get_future()), base_nice) << "another user's work";
+    // A short piece does not clear the mark (it lasts heavy_for after the last heavy piece).
+    ux.join();
+    EXPECT_TRUE(ux.heavy("a@x.test"));
+}
+
+TEST(UserExecutors, TheHeavyMarkExpires) {
+    if (background == base_nice) GTEST_SKIP() << "the test runs at nice 19 already";
+    user_executors ux({.threads = 1,
+                       .background_nice = 10,
+                       .heavy_cpu = std::chrono::milliseconds(10),
+                       .heavy_for = std::chrono::milliseconds(200)});
+    std::promise<void> burnt;
+    ux.post("a@x.test", [&] {
+        burn_cpu(std::chrono::milliseconds(15));
+        burnt.set_value();
+    });
+    wait_get(burnt.get_future());
+    wait_idle(ux);
+    EXPECT_TRUE(ux.heavy("a@x.test"));
+    for (auto w = std::chrono::milliseconds(0); ux.heavy("a@x.test") && w < patience;
+         w += std::chrono::milliseconds(10))
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_FALSE(ux.heavy("a@x.test")) << "the mark outlived heavy_for";
+    std::promise<int> again;
+    ux.post("a@x.test", [&] { again.set_value(nice_of_this_thread()); });
+    EXPECT_EQ(wait_get(again.get_future()), base_nice) << "back on the normal threads";
+}
+
+TEST(UserExecutors, AUserTurningHeavyKeepsItsWorkInOrder) {
+    if (background == base_nice) GTEST_SKIP() << "the test runs at nice 19 already";
+    user_executors ux({.threads = 2,
+                       .background_nice = 10,
+                       .heavy_cpu = std::chrono::milliseconds(10),
+                       .heavy_for = std::chrono::minutes(10)});
+    std::atomic<int> running{0}, overlaps{0};
+    std::vector<int> order;
+    std::vector<int> nices;
+    constexpr int n = 300;
+    std::promise<void> all;
+    // Every tenth piece is heavy: the user turns heavy while more of its work is queued, and
+    // (when the queue runs dry in between) its later pieces start on the other threads.
+    for (int i = 0; i < n; ++i) {
+        ux.post("a@x.test", [&, i] {
+            if (running.fetch_add(1) != 0) ++overlaps;
+            if (i % 10 == 0) burn_cpu(std::chrono::milliseconds(12));
+            order.push_back(i); // unsynchronised on purpose: the strand must serialise it
+            nices.push_back(nice_of_this_thread());
+            running.fetch_sub(1);
+            if (i == n - 1) all.set_value();
+        });
+        if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    wait_get(all.get_future());
+    wait_idle(ux);
+    EXPECT_EQ(overlaps.load(), 0);
+    ASSERT_EQ(order.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) EXPECT_EQ(order[i], i);
+    EXPECT_EQ(nices.front(), base_nice);
+    std::promise<int> after;
+    ux.post("a@x.test", [&] { after.set_value(nice_of_this_thread()); });
+    EXPECT_EQ(wait_get(after.get_future()), background);
+}
+
+// However many users are heavy, they occupy only the background threads: with every one of
+// those blocked by heavy users' work, a light user's work still runs at once (on the old
+// single pool, two users' long commands on two threads held everybody else's).
+TEST(UserExecutors, HeavyUsersCannotTakeTheNormalThreads) {
+    user_executors ux({.threads = 2,
+                       .background_nice = 10,
+                       .heavy_cpu = std::chrono::milliseconds(10),
+                       .heavy_for = std::chrono::minutes(10)});
+    const std::vector<std::string> heavy_users{"h1@x.test", "h2@x.test", "h3@x.test"};
+    for (const auto& h : heavy_users) {
+        std::promise<void> burnt;
+        ux.post(h, [&] {
+            burn_cpu(std::chrono::milliseconds(12));
+            burnt.set_value();
+        });
+        wait_get(burnt.get_future());
+    }
+    wait_idle(ux);
+    for (const auto& h : heavy_users) ASSERT_TRUE(ux.heavy(h)) << h;
+    std::promise<void> release_all;
+    auto release = release_all.get_future().share();
+    std::atomic<int> heavy_running{0};
+    for (const auto& h : heavy_users)
+        ux.post(h, [&] {
+            ++heavy_running;
+            release.wait(); // a long SELECT of a huge folder
+        });
+    // Both background threads are taken (the third heavy user waits for one of them).
+    for (auto w = std::chrono::milliseconds(0); heavy_running.load() < 2 && w < patience;
+         w += std::chrono::milliseconds(1))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(heavy_running.load(), 2);
+    std::promise<void> b1, b2;
+    ux.post("b@x.test", [&] { b1.set_value(); });
+    ux.post("c@x.test", [&] { b2.set_value(); });
+    EXPECT_EQ(b1.get_future().wait_for(patience), std::future_status::ready)
+        << "a light user waited for heavy users' work";
+    EXPECT_EQ(b2.get_future().wait_for(patience), std::future_status::ready);
+    EXPECT_EQ(heavy_running.load(), 2) << "a third heavy user got a thread of its own";
+    release_all.set_value();
+    ux.join();
+    EXPECT_EQ(heavy_running.load(), 3);
 }
 
 // LMTP: the link into a user's new/ runs on that user's strand. With one deliverer worker, a
