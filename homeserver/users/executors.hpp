@@ -94,8 +94,10 @@ public:
     // Waits until every piece of work posted so far has run (stopping: call it after the io
     // loop ended and before anything the work uses goes away).
     void join() {
-        pool_.join();
+        // The background threads first: their work may still post to the normal pool (the
+        // fsync after a delivery's link), never the other way round.
         background_.join();
+        pool_.join();
     }
 
     // Users with work queued or running (tests).
