@@ -45,7 +45,10 @@ BIG = "big@example.test"
 SORTER = "sort@example.test"  # (6)
 HEAVY = "heavy@example.test"  # (7) user A
 LIGHT = [f"u{i}@example.test" for i in range(1, 11)]  # (7) users B..K
-ALL_USERS = [USER, BIG, SORTER, HEAVY] + LIGHT + mixed.MIX_USERS
+# (7) --a-users N: N-1 more heavy users, each with a folder Big of EXTRA_BIG messages
+EXTRA_HEAVY = [f"heavy{i}@example.test" for i in range(2, 9)]
+EXTRA_BIG = 20000
+ALL_USERS = [USER, BIG, SORTER, HEAVY] + EXTRA_HEAVY + LIGHT + mixed.MIX_USERS
 PASSWORD = "bench-password-1"
 MAIL_UID = 8  # Debian's "mail" user: Dovecot's mail processes run as it
 
@@ -1013,7 +1016,7 @@ async def light_load(port: int, lmtp_port: int, seconds: float):
 
 
 def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
-               pace: float = 0.0, work: str = "both") -> None:
+               pace: float = 0.0, work: str = "both", user: str = HEAVY) -> None:
     """User A, in a process of its own with blocking sockets (the 25 MB responses are not parsed,
     only their end is looked for): FETCH 1 BODY.PEEK[] of the 25 MB INBOX message on one
     session; then, on a new connection, a file dropped into Big/cur (as another writer would:
@@ -1045,9 +1048,10 @@ def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
             b"program wrote into cur/.\r\n")
     fetcher = None
     try:
-        fetcher = connect()
-        cmd(fetcher, b"a", f'LOGIN "{HEAVY}" "{PASSWORD}"'.encode())
-        cmd(fetcher, b"b", b"SELECT INBOX")
+        if work != "select":
+            fetcher = connect()
+            cmd(fetcher, b"a", f'LOGIN "{user}" "{PASSWORD}"'.encode())
+            cmd(fetcher, b"b", b"SELECT INBOX")
         while not stop.is_set():
             cycle = time.perf_counter()
             t0 = cycle
@@ -1069,7 +1073,7 @@ def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
                 os.chown(p, owner, owner)
             t0 = time.perf_counter()
             c = connect()
-            cmd(c, b"l", f'LOGIN "{HEAVY}" "{PASSWORD}"'.encode())
+            cmd(c, b"l", f'LOGIN "{user}" "{PASSWORD}"'.encode())
             cmd(c, b"s", b"SELECT Big")
             cmd(c, b"o", b"LOGOUT")
             c.close()
@@ -1087,13 +1091,13 @@ def heavy_loop(port: int, big_cur: Path, owner: int | None, stop, done: dict,
 
 
 def heavy_process(port: int, big_cur: Path, owner: int | None, stop, out,
-                  pace: float, work: str) -> None:
+                  pace: float, work: str, user: str = HEAVY) -> None:
     """heavy_loop in a process of its own: user A's client must not share the measuring
     client's interpreter lock (a thread receiving 25 MB answers holds it for milliseconds at a
     time, which showed up as B..K latency of whichever server answered A faster)."""
     os.nice(10)  # the load generator must not take the CPU from the measuring client
     done: dict = {"fetch": [], "select": [], "errors": []}
-    heavy_loop(port, big_cur, owner, stop, done, pace, work)
+    heavy_loop(port, big_cur, owner, stop, done, pace, work, user)
     out.put(done)
 
 
@@ -1108,14 +1112,17 @@ def phase_isolation(b: Bench, servers, loop) -> None:
     seconds = min(b.a.seconds, 15.0)
     big_msg = message(0, 25 * 1024 * 1024)
     light = message_set(50)
-    small = small_message_set(n)
+    small = small_message_set(max(n, EXTRA_BIG))
+    extra = EXTRA_HEAVY[:max(0, b.a.a_users - 1)]
     for s in servers:
         t0 = time.perf_counter()
         write_maildir(s.box(HEAVY), [(f"1700000000.M0P1Q0.bench,S={len(big_msg)}:2,S", big_msg)],
                       s.owner(), keyword_file=False)
-        write_maildir(s.box(HEAVY) / ".Big", small, s.owner(), keyword_file=True)
+        write_maildir(s.box(HEAVY) / ".Big", small[:n], s.owner(), keyword_file=True)
         for u in LIGHT:
             write_maildir(s.box(u), light, s.owner(), keyword_file=False)
+        for u in extra:
+            write_maildir(s.box(u) / ".Big", small[:EXTRA_BIG], s.owner(), keyword_file=True)
         b.say(f"(7) {s.name}: user A: INBOX with one {len(big_msg) / 1e6:.1f} MB message, Big "
               f"with {n} messages; users B..K: 50 messages each; written in "
               f"{time.perf_counter() - t0:.1f}s")
@@ -1125,6 +1132,8 @@ def phase_isolation(b: Bench, servers, loop) -> None:
         # Big opened once (both servers build their index), so "loaded" measures the re-read
         # after a change, not the one-time first index build.
         loop.run_until_complete(one_command(s.port, HEAVY, ["SELECT Big"]))
+        for u in extra:
+            loop.run_until_complete(one_command(s.port, u, ["SELECT Big"]))
         # Written back before measuring: otherwise the first server's runs pay for the
         # writeback of both servers' 200,000 new files (every fsync of a delivery waits for
         # the journal), and the second server's do not.
@@ -1137,12 +1146,24 @@ def phase_isolation(b: Bench, servers, loop) -> None:
                        args=(s.port, s.box(HEAVY) / ".Big" / "cur", s.owner(), stop, out,
                              b.a.a_pace, b.a.a_work))
         t.start()
+        # --a-users: the other heavy users only LOGIN + SELECT their own Big over and over.
+        others = [(mp.Process(target=heavy_process,
+                              args=(s.port, s.box(u) / ".Big" / "cur", s.owner(), stop, out,
+                                    b.a.a_pace, "select", u)), u) for u in extra]
+        for p, _ in others:
+            p.start()
         time.sleep(1.0)  # A is busy before B..K start measuring
         cmd1, dlv1, err1 = loop.run_until_complete(light_load(s.port, s.lmtp_port, seconds))
         stop.set()
-        done = out.get()
+        results = [out.get() for _ in range(1 + len(others))]
         t.join()
-        errs = err0 + err1 + done["errors"]
+        for p, _ in others:
+            p.join()
+        # A's own figures: the one that FETCHed (the others only SELECT)
+        done = next(r for r in results if r["fetch"]) if any(r["fetch"] for r in results) \
+            else results[0]
+        extra_selects = sum(len(r["select"]) for r in results if r is not done)
+        errs = err0 + err1 + [e for r in results for e in r["errors"]]
         if errs:
             lib.fail(f"(7) {s.name}: {len(errs)} errors, first: {errs[0]}")
         r = {"cmd50": (pct(cmd0, .5), pct(cmd1, .5)), "cmd99": (pct(cmd0, .99), pct(cmd1, .99)),
@@ -1157,7 +1178,9 @@ def phase_isolation(b: Bench, servers, loop) -> None:
               f"{pct(done['fetch'], .5):.0f} ms), {len(done['select'])} connect+LOGIN+SELECT of "
               f"Big after a change in cur/ (median {pct(done['select'], .5):.0f} ms)")
         b.notes.append(f"(7) {s.name}: user A did {len(done['fetch'])} 25 MB FETCHes and "
-                       f"{len(done['select'])} SELECTs of {n} messages during the loaded run")
+                       f"{len(done['select'])} SELECTs of {n} messages during the loaded run"
+                       + (f"; {len(extra)} more heavy users {extra_selects} LOGIN+SELECTs of "
+                          f"{EXTRA_BIG} messages" if extra else ""))
     S, D = res["splitmail"], res["dovecot"]
     k = f"{n // 1000}k" if n >= 1000 else str(n)
     for key, what in (("cmd50", "B..K NOOP/FETCH p50"), ("cmd99", "B..K NOOP/FETCH p99"),
@@ -1303,6 +1326,9 @@ def main() -> None:
     ap.add_argument("--a-pace", type=float, default=0.0,
                     help="(7): user A starts a FETCH+SELECT cycle at most every S seconds "
                     "(default 0: back to back, as fast as the server answers)")
+    ap.add_argument("--a-users", type=int, default=1,
+                    help="(7): heavy users in all (A plus up to 7 that LOGIN + SELECT a "
+                         f"{EXTRA_BIG}-message folder in a loop)")
     ap.add_argument("--a-work", default="both", choices=("both", "fetch", "select"),
                     help="(7): what user A repeats: the 25 MB FETCH, the LOGIN+SELECT of the "
                     "big folder, or both (default)")
