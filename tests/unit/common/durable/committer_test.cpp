@@ -210,8 +210,10 @@ TEST(committer, concurrent_requests_share_directory_fsyncs) {
     auto st = c.counters();
     EXPECT_EQ(st.requests, static_cast<std::size_t>(n));
     EXPECT_EQ(st.file_fsyncs, static_cast<std::size_t>(2 * n));
-    // Unshared, every request costs two directory fsyncs.
-    EXPECT_LT(st.dir_fsyncs, static_cast<std::size_t>(n)) << "no group commit happened";
+    // Unshared, every request costs two directory fsyncs (2n). How much is shared depends on
+    // how fast the disk answers (217 of 200 requests on an idle fresh VM, where `< n` failed
+    // once in four full runs): the test asks only that some were shared.
+    EXPECT_LT(st.dir_fsyncs, static_cast<std::size_t>(2 * n)) << "no group commit happened";
 }
 
 TEST(committer, destructor_completes_pending_requests) {
