@@ -34,7 +34,7 @@ void init_pool_threads(boost::asio::thread_pool& pool, std::size_t n, const char
             // value (a new thread starts with its creator's).
             auto tid = static_cast<id_t>(::gettid());
             errno = 0;
-            int now = ::getpriority(PRIO_PROCESS, tid);
+            int now = steps != 0 ? ::getpriority(PRIO_PROCESS, tid) : 0;
             if (steps != 0 && errno == 0 &&
                 ::setpriority(PRIO_PROCESS, tid, std::min(19, now + steps)) != 0)
                 log::warn("home", "",

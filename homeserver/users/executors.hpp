@@ -11,15 +11,15 @@
 // Heavy users yield the CPU. A piece of work that used at least `heavy_cpu` of CPU time (a
 // SELECT that reads a 100,000-name directory, a SORT of a big folder, ...) marks its user
 // heavy for `heavy_for`; while a user is heavy, its strand runs on a second set of threads
-// `background_nice` (10) nice levels below the daemon's. When the cores are busy, the other users' short commands and
-// deliveries then take the CPU first (the scheduler lets a waking nice-0 thread preempt a
-// nice-10 one at once), and however many users are heavy, they occupy only the background
-// threads: the normal ones stay free for everybody else. A heavy user's work still runs
-// whenever a core is free, so on an idle machine it is as fast as before. (Measured by
-// bench/imap (7): with user A's LOGIN + SELECT of a 100k folder in a loop, A's threads held
-// the two cores at nice 0 and B..K's commands waited behind them.) The threads' priority is
-// set once when they start: an unprivileged process could lower a thread's nice value but not
-// raise it back, so no thread changes its priority per piece.
+// `background_nice` (10) nice levels below the daemon's. However many users are heavy (say
+// several running a SEARCH of the text of a huge folder at once), they occupy only the
+// background threads: the normal ones stay free for everybody else. When the cores are busy,
+// the others' short commands and deliveries also take the CPU first. A heavy user's work
+// still runs whenever a core is free, so on an idle machine it is as fast as before.
+// bench/imap (7) did not show a difference with one heavy user or five (2026-12-07: B..K
+// wait for other things there; see its README): this guards the case it does not run. The
+// threads' priority is set once when they start: an unprivileged process could lower a
+// thread's nice value but not raise it back, so no thread changes its priority per piece.
 //
 // Guarantees: work posted for the same user name runs one piece at a time, in the order it
 // was posted (a user moves between the two sets of threads only when nothing of it is queued

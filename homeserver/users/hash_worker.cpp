@@ -105,7 +105,9 @@ bool hash_workers::start(worker& w) {
     ::posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     std::string path = exe_.string();
     std::string flag = hash_worker_flag;
-    char* argv[] = {path.data(), flag.data(), nullptr};
+    // argv[0] is what `ps` shows: the daemon's name, not /proc/self/exe.
+    std::string name = "splitmail-home";
+    char* argv[] = {name.data(), flag.data(), nullptr};
     pid_t pid = -1;
     // The daemon's environment (no secrets in it; sanitizer options reach the worker too).
     int e = ::posix_spawn(&pid, path.c_str(), &fa, nullptr, argv, environ);

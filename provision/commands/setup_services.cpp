@@ -1,6 +1,5 @@
 // `splitmail setup`: the systemd units started, and the waits until relay or home works; see
 // setup_guided.hpp.
-#include "splitmail/text/json_integer.hpp"
 #include "commands/setup_guided.hpp"
 
 #include "check/line_client.hpp"
@@ -8,6 +7,7 @@
 #include "check/wireguard.hpp"
 #include "setup/files.hpp"
 #include "setup/wg_sync.hpp"
+#include "splitmail/text/json_integer.hpp"
 
 #include <nlohmann/json.hpp>
 

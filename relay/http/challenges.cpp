@@ -46,12 +46,15 @@ net::asio::awaitable<void> serve_http(net::connection& c, http_options& o) {
         co_await c.write(too_large, o.head_timeout);
         co_return;
     }
-    const auto answer = acme::http01_answer(
-        head, [&o](std::string_view t) { return acme::read_webroot_token(o.challenge_dir, t); });
-    const std::string_view line = std::string_view(head).substr(0, head.find("\r\n"));
     // Port 80 of a VPS is scanned all day: requests for anything but a challenge are logged
-    // at debug level only, a CA's validations (and what it got) always.
-    const bool challenge = line.find("/.well-known/acme-challenge/") != std::string_view::npos;
+    // at debug level only, a CA's validations (and what it got) always. A challenge is what
+    // http01_answer looks up (GET/HEAD of a valid token under the challenge path).
+    bool challenge = false;
+    const auto answer = acme::http01_answer(head, [&o, &challenge](std::string_view t) {
+        challenge = true;
+        return acme::read_webroot_token(o.challenge_dir, t);
+    });
+    const std::string_view line = std::string_view(head).substr(0, head.find("\r\n"));
     (challenge ? log::info : log::debug)("http", id, "request",
                                          {{"client", c.remote_ip()},
                                           {"request", std::string(line.substr(0, 200))},

@@ -65,7 +65,7 @@ namespace {
 constexpr std::chrono::seconds max_deSEC_wait{120};
 
 template <class Call>
-auto unthrottled(Call call, const std::function<void(std::chrono::seconds)>& sleep) {
+auto with_deSEC_retries(Call call, const std::function<void(std::chrono::seconds)>& sleep) {
     desec::retry_policy p;
     p.max_attempts = 10;
     p.sleep = sleep;
@@ -76,7 +76,8 @@ auto unthrottled(Call call, const std::function<void(std::chrono::seconds)>& sle
 } // namespace
 
 result<> desec_dns01_solver::present(std::span<const challenge_task> tasks) {
-    auto domain = unthrottled([&] { return api_.get_domain(options_.zone); }, options_.sleep);
+    auto domain =
+        with_deSEC_retries([&] { return api_.get_domain(options_.zone); }, options_.sleep);
     if (!domain)
         return fail(error_kind::solver, "deSEC: cannot read domain " + options_.zone + ": " +
                                             std::string(desec::to_string(domain.error().kind)) +
@@ -84,8 +85,8 @@ result<> desec_dns01_solver::present(std::span<const challenge_task> tasks) {
     auto sets =
         challenge_rrsets(options_.zone, tasks, std::max<std::uint32_t>(domain->minimum_ttl, 1));
     if (!sets) return std::unexpected(sets.error());
-    if (auto w =
-            unthrottled([&] { return api_.patch_rrsets(options_.zone, *sets); }, options_.sleep);
+    if (auto w = with_deSEC_retries([&] { return api_.patch_rrsets(options_.zone, *sets); },
+                                    options_.sleep);
         !w)
         return fail(error_kind::solver, "deSEC: cannot write the _acme-challenge TXT records: " +
                                             std::string(desec::to_string(w.error().kind)) + ": " +
@@ -123,8 +124,8 @@ void desec_dns01_solver::cleanup(std::span<const challenge_task> tasks) {
         return;
     }
     for (auto& s : *sets) s.records.clear(); // deSEC: an empty record list deletes the RRset
-    if (auto w =
-            unthrottled([&] { return api_.patch_rrsets(options_.zone, *sets); }, options_.sleep);
+    if (auto w = with_deSEC_retries([&] { return api_.patch_rrsets(options_.zone, *sets); },
+                                    options_.sleep);
         !w)
         cleanup_error_ =
             "deSEC: cannot remove the _acme-challenge TXT records: " + w.error().message;

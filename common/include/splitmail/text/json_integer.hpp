@@ -35,16 +35,23 @@ std::optional<T> json_integer(const nlohmann::json& v) {
     return std::nullopt;
 }
 
+namespace detail {
+template <class T>
+T integer_named(const nlohmann::json& value, const std::string& key) {
+    if (auto v = json_integer<T>(value)) return *v;
+    throw std::range_error(key + ": not a whole number in range");
+}
+} // namespace detail
+
 template <class T>
 T integer_at(const nlohmann::json& object, const std::string& key) {
-    if (auto v = json_integer<T>(object.at(key))) return *v;
-    throw std::range_error(key + ": not a whole number in range");
+    return detail::integer_named<T>(object.at(key), key);
 }
 
 template <class T>
 T integer_or(const nlohmann::json& object, const std::string& key, T fallback) {
     const auto it = object.find(key);
-    return it == object.end() ? fallback : integer_at<T>(object, key);
+    return it == object.end() ? fallback : detail::integer_named<T>(*it, key);
 }
 
 } // namespace splitmail::text

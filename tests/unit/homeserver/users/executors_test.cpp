@@ -204,27 +204,38 @@ TEST(UserExecutors, AUserTurningHeavyKeepsItsWorkInOrder) {
     std::atomic<int> running{0}, overlaps{0};
     std::vector<int> order;
     std::vector<int> nices;
-    constexpr int n = 300;
-    std::promise<void> all;
-    // Every tenth piece is heavy: the user turns heavy while more of its work is queued, and
-    // (when the queue runs dry in between) its later pieces start on the other threads.
-    for (int i = 0; i < n; ++i) {
-        ux.post("a@x.test", [&, i] {
-            if (running.fetch_add(1) != 0) ++overlaps;
-            if (i % 10 == 0) burn_cpu(std::chrono::milliseconds(12));
-            order.push_back(i); // unsynchronised on purpose: the strand must serialise it
-            nices.push_back(nice_of_this_thread());
-            running.fetch_sub(1);
-            if (i == n - 1) all.set_value();
-        });
-        if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    constexpr int n = 300, batch = 100;
+    // Three batches, each posted at once: the first piece of each is heavy. Within a batch
+    // the user turns heavy while the rest is queued: it stays on its strand (same threads) to
+    // the end of the batch; the next batch, posted when nothing is queued, starts on the
+    // background threads.
+    for (int first = 0; first < n; first += batch) {
+        std::promise<void> all, posted;
+        auto all_posted = posted.get_future().share();
+        for (int i = first; i < first + batch; ++i)
+            ux.post("a@x.test", [&, i, first, all_posted] {
+                if (running.fetch_add(1) != 0) ++overlaps;
+                if (i == first) { // the batch is queued before this piece marks the user
+                    all_posted.wait();
+                    burn_cpu(std::chrono::milliseconds(12));
+                }
+                order.push_back(i); // unsynchronised on purpose: the strand must serialise it
+                nices.push_back(nice_of_this_thread());
+                running.fetch_sub(1);
+                if (i == first + batch - 1) all.set_value();
+            });
+        posted.set_value();
+        wait_get(all.get_future());
+        wait_idle(ux);
     }
-    wait_get(all.get_future());
-    wait_idle(ux);
     EXPECT_EQ(overlaps.load(), 0);
     ASSERT_EQ(order.size(), static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) EXPECT_EQ(order[i], i);
     EXPECT_EQ(nices.front(), base_nice);
+    for (int i = 0; i < batch; ++i)
+        EXPECT_EQ(nices[i], base_nice) << "piece " << i << " changed threads while queued";
+    for (int i = batch; i < n; ++i)
+        EXPECT_EQ(nices[i], background) << "piece " << i << " of a heavy user";
     std::promise<int> after;
     ux.post("a@x.test", [&] { after.set_value(nice_of_this_thread()); });
     EXPECT_EQ(wait_get(after.get_future()), background);
