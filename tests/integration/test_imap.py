@@ -33,7 +33,7 @@ def deliver(port: int, subject: str, body: str = "Hello over LMTP.") -> None:
     msg = (f"From: Alice Example <alice@sender.test>\r\nTo: {DEMO}\r\nSubject: {subject}\r\n"
            f"Message-ID: <{subject.replace(' ', '-')}@sender.test>\r\n"
            f"Date: Mon, 4 Mar 2024 10:00:00 +0000\r\n\r\n{body}\r\n")
-    with smtplib.LMTP("127.0.0.1", port) as s:
+    with smtplib.LMTP("127.0.0.1", port, timeout=60) as s:
         s.sendmail("alice@sender.test", [DEMO], msg.encode())
 
 

@@ -48,7 +48,7 @@ def deliver(port: int, subject: str, body: str) -> bytes:
            f"Date: Mon, 4 Mar 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
            f"\r\n{body}\r\n").encode()
-    with smtplib.LMTP("127.0.0.1", port) as s:
+    with smtplib.LMTP("127.0.0.1", port, timeout=60) as s:
         s.sendmail("alice@sender.test", [DEMO], msg)
     return msg
 

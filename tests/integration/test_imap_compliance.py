@@ -45,7 +45,7 @@ def tls_ctx():
 def deliver(port: int, subject: str) -> None:
     msg = (f"From: Alice <alice@sender.test>\r\nTo: {DEMO}\r\nSubject: {subject}\r\n"
            f"Message-ID: <{subject.replace(' ', '-')}@sender.test>\r\n\r\nHello.\r\n")
-    with smtplib.LMTP("127.0.0.1", port) as s:
+    with smtplib.LMTP("127.0.0.1", port, timeout=60) as s:
         s.sendmail("alice@sender.test", [DEMO], msg.encode())
 
 

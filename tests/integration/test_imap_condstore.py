@@ -46,7 +46,7 @@ def main() -> None:
     home.start()
     lib.wait_until(lambda: lib.port_answers("127.0.0.1", imaps_port), 10, "imaps port")
     for i in range(1, 5):
-        with smtplib.LMTP("127.0.0.1", home.port) as s:
+        with smtplib.LMTP("127.0.0.1", home.port, timeout=60) as s:
             s.sendmail("a@sender.test", [DEMO],
                        f"From: a@sender.test\r\nSubject: m{i}\r\n\r\nbody {i}\r\n".encode())
 

@@ -138,7 +138,7 @@ def main() -> None:
 
     # --- Dovecot delivers and flags
     for i in range(1, 6):
-        with smtplib.LMTP("127.0.0.1", dv_lmtp) as s:
+        with smtplib.LMTP("127.0.0.1", dv_lmtp, timeout=60) as s:
             s.sendmail("alice@sender.test", [DEMO], message(f"message {i}"))
     m = imaplib.IMAP4("127.0.0.1", dv_imap)
     m.login(DEMO, dv_password)
@@ -202,7 +202,7 @@ def main() -> None:
     checks.ok("Lists.dev" in names, "Dovecot's folder Lists.dev listed", names)
 
     # New mail continues Dovecot's numbering; keywords stay in Dovecot's format.
-    with smtplib.LMTP("127.0.0.1", home.port) as s:
+    with smtplib.LMTP("127.0.0.1", home.port, timeout=60) as s:
         s.sendmail("alice@sender.test", [DEMO], message("after migration"))
     c.select("INBOX")
     typ, data = c.uid("SEARCH", "ALL")

@@ -47,7 +47,7 @@ def tls_ctx():
 def deliver(port: int, subject: str) -> None:
     msg = (f"From: Alice <alice@sender.test>\r\nTo: {DEMO}\r\nSubject: {subject}\r\n"
            f"Message-ID: <{subject.replace(' ', '-')}@sender.test>\r\n\r\nHello.\r\n")
-    with smtplib.LMTP("127.0.0.1", port) as s:
+    with smtplib.LMTP("127.0.0.1", port, timeout=60) as s:
         s.sendmail("alice@sender.test", [DEMO], msg.encode())
 
 
@@ -304,7 +304,7 @@ def main() -> None:
     mm.attach(MIMEApplication(blob, Name="blob.bin"))  # base64 by default
     raw_msg = mm.as_bytes(policy=email.policy.SMTP)
     checks.ok(b"Content-Transfer-Encoding: base64" in raw_msg, "the attachment is base64")
-    with smtplib.LMTP("127.0.0.1", home.port) as s:
+    with smtplib.LMTP("127.0.0.1", home.port, timeout=60) as s:
         s.sendmail("alice@sender.test", [DEMO], raw_msg)
     typ, data = m.select("INBOX")
     n = data[0].decode()
