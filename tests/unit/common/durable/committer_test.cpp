@@ -3,6 +3,7 @@
 // the fs_trace interposer) every rename is followed by an fsync of its directory before the
 // completion, and a failed directory fsync fails the request.
 #include "splitmail/durable/committer.hpp"
+#include "splitmail/durable/file.hpp" // test_hooks
 
 #include "unit/fs_trace.hpp" // defines fsync/rename/renameat2/unlink for this test binary
 #include "unit/private_tmpfs.hpp"
@@ -196,24 +197,70 @@ TEST(committer, second_file_never_visible_before_first) {
     EXPECT_EQ(count(t.path / "b"), static_cast<std::size_t>(n));
 }
 
+// Group commit, made deterministic: the first directory fsync is held (fsync hook) until every
+// request has renamed its first file into that directory (step hook), so all of them wait for
+// the same directory and the next fsync of it must cover them all. Without group commit each
+// request costs two directory fsyncs (2n); with it, directory a takes the held fsync plus one
+// for everybody else, and b a few (its renames come as the batch's callbacks run one by one).
+namespace group_commit {
+std::atomic<int> renames{0};
+std::atomic<bool> release{false};
+std::atomic<int> held{0};
+
+int count_renames(test_hooks::step s) {
+    if (s == test_hooks::step::rename) ++renames;
+    return 0;
+}
+
+int hold_directory_fsyncs(int, bool directory) {
+    if (!directory) return 0;
+    ++held;
+    // Bounded: a committer that never lets the others queue fails on the counts, not by hanging.
+    for (int i = 0; i < 30000 && !release; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return 0;
+}
+} // namespace group_commit
+
 TEST(committer, concurrent_requests_share_directory_fsyncs) {
+    using namespace group_commit;
+    renames = 0;
+    release = false;
+    held = 0;
     temp_dir t;
-    committer c;
     const int n = 200;
     std::atomic<int> done{0};
-    for (int i = 0; i < n; ++i)
-        c.submit(two_files(t.path, "m" + std::to_string(i), "m", "e"), [&](std::error_code ec) {
-            EXPECT_FALSE(ec);
-            ++done;
-        });
-    while (done < n) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    auto st = c.counters();
-    EXPECT_EQ(st.requests, static_cast<std::size_t>(n));
-    EXPECT_EQ(st.file_fsyncs, static_cast<std::size_t>(2 * n));
-    // Unshared, every request costs two directory fsyncs (2n). How much is shared depends on
-    // how fast the disk answers (217 of 200 requests on an idle fresh VM, where `< n` failed
-    // once in four full runs): the test asks only that some were shared.
-    EXPECT_LT(st.dir_fsyncs, static_cast<std::size_t>(2 * n)) << "no group commit happened";
+    {
+        test_hooks::scoped_step_hook steps(count_renames);
+        test_hooks::scoped_fsync_hook fsyncs(hold_directory_fsyncs);
+        committer c;
+        for (int i = 0; i < n; ++i)
+            c.submit(two_files(t.path, "m" + std::to_string(i), "m", "e"), [&](std::error_code ec) {
+                EXPECT_FALSE(ec);
+                ++done;
+            });
+        // Every request's first rename (into a/) has happened; the first of them is in the
+        // held fsync of a/, the others wait for the next one. (The wait after the last rename
+        // lets its request reach the queue; a late one would only cost one more fsync.)
+        for (int i = 0; i < 30000 && renames < n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ASSERT_EQ(renames.load(), n) << "the requests did not reach their first rename";
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        EXPECT_EQ(held.load(), 1) << "only the first directory fsync has started";
+        EXPECT_EQ(done.load(), 0) << "nothing completes before its directories are synced";
+        release = true;
+        for (int i = 0; i < 30000 && done < n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ASSERT_EQ(done.load(), n);
+        auto st = c.counters();
+        EXPECT_EQ(st.requests, static_cast<std::size_t>(n));
+        EXPECT_EQ(st.file_fsyncs, static_cast<std::size_t>(2 * n));
+        // a/: the held fsync and one for the 199 that queued behind it (2, or 3 with a late
+        // one); b/: its renames arrive one callback at a time while its first fsync runs, so a
+        // few batches. Unshared it would be 400.
+        EXPECT_LE(st.dir_fsyncs, 12u) << "directory fsyncs were not shared";
+        EXPECT_GE(st.dir_fsyncs, 3u);
+    }
 }
 
 TEST(committer, destructor_completes_pending_requests) {
