@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace splitmail::relay {
 
@@ -91,6 +92,12 @@ void queue_manager::flush(queue::rcpt_route route) {
         }
     }
     for (const auto& id : due) this->due(id);
+    flush_busy(route);
+}
+
+void queue_manager::flush_busy(std::optional<queue::rcpt_route> route) {
+    for (auto& [id, en] : q_)
+        if (en.busy && (!route || en.route == *route)) en.flushed = true;
 }
 
 void queue_manager::flush_all() {
@@ -100,6 +107,7 @@ void queue_manager::flush_all() {
     auto h = std::move(held_);
     held_.clear();
     for (const auto& id : h) due(id);
+    flush_busy(std::nullopt);
 }
 
 void queue_manager::stop() {
@@ -237,6 +245,10 @@ asio::awaitable<void> queue_manager::finish(std::string id, attempt_record at) {
         co_return;
     }
     if (stopped_) co_return;
+    if (std::exchange(en.flushed, false)) {
+        due(id); // flushed while this attempt ran: try again now, not at next_attempt
+        co_return;
+    }
     waiting_.emplace(env.next_attempt, id);
 }
 

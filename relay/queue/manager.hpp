@@ -32,6 +32,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -69,6 +70,7 @@ private:
         queue::envelope env;
         queue::rcpt_route route = queue::rcpt_route::home;
         bool busy = false;                  // an attempt (or its end) is in flight
+        bool flushed = false;               // flushed while busy: due again when it ends
         bool parked = false;                // no transport for its route
         std::vector<std::string> unbounced; // failures whose bounce could not be queued yet
     };
@@ -82,6 +84,9 @@ private:
     void due(const std::string& id);
     void begin(const std::string& id);
     void promote_due();
+    // Entries of `route` (of both: nullopt) in flight now are due again when their attempt
+    // ends: a flush must not miss a message whose attempt is ending as it arrives.
+    void flush_busy(std::optional<queue::rcpt_route> route);
     boost::asio::awaitable<void> finish(std::string id, attempt_record at);
     route_slot& slot(queue::rcpt_route r) { return slots_[r == queue::rcpt_route::home ? 0 : 1]; }
 
