@@ -203,6 +203,15 @@ TEST(committer, second_file_never_visible_before_first) {
 // request costs two directory fsyncs (2n); with it, directory a takes the held fsync plus one
 // for everybody else, and b a few (its renames come as the batch's callbacks run one by one).
 namespace group_commit {
+// Polls `done` every millisecond for at most 30 s (a committer that never gets there fails on
+// the counts, not by hanging); whether it got there.
+template <class Pred>
+bool wait_for(Pred done) {
+    for (int i = 0; i < 30000 && !done(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return done();
+}
+
 std::atomic<int> renames{0};
 std::atomic<bool> release{false};
 std::atomic<int> held{0};
@@ -215,9 +224,7 @@ int count_renames(test_hooks::step s) {
 int hold_directory_fsyncs(int, bool directory) {
     if (!directory) return 0;
     ++held;
-    // Bounded: a committer that never lets the others queue fails on the counts, not by hanging.
-    for (int i = 0; i < 30000 && !release; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    wait_for([] { return release.load(); });
     return 0;
 }
 } // namespace group_commit
@@ -242,15 +249,13 @@ TEST(committer, concurrent_requests_share_directory_fsyncs) {
         // Every request's first rename (into a/) has happened; the first of them is in the
         // held fsync of a/, the others wait for the next one. (The wait after the last rename
         // lets its request reach the queue; a late one would only cost one more fsync.)
-        for (int i = 0; i < 30000 && renames < n; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        wait_for([&] { return renames == n; });
         ASSERT_EQ(renames.load(), n) << "the requests did not reach their first rename";
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         EXPECT_EQ(held.load(), 1) << "only the first directory fsync has started";
         EXPECT_EQ(done.load(), 0) << "nothing completes before its directories are synced";
         release = true;
-        for (int i = 0; i < 30000 && done < n; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        wait_for([&] { return done == n; });
         ASSERT_EQ(done.load(), n);
         auto st = c.counters();
         EXPECT_EQ(st.requests, static_cast<std::size_t>(n));
