@@ -363,6 +363,8 @@ int run(const settings& s, const std::string& config_path) {
     // whose message is being queued is finished and answered first (at most drain_limit), so
     // a client never sends again a message we made durable. Then every connection is closed
     // (a transaction without a reply is the client's to retry) and the committer drains.
+    // Delivery attempts under way (to home or a remote MX) end and are written within the same
+    // limit: cut off after the peer took the message, it would be delivered again on restart.
     constexpr auto drain_limit = std::chrono::seconds(10);
     std::chrono::steady_clock::time_point drain_deadline{};
     asio::steady_timer drain_timer(io);
@@ -386,7 +388,13 @@ int run(const settings& s, const std::string& config_path) {
         }
         const auto left = smtp.active() + submission.active() + submissions.active() +
                           imap_proxy.active() + http.active();
-        if ((replies_owed == 0 && left == 0) || late) {
+        const auto deliveries = runner.in_flight();
+        if ((replies_owed == 0 && left == 0 && deliveries == 0) || late) {
+            if (deliveries > 0)
+                log::warn("relay", "",
+                          "stopping with deliveries in flight (those messages stay queued and "
+                          "may be delivered twice)",
+                          {{"deliveries", deliveries}});
             io.stop();
             return;
         }
@@ -397,7 +405,9 @@ int run(const settings& s, const std::string& config_path) {
     };
     stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (ec) return;
-        log::info("relay", "", "stopping", {{"signal", sig}, {"replies_owed", replies_owed}});
+        log::info(
+            "relay", "", "stopping",
+            {{"signal", sig}, {"replies_owed", replies_owed}, {"deliveries", runner.in_flight()}});
         sys::notify("STOPPING=1");
         smtp.stop_accepting();
         submission.stop_accepting();

@@ -29,8 +29,11 @@
 
 #include <deque>
 #include <string>
+#include <vector>
 
 namespace splitmail::relay {
+
+class message_stream;
 
 class home_transport final : public transport {
 public:
@@ -43,6 +46,7 @@ public:
     std::string expiry_text(const queue::envelope& env, const queue::recipient& r) const override;
     std::string_view component() const override { return "lmtp"; }
     bool accepting() const override { return !home_down_; }
+    std::size_t active() const override;
 
     bool home_reachable() const { return !home_down_; }
 
@@ -66,6 +70,7 @@ private:
     boost::asio::steady_timer refresh_timer_;
     bool home_down_ = false;
     bool probing_ = false;
+    std::vector<const message_stream*> sending_; // bodies of transactions under way
     bool stopped_ = false;
 };
 

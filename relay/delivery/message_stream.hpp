@@ -35,6 +35,10 @@ public:
 
     // The next dot-stuffed piece; "" after the terminator was returned.
     boost::asio::awaitable<std::string_view> next();
+    // The terminator has been handed out: from here on the peer may have taken the message
+    // (a stopping relay lets such a transaction get its reply; before it, cutting the
+    // connection off aborts the transaction at the peer).
+    bool terminated() const { return phase_ == 3; }
 
 private:
     queue::spool::stored_message m_;

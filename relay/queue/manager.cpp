@@ -165,13 +165,31 @@ void queue_manager::begin(const std::string& id) {
     en.busy = true;
     if (!has_open(en.env, en.route)) {
         // Nothing to send (all final): settle bounces and the spool.
-        net::spawn(io_, "queue attempt end", finish(id, std::move(pre)));
+        spawn_finish(id, std::move(pre));
         return;
     }
     t->attempt(en.env, [this, id, pre = std::move(pre)](attempt_record at) mutable {
         at.failed_now.insert(at.failed_now.begin(), pre.failed_now.begin(), pre.failed_now.end());
-        net::spawn(io_, "queue attempt end", finish(id, std::move(at)));
+        spawn_finish(id, std::move(at));
     });
+}
+
+void queue_manager::spawn_finish(std::string id, attempt_record at) {
+    ++finishing_;
+    // A captureless coroutine: its parameters live in its frame. If finish() throws, the
+    // program stops (net::spawn), so the count needs no unwinding.
+    net::spawn(io_, "queue attempt end",
+               [](queue_manager* self, std::string id, attempt_record at) -> asio::awaitable<void> {
+                   co_await self->finish(std::move(id), std::move(at));
+                   --self->finishing_;
+               }(this, std::move(id), std::move(at)));
+}
+
+std::size_t queue_manager::in_flight() const {
+    std::size_t n = finishing_;
+    for (const auto& s : slots_)
+        if (s.t) n += s.t->active();
+    return n;
 }
 
 asio::awaitable<void> queue_manager::finish(std::string id, attempt_record at) {

@@ -60,6 +60,10 @@ public:
     void stop();
 
     std::size_t queued() const { return q_.size(); }
+    // Transactions waiting for the replies to a message sent whole (transport::active) and
+    // attempt ends not yet written to the spool: after stop() the relay waits (bounded) for
+    // these to reach 0 before it exits, so a delivered message does not stay queued.
+    std::size_t in_flight() const;
     std::size_t queued(queue::rcpt_route route) const;
 
     // Reads queued messages in pieces off the io thread (message_stream.hpp, notices).
@@ -88,6 +92,8 @@ private:
     // ends: a flush must not miss a message whose attempt is ending as it arrives.
     void flush_busy(std::optional<queue::rcpt_route> route);
     boost::asio::awaitable<void> finish(std::string id, attempt_record at);
+    // Spawns finish() counted in finishing_.
+    void spawn_finish(std::string id, attempt_record at);
     route_slot& slot(queue::rcpt_route r) { return slots_[r == queue::rcpt_route::home ? 0 : 1]; }
 
     boost::asio::io_context& io_;
@@ -99,6 +105,7 @@ private:
     std::map<std::string, entry> q_;
     std::multimap<sys_time, std::string> waiting_;
     std::set<std::string> held_; // due while their transport held attempts back
+    std::size_t finishing_ = 0;  // finish() coroutines running
     bool started_ = false;
     bool stopped_ = false;
     std::mt19937_64 rng_;

@@ -31,6 +31,8 @@ public:
     // Retry everything now (SIGUSR1 / `splitmail queue flush`).
     void flush_all() { manager_.flush_all(); }
     void stop() { manager_.stop(); }
+    // Deliveries under way and attempt ends not yet written (manager.hpp).
+    std::size_t in_flight() const { return manager_.in_flight(); }
     std::size_t queued() const { return manager_.queued(); }
     bool home_reachable() const { return home_.home_reachable(); }
 

@@ -29,6 +29,10 @@ public:
     // No new attempts after this; attempts in flight may still call done.
     virtual void stop() = 0;
     virtual void attempt(queue::envelope& env, done_fn done) = 0;
+    // Transactions under way whose message has been sent whole (the terminating dot) and
+    // whose replies are not in yet: a stopping relay lets these end, so a message the peer
+    // already took is not sent again. Attempts before that point are simply cut off.
+    virtual std::size_t active() const = 0;
     // False while the transport holds attempts back (home unreachable): the manager then
     // starts none for this route, only expires what outlived its lifetime, until flush().
     virtual bool accepting() const { return true; }

@@ -49,6 +49,7 @@ public:
     void start() override {}
     void stop() override { stopped_ = true; }
     void attempt(queue::envelope& env, done_fn done) override;
+    std::size_t active() const override;
     std::string expiry_text(const queue::envelope& env, const queue::recipient& r) const override;
     std::string_view component() const override { return "smtp"; }
     // Shorter SMTP timeouts (tests).
@@ -93,6 +94,7 @@ private:
     std::map<std::string, in_flight> attempts_;
     std::map<std::string, destination> dests_;
     std::size_t connections_ = 0;
+    std::vector<const message_stream*> sending_; // bodies of transactions under way
     bool stopped_ = false;
 };
 

@@ -12,7 +12,12 @@ Checks:
      restart (a client that got no 250 sends it again, as an MTA would), and no warning;
   B. an idle session does not hold a stopping relay up: exit within 3 s, the client sees EOF;
   C. the drain is capped: with fsync stalled for good, SIGTERM ends the relay after ~10 s
-     with a warning naming the unsent reply, status 0.
+     with a warning naming the unsent reply, status 0;
+  D. a silent name server (an outgoing message in its MX lookup) does not delay the stop;
+  E. a delivery home has taken but not yet answered (home's fsync stalled by the shim) is
+     waited for: the relay stays up, gets home's 250, removes the message and exits 0; a
+     restart does not deliver it again. Before, the relay exited at once and the restarted
+     one delivered the message a second time (seen in test_filter_clamd).
 """
 import os
 import select
@@ -174,6 +179,48 @@ def main() -> None:
     checks.eq(len(quiet.queued()), 1, "D: the message stays queued for the next start")
     silent.close()
     checks.eq(home.daemon.stop(), 0, "home exits 0")
+
+    # E. SIGTERM while home holds its reply to a message it was sent whole.
+    home_stall = d / "stall-home"
+    slow_home = lib.Home(d / "home-e")
+    home_env = dict(env)
+    home_env["SPLITMAIL_TEST_FSYNC_STALL"] = str(home_stall)
+    slow_home.daemon.env = home_env
+    slow_home.start()
+    relay_e = lib.Relay(d / "relay-e", slow_home).start()
+    # A first message makes the directories (their creation is fsync'd too).
+    lib.send_message(relay_e.port, "stop@sender.test", [DEMO], lib.make_message("stop-e0"))
+    lib.wait_until(lambda: not relay_e.queued(), 10 * lib.SLOW, "stop-e0 delivered",
+                   daemons=[relay_e.daemon, slow_home.daemon])
+    home_stall.touch()
+    code, text = lib.send_message(relay_e.port, "stop@sender.test", [DEMO],
+                                  lib.make_message("stop-e"))
+    checks.eq(code, 250, f"E: queued ({text})")
+    # Home streams the message into a staged file below <maildir>/.lmtp-tmp and fsyncs it
+    # (stalled) before it answers; the message is small, so a non-empty staged file means the
+    # relay has sent it whole.
+    staged = slow_home.maildir / ".lmtp-tmp"
+    lib.wait_until(lambda: staged.is_dir() and any(f.stat().st_size > 0 for f in staged.iterdir()),
+                   10 * lib.SLOW, "home to stage stop-e", daemons=[relay_e.daemon, slow_home.daemon])
+    time.sleep(0.3)
+    relay_e.daemon.signal(signal.SIGTERM)
+    time.sleep(1)
+    checks.ok(relay_e.daemon.alive(), "E: the relay waits for home's reply to a sent message")
+    home_stall.unlink()
+    lib.wait_until(lambda: not relay_e.daemon.alive(), 10 * lib.SLOW,
+                   "the relay to exit after home answered", daemons=[slow_home.daemon])
+    checks.eq(relay_e.daemon.stop(), 0, "E: relay exits 0")
+    checks.eq(relay_e.queued(), [], "E: the delivered message left the spool before the exit")
+    elog = relay_e.daemon.log_text()
+    checks.ok("deliveries in flight" not in elog, "E: no delivery cut off", elog[-1500:])
+    relay_e.start()
+    lib.wait_until(lambda: lib.ids_in_maildir(slow_home).get("stop-e", 0) >= 1, 10 * lib.SLOW,
+                   "stop-e delivered", daemons=[relay_e.daemon, slow_home.daemon])
+    time.sleep(1)
+    checks.eq(lib.ids_in_maildir(slow_home).get("stop-e", 0), 1,
+              "E: delivered exactly once after the restart")
+    checks.eq(relay_e.daemon.stop(), 0, "E: restarted relay exits 0")
+    checks.eq(slow_home.daemon.stop(), 0, "E: home exits 0")
 
 
 if __name__ == "__main__":

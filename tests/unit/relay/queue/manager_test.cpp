@@ -36,6 +36,7 @@ public:
         calls.push_back({&env, std::move(done)});
     }
     bool accepting() const override { return accept; }
+    std::size_t active() const override { return calls.size(); }
     std::string expiry_text(const queue::envelope&, const queue::recipient&) const override {
         return "expired";
     }
@@ -185,6 +186,24 @@ TEST(queue_manager, flush_during_an_attempt_retries_when_it_ends) {
     }));
     f.io.run_for(std::chrono::milliseconds(200));
     EXPECT_TRUE(f.home.calls.empty()) << "not flushed: waits for its retry time";
+}
+
+// A stopping relay waits for in_flight() to reach 0: an attempt under way when stop() comes
+// still ends and is written (the delivered message leaves the spool), so a restart does not
+// deliver it again.
+TEST(queue_manager, stop_lets_an_attempt_in_flight_end) {
+    fixture f;
+    f.m->start({});
+    auto e = f.queue_message({{"demo@example.test", rcpt_route::home}});
+    f.m->add(e);
+    ASSERT_TRUE(f.settle([&] { return f.home.calls.size() == 1; }));
+    EXPECT_EQ(f.m->in_flight(), 1u);
+    f.m->stop();
+    f.home.answer(rcpt_route::home, 250, "2.0.0", "ok");
+    EXPECT_EQ(f.m->in_flight(), 1u) << "the attempt's end is not written yet";
+    ASSERT_TRUE(f.settle([&] { return f.m->in_flight() == 0; }));
+    EXPECT_EQ(f.spool->load(e.id).error(), std::errc::no_such_file_or_directory);
+    EXPECT_EQ(f.m->queued(), 0u);
 }
 
 TEST(queue_manager, held_back_until_the_route_is_flushed) {
