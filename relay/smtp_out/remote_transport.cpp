@@ -55,6 +55,16 @@ remote_transport::remote_transport(asio::io_context& io, const settings& s, queu
 
 remote_transport::~remote_transport() = default;
 
+void remote_transport::stop() {
+    stopped_ = true;
+    std::vector<std::string> unsent;
+    for (auto& [dom, d] : dests_) {
+        for (const auto& j : d.pending) unsent.push_back(j.id);
+        d.pending.clear();
+    }
+    for (const auto& id : unsent) job_done(id);
+}
+
 std::size_t remote_transport::active() const {
     return static_cast<std::size_t>(
         std::ranges::count_if(sending_, [](const message_stream* m) { return m->terminated(); }));

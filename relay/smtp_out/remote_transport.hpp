@@ -47,7 +47,9 @@ public:
     ~remote_transport() override;
 
     void start() override {}
-    void stop() override { stopped_ = true; }
+    // No new jobs; the attempts' jobs not started end now, unsent, so an attempt whose other
+    // job is waiting for its replies is reported (and written) when that one ends.
+    void stop() override;
     void attempt(queue::envelope& env, done_fn done) override;
     std::size_t active() const override;
     std::string expiry_text(const queue::envelope& env, const queue::recipient& r) const override;

@@ -17,7 +17,12 @@ Checks:
   E. a delivery home has taken but not yet answered (home's fsync stalled by the shim) is
      waited for: the relay stays up, gets home's 250, removes the message and exits 0; a
      restart does not deliver it again. Before, the relay exited at once and the restarted
-     one delivered the message a second time (seen in test_filter_clamd).
+     one delivered the message a second time (seen in test_filter_clamd);
+  F. the same for a remote MX, with a message for two domains and one outbound connection:
+     the first domain's transaction is waiting for the MX's reply when SIGTERM comes, the
+     second is not started. The relay waits for the reply, writes the attempt and exits; after
+     the restart the MX has exactly one transaction per domain (before: the first domain got
+     the message twice, since the attempt ended only when both jobs had).
 """
 import os
 import select
@@ -30,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lib  # noqa: E402
+import outbound_lib  # noqa: E402
 from lib import DEMO, checks  # noqa: E402
 
 SHIM = r"""
@@ -221,6 +227,51 @@ def main() -> None:
               "E: delivered exactly once after the restart")
     checks.eq(relay_e.daemon.stop(), 0, "E: restarted relay exits 0")
     checks.eq(slow_home.daemon.stop(), 0, "E: home exits 0")
+
+    # F. SIGTERM while a remote MX holds its reply to the end of DATA.
+    dns = outbound_lib.Unbound(d / "dns", {
+        "one.test": ["one.test. IN MX 10 mx.one.test.", "mx.one.test. IN A 127.0.0.1"],
+        "two.test": ["two.test. IN MX 10 mx.two.test.", "mx.two.test. IN A 127.0.0.1"],
+    }).start()
+    mx_port = lib.free_port()
+    mx = outbound_lib.FakeMx(mx_port, data_delay=3)
+    home_f = lib.Home(d / "home-f").start()
+    extra = outbound_lib.outbound_relay_extra(dns, mx_port)
+    extra["outbound.max_connections"] = "1"
+    relay_f = lib.Relay(d / "relay-f", home_f, extra=extra).start()
+    code, text = lib.send_message(relay_f.port, DEMO, ["a@one.test", "b@two.test"],
+                                  lib.make_message("stop-f"))
+    checks.eq(code, 250, f"F: queued ({text})")
+
+    def in_data() -> bool:
+        with mx.lock:
+            return len(mx.connections) == 1 and mx.connections[0]["mail"] == 1
+    lib.wait_until(in_data, 20 * lib.SLOW, "the first transaction at the MX",
+                   daemons=[relay_f.daemon])
+    time.sleep(0.5)  # the small message is sent; the MX sits on its reply for 3 s
+    relay_f.daemon.signal(signal.SIGTERM)
+    time.sleep(1)
+    checks.ok(relay_f.daemon.alive(), "F: the relay waits for the MX's reply")
+    lib.wait_until(lambda: not relay_f.daemon.alive(), 12 * lib.SLOW,
+                   "the relay to exit after the MX answered", daemons=[])
+    checks.eq(relay_f.daemon.stop(), 0, "F: relay exits 0")
+    flog = relay_f.daemon.log_text()
+    checks.ok("deliveries in flight" not in flog, "F: no delivery cut off", flog[-1500:])
+    with mx.lock:
+        first = len(mx.messages)
+    checks.eq(first, 1, "F: one domain got the message before the stop")
+    mx.data_delay = 0
+    relay_f.start()
+    lib.wait_until(lambda: not relay_f.queued(), 30 * lib.SLOW, "relay-f spool empty",
+                   daemons=[relay_f.daemon])
+    with mx.lock:
+        total = sum(c["mail"] for c in mx.connections)
+        got = len(mx.messages)
+    checks.eq((got, total), (2, 2), "F: one transaction per domain in all (none repeated)")
+    checks.eq(relay_f.daemon.stop(), 0, "F: restarted relay exits 0")
+    mx.stop()
+    dns.stop()
+    checks.eq(home_f.daemon.stop(), 0, "F: home exits 0")
 
 
 if __name__ == "__main__":
