@@ -11,8 +11,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <algorithm>
-
 namespace splitmail::relay {
 
 namespace asio = boost::asio;
@@ -54,11 +52,6 @@ void home_transport::stop() {
 void home_transport::attempt(queue::envelope& env, done_fn done) {
     ready_.push_back({&env, std::move(done)});
     wake_.cancel();
-}
-
-std::size_t home_transport::active() const {
-    return static_cast<std::size_t>(
-        std::ranges::count_if(sending_, [](const message_stream* m) { return m->terminated(); }));
 }
 
 std::string home_transport::expiry_text(const queue::envelope& env, const queue::recipient&) const {
@@ -109,14 +102,14 @@ asio::awaitable<void> home_transport::worker() {
             log::debug("lmtp", id, "pooled connection to home was closed while idle; reconnecting");
             client.reset();
         }
-        sending_.push_back(&body);
+        sending_.add(body);
         try {
             if (!client) client = co_await lmtp_client::open(opts);
             replies = co_await client->deliver(t);
         } catch (const std::exception& e) {
             failure = net::error_text(e);
         }
-        std::erase(sending_, &body);
+        sending_.remove(body);
         if (!failure.empty()) {
             client.reset();
             if (!home_down_) {

@@ -15,6 +15,7 @@
 //
 // Guarantees: see transport.hpp; nothing acknowledged by home is reported as not delivered.
 // Not thread-safe: the relay's io thread.
+#include "delivery/message_stream.hpp"
 #include "queue/manager.hpp"
 #include "queue/transport.hpp"
 #include "recipients/directory.hpp"
@@ -29,11 +30,8 @@
 
 #include <deque>
 #include <string>
-#include <vector>
 
 namespace splitmail::relay {
-
-class message_stream;
 
 class home_transport final : public transport {
 public:
@@ -46,7 +44,7 @@ public:
     std::string expiry_text(const queue::envelope& env, const queue::recipient& r) const override;
     std::string_view component() const override { return "lmtp"; }
     bool accepting() const override { return !home_down_; }
-    std::size_t active() const override;
+    std::size_t active() const override { return sending_.terminated(); }
 
     bool home_reachable() const { return !home_down_; }
 
@@ -70,7 +68,7 @@ private:
     boost::asio::steady_timer refresh_timer_;
     bool home_down_ = false;
     bool probing_ = false;
-    std::vector<const message_stream*> sending_; // bodies of transactions under way
+    streams_under_way sending_;
     bool stopped_ = false;
 };
 

@@ -17,9 +17,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace splitmail::relay {
 
@@ -50,6 +52,22 @@ private:
     smtp::dot_stuffer stuffer_;
     std::string raw_;
     std::string out_;
+};
+
+// The bodies of the transactions a transport has under way, so that transport::active() can
+// count those whose terminator is out. A transaction registers its body for as long as it
+// runs. Not thread-safe: the io thread only.
+class streams_under_way {
+public:
+    void add(const message_stream& m) { v_.push_back(&m); }
+    void remove(const message_stream& m) { std::erase(v_, &m); }
+    std::size_t terminated() const {
+        return static_cast<std::size_t>(
+            std::ranges::count_if(v_, [](const message_stream* m) { return m->terminated(); }));
+    }
+
+private:
+    std::vector<const message_stream*> v_; // at most one per connection of the transport
 };
 
 } // namespace splitmail::relay

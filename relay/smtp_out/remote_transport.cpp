@@ -65,11 +65,6 @@ void remote_transport::stop() {
     for (const auto& id : unsent) job_done(id);
 }
 
-std::size_t remote_transport::active() const {
-    return static_cast<std::size_t>(
-        std::ranges::count_if(sending_, [](const message_stream* m) { return m->terminated(); }));
-}
-
 std::string remote_transport::expiry_text(const queue::envelope&, const queue::recipient& r) const {
     return "message expired after " + human_duration(s_.outbound_lifetime) +
            (r.last_text.empty() ? std::string() : "; last error: " + r.last_text);
@@ -293,13 +288,13 @@ asio::awaitable<void> remote_transport::run_job(const job& j, std::unique_ptr<sm
     }
     std::vector<smtp::reply> replies;
     std::string failure;
-    sending_.push_back(&body);
+    sending_.add(body);
     try {
         replies = co_await client->send(t);
     } catch (const std::exception& e) {
         failure = net::error_text(e);
     }
-    std::erase(sending_, &body);
+    sending_.remove(body);
     if (!failure.empty()) {
         client.reset();
         // RFC 3463 4.4.2: bad connection. Nothing acknowledged: all of them retry.

@@ -51,7 +51,7 @@ public:
     // job is waiting for its replies is reported (and written) when that one ends.
     void stop() override;
     void attempt(queue::envelope& env, done_fn done) override;
-    std::size_t active() const override;
+    std::size_t active() const override { return sending_.terminated(); }
     std::string expiry_text(const queue::envelope& env, const queue::recipient& r) const override;
     std::string_view component() const override { return "smtp"; }
     // Shorter SMTP timeouts (tests).
@@ -96,7 +96,7 @@ private:
     std::map<std::string, in_flight> attempts_;
     std::map<std::string, destination> dests_;
     std::size_t connections_ = 0;
-    std::vector<const message_stream*> sending_; // bodies of transactions under way
+    streams_under_way sending_;
     bool stopped_ = false;
 };
 
