@@ -109,6 +109,10 @@ decision decide(const queue::envelope& env, const queue_policy& p, const attempt
         return d;
     }
     d.step = next_step::reschedule;
+    if (at.cut_short) {
+        d.next_attempt = std::min<sys_time>(now, last);
+        return d;
+    }
     d.count_attempt = true;
     d.next_attempt = std::min<sys_time>(next_attempt(env.attempts + 1, now, p.retry, rng), last);
     if (delay_warning_due(env.arrival, now, env.delay_warned, p.retry))

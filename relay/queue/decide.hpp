@@ -54,6 +54,9 @@ struct attempt_record {
     std::vector<std::string> failed_now; // recipients that became failed in this attempt
     std::string error;                   // the attempt's temporary error ("" none): last_error
     bool message_gone = false;           // msg/<id> vanished (`splitmail queue delete`)
+    // The relay is stopping and some open recipients were not tried: not an attempt (not
+    // counted, no delay notice) and due again at once, i.e. when the relay starts again.
+    bool cut_short = false;
 };
 
 // apply_result plus the bookkeeping: a failure joins failed_now; a deferral with a non-empty

@@ -59,7 +59,11 @@ void remote_transport::stop() {
     stopped_ = true;
     std::vector<std::string> unsent;
     for (auto& [dom, d] : dests_) {
-        for (const auto& j : d.pending) unsent.push_back(j.id);
+        for (const auto& j : d.pending) {
+            unsent.push_back(j.id);
+            if (auto a = attempts_.find(j.id); a != attempts_.end())
+                a->second.record.cut_short = true;
+        }
         d.pending.clear();
     }
     for (const auto& id : unsent) job_done(id);
@@ -86,6 +90,7 @@ void remote_transport::attempt(queue::envelope& env, done_fn done) {
     }
     if (by_domain.empty() || stopped_) {
         // Nothing to send (the manager does not ask for that) or stopping: report at once.
+        at.record.cut_short = stopped_;
         auto a = std::move(at);
         attempts_.erase(id);
         a.done(std::move(a.record));

@@ -47,8 +47,9 @@ public:
     ~remote_transport() override;
 
     void start() override {}
-    // No new jobs; the attempts' jobs not started end now, unsent, so an attempt whose other
-    // job is waiting for its replies is reported (and written) when that one ends.
+    // No new jobs; the attempts' jobs not started end now, unsent (the attempt is cut_short:
+    // not counted, due at once after a restart), so an attempt whose other job is waiting
+    // for its replies is reported (and written) when that one ends.
     void stop() override;
     void attempt(queue::envelope& env, done_fn done) override;
     std::size_t active() const override { return sending_.terminated(); }

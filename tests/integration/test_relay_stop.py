@@ -24,6 +24,7 @@ Checks:
      the restart the MX has exactly one transaction per domain (before: the first domain got
      the message twice, since the attempt ended only when both jobs had).
 """
+import json
 import os
 import select
 import socket
@@ -260,6 +261,18 @@ def main() -> None:
     with mx.lock:
         first = len(mx.messages)
     checks.eq(first, 1, "F: one domain got the message before the stop")
+    # What the stop wrote: the domain that answered is delivered; the one never tried is not
+    # charged an attempt and is due at once (not a retry interval after the restart).
+    envs = relay_f.queued()
+    checks.eq(len(envs), 1, "F: the message stays queued for the untried domain")
+    if envs:
+        env_json = json.loads(envs[0].read_text())
+        states = sorted(r["state"] for r in env_json["recipients"])
+        checks.ok(states.count("delivered") == 1 and len(states) == 2,
+                  "F: the answered domain is recorded delivered, the other open", str(states))
+        checks.eq(env_json["attempts"], 0, "F: the untried domain was not charged an attempt")
+        checks.ok(env_json["next_attempt"] <= time.time(), "F: due at once after the restart",
+                  f"next_attempt {env_json['next_attempt']} now {time.time():.0f}")
     mx.data_delay = 0
     relay_f.start()
     lib.wait_until(lambda: not relay_f.queued(), 30 * lib.SLOW, "relay-f spool empty",

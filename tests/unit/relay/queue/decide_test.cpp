@@ -199,6 +199,27 @@ TEST(decide, open_recipients_back_off_and_count_the_attempt) {
     }
 }
 
+// A stopping relay ends the jobs it did not start: that is not an attempt. The envelope is
+// written due now (tried first thing after the restart), its count unchanged, no notice.
+TEST(decide, cut_short_by_a_stop_is_not_an_attempt) {
+    std::mt19937_64 rng(1);
+    attempt_record at;
+    at.cut_short = true;
+    auto p = remote_policy();
+    auto e = env_with({rcpt("a@far", rcpt_route::remote, rcpt_state::delivered),
+                       rcpt("b@far", rcpt_route::remote, rcpt_state::pending)});
+    e.attempts = 3;
+    const auto now = t0 + hours{5}; // past the delay warning time
+    auto d = decide(e, p, at, true, now, rng);
+    EXPECT_EQ(d.step, next_step::reschedule);
+    EXPECT_FALSE(d.count_attempt);
+    EXPECT_EQ(d.next_attempt, now);
+    EXPECT_TRUE(d.delay_notice.empty());
+    // Nothing left open: the usual end (the flag changes nothing there).
+    e.recipients[1].state = rcpt_state::delivered;
+    EXPECT_EQ(decide(e, p, at, true, now, rng).step, next_step::remove);
+}
+
 TEST(decide, next_attempt_never_after_the_lifetime) {
     std::mt19937_64 rng(1);
     attempt_record at;
