@@ -103,6 +103,14 @@ struct fixture {
         return e;
     }
 
+    // Starts the manager and hands it a freshly queued message for `rcpts`.
+    queue::envelope start_with(std::vector<std::pair<std::string, rcpt_route>> rcpts) {
+        m->start({});
+        auto e = queue_message(std::move(rcpts));
+        m->add(e);
+        return e;
+    }
+
     // Runs the io loop until `pred` holds (the committer completes on its own threads).
     template <class Pred>
     bool settle(Pred pred) {
@@ -115,10 +123,8 @@ struct fixture {
 
 TEST(queue_manager, home_then_remote_then_bounce_then_removed) {
     fixture f;
-    f.m->start({});
-    auto e = f.queue_message(
+    auto e = f.start_with(
         {{"demo@example.test", rcpt_route::home}, {"bob@far.example", rcpt_route::remote}});
-    f.m->add(e);
     ASSERT_TRUE(f.settle([&] { return f.home.calls.size() == 1; }));
     EXPECT_TRUE(f.remote.calls.empty()); // one route at a time
     f.home.answer(rcpt_route::home, 250, "2.0.0", "ok");
@@ -142,9 +148,7 @@ TEST(queue_manager, home_then_remote_then_bounce_then_removed) {
 
 TEST(queue_manager, deferral_is_counted_written_and_scheduled) {
     fixture f;
-    f.m->start({});
-    auto e = f.queue_message({{"demo@example.test", rcpt_route::home}});
-    f.m->add(e);
+    auto e = f.start_with({{"demo@example.test", rcpt_route::home}});
     ASSERT_TRUE(f.settle([&] { return f.home.calls.size() == 1; }));
     const auto before = std::chrono::system_clock::now();
     f.home.answer(rcpt_route::home, 451, "4.3.0", "home unreachable: refused");
@@ -168,9 +172,7 @@ TEST(queue_manager, deferral_is_counted_written_and_scheduled) {
 // deferred, the message is tried again at once instead of at its next retry time.
 TEST(queue_manager, flush_during_an_attempt_retries_when_it_ends) {
     fixture f;
-    f.m->start({});
-    auto e = f.queue_message({{"demo@example.test", rcpt_route::home}});
-    f.m->add(e);
+    auto e = f.start_with({{"demo@example.test", rcpt_route::home}});
     ASSERT_TRUE(f.settle([&] { return f.home.calls.size() == 1; }));
     f.m->flush(rcpt_route::home); // the attempt is in flight (home has not answered)
     f.home.answer(rcpt_route::home, 451, "4.3.0", "home unreachable: refused");
@@ -193,9 +195,7 @@ TEST(queue_manager, flush_during_an_attempt_retries_when_it_ends) {
 // deliver it again.
 TEST(queue_manager, stop_lets_an_attempt_in_flight_end) {
     fixture f;
-    f.m->start({});
-    auto e = f.queue_message({{"demo@example.test", rcpt_route::home}});
-    f.m->add(e);
+    auto e = f.start_with({{"demo@example.test", rcpt_route::home}});
     ASSERT_TRUE(f.settle([&] { return f.home.calls.size() == 1; }));
     EXPECT_EQ(f.m->in_flight(), 1u);
     f.m->stop();
@@ -209,9 +209,7 @@ TEST(queue_manager, stop_lets_an_attempt_in_flight_end) {
 TEST(queue_manager, held_back_until_the_route_is_flushed) {
     fixture f;
     f.home.accept = false; // home unreachable
-    f.m->start({});
-    auto e = f.queue_message({{"demo@example.test", rcpt_route::home}});
-    f.m->add(e);
+    auto e = f.start_with({{"demo@example.test", rcpt_route::home}});
     f.io.run_for(std::chrono::milliseconds(1200));
     EXPECT_TRUE(f.home.calls.empty());
     f.m->flush(rcpt_route::remote); // another route's flush does not release it
@@ -223,9 +221,7 @@ TEST(queue_manager, held_back_until_the_route_is_flushed) {
 
 TEST(queue_manager, message_deleted_meanwhile_is_dropped) {
     fixture f;
-    f.m->start({});
-    auto e = f.queue_message({{"bob@far.example", rcpt_route::remote}});
-    f.m->add(e);
+    auto e = f.start_with({{"bob@far.example", rcpt_route::remote}});
     ASSERT_TRUE(f.settle([&] { return f.remote.calls.size() == 1; }));
     ASSERT_TRUE(f.spool->remove_to_deleted(e.id));
     auto c = std::move(f.remote.calls.front());
